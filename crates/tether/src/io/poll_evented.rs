@@ -1,0 +1,166 @@
+//! `PollEvented`: a mio source registered with the current runtime's reactor.
+//!
+//! Every socket type of `net` is a thin wrapper over one `PollEvented`. It turns readiness into
+//! async operations with the retry rule of the reactor: wait until ready, try the operation, and on
+//! `WouldBlock` clear the readiness observed (if no newer event came) and wait again.
+
+use std::future::poll_fn;
+use std::io;
+use std::panic::Location;
+use std::task::{ready, Context, Poll};
+
+use mio::event::Source;
+use mio::Interest;
+
+use crate::io::driver::shutdown_error;
+use crate::io::scheduled_io::{Direction, ReadyEvent, ScheduledIo};
+use crate::loom::sync::Arc;
+use crate::runtime::{context, Shared as RtShared};
+
+/// A registered I/O resource (see the module docs).
+pub(crate) struct PollEvented<E: Source> {
+    /// The resource; `None` only after `into_inner`.
+    io: Option<E>,
+    rt: Arc<RtShared>,
+    sched: Arc<ScheduledIo>,
+    key: usize,
+}
+
+impl<E: Source> PollEvented<E> {
+    /// Registers `io` for read and write readiness with the current runtime.
+    ///
+    /// # Panics
+    ///
+    /// Panics outside a runtime, naming `what` (for example `"TcpStream::from_std"`).
+    #[track_caller]
+    pub(crate) fn new(io: E, what: &str) -> io::Result<PollEvented<E>> {
+        Self::with_interest(io, Interest::READABLE | Interest::WRITABLE, what)
+    }
+
+    #[track_caller]
+    pub(crate) fn with_interest(
+        mut io: E,
+        interest: Interest,
+        what: &str,
+    ) -> io::Result<PollEvented<E>> {
+        let rt = match context::current_handle() {
+            Some(h) => h.shared,
+            None => crate::task::no_runtime_panic(what, Location::caller()),
+        };
+        let (sched, key) = rt.io.register(&mut io, interest)?;
+        Ok(PollEvented {
+            io: Some(io),
+            rt,
+            sched,
+            key,
+        })
+    }
+
+    /// The resource.
+    pub(crate) fn get_ref(&self) -> &E {
+        self.io
+            .as_ref()
+            .expect("tether: PollEvented used after into_inner")
+    }
+
+    /// Waits for readiness in `dir`.
+    pub(crate) fn poll_ready(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+    ) -> Poll<io::Result<ReadyEvent>> {
+        match self.sched.poll_ready(cx, dir) {
+            Poll::Ready(ev) if ev.is_shutdown => Poll::Ready(Err(shutdown_error())),
+            Poll::Ready(ev) => Poll::Ready(Ok(ev)),
+            Poll::Pending => {
+                check_driven_elsewhere(&self.rt, "an I/O resource");
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Runs `op` once the resource is ready in `dir`, retrying after `WouldBlock`.
+    pub(crate) fn poll_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        mut op: impl FnMut(&E) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            let ev = ready!(self.poll_ready(cx, dir))?;
+            match op(self.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.sched.clear_readiness(ev),
+                res => return Poll::Ready(res),
+            }
+        }
+    }
+
+    /// Runs `op` now if the resource looks ready in `dir`; `WouldBlock` otherwise.
+    pub(crate) fn try_io<R>(
+        &self,
+        dir: Direction,
+        op: impl FnOnce(&E) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let ev = match self.sched.ready_now(dir) {
+            Some(ev) if ev.is_shutdown => return Err(shutdown_error()),
+            Some(ev) => ev,
+            None => return Err(io::ErrorKind::WouldBlock.into()),
+        };
+        let res = op(self.get_ref());
+        if let Err(e) = &res {
+            if e.kind() == io::ErrorKind::WouldBlock {
+                self.sched.clear_readiness(ev);
+            }
+        }
+        res
+    }
+
+    /// Runs `op` until it does not return `WouldBlock`, waiting for readiness in between.
+    pub(crate) async fn async_io<R>(
+        &self,
+        dir: Direction,
+        mut op: impl FnMut(&E) -> io::Result<R>,
+    ) -> io::Result<R> {
+        poll_fn(|cx| self.poll_io(cx, dir, &mut op)).await
+    }
+
+    /// Waits until the resource is ready in `dir`.
+    pub(crate) async fn ready(&self, dir: Direction) -> io::Result<()> {
+        poll_fn(|cx| self.poll_ready(cx, dir).map_ok(|_| ())).await
+    }
+
+    /// Deregisters the resource and gives it back.
+    pub(crate) fn into_inner(mut self) -> E {
+        let mut io = self.io.take().expect("tether: PollEvented used after into_inner");
+        self.rt.io.deregister(&mut io, self.key);
+        io
+    }
+}
+
+impl<E: Source> Drop for PollEvented<E> {
+    fn drop(&mut self) {
+        if let Some(mut io) = self.io.take() {
+            self.rt.io.deregister(&mut io, self.key);
+        }
+    }
+}
+
+/// Panics when a resource of runtime `rt` waits inside another runtime's `block_on` while no
+/// thread drives `rt`: it could never become ready.
+pub(crate) fn check_driven_elsewhere(rt: &RtShared, what: &str) {
+    let local = context::local();
+    if local.is_null() {
+        return;
+    }
+    // SAFETY: context invariant 1: a non-null local pointer refers to a live `LocalCtx` of the
+    // core this thread drives.
+    let local = unsafe { &*local };
+    if local.rt_addr() != rt as *const RtShared as usize && !rt.sched.is_driven() {
+        panic!(
+            "tether: {what} created on runtime #{} is awaited inside another runtime, while no \
+             thread drives runtime #{} (nothing inside its block_on), so it could never become \
+             ready. Create sockets and timers inside the runtime that awaits them.",
+            rt.id, rt.id
+        );
+    }
+}

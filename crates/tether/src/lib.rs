@@ -1,0 +1,74 @@
+//! tether: an asynchronous runtime for Rust, with structured concurrency as the default.
+//!
+//! # The model in one page
+//!
+//! A **task** is a future the runtime drives to completion on its own. [`spawn`] creates one and
+//! returns a [`JoinHandle`](task::JoinHandle) that awaits its output; a panic inside a task is
+//! caught and delivered there, never taking the runtime down. Every task has an
+//! [`Id`](task::Id), an optional name, and the source location of its `spawn`, and every live task
+//! is listed in its runtime's registry ([`Handle::live_tasks`](runtime::Handle::live_tasks)):
+//! nothing runs unseen, and whatever still runs when the runtime is dropped is cancelled.
+//!
+//! The **runtime** ([`runtime::Runtime`]) runs tasks until they wait. When every task waits, it
+//! sleeps in one blocking call to the operating system (`epoll_wait`), which returns when a socket
+//! becomes ready or the next timer is due: an idle runtime uses no CPU. Tasks are cooperative: a
+//! task runs until it reaches an `.await` that is not ready, so a task that computes for long
+//! without awaiting holds up the others. Move such work to [`task::spawn_blocking`], or insert
+//! [`task::yield_now`].
+//!
+//! - [`net`]: TCP, UDP and Unix sockets over the reactor; streams implement the `futures-io`
+//!   traits, and [`io`] re-exports the extension traits that give them `read`/`write_all`/...
+//! - [`time`]: `sleep`, `timeout`, `interval` on a hierarchical timing wheel, and a clock that
+//!   tests can pause so that hour-long timeouts take no time.
+//! - [`task`]: spawning (also `!Send` futures with `spawn_local`), names, yielding, the blocking
+//!   pool.
+//! - [`main`] and [`test`]: attribute macros that build a runtime around an `async fn`.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use tether::time::{sleep, timeout};
+//!
+//! #[tether::main]
+//! async fn main() {
+//!     let greeter = tether::task::Builder::new().name("greeter").spawn(async {
+//!         sleep(Duration::from_millis(10)).await;
+//!         "hello"
+//!     });
+//!     let word = timeout(Duration::from_secs(1), greeter).await;
+//!     assert_eq!(word.unwrap().unwrap(), "hello");
+//! }
+//! ```
+//!
+//! # Coming from tokio
+//!
+//! Names follow tokio where the meaning is the same: `Runtime`, `Builder`, `block_on`, `spawn`,
+//! `JoinHandle`, `time::sleep`, `net::TcpListener`, `#[tether::main]`. Differences:
+//! streams implement `futures-io`'s `AsyncRead`/`AsyncWrite` (import [`io::AsyncReadExt`] and
+//! [`io::AsyncWriteExt`]); [`time::Sleep`] is `Unpin`; today only the current-thread flavor exists.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
+#![doc(test(attr(deny(warnings))))]
+
+pub mod io;
+pub(crate) mod loom;
+pub mod net;
+pub mod runtime;
+pub(crate) mod sched;
+pub mod task;
+pub mod time;
+
+pub use task::spawn;
+
+/// Marks `async fn main` to run on a tether runtime.
+///
+/// See the attribute's own documentation in `tether-macros` for the options
+/// (`flavor = "current_thread"`, `start_paused = true`, `crate = "..."`).
+pub use tether_macros::main;
+
+/// Marks an `async fn` test to run on a fresh tether runtime.
+///
+/// Options as for [`main`]; `start_paused = true` runs the test on a paused clock.
+pub use tether_macros::test;

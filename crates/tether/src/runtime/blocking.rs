@@ -1,0 +1,201 @@
+//! The blocking pool: threads owned by the runtime that run closures which would block the
+//! scheduler (`spawn_blocking`, DNS lookups).
+//!
+//! A blocking job is an ordinary task (same cell, same `JoinHandle`, listed in the registry) whose
+//! schedule function routes it here instead of to the scheduler. Its future runs the closure in
+//! one poll.
+//!
+//! Protocol (all under `state`'s lock):
+//! 1. `push` queues the job; if a thread is idle it is notified, else a new thread is started
+//!    while fewer than `max_threads` exist; otherwise the job waits in the queue (no limit on
+//!    queued jobs; the limit is on threads).
+//! 2. A thread waits for work up to `keep_alive`; if none came it retires.
+//! 3. `shutdown` refuses new jobs, cancels queued ones (their `JoinHandle`s report cancellation),
+//!    and then waits (up to a timeout, or forever) for running jobs' threads to exit.
+
+use std::collections::VecDeque;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use async_task::Runnable;
+
+use crate::loom::lock;
+use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::runtime::{context, Handle, Shared as RtShared};
+use crate::task::meta::TaskMeta;
+
+type Job = Runnable<TaskMeta>;
+
+struct State {
+    queue: VecDeque<Job>,
+    /// Threads alive (running a job or waiting for one).
+    threads: usize,
+    /// Threads waiting for a job.
+    idle: usize,
+    /// Jobs queued or running; the paused clock does not auto-advance while this is non-zero.
+    busy: usize,
+    shutdown: bool,
+    next_thread: usize,
+}
+
+/// See the module docs.
+pub(crate) struct BlockingPool {
+    /// Holding the lock means owning the queue and the counters (protocol rules 1-3).
+    state: Mutex<State>,
+    /// Signalled when a job is queued, and at shutdown.
+    work: Condvar,
+    /// Signalled when a thread exits.
+    exited: Condvar,
+    max_threads: usize,
+    keep_alive: Duration,
+    thread_name: String,
+}
+
+impl BlockingPool {
+    pub(crate) fn new(max_threads: usize, keep_alive: Duration, thread_name: String) -> Self {
+        BlockingPool {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                threads: 0,
+                idle: 0,
+                busy: 0,
+                shutdown: false,
+                next_thread: 0,
+            }),
+            work: Condvar::new(),
+            exited: Condvar::new(),
+            max_threads,
+            keep_alive,
+            thread_name,
+        }
+    }
+
+    /// Whether blocking jobs are queued or running.
+    pub(crate) fn is_busy(&self) -> bool {
+        lock(&self.state).busy > 0
+    }
+
+    /// Threads alive now.
+    pub(crate) fn threads(&self) -> usize {
+        lock(&self.state).threads
+    }
+
+    /// Queues a job (rule 1). `rt` is the runtime owning this pool.
+    pub(crate) fn push(&self, rt: &Arc<RtShared>, job: Job) {
+        let mut st = lock(&self.state);
+        if st.shutdown {
+            drop(st);
+            // Rule 3: cancelled; the JoinHandle reports it.
+            drop(job);
+            return;
+        }
+        st.queue.push_back(job);
+        st.busy += 1;
+        if st.idle > 0 {
+            self.work.notify_one();
+            return;
+        }
+        if st.threads < self.max_threads {
+            let n = st.next_thread;
+            st.next_thread += 1;
+            st.threads += 1;
+            let rt2 = rt.clone();
+            let spawned = thread::Builder::new()
+                .name(format!("{}-{n}", self.thread_name))
+                .spawn(move || worker(rt2));
+            if let Err(e) = spawned {
+                st.threads -= 1;
+                if st.threads == 0 {
+                    panic!(
+                        "tether: the blocking pool could not start a thread and has none to run \
+                         the job: {e}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Rule 3, first half: refuses new jobs and cancels the queued ones.
+    pub(crate) fn close(&self) {
+        let queued: Vec<Job> = {
+            let mut st = lock(&self.state);
+            st.shutdown = true;
+            let n = st.queue.len();
+            st.busy -= n;
+            self.work.notify_all();
+            st.queue.drain(..).collect()
+        };
+        drop(queued);
+    }
+
+    /// Rule 3, second half: waits for running jobs' threads to exit, up to `timeout` (forever if
+    /// `None`). Returns false if some were still running when the time was up.
+    pub(crate) fn wait(&self, timeout: Option<Duration>) -> bool {
+        // A pool thread shutting its own runtime down must not wait for itself.
+        let me = is_pool_thread();
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut st = lock(&self.state);
+        while st.threads > usize::from(me) {
+            match deadline {
+                None => st = self.exited.wait(st).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return false;
+                    }
+                    st = self
+                        .exited
+                        .wait_timeout(st, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+        true
+    }
+}
+
+thread_local! {
+    static IS_POOL_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn is_pool_thread() -> bool {
+    IS_POOL_THREAD.with(|c| c.get())
+}
+
+/// A pool thread: runs jobs until it has been idle for `keep_alive` or the pool shuts down
+/// (rule 2).
+fn worker(rt: Arc<RtShared>) {
+    IS_POOL_THREAD.with(|c| c.set(true));
+    let _enter = context::enter(Handle { shared: rt.clone() });
+    let pool = &rt.blocking;
+    let mut st = lock(&pool.state);
+    loop {
+        if let Some(job) = st.queue.pop_front() {
+            drop(st);
+            job.run();
+            st = lock(&pool.state);
+            st.busy -= 1;
+            if st.busy == 0 {
+                // The paused clock may auto-advance again; let the scheduler re-check.
+                rt.io.unparker.unpark();
+            }
+            continue;
+        }
+        if st.shutdown {
+            break;
+        }
+        st.idle += 1;
+        let (guard, res) = pool
+            .work
+            .wait_timeout(st, pool.keep_alive)
+            .unwrap_or_else(|e| e.into_inner());
+        st = guard;
+        st.idle -= 1;
+        if res.timed_out() && st.queue.is_empty() {
+            break;
+        }
+    }
+    st.threads -= 1;
+    pool.exited.notify_all();
+}

@@ -1,0 +1,95 @@
+//! The per-thread runtime context.
+//!
+//! Owns the thread-local record of which runtime this thread has entered and, while a thread drives
+//! a current-thread scheduler inside `block_on`, a pointer to that scheduler's local run queue.
+//!
+//! Invariants the rest of the crate relies on:
+//! 1. `local` is non-null only between [`LocalGuard`]'s creation and drop, which bracket one
+//!    `block_on` call on this thread; the pointee lives on that call's stack frame.
+//! 2. `local` is only ever read on the thread that set it (it is thread-local).
+//! 3. Guards restore the previous value on drop, so nesting and unwinding leave the context as
+//!    it was before.
+
+use std::cell::{Cell, RefCell};
+use std::ptr;
+
+use crate::runtime::Handle;
+use crate::sched::current_thread::LocalCtx;
+
+struct Context {
+    /// The runtime entered on this thread, by `block_on` or `Handle::enter`.
+    handle: RefCell<Option<Handle>>,
+    /// The current-thread scheduler this thread is driving, if inside its `block_on`.
+    local: Cell<*const LocalCtx>,
+}
+
+thread_local! {
+    static CONTEXT: Context = const {
+        Context { handle: RefCell::new(None), local: Cell::new(ptr::null()) }
+    };
+}
+
+/// Restores the previously entered runtime when dropped.
+pub(crate) struct EnterGuard {
+    prev: Option<Handle>,
+}
+
+/// Makes `handle` the current runtime of this thread until the guard drops.
+pub(crate) fn enter(handle: Handle) -> EnterGuard {
+    let prev = CONTEXT.with(|c| c.handle.replace(Some(handle)));
+    EnterGuard { prev }
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        // `try_with` fails only while the thread is being torn down; nothing to restore then.
+        let _ = CONTEXT.try_with(|c| c.handle.replace(prev));
+    }
+}
+
+/// Runs `f` with the runtime entered on this thread, if any.
+pub(crate) fn with_handle<R>(f: impl FnOnce(Option<&Handle>) -> R) -> R {
+    match CONTEXT.try_with(|c| {
+        let h = c.handle.borrow();
+        // The closure runs outside the borrow only for `None`; `Handle` methods never re-enter
+        // the context mutably, so holding the shared borrow is fine.
+        f(h.as_ref())
+    }) {
+        Ok(r) => r,
+        Err(_) => panic!(
+            "tether: the thread-local runtime context was used while the thread is shutting down"
+        ),
+    }
+}
+
+/// A clone of the runtime entered on this thread, if any.
+pub(crate) fn current_handle() -> Option<Handle> {
+    CONTEXT.try_with(|c| c.handle.borrow().clone()).ok().flatten()
+}
+
+/// Restores the previous local scheduler pointer when dropped.
+pub(crate) struct LocalGuard {
+    prev: *const LocalCtx,
+}
+
+/// Records that this thread now drives the current-thread scheduler at `local`.
+///
+/// The caller keeps `*local` alive and in place until the guard drops (invariant 1).
+pub(crate) fn set_local(local: *const LocalCtx) -> LocalGuard {
+    let prev = CONTEXT.with(|c| c.local.replace(local));
+    LocalGuard { prev }
+}
+
+impl Drop for LocalGuard {
+    fn drop(&mut self) {
+        let prev = self.prev;
+        let _ = CONTEXT.try_with(|c| c.local.set(prev));
+    }
+}
+
+/// The local scheduler this thread drives, or null outside `block_on`.
+#[inline]
+pub(crate) fn local() -> *const LocalCtx {
+    CONTEXT.try_with(|c| c.local.get()).unwrap_or(ptr::null())
+}

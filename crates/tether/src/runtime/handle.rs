@@ -1,0 +1,208 @@
+//! `Handle`: a cloneable reference to a runtime.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::Location;
+
+use super::{context, RuntimeMetrics, Shared};
+use crate::loom::sync::Arc;
+use crate::task::{JoinHandle, TaskInfo};
+
+/// A cheap, cloneable reference to a [`Runtime`](super::Runtime).
+///
+/// Use it to spawn tasks onto the runtime from any thread, to enter its context, and to read its
+/// metrics and live tasks. A handle does not keep the runtime running: once the `Runtime` is
+/// dropped, tasks spawned through a handle are cancelled at once.
+///
+/// # Examples
+///
+/// ```
+/// use tether::runtime::{Builder, Handle};
+///
+/// let rt = Builder::new_current_thread().build().unwrap();
+/// let handle = rt.handle().clone();
+/// let from_thread = std::thread::spawn(move || handle.spawn(async { "hi" }))
+///     .join()
+///     .unwrap();
+/// assert_eq!(rt.block_on(from_thread).unwrap(), "hi");
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// The error of [`Handle::try_current`]: this thread is not inside a runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TryCurrentError(());
+
+impl fmt::Display for TryCurrentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "there is no tether runtime on this thread: call from inside Runtime::block_on or a \
+             task, or enter one with Handle::enter()",
+        )
+    }
+}
+
+impl std::error::Error for TryCurrentError {}
+
+impl Handle {
+    /// The handle of the runtime this thread is inside.
+    ///
+    /// # Panics
+    ///
+    /// Panics outside a runtime, with a message that says how to get one. Use
+    /// [`try_current`](Handle::try_current) to check instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// #[tether::main]
+    /// async fn main() {
+    ///     let handle = tether::runtime::Handle::current();
+    ///     let t = handle.spawn(async { 1 });
+    ///     assert_eq!(t.await.unwrap(), 1);
+    /// }
+    /// ```
+    #[track_caller]
+    pub fn current() -> Handle {
+        match Handle::try_current() {
+            Ok(h) => h,
+            Err(e) => panic!("Handle::current() at {}: {e}", Location::caller()),
+        }
+    }
+
+    /// The handle of the runtime this thread is inside, or an error outside any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(tether::runtime::Handle::try_current().is_err());
+    /// ```
+    pub fn try_current() -> Result<Handle, TryCurrentError> {
+        context::current_handle().ok_or(TryCurrentError(()))
+    }
+
+    /// Spawns a task onto this runtime from any thread; see [`tether::spawn`](crate::spawn).
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn_inner(future, None, Location::caller())
+    }
+
+    pub(crate) fn spawn_inner<F>(
+        &self,
+        future: F,
+        name: Option<Arc<str>>,
+        location: &'static Location<'static>,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        // SAFETY: `F` is `Send`, so the task may run and be dropped on any thread.
+        unsafe { crate::task::spawn_raw(&self.shared, future, name, location, false) }
+    }
+
+    /// Runs the blocking closure `f` on this runtime's blocking pool; see
+    /// [`task::spawn_blocking`](crate::task::spawn_blocking).
+    #[track_caller]
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.spawn_blocking_inner(f, Location::caller())
+    }
+
+    pub(crate) fn spawn_blocking_inner<F, R>(
+        &self,
+        f: F,
+        location: &'static Location<'static>,
+    ) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let fut = crate::task::blocking::BlockingTask::new(f);
+        // SAFETY: the closure and its result are `Send`, so the task may run anywhere.
+        unsafe { crate::task::spawn_raw(&self.shared, fut, None, location, true) }
+    }
+
+    /// Makes this runtime the current one on this thread until the guard is dropped, so that
+    /// `tether::spawn`, timers and sockets can be created outside `block_on`. Tasks still only
+    /// run while some thread is inside `block_on`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = tether::runtime::Builder::new_current_thread().build().unwrap();
+    /// let task = {
+    ///     let _guard = rt.enter();
+    ///     tether::spawn(async { 5 })
+    /// };
+    /// assert_eq!(rt.block_on(task).unwrap(), 5);
+    /// ```
+    pub fn enter(&self) -> EnterGuard<'_> {
+        EnterGuard {
+            _inner: context::enter(self.clone()),
+            _handle: PhantomData,
+        }
+    }
+
+    /// A snapshot of the runtime's counters.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        RuntimeMetrics::read(&self.shared.metrics, self.shared.registry.len())
+    }
+
+    /// The tasks alive on this runtime now, ordered by id: each with its id, name and spawn
+    /// location.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// #[tether::main]
+    /// async fn main() {
+    ///     let t = tether::task::Builder::new()
+    ///         .name("store")
+    ///         .spawn(std::future::pending::<()>());
+    ///     let live = tether::runtime::Handle::current().live_tasks();
+    ///     assert!(live.iter().any(|info| info.name() == Some("store")));
+    ///     t.abort();
+    /// }
+    /// ```
+    pub fn live_tasks(&self) -> Vec<TaskInfo> {
+        self.shared.registry.snapshot()
+    }
+
+    /// Whether two handles refer to the same runtime.
+    pub fn ptr_eq(&self, other: &Handle) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("runtime_id", &self.shared.id)
+            .finish()
+    }
+}
+
+/// Keeps a runtime entered on this thread; see [`Handle::enter`]. Restores the previous runtime
+/// (if any) when dropped.
+#[must_use = "the runtime is only entered while the guard is alive"]
+pub struct EnterGuard<'a> {
+    _inner: context::EnterGuard,
+    _handle: PhantomData<&'a Handle>,
+}
+
+impl fmt::Debug for EnterGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EnterGuard")
+    }
+}

@@ -1,0 +1,417 @@
+//! The current-thread scheduler: every task runs on the thread inside `Runtime::block_on`.
+//!
+//! # Protocol
+//!
+//! The scheduler has two queues. The *local* queue (in the [`Core`]) is touched only by the
+//! thread driving the core; tasks woken on that thread go there without any lock. The *remote*
+//! queue (in [`Shared`]) takes tasks woken or spawned from other threads, under a mutex.
+//!
+//! 1. **The core has one driver at a time.** `block_on` takes the `Core` out of `Shared::core`
+//!    and puts it back when it returns (also on unwind). A second thread calling `block_on` at the
+//!    same time polls its own future with a thread-parking waker and waits for the core.
+//! 2. **Local pushes need the context.** `schedule` pushes to the local queue only when the
+//!    thread-local context says this thread drives this runtime's core (context invariant 1);
+//!    otherwise it pushes to the remote queue and unparks the driver.
+//! 3. **No lost wake-up when parking.** The driver sets `Unparker::sleeping` (SeqCst), then
+//!    re-checks `remote_pending` and the main future's flag before it blocks in `epoll_wait`.
+//!    A remote pusher sets `remote_pending` (SeqCst) and then swaps `sleeping` to false; if it
+//!    was true, it writes the eventfd. One of the two always sees the other.
+//! 4. **Fairness.** The loop runs at most `event_interval` tasks before it turns the reactor
+//!    without blocking, and takes from the remote queue first every `REMOTE_INTERVAL` ticks, so
+//!    neither I/O nor foreign wake-ups starve behind a busy local queue.
+//! 5. **Shutdown.** `shutdown` marks the scheduler `CLOSING`, wakes every registered task and
+//!    drops every runnable that arrives, until no task is left; then `CLOSED`: from then on
+//!    `schedule` drops a task as soon as it is woken, which cancels it.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::{pin, Pin};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::Duration;
+
+use async_task::{Runnable, ScheduleInfo};
+
+use crate::io::driver::Driver;
+use crate::loom::lock;
+use crate::loom::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use crate::loom::sync::{Arc, Mutex};
+use crate::runtime::{context, Handle, Shared as RtShared};
+use crate::task::meta::TaskMeta;
+
+/// How often (in scheduler ticks) the remote queue is served before the local one.
+const REMOTE_INTERVAL: u32 = 31;
+
+const OPEN: u8 = 0;
+const CLOSING: u8 = 1;
+const CLOSED: u8 = 2;
+
+type Task = Runnable<TaskMeta>;
+
+/// The scheduler's state shared with every thread (protocol rules 1-3, 5).
+pub(crate) struct Shared {
+    /// Tasks scheduled from other threads. Holding the lock means owning the queue.
+    remote: Mutex<VecDeque<Task>>,
+    /// True when `remote` may be non-empty; lets the driver skip the lock (rule 3).
+    remote_pending: AtomicBool,
+    /// `OPEN`, `CLOSING` or `CLOSED` (rule 5).
+    state: AtomicU8,
+    /// The core while no thread drives it (rule 1).
+    core: Mutex<Option<Box<Core>>>,
+    /// Threads inside `block_on` waiting for the core (rule 1).
+    core_waiters: Mutex<Vec<Thread>>,
+    /// Tasks run between two non-blocking reactor turns (rule 4).
+    event_interval: u32,
+}
+
+/// The part of the scheduler only the driving thread touches.
+pub(crate) struct Core {
+    /// What `schedule` reaches through the thread-local context.
+    local: LocalCtx,
+    /// The reactor: mio poll and its event buffer.
+    driver: RefCell<Driver>,
+    /// Counts scheduler ticks (rule 4).
+    tick: Cell<u32>,
+    /// Polls not yet published to the runtime's counters.
+    polls: Cell<u64>,
+}
+
+/// The local run queue, reachable from `schedule` through the thread-local context.
+pub(crate) struct LocalCtx {
+    /// Address of the runtime's `Shared`, to recognise its tasks.
+    rt: usize,
+    /// Tasks ready to run, in the order they were woken.
+    queue: RefCell<VecDeque<Task>>,
+}
+
+impl LocalCtx {
+    /// Address of the runtime whose core this is.
+    pub(crate) fn rt_addr(&self) -> usize {
+        self.rt
+    }
+
+    /// The runtime this local queue belongs to, as entered on this thread.
+    pub(crate) fn runtime(&self) -> Arc<RtShared> {
+        let handle = context::current_handle();
+        match handle {
+            Some(h) if Arc::as_ptr(&h.shared) as usize == self.rt => h.shared,
+            _ => panic!(
+                "tether: the runtime entered on this thread (Handle::enter) is not the one this \
+                 thread is driving; spawn_local only spawns onto the runtime of the enclosing \
+                 block_on"
+            ),
+        }
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(driver: Driver, event_interval: u32) -> Shared {
+        let core = Core {
+            local: LocalCtx {
+                rt: 0,
+                queue: RefCell::new(VecDeque::with_capacity(256)),
+            },
+            driver: RefCell::new(driver),
+            tick: Cell::new(0),
+            polls: Cell::new(0),
+        };
+        Shared {
+            remote: Mutex::new(VecDeque::new()),
+            remote_pending: AtomicBool::new(false),
+            state: AtomicU8::new(OPEN),
+            core: Mutex::new(Some(Box::new(core))),
+            core_waiters: Mutex::new(Vec::new()),
+            event_interval,
+        }
+    }
+
+    /// Whether some thread is inside `block_on` driving this runtime right now.
+    pub(crate) fn is_driven(&self) -> bool {
+        lock(&self.core).is_none()
+    }
+
+    fn take_core(&self) -> Option<Box<Core>> {
+        lock(&self.core).take()
+    }
+
+    fn put_core(&self, core: Box<Core>) {
+        *lock(&self.core) = Some(core);
+        for t in lock(&self.core_waiters).drain(..) {
+            t.unpark();
+        }
+    }
+
+    /// Moves every remotely scheduled task to the back of the local queue; returns the first.
+    fn pop_remote(&self, local: &LocalCtx) -> Option<Task> {
+        if !self.remote_pending.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut remote = lock(&self.remote);
+        self.remote_pending.store(false, Ordering::Release);
+        let first = remote.pop_front();
+        if !remote.is_empty() {
+            local.queue.borrow_mut().extend(remote.drain(..));
+        }
+        first
+    }
+}
+
+/// Hands a woken task to the scheduler (rule 2).
+pub(crate) fn schedule(task: Task, _info: ScheduleInfo) {
+    let rt_addr = Arc::as_ptr(&task.metadata().shared) as usize;
+    let local = context::local();
+    if !local.is_null() {
+        // SAFETY: context invariant 1: a non-null pointer refers to the `LocalCtx` of the core
+        // this thread drives, alive until the `block_on` that set it returns; we are on that
+        // thread (the pointer is thread-local).
+        let local = unsafe { &*local };
+        if local.rt == rt_addr {
+            if let Ok(mut q) = local.queue.try_borrow_mut() {
+                q.push_back(task);
+                return;
+            }
+        }
+    }
+    let rt = task.metadata().shared.clone();
+    push_remote(&rt, task);
+}
+
+fn push_remote(rt: &RtShared, task: Task) {
+    let sched = &rt.sched;
+    if sched.state.load(Ordering::Acquire) == CLOSED {
+        drop_task(task);
+        return;
+    }
+    {
+        let mut remote = lock(&sched.remote);
+        remote.push_back(task);
+        sched.remote_pending.store(true, Ordering::SeqCst);
+    }
+    rt.io.unparker.unpark();
+}
+
+/// Drops a task that will not run again, which cancels it. A panic from the future's destructor
+/// is contained; the panic hook already reported it.
+fn drop_task(task: Task) {
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(task)));
+}
+
+/// The waker of the future passed to `block_on`.
+struct MainWaker {
+    woken: AtomicBool,
+    rt: Arc<crate::io::driver::Unparker>,
+}
+
+impl Wake for MainWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::SeqCst);
+        self.rt.unpark();
+    }
+}
+
+/// Wakes a thread waiting in `block_on` for the core (rule 1).
+struct ThreadWaker(Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Returns the core to `Shared` when `block_on` ends, also on unwind (rule 1).
+struct CoreGuard<'a> {
+    rt: &'a RtShared,
+    core: Option<Box<Core>>,
+}
+
+impl Drop for CoreGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(core) = self.core.take() {
+            core.flush_metrics(self.rt);
+            self.rt.sched.put_core(core);
+        }
+    }
+}
+
+/// Drives the runtime on this thread until `future` completes.
+pub(crate) fn block_on<F: Future>(rt: &Arc<RtShared>, future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut thread_waker: Option<Waker> = None;
+    loop {
+        if let Some(mut core) = rt.sched.take_core() {
+            core.local.rt = Arc::as_ptr(rt) as usize;
+            let guard = CoreGuard {
+                rt,
+                core: Some(core),
+            };
+            let core: &Core = guard.core.as_deref().expect("core is present until drop");
+            return core.run(rt, future.as_mut());
+        }
+        // Another thread drives the core: keep polling our own future meanwhile (rule 1).
+        lock(&rt.sched.core_waiters).push(thread::current());
+        if lock(&rt.sched.core).is_some() {
+            continue;
+        }
+        let waker = thread_waker.get_or_insert_with(|| Arc::new(ThreadWaker(thread::current())).into());
+        let mut cx = Context::from_waker(waker);
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        thread::park();
+    }
+}
+
+impl Core {
+    fn run<F: Future>(&self, rt: &Arc<RtShared>, mut future: Pin<&mut F>) -> F::Output {
+        let _local = context::set_local(&self.local);
+        let main = Arc::new(MainWaker {
+            woken: AtomicBool::new(true),
+            rt: rt.io.unparker.clone(),
+        });
+        let waker = Waker::from(main.clone());
+        let mut cx = Context::from_waker(&waker);
+        let interval = rt.sched.event_interval;
+        'outer: loop {
+            if main.woken.swap(false, Ordering::SeqCst) {
+                if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                    return out;
+                }
+            }
+            for _ in 0..interval {
+                let tick = self.tick.get().wrapping_add(1);
+                self.tick.set(tick);
+                match self.next_task(rt, tick) {
+                    Some(task) => {
+                        self.polls.set(self.polls.get() + 1);
+                        task.run();
+                    }
+                    None => {
+                        if !main.woken.load(Ordering::SeqCst) {
+                            self.park(rt, &main);
+                        }
+                        continue 'outer;
+                    }
+                }
+            }
+            // Rule 4: give the reactor a turn even though tasks are still ready.
+            self.driver.borrow_mut().turn(rt, Some(Duration::ZERO));
+        }
+    }
+
+    fn next_task(&self, rt: &RtShared, tick: u32) -> Option<Task> {
+        if tick % REMOTE_INTERVAL == 0 {
+            if let Some(task) = rt.sched.pop_remote(&self.local) {
+                return Some(task);
+            }
+        }
+        let local = self.local.queue.borrow_mut().pop_front();
+        local.or_else(|| rt.sched.pop_remote(&self.local))
+    }
+
+    fn has_local_work(&self) -> bool {
+        !self.local.queue.borrow().is_empty()
+    }
+
+    /// Nothing is ready: wait in the reactor until I/O, a timer, or a wake-up (rule 3).
+    fn park(&self, rt: &RtShared, main: &MainWaker) {
+        self.flush_metrics(rt);
+        let mut driver = self.driver.borrow_mut();
+        if rt.time.is_paused() {
+            // Paused clock: look for I/O without waiting; if nothing became ready, jump the clock
+            // to the next timer instead of sleeping until it.
+            driver.turn(rt, Some(Duration::ZERO));
+            if self.has_local_work()
+                || rt.sched.remote_pending.load(Ordering::SeqCst)
+                || main.woken.load(Ordering::SeqCst)
+            {
+                return;
+            }
+            if !rt.blocking.is_busy() && rt.time.auto_advance() {
+                driver.turn(rt, Some(Duration::ZERO));
+                return;
+            }
+        }
+        let timeout = rt.time.park_timeout();
+        if timeout == Some(Duration::ZERO) {
+            driver.turn(rt, timeout);
+            return;
+        }
+        let unparker = &rt.io.unparker;
+        unparker.sleeping.store(true, Ordering::SeqCst);
+        if rt.sched.remote_pending.load(Ordering::SeqCst) || main.woken.load(Ordering::SeqCst) {
+            unparker.sleeping.store(false, Ordering::SeqCst);
+            rt.time.unparked();
+            return;
+        }
+        driver.turn(rt, timeout);
+        unparker.sleeping.store(false, Ordering::SeqCst);
+        rt.time.unparked();
+        rt.metrics.parked();
+    }
+
+    fn flush_metrics(&self, rt: &RtShared) {
+        rt.metrics.add_polls(self.polls.replace(0));
+    }
+}
+
+/// Shuts the runtime down: cancels every task, then closes timers and I/O (rule 5).
+///
+/// Blocking jobs still running are waited for up to `blocking_timeout` (forever if `None`).
+pub(crate) fn shutdown(rt: &Arc<RtShared>, blocking_timeout: Option<Duration>) {
+    let sched = &rt.sched;
+    sched.state.store(CLOSING, Ordering::SeqCst);
+    rt.blocking.close();
+    // Destructors of tasks may spawn or create timers; let them find this runtime.
+    let _enter = context::enter(Handle { shared: rt.clone() });
+    let core = sched.take_core();
+    loop {
+        let wakers = rt.registry.take_wakers();
+        let mut progress = !wakers.is_empty();
+        for w in wakers {
+            w.wake();
+        }
+        if let Some(core) = &core {
+            loop {
+                let next = core.local.queue.borrow_mut().pop_front();
+                match next {
+                    Some(task) => {
+                        drop_task(task);
+                        progress = true;
+                    }
+                    None => break,
+                }
+            }
+        }
+        loop {
+            let next = lock(&sched.remote).pop_front();
+            match next {
+                Some(task) => {
+                    drop_task(task);
+                    progress = true;
+                }
+                None => break,
+            }
+        }
+        if !progress {
+            break;
+        }
+    }
+    sched.state.store(CLOSED, Ordering::SeqCst);
+    rt.time.shutdown();
+    rt.io.shutdown();
+    // Anything pushed between the last drain and `CLOSED`.
+    let late: Vec<Task> = lock(&sched.remote).drain(..).collect();
+    late.into_iter().for_each(drop_task);
+    drop(core);
+    rt.blocking.wait(blocking_timeout);
+}

@@ -1,0 +1,143 @@
+//! Creating a task: the poll wrapper around the user's future, and the spawn primitive.
+//!
+//! A task is one allocation made by `async-task`: its header (state word, reference count,
+//! vtable, awaiter waker), our [`TaskMeta`], and a union of the future and its output. The future
+//! stored there is a [`TaskFuture`], which wraps the user's future to:
+//!
+//! 1. catch a panic in `poll` and turn it into the task's output (`Err(JoinError::panic)`), so a
+//!    panicking task never unwinds into the scheduler;
+//! 2. check `CANCEL_REQUESTED` before each poll and, when set, drop the user's future and finish
+//!    with `Err(JoinError::cancelled)`;
+//! 3. remove the task from the runtime's registry when it is dropped, whatever the reason.
+//!
+//! `TaskFuture` borrows the `TaskMeta` stored in the same allocation. That is sound because
+//! async-task drops the future strictly before the metadata (the metadata lives until the
+//! allocation is freed), which is what `Builder::spawn_unchecked` documents for metadata borrows.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use async_task::{Runnable, ScheduleInfo, WithInfo};
+use pin_project_lite::pin_project;
+
+use crate::loom::sync::atomic::Ordering;
+use crate::loom::sync::Arc;
+use crate::runtime::Shared;
+use crate::task::join::{JoinError, JoinHandle};
+use crate::task::meta::TaskMeta;
+
+pin_project! {
+    /// The future stored in a task cell (see the module docs).
+    pub(crate) struct TaskFuture<'a, F> {
+        #[pin]
+        stage: Stage<F>,
+        // Declared after `stage`, so the user's future is dropped before the registry entry goes.
+        guard: RegistryGuard<'a>,
+    }
+}
+
+pin_project! {
+    #[project = StageProj]
+    enum Stage<F> {
+        Running { #[pin] fut: F },
+        Done,
+    }
+}
+
+/// Removes the task from its runtime's registry when dropped (rule 3).
+struct RegistryGuard<'a> {
+    meta: &'a TaskMeta,
+}
+
+impl Drop for RegistryGuard<'_> {
+    fn drop(&mut self) {
+        let key = self.meta.key.load(Ordering::Relaxed);
+        self.meta.shared.registry.remove(key, self.meta.id);
+    }
+}
+
+impl<F: Future> Future for TaskFuture<'_, F> {
+    type Output = Result<F::Output, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let meta = this.guard.meta;
+        if meta.cancel_requested() {
+            finish(this.stage);
+            return Poll::Ready(Err(JoinError::cancelled(meta.id)));
+        }
+        let fut = match this.stage.as_mut().project() {
+            StageProj::Running { fut } => fut,
+            // async-task never polls a future again after it returned `Ready`.
+            StageProj::Done => unreachable!("tether: a finished task was polled again"),
+        };
+        match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(out)) => {
+                finish(this.stage);
+                Poll::Ready(Ok(out))
+            }
+            Err(payload) => {
+                finish(this.stage);
+                Poll::Ready(Err(JoinError::panic(meta.id, payload)))
+            }
+        }
+    }
+}
+
+/// Drops the user's future in place. A panic from its destructor is caught: the task's result is
+/// already decided, and the panic hook has reported the panic.
+fn finish<F>(mut stage: Pin<&mut Stage<F>>) {
+    let _ = catch_unwind(AssertUnwindSafe(|| stage.set(Stage::Done)));
+}
+
+/// The schedule function of every task: hands a woken task to its runtime's scheduler.
+fn schedule(runnable: Runnable<TaskMeta>, info: ScheduleInfo) {
+    crate::sched::schedule(runnable, info);
+}
+
+/// Creates a task for `fut` on the runtime `shared`, registers it and schedules its first poll
+/// (on the blocking pool when `blocking`).
+///
+/// # Safety
+///
+/// If `F` is not `Send`, the caller guarantees that the task's `Runnable` is only run and dropped
+/// on the current thread: `spawn_local` ensures it by wrapping the future in a thread check.
+pub(crate) unsafe fn spawn_raw<F>(
+    shared: &Arc<Shared>,
+    fut: F,
+    name: Option<Arc<str>>,
+    location: &'static Location<'static>,
+    blocking: bool,
+) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let meta = TaskMeta::new(shared.clone(), location, blocking);
+    // SAFETY: (1) `Send`-ness of `F` is the caller's obligation, stated in this function's
+    // contract. (2) The future is `'static` except for its borrow of the task's own metadata,
+    // which async-task keeps alive until after the future is dropped (see the module docs).
+    // (3) The schedule function is a plain `fn`, so it is `Send + Sync + 'static`.
+    let (runnable, task) = unsafe {
+        async_task::Builder::new()
+            .metadata(meta)
+            .spawn_unchecked(
+                move |meta: &TaskMeta| TaskFuture {
+                    stage: Stage::Running { fut },
+                    guard: RegistryGuard { meta },
+                },
+                WithInfo(schedule),
+            )
+    };
+    let meta = runnable.metadata();
+    let key = shared
+        .registry
+        .insert(meta.id, name, location, runnable.waker());
+    meta.key.store(key, Ordering::Relaxed);
+    shared.metrics.task_spawned();
+    runnable.schedule();
+    JoinHandle::new(task)
+}

@@ -1,0 +1,203 @@
+//! Tasks: spawning, joining, yielding.
+//!
+//! A task is a future the runtime drives to completion on its own, concurrently with other tasks.
+//! It lives in one heap allocation (header, metadata, then the future and later its output), has a
+//! unique [`Id`], an optional name, and the source location of the `spawn` call that created it.
+//! Every live task is listed in its runtime's registry
+//! ([`Handle::live_tasks`](crate::runtime::Handle::live_tasks)), so no task is ever running
+//! unseen, and the runtime cancels whatever still runs when it shuts down.
+//!
+//! - [`spawn`](crate::spawn) runs a `Send` future on the current runtime.
+//! - [`spawn_local`] runs a `!Send` future on the current-thread runtime driven by this thread.
+//! - [`Builder`] names a task before spawning it.
+//! - [`JoinHandle`] awaits a task's output; [`JoinError`] says why there is none.
+//! - [`yield_now`] lets other tasks run.
+//! - [`spawn_blocking`] runs blocking code on the runtime's blocking pool.
+//!
+//! # Ordering on the current-thread runtime
+//!
+//! Spawned tasks run in the order they were woken (first in, first out), after the spawning
+//! task yields or waits. A spawned task never runs before `spawn` returns.
+
+pub(crate) mod blocking;
+mod cell;
+mod join;
+mod local;
+pub(crate) mod meta;
+pub(crate) mod registry;
+mod yield_now;
+
+use std::future::Future;
+use std::panic::Location;
+
+pub use join::{JoinError, JoinHandle};
+pub use meta::Id;
+pub use registry::TaskInfo;
+pub use blocking::spawn_blocking;
+pub use yield_now::yield_now;
+
+pub(crate) use cell::spawn_raw;
+
+use crate::loom::sync::Arc;
+use crate::runtime::Handle;
+
+/// Spawns a future as a new task on the current runtime and returns a handle to its output.
+///
+/// The task starts running in the background at once: awaiting the handle is not needed for it
+/// to make progress. A panic inside the task is caught and delivered through the handle; it never
+/// takes the runtime down.
+///
+/// # Panics
+///
+/// Panics when called outside a tether runtime (not inside `Runtime::block_on`, a task, or
+/// [`Handle::enter`](crate::runtime::Handle::enter)). To spawn from elsewhere, keep a
+/// [`Handle`](crate::runtime::Handle) and call [`Handle::spawn`](crate::runtime::Handle::spawn).
+///
+/// # Examples
+///
+/// ```
+/// #[tether::main]
+/// async fn main() {
+///     let tasks: Vec<_> = (0..10u64).map(|i| tether::spawn(async move { i * i })).collect();
+///     let mut total = 0;
+///     for t in tasks {
+///         total += t.await.unwrap();
+///     }
+///     assert_eq!(total, 285);
+/// }
+/// ```
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let location = Location::caller();
+    crate::runtime::context::with_handle(|h| match h {
+        Some(h) => h.spawn_inner(future, None, location),
+        None => no_runtime_panic("tether::spawn", location),
+    })
+}
+
+#[track_caller]
+#[cold]
+pub(crate) fn no_runtime_panic(what: &str, location: &Location<'_>) -> ! {
+    panic!(
+        "{what} was called at {location} outside a tether runtime. Call it from inside \
+         Runtime::block_on, from a task, or under Handle::enter(); from any other thread, keep a \
+         tether::runtime::Handle and call Handle::spawn. A runtime is built with \
+         tether::runtime::Builder or #[tether::main]."
+    )
+}
+
+/// Spawns a `!Send` future on the current-thread runtime that this thread is driving.
+///
+/// Use it for futures that hold `Rc`, `RefCell` borrows or other thread-bound state. The task
+/// always runs on this thread, interleaved with the runtime's other tasks.
+///
+/// # Panics
+///
+/// Panics when this thread is not inside `Runtime::block_on` of a current-thread runtime (for
+/// example from a plain thread, or from inside `Handle::enter` without `block_on`).
+///
+/// If the runtime is later driven from another thread (`block_on` called elsewhere), polling a
+/// local task there panics inside the task (its `JoinHandle` reports the panic); if the runtime is
+/// dropped on another thread, its local tasks are leaked rather than dropped on the wrong thread.
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+///
+/// #[tether::main]
+/// async fn main() {
+///     let shared = Rc::new(5);
+///     let s = shared.clone();
+///     let out = tether::task::spawn_local(async move { *s + 1 }).await.unwrap();
+///     assert_eq!(out, 6);
+/// }
+/// ```
+#[track_caller]
+pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    local::spawn_local_inner(future, None, Location::caller())
+}
+
+/// Configures a task before spawning it: today, its name.
+///
+/// The name shows in [`Handle::live_tasks`](crate::runtime::Handle::live_tasks) and, in later
+/// diagnostics, in reports about the task.
+///
+/// # Examples
+///
+/// ```
+/// #[tether::main]
+/// async fn main() {
+///     let handle = tether::task::Builder::new()
+///         .name("store")
+///         .spawn(async { "saved" });
+///     assert_eq!(handle.await.unwrap(), "saved");
+/// }
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Builder {
+    name: Option<Arc<str>>,
+}
+
+impl Builder {
+    /// A builder with no name set.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the task.
+    pub fn name(mut self, name: &str) -> Builder {
+        self.name = Some(Arc::from(name));
+        self
+    }
+
+    /// Spawns the task on the current runtime; see [`spawn`](crate::spawn).
+    ///
+    /// # Panics
+    ///
+    /// Panics outside a runtime, like [`spawn`](crate::spawn).
+    #[track_caller]
+    pub fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let location = Location::caller();
+        crate::runtime::context::with_handle(|h| match h {
+            Some(h) => h.spawn_inner(future, self.name, location),
+            None => no_runtime_panic("tether::task::Builder::spawn", location),
+        })
+    }
+
+    /// Spawns the task on the given runtime, from any thread.
+    #[track_caller]
+    pub fn spawn_on<F>(self, future: F, handle: &Handle) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        handle.spawn_inner(future, self.name, Location::caller())
+    }
+
+    /// Spawns a `!Send` task on this thread's current-thread runtime; see [`spawn_local`].
+    ///
+    /// # Panics
+    ///
+    /// Panics like [`spawn_local`].
+    #[track_caller]
+    pub fn spawn_local<F>(self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        local::spawn_local_inner(future, self.name, Location::caller())
+    }
+}

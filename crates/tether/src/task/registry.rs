@@ -1,0 +1,135 @@
+//! The registry of live tasks of one runtime.
+//!
+//! Every task is entered here when it is spawned and removed when its future is dropped (on
+//! completion, cancellation or runtime shutdown). An entry keeps the task's name, spawn location
+//! and a waker, so the runtime can list what still runs and, at shutdown, wake every task in order
+//! to drop it: no task is ever left behind unseen.
+//!
+//! Protocol:
+//! 1. `insert` happens before the task is first scheduled; the key is then stored in the task's
+//!    `TaskMeta::key`.
+//! 2. `remove` is called exactly once per task, by the task's `RegistryGuard` when its future is
+//!    dropped; the id is checked so a stale key can never remove another task's entry.
+//! 3. Wakers are woken only after the lock is released (`take_wakers`, `waker_of`), because waking
+//!    may run arbitrary scheduler code that spawns or drops tasks and so re-enters the registry.
+
+use std::panic::Location;
+use std::task::Waker;
+
+use slab::Slab;
+
+use crate::loom::lock;
+use crate::loom::sync::{Arc, Mutex};
+use crate::task::Id;
+
+/// One live task as seen by the registry.
+struct Entry {
+    id: Id,
+    name: Option<Arc<str>>,
+    location: &'static Location<'static>,
+    /// Wakes the task; taken at shutdown.
+    waker: Option<Waker>,
+}
+
+/// A description of one live task, as returned by
+/// [`Handle::live_tasks`](crate::runtime::Handle::live_tasks).
+#[derive(Clone, Debug)]
+pub struct TaskInfo {
+    id: Id,
+    name: Option<Arc<str>>,
+    location: &'static Location<'static>,
+}
+
+impl TaskInfo {
+    /// The task's id.
+    pub fn id(&self) -> Id {
+        self.id
+    }
+
+    /// The name given with [`task::Builder::name`](crate::task::Builder::name), if any.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The source location of the `spawn` call that created the task.
+    pub fn location(&self) -> &'static Location<'static> {
+        self.location
+    }
+}
+
+/// All live tasks of a runtime (see the module docs for the protocol).
+pub(crate) struct Registry {
+    /// Holding this lock means no task can be added or removed.
+    entries: Mutex<Slab<Entry>>,
+}
+
+impl Registry {
+    pub(crate) fn new() -> Registry {
+        Registry {
+            entries: Mutex::new(Slab::new()),
+        }
+    }
+
+    /// Enters a task; returns its key (rule 1).
+    pub(crate) fn insert(
+        &self,
+        id: Id,
+        name: Option<Arc<str>>,
+        location: &'static Location<'static>,
+        waker: Waker,
+    ) -> usize {
+        lock(&self.entries).insert(Entry {
+            id,
+            name,
+            location,
+            waker: Some(waker),
+        })
+    }
+
+    /// Removes the task `id` stored at `key` (rule 2).
+    pub(crate) fn remove(&self, key: usize, id: Id) {
+        let removed = {
+            let mut entries = lock(&self.entries);
+            match entries.get(key) {
+                Some(e) if e.id == id => Some(entries.remove(key)),
+                _ => None,
+            }
+        };
+        // The waker (a reference to the task) is dropped outside the lock.
+        drop(removed);
+    }
+
+    /// A clone of the waker of task `id` at `key`, if it is still registered (rule 3).
+    pub(crate) fn waker_of(&self, key: usize, id: Id) -> Option<Waker> {
+        let entries = lock(&self.entries);
+        match entries.get(key) {
+            Some(e) if e.id == id => e.waker.clone(),
+            _ => None,
+        }
+    }
+
+    /// Takes the wakers of all registered tasks (rule 3); used at shutdown.
+    pub(crate) fn take_wakers(&self) -> Vec<Waker> {
+        let mut entries = lock(&self.entries);
+        entries.iter_mut().filter_map(|(_, e)| e.waker.take()).collect()
+    }
+
+    /// The number of live tasks.
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.entries).len()
+    }
+
+    /// A snapshot of the live tasks, ordered by id.
+    pub(crate) fn snapshot(&self) -> Vec<TaskInfo> {
+        let mut out: Vec<TaskInfo> = lock(&self.entries)
+            .iter()
+            .map(|(_, e)| TaskInfo {
+                id: e.id,
+                name: e.name.clone(),
+                location: e.location,
+            })
+            .collect();
+        out.sort_by_key(|t| t.id);
+        out
+    }
+}

@@ -1,0 +1,185 @@
+//! The time driver: the timer wheel of one runtime, its clock, and how long the reactor may
+//! sleep.
+//!
+//! Ticks are milliseconds since `start`. A timer due at instant `d` is filed at tick
+//! `ceil(d - start)`; the wheel fires it once `floor(now - start)` reaches that tick, so a timer
+//! never fires early (rule 1). The reactor sleeps until the wheel's next expiration (rule 2);
+//! `parked_until` tells threads that insert timers from outside whether the sleeping reactor must
+//! be woken to shorten its sleep (rule 3).
+
+use std::task::{Context, Waker};
+use std::time::{Duration, Instant as StdInstant};
+
+use crate::loom::lock;
+use crate::loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::loom::sync::Mutex;
+use crate::time::clock::Clock;
+use crate::time::wheel::{TimerKey, TimerState, Wheel};
+
+/// Ticks beyond this are treated as "never" (about 285 years).
+const MAX_TICK: u64 = 1 << 53;
+
+/// See the module docs.
+pub(crate) struct TimeHandle {
+    /// Holding the lock means owning every timer entry of the runtime.
+    wheel: Mutex<Wheel>,
+    pub(crate) clock: Clock,
+    /// The instant of tick 0.
+    start: StdInstant,
+    /// The tick the reactor sleeps until; `u64::MAX` while computing it, 0 when awake (rule 3).
+    parked_until: AtomicU64,
+    /// Set once the runtime shut down; timers cannot be used any more.
+    shutdown: AtomicBool,
+}
+
+impl TimeHandle {
+    pub(crate) fn new(start_paused: bool) -> TimeHandle {
+        let clock = Clock::new(start_paused);
+        let start = clock.now();
+        TimeHandle {
+            wheel: Mutex::new(Wheel::new()),
+            clock,
+            start,
+            parked_until: AtomicU64::new(0),
+            shutdown: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn is_paused(&self) -> bool {
+        self.clock.is_paused()
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// The tick a deadline is filed at (rule 1).
+    fn deadline_tick(&self, deadline: StdInstant) -> u64 {
+        let d = deadline.saturating_duration_since(self.start);
+        let ms = d.as_millis();
+        let ms = if d.subsec_nanos() % 1_000_000 != 0 { ms + 1 } else { ms };
+        u64::try_from(ms).unwrap_or(MAX_TICK).min(MAX_TICK)
+    }
+
+    fn now_tick(&self) -> u64 {
+        let ms = self.clock.now().saturating_duration_since(self.start).as_millis();
+        u64::try_from(ms).unwrap_or(MAX_TICK).min(MAX_TICK)
+    }
+
+    fn tick_instant(&self, tick: u64) -> StdInstant {
+        self.start + Duration::from_millis(tick)
+    }
+
+    /// How long the reactor may sleep: until the next timer, or forever (rule 2, 3).
+    pub(crate) fn park_timeout(&self) -> Option<Duration> {
+        self.parked_until.store(u64::MAX, Ordering::SeqCst);
+        let next = lock(&self.wheel).next_expiration();
+        let next = next?;
+        self.parked_until.store(next, Ordering::SeqCst);
+        Some(
+            self.tick_instant(next)
+                .saturating_duration_since(self.clock.now()),
+        )
+    }
+
+    /// The reactor is awake again (rule 3).
+    pub(crate) fn unparked(&self) {
+        self.parked_until.store(0, Ordering::SeqCst);
+    }
+
+    /// Whether a timer filed at `when` by a thread that does not drive the runtime must wake the
+    /// sleeping reactor (rule 3).
+    pub(crate) fn needs_unpark(&self, when: u64) -> bool {
+        let until = self.parked_until.load(Ordering::SeqCst);
+        until != 0 && when < until
+    }
+
+    /// With a paused clock, jumps it to the next timer's tick. False if there is no timer.
+    pub(crate) fn auto_advance(&self) -> bool {
+        let next = lock(&self.wheel).next_expiration();
+        match next {
+            Some(tick) => {
+                self.clock.advance_to(self.tick_instant(tick));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Fires every due timer, pushing their wakers to `wakers`; returns how many fired.
+    pub(crate) fn process(&self, wakers: &mut Vec<Waker>) -> u64 {
+        let now = self.now_tick();
+        let before = wakers.len();
+        let mut wheel = lock(&self.wheel);
+        if wheel.next_expiration().is_some_and(|t| t <= now) {
+            wheel.advance(now, wakers);
+        }
+        (wakers.len() - before) as u64
+    }
+
+    /// Wakes every waiting timer and refuses new ones.
+    pub(crate) fn shutdown(&self) {
+        self.shutdown.store(true, Ordering::Release);
+        let mut wakers = Vec::new();
+        lock(&self.wheel).take_all_wakers(&mut wakers);
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Polls the timer of a `Sleep` due at `deadline`, filing it in the wheel on first use.
+    pub(crate) fn poll_timer(
+        &self,
+        entry: &mut Option<TimerKey>,
+        deadline: StdInstant,
+        cx: &mut Context<'_>,
+    ) -> TimerPoll {
+        match *entry {
+            None => {
+                if deadline <= self.clock.now() {
+                    return TimerPoll::Ready;
+                }
+                let when = self.deadline_tick(deadline);
+                let key = lock(&self.wheel).insert(when, Some(cx.waker().clone()));
+                *entry = Some(key);
+                TimerPoll::Filed(when)
+            }
+            Some(key) => {
+                let mut wheel = lock(&self.wheel);
+                match wheel.state(key) {
+                    TimerState::Pending => {
+                        wheel.set_waker(key, cx.waker());
+                        TimerPoll::Pending
+                    }
+                    TimerState::Fired | TimerState::Gone => TimerPoll::Ready,
+                }
+            }
+        }
+    }
+
+    /// Moves a filed timer to a new deadline, keeping its waker; returns the new tick.
+    pub(crate) fn reset_timer(&self, key: TimerKey, deadline: StdInstant) -> u64 {
+        let when = self.deadline_tick(deadline);
+        lock(&self.wheel).reset(key, when);
+        when
+    }
+
+    /// Whether a filed timer has fired.
+    pub(crate) fn has_fired(&self, key: TimerKey) -> bool {
+        lock(&self.wheel).state(key) != TimerState::Pending
+    }
+
+    /// Removes a timer from the wheel.
+    pub(crate) fn remove_timer(&self, key: TimerKey) {
+        let _ = lock(&self.wheel).remove(key);
+    }
+}
+
+/// The outcome of [`TimeHandle::poll_timer`].
+#[must_use]
+pub(crate) enum TimerPoll {
+    /// The deadline has passed.
+    Ready,
+    /// Still waiting; the waker is stored.
+    Pending,
+    /// Filed in the wheel just now, at this tick.
+    Filed(u64),
+}

@@ -1,0 +1,124 @@
+//! `Interval`: ticks at a fixed period.
+
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use crate::time::{sleep_until, Instant, Sleep};
+
+/// Creates an [`Interval`] whose first tick completes at once, then every `period`.
+///
+/// # Panics
+///
+/// Panics if `period` is zero, or when called outside a tether runtime.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tether::time::{interval, Instant};
+///
+/// #[tether::main(start_paused = true)]
+/// async fn main() {
+///     let start = Instant::now();
+///     let mut every = interval(Duration::from_secs(10));
+///     for _ in 0..3 {
+///         every.tick().await; // at 0 s, 10 s, 20 s
+///     }
+///     assert_eq!(start.elapsed(), Duration::from_secs(20));
+/// }
+/// ```
+#[track_caller]
+pub fn interval(period: Duration) -> Interval {
+    interval_at(Instant::now(), period)
+}
+
+/// Creates an [`Interval`] whose first tick completes at `start`, then every `period`.
+///
+/// # Panics
+///
+/// Panics if `period` is zero, or when called outside a tether runtime.
+#[track_caller]
+pub fn interval_at(start: Instant, period: Duration) -> Interval {
+    assert!(
+        period > Duration::ZERO,
+        "tether::time::interval needs a period greater than zero"
+    );
+    Interval {
+        delay: sleep_until(start),
+        period,
+        missed: MissedTickBehavior::Burst,
+    }
+}
+
+/// What an [`Interval`] does when ticks were missed because the task was busy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MissedTickBehavior {
+    /// Fire the missed ticks back to back until caught up, keeping the original schedule
+    /// (the default, as in tokio).
+    #[default]
+    Burst,
+    /// Start the schedule again from now: the next tick is one period after the late one.
+    Delay,
+    /// Skip the missed ticks: the next tick is the next multiple of the period on the original
+    /// schedule.
+    Skip,
+}
+
+/// Ticks at a fixed period; see [`interval`].
+#[derive(Debug)]
+pub struct Interval {
+    delay: Sleep,
+    period: Duration,
+    missed: MissedTickBehavior,
+}
+
+impl Interval {
+    /// Waits for the next tick and returns its scheduled instant.
+    pub async fn tick(&mut self) -> Instant {
+        poll_fn(|cx| self.poll_tick(cx)).await
+    }
+
+    /// Polls for the next tick; see [`tick`](Interval::tick).
+    pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
+        ready!(Future::poll(Pin::new(&mut self.delay), cx));
+        let scheduled = self.delay.deadline();
+        let now = Instant::now();
+        let next = match self.missed {
+            MissedTickBehavior::Burst => scheduled + self.period,
+            MissedTickBehavior::Delay => now + self.period,
+            MissedTickBehavior::Skip => {
+                let behind = now.duration_since(scheduled).as_nanos();
+                let period = self.period.as_nanos();
+                let steps = behind / period + 1;
+                let skip = Duration::from_nanos(u64::try_from(period * steps).unwrap_or(u64::MAX));
+                scheduled + skip
+            }
+        };
+        Pin::new(&mut self.delay).reset(next);
+        Poll::Ready(scheduled)
+    }
+
+    /// Restarts the schedule: the next tick is one period from now.
+    pub fn reset(&mut self) {
+        let next = Instant::now() + self.period;
+        Pin::new(&mut self.delay).reset(next);
+    }
+
+    /// The period.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// The current missed-tick behavior.
+    pub fn missed_tick_behavior(&self) -> MissedTickBehavior {
+        self.missed
+    }
+
+    /// Sets what happens when ticks are missed.
+    pub fn set_missed_tick_behavior(&mut self, behavior: MissedTickBehavior) {
+        self.missed = behavior;
+    }
+}
+

@@ -1,0 +1,191 @@
+//! `Sleep`: a future that completes at a deadline.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::Location;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use crate::io::poll_evented::check_driven_elsewhere;
+use crate::loom::sync::Arc;
+use crate::runtime::{context, Shared as RtShared};
+use crate::time::driver::TimerPoll;
+use crate::time::wheel::TimerKey;
+use crate::time::Instant;
+
+/// Waits until `duration` has elapsed on the runtime's clock.
+///
+/// The timer has millisecond resolution and never fires early. Dropping the future cancels the
+/// timer.
+///
+/// # Panics
+///
+/// Panics when called outside a tether runtime, or when awaited after its runtime shut down.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// #[tether::main]
+/// async fn main() {
+///     tether::time::sleep(Duration::from_millis(10)).await;
+///     println!("10 ms later");
+/// }
+/// ```
+#[track_caller]
+pub fn sleep(duration: Duration) -> Sleep {
+    let deadline = Instant::now()
+        .checked_add(duration)
+        .unwrap_or_else(Instant::far_future);
+    Sleep::new(deadline, "tether::time::sleep")
+}
+
+/// Waits until `deadline` on the runtime's clock; see [`sleep`].
+///
+/// # Panics
+///
+/// Panics when called outside a tether runtime.
+#[track_caller]
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep::new(deadline, "tether::time::sleep_until")
+}
+
+/// The future of [`sleep`] and [`sleep_until`].
+///
+/// Unlike tokio's, a `Sleep` is `Unpin`: it can be stored and polled without pinning it first.
+#[must_use = "a Sleep does nothing unless awaited"]
+pub struct Sleep {
+    rt: Arc<RtShared>,
+    deadline: Instant,
+    entry: Option<TimerKey>,
+    elapsed: bool,
+}
+
+impl Sleep {
+    #[track_caller]
+    pub(crate) fn new(deadline: Instant, what: &str) -> Sleep {
+        let rt = match context::current_handle() {
+            Some(h) => h.shared,
+            None => crate::task::no_runtime_panic(what, Location::caller()),
+        };
+        Sleep {
+            rt,
+            deadline,
+            entry: None,
+            elapsed: false,
+        }
+    }
+
+    /// The instant this sleep completes at.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Whether the deadline has been reached (as far as the runtime has processed its timers).
+    pub fn is_elapsed(&self) -> bool {
+        self.elapsed
+            || match self.entry {
+                Some(key) => self.rt.time.has_fired(key),
+                None => self.deadline <= Instant::now(),
+            }
+    }
+
+    /// Moves the deadline to `deadline`, whether or not the sleep already completed; the next
+    /// await waits for the new deadline. The task waiting on it is woken at the new deadline
+    /// without having to poll it again first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::pin::Pin;
+    /// use std::time::Duration;
+    /// use tether::time::{sleep, Instant};
+    ///
+    /// #[tether::main(start_paused = true)]
+    /// async fn main() {
+    ///     let start = Instant::now();
+    ///     let mut s = sleep(Duration::from_secs(1));
+    ///     Pin::new(&mut s).reset(start + Duration::from_secs(5));
+    ///     s.await;
+    ///     assert!(start.elapsed() >= Duration::from_secs(5));
+    /// }
+    /// ```
+    pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
+        let this = self.get_mut();
+        this.deadline = deadline;
+        this.elapsed = false;
+        if let Some(key) = this.entry {
+            let when = this.rt.time.reset_timer(key, deadline.into_std());
+            this.after_filing(when);
+        }
+    }
+
+    /// A timer filed by a thread that does not drive the runtime may need to shorten the
+    /// reactor's sleep.
+    fn after_filing(&self, when: u64) {
+        let local = context::local();
+        let here = !local.is_null() && {
+            // SAFETY: context invariant 1: a non-null local pointer refers to a live `LocalCtx`.
+            let local = unsafe { &*local };
+            local.rt_addr() == Arc::as_ptr(&self.rt) as usize
+        };
+        if !here && self.rt.time.needs_unpark(when) {
+            self.rt.io.unparker.force_unpark();
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.elapsed {
+            return Poll::Ready(());
+        }
+        if this.rt.time.is_shutdown() {
+            panic!(
+                "tether: a timer was awaited after its runtime shut down; timers only work while \
+                 the runtime that created them is alive"
+            );
+        }
+        match this
+            .rt
+            .time
+            .poll_timer(&mut this.entry, this.deadline.into_std(), cx)
+        {
+            TimerPoll::Ready => {
+                this.elapsed = true;
+                Poll::Ready(())
+            }
+            TimerPoll::Filed(when) => {
+                this.after_filing(when);
+                check_driven_elsewhere(&this.rt, "a timer");
+                Poll::Pending
+            }
+            TimerPoll::Pending => {
+                check_driven_elsewhere(&this.rt, "a timer");
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some(key) = self.entry.take() {
+            self.rt.time.remove_timer(key);
+        }
+    }
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .field("elapsed", &self.elapsed)
+            .finish()
+    }
+}

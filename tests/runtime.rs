@@ -1,0 +1,266 @@
+//! The runtime and tasks: spawn, join, abort, panics, local tasks, yielding, the registry,
+//! the blocking pool, shutdown.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tether::runtime::{Builder, Handle};
+
+fn rt() -> tether::runtime::Runtime {
+    Builder::new_current_thread().build().unwrap()
+}
+
+#[test]
+fn spawn_and_join_returns_output() {
+    let out = rt().block_on(async { tether::spawn(async { 40 + 2 }).await.unwrap() });
+    assert_eq!(out, 42);
+}
+
+#[test]
+fn panic_in_task_is_delivered_and_runtime_survives() {
+    let rt = rt();
+    rt.block_on(async {
+        let err = tether::spawn(async { panic!("kaboom") }).await.unwrap_err();
+        assert!(err.is_panic());
+        assert!(!err.is_cancelled());
+        assert!(err.to_string().contains("kaboom"), "{err}");
+        let payload = err.into_panic();
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"kaboom"));
+        // The runtime still runs tasks.
+        assert_eq!(tether::spawn(async { 1 }).await.unwrap(), 1);
+    });
+}
+
+#[test]
+fn abort_cancels_an_idle_task_and_drops_its_future() {
+    struct OnDrop(Arc<AtomicUsize>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d = dropped.clone();
+    rt().block_on(async move {
+        let h = tether::spawn(async move {
+            let _guard = OnDrop(d);
+            std::future::pending::<()>().await;
+        });
+        tether::task::yield_now().await; // let it start and park
+        assert!(!h.is_finished());
+        h.abort();
+        let err = h.await.unwrap_err();
+        assert!(err.is_cancelled());
+    });
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn abort_after_completion_keeps_the_output() {
+    rt().block_on(async {
+        let h = tether::spawn(async { 9 });
+        tether::task::yield_now().await;
+        assert!(h.is_finished());
+        h.abort();
+        assert_eq!(h.await.unwrap(), 9);
+    });
+}
+
+#[test]
+fn dropping_join_handle_detaches_the_task() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    rt().block_on(async move {
+        drop(tether::spawn(async move {
+            tether::task::yield_now().await;
+            r.fetch_add(1, Ordering::SeqCst);
+        }));
+        for _ in 0..4 {
+            tether::task::yield_now().await;
+        }
+    });
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn spawned_tasks_run_in_fifo_order_after_the_spawner_yields() {
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let l = log.clone();
+    rt().block_on(async move {
+        let mut hs = Vec::new();
+        for i in 0..5 {
+            let l = l.clone();
+            hs.push(tether::spawn(async move { l.lock().unwrap().push(i) }));
+        }
+        l.lock().unwrap().push(100);
+        for h in hs {
+            h.await.unwrap();
+        }
+    });
+    assert_eq!(*log.lock().unwrap(), vec![100, 0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn spawn_local_runs_non_send_futures() {
+    rt().block_on(async {
+        let counter = Rc::new(Cell::new(0));
+        let mut hs = Vec::new();
+        for _ in 0..10 {
+            let c = counter.clone();
+            hs.push(tether::task::spawn_local(async move {
+                tether::task::yield_now().await;
+                c.set(c.get() + 1);
+            }));
+        }
+        for h in hs {
+            h.await.unwrap();
+        }
+        assert_eq!(counter.get(), 10);
+    });
+}
+
+#[test]
+fn yield_now_interleaves_tasks() {
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (a, b) = (log.clone(), log.clone());
+    rt().block_on(async move {
+        let ta = tether::spawn(async move {
+            for i in 0..3 {
+                a.lock().unwrap().push(("a", i));
+                tether::task::yield_now().await;
+            }
+        });
+        let tb = tether::spawn(async move {
+            for i in 0..3 {
+                b.lock().unwrap().push(("b", i));
+                tether::task::yield_now().await;
+            }
+        });
+        ta.await.unwrap();
+        tb.await.unwrap();
+    });
+    let log = log.lock().unwrap();
+    assert_eq!(
+        *log,
+        vec![("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
+    );
+}
+
+#[test]
+fn registry_lists_live_tasks_with_name_and_location() {
+    rt().block_on(async {
+        let h = tether::task::Builder::new()
+            .name("store")
+            .spawn(std::future::pending::<()>());
+        let line = line!() - 1;
+        let live = Handle::current().live_tasks();
+        let info = live
+            .iter()
+            .find(|t| t.id() == h.id())
+            .expect("the task is registered");
+        assert_eq!(info.name(), Some("store"));
+        assert!(info.location().file().ends_with("runtime.rs"));
+        assert_eq!(info.location().line(), line);
+        h.abort();
+        let _ = h.await;
+        assert!(Handle::current().live_tasks().iter().all(|t| t.id() != info.id()));
+    });
+}
+
+#[test]
+fn spawn_from_another_thread_through_a_handle() {
+    let rt = rt();
+    let handle = rt.handle().clone();
+    let t = std::thread::spawn(move || handle.spawn(async { 5 })).join().unwrap();
+    assert_eq!(rt.block_on(t).unwrap(), 5);
+}
+
+#[test]
+fn main_future_woken_from_another_thread() {
+    let rt = rt();
+    rt.block_on(async {
+        let h = tether::task::spawn_blocking(|| {
+            std::thread::sleep(Duration::from_millis(20));
+            7
+        });
+        assert_eq!(h.await.unwrap(), 7);
+    });
+}
+
+#[test]
+fn spawn_blocking_panic_is_delivered() {
+    rt().block_on(async {
+        let err = tether::task::spawn_blocking(|| panic!("blocking boom"))
+            .await
+            .unwrap_err();
+        assert!(err.is_panic());
+    });
+}
+
+#[test]
+fn dropping_the_runtime_cancels_tasks_and_runs_destructors() {
+    struct OnDrop(Arc<AtomicUsize>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let rt = rt();
+    for _ in 0..10 {
+        let d = dropped.clone();
+        rt.spawn(async move {
+            let _g = OnDrop(d);
+            std::future::pending::<()>().await;
+        });
+    }
+    rt.block_on(tether::task::yield_now());
+    assert_eq!(rt.handle().metrics().live_tasks(), 10);
+    drop(rt);
+    assert_eq!(dropped.load(Ordering::SeqCst), 10);
+}
+
+#[test]
+fn task_spawned_after_shutdown_is_cancelled() {
+    let rt = rt();
+    let handle = rt.handle().clone();
+    drop(rt);
+    let h = handle.spawn(async { 1 });
+    let out = futures_lite::future::block_on(h);
+    assert!(out.unwrap_err().is_cancelled());
+}
+
+#[test]
+fn concurrent_block_on_from_two_threads() {
+    let rt = Arc::new(rt());
+    let rt2 = rt.clone();
+    let t = std::thread::spawn(move || {
+        rt2.block_on(async {
+            tether::time::sleep(Duration::from_millis(30)).await;
+            1
+        })
+    });
+    let a = rt.block_on(async {
+        tether::time::sleep(Duration::from_millis(30)).await;
+        2
+    });
+    assert_eq!(a + t.join().unwrap(), 3);
+}
+
+#[test]
+fn nested_spawns_many_generations() {
+    fn spawn_gen(n: u32) -> tether::task::JoinHandle<u32> {
+        tether::spawn(async move {
+            if n == 0 {
+                0
+            } else {
+                spawn_gen(n - 1).await.unwrap() + 1
+            }
+        })
+    }
+    let out = rt().block_on(async { spawn_gen(1000).await.unwrap() });
+    assert_eq!(out, 1000);
+}
