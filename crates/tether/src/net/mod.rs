@@ -1,1 +1,39 @@
-//! Networking.
+//! Networking: TCP, UDP and Unix domain sockets driven by the runtime's reactor.
+//!
+//! Every socket registers with the reactor of the runtime it is created in, edge-triggered, and
+//! waits for readiness without blocking the thread. Streams implement the `futures-io`
+//! `AsyncRead`/`AsyncWrite` traits; import [`tether::io::AsyncReadExt`](crate::io::AsyncReadExt)
+//! and [`AsyncWriteExt`](crate::io::AsyncWriteExt) for the convenience methods.
+//!
+//! Addresses are anything [`ToSocketAddrs`] accepts. Host names are resolved on the blocking
+//! pool ([`lookup_host`]), never on the event loop. Errors are `io::Error`s whose message names
+//! the address and, for the usual causes (refused, in use), says what they mean.
+//!
+//! Sockets must be created inside a runtime (`block_on`, a task, or `Handle::enter`); creating
+//! one elsewhere panics with a message saying so.
+
+#[macro_use]
+mod macros;
+mod addr;
+pub mod tcp;
+mod udp;
+pub mod unix;
+
+use std::io;
+
+pub use addr::{lookup_host, ToSocketAddrs};
+pub use tcp::{TcpListener, TcpStream};
+pub use udp::UdpSocket;
+pub use unix::{UnixListener, UnixStream};
+
+/// Whether an `accept` error means the process or system ran out of file descriptors (`EMFILE`,
+/// `ENFILE`) or memory (`ENOBUFS`, `ENOMEM`).
+///
+/// The connection that caused it stays queued, so accepting again at once fails the same way:
+/// wait before retrying (see [`TcpListener`]'s docs for the loop).
+pub fn is_resource_exhausted(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}

@@ -156,7 +156,12 @@ impl Handle {
 
     /// A snapshot of the runtime's counters.
     pub fn metrics(&self) -> RuntimeMetrics {
-        RuntimeMetrics::read(&self.shared.metrics, self.shared.registry.len())
+        RuntimeMetrics::read(
+            &self.shared.metrics,
+            self.shared.registry.len(),
+            self.shared.time.active_timers(),
+            self.shared.blocking.threads(),
+        )
     }
 
     /// The tasks alive on this runtime now, ordered by id: each with its id, name and spawn

@@ -63,11 +63,20 @@ pub struct RuntimeMetrics {
     pub(crate) parks: u64,
     pub(crate) io_events: u64,
     pub(crate) timers_fired: u64,
+    pub(crate) active_timers: u64,
+    pub(crate) blocking_threads: u64,
 }
 
 impl RuntimeMetrics {
-    pub(crate) fn read(c: &Counters, live: usize) -> RuntimeMetrics {
+    pub(crate) fn read(
+        c: &Counters,
+        live: usize,
+        active_timers: usize,
+        blocking_threads: usize,
+    ) -> RuntimeMetrics {
         RuntimeMetrics {
+            active_timers: active_timers as u64,
+            blocking_threads: blocking_threads as u64,
             spawned: c.spawned.load(Ordering::Relaxed),
             live: live as u64,
             polls: c.polls.load(Ordering::Relaxed),
@@ -107,5 +116,15 @@ impl RuntimeMetrics {
     /// Timers that have fired.
     pub fn timers_fired(&self) -> u64 {
         self.timers_fired
+    }
+
+    /// Timers filed and not yet fired or cancelled.
+    pub fn active_timers(&self) -> u64 {
+        self.active_timers
+    }
+
+    /// Threads of the blocking pool alive now (running a job or idle).
+    pub fn blocking_threads(&self) -> u64 {
+        self.blocking_threads
     }
 }

@@ -116,7 +116,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let meta = TaskMeta::new(shared.clone(), location, blocking);
+    let meta = TaskMeta::new(shared.clone(), blocking);
     // SAFETY: (1) `Send`-ness of `F` is the caller's obligation, stated in this function's
     // contract. (2) The future is `'static` except for its borrow of the task's own metadata,
     // which async-task keeps alive until after the future is dropped (see the module docs).

@@ -9,7 +9,6 @@
 
 use std::fmt;
 use std::num::NonZeroU64;
-use std::panic::Location;
 
 use crate::loom::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use crate::loom::sync::Arc;
@@ -60,8 +59,6 @@ pub(crate) struct TaskMeta {
     pub(crate) shared: Arc<Shared>,
     /// The task's id.
     pub(crate) id: Id,
-    /// Where `spawn` was called.
-    pub(crate) location: &'static Location<'static>,
     /// The task's slot in the runtime's registry (see rule 1 above).
     pub(crate) key: AtomicUsize,
     /// `CANCEL_REQUESTED` (see rule 2 above).
@@ -71,15 +68,10 @@ pub(crate) struct TaskMeta {
 }
 
 impl TaskMeta {
-    pub(crate) fn new(
-        shared: Arc<Shared>,
-        location: &'static Location<'static>,
-        blocking: bool,
-    ) -> TaskMeta {
+    pub(crate) fn new(shared: Arc<Shared>, blocking: bool) -> TaskMeta {
         TaskMeta {
             shared,
             id: Id::next(),
-            location,
             key: AtomicUsize::new(usize::MAX),
             flags: AtomicU8::new(0),
             blocking,

@@ -167,6 +167,11 @@ impl TimeHandle {
         lock(&self.wheel).state(key) != TimerState::Pending
     }
 
+    /// Timers waiting to fire.
+    pub(crate) fn active_timers(&self) -> usize {
+        lock(&self.wheel).len()
+    }
+
     /// Removes a timer from the wheel.
     pub(crate) fn remove_timer(&self, key: TimerKey) {
         let _ = lock(&self.wheel).remove(key);

@@ -233,6 +233,7 @@ impl Wheel {
     }
 
     /// Current tick (the last `now` passed to `advance`, or 0).
+    #[cfg(test)]
     pub(crate) fn elapsed(&self) -> u64 {
         self.elapsed
     }
@@ -345,6 +346,7 @@ impl Wheel {
     }
 
     /// Deadline of a `Pending` or `Fired` timer; `None` if the key is stale.
+    #[cfg(test)]
     pub(crate) fn deadline(&self, key: TimerKey) -> Option<u64> {
         self.index_of(key).map(|i| self.entries[i as usize].when)
     }

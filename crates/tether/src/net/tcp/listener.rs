@@ -1,0 +1,171 @@
+//! `TcpListener`.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::task::{Context, Poll};
+
+use mio::Interest;
+
+use crate::io::poll_evented::PollEvented;
+use crate::io::scheduled_io::Direction;
+use crate::net::addr::{each_addr, resolve, with_context, ToSocketAddrs};
+use crate::net::TcpStream;
+
+/// A TCP socket listening for connections.
+///
+/// # Errors while accepting
+///
+/// [`accept`](TcpListener::accept) returns every error the OS reports. Most concern one incoming
+/// connection (`ECONNABORTED`, ...) and the next call succeeds. `EMFILE`/`ENFILE` (the process
+/// or system is out of file descriptors) are different: the pending connection stays in the
+/// backlog, so retrying at once would spin. A server loop should log them and wait a little
+/// before accepting again, so that closing connections can free descriptors:
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tether::net::{is_resource_exhausted, TcpListener};
+///
+/// #[tether::main]
+/// async fn main() -> std::io::Result<()> {
+///     let listener = TcpListener::bind("127.0.0.1:5566").await?;
+///     loop {
+///         match listener.accept().await {
+///             Ok((stream, peer)) => {
+///                 tether::spawn(async move { /* serve `stream` */ drop((stream, peer)) });
+///             }
+///             Err(e) if is_resource_exhausted(&e) => {
+///                 eprintln!("accept: {e}; pausing 100 ms");
+///                 tether::time::sleep(Duration::from_millis(100)).await;
+///             }
+///             Err(e) => eprintln!("accept: {e}"),
+///         }
+///     }
+/// }
+/// ```
+pub struct TcpListener {
+    io: PollEvented<mio::net::TcpListener>,
+}
+
+impl TcpListener {
+    /// Binds a listener to `addr` (`"127.0.0.1:8080"`, a `SocketAddr`, ...; port 0 picks a free
+    /// port). When `addr` resolves to several addresses, each is tried in turn.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the address cannot be resolved or bound (in use, not local, privileged port);
+    /// the message names the address.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called outside a tether runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether::net::TcpListener;
+    ///
+    /// #[tether::main]
+    /// async fn main() -> std::io::Result<()> {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     assert_ne!(listener.local_addr()?.port(), 0);
+    ///     Ok(())
+    /// }
+    /// ```
+    pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        let addrs = resolve(addr).await?;
+        each_addr(addrs, |a| async move {
+            let l = mio::net::TcpListener::bind(a)
+                .map_err(|e| with_context(e, "could not bind a TCP listener to", &a))?;
+            TcpListener::from_mio(l)
+        })
+        .await
+    }
+
+    #[track_caller]
+    fn from_mio(l: mio::net::TcpListener) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            io: PollEvented::with_interest(l, Interest::READABLE, "TcpListener::bind")?,
+        })
+    }
+
+    /// Waits for a connection and returns it with the peer's address.
+    ///
+    /// # Errors
+    ///
+    /// Returns the OS's error; see the [type docs](TcpListener) for how a server loop should
+    /// handle `EMFILE`/`ENFILE`.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (s, peer) = self
+            .io
+            .async_io(Direction::Read, mio::net::TcpListener::accept)
+            .await?;
+        Ok((TcpStream::from_mio(s)?, peer))
+    }
+
+    /// Polls for a connection; see [`accept`](TcpListener::accept).
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        match self
+            .io
+            .poll_io(cx, Direction::Read, mio::net::TcpListener::accept)
+        {
+            Poll::Ready(Ok((s, peer))) => Poll::Ready(TcpStream::from_mio(s).map(|s| (s, peer))),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Wraps a standard listener, switching it to non-blocking mode.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called outside a tether runtime.
+    #[track_caller]
+    pub fn from_std(l: std::net::TcpListener) -> io::Result<TcpListener> {
+        l.set_nonblocking(true)?;
+        Ok(TcpListener {
+            io: PollEvented::with_interest(
+                mio::net::TcpListener::from_std(l),
+                Interest::READABLE,
+                "TcpListener::from_std",
+            )?,
+        })
+    }
+
+    /// Gives back a standard listener (in non-blocking mode), deregistered from the runtime.
+    pub fn into_std(self) -> io::Result<std::net::TcpListener> {
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        let fd = self.io.into_inner().into_raw_fd();
+        // SAFETY: `fd` was just released by the mio listener, so we own it exclusively.
+        Ok(unsafe { std::net::TcpListener::from_raw_fd(fd) })
+    }
+
+    /// The local address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// Sets the IP time-to-live of accepted connections.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.get_ref().set_ttl(ttl)
+    }
+
+    /// The IP time-to-live.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.io.get_ref().ttl()
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("local_addr", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+impl std::os::fd::AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.io.get_ref().as_raw_fd()
+    }
+}

@@ -1,0 +1,15 @@
+//! TCP: [`TcpListener`] and [`TcpStream`], and the halves of a split stream.
+
+mod listener;
+mod stream;
+
+pub use listener::TcpListener;
+pub use stream::TcpStream;
+
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
+
+/// The halves of a split [`TcpStream`].
+pub(crate) mod split {
+    use super::TcpStream;
+    split_halves!(TcpStream, "`TcpStream`");
+}

@@ -1,0 +1,238 @@
+//! `TcpStream`.
+
+use std::fmt;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use crate::io::poll_evented::PollEvented;
+use crate::io::scheduled_io::Direction;
+use crate::net::addr::{each_addr, resolve, with_context, ToSocketAddrs};
+use crate::net::tcp::split::{self, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
+
+/// A TCP connection.
+///
+/// Read and write it with the `futures-io` traits it implements; import
+/// [`tether::io::AsyncReadExt`](crate::io::AsyncReadExt) and
+/// [`AsyncWriteExt`](crate::io::AsyncWriteExt) for `read`, `read_exact`, `write_all`, ...
+/// `&TcpStream` implements them too, so one task can read while another writes; or split the
+/// stream with [`split`](TcpStream::split) / [`into_split`](TcpStream::into_split).
+///
+/// # Examples
+///
+/// ```
+/// use tether::io::{AsyncReadExt, AsyncWriteExt};
+/// use tether::net::{TcpListener, TcpStream};
+///
+/// #[tether::main]
+/// async fn main() -> std::io::Result<()> {
+///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+///     let addr = listener.local_addr()?;
+///     let server = tether::spawn(async move {
+///         let (mut s, _) = listener.accept().await?;
+///         let mut line = String::new();
+///         s.read_to_string(&mut line).await?;
+///         std::io::Result::Ok(line)
+///     });
+///     let mut c = TcpStream::connect(addr).await?;
+///     c.write_all(b"ping").await?;
+///     c.close().await?; // shuts down the write side: the server sees end-of-stream
+///     assert_eq!(server.await.unwrap()?, "ping");
+///     Ok(())
+/// }
+/// ```
+pub struct TcpStream {
+    io: PollEvented<mio::net::TcpStream>,
+}
+
+impl TcpStream {
+    /// Connects to `addr`, trying each address it resolves to in turn.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the address cannot be resolved or nothing accepts the connection; the message
+    /// names the address (for example "connection refused ... (nothing is listening at that
+    /// address)").
+    ///
+    /// # Panics
+    ///
+    /// Panics when called outside a tether runtime.
+    pub async fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        let addrs = resolve(addr).await?;
+        each_addr(addrs, |a| async move {
+            connect_addr(a)
+                .await
+                .map_err(|e| with_context(e, "could not connect to", &a))
+        })
+        .await
+    }
+
+    #[track_caller]
+    pub(crate) fn from_mio(s: mio::net::TcpStream) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            io: PollEvented::new(s, "TcpStream")?,
+        })
+    }
+
+    /// Wraps a standard stream, switching it to non-blocking mode.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called outside a tether runtime.
+    #[track_caller]
+    pub fn from_std(s: std::net::TcpStream) -> io::Result<TcpStream> {
+        s.set_nonblocking(true)?;
+        Ok(TcpStream {
+            io: PollEvented::new(mio::net::TcpStream::from_std(s), "TcpStream::from_std")?,
+        })
+    }
+
+    /// Gives back a standard stream (in non-blocking mode), deregistered from the runtime.
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        let fd = self.io.into_inner().into_raw_fd();
+        // SAFETY: `fd` was just released by the mio stream, so we own it exclusively.
+        Ok(unsafe { std::net::TcpStream::from_raw_fd(fd) })
+    }
+
+    /// The local address of the connection.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().peer_addr()
+    }
+
+    /// Enables or disables Nagle's algorithm (`TCP_NODELAY`): `true` sends small writes at once.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.io.get_ref().set_nodelay(nodelay)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.io.get_ref().nodelay()
+    }
+
+    /// Sets `SO_LINGER`.
+    pub fn set_linger(&self, dur: Option<Duration>) -> io::Result<()> {
+        socket2::SockRef::from(self.io.get_ref()).set_linger(dur)
+    }
+
+    /// The `SO_LINGER` setting.
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        socket2::SockRef::from(self.io.get_ref()).linger()
+    }
+
+    /// Sets the IP time-to-live.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.get_ref().set_ttl(ttl)
+    }
+
+    /// The IP time-to-live.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.io.get_ref().ttl()
+    }
+
+    /// Shuts down the read, write, or both directions of the connection.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io.get_ref().shutdown(how)
+    }
+
+    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+        match self.io.get_ref().shutdown(Shutdown::Write) {
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            r => r,
+        }
+    }
+
+    /// Waits until the stream may be readable. Readiness can be spurious: a following
+    /// [`try_read`](TcpStream::try_read) may still return `WouldBlock`.
+    pub async fn readable(&self) -> io::Result<()> {
+        self.io.ready(Direction::Read).await
+    }
+
+    /// Waits until the stream may be writable; see [`readable`](TcpStream::readable).
+    pub async fn writable(&self) -> io::Result<()> {
+        self.io.ready(Direction::Write).await
+    }
+
+    /// Reads without waiting: `WouldBlock` when no data is ready.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.try_io(Direction::Read, |s| (&*s).read(buf))
+    }
+
+    /// Writes without waiting: `WouldBlock` when the send buffer is full.
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.io.try_io(Direction::Write, |s| (&*s).write(buf))
+    }
+
+    /// Reads data without removing it from the socket's receive queue.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.async_io(Direction::Read, |s| s.peek(buf)).await
+    }
+
+    /// Splits the stream into a reading and a writing half that borrow it.
+    pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
+        split::split(self)
+    }
+
+    /// Splits the stream into owned halves that can move to different tasks. Dropping the write
+    /// half shuts down the write direction. [`OwnedReadHalf::reunite`] puts them back together.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        split::into_split(self)
+    }
+
+    pub(crate) fn poll_read_priv(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.io.poll_io(cx, Direction::Read, |s| (&*s).read(buf))
+    }
+
+    pub(crate) fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.io.poll_io(cx, Direction::Write, |s| (&*s).write(buf))
+    }
+
+    pub(crate) fn poll_write_vectored_priv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.io
+            .poll_io(cx, Direction::Write, |s| (&*s).write_vectored(bufs))
+    }
+}
+
+/// Starts a non-blocking connect and waits for it to complete.
+async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
+    let s = mio::net::TcpStream::connect(addr)?;
+    let stream = TcpStream::from_mio(s)?;
+    stream.writable().await?;
+    if let Some(e) = stream.io.get_ref().take_error()? {
+        return Err(e);
+    }
+    // Writable without an error means connected; `peer_addr` confirms it.
+    stream.peer_addr()?;
+    Ok(stream)
+}
+
+impl_async_io!(TcpStream);
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("local_addr", &self.local_addr().ok())
+            .field("peer_addr", &self.peer_addr().ok())
+            .finish()
+    }
+}
+
+impl std::os::fd::AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.io.get_ref().as_raw_fd()
+    }
+}

@@ -1,0 +1,103 @@
+//! `UnixListener`.
+
+use std::fmt;
+use std::io;
+use std::os::unix::net::SocketAddr;
+use std::path::Path;
+
+use mio::Interest;
+
+use crate::io::poll_evented::PollEvented;
+use crate::io::scheduled_io::Direction;
+use crate::net::addr::with_context;
+use crate::net::UnixStream;
+
+/// A Unix domain socket listening for connections.
+///
+/// Accept errors are handled as for [`TcpListener`](crate::net::TcpListener).
+///
+/// # Examples
+///
+/// ```
+/// use tether::io::{AsyncReadExt, AsyncWriteExt};
+/// use tether::net::{UnixListener, UnixStream};
+///
+/// #[tether::main]
+/// async fn main() -> std::io::Result<()> {
+///     let path = std::env::temp_dir().join(format!("tether-doc-{}.sock", std::process::id()));
+///     let _ = std::fs::remove_file(&path);
+///     let listener = UnixListener::bind(&path)?;
+///     let mut client = UnixStream::connect(&path).await?;
+///     let (mut server, _) = listener.accept().await?;
+///     client.write_all(b"hi").await?;
+///     let mut buf = [0u8; 2];
+///     server.read_exact(&mut buf).await?;
+///     assert_eq!(&buf, b"hi");
+///     std::fs::remove_file(&path)?;
+///     Ok(())
+/// }
+/// ```
+pub struct UnixListener {
+    io: PollEvented<mio::net::UnixListener>,
+}
+
+impl UnixListener {
+    /// Binds a listener to the socket file `path`, which must not exist yet.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the file exists or the directory is not writable; the message names the path.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called outside a tether runtime.
+    #[track_caller]
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        let path = path.as_ref();
+        let l = mio::net::UnixListener::bind(path).map_err(|e| {
+            with_context(e, "could not bind a Unix listener to", &path.display())
+        })?;
+        Ok(UnixListener {
+            io: PollEvented::with_interest(l, Interest::READABLE, "UnixListener::bind")?,
+        })
+    }
+
+    /// Wraps a standard listener, switching it to non-blocking mode.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called outside a tether runtime.
+    #[track_caller]
+    pub fn from_std(l: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
+        l.set_nonblocking(true)?;
+        Ok(UnixListener {
+            io: PollEvented::with_interest(
+                mio::net::UnixListener::from_std(l),
+                Interest::READABLE,
+                "UnixListener::from_std",
+            )?,
+        })
+    }
+
+    /// Waits for a connection.
+    pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        let (s, addr) = self
+            .io
+            .async_io(Direction::Read, mio::net::UnixListener::accept)
+            .await?;
+        Ok((UnixStream::from_mio(s)?, addr))
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+}
+
+impl fmt::Debug for UnixListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixListener")
+            .field("local_addr", &self.local_addr().ok())
+            .finish()
+    }
+}

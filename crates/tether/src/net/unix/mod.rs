@@ -1,0 +1,15 @@
+//! Unix domain sockets: [`UnixListener`] and [`UnixStream`], and the halves of a split stream.
+
+mod listener;
+mod stream;
+
+pub use listener::UnixListener;
+pub use stream::UnixStream;
+
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
+
+/// The halves of a split [`UnixStream`].
+pub(crate) mod split {
+    use super::UnixStream;
+    split_halves!(UnixStream, "`UnixStream`");
+}

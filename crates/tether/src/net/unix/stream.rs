@@ -1,0 +1,173 @@
+//! `UnixStream`.
+
+use std::fmt;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::Shutdown;
+use std::os::unix::net::SocketAddr;
+use std::path::Path;
+use std::task::{Context, Poll};
+
+use crate::io::poll_evented::PollEvented;
+use crate::io::scheduled_io::Direction;
+use crate::net::addr::with_context;
+use crate::net::unix::split::{self, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
+
+/// A connection over a Unix domain socket.
+///
+/// It implements the `futures-io` traits like [`TcpStream`](crate::net::TcpStream) does.
+///
+/// # Examples
+///
+/// ```
+/// use tether::io::{AsyncReadExt, AsyncWriteExt};
+/// use tether::net::UnixStream;
+///
+/// #[tether::main]
+/// async fn main() -> std::io::Result<()> {
+///     let (mut a, mut b) = UnixStream::pair()?;
+///     a.write_all(b"over a pair").await?;
+///     let mut buf = [0u8; 11];
+///     b.read_exact(&mut buf).await?;
+///     assert_eq!(&buf, b"over a pair");
+///     Ok(())
+/// }
+/// ```
+pub struct UnixStream {
+    io: PollEvented<mio::net::UnixStream>,
+}
+
+impl UnixStream {
+    /// Connects to the socket at `path`.
+    ///
+    /// # Errors
+    ///
+    /// Fails when nothing listens at `path`; the message names it.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called outside a tether runtime.
+    pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let path = path.as_ref();
+        let ctx = |e| with_context(e, "could not connect to the Unix socket", &path.display());
+        let s = mio::net::UnixStream::connect(path).map_err(ctx)?;
+        let stream = UnixStream::from_mio(s)?;
+        stream.writable().await?;
+        if let Some(e) = stream.io.get_ref().take_error()? {
+            return Err(ctx(e));
+        }
+        Ok(stream)
+    }
+
+    /// Two connected streams, for talking within the process.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called outside a tether runtime.
+    #[track_caller]
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = mio::net::UnixStream::pair()?;
+        Ok((UnixStream::from_mio(a)?, UnixStream::from_mio(b)?))
+    }
+
+    #[track_caller]
+    pub(crate) fn from_mio(s: mio::net::UnixStream) -> io::Result<UnixStream> {
+        Ok(UnixStream {
+            io: PollEvented::new(s, "UnixStream")?,
+        })
+    }
+
+    /// Wraps a standard stream, switching it to non-blocking mode.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called outside a tether runtime.
+    #[track_caller]
+    pub fn from_std(s: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        s.set_nonblocking(true)?;
+        UnixStream::from_mio(mio::net::UnixStream::from_std(s))
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().peer_addr()
+    }
+
+    /// Shuts down the read, write, or both directions.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io.get_ref().shutdown(how)
+    }
+
+    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+        match self.io.get_ref().shutdown(Shutdown::Write) {
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            r => r,
+        }
+    }
+
+    /// Waits until the stream may be readable.
+    pub async fn readable(&self) -> io::Result<()> {
+        self.io.ready(Direction::Read).await
+    }
+
+    /// Waits until the stream may be writable.
+    pub async fn writable(&self) -> io::Result<()> {
+        self.io.ready(Direction::Write).await
+    }
+
+    /// Reads without waiting: `WouldBlock` when no data is ready.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.try_io(Direction::Read, |s| (&*s).read(buf))
+    }
+
+    /// Writes without waiting: `WouldBlock` when the send buffer is full.
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.io.try_io(Direction::Write, |s| (&*s).write(buf))
+    }
+
+    /// Splits the stream into a reading and a writing half that borrow it.
+    pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
+        split::split(self)
+    }
+
+    /// Splits the stream into owned halves; see [`TcpStream::into_split`](crate::net::TcpStream::into_split).
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        split::into_split(self)
+    }
+
+    pub(crate) fn poll_read_priv(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.io.poll_io(cx, Direction::Read, |s| (&*s).read(buf))
+    }
+
+    pub(crate) fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.io.poll_io(cx, Direction::Write, |s| (&*s).write(buf))
+    }
+
+    pub(crate) fn poll_write_vectored_priv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.io
+            .poll_io(cx, Direction::Write, |s| (&*s).write_vectored(bufs))
+    }
+}
+
+impl_async_io!(UnixStream);
+
+impl fmt::Debug for UnixStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixStream")
+            .field("local_addr", &self.local_addr().ok())
+            .field("peer_addr", &self.peer_addr().ok())
+            .finish()
+    }
+}
