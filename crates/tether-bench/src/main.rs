@@ -1,1 +1,211 @@
-fn main(){}
+//! tether-bench: tether side by side with tokio and smol, all on one thread.
+//!
+//! # Running
+//!
+//! ```text
+//! cargo run --release -p tether-bench -- [--quick] [--runs N] [--suite NAME]... [--runtime NAME]...
+//! ```
+//!
+//! - `--runs N`: each figure is the median of N runs (default 5).
+//! - `--quick`: one run (unless `--runs` is given) and every workload 100x smaller; a smoke test
+//!   for CI that checks the suites run, not how fast.
+//! - `--suite NAME`, `--runtime NAME`: run only these (repeatable, or comma-separated).
+//! - `--timeout SECS`: kill a measurement that takes longer (default 300); it is reported as
+//!   failed and the exit status is 1.
+//! - `--list`: print the suites and runtimes.
+//!
+//! Progress goes to stderr; the report (date, `nproc`, the command, a markdown table with each
+//! figure and the ratios tether/tokio and tether/smol, then every run) goes to stdout.
+//!
+//! # How it measures
+//!
+//! Every (suite, runtime) measurement runs in a fresh child process (this executable re-run with
+//! the hidden arguments `--child SUITE RUNTIME [--quick]`), so the peak RSS (`VmHWM` of
+//! `/proc/self/status`) belongs to that measurement alone and one runtime's leftovers cannot
+//! slow another. The child prints one machine-readable line; the parent collects them. Each
+//! round runs every suite on tether, tokio-ct, smol in turn, so machine noise hits them alike;
+//! each figure is the median over rounds. Timing starts inside `block_on` and stops before it
+//! returns: building and dropping a runtime are not timed.
+//!
+//! Runtimes, all single-threaded, on the process's main thread:
+//! - `tether`: `tether::runtime::Builder::new_current_thread()`.
+//! - `tokio-ct`: `tokio::runtime::Builder::new_current_thread().enable_all()`.
+//! - `smol`: a `smol::LocalExecutor` run by `smol::block_on` on the main thread; while it blocks,
+//!   that thread also drives the async-io reactor (timers). This is smol's documented
+//!   single-threaded setup and, like the other two, runs every task on the calling thread.
+//!
+//! # Suites
+//!
+//! - `spawn_many`: spawns 1,000,000 tasks, each returning a small value, from inside `block_on`,
+//!   then awaits every handle. Reports ns per task (spawn + run + join) and peak RSS.
+//! - `yield_many`: 1,000 concurrent tasks each call `yield_now` 1,000 times. Reports ns per
+//!   yield, i.e. the cost of a wake-reschedule-poll round trip through the run queue.
+//! - `timers`: 1,000,000 concurrent sleeps, each in its own task, durations uniform in [0, 1 s]
+//!   from a fixed-seed xorshift64 (the same durations for every runtime). Reports the wall time
+//!   beyond 1 s from the first spawn to the last join (spawning, timer filing and firing
+//!   overhead), how many sleeps returned before their duration had elapsed by
+//!   `std::time::Instant` (should be 0), and peak RSS.
+//! - `idle_task_memory`: spawns 1,000,000 tasks that each await `std::future::pending()`, waits
+//!   until every one has been polled once, and reports the RSS growth (`/proc/self/statm`) per
+//!   task in bytes; the vector of handles is allocated and touched before the first reading, so
+//!   it is not counted. Then it aborts (tether, tokio) or drops (smol) every handle and reports
+//!   ns per task until every task's future has been dropped, and peak RSS.
+//!
+//! Adding a suite is one function per runtime plus one entry in `suites::SUITES`.
+
+mod measure;
+mod report;
+mod runtimes;
+mod suites;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use runtimes::Runtime;
+use suites::{Scale, Suite, SUITES};
+
+const USAGE: &str =
+    "usage: tether-bench [--quick] [--runs N] [--suite NAME]... [--runtime NAME]... \
+                     [--timeout SECS] [--list]";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--child") {
+        return child(&args[1..]);
+    }
+    match parse(&args) {
+        Ok(Some(plan)) => {
+            let command = if args.is_empty() {
+                "cargo run --release -p tether-bench".to_string()
+            } else {
+                format!("cargo run --release -p tether-bench -- {}", args.join(" "))
+            };
+            let (md, ok) = report::run(&plan, &command);
+            print!("{md}");
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Ok(None) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tether-bench: {e}\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Parses the parent's arguments; `Ok(None)` when there is nothing to run (`--help`, `--list`).
+fn parse(args: &[String]) -> Result<Option<report::Plan>, String> {
+    let mut quick = false;
+    let mut runs = None;
+    let mut suites: Vec<&'static Suite> = Vec::new();
+    let mut runtimes: Vec<Runtime> = Vec::new();
+    let mut timeout = Duration::from_secs(300);
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |what: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{arg} needs {what}"))
+        };
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--runs" => {
+                let n: usize = value("a number")?
+                    .parse()
+                    .map_err(|e| format!("--runs: {e}"))?;
+                if n == 0 {
+                    return Err("--runs must be at least 1".into());
+                }
+                runs = Some(n);
+            }
+            "--suite" => {
+                for name in value("a suite name")?.split(',') {
+                    let suite = suites::find(name).ok_or_else(|| {
+                        format!("unknown suite {name:?}; --list shows the suites")
+                    })?;
+                    suites.push(suite);
+                }
+            }
+            "--runtime" => {
+                for name in value("a runtime name")?.split(',') {
+                    let rt = Runtime::from_name(name).ok_or_else(|| {
+                        format!("unknown runtime {name:?}; --list shows the runtimes")
+                    })?;
+                    runtimes.push(rt);
+                }
+            }
+            "--timeout" => {
+                let secs: u64 = value("seconds")?
+                    .parse()
+                    .map_err(|e| format!("--timeout: {e}"))?;
+                timeout = Duration::from_secs(secs);
+            }
+            "--list" => {
+                println!("suites:");
+                for s in SUITES {
+                    println!("  {:<18} {}", s.name, s.about);
+                }
+                println!("runtimes:");
+                for rt in Runtime::ALL {
+                    println!("  {:<18} {}", rt.name(), rt.setup());
+                }
+                return Ok(None);
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(None);
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    if suites.is_empty() {
+        suites = SUITES.iter().collect();
+    }
+    // Keep the canonical runtime order, so rounds always interleave tether, tokio, smol.
+    let runtimes: Vec<Runtime> = if runtimes.is_empty() {
+        Runtime::ALL.to_vec()
+    } else {
+        Runtime::ALL
+            .into_iter()
+            .filter(|rt| runtimes.contains(rt))
+            .collect()
+    };
+    Ok(Some(report::Plan {
+        quick,
+        runs: runs.unwrap_or(if quick { 1 } else { 5 }),
+        suites,
+        runtimes,
+        timeout,
+    }))
+}
+
+/// The child side: `--child SUITE RUNTIME [--quick]`. Runs one measurement, prints one line.
+fn child(args: &[String]) -> ExitCode {
+    let (Some(suite), Some(runtime)) = (
+        args.first().and_then(|s| suites::find(s)),
+        args.get(1).and_then(|r| Runtime::from_name(r)),
+    ) else {
+        eprintln!("tether-bench: bad child arguments {args:?}");
+        return ExitCode::from(2);
+    };
+    let scale = Scale {
+        quick: args[2..].iter().any(|a| a == "--quick"),
+    };
+    let mut figures = (suite.run_fn(runtime))(scale);
+    assert_eq!(
+        figures.len(),
+        suite.metrics.len(),
+        "suite {} on {} returned the wrong number of figures",
+        suite.name,
+        runtime.name()
+    );
+    if suite.peak_rss {
+        figures.push(measure::peak_rss_mb());
+    }
+    let line: Vec<String> = figures.iter().map(f64::to_string).collect();
+    println!("{} {}", report::RESULT_PREFIX, line.join(" "));
+    ExitCode::SUCCESS
+}

@@ -21,7 +21,8 @@ fn page_size() -> u64 {
 
 /// The resident set size of this process in bytes, from `/proc/self/statm`.
 pub fn rss_bytes() -> u64 {
-    let statm = fs::read_to_string("/proc/self/statm").expect("tether-bench: read /proc/self/statm");
+    let statm =
+        fs::read_to_string("/proc/self/statm").expect("tether-bench: read /proc/self/statm");
     let resident: u64 = statm
         .split_whitespace()
         .nth(1)

@@ -36,7 +36,6 @@ pub(crate) type RawTask<T> = FallibleTask<Result<T, JoinError>, TaskMeta>;
 ///     assert!(err.is_panic());
 /// }
 /// ```
-#[must_use = "dropping a JoinHandle detaches the task; await it to observe its output or failure"]
 pub struct JoinHandle<T> {
     /// The task; `None` once its output was taken.
     raw: Option<RawTask<T>>,

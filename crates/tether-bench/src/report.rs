@@ -1,0 +1,331 @@
+//! The parent side: run every measurement in a child process, collect, summarise as markdown.
+
+use std::fmt::Write as _;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::runtimes::Runtime;
+use crate::suites::Suite;
+
+/// The prefix of the one line a child prints on stdout.
+pub const RESULT_PREFIX: &str = "TETHER_BENCH_RESULT";
+
+/// What the parent was asked to run.
+pub struct Plan {
+    pub quick: bool,
+    pub runs: usize,
+    pub suites: Vec<&'static Suite>,
+    pub runtimes: Vec<Runtime>,
+    pub timeout: Duration,
+}
+
+/// The outcome of one (suite, runtime) measurement in one child.
+type Outcome = Result<Vec<f64>, String>;
+
+/// Every outcome of one (suite, runtime) pair, one per round.
+struct Cell {
+    outcomes: Vec<Outcome>,
+}
+
+impl Cell {
+    fn values(&self, metric: usize) -> Vec<f64> {
+        self.outcomes
+            .iter()
+            .filter_map(|o| o.as_ref().ok())
+            .map(|v| v[metric])
+            .collect()
+    }
+
+    fn median(&self, metric: usize) -> Option<f64> {
+        median(self.values(metric))
+    }
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    })
+}
+
+/// Runs one measurement in a fresh child process of this executable.
+fn run_child(suite: &Suite, runtime: Runtime, quick: bool, timeout: Duration) -> Outcome {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["--child", suite.name, runtime.name()]);
+    if quick {
+        cmd.arg("--quick");
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("could not start the child process: {e}"))?;
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let reader = thread::spawn(move || {
+        let mut out = String::new();
+        let _ = stdout.read_to_string(&mut out);
+        out
+    });
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if start.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let _ = reader.join();
+                return Err(format!("timed out after {} s (killed)", timeout.as_secs()));
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("waiting for the child failed: {e}")),
+        }
+    };
+    let out = reader.join().unwrap_or_default();
+    if !status.success() {
+        return Err(format!("child failed: {status}"));
+    }
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix(RESULT_PREFIX))
+        .ok_or_else(|| "child printed no result line".to_string())?;
+    let values: Vec<f64> = line
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("bad result line {line:?}: {e}"))?;
+    let expected = suite.all_metrics().len();
+    if values.len() != expected {
+        return Err(format!(
+            "child reported {} figures, expected {expected}",
+            values.len()
+        ));
+    }
+    Ok(values)
+}
+
+fn fmt_value(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 {
+        "0".to_string()
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn fmt_ratio(ours: Option<f64>, theirs: Option<f64>) -> String {
+    match (ours, theirs) {
+        (Some(a), Some(b)) if a == 0.0 && b == 0.0 => "=".to_string(),
+        (Some(a), Some(b)) if a >= 0.0 && b > 0.0 => format!("{:.2}x", a / b),
+        _ => "n/a".to_string(),
+    }
+}
+
+/// Runs the plan (progress on stderr) and returns the markdown report, and whether every
+/// measurement succeeded.
+pub fn run(plan: &Plan, command: &str) -> (String, bool) {
+    let mut cells: Vec<Vec<Cell>> = plan
+        .suites
+        .iter()
+        .map(|_| {
+            plan.runtimes
+                .iter()
+                .map(|_| Cell {
+                    outcomes: Vec::new(),
+                })
+                .collect()
+        })
+        .collect();
+
+    let total = plan.runs * plan.suites.len() * plan.runtimes.len();
+    let mut done = 0;
+    let started = Instant::now();
+    for round in 1..=plan.runs {
+        for (si, suite) in plan.suites.iter().enumerate() {
+            for (ri, &runtime) in plan.runtimes.iter().enumerate() {
+                done += 1;
+                let t0 = Instant::now();
+                let outcome = run_child(suite, runtime, plan.quick, plan.timeout);
+                let took = t0.elapsed().as_secs_f64();
+                let shown = match &outcome {
+                    Ok(values) => suite
+                        .all_metrics()
+                        .iter()
+                        .zip(values)
+                        .map(|(m, v)| format!("{} {} {}", m.name, fmt_value(*v), m.unit))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    Err(e) => format!("FAILED: {e}"),
+                };
+                eprintln!(
+                    "[{done}/{total}] round {round}/{} {} {}: {shown} ({took:.1} s)",
+                    plan.runs,
+                    suite.name,
+                    runtime.name()
+                );
+                cells[si][ri].outcomes.push(outcome);
+            }
+        }
+    }
+    eprintln!(
+        "all {total} measurements took {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let mut md = String::new();
+    let ok = render(plan, command, &cells, &mut md);
+    (md, ok)
+}
+
+fn date_utc() -> String {
+    Command::new("date")
+        .arg("-u")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| {
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            format!("{secs} s since the Unix epoch")
+        })
+}
+
+fn render(plan: &Plan, command: &str, cells: &[Vec<Cell>], md: &mut String) -> bool {
+    let nproc = thread::available_parallelism().map_or(0, |n| n.get());
+    let _ = writeln!(md, "## tether-bench results\n");
+    let _ = writeln!(md, "- date: {}", date_utc());
+    let _ = writeln!(md, "- nproc: {nproc}");
+    let _ = writeln!(md, "- command: `{command}`");
+    let _ = writeln!(
+        md,
+        "- sizes: {}; each figure is the median of {} run(s), each run in a fresh process, \
+         runtimes interleaved within each round",
+        if plan.quick {
+            "`--quick` (every size / 100: a smoke run, the figures mean nothing)"
+        } else {
+            "full"
+        },
+        plan.runs
+    );
+    let _ = writeln!(md, "- runtimes (all single-threaded):");
+    for rt in &plan.runtimes {
+        let _ = writeln!(md, "  - `{}`: {}", rt.name(), rt.setup());
+    }
+    let _ = writeln!(
+        md,
+        "- lower is better for every figure; a ratio above 1.00x means tether is slower or \
+         bigger\n"
+    );
+
+    let peers: Vec<(usize, Runtime)> = plan
+        .runtimes
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, rt)| *rt != Runtime::Tether)
+        .collect();
+    let tether = plan.runtimes.iter().position(|rt| *rt == Runtime::Tether);
+
+    let mut header = "| suite | figure |".to_string();
+    let mut rule = "|---|---|".to_string();
+    for rt in &plan.runtimes {
+        let _ = write!(header, " {} |", rt.name());
+        rule.push_str("---:|");
+    }
+    if tether.is_some() {
+        for (_, peer) in &peers {
+            let _ = write!(header, " tether/{} |", peer.name().trim_end_matches("-ct"));
+            rule.push_str("---:|");
+        }
+    }
+    let _ = writeln!(md, "{header}\n{rule}");
+    for (si, suite) in plan.suites.iter().enumerate() {
+        for (mi, metric) in suite.all_metrics().iter().enumerate() {
+            let mut row = format!("| {} | {} ({}) |", suite.name, metric.name, metric.unit);
+            for cell in &cells[si] {
+                let shown = cell.median(mi).map_or("FAIL".to_string(), fmt_value);
+                let _ = write!(row, " {shown} |");
+            }
+            if let Some(t) = tether {
+                for (pi, _) in &peers {
+                    let ratio = fmt_ratio(cells[si][t].median(mi), cells[si][*pi].median(mi));
+                    let _ = write!(row, " {ratio} |");
+                }
+            }
+            let _ = writeln!(md, "{row}");
+        }
+    }
+
+    if plan.runs > 1 {
+        let _ = writeln!(md, "\n<details><summary>every run</summary>\n");
+        let _ = writeln!(md, "| suite | figure | runtime | runs |\n|---|---|---|---|");
+        for (si, suite) in plan.suites.iter().enumerate() {
+            for (mi, metric) in suite.all_metrics().iter().enumerate() {
+                for (ri, rt) in plan.runtimes.iter().enumerate() {
+                    let runs: Vec<String> = cells[si][ri]
+                        .outcomes
+                        .iter()
+                        .map(|o| match o {
+                            Ok(v) => fmt_value(v[mi]),
+                            Err(_) => "FAIL".to_string(),
+                        })
+                        .collect();
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} ({}) | {} | {} |",
+                        suite.name,
+                        metric.name,
+                        metric.unit,
+                        rt.name(),
+                        runs.join(", ")
+                    );
+                }
+            }
+        }
+        let _ = writeln!(md, "\n</details>");
+    }
+
+    let mut ok = true;
+    let mut failures = String::new();
+    for (si, suite) in plan.suites.iter().enumerate() {
+        for (ri, rt) in plan.runtimes.iter().enumerate() {
+            for (round, outcome) in cells[si][ri].outcomes.iter().enumerate() {
+                if let Err(e) = outcome {
+                    ok = false;
+                    let _ = writeln!(
+                        failures,
+                        "- {} / {} (round {}): {e}; reproduce with `cargo run --release -p \
+                         tether-bench -- --suite {} --runtime {} --runs 1{}`",
+                        suite.name,
+                        rt.name(),
+                        round + 1,
+                        suite.name,
+                        rt.name(),
+                        if plan.quick { " --quick" } else { "" }
+                    );
+                }
+            }
+        }
+    }
+    if !ok {
+        let _ = writeln!(md, "\n### failures\n\n{failures}");
+    }
+    ok
+}
