@@ -30,9 +30,12 @@
 //! Runtimes, all single-threaded, on the process's main thread:
 //! - `tether`: `tether::runtime::Builder::new_current_thread()`.
 //! - `tokio-ct`: `tokio::runtime::Builder::new_current_thread().enable_all()`.
-//! - `smol`: a `smol::LocalExecutor` run by `smol::block_on` on the main thread; while it blocks,
+//! - `smol`: a `smol::LocalExecutor` run by `smol::block_on` on the main thread; while it waits,
 //!   that thread also drives the async-io reactor (timers). This is smol's documented
-//!   single-threaded setup and, like the other two, runs every task on the calling thread.
+//!   single-threaded setup and, like the other two, runs every task on the calling thread
+//!   (`async_executor::Executor` on one thread is the same executor without the `!Send` marker).
+//!   async-io also starts its `async-io` helper thread, which drives the reactor whenever the
+//!   main thread has not done so for a while; no setup of smol's timers avoids it.
 //!
 //! # Suites
 //!
@@ -126,7 +129,9 @@ fn parse(args: &[String]) -> Result<Option<report::Plan>, String> {
                     let suite = suites::find(name).ok_or_else(|| {
                         format!("unknown suite {name:?}; --list shows the suites")
                     })?;
-                    suites.push(suite);
+                    if !suites.iter().any(|s| s.name == suite.name) {
+                        suites.push(suite);
+                    }
                 }
             }
             "--runtime" => {

@@ -32,8 +32,10 @@ impl Runtime {
                 "`tokio::runtime::Builder::new_current_thread().enable_all().build()`, `block_on` on the main thread"
             }
             Runtime::Smol => {
-                "`smol::LocalExecutor` run by `smol::block_on` on the main thread (the async-io \
-                 reactor is driven by that thread while it blocks; no executor threads)"
+                "`smol::LocalExecutor` run by `smol::block_on` on the main thread, which also drives \
+                 the async-io reactor (timers) while it waits; no executor threads, but async-io \
+                 starts its `async-io` helper thread, which drives the reactor when the main \
+                 thread has not for a while"
             }
         }
     }
