@@ -31,7 +31,9 @@ fn emfile_child_server() {
     // SAFETY: `setrlimit` reads the struct we pass by reference and has no other effect on memory.
     let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
     assert_eq!(rc, 0, "setrlimit failed");
-    let rt = tether::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tether::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let (addr, stats) = handshake_echo::start("127.0.0.1:0", false).await.unwrap();
         println!("PORT {}", addr.port());
@@ -68,11 +70,17 @@ fn got_reply(c: &mut TcpStream, got: &mut usize, wait: Duration) -> bool {
         if left.is_zero() {
             return false;
         }
-        c.set_read_timeout(Some(left.max(Duration::from_millis(1)))).unwrap();
+        c.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
         match c.read(&mut buf[..6 - *got]) {
             Ok(0) => panic!("server closed a connection that said hello"),
             Ok(n) => *got += n,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 return false
             }
             Err(e) => panic!("client read failed: {e}"),
@@ -85,7 +93,12 @@ fn got_reply(c: &mut TcpStream, got: &mut usize, wait: Duration) -> bool {
 fn server_survives_descriptor_exhaustion() {
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
-        .args(["--exact", "emfile_child_server", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "emfile_child_server",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -96,7 +109,10 @@ fn server_survives_descriptor_exhaustion() {
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let port: u16 = loop {
         let mut line = String::new();
-        assert!(out.read_line(&mut line).unwrap() > 0, "child exited before printing its port");
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "child exited before printing its port"
+        );
         // The test harness may print `test emfile_child_server ... ` on the same line.
         if let Some(p) = line.split("PORT ").nth(1) {
             break p.trim().parse().unwrap();
@@ -157,7 +173,10 @@ fn server_survives_descriptor_exhaustion() {
             break;
         }
     }
-    assert!(all_served, "clients queued during exhaustion were never accepted");
+    assert!(
+        all_served,
+        "clients queued during exhaustion were never accepted"
+    );
 
     // A client accepted after the exhaustion is echoed normally.
     let (c, _) = clients.last_mut().unwrap();
@@ -173,7 +192,12 @@ fn server_survives_descriptor_exhaustion() {
     out.read_to_string(&mut rest).unwrap();
     let status = child.wait().unwrap();
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert!(status.success(), "child failed: {status}\n{err}");
     assert!(err.contains("Too many open files"), "child stderr: {err}");
     let exhausted: u64 = rest

@@ -21,7 +21,10 @@ fn spawn_outside_a_runtime() {
     let msg = panic_message(|| drop(tether::spawn(async {})));
     assert!(msg.contains("outside a tether runtime"), "{msg}");
     assert!(msg.contains("Handle::spawn"), "{msg}");
-    assert!(msg.contains("misuse.rs"), "the message names the call site: {msg}");
+    assert!(
+        msg.contains("misuse.rs"),
+        "the message names the call site: {msg}"
+    );
 }
 
 #[test]
@@ -29,7 +32,10 @@ fn spawn_local_outside_block_on() {
     let rt = Builder::new_current_thread().build().unwrap();
     let _g = rt.enter();
     let msg = panic_message(|| drop(tether::task::spawn_local(async {})));
-    assert!(msg.contains("not driving a current-thread runtime"), "{msg}");
+    assert!(
+        msg.contains("not driving a current-thread runtime"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -41,7 +47,10 @@ fn block_on_inside_a_runtime() {
             .await
             .unwrap_err();
         let payload = err.into_panic();
-        payload.downcast_ref::<String>().cloned().unwrap_or_default()
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default()
     });
     assert!(msg.contains("from inside a tether runtime"), "{msg}");
     assert!(msg.contains(".await"), "{msg}");
@@ -80,9 +89,9 @@ fn socket_without_a_runtime() {
     assert!(msg.contains("TcpListener::from_std"), "{msg}");
     assert!(msg.contains("outside a tether runtime"), "{msg}");
     let msg = panic_message(|| {
-        drop(futures_lite::future::block_on(tether::net::TcpStream::connect(
-            "127.0.0.1:1",
-        )))
+        drop(futures_lite::future::block_on(
+            tether::net::TcpStream::connect("127.0.0.1:1"),
+        ))
     });
     assert!(msg.contains("outside a tether runtime"), "{msg}");
 }
@@ -97,7 +106,10 @@ fn timer_of_an_idle_runtime_awaited_inside_another_runtime() {
     };
     let msg = panic_message(|| b.block_on(sleep));
     assert!(msg.contains("awaited inside another runtime"), "{msg}");
-    assert!(msg.contains("Create sockets and timers inside the runtime"), "{msg}");
+    assert!(
+        msg.contains("Create sockets and timers inside the runtime"),
+        "{msg}"
+    );
 }
 
 #[test]

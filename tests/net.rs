@@ -103,9 +103,13 @@ async fn dropping_owned_write_half_sends_eof() {
 #[tether::test]
 async fn futures_util_extension_traits_work_too() {
     let (mut c, mut s) = pair().await;
-    futures_util::io::AsyncWriteExt::write_all(&mut c, b"util").await.unwrap();
+    futures_util::io::AsyncWriteExt::write_all(&mut c, b"util")
+        .await
+        .unwrap();
     let mut buf = [0u8; 4];
-    futures_util::io::AsyncReadExt::read_exact(&mut s, &mut buf).await.unwrap();
+    futures_util::io::AsyncReadExt::read_exact(&mut s, &mut buf)
+        .await
+        .unwrap();
     assert_eq!(&buf, b"util");
 }
 
@@ -157,7 +161,9 @@ async fn invalid_addresses_have_clear_messages() {
     assert!(err.to_string().contains("host:port"), "{err}");
 
     let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let err = TcpListener::bind(taken.local_addr().unwrap()).await.unwrap_err();
+    let err = TcpListener::bind(taken.local_addr().unwrap())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
     assert!(err.to_string().contains("already bound"), "{err}");
 }
@@ -166,7 +172,9 @@ async fn invalid_addresses_have_clear_messages() {
 async fn lookup_host_resolves_localhost_off_the_loop() {
     let addrs: Vec<_> = lookup_host("localhost:8080").await.unwrap().collect();
     assert!(!addrs.is_empty());
-    assert!(addrs.iter().all(|a| a.port() == 8080 && a.ip().is_loopback()));
+    assert!(addrs
+        .iter()
+        .all(|a| a.port() == 8080 && a.ip().is_loopback()));
     let l = TcpListener::bind(("localhost", 0)).await.unwrap();
     assert!(l.local_addr().unwrap().ip().is_loopback());
 }
@@ -232,7 +240,9 @@ async fn unix_listener_and_stream() {
     sw.write_all(&buf).await.unwrap();
     c.read_exact(&mut buf).await.unwrap();
     assert_eq!(&buf, b"unix!");
-    let missing = UnixStream::connect(dir.join("missing.sock")).await.unwrap_err();
+    let missing = UnixStream::connect(dir.join("missing.sock"))
+        .await
+        .unwrap_err();
     assert!(missing.to_string().contains("missing.sock"), "{missing}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -248,10 +258,14 @@ async fn unix_pair() {
 
 #[test]
 fn socket_of_a_dropped_runtime_fails_with_a_clear_error() {
-    let rt = tether::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tether::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let (c, _s) = rt.block_on(pair());
     drop(rt);
-    let rt2 = tether::runtime::Builder::new_current_thread().build().unwrap();
+    let rt2 = tether::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let mut c = c;
     let err = rt2
         .block_on(async move {

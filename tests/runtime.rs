@@ -166,7 +166,10 @@ fn registry_lists_live_tasks_with_name_and_location() {
         assert_eq!(info.location().line(), line);
         h.abort();
         let _ = h.await;
-        assert!(Handle::current().live_tasks().iter().all(|t| t.id() != info.id()));
+        assert!(Handle::current()
+            .live_tasks()
+            .iter()
+            .all(|t| t.id() != info.id()));
     });
 }
 
@@ -174,7 +177,9 @@ fn registry_lists_live_tasks_with_name_and_location() {
 fn spawn_from_another_thread_through_a_handle() {
     let rt = rt();
     let handle = rt.handle().clone();
-    let t = std::thread::spawn(move || handle.spawn(async { 5 })).join().unwrap();
+    let t = std::thread::spawn(move || handle.spawn(async { 5 }))
+        .join()
+        .unwrap();
     assert_eq!(rt.block_on(t).unwrap(), 5);
 }
 

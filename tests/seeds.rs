@@ -79,7 +79,10 @@ async fn seed_003_say_after_prints_in_deadline_order_at_once() {
     }
     assert_eq!(lines(&log), ["Hi", "you", "!"]);
     assert_eq!(start.elapsed(), Duration::from_secs(3));
-    assert!(real.elapsed() < Duration::from_secs(2), "the paused clock must not wait");
+    assert!(
+        real.elapsed() < Duration::from_secs(2),
+        "the paused clock must not wait"
+    );
 }
 
 /// `await ping_db(); await ping_url()` run in sequence whatever their sleep durations.
@@ -130,7 +133,10 @@ async fn seed_002_client_without_hello_is_disconnected() {
         .await
         .expect("the server must close the connection, not hang")
         .unwrap_or(0);
-    assert_eq!(n, 0, "no byte may be echoed to a client that did not say hello");
+    assert_eq!(
+        n, 0,
+        "no byte may be echoed to a client that did not say hello"
+    );
     assert_eq!(stats.rejected.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
@@ -172,7 +178,10 @@ async fn seed_002_hundred_concurrent_clients() {
     timeout(Duration::from_secs(60), all)
         .await
         .expect("100 clients must be served well within a minute");
-    assert_eq!(stats.accepted.load(std::sync::atomic::Ordering::SeqCst), 100);
+    assert_eq!(
+        stats.accepted.load(std::sync::atomic::Ordering::SeqCst),
+        100
+    );
 }
 
 // ---- 000_aade67065ebde1a2.txt: a task that spawns the next generation ----

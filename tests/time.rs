@@ -14,7 +14,10 @@ async fn one_hour_timeout_finishes_at_once_on_the_paused_clock() {
     let res = timeout(Duration::from_secs(3600), sleep(Duration::from_secs(7200))).await;
     assert!(res.is_err());
     assert_eq!(start.elapsed(), Duration::from_secs(3600));
-    assert!(real.elapsed() < Duration::from_secs(60), "the paused clock must not really wait");
+    assert!(
+        real.elapsed() < Duration::from_secs(60),
+        "the paused clock must not really wait"
+    );
 }
 
 #[tether::test(start_paused = true)]
@@ -118,7 +121,7 @@ async fn interval_skip_and_delay_behaviors() {
 async fn dropping_a_sleep_cancels_its_timer() {
     let handle = Handle::current();
     let s = sleep(Duration::from_secs(5));
-    let t = tether::spawn(async move { s.await });
+    let t = tether::spawn(s);
     tether::task::yield_now().await;
     assert_eq!(handle.metrics().active_timers(), 1);
     t.abort();
@@ -131,7 +134,10 @@ fn idle_runtime_waiting_on_a_timer_one_second_away_wakes_only_a_handful_of_times
     let rt = Builder::new_current_thread().build().unwrap();
     let start = std::time::Instant::now();
     rt.block_on(async { sleep(Duration::from_secs(1)).await });
-    assert!(start.elapsed() >= Duration::from_secs(1), "a timer never fires early");
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "a timer never fires early"
+    );
     let parks = rt.handle().metrics().parks();
     assert!(
         parks <= 5,
@@ -167,5 +173,8 @@ fn timer_from_another_thread_shortens_the_reactor_sleep() {
         .await;
     });
     let waited = t.join().unwrap();
-    assert!(waited < Duration::from_secs(5), "foreign timer waited {waited:?}");
+    assert!(
+        waited < Duration::from_secs(5),
+        "foreign timer waited {waited:?}"
+    );
 }

@@ -44,18 +44,20 @@ pub async fn serve(listener: TcpListener, stats: Arc<Stats>, log: bool) {
             Ok((stream, peer)) => {
                 stats.accepted.fetch_add(1, Ordering::Relaxed);
                 let stats = stats.clone();
-                tether::task::Builder::new().name("echo-conn").spawn(async move {
-                    if log {
-                        println!("connect    {peer}");
-                    }
-                    let res = handle(stream, &stats).await;
-                    if log {
-                        match res {
-                            Ok(()) => println!("disconnect {peer}"),
-                            Err(e) => println!("disconnect {peer}: {e}"),
+                tether::task::Builder::new()
+                    .name("echo-conn")
+                    .spawn(async move {
+                        if log {
+                            println!("connect    {peer}");
                         }
-                    }
-                });
+                        let res = handle(stream, &stats).await;
+                        if log {
+                            match res {
+                                Ok(()) => println!("disconnect {peer}"),
+                                Err(e) => println!("disconnect {peer}: {e}"),
+                            }
+                        }
+                    });
             }
             Err(e) if is_resource_exhausted(&e) => {
                 stats.exhausted.fetch_add(1, Ordering::Relaxed);
@@ -74,15 +76,15 @@ pub async fn serve(listener: TcpListener, stats: Arc<Stats>, log: bool) {
 /// One connection: handshake, then echo until the client closes.
 pub async fn handle(mut stream: TcpStream, stats: &Stats) -> io::Result<()> {
     let mut buf = vec![0u8; 16 * 1024];
-    let (line_end, filled) = match timeout(HANDSHAKE_TIMEOUT, read_line(&mut stream, &mut buf)).await
-    {
-        Ok(Ok(Some(v))) => v,
-        Ok(Ok(None)) | Err(_) => {
-            stats.rejected.fetch_add(1, Ordering::Relaxed);
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "no handshake"));
-        }
-        Ok(Err(e)) => return Err(e),
-    };
+    let (line_end, filled) =
+        match timeout(HANDSHAKE_TIMEOUT, read_line(&mut stream, &mut buf)).await {
+            Ok(Ok(Some(v))) => v,
+            Ok(Ok(None)) | Err(_) => {
+                stats.rejected.fetch_add(1, Ordering::Relaxed);
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "no handshake"));
+            }
+            Ok(Err(e)) => return Err(e),
+        };
     let line = String::from_utf8_lossy(&buf[..line_end]);
     if line.trim() != "hello" {
         stats.rejected.fetch_add(1, Ordering::Relaxed);

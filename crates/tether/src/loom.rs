@@ -9,7 +9,9 @@ pub(crate) mod sync {
     pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
     pub(crate) mod atomic {
-        pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+        pub(crate) use std::sync::atomic::{
+            AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+        };
     }
 }
 
@@ -18,7 +20,9 @@ pub(crate) mod sync {
     pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 
     pub(crate) mod atomic {
-        pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+        pub(crate) use loom::sync::atomic::{
+            AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+        };
     }
 }
 

@@ -131,7 +131,10 @@ impl<E: Source> PollEvented<E> {
 
     /// Deregisters the resource and gives it back.
     pub(crate) fn into_inner(mut self) -> E {
-        let mut io = self.io.take().expect("tether: PollEvented used after into_inner");
+        let mut io = self
+            .io
+            .take()
+            .expect("tether: PollEvented used after into_inner");
         self.rt.io.deregister(&mut io, self.key);
         io
     }

@@ -227,7 +227,10 @@ mod tests {
         let ev = io.ready_now(Direction::Read).unwrap();
         io.set_readiness(READABLE); // a new edge between observing and clearing
         io.clear_readiness(ev);
-        assert!(io.ready_now(Direction::Read).is_some(), "the newer edge must survive");
+        assert!(
+            io.ready_now(Direction::Read).is_some(),
+            "the newer edge must survive"
+        );
         let ev = io.ready_now(Direction::Read).unwrap();
         io.clear_readiness(ev);
         assert!(io.ready_now(Direction::Read).is_none());

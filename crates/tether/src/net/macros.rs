@@ -173,11 +173,6 @@ macro_rules! split_halves {
                 Ok(std::sync::Arc::try_unwrap(inner)
                     .expect("tether: both halves were given back, so no other reference exists"))
             }
-
-            /// The stream this half belongs to.
-            pub fn as_ref(&self) -> &$t {
-                &self.inner
-            }
         }
 
         impl OwnedWriteHalf {
@@ -189,9 +184,16 @@ macro_rules! split_halves {
             pub fn reunite(self, other: OwnedReadHalf) -> Result<$t, ReuniteError> {
                 other.reunite(self)
             }
+        }
 
-            /// The stream this half belongs to.
-            pub fn as_ref(&self) -> &$t {
+        impl AsRef<$t> for OwnedReadHalf {
+            fn as_ref(&self) -> &$t {
+                &self.inner
+            }
+        }
+
+        impl AsRef<$t> for OwnedWriteHalf {
+            fn as_ref(&self) -> &$t {
                 &self.inner
             }
         }

@@ -121,12 +121,16 @@ impl UdpSocket {
 
     /// Receives a datagram and the address it came from.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.io.async_io(Direction::Read, |s| s.recv_from(buf)).await
+        self.io
+            .async_io(Direction::Read, |s| s.recv_from(buf))
+            .await
     }
 
     /// Receives a datagram without removing it from the queue.
     pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.io.async_io(Direction::Read, |s| s.peek_from(buf)).await
+        self.io
+            .async_io(Direction::Read, |s| s.peek_from(buf))
+            .await
     }
 
     /// Polls to receive a datagram and its source address.
@@ -145,7 +149,8 @@ impl UdpSocket {
         buf: &[u8],
         target: SocketAddr,
     ) -> Poll<io::Result<usize>> {
-        self.io.poll_io(cx, Direction::Write, |s| s.send_to(buf, target))
+        self.io
+            .poll_io(cx, Direction::Write, |s| s.send_to(buf, target))
     }
 
     /// Sends without waiting: `WouldBlock` when the send buffer is full.

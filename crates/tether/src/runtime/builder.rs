@@ -48,7 +48,10 @@ impl Builder {
     /// Panics if `n` is 0.
     #[track_caller]
     pub fn max_blocking_threads(&mut self, n: usize) -> &mut Builder {
-        assert!(n > 0, "Builder::max_blocking_threads must be at least 1 (default 512)");
+        assert!(
+            n > 0,
+            "Builder::max_blocking_threads must be at least 1 (default 512)"
+        );
         self.max_blocking_threads = n;
         self
     }
@@ -82,7 +85,10 @@ impl Builder {
     /// Panics if `n` is 0.
     #[track_caller]
     pub fn event_interval(&mut self, n: u32) -> &mut Builder {
-        assert!(n > 0, "Builder::event_interval must be at least 1 (default 61)");
+        assert!(
+            n > 0,
+            "Builder::event_interval must be at least 1 (default 61)"
+        );
         self.event_interval = n;
         self
     }

@@ -65,7 +65,10 @@ pub(crate) fn with_handle<R>(f: impl FnOnce(Option<&Handle>) -> R) -> R {
 
 /// A clone of the runtime entered on this thread, if any.
 pub(crate) fn current_handle() -> Option<Handle> {
-    CONTEXT.try_with(|c| c.handle.borrow().clone()).ok().flatten()
+    CONTEXT
+        .try_with(|c| c.handle.borrow().clone())
+        .ok()
+        .flatten()
 }
 
 /// Restores the previous local scheduler pointer when dropped.

@@ -18,7 +18,7 @@ use crate::task::{JoinHandle, TaskInfo};
 /// # Examples
 ///
 /// ```
-/// use tether::runtime::{Builder, Handle};
+/// use tether::runtime::Builder;
 ///
 /// let rt = Builder::new_current_thread().build().unwrap();
 /// let handle = rt.handle().clone();

@@ -186,8 +186,7 @@ impl Runtime {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        self.handle
-            .spawn_blocking_inner(f, Location::caller())
+        self.handle.spawn_blocking_inner(f, Location::caller())
     }
 }
 

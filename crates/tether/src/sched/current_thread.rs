@@ -262,7 +262,8 @@ pub(crate) fn block_on<F: Future>(rt: &Arc<RtShared>, future: F) -> F::Output {
         if lock(&rt.sched.core).is_some() {
             continue;
         }
-        let waker = thread_waker.get_or_insert_with(|| Arc::new(ThreadWaker(thread::current())).into());
+        let waker =
+            thread_waker.get_or_insert_with(|| Arc::new(ThreadWaker(thread::current())).into());
         let mut cx = Context::from_waker(waker);
         if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
             return out;

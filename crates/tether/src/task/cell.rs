@@ -122,15 +122,13 @@ where
     // which async-task keeps alive until after the future is dropped (see the module docs).
     // (3) The schedule function is a plain `fn`, so it is `Send + Sync + 'static`.
     let (runnable, task) = unsafe {
-        async_task::Builder::new()
-            .metadata(meta)
-            .spawn_unchecked(
-                move |meta: &TaskMeta| TaskFuture {
-                    stage: Stage::Running { fut },
-                    guard: RegistryGuard { meta },
-                },
-                WithInfo(schedule),
-            )
+        async_task::Builder::new().metadata(meta).spawn_unchecked(
+            move |meta: &TaskMeta| TaskFuture {
+                stage: Stage::Running { fut },
+                guard: RegistryGuard { meta },
+            },
+            WithInfo(schedule),
+        )
     };
     let meta = runnable.metadata();
     let key = shared

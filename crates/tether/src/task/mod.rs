@@ -7,7 +7,7 @@
 //! ([`Handle::live_tasks`](crate::runtime::Handle::live_tasks)), so no task is ever running
 //! unseen, and the runtime cancels whatever still runs when it shuts down.
 //!
-//! - [`spawn`](crate::spawn) runs a `Send` future on the current runtime.
+//! - [`spawn`](crate::spawn()) runs a `Send` future on the current runtime.
 //! - [`spawn_local`] runs a `!Send` future on the current-thread runtime driven by this thread.
 //! - [`Builder`] names a task before spawning it.
 //! - [`JoinHandle`] awaits a task's output; [`JoinError`] says why there is none.
@@ -30,10 +30,10 @@ mod yield_now;
 use std::future::Future;
 use std::panic::Location;
 
+pub use blocking::spawn_blocking;
 pub use join::{JoinError, JoinHandle};
 pub use meta::Id;
 pub use registry::TaskInfo;
-pub use blocking::spawn_blocking;
 pub use yield_now::yield_now;
 
 pub(crate) use cell::spawn_raw;
@@ -50,8 +50,8 @@ use crate::runtime::Handle;
 /// # Panics
 ///
 /// Panics when called outside a tether runtime (not inside `Runtime::block_on`, a task, or
-/// [`Handle::enter`](crate::runtime::Handle::enter)). To spawn from elsewhere, keep a
-/// [`Handle`](crate::runtime::Handle) and call [`Handle::spawn`](crate::runtime::Handle::spawn).
+/// [`Handle::enter`]). To spawn from elsewhere, keep a
+/// [`Handle`] and call [`Handle::spawn`].
 ///
 /// # Examples
 ///
@@ -159,11 +159,11 @@ impl Builder {
         self
     }
 
-    /// Spawns the task on the current runtime; see [`spawn`](crate::spawn).
+    /// Spawns the task on the current runtime; see [`spawn`](crate::spawn()).
     ///
     /// # Panics
     ///
-    /// Panics outside a runtime, like [`spawn`](crate::spawn).
+    /// Panics outside a runtime, like [`spawn`](crate::spawn()).
     #[track_caller]
     pub fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
     where

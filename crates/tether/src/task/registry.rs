@@ -111,7 +111,10 @@ impl Registry {
     /// Takes the wakers of all registered tasks (rule 3); used at shutdown.
     pub(crate) fn take_wakers(&self) -> Vec<Waker> {
         let mut entries = lock(&self.entries);
-        entries.iter_mut().filter_map(|(_, e)| e.waker.take()).collect()
+        entries
+            .iter_mut()
+            .filter_map(|(_, e)| e.waker.take())
+            .collect()
     }
 
     /// The number of live tasks.

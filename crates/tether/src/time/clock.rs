@@ -116,6 +116,9 @@ mod tests {
         c.advance(Duration::from_secs(60));
         c.resume();
         assert!(c.now() >= t0 + Duration::from_secs(60));
-        assert!(!c.advance(Duration::from_secs(1)), "a running clock cannot be advanced");
+        assert!(
+            !c.advance(Duration::from_secs(1)),
+            "a running clock cannot be advanced"
+        );
     }
 }

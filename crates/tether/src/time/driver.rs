@@ -57,12 +57,20 @@ impl TimeHandle {
     fn deadline_tick(&self, deadline: StdInstant) -> u64 {
         let d = deadline.saturating_duration_since(self.start);
         let ms = d.as_millis();
-        let ms = if d.subsec_nanos() % 1_000_000 != 0 { ms + 1 } else { ms };
+        let ms = if d.subsec_nanos() % 1_000_000 != 0 {
+            ms + 1
+        } else {
+            ms
+        };
         u64::try_from(ms).unwrap_or(MAX_TICK).min(MAX_TICK)
     }
 
     fn now_tick(&self) -> u64 {
-        let ms = self.clock.now().saturating_duration_since(self.start).as_millis();
+        let ms = self
+            .clock
+            .now()
+            .saturating_duration_since(self.start)
+            .as_millis();
         u64::try_from(ms).unwrap_or(MAX_TICK).min(MAX_TICK)
     }
 

@@ -121,4 +121,3 @@ impl Interval {
         self.missed = behavior;
     }
 }
-

@@ -21,8 +21,9 @@
 //! use std::time::Duration;
 //! use tether::time::{sleep, timeout, Instant};
 //!
-//! #[tether::test(start_paused = true)]
-//! async fn one_hour_timeout() {
+//! // In a test suite this is `#[tether::test(start_paused = true)] async fn ...`.
+//! #[tether::main(start_paused = true)]
+//! async fn main() {
 //!     let start = Instant::now();
 //!     let res = timeout(Duration::from_secs(3600), sleep(Duration::from_secs(7200))).await;
 //!     assert!(res.is_err());

@@ -54,9 +54,8 @@ impl UnixListener {
     #[track_caller]
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         let path = path.as_ref();
-        let l = mio::net::UnixListener::bind(path).map_err(|e| {
-            with_context(e, "could not bind a Unix listener to", &path.display())
-        })?;
+        let l = mio::net::UnixListener::bind(path)
+            .map_err(|e| with_context(e, "could not bind a Unix listener to", &path.display()))?;
         Ok(UnixListener {
             io: PollEvented::with_interest(l, Interest::READABLE, "UnixListener::bind")?,
         })

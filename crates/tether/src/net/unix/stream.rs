@@ -147,7 +147,11 @@ impl UnixStream {
         self.io.poll_io(cx, Direction::Read, |s| (&*s).read(buf))
     }
 
-    pub(crate) fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_write_priv(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.io.poll_io(cx, Direction::Write, |s| (&*s).write(buf))
     }
 
