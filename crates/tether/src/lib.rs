@@ -72,3 +72,8 @@ pub use tether_macros::main;
 ///
 /// Options as for [`main`]; `start_paused = true` runs the test on a paused clock.
 pub use tether_macros::test;
+
+/// The README's example, compiled and run as a doctest so it stays true.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
