@@ -171,8 +171,19 @@ pub struct JoinError {
 
 enum Repr {
     Cancelled,
-    Panic(Box<dyn Any + Send + 'static>),
+    Panic {
+        payload: Payload,
+        /// The payload's text, read when the panic was caught, for `Display`/`Debug`.
+        message: Option<String>,
+    },
 }
+
+/// A panic payload that is only reachable by value, which makes it safe to share.
+struct Payload(Box<dyn Any + Send + 'static>);
+
+// SAFETY: the boxed payload is never accessed through `&Payload` (only moved out by value in
+// `try_into_panic`), so sharing `&Payload` between threads gives access to nothing.
+unsafe impl Sync for Payload {}
 
 impl JoinError {
     pub(crate) fn cancelled(id: Id) -> JoinError {
@@ -183,9 +194,13 @@ impl JoinError {
     }
 
     pub(crate) fn panic(id: Id, payload: Box<dyn Any + Send + 'static>) -> JoinError {
+        let message = panic_message(payload.as_ref()).map(str::to_owned);
         JoinError {
             id,
-            repr: Repr::Panic(payload),
+            repr: Repr::Panic {
+                payload: Payload(payload),
+                message,
+            },
         }
     }
 
@@ -201,7 +216,7 @@ impl JoinError {
 
     /// Whether the task panicked.
     pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panic(_))
+        matches!(self.repr, Repr::Panic { .. })
     }
 
     /// The panic payload, to inspect or to resume with [`std::panic::resume_unwind`].
@@ -224,7 +239,7 @@ impl JoinError {
     /// The panic payload, or the error back if the task was cancelled.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
-            Repr::Panic(p) => Ok(p),
+            Repr::Panic { payload, .. } => Ok(payload.0),
             Repr::Cancelled => Err(self),
         }
     }
@@ -242,7 +257,7 @@ impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => write!(f, "task {} was cancelled", self.id),
-            Repr::Panic(p) => match panic_message(p.as_ref()) {
+            Repr::Panic { message, .. } => match message {
                 Some(msg) => write!(f, "task {} panicked with message {:?}", self.id, msg),
                 None => write!(f, "task {} panicked", self.id),
             },
@@ -254,7 +269,7 @@ impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => write!(f, "JoinError::Cancelled({})", self.id),
-            Repr::Panic(p) => match panic_message(p.as_ref()) {
+            Repr::Panic { message, .. } => match message {
                 Some(msg) => write!(f, "JoinError::Panic({}, {:?}, ...)", self.id, msg),
                 None => write!(f, "JoinError::Panic({}, ...)", self.id),
             },

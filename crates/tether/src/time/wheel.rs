@@ -632,6 +632,7 @@ mod tests {
     /// Stepping via `next_expiration`, timers fire exactly at their deadline,
     /// in deadline order, equal deadlines in insertion order.
     #[test]
+    #[cfg_attr(miri, ignore = "too slow under Miri; safe code, covered natively")]
     fn fire_order() {
         let (log, mut rng, mut wheel) = (Log::default(), Rng(0x9E37_79B9), Wheel::new());
         let whens: Vec<u64> = (0..3000)
@@ -759,6 +760,7 @@ mod tests {
 
     /// Randomized operations checked against a simple reference model.
     #[test]
+    #[cfg_attr(miri, ignore = "too slow under Miri; safe code, covered natively")]
     fn randomized_model() {
         for seed in 1..=4u64 {
             let log = Log::default();
@@ -833,6 +835,7 @@ mod tests {
     /// Far jumps cost slots, not ticks: sparse timers 10^9 ticks away take
     /// a handful of steps, and one call can jump to the end of time.
     #[test]
+    #[cfg_attr(miri, ignore = "too slow under Miri; safe code, covered natively")]
     fn advance_huge_distance_quickly() {
         let mut wheel = Wheel::new();
         let keys = [500_000_000, 1_000_000_000].map(|when| wheel.insert(when, None));
@@ -872,6 +875,7 @@ mod tests {
     /// A million small entries: insert, cancel half, fire the rest, reuse
     /// slots. Prints the entry size.
     #[test]
+    #[cfg_attr(miri, ignore = "too slow under Miri; safe code, covered natively")]
     fn million_timers() {
         let size = std::mem::size_of::<Entry>();
         println!("size_of::<Entry>() = {size} bytes");

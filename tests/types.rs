@@ -1,0 +1,53 @@
+//! Which public types are `Send`, `Sync`, `Unpin`: a change here is a breaking change.
+
+use tether::net::{tcp, unix, TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
+use tether::runtime::{Builder, Handle, Runtime, RuntimeMetrics};
+use tether::task::{Id, JoinError, JoinHandle, TaskInfo};
+use tether::time::{Elapsed, Instant, Interval, Sleep, Timeout};
+
+fn send_sync<T: Send + Sync>() {}
+fn unpin<T: Unpin>() {}
+
+#[test]
+fn runtime_types_are_send_and_sync() {
+    send_sync::<Runtime>();
+    send_sync::<Handle>();
+    send_sync::<Builder>();
+    send_sync::<RuntimeMetrics>();
+}
+
+#[test]
+fn task_types_are_send_and_sync() {
+    send_sync::<JoinHandle<u32>>();
+    send_sync::<JoinError>();
+    send_sync::<Id>();
+    send_sync::<TaskInfo>();
+    unpin::<JoinHandle<std::rc::Rc<u8>>>();
+}
+
+#[test]
+fn time_types_are_send_sync_and_unpin() {
+    send_sync::<Sleep>();
+    send_sync::<Interval>();
+    send_sync::<Instant>();
+    send_sync::<Elapsed>();
+    send_sync::<Timeout<Sleep>>();
+    unpin::<Sleep>();
+    unpin::<Interval>();
+}
+
+#[test]
+fn net_types_are_send_sync_and_unpin() {
+    send_sync::<TcpListener>();
+    send_sync::<TcpStream>();
+    send_sync::<UdpSocket>();
+    send_sync::<UnixListener>();
+    send_sync::<UnixStream>();
+    send_sync::<tcp::OwnedReadHalf>();
+    send_sync::<tcp::OwnedWriteHalf>();
+    send_sync::<tcp::ReadHalf<'static>>();
+    send_sync::<unix::OwnedReadHalf>();
+    send_sync::<unix::OwnedWriteHalf>();
+    unpin::<TcpStream>();
+    unpin::<UnixStream>();
+}
