@@ -1,37 +1,36 @@
-//! Code shared by the stream types (`TcpStream`, `UnixStream`): their `futures-io` trait impls
-//! and their split halves. Each stream type provides `poll_read_priv`, `poll_write_priv`,
-//! `poll_write_vectored_priv` (all `&self`) and `shutdown_write`.
+//! Code shared by the stream types (`TcpStream`, `UnixStream`): their common methods, their
+//! `futures-io` trait impls and their split halves. A stream type is a struct with an
+//! `io: PollEvented<mio stream>` field; `stream_common!` gives it the rest.
 
-/// Implements `AsyncRead` and `AsyncWrite` for `$t` and `&$t`.
-macro_rules! impl_async_io {
-    ($t:ty) => {
-        impl futures_io::AsyncRead for $t {
+/// Implements `AsyncRead` for `$target`, reaching the stream as `$stream` (with `self` bound
+/// to `$this`).
+macro_rules! async_read_impl {
+    ($target:ty, $this:ident => $stream:expr) => {
+        impl futures_io::AsyncRead for $target {
             fn poll_read(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.poll_read_priv(cx, buf)
+                let $this = self;
+                $stream.poll_read_priv(cx, buf)
             }
         }
+    };
+}
 
-        impl futures_io::AsyncRead for &$t {
-            fn poll_read(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &mut [u8],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                self.poll_read_priv(cx, buf)
-            }
-        }
-
-        impl futures_io::AsyncWrite for $t {
+/// Implements `AsyncWrite` for `$target` like `async_read_impl`. Flushing is a no-op (writes go
+/// straight to the socket); closing shuts down the write direction.
+macro_rules! async_write_impl {
+    ($target:ty, $this:ident => $stream:expr) => {
+        impl futures_io::AsyncWrite for $target {
             fn poll_write(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.poll_write_priv(cx, buf)
+                let $this = self;
+                $stream.poll_write_priv(cx, buf)
             }
 
             fn poll_write_vectored(
@@ -39,7 +38,8 @@ macro_rules! impl_async_io {
                 cx: &mut std::task::Context<'_>,
                 bufs: &[std::io::IoSlice<'_>],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.poll_write_vectored_priv(cx, bufs)
+                let $this = self;
+                $stream.poll_write_vectored_priv(cx, bufs)
             }
 
             fn poll_flush(
@@ -53,41 +53,89 @@ macro_rules! impl_async_io {
                 self: std::pin::Pin<&mut Self>,
                 _cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(self.shutdown_write())
+                let $this = self;
+                std::task::Poll::Ready($stream.shutdown_write())
             }
         }
+    };
+}
 
-        impl futures_io::AsyncWrite for &$t {
-            fn poll_write(
-                self: std::pin::Pin<&mut Self>,
+/// The methods every stream type (a struct with an `io: PollEvented<mio stream>` field) has in
+/// common, and its `futures-io` impls for `$t` and `&$t`.
+macro_rules! stream_common {
+    ($t:ident) => {
+        impl $t {
+            /// Waits until the stream may be readable. Readiness can be spurious: a following
+            /// `try_read` may still return `WouldBlock`.
+            pub async fn readable(&self) -> std::io::Result<()> {
+                self.io.ready(crate::io::scheduled_io::Direction::Read).await
+            }
+
+            /// Waits until the stream may be writable; see `readable`.
+            pub async fn writable(&self) -> std::io::Result<()> {
+                self.io
+                    .ready(crate::io::scheduled_io::Direction::Write)
+                    .await
+            }
+
+            /// Reads without waiting: `WouldBlock` when no data is ready.
+            pub fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+                use std::io::Read;
+                self.io
+                    .try_io(crate::io::scheduled_io::Direction::Read, |s| (&*s).read(buf))
+            }
+
+            /// Writes without waiting: `WouldBlock` when the send buffer is full.
+            pub fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+                use std::io::Write;
+                self.io
+                    .try_io(crate::io::scheduled_io::Direction::Write, |s| (&*s).write(buf))
+            }
+
+            /// Shuts down the write direction; already-closed connections are fine.
+            pub(crate) fn shutdown_write(&self) -> std::io::Result<()> {
+                match self.io.get_ref().shutdown(std::net::Shutdown::Write) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotConnected => Ok(()),
+                    r => r,
+                }
+            }
+
+            pub(crate) fn poll_read_priv(
+                &self,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                use std::io::Read;
+                self.io
+                    .poll_io(cx, crate::io::scheduled_io::Direction::Read, |s| (&*s).read(buf))
+            }
+
+            pub(crate) fn poll_write_priv(
+                &self,
                 cx: &mut std::task::Context<'_>,
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.poll_write_priv(cx, buf)
+                use std::io::Write;
+                self.io
+                    .poll_io(cx, crate::io::scheduled_io::Direction::Write, |s| (&*s).write(buf))
             }
 
-            fn poll_write_vectored(
-                self: std::pin::Pin<&mut Self>,
+            pub(crate) fn poll_write_vectored_priv(
+                &self,
                 cx: &mut std::task::Context<'_>,
                 bufs: &[std::io::IoSlice<'_>],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.poll_write_vectored_priv(cx, bufs)
-            }
-
-            fn poll_flush(
-                self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(Ok(()))
-            }
-
-            fn poll_close(
-                self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(self.shutdown_write())
+                use std::io::Write;
+                self.io.poll_io(cx, crate::io::scheduled_io::Direction::Write, |s| {
+                    (&*s).write_vectored(bufs)
+                })
             }
         }
+
+        async_read_impl!($t, this => this);
+        async_read_impl!(&$t, this => this);
+        async_write_impl!($t, this => this);
+        async_write_impl!(&$t, this => this);
     };
 }
 
@@ -206,89 +254,9 @@ macro_rules! split_halves {
             }
         }
 
-        impl futures_io::AsyncRead for ReadHalf<'_> {
-            fn poll_read(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &mut [u8],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                self.0.poll_read_priv(cx, buf)
-            }
-        }
-
-        impl futures_io::AsyncRead for OwnedReadHalf {
-            fn poll_read(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &mut [u8],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                self.inner.poll_read_priv(cx, buf)
-            }
-        }
-
-        impl futures_io::AsyncWrite for WriteHalf<'_> {
-            fn poll_write(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &[u8],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                self.0.poll_write_priv(cx, buf)
-            }
-
-            fn poll_write_vectored(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                bufs: &[std::io::IoSlice<'_>],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                self.0.poll_write_vectored_priv(cx, bufs)
-            }
-
-            fn poll_flush(
-                self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(Ok(()))
-            }
-
-            fn poll_close(
-                self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(self.0.shutdown_write())
-            }
-        }
-
-        impl futures_io::AsyncWrite for OwnedWriteHalf {
-            fn poll_write(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &[u8],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                self.inner.poll_write_priv(cx, buf)
-            }
-
-            fn poll_write_vectored(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                bufs: &[std::io::IoSlice<'_>],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                self.inner.poll_write_vectored_priv(cx, bufs)
-            }
-
-            fn poll_flush(
-                self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(Ok(()))
-            }
-
-            fn poll_close(
-                mut self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                self.shutdown_on_drop = false;
-                std::task::Poll::Ready(self.inner.shutdown_write())
-            }
-        }
+        async_read_impl!(ReadHalf<'_>, this => this.0);
+        async_read_impl!(OwnedReadHalf, this => this.inner);
+        async_write_impl!(WriteHalf<'_>, this => this.0);
+        async_write_impl!(OwnedWriteHalf, this => this.inner);
     };
 }

@@ -1,9 +1,8 @@
 //! `TcpStream`.
 
 use std::fmt;
-use std::io::{self, IoSlice, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::io::poll_evented::PollEvented;
@@ -141,34 +140,6 @@ impl TcpStream {
         self.io.get_ref().shutdown(how)
     }
 
-    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
-        match self.io.get_ref().shutdown(Shutdown::Write) {
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
-            r => r,
-        }
-    }
-
-    /// Waits until the stream may be readable. Readiness can be spurious: a following
-    /// [`try_read`](TcpStream::try_read) may still return `WouldBlock`.
-    pub async fn readable(&self) -> io::Result<()> {
-        self.io.ready(Direction::Read).await
-    }
-
-    /// Waits until the stream may be writable; see [`readable`](TcpStream::readable).
-    pub async fn writable(&self) -> io::Result<()> {
-        self.io.ready(Direction::Write).await
-    }
-
-    /// Reads without waiting: `WouldBlock` when no data is ready.
-    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.try_io(Direction::Read, |s| (&*s).read(buf))
-    }
-
-    /// Writes without waiting: `WouldBlock` when the send buffer is full.
-    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.try_io(Direction::Write, |s| (&*s).write(buf))
-    }
-
     /// Reads data without removing it from the socket's receive queue.
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.async_io(Direction::Read, |s| s.peek(buf)).await
@@ -183,31 +154,6 @@ impl TcpStream {
     /// half shuts down the write direction. [`OwnedReadHalf::reunite`] puts them back together.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
         split::into_split(self)
-    }
-
-    pub(crate) fn poll_read_priv(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        self.io.poll_io(cx, Direction::Read, |s| (&*s).read(buf))
-    }
-
-    pub(crate) fn poll_write_priv(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.io.poll_io(cx, Direction::Write, |s| (&*s).write(buf))
-    }
-
-    pub(crate) fn poll_write_vectored_priv(
-        &self,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.io
-            .poll_io(cx, Direction::Write, |s| (&*s).write_vectored(bufs))
     }
 }
 
@@ -224,7 +170,7 @@ async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
-impl_async_io!(TcpStream);
+stream_common!(TcpStream);
 
 impl fmt::Debug for TcpStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,14 +1,12 @@
 //! `UnixStream`.
 
 use std::fmt;
-use std::io::{self, IoSlice, Read, Write};
+use std::io;
 use std::net::Shutdown;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
-use std::task::{Context, Poll};
 
 use crate::io::poll_evented::PollEvented;
-use crate::io::scheduled_io::Direction;
 use crate::net::addr::with_context;
 use crate::net::unix::split::{self, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 
@@ -102,33 +100,6 @@ impl UnixStream {
         self.io.get_ref().shutdown(how)
     }
 
-    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
-        match self.io.get_ref().shutdown(Shutdown::Write) {
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
-            r => r,
-        }
-    }
-
-    /// Waits until the stream may be readable.
-    pub async fn readable(&self) -> io::Result<()> {
-        self.io.ready(Direction::Read).await
-    }
-
-    /// Waits until the stream may be writable.
-    pub async fn writable(&self) -> io::Result<()> {
-        self.io.ready(Direction::Write).await
-    }
-
-    /// Reads without waiting: `WouldBlock` when no data is ready.
-    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.try_io(Direction::Read, |s| (&*s).read(buf))
-    }
-
-    /// Writes without waiting: `WouldBlock` when the send buffer is full.
-    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.try_io(Direction::Write, |s| (&*s).write(buf))
-    }
-
     /// Splits the stream into a reading and a writing half that borrow it.
     pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
         split::split(self)
@@ -138,34 +109,9 @@ impl UnixStream {
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
         split::into_split(self)
     }
-
-    pub(crate) fn poll_read_priv(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        self.io.poll_io(cx, Direction::Read, |s| (&*s).read(buf))
-    }
-
-    pub(crate) fn poll_write_priv(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.io.poll_io(cx, Direction::Write, |s| (&*s).write(buf))
-    }
-
-    pub(crate) fn poll_write_vectored_priv(
-        &self,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.io
-            .poll_io(cx, Direction::Write, |s| (&*s).write_vectored(bufs))
-    }
 }
 
-impl_async_io!(UnixStream);
+stream_common!(UnixStream);
 
 impl fmt::Debug for UnixStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
