@@ -16,6 +16,7 @@ use crate::io::driver::shutdown_error;
 use crate::io::scheduled_io::{Direction, ReadyEvent, ScheduledIo};
 use crate::loom::sync::Arc;
 use crate::runtime::{context, Shared as RtShared};
+use crate::task::coop;
 
 /// A registered I/O resource (see the module docs).
 pub(crate) struct PollEvented<E: Source> {
@@ -79,18 +80,23 @@ impl<E: Source> PollEvented<E> {
         }
     }
 
-    /// Runs `op` once the resource is ready in `dir`, retrying after `WouldBlock`.
+    /// Runs `op` once the resource is ready in `dir`, retrying after `WouldBlock`. Spends one
+    /// unit of the task's cooperative budget per completed operation.
     pub(crate) fn poll_io<R>(
         &self,
         cx: &mut Context<'_>,
         dir: Direction,
         mut op: impl FnMut(&E) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
+        let coop = ready!(coop::poll_proceed(cx));
         loop {
             let ev = ready!(self.poll_ready(cx, dir))?;
             match op(self.get_ref()) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.sched.clear_readiness(ev),
-                res => return Poll::Ready(res),
+                res => {
+                    coop.made_progress();
+                    return Poll::Ready(res);
+                }
             }
         }
     }
@@ -124,9 +130,15 @@ impl<E: Source> PollEvented<E> {
         poll_fn(|cx| self.poll_io(cx, dir, &mut op)).await
     }
 
-    /// Waits until the resource is ready in `dir`.
+    /// Waits until the resource is ready in `dir` (one unit of budget).
     pub(crate) async fn ready(&self, dir: Direction) -> io::Result<()> {
-        poll_fn(|cx| self.poll_ready(cx, dir).map_ok(|_| ())).await
+        poll_fn(|cx| {
+            let coop = ready!(coop::poll_proceed(cx));
+            let res = ready!(self.poll_ready(cx, dir));
+            coop.made_progress();
+            Poll::Ready(res.map(|_| ()))
+        })
+        .await
     }
 
     /// Deregisters the resource and gives it back.

@@ -39,6 +39,7 @@ use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 use crate::runtime::{context, Handle, Shared as RtShared};
+use crate::task::coop;
 use crate::task::meta::TaskMeta;
 
 /// How often (in scheduler ticks) the remote queue is served before the local one.
@@ -284,7 +285,7 @@ impl Core {
         let interval = rt.sched.event_interval;
         'outer: loop {
             if main.woken.swap(false, Ordering::SeqCst) {
-                if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                if let Poll::Ready(out) = coop::with_budget(|| future.as_mut().poll(&mut cx)) {
                     return out;
                 }
             }
@@ -294,7 +295,7 @@ impl Core {
                 match self.next_task(rt, tick) {
                     Some(task) => {
                         self.polls.set(self.polls.get() + 1);
-                        task.run();
+                        coop::with_budget(|| task.run());
                     }
                     None => {
                         if !main.woken.load(Ordering::SeqCst) {

@@ -119,6 +119,7 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let coop = std::task::ready!(crate::task::coop::poll_proceed(cx));
         let id = self.id;
         let raw = self
             .raw
@@ -127,6 +128,7 @@ impl<T> Future for JoinHandle<T> {
         match Pin::new(raw).poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(out) => {
+                coop.made_progress();
                 self.raw = None;
                 Poll::Ready(out.unwrap_or_else(|| Err(JoinError::cancelled(id))))
             }

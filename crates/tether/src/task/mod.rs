@@ -13,6 +13,14 @@
 //! - [`JoinHandle`] awaits a task's output; [`JoinError`] says why there is none.
 //! - [`yield_now`] lets other tasks run.
 //! - [`spawn_blocking`] runs blocking code on the runtime's blocking pool.
+//! - [`unconstrained`] opts a future out of the cooperative budget (see below).
+//!
+//! # The cooperative budget
+//!
+//! Each poll of a task may perform 128 operations on runtime resources (socket reads and
+//! writes, timers, `JoinHandle`s, channels, locks). After that, the next operation makes the task
+//! yield (it is woken at once and goes to the back of the queue), so a task looping over
+//! always-ready resources cannot starve the others on its thread.
 //!
 //! # Ordering on the current-thread runtime
 //!
@@ -21,6 +29,7 @@
 
 pub(crate) mod blocking;
 mod cell;
+pub(crate) mod coop;
 mod join;
 mod local;
 pub(crate) mod meta;
@@ -31,6 +40,7 @@ use std::future::Future;
 use std::panic::Location;
 
 pub use blocking::spawn_blocking;
+pub use coop::{unconstrained, Unconstrained};
 pub use join::{JoinError, JoinHandle};
 pub use meta::Id;
 pub use registry::TaskInfo;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::io::poll_evented::check_driven_elsewhere;
 use crate::loom::sync::Arc;
 use crate::runtime::{context, Shared as RtShared};
+use crate::task::coop;
 use crate::time::driver::TimerPoll;
 use crate::time::wheel::TimerKey;
 use crate::time::Instant;
@@ -145,6 +146,7 @@ impl Future for Sleep {
         if this.elapsed {
             return Poll::Ready(());
         }
+        let coop = std::task::ready!(coop::poll_proceed(cx));
         if this.rt.time.is_shutdown() {
             panic!(
                 "tether: a timer was awaited after its runtime shut down; timers only work while \
@@ -157,6 +159,7 @@ impl Future for Sleep {
             .poll_timer(&mut this.entry, this.deadline.into_std(), cx)
         {
             TimerPoll::Ready => {
+                coop.made_progress();
                 this.elapsed = true;
                 Poll::Ready(())
             }
