@@ -163,14 +163,10 @@ impl<E: Source> Drop for PollEvented<E> {
 /// Panics when a resource of runtime `rt` waits inside another runtime's `block_on` while no
 /// thread drives `rt`: it could never become ready.
 pub(crate) fn check_driven_elsewhere(rt: &RtShared, what: &str) {
-    let local = context::local();
-    if local.is_null() {
+    let Some(here) = context::driving_runtime() else {
         return;
-    }
-    // SAFETY: context invariant 1: a non-null local pointer refers to a live `LocalCtx` of the
-    // core this thread drives.
-    let local = unsafe { &*local };
-    if local.rt_addr() != rt as *const RtShared as usize && !rt.sched.is_driven() {
+    };
+    if here != rt as *const RtShared as usize && !rt.sched.is_driven() {
         panic!(
             "tether: {what} created on runtime #{} is awaited inside another runtime, while no \
              thread drives runtime #{} (nothing inside its block_on), so it could never become \

@@ -21,6 +21,7 @@ use async_task::Runnable;
 
 use crate::loom::lock;
 use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::runtime::builder::ThreadHooks;
 use crate::runtime::{context, Handle, Shared as RtShared};
 use crate::task::meta::TaskMeta;
 
@@ -49,10 +50,16 @@ pub(crate) struct BlockingPool {
     max_threads: usize,
     keep_alive: Duration,
     thread_name: String,
+    hooks: ThreadHooks,
 }
 
 impl BlockingPool {
-    pub(crate) fn new(max_threads: usize, keep_alive: Duration, thread_name: String) -> Self {
+    pub(crate) fn new(
+        max_threads: usize,
+        keep_alive: Duration,
+        thread_name: String,
+        hooks: ThreadHooks,
+    ) -> Self {
         BlockingPool {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
@@ -67,6 +74,7 @@ impl BlockingPool {
             max_threads,
             keep_alive,
             thread_name,
+            hooks,
         }
     }
 
@@ -167,6 +175,9 @@ fn is_pool_thread() -> bool {
 /// (rule 2).
 fn worker(rt: Arc<RtShared>) {
     IS_POOL_THREAD.with(|c| c.set(true));
+    if let Some(f) = &rt.blocking.hooks.on_start {
+        f();
+    }
     let _enter = context::enter(Handle { shared: rt.clone() });
     let pool = &rt.blocking;
     let mut st = lock(&pool.state);
@@ -196,6 +207,11 @@ fn worker(rt: Arc<RtShared>) {
             break;
         }
     }
+    drop(st);
+    if let Some(f) = &pool.hooks.on_stop {
+        f();
+    }
+    let mut st = lock(&pool.state);
     st.threads -= 1;
     pool.exited.notify_all();
 }

@@ -1,43 +1,122 @@
 //! `Builder`: configure and create a runtime.
 
+use std::fmt;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::Runtime;
 
+/// Which scheduler a runtime uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    CurrentThread,
+    MultiThread,
+}
+
+/// Callbacks run on every thread the runtime starts (workers and blocking threads).
+#[derive(Clone, Default)]
+pub(crate) struct ThreadHooks {
+    pub(crate) on_start: Option<Arc<dyn Fn() + Send + Sync>>,
+    pub(crate) on_stop: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
 /// Configures and builds a [`Runtime`].
+///
+/// Two flavors:
+/// - [`new_current_thread`](Builder::new_current_thread): every task runs on the thread that
+///   calls [`Runtime::block_on`]; no worker threads.
+/// - [`new_multi_thread`](Builder::new_multi_thread): tasks run on a pool of worker threads
+///   (one per core by default) that steal work from each other.
 ///
 /// # Examples
 ///
 /// ```
 /// use tether::runtime::Builder;
 ///
-/// let rt = Builder::new_current_thread()
-///     .event_interval(61)
+/// let rt = Builder::new_multi_thread()
+///     .worker_threads(2)
+///     .thread_name("my-app")
 ///     .build()
 ///     .unwrap();
-/// rt.block_on(async { tether::task::yield_now().await });
+/// let n = rt.block_on(async { tether::spawn(async { 1 + 1 }).await.unwrap() });
+/// assert_eq!(n, 2);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Builder {
+    pub(crate) flavor: Flavor,
     pub(crate) start_paused: bool,
     pub(crate) event_interval: u32,
+    pub(crate) worker_threads: Option<usize>,
     pub(crate) max_blocking_threads: usize,
     pub(crate) keep_alive: Duration,
-    pub(crate) blocking_thread_name: String,
+    pub(crate) thread_name: String,
+    pub(crate) hooks: ThreadHooks,
 }
 
 impl Builder {
+    fn new(flavor: Flavor) -> Builder {
+        Builder {
+            flavor,
+            start_paused: false,
+            event_interval: 61,
+            worker_threads: None,
+            max_blocking_threads: 512,
+            keep_alive: Duration::from_secs(10),
+            thread_name: "tether".to_string(),
+            hooks: ThreadHooks::default(),
+        }
+    }
+
     /// A builder for the current-thread flavor: all tasks run on the thread inside
     /// [`Runtime::block_on`].
     pub fn new_current_thread() -> Builder {
-        Builder {
-            start_paused: false,
-            event_interval: 61,
-            max_blocking_threads: 512,
-            keep_alive: Duration::from_secs(10),
-            blocking_thread_name: "tether-blocking".to_string(),
-        }
+        Builder::new(Flavor::CurrentThread)
+    }
+
+    /// A builder for the multi-thread flavor: tasks run on worker threads (by default one per
+    /// available core) with work stealing; `block_on` only drives the future it is given.
+    pub fn new_multi_thread() -> Builder {
+        Builder::new(Flavor::MultiThread)
+    }
+
+    /// The number of worker threads of a multi-thread runtime (default: the number of available
+    /// cores). Ignored by the current-thread flavor.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `n` is 0.
+    #[track_caller]
+    pub fn worker_threads(&mut self, n: usize) -> &mut Builder {
+        assert!(
+            n > 0,
+            "Builder::worker_threads must be at least 1 (default: the number of cores)"
+        );
+        self.worker_threads = Some(n);
+        self
+    }
+
+    /// Starts the runtime with its clock paused (for tests): time stands still except through
+    /// [`time::advance`](crate::time::advance), and when every task waits, the clock jumps to the
+    /// next timer's deadline at once. See [`time::pause`](crate::time::pause). Only the
+    /// current-thread flavor supports a paused clock: `build` fails on a multi-thread builder.
+    pub fn start_paused(&mut self, paused: bool) -> &mut Builder {
+        self.start_paused = paused;
+        self
+    }
+
+    /// How many tasks a scheduler thread runs before it checks the reactor for I/O and timers
+    /// even when tasks are still ready (default 61). Lower is fairer to I/O, higher has less
+    /// overhead.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `n` is 0.
+    #[track_caller]
+    pub fn event_interval(&mut self, n: u32) -> &mut Builder {
+        assert!(n > 0, "Builder::event_interval must be at least 1 (default 61)");
+        self.event_interval = n;
+        self
     }
 
     /// The most threads the blocking pool may run at once (default 512). Jobs beyond that wait
@@ -62,49 +141,57 @@ impl Builder {
         self
     }
 
-    /// The name prefix of the blocking pool's threads (default `tether-blocking`); each thread
-    /// gets `-N` appended.
+    /// The name prefix of the runtime's threads (default `tether`): workers are named
+    /// `NAME-worker-N`, blocking threads `NAME-blocking-N`.
     pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Builder {
-        self.blocking_thread_name = name.into();
+        self.thread_name = name.into();
         self
     }
 
-    /// Starts the runtime with its clock paused (for tests): time stands still except through
-    /// [`time::advance`](crate::time::advance), and when every task waits, the clock jumps to the
-    /// next timer's deadline at once. See [`time::pause`](crate::time::pause).
-    pub fn start_paused(&mut self, paused: bool) -> &mut Builder {
-        self.start_paused = paused;
+    /// Runs `f` at the start of every thread the runtime starts (workers and blocking threads),
+    /// on that thread.
+    pub fn on_thread_start<F: Fn() + Send + Sync + 'static>(&mut self, f: F) -> &mut Builder {
+        self.hooks.on_start = Some(Arc::new(f));
         self
     }
 
-    /// How many tasks the scheduler runs before it checks the reactor for I/O and timers even
-    /// when tasks are still ready (default 61). Lower is fairer to I/O, higher has less overhead.
-    ///
-    /// # Panics
-    ///
-    /// Panics if `n` is 0.
-    #[track_caller]
-    pub fn event_interval(&mut self, n: u32) -> &mut Builder {
-        assert!(
-            n > 0,
-            "Builder::event_interval must be at least 1 (default 61)"
-        );
-        self.event_interval = n;
+    /// Runs `f` at the end of every thread the runtime starts, on that thread.
+    pub fn on_thread_stop<F: Fn() + Send + Sync + 'static>(&mut self, f: F) -> &mut Builder {
+        self.hooks.on_stop = Some(Arc::new(f));
         self
     }
 
-    /// Creates the runtime.
+    /// Creates the runtime (and, for the multi-thread flavor, starts its workers).
     ///
     /// # Errors
     ///
     /// Fails when the operating system refuses the reactor's resources (an epoll instance and an
-    /// eventfd), typically because the process is out of file descriptors.
+    /// eventfd) or the worker threads, typically for lack of file descriptors or memory, and when
+    /// a paused clock is asked of a multi-thread runtime.
     pub fn build(&mut self) -> io::Result<Runtime> {
+        if self.start_paused && self.flavor == Flavor::MultiThread {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "tether: a paused clock (start_paused) needs a current-thread runtime, whose \
+                 scheduling is deterministic; use Builder::new_current_thread()",
+            ));
+        }
         Runtime::new(self).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("tether: could not create the runtime's reactor: {e}"),
-            )
+            io::Error::new(e.kind(), format!("tether: could not create the runtime: {e}"))
         })
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("flavor", &self.flavor)
+            .field("worker_threads", &self.worker_threads)
+            .field("start_paused", &self.start_paused)
+            .field("event_interval", &self.event_interval)
+            .field("max_blocking_threads", &self.max_blocking_threads)
+            .field("thread_keep_alive", &self.keep_alive)
+            .field("thread_name", &self.thread_name)
+            .finish()
     }
 }

@@ -1,12 +1,16 @@
 //! The per-thread runtime context.
 //!
 //! Owns the thread-local record of which runtime this thread has entered and, while a thread drives
-//! a current-thread scheduler inside `block_on`, a pointer to that scheduler's local run queue.
+//! a scheduler, a pointer to that scheduler's thread-owned state: the local run queue of a
+//! current-thread core inside `block_on`, or the worker state of a multi-thread worker.
 //!
 //! Invariants the rest of the crate relies on:
 //! 1. `local` is non-null only between [`LocalGuard`]'s creation and drop, which bracket one
-//!    `block_on` call on this thread; the pointee lives on that call's stack frame.
-//! 2. `local` is only ever read on the thread that set it (it is thread-local).
+//!    `block_on` call on this thread; the pointee outlives the guard. Likewise `worker` is
+//!    non-null only between [`WorkerGuard`]'s creation and drop, which bracket a worker thread's
+//!    run loop; the pointee lives on that thread's stack for the whole loop.
+//! 2. `local` and `worker` are only ever read on the thread that set them (they are
+//!    thread-local).
 //! 3. Guards restore the previous value on drop, so nesting and unwinding leave the context as
 //!    it was before.
 
@@ -15,17 +19,24 @@ use std::ptr;
 
 use crate::runtime::Handle;
 use crate::sched::current_thread::LocalCtx;
+use crate::sched::multi_thread::WorkerCtx;
 
 struct Context {
     /// The runtime entered on this thread, by `block_on` or `Handle::enter`.
     handle: RefCell<Option<Handle>>,
     /// The current-thread scheduler this thread is driving, if inside its `block_on`.
     local: Cell<*const LocalCtx>,
+    /// The multi-thread worker this thread is, if it is one.
+    worker: Cell<*const WorkerCtx>,
 }
 
 thread_local! {
     static CONTEXT: Context = const {
-        Context { handle: RefCell::new(None), local: Cell::new(ptr::null()) }
+        Context {
+            handle: RefCell::new(None),
+            local: Cell::new(ptr::null()),
+            worker: Cell::new(ptr::null()),
+        }
     };
 }
 
@@ -95,4 +106,44 @@ impl Drop for LocalGuard {
 #[inline]
 pub(crate) fn local() -> *const LocalCtx {
     CONTEXT.try_with(|c| c.local.get()).unwrap_or(ptr::null())
+}
+
+/// Restores the previous worker pointer when dropped.
+pub(crate) struct WorkerGuard {
+    prev: *const WorkerCtx,
+}
+
+/// Records that this thread is the multi-thread worker at `worker` (invariant 1).
+pub(crate) fn set_worker(worker: *const WorkerCtx) -> WorkerGuard {
+    let prev = CONTEXT.with(|c| c.worker.replace(worker));
+    WorkerGuard { prev }
+}
+
+impl Drop for WorkerGuard {
+    fn drop(&mut self) {
+        let prev = self.prev;
+        let _ = CONTEXT.try_with(|c| c.worker.set(prev));
+    }
+}
+
+/// The worker this thread is, or null.
+#[inline]
+pub(crate) fn worker() -> *const WorkerCtx {
+    CONTEXT.try_with(|c| c.worker.get()).unwrap_or(ptr::null())
+}
+
+/// The address of the runtime whose scheduler this thread drives right now (a current-thread
+/// core in `block_on`, or a worker), if any.
+pub(crate) fn driving_runtime() -> Option<usize> {
+    let local = local();
+    if !local.is_null() {
+        // SAFETY: invariant 1: a non-null `local` points to a live `LocalCtx` on this thread.
+        return Some(unsafe { &*local }.rt_addr());
+    }
+    let worker = worker();
+    if !worker.is_null() {
+        // SAFETY: invariant 1: a non-null `worker` points to the live `WorkerCtx` of this thread.
+        return Some(unsafe { &*worker }.rt_addr());
+    }
+    None
 }

@@ -161,6 +161,10 @@ impl Handle {
             self.shared.registry.len(),
             self.shared.time.active_timers(),
             self.shared.blocking.threads(),
+            match &self.shared.sched {
+                crate::sched::Scheduler::CurrentThread(_) => 1,
+                crate::sched::Scheduler::MultiThread(s) => s.num_workers(),
+            },
         )
     }
 

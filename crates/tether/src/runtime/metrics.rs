@@ -65,6 +65,7 @@ pub struct RuntimeMetrics {
     pub(crate) timers_fired: u64,
     pub(crate) active_timers: u64,
     pub(crate) blocking_threads: u64,
+    pub(crate) workers: u64,
 }
 
 impl RuntimeMetrics {
@@ -73,8 +74,10 @@ impl RuntimeMetrics {
         live: usize,
         active_timers: usize,
         blocking_threads: usize,
+        workers: usize,
     ) -> RuntimeMetrics {
         RuntimeMetrics {
+            workers: workers as u64,
             active_timers: active_timers as u64,
             blocking_threads: blocking_threads as u64,
             spawned: c.spawned.load(Ordering::Relaxed),
@@ -121,6 +124,12 @@ impl RuntimeMetrics {
     /// Timers filed and not yet fired or cancelled.
     pub fn active_timers(&self) -> u64 {
         self.active_timers
+    }
+
+    /// Threads that run tasks: the worker threads of a multi-thread runtime, 1 for a
+    /// current-thread runtime.
+    pub fn workers(&self) -> u64 {
+        self.workers
     }
 
     /// Threads of the blocking pool alive now (running a job or idle).

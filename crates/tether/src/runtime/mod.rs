@@ -5,8 +5,9 @@
 //! completes. A [`Handle`] is a cheap, cloneable reference to a runtime that spawns onto it from
 //! any thread.
 //!
-//! Today the runtime has one flavor, the current-thread scheduler: every task runs on the thread
-//! that calls `block_on`. (The multi-thread, work-stealing flavor is on the way.)
+//! Two flavors: the current-thread scheduler runs every task on the thread that calls
+//! `block_on`; the multi-thread scheduler runs tasks on worker threads that steal work from each
+//! other ([`Builder::new_multi_thread`]).
 //!
 //! Dropping a `Runtime` shuts it down: every task still alive is cancelled and its future dropped,
 //! timers and sockets registered with it fail with a clear error from then on.
@@ -25,7 +26,7 @@
 //! ```
 
 pub(crate) mod blocking;
-mod builder;
+pub(crate) mod builder;
 pub(crate) mod context;
 mod handle;
 mod metrics;
@@ -44,7 +45,8 @@ use std::panic::Location;
 use crate::io::driver::IoHandle;
 use crate::loom::sync::atomic::{AtomicU64, Ordering};
 use crate::loom::sync::Arc;
-use crate::sched::current_thread;
+use crate::sched::{current_thread, multi_thread, Scheduler};
+use builder::Flavor;
 use crate::task::registry::Registry;
 use crate::task::JoinHandle;
 use crate::time::driver::TimeHandle;
@@ -53,8 +55,8 @@ use crate::time::driver::TimeHandle;
 pub(crate) struct Shared {
     /// Unique per runtime in this process; used in misuse messages.
     pub(crate) id: u64,
-    /// The scheduler's shared half (remote queue, parking flags, the core).
-    pub(crate) sched: current_thread::Shared,
+    /// The scheduler's shared half, by flavor.
+    pub(crate) sched: Scheduler,
     /// The reactor's shared half (mio registry, waker, registrations).
     pub(crate) io: IoHandle,
     /// The timer wheel and clock.
@@ -81,9 +83,27 @@ impl Runtime {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let (io_handle, io_driver) = crate::io::driver::new()?;
         let time = TimeHandle::new(builder.start_paused);
+        let sched = match builder.flavor {
+            Flavor::CurrentThread => Scheduler::CurrentThread(current_thread::Shared::new(
+                io_driver,
+                builder.event_interval,
+            )),
+            Flavor::MultiThread => {
+                let workers = builder.worker_threads.unwrap_or_else(|| {
+                    std::thread::available_parallelism().map_or(1, |n| n.get())
+                });
+                Scheduler::MultiThread(multi_thread::Shared::new(
+                    io_driver,
+                    workers,
+                    builder.event_interval,
+                    builder.thread_name.clone(),
+                    builder.hooks.clone(),
+                ))
+            }
+        };
         let shared = Arc::new(Shared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            sched: current_thread::Shared::new(io_driver, builder.event_interval),
+            sched,
             io: io_handle,
             time,
             registry: Registry::new(),
@@ -91,12 +111,18 @@ impl Runtime {
             blocking: blocking::BlockingPool::new(
                 builder.max_blocking_threads,
                 builder.keep_alive,
-                builder.blocking_thread_name.clone(),
+                format!("{}-blocking", builder.thread_name),
+                builder.hooks.clone(),
             ),
         });
-        Ok(Runtime {
+        let rt = Runtime {
             handle: Handle { shared },
-        })
+        };
+        if builder.flavor == Flavor::MultiThread {
+            // On failure, dropping `rt` shuts down the workers already started.
+            multi_thread::start(&rt.handle.shared)?;
+        }
+        Ok(rt)
     }
 
     /// Runs `future` to completion on this thread, driving the runtime's tasks, I/O and timers
@@ -120,7 +146,7 @@ impl Runtime {
     /// ```
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        if !context::local().is_null() {
+        if context::driving_runtime().is_some() {
             panic!(
                 "Runtime::block_on was called at {} from inside a tether runtime, which would \
                  block every task of the running runtime. Use `.await` on the future instead, \
@@ -129,7 +155,10 @@ impl Runtime {
             );
         }
         let _enter = context::enter(self.handle.clone());
-        current_thread::block_on(&self.handle.shared, future)
+        match self.handle.shared.sched {
+            Scheduler::CurrentThread(_) => current_thread::block_on(&self.handle.shared, future),
+            Scheduler::MultiThread(_) => multi_thread::block_on(&self.handle.shared, future),
+        }
     }
 
     /// A handle to this runtime, to spawn onto it from other threads or to read its metrics.
@@ -169,7 +198,7 @@ impl Runtime {
     /// rt.shutdown_timeout(Duration::from_millis(1)); // returns without waiting the 50 ms out
     /// ```
     pub fn shutdown_timeout(self, timeout: std::time::Duration) {
-        current_thread::shutdown(&self.handle.shared, Some(timeout));
+        shutdown(&self.handle.shared, Some(timeout));
         std::mem::forget(self);
     }
 
@@ -190,9 +219,17 @@ impl Runtime {
     }
 }
 
+/// Shuts a runtime down, whatever its flavor.
+fn shutdown(rt: &Arc<Shared>, blocking_timeout: Option<std::time::Duration>) {
+    match rt.sched {
+        Scheduler::CurrentThread(_) => current_thread::shutdown(rt, blocking_timeout),
+        Scheduler::MultiThread(_) => multi_thread::shutdown(rt, blocking_timeout),
+    }
+}
+
 impl Drop for Runtime {
     fn drop(&mut self) {
-        current_thread::shutdown(&self.handle.shared, None);
+        shutdown(&self.handle.shared, None);
     }
 }
 
@@ -200,7 +237,13 @@ impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Runtime")
             .field("id", &self.handle.shared.id)
-            .field("flavor", &"current_thread")
+            .field(
+                "flavor",
+                &match self.handle.shared.sched {
+                    Scheduler::CurrentThread(_) => "current_thread",
+                    Scheduler::MultiThread(_) => "multi_thread",
+                },
+            )
             .finish()
     }
 }

@@ -39,6 +39,7 @@ use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 use crate::runtime::{context, Handle, Shared as RtShared};
+use crate::sched::Scheduler;
 use crate::task::coop;
 use crate::task::meta::TaskMeta;
 
@@ -85,6 +86,14 @@ pub(crate) struct LocalCtx {
     rt: usize,
     /// Tasks ready to run, in the order they were woken.
     queue: RefCell<VecDeque<Task>>,
+}
+
+/// The current-thread half of a runtime's `Shared`.
+fn ct(rt: &RtShared) -> &Shared {
+    match &rt.sched {
+        Scheduler::CurrentThread(s) => s,
+        Scheduler::MultiThread(_) => unreachable!("tether: not a current-thread runtime"),
+    }
 }
 
 impl LocalCtx {
@@ -180,7 +189,7 @@ pub(crate) fn schedule(task: Task, _info: ScheduleInfo) {
 }
 
 fn push_remote(rt: &RtShared, task: Task) {
-    let sched = &rt.sched;
+    let sched = ct(rt);
     if sched.state.load(Ordering::Acquire) == CLOSED {
         drop_task(task);
         return;
@@ -239,7 +248,7 @@ impl Drop for CoreGuard<'_> {
     fn drop(&mut self) {
         if let Some(core) = self.core.take() {
             core.flush_metrics(self.rt);
-            self.rt.sched.put_core(core);
+            ct(self.rt).put_core(core);
         }
     }
 }
@@ -249,7 +258,7 @@ pub(crate) fn block_on<F: Future>(rt: &Arc<RtShared>, future: F) -> F::Output {
     let mut future = pin!(future);
     let mut thread_waker: Option<Waker> = None;
     loop {
-        if let Some(mut core) = rt.sched.take_core() {
+        if let Some(mut core) = ct(rt).take_core() {
             core.local.rt = Arc::as_ptr(rt) as usize;
             let guard = CoreGuard {
                 rt,
@@ -259,8 +268,8 @@ pub(crate) fn block_on<F: Future>(rt: &Arc<RtShared>, future: F) -> F::Output {
             return core.run(rt, future.as_mut());
         }
         // Another thread drives the core: keep polling our own future meanwhile (rule 1).
-        lock(&rt.sched.core_waiters).push(thread::current());
-        if lock(&rt.sched.core).is_some() {
+        lock(&ct(rt).core_waiters).push(thread::current());
+        if lock(&ct(rt).core).is_some() {
             continue;
         }
         let waker =
@@ -282,7 +291,7 @@ impl Core {
         });
         let waker = Waker::from(main.clone());
         let mut cx = Context::from_waker(&waker);
-        let interval = rt.sched.event_interval;
+        let interval = ct(rt).event_interval;
         'outer: loop {
             if main.woken.swap(false, Ordering::SeqCst) {
                 if let Poll::Ready(out) = coop::with_budget(|| future.as_mut().poll(&mut cx)) {
@@ -312,12 +321,12 @@ impl Core {
 
     fn next_task(&self, rt: &RtShared, tick: u32) -> Option<Task> {
         if tick % REMOTE_INTERVAL == 0 {
-            if let Some(task) = rt.sched.pop_remote(&self.local) {
+            if let Some(task) = ct(rt).pop_remote(&self.local) {
                 return Some(task);
             }
         }
         let local = self.local.queue.borrow_mut().pop_front();
-        local.or_else(|| rt.sched.pop_remote(&self.local))
+        local.or_else(|| ct(rt).pop_remote(&self.local))
     }
 
     fn has_local_work(&self) -> bool {
@@ -333,7 +342,7 @@ impl Core {
             // to the next timer instead of sleeping until it.
             driver.turn(rt, Some(Duration::ZERO));
             if self.has_local_work()
-                || rt.sched.remote_pending.load(Ordering::SeqCst)
+                || ct(rt).remote_pending.load(Ordering::SeqCst)
                 || main.woken.load(Ordering::SeqCst)
             {
                 return;
@@ -350,7 +359,7 @@ impl Core {
         }
         let unparker = &rt.io.unparker;
         unparker.sleeping.store(true, Ordering::SeqCst);
-        if rt.sched.remote_pending.load(Ordering::SeqCst) || main.woken.load(Ordering::SeqCst) {
+        if ct(rt).remote_pending.load(Ordering::SeqCst) || main.woken.load(Ordering::SeqCst) {
             unparker.sleeping.store(false, Ordering::SeqCst);
             rt.time.unparked();
             return;
@@ -370,7 +379,7 @@ impl Core {
 ///
 /// Blocking jobs still running are waited for up to `blocking_timeout` (forever if `None`).
 pub(crate) fn shutdown(rt: &Arc<RtShared>, blocking_timeout: Option<Duration>) {
-    let sched = &rt.sched;
+    let sched = ct(rt);
     sched.state.store(CLOSING, Ordering::SeqCst);
     rt.blocking.close();
     // Destructors of tasks may spawn or create timers; let them find this runtime.

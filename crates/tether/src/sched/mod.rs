@@ -1,22 +1,46 @@
-//! Schedulers: which task runs next, and when the thread sleeps.
+//! Schedulers: which task runs next, on which thread, and when threads sleep.
 //!
-//! Today one flavor, [`current_thread`]: every task of the runtime runs on the thread inside
-//! `Runtime::block_on`. Tasks reach the scheduler through [`schedule`], the schedule function of
-//! every task cell.
+//! Two flavors share the task cell, the reactor and the timers:
+//! - [`current_thread`]: every task runs on the thread inside `Runtime::block_on`;
+//! - [`multi_thread`]: worker threads with per-worker queues and work stealing.
+//!
+//! Tasks reach their scheduler through [`schedule`], the schedule function of every task cell.
 
 pub(crate) mod current_thread;
+pub(crate) mod multi_thread;
 
 use async_task::{Runnable, ScheduleInfo};
 
 use crate::task::meta::TaskMeta;
 
-/// Hands a woken task to its runtime's scheduler.
+/// The scheduler of a runtime, by flavor.
+pub(crate) enum Scheduler {
+    CurrentThread(current_thread::Shared),
+    MultiThread(multi_thread::Shared),
+}
+
+impl Scheduler {
+    /// Whether some thread drives this runtime right now (a current-thread core inside
+    /// `block_on`, or the multi-thread workers, which always run until shutdown).
+    pub(crate) fn is_driven(&self) -> bool {
+        match self {
+            Scheduler::CurrentThread(s) => s.is_driven(),
+            Scheduler::MultiThread(_) => true,
+        }
+    }
+}
+
+/// Hands a woken task to its runtime's scheduler (or to the blocking pool for blocking jobs).
 #[inline]
 pub(crate) fn schedule(runnable: Runnable<TaskMeta>, info: ScheduleInfo) {
-    if runnable.metadata().blocking {
-        let rt = runnable.metadata().shared.clone();
+    let meta = runnable.metadata();
+    if meta.blocking {
+        let rt = meta.shared.clone();
         rt.blocking.push(&rt, runnable);
         return;
     }
-    current_thread::schedule(runnable, info);
+    match meta.shared.sched {
+        Scheduler::CurrentThread(_) => current_thread::schedule(runnable, info),
+        Scheduler::MultiThread(_) => multi_thread::schedule(runnable, info),
+    }
 }

@@ -68,6 +68,13 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
+    if !crate::runtime::context::worker().is_null() {
+        panic!(
+            "tether::task::spawn_local was called at {location} on a worker of a multi-thread \
+             runtime, whose tasks may move between threads. Use tether::spawn with a Send \
+             future, or run the !Send work on a current-thread runtime."
+        );
+    }
     let local = crate::runtime::context::local();
     if local.is_null() {
         panic!(

@@ -57,7 +57,7 @@ use crate::runtime::context;
 ///
 /// # Panics
 ///
-/// Panics outside a tether runtime.
+/// Panics outside a tether runtime, and on a multi-thread runtime.
 ///
 /// # Examples
 ///
@@ -78,7 +78,16 @@ use crate::runtime::context;
 pub fn pause() {
     let location = Location::caller();
     context::with_handle(|h| match h {
-        Some(h) => h.shared.time.clock.pause(),
+        Some(h) => {
+            if matches!(h.shared.sched, crate::sched::Scheduler::MultiThread(_)) {
+                panic!(
+                    "tether::time::pause was called at {location} on a multi-thread runtime; a \
+                     paused clock needs a current-thread runtime (Builder::new_current_thread, \
+                     or #[tether::test(start_paused = true)])"
+                );
+            }
+            h.shared.time.clock.pause()
+        }
         None => crate::task::no_runtime_panic("tether::time::pause", location),
     })
 }

@@ -123,16 +123,10 @@ impl Sleep {
         }
     }
 
-    /// A timer filed by a thread that does not drive the runtime may need to shorten the
-    /// reactor's sleep.
+    /// A timer filed while the reactor sleeps (on another thread) until a later deadline must
+    /// shorten that sleep.
     fn after_filing(&self, when: u64) {
-        let local = context::local();
-        let here = !local.is_null() && {
-            // SAFETY: context invariant 1: a non-null local pointer refers to a live `LocalCtx`.
-            let local = unsafe { &*local };
-            local.rt_addr() == Arc::as_ptr(&self.rt) as usize
-        };
-        if !here && self.rt.time.needs_unpark(when) {
+        if self.rt.time.needs_unpark(when) {
             self.rt.io.unparker.force_unpark();
         }
     }

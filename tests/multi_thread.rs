@@ -1,0 +1,367 @@
+//! The multi-thread scheduler: tasks across workers, stealing, wake-ups from foreign threads,
+//! timers and I/O on workers, idle workers that use no CPU, misuse.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tether::io::{AsyncReadExt, AsyncWriteExt};
+use tether::net::{TcpListener, TcpStream};
+use tether::runtime::{Builder, Runtime};
+
+fn mt(workers: usize) -> Runtime {
+    Builder::new_multi_thread()
+        .worker_threads(workers)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn tasks_run_on_worker_threads_and_results_come_back() {
+    let rt = mt(2);
+    let names = rt.block_on(async {
+        let hs: Vec<_> = (0..64)
+            .map(|_| {
+                tether::spawn(async {
+                    std::thread::current().name().unwrap_or("").to_string()
+                })
+            })
+            .collect();
+        let mut names = HashSet::new();
+        for h in hs {
+            names.insert(h.await.unwrap());
+        }
+        names
+    });
+    assert!(names.iter().all(|n| n.starts_with("tether-worker-")), "{names:?}");
+    assert_eq!(rt.handle().metrics().workers(), 2);
+}
+
+#[test]
+fn million_tasks_from_many_tasks_each_result_exactly_once() {
+    const SPAWNERS: usize = 100;
+    const EACH: usize = 10_000;
+    let rt = mt(2);
+    let seen = rt.block_on(async {
+        let spawners: Vec<_> = (0..SPAWNERS)
+            .map(|s| {
+                tether::spawn(async move {
+                    let hs: Vec<_> = (0..EACH)
+                        .map(|i| tether::spawn(async move { s * EACH + i }))
+                        .collect();
+                    let mut out = Vec::with_capacity(EACH);
+                    for h in hs {
+                        out.push(h.await.unwrap());
+                    }
+                    out
+                })
+            })
+            .collect();
+        let mut seen = vec![false; SPAWNERS * EACH];
+        for s in spawners {
+            for v in s.await.unwrap() {
+                assert!(!seen[v], "result {v} delivered twice");
+                seen[v] = true;
+            }
+        }
+        seen
+    });
+    assert!(seen.iter().all(|&b| b), "every result is delivered");
+    assert_eq!(rt.handle().metrics().live_tasks(), 0);
+}
+
+#[test]
+fn work_is_stolen_by_idle_workers() {
+    // One task spawns many CPU-bound tasks onto its own worker; the other worker must steal.
+    let rt = mt(2);
+    let threads = Arc::new(Mutex::new(HashSet::new()));
+    let t2 = threads.clone();
+    rt.block_on(async move {
+        tether::spawn(async move {
+            let hs: Vec<_> = (0..200)
+                .map(|_| {
+                    let t = t2.clone();
+                    tether::spawn(async move {
+                        let start = std::time::Instant::now();
+                        while start.elapsed() < Duration::from_micros(200) {
+                            std::hint::spin_loop();
+                        }
+                        t.lock().unwrap().insert(std::thread::current().id());
+                    })
+                })
+                .collect();
+            for h in hs {
+                h.await.unwrap();
+            }
+        })
+        .await
+        .unwrap();
+    });
+    assert_eq!(threads.lock().unwrap().len(), 2, "both workers ran tasks");
+}
+
+#[test]
+fn tasks_woken_from_foreign_threads_and_the_blocking_pool() {
+    let rt = mt(2);
+    rt.block_on(async {
+        let mut hs = Vec::new();
+        for i in 0..100u64 {
+            hs.push(tether::spawn(async move {
+                // Woken by a blocking-pool thread.
+                let a = tether::task::spawn_blocking(move || i * 2).await.unwrap();
+                // Woken by a plain std thread.
+                let (tx, rx) = std::sync::mpsc::channel::<u64>();
+                let done = Arc::new(AtomicUsize::new(0));
+                let d = done.clone();
+                let waiter = tether::spawn(async move {
+                    std::future::poll_fn(|cx| {
+                        if d.load(Ordering::SeqCst) == 1 {
+                            std::task::Poll::Ready(())
+                        } else {
+                            let w = cx.waker().clone();
+                            let d = d.clone();
+                            std::thread::spawn(move || {
+                                d.store(1, Ordering::SeqCst);
+                                w.wake();
+                            });
+                            std::task::Poll::Pending
+                        }
+                    })
+                    .await
+                });
+                waiter.await.unwrap();
+                tx.send(a).unwrap();
+                assert_eq!(done.load(Ordering::SeqCst), 1);
+                rx.recv().unwrap()
+            }));
+        }
+        for (i, h) in hs.into_iter().enumerate() {
+            assert_eq!(h.await.unwrap(), i as u64 * 2);
+        }
+    });
+}
+
+#[test]
+fn timers_fire_on_a_multi_thread_runtime() {
+    let rt = mt(2);
+    rt.block_on(async {
+        let start = std::time::Instant::now();
+        let hs: Vec<_> = (0..100u64)
+            .map(|i| {
+                tether::spawn(async move {
+                    tether::time::sleep(Duration::from_millis(i % 20)).await;
+                    i
+                })
+            })
+            .collect();
+        let mut sum = 0;
+        for h in hs {
+            sum += h.await.unwrap();
+        }
+        assert_eq!(sum, 4950);
+        assert!(start.elapsed() >= Duration::from_millis(19), "timers never fire early");
+    });
+}
+
+#[test]
+fn echo_over_tcp_on_workers() {
+    let rt = mt(2);
+    rt.block_on(async {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tether::spawn(async move {
+            loop {
+                let (mut s, _) = l.accept().await.unwrap();
+                tether::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    loop {
+                        let n = s.read(&mut buf).await.unwrap();
+                        if n == 0 {
+                            return;
+                        }
+                        s.write_all(&buf[..n]).await.unwrap();
+                    }
+                });
+            }
+        });
+        let clients: Vec<_> = (0..50u8)
+            .map(|c| {
+                tether::spawn(async move {
+                    let mut s = TcpStream::connect(addr).await.unwrap();
+                    for round in 0..20u8 {
+                        let msg = [c, round, 7, 9];
+                        s.write_all(&msg).await.unwrap();
+                        let mut back = [0u8; 4];
+                        s.read_exact(&mut back).await.unwrap();
+                        assert_eq!(back, msg);
+                    }
+                })
+            })
+            .collect();
+        let all = async {
+            for c in clients {
+                c.await.unwrap();
+            }
+        };
+        tether::time::timeout(Duration::from_secs(60), all)
+            .await
+            .expect("echo on a multi-thread runtime finishes well within a minute");
+    });
+}
+
+#[test]
+fn yield_now_lets_other_tasks_run_on_busy_workers() {
+    let rt = mt(2);
+    rt.block_on(async {
+        let flag = Arc::new(AtomicUsize::new(0));
+        // Two tasks that spin until a third one, spawned after them, has run.
+        let spinners: Vec<_> = (0..2)
+            .map(|_| {
+                let f = flag.clone();
+                tether::spawn(async move {
+                    while f.load(Ordering::SeqCst) == 0 {
+                        tether::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        let f = flag.clone();
+        tether::spawn(async move { f.store(1, Ordering::SeqCst) })
+            .await
+            .unwrap();
+        for s in spinners {
+            s.await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn thread_hooks_run_on_every_worker() {
+    let started = Arc::new(AtomicUsize::new(0));
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let (s1, s2) = (started.clone(), stopped.clone());
+    let rt = Builder::new_multi_thread()
+        .worker_threads(3)
+        .thread_name("hooked")
+        .on_thread_start(move || {
+            s1.fetch_add(1, Ordering::SeqCst);
+        })
+        .on_thread_stop(move || {
+            s2.fetch_add(1, Ordering::SeqCst);
+        })
+        .build()
+        .unwrap();
+    let name = rt.block_on(async {
+        tether::spawn(async { std::thread::current().name().unwrap().to_string() })
+            .await
+            .unwrap()
+    });
+    assert!(name.starts_with("hooked-worker-"), "{name}");
+    drop(rt);
+    assert_eq!(started.load(Ordering::SeqCst), 3);
+    assert_eq!(stopped.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn dropping_a_multi_thread_runtime_cancels_its_tasks() {
+    struct OnDrop(Arc<AtomicUsize>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let rt = mt(2);
+    for _ in 0..100 {
+        let d = dropped.clone();
+        rt.spawn(async move {
+            let _g = OnDrop(d);
+            std::future::pending::<()>().await;
+        });
+    }
+    rt.block_on(async { tether::time::sleep(Duration::from_millis(10)).await });
+    drop(rt);
+    assert_eq!(dropped.load(Ordering::SeqCst), 100);
+}
+
+#[test]
+fn spawn_local_on_a_worker_is_a_clear_error() {
+    let rt = mt(1);
+    let err = rt.block_on(async {
+        tether::spawn(async { drop(tether::task::spawn_local(async {})) })
+            .await
+            .unwrap_err()
+    });
+    let msg = err
+        .into_panic()
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(msg.contains("multi-thread runtime"), "{msg}");
+}
+
+#[test]
+fn block_on_inside_a_worker_is_a_clear_error() {
+    let rt = mt(1);
+    let inner = Builder::new_current_thread().build().unwrap();
+    let err = rt.block_on(async move {
+        tether::spawn(async move { inner.block_on(async {}) })
+            .await
+            .unwrap_err()
+    });
+    assert!(err.is_panic());
+}
+
+#[test]
+fn paused_clock_is_refused_on_multi_thread() {
+    let err = Builder::new_multi_thread()
+        .start_paused(true)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("current-thread"), "{err}");
+}
+
+/// CPU time (user + system, in clock ticks) of this process's threads whose name starts with
+/// `prefix`.
+fn threads_cpu_ticks(prefix: &str) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let path = entry.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if !comm.trim().starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+        if let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) {
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            total += f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0);
+        }
+    }
+    total
+}
+
+#[test]
+fn idle_workers_use_no_cpu() {
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("idlechk")
+        .build()
+        .unwrap();
+    // Give the workers something to do first, then nothing but a far timer.
+    rt.block_on(async {
+        for _ in 0..100 {
+            tether::spawn(async {}).await.unwrap();
+        }
+    });
+    let _far = rt.spawn(async { tether::time::sleep(Duration::from_secs(3600)).await });
+    let before = threads_cpu_ticks("idlechk");
+    std::thread::sleep(Duration::from_secs(1));
+    let used = threads_cpu_ticks("idlechk") - before;
+    // SAFETY: sysconf has no memory effects.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    assert!(
+        used * 10 < hz,
+        "idle workers used {used} of {hz} CPU ticks in 1 s: they must sleep, not spin"
+    );
+}
