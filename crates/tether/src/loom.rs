@@ -4,24 +4,24 @@
 //! `loom` build (`RUSTFLAGS="--cfg loom"`) can swap in loom's model-checked versions without
 //! touching the modules that use them.
 
-#[cfg(not(loom))]
+#[cfg(not(tether_loom))]
 pub(crate) mod sync {
     pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
     pub(crate) mod atomic {
         pub(crate) use std::sync::atomic::{
-            AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+            fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering,
         };
     }
 }
 
-#[cfg(loom)]
+#[cfg(tether_loom)]
 pub(crate) mod sync {
     pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 
     pub(crate) mod atomic {
         pub(crate) use loom::sync::atomic::{
-            AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+            fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering,
         };
     }
 }

@@ -114,7 +114,10 @@ impl Builder {
     /// Panics if `n` is 0.
     #[track_caller]
     pub fn event_interval(&mut self, n: u32) -> &mut Builder {
-        assert!(n > 0, "Builder::event_interval must be at least 1 (default 61)");
+        assert!(
+            n > 0,
+            "Builder::event_interval must be at least 1 (default 61)"
+        );
         self.event_interval = n;
         self
     }
@@ -177,7 +180,10 @@ impl Builder {
             ));
         }
         Runtime::new(self).map_err(|e| {
-            io::Error::new(e.kind(), format!("tether: could not create the runtime: {e}"))
+            io::Error::new(
+                e.kind(),
+                format!("tether: could not create the runtime: {e}"),
+            )
         })
     }
 }

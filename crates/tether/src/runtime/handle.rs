@@ -97,7 +97,7 @@ impl Handle {
     pub(crate) fn spawn_inner<F>(
         &self,
         future: F,
-        name: Option<Arc<str>>,
+        name: Option<std::sync::Arc<str>>,
         location: &'static Location<'static>,
     ) -> JoinHandle<F::Output>
     where

@@ -43,13 +43,13 @@ use std::io;
 use std::panic::Location;
 
 use crate::io::driver::IoHandle;
-use crate::loom::sync::atomic::{AtomicU64, Ordering};
+use crate::loom::sync::atomic::Ordering;
 use crate::loom::sync::Arc;
 use crate::sched::{current_thread, multi_thread, Scheduler};
-use builder::Flavor;
 use crate::task::registry::Registry;
 use crate::task::JoinHandle;
 use crate::time::driver::TimeHandle;
+use builder::Flavor;
 
 /// Everything of a runtime that tasks, handles and resources share.
 pub(crate) struct Shared {
@@ -80,7 +80,7 @@ pub struct Runtime {
 
 impl Runtime {
     fn new(builder: &Builder) -> io::Result<Runtime> {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let (io_handle, io_driver) = crate::io::driver::new()?;
         let time = TimeHandle::new(builder.start_paused);
         let sched = match builder.flavor {
@@ -89,9 +89,9 @@ impl Runtime {
                 builder.event_interval,
             )),
             Flavor::MultiThread => {
-                let workers = builder.worker_threads.unwrap_or_else(|| {
-                    std::thread::available_parallelism().map_or(1, |n| n.get())
-                });
+                let workers = builder
+                    .worker_threads
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
                 Scheduler::MultiThread(multi_thread::Shared::new(
                     io_driver,
                     workers,

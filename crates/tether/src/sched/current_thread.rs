@@ -215,11 +215,11 @@ struct MainWaker {
 }
 
 impl Wake for MainWaker {
-    fn wake(self: Arc<Self>) {
+    fn wake(self: std::sync::Arc<Self>) {
         self.wake_by_ref();
     }
 
-    fn wake_by_ref(self: &Arc<Self>) {
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
         self.woken.store(true, Ordering::SeqCst);
         self.rt.unpark();
     }
@@ -229,11 +229,11 @@ impl Wake for MainWaker {
 struct ThreadWaker(Thread);
 
 impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
+    fn wake(self: std::sync::Arc<Self>) {
         self.0.unpark();
     }
 
-    fn wake_by_ref(self: &Arc<Self>) {
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
         self.0.unpark();
     }
 }
@@ -272,8 +272,8 @@ pub(crate) fn block_on<F: Future>(rt: &Arc<RtShared>, future: F) -> F::Output {
         if lock(&ct(rt).core).is_some() {
             continue;
         }
-        let waker =
-            thread_waker.get_or_insert_with(|| Arc::new(ThreadWaker(thread::current())).into());
+        let waker = thread_waker
+            .get_or_insert_with(|| std::sync::Arc::new(ThreadWaker(thread::current())).into());
         let mut cx = Context::from_waker(waker);
         if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
             return out;
@@ -285,7 +285,7 @@ pub(crate) fn block_on<F: Future>(rt: &Arc<RtShared>, future: F) -> F::Output {
 impl Core {
     fn run<F: Future>(&self, rt: &Arc<RtShared>, mut future: Pin<&mut F>) -> F::Output {
         let _local = context::set_local(&self.local);
-        let main = Arc::new(MainWaker {
+        let main = std::sync::Arc::new(MainWaker {
             woken: AtomicBool::new(true),
             rt: rt.io.unparker.clone(),
         });

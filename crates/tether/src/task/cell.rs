@@ -108,7 +108,7 @@ fn schedule(runnable: Runnable<TaskMeta>, info: ScheduleInfo) {
 pub(crate) unsafe fn spawn_raw<F>(
     shared: &Arc<Shared>,
     fut: F,
-    name: Option<Arc<str>>,
+    name: Option<std::sync::Arc<str>>,
     location: &'static Location<'static>,
     blocking: bool,
 ) -> JoinHandle<F::Output>

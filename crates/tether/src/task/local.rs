@@ -10,7 +10,6 @@ use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::loom::sync::Arc;
 use crate::sched::current_thread::LocalCtx;
 use crate::task::JoinHandle;
 
@@ -61,7 +60,7 @@ impl<F> Drop for Local<F> {
 
 pub(super) fn spawn_local_inner<F>(
     future: F,
-    name: Option<Arc<str>>,
+    name: Option<std::sync::Arc<str>>,
     location: &'static Location<'static>,
 ) -> JoinHandle<F::Output>
 where

@@ -10,7 +10,7 @@
 use std::fmt;
 use std::num::NonZeroU64;
 
-use crate::loom::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use crate::loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use crate::loom::sync::Arc;
 use crate::runtime::Shared;
 
@@ -33,7 +33,7 @@ pub struct Id(NonZeroU64);
 
 impl Id {
     pub(crate) fn next() -> Id {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         Id(NonZeroU64::new(id).expect("tether: task id counter overflowed"))
     }

@@ -48,7 +48,6 @@ pub use yield_now::yield_now;
 
 pub(crate) use cell::spawn_raw;
 
-use crate::loom::sync::Arc;
 use crate::runtime::Handle;
 
 /// Spawns a future as a new task on the current runtime and returns a handle to its output.
@@ -154,7 +153,7 @@ where
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct Builder {
-    name: Option<Arc<str>>,
+    name: Option<std::sync::Arc<str>>,
 }
 
 impl Builder {
@@ -165,7 +164,7 @@ impl Builder {
 
     /// Names the task.
     pub fn name(mut self, name: &str) -> Builder {
-        self.name = Some(Arc::from(name));
+        self.name = Some(std::sync::Arc::from(name));
         self
     }
 

@@ -19,13 +19,13 @@ use std::task::Waker;
 use slab::Slab;
 
 use crate::loom::lock;
-use crate::loom::sync::{Arc, Mutex};
+use crate::loom::sync::Mutex;
 use crate::task::Id;
 
 /// One live task as seen by the registry.
 struct Entry {
     id: Id,
-    name: Option<Arc<str>>,
+    name: Option<std::sync::Arc<str>>,
     location: &'static Location<'static>,
     /// Wakes the task; taken at shutdown.
     waker: Option<Waker>,
@@ -36,7 +36,7 @@ struct Entry {
 #[derive(Clone, Debug)]
 pub struct TaskInfo {
     id: Id,
-    name: Option<Arc<str>>,
+    name: Option<std::sync::Arc<str>>,
     location: &'static Location<'static>,
 }
 
@@ -74,7 +74,7 @@ impl Registry {
     pub(crate) fn insert(
         &self,
         id: Id,
-        name: Option<Arc<str>>,
+        name: Option<std::sync::Arc<str>>,
         location: &'static Location<'static>,
         waker: Waker,
     ) -> usize {

@@ -19,7 +19,7 @@
 //!    it as searching.
 
 use crate::loom::lock;
-use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+use crate::loom::sync::atomic::{fence, AtomicUsize, Ordering};
 use crate::loom::sync::Mutex;
 
 /// See the module protocol.
@@ -46,7 +46,7 @@ impl Idle {
     /// Rule 2: picks a parked worker to wake, if work might otherwise be missed. Returns the
     /// worker's index; the caller unparks it.
     pub(crate) fn worker_to_notify(&self) -> Option<usize> {
-        std::sync::atomic::fence(Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         if self.num_searching.load(Ordering::SeqCst) != 0
             || self.num_idle.load(Ordering::SeqCst) == 0
         {
@@ -83,7 +83,7 @@ impl Idle {
         sleepers.push(index);
         self.num_idle.fetch_add(1, Ordering::SeqCst);
         drop(sleepers);
-        std::sync::atomic::fence(Ordering::SeqCst);
+        fence(Ordering::SeqCst);
     }
 
     /// Rule 5: after waking, returns true if a notifier woke this worker (it is now searching),
@@ -101,13 +101,13 @@ impl Idle {
     }
 
     /// Workers parked now.
-    #[cfg(test)]
+    #[cfg(all(test, not(tether_loom)))]
     pub(crate) fn num_idle(&self) -> usize {
         self.num_idle.load(Ordering::SeqCst)
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(tether_loom)))]
 mod tests {
     use super::*;
 
@@ -139,5 +139,32 @@ mod tests {
         assert!(idle.try_start_searching());
         assert!(idle.try_start_searching());
         assert!(!idle.try_start_searching());
+    }
+}
+
+#[cfg(all(test, tether_loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::atomic::AtomicBool;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// Rules 1 and 2: a worker going to sleep while another thread publishes work either sees
+    /// the work in its re-check or is chosen to be woken; never neither.
+    #[test]
+    fn loom_work_is_never_left_with_every_worker_asleep() {
+        loom::model(|| {
+            let idle = Arc::new(Idle::new(1));
+            let work = Arc::new(AtomicBool::new(false));
+            let (idle2, work2) = (idle.clone(), work.clone());
+            let pusher = thread::spawn(move || {
+                work2.store(true, Ordering::SeqCst);
+                idle2.worker_to_notify()
+            });
+            idle.park(0);
+            let saw_work = work.load(Ordering::SeqCst);
+            let notified = pusher.join().unwrap();
+            assert!(saw_work || notified == Some(0), "a wake-up was lost");
+        });
     }
 }

@@ -209,11 +209,11 @@ fn drop_task(task: Task) {
 struct ThreadWaker(Thread);
 
 impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
+    fn wake(self: std::sync::Arc<Self>) {
         self.0.unpark();
     }
 
-    fn wake_by_ref(self: &Arc<Self>) {
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
         self.0.unpark();
     }
 }
@@ -222,7 +222,7 @@ impl Wake for ThreadWaker {
 /// run the tasks meanwhile.
 pub(crate) fn block_on<F: Future>(_rt: &Arc<RtShared>, future: F) -> F::Output {
     let mut future = pin!(future);
-    let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
+    let waker = Waker::from(std::sync::Arc::new(ThreadWaker(thread::current())));
     let mut cx = Context::from_waker(&waker);
     loop {
         if let Poll::Ready(out) = coop::with_budget(|| future.as_mut().poll(&mut cx)) {

@@ -79,10 +79,7 @@ impl Parker {
                     return;
                 }
                 loop {
-                    guard = self
-                        .condvar
-                        .wait(guard)
-                        .unwrap_or_else(|e| e.into_inner());
+                    guard = self.condvar.wait(guard).unwrap_or_else(|e| e.into_inner());
                     if self
                         .state
                         .compare_exchange(NOTIFIED, EMPTY, Ordering::SeqCst, Ordering::SeqCst)
@@ -110,7 +107,7 @@ impl Parker {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, tether_loom))]
 mod loom_tests {
     use super::*;
     use loom::sync::Arc;
@@ -154,7 +151,7 @@ mod loom_tests {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(tether_loom)))]
 mod tests {
     use super::*;
     use std::sync::Arc;

@@ -130,10 +130,7 @@ impl WorkerCtx {
                 continue;
             }
             loop {
-                match sh.remotes[victim]
-                    .stealer
-                    .steal_batch_and_pop(&self.local)
-                {
+                match sh.remotes[victim].stealer.steal_batch_and_pop(&self.local) {
                     Steal::Success(t) => return Some(t),
                     Steal::Empty => break,
                     Steal::Retry => {}
