@@ -23,9 +23,7 @@ fn tasks_run_on_worker_threads_and_results_come_back() {
     let names = rt.block_on(async {
         let hs: Vec<_> = (0..64)
             .map(|_| {
-                tether::spawn(async {
-                    std::thread::current().name().unwrap_or("").to_string()
-                })
+                tether::spawn(async { std::thread::current().name().unwrap_or("").to_string() })
             })
             .collect();
         let mut names = HashSet::new();
@@ -34,7 +32,10 @@ fn tasks_run_on_worker_threads_and_results_come_back() {
         }
         names
     });
-    assert!(names.iter().all(|n| n.starts_with("tether-worker-")), "{names:?}");
+    assert!(
+        names.iter().all(|n| n.starts_with("tether-worker-")),
+        "{names:?}"
+    );
     assert_eq!(rt.handle().metrics().workers(), 2);
 }
 
@@ -160,7 +161,10 @@ fn timers_fire_on_a_multi_thread_runtime() {
             sum += h.await.unwrap();
         }
         assert_eq!(sum, 4950);
-        assert!(start.elapsed() >= Duration::from_millis(19), "timers never fire early");
+        assert!(
+            start.elapsed() >= Duration::from_millis(19),
+            "timers never fire early"
+        );
     });
 }
 

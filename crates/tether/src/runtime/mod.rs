@@ -76,6 +76,8 @@ pub(crate) struct Shared {
 /// [`block_on`]: Runtime::block_on
 pub struct Runtime {
     handle: Handle,
+    /// Set once `shutdown_timeout` ran, so dropping does not shut down twice.
+    shut_down: bool,
 }
 
 impl Runtime {
@@ -117,6 +119,7 @@ impl Runtime {
         });
         let rt = Runtime {
             handle: Handle { shared },
+            shut_down: false,
         };
         if builder.flavor == Flavor::MultiThread {
             // On failure, dropping `rt` shuts down the workers already started.
@@ -197,9 +200,9 @@ impl Runtime {
     /// rt.spawn_blocking(|| std::thread::sleep(Duration::from_millis(50)));
     /// rt.shutdown_timeout(Duration::from_millis(1)); // returns without waiting the 50 ms out
     /// ```
-    pub fn shutdown_timeout(self, timeout: std::time::Duration) {
+    pub fn shutdown_timeout(mut self, timeout: std::time::Duration) {
         shutdown(&self.handle.shared, Some(timeout));
-        std::mem::forget(self);
+        self.shut_down = true;
     }
 
     /// Shuts the runtime down without waiting for running blocking jobs.
@@ -229,7 +232,9 @@ fn shutdown(rt: &Arc<Shared>, blocking_timeout: Option<std::time::Duration>) {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        shutdown(&self.handle.shared, None);
+        if !self.shut_down {
+            shutdown(&self.handle.shared, None);
+        }
     }
 }
 
