@@ -40,6 +40,7 @@ fn tasks_run_on_worker_threads_and_results_come_back() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "too slow or needs real sockets and /proc under Miri")]
 fn million_tasks_from_many_tasks_each_result_exactly_once() {
     const SPAWNERS: usize = 100;
     const EACH: usize = 10_000;
@@ -73,6 +74,7 @@ fn million_tasks_from_many_tasks_each_result_exactly_once() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "too slow or needs real sockets and /proc under Miri")]
 fn work_is_stolen_by_idle_workers() {
     // One task spawns many CPU-bound tasks onto its own worker; the other worker must steal.
     let rt = mt(2);
@@ -169,6 +171,7 @@ fn timers_fire_on_a_multi_thread_runtime() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "too slow or needs real sockets and /proc under Miri")]
 fn echo_over_tcp_on_workers() {
     let rt = mt(2);
     rt.block_on(async {
@@ -346,6 +349,7 @@ fn threads_cpu_ticks(prefix: &str) -> u64 {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "too slow or needs real sockets and /proc under Miri")]
 fn idle_workers_use_no_cpu() {
     let rt = Builder::new_multi_thread()
         .worker_threads(2)

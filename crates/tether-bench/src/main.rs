@@ -1,4 +1,5 @@
-//! tether-bench: tether side by side with tokio and smol, all on one thread.
+//! tether-bench: tether side by side with tokio and smol, single-threaded and on 2 worker
+//! threads.
 //!
 //! # Running
 //!
@@ -12,10 +13,12 @@
 //! - `--suite NAME`, `--runtime NAME`: run only these (repeatable, or comma-separated).
 //! - `--timeout SECS`: kill a measurement that takes longer (default 300); it is reported as
 //!   failed and the exit status is 1.
-//! - `--list`: print the suites and runtimes.
+//! - `--list`: print the suites (with the flavors they run on) and runtimes.
 //!
-//! Progress goes to stderr; the report (date, `nproc`, the command, a markdown table with each
-//! figure and the ratios tether/tokio and tether/smol, then every run) goes to stdout.
+//! Progress goes to stderr; the report goes to stdout: date, `nproc`, the command, the runtime
+//! setups, one markdown table per flavor (single-thread: tether, tokio-ct, smol and the ratios
+//! tether/tokio-ct, tether/smol; multi-thread: tether-mt, tokio-mt, smol-mt and the ratios
+//! tether-mt/tokio-mt, tether-mt/smol-mt), then every run.
 //!
 //! # How it measures
 //!
@@ -23,11 +26,12 @@
 //! the hidden arguments `--child SUITE RUNTIME [--quick]`), so the peak RSS (`VmHWM` of
 //! `/proc/self/status`) belongs to that measurement alone and one runtime's leftovers cannot
 //! slow another. The child prints one machine-readable line; the parent collects them. Each
-//! round runs every suite on tether, tokio-ct, smol in turn, so machine noise hits them alike;
-//! each figure is the median over rounds. Timing starts inside `block_on` and stops before it
-//! returns: building and dropping a runtime are not timed.
+//! round runs every suite on tether, tokio-ct, smol, tether-mt, tokio-mt, smol-mt in turn (those
+//! the suite runs on), so machine noise hits them alike; each figure is the median over rounds.
+//! Timing starts inside `block_on` and stops before it returns: building and dropping a runtime
+//! are not timed.
 //!
-//! Runtimes, all single-threaded, on the process's main thread:
+//! Single-thread runtimes, every task on the process's main thread:
 //! - `tether`: `tether::runtime::Builder::new_current_thread()`.
 //! - `tokio-ct`: `tokio::runtime::Builder::new_current_thread().enable_all()`.
 //! - `smol`: a `smol::LocalExecutor` run by `smol::block_on` on the main thread; while it waits,
@@ -35,26 +39,55 @@
 //!   single-threaded setup and, like the other two, runs every task on the calling thread
 //!   (`async_executor::Executor` on one thread is the same executor without the `!Send` marker).
 //!   async-io also starts its `async-io` helper thread, which drives the reactor whenever the
-//!   main thread has not done so for a while; no setup of smol's timers avoids it.
+//!   main thread has not done so for a while; no setup of smol's timers avoids it. The executor
+//!   lives in a thread-local, so tasks can spawn onto it (`chained_spawn`).
+//!
+//! Multi-thread runtimes, 2 worker threads each; the main thread's `block_on` drives only the
+//! benchmark's own future (which spawns and joins), the workers run the spawned tasks:
+//! - `tether-mt`: `tether::runtime::Builder::new_multi_thread().worker_threads(2)`.
+//! - `tokio-mt`: `tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all()`.
+//! - `smol-mt`: one `smol::Executor` (an `async_executor::Executor`, in a static) run by 2 std
+//!   threads, each in `smol::block_on(ex.run(shutdown_signal))`, where the shutdown signal is an
+//!   async-channel the main thread closes when the benchmark's future (driven by
+//!   `smol::block_on` on the main thread) is done.
 //!
 //! # Suites
 //!
-//! - `spawn_many`: spawns 1,000,000 tasks, each returning a small value, from inside `block_on`,
-//!   then awaits every handle. Reports ns per task (spawn + run + join) and peak RSS.
-//! - `yield_many`: 1,000 concurrent tasks each call `yield_now` 1,000 times. Reports ns per
-//!   yield, i.e. the cost of a wake-reschedule-poll round trip through the run queue.
-//! - `timers`: 1,000,000 concurrent sleeps, each in its own task, durations uniform in [0, 1 s]
-//!   from a fixed-seed xorshift64 (the same durations for every runtime). Reports the wall time
-//!   beyond 1 s from the first spawn to the last join (spawning, timer filing and firing
-//!   overhead), how many sleeps returned before their duration had elapsed by
+//! - `spawn_many` (both flavors): spawns 1,000,000 tasks, each returning a small value, from
+//!   inside `block_on`, then awaits every handle. Reports ns per task (spawn + run + join) and
+//!   peak RSS.
+//! - `yield_many` (both): 1,000 concurrent tasks each call `yield_now` 1,000 times. Reports ns
+//!   per yield, i.e. the cost of a wake-reschedule-poll round trip through the run queue.
+//! - `timers` (single-thread): 1,000,000 concurrent sleeps, each in its own task, durations
+//!   uniform in [0, 1 s] from a fixed-seed xorshift64 (the same durations for every runtime).
+//!   Reports the wall time beyond 1 s from the first spawn to the last join (spawning, timer
+//!   filing and firing overhead), how many sleeps returned before their duration had elapsed by
 //!   `std::time::Instant` (should be 0), and peak RSS.
-//! - `idle_task_memory`: spawns 1,000,000 tasks that each await `std::future::pending()`, waits
-//!   until every one has been polled once, and reports the RSS growth (`/proc/self/statm`) per
-//!   task in bytes; the vector of handles is allocated and touched before the first reading, so
-//!   it is not counted. Then it aborts (tether, tokio) or drops (smol) every handle and reports
-//!   ns per task until every task's future has been dropped, and peak RSS.
+//! - `idle_task_memory` (single-thread): spawns 1,000,000 tasks that each await
+//!   `std::future::pending()`, waits until every one has been polled once, and reports the RSS
+//!   growth (`/proc/self/statm`) per task in bytes; the vector of handles is allocated and
+//!   touched before the first reading, so it is not counted. Then it aborts (tether, tokio) or
+//!   drops (smol) every handle and reports ns per task until every task's future has been
+//!   dropped, and peak RSS.
+//! - `ping_pong` (both): 1,000 pairs of tasks; in each pair one task sends a number on a
+//!   capacity-1 bounded channel and awaits it back on a second one, 1,000 times, while the other
+//!   echoes. Each runtime uses its own channels (`tether::sync::mpsc`, `tokio::sync::mpsc`,
+//!   async-channel for smol). Reports ns per round trip (1,000,000 in all), from the first spawn
+//!   to the last join.
+//! - `chained_spawn` (both): a chain of 100,000 tasks, each spawning the next and dropping (smol:
+//!   detaching) its handle; the last one signals the `block_on` future through a oneshot
+//!   (`tether::sync::oneshot`, `tokio::sync::oneshot`, a capacity-1 async-channel for smol).
+//!   Reports ns per spawn.
+//! - `cross_thread_wake` (multi-thread): a plain std thread sends 100,000 numbers on the
+//!   runtime's unbounded channel (`tether::sync::mpsc`, `tokio::sync::mpsc`, async-channel) to
+//!   one spawned task. Two figures, in ns per message from just before the first send until the
+//!   task has the last message: *lockstep*, where the std thread waits after each send until the
+//!   task acknowledges that message over a `std::sync::mpsc` channel, so every message wakes a
+//!   waiting task (and the ack wakes the std thread: both wakeups are in the figure); and
+//!   *burst*, where it sends all of them without waiting.
 //!
-//! Adding a suite is one function per runtime plus one entry in `suites::SUITES`.
+//! Adding a suite is one function per library (`NAME_tether`, `NAME_tokio`, `NAME_smol`, each
+//! taking the flavor) plus one entry in `suites::SUITES` that lists the flavors it runs on.
 
 mod measure;
 mod report;
@@ -151,7 +184,8 @@ fn parse(args: &[String]) -> Result<Option<report::Plan>, String> {
             "--list" => {
                 println!("suites:");
                 for s in SUITES {
-                    println!("  {:<18} {}", s.name, s.about);
+                    let on: Vec<&str> = s.flavors.iter().map(|f| f.short()).collect();
+                    println!("  {:<18} [{}] {}", s.name, on.join(", "), s.about);
                 }
                 println!("runtimes:");
                 for rt in Runtime::ALL {
@@ -178,6 +212,16 @@ fn parse(args: &[String]) -> Result<Option<report::Plan>, String> {
             .filter(|rt| runtimes.contains(rt))
             .collect()
     };
+    if !suites
+        .iter()
+        .any(|s| runtimes.iter().any(|&rt| s.runs_on(rt)))
+    {
+        return Err(
+            "none of the chosen suites runs on the chosen runtimes; --list shows which \
+                    suite runs on which runtimes"
+                .into(),
+        );
+    }
     Ok(Some(report::Plan {
         quick,
         runs: runs.unwrap_or(if quick { 1 } else { 5 }),
@@ -196,10 +240,18 @@ fn child(args: &[String]) -> ExitCode {
         eprintln!("tether-bench: bad child arguments {args:?}");
         return ExitCode::from(2);
     };
+    if !suite.runs_on(runtime) {
+        eprintln!(
+            "tether-bench: suite {} does not run on {}",
+            suite.name,
+            runtime.name()
+        );
+        return ExitCode::from(2);
+    }
     let scale = Scale {
         quick: args[2..].iter().any(|a| a == "--quick"),
     };
-    let mut figures = (suite.run_fn(runtime))(scale);
+    let mut figures = (suite.run_fn(runtime))(scale, runtime.flavor());
     assert_eq!(
         figures.len(),
         suite.metrics.len(),

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::runtimes::Runtime;
+use crate::runtimes::{Flavor, Lib, Runtime};
 use crate::suites::Suite;
 
 /// The prefix of the one line a child prints on stdout.
@@ -150,12 +150,20 @@ pub fn run(plan: &Plan, command: &str) -> (String, bool) {
         })
         .collect();
 
-    let total = plan.runs * plan.suites.len() * plan.runtimes.len();
+    let pairs = plan
+        .suites
+        .iter()
+        .map(|s| plan.runtimes.iter().filter(|&&rt| s.runs_on(rt)).count())
+        .sum::<usize>();
+    let total = plan.runs * pairs;
     let mut done = 0;
     let started = Instant::now();
     for round in 1..=plan.runs {
         for (si, suite) in plan.suites.iter().enumerate() {
             for (ri, &runtime) in plan.runtimes.iter().enumerate() {
+                if !suite.runs_on(runtime) {
+                    continue;
+                }
                 done += 1;
                 let t0 = Instant::now();
                 let outcome = run_child(suite, runtime, plan.quick, plan.timeout);
@@ -224,53 +232,18 @@ fn render(plan: &Plan, command: &str, cells: &[Vec<Cell>], md: &mut String) -> b
         },
         plan.runs
     );
-    let _ = writeln!(md, "- runtimes (all single-threaded):");
+    let _ = writeln!(md, "- runtimes:");
     for rt in &plan.runtimes {
         let _ = writeln!(md, "  - `{}`: {}", rt.name(), rt.setup());
     }
     let _ = writeln!(
         md,
-        "- lower is better for every figure; a ratio above 1.00x means tether is slower or \
-         bigger\n"
+        "- lower is better for every figure; a ratio above 1.00x means tether (tether-mt) is \
+         slower or bigger than the peer of the same flavor"
     );
 
-    let peers: Vec<(usize, Runtime)> = plan
-        .runtimes
-        .iter()
-        .copied()
-        .enumerate()
-        .filter(|(_, rt)| *rt != Runtime::Tether)
-        .collect();
-    let tether = plan.runtimes.iter().position(|rt| *rt == Runtime::Tether);
-
-    let mut header = "| suite | figure |".to_string();
-    let mut rule = "|---|---|".to_string();
-    for rt in &plan.runtimes {
-        let _ = write!(header, " {} |", rt.name());
-        rule.push_str("---:|");
-    }
-    if tether.is_some() {
-        for (_, peer) in &peers {
-            let _ = write!(header, " tether/{} |", peer.name().trim_end_matches("-ct"));
-            rule.push_str("---:|");
-        }
-    }
-    let _ = writeln!(md, "{header}\n{rule}");
-    for (si, suite) in plan.suites.iter().enumerate() {
-        for (mi, metric) in suite.all_metrics().iter().enumerate() {
-            let mut row = format!("| {} | {} ({}) |", suite.name, metric.name, metric.unit);
-            for cell in &cells[si] {
-                let shown = cell.median(mi).map_or("FAIL".to_string(), fmt_value);
-                let _ = write!(row, " {shown} |");
-            }
-            if let Some(t) = tether {
-                for (pi, _) in &peers {
-                    let ratio = fmt_ratio(cells[si][t].median(mi), cells[si][*pi].median(mi));
-                    let _ = write!(row, " {ratio} |");
-                }
-            }
-            let _ = writeln!(md, "{row}");
-        }
+    for flavor in Flavor::ALL {
+        table(plan, cells, flavor, md);
     }
 
     if plan.runs > 1 {
@@ -279,6 +252,9 @@ fn render(plan: &Plan, command: &str, cells: &[Vec<Cell>], md: &mut String) -> b
         for (si, suite) in plan.suites.iter().enumerate() {
             for (mi, metric) in suite.all_metrics().iter().enumerate() {
                 for (ri, rt) in plan.runtimes.iter().enumerate() {
+                    if !suite.runs_on(*rt) {
+                        continue;
+                    }
                     let runs: Vec<String> = cells[si][ri]
                         .outcomes
                         .iter()
@@ -328,4 +304,68 @@ fn render(plan: &Plan, command: &str, cells: &[Vec<Cell>], md: &mut String) -> b
         let _ = writeln!(md, "\n### failures\n\n{failures}");
     }
     ok
+}
+
+/// The table of one flavor: its runtimes side by side, then tether's ratio to each peer of that
+/// flavor. Nothing when the plan has no runtime or no suite of that flavor.
+fn table(plan: &Plan, cells: &[Vec<Cell>], flavor: Flavor, md: &mut String) {
+    let runtimes: Vec<(usize, Runtime)> = plan
+        .runtimes
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, rt)| rt.flavor() == flavor)
+        .collect();
+    let suites: Vec<(usize, &Suite)> = plan
+        .suites
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, s)| s.runs_on_flavor(flavor))
+        .collect();
+    if runtimes.is_empty() || suites.is_empty() {
+        return;
+    }
+    let tether = runtimes.iter().find(|(_, rt)| rt.lib() == Lib::Tether);
+    let peers: Vec<(usize, Runtime)> = match tether {
+        Some(_) => runtimes
+            .iter()
+            .copied()
+            .filter(|(_, rt)| rt.lib() != Lib::Tether)
+            .collect(),
+        None => Vec::new(),
+    };
+
+    let _ = writeln!(md, "\n### {}\n", flavor.title());
+    let mut header = "| suite | figure |".to_string();
+    let mut rule = "|---|---|".to_string();
+    for (_, rt) in &runtimes {
+        let _ = write!(header, " {} |", rt.name());
+        rule.push_str("---:|");
+    }
+    if let Some((_, t)) = tether {
+        for (_, peer) in &peers {
+            let _ = write!(header, " {}/{} |", t.name(), peer.name());
+            rule.push_str("---:|");
+        }
+    }
+    let _ = writeln!(md, "{header}\n{rule}");
+    for (si, suite) in suites {
+        for (mi, metric) in suite.all_metrics().iter().enumerate() {
+            let mut row = format!("| {} | {} ({}) |", suite.name, metric.name, metric.unit);
+            for (ri, _) in &runtimes {
+                let shown = cells[si][*ri]
+                    .median(mi)
+                    .map_or("FAIL".to_string(), fmt_value);
+                let _ = write!(row, " {shown} |");
+            }
+            if let Some((ti, _)) = tether {
+                for (pi, _) in &peers {
+                    let ratio = fmt_ratio(cells[si][*ti].median(mi), cells[si][*pi].median(mi));
+                    let _ = write!(row, " {ratio} |");
+                }
+            }
+            let _ = writeln!(md, "{row}");
+        }
+    }
 }

@@ -1,19 +1,73 @@
 //! The runtimes under test, and how each one is set up to run a benchmark's future.
+//!
+//! Each library (tether, tokio, smol) runs in two flavors: single-threaded, where every task runs
+//! on the main thread inside `block_on`, and multi-threaded, where the main thread's `block_on`
+//! drives only the benchmark's own future and [`WORKERS`] worker threads run the spawned tasks.
 
 use std::future::Future;
-use std::rc::Rc;
+use std::thread;
 
-/// One runtime under test.
+/// The number of worker threads of every multi-thread runtime.
+pub const WORKERS: usize = 2;
+
+/// Where the spawned tasks run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// On the main thread, inside `block_on`.
+    Single,
+    /// On [`WORKERS`] worker threads; the main thread's `block_on` drives only its own future.
+    Multi,
+}
+
+impl Flavor {
+    pub const ALL: [Flavor; 2] = [Flavor::Single, Flavor::Multi];
+
+    /// For the report's headings.
+    pub fn title(self) -> &'static str {
+        match self {
+            Flavor::Single => "single-thread runtimes",
+            Flavor::Multi => "multi-thread runtimes (2 worker threads each)",
+        }
+    }
+
+    /// For `--list`.
+    pub fn short(self) -> &'static str {
+        match self {
+            Flavor::Single => "single-thread",
+            Flavor::Multi => "multi-thread",
+        }
+    }
+}
+
+/// The library a runtime comes from; each suite has one function per library.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lib {
+    Tether,
+    Tokio,
+    Smol,
+}
+
+/// One runtime under test: a library in a flavor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Runtime {
     Tether,
     TokioCt,
     Smol,
+    TetherMt,
+    TokioMt,
+    SmolMt,
 }
 
 impl Runtime {
     /// Every runtime, in the order each round runs them.
-    pub const ALL: [Runtime; 3] = [Runtime::Tether, Runtime::TokioCt, Runtime::Smol];
+    pub const ALL: [Runtime; 6] = [
+        Runtime::Tether,
+        Runtime::TokioCt,
+        Runtime::Smol,
+        Runtime::TetherMt,
+        Runtime::TokioMt,
+        Runtime::SmolMt,
+    ];
 
     /// The name used on the command line and in the tables.
     pub fn name(self) -> &'static str {
@@ -21,21 +75,59 @@ impl Runtime {
             Runtime::Tether => "tether",
             Runtime::TokioCt => "tokio-ct",
             Runtime::Smol => "smol",
+            Runtime::TetherMt => "tether-mt",
+            Runtime::TokioMt => "tokio-mt",
+            Runtime::SmolMt => "smol-mt",
+        }
+    }
+
+    pub fn lib(self) -> Lib {
+        match self {
+            Runtime::Tether | Runtime::TetherMt => Lib::Tether,
+            Runtime::TokioCt | Runtime::TokioMt => Lib::Tokio,
+            Runtime::Smol | Runtime::SmolMt => Lib::Smol,
+        }
+    }
+
+    pub fn flavor(self) -> Flavor {
+        match self {
+            Runtime::Tether | Runtime::TokioCt | Runtime::Smol => Flavor::Single,
+            Runtime::TetherMt | Runtime::TokioMt | Runtime::SmolMt => Flavor::Multi,
         }
     }
 
     /// How the runtime is set up, for the report.
     pub fn setup(self) -> &'static str {
         match self {
-            Runtime::Tether => "`tether::runtime::Builder::new_current_thread().build()`, `block_on` on the main thread",
+            Runtime::Tether => {
+                "`tether::runtime::Builder::new_current_thread().build()`, `block_on` on the main \
+                 thread"
+            }
             Runtime::TokioCt => {
-                "`tokio::runtime::Builder::new_current_thread().enable_all().build()`, `block_on` on the main thread"
+                "`tokio::runtime::Builder::new_current_thread().enable_all().build()`, `block_on` \
+                 on the main thread"
             }
             Runtime::Smol => {
-                "`smol::LocalExecutor` run by `smol::block_on` on the main thread, which also drives \
-                 the async-io reactor (timers) while it waits; no executor threads, but async-io \
-                 starts its `async-io` helper thread, which drives the reactor when the main \
-                 thread has not for a while"
+                "`smol::LocalExecutor` (in a thread-local) run by `smol::block_on` on the main \
+                 thread, which also drives the async-io reactor (timers) while it waits; no \
+                 executor threads, but async-io starts its `async-io` helper thread, which drives \
+                 the reactor when the main thread has not for a while"
+            }
+            Runtime::TetherMt => {
+                "`tether::runtime::Builder::new_multi_thread().worker_threads(2).build()`; the \
+                 main thread's `block_on` drives the benchmark's future, the 2 workers run the \
+                 tasks"
+            }
+            Runtime::TokioMt => {
+                "`tokio::runtime::Builder::new_multi_thread().worker_threads(2)\
+                 .enable_all().build()`; the main thread's `block_on` drives the benchmark's \
+                 future, the 2 workers run the tasks"
+            }
+            Runtime::SmolMt => {
+                "one `smol::Executor` (`async_executor::Executor`, in a static) run by 2 std \
+                 threads, each in `smol::block_on(ex.run(shutdown_signal))`; the main thread's \
+                 `smol::block_on` drives the benchmark's future and spawns onto the executor \
+                 (plus async-io's `async-io` helper thread, as for `smol`)"
             }
         }
     }
@@ -45,33 +137,101 @@ impl Runtime {
     }
 }
 
-/// Runs `future` on a fresh tether current-thread runtime.
-pub fn tether<F: Future>(future: F) -> F::Output {
-    let rt = tether::runtime::Builder::new_current_thread()
-        .build()
-        .expect("tether-bench: could not build the tether runtime");
+/// Runs `future` on a fresh tether runtime of the given flavor.
+pub fn tether<F: Future>(flavor: Flavor, future: F) -> F::Output {
+    let rt = match flavor {
+        Flavor::Single => tether::runtime::Builder::new_current_thread().build(),
+        Flavor::Multi => tether::runtime::Builder::new_multi_thread()
+            .worker_threads(WORKERS)
+            .build(),
+    }
+    .expect("tether-bench: could not build the tether runtime");
     rt.block_on(future)
 }
 
-/// Runs `future` on a fresh tokio current-thread runtime with I/O and timers enabled.
-pub fn tokio<F: Future>(future: F) -> F::Output {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tether-bench: could not build the tokio runtime");
+/// Runs `future` on a fresh tokio runtime of the given flavor, with I/O and timers enabled.
+pub fn tokio<F: Future>(flavor: Flavor, future: F) -> F::Output {
+    let rt = match flavor {
+        Flavor::Single => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Flavor::Multi => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(WORKERS)
+            .enable_all()
+            .build(),
+    }
+    .expect("tether-bench: could not build the tokio runtime");
     rt.block_on(future)
 }
 
-/// The executor a smol benchmark spawns onto.
-pub type SmolExecutor = Rc<smol::LocalExecutor<'static>>;
+thread_local! {
+    /// The executor of the single-thread smol runtime (each measurement is its own process).
+    static SMOL_LOCAL: smol::LocalExecutor<'static> = const { smol::LocalExecutor::new() };
+}
 
-/// Runs the future made by `make` on a fresh `smol::LocalExecutor`, driven by `smol::block_on`
-/// on this thread. `make` receives the executor, to spawn onto it.
-pub fn smol<M, F>(make: M) -> F::Output
+/// The executor of the multi-thread smol runtime, shared by its [`WORKERS`] threads.
+static SMOL_SHARED: smol::Executor<'static> = smol::Executor::new();
+
+/// What a smol benchmark spawns onto: the thread-local `LocalExecutor` or the shared `Executor`.
+///
+/// It is `Copy` and `Send`, so tasks can hold it and spawn further tasks (the executors are a
+/// thread-local and a static, not `Rc`/`Arc`s). [`spawn`](SmolEx::spawn) is the executor's own
+/// `spawn` behind a match on the flavor (and, single-threaded, a thread-local access).
+#[derive(Clone, Copy, Debug)]
+pub struct SmolEx(Flavor);
+
+impl SmolEx {
+    pub fn spawn<F>(self, future: F) -> smol::Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self.0 {
+            Flavor::Single => SMOL_LOCAL.with(|ex| ex.spawn(future)),
+            Flavor::Multi => SMOL_SHARED.spawn(future),
+        }
+    }
+}
+
+/// Runs the future made by `make` with `smol::block_on` on this thread; `make` receives the
+/// executor to spawn onto.
+///
+/// - [`Flavor::Single`]: the future runs inside the thread-local `LocalExecutor`'s `run`, so
+///   this thread runs every task.
+/// - [`Flavor::Multi`]: [`WORKERS`] std threads each run `smol::block_on(ex.run(shutdown))` on
+///   the shared `Executor` until the future is done; this thread only drives the future.
+pub fn smol<M, F>(flavor: Flavor, make: M) -> F::Output
 where
-    M: FnOnce(SmolExecutor) -> F,
+    M: FnOnce(SmolEx) -> F,
     F: Future,
 {
-    let ex: SmolExecutor = Rc::new(smol::LocalExecutor::new());
-    smol::block_on(ex.run(make(ex.clone())))
+    match flavor {
+        Flavor::Single => {
+            SMOL_LOCAL.with(|ex| smol::block_on(ex.run(make(SmolEx(Flavor::Single)))))
+        }
+        Flavor::Multi => {
+            // The shutdown signal: `recv` fails once `stop_tx` is dropped.
+            let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
+            let threads: Vec<_> = (0..WORKERS)
+                .map(|i| {
+                    let stop = stop_rx.clone();
+                    thread::Builder::new()
+                        .name(format!("smol-worker-{i}"))
+                        .spawn(move || {
+                            smol::block_on(SMOL_SHARED.run(async move {
+                                let _ = stop.recv().await;
+                            }))
+                        })
+                        .expect("tether-bench: could not start a smol executor thread")
+                })
+                .collect();
+            let out = smol::block_on(make(SmolEx(Flavor::Multi)));
+            drop(stop_tx);
+            for t in threads {
+                t.join()
+                    .expect("tether-bench: a smol executor thread panicked");
+            }
+            out
+        }
+    }
 }

@@ -6,14 +6,20 @@
 //! `tether-macros` directly is not needed.
 //!
 //! Both macros turn an `async fn` into an ordinary function that builds a
-//! current-thread [`tether::runtime::Runtime`] and blocks on the function's
-//! body. They accept the same options:
+//! [`tether::runtime::Runtime`] and blocks on the function's body. They accept
+//! the same options:
 //!
-//! | option                       | meaning                                                        |
-//! |------------------------------|----------------------------------------------------------------|
-//! | `flavor = "current_thread"`  | the runtime flavor; `current_thread` is the only one for now    |
-//! | `start_paused = true`        | start the runtime with its clock paused (`Builder::start_paused`) |
-//! | `crate = "path"`             | where to find tether, when the dependency is renamed           |
+//! | option                       | meaning                                                              |
+//! |------------------------------|----------------------------------------------------------------------|
+//! | `flavor = "current_thread"`  | run every task on the calling thread (the default)                   |
+//! | `flavor = "multi_thread"`    | run tasks on worker threads (`Builder::new_multi_thread`)            |
+//! | `worker_threads = N`         | the number of worker threads, `N >= 1`; only with `multi_thread`     |
+//! | `start_paused = true`        | start with the clock paused (`Builder::start_paused`); only with `current_thread` |
+//! | `crate = "path"`             | where to find tether, when the dependency is renamed                 |
+//!
+//! **The default flavor is `current_thread` for both macros.** This differs
+//! from tokio, whose `#[tokio::main]` defaults to the multi-thread flavor:
+//! with tether, write `flavor = "multi_thread"` to run tasks on worker threads.
 //!
 //! [`tether::runtime::Runtime`]: https://docs.rs/tether/latest/tether/runtime/struct.Runtime.html
 #![deny(missing_docs)]
@@ -28,9 +34,14 @@ use syn::{Expr, ExprLit, Ident, ItemFn, Lit, LitStr, Path, ReturnType, Token, Ty
 
 /// Marks the `async fn main` of a program and runs it on a tether runtime.
 ///
-/// The function is rewritten into a plain `fn main` that builds a
-/// current-thread runtime and blocks on the original body. The return type is
-/// kept, so `main` may return a `Result` and use `?`.
+/// The function is rewritten into a plain `fn main` that builds a runtime and
+/// blocks on the original body. The return type is kept, so `main` may return
+/// a `Result` and use `?`.
+///
+/// **The runtime is current-thread by default**: every task runs on the main
+/// thread, between the `.await`s of `main`. This differs from tokio, whose
+/// `#[tokio::main]` defaults to the multi-thread flavor; with tether, write
+/// `flavor = "multi_thread"` to run tasks on worker threads.
 ///
 /// # Examples
 ///
@@ -72,15 +83,38 @@ use syn::{Expr, ExprLit, Ident, ItemFn, Lit, LitStr, Path, ReturnType, Token, Ty
 /// }
 /// ```
 ///
+/// With `flavor = "multi_thread"`, spawned tasks run in parallel on worker
+/// threads, while the main thread only drives the body of `main`:
+///
+/// ```
+/// #[tether::main(flavor = "multi_thread", worker_threads = 2)]
+/// async fn main() {
+///     let main_thread = std::thread::current().id();
+///     let task = tether::spawn(async move {
+///         // Runs on one of the two worker threads, not on the main thread.
+///         assert_ne!(std::thread::current().id(), main_thread);
+///         (1..=10u64).sum::<u64>()
+///     });
+///     assert_eq!(task.await.unwrap(), 55);
+/// }
+/// ```
+///
 /// # Options
 ///
 /// Options are written as comma-separated `key = value` pairs:
 ///
-/// * `flavor = "current_thread"` — the runtime flavor. `"current_thread"` is
-///   the default and, for now, the only flavor; `"multi_thread"` is rejected
-///   until the multi-thread scheduler exists.
+/// * `flavor = "current_thread"` or `flavor = "multi_thread"` — the runtime
+///   flavor. `"current_thread"` (the default) runs every task on the thread
+///   that runs `main`; `"multi_thread"` runs tasks on a pool of worker threads
+///   with work stealing (`Builder::new_multi_thread`).
+/// * `worker_threads = N` — the number of worker threads of a multi-thread
+///   runtime, an integer literal of at least 1 (`Builder::worker_threads`).
+///   Without it, there is one worker per available core. Only allowed
+///   together with `flavor = "multi_thread"`.
 /// * `start_paused = true` — start the runtime with its clock paused, so
 ///   timers complete as soon as every task is idle instead of in real time.
+///   A paused clock needs the current-thread flavor, whose scheduling is
+///   deterministic, so this cannot be combined with `flavor = "multi_thread"`.
 /// * `crate = "path"` — the path of the tether crate, for when the dependency
 ///   is renamed in `Cargo.toml`. Defaults to `::tether`.
 ///
@@ -108,7 +142,12 @@ use syn::{Expr, ExprLit, Ident, ItemFn, Lit, LitStr, Path, ReturnType, Token, Ty
 /// Mistakes are reported at compile time with a hint about what to write:
 ///
 /// ```compile_fail
-/// #[tether::main(flavor = "multi_thread")] // not built yet
+/// #[tether::main(worker_threads = 2)] // add `flavor = "multi_thread"`
+/// async fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[tether::main(flavor = "multi_thread", start_paused = true)] // needs current_thread
 /// async fn main() {}
 /// ```
 ///
@@ -120,7 +159,7 @@ use syn::{Expr, ExprLit, Ident, ItemFn, Lit, LitStr, Path, ReturnType, Token, Ty
 /// # Expansion
 ///
 /// ```text
-/// #[tether::main(start_paused = true)]
+/// #[tether::main(flavor = "multi_thread", worker_threads = 2)]
 /// async fn main() -> R { body }
 /// ```
 ///
@@ -130,13 +169,16 @@ use syn::{Expr, ExprLit, Ident, ItemFn, Lit, LitStr, Path, ReturnType, Token, Ty
 /// fn main() -> R {
 ///     let body = async move { body };            // checked to produce an `R`
 ///     let runtime = {
-///         let mut builder = ::tether::runtime::Builder::new_current_thread();
-///         builder.start_paused(true);
+///         let mut builder = ::tether::runtime::Builder::new_multi_thread();
+///         builder.worker_threads(2);
 ///         builder.build().expect("tether: failed to build the runtime (...)")
 ///     };
 ///     runtime.block_on(body)
 /// }
 /// ```
+///
+/// The current-thread flavor uses `Builder::new_current_thread()` instead, and
+/// `start_paused = true` adds `builder.start_paused(true);`.
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::Main, args.into(), item.into()).into()
@@ -144,11 +186,16 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Marks an `async fn` as a test that runs on its own tether runtime.
 ///
-/// The function becomes a `#[test]` function that builds a fresh
-/// current-thread runtime and blocks on the original body, so every test is
-/// isolated from the others. The return type is kept: a test may return a
-/// `Result` and use `?`. Other attributes such as `#[should_panic]` or
-/// `#[ignore]` keep working; do not add a `#[test]` attribute of your own.
+/// The function becomes a `#[test]` function that builds a fresh runtime and
+/// blocks on the original body, so every test is isolated from the others.
+/// The return type is kept: a test may return a `Result` and use `?`. Other
+/// attributes such as `#[should_panic]` or `#[ignore]` keep working; do not
+/// add a `#[test]` attribute of your own.
+///
+/// Like [`#[tether::main]`](macro@main), the runtime is current-thread by
+/// default (as with tokio's `#[tokio::test]`, but unlike `#[tokio::main]`,
+/// which defaults to multi-thread): write `flavor = "multi_thread"` to run
+/// tasks on worker threads.
 ///
 /// # Examples
 ///
@@ -172,7 +219,9 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// # Options
 ///
 /// The options are the same as for [`#[tether::main]`](macro@main):
-/// `flavor = "current_thread"`, `start_paused = true` and `crate = "path"`.
+/// `flavor = "current_thread"` (the default) or `flavor = "multi_thread"`,
+/// `worker_threads = N` (multi-thread only), `start_paused = true`
+/// (current-thread only) and `crate = "path"`.
 /// A paused clock is handy for testing timeouts without waiting for them:
 ///
 /// ```
@@ -185,11 +234,45 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// # fn main() {}
 /// ```
 ///
+/// The multi-thread flavor tests code that must work when tasks run in
+/// parallel:
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+///
+/// #[tether::test(flavor = "multi_thread", worker_threads = 2)]
+/// async fn counts_from_many_tasks() {
+///     let count = Arc::new(AtomicUsize::new(0));
+///     let tasks: Vec<_> = (0..8)
+///         .map(|_| {
+///             let count = Arc::clone(&count);
+///             tether::spawn(async move {
+///                 count.fetch_add(1, Ordering::SeqCst);
+///             })
+///         })
+///         .collect();
+///     for task in tasks {
+///         task.await.unwrap();
+///     }
+///     assert_eq!(count.load(Ordering::SeqCst), 8);
+/// }
+/// # fn main() {}
+/// ```
+///
 /// Test functions cannot take arguments:
 ///
 /// ```compile_fail
 /// #[tether::test]
 /// async fn with_argument(x: u32) {}
+/// # fn main() {}
+/// ```
+///
+/// and a paused clock cannot be combined with the multi-thread flavor:
+///
+/// ```compile_fail
+/// #[tether::test(flavor = "multi_thread", start_paused = true)]
+/// async fn paused_on_workers() {}
 /// # fn main() {}
 /// ```
 #[proc_macro_attribute]
@@ -213,10 +296,22 @@ impl Kind {
     }
 }
 
+/// The runtime flavor selected by the `flavor` option.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+enum Flavor {
+    /// `Builder::new_current_thread()`, the default of both macros.
+    #[default]
+    CurrentThread,
+    /// `Builder::new_multi_thread()`.
+    MultiThread,
+}
+
 /// The validated macro options. Invalid options are left at their defaults so
 /// the function can still be expanded next to the error.
 #[derive(Default)]
 struct Options {
+    flavor: Flavor,
+    worker_threads: Option<usize>,
     start_paused: Option<bool>,
     crate_path: Option<Path>,
 }
@@ -281,8 +376,8 @@ fn parse_raw_options(input: ParseStream) -> syn::Result<Vec<RawOption>> {
         let key = input.call(Ident::parse_any).map_err(|error| {
             syn::Error::new(
                 error.span(),
-                "expected an option such as `flavor = \"current_thread\"`, \
-                 `start_paused = true` or `crate = \"path\"`",
+                "expected an option such as `flavor = \"multi_thread\"`, \
+                 `worker_threads = 4`, `start_paused = true` or `crate = \"path\"`",
             )
         })?;
         let value = if input.peek(Token![=]) {
@@ -313,7 +408,10 @@ fn parse_raw_options(input: ParseStream) -> syn::Result<Vec<RawOption>> {
 /// What a correct use of the option `key` looks like, for error messages.
 fn example(key: &Ident) -> String {
     match key.unraw().to_string().as_str() {
-        "flavor" => "write `flavor = \"current_thread\"`".to_owned(),
+        "flavor" => "write `flavor = \"current_thread\"` or `flavor = \"multi_thread\"`".to_owned(),
+        "worker_threads" => {
+            "write `worker_threads = 4` (together with `flavor = \"multi_thread\"`)".to_owned()
+        }
         "start_paused" => "write `start_paused = true` or `start_paused = false`".to_owned(),
         "crate" => "write `crate = \"path\"`, e.g. `crate = \"my_tether\"`".to_owned(),
         other => format!("write `{other} = value`"),
@@ -323,14 +421,24 @@ fn example(key: &Ident) -> String {
 fn validate_options(raw: Vec<RawOption>, errors: &mut Errors) -> Options {
     let mut options = Options::default();
     let mut seen: Vec<String> = Vec::new();
+    // Whether a `flavor` option is written and valid, so that the checks
+    // across options below do not pile up on an already reported mistake.
+    let mut flavor_ok = true;
+    let mut explicit_flavor = false;
+    // Where `worker_threads` and `start_paused = true` are written.
+    let mut worker_threads_span: Option<Span> = None;
+    let mut start_paused_span: Option<Span> = None;
     for RawOption { key, value } in raw {
         let name = key.unraw().to_string();
-        let known = matches!(name.as_str(), "flavor" | "start_paused" | "crate");
+        let known = matches!(
+            name.as_str(),
+            "flavor" | "worker_threads" | "start_paused" | "crate"
+        );
         if !known {
             let hint = match name.as_str() {
-                "worker_threads" => {
-                    "; `worker_threads` belongs to the multi-thread flavor, which is not built \
-                     yet (remove it: the current-thread runtime runs everything on one thread)"
+                "core_threads" | "threads" | "num_threads" | "workers" => {
+                    "; to set the number of worker threads, write `worker_threads = N` \
+                     together with `flavor = \"multi_thread\"`"
                 }
                 "unhandled_panic" | "enable_io" | "enable_time" | "enable_all" => {
                     "; it is not supported by tether (I/O and time are always enabled)"
@@ -340,7 +448,8 @@ fn validate_options(raw: Vec<RawOption>, errors: &mut Errors) -> Options {
             errors.add(
                 key.span(),
                 format!(
-                    "unknown option `{name}`; expected `flavor`, `start_paused` or `crate`{hint}"
+                    "unknown option `{name}`; expected `flavor`, `worker_threads`, \
+                     `start_paused` or `crate`{hint}"
                 ),
             );
             continue;
@@ -353,8 +462,14 @@ fn validate_options(raw: Vec<RawOption>, errors: &mut Errors) -> Options {
             continue;
         }
         seen.push(name.clone());
+        if name == "worker_threads" {
+            worker_threads_span = Some(key.span());
+        }
 
         let Some(value) = value else {
+            if name == "flavor" {
+                flavor_ok = false;
+            }
             errors.add(
                 key.span(),
                 format!("option `{name}` needs a value; {}", example(&key)),
@@ -365,32 +480,94 @@ fn validate_options(raw: Vec<RawOption>, errors: &mut Errors) -> Options {
         match name.as_str() {
             "flavor" => match string_literal(&value) {
                 Some(lit) => match lit.value().as_str() {
-                    "current_thread" => {}
-                    "multi_thread" => errors.add(
-                        lit.span(),
-                        "the multi-thread flavor is not built yet; use \
-                         `flavor = \"current_thread\"` (or leave `flavor` out)",
-                    ),
-                    other => errors.add(
-                        lit.span(),
-                        format!(
-                            "unknown flavor `{other}`; write `flavor = \"current_thread\"` \
-                             (the only flavor for now)"
-                        ),
-                    ),
+                    "current_thread" => {
+                        explicit_flavor = true;
+                        options.flavor = Flavor::CurrentThread;
+                    }
+                    "multi_thread" => {
+                        explicit_flavor = true;
+                        options.flavor = Flavor::MultiThread;
+                    }
+                    other => {
+                        flavor_ok = false;
+                        errors.add(
+                            lit.span(),
+                            format!(
+                                "unknown flavor `{other}`; write `flavor = \"current_thread\"` \
+                                 (the default) or `flavor = \"multi_thread\"`"
+                            ),
+                        );
+                    }
                 },
-                None => errors.add(
-                    value.span(),
-                    format!(
-                        "`flavor` takes a string literal; write `flavor = \"{}\"`",
-                        unquoted_hint(&value, "current_thread")
-                    ),
-                ),
+                None => {
+                    flavor_ok = false;
+                    errors.add(
+                        value.span(),
+                        format!(
+                            "`flavor` takes a string literal; write `flavor = \"{}\"`",
+                            unquoted_hint(&value, "current_thread")
+                        ),
+                    );
+                }
+            },
+            "worker_threads" => match &value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Int(int), ..
+                }) => {
+                    if !matches!(int.suffix(), "" | "usize") {
+                        errors.add(
+                            int.span(),
+                            format!(
+                                "`worker_threads` is a `usize`; write it without the `{}` \
+                                 suffix: `worker_threads = {}`",
+                                int.suffix(),
+                                int.base10_digits()
+                            ),
+                        );
+                    } else {
+                        match int.base10_parse::<usize>() {
+                            Ok(0) => errors.add(
+                                int.span(),
+                                "`worker_threads` must be at least 1; write e.g. \
+                                 `worker_threads = 4`, or leave it out for one worker \
+                                 thread per core",
+                            ),
+                            Ok(n) => options.worker_threads = Some(n),
+                            Err(_) => errors.add(
+                                int.span(),
+                                format!(
+                                    "`worker_threads = {}` is too large; write a number of \
+                                     threads such as `worker_threads = 4`",
+                                    int.base10_digits()
+                                ),
+                            ),
+                        }
+                    }
+                }
+                _ => {
+                    let hint = match string_literal(&value).map(|lit| lit.value()) {
+                        Some(text) if text.parse::<usize>().is_ok() => {
+                            format!(" without quotes: `worker_threads = {text}`")
+                        }
+                        _ => ", e.g. `worker_threads = 4` (constants and expressions are \
+                              not supported)"
+                            .to_owned(),
+                    };
+                    errors.add(
+                        value.span(),
+                        format!("`worker_threads` takes an integer literal; write it{hint}"),
+                    );
+                }
             },
             "start_paused" => match &value {
                 Expr::Lit(ExprLit {
                     lit: Lit::Bool(b), ..
-                }) => options.start_paused = Some(b.value),
+                }) => {
+                    options.start_paused = Some(b.value);
+                    if b.value {
+                        start_paused_span = Some(value.span());
+                    }
+                }
                 _ => {
                     let hint = match string_literal(&value).map(|lit| lit.value()) {
                         Some(text) if text == "true" || text == "false" => {
@@ -425,6 +602,40 @@ fn validate_options(raw: Vec<RawOption>, errors: &mut Errors) -> Options {
                 ),
             },
             _ => unreachable!("option names were checked above"),
+        }
+    }
+
+    // Options that depend on the flavor. When the flavor itself is wrong, only
+    // that mistake is reported.
+    match options.flavor {
+        Flavor::CurrentThread => {
+            if let (Some(span), true) = (worker_threads_span, flavor_ok) {
+                let fix = if explicit_flavor {
+                    "write `flavor = \"multi_thread\"` instead of `flavor = \"current_thread\"`"
+                } else {
+                    "add `flavor = \"multi_thread\"` (the default flavor is current_thread)"
+                };
+                errors.add(
+                    span,
+                    format!(
+                        "`worker_threads` needs the multi-thread flavor; {fix}, or remove \
+                         `worker_threads` (the current-thread runtime runs every task on one \
+                         thread)"
+                    ),
+                );
+            }
+            options.worker_threads = None;
+        }
+        Flavor::MultiThread => {
+            if let Some(span) = start_paused_span {
+                errors.add(
+                    span,
+                    "a paused clock (`start_paused = true`) needs the current-thread flavor, \
+                     whose scheduling is deterministic; remove `start_paused` or write \
+                     `flavor = \"current_thread\"`",
+                );
+                options.start_paused = None;
+            }
         }
     }
     options
@@ -548,6 +759,14 @@ fn expand_function(
         .crate_path
         .clone()
         .unwrap_or_else(|| syn::parse_quote!(::tether));
+    let new_builder = match options.flavor {
+        Flavor::CurrentThread => quote!(new_current_thread),
+        Flavor::MultiThread => quote!(new_multi_thread),
+    };
+    let worker_threads = options.worker_threads.map(|n| {
+        let n = proc_macro2::Literal::usize_unsuffixed(n);
+        quote!(__tether_builder.worker_threads(#n);)
+    });
     let start_paused = options
         .start_paused
         .map(|paused| quote!(__tether_builder.start_paused(#paused);));
@@ -594,7 +813,8 @@ fn expand_function(
             #body
             #[allow(clippy::expect_used)]
             let __tether_runtime = {
-                let mut __tether_builder = #crate_path::runtime::Builder::new_current_thread();
+                let mut __tether_builder = #crate_path::runtime::Builder::#new_builder();
+                #worker_threads
                 #start_paused
                 __tether_builder
                     .build()
@@ -824,22 +1044,214 @@ mod tests {
     }
 
     #[test]
-    fn error_multi_thread_flavor() {
+    fn multi_thread_flavor_expansion() {
         let out = run(
             Kind::Main,
             "flavor = \"multi_thread\"",
             "async fn main() {}",
         );
-        assert_error(&out, "the multi-thread flavor is not built yet");
-        assert_error(&out, "use `flavor = \\\"current_thread\\\"`");
-        // Still expanded with the current-thread runtime.
+        assert_ok(&out);
+        assert_contains(
+            &out,
+            "let mut __tether_builder = ::tether::runtime::Builder::new_multi_thread();",
+        );
+        assert_not_contains(&out, "new_current_thread");
+        // Without `worker_threads`, the builder's default (one per core) applies.
+        assert_not_contains(&out, "worker_threads");
+        assert_not_contains(&out, "start_paused");
+        assert_contains(&out, "__tether_runtime.block_on(__tether_body)");
+
+        let out = run(Kind::Test, "flavor = \"multi_thread\"", "async fn t() {}");
+        assert_ok(&out);
+        assert_contains(&out, "#[::core::prelude::v1::test] fn t() {");
+        assert_contains(&out, "::tether::runtime::Builder::new_multi_thread()");
+    }
+
+    #[test]
+    fn worker_threads_option() {
+        let out = run(
+            Kind::Main,
+            "flavor = \"multi_thread\", worker_threads = 2",
+            "async fn main() {}",
+        );
+        assert_ok(&out);
+        assert_contains(
+            &out,
+            "let mut __tether_builder = ::tether::runtime::Builder::new_multi_thread(); \
+             __tether_builder.worker_threads(2);",
+        );
+
+        // Any order; a `usize` suffix is dropped; `crate` applies as well.
+        let out = run(
+            Kind::Test,
+            "worker_threads = 16usize, crate = \"rt\", flavor = \"multi_thread\",",
+            "async fn t() {}",
+        );
+        assert_ok(&out);
+        assert_contains(&out, "rt::runtime::Builder::new_multi_thread();");
+        assert_contains(&out, "__tether_builder.worker_threads(16);");
+        assert_not_contains(&out, "16usize");
+    }
+
+    #[test]
+    fn start_paused_false_is_allowed_with_multi_thread() {
+        let out = run(
+            Kind::Test,
+            "flavor = \"multi_thread\", start_paused = false",
+            "async fn t() {}",
+        );
+        assert_ok(&out);
+        assert_contains(&out, "Builder::new_multi_thread()");
+        assert_contains(&out, "__tether_builder.start_paused(false);");
+    }
+
+    #[test]
+    fn flavor_current_thread_is_the_default() {
+        let default = run(Kind::Main, "", "async fn main() {}");
+        let explicit = run(
+            Kind::Main,
+            "flavor = \"current_thread\"",
+            "async fn main() {}",
+        );
+        assert_eq!(default, explicit);
+        assert_contains(&default, "Builder::new_current_thread()");
+
+        let out = run(Kind::Test, "", "async fn t() {}");
         assert_contains(&out, "Builder::new_current_thread()");
+        assert_not_contains(&out, "new_multi_thread");
+    }
+
+    #[test]
+    fn error_worker_threads_with_default_flavor() {
+        let out = run(Kind::Main, "worker_threads = 4", "async fn main() {}");
+        assert_error(&out, "`worker_threads` needs the multi-thread flavor");
+        assert_error(&out, "add `flavor = \\\"multi_thread\\\"`");
+        // Still expanded, with the current-thread runtime and without the option.
+        assert_contains(&out, "Builder::new_current_thread()");
+        assert_not_contains(&out, "__tether_builder.worker_threads");
+
+        let out = run(Kind::Test, "worker_threads = 1", "async fn t() {}");
+        assert_error(&out, "add `flavor = \\\"multi_thread\\\"`");
+    }
+
+    #[test]
+    fn error_worker_threads_with_current_thread_flavor() {
+        let out = run(
+            Kind::Test,
+            "flavor = \"current_thread\", worker_threads = 4",
+            "async fn t() {}",
+        );
+        assert_error(&out, "`worker_threads` needs the multi-thread flavor");
+        assert_error(
+            &out,
+            "write `flavor = \\\"multi_thread\\\"` instead of `flavor = \\\"current_thread\\\"`",
+        );
+        assert_contains(&out, "Builder::new_current_thread()");
+        assert_not_contains(&out, "__tether_builder.worker_threads");
+    }
+
+    #[test]
+    fn error_worker_threads_zero() {
+        let out = run(
+            Kind::Main,
+            "flavor = \"multi_thread\", worker_threads = 0",
+            "async fn main() {}",
+        );
+        assert_error(&out, "`worker_threads` must be at least 1");
+        assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+        // Expanded with the builder's default number of workers.
+        assert_contains(&out, "Builder::new_multi_thread()");
+        assert_not_contains(&out, "__tether_builder.worker_threads");
+    }
+
+    #[test]
+    fn error_worker_threads_not_an_integer_literal() {
+        let multi = "flavor = \"multi_thread\", ";
+        let out = run(
+            Kind::Main,
+            &format!("{multi}worker_threads = \"4\""),
+            "async fn main() {}",
+        );
+        assert_error(&out, "`worker_threads` takes an integer literal");
+        assert_error(&out, "without quotes: `worker_threads = 4`");
+
+        let out = run(
+            Kind::Main,
+            &format!("{multi}worker_threads = THREADS"),
+            "async fn main() {}",
+        );
+        assert_error(&out, "`worker_threads` takes an integer literal");
+
+        let out = run(
+            Kind::Main,
+            &format!("{multi}worker_threads = -1"),
+            "async fn main() {}",
+        );
+        assert_error(&out, "`worker_threads` takes an integer literal");
+
+        let out = run(
+            Kind::Main,
+            &format!("{multi}worker_threads = 2u8"),
+            "async fn main() {}",
+        );
+        assert_error(&out, "without the `u8` suffix: `worker_threads = 2`");
+
+        let out = run(
+            Kind::Main,
+            &format!("{multi}worker_threads = 99999999999999999999999"),
+            "async fn main() {}",
+        );
+        assert_error(&out, "is too large");
+
+        let out = run(
+            Kind::Main,
+            &format!("{multi}worker_threads"),
+            "async fn main() {}",
+        );
+        assert_error(&out, "option `worker_threads` needs a value");
+        assert_error(&out, "write `worker_threads = 4`");
+    }
+
+    #[test]
+    fn error_start_paused_with_multi_thread() {
+        let out = run(
+            Kind::Test,
+            "flavor = \"multi_thread\", start_paused = true",
+            "async fn t() {}",
+        );
+        assert_error(
+            &out,
+            "a paused clock (`start_paused = true`) needs the current-thread flavor",
+        );
+        // Still expanded, on the multi-thread runtime without the paused clock.
+        assert_contains(&out, "Builder::new_multi_thread()");
+        assert_not_contains(&out, "__tether_builder.start_paused");
+
+        // The order of the options does not matter.
+        let out = run(
+            Kind::Main,
+            "start_paused = true, worker_threads = 2, flavor = \"multi_thread\"",
+            "async fn main() {}",
+        );
+        assert_error(&out, "needs the current-thread flavor");
+        assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+        assert_contains(&out, "__tether_builder.worker_threads(2);");
     }
 
     #[test]
     fn error_unknown_flavor() {
         let out = run(Kind::Test, "flavor = \"threaded\"", "async fn t() {}");
         assert_error(&out, "unknown flavor `threaded`");
+        assert_error(&out, "or `flavor = \\\"multi_thread\\\"`");
+
+        // Only the flavor is reported, not `worker_threads` depending on it.
+        let out = run(
+            Kind::Test,
+            "flavor = \"multi-thread\", worker_threads = 2",
+            "async fn t() {}",
+        );
+        assert_error(&out, "unknown flavor `multi-thread`");
+        assert_eq!(out.matches("compile_error").count(), 1, "{out}");
     }
 
     #[test]
@@ -854,12 +1266,12 @@ mod tests {
         let out = run(Kind::Main, "foo = 1", "async fn main() {}");
         assert_error(
             &out,
-            "unknown option `foo`; expected `flavor`, `start_paused` or `crate`",
+            "unknown option `foo`; expected `flavor`, `worker_threads`, `start_paused` or `crate`",
         );
 
-        let out = run(Kind::Main, "worker_threads = 4", "async fn main() {}");
-        assert_error(&out, "unknown option `worker_threads`");
-        assert_error(&out, "multi-thread flavor");
+        let out = run(Kind::Main, "core_threads = 4", "async fn main() {}");
+        assert_error(&out, "unknown option `core_threads`");
+        assert_error(&out, "write `worker_threads = N`");
     }
 
     #[test]
@@ -919,10 +1331,10 @@ mod tests {
     fn valid_options_survive_next_to_errors() {
         let out = run(
             Kind::Main,
-            "crate = \"rt\", flavor = \"multi_thread\", start_paused = true",
+            "crate = \"rt\", flavor = \"threaded\", start_paused = true",
             "async fn main() {}",
         );
-        assert_error(&out, "the multi-thread flavor is not built yet");
+        assert_error(&out, "unknown flavor `threaded`");
         assert_contains(&out, "rt::runtime::Builder::new_current_thread()");
         assert_contains(&out, "start_paused(true)");
     }

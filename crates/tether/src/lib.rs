@@ -22,6 +22,9 @@
 //!   tests can pause so that hour-long timeouts take no time.
 //! - [`task`]: spawning (also `!Send` futures with `spawn_local`), names, yielding, the blocking
 //!   pool.
+//! - [`sync`]: channels (`oneshot`, `mpsc`, `broadcast`, `watch`), `Mutex`, `RwLock`,
+//!   `Semaphore`, `Notify` and `Barrier`, with tokio's names; waiting on them spends the
+//!   cooperative budget like any other resource.
 //! - [`main`] and [`test`]: attribute macros that build a runtime around an `async fn`.
 //!
 //! # Example
@@ -57,6 +60,7 @@ pub(crate) mod loom;
 pub mod net;
 pub mod runtime;
 pub(crate) mod sched;
+pub mod sync;
 pub mod task;
 pub mod time;
 

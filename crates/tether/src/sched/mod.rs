@@ -14,6 +14,9 @@ use async_task::{Runnable, ScheduleInfo};
 use crate::task::meta::TaskMeta;
 
 /// The scheduler of a runtime, by flavor.
+// One per runtime, inside its `Arc`: the variants' sizes do not matter, and boxing the large one
+// would add a pointer chase to every `schedule`.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Scheduler {
     CurrentThread(current_thread::Shared),
     MultiThread(multi_thread::Shared),

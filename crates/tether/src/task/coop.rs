@@ -139,7 +139,6 @@ pin_project! {
 }
 
 impl<F> Budgeted<F> {
-    #[allow(dead_code)] // used by `sync` (in progress)
     pub(crate) fn new(inner: F) -> Budgeted<F> {
         Budgeted { inner }
     }

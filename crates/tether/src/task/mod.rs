@@ -22,6 +22,13 @@
 //! yield (it is woken at once and goes to the back of the queue), so a task looping over
 //! always-ready resources cannot starve the others on its thread.
 //!
+//! # No `block_in_place`
+//!
+//! tokio's `block_in_place` turns the current worker into a blocking thread and hands its queue
+//! to a new worker. tether does not offer it yet: handing a worker's state over mid-poll is
+//! intricate, it cannot work on the current-thread flavor at all, and `spawn_blocking` covers the
+//! need (move the blocking part into the closure and await its `JoinHandle`).
+//!
 //! # Ordering on the current-thread runtime
 //!
 //! Spawned tasks run in the order they were woken (first in, first out), after the spawning

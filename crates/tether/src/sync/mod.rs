@@ -1,0 +1,91 @@
+//! Synchronization between tasks: channels, locks, semaphores, notifications, barriers.
+//!
+//! The names and meanings follow `tokio::sync`, so code moves over by changing the import; the
+//! differences are listed on each type and at the end of this page.
+//!
+//! - [`oneshot`]: one value, from one task to one other. Own code: a slot under a mutex and two
+//!   wakers.
+//! - [`mpsc`]: many senders, one receiver; bounded (with backpressure) or unbounded. Backed by
+//!   `async-channel`.
+//! - [`broadcast`]: many senders, many receivers, each receiver sees every value; the oldest value
+//!   is overwritten when a receiver lags. Backed by `async-broadcast` in overflow mode.
+//! - [`watch`]: one sender publishes the latest value, receivers wait for it to change. Own code:
+//!   a read-write lock, a version word and `event-listener`.
+//! - [`Mutex`]: exclusive access to a value, held across `.await`. Backed by `async-lock`.
+//! - [`RwLock`]: many readers or one writer, held across `.await`. Backed by `async-lock`.
+//! - [`Semaphore`]: a fair, closable pool of permits. Own code: a first-in-first-out queue of
+//!   waiters under a mutex.
+//! - [`Notify`]: wake one task (storing one permit when none waits) or every waiting task. Own
+//!   code: a first-in-first-out queue of waiters under a mutex.
+//! - [`Barrier`]: `n` tasks wait for each other; one of them leads. Backed by `async-lock`.
+//!
+//! Why own code for four of them: `oneshot` is a hundred lines of safe code for which no crate has
+//! tokio's `close`/`closed` pair; `watch` (latest value plus a per-receiver "seen" version) exists
+//! in no small crate; `async-lock`'s semaphore can neither be closed nor is first-in-first-out; and
+//! `event-listener` alone cannot store `Notify`'s permit or tell a `notify_waiters` from a
+//! `notify_one`. None of the primitives uses `unsafe` code.
+//!
+//! # The cooperative budget
+//!
+//! Every operation that can wait (`recv`, `send` on a bounded channel, `lock`, `read`, `write`,
+//! `acquire`, `changed`, `notified`, `wait`, awaiting a oneshot receiver) spends one unit of the
+//! task's cooperative budget when it completes, like a socket read or a timer does (see
+//! [`task`](crate::task#the-cooperative-budget)). A task that loops over a channel that is never
+//! empty therefore yields after 128 operations and does not starve the other tasks of its thread.
+//! The non-waiting `try_*` methods and the sending side of unbounded and broadcast channels spend
+//! nothing. Wrap a future in [`task::unconstrained`](crate::task::unconstrained) to opt out, at
+//! the price of that protection.
+//!
+//! # Examples
+//!
+//! ```
+//! use tether::sync::{mpsc, oneshot};
+//!
+//! #[tether::main]
+//! async fn main() {
+//!     let (tx, mut rx) = mpsc::channel::<(u32, oneshot::Sender<u32>)>(8);
+//!     let server = tether::spawn(async move {
+//!         while let Some((n, reply)) = rx.recv().await {
+//!             let _ = reply.send(n * 2);
+//!         }
+//!     });
+//!     for n in 0..3 {
+//!         let (reply_tx, reply_rx) = oneshot::channel();
+//!         tx.send((n, reply_tx)).await.unwrap();
+//!         assert_eq!(reply_rx.await.unwrap(), n * 2);
+//!     }
+//!     drop(tx); // the server's `recv` returns `None` and it finishes
+//!     server.await.unwrap();
+//! }
+//! ```
+//!
+//! # Coming from tokio
+//!
+//! - [`Mutex::new`] allocates (the lock lives behind an `Arc` so that
+//!   [`lock_owned`](Mutex::lock_owned) needs no unsafe code) and there is no `const_new`;
+//!   `RwLock` has no owned guards.
+//! - [`Semaphore`] hands out one permit per `acquire` (no `acquire_many`).
+//! - `mpsc` has no `reserve`/`Permit`, no `WeakSender`, no `blocking_*` methods.
+//! - `broadcast` keeps exactly `capacity` values (tokio rounds up to a power of two).
+//! - `watch::Sender` is not `Clone`.
+//! - `Notified` has no `enable`; a `Notified` created before a `notify_waiters` call still
+//!   completes, as in tokio.
+
+pub mod broadcast;
+pub mod mpsc;
+pub mod oneshot;
+pub mod watch;
+
+mod barrier;
+mod mutex;
+mod notify;
+mod rwlock;
+mod semaphore;
+
+pub use barrier::{Barrier, BarrierWaitResult};
+pub use mutex::{Mutex, MutexGuard, OwnedMutexGuard, TryLockError};
+pub use notify::{Notified, Notify};
+pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use semaphore::{
+    AcquireError, OwnedSemaphorePermit, Semaphore, SemaphorePermit, TryAcquireError,
+};
