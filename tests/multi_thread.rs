@@ -373,3 +373,72 @@ fn idle_workers_use_no_cpu() {
         "idle workers used {used} of {hz} CPU ticks in 1 s: they must sleep, not spin"
     );
 }
+
+#[test]
+fn cross_thread_ping_pong_over_bounded_channels() {
+    use tether::sync::mpsc;
+    const PAIRS: usize = 100;
+    const ROUNDS: u64 = 1_000;
+    let rt = mt(2);
+    let total = rt.block_on(async {
+        let mut pairs = Vec::new();
+        for _ in 0..PAIRS {
+            let (ping_tx, mut ping_rx) = mpsc::channel::<u64>(1);
+            let (pong_tx, mut pong_rx) = mpsc::channel::<u64>(1);
+            let ponger = tether::spawn(async move {
+                while let Some(v) = ping_rx.recv().await {
+                    pong_tx.send(v + 1).await.unwrap();
+                }
+            });
+            let pinger = tether::spawn(async move {
+                let mut v = 0;
+                for _ in 0..ROUNDS {
+                    ping_tx.send(v).await.unwrap();
+                    v = pong_rx.recv().await.unwrap();
+                }
+                drop(ping_tx);
+                v
+            });
+            pairs.push((pinger, ponger));
+        }
+        let mut total = 0;
+        for (pinger, ponger) in pairs {
+            total += pinger.await.unwrap();
+            ponger.await.unwrap();
+        }
+        total
+    });
+    assert_eq!(total, PAIRS as u64 * ROUNDS);
+}
+
+#[test]
+fn plain_threads_feed_tasks_through_unbounded_channels() {
+    use tether::sync::mpsc;
+    let rt = mt(2);
+    let sum = rt.block_on(async {
+        let (tx, mut rx) = mpsc::unbounded_channel::<u64>();
+        let producers: Vec<_> = (0..4u64)
+            .map(|p| {
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    for i in 0..10_000u64 {
+                        tx.send(p * 10_000 + i).unwrap();
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        let consumer = tether::spawn(async move {
+            let mut sum = 0u64;
+            while let Some(v) = rx.recv().await {
+                sum += v;
+            }
+            sum
+        });
+        for p in producers {
+            p.join().unwrap();
+        }
+        consumer.await.unwrap()
+    });
+    assert_eq!(sum, (0..40_000u64).sum::<u64>());
+}
