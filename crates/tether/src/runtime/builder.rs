@@ -52,6 +52,7 @@ pub struct Builder {
     pub(crate) keep_alive: Duration,
     pub(crate) thread_name: String,
     pub(crate) hooks: ThreadHooks,
+    pub(crate) on_unhandled: Option<super::failure::FailureHook>,
 }
 
 impl Builder {
@@ -65,6 +66,7 @@ impl Builder {
             keep_alive: Duration::from_secs(10),
             thread_name: "tether".to_string(),
             hooks: ThreadHooks::default(),
+            on_unhandled: None,
         }
     }
 
@@ -161,6 +163,42 @@ impl Builder {
     /// Runs `f` at the end of every thread the runtime starts, on that thread.
     pub fn on_thread_stop<F: Fn() + Send + Sync + 'static>(&mut self, f: F) -> &mut Builder {
         self.hooks.on_stop = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets what happens to a task failure nobody observes: a task that panicked while its
+    /// `JoinHandle` was dropped (or that is dropped later without being awaited). By default the
+    /// failure is reported on stderr with the task's id, name, spawn location and panic message;
+    /// `f` replaces that report (log it, count it, or abort). Each failure reaches `f` exactly
+    /// once, on the thread that drops the failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let seen = Arc::new(AtomicUsize::new(0));
+    /// let s = seen.clone();
+    /// let rt = tether::runtime::Builder::new_current_thread()
+    ///     .on_unhandled_failure(move |failure| {
+    ///         assert_eq!(failure.name(), Some("store"));
+    ///         s.fetch_add(1, Ordering::SeqCst);
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async {
+    ///     // Fire and forget: the handle is dropped at once.
+    ///     drop(tether::task::Builder::new().name("store").spawn(async { panic!("disk full") }));
+    ///     tether::task::yield_now().await;
+    /// });
+    /// assert_eq!(seen.load(Ordering::SeqCst), 1);
+    /// ```
+    pub fn on_unhandled_failure<F>(&mut self, f: F) -> &mut Builder
+    where
+        F: Fn(&super::UnhandledFailure<'_>) + Send + Sync + 'static,
+    {
+        self.on_unhandled = Some(Arc::new(f));
         self
     }
 

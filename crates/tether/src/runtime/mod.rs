@@ -28,10 +28,12 @@
 pub(crate) mod blocking;
 pub(crate) mod builder;
 pub(crate) mod context;
+pub(crate) mod failure;
 mod handle;
 mod metrics;
 
 pub use builder::Builder;
+pub use failure::UnhandledFailure;
 pub use handle::{EnterGuard, Handle, TryCurrentError};
 pub use metrics::RuntimeMetrics;
 
@@ -67,6 +69,15 @@ pub(crate) struct Shared {
     pub(crate) metrics: Counters,
     /// Threads for blocking work.
     pub(crate) blocking: blocking::BlockingPool,
+    /// Where unobserved task failures go (`None`: stderr).
+    pub(crate) on_unhandled: Option<failure::FailureHook>,
+}
+
+impl Shared {
+    /// Hands a failure nobody observed to the failure policy.
+    pub(crate) fn report_unhandled(&self, failure: &UnhandledFailure<'_>) {
+        failure::report(self.on_unhandled.as_ref(), failure);
+    }
 }
 
 /// The tether runtime: a scheduler, an I/O reactor and timers, driven by [`block_on`].
@@ -116,6 +127,7 @@ impl Runtime {
                 format!("{}-blocking", builder.thread_name),
                 builder.hooks.clone(),
             ),
+            on_unhandled: builder.on_unhandled.clone(),
         });
         let rt = Runtime {
             handle: Handle { shared },

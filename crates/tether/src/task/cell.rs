@@ -25,7 +25,7 @@ use pin_project_lite::pin_project;
 use crate::loom::sync::atomic::Ordering;
 use crate::loom::sync::Arc;
 use crate::runtime::Shared;
-use crate::task::join::{JoinError, JoinHandle};
+use crate::task::join::{JoinError, JoinHandle, Unobserved};
 use crate::task::meta::TaskMeta;
 
 pin_project! {
@@ -81,7 +81,19 @@ impl<F: Future> Future for TaskFuture<'_, F> {
             }
             Err(payload) => {
                 finish(this.stage);
-                Poll::Ready(Err(JoinError::panic(meta.id, payload)))
+                let key = meta.key.load(Ordering::Relaxed);
+                let unobserved =
+                    meta.shared
+                        .registry
+                        .describe(key, meta.id)
+                        .map(|(name, location)| {
+                            Box::new(Unobserved {
+                                rt: meta.shared.clone(),
+                                name,
+                                location,
+                            })
+                        });
+                Poll::Ready(Err(JoinError::panic(meta.id, payload, unobserved)))
             }
         }
     }

@@ -130,7 +130,12 @@ impl<T> Future for JoinHandle<T> {
             Poll::Ready(out) => {
                 coop.made_progress();
                 self.raw = None;
-                Poll::Ready(out.unwrap_or_else(|| Err(JoinError::cancelled(id))))
+                let mut out = out.unwrap_or_else(|| Err(JoinError::cancelled(id)));
+                if let Err(e) = &mut out {
+                    // Delivered: from now on the failure is the caller's to handle.
+                    e.unobserved = None;
+                }
+                Poll::Ready(out)
             }
         }
     }
@@ -169,6 +174,16 @@ impl<T> fmt::Debug for JoinHandle<T> {
 pub struct JoinError {
     id: Id,
     repr: Repr,
+    /// Set while a panic has not been delivered through a `JoinHandle`; reported to the
+    /// runtime's failure policy if the error is dropped in that state.
+    unobserved: Option<Box<Unobserved>>,
+}
+
+/// What the failure policy needs to report a panic nobody observed.
+pub(crate) struct Unobserved {
+    pub(crate) rt: crate::loom::sync::Arc<crate::runtime::Shared>,
+    pub(crate) name: Option<std::sync::Arc<str>>,
+    pub(crate) location: &'static std::panic::Location<'static>,
 }
 
 enum Repr {
@@ -192,10 +207,15 @@ impl JoinError {
         JoinError {
             id,
             repr: Repr::Cancelled,
+            unobserved: None,
         }
     }
 
-    pub(crate) fn panic(id: Id, payload: Box<dyn Any + Send + 'static>) -> JoinError {
+    pub(crate) fn panic(
+        id: Id,
+        payload: Box<dyn Any + Send + 'static>,
+        unobserved: Option<Box<Unobserved>>,
+    ) -> JoinError {
         let message = panic_message(payload.as_ref()).map(str::to_owned);
         JoinError {
             id,
@@ -203,6 +223,7 @@ impl JoinError {
                 payload: Payload(payload),
                 message,
             },
+            unobserved,
         }
     }
 
@@ -239,8 +260,8 @@ impl JoinError {
     }
 
     /// The panic payload, or the error back if the task was cancelled.
-    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
-        match self.repr {
+    pub fn try_into_panic(mut self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
+        match std::mem::replace(&mut self.repr, Repr::Cancelled) {
             Repr::Panic { payload, .. } => Ok(payload.0),
             Repr::Cancelled => Err(self),
         }
@@ -280,6 +301,23 @@ impl fmt::Debug for JoinError {
 }
 
 impl std::error::Error for JoinError {}
+
+impl Drop for JoinError {
+    fn drop(&mut self) {
+        if let Some(u) = self.unobserved.take() {
+            let message = match &self.repr {
+                Repr::Panic { message, .. } => message.as_deref(),
+                Repr::Cancelled => None,
+            };
+            u.rt.report_unhandled(&crate::runtime::UnhandledFailure {
+                id: self.id,
+                name: u.name.as_deref(),
+                location: u.location,
+                message,
+            });
+        }
+    }
+}
 
 impl From<JoinError> for std::io::Error {
     fn from(e: JoinError) -> std::io::Error {

@@ -108,6 +108,19 @@ impl Registry {
         }
     }
 
+    /// The name and spawn location of task `id` at `key`, if it is still registered.
+    pub(crate) fn describe(
+        &self,
+        key: usize,
+        id: Id,
+    ) -> Option<(Option<std::sync::Arc<str>>, &'static Location<'static>)> {
+        let entries = lock(&self.entries);
+        match entries.get(key) {
+            Some(e) if e.id == id => Some((e.name.clone(), e.location)),
+            _ => None,
+        }
+    }
+
     /// Takes the wakers of all registered tasks (rule 3); used at shutdown.
     pub(crate) fn take_wakers(&self) -> Vec<Waker> {
         let mut entries = lock(&self.entries);

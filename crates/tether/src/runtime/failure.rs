@@ -1,0 +1,70 @@
+//! The failure policy: what happens to a task failure nobody observed.
+//!
+//! A task that panics delivers the panic through its `JoinHandle`. When nobody is there to
+//! receive it (the handle was dropped, or is dropped later without being awaited), the failure
+//! goes to the runtime's policy instead of vanishing: by default a report on stderr naming the
+//! task, its spawn location and the panic message; or the callback given to
+//! [`Builder::on_unhandled_failure`](super::Builder::on_unhandled_failure). Each failure is
+//! reported exactly once: the report is made when the undelivered `JoinError` is dropped.
+
+use std::fmt;
+use std::panic::Location;
+use std::sync::Arc;
+
+use crate::task::Id;
+
+/// A task failure that nobody observed, as given to the failure policy.
+#[derive(Debug)]
+pub struct UnhandledFailure<'a> {
+    pub(crate) id: Id,
+    pub(crate) name: Option<&'a str>,
+    pub(crate) location: &'static Location<'static>,
+    pub(crate) message: Option<&'a str>,
+}
+
+impl UnhandledFailure<'_> {
+    /// The failed task's id.
+    pub fn id(&self) -> Id {
+        self.id
+    }
+
+    /// The failed task's name, if it was given one.
+    pub fn name(&self) -> Option<&str> {
+        self.name
+    }
+
+    /// Where the failed task was spawned.
+    pub fn location(&self) -> &'static Location<'static> {
+        self.location
+    }
+
+    /// The panic message, when the payload was a string.
+    pub fn message(&self) -> Option<&str> {
+        self.message
+    }
+}
+
+impl fmt::Display for UnhandledFailure<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "task {}", self.id)?;
+        if let Some(name) = self.name {
+            write!(f, " {name:?}")?;
+        }
+        write!(f, " spawned at {} panicked", self.location)?;
+        if let Some(msg) = self.message {
+            write!(f, " with message {msg:?}")?;
+        }
+        f.write_str(", and nobody awaited its JoinHandle")
+    }
+}
+
+/// The callback type of [`Builder::on_unhandled_failure`](super::Builder::on_unhandled_failure).
+pub(crate) type FailureHook = Arc<dyn Fn(&UnhandledFailure<'_>) + Send + Sync>;
+
+/// Reports `failure` with `hook`, or on stderr by default.
+pub(crate) fn report(hook: Option<&FailureHook>, failure: &UnhandledFailure<'_>) {
+    match hook {
+        Some(h) => h(failure),
+        None => eprintln!("tether: {failure}"),
+    }
+}
