@@ -49,7 +49,8 @@
 //! Names follow tokio where the meaning is the same: `Runtime`, `Builder`, `block_on`, `spawn`,
 //! `JoinHandle`, `time::sleep`, `net::TcpListener`, `#[tether::main]`. Differences:
 //! streams implement `futures-io`'s `AsyncRead`/`AsyncWrite` (import [`io::AsyncReadExt`] and
-//! [`io::AsyncWriteExt`]); [`time::Sleep`] is `Unpin`; today only the current-thread flavor exists.
+//! [`io::AsyncWriteExt`]); [`time::Sleep`] is `Unpin`; `#[tether::main]` runs on the current-thread
+//! flavor unless you write `flavor = "multi_thread"`; a panic nobody awaited is reported, not lost.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
@@ -69,7 +70,8 @@ pub use task::spawn;
 /// Marks `async fn main` to run on a tether runtime.
 ///
 /// See the attribute's own documentation in `tether-macros` for the options
-/// (`flavor = "current_thread"`, `start_paused = true`, `crate = "..."`).
+/// (`flavor = "current_thread" | "multi_thread"`, `worker_threads = N`, `start_paused = true`,
+/// `crate = "..."`). The default flavor is current-thread.
 pub use tether_macros::main;
 
 /// Marks an `async fn` test to run on a fresh tether runtime.

@@ -19,11 +19,10 @@
 //! Differences from tokio: no `reserve`/`Permit`, `WeakSender` or `blocking_*` methods.
 
 use std::fmt;
-use std::pin::Pin;
+
 use std::task::{Context, Poll};
 
-use futures_lite::Stream;
-
+use super::chan;
 use crate::task::coop::{self, Budgeted};
 
 /// Error types of the mpsc channels.
@@ -169,7 +168,7 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         "tether::sync::mpsc::channel: the capacity must be at least 1 (a channel of capacity 0 \
          could never hold a value); use a oneshot channel or capacity 1 for a hand-over"
     );
-    let (tx, rx) = async_channel::bounded(capacity);
+    let (tx, rx) = chan::bounded(capacity);
     (
         Sender { inner: tx },
         Receiver {
@@ -201,7 +200,7 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 /// }
 /// ```
 pub fn unbounded_channel<T>() -> (UnboundedSender<T>, UnboundedReceiver<T>) {
-    let (tx, rx) = async_channel::unbounded();
+    let (tx, rx) = chan::unbounded();
     (
         UnboundedSender { inner: tx },
         UnboundedReceiver {
@@ -234,7 +233,7 @@ pub fn unbounded_channel<T>() -> (UnboundedSender<T>, UnboundedReceiver<T>) {
 /// }
 /// ```
 pub struct Sender<T> {
-    inner: async_channel::Sender<T>,
+    inner: chan::ChanSender<T>,
 }
 
 impl<T> Sender<T> {
@@ -249,7 +248,7 @@ impl<T> Sender<T> {
     pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
         Budgeted::new(self.inner.send(value))
             .await
-            .map_err(|e| SendError(e.into_inner()))
+            .map_err(SendError)
     }
 
     /// Sends `value` if there is room right now, without waiting.
@@ -260,8 +259,8 @@ impl<T> Sender<T> {
     /// receiver is gone; both give the value back.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
         self.inner.try_send(value).map_err(|e| match e {
-            async_channel::TrySendError::Full(v) => TrySendError::Full(v),
-            async_channel::TrySendError::Closed(v) => TrySendError::Closed(v),
+            chan::TrySendErr::Full(v) => TrySendError::Full(v),
+            chan::TrySendErr::Closed(v) => TrySendError::Closed(v),
         })
     }
 
@@ -322,7 +321,7 @@ impl<T> fmt::Debug for Sender<T> {
 /// }
 /// ```
 pub struct UnboundedSender<T> {
-    inner: async_channel::Sender<T>,
+    inner: chan::ChanSender<T>,
 }
 
 impl<T> UnboundedSender<T> {
@@ -332,9 +331,9 @@ impl<T> UnboundedSender<T> {
     ///
     /// Gives the value back in [`SendError`] when the receiver was dropped or closed.
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
-        self.inner.try_send(value).map_err(|e| {
+        self.inner.try_send(value).map_err(|e| match e {
             // An unbounded channel is never full: the only failure is a closed channel.
-            SendError(e.into_inner())
+            chan::TrySendErr::Full(v) | chan::TrySendErr::Closed(v) => SendError(v),
         })
     }
 
@@ -366,28 +365,27 @@ impl<T> fmt::Debug for UnboundedSender<T> {
     }
 }
 
-/// What both receivers do: async-channel's receiver, pinned once so that it can be polled as a
-/// stream from `&mut self` (its receive future is `!Unpin`).
+/// What both receivers do: the channel core's receiver plus the cooperative budget.
 struct RecvHalf<T> {
-    rx: Pin<Box<async_channel::Receiver<T>>>,
+    rx: chan::ChanReceiver<T>,
 }
 
 impl<T> RecvHalf<T> {
-    fn new(rx: async_channel::Receiver<T>) -> RecvHalf<T> {
-        RecvHalf { rx: Box::pin(rx) }
+    fn new(rx: chan::ChanReceiver<T>) -> RecvHalf<T> {
+        RecvHalf { rx }
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let coop = std::task::ready!(coop::poll_proceed(cx));
-        let out = std::task::ready!(self.rx.as_mut().poll_next(cx));
+        let out = std::task::ready!(self.rx.poll_recv(cx));
         coop.made_progress();
         Poll::Ready(out)
     }
 
     fn try_recv(&mut self) -> Result<T, TryRecvError> {
         self.rx.try_recv().map_err(|e| match e {
-            async_channel::TryRecvError::Empty => TryRecvError::Empty,
-            async_channel::TryRecvError::Closed => TryRecvError::Disconnected,
+            chan::TryRecvErr::Empty => TryRecvError::Empty,
+            chan::TryRecvErr::Closed => TryRecvError::Disconnected,
         })
     }
 }
@@ -461,7 +459,7 @@ impl<T> Receiver<T> {
 
     /// Whether no value is queued.
     pub fn is_empty(&self) -> bool {
-        self.inner.rx.is_empty()
+        self.inner.rx.len() == 0
     }
 
     /// How many values can be sent right now without waiting.
@@ -550,7 +548,7 @@ impl<T> UnboundedReceiver<T> {
 
     /// Whether no value is queued.
     pub fn is_empty(&self) -> bool {
-        self.inner.rx.is_empty()
+        self.inner.rx.len() == 0
     }
 }
 
