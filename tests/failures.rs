@@ -33,12 +33,9 @@ fn fire_and_forget_panic_is_reported_once_with_name_and_location() {
         let reports = Reports::default();
         let rt = runtime(multi, &reports);
         let line = rt.block_on(async {
+            let fut = async { panic!("could not store") };
             let line = line!() + 1;
-            let h = tether::task::Builder::new()
-                .name("buggy_store")
-                .spawn(async {
-                    panic!("could not store");
-                });
+            let h = tether::task::Builder::new().name("buggy_store").spawn(fut);
             drop(h);
             tether::time::sleep(std::time::Duration::from_millis(20)).await;
             line

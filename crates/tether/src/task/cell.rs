@@ -86,12 +86,10 @@ impl<F: Future> Future for TaskFuture<'_, F> {
                     meta.shared
                         .registry
                         .describe(key, meta.id)
-                        .map(|(name, location)| {
-                            Box::new(Unobserved {
-                                rt: meta.shared.clone(),
-                                name,
-                                location,
-                            })
+                        .map(|(name, location)| Unobserved {
+                            rt: meta.shared.clone(),
+                            name,
+                            location,
                         });
                 Poll::Ready(Err(JoinError::panic(meta.id, payload, unobserved)))
             }

@@ -133,7 +133,7 @@ impl<T> Future for JoinHandle<T> {
                 let mut out = out.unwrap_or_else(|| Err(JoinError::cancelled(id)));
                 if let Err(e) = &mut out {
                     // Delivered: from now on the failure is the caller's to handle.
-                    e.unobserved = None;
+                    e.observed();
                 }
                 Poll::Ready(out)
             }
@@ -174,9 +174,6 @@ impl<T> fmt::Debug for JoinHandle<T> {
 pub struct JoinError {
     id: Id,
     repr: Repr,
-    /// Set while a panic has not been delivered through a `JoinHandle`; reported to the
-    /// runtime's failure policy if the error is dropped in that state.
-    unobserved: Option<Box<Unobserved>>,
 }
 
 /// What the failure policy needs to report a panic nobody observed.
@@ -188,11 +185,17 @@ pub(crate) struct Unobserved {
 
 enum Repr {
     Cancelled,
-    Panic {
-        payload: Payload,
-        /// The payload's text, read when the panic was caught, for `Display`/`Debug`.
-        message: Option<String>,
-    },
+    /// Boxed, so that a task's output slot (`Result<T, JoinError>`) stays small.
+    Panic(Box<PanicRepr>),
+}
+
+struct PanicRepr {
+    payload: Payload,
+    /// The payload's text, read when the panic was caught, for `Display`/`Debug`.
+    message: Option<String>,
+    /// Set while the panic has not been delivered through a `JoinHandle`; reported to the
+    /// runtime's failure policy if the error is dropped in that state.
+    unobserved: Option<Unobserved>,
 }
 
 /// A panic payload that is only reachable by value, which makes it safe to share.
@@ -207,23 +210,22 @@ impl JoinError {
         JoinError {
             id,
             repr: Repr::Cancelled,
-            unobserved: None,
         }
     }
 
     pub(crate) fn panic(
         id: Id,
         payload: Box<dyn Any + Send + 'static>,
-        unobserved: Option<Box<Unobserved>>,
+        unobserved: Option<Unobserved>,
     ) -> JoinError {
         let message = panic_message(payload.as_ref()).map(str::to_owned);
         JoinError {
             id,
-            repr: Repr::Panic {
+            repr: Repr::Panic(Box::new(PanicRepr {
                 payload: Payload(payload),
                 message,
-            },
-            unobserved,
+                unobserved,
+            })),
         }
     }
 
@@ -239,7 +241,7 @@ impl JoinError {
 
     /// Whether the task panicked.
     pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panic { .. })
+        matches!(self.repr, Repr::Panic(_))
     }
 
     /// The panic payload, to inspect or to resume with [`std::panic::resume_unwind`].
@@ -262,7 +264,10 @@ impl JoinError {
     /// The panic payload, or the error back if the task was cancelled.
     pub fn try_into_panic(mut self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match std::mem::replace(&mut self.repr, Repr::Cancelled) {
-            Repr::Panic { payload, .. } => Ok(payload.0),
+            Repr::Panic(mut p) => {
+                p.unobserved = None;
+                Ok(p.payload.0)
+            }
             Repr::Cancelled => Err(self),
         }
     }
@@ -280,7 +285,7 @@ impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => write!(f, "task {} was cancelled", self.id),
-            Repr::Panic { message, .. } => match message {
+            Repr::Panic(p) => match &p.message {
                 Some(msg) => write!(f, "task {} panicked with message {:?}", self.id, msg),
                 None => write!(f, "task {} panicked", self.id),
             },
@@ -292,7 +297,7 @@ impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => write!(f, "JoinError::Cancelled({})", self.id),
-            Repr::Panic { message, .. } => match message {
+            Repr::Panic(p) => match &p.message {
                 Some(msg) => write!(f, "JoinError::Panic({}, {:?}, ...)", self.id, msg),
                 None => write!(f, "JoinError::Panic({}, ...)", self.id),
             },
@@ -302,19 +307,26 @@ impl fmt::Debug for JoinError {
 
 impl std::error::Error for JoinError {}
 
+impl JoinError {
+    /// The error reached its receiver: the failure policy no longer needs to report it.
+    fn observed(&mut self) {
+        if let Repr::Panic(p) = &mut self.repr {
+            p.unobserved = None;
+        }
+    }
+}
+
 impl Drop for JoinError {
     fn drop(&mut self) {
-        if let Some(u) = self.unobserved.take() {
-            let message = match &self.repr {
-                Repr::Panic { message, .. } => message.as_deref(),
-                Repr::Cancelled => None,
-            };
-            u.rt.report_unhandled(&crate::runtime::UnhandledFailure {
-                id: self.id,
-                name: u.name.as_deref(),
-                location: u.location,
-                message,
-            });
+        if let Repr::Panic(p) = &mut self.repr {
+            if let Some(u) = p.unobserved.take() {
+                u.rt.report_unhandled(&crate::runtime::UnhandledFailure {
+                    id: self.id,
+                    name: u.name.as_deref(),
+                    location: u.location,
+                    message: p.message.as_deref(),
+                });
+            }
         }
     }
 }
