@@ -1,0 +1,843 @@
+//! The C10k demo: ten thousand concurrent connections to one tether server, on one machine.
+//!
+//! ```text
+//! cargo run --release --example c10k                        # 10,000 connections, 10 s
+//! cargo run --release --example c10k -- --conns 200 --secs 2
+//! cargo run --release --example c10k -- --current-thread    # the server on one thread
+//! ```
+//!
+//! What it demonstrates: the handshake echo server of seed 002 (`support/handshake_echo.rs`,
+//! one task per connection, written as straight-line `async` code) holding 10,000 open
+//! connections at once and echoing on all of them, with the memory and CPU that costs.
+//!
+//! How it runs: this process raises its open-files soft limit to the hard limit, starts the
+//! server on a tether runtime (multi-thread by default) on `127.0.0.1`, port 0, and starts the
+//! load generator as a child process (itself, re-run with a hidden `--client` flag) so that
+//! client and server each have their own descriptor limit. The client, on a tether runtime too
+//! (`support/c10k_load.rs`), opens the connections with at most 256 connecting at once (so the
+//! listener's backlog never overflows; failed attempts are retried a few times), says `hello`
+//! on each and checks the reply. When all are open it runs a closed loop for `--secs` seconds:
+//! every connection sends a 64-byte message, waits for the echo, checks it byte for byte and
+//! sends the next. It reports to this process as lines on its stdout (`OPEN`, `PROGRESS`,
+//! `RESULT`); this process shows them as a progress line and ends with a report.
+//!
+//! Reading the report:
+//! - **connections**: how many completed the `hello` handshake, and how many gave up after
+//!   their retries. The server's own count of accepted connections is shown beside it.
+//! - **throughput**: checked round trips per second during the echo phase, over all
+//!   connections. Client and server share this machine's cores, so it measures the pair.
+//! - **latency**: one round trip as the client sees it (send, echo back), p50/p99/p99.9, from
+//!   a log-linear histogram (within 3%). In a closed loop with one message in flight per
+//!   connection, latency is about connections ÷ throughput: it measures queueing across
+//!   10,000 connections, not the cost of one echo.
+//! - **server memory**: resident memory of the server process after all connections were
+//!   opened minus before, divided by the connections: the task, its buffer and the runtime's
+//!   bookkeeping. Kernel socket buffers are not in it. The server gives each connection a
+//!   16 KiB read buffer, and how much of it is resident depends on the allocator: glibc's main
+//!   arena zeroes it (the current-thread server, about 16 KiB per connection), while the worker
+//!   threads' arenas hand out fresh zero pages of which only the first gets written (the
+//!   multi-thread server, about 9 KiB).
+//! - **server CPU**: user + system time of the server process during the echo phase, as a
+//!   percentage of one core and per request. The process also runs this progress display,
+//!   which costs little.
+//!
+//! The run is bounded: the connect phase gives up after 30 s, each round trip after 5 s, and
+//! the child is killed (and always reaped) if it outlives the run by a generous margin.
+
+#[path = "support/c10k_load.rs"]
+mod c10k_load;
+#[path = "support/handshake_echo.rs"]
+mod handshake_echo;
+
+use std::io::{self, BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use c10k_load::{LoadConfig, Progress};
+
+const DEFAULT_CONNS: u64 = 10_000;
+const DEFAULT_SECS: u64 = 10;
+/// Descriptors kept free beside the connections (stdio, epoll, eventfd, listener, pipes...).
+const HEADROOM: u64 = 100;
+/// Bytes per echoed message.
+const MESSAGE_SIZE: usize = 64;
+/// How often the client reports progress.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+/// How long past the client's own worst case the parent waits before killing it.
+const KILL_MARGIN: Duration = Duration::from_secs(20);
+
+const USAGE: &str = "\
+usage: cargo run --release --example c10k -- [--conns N] [--secs S] [--current-thread]
+
+Opens N connections (default 10000) to a tether handshake echo server on 127.0.0.1 from a
+child process, echoes 64-byte messages on all of them for S seconds (default 10), and reports
+connections, requests/s, latency, and the server's memory and CPU per connection and request.
+
+  --conns N          connections to open (lowered, with a message, to what the open-files
+                     limit allows)
+  --secs S           length of the echo phase, in whole seconds
+  --current-thread   run the server on the current-thread runtime (default: multi-thread)
+  -h, --help         print this help";
+
+/// What the command line asks for.
+#[derive(Debug)]
+enum Mode {
+    Help,
+    Demo {
+        conns: u64,
+        secs: u64,
+        current_thread: bool,
+    },
+    /// The hidden child mode: `--client ADDR --conns N --secs S --size B`.
+    Client {
+        addr: SocketAddr,
+        conns: u64,
+        secs: u64,
+        size: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match parse_args(&args) {
+        Ok(Mode::Help) => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Ok(Mode::Demo {
+            conns,
+            secs,
+            current_thread,
+        }) => demo(conns, secs, current_thread),
+        Ok(Mode::Client {
+            addr,
+            conns,
+            secs,
+            size,
+        }) => client(addr, conns, secs, size),
+        Err(msg) => {
+            eprintln!("c10k: {msg}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn parse_args(args: &[String]) -> Result<Mode, String> {
+    let mut conns = None;
+    let mut secs = None;
+    let mut size = None;
+    let mut client = None;
+    let mut current_thread = false;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match flag {
+            "-h" | "--help" => return Ok(Mode::Help),
+            "--conns" => conns = Some(positive(&value("--conns")?, "--conns")?),
+            "--secs" => secs = Some(positive(&value("--secs")?, "--secs")?),
+            "--current-thread" if inline.is_none() => current_thread = true,
+            "--size" => size = Some(positive(&value("--size")?, "--size")?),
+            "--client" => {
+                let v = value("--client")?;
+                let addr = v.parse::<SocketAddr>().map_err(|_| {
+                    format!("--client needs an address like 127.0.0.1:5566, not {v:?}")
+                })?;
+                client = Some(addr);
+            }
+            _ => return Err(format!("unknown argument {arg:?}")),
+        }
+    }
+    let conns = conns.unwrap_or(DEFAULT_CONNS);
+    let secs = secs.unwrap_or(DEFAULT_SECS);
+    match client {
+        Some(addr) => {
+            let size = size.unwrap_or(MESSAGE_SIZE as u64);
+            if !(16..=65536).contains(&size) {
+                return Err(format!("--size must be 16..=65536 bytes, not {size}"));
+            }
+            Ok(Mode::Client {
+                addr,
+                conns,
+                secs,
+                size: size as usize,
+            })
+        }
+        None if size.is_some() => Err("--size is only for the internal --client mode".into()),
+        None => Ok(Mode::Demo {
+            conns,
+            secs,
+            current_thread,
+        }),
+    }
+}
+
+fn positive(v: &str, name: &str) -> Result<u64, String> {
+    match v.replace('_', "").parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{name} needs a positive whole number, not {v:?}")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The parent: server, child, progress, report.
+
+fn demo(requested: u64, secs: u64, current_thread: bool) -> ExitCode {
+    let limit = match raise_fd_limit() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("c10k: cannot read the open-files limit: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut conns = requested;
+    let fits = limit.saturating_sub(HEADROOM);
+    if conns > fits {
+        println!(
+            "the open-files limit is {}; running with {} connections instead of {}",
+            thousands(limit),
+            thousands(fits),
+            thousands(requested)
+        );
+        conns = fits;
+    }
+    // Every connection to the one server address needs its own local port.
+    if let Some(ports) = local_port_count() {
+        if conns > ports {
+            println!(
+                "the local port range has {} ports; running with {} connections instead of {}",
+                thousands(ports),
+                thousands(ports),
+                thousands(conns)
+            );
+            conns = ports;
+        }
+    }
+    if conns == 0 {
+        eprintln!("c10k: no descriptors left for connections (open-files limit {limit})");
+        return ExitCode::FAILURE;
+    }
+
+    let workers = thread::available_parallelism().map_or(1, |n| n.get());
+    let (mut builder, flavor) = if current_thread {
+        (
+            tether::runtime::Builder::new_current_thread(),
+            "current-thread runtime".to_string(),
+        )
+    } else {
+        (
+            tether::runtime::Builder::new_multi_thread(),
+            format!("multi-thread runtime, {workers} workers"),
+        )
+    };
+    let rt = match builder.thread_name("c10k-server").build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("c10k: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let run = Run {
+        conns,
+        secs,
+        flavor,
+    };
+    // The server's tasks run on the runtime; the parent's own work (child process, progress,
+    // report) blocks, so it runs on the blocking pool while `block_on` drives the runtime (the
+    // current-thread flavor runs tasks only inside `block_on`).
+    let outcome = rt.block_on(async move {
+        let (addr, stats) = handshake_echo::start("127.0.0.1:0", false)
+            .await
+            .map_err(|e| format!("cannot start the server: {e}"))?;
+        tether::task::spawn_blocking(move || run.drive(addr, &stats))
+            .await
+            .map_err(|e| format!("the driver failed: {e}"))?
+    });
+    drop(rt);
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(msg) => {
+            eprintln!("c10k: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Run {
+    conns: u64,
+    secs: u64,
+    flavor: String,
+}
+
+/// What the child said, as it said it.
+enum Event {
+    Out(String),
+    Err(String),
+    OutClosed,
+}
+
+/// The client's `RESULT` line, and what the parent measured around it.
+struct Measured {
+    result: String,
+    opened: Option<Opened>,
+    cpu_echo: Duration,
+    wall_echo: Duration,
+}
+
+/// The parent's measurements when the client said every connection was open.
+struct Opened {
+    rss_after: u64,
+    cpu: Duration,
+    at: Instant,
+}
+
+impl Run {
+    /// Runs the child and shows progress; prints the report. `Ok(true)` if the run completed
+    /// and every echo matched.
+    fn drive(&self, addr: SocketAddr, stats: &handshake_echo::Stats) -> Result<bool, String> {
+        let rss_before = rss_bytes().map_err(|e| format!("cannot read /proc/self/statm: {e}"))?;
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+        let worst =
+            LoadConfig::new(addr, self.conns as usize, Duration::from_secs(self.secs)).worst_case();
+        let deadline = Instant::now() + worst + KILL_MARGIN;
+
+        let bar = ProgressBar::new(self.conns);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix:<10} [{bar:30}] {msg}")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix("connecting");
+        bar.enable_steady_tick(Duration::from_millis(100));
+        let note = |msg: String| {
+            if bar.is_hidden() {
+                println!("{msg}");
+            } else {
+                bar.println(msg);
+            }
+        };
+        note(format!(
+            "c10k: {} connections to the handshake echo server on {addr} ({}), then {} s of \
+             {MESSAGE_SIZE}-byte echoes",
+            thousands(self.conns),
+            self.flavor,
+            self.secs
+        ));
+
+        let spawned = Instant::now();
+        let mut child = ChildGuard(Some(
+            Command::new(exe)
+                .args(["--client", &addr.to_string()])
+                .args(["--conns", &self.conns.to_string()])
+                .args(["--secs", &self.secs.to_string()])
+                .args(["--size", &MESSAGE_SIZE.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(|e| format!("cannot start the client process: {e}"))?,
+        ));
+        let (tx, rx) = mpsc::channel();
+        let readers = child.take_pipes(tx);
+
+        let mut measured = Measured {
+            result: String::new(),
+            opened: None,
+            cpu_echo: Duration::ZERO,
+            wall_echo: Duration::ZERO,
+        };
+        let mut errors = Vec::new();
+        let mut last_requests = (Instant::now(), 0u64);
+        let mut overstayed = false;
+        loop {
+            if Instant::now() >= deadline {
+                overstayed = true;
+                break;
+            }
+            let event = match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(ev) => ev,
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            let line = match event {
+                Event::Out(line) => line,
+                Event::Err(line) => {
+                    note(format!("client: {line}"));
+                    continue;
+                }
+                Event::OutClosed => break,
+            };
+            let (kind, rest) = line.split_once(' ').unwrap_or((&line, ""));
+            match kind {
+                "PROGRESS" => {
+                    let open = field(rest, "open").unwrap_or(0);
+                    let failed = field(rest, "failed").unwrap_or(0);
+                    let requests = field(rest, "requests").unwrap_or(0);
+                    match &measured.opened {
+                        None => {
+                            bar.set_position(open + failed);
+                            bar.set_message(format!(
+                                "{} open, {} failed",
+                                thousands(open),
+                                thousands(failed)
+                            ));
+                        }
+                        Some(o) => {
+                            let now = Instant::now();
+                            let dt = now.duration_since(last_requests.0).as_secs_f64();
+                            let rate = requests.saturating_sub(last_requests.1) as f64 / dt;
+                            last_requests = (now, requests);
+                            bar.set_position(now.duration_since(o.at).as_millis() as u64);
+                            bar.set_message(format!(
+                                "{} open, {} requests/s, {} round trips",
+                                thousands(open),
+                                thousands(rate as u64),
+                                thousands(requests)
+                            ));
+                        }
+                    }
+                }
+                "OPEN" => {
+                    let opened = Opened {
+                        rss_after: rss_bytes().unwrap_or(rss_before),
+                        cpu: cpu_time(libc::RUSAGE_SELF),
+                        at: Instant::now(),
+                    };
+                    last_requests = (opened.at, 0);
+                    measured.opened = Some(opened);
+                    let established = field(rest, "established").unwrap_or(0);
+                    let failed = field(rest, "failed").unwrap_or(0);
+                    let ms = field(rest, "ms").unwrap_or(0);
+                    note(format!(
+                        "{} connections open ({} failed) in {:.2} s; echoing for {} s",
+                        thousands(established),
+                        thousands(failed),
+                        ms as f64 / 1000.0,
+                        self.secs
+                    ));
+                    bar.set_prefix("echoing");
+                    bar.set_length(self.secs * 1000);
+                    bar.set_position(0);
+                }
+                "RESULT" => {
+                    if let Some(o) = &measured.opened {
+                        measured.cpu_echo = cpu_time(libc::RUSAGE_SELF).saturating_sub(o.cpu);
+                        measured.wall_echo = o.at.elapsed();
+                    }
+                    measured.result = rest.to_string();
+                }
+                "ERROR" => errors.push(rest.to_string()),
+                _ => note(format!("client said: {line}")),
+            }
+        }
+        bar.finish_and_clear();
+
+        let status = child.wait_until(deadline);
+        let life = spawned.elapsed();
+        for r in readers {
+            let _ = r.join();
+        }
+        let client_cpu = cpu_time(libc::RUSAGE_CHILDREN);
+        if overstayed || matches!(status, Reaped::Killed) {
+            return Err(format!(
+                "the client did not finish within {} s; it was killed",
+                (worst + KILL_MARGIN).as_secs()
+            ));
+        }
+        if measured.result.is_empty() {
+            return Err(format!("the client stopped without a result ({status})"));
+        }
+        Ok(self.report(&measured, rss_before, stats, &errors, (client_cpu, life)))
+    }
+
+    /// Prints the report; returns whether every echo matched and the client exited cleanly.
+    fn report(
+        &self,
+        m: &Measured,
+        rss_before: u64,
+        stats: &handshake_echo::Stats,
+        errors: &[String],
+        (client_cpu, client_life): (Duration, Duration),
+    ) -> bool {
+        let r = |k: &str| field(&m.result, k).unwrap_or(0);
+        let established = r("established");
+        let failed = r("failed");
+        let requests = r("requests");
+        let mismatches = r("mismatches");
+        let broken = r("broken");
+        let echo_secs = r("echo_ms") as f64 / 1000.0;
+        let accepted = stats.accepted.load(Ordering::SeqCst);
+
+        println!();
+        println!(
+            "c10k report: {} connections requested, server on tether's {}",
+            thousands(self.conns),
+            self.flavor
+        );
+        println!(
+            "  connections   {} established, {} failed ({} retried attempts; connect + hello \
+             handshake took {:.2} s; server accepted {})",
+            thousands(established),
+            thousands(failed),
+            thousands(r("retries")),
+            r("connect_ms") as f64 / 1000.0,
+            thousands(accepted)
+        );
+        let rate = if echo_secs > 0.0 {
+            requests as f64 / echo_secs
+        } else {
+            0.0
+        };
+        println!(
+            "  throughput    {} requests/s ({} checked 64-byte round trips in {:.2} s; {} \
+             mismatched, {} connections broke)",
+            thousands(rate as u64),
+            thousands(requests),
+            echo_secs,
+            thousands(mismatches),
+            thousands(broken)
+        );
+        println!(
+            "  latency       p50 {}, p99 {}, p99.9 {}, max {} (one round trip, client-side; \
+             closed loop, so ~ connections / throughput)",
+            micros(r("p50_us")),
+            micros(r("p99_us")),
+            micros(r("p999_us")),
+            micros(r("max_us"))
+        );
+        if let Some(o) = &m.opened {
+            let grown = o.rss_after.saturating_sub(rss_before);
+            let per_conn = if established > 0 {
+                format!("{:.1} KiB", grown as f64 / established as f64 / 1024.0)
+            } else {
+                "n/a".to_string()
+            };
+            println!(
+                "  server memory {per_conn} RSS per connection ({:.1} MiB before the connections, \
+                 {:.1} MiB with them open; user space only, not kernel socket buffers)",
+                rss_before as f64 / (1 << 20) as f64,
+                o.rss_after as f64 / (1 << 20) as f64
+            );
+        }
+        let wall = m.wall_echo.as_secs_f64();
+        if wall > 0.0 {
+            let per_req = if requests > 0 {
+                format!("{:.1} µs", m.cpu_echo.as_secs_f64() * 1e6 / requests as f64)
+            } else {
+                "n/a".to_string()
+            };
+            println!(
+                "  server CPU    {:.0}% of one core, {per_req} per request (user + sys of the \
+                 server process over the echo phase)",
+                m.cpu_echo.as_secs_f64() / wall * 100.0
+            );
+        }
+        println!(
+            "  client CPU    {:.0}% of one core (user + sys of the load process over its {:.1} s \
+             life; it shares the machine's {} cores with the server)",
+            client_cpu.as_secs_f64() / client_life.as_secs_f64().max(1e-9) * 100.0,
+            client_life.as_secs_f64(),
+            thread::available_parallelism().map_or(1, |n| n.get())
+        );
+        for e in errors {
+            println!("  client error  {e}");
+        }
+        mismatches == 0
+    }
+}
+
+/// The child process: killed and reaped when dropped, whatever happened.
+struct ChildGuard(Option<Child>);
+
+/// How the child ended.
+enum Reaped {
+    Exited(std::process::ExitStatus),
+    Killed,
+    Lost(io::Error),
+}
+
+impl std::fmt::Display for Reaped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reaped::Exited(s) => write!(f, "{s}"),
+            Reaped::Killed => write!(f, "killed after overstaying"),
+            Reaped::Lost(e) => write!(f, "could not wait for it: {e}"),
+        }
+    }
+}
+
+impl ChildGuard {
+    /// Starts a thread per output pipe that forwards its lines to `tx`.
+    fn take_pipes(&mut self, tx: mpsc::Sender<Event>) -> Vec<thread::JoinHandle<()>> {
+        let child = self.0.as_mut().expect("not reaped yet");
+        let mut handles = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            let tx = tx.clone();
+            handles.push(thread::spawn(move || {
+                for line in BufReader::new(out).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(Event::Out(line)).is_err() {
+                        return;
+                    }
+                }
+                let _ = tx.send(Event::OutClosed);
+            }));
+        }
+        if let Some(err) = child.stderr.take() {
+            handles.push(thread::spawn(move || {
+                for line in BufReader::new(err).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(Event::Err(line)).is_err() {
+                        return;
+                    }
+                }
+            }));
+        }
+        handles
+    }
+
+    /// Waits for the child until `deadline`, then kills it; reaps it either way.
+    fn wait_until(&mut self, deadline: Instant) -> Reaped {
+        let Some(mut child) = self.0.take() else {
+            return Reaped::Lost(io::Error::other("already reaped"));
+        };
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => return Reaped::Exited(status),
+                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Reaped::Killed;
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Reaped::Lost(e);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The child: the load generator.
+
+fn client(addr: SocketAddr, requested: u64, secs: u64, size: usize) -> ExitCode {
+    die_with_parent();
+    let limit = match raise_fd_limit() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cannot read the open-files limit: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let conns = requested.min(limit.saturating_sub(HEADROOM));
+    if conns < requested {
+        eprintln!(
+            "the client's open-files limit is {limit}; opening {conns} connections instead of \
+             {requested}"
+        );
+    }
+    let rt = match tether::runtime::Builder::new_multi_thread()
+        .thread_name("c10k-client")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cfg = LoadConfig {
+        size,
+        ..LoadConfig::new(addr, conns as usize, Duration::from_secs(secs))
+    };
+    rt.block_on(async move {
+        let progress = Arc::new(Progress::default());
+        let p = progress.clone();
+        let reporter = tether::spawn(async move {
+            let mut tick = tether::time::interval(PROGRESS_EVERY);
+            loop {
+                tick.tick().await;
+                println!(
+                    "PROGRESS open={} failed={} requests={}",
+                    p.open.load(Ordering::Relaxed),
+                    p.failed.load(Ordering::Relaxed),
+                    p.requests.load(Ordering::Relaxed)
+                );
+            }
+        });
+        let report = c10k_load::run(&cfg, progress, |o| {
+            println!(
+                "OPEN established={} failed={} ms={}",
+                o.established,
+                o.failed,
+                o.elapsed.as_millis()
+            );
+        })
+        .await;
+        reporter.abort();
+        let h = &report.latency;
+        println!(
+            "RESULT established={} failed={} retries={} connect_ms={} requests={} mismatches={} \
+             broken={} echo_ms={} p50_us={} p99_us={} p999_us={} max_us={}",
+            report.established,
+            report.failed,
+            report.retries,
+            report.connect_time.as_millis(),
+            report.requests,
+            report.mismatches,
+            report.broken,
+            report.echo_time.as_millis(),
+            h.quantile(0.50),
+            h.quantile(0.99),
+            h.quantile(0.999),
+            h.max()
+        );
+        for (what, n) in &report.errors {
+            println!("ERROR {n} x {what}");
+        }
+    });
+    ExitCode::SUCCESS
+}
+
+/// Asks the kernel to kill this process if its parent dies first, so an interrupted demo
+/// leaves no load generator behind. (Strictly: if the parent *thread* that started it exits;
+/// that thread waits for this process before it returns.)
+fn die_with_parent() {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number and changes only this process's settings.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers.
+
+/// Raises the open-files soft limit to the hard limit; returns the limit now in force.
+fn raise_fd_limit() -> io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct we pass by reference and has no other effect.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut target = lim.rlim_max;
+    if target == libc::RLIM_INFINITY {
+        // An unlimited hard limit still stops at the kernel's per-process maximum.
+        target = std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(1 << 20);
+    }
+    if lim.rlim_cur >= target {
+        return Ok(lim.rlim_cur);
+    }
+    let raised = libc::rlimit {
+        rlim_cur: target,
+        rlim_max: lim.rlim_max,
+    };
+    // SAFETY: setrlimit reads the struct we pass by reference and has no other effect on memory.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+        eprintln!(
+            "c10k: could not raise the open-files limit from {} to {target}: {}",
+            lim.rlim_cur,
+            io::Error::last_os_error()
+        );
+        return Ok(lim.rlim_cur);
+    }
+    Ok(target)
+}
+
+/// How many local ports connections to one address can use.
+fn local_port_count() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let mut it = s.split_whitespace().map(|v| v.parse::<u64>().ok());
+    let (lo, hi) = (it.next()??, it.next()??);
+    Some(hi.checked_sub(lo)? + 1)
+}
+
+/// Resident memory of this process, in bytes (`/proc/self/statm`, second field, in pages).
+fn rss_bytes() -> io::Result<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm")?;
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| io::Error::other("unexpected /proc/self/statm format"))?;
+    // SAFETY: sysconf only reads a configuration value.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Ok(pages * u64::try_from(page).unwrap_or(4096))
+}
+
+/// User + system CPU time of this process (`RUSAGE_SELF`) or of its reaped children
+/// (`RUSAGE_CHILDREN`).
+fn cpu_time(who: libc::c_int) -> Duration {
+    // SAFETY: `rusage` is plain integers, for which all-zero bytes are a valid value.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes the struct we pass by reference and has no other effect.
+    if unsafe { libc::getrusage(who, &mut ru) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// The value of `key=value` in a line of space-separated pairs.
+fn field(line: &str, key: &str) -> Option<u64> {
+    line.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+/// `12345678` as `12,345,678`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Microseconds, shown as µs below a millisecond and as ms above.
+fn micros(us: u64) -> String {
+    if us < 1000 {
+        format!("{us} µs")
+    } else {
+        format!("{:.1} ms", us as f64 / 1000.0)
+    }
+}
