@@ -25,6 +25,8 @@
 //! - [`sync`]: channels (`oneshot`, `mpsc`, `broadcast`, `watch`), `Mutex`, `RwLock`,
 //!   `Semaphore`, `Notify` and `Barrier`, with tokio's names; waiting on them spends the
 //!   cooperative budget like any other resource.
+//! - [`future`]: `all`, `all_settled`, `race`, `any` over futures or tasks, cancelling the
+//!   losers, and `Promise`, a value that settles once and is awaited by any number of clones.
 //! - [`main`] and [`test`]: attribute macros that build a runtime around an `async fn`.
 //!
 //! # Example
@@ -56,6 +58,7 @@
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod future;
 pub mod io;
 pub(crate) mod loom;
 pub mod net;
