@@ -7,10 +7,13 @@
 //! cargo run --release -p tether-bench -- [--quick] [--runs N] [--suite NAME]... [--runtime NAME]...
 //! ```
 //!
-//! - `--runs N`: each figure is the median of N runs (default 5).
-//! - `--quick`: one run (unless `--runs` is given) and every workload 100x smaller; a smoke test
-//!   for CI that checks the suites run, not how fast.
-//! - `--suite NAME`, `--runtime NAME`: run only these (repeatable, or comma-separated).
+//! - `--runs N`: each figure is the median of N runs (default 3: the whole default suite then
+//!   takes about 8 minutes on a 2-core machine).
+//! - `--quick`: one run (unless `--runs` is given), every workload 100x smaller, echo phases of
+//!   1 s, an idle window of 0.5 s, and no `echo_10000` unless named with `--suite`; a smoke test
+//!   for CI (about 30 s) that checks the suites run, not how fast.
+//! - `--suite NAME`, `--runtime NAME`: run only these (repeatable, or comma-separated);
+//!   `--suite echo` names the three echo suites.
 //! - `--timeout SECS`: kill a measurement that takes longer (default 300); it is reported as
 //!   failed and the exit status is 1.
 //! - `--list`: print the suites (with the flavors they run on) and runtimes.
@@ -18,7 +21,8 @@
 //! Progress goes to stderr; the report goes to stdout: date, `nproc`, the command, the runtime
 //! setups, one markdown table per flavor (single-thread: tether, tokio-ct, smol and the ratios
 //! tether/tokio-ct, tether/smol; multi-thread: tether-mt, tokio-mt, smol-mt and the ratios
-//! tether-mt/tokio-mt, tether-mt/smol-mt), then every run.
+//! tether-mt/tokio-mt, tether-mt/smol-mt; both with the `mio` reference column and tether's ratio
+//! to it where a suite has one), then every run.
 //!
 //! # How it measures
 //!
@@ -26,8 +30,9 @@
 //! the hidden arguments `--child SUITE RUNTIME [--quick]`), so the peak RSS (`VmHWM` of
 //! `/proc/self/status`) belongs to that measurement alone and one runtime's leftovers cannot
 //! slow another. The child prints one machine-readable line; the parent collects them. Each
-//! round runs every suite on tether, tokio-ct, smol, tether-mt, tokio-mt, smol-mt in turn (those
-//! the suite runs on), so machine noise hits them alike; each figure is the median over rounds.
+//! round runs every suite on tether, tokio-ct, smol, tether-mt, tokio-mt, smol-mt, mio in turn
+//! (those the suite runs on), so machine noise hits them alike; each figure is the median over
+//! rounds.
 //! Timing starts inside `block_on` and stops before it returns: building and dropping a runtime
 //! are not timed.
 //!
@@ -58,17 +63,19 @@
 //!   peak RSS.
 //! - `yield_many` (both): 1,000 concurrent tasks each call `yield_now` 1,000 times. Reports ns
 //!   per yield, i.e. the cost of a wake-reschedule-poll round trip through the run queue.
-//! - `timers` (single-thread): 1,000,000 concurrent sleeps, each in its own task, durations
+//! - `timers` (both): 1,000,000 concurrent sleeps, each in its own task, durations
 //!   uniform in [0, 1 s] from a fixed-seed xorshift64 (the same durations for every runtime).
 //!   Reports the wall time beyond 1 s from the first spawn to the last join (spawning, timer
 //!   filing and firing overhead), how many sleeps returned before their duration had elapsed by
 //!   `std::time::Instant` (should be 0), and peak RSS.
-//! - `idle_task_memory` (single-thread): spawns 1,000,000 tasks that each await
+//! - `idle_task_memory` (both): spawns 1,000,000 tasks that each await
 //!   `std::future::pending()`, waits until every one has been polled once, and reports the RSS
 //!   growth (`/proc/self/statm`) per task in bytes; the vector of handles is allocated and
 //!   touched before the first reading, so it is not counted. Then it aborts (tether, tokio) or
 //!   drops (smol) every handle and reports ns per task until every task's future has been
-//!   dropped, and peak RSS.
+//!   dropped, and peak RSS. The `block_on` future waits for the tasks by yielding on the
+//!   single-thread flavor (they run on its thread) and by checking every 1 ms on the
+//!   multi-thread flavor (so that it does not spin on a core the workers need).
 //! - `ping_pong` (both): 1,000 pairs of tasks; in each pair one task sends a number on a
 //!   capacity-1 bounded channel and awaits it back on a second one, 1,000 times, while the other
 //!   echoes. Each runtime uses its own channels (`tether::sync::mpsc`, `tokio::sync::mpsc`,
@@ -86,9 +93,35 @@
 //!   waiting task (and the ack wakes the std thread: both wakeups are in the figure); and
 //!   *burst*, where it sends all of them without waiting.
 //!
+//! - `idle_wakeups` (both): a runtime whose only work is one task sleeping 60 s, watched for 2 s
+//!   (quick: 0.5 s) by a plain std thread after 200 ms to settle: tether's `parks` counter
+//!   (`Handle::metrics().parks()`, the scheduler's wake-ups from its reactor wait; `n/a` for
+//!   tokio and smol, which have none) and the process's voluntary context switches (the sum over
+//!   `/proc/self/task/*/status` of every thread but the observer), both per second. Target 0.
+//! - `echo_100`, `echo_1000`, `echo_10000` (both, plus the `mio` reference): a TCP echo server
+//!   on the runtime (its own `TcpListener`/`TcpStream` on 127.0.0.1 port 0, one task per
+//!   connection reading into a 4 KiB buffer and writing back, `TCP_NODELAY`), loaded by a
+//!   separate process that is the same for every runtime (this executable with the hidden
+//!   arguments `--loadgen ADDR CONNS MILLIS PARENT_PID`, `loadgen.rs`): 2 plain threads with a
+//!   `mio::Poll` each, half the connections each, opened with at most 50 per thread in progress
+//!   and retried on failure, each checked by one round trip; then for 5 s (quick: 1 s) every
+//!   connection sends 64 bytes, waits for the full echo (checked), records the round trip and
+//!   sends again. Figures: requests/s (higher is better), p50 and p99 round trip in µs, the
+//!   server process's CPU time (user + system, `getrusage`) over the timed phase per request,
+//!   and the connection count (lowered, with a message, to what the open-files limit and the
+//!   local port range allow; both processes raise `RLIMIT_NOFILE`'s soft limit to the hard
+//!   limit); `echo_10000` adds the server's peak RSS. `mio` is the same server with no runtime:
+//!   one thread, one `mio::Poll`. The server child's watcher thread starts the load generator,
+//!   kills it (by pid) if it overstays its own worst case by 15 s, and always reaps it; the load
+//!   generator also dies with its parent (`PR_SET_PDEATHSIG`). See `echo.rs` and `loadgen.rs`.
+//!
 //! Adding a suite is one function per library (`NAME_tether`, `NAME_tokio`, `NAME_smol`, each
-//! taking the flavor) plus one entry in `suites::SUITES` that lists the flavors it runs on.
+//! taking the flavor) plus one entry in `suites::SUITES` that lists the flavors it runs on (and
+//! optionally a `mio` function for the reference column).
 
+mod echo;
+mod idle;
+mod loadgen;
 mod measure;
 mod report;
 mod runtimes;
@@ -100,14 +133,20 @@ use std::time::Duration;
 use runtimes::Runtime;
 use suites::{Scale, Suite, SUITES};
 
+/// Runs per figure without `--runs` (and without `--quick`): the whole default suite then
+/// takes about 8 minutes on the 2-core machine of BENCHMARKS.md.
+const DEFAULT_RUNS: usize = 3;
+
 const USAGE: &str =
     "usage: tether-bench [--quick] [--runs N] [--suite NAME]... [--runtime NAME]... \
                      [--timeout SECS] [--list]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--child") {
-        return child(&args[1..]);
+    match args.first().map(String::as_str) {
+        Some("--child") => return child(&args[1..]),
+        Some("--loadgen") => return loadgen::main(&args[1..]),
+        _ => {}
     }
     match parse(&args) {
         Ok(Some(plan)) => {
@@ -159,11 +198,14 @@ fn parse(args: &[String]) -> Result<Option<report::Plan>, String> {
             }
             "--suite" => {
                 for name in value("a suite name")?.split(',') {
-                    let suite = suites::find(name).ok_or_else(|| {
-                        format!("unknown suite {name:?}; --list shows the suites")
-                    })?;
-                    if !suites.iter().any(|s| s.name == suite.name) {
-                        suites.push(suite);
+                    let named = suites::select(name);
+                    if named.is_empty() {
+                        return Err(format!("unknown suite {name:?}; --list shows the suites"));
+                    }
+                    for suite in named {
+                        if !suites.iter().any(|s| s.name == suite.name) {
+                            suites.push(suite);
+                        }
                     }
                 }
             }
@@ -184,8 +226,12 @@ fn parse(args: &[String]) -> Result<Option<report::Plan>, String> {
             "--list" => {
                 println!("suites:");
                 for s in SUITES {
-                    let on: Vec<&str> = s.flavors.iter().map(|f| f.short()).collect();
-                    println!("  {:<18} [{}] {}", s.name, on.join(", "), s.about);
+                    let mut on: Vec<&str> = s.flavors.iter().map(|f| f.short()).collect();
+                    if s.mio.is_some() {
+                        on.push("mio");
+                    }
+                    let quick = if s.in_quick { "" } else { " (not in --quick)" };
+                    println!("  {:<18} [{}]{quick} {}", s.name, on.join(", "), s.about);
                 }
                 println!("runtimes:");
                 for rt in Runtime::ALL {
@@ -201,7 +247,7 @@ fn parse(args: &[String]) -> Result<Option<report::Plan>, String> {
         }
     }
     if suites.is_empty() {
-        suites = SUITES.iter().collect();
+        suites = SUITES.iter().filter(|s| s.in_quick || !quick).collect();
     }
     // Keep the canonical runtime order, so rounds always interleave tether, tokio, smol.
     let runtimes: Vec<Runtime> = if runtimes.is_empty() {
@@ -224,7 +270,7 @@ fn parse(args: &[String]) -> Result<Option<report::Plan>, String> {
     }
     Ok(Some(report::Plan {
         quick,
-        runs: runs.unwrap_or(if quick { 1 } else { 5 }),
+        runs: runs.unwrap_or(if quick { 1 } else { DEFAULT_RUNS }),
         suites,
         runtimes,
         timeout,
@@ -240,18 +286,18 @@ fn child(args: &[String]) -> ExitCode {
         eprintln!("tether-bench: bad child arguments {args:?}");
         return ExitCode::from(2);
     };
-    if !suite.runs_on(runtime) {
+    let Some(run) = suite.run_fn(runtime) else {
         eprintln!(
             "tether-bench: suite {} does not run on {}",
             suite.name,
             runtime.name()
         );
         return ExitCode::from(2);
-    }
+    };
     let scale = Scale {
         quick: args[2..].iter().any(|a| a == "--quick"),
     };
-    let mut figures = (suite.run_fn(runtime))(scale, runtime.flavor());
+    let mut figures = run(scale, runtime.flavor());
     assert_eq!(
         figures.len(),
         suite.metrics.len(),

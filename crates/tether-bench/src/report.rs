@@ -7,7 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::runtimes::{Flavor, Lib, Runtime};
-use crate::suites::Suite;
+use crate::suites::{Better, Suite};
 
 /// The prefix of the one line a child prints on stdout.
 pub const RESULT_PREFIX: &str = "TETHER_BENCH_RESULT";
@@ -35,11 +35,23 @@ impl Cell {
             .iter()
             .filter_map(|o| o.as_ref().ok())
             .map(|v| v[metric])
+            // NaN: a figure the runtime cannot provide (tether's parks counter on tokio).
+            .filter(|v| !v.is_nan())
             .collect()
     }
 
     fn median(&self, metric: usize) -> Option<f64> {
         median(self.values(metric))
+    }
+
+    /// The table entry: the median, `n/a` when the runtime has no such figure, `FAIL` when no
+    /// run succeeded.
+    fn shown(&self, metric: usize) -> String {
+        match self.median(metric) {
+            Some(v) => fmt_value(v),
+            None if self.outcomes.iter().any(|o| o.is_ok()) => "n/a".to_string(),
+            None => "FAIL".to_string(),
+        }
     }
 }
 
@@ -115,7 +127,9 @@ fn run_child(suite: &Suite, runtime: Runtime, quick: bool, timeout: Duration) ->
 
 fn fmt_value(v: f64) -> String {
     let a = v.abs();
-    if a == 0.0 {
+    if v.is_nan() {
+        "n/a".to_string()
+    } else if a == 0.0 {
         "0".to_string()
     } else if a >= 100.0 {
         format!("{v:.0}")
@@ -226,7 +240,8 @@ fn render(plan: &Plan, command: &str, cells: &[Vec<Cell>], md: &mut String) -> b
         "- sizes: {}; each figure is the median of {} run(s), each run in a fresh process, \
          runtimes interleaved within each round",
         if plan.quick {
-            "`--quick` (every size / 100: a smoke run, the figures mean nothing)"
+            "`--quick` (every size / 100, echo phases 1 s, idle window 0.5 s, no echo_10000 \
+             unless asked for: a smoke run, the figures mean nothing)"
         } else {
             "full"
         },
@@ -234,12 +249,17 @@ fn render(plan: &Plan, command: &str, cells: &[Vec<Cell>], md: &mut String) -> b
     );
     let _ = writeln!(md, "- runtimes:");
     for rt in &plan.runtimes {
-        let _ = writeln!(md, "  - `{}`: {}", rt.name(), rt.setup());
+        if plan.suites.iter().any(|s| s.runs_on(*rt)) {
+            let _ = writeln!(md, "  - `{}`: {}", rt.name(), rt.setup());
+        }
     }
     let _ = writeln!(
         md,
-        "- lower is better for every figure; a ratio above 1.00x means tether (tether-mt) is \
-         slower or bigger than the peer of the same flavor"
+        "- lower is better for every figure except those marked \"higher is better\" \
+         (throughput); a ratio is tether's figure divided by the peer's, so above 1.00x means \
+         tether (tether-mt) is slower or bigger than the peer, except for throughput, where \
+         below 1.00x means tether is slower; \"context\" figures get no ratio; `–`: the suite \
+         does not run on that runtime; `n/a`: the runtime has no such figure"
     );
 
     for flavor in Flavor::ALL {
@@ -268,7 +288,7 @@ fn render(plan: &Plan, command: &str, cells: &[Vec<Cell>], md: &mut String) -> b
                         "| {} | {} ({}) | {} | {} |",
                         suite.name,
                         metric.name,
-                        metric.unit,
+                        metric.unit_label(),
                         rt.name(),
                         runs.join(", ")
                     );
@@ -306,16 +326,10 @@ fn render(plan: &Plan, command: &str, cells: &[Vec<Cell>], md: &mut String) -> b
     ok
 }
 
-/// The table of one flavor: its runtimes side by side, then tether's ratio to each peer of that
-/// flavor. Nothing when the plan has no runtime or no suite of that flavor.
+/// The table of one flavor: its runtimes side by side (plus the `mio` reference, beside both
+/// flavors, when a suite of the table runs on it), then tether's ratio to each of them. Nothing
+/// when the plan has no runtime or no suite of that flavor.
 fn table(plan: &Plan, cells: &[Vec<Cell>], flavor: Flavor, md: &mut String) {
-    let runtimes: Vec<(usize, Runtime)> = plan
-        .runtimes
-        .iter()
-        .copied()
-        .enumerate()
-        .filter(|(_, rt)| rt.flavor() == flavor)
-        .collect();
     let suites: Vec<(usize, &Suite)> = plan
         .suites
         .iter()
@@ -323,7 +337,23 @@ fn table(plan: &Plan, cells: &[Vec<Cell>], flavor: Flavor, md: &mut String) {
         .enumerate()
         .filter(|(_, s)| s.runs_on_flavor(flavor))
         .collect();
-    if runtimes.is_empty() || suites.is_empty() {
+    let runtimes: Vec<(usize, Runtime)> = plan
+        .runtimes
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, rt)| match rt.lib() {
+            Lib::Mio => suites.iter().any(|(_, s)| s.runs_on(*rt)),
+            _ => rt.flavor() == flavor,
+        })
+        .collect();
+    // A table needs a runtime of its flavor; the reference alone is shown once, single-thread.
+    let has_own = runtimes.iter().any(|(_, rt)| rt.lib() != Lib::Mio);
+    let only_reference_planned = plan.runtimes.iter().all(|rt| rt.lib() == Lib::Mio);
+    if suites.is_empty()
+        || runtimes.is_empty()
+        || !(has_own || (only_reference_planned && flavor == Flavor::Single))
+    {
         return;
     }
     let tether = runtimes.iter().find(|(_, rt)| rt.lib() == Lib::Tether);
@@ -352,16 +382,29 @@ fn table(plan: &Plan, cells: &[Vec<Cell>], flavor: Flavor, md: &mut String) {
     let _ = writeln!(md, "{header}\n{rule}");
     for (si, suite) in suites {
         for (mi, metric) in suite.all_metrics().iter().enumerate() {
-            let mut row = format!("| {} | {} ({}) |", suite.name, metric.name, metric.unit);
-            for (ri, _) in &runtimes {
-                let shown = cells[si][*ri]
-                    .median(mi)
-                    .map_or("FAIL".to_string(), fmt_value);
+            let mut row = format!(
+                "| {} | {} ({}) |",
+                suite.name,
+                metric.name,
+                metric.unit_label()
+            );
+            for (ri, rt) in &runtimes {
+                let shown = if suite.runs_on(*rt) {
+                    cells[si][*ri].shown(mi)
+                } else {
+                    "–".to_string()
+                };
                 let _ = write!(row, " {shown} |");
             }
             if let Some((ti, _)) = tether {
-                for (pi, _) in &peers {
-                    let ratio = fmt_ratio(cells[si][*ti].median(mi), cells[si][*pi].median(mi));
+                for (pi, peer) in &peers {
+                    let ratio = if !suite.runs_on(*peer) {
+                        "–".to_string()
+                    } else if metric.better == Better::Info {
+                        String::new()
+                    } else {
+                        fmt_ratio(cells[si][*ti].median(mi), cells[si][*pi].median(mi))
+                    };
                     let _ = write!(row, " {ratio} |");
                 }
             }

@@ -45,6 +45,8 @@ pub enum Lib {
     Tether,
     Tokio,
     Smol,
+    /// No runtime: plain `mio` on one thread, a reference for the I/O suites.
+    Mio,
 }
 
 /// One runtime under test: a library in a flavor.
@@ -56,17 +58,20 @@ pub enum Runtime {
     TetherMt,
     TokioMt,
     SmolMt,
+    /// Plain `mio`, one thread, no runtime: the reference column of the suites that have one.
+    Mio,
 }
 
 impl Runtime {
     /// Every runtime, in the order each round runs them.
-    pub const ALL: [Runtime; 6] = [
+    pub const ALL: [Runtime; 7] = [
         Runtime::Tether,
         Runtime::TokioCt,
         Runtime::Smol,
         Runtime::TetherMt,
         Runtime::TokioMt,
         Runtime::SmolMt,
+        Runtime::Mio,
     ];
 
     /// The name used on the command line and in the tables.
@@ -78,6 +83,7 @@ impl Runtime {
             Runtime::TetherMt => "tether-mt",
             Runtime::TokioMt => "tokio-mt",
             Runtime::SmolMt => "smol-mt",
+            Runtime::Mio => "mio",
         }
     }
 
@@ -86,12 +92,15 @@ impl Runtime {
             Runtime::Tether | Runtime::TetherMt => Lib::Tether,
             Runtime::TokioCt | Runtime::TokioMt => Lib::Tokio,
             Runtime::Smol | Runtime::SmolMt => Lib::Smol,
+            Runtime::Mio => Lib::Mio,
         }
     }
 
+    /// The flavor; `mio` counts as single-threaded (it is one thread), but the tables show it
+    /// beside both flavors as a reference.
     pub fn flavor(self) -> Flavor {
         match self {
-            Runtime::Tether | Runtime::TokioCt | Runtime::Smol => Flavor::Single,
+            Runtime::Tether | Runtime::TokioCt | Runtime::Smol | Runtime::Mio => Flavor::Single,
             Runtime::TetherMt | Runtime::TokioMt | Runtime::SmolMt => Flavor::Multi,
         }
     }
@@ -128,6 +137,11 @@ impl Runtime {
                  threads, each in `smol::block_on(ex.run(shutdown_signal))`; the main thread's \
                  `smol::block_on` drives the benchmark's future and spawns onto the executor \
                  (plus async-io's `async-io` helper thread, as for `smol`)"
+            }
+            Runtime::Mio => {
+                "no runtime: one thread in a `mio::Poll` loop (edge-triggered), one shared read \
+                 buffer, a pending-bytes vector per connection; the reference for the echo \
+                 suites only, shown beside both flavors"
             }
         }
     }

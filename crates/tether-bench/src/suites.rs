@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::measure::{ns_per, rss_bytes, XorShift64};
 use crate::runtimes::{self as rt, Flavor, Lib, Runtime};
+use crate::{echo, idle};
 
 /// How big the workloads are.
 #[derive(Clone, Copy, Debug)]
@@ -35,7 +36,7 @@ impl Scale {
     }
 
     /// `full`, or `quick` in quick mode (for sizes with several dimensions).
-    fn pick<T>(self, full: T, quick: T) -> T {
+    pub fn pick<T>(self, full: T, quick: T) -> T {
         if self.quick {
             quick
         } else {
@@ -48,20 +49,79 @@ impl Scale {
 /// flavor, returns the suite's figures.
 pub type RunFn = fn(Scale, Flavor) -> Vec<f64>;
 
-/// One figure a suite reports. Lower is better for every figure.
+/// Which way a figure is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Better {
+    Lower,
+    Higher,
+    /// Not a score: context for the other figures (no ratio is shown).
+    Info,
+}
+
+/// One figure a suite reports.
 #[derive(Clone, Copy, Debug)]
 pub struct Metric {
     pub name: &'static str,
     pub unit: &'static str,
+    pub better: Better,
+}
+
+impl Metric {
+    /// A figure where lower is better (most of them: time, memory, wake-ups).
+    pub const fn lower(name: &'static str, unit: &'static str) -> Metric {
+        Metric {
+            name,
+            unit,
+            better: Better::Lower,
+        }
+    }
+
+    /// A figure where higher is better (throughput).
+    pub const fn higher(name: &'static str, unit: &'static str) -> Metric {
+        Metric {
+            name,
+            unit,
+            better: Better::Higher,
+        }
+    }
+
+    /// A figure that is context, not a score.
+    pub const fn info(name: &'static str, unit: &'static str) -> Metric {
+        Metric {
+            name,
+            unit,
+            better: Better::Info,
+        }
+    }
+
+    /// For the tables: the unit, with "higher is better" where that holds.
+    pub fn unit_label(&self) -> String {
+        match self.better {
+            Better::Lower => self.unit.to_string(),
+            Better::Higher => format!("{}, higher is better", self.unit),
+            Better::Info => format!("{}, context", self.unit),
+        }
+    }
 }
 
 /// The figure appended when [`Suite::peak_rss`] is set.
-pub const PEAK_RSS: Metric = Metric {
-    name: "peak RSS",
-    unit: "MB",
-};
+pub const PEAK_RSS: Metric = Metric::lower("peak RSS", "MB");
 
-const SINGLE: &[Flavor] = &[Flavor::Single];
+/// The figures of every echo suite, in the order `echo.rs` returns them.
+pub const ECHO_METRICS: &[Metric] = &[
+    Metric::higher("throughput", "req/s"),
+    Metric::lower("latency p50", "µs"),
+    Metric::lower("latency p99", "µs"),
+    Metric::lower("server CPU", "µs/req"),
+    Metric::info("connections", "count"),
+];
+
+/// The figures of `idle_wakeups`.
+const IDLE_METRICS: &[Metric] = &[
+    Metric::lower("parks (tether's counter)", "/s"),
+    Metric::lower("voluntary context switches", "/s"),
+];
+
 const MULTI: &[Flavor] = &[Flavor::Multi];
 const BOTH: &[Flavor] = &[Flavor::Single, Flavor::Multi];
 
@@ -79,14 +139,23 @@ pub struct Suite {
     pub tether: RunFn,
     pub tokio: RunFn,
     pub smol: RunFn,
+    /// The same workload with no runtime (plain `mio`): a reference column, when it makes sense.
+    pub mio: Option<RunFn>,
+    /// Whether `--quick` runs it when no `--suite` is given.
+    pub in_quick: bool,
 }
 
 impl Suite {
-    pub fn run_fn(&self, runtime: Runtime) -> RunFn {
+    /// The function for `runtime`; `None` when the suite does not run on it.
+    pub fn run_fn(&self, runtime: Runtime) -> Option<RunFn> {
+        if !self.runs_on(runtime) {
+            return None;
+        }
         match runtime.lib() {
-            Lib::Tether => self.tether,
-            Lib::Tokio => self.tokio,
-            Lib::Smol => self.smol,
+            Lib::Tether => Some(self.tether),
+            Lib::Tokio => Some(self.tokio),
+            Lib::Smol => Some(self.smol),
+            Lib::Mio => self.mio,
         }
     }
 
@@ -97,7 +166,10 @@ impl Suite {
 
     /// Whether the suite runs on this runtime.
     pub fn runs_on(&self, runtime: Runtime) -> bool {
-        self.runs_on_flavor(runtime.flavor())
+        match runtime.lib() {
+            Lib::Mio => self.mio.is_some(),
+            _ => self.runs_on_flavor(runtime.flavor()),
+        }
     }
 
     /// Every figure of the suite, including the peak RSS if asked for.
@@ -114,33 +186,48 @@ pub fn find(name: &str) -> Option<&'static Suite> {
     SUITES.iter().find(|s| s.name == name)
 }
 
+/// The suites a `--suite` argument names: the suite of that name, or the family of that name
+/// (`echo`: `echo_100`, `echo_1000`, `echo_10000`).
+pub fn select(name: &str) -> Vec<&'static Suite> {
+    if let Some(s) = find(name) {
+        return vec![s];
+    }
+    SUITES
+        .iter()
+        .filter(|s| {
+            s.name.strip_prefix(name).is_some_and(|rest| {
+                rest.strip_prefix('_')
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            })
+        })
+        .collect()
+}
+
 pub const SUITES: &[Suite] = &[
     Suite {
         name: "spawn_many",
         about: "spawn 1,000,000 tasks that each return a small value from inside block_on, then \
                 await every handle; time per task (spawn + run + join)",
-        metrics: &[Metric {
-            name: "time",
-            unit: "ns/task",
-        }],
+        metrics: &[Metric::lower("time", "ns/task")],
         peak_rss: true,
         flavors: BOTH,
         tether: spawn_many_tether,
         tokio: spawn_many_tokio,
         smol: spawn_many_smol,
+        mio: None,
+        in_quick: true,
     },
     Suite {
         name: "yield_many",
         about: "1,000 concurrent tasks that each yield 1,000 times; time per yield",
-        metrics: &[Metric {
-            name: "time",
-            unit: "ns/yield",
-        }],
+        metrics: &[Metric::lower("time", "ns/yield")],
         peak_rss: true,
         flavors: BOTH,
         tether: yield_many_tether,
         tokio: yield_many_tokio,
         smol: yield_many_smol,
+        mio: None,
+        in_quick: true,
     },
     Suite {
         name: "timers",
@@ -148,20 +235,16 @@ pub const SUITES: &[Suite] = &[
                 (xorshift64, fixed seed); wall time beyond 1 s from the first spawn until every \
                 task is joined, and how many sleeps returned before their duration had elapsed",
         metrics: &[
-            Metric {
-                name: "wall - 1 s",
-                unit: "ms",
-            },
-            Metric {
-                name: "early wakeups",
-                unit: "count",
-            },
+            Metric::lower("wall - 1 s", "ms"),
+            Metric::lower("early wakeups", "count"),
         ],
         peak_rss: true,
-        flavors: SINGLE,
+        flavors: BOTH,
         tether: timers_tether,
         tokio: timers_tokio,
         smol: timers_smol,
+        mio: None,
+        in_quick: true,
     },
     Suite {
         name: "idle_task_memory",
@@ -171,20 +254,16 @@ pub const SUITES: &[Suite] = &[
                 counted); then abort/drop every handle and time until every task's future was \
                 dropped",
         metrics: &[
-            Metric {
-                name: "RSS growth",
-                unit: "bytes/task",
-            },
-            Metric {
-                name: "cancel",
-                unit: "ns/task",
-            },
+            Metric::lower("RSS growth", "bytes/task"),
+            Metric::lower("cancel", "ns/task"),
         ],
         peak_rss: true,
-        flavors: SINGLE,
+        flavors: BOTH,
         tether: idle_task_memory_tether,
         tokio: idle_task_memory_tokio,
         smol: idle_task_memory_smol,
+        mio: None,
+        in_quick: true,
     },
     Suite {
         name: "ping_pong",
@@ -192,30 +271,28 @@ pub const SUITES: &[Suite] = &[
                 two capacity-1 bounded channels (the runtime's own: tether::sync::mpsc, \
                 tokio::sync::mpsc, async-channel for smol); time per round trip, from the first \
                 spawn until every task is joined",
-        metrics: &[Metric {
-            name: "time",
-            unit: "ns/round trip",
-        }],
+        metrics: &[Metric::lower("time", "ns/round trip")],
         peak_rss: false,
         flavors: BOTH,
         tether: ping_pong_tether,
         tokio: ping_pong_tokio,
         smol: ping_pong_smol,
+        mio: None,
+        in_quick: true,
     },
     Suite {
         name: "chained_spawn",
         about: "a chain of 100,000 tasks, each spawning the next (and dropping/detaching its \
                 handle); the last one signals the block_on future through a oneshot channel \
                 (async-channel for smol); time per spawn",
-        metrics: &[Metric {
-            name: "time",
-            unit: "ns/spawn",
-        }],
+        metrics: &[Metric::lower("time", "ns/spawn")],
         peak_rss: false,
         flavors: BOTH,
         tether: chained_spawn_tether,
         tokio: chained_spawn_tokio,
         smol: chained_spawn_smol,
+        mio: None,
+        in_quick: true,
     },
     Suite {
         name: "cross_thread_wake",
@@ -226,22 +303,74 @@ pub const SUITES: &[Suite] = &[
                 without waiting; time per message from the first send until the task has the \
                 last one",
         metrics: &[
-            Metric {
-                name: "lockstep",
-                unit: "ns/msg",
-            },
-            Metric {
-                name: "burst",
-                unit: "ns/msg",
-            },
+            Metric::lower("lockstep", "ns/msg"),
+            Metric::lower("burst", "ns/msg"),
         ],
         peak_rss: false,
         flavors: MULTI,
         tether: cross_thread_wake_tether,
         tokio: cross_thread_wake_tokio,
         smol: cross_thread_wake_smol,
+        mio: None,
+        in_quick: true,
+    },
+    Suite {
+        name: "idle_wakeups",
+        about: "a runtime whose only work is one timer 60 s away, watched for 2 s by a plain \
+                thread: wake-ups per second, as tether's parks counter and as the process's \
+                voluntary context switches (every thread but the observer's); target 0",
+        metrics: IDLE_METRICS,
+        peak_rss: false,
+        flavors: BOTH,
+        tether: idle::idle_wakeups_tether,
+        tokio: idle::idle_wakeups_tokio,
+        smol: idle::idle_wakeups_smol,
+        mio: None,
+        in_quick: true,
+    },
+    Suite {
+        name: "echo_100",
+        about: ECHO_ABOUT,
+        metrics: ECHO_METRICS,
+        peak_rss: false,
+        flavors: BOTH,
+        tether: echo::echo_100_tether,
+        tokio: echo::echo_100_tokio,
+        smol: echo::echo_100_smol,
+        mio: Some(echo::echo_100_mio),
+        in_quick: true,
+    },
+    Suite {
+        name: "echo_1000",
+        about: ECHO_ABOUT,
+        metrics: ECHO_METRICS,
+        peak_rss: false,
+        flavors: BOTH,
+        tether: echo::echo_1000_tether,
+        tokio: echo::echo_1000_tokio,
+        smol: echo::echo_1000_smol,
+        mio: Some(echo::echo_1000_mio),
+        in_quick: true,
+    },
+    Suite {
+        name: "echo_10000",
+        about: ECHO_ABOUT,
+        metrics: ECHO_METRICS,
+        peak_rss: true,
+        flavors: BOTH,
+        tether: echo::echo_10000_tether,
+        tokio: echo::echo_10000_tokio,
+        smol: echo::echo_10000_smol,
+        mio: Some(echo::echo_10000_mio),
+        in_quick: false,
     },
 ];
+
+/// The `about` of the echo suites (the connection count is in the name).
+const ECHO_ABOUT: &str = "a TCP echo server on the runtime (its own TcpListener/TcpStream, one \
+                          task per connection) on 127.0.0.1, loaded by a separate mio process \
+                          (2 threads) with N connections, each a closed loop of 64-byte round \
+                          trips for 5 s (quick: 1 s); mio: the same server with no runtime";
 
 // ---------------------------------------------------------------------------------------------
 // spawn_many
@@ -509,6 +638,43 @@ fn growth_per_task(before: u64, n: usize) -> f64 {
     (rss_bytes() as f64 - before as f64) / n as f64
 }
 
+/// How often the `block_on` future of a multi-thread runtime checks what it waits for.
+const WAIT_POLL: Duration = Duration::from_millis(1);
+
+/// Waits until `done()`. Single-threaded, by yielding: the tasks waited for run on this thread.
+/// On the multi-thread flavor the `block_on` thread runs none of them, so it checks every
+/// [`WAIT_POLL`] instead of spinning on a core the workers need.
+async fn wait_tether(flavor: Flavor, done: impl Fn() -> bool) {
+    while !done() {
+        match flavor {
+            Flavor::Single => tether::task::yield_now().await,
+            Flavor::Multi => tether::time::sleep(WAIT_POLL).await,
+        }
+    }
+}
+
+/// As [`wait_tether`].
+async fn wait_tokio(flavor: Flavor, done: impl Fn() -> bool) {
+    while !done() {
+        match flavor {
+            Flavor::Single => tokio::task::yield_now().await,
+            Flavor::Multi => tokio::time::sleep(WAIT_POLL).await,
+        }
+    }
+}
+
+/// As [`wait_tether`].
+async fn wait_smol(flavor: Flavor, done: impl Fn() -> bool) {
+    while !done() {
+        match flavor {
+            Flavor::Single => futures_lite::future::yield_now().await,
+            Flavor::Multi => {
+                smol::Timer::after(WAIT_POLL).await;
+            }
+        }
+    }
+}
+
 fn idle_task_memory_tether(scale: Scale, flavor: Flavor) -> Vec<f64> {
     let n = scale.size(IDLE_TASKS);
     rt::tether(flavor, async move {
@@ -517,18 +683,14 @@ fn idle_task_memory_tether(scale: Scale, flavor: Flavor) -> Vec<f64> {
         for slot in handles.iter_mut() {
             *slot = Some(tether::spawn(idle_task()));
         }
-        while IDLE_POLLED.load(Relaxed) < n {
-            tether::task::yield_now().await;
-        }
+        wait_tether(flavor, || IDLE_POLLED.load(Relaxed) >= n).await;
         let per_task = growth_per_task(before, n);
 
         let start = Instant::now();
         for h in handles.drain(..).flatten() {
             h.abort();
         }
-        while IDLE_DROPPED.load(Relaxed) < n {
-            tether::task::yield_now().await;
-        }
+        wait_tether(flavor, || IDLE_DROPPED.load(Relaxed) >= n).await;
         vec![per_task, ns_per(start.elapsed(), n)]
     })
 }
@@ -541,18 +703,14 @@ fn idle_task_memory_tokio(scale: Scale, flavor: Flavor) -> Vec<f64> {
         for slot in handles.iter_mut() {
             *slot = Some(tokio::spawn(idle_task()));
         }
-        while IDLE_POLLED.load(Relaxed) < n {
-            tokio::task::yield_now().await;
-        }
+        wait_tokio(flavor, || IDLE_POLLED.load(Relaxed) >= n).await;
         let per_task = growth_per_task(before, n);
 
         let start = Instant::now();
         for h in handles.drain(..).flatten() {
             h.abort();
         }
-        while IDLE_DROPPED.load(Relaxed) < n {
-            tokio::task::yield_now().await;
-        }
+        wait_tokio(flavor, || IDLE_DROPPED.load(Relaxed) >= n).await;
         vec![per_task, ns_per(start.elapsed(), n)]
     })
 }
@@ -565,17 +723,13 @@ fn idle_task_memory_smol(scale: Scale, flavor: Flavor) -> Vec<f64> {
         for slot in handles.iter_mut() {
             *slot = Some(ex.spawn(idle_task()));
         }
-        while IDLE_POLLED.load(Relaxed) < n {
-            futures_lite::future::yield_now().await;
-        }
+        wait_smol(flavor, || IDLE_POLLED.load(Relaxed) >= n).await;
         let per_task = growth_per_task(before, n);
 
         // Dropping a smol `Task` cancels it; the executor drops the future when it next runs it.
         let start = Instant::now();
         handles.clear();
-        while IDLE_DROPPED.load(Relaxed) < n {
-            futures_lite::future::yield_now().await;
-        }
+        wait_smol(flavor, || IDLE_DROPPED.load(Relaxed) >= n).await;
         vec![per_task, ns_per(start.elapsed(), n)]
     })
 }

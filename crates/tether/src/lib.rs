@@ -25,8 +25,14 @@
 //! - [`sync`]: channels (`oneshot`, `mpsc`, `broadcast`, `watch`), `Mutex`, `RwLock`,
 //!   `Semaphore`, `Notify` and `Barrier`, with tokio's names; waiting on them spends the
 //!   cooperative budget like any other resource.
+//! - [`process`]: child processes (`Command`, `Child`) with pipes on the reactor and exit waited
+//!   for through a pidfd, never blocking a thread; dropped children are still reaped.
+//! - [`signal`]: `ctrl_c` and Unix signals (`signal::unix::signal`), each listener woken for
+//!   every delivery, without a thread per signal.
 //! - [`future`]: `all`, `all_settled`, `race`, `any` over futures or tasks, cancelling the
 //!   losers, and `Promise`, a value that settles once and is awaited by any number of clones.
+//! - [`fs`]: files and directories with tokio's names, run on the blocking pool; [`fs::File`]
+//!   buffers reads and writes so small ones do not each cost a trip to the pool.
 //! - [`main`] and [`test`]: attribute macros that build a runtime around an `async fn`.
 //!
 //! # Example
@@ -58,12 +64,16 @@
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod fs;
 pub mod future;
 pub mod io;
 pub(crate) mod loom;
 pub mod net;
+pub mod process;
 pub mod runtime;
 pub(crate) mod sched;
+pub mod scope;
+pub mod signal;
 pub mod sync;
 pub mod task;
 pub mod time;

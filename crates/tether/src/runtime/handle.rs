@@ -105,7 +105,23 @@ impl Handle {
         F::Output: Send + 'static,
     {
         // SAFETY: `F` is `Send`, so the task may run and be dropped on any thread.
-        unsafe { crate::task::spawn_raw(&self.shared, future, name, location, false) }
+        unsafe { crate::task::spawn_raw(&self.shared, future, name, location, false, None) }
+    }
+
+    /// Spawns a child of a scope: a task whose cancellation token is the scope's.
+    pub(crate) fn spawn_in_scope<F>(
+        &self,
+        future: F,
+        name: Option<std::sync::Arc<str>>,
+        location: &'static Location<'static>,
+        token: crate::scope::CancelToken,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        // SAFETY: `F` is `Send`, so the task may run and be dropped on any thread.
+        unsafe { crate::task::spawn_raw(&self.shared, future, name, location, false, Some(token)) }
     }
 
     /// Runs the blocking closure `f` on this runtime's blocking pool; see
@@ -130,7 +146,7 @@ impl Handle {
     {
         let fut = crate::task::blocking::BlockingTask::new(f);
         // SAFETY: the closure and its result are `Send`, so the task may run anywhere.
-        unsafe { crate::task::spawn_raw(&self.shared, fut, None, location, true) }
+        unsafe { crate::task::spawn_raw(&self.shared, fut, None, location, true, None) }
     }
 
     /// Makes this runtime the current one on this thread until the guard is dropped, so that

@@ -71,6 +71,9 @@ pub(crate) struct Shared {
     pub(crate) blocking: blocking::BlockingPool,
     /// Where unobserved task failures go (`None`: stderr).
     pub(crate) on_unhandled: Option<failure::FailureHook>,
+    /// The root scope's cancellation token: what `task::cancelled()` waits on in tasks spawned
+    /// with `tether::spawn`; cancelled by a graceful shutdown.
+    pub(crate) root_token: crate::scope::CancelToken,
 }
 
 impl Shared {
@@ -128,6 +131,7 @@ impl Runtime {
                 builder.hooks.clone(),
             ),
             on_unhandled: builder.on_unhandled.clone(),
+            root_token: crate::scope::CancelToken::new(),
         });
         let rt = Runtime {
             handle: Handle { shared },

@@ -73,6 +73,7 @@ impl<F: Future> Future for TaskFuture<'_, F> {
             // async-task never polls a future again after it returned `Ready`.
             StageProj::Done => unreachable!("tether: a finished task was polled again"),
         };
+        let _current = crate::task::current::enter(meta);
         match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(out)) => {
@@ -121,12 +122,13 @@ pub(crate) unsafe fn spawn_raw<F>(
     name: Option<std::sync::Arc<str>>,
     location: &'static Location<'static>,
     blocking: bool,
+    scope: Option<crate::scope::CancelToken>,
 ) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let meta = TaskMeta::new(shared.clone(), blocking);
+    let meta = TaskMeta::new(shared.clone(), blocking, scope);
     // SAFETY: (1) `Send`-ness of `F` is the caller's obligation, stated in this function's
     // contract. (2) The future is `'static` except for its borrow of the task's own metadata,
     // which async-task keeps alive until after the future is dropped (see the module docs).
@@ -143,7 +145,7 @@ where
     let meta = runnable.metadata();
     let key = shared
         .registry
-        .insert(meta.id, name, location, runnable.waker());
+        .insert(meta, name, location, runnable.waker());
     meta.key.store(key, Ordering::Relaxed);
     shared.metrics.task_spawned();
     runnable.schedule();

@@ -96,11 +96,36 @@ impl<T> JoinHandle<T> {
     /// ```
     pub fn abort(&self) {
         if let Some(meta) = self.meta() {
-            meta.request_cancel();
             let key = meta.key.load(crate::loom::sync::atomic::Ordering::Relaxed);
-            if let Some(waker) = meta.shared.registry.waker_of(key, meta.id) {
-                waker.wake();
-            }
+            meta.shared.registry.abort(key, meta.id);
+        }
+    }
+
+    /// A handle that can abort the task without owning its output: cheap to clone and to keep
+    /// after the `JoinHandle` is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// #[tether::main]
+    /// async fn main() {
+    ///     let handle = tether::spawn(std::future::pending::<()>());
+    ///     let abort = handle.abort_handle();
+    ///     drop(handle); // detached: still running
+    ///     assert!(!abort.is_finished());
+    ///     abort.abort();
+    ///     tether::task::yield_now().await;
+    ///     assert!(abort.is_finished());
+    /// }
+    /// ```
+    pub fn abort_handle(&self) -> AbortHandle {
+        let meta = self
+            .meta()
+            .expect("tether: JoinHandle::abort_handle called after the output was taken");
+        AbortHandle {
+            rt: meta.shared.clone(),
+            key: meta.key.load(crate::loom::sync::atomic::Ordering::Relaxed),
+            id: meta.id,
         }
     }
 
@@ -155,6 +180,37 @@ impl<T> fmt::Debug for JoinHandle<T> {
             .field("id", &self.id)
             .field("finished", &self.is_finished())
             .finish()
+    }
+}
+
+/// Aborts a task without owning its output; from [`JoinHandle::abort_handle`].
+#[derive(Clone)]
+pub struct AbortHandle {
+    rt: crate::loom::sync::Arc<crate::runtime::Shared>,
+    key: usize,
+    id: Id,
+}
+
+impl AbortHandle {
+    /// Asks the task to stop, as [`JoinHandle::abort`] does. Does nothing if it finished.
+    pub fn abort(&self) {
+        self.rt.registry.abort(self.key, self.id);
+    }
+
+    /// Whether the task has finished (its future was dropped).
+    pub fn is_finished(&self) -> bool {
+        !self.rt.registry.contains(self.key, self.id)
+    }
+
+    /// The id of the task.
+    pub fn id(&self) -> Id {
+        self.id
+    }
+}
+
+impl fmt::Debug for AbortHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AbortHandle").field("id", &self.id).finish()
     }
 }
 

@@ -93,5 +93,5 @@ where
     };
     // SAFETY: `Local` only lets the future be polled or dropped on the spawning thread (it panics
     // or leaks otherwise), which is the obligation `spawn_raw` places on `!Send` futures.
-    unsafe { crate::task::spawn_raw(&shared, fut, name, location, false) }
+    unsafe { crate::task::spawn_raw(&shared, fut, name, location, false, None) }
 }

@@ -65,17 +65,30 @@ pub(crate) struct TaskMeta {
     pub(crate) flags: AtomicU8,
     /// A blocking job: scheduled onto the blocking pool instead of the scheduler.
     pub(crate) blocking: bool,
+    /// The cancellation token of the scope the task belongs to; `None` for the root scope,
+    /// whose token is the runtime's.
+    pub(crate) scope: Option<crate::scope::CancelToken>,
 }
 
 impl TaskMeta {
-    pub(crate) fn new(shared: Arc<Shared>, blocking: bool) -> TaskMeta {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        blocking: bool,
+        scope: Option<crate::scope::CancelToken>,
+    ) -> TaskMeta {
         TaskMeta {
             shared,
             id: Id::next(),
             key: AtomicUsize::new(usize::MAX),
             flags: AtomicU8::new(0),
             blocking,
+            scope,
         }
+    }
+
+    /// The token that tells this task to stop: its scope's, or the runtime's for root tasks.
+    pub(crate) fn cancel_token(&self) -> &crate::scope::CancelToken {
+        self.scope.as_ref().unwrap_or(&self.shared.root_token)
     }
 
     #[inline]

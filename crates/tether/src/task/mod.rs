@@ -37,6 +37,7 @@
 pub(crate) mod blocking;
 mod cell;
 pub(crate) mod coop;
+pub(crate) mod current;
 mod join;
 mod local;
 pub(crate) mod meta;
@@ -48,6 +49,8 @@ use std::panic::Location;
 
 pub use blocking::spawn_blocking;
 pub use coop::{unconstrained, Unconstrained};
+pub use current::{cancelled, id, is_cancelled, try_id};
+pub use join::AbortHandle;
 pub use join::{JoinError, JoinHandle};
 pub use meta::Id;
 pub use registry::TaskInfo;

@@ -10,8 +10,11 @@
 //!    `TaskMeta::key`.
 //! 2. `remove` is called exactly once per task, by the task's `RegistryGuard` when its future is
 //!    dropped; the id is checked so a stale key can never remove another task's entry.
-//! 3. Wakers are woken only after the lock is released (`take_wakers`, `waker_of`), because waking
+//! 3. Wakers are woken only after the lock is released (`take_wakers`, `abort`), because waking
 //!    may run arbitrary scheduler code that spawns or drops tasks and so re-enters the registry.
+//! 4. An entry exists only while the task's future has not been dropped (rule 2 removes it, under
+//!    the lock, before the future is gone), so the task's allocation, and the `TaskMeta` in it, is
+//!    alive for as long as the entry is: its `meta` pointer may be read under the lock.
 
 use std::panic::Location;
 use std::task::Waker;
@@ -20,16 +23,23 @@ use slab::Slab;
 
 use crate::loom::lock;
 use crate::loom::sync::Mutex;
+use crate::task::meta::TaskMeta;
 use crate::task::Id;
 
 /// One live task as seen by the registry.
 struct Entry {
+    /// The task's metadata, valid while the entry exists (rule 4).
+    meta: *const TaskMeta,
     id: Id,
     name: Option<std::sync::Arc<str>>,
     location: &'static Location<'static>,
     /// Wakes the task; taken at shutdown.
     waker: Option<Waker>,
 }
+
+// SAFETY: the only non-`Send`/`Sync` field is `Entry::meta`, a pointer to a `TaskMeta`
+// (which is `Sync`), read only under the registry lock while rule 4 keeps it valid.
+unsafe impl Send for Entry {}
 
 /// A description of one live task, as returned by
 /// [`Handle::live_tasks`](crate::runtime::Handle::live_tasks).
@@ -73,13 +83,14 @@ impl Registry {
     /// Enters a task; returns its key (rule 1).
     pub(crate) fn insert(
         &self,
-        id: Id,
+        meta: &TaskMeta,
         name: Option<std::sync::Arc<str>>,
         location: &'static Location<'static>,
         waker: Waker,
     ) -> usize {
         lock(&self.entries).insert(Entry {
-            id,
+            meta,
+            id: meta.id,
             name,
             location,
             waker: Some(waker),
@@ -99,15 +110,6 @@ impl Registry {
         drop(removed);
     }
 
-    /// A clone of the waker of task `id` at `key`, if it is still registered (rule 3).
-    pub(crate) fn waker_of(&self, key: usize, id: Id) -> Option<Waker> {
-        let entries = lock(&self.entries);
-        match entries.get(key) {
-            Some(e) if e.id == id => e.waker.clone(),
-            _ => None,
-        }
-    }
-
     /// The name and spawn location of task `id` at `key`, if it is still registered.
     pub(crate) fn describe(
         &self,
@@ -119,6 +121,32 @@ impl Registry {
             Some(e) if e.id == id => Some((e.name.clone(), e.location)),
             _ => None,
         }
+    }
+
+    /// Asks task `id` at `key` to stop (as `JoinHandle::abort` does) and wakes it; false if it
+    /// is no longer registered (it finished).
+    pub(crate) fn abort(&self, key: usize, id: Id) -> bool {
+        let waker = {
+            let entries = lock(&self.entries);
+            match entries.get(key) {
+                Some(e) if e.id == id => {
+                    // SAFETY: rule 4: the entry exists and we hold the lock, so the task's
+                    // allocation and its metadata are alive.
+                    unsafe { &*e.meta }.request_cancel();
+                    e.waker.clone()
+                }
+                _ => return false,
+            }
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        true
+    }
+
+    /// Whether task `id` at `key` is still registered.
+    pub(crate) fn contains(&self, key: usize, id: Id) -> bool {
+        matches!(lock(&self.entries).get(key), Some(e) if e.id == id)
     }
 
     /// Takes the wakers of all registered tasks (rule 3); used at shutdown.

@@ -1,0 +1,116 @@
+//! The task being polled on this thread, and what a task can ask about itself.
+//!
+//! `TaskFuture::poll` records its task's metadata here for the duration of the user's poll
+//! (rule: the pointer is non-null only inside that poll, during which the metadata it points to
+//! is borrowed by the `TaskFuture` and therefore alive).
+
+use std::cell::Cell;
+use std::ptr;
+
+use crate::scope::{CancelToken, Cancelled};
+use crate::task::meta::TaskMeta;
+use crate::task::Id;
+
+thread_local! {
+    static CURRENT: Cell<*const TaskMeta> = const { Cell::new(ptr::null()) };
+}
+
+/// Restores the previous current task when dropped.
+pub(crate) struct CurrentGuard {
+    prev: *const TaskMeta,
+}
+
+/// Makes `meta` the current task until the guard drops.
+#[inline]
+pub(crate) fn enter(meta: &TaskMeta) -> CurrentGuard {
+    let prev = CURRENT.try_with(|c| c.replace(meta)).unwrap_or(ptr::null());
+    CurrentGuard { prev }
+}
+
+impl Drop for CurrentGuard {
+    #[inline]
+    fn drop(&mut self) {
+        let _ = CURRENT.try_with(|c| c.set(self.prev));
+    }
+}
+
+/// Runs `f` with the current task's metadata, if a task is being polled on this thread.
+fn with_current<R>(f: impl FnOnce(Option<&TaskMeta>) -> R) -> R {
+    let p = CURRENT.try_with(Cell::get).unwrap_or(ptr::null());
+    // SAFETY: a non-null pointer was set by `enter` from a `&TaskMeta` borrowed for the whole
+    // poll that is running now on this thread (module rule), so it is valid here.
+    f(unsafe { p.as_ref() })
+}
+
+/// The id of the task being polled on this thread.
+///
+/// # Panics
+///
+/// Panics outside a task (for example in the future given to `block_on`); use [`try_id`].
+#[track_caller]
+pub fn id() -> Id {
+    try_id().unwrap_or_else(|| {
+        panic!(
+            "tether::task::id() was called outside a task (the future passed to block_on is not \
+             a task); use tether::task::try_id() where that can happen"
+        )
+    })
+}
+
+/// The id of the task being polled on this thread, or `None` outside a task.
+pub fn try_id() -> Option<Id> {
+    with_current(|m| m.map(|m| m.id))
+}
+
+/// The cancellation token of the current task: its scope's, or, for a task spawned with
+/// `tether::spawn`, the runtime's (cancelled by `Runtime::shutdown_graceful`).
+pub(crate) fn current_token() -> Option<CancelToken> {
+    with_current(|m| m.map(|m| m.cancel_token().clone()))
+}
+
+/// Completes when the current task is asked to stop: when its scope is cancelled (a sibling
+/// failed, the scope's deadline passed, the scope was dropped or cancelled explicitly), or, for
+/// a task spawned with `tether::spawn`, when the runtime shuts down gracefully.
+///
+/// This is the first, cooperative phase of cancellation: the task can finish what it is doing
+/// (answer the request in flight, close the connection cleanly) before its scope's grace period
+/// runs out and it is dropped.
+///
+/// # Panics
+///
+/// Panics outside a task (for example in the future given to `block_on`): only tasks belong to
+/// a scope. Inside a scope's body, use [`Scope::cancelled`](crate::scope::Scope::cancelled).
+///
+/// # Examples
+///
+/// ```
+/// #[tether::main]
+/// async fn main() {
+///     let res = tether::scope::scope(|s| async move {
+///         s.spawn(async {
+///             tether::task::cancelled().await;
+///             Ok::<_, &str>("closed cleanly") // runs during the grace period
+///         })
+///         .await;
+///         s.spawn(async { Err::<(), _>("boom") }).await;
+///         Ok(())
+///     })
+///     .await;
+///     assert!(res.is_err());
+/// }
+/// ```
+#[track_caller]
+pub fn cancelled() -> Cancelled {
+    match current_token() {
+        Some(t) => t.cancelled(),
+        None => panic!(
+            "tether::task::cancelled() was called outside a task; in a scope's body use \
+             Scope::cancelled(), elsewhere keep a tether::scope::CancelToken"
+        ),
+    }
+}
+
+/// Whether the current task was asked to stop (see [`cancelled`]). False outside a task.
+pub fn is_cancelled() -> bool {
+    with_current(|m| m.is_some_and(|m| m.cancel_token().is_cancelled()))
+}

@@ -1,0 +1,367 @@
+//! Scopes: children cannot outlive them, failures cancel siblings in two phases, errors are
+//! collected, panics resumed, backpressure, deadlines, nesting. Timed behaviour runs on the
+//! paused clock.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_lite::FutureExt as _;
+use tether::scope::{scope, Builder};
+use tether::time::{sleep, Instant};
+
+struct OnDrop(Arc<AtomicUsize>);
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tether::test]
+async fn scope_returns_after_every_child_finished() {
+    let done = Arc::new(AtomicUsize::new(0));
+    let d = done.clone();
+    let out = scope(|s| async move {
+        for i in 0..10u32 {
+            let d = d.clone();
+            // Handles dropped: the scope still waits for the children.
+            drop(
+                s.spawn(async move {
+                    for _ in 0..i {
+                        tether::task::yield_now().await;
+                    }
+                    d.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, ()>(())
+                })
+                .await,
+            );
+        }
+        Ok("body value")
+    })
+    .await
+    .unwrap();
+    assert_eq!(out, "body value");
+    assert_eq!(
+        done.load(Ordering::SeqCst),
+        10,
+        "no child outlived the scope"
+    );
+}
+
+#[tether::test]
+async fn child_values_come_back_through_their_handles() {
+    let sum = scope(|s| async move {
+        let hs = [
+            s.spawn(async { Ok::<_, ()>(1) }).await,
+            s.spawn(async { Ok(2) }).await,
+            s.spawn(async { Ok(3) }).await,
+        ];
+        let mut sum = 0;
+        for h in hs {
+            sum += h.await;
+        }
+        Ok(sum)
+    })
+    .await
+    .unwrap();
+    assert_eq!(sum, 6);
+}
+
+#[tether::test(start_paused = true)]
+async fn first_failure_signals_siblings_who_finish_cleanly_within_the_grace_period() {
+    let cleaned = Arc::new(AtomicUsize::new(0));
+    let c = cleaned.clone();
+    let start = Instant::now();
+    let err = Builder::new()
+        .grace_period(Duration::from_secs(1))
+        .run(|s| async move {
+            s.spawn(async move {
+                tether::task::cancelled().await;
+                // Phase 1: the signal; cleanup that takes a little while but less than grace.
+                sleep(Duration::from_millis(100)).await;
+                c.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, String>(())
+            })
+            .await;
+            s.spawn(async {
+                sleep(Duration::from_secs(5)).await;
+                Err::<(), _>("late failure".to_string())
+            })
+            .await;
+            sleep(Duration::from_secs(3600)).await; // the body is dropped at the failure
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        cleaned.load(Ordering::SeqCst),
+        1,
+        "the sibling saw the signal"
+    );
+    assert_eq!(err.first().map(String::as_str), Some("late failure"));
+    // The scope ended once the sibling finished its cleanup, not after the whole grace period.
+    assert_eq!(start.elapsed(), Duration::from_millis(5_100));
+}
+
+#[tether::test(start_paused = true)]
+async fn sibling_ignoring_the_signal_is_dropped_after_the_grace_period() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d = dropped.clone();
+    let start = Instant::now();
+    let err = Builder::new()
+        .grace_period(Duration::from_secs(2))
+        .run(|s| async move {
+            s.spawn(async move {
+                let _guard = OnDrop(d);
+                sleep(Duration::from_secs(3600)).await; // ignores cancellation
+                Ok::<_, &str>(())
+            })
+            .await;
+            s.spawn(async { Err::<(), _>("boom") }).await;
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    assert_eq!(err.failures().len(), 1);
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(2),
+        "dropped right after the grace period"
+    );
+}
+
+#[tether::test]
+async fn every_error_is_returned_in_order_with_name_and_location() {
+    let err = scope(|s| async move {
+        s.spawn_named("first", async { Err::<(), _>("one".to_string()) })
+            .await;
+        s.spawn_named("second", async {
+            // Fails during the grace period, after the first failure.
+            tether::task::cancelled().await;
+            Err::<(), _>("two".to_string())
+        })
+        .await;
+        Ok(())
+    })
+    .await
+    .unwrap_err();
+    let errors: Vec<&str> = err.failures().iter().map(|f| f.error().as_str()).collect();
+    assert_eq!(errors, ["one", "two"]);
+    let text = err.to_string();
+    assert!(text.contains("\"first\" spawned at"), "{text}");
+    assert!(text.contains("scope.rs:"), "{text}");
+    assert!(text.contains("[1]") && text.contains("two"), "{text}");
+}
+
+#[tether::test]
+async fn body_error_cancels_the_children() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d = dropped.clone();
+    let err = Builder::new()
+        .grace_period(Duration::ZERO)
+        .run(|s| async move {
+            // Captured, so it is dropped with the child's future even if it never ran.
+            let guard = OnDrop(d);
+            s.spawn(async move {
+                let _g = guard;
+                std::future::pending::<Result<(), &str>>().await
+            })
+            .await;
+            Err::<(), _>("body failed")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.first(), Some(&"body failed"));
+    assert!(
+        err.failures()[0].source().task().is_none(),
+        "the body has no task id"
+    );
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+}
+
+#[tether::test]
+async fn a_child_panic_is_resumed_with_its_payload_after_cleanup() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d = dropped.clone();
+    let fut = Builder::new()
+        .grace_period(Duration::ZERO)
+        .run(|s| async move {
+            s.spawn(async move {
+                let _g = OnDrop(d);
+                std::future::pending::<Result<(), ()>>().await
+            })
+            .await;
+            s.spawn(async { panic!("child exploded") as Result<(), ()> })
+                .await;
+            Ok::<_, ()>(())
+        });
+    let res = std::panic::AssertUnwindSafe(fut).catch_unwind().await;
+    let payload = res.unwrap_err();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"child exploded"));
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        1,
+        "siblings were cleaned up first"
+    );
+}
+
+#[tether::test]
+async fn dropping_the_scope_future_cancels_everything_under_it() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d = dropped.clone();
+    let started = Arc::new(AtomicUsize::new(0));
+    let st = started.clone();
+    let fut = scope(|s| async move {
+        for _ in 0..5 {
+            let d = d.clone();
+            let st = st.clone();
+            s.spawn(async move {
+                let _g = OnDrop(d);
+                st.fetch_add(1, Ordering::SeqCst);
+                std::future::pending::<Result<(), ()>>().await
+            })
+            .await;
+        }
+        std::future::pending::<()>().await;
+        Ok(())
+    });
+    // Run the scope for a while, then drop it.
+    let _ = tether::time::timeout(Duration::from_millis(20), fut).await;
+    for _ in 0..10 {
+        tether::task::yield_now().await;
+    }
+    assert_eq!(started.load(Ordering::SeqCst), 5);
+    assert_eq!(dropped.load(Ordering::SeqCst), 5, "no child kept running");
+}
+
+#[tether::test]
+async fn bounded_scope_never_has_more_than_64_children_alive() {
+    let live = Arc::new(AtomicUsize::new(0));
+    let max = Arc::new(AtomicUsize::new(0));
+    let (l, m) = (live.clone(), max.clone());
+    let handle = tether::runtime::Handle::current();
+    let h2 = handle.clone();
+    Builder::new()
+        .max_concurrency(64)
+        .run(|s| async move {
+            for _ in 0..100_000u32 {
+                let (l, m) = (l.clone(), m.clone());
+                s.spawn(async move {
+                    let now = l.fetch_add(1, Ordering::SeqCst) + 1;
+                    m.fetch_max(now, Ordering::SeqCst);
+                    tether::task::yield_now().await;
+                    l.fetch_sub(1, Ordering::SeqCst);
+                    Ok::<_, ()>(())
+                })
+                .await;
+                assert!(s.live() <= 64);
+                // The registry agrees: this test's tasks are the scope's children.
+                assert!(h2.metrics().live_tasks() <= 64);
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert!(
+        max.load(Ordering::SeqCst) <= 64,
+        "{}",
+        max.load(Ordering::SeqCst)
+    );
+    assert_eq!(handle.metrics().live_tasks(), 0);
+}
+
+#[tether::test(start_paused = true)]
+async fn deadline_cancels_the_scope() {
+    let start = Instant::now();
+    let err = Builder::new()
+        .timeout(Duration::from_secs(5))
+        .grace_period(Duration::from_secs(1))
+        .run(|s| async move {
+            s.spawn(async {
+                sleep(Duration::from_secs(3600)).await;
+                Ok::<_, String>(())
+            })
+            .await;
+            sleep(Duration::from_secs(3600)).await;
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert!(err.is_deadline());
+    assert_eq!(err.to_string(), "the scope's deadline passed");
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(6),
+        "deadline, then the grace period"
+    );
+}
+
+#[tether::test(start_paused = true)]
+async fn cancelling_an_outer_scope_reaches_inner_scopes_tasks() {
+    let inner_saw = Arc::new(AtomicUsize::new(0));
+    let seen = inner_saw.clone();
+    let err = scope(|outer: tether::scope::Scope<()>| async move {
+        let o = outer.clone();
+        outer
+            .spawn(async move {
+                let res = scope(|inner| async move {
+                    inner
+                        .spawn(async move {
+                            tether::task::cancelled().await;
+                            seen.fetch_add(1, Ordering::SeqCst);
+                            Ok::<_, ()>(())
+                        })
+                        .await;
+                    std::future::pending::<()>().await;
+                    Ok(())
+                })
+                .await;
+                assert!(res.unwrap_err().is_cancelled());
+                Ok(())
+            })
+            .await;
+        sleep(Duration::from_secs(1)).await;
+        o.cancel();
+        Ok(())
+    })
+    .await
+    .unwrap_err();
+    assert!(err.is_cancelled());
+    assert_eq!(inner_saw.load(Ordering::SeqCst), 1);
+}
+
+#[tether::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scopes_on_the_multi_thread_runtime() {
+    let cancelled_seen = Arc::new(AtomicUsize::new(0));
+    let c = cancelled_seen.clone();
+    let err = scope(|s| async move {
+        for _ in 0..8 {
+            let c = c.clone();
+            s.spawn(async move {
+                tether::task::cancelled().await;
+                c.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, String>(())
+            })
+            .await;
+        }
+        let sum = {
+            let mut hs = Vec::new();
+            for i in 0..100u64 {
+                hs.push(s.spawn(async move { Ok(i) }).await);
+            }
+            let mut sum = 0;
+            for h in hs {
+                sum += h.await;
+            }
+            sum
+        };
+        assert_eq!(sum, 4950);
+        s.spawn(async { Err::<(), _>("stop".to_string()) }).await;
+        Ok(())
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(err.first().map(String::as_str), Some("stop"));
+    assert_eq!(cancelled_seen.load(Ordering::SeqCst), 8);
+}
