@@ -15,7 +15,9 @@
 //! dropped and the child prints its figures and exits.
 //!
 //! The `mio` reference is the same server with no runtime: one thread, one `mio::Poll`, one
-//! shared read buffer, a pending-bytes vector per connection for writes that would block.
+//! shared read buffer, a pending-bytes vector per connection for writes that would block, and
+//! no read after a short read (the fewest system calls per request: one `recvfrom`, one
+//! `sendto`, plus the shared `epoll_wait`).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
@@ -338,6 +340,11 @@ fn run_mio(scale: Scale, _flavor: Flavor, conns: usize) -> Vec<f64> {
     }
 
     /// Echoes what is readable; `false` when the connection is finished.
+    ///
+    /// A read that returns less than the buffer has drained the socket, so it stops there
+    /// instead of reading again only to get `WouldBlock`: with edge-triggered epoll, data that
+    /// arrives later raises a new event (tokio's `PollEvented` makes the same saving). This
+    /// spares one `recvfrom` per request.
     fn serve(c: &mut Conn, buf: &mut [u8]) -> bool {
         loop {
             while !c.pending.is_empty() {
@@ -366,6 +373,9 @@ fn run_mio(scale: Scale, _flavor: Flavor, conns: usize) -> Vec<f64> {
                     c.pending.extend_from_slice(&buf[..n]);
                 }
                 Err(_) => return false,
+            }
+            if n < buf.len() && c.pending.is_empty() {
+                return true;
             }
         }
     }

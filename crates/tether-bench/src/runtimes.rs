@@ -140,8 +140,9 @@ impl Runtime {
             }
             Runtime::Mio => {
                 "no runtime: one thread in a `mio::Poll` loop (edge-triggered), one shared read \
-                 buffer, a pending-bytes vector per connection; the reference for the echo \
-                 suites only, shown beside both flavors"
+                 buffer, a pending-bytes vector per connection, no read after a short read (one \
+                 `recvfrom` and one `sendto` per request); the reference for the echo suites \
+                 only, shown beside both flavors"
             }
         }
     }

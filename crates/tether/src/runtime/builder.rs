@@ -53,6 +53,7 @@ pub struct Builder {
     pub(crate) thread_name: String,
     pub(crate) hooks: ThreadHooks,
     pub(crate) on_unhandled: Option<super::failure::FailureHook>,
+    pub(crate) policy: super::UnhandledFailurePolicy,
 }
 
 impl Builder {
@@ -67,6 +68,7 @@ impl Builder {
             thread_name: "tether".to_string(),
             hooks: ThreadHooks::default(),
             on_unhandled: None,
+            policy: super::UnhandledFailurePolicy::Report,
         }
     }
 
@@ -199,6 +201,32 @@ impl Builder {
         F: Fn(&super::UnhandledFailure<'_>) + Send + Sync + 'static,
     {
         self.on_unhandled = Some(Arc::new(f));
+        self
+    }
+
+    /// What happens to a task failure nobody observed: report it and go on (the default),
+    /// ignore it, or report it and shut the runtime down
+    /// ([`UnhandledFailurePolicy`](super::UnhandledFailurePolicy)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether::runtime::{Builder, UnhandledFailurePolicy};
+    ///
+    /// let rt = Builder::new_current_thread()
+    ///     .unhandled_failure(UnhandledFailurePolicy::ShutdownRuntime)
+    ///     .build()
+    ///     .unwrap();
+    /// let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    ///     rt.block_on(async {
+    ///         drop(tether::spawn(async { panic!("fatal") }));
+    ///         std::future::pending::<()>().await
+    ///     })
+    /// }));
+    /// assert!(res.is_err(), "block_on panics once the policy shut the runtime down");
+    /// ```
+    pub fn unhandled_failure(&mut self, policy: super::UnhandledFailurePolicy) -> &mut Builder {
+        self.policy = policy;
         self
     }
 

@@ -68,3 +68,19 @@ pub(crate) fn report(hook: Option<&FailureHook>, failure: &UnhandledFailure<'_>)
         None => eprintln!("tether: {failure}"),
     }
 }
+
+/// What the runtime does with a task failure nobody observed; see
+/// [`Builder::unhandled_failure`](super::Builder::unhandled_failure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UnhandledFailurePolicy {
+    /// Report it (on stderr, or to [`Builder::on_unhandled_failure`](super::Builder::on_unhandled_failure)'s
+    /// callback) and keep running. The default.
+    #[default]
+    Report,
+    /// Drop it silently. Use only when failures are observed some other way.
+    Ignore,
+    /// Report it, then shut the runtime down: every task is signalled to stop and
+    /// `Runtime::block_on` panics with the failure's description.
+    ShutdownRuntime,
+}

@@ -201,7 +201,7 @@ impl Handle {
     /// }
     /// ```
     pub fn live_tasks(&self) -> Vec<TaskInfo> {
-        self.shared.registry.snapshot()
+        self.shared.registry.snapshot(self.shared.time.now_ms())
     }
 
     /// Whether two handles refer to the same runtime.

@@ -33,7 +33,7 @@ mod handle;
 mod metrics;
 
 pub use builder::Builder;
-pub use failure::UnhandledFailure;
+pub use failure::{UnhandledFailure, UnhandledFailurePolicy};
 pub use handle::{EnterGuard, Handle, TryCurrentError};
 pub use metrics::RuntimeMetrics;
 
@@ -71,6 +71,13 @@ pub(crate) struct Shared {
     pub(crate) blocking: blocking::BlockingPool,
     /// Where unobserved task failures go (`None`: stderr).
     pub(crate) on_unhandled: Option<failure::FailureHook>,
+    /// What to do with them.
+    pub(crate) policy: UnhandledFailurePolicy,
+    /// Set (with the failure's description) when the policy shut the runtime down.
+    fatal: crate::loom::sync::Mutex<Option<String>>,
+    fatal_flag: crate::loom::sync::atomic::AtomicBool,
+    /// Wakers of threads inside a multi-thread `block_on`, woken when `fatal` is set.
+    pub(crate) block_on_wakers: crate::loom::sync::Mutex<Vec<std::task::Waker>>,
     /// The root scope's cancellation token: what `task::cancelled()` waits on in tasks spawned
     /// with `tether::spawn`; cancelled by a graceful shutdown.
     pub(crate) root_token: crate::scope::CancelToken,
@@ -79,7 +86,30 @@ pub(crate) struct Shared {
 impl Shared {
     /// Hands a failure nobody observed to the failure policy.
     pub(crate) fn report_unhandled(&self, failure: &UnhandledFailure<'_>) {
-        failure::report(self.on_unhandled.as_ref(), failure);
+        match self.policy {
+            UnhandledFailurePolicy::Ignore => {}
+            UnhandledFailurePolicy::Report => failure::report(self.on_unhandled.as_ref(), failure),
+            UnhandledFailurePolicy::ShutdownRuntime => {
+                failure::report(self.on_unhandled.as_ref(), failure);
+                crate::loom::lock(&self.fatal).get_or_insert_with(|| failure.to_string());
+                self.fatal_flag.store(true, Ordering::Release);
+                self.root_token.cancel();
+                self.io.unparker.force_unpark();
+                let wakers = std::mem::take(&mut *crate::loom::lock(&self.block_on_wakers));
+                wakers.into_iter().for_each(std::task::Waker::wake);
+            }
+        }
+    }
+
+    /// Panics if the failure policy shut the runtime down (checked by `block_on`).
+    pub(crate) fn check_fatal(&self) {
+        if self.fatal_flag.load(Ordering::Acquire) {
+            let msg = crate::loom::lock(&self.fatal).clone().unwrap_or_default();
+            panic!(
+                "tether: the runtime was shut down by its failure policy \
+                 (UnhandledFailurePolicy::ShutdownRuntime): {msg}"
+            );
+        }
     }
 }
 
@@ -131,6 +161,10 @@ impl Runtime {
                 builder.hooks.clone(),
             ),
             on_unhandled: builder.on_unhandled.clone(),
+            policy: builder.policy,
+            fatal: crate::loom::sync::Mutex::new(None),
+            fatal_flag: crate::loom::sync::atomic::AtomicBool::new(false),
+            block_on_wakers: crate::loom::sync::Mutex::new(Vec::new()),
             root_token: crate::scope::CancelToken::new(),
         });
         let rt = Runtime {
@@ -221,6 +255,40 @@ impl Runtime {
         self.shut_down = true;
     }
 
+    /// Shuts the runtime down gracefully: signals every task to stop (they observe it with
+    /// [`task::cancelled`](crate::task::cancelled)), lets them run for up to `grace` to finish
+    /// cleanly, then cancels and drops whatever is left. Returns the tasks that were cut off
+    /// (name, spawn location, age), so the caller can report them.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called from inside a runtime, like [`block_on`](Runtime::block_on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = tether::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.spawn(async {
+    ///     tether::task::cancelled().await; // closes its connection cleanly, then returns
+    /// });
+    /// rt.spawn(std::future::pending::<()>()); // ignores the signal
+    /// let cut_off = rt.shutdown_graceful(Duration::from_millis(50));
+    /// assert_eq!(cut_off.len(), 1);
+    /// ```
+    pub fn shutdown_graceful(self, grace: std::time::Duration) -> Vec<crate::task::TaskInfo> {
+        let rt = self.handle.shared.clone();
+        rt.root_token.cancel();
+        self.block_on(async {
+            let all_done = std::future::poll_fn(|cx| rt.registry.poll_empty(cx));
+            let _ = crate::time::timeout(grace, all_done).await;
+        });
+        let cut_off = rt.registry.snapshot(rt.time.now_ms());
+        drop(self);
+        cut_off
+    }
+
     /// Shuts the runtime down without waiting for running blocking jobs.
     pub fn shutdown_background(self) {
         self.shutdown_timeout(std::time::Duration::ZERO);
@@ -238,8 +306,30 @@ impl Runtime {
     }
 }
 
-/// Shuts a runtime down, whatever its flavor.
+/// Shuts a runtime down, whatever its flavor. Root tasks still running are reported first
+/// (unless the failure policy is `Ignore`): the seeds' lost `store` calls, made visible.
 fn shutdown(rt: &Arc<Shared>, blocking_timeout: Option<std::time::Duration>) {
+    if rt.policy != UnhandledFailurePolicy::Ignore {
+        let running: Vec<_> = rt
+            .registry
+            .snapshot(rt.time.now_ms())
+            .into_iter()
+            .filter(|t| t.is_root())
+            .collect();
+        if !running.is_empty() {
+            let mut msg = format!(
+                "tether: the runtime shut down with {} task(s) still running; they were cancelled:",
+                running.len()
+            );
+            for t in running.iter().take(10) {
+                msg.push_str(&format!("\n  {t}"));
+            }
+            if running.len() > 10 {
+                msg.push_str(&format!("\n  ... and {} more", running.len() - 10));
+            }
+            eprintln!("{msg}");
+        }
+    }
     match rt.sched {
         Scheduler::CurrentThread(_) => current_thread::shutdown(rt, blocking_timeout),
         Scheduler::MultiThread(_) => multi_thread::shutdown(rt, blocking_timeout),

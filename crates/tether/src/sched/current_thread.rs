@@ -293,6 +293,7 @@ impl Core {
         let mut cx = Context::from_waker(&waker);
         let interval = ct(rt).event_interval;
         'outer: loop {
+            rt.check_fatal();
             if main.woken.swap(false, Ordering::SeqCst) {
                 if let Poll::Ready(out) = coop::with_budget(|| future.as_mut().poll(&mut cx)) {
                     return out;

@@ -143,9 +143,13 @@ where
         )
     };
     let meta = runnable.metadata();
-    let key = shared
-        .registry
-        .insert(meta, name, location, runnable.waker());
+    let key = shared.registry.insert(
+        meta,
+        name,
+        location,
+        runnable.waker(),
+        shared.time.coarse_now_ms(),
+    );
     meta.key.store(key, Ordering::Relaxed);
     shared.metrics.task_spawned();
     runnable.schedule();

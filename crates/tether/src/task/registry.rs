@@ -35,6 +35,11 @@ struct Entry {
     location: &'static Location<'static>,
     /// Wakes the task; taken at shutdown.
     waker: Option<Waker>,
+    /// When the task was spawned, in the time driver's coarse milliseconds.
+    spawned_ms: u64,
+    /// Whether the task is in the root scope (spawned with `tether::spawn`, not a scope's child
+    /// nor a blocking job).
+    root: bool,
 }
 
 // SAFETY: the only non-`Send`/`Sync` field is `Entry::meta`, a pointer to a `TaskMeta`
@@ -48,6 +53,8 @@ pub struct TaskInfo {
     id: Id,
     name: Option<std::sync::Arc<str>>,
     location: &'static Location<'static>,
+    age: std::time::Duration,
+    root: bool,
 }
 
 impl TaskInfo {
@@ -65,18 +72,45 @@ impl TaskInfo {
     pub fn location(&self) -> &'static Location<'static> {
         self.location
     }
+
+    /// How long ago the task was spawned (to the runtime's timer resolution, on its clock).
+    pub fn age(&self) -> std::time::Duration {
+        self.age
+    }
+
+    /// Whether the task is in the runtime's root scope (spawned with `tether::spawn`), rather
+    /// than a scope's child or a blocking job.
+    pub fn is_root(&self) -> bool {
+        self.root
+    }
+}
+
+impl std::fmt::Display for TaskInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "task {}", self.id)?;
+        if let Some(name) = &self.name {
+            write!(f, " {name:?}")?;
+        }
+        write!(f, " spawned at {} ({:?} ago)", self.location, self.age)
+    }
 }
 
 /// All live tasks of a runtime (see the module docs for the protocol).
 pub(crate) struct Registry {
     /// Holding this lock means no task can be added or removed.
     entries: Mutex<Slab<Entry>>,
+    /// Set while someone waits for the registry to become empty (graceful shutdown).
+    empty_watch: crate::loom::sync::atomic::AtomicBool,
+    /// The waker of that someone.
+    empty_waiter: Mutex<Option<Waker>>,
 }
 
 impl Registry {
     pub(crate) fn new() -> Registry {
         Registry {
             entries: Mutex::new(Slab::new()),
+            empty_watch: crate::loom::sync::atomic::AtomicBool::new(false),
+            empty_waiter: Mutex::new(None),
         }
     }
 
@@ -87,8 +121,11 @@ impl Registry {
         name: Option<std::sync::Arc<str>>,
         location: &'static Location<'static>,
         waker: Waker,
+        spawned_ms: u64,
     ) -> usize {
         lock(&self.entries).insert(Entry {
+            spawned_ms,
+            root: meta.scope.is_none() && !meta.blocking,
             meta,
             id: meta.id,
             name,
@@ -99,15 +136,38 @@ impl Registry {
 
     /// Removes the task `id` stored at `key` (rule 2).
     pub(crate) fn remove(&self, key: usize, id: Id) {
-        let removed = {
+        let (removed, now_empty) = {
             let mut entries = lock(&self.entries);
-            match entries.get(key) {
+            let removed = match entries.get(key) {
                 Some(e) if e.id == id => Some(entries.remove(key)),
                 _ => None,
-            }
+            };
+            (removed, entries.is_empty())
         };
         // The waker (a reference to the task) is dropped outside the lock.
         drop(removed);
+        if now_empty
+            && self
+                .empty_watch
+                .load(crate::loom::sync::atomic::Ordering::Acquire)
+        {
+            let waiter = lock(&self.empty_waiter).take();
+            if let Some(w) = waiter {
+                w.wake();
+            }
+        }
+    }
+
+    /// Ready once no task is registered.
+    pub(crate) fn poll_empty(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.empty_watch
+            .store(true, crate::loom::sync::atomic::Ordering::Release);
+        *lock(&self.empty_waiter) = Some(cx.waker().clone());
+        if lock(&self.entries).is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
     }
 
     /// The name and spawn location of task `id` at `key`, if it is still registered.
@@ -164,13 +224,15 @@ impl Registry {
     }
 
     /// A snapshot of the live tasks, ordered by id.
-    pub(crate) fn snapshot(&self) -> Vec<TaskInfo> {
+    pub(crate) fn snapshot(&self, now_ms: u64) -> Vec<TaskInfo> {
         let mut out: Vec<TaskInfo> = lock(&self.entries)
             .iter()
             .map(|(_, e)| TaskInfo {
                 id: e.id,
                 name: e.name.clone(),
                 location: e.location,
+                age: std::time::Duration::from_millis(now_ms.saturating_sub(e.spawned_ms)),
+                root: e.root,
             })
             .collect();
         out.sort_by_key(|t| t.id);

@@ -30,6 +30,8 @@ pub(crate) struct TimeHandle {
     parked_until: AtomicU64,
     /// Set once the runtime shut down; timers cannot be used any more.
     shutdown: AtomicBool,
+    /// The tick of the last `process`: a clock read without a syscall, for task ages.
+    coarse_ms: AtomicU64,
 }
 
 impl TimeHandle {
@@ -42,6 +44,7 @@ impl TimeHandle {
             start,
             parked_until: AtomicU64::new(0),
             shutdown: AtomicBool::new(false),
+            coarse_ms: AtomicU64::new(0),
         }
     }
 
@@ -115,8 +118,19 @@ impl TimeHandle {
     }
 
     /// Fires every due timer, pushing their wakers to `wakers`; returns how many fired.
+    /// Milliseconds since the runtime started, as of the last reactor turn.
+    pub(crate) fn coarse_now_ms(&self) -> u64 {
+        self.coarse_ms.load(Ordering::Relaxed)
+    }
+
+    /// Milliseconds since the runtime started, read now.
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.now_tick()
+    }
+
     pub(crate) fn process(&self, wakers: &mut Vec<Waker>) -> u64 {
         let now = self.now_tick();
+        self.coarse_ms.store(now, Ordering::Relaxed);
         let before = wakers.len();
         let mut wheel = lock(&self.wheel);
         if wheel.next_expiration().is_some_and(|t| t <= now) {

@@ -220,11 +220,20 @@ impl Wake for ThreadWaker {
 
 /// Runs `future` on the calling thread (which is not a worker) until it completes; the workers
 /// run the tasks meanwhile.
-pub(crate) fn block_on<F: Future>(_rt: &Arc<RtShared>, future: F) -> F::Output {
+pub(crate) fn block_on<F: Future>(rt: &Arc<RtShared>, future: F) -> F::Output {
     let mut future = pin!(future);
     let waker = Waker::from(std::sync::Arc::new(ThreadWaker(thread::current())));
     let mut cx = Context::from_waker(&waker);
+    lock(&rt.block_on_wakers).push(waker.clone());
+    struct Unregister<'a>(&'a RtShared, &'a Waker);
+    impl Drop for Unregister<'_> {
+        fn drop(&mut self) {
+            lock(&self.0.block_on_wakers).retain(|w| !w.will_wake(self.1));
+        }
+    }
+    let _unregister = Unregister(rt, &waker);
     loop {
+        rt.check_fatal();
         if let Poll::Ready(out) = coop::with_budget(|| future.as_mut().poll(&mut cx)) {
             return out;
         }
