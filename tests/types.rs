@@ -51,3 +51,25 @@ fn net_types_are_send_sync_and_unpin() {
     unpin::<TcpStream>();
     unpin::<UnixStream>();
 }
+
+#[test]
+fn structured_concurrency_types_are_send_and_sync() {
+    send_sync::<tether::scope::Scope<String>>();
+    send_sync::<tether::scope::CancelToken>();
+    send_sync::<tether::scope::ScopeError<String>>();
+    send_sync::<tether::scope::ScopeTask<u32>>();
+    send_sync::<tether::task::AbortHandle>();
+    send_sync::<tether::future::Promise<u32, String>>();
+    unpin::<tether::scope::ScopeTask<u32>>();
+}
+
+#[test]
+fn surface_types_are_send_and_sync() {
+    send_sync::<tether::fs::File>();
+    send_sync::<tether::process::Child>();
+    send_sync::<tether::process::Command>();
+    send_sync::<tether::signal::unix::Signal>();
+    send_sync::<tether::io::DuplexStream>();
+    unpin::<tether::fs::File>();
+    unpin::<tether::io::DuplexStream>();
+}
