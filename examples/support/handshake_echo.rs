@@ -7,15 +7,35 @@
 //!
 //! Shared by `examples/echo.rs`, the seeds' integration tests and the descriptor-exhaustion
 //! test, so all of them exercise the same code.
+//!
+//! Two ways to run it: [`serve`] (or [`start`]) serves forever, each connection a detached task;
+//! [`serve_until`] runs the accept loop and every connection in one scope and shuts down
+//! gracefully when a future completes (Ctrl-C in `examples/echo.rs`):
+//!
+//! 1. the accept loop stops and the listener is closed: no new connection is accepted;
+//! 2. the scope is cancelled: every connection task sees `tether::task::cancelled()`. A
+//!    connection only stops *between* echoes: it finishes the write in flight, sends FIN
+//!    (`shutdown(Write)`), reads and discards until the client closes (at most `grace / 2`) so
+//!    that closing does not reset the connection, then closes. A client therefore never sees a
+//!    half-written echo from a connection that stopped on the signal;
+//! 3. after the grace period, the scope drops the connections still alive (typically ones stuck
+//!    writing to a client that stopped reading: those may have written part of an echo);
+//! 4. [`serve_until`] returns a [`ShutdownSummary`]: how many connections closed cleanly, and
+//!    which ones were cut off (task, peer, age, what it was doing).
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::{Shutdown, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use futures_lite::future::or;
 use tether::io::{AsyncReadExt, AsyncWriteExt};
 use tether::net::{is_resource_exhausted, TcpListener, TcpStream};
 use tether::time::{sleep, timeout};
@@ -40,35 +60,46 @@ pub struct Stats {
 /// of descriptors pauses it briefly (so the loop does not spin), other errors are logged.
 pub async fn serve(listener: TcpListener, stats: Arc<Stats>, log: bool) {
     loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                stats.accepted.fetch_add(1, Ordering::Relaxed);
-                let stats = stats.clone();
-                tether::task::Builder::new()
-                    .name("echo-conn")
-                    .spawn(async move {
-                        if log {
-                            println!("connect    {peer}");
-                        }
-                        let res = handle(stream, &stats).await;
-                        if log {
-                            match res {
-                                Ok(()) => println!("disconnect {peer}"),
-                                Err(e) => println!("disconnect {peer}: {e}"),
-                            }
-                        }
-                    });
-            }
-            Err(e) if is_resource_exhausted(&e) => {
-                stats.exhausted.fetch_add(1, Ordering::Relaxed);
-                stats.accept_errors.fetch_add(1, Ordering::Relaxed);
-                eprintln!("accept: {e}; pausing {EXHAUSTED_BACKOFF:?} so connections can close");
-                sleep(EXHAUSTED_BACKOFF).await;
-            }
-            Err(e) => {
-                stats.accept_errors.fetch_add(1, Ordering::Relaxed);
-                eprintln!("accept: {e}");
-            }
+        let Some((stream, peer)) = accept_next(&listener, &stats).await else {
+            continue;
+        };
+        let stats = stats.clone();
+        tether::task::Builder::new()
+            .name("echo-conn")
+            .spawn(async move {
+                if log {
+                    println!("connect    {peer}");
+                }
+                let res = handle(stream, &stats).await;
+                if log {
+                    match res {
+                        Ok(()) => println!("disconnect {peer}"),
+                        Err(e) => println!("disconnect {peer}: {e}"),
+                    }
+                }
+            });
+    }
+}
+
+/// Accepts one connection, counting it; `None` after an accept error (counted and logged; out of
+/// descriptors, it first pauses for [`EXHAUSTED_BACKOFF`]).
+async fn accept_next(listener: &TcpListener, stats: &Stats) -> Option<(TcpStream, SocketAddr)> {
+    match listener.accept().await {
+        Ok(conn) => {
+            stats.accepted.fetch_add(1, Ordering::Relaxed);
+            Some(conn)
+        }
+        Err(e) if is_resource_exhausted(&e) => {
+            stats.exhausted.fetch_add(1, Ordering::Relaxed);
+            stats.accept_errors.fetch_add(1, Ordering::Relaxed);
+            eprintln!("accept: {e}; pausing {EXHAUSTED_BACKOFF:?} so connections can close");
+            sleep(EXHAUSTED_BACKOFF).await;
+            None
+        }
+        Err(e) => {
+            stats.accept_errors.fetch_add(1, Ordering::Relaxed);
+            eprintln!("accept: {e}");
+            None
         }
     }
 }
@@ -76,15 +107,75 @@ pub async fn serve(listener: TcpListener, stats: Arc<Stats>, log: bool) {
 /// One connection: handshake, then echo until the client closes.
 pub async fn handle(mut stream: TcpStream, stats: &Stats) -> io::Result<()> {
     let mut buf = vec![0u8; 16 * 1024];
-    let (line_end, filled) =
-        match timeout(HANDSHAKE_TIMEOUT, read_line(&mut stream, &mut buf)).await {
-            Ok(Ok(Some(v))) => v,
-            Ok(Ok(None)) | Err(_) => {
-                stats.rejected.fetch_add(1, Ordering::Relaxed);
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "no handshake"));
-            }
-            Ok(Err(e)) => return Err(e),
-        };
+    echo(
+        &mut stream,
+        &mut buf,
+        stats,
+        &mut std::future::pending(),
+        None,
+    )
+    .await
+    .map(|_| ())
+}
+
+/// How [`echo`] ended without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// The client closed its side.
+    ClientClosed,
+    /// `stop` completed; the last echo, if any, was written completely.
+    Stopped,
+}
+
+/// What a connection of [`serve_until`] is doing, for the report of the ones cut off.
+const HANDSHAKE: u8 = 0;
+const READING: u8 = 1;
+const WRITING: u8 = 2;
+const CLOSING: u8 = 3;
+
+fn phase_text(phase: u8) -> &'static str {
+    match phase {
+        HANDSHAKE => "waiting for the handshake",
+        READING => "waiting for bytes to echo",
+        WRITING => "writing an echo (the client was not reading)",
+        _ => "waiting for the client to close",
+    }
+}
+
+/// The protocol: handshake, then echo until the client closes or `stop` completes. `stop` is
+/// only looked at before a read (it is polled first, so a client that keeps sending cannot
+/// delay it), never during a write: the connection stops between complete echoes.
+async fn echo<S>(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    stats: &Stats,
+    stop: &mut S,
+    phase: Option<&AtomicU8>,
+) -> io::Result<Ended>
+where
+    S: Future<Output = ()> + Unpin,
+{
+    let set_phase = |p: u8| {
+        if let Some(ph) = phase {
+            ph.store(p, Ordering::Relaxed);
+        }
+    };
+    let handshake = or(
+        async {
+            (&mut *stop).await;
+            None
+        },
+        async { Some(timeout(HANDSHAKE_TIMEOUT, read_line(stream, buf)).await) },
+    );
+    let (line_end, filled) = match handshake.await {
+        None => return Ok(Ended::Stopped),
+        Some(Ok(Ok(Some(v)))) => v,
+        Some(Ok(Ok(None)) | Err(_)) => {
+            stats.rejected.fetch_add(1, Ordering::Relaxed);
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "no handshake"));
+        }
+        Some(Ok(Err(e))) => return Err(e),
+    };
     let line = String::from_utf8_lossy(&buf[..line_end]);
     if line.trim() != "hello" {
         stats.rejected.fetch_add(1, Ordering::Relaxed);
@@ -93,16 +184,29 @@ pub async fn handle(mut stream: TcpStream, stats: &Stats) -> io::Result<()> {
             format!("bad handshake {:?}", line.trim()),
         ));
     }
+    set_phase(WRITING);
     stream.write_all(b"hello\n").await?;
     // Bytes that arrived after the handshake line are echoed first.
     if filled > line_end + 1 {
         stream.write_all(&buf[line_end + 1..filled]).await?;
     }
     loop {
-        let n = stream.read(&mut buf).await?;
+        set_phase(READING);
+        let read = or(
+            async {
+                (&mut *stop).await;
+                None
+            },
+            async { Some(stream.read(buf).await) },
+        );
+        let n = match read.await {
+            None => return Ok(Ended::Stopped),
+            Some(r) => r?,
+        };
         if n == 0 {
-            return Ok(());
+            return Ok(Ended::ClientClosed);
         }
+        set_phase(WRITING);
         stream.write_all(&buf[..n]).await?;
     }
 }
@@ -136,4 +240,270 @@ pub async fn start(addr: &str, log: bool) -> io::Result<(SocketAddr, Arc<Stats>)
         .name("echo-accept")
         .spawn(serve(listener, s, log));
     Ok((local, stats))
+}
+
+/// What [`serve_until`] reports once it has shut down.
+#[derive(Debug, Clone)]
+pub struct ShutdownSummary {
+    /// Connections open when the shutdown began.
+    pub open_at_signal: usize,
+    /// Of those, the ones that finished by themselves within the grace period: they stopped
+    /// between two echoes (or were still in the handshake, or their client closed) and closed.
+    pub closed_cleanly: usize,
+    /// The ones still running when the grace period ended, dropped by the scope.
+    pub cut_off: Vec<CutOff>,
+    /// The grace period.
+    pub grace: Duration,
+    /// From the signal until the last connection was gone.
+    pub took: Duration,
+}
+
+/// A connection that [`serve_until`] dropped at the end of the grace period.
+#[derive(Debug, Clone)]
+pub struct CutOff {
+    /// The connection task's id, if it was ever polled.
+    pub task: Option<tether::task::Id>,
+    /// The connection task's name (`echo-conn <peer>`).
+    pub name: String,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// How long the connection had been open when it was dropped.
+    pub age: Duration,
+    /// What it was doing.
+    pub doing: &'static str,
+}
+
+impl fmt::Display for ShutdownSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "shutdown summary: {} connection(s) open at the signal; {} closed cleanly, {} cut off \
+             after the {:?} grace period (took {:.1?})",
+            self.open_at_signal,
+            self.closed_cleanly,
+            self.cut_off.len(),
+            self.grace,
+            self.took
+        )?;
+        for c in &self.cut_off {
+            write!(f, "\n  cut off: ")?;
+            if let Some(id) = c.task {
+                write!(f, "task {id} ")?;
+            }
+            write!(f, "{:?}, open for {:.2?}, {}", c.name, c.age, c.doing)?;
+        }
+        Ok(())
+    }
+}
+
+/// The connections of one [`serve_until`]: registered by the accept loop before the task is
+/// spawned, removed by the task when it finishes. Whatever is left once the scope has ended was
+/// dropped before finishing: cut off.
+#[derive(Default)]
+struct Conns {
+    inner: Mutex<ConnsInner>,
+}
+
+#[derive(Default)]
+struct ConnsInner {
+    next_key: u64,
+    open: HashMap<u64, Conn>,
+    /// Connections that finished after the signal (their task saw its scope cancelled).
+    closed_after_signal: usize,
+    signal_at: Option<Instant>,
+}
+
+struct Conn {
+    name: String,
+    peer: SocketAddr,
+    since: Instant,
+    task: Option<tether::task::Id>,
+    phase: Arc<AtomicU8>,
+}
+
+impl Conns {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ConnsInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn register(&self, name: String, peer: SocketAddr) -> (u64, Arc<AtomicU8>) {
+        let phase = Arc::new(AtomicU8::new(HANDSHAKE));
+        let mut inner = self.lock();
+        let key = inner.next_key;
+        inner.next_key += 1;
+        inner.open.insert(
+            key,
+            Conn {
+                name,
+                peer,
+                since: Instant::now(),
+                task: None,
+                phase: phase.clone(),
+            },
+        );
+        (key, phase)
+    }
+
+    fn started(&self, key: u64) {
+        if let Some(c) = self.lock().open.get_mut(&key) {
+            c.task = tether::task::try_id();
+        }
+    }
+
+    fn finished(&self, key: u64) {
+        let mut inner = self.lock();
+        inner.open.remove(&key);
+        if tether::task::is_cancelled() {
+            inner.closed_after_signal += 1;
+        }
+    }
+}
+
+/// Serves connections from `listener` until `shutdown` completes, then shuts down gracefully
+/// within `grace` (see the [module docs](self)) and reports how it went.
+///
+/// The accept loop is the body of a scope and every connection is a child of it, so nothing
+/// started here outlives the call. Accept errors are handled as in [`serve`]. A connection's
+/// I/O error only ends that connection. Connections spawned here are named `echo-conn <peer>`.
+pub async fn serve_until<S>(
+    listener: TcpListener,
+    stats: Arc<Stats>,
+    log: bool,
+    shutdown: S,
+    grace: Duration,
+) -> ShutdownSummary
+where
+    S: Future<Output = ()>,
+{
+    let conns = Arc::new(Conns::default());
+    let linger = grace / 2;
+    let body_conns = conns.clone();
+    let res = tether::scope::Builder::new()
+        .grace_period(grace)
+        .run(|s: tether::scope::Scope<Infallible>| async move {
+            let conns = body_conns;
+            let mut shutdown = std::pin::pin!(shutdown);
+            loop {
+                let next = or(
+                    async {
+                        shutdown.as_mut().await;
+                        None
+                    },
+                    async { Some(accept_next(&listener, &stats).await) },
+                );
+                let Some(accepted) = next.await else {
+                    break;
+                };
+                let Some((stream, peer)) = accepted else {
+                    continue;
+                };
+                let name = format!("echo-conn {peer}");
+                let (key, phase) = conns.register(name.clone(), peer);
+                let conn = connection(
+                    stream,
+                    peer,
+                    stats.clone(),
+                    log,
+                    conns.clone(),
+                    key,
+                    phase,
+                    linger,
+                );
+                s.spawn_named(&name, conn).await;
+            }
+            // Stop accepting first: connections arriving from now on are refused.
+            drop(listener);
+            let open = {
+                let mut inner = conns.lock();
+                inner.signal_at = Some(Instant::now());
+                inner.open.len()
+            };
+            if log {
+                println!(
+                    "shutting down: stopped accepting; asking {open} connection(s) to finish \
+                     (grace period {grace:?})"
+                );
+            }
+            s.cancel();
+            Ok(())
+        })
+        .await;
+    // The body always ends by cancelling the scope (or the scope was cancelled from outside),
+    // and no child returns an error (`Infallible`): `res` is a cancellation, nothing more.
+    drop(res);
+    let end = Instant::now();
+    let mut inner = conns.lock();
+    let mut cut_off: Vec<CutOff> = inner
+        .open
+        .drain()
+        .map(|(_, c)| CutOff {
+            task: c.task,
+            name: c.name,
+            peer: c.peer,
+            age: end.duration_since(c.since),
+            doing: phase_text(c.phase.load(Ordering::Relaxed)),
+        })
+        .collect();
+    cut_off.sort_by_key(|c| std::cmp::Reverse(c.age));
+    ShutdownSummary {
+        open_at_signal: inner.closed_after_signal + cut_off.len(),
+        closed_cleanly: inner.closed_after_signal,
+        cut_off,
+        grace,
+        took: end.duration_since(inner.signal_at.unwrap_or(end)),
+    }
+}
+
+/// One connection of [`serve_until`]: the protocol until the client closes or the scope is
+/// cancelled; on cancellation, a graceful close.
+#[allow(clippy::too_many_arguments)]
+async fn connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    stats: Arc<Stats>,
+    log: bool,
+    conns: Arc<Conns>,
+    key: u64,
+    phase: Arc<AtomicU8>,
+    linger: Duration,
+) -> Result<(), Infallible> {
+    conns.started(key);
+    if log {
+        println!("connect    {peer}");
+    }
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut stop = tether::task::cancelled();
+    let res = echo(&mut stream, &mut buf, &stats, &mut stop, Some(&phase)).await;
+    if let Ok(Ended::Stopped) = res {
+        phase.store(CLOSING, Ordering::Relaxed);
+        close_gracefully(stream, &mut buf, linger).await;
+    } else {
+        drop(stream);
+    }
+    if log {
+        match res {
+            Ok(Ended::ClientClosed) => println!("disconnect {peer}"),
+            Ok(Ended::Stopped) => println!("disconnect {peer} (server shutting down)"),
+            Err(e) => println!("disconnect {peer}: {e}"),
+        }
+    }
+    conns.finished(key);
+    Ok(())
+}
+
+/// Sends FIN, then reads and discards until the client closes (at most `linger`), so that the
+/// close does not reset the connection: closing a socket with unread bytes sends RST, which can
+/// make the client lose echoes it has not read yet.
+async fn close_gracefully(mut stream: TcpStream, buf: &mut [u8], linger: Duration) {
+    if stream.shutdown(Shutdown::Write).is_err() {
+        return;
+    }
+    let drain = async {
+        while let Ok(n) = stream.read(buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    let _ = timeout(linger, drain).await;
 }
