@@ -26,7 +26,6 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
@@ -39,7 +38,7 @@ use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 use crate::runtime::{context, Handle, Shared as RtShared};
-use crate::sched::Scheduler;
+use crate::sched::{drop_task, Scheduler, ThreadWaker};
 use crate::task::coop;
 use crate::task::meta::TaskMeta;
 
@@ -202,12 +201,6 @@ fn push_remote(rt: &RtShared, task: Task) {
     rt.io.unparker.unpark();
 }
 
-/// Drops a task that will not run again, which cancels it. A panic from the future's destructor
-/// is contained; the panic hook already reported it.
-fn drop_task(task: Task) {
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(task)));
-}
-
 /// The waker of the future passed to `block_on`.
 struct MainWaker {
     woken: AtomicBool,
@@ -222,19 +215,6 @@ impl Wake for MainWaker {
     fn wake_by_ref(self: &std::sync::Arc<Self>) {
         self.woken.store(true, Ordering::SeqCst);
         self.rt.unpark();
-    }
-}
-
-/// Wakes a thread waiting in `block_on` for the core (rule 1).
-struct ThreadWaker(Thread);
-
-impl Wake for ThreadWaker {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        self.0.unpark();
     }
 }
 

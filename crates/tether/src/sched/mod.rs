@@ -9,6 +9,10 @@
 pub(crate) mod current_thread;
 pub(crate) mod multi_thread;
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::task::Wake;
+use std::thread::Thread;
+
 use async_task::{Runnable, ScheduleInfo};
 
 use crate::task::meta::TaskMeta;
@@ -45,5 +49,24 @@ pub(crate) fn schedule(runnable: Runnable<TaskMeta>, info: ScheduleInfo) {
     match meta.shared.sched {
         Scheduler::CurrentThread(_) => current_thread::schedule(runnable, info),
         Scheduler::MultiThread(_) => multi_thread::schedule(runnable, info),
+    }
+}
+
+/// Drops a task that will not run again, which cancels it. A panic from the future's destructor
+/// is contained; the panic hook already reported it.
+pub(crate) fn drop_task(task: Runnable<TaskMeta>) {
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(task)));
+}
+
+/// Wakes a thread parked in `block_on` (waiting for its future, or for a current-thread core).
+pub(crate) struct ThreadWaker(pub(crate) Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.unpark();
     }
 }

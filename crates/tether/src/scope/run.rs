@@ -142,12 +142,7 @@ impl<E: Send + 'static> Scope<E> {
         F: Future<Output = Result<U, E>> + Send + 'static,
         U: Send + 'static,
     {
-        Spawn {
-            scope: self,
-            future: Some(future),
-            name: None,
-            location: Location::caller(),
-        }
+        self.spawn_inner(None, future, Location::caller())
     }
 
     /// Like [`spawn`](Scope::spawn), with a name that shows in the task registry and in the
@@ -158,11 +153,20 @@ impl<E: Send + 'static> Scope<E> {
         F: Future<Output = Result<U, E>> + Send + 'static,
         U: Send + 'static,
     {
+        self.spawn_inner(Some(Arc::from(name)), future, Location::caller())
+    }
+
+    fn spawn_inner<F>(
+        &self,
+        name: Option<Arc<str>>,
+        future: F,
+        location: &'static Location<'static>,
+    ) -> Spawn<'_, E, F> {
         Spawn {
             scope: self,
             future: Some(future),
-            name: Some(Arc::from(name)),
-            location: Location::caller(),
+            name,
+            location,
         }
     }
 

@@ -37,10 +37,9 @@ mod park;
 mod worker;
 
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::{self, JoinHandle, Thread};
+use std::task::{Context, Poll, Waker};
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use async_task::{Runnable, ScheduleInfo};
@@ -52,7 +51,7 @@ use crate::loom::sync::atomic::{AtomicU8, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 use crate::runtime::builder::ThreadHooks;
 use crate::runtime::{context, Handle, Shared as RtShared};
-use crate::sched::Scheduler;
+use crate::sched::{drop_task, Scheduler, ThreadWaker};
 use crate::task::coop;
 use crate::task::meta::TaskMeta;
 
@@ -198,24 +197,6 @@ fn push_remote(rt: &RtShared, task: Task) {
     }
     sh.injector.push(task);
     sh.notify_one(rt);
-}
-
-/// Drops a task that will not run again (cancelling it), containing a panicking destructor.
-fn drop_task(task: Task) {
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(task)));
-}
-
-/// Wakes the thread blocked in `block_on`.
-struct ThreadWaker(Thread);
-
-impl Wake for ThreadWaker {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        self.0.unpark();
-    }
 }
 
 /// Runs `future` on the calling thread (which is not a worker) until it completes; the workers

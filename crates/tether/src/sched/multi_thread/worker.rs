@@ -189,7 +189,7 @@ impl WorkerCtx {
         loop {
             let next = self.lifo.take().or_else(|| self.local.pop());
             match next {
-                Some(t) => super::drop_task(t),
+                Some(t) => crate::sched::drop_task(t),
                 None => return,
             }
         }
