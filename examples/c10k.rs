@@ -11,7 +11,8 @@
 //! connections at once and echoing on all of them, with the memory and CPU that costs.
 //!
 //! How it runs: this process raises its open-files soft limit to the hard limit, starts the
-//! server on a tether runtime (multi-thread by default) on `127.0.0.1`, port 0, and starts the
+//! server (`handshake_echo::serve_until`: the accept loop and every connection in one scope) on
+//! a tether runtime (multi-thread by default) on `127.0.0.1`, port 0, and starts the
 //! load generator as a child process (itself, re-run with a hidden `--client` flag) so that
 //! client and server each have their own descriptor limit. The client, on a tether runtime too
 //! (`support/c10k_load.rs`), opens the connections with at most 256 connecting at once (so the
@@ -34,15 +35,26 @@
 //!   opened minus before, divided by the connections: the task, its buffer and the runtime's
 //!   bookkeeping. Kernel socket buffers are not in it. The server gives each connection a
 //!   16 KiB read buffer, and how much of it is resident depends on the allocator: glibc's main
-//!   arena zeroes it (the current-thread server, about 16 KiB per connection), while the worker
+//!   arena zeroes it (the current-thread server, about 17 KiB per connection), while the worker
 //!   threads' arenas hand out fresh zero pages of which only the first gets written (the
-//!   multi-thread server, about 9 KiB).
+//!   multi-thread server, about 10 KiB). About 1 KiB of either is the bookkeeping that lets
+//!   the server report, on shutdown, which connections it cut off.
 //! - **server CPU**: user + system time of the server process during the echo phase, as a
 //!   percentage of one core and per request. The process also runs this progress display,
 //!   which costs little.
 //!
+//! Ctrl-C stops the run like it stops `examples/echo.rs`: this process listens for it before the
+//! server starts. The measurements stop; the server stops accepting, asks every connection to
+//! finish (through its scope's cancellation) and waits up to a 2 s grace period, while the client
+//! still runs; then the client is stopped (it may have had the Ctrl-C too, being in the same
+//! foreground process group; if it is still running it is killed) and reaped. Instead of the
+//! report, the demo prints "interrupted by Ctrl-C after N s" with what was measured until then,
+//! then the server's shutdown summary (connections open at the signal, closed cleanly, cut off),
+//! and exits with status 0.
+//!
 //! The run is bounded: the connect phase gives up after 30 s, each round trip after 5 s, and
-//! the child is killed (and always reaped) if it outlives the run by a generous margin.
+//! the child is killed (and always reaped) if it outlives the run by a generous margin. When
+//! the run is over, the server's connections get the same 2 s grace period to close.
 
 #[path = "support/c10k_load.rs"]
 mod c10k_load;
@@ -51,12 +63,14 @@ mod handshake_echo;
 
 use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use futures_lite::future::or;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use c10k_load::{LoadConfig, Progress};
@@ -71,6 +85,13 @@ const MESSAGE_SIZE: usize = 64;
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 /// How long past the client's own worst case the parent waits before killing it.
 const KILL_MARGIN: Duration = Duration::from_secs(20);
+/// How long the server's connections may take to finish once the run is over or interrupted.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// How long the parent waits for its own Ctrl-C when the client died of one first.
+const INTERRUPT_WAIT: Duration = Duration::from_secs(2);
+/// After Ctrl-C, how long the driver waits for the server's shutdown before it stops the client
+/// anyway (the shutdown takes at most the grace period).
+const STOP_CLIENT_WAIT: Duration = Duration::from_secs(10);
 
 const USAGE: &str = "\
 usage: cargo run --release --example c10k -- [--conns N] [--secs S] [--current-thread]
@@ -78,6 +99,7 @@ usage: cargo run --release --example c10k -- [--conns N] [--secs S] [--current-t
 Opens N connections (default 10000) to a tether handshake echo server on 127.0.0.1 from a
 child process, echoes 64-byte messages on all of them for S seconds (default 10), and reports
 connections, requests/s, latency, and the server's memory and CPU per connection and request.
+Ctrl-C stops it early: it prints what was measured so far and the server's shutdown summary.
 
   --conns N          connections to open (lowered, with a message, to what the open-files
                      limit allows)
@@ -259,23 +281,82 @@ fn demo(requested: u64, secs: u64, current_thread: bool) -> ExitCode {
     // The server's tasks run on the runtime; the parent's own work (child process, progress,
     // report) blocks, so it runs on the blocking pool while `block_on` drives the runtime (the
     // current-thread flavor runs tasks only inside `block_on`).
-    let outcome = rt.block_on(async move {
-        let (addr, stats) = handshake_echo::start("127.0.0.1:0", false)
-            .await
-            .map_err(|e| format!("cannot start the server: {e}"))?;
-        tether::task::spawn_blocking(move || run.drive(addr, &stats))
-            .await
-            .map_err(|e| format!("the driver failed: {e}"))?
-    });
+    let outcome = rt.block_on(serve_and_drive(run));
     drop(rt);
     match outcome {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
+        Ok(Outcome::Done(true)) => ExitCode::SUCCESS,
+        Ok(Outcome::Done(false)) => ExitCode::FAILURE,
+        Ok(Outcome::Interrupted) => ExitCode::SUCCESS,
         Err(msg) => {
             eprintln!("c10k: {msg}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// How the driver's run ended, when it did not fail.
+enum Outcome {
+    /// The load ran to the end and the report was printed: `true` if every echo matched.
+    Done(bool),
+    /// Ctrl-C stopped the run: the client was stopped and what was measured so far printed.
+    Interrupted,
+}
+
+/// Serves with [`handshake_echo::serve_until`] while the driver runs the client on the blocking
+/// pool, until the load has finished or Ctrl-C is pressed; then shuts the server down
+/// gracefully. On Ctrl-C the driver stops measuring at once; once the server has shut down (the
+/// client still running, so its connections see clean closes), the driver stops the client and
+/// prints what it measured, and then the server's shutdown summary is printed.
+async fn serve_and_drive(run: Run) -> Result<Outcome, String> {
+    // Listen for Ctrl-C before the server starts: from here on a Ctrl-C is never lost, and it no
+    // longer kills this process (the run stops, and the process exits by itself).
+    let ctrl_c = tether::signal::ctrl_c();
+    let listener = tether::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("cannot start the server: {e}"))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot start the server: {e}"))?;
+    let stats = Arc::new(handshake_echo::Stats::default());
+    // The driver's events: the child's output, and Ctrl-C.
+    let (tx, rx) = mpsc::channel();
+    let interrupt = tx.clone();
+    let driver_stats = stats.clone();
+    let mut driver = tether::task::spawn_blocking(move || run.drive(addr, &driver_stats, tx, rx));
+
+    let mut interrupted = false;
+    let mut driven = None;
+    // Completes on Ctrl-C (telling the driver) or when the driver is done, whichever is first.
+    let shutdown = or(
+        async {
+            match ctrl_c.await {
+                Ok(()) => {
+                    interrupted = true;
+                    let _ = interrupt.send(Event::Interrupted);
+                }
+                Err(e) => {
+                    eprintln!("c10k: cannot listen for Ctrl-C ({e}); running to the end");
+                    std::future::pending::<()>().await;
+                }
+            }
+        },
+        async { driven = Some((&mut driver).await) },
+    );
+    let summary =
+        handshake_echo::serve_until(listener, stats, false, shutdown, SHUTDOWN_GRACE).await;
+    // After Ctrl-C the server is down: the driver stops the client, then prints what it measured.
+    if interrupted {
+        let _ = interrupt.send(Event::StopClient);
+    }
+    let driven = match driven {
+        Some(d) => d,
+        None => driver.await,
+    };
+    let outcome = driven.map_err(|e| format!("the driver failed: {e}"))?;
+    if interrupted || matches!(outcome, Ok(Outcome::Interrupted)) {
+        println!("{summary}");
+    }
+    outcome
 }
 
 struct Run {
@@ -284,11 +365,42 @@ struct Run {
     flavor: String,
 }
 
-/// What the child said, as it said it.
+/// What the child said, as it said it; and Ctrl-C.
 enum Event {
     Out(String),
     Err(String),
     OutClosed,
+    /// Ctrl-C: stop measuring, and wait for `StopClient`.
+    Interrupted,
+    /// After Ctrl-C, once the server has shut down: stop the client and say what was measured.
+    StopClient,
+}
+
+/// When the run was interrupted: the instant, the time since the run started, and the server
+/// process's CPU time then.
+struct Stopped {
+    at: Instant,
+    run: Duration,
+    cpu: Duration,
+}
+
+impl Stopped {
+    fn now(started: Instant) -> Stopped {
+        Stopped {
+            at: Instant::now(),
+            run: started.elapsed(),
+            cpu: cpu_time(libc::RUSAGE_SELF),
+        }
+    }
+}
+
+/// The client's last `PROGRESS` line, and when it came.
+#[derive(Default)]
+struct SoFar {
+    open: u64,
+    failed: u64,
+    requests: u64,
+    at: Option<Instant>,
 }
 
 /// The client's `RESULT` line, and what the parent measured around it.
@@ -301,15 +413,26 @@ struct Measured {
 
 /// The parent's measurements when the client said every connection was open.
 struct Opened {
+    established: u64,
     rss_after: u64,
     cpu: Duration,
     at: Instant,
 }
 
 impl Run {
-    /// Runs the child and shows progress; prints the report. `Ok(true)` if the run completed
-    /// and every echo matched.
-    fn drive(&self, addr: SocketAddr, stats: &handshake_echo::Stats) -> Result<bool, String> {
+    /// Runs the child and shows progress; prints the report. `Done(true)` if the run completed
+    /// and every echo matched. `tx` is for the child's output, and `rx` receives it and
+    /// [`Event::Interrupted`]: then measuring stops, and once [`Event::StopClient`] arrives (the
+    /// server has shut down) the client is stopped and the results so far are printed instead
+    /// of the report (`Interrupted`).
+    fn drive(
+        &self,
+        addr: SocketAddr,
+        stats: &handshake_echo::Stats,
+        tx: mpsc::Sender<Event>,
+        rx: mpsc::Receiver<Event>,
+    ) -> Result<Outcome, String> {
+        let started = Instant::now();
         let rss_before = rss_bytes().map_err(|e| format!("cannot read /proc/self/statm: {e}"))?;
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
         let worst =
@@ -352,7 +475,6 @@ impl Run {
                 .spawn()
                 .map_err(|e| format!("cannot start the client process: {e}"))?,
         ));
-        let (tx, rx) = mpsc::channel();
         let readers = child.take_pipes(tx);
 
         let mut measured = Measured {
@@ -364,6 +486,8 @@ impl Run {
         let mut errors = Vec::new();
         let mut last_requests = (Instant::now(), 0u64);
         let mut overstayed = false;
+        let mut so_far = SoFar::default();
+        let mut interrupted = false;
         loop {
             if Instant::now() >= deadline {
                 overstayed = true;
@@ -381,6 +505,12 @@ impl Run {
                     continue;
                 }
                 Event::OutClosed => break,
+                Event::Interrupted => {
+                    interrupted = true;
+                    break;
+                }
+                // Only ever sent after `Interrupted`.
+                Event::StopClient => continue,
             };
             let (kind, rest) = line.split_once(' ').unwrap_or((&line, ""));
             match kind {
@@ -388,6 +518,12 @@ impl Run {
                     let open = field(rest, "open").unwrap_or(0);
                     let failed = field(rest, "failed").unwrap_or(0);
                     let requests = field(rest, "requests").unwrap_or(0);
+                    so_far = SoFar {
+                        open,
+                        failed,
+                        requests,
+                        at: Some(Instant::now()),
+                    };
                     match &measured.opened {
                         None => {
                             bar.set_position(open + failed);
@@ -414,6 +550,7 @@ impl Run {
                 }
                 "OPEN" => {
                     let opened = Opened {
+                        established: field(rest, "established").unwrap_or(0),
                         rss_after: rss_bytes().unwrap_or(rss_before),
                         cpu: cpu_time(libc::RUSAGE_SELF),
                         at: Instant::now(),
@@ -447,6 +584,25 @@ impl Run {
         }
         bar.finish_and_clear();
 
+        if interrupted {
+            // Measurements stop here. The server shuts down gracefully while the client still
+            // runs (so its connections see the server close them between echoes), then the
+            // client is stopped. It may have had the Ctrl-C too (same foreground process group):
+            // then it has exited, or is exiting, and is reaped; if not, it is killed and reaped.
+            let at = Stopped::now(started);
+            println!(
+                "Ctrl-C: the server stops accepting and asks its connections to finish (grace \
+                 period {SHUTDOWN_GRACE:?}); then the client is stopped"
+            );
+            wait_for(&rx, |e| matches!(e, Event::StopClient), STOP_CLIENT_WAIT);
+            let client = child.stop();
+            for r in readers {
+                let _ = r.join();
+            }
+            self.report_interrupted(&at, &so_far, &measured, rss_before, stats, &client);
+            return Ok(Outcome::Interrupted);
+        }
+
         let status = child.wait_until(deadline);
         let life = spawned.elapsed();
         for r in readers {
@@ -460,9 +616,94 @@ impl Run {
             ));
         }
         if measured.result.is_empty() {
+            // A Ctrl-C in the terminal reaches the client too, and may stop it before this
+            // process has seen its own: if the client died of SIGINT, wait a moment for ours.
+            if let Reaped::Exited(s) = &status {
+                if s.signal() == Some(libc::SIGINT)
+                    && wait_for(&rx, |e| matches!(e, Event::Interrupted), INTERRUPT_WAIT)
+                {
+                    let at = Stopped::now(started);
+                    let client = format!("had already exited ({s})");
+                    self.report_interrupted(&at, &so_far, &measured, rss_before, stats, &client);
+                    return Ok(Outcome::Interrupted);
+                }
+            }
             return Err(format!("the client stopped without a result ({status})"));
         }
-        Ok(self.report(&measured, rss_before, stats, &errors, (client_cpu, life)))
+        Ok(Outcome::Done(self.report(
+            &measured,
+            rss_before,
+            stats,
+            &errors,
+            (client_cpu, life),
+        )))
+    }
+
+    /// Prints what was measured until Ctrl-C (`at`) instead of the report.
+    fn report_interrupted(
+        &self,
+        at: &Stopped,
+        so_far: &SoFar,
+        m: &Measured,
+        rss_before: u64,
+        stats: &handshake_echo::Stats,
+        client: &str,
+    ) {
+        let when = match &m.opened {
+            Some(o) => format!(
+                "{:.1} s into the {} s echo phase",
+                at.at.saturating_duration_since(o.at).as_secs_f64(),
+                self.secs
+            ),
+            None => "while connecting".to_string(),
+        };
+        println!();
+        println!(
+            "c10k interrupted by Ctrl-C after {:.1} s, {when}; measured so far ({} connections \
+             requested, server on tether's {}):",
+            at.run.as_secs_f64(),
+            thousands(self.conns),
+            self.flavor
+        );
+        println!(
+            "  connections   {} open, {} failed (the client's last progress report; server \
+             accepted {})",
+            thousands(so_far.open),
+            thousands(so_far.failed),
+            thousands(stats.accepted.load(Ordering::SeqCst))
+        );
+        if let Some(o) = &m.opened {
+            let echo = so_far
+                .at
+                .map_or(Duration::ZERO, |t| t.saturating_duration_since(o.at));
+            if echo > Duration::ZERO {
+                println!(
+                    "  throughput    {} requests/s ({} checked {MESSAGE_SIZE}-byte round trips in \
+                     the first {:.2} s of the echo phase)",
+                    thousands((so_far.requests as f64 / echo.as_secs_f64()) as u64),
+                    thousands(so_far.requests),
+                    echo.as_secs_f64()
+                );
+            }
+            if o.established > 0 {
+                println!(
+                    "  server memory {:.1} KiB RSS per connection ({:.1} MiB before the \
+                     connections, {:.1} MiB with them open)",
+                    o.rss_after.saturating_sub(rss_before) as f64 / o.established as f64 / 1024.0,
+                    rss_before as f64 / (1 << 20) as f64,
+                    o.rss_after as f64 / (1 << 20) as f64
+                );
+            }
+            let wall = at.at.saturating_duration_since(o.at).as_secs_f64();
+            if wall > 0.0 {
+                println!(
+                    "  server CPU    {:.0}% of one core (user + sys of the server process over the \
+                     echo phase until Ctrl-C)",
+                    at.cpu.saturating_sub(o.cpu).as_secs_f64() / wall * 100.0
+                );
+            }
+        }
+        println!("  client        the load process {client}");
     }
 
     /// Prints the report; returns whether every echo matched and the client exited cleanly.
@@ -582,6 +823,26 @@ impl std::fmt::Display for Reaped {
 }
 
 impl ChildGuard {
+    /// Stops the child now: reaps it if it has exited, otherwise kills it (by its pid, through
+    /// `Child::kill`) and reaps it. Says which.
+    fn stop(&mut self) -> String {
+        let Some(mut child) = self.0.take() else {
+            return "was already reaped".to_string();
+        };
+        if let Ok(Some(status)) = child.try_wait() {
+            return format!("had already exited ({status})");
+        }
+        let _ = child.kill();
+        match child.wait() {
+            // It was on its way out: a Ctrl-C in the terminal reaches it too.
+            Ok(status) if status.signal() == Some(libc::SIGINT) => {
+                format!("stopped on the Ctrl-C itself ({status})")
+            }
+            Ok(status) => format!("was still running: stopped and reaped ({status})"),
+            Err(e) => format!("was still running, and could not be reaped: {e}"),
+        }
+    }
+
     /// Starts a thread per output pipe that forwards its lines to `tx`.
     fn take_pipes(&mut self, tx: mpsc::Sender<Event>) -> Vec<thread::JoinHandle<()>> {
         let child = self.0.as_mut().expect("not reaped yet");
@@ -640,6 +901,18 @@ impl Drop for ChildGuard {
         if let Some(mut child) = self.0.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+/// Whether an event that is `wanted` arrives within `limit` (other events are dropped).
+fn wait_for(rx: &mpsc::Receiver<Event>, wanted: fn(&Event) -> bool, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(e) if wanted(&e) => return true,
+            Ok(_) => {}
+            Err(_) => return false,
         }
     }
 }

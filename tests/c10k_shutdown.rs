@@ -1,0 +1,413 @@
+//! Ctrl-C in the C10k demo (`examples/c10k.rs`), end to end: the demo runs as a child process
+//! with 200 connections and a 30 s echo phase; once its connections are open the test sends
+//! `SIGINT` to the demo's own pid (not to its client process), and checks that it exits with
+//! status 0 within a bounded time, that it says it was interrupted and prints the server's
+//! shutdown summary, and that its client process was stopped and reaped, not left behind.
+//!
+//! The example binary is built with `$CARGO build -p tether --example c10k` (a filtered
+//! `cargo test` does not build examples) into this test's own target directory, in this test's
+//! profile. Everything is bounded in time; a demo or client still running when the test fails
+//! is killed.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// Connections the demo opens, and the length of its echo phase (never reached: Ctrl-C comes
+/// first).
+const CONNS: u32 = 200;
+const SECS: u32 = 30;
+/// Bounds the build of the example.
+const BUILD_LIMIT: Duration = Duration::from_secs(300);
+/// Bounds the demo's start and connect phase (its own connect phase gives up after 30 s).
+const OPEN_LIMIT: Duration = Duration::from_secs(60);
+/// Bounds the demo's exit after the signal (its shutdown takes at most a few seconds).
+const EXIT_LIMIT: Duration = Duration::from_secs(30);
+
+fn build_c10k_example() -> PathBuf {
+    // This test is `<target>/<profile>/deps/c10k_shutdown-<hash>`; examples go to
+    // `<target>/<profile>/examples/`.
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary is not in <target>/<profile>/deps");
+    let bin = profile_dir
+        .join("examples")
+        .join(format!("c10k{}", std::env::consts::EXE_SUFFIX));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-q", "-p", "tether", "--example", "c10k"])
+        .arg("--manifest-path")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
+    match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => {}
+        Some("release") => {
+            cmd.arg("--release");
+        }
+        Some(profile) => {
+            cmd.args(["--profile", profile]);
+        }
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run cargo to build the c10k example");
+    let stderr = child.stderr.take().unwrap();
+    let errors = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = BufReader::new(stderr).read_to_string(&mut s);
+        s
+    });
+    let status = wait_bounded(&mut child, BUILD_LIMIT);
+    let errors = errors.join().unwrap_or_default();
+    match status {
+        Some(s) if s.success() => {}
+        Some(s) => panic!("building the c10k example failed ({s}):\n{errors}"),
+        None => panic!("building the c10k example took more than {BUILD_LIMIT:?}:\n{errors}"),
+    }
+    assert!(
+        bin.is_file(),
+        "the c10k example was built, but not at {} (a --target build?)",
+        bin.display()
+    );
+    bin
+}
+
+/// Waits for `child` to exit for at most `limit`; past it, kills it (by its pid, through
+/// `Child::kill`), reaps it and returns `None`.
+fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+            Ok(None) | Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+}
+
+/// A process as `/proc/<pid>/stat` and `/proc/<pid>/cmdline` show it; `None` if there is no
+/// such process.
+struct ProcInfo {
+    ppid: u32,
+    /// `Z` for a zombie: exited, not yet reaped.
+    state: char,
+    /// The arguments (empty for a zombie).
+    args: Vec<String>,
+}
+
+fn proc_info(pid: u32) -> Option<ProcInfo> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid ...`; `comm` may hold spaces and parentheses.
+    let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let args = cmdline
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    Some(ProcInfo { ppid, state, args })
+}
+
+/// Every process id in `/proc`.
+fn all_pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .expect("read /proc")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// Whether `args` is the demo's client mode (`<bin> --client <addr> ...`).
+fn is_client_of(args: &[String], bin: &Path, addr: &str) -> bool {
+    args.first().is_some_and(|a| Path::new(a) == bin)
+        && args.windows(2).any(|w| w[0] == "--client" && w[1] == addr)
+}
+
+/// Makes this process the reaper of its orphaned descendants: a client process the demo did not
+/// reap would become our child when the demo exits, alive or (killed by its parent-death signal)
+/// a zombie, instead of disappearing into init.
+fn become_subreaper() {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag and changes only this process's
+    // settings.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(
+        rc,
+        0,
+        "prctl(PR_SET_CHILD_SUBREAPER): {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// The demo running as a child; killed when dropped if still running, with any client process
+/// left behind.
+struct Demo {
+    child: Child,
+    bin: PathBuf,
+    lines: Receiver<String>,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    readers: Vec<JoinHandle<()>>,
+    /// The client processes seen while the demo ran, and the server address they use.
+    clients: Vec<u32>,
+    addr: String,
+}
+
+impl Demo {
+    fn start(bin: PathBuf, args: &[&str]) -> Demo {
+        let mut child = Command::new(&bin)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start the c10k example");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (tx, lines) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        let keep = stdout.clone();
+        let out_reader = thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                keep.lock().unwrap().push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+        let err = child.stderr.take().unwrap();
+        let keep = stderr.clone();
+        let err_reader = thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                keep.lock().unwrap().push(line);
+            }
+        });
+        Demo {
+            child,
+            bin,
+            lines,
+            stdout,
+            stderr,
+            readers: vec![out_reader, err_reader],
+            clients: Vec::new(),
+            addr: String::new(),
+        }
+    }
+
+    /// Waits for a stdout line containing `needle`.
+    fn wait_for_line(&self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "no {needle:?} from the demo in {limit:?}\n{}",
+                        self.output()
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "the demo closed its stdout before {needle:?}\n{}",
+                    self.output()
+                ),
+            }
+        }
+    }
+
+    /// The demo's client processes: its children in client mode.
+    fn find_clients(&mut self) {
+        let pid = self.child.id();
+        self.clients = all_pids()
+            .into_iter()
+            .filter(|&p| {
+                proc_info(p)
+                    .is_some_and(|i| i.ppid == pid && is_client_of(&i.args, &self.bin, &self.addr))
+            })
+            .collect();
+    }
+
+    /// Sends `SIGINT` to the demo's pid only, as `kill -INT <pid>` would.
+    fn interrupt(&self) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
+        // SAFETY: `kill` only sends a signal. `pid` is our child, not yet reaped (we hold its
+        // `Child` and have not waited for it), so it cannot name another process.
+        let rc = unsafe { libc::kill(pid, libc::SIGINT) };
+        assert_eq!(rc, 0, "kill(SIGINT): {}", std::io::Error::last_os_error());
+    }
+
+    /// Waits for the demo to exit; kills it and fails past `EXIT_LIMIT`.
+    fn wait_exit(&mut self) -> ExitStatus {
+        match wait_bounded(&mut self.child, EXIT_LIMIT) {
+            Some(status) => {
+                // The pipes are closed (the demo's client writes to its own pipes, which the
+                // demo read): the readers have seen all the output.
+                for r in self.readers.drain(..) {
+                    let _ = r.join();
+                }
+                status
+            }
+            None => panic!(
+                "the demo did not exit within {EXIT_LIMIT:?} of SIGINT (killed)\n{}",
+                self.output()
+            ),
+        }
+    }
+
+    /// The demo's client processes that still exist: running anywhere, or orphaned to us (alive
+    /// or a zombie, see [`become_subreaper`]).
+    fn leftover_clients(&self) -> Vec<String> {
+        let me = std::process::id();
+        let mut left = Vec::new();
+        for &pid in &self.clients {
+            if let Some(i) = proc_info(pid) {
+                if i.ppid == me || is_client_of(&i.args, &self.bin, &self.addr) {
+                    left.push(format!("pid {pid}, state {}, parent {}", i.state, i.ppid));
+                }
+            }
+        }
+        for pid in all_pids() {
+            if self.clients.contains(&pid) {
+                continue;
+            }
+            if let Some(i) = proc_info(pid) {
+                if is_client_of(&i.args, &self.bin, &self.addr) {
+                    left.push(format!("pid {pid}, state {}, parent {}", i.state, i.ppid));
+                }
+            }
+        }
+        left
+    }
+
+    fn stdout_text(&self) -> String {
+        self.stdout.lock().unwrap().join("\n")
+    }
+
+    fn output(&self) -> String {
+        format!(
+            "--- demo stdout ---\n{}\n--- demo stderr ---\n{}",
+            self.stdout_text(),
+            self.stderr.lock().unwrap().join("\n")
+        )
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        // A client left behind: kill it if it still runs the client, reap it if it is ours.
+        let me = std::process::id();
+        for &pid in &self.clients {
+            let Some(i) = proc_info(pid) else { continue };
+            let ours = i.ppid == me;
+            if ours || is_client_of(&i.args, &self.bin, &self.addr) {
+                let pid = pid as libc::pid_t;
+                // SAFETY: `kill` and `waitpid` only signal and reap; `pid` was checked just now
+                // to be the demo's client (or our own orphaned child).
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    if ours {
+                        libc::waitpid(pid, std::ptr::null_mut(), 0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn ctrl_c_stops_the_server_and_the_client_and_exits_0() {
+    become_subreaper();
+    let bin = build_c10k_example();
+    let (conns, secs) = (CONNS.to_string(), SECS.to_string());
+    let mut demo = Demo::start(bin, &["--conns", &conns, "--secs", &secs]);
+
+    // "c10k: 200 connections to the handshake echo server on 127.0.0.1:PORT (...)"
+    let first = demo.wait_for_line("handshake echo server on ", OPEN_LIMIT);
+    demo.addr = first
+        .split("server on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_string();
+    // "200 connections open (0 failed) in 0.05 s; echoing for 30 s": the echo phase has begun.
+    let open = demo.wait_for_line("connections open (", OPEN_LIMIT);
+    assert!(
+        open.starts_with(&format!("{CONNS} connections open (0 failed)")),
+        "{open:?}\n{}",
+        demo.output()
+    );
+    demo.find_clients();
+    assert_eq!(
+        demo.clients.len(),
+        1,
+        "expected one client process of the demo, found {:?}\n{}",
+        demo.clients,
+        demo.output()
+    );
+    thread::sleep(Duration::from_millis(300));
+
+    let signalled = Instant::now();
+    demo.interrupt();
+    let status = demo.wait_exit();
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(0), "{status}\n{}", demo.output());
+
+    let out = demo.stdout_text();
+    assert!(
+        out.contains("c10k interrupted by Ctrl-C after ")
+            && out.contains(" into the 30 s echo phase"),
+        "no interruption notice\n{}",
+        demo.output()
+    );
+    assert!(
+        !out.contains("c10k report:"),
+        "the full report was printed after Ctrl-C\n{}",
+        demo.output()
+    );
+    assert!(
+        out.contains("  client        the load process "),
+        "nothing said about the client process\n{}",
+        demo.output()
+    );
+    // The client still ran while the server shut down: every connection was open at the signal,
+    // saw the server close it between two echoes, and closed.
+    let summary = format!(
+        "shutdown summary: {CONNS} connection(s) open at the signal; {CONNS} closed cleanly, 0 \
+         cut off"
+    );
+    assert!(out.contains(&summary), "no {summary:?}\n{}", demo.output());
+    let lines: Vec<&str> = out.lines().collect();
+    let at = |needle: &str| lines.iter().position(|l| l.contains(needle));
+    assert!(
+        at("c10k interrupted by Ctrl-C") < at("shutdown summary:"),
+        "the summary comes after the partial results\n{}",
+        demo.output()
+    );
+
+    let left = demo.leftover_clients();
+    assert!(
+        left.is_empty(),
+        "client processes left behind after the demo exited: {left:?}\n{}",
+        demo.output()
+    );
+    assert!(
+        took < EXIT_LIMIT,
+        "took {took:?} to exit\n{}",
+        demo.output()
+    );
+}
