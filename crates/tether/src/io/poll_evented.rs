@@ -101,6 +101,34 @@ impl<E: Source> PollEvented<E> {
         }
     }
 
+    /// Like `poll_io` for reads into a buffer of `buf_len` bytes: after a short read (fewer bytes
+    /// than asked, but not end-of-stream) the socket is drained, so the readiness observed is
+    /// cleared (unless a newer event arrived) and the next read waits for the reactor's next edge
+    /// instead of making a system call that would return `WouldBlock`.
+    pub(crate) fn poll_read_io(
+        &self,
+        cx: &mut Context<'_>,
+        buf_len: usize,
+        mut op: impl FnMut(&E) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let coop = ready!(coop::poll_proceed(cx));
+        loop {
+            let ev = ready!(self.poll_ready(cx, Direction::Read))?;
+            match op(self.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.sched.clear_readiness(ev),
+                res => {
+                    if let Ok(n) = res {
+                        if n > 0 && n < buf_len {
+                            self.sched.clear_readiness(ev);
+                        }
+                    }
+                    coop.made_progress();
+                    return Poll::Ready(res);
+                }
+            }
+        }
+    }
+
     /// Runs `op` now if the resource looks ready in `dir`; `WouldBlock` otherwise.
     pub(crate) fn try_io<R>(
         &self,

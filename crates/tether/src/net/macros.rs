@@ -106,8 +106,8 @@ macro_rules! stream_common {
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
                 use std::io::Read;
-                self.io
-                    .poll_io(cx, crate::io::scheduled_io::Direction::Read, |s| (&*s).read(buf))
+                let len = buf.len();
+                self.io.poll_read_io(cx, len, |s| (&*s).read(buf))
             }
 
             pub(crate) fn poll_write_priv(
