@@ -275,3 +275,30 @@ fn socket_of_a_dropped_runtime_fails_with_a_clear_error() {
         .unwrap_err();
     assert!(err.to_string().contains("has shut down"), "{err}");
 }
+
+#[tether::test]
+async fn two_tasks_receiving_on_one_socket_are_both_served() {
+    // Regression: one waker slot per direction lost the first waiter's wake-up.
+    let sock = std::sync::Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let addr = sock.local_addr().unwrap();
+    let receivers: Vec<_> = (0..2)
+        .map(|_| {
+            let s = sock.clone();
+            tether::spawn(async move {
+                let mut buf = [0u8; 8];
+                s.recv_from(&mut buf).await.unwrap().0
+            })
+        })
+        .collect();
+    tether::task::yield_now().await; // both are waiting now
+    let tx = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    tx.send_to(b"one", addr).await.unwrap();
+    tx.send_to(b"two", addr).await.unwrap();
+    for r in receivers {
+        let n = timeout(Duration::from_secs(10), r)
+            .await
+            .expect("both receivers get a datagram")
+            .unwrap();
+        assert_eq!(n, 3);
+    }
+}

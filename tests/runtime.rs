@@ -269,3 +269,45 @@ fn nested_spawns_many_generations() {
     let out = rt().block_on(async { spawn_gen(1000).await.unwrap() });
     assert_eq!(out, 1000);
 }
+
+#[test]
+fn a_destructor_panicking_at_shutdown_does_not_abort_the_process() {
+    // Regression: async-task drops futures under an abort-on-panic guard.
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("destructor panicked");
+        }
+    }
+    for multi in [false, true] {
+        let rt = if multi {
+            Builder::new_multi_thread()
+                .worker_threads(2)
+                .build()
+                .unwrap()
+        } else {
+            rt()
+        };
+        rt.block_on(async {
+            drop(tether::spawn(async {
+                let _p = PanicOnDrop;
+                std::future::pending::<()>().await
+            }));
+            tether::task::yield_now().await;
+        });
+        drop(rt); // must return, not abort
+    }
+}
+
+#[test]
+fn a_panicking_failure_hook_does_not_abort_the_process() {
+    let rt = Builder::new_current_thread()
+        .on_unhandled_failure(|_| panic!("the hook itself failed"))
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        drop(tether::spawn(async { panic!("task failed") }));
+        tether::task::yield_now().await;
+        tether::task::yield_now().await;
+    });
+}

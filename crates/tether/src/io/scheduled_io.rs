@@ -57,17 +57,47 @@ pub(crate) struct ReadyEvent {
     pub(crate) is_shutdown: bool,
 }
 
+/// The tasks waiting on one direction: usually one (kept without allocating), sometimes several
+/// (two tasks receiving on one shared socket, several accept loops on one listener).
+#[derive(Default)]
+struct Slot {
+    first: Option<Waker>,
+    more: Vec<Waker>,
+}
+
+impl Slot {
+    /// Registers `waker` unless it is already registered.
+    fn register(&mut self, waker: &Waker) {
+        match &self.first {
+            None => self.first = Some(waker.clone()),
+            Some(w) if w.will_wake(waker) => {}
+            Some(_) => {
+                if !self.more.iter().any(|w| w.will_wake(waker)) {
+                    self.more.push(waker.clone());
+                }
+            }
+        }
+    }
+
+    /// Takes every registered waker into `out`: each waiter re-polls and re-registers if it
+    /// still has to wait.
+    fn take_into(&mut self, out: &mut Vec<Waker>) {
+        out.extend(self.first.take());
+        out.append(&mut self.more);
+    }
+}
+
 #[derive(Default)]
 struct Waiters {
-    reader: Option<Waker>,
-    writer: Option<Waker>,
+    reader: Slot,
+    writer: Slot,
 }
 
 /// Readiness and waiters of one registration (see the module protocol).
 pub(crate) struct ScheduledIo {
     /// Readiness bits | shutdown bit | tick << 16 (rules 1, 3, 4, 5).
     state: AtomicUsize,
-    /// The task waiting to read and the one waiting to write. Holding the lock means the reactor
+    /// The tasks waiting to read and those waiting to write. Holding the lock means the reactor
     /// cannot take them (rule 2).
     waiters: Mutex<Waiters>,
 }
@@ -100,10 +130,10 @@ impl ScheduledIo {
     pub(crate) fn take_wakers(&self, ready: usize, out: &mut Vec<Waker>) {
         let mut w = lock(&self.waiters);
         if ready & Direction::Read.mask() != 0 {
-            out.extend(w.reader.take());
+            w.reader.take_into(out);
         }
         if ready & Direction::Write.mask() != 0 {
-            out.extend(w.writer.take());
+            w.writer.take_into(out);
         }
     }
 
@@ -111,8 +141,8 @@ impl ScheduledIo {
     pub(crate) fn shutdown(&self, out: &mut Vec<Waker>) {
         self.state.fetch_or(SHUTDOWN, Ordering::AcqRel);
         let mut w = lock(&self.waiters);
-        out.extend(w.reader.take());
-        out.extend(w.writer.take());
+        w.reader.take_into(out);
+        w.writer.take_into(out);
     }
 
     fn event(&self, state: usize, dir: Direction) -> Option<ReadyEvent> {
@@ -136,13 +166,9 @@ impl ScheduledIo {
             return Poll::Ready(ev);
         }
         let mut w = lock(&self.waiters);
-        let slot = match dir {
-            Direction::Read => &mut w.reader,
-            Direction::Write => &mut w.writer,
-        };
-        match slot {
-            Some(existing) if existing.will_wake(cx.waker()) => {}
-            _ => *slot = Some(cx.waker().clone()),
+        match dir {
+            Direction::Read => w.reader.register(cx.waker()),
+            Direction::Write => w.writer.register(cx.waker()),
         }
         match self.event(self.state.load(Ordering::Acquire), dir) {
             Some(ev) => Poll::Ready(ev),

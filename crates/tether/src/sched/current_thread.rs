@@ -318,6 +318,8 @@ impl Core {
     fn park(&self, rt: &RtShared, main: &MainWaker) {
         self.flush_metrics(rt);
         let mut driver = self.driver.borrow_mut();
+        // Whether auto-advance was held back by running blocking jobs (see below).
+        let mut held_by_blocking = false;
         if rt.time.is_paused() {
             // Paused clock: look for I/O without waiting; if nothing became ready, jump the clock
             // to the next timer instead of sleeping until it.
@@ -328,7 +330,8 @@ impl Core {
             {
                 return;
             }
-            if !rt.blocking.is_busy() && rt.time.auto_advance() {
+            held_by_blocking = rt.blocking.is_busy();
+            if !held_by_blocking && rt.time.auto_advance() {
                 driver.turn(rt, Some(Duration::ZERO));
                 return;
             }
@@ -340,7 +343,14 @@ impl Core {
         }
         let unparker = &rt.io.unparker;
         unparker.sleeping.store(true, Ordering::SeqCst);
-        if ct(rt).remote_pending.load(Ordering::SeqCst) || main.woken.load(Ordering::SeqCst) {
+        // A blocking job that finished after the check above but before `sleeping` was set
+        // would not wake us; with a paused clock that could mean sleeping a virtual gap in real
+        // time. Go round again so that auto-advance can run.
+        let paused_and_free = held_by_blocking && !rt.blocking.is_busy();
+        if ct(rt).remote_pending.load(Ordering::SeqCst)
+            || main.woken.load(Ordering::SeqCst)
+            || paused_and_free
+        {
             unparker.sleeping.store(false, Ordering::SeqCst);
             rt.time.unparked();
             return;

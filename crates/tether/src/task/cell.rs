@@ -36,6 +36,14 @@ pin_project! {
         // Declared after `stage`, so the user's future is dropped before the registry entry goes.
         guard: RegistryGuard<'a>,
     }
+
+    impl<'a, F> PinnedDrop for TaskFuture<'a, F> {
+        fn drop(this: Pin<&mut Self>) {
+            // async-task drops futures inside an abort-on-panic guard: a panic from the user's
+            // destructor must stop here (the panic hook has reported it).
+            finish(this.project().stage);
+        }
+    }
 }
 
 pin_project! {

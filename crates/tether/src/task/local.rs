@@ -14,12 +14,17 @@ use crate::sched::current_thread::LocalCtx;
 use crate::task::JoinHandle;
 
 thread_local! {
-    static THREAD_MARK: u8 = const { 0 };
+    /// This thread's number, from a process-wide counter: never reused, unlike addresses of
+    /// thread-locals, which a later thread may get again.
+    static THREAD_MARK: usize = {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    };
 }
 
-/// An id of the current thread that is cheap to read: the address of a thread-local.
+/// An id of the current thread that is cheap to read and never reused.
 fn thread_mark() -> usize {
-    THREAD_MARK.with(|m| m as *const u8 as usize)
+    THREAD_MARK.with(|m| *m)
 }
 
 struct Local<F> {

@@ -89,12 +89,12 @@ impl WorkerCtx {
         self.poll(task);
         // Rule 3: follow the LIFO chain a few times, then yield to the queue.
         for _ in 0..MAX_LIFO_POLLS {
+            if !self.shared().is_open() {
+                return;
+            }
             match self.lifo.take() {
                 Some(t) => self.poll(t),
                 None => return,
-            }
-            if !self.shared().is_open() {
-                return;
             }
         }
         if let Some(t) = self.lifo.take() {
@@ -167,20 +167,35 @@ impl WorkerCtx {
             return;
         }
         let parker = &sh.remotes[self.index].parker;
-        match sh.driver.try_lock() {
+        let in_driver = match sh.driver.try_lock() {
             Ok(driver) => {
                 let mut d = DriverPark {
                     rt: &self.rt,
                     driver,
                 };
                 parker.park(Some(&mut d));
+                true
             }
-            Err(_) => parker.park(None),
-        }
+            Err(_) => {
+                parker.park(None);
+                false
+            }
+        };
         self.rt.metrics.parked();
         if sh.idle.unpark_self(self.index) {
             self.searching.set(true);
+        } else if in_driver && (!self.local.is_empty() || self.has_lifo()) {
+            // Woken by the reactor with work to do: while this worker runs it, nobody watches
+            // the reactor; hand it to a parked worker (it will take the reactor when it parks).
+            sh.notify_one(&self.rt);
         }
+    }
+
+    fn has_lifo(&self) -> bool {
+        let t = self.lifo.take();
+        let has = t.is_some();
+        self.lifo.set(t);
+        has
     }
 
     /// Drops every task left in this worker's queues (rule 6). Dropping one may wake others
