@@ -365,3 +365,27 @@ async fn scopes_on_the_multi_thread_runtime() {
     assert_eq!(err.first().map(String::as_str), Some("stop"));
     assert_eq!(cancelled_seen.load(Ordering::SeqCst), 8);
 }
+
+#[tether::test(start_paused = true)]
+async fn a_spawner_that_gives_up_does_not_take_the_next_ones_place() {
+    // Regression: a timed-out spawn left its waker queued, and the freed place went to it.
+    let res = Builder::new()
+        .max_concurrency(1)
+        .run(|s| async move {
+            s.spawn(async {
+                sleep(Duration::from_millis(50)).await;
+                Ok::<_, ()>(())
+            })
+            .await;
+            // Gives up while the scope is full.
+            let gave_up =
+                tether::time::timeout(Duration::from_millis(10), s.spawn(async { Ok(()) })).await;
+            assert!(gave_up.is_err());
+            // Waits for the place freed at 50 ms, and gets it.
+            let h = s.spawn(async { Ok(7) }).await;
+            Ok(h.await)
+        })
+        .await
+        .unwrap();
+    assert_eq!(res, 7);
+}

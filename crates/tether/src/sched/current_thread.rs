@@ -136,6 +136,11 @@ impl Shared {
         }
     }
 
+    /// Whether the runtime still accepts tasks (not shutting down).
+    pub(crate) fn is_open(&self) -> bool {
+        self.state.load(Ordering::Acquire) == OPEN
+    }
+
     /// Whether some thread is inside `block_on` driving this runtime right now.
     pub(crate) fn is_driven(&self) -> bool {
         lock(&self.core).is_none()

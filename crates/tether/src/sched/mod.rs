@@ -27,6 +27,14 @@ pub(crate) enum Scheduler {
 }
 
 impl Scheduler {
+    /// Whether the runtime still accepts tasks (it is not shutting down).
+    pub(crate) fn is_open(&self) -> bool {
+        match self {
+            Scheduler::CurrentThread(s) => s.is_open(),
+            Scheduler::MultiThread(s) => s.is_open(),
+        }
+    }
+
     /// Whether some thread drives this runtime right now (a current-thread core inside
     /// `block_on`, or the multi-thread workers, which always run until shutdown).
     pub(crate) fn is_driven(&self) -> bool {

@@ -49,8 +49,9 @@ struct State<E> {
     panic: Option<Box<dyn std::any::Any + Send>>,
     /// The scope's future, waiting for its children (rule 4).
     waker: Option<Waker>,
-    /// Spawners waiting for a free place (rule 5).
-    spawn_waiters: VecDeque<Waker>,
+    /// Spawners waiting for a free place, oldest first, with their ids (rule 5).
+    spawn_waiters: VecDeque<(u64, Waker)>,
+    next_waiter_id: u64,
     /// Set when the scope has completed: spawning then is a bug.
     closed: bool,
 }
@@ -78,7 +79,17 @@ impl<E> Inner<E> {
                 st.panic.get_or_insert(p);
                 cancel = true;
             }
-            (st.waker.take(), st.spawn_waiters.pop_front())
+            let spawners: Vec<Waker> = if cancel {
+                // Nothing new starts in a cancelled scope: every waiting spawner finds out.
+                st.spawn_waiters.drain(..).map(|(_, w)| w).collect()
+            } else {
+                st.spawn_waiters
+                    .pop_front()
+                    .map(|(_, w)| w)
+                    .into_iter()
+                    .collect()
+            };
+            (st.waker.take(), spawners)
         };
         if cancel {
             self.token.cancel();
@@ -86,9 +97,7 @@ impl<E> Inner<E> {
         if let Some(w) = waker {
             w.wake();
         }
-        if let Some(w) = spawner {
-            w.wake();
-        }
+        spawner.into_iter().for_each(Waker::wake);
     }
 
     /// Rule 3, second phase (and rule 4 on drop): aborts every live child.
@@ -167,6 +176,7 @@ impl<E: Send + 'static> Scope<E> {
             future: Some(future),
             name,
             location,
+            waiter: None,
         }
     }
 
@@ -207,6 +217,32 @@ pin_project! {
         future: Option<F>,
         name: Option<Arc<str>>,
         location: &'static Location<'static>,
+        // Our id in `spawn_waiters` while we wait for a place (rule 5).
+        waiter: Option<u64>,
+    }
+
+    impl<'a, E, F> PinnedDrop for Spawn<'a, E, F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let Some(id) = this.waiter.take() else {
+                return;
+            };
+            let inner = &this.scope.inner;
+            let next = {
+                let mut st = lock(&inner.state);
+                match st.spawn_waiters.iter().position(|(w, _)| *w == id) {
+                    Some(pos) => {
+                        st.spawn_waiters.remove(pos);
+                        None
+                    }
+                    // Woken for a place we will not take: pass it on.
+                    None => st.spawn_waiters.pop_front().map(|(_, w)| w),
+                }
+            };
+            if let Some(w) = next {
+                w.wake();
+            }
+        }
     }
 }
 
@@ -221,6 +257,13 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ScopeTask<U>> {
         let this = self.project();
         let inner = &this.scope.inner;
+        if !inner.rt.shared.sched.is_open() {
+            // The runtime is shutting down: the child would be dropped at once (and, dropped
+            // under the scope's lock, would deadlock on it). Treat it like a cancelled scope.
+            drop(this.future.take());
+            *this.waiter = None;
+            return Poll::Ready(ScopeTask { handle: None });
+        }
         let mut st = lock(&inner.state);
         assert!(
             !st.closed,
@@ -229,16 +272,44 @@ where
         );
         if inner.token.is_cancelled() {
             // The scope is going away: nothing new starts in it.
+            if let Some(id) = this.waiter.take() {
+                st.spawn_waiters.retain(|(w, _)| *w != id);
+            }
+            drop(st);
+            // The user's future is dropped outside the lock: its destructor may use the scope.
             drop(this.future.take());
             return Poll::Ready(ScopeTask { handle: None });
         }
         if let Some(max) = inner.max_concurrency {
+            let listed = this
+                .waiter
+                .and_then(|id| st.spawn_waiters.iter().position(|(w, _)| *w == id));
             if st.live.len() >= max {
-                if !st.spawn_waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                    st.spawn_waiters.push_back(cx.waker().clone());
+                match listed {
+                    Some(pos) => {
+                        if !st.spawn_waiters[pos].1.will_wake(cx.waker()) {
+                            st.spawn_waiters[pos].1 = cx.waker().clone();
+                        }
+                    }
+                    None => {
+                        // New, or woken but beaten to the place: back in line (at the front if
+                        // we had been woken).
+                        let id = st.next_waiter_id;
+                        st.next_waiter_id += 1;
+                        if this.waiter.is_some() {
+                            st.spawn_waiters.push_front((id, cx.waker().clone()));
+                        } else {
+                            st.spawn_waiters.push_back((id, cx.waker().clone()));
+                        }
+                        *this.waiter = Some(id);
+                    }
                 }
                 return Poll::Pending;
             }
+            if let Some(pos) = listed {
+                st.spawn_waiters.remove(pos);
+            }
+            *this.waiter = None;
         }
         let future = this
             .future
@@ -452,6 +523,7 @@ impl Builder {
                 panic: None,
                 waker: None,
                 spawn_waiters: VecDeque::new(),
+                next_waiter_id: 0,
                 closed: false,
             }),
             max_concurrency: self.max_concurrency,
@@ -562,6 +634,13 @@ where
         if this.inner.token.is_cancelled() {
             if this.grace_timer.is_none() {
                 *this.grace_timer = Some(crate::time::sleep(*this.grace));
+                // Spawners waiting for a place learn that nothing new will start.
+                let waiters: Vec<Waker> = lock(&this.inner.state)
+                    .spawn_waiters
+                    .drain(..)
+                    .map(|(_, w)| w)
+                    .collect();
+                waiters.into_iter().for_each(Waker::wake);
             }
             if let Some(t) = this.grace_timer.as_mut() {
                 if Pin::new(t).poll(cx).is_ready() {
