@@ -35,8 +35,9 @@ struct Entry {
     location: &'static Location<'static>,
     /// Wakes the task; taken at shutdown.
     waker: Option<Waker>,
-    /// When the task was spawned, in the time driver's coarse milliseconds.
-    spawned_ms: u64,
+    /// When the task was spawned, in the time driver's coarse milliseconds (saturating at
+    /// `u32::MAX`, about 49 days: ages beyond that read as at least that).
+    spawned_ms: u32,
     /// Whether the task is in the root scope (spawned with `tether::spawn`, not a scope's child
     /// nor a blocking job).
     root: bool,
@@ -124,7 +125,7 @@ impl Registry {
         spawned_ms: u64,
     ) -> usize {
         lock(&self.entries).insert(Entry {
-            spawned_ms,
+            spawned_ms: u32::try_from(spawned_ms).unwrap_or(u32::MAX),
             root: meta.scope.is_none() && !meta.blocking,
             meta,
             id: meta.id,
@@ -231,7 +232,9 @@ impl Registry {
                 id: e.id,
                 name: e.name.clone(),
                 location: e.location,
-                age: std::time::Duration::from_millis(now_ms.saturating_sub(e.spawned_ms)),
+                age: std::time::Duration::from_millis(
+                    now_ms.saturating_sub(u64::from(e.spawned_ms)),
+                ),
                 root: e.root,
             })
             .collect();
