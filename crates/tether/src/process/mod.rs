@@ -379,6 +379,7 @@ mod tests {
     /// The timer fallback of `Child::wait` (rule 2 of `child.rs`), forced: the pidfd path is what
     /// the integration tests exercise.
     #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot spawn processes")]
     fn wait_without_pidfd_polls_until_exit() {
         let rt = crate::runtime::Builder::new_current_thread()
             .build()
