@@ -105,6 +105,7 @@ fn work_is_stolen_by_idle_workers() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "too slow under Miri")]
 fn tasks_woken_from_foreign_threads_and_the_blocking_pool() {
     let rt = mt(2);
     rt.block_on(async {
@@ -375,6 +376,7 @@ fn idle_workers_use_no_cpu() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "too slow under Miri")]
 fn cross_thread_ping_pong_over_bounded_channels() {
     use tether::sync::mpsc;
     const PAIRS: usize = 100;
@@ -412,6 +414,7 @@ fn cross_thread_ping_pong_over_bounded_channels() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "too slow under Miri")]
 fn plain_threads_feed_tasks_through_unbounded_channels() {
     use tether::sync::mpsc;
     let rt = mt(2);
