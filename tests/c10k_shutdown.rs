@@ -9,7 +9,10 @@
 //! profile. Everything is bounded in time; a demo or client still running when the test fails
 //! is killed.
 
-use std::io::{BufRead, BufReader, Read};
+#[path = "support/example_bin.rs"]
+mod example_bin;
+
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -17,85 +20,17 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use example_bin::{build_example, wait_bounded};
+
 /// Connections the demo opens, and the length of its echo phase (never reached: Ctrl-C comes
 /// first).
 const CONNS: u32 = 200;
 const SECS: u32 = 30;
 /// Bounds the build of the example.
-const BUILD_LIMIT: Duration = Duration::from_secs(300);
 /// Bounds the demo's start and connect phase (its own connect phase gives up after 30 s).
 const OPEN_LIMIT: Duration = Duration::from_secs(60);
 /// Bounds the demo's exit after the signal (its shutdown takes at most a few seconds).
 const EXIT_LIMIT: Duration = Duration::from_secs(30);
-
-fn build_c10k_example() -> PathBuf {
-    // This test is `<target>/<profile>/deps/c10k_shutdown-<hash>`; examples go to
-    // `<target>/<profile>/examples/`.
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary is not in <target>/<profile>/deps");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("c10k{}", std::env::consts::EXE_SUFFIX));
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-q", "-p", "tether", "--example", "c10k"])
-        .arg("--manifest-path")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
-    match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => {}
-        Some("release") => {
-            cmd.arg("--release");
-        }
-        Some(profile) => {
-            cmd.args(["--profile", profile]);
-        }
-    }
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot run cargo to build the c10k example");
-    let stderr = child.stderr.take().unwrap();
-    let errors = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = BufReader::new(stderr).read_to_string(&mut s);
-        s
-    });
-    let status = wait_bounded(&mut child, BUILD_LIMIT);
-    let errors = errors.join().unwrap_or_default();
-    match status {
-        Some(s) if s.success() => {}
-        Some(s) => panic!("building the c10k example failed ({s}):\n{errors}"),
-        None => panic!("building the c10k example took more than {BUILD_LIMIT:?}:\n{errors}"),
-    }
-    assert!(
-        bin.is_file(),
-        "the c10k example was built, but not at {} (a --target build?)",
-        bin.display()
-    );
-    bin
-}
-
-/// Waits for `child` to exit for at most `limit`; past it, kills it (by its pid, through
-/// `Child::kill`), reaps it and returns `None`.
-fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
-            Ok(None) | Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-        }
-    }
-}
 
 /// A process as `/proc/<pid>/stat` and `/proc/<pid>/cmdline` show it; `None` if there is no
 /// such process.
@@ -332,7 +267,7 @@ impl Drop for Demo {
 #[test]
 fn ctrl_c_stops_the_server_and_the_client_and_exits_0() {
     become_subreaper();
-    let bin = build_c10k_example();
+    let bin = build_example("c10k");
     let (conns, secs) = (CONNS.to_string(), SECS.to_string());
     let mut demo = Demo::start(bin, &["--conns", &conns, "--secs", &secs]);
 

@@ -7,6 +7,9 @@
 //! `cargo test` does not build examples) into this test's own target directory.
 //! Everything is bounded in time, and a server still running when a test ends is killed.
 
+#[path = "support/example_bin.rs"]
+mod example_bin;
+
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -17,6 +20,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use example_bin::{build_example, wait_bounded};
+
 /// Clients of the main test.
 const CLIENTS: usize = 20;
 /// The size of one echoed message.
@@ -24,7 +29,6 @@ const MSG: usize = 64;
 /// Echoes every client completes before the signal.
 const ECHOES_BEFORE_SIGNAL: usize = 10;
 /// Bounds the build of the example.
-const BUILD_LIMIT: Duration = Duration::from_secs(300);
 /// Bounds how long the server may take to print its address, and to exit after the signal.
 const START_LIMIT: Duration = Duration::from_secs(30);
 const EXIT_LIMIT: Duration = Duration::from_secs(20);
@@ -35,76 +39,7 @@ const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// The example binary, built once per test process.
 fn echo_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(build_echo_example)
-}
-
-fn build_echo_example() -> PathBuf {
-    // This test is `<target>/<profile>/deps/echo_shutdown-<hash>`; examples go to
-    // `<target>/<profile>/examples/`.
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary is not in <target>/<profile>/deps");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("echo{}", std::env::consts::EXE_SUFFIX));
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-q", "-p", "tether", "--example", "echo"])
-        .arg("--manifest-path")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
-    match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => {}
-        Some("release") => {
-            cmd.arg("--release");
-        }
-        Some(profile) => {
-            cmd.args(["--profile", profile]);
-        }
-    }
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot run cargo to build the echo example");
-    let stderr = child.stderr.take().unwrap();
-    let errors = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = BufReader::new(stderr).read_to_string(&mut s);
-        s
-    });
-    let status = wait_bounded(&mut child, BUILD_LIMIT);
-    let errors = errors.join().unwrap_or_default();
-    match status {
-        Some(s) if s.success() => {}
-        Some(s) => panic!("building the echo example failed ({s}):\n{errors}"),
-        None => panic!("building the echo example took more than {BUILD_LIMIT:?}:\n{errors}"),
-    }
-    assert!(
-        bin.is_file(),
-        "the echo example was built, but not at {} (a --target build?)",
-        bin.display()
-    );
-    bin
-}
-
-/// Waits for `child` to exit for at most `limit`; past it, kills it (by its pid, through
-/// `Child::kill`), reaps it and returns `None`.
-fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
-            Ok(None) | Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-        }
-    }
+    BIN.get_or_init(|| build_example("echo"))
 }
 
 /// The echo example running as a child; killed when dropped if still running.

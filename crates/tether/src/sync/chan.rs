@@ -293,39 +293,30 @@ pub(crate) struct ChanReceiver<T> {
 impl<T> ChanReceiver<T> {
     /// The next value; `None` once empty with no sender left or after `close` (rules 2, 4).
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        match self.recv(Some(cx.waker())) {
+            Ok(v) => Poll::Ready(Some(v)),
+            Err(TryRecvErr::Closed) => Poll::Ready(None),
+            Err(TryRecvErr::Empty) => Poll::Pending,
+        }
+    }
+
+    pub(crate) fn try_recv(&mut self) -> Result<T, TryRecvErr> {
+        self.recv(None)
+    }
+
+    /// Takes the next value (from the batch, or the queue, waking the first waiting sender);
+    /// when there is none and the channel is open, stores `waker` under the same lock (rule 4).
+    fn recv(&mut self, waker: Option<&Waker>) -> Result<T, TryRecvErr> {
         if let Some(v) = self.batch.pop_front() {
-            return Poll::Ready(Some(v));
+            return Ok(v);
         }
         let mut st = lock(&self.chan.state);
         if self.chan.cap == usize::MAX && st.queue.len() > 1 {
             // Rule 7: an unbounded channel has no waiting senders to wake.
             std::mem::swap(&mut self.batch, &mut st.queue);
             drop(st);
-            return Poll::Ready(self.batch.pop_front());
+            return self.batch.pop_front().ok_or(TryRecvErr::Empty);
         }
-        if let Some(v) = st.queue.pop_front() {
-            let sender = st.send_waiters.pop_front();
-            drop(st);
-            if let Some((_, w)) = sender {
-                w.wake();
-            }
-            return Poll::Ready(Some(v));
-        }
-        if st.senders == 0 || st.rx_closed {
-            return Poll::Ready(None);
-        }
-        match &st.rx_waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => st.rx_waker = Some(cx.waker().clone()),
-        }
-        Poll::Pending
-    }
-
-    pub(crate) fn try_recv(&mut self) -> Result<T, TryRecvErr> {
-        if let Some(v) = self.batch.pop_front() {
-            return Ok(v);
-        }
-        let mut st = lock(&self.chan.state);
         if let Some(v) = st.queue.pop_front() {
             let sender = st.send_waiters.pop_front();
             drop(st);
@@ -335,10 +326,15 @@ impl<T> ChanReceiver<T> {
             return Ok(v);
         }
         if st.senders == 0 || st.rx_closed {
-            Err(TryRecvErr::Closed)
-        } else {
-            Err(TryRecvErr::Empty)
+            return Err(TryRecvErr::Closed);
         }
+        if let Some(waker) = waker {
+            match &st.rx_waker {
+                Some(w) if w.will_wake(waker) => {}
+                _ => st.rx_waker = Some(waker.clone()),
+            }
+        }
+        Err(TryRecvErr::Empty)
     }
 
     /// Refuses further sends; queued values stay receivable (rule 5).
