@@ -83,9 +83,10 @@ impl BlockingPool {
         lock(&self.state).busy > 0
     }
 
-    /// Threads alive now.
-    pub(crate) fn threads(&self) -> usize {
-        lock(&self.state).threads
+    /// Threads alive now, and how many of them wait for a job.
+    pub(crate) fn threads(&self) -> (usize, usize) {
+        let st = lock(&self.state);
+        (st.threads, st.idle)
     }
 
     /// Queues a job (rule 1). `rt` is the runtime owning this pool.

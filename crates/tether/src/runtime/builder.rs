@@ -54,6 +54,7 @@ pub struct Builder {
     pub(crate) hooks: ThreadHooks,
     pub(crate) on_unhandled: Option<super::failure::FailureHook>,
     pub(crate) policy: super::UnhandledFailurePolicy,
+    pub(crate) diagnostics: super::diagnostics::DiagConfig,
 }
 
 impl Builder {
@@ -69,6 +70,7 @@ impl Builder {
             hooks: ThreadHooks::default(),
             on_unhandled: None,
             policy: super::UnhandledFailurePolicy::Report,
+            diagnostics: super::diagnostics::DiagConfig::default(),
         }
     }
 
@@ -230,6 +232,92 @@ impl Builder {
         self
     }
 
+    /// A poll that takes longer than `d` is reported as slow (default 10 ms, in debug and release
+    /// builds alike: the detection costs under 5% of a task switch, see BENCHMARKS.md).
+    ///
+    /// A slow poll blocks its worker: no other task on it runs meanwhile. The report (through
+    /// [`on_diagnostic`](Builder::on_diagnostic), stderr by default, and `tracing` with the
+    /// `tracing` feature) names the task, where it was spawned, the worker and the duration.
+    /// Durations are measured with a coarse clock, to a quarter of the smaller of this threshold
+    /// and the [watchdog limit](Builder::watchdog_limit).
+    ///
+    /// # Panics
+    ///
+    /// Panics if `d` is zero; use [`diagnostics(false)`](Builder::diagnostics) to turn detection
+    /// off.
+    #[track_caller]
+    pub fn slow_poll_threshold(&mut self, d: Duration) -> &mut Builder {
+        assert!(
+            !d.is_zero(),
+            "Builder::slow_poll_threshold must be above zero (default 10 ms); use \
+             Builder::diagnostics(false) to turn slow-poll detection off"
+        );
+        self.diagnostics.slow_poll = d;
+        self
+    }
+
+    /// The watchdog reports a poll that has been running for longer than `d` while it is still
+    /// running, and again each time its duration doubles (default 100 ms). This names a task
+    /// stuck in a blocking call (`std::thread::sleep`, a blocking read, a long computation) before
+    /// it finishes, if it ever does.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `d` is zero; use [`diagnostics(false)`](Builder::diagnostics) to turn the
+    /// watchdog off.
+    #[track_caller]
+    pub fn watchdog_limit(&mut self, d: Duration) -> &mut Builder {
+        assert!(
+            !d.is_zero(),
+            "Builder::watchdog_limit must be above zero (default 100 ms); use \
+             Builder::diagnostics(false) to turn the watchdog off"
+        );
+        self.diagnostics.watchdog = d;
+        self
+    }
+
+    /// Turns slow-poll detection, the watchdog (and its thread) and per-task poll timing on or
+    /// off (default on). Poll and wake counts are kept either way.
+    pub fn diagnostics(&mut self, enabled: bool) -> &mut Builder {
+        self.diagnostics.enabled = enabled;
+        self
+    }
+
+    /// Sends slow-poll and watchdog reports to `f` instead of stderr. `f` runs on the worker
+    /// that finished a slow poll, or on the watchdog thread for a poll still running; keep it
+    /// short and non-blocking.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use tether::runtime::{Builder, DiagnosticKind};
+    ///
+    /// let reports = Arc::new(Mutex::new(Vec::new()));
+    /// let r = reports.clone();
+    /// let rt = Builder::new_current_thread()
+    ///     .slow_poll_threshold(Duration::from_millis(20))
+    ///     .on_diagnostic(move |d| r.lock().unwrap().push((d.kind(), d.task_name().map(String::from))))
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async {
+    ///     let t = tether::task::Builder::new().name("hasher").spawn(async {
+    ///         std::thread::sleep(Duration::from_millis(80)); // blocks the loop: reported
+    ///     });
+    ///     t.await.unwrap();
+    /// });
+    /// let reports = reports.lock().unwrap();
+    /// assert!(reports.contains(&(DiagnosticKind::SlowPoll, Some("hasher".to_string()))));
+    /// ```
+    pub fn on_diagnostic<F>(&mut self, f: F) -> &mut Builder
+    where
+        F: Fn(&super::Diagnostic) + Send + Sync + 'static,
+    {
+        self.diagnostics.hook = Some(Arc::new(f));
+        self
+    }
+
     /// Creates the runtime (and, for the multi-thread flavor, starts its workers).
     ///
     /// # Errors
@@ -264,6 +352,9 @@ impl fmt::Debug for Builder {
             .field("max_blocking_threads", &self.max_blocking_threads)
             .field("thread_keep_alive", &self.keep_alive)
             .field("thread_name", &self.thread_name)
+            .field("diagnostics", &self.diagnostics.enabled)
+            .field("slow_poll_threshold", &self.diagnostics.slow_poll)
+            .field("watchdog_limit", &self.diagnostics.watchdog)
             .finish()
     }
 }

@@ -170,18 +170,78 @@ impl Handle {
         }
     }
 
-    /// A snapshot of the runtime's counters.
+    /// A snapshot of the runtime's counters: cheap to read (a few atomic loads and two short
+    /// lock acquisitions), fine to call every second from a metrics exporter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = tether::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    /// rt.block_on(async {
+    ///     tether::spawn(async {}).await.unwrap();
+    /// });
+    /// let m = rt.handle().metrics();
+    /// assert_eq!(m.workers(), 2);
+    /// assert_eq!(m.worker_queue_depths().len(), 2);
+    /// assert_eq!(m.spawned_tasks(), 1);
+    /// ```
     pub fn metrics(&self) -> RuntimeMetrics {
+        let sh = &self.shared;
+        let (worker_queues, injector) = match &sh.sched {
+            crate::sched::Scheduler::CurrentThread(s) => {
+                let (local, remote) = s.queue_depths();
+                (vec![local], remote)
+            }
+            crate::sched::Scheduler::MultiThread(s) => s.queue_depths(),
+        };
+        let (blocking_threads, idle_blocking_threads) = sh.blocking.threads();
         RuntimeMetrics::read(
-            &self.shared.metrics,
-            self.shared.registry.len(),
-            self.shared.time.active_timers(),
-            self.shared.blocking.threads(),
-            match &self.shared.sched {
-                crate::sched::Scheduler::CurrentThread(_) => 1,
-                crate::sched::Scheduler::MultiThread(s) => s.num_workers(),
+            &sh.metrics,
+            super::metrics::Gauges {
+                live: sh.registry.len(),
+                active_timers: sh.time.active_timers(),
+                blocking_threads,
+                idle_blocking_threads,
+                worker_queues,
+                injector,
+                slow_polls: sh.diag.slow_polls(),
+                stuck_reports: sh.diag.stuck_reports(),
             },
         )
+    }
+
+    /// The live task tree of this runtime: root tasks, the scopes they run, the scopes'
+    /// children, and blocking jobs, each with name, spawn location, state, age, polls and time in
+    /// poll. Print it (`{}`) or walk [`Dump::tasks`](super::Dump::tasks). Works from inside a
+    /// task and from any other thread while the runtime runs; it takes the task registry's lock
+    /// briefly and does not stop the workers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = tether::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    /// let handle = rt.handle().clone();
+    /// rt.block_on(async {
+    ///     let worker = tether::task::Builder::new().name("worker").spawn(async {
+    ///         tether::time::sleep(Duration::from_secs(60)).await;
+    ///     });
+    ///     tether::time::sleep(Duration::from_millis(10)).await;
+    ///     // From another thread, as a signal handler or an admin endpoint would.
+    ///     let dump = std::thread::spawn(move || handle.dump().to_string()).join().unwrap();
+    ///     assert!(dump.contains("\"worker\" spawned at"), "{dump}");
+    ///     assert!(dump.contains("idle"), "{dump}");
+    ///     worker.abort();
+    /// });
+    /// ```
+    pub fn dump(&self) -> super::Dump {
+        let sh = &self.shared;
+        let (flavor, workers) = match &sh.sched {
+            crate::sched::Scheduler::CurrentThread(_) => ("current-thread", 1),
+            crate::sched::Scheduler::MultiThread(_) => ("multi-thread", sh.diag.slots.len()),
+        };
+        super::Dump::new(sh.id, flavor, workers, sh.task_snapshot())
     }
 
     /// The tasks alive on this runtime now, ordered by id: each with its id, name and spawn
@@ -201,7 +261,7 @@ impl Handle {
     /// }
     /// ```
     pub fn live_tasks(&self) -> Vec<TaskInfo> {
-        self.shared.registry.snapshot(self.shared.time.now_ms())
+        self.shared.task_snapshot()
     }
 
     /// Whether two handles refer to the same runtime.

@@ -28,11 +28,15 @@
 pub(crate) mod blocking;
 pub(crate) mod builder;
 pub(crate) mod context;
+pub(crate) mod diagnostics;
+mod dump;
 pub(crate) mod failure;
 mod handle;
 mod metrics;
 
 pub use builder::Builder;
+pub use diagnostics::{Diagnostic, DiagnosticKind};
+pub use dump::Dump;
 pub use failure::{UnhandledFailure, UnhandledFailurePolicy};
 pub use handle::{EnterGuard, Handle, TryCurrentError};
 pub use metrics::RuntimeMetrics;
@@ -81,6 +85,8 @@ pub(crate) struct Shared {
     /// The root scope's cancellation token: what `task::cancelled()` waits on in tasks spawned
     /// with `tether::spawn`; cancelled by a graceful shutdown.
     pub(crate) root_token: crate::scope::CancelToken,
+    /// Slow-poll detection, the watchdog, per-worker slots.
+    pub(crate) diag: diagnostics::Diag,
 }
 
 impl Shared {
@@ -99,6 +105,15 @@ impl Shared {
                 wakers.into_iter().for_each(std::task::Waker::wake);
             }
         }
+    }
+
+    /// Every live task, with its state, polls and scope.
+    pub(crate) fn task_snapshot(&self) -> Vec<crate::task::TaskInfo> {
+        self.registry.snapshot(
+            self.time.now_ms(),
+            &self.diag.running_keys(),
+            diagnostics::TICK,
+        )
     }
 
     /// Panics if the failure policy shut the runtime down (checked by `block_on`).
@@ -129,23 +144,24 @@ impl Runtime {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let (io_handle, io_driver) = crate::io::driver::new()?;
         let time = TimeHandle::new(builder.start_paused);
+        let workers = match builder.flavor {
+            Flavor::CurrentThread => 1,
+            Flavor::MultiThread => builder
+                .worker_threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        };
         let sched = match builder.flavor {
             Flavor::CurrentThread => Scheduler::CurrentThread(current_thread::Shared::new(
                 io_driver,
                 builder.event_interval,
             )),
-            Flavor::MultiThread => {
-                let workers = builder
-                    .worker_threads
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-                Scheduler::MultiThread(multi_thread::Shared::new(
-                    io_driver,
-                    workers,
-                    builder.event_interval,
-                    builder.thread_name.clone(),
-                    builder.hooks.clone(),
-                ))
-            }
+            Flavor::MultiThread => Scheduler::MultiThread(multi_thread::Shared::new(
+                io_driver,
+                workers,
+                builder.event_interval,
+                builder.thread_name.clone(),
+                builder.hooks.clone(),
+            )),
         };
         let shared = Arc::new(Shared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -166,11 +182,14 @@ impl Runtime {
             fatal_flag: crate::loom::sync::atomic::AtomicBool::new(false),
             block_on_wakers: crate::loom::sync::Mutex::new(Vec::new()),
             root_token: crate::scope::CancelToken::new(),
+            diag: diagnostics::Diag::new(builder.diagnostics.clone(), workers),
         });
         let rt = Runtime {
             handle: Handle { shared },
             shut_down: false,
         };
+        // On failure, dropping `rt` stops whatever was started.
+        diagnostics::start(&rt.handle.shared, &builder.thread_name)?;
         if builder.flavor == Flavor::MultiThread {
             // On failure, dropping `rt` shuts down the workers already started.
             multi_thread::start(&rt.handle.shared)?;
@@ -209,7 +228,9 @@ impl Runtime {
         }
         let _enter = context::enter(self.handle.clone());
         match self.handle.shared.sched {
-            Scheduler::CurrentThread(_) => current_thread::block_on(&self.handle.shared, future),
+            Scheduler::CurrentThread(_) => {
+                current_thread::block_on(&self.handle.shared, future, Location::caller())
+            }
             Scheduler::MultiThread(_) => multi_thread::block_on(&self.handle.shared, future),
         }
     }
@@ -284,7 +305,7 @@ impl Runtime {
             let all_done = std::future::poll_fn(|cx| rt.registry.poll_empty(cx));
             let _ = crate::time::timeout(grace, all_done).await;
         });
-        let cut_off = rt.registry.snapshot(rt.time.now_ms());
+        let cut_off = rt.task_snapshot();
         drop(self);
         cut_off
     }
@@ -311,8 +332,7 @@ impl Runtime {
 fn shutdown(rt: &Arc<Shared>, blocking_timeout: Option<std::time::Duration>) {
     if rt.policy != UnhandledFailurePolicy::Ignore {
         let running: Vec<_> = rt
-            .registry
-            .snapshot(rt.time.now_ms())
+            .task_snapshot()
             .into_iter()
             .filter(|t| t.is_root())
             .collect();
@@ -334,6 +354,7 @@ fn shutdown(rt: &Arc<Shared>, blocking_timeout: Option<std::time::Duration>) {
         Scheduler::CurrentThread(_) => current_thread::shutdown(rt, blocking_timeout),
         Scheduler::MultiThread(_) => multi_thread::shutdown(rt, blocking_timeout),
     }
+    diagnostics::stop(&rt.diag);
 }
 
 impl Drop for Runtime {

@@ -35,8 +35,9 @@ use async_task::{Runnable, ScheduleInfo};
 
 use crate::io::driver::Driver;
 use crate::loom::lock;
-use crate::loom::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use crate::loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Mutex};
+use crate::runtime::diagnostics::{self, WorkerSlot, MAIN_KEY};
 use crate::runtime::{context, Handle, Shared as RtShared};
 use crate::sched::{drop_task, Scheduler, ThreadWaker};
 use crate::task::coop;
@@ -65,6 +66,8 @@ pub(crate) struct Shared {
     core_waiters: Mutex<Vec<Thread>>,
     /// Tasks run between two non-blocking reactor turns (rule 4).
     event_interval: u32,
+    /// The local queue's length when the driver last published its counters (for metrics).
+    local_depth: AtomicUsize,
 }
 
 /// The part of the scheduler only the driving thread touches.
@@ -133,12 +136,22 @@ impl Shared {
             core: Mutex::new(Some(Box::new(core))),
             core_waiters: Mutex::new(Vec::new()),
             event_interval,
+            local_depth: AtomicUsize::new(0),
         }
     }
 
     /// Whether the runtime still accepts tasks (not shutting down).
     pub(crate) fn is_open(&self) -> bool {
         self.state.load(Ordering::Acquire) == OPEN
+    }
+
+    /// The run queues' lengths for metrics: the local queue as last published by the driver,
+    /// and the remote queue now.
+    pub(crate) fn queue_depths(&self) -> (usize, usize) {
+        (
+            self.local_depth.load(Ordering::Relaxed),
+            lock(&self.remote).len(),
+        )
     }
 
     /// Whether some thread is inside `block_on` driving this runtime right now.
@@ -239,7 +252,11 @@ impl Drop for CoreGuard<'_> {
 }
 
 /// Drives the runtime on this thread until `future` completes.
-pub(crate) fn block_on<F: Future>(rt: &Arc<RtShared>, future: F) -> F::Output {
+pub(crate) fn block_on<F: Future>(
+    rt: &Arc<RtShared>,
+    future: F,
+    location: &'static std::panic::Location<'static>,
+) -> F::Output {
     let mut future = pin!(future);
     let mut thread_waker: Option<Waker> = None;
     loop {
@@ -250,7 +267,7 @@ pub(crate) fn block_on<F: Future>(rt: &Arc<RtShared>, future: F) -> F::Output {
                 core: Some(core),
             };
             let core: &Core = guard.core.as_deref().expect("core is present until drop");
-            return core.run(rt, future.as_mut());
+            return core.run(rt, future.as_mut(), location);
         }
         // Another thread drives the core: keep polling our own future meanwhile (rule 1).
         lock(&ct(rt).core_waiters).push(thread::current());
@@ -268,8 +285,16 @@ pub(crate) fn block_on<F: Future>(rt: &Arc<RtShared>, future: F) -> F::Output {
 }
 
 impl Core {
-    fn run<F: Future>(&self, rt: &Arc<RtShared>, mut future: Pin<&mut F>) -> F::Output {
+    fn run<F: Future>(
+        &self,
+        rt: &Arc<RtShared>,
+        mut future: Pin<&mut F>,
+        location: &'static std::panic::Location<'static>,
+    ) -> F::Output {
         let _local = context::set_local(&self.local);
+        let slot = rt.diag.slot(0);
+        let _slot = crate::task::current::set_slot(slot);
+        let _driving = slot.map(|s| DrivingGuard::new(&rt.diag, s, location));
         let main = std::sync::Arc::new(MainWaker {
             woken: AtomicBool::new(true),
             rt: rt.io.unparker.clone(),
@@ -280,7 +305,12 @@ impl Core {
         'outer: loop {
             rt.check_fatal();
             if main.woken.swap(false, Ordering::SeqCst) {
-                if let Poll::Ready(out) = coop::with_budget(|| future.as_mut().poll(&mut cx)) {
+                let start = slot.map(|s| s.begin(&rt.diag, MAIN_KEY));
+                let res = coop::with_budget(|| future.as_mut().poll(&mut cx));
+                if let (Some(s), Some(start)) = (slot, start) {
+                    diagnostics::main_poll_done(&rt.diag, s, s.end(&rt.diag, start));
+                }
+                if let Poll::Ready(out) = res {
                     return out;
                 }
             }
@@ -360,7 +390,14 @@ impl Core {
             rt.time.unparked();
             return;
         }
+        let slot = rt.diag.slot(0);
+        if let Some(s) = slot {
+            s.parked();
+        }
         driver.turn(rt, timeout);
+        if let Some(s) = slot {
+            s.busy(&rt.diag);
+        }
         unparker.sleeping.store(false, Ordering::SeqCst);
         rt.time.unparked();
         rt.metrics.parked();
@@ -368,6 +405,33 @@ impl Core {
 
     fn flush_metrics(&self, rt: &RtShared) {
         rt.metrics.add_polls(self.polls.replace(0));
+        let depth = self.local.queue.try_borrow().map_or(0, |q| q.len());
+        ct(rt).local_depth.store(depth, Ordering::Relaxed);
+    }
+}
+
+/// Marks the thread driving the core as busy for the watchdog while it drives (diagnostics
+/// rule 2), and records where `block_on` was called.
+struct DrivingGuard<'a> {
+    slot: &'a WorkerSlot,
+}
+
+impl<'a> DrivingGuard<'a> {
+    fn new(
+        diag: &diagnostics::Diag,
+        slot: &'a WorkerSlot,
+        location: &'static std::panic::Location<'static>,
+    ) -> DrivingGuard<'a> {
+        slot.set_main_location(Some(location));
+        slot.busy(diag);
+        DrivingGuard { slot }
+    }
+}
+
+impl Drop for DrivingGuard<'_> {
+    fn drop(&mut self) {
+        self.slot.parked();
+        self.slot.set_main_location(None);
     }
 }
 

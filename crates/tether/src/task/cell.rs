@@ -24,6 +24,7 @@ use pin_project_lite::pin_project;
 
 use crate::loom::sync::atomic::Ordering;
 use crate::loom::sync::Arc;
+use crate::runtime::diagnostics::{self, MAIN_KEY};
 use crate::runtime::Shared;
 use crate::task::join::{JoinError, JoinHandle, Unobserved};
 use crate::task::meta::TaskMeta;
@@ -82,7 +83,31 @@ impl<F: Future> Future for TaskFuture<'_, F> {
             StageProj::Done => unreachable!("tether: a finished task was polled again"),
         };
         let _current = crate::task::current::enter(meta);
-        match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+        #[cfg(feature = "tracing")]
+        let _entered = meta.span.enter();
+        meta.count_poll();
+        let slot = crate::task::current::slot();
+        // SAFETY: a non-null slot pointer was set by the scheduler loop that is running this
+        // poll further down this thread's stack, and stays valid until that loop ends
+        // (`current::set_slot`).
+        let slot = unsafe { slot.as_ref() };
+        let start = slot.map(|s| {
+            let key = meta.key.load(Ordering::Relaxed);
+            s.begin(
+                &meta.shared.diag,
+                u32::try_from(key).unwrap_or(MAIN_KEY - 1),
+            )
+        });
+        let res = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
+        if let (Some(s), Some(start)) = (slot, start) {
+            let ticks = s.end(&meta.shared.diag, start);
+            if ticks != 0 {
+                diagnostics::poll_done(s, meta, ticks);
+            }
+        }
+        #[cfg(feature = "tracing")]
+        drop(_entered);
+        match res {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(out)) => {
                 finish(this.stage);
@@ -114,6 +139,7 @@ fn finish<F>(mut stage: Pin<&mut Stage<F>>) {
 
 /// The schedule function of every task: hands a woken task to its runtime's scheduler.
 fn schedule(runnable: Runnable<TaskMeta>, info: ScheduleInfo) {
+    runnable.metadata().count_wake();
     crate::sched::schedule(runnable, info);
 }
 
@@ -136,7 +162,17 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let meta = TaskMeta::new(shared.clone(), blocking, scope);
+    #[allow(unused_mut)]
+    let mut meta = TaskMeta::new(shared.clone(), blocking, scope);
+    #[cfg(feature = "tracing")]
+    {
+        meta.span = tracing::info_span!(
+            "task",
+            task.id = meta.id.as_u64(),
+            task.name = name.as_deref(),
+            task.location = %location,
+        );
+    }
     // SAFETY: (1) `Send`-ness of `F` is the caller's obligation, stated in this function's
     // contract. (2) The future is `'static` except for its borrow of the task's own metadata,
     // which async-task keeps alive until after the future is dropped (see the module docs).

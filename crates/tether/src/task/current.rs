@@ -3,16 +3,48 @@
 //! `TaskFuture::poll` records its task's metadata here for the duration of the user's poll
 //! (rule: the pointer is non-null only inside that poll, during which the metadata it points to
 //! is borrowed by the `TaskFuture` and therefore alive).
+//!
+//! A scheduler thread also records its diagnostics slot here (`set_slot`) for as long as it runs
+//! tasks; the slot lives in the runtime's `Shared`, which the scheduler keeps alive meanwhile.
 
 use std::cell::Cell;
 use std::ptr;
 
+use crate::runtime::diagnostics::WorkerSlot;
 use crate::scope::{CancelToken, Cancelled};
 use crate::task::meta::TaskMeta;
 use crate::task::Id;
 
 thread_local! {
     static CURRENT: Cell<*const TaskMeta> = const { Cell::new(ptr::null()) };
+    static SLOT: Cell<*const WorkerSlot> = const { Cell::new(ptr::null()) };
+}
+
+/// Restores the previous diagnostics slot when dropped.
+pub(crate) struct SlotGuard {
+    prev: *const WorkerSlot,
+}
+
+/// Makes `slot` this thread's diagnostics slot until the guard drops.
+///
+/// The caller keeps the slot alive (holds its runtime) until then.
+pub(crate) fn set_slot(slot: Option<&WorkerSlot>) -> SlotGuard {
+    let p = slot.map_or(ptr::null(), |s| s as *const WorkerSlot);
+    let prev = SLOT.try_with(|c| c.replace(p)).unwrap_or(ptr::null());
+    SlotGuard { prev }
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        let _ = SLOT.try_with(|c| c.set(self.prev));
+    }
+}
+
+/// This thread's diagnostics slot, if it is a scheduler thread of a runtime with diagnostics on.
+/// The pointer is valid until the `SlotGuard` that set it drops (see `set_slot`).
+#[inline]
+pub(crate) fn slot() -> *const WorkerSlot {
+    SLOT.try_with(Cell::get).unwrap_or(ptr::null())
 }
 
 /// Restores the previous current task when dropped.

@@ -6,11 +6,15 @@
 //!    every later reader synchronizes with that through the run queue or the registry lock.
 //! 2. `flags`: `CANCEL_REQUESTED` is set by `JoinHandle::abort` from any thread and read by the
 //!    task's own poll wrapper; it only ever goes from 0 to 1.
+//! 3. `polls` and `poll_ticks` are written only by the task's poll wrapper and `wakes` only by
+//!    its schedule function. async-task runs at most one poll and one schedule call of a task at
+//!    a time and orders them (its state word), so each has one writer at a time: a relaxed load
+//!    and store suffice, and other threads read them as approximate diagnostics.
 
 use std::fmt;
 use std::num::NonZeroU64;
 
-use crate::loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use crate::loom::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use crate::loom::sync::Arc;
 use crate::runtime::Shared;
 
@@ -68,6 +72,15 @@ pub(crate) struct TaskMeta {
     /// The cancellation token of the scope the task belongs to; `None` for the root scope,
     /// whose token is the runtime's.
     pub(crate) scope: Option<crate::scope::CancelToken>,
+    /// Polls started (rule 3).
+    pub(crate) polls: AtomicU32,
+    /// Times the task was scheduled (rule 3); `wakes > polls` means it waits in a run queue.
+    pub(crate) wakes: AtomicU32,
+    /// Time spent in poll, in the coarse clock's ticks (rule 3; see `runtime::diagnostics`).
+    pub(crate) poll_ticks: AtomicU32,
+    /// The task's span, entered at each poll (feature `tracing`).
+    #[cfg(feature = "tracing")]
+    pub(crate) span: tracing::Span,
 }
 
 impl TaskMeta {
@@ -83,6 +96,11 @@ impl TaskMeta {
             flags: AtomicU8::new(0),
             blocking,
             scope,
+            polls: AtomicU32::new(0),
+            wakes: AtomicU32::new(0),
+            poll_ticks: AtomicU32::new(0),
+            #[cfg(feature = "tracing")]
+            span: tracing::Span::none(),
         }
     }
 
@@ -94,6 +112,20 @@ impl TaskMeta {
     #[inline]
     pub(crate) fn cancel_requested(&self) -> bool {
         self.flags.load(Ordering::Acquire) & CANCEL_REQUESTED != 0
+    }
+
+    /// Counts a poll (rule 3).
+    #[inline]
+    pub(crate) fn count_poll(&self) {
+        let n = self.polls.load(Ordering::Relaxed);
+        self.polls.store(n.wrapping_add(1), Ordering::Relaxed);
+    }
+
+    /// Counts a schedule (rule 3).
+    #[inline]
+    pub(crate) fn count_wake(&self) {
+        let n = self.wakes.load(Ordering::Relaxed);
+        self.wakes.store(n.wrapping_add(1), Ordering::Relaxed);
     }
 
     pub(crate) fn request_cancel(&self) {

@@ -53,7 +53,7 @@ pub use current::{cancelled, id, is_cancelled, try_id};
 pub use join::AbortHandle;
 pub use join::{JoinError, JoinHandle};
 pub use meta::Id;
-pub use registry::TaskInfo;
+pub use registry::{ScopeInfo, TaskInfo, TaskState};
 pub use yield_now::yield_now;
 
 pub(crate) use cell::spawn_raw;

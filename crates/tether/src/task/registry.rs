@@ -22,6 +22,7 @@ use std::task::Waker;
 use slab::Slab;
 
 use crate::loom::lock;
+use crate::loom::sync::atomic::Ordering;
 use crate::loom::sync::Mutex;
 use crate::task::meta::TaskMeta;
 use crate::task::Id;
@@ -47,8 +48,64 @@ struct Entry {
 // (which is `Sync`), read only under the registry lock while rule 4 keeps it valid.
 unsafe impl Send for Entry {}
 
+/// What a live task is doing, as seen in a [`TaskInfo`].
+///
+/// A task leaves the registry as soon as its future completes (or is dropped), so a snapshot
+/// lists only tasks that are not done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TaskState {
+    /// Waiting for something to wake it (I/O, a timer, a message).
+    Idle,
+    /// Woken, waiting in a run queue for a worker.
+    Scheduled,
+    /// Being polled right now, on this worker (0 for a current-thread runtime).
+    Running {
+        /// The worker's index.
+        worker: usize,
+    },
+    /// A `spawn_blocking` job that started on the blocking pool.
+    Blocking,
+}
+
+impl std::fmt::Display for TaskState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TaskState::Idle => f.write_str("idle"),
+            TaskState::Scheduled => f.write_str("scheduled"),
+            TaskState::Running { worker } => write!(f, "running on worker {worker}"),
+            TaskState::Blocking => f.write_str("running on the blocking pool"),
+        }
+    }
+}
+
+/// The scope a task belongs to, as seen in a [`TaskInfo`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScopeInfo {
+    id: u64,
+    location: &'static Location<'static>,
+    owner: Option<Id>,
+}
+
+impl ScopeInfo {
+    /// A number that identifies the scope among this process's scopes.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Where the scope was created (the `scope` or `scope::Builder::run` call).
+    pub fn location(&self) -> &'static Location<'static> {
+        self.location
+    }
+
+    /// The task whose body runs the scope; `None` when it runs in a `block_on` future.
+    pub fn owner(&self) -> Option<Id> {
+        self.owner
+    }
+}
+
 /// A description of one live task, as returned by
-/// [`Handle::live_tasks`](crate::runtime::Handle::live_tasks).
+/// [`Handle::live_tasks`](crate::runtime::Handle::live_tasks) and [`Handle::dump`](crate::runtime::Handle::dump).
 #[derive(Clone, Debug)]
 pub struct TaskInfo {
     id: Id,
@@ -56,6 +113,11 @@ pub struct TaskInfo {
     location: &'static Location<'static>,
     age: std::time::Duration,
     root: bool,
+    blocking: bool,
+    state: TaskState,
+    polls: u32,
+    busy: std::time::Duration,
+    scope: Option<ScopeInfo>,
 }
 
 impl TaskInfo {
@@ -83,6 +145,32 @@ impl TaskInfo {
     /// than a scope's child or a blocking job.
     pub fn is_root(&self) -> bool {
         self.root
+    }
+
+    /// Whether the task is a `spawn_blocking` job.
+    pub fn is_blocking(&self) -> bool {
+        self.blocking
+    }
+
+    /// What the task is doing at the time of the snapshot.
+    pub fn state(&self) -> TaskState {
+        self.state
+    }
+
+    /// How many times the task has been polled (wrapping at `u32::MAX`).
+    pub fn polls(&self) -> u32 {
+        self.polls
+    }
+
+    /// Time the task has spent inside `poll` so far: an estimate from the runtime's coarse
+    /// clock, accurate over many polls (zero when diagnostics are off).
+    pub fn busy_time(&self) -> std::time::Duration {
+        self.busy
+    }
+
+    /// The scope the task was spawned into, `None` for root tasks and blocking jobs.
+    pub fn scope(&self) -> Option<&ScopeInfo> {
+        self.scope.as_ref()
     }
 }
 
@@ -184,6 +272,15 @@ impl Registry {
         }
     }
 
+    /// The id, name and spawn location of whichever task is registered at `key` now.
+    pub(crate) fn describe_key(
+        &self,
+        key: usize,
+    ) -> Option<(Id, Option<std::sync::Arc<str>>, &'static Location<'static>)> {
+        let entries = lock(&self.entries);
+        entries.get(key).map(|e| (e.id, e.name.clone(), e.location))
+    }
+
     /// Asks task `id` at `key` to stop (as `JoinHandle::abort` does) and wakes it; false if it
     /// is no longer registered (it finished).
     pub(crate) fn abort(&self, key: usize, id: Id) -> bool {
@@ -205,6 +302,32 @@ impl Registry {
         true
     }
 
+    /// Asks every registered task for which `pred` holds to stop (as `abort` does) and wakes
+    /// it; returns how many were asked. Walks all tasks: meant for rare events such as a scope's
+    /// hard drop, not for hot paths.
+    pub(crate) fn abort_matching(&self, pred: impl Fn(&TaskMeta) -> bool) -> usize {
+        let wakers: Vec<Waker> = {
+            let entries = lock(&self.entries);
+            entries
+                .iter()
+                .filter_map(|(_, e)| {
+                    // SAFETY: rule 4: the entry exists and we hold the lock, so the task's
+                    // allocation and its metadata are alive.
+                    let meta = unsafe { &*e.meta };
+                    if pred(meta) {
+                        meta.request_cancel();
+                        e.waker.clone()
+                    } else {
+                        None
+                    }
+                })
+                .collect()
+        };
+        let n = wakers.len();
+        wakers.into_iter().for_each(Waker::wake);
+        n
+    }
+
     /// Whether task `id` at `key` is still registered.
     pub(crate) fn contains(&self, key: usize, id: Id) -> bool {
         matches!(lock(&self.entries).get(key), Some(e) if e.id == id)
@@ -224,20 +347,64 @@ impl Registry {
         lock(&self.entries).len()
     }
 
-    /// A snapshot of the live tasks, ordered by id.
-    pub(crate) fn snapshot(&self, now_ms: u64) -> Vec<TaskInfo> {
-        let mut out: Vec<TaskInfo> = lock(&self.entries)
-            .iter()
-            .map(|(_, e)| TaskInfo {
-                id: e.id,
-                name: e.name.clone(),
-                location: e.location,
-                age: std::time::Duration::from_millis(
-                    now_ms.saturating_sub(u64::from(e.spawned_ms)),
-                ),
-                root: e.root,
-            })
-            .collect();
+    /// A snapshot of the live tasks, ordered by id. `running` lists the registry keys of the
+    /// polls in progress with their workers' indexes; `tick` is the coarse clock's unit.
+    pub(crate) fn snapshot(
+        &self,
+        now_ms: u64,
+        running: &[(u32, usize)],
+        tick: std::time::Duration,
+    ) -> Vec<TaskInfo> {
+        let mut tokens = Vec::new();
+        let mut out: Vec<TaskInfo> = {
+            let entries = lock(&self.entries);
+            entries
+                .iter()
+                .map(|(key, e)| {
+                    // SAFETY: rule 4: the entry exists and we hold the lock, so the task's
+                    // allocation and its metadata are alive.
+                    let meta = unsafe { &*e.meta };
+                    let polls = meta.polls.load(Ordering::Relaxed);
+                    let wakes = meta.wakes.load(Ordering::Relaxed);
+                    let running_on = running
+                        .iter()
+                        .find(|(k, _)| usize::try_from(*k).is_ok_and(|k| k == key))
+                        .map(|(_, w)| *w);
+                    let state = match running_on {
+                        Some(worker) => TaskState::Running { worker },
+                        None if meta.blocking && polls > 0 => TaskState::Blocking,
+                        None if wakes != polls => TaskState::Scheduled,
+                        None => TaskState::Idle,
+                    };
+                    tokens.push(meta.scope.clone());
+                    TaskInfo {
+                        id: e.id,
+                        name: e.name.clone(),
+                        location: e.location,
+                        age: std::time::Duration::from_millis(
+                            now_ms.saturating_sub(u64::from(e.spawned_ms)),
+                        ),
+                        root: e.root,
+                        blocking: meta.blocking,
+                        state,
+                        polls,
+                        busy: tick * meta.poll_ticks.load(Ordering::Relaxed),
+                        scope: None,
+                    }
+                })
+                .collect()
+        };
+        // Scopes are described outside the lock (their tokens were cloned under it).
+        for (info, token) in out.iter_mut().zip(tokens) {
+            info.scope = token
+                .as_ref()
+                .and_then(crate::scope::describe)
+                .map(|d| ScopeInfo {
+                    id: d.id,
+                    location: d.location,
+                    owner: d.owner,
+                });
+        }
         out.sort_by_key(|t| t.id);
         out
     }

@@ -137,9 +137,12 @@ impl Shared {
         self.state.load(Ordering::Acquire) == OPEN
     }
 
-    /// Number of worker threads.
-    pub(crate) fn num_workers(&self) -> usize {
-        self.remotes.len()
+    /// Each worker's run-queue length now (its LIFO slot not counted), and the injector's.
+    pub(crate) fn queue_depths(&self) -> (Vec<usize>, usize) {
+        (
+            self.remotes.iter().map(|r| r.stealer.len()).collect(),
+            self.injector.len(),
+        )
     }
 
     /// Rule 2: wakes a parked worker if the work just made available might otherwise wait.

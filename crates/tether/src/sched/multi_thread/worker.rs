@@ -32,6 +32,8 @@ pub(crate) struct WorkerCtx {
     tick: Cell<u32>,
     /// Polls not yet published to the runtime's counters.
     polls: Cell<u64>,
+    /// Successful steals from other workers not yet published.
+    steals: Cell<u64>,
     /// State of the xorshift generator that picks the first steal victim.
     rng: Cell<u32>,
 }
@@ -131,7 +133,10 @@ impl WorkerCtx {
             }
             loop {
                 match sh.remotes[victim].stealer.steal_batch_and_pop(&self.local) {
-                    Steal::Success(t) => return Some(t),
+                    Steal::Success(t) => {
+                        self.steals.set(self.steals.get() + 1);
+                        return Some(t);
+                    }
                     Steal::Empty => break,
                     Steal::Retry => {}
                 }
@@ -150,6 +155,7 @@ impl WorkerCtx {
 
     fn flush_metrics(&self) {
         self.rt.metrics.add_polls(self.polls.replace(0));
+        self.rt.metrics.add_steals(self.steals.replace(0));
     }
 
     /// Nothing to run or steal: park (idle rules 1, 5; rule 5).
@@ -167,6 +173,10 @@ impl WorkerCtx {
             return;
         }
         let parker = &sh.remotes[self.index].parker;
+        let slot = self.rt.diag.slot(self.index);
+        if let Some(s) = slot {
+            s.parked();
+        }
         let in_driver = match sh.driver.try_lock() {
             Ok(driver) => {
                 let mut d = DriverPark {
@@ -181,6 +191,9 @@ impl WorkerCtx {
                 false
             }
         };
+        if let Some(s) = slot {
+            s.busy(&self.rt.diag);
+        }
         self.rt.metrics.parked();
         if sh.idle.unpark_self(self.index) {
             self.searching.set(true);
@@ -250,10 +263,16 @@ pub(super) fn run(rt: Arc<RtShared>, index: usize, local: Worker<Task>) {
         searching: Cell::new(false),
         tick: Cell::new(0),
         polls: Cell::new(0),
+        steals: Cell::new(0),
         rng: Cell::new(0x9E37_79B9 ^ (index as u32 + 1).wrapping_mul(0x85EB_CA6B)),
     };
     {
         let _worker = context::set_worker(&ctx);
+        let slot = rt.diag.slot(index);
+        let _slot = crate::task::current::set_slot(slot);
+        if let Some(s) = slot {
+            s.busy(&rt.diag);
+        }
         let interval = sh.event_interval;
         while sh.state.load(crate::loom::sync::atomic::Ordering::Acquire) == OPEN {
             let tick = ctx.tick.get().wrapping_add(1);
@@ -273,6 +292,9 @@ pub(super) fn run(rt: Arc<RtShared>, index: usize, local: Worker<Task>) {
         }
         ctx.flush_metrics();
         ctx.drain();
+        if let Some(s) = slot {
+            s.parked();
+        }
     }
     if let Some(f) = &sh.hooks.on_stop {
         f();

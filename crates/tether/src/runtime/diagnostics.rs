@@ -1,0 +1,598 @@
+//! Slow-poll detection and the watchdog: naming the task that blocks a worker.
+//!
+//! # Design
+//!
+//! Timing every poll with `Instant::now()` would cost two clock reads per poll, more than a
+//! whole `yield_now` round trip. Instead the runtime keeps a **coarse clock**: an atomic tick
+//! counter (100 µs units) that the watchdog thread advances every quarter of the slow-poll
+//! threshold while the runtime is busy. A poll reads it before and after (two relaxed loads of a
+//! read-mostly line) and publishes what it is doing in its worker's [`WorkerSlot`] (one relaxed
+//! store before, one after). From that:
+//!
+//! - **slow polls**: a poll whose end tick is at least the threshold after its start tick is
+//!   reported by the worker when it returns, with the task's name, spawn location, the worker
+//!   and the duration (to the clock's resolution);
+//! - **time in poll**: each task adds `end - start` ticks to its total: an unbiased estimate
+//!   (a poll straddles a tick with probability duration/tick);
+//! - **the watchdog**: at each tick the watchdog reads every worker's slot; a poll it has seen
+//!   running for longer than the watchdog limit is reported *while it is still stuck*, then again
+//!   each time its duration doubles.
+//!
+//! # Protocol
+//!
+//! 1. **Slots.** A worker's slot holds `IDLE` or `start_tick << 32 | task_key` of the poll in
+//!    progress; only its worker writes it. The watchdog names the task by looking the key up in
+//!    the registry and re-reading the slot: if it still holds the same value, the poll was in
+//!    progress during the lookup, so the entry it found was that task's (a task's entry exists
+//!    for as long as any of its polls runs).
+//! 2. **No wake-ups when idle.** Each slot also counts park transitions (`activity`: odd while
+//!    the worker is parked or nobody drives it). After `DEEP_SLEEP_AFTER` consecutive ticks in
+//!    which every worker stayed parked, the watchdog sets `sleeping` (SeqCst), re-reads every
+//!    `activity` (SeqCst) and, if none moved, waits on its condvar with no timeout. A worker
+//!    leaving park stores its `activity` (SeqCst) and then loads `sleeping` (SeqCst); if set, it
+//!    refreshes the coarse clock and wakes the watchdog under the watchdog's lock. Of the two
+//!    stores, one is seen by the other's load, so a busy worker is never left unwatched.
+//! 3. **Shutdown.** The runtime's shutdown sets `shutdown` under the lock, notifies and joins the
+//!    thread.
+
+use std::fmt;
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::runtime::Shared as RtShared;
+use crate::task::meta::TaskMeta;
+use crate::task::Id;
+
+/// Locks one of the watchdog's mutexes, ignoring poisoning (no user code runs under them).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The coarse clock's unit.
+pub(crate) const TICK: Duration = Duration::from_micros(100);
+/// A slot's value when its worker is not inside a poll.
+const IDLE: u64 = u64::MAX;
+/// The key standing for the future passed to `block_on` (not a task).
+pub(crate) const MAIN_KEY: u32 = u32::MAX;
+/// Ticks of the watchdog with every worker parked before it sleeps until woken (rule 2).
+const DEEP_SLEEP_AFTER: u32 = 8;
+
+/// The default slow-poll threshold.
+pub(crate) const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(10);
+/// The default watchdog limit.
+pub(crate) const DEFAULT_WATCHDOG: Duration = Duration::from_millis(100);
+
+/// The hook behind [`Builder::on_diagnostic`](crate::runtime::Builder::on_diagnostic).
+pub(crate) type DiagnosticHook = Arc<dyn Fn(&Diagnostic) + Send + Sync>;
+
+/// What the builder says about diagnostics.
+#[derive(Clone)]
+pub(crate) struct DiagConfig {
+    pub(crate) enabled: bool,
+    pub(crate) slow_poll: Duration,
+    pub(crate) watchdog: Duration,
+    pub(crate) hook: Option<DiagnosticHook>,
+}
+
+impl Default for DiagConfig {
+    fn default() -> DiagConfig {
+        DiagConfig {
+            enabled: true,
+            slow_poll: DEFAULT_SLOW_POLL,
+            watchdog: DEFAULT_WATCHDOG,
+            hook: None,
+        }
+    }
+}
+
+/// What one worker (or the thread driving a current-thread runtime) is doing (rule 1).
+#[repr(align(128))]
+pub(crate) struct WorkerSlot {
+    pub(crate) index: usize,
+    /// `IDLE` or the poll in progress.
+    current: AtomicU64,
+    /// Odd while parked or not driven (rule 2); written only by the slot's worker.
+    activity: AtomicU64,
+    /// Where the future of the `block_on` driving a current-thread runtime was passed.
+    main_location: AtomicPtr<Location<'static>>,
+}
+
+impl WorkerSlot {
+    fn new(index: usize) -> WorkerSlot {
+        WorkerSlot {
+            index,
+            current: AtomicU64::new(IDLE),
+            activity: AtomicU64::new(1),
+            main_location: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    /// A poll of the task at `key` starts; returns its start tick.
+    #[inline]
+    pub(crate) fn begin(&self, diag: &Diag, key: u32) -> u32 {
+        let start = diag.clock.load(Ordering::Relaxed);
+        self.current
+            .store(u64::from(start) << 32 | u64::from(key), Ordering::Release);
+        start
+    }
+
+    /// The poll that started at `start` returned; returns how many ticks it took.
+    #[inline]
+    pub(crate) fn end(&self, diag: &Diag, start: u32) -> u32 {
+        self.current.store(IDLE, Ordering::Release);
+        diag.clock.load(Ordering::Relaxed).wrapping_sub(start)
+    }
+
+    /// The worker starts driving (or returns from park): rule 2.
+    pub(crate) fn busy(&self, diag: &Diag) {
+        let a = self.activity.load(Ordering::Relaxed);
+        if a & 1 == 1 {
+            self.activity.store(a.wrapping_add(1), Ordering::SeqCst);
+        }
+        if diag.sleeping.load(Ordering::SeqCst) {
+            diag.wake_watchdog();
+        }
+    }
+
+    /// The worker parks or stops driving: rule 2.
+    pub(crate) fn parked(&self) {
+        let a = self.activity.load(Ordering::Relaxed);
+        if a & 1 == 0 {
+            self.activity.store(a.wrapping_add(1), Ordering::Release);
+        }
+    }
+
+    /// Records where the `block_on` future being driven on this slot was passed.
+    pub(crate) fn set_main_location(&self, loc: Option<&'static Location<'static>>) {
+        let p = loc.map_or(std::ptr::null_mut(), |l| {
+            l as *const Location<'static> as *mut Location<'static>
+        });
+        self.main_location.store(p, Ordering::Release);
+    }
+
+    fn main_location(&self) -> Option<&'static Location<'static>> {
+        let p = self.main_location.load(Ordering::Acquire);
+        // SAFETY: the pointer is null or was made from a `&'static Location` in
+        // `set_main_location`, so it is valid for the whole program.
+        unsafe { p.cast_const().as_ref() }
+    }
+}
+
+/// The watchdog thread's control block (rules 2 and 3).
+struct Watchdog {
+    /// True once the runtime shuts down.
+    state: Mutex<bool>,
+    cv: Condvar,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The diagnostics of one runtime.
+pub(crate) struct Diag {
+    pub(crate) config: DiagConfig,
+    base: Instant,
+    /// The coarse clock, in `TICK`s since `base`.
+    clock: AtomicU32,
+    /// One per worker (one for a current-thread runtime).
+    pub(crate) slots: Box<[WorkerSlot]>,
+    slow_ticks: u32,
+    /// Set while the watchdog sleeps without a timeout (rule 2).
+    sleeping: AtomicBool,
+    watchdog: Watchdog,
+    slow_polls: AtomicU64,
+    stuck_reports: AtomicU64,
+}
+
+impl Diag {
+    pub(crate) fn new(config: DiagConfig, workers: usize) -> Diag {
+        let slow_ticks = u32::try_from(config.slow_poll.as_nanos() / TICK.as_nanos())
+            .unwrap_or(u32::MAX)
+            .max(1);
+        Diag {
+            config,
+            base: Instant::now(),
+            clock: AtomicU32::new(0),
+            slots: (0..workers).map(WorkerSlot::new).collect(),
+            slow_ticks,
+            sleeping: AtomicBool::new(false),
+            watchdog: Watchdog {
+                state: Mutex::new(false),
+                cv: Condvar::new(),
+                thread: Mutex::new(None),
+            },
+            slow_polls: AtomicU64::new(0),
+            stuck_reports: AtomicU64::new(0),
+        }
+    }
+
+    /// The slot of worker `index`, when diagnostics are on.
+    pub(crate) fn slot(&self, index: usize) -> Option<&WorkerSlot> {
+        if self.config.enabled {
+            self.slots.get(index)
+        } else {
+            None
+        }
+    }
+
+    fn now_ticks(&self) -> u32 {
+        // Wraps after about five days; every use subtracts with wrapping.
+        (self.base.elapsed().as_nanos() / TICK.as_nanos()) as u32
+    }
+
+    fn wake_watchdog(&self) {
+        self.clock.store(self.now_ticks(), Ordering::Relaxed);
+        let _state = lock(&self.watchdog.state);
+        if self.sleeping.swap(false, Ordering::SeqCst) {
+            self.watchdog.cv.notify_one();
+        }
+    }
+
+    /// Slow polls reported so far.
+    pub(crate) fn slow_polls(&self) -> u64 {
+        self.slow_polls.load(Ordering::Relaxed)
+    }
+
+    /// Watchdog reports so far.
+    pub(crate) fn stuck_reports(&self) -> u64 {
+        self.stuck_reports.load(Ordering::Relaxed)
+    }
+
+    /// The keys of the polls in progress, with their workers' indexes.
+    pub(crate) fn running_keys(&self) -> Vec<(u32, usize)> {
+        self.slots
+            .iter()
+            .filter_map(|s| {
+                let v = s.current.load(Ordering::Acquire);
+                (v != IDLE).then_some((v as u32, s.index))
+            })
+            .collect()
+    }
+
+    fn emit(&self, d: &Diagnostic) {
+        #[cfg(feature = "tracing")]
+        tracing::warn!(
+            target: "tether::diagnostics",
+            task.id = d.task.id.map(|i| i.as_u64()),
+            task.name = d.task.name.as_deref(),
+            task.location = %d.task.location.map_or("unknown".to_string(), |l| l.to_string()),
+            worker = d.worker,
+            duration_ms = d.duration.as_millis() as u64,
+            "{d}"
+        );
+        match &self.config.hook {
+            Some(hook) => hook(d),
+            None => eprintln!("{d}"),
+        }
+    }
+}
+
+/// Called by a task's poll wrapper when a poll took `ticks` (rule 1's slow-poll half).
+pub(crate) fn poll_done(slot: &WorkerSlot, meta: &TaskMeta, ticks: u32) {
+    let total = meta.poll_ticks.load(Ordering::Relaxed);
+    meta.poll_ticks
+        .store(total.saturating_add(ticks), Ordering::Relaxed);
+    let diag = &meta.shared.diag;
+    if ticks >= diag.slow_ticks {
+        report_slow(diag, &meta.shared, slot, meta, ticks);
+    }
+}
+
+#[cold]
+fn report_slow(diag: &Diag, rt: &RtShared, slot: &WorkerSlot, meta: &TaskMeta, ticks: u32) {
+    diag.slow_polls.fetch_add(1, Ordering::Relaxed);
+    let key = meta.key.load(Ordering::Relaxed);
+    let (name, location) = rt
+        .registry
+        .describe(key, meta.id)
+        .map_or((None, None), |(n, l)| (n, Some(l)));
+    diag.emit(&Diagnostic {
+        kind: DiagnosticKind::SlowPoll,
+        task: TaskRef {
+            id: Some(meta.id),
+            name,
+            location,
+        },
+        worker: slot.index,
+        duration: TICK * ticks,
+        threshold: diag.config.slow_poll,
+    });
+}
+
+/// Called by the current-thread scheduler when a poll of the `block_on` future took `ticks`.
+pub(crate) fn main_poll_done(diag: &Diag, slot: &WorkerSlot, ticks: u32) {
+    if ticks >= diag.slow_ticks {
+        diag.slow_polls.fetch_add(1, Ordering::Relaxed);
+        diag.emit(&Diagnostic {
+            kind: DiagnosticKind::SlowPoll,
+            task: TaskRef {
+                id: None,
+                name: None,
+                location: slot.main_location(),
+            },
+            worker: slot.index,
+            duration: TICK * ticks,
+            threshold: diag.config.slow_poll,
+        });
+    }
+}
+
+/// Starts the watchdog thread of `rt` (if diagnostics are on).
+pub(crate) fn start(
+    rt: &crate::loom::sync::Arc<RtShared>,
+    thread_name: &str,
+) -> std::io::Result<()> {
+    if !rt.diag.config.enabled {
+        return Ok(());
+    }
+    let rt2 = rt.clone();
+    let handle = std::thread::Builder::new()
+        .name(format!("{thread_name}-watchdog"))
+        .spawn(move || watch(&rt2))?;
+    *lock(&rt.diag.watchdog.thread) = Some(handle);
+    Ok(())
+}
+
+/// Stops and joins the watchdog thread (rule 3).
+pub(crate) fn stop(diag: &Diag) {
+    *lock(&diag.watchdog.state) = true;
+    diag.watchdog.cv.notify_all();
+    let handle = lock(&diag.watchdog.thread).take();
+    if let Some(h) = handle {
+        if h.thread().id() != std::thread::current().id() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// What the watchdog remembers of one slot between ticks.
+#[derive(Clone, Copy)]
+struct Seen {
+    value: u64,
+    first_seen: Instant,
+    next_report: Duration,
+    activity: u64,
+}
+
+/// The watchdog thread's body; returns when the runtime shuts down (rule 3).
+fn watch(rt: &RtShared) {
+    let diag = &rt.diag;
+    let c = &diag.config;
+    let period = (c.slow_poll.min(c.watchdog) / 4)
+        .clamp(Duration::from_millis(1), Duration::from_millis(250));
+    let (limit, workers) = (c.watchdog, diag.slots.len());
+    let start = Instant::now();
+    let mut seen = vec![
+        Seen {
+            value: IDLE,
+            first_seen: start,
+            next_report: limit,
+            activity: 1,
+        };
+        workers
+    ];
+    let mut idle_ticks = 0u32;
+    loop {
+        {
+            let stop = lock(&diag.watchdog.state);
+            if *stop {
+                return;
+            }
+            let (stop, _) = diag
+                .watchdog
+                .cv
+                .wait_timeout(stop, period)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if *stop {
+                return;
+            }
+        }
+        let now = Instant::now();
+        diag.clock.store(diag.now_ticks(), Ordering::Relaxed);
+        let mut all_parked = true;
+        for (slot, seen) in diag.slots.iter().zip(seen.iter_mut()) {
+            let activity = slot.activity.load(Ordering::SeqCst);
+            if activity & 1 == 0 || activity != seen.activity {
+                all_parked = false;
+            }
+            seen.activity = activity;
+            let value = slot.current.load(Ordering::Acquire);
+            if value == IDLE {
+                seen.value = IDLE;
+                continue;
+            }
+            if value != seen.value {
+                *seen = Seen {
+                    value,
+                    first_seen: now,
+                    next_report: limit,
+                    activity,
+                };
+                continue;
+            }
+            let running = now - seen.first_seen;
+            if running >= seen.next_report {
+                report_stuck(rt, slot, value, running);
+                seen.next_report = seen.next_report.saturating_mul(2);
+            }
+        }
+        idle_ticks = if all_parked { idle_ticks + 1 } else { 0 };
+        if idle_ticks >= DEEP_SLEEP_AFTER {
+            idle_ticks = 0;
+            deep_sleep(diag, &seen);
+        }
+    }
+}
+
+/// Rule 2: sleeps until a worker leaves park (or shutdown), unless one already has.
+fn deep_sleep(diag: &Diag, seen: &[Seen]) {
+    let stop = lock(&diag.watchdog.state);
+    diag.sleeping.store(true, Ordering::SeqCst);
+    let moved = diag
+        .slots
+        .iter()
+        .zip(seen)
+        .any(|(slot, s)| slot.activity.load(Ordering::SeqCst) != s.activity);
+    if moved || *stop {
+        diag.sleeping.store(false, Ordering::SeqCst);
+        return;
+    }
+    let _stop = diag
+        .watchdog
+        .cv
+        .wait_while(stop, |stop| !*stop && diag.sleeping.load(Ordering::SeqCst))
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    diag.sleeping.store(false, Ordering::SeqCst);
+}
+
+#[cold]
+fn report_stuck(rt: &RtShared, slot: &WorkerSlot, value: u64, running: Duration) {
+    let key = value as u32;
+    let task = if key == MAIN_KEY {
+        Some(TaskRef {
+            id: None,
+            name: None,
+            location: slot.main_location(),
+        })
+    } else {
+        rt.registry
+            .describe_key(key as usize)
+            .map(|(id, name, location)| TaskRef {
+                id: Some(id),
+                name,
+                location: Some(location),
+            })
+    };
+    // Rule 1: the lookup names the stuck poll only if the slot did not move meanwhile.
+    let Some(task) = task else { return };
+    if slot.current.load(Ordering::Acquire) != value {
+        return;
+    }
+    rt.diag.stuck_reports.fetch_add(1, Ordering::Relaxed);
+    rt.diag.emit(&Diagnostic {
+        kind: DiagnosticKind::StillRunning,
+        task,
+        worker: slot.index,
+        duration: running,
+        threshold: rt.diag.config.watchdog,
+    });
+}
+
+/// Which task a [`Diagnostic`] is about.
+#[derive(Clone, Debug)]
+struct TaskRef {
+    id: Option<Id>,
+    name: Option<std::sync::Arc<str>>,
+    location: Option<&'static Location<'static>>,
+}
+
+/// What a [`Diagnostic`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DiagnosticKind {
+    /// A poll took longer than the slow-poll threshold; reported when it returned.
+    SlowPoll,
+    /// The watchdog found a poll still running after the watchdog limit (and again each time its
+    /// duration doubles): the worker is blocked right now.
+    StillRunning,
+}
+
+/// A report about a task that blocked its worker, passed to
+/// [`Builder::on_diagnostic`](crate::runtime::Builder::on_diagnostic) (printed to stderr by
+/// default).
+///
+/// Its `Display` is one line that names the task, where it was spawned, the worker and the
+/// duration, for example:
+///
+/// ```text
+/// tether: task 12 "store" spawned at src/main.rs:12 has been running 250 ms on worker 1 without yielding (watchdog limit 100 ms)
+/// ```
+///
+/// Durations are measured with the runtime's coarse clock, to a quarter of the smaller of the
+/// slow-poll threshold and the watchdog limit.
+#[derive(Clone, Debug)]
+pub struct Diagnostic {
+    kind: DiagnosticKind,
+    task: TaskRef,
+    worker: usize,
+    duration: Duration,
+    threshold: Duration,
+}
+
+impl Diagnostic {
+    /// What happened.
+    pub fn kind(&self) -> DiagnosticKind {
+        self.kind
+    }
+
+    /// The task's id; `None` for the future passed to `block_on`, which is not a task.
+    pub fn task_id(&self) -> Option<Id> {
+        self.task.id
+    }
+
+    /// The task's name, if it was given one.
+    pub fn task_name(&self) -> Option<&str> {
+        self.task.name.as_deref()
+    }
+
+    /// Where the task was spawned (for the `block_on` future: where `block_on` was called).
+    pub fn location(&self) -> Option<&'static Location<'static>> {
+        self.task.location
+    }
+
+    /// The worker the poll runs on (0 for a current-thread runtime).
+    pub fn worker(&self) -> usize {
+        self.worker
+    }
+
+    /// How long the poll took ([`SlowPoll`](DiagnosticKind::SlowPoll)) or has been running so
+    /// far ([`StillRunning`](DiagnosticKind::StillRunning)).
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    /// The threshold that was crossed: the slow-poll threshold or the watchdog limit.
+    pub fn threshold(&self) -> Duration {
+        self.threshold
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("tether: ")?;
+        match self.task.id {
+            Some(id) => {
+                write!(f, "task {id}")?;
+                if let Some(name) = &self.task.name {
+                    write!(f, " {name:?}")?;
+                }
+                if let Some(loc) = self.task.location {
+                    write!(f, " spawned at {loc}")?;
+                }
+            }
+            None => {
+                f.write_str("the future passed to block_on")?;
+                if let Some(loc) = self.task.location {
+                    write!(f, " at {loc}")?;
+                }
+            }
+        }
+        let ms = self.duration.as_secs_f64() * 1e3;
+        let limit_ms = self.threshold.as_secs_f64() * 1e3;
+        match self.kind {
+            DiagnosticKind::SlowPoll => write!(
+                f,
+                " took {ms:.1} ms in one poll on worker {} (slow-poll threshold {limit_ms:.0} ms); \
+                 move blocking work to spawn_blocking or yield with task::yield_now",
+                self.worker
+            ),
+            DiagnosticKind::StillRunning => write!(
+                f,
+                " has been running {ms:.0} ms on worker {} without yielding (watchdog limit \
+                 {limit_ms:.0} ms); every other task on that worker is waiting",
+                self.worker
+            ),
+        }
+    }
+}

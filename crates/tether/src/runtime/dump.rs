@@ -1,0 +1,203 @@
+//! `Dump`: the live task tree of a runtime, from [`Handle::dump`](super::Handle::dump).
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use crate::task::{Id, ScopeInfo, TaskInfo};
+
+/// A snapshot of every live task of a runtime, drawn as a tree by its `Display`: root tasks
+/// (spawned with `tether::spawn`), under each task the scopes it runs, under each scope its
+/// children, and the blocking pool's jobs last. Each task shows its name, spawn location, state,
+/// age, polls and time spent in poll.
+///
+/// ```text
+/// runtime 1 (multi-thread, 2 workers): 4 live tasks
+/// ├─ task 1 "server" spawned at src/main.rs:20 · idle · age 1.20s · 14 polls, 0.3ms in poll
+/// │  └─ scope 1 at src/main.rs:24 · 2 children
+/// │     ├─ task 3 "conn" spawned at src/main.rs:27 · running on worker 1 · age 1.10s · 3 polls, 0.1ms in poll
+/// │     └─ task 4 "conn" spawned at src/main.rs:27 · scheduled · age 0.90s · 2 polls, 0.0ms in poll
+/// └─ blocking pool
+///    └─ task 5 spawned at src/main.rs:31 · running on the blocking pool · age 0.20s · 1 poll, 0.0ms in poll
+/// ```
+///
+/// The snapshot is taken under the task registry's lock, so it is consistent as a set of
+/// tasks; states and counters are read without stopping the workers and may be a poll behind.
+///
+/// # Examples
+///
+/// ```
+/// #[tether::main(flavor = "current_thread")]
+/// async fn main() {
+///     let _server = tether::task::Builder::new()
+///         .name("server")
+///         .spawn(std::future::pending::<()>());
+///     tether::task::yield_now().await; // let it start
+///     let dump = tether::runtime::Handle::current().dump();
+///     println!("{dump}");
+///     assert!(dump.to_string().contains("\"server\" spawned at"));
+///     assert_eq!(dump.tasks().len(), 1);
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Dump {
+    runtime: u64,
+    flavor: &'static str,
+    workers: usize,
+    tasks: Vec<TaskInfo>,
+}
+
+impl Dump {
+    pub(crate) fn new(
+        runtime: u64,
+        flavor: &'static str,
+        workers: usize,
+        tasks: Vec<TaskInfo>,
+    ) -> Dump {
+        Dump {
+            runtime,
+            flavor,
+            workers,
+            tasks,
+        }
+    }
+
+    /// Every live task, ordered by id.
+    pub fn tasks(&self) -> &[TaskInfo] {
+        &self.tasks
+    }
+}
+
+/// The tree being drawn: who sits under whom.
+struct Tree<'a> {
+    /// Children of each scope, by scope id.
+    scope_children: BTreeMap<u64, Vec<&'a TaskInfo>>,
+    /// The scopes each task runs, by owner.
+    task_scopes: BTreeMap<Id, Vec<ScopeInfo>>,
+}
+
+impl fmt::Display for Dump {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.tasks.len();
+        writeln!(
+            f,
+            "runtime {} ({}, {} worker{}): {n} live task{}",
+            self.runtime,
+            self.flavor,
+            self.workers,
+            if self.workers == 1 { "" } else { "s" },
+            if n == 1 { "" } else { "s" },
+        )?;
+        let live: HashSet<Id> = self.tasks.iter().map(TaskInfo::id).collect();
+        let mut tree = Tree {
+            scope_children: BTreeMap::new(),
+            task_scopes: BTreeMap::new(),
+        };
+        // Scopes not run by a live task (run in `block_on`) hang from the root.
+        let mut root_scopes: Vec<ScopeInfo> = Vec::new();
+        let mut roots: Vec<&TaskInfo> = Vec::new();
+        let mut blocking: Vec<&TaskInfo> = Vec::new();
+        for t in &self.tasks {
+            match t.scope() {
+                Some(s) => {
+                    let children = tree.scope_children.entry(s.id()).or_default();
+                    if children.is_empty() {
+                        match s.owner().filter(|o| live.contains(o)) {
+                            Some(owner) => tree.task_scopes.entry(owner).or_default().push(*s),
+                            None => root_scopes.push(*s),
+                        }
+                    }
+                    children.push(t);
+                }
+                None if t.is_blocking() => blocking.push(t),
+                None => roots.push(t),
+            }
+        }
+        let mut items: Vec<Item<'_>> = roots.into_iter().map(Item::Task).collect();
+        items.extend(root_scopes.into_iter().map(Item::Scope));
+        if !blocking.is_empty() {
+            items.push(Item::Blocking(blocking));
+        }
+        let mut seen = HashSet::new();
+        draw(f, &tree, &items, "", &mut seen)
+    }
+}
+
+/// One node of the drawing.
+enum Item<'a> {
+    Task(&'a TaskInfo),
+    Scope(ScopeInfo),
+    Blocking(Vec<&'a TaskInfo>),
+}
+
+fn draw(
+    f: &mut fmt::Formatter<'_>,
+    tree: &Tree<'_>,
+    items: &[Item<'_>],
+    prefix: &str,
+    seen: &mut HashSet<Id>,
+) -> fmt::Result {
+    for (i, item) in items.iter().enumerate() {
+        let last = i + 1 == items.len();
+        let (branch, indent) = if last {
+            ("└─ ", "   ")
+        } else {
+            ("├─ ", "│  ")
+        };
+        let below = format!("{prefix}{indent}");
+        match item {
+            Item::Task(t) => {
+                writeln!(f, "{prefix}{branch}{}", Line(t))?;
+                // A task is drawn once, whatever the scopes claim.
+                if !seen.insert(t.id()) {
+                    continue;
+                }
+                let scopes = tree.task_scopes.get(&t.id()).map_or(&[][..], Vec::as_slice);
+                let sub: Vec<Item<'_>> = scopes.iter().map(|s| Item::Scope(*s)).collect();
+                draw(f, tree, &sub, &below, seen)?;
+            }
+            Item::Scope(s) => {
+                let children = tree
+                    .scope_children
+                    .get(&s.id())
+                    .map_or(&[][..], Vec::as_slice);
+                write!(f, "{prefix}{branch}scope {} at {}", s.id(), s.location())?;
+                if s.owner().is_none() {
+                    f.write_str(" (in block_on)")?;
+                }
+                let n = children.len();
+                writeln!(f, " · {n} child{}", if n == 1 { "" } else { "ren" })?;
+                let sub: Vec<Item<'_>> = children.iter().map(|t| Item::Task(t)).collect();
+                draw(f, tree, &sub, &below, seen)?;
+            }
+            Item::Blocking(jobs) => {
+                writeln!(f, "{prefix}{branch}blocking pool")?;
+                let sub: Vec<Item<'_>> = jobs.iter().map(|t| Item::Task(t)).collect();
+                draw(f, tree, &sub, &below, seen)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One task's line.
+struct Line<'a>(&'a TaskInfo);
+
+impl fmt::Display for Line<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.0;
+        write!(f, "task {}", t.id())?;
+        if let Some(name) = t.name() {
+            write!(f, " {name:?}")?;
+        }
+        let polls = t.polls();
+        write!(
+            f,
+            " spawned at {} · {} · age {:.2}s · {polls} poll{}, {:.1}ms in poll",
+            t.location(),
+            t.state(),
+            t.age().as_secs_f64(),
+            if polls == 1 { "" } else { "s" },
+            t.busy_time().as_secs_f64() * 1e3,
+        )
+    }
+}
