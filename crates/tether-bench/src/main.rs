@@ -18,6 +18,18 @@
 //!   failed and the exit status is 1.
 //! - `--list`: print the suites (with the flavors they run on) and runtimes.
 //!
+//! ```text
+//! cargo run --release -p tether-bench -- --diag-overhead [--runs N] [--quick] [--timeout SECS]
+//! ```
+//!
+//! A separate mode: what tether's default diagnostics (`Builder::diagnostics(true)`: slow-poll
+//! timing on the coarse clock, the per-worker slot, the watchdog thread) cost. It runs
+//! `spawn_many` and `yield_many` on `tether` and `tether-mt`, each with diagnostics on and off
+//! (every measurement in a fresh child, on and off back to back within a round, alternating
+//! which goes first), default 7 rounds (`--quick`: 1 round at the quick sizes), and prints a
+//! markdown table: workload, flavor, median on, median off, the ratio on/off of the medians, the
+//! median of the per-round ratios, min–max of each, then every run. See `overhead.rs`.
+//!
 //! Progress goes to stderr; the report goes to stdout: date, `nproc`, the command, the runtime
 //! setups, one markdown table per flavor (single-thread: tether, tokio-ct, smol and the ratios
 //! tether/tokio-ct, tether/smol; multi-thread: tether-mt, tokio-mt, smol-mt and the ratios
@@ -27,7 +39,8 @@
 //! # How it measures
 //!
 //! Every (suite, runtime) measurement runs in a fresh child process (this executable re-run with
-//! the hidden arguments `--child SUITE RUNTIME [--quick]`), so the peak RSS (`VmHWM` of
+//! the hidden arguments `--child SUITE RUNTIME [--quick] [--diagnostics on|off]`; without
+//! `--diagnostics` tether runtimes keep the builder's default), so the peak RSS (`VmHWM` of
 //! `/proc/self/status`) belongs to that measurement alone and one runtime's leftovers cannot
 //! slow another. The child prints one machine-readable line; the parent collects them. Each
 //! round runs every suite on tether, tokio-ct, smol, tether-mt, tokio-mt, smol-mt, mio in turn
@@ -123,6 +136,7 @@ mod echo;
 mod idle;
 mod loadgen;
 mod measure;
+mod overhead;
 mod report;
 mod runtimes;
 mod suites;
@@ -139,13 +153,15 @@ const DEFAULT_RUNS: usize = 3;
 
 const USAGE: &str =
     "usage: tether-bench [--quick] [--runs N] [--suite NAME]... [--runtime NAME]... \
-                     [--timeout SECS] [--list]";
+                     [--timeout SECS] [--list]\n       \
+     tether-bench --diag-overhead [--quick] [--runs N] [--timeout SECS]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("--child") => return child(&args[1..]),
         Some("--loadgen") => return loadgen::main(&args[1..]),
+        Some("--diag-overhead") => return overhead::main(&args[1..]),
         _ => {}
     }
     match parse(&args) {
@@ -277,7 +293,8 @@ fn parse(args: &[String]) -> Result<Option<report::Plan>, String> {
     }))
 }
 
-/// The child side: `--child SUITE RUNTIME [--quick]`. Runs one measurement, prints one line.
+/// The child side: `--child SUITE RUNTIME [--quick] [--diagnostics on|off]`. Runs one
+/// measurement, prints one line.
 fn child(args: &[String]) -> ExitCode {
     let (Some(suite), Some(runtime)) = (
         args.first().and_then(|s| suites::find(s)),
@@ -294,9 +311,22 @@ fn child(args: &[String]) -> ExitCode {
         );
         return ExitCode::from(2);
     };
-    let scale = Scale {
-        quick: args[2..].iter().any(|a| a == "--quick"),
-    };
+    let mut quick = false;
+    let mut rest = args[2..].iter();
+    while let Some(arg) = rest.next() {
+        match (arg.as_str(), rest.as_slice().first().map(String::as_str)) {
+            ("--quick", _) => quick = true,
+            ("--diagnostics", Some(v @ ("on" | "off"))) => {
+                runtimes::set_tether_diagnostics(v == "on");
+                rest.next();
+            }
+            _ => {
+                eprintln!("tether-bench: bad child arguments {args:?}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let scale = Scale { quick };
     let mut figures = run(scale, runtime.flavor());
     assert_eq!(
         figures.len(),

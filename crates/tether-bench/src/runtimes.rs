@@ -5,6 +5,7 @@
 //! drives only the benchmark's own future and [`WORKERS`] worker threads run the spawned tasks.
 
 use std::future::Future;
+use std::sync::OnceLock;
 use std::thread;
 
 /// The number of worker threads of every multi-thread runtime.
@@ -152,15 +153,33 @@ impl Runtime {
     }
 }
 
+/// What [`tether`] passes to `Builder::diagnostics`; unset: the builder's default (on).
+static TETHER_DIAGNOSTICS: OnceLock<bool> = OnceLock::new();
+
+/// Makes every tether runtime this process builds call `Builder::diagnostics(on)` (for
+/// `--diag-overhead`; each measurement is its own process). Call it before the first runtime.
+pub fn set_tether_diagnostics(on: bool) {
+    TETHER_DIAGNOSTICS
+        .set(on)
+        .expect("tether-bench: the diagnostics setting is chosen once per process");
+}
+
 /// Runs `future` on a fresh tether runtime of the given flavor.
 pub fn tether<F: Future>(flavor: Flavor, future: F) -> F::Output {
-    let rt = match flavor {
-        Flavor::Single => tether::runtime::Builder::new_current_thread().build(),
-        Flavor::Multi => tether::runtime::Builder::new_multi_thread()
-            .worker_threads(WORKERS)
-            .build(),
+    let mut builder = match flavor {
+        Flavor::Single => tether::runtime::Builder::new_current_thread(),
+        Flavor::Multi => {
+            let mut b = tether::runtime::Builder::new_multi_thread();
+            b.worker_threads(WORKERS);
+            b
+        }
+    };
+    if let Some(&on) = TETHER_DIAGNOSTICS.get() {
+        builder.diagnostics(on);
     }
-    .expect("tether-bench: could not build the tether runtime");
+    let rt = builder
+        .build()
+        .expect("tether-bench: could not build the tether runtime");
     rt.block_on(future)
 }
 
