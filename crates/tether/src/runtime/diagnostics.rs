@@ -252,15 +252,21 @@ impl Diag {
 
     fn emit(&self, d: &Diagnostic) {
         #[cfg(feature = "tracing")]
-        tracing::warn!(
-            target: "tether::diagnostics",
-            task.id = d.task.id.map(|i| i.as_u64()),
-            task.name = d.task.name.as_deref(),
-            task.location = %d.task.location.map_or("unknown".to_string(), |l| l.to_string()),
-            worker = d.worker,
-            duration_ms = d.duration.as_millis() as u64,
-            "{d}"
-        );
+        {
+            let id = d.task.id.map(|i| i.as_u64());
+            let name = d.task.name.as_deref();
+            let location = d.task.location.map(ToString::to_string);
+            let duration_ms = d.duration.as_millis() as u64;
+            tracing::warn!(
+                target: "tether::diagnostics",
+                task_id = id,
+                task_name = name,
+                task_location = location.as_deref(),
+                worker = d.worker,
+                duration_ms = duration_ms,
+                "{d}"
+            );
+        }
         match &self.config.hook {
             Some(hook) => hook(d),
             None => eprintln!("{d}"),

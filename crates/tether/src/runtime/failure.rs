@@ -63,6 +63,18 @@ pub(crate) type FailureHook = Arc<dyn Fn(&UnhandledFailure<'_>) + Send + Sync>;
 
 /// Reports `failure` with `hook`, or on stderr by default.
 pub(crate) fn report(hook: Option<&FailureHook>, failure: &UnhandledFailure<'_>) {
+    #[cfg(feature = "tracing")]
+    {
+        let id = failure.id().as_u64();
+        let location = failure.location().to_string();
+        tracing::error!(
+            target: "tether::failures",
+            task_id = id,
+            task_name = failure.name(),
+            task_location = location.as_str(),
+            "{failure}"
+        );
+    }
     match hook {
         Some(h) => h(failure),
         None => eprintln!("tether: {failure}"),
