@@ -9,9 +9,17 @@
 //! read-mostly line) and publishes what it is doing in its worker's [`WorkerSlot`] (one relaxed
 //! store before, one after). From that:
 //!
-//! - **slow polls**: a poll whose end tick is at least the threshold after its start tick is
-//!   reported by the worker when it returns, with the task's name, spawn location, the worker
-//!   and the duration (to the clock's resolution);
+//! - **slow polls**: a poll whose end tick is at least the threshold after its start tick, and
+//!   that the watchdog saw running across at least half the threshold of real time, is reported
+//!   by the worker when it returns, with the task's name, spawn location, the worker and the
+//!   duration (to the clock's resolution). The watchdog's confirmation matters when the machine
+//!   is overloaded: a watchdog that could not run for a while advances the clock in one jump,
+//!   and a short poll that straddles the jump must not be reported;
+//! - **preemption is not the task's fault**: on Linux the watchdog reads the worker thread's
+//!   run-queue wait (`/proc/self/task/TID/schedstat`) while a poll lasts longer than a tick, and
+//!   discounts the time the thread was ready but had no CPU. A task stuck in a blocking call or
+//!   a long computation is reported; a worker the kernel preempted on an overloaded machine is
+//!   not;
 //! - **time in poll**: each task adds `end - start` ticks to its total: an unbiased estimate
 //!   (a poll straddles a tick with probability duration/tick);
 //! - **the watchdog**: at each tick the watchdog reads every worker's slot; a poll it has seen
@@ -21,7 +29,8 @@
 //! # Protocol
 //!
 //! 1. **Slots.** A worker's slot holds `IDLE` or `start_tick << 32 | task_key` of the poll in
-//!    progress; only its worker writes it. The watchdog names the task by looking the key up in
+//!    progress; only its worker writes it. Only the watchdog writes `confirmed`: the value of a
+//!    poll it saw in progress across at least half the slow-poll threshold. The watchdog names the task by looking the key up in
 //!    the registry and re-reading the slot: if it still holds the same value, the poll was in
 //!    progress during the lookup, so the entry it found was that task's (a task's entry exists
 //!    for as long as any of its polls runs).
@@ -37,7 +46,7 @@
 
 use std::fmt;
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -60,10 +69,19 @@ pub(crate) const MAIN_KEY: u32 = u32::MAX;
 /// Ticks of the watchdog with every worker parked before it sleeps until woken (rule 2).
 const DEEP_SLEEP_AFTER: u32 = 8;
 
-/// The default slow-poll threshold.
-pub(crate) const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(10);
-/// The default watchdog limit.
-pub(crate) const DEFAULT_WATCHDOG: Duration = Duration::from_millis(100);
+/// The default slow-poll threshold (under Miri, which runs code about a thousand times slower,
+/// ten seconds, so that interpreted polls are not reported).
+pub(crate) const DEFAULT_SLOW_POLL: Duration = if cfg!(miri) {
+    Duration::from_secs(10)
+} else {
+    Duration::from_millis(10)
+};
+/// The default watchdog limit (ten seconds under Miri).
+pub(crate) const DEFAULT_WATCHDOG: Duration = if cfg!(miri) {
+    Duration::from_secs(10)
+} else {
+    Duration::from_millis(100)
+};
 
 /// The hook behind [`Builder::on_diagnostic`](crate::runtime::Builder::on_diagnostic).
 pub(crate) type DiagnosticHook = Arc<dyn Fn(&Diagnostic) + Send + Sync>;
@@ -94,10 +112,14 @@ pub(crate) struct WorkerSlot {
     pub(crate) index: usize,
     /// `IDLE` or the poll in progress.
     current: AtomicU64,
+    /// The last poll the watchdog saw running for at least half the slow-poll threshold.
+    confirmed: AtomicU64,
     /// Odd while parked or not driven (rule 2); written only by the slot's worker.
     activity: AtomicU64,
     /// Where the future of the `block_on` driving a current-thread runtime was passed.
     main_location: AtomicPtr<Location<'static>>,
+    /// The kernel's id of the thread using the slot (0 when unknown).
+    tid: AtomicI32,
 }
 
 impl WorkerSlot {
@@ -105,8 +127,10 @@ impl WorkerSlot {
         WorkerSlot {
             index,
             current: AtomicU64::new(IDLE),
+            confirmed: AtomicU64::new(IDLE),
             activity: AtomicU64::new(1),
             main_location: AtomicPtr::new(std::ptr::null_mut()),
+            tid: AtomicI32::new(0),
         }
     }
 
@@ -124,6 +148,16 @@ impl WorkerSlot {
     pub(crate) fn end(&self, diag: &Diag, start: u32) -> u32 {
         self.current.store(IDLE, Ordering::Release);
         diag.clock.load(Ordering::Relaxed).wrapping_sub(start)
+    }
+
+    /// Whether the watchdog saw the poll of `key` that started at `start` running long (rule 1).
+    fn confirmed(&self, start: u32, key: u32) -> bool {
+        self.confirmed.load(Ordering::Acquire) == u64::from(start) << 32 | u64::from(key)
+    }
+
+    /// Records the calling thread as the one using this slot.
+    pub(crate) fn set_thread(&self) {
+        self.tid.store(current_tid(), Ordering::Relaxed);
     }
 
     /// The worker starts driving (or returns from park): rule 2.
@@ -274,13 +308,14 @@ impl Diag {
     }
 }
 
-/// Called by a task's poll wrapper when a poll took `ticks` (rule 1's slow-poll half).
-pub(crate) fn poll_done(slot: &WorkerSlot, meta: &TaskMeta, ticks: u32) {
+/// Called by a task's poll wrapper when the poll of `key` that started at `start` took `ticks`
+/// (rule 1's slow-poll half).
+pub(crate) fn poll_done(slot: &WorkerSlot, meta: &TaskMeta, key: u32, start: u32, ticks: u32) {
     let total = meta.poll_ticks.load(Ordering::Relaxed);
     meta.poll_ticks
         .store(total.saturating_add(ticks), Ordering::Relaxed);
     let diag = &meta.shared.diag;
-    if ticks >= diag.slow_ticks {
+    if ticks >= diag.slow_ticks && slot.confirmed(start, key) {
         report_slow(diag, &meta.shared, slot, meta, ticks);
     }
 }
@@ -302,13 +337,15 @@ fn report_slow(diag: &Diag, rt: &RtShared, slot: &WorkerSlot, meta: &TaskMeta, t
         },
         worker: slot.index,
         duration: TICK * ticks,
+        waited: Duration::ZERO,
         threshold: diag.config.slow_poll,
     });
 }
 
-/// Called by the current-thread scheduler when a poll of the `block_on` future took `ticks`.
-pub(crate) fn main_poll_done(diag: &Diag, slot: &WorkerSlot, ticks: u32) {
-    if ticks >= diag.slow_ticks {
+/// Called by the current-thread scheduler when the poll of the `block_on` future that started at
+/// `start` took `ticks`.
+pub(crate) fn main_poll_done(diag: &Diag, slot: &WorkerSlot, start: u32, ticks: u32) {
+    if ticks >= diag.slow_ticks && slot.confirmed(start, MAIN_KEY) {
         diag.slow_polls.fetch_add(1, Ordering::Relaxed);
         diag.emit(&Diagnostic {
             kind: DiagnosticKind::SlowPoll,
@@ -319,6 +356,7 @@ pub(crate) fn main_poll_done(diag: &Diag, slot: &WorkerSlot, ticks: u32) {
             },
             worker: slot.index,
             duration: TICK * ticks,
+            waited: Duration::ZERO,
             threshold: diag.config.slow_poll,
         });
     }
@@ -352,6 +390,29 @@ pub(crate) fn stop(diag: &Diag) {
     }
 }
 
+/// The calling thread's kernel id (0 where there is none to read schedstat with).
+fn current_tid() -> i32 {
+    #[cfg(all(target_os = "linux", not(miri)))]
+    {
+        // SAFETY: `gettid` takes no arguments and cannot fail.
+        unsafe { libc::gettid() }
+    }
+    #[cfg(not(all(target_os = "linux", not(miri))))]
+    {
+        0
+    }
+}
+
+/// How long thread `tid` of this process has waited for a CPU while runnable, in nanoseconds
+/// (the second field of its schedstat); `None` where the kernel does not say.
+fn run_queue_wait(tid: i32) -> Option<u64> {
+    if tid == 0 || !cfg!(target_os = "linux") {
+        return None;
+    }
+    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// What the watchdog remembers of one slot between ticks.
 #[derive(Clone, Copy)]
 struct Seen {
@@ -359,6 +420,10 @@ struct Seen {
     first_seen: Instant,
     next_report: Duration,
     activity: u64,
+    /// Whether `value` was stored in the slot's `confirmed`.
+    confirmed: bool,
+    /// The thread's run-queue wait when the poll was seen the second time.
+    wait0: Option<u64>,
 }
 
 /// The watchdog thread's body; returns when the runtime shuts down (rule 3).
@@ -368,6 +433,7 @@ fn watch(rt: &RtShared) {
     let period = (c.slow_poll.min(c.watchdog) / 4)
         .clamp(Duration::from_millis(1), Duration::from_millis(250));
     let (limit, workers) = (c.watchdog, diag.slots.len());
+    let confirm_after = c.slow_poll / 2;
     let start = Instant::now();
     let mut seen = vec![
         Seen {
@@ -375,6 +441,8 @@ fn watch(rt: &RtShared) {
             first_seen: start,
             next_report: limit,
             activity: 1,
+            confirmed: false,
+            wait0: None,
         };
         workers
     ];
@@ -414,12 +482,30 @@ fn watch(rt: &RtShared) {
                     first_seen: now,
                     next_report: limit,
                     activity,
+                    confirmed: false,
+                    wait0: None,
                 };
                 continue;
             }
+            // Preemption is discounted (module docs): the time since the second sighting that
+            // the thread spent ready but without a CPU.
+            let tid = slot.tid.load(Ordering::Relaxed);
+            let waited = match seen.wait0 {
+                None => {
+                    seen.wait0 = run_queue_wait(tid);
+                    0
+                }
+                Some(w0) => run_queue_wait(tid).map_or(0, |w| w.saturating_sub(w0)),
+            };
+            let waited = Duration::from_nanos(waited);
             let running = now - seen.first_seen;
-            if running >= seen.next_report {
-                report_stuck(rt, slot, value, running);
+            let own = running.saturating_sub(waited);
+            if !seen.confirmed && own >= confirm_after {
+                seen.confirmed = true;
+                slot.confirmed.store(value, Ordering::Release);
+            }
+            if own >= seen.next_report {
+                report_stuck(rt, slot, value, running, waited);
                 seen.next_report = seen.next_report.saturating_mul(2);
             }
         }
@@ -453,7 +539,7 @@ fn deep_sleep(diag: &Diag, seen: &[Seen]) {
 }
 
 #[cold]
-fn report_stuck(rt: &RtShared, slot: &WorkerSlot, value: u64, running: Duration) {
+fn report_stuck(rt: &RtShared, slot: &WorkerSlot, value: u64, running: Duration, waited: Duration) {
     let key = value as u32;
     let task = if key == MAIN_KEY {
         Some(TaskRef {
@@ -481,6 +567,7 @@ fn report_stuck(rt: &RtShared, slot: &WorkerSlot, value: u64, running: Duration)
         task,
         worker: slot.index,
         duration: running,
+        waited,
         threshold: rt.diag.config.watchdog,
     });
 }
@@ -523,6 +610,7 @@ pub struct Diagnostic {
     task: TaskRef,
     worker: usize,
     duration: Duration,
+    waited: Duration,
     threshold: Duration,
 }
 
@@ -556,6 +644,14 @@ impl Diagnostic {
     /// far ([`StillRunning`](DiagnosticKind::StillRunning)).
     pub fn duration(&self) -> Duration {
         self.duration
+    }
+
+    /// For [`StillRunning`](DiagnosticKind::StillRunning) on Linux: how much of
+    /// [`duration`](Diagnostic::duration) the worker thread spent ready to run but without a CPU
+    /// (the machine is overloaded). That time does not count toward the watchdog limit. Zero
+    /// otherwise.
+    pub fn waited_for_cpu(&self) -> Duration {
+        self.waited
     }
 
     /// The threshold that was crossed: the slow-poll threshold or the watchdog limit.
@@ -593,12 +689,59 @@ impl fmt::Display for Diagnostic {
                  move blocking work to spawn_blocking or yield with task::yield_now",
                 self.worker
             ),
-            DiagnosticKind::StillRunning => write!(
-                f,
-                " has been running {ms:.0} ms on worker {} without yielding (watchdog limit \
-                 {limit_ms:.0} ms); every other task on that worker is waiting",
-                self.worker
-            ),
+            DiagnosticKind::StillRunning => {
+                write!(f, " has been running {ms:.0} ms on worker {}", self.worker)?;
+                if self.waited >= Duration::from_millis(1) {
+                    let waited_ms = self.waited.as_secs_f64() * 1e3;
+                    write!(f, " ({waited_ms:.0} ms of it waiting for a CPU)")?;
+                }
+                write!(
+                    f,
+                    " without yielding (watchdog limit {limit_ms:.0} ms); every other task on \
+                     that worker is waiting"
+                )
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg_attr(miri, ignore = "reads /proc")]
+    fn run_queue_wait_is_readable_for_this_thread() {
+        if cfg!(target_os = "linux") {
+            assert!(run_queue_wait(current_tid()).is_some());
+        }
+        assert_eq!(run_queue_wait(0), None);
+    }
+
+    #[test]
+    fn a_report_says_how_long_the_worker_waited_for_a_cpu() {
+        let d = Diagnostic {
+            kind: DiagnosticKind::StillRunning,
+            task: TaskRef {
+                id: Some(Id::next()),
+                name: Some("store".into()),
+                location: Some(Location::caller()),
+            },
+            worker: 1,
+            duration: Duration::from_millis(250),
+            waited: Duration::from_millis(40),
+            threshold: DEFAULT_WATCHDOG,
+        };
+        let text = d.to_string();
+        assert!(text.contains("\"store\" spawned at "), "{text}");
+        assert!(
+            text.contains("has been running 250 ms on worker 1 (40 ms of it waiting for a CPU)"),
+            "{text}"
+        );
+        let quiet = Diagnostic {
+            waited: Duration::ZERO,
+            ..d
+        };
+        assert!(!quiet.to_string().contains("waiting for a CPU"));
     }
 }

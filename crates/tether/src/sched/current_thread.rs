@@ -308,7 +308,7 @@ impl Core {
                 let start = slot.map(|s| s.begin(&rt.diag, MAIN_KEY));
                 let res = coop::with_budget(|| future.as_mut().poll(&mut cx));
                 if let (Some(s), Some(start)) = (slot, start) {
-                    diagnostics::main_poll_done(&rt.diag, s, s.end(&rt.diag, start));
+                    diagnostics::main_poll_done(&rt.diag, s, start, s.end(&rt.diag, start));
                 }
                 if let Poll::Ready(out) = res {
                     return out;
@@ -423,6 +423,7 @@ impl<'a> DrivingGuard<'a> {
         location: &'static std::panic::Location<'static>,
     ) -> DrivingGuard<'a> {
         slot.set_main_location(Some(location));
+        slot.set_thread();
         slot.busy(diag);
         DrivingGuard { slot }
     }

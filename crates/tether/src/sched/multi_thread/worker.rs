@@ -271,6 +271,7 @@ pub(super) fn run(rt: Arc<RtShared>, index: usize, local: Worker<Task>) {
         let slot = rt.diag.slot(index);
         let _slot = crate::task::current::set_slot(slot);
         if let Some(s) = slot {
+            s.set_thread();
             s.busy(&rt.diag);
         }
         let interval = sh.event_interval;
