@@ -210,6 +210,19 @@ fn dump_draws_the_task_tree(multi: bool) {
         // Let the server's scope and the blocking job settle into their waits.
         tether::time::sleep(Duration::from_millis(20)).await;
         let dump = std::thread::spawn(move || handle.dump()).join().unwrap();
+        // From inside a task, the dumping task shows as running.
+        let inside = tether::task::Builder::new()
+            .name("doctor")
+            .spawn(async { tether::runtime::Handle::current().dump().to_string() })
+            .await
+            .unwrap();
+        assert!(inside.contains("\"server\""), "{inside}");
+        assert!(
+            inside
+                .lines()
+                .any(|l| l.contains("\"doctor\"") && l.contains("running on worker")),
+            "{inside}"
+        );
         server.abort();
         metrics.abort();
         release_tx.send(()).unwrap();
