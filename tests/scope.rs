@@ -206,7 +206,7 @@ async fn a_child_panic_is_resumed_with_its_payload_after_cleanup() {
     );
 }
 
-#[tether::test]
+#[tether::test(start_paused = true)]
 async fn dropping_the_scope_future_cancels_everything_under_it() {
     let dropped = Arc::new(AtomicUsize::new(0));
     let d = dropped.clone();
@@ -236,6 +236,7 @@ async fn dropping_the_scope_future_cancels_everything_under_it() {
 }
 
 #[tether::test]
+#[cfg_attr(miri, ignore = "100,000 tasks: too slow under Miri")]
 async fn bounded_scope_never_has_more_than_64_children_alive() {
     let live = Arc::new(AtomicUsize::new(0));
     let max = Arc::new(AtomicUsize::new(0));
@@ -388,4 +389,175 @@ async fn a_spawner_that_gives_up_does_not_take_the_next_ones_place() {
         .await
         .unwrap();
     assert_eq!(res, 7);
+}
+
+#[test]
+fn spawning_after_the_scope_ended_panics_with_a_clear_message() {
+    let rt = tether::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut leaked = None;
+        let leak = &mut leaked;
+        scope(|s: tether::scope::Scope<()>| async move {
+            *leak = Some(s.clone());
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let s = leaked.unwrap();
+        let res = std::panic::AssertUnwindSafe(async move {
+            s.spawn(async { Ok(()) }).await;
+        })
+        .catch_unwind()
+        .await;
+        let payload = res.unwrap_err();
+        let msg = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap();
+        assert!(
+            msg.contains("Scope::spawn was called after the scope ended"),
+            "{msg}"
+        );
+    });
+}
+
+#[tether::test]
+async fn a_cancelled_scope_does_not_pass_its_cancellation_to_the_next_one() {
+    // Scope states are recycled: the next scope on this thread may reuse this one's.
+    for _ in 0..3 {
+        let err = scope(|s: tether::scope::Scope<()>| async move {
+            s.cancel();
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert!(err.is_cancelled());
+        let ok = scope(|s: tether::scope::Scope<()>| async move {
+            assert!(!s.is_cancelled());
+            let h = s.spawn(async { Ok(5) }).await;
+            Ok(h.await)
+        })
+        .await
+        .unwrap();
+        assert_eq!(ok, 5);
+    }
+}
+
+#[tether::test]
+async fn a_token_kept_after_its_scope_ended_does_not_reach_the_next_scope() {
+    let kept = scope(|s: tether::scope::Scope<()>| async move { Ok(s.token()) })
+        .await
+        .unwrap();
+    let next = scope(|s: tether::scope::Scope<()>| async move {
+        kept.cancel();
+        tether::task::yield_now().await;
+        Ok(s.is_cancelled())
+    })
+    .await
+    .unwrap();
+    assert!(!next, "the next scope has its own token");
+}
+
+#[tether::test(start_paused = true)]
+async fn cancelling_an_outer_scope_reaches_an_inner_scope_made_from_a_recycled_state() {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s2 = seen.clone();
+    let err = scope(|outer: tether::scope::Scope<()>| async move {
+        outer
+            .spawn(async move {
+                // Empty scopes first, so the next one reuses a recycled state.
+                for i in 0..10 {
+                    assert_eq!(scope(|_| async move { Ok::<_, ()>(i) }).await.unwrap(), i);
+                }
+                let res = scope(|inner: tether::scope::Scope<()>| async move {
+                    inner
+                        .spawn(async move {
+                            tether::task::cancelled().await;
+                            s2.fetch_add(1, Ordering::SeqCst);
+                            Ok(())
+                        })
+                        .await;
+                    std::future::pending::<()>().await;
+                    Ok(())
+                })
+                .await;
+                assert!(res.unwrap_err().is_cancelled());
+                Ok(())
+            })
+            .await;
+        sleep(Duration::from_secs(1)).await;
+        outer.cancel();
+        Ok(())
+    })
+    .await
+    .unwrap_err();
+    assert!(err.is_cancelled());
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+}
+
+#[tether::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bounded_scope_on_the_multi_thread_runtime_never_exceeds_its_bound() {
+    let live = Arc::new(AtomicUsize::new(0));
+    let max = Arc::new(AtomicUsize::new(0));
+    let (l, m) = (live.clone(), max.clone());
+    let n = if cfg!(miri) { 200 } else { 20_000u32 };
+    Builder::new()
+        .max_concurrency(8)
+        .run(|s| async move {
+            for _ in 0..n {
+                let (l, m) = (l.clone(), m.clone());
+                s.spawn(async move {
+                    let now = l.fetch_add(1, Ordering::SeqCst) + 1;
+                    m.fetch_max(now, Ordering::SeqCst);
+                    tether::task::yield_now().await;
+                    l.fetch_sub(1, Ordering::SeqCst);
+                    Ok::<_, ()>(())
+                })
+                .await;
+                assert!(s.live() <= 8);
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert!(
+        max.load(Ordering::SeqCst) <= 8,
+        "{}",
+        max.load(Ordering::SeqCst)
+    );
+    assert_eq!(live.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_runtime_dropped_under_a_running_scope_drops_its_children() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d = dropped.clone();
+    let rt = tether::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        tether::spawn(async move {
+            let _ = scope(|s| async move {
+                for _ in 0..3 {
+                    let d = d.clone();
+                    s.spawn(async move {
+                        let _g = OnDrop(d);
+                        std::future::pending::<Result<(), ()>>().await
+                    })
+                    .await;
+                }
+                std::future::pending::<()>().await;
+                Ok(())
+            })
+            .await;
+        });
+        for _ in 0..5 {
+            tether::task::yield_now().await;
+        }
+    });
+    drop(rt);
+    assert_eq!(dropped.load(Ordering::SeqCst), 3);
 }

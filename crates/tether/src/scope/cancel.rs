@@ -1,12 +1,21 @@
 //! `CancelToken`: a cancellation signal that tasks observe, in a tree.
 //!
+//! A token is an `Arc<Node>`. A scope's token node also carries the scope's shared state
+//! ([`Node::scope`]), so a scope is one allocation (see `state.rs`).
+//!
 //! Rules:
-//! 1. A token goes from "not cancelled" to "cancelled" once and never back.
+//! 1. A token goes from "not cancelled" to "cancelled" once and never back (a node is reset
+//!    only when it is recycled, which needs sole ownership: no token can see it).
 //! 2. Cancelling a token cancels every token created from it with `child_token` (and their
 //!    children), so cancelling an outer scope reaches every inner scope's tasks.
 //! 3. A `cancelled()` future registers its waker under the token's lock and re-checks the flag
 //!    there; `cancel` sets the flag before it takes the wakers under the same lock, so a waiter is
 //!    never missed. Wakers are woken after the lock is released.
+//! 4. A child is listed in its parent's `children` (a `Weak`, at the key stored in the child's
+//!    `parent` link) from its creation until it is dropped or recycled, which unlists it; nothing
+//!    is listed after the parent was cancelled (`cancel` empties the list for good). A child node
+//!    is never dropped under its parent's lock (only `Weak`s are dropped there), so unlisting,
+//!    which takes that lock, cannot deadlock.
 
 use std::fmt;
 use std::future::Future;
@@ -16,20 +25,156 @@ use std::task::{Context, Poll, Waker};
 
 use slab::Slab;
 
+use super::state::ScopeState;
 use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::Mutex;
 
-struct Node {
+/// One token of the tree, shared by the token's clones.
+pub(super) struct Node {
     cancelled: AtomicBool,
     /// Waiters and children; holding the lock means neither list can change (rule 3).
-    inner: Mutex<Inner>,
+    lists: Mutex<Lists>,
+    /// The parent and our key in its `children` (rule 4); written only while the node is not
+    /// shared (at creation, or through `Arc::get_mut` when recycled).
+    parent: Option<Link>,
+    /// The scope's state when this node is a scope's token; `None` for a plain token.
+    pub(super) scope: Option<ScopeState>,
 }
 
 #[derive(Default)]
-struct Inner {
+struct Lists {
     waiters: Slab<Waker>,
-    children: Vec<Weak<Node>>,
+    children: Slab<Weak<Node>>,
+}
+
+/// A node's place in its parent's `children` (rule 4).
+struct Link {
+    parent: Arc<Node>,
+    key: usize,
+}
+
+impl Node {
+    /// A node with no parent, not cancelled.
+    pub(super) fn new(scope: Option<ScopeState>) -> Node {
+        Node {
+            cancelled: AtomicBool::new(false),
+            lists: Mutex::new(Lists::default()),
+            parent: None,
+            scope,
+        }
+    }
+
+    /// Lists `child` (which must not be shared yet) under `parent` (rule 4), or cancels it if the
+    /// parent already is (rule 2).
+    pub(super) fn attach(child: &mut Arc<Node>, parent: &Arc<Node>) {
+        let mut lists = lock(&parent.lists);
+        let node = Arc::get_mut(child).expect("tether: a new token node is not shared yet");
+        if parent.cancelled.load(Ordering::Acquire) {
+            node.cancelled.store(true, Ordering::Release);
+            return;
+        }
+        let entry = lists.children.vacant_entry();
+        node.parent = Some(Link {
+            parent: parent.clone(),
+            key: entry.key(),
+        });
+        entry.insert(Arc::downgrade(child));
+    }
+
+    /// Removes this node from its parent's `children` (rule 4); the link itself stays until the
+    /// node is reset or dropped.
+    pub(super) fn unlist(&self) {
+        if let Some(link) = &self.parent {
+            let removed = {
+                let mut lists = lock(&link.parent.lists);
+                // The key may be empty (the parent was cancelled and emptied the list) or, after
+                // an earlier `unlist`, reused by another child: only remove our own entry.
+                match lists.children.get(link.key) {
+                    Some(w) if std::ptr::eq(w.as_ptr(), self) => {
+                        Some(lists.children.remove(link.key))
+                    }
+                    _ => None,
+                }
+            };
+            drop(removed);
+        }
+    }
+
+    /// Makes a node that nobody else can see new again: not cancelled, no parent, no waiter, no
+    /// scope. Keeps the lists' storage (unless it grew large), so reusing it allocates nothing.
+    pub(super) fn reset(&mut self) {
+        const KEEP: usize = 64;
+        self.cancelled.store(false, Ordering::Relaxed);
+        self.parent = None;
+        self.scope = None;
+        let mut lists = lock(&self.lists);
+        if lists.waiters.capacity() > KEEP || lists.children.capacity() > KEEP {
+            *lists = Lists::default();
+        } else {
+            lists.waiters.clear();
+            lists.children.clear();
+        }
+    }
+
+    pub(super) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Rules 1, 2: cancels this node and every node below it.
+    pub(super) fn cancel(&self) {
+        if self.cancelled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (wakers, children) = {
+            let mut lists = lock(&self.lists);
+            let wakers: Vec<Waker> = lists.waiters.drain().collect();
+            (wakers, std::mem::take(&mut lists.children))
+        };
+        wakers.into_iter().for_each(Waker::wake);
+        // Each upgraded child is dropped outside our lock (rule 4).
+        for (_, child) in children {
+            if let Some(child) = child.upgrade() {
+                child.cancel();
+            }
+        }
+    }
+
+    /// Ready once the node is cancelled; otherwise registers `cx`'s waker in slot `key` (rule 3).
+    pub(super) fn poll_cancelled(&self, key: &mut Option<usize>, cx: &Context<'_>) -> Poll<()> {
+        if self.is_cancelled() {
+            return Poll::Ready(());
+        }
+        let mut lists = lock(&self.lists);
+        if self.is_cancelled() {
+            return Poll::Ready(());
+        }
+        match *key {
+            Some(k) if lists.waiters.contains(k) => {
+                if !lists.waiters[k].will_wake(cx.waker()) {
+                    lists.waiters[k] = cx.waker().clone();
+                }
+            }
+            _ => *key = Some(lists.waiters.insert(cx.waker().clone())),
+        }
+        Poll::Pending
+    }
+
+    /// Removes the waker registered in slot `key`, if any.
+    pub(super) fn unregister(&self, key: &mut Option<usize>) {
+        if let Some(k) = key.take() {
+            // After a `cancel` the list is empty and stays so (nothing registers on a cancelled
+            // node), so a stale key cannot remove another waiter.
+            let removed = lock(&self.lists).waiters.try_remove(k);
+            drop(removed);
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.unlist();
+    }
 }
 
 /// A cancellation signal shared by clones, organised in a tree.
@@ -58,7 +203,7 @@ struct Inner {
 /// ```
 #[derive(Clone)]
 pub struct CancelToken {
-    node: Arc<Node>,
+    pub(super) node: Arc<Node>,
 }
 
 impl Default for CancelToken {
@@ -71,48 +216,26 @@ impl CancelToken {
     /// A new token, not cancelled, with no parent.
     pub fn new() -> CancelToken {
         CancelToken {
-            node: Arc::new(Node {
-                cancelled: AtomicBool::new(false),
-                inner: Mutex::new(Inner::default()),
-            }),
+            node: Arc::new(Node::new(None)),
         }
     }
 
     /// A token that is cancelled when this one is (rule 2), and can also be cancelled on its own
     /// without affecting this one.
     pub fn child_token(&self) -> CancelToken {
-        let child = CancelToken::new();
-        {
-            let mut inner = lock(&self.node.inner);
-            if !self.node.cancelled.load(Ordering::Acquire) {
-                inner.children.retain(|w| w.strong_count() > 0);
-                inner.children.push(Arc::downgrade(&child.node));
-                return child;
-            }
-        }
-        child.cancel();
-        child
+        let mut node = Arc::new(Node::new(None));
+        Node::attach(&mut node, &self.node);
+        CancelToken { node }
     }
 
     /// Cancels the token and every token below it (rules 1, 2). Cancelling again does nothing.
     pub fn cancel(&self) {
-        if self.node.cancelled.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let (wakers, children) = {
-            let mut inner = lock(&self.node.inner);
-            let wakers: Vec<Waker> = inner.waiters.drain().collect();
-            (wakers, std::mem::take(&mut inner.children))
-        };
-        wakers.into_iter().for_each(Waker::wake);
-        for child in children.iter().filter_map(Weak::upgrade) {
-            CancelToken { node: child }.cancel();
-        }
+        self.node.cancel();
     }
 
     /// Whether the token was cancelled.
     pub fn is_cancelled(&self) -> bool {
-        self.node.cancelled.load(Ordering::Acquire)
+        self.node.is_cancelled()
     }
 
     /// Completes once the token is cancelled (at once if it already is).
@@ -122,13 +245,21 @@ impl CancelToken {
             key: None,
         }
     }
+
+    /// Whether both are clones of one token.
+    pub(crate) fn ptr_eq(&self, other: &CancelToken) -> bool {
+        Arc::ptr_eq(&self.node, &other.node)
+    }
 }
 
 impl fmt::Debug for CancelToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CancelToken")
-            .field("cancelled", &self.is_cancelled())
-            .finish()
+        let mut d = f.debug_struct("CancelToken");
+        d.field("cancelled", &self.is_cancelled());
+        if let Some(desc) = super::describe(self) {
+            d.field("scope", &desc);
+        }
+        d.finish()
     }
 }
 
@@ -144,40 +275,46 @@ impl Future for Cancelled {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.node.cancelled.load(Ordering::Acquire) {
-            return Poll::Ready(());
-        }
-        let node = self.node.clone();
-        let mut inner = lock(&node.inner);
-        if node.cancelled.load(Ordering::Acquire) {
-            return Poll::Ready(());
-        }
-        match self.key {
-            Some(k) if inner.waiters.contains(k) => {
-                if !inner.waiters[k].will_wake(cx.waker()) {
-                    inner.waiters[k] = cx.waker().clone();
-                }
-            }
-            _ => self.key = Some(inner.waiters.insert(cx.waker().clone())),
-        }
-        Poll::Pending
+        let this = &mut *self;
+        this.node.poll_cancelled(&mut this.key, cx)
     }
 }
 
 impl Drop for Cancelled {
     fn drop(&mut self) {
-        if let Some(k) = self.key.take() {
-            let removed = {
-                let mut inner = lock(&self.node.inner);
-                inner.waiters.try_remove(k)
-            };
-            drop(removed);
-        }
+        self.node.unregister(&mut self.key);
     }
 }
 
 impl fmt::Debug for Cancelled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Cancelled")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn children(t: &CancelToken) -> usize {
+        lock(&t.node.lists).children.len()
+    }
+
+    #[test]
+    fn a_dropped_child_token_leaves_its_parent() {
+        let parent = CancelToken::new();
+        let a = parent.child_token();
+        let b = parent.child_token();
+        assert_eq!(children(&parent), 2);
+        drop(a);
+        assert_eq!(children(&parent), 1);
+        let c = b.child_token();
+        parent.cancel();
+        assert!(b.is_cancelled() && c.is_cancelled());
+        assert_eq!(children(&parent), 0);
+        drop((b, c));
+        // Created after the cancellation: cancelled at once, not listed.
+        assert!(parent.child_token().is_cancelled());
+        assert_eq!(children(&parent), 0);
     }
 }

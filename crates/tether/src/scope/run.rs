@@ -1,132 +1,62 @@
-//! The scope itself: its shared state, spawning into it, and the future that runs it.
+//! The scope itself: spawning into it, and the future that runs it.
 //!
-//! # Protocol
+//! The shared state and its protocol (counting children, closing, backpressure, the hard drop,
+//! recycling) are in `state.rs`; the child's wrapper in `child.rs`. Here:
 //!
-//! 1. **Children are counted under the lock.** `spawn` inserts the child's abort handle in
-//!    `live` and spawns it while holding `state`'s lock, so the child's slot is never confused
-//!    with another's; a child removes its slot when it finishes, whatever the outcome.
-//! 2. **The first failure cancels.** A child's or the body's `Err` (or panic) is recorded in
-//!    order; the first one cancels the scope's token, which signals every child (and inner
-//!    scopes) through `task::cancelled()`.
-//! 3. **Two phases.** When the token is cancelled, the body is dropped at once, and the children
-//!    get `grace` to finish on their own; then every child still alive is aborted (dropped the
-//!    next time the scheduler reaches it).
-//! 4. **No child outlives the scope.** The scope's future completes only when the body is done
-//!    and `live` is empty. Dropping it early cancels the token and aborts every child (a poll
-//!    already running on another worker finishes first).
-//! 5. **Backpressure.** With `max_concurrency(n)`, `spawn` waits while `n` children are live;
-//!    each finishing child wakes the oldest waiting spawner.
+//! 1. **The first failure cancels.** A child's or the body's `Err` (or panic) is recorded in
+//!    order; it cancels the scope's token, which signals every child (and inner scopes) through
+//!    `task::cancelled()`.
+//! 2. **Two phases.** When the token is cancelled, the body is dropped at once, queued spawners
+//!    are woken (nothing new starts), and the children get `grace` to finish on their own; then
+//!    every child still alive is aborted (the hard drop: dropped the next time the scheduler
+//!    reaches it).
+//! 3. **No child outlives the scope.** The scope's future completes only when the body is done
+//!    and the live count is zero, which closes the scope: a later spawn panics. Dropping the
+//!    future early cancels the token, closes the scope and aborts every child (a poll already
+//!    running on another worker finishes first).
+//! 4. **A panic is resumed after cleanup**, once every child has left.
 
-use std::collections::VecDeque;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_lite::FutureExt as _;
 use pin_project_lite::pin_project;
-use slab::Slab;
 
-use super::cancel::{CancelToken, Cancelled};
+use super::cancel::{CancelToken, Cancelled, Node};
+use super::child::Child;
 use super::error::{Failure, FailureSource, Reason, ScopeError};
-use crate::loom::lock;
-use crate::loom::sync::Mutex;
+use super::state::{self, Children, Reserve, ScopeState};
 use crate::runtime::Handle;
-use crate::task::{AbortHandle, JoinHandle};
+use crate::task::JoinHandle;
 use crate::time::{Instant, Sleep};
 
 /// The default grace period between the cancellation signal and the hard drop.
 pub const DEFAULT_GRACE: Duration = Duration::from_millis(100);
 
-struct State<E> {
-    /// Live children (rule 1).
-    live: Slab<Option<AbortHandle>>,
-    /// Errors in the order they happened (rule 2).
-    failures: Vec<Failure<E>>,
-    /// The first panic, resumed when the scope completes.
-    panic: Option<Box<dyn std::any::Any + Send>>,
-    /// The scope's future, waiting for its children (rule 4).
-    waker: Option<Waker>,
-    /// Spawners waiting for a free place, oldest first, with their ids (rule 5).
-    spawn_waiters: VecDeque<(u64, Waker)>,
-    next_waiter_id: u64,
-    /// Set when the scope has completed: spawning then is a bug.
-    closed: bool,
+fn state_of(node: &Node) -> &ScopeState {
+    node.scope
+        .as_ref()
+        .expect("tether: a scope's node has the scope's state")
 }
-
-struct Inner<E> {
-    rt: Handle,
-    token: CancelToken,
-    /// Holding the lock means the set of children and the failures cannot change.
-    state: Mutex<State<E>>,
-    max_concurrency: Option<usize>,
-}
-
-impl<E> Inner<E> {
-    /// A child finished (rule 1); records its failure (rule 2).
-    fn child_done(&self, key: usize, failure: Option<Failure<E>>, panic: Option<PanicPayload>) {
-        let mut cancel = false;
-        let (waker, spawner) = {
-            let mut st = lock(&self.state);
-            st.live.try_remove(key);
-            if let Some(f) = failure {
-                st.failures.push(f);
-                cancel = true;
-            }
-            if let Some(p) = panic {
-                st.panic.get_or_insert(p);
-                cancel = true;
-            }
-            let spawners: Vec<Waker> = if cancel {
-                // Nothing new starts in a cancelled scope: every waiting spawner finds out.
-                st.spawn_waiters.drain(..).map(|(_, w)| w).collect()
-            } else {
-                st.spawn_waiters
-                    .pop_front()
-                    .map(|(_, w)| w)
-                    .into_iter()
-                    .collect()
-            };
-            (st.waker.take(), spawners)
-        };
-        if cancel {
-            self.token.cancel();
-        }
-        if let Some(w) = waker {
-            w.wake();
-        }
-        spawner.into_iter().for_each(Waker::wake);
-    }
-
-    /// Rule 3, second phase (and rule 4 on drop): aborts every live child.
-    fn abort_all(&self) {
-        let handles: Vec<AbortHandle> = lock(&self.state)
-            .live
-            .iter()
-            .filter_map(|(_, h)| h.clone())
-            .collect();
-        for h in handles {
-            h.abort();
-        }
-    }
-}
-
-type PanicPayload = Box<dyn std::any::Any + Send>;
 
 /// The handle to a scope, passed to its body: spawn children with it, cancel it, watch it.
 ///
 /// Cheap to clone; hand a clone to a child so that it can spawn siblings (only code that was
 /// handed the scope can spawn into it).
 pub struct Scope<E> {
-    inner: Arc<Inner<E>>,
+    node: Arc<Node>,
+    _error: PhantomData<fn(E) -> E>,
 }
 
 impl<E> Clone for Scope<E> {
     fn clone(&self) -> Scope<E> {
         Scope {
-            inner: self.inner.clone(),
+            node: self.node.clone(),
+            _error: PhantomData,
         }
     }
 }
@@ -184,28 +114,30 @@ impl<E: Send + 'static> Scope<E> {
     /// is dropped. The scope then returns a [`ScopeError`] for which `is_cancelled()` is true
     /// (unless something failed first).
     pub fn cancel(&self) {
-        self.inner.token.cancel();
+        self.node.cancel();
     }
 
     /// Whether the scope was cancelled (by a failure, its deadline, `cancel`, or an enclosing
     /// scope).
     pub fn is_cancelled(&self) -> bool {
-        self.inner.token.is_cancelled()
+        self.node.is_cancelled()
     }
 
     /// Completes when the scope is cancelled.
     pub fn cancelled(&self) -> Cancelled {
-        self.inner.token.cancelled()
+        self.token().cancelled()
     }
 
     /// The scope's cancellation token, to hand to code that is not a child task.
     pub fn token(&self) -> CancelToken {
-        self.inner.token.clone()
+        CancelToken {
+            node: self.node.clone(),
+        }
     }
 
     /// Children alive now.
     pub fn live(&self) -> usize {
-        lock(&self.inner.state).live.len()
+        state_of(&self.node).live()
     }
 }
 
@@ -217,30 +149,16 @@ pin_project! {
         future: Option<F>,
         name: Option<Arc<str>>,
         location: &'static Location<'static>,
-        // Our id in `spawn_waiters` while we wait for a place (rule 5).
+        // Our id in the queue of spawners while we wait for a place (state.rs rule 4).
         waiter: Option<u64>,
     }
 
     impl<'a, E, F> PinnedDrop for Spawn<'a, E, F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            let Some(id) = this.waiter.take() else {
-                return;
-            };
-            let inner = &this.scope.inner;
-            let next = {
-                let mut st = lock(&inner.state);
-                match st.spawn_waiters.iter().position(|(w, _)| *w == id) {
-                    Some(pos) => {
-                        st.spawn_waiters.remove(pos);
-                        None
-                    }
-                    // Woken for a place we will not take: pass it on.
-                    None => st.spawn_waiters.pop_front().map(|(_, w)| w),
-                }
-            };
-            if let Some(w) = next {
-                w.wake();
+            if this.waiter.is_some() {
+                // Woken for a place we will not take: pass it on.
+                state_of(&this.scope.node).leave_queue(this.waiter.take(), true);
             }
         }
     }
@@ -256,127 +174,63 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ScopeTask<U>> {
         let this = self.project();
-        let inner = &this.scope.inner;
-        if !inner.rt.shared.sched.is_open() {
-            // The runtime is shutting down: the child would be dropped at once (and, dropped
-            // under the scope's lock, would deadlock on it). Treat it like a cancelled scope.
-            drop(this.future.take());
-            *this.waiter = None;
-            return Poll::Ready(ScopeTask { handle: None });
-        }
-        let mut st = lock(&inner.state);
-        assert!(
-            !st.closed,
-            "tether: Scope::spawn was called after the scope ended; a Scope handle must not be \
-             used outside the scope's body and children"
-        );
-        if inner.token.is_cancelled() {
-            // The scope is going away: nothing new starts in it.
-            if let Some(id) = this.waiter.take() {
-                st.spawn_waiters.retain(|(w, _)| *w != id);
+        let node = &this.scope.node;
+        let state = state_of(node);
+        if node.is_cancelled() || !state.rt.shared.sched.is_open() {
+            // The scope is going away, or the runtime is shutting down (the child would be
+            // dropped at once): nothing new starts.
+            if state.is_closed() {
+                closed_panic();
             }
-            drop(st);
-            // The user's future is dropped outside the lock: its destructor may use the scope.
+            state.leave_queue(this.waiter.take(), false);
+            // The user's future is dropped outside any lock: its destructor may use the scope.
             drop(this.future.take());
             return Poll::Ready(ScopeTask { handle: None });
         }
-        if let Some(max) = inner.max_concurrency {
-            let listed = this
-                .waiter
-                .and_then(|id| st.spawn_waiters.iter().position(|(w, _)| *w == id));
-            if st.live.len() >= max {
-                match listed {
-                    Some(pos) => {
-                        if !st.spawn_waiters[pos].1.will_wake(cx.waker()) {
-                            st.spawn_waiters[pos].1 = cx.waker().clone();
-                        }
-                    }
-                    None => {
-                        // New, or woken but beaten to the place: back in line (at the front if
-                        // we had been woken).
-                        let id = st.next_waiter_id;
-                        st.next_waiter_id += 1;
-                        if this.waiter.is_some() {
-                            st.spawn_waiters.push_front((id, cx.waker().clone()));
-                        } else {
-                            st.spawn_waiters.push_back((id, cx.waker().clone()));
-                        }
-                        *this.waiter = Some(id);
-                    }
-                }
-                return Poll::Pending;
+        let reserved = if !state.is_bounded() {
+            state.reserve_unbounded()
+        } else {
+            // Behind queued spawners, unless we are one of them (state.rs rule 4).
+            let mut got = Reserve::Full;
+            if this.waiter.is_none() && !state.has_queued() {
+                got = state.try_reserve_bounded();
             }
-            if let Some(pos) = listed {
-                st.spawn_waiters.remove(pos);
+            if matches!(got, Reserve::Full) {
+                got = state.reserve_or_queue(this.waiter, cx.waker());
             }
-            *this.waiter = None;
+            got
+        };
+        match reserved {
+            Reserve::Reserved => {}
+            Reserve::Full => return Poll::Pending,
+            Reserve::Closed => closed_panic(),
         }
         let future = this
             .future
             .take()
             .expect("tether: a Spawn future was polled after it completed");
-        let key = st.live.insert(None);
-        let child_inner = inner.clone();
-        let name = this.name.clone();
         let location = *this.location;
-        // Leaves the scope even if the child is dropped (aborted) before it finishes, or before
-        // it is first polled: the guard is captured by the future, not created inside it.
-        let guard = ChildGuard {
-            inner: child_inner.clone(),
-            key,
-        };
-        let child = async move {
-            let guard = guard;
-            let out = AssertUnwindSafe(future).catch_unwind().await;
-            std::mem::forget(guard);
-            let id = crate::task::try_id();
-            let source = || FailureSource {
-                task: id,
-                name: name.clone(),
-                location,
-            };
-            match out {
-                Ok(Ok(v)) => {
-                    child_inner.child_done(key, None, None);
-                    Some(v)
-                }
-                Ok(Err(e)) => {
-                    let f = Failure {
-                        error: e,
-                        source: source(),
-                    };
-                    child_inner.child_done(key, Some(f), None);
-                    None
-                }
-                Err(p) => {
-                    child_inner.child_done(key, None, Some(p));
-                    None
-                }
-            }
-        };
-        // Rule 1: spawned under the lock.
-        let handle =
-            inner
-                .rt
-                .spawn_in_scope(child, this.name.clone(), location, inner.token.clone());
-        st.live[key] = Some(handle.abort_handle());
+        let child = Child::new(future, node.clone(), this.name.clone(), location);
+        let token = CancelToken { node: node.clone() };
+        let handle = state
+            .rt
+            .spawn_in_scope(child, this.name.take(), location, token);
+        if state.is_hard_dropped() {
+            // Registered after the hard drop walked the registry (state.rs rule 5).
+            handle.abort();
+        }
         Poll::Ready(ScopeTask {
             handle: Some(handle),
         })
     }
 }
 
-/// Removes an aborted child from its scope (rule 1): the child's future is dropped before it
-/// could report.
-struct ChildGuard<E> {
-    inner: Arc<Inner<E>>,
-    key: usize,
-}
-
-impl<E> Drop for ChildGuard<E> {
-    fn drop(&mut self) {
-        self.inner.child_done(self.key, None, None);
-    }
+#[track_caller]
+fn closed_panic() -> ! {
+    panic!(
+        "tether: Scope::spawn was called after the scope ended; a Scope handle must not be used \
+         outside the scope's body and children"
+    )
 }
 
 /// A handle to a child of a scope; awaiting it gives the child's value (see
@@ -511,41 +365,33 @@ impl Builder {
             Ok(h) => h,
             Err(_) => crate::task::no_runtime_panic("tether::scope", location),
         };
-        let parent =
-            crate::task::current::current_token().unwrap_or_else(|| rt.shared.root_token.clone());
-        let token = parent.child_token();
-        let inner = Arc::new(Inner {
-            rt,
-            token: token.clone(),
-            state: Mutex::new(State {
-                live: Slab::new(),
-                failures: Vec::new(),
-                panic: None,
-                waker: None,
-                spawn_waiters: VecDeque::new(),
-                next_waiter_id: 0,
-                closed: false,
-            }),
-            max_concurrency: self.max_concurrency,
-        });
+        let root = &rt.shared.root_token;
+        let node = match crate::task::current::current_token() {
+            Some(parent) => {
+                state::new_scope(&parent.node, rt.clone(), self.max_concurrency, location)
+            }
+            None => state::new_scope(&root.node, rt.clone(), self.max_concurrency, location),
+        };
         let deadline = match (self.deadline, self.timeout) {
             (Some(d), Some(t)) => Some(d.min(Instant::now() + t)),
             (d, t) => d.or_else(|| t.map(|t| Instant::now() + t)),
         };
         let body = body(Scope {
-            inner: inner.clone(),
+            node: node.clone(),
+            _error: PhantomData,
         });
         ScopeFuture {
             body: Some(body),
             value: None,
-            cancelled: token.cancelled(),
+            node: Some(node),
+            cancel_key: None,
             deadline: deadline.map(crate::time::sleep_until),
             deadline_hit: false,
             grace: self.grace,
             grace_timer: None,
             location,
-            inner,
             done: false,
+            _error: PhantomData,
         }
     }
 }
@@ -558,25 +404,38 @@ pin_project! {
         #[pin]
         body: Option<Fut>,
         value: Option<T>,
-        cancelled: Cancelled,
+        // The scope; `Some` until the future is dropped (then recycled: state.rs rule 6).
+        node: Option<Arc<Node>>,
+        // Our waker's slot among the token's waiters, to learn of a cancellation.
+        cancel_key: Option<usize>,
         deadline: Option<Sleep>,
         deadline_hit: bool,
         grace: Duration,
         grace_timer: Option<Sleep>,
         location: &'static Location<'static>,
-        inner: Arc<Inner<E>>,
         done: bool,
+        _error: PhantomData<fn() -> E>,
     }
 
     impl<T, E, Fut> PinnedDrop for ScopeFuture<T, E, Fut> {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
+            let mut this = this.project();
+            let Some(node) = this.node.take() else {
+                return;
+            };
+            node.unregister(this.cancel_key);
             if !*this.done {
-                // Rule 4: dropped before completion.
-                this.inner.token.cancel();
-                this.inner.abort_all();
-                lock(&this.inner.state).closed = true;
+                // Rule 3: dropped before completion.
+                node.cancel();
+                let state = state_of(&node);
+                if state.close() {
+                    state.hard_drop(&node);
+                }
+                state.wake_all_spawners();
+                // The body's scope handle goes now, so that the node can be recycled.
+                this.body.set(None);
             }
+            state::recycle(node);
         }
     }
 }
@@ -584,85 +443,89 @@ pin_project! {
 impl<T, E, Fut> Future for ScopeFuture<T, E, Fut>
 where
     Fut: Future<Output = Result<T, E>>,
+    E: Send + 'static,
 {
     type Output = Result<T, ScopeError<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         assert!(!*this.done, "tether: a scope was polled after it completed");
+        let node = this
+            .node
+            .as_ref()
+            .expect("tether: a scope's future has its node until dropped");
+        let state = state_of(node);
         // The deadline.
         if let Some(d) = this.deadline.as_mut() {
             if Pin::new(d).poll(cx).is_ready() {
                 *this.deadline = None;
                 *this.deadline_hit = true;
-                this.inner.token.cancel();
+                node.cancel();
             }
         }
-        // The body, until it completes or the scope is cancelled (rule 3: dropped at once).
-        let cancelled = Pin::new(&mut *this.cancelled).poll(cx).is_ready();
-        if let Some(body) = this.body.as_mut().as_pin_mut() {
+        loop {
+            // The body, until it completes or the scope is cancelled (rule 2: dropped at once).
+            if let Some(body) = this.body.as_mut().as_pin_mut() {
+                if node.is_cancelled() {
+                    this.body.set(None);
+                } else {
+                    match catch_unwind(AssertUnwindSafe(|| body.poll(cx))) {
+                        Ok(Poll::Pending) => {}
+                        Ok(Poll::Ready(Ok(v))) => {
+                            *this.value = Some(v);
+                            this.body.set(None);
+                        }
+                        Ok(Poll::Ready(Err(e))) => {
+                            this.body.set(None);
+                            state.record_failure(Failure {
+                                error: e,
+                                source: FailureSource {
+                                    task: None,
+                                    name: None,
+                                    location: this.location,
+                                },
+                            });
+                            node.cancel();
+                        }
+                        Err(p) => {
+                            this.body.set(None);
+                            state.record_panic(p);
+                            node.cancel();
+                        }
+                    }
+                }
+            }
+            // Rule 2: after the signal, the grace period, then the hard drop.
+            let cancelled = node.is_cancelled();
             if cancelled {
-                this.body.set(None);
-            } else {
-                match catch_unwind(AssertUnwindSafe(|| body.poll(cx))) {
-                    Ok(Poll::Pending) => {}
-                    Ok(Poll::Ready(Ok(v))) => {
-                        *this.value = Some(v);
-                        this.body.set(None);
-                    }
-                    Ok(Poll::Ready(Err(e))) => {
-                        this.body.set(None);
-                        lock(&this.inner.state).failures.push(Failure {
-                            error: e,
-                            source: FailureSource {
-                                task: None,
-                                name: None,
-                                location: this.location,
-                            },
-                        });
-                        this.inner.token.cancel();
-                    }
-                    Err(p) => {
-                        this.body.set(None);
-                        lock(&this.inner.state).panic.get_or_insert(p);
-                        this.inner.token.cancel();
+                if this.grace_timer.is_none() {
+                    *this.grace_timer = Some(crate::time::sleep(*this.grace));
+                    // Spawners waiting for a place learn that nothing new will start.
+                    state.wake_all_spawners();
+                }
+                if let Some(t) = this.grace_timer.as_mut() {
+                    if !state.is_hard_dropped() && Pin::new(t).poll(cx).is_ready() {
+                        state.hard_drop(node);
                     }
                 }
             }
-        }
-        // Rule 3: after the signal, the grace period, then the hard drop.
-        if this.inner.token.is_cancelled() {
-            if this.grace_timer.is_none() {
-                *this.grace_timer = Some(crate::time::sleep(*this.grace));
-                // Spawners waiting for a place learn that nothing new will start.
-                let waiters: Vec<Waker> = lock(&this.inner.state)
-                    .spawn_waiters
-                    .drain(..)
-                    .map(|(_, w)| w)
-                    .collect();
-                waiters.into_iter().for_each(Waker::wake);
-            }
-            if let Some(t) = this.grace_timer.as_mut() {
-                if Pin::new(t).poll(cx).is_ready() {
-                    this.inner.abort_all();
+            // Rule 3: done when the body is done and no child is left.
+            if this.body.is_none() {
+                if let Children::Done = state.poll_children(cx) {
+                    break;
                 }
             }
-        }
-        // Rule 4: done when the body is done and no child is left.
-        let mut st = lock(&this.inner.state);
-        if this.body.is_some() || !st.live.is_empty() {
-            match &st.waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => st.waker = Some(cx.waker().clone()),
+            // Pending: learn of a cancellation (to drop the body, start the grace period). If it
+            // came in the meantime, go round again.
+            if cancelled || node.poll_cancelled(this.cancel_key, cx).is_pending() {
+                return Poll::Pending;
             }
-            return Poll::Pending;
         }
-        st.closed = true;
-        let failures = std::mem::take(&mut st.failures);
-        let panic = st.panic.take();
-        drop(st);
         *this.done = true;
+        node.unregister(this.cancel_key);
+        let (failures, panic) = state.take_outcomes::<E>();
         if let Some(p) = panic {
+            // Rule 4.
             resume_unwind(p);
         }
         if !failures.is_empty() {
@@ -672,7 +535,7 @@ where
             }));
         }
         match this.value.take() {
-            Some(v) if !this.inner.token.is_cancelled() => Poll::Ready(Ok(v)),
+            Some(v) if !node.is_cancelled() => Poll::Ready(Ok(v)),
             // Cancelled (deadline, `cancel`, or from outside) before everything completed.
             _ => Poll::Ready(Err(ScopeError {
                 failures,

@@ -1,0 +1,119 @@
+//! The future a scope's child task runs: the user's future, reporting to the scope.
+//!
+//! A child leaves its scope exactly once (state.rs rule 1), after the user's future is gone:
+//! - it completes: the user's future is dropped, its error or panic recorded (which cancels the
+//!   scope), then the child leaves;
+//! - it is dropped before completing (aborted by the hard drop, never polled because the runtime
+//!   shut down): the user's future is dropped, then the child leaves.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use super::cancel::Node;
+use super::error::{Failure, FailureSource};
+use super::state::{PanicPayload, ScopeState};
+
+pin_project! {
+    /// Runs `fut` as a child of the scope `node`; gives `Some(value)` on success, `None` when the
+    /// child failed (the scope has its error).
+    pub(super) struct Child<F> {
+        #[pin]
+        fut: Option<F>,
+        node: Arc<Node>,
+        name: Option<Arc<str>>,
+        location: &'static Location<'static>,
+        // Set once the child has left the scope.
+        left: bool,
+    }
+
+    impl<F> PinnedDrop for Child<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            if !*this.left {
+                // A panic in the user's destructor must not keep the child in the scope forever.
+                let _ = catch_unwind(AssertUnwindSafe(|| this.fut.set(None)));
+                scope_of(this.node).release();
+            }
+        }
+    }
+}
+
+impl<F> Child<F> {
+    /// The wrapper of a child whose place in the scope `node` is already taken.
+    pub(super) fn new(
+        fut: F,
+        node: Arc<Node>,
+        name: Option<Arc<str>>,
+        location: &'static Location<'static>,
+    ) -> Child<F> {
+        Child {
+            fut: Some(fut),
+            node,
+            name,
+            location,
+            left: false,
+        }
+    }
+}
+
+fn scope_of(node: &Node) -> &ScopeState {
+    node.scope
+        .as_ref()
+        .expect("tether: a child's node is its scope's")
+}
+
+impl<F, U, E> Future for Child<F>
+where
+    F: Future<Output = Result<U, E>>,
+    E: Send + 'static,
+{
+    type Output = Option<U>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<U>> {
+        let mut this = self.project();
+        let fut = this
+            .fut
+            .as_mut()
+            .as_pin_mut()
+            .expect("tether: a scope's child was polled after it completed");
+        let out = match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(out)) => Ok(out),
+            Err(payload) => Err(payload),
+        };
+        // The user's future is gone before the child leaves: nothing of it outlives the scope.
+        let dropped = catch_unwind(AssertUnwindSafe(|| this.fut.set(None)));
+        *this.left = true;
+        let scope = scope_of(this.node);
+        let failed = |payload: PanicPayload| {
+            scope.record_panic(payload);
+            this.node.cancel();
+        };
+        let value = match (out, dropped) {
+            (Err(payload), _) | (Ok(_), Err(payload)) => {
+                failed(payload);
+                None
+            }
+            (Ok(Ok(v)), Ok(())) => Some(v),
+            (Ok(Err(error)), Ok(())) => {
+                scope.record_failure(Failure {
+                    error,
+                    source: FailureSource {
+                        task: crate::task::try_id(),
+                        name: this.name.clone(),
+                        location: this.location,
+                    },
+                });
+                this.node.cancel();
+                None
+            }
+        };
+        scope.release();
+        Poll::Ready(value)
+    }
+}

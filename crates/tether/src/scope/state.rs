@@ -1,0 +1,430 @@
+//! A scope's shared state: the live-children word, failures, waiting spawners, and the pool
+//! that recycles scopes.
+//!
+//! # Protocol
+//!
+//! A scope is one allocation: its token's [`Node`], whose `scope` field is a [`ScopeState`].
+//! The scope's future, every `Scope` handle and every child (twice: its token in the task's
+//! metadata and its [`Child`](super::child::Child) wrapper) hold an `Arc` of it.
+//!
+//! 1. **Children are counted in one atomic word**, `live`: the number of live children times
+//!    `ONE`, plus the `CLOSED` and `WAITING` bits. A spawner adds `ONE` before it spawns (and
+//!    takes it back if it finds `CLOSED`); a child takes its `ONE` away after it has dropped the
+//!    user's future and recorded its outcome, whatever that outcome (aborted and never-polled
+//!    children too, from the wrapper's destructor).
+//! 2. **The scope completes by closing the word**: once the body is done, the scope's future
+//!    stores its waker under the lock and either swaps a word with no children for `CLOSED` (it
+//!    is done: from then on a spawn panics) or sets `WAITING` (the child that takes the count to
+//!    zero takes the waker under the lock and wakes it). Only then are the children's outcomes
+//!    read, so every failure recorded before a child's decrement is seen.
+//! 3. **The lock is for the rare paths**: recording a failure or panic (in order of occurrence),
+//!    the scope's waker, and spawners waiting for a place. Nothing is spawned, woken or dropped
+//!    under it.
+//! 4. **Backpressure never exceeds the bound**: a bounded spawner only adds `ONE` by a
+//!    compare-and-swap that sees fewer than `max` children. When it cannot, it queues its waker
+//!    (under the lock, publishing the queue length in `queued`) and tries once more; a finishing
+//!    child takes its `ONE` away and then, if `queued` is non-zero, wakes the oldest queued
+//!    spawner. Both sides use `SeqCst`, so either the spawner's retry sees the freed place or the
+//!    child sees the spawner queued.
+//! 5. **The hard drop** (the grace period ran out, or the scope's future was dropped) sets
+//!    `hard_dropped`, then aborts every registered task whose scope token is this node, through
+//!    the runtime's registry. A spawner checks `hard_dropped` after its task is registered and
+//!    aborts the task itself if it is set: the registry's lock orders the two, so no child
+//!    escapes.
+//! 6. **Recycling**: when the scope's future is dropped and it holds the only reference, the node
+//!    is unlisted from its parent, reset, and kept in a small thread-local pool; the next scope
+//!    created on that thread reuses it. So a scope that never spawns makes no allocation in the
+//!    steady state.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::panic::Location;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::task::{Context, Waker};
+
+use super::cancel::{CancelToken, Node};
+use super::error::Failure;
+use crate::loom::lock;
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::loom::sync::Mutex;
+use crate::runtime::Handle;
+
+pub(super) type PanicPayload = Box<dyn Any + Send>;
+
+/// `live`: the scope is done (or dropped); spawning panics (rule 2).
+const CLOSED: usize = 1;
+/// `live`: the scope's future waits for the last child; its waker is in `Slow::waker` (rule 2).
+const WAITING: usize = 2;
+/// `live`: one live child (rule 1).
+const ONE: usize = 4;
+
+/// What the task dump shows about a scope (see [`describe`](super::describe)).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ScopeDesc {
+    /// Unique among the scopes of the process.
+    pub(crate) id: u64,
+    /// Where the scope was created (`scope` or `Builder::run`).
+    pub(crate) location: &'static Location<'static>,
+    /// The task that runs the scope; `None` when it runs in `block_on`.
+    pub(crate) owner: Option<crate::task::Id>,
+}
+
+/// The state a scope shares with its handles and children (see the module docs).
+pub(crate) struct ScopeState {
+    /// Live children times `ONE`, `CLOSED`, `WAITING` (rules 1, 2, 4).
+    live: AtomicUsize,
+    /// How many spawners are queued in `Slow::spawn_waiters` (rule 4); written under the lock.
+    queued: AtomicUsize,
+    /// Set before the hard drop walks the registry (rule 5).
+    hard_dropped: AtomicBool,
+    /// The bound on live children; 0 when unbounded.
+    max: usize,
+    /// The runtime the children are spawned on.
+    pub(super) rt: Handle,
+    pub(super) desc: ScopeDesc,
+    /// Holding the lock means no failure can be recorded and no spawner queued (rule 3).
+    slow: Mutex<Slow>,
+}
+
+struct Slow {
+    /// The failures, a `Vec<Failure<E>>` for the scope's `E`, in order; allocated at the first.
+    failures: Option<Box<dyn Any + Send>>,
+    /// The first panic, resumed when the scope completes.
+    panic: Option<PanicPayload>,
+    /// The scope's future, waiting for its last child (rule 2).
+    waker: Option<Waker>,
+    /// Spawners waiting for a place, oldest first, with their ids (rule 4).
+    spawn_waiters: VecDeque<(u64, Waker)>,
+    next_waiter_id: u64,
+}
+
+/// What a spawner got (rules 1, 4).
+#[must_use]
+pub(super) enum Reserve {
+    /// A place: the caller must spawn a child that will release it.
+    Reserved,
+    /// The scope is bounded and full.
+    Full,
+    /// The scope has ended.
+    Closed,
+}
+
+/// The scope's children have all finished, or not yet (rule 2).
+#[must_use]
+pub(super) enum Children {
+    Done,
+    Running,
+}
+
+impl ScopeState {
+    fn new(rt: Handle, max: usize, location: &'static Location<'static>) -> ScopeState {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        ScopeState {
+            live: AtomicUsize::new(0),
+            queued: AtomicUsize::new(0),
+            hard_dropped: AtomicBool::new(false),
+            max,
+            rt,
+            desc: ScopeDesc {
+                id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                location,
+                owner: crate::task::try_id(),
+            },
+            slow: Mutex::new(Slow {
+                failures: None,
+                panic: None,
+                waker: None,
+                spawn_waiters: VecDeque::new(),
+                next_waiter_id: 0,
+            }),
+        }
+    }
+
+    /// Children alive now.
+    pub(super) fn live(&self) -> usize {
+        self.live.load(Ordering::Acquire) / ONE
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.live.load(Ordering::Acquire) & CLOSED != 0
+    }
+
+    pub(super) fn is_bounded(&self) -> bool {
+        self.max != 0
+    }
+
+    /// Takes a place for a child in an unbounded scope (rule 1).
+    pub(super) fn reserve_unbounded(&self) -> Reserve {
+        let prev = self.live.fetch_add(ONE, Ordering::AcqRel);
+        if prev & CLOSED != 0 {
+            self.live.fetch_sub(ONE, Ordering::AcqRel);
+            return Reserve::Closed;
+        }
+        Reserve::Reserved
+    }
+
+    /// Takes a place for a child in a bounded scope if there is one (rule 4).
+    pub(super) fn try_reserve_bounded(&self) -> Reserve {
+        let mut cur = self.live.load(Ordering::SeqCst);
+        loop {
+            if cur & CLOSED != 0 {
+                return Reserve::Closed;
+            }
+            if cur / ONE >= self.max {
+                return Reserve::Full;
+            }
+            match self.live.compare_exchange_weak(
+                cur,
+                cur + ONE,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return Reserve::Reserved,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Whether spawners are queued, so a new one must queue behind them (rule 4).
+    pub(super) fn has_queued(&self) -> bool {
+        self.queued.load(Ordering::SeqCst) != 0
+    }
+
+    /// The bounded spawner `waiter`'s slow path (rule 4): takes a place, or queues `waker`. A
+    /// spawner that was queued before and woken, but beaten to the place, goes back to the
+    /// front.
+    pub(super) fn reserve_or_queue(&self, waiter: &mut Option<u64>, waker: &Waker) -> Reserve {
+        let mut slow = lock(&self.slow);
+        let listed = waiter.and_then(|id| slow.spawn_waiters.iter().position(|(w, _)| *w == id));
+        match listed {
+            Some(pos) => {
+                if !slow.spawn_waiters[pos].1.will_wake(waker) {
+                    slow.spawn_waiters[pos].1 = waker.clone();
+                }
+            }
+            None => {
+                // New, or woken but beaten to the place: back in line (at the front if woken).
+                let id = slow.next_waiter_id;
+                slow.next_waiter_id += 1;
+                if waiter.is_some() {
+                    slow.spawn_waiters.push_front((id, waker.clone()));
+                } else {
+                    slow.spawn_waiters.push_back((id, waker.clone()));
+                }
+                *waiter = Some(id);
+            }
+        }
+        self.queued
+            .store(slow.spawn_waiters.len(), Ordering::SeqCst);
+        let got = self.try_reserve_bounded();
+        if !matches!(got, Reserve::Full) {
+            slow.remove_waiter(waiter.take());
+            self.queued
+                .store(slow.spawn_waiters.len(), Ordering::SeqCst);
+        }
+        got
+    }
+
+    /// A spawner that was queued gives up (dropped, or the scope is cancelled or closed): leaves
+    /// the queue or, if it was woken for a place it will not take, passes the place on.
+    pub(super) fn leave_queue(&self, waiter: Option<u64>, pass_on: bool) {
+        let Some(id) = waiter else {
+            return;
+        };
+        let next = {
+            let mut slow = lock(&self.slow);
+            let next = match slow.spawn_waiters.iter().position(|(w, _)| *w == id) {
+                Some(pos) => {
+                    slow.spawn_waiters.remove(pos);
+                    None
+                }
+                None if pass_on => slow.spawn_waiters.pop_front().map(|(_, w)| w),
+                None => None,
+            };
+            self.queued
+                .store(slow.spawn_waiters.len(), Ordering::SeqCst);
+            next
+        };
+        if let Some(w) = next {
+            w.wake();
+        }
+    }
+
+    /// Wakes every queued spawner: the scope is cancelled, nothing new starts (rule 4).
+    pub(super) fn wake_all_spawners(&self) {
+        let waiters: Vec<Waker> = {
+            let mut slow = lock(&self.slow);
+            self.queued.store(0, Ordering::SeqCst);
+            slow.spawn_waiters.drain(..).map(|(_, w)| w).collect()
+        };
+        waiters.into_iter().for_each(Waker::wake);
+    }
+
+    /// Records a child's or the body's error, in order (rule 3). The caller cancels the scope.
+    pub(super) fn record_failure<E: Send + 'static>(&self, failure: Failure<E>) {
+        let mut slow = lock(&self.slow);
+        slow.failures
+            .get_or_insert_with(|| Box::new(Vec::<Failure<E>>::new()))
+            .downcast_mut::<Vec<Failure<E>>>()
+            .expect("tether: a scope's failures all have the scope's error type")
+            .push(failure);
+    }
+
+    /// Records a panic; the first one is resumed when the scope completes. The caller cancels the
+    /// scope.
+    pub(super) fn record_panic(&self, payload: PanicPayload) {
+        let mut slow = lock(&self.slow);
+        if slow.panic.is_none() {
+            slow.panic = Some(payload);
+            return;
+        }
+        drop(slow);
+        // Dropped outside the lock: a payload's destructor is user code.
+        drop(payload);
+    }
+
+    /// A child leaves the scope (rule 1): wakes a queued spawner (rule 4) and, if it was the last
+    /// child the scope's future waits for, that future (rule 2).
+    pub(super) fn release(&self) {
+        let prev = self.live.fetch_sub(ONE, Ordering::SeqCst);
+        if self.is_bounded() && self.queued.load(Ordering::SeqCst) != 0 {
+            let next = {
+                let mut slow = lock(&self.slow);
+                let next = slow.spawn_waiters.pop_front().map(|(_, w)| w);
+                self.queued
+                    .store(slow.spawn_waiters.len(), Ordering::SeqCst);
+                next
+            };
+            if let Some(w) = next {
+                w.wake();
+            }
+        }
+        if prev / ONE == 1 && prev & WAITING != 0 {
+            let waker = lock(&self.slow).waker.take();
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
+    }
+
+    /// The scope's future, its body done, waits for the children (rule 2).
+    pub(super) fn poll_children(&self, cx: &Context<'_>) -> Children {
+        let mut slow = lock(&self.slow);
+        let mut cur = self.live.load(Ordering::Acquire);
+        loop {
+            let (next, outcome) = if cur / ONE == 0 {
+                (CLOSED, Children::Done)
+            } else if cur & WAITING != 0 {
+                break;
+            } else {
+                (cur | WAITING, Children::Running)
+            };
+            match self
+                .live
+                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) if matches!(outcome, Children::Done) => return Children::Done,
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+        match &slow.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => slow.waker = Some(cx.waker().clone()),
+        }
+        Children::Running
+    }
+
+    /// Closes the scope whose future is dropped before it completed (rule 2); returns whether
+    /// children are still alive.
+    pub(super) fn close(&self) -> bool {
+        self.live.fetch_or(CLOSED, Ordering::AcqRel) / ONE != 0
+    }
+
+    /// The outcomes, once the scope is closed: the failures (for the scope's `E`) and the panic.
+    pub(super) fn take_outcomes<E: 'static>(&self) -> (Vec<Failure<E>>, Option<PanicPayload>) {
+        let mut slow = lock(&self.slow);
+        let failures = match slow.failures.take() {
+            Some(b) => *b
+                .downcast::<Vec<Failure<E>>>()
+                .expect("tether: a scope's failures all have the scope's error type"),
+            None => Vec::new(),
+        };
+        (failures, slow.panic.take())
+    }
+
+    /// Whether a spawner must abort the child it just registered (rule 5).
+    pub(super) fn is_hard_dropped(&self) -> bool {
+        self.hard_dropped.load(Ordering::SeqCst)
+    }
+
+    /// Rule 5: aborts every child of the scope `node` still alive.
+    pub(super) fn hard_drop(&self, node: &Arc<Node>) {
+        self.hard_dropped.store(true, Ordering::SeqCst);
+        let token = CancelToken { node: node.clone() };
+        self.rt
+            .shared
+            .registry
+            .abort_matching(|meta| meta.scope.as_ref().is_some_and(|t| t.ptr_eq(&token)));
+    }
+}
+
+impl Slow {
+    fn remove_waiter(&mut self, waiter: Option<u64>) {
+        if let Some(id) = waiter {
+            self.spawn_waiters.retain(|(w, _)| *w != id);
+        }
+    }
+}
+
+/// Scope nodes kept for reuse by the scopes created on this thread (rule 6).
+const POOL_MAX: usize = 16;
+
+thread_local! {
+    static POOL: RefCell<Vec<Arc<Node>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A scope's node, listed under `parent` (taken from the pool when it has one, rule 6).
+pub(super) fn new_scope(
+    parent: &Arc<Node>,
+    rt: Handle,
+    max: Option<usize>,
+    location: &'static Location<'static>,
+) -> Arc<Node> {
+    let state = ScopeState::new(rt, max.unwrap_or(0), location);
+    let pooled = POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten();
+    let mut node = match pooled {
+        Some(mut node) => {
+            Arc::get_mut(&mut node)
+                .expect("tether: a pooled scope node is not shared")
+                .scope = Some(state);
+            node
+        }
+        None => Arc::new(Node::new(Some(state))),
+    };
+    Node::attach(&mut node, parent);
+    node
+}
+
+/// The scope's future is done with `node` (rule 6): keeps it for reuse if nobody else holds it.
+pub(super) fn recycle(mut node: Arc<Node>) {
+    if Arc::strong_count(&node) != 1 {
+        return;
+    }
+    // Nobody else holds it, so only the parent can reach it, through its `Weak` (to cancel it):
+    // once unlisted, nobody can.
+    node.unlist();
+    let Some(n) = Arc::get_mut(&mut node) else {
+        // The parent's `cancel` upgraded it just now; it is dropped normally.
+        return;
+    };
+    n.reset();
+    let _ = POOL.try_with(move |p| {
+        let mut p = p.borrow_mut();
+        if p.len() < POOL_MAX {
+            p.push(node);
+        }
+    });
+}
