@@ -215,7 +215,9 @@ where
         let handle = state
             .rt
             .spawn_in_scope(child, this.name.take(), location, token);
-        if state.is_hard_dropped() {
+        // The hard drop follows the cancellation, so a scope that is not cancelled was not
+        // hard-dropped (and the cancelled flag shares the spawner's cache line).
+        if node.is_cancelled() && state.is_hard_dropped() {
             // Registered after the hard drop walked the registry (state.rs rule 5).
             handle.abort();
         }

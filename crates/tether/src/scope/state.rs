@@ -30,7 +30,9 @@
 //!    `hard_dropped`, then aborts every registered task whose scope token is this node, through
 //!    the runtime's registry. A spawner checks `hard_dropped` after its task is registered and
 //!    aborts the task itself if it is set: the registry's lock orders the two, so no child
-//!    escapes.
+//!    escapes. (The spawner reads the token's cancelled flag first: the hard drop comes after
+//!    the cancellation, so a spawner that sees `hard_dropped` through the registry lock sees the
+//!    flag too.)
 //! 6. **Recycling**: when the scope's future is dropped and it holds the only reference, the node
 //!    is unlisted from its parent, reset, and kept in a small thread-local pool; the next scope
 //!    created on that thread reuses it. So a scope that never spawns makes no allocation in the
