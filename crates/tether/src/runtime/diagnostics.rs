@@ -2,45 +2,44 @@
 //!
 //! # Design
 //!
-//! Timing every poll with `Instant::now()` would cost two clock reads per poll, more than a
-//! whole `yield_now` round trip. Instead the runtime keeps a **coarse clock**: an atomic tick
-//! counter (100 µs units) that the watchdog thread advances every quarter of the slow-poll
-//! threshold while the runtime is busy. A poll reads it before and after (two relaxed loads of a
-//! read-mostly line) and publishes what it is doing in its worker's [`WorkerSlot`] (one relaxed
-//! store before, one after). From that:
+//! Timing every poll with `Instant::now()` would cost two clock reads per poll, about as much as
+//! a whole `yield_now` round trip. Instead a poll only says what it is doing: it stores
+//! `seq << 32 | task_key` in its worker's [`WorkerSlot`] before the user's poll (`seq` counts the
+//! worker's polls) and `IDLE` after, then loads the slot's `mark` once. Three plain memory
+//! operations on a cache line the worker owns; no clock, no pointer into the runtime.
 //!
-//! - **slow polls**: a poll whose end tick is at least the threshold after its start tick, and
-//!   that the watchdog saw running across at least half the threshold of real time, is reported
-//!   by the worker when it returns, with the task's name, spawn location, the worker and the
-//!   duration (to the clock's resolution). The watchdog's confirmation matters when the machine
-//!   is overloaded: a watchdog that could not run for a while advances the clock in one jump,
-//!   and a short poll that straddles the jump must not be reported;
+//! The **watchdog thread** does the timing. While the runtime is busy it wakes every quarter of
+//! the smaller of the slow-poll threshold and the watchdog limit (2.5 ms by default), reads every
+//! slot, and credits the real time since its previous tick to the poll it finds there (sampling:
+//! an unbiased estimate of time in poll, exact to a tick for long polls). From that:
+//!
+//! - **the watchdog report**: a poll credited with more than the watchdog limit is reported
+//!   *while it is still stuck*, then again each time its credit doubles;
+//! - **slow polls**: the watchdog writes the poll's credit into the slot's `mark`, flagged once
+//!   the credit reaches the slow-poll threshold; the worker finds its own `seq` there when the
+//!   poll returns, adds the credit to the task's time in poll, and reports the poll if flagged,
+//!   with the task's name, spawn location, the worker and the duration;
 //! - **preemption is not the task's fault**: on Linux the watchdog reads the worker thread's
 //!   run-queue wait (`/proc/self/task/TID/schedstat`) while a poll lasts longer than a tick, and
 //!   discounts the time the thread was ready but had no CPU. A task stuck in a blocking call or
 //!   a long computation is reported; a worker the kernel preempted on an overloaded machine is
-//!   not;
-//! - **time in poll**: each task adds `end - start` ticks to its total: an unbiased estimate
-//!   (a poll straddles a tick with probability duration/tick);
-//! - **the watchdog**: at each tick the watchdog reads every worker's slot; a poll it has seen
-//!   running for longer than the watchdog limit is reported *while it is still stuck*, then again
-//!   each time its duration doubles.
+//!   not. A starved watchdog credits at most two periods per tick, so it can only under-report.
 //!
 //! # Protocol
 //!
-//! 1. **Slots.** A worker's slot holds `IDLE` or `start_tick << 32 | task_key` of the poll in
-//!    progress; only its worker writes it. Only the watchdog writes `confirmed`: the value of a
-//!    poll it saw in progress across at least half the slow-poll threshold. The watchdog names the task by looking the key up in
-//!    the registry and re-reading the slot: if it still holds the same value, the poll was in
-//!    progress during the lookup, so the entry it found was that task's (a task's entry exists
-//!    for as long as any of its polls runs).
+//! 1. **Slots.** Only a slot's worker writes `seq` and `current`; only the watchdog writes
+//!    `mark`. A `mark` whose `seq` half is not the poll's own is ignored (its poll is gone), so a
+//!    credit written after its poll returned is lost, never misattributed. The watchdog names the
+//!    task by looking the key up in the registry and re-reading `current`: if it still holds the
+//!    same value, the poll was in progress during the lookup, so the entry it found was that
+//!    task's (a task's entry exists for as long as any of its polls runs).
 //! 2. **No wake-ups when idle.** Each slot also counts park transitions (`activity`: odd while
 //!    the worker is parked or nobody drives it). After `DEEP_SLEEP_AFTER` consecutive ticks in
 //!    which every worker stayed parked, the watchdog sets `sleeping` (SeqCst), re-reads every
 //!    `activity` (SeqCst) and, if none moved, waits on its condvar with no timeout. A worker
 //!    leaving park stores its `activity` (SeqCst) and then loads `sleeping` (SeqCst); if set, it
-//!    refreshes the coarse clock and wakes the watchdog under the watchdog's lock. Of the two
-//!    stores, one is seen by the other's load, so a busy worker is never left unwatched.
+//!    wakes the watchdog under the watchdog's lock. Of the two stores, one is seen by the other's
+//!    load, so a busy worker is never left unwatched.
 //! 3. **Shutdown.** The runtime's shutdown sets `shutdown` under the lock, notifies and joins the
 //!    thread.
 
@@ -60,8 +59,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The coarse clock's unit.
+/// The unit of credited time in a slot's `mark`.
 pub(crate) const TICK: Duration = Duration::from_micros(100);
+/// `mark`'s flag: the poll reached the slow-poll threshold.
+const SLOW: u64 = 1 << 31;
+/// `mark`'s credit bits, in `TICK`s.
+const CREDIT: u64 = SLOW - 1;
 /// A slot's value when its worker is not inside a poll.
 const IDLE: u64 = u64::MAX;
 /// The key standing for the future passed to `block_on` (not a task).
@@ -110,10 +113,12 @@ impl Default for DiagConfig {
 #[repr(align(128))]
 pub(crate) struct WorkerSlot {
     pub(crate) index: usize,
-    /// `IDLE` or the poll in progress.
+    /// Polls started on this slot (wrapping); written only by its worker.
+    seq: AtomicU32,
+    /// `IDLE` or `seq << 32 | key` of the poll in progress.
     current: AtomicU64,
-    /// The last poll the watchdog saw running for at least half the slow-poll threshold.
-    confirmed: AtomicU64,
+    /// `seq << 32 | SLOW? | credit`: what the watchdog credited to poll `seq` so far.
+    mark: AtomicU64,
     /// Odd while parked or not driven (rule 2); written only by the slot's worker.
     activity: AtomicU64,
     /// Where the future of the `block_on` driving a current-thread runtime was passed.
@@ -126,33 +131,35 @@ impl WorkerSlot {
     fn new(index: usize) -> WorkerSlot {
         WorkerSlot {
             index,
+            seq: AtomicU32::new(0),
             current: AtomicU64::new(IDLE),
-            confirmed: AtomicU64::new(IDLE),
+            mark: AtomicU64::new(0),
             activity: AtomicU64::new(1),
             main_location: AtomicPtr::new(std::ptr::null_mut()),
             tid: AtomicI32::new(0),
         }
     }
 
-    /// A poll of the task at `key` starts; returns its start tick.
+    /// A poll of the task at `key` starts; returns its sequence number.
     #[inline]
-    pub(crate) fn begin(&self, diag: &Diag, key: u32) -> u32 {
-        let start = diag.clock.load(Ordering::Relaxed);
+    pub(crate) fn begin(&self, key: u32) -> u32 {
+        let seq = self.seq.load(Ordering::Relaxed).wrapping_add(1);
+        self.seq.store(seq, Ordering::Relaxed);
         self.current
-            .store(u64::from(start) << 32 | u64::from(key), Ordering::Release);
-        start
+            .store(u64::from(seq) << 32 | u64::from(key), Ordering::Release);
+        seq
     }
 
-    /// The poll that started at `start` returned; returns how many ticks it took.
+    /// Poll `seq` returned; returns what the watchdog credited to it, if anything (rule 1).
     #[inline]
-    pub(crate) fn end(&self, diag: &Diag, start: u32) -> u32 {
+    pub(crate) fn end(&self, seq: u32) -> Option<Credit> {
         self.current.store(IDLE, Ordering::Release);
-        diag.clock.load(Ordering::Relaxed).wrapping_sub(start)
-    }
-
-    /// Whether the watchdog saw the poll of `key` that started at `start` running long (rule 1).
-    fn confirmed(&self, start: u32, key: u32) -> bool {
-        self.confirmed.load(Ordering::Acquire) == u64::from(start) << 32 | u64::from(key)
+        let mark = self.mark.load(Ordering::Acquire);
+        if (mark >> 32) as u32 == seq {
+            Some(Credit(mark))
+        } else {
+            None
+        }
     }
 
     /// Records the calling thread as the one using this slot.
@@ -195,6 +202,20 @@ impl WorkerSlot {
     }
 }
 
+/// What the watchdog credited to one poll.
+#[derive(Clone, Copy)]
+pub(crate) struct Credit(u64);
+
+impl Credit {
+    fn ticks(self) -> u32 {
+        (self.0 & CREDIT) as u32
+    }
+
+    fn slow(self) -> bool {
+        self.0 & SLOW != 0
+    }
+}
+
 /// The watchdog thread's control block (rules 2 and 3).
 struct Watchdog {
     /// True once the runtime shuts down.
@@ -206,12 +227,8 @@ struct Watchdog {
 /// The diagnostics of one runtime.
 pub(crate) struct Diag {
     pub(crate) config: DiagConfig,
-    base: Instant,
-    /// The coarse clock, in `TICK`s since `base`.
-    clock: AtomicU32,
     /// One per worker (one for a current-thread runtime).
     pub(crate) slots: Box<[WorkerSlot]>,
-    slow_ticks: u32,
     /// Set while the watchdog sleeps without a timeout (rule 2).
     sleeping: AtomicBool,
     watchdog: Watchdog,
@@ -221,15 +238,9 @@ pub(crate) struct Diag {
 
 impl Diag {
     pub(crate) fn new(config: DiagConfig, workers: usize) -> Diag {
-        let slow_ticks = u32::try_from(config.slow_poll.as_nanos() / TICK.as_nanos())
-            .unwrap_or(u32::MAX)
-            .max(1);
         Diag {
             config,
-            base: Instant::now(),
-            clock: AtomicU32::new(0),
             slots: (0..workers).map(WorkerSlot::new).collect(),
-            slow_ticks,
             sleeping: AtomicBool::new(false),
             watchdog: Watchdog {
                 state: Mutex::new(false),
@@ -250,13 +261,7 @@ impl Diag {
         }
     }
 
-    fn now_ticks(&self) -> u32 {
-        // Wraps after about five days; every use subtracts with wrapping.
-        (self.base.elapsed().as_nanos() / TICK.as_nanos()) as u32
-    }
-
     fn wake_watchdog(&self) {
-        self.clock.store(self.now_ticks(), Ordering::Relaxed);
         let _state = lock(&self.watchdog.state);
         if self.sleeping.swap(false, Ordering::SeqCst) {
             self.watchdog.cv.notify_one();
@@ -308,19 +313,17 @@ impl Diag {
     }
 }
 
-/// Called by a task's poll wrapper when the poll of `key` that started at `start` took `ticks`
-/// (rule 1's slow-poll half).
-pub(crate) fn poll_done(slot: &WorkerSlot, meta: &TaskMeta, key: u32, start: u32, ticks: u32) {
+/// Called by a task's poll wrapper when the watchdog credited its poll (rule 1).
+#[cold]
+pub(crate) fn poll_credited(slot: &WorkerSlot, meta: &TaskMeta, credit: Credit) {
     let total = meta.poll_ticks.load(Ordering::Relaxed);
     meta.poll_ticks
-        .store(total.saturating_add(ticks), Ordering::Relaxed);
-    let diag = &meta.shared.diag;
-    if ticks >= diag.slow_ticks && slot.confirmed(start, key) {
-        report_slow(diag, &meta.shared, slot, meta, ticks);
+        .store(total.saturating_add(credit.ticks()), Ordering::Relaxed);
+    if credit.slow() {
+        report_slow(&meta.shared.diag, &meta.shared, slot, meta, credit.ticks());
     }
 }
 
-#[cold]
 fn report_slow(diag: &Diag, rt: &RtShared, slot: &WorkerSlot, meta: &TaskMeta, ticks: u32) {
     diag.slow_polls.fetch_add(1, Ordering::Relaxed);
     let key = meta.key.load(Ordering::Relaxed);
@@ -342,10 +345,12 @@ fn report_slow(diag: &Diag, rt: &RtShared, slot: &WorkerSlot, meta: &TaskMeta, t
     });
 }
 
-/// Called by the current-thread scheduler when the poll of the `block_on` future that started at
-/// `start` took `ticks`.
-pub(crate) fn main_poll_done(diag: &Diag, slot: &WorkerSlot, start: u32, ticks: u32) {
-    if ticks >= diag.slow_ticks && slot.confirmed(start, MAIN_KEY) {
+/// Called by the current-thread scheduler when the watchdog credited a poll of the `block_on`
+/// future.
+#[cold]
+pub(crate) fn main_poll_credited(diag: &Diag, slot: &WorkerSlot, credit: Credit) {
+    let ticks = credit.ticks();
+    if credit.slow() {
         diag.slow_polls.fetch_add(1, Ordering::Relaxed);
         diag.emit(&Diagnostic {
             kind: DiagnosticKind::SlowPoll,
@@ -416,14 +421,26 @@ fn run_queue_wait(tid: i32) -> Option<u64> {
 /// What the watchdog remembers of one slot between ticks.
 #[derive(Clone, Copy)]
 struct Seen {
+    /// The poll in progress at the last tick (`IDLE` if none).
     value: u64,
-    first_seen: Instant,
+    /// Real time credited to it so far.
+    credit: Duration,
     next_report: Duration,
     activity: u64,
-    /// Whether `value` was stored in the slot's `confirmed`.
-    confirmed: bool,
     /// The thread's run-queue wait when the poll was seen the second time.
     wait0: Option<u64>,
+}
+
+impl Seen {
+    fn new(value: u64, credit: Duration, limit: Duration, activity: u64) -> Seen {
+        Seen {
+            value,
+            credit,
+            next_report: limit,
+            activity,
+            wait0: None,
+        }
+    }
 }
 
 /// The watchdog thread's body; returns when the runtime shuts down (rule 3).
@@ -432,21 +449,10 @@ fn watch(rt: &RtShared) {
     let c = &diag.config;
     let period = (c.slow_poll.min(c.watchdog) / 4)
         .clamp(Duration::from_millis(1), Duration::from_millis(250));
-    let (limit, workers) = (c.watchdog, diag.slots.len());
-    let confirm_after = c.slow_poll / 2;
-    let start = Instant::now();
-    let mut seen = vec![
-        Seen {
-            value: IDLE,
-            first_seen: start,
-            next_report: limit,
-            activity: 1,
-            confirmed: false,
-            wait0: None,
-        };
-        workers
-    ];
+    let (limit, slow) = (c.watchdog, c.slow_poll);
+    let mut seen = vec![Seen::new(IDLE, Duration::ZERO, limit, 1); diag.slots.len()];
     let mut idle_ticks = 0u32;
+    let mut last = Instant::now();
     loop {
         {
             let stop = lock(&diag.watchdog.state);
@@ -457,13 +463,16 @@ fn watch(rt: &RtShared) {
                 .watchdog
                 .cv
                 .wait_timeout(stop, period)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+                .unwrap_or_else(PoisonError::into_inner);
             if *stop {
                 return;
             }
         }
         let now = Instant::now();
-        diag.clock.store(diag.now_ticks(), Ordering::Relaxed);
+        // A starved watchdog credits at most two periods: it may under-report, never blame a
+        // short poll for the time the watchdog itself could not run.
+        let dt = (now - last).min(period * 2);
+        last = now;
         let mut all_parked = true;
         for (slot, seen) in diag.slots.iter().zip(seen.iter_mut()) {
             let activity = slot.activity.load(Ordering::SeqCst);
@@ -476,36 +485,30 @@ fn watch(rt: &RtShared) {
                 seen.value = IDLE;
                 continue;
             }
-            if value != seen.value {
-                *seen = Seen {
-                    value,
-                    first_seen: now,
-                    next_report: limit,
-                    activity,
-                    confirmed: false,
-                    wait0: None,
-                };
-                continue;
+            if value == seen.value {
+                seen.credit += dt;
+            } else {
+                *seen = Seen::new(value, dt, limit, activity);
             }
             // Preemption is discounted (module docs): the time since the second sighting that
             // the thread spent ready but without a CPU.
             let tid = slot.tid.load(Ordering::Relaxed);
             let waited = match seen.wait0 {
-                None => {
+                None if seen.credit > dt => {
                     seen.wait0 = run_queue_wait(tid);
                     0
                 }
+                None => 0,
                 Some(w0) => run_queue_wait(tid).map_or(0, |w| w.saturating_sub(w0)),
             };
             let waited = Duration::from_nanos(waited);
-            let running = now - seen.first_seen;
-            let own = running.saturating_sub(waited);
-            if !seen.confirmed && own >= confirm_after {
-                seen.confirmed = true;
-                slot.confirmed.store(value, Ordering::Release);
-            }
+            let own = seen.credit.saturating_sub(waited);
+            let ticks = (own.as_nanos() / TICK.as_nanos()).min(u128::from(CREDIT as u32)) as u64;
+            let flag = if own >= slow { SLOW } else { 0 };
+            slot.mark
+                .store((value >> 32) << 32 | flag | ticks, Ordering::Release);
             if own >= seen.next_report {
-                report_stuck(rt, slot, value, running, waited);
+                report_stuck(rt, slot, value, seen.credit, waited);
                 seen.next_report = seen.next_report.saturating_mul(2);
             }
         }
@@ -513,6 +516,7 @@ fn watch(rt: &RtShared) {
         if idle_ticks >= DEEP_SLEEP_AFTER {
             idle_ticks = 0;
             deep_sleep(diag, &seen);
+            last = Instant::now();
         }
     }
 }

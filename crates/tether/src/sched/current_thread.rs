@@ -305,10 +305,12 @@ impl Core {
         'outer: loop {
             rt.check_fatal();
             if main.woken.swap(false, Ordering::SeqCst) {
-                let start = slot.map(|s| s.begin(&rt.diag, MAIN_KEY));
+                let seq = slot.map(|s| s.begin(MAIN_KEY));
                 let res = coop::with_budget(|| future.as_mut().poll(&mut cx));
-                if let (Some(s), Some(start)) = (slot, start) {
-                    diagnostics::main_poll_done(&rt.diag, s, start, s.end(&rt.diag, start));
+                if let (Some(s), Some(seq)) = (slot, seq) {
+                    if let Some(credit) = s.end(seq) {
+                        diagnostics::main_poll_credited(&rt.diag, s, credit);
+                    }
                 }
                 if let Poll::Ready(out) = res {
                     return out;

@@ -91,13 +91,14 @@ impl<F: Future> Future for TaskFuture<'_, F> {
         // poll further down this thread's stack, and stays valid until that loop ends
         // (`current::set_slot`).
         let slot = unsafe { slot.as_ref() };
-        let key = u32::try_from(meta.key.load(Ordering::Relaxed)).unwrap_or(MAIN_KEY - 1);
-        let start = slot.map(|s| s.begin(&meta.shared.diag, key));
+        let seq = slot.map(|s| {
+            let key = meta.key.load(Ordering::Relaxed);
+            s.begin(u32::try_from(key).unwrap_or(MAIN_KEY - 1))
+        });
         let res = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
-        if let (Some(s), Some(start)) = (slot, start) {
-            let ticks = s.end(&meta.shared.diag, start);
-            if ticks != 0 {
-                diagnostics::poll_done(s, meta, key, start, ticks);
+        if let (Some(s), Some(seq)) = (slot, seq) {
+            if let Some(credit) = s.end(seq) {
+                diagnostics::poll_credited(s, meta, credit);
             }
         }
         #[cfg(feature = "tracing")]
