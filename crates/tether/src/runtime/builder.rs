@@ -238,8 +238,9 @@ impl Builder {
     /// A slow poll blocks its worker: no other task on it runs meanwhile. The report (through
     /// [`on_diagnostic`](Builder::on_diagnostic), stderr by default, and `tracing` with the
     /// `tracing` feature) names the task, where it was spawned, the worker and the duration.
-    /// Durations are measured with a coarse clock, to a quarter of the smaller of this threshold
-    /// and the [watchdog limit](Builder::watchdog_limit).
+    /// Durations are measured by the watchdog thread, to a quarter of the smaller of this
+    /// threshold and the [watchdog limit](Builder::watchdog_limit); time the worker thread spent
+    /// waiting for a CPU (an overloaded machine) does not count.
     ///
     /// # Panics
     ///

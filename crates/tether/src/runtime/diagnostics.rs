@@ -606,7 +606,7 @@ pub enum DiagnosticKind {
 /// tether: task 12 "store" spawned at src/main.rs:12 has been running 250 ms on worker 1 without yielding (watchdog limit 100 ms)
 /// ```
 ///
-/// Durations are measured with the runtime's coarse clock, to a quarter of the smaller of the
+/// Durations are measured by the runtime's watchdog thread, to a quarter of the smaller of the
 /// slow-poll threshold and the watchdog limit.
 #[derive(Clone, Debug)]
 pub struct Diagnostic {

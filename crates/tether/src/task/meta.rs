@@ -76,7 +76,7 @@ pub(crate) struct TaskMeta {
     pub(crate) polls: AtomicU32,
     /// Times the task was scheduled (rule 3); `wakes > polls` means it waits in a run queue.
     pub(crate) wakes: AtomicU32,
-    /// Time spent in poll, in the coarse clock's ticks (rule 3; see `runtime::diagnostics`).
+    /// Time spent in poll as credited by the watchdog, in `diagnostics::TICK`s (rule 3).
     pub(crate) poll_ticks: AtomicU32,
     /// The task's span, entered at each poll (feature `tracing`).
     #[cfg(feature = "tracing")]

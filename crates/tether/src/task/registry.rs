@@ -162,8 +162,9 @@ impl TaskInfo {
         self.polls
     }
 
-    /// Time the task has spent inside `poll` so far: an estimate from the runtime's coarse
-    /// clock, accurate over many polls (zero when diagnostics are off).
+    /// Time the task has spent inside `poll` so far, as sampled by the runtime's watchdog
+    /// thread (every 2.5 ms by default while the runtime is busy): exact to a sampling period for
+    /// long polls, a statistical estimate for short ones, zero when diagnostics are off.
     pub fn busy_time(&self) -> std::time::Duration {
         self.busy
     }
@@ -348,7 +349,7 @@ impl Registry {
     }
 
     /// A snapshot of the live tasks, ordered by id. `running` lists the registry keys of the
-    /// polls in progress with their workers' indexes; `tick` is the coarse clock's unit.
+    /// polls in progress with their workers' indexes; `tick` is the unit of time in poll.
     pub(crate) fn snapshot(
         &self,
         now_ms: u64,
