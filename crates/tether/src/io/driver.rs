@@ -12,6 +12,11 @@
 //! 3. An event for a slot that was freed and reused within the batch only causes a spurious
 //!    readiness, which resources tolerate: they retry, get `WouldBlock`, and wait again.
 //! 4. After `shutdown`, registering fails and every existing registration reports shutdown.
+//! 5. A turn that may not wait (`timeout` zero) skips `epoll_wait` when nothing is registered:
+//!    the only possible event is the driver's own waker, which a non-blocking turn ignores (it
+//!    stays pending for the next wait). A CPU-bound runtime then makes no system call between
+//!    its tasks. `registered` is updated under the `registrations` lock, so it is exact whenever
+//!    a registration could have produced an event.
 
 use std::io;
 use std::task::Waker;
@@ -23,7 +28,7 @@ use slab::Slab;
 
 use crate::io::scheduled_io::{ready_from_event, ScheduledIo};
 use crate::loom::lock;
-use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 use crate::runtime::Shared as RtShared;
 
@@ -65,6 +70,8 @@ pub(crate) struct IoHandle {
     registry: Registry,
     /// Holding the lock means the set of registrations cannot change (rule 2).
     registrations: Mutex<Registrations>,
+    /// How many sources are registered (rule 5).
+    registered: AtomicUsize,
     pub(crate) unparker: Arc<Unparker>,
 }
 
@@ -86,6 +93,7 @@ pub(crate) fn new() -> io::Result<(IoHandle, Driver)> {
             slab: Slab::new(),
             shutdown: false,
         }),
+        registered: AtomicUsize::new(0),
         unparker: Arc::new(Unparker {
             sleeping: AtomicBool::new(false),
             waker,
@@ -123,6 +131,7 @@ impl IoHandle {
         let key = entry.key();
         self.registry.register(source, Token(key), interest)?;
         entry.insert(sched.clone());
+        self.registered.store(regs.slab.len(), Ordering::Release);
         Ok((sched, key))
     }
 
@@ -133,11 +142,13 @@ impl IoHandle {
         let _ = self.registry.deregister(source);
         let removed = {
             let mut regs = lock(&self.registrations);
-            if regs.slab.contains(key) {
+            let removed = if regs.slab.contains(key) {
                 Some(regs.slab.remove(key))
             } else {
                 None
-            }
+            };
+            self.registered.store(regs.slab.len(), Ordering::Release);
+            removed
         };
         drop(removed);
     }
@@ -179,10 +190,17 @@ impl Driver {
     /// Waits up to `timeout` (forever if `None`) for I/O events, then fires due timers, and
     /// wakes every task that became ready.
     pub(crate) fn turn(&mut self, rt: &RtShared, timeout: Option<Duration>) {
-        match self.poll.poll(&mut self.events, timeout) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => panic!("tether: the reactor failed to wait for events (epoll_wait): {e}"),
+        if timeout == Some(Duration::ZERO) && rt.io.registered.load(Ordering::Acquire) == 0 {
+            // Rule 5: nothing could be ready.
+            self.events.clear();
+        } else {
+            match self.poll.poll(&mut self.events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    panic!("tether: the reactor failed to wait for events (epoll_wait): {e}")
+                }
+            }
         }
         let n = rt.io.dispatch(&self.events, &mut self.wakers);
         rt.metrics.add_io_events(n);
