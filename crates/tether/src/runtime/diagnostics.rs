@@ -13,17 +13,20 @@
 //! slot, and credits the real time since its previous tick to the poll it finds there (sampling:
 //! an unbiased estimate of time in poll, exact to a tick for long polls). From that:
 //!
-//! - **the watchdog report**: a poll credited with more than the watchdog limit is reported
-//!   *while it is still stuck*, then again each time its credit doubles;
+//! - **reports need certainty**: the credit of a single poll can exceed its duration by up to
+//!   the interval before its first sighting, so reports use a lower bound instead: the time
+//!   since the poll was seen the second time (it has certainly been running since then);
+//! - **the watchdog report**: a poll whose lower bound passes the watchdog limit is reported
+//!   *while it is still stuck*, then again each time it doubles;
 //! - **slow polls**: the watchdog writes the poll's credit into the slot's `mark`, flagged once
-//!   the credit reaches the slow-poll threshold; the worker finds its own `seq` there when the
-//!   poll returns, adds the credit to the task's time in poll, and reports the poll if flagged,
-//!   with the task's name, spawn location, the worker and the duration;
+//!   the lower bound reaches the slow-poll threshold; the worker finds its own `seq` there when
+//!   the poll returns, adds the credit to the task's time in poll, and reports the poll if
+//!   flagged, with the task's name, spawn location, the worker and the duration;
 //! - **preemption is not the task's fault**: on Linux the watchdog reads the worker thread's
 //!   run-queue wait (`/proc/self/task/TID/schedstat`) while a poll lasts longer than a tick, and
 //!   discounts the time the thread was ready but had no CPU. A task stuck in a blocking call or
 //!   a long computation is reported; a worker the kernel preempted on an overloaded machine is
-//!   not. A starved watchdog credits at most two periods per tick, so it can only under-report.
+//!   not. A starved watchdog credits at most two periods per tick.
 //!
 //! # Protocol
 //!
@@ -423,12 +426,13 @@ fn run_queue_wait(tid: i32) -> Option<u64> {
 struct Seen {
     /// The poll in progress at the last tick (`IDLE` if none).
     value: u64,
-    /// Real time credited to it so far.
+    /// Real time credited to it so far (the sampling estimate of its duration).
     credit: Duration,
+    /// When it was seen the second time, and the thread's run-queue wait then: from there on
+    /// it has certainly been running (or blocked), which gives a lower bound of its duration.
+    second: Option<(Instant, Option<u64>)>,
     next_report: Duration,
     activity: u64,
-    /// The thread's run-queue wait when the poll was seen the second time.
-    wait0: Option<u64>,
 }
 
 impl Seen {
@@ -436,9 +440,9 @@ impl Seen {
         Seen {
             value,
             credit,
+            second: None,
             next_report: limit,
             activity,
-            wait0: None,
         }
     }
 }
@@ -490,20 +494,25 @@ fn watch(rt: &RtShared) {
             } else {
                 *seen = Seen::new(value, dt, limit, activity);
             }
-            // Preemption is discounted (module docs): the time since the second sighting that
-            // the thread spent ready but without a CPU.
+            // Reports need a lower bound of the poll's own time: the time since its second
+            // sighting, less what the thread spent ready but without a CPU (module docs).
             let tid = slot.tid.load(Ordering::Relaxed);
-            let waited = match seen.wait0 {
+            let (own, waited) = match seen.second {
                 None if seen.credit > dt => {
-                    seen.wait0 = run_queue_wait(tid);
-                    0
+                    seen.second = Some((now, run_queue_wait(tid)));
+                    (Duration::ZERO, Duration::ZERO)
                 }
-                None => 0,
-                Some(w0) => run_queue_wait(tid).map_or(0, |w| w.saturating_sub(w0)),
+                None => (Duration::ZERO, Duration::ZERO),
+                Some((t2, w2)) => {
+                    let waited = match (w2, run_queue_wait(tid)) {
+                        (Some(w2), Some(w)) => Duration::from_nanos(w.saturating_sub(w2)),
+                        _ => Duration::ZERO,
+                    };
+                    ((now - t2).saturating_sub(waited), waited)
+                }
             };
-            let waited = Duration::from_nanos(waited);
-            let own = seen.credit.saturating_sub(waited);
-            let ticks = (own.as_nanos() / TICK.as_nanos()).min(u128::from(CREDIT as u32)) as u64;
+            let credit = seen.credit.saturating_sub(waited);
+            let ticks = (credit.as_nanos() / TICK.as_nanos()).min(u128::from(CREDIT as u32)) as u64;
             let flag = if own >= slow { SLOW } else { 0 };
             slot.mark
                 .store((value >> 32) << 32 | flag | ticks, Ordering::Release);
