@@ -342,3 +342,15 @@ fn metrics_count_tasks_queues_and_blocking_threads() {
     assert!(m.idle_blocking_threads() <= 1);
     assert!(m.polls() > 0);
 }
+
+#[test]
+fn a_panicking_hook_does_not_take_the_worker_down() {
+    let rt = runtime(false, |_| panic!("hook bug"));
+    let n = rt.block_on(async {
+        let slow = tether::spawn(async { std::thread::sleep(Duration::from_millis(60)) });
+        slow.await.unwrap();
+        tether::spawn(async { 7 }).await.unwrap()
+    });
+    assert_eq!(n, 7);
+    assert_eq!(rt.handle().metrics().slow_polls(), 1);
+}

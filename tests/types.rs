@@ -14,6 +14,10 @@ fn runtime_types_are_send_and_sync() {
     send_sync::<Handle>();
     send_sync::<Builder>();
     send_sync::<RuntimeMetrics>();
+    send_sync::<tether::runtime::Dump>();
+    send_sync::<tether::runtime::Diagnostic>();
+    send_sync::<tether::task::TaskState>();
+    send_sync::<tether::task::ScopeInfo>();
 }
 
 #[test]

@@ -310,7 +310,13 @@ impl Diag {
             );
         }
         match &self.config.hook {
-            Some(hook) => hook(d),
+            Some(hook) => {
+                // A panicking hook must not take a worker (or the watchdog) down with it.
+                let hook = std::panic::AssertUnwindSafe(|| hook(d));
+                if std::panic::catch_unwind(hook).is_err() {
+                    eprintln!("tether: the on_diagnostic hook panicked while reporting: {d}");
+                }
+            }
             None => eprintln!("{d}"),
         }
     }
@@ -329,7 +335,7 @@ pub(crate) fn poll_credited(slot: &WorkerSlot, meta: &TaskMeta, credit: Credit) 
 
 fn report_slow(diag: &Diag, rt: &RtShared, slot: &WorkerSlot, meta: &TaskMeta, ticks: u32) {
     diag.slow_polls.fetch_add(1, Ordering::Relaxed);
-    let key = meta.key.load(Ordering::Relaxed);
+    let key = meta.key();
     let (name, location) = rt
         .registry
         .describe(key, meta.id)

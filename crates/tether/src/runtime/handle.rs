@@ -214,7 +214,9 @@ impl Handle {
     /// children, and blocking jobs, each with name, spawn location, state, age, polls and time in
     /// poll. Print it (`{}`) or walk [`Dump::tasks`](super::Dump::tasks). Works from inside a
     /// task and from any other thread while the runtime runs; it takes the task registry's lock
-    /// briefly and does not stop the workers.
+    /// briefly and does not stop the workers. With
+    /// [`Builder::diagnostics(false)`](super::Builder::diagnostics) a task being polled shows as
+    /// scheduled or idle, and time in poll as zero.
     ///
     /// # Examples
     ///

@@ -22,7 +22,6 @@ use std::task::{Context, Poll};
 use async_task::{Runnable, ScheduleInfo, WithInfo};
 use pin_project_lite::pin_project;
 
-use crate::loom::sync::atomic::Ordering;
 use crate::loom::sync::Arc;
 use crate::runtime::diagnostics::{self, MAIN_KEY};
 use crate::runtime::Shared;
@@ -62,7 +61,7 @@ struct RegistryGuard<'a> {
 
 impl Drop for RegistryGuard<'_> {
     fn drop(&mut self) {
-        let key = self.meta.key.load(Ordering::Relaxed);
+        let key = self.meta.key();
         self.meta.shared.registry.remove(key, self.meta.id);
     }
 }
@@ -92,7 +91,7 @@ impl<F: Future> Future for TaskFuture<'_, F> {
         // (`current::set_slot`).
         let slot = unsafe { slot.as_ref() };
         let seq = slot.map(|s| {
-            let key = meta.key.load(Ordering::Relaxed);
+            let key = meta.key();
             s.begin(u32::try_from(key).unwrap_or(MAIN_KEY - 1))
         });
         let res = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
@@ -111,7 +110,7 @@ impl<F: Future> Future for TaskFuture<'_, F> {
             }
             Err(payload) => {
                 finish(this.stage);
-                let key = meta.key.load(Ordering::Relaxed);
+                let key = meta.key();
                 let unobserved =
                     meta.shared
                         .registry
@@ -146,6 +145,7 @@ fn schedule(runnable: Runnable<TaskMeta>, info: ScheduleInfo) {
 ///
 /// If `F` is not `Send`, the caller guarantees that the task's `Runnable` is only run and dropped
 /// on the current thread: `spawn_local` ensures it by wrapping the future in a thread check.
+#[inline]
 pub(crate) unsafe fn spawn_raw<F>(
     shared: &Arc<Shared>,
     fut: F,
@@ -190,7 +190,7 @@ where
         runnable.waker(),
         shared.time.coarse_now_ms(),
     );
-    meta.key.store(key, Ordering::Relaxed);
+    meta.set_key(key);
     shared.metrics.task_spawned();
     runnable.schedule();
     JoinHandle::new(task)

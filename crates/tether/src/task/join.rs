@@ -96,7 +96,7 @@ impl<T> JoinHandle<T> {
     /// ```
     pub fn abort(&self) {
         if let Some(meta) = self.meta() {
-            let key = meta.key.load(crate::loom::sync::atomic::Ordering::Relaxed);
+            let key = meta.key();
             meta.shared.registry.abort(key, meta.id);
         }
     }
@@ -124,7 +124,7 @@ impl<T> JoinHandle<T> {
             .expect("tether: JoinHandle::abort_handle called after the output was taken");
         AbortHandle {
             rt: meta.shared.clone(),
-            key: meta.key.load(crate::loom::sync::atomic::Ordering::Relaxed),
+            key: meta.key(),
             id: meta.id,
         }
     }

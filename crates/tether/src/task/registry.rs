@@ -366,7 +366,6 @@ impl Registry {
                     // allocation and its metadata are alive.
                     let meta = unsafe { &*e.meta };
                     let polls = meta.polls.load(Ordering::Relaxed);
-                    let wakes = meta.wakes.load(Ordering::Relaxed);
                     let running_on = running
                         .iter()
                         .find(|(k, _)| usize::try_from(*k).is_ok_and(|k| k == key))
@@ -374,7 +373,7 @@ impl Registry {
                     let state = match running_on {
                         Some(worker) => TaskState::Running { worker },
                         None if meta.blocking && polls > 0 => TaskState::Blocking,
-                        None if wakes != polls => TaskState::Scheduled,
+                        None if meta.is_scheduled() => TaskState::Scheduled,
                         None => TaskState::Idle,
                     };
                     tokens.push(meta.scope.clone());
