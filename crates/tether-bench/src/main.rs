@@ -188,21 +188,31 @@ fn main() -> ExitCode {
 }
 
 /// Parses the parent's arguments; `Ok(None)` when there is nothing to run (`--help`, `--list`).
-fn parse(args: &[String]) -> Result<Option<report::Plan>, String> {
-    let mut quick = false;
-    let mut runs = None;
-    let mut suites: Vec<&'static Suite> = Vec::new();
-    let mut runtimes: Vec<Runtime> = Vec::new();
-    let mut timeout = Duration::from_secs(300);
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |what: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{arg} needs {what}"))
-        };
-        match arg.as_str() {
-            "--quick" => quick = true,
+/// The options every mode takes: `--quick`, `--runs N`, `--timeout SECS`.
+#[derive(Default)]
+pub struct CommonArgs {
+    pub quick: bool,
+    pub runs: Option<usize>,
+    pub timeout: Duration,
+}
+
+impl CommonArgs {
+    /// The defaults: full sizes, the mode's default runs, a 300 s timeout.
+    pub fn new() -> CommonArgs {
+        CommonArgs {
+            timeout: Duration::from_secs(300),
+            ..CommonArgs::default()
+        }
+    }
+
+    /// Takes `arg` if it is a common option (reading its value with `value`); false if not.
+    pub fn accept(
+        &mut self,
+        arg: &str,
+        mut value: impl FnMut(&str) -> Result<String, String>,
+    ) -> Result<bool, String> {
+        match arg {
+            "--quick" => self.quick = true,
             "--runs" => {
                 let n: usize = value("a number")?
                     .parse()
@@ -210,8 +220,35 @@ fn parse(args: &[String]) -> Result<Option<report::Plan>, String> {
                 if n == 0 {
                     return Err("--runs must be at least 1".into());
                 }
-                runs = Some(n);
+                self.runs = Some(n);
             }
+            "--timeout" => {
+                let secs: u64 = value("seconds")?
+                    .parse()
+                    .map_err(|e| format!("--timeout: {e}"))?;
+                self.timeout = Duration::from_secs(secs);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+fn parse(args: &[String]) -> Result<Option<report::Plan>, String> {
+    let mut common = CommonArgs::new();
+    let mut suites: Vec<&'static Suite> = Vec::new();
+    let mut runtimes: Vec<Runtime> = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |what: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{arg} needs {what}"))
+        };
+        if common.accept(arg, &mut value)? {
+            continue;
+        }
+        match arg.as_str() {
             "--suite" => {
                 for name in value("a suite name")?.split(',') {
                     let named = suites::select(name);
@@ -232,12 +269,6 @@ fn parse(args: &[String]) -> Result<Option<report::Plan>, String> {
                     })?;
                     runtimes.push(rt);
                 }
-            }
-            "--timeout" => {
-                let secs: u64 = value("seconds")?
-                    .parse()
-                    .map_err(|e| format!("--timeout: {e}"))?;
-                timeout = Duration::from_secs(secs);
             }
             "--list" => {
                 println!("suites:");
@@ -263,7 +294,10 @@ fn parse(args: &[String]) -> Result<Option<report::Plan>, String> {
         }
     }
     if suites.is_empty() {
-        suites = SUITES.iter().filter(|s| s.in_quick || !quick).collect();
+        suites = SUITES
+            .iter()
+            .filter(|s| s.in_quick || !common.quick)
+            .collect();
     }
     // Keep the canonical runtime order, so rounds always interleave tether, tokio, smol.
     let runtimes: Vec<Runtime> = if runtimes.is_empty() {
@@ -285,11 +319,13 @@ fn parse(args: &[String]) -> Result<Option<report::Plan>, String> {
         );
     }
     Ok(Some(report::Plan {
-        quick,
-        runs: runs.unwrap_or(if quick { 1 } else { DEFAULT_RUNS }),
+        quick: common.quick,
+        runs: common
+            .runs
+            .unwrap_or(if common.quick { 1 } else { DEFAULT_RUNS }),
         suites,
         runtimes,
-        timeout,
+        timeout: common.timeout,
     }))
 }
 

@@ -12,12 +12,11 @@
 //! per-round ratios, and every run.
 
 use std::fmt::Write as _;
-use std::io::Read;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::report::RESULT_PREFIX;
+use crate::report::{self, date_utc};
 use crate::runtimes::{Flavor, Runtime};
 use crate::suites::{self, Suite};
 
@@ -124,33 +123,18 @@ pub fn main(args: &[String]) -> ExitCode {
 
 /// `Ok(None)`: nothing to run (`--help`).
 fn parse(args: &[String]) -> Result<Option<Plan>, String> {
-    let mut quick = false;
-    let mut runs = None;
-    let mut timeout = Duration::from_secs(300);
+    let mut common = crate::CommonArgs::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
-        let mut value = |what: &str| {
+        let value = |what: &str| {
             it.next()
                 .cloned()
                 .ok_or_else(|| format!("{arg} needs {what}"))
         };
+        if common.accept(arg, value)? {
+            continue;
+        }
         match arg.as_str() {
-            "--quick" => quick = true,
-            "--runs" => {
-                let n: usize = value("a number")?
-                    .parse()
-                    .map_err(|e| format!("--runs: {e}"))?;
-                if n == 0 {
-                    return Err("--runs must be at least 1".into());
-                }
-                runs = Some(n);
-            }
-            "--timeout" => {
-                let secs: u64 = value("seconds")?
-                    .parse()
-                    .map_err(|e| format!("--timeout: {e}"))?;
-                timeout = Duration::from_secs(secs);
-            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(None);
@@ -159,9 +143,11 @@ fn parse(args: &[String]) -> Result<Option<Plan>, String> {
         }
     }
     Ok(Some(Plan {
-        quick,
-        runs: runs.unwrap_or(if quick { 1 } else { DEFAULT_RUNS }),
-        timeout,
+        quick: common.quick,
+        runs: common
+            .runs
+            .unwrap_or(if common.quick { 1 } else { DEFAULT_RUNS }),
+        timeout: common.timeout,
     }))
 }
 
@@ -176,85 +162,13 @@ fn on_off(on: bool) -> &'static str {
 /// Runs one measurement in a fresh child process of this executable and returns the workload's
 /// first figure.
 fn run_child(suite: &Suite, runtime: Runtime, on: bool, plan: &Plan) -> Result<f64, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let mut cmd = Command::new(exe);
-    cmd.args([
-        "--child",
-        suite.name,
-        runtime.name(),
-        "--diagnostics",
-        on_off(on),
-    ]);
-    if plan.quick {
-        cmd.arg("--quick");
-    }
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("could not start the child process: {e}"))?;
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let reader = thread::spawn(move || {
-        let mut out = String::new();
-        let _ = stdout.read_to_string(&mut out);
-        out
-    });
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if start.elapsed() > plan.timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let _ = reader.join();
-                return Err(format!(
-                    "timed out after {} s (killed)",
-                    plan.timeout.as_secs()
-                ));
-            }
-            Ok(None) => thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("waiting for the child failed: {e}")),
-        }
-    };
-    let out = reader.join().unwrap_or_default();
-    if !status.success() {
-        return Err(format!("child failed: {status}"));
-    }
-    let line = out
-        .lines()
-        .find_map(|l| l.strip_prefix(RESULT_PREFIX))
-        .ok_or_else(|| "child printed no result line".to_string())?;
-    line.split_whitespace()
-        .next()
-        .ok_or_else(|| format!("empty result line {line:?}"))?
-        .parse()
-        .map_err(|e| format!("bad result line {line:?}: {e}"))
-}
-
-/// `date -u`, as the main report shows it.
-fn date_utc() -> String {
-    Command::new("date")
-        .arg("-u")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map_or_else(|| "unknown".to_string(), |s| s.trim().to_string())
+    let extra = ["--diagnostics", on_off(on)];
+    let figures = report::run_child(suite, runtime, &extra, plan.quick, plan.timeout)?;
+    Ok(figures[0])
 }
 
 fn median(values: &[f64]) -> Option<f64> {
-    let mut v = values.to_vec();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    Some(if v.len() % 2 == 1 {
-        v[mid]
-    } else {
-        (v[mid - 1] + v[mid]) / 2.0
-    })
+    report::median(values.to_vec())
 }
 
 fn fmt(v: f64) -> String {

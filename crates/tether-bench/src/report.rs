@@ -55,7 +55,8 @@ impl Cell {
     }
 }
 
-fn median(mut values: Vec<f64>) -> Option<f64> {
+/// The median of `values`, `None` when there are none.
+pub fn median(mut values: Vec<f64>) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
@@ -68,11 +69,19 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
     })
 }
 
-/// Runs one measurement in a fresh child process of this executable.
-fn run_child(suite: &Suite, runtime: Runtime, quick: bool, timeout: Duration) -> Outcome {
+/// Runs one measurement in a fresh child process of this executable (`--child SUITE RUNTIME`,
+/// then `extra` arguments); returns its figures.
+pub fn run_child(
+    suite: &Suite,
+    runtime: Runtime,
+    extra: &[&str],
+    quick: bool,
+    timeout: Duration,
+) -> Outcome {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let mut cmd = Command::new(exe);
     cmd.args(["--child", suite.name, runtime.name()]);
+    cmd.args(extra);
     if quick {
         cmd.arg("--quick");
     }
@@ -180,7 +189,7 @@ pub fn run(plan: &Plan, command: &str) -> (String, bool) {
                 }
                 done += 1;
                 let t0 = Instant::now();
-                let outcome = run_child(suite, runtime, plan.quick, plan.timeout);
+                let outcome = run_child(suite, runtime, &[], plan.quick, plan.timeout);
                 let took = t0.elapsed().as_secs_f64();
                 let shown = match &outcome {
                     Ok(values) => suite
@@ -212,7 +221,8 @@ pub fn run(plan: &Plan, command: &str) -> (String, bool) {
     (md, ok)
 }
 
-fn date_utc() -> String {
+/// `date -u`, for the reports' headers.
+pub fn date_utc() -> String {
     Command::new("date")
         .arg("-u")
         .output()
