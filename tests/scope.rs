@@ -298,14 +298,21 @@ async fn deadline_cancels_the_scope() {
     );
 }
 
-#[tether::test(start_paused = true)]
-async fn cancelling_an_outer_scope_reaches_inner_scopes_tasks() {
+/// An outer scope with a child that runs an inner scope whose own child waits for the signal;
+/// cancelling the outer scope must reach it. With `recycle_first`, the inner scope is created
+/// after ten empty scopes, so it reuses a recycled state.
+async fn outer_cancellation_reaches_an_inner_scope(recycle_first: bool) {
     let inner_saw = Arc::new(AtomicUsize::new(0));
     let seen = inner_saw.clone();
     let err = scope(|outer: tether::scope::Scope<()>| async move {
         let o = outer.clone();
         outer
             .spawn(async move {
+                if recycle_first {
+                    for i in 0..10 {
+                        assert_eq!(scope(|_| async move { Ok::<_, ()>(i) }).await.unwrap(), i);
+                    }
+                }
                 let res = scope(|inner| async move {
                     inner
                         .spawn(async move {
@@ -330,6 +337,11 @@ async fn cancelling_an_outer_scope_reaches_inner_scopes_tasks() {
     .unwrap_err();
     assert!(err.is_cancelled());
     assert_eq!(inner_saw.load(Ordering::SeqCst), 1);
+}
+
+#[tether::test(start_paused = true)]
+async fn cancelling_an_outer_scope_reaches_inner_scopes_tasks() {
+    outer_cancellation_reaches_an_inner_scope(false).await;
 }
 
 #[tether::test(flavor = "multi_thread", worker_threads = 2)]
@@ -463,39 +475,7 @@ async fn a_token_kept_after_its_scope_ended_does_not_reach_the_next_scope() {
 
 #[tether::test(start_paused = true)]
 async fn cancelling_an_outer_scope_reaches_an_inner_scope_made_from_a_recycled_state() {
-    let seen = Arc::new(AtomicUsize::new(0));
-    let s2 = seen.clone();
-    let err = scope(|outer: tether::scope::Scope<()>| async move {
-        outer
-            .spawn(async move {
-                // Empty scopes first, so the next one reuses a recycled state.
-                for i in 0..10 {
-                    assert_eq!(scope(|_| async move { Ok::<_, ()>(i) }).await.unwrap(), i);
-                }
-                let res = scope(|inner: tether::scope::Scope<()>| async move {
-                    inner
-                        .spawn(async move {
-                            tether::task::cancelled().await;
-                            s2.fetch_add(1, Ordering::SeqCst);
-                            Ok(())
-                        })
-                        .await;
-                    std::future::pending::<()>().await;
-                    Ok(())
-                })
-                .await;
-                assert!(res.unwrap_err().is_cancelled());
-                Ok(())
-            })
-            .await;
-        sleep(Duration::from_secs(1)).await;
-        outer.cancel();
-        Ok(())
-    })
-    .await
-    .unwrap_err();
-    assert!(err.is_cancelled());
-    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    outer_cancellation_reaches_an_inner_scope(true).await;
 }
 
 #[tether::test(flavor = "multi_thread", worker_threads = 2)]
