@@ -90,6 +90,7 @@
 mod cancel;
 mod child;
 mod error;
+mod live;
 mod run;
 mod state;
 

@@ -24,8 +24,9 @@
 //!    compare-and-swap that sees fewer than `max` children. When it cannot, it queues its waker
 //!    (under the lock, publishing the queue length in `queued`) and tries once more; a finishing
 //!    child takes its `ONE` away and then, if `queued` is non-zero, wakes the oldest queued
-//!    spawner. Both sides use `SeqCst`, so either the spawner's retry sees the freed place or the
-//!    child sees the spawner queued.
+//!    spawner. Each side puts a `SeqCst` fence between its write and its read, so either the
+//!    spawner's retry sees the freed place or the child sees the spawner queued (`SeqCst`
+//!    accesses alone would do, but loom cannot check that argument; it checks the fences').
 //! 5. **The hard drop** (the grace period ran out, or the scope's future was dropped) sets
 //!    `hard_dropped`, then aborts every registered task whose scope token is this node, through
 //!    the runtime's registry. A spawner checks `hard_dropped` after its task is registered and
@@ -37,10 +38,14 @@
 //!    is unlisted from its parent, reset, and kept in a small thread-local pool; the next scope
 //!    created on that thread reuses it. So a scope that never spawns makes no allocation in the
 //!    steady state.
+//!
+//! The atomic side of rules 1, 2 and 4 (the `live` word, `queued`, and what a spawner, a
+//! finishing child and the scope's future decide from them) is [`Live`], in `live.rs`, which
+//! does not depend on the runtime and has `loom` models; the methods here take the lock around
+//! it and do the waking.
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::panic::Location;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -48,19 +53,14 @@ use std::task::{Context, Waker};
 
 use super::cancel::{CancelToken, Node};
 use super::error::Failure;
+pub(super) use super::live::{Children, Reserve};
+use super::live::{Live, SpawnQueue};
 use crate::loom::lock;
-use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::Mutex;
 use crate::runtime::Handle;
 
 pub(super) type PanicPayload = Box<dyn Any + Send>;
-
-/// `live`: the scope is done (or dropped); spawning panics (rule 2).
-const CLOSED: usize = 1;
-/// `live`: the scope's future waits for the last child; its waker is in `Slow::waker` (rule 2).
-const WAITING: usize = 2;
-/// `live`: one live child (rule 1).
-const ONE: usize = 4;
 
 /// What the task dump shows about a scope (see [`describe`](super::describe)).
 #[derive(Clone, Copy, Debug)]
@@ -75,14 +75,10 @@ pub(crate) struct ScopeDesc {
 
 /// The state a scope shares with its handles and children (see the module docs).
 pub(crate) struct ScopeState {
-    /// Live children times `ONE`, `CLOSED`, `WAITING` (rules 1, 2, 4).
-    live: AtomicUsize,
-    /// How many spawners are queued in `Slow::spawn_waiters` (rule 4); written under the lock.
-    queued: AtomicUsize,
+    /// Live children, `CLOSED`, `WAITING`, queued spawners, the bound (rules 1, 2, 4).
+    live: Live,
     /// Set before the hard drop walks the registry (rule 5).
     hard_dropped: AtomicBool,
-    /// The bound on live children; 0 when unbounded.
-    max: usize,
     /// The runtime the children are spawned on.
     pub(super) rt: Handle,
     pub(super) desc: ScopeDesc,
@@ -98,36 +94,15 @@ struct Slow {
     /// The scope's future, waiting for its last child (rule 2).
     waker: Option<Waker>,
     /// Spawners waiting for a place, oldest first, with their ids (rule 4).
-    spawn_waiters: VecDeque<(u64, Waker)>,
-    next_waiter_id: u64,
-}
-
-/// What a spawner got (rules 1, 4).
-#[must_use]
-pub(super) enum Reserve {
-    /// A place: the caller must spawn a child that will release it.
-    Reserved,
-    /// The scope is bounded and full.
-    Full,
-    /// The scope has ended.
-    Closed,
-}
-
-/// The scope's children have all finished, or not yet (rule 2).
-#[must_use]
-pub(super) enum Children {
-    Done,
-    Running,
+    spawners: SpawnQueue,
 }
 
 impl ScopeState {
     fn new(rt: Handle, max: usize, location: &'static Location<'static>) -> ScopeState {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         ScopeState {
-            live: AtomicUsize::new(0),
-            queued: AtomicUsize::new(0),
+            live: Live::new(max),
             hard_dropped: AtomicBool::new(false),
-            max,
             rt,
             desc: ScopeDesc {
                 id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -138,60 +113,37 @@ impl ScopeState {
                 failures: None,
                 panic: None,
                 waker: None,
-                spawn_waiters: VecDeque::new(),
-                next_waiter_id: 0,
+                spawners: SpawnQueue::new(),
             }),
         }
     }
 
     /// Children alive now.
     pub(super) fn live(&self) -> usize {
-        self.live.load(Ordering::Acquire) / ONE
+        self.live.count()
     }
 
     pub(super) fn is_closed(&self) -> bool {
-        self.live.load(Ordering::Acquire) & CLOSED != 0
+        self.live.is_closed()
     }
 
     pub(super) fn is_bounded(&self) -> bool {
-        self.max != 0
+        self.live.is_bounded()
     }
 
     /// Takes a place for a child in an unbounded scope (rule 1).
     pub(super) fn reserve_unbounded(&self) -> Reserve {
-        let prev = self.live.fetch_add(ONE, Ordering::AcqRel);
-        if prev & CLOSED != 0 {
-            self.live.fetch_sub(ONE, Ordering::AcqRel);
-            return Reserve::Closed;
-        }
-        Reserve::Reserved
+        self.live.reserve_unbounded()
     }
 
     /// Takes a place for a child in a bounded scope if there is one (rule 4).
     pub(super) fn try_reserve_bounded(&self) -> Reserve {
-        let mut cur = self.live.load(Ordering::SeqCst);
-        loop {
-            if cur & CLOSED != 0 {
-                return Reserve::Closed;
-            }
-            if cur / ONE >= self.max {
-                return Reserve::Full;
-            }
-            match self.live.compare_exchange_weak(
-                cur,
-                cur + ONE,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                Ok(_) => return Reserve::Reserved,
-                Err(now) => cur = now,
-            }
-        }
+        self.live.try_reserve_bounded()
     }
 
     /// Whether spawners are queued, so a new one must queue behind them (rule 4).
     pub(super) fn has_queued(&self) -> bool {
-        self.queued.load(Ordering::SeqCst) != 0
+        self.live.has_queued()
     }
 
     /// The bounded spawner `waiter`'s slow path (rule 4): takes a place, or queues `waker`. A
@@ -199,34 +151,8 @@ impl ScopeState {
     /// front.
     pub(super) fn reserve_or_queue(&self, waiter: &mut Option<u64>, waker: &Waker) -> Reserve {
         let mut slow = lock(&self.slow);
-        let listed = waiter.and_then(|id| slow.spawn_waiters.iter().position(|(w, _)| *w == id));
-        match listed {
-            Some(pos) => {
-                if !slow.spawn_waiters[pos].1.will_wake(waker) {
-                    slow.spawn_waiters[pos].1 = waker.clone();
-                }
-            }
-            None => {
-                // New, or woken but beaten to the place: back in line (at the front if woken).
-                let id = slow.next_waiter_id;
-                slow.next_waiter_id += 1;
-                if waiter.is_some() {
-                    slow.spawn_waiters.push_front((id, waker.clone()));
-                } else {
-                    slow.spawn_waiters.push_back((id, waker.clone()));
-                }
-                *waiter = Some(id);
-            }
-        }
-        self.queued
-            .store(slow.spawn_waiters.len(), Ordering::SeqCst);
-        let got = self.try_reserve_bounded();
-        if !matches!(got, Reserve::Full) {
-            slow.remove_waiter(waiter.take());
-            self.queued
-                .store(slow.spawn_waiters.len(), Ordering::SeqCst);
-        }
-        got
+        self.live
+            .reserve_or_queue(&mut slow.spawners, waiter, waker)
     }
 
     /// A spawner that was queued gives up (dropped, or the scope is cancelled or closed): leaves
@@ -235,20 +161,9 @@ impl ScopeState {
         let Some(id) = waiter else {
             return;
         };
-        let next = {
-            let mut slow = lock(&self.slow);
-            let next = match slow.spawn_waiters.iter().position(|(w, _)| *w == id) {
-                Some(pos) => {
-                    slow.spawn_waiters.remove(pos);
-                    None
-                }
-                None if pass_on => slow.spawn_waiters.pop_front().map(|(_, w)| w),
-                None => None,
-            };
-            self.queued
-                .store(slow.spawn_waiters.len(), Ordering::SeqCst);
-            next
-        };
+        let next = self
+            .live
+            .leave_queue(&mut lock(&self.slow).spawners, id, pass_on);
         if let Some(w) = next {
             w.wake();
         }
@@ -256,11 +171,7 @@ impl ScopeState {
 
     /// Wakes every queued spawner: the scope is cancelled, nothing new starts (rule 4).
     pub(super) fn wake_all_spawners(&self) {
-        let waiters: Vec<Waker> = {
-            let mut slow = lock(&self.slow);
-            self.queued.store(0, Ordering::SeqCst);
-            slow.spawn_waiters.drain(..).map(|(_, w)| w).collect()
-        };
+        let waiters = self.live.drain_queue(&mut lock(&self.slow).spawners);
         waiters.into_iter().for_each(Waker::wake);
     }
 
@@ -290,20 +201,14 @@ impl ScopeState {
     /// A child leaves the scope (rule 1): wakes a queued spawner (rule 4) and, if it was the last
     /// child the scope's future waits for, that future (rule 2).
     pub(super) fn release(&self) {
-        let prev = self.live.fetch_sub(ONE, Ordering::SeqCst);
-        if self.is_bounded() && self.queued.load(Ordering::SeqCst) != 0 {
-            let next = {
-                let mut slow = lock(&self.slow);
-                let next = slow.spawn_waiters.pop_front().map(|(_, w)| w);
-                self.queued
-                    .store(slow.spawn_waiters.len(), Ordering::SeqCst);
-                next
-            };
+        let released = self.live.release();
+        if released.spawner {
+            let next = self.live.pop_spawner(&mut lock(&self.slow).spawners);
             if let Some(w) = next {
                 w.wake();
             }
         }
-        if prev / ONE == 1 && prev & WAITING != 0 {
+        if released.scope {
             let waker = lock(&self.slow).waker.take();
             if let Some(w) = waker {
                 w.wake();
@@ -314,23 +219,8 @@ impl ScopeState {
     /// The scope's future, its body done, waits for the children (rule 2).
     pub(super) fn poll_children(&self, cx: &Context<'_>) -> Children {
         let mut slow = lock(&self.slow);
-        let mut cur = self.live.load(Ordering::Acquire);
-        loop {
-            let (next, outcome) = if cur / ONE == 0 {
-                (CLOSED, Children::Done)
-            } else if cur & WAITING != 0 {
-                break;
-            } else {
-                (cur | WAITING, Children::Running)
-            };
-            match self
-                .live
-                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) if matches!(outcome, Children::Done) => return Children::Done,
-                Ok(_) => break,
-                Err(now) => cur = now,
-            }
+        if let Children::Done = self.live.close_or_wait() {
+            return Children::Done;
         }
         match &slow.waker {
             Some(w) if w.will_wake(cx.waker()) => {}
@@ -342,7 +232,7 @@ impl ScopeState {
     /// Closes the scope whose future is dropped before it completed (rule 2); returns whether
     /// children are still alive.
     pub(super) fn close(&self) -> bool {
-        self.live.fetch_or(CLOSED, Ordering::AcqRel) / ONE != 0
+        self.live.close()
     }
 
     /// The outcomes, once the scope is closed: the failures (for the scope's `E`) and the panic.
@@ -370,14 +260,6 @@ impl ScopeState {
             .shared
             .registry
             .abort_matching(|meta| meta.scope.as_ref().is_some_and(|t| t.ptr_eq(&token)));
-    }
-}
-
-impl Slow {
-    fn remove_waiter(&mut self, waiter: Option<u64>) {
-        if let Some(id) = waiter {
-            self.spawn_waiters.retain(|(w, _)| *w != id);
-        }
     }
 }
 
