@@ -153,7 +153,7 @@ impl Runtime {
     }
 }
 
-/// What [`tether`] passes to `Builder::diagnostics`; unset: the builder's default (on).
+/// What [`tether()`] passes to `Builder::diagnostics`; unset: the builder's default (on).
 static TETHER_DIAGNOSTICS: OnceLock<bool> = OnceLock::new();
 
 /// Makes every tether runtime this process builds call `Builder::diagnostics(on)` (for
