@@ -22,8 +22,8 @@
 //! cargo run --release -p tether-bench -- --diag-overhead [--runs N] [--quick] [--timeout SECS]
 //! ```
 //!
-//! A separate mode: what tether's default diagnostics (`Builder::diagnostics(true)`: slow-poll
-//! timing on the coarse clock, the per-worker slot, the watchdog thread) cost. It runs
+//! A separate mode: what tether's default diagnostics (`Builder::diagnostics(true)`: the
+//! per-worker slot each poll writes, the watchdog thread that times polls) cost. It runs
 //! `spawn_many` and `yield_many` on `tether` and `tether-mt`, each with diagnostics on and off
 //! (every measurement in a fresh child, on and off back to back within a round, alternating
 //! which goes first), default 7 rounds (`--quick`: 1 round at the quick sizes), and prints a

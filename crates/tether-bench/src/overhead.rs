@@ -1,8 +1,8 @@
 //! `--diag-overhead`: what tether's default diagnostics cost on `spawn_many` and `yield_many`.
 //!
-//! `tether::runtime::Builder::diagnostics(bool)` is on by default: each poll then reads the
-//! coarse clock twice and publishes what it polls in its worker's slot, and a watchdog thread
-//! ticks while the runtime is busy. This mode runs the two workloads of the main suite (the same
+//! `tether::runtime::Builder::diagnostics(bool)` is on by default: each poll then publishes what
+//! it polls in its worker's slot and reads one mark there, and a watchdog thread ticks while the
+//! runtime is busy, timing the polls it samples. This mode runs the two workloads of the main suite (the same
 //! functions, `suites::SUITES`) on tether's current-thread runtime and its multi-thread runtime
 //! with 2 workers, once with `diagnostics(true)` and once with `diagnostics(false)`, each
 //! measurement in a fresh child process (`--child SUITE RUNTIME --diagnostics on|off`). Within
@@ -233,8 +233,8 @@ fn render(plan: &Plan, command: &str, pairs: &[Pair]) -> (String, bool) {
     );
     let _ = writeln!(
         md,
-        "- on: `Builder::diagnostics(true)` (the default: slow-poll timing on the coarse clock, \
-         the per-worker slot, the watchdog thread); off: `Builder::diagnostics(false)`\n"
+        "- on: `Builder::diagnostics(true)` (the default: the per-worker slot each poll writes, \
+         the watchdog thread that times polls); off: `Builder::diagnostics(false)`\n"
     );
     let _ = writeln!(
         md,
