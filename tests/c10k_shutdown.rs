@@ -12,15 +12,12 @@
 #[path = "support/example_bin.rs"]
 mod example_bin;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::process::{Command, ExitStatus};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use example_bin::{build_example, wait_bounded};
+use example_bin::{build_example, Running};
 
 /// Connections the demo opens, and the length of its echo phase (never reached: Ctrl-C comes
 /// first).
@@ -89,12 +86,8 @@ fn become_subreaper() {
 /// The demo running as a child; killed when dropped if still running, with any client process
 /// left behind.
 struct Demo {
-    child: Child,
+    run: Running,
     bin: PathBuf,
-    lines: Receiver<String>,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<Vec<String>>>,
-    readers: Vec<JoinHandle<()>>,
     /// The client processes seen while the demo ran, and the server address they use.
     clients: Vec<u32>,
     addr: String,
@@ -102,68 +95,19 @@ struct Demo {
 
 impl Demo {
     fn start(bin: PathBuf, args: &[&str]) -> Demo {
-        let mut child = Command::new(&bin)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot start the c10k example");
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let (tx, lines) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        let keep = stdout.clone();
-        let out_reader = thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                keep.lock().unwrap().push(line.clone());
-                let _ = tx.send(line);
-            }
-        });
-        let err = child.stderr.take().unwrap();
-        let keep = stderr.clone();
-        let err_reader = thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                keep.lock().unwrap().push(line);
-            }
-        });
+        let mut cmd = Command::new(&bin);
+        cmd.args(args);
         Demo {
-            child,
+            run: Running::start(cmd, "demo"),
             bin,
-            lines,
-            stdout,
-            stderr,
-            readers: vec![out_reader, err_reader],
             clients: Vec::new(),
             addr: String::new(),
         }
     }
 
-    /// Waits for a stdout line containing `needle`.
-    fn wait_for_line(&self, needle: &str, limit: Duration) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!(
-                        "no {needle:?} from the demo in {limit:?}\n{}",
-                        self.output()
-                    )
-                }
-                Err(RecvTimeoutError::Disconnected) => panic!(
-                    "the demo closed its stdout before {needle:?}\n{}",
-                    self.output()
-                ),
-            }
-        }
-    }
-
     /// The demo's client processes: its children in client mode.
     fn find_clients(&mut self) {
-        let pid = self.child.id();
+        let pid = self.run.pid();
         self.clients = all_pids()
             .into_iter()
             .filter(|&p| {
@@ -173,31 +117,9 @@ impl Demo {
             .collect();
     }
 
-    /// Sends `SIGINT` to the demo's pid only, as `kill -INT <pid>` would.
-    fn interrupt(&self) {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
-        // SAFETY: `kill` only sends a signal. `pid` is our child, not yet reaped (we hold its
-        // `Child` and have not waited for it), so it cannot name another process.
-        let rc = unsafe { libc::kill(pid, libc::SIGINT) };
-        assert_eq!(rc, 0, "kill(SIGINT): {}", std::io::Error::last_os_error());
-    }
-
     /// Waits for the demo to exit; kills it and fails past `EXIT_LIMIT`.
     fn wait_exit(&mut self) -> ExitStatus {
-        match wait_bounded(&mut self.child, EXIT_LIMIT) {
-            Some(status) => {
-                // The pipes are closed (the demo's client writes to its own pipes, which the
-                // demo read): the readers have seen all the output.
-                for r in self.readers.drain(..) {
-                    let _ = r.join();
-                }
-                status
-            }
-            None => panic!(
-                "the demo did not exit within {EXIT_LIMIT:?} of SIGINT (killed)\n{}",
-                self.output()
-            ),
-        }
+        self.run.wait_exit(EXIT_LIMIT)
     }
 
     /// The demo's client processes that still exist: running anywhere, or orphaned to us (alive
@@ -224,26 +146,19 @@ impl Demo {
         }
         left
     }
+}
 
-    fn stdout_text(&self) -> String {
-        self.stdout.lock().unwrap().join("\n")
-    }
+impl std::ops::Deref for Demo {
+    type Target = Running;
 
-    fn output(&self) -> String {
-        format!(
-            "--- demo stdout ---\n{}\n--- demo stderr ---\n{}",
-            self.stdout_text(),
-            self.stderr.lock().unwrap().join("\n")
-        )
+    fn deref(&self) -> &Running {
+        &self.run
     }
 }
 
 impl Drop for Demo {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        self.run.stop();
         // A client left behind: kill it if it still runs the client, reap it if it is ours.
         let me = std::process::id();
         for &pid in &self.clients {

@@ -10,17 +10,16 @@
 #[path = "support/example_bin.rs"]
 mod example_bin;
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use example_bin::{build_example, wait_bounded};
+use example_bin::{build_example, Running};
 
 /// Clients of the main test.
 const CLIENTS: usize = 20;
@@ -44,131 +43,35 @@ fn echo_binary() -> &'static Path {
 
 /// The echo example running as a child; killed when dropped if still running.
 struct Server {
-    child: Child,
+    run: Running,
     addr: SocketAddr,
-    /// Every stdout line, as they come.
-    lines: Receiver<String>,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<Vec<String>>>,
-    /// The threads reading stdout and stderr; they end when the server exits.
-    readers: Vec<JoinHandle<()>>,
 }
 
 impl Server {
     fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(echo_binary())
-            .arg("127.0.0.1:0")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot start the echo example");
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let (tx, lines) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        let keep = stdout.clone();
-        let out_reader = thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                keep.lock().unwrap().push(line.clone());
-                let _ = tx.send(line);
-            }
-        });
-        let err = child.stderr.take().unwrap();
-        let keep = stderr.clone();
-        let err_reader = thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                keep.lock().unwrap().push(line);
-            }
-        });
-        let mut server = Server {
-            child,
-            addr: "0.0.0.0:0".parse().unwrap(),
-            lines,
-            stdout,
-            stderr,
-            readers: vec![out_reader, err_reader],
-        };
-        let line = server.wait_for_line("listening on ", START_LIMIT);
+        let mut cmd = Command::new(echo_binary());
+        cmd.arg("127.0.0.1:0").args(args);
+        let run = Running::start(cmd, "server");
+        let line = run.wait_for_line("listening on ", START_LIMIT);
         let addr = line
             .split("listening on ")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|a| a.parse().ok());
-        server.addr = addr.unwrap_or_else(|| panic!("no address in {line:?}"));
-        server
+        let addr = addr.unwrap_or_else(|| panic!("no address in {line:?}"));
+        Server { run, addr }
     }
 
-    /// Waits for a stdout line containing `needle`.
-    fn wait_for_line(&self, needle: &str, limit: Duration) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!(
-                        "no {needle:?} from the server in {limit:?}\n{}",
-                        self.output()
-                    )
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    panic!(
-                        "the server closed its stdout before {needle:?}\n{}",
-                        self.output()
-                    )
-                }
-            }
-        }
-    }
-
-    /// Sends `SIGINT` to the server, as Ctrl-C in a terminal would.
-    fn interrupt(&self) {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
-        // SAFETY: `kill` only sends a signal. `pid` is our child, not yet reaped (we hold its
-        // `Child` and have not waited for it), so it cannot name another process.
-        let rc = unsafe { libc::kill(pid, libc::SIGINT) };
-        assert_eq!(rc, 0, "kill(SIGINT): {}", std::io::Error::last_os_error());
-    }
-
-    /// Waits for the server to exit; kills it and fails past `EXIT_LIMIT`.
     fn wait_exit(&mut self) -> ExitStatus {
-        match wait_bounded(&mut self.child, EXIT_LIMIT) {
-            Some(status) => {
-                // The pipes are closed: the readers have seen all the output.
-                for r in self.readers.drain(..) {
-                    let _ = r.join();
-                }
-                status
-            }
-            None => panic!(
-                "the server did not exit within {EXIT_LIMIT:?} of SIGINT (killed)\n{}",
-                self.output()
-            ),
-        }
-    }
-
-    fn stdout_text(&self) -> String {
-        self.stdout.lock().unwrap().join("\n")
-    }
-
-    fn output(&self) -> String {
-        format!(
-            "--- server stdout ---\n{}\n--- server stderr ---\n{}",
-            self.stdout_text(),
-            self.stderr.lock().unwrap().join("\n")
-        )
+        self.run.wait_exit(EXIT_LIMIT)
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+impl std::ops::Deref for Server {
+    type Target = Running;
+
+    fn deref(&self) -> &Running {
+        &self.run
     }
 }
 

@@ -1,9 +1,11 @@
 //! Building an example from a test and running it as a bounded child process.
 
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::thread;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 /// Bounds building the example.
@@ -76,5 +78,143 @@ pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
                 return None;
             }
         }
+    }
+}
+
+/// An example running as a child process, its stdout and stderr lines collected as they come;
+/// killed (through `Child::kill`, by its pid) and reaped when dropped if it still runs.
+pub struct Running {
+    child: Child,
+    /// What the messages call it ("server", "demo").
+    name: &'static str,
+    /// Every stdout line, as they come.
+    lines: Receiver<String>,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    /// The threads reading stdout and stderr; they end when the child's pipes close.
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Starts `cmd` with piped output.
+    pub fn start(mut cmd: Command, name: &'static str) -> Running {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the {name}: {e}"));
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (tx, lines) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        let keep = stdout.clone();
+        let out_reader = thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                keep.lock().unwrap().push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+        let err = child.stderr.take().unwrap();
+        let keep = stderr.clone();
+        let err_reader = thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                keep.lock().unwrap().push(line);
+            }
+        });
+        Running {
+            child,
+            name,
+            lines,
+            stdout,
+            stderr,
+            readers: vec![out_reader, err_reader],
+        }
+    }
+
+    /// The child's pid.
+    #[allow(dead_code)] // not every test that includes this module needs it
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for a stdout line containing `needle`.
+    pub fn wait_for_line(&self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "no {needle:?} from the {} in {limit:?}\n{}",
+                    self.name,
+                    self.output()
+                ),
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "the {} closed its stdout before {needle:?}\n{}",
+                    self.name,
+                    self.output()
+                ),
+            }
+        }
+    }
+
+    /// Sends `SIGINT` to the child's pid only, as Ctrl-C or `kill -INT <pid>` would.
+    pub fn interrupt(&self) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
+        // SAFETY: `kill` only sends a signal. `pid` is our child, not yet reaped (we hold its
+        // `Child` and have not waited for it), so it cannot name another process.
+        let rc = unsafe { libc::kill(pid, libc::SIGINT) };
+        assert_eq!(rc, 0, "kill(SIGINT): {}", std::io::Error::last_os_error());
+    }
+
+    /// Waits for the child to exit; kills it and fails past `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        match wait_bounded(&mut self.child, limit) {
+            Some(status) => {
+                // The pipes are closed: the readers have seen all the output.
+                for r in self.readers.drain(..) {
+                    let _ = r.join();
+                }
+                status
+            }
+            None => panic!(
+                "the {} did not exit within {limit:?} of SIGINT (killed)\n{}",
+                self.name,
+                self.output()
+            ),
+        }
+    }
+
+    /// Everything the child printed on stdout so far.
+    pub fn stdout_text(&self) -> String {
+        self.stdout.lock().unwrap().join("\n")
+    }
+
+    /// Both outputs, for failure messages.
+    pub fn output(&self) -> String {
+        format!(
+            "--- {name} stdout ---\n{}\n--- {name} stderr ---\n{}",
+            self.stdout_text(),
+            self.stderr.lock().unwrap().join("\n"),
+            name = self.name,
+        )
+    }
+}
+
+impl Running {
+    /// Kills and reaps the child if it still runs.
+    pub fn stop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
