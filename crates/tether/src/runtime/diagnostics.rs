@@ -329,51 +329,45 @@ pub(crate) fn poll_credited(slot: &WorkerSlot, meta: &TaskMeta, credit: Credit) 
     meta.poll_ticks
         .store(total.saturating_add(credit.ticks()), Ordering::Relaxed);
     if credit.slow() {
-        report_slow(&meta.shared.diag, &meta.shared, slot, meta, credit.ticks());
-    }
-}
-
-fn report_slow(diag: &Diag, rt: &RtShared, slot: &WorkerSlot, meta: &TaskMeta, ticks: u32) {
-    diag.slow_polls.fetch_add(1, Ordering::Relaxed);
-    let key = meta.key();
-    let (name, location) = rt
-        .registry
-        .describe(key, meta.id)
-        .map_or((None, None), |(n, l)| (n, Some(l)));
-    diag.emit(&Diagnostic {
-        kind: DiagnosticKind::SlowPoll,
-        task: TaskRef {
+        let rt = &meta.shared;
+        let (name, location) = rt
+            .registry
+            .describe(meta.key(), meta.id)
+            .map_or((None, None), |(n, l)| (n, Some(l)));
+        let task = TaskRef {
             id: Some(meta.id),
             name,
             location,
-        },
-        worker: slot.index,
-        duration: TICK * ticks,
-        waited: Duration::ZERO,
-        threshold: diag.config.slow_poll,
-    });
+        };
+        report_slow(&rt.diag, slot, task, credit);
+    }
 }
 
 /// Called by the current-thread scheduler when the watchdog credited a poll of the `block_on`
 /// future.
 #[cold]
 pub(crate) fn main_poll_credited(diag: &Diag, slot: &WorkerSlot, credit: Credit) {
-    let ticks = credit.ticks();
     if credit.slow() {
-        diag.slow_polls.fetch_add(1, Ordering::Relaxed);
-        diag.emit(&Diagnostic {
-            kind: DiagnosticKind::SlowPoll,
-            task: TaskRef {
-                id: None,
-                name: None,
-                location: slot.main_location(),
-            },
-            worker: slot.index,
-            duration: TICK * ticks,
-            waited: Duration::ZERO,
-            threshold: diag.config.slow_poll,
-        });
+        let task = TaskRef {
+            id: None,
+            name: None,
+            location: slot.main_location(),
+        };
+        report_slow(diag, slot, task, credit);
     }
+}
+
+/// Counts and emits a slow-poll report.
+fn report_slow(diag: &Diag, slot: &WorkerSlot, task: TaskRef, credit: Credit) {
+    diag.slow_polls.fetch_add(1, Ordering::Relaxed);
+    diag.emit(&Diagnostic {
+        kind: DiagnosticKind::SlowPoll,
+        task,
+        worker: slot.index,
+        duration: TICK * credit.ticks(),
+        waited: Duration::ZERO,
+        threshold: diag.config.slow_poll,
+    });
 }
 
 /// Starts the watchdog thread of `rt` (if diagnostics are on).

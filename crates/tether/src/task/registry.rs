@@ -368,7 +368,7 @@ impl Registry {
                     let polls = meta.polls.load(Ordering::Relaxed);
                     let running_on = running
                         .iter()
-                        .find(|(k, _)| usize::try_from(*k).is_ok_and(|k| k == key))
+                        .find(|&&(k, _)| k as usize == key)
                         .map(|(_, w)| *w);
                     let state = match running_on {
                         Some(worker) => TaskState::Running { worker },
