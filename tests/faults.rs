@@ -126,6 +126,8 @@ fn run_flavor(multi: bool) {
     let mut total = Summary::default();
     let mut tasks = 0;
     let mut failed = Vec::new();
+    // Run times of the seeds that passed (a failing seed may have waited out a limit).
+    let (mut passed_time, mut slowest) = (Duration::ZERO, Duration::ZERO);
     for &seed in &seeds {
         chaos::set_panic_context(Some(format!(
             "(fault suite: the panic above happened in seed {seed} ({}); if the process aborts, \
@@ -139,6 +141,8 @@ fn run_flavor(multi: bool) {
             Ok(done) => {
                 total.add(&done.summary);
                 tasks += done.tasks;
+                passed_time += done.took;
+                slowest = slowest.max(done.took);
                 if seeds.len() == 1 {
                     eprintln!(
                         "seed {seed} ({}): {}, {:?}\n  {}\n  {}",
@@ -169,12 +173,15 @@ fn run_flavor(multi: bool) {
             }
         }
     }
-    let n = seeds.len() as u32;
+    let passed = (seeds.len() - failed.len()) as u32;
     eprintln!(
-        "faults {}: {n} seed(s) in {:.2?} ({:.2?} per seed), {tasks} tasks; {total}",
+        "faults {}: {} seed(s) in {:.2?}; {passed} passed, {:.2?} per seed (slowest {:.2?}), \
+         {tasks} tasks; {total}",
         flavor_name(multi),
+        seeds.len(),
         start.elapsed(),
-        start.elapsed() / n.max(1),
+        passed_time / passed.max(1),
+        slowest,
     );
     assert!(
         failed.is_empty(),
