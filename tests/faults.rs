@@ -43,7 +43,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chaos::{Config, OutputRule, Rng, Run, Summary, Top};
+use chaos::{Config, Rng, Run, Summary, Top};
 use tether::runtime::Builder;
 
 /// Seeds per flavor by default.
@@ -302,7 +302,6 @@ fn run_seed(seed: u64, multi: bool) -> Result<Passed, Vec<String>> {
         task_budget: TASK_BUDGET,
         scope_budget: SCOPE_BUDGET,
         detached_output_panics: detached_output_panics(),
-        output_rule: OutputRule::Contained,
         max_pairs: max_blocking - 1,
         rendezvous_limit: Duration::from_secs(5),
     });

@@ -12,9 +12,9 @@
 //! | what a scope's future returns or resumes | [`Watch`] | (delivered to the awaiting code) |
 //!
 //! Code of the suite runs only inside these wrappers' polls (and [`Top`]'s), which count
-//! themselves in a per-thread depth. So a destructor that runs at depth zero was called by the
-//! runtime outside every poll of ours: the only such case is the runtime dropping the output
-//! of a task whose `JoinHandle` was detached before the task finished.
+//! themselves in a per-thread depth, so a panic thrown at a depth above zero reaches one of
+//! them, or a catch point of the runtime inside the suite's code (see [`Task`]'s `Drop`).
+//! A task's output that nobody took is dropped by the runtime (see [`Bomb`]).
 
 use std::any::Any;
 use std::cell::Cell;
@@ -146,16 +146,39 @@ fn caught_panic(run: &Run, p: &(dyn Any + Send), holder: Holder) {
 /// A value that panics when dropped: a destructor fault.
 ///
 /// Dropped while the thread is already panicking it does nothing (a second panic would abort
-/// the process). Dropped by the runtime outside every poll of the suite (see the module docs:
-/// the output of a detached task) it panics only when `Config::detached_output_panics` is on.
+/// the process). A task's output is marked as such ([`mark_output`]) until the suite's code
+/// takes it from the task's handle ([`claim`]): a marked bomb is being dropped by the runtime,
+/// because nobody took the output from the `JoinHandle` (dropped before or after the task
+/// finished), and the runtime reports its panic to the failure policy. Those panics happen
+/// only when `Config::detached_output_panics` is on.
 pub struct Bomb {
     run: Arc<Run>,
+    output: bool,
 }
 
 impl Bomb {
     pub fn new(run: &Arc<Run>) -> Bomb {
-        Bomb { run: run.clone() }
+        Bomb {
+            run: run.clone(),
+            output: false,
+        }
     }
+}
+
+/// Marks `out` as a task's output, which the runtime drops unless the suite's code takes it.
+pub fn mark_output(mut out: Out) -> Out {
+    if let Some(b) = &mut out {
+        b.output = true;
+    }
+    out
+}
+
+/// The suite's code took `out` from a task's handle: from now on it drops it.
+pub fn claim(mut out: Out) -> Out {
+    if let Some(b) = &mut out {
+        b.output = false;
+    }
+    out
 }
 
 impl Drop for Bomb {
@@ -163,23 +186,31 @@ impl Drop for Bomb {
         if std::thread::panicking() {
             return;
         }
-        if in_boundary() {
-            let id = self.run.ledger().new_fault();
+        if self.output {
+            if !self.run.cfg.detached_output_panics {
+                self.run
+                    .stats
+                    .skipped_output_panics
+                    .fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            let id = {
+                let mut l = self.run.ledger();
+                let id = l.new_fault();
+                l.caught(&[id], Holder::Output, Kind::Panic);
+                id
+            };
             throw(vec![id]);
         }
-        if !self.run.cfg.detached_output_panics {
-            self.run
-                .stats
-                .skipped_output_panics
-                .fetch_add(1, Ordering::Relaxed);
+        if !in_boundary() {
+            self.run.violation(
+                "a destructor fault was dropped outside the suite's code, and not as a task's \
+                 output"
+                    .to_string(),
+            );
             return;
         }
-        let id = {
-            let mut l = self.run.ledger();
-            let id = l.new_fault();
-            l.caught(&[id], Holder::Output, Kind::Panic);
-            id
-        };
+        let id = self.run.ledger().new_fault();
         throw(vec![id]);
     }
 }
@@ -272,7 +303,7 @@ impl Future for Task {
             Ok(Poll::Ready(Ok(out))) => {
                 this.inner = None;
                 this.done = Done::Ok;
-                Poll::Ready(Ok(out))
+                Poll::Ready(Ok(mark_output(out)))
             }
             Ok(Poll::Ready(Err(Fault(ids)))) => {
                 this.inner = None;
@@ -377,7 +408,7 @@ impl Job {
             out
         }));
         match res {
-            Ok(out) => out,
+            Ok(out) => mark_output(out),
             Err(p) => {
                 caught_panic(&self.run, &*p, Holder::Task(self.task));
                 resume_unwind(p)

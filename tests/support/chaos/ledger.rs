@@ -32,8 +32,8 @@ pub enum Holder {
     Task(u64),
     /// The scope with this number: one of its children or its body recorded the failure.
     Scope(u64),
-    /// The runtime, which dropped the output of a task whose handle was detached, and whose
-    /// destructor panicked.
+    /// The runtime, which dropped the output of a task that nobody took from its
+    /// `JoinHandle`, and whose destructor panicked: reported to the failure policy.
     Output,
 }
 
@@ -62,21 +62,9 @@ pub enum Rule {
     /// replaces the error the child returned, and is itself dropped if the child had already
     /// panicked (`scope/child.rs`).
     DropAfterCompletion,
-    /// The panic in the destructor of a detached task's output, when the runtime contains it
-    /// without reporting it.
-    DetachedOutput,
     /// The suite's code: an error on its way out of a task is dropped when a destructor panics
     /// on the way (the panic carries on instead).
     Superseded,
-}
-
-/// How the runtime treats a panic in the destructor of a detached task's output.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OutputRule {
-    /// Reported to the failure policy, like an unobserved panic.
-    Reported,
-    /// Contained and dropped, like a panic in a cancelled future's destructor.
-    Contained,
 }
 
 /// Where a failure reached its end.
@@ -158,7 +146,6 @@ pub struct Ledger {
     by_scope: HashMap<u64, Vec<FaultId>>,
     scopes: HashMap<u64, ScopeStatus>,
     next: FaultId,
-    output_rule: OutputRule,
     /// Set when the runtime starts shutting down.
     stopping: bool,
     /// Failures that happened after that: a child's future dropped by the suite's code then
@@ -170,13 +157,12 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    pub fn new(output_rule: OutputRule) -> Ledger {
+    pub fn new() -> Ledger {
         Ledger {
             faults: HashMap::new(),
             by_scope: HashMap::new(),
             scopes: HashMap::new(),
             next: 0,
-            output_rule,
             stopping: false,
             late: HashSet::new(),
             violations: Vec::new(),
@@ -301,14 +287,14 @@ impl Ledger {
 
     /// The failure hook reported these failures.
     pub fn hooked(&mut self, ids: &[FaultId]) {
-        let output_reported = self.output_rule == OutputRule::Reported;
         for &id in ids {
             self.step(
                 id,
-                |s| match s {
-                    State::Held(Holder::Task(_), Kind::Panic) => true,
-                    State::Held(Holder::Output, _) => output_reported,
-                    _ => false,
+                |s| {
+                    matches!(
+                        s,
+                        State::Held(Holder::Task(_) | Holder::Output, Kind::Panic)
+                    )
                 },
                 State::Reported(Channel::Hook),
                 "was reported by the failure hook",
@@ -418,9 +404,6 @@ impl Ledger {
             match self.faults[&id] {
                 State::Reported(c) => *summary.reported.entry(c).or_default() += 1,
                 State::Discarded(r) => *summary.discarded.entry(r).or_default() += 1,
-                State::Held(Holder::Output, _) if self.output_rule == OutputRule::Contained => {
-                    *summary.discarded.entry(Rule::DetachedOutput).or_default() += 1
-                }
                 State::Lost => {}
                 State::Flight if self.late.contains(&id) => {
                     *summary.discarded.entry(Rule::RuntimeDrop).or_default() += 1

@@ -14,7 +14,7 @@ mod ledger;
 mod script;
 
 pub use boundary::{ids_of, install_panic_hook, set_panic_context, BoxFut, Top};
-pub use ledger::{OutputRule, Summary};
+pub use ledger::Summary;
 pub use script::root;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -67,10 +67,9 @@ pub struct Config {
     pub task_budget: i64,
     /// Scopes the run may open in all.
     pub scope_budget: i64,
-    /// Panics in the destructor of a detached task's output (see `Bomb`).
+    /// Panics in the destructor of a task's output that nobody took from its `JoinHandle`
+    /// (see `Bomb`).
     pub detached_output_panics: bool,
-    /// What the runtime does with such a panic.
-    pub output_rule: OutputRule,
     /// Blocking rendezvous pairs (a job waiting for a job queued after it) at once; kept below
     /// the pool's thread limit so that a partner always finds a thread.
     pub max_pairs: usize,
@@ -109,7 +108,7 @@ pub struct Run {
 impl Run {
     pub fn new(cfg: Config) -> Arc<Run> {
         Arc::new(Run {
-            ledger: Mutex::new(Ledger::new(cfg.output_rule)),
+            ledger: Mutex::new(Ledger::new()),
             budget: AtomicI64::new(cfg.task_budget),
             scope_budget: AtomicI64::new(cfg.scope_budget),
             cfg,

@@ -28,7 +28,7 @@ use tether::task::{AbortHandle, JoinHandle};
 use tether::time::{sleep, timeout};
 
 use super::boundary::{
-    ids_of, throw, Body, Bomb, BoxFut, Fault, Job, JobFn, Out, Task, TaskKind, Watch,
+    claim, ids_of, throw, Body, Bomb, BoxFut, Fault, Job, JobFn, Out, Task, TaskKind, Watch,
 };
 use super::ledger::Rule;
 use super::{Rng, Run};
@@ -621,6 +621,7 @@ async fn settle(env: &mut Env, item: Item) -> Result<(), Fault> {
             };
             match res {
                 Ok(Ok(out)) => {
+                    let out = claim(out);
                     if env.rng.chance(50) {
                         drop(out);
                     } else {
@@ -649,7 +650,7 @@ async fn settle(env: &mut Env, item: Item) -> Result<(), Fault> {
             // A child that failed never completes its handle: bounded.
             let d = env.short();
             if let Ok(out) = timeout(d, t).await {
-                drop(out);
+                drop(claim(out));
             }
         }
         Item::Abort(a) => {
