@@ -329,17 +329,12 @@ pub(crate) fn poll_credited(slot: &WorkerSlot, meta: &TaskMeta, credit: Credit) 
     meta.poll_ticks
         .store(total.saturating_add(credit.ticks()), Ordering::Relaxed);
     if credit.slow() {
-        let rt = &meta.shared;
-        let (name, location) = rt
-            .registry
-            .describe(meta.key(), meta.id)
-            .map_or((None, None), |(n, l)| (n, Some(l)));
         let task = TaskRef {
             id: Some(meta.id),
-            name,
-            location,
+            name: meta.name.clone(),
+            location: Some(meta.location),
         };
-        report_slow(&rt.diag, slot, task, credit);
+        report_slow(&meta.shared.diag, slot, task, credit);
     }
 }
 
