@@ -11,7 +11,7 @@ use std::task::Waker;
 
 use crate::loom::sync::atomic::{fence, AtomicUsize, Ordering};
 
-/// `word`: the scope is done (or dropped); spawning panics (rule 2).
+/// `word`: the scope is done (or its future dropped); nothing more can be spawned (rule 2).
 const CLOSED: usize = 1;
 /// `word`: the scope's future waits for the last child; its waker is under the lock (rule 2).
 const WAITING: usize = 2;
