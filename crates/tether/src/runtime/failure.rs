@@ -6,6 +6,10 @@
 //! task, its spawn location and the panic message; or the callback given to
 //! [`Builder::on_unhandled_failure`](super::Builder::on_unhandled_failure). Each failure is
 //! reported exactly once: the report is made when the undelivered `JoinError` is dropped.
+//!
+//! The other failure reported here is a panic in the destructor of a task's output that nobody
+//! took from its `JoinHandle` (the runtime drops that output; see `task/join.rs`, rules 1
+//! and 2): reported once, when the destructor panicked.
 
 use std::fmt;
 use std::panic::Location;
@@ -20,6 +24,17 @@ pub struct UnhandledFailure<'a> {
     pub(crate) name: Option<&'a str>,
     pub(crate) location: &'static Location<'static>,
     pub(crate) message: Option<&'a str>,
+    pub(crate) kind: FailureKind,
+}
+
+/// What failed (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FailureKind {
+    /// The task panicked and nobody awaited its `JoinHandle`.
+    Panic,
+    /// The destructor of the task's output panicked when the runtime dropped the output, which
+    /// nobody took from the `JoinHandle`.
+    OutputDrop,
 }
 
 impl UnhandledFailure<'_> {
@@ -42,6 +57,13 @@ impl UnhandledFailure<'_> {
     pub fn message(&self) -> Option<&str> {
         self.message
     }
+
+    /// Whether the panic came from the destructor of the task's output, which the runtime
+    /// dropped because nobody took it from the task's `JoinHandle` (the task itself had
+    /// finished), rather than from the task.
+    pub fn is_output_drop(&self) -> bool {
+        self.kind == FailureKind::OutputDrop
+    }
 }
 
 impl fmt::Display for UnhandledFailure<'_> {
@@ -50,11 +72,18 @@ impl fmt::Display for UnhandledFailure<'_> {
         if let Some(name) = self.name {
             write!(f, " {name:?}")?;
         }
-        write!(f, " spawned at {} panicked", self.location)?;
+        write!(f, " spawned at {}", self.location)?;
+        match self.kind {
+            FailureKind::Panic => f.write_str(" panicked")?,
+            FailureKind::OutputDrop => f.write_str(": the destructor of its output panicked")?,
+        }
         if let Some(msg) = self.message {
             write!(f, " with message {msg:?}")?;
         }
-        f.write_str(", and nobody awaited its JoinHandle")
+        match self.kind {
+            FailureKind::Panic => f.write_str(", and nobody awaited its JoinHandle"),
+            FailureKind::OutputDrop => f.write_str(" (nobody took the output from its JoinHandle)"),
+        }
     }
 }
 
