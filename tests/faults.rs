@@ -49,7 +49,7 @@ use tether::runtime::Builder;
 /// Seeds per flavor by default.
 const DEFAULT_SEEDS: u64 = 20;
 /// One run, from building the runtime to the last check.
-const RUN_LIMIT: Duration = Duration::from_secs(120);
+const RUN_LIMIT: Duration = Duration::from_secs(60);
 /// The timeout given to `Runtime::shutdown_timeout`.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the checks wait for tasks to finish, threads to retire, references to go.
@@ -61,6 +61,14 @@ const SCOPE_BUDGET: i64 = 400;
 
 /// Runs take turns: thread and descriptor counts are per process.
 static SERIAL: Mutex<()> = Mutex::new(());
+
+/// The running seed's runtime and run while its program runs, to say what is left if the
+/// run hangs.
+static RUNNING: Mutex<Option<(tether::runtime::Handle, Arc<Run>)>> = Mutex::new(None);
+
+fn set_running(running: Option<(tether::runtime::Handle, Arc<Run>)>) {
+    *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = running;
+}
 
 #[test]
 fn current_thread() {
@@ -127,7 +135,7 @@ fn run_flavor(multi: bool) {
     let mut tasks = 0;
     let mut failed = Vec::new();
     // Run times of the seeds that passed (a failing seed may have waited out a limit).
-    let (mut passed_time, mut slowest) = (Duration::ZERO, Duration::ZERO);
+    let (mut passed, mut passed_time, mut slowest) = (0u32, Duration::ZERO, Duration::ZERO);
     for &seed in &seeds {
         chaos::set_panic_context(Some(format!(
             "(fault suite: the panic above happened in seed {seed} ({}); if the process aborts, \
@@ -141,6 +149,7 @@ fn run_flavor(multi: bool) {
             Ok(done) => {
                 total.add(&done.summary);
                 tasks += done.tasks;
+                passed += 1;
                 passed_time += done.took;
                 slowest = slowest.max(done.took);
                 if seeds.len() == 1 {
@@ -173,12 +182,11 @@ fn run_flavor(multi: bool) {
             }
         }
     }
-    let passed = (seeds.len() - failed.len()) as u32;
     eprintln!(
         "faults {}: {} seed(s) in {:.2?}; {passed} passed, {:.2?} per seed (slowest {:.2?}), \
          {tasks} tasks; {total}",
         flavor_name(multi),
-        seeds.len(),
+        passed + failed.len() as u32,
         start.elapsed(),
         passed_time / passed.max(1),
         slowest,
@@ -242,13 +250,28 @@ fn check_seed(seed: u64, multi: bool) -> Result<Passed, Failed> {
     let res = match rx.recv_timeout(RUN_LIMIT) {
         Ok(res) => res,
         Err(RecvTimeoutError::Timeout) => {
+            let dump = RUNNING
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .map_or_else(
+                    || "(the program had ended: the hang is in the shutdown or the checks)".into(),
+                    |(h, run)| {
+                        format!(
+                            "{} task futures alive; scopes still open (innermost last): {:?}\n{}",
+                            run.wrappers(),
+                            run.ledger().open_scopes(),
+                            truncate(&h.dump().to_string(), 60)
+                        )
+                    },
+                );
             return Err(Failed {
                 messages: vec![format!(
                     "the run did not finish within {RUN_LIMIT:?} (a hang: a lost wake-up, a \
-                     shutdown that does not return, or a task that never ends)"
+                     shutdown that does not return, or a task that never ends); its tasks:\n{dump}"
                 )],
                 hung: true,
-            })
+            });
         }
         Err(RecvTimeoutError::Disconnected) => unreachable!("the runner always sends"),
     };
@@ -340,6 +363,7 @@ fn run_seed(seed: u64, multi: bool) -> Result<Passed, Vec<String>> {
     } else {
         program
     };
+    set_running(Some((handle.clone(), run.clone())));
     rt.block_on(Top::new(&run, top));
 
     if !early {
@@ -366,6 +390,7 @@ fn run_seed(seed: u64, multi: bool) -> Result<Passed, Vec<String>> {
         }
     }
 
+    set_running(None);
     run.set_stopping();
     let t0 = Instant::now();
     rt.shutdown_timeout(SHUTDOWN_TIMEOUT);

@@ -331,6 +331,18 @@ impl Ledger {
         out
     }
 
+    /// The scopes whose future has neither completed nor been dropped, oldest first.
+    pub fn open_scopes(&self) -> Vec<u64> {
+        let mut open: Vec<u64> = self
+            .scopes
+            .iter()
+            .filter(|(_, s)| **s == ScopeStatus::Live)
+            .map(|(n, _)| *n)
+            .collect();
+        open.sort_unstable();
+        open
+    }
+
     /// Scope `scope`'s future returned: everything it holds must be in what it returned.
     pub fn scope_returned(&mut self, scope: u64, end: End<'_>) {
         self.scopes.insert(scope, ScopeStatus::Done);
