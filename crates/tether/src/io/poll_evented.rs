@@ -10,7 +10,7 @@ use std::panic::Location;
 use std::task::{ready, Context, Poll};
 
 use mio::event::Source;
-use mio::Interest;
+use mio::{Interest, Token};
 
 use crate::io::driver::shutdown_error;
 use crate::io::scheduled_io::{Direction, ReadyEvent, ScheduledIo};
@@ -24,7 +24,8 @@ pub(crate) struct PollEvented<E: Source> {
     io: Option<E>,
     rt: Arc<RtShared>,
     sched: Arc<ScheduledIo>,
-    key: usize,
+    /// Names this registration, and no later one at the same key (the driver's rule 1).
+    token: Token,
 }
 
 impl<E: Source> PollEvented<E> {
@@ -48,12 +49,12 @@ impl<E: Source> PollEvented<E> {
             Some(h) => h.shared,
             None => crate::task::no_runtime_panic(what, Location::caller()),
         };
-        let (sched, key) = rt.io.register(&mut io, interest)?;
+        let (sched, token) = rt.io.register(&mut io, interest)?;
         Ok(PollEvented {
             io: Some(io),
             rt,
             sched,
-            key,
+            token,
         })
     }
 
@@ -175,7 +176,7 @@ impl<E: Source> PollEvented<E> {
             .io
             .take()
             .expect("tether: PollEvented used after into_inner");
-        self.rt.io.deregister(&mut io, self.key);
+        self.rt.io.deregister(&mut io, self.token);
         io
     }
 }
@@ -183,7 +184,7 @@ impl<E: Source> PollEvented<E> {
 impl<E: Source> Drop for PollEvented<E> {
     fn drop(&mut self) {
         if let Some(mut io) = self.io.take() {
-            self.rt.io.deregister(&mut io, self.key);
+            self.rt.io.deregister(&mut io, self.token);
         }
     }
 }
