@@ -3,6 +3,12 @@
 //! Every socket type of `net` is a thin wrapper over one `PollEvented`. It turns readiness into
 //! async operations with the retry rule of the reactor: wait until ready, try the operation, and on
 //! `WouldBlock` clear the readiness observed (if no newer event came) and wait again.
+//!
+//! It holds its registration's token (key and generation, the driver's rule 1), so dropping it
+//! deregisters exactly that registration. Its waiting futures (`async_io`, `ready`) each own a
+//! `Waiter`: dropping one takes its waker out of the resource's waiters at once. Its `poll_*`
+//! methods register the caller's waker until the next event in that direction (rule 6 of
+//! `scheduled_io`).
 
 use std::future::poll_fn;
 use std::io;
@@ -13,7 +19,7 @@ use mio::event::Source;
 use mio::{Interest, Token};
 
 use crate::io::driver::shutdown_error;
-use crate::io::scheduled_io::{Direction, ReadyEvent, ScheduledIo};
+use crate::io::scheduled_io::{Direction, ReadyEvent, ScheduledIo, Waiter};
 use crate::loom::sync::Arc;
 use crate::runtime::{context, Shared as RtShared};
 use crate::task::coop;
@@ -65,13 +71,31 @@ impl<E: Source> PollEvented<E> {
             .expect("tether: PollEvented used after into_inner")
     }
 
-    /// Waits for readiness in `dir`.
+    /// Waits for readiness in `dir`. The waker stays registered until an event in `dir` takes it
+    /// (the `poll_*` rule of `scheduled_io`, rule 6).
     pub(crate) fn poll_ready(
         &self,
         cx: &mut Context<'_>,
         dir: Direction,
     ) -> Poll<io::Result<ReadyEvent>> {
-        match self.sched.poll_ready(cx, dir) {
+        self.poll_ready_as(cx, dir, None)
+    }
+
+    /// `poll_ready` for the waiting future that owns `waiter`, if given, whose waker leaves with it.
+    fn poll_ready_as(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        waiter: Option<&mut Waiter<'_>>,
+    ) -> Poll<io::Result<ReadyEvent>> {
+        let polled = match waiter {
+            Some(w) => {
+                debug_assert_eq!(w.direction(), dir);
+                w.poll_ready(cx)
+            }
+            None => self.sched.poll_ready(cx, dir),
+        };
+        match polled {
             Poll::Ready(ev) if ev.is_shutdown => Poll::Ready(Err(shutdown_error())),
             Poll::Ready(ev) => Poll::Ready(Ok(ev)),
             Poll::Pending => {
@@ -87,11 +111,22 @@ impl<E: Source> PollEvented<E> {
         &self,
         cx: &mut Context<'_>,
         dir: Direction,
+        op: impl FnMut(&E) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        self.poll_io_as(cx, dir, op, None)
+    }
+
+    /// `poll_io` for the waiting future that owns `waiter`, if given.
+    fn poll_io_as<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
         mut op: impl FnMut(&E) -> io::Result<R>,
+        mut waiter: Option<&mut Waiter<'_>>,
     ) -> Poll<io::Result<R>> {
         let coop = ready!(coop::poll_proceed(cx));
         loop {
-            let ev = ready!(self.poll_ready(cx, dir))?;
+            let ev = ready!(self.poll_ready_as(cx, dir, waiter.as_deref_mut()))?;
             match op(self.get_ref()) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.sched.clear_readiness(ev),
                 res => {
@@ -150,20 +185,24 @@ impl<E: Source> PollEvented<E> {
         res
     }
 
-    /// Runs `op` until it does not return `WouldBlock`, waiting for readiness in between.
+    /// Runs `op` until it does not return `WouldBlock`, waiting for readiness in between. Dropping
+    /// the future takes its waker out of the resource's waiters at once.
     pub(crate) async fn async_io<R>(
         &self,
         dir: Direction,
         mut op: impl FnMut(&E) -> io::Result<R>,
     ) -> io::Result<R> {
-        poll_fn(|cx| self.poll_io(cx, dir, &mut op)).await
+        let mut waiter = Waiter::new(&self.sched, dir);
+        poll_fn(|cx| self.poll_io_as(cx, dir, &mut op, Some(&mut waiter))).await
     }
 
-    /// Waits until the resource is ready in `dir` (one unit of budget).
+    /// Waits until the resource is ready in `dir` (one unit of budget). Dropping the future takes
+    /// its waker out of the resource's waiters at once.
     pub(crate) async fn ready(&self, dir: Direction) -> io::Result<()> {
+        let mut waiter = Waiter::new(&self.sched, dir);
         poll_fn(|cx| {
             let coop = ready!(coop::poll_proceed(cx));
-            let res = ready!(self.poll_ready(cx, dir));
+            let res = ready!(self.poll_ready_as(cx, dir, Some(&mut waiter)));
             coop.made_progress();
             Poll::Ready(res.map(|_| ()))
         })
