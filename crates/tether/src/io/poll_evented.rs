@@ -155,7 +155,7 @@ impl<E: Source> PollEvented<E> {
                 res => {
                     if let Ok(n) = res {
                         if n > 0 && n < buf_len {
-                            self.sched.clear_readiness(ev);
+                            self.sched.clear_after_short_read(ev);
                         }
                     }
                     coop.made_progress();
@@ -241,5 +241,41 @@ pub(crate) fn check_driven_elsewhere(rt: &RtShared, what: &str) {
              ready. Create sockets and timers inside the runtime that awaits them.",
             rt.id, rt.id
         );
+    }
+}
+
+#[cfg(all(test, not(tether_loom)))]
+mod tests {
+    use super::*;
+    use crate::io::scheduled_io::{READABLE, READ_CLOSED};
+    use std::io::Read;
+    use std::sync::mpsc;
+    use std::task::Waker;
+    use std::time::Duration;
+
+    /// Rule 4 of `scheduled_io`: a read-closed bit that the socket contradicts (here set by hand,
+    /// as a stale hang-up used to set it) makes a read wait, not loop on ready -> `WouldBlock` ->
+    /// ready inside one poll. The body runs on its own thread so that a spin fails the test.
+    #[test]
+    fn contradicted_closed_bit_makes_a_read_wait_instead_of_spinning() {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = crate::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let (sock, _peer) = mio::net::UnixStream::pair().unwrap();
+                let io = PollEvented::new(sock, "test").unwrap();
+                io.sched.set_readiness(READABLE | READ_CLOSED);
+                let mut buf = [0u8; 8];
+                let mut cx = Context::from_waker(Waker::noop());
+                let polled = io.poll_read_io(&mut cx, buf.len(), |s| (&*s).read(&mut buf));
+                tx.send(polled.is_pending()).unwrap();
+            });
+        });
+        let waited = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the read spun inside one poll");
+        assert!(waited, "nothing was sent, so the read must wait");
     }
 }

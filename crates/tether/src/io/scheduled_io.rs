@@ -9,11 +9,18 @@
 //! 2. A task that finds no readiness stores its waker under `waiters` and re-reads `state` while
 //!    still holding the lock. Because the reactor updates `state` before it takes the lock, the
 //!    task either sees the new readiness or its waker is taken by the reactor: no lost wake-up.
-//! 3. A task clears readiness only after an operation returned `WouldBlock`, and only if the tick
-//!    is still the one it observed (`clear_readiness`). If an event arrived in between, the tick
-//!    changed and the readiness stays: the edge-triggered event is not lost.
-//! 4. Closed bits (`READ_CLOSED`, `WRITE_CLOSED`) are never cleared: a closed direction stays
-//!    ready, so readers see end-of-stream at once.
+//! 3. A task clears readiness only after an operation returned `WouldBlock` (`clear_readiness`)
+//!    or a read returned fewer bytes than asked, and not end-of-stream (`clear_after_short_read`:
+//!    the socket was drained), and only if the tick is still the one it observed. If an event
+//!    arrived in between, the tick changed and the readiness stays: the edge-triggered event is
+//!    not lost.
+//! 4. A closed bit (`READ_CLOSED`, `WRITE_CLOSED`) stays after a short read, so readers see
+//!    end-of-stream at once instead of waiting for an edge that already came. It is cleared (with
+//!    rule 3's tick check) only when an operation in its direction returned `WouldBlock`. A socket
+//!    or pipe whose direction is really closed answers end-of-stream or an error, not
+//!    `WouldBlock`, so that answer shows the bit is wrong, and keeping it would turn the
+//!    wait-and-retry loop into a busy loop. The driver's rule 3 keeps stale events of earlier
+//!    registrations away; this rule keeps any other wrong closed bit from spinning.
 //! 5. The shutdown bit is set once, when the runtime shuts down; every poll then fails.
 //! 6. Each direction keeps two kinds of waiters under `waiters`. A waiting future of tether's own
 //!    (`PollEvented::async_io` and `ready`, behind every `async fn` of the sockets) owns a
@@ -299,9 +306,19 @@ impl ScheduledIo {
         self.event(self.state.load(Ordering::Acquire), dir)
     }
 
-    /// Clears the readiness `ev` reported, unless a newer event arrived since (rules 3, 4).
+    /// Clears the readiness `ev` reported, closed bits included, after an operation in its
+    /// direction returned `WouldBlock`, unless a newer event arrived since (rules 3, 4).
     pub(crate) fn clear_readiness(&self, ev: ReadyEvent) {
-        let clear = ev.ready & !(READ_CLOSED | WRITE_CLOSED);
+        self.clear(ev, ev.ready);
+    }
+
+    /// Clears the readiness `ev` reported, except closed bits, after a short read drained the
+    /// resource, unless a newer event arrived since (rules 3, 4).
+    pub(crate) fn clear_after_short_read(&self, ev: ReadyEvent) {
+        self.clear(ev, ev.ready & !(READ_CLOSED | WRITE_CLOSED));
+    }
+
+    fn clear(&self, ev: ReadyEvent, clear: usize) {
         let mut cur = self.state.load(Ordering::Acquire);
         loop {
             if cur & TICK_MASK != ev.tick {
@@ -381,10 +398,34 @@ mod tests {
     }
 
     #[test]
-    fn closed_bits_stay_after_clear() {
+    fn closed_bits_stay_after_a_short_read() {
         let io = ScheduledIo::new();
         io.set_readiness(READABLE | READ_CLOSED);
         let ev = io.ready_now(Direction::Read).unwrap();
+        io.clear_after_short_read(ev);
+        assert!(io.ready_now(Direction::Read).is_some());
+    }
+
+    /// Rule 4: `WouldBlock` proves a closed bit wrong; clearing it keeps the retry loop waiting
+    /// instead of spinning. The other direction's closed bit stays.
+    #[test]
+    fn would_block_clears_the_closed_bit_of_its_direction() {
+        let io = ScheduledIo::new();
+        io.set_readiness(READABLE | READ_CLOSED | WRITE_CLOSED);
+        let ev = io.ready_now(Direction::Read).unwrap();
+        io.clear_readiness(ev);
+        assert!(io.ready_now(Direction::Read).is_none());
+        assert!(io.ready_now(Direction::Write).is_some());
+    }
+
+    /// Rules 3, 4: a closed bit that arrived after the task observed readiness survives its
+    /// `WouldBlock`.
+    #[test]
+    fn would_block_keeps_a_closed_bit_that_arrived_later() {
+        let io = ScheduledIo::new();
+        io.set_readiness(READABLE);
+        let ev = io.ready_now(Direction::Read).unwrap();
+        io.set_readiness(READ_CLOSED);
         io.clear_readiness(ev);
         assert!(io.ready_now(Direction::Read).is_some());
     }
