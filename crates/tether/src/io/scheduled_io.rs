@@ -26,9 +26,10 @@
 //!    (`PollEvented::async_io` and `ready`, behind every `async fn` of the sockets) owns a
 //!    [`Waiter`]: re-polling replaces its one waker, and dropping the future removes that waker
 //!    at once, so nothing it registered outlives it. A `poll_*` method (the `futures-io` traits,
-//!    `poll_accept`, `poll_recv_from`, ...) gets no signal when its caller stops waiting: its
-//!    waker stays, deduplicated with `will_wake`, until an event in its direction (or shutdown)
-//!    takes it, or the resource is dropped. Taking a direction's wakers bumps its epoch, so a
+//!    `poll_accept`, `poll_recv_from`, ..., and `Child::wait`, which waits through
+//!    `PollEvented::poll_io`) gets no signal when its caller stops waiting: its waker stays,
+//!    deduplicated with `will_wake`, until an event in its direction (or shutdown) takes it, or
+//!    the resource is dropped. Taking a direction's wakers bumps its epoch, so a
 //!    future whose waker was already taken removes nothing when dropped (its slab key may hold a
 //!    newer waiter's waker by then). Wakers are dropped and woken only after unlocking.
 
@@ -66,7 +67,8 @@ impl Direction {
     }
 }
 
-/// Readiness observed by a task, to be passed back to `clear_readiness` after `WouldBlock`.
+/// Readiness observed by a task, to be passed back to `clear_readiness` after `WouldBlock` or to
+/// `clear_after_short_read` (rules 3, 4).
 #[derive(Clone, Copy, Debug)]
 #[must_use]
 pub(crate) struct ReadyEvent {
