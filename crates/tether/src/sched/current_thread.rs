@@ -20,8 +20,12 @@
 //!    without blocking, and takes from the remote queue first every `REMOTE_INTERVAL` ticks, so
 //!    neither I/O nor foreign wake-ups starve behind a busy local queue.
 //! 5. **Shutdown.** `shutdown` marks the scheduler `CLOSING`, wakes every registered task and
-//!    drops every runnable that arrives, until no task is left; then `CLOSED`: from then on
-//!    `schedule` drops a task as soon as it is woken, which cancels it.
+//!    drops every runnable that arrives, until a round finds nothing to do; then it closes the
+//!    remote queue (an [`Inbox`]: closing and pushing are decided under its lock) and marks the
+//!    scheduler `CLOSED`. From then on a task woken anywhere is handed back by the closed queue
+//!    and dropped by the thread that woke it, which cancels it: no runnable stays queued in a
+//!    closed runtime, where it would keep the runtime's shared state (its reactor, its timers)
+//!    alive through its metadata.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -39,6 +43,7 @@ use crate::loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 use crate::runtime::diagnostics::{self, WorkerSlot, MAIN_KEY};
 use crate::runtime::{context, Handle, Shared as RtShared};
+use crate::sched::inbox::Inbox;
 use crate::sched::{drop_task, Scheduler, ThreadWaker};
 use crate::task::coop;
 use crate::task::meta::TaskMeta;
@@ -54,10 +59,8 @@ type Task = Runnable<TaskMeta>;
 
 /// The scheduler's state shared with every thread (protocol rules 1-3, 5).
 pub(crate) struct Shared {
-    /// Tasks scheduled from other threads. Holding the lock means owning the queue.
-    remote: Mutex<VecDeque<Task>>,
-    /// True when `remote` may be non-empty; lets the driver skip the lock (rule 3).
-    remote_pending: AtomicBool,
+    /// Tasks scheduled from other threads; closed at shutdown (rules 3, 5).
+    remote: Inbox<Task>,
     /// `OPEN`, `CLOSING` or `CLOSED` (rule 5).
     state: AtomicU8,
     /// The core while no thread drives it (rule 1).
@@ -130,8 +133,7 @@ impl Shared {
             polls: Cell::new(0),
         };
         Shared {
-            remote: Mutex::new(VecDeque::new()),
-            remote_pending: AtomicBool::new(false),
+            remote: Inbox::new(),
             state: AtomicU8::new(OPEN),
             core: Mutex::new(Some(Box::new(core))),
             core_waiters: Mutex::new(Vec::new()),
@@ -148,10 +150,7 @@ impl Shared {
     /// The run queues' lengths for metrics: the local queue as last published by the driver,
     /// and the remote queue now.
     pub(crate) fn queue_depths(&self) -> (usize, usize) {
-        (
-            self.local_depth.load(Ordering::Relaxed),
-            lock(&self.remote).len(),
-        )
+        (self.local_depth.load(Ordering::Relaxed), self.remote.len())
     }
 
     /// Whether some thread is inside `block_on` driving this runtime right now.
@@ -172,16 +171,7 @@ impl Shared {
 
     /// Moves every remotely scheduled task to the back of the local queue; returns the first.
     fn pop_remote(&self, local: &LocalCtx) -> Option<Task> {
-        if !self.remote_pending.load(Ordering::Acquire) {
-            return None;
-        }
-        let mut remote = lock(&self.remote);
-        self.remote_pending.store(false, Ordering::Release);
-        let first = remote.pop_front();
-        if !remote.is_empty() {
-            local.queue.borrow_mut().extend(remote.drain(..));
-        }
-        first
+        self.remote.pop_all_into(&mut local.queue.borrow_mut())
     }
 }
 
@@ -205,18 +195,15 @@ pub(crate) fn schedule(task: Task, _info: ScheduleInfo) {
     push_remote(&rt, task);
 }
 
+/// Pushes a task woken off the driving thread, and wakes the driver (rules 3, 5).
 fn push_remote(rt: &RtShared, task: Task) {
-    let sched = ct(rt);
-    if sched.state.load(Ordering::Acquire) == CLOSED {
-        drop_task(task);
-        return;
+    #[cfg(all(test, not(tether_loom)))]
+    tests::before_remote_push();
+    match ct(rt).remote.push(task) {
+        Ok(()) => rt.io.unparker.unpark(),
+        // Rule 5: the runtime closed; nobody will run the task. Dropping it cancels it.
+        Err(task) => drop_task(task),
     }
-    {
-        let mut remote = lock(&sched.remote);
-        remote.push_back(task);
-        sched.remote_pending.store(true, Ordering::SeqCst);
-    }
-    rt.io.unparker.unpark();
 }
 
 /// The waker of the future passed to `block_on`.
@@ -362,7 +349,7 @@ impl Core {
             // to the next timer instead of sleeping until it.
             driver.turn(rt, Some(Duration::ZERO));
             if self.has_local_work()
-                || ct(rt).remote_pending.load(Ordering::SeqCst)
+                || ct(rt).remote.is_pending()
                 || main.woken.load(Ordering::SeqCst)
             {
                 return;
@@ -384,10 +371,7 @@ impl Core {
         // would not wake us; with a paused clock that could mean sleeping a virtual gap in real
         // time. Go round again so that auto-advance can run.
         let paused_and_free = held_by_blocking && !rt.blocking.is_busy();
-        if ct(rt).remote_pending.load(Ordering::SeqCst)
-            || main.woken.load(Ordering::SeqCst)
-            || paused_and_free
-        {
+        if ct(rt).remote.is_pending() || main.woken.load(Ordering::SeqCst) || paused_and_free {
             unparker.sleeping.store(false, Ordering::SeqCst);
             rt.time.unparked();
             return;
@@ -467,7 +451,7 @@ pub(crate) fn shutdown(rt: &Arc<RtShared>, blocking_timeout: Option<Duration>) {
             }
         }
         loop {
-            let next = lock(&sched.remote).pop_front();
+            let next = sched.remote.pop();
             match next {
                 Some(task) => {
                     drop_task(task);
@@ -480,12 +464,123 @@ pub(crate) fn shutdown(rt: &Arc<RtShared>, blocking_timeout: Option<Duration>) {
             break;
         }
     }
+    // Anything pushed since the last drain; from now on `push_remote` drops what it is given.
+    let late = sched.remote.close();
     sched.state.store(CLOSED, Ordering::SeqCst);
+    late.into_iter().for_each(drop_task);
     rt.time.shutdown();
     rt.io.shutdown();
-    // Anything pushed between the last drain and `CLOSED`.
-    let late: Vec<Task> = lock(&sched.remote).drain(..).collect();
-    late.into_iter().for_each(drop_task);
     drop(core);
     rt.blocking.wait(blocking_timeout);
+}
+
+#[cfg(all(test, not(tether_loom)))]
+mod tests {
+    use std::cell::RefCell;
+    use std::future::poll_fn;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    use std::sync::Arc;
+    use std::task::Poll;
+    use std::thread;
+    use std::time::Duration;
+
+    use crate::runtime::Builder;
+
+    const LIMIT: Duration = Duration::from_secs(20);
+
+    thread_local! {
+        /// Runs on this thread when `push_remote` has decided to push and has not pushed yet.
+        static BEFORE_REMOTE_PUSH: RefCell<Option<Box<dyn FnMut()>>> = const { RefCell::new(None) };
+    }
+
+    /// The test hook in `push_remote` (see `BEFORE_REMOTE_PUSH`).
+    pub(super) fn before_remote_push() {
+        let hook = BEFORE_REMOTE_PUSH.with(|h| h.borrow_mut().take());
+        if let Some(mut hook) = hook {
+            hook();
+        }
+    }
+
+    /// Runs `body` on its own thread; a hang becomes a failure after `LIMIT`.
+    fn bounded(body: impl FnOnce() + Send + 'static) {
+        let (tx, rx) = mpsc::channel();
+        let t = thread::spawn(move || {
+            body();
+            let _ = tx.send(());
+        });
+        match rx.recv_timeout(LIMIT) {
+            Ok(()) => t.join().unwrap(),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                // The body panicked: report its panic.
+                if let Err(p) = t.join() {
+                    std::panic::resume_unwind(p);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("the test did not finish in {LIMIT:?}"),
+        }
+    }
+
+    struct SetOnDrop(Arc<AtomicBool>);
+
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Rule 5: a wake-up from another thread that decided to push before the runtime closed,
+    /// and pushes after its shutdown drained the queues for the last time, is dropped there:
+    /// the task is cancelled (its future's destructor runs) and nothing keeps the runtime's
+    /// shared state alive.
+    #[test]
+    fn a_remote_push_that_loses_the_race_with_shutdown_frees_the_runtime() {
+        bounded(|| {
+            let rt = Builder::new_current_thread().build().unwrap();
+            let shared = Arc::downgrade(&rt.handle().shared);
+            let dropped = Arc::new(AtomicBool::new(false));
+            let (waker_tx, waker_rx) = mpsc::channel();
+            let flag = SetOnDrop(dropped.clone());
+            drop(rt.spawn(async move {
+                let _flag = flag;
+                let mut sent = false;
+                poll_fn(|cx| {
+                    if !sent {
+                        sent = true;
+                        waker_tx.send(cx.waker().clone()).unwrap();
+                    }
+                    Poll::<()>::Pending
+                })
+                .await;
+            }));
+            rt.block_on(crate::task::yield_now());
+            let waker = waker_rx.recv_timeout(LIMIT).unwrap();
+
+            let (at_hook_tx, at_hook_rx) = mpsc::channel();
+            let (go_tx, go_rx) = mpsc::channel::<()>();
+            let waker_thread = thread::spawn(move || {
+                BEFORE_REMOTE_PUSH.with(|h| {
+                    *h.borrow_mut() = Some(Box::new(move || {
+                        at_hook_tx.send(()).unwrap();
+                        go_rx.recv_timeout(LIMIT).unwrap();
+                    }))
+                });
+                waker.wake();
+            });
+            // The task is marked scheduled and its runnable is in flight: the shutdown's wake
+            // of it does nothing, and it runs to completion meanwhile.
+            at_hook_rx.recv_timeout(LIMIT).unwrap();
+            drop(rt);
+            go_tx.send(()).unwrap();
+            waker_thread.join().unwrap();
+            assert!(
+                dropped.load(Ordering::SeqCst),
+                "the task pushed after shutdown was never dropped"
+            );
+            assert!(
+                shared.upgrade().is_none(),
+                "the runtime's shared state outlived the runtime"
+            );
+        });
+    }
 }
