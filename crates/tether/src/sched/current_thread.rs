@@ -8,7 +8,10 @@
 //!
 //! 1. **The core has one driver at a time.** `block_on` takes the `Core` out of `Shared::core`
 //!    and puts it back when it returns (also on unwind). A second thread calling `block_on` at the
-//!    same time polls its own future with a thread-parking waker and waits for the core.
+//!    same time polls its own future with a thread-parking waker and waits for the core. It is
+//!    listed in `core_waiters` at most once (by thread id), however often its future is woken;
+//!    `put_core` unparks and unlists every waiter, and a waiter whose future completes first
+//!    unlists itself, so the list never holds more entries than threads waiting.
 //! 2. **Local pushes need the context.** `schedule` pushes to the local queue only when the
 //!    thread-local context says this thread drives this runtime's core (context invariant 1);
 //!    otherwise it pushes to the remote queue and unparks the driver.
@@ -65,7 +68,7 @@ pub(crate) struct Shared {
     state: AtomicU8,
     /// The core while no thread drives it (rule 1).
     core: Mutex<Option<Box<Core>>>,
-    /// Threads inside `block_on` waiting for the core (rule 1).
+    /// Threads inside `block_on` waiting for the core, each at most once (rule 1).
     core_waiters: Mutex<Vec<Thread>>,
     /// Tasks run between two non-blocking reactor turns (rule 4).
     event_interval: u32,
@@ -158,8 +161,30 @@ impl Shared {
         lock(&self.core).is_none()
     }
 
+    /// How many threads are registered as waiting for the core (rule 1).
+    #[cfg(all(test, not(tether_loom)))]
+    fn core_waiter_count(&self) -> usize {
+        lock(&self.core_waiters).len()
+    }
+
     fn take_core(&self) -> Option<Box<Core>> {
         lock(&self.core).take()
+    }
+
+    /// Registers this thread to be unparked when the core is put back, unless it already is
+    /// (rule 1).
+    fn wait_for_core(&self) {
+        let me = thread::current().id();
+        let mut waiters = lock(&self.core_waiters);
+        if !waiters.iter().any(|t| t.id() == me) {
+            waiters.push(thread::current());
+        }
+    }
+
+    /// Withdraws this thread's registration: its future completed while it waited (rule 1).
+    fn stop_waiting_for_core(&self) {
+        let me = thread::current().id();
+        lock(&self.core_waiters).retain(|t| t.id() != me);
     }
 
     fn put_core(&self, core: Box<Core>) {
@@ -257,7 +282,7 @@ pub(crate) fn block_on<F: Future>(
             return core.run(rt, future.as_mut(), location);
         }
         // Another thread drives the core: keep polling our own future meanwhile (rule 1).
-        lock(&ct(rt).core_waiters).push(thread::current());
+        ct(rt).wait_for_core();
         if lock(&ct(rt).core).is_some() {
             continue;
         }
@@ -265,6 +290,7 @@ pub(crate) fn block_on<F: Future>(
             .get_or_insert_with(|| std::sync::Arc::new(ThreadWaker(thread::current())).into());
         let mut cx = Context::from_waker(waker);
         if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            ct(rt).stop_waiting_for_core();
             return out;
         }
         thread::park();
@@ -527,6 +553,42 @@ mod tests {
         fn drop(&mut self) {
             self.0.store(true, Ordering::SeqCst);
         }
+    }
+
+    /// Rule 1: a thread waiting for the core is registered once, however often its own future
+    /// is woken while another thread holds the core.
+    #[test]
+    fn a_thread_waiting_for_the_core_is_registered_once() {
+        bounded(|| {
+            let rt = Builder::new_current_thread().build().unwrap();
+            let (holding_tx, holding_rx) = mpsc::channel();
+            let (release_tx, release_rx) = mpsc::channel::<()>();
+            thread::scope(|s| {
+                let rt = &rt;
+                s.spawn(move || {
+                    // Holds the core (blocking inside its poll) until the other thread is done.
+                    rt.block_on(async move {
+                        holding_tx.send(()).unwrap();
+                        release_rx.recv_timeout(LIMIT).unwrap();
+                    })
+                });
+                holding_rx.recv_timeout(LIMIT).unwrap();
+                let mut polls = 0;
+                let registered = rt.block_on(poll_fn(|cx| {
+                    polls += 1;
+                    if polls < 1_000 {
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(super::ct(&rt.handle().shared).core_waiter_count())
+                }));
+                release_tx.send(()).unwrap();
+                assert_eq!(
+                    registered, 1,
+                    "the waiting thread was registered on every wake-up"
+                );
+            });
+        });
     }
 
     /// Rule 5: a wake-up from another thread that decided to push before the runtime closed,
