@@ -49,6 +49,7 @@ use crate::runtime::{context, Handle, Shared as RtShared};
 use crate::sched::inbox::Inbox;
 use crate::sched::{drop_task, Scheduler, ThreadWaker};
 use crate::task::coop;
+use crate::task::local::{self, LocalOwner};
 use crate::task::meta::TaskMeta;
 
 /// How often (in scheduler ticks) the remote queue is served before the local one.
@@ -74,6 +75,9 @@ pub(crate) struct Shared {
     event_interval: u32,
     /// The local queue's length when the driver last published its counters (for metrics).
     local_depth: AtomicUsize,
+    /// Set once the runtime has shut down; shared with every thread's `LocalQueue` of this
+    /// runtime, whose owner then drops its local tasks (rule 5).
+    rt_closed: Arc<AtomicBool>,
 }
 
 /// The part of the scheduler only the driving thread touches.
@@ -109,19 +113,6 @@ impl LocalCtx {
     pub(crate) fn rt_addr(&self) -> usize {
         self.rt
     }
-
-    /// The runtime this local queue belongs to, as entered on this thread.
-    pub(crate) fn runtime(&self) -> Arc<RtShared> {
-        let handle = context::current_handle();
-        match handle {
-            Some(h) if Arc::as_ptr(&h.shared) as usize == self.rt => h.shared,
-            _ => panic!(
-                "tether: the runtime entered on this thread (Handle::enter) is not the one this \
-                 thread is driving; spawn_local only spawns onto the runtime of the enclosing \
-                 block_on"
-            ),
-        }
-    }
 }
 
 impl Shared {
@@ -142,6 +133,7 @@ impl Shared {
             core_waiters: Mutex::new(Vec::new()),
             event_interval,
             local_depth: AtomicUsize::new(0),
+            rt_closed: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -198,6 +190,11 @@ impl Shared {
     fn pop_remote(&self, local: &LocalCtx) -> Option<Task> {
         self.remote.pop_all_into(&mut local.queue.borrow_mut())
     }
+}
+
+/// The flag that tells a thread's `LocalQueue` of runtime `rt` that the runtime shut down.
+pub(crate) fn closed_flag(rt: &RtShared) -> Arc<AtomicBool> {
+    ct(rt).rt_closed.clone()
 }
 
 /// Hands a woken task to the scheduler (rule 2).
@@ -271,6 +268,8 @@ pub(crate) fn block_on<F: Future>(
 ) -> F::Output {
     let mut future = pin!(future);
     let mut thread_waker: Option<Waker> = None;
+    // `spawn_local` works anywhere inside, whether this thread drives the core or waits for it.
+    let _mark = local::mark_block_on(rt);
     loop {
         if let Some(mut core) = ct(rt).take_core() {
             core.local.rt = Arc::as_ptr(rt) as usize;
@@ -304,6 +303,10 @@ impl Core {
         mut future: Pin<&mut F>,
         location: &'static std::panic::Location<'static>,
     ) -> F::Output {
+        // This thread's local tasks of this runtime (`spawn_local`): only this thread runs them.
+        // Those of runtimes that shut down elsewhere are dropped first (local rule 5).
+        local::close_orphans();
+        let owner = local::owner(rt);
         let _local = context::set_local(&self.local);
         let slot = rt.diag.slot(0);
         let _slot = crate::task::current::set_slot(slot);
@@ -332,14 +335,14 @@ impl Core {
             for _ in 0..interval {
                 let tick = self.tick.get().wrapping_add(1);
                 self.tick.set(tick);
-                match self.next_task(rt, tick) {
+                match self.next_task(rt, tick, &owner) {
                     Some(task) => {
                         self.polls.set(self.polls.get() + 1);
                         coop::with_budget(|| task.run());
                     }
                     None => {
                         if !main.woken.load(Ordering::SeqCst) {
-                            self.park(rt, &main);
+                            self.park(rt, &main, &owner);
                         }
                         continue 'outer;
                     }
@@ -350,22 +353,30 @@ impl Core {
         }
     }
 
-    fn next_task(&self, rt: &RtShared, tick: u32) -> Option<Task> {
+    fn next_task(&self, rt: &RtShared, tick: u32, owner: &LocalOwner) -> Option<Task> {
         if tick % REMOTE_INTERVAL == 0 {
             if let Some(task) = ct(rt).pop_remote(&self.local) {
                 return Some(task);
             }
         }
+        // Rule 4: the local queue and this thread's local tasks take turns.
+        if tick % 2 == 0 {
+            if let Some(task) = owner.pop() {
+                return Some(task);
+            }
+        }
         let local = self.local.queue.borrow_mut().pop_front();
-        local.or_else(|| ct(rt).pop_remote(&self.local))
+        local
+            .or_else(|| owner.pop())
+            .or_else(|| ct(rt).pop_remote(&self.local))
     }
 
-    fn has_local_work(&self) -> bool {
-        !self.local.queue.borrow().is_empty()
+    fn has_local_work(&self, owner: &LocalOwner) -> bool {
+        !self.local.queue.borrow().is_empty() || owner.has_work()
     }
 
     /// Nothing is ready: wait in the reactor until I/O, a timer, or a wake-up (rule 3).
-    fn park(&self, rt: &RtShared, main: &MainWaker) {
+    fn park(&self, rt: &RtShared, main: &MainWaker, owner: &LocalOwner) {
         self.flush_metrics(rt);
         let mut driver = self.driver.borrow_mut();
         // Whether auto-advance was held back by running blocking jobs (see below).
@@ -374,7 +385,7 @@ impl Core {
             // Paused clock: look for I/O without waiting; if nothing became ready, jump the clock
             // to the next timer instead of sleeping until it.
             driver.turn(rt, Some(Duration::ZERO));
-            if self.has_local_work()
+            if self.has_local_work(owner)
                 || ct(rt).remote.is_pending()
                 || main.woken.load(Ordering::SeqCst)
             {
@@ -397,7 +408,11 @@ impl Core {
         // would not wake us; with a paused clock that could mean sleeping a virtual gap in real
         // time. Go round again so that auto-advance can run.
         let paused_and_free = held_by_blocking && !rt.blocking.is_busy();
-        if ct(rt).remote.is_pending() || main.woken.load(Ordering::SeqCst) || paused_and_free {
+        if ct(rt).remote.is_pending()
+            || owner.has_work()
+            || main.woken.load(Ordering::SeqCst)
+            || paused_and_free
+        {
             unparker.sleeping.store(false, Ordering::SeqCst);
             rt.time.unparked();
             return;
@@ -458,6 +473,8 @@ pub(crate) fn shutdown(rt: &Arc<RtShared>, blocking_timeout: Option<Duration>) {
     // Destructors of tasks may spawn or create timers; let them find this runtime.
     let _enter = context::enter(Handle { shared: rt.clone() });
     let core = sched.take_core();
+    // This thread's local tasks of this runtime; other threads' wait for their owners (rule 5).
+    let owner = local::take_owner(rt);
     loop {
         let wakers = rt.registry.take_wakers();
         let mut progress = !wakers.is_empty();
@@ -486,6 +503,9 @@ pub(crate) fn shutdown(rt: &Arc<RtShared>, blocking_timeout: Option<Duration>) {
                 None => break,
             }
         }
+        if let Some(owner) = &owner {
+            progress |= owner.drop_queued();
+        }
         if !progress {
             break;
         }
@@ -494,6 +514,11 @@ pub(crate) fn shutdown(rt: &Arc<RtShared>, blocking_timeout: Option<Duration>) {
     let late = sched.remote.close();
     sched.state.store(CLOSED, Ordering::SeqCst);
     late.into_iter().for_each(drop_task);
+    // Other threads' local tasks of this runtime are dropped by their owners (rule 5).
+    sched.rt_closed.store(true, Ordering::Release);
+    if let Some(owner) = owner {
+        owner.close();
+    }
     rt.time.shutdown();
     rt.io.shutdown();
     drop(core);
