@@ -2,9 +2,11 @@
 //!
 //! # Protocol
 //!
-//! The scheduler has two queues. The *local* queue (in the [`Core`]) is touched only by the
-//! thread driving the core; tasks woken on that thread go there without any lock. The *remote*
-//! queue (in [`Shared`]) takes tasks woken or spawned from other threads, under a mutex.
+//! The driving thread takes tasks from three queues. The *local* queue (in the [`Core`]) is
+//! touched only by the thread driving the core; tasks woken on that thread go there without any
+//! lock. The *remote* queue (an [`Inbox`] in [`Shared`]) takes tasks woken or spawned on other
+//! threads. The driving thread's own *local tasks* (`spawn_local`) wait in its `LocalQueue`
+//! (`task/local.rs`), which only that thread pops; they never enter the other two.
 //!
 //! 1. **The core has one driver at a time.** `block_on` takes the `Core` out of `Shared::core`
 //!    and puts it back when it returns (also on unwind). A second thread calling `block_on` at the
@@ -12,23 +14,35 @@
 //!    listed in `core_waiters` at most once (by thread id), however often its future is woken;
 //!    `put_core` unparks and unlists every waiter, and a waiter whose future completes first
 //!    unlists itself, so the list never holds more entries than threads waiting.
-//! 2. **Local pushes need the context.** `schedule` pushes to the local queue only when the
-//!    thread-local context says this thread drives this runtime's core (context invariant 1);
-//!    otherwise it pushes to the remote queue and unparks the driver.
-//! 3. **No lost wake-up when parking.** The driver sets `Unparker::sleeping` (SeqCst), then
-//!    re-checks `remote_pending` and the main future's flag before it blocks in `epoll_wait`.
-//!    A remote pusher sets `remote_pending` (SeqCst) and then swaps `sleeping` to false; if it
-//!    was true, it writes the eventfd. One of the two always sees the other.
+//! 2. **Local pushes need the context.** `schedule` (the schedule function of every task not
+//!    spawned with `spawn_local`) pushes to the local queue only when the thread-local context
+//!    says this thread drives this runtime's core (context invariant 1); otherwise it pushes to
+//!    the remote queue and wakes the driver (rule 3).
+//! 3. **No lost wake-up when parking.** Every write of `Unparker::sleeping` is a swap: the
+//!    driver's announcement that it will block (`announce_sleep`), its withdrawal or its end
+//!    (`end_sleep`), and a waker's `Unparker::unpark`. So the writes form one chain of
+//!    read-modify-writes, and whichever of two of them comes later sees what the thread of the
+//!    earlier one wrote before it. A waker publishes its work first (a push that sets the
+//!    inbox's `pending`, or a swap of the `block_on` future's flag), then swaps `sleeping` to
+//!    false and writes the eventfd if it was true. The driver announces first, then re-checks
+//!    the remote inbox's `pending`, its local tasks' queue, the `block_on` future's flag (and,
+//!    with a paused clock, whether blocking jobs finished), and blocks in `epoll_wait` only if
+//!    all are empty: either its re-check sees the work, or the waker's swap sees the
+//!    announcement and writes the eventfd, which wakes `epoll_wait` also when written before it
+//!    began. Loom models: `loom_tests` below.
 //! 4. **Fairness.** The loop runs at most `event_interval` tasks before it turns the reactor
 //!    without blocking, and takes from the remote queue first every `REMOTE_INTERVAL` ticks, so
-//!    neither I/O nor foreign wake-ups starve behind a busy local queue.
+//!    neither I/O nor foreign wake-ups starve behind a busy local queue. The local queue and the
+//!    thread's local tasks take turns (odd ticks try the first, even ticks the second first).
 //! 5. **Shutdown.** `shutdown` marks the scheduler `CLOSING`, wakes every registered task and
-//!    drops every runnable that arrives, until a round finds nothing to do; then it closes the
-//!    remote queue (an [`Inbox`]: closing and pushing are decided under its lock) and marks the
-//!    scheduler `CLOSED`. From then on a task woken anywhere is handed back by the closed queue
-//!    and dropped by the thread that woke it, which cancels it: no runnable stays queued in a
-//!    closed runtime, where it would keep the runtime's shared state (its reactor, its timers)
-//!    alive through its metadata.
+//!    drops every runnable that arrives (also the shutting-down thread's local tasks), until a
+//!    round finds nothing to do; then it closes the remote queue (closing and pushing are
+//!    decided under the inbox's lock) and marks the scheduler `CLOSED`. From then on a task
+//!    woken anywhere is handed back by the closed queue and dropped by the thread that woke it,
+//!    which cancels it: no runnable stays queued in a closed runtime, where it would keep the
+//!    runtime's shared state (its reactor, its timers) alive through its metadata. Local tasks
+//!    of other threads cannot be dropped here: `rt_closed` tells their threads to drop them
+//!    (local rule 5).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -40,7 +54,7 @@ use std::time::Duration;
 
 use async_task::{Runnable, ScheduleInfo};
 
-use crate::io::driver::Driver;
+use crate::io::driver::{Driver, Unparker};
 use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Mutex};
@@ -222,7 +236,8 @@ fn push_remote(rt: &RtShared, task: Task) {
     #[cfg(all(test, not(tether_loom)))]
     tests::before_remote_push();
     match ct(rt).remote.push(task) {
-        Ok(()) => rt.io.unparker.unpark(),
+        // Nobody waits on this inbox (`wait_if_empty`): the driver parks in the reactor.
+        Ok(_) => rt.io.unparker.unpark(),
         // Rule 5: the runtime closed; nobody will run the task. Dropping it cancels it.
         Err(task) => drop_task(task),
     }
@@ -231,7 +246,7 @@ fn push_remote(rt: &RtShared, task: Task) {
 /// The waker of the future passed to `block_on`.
 struct MainWaker {
     woken: AtomicBool,
-    rt: Arc<crate::io::driver::Unparker>,
+    rt: Arc<Unparker>,
 }
 
 impl Wake for MainWaker {
@@ -240,7 +255,8 @@ impl Wake for MainWaker {
     }
 
     fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        self.woken.store(true, Ordering::SeqCst);
+        // A swap, as every write of the flags the driver re-checks before parking (rule 3).
+        self.woken.swap(true, Ordering::SeqCst);
         self.rt.unpark();
     }
 }
@@ -403,17 +419,16 @@ impl Core {
             return;
         }
         let unparker = &rt.io.unparker;
-        unparker.sleeping.store(true, Ordering::SeqCst);
-        // A blocking job that finished after the check above but before `sleeping` was set
-        // would not wake us; with a paused clock that could mean sleeping a virtual gap in real
-        // time. Go round again so that auto-advance can run.
-        let paused_and_free = held_by_blocking && !rt.blocking.is_busy();
-        if ct(rt).remote.is_pending()
-            || owner.has_work()
-            || main.woken.load(Ordering::SeqCst)
-            || paused_and_free
-        {
-            unparker.sleeping.store(false, Ordering::SeqCst);
+        let may_block = announce_sleep(&unparker.sleeping, || {
+            ct(rt).remote.is_pending()
+                || owner.has_work()
+                || main.woken.load(Ordering::SeqCst)
+                // A blocking job that finished after the check above but before `sleeping` was
+                // set would not wake us; with a paused clock that could mean sleeping a virtual
+                // gap in real time. Go round again so that auto-advance can run.
+                || (held_by_blocking && !rt.blocking.is_busy())
+        });
+        if !may_block {
             rt.time.unparked();
             return;
         }
@@ -425,7 +440,7 @@ impl Core {
         if let Some(s) = slot {
             s.busy(&rt.diag);
         }
-        unparker.sleeping.store(false, Ordering::SeqCst);
+        end_sleep(&unparker.sleeping);
         rt.time.unparked();
         rt.metrics.parked();
     }
@@ -435,6 +450,23 @@ impl Core {
         let depth = self.local.queue.try_borrow().map_or(0, |q| q.len());
         ct(rt).local_depth.store(depth, Ordering::Relaxed);
     }
+}
+
+/// Rule 3, the driver's side: announces that it is about to block (`sleeping`), then re-checks
+/// for work with `work_arrived`. Returns whether it may block; when it may not, the announcement
+/// is withdrawn. Every write of `sleeping` is a swap (see rule 3).
+fn announce_sleep(sleeping: &AtomicBool, work_arrived: impl FnOnce() -> bool) -> bool {
+    sleeping.swap(true, Ordering::SeqCst);
+    if work_arrived() {
+        end_sleep(sleeping);
+        return false;
+    }
+    true
+}
+
+/// Rule 3: the driver withdraws its announcement (it found work, or it woke up).
+fn end_sleep(sleeping: &AtomicBool) {
+    sleeping.swap(false, Ordering::SeqCst);
 }
 
 /// Marks the thread driving the core as busy for the watchdog while it drives (diagnostics
@@ -668,6 +700,139 @@ mod tests {
                 shared.upgrade().is_none(),
                 "the runtime's shared state outlived the runtime"
             );
+        });
+    }
+}
+
+#[cfg(all(test, tether_loom))]
+mod loom_tests {
+    //! Rule 3 with the driver's real steps (`announce_sleep`, the remote `Inbox`) and a model of
+    //! the reactor: the eventfd is a flag under a mutex, and `epoll_wait` returns once the flag
+    //! is set, also when it was set before the wait (the eventfd keeps its count). A lost
+    //! wake-up leaves the driver blocked, which loom reports as a deadlock.
+
+    use std::collections::VecDeque;
+
+    use loom::thread;
+
+    use super::announce_sleep;
+    use crate::loom::lock;
+    use crate::loom::sync::atomic::{AtomicBool, Ordering};
+    use crate::loom::sync::{Arc, Condvar, Mutex};
+    use crate::sched::inbox::Inbox;
+
+    /// The driver's sleep flag and its eventfd.
+    struct Reactor {
+        sleeping: AtomicBool,
+        eventfd: Mutex<bool>,
+        readable: Condvar,
+    }
+
+    impl Reactor {
+        fn new() -> Arc<Reactor> {
+            Arc::new(Reactor {
+                sleeping: AtomicBool::new(false),
+                eventfd: Mutex::new(false),
+                readable: Condvar::new(),
+            })
+        }
+
+        /// `Unparker::unpark` (io/driver.rs), what a waking thread does after publishing its
+        /// work: the same swap, then the eventfd write.
+        fn unpark(&self) {
+            if self.sleeping.swap(false, Ordering::SeqCst) {
+                *lock(&self.eventfd) = true;
+                self.readable.notify_one();
+            }
+        }
+
+        /// `Core::park` without timers: announce, re-check, then wait in the reactor.
+        fn park(&self, work_arrived: impl FnOnce() -> bool) {
+            if announce_sleep(&self.sleeping, work_arrived) {
+                let mut written = lock(&self.eventfd);
+                while !*written {
+                    written = self.readable.wait(written).unwrap();
+                }
+                *written = false;
+                drop(written);
+                super::end_sleep(&self.sleeping);
+            }
+        }
+    }
+
+    /// The driver's loop: take remote tasks and the main future's wake-up until it has seen
+    /// `tasks` tasks and (if `main`) the wake-up, parking whenever there is nothing to do.
+    fn drive(
+        reactor: &Reactor,
+        inbox: &Inbox<u32>,
+        main_woken: &AtomicBool,
+        tasks: usize,
+        main: bool,
+    ) {
+        let mut local = VecDeque::new();
+        let (mut got, mut woken) = (0, !main);
+        while got < tasks || !woken {
+            if let Some(_task) = inbox.pop_all_into(&mut local) {
+                got += 1 + local.drain(..).count();
+                continue;
+            }
+            if main_woken.swap(false, Ordering::SeqCst) {
+                woken = true;
+                continue;
+            }
+            reactor.park(|| inbox.is_pending() || main_woken.load(Ordering::SeqCst));
+        }
+    }
+
+    /// A task pushed from another thread while the driver goes to park is never missed: the
+    /// driver either sees `pending` on its re-check or is woken through the eventfd.
+    #[test]
+    fn loom_a_remote_push_racing_the_driver_going_to_park_wakes_it() {
+        loom::model(|| {
+            let reactor = Reactor::new();
+            let inbox = Arc::new(Inbox::new());
+            let main_woken = AtomicBool::new(false);
+            let pusher = {
+                let (reactor, inbox) = (reactor.clone(), inbox.clone());
+                thread::spawn(move || {
+                    inbox.push(1).unwrap();
+                    reactor.unpark();
+                })
+            };
+            drive(&reactor, &inbox, &main_woken, 1, false);
+            pusher.join().unwrap();
+        });
+    }
+
+    /// Two wake-ups from two threads (a remote push and the `block_on` future's waker) while
+    /// the driver parks, possibly more than once: neither is lost. Three threads: checked up to
+    /// three preemptions.
+    #[test]
+    fn loom_a_remote_push_and_a_main_wake_racing_two_parks_are_both_seen() {
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound.get_or_insert(4);
+        model.check(|| {
+            let reactor = Reactor::new();
+            let inbox = Arc::new(Inbox::new());
+            let main_woken = Arc::new(AtomicBool::new(false));
+            let pusher = {
+                let (reactor, inbox) = (reactor.clone(), inbox.clone());
+                thread::spawn(move || {
+                    inbox.push(1).unwrap();
+                    reactor.unpark();
+                })
+            };
+            let waker = {
+                let (reactor, main_woken) = (reactor.clone(), main_woken.clone());
+                thread::spawn(move || {
+                    // `MainWaker::wake_by_ref`.
+                    main_woken.swap(true, Ordering::SeqCst);
+                    reactor.unpark();
+                })
+            };
+            drive(&reactor, &inbox, &main_woken, 1, true);
+            pusher.join().unwrap();
+            waker.join().unwrap();
         });
     }
 }

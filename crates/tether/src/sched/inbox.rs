@@ -11,10 +11,13 @@
 //!    pop: none is left behind in a closed inbox.
 //! 2. **`pending` announces work without the lock.** A push sets `pending` (SeqCst) after it
 //!    appended, under the lock; a pop clears it under the lock before it takes items. So
-//!    `pending` is true whenever an item is queued, and a thread that reads it false after the
-//!    pusher's store was ordered before its own SeqCst store (the current-thread scheduler's
-//!    rule 3) sees every item pushed so far on its next pop.
-//! 3. Items are dropped only by the caller, after the lock is released: dropping a task may run
+//!    `pending` is true whenever an item is queued: a thread that has seen a pusher's later
+//!    writes (the current-thread scheduler's rule 3) finds `pending` set or the item taken.
+//! 3. **A popper may wait for the next push.** `wait_if_empty` sets `waiter` under the lock
+//!    only when the queue is empty; the next `push` takes it under the lock and tells its caller
+//!    to wake the popper. So a popper that saw an empty queue is always told about the next
+//!    item (`spawn_local`'s owner waits so for wake-ups on their way when it closes).
+//! 4. Items are dropped only by the caller, after the lock is released: dropping a task may run
 //!    its future's destructor, which may push again.
 
 use std::collections::VecDeque;
@@ -35,6 +38,8 @@ struct Inner<T> {
     items: VecDeque<T>,
     /// Once true, stays true: `push` hands items back (rule 1).
     closed: bool,
+    /// The popper waits for the next push (rule 3).
+    waiter: bool,
 }
 
 impl<T> Inbox<T> {
@@ -43,20 +48,30 @@ impl<T> Inbox<T> {
             inner: Mutex::new(Inner {
                 items: VecDeque::new(),
                 closed: false,
+                waiter: false,
             }),
             pending: AtomicBool::new(false),
         }
     }
 
-    /// Appends `item`, or hands it back when the inbox is closed (rule 1).
-    pub(crate) fn push(&self, item: T) -> Result<(), T> {
+    /// Appends `item`, or hands it back when the inbox is closed (rule 1). Returns whether a
+    /// popper waits for this push and must be woken (rule 3).
+    pub(crate) fn push(&self, item: T) -> Result<bool, T> {
         let mut inner = lock(&self.inner);
         if inner.closed {
             return Err(item);
         }
         inner.items.push_back(item);
         self.pending.store(true, Ordering::SeqCst);
-        Ok(())
+        Ok(std::mem::take(&mut inner.waiter))
+    }
+
+    /// Registers the popper to be woken by the next push if the queue is empty; returns whether
+    /// it did (then the popper may sleep until woken; rule 3).
+    pub(crate) fn wait_if_empty(&self) -> bool {
+        let mut inner = lock(&self.inner);
+        inner.waiter = inner.items.is_empty();
+        inner.waiter
     }
 
     /// Whether an item may be queued (rule 2). SeqCst, for the parking protocol that reads it.
@@ -139,6 +154,31 @@ mod loom_tests {
             pusher.join().unwrap();
             assert_eq!(inbox.len(), 0, "an item was left in the closed inbox");
             assert_eq!(drops.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    /// Rule 3: a popper that waits for a push racing its check is always woken (a lost wake-up
+    /// leaves it parked, which loom reports as a deadlock).
+    #[test]
+    fn loom_a_popper_waiting_for_a_push_is_woken() {
+        loom::model(|| {
+            let inbox = Arc::new(Inbox::new());
+            let popper = thread::current();
+            let pusher = {
+                let inbox = inbox.clone();
+                thread::spawn(move || {
+                    if inbox.push(1).unwrap() {
+                        popper.unpark();
+                    }
+                })
+            };
+            let mut rest = std::collections::VecDeque::new();
+            while inbox.pop_all_into(&mut rest).is_none() {
+                if inbox.wait_if_empty() {
+                    thread::park();
+                }
+            }
+            pusher.join().unwrap();
         });
     }
 }

@@ -21,15 +21,15 @@
 //!    rule 2).
 //! 4. **Closing an owner** (on its thread): ask every live task to stop through the registry
 //!    (which wakes it, so its runnable comes to the queue), then drop what the queue receives
-//!    until no live task is left, parked while wake-ups are still on their way (a waking thread
-//!    that finds `closing` set unparks the owner after its push; both sides use SeqCst, so one
-//!    sees the other). Only then is the queue closed. async-task never schedules a task whose
+//!    until no live task is left, parked while wake-ups are still on their way (the owner waits
+//!    for the next push through the inbox, whose pusher then unparks it: inbox rule 3). Only
+//!    then is the queue closed. async-task never schedules a task whose
 //!    future is gone, so nothing is pushed to a closed queue; were it to happen, a push from
 //!    another thread leaks the runnable rather than dropping it there.
 //! 5. **When an owner closes.** When the runtime shuts down on the owner thread, the shutdown
 //!    closes that thread's owner. A shutdown elsewhere cannot touch it: it marks the runtime
-//!    closed (`rt_closed`), and the owner closes on its thread's next current-thread `block_on`
-//!    or when the thread exits (the destructor of `OWNERS`), whichever comes first; until then
+//!    closed (`rt_closed`), and the owner closes when its thread next starts driving a
+//!    current-thread runtime's core or when the thread exits (the destructor of `OWNERS`), whichever comes first; until then
 //!    those tasks, and through them the runtime's shared state, stay alive. A thread that exits
 //!    while the runtime still runs closes its owners too: its local tasks are cancelled.
 
@@ -120,8 +120,6 @@ pub(crate) struct LocalQueue {
     thread: Thread,
     /// The runnables.
     inbox: Inbox<Task>,
-    /// Set while the owner waits in `close` for wake-ups on their way (rule 4).
-    closing: AtomicBool,
     /// Set when the runtime has shut down (rule 5).
     rt_closed: Arc<AtomicBool>,
 }
@@ -134,13 +132,15 @@ impl LocalQueue {
                 // Rule 4 says this does not happen; on the owner thread dropping is sound.
                 drop_task(task);
             }
+            // The owner is this thread, running: no wake-up needed (rule 1).
             return;
         }
         // The task may run and be freed as soon as it is pushed: keep the runtime to wake.
         let rt = task.metadata().shared.clone();
         match self.inbox.push(task) {
-            Ok(()) => {
-                if self.closing.load(Ordering::SeqCst) {
+            Ok(owner_waits) => {
+                if owner_waits {
+                    // The owner is closing and waits for this push (rule 4).
                     self.thread.unpark();
                 }
                 rt.io.unparker.unpark();
@@ -220,8 +220,7 @@ impl LocalOwner {
                 break;
             }
             // Wake-ups still on their way (rule 4).
-            self.queue.closing.store(true, Ordering::SeqCst);
-            if !self.queue.inbox.is_pending() {
+            if self.queue.inbox.wait_if_empty() {
                 thread::park();
             }
         }
@@ -243,7 +242,6 @@ pub(crate) fn owner(rt: &RtShared) -> Rc<LocalOwner> {
                 owner: thread_mark(),
                 thread: thread::current(),
                 inbox: Inbox::new(),
-                closing: AtomicBool::new(false),
                 rt_closed: current_thread::closed_flag(rt),
             }),
             ready: RefCell::new(VecDeque::new()),
