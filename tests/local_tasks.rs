@@ -254,13 +254,12 @@ fn runtime_dropped_elsewhere(after: impl FnOnce(&Mutex<Option<ThreadId>>) + Send
 }
 
 #[test]
-fn a_runtime_dropped_elsewhere_leaves_local_futures_to_their_thread_which_drops_them_at_exit() {
+fn a_runtime_dropped_elsewhere_leaves_local_futures_to_their_thread_dropped_at_its_exit() {
     runtime_dropped_elsewhere(|_| ());
 }
 
 #[test]
-fn a_runtime_dropped_elsewhere_leaves_local_futures_to_their_thread_which_drops_them_at_its_next_block_on(
-) {
+fn a_runtime_dropped_elsewhere_leaves_local_futures_to_their_thread_dropped_at_its_next_block_on() {
     runtime_dropped_elsewhere(|dropped_on| {
         assert_eq!(*dropped_on.lock().unwrap(), None);
         // The next block_on on this thread, of any current-thread runtime, drops them.

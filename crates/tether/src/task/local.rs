@@ -23,15 +23,16 @@
 //!    (which wakes it, so its runnable comes to the queue), then drop what the queue receives
 //!    until no live task is left, parked while wake-ups are still on their way (the owner waits
 //!    for the next push through the inbox, whose pusher then unparks it: inbox rule 3). Only
-//!    then is the queue closed. async-task never schedules a task whose
-//!    future is gone, so nothing is pushed to a closed queue; were it to happen, a push from
-//!    another thread leaks the runnable rather than dropping it there.
+//!    then is the queue closed. async-task never schedules a task whose future is gone, so
+//!    nothing is pushed to a closed queue; were it to happen, a push from another thread leaks
+//!    the runnable rather than dropping it there.
 //! 5. **When an owner closes.** When the runtime shuts down on the owner thread, the shutdown
 //!    closes that thread's owner. A shutdown elsewhere cannot touch it: it marks the runtime
 //!    closed (`rt_closed`), and the owner closes when its thread next starts driving a
-//!    current-thread runtime's core or when the thread exits (the destructor of `OWNERS`), whichever comes first; until then
-//!    those tasks, and through them the runtime's shared state, stay alive. A thread that exits
-//!    while the runtime still runs closes its owners too: its local tasks are cancelled.
+//!    current-thread runtime's core or when the thread exits (the destructor of `OWNERS`),
+//!    whichever comes first; until then those tasks, and through them the runtime's shared state
+//!    (its reactor's descriptors among it), stay alive. A thread that exits while the runtime
+//!    still runs closes its owners too: its local tasks are cancelled.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
