@@ -13,10 +13,8 @@ const BUILD_LIMIT: Duration = Duration::from_secs(300);
 
 /// Builds the example `name` with the test's own profile and returns its path.
 pub fn build_example(name: &str) -> PathBuf {
-    // A test binary is `<target>/<profile>/deps/NAME-<hash>` (or
-    // `<target>/<triple>/<profile>/deps/...` in a `--target` build, as the sanitizer runs use);
-    // examples go to `.../<profile>/examples/`. The example is built into the same target
-    // directory, for the same triple, so that a `--target-dir` or `--target` run finds it.
+    // A test binary is `<target>/<profile>/deps/NAME-<hash>`; examples go to
+    // `<target>/<profile>/examples/`.
     let exe = std::env::current_exe().expect("current_exe");
     let profile_dir = exe
         .parent()
@@ -30,17 +28,6 @@ pub fn build_example(name: &str) -> PathBuf {
     cmd.args(["build", "-q", "-p", "tether", "--example", name])
         .arg("--manifest-path")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
-    let above = profile_dir.parent().expect("<target>/<profile>");
-    // Cargo marks the root of a target directory with CACHEDIR.TAG; a directory without it
-    // between the root and the profile is the triple of a `--target` build.
-    if above.join("CACHEDIR.TAG").is_file() {
-        cmd.arg("--target-dir").arg(above);
-    } else {
-        let triple = above.file_name().and_then(|n| n.to_str()).expect("triple");
-        cmd.args(["--target", triple])
-            .arg("--target-dir")
-            .arg(above.parent().expect("<target>/<triple>"));
-    }
     match profile_dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") | None => {}
         Some("release") => {
