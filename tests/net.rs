@@ -302,3 +302,64 @@ async fn two_tasks_receiving_on_one_socket_are_both_served() {
         assert_eq!(n, 3);
     }
 }
+
+/// A waker that counts nothing: its `Arc`'s strong count tells how many copies are kept.
+struct Held;
+
+impl std::task::Wake for Held {
+    fn wake(self: std::sync::Arc<Self>) {}
+}
+
+/// Polls `fut` once with `waker`; it must wait.
+fn poll_pending<F: std::future::Future>(fut: std::pin::Pin<&mut F>, waker: &std::task::Waker) {
+    let mut cx = std::task::Context::from_waker(waker);
+    assert!(fut.poll(&mut cx).is_pending(), "the future must wait");
+}
+
+#[tether::test]
+async fn dropped_waiting_futures_release_their_wakers_at_once() {
+    // Regression: the reactor kept the waker of a dropped accept/recv/readable future until the
+    // next event on the socket, keeping the waiting task's allocation alive (and, with many
+    // tasks, growing the socket's waiter list) on a quiet socket.
+    let held = std::sync::Arc::new(Held);
+    let waker = std::task::Waker::from(held.clone());
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (a, b) = pair().await;
+    for _ in 0..3 {
+        poll_pending(std::pin::pin!(listener.accept()), &waker);
+        let mut buf = [0u8; 8];
+        poll_pending(std::pin::pin!(udp.recv_from(&mut buf)), &waker);
+        poll_pending(std::pin::pin!(udp.recv(&mut buf)), &waker);
+        poll_pending(std::pin::pin!(a.readable()), &waker);
+        poll_pending(std::pin::pin!(b.peek(&mut buf)), &waker);
+    }
+    assert_eq!(
+        std::sync::Arc::strong_count(&held),
+        2,
+        "every dropped future's waker was released (only `waker` itself is left)"
+    );
+
+    // The sockets still serve waiters afterwards.
+    let mut a = a;
+    let mut b = b;
+    a.write_all(b"hi").await.unwrap();
+    let mut buf = [0u8; 2];
+    b.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"hi");
+}
+
+#[tether::test]
+async fn waker_kept_for_a_poll_method_is_released_with_its_socket() {
+    // `AsyncRead::poll_read` gets no signal when its caller stops waiting: the waker stays until
+    // the next read event, or until the socket is dropped, as here.
+    let held = std::sync::Arc::new(Held);
+    let waker = std::task::Waker::from(held.clone());
+    let (mut a, _b) = pair().await;
+    let mut buf = [0u8; 8];
+    poll_pending(std::pin::pin!(a.read(&mut buf)), &waker);
+    assert_eq!(std::sync::Arc::strong_count(&held), 3);
+    drop(a);
+    assert_eq!(std::sync::Arc::strong_count(&held), 2);
+}

@@ -3,6 +3,12 @@
 //! Every socket type of `net` is a thin wrapper over one `PollEvented`. It turns readiness into
 //! async operations with the retry rule of the reactor: wait until ready, try the operation, and on
 //! `WouldBlock` clear the readiness observed (if no newer event came) and wait again.
+//!
+//! It holds its registration's token (key and generation, the driver's rule 1), so dropping it
+//! deregisters exactly that registration. Its waiting futures (`async_io`, `ready`) each own a
+//! `Waiter`: dropping one takes its waker out of the resource's waiters at once. Its `poll_*`
+//! methods register the caller's waker until the next event in that direction (rule 6 of
+//! `scheduled_io`).
 
 use std::future::poll_fn;
 use std::io;
@@ -10,10 +16,10 @@ use std::panic::Location;
 use std::task::{ready, Context, Poll};
 
 use mio::event::Source;
-use mio::Interest;
+use mio::{Interest, Token};
 
 use crate::io::driver::shutdown_error;
-use crate::io::scheduled_io::{Direction, ReadyEvent, ScheduledIo};
+use crate::io::scheduled_io::{Direction, ReadyEvent, ScheduledIo, Waiter};
 use crate::loom::sync::Arc;
 use crate::runtime::{context, Shared as RtShared};
 use crate::task::coop;
@@ -24,7 +30,8 @@ pub(crate) struct PollEvented<E: Source> {
     io: Option<E>,
     rt: Arc<RtShared>,
     sched: Arc<ScheduledIo>,
-    key: usize,
+    /// Names this registration, and no later one at the same key (the driver's rule 1).
+    token: Token,
 }
 
 impl<E: Source> PollEvented<E> {
@@ -48,12 +55,12 @@ impl<E: Source> PollEvented<E> {
             Some(h) => h.shared,
             None => crate::task::no_runtime_panic(what, Location::caller()),
         };
-        let (sched, key) = rt.io.register(&mut io, interest)?;
+        let (sched, token) = rt.io.register(&mut io, interest)?;
         Ok(PollEvented {
             io: Some(io),
             rt,
             sched,
-            key,
+            token,
         })
     }
 
@@ -64,13 +71,31 @@ impl<E: Source> PollEvented<E> {
             .expect("tether: PollEvented used after into_inner")
     }
 
-    /// Waits for readiness in `dir`.
+    /// Waits for readiness in `dir`. The waker stays registered until an event in `dir` takes it
+    /// (the `poll_*` rule of `scheduled_io`, rule 6).
     pub(crate) fn poll_ready(
         &self,
         cx: &mut Context<'_>,
         dir: Direction,
     ) -> Poll<io::Result<ReadyEvent>> {
-        match self.sched.poll_ready(cx, dir) {
+        self.poll_ready_as(cx, dir, None)
+    }
+
+    /// `poll_ready` for the waiting future that owns `waiter`, if given, whose waker leaves with it.
+    fn poll_ready_as(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        waiter: Option<&mut Waiter<'_>>,
+    ) -> Poll<io::Result<ReadyEvent>> {
+        let polled = match waiter {
+            Some(w) => {
+                debug_assert_eq!(w.direction(), dir);
+                w.poll_ready(cx)
+            }
+            None => self.sched.poll_ready(cx, dir),
+        };
+        match polled {
             Poll::Ready(ev) if ev.is_shutdown => Poll::Ready(Err(shutdown_error())),
             Poll::Ready(ev) => Poll::Ready(Ok(ev)),
             Poll::Pending => {
@@ -86,11 +111,22 @@ impl<E: Source> PollEvented<E> {
         &self,
         cx: &mut Context<'_>,
         dir: Direction,
+        op: impl FnMut(&E) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        self.poll_io_as(cx, dir, op, None)
+    }
+
+    /// `poll_io` for the waiting future that owns `waiter`, if given.
+    fn poll_io_as<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
         mut op: impl FnMut(&E) -> io::Result<R>,
+        mut waiter: Option<&mut Waiter<'_>>,
     ) -> Poll<io::Result<R>> {
         let coop = ready!(coop::poll_proceed(cx));
         loop {
-            let ev = ready!(self.poll_ready(cx, dir))?;
+            let ev = ready!(self.poll_ready_as(cx, dir, waiter.as_deref_mut()))?;
             match op(self.get_ref()) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.sched.clear_readiness(ev),
                 res => {
@@ -119,7 +155,7 @@ impl<E: Source> PollEvented<E> {
                 res => {
                     if let Ok(n) = res {
                         if n > 0 && n < buf_len {
-                            self.sched.clear_readiness(ev);
+                            self.sched.clear_after_short_read(ev);
                         }
                     }
                     coop.made_progress();
@@ -149,20 +185,24 @@ impl<E: Source> PollEvented<E> {
         res
     }
 
-    /// Runs `op` until it does not return `WouldBlock`, waiting for readiness in between.
+    /// Runs `op` until it does not return `WouldBlock`, waiting for readiness in between. Dropping
+    /// the future takes its waker out of the resource's waiters at once.
     pub(crate) async fn async_io<R>(
         &self,
         dir: Direction,
         mut op: impl FnMut(&E) -> io::Result<R>,
     ) -> io::Result<R> {
-        poll_fn(|cx| self.poll_io(cx, dir, &mut op)).await
+        let mut waiter = Waiter::new(&self.sched, dir);
+        poll_fn(|cx| self.poll_io_as(cx, dir, &mut op, Some(&mut waiter))).await
     }
 
-    /// Waits until the resource is ready in `dir` (one unit of budget).
+    /// Waits until the resource is ready in `dir` (one unit of budget). Dropping the future takes
+    /// its waker out of the resource's waiters at once.
     pub(crate) async fn ready(&self, dir: Direction) -> io::Result<()> {
+        let mut waiter = Waiter::new(&self.sched, dir);
         poll_fn(|cx| {
             let coop = ready!(coop::poll_proceed(cx));
-            let res = ready!(self.poll_ready(cx, dir));
+            let res = ready!(self.poll_ready_as(cx, dir, Some(&mut waiter)));
             coop.made_progress();
             Poll::Ready(res.map(|_| ()))
         })
@@ -175,7 +215,7 @@ impl<E: Source> PollEvented<E> {
             .io
             .take()
             .expect("tether: PollEvented used after into_inner");
-        self.rt.io.deregister(&mut io, self.key);
+        self.rt.io.deregister(&mut io, self.token);
         io
     }
 }
@@ -183,7 +223,7 @@ impl<E: Source> PollEvented<E> {
 impl<E: Source> Drop for PollEvented<E> {
     fn drop(&mut self) {
         if let Some(mut io) = self.io.take() {
-            self.rt.io.deregister(&mut io, self.key);
+            self.rt.io.deregister(&mut io, self.token);
         }
     }
 }
@@ -201,5 +241,41 @@ pub(crate) fn check_driven_elsewhere(rt: &RtShared, what: &str) {
              ready. Create sockets and timers inside the runtime that awaits them.",
             rt.id, rt.id
         );
+    }
+}
+
+#[cfg(all(test, not(tether_loom)))]
+mod tests {
+    use super::*;
+    use crate::io::scheduled_io::{READABLE, READ_CLOSED};
+    use std::io::Read;
+    use std::sync::mpsc;
+    use std::task::Waker;
+    use std::time::Duration;
+
+    /// Rule 4 of `scheduled_io`: a read-closed bit that the socket contradicts (here set by hand,
+    /// as a stale hang-up used to set it) makes a read wait, not loop on ready -> `WouldBlock` ->
+    /// ready inside one poll. The body runs on its own thread so that a spin fails the test.
+    #[test]
+    fn contradicted_closed_bit_makes_a_read_wait_instead_of_spinning() {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = crate::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let (sock, _peer) = mio::net::UnixStream::pair().unwrap();
+                let io = PollEvented::new(sock, "test").unwrap();
+                io.sched.set_readiness(READABLE | READ_CLOSED);
+                let mut buf = [0u8; 8];
+                let mut cx = Context::from_waker(Waker::noop());
+                let polled = io.poll_read_io(&mut cx, buf.len(), |s| (&*s).read(&mut buf));
+                tx.send(polled.is_pending()).unwrap();
+            });
+        });
+        let waited = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the read spun inside one poll");
+        assert!(waited, "nothing was sent, so the read must wait");
     }
 }

@@ -9,14 +9,33 @@
 //! 2. A task that finds no readiness stores its waker under `waiters` and re-reads `state` while
 //!    still holding the lock. Because the reactor updates `state` before it takes the lock, the
 //!    task either sees the new readiness or its waker is taken by the reactor: no lost wake-up.
-//! 3. A task clears readiness only after an operation returned `WouldBlock`, and only if the tick
-//!    is still the one it observed (`clear_readiness`). If an event arrived in between, the tick
-//!    changed and the readiness stays: the edge-triggered event is not lost.
-//! 4. Closed bits (`READ_CLOSED`, `WRITE_CLOSED`) are never cleared: a closed direction stays
-//!    ready, so readers see end-of-stream at once.
+//! 3. A task clears readiness only after an operation returned `WouldBlock` (`clear_readiness`)
+//!    or a read returned fewer bytes than asked, and not end-of-stream (`clear_after_short_read`:
+//!    the socket was drained), and only if the tick is still the one it observed. If an event
+//!    arrived in between, the tick changed and the readiness stays: the edge-triggered event is
+//!    not lost.
+//! 4. A closed bit (`READ_CLOSED`, `WRITE_CLOSED`) stays after a short read, so readers see
+//!    end-of-stream at once instead of waiting for an edge that already came. It is cleared (with
+//!    rule 3's tick check) only when an operation in its direction returned `WouldBlock`. A socket
+//!    or pipe whose direction is really closed answers end-of-stream or an error, not
+//!    `WouldBlock`, so that answer shows the bit is wrong, and keeping it would turn the
+//!    wait-and-retry loop into a busy loop. The driver's rule 3 keeps stale events of earlier
+//!    registrations away; this rule keeps any other wrong closed bit from spinning.
 //! 5. The shutdown bit is set once, when the runtime shuts down; every poll then fails.
+//! 6. Each direction keeps two kinds of waiters under `waiters`. A waiting future of tether's own
+//!    (`PollEvented::async_io` and `ready`, behind every `async fn` of the sockets) owns a
+//!    [`Waiter`]: re-polling replaces its one waker, and dropping the future removes that waker
+//!    at once, so nothing it registered outlives it. A `poll_*` method (the `futures-io` traits,
+//!    `poll_accept`, `poll_recv_from`, ..., and `Child::wait`, which waits through
+//!    `PollEvented::poll_io`) gets no signal when its caller stops waiting: its waker stays,
+//!    deduplicated with `will_wake`, until an event in its direction (or shutdown) takes it, or
+//!    the resource is dropped. Taking a direction's wakers bumps its epoch, so a
+//!    future whose waker was already taken removes nothing when dropped (its slab key may hold a
+//!    newer waiter's waker by then). Wakers are dropped and woken only after unlocking.
 
 use std::task::{Context, Poll, Waker};
+
+use slab::Slab;
 
 use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
@@ -48,7 +67,8 @@ impl Direction {
     }
 }
 
-/// Readiness observed by a task, to be passed back to `clear_readiness` after `WouldBlock`.
+/// Readiness observed by a task, to be passed back to `clear_readiness` after `WouldBlock` or to
+/// `clear_after_short_read` (rules 3, 4).
 #[derive(Clone, Copy, Debug)]
 #[must_use]
 pub(crate) struct ReadyEvent {
@@ -57,25 +77,69 @@ pub(crate) struct ReadyEvent {
     pub(crate) is_shutdown: bool,
 }
 
-/// The tasks waiting on one direction: usually one (kept without allocating), sometimes several
-/// (two tasks receiving on one shared socket, several accept loops on one listener).
+/// Where a waiting future's waker sits among the waiters of one direction: its key in the
+/// direction's `futures` slab and the slab's epoch when it was inserted (rule 6).
+#[derive(Debug, Default)]
+pub(crate) struct WaiterKey(Option<(usize, u64)>);
+
+/// The tasks waiting on one direction: usually one, sometimes several (two tasks receiving on one
+/// shared socket, several accept loops on one listener).
 #[derive(Default)]
 struct Slot {
+    /// Wakers registered through `poll_*` methods, which say nothing when their caller stops
+    /// waiting (rule 6); deduplicated. The first is kept without allocating.
     first: Option<Waker>,
     more: Vec<Waker>,
+    /// Wakers of waiting futures, each removed by its future when the future is dropped.
+    futures: Slab<Waker>,
+    /// Bumped whenever `futures` is emptied by `take_into`, so a `WaiterKey` of an earlier epoch,
+    /// whose waker was taken, no longer names an entry (its key may be reused).
+    epoch: u64,
 }
 
 impl Slot {
-    /// Registers `waker` unless it is already registered.
-    fn register(&mut self, waker: &Waker) {
-        match &self.first {
-            None => self.first = Some(waker.clone()),
-            Some(w) if w.will_wake(waker) => {}
-            Some(_) => {
-                if !self.more.iter().any(|w| w.will_wake(waker)) {
-                    self.more.push(waker.clone());
+    /// Registers `waker`: for the waiting future `key` if given (replacing its previous waker),
+    /// otherwise among the `poll_*` wakers unless it is already one of them.
+    /// Returns the waker it replaced, to be dropped after unlocking.
+    fn register(&mut self, waker: &Waker, key: Option<&mut WaiterKey>) -> Option<Waker> {
+        let Some(key) = key else {
+            match &self.first {
+                None => self.first = Some(waker.clone()),
+                Some(w) if w.will_wake(waker) => {}
+                Some(_) => {
+                    if !self.more.iter().any(|w| w.will_wake(waker)) {
+                        self.more.push(waker.clone());
+                    }
                 }
             }
+            return None;
+        };
+        match key.0 {
+            Some((i, epoch)) if epoch == self.epoch => {
+                // Entries of the current epoch are removed only by their own future (`release`).
+                let w = &mut self.futures[i];
+                if w.will_wake(waker) {
+                    None
+                } else {
+                    Some(std::mem::replace(w, waker.clone()))
+                }
+            }
+            _ => {
+                key.0 = Some((self.futures.insert(waker.clone()), self.epoch));
+                None
+            }
+        }
+    }
+
+    /// Removes the waker of the waiting future `key`, unless `take_into` took it already.
+    fn release(&mut self, key: &mut WaiterKey) -> Option<Waker> {
+        match key.0.take() {
+            Some((i, epoch)) if epoch == self.epoch => {
+                let w = self.futures.try_remove(i);
+                debug_assert!(w.is_some(), "tether: a waiter's entry vanished");
+                w
+            }
+            _ => None,
         }
     }
 
@@ -84,6 +148,10 @@ impl Slot {
     fn take_into(&mut self, out: &mut Vec<Waker>) {
         out.extend(self.first.take());
         out.append(&mut self.more);
+        if !self.futures.is_empty() {
+            out.extend(self.futures.drain());
+            self.epoch += 1;
+        }
     }
 }
 
@@ -91,6 +159,55 @@ impl Slot {
 struct Waiters {
     reader: Slot,
     writer: Slot,
+}
+
+impl Waiters {
+    fn slot(&mut self, dir: Direction) -> &mut Slot {
+        match dir {
+            Direction::Read => &mut self.reader,
+            Direction::Write => &mut self.writer,
+        }
+    }
+}
+
+/// A waiting future's place among the waiters of one direction of a resource. The future keeps it
+/// across polls (re-polling replaces its waker, never adds one), and dropping it takes the
+/// future's waker out at once (rule 6).
+pub(crate) struct Waiter<'a> {
+    io: &'a ScheduledIo,
+    dir: Direction,
+    key: WaiterKey,
+}
+
+impl<'a> Waiter<'a> {
+    /// A waiter on `dir` of `io` that has not registered a waker yet.
+    pub(crate) fn new(io: &'a ScheduledIo, dir: Direction) -> Waiter<'a> {
+        Waiter {
+            io,
+            dir,
+            key: WaiterKey::default(),
+        }
+    }
+
+    /// The direction it waits on.
+    pub(crate) fn direction(&self) -> Direction {
+        self.dir
+    }
+
+    /// Like [`ScheduledIo::poll_ready`], storing the waker as this future's (rules 2, 6).
+    pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<ReadyEvent> {
+        self.io.poll_ready_as(cx, self.dir, Some(&mut self.key))
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        if self.key.0.is_some() {
+            let released = lock(&self.io.waiters).slot(self.dir).release(&mut self.key);
+            // Dropped after unlocking: a waker's drop may free its task.
+            drop(released);
+        }
+    }
 }
 
 /// Readiness and waiters of one registration (see the module protocol).
@@ -160,20 +277,30 @@ impl ScheduledIo {
     }
 
     /// Ready when the resource is ready in `dir` (or shut down); otherwise stores the waker
-    /// (rule 2).
+    /// (rule 2) as a `poll_*` caller's, which stays until an event takes it (rule 6).
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<ReadyEvent> {
+        self.poll_ready_as(cx, dir, None)
+    }
+
+    /// `poll_ready` for the waiting future `key` if given (rule 6).
+    fn poll_ready_as(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        key: Option<&mut WaiterKey>,
+    ) -> Poll<ReadyEvent> {
         if let Some(ev) = self.event(self.state.load(Ordering::Acquire), dir) {
             return Poll::Ready(ev);
         }
         let mut w = lock(&self.waiters);
-        match dir {
-            Direction::Read => w.reader.register(cx.waker()),
-            Direction::Write => w.writer.register(cx.waker()),
-        }
-        match self.event(self.state.load(Ordering::Acquire), dir) {
+        let replaced = w.slot(dir).register(cx.waker(), key);
+        let res = match self.event(self.state.load(Ordering::Acquire), dir) {
             Some(ev) => Poll::Ready(ev),
             None => Poll::Pending,
-        }
+        };
+        drop(w);
+        drop(replaced);
+        res
     }
 
     /// Readiness right now, without registering interest.
@@ -181,9 +308,19 @@ impl ScheduledIo {
         self.event(self.state.load(Ordering::Acquire), dir)
     }
 
-    /// Clears the readiness `ev` reported, unless a newer event arrived since (rules 3, 4).
+    /// Clears the readiness `ev` reported, closed bits included, after an operation in its
+    /// direction returned `WouldBlock`, unless a newer event arrived since (rules 3, 4).
     pub(crate) fn clear_readiness(&self, ev: ReadyEvent) {
-        let clear = ev.ready & !(READ_CLOSED | WRITE_CLOSED);
+        self.clear(ev, ev.ready);
+    }
+
+    /// Clears the readiness `ev` reported, except closed bits, after a short read drained the
+    /// resource, unless a newer event arrived since (rules 3, 4).
+    pub(crate) fn clear_after_short_read(&self, ev: ReadyEvent) {
+        self.clear(ev, ev.ready & !(READ_CLOSED | WRITE_CLOSED));
+    }
+
+    fn clear(&self, ev: ReadyEvent, clear: usize) {
         let mut cur = self.state.load(Ordering::Acquire);
         loop {
             if cur & TICK_MASK != ev.tick {
@@ -263,10 +400,34 @@ mod tests {
     }
 
     #[test]
-    fn closed_bits_stay_after_clear() {
+    fn closed_bits_stay_after_a_short_read() {
         let io = ScheduledIo::new();
         io.set_readiness(READABLE | READ_CLOSED);
         let ev = io.ready_now(Direction::Read).unwrap();
+        io.clear_after_short_read(ev);
+        assert!(io.ready_now(Direction::Read).is_some());
+    }
+
+    /// Rule 4: `WouldBlock` proves a closed bit wrong; clearing it keeps the retry loop waiting
+    /// instead of spinning. The other direction's closed bit stays.
+    #[test]
+    fn would_block_clears_the_closed_bit_of_its_direction() {
+        let io = ScheduledIo::new();
+        io.set_readiness(READABLE | READ_CLOSED | WRITE_CLOSED);
+        let ev = io.ready_now(Direction::Read).unwrap();
+        io.clear_readiness(ev);
+        assert!(io.ready_now(Direction::Read).is_none());
+        assert!(io.ready_now(Direction::Write).is_some());
+    }
+
+    /// Rules 3, 4: a closed bit that arrived after the task observed readiness survives its
+    /// `WouldBlock`.
+    #[test]
+    fn would_block_keeps_a_closed_bit_that_arrived_later() {
+        let io = ScheduledIo::new();
+        io.set_readiness(READABLE);
+        let ev = io.ready_now(Direction::Read).unwrap();
+        io.set_readiness(READ_CLOSED);
         io.clear_readiness(ev);
         assert!(io.ready_now(Direction::Read).is_some());
     }
@@ -286,6 +447,108 @@ mod tests {
         io.take_wakers(READABLE, &mut out);
         out.drain(..).for_each(Waker::wake);
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    }
+
+    /// Rule 6: a waiting future's waker leaves with the future.
+    #[test]
+    fn dropped_waiter_releases_its_waker_at_once() {
+        let io = ScheduledIo::new();
+        let count = Arc::new(Count(StdAtomic::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut waiter = Waiter::new(&io, Direction::Read);
+        assert!(waiter.poll_ready(&mut cx).is_pending());
+        assert!(waiter.poll_ready(&mut cx).is_pending());
+        assert_eq!(
+            Arc::strong_count(&count),
+            3,
+            "re-polling does not add a waker"
+        );
+        drop(waiter);
+        assert_eq!(Arc::strong_count(&count), 2);
+    }
+
+    /// Rule 6: re-polling with another waker replaces the future's waker; only the last is woken.
+    #[test]
+    fn waiter_repolled_with_another_waker_keeps_only_the_last() {
+        let io = ScheduledIo::new();
+        let (first, second) = (
+            Arc::new(Count(StdAtomic::new(0))),
+            Arc::new(Count(StdAtomic::new(0))),
+        );
+        let mut waiter = Waiter::new(&io, Direction::Write);
+        for count in [&first, &second] {
+            let waker = Waker::from(count.clone());
+            assert!(waiter
+                .poll_ready(&mut Context::from_waker(&waker))
+                .is_pending());
+        }
+        assert_eq!(
+            Arc::strong_count(&first),
+            1,
+            "the replaced waker was dropped"
+        );
+        let mut out = Vec::new();
+        io.set_readiness(WRITABLE);
+        io.take_wakers(WRITABLE, &mut out);
+        out.drain(..).for_each(Waker::wake);
+        assert_eq!(first.0.load(Ordering::SeqCst), 0);
+        assert_eq!(second.0.load(Ordering::SeqCst), 1);
+    }
+
+    /// Rule 6: a future whose waker an event already took removes nothing when dropped, even
+    /// though its slab key now holds another waiter's waker.
+    #[test]
+    fn waiter_dropped_after_its_wake_keeps_a_newer_waiter() {
+        let io = ScheduledIo::new();
+        let (early, late) = (
+            Arc::new(Count(StdAtomic::new(0))),
+            Arc::new(Count(StdAtomic::new(0))),
+        );
+        let early_waker = Waker::from(early.clone());
+        let mut early_waiter = Waiter::new(&io, Direction::Read);
+        assert!(early_waiter
+            .poll_ready(&mut Context::from_waker(&early_waker))
+            .is_pending());
+        let mut out = Vec::new();
+        io.set_readiness(READABLE);
+        io.take_wakers(READABLE, &mut out);
+        out.drain(..).for_each(Waker::wake);
+        let ev = io.ready_now(Direction::Read).unwrap();
+        io.clear_readiness(ev);
+
+        let late_waker = Waker::from(late.clone());
+        let mut late_waiter = Waiter::new(&io, Direction::Read);
+        assert!(late_waiter
+            .poll_ready(&mut Context::from_waker(&late_waker))
+            .is_pending());
+        drop(early_waiter); // same slab key as `late_waiter`'s, earlier epoch
+        io.set_readiness(READABLE);
+        io.take_wakers(READABLE, &mut out);
+        out.drain(..).for_each(Waker::wake);
+        assert_eq!(
+            late.0.load(Ordering::SeqCst),
+            1,
+            "the newer waiter was woken"
+        );
+        drop(late_waiter);
+    }
+
+    /// Rule 6: a `poll_*` caller's waker stays until an event takes it.
+    #[test]
+    fn poll_method_waker_stays_until_an_event() {
+        let io = ScheduledIo::new();
+        let count = Arc::new(Count(StdAtomic::new(0)));
+        let waker = Waker::from(count.clone());
+        assert!(io
+            .poll_ready(&mut Context::from_waker(&waker), Direction::Read)
+            .is_pending());
+        assert_eq!(Arc::strong_count(&count), 3);
+        let mut out = Vec::new();
+        io.set_readiness(READABLE);
+        io.take_wakers(READABLE, &mut out);
+        drop(out);
+        assert_eq!(Arc::strong_count(&count), 2);
     }
 
     #[test]
