@@ -17,8 +17,12 @@
 //!    stays pending for the next wait). A CPU-bound runtime then makes no system call between
 //!    its tasks. `registered` is updated under the `registrations` lock, so it is exact whenever
 //!    a registration could have produced an event.
+//! 6. A turn wakes every waker it collected even if some of them panic; it then resumes the
+//!    first panic, with the driver consistent (its event buffer is refilled by the next turn,
+//!    its waker list is empty), so the caller may catch it and turn the driver again.
 
 use std::io;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::task::Waker;
 use std::time::Duration;
 
@@ -206,8 +210,15 @@ impl Driver {
         rt.metrics.add_io_events(n);
         let fired = rt.time.process(&mut self.wakers);
         rt.metrics.add_timers_fired(fired);
+        // Rule 6: a waker that panics does not cost the others their wake-up.
+        let mut panicked = None;
         for w in self.wakers.drain(..) {
-            w.wake();
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| w.wake())) {
+                panicked.get_or_insert(payload);
+            }
+        }
+        if let Some(payload) = panicked {
+            resume_unwind(payload);
         }
     }
 }

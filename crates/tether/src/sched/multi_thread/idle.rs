@@ -101,9 +101,15 @@ impl Idle {
     }
 
     /// Workers parked now.
-    #[cfg(all(test, not(tether_loom)))]
+    #[cfg(test)]
     pub(crate) fn num_idle(&self) -> usize {
         self.num_idle.load(Ordering::SeqCst)
+    }
+
+    /// Workers searching now.
+    #[cfg(test)]
+    pub(crate) fn num_searching(&self) -> usize {
+        self.num_searching.load(Ordering::SeqCst)
     }
 }
 

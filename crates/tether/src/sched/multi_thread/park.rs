@@ -12,6 +12,8 @@
 //! 3. A worker parks in the reactor only after moving `EMPTY -> PARKED_DRIVER`; `unpark` that
 //!    finds `PARKED_DRIVER` wakes the reactor through its eventfd.
 //! 4. Spurious wake-ups are allowed: the caller re-checks for work after `park` returns.
+//! 5. `park` leaves the state `EMPTY` when it returns or unwinds (a waker woken by the reactor
+//!    may panic); a notification that arrived meanwhile is consumed, as by a normal wake-up.
 
 use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
@@ -65,8 +67,16 @@ impl Parker {
                     self.state.store(EMPTY, Ordering::SeqCst);
                     return;
                 }
+                // Back to `EMPTY` when the reactor returns, or when a panic unwinds out of it
+                // (rule 5).
+                struct Reset<'a>(&'a AtomicUsize);
+                impl Drop for Reset<'_> {
+                    fn drop(&mut self) {
+                        self.0.store(EMPTY, Ordering::SeqCst);
+                    }
+                }
+                let _reset = Reset(&self.state);
                 driver.park_in_driver();
-                self.state.store(EMPTY, Ordering::SeqCst);
             }
             None => {
                 let mut guard = lock(&self.mutex);
