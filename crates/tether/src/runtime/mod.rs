@@ -16,8 +16,10 @@
 //!
 //! A task cannot be interrupted inside a poll. On a multi-thread runtime, a task stuck in one (a
 //! blocking call, an endless loop) keeps its worker from stopping:
-//! - dropping the `Runtime` waits for every worker as long as it takes, so that every task's
-//!   future has been dropped when the drop returns; a task whose poll still keeps its worker
+//! - dropping the `Runtime` waits for every worker as long as it takes, so that the tasks'
+//!   futures are dropped before the drop returns (except a task whose wake-up another thread is
+//!   handing over at that moment: it is dropped as soon as that thread hands it over); a task
+//!   whose poll still keeps its worker
 //!   from stopping after the watchdog limit is reported through [`Builder::on_diagnostic`]
 //!   (stderr by default) as [`DiagnosticKind::BlocksShutdown`], with its name and spawn
 //!   location;

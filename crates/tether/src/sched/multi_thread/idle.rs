@@ -17,6 +17,10 @@
 //! 5. A parked worker that wakes up checks whether it is still in `sleepers`: if so it woke on
 //!    its own (reactor event, timer) and removes itself; if not, a notifier took it out and counted
 //!    it as searching.
+//!
+//! The loom models at the end of this file check rules 1-5 with the worker's steps of
+//! `worker.rs` mirrored on two workers and the real `Parker`: a task pushed while the workers
+//! give up searching and park is always run, and the idle and searching counts come back to zero.
 
 use crate::loom::lock;
 use crate::loom::sync::atomic::{fence, AtomicUsize, Ordering};

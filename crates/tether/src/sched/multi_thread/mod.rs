@@ -27,31 +27,41 @@
 //! 5. **One reactor.** The reactor (`Driver`) sits behind a mutex; a parking worker that gets it
 //!    with `try_lock` waits in it, the others park on their condvar. The parker protocol
 //!    (`park.rs`) wakes either kind.
-//! 6. **Workers survive panics.** A panic that escapes the runtime's code on a worker (a waker
-//!    the reactor or a timer wakes, a thread hook, a task cell's own code) is caught by the
-//!    worker's run loop, reported once to the failure policy (`UnhandledFailure::thread`), and the
-//!    loop goes on. What it unwinds through is left consistent: the reactor wakes every waker it
-//!    collected before it resumes the panic (driver rule 6), and its lock is taken with
-//!    `try_lock`, which ignores the poisoning; the parked worker's bookkeeping (its `sleepers`
-//!    entry or the searching count a notifier gave it, its parker state, its diagnostics slot,
-//!    the timers' `parked_until`) is settled by guards on every path; the worker's `searching`
-//!    flag always matches what `Idle` counts for it, so the count returns to zero.
-//! 7. **Shutdown.** `shutdown` marks the scheduler `CLOSING`, unparks every worker and waits
-//!    for them to leave their run loops; each worker drops the tasks left in its queues. The wait
-//!    is bounded by `shutdown_timeout`'s timeout: a worker still inside a poll then is left
-//!    behind (its thread is detached) and reported with the task it is polling
-//!    (`DiagnosticKind::BlocksShutdown`). A worker left behind keeps its own `Arc` of the runtime,
-//!    so everything it can reach stays alive; when its poll returns it sees `CLOSED`, drops the
-//!    tasks in its queues and exits. Dropping the runtime waits without a bound, and reports a
-//!    worker still running after the watchdog limit the same way. Then, as in the current-thread
-//!    scheduler, every registered task is woken and dropped (with the tasks queued on workers
-//!    left behind) until none is left.
+//! 6. **Workers survive panics.** A panic that unwinds out of the runtime's code on a worker (a
+//!    waker that panics when the reactor or a timer wakes it, a thread hook, a bug in the task
+//!    cell outside its own `catch_unwind`) is caught by `worker::run`, reported once to the
+//!    failure policy (`UnhandledFailure::thread` names the worker), and the run loop starts
+//!    again. What the panic unwinds through is left consistent: the reactor wakes every waker it
+//!    collected before it resumes the first panic (driver rule 6), and its lock, which the
+//!    unwinding poisons, is taken with `loom::try_lock`, which ignores poisoning; in `park`,
+//!    guards settle on every path the worker's `sleepers` entry (or the searching share a
+//!    notifier gave it), its parker state (`park.rs` rule 5), its diagnostics slot and the
+//!    timers' `parked_until`. The worker's `searching` flag always equals the share `Idle` counts
+//!    for it, so while the runtime runs, the searching count is back to zero whenever every
+//!    worker is parked.
+//! 7. **Shutdown.** `shutdown` marks the scheduler `CLOSING`, unparks every worker, and waits
+//!    for each to leave `worker::run` (a `StopSignal` marks it stopped on every path). A worker
+//!    leaves its run loop at the top of the loop or between LIFO polls once the scheduler is not
+//!    open, and drops the tasks left in its LIFO slot and queue. With a timeout
+//!    (`shutdown_timeout`) the wait ends at the deadline: a worker still running is left behind
+//!    (its thread detached), and if it is inside a task's poll and diagnostics are on, that task
+//!    is reported (`DiagnosticKind::BlocksShutdown`). Without one (dropping the runtime) the wait
+//!    has no bound, and the same report is made once the watchdog limit has passed. Then the
+//!    shutdown thread wakes every registered task and drops every task it can take from the
+//!    injector and the workers' queues, round after round until a round finds nothing. A worker
+//!    left behind still holds the task it polls and maybe one in its LIFO slot; it keeps its own
+//!    `Arc` of the runtime, so everything it can reach stays alive, and when the poll returns it
+//!    finds the scheduler closed, drops those tasks and exits. Then rule 8, the timers and the
+//!    reactor shut down, and the blocking jobs still running are waited for (until the deadline,
+//!    if there is one).
 //! 8. **Nothing enters a closed injector.** A push to the injector happens only under
 //!    `injector_closed`'s lock, while it reads `false`; shutdown sets it to `true` under the lock
 //!    and only then drains the injector for the last time. So a task woken from another thread
 //!    while the runtime shuts down is either in the injector before that last drain (and dropped
-//!    by it) or sees `true` and is dropped at once by its waker: its future is dropped, its
-//!    `JoinHandle` reports cancellation, and it cannot keep the runtime alive from inside it.
+//!    by it) or sees `true` and is dropped at once by its waker (outside the lock: its
+//!    destructor may wake other tasks): its future is dropped, its `JoinHandle` reports
+//!    cancellation, and it cannot keep the runtime's shared state alive by sitting in the
+//!    injector.
 
 mod idle;
 mod park;
