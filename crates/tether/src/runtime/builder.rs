@@ -176,6 +176,10 @@ impl Builder {
     /// `f` replaces that report (log it, count it, or abort). Each failure reaches `f` exactly
     /// once, on the thread that drops the failure.
     ///
+    /// `f` also receives the panics a worker thread catches in the runtime's own code (a waker
+    /// that panicked when the reactor or a timer woke it, a panicking thread hook), on that worker;
+    /// [`UnhandledFailure::thread`](super::UnhandledFailure::thread) names the worker.
+    ///
     /// # Examples
     ///
     /// ```
@@ -206,7 +210,8 @@ impl Builder {
         self
     }
 
-    /// What happens to a task failure nobody observed: report it and go on (the default),
+    /// What happens to a failure nobody observed (see
+    /// [`on_unhandled_failure`](Builder::on_unhandled_failure)): report it and go on (the default),
     /// ignore it, or report it and shut the runtime down
     /// ([`UnhandledFailurePolicy`](super::UnhandledFailurePolicy)).
     ///

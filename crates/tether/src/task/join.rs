@@ -376,12 +376,12 @@ impl Drop for JoinError {
     fn drop(&mut self) {
         if let Repr::Panic(p) = &mut self.repr {
             if let Some(u) = p.unobserved.take() {
-                let failure = crate::runtime::UnhandledFailure {
-                    id: self.id,
-                    name: u.name.as_deref(),
-                    location: u.location,
-                    message: p.message.as_deref(),
-                };
+                let failure = crate::runtime::UnhandledFailure::task(
+                    self.id,
+                    u.name.as_deref(),
+                    u.location,
+                    p.message.as_deref(),
+                );
                 // This may run inside async-task's abort-on-panic guard: a panicking failure
                 // hook must not abort the process.
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -57,6 +57,7 @@ pub use registry::{ScopeInfo, TaskInfo, TaskState};
 pub use yield_now::yield_now;
 
 pub(crate) use cell::spawn_raw;
+pub(crate) use join::panic_message;
 
 use crate::runtime::Handle;
 
