@@ -32,7 +32,7 @@
 //!    cell outside its own `catch_unwind`) is caught by `worker::run`, reported once to the
 //!    failure policy (`UnhandledFailure::thread` names the worker), and the run loop starts
 //!    again. What the panic unwinds through is left consistent: the reactor wakes every waker it
-//!    collected before it resumes the first panic (driver rule 6), and its lock, which the
+//!    collected before it resumes the first panic (driver rule 7), and its lock, which the
 //!    unwinding poisons, is taken with `loom::try_lock`, which ignores poisoning; in `park`,
 //!    guards settle on every path the worker's `sleepers` entry (or the searching share a
 //!    notifier gave it), its parker state (`park.rs` rule 5), its diagnostics slot and the
