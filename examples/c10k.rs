@@ -352,8 +352,8 @@ async fn serve_and_drive(run: Run) -> Result<Outcome, String> {
         },
         async { driven = Some((&mut driver).await) },
     );
-    let summary =
-        handshake_echo::serve_until(listener, stats, false, shutdown, SHUTDOWN_GRACE).await;
+    let opts = handshake_echo::ServeOptions::new(SHUTDOWN_GRACE);
+    let summary = handshake_echo::serve_until(listener, stats, shutdown, opts).await;
     // After Ctrl-C the server is down: the driver stops the client, then prints what it measured.
     if interrupted {
         let _ = interrupt.send(Event::StopClient);
