@@ -23,7 +23,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-const USAGE: &str = "usage: echo [ADDR] [--grace-ms MS] [--handshake-timeout-ms MS] [--multi-thread]
+use tether::signal::unix::{signal, SignalKind};
+
+const USAGE: &str =
+    "usage: echo [ADDR] [--grace-ms MS] [--handshake-timeout-ms MS] [--multi-thread]
 
   ADDR                     address to listen on (default 127.0.0.1:5566; port 0 picks a free port)
   --grace-ms MS            how long connections may take to finish after Ctrl-C (default 2000)
@@ -73,8 +76,16 @@ async fn serve(args: Args) -> ExitCode {
         multi_thread,
     } = args;
     // Listen for Ctrl-C before announcing the address: from here on a Ctrl-C is never lost, and
-    // it no longer kills the process (we exit by ourselves).
-    let ctrl_c = tether::signal::ctrl_c();
+    // it no longer kills the process (we exit by ourselves). The listener is attached to the
+    // runtime now (unlike `ctrl_c()`, which attaches when first polled), so the server holds
+    // every descriptor it keeps at rest before it announces itself.
+    let mut ctrl_c = match signal(SignalKind::interrupt()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("echo: cannot listen for Ctrl-C: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let listener = match tether::net::TcpListener::bind(&addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -99,12 +110,10 @@ async fn serve(args: Args) -> ExitCode {
         }
     }
     let shutdown = async move {
-        match ctrl_c.await {
-            Ok(()) => println!("Ctrl-C received"),
-            Err(e) => {
-                eprintln!("echo: cannot listen for Ctrl-C ({e}); serving until killed");
-                std::future::pending::<()>().await;
-            }
+        match ctrl_c.recv().await {
+            Some(()) => println!("Ctrl-C received"),
+            // Only when the runtime shuts down, which happens after this future.
+            None => std::future::pending::<()>().await,
         }
     };
     let stats = Arc::new(handshake_echo::Stats::default());
