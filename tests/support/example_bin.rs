@@ -188,8 +188,88 @@ impl Running {
     }
 
     /// Everything the child printed on stdout so far.
+    #[allow(dead_code)] // not every test that includes this module needs it
     pub fn stdout_text(&self) -> String {
         self.stdout.lock().unwrap().join("\n")
+    }
+
+    /// Both outputs, for failure messages.
+    pub fn output(&self) -> String {
+        self.log().output()
+    }
+
+    /// A handle on the child's output that other threads can read (the line receiver of
+    /// [`Running::wait_for_line`] stays here).
+    #[allow(dead_code)] // not every test that includes this module needs it
+    pub fn log(&self) -> Log {
+        Log {
+            name: self.name,
+            stdout: self.stdout.clone(),
+            stderr: self.stderr.clone(),
+        }
+    }
+}
+
+/// The output of a [`Running`] child, collected as it comes; cheap to clone, shareable
+/// between threads.
+#[derive(Clone)]
+pub struct Log {
+    name: &'static str,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+#[allow(dead_code)] // not every test that includes this module needs all of it
+impl Log {
+    /// Everything the child printed on stdout so far.
+    pub fn stdout_text(&self) -> String {
+        self.stdout.lock().unwrap().join("\n")
+    }
+
+    /// Everything the child printed on stderr so far.
+    pub fn stderr_text(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    /// How many stdout lines so far satisfy `pred`.
+    pub fn count_lines(&self, pred: impl Fn(&str) -> bool) -> usize {
+        self.stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| pred(l))
+            .count()
+    }
+
+    /// How many stderr lines so far satisfy `pred`.
+    pub fn count_stderr_lines(&self, pred: impl Fn(&str) -> bool) -> usize {
+        self.stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| pred(l))
+            .count()
+    }
+
+    /// Waits (polling) until a stdout line satisfies `pred`, and returns it; `None` after
+    /// `limit`. Unlike [`Running::wait_for_line`] it looks at every line printed so far and
+    /// consumes nothing, so any number of threads can wait for their own lines.
+    pub fn wait_for_line(&self, pred: impl Fn(&str) -> bool, limit: Duration) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        let mut seen = 0;
+        loop {
+            {
+                let lines = self.stdout.lock().unwrap();
+                if let Some(l) = lines[seen..].iter().find(|l| pred(l)) {
+                    return Some(l.clone());
+                }
+                seen = lines.len();
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Both outputs, for failure messages.
@@ -197,7 +277,7 @@ impl Running {
         format!(
             "--- {name} stdout ---\n{}\n--- {name} stderr ---\n{}",
             self.stdout_text(),
-            self.stderr.lock().unwrap().join("\n"),
+            self.stderr_text(),
             name = self.name,
         )
     }
