@@ -30,6 +30,13 @@ fn soak_mode_samples_each_second_and_summarizes() {
         .arg("--csv")
         .arg(&csv);
     let mut demo = Running::start(cmd, "demo");
+    // "200 connections open (0 failed) in 0.05 s; echoing for 3 s": the sampling begins.
+    let open = demo.wait_for_line("connections open (", RUN_LIMIT);
+    assert!(
+        open.starts_with(&format!("{CONNS} connections open (0 failed)")),
+        "{open:?}\n{}",
+        demo.output()
+    );
     let status = demo.wait_exit(RUN_LIMIT);
     let out = demo.stdout_text();
     let text = std::fs::read_to_string(&csv);
