@@ -161,6 +161,7 @@ impl Running {
     }
 
     /// Sends `SIGINT` to the child's pid only, as Ctrl-C or `kill -INT <pid>` would.
+    #[allow(dead_code)] // not every test that includes this module needs it
     pub fn interrupt(&self) {
         let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
         // SAFETY: `kill` only sends a signal. `pid` is our child, not yet reaped (we hold its
