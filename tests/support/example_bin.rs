@@ -13,8 +13,11 @@ const BUILD_LIMIT: Duration = Duration::from_secs(300);
 
 /// Builds the example `name` with the test's own profile and returns its path.
 pub fn build_example(name: &str) -> PathBuf {
-    // A test binary is `<target>/<profile>/deps/NAME-<hash>`; examples go to
-    // `<target>/<profile>/examples/`.
+    // A test binary is `<target>/<profile>/deps/NAME-<hash>`, or
+    // `<target>/<triple>/<profile>/deps/NAME-<hash>` in a `--target` build (as the sanitizer run
+    // uses); examples go to `.../<profile>/examples/`. The example is built into the same target
+    // directory and for the same triple: without `--target`, `RUSTFLAGS` (`-Zsanitizer=...`)
+    // would apply to the proc macros too, which the compiler then cannot load.
     let exe = std::env::current_exe().expect("current_exe");
     let profile_dir = exe
         .parent()
@@ -28,6 +31,24 @@ pub fn build_example(name: &str) -> PathBuf {
     cmd.args(["build", "-q", "-p", "tether", "--example", name])
         .arg("--manifest-path")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
+    let above = profile_dir.parent().expect("<target>/<profile>");
+    // Cargo marks both `<target>` and `<target>/<triple>` with a CACHEDIR.TAG, so the triple is
+    // told by its name: this machine's architecture and OS (tests run on the machine they target).
+    let triple = above
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| n.starts_with(std::env::consts::ARCH) && n.contains(std::env::consts::OS));
+    match triple {
+        Some(triple) => {
+            let target = above.parent().expect("<target>/<triple>");
+            cmd.args(["--target", triple])
+                .arg("--target-dir")
+                .arg(target);
+        }
+        None => {
+            cmd.arg("--target-dir").arg(above);
+        }
+    }
     match profile_dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") | None => {}
         Some("release") => {
