@@ -2,26 +2,47 @@
 //!
 //! # Protocol
 //!
-//! The scheduler has two queues. The *local* queue (in the [`Core`]) is touched only by the
-//! thread driving the core; tasks woken on that thread go there without any lock. The *remote*
-//! queue (in [`Shared`]) takes tasks woken or spawned from other threads, under a mutex.
+//! The driving thread takes tasks from three queues. The *local* queue (in the [`Core`]) is
+//! touched only by the thread driving the core; tasks woken on that thread go there without any
+//! lock. The *remote* queue (an [`Inbox`] in [`Shared`]) takes tasks woken or spawned on other
+//! threads. The driving thread's own *local tasks* (`spawn_local`) wait in its `LocalQueue`
+//! (`task/local.rs`), which only that thread pops; they never enter the other two.
 //!
 //! 1. **The core has one driver at a time.** `block_on` takes the `Core` out of `Shared::core`
 //!    and puts it back when it returns (also on unwind). A second thread calling `block_on` at the
-//!    same time polls its own future with a thread-parking waker and waits for the core.
-//! 2. **Local pushes need the context.** `schedule` pushes to the local queue only when the
-//!    thread-local context says this thread drives this runtime's core (context invariant 1);
-//!    otherwise it pushes to the remote queue and unparks the driver.
-//! 3. **No lost wake-up when parking.** The driver sets `Unparker::sleeping` (SeqCst), then
-//!    re-checks `remote_pending` and the main future's flag before it blocks in `epoll_wait`.
-//!    A remote pusher sets `remote_pending` (SeqCst) and then swaps `sleeping` to false; if it
-//!    was true, it writes the eventfd. One of the two always sees the other.
+//!    same time polls its own future with a thread-parking waker and waits for the core. It is
+//!    listed in `core_waiters` at most once (by thread id), however often its future is woken;
+//!    `put_core` unparks and unlists every waiter, and a waiter whose future completes first
+//!    unlists itself, so the list never holds more entries than threads waiting.
+//! 2. **Local pushes need the context.** `schedule` (the schedule function of every task not
+//!    spawned with `spawn_local`) pushes to the local queue only when the thread-local context
+//!    says this thread drives this runtime's core (context invariant 1); otherwise it pushes to
+//!    the remote queue and wakes the driver (rule 3).
+//! 3. **No lost wake-up when parking.** Every write of `Unparker::sleeping` is a swap: the
+//!    driver's announcement that it will block (`announce_sleep`), its withdrawal or its end
+//!    (`end_sleep`), and a waker's `Unparker::unpark`. So the writes form one chain of
+//!    read-modify-writes, and whichever of two of them comes later sees what the thread of the
+//!    earlier one wrote before it. A waker publishes its work first (a push that sets the
+//!    inbox's `pending`, or a swap of the `block_on` future's flag), then swaps `sleeping` to
+//!    false and writes the eventfd if it was true. The driver announces first, then re-checks
+//!    the remote inbox's `pending`, its local tasks' queue, the `block_on` future's flag (and,
+//!    with a paused clock, whether blocking jobs finished), and blocks in `epoll_wait` only if
+//!    all are empty: either its re-check sees the work, or the waker's swap sees the
+//!    announcement and writes the eventfd, which wakes `epoll_wait` also when written before it
+//!    began. Loom models: `loom_tests` below.
 //! 4. **Fairness.** The loop runs at most `event_interval` tasks before it turns the reactor
 //!    without blocking, and takes from the remote queue first every `REMOTE_INTERVAL` ticks, so
-//!    neither I/O nor foreign wake-ups starve behind a busy local queue.
+//!    neither I/O nor foreign wake-ups starve behind a busy local queue. The local queue and the
+//!    thread's local tasks take turns (odd ticks try the first, even ticks the second first).
 //! 5. **Shutdown.** `shutdown` marks the scheduler `CLOSING`, wakes every registered task and
-//!    drops every runnable that arrives, until no task is left; then `CLOSED`: from then on
-//!    `schedule` drops a task as soon as it is woken, which cancels it.
+//!    drops every runnable that arrives (also the shutting-down thread's local tasks), until a
+//!    round finds nothing to do; then it closes the remote queue (closing and pushing are
+//!    decided under the inbox's lock) and marks the scheduler `CLOSED`. From then on a task
+//!    woken anywhere is handed back by the closed queue and dropped by the thread that woke it,
+//!    which cancels it: no runnable stays queued in a closed runtime, where it would keep the
+//!    runtime's shared state (its reactor, its timers) alive through its metadata. Local tasks
+//!    of other threads cannot be dropped here: `rt_closed` tells their threads to drop them
+//!    (local rule 5).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -33,14 +54,16 @@ use std::time::Duration;
 
 use async_task::{Runnable, ScheduleInfo};
 
-use crate::io::driver::Driver;
+use crate::io::driver::{Driver, Unparker};
 use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 use crate::runtime::diagnostics::{self, WorkerSlot, MAIN_KEY};
 use crate::runtime::{context, Handle, Shared as RtShared};
+use crate::sched::inbox::Inbox;
 use crate::sched::{drop_task, Scheduler, ThreadWaker};
 use crate::task::coop;
+use crate::task::local::{self, LocalOwner};
 use crate::task::meta::TaskMeta;
 
 /// How often (in scheduler ticks) the remote queue is served before the local one.
@@ -54,20 +77,21 @@ type Task = Runnable<TaskMeta>;
 
 /// The scheduler's state shared with every thread (protocol rules 1-3, 5).
 pub(crate) struct Shared {
-    /// Tasks scheduled from other threads. Holding the lock means owning the queue.
-    remote: Mutex<VecDeque<Task>>,
-    /// True when `remote` may be non-empty; lets the driver skip the lock (rule 3).
-    remote_pending: AtomicBool,
+    /// Tasks scheduled from other threads; closed at shutdown (rules 3, 5).
+    remote: Inbox<Task>,
     /// `OPEN`, `CLOSING` or `CLOSED` (rule 5).
     state: AtomicU8,
     /// The core while no thread drives it (rule 1).
     core: Mutex<Option<Box<Core>>>,
-    /// Threads inside `block_on` waiting for the core (rule 1).
+    /// Threads inside `block_on` waiting for the core, each at most once (rule 1).
     core_waiters: Mutex<Vec<Thread>>,
     /// Tasks run between two non-blocking reactor turns (rule 4).
     event_interval: u32,
     /// The local queue's length when the driver last published its counters (for metrics).
     local_depth: AtomicUsize,
+    /// Set once the runtime has shut down; shared with every thread's `LocalQueue` of this
+    /// runtime, whose owner then drops its local tasks (rule 5).
+    rt_closed: Arc<AtomicBool>,
 }
 
 /// The part of the scheduler only the driving thread touches.
@@ -103,19 +127,6 @@ impl LocalCtx {
     pub(crate) fn rt_addr(&self) -> usize {
         self.rt
     }
-
-    /// The runtime this local queue belongs to, as entered on this thread.
-    pub(crate) fn runtime(&self) -> Arc<RtShared> {
-        let handle = context::current_handle();
-        match handle {
-            Some(h) if Arc::as_ptr(&h.shared) as usize == self.rt => h.shared,
-            _ => panic!(
-                "tether: the runtime entered on this thread (Handle::enter) is not the one this \
-                 thread is driving; spawn_local only spawns onto the runtime of the enclosing \
-                 block_on"
-            ),
-        }
-    }
 }
 
 impl Shared {
@@ -130,13 +141,13 @@ impl Shared {
             polls: Cell::new(0),
         };
         Shared {
-            remote: Mutex::new(VecDeque::new()),
-            remote_pending: AtomicBool::new(false),
+            remote: Inbox::new(),
             state: AtomicU8::new(OPEN),
             core: Mutex::new(Some(Box::new(core))),
             core_waiters: Mutex::new(Vec::new()),
             event_interval,
             local_depth: AtomicUsize::new(0),
+            rt_closed: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -148,10 +159,7 @@ impl Shared {
     /// The run queues' lengths for metrics: the local queue as last published by the driver,
     /// and the remote queue now.
     pub(crate) fn queue_depths(&self) -> (usize, usize) {
-        (
-            self.local_depth.load(Ordering::Relaxed),
-            lock(&self.remote).len(),
-        )
+        (self.local_depth.load(Ordering::Relaxed), self.remote.len())
     }
 
     /// Whether some thread is inside `block_on` driving this runtime right now.
@@ -159,8 +167,30 @@ impl Shared {
         lock(&self.core).is_none()
     }
 
+    /// How many threads are registered as waiting for the core (rule 1).
+    #[cfg(all(test, not(tether_loom)))]
+    fn core_waiter_count(&self) -> usize {
+        lock(&self.core_waiters).len()
+    }
+
     fn take_core(&self) -> Option<Box<Core>> {
         lock(&self.core).take()
+    }
+
+    /// Registers this thread to be unparked when the core is put back, unless it already is
+    /// (rule 1).
+    fn wait_for_core(&self) {
+        let me = thread::current().id();
+        let mut waiters = lock(&self.core_waiters);
+        if !waiters.iter().any(|t| t.id() == me) {
+            waiters.push(thread::current());
+        }
+    }
+
+    /// Withdraws this thread's registration: its future completed while it waited (rule 1).
+    fn stop_waiting_for_core(&self) {
+        let me = thread::current().id();
+        lock(&self.core_waiters).retain(|t| t.id() != me);
     }
 
     fn put_core(&self, core: Box<Core>) {
@@ -172,17 +202,13 @@ impl Shared {
 
     /// Moves every remotely scheduled task to the back of the local queue; returns the first.
     fn pop_remote(&self, local: &LocalCtx) -> Option<Task> {
-        if !self.remote_pending.load(Ordering::Acquire) {
-            return None;
-        }
-        let mut remote = lock(&self.remote);
-        self.remote_pending.store(false, Ordering::Release);
-        let first = remote.pop_front();
-        if !remote.is_empty() {
-            local.queue.borrow_mut().extend(remote.drain(..));
-        }
-        first
+        self.remote.pop_all_into(&mut local.queue.borrow_mut())
     }
+}
+
+/// The flag that tells a thread's `LocalQueue` of runtime `rt` that the runtime shut down.
+pub(crate) fn closed_flag(rt: &RtShared) -> Arc<AtomicBool> {
+    ct(rt).rt_closed.clone()
 }
 
 /// Hands a woken task to the scheduler (rule 2).
@@ -205,24 +231,22 @@ pub(crate) fn schedule(task: Task, _info: ScheduleInfo) {
     push_remote(&rt, task);
 }
 
+/// Pushes a task woken off the driving thread, and wakes the driver (rules 3, 5).
 fn push_remote(rt: &RtShared, task: Task) {
-    let sched = ct(rt);
-    if sched.state.load(Ordering::Acquire) == CLOSED {
-        drop_task(task);
-        return;
+    #[cfg(all(test, not(tether_loom)))]
+    tests::before_remote_push();
+    match ct(rt).remote.push(task) {
+        // Nobody waits on this inbox (`wait_if_empty`): the driver parks in the reactor.
+        Ok(_) => rt.io.unparker.unpark(),
+        // Rule 5: the runtime closed; nobody will run the task. Dropping it cancels it.
+        Err(task) => drop_task(task),
     }
-    {
-        let mut remote = lock(&sched.remote);
-        remote.push_back(task);
-        sched.remote_pending.store(true, Ordering::SeqCst);
-    }
-    rt.io.unparker.unpark();
 }
 
 /// The waker of the future passed to `block_on`.
 struct MainWaker {
     woken: AtomicBool,
-    rt: Arc<crate::io::driver::Unparker>,
+    rt: Arc<Unparker>,
 }
 
 impl Wake for MainWaker {
@@ -231,7 +255,8 @@ impl Wake for MainWaker {
     }
 
     fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        self.woken.store(true, Ordering::SeqCst);
+        // A swap, as every write of the flags the driver re-checks before parking (rule 3).
+        self.woken.swap(true, Ordering::SeqCst);
         self.rt.unpark();
     }
 }
@@ -259,6 +284,8 @@ pub(crate) fn block_on<F: Future>(
 ) -> F::Output {
     let mut future = pin!(future);
     let mut thread_waker: Option<Waker> = None;
+    // `spawn_local` works anywhere inside, whether this thread drives the core or waits for it.
+    let _mark = local::mark_block_on(rt);
     loop {
         if let Some(mut core) = ct(rt).take_core() {
             core.local.rt = Arc::as_ptr(rt) as usize;
@@ -270,7 +297,7 @@ pub(crate) fn block_on<F: Future>(
             return core.run(rt, future.as_mut(), location);
         }
         // Another thread drives the core: keep polling our own future meanwhile (rule 1).
-        lock(&ct(rt).core_waiters).push(thread::current());
+        ct(rt).wait_for_core();
         if lock(&ct(rt).core).is_some() {
             continue;
         }
@@ -278,6 +305,7 @@ pub(crate) fn block_on<F: Future>(
             .get_or_insert_with(|| std::sync::Arc::new(ThreadWaker(thread::current())).into());
         let mut cx = Context::from_waker(waker);
         if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            ct(rt).stop_waiting_for_core();
             return out;
         }
         thread::park();
@@ -291,6 +319,10 @@ impl Core {
         mut future: Pin<&mut F>,
         location: &'static std::panic::Location<'static>,
     ) -> F::Output {
+        // This thread's local tasks of this runtime (`spawn_local`): only this thread runs them.
+        // Those of runtimes that shut down elsewhere are dropped first (local rule 5).
+        local::close_orphans();
+        let owner = local::owner(rt);
         let _local = context::set_local(&self.local);
         let slot = rt.diag.slot(0);
         let _slot = crate::task::current::set_slot(slot);
@@ -319,14 +351,14 @@ impl Core {
             for _ in 0..interval {
                 let tick = self.tick.get().wrapping_add(1);
                 self.tick.set(tick);
-                match self.next_task(rt, tick) {
+                match self.next_task(rt, tick, &owner) {
                     Some(task) => {
                         self.polls.set(self.polls.get() + 1);
                         coop::with_budget(|| task.run());
                     }
                     None => {
                         if !main.woken.load(Ordering::SeqCst) {
-                            self.park(rt, &main);
+                            self.park(rt, &main, &owner);
                         }
                         continue 'outer;
                     }
@@ -337,22 +369,30 @@ impl Core {
         }
     }
 
-    fn next_task(&self, rt: &RtShared, tick: u32) -> Option<Task> {
+    fn next_task(&self, rt: &RtShared, tick: u32, owner: &LocalOwner) -> Option<Task> {
         if tick % REMOTE_INTERVAL == 0 {
             if let Some(task) = ct(rt).pop_remote(&self.local) {
                 return Some(task);
             }
         }
+        // Rule 4: the local queue and this thread's local tasks take turns.
+        if tick % 2 == 0 {
+            if let Some(task) = owner.pop() {
+                return Some(task);
+            }
+        }
         let local = self.local.queue.borrow_mut().pop_front();
-        local.or_else(|| ct(rt).pop_remote(&self.local))
+        local
+            .or_else(|| owner.pop())
+            .or_else(|| ct(rt).pop_remote(&self.local))
     }
 
-    fn has_local_work(&self) -> bool {
-        !self.local.queue.borrow().is_empty()
+    fn has_local_work(&self, owner: &LocalOwner) -> bool {
+        !self.local.queue.borrow().is_empty() || owner.has_work()
     }
 
     /// Nothing is ready: wait in the reactor until I/O, a timer, or a wake-up (rule 3).
-    fn park(&self, rt: &RtShared, main: &MainWaker) {
+    fn park(&self, rt: &RtShared, main: &MainWaker, owner: &LocalOwner) {
         self.flush_metrics(rt);
         let mut driver = self.driver.borrow_mut();
         // Whether auto-advance was held back by running blocking jobs (see below).
@@ -361,8 +401,8 @@ impl Core {
             // Paused clock: look for I/O without waiting; if nothing became ready, jump the clock
             // to the next timer instead of sleeping until it.
             driver.turn(rt, Some(Duration::ZERO));
-            if self.has_local_work()
-                || ct(rt).remote_pending.load(Ordering::SeqCst)
+            if self.has_local_work(owner)
+                || ct(rt).remote.is_pending()
                 || main.woken.load(Ordering::SeqCst)
             {
                 return;
@@ -379,16 +419,16 @@ impl Core {
             return;
         }
         let unparker = &rt.io.unparker;
-        unparker.sleeping.store(true, Ordering::SeqCst);
-        // A blocking job that finished after the check above but before `sleeping` was set
-        // would not wake us; with a paused clock that could mean sleeping a virtual gap in real
-        // time. Go round again so that auto-advance can run.
-        let paused_and_free = held_by_blocking && !rt.blocking.is_busy();
-        if ct(rt).remote_pending.load(Ordering::SeqCst)
-            || main.woken.load(Ordering::SeqCst)
-            || paused_and_free
-        {
-            unparker.sleeping.store(false, Ordering::SeqCst);
+        let may_block = announce_sleep(&unparker.sleeping, || {
+            ct(rt).remote.is_pending()
+                || owner.has_work()
+                || main.woken.load(Ordering::SeqCst)
+                // A blocking job that finished after the check above but before `sleeping` was
+                // set would not wake us; with a paused clock that could mean sleeping a virtual
+                // gap in real time. Go round again so that auto-advance can run.
+                || (held_by_blocking && !rt.blocking.is_busy())
+        });
+        if !may_block {
             rt.time.unparked();
             return;
         }
@@ -400,7 +440,7 @@ impl Core {
         if let Some(s) = slot {
             s.busy(&rt.diag);
         }
-        unparker.sleeping.store(false, Ordering::SeqCst);
+        end_sleep(&unparker.sleeping);
         rt.time.unparked();
         rt.metrics.parked();
     }
@@ -410,6 +450,23 @@ impl Core {
         let depth = self.local.queue.try_borrow().map_or(0, |q| q.len());
         ct(rt).local_depth.store(depth, Ordering::Relaxed);
     }
+}
+
+/// Rule 3, the driver's side: announces that it is about to block (`sleeping`), then re-checks
+/// for work with `work_arrived`. Returns whether it may block; when it may not, the announcement
+/// is withdrawn. Every write of `sleeping` is a swap (see rule 3).
+fn announce_sleep(sleeping: &AtomicBool, work_arrived: impl FnOnce() -> bool) -> bool {
+    sleeping.swap(true, Ordering::SeqCst);
+    if work_arrived() {
+        end_sleep(sleeping);
+        return false;
+    }
+    true
+}
+
+/// Rule 3: the driver withdraws its announcement (it found work, or it woke up).
+fn end_sleep(sleeping: &AtomicBool) {
+    sleeping.swap(false, Ordering::SeqCst);
 }
 
 /// Marks the thread driving the core as busy for the watchdog while it drives (diagnostics
@@ -448,6 +505,8 @@ pub(crate) fn shutdown(rt: &Arc<RtShared>, blocking_timeout: Option<Duration>) {
     // Destructors of tasks may spawn or create timers; let them find this runtime.
     let _enter = context::enter(Handle { shared: rt.clone() });
     let core = sched.take_core();
+    // This thread's local tasks of this runtime; other threads' wait for their owners (rule 5).
+    let owner = local::take_owner(rt);
     loop {
         let wakers = rt.registry.take_wakers();
         let mut progress = !wakers.is_empty();
@@ -467,7 +526,7 @@ pub(crate) fn shutdown(rt: &Arc<RtShared>, blocking_timeout: Option<Duration>) {
             }
         }
         loop {
-            let next = lock(&sched.remote).pop_front();
+            let next = sched.remote.pop();
             match next {
                 Some(task) => {
                     drop_task(task);
@@ -476,16 +535,304 @@ pub(crate) fn shutdown(rt: &Arc<RtShared>, blocking_timeout: Option<Duration>) {
                 None => break,
             }
         }
+        if let Some(owner) = &owner {
+            progress |= owner.drop_queued();
+        }
         if !progress {
             break;
         }
     }
+    // Anything pushed since the last drain; from now on `push_remote` drops what it is given.
+    let late = sched.remote.close();
     sched.state.store(CLOSED, Ordering::SeqCst);
+    late.into_iter().for_each(drop_task);
+    // Other threads' local tasks of this runtime are dropped by their owners (rule 5).
+    sched.rt_closed.store(true, Ordering::Release);
+    if let Some(owner) = owner {
+        owner.close();
+    }
     rt.time.shutdown();
     rt.io.shutdown();
-    // Anything pushed between the last drain and `CLOSED`.
-    let late: Vec<Task> = lock(&sched.remote).drain(..).collect();
-    late.into_iter().for_each(drop_task);
     drop(core);
     rt.blocking.wait(blocking_timeout);
+}
+
+#[cfg(all(test, not(tether_loom)))]
+mod tests {
+    use std::cell::RefCell;
+    use std::future::poll_fn;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    use std::sync::Arc;
+    use std::task::Poll;
+    use std::thread;
+    use std::time::Duration;
+
+    use crate::runtime::Builder;
+
+    const LIMIT: Duration = Duration::from_secs(20);
+
+    thread_local! {
+        /// Runs on this thread when `push_remote` has decided to push and has not pushed yet.
+        static BEFORE_REMOTE_PUSH: RefCell<Option<Box<dyn FnMut()>>> = const { RefCell::new(None) };
+    }
+
+    /// The test hook in `push_remote` (see `BEFORE_REMOTE_PUSH`).
+    pub(super) fn before_remote_push() {
+        let hook = BEFORE_REMOTE_PUSH.with(|h| h.borrow_mut().take());
+        if let Some(mut hook) = hook {
+            hook();
+        }
+    }
+
+    /// Runs `body` on its own thread; a hang becomes a failure after `LIMIT`.
+    fn bounded(body: impl FnOnce() + Send + 'static) {
+        let (tx, rx) = mpsc::channel();
+        let t = thread::spawn(move || {
+            body();
+            let _ = tx.send(());
+        });
+        match rx.recv_timeout(LIMIT) {
+            Ok(()) => t.join().unwrap(),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                // The body panicked: report its panic.
+                if let Err(p) = t.join() {
+                    std::panic::resume_unwind(p);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("the test did not finish in {LIMIT:?}"),
+        }
+    }
+
+    struct SetOnDrop(Arc<AtomicBool>);
+
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Rule 1: a thread waiting for the core is registered once, however often its own future
+    /// is woken while another thread holds the core.
+    #[test]
+    fn a_thread_waiting_for_the_core_is_registered_once() {
+        bounded(|| {
+            let rt = Builder::new_current_thread().build().unwrap();
+            let (holding_tx, holding_rx) = mpsc::channel();
+            let (release_tx, release_rx) = mpsc::channel::<()>();
+            thread::scope(|s| {
+                let rt = &rt;
+                s.spawn(move || {
+                    // Holds the core (blocking inside its poll) until the other thread is done.
+                    rt.block_on(async move {
+                        holding_tx.send(()).unwrap();
+                        release_rx.recv_timeout(LIMIT).unwrap();
+                    })
+                });
+                holding_rx.recv_timeout(LIMIT).unwrap();
+                let mut polls = 0;
+                let registered = rt.block_on(poll_fn(|cx| {
+                    polls += 1;
+                    if polls < 1_000 {
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(super::ct(&rt.handle().shared).core_waiter_count())
+                }));
+                release_tx.send(()).unwrap();
+                assert_eq!(
+                    registered, 1,
+                    "the waiting thread was registered on every wake-up"
+                );
+            });
+        });
+    }
+
+    /// Rule 5: a wake-up from another thread that decided to push before the runtime closed,
+    /// and pushes after its shutdown drained the queues for the last time, is dropped there:
+    /// the task is cancelled (its future's destructor runs) and nothing keeps the runtime's
+    /// shared state alive.
+    #[test]
+    fn a_remote_push_that_loses_the_race_with_shutdown_frees_the_runtime() {
+        bounded(|| {
+            let rt = Builder::new_current_thread().build().unwrap();
+            let shared = Arc::downgrade(&rt.handle().shared);
+            let dropped = Arc::new(AtomicBool::new(false));
+            let (waker_tx, waker_rx) = mpsc::channel();
+            let flag = SetOnDrop(dropped.clone());
+            drop(rt.spawn(async move {
+                let _flag = flag;
+                let mut sent = false;
+                poll_fn(|cx| {
+                    if !sent {
+                        sent = true;
+                        waker_tx.send(cx.waker().clone()).unwrap();
+                    }
+                    Poll::<()>::Pending
+                })
+                .await;
+            }));
+            rt.block_on(crate::task::yield_now());
+            let waker = waker_rx.recv_timeout(LIMIT).unwrap();
+
+            let (at_hook_tx, at_hook_rx) = mpsc::channel();
+            let (go_tx, go_rx) = mpsc::channel::<()>();
+            let waker_thread = thread::spawn(move || {
+                BEFORE_REMOTE_PUSH.with(|h| {
+                    *h.borrow_mut() = Some(Box::new(move || {
+                        at_hook_tx.send(()).unwrap();
+                        go_rx.recv_timeout(LIMIT).unwrap();
+                    }))
+                });
+                waker.wake();
+            });
+            // The task is marked scheduled and its runnable is in flight: the shutdown's wake
+            // of it does nothing, and it runs to completion meanwhile.
+            at_hook_rx.recv_timeout(LIMIT).unwrap();
+            drop(rt);
+            go_tx.send(()).unwrap();
+            waker_thread.join().unwrap();
+            assert!(
+                dropped.load(Ordering::SeqCst),
+                "the task pushed after shutdown was never dropped"
+            );
+            assert!(
+                shared.upgrade().is_none(),
+                "the runtime's shared state outlived the runtime"
+            );
+        });
+    }
+}
+
+#[cfg(all(test, tether_loom))]
+mod loom_tests {
+    //! Rule 3 with the driver's real steps (`announce_sleep`, the remote `Inbox`) and a model of
+    //! the reactor: the eventfd is a flag under a mutex, and `epoll_wait` returns once the flag
+    //! is set, also when it was set before the wait (the eventfd keeps its count). A lost
+    //! wake-up leaves the driver blocked, which loom reports as a deadlock.
+
+    use std::collections::VecDeque;
+
+    use loom::thread;
+
+    use super::announce_sleep;
+    use crate::loom::lock;
+    use crate::loom::sync::atomic::{AtomicBool, Ordering};
+    use crate::loom::sync::{Arc, Condvar, Mutex};
+    use crate::sched::inbox::Inbox;
+
+    /// The driver's sleep flag and its eventfd.
+    struct Reactor {
+        sleeping: AtomicBool,
+        eventfd: Mutex<bool>,
+        readable: Condvar,
+    }
+
+    impl Reactor {
+        fn new() -> Arc<Reactor> {
+            Arc::new(Reactor {
+                sleeping: AtomicBool::new(false),
+                eventfd: Mutex::new(false),
+                readable: Condvar::new(),
+            })
+        }
+
+        /// `Unparker::unpark` (io/driver.rs), what a waking thread does after publishing its
+        /// work: the same swap, then the eventfd write.
+        fn unpark(&self) {
+            if self.sleeping.swap(false, Ordering::SeqCst) {
+                *lock(&self.eventfd) = true;
+                self.readable.notify_one();
+            }
+        }
+
+        /// `Core::park` without timers: announce, re-check, then wait in the reactor.
+        fn park(&self, work_arrived: impl FnOnce() -> bool) {
+            if announce_sleep(&self.sleeping, work_arrived) {
+                let mut written = lock(&self.eventfd);
+                while !*written {
+                    written = self.readable.wait(written).unwrap();
+                }
+                *written = false;
+                drop(written);
+                super::end_sleep(&self.sleeping);
+            }
+        }
+    }
+
+    /// The driver's loop: take remote tasks and the main future's wake-up until it has seen
+    /// `tasks` tasks and (if `main`) the wake-up, parking whenever there is nothing to do.
+    fn drive(
+        reactor: &Reactor,
+        inbox: &Inbox<u32>,
+        main_woken: &AtomicBool,
+        tasks: usize,
+        main: bool,
+    ) {
+        let mut local = VecDeque::new();
+        let (mut got, mut woken) = (0, !main);
+        while got < tasks || !woken {
+            if let Some(_task) = inbox.pop_all_into(&mut local) {
+                got += 1 + local.drain(..).count();
+                continue;
+            }
+            if main_woken.swap(false, Ordering::SeqCst) {
+                woken = true;
+                continue;
+            }
+            reactor.park(|| inbox.is_pending() || main_woken.load(Ordering::SeqCst));
+        }
+    }
+
+    /// A task pushed from another thread while the driver goes to park is never missed: the
+    /// driver either sees `pending` on its re-check or is woken through the eventfd.
+    #[test]
+    fn loom_a_remote_push_racing_the_driver_going_to_park_wakes_it() {
+        loom::model(|| {
+            let reactor = Reactor::new();
+            let inbox = Arc::new(Inbox::new());
+            let main_woken = AtomicBool::new(false);
+            let pusher = {
+                let (reactor, inbox) = (reactor.clone(), inbox.clone());
+                thread::spawn(move || {
+                    inbox.push(1).unwrap();
+                    reactor.unpark();
+                })
+            };
+            drive(&reactor, &inbox, &main_woken, 1, false);
+            pusher.join().unwrap();
+        });
+    }
+
+    /// Two wake-ups from two threads (a remote push and the `block_on` future's waker) while
+    /// the driver parks, possibly more than once: neither is lost. Three threads: checked up to
+    /// three preemptions.
+    #[test]
+    fn loom_a_remote_push_and_a_main_wake_racing_two_parks_are_both_seen() {
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound.get_or_insert(4);
+        model.check(|| {
+            let reactor = Reactor::new();
+            let inbox = Arc::new(Inbox::new());
+            let main_woken = Arc::new(AtomicBool::new(false));
+            let pusher = {
+                let (reactor, inbox) = (reactor.clone(), inbox.clone());
+                thread::spawn(move || {
+                    inbox.push(1).unwrap();
+                    reactor.unpark();
+                })
+            };
+            let waker = {
+                let (reactor, main_woken) = (reactor.clone(), main_woken.clone());
+                thread::spawn(move || {
+                    // `MainWaker::wake_by_ref`.
+                    main_woken.swap(true, Ordering::SeqCst);
+                    reactor.unpark();
+                })
+            };
+            drive(&reactor, &inbox, &main_woken, 1, true);
+            pusher.join().unwrap();
+            waker.join().unwrap();
+        });
+    }
 }

@@ -7,6 +7,7 @@
 //! Tasks reach their scheduler through [`schedule`], the schedule function of every task cell.
 
 pub(crate) mod current_thread;
+pub(crate) mod inbox;
 pub(crate) mod multi_thread;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -132,19 +132,21 @@ fn finish<F>(mut stage: Pin<&mut Stage<F>>) {
     let _ = catch_unwind(AssertUnwindSafe(|| stage.set(Stage::Done)));
 }
 
-/// The schedule function of every task: hands a woken task to its runtime's scheduler.
+/// The schedule function of every task spawned with [`spawn_raw`]: hands a woken task to its
+/// runtime's scheduler.
 fn schedule(runnable: Runnable<TaskMeta>, info: ScheduleInfo) {
-    runnable.metadata().count_wake();
     crate::sched::schedule(runnable, info);
 }
 
 /// Creates a task for `fut` on the runtime `shared`, registers it and schedules its first poll
-/// (on the blocking pool when `blocking`).
+/// through its runtime's scheduler (on the blocking pool when `blocking`).
 ///
 /// # Safety
 ///
-/// If `F` is not `Send`, the caller guarantees that the task's `Runnable` is only run and dropped
-/// on the current thread: `spawn_local` ensures it by wrapping the future in a thread check.
+/// The scheduler may run and drop the task's `Runnable` on any thread: `F` must be `Send`, or
+/// the caller must guarantee otherwise that this is sound. Every caller passes a `Send` future;
+/// `!Send` futures go through [`spawn_with_schedule`] with a schedule function that keeps them on
+/// their thread.
 #[inline]
 pub(crate) unsafe fn spawn_raw<F>(
     shared: &Arc<Shared>,
@@ -158,6 +160,34 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
+    // SAFETY: the caller's obligation is this function's own (see above).
+    unsafe { spawn_with_schedule(shared, fut, name, location, blocking, scope, schedule) }
+}
+
+/// Creates a task for `fut` on the runtime `shared` and registers it; then, and every time the
+/// task is woken, hands its `Runnable` to `schedule`, on the thread that spawned or woke it.
+///
+/// # Safety
+///
+/// If `F` is not `Send`, the caller guarantees that the task's `Runnable` is only run and
+/// dropped on the current thread: `schedule` must deliver it to a queue that only this thread
+/// pops, and must neither run nor drop it when called on another thread (`spawn_local`'s
+/// `LocalQueue`). This is async-task's contract for `spawn_unchecked`.
+#[inline]
+pub(crate) unsafe fn spawn_with_schedule<F, S>(
+    shared: &Arc<Shared>,
+    fut: F,
+    name: Option<std::sync::Arc<str>>,
+    location: &'static Location<'static>,
+    blocking: bool,
+    scope: Option<crate::scope::CancelToken>,
+    schedule: S,
+) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+    S: Fn(Runnable<TaskMeta>, ScheduleInfo) + Send + Sync + 'static,
+{
     #[allow(unused_mut)]
     let mut meta = TaskMeta::new(shared.clone(), blocking, scope);
     #[cfg(feature = "tracing")]
@@ -169,17 +199,20 @@ where
             task.location = %location,
         );
     }
-    // SAFETY: (1) `Send`-ness of `F` is the caller's obligation, stated in this function's
-    // contract. (2) The future is `'static` except for its borrow of the task's own metadata,
-    // which async-task keeps alive until after the future is dropped (see the module docs).
-    // (3) The schedule function is a plain `fn`, so it is `Send + Sync + 'static`.
+    // SAFETY: (1) the caller keeps a `!Send` `F`'s runnable on this thread, as this function's
+    // contract states. (2) The future is `'static` except for its borrow of the task's own
+    // metadata, which async-task keeps alive until after the future is dropped (see the module
+    // docs). (3) The schedule function is `Send + Sync + 'static` (bounds above).
     let (runnable, task) = unsafe {
         async_task::Builder::new().metadata(meta).spawn_unchecked(
             move |meta: &TaskMeta| TaskFuture {
                 stage: Stage::Running { fut },
                 guard: RegistryGuard { meta },
             },
-            WithInfo(schedule),
+            WithInfo(move |runnable: Runnable<TaskMeta>, info| {
+                runnable.metadata().count_wake();
+                schedule(runnable, info);
+            }),
         )
     };
     let meta = runnable.metadata();

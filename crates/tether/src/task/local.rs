@@ -1,17 +1,63 @@
-//! `spawn_local`: tasks whose future is not `Send`.
+//! `spawn_local`: tasks whose future is not `Send`, and the queues that keep them on their thread.
 //!
-//! The future is wrapped in [`Local`], which remembers the spawning thread and enforces the one
-//! rule that makes running a `!Send` future sound: it is only polled and only dropped on that
-//! thread. Polling elsewhere panics (the panic becomes the task's `JoinError`); dropping elsewhere
-//! leaks the future instead, which is safe. The future is boxed so that it can be leaked.
+//! A local task belongs to an *owner*: the thread that spawned it, on the runtime it was spawned
+//! onto. Each thread has one [`LocalOwner`] per current-thread runtime it drives, in its
+//! thread-local table `OWNERS`.
+//!
+//! # Protocol
+//!
+//! 1. **A local task's runnable goes only to its owner's queue.** The task's schedule function
+//!    pushes the runnable to the owner's [`LocalQueue`], whatever thread wakes it; it never enters
+//!    the runtime's own run queues. A push from another thread then wakes the runtime's driver
+//!    (the current-thread scheduler's rule 3); a push from the owner thread needs no wake-up, as
+//!    that thread is running.
+//! 2. **Only the owner pops.** Taking a runnable out of a `LocalQueue` needs its `LocalOwner`,
+//!    which is `!Send` and is reached only through the owner thread's `OWNERS`. So a local task's
+//!    future is polled and dropped on its thread only, by construction: polled while that thread
+//!    drives the runtime's core (inside its `block_on`), dropped when that thread cancels it.
+//!    Another thread driving the same runtime never sees the task; it waits for its owner.
+//! 3. **The owner tracks its live tasks**, those whose future is not dropped yet, in
+//!    `LocalOwner::live`; a task's entry goes when its future is dropped (on the owner thread, by
+//!    rule 2).
+//! 4. **Closing an owner** (on its thread): ask every live task to stop through the registry
+//!    (which wakes it, so its runnable comes to the queue), then drop what the queue receives
+//!    until no live task is left, parked while wake-ups are still on their way (the owner waits
+//!    for the next push through the inbox, whose pusher then unparks it: inbox rule 3). Only
+//!    then is the queue closed. async-task never schedules a task whose future is gone, so
+//!    nothing is pushed to a closed queue; were it to happen, a push from another thread leaks
+//!    the runnable rather than dropping it there.
+//! 5. **When an owner closes.** When the runtime shuts down on the owner thread, the shutdown
+//!    closes that thread's owner. A shutdown elsewhere cannot touch it: it marks the runtime
+//!    closed (`rt_closed`), and the owner closes when its thread next starts driving a
+//!    current-thread runtime's core or when the thread exits (the destructor of `OWNERS`),
+//!    whichever comes first; until then those tasks, and through them the runtime's shared state
+//!    (its reactor's descriptors among it), stay alive. A thread that exits while the runtime
+//!    still runs closes its owners too: its local tasks are cancelled.
 
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
+use std::thread::{self, Thread};
 
-use crate::sched::current_thread::LocalCtx;
+use async_task::{Runnable, ScheduleInfo};
+use pin_project_lite::pin_project;
+use slab::Slab;
+
+use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::loom::sync::Arc;
+use crate::runtime::Shared as RtShared;
+use crate::sched::current_thread;
+use crate::sched::drop_task;
+use crate::sched::inbox::Inbox;
+use crate::task::meta::TaskMeta;
+use crate::task::AbortHandle;
 use crate::task::JoinHandle;
+
+type Task = Runnable<TaskMeta>;
 
 thread_local! {
     /// This thread's number, from a process-wide counter: never reused, unlike addresses of
@@ -20,6 +66,33 @@ thread_local! {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     };
+
+    /// This thread's owners, one per current-thread runtime it drives (rule 5).
+    static OWNERS: Owners = const { Owners(RefCell::new(Vec::new())) };
+
+    /// The id of the current-thread runtime whose `block_on` this thread is inside (driving
+    /// its core or waiting for it), 0 outside.
+    static IN_BLOCK_ON: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Marks this thread as inside `block_on` of a current-thread runtime until dropped; restores
+/// the previous mark (0, as `block_on` does not nest).
+pub(crate) struct BlockOnMark {
+    prev: u64,
+}
+
+/// Marks this thread as inside `block_on` of the current-thread runtime `rt`: `spawn_local` may
+/// spawn onto it.
+pub(crate) fn mark_block_on(rt: &RtShared) -> BlockOnMark {
+    BlockOnMark {
+        prev: IN_BLOCK_ON.with(|m| m.replace(rt.id)),
+    }
+}
+
+impl Drop for BlockOnMark {
+    fn drop(&mut self) {
+        let _ = IN_BLOCK_ON.try_with(|m| m.set(self.prev));
+    }
 }
 
 /// An id of the current thread that is cheap to read and never reused.
@@ -27,39 +100,223 @@ fn thread_mark() -> usize {
     THREAD_MARK.with(|m| *m)
 }
 
-struct Local<F> {
+/// The thread's table of owners; closes them all when the thread exits (rule 5).
+struct Owners(RefCell<Vec<Rc<LocalOwner>>>);
+
+impl Drop for Owners {
+    fn drop(&mut self) {
+        let owners = std::mem::take(&mut *self.0.borrow_mut());
+        for owner in owners {
+            owner.close();
+        }
+    }
+}
+
+/// Where the runnables of one owner's local tasks wait; shared with every waker of those tasks
+/// (rule 1), popped only through the owner's [`LocalOwner`] (rule 2).
+pub(crate) struct LocalQueue {
+    /// The owner thread's mark.
     owner: usize,
-    fut: Option<Pin<Box<F>>>,
+    /// The owner thread, unparked by a push while it waits in `close` (rule 4).
+    thread: Thread,
+    /// The runnables.
+    inbox: Inbox<Task>,
+    /// Set when the runtime has shut down (rule 5).
+    rt_closed: Arc<AtomicBool>,
+}
+
+impl LocalQueue {
+    /// The schedule function of a local task (rule 1).
+    fn schedule(&self, task: Task, _info: ScheduleInfo) {
+        if self.owner == thread_mark() {
+            if let Err(task) = self.inbox.push(task) {
+                // Rule 4 says this does not happen; on the owner thread dropping is sound.
+                drop_task(task);
+            }
+            // The owner is this thread, running: no wake-up needed (rule 1).
+            return;
+        }
+        // The task may run and be freed as soon as it is pushed: keep the runtime to wake.
+        let rt = task.metadata().shared.clone();
+        match self.inbox.push(task) {
+            Ok(owner_waits) => {
+                if owner_waits {
+                    // The owner is closing and waits for this push (rule 4).
+                    self.thread.unpark();
+                }
+                rt.io.unparker.unpark();
+            }
+            Err(task) => {
+                debug_assert!(
+                    false,
+                    "tether: a local task was woken after its owner closed"
+                );
+                // Dropping would run the `!Send` future's destructor on this thread.
+                std::mem::forget(task);
+            }
+        }
+    }
+}
+
+/// One thread's local tasks on one runtime: the only way to take their runnables (rule 2).
+/// `!Send` (it is reached through an `Rc` in a thread-local), so it never leaves its thread.
+pub(crate) struct LocalOwner {
+    /// The runtime's id (`runtime::Shared::id`, unique in the process).
+    rt_id: u64,
+    /// Shared with the tasks' schedule functions.
+    queue: std::sync::Arc<LocalQueue>,
+    /// Runnables taken from `queue` and not yet run.
+    ready: RefCell<VecDeque<Task>>,
+    /// The live tasks (rule 3), with what cancels each; `None` only while it is being spawned.
+    live: RefCell<Slab<Option<AbortHandle>>>,
+}
+
+impl LocalOwner {
+    /// The next local task to run, if any.
+    pub(crate) fn pop(&self) -> Option<Task> {
+        let mut ready = self.ready.borrow_mut();
+        match ready.pop_front() {
+            Some(task) => Some(task),
+            None => self.queue.inbox.pop_all_into(&mut ready),
+        }
+    }
+
+    /// Whether a local task may be waiting to run: for the driver's re-check before it blocks
+    /// (the current-thread scheduler's rule 3).
+    pub(crate) fn has_work(&self) -> bool {
+        !self.ready.borrow().is_empty() || self.queue.inbox.is_pending()
+    }
+
+    /// Drops every runnable that is waiting, which cancels those tasks; returns whether there
+    /// was any.
+    pub(crate) fn drop_queued(&self) -> bool {
+        let mut any = false;
+        loop {
+            let next = self.pop();
+            match next {
+                Some(task) => {
+                    drop_task(task);
+                    any = true;
+                }
+                None => return any,
+            }
+        }
+    }
+
+    /// Cancels and drops every live task, then closes the queue (rule 4).
+    pub(crate) fn close(&self) {
+        let targets: Vec<AbortHandle> = self
+            .live
+            .borrow()
+            .iter()
+            .flat_map(|(_, a)| a.clone())
+            .collect();
+        for t in &targets {
+            t.abort();
+        }
+        drop(targets);
+        loop {
+            self.drop_queued();
+            if self.live.borrow().is_empty() {
+                break;
+            }
+            // Wake-ups still on their way (rule 4).
+            if self.queue.inbox.wait_if_empty() {
+                thread::park();
+            }
+        }
+        let late = self.queue.inbox.close();
+        late.into_iter().for_each(drop_task);
+    }
+}
+
+/// This thread's owner for the runtime `rt`, created if needed.
+pub(crate) fn owner(rt: &RtShared) -> Rc<LocalOwner> {
+    OWNERS.with(|owners| {
+        let mut owners = owners.0.borrow_mut();
+        if let Some(o) = owners.iter().find(|o| o.rt_id == rt.id) {
+            return o.clone();
+        }
+        let o = Rc::new(LocalOwner {
+            rt_id: rt.id,
+            queue: std::sync::Arc::new(LocalQueue {
+                owner: thread_mark(),
+                thread: thread::current(),
+                inbox: Inbox::new(),
+                rt_closed: current_thread::closed_flag(rt),
+            }),
+            ready: RefCell::new(VecDeque::new()),
+            live: RefCell::new(Slab::new()),
+        });
+        owners.push(o.clone());
+        o
+    })
+}
+
+/// Closes this thread's owners of runtimes that shut down on another thread (rule 5). Called
+/// when the thread starts driving a current-thread runtime, outside any task's poll.
+pub(crate) fn close_orphans() {
+    let closed: Vec<Rc<LocalOwner>> = OWNERS.with(|owners| {
+        let mut owners = owners.0.borrow_mut();
+        if owners.is_empty() {
+            return Vec::new();
+        }
+        let (closed, open) = std::mem::take(&mut *owners)
+            .into_iter()
+            .partition(|o| o.queue.rt_closed.load(Ordering::Acquire));
+        *owners = open;
+        closed
+    });
+    // Outside the table's borrow: the tasks' destructors may spawn and so reach the table.
+    for o in closed {
+        o.close();
+    }
+}
+
+/// Removes this thread's owner for runtime `rt` from the table, for the runtime's shutdown to
+/// close it (rule 5).
+pub(crate) fn take_owner(rt: &RtShared) -> Option<Rc<LocalOwner>> {
+    OWNERS
+        .try_with(|owners| {
+            let mut owners = owners.0.borrow_mut();
+            let i = owners.iter().position(|o| o.rt_id == rt.id)?;
+            Some(owners.swap_remove(i))
+        })
+        .ok()
+        .flatten()
+}
+
+pin_project! {
+    /// A local task's future: the user's, and its entry among the owner's live tasks (rule 3).
+    struct Local<F> {
+        #[pin]
+        fut: F,
+        // Declared after `fut`, so the entry goes after the user's future is dropped.
+        live: LiveEntry,
+    }
 }
 
 impl<F: Future> Future for Local<F> {
     type Output = F::Output;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        assert!(
-            self.owner == thread_mark(),
-            "tether: a task spawned with spawn_local was polled on another thread than the one \
-             that spawned it; keep driving its runtime (Runtime::block_on) on the spawning thread"
-        );
-        match self.fut.as_mut() {
-            Some(fut) => fut.as_mut().poll(cx),
-            None => unreachable!("tether: a local task was polled after its future was dropped"),
-        }
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        debug_assert_eq!(this.live.owner.queue.owner, thread_mark(), "rule 2");
+        this.fut.poll(cx)
     }
 }
 
-impl<F> Drop for Local<F> {
+/// Removes a task from its owner's live tasks when its future is dropped (rule 3).
+struct LiveEntry {
+    owner: Rc<LocalOwner>,
+    key: usize,
+}
+
+impl Drop for LiveEntry {
     fn drop(&mut self) {
-        if self.owner != thread_mark() {
-            if let Some(fut) = self.fut.take() {
-                eprintln!(
-                    "tether: a task spawned with spawn_local is being dropped on another thread \
-                     than the one that spawned it (its runtime was dropped there); its future is \
-                     leaked instead of being dropped on the wrong thread"
-                );
-                std::mem::forget(fut);
-            }
-        }
+        let entry = self.owner.live.borrow_mut().try_remove(self.key);
+        // The abort handle holds the runtime: release it outside the borrow.
+        drop(entry);
     }
 }
 
@@ -79,8 +336,8 @@ where
              future, or run the !Send work on a current-thread runtime."
         );
     }
-    let local = crate::runtime::context::local();
-    if local.is_null() {
+    let rt_id = IN_BLOCK_ON.with(Cell::get);
+    if rt_id == 0 {
         panic!(
             "tether::task::spawn_local was called at {location} on a thread that is not driving a \
              current-thread runtime. Call it from inside Runtime::block_on (or a task running \
@@ -88,15 +345,34 @@ where
              Send futures."
         );
     }
-    // SAFETY: context invariant 1: a non-null local pointer refers to the `LocalCtx` on the stack
-    // of the `block_on` call this thread is inside, alive until that call returns.
-    let local: &LocalCtx = unsafe { &*local };
-    let shared = local.runtime();
-    let fut = Local {
-        owner: thread_mark(),
-        fut: Some(Box::pin(future)),
+    let shared = match crate::runtime::context::current_handle() {
+        Some(h) if h.shared.id == rt_id => h.shared,
+        _ => panic!(
+            "tether::task::spawn_local was called at {location} under Handle::enter of another \
+             runtime than the one this thread is inside Runtime::block_on of; spawn_local only \
+             spawns onto the runtime of the enclosing block_on"
+        ),
     };
-    // SAFETY: `Local` only lets the future be polled or dropped on the spawning thread (it panics
-    // or leaks otherwise), which is the obligation `spawn_raw` places on `!Send` futures.
-    unsafe { crate::task::spawn_raw(&shared, fut, name, location, false, None) }
+    let owner = owner(&shared);
+    let key = owner.live.borrow_mut().insert(None);
+    let fut = Local {
+        fut: future,
+        live: LiveEntry {
+            owner: owner.clone(),
+            key,
+        },
+    };
+    let queue = owner.queue.clone();
+    // SAFETY: the schedule function hands the runnable only to this thread's `LocalQueue`, which
+    // only this thread pops and drops from (rules 1, 2); from another thread it neither runs
+    // nor drops it. That is the obligation `spawn_with_schedule` places on `!Send` futures.
+    let handle = unsafe {
+        crate::task::spawn_with_schedule(&shared, fut, name, location, false, None, move |t, i| {
+            queue.schedule(t, i)
+        })
+    };
+    if let Some(entry) = owner.live.borrow_mut().get_mut(key) {
+        *entry = Some(handle.abort_handle());
+    }
+    handle
 }

@@ -32,14 +32,16 @@
 //! # Ordering on the current-thread runtime
 //!
 //! Spawned tasks run in the order they were woken (first in, first out), after the spawning
-//! task yields or waits. A spawned task never runs before `spawn` returns.
+//! task yields or waits. A spawned task never runs before `spawn` returns. Local tasks
+//! ([`spawn_local`]) wait in a queue of their own thread, also first in, first out; the two
+//! queues take turns while both hold tasks.
 
 pub(crate) mod blocking;
 mod cell;
 pub(crate) mod coop;
 pub(crate) mod current;
 mod join;
-mod local;
+pub(crate) mod local;
 pub(crate) mod meta;
 pub(crate) mod registry;
 mod yield_now;
@@ -56,7 +58,7 @@ pub use meta::Id;
 pub use registry::{ScopeInfo, TaskInfo, TaskState};
 pub use yield_now::yield_now;
 
-pub(crate) use cell::spawn_raw;
+pub(crate) use cell::{spawn_raw, spawn_with_schedule};
 pub(crate) use join::panic_message;
 
 use crate::runtime::Handle;
@@ -110,19 +112,25 @@ pub(crate) fn no_runtime_panic(what: &str, location: &Location<'_>) -> ! {
     )
 }
 
-/// Spawns a `!Send` future on the current-thread runtime that this thread is driving.
+/// Spawns a `!Send` future on the current-thread runtime whose `block_on` this thread is inside.
 ///
 /// Use it for futures that hold `Rc`, `RefCell` borrows or other thread-bound state. The task
-/// always runs on this thread, interleaved with the runtime's other tasks.
+/// belongs to this thread: its future is polled and dropped only here, interleaved with the
+/// runtime's other tasks, whichever thread wakes or aborts it.
+///
+/// - When several threads share the runtime (each calling `block_on` in turn), a local task runs
+///   only while its own thread drives the runtime; another thread's `block_on` never runs it.
+/// - When the runtime is dropped on this thread, its local tasks are cancelled there.
+/// - When it is dropped on another thread, this thread's local tasks cannot be dropped there:
+///   they are cancelled when this thread next drives a current-thread runtime, or when it exits.
+/// - When this thread exits while the runtime lives on, its local tasks are cancelled (their
+///   `JoinHandle`s report cancellation).
 ///
 /// # Panics
 ///
 /// Panics when this thread is not inside `Runtime::block_on` of a current-thread runtime (for
-/// example from a plain thread, or from inside `Handle::enter` without `block_on`).
-///
-/// If the runtime is later driven from another thread (`block_on` called elsewhere), polling a
-/// local task there panics inside the task (its `JoinHandle` reports the panic); if the runtime is
-/// dropped on another thread, its local tasks are leaked rather than dropped on the wrong thread.
+/// example from a plain thread, from a multi-thread runtime's worker, or from inside
+/// `Handle::enter` without `block_on`).
 ///
 /// # Examples
 ///
