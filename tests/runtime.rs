@@ -396,3 +396,45 @@ fn a_burst_of_blocking_jobs_runs_concurrently() {
         });
     });
 }
+
+/// Regression (current-thread starvation): a `block_on` future that keeps yielding while every
+/// task waits on a timer or on I/O must not starve the reactor. The loop went back to the
+/// woken `block_on` future whenever the run queue was empty, without ever turning the driver,
+/// so the timer never fired and this never ended.
+#[test]
+fn a_yielding_block_on_future_does_not_starve_timers_or_io() {
+    for flavor in ["current_thread", "multi_thread"] {
+        within(Duration::from_secs(20), flavor, move || {
+            let rt = match flavor {
+                "current_thread" => Builder::new_current_thread().build().unwrap(),
+                _ => Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .build()
+                    .unwrap(),
+            };
+            rt.block_on(async {
+                let timer_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let d = timer_done.clone();
+                tether::spawn(async move {
+                    tether::time::sleep(Duration::from_millis(10)).await;
+                    d.store(true, Ordering::SeqCst);
+                });
+                while !timer_done.load(Ordering::SeqCst) {
+                    tether::task::yield_now().await;
+                }
+                let listener = tether::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let accepted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let a = accepted.clone();
+                tether::spawn(async move {
+                    let _conn = listener.accept().await.unwrap();
+                    a.store(true, Ordering::SeqCst);
+                });
+                let _client = std::net::TcpStream::connect(addr).unwrap();
+                while !accepted.load(Ordering::SeqCst) {
+                    tether::task::yield_now().await;
+                }
+            });
+        });
+    }
+}
