@@ -32,8 +32,8 @@
 //!    began. Loom models: `loom_tests` below.
 //! 4. **Fairness.** The loop polls at most `event_interval` times (tasks and the `block_on`
 //!    future alike: a `block_on` future that keeps waking itself counts) before it turns the
-//!    reactor without blocking, and takes from the remote queue first every `REMOTE_INTERVAL` ticks, so
-//!    neither I/O nor foreign wake-ups starve behind a busy local queue. The local queue and the
+//!    reactor without blocking, and takes from the remote queue first every `REMOTE_INTERVAL`
+//!    ticks, so neither I/O nor foreign wake-ups starve behind a busy local queue. The local queue and the
 //!    thread's local tasks take turns (odd ticks try the first, even ticks the second first).
 //! 5. **Shutdown.** `shutdown` marks the scheduler `CLOSING`, wakes every registered task and
 //!    drops every runnable that arrives (also the shutting-down thread's local tasks), until a
