@@ -112,3 +112,161 @@ fn cancellation_is_not_a_failure() {
     drop(rt);
     assert!(reports.lock().unwrap().is_empty());
 }
+
+/// A value whose destructor panics: a task output that nobody takes must not take the process
+/// down with it.
+struct PanicOnDrop(&'static str);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("{}", self.0);
+    }
+}
+
+/// Set in the child process that runs one output-drop scenario (see `in_child`).
+const CHILD_ENV: &str = "TETHER_FAILURES_CHILD";
+
+/// Runs the test `name` of this binary in a child process (this binary re-executed with
+/// `CHILD_ENV=name`) and asserts that it passed, with at most 60 s for it. Before the fix, the
+/// scenarios below aborted the process (SIGABRT): in a child, that fails this test instead of
+/// killing the test run. Returns false when this process is that child (the caller then runs
+/// the scenario itself).
+fn in_child(name: &str) -> bool {
+    if std::env::var(CHILD_ENV).as_deref() == Ok(name) {
+        return false;
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, name)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = pipe.read_to_string(&mut s);
+            s
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("the child running {name} did not finish within 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let (out, err) = (out.join().unwrap(), err.join().unwrap());
+    assert!(
+        status.success(),
+        "the child running {name} failed ({status}):\n{out}\n{err}"
+    );
+    assert!(
+        out.contains("1 passed"),
+        "the child ran no test:\n{out}\n{err}"
+    );
+    true
+}
+
+/// A runtime whose failure reports go to a channel, so a test can wait for one (bounded).
+fn reporting_runtime(multi: bool) -> (Runtime, std::sync::mpsc::Receiver<String>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = Mutex::new(tx);
+    let mut b = if multi {
+        Builder::new_multi_thread()
+    } else {
+        Builder::new_current_thread()
+    };
+    if multi {
+        b.worker_threads(2);
+    }
+    let rt = b
+        .on_unhandled_failure(move |f| {
+            assert!(f.is_output_drop(), "{f}");
+            let _ = tx.lock().unwrap().send(f.to_string());
+        })
+        .build()
+        .unwrap();
+    (rt, rx)
+}
+
+/// The one report expected within 10 s, and no second one after the runtime is gone.
+fn one_report(rx: std::sync::mpsc::Receiver<String>, rt: Runtime) -> String {
+    let r = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the output's panic was reported");
+    drop(rt);
+    assert!(rx.try_recv().is_err(), "reported once");
+    r
+}
+
+#[test]
+fn a_detached_tasks_output_that_panics_on_drop_is_reported_not_fatal() {
+    if in_child("a_detached_tasks_output_that_panics_on_drop_is_reported_not_fatal") {
+        return;
+    }
+    both_flavors(|multi| {
+        let (rt, rx) = reporting_runtime(multi);
+        let line = rt.block_on(async {
+            let line = line!() + 3;
+            let h = tether::task::Builder::new()
+                .name("leaky")
+                .spawn(async { PanicOnDrop("output destructor") });
+            let task = h.abort_handle();
+            drop(h);
+            while !task.is_finished() {
+                tether::task::yield_now().await;
+            }
+            line
+        });
+        let r = one_report(rx, rt);
+        assert!(r.contains("\"leaky\""), "{r}");
+        assert!(r.contains(&format!("failures.rs:{line}")), "{r}");
+        assert!(r.contains("output destructor"), "{r}");
+    });
+}
+
+#[test]
+fn a_handle_dropped_after_its_task_finished_reports_the_outputs_panic() {
+    if in_child("a_handle_dropped_after_its_task_finished_reports_the_outputs_panic") {
+        return;
+    }
+    both_flavors(|multi| {
+        let (rt, rx) = reporting_runtime(multi);
+        rt.block_on(async {
+            let h = tether::spawn(async { PanicOnDrop("stored output") });
+            while !h.is_finished() {
+                tether::task::yield_now().await;
+            }
+            // The output is stored in the task; dropping the handle drops it here.
+            drop(h);
+        });
+        let r = one_report(rx, rt);
+        assert!(r.contains("stored output"), "{r}");
+    });
+}
+
+#[test]
+fn an_awaited_output_is_the_callers_to_drop() {
+    // Once awaited, the output is the caller's value like any other: a panic in its destructor
+    // unwinds where the caller drops it, and the failure policy is not involved.
+    let reports = Reports::default();
+    let rt = runtime(false, &reports);
+    let res = rt.block_on(async {
+        let out = tether::spawn(async { PanicOnDrop("caller's drop") })
+            .await
+            .unwrap();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(out)))
+    });
+    drop(rt);
+    assert!(res.is_err(), "the caller's drop panicked");
+    assert!(reports.lock().unwrap().is_empty());
+}

@@ -521,3 +521,65 @@ fn a_runtime_dropped_under_a_running_scope_drops_its_children() {
     drop(rt);
     assert_eq!(dropped.load(Ordering::SeqCst), 3);
 }
+
+/// A child running on another worker spawns into its scope after the scope's future was
+/// dropped: the spawn gives a handle that is finished and never yields a value (as for any
+/// spawn into a cancelled scope), and the new child's future is dropped without being run. It
+/// used to panic with the misuse message for a handle used after its scope ended.
+#[test]
+fn a_spawn_racing_the_drop_of_the_scope_future_gets_a_cancelled_handle() {
+    use std::sync::mpsc::channel;
+    const BOUND: Duration = Duration::from_secs(10);
+
+    let rt = tether::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let (started_tx, started_rx) = channel::<()>();
+    let (go_tx, go_rx) = channel::<()>();
+    let (outcome_tx, outcome_rx) = channel::<Result<bool, String>>();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let (r, d) = (ran.clone(), dropped.clone());
+    rt.block_on(async move {
+        let mut fut = Box::pin(scope(|s: tether::scope::Scope<()>| async move {
+            let s2 = s.clone();
+            s.spawn(async move {
+                started_tx.send(()).unwrap();
+                // Holds this worker until the scope's future is gone.
+                go_rx.recv_timeout(BOUND).unwrap();
+                let guard = OnDrop(d);
+                let spawn = s2.spawn(async move {
+                    let _guard = guard;
+                    r.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                });
+                let outcome = std::panic::AssertUnwindSafe(spawn).catch_unwind().await;
+                let outcome = outcome.map(|t| t.is_finished()).map_err(|p| {
+                    p.downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_default()
+                });
+                outcome_tx.send(outcome).unwrap();
+                Ok(())
+            })
+            .await;
+            std::future::pending::<()>().await;
+            Ok(())
+        }));
+        // One poll runs the body, which spawns the child onto a worker.
+        assert!(futures_lite::future::poll_once(fut.as_mut())
+            .await
+            .is_none());
+        started_rx.recv_timeout(BOUND).expect("the child started");
+        // Cancels and closes the scope while the child is inside its poll.
+        drop(fut);
+        go_tx.send(()).unwrap();
+        let outcome = outcome_rx.recv_timeout(BOUND).expect("the child spawned");
+        assert_eq!(outcome, Ok(true), "the spawn gave a finished handle");
+    });
+    drop(rt);
+    assert_eq!(ran.load(Ordering::SeqCst), 0, "the late child never ran");
+    assert_eq!(dropped.load(Ordering::SeqCst), 1, "its future was dropped");
+}

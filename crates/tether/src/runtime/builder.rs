@@ -171,8 +171,11 @@ impl Builder {
     }
 
     /// Sets what happens to a task failure nobody observes: a task that panicked while its
-    /// `JoinHandle` was dropped (or that is dropped later without being awaited). By default the
-    /// failure is reported on stderr with the task's id, name, spawn location and panic message;
+    /// `JoinHandle` was dropped (or that is dropped later without being awaited), or a task whose
+    /// output nobody took and whose output's destructor panicked when the runtime dropped it
+    /// ([`UnhandledFailure::is_output_drop`](super::UnhandledFailure::is_output_drop)). By
+    /// default the failure is reported on stderr with the task's id, name, spawn location and
+    /// panic message;
     /// `f` replaces that report (log it, count it, or abort). Each failure reaches `f` exactly
     /// once, on the thread that drops the failure.
     ///

@@ -26,7 +26,8 @@
 //!   run-queue wait (`/proc/self/task/TID/schedstat`) while a poll lasts longer than a tick, and
 //!   discounts the time the thread was ready but had no CPU. A task stuck in a blocking call or
 //!   a long computation is reported; a worker the kernel preempted on an overloaded machine is
-//!   not. A starved watchdog credits at most two periods per tick.
+//!   not. A starved watchdog credits at most two periods per tick. The file is opened once per
+//!   worker thread and then re-read in place (rule 4).
 //!
 //! # Protocol
 //!
@@ -45,6 +46,12 @@
 //!    load, so a busy worker is never left unwatched.
 //! 3. **Shutdown.** The runtime's shutdown sets `shutdown` under the lock, notifies and joins the
 //!    thread.
+//! 4. **One schedstat file per worker thread.** The watchdog keeps, for each slot, the schedstat
+//!    file of the thread last seen using it ([`SchedStat`], owned by the watchdog thread alone):
+//!    opened the first time a poll on that slot lasts longer than a tick, read from offset 0
+//!    with one `pread` at each later tick, reopened only when the slot's thread changes (the
+//!    thread driving a current-thread runtime may) or a read fails, and closed when the
+//!    watchdog exits. A long poll costs one `pread` per tick, not an open, a read and a close.
 
 use std::fmt;
 use std::panic::Location;
@@ -237,6 +244,9 @@ pub(crate) struct Diag {
     watchdog: Watchdog,
     slow_polls: AtomicU64,
     stuck_reports: AtomicU64,
+    /// Rule 4's files opened and read, for tests.
+    #[cfg(test)]
+    pub(crate) schedstat_counts: Arc<SchedStatCounts>,
 }
 
 impl Diag {
@@ -252,6 +262,8 @@ impl Diag {
             },
             slow_polls: AtomicU64::new(0),
             stuck_reports: AtomicU64::new(0),
+            #[cfg(test)]
+            schedstat_counts: Arc::default(),
         }
     }
 
@@ -329,17 +341,12 @@ pub(crate) fn poll_credited(slot: &WorkerSlot, meta: &TaskMeta, credit: Credit) 
     meta.poll_ticks
         .store(total.saturating_add(credit.ticks()), Ordering::Relaxed);
     if credit.slow() {
-        let rt = &meta.shared;
-        let (name, location) = rt
-            .registry
-            .describe(meta.key(), meta.id)
-            .map_or((None, None), |(n, l)| (n, Some(l)));
         let task = TaskRef {
             id: Some(meta.id),
-            name,
-            location,
+            name: meta.name.clone(),
+            location: Some(meta.location),
         };
-        report_slow(&rt.diag, slot, task, credit);
+        report_slow(&meta.shared.diag, slot, task, credit);
     }
 }
 
@@ -412,14 +419,75 @@ fn current_tid() -> i32 {
     }
 }
 
-/// How long thread `tid` of this process has waited for a CPU while runnable, in nanoseconds
-/// (the second field of its schedstat); `None` where the kernel does not say.
-fn run_queue_wait(tid: i32) -> Option<u64> {
-    if tid == 0 || !cfg!(target_os = "linux") {
-        return None;
+/// The schedstat file of one slot's thread, as the watchdog keeps it (rule 4).
+struct SchedStat {
+    /// The thread whose file `file` is (0: none yet).
+    tid: i32,
+    /// `/proc/self/task/{tid}/schedstat`, open; `None` until needed, or after a failed read.
+    file: Option<std::fs::File>,
+    /// The runtime's count of schedstat opens and reads, for tests.
+    #[cfg(test)]
+    counts: Arc<SchedStatCounts>,
+}
+
+/// Schedstat files opened and read by a runtime's watchdog (rule 4), for tests.
+#[cfg(test)]
+#[derive(Default)]
+pub(crate) struct SchedStatCounts {
+    pub(crate) opens: AtomicU32,
+    pub(crate) reads: AtomicU32,
+}
+
+impl SchedStat {
+    fn new(_diag: &Diag) -> SchedStat {
+        SchedStat {
+            tid: 0,
+            file: None,
+            #[cfg(test)]
+            counts: _diag.schedstat_counts.clone(),
+        }
     }
-    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
-    text.split_whitespace().nth(1)?.parse().ok()
+
+    /// How long thread `tid` of this process has waited for a CPU while runnable, in
+    /// nanoseconds (the second field of its schedstat); `None` where the kernel does not say.
+    fn run_queue_wait(&mut self, tid: i32) -> Option<u64> {
+        if tid == 0 || !cfg!(target_os = "linux") {
+            return None;
+        }
+        if self.tid != tid || self.file.is_none() {
+            self.tid = tid;
+            self.file = std::fs::File::open(format!("/proc/self/task/{tid}/schedstat")).ok();
+            #[cfg(test)]
+            self.counts.opens.fetch_add(1, Ordering::Relaxed);
+        }
+        let file = self.file.as_ref()?;
+        // Three decimal `u64`s with separators: at most 62 bytes.
+        let mut buf = [0u8; 96];
+        #[cfg(test)]
+        self.counts.reads.fetch_add(1, Ordering::Relaxed);
+        let n = match read_at_start(file, &mut buf) {
+            Ok(n) => n,
+            Err(_) => {
+                // Reopened at the next tick that needs it.
+                self.file = None;
+                return None;
+            }
+        };
+        let text = std::str::from_utf8(&buf[..n]).ok()?;
+        text.split_whitespace().nth(1)?.parse().ok()
+    }
+}
+
+/// Reads `file` from offset 0 into `buf` (one `pread`: a procfs file is generated whole at each
+/// read from its start).
+#[cfg(unix)]
+fn read_at_start(file: &std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, 0)
+}
+
+#[cfg(not(unix))]
+fn read_at_start(_file: &std::fs::File, _buf: &mut [u8]) -> std::io::Result<usize> {
+    Err(std::io::ErrorKind::Unsupported.into())
 }
 
 /// What the watchdog remembers of one slot between ticks.
@@ -456,6 +524,8 @@ fn watch(rt: &RtShared) {
         .clamp(Duration::from_millis(1), Duration::from_millis(250));
     let (limit, slow) = (c.watchdog, c.slow_poll);
     let mut seen = vec![Seen::new(IDLE, Duration::ZERO, limit, 1); diag.slots.len()];
+    // Rule 4: owned by this thread; the files close when it returns.
+    let mut stats: Vec<SchedStat> = diag.slots.iter().map(|_| SchedStat::new(diag)).collect();
     let mut idle_ticks = 0u32;
     let mut last = Instant::now();
     loop {
@@ -479,7 +549,7 @@ fn watch(rt: &RtShared) {
         let dt = (now - last).min(period * 2);
         last = now;
         let mut all_parked = true;
-        for (slot, seen) in diag.slots.iter().zip(seen.iter_mut()) {
+        for ((slot, seen), stat) in diag.slots.iter().zip(seen.iter_mut()).zip(&mut stats) {
             let activity = slot.activity.load(Ordering::SeqCst);
             if activity & 1 == 0 || activity != seen.activity {
                 all_parked = false;
@@ -500,12 +570,12 @@ fn watch(rt: &RtShared) {
             let tid = slot.tid.load(Ordering::Relaxed);
             let (own, waited) = match seen.second {
                 None if seen.credit > dt => {
-                    seen.second = Some((now, run_queue_wait(tid)));
+                    seen.second = Some((now, stat.run_queue_wait(tid)));
                     (Duration::ZERO, Duration::ZERO)
                 }
                 None => (Duration::ZERO, Duration::ZERO),
                 Some((t2, w2)) => {
-                    let waited = match (w2, run_queue_wait(tid)) {
+                    let waited = match (w2, stat.run_queue_wait(tid)) {
                         (Some(w2), Some(w)) => Duration::from_nanos(w.saturating_sub(w2)),
                         _ => Duration::ZERO,
                     };
@@ -793,13 +863,87 @@ impl fmt::Display for Diagnostic {
 mod tests {
     use super::*;
 
+    fn test_diag() -> Diag {
+        Diag::new(DiagConfig::default(), 1)
+    }
+
     #[test]
     #[cfg_attr(miri, ignore = "reads /proc")]
     fn run_queue_wait_is_readable_for_this_thread() {
+        let diag = test_diag();
+        let mut stat = SchedStat::new(&diag);
         if cfg!(target_os = "linux") {
-            assert!(run_queue_wait(current_tid()).is_some());
+            assert!(stat.run_queue_wait(current_tid()).is_some());
         }
-        assert_eq!(run_queue_wait(0), None);
+        assert_eq!(stat.run_queue_wait(0), None);
+    }
+
+    /// Rule 4: one open per thread, then reads in place; a new thread gets its own file.
+    #[test]
+    #[cfg_attr(miri, ignore = "reads /proc")]
+    fn a_threads_schedstat_is_opened_once_and_reread_in_place() {
+        if !cfg!(target_os = "linux") {
+            return;
+        }
+        let diag = test_diag();
+        let counts = &diag.schedstat_counts;
+        let mut stat = SchedStat::new(&diag);
+        let me = current_tid();
+        let mut last = 0;
+        for _ in 0..5 {
+            let w = stat.run_queue_wait(me).expect("readable");
+            assert!(w >= last, "the run-queue wait never decreases");
+            last = w;
+        }
+        assert_eq!(counts.opens.load(Ordering::Relaxed), 1);
+        assert_eq!(counts.reads.load(Ordering::Relaxed), 5);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let other = std::thread::spawn(move || {
+            tx.send(current_tid()).unwrap();
+            std::thread::park();
+        });
+        let tid = rx.recv().unwrap();
+        assert!(stat.run_queue_wait(tid).is_some());
+        assert!(stat.run_queue_wait(tid).is_some());
+        assert_eq!(counts.opens.load(Ordering::Relaxed), 2);
+        other.thread().unpark();
+        other.join().unwrap();
+    }
+
+    /// Rule 4, end to end: a poll that blocks its worker for many watchdog ticks makes the
+    /// watchdog open that worker's schedstat once, however many times it reads it. (It used
+    /// to open, read and close the file at every tick.)
+    #[test]
+    #[cfg_attr(miri, ignore = "reads /proc")]
+    fn the_watchdog_opens_a_stuck_workers_schedstat_once() {
+        if !cfg!(target_os = "linux") {
+            return;
+        }
+        let rt = crate::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .on_diagnostic(|_| {})
+            .build()
+            .unwrap();
+        let counts = rt.handle().shared.diag.schedstat_counts.clone();
+        let c = counts.clone();
+        rt.block_on(async move {
+            crate::spawn(async move {
+                // Blocks the worker (deliberately) until the watchdog has read its schedstat
+                // 20 times, ten seconds at most.
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while c.reads.load(Ordering::Relaxed) < 20 && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            })
+            .await
+            .unwrap();
+        });
+        drop(rt);
+        assert!(
+            counts.reads.load(Ordering::Relaxed) >= 20,
+            "the watchdog read it"
+        );
+        assert_eq!(counts.opens.load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -11,6 +11,10 @@
 //! threads, where no `JoinHandle` could receive them: a waker that panics when the reactor or a
 //! timer wakes it, or a panicking thread hook. The worker catches such a panic, reports it once,
 //! and goes on running tasks.
+//!
+//! And a panic in the destructor of a task's output that nobody took from its `JoinHandle` (the
+//! runtime drops that output; see `task/join.rs`, rules 1 and 2): reported once, when the
+//! destructor panicked.
 
 use std::fmt;
 use std::panic::Location;
@@ -27,14 +31,26 @@ pub struct UnhandledFailure<'a> {
     pub(crate) message: Option<&'a str>,
 }
 
+/// How a task failed (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FailureKind {
+    /// The task panicked and nobody awaited its `JoinHandle`.
+    Panic,
+    /// The destructor of the task's output panicked when the runtime dropped the output, which
+    /// nobody took from the `JoinHandle`.
+    OutputDrop,
+}
+
 /// What failed.
 #[derive(Debug)]
 pub(crate) enum Origin<'a> {
-    /// A task panicked and nobody awaited its `JoinHandle`.
+    /// A task panicked and nobody awaited its `JoinHandle`, or the destructor of its output
+    /// panicked (see `kind`).
     Task {
         id: Id,
         name: Option<&'a str>,
         location: &'static Location<'static>,
+        kind: FailureKind,
     },
     /// A panic escaped the runtime's own code on the worker thread of this name (a waker called
     /// by the reactor or the timers, or a thread hook); the worker caught it and went on.
@@ -49,8 +65,34 @@ impl<'a> UnhandledFailure<'a> {
         location: &'static Location<'static>,
         message: Option<&'a str>,
     ) -> Self {
+        let kind = FailureKind::Panic;
         UnhandledFailure {
-            origin: Origin::Task { id, name, location },
+            origin: Origin::Task {
+                id,
+                name,
+                location,
+                kind,
+            },
+            message,
+        }
+    }
+
+    /// The failure of a task's output: its destructor panicked with `message` when the runtime
+    /// dropped it, since nobody took it from the `JoinHandle`.
+    pub(crate) fn output_drop(
+        id: Id,
+        name: Option<&'a str>,
+        location: &'static Location<'static>,
+        message: Option<&'a str>,
+    ) -> Self {
+        let kind = FailureKind::OutputDrop;
+        UnhandledFailure {
+            origin: Origin::Task {
+                id,
+                name,
+                location,
+                kind,
+            },
             message,
         }
     }
@@ -105,21 +147,50 @@ impl UnhandledFailure<'_> {
     pub fn message(&self) -> Option<&str> {
         self.message
     }
+
+    /// Whether the panic came from the destructor of the task's output, which the runtime
+    /// dropped because nobody took it from the task's `JoinHandle` (the task itself had
+    /// finished), rather than from the task.
+    pub fn is_output_drop(&self) -> bool {
+        matches!(
+            self.origin,
+            Origin::Task {
+                kind: FailureKind::OutputDrop,
+                ..
+            }
+        )
+    }
 }
 
 impl fmt::Display for UnhandledFailure<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.origin {
-            Origin::Task { id, name, location } => {
+            Origin::Task {
+                id,
+                name,
+                location,
+                kind,
+            } => {
                 write!(f, "task {id}")?;
                 if let Some(name) = name {
                     write!(f, " {name:?}")?;
                 }
-                write!(f, " spawned at {location} panicked")?;
+                write!(f, " spawned at {location}")?;
+                match kind {
+                    FailureKind::Panic => f.write_str(" panicked")?,
+                    FailureKind::OutputDrop => {
+                        f.write_str(": the destructor of its output panicked")?
+                    }
+                }
                 if let Some(msg) = self.message {
                     write!(f, " with message {msg:?}")?;
                 }
-                f.write_str(", and nobody awaited its JoinHandle")
+                match kind {
+                    FailureKind::Panic => f.write_str(", and nobody awaited its JoinHandle"),
+                    FailureKind::OutputDrop => {
+                        f.write_str(" (nobody took the output from its JoinHandle)")
+                    }
+                }
             }
             Origin::Worker { thread } => {
                 write!(f, "a panic escaped the runtime on worker thread {thread:?}")?;

@@ -11,7 +11,7 @@ use std::task::Waker;
 
 use crate::loom::sync::atomic::{fence, AtomicUsize, Ordering};
 
-/// `word`: the scope is done (or dropped); spawning panics (rule 2).
+/// `word`: the scope is done (or its future dropped); nothing more can be spawned (rule 2).
 const CLOSED: usize = 1;
 /// `word`: the scope's future waits for the last child; its waker is under the lock (rule 2).
 const WAITING: usize = 2;
@@ -545,6 +545,46 @@ mod loom_tests {
                 assert!(!released.scope, "nobody waits on a dropped scope");
             }
             assert_eq!(scope.live.count(), 0);
+        });
+    }
+
+    /// `run.rs` rule 5: a child spawns while the scope's future is dropped on another thread
+    /// (it cancels the scope's token, then closes the word, as `ScopeFuture`'s destructor
+    /// does). The spawner either starts its child before the close (the hard drop then finds
+    /// it) or sees the cancellation; it never finds `CLOSED` without it, which would make it
+    /// take the drop for a misuse and panic.
+    #[test]
+    fn loom_a_spawner_that_finds_a_dropped_scope_closed_sees_it_cancelled() {
+        loom::model(|| {
+            let node = std::sync::Arc::new(super::super::cancel::Node::new(None));
+            let live = Arc::new(Live::new(0));
+            // The spawning child's own place.
+            assert!(matches!(live.reserve_unbounded(), Reserve::Reserved));
+            let dropper = {
+                let (node, live) = (node.clone(), live.clone());
+                thread::spawn(move || {
+                    node.cancel();
+                    let children_left = live.close();
+                    assert!(children_left, "the spawning child is alive");
+                })
+            };
+            // `Spawn::poll`, unbounded.
+            if !node.is_cancelled() {
+                match live.reserve_unbounded() {
+                    Reserve::Reserved => {
+                        // Started: leaves like any child.
+                        let _ = live.release();
+                    }
+                    Reserve::Closed => assert!(
+                        node.is_cancelled(),
+                        "closed but not cancelled: the spawn would panic as a misuse"
+                    ),
+                    Reserve::Full => unreachable!("the scope is unbounded"),
+                }
+            }
+            dropper.join().unwrap();
+            let _ = live.release();
+            assert_eq!(live.count(), 0);
         });
     }
 }

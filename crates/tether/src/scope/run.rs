@@ -11,10 +11,17 @@
 //!    every child still alive is aborted (the hard drop: dropped the next time the scheduler
 //!    reaches it).
 //! 3. **No child outlives the scope.** The scope's future completes only when the body is done
-//!    and the live count is zero, which closes the scope: a later spawn panics. Dropping the
-//!    future early cancels the token, closes the scope and aborts every child (a poll already
-//!    running on another worker finishes first).
+//!    and the live count is zero, which closes the scope. Dropping the future early cancels the
+//!    token, then closes the scope and aborts every child (a poll already running on another
+//!    worker finishes first).
 //! 4. **A panic is resumed after cleanup**, once every child has left.
+//! 5. **A spawn into a cancelled scope starts nothing**, whether the scope is winding down or
+//!    already closed (its future was dropped while the spawner, a child, was in a poll on
+//!    another worker): the child's future is dropped unrun, and the handle is finished and
+//!    never yields a value. A spawner that finds the scope closed checks the cancellation after
+//!    seeing `CLOSED` (the closing store follows the cancelling one, so it sees both). Only a
+//!    spawn into a scope that closed *without* being cancelled (it completed, and a `Scope`
+//!    handle escaped it) is a misuse, and panics.
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -75,6 +82,15 @@ impl<E: Send + 'static> Scope<E> {
     /// The handle's `await` gives the child's value. If the child failed or was cancelled,
     /// awaiting its handle never completes: whoever awaits it is inside the same scope, which is
     /// being cancelled.
+    ///
+    /// In a scope that is cancelled, nothing new starts: the future is dropped without being
+    /// polled and the handle is finished at once ([`ScopeTask::is_finished`]), also when the
+    /// scope's future was dropped while this spawner (a child) was running on another worker.
+    ///
+    /// # Panics
+    ///
+    /// The returned future panics when the scope has ended without being cancelled (a `Scope`
+    /// handle was kept past the end of the scope's body and children).
     #[track_caller]
     pub fn spawn<F, U>(&self, future: F) -> Spawn<'_, E, F>
     where
@@ -177,15 +193,13 @@ where
         let node = &this.scope.node;
         let state = state_of(node);
         if node.is_cancelled() || !state.rt.shared.sched.is_open() {
-            // The scope is going away, or the runtime is shutting down (the child would be
-            // dropped at once): nothing new starts.
-            if state.is_closed() {
+            // The scope is going away (or gone: its future may have been dropped while we were
+            // in a poll on another worker), or the runtime is shutting down (the child would be
+            // dropped at once): nothing new starts (rule 5).
+            if state.is_closed() && !node.is_cancelled() {
                 closed_panic();
             }
-            state.leave_queue(this.waiter.take(), false);
-            // The user's future is dropped outside any lock: its destructor may use the scope.
-            drop(this.future.take());
-            return Poll::Ready(ScopeTask { handle: None });
+            return Poll::Ready(not_started(node, this.waiter, this.future));
         }
         let reserved = if !state.is_bounded() {
             state.reserve_unbounded()
@@ -203,6 +217,11 @@ where
         match reserved {
             Reserve::Reserved => {}
             Reserve::Full => return Poll::Pending,
+            // The scope's future was dropped since the check above: it cancels the scope before
+            // it closes it, so, having seen `CLOSED`, we see the cancellation (rule 5).
+            Reserve::Closed if node.is_cancelled() => {
+                return Poll::Ready(not_started(node, this.waiter, this.future));
+            }
             Reserve::Closed => closed_panic(),
         }
         let future = this
@@ -225,6 +244,19 @@ where
             handle: Some(handle),
         })
     }
+}
+
+/// Rule 5: a spawner of the scope `node` does not start its child: it leaves the spawners'
+/// queue, drops the child's future, and gives a finished handle that never yields a value.
+fn not_started<F, U>(
+    node: &Node,
+    waiter: &mut Option<u64>,
+    future: &mut Option<F>,
+) -> ScopeTask<U> {
+    state_of(node).leave_queue(waiter.take(), false);
+    // The user's future is dropped outside any lock: its destructor may use the scope.
+    drop(future.take());
+    ScopeTask { handle: None }
 }
 
 #[track_caller]

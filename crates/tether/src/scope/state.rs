@@ -14,9 +14,12 @@
 //!    children too, from the wrapper's destructor).
 //! 2. **The scope completes by closing the word**: once the body is done, the scope's future
 //!    stores its waker under the lock and either swaps a word with no children for `CLOSED` (it
-//!    is done: from then on a spawn panics) or sets `WAITING` (the child that takes the count to
-//!    zero takes the waker under the lock and wakes it). Only then are the children's outcomes
-//!    read, so every failure recorded before a child's decrement is seen.
+//!    is done) or sets `WAITING` (the child that takes the count to zero takes the waker under
+//!    the lock and wakes it). Only then are the children's outcomes read, so every failure
+//!    recorded before a child's decrement is seen. A scope's future dropped before it completed
+//!    cancels the scope's token first and then sets `CLOSED` whatever the count, so a spawner
+//!    that finds `CLOSED` also finds the token cancelled in that case (`run.rs` rule 5: nothing
+//!    starts; only a scope closed uncancelled makes a spawn panic).
 //! 3. **The lock is for the rare paths**: recording a failure or panic (in order of occurrence),
 //!    the scope's waker, and spawners waiting for a place. Nothing is spawned, woken or dropped
 //!    under it.

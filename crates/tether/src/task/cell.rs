@@ -8,7 +8,11 @@
 //!    panicking task never unwinds into the scheduler;
 //! 2. check `CANCEL_REQUESTED` before each poll and, when set, drop the user's future and finish
 //!    with `Err(JoinError::cancelled)`;
-//! 3. remove the task from the runtime's registry when it is dropped, whatever the reason.
+//! 3. once the result is decided (and the user's future dropped), set `COMPLETE` and, if the
+//!    `JoinHandle` is already gone, drop the result here instead of returning it (`join.rs`
+//!    rule 1), so async-task never drops a result that runs user code;
+//! 4. remove the task from the runtime's registry when it is dropped, whatever the reason: after
+//!    `COMPLETE` (rule 3) or after async-task closed the task (registry rule 2).
 //!
 //! `TaskFuture` borrows the `TaskMeta` stored in the same allocation. That is sound because
 //! async-task drops the future strictly before the metadata (the metadata lives until the
@@ -25,8 +29,8 @@ use pin_project_lite::pin_project;
 use crate::loom::sync::Arc;
 use crate::runtime::diagnostics::{self, MAIN_KEY};
 use crate::runtime::Shared;
-use crate::task::join::{JoinError, JoinHandle, Unobserved};
-use crate::task::meta::TaskMeta;
+use crate::task::join::{drop_result, JoinError, JoinHandle, Unobserved};
+use crate::task::meta::{ResultOwner, TaskMeta};
 
 pin_project! {
     /// The future stored in a task cell (see the module docs).
@@ -54,7 +58,7 @@ pin_project! {
     }
 }
 
-/// Removes the task from its runtime's registry when dropped (rule 3).
+/// Removes the task from its runtime's registry when dropped (rule 4).
 struct RegistryGuard<'a> {
     meta: &'a TaskMeta,
 }
@@ -63,6 +67,8 @@ impl Drop for RegistryGuard<'_> {
     fn drop(&mut self) {
         let key = self.meta.key();
         self.meta.shared.registry.remove(key, self.meta.id);
+        #[cfg(test)]
+        test_hooks::unregistered(self.meta.id);
     }
 }
 
@@ -74,7 +80,7 @@ impl<F: Future> Future for TaskFuture<'_, F> {
         let meta = this.guard.meta;
         if meta.cancel_requested() {
             finish(this.stage);
-            return Poll::Ready(Err(JoinError::cancelled(meta.id)));
+            return Poll::Ready(complete(meta, Err(JoinError::cancelled(meta.id))));
         }
         let fut = match this.stage.as_mut().project() {
             StageProj::Running { fut } => fut,
@@ -106,22 +112,27 @@ impl<F: Future> Future for TaskFuture<'_, F> {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(out)) => {
                 finish(this.stage);
-                Poll::Ready(Ok(out))
+                Poll::Ready(complete(meta, Ok(out)))
             }
             Err(payload) => {
                 finish(this.stage);
-                let key = meta.key();
-                let unobserved =
-                    meta.shared
-                        .registry
-                        .describe(key, meta.id)
-                        .map(|(name, location)| Unobserved {
-                            rt: meta.shared.clone(),
-                            name,
-                            location,
-                        });
-                Poll::Ready(Err(JoinError::panic(meta.id, payload, unobserved)))
+                let unobserved = Some(Unobserved::of(meta));
+                let err = JoinError::panic(meta.id, payload, unobserved);
+                Poll::Ready(complete(meta, Err(err)))
             }
+        }
+    }
+}
+
+/// Rule 3: the task's result is decided. Returns it for the `JoinHandle`, or, when the handle
+/// is gone, drops it here (a panic in its destructor is reported) and returns a cancelled error
+/// in its place, which the handle-less cell drops without running any user code.
+fn complete<T>(meta: &TaskMeta, result: Result<T, JoinError>) -> Result<T, JoinError> {
+    match meta.mark_complete() {
+        ResultOwner::Other => result,
+        ResultOwner::Caller => {
+            drop_result(meta, result);
+            Err(JoinError::cancelled(meta.id))
         }
     }
 }
@@ -189,13 +200,13 @@ where
     S: Fn(Runnable<TaskMeta>, ScheduleInfo) + Send + Sync + 'static,
 {
     #[allow(unused_mut)]
-    let mut meta = TaskMeta::new(shared.clone(), blocking, scope);
+    let mut meta = TaskMeta::new(shared.clone(), name, location, blocking, scope);
     #[cfg(feature = "tracing")]
     {
         meta.span = tracing::info_span!(
             "task",
             task.id = meta.id.as_u64(),
-            task.name = name.as_deref(),
+            task.name = meta.name.as_deref(),
             task.location = %location,
         );
     }
@@ -216,15 +227,34 @@ where
         )
     };
     let meta = runnable.metadata();
-    let key = shared.registry.insert(
-        meta,
-        name,
-        location,
-        runnable.waker(),
-        shared.time.coarse_now_ms(),
-    );
+    let key = shared
+        .registry
+        .insert(meta, runnable.waker(), shared.time.coarse_now_ms());
     meta.set_key(key);
     shared.metrics.task_spawned();
     runnable.schedule();
     JoinHandle::new(task)
+}
+
+/// Hooks that let unit tests stop a task at one point of its completion.
+#[cfg(test)]
+pub(crate) mod test_hooks {
+    use std::sync::{Arc, Mutex};
+
+    use crate::task::Id;
+
+    type Hook = Arc<dyn Fn(Id) + Send + Sync>;
+
+    /// Called with the task's id right after a task left the registry (rule 4).
+    pub(crate) static UNREGISTERED: Mutex<Option<Hook>> = Mutex::new(None);
+
+    pub(super) fn unregistered(id: Id) {
+        let hook = UNREGISTERED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(h) = hook {
+            h(id);
+        }
+    }
 }

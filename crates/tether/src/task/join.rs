@@ -1,16 +1,48 @@
-//! `JoinHandle`, the owned handle to a task's output, and `JoinError`.
+//! `JoinHandle`, the owned handle to a task's output, `AbortHandle`, and `JoinError`.
+//!
+//! # Who drops a task's result
+//!
+//! A task's result (`Result<T, JoinError>`) is handed from the task's poll wrapper to its
+//! `JoinHandle` through the task cell, where async-task stores it. Dropping it runs user code
+//! (`T`'s destructor, a panic payload's), which may panic; async-task drops a result it still
+//! holds under an abort-on-panic guard, so tether makes sure async-task never holds one that
+//! needs dropping. Two bits of `TaskMeta::flags` decide, by read-modify-write on one word
+//! (`TaskMeta` rule 2), which side drops it:
+//!
+//! 1. **The handle was dropped first** (`DETACHED` set before `COMPLETE`): the poll wrapper,
+//!    which sets `COMPLETE`, drops the result itself and hands async-task a cancelled
+//!    `JoinError` in its place, which has nothing to drop. A panic in the result's destructor
+//!    is caught there and reported to the runtime's failure policy (with the task's id, name
+//!    and spawn location) as an output-drop failure.
+//! 2. **The result was decided first** (`COMPLETE` set before `DETACHED`): the result is in the
+//!    cell or about to be (async-task stores it right after the poll wrapper returns). The
+//!    handle's destructor, which sets `DETACHED`, waits for the store (rule 3), takes the result
+//!    out of the cell and drops it the same way: caught and reported.
+//! 3. **`COMPLETE` means the output is at hand.** When the handle is alive, the completing
+//!    thread, between setting `COMPLETE` and async-task marking the task completed, runs no user
+//!    code and waits for nobody: it returns from the poll wrapper, async-task drops the wrapper
+//!    (whose user future is already gone; this removes the registry entry, under the registry
+//!    lock, which is never held while waiting) and stores the output. A `JoinHandle` that sees
+//!    `COMPLETE` but not yet the output (in `poll` or its destructor) waits for that store
+//!    (`wait_stored`, a yielding spin), so `is_finished` returns true on `COMPLETE` and a `poll`
+//!    after it returns `Ready` without waiting for a wake-up. The registry entry goes after
+//!    `COMPLETE` (registry rule 2), so [`AbortHandle::is_finished`] gives the same guarantee.
+//! 4. **An awaited output is the caller's.** Once `poll` returned `Ok(output)`, the value is the
+//!    caller's like any other: a panic in its destructor unwinds where the caller drops it, and
+//!    the failure policy is not involved.
 
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use std::ptr::NonNull;
 
 use async_task::{FallibleTask, Task};
 
-use crate::task::meta::TaskMeta;
+use crate::task::meta::{ResultOwner, TaskMeta};
 use crate::task::Id;
 
 /// The output slot of a task as async-task stores it.
@@ -22,6 +54,13 @@ pub(crate) type RawTask<T> = FallibleTask<Result<T, JoinError>, TaskMeta>;
 /// panicked or was cancelled. Dropping the handle *detaches* the task: it keeps running and the
 /// runtime still tracks it (it shows in [`Handle::live_tasks`](crate::runtime::Handle::live_tasks)
 /// and is cancelled when the runtime shuts down). Call [`abort`](JoinHandle::abort) to stop it.
+///
+/// An output nobody takes is dropped by the runtime: when the task finishes after its handle
+/// was dropped, or when the handle is dropped after the task finished. If the output's
+/// destructor panics there, the panic is caught and reported to the runtime's failure policy
+/// ([`UnhandledFailure::is_output_drop`](crate::runtime::UnhandledFailure::is_output_drop));
+/// it never takes a worker or the process down. An output taken by awaiting the handle is the
+/// caller's to drop, like any other value.
 ///
 /// # Examples
 ///
@@ -131,13 +170,47 @@ impl<T> JoinHandle<T> {
 
     /// Whether the task has finished (completed, panicked or been cancelled).
     ///
-    /// This never waits.
+    /// This never waits. Once it returns true, awaiting the handle gives the output (or the
+    /// [`JoinError`]) at once.
     pub fn is_finished(&self) -> bool {
         match &self.raw {
-            Some(raw) => raw.is_finished(),
+            // Rule 3: `COMPLETE` is enough, the output is at hand.
+            Some(raw) => raw.is_finished() || self.meta().is_some_and(TaskMeta::is_complete),
             None => true,
         }
     }
+}
+
+/// Rule 3: waits for async-task to store the output of a task whose result is decided
+/// (`COMPLETE`); the completing thread is a few instructions away from it.
+fn wait_stored<T>(raw: &RawTask<T>) {
+    let mut spins = 0u32;
+    while !raw.is_finished() {
+        if spins < 64 {
+            std::hint::spin_loop();
+            spins += 1;
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// Drops the result of the task `meta` that nobody took (rules 1 and 2): a panic in its
+/// destructor is caught and reported to the task's runtime as an output-drop failure.
+pub(crate) fn drop_result<T>(meta: &TaskMeta, result: Result<T, JoinError>) {
+    let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(result))) else {
+        return;
+    };
+    let failure = crate::runtime::UnhandledFailure::output_drop(
+        meta.id,
+        meta.name.as_deref(),
+        meta.location,
+        panic_message(payload.as_ref()),
+    );
+    // A panicking failure hook must not unwind into the scheduler (or async-task) either.
+    let _ = catch_unwind(AssertUnwindSafe(|| meta.shared.report_unhandled(&failure)));
+    // The payload's destructor is user code too.
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
 }
 
 impl<T> Future for JoinHandle<T> {
@@ -146,11 +219,19 @@ impl<T> Future for JoinHandle<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let coop = std::task::ready!(crate::task::coop::poll_proceed(cx));
         let id = self.id;
+        let meta = self.meta;
         let raw = self
             .raw
             .as_mut()
             .expect("tether: a JoinHandle was polled after it already returned its output");
-        match Pin::new(raw).poll(cx) {
+        let mut polled = Pin::new(&mut *raw).poll(cx);
+        // SAFETY: `raw` holds the task, which keeps its metadata alive (see `meta()`).
+        if polled.is_pending() && unsafe { meta.as_ref() }.is_complete() {
+            // Rule 3: the output is being stored right now.
+            wait_stored(raw);
+            polled = Pin::new(raw).poll(cx);
+        }
+        match polled {
             Poll::Pending => Poll::Pending,
             Poll::Ready(out) => {
                 coop.made_progress();
@@ -168,8 +249,26 @@ impl<T> Future for JoinHandle<T> {
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        if let Some(raw) = self.raw.take() {
-            raw.detach();
+        let Some(mut raw) = self.raw.take() else {
+            return;
+        };
+        // SAFETY: `raw` holds the task until the end of this function, which keeps its
+        // metadata alive (see `meta()`).
+        let meta = unsafe { self.meta.as_ref() };
+        match meta.mark_detached() {
+            // Rule 1: the task drops its result itself when it completes.
+            ResultOwner::Other => raw.detach(),
+            ResultOwner::Caller => {
+                // Rule 2: the result is ours to drop; take it out of the cell (rule 3: it is
+                // there, or about to be).
+                wait_stored(&raw);
+                let mut cx = Context::from_waker(Waker::noop());
+                if let Poll::Ready(Some(result)) = Pin::new(&mut raw).poll(&mut cx) {
+                    drop_result(meta, result);
+                }
+                // Nothing left in the cell to drop.
+                raw.detach();
+            }
         }
     }
 }
@@ -197,7 +296,10 @@ impl AbortHandle {
         self.rt.registry.abort(self.key, self.id);
     }
 
-    /// Whether the task has finished (its future was dropped).
+    /// Whether the task has finished (completed, panicked, or been cancelled and dropped).
+    ///
+    /// Once it returns true, the task's output (or its [`JoinError`]) is available to its
+    /// [`JoinHandle`] at once: awaiting the handle does not wait for a wake-up.
     pub fn is_finished(&self) -> bool {
         !self.rt.registry.contains(self.key, self.id)
     }
@@ -234,9 +336,20 @@ pub struct JoinError {
 
 /// What the failure policy needs to report a panic nobody observed.
 pub(crate) struct Unobserved {
-    pub(crate) rt: crate::loom::sync::Arc<crate::runtime::Shared>,
-    pub(crate) name: Option<std::sync::Arc<str>>,
-    pub(crate) location: &'static std::panic::Location<'static>,
+    rt: crate::loom::sync::Arc<crate::runtime::Shared>,
+    name: Option<std::sync::Arc<str>>,
+    location: &'static std::panic::Location<'static>,
+}
+
+impl Unobserved {
+    /// The runtime, name and spawn location of the task `meta`.
+    pub(crate) fn of(meta: &TaskMeta) -> Unobserved {
+        Unobserved {
+            rt: meta.shared.clone(),
+            name: meta.name.clone(),
+            location: meta.location,
+        }
+    }
 }
 
 enum Repr {
@@ -395,5 +508,88 @@ impl Drop for JoinError {
 impl From<JoinError> for std::io::Error {
     fn from(e: JoinError) -> std::io::Error {
         std::io::Error::other(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::mpsc::{channel, Sender};
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll, Waker};
+    use std::time::Duration;
+
+    use crate::task::cell::test_hooks::UNREGISTERED;
+
+    const BOUND: Duration = Duration::from_secs(10);
+
+    /// Lets the completing worker go on and removes the hook, also when an assertion fails.
+    struct Release(Option<Sender<()>>);
+
+    impl Release {
+        fn now(&mut self) {
+            if let Some(tx) = self.0.take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+
+    impl Drop for Release {
+        fn drop(&mut self) {
+            self.now();
+            *UNREGISTERED.lock().unwrap() = None;
+        }
+    }
+
+    /// Rule 3: the thread completing the task is held right after the task left the registry
+    /// (so `AbortHandle::is_finished` is true) and before async-task marks it completed. A
+    /// current-thread runtime driven on its own thread, so that the test needs no
+    /// multi-thread runtime (and runs under the library's Miri settings).
+    #[test]
+    fn abort_handle_is_finished_only_once_the_output_is_at_hand() {
+        let rt = crate::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        // Not run before the driver thread drives the runtime.
+        let h = rt.spawn(async { 42 });
+        let (id, abort) = (h.id(), h.abort_handle());
+        let (left_tx, left_rx) = channel::<()>();
+        let (release_tx, release_rx) = channel::<()>();
+        let release_rx = Mutex::new(release_rx);
+        *UNREGISTERED.lock().unwrap() = Some(Arc::new(move |task| {
+            if task == id {
+                let _ = left_tx.send(());
+                let _ = release_rx.lock().unwrap().recv_timeout(BOUND);
+            }
+        }));
+        let mut release = Release(Some(release_tx));
+        let driver = std::thread::spawn(move || {
+            rt.block_on(async {
+                for _ in 0..3 {
+                    crate::task::yield_now().await;
+                }
+            });
+        });
+        left_rx
+            .recv_timeout(BOUND)
+            .expect("the task completed and left the registry");
+        assert!(abort.is_finished());
+        assert!(
+            h.is_finished(),
+            "AbortHandle::is_finished said true, but the JoinHandle has no output yet"
+        );
+        // A poll now gets the output without a wake-up (it waits for the store, which the
+        // driver makes once released).
+        let poller = std::thread::spawn(move || {
+            let mut h = h;
+            Pin::new(&mut h).poll(&mut Context::from_waker(Waker::noop()))
+        });
+        release.now();
+        match poller.join().unwrap() {
+            Poll::Ready(Ok(v)) => assert_eq!(v, 42),
+            other => panic!("the first poll after is_finished gave {other:?}"),
+        }
+        driver.join().unwrap();
     }
 }

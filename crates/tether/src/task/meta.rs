@@ -1,11 +1,18 @@
 //! Per-task metadata stored in the task's allocation, and task ids.
 //!
 //! `TaskMeta` lives in the header of every task cell (async-task's metadata slot), so reading it
-//! costs no extra allocation or pointer chase. It is written once at spawn, except for:
+//! costs no extra allocation or pointer chase. It holds the task's identity (id, name, spawn
+//! location), which stays readable for as long as anything holds the task (its `JoinHandle`, a
+//! waker, a run-queue entry), also after the task left the registry. It is written once at
+//! spawn, except for:
 //! 1. `key`: stored (relaxed) right after registration and before the task is first scheduled;
 //!    every later reader synchronizes with that through the run queue or the registry lock.
-//! 2. `flags`: `CANCEL_REQUESTED` is set by `JoinHandle::abort` from any thread and read by the
-//!    task's own poll wrapper; it only ever goes from 0 to 1.
+//! 2. `flags`: each bit only ever goes from 0 to 1, by a read-modify-write.
+//!    - `CANCEL_REQUESTED` is set by `JoinHandle::abort` (or a scope's hard drop, or shutdown)
+//!      from any thread and read by the task's own poll wrapper.
+//!    - `COMPLETE` is set by the poll wrapper when the task's result is decided, before it
+//!      returns that result to async-task; `DETACHED` by the `JoinHandle`'s destructor. Which of
+//!      the two came first decides who drops the result (`join.rs`, rules 1 and 2).
 //! 3. `polls` and `poll_ticks` are written only by the task's poll wrapper and `wakes` only by
 //!    its schedule function. async-task runs at most one poll and one schedule call of a task at
 //!    a time and orders them (its state word), so each has one writer at a time: a relaxed load
@@ -55,8 +62,13 @@ impl fmt::Display for Id {
     }
 }
 
-/// Set once `abort` (or a runtime shutdown) asked the task to stop.
+/// Set once `abort` (or a runtime shutdown) asked the task to stop (rule 2).
 pub(crate) const CANCEL_REQUESTED: u8 = 1;
+/// Set once the task's result is decided: it is being stored for the `JoinHandle`, or was
+/// dropped by the task because the handle was gone (rule 2).
+const COMPLETE: u8 = 2;
+/// Set once the task's `JoinHandle` is dropped (rule 2).
+const DETACHED: u8 = 4;
 
 /// What every task carries in its header.
 pub(crate) struct TaskMeta {
@@ -64,10 +76,14 @@ pub(crate) struct TaskMeta {
     pub(crate) shared: Arc<Shared>,
     /// The task's id.
     pub(crate) id: Id,
+    /// The name given at spawn, if any.
+    pub(crate) name: Option<std::sync::Arc<str>>,
+    /// Where the task was spawned.
+    pub(crate) location: &'static std::panic::Location<'static>,
     /// The task's slot in the runtime's registry (see rule 1 above); read it with `key()`.
     key: AtomicU32,
-    /// `CANCEL_REQUESTED` (see rule 2 above).
-    pub(crate) flags: AtomicU8,
+    /// `CANCEL_REQUESTED`, `COMPLETE`, `DETACHED` (see rule 2 above).
+    flags: AtomicU8,
     /// A blocking job: scheduled onto the blocking pool instead of the scheduler.
     pub(crate) blocking: bool,
     /// The cancellation token of the scope the task belongs to; `None` for the root scope,
@@ -89,12 +105,16 @@ impl TaskMeta {
     #[inline]
     pub(crate) fn new(
         shared: Arc<Shared>,
+        name: Option<std::sync::Arc<str>>,
+        location: &'static std::panic::Location<'static>,
         blocking: bool,
         scope: Option<crate::scope::CancelToken>,
     ) -> TaskMeta {
         TaskMeta {
             shared,
             id: Id::next(),
+            name,
+            location,
             key: AtomicU32::new(u32::MAX),
             flags: AtomicU8::new(0),
             blocking,
@@ -153,18 +173,58 @@ impl TaskMeta {
     pub(crate) fn request_cancel(&self) {
         self.flags.fetch_or(CANCEL_REQUESTED, Ordering::AcqRel);
     }
+
+    /// Marks the task's result as decided (rule 2). `Caller` when its `JoinHandle` was already
+    /// dropped: the caller drops the result (`join.rs` rule 1).
+    pub(crate) fn mark_complete(&self) -> ResultOwner {
+        let prev = self.flags.fetch_or(COMPLETE, Ordering::AcqRel);
+        ResultOwner::of(prev & DETACHED != 0)
+    }
+
+    /// Marks the task's `JoinHandle` as dropped (rule 2). `Caller` when the result was already
+    /// decided: the caller takes it from the task and drops it (`join.rs` rule 2).
+    pub(crate) fn mark_detached(&self) -> ResultOwner {
+        let prev = self.flags.fetch_or(DETACHED, Ordering::AcqRel);
+        ResultOwner::of(prev & COMPLETE != 0)
+    }
+
+    /// Whether the task's result is decided (rule 2).
+    pub(crate) fn is_complete(&self) -> bool {
+        self.flags.load(Ordering::Acquire) & COMPLETE != 0
+    }
+}
+
+/// Who drops a task's result, as decided by setting `COMPLETE` or `DETACHED` (rule 2).
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ResultOwner {
+    /// The caller: the other side set its bit first, so nobody else will touch the result.
+    Caller,
+    /// The other side, which comes later and will see the caller's bit.
+    Other,
+}
+
+impl ResultOwner {
+    fn of(other_side_first: bool) -> ResultOwner {
+        if other_side_first {
+            ResultOwner::Caller
+        } else {
+            ResultOwner::Other
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn task_meta_stays_at_forty_bytes() {
-        // Every task carries one; the idle-task memory benchmark counts it. The `tracing`
-        // feature adds the task's span.
+    fn task_meta_stays_at_sixty_four_bytes() {
+        // Every task carries one; the idle-task memory benchmark counts it. The name and spawn
+        // location (24 of the bytes) were moved here from the registry's entry, which shrank by
+        // as much. The `tracing` feature adds the task's span.
         #[cfg(feature = "tracing")]
         let span = std::mem::size_of::<tracing::Span>();
         #[cfg(not(feature = "tracing"))]
         let span = 0;
-        assert_eq!(std::mem::size_of::<super::TaskMeta>(), 40 + span);
+        assert_eq!(std::mem::size_of::<super::TaskMeta>(), 64 + span);
     }
 }

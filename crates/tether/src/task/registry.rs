@@ -1,20 +1,24 @@
 //! The registry of live tasks of one runtime.
 //!
 //! Every task is entered here when it is spawned and removed when its future is dropped (on
-//! completion, cancellation or runtime shutdown). An entry keeps the task's name, spawn location
-//! and a waker, so the runtime can list what still runs and, at shutdown, wake every task in order
-//! to drop it: no task is ever left behind unseen.
+//! completion, cancellation or runtime shutdown). An entry points at the task's metadata (its
+//! id, name, spawn location) and keeps a waker, so the runtime can list what still runs and, at
+//! shutdown, wake every task in order to drop it: no task is ever left behind unseen.
 //!
 //! Protocol:
 //! 1. `insert` happens before the task is first scheduled; the key is then stored in the task's
 //!    `TaskMeta::key`.
 //! 2. `remove` is called exactly once per task, by the task's `RegistryGuard` when its future is
-//!    dropped; the id is checked so a stale key can never remove another task's entry.
+//!    dropped, which is after the task's result was decided (`TaskMeta` rule 2, `COMPLETE`) or
+//!    after async-task closed the task: so once a task is not `contains`ed any more, its
+//!    `JoinHandle` reports it finished (`join.rs` rule 3). The id is checked so a stale key can
+//!    never remove another task's entry.
 //! 3. Wakers are woken only after the lock is released (`take_wakers`, `abort`), because waking
 //!    may run arbitrary scheduler code that spawns or drops tasks and so re-enters the registry.
 //! 4. An entry exists only while the task's future has not been dropped (rule 2 removes it, under
 //!    the lock, before the future is gone), so the task's allocation, and the `TaskMeta` in it, is
-//!    alive for as long as the entry is: its `meta` pointer may be read under the lock.
+//!    alive for as long as the entry is: its `meta` pointer may be read under the lock (that is
+//!    how the name and spawn location are read).
 
 use std::panic::Location;
 use std::task::Waker;
@@ -31,17 +35,26 @@ use crate::task::Id;
 struct Entry {
     /// The task's metadata, valid while the entry exists (rule 4).
     meta: *const TaskMeta,
+    /// The task's id, checked against the caller's so a stale key finds nothing (rule 2).
     id: Id,
-    name: Option<std::sync::Arc<str>>,
-    location: &'static Location<'static>,
     /// Wakes the task; taken at shutdown.
     waker: Option<Waker>,
     /// When the task was spawned, in the time driver's coarse milliseconds (saturating at
     /// `u32::MAX`, about 49 days: ages beyond that read as at least that).
     spawned_ms: u32,
-    /// Whether the task is in the root scope (spawned with `tether::spawn`, not a scope's child
-    /// nor a blocking job).
-    root: bool,
+}
+
+impl Entry {
+    /// The task's metadata.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the registry's lock, under which it found this entry (rule 4).
+    unsafe fn meta(&self) -> &TaskMeta {
+        // SAFETY: rule 4: the entry exists and the caller holds the lock, so the task's
+        // allocation and its metadata are alive.
+        unsafe { &*self.meta }
+    }
 }
 
 // SAFETY: the only non-`Send`/`Sync` field is `Entry::meta`, a pointer to a `TaskMeta`
@@ -205,21 +218,11 @@ impl Registry {
     }
 
     /// Enters a task; returns its key (rule 1).
-    pub(crate) fn insert(
-        &self,
-        meta: &TaskMeta,
-        name: Option<std::sync::Arc<str>>,
-        location: &'static Location<'static>,
-        waker: Waker,
-        spawned_ms: u64,
-    ) -> usize {
+    pub(crate) fn insert(&self, meta: &TaskMeta, waker: Waker, spawned_ms: u64) -> usize {
         lock(&self.entries).insert(Entry {
             spawned_ms: u32::try_from(spawned_ms).unwrap_or(u32::MAX),
-            root: meta.scope.is_none() && !meta.blocking,
             meta,
             id: meta.id,
-            name,
-            location,
             waker: Some(waker),
         })
     }
@@ -260,26 +263,17 @@ impl Registry {
         }
     }
 
-    /// The name and spawn location of task `id` at `key`, if it is still registered.
-    pub(crate) fn describe(
-        &self,
-        key: usize,
-        id: Id,
-    ) -> Option<(Option<std::sync::Arc<str>>, &'static Location<'static>)> {
-        let entries = lock(&self.entries);
-        match entries.get(key) {
-            Some(e) if e.id == id => Some((e.name.clone(), e.location)),
-            _ => None,
-        }
-    }
-
     /// The id, name and spawn location of whichever task is registered at `key` now.
     pub(crate) fn describe_key(
         &self,
         key: usize,
     ) -> Option<(Id, Option<std::sync::Arc<str>>, &'static Location<'static>)> {
         let entries = lock(&self.entries);
-        entries.get(key).map(|e| (e.id, e.name.clone(), e.location))
+        entries.get(key).map(|e| {
+            // SAFETY: found under the lock we hold.
+            let meta = unsafe { e.meta() };
+            (e.id, meta.name.clone(), meta.location)
+        })
     }
 
     /// Asks task `id` at `key` to stop (as `JoinHandle::abort` does) and wakes it; false if it
@@ -289,9 +283,8 @@ impl Registry {
             let entries = lock(&self.entries);
             match entries.get(key) {
                 Some(e) if e.id == id => {
-                    // SAFETY: rule 4: the entry exists and we hold the lock, so the task's
-                    // allocation and its metadata are alive.
-                    unsafe { &*e.meta }.request_cancel();
+                    // SAFETY: found under the lock we hold.
+                    unsafe { e.meta() }.request_cancel();
                     e.waker.clone()
                 }
                 _ => return false,
@@ -312,9 +305,8 @@ impl Registry {
             entries
                 .iter()
                 .filter_map(|(_, e)| {
-                    // SAFETY: rule 4: the entry exists and we hold the lock, so the task's
-                    // allocation and its metadata are alive.
-                    let meta = unsafe { &*e.meta };
+                    // SAFETY: found under the lock we hold.
+                    let meta = unsafe { e.meta() };
                     if pred(meta) {
                         meta.request_cancel();
                         e.waker.clone()
@@ -362,9 +354,8 @@ impl Registry {
             entries
                 .iter()
                 .map(|(key, e)| {
-                    // SAFETY: rule 4: the entry exists and we hold the lock, so the task's
-                    // allocation and its metadata are alive.
-                    let meta = unsafe { &*e.meta };
+                    // SAFETY: found under the lock we hold.
+                    let meta = unsafe { e.meta() };
                     let polls = meta.polls.load(Ordering::Relaxed);
                     let running_on = running
                         .iter()
@@ -379,12 +370,12 @@ impl Registry {
                     tokens.push(meta.scope.clone());
                     TaskInfo {
                         id: e.id,
-                        name: e.name.clone(),
-                        location: e.location,
+                        name: meta.name.clone(),
+                        location: meta.location,
                         age: std::time::Duration::from_millis(
                             now_ms.saturating_sub(u64::from(e.spawned_ms)),
                         ),
-                        root: e.root,
+                        root: meta.scope.is_none() && !meta.blocking,
                         blocking: meta.blocking,
                         state,
                         polls,

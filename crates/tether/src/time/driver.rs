@@ -1,11 +1,28 @@
 //! The time driver: the timer wheel of one runtime, its clock, and how long the reactor may
 //! sleep.
 //!
-//! Ticks are milliseconds since `start`. A timer due at instant `d` is filed at tick
-//! `ceil(d - start)`; the wheel fires it once `floor(now - start)` reaches that tick, so a timer
-//! never fires early (rule 1). The reactor sleeps until the wheel's next expiration (rule 2);
-//! `parked_until` tells threads that insert timers from outside whether the sleeping reactor must
-//! be woken to shorten its sleep (rule 3).
+//! Ticks are milliseconds since `start`. Rules:
+//!
+//! 1. **Never early.** A timer due at instant `d` is filed at tick `ceil(d - start)`; the wheel
+//!    fires it once `floor(now - start)` reaches that tick.
+//! 2. **Sleep until the next timer.** The thread driving the reactor sleeps (`epoll_wait`) for
+//!    `park_timeout()`: until the wheel's next expiration, or without a timeout when the wheel is
+//!    empty. One thread at a time drives the reactor, and only it calls `park_timeout` and
+//!    `unparked`.
+//! 3. **A timer filed during that sleep is never missed.** `parked_until` is 0 while the driver
+//!    is awake. Before reading the wheel, `park_timeout` stores `u64::MAX` ("computing"), then
+//!    stores the tick it will sleep until (`u64::MAX` for no timeout); `unparked` stores 0 when
+//!    the sleep is over. A thread that files (or moves) a timer at tick `when` does it under
+//!    the wheel's lock, then reads `parked_until` (`needs_unpark`) and wakes the reactor (its
+//!    waker is sticky: a wake-up before the sleep ends the sleep at once) if it reads neither 0
+//!    nor a tick at or before `when`. The wheel's lock orders the filing and the driver's read:
+//!    if the read comes after, the driver sees the timer and its deadline covers it; if before,
+//!    the driver's `u64::MAX` store (made before it took the lock) happens before the filing
+//!    thread's load, which therefore reads `u64::MAX`, the deadline (it wakes the reactor if the
+//!    timer is earlier) or the 0 stored after that sleep ended (the driver's next
+//!    `park_timeout` reads the wheel after the filing, by the same argument, and sees the
+//!    timer). The `loom` model at the end of this file checks this. (The accesses are `SeqCst`;
+//!    the argument needs only the lock's ordering and the atomic's coherence.)
 
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant as StdInstant};
@@ -26,7 +43,8 @@ pub(crate) struct TimeHandle {
     pub(crate) clock: Clock,
     /// The instant of tick 0.
     start: StdInstant,
-    /// The tick the reactor sleeps until; `u64::MAX` while computing it, 0 when awake (rule 3).
+    /// The tick the reactor sleeps until (`u64::MAX` for no timeout, or while computing it), 0
+    /// when awake (rule 3).
     parked_until: AtomicU64,
     /// Set once the runtime shut down; timers cannot be used any more.
     shutdown: AtomicBool,
@@ -81,10 +99,11 @@ impl TimeHandle {
         self.start + Duration::from_millis(tick)
     }
 
-    /// How long the reactor may sleep: until the next timer, or forever (rule 2, 3).
+    /// How long the reactor may sleep: until the next timer, or forever (rules 2, 3).
     pub(crate) fn park_timeout(&self) -> Option<Duration> {
         self.parked_until.store(u64::MAX, Ordering::SeqCst);
         let next = lock(&self.wheel).next_expiration();
+        // No timer: `u64::MAX` stays, so any timer filed from now on wakes the reactor.
         let next = next?;
         self.parked_until.store(next, Ordering::SeqCst);
         Some(
@@ -209,4 +228,70 @@ pub(crate) enum TimerPoll {
     Pending,
     /// Filed in the wheel just now, at this tick.
     Filed(u64),
+}
+
+#[cfg(all(test, tether_loom))]
+mod loom_tests {
+    //! Rule 3 with the real `TimeHandle` (a paused clock, so ticks do not depend on real time):
+    //! the driver parks twice while another thread files a timer; the reactor's wake-up is a
+    //! sticky flag that a sleep consumes when it ends.
+
+    use super::*;
+    use crate::loom::sync::atomic::AtomicBool;
+    use crate::loom::sync::Arc;
+    use loom::thread;
+    use std::task::Context;
+
+    /// Rule 3: a timer filed by another thread while the driver decides how long to sleep, or
+    /// while it sleeps, is never missed: the sleep that is in progress when the filing thread
+    /// has made its decision ends at the timer's tick at the latest, or is woken. The first of
+    /// the driver's two sleeps ends early (an I/O event), so the filing thread may also see the
+    /// driver awake, or the first sleep's deadline, and rely on the second sleep.
+    #[test]
+    fn loom_a_timer_filed_from_another_thread_is_never_missed() {
+        loom::model(|| {
+            let time = Arc::new(TimeHandle::new(true));
+            // The reactor's waker (an eventfd): set by a wake-up, cleared by the sleep it ends.
+            let woken = Arc::new(AtomicBool::new(false));
+            // The filing thread has filed its timer and decided whether to wake the reactor.
+            let decided = Arc::new(AtomicBool::new(false));
+            let due = time.clock.now() + Duration::from_millis(5);
+            let filer = {
+                let (time, woken, decided) = (time.clone(), woken.clone(), decided.clone());
+                thread::spawn(move || {
+                    let mut entry = None;
+                    let mut cx = Context::from_waker(Waker::noop());
+                    let TimerPoll::Filed(when) = time.poll_timer(&mut entry, due, &mut cx) else {
+                        panic!("a timer due in the future is filed");
+                    };
+                    // `Sleep::after_filing`.
+                    if time.needs_unpark(when) {
+                        woken.store(true, Ordering::SeqCst);
+                    }
+                    decided.store(true, Ordering::SeqCst);
+                    when
+                })
+            };
+            // The first sleep ends early, consuming a wake-up if one came.
+            let _ = time.park_timeout();
+            let _ = woken.swap(false, Ordering::SeqCst);
+            time.unparked();
+            // The second sleep lasts until its deadline unless woken; filing a timer takes
+            // nanoseconds, a sleep at least a millisecond, so the filer decides while it lasts.
+            let timeout = time.park_timeout();
+            while !woken.load(Ordering::SeqCst) && !decided.load(Ordering::SeqCst) {
+                thread::yield_now();
+            }
+            let woke = woken.swap(false, Ordering::SeqCst);
+            time.unparked();
+            let when = filer.join().unwrap();
+            // The paused clock stands at tick 0, so the timeout in milliseconds is the tick the
+            // driver sleeps until.
+            let covered = timeout.is_some_and(|d| d <= Duration::from_millis(when));
+            assert!(
+                woke || covered,
+                "the timer at tick {when} was missed: the driver slept for {timeout:?} unwoken"
+            );
+        });
+    }
 }
