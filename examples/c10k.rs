@@ -4,6 +4,7 @@
 //! cargo run --release --example c10k                        # 10,000 connections, 10 s
 //! cargo run --release --example c10k -- --conns 200 --secs 2
 //! cargo run --release --example c10k -- --current-thread    # the server on one thread
+//! cargo run --release --example c10k -- --soak 600          # 10 minutes, sampled each second
 //! ```
 //!
 //! What it demonstrates: the handshake echo server of seed 002 (`support/handshake_echo.rs`,
@@ -52,6 +53,13 @@
 //! then the server's shutdown summary (connections open at the signal, closed cleanly, cut off),
 //! and exits with status 0.
 //!
+//! **Soak mode** (`--soak SECS`, `support/soak.rs`): the echo phase lasts SECS seconds, and
+//! meanwhile a thread samples this process (the server) once a second: resident memory, open
+//! descriptors, threads, CPU as a percentage of one core, and the client's round trips per
+//! second. Every sample goes to a CSV file (`--csv PATH`, default `c10k-soak.csv`); after the
+//! report, a summary gives the start, middle and end of each figure, its drift per minute and
+//! its range, so a leak or a creeping cost shows as a slope.
+//!
 //! The run is bounded: the connect phase gives up after 30 s, each round trip after 5 s, and
 //! the child is killed (and always reaped) if it outlives the run by a generous margin. When
 //! the run is over, the server's connections get the same 2 s grace period to close.
@@ -60,10 +68,13 @@
 mod c10k_load;
 #[path = "support/handshake_echo.rs"]
 mod handshake_echo;
+#[path = "support/soak.rs"]
+mod soak;
 
 use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
@@ -77,6 +88,8 @@ use c10k_load::{LoadConfig, Progress};
 
 const DEFAULT_CONNS: u64 = 10_000;
 const DEFAULT_SECS: u64 = 10;
+/// Where the soak mode writes its samples by default.
+const SOAK_CSV: &str = "c10k-soak.csv";
 /// Descriptors kept free beside the connections (stdio, epoll, eventfd, listener, pipes...).
 const HEADROOM: u64 = 100;
 /// Bytes per echoed message.
@@ -94,7 +107,8 @@ const INTERRUPT_WAIT: Duration = Duration::from_secs(2);
 const STOP_CLIENT_WAIT: Duration = Duration::from_secs(10);
 
 const USAGE: &str = "\
-usage: cargo run --release --example c10k -- [--conns N] [--secs S] [--current-thread]
+usage: cargo run --release --example c10k -- [--conns N] [--secs S | --soak S [--csv PATH]]
+                                              [--current-thread]
 
 Opens N connections (default 10000) to a tether handshake echo server on 127.0.0.1 from a
 child process, echoes 64-byte messages on all of them for S seconds (default 10), and reports
@@ -104,6 +118,10 @@ Ctrl-C stops it early: it prints what was measured so far and the server's shutd
   --conns N          connections to open (lowered, with a message, to what the open-files
                      limit allows)
   --secs S           length of the echo phase, in whole seconds
+  --soak S           soak: an echo phase of S seconds during which the server process's memory,
+                     descriptors, threads and CPU are sampled each second; a summary follows
+                     the report
+  --csv PATH         where the soak writes its samples (default c10k-soak.csv)
   --current-thread   run the server on the current-thread runtime (default: multi-thread)
   -h, --help         print this help";
 
@@ -115,6 +133,8 @@ enum Mode {
         conns: u64,
         secs: u64,
         current_thread: bool,
+        /// With `--soak`: where the samples go.
+        soak: Option<PathBuf>,
     },
     /// The hidden child mode: `--client ADDR --conns N --secs S --size B`.
     Client {
@@ -139,7 +159,8 @@ fn main() -> ExitCode {
             conns,
             secs,
             current_thread,
-        }) => demo(conns, secs, current_thread),
+            soak,
+        }) => demo(conns, secs, current_thread, soak),
         Ok(Mode::Client {
             addr,
             conns,
@@ -159,6 +180,8 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
     let mut size = None;
     let mut client = None;
     let mut current_thread = false;
+    let mut soak = None;
+    let mut csv = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -176,6 +199,8 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
             "--conns" => conns = Some(positive(&value("--conns")?, "--conns")?),
             "--secs" => secs = Some(positive(&value("--secs")?, "--secs")?),
             "--current-thread" if inline.is_none() => current_thread = true,
+            "--soak" => soak = Some(positive(&value("--soak")?, "--soak")?),
+            "--csv" => csv = Some(PathBuf::from(value("--csv")?)),
             "--size" => size = Some(positive(&value("--size")?, "--size")?),
             "--client" => {
                 let v = value("--client")?;
@@ -188,7 +213,15 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
         }
     }
     let conns = conns.unwrap_or(DEFAULT_CONNS);
-    let secs = secs.unwrap_or(DEFAULT_SECS);
+    let soak = match (soak, secs, csv) {
+        (Some(_), Some(_), _) => return Err("--soak sets the echo phase: not with --secs".into()),
+        (None, _, Some(_)) => return Err("--csv is for --soak".into()),
+        (Some(s), None, csv) => Some((s, csv.unwrap_or_else(|| PathBuf::from(SOAK_CSV)))),
+        (None, _, None) => None,
+    };
+    let secs = soak
+        .as_ref()
+        .map_or(secs.unwrap_or(DEFAULT_SECS), |(s, _)| *s);
     match client {
         Some(addr) => {
             let size = size.unwrap_or(MESSAGE_SIZE as u64);
@@ -207,6 +240,7 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
             conns,
             secs,
             current_thread,
+            soak: soak.map(|(_, csv)| csv),
         }),
     }
 }
@@ -221,7 +255,7 @@ fn positive(v: &str, name: &str) -> Result<u64, String> {
 // ---------------------------------------------------------------------------------------------
 // The parent: server, child, progress, report.
 
-fn demo(requested: u64, secs: u64, current_thread: bool) -> ExitCode {
+fn demo(requested: u64, secs: u64, current_thread: bool, soak: Option<PathBuf>) -> ExitCode {
     let limit = match raise_fd_limit() {
         Ok(l) => l,
         Err(e) => {
@@ -287,6 +321,7 @@ fn demo(requested: u64, secs: u64, current_thread: bool) -> ExitCode {
         conns,
         secs,
         flavor,
+        soak,
     };
     // The server's tasks run on the runtime; the parent's own work (child process, progress,
     // report) blocks, so it runs on the blocking pool while `block_on` drives the runtime (the
@@ -352,8 +387,8 @@ async fn serve_and_drive(run: Run) -> Result<Outcome, String> {
         },
         async { driven = Some((&mut driver).await) },
     );
-    let summary =
-        handshake_echo::serve_until(listener, stats, false, shutdown, SHUTDOWN_GRACE).await;
+    let opts = handshake_echo::ServeOptions::new(SHUTDOWN_GRACE);
+    let summary = handshake_echo::serve_until(listener, stats, shutdown, opts).await;
     // After Ctrl-C the server is down: the driver stops the client, then prints what it measured.
     if interrupted {
         let _ = interrupt.send(Event::StopClient);
@@ -373,6 +408,8 @@ struct Run {
     conns: u64,
     secs: u64,
     flavor: String,
+    /// Soak mode: where the samples go.
+    soak: Option<PathBuf>,
 }
 
 /// What the child said, as it said it; and Ctrl-C.
@@ -448,6 +485,16 @@ impl Run {
         let worst =
             LoadConfig::new(addr, self.conns as usize, Duration::from_secs(self.secs)).worst_case();
         let deadline = Instant::now() + worst + KILL_MARGIN;
+        // Soak mode: the CSV file is created now, the sampling starts with the echo phase.
+        let mut soak_log = match &self.soak {
+            Some(path) => Some(
+                soak::SoakLog::create(path)
+                    .map_err(|e| format!("cannot create {}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+        let soak_counters = Arc::new(soak::SoakCounters::default());
+        let mut sampler: Option<soak::Sampler> = None;
 
         let bar = ProgressBar::new(self.conns);
         bar.set_style(
@@ -498,6 +545,8 @@ impl Run {
         let mut overstayed = false;
         let mut so_far = SoFar::default();
         let mut interrupted = false;
+        // The soak's samples, once the echo phase is over.
+        let mut soaked = None;
         loop {
             if Instant::now() >= deadline {
                 overstayed = true;
@@ -534,6 +583,8 @@ impl Run {
                         requests,
                         at: Some(Instant::now()),
                     };
+                    soak_counters.requests.store(requests, Ordering::Relaxed);
+                    soak_counters.open.store(open, Ordering::Relaxed);
                     match &measured.opened {
                         None => {
                             bar.set_position(open + failed);
@@ -577,11 +628,20 @@ impl Run {
                         ms as f64 / 1000.0,
                         self.secs
                     ));
-                    bar.set_prefix("echoing");
+                    bar.set_prefix(if self.soak.is_some() {
+                        "soaking"
+                    } else {
+                        "echoing"
+                    });
                     bar.set_length(self.secs * 1000);
                     bar.set_position(0);
+                    if let Some(log) = soak_log.take() {
+                        let client = child.0.as_ref().map(Child::id);
+                        sampler = Some(log.start(self.secs, soak_counters.clone(), client));
+                    }
                 }
                 "RESULT" => {
+                    soaked = sampler.take().map(soak::Sampler::finish);
                     if let Some(o) = &measured.opened {
                         measured.cpu_echo = cpu_time(libc::RUSAGE_SELF).saturating_sub(o.cpu);
                         measured.wall_echo = o.at.elapsed();
@@ -593,6 +653,9 @@ impl Run {
             }
         }
         bar.finish_and_clear();
+        if let Some(running) = sampler.take() {
+            soaked = Some(running.finish());
+        }
 
         if interrupted {
             // Measurements stop here. The server shuts down gracefully while the client still
@@ -610,6 +673,7 @@ impl Run {
                 let _ = r.join();
             }
             self.report_interrupted(&at, &so_far, &measured, rss_before, stats, &client);
+            self.report_soak(soaked);
             return Ok(Outcome::Interrupted);
         }
 
@@ -640,13 +704,27 @@ impl Run {
             }
             return Err(format!("the client stopped without a result ({status})"));
         }
-        Ok(Outcome::Done(self.report(
-            &measured,
-            rss_before,
-            stats,
-            &errors,
-            (client_cpu, life),
-        )))
+        let matched = self.report(&measured, rss_before, stats, &errors, (client_cpu, life));
+        self.report_soak(soaked);
+        Ok(Outcome::Done(matched))
+    }
+
+    /// Prints the soak's summary, in soak mode (nothing otherwise).
+    fn report_soak(&self, soaked: Option<(Vec<soak::Sample>, PathBuf, Option<io::Error>)>) {
+        let Some(path) = &self.soak else { return };
+        println!();
+        match soaked {
+            Some((samples, path, csv_error)) => {
+                print!("{}", soak::summary(&samples, &path, self.conns));
+                if let Some(e) = csv_error {
+                    println!("  the CSV file is incomplete: writing it failed: {e}");
+                }
+            }
+            None => println!(
+                "soak: no samples (the echo phase never began); {} has only its header",
+                path.display()
+            ),
+        }
     }
 
     /// Prints what was measured until Ctrl-C (`at`) instead of the report.
@@ -985,7 +1063,9 @@ fn client(addr: SocketAddr, requested: u64, secs: u64, size: usize) -> ExitCode 
             );
         })
         .await;
+        // Wait for the abort to take effect, so the runtime has no task left when it is dropped.
         reporter.abort();
+        let _ = reporter.await;
         let h = &report.latency;
         println!(
             "RESULT established={} failed={} retries={} connect_ms={} requests={} mismatches={} \

@@ -108,7 +108,7 @@ fn slow_poll_is_reported_with_duration(multi: bool) {
     rt.block_on(async {
         let t = tether::task::Builder::new().name("hasher").spawn(async {
             tether::task::yield_now().await;
-            std::thread::sleep(Duration::from_millis(40));
+            std::thread::sleep(Duration::from_millis(150));
             tether::task::yield_now().await;
         });
         t.await.unwrap();

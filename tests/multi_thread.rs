@@ -2,6 +2,7 @@
 //! timers and I/O on workers, idle workers that use no CPU, misuse.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -444,4 +445,249 @@ fn plain_threads_feed_tasks_through_unbounded_channels() {
         consumer.await.unwrap()
     });
     assert_eq!(sum, (0..40_000u64).sum::<u64>());
+}
+
+// Reliability: workers survive panics in the runtime's own code, and shutdown is bounded.
+
+/// Runs `f` on a thread of its own and fails if it does not finish within `secs` seconds (a hang
+/// becomes a failure).
+fn bounded(secs: u64, f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(()) => t.join().unwrap(),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            std::panic::resume_unwind(t.join().unwrap_err())
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("the test did not finish within {secs} s")
+        }
+    }
+}
+
+/// A waker that panics when woken: what a future polled by hand with a buggy waker leaves in
+/// the reactor or the timer wheel.
+struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("waker boom");
+    }
+}
+
+/// Every one of the runtime's `workers` workers runs a task (each task blocks until all of them
+/// have started, so a dead worker would hang this), timers fire, and a TCP echo round trip works.
+fn runtime_still_works(rt: &Runtime, workers: usize) {
+    let barrier = Arc::new(std::sync::Barrier::new(workers));
+    let tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let b = barrier.clone();
+            rt.spawn(async move {
+                b.wait();
+                std::thread::current().name().unwrap().to_string()
+            })
+        })
+        .collect();
+    rt.block_on(async {
+        let mut names = HashSet::new();
+        for t in tasks {
+            names.insert(t.await.unwrap());
+        }
+        assert_eq!(names.len(), workers, "every worker ran a task: {names:?}");
+        tether::time::sleep(Duration::from_millis(2)).await;
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = tether::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).await.unwrap();
+            s.write_all(&buf).await.unwrap();
+        });
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"ping").await.unwrap();
+        let mut back = [0u8; 4];
+        c.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"ping");
+        server.await.unwrap();
+    });
+}
+
+/// Scheduler rule 6: a waker that panics when a timer wakes it unwinds through the reactor on a
+/// worker (holding the reactor's lock). The worker reports it to the failure policy and goes on;
+/// the reactor's lock is not poisoned; the other wakers of the same turn are still woken; every
+/// worker still runs tasks, timers and I/O.
+#[test]
+#[cfg_attr(miri, ignore = "needs real sockets under Miri")]
+fn a_waker_that_panics_in_the_reactor_does_not_kill_a_worker_or_stall_io() {
+    bounded(60, || {
+        const WORKERS: usize = 2;
+        const PANICS: usize = 20;
+        let (fail_tx, fail_rx) = std::sync::mpsc::channel();
+        let fail_tx = Mutex::new(fail_tx);
+        let rt = Builder::new_multi_thread()
+            .worker_threads(WORKERS)
+            // The reactor is also turned between tasks, by searching workers (rule 4).
+            .event_interval(1)
+            .on_unhandled_failure(move |f| {
+                let _ = fail_tx
+                    .lock()
+                    .unwrap()
+                    .send((f.thread().map(String::from), f.to_string()));
+            })
+            .build()
+            .unwrap();
+        let waker = std::task::Waker::from(Arc::new(PanickingWaker));
+        let mut cx = std::task::Context::from_waker(&waker);
+        let _enter = rt.enter();
+        for round in 0..PANICS {
+            // A timer whose waker panics, next to one whose waker must still be woken.
+            let mut bad = Box::pin(tether::time::sleep(Duration::from_millis(1)));
+            assert!(bad.as_mut().poll(&mut cx).is_pending());
+            let good = rt.spawn(tether::time::sleep(Duration::from_millis(1)));
+            let (thread, report) = fail_rx
+                .recv()
+                .expect("the panic was reported to the failure policy");
+            let thread = thread.expect("the failure names the worker thread");
+            assert!(thread.starts_with("tether-worker-"), "{thread}");
+            assert!(report.contains("waker boom"), "{report}");
+            rt.block_on(good).unwrap();
+            drop(bad);
+            if round % 5 == 0 {
+                runtime_still_works(&rt, WORKERS);
+            }
+        }
+        runtime_still_works(&rt, WORKERS);
+    });
+}
+
+/// Scheduler rule 6: a panicking `on_thread_start` or `on_thread_stop` hook is reported and the
+/// worker runs (and stops) as usual.
+#[test]
+fn a_panicking_thread_hook_does_not_kill_a_worker() {
+    bounded(60, || {
+        const WORKERS: usize = 3;
+        let reports = Arc::new(AtomicUsize::new(0));
+        let r = reports.clone();
+        let rt = Builder::new_multi_thread()
+            .worker_threads(WORKERS)
+            .on_thread_start(|| panic!("start hook boom"))
+            .on_thread_stop(|| panic!("stop hook boom"))
+            .on_unhandled_failure(move |f| {
+                assert!(f.thread().is_some() && f.id().is_none(), "{f}");
+                r.fetch_add(1, Ordering::SeqCst);
+            })
+            .build()
+            .unwrap();
+        runtime_still_works(&rt, WORKERS);
+        drop(rt);
+        assert_eq!(reports.load(Ordering::SeqCst), 2 * WORKERS);
+    });
+}
+
+/// Scheduler rule 7: a task stuck in a blocking loop keeps its worker from stopping.
+/// `shutdown_timeout` returns anyway, reports the task by name and spawn location, and leaves
+/// the worker behind; the worker exits once the task's poll returns.
+#[test]
+fn shutdown_timeout_returns_despite_a_task_stuck_in_a_poll_and_names_it() {
+    bounded(60, || {
+        let (diag_tx, diag_rx) = std::sync::mpsc::channel();
+        let diag_tx = Mutex::new(diag_tx);
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+        let stop_tx = Mutex::new(stop_tx);
+        let rt = Builder::new_multi_thread()
+            .worker_threads(2)
+            .on_diagnostic(move |d| {
+                if d.kind() == tether::runtime::DiagnosticKind::BlocksShutdown {
+                    let _ = diag_tx.lock().unwrap().send((
+                        d.task_name().map(String::from),
+                        d.location(),
+                        d.to_string(),
+                    ));
+                }
+            })
+            .on_thread_stop(move || {
+                let _ = stop_tx.lock().unwrap().send(());
+            })
+            .build()
+            .unwrap();
+        let release = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (running_tx, running_rx) = std::sync::mpsc::channel();
+        let r = release.clone();
+        let stuck_in_a_loop = async move {
+            running_tx.send(()).unwrap();
+            while !r.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        let builder = tether::task::Builder::new().name("stuck-in-a-loop");
+        let (stuck, line) = (builder.spawn_on(stuck_in_a_loop, rt.handle()), line!());
+        running_rx.recv().unwrap();
+        rt.shutdown_timeout(Duration::from_millis(50));
+        let (name, location, text) = diag_rx.try_recv().expect("the stuck task was reported");
+        assert_eq!(name.as_deref(), Some("stuck-in-a-loop"), "{text}");
+        let location = location.expect("the report has the spawn location");
+        assert!(location.file().ends_with("multi_thread.rs"), "{text}");
+        assert_eq!(location.line(), line, "{text}");
+        assert!(text.contains("shutdown timeout"), "{text}");
+        // The worker that stopped did so; the one left behind has not.
+        stop_rx.recv().unwrap();
+        assert!(stop_rx.try_recv().is_err());
+        release.store(true, Ordering::SeqCst);
+        stop_rx.recv().unwrap();
+        drop(stuck);
+    });
+}
+
+/// Scheduler rule 7: dropping a runtime waits for a worker stuck in a poll (so every task's
+/// future is dropped when the drop returns), and says which task it waits for.
+#[test]
+fn dropping_a_runtime_waits_for_a_stuck_task_and_names_it() {
+    bounded(60, || {
+        let (diag_tx, diag_rx) = std::sync::mpsc::channel();
+        let diag_tx = Mutex::new(diag_tx);
+        let rt = Builder::new_multi_thread()
+            .worker_threads(2)
+            .watchdog_limit(Duration::from_millis(20))
+            .on_diagnostic(move |d| {
+                if d.kind() == tether::runtime::DiagnosticKind::BlocksShutdown {
+                    let _ = diag_tx
+                        .lock()
+                        .unwrap()
+                        .send((d.task_name().map(String::from), d.to_string()));
+                }
+            })
+            .build()
+            .unwrap();
+        let release = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (running_tx, running_rx) = std::sync::mpsc::channel();
+        let r = release.clone();
+        drop(tether::task::Builder::new().name("stuck").spawn_on(
+            async move {
+                running_tx.send(()).unwrap();
+                while !r.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            },
+            rt.handle(),
+        ));
+        running_rx.recv().unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let dropper = std::thread::spawn(move || {
+            drop(rt);
+            done_tx.send(()).unwrap();
+        });
+        let (name, text) = diag_rx.recv().unwrap();
+        assert_eq!(name.as_deref(), Some("stuck"), "{text}");
+        assert!(text.contains("dropping the runtime waits"), "{text}");
+        assert!(
+            done_rx.try_recv().is_err(),
+            "the drop waits for the stuck task"
+        );
+        release.store(true, Ordering::SeqCst);
+        done_rx.recv().unwrap();
+        dropper.join().unwrap();
+    });
 }

@@ -311,3 +311,130 @@ fn a_panicking_failure_hook_does_not_abort_the_process() {
         tether::task::yield_now().await;
     });
 }
+
+/// Runs `f` on its own thread and fails the test if it does not return within `limit` (a
+/// deadlocked runtime turns into a failure instead of a hung test run).
+fn within<T: Send + 'static>(
+    limit: Duration,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("{what}: did not finish within {limit:?} (deadlock?)"))
+}
+
+/// Waits (bounded) until the blocking pool has `n` idle threads.
+async fn until_idle_blocking_threads(n: u64) {
+    for _ in 0..10_000 {
+        if Handle::current().metrics().idle_blocking_threads() == n {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!("the blocking pool never had {n} idle threads");
+}
+
+/// Regression (blocking pool, lost wake-up): a push that found an idle thread notified it
+/// without claiming it, so a second push before the woken thread ran started no thread and the
+/// two jobs ran one after the other; here the first waits for the second, which deadlocked.
+#[test]
+fn two_blocking_jobs_pushed_onto_one_idle_thread_both_run() {
+    for flavor in ["current_thread", "multi_thread"] {
+        within(Duration::from_secs(20), flavor, move || {
+            let rt = match flavor {
+                "current_thread" => Builder::new_current_thread().build().unwrap(),
+                _ => Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .build()
+                    .unwrap(),
+            };
+            rt.block_on(async {
+                tether::task::spawn_blocking(|| ()).await.unwrap();
+                until_idle_blocking_threads(1).await;
+                let (tx, rx) = std::sync::mpsc::channel::<u32>();
+                let waiter = tether::task::spawn_blocking(move || rx.recv().unwrap());
+                let sender = tether::task::spawn_blocking(move || tx.send(7).unwrap());
+                assert_eq!(waiter.await.unwrap(), 7);
+                sender.await.unwrap();
+            });
+        });
+    }
+}
+
+/// Regression (blocking pool, lost wake-up): a burst of jobs that must all run at once (each
+/// waits at a barrier for the others) finishes, after the pool already had idle threads.
+#[test]
+fn a_burst_of_blocking_jobs_runs_concurrently() {
+    within(Duration::from_secs(20), "burst", || {
+        let rt = Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let warm: Vec<_> = (0..4)
+                .map(|_| tether::task::spawn_blocking(|| ()))
+                .collect();
+            for h in warm {
+                h.await.unwrap();
+            }
+            let barrier = Arc::new(std::sync::Barrier::new(16));
+            let jobs: Vec<_> = (0..16)
+                .map(|_| {
+                    let b = barrier.clone();
+                    tether::task::spawn_blocking(move || {
+                        b.wait();
+                    })
+                })
+                .collect();
+            for j in jobs {
+                j.await.unwrap();
+            }
+        });
+    });
+}
+
+/// Regression (current-thread starvation): a `block_on` future that keeps yielding while every
+/// task waits on a timer or on I/O must not starve the reactor. The loop went back to the
+/// woken `block_on` future whenever the run queue was empty, without ever turning the driver,
+/// so the timer never fired and this never ended.
+#[test]
+fn a_yielding_block_on_future_does_not_starve_timers_or_io() {
+    for flavor in ["current_thread", "multi_thread"] {
+        within(Duration::from_secs(20), flavor, move || {
+            let rt = match flavor {
+                "current_thread" => Builder::new_current_thread().build().unwrap(),
+                _ => Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .build()
+                    .unwrap(),
+            };
+            rt.block_on(async {
+                let timer_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let d = timer_done.clone();
+                tether::spawn(async move {
+                    tether::time::sleep(Duration::from_millis(10)).await;
+                    d.store(true, Ordering::SeqCst);
+                });
+                while !timer_done.load(Ordering::SeqCst) {
+                    tether::task::yield_now().await;
+                }
+                let listener = tether::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let accepted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let a = accepted.clone();
+                tether::spawn(async move {
+                    let _conn = listener.accept().await.unwrap();
+                    a.store(true, Ordering::SeqCst);
+                });
+                let _client = std::net::TcpStream::connect(addr).unwrap();
+                while !accepted.load(Ordering::SeqCst) {
+                    tether::task::yield_now().await;
+                }
+            });
+        });
+    }
+}

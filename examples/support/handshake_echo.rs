@@ -2,8 +2,11 @@
 //!
 //! Protocol: a client first sends the line `hello` (a trailing `\r` and surrounding spaces are
 //! allowed); the server answers `hello\n` and from then on echoes every byte it receives. A
-//! client whose first line is anything else, or that sends no line within the handshake
-//! timeout, is disconnected.
+//! client whose first line is anything else, longer than 64 bytes, or not complete within the
+//! handshake timeout (counted from the accept, however slowly the bytes trickle in), is
+//! disconnected. Once past the handshake, a connection holds one 16 KiB buffer whatever the
+//! client sends: the echo of one read is written before the next read, so a client that does
+//! not read its echoes stops the server reading from it.
 //!
 //! Shared by `examples/echo.rs`, the seeds' integration tests and the descriptor-exhaustion
 //! test, so all of them exercise the same code.
@@ -42,7 +45,7 @@ use tether::time::{sleep, timeout};
 
 /// The longest first line accepted as a handshake.
 const MAX_HANDSHAKE: usize = 64;
-/// How long a client has to say hello.
+/// How long a client has to say hello, unless [`ServeOptions`] says otherwise.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the accept loop pauses when the process is out of descriptors.
 pub const EXHAUSTED_BACKOFF: Duration = Duration::from_millis(50);
@@ -111,6 +114,7 @@ pub async fn handle(mut stream: TcpStream, stats: &Stats) -> io::Result<()> {
         &mut stream,
         &mut buf,
         stats,
+        HANDSHAKE_TIMEOUT,
         &mut std::future::pending(),
         None,
     )
@@ -142,13 +146,15 @@ fn phase_text(phase: u8) -> &'static str {
     }
 }
 
-/// The protocol: handshake, then echo until the client closes or `stop` completes. `stop` is
-/// only looked at before a read (it is polled first, so a client that keeps sending cannot
-/// delay it), never during a write: the connection stops between complete echoes.
+/// The protocol: handshake (within `handshake_timeout`), then echo until the client closes or
+/// `stop` completes. `stop` is only looked at before a read (it is polled first, so a client
+/// that keeps sending cannot delay it), never during a write: the connection stops between
+/// complete echoes.
 async fn echo<S>(
     stream: &mut TcpStream,
     buf: &mut [u8],
     stats: &Stats,
+    handshake_timeout: Duration,
     stop: &mut S,
     phase: Option<&AtomicU8>,
 ) -> io::Result<Ended>
@@ -165,7 +171,7 @@ where
             (&mut *stop).await;
             None
         },
-        async { Some(timeout(HANDSHAKE_TIMEOUT, read_line(stream, buf)).await) },
+        async { Some(timeout(handshake_timeout, read_line(stream, buf)).await) },
     );
     let (line_end, filled) = match handshake.await {
         None => return Ok(Ended::Stopped),
@@ -359,8 +365,30 @@ impl Conns {
     }
 }
 
+/// How [`serve_until`] serves.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// Print a line for every connect and disconnect (with the error that ended it, if any).
+    pub log: bool,
+    /// How long connections may take to finish once the shutdown begins.
+    pub grace: Duration,
+    /// How long a client has, from the accept, to complete its handshake line.
+    pub handshake_timeout: Duration,
+}
+
+impl ServeOptions {
+    /// No logging, the given grace period, the default [`HANDSHAKE_TIMEOUT`].
+    pub fn new(grace: Duration) -> ServeOptions {
+        ServeOptions {
+            log: false,
+            grace,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+        }
+    }
+}
+
 /// Serves connections from `listener` until `shutdown` completes, then shuts down gracefully
-/// within `grace` (see the [module docs](self)) and reports how it went.
+/// within `opts.grace` (see the [module docs](self)) and reports how it went.
 ///
 /// The accept loop is the body of a scope and every connection is a child of it, so nothing
 /// started here outlives the call. Accept errors are handled as in [`serve`]. A connection's
@@ -368,15 +396,18 @@ impl Conns {
 pub async fn serve_until<S>(
     listener: TcpListener,
     stats: Arc<Stats>,
-    log: bool,
     shutdown: S,
-    grace: Duration,
+    opts: ServeOptions,
 ) -> ShutdownSummary
 where
     S: Future<Output = ()>,
 {
+    let ServeOptions {
+        log,
+        grace,
+        handshake_timeout: _,
+    } = opts;
     let conns = Arc::new(Conns::default());
-    let linger = grace / 2;
     let body_conns = conns.clone();
     let res = tether::scope::Builder::new()
         .grace_period(grace)
@@ -399,16 +430,7 @@ where
                 };
                 let name = format!("echo-conn {peer}");
                 let (key, phase) = conns.register(name.clone(), peer);
-                let conn = connection(
-                    stream,
-                    peer,
-                    stats.clone(),
-                    log,
-                    conns.clone(),
-                    key,
-                    phase,
-                    linger,
-                );
+                let conn = connection(stream, peer, stats.clone(), opts, conns.clone(), key, phase);
                 s.spawn_named(&name, conn).await;
             }
             // Stop accepting first: connections arriving from now on are refused.
@@ -455,28 +477,35 @@ where
 }
 
 /// One connection of [`serve_until`]: the protocol until the client closes or the scope is
-/// cancelled; on cancellation, a graceful close.
-#[allow(clippy::too_many_arguments)]
+/// cancelled; on cancellation, a graceful close (lingering at most half the grace period).
 async fn connection(
     mut stream: TcpStream,
     peer: SocketAddr,
     stats: Arc<Stats>,
-    log: bool,
+    opts: ServeOptions,
     conns: Arc<Conns>,
     key: u64,
     phase: Arc<AtomicU8>,
-    linger: Duration,
 ) -> Result<(), Infallible> {
     conns.started(key);
+    let log = opts.log;
     if log {
         println!("connect    {peer}");
     }
     let mut buf = vec![0u8; 16 * 1024];
     let mut stop = tether::task::cancelled();
-    let res = echo(&mut stream, &mut buf, &stats, &mut stop, Some(&phase)).await;
+    let res = echo(
+        &mut stream,
+        &mut buf,
+        &stats,
+        opts.handshake_timeout,
+        &mut stop,
+        Some(&phase),
+    )
+    .await;
     if let Ok(Ended::Stopped) = res {
         phase.store(CLOSING, Ordering::Relaxed);
-        close_gracefully(stream, &mut buf, linger).await;
+        close_gracefully(stream, &mut buf, opts.grace / 2).await;
     } else {
         drop(stream);
     }

@@ -13,8 +13,11 @@ const BUILD_LIMIT: Duration = Duration::from_secs(300);
 
 /// Builds the example `name` with the test's own profile and returns its path.
 pub fn build_example(name: &str) -> PathBuf {
-    // A test binary is `<target>/<profile>/deps/NAME-<hash>`; examples go to
-    // `<target>/<profile>/examples/`.
+    // A test binary is `<target>/<profile>/deps/NAME-<hash>`, or
+    // `<target>/<triple>/<profile>/deps/NAME-<hash>` in a `--target` build (as the sanitizer run
+    // uses); examples go to `.../<profile>/examples/`. The example is built into the same target
+    // directory and for the same triple: without `--target`, `RUSTFLAGS` (`-Zsanitizer=...`)
+    // would apply to the proc macros too, which the compiler then cannot load.
     let exe = std::env::current_exe().expect("current_exe");
     let profile_dir = exe
         .parent()
@@ -28,6 +31,24 @@ pub fn build_example(name: &str) -> PathBuf {
     cmd.args(["build", "-q", "-p", "tether", "--example", name])
         .arg("--manifest-path")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
+    let above = profile_dir.parent().expect("<target>/<profile>");
+    // Cargo marks both `<target>` and `<target>/<triple>` with a CACHEDIR.TAG, so the triple is
+    // told by its name: this machine's architecture and OS (tests run on the machine they target).
+    let triple = above
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| n.starts_with(std::env::consts::ARCH) && n.contains(std::env::consts::OS));
+    match triple {
+        Some(triple) => {
+            let target = above.parent().expect("<target>/<triple>");
+            cmd.args(["--target", triple])
+                .arg("--target-dir")
+                .arg(target);
+        }
+        None => {
+            cmd.arg("--target-dir").arg(above);
+        }
+    }
     match profile_dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") | None => {}
         Some("release") => {
@@ -161,6 +182,7 @@ impl Running {
     }
 
     /// Sends `SIGINT` to the child's pid only, as Ctrl-C or `kill -INT <pid>` would.
+    #[allow(dead_code)] // not every test that includes this module needs it
     pub fn interrupt(&self) {
         let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
         // SAFETY: `kill` only sends a signal. `pid` is our child, not yet reaped (we hold its
@@ -188,8 +210,88 @@ impl Running {
     }
 
     /// Everything the child printed on stdout so far.
+    #[allow(dead_code)] // not every test that includes this module needs it
     pub fn stdout_text(&self) -> String {
         self.stdout.lock().unwrap().join("\n")
+    }
+
+    /// Both outputs, for failure messages.
+    pub fn output(&self) -> String {
+        self.log().output()
+    }
+
+    /// A handle on the child's output that other threads can read (the line receiver of
+    /// [`Running::wait_for_line`] stays here).
+    #[allow(dead_code)] // not every test that includes this module needs it
+    pub fn log(&self) -> Log {
+        Log {
+            name: self.name,
+            stdout: self.stdout.clone(),
+            stderr: self.stderr.clone(),
+        }
+    }
+}
+
+/// The output of a [`Running`] child, collected as it comes; cheap to clone, shareable
+/// between threads.
+#[derive(Clone)]
+pub struct Log {
+    name: &'static str,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+#[allow(dead_code)] // not every test that includes this module needs all of it
+impl Log {
+    /// Everything the child printed on stdout so far.
+    pub fn stdout_text(&self) -> String {
+        self.stdout.lock().unwrap().join("\n")
+    }
+
+    /// Everything the child printed on stderr so far.
+    pub fn stderr_text(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    /// How many stdout lines so far satisfy `pred`.
+    pub fn count_lines(&self, pred: impl Fn(&str) -> bool) -> usize {
+        self.stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| pred(l))
+            .count()
+    }
+
+    /// How many stderr lines so far satisfy `pred`.
+    pub fn count_stderr_lines(&self, pred: impl Fn(&str) -> bool) -> usize {
+        self.stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| pred(l))
+            .count()
+    }
+
+    /// Waits (polling) until a stdout line satisfies `pred`, and returns it; `None` after
+    /// `limit`. Unlike [`Running::wait_for_line`] it looks at every line printed so far and
+    /// consumes nothing, so any number of threads can wait for their own lines.
+    pub fn wait_for_line(&self, pred: impl Fn(&str) -> bool, limit: Duration) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        let mut seen = 0;
+        loop {
+            {
+                let lines = self.stdout.lock().unwrap();
+                if let Some(l) = lines[seen..].iter().find(|l| pred(l)) {
+                    return Some(l.clone());
+                }
+                seen = lines.len();
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Both outputs, for failure messages.
@@ -197,7 +299,7 @@ impl Running {
         format!(
             "--- {name} stdout ---\n{}\n--- {name} stderr ---\n{}",
             self.stdout_text(),
-            self.stderr.lock().unwrap().join("\n"),
+            self.stderr_text(),
             name = self.name,
         )
     }

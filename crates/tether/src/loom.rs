@@ -29,10 +29,25 @@ pub(crate) mod sync {
 /// Locks a mutex, ignoring poisoning.
 ///
 /// The runtime never panics while it holds one of its own locks except through a bug, and user code
-/// never runs under them; recovering the guard keeps a panicking task from wedging the runtime.
+/// runs under one of them only where the holder keeps the guarded state consistent when a panic
+/// unwinds (the reactor's lock, held while it wakes wakers); recovering the guard keeps a panic
+/// from wedging the runtime.
 pub(crate) fn lock<T>(m: &sync::Mutex<T>) -> sync::MutexGuard<'_, T> {
     match m.lock() {
         Ok(g) => g,
         Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// Tries to lock a mutex without blocking, ignoring poisoning; `None` if another thread holds it.
+///
+/// For locks that a panic may unwind through (the reactor's, held while it wakes wakers): the
+/// holder keeps the guarded state consistent on unwind, so a poisoned lock is as good as a clean
+/// one.
+pub(crate) fn try_lock<T>(m: &sync::Mutex<T>) -> Option<sync::MutexGuard<'_, T>> {
+    match m.try_lock() {
+        Ok(g) => Some(g),
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
     }
 }

@@ -27,8 +27,12 @@
 //! 6. Each registration gets a new `ScheduledIo`, so it starts with no readiness, no closed bits
 //!    and no wakers, whatever an earlier registration at its key saw; after that only events
 //!    carrying its own token change it (rule 3).
+//! 7. A turn wakes every waker it collected even if some of them panic; it then resumes the
+//!    first panic, with the driver consistent (its event buffer is refilled by the next turn,
+//!    its waker list is empty), so the caller may catch it and turn the driver again.
 
 use std::io;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::task::Waker;
 use std::time::Duration;
 
@@ -288,8 +292,15 @@ impl Driver {
         rt.metrics.add_io_events(n);
         let fired = rt.time.process(&mut self.wakers);
         rt.metrics.add_timers_fired(fired);
+        // Rule 7: a waker that panics does not cost the others their wake-up.
+        let mut panicked = None;
         for w in self.wakers.drain(..) {
-            w.wake();
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| w.wake())) {
+                panicked.get_or_insert(payload);
+            }
+        }
+        if let Some(payload) = panicked {
+            resume_unwind(payload);
         }
     }
 }

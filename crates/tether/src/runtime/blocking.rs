@@ -6,10 +6,15 @@
 //! one poll.
 //!
 //! Protocol (all under `state`'s lock):
-//! 1. `push` queues the job; if a thread is idle it is notified, else a new thread is started
-//!    while fewer than `max_threads` exist; otherwise the job waits in the queue (no limit on
-//!    queued jobs; the limit is on threads).
-//! 2. A thread waits for work up to `keep_alive`; if none came it retires.
+//! 1. `push` queues the job. Invariant: every queued job is matched by an idle thread that will
+//!    take it or by a thread being started for it, as far as `max_threads` allows. So `push`
+//!    notifies an idle thread only while the queue (this job included) holds no more jobs than
+//!    there are idle threads: an idle thread that was notified stays counted as idle until it
+//!    wakes, and the job already queued for it is what it takes. Otherwise a new thread is
+//!    started while fewer than `max_threads` exist; past that the job waits in the queue (no
+//!    limit on queued jobs; the limit is on threads).
+//! 2. A thread that wakes leaves the idle count and takes a job in the same critical section.
+//!    It waits for work up to `keep_alive`; if none came it retires.
 //! 3. `shutdown` refuses new jobs, cancels queued ones (their `JoinHandle`s report cancellation),
 //!    and then waits (up to a timeout, or forever) for running jobs' threads to exit.
 
@@ -100,7 +105,9 @@ impl BlockingPool {
         }
         st.queue.push_back(job);
         st.busy += 1;
-        if st.idle > 0 {
+        // Rule 1: idle threads that were notified but have not woken yet still count as idle,
+        // and each has a queued job waiting for it; only a job beyond those may take one.
+        if st.queue.len() <= st.idle {
             self.work.notify_one();
             return;
         }

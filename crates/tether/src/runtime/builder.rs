@@ -171,10 +171,17 @@ impl Builder {
     }
 
     /// Sets what happens to a task failure nobody observes: a task that panicked while its
-    /// `JoinHandle` was dropped (or that is dropped later without being awaited). By default the
-    /// failure is reported on stderr with the task's id, name, spawn location and panic message;
+    /// `JoinHandle` was dropped (or that is dropped later without being awaited), or a task whose
+    /// output nobody took and whose output's destructor panicked when the runtime dropped it
+    /// ([`UnhandledFailure::is_output_drop`](super::UnhandledFailure::is_output_drop)). By
+    /// default the failure is reported on stderr with the task's id, name, spawn location and
+    /// panic message;
     /// `f` replaces that report (log it, count it, or abort). Each failure reaches `f` exactly
     /// once, on the thread that drops the failure.
+    ///
+    /// `f` also receives the panics a worker thread catches in the runtime's own code (a waker
+    /// that panicked when the reactor or a timer woke it, a panicking thread hook), on that worker;
+    /// [`UnhandledFailure::thread`](super::UnhandledFailure::thread) names the worker.
     ///
     /// # Examples
     ///
@@ -206,7 +213,8 @@ impl Builder {
         self
     }
 
-    /// What happens to a task failure nobody observed: report it and go on (the default),
+    /// What happens to a failure nobody observed (see
+    /// [`on_unhandled_failure`](Builder::on_unhandled_failure)): report it and go on (the default),
     /// ignore it, or report it and shut the runtime down
     /// ([`UnhandledFailurePolicy`](super::UnhandledFailurePolicy)).
     ///

@@ -374,6 +374,7 @@ fn report_slow(diag: &Diag, slot: &WorkerSlot, task: TaskRef, credit: Credit) {
         duration: TICK * credit.ticks(),
         waited: Duration::ZERO,
         threshold: diag.config.slow_poll,
+        left_behind: false,
     });
 }
 
@@ -652,6 +653,48 @@ fn report_stuck(rt: &RtShared, slot: &WorkerSlot, value: u64, running: Duration,
         duration: running,
         waited,
         threshold: rt.diag.config.watchdog,
+        left_behind: false,
+    });
+}
+
+/// Reports that worker `worker` had not stopped when the runtime's shutdown had waited `waited`
+/// for it (limit `limit`): it was `left_behind`, or the shutdown waits on. Only a worker inside
+/// a task's poll is reported, with that task (rule 1: the lookup counts only if the slot did not
+/// move meanwhile); a worker between polls is on its way out.
+#[cold]
+pub(crate) fn report_blocks_shutdown(
+    rt: &RtShared,
+    worker: usize,
+    waited: Duration,
+    limit: Duration,
+    left_behind: bool,
+) {
+    let Some(slot) = rt.diag.slot(worker) else {
+        return;
+    };
+    let value = slot.current.load(Ordering::Acquire);
+    let key = value as u32;
+    if value == IDLE || key == MAIN_KEY {
+        return;
+    }
+    let Some((id, name, location)) = rt.registry.describe_key(key as usize) else {
+        return;
+    };
+    if slot.current.load(Ordering::Acquire) != value {
+        return;
+    }
+    rt.diag.emit(&Diagnostic {
+        kind: DiagnosticKind::BlocksShutdown,
+        task: TaskRef {
+            id: Some(id),
+            name,
+            location: Some(location),
+        },
+        worker,
+        duration: waited,
+        waited: Duration::ZERO,
+        threshold: limit,
+        left_behind,
     });
 }
 
@@ -672,6 +715,11 @@ pub enum DiagnosticKind {
     /// The watchdog found a poll still running after the watchdog limit (and again each time its
     /// duration doubles): the worker is blocked right now.
     StillRunning,
+    /// A task's poll kept its worker from stopping when the runtime shut down: after
+    /// `Runtime::shutdown_timeout`'s timeout the worker was left behind (its thread detached; it
+    /// exits when the poll returns); while dropping the runtime, the drop had waited the
+    /// watchdog limit for it and keeps waiting.
+    BlocksShutdown,
 }
 
 /// A report about a task that blocked its worker, passed to
@@ -695,6 +743,8 @@ pub struct Diagnostic {
     duration: Duration,
     waited: Duration,
     threshold: Duration,
+    /// `BlocksShutdown`: the shutdown gave up on the worker (rather than waiting on).
+    left_behind: bool,
 }
 
 impl Diagnostic {
@@ -724,7 +774,9 @@ impl Diagnostic {
     }
 
     /// How long the poll took ([`SlowPoll`](DiagnosticKind::SlowPoll)) or has been running so
-    /// far ([`StillRunning`](DiagnosticKind::StillRunning)).
+    /// far ([`StillRunning`](DiagnosticKind::StillRunning)); for
+    /// [`BlocksShutdown`](DiagnosticKind::BlocksShutdown), how long the shutdown had waited for
+    /// the worker.
     pub fn duration(&self) -> Duration {
         self.duration
     }
@@ -737,7 +789,9 @@ impl Diagnostic {
         self.waited
     }
 
-    /// The threshold that was crossed: the slow-poll threshold or the watchdog limit.
+    /// The threshold that was crossed: the slow-poll threshold or the watchdog limit (for
+    /// [`BlocksShutdown`](DiagnosticKind::BlocksShutdown): the shutdown's timeout, or the
+    /// watchdog limit when dropping the runtime).
     pub fn threshold(&self) -> Duration {
         self.threshold
     }
@@ -783,6 +837,23 @@ impl fmt::Display for Diagnostic {
                     " without yielding (watchdog limit {limit_ms:.0} ms); every other task on \
                      that worker is waiting"
                 )
+            }
+            DiagnosticKind::BlocksShutdown => {
+                write!(f, " is still being polled on worker {}, which", self.worker)?;
+                if self.left_behind {
+                    write!(
+                        f,
+                        " did not stop within the shutdown timeout ({limit_ms:.0} ms); the \
+                         runtime shut down without it, and the worker exits when the poll returns"
+                    )
+                } else {
+                    write!(
+                        f,
+                        " has not stopped after {ms:.0} ms of shutdown (watchdog limit \
+                         {limit_ms:.0} ms); dropping the runtime waits for it \
+                         (Runtime::shutdown_timeout bounds the wait)"
+                    )
+                }
             }
         }
     }
@@ -888,6 +959,7 @@ mod tests {
             duration: Duration::from_millis(250),
             waited: Duration::from_millis(40),
             threshold: DEFAULT_WATCHDOG,
+            left_behind: false,
         };
         let text = d.to_string();
         assert!(text.contains("\"store\" spawned at "), "{text}");

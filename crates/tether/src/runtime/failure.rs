@@ -1,4 +1,4 @@
-//! The failure policy: what happens to a task failure nobody observed.
+//! The failure policy: what happens to a failure nobody observed.
 //!
 //! A task that panics delivers the panic through its `JoinHandle`. When nobody is there to
 //! receive it (the handle was dropped, or is dropped later without being awaited), the failure
@@ -7,9 +7,14 @@
 //! [`Builder::on_unhandled_failure`](super::Builder::on_unhandled_failure). Each failure is
 //! reported exactly once: the report is made when the undelivered `JoinError` is dropped.
 //!
-//! The other failure reported here is a panic in the destructor of a task's output that nobody
-//! took from its `JoinHandle` (the runtime drops that output; see `task/join.rs`, rules 1
-//! and 2): reported once, when the destructor panicked.
+//! The policy also receives the panics that escape the runtime's own code on one of its worker
+//! threads, where no `JoinHandle` could receive them: a waker that panics when the reactor or a
+//! timer wakes it, or a panicking thread hook. The worker catches such a panic, reports it once,
+//! and goes on running tasks.
+//!
+//! And a panic in the destructor of a task's output that nobody took from its `JoinHandle` (the
+//! runtime drops that output; see `task/join.rs`, rules 1 and 2): reported once, when the
+//! destructor panicked.
 
 use std::fmt;
 use std::panic::Location;
@@ -17,17 +22,16 @@ use std::sync::Arc;
 
 use crate::task::Id;
 
-/// A task failure that nobody observed, as given to the failure policy.
+/// A failure that nobody observed, as given to the failure policy: a task's panic that no
+/// `JoinHandle` received, or a panic that escaped the runtime's own code on one of its worker
+/// threads (see [`thread`](UnhandledFailure::thread)).
 #[derive(Debug)]
 pub struct UnhandledFailure<'a> {
-    pub(crate) id: Id,
-    pub(crate) name: Option<&'a str>,
-    pub(crate) location: &'static Location<'static>,
+    pub(crate) origin: Origin<'a>,
     pub(crate) message: Option<&'a str>,
-    pub(crate) kind: FailureKind,
 }
 
-/// What failed (see the module docs).
+/// How a task failed (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FailureKind {
     /// The task panicked and nobody awaited its `JoinHandle`.
@@ -37,20 +41,106 @@ pub(crate) enum FailureKind {
     OutputDrop,
 }
 
+/// What failed.
+#[derive(Debug)]
+pub(crate) enum Origin<'a> {
+    /// A task panicked and nobody awaited its `JoinHandle`, or the destructor of its output
+    /// panicked (see `kind`).
+    Task {
+        id: Id,
+        name: Option<&'a str>,
+        location: &'static Location<'static>,
+        kind: FailureKind,
+    },
+    /// A panic escaped the runtime's own code on the worker thread of this name (a waker called
+    /// by the reactor or the timers, or a thread hook); the worker caught it and went on.
+    Worker { thread: &'a str },
+}
+
+impl<'a> UnhandledFailure<'a> {
+    /// The failure of a task: it panicked with `message` and nobody awaited its `JoinHandle`.
+    pub(crate) fn task(
+        id: Id,
+        name: Option<&'a str>,
+        location: &'static Location<'static>,
+        message: Option<&'a str>,
+    ) -> Self {
+        let kind = FailureKind::Panic;
+        UnhandledFailure {
+            origin: Origin::Task {
+                id,
+                name,
+                location,
+                kind,
+            },
+            message,
+        }
+    }
+
+    /// The failure of a task's output: its destructor panicked with `message` when the runtime
+    /// dropped it, since nobody took it from the `JoinHandle`.
+    pub(crate) fn output_drop(
+        id: Id,
+        name: Option<&'a str>,
+        location: &'static Location<'static>,
+        message: Option<&'a str>,
+    ) -> Self {
+        let kind = FailureKind::OutputDrop;
+        UnhandledFailure {
+            origin: Origin::Task {
+                id,
+                name,
+                location,
+                kind,
+            },
+            message,
+        }
+    }
+
+    /// A panic with `message` that escaped the runtime's code on worker thread `thread`.
+    pub(crate) fn worker(thread: &'a str, message: Option<&'a str>) -> Self {
+        UnhandledFailure {
+            origin: Origin::Worker { thread },
+            message,
+        }
+    }
+}
+
 impl UnhandledFailure<'_> {
-    /// The failed task's id.
-    pub fn id(&self) -> Id {
-        self.id
+    /// The failed task's id; `None` when the failure was not a task's (see
+    /// [`thread`](UnhandledFailure::thread)).
+    pub fn id(&self) -> Option<Id> {
+        match self.origin {
+            Origin::Task { id, .. } => Some(id),
+            Origin::Worker { .. } => None,
+        }
     }
 
     /// The failed task's name, if it was given one.
     pub fn name(&self) -> Option<&str> {
-        self.name
+        match self.origin {
+            Origin::Task { name, .. } => name,
+            Origin::Worker { .. } => None,
+        }
     }
 
-    /// Where the failed task was spawned.
-    pub fn location(&self) -> &'static Location<'static> {
-        self.location
+    /// Where the failed task was spawned; `None` when the failure was not a task's.
+    pub fn location(&self) -> Option<&'static Location<'static>> {
+        match self.origin {
+            Origin::Task { location, .. } => Some(location),
+            Origin::Worker { .. } => None,
+        }
+    }
+
+    /// For a panic that escaped the runtime's own code rather than a task (a waker that
+    /// panicked when the reactor or a timer woke it, or a panicking thread hook): the name of
+    /// the worker thread that caught it. That worker went on running tasks. `None` for a task's
+    /// failure.
+    pub fn thread(&self) -> Option<&str> {
+        match self.origin {
+            Origin::Task { .. } => None,
+            Origin::Worker { thread } => Some(thread),
+        }
     }
 
     /// The panic message, when the payload was a string.
@@ -62,27 +152,56 @@ impl UnhandledFailure<'_> {
     /// dropped because nobody took it from the task's `JoinHandle` (the task itself had
     /// finished), rather than from the task.
     pub fn is_output_drop(&self) -> bool {
-        self.kind == FailureKind::OutputDrop
+        matches!(
+            self.origin,
+            Origin::Task {
+                kind: FailureKind::OutputDrop,
+                ..
+            }
+        )
     }
 }
 
 impl fmt::Display for UnhandledFailure<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "task {}", self.id)?;
-        if let Some(name) = self.name {
-            write!(f, " {name:?}")?;
-        }
-        write!(f, " spawned at {}", self.location)?;
-        match self.kind {
-            FailureKind::Panic => f.write_str(" panicked")?,
-            FailureKind::OutputDrop => f.write_str(": the destructor of its output panicked")?,
-        }
-        if let Some(msg) = self.message {
-            write!(f, " with message {msg:?}")?;
-        }
-        match self.kind {
-            FailureKind::Panic => f.write_str(", and nobody awaited its JoinHandle"),
-            FailureKind::OutputDrop => f.write_str(" (nobody took the output from its JoinHandle)"),
+        match self.origin {
+            Origin::Task {
+                id,
+                name,
+                location,
+                kind,
+            } => {
+                write!(f, "task {id}")?;
+                if let Some(name) = name {
+                    write!(f, " {name:?}")?;
+                }
+                write!(f, " spawned at {location}")?;
+                match kind {
+                    FailureKind::Panic => f.write_str(" panicked")?,
+                    FailureKind::OutputDrop => {
+                        f.write_str(": the destructor of its output panicked")?
+                    }
+                }
+                if let Some(msg) = self.message {
+                    write!(f, " with message {msg:?}")?;
+                }
+                match kind {
+                    FailureKind::Panic => f.write_str(", and nobody awaited its JoinHandle"),
+                    FailureKind::OutputDrop => {
+                        f.write_str(" (nobody took the output from its JoinHandle)")
+                    }
+                }
+            }
+            Origin::Worker { thread } => {
+                write!(f, "a panic escaped the runtime on worker thread {thread:?}")?;
+                if let Some(msg) = self.message {
+                    write!(f, " with message {msg:?}")?;
+                }
+                f.write_str(
+                    " (a waker woken by the reactor or a timer, or a thread hook, panicked); \
+                     the worker caught it and goes on running tasks",
+                )
+            }
         }
     }
 }
@@ -94,13 +213,14 @@ pub(crate) type FailureHook = Arc<dyn Fn(&UnhandledFailure<'_>) + Send + Sync>;
 pub(crate) fn report(hook: Option<&FailureHook>, failure: &UnhandledFailure<'_>) {
     #[cfg(feature = "tracing")]
     {
-        let id = failure.id().as_u64();
-        let location = failure.location().to_string();
+        let id = failure.id().map(|id| id.as_u64());
+        let location = failure.location().map(|l| l.to_string());
         tracing::error!(
             target: "tether::failures",
             task_id = id,
             task_name = failure.name(),
-            task_location = location.as_str(),
+            task_location = location.as_deref(),
+            thread = failure.thread(),
             "{failure}"
         );
     }
@@ -110,7 +230,8 @@ pub(crate) fn report(hook: Option<&FailureHook>, failure: &UnhandledFailure<'_>)
     }
 }
 
-/// What the runtime does with a task failure nobody observed; see
+/// What the runtime does with a failure nobody observed (a task's panic that no `JoinHandle`
+/// received, or a panic a worker thread caught in the runtime's own code); see
 /// [`Builder::unhandled_failure`](super::Builder::unhandled_failure).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]

@@ -12,6 +12,24 @@
 //! Dropping a `Runtime` shuts it down: every task still alive is cancelled and its future dropped,
 //! timers and sockets registered with it fail with a clear error from then on.
 //!
+//! # Shutdown and stuck tasks
+//!
+//! A task cannot be interrupted inside a poll. On a multi-thread runtime, a task stuck in one (a
+//! blocking call, an endless loop) keeps its worker from stopping:
+//! - dropping the `Runtime` waits for every worker as long as it takes, so that the tasks'
+//!   futures are dropped before the drop returns (except a task whose wake-up another thread is
+//!   handing over at that moment: it is dropped as soon as that thread hands it over); a task
+//!   whose poll still keeps its worker
+//!   from stopping after the watchdog limit is reported through [`Builder::on_diagnostic`]
+//!   (stderr by default) as [`DiagnosticKind::BlocksShutdown`], with its name and spawn
+//!   location;
+//! - [`Runtime::shutdown_timeout`] waits for the workers and then for the blocking jobs at most
+//!   until its timeout has passed; a worker still running then is left behind (its thread is
+//!   detached; it keeps the runtime's shared state alive, and when its poll returns it drops the
+//!   tasks left on it and exits), and the task it is polling is reported the same way.
+//!
+//! Those reports need diagnostics on (the default; [`Builder::diagnostics`]).
+
 //! # Examples
 //!
 //! ```
@@ -258,9 +276,19 @@ impl Runtime {
 }
 
 impl Runtime {
-    /// Shuts the runtime down, waiting at most `timeout` for blocking jobs that are still
-    /// running (they cannot be interrupted; those still running afterwards are left to finish on
-    /// their own threads). Every task is cancelled first, as when dropping the runtime.
+    /// Shuts the runtime down, waiting at most `timeout` in all for the worker threads (of a
+    /// multi-thread runtime) and the blocking jobs that are still running. Every task is
+    /// cancelled, as when dropping the runtime.
+    ///
+    /// Neither a blocking job nor a task inside a poll can be interrupted. Blocking jobs still
+    /// running after the timeout are left to finish on their own threads. A worker still inside
+    /// a poll (a task stuck in a blocking call) is left behind: its thread is detached, and the
+    /// task it polls is reported through [`Builder::on_diagnostic`] as
+    /// [`DiagnosticKind::BlocksShutdown`] with its name and spawn location (when diagnostics are
+    /// on). The tasks waiting in
+    /// that worker's run queue are cancelled with the others; when the stuck poll returns, the
+    /// worker drops that task and the one it may hold in its LIFO slot, and exits. Until then it
+    /// keeps the runtime's shared state (reactor, timers, registry) alive.
     ///
     /// # Examples
     ///
@@ -310,7 +338,9 @@ impl Runtime {
         cut_off
     }
 
-    /// Shuts the runtime down without waiting for running blocking jobs.
+    /// Shuts the runtime down without waiting for running blocking jobs or for worker threads
+    /// still inside a poll: `shutdown_timeout` with a timeout of zero. Workers that have not
+    /// left their run loops yet are left behind and exit on their own.
     pub fn shutdown_background(self) {
         self.shutdown_timeout(std::time::Duration::ZERO);
     }
@@ -327,9 +357,10 @@ impl Runtime {
     }
 }
 
-/// Shuts a runtime down, whatever its flavor. Root tasks still running are reported first
-/// (unless the failure policy is `Ignore`): the seeds' lost `store` calls, made visible.
-fn shutdown(rt: &Arc<Shared>, blocking_timeout: Option<std::time::Duration>) {
+/// Shuts a runtime down, whatever its flavor, within `timeout` (or as long as it takes; see the
+/// module docs). Root tasks still running are reported first (unless the failure policy is
+/// `Ignore`): the seeds' lost `store` calls, made visible.
+fn shutdown(rt: &Arc<Shared>, timeout: Option<std::time::Duration>) {
     if rt.policy != UnhandledFailurePolicy::Ignore {
         let running: Vec<_> = rt
             .task_snapshot()
@@ -351,12 +382,16 @@ fn shutdown(rt: &Arc<Shared>, blocking_timeout: Option<std::time::Duration>) {
         }
     }
     match rt.sched {
-        Scheduler::CurrentThread(_) => current_thread::shutdown(rt, blocking_timeout),
-        Scheduler::MultiThread(_) => multi_thread::shutdown(rt, blocking_timeout),
+        Scheduler::CurrentThread(_) => current_thread::shutdown(rt, timeout),
+        Scheduler::MultiThread(_) => multi_thread::shutdown(rt, timeout),
     }
     diagnostics::stop(&rt.diag);
 }
 
+/// Shuts the runtime down: cancels every task and drops its future, then waits for the worker
+/// threads and the blocking jobs still running, as long as they take. A worker kept from
+/// stopping by a task stuck in a poll is reported after the watchdog limit (see the module
+/// docs); use [`Runtime::shutdown_timeout`] to bound the wait.
 impl Drop for Runtime {
     fn drop(&mut self) {
         if !self.shut_down {

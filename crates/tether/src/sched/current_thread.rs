@@ -30,9 +30,10 @@
 //!    all are empty: either its re-check sees the work, or the waker's swap sees the
 //!    announcement and writes the eventfd, which wakes `epoll_wait` also when written before it
 //!    began. Loom models: `loom_tests` below.
-//! 4. **Fairness.** The loop runs at most `event_interval` tasks before it turns the reactor
-//!    without blocking, and takes from the remote queue first every `REMOTE_INTERVAL` ticks, so
-//!    neither I/O nor foreign wake-ups starve behind a busy local queue. The local queue and the
+//! 4. **Fairness.** The loop polls at most `event_interval` times (tasks and the `block_on`
+//!    future alike: a `block_on` future that keeps waking itself counts) before it turns the
+//!    reactor without blocking, and takes from the remote queue first every `REMOTE_INTERVAL`
+//!    ticks, so neither I/O nor foreign wake-ups starve behind a busy local queue. The local queue and the
 //!    thread's local tasks take turns (odd ticks try the first, even ticks the second first).
 //! 5. **Shutdown.** `shutdown` marks the scheduler `CLOSING`, wakes every registered task and
 //!    drops every runnable that arrives (also the shutting-down thread's local tasks), until a
@@ -334,9 +335,12 @@ impl Core {
         let waker = Waker::from(main.clone());
         let mut cx = Context::from_waker(&waker);
         let interval = ct(rt).event_interval;
+        // Polls (of tasks and of the `block_on` future) since the reactor last turned (rule 4).
+        let mut since_turn = 0u32;
         'outer: loop {
             rt.check_fatal();
             if main.woken.swap(false, Ordering::SeqCst) {
+                since_turn += 1;
                 let seq = slot.map(|s| s.begin(MAIN_KEY));
                 let res = coop::with_budget(|| future.as_mut().poll(&mut cx));
                 if let (Some(s), Some(seq)) = (slot, seq) {
@@ -348,24 +352,29 @@ impl Core {
                     return out;
                 }
             }
-            for _ in 0..interval {
+            while since_turn < interval {
                 let tick = self.tick.get().wrapping_add(1);
                 self.tick.set(tick);
                 match self.next_task(rt, tick, &owner) {
                     Some(task) => {
+                        since_turn += 1;
                         self.polls.set(self.polls.get() + 1);
                         coop::with_budget(|| task.run());
                     }
                     None => {
                         if !main.woken.load(Ordering::SeqCst) {
+                            // Parking turns the reactor.
                             self.park(rt, &main, &owner);
+                            since_turn = 0;
                         }
                         continue 'outer;
                     }
                 }
             }
-            // Rule 4: give the reactor a turn even though tasks are still ready.
+            // Rule 4: give the reactor a turn even though tasks (or the `block_on` future)
+            // are still ready.
             self.driver.borrow_mut().turn(rt, Some(Duration::ZERO));
+            since_turn = 0;
         }
     }
 

@@ -42,7 +42,6 @@ use std::ptr::NonNull;
 
 use async_task::{FallibleTask, Task};
 
-use crate::runtime::failure::FailureKind;
 use crate::task::meta::{ResultOwner, TaskMeta};
 use crate::task::Id;
 
@@ -202,13 +201,12 @@ pub(crate) fn drop_result<T>(meta: &TaskMeta, result: Result<T, JoinError>) {
     let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(result))) else {
         return;
     };
-    let failure = crate::runtime::UnhandledFailure {
-        id: meta.id,
-        name: meta.name.as_deref(),
-        location: meta.location,
-        message: panic_message(payload.as_ref()),
-        kind: FailureKind::OutputDrop,
-    };
+    let failure = crate::runtime::UnhandledFailure::output_drop(
+        meta.id,
+        meta.name.as_deref(),
+        meta.location,
+        panic_message(payload.as_ref()),
+    );
     // A panicking failure hook must not unwind into the scheduler (or async-task) either.
     let _ = catch_unwind(AssertUnwindSafe(|| meta.shared.report_unhandled(&failure)));
     // The payload's destructor is user code too.
@@ -491,13 +489,12 @@ impl Drop for JoinError {
     fn drop(&mut self) {
         if let Repr::Panic(p) = &mut self.repr {
             if let Some(u) = p.unobserved.take() {
-                let failure = crate::runtime::UnhandledFailure {
-                    id: self.id,
-                    name: u.name.as_deref(),
-                    location: u.location,
-                    message: p.message.as_deref(),
-                    kind: FailureKind::Panic,
-                };
+                let failure = crate::runtime::UnhandledFailure::task(
+                    self.id,
+                    u.name.as_deref(),
+                    u.location,
+                    p.message.as_deref(),
+                );
                 // This may run inside async-task's abort-on-panic guard: a panicking failure
                 // hook must not abort the process.
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -545,20 +542,17 @@ mod tests {
         }
     }
 
-    /// Rule 3: the worker completing the task is held right after the task left the registry
-    /// (so `AbortHandle::is_finished` is true) and before async-task marks it completed.
+    /// Rule 3: the thread completing the task is held right after the task left the registry
+    /// (so `AbortHandle::is_finished` is true) and before async-task marks it completed. A
+    /// current-thread runtime driven on its own thread, so that the test needs no
+    /// multi-thread runtime (and runs under the library's Miri settings).
     #[test]
     fn abort_handle_is_finished_only_once_the_output_is_at_hand() {
-        let rt = crate::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+        let rt = crate::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let (go_tx, go_rx) = channel::<()>();
-        let h = rt.spawn(async move {
-            // Blocks the only worker until the hook is in place.
-            let _ = go_rx.recv_timeout(BOUND);
-            42
-        });
+        // Not run before the driver thread drives the runtime.
+        let h = rt.spawn(async { 42 });
         let (id, abort) = (h.id(), h.abort_handle());
         let (left_tx, left_rx) = channel::<()>();
         let (release_tx, release_rx) = channel::<()>();
@@ -570,7 +564,13 @@ mod tests {
             }
         }));
         let mut release = Release(Some(release_tx));
-        go_tx.send(()).unwrap();
+        let driver = std::thread::spawn(move || {
+            rt.block_on(async {
+                for _ in 0..3 {
+                    crate::task::yield_now().await;
+                }
+            });
+        });
         left_rx
             .recv_timeout(BOUND)
             .expect("the task completed and left the registry");
@@ -580,7 +580,7 @@ mod tests {
             "AbortHandle::is_finished said true, but the JoinHandle has no output yet"
         );
         // A poll now gets the output without a wake-up (it waits for the store, which the
-        // worker makes once released).
+        // driver makes once released).
         let poller = std::thread::spawn(move || {
             let mut h = h;
             Pin::new(&mut h).poll(&mut Context::from_waker(Waker::noop()))
@@ -590,5 +590,6 @@ mod tests {
             Poll::Ready(Ok(v)) => assert_eq!(v, 42),
             other => panic!("the first poll after is_finished gave {other:?}"),
         }
+        driver.join().unwrap();
     }
 }

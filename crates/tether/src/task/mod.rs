@@ -59,6 +59,7 @@ pub use registry::{ScopeInfo, TaskInfo, TaskState};
 pub use yield_now::yield_now;
 
 pub(crate) use cell::{spawn_raw, spawn_with_schedule};
+pub(crate) use join::panic_message;
 
 use crate::runtime::Handle;
 

@@ -17,6 +17,10 @@
 //! 5. A parked worker that wakes up checks whether it is still in `sleepers`: if so it woke on
 //!    its own (reactor event, timer) and removes itself; if not, a notifier took it out and counted
 //!    it as searching.
+//!
+//! The loom models at the end of this file check rules 1-5 with the worker's steps of
+//! `worker.rs` mirrored on two workers and the real `Parker`: a task pushed while the workers
+//! give up searching and park is always run, and the idle and searching counts come back to zero.
 
 use crate::loom::lock;
 use crate::loom::sync::atomic::{fence, AtomicUsize, Ordering};
@@ -105,6 +109,12 @@ impl Idle {
     pub(crate) fn num_idle(&self) -> usize {
         self.num_idle.load(Ordering::SeqCst)
     }
+
+    /// Workers searching now.
+    #[cfg(all(test, not(tether_loom)))]
+    pub(crate) fn num_searching(&self) -> usize {
+        self.num_searching.load(Ordering::SeqCst)
+    }
 }
 
 #[cfg(all(test, not(tether_loom)))]
@@ -166,5 +176,131 @@ mod loom_tests {
             let notified = pusher.join().unwrap();
             assert!(saw_work || notified == Some(0), "a wake-up was lost");
         });
+    }
+
+    /// A model of two workers around `Idle` and their `Parker`s, taking the same steps in the
+    /// same order as `worker.rs` (take a task; else become a searcher and look again; else
+    /// park: stop searching, register, re-check, park, settle with `unpark_self`), over one
+    /// shared queue that stands for every run queue.
+    struct Workers {
+        idle: Idle,
+        parkers: [crate::sched::multi_thread::park::Parker; 2],
+        /// Tasks waiting in the queue.
+        queued: loom::sync::atomic::AtomicUsize,
+        /// Tasks run.
+        ran: loom::sync::atomic::AtomicUsize,
+        /// Set once the one task ran: the workers leave their loops (the model's shutdown).
+        done: AtomicBool,
+    }
+
+    impl Workers {
+        fn new() -> Workers {
+            use crate::sched::multi_thread::park::Parker;
+            Workers {
+                idle: Idle::new(2),
+                parkers: [Parker::new(), Parker::new()],
+                queued: loom::sync::atomic::AtomicUsize::new(0),
+                ran: loom::sync::atomic::AtomicUsize::new(0),
+                done: AtomicBool::new(false),
+            }
+        }
+
+        /// Rule 2, as `Shared::notify_one`.
+        fn notify_one(&self) {
+            if let Some(i) = self.idle.worker_to_notify() {
+                self.parkers[i].unpark(|| unreachable!("no reactor in this model"));
+            }
+        }
+
+        fn take(&self) -> bool {
+            self.queued
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        }
+
+        /// A worker's run loop (`worker.rs`), until `done`.
+        fn run(&self, index: usize, mut searching: bool) {
+            while !self.done.load(Ordering::SeqCst) {
+                // `next_local_task`, then `steal` (which needs to be a searcher, rule 3).
+                let mut found = self.take();
+                if !found && (searching || self.idle.try_start_searching()) {
+                    searching = true;
+                    found = self.take();
+                }
+                if found {
+                    // `run_task`: rule 4.
+                    if searching {
+                        searching = false;
+                        if self.idle.stop_searching() {
+                            self.notify_one();
+                        }
+                    }
+                    self.ran.fetch_add(1, Ordering::SeqCst);
+                    // The model's shutdown: every worker is unparked and leaves.
+                    self.done.store(true, Ordering::SeqCst);
+                    for p in &self.parkers {
+                        p.unpark(|| unreachable!("no reactor in this model"));
+                    }
+                    continue;
+                }
+                // `park`: rules 1 and 5.
+                if searching {
+                    searching = false;
+                    self.idle.stop_searching();
+                }
+                self.idle.park(index);
+                if self.queued.load(Ordering::SeqCst) == 0 && !self.done.load(Ordering::SeqCst) {
+                    self.parkers[index].park(None);
+                }
+                if self.idle.unpark_self(index) {
+                    searching = true;
+                }
+            }
+            // Leaving, the worker gives back its share of the searching count.
+            if searching {
+                self.idle.stop_searching();
+            }
+        }
+    }
+
+    /// Rules 1-5 with two workers, one of them searching at the start, and a thread that pushes
+    /// one task: the task is always run (a lost wake-up would leave both workers parked forever,
+    /// which loom reports as a deadlock), and afterwards no worker is counted as idle or
+    /// searching.
+    fn model_two_workers_and_a_push(first_searching: bool) {
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound.get_or_insert(3);
+        model.check(move || {
+            let w = Arc::new(Workers::new());
+            if first_searching {
+                assert!(w.idle.try_start_searching());
+            }
+            let workers: Vec<_> = (0..2)
+                .map(|i| {
+                    let w = w.clone();
+                    thread::spawn(move || w.run(i, first_searching && i == 0))
+                })
+                .collect();
+            // The pusher (a foreign thread or a worker making work stealable): rule 2.
+            w.queued.fetch_add(1, Ordering::SeqCst);
+            w.notify_one();
+            for t in workers {
+                t.join().unwrap();
+            }
+            assert_eq!(w.ran.load(Ordering::SeqCst), 1);
+            assert_eq!(w.idle.num_searching.load(Ordering::SeqCst), 0);
+            assert_eq!(w.idle.num_idle.load(Ordering::SeqCst), 0);
+            assert!(lock(&w.idle.sleepers).is_empty());
+        });
+    }
+
+    #[test]
+    fn loom_a_task_pushed_while_a_searcher_gives_up_is_run() {
+        model_two_workers_and_a_push(true);
+    }
+
+    #[test]
+    fn loom_a_task_pushed_while_both_workers_park_is_run() {
+        model_two_workers_and_a_push(false);
     }
 }

@@ -27,10 +27,41 @@
 //! 5. **One reactor.** The reactor (`Driver`) sits behind a mutex; a parking worker that gets it
 //!    with `try_lock` waits in it, the others park on their condvar. The parker protocol
 //!    (`park.rs`) wakes either kind.
-//! 6. **Shutdown.** `shutdown` marks the scheduler `CLOSING`, unparks every worker and joins
-//!    them; each worker drops the tasks left in its queues. Then, as in the current-thread
-//!    scheduler, every registered task is woken and dropped until none is left, and the
-//!    scheduler becomes `CLOSED`: a task woken later is dropped at once.
+//! 6. **Workers survive panics.** A panic that unwinds out of the runtime's code on a worker (a
+//!    waker that panics when the reactor or a timer wakes it, a thread hook, a bug in the task
+//!    cell outside its own `catch_unwind`) is caught by `worker::run`, reported once to the
+//!    failure policy (`UnhandledFailure::thread` names the worker), and the run loop starts
+//!    again. What the panic unwinds through is left consistent: the reactor wakes every waker it
+//!    collected before it resumes the first panic (driver rule 7), and its lock, which the
+//!    unwinding poisons, is taken with `loom::try_lock`, which ignores poisoning; in `park`,
+//!    guards settle on every path the worker's `sleepers` entry (or the searching share a
+//!    notifier gave it), its parker state (`park.rs` rule 5), its diagnostics slot and the
+//!    timers' `parked_until`. The worker's `searching` flag always equals the share `Idle` counts
+//!    for it, so while the runtime runs, the searching count is back to zero whenever every
+//!    worker is parked.
+//! 7. **Shutdown.** `shutdown` marks the scheduler `CLOSING`, unparks every worker, and waits
+//!    for each to leave `worker::run` (a `StopSignal` marks it stopped on every path). A worker
+//!    leaves its run loop at the top of the loop or between LIFO polls once the scheduler is not
+//!    open, and drops the tasks left in its LIFO slot and queue. With a timeout
+//!    (`shutdown_timeout`) the wait ends at the deadline: a worker still running is left behind
+//!    (its thread detached), and if it is inside a task's poll and diagnostics are on, that task
+//!    is reported (`DiagnosticKind::BlocksShutdown`). Without one (dropping the runtime) the wait
+//!    has no bound, and the same report is made once the watchdog limit has passed. Then the
+//!    shutdown thread wakes every registered task and drops every task it can take from the
+//!    injector and the workers' queues, round after round until a round finds nothing. A worker
+//!    left behind still holds the task it polls and maybe one in its LIFO slot; it keeps its own
+//!    `Arc` of the runtime, so everything it can reach stays alive, and when the poll returns it
+//!    finds the scheduler closed, drops those tasks and exits. Then rule 8, the timers and the
+//!    reactor shut down, and the blocking jobs still running are waited for (until the deadline,
+//!    if there is one).
+//! 8. **Nothing enters a closed injector.** A push to the injector happens only under
+//!    `injector_closed`'s lock, while it reads `false`; shutdown sets it to `true` under the lock
+//!    and only then drains the injector for the last time. So a task woken from another thread
+//!    while the runtime shuts down is either in the injector before that last drain (and dropped
+//!    by it) or sees `true` and is dropped at once by its waker (outside the lock: its
+//!    destructor may wake other tasks): its future is dropped, its `JoinHandle` reports
+//!    cancellation, and it cannot keep the runtime's shared state alive by sitting in the
+//!    injector.
 
 mod idle;
 mod park;
@@ -40,17 +71,17 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_task::{Runnable, ScheduleInfo};
-use crossbeam_deque::{Injector, Stealer, Worker};
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 
 use crate::io::driver::Driver;
 use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicU8, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 use crate::runtime::builder::ThreadHooks;
-use crate::runtime::{context, Handle, Shared as RtShared};
+use crate::runtime::{context, diagnostics, Handle, Shared as RtShared};
 use crate::sched::{drop_task, Scheduler, ThreadWaker};
 use crate::task::coop;
 use crate::task::meta::TaskMeta;
@@ -74,22 +105,93 @@ struct Remote {
     parker: Parker,
 }
 
+/// Which worker threads are still running, for the bounded wait of shutdown (rule 7).
+struct Running {
+    /// One per worker: true from just before its thread is started until it leaves
+    /// `worker::run` (on every path, unwinding included).
+    running: std::sync::Mutex<Vec<bool>>,
+    /// Notified each time a worker stops running.
+    stopped: std::sync::Condvar,
+}
+
+impl Running {
+    fn set(&self, index: usize, running: bool) {
+        lock_std(&self.running)[index] = running;
+        if !running {
+            self.stopped.notify_all();
+        }
+    }
+
+    /// Waits until every worker but `except` stopped running, or `deadline` passed (forever if
+    /// `None`); returns the workers still running.
+    fn wait(&self, except: Option<usize>, deadline: Option<Instant>) -> Vec<usize> {
+        let still = |r: &[bool]| -> Vec<usize> {
+            (0..r.len())
+                .filter(|&i| r[i] && Some(i) != except)
+                .collect()
+        };
+        let mut running = lock_std(&self.running);
+        loop {
+            let left = still(&running);
+            if left.is_empty() {
+                return left;
+            }
+            running = match deadline {
+                None => self
+                    .stopped
+                    .wait(running)
+                    .unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return left;
+                    }
+                    self.stopped
+                        .wait_timeout(running, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+}
+
+fn lock_std<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Marks worker `index` stopped when its thread leaves `worker::run`, however it leaves.
+struct StopSignal(Arc<RtShared>, usize);
+
+impl Drop for StopSignal {
+    fn drop(&mut self) {
+        mt(&self.0).running.set(self.1, false);
+    }
+}
+
 /// The scheduler's shared state (see the module protocol).
 pub(crate) struct Shared {
-    /// Tasks scheduled from outside the workers (rule 1).
+    /// Tasks scheduled from outside the workers (rule 1). Pushed to only under
+    /// `injector_closed` (rule 8).
     injector: Injector<Task>,
+    /// True once shutdown drained the injector for the last time. Holding the lock while it is
+    /// false is what allows a push to the injector (rule 8).
+    injector_closed: Mutex<bool>,
     /// One per worker, by index.
     remotes: Box<[Remote]>,
     /// Parked and searching workers (rule 2).
     idle: Idle,
-    /// The reactor; whoever holds the lock may turn it (rule 5).
+    /// The reactor; whoever holds the lock may turn it (rule 5). Taken with `loom::try_lock`,
+    /// which ignores poisoning (rule 6).
     driver: Mutex<Driver>,
-    /// `OPEN`, `CLOSING`, `CLOSED` (rule 6).
+    /// `OPEN`, `CLOSING`, `CLOSED` (rule 7).
     state: AtomicU8,
     /// Worker queues not yet handed to their threads (taken by `start`).
     pending: Mutex<Vec<Worker<Task>>>,
-    /// The worker threads, joined at shutdown.
+    /// The worker threads, by index; joined (or left behind) at shutdown.
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Which workers are still running (rule 7).
+    running: Running,
     event_interval: u32,
     thread_name: String,
     hooks: ThreadHooks,
@@ -121,12 +223,17 @@ impl Shared {
             .collect();
         Shared {
             injector: Injector::new(),
+            injector_closed: Mutex::new(false),
             remotes,
             idle: Idle::new(workers),
             driver: Mutex::new(driver),
             state: AtomicU8::new(OPEN),
             pending: Mutex::new(queues),
             threads: Mutex::new(Vec::new()),
+            running: Running {
+                running: std::sync::Mutex::new(vec![false; workers]),
+                stopped: std::sync::Condvar::new(),
+            },
             event_interval,
             thread_name,
             hooks,
@@ -158,6 +265,16 @@ impl Shared {
     fn has_work(&self) -> bool {
         !self.injector.is_empty() || self.remotes.iter().any(|r| !r.stealer.is_empty())
     }
+
+    /// Takes one task from the injector or, failing that, from any worker's queue (shutdown
+    /// only: the workers have stopped, or are left behind).
+    fn steal_any(&self) -> Option<Task> {
+        steal_one(|| self.injector.steal()).or_else(|| {
+            self.remotes
+                .iter()
+                .find_map(|r| steal_one(|| r.stealer.steal()))
+        })
+    }
 }
 
 /// Starts the worker threads of runtime `rt`.
@@ -167,10 +284,20 @@ pub(crate) fn start(rt: &Arc<RtShared>) -> std::io::Result<()> {
     let mut threads = lock(&sh.threads);
     for (index, queue) in queues.into_iter().enumerate() {
         let rt2 = rt.clone();
-        let t = thread::Builder::new()
+        sh.running.set(index, true);
+        let spawned = thread::Builder::new()
             .name(format!("{}-worker-{index}", sh.thread_name))
-            .spawn(move || worker::run(rt2, index, queue))?;
-        threads.push(t);
+            .spawn(move || {
+                let _stopped = StopSignal(rt2.clone(), index);
+                worker::run(rt2, index, queue);
+            });
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(e) => {
+                sh.running.set(index, false);
+                return Err(e);
+            }
+        }
     }
     Ok(())
 }
@@ -192,14 +319,25 @@ pub(crate) fn schedule(task: Task, info: ScheduleInfo) {
     push_remote(&rt, task);
 }
 
+/// Rule 8: pushes `task` to the injector, or drops it if shutdown closed the injector.
 fn push_remote(rt: &RtShared, task: Task) {
     let sh = mt(rt);
-    if sh.state.load(Ordering::Acquire) == CLOSED {
-        drop_task(task);
-        return;
+    #[cfg(all(test, not(tether_loom)))]
+    tests::before_push_remote();
+    let rejected = {
+        let closed = lock(&sh.injector_closed);
+        if *closed {
+            Some(task)
+        } else {
+            sh.injector.push(task);
+            None
+        }
+    };
+    match rejected {
+        // Dropped outside the lock: the future's destructor may wake other tasks.
+        Some(task) => drop_task(task),
+        None => sh.notify_one(rt),
     }
-    sh.injector.push(task);
-    sh.notify_one(rt);
 }
 
 /// Runs `future` on the calling thread (which is not a worker) until it completes; the workers
@@ -225,20 +363,48 @@ pub(crate) fn block_on<F: Future>(rt: &Arc<RtShared>, future: F) -> F::Output {
     }
 }
 
-/// Shuts the runtime down (rule 6). Blocking jobs still running are waited for up to
-/// `blocking_timeout` (forever if `None`).
-pub(crate) fn shutdown(rt: &Arc<RtShared>, blocking_timeout: Option<Duration>) {
+/// Shuts the runtime down (rule 7). With a `timeout`, the workers and then the blocking jobs
+/// still running are waited for until `timeout` from now has passed, and whatever still runs
+/// then is left behind; without one, both are waited for as long as they take (a worker still
+/// running after the watchdog limit is reported, and waited for further).
+pub(crate) fn shutdown(rt: &Arc<RtShared>, timeout: Option<Duration>) {
     let sh = mt(rt);
+    let started = Instant::now();
+    let deadline = timeout.map(|t| started.checked_add(t).unwrap_or(started + FAR_FUTURE));
     sh.state.store(CLOSING, Ordering::SeqCst);
     rt.blocking.close();
     for r in sh.remotes.iter() {
         r.parker.unpark(|| rt.io.unparker.force_unpark());
     }
-    let me = thread::current().id();
     let threads = std::mem::take(&mut *lock(&sh.threads));
-    for t in threads {
-        // A worker dropping its own runtime cannot wait for itself.
-        if t.thread().id() != me {
+    // A worker dropping its own runtime cannot wait for itself: it is left behind, and stops
+    // when the poll that is dropping the runtime returns.
+    let me = thread::current().id();
+    let own = threads.iter().position(|t| t.thread().id() == me);
+    let left_behind = match deadline {
+        Some(d) => {
+            let left = sh.running.wait(own, Some(d));
+            for &i in &left {
+                let waited = started.elapsed();
+                diagnostics::report_blocks_shutdown(rt, i, waited, d - started, true);
+            }
+            left
+        }
+        None => {
+            let limit = rt.diag.config.watchdog;
+            let left = sh.running.wait(own, started.checked_add(limit));
+            for &i in &left {
+                let waited = started.elapsed();
+                diagnostics::report_blocks_shutdown(rt, i, waited, limit, false);
+            }
+            if !left.is_empty() {
+                sh.running.wait(own, None);
+            }
+            Vec::new()
+        }
+    };
+    for (i, t) in threads.into_iter().enumerate() {
+        if Some(i) != own && !left_behind.contains(&i) {
             let _ = t.join();
         }
     }
@@ -247,7 +413,7 @@ pub(crate) fn shutdown(rt: &Arc<RtShared>, blocking_timeout: Option<Duration>) {
         let wakers = rt.registry.take_wakers();
         let mut progress = !wakers.is_empty();
         wakers.into_iter().for_each(Waker::wake);
-        while let Some(task) = steal_one(&sh.injector) {
+        while let Some(task) = sh.steal_any() {
             drop_task(task);
             progress = true;
         }
@@ -255,21 +421,192 @@ pub(crate) fn shutdown(rt: &Arc<RtShared>, blocking_timeout: Option<Duration>) {
             break;
         }
     }
+    // Rule 8: from here on nothing enters the injector.
+    *lock(&sh.injector_closed) = true;
     sh.state.store(CLOSED, Ordering::SeqCst);
     rt.time.shutdown();
     rt.io.shutdown();
-    while let Some(task) = steal_one(&sh.injector) {
+    while let Some(task) = sh.steal_any() {
         drop_task(task);
     }
-    rt.blocking.wait(blocking_timeout);
+    rt.blocking
+        .wait(deadline.map(|d| d.saturating_duration_since(Instant::now())));
 }
 
-fn steal_one(injector: &Injector<Task>) -> Option<Task> {
+/// A timeout too long to add to an `Instant` stands for "as long as it takes" (a century).
+const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+fn steal_one(mut steal: impl FnMut() -> Steal<Task>) -> Option<Task> {
     loop {
-        match injector.steal() {
-            crossbeam_deque::Steal::Success(t) => return Some(t),
-            crossbeam_deque::Steal::Empty => return None,
-            crossbeam_deque::Steal::Retry => {}
+        match steal() {
+            Steal::Success(t) => return Some(t),
+            Steal::Empty => return None,
+            Steal::Retry => {}
         }
+    }
+}
+
+#[cfg(all(test, not(tether_loom)))]
+mod tests {
+    use std::cell::RefCell;
+    use std::future::poll_fn;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::mpsc;
+    use std::sync::Arc;
+    use std::task::{Poll, Waker};
+    use std::time::Duration;
+
+    thread_local! {
+        /// Runs once on this thread, in `push_remote` before it pushes (a test hook).
+        static BEFORE_PUSH_REMOTE: RefCell<Option<Box<dyn FnOnce()>>> = const { RefCell::new(None) };
+    }
+
+    pub(super) fn before_push_remote() {
+        if let Some(hook) = BEFORE_PUSH_REMOTE.with(|h| h.borrow_mut().take()) {
+            hook();
+        }
+    }
+
+    /// Runs `f` on a thread of its own; fails if it does not finish within `secs`.
+    fn bounded(secs: u64, f: impl FnOnce() + Send + 'static) {
+        let (tx, rx) = mpsc::channel();
+        let t = std::thread::spawn(move || {
+            f();
+            let _ = tx.send(());
+        });
+        match rx.recv_timeout(Duration::from_secs(secs)) {
+            Ok(()) => t.join().unwrap(),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                std::panic::resume_unwind(t.join().unwrap_err())
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("the test did not finish in {secs} s"),
+        }
+    }
+
+    struct SetOnDrop(Arc<AtomicBool>);
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Rule 8: a thread outside the runtime wakes a task and is held between deciding to push it
+    /// and pushing it while the runtime shuts down to the end. The task must be dropped (not left
+    /// in the injector, where it would keep the runtime's shared state alive forever).
+    #[test]
+    fn a_task_woken_from_outside_during_shutdown_does_not_keep_the_runtime_alive() {
+        bounded(30, || {
+            let rt = crate::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .unhandled_failure(crate::runtime::UnhandledFailurePolicy::Ignore)
+                .build()
+                .unwrap();
+            let weak = Arc::downgrade(&rt.handle().shared);
+            let dropped = Arc::new(AtomicBool::new(false));
+            let (waker_tx, waker_rx) = mpsc::channel::<Waker>();
+            let guard = SetOnDrop(dropped.clone());
+            let task = rt.spawn(async move {
+                let _guard = guard;
+                poll_fn(|cx| {
+                    let _ = waker_tx.send(cx.waker().clone());
+                    Poll::<()>::Pending
+                })
+                .await
+            });
+            let waker = waker_rx.recv().unwrap();
+            let (at_tx, at_rx) = mpsc::channel();
+            let (go_tx, go_rx) = mpsc::channel::<()>();
+            let waking = std::thread::spawn(move || {
+                BEFORE_PUSH_REMOTE.with(|h| {
+                    *h.borrow_mut() = Some(Box::new(move || {
+                        at_tx.send(()).unwrap();
+                        go_rx.recv().unwrap();
+                    }))
+                });
+                waker.wake();
+            });
+            at_rx.recv().unwrap();
+            drop(rt); // the whole shutdown runs while the waking thread is held
+            go_tx.send(()).unwrap();
+            waking.join().unwrap();
+            assert!(
+                dropped.load(Ordering::SeqCst),
+                "the task woken during shutdown was not dropped"
+            );
+            let err = futures_lite::future::block_on(task).unwrap_err();
+            assert!(err.is_cancelled(), "{err}");
+            assert!(
+                weak.upgrade().is_none(),
+                "the runtime's shared state outlived the runtime"
+            );
+        });
+    }
+
+    /// Which runtime's workers `maintenance_hook` makes panic (by address), and how many more
+    /// times.
+    static PANIC_RT: AtomicUsize = AtomicUsize::new(0);
+    static PANICS_LEFT: AtomicUsize = AtomicUsize::new(0);
+
+    /// Called by a worker of runtime `rt` before it turns the reactor between tasks: panics
+    /// there (as a panicking waker would) while the worker is searching, when a test asked for
+    /// it.
+    pub(super) fn maintenance_hook(rt: usize, searching: bool) {
+        if searching
+            && PANIC_RT.load(Ordering::SeqCst) == rt
+            && PANICS_LEFT
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            panic!("reactor boom while searching");
+        }
+    }
+
+    /// Rule 6 (idle rules 3-5): a worker that panics while it is counted as searching survives,
+    /// and the count comes back to rest (every worker parked, none searching), so parked workers
+    /// are still woken for new work. Before rule 6 the worker died with the count up, and
+    /// `worker_to_notify` never woke anyone again.
+    #[test]
+    fn a_panic_while_searching_leaves_the_idle_accounting_at_rest() {
+        bounded(60, || {
+            const WORKERS: usize = 2;
+            const PANICS: usize = 5;
+            let failures = Arc::new(AtomicUsize::new(0));
+            let f = failures.clone();
+            let rt = crate::runtime::Builder::new_multi_thread()
+                .worker_threads(WORKERS)
+                // The reactor is turned at the top of every loop, so by a worker just woken to
+                // search (rule 4).
+                .event_interval(1)
+                .on_unhandled_failure(move |failure| {
+                    assert!(failure.to_string().contains("boom while searching"));
+                    f.fetch_add(1, Ordering::SeqCst);
+                })
+                .build()
+                .unwrap();
+            let sh = super::mt(&rt.handle().shared);
+            PANICS_LEFT.store(PANICS, Ordering::SeqCst);
+            PANIC_RT.store(Arc::as_ptr(&rt.handle().shared) as usize, Ordering::SeqCst);
+            // Tasks pushed from outside wake parked workers as searchers (idle rule 2).
+            while failures.load(Ordering::SeqCst) < PANICS {
+                rt.block_on(rt.spawn(async {})).unwrap();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            while sh.idle.num_idle() != WORKERS || sh.idle.num_searching() != 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // Every worker runs tasks still: each of these blocks until all have started.
+            let barrier = Arc::new(std::sync::Barrier::new(WORKERS));
+            let tasks: Vec<_> = (0..WORKERS)
+                .map(|_| {
+                    let b = barrier.clone();
+                    rt.spawn(async move {
+                        b.wait();
+                    })
+                })
+                .collect();
+            for t in tasks {
+                rt.block_on(t).unwrap();
+            }
+        });
     }
 }

@@ -12,6 +12,14 @@
 //! 3. A worker parks in the reactor only after moving `EMPTY -> PARKED_DRIVER`; `unpark` that
 //!    finds `PARKED_DRIVER` wakes the reactor through its eventfd.
 //! 4. Spurious wake-ups are allowed: the caller re-checks for work after `park` returns.
+//! 5. `park` leaves the state `EMPTY` when it returns or unwinds (a waker woken by the reactor
+//!    may panic); a notification that arrived meanwhile is consumed, as by a normal wake-up.
+//! 6. A notification is only ever consumed by a read-modify-write (`compare_exchange` or
+//!    `swap`), which reads the newest value of `state`. So when `park` returns after one or
+//!    more `unpark`s, it has synchronized with the last of them: the worker sees everything the
+//!    unparker did before it (the work it pushed, the shutdown it began). A plain store of
+//!    `EMPTY` could overwrite a second `NOTIFIED` unread, and the worker could miss a shutdown
+//!    and park again for good (found by the loom model of `idle.rs`).
 
 use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
@@ -61,12 +69,20 @@ impl Parker {
                     .compare_exchange(EMPTY, PARKED_DRIVER, Ordering::SeqCst, Ordering::SeqCst)
                     .is_err()
                 {
-                    // Notified in between (rule 1).
-                    self.state.store(EMPTY, Ordering::SeqCst);
+                    // Notified in between (rule 1); consumed by a swap (rule 6).
+                    self.state.swap(EMPTY, Ordering::SeqCst);
                     return;
                 }
+                // Back to `EMPTY` when the reactor returns, or when a panic unwinds out of it
+                // (rule 5), consuming a notification by a swap (rule 6).
+                struct Reset<'a>(&'a AtomicUsize);
+                impl Drop for Reset<'_> {
+                    fn drop(&mut self) {
+                        self.0.swap(EMPTY, Ordering::SeqCst);
+                    }
+                }
+                let _reset = Reset(&self.state);
                 driver.park_in_driver();
-                self.state.store(EMPTY, Ordering::SeqCst);
             }
             None => {
                 let mut guard = lock(&self.mutex);
@@ -75,7 +91,8 @@ impl Parker {
                     .compare_exchange(EMPTY, PARKED_CONDVAR, Ordering::SeqCst, Ordering::SeqCst)
                     .is_err()
                 {
-                    self.state.store(EMPTY, Ordering::SeqCst);
+                    // Notified in between (rule 1); consumed by a swap (rule 6).
+                    self.state.swap(EMPTY, Ordering::SeqCst);
                     return;
                 }
                 loop {

@@ -1,6 +1,9 @@
-//! A worker thread: its run loop, its queues, searching and parking.
+//! A worker thread: its run loop, its queues, searching and parking, and how it survives a
+//! panic (the scheduler's rule 6).
 
+use std::any::Any;
 use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use crossbeam_deque::{Steal, Worker};
@@ -10,7 +13,9 @@ use super::{mt, Shared, Task, OPEN};
 use crate::io::driver::Driver;
 use crate::loom::sync::Arc;
 use crate::loom::sync::MutexGuard;
-use crate::runtime::{context, Handle, Shared as RtShared};
+use crate::loom::try_lock;
+use crate::runtime::diagnostics::WorkerSlot;
+use crate::runtime::{context, Handle, Shared as RtShared, UnhandledFailure};
 use crate::task::coop;
 
 /// Tasks run in a row from the LIFO slot before it yields to the queue (rule 3).
@@ -27,7 +32,8 @@ pub(crate) struct WorkerCtx {
     local: Worker<Task>,
     /// The task woken most recently by this worker (rule 1).
     lifo: Cell<Option<Task>>,
-    /// Whether this worker is counted as searching in `Idle`.
+    /// Whether this worker is counted as searching in `Idle`; kept equal to that count's share
+    /// for this worker on every path (rule 6).
     searching: Cell<bool>,
     tick: Cell<u32>,
     /// Polls not yet published to the runtime's counters.
@@ -147,7 +153,9 @@ impl WorkerCtx {
 
     /// Turns the reactor without blocking if no other worker holds it (rule 4).
     fn maintenance(&self) {
-        if let Ok(mut driver) = self.shared().driver.try_lock() {
+        #[cfg(all(test, not(tether_loom)))]
+        super::tests::maintenance_hook(self.rt_addr(), self.searching.get());
+        if let Some(mut driver) = try_lock(&self.shared().driver) {
             driver.turn(&self.rt, Some(Duration::ZERO));
         }
         self.flush_metrics();
@@ -158,7 +166,7 @@ impl WorkerCtx {
         self.rt.metrics.add_steals(self.steals.replace(0));
     }
 
-    /// Nothing to run or steal: park (idle rules 1, 5; rule 5).
+    /// Nothing to run or steal: park (idle rules 1, 5; rules 5, 6).
     fn park(&self) {
         let sh = self.shared();
         self.flush_metrics();
@@ -166,19 +174,22 @@ impl WorkerCtx {
             sh.idle.stop_searching();
         }
         sh.idle.park(self.index);
+        // From here this worker is in `sleepers`, or a notifier took it out and counted it as
+        // searching; `Unparked` settles which when it drops, unwinding included (rule 6).
+        let mut unparked = Unparked {
+            ctx: self,
+            slot: None,
+        };
         if sh.has_work() || !sh.is_open() {
-            if sh.idle.unpark_self(self.index) {
-                self.searching.set(true);
-            }
             return;
         }
         let parker = &sh.remotes[self.index].parker;
-        let slot = self.rt.diag.slot(self.index);
-        if let Some(s) = slot {
+        unparked.slot = self.rt.diag.slot(self.index);
+        if let Some(s) = unparked.slot {
             s.parked();
         }
-        let in_driver = match sh.driver.try_lock() {
-            Ok(driver) => {
+        let in_driver = match try_lock(&sh.driver) {
+            Some(driver) => {
                 let mut d = DriverPark {
                     rt: &self.rt,
                     driver,
@@ -186,18 +197,14 @@ impl WorkerCtx {
                 parker.park(Some(&mut d));
                 true
             }
-            Err(_) => {
+            None => {
                 parker.park(None);
                 false
             }
         };
-        if let Some(s) = slot {
-            s.busy(&self.rt.diag);
-        }
+        drop(unparked);
         self.rt.metrics.parked();
-        if sh.idle.unpark_self(self.index) {
-            self.searching.set(true);
-        } else if in_driver && (!self.local.is_empty() || self.has_lifo()) {
+        if in_driver && !self.searching.get() && (!self.local.is_empty() || self.has_lifo()) {
             // Woken by the reactor with work to do: while this worker runs it, nobody watches
             // the reactor; hand it to a parked worker (it will take the reactor when it parks).
             sh.notify_one(&self.rt);
@@ -224,6 +231,26 @@ impl WorkerCtx {
     }
 }
 
+/// Ends a worker's park, on every path (idle rule 5, rule 6): marks its diagnostics slot busy
+/// again, and takes it out of `sleepers` or, if a notifier already did, makes it a searcher.
+struct Unparked<'a> {
+    ctx: &'a WorkerCtx,
+    /// The slot marked parked, if any.
+    slot: Option<&'a WorkerSlot>,
+}
+
+impl Drop for Unparked<'_> {
+    fn drop(&mut self) {
+        let ctx = self.ctx;
+        if let Some(s) = self.slot {
+            s.busy(&ctx.rt.diag);
+        }
+        if ctx.shared().idle.unpark_self(ctx.index) {
+            ctx.searching.set(true);
+        }
+    }
+}
+
 /// Waits in the reactor for a parked worker.
 struct DriverPark<'a> {
     rt: &'a RtShared,
@@ -232,9 +259,16 @@ struct DriverPark<'a> {
 
 impl ParkDriver for DriverPark<'_> {
     fn park_in_driver(&mut self) {
+        /// Tells the timers the reactor is awake, also when a waker's panic unwinds the turn.
+        struct Awake<'a>(&'a RtShared);
+        impl Drop for Awake<'_> {
+            fn drop(&mut self) {
+                self.0.time.unparked();
+            }
+        }
         let timeout = self.rt.time.park_timeout();
+        let _awake = Awake(self.rt);
         self.driver.turn(self.rt, timeout);
-        self.rt.time.unparked();
     }
 }
 
@@ -251,9 +285,7 @@ fn steal_into(injector: &crossbeam_deque::Injector<Task>, local: &Worker<Task>) 
 /// A worker thread's body.
 pub(super) fn run(rt: Arc<RtShared>, index: usize, local: Worker<Task>) {
     let sh = mt(&rt);
-    if let Some(f) = &sh.hooks.on_start {
-        f();
-    }
+    run_hook(&rt, sh.hooks.on_start.as_deref());
     let _enter = context::enter(Handle { shared: rt.clone() });
     let ctx = WorkerCtx {
         rt: rt.clone(),
@@ -274,22 +306,9 @@ pub(super) fn run(rt: Arc<RtShared>, index: usize, local: Worker<Task>) {
             s.set_thread();
             s.busy(&rt.diag);
         }
-        let interval = sh.event_interval;
-        while sh.state.load(crate::loom::sync::atomic::Ordering::Acquire) == OPEN {
-            let tick = ctx.tick.get().wrapping_add(1);
-            ctx.tick.set(tick);
-            if tick % interval == 0 {
-                ctx.maintenance();
-            }
-            if let Some(task) = ctx.next_local_task(tick) {
-                ctx.run_task(task);
-                continue;
-            }
-            if let Some(task) = ctx.steal() {
-                ctx.run_task(task);
-                continue;
-            }
-            ctx.park();
+        // Rule 6: a panic that escapes the loop is reported, and the loop goes on.
+        while let Err(payload) = catch_unwind(AssertUnwindSafe(|| ctx.run_until_closed())) {
+            report_panic(&rt, payload);
         }
         ctx.flush_metrics();
         ctx.drain();
@@ -297,7 +316,54 @@ pub(super) fn run(rt: Arc<RtShared>, index: usize, local: Worker<Task>) {
             s.parked();
         }
     }
-    if let Some(f) = &sh.hooks.on_stop {
-        f();
+    run_hook(&rt, sh.hooks.on_stop.as_deref());
+}
+
+impl WorkerCtx {
+    /// The run loop (rules 1-4), until the scheduler is no longer open. A panic may unwind out
+    /// of it (rule 6); everything it unwinds through is left consistent, so `run` can call it
+    /// again.
+    fn run_until_closed(&self) {
+        let sh = self.shared();
+        let interval = sh.event_interval;
+        while sh.state.load(crate::loom::sync::atomic::Ordering::Acquire) == OPEN {
+            let tick = self.tick.get().wrapping_add(1);
+            self.tick.set(tick);
+            if tick % interval == 0 {
+                self.maintenance();
+            }
+            if let Some(task) = self.next_local_task(tick) {
+                self.run_task(task);
+                continue;
+            }
+            if let Some(task) = self.steal() {
+                self.run_task(task);
+                continue;
+            }
+            self.park();
+        }
     }
+}
+
+/// Runs a thread hook; a panic in it is reported (rule 6) instead of ending the worker.
+fn run_hook(rt: &RtShared, hook: Option<&(dyn Fn() + Send + Sync)>) {
+    if let Some(f) = hook {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+            report_panic(rt, payload);
+        }
+    }
+}
+
+/// Hands a panic caught on this worker to the failure policy (rule 6). Neither a panicking
+/// failure hook nor a panicking payload destructor can end the worker.
+#[cold]
+fn report_panic(rt: &RtShared, payload: Box<dyn Any + Send>) {
+    let thread = std::thread::current();
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        rt.report_unhandled(&UnhandledFailure::worker(
+            thread.name().unwrap_or("tether-worker"),
+            crate::task::panic_message(payload.as_ref()),
+        ))
+    }));
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
 }
