@@ -583,3 +583,83 @@ fn a_spawn_racing_the_drop_of_the_scope_future_gets_a_cancelled_handle() {
     assert_eq!(ran.load(Ordering::SeqCst), 0, "the late child never ran");
     assert_eq!(dropped.load(Ordering::SeqCst), 1, "its future was dropped");
 }
+
+/// A child's future that panics when dropped after it returned: the scope drops the value the
+/// child returned (nobody will take it), and if that value panics when dropped too, the child
+/// must still leave the scope. It used to unwind out of the child's poll before the child left,
+/// so the scope waited for it forever (found by tests/faults.rs, seed 0 on both flavors).
+#[test]
+fn a_childs_value_that_panics_on_drop_does_not_keep_it_in_the_scope() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::mpsc::channel;
+    use std::sync::Mutex;
+    use std::task::{Context, Poll};
+
+    struct Bomb(&'static str);
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("{}", self.0);
+            }
+        }
+    }
+    /// Runs `fut`; panics when dropped, even after `fut` completed.
+    struct PanicsOnDrop<F> {
+        fut: Pin<Box<F>>,
+        _bomb: Bomb,
+    }
+    impl<F: Future> Future for PanicsOnDrop<F> {
+        type Output = F::Output;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            self.fut.as_mut().poll(cx)
+        }
+    }
+
+    for multi in [false, true] {
+        let reports = Arc::new(Mutex::new(Vec::new()));
+        let r = reports.clone();
+        let mut b = if multi {
+            tether::runtime::Builder::new_multi_thread()
+        } else {
+            tether::runtime::Builder::new_current_thread()
+        };
+        b.on_unhandled_failure(move |f| {
+            let line = (f.is_output_drop(), f.message().map(str::to_string));
+            r.lock().unwrap().push(line);
+        });
+        let rt = b.build().unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            let resumed = rt.block_on(async {
+                let res = std::panic::AssertUnwindSafe(scope(|s| async move {
+                    let child = PanicsOnDrop {
+                        fut: Box::pin(async { Ok::<_, ()>(Bomb("the value's destructor")) }),
+                        _bomb: Bomb("the future's destructor"),
+                    };
+                    drop(s.spawn(child).await);
+                    Ok(())
+                }))
+                .catch_unwind()
+                .await;
+                res.err().and_then(|p| p.downcast_ref::<String>().cloned())
+            });
+            drop(rt);
+            tx.send(resumed).unwrap();
+        });
+        let resumed = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the scope never completed: its child did not leave it");
+        assert_eq!(
+            resumed.as_deref(),
+            Some("the future's destructor"),
+            "the scope resumes the child's failure"
+        );
+        let reports = reports.lock().unwrap();
+        assert_eq!(
+            *reports,
+            [(true, Some("the value's destructor".to_string()))],
+            "the value's panic goes to the failure policy, once"
+        );
+    }
+}

@@ -5,6 +5,12 @@
 //!   scope), then the child leaves;
 //! - it is dropped before completing (aborted by the hard drop, never polled because the runtime
 //!   shut down): the user's future is dropped, then the child leaves.
+//!
+//! No user code can keep a child in its scope: the user's future is dropped under
+//! `catch_unwind`, and so is what nobody will take when that destructor panics after the future
+//! completed (the value or error it returned, which the panic replaces, or the payload of a
+//! second panic): a panic there is reported to the runtime's failure policy as the failure of
+//! an output nobody took, and the child still leaves.
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
@@ -95,8 +101,18 @@ where
             this.node.cancel();
         };
         let value = match (out, dropped) {
-            (Err(payload), _) | (Ok(_), Err(payload)) => {
+            (Err(payload), dropped) => {
                 failed(payload);
+                // The first panic is the child's failure; a second one is nobody's.
+                if let Err(second) = dropped {
+                    drop_unclaimed(scope, this.name.as_deref(), this.location, second);
+                }
+                None
+            }
+            (Ok(out), Err(payload)) => {
+                failed(payload);
+                // The panic replaces the value or error the future returned, which is nobody's.
+                drop_unclaimed(scope, this.name.as_deref(), this.location, out);
                 None
             }
             (Ok(Ok(v)), Ok(())) => Some(v),
@@ -116,4 +132,33 @@ where
         scope.release();
         Poll::Ready(value)
     }
+}
+
+/// Drops `value`, which the child (named `name`, spawned at `location`) produced but nobody will
+/// take, so that a panic in its destructor cannot unwind out of the child's poll before the
+/// child leaves the scope: the panic is caught and reported to the runtime's failure policy as
+/// an output-drop failure, as for a task's output nobody took from its `JoinHandle`.
+fn drop_unclaimed<T>(
+    scope: &ScopeState,
+    name: Option<&str>,
+    location: &'static Location<'static>,
+    value: T,
+) {
+    let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) else {
+        return;
+    };
+    // A child is a task: its poll runs with its id current.
+    if let Some(id) = crate::task::try_id() {
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+        let failure = crate::runtime::UnhandledFailure::output_drop(id, name, location, message);
+        // A panicking failure hook must not unwind out of the child's poll either.
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            scope.rt.shared.report_unhandled(&failure)
+        }));
+    }
+    // The payload's destructor is user code too.
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
 }
