@@ -10,11 +10,11 @@
 //! | a blocking job's run | [`Job`] | the blocking task |
 //! | the runtime dropping a task's future (abort, hard drop, shutdown, after completion) | [`Task`]'s and [`Job`]'s `Drop` | per the ledger's rules |
 //! | what a scope's future returns or resumes | [`Watch`] | (delivered to the awaiting code) |
+//! | the runtime dropping a task's output nobody took from its `JoinHandle` | [`Bomb`] marked by [`mark_output`] | the runtime, which reports it to the failure hook |
 //!
 //! Code of the suite runs only inside these wrappers' polls (and [`Top`]'s), which count
 //! themselves in a per-thread depth, so a panic thrown at a depth above zero reaches one of
 //! them, or a catch point of the runtime inside the suite's code (see [`Task`]'s `Drop`).
-//! A task's output that nobody took is dropped by the runtime (see [`Bomb`]).
 
 use std::any::Any;
 use std::cell::Cell;
@@ -237,7 +237,7 @@ pub enum TaskKind {
     /// `tether::spawn`, numbered.
     Plain(u64),
     /// A child of the scope numbered `scope`.
-    Child { task: u64, scope: u64 },
+    Child { scope: u64 },
 }
 
 #[derive(Clone, Debug)]
@@ -282,7 +282,7 @@ impl Task {
     fn holder(&self) -> Holder {
         match self.kind {
             TaskKind::Plain(t) => Holder::Task(t),
-            TaskKind::Child { scope, .. } => Holder::Scope(scope),
+            TaskKind::Child { scope } => Holder::Scope(scope),
         }
     }
 }
@@ -313,7 +313,7 @@ impl Future for Task {
                         this.done = Done::Panicked;
                         throw(ids)
                     }
-                    TaskKind::Child { scope, .. } => {
+                    TaskKind::Child { scope } => {
                         this.run
                             .ledger()
                             .caught(&ids, Holder::Scope(scope), Kind::Error);
@@ -361,10 +361,10 @@ impl Drop for Task {
                     (TaskKind::Plain(_), _) | (_, Done::Running) => {
                         l.discarded(&ids, Rule::RuntimeDrop)
                     }
-                    (TaskKind::Child { scope, .. }, Done::Ok) => {
+                    (TaskKind::Child { scope }, Done::Ok) => {
                         l.caught(&ids, Holder::Scope(scope), Kind::Panic)
                     }
-                    (TaskKind::Child { scope, .. }, Done::Err(errs)) => {
+                    (TaskKind::Child { scope }, Done::Err(errs)) => {
                         l.caught(&ids, Holder::Scope(scope), Kind::Panic);
                         l.superseded_in_scope(errs, scope);
                     }

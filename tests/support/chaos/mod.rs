@@ -7,8 +7,6 @@
 //!   ledger what crossed, and the `Bomb` that panics when dropped;
 //! - `script.rs`: the random programs.
 
-#![allow(dead_code)]
-
 mod boundary;
 mod ledger;
 mod script;

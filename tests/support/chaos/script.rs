@@ -429,16 +429,12 @@ fn spawn_plain(env: &mut Env, held: &mut Vec<Item>) {
 
 async fn spawn_child(env: &mut Env, held: &mut Vec<Item>) {
     let sr = env.scope.clone().expect("a scope to spawn into");
-    let no = env.run.next_task();
     env.run.stats.children.fetch_add(1, Ordering::Relaxed);
     // Half the children may spawn siblings.
     let sibling_scope = env.rng.chance(50).then(|| sr.clone());
     let sub = env.fork(Role::Child, sibling_scope);
     let guard = env.maybe_bomb(8);
-    let kind = TaskKind::Child {
-        task: no,
-        scope: sr.no,
-    };
+    let kind = TaskKind::Child { scope: sr.no };
     let task = Task::new(&env.run, kind, act(sub), guard);
     let spawn = sr.s.spawn(task);
     // In a full bounded scope the spawner waits for a place; a child (holding a place) waits
