@@ -9,7 +9,8 @@
 //! timeout or a race, deadlines, timeouts, runtime shutdown), spawn more (`tether::spawn`,
 //! `Scope::spawn` from bodies and from children), run blocking jobs (which fail the same ways,
 //! and rendezvous pairs that stall if the pool loses a wake-up), and hold socket pairs. A
-//! quarter of the seeds shut the runtime down in the middle of the program.
+//! quarter of the seeds shut the runtime down in the middle of the program (half of those with
+//! `shutdown_graceful`, the others with `shutdown_timeout`).
 //!
 //! After every run:
 //! - **every failure is reported exactly once**, through its scope (returned or resumed) or
@@ -156,11 +157,7 @@ fn run_flavor(multi: bool) {
                     eprintln!(
                         "seed {seed} ({}): {}, {:?}\n  {}\n  {}",
                         flavor_name(multi),
-                        if done.early {
-                            "shut down early"
-                        } else {
-                            "ran to the end"
-                        },
+                        done.ending,
                         done.took,
                         done.did,
                         done.summary
@@ -203,7 +200,8 @@ struct Passed {
     summary: Summary,
     tasks: u64,
     did: String,
-    early: bool,
+    /// How the program ended.
+    ending: &'static str,
     took: Duration,
 }
 
@@ -348,8 +346,10 @@ fn run_seed(seed: u64, multi: bool) -> Result<Passed, Vec<String>> {
     drop(b); // it holds the hook, and with it the run
     let handle = rt.handle().clone();
 
-    // The program; a quarter of the seeds shut down in the middle of it.
+    // The program; a quarter of the seeds shut down in the middle of it, half of those
+    // gracefully (the tasks are signalled, and get a grace period to finish).
     let early = rng.chance(25);
+    let graceful = early && rng.chance(50);
     let program = chaos::root(run.clone());
     let top: chaos::BoxFut<()> = if early {
         let d = if multi {
@@ -393,12 +393,25 @@ fn run_seed(seed: u64, multi: bool) -> Result<Passed, Vec<String>> {
     set_running(None);
     run.set_stopping();
     let t0 = Instant::now();
-    rt.shutdown_timeout(SHUTDOWN_TIMEOUT);
+    let limit = if graceful {
+        let grace = if multi {
+            Duration::from_micros(rng.below(20_000))
+        } else {
+            Duration::from_millis(rng.below(200))
+        };
+        // It drops the runtime after the grace period (waiting for blocking jobs, which all
+        // end).
+        rt.shutdown_graceful(grace);
+        grace
+    } else {
+        rt.shutdown_timeout(SHUTDOWN_TIMEOUT);
+        SHUTDOWN_TIMEOUT
+    };
     let shutdown_took = t0.elapsed();
     // Generous: this is a bound, not a measurement (the machine may be loaded).
-    if shutdown_took > SHUTDOWN_TIMEOUT + Duration::from_secs(10) {
+    if shutdown_took > limit + Duration::from_secs(10) {
         run.violation(format!(
-            "shutdown_timeout({SHUTDOWN_TIMEOUT:?}) took {shutdown_took:?}"
+            "the shutdown (graceful: {graceful}, bounded by {limit:?}) took {shutdown_took:?}"
         ));
     }
     let live = handle.live_tasks();
@@ -434,7 +447,11 @@ fn run_seed(seed: u64, multi: bool) -> Result<Passed, Vec<String>> {
         summary,
         tasks: run.tasks(),
         did: run.describe(),
-        early,
+        ending: match (early, graceful) {
+            (false, _) => "ran to the end",
+            (true, false) => "shut down in the middle",
+            (true, true) => "shut down gracefully in the middle",
+        },
         took: Duration::ZERO,
     })
 }
