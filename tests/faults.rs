@@ -212,8 +212,18 @@ struct Failed {
     hung: bool,
 }
 
+/// The process's threads, less this binary's test threads (the test harness may start the
+/// other flavor's test, which waits for `SERIAL`, at any time).
 fn threads() -> usize {
-    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    dir.filter_map(Result::ok)
+        .filter(|t| {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            !matches!(comm.trim_end(), "current_thread" | "multi_thread")
+        })
+        .count()
 }
 
 fn fds() -> usize {
