@@ -701,21 +701,20 @@ where
             undelivered: f.is_undelivered_scope_failure(),
             name: f.name().map(str::to_string),
             message: f.message().map(str::to_string),
-            error: f
-                .error()
-                .and_then(|e| e.downcast_ref::<String>())
-                .cloned(),
+            error: f.error().and_then(|e| e.downcast_ref::<String>()).cloned(),
         });
         // The report names the child and the scope's creation site.
         let text = f.to_string();
-        assert!(text.contains("in the scope created at") && text.contains("scope.rs"), "{text}");
+        assert!(
+            text.contains("in the scope created at") && text.contains("scope.rs"),
+            "{text}"
+        );
     });
     let rt = b.build().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let res = rt.block_on(async move {
-            std::panic::AssertUnwindSafe(body()).catch_unwind().await
-        });
+        let res =
+            rt.block_on(async move { std::panic::AssertUnwindSafe(body()).catch_unwind().await });
         drop(rt);
         let text = res.err().map(|p| {
             p.downcast_ref::<String>()
@@ -739,15 +738,16 @@ fn a_later_panic_of_a_scope_goes_to_the_failure_policy() {
     for multi in [false, true] {
         let (resumed, reports) = run_hooked(multi, false, || async {
             let _ = scope(|s| async move {
-                s.spawn_named("first", async { panic!("first panic") as Result<(), ()> })
-                    .await;
                 let s2 = s.clone();
                 s.spawn_named("second", async move {
-                    // After the first panic cancelled the scope.
+                    // After the first panic (the next child's) cancelled the scope.
                     s2.cancelled().await;
                     panic!("second panic") as Result<(), ()>
                 })
                 .await;
+                // Spawned last: once it fails, nothing new starts in the scope.
+                s.spawn_named("first", async { panic!("first panic") as Result<(), ()> })
+                    .await;
                 Ok(())
             })
             .await;
@@ -772,14 +772,15 @@ fn the_errors_of_a_scope_that_ends_with_a_panic_go_to_the_failure_policy() {
     for multi in [false, true] {
         let (resumed, reports) = run_hooked(multi, false, || async {
             let _ = scope(|s| async move {
-                s.spawn_named("failing", async { Err::<(), _>("boom".to_string()) })
-                    .await;
                 let s2 = s.clone();
                 s.spawn_named("panicking", async move {
                     s2.cancelled().await;
                     panic!("after the error") as Result<(), String>
                 })
                 .await;
+                // Spawned last: once it fails, nothing new starts in the scope.
+                s.spawn_named("failing", async { Err::<(), _>("boom".to_string()) })
+                    .await;
                 Ok(())
             })
             .await;
@@ -829,7 +830,10 @@ fn the_failures_of_a_dropped_scope_go_to_the_failure_policy() {
     assert_eq!(reports[0].name.as_deref(), Some("erring"));
     assert_eq!(reports[0].error.as_deref(), Some("lost"));
     let message = reports[0].message.as_deref().unwrap();
-    assert!(message.contains("was dropped before it completed"), "{message}");
+    assert!(
+        message.contains("was dropped before it completed"),
+        "{message}"
+    );
     assert_eq!(reports[1].name.as_deref(), Some("panicking"));
     assert_eq!(reports[1].message.as_deref(), Some("lost panic"));
     assert_eq!(reports[1].error, None);
@@ -851,13 +855,14 @@ fn a_panic_payload_that_panics_when_dropped_does_not_keep_a_child_in_its_scope()
     for multi in [false, true] {
         let (resumed, reports) = run_hooked(multi, false, || async {
             let res = std::panic::AssertUnwindSafe(scope(|s| async move {
-                s.spawn_named("first", async {
-                    std::panic::panic_any(Loud(true)) as Result<(), ()>
-                })
-                .await;
                 let s2 = s.clone();
                 s.spawn_named("second", async move {
                     s2.cancelled().await;
+                    std::panic::panic_any(Loud(true)) as Result<(), ()>
+                })
+                .await;
+                // Spawned last: once it fails, nothing new starts in the scope.
+                s.spawn_named("first", async {
                     std::panic::panic_any(Loud(true)) as Result<(), ()>
                 })
                 .await;

@@ -322,7 +322,9 @@ impl ScopeState {
             message,
             error,
         );
-        let _ = catch_unwind(AssertUnwindSafe(|| self.rt.shared.report_unhandled(&failure)));
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            self.rt.shared.report_unhandled(&failure)
+        }));
     }
 
     /// A child leaves the scope (rule 1): wakes a queued spawner (rule 4) and, if it was the last
