@@ -896,3 +896,76 @@ fn a_panic_payload_that_panics_when_dropped_does_not_keep_a_child_in_its_scope()
         );
     }
 }
+
+/// A child's future that panics when dropped after it completed: the panic is the child's
+/// failure, and what it replaces used to be dropped silently: the error the future returned,
+/// or the future's own panic (then the destructor's panic is the later one). Each goes to the
+/// failure hook, once.
+#[test]
+fn what_a_childs_panicking_destructor_replaces_goes_to_the_failure_policy() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// Runs `fut`; panics with `msg` when dropped, even after `fut` completed.
+    struct PanicsOnDrop<F> {
+        fut: Pin<Box<F>>,
+        msg: &'static str,
+    }
+    impl<F: Future> Future for PanicsOnDrop<F> {
+        type Output = F::Output;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            self.fut.as_mut().poll(cx)
+        }
+    }
+    impl<F> Drop for PanicsOnDrop<F> {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("{}", self.msg);
+            }
+        }
+    }
+
+    for multi in [false, true] {
+        // The child returned an error, then its destructor panicked.
+        let (resumed, reports) = run_hooked(multi, false, || async {
+            let _ = scope(|s| async move {
+                let child = PanicsOnDrop {
+                    fut: Box::pin(async { Err::<(), _>("replaced".to_string()) }),
+                    msg: "the future's destructor",
+                };
+                s.spawn_named("erring", child).await;
+                Ok(())
+            })
+            .await;
+        });
+        assert_eq!(resumed.as_deref(), Some("the future's destructor"));
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert_eq!(reports[0].name.as_deref(), Some("erring"));
+        assert_eq!(reports[0].error.as_deref(), Some("replaced"));
+        assert!(reports[0].undelivered);
+
+        // The child panicked, then its destructor panicked.
+        let (resumed, reports) = run_hooked(multi, false, || async {
+            let _ = scope(|s| async move {
+                let child = PanicsOnDrop {
+                    fut: Box::pin(async { panic!("own panic") as Result<(), String> }),
+                    msg: "the destructor, after",
+                };
+                s.spawn_named("panicking", child).await;
+                Ok(())
+            })
+            .await;
+        });
+        assert_eq!(resumed.as_deref(), Some("own panic"));
+        assert_eq!(
+            reports,
+            [Report {
+                undelivered: true,
+                name: Some("panicking".into()),
+                message: Some("the destructor, after".into()),
+                error: None,
+            }]
+        );
+    }
+}
