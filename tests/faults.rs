@@ -14,8 +14,10 @@
 //!
 //! After every run:
 //! - **every failure is reported exactly once**, through its scope (returned or resumed) or
-//!   the `JoinHandle` up to the top of the run, or the failure hook; or is dropped under one of
-//!   the runtime's documented rules (the ledger in `support/chaos/ledger.rs` lists them);
+//!   the `JoinHandle` up to the top of the run, or the failure hook (which receives every
+//!   failure a scope could not deliver: a later panic, the errors of a scope that ended with a
+//!   panic or whose future was dropped); or is dropped under one of the runtime's documented
+//!   rules (the ledger in `support/chaos/ledger.rs` lists them);
 //! - **no task remains** in the registry (`Handle::metrics().live_tasks()` before the
 //!   shutdown, `Handle::live_tasks()` after), and every task future and blocking closure was
 //!   dropped;
@@ -351,7 +353,7 @@ fn run_seed(seed: u64, multi: bool) -> Result<Passed, Vec<String>> {
         .event_interval(1 + rng.below(80) as u32)
         .thread_name("chaos")
         .on_diagnostic(|_| {})
-        .on_unhandled_failure(move |f| hook.hooked(f.message()));
+        .on_unhandled_failure(move |f| hook.hooked(f));
     let rt = b.build().expect("build the runtime");
     drop(b); // it holds the hook, and with it the run
     let handle = rt.handle().clone();

@@ -244,8 +244,8 @@ pub enum TaskKind {
 enum Done {
     Running,
     Ok,
-    /// Returned these errors (a scope child).
-    Err(Vec<FaultId>),
+    /// Returned an error (a scope child).
+    Err,
     Panicked,
 }
 
@@ -317,7 +317,7 @@ impl Future for Task {
                         this.run
                             .ledger()
                             .caught(&ids, Holder::Scope(scope), Kind::Error);
-                        this.done = Done::Err(ids.clone());
+                        this.done = Done::Err;
                         Poll::Ready(Err(Fault(ids)))
                     }
                 }
@@ -361,15 +361,11 @@ impl Drop for Task {
                     (TaskKind::Plain(_), _) | (_, Done::Running) => {
                         l.discarded(&ids, Rule::RuntimeDrop)
                     }
-                    (TaskKind::Child { scope }, Done::Ok) => {
+                    // The panic is the child's failure; the error it replaces, or the panic
+                    // of the child's that came first, goes to the failure hook as undelivered
+                    // by the scope.
+                    (TaskKind::Child { scope }, Done::Ok | Done::Err | Done::Panicked) => {
                         l.caught(&ids, Holder::Scope(scope), Kind::Panic)
-                    }
-                    (TaskKind::Child { scope }, Done::Err(errs)) => {
-                        l.caught(&ids, Holder::Scope(scope), Kind::Panic);
-                        l.superseded_in_scope(errs, scope);
-                    }
-                    (TaskKind::Child { .. }, Done::Panicked) => {
-                        l.discarded(&ids, Rule::DropAfterCompletion)
                     }
                 }
             }

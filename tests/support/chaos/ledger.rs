@@ -11,7 +11,10 @@
 //!   delivers it (the awaiting code takes it back in flight and passes it on) or the failure
 //!   hook reports it;
 //! - a scope holds what its children and body recorded until it completes: it returns the
-//!   errors, or resumes one panic;
+//!   errors, or resumes its first panic; what it cannot deliver (a later panic, the errors of a
+//!   scope that ends with a panic, the error a child's panicking destructor replaced,
+//!   everything recorded in a scope whose future was dropped) it hands to the failure hook,
+//!   each exactly once;
 //! - the top of the run reports what reaches it.
 //!
 //! A failure ends reported (by the top or the failure hook) or discarded by one of the
@@ -53,15 +56,6 @@ pub enum Rule {
     /// completed) is caught and goes only to the panic hook (`task/cell.rs` `finish`,
     /// `scope/child.rs`).
     RuntimeDrop,
-    /// A scope resumes the first panic recorded in it; its other panics and its errors are
-    /// dropped (`scope/state.rs` `record_panic`, `scope/run.rs` rule 4).
-    FirstPanicWins,
-    /// A scope's future dropped before it completed drops what was recorded in it.
-    ScopeDropped,
-    /// A scope child's future that panics when it is dropped after completing: that panic
-    /// replaces the error the child returned, and is itself dropped if the child had already
-    /// panicked (`scope/child.rs`).
-    DropAfterCompletion,
     /// The suite's code: an error on its way out of a task is dropped when a destructor panics
     /// on the way (the panic carries on instead).
     Superseded,
@@ -227,8 +221,8 @@ impl Ledger {
     pub fn caught(&mut self, ids: &[FaultId], holder: Holder, kind: Kind) {
         let to = match holder {
             Holder::Scope(s) => match self.scopes.get(&s).copied().unwrap_or(ScopeStatus::Live) {
-                ScopeStatus::Live => State::Held(holder, kind),
-                ScopeStatus::Dropped => State::Discarded(Rule::ScopeDropped),
+                // A scope whose future was dropped reports what it is given to the hook.
+                ScopeStatus::Live | ScopeStatus::Dropped => State::Held(holder, kind),
                 ScopeStatus::Done => {
                     for id in ids {
                         self.faults.insert(*id, State::Lost);
@@ -259,18 +253,6 @@ impl Ledger {
         }
     }
 
-    /// Errors a scope child recorded are dropped because its destructor panicked after it
-    /// completed (`Rule::DropAfterCompletion`); nothing to do if the scope already went.
-    pub fn superseded_in_scope(&mut self, ids: &[FaultId], scope: u64) {
-        for &id in ids {
-            let held = State::Held(Holder::Scope(scope), Kind::Error);
-            if self.faults.get(&id) == Some(&held) {
-                self.faults
-                    .insert(id, State::Discarded(Rule::DropAfterCompletion));
-            }
-        }
-    }
-
     /// The `JoinHandle` of plain task `task` delivered its panic: back in flight, with the code
     /// that awaited it.
     pub fn observed(&mut self, task: u64, ids: &[FaultId]) {
@@ -298,6 +280,18 @@ impl Ledger {
                 },
                 State::Reported(Channel::Hook),
                 "was reported by the failure hook",
+            );
+        }
+    }
+
+    /// The failure hook reported these failures as undelivered by the scope that held them.
+    pub fn scope_hooked(&mut self, ids: &[FaultId]) {
+        for &id in ids {
+            self.step(
+                id,
+                |s| matches!(s, State::Held(Holder::Scope(_), _)),
+                State::Reported(Channel::Hook),
+                "was reported by the failure hook as undelivered by its scope",
             );
         }
     }
@@ -387,22 +381,24 @@ impl Ledger {
             let doing = format!("was resumed by scope {scope}");
             self.step(id, |s| s == held, State::Flight, &doing);
         }
-        for (id, _) in self.held_by(scope) {
-            self.faults
-                .insert(id, State::Discarded(Rule::FirstPanicWins));
+        // The later panics went to the hook when recorded, the errors before the resume.
+        for (id, kind) in self.held_by(scope) {
+            self.faults.insert(id, State::Lost);
+            self.violation(format!(
+                "scope {scope} resumed a panic without reporting its {kind:?} fault #{id}"
+            ));
         }
         true
     }
 
-    /// Scope `scope`'s future is dropped (after it completed, or before).
+    /// Scope `scope`'s future is dropped (after it completed, or before). Dropped before, it has
+    /// handed what it held to the failure hook, and hands on what its children still record:
+    /// anything left held at the end of the run is lost.
     pub fn scope_dropped(&mut self, scope: u64) {
         if self.scopes.get(&scope) == Some(&ScopeStatus::Done) {
             return;
         }
         self.scopes.insert(scope, ScopeStatus::Dropped);
-        for (id, _) in self.held_by(scope) {
-            self.faults.insert(id, State::Discarded(Rule::ScopeDropped));
-        }
     }
 
     /// The run is over: every failure must have reached its end.

@@ -136,12 +136,18 @@ impl Run {
         self.ledger().finish()
     }
 
-    /// The failure hook's report (`UnhandledFailure::message`).
-    pub fn hooked(&self, message: Option<&str>) {
-        match message.map(boundary::parse) {
-            Some(Some(ids)) => self.ledger().hooked(&ids),
-            _ => self.violation(format!(
-                "the failure hook reported a failure that was not injected: {message:?}"
+    /// The failure hook's report: a task's failure carries its ids in its panic message; a
+    /// failure a scope could not deliver, in its message (a panic) or its error (a `Fault`).
+    pub fn hooked(&self, f: &tether::runtime::UnhandledFailure<'_>) {
+        let ids = match f.error() {
+            Some(e) => e.downcast_ref::<boundary::Fault>().map(|f| f.0.clone()),
+            None => f.message().and_then(boundary::parse),
+        };
+        match ids {
+            Some(ids) if f.is_undelivered_scope_failure() => self.ledger().scope_hooked(&ids),
+            Some(ids) => self.ledger().hooked(&ids),
+            None => self.violation(format!(
+                "the failure hook reported a failure that was not injected: {f}"
             )),
         }
     }

@@ -183,6 +183,11 @@ impl Builder {
     /// that panicked when the reactor or a timer woke it, a panicking thread hook), on that worker;
     /// [`UnhandledFailure::thread`](super::UnhandledFailure::thread) names the worker.
     ///
+    /// And the failures a scope recorded but could not deliver (a panic after its first, the
+    /// errors of a scope that ended with a panic, what a scope whose future was dropped held; see
+    /// [`UnhandledFailure::is_undelivered_scope_failure`](super::UnhandledFailure::is_undelivered_scope_failure)),
+    /// on the thread where the scope gave them up.
+    ///
     /// # Examples
     ///
     /// ```

@@ -55,6 +55,7 @@ mod metrics;
 pub use builder::Builder;
 pub use diagnostics::{Diagnostic, DiagnosticKind};
 pub use dump::Dump;
+pub(crate) use failure::ScopeLoss;
 pub use failure::{UnhandledFailure, UnhandledFailurePolicy};
 pub use handle::{EnterGuard, Handle, TryCurrentError};
 pub use metrics::RuntimeMetrics;

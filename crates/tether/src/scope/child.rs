@@ -7,10 +7,13 @@
 //!   shut down): the user's future is dropped, then the child leaves.
 //!
 //! No user code can keep a child in its scope: the user's future is dropped under
-//! `catch_unwind`, and so is what nobody will take when that destructor panics after the future
-//! completed (the value or error it returned, which the panic replaces, or the payload of a
-//! second panic): a panic there is reported to the runtime's failure policy as the failure of
-//! an output nobody took, and the child still leaves.
+//! `catch_unwind`. When that destructor panics after the future completed, the panic is the
+//! child's failure (its first one, if the future had panicked: the destructor's panic is then a
+//! later panic of the scope), and what it replaces goes nowhere silently: an error the future
+//! returned goes to the runtime's failure policy as an undelivered scope failure (state.rs rule
+//! 7); a value is dropped under `catch_unwind`, a panic there reported as the failure of an
+//! output nobody took. Every payload or error the scope drops is dropped the same way (state.rs
+//! rule 7), and the child still leaves.
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
@@ -22,7 +25,8 @@ use pin_project_lite::pin_project;
 
 use super::cancel::Node;
 use super::error::{Failure, FailureSource};
-use super::state::{PanicPayload, ScopeState};
+use super::state::{panic_message, PanicPayload, ScopeState};
+use crate::runtime::ScopeLoss;
 
 pin_project! {
     /// Runs `fut` as a child of the scope `node`; gives `Some(value)` on success, `None` when the
@@ -96,34 +100,47 @@ where
         let dropped = catch_unwind(AssertUnwindSafe(|| this.fut.set(None)));
         *this.left = true;
         let scope = scope_of(this.node);
+        let source = || FailureSource {
+            task: crate::task::try_id(),
+            name: this.name.clone(),
+            location: this.location,
+        };
         let failed = |payload: PanicPayload| {
-            scope.record_panic(payload);
+            scope.record_panic(payload, source());
             this.node.cancel();
         };
         let value = match (out, dropped) {
             (Err(payload), dropped) => {
                 failed(payload);
-                // The first panic is the child's failure; a second one is nobody's.
+                // The first panic is the child's failure; a second one is a later panic of the
+                // scope, which goes to the failure policy (state.rs rule 7).
                 if let Err(second) = dropped {
-                    drop_unclaimed(scope, this.name.as_deref(), this.location, second);
+                    scope.record_panic(second, source());
                 }
                 None
             }
-            (Ok(out), Err(payload)) => {
+            (Ok(Err(error)), Err(payload)) => {
                 failed(payload);
-                // The panic replaces the value or error the future returned, which is nobody's.
-                drop_unclaimed(scope, this.name.as_deref(), this.location, out);
+                // The panic replaces the error the future returned: it goes to the failure
+                // policy (state.rs rule 7).
+                let failure = Failure {
+                    error,
+                    source: source(),
+                };
+                scope.report_error(failure, ScopeLoss::Superseded);
+                None
+            }
+            (Ok(Ok(v)), Err(payload)) => {
+                failed(payload);
+                // The panic replaces the value the future returned, which is nobody's.
+                drop_unclaimed(scope, this.name.as_deref(), this.location, v);
                 None
             }
             (Ok(Ok(v)), Ok(())) => Some(v),
             (Ok(Err(error)), Ok(())) => {
                 scope.record_failure(Failure {
                     error,
-                    source: FailureSource {
-                        task: crate::task::try_id(),
-                        name: this.name.clone(),
-                        location: this.location,
-                    },
+                    source: source(),
                 });
                 this.node.cancel();
                 None
@@ -149,10 +166,7 @@ fn drop_unclaimed<T>(
     };
     // A child is a task: its poll runs with its id current.
     if let Some(id) = crate::task::try_id() {
-        let message = payload
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+        let message = panic_message(&payload);
         let failure = crate::runtime::UnhandledFailure::output_drop(id, name, location, message);
         // A panicking failure hook must not unwind out of the child's poll either.
         let _ = catch_unwind(AssertUnwindSafe(|| {

@@ -19,6 +19,29 @@
 //! inner scopes (their tokens are children of the outer one), and dropping a scope's future
 //! cancels and drops everything under it.
 //!
+//! # No failure is lost
+//!
+//! A scope delivers what it recorded to the code awaiting its future: every error (returned in
+//! the [`ScopeError`]), or the first panic (resumed). What it cannot deliver goes to the
+//! runtime's failure policy (the stderr report, or
+//! [`runtime::Builder::on_unhandled_failure`](crate::runtime::Builder::on_unhandled_failure)),
+//! exactly once, as an [`UnhandledFailure`](crate::runtime::UnhandledFailure) for which
+//! [`is_undelivered_scope_failure`](crate::runtime::UnhandledFailure::is_undelivered_scope_failure)
+//! is true, naming the child that failed (its id, name and spawn location; no id for the body)
+//! and where the scope was created:
+//!
+//! 1. a panic after the scope's first one, when it is recorded (only the first is resumed);
+//! 2. the errors of a scope that ends with a panic, before the panic is resumed (the message
+//!    names the error's type; [`error`](crate::runtime::UnhandledFailure::error) gives the
+//!    error to downcast);
+//! 3. everything recorded in a scope whose future is dropped before it completed, when it is
+//!    dropped, and whatever its children still record afterwards, when they record it;
+//! 4. the error a child returned when its future then panicked as it was dropped (the panic is
+//!    the child's failure);
+//! 5. a panic in the destructor of a panic payload or an error the scope drops after reporting
+//!    it: every such drop runs under `catch_unwind`, so no destructor can keep a child in its
+//!    scope, and its panic is reported in turn.
+//!
 //! [`Builder`] adds a concurrency bound (spawning waits for a free place: backpressure, so a
 //! traffic spike does not pile up tasks) and a deadline.
 //!

@@ -14,7 +14,9 @@
 //!    and the live count is zero, which closes the scope. Dropping the future early cancels the
 //!    token, then closes the scope and aborts every child (a poll already running on another
 //!    worker finishes first).
-//! 4. **A panic is resumed after cleanup**, once every child has left.
+//! 4. **A panic is resumed after cleanup**, once every child has left. Only the first panic is
+//!    resumed; the later ones, and the errors recorded alongside, go to the runtime's failure
+//!    policy (state.rs rule 7).
 //! 5. **A spawn into a cancelled scope starts nothing**, whether the scope is winding down or
 //!    already closed (its future was dropped while the spawner, a child, was in a poll on
 //!    another worker): the child's future is dropped unrun, and the handle is finished and
@@ -22,6 +24,9 @@
 //!    seeing `CLOSED` (the closing store follows the cancelling one, so it sees both). Only a
 //!    spawn into a scope that closed *without* being cancelled (it completed, and a `Scope`
 //!    handle escaped it) is a misuse, and panics.
+//! 6. **A dropped scope reports what it held.** A scope's future dropped before it completed
+//!    hands every failure recorded in the scope, and every one its children still record
+//!    afterwards, to the runtime's failure policy (state.rs rule 7).
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -37,7 +42,7 @@ use super::cancel::{CancelToken, Cancelled, Node};
 use super::child::Child;
 use super::error::{Failure, FailureSource, Reason, ScopeError};
 use super::state::{self, Children, Reserve, ScopeState};
-use crate::runtime::Handle;
+use crate::runtime::{Handle, ScopeLoss};
 use crate::task::JoinHandle;
 use crate::time::{Instant, Sleep};
 
@@ -462,6 +467,8 @@ pin_project! {
                 // Rule 3: dropped before completion.
                 node.cancel();
                 let state = state_of(&node);
+                // Rule 6: what was recorded, and will be, goes to the failure policy.
+                state.abandon();
                 if state.close() {
                     state.hard_drop(&node);
                 }
@@ -523,7 +530,12 @@ where
                         }
                         Err(p) => {
                             this.body.set(None);
-                            state.record_panic(p);
+                            let source = FailureSource {
+                                task: None,
+                                name: None,
+                                location: this.location,
+                            };
+                            state.record_panic(p, source);
                             node.cancel();
                         }
                     }
@@ -559,7 +571,9 @@ where
         node.unregister(this.cancel_key);
         let (failures, panic) = state.take_outcomes::<E>();
         if let Some(p) = panic {
-            // Rule 4.
+            // Rule 4; the errors, which the panic replaces, go to the failure policy
+            // (state.rs rule 7).
+            state.report_errors(failures, ScopeLoss::EndedWithPanic);
             resume_unwind(p);
         }
         if !failures.is_empty() {

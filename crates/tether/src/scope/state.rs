@@ -21,8 +21,8 @@
 //!    that finds `CLOSED` also finds the token cancelled in that case (`run.rs` rule 5: nothing
 //!    starts; only a scope closed uncancelled makes a spawn panic).
 //! 3. **The lock is for the rare paths**: recording a failure or panic (in order of occurrence),
-//!    the scope's waker, and spawners waiting for a place. Nothing is spawned, woken or dropped
-//!    under it.
+//!    the scope's waker, and spawners waiting for a place. Nothing is spawned, woken, reported or
+//!    dropped under it.
 //! 4. **Backpressure never exceeds the bound**: a bounded spawner only adds `ONE` by a
 //!    compare-and-swap that sees fewer than `max` children. When it cannot, it queues its waker
 //!    (under the lock, publishing the queue length in `queued`) and tries once more; a finishing
@@ -42,6 +42,17 @@
 //!    created on that thread reuses it. So a scope that never spawns makes no allocation in the
 //!    steady state.
 //!
+//! 7. **No recorded failure is lost**: the scope keeps its errors and its first panic for its
+//!    future. A later panic is handed to the runtime's failure policy when it is recorded (only
+//!    the first is resumed); when the scope completes with a panic, its errors are handed to the
+//!    policy before the panic is resumed; when its future is dropped before completing, it marks
+//!    the scope `abandoned` under the lock and hands over everything recorded, and whatever is
+//!    recorded after that (a child still alive) is handed over when recorded. Under the lock a
+//!    failure is either kept for someone who will take it or taken out to be reported, never
+//!    both, so each is reported once. Every such report and every drop of a payload or an error
+//!    runs outside the lock and under `catch_unwind`; a panic in a destructor there is reported
+//!    in turn (see `report_panic`, `drop_reporting`).
+//!
 //! The atomic side of rules 1, 2 and 4 (the `live` word, `queued`, and what a spawner, a
 //! finishing child and the scope's future decide from them) is [`Live`], in `live.rs`, which
 //! does not depend on the runtime and has `loom` models; the methods here take the lock around
@@ -49,19 +60,19 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::panic::Location;
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::task::{Context, Waker};
 
 use super::cancel::{CancelToken, Node};
-use super::error::Failure;
+use super::error::{Failure, FailureSource};
 pub(super) use super::live::{Children, Reserve};
 use super::live::{Live, SpawnQueue};
 use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::Mutex;
-use crate::runtime::Handle;
+use crate::runtime::{Handle, ScopeLoss, UnhandledFailure};
 
 pub(super) type PanicPayload = Box<dyn Any + Send>;
 
@@ -89,11 +100,19 @@ pub(crate) struct ScopeState {
     slow: Mutex<Slow>,
 }
 
+/// Reports and drops the failures of an abandoned scope: `report_errors_boxed::<E>`, for the
+/// scope's `E` (the scope's future, whose drop calls it, cannot name `E` with its bounds).
+type ReportBoxed = fn(&ScopeState, Box<dyn Any + Send>, ScopeLoss);
+
 struct Slow {
-    /// The failures, a `Vec<Failure<E>>` for the scope's `E`, in order; allocated at the first.
-    failures: Option<Box<dyn Any + Send>>,
-    /// The first panic, resumed when the scope completes.
-    panic: Option<PanicPayload>,
+    /// The failures, a `Vec<Failure<E>>` for the scope's `E`, in order; allocated at the first,
+    /// with the function that reports them.
+    failures: Option<(Box<dyn Any + Send>, ReportBoxed)>,
+    /// The first panic and who panicked, resumed when the scope completes.
+    panic: Option<(PanicPayload, FailureSource)>,
+    /// The scope's future was dropped before it completed: nothing recorded from now on can be
+    /// delivered (rule 7).
+    abandoned: bool,
     /// The scope's future, waiting for its last child (rule 2).
     waker: Option<Waker>,
     /// Spawners waiting for a place, oldest first, with their ids (rule 4).
@@ -115,6 +134,7 @@ impl ScopeState {
             slow: Mutex::new(Slow {
                 failures: None,
                 panic: None,
+                abandoned: false,
                 waker: None,
                 spawners: SpawnQueue::new(),
             }),
@@ -178,27 +198,133 @@ impl ScopeState {
         waiters.into_iter().for_each(Waker::wake);
     }
 
-    /// Records a child's or the body's error, in order (rule 3). The caller cancels the scope.
+    /// Records a child's or the body's error, in order (rule 3); in an abandoned scope, reports
+    /// it instead (rule 7). The caller cancels the scope.
     pub(super) fn record_failure<E: Send + 'static>(&self, failure: Failure<E>) {
         let mut slow = lock(&self.slow);
+        if slow.abandoned {
+            drop(slow);
+            self.report_error(failure, ScopeLoss::ScopeDropped);
+            return;
+        }
         slow.failures
-            .get_or_insert_with(|| Box::new(Vec::<Failure<E>>::new()))
+            .get_or_insert_with(|| {
+                let report: ReportBoxed = report_errors_boxed::<E>;
+                (Box::new(Vec::<Failure<E>>::new()), report)
+            })
+            .0
             .downcast_mut::<Vec<Failure<E>>>()
             .expect("tether: a scope's failures all have the scope's error type")
             .push(failure);
     }
 
-    /// Records a panic; the first one is resumed when the scope completes. The caller cancels the
-    /// scope.
-    pub(super) fn record_panic(&self, payload: PanicPayload) {
+    /// Records the panic of `source`: the first one is resumed when the scope completes; a later
+    /// one, or any in an abandoned scope, is reported now (rule 7). The caller cancels the scope.
+    pub(super) fn record_panic(&self, payload: PanicPayload, source: FailureSource) {
         let mut slow = lock(&self.slow);
-        if slow.panic.is_none() {
-            slow.panic = Some(payload);
+        let loss = if slow.abandoned {
+            ScopeLoss::ScopeDropped
+        } else if slow.panic.is_none() {
+            slow.panic = Some((payload, source));
             return;
-        }
+        } else {
+            ScopeLoss::LaterPanic
+        };
         drop(slow);
-        // Dropped outside the lock: a payload's destructor is user code.
-        drop(payload);
+        // Reported and dropped outside the lock: the hook and a payload's destructor are user
+        // code.
+        self.report_panic(payload, &source, loss);
+    }
+
+    /// The scope's future is dropped before it completed (rule 7): from now on nothing recorded
+    /// is kept, and what was is reported.
+    pub(super) fn abandon(&self) {
+        let (failures, panic) = {
+            let mut slow = lock(&self.slow);
+            slow.abandoned = true;
+            (slow.failures.take(), slow.panic.take())
+        };
+        if let Some((failures, report)) = failures {
+            report(self, failures, ScopeLoss::ScopeDropped);
+        }
+        if let Some((payload, source)) = panic {
+            self.report_panic(payload, &source, ScopeLoss::ScopeDropped);
+        }
+    }
+
+    /// Hands `failures`, which the scope cannot deliver for the reason `loss`, to the failure
+    /// policy, each once, in order (rule 7).
+    pub(super) fn report_errors<E: Send + 'static>(
+        &self,
+        failures: Vec<Failure<E>>,
+        loss: ScopeLoss,
+    ) {
+        for failure in failures {
+            self.report_error(failure, loss);
+        }
+    }
+
+    /// Hands one error the scope cannot deliver to the failure policy, then drops it.
+    pub(super) fn report_error<E: Send + 'static>(&self, failure: Failure<E>, loss: ScopeLoss) {
+        let Failure { error, source } = failure;
+        let why = match loss {
+            ScopeLoss::EndedWithPanic => "the scope ended with a panic, which it resumed",
+            ScopeLoss::ScopeDropped => "the scope's future was dropped before it completed",
+            ScopeLoss::Superseded => "the child's future panicked when dropped after returning it",
+            ScopeLoss::LaterPanic | ScopeLoss::DestructorPanic => "the scope could not deliver it",
+        };
+        let message = format!(
+            "an error (type {}) was dropped unreturned because {why}",
+            std::any::type_name::<E>()
+        );
+        self.report(&source, loss, Some(&message), Some(&error));
+        self.drop_reporting(error, &source);
+    }
+
+    /// Hands the panic `payload` of `source`, which the scope cannot deliver for the reason
+    /// `loss`, to the failure policy, then drops it (rule 7).
+    fn report_panic(&self, payload: PanicPayload, source: &FailureSource, loss: ScopeLoss) {
+        self.report(source, loss, panic_message(&payload), None);
+        self.drop_reporting(payload, source);
+    }
+
+    /// Drops `value` (a payload or an error of `source`) under `catch_unwind`: a panic in its
+    /// destructor is reported, and its own payload dropped the same way, so no destructor can
+    /// unwind into a child's poll (and keep it in the scope) or into the scope's future.
+    fn drop_reporting<T>(&self, value: T, source: &FailureSource) {
+        let mut dropped = catch_unwind(AssertUnwindSafe(move || drop(value)));
+        while let Err(payload) = dropped {
+            self.report(
+                source,
+                ScopeLoss::DestructorPanic,
+                panic_message(&payload),
+                None,
+            );
+            dropped = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+        }
+    }
+
+    /// Reports an undelivered failure of `source` to the runtime's failure policy; a panicking
+    /// failure hook unwinds no further.
+    fn report(
+        &self,
+        source: &FailureSource,
+        loss: ScopeLoss,
+        message: Option<&str>,
+        error: Option<&(dyn Any + Send)>,
+    ) {
+        let failure = UnhandledFailure::undelivered_scope_failure(
+            source.task,
+            source.name.as_deref(),
+            source.location,
+            self.desc.location,
+            loss,
+            message,
+            error,
+        );
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            self.rt.shared.report_unhandled(&failure)
+        }));
     }
 
     /// A child leaves the scope (rule 1): wakes a queued spawner (rule 4) and, if it was the last
@@ -242,12 +368,12 @@ impl ScopeState {
     pub(super) fn take_outcomes<E: 'static>(&self) -> (Vec<Failure<E>>, Option<PanicPayload>) {
         let mut slow = lock(&self.slow);
         let failures = match slow.failures.take() {
-            Some(b) => *b
+            Some((b, _)) => *b
                 .downcast::<Vec<Failure<E>>>()
                 .expect("tether: a scope's failures all have the scope's error type"),
             None => Vec::new(),
         };
-        (failures, slow.panic.take())
+        (failures, slow.panic.take().map(|(p, _)| p))
     }
 
     /// Whether a spawner must abort the child it just registered (rule 5).
@@ -264,6 +390,26 @@ impl ScopeState {
             .registry
             .abort_matching(|meta| meta.scope.as_ref().is_some_and(|t| t.ptr_eq(&token)));
     }
+}
+
+/// The [`ReportBoxed`] of a scope whose error type is `E`.
+fn report_errors_boxed<E: Send + 'static>(
+    state: &ScopeState,
+    failures: Box<dyn Any + Send>,
+    loss: ScopeLoss,
+) {
+    let failures = *failures
+        .downcast::<Vec<Failure<E>>>()
+        .expect("tether: a scope's failures all have the scope's error type");
+    state.report_errors(failures, loss);
+}
+
+/// A panic's message, when its payload is a string.
+pub(super) fn panic_message(payload: &PanicPayload) -> Option<&str> {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
 }
 
 /// Scope nodes kept for reuse by the scopes created on this thread (rule 6).
