@@ -257,7 +257,10 @@ mod tests {
     /// as a stale hang-up used to set it) makes a read wait, not loop on ready -> `WouldBlock` ->
     /// ready inside one poll. The body runs on its own thread so that a spin fails the test.
     #[test]
-    #[cfg_attr(miri, ignore = "Miri's socketpair does not answer WouldBlock to this read")]
+    #[cfg_attr(
+        miri,
+        ignore = "Miri's socketpair does not answer WouldBlock to this read"
+    )]
     fn contradicted_closed_bit_makes_a_read_wait_instead_of_spinning() {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
