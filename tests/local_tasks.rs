@@ -15,6 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
+#[path = "support/bounded.rs"]
+mod bounded;
+
 use tether::runtime::{Builder, Runtime};
 use tether::sync::oneshot;
 
@@ -23,20 +26,7 @@ const LIMIT: Duration = Duration::from_secs(if cfg!(miri) { 600 } else { 20 });
 
 /// Runs `body` on its own thread; a hang becomes a failure after `LIMIT`.
 fn bounded(body: impl FnOnce() + Send + 'static) {
-    let (tx, rx) = mpsc::channel();
-    let t = thread::spawn(move || {
-        body();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(LIMIT) {
-        Ok(()) => t.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(p) = t.join() {
-                std::panic::resume_unwind(p);
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("the test did not finish in {LIMIT:?}"),
-    }
+    bounded::within(LIMIT, "the test", body)
 }
 
 fn rt() -> Runtime {

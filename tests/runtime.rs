@@ -7,6 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+#[path = "support/bounded.rs"]
+mod bounded;
+
+use bounded::within;
 use tether::runtime::{Builder, Handle};
 
 fn rt() -> tether::runtime::Runtime {
@@ -310,21 +314,6 @@ fn a_panicking_failure_hook_does_not_abort_the_process() {
         tether::task::yield_now().await;
         tether::task::yield_now().await;
     });
-}
-
-/// Runs `f` on its own thread and fails the test if it does not return within `limit` (a
-/// deadlocked runtime turns into a failure instead of a hung test run).
-fn within<T: Send + 'static>(
-    limit: Duration,
-    what: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(limit)
-        .unwrap_or_else(|_| panic!("{what}: did not finish within {limit:?} (deadlock?)"))
 }
 
 /// Waits (bounded) until the blocking pool has `n` idle threads.

@@ -105,17 +105,7 @@ impl<'a> UnhandledFailure<'a> {
         location: &'static Location<'static>,
         message: Option<&'a str>,
     ) -> Self {
-        let kind = FailureKind::Panic;
-        UnhandledFailure {
-            origin: Origin::Task {
-                id,
-                name,
-                location,
-                kind,
-            },
-            message,
-            error: None,
-        }
+        Self::of_task(FailureKind::Panic, id, name, location, message)
     }
 
     /// The failure of a task's output: its destructor panicked with `message` when the runtime
@@ -126,14 +116,24 @@ impl<'a> UnhandledFailure<'a> {
         location: &'static Location<'static>,
         message: Option<&'a str>,
     ) -> Self {
-        let kind = FailureKind::OutputDrop;
+        Self::of_task(FailureKind::OutputDrop, id, name, location, message)
+    }
+
+    fn of_task(
+        kind: FailureKind,
+        id: Id,
+        name: Option<&'a str>,
+        location: &'static Location<'static>,
+        message: Option<&'a str>,
+    ) -> Self {
+        let origin = Origin::Task {
+            id,
+            name,
+            location,
+            kind,
+        };
         UnhandledFailure {
-            origin: Origin::Task {
-                id,
-                name,
-                location,
-                kind,
-            },
+            origin,
             message,
             error: None,
         }

@@ -1,0 +1,32 @@
+//! Running a test body so that a hang fails the test instead of hanging the test run.
+
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::Duration;
+
+/// Runs `body` on a thread of its own and returns its value; fails the test, naming `what`, if
+/// it has not returned within `limit` (a deadlocked runtime becomes a failure), and passes a
+/// panic of the body on to the test.
+pub fn within<T: Send + 'static>(
+    limit: Duration,
+    what: &str,
+    body: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    let t = thread::spawn(move || {
+        let _ = tx.send(body());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(v) => {
+            let _ = t.join();
+            v
+        }
+        Err(RecvTimeoutError::Disconnected) => match t.join() {
+            Err(p) => std::panic::resume_unwind(p),
+            Ok(()) => unreachable!("the body's thread ended without sending its value"),
+        },
+        Err(RecvTimeoutError::Timeout) => {
+            panic!("{what}: did not finish within {limit:?} (deadlock?)")
+        }
+    }
+}
