@@ -360,7 +360,8 @@ impl Runtime {
 
 /// Shuts a runtime down, whatever its flavor, within `timeout` (or as long as it takes; see the
 /// module docs). Root tasks still running are reported first (unless the failure policy is
-/// `Ignore`): the seeds' lost `store` calls, made visible.
+/// `Ignore`): a task spawned to finish work in the background (a write, a store) that would
+/// otherwise vanish with the runtime is named, not silently dropped.
 fn shutdown(rt: &Arc<Shared>, timeout: Option<std::time::Duration>) {
     if rt.policy != UnhandledFailurePolicy::Ignore {
         let running: Vec<_> = rt
