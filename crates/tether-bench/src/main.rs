@@ -191,8 +191,11 @@ fn main() -> ExitCode {
 /// The options every mode takes: `--quick`, `--runs N`, `--timeout SECS`.
 #[derive(Default)]
 pub struct CommonArgs {
+    /// `--quick`: small sizes, for a smoke run.
     pub quick: bool,
+    /// `--runs N`: how many runs to take the median of (the mode's default when absent).
     pub runs: Option<usize>,
+    /// `--timeout SECS`: how long one child run may take before it is killed.
     pub timeout: Duration,
 }
 

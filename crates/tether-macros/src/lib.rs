@@ -22,7 +22,6 @@
 //! with tether, write `flavor = "multi_thread"` to run tasks on worker threads.
 //!
 //! [`tether::runtime::Runtime`]: https://docs.rs/tether/latest/tether/runtime/struct.Runtime.html
-#![deny(missing_docs)]
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2, TokenTree};

@@ -60,8 +60,6 @@
 //! [`io::AsyncWriteExt`]); [`time::Sleep`] is `Unpin`; `#[tether::main]` runs on the current-thread
 //! flavor unless you write `flavor = "multi_thread"`; a panic nobody awaited is reported, not lost.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 #![doc(test(attr(deny(warnings))))]
 
 pub mod fs;

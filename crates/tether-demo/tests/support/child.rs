@@ -1,88 +1,21 @@
-//! Building an example from a test and running it as a bounded child process.
+//! Running the demo's binaries from a test as bounded child processes.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// Bounds building the example.
-const BUILD_LIMIT: Duration = Duration::from_secs(300);
+/// The demo's `echo` binary, built by Cargo for this test run (same profile, same target).
+pub fn echo_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_echo"))
+}
 
-/// Builds the example `name` with the test's own profile and returns its path.
-pub fn build_example(name: &str) -> PathBuf {
-    // A test binary is `<target>/<profile>/deps/NAME-<hash>`, or
-    // `<target>/<triple>/<profile>/deps/NAME-<hash>` in a `--target` build (as the sanitizer run
-    // uses); examples go to `.../<profile>/examples/`. The example is built into the same target
-    // directory and for the same triple: without `--target`, `RUSTFLAGS` (`-Zsanitizer=...`)
-    // would apply to the proc macros too, which the compiler then cannot load.
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary is not in <target>/<profile>/deps");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-q", "-p", "tether", "--example", name])
-        .arg("--manifest-path")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
-    let above = profile_dir.parent().expect("<target>/<profile>");
-    // Cargo marks both `<target>` and `<target>/<triple>` with a CACHEDIR.TAG, so the triple is
-    // told by its name: this machine's architecture and OS (tests run on the machine they target).
-    let triple = above
-        .file_name()
-        .and_then(|n| n.to_str())
-        .filter(|n| n.starts_with(std::env::consts::ARCH) && n.contains(std::env::consts::OS));
-    match triple {
-        Some(triple) => {
-            let target = above.parent().expect("<target>/<triple>");
-            cmd.args(["--target", triple])
-                .arg("--target-dir")
-                .arg(target);
-        }
-        None => {
-            cmd.arg("--target-dir").arg(above);
-        }
-    }
-    match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => {}
-        Some("release") => {
-            cmd.arg("--release");
-        }
-        Some(profile) => {
-            cmd.args(["--profile", profile]);
-        }
-    }
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run cargo to build the {name} example: {e}"));
-    let stderr = child.stderr.take().unwrap();
-    let errors = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = BufReader::new(stderr).read_to_string(&mut s);
-        s
-    });
-    let status = wait_bounded(&mut child, BUILD_LIMIT);
-    let errors = errors.join().unwrap_or_default();
-    match status {
-        Some(s) if s.success() => {}
-        Some(s) => panic!("building the {name} example failed ({s}):\n{errors}"),
-        None => panic!("building the {name} example took more than {BUILD_LIMIT:?}:\n{errors}"),
-    }
-    assert!(
-        bin.is_file(),
-        "the {name} example was built, but not at {} (a --target build?)",
-        bin.display()
-    );
-    bin
+/// The demo's `c10k` binary, built by Cargo for this test run (same profile, same target).
+pub fn c10k_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_c10k"))
 }
 
 /// Waits for `child` to exit for at most `limit`; past it, kills it (by its pid, through

@@ -2,27 +2,23 @@
 //! echoing for one second against the handshake echo server, on both runtime flavors. The demo
 //! (`examples/c10k.rs`) runs the same two modules, the client in a child process.
 
-#[path = "../examples/support/c10k_load.rs"]
-mod c10k_load;
-#[path = "../examples/support/handshake_echo.rs"]
-mod handshake_echo;
-
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use c10k_load::{LoadConfig, LoadReport, Progress};
+use tether_demo::echo_server;
+use tether_demo::load::{self, LoadConfig, LoadReport, Progress};
 
 const CONNS: usize = 100;
 
 /// Runs the server and 100 client connections for one second on `rt`; checks the outcome.
 fn hundred_connections_for_a_second(rt: tether::runtime::Runtime) {
     let (report, accepted, opened) = rt.block_on(async {
-        let (addr, stats) = handshake_echo::start("127.0.0.1:0", false).await.unwrap();
+        let (addr, stats) = echo_server::start("127.0.0.1:0", false).await.unwrap();
         let cfg = LoadConfig::new(addr, CONNS, Duration::from_secs(1));
         let progress = Arc::new(Progress::default());
         let mut opened = None;
-        let run = c10k_load::run(&cfg, progress, |o| opened = Some(o));
+        let run = load::run(&cfg, progress, |o| opened = Some(o));
         // Bounded even if something hangs: the run's own worst case plus a margin.
         let report: LoadReport = tether::time::timeout(cfg.worst_case() * 2, run)
             .await

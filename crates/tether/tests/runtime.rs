@@ -7,10 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-#[path = "support/bounded.rs"]
-mod bounded;
+mod support;
 
-use bounded::within;
+use support::bounded::within;
 use tether::runtime::{Builder, Handle};
 
 fn rt() -> tether::runtime::Runtime {

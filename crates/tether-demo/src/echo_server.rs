@@ -26,8 +26,6 @@
 //! 4. [`serve_until`] returns a [`ShutdownSummary`]: how many connections closed cleanly, and
 //!    which ones were cut off (task, peer, age, what it was doing).
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
@@ -53,9 +51,13 @@ pub const EXHAUSTED_BACKOFF: Duration = Duration::from_millis(50);
 /// What a server counted, for logs and tests.
 #[derive(Default, Debug)]
 pub struct Stats {
+    /// Connections accepted.
     pub accepted: AtomicU64,
+    /// Connections closed for a bad or late handshake.
     pub rejected: AtomicU64,
+    /// Accept errors other than running out of descriptors.
     pub accept_errors: AtomicU64,
+    /// Accepts that failed because the process or system ran out of descriptors.
     pub exhausted: AtomicU64,
 }
 

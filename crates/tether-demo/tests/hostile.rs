@@ -42,25 +42,20 @@
 //! operation has a timeout and the server is killed when a test fails. Each test takes about
 //! 5 to 10 s.
 
-#[path = "support/example_bin.rs"]
-mod example_bin;
-#[path = "support/proc_stats.rs"]
-mod proc_stats;
+mod support;
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, SockRef, Socket, Type};
 
-use example_bin::{build_example, Log, Running};
-use proc_stats::ProcStats;
+use support::child::{echo_bin, Log, Running};
+use support::proc_stats::ProcStats;
 
 /// The server's handshake timeout (`--handshake-timeout-ms`).
 const HANDSHAKE: Duration = Duration::from_millis(2000);
@@ -104,12 +99,6 @@ enum Flavor {
     MultiThread,
 }
 
-/// The example binary, built once per test process.
-fn echo_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| build_example("echo"))
-}
-
 /// The echo example running as a child; killed when dropped if still running.
 struct Server {
     flavor: Flavor,
@@ -123,7 +112,7 @@ struct Server {
 impl Server {
     /// Starts the server; with `fd_limit`, its `RLIMIT_NOFILE` is set to it before `exec`.
     fn start(flavor: Flavor, fd_limit: Option<u64>) -> Server {
-        let mut cmd = Command::new(echo_binary());
+        let mut cmd = Command::new(echo_bin());
         cmd.arg("127.0.0.1:0")
             .arg(format!("--handshake-timeout-ms={}", HANDSHAKE.as_millis()));
         if let Flavor::MultiThread = flavor {

@@ -8,13 +8,12 @@
 //! `cargo test` does not build examples) in this test's own profile. Everything is bounded in
 //! time; a demo still running when the test fails is killed.
 
-#[path = "support/example_bin.rs"]
-mod example_bin;
+mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
-use example_bin::{build_example, Running};
+use support::child::{c10k_bin, Running};
 
 const CONNS: u64 = 200;
 const SECS: u64 = 3;
@@ -25,7 +24,7 @@ const RUN_LIMIT: Duration = Duration::from_secs(90);
 fn soak_mode_samples_each_second_and_summarizes() {
     let csv = std::env::temp_dir().join(format!("tether-c10k-soak-{}.csv", std::process::id()));
     let _ = std::fs::remove_file(&csv);
-    let mut cmd = Command::new(build_example("c10k"));
+    let mut cmd = Command::new(c10k_bin());
     cmd.args(["--conns", &CONNS.to_string(), "--soak", &SECS.to_string()])
         .arg("--csv")
         .arg(&csv);

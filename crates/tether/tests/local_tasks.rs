@@ -15,8 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
-#[path = "support/bounded.rs"]
-mod bounded;
+mod support;
 
 use tether::runtime::{Builder, Runtime};
 use tether::sync::oneshot;
@@ -26,7 +25,7 @@ const LIMIT: Duration = Duration::from_secs(if cfg!(miri) { 600 } else { 20 });
 
 /// Runs `body` on its own thread; a hang becomes a failure after `LIMIT`.
 fn bounded(body: impl FnOnce() + Send + 'static) {
-    bounded::within(LIMIT, "the test", body)
+    support::bounded::within(LIMIT, "the test", body)
 }
 
 fn rt() -> Runtime {

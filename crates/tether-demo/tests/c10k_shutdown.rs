@@ -9,15 +9,14 @@
 //! profile. Everything is bounded in time; a demo or client still running when the test fails
 //! is killed.
 
-#[path = "support/example_bin.rs"]
-mod example_bin;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use example_bin::{build_example, Running};
+use support::child::{c10k_bin, Running};
 
 /// Connections the demo opens, and the length of its echo phase (never reached: Ctrl-C comes
 /// first).
@@ -182,7 +181,7 @@ impl Drop for Demo {
 #[test]
 fn ctrl_c_stops_the_server_and_the_client_and_exits_0() {
     become_subreaper();
-    let bin = build_example("c10k");
+    let bin = c10k_bin();
     let (conns, secs) = (CONNS.to_string(), SECS.to_string());
     let mut demo = Demo::start(bin, &["--conns", &conns, "--secs", &secs]);
 

@@ -5,14 +5,12 @@
 //! binary re-executed with `TETHER_EMFILE_CHILD=1`) whose `RLIMIT_NOFILE` is lowered to 64, then
 //! opens more connections than the child can hold.
 
-#[path = "../examples/support/handshake_echo.rs"]
-mod handshake_echo;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use tether_demo::echo_server;
 
 const CHILD_ENV: &str = "TETHER_EMFILE_CHILD";
 const FD_LIMIT: u64 = 64;
@@ -35,7 +33,7 @@ fn emfile_child_server() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let (addr, stats) = handshake_echo::start("127.0.0.1:0", false).await.unwrap();
+        let (addr, stats) = echo_server::start("127.0.0.1:0", false).await.unwrap();
         println!("PORT {}", addr.port());
         std::io::stdout().flush().unwrap();
         // Serve until the parent closes our stdin (bounded: at most 60 s).

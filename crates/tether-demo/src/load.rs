@@ -13,8 +13,6 @@
 //! Shared by the demo (which runs it in a child process) and `tests/c10k.rs` (which runs it
 //! in-process against the server), so both exercise the same code.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;

@@ -2,15 +2,13 @@
 //! file it comes from. All are bounded in time: the sleeping ones run on the paused clock, the
 //! networked ones under a real-time timeout.
 
-#[path = "../examples/support/handshake_echo.rs"]
-mod handshake_echo;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tether::io::{AsyncReadExt, AsyncWriteExt};
 use tether::net::TcpStream;
 use tether::time::{sleep, timeout, Instant};
+use tether_demo::echo_server;
 
 type Log = Arc<Mutex<Vec<String>>>;
 
@@ -125,7 +123,7 @@ async fn say_hello(addr: std::net::SocketAddr) -> std::io::Result<TcpStream> {
 
 #[tether::test]
 async fn seed_002_client_without_hello_is_disconnected() {
-    let (addr, stats) = handshake_echo::start("127.0.0.1:0", false).await.unwrap();
+    let (addr, stats) = echo_server::start("127.0.0.1:0", false).await.unwrap();
     let mut c = TcpStream::connect(addr).await.unwrap();
     c.write_all(b"GET / HTTP/1.0\n").await.unwrap();
     let mut buf = [0u8; 16];
@@ -142,7 +140,7 @@ async fn seed_002_client_without_hello_is_disconnected() {
 
 #[tether::test]
 async fn seed_002_hello_then_bytes_are_echoed() {
-    let (addr, _) = handshake_echo::start("127.0.0.1:0", false).await.unwrap();
+    let (addr, _) = echo_server::start("127.0.0.1:0", false).await.unwrap();
     let mut c = say_hello(addr).await.unwrap();
     for msg in [&b"first"[..], b"second message", &[0u8, 255, 10, 13][..]] {
         c.write_all(msg).await.unwrap();
@@ -154,7 +152,7 @@ async fn seed_002_hello_then_bytes_are_echoed() {
 
 #[tether::test]
 async fn seed_002_hundred_concurrent_clients() {
-    let (addr, stats) = handshake_echo::start("127.0.0.1:0", false).await.unwrap();
+    let (addr, stats) = echo_server::start("127.0.0.1:0", false).await.unwrap();
     let clients: Vec<_> = (0..100u32)
         .map(|i| {
             tether::spawn(async move {

@@ -37,8 +37,7 @@
 //! `TETHER_FAULT_DETACHED_OUTPUT_PANICS=0` turns off the panics in the destructor of a
 //! detached task's output (on by default).
 
-#[path = "support/chaos/mod.rs"]
-mod chaos;
+mod support;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -46,7 +45,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chaos::{Config, Rng, Run, Summary, Top};
+use support::chaos::{self, Config, Rng, Run, Summary, Top};
 use tether::runtime::Builder;
 
 /// Seeds per flavor by default.

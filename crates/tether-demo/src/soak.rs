@@ -17,8 +17,6 @@
 //! second,rss_kib,fds,threads,cpu_pct,requests_per_s,requests,open,client_rss_kib
 //! ```
 
-#![allow(dead_code)]
-
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -49,8 +47,11 @@ pub struct SoakCounters {
 pub struct Sample {
     /// Seconds since the echo phase began.
     pub second: f64,
+    /// The server process's resident memory, in KiB.
     pub rss_kib: u64,
+    /// The server process's open descriptors.
     pub fds: u64,
+    /// The server process's threads.
     pub threads: u64,
     /// CPU time over the last interval, as a percentage of one core.
     pub cpu_pct: f64,
@@ -58,6 +59,7 @@ pub struct Sample {
     pub requests_per_s: f64,
     /// Round trips since the echo phase began.
     pub requests: u64,
+    /// Connections open on the server.
     pub open: u64,
     /// The client process's resident memory (0 if it could not be read).
     pub client_rss_kib: u64,

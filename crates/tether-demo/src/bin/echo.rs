@@ -16,14 +16,12 @@
 //! is left, prints a summary of what was cut off and exits with status 0. The first line printed
 //! contains the bound address (`listening on ADDR`), so `127.0.0.1:0` is usable by scripts.
 
-#[path = "support/handshake_echo.rs"]
-mod handshake_echo;
-
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tether::signal::unix::{signal, SignalKind};
+use tether_demo::echo_server;
 
 const USAGE: &str =
     "usage: echo [ADDR] [--grace-ms MS] [--handshake-timeout-ms MS] [--multi-thread]
@@ -39,7 +37,7 @@ const DEFAULT_GRACE: Duration = Duration::from_millis(2000);
 /// What the command line asks for.
 struct Args {
     addr: String,
-    opts: handshake_echo::ServeOptions,
+    opts: echo_server::ServeOptions,
     multi_thread: bool,
 }
 
@@ -116,8 +114,8 @@ async fn serve(args: Args) -> ExitCode {
             None => std::future::pending::<()>().await,
         }
     };
-    let stats = Arc::new(handshake_echo::Stats::default());
-    let summary = handshake_echo::serve_until(listener, stats, shutdown, opts).await;
+    let stats = Arc::new(echo_server::Stats::default());
+    let summary = echo_server::serve_until(listener, stats, shutdown, opts).await;
     println!("{summary}");
     ExitCode::SUCCESS
 }
@@ -125,9 +123,9 @@ async fn serve(args: Args) -> ExitCode {
 /// `Ok(None)` for `--help`.
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
     let mut addr = None;
-    let mut opts = handshake_echo::ServeOptions {
+    let mut opts = echo_server::ServeOptions {
         log: true,
-        ..handshake_echo::ServeOptions::new(DEFAULT_GRACE)
+        ..echo_server::ServeOptions::new(DEFAULT_GRACE)
     };
     let mut multi_thread = false;
     while let Some(arg) = args.next() {

@@ -12,7 +12,7 @@
 //! connections at once and echoing on all of them, with the memory and CPU that costs.
 //!
 //! How it runs: this process raises its open-files soft limit to the hard limit, starts the
-//! server (`handshake_echo::serve_until`: the accept loop and every connection in one scope) on
+//! server (`echo_server::serve_until`: the accept loop and every connection in one scope) on
 //! a tether runtime (multi-thread by default) on `127.0.0.1`, port 0, and starts the
 //! load generator as a child process (itself, re-run with a hidden `--client` flag) so that
 //! client and server each have their own descriptor limit. The client, on a tether runtime too
@@ -64,13 +64,6 @@
 //! the child is killed (and always reaped) if it outlives the run by a generous margin. When
 //! the run is over, the server's connections get the same 2 s grace period to close.
 
-#[path = "support/c10k_load.rs"]
-mod c10k_load;
-#[path = "support/handshake_echo.rs"]
-mod handshake_echo;
-#[path = "support/soak.rs"]
-mod soak;
-
 use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::process::ExitStatusExt;
@@ -84,7 +77,8 @@ use std::time::{Duration, Instant};
 use futures_lite::future::or;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use c10k_load::{LoadConfig, Progress};
+use tether_demo::load::{self, LoadConfig, Progress};
+use tether_demo::{echo_server, soak};
 
 const DEFAULT_CONNS: u64 = 10_000;
 const DEFAULT_SECS: u64 = 10;
@@ -347,7 +341,7 @@ enum Outcome {
     Interrupted,
 }
 
-/// Serves with [`handshake_echo::serve_until`] while the driver runs the client on the blocking
+/// Serves with [`echo_server::serve_until`] while the driver runs the client on the blocking
 /// pool, until the load has finished or Ctrl-C is pressed; then shuts the server down
 /// gracefully. On Ctrl-C the driver stops measuring at once; once the server has shut down (the
 /// client still running, so its connections see clean closes), the driver stops the client and
@@ -362,7 +356,7 @@ async fn serve_and_drive(run: Run) -> Result<Outcome, String> {
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot start the server: {e}"))?;
-    let stats = Arc::new(handshake_echo::Stats::default());
+    let stats = Arc::new(echo_server::Stats::default());
     // The driver's events: the child's output, and Ctrl-C.
     let (tx, rx) = mpsc::channel();
     let interrupt = tx.clone();
@@ -387,8 +381,8 @@ async fn serve_and_drive(run: Run) -> Result<Outcome, String> {
         },
         async { driven = Some((&mut driver).await) },
     );
-    let opts = handshake_echo::ServeOptions::new(SHUTDOWN_GRACE);
-    let summary = handshake_echo::serve_until(listener, stats, shutdown, opts).await;
+    let opts = echo_server::ServeOptions::new(SHUTDOWN_GRACE);
+    let summary = echo_server::serve_until(listener, stats, shutdown, opts).await;
     // After Ctrl-C the server is down: the driver stops the client, then prints what it measured.
     if interrupted {
         let _ = interrupt.send(Event::StopClient);
@@ -475,7 +469,7 @@ impl Run {
     fn drive(
         &self,
         addr: SocketAddr,
-        stats: &handshake_echo::Stats,
+        stats: &echo_server::Stats,
         tx: mpsc::Sender<Event>,
         rx: mpsc::Receiver<Event>,
     ) -> Result<Outcome, String> {
@@ -734,7 +728,7 @@ impl Run {
         so_far: &SoFar,
         m: &Measured,
         rss_before: u64,
-        stats: &handshake_echo::Stats,
+        stats: &echo_server::Stats,
         client: &str,
     ) {
         let when = match &m.opened {
@@ -799,7 +793,7 @@ impl Run {
         &self,
         m: &Measured,
         rss_before: u64,
-        stats: &handshake_echo::Stats,
+        stats: &echo_server::Stats,
         errors: &[String],
         (client_cpu, client_life): (Duration, Duration),
     ) -> bool {
@@ -1054,7 +1048,7 @@ fn client(addr: SocketAddr, requested: u64, secs: u64, size: usize) -> ExitCode 
                 );
             }
         });
-        let report = c10k_load::run(&cfg, progress, |o| {
+        let report = load::run(&cfg, progress, |o| {
             println!(
                 "OPEN established={} failed={} ms={}",
                 o.established,

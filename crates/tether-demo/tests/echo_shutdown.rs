@@ -7,19 +7,17 @@
 //! `cargo test` does not build examples) into this test's own target directory.
 //! Everything is bounded in time, and a server still running when a test ends is killed.
 
-#[path = "support/example_bin.rs"]
-mod example_bin;
+mod support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use example_bin::{build_example, Running};
+use support::child::{echo_bin, Running};
 
 /// Clients of the main test.
 const CLIENTS: usize = 20;
@@ -35,12 +33,6 @@ const EXIT_LIMIT: Duration = Duration::from_secs(20);
 const CLIENT_LIMIT: Duration = Duration::from_secs(60);
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The example binary, built once per test process.
-fn echo_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| build_example("echo"))
-}
-
 /// The echo example running as a child; killed when dropped if still running.
 struct Server {
     run: Running,
@@ -49,7 +41,7 @@ struct Server {
 
 impl Server {
     fn start(args: &[&str]) -> Server {
-        let mut cmd = Command::new(echo_binary());
+        let mut cmd = Command::new(echo_bin());
         cmd.arg("127.0.0.1:0").args(args);
         let run = Running::start(cmd, "server");
         let line = run.wait_for_line("listening on ", START_LIMIT);

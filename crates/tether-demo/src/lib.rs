@@ -1,0 +1,14 @@
+//! The programs that show tether under load, as a library its binaries and tests share:
+//!
+//! - [`echo_server`]: the handshake echo server (a client says `hello`, then every byte is
+//!   echoed), with a graceful, reported shutdown. The `echo` binary serves it on an address.
+//! - [`load`]: the load generator that opens thousands of connections to it and measures round
+//!   trips, with a latency histogram.
+//! - [`soak`]: the once-a-second sampler of the C10k demo's soak mode.
+//!
+//! `cargo run --release -p tether-demo` runs the C10k demo (the `c10k` binary): the server and, in
+//! a child process, the load generator, with 10,000 connections on one machine.
+
+pub mod echo_server;
+pub mod load;
+pub mod soak;
