@@ -2,7 +2,7 @@
 //! blocking, then the live task tree and the runtime's metrics are printed.
 //!
 //! ```text
-//! cargo run --example doctor
+//! cargo run -p tether --example doctor
 //! ```
 //!
 //! The runtime keeps its default diagnostics: a poll longer than 10 ms is reported as slow when

@@ -1,7 +1,7 @@
 //! tether in thirty lines: spawn, sleep, join, timeout.
 //!
 //! ```text
-//! cargo run --example hello
+//! cargo run --release -p tether --example hello
 //! ```
 
 use std::time::Duration;

@@ -1,8 +1,8 @@
 //! Asynchronous I/O: the reactor and the traits streams implement.
 //!
-//! tether's streams implement the `futures-io` traits [`AsyncRead`], [`AsyncWrite`] (and files
-//! later [`AsyncSeek`]), the ecosystem's common vocabulary, so codecs and utilities written for
-//! them work unchanged. The convenience methods (`read`, `read_exact`, `write_all`, `flush`,
+//! tether's streams implement the `futures-io` traits [`AsyncRead`], [`AsyncWrite`] (and
+//! [`fs::File`](crate::fs::File) also [`AsyncSeek`]), the ecosystem's common vocabulary, so codecs
+//! and utilities written for them work unchanged. The convenience methods (`read`, `read_exact`, `write_all`, `flush`,
 //! `close`, `copy`, `BufReader`, `lines`, ...) come from extension traits; tether re-exports those
 //! of `futures-lite`, so one import is enough:
 //!

@@ -4,9 +4,10 @@
 //!
 //! [`scope`] runs a body that may spawn child tasks with [`Scope::spawn`]. The scope's future
 //! completes only after the body and every child have finished, so nothing started inside is
-//! left running when it returns (the seeds' "pass the task group explicitly" discipline, built
-//! in). The first failure — an `Err` returned by a child or the body, or a panic — cancels the
-//! scope:
+//! left running when it returns. Code spawns into a scope only through the [`Scope`] handle it
+//! was given, so a function that leaves children running after it returns says so by taking
+//! that handle as a parameter. The first failure — an `Err` returned by a child or the body, or a
+//! panic — cancels the scope:
 //!
 //! 1. the **signal**: the scope's [`CancelToken`] is cancelled; children observe it with
 //!    [`task::cancelled`](crate::task::cancelled) to finish cleanly (answer the request in flight,

@@ -156,8 +156,9 @@ where
 
 /// Configures a task before spawning it: today, its name.
 ///
-/// The name shows in [`Handle::live_tasks`](crate::runtime::Handle::live_tasks) and, in later
-/// diagnostics, in reports about the task.
+/// The name shows in [`Handle::live_tasks`](crate::runtime::Handle::live_tasks), in the task
+/// tree of [`Handle::dump`](crate::runtime::Handle::dump), and in the reports about the task:
+/// slow polls, the watchdog's, and unhandled failures.
 ///
 /// # Examples
 ///
