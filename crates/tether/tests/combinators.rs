@@ -94,11 +94,12 @@ async fn all_returns_every_value_in_input_order() {
     assert_eq!((finished.get(), drops.get()), (3, 3));
 }
 
-/// Seed 001 (`Promise.all` short-circuits on a rejection but leaves the other promises running):
-/// `all` returns the first error with every other input already dropped, and none of them ever
-/// finishes afterwards.
+/// JavaScript's `Promise.all` settles on the first rejection but leaves the other promises
+/// running, so their side effects still happen after the caller moved on. tether's `all` returns
+/// the first error with every other input already dropped, and none of them ever finishes
+/// afterwards.
 #[tether::test(start_paused = true)]
-async fn seed_001_all_short_circuit_leaves_nothing_running() {
+async fn all_short_circuit_leaves_nothing_running() {
     let (drops, finished) = (Counter::default(), Counter::default());
     let start = Instant::now();
     let inputs = vec![
