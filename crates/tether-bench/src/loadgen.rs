@@ -1,9 +1,9 @@
 //! The echo suites' load generator: a process of its own, the same for every server under test.
 //!
 //! It is this executable re-run with the hidden arguments
-//! `--loadgen ADDR CONNS MILLIS PARENT_PID` by the server's child process (see `echo.rs`), and
-//! uses no async runtime: [`THREADS`] plain threads, each driving its share of the connections
-//! with its own `mio::Poll`.
+//! `--loadgen ADDR CONNS MILLIS PARENT_PID` by the server's child process (see
+//! `suites/echo.rs`), and uses no async runtime: [`THREADS`] plain threads, each driving its
+//! share of the connections with its own `mio::Poll`.
 //!
 //! 1. **Connect**: each thread opens its connections with at most [`CONNECTING_PER_THREAD`]
 //!    in progress at once (so the listener's backlog never overflows). A connection counts as

@@ -126,14 +126,14 @@
 //!   limit); `echo_10000` adds the server's peak RSS. `mio` is the same server with no runtime:
 //!   one thread, one `mio::Poll`. The server child's watcher thread starts the load generator,
 //!   kills it (by pid) if it overstays its own worst case by 15 s, and always reaps it; the load
-//!   generator also dies with its parent (`PR_SET_PDEATHSIG`). See `echo.rs` and `loadgen.rs`.
+//!   generator also dies with its parent (`PR_SET_PDEATHSIG`). See `suites/echo.rs` and
+//!   `loadgen.rs`.
 //!
-//! Adding a suite is one function per library (`NAME_tether`, `NAME_tokio`, `NAME_smol`, each
-//! taking the flavor) plus one entry in `suites::SUITES` that lists the flavors it runs on (and
-//! optionally a `mio` function for the reference column).
+//! Adding a suite is one module under `suites/` with one function per library (`NAME_tether`,
+//! `NAME_tokio`, `NAME_smol`, each taking the flavor) and the suite's entry, which lists the
+//! flavors it runs on (and optionally a `mio` function for the reference column), added to
+//! `suites::SUITES`.
 
-mod echo;
-mod idle;
 mod loadgen;
 mod measure;
 mod overhead;

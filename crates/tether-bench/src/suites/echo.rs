@@ -1,5 +1,5 @@
 //! The echo suites (`echo_100`, `echo_1000`, `echo_10000`): a TCP echo server on the runtime
-//! under test, loaded by the same separate process for every runtime (`loadgen.rs`).
+//! under test, loaded by the same separate process for every runtime (`src/loadgen.rs`).
 //!
 //! The server child (one per measurement, as for every suite) raises its open-files soft limit
 //! to the hard limit, lowers the connection count to what fits (saying so on stderr; the
@@ -26,10 +26,67 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::{Metric, Scale, Suite, BOTH};
 use crate::loadgen::{self, Report};
 use crate::measure;
 use crate::runtimes::{self as rt, Flavor};
-use crate::suites::Scale;
+
+/// The `echo_100` entry in [`SUITES`](super::SUITES).
+pub(super) const ECHO_100: Suite = Suite {
+    name: "echo_100",
+    about: ECHO_ABOUT,
+    metrics: ECHO_METRICS,
+    peak_rss: false,
+    flavors: BOTH,
+    tether: echo_100_tether,
+    tokio: echo_100_tokio,
+    smol: echo_100_smol,
+    mio: Some(echo_100_mio),
+    in_quick: true,
+};
+
+/// The `echo_1000` entry in [`SUITES`](super::SUITES).
+pub(super) const ECHO_1000: Suite = Suite {
+    name: "echo_1000",
+    about: ECHO_ABOUT,
+    metrics: ECHO_METRICS,
+    peak_rss: false,
+    flavors: BOTH,
+    tether: echo_1000_tether,
+    tokio: echo_1000_tokio,
+    smol: echo_1000_smol,
+    mio: Some(echo_1000_mio),
+    in_quick: true,
+};
+
+/// The `echo_10000` entry in [`SUITES`](super::SUITES).
+pub(super) const ECHO_10000: Suite = Suite {
+    name: "echo_10000",
+    about: ECHO_ABOUT,
+    metrics: ECHO_METRICS,
+    peak_rss: true,
+    flavors: BOTH,
+    tether: echo_10000_tether,
+    tokio: echo_10000_tokio,
+    smol: echo_10000_smol,
+    mio: Some(echo_10000_mio),
+    in_quick: false,
+};
+
+/// The `about` of the echo suites (the connection count is in the name).
+const ECHO_ABOUT: &str = "a TCP echo server on the runtime (its own TcpListener/TcpStream, one \
+                          task per connection) on 127.0.0.1, loaded by a separate mio process \
+                          (2 threads) with N connections, each a closed loop of 64-byte round \
+                          trips for 5 s (quick: 1 s); mio: the same server with no runtime";
+
+/// The figures of every echo suite, in the order [`figures`] returns them.
+const ECHO_METRICS: &[Metric] = &[
+    Metric::higher("throughput", "req/s"),
+    Metric::lower("latency p50", "µs"),
+    Metric::lower("latency p99", "µs"),
+    Metric::lower("server CPU", "µs/req"),
+    Metric::info("connections", "count"),
+];
 
 /// Bytes of each connection's read buffer (a local of the connection's task).
 pub const BUF: usize = 4096;
@@ -78,7 +135,7 @@ impl Plan {
     }
 }
 
-/// The figures of an echo measurement, in the order of [`crate::suites::ECHO_METRICS`].
+/// The figures of an echo measurement, in the order of [`ECHO_METRICS`].
 fn figures(report: &Report, cpu: Duration) -> Vec<f64> {
     vec![
         report.requests as f64 / report.secs,

@@ -20,9 +20,31 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::{Metric, Scale, Suite, BOTH};
 use crate::measure;
 use crate::runtimes::{self as rt, Flavor};
-use crate::suites::Scale;
+
+/// The figures of `idle_wakeups`.
+const IDLE_METRICS: &[Metric] = &[
+    Metric::lower("parks (tether's counter)", "/s"),
+    Metric::lower("voluntary context switches", "/s"),
+];
+
+/// The suite's entry in [`SUITES`](super::SUITES).
+pub(super) const SUITE: Suite = Suite {
+    name: "idle_wakeups",
+    about: "a runtime whose only work is one timer 60 s away, watched for 2 s by a plain \
+            thread: wake-ups per second, as tether's parks counter and as the process's \
+            voluntary context switches (every thread but the observer's); target 0",
+    metrics: IDLE_METRICS,
+    peak_rss: false,
+    flavors: BOTH,
+    tether: idle_wakeups_tether,
+    tokio: idle_wakeups_tokio,
+    smol: idle_wakeups_smol,
+    mio: None,
+    in_quick: true,
+};
 
 /// How far away the one timer is.
 const TIMER: Duration = Duration::from_secs(60);
