@@ -1,4 +1,5 @@
-//! The echo server of seed 002 (`002_0839374704fe9389.txt`), on tether.
+//! The handshake echo server, on tether: one task per connection, written as straight-line
+//! `async` code.
 //!
 //! Protocol: a client first sends the line `hello` (a trailing `\r` and surrounding spaces are
 //! allowed); the server answers `hello\n` and from then on echoes every byte it receives. A
@@ -8,12 +9,13 @@
 //! client sends: the echo of one read is written before the next read, so a client that does
 //! not read its echoes stops the server reading from it.
 //!
-//! Shared by `examples/echo.rs`, the seeds' integration tests and the descriptor-exhaustion
-//! test, so all of them exercise the same code.
+//! Shared by the `echo` binary, the C10k demo, and the tests that drive it in process
+//! (`tests/echo_handshake.rs`, `tests/c10k.rs`, `tests/emfile.rs`), so all of them exercise the
+//! same code.
 //!
 //! Two ways to run it: [`serve`] (or [`start`]) serves forever, each connection a detached task;
 //! [`serve_until`] runs the accept loop and every connection in one scope and shuts down
-//! gracefully when a future completes (Ctrl-C in `examples/echo.rs`):
+//! gracefully when a future completes (Ctrl-C in the `echo` binary):
 //!
 //! 1. the accept loop stops and the listener is closed: no new connection is accepted;
 //! 2. the scope is cancelled: every connection task sees `tether::task::cancelled()`. A

@@ -5,10 +5,14 @@
 //! - [`load`]: the load generator that opens thousands of connections to it and measures round
 //!   trips, with a latency histogram.
 //! - [`soak`]: the once-a-second sampler of the C10k demo's soak mode.
+//! - [`process`]: what the demo reads and sets about processes (open-files limit, local ports,
+//!   resident memory, CPU time, descriptors, threads).
 //!
 //! `cargo run --release -p tether-demo` runs the C10k demo (the `c10k` binary): the server and, in
-//! a child process, the load generator, with 10,000 connections on one machine.
+//! a child process, the load generator, with 10,000 connections on one machine;
+//! `cargo run --release -p tether-demo --bin echo` runs the echo server on `127.0.0.1:5566`.
 
 pub mod echo_server;
 pub mod load;
+pub mod process;
 pub mod soak;

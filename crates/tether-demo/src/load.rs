@@ -1,6 +1,6 @@
-//! The load generator of the C10k demo (`examples/c10k.rs`), and a latency histogram.
+//! The load generator of the C10k demo (the `c10k` binary), and a latency histogram.
 //!
-//! [`run`] opens `conns` connections to a handshake echo server (`handshake_echo.rs`): each says
+//! [`run`] opens `conns` connections to a handshake echo server ([`crate::echo_server`]): each says
 //! `hello` and checks the `hello\n` reply. Connecting is paced: at most
 //! [`LoadConfig::max_connecting`] connections are between `connect` and the handshake reply at
 //! once, so the listener's accept queue (its backlog) never overflows, and a failed attempt

@@ -1,4 +1,4 @@
-//! The soak mode of the C10k demo (`examples/c10k.rs --soak SECS`): while the echo phase runs,
+//! The soak mode of the C10k demo (`c10k --soak SECS`): while the echo phase runs,
 //! the server process (the demo itself) is sampled once a second and the samples go to a CSV
 //! file; at the end, a summary says whether memory, descriptors and CPU stayed flat.
 //!
@@ -7,11 +7,12 @@
 //! the client's progress through [`SoakCounters`]; [`Sampler::finish`] stops it and returns the
 //! samples, which [`summary`] turns into the report.
 //!
-//! Each sample reads, for this process: resident memory (`/proc/self/statm`), open descriptors
-//! (`/proc/self/fd`), threads (`/proc/self/stat`), user + system CPU time (`getrusage`) as a
-//! percentage of one core over the last interval; from the client: the round trips completed
-//! (its last progress report, every 250 ms) and the connections open; and the client process's
-//! resident memory. Columns of the CSV, one row per second:
+//! Each sample reads, through [`crate::process`], for this process: resident memory
+//! (`/proc/self/statm`), open descriptors (`/proc/self/fd`), threads (`/proc/self/stat`), user +
+//! system CPU time (`getrusage`) as a percentage of one core over the last interval; from the
+//! client: the round trips completed (its last progress report, every 250 ms) and the
+//! connections open; and the client process's resident memory. Columns of the CSV, one row per
+//! second:
 //!
 //! ```text
 //! second,rss_kib,fds,threads,cpu_pct,requests_per_s,requests,open,client_rss_kib
@@ -25,6 +26,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use crate::process::{cpu_time, fd_count, rss_bytes, threads, CpuOf};
 
 /// How often the server is sampled.
 pub const EVERY: Duration = Duration::from_secs(1);
@@ -128,7 +131,11 @@ fn sample_loop(
     stopped: &mpsc::Receiver<()>,
 ) -> (Vec<Sample>, Option<io::Error>) {
     let start = Instant::now();
-    let mut prev = (start, cpu_time(), counters.requests.load(Ordering::Relaxed));
+    let mut prev = (
+        start,
+        cpu_time(CpuOf::ThisProcess),
+        counters.requests.load(Ordering::Relaxed),
+    );
     let mut samples = Vec::new();
     let mut csv_error = None;
     for k in 1..=count {
@@ -138,7 +145,7 @@ fn sample_loop(
             _ => break,
         }
         let now = Instant::now();
-        let cpu = cpu_time();
+        let cpu = cpu_time(CpuOf::ThisProcess);
         let requests = counters.requests.load(Ordering::Relaxed);
         let dt = now.duration_since(prev.0).as_secs_f64().max(1e-9);
         let s = Sample {
@@ -291,46 +298,7 @@ fn slope_per_minute(samples: &[Sample], field: fn(&Sample) -> f64) -> f64 {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Reading /proc.
-
-/// Resident memory of process `pid` (`self` for this one), in KiB (`/proc/PID/statm`, second
-/// field, in pages).
+/// Resident memory of process `pid` (`self` for this one), in KiB; `None` if it cannot be read.
 fn rss_kib(pid: &str) -> Option<u64> {
-    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf only reads a configuration value.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * u64::try_from(page).unwrap_or(4096) / 1024)
-}
-
-/// Open descriptors of this process (the one `read_dir` itself uses is not counted).
-fn fd_count() -> Option<u64> {
-    let n = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
-    Some(n.saturating_sub(1))
-}
-
-/// Threads of this process (`/proc/self/stat`, field 20).
-fn threads() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // After `(comm)`, field 3 (`state`) is index 0, so field 20 is index 17.
-    stat[stat.rfind(')')? + 1..]
-        .split_whitespace()
-        .nth(17)?
-        .parse()
-        .ok()
-}
-
-/// User + system CPU time of this process.
-fn cpu_time() -> Duration {
-    // SAFETY: `rusage` is plain integers, for which all-zero bytes are a valid value.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage writes the struct we pass by reference and has no other effect.
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
-        return Duration::ZERO;
-    }
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+    rss_bytes(pid).ok().map(|b| b / 1024)
 }

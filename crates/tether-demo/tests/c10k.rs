@@ -1,6 +1,6 @@
 //! The C10k demo's client and server, in one process and at a small scale: 100 connections
 //! echoing for one second against the handshake echo server, on both runtime flavors. The demo
-//! (`examples/c10k.rs`) runs the same two modules, the client in a child process.
+//! (the `c10k` binary) runs the same two modules, the client in a child process.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

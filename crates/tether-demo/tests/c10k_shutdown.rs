@@ -1,13 +1,11 @@
-//! Ctrl-C in the C10k demo (`examples/c10k.rs`), end to end: the demo runs as a child process
+//! Ctrl-C in the C10k demo (the `c10k` binary), end to end: the demo runs as a child process
 //! with 200 connections and a 30 s echo phase; once its connections are open the test sends
 //! `SIGINT` to the demo's own pid (not to its client process), and checks that it exits with
 //! status 0 within a bounded time, that it says it was interrupted and prints the server's
 //! shutdown summary, and that its client process was stopped and reaped, not left behind.
 //!
-//! The example binary is built with `$CARGO build -p tether --example c10k` (a filtered
-//! `cargo test` does not build examples) into this test's own target directory, in this test's
-//! profile. Everything is bounded in time; a demo or client still running when the test fails
-//! is killed.
+//! Cargo builds the `c10k` binary for this test, in the test's profile. Everything is bounded
+//! in time; a demo or client still running when the test fails is killed.
 
 mod support;
 
@@ -22,7 +20,6 @@ use support::child::{c10k_bin, Running};
 /// first).
 const CONNS: u32 = 200;
 const SECS: u32 = 30;
-/// Bounds the build of the example.
 /// Bounds the demo's start and connect phase (its own connect phase gives up after 30 s).
 const OPEN_LIMIT: Duration = Duration::from_secs(60);
 /// Bounds the demo's exit after the signal (its shutdown takes at most a few seconds).

@@ -1,11 +1,10 @@
-//! A smoke run of the C10k demo's soak mode (`examples/c10k.rs --soak SECS`): 200 connections
-//! for 3 s. Checks that the demo exits with status 0 after its report, that the soak summary
+//! A smoke run of the C10k demo's soak mode (`c10k --soak SECS`): 200 connections for 3 s.
+//! Checks that the demo exits with status 0 after its report, that the soak summary
 //! follows it, and that the CSV file holds its header and one row per second with the
 //! connections open. (The real soak, 10 minutes on 10,000 connections, is a benchmark: see
 //! BENCHMARKS.md; this only checks that the mode works.)
 //!
-//! The example binary is built with `$CARGO build -p tether --example c10k` (a filtered
-//! `cargo test` does not build examples) in this test's own profile. Everything is bounded in
+//! Cargo builds the `c10k` binary for this test, in the test's profile. Everything is bounded in
 //! time; a demo still running when the test fails is killed.
 
 mod support;

@@ -1,11 +1,10 @@
-//! Graceful shutdown of `examples/echo.rs`, end to end: the example runs as a child process,
+//! Graceful shutdown of the `echo` binary, end to end: the server runs as a child process,
 //! clients echo through it, the test sends it `SIGINT`, and checks that it stops accepting, that
 //! every client saw only complete echoes before the server closed, that what was cut off is
 //! reported, and that it exits with status 0.
 //!
-//! The example binary is built with `$CARGO build -p tether --example echo` (a filtered
-//! `cargo test` does not build examples) into this test's own target directory.
-//! Everything is bounded in time, and a server still running when a test ends is killed.
+//! Cargo builds the `echo` binary for this test, in the test's profile. Everything is bounded
+//! in time, and a server still running when a test ends is killed.
 
 mod support;
 
@@ -25,7 +24,6 @@ const CLIENTS: usize = 20;
 const MSG: usize = 64;
 /// Echoes every client completes before the signal.
 const ECHOES_BEFORE_SIGNAL: usize = 10;
-/// Bounds the build of the example.
 /// Bounds how long the server may take to print its address, and to exit after the signal.
 const START_LIMIT: Duration = Duration::from_secs(30);
 const EXIT_LIMIT: Duration = Duration::from_secs(20);
@@ -33,7 +31,7 @@ const EXIT_LIMIT: Duration = Duration::from_secs(20);
 const CLIENT_LIMIT: Duration = Duration::from_secs(60);
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The echo example running as a child; killed when dropped if still running.
+/// The `echo` binary running as a child; killed when dropped if still running.
 struct Server {
     run: Running,
     addr: SocketAddr,

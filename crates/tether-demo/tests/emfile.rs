@@ -1,9 +1,9 @@
 //! Running out of file descriptors while accepting: the server survives, does not spin, and
 //! accepts again once descriptors are freed.
 //!
-//! The test runs the handshake echo server of `examples/support` in a child process (this test
-//! binary re-executed with `TETHER_EMFILE_CHILD=1`) whose `RLIMIT_NOFILE` is lowered to 64, then
-//! opens more connections than the child can hold.
+//! The test runs the handshake echo server ([`tether_demo::echo_server`]) in a child process
+//! (this test binary re-executed with `TETHER_EMFILE_CHILD=1`) whose `RLIMIT_NOFILE` is lowered
+//! to 64, then opens more connections than the child can hold.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

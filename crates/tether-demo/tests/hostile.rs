@@ -1,4 +1,4 @@
-//! Hostile clients against the handshake echo server of `examples/echo.rs`, run as a child
+//! Hostile clients against the handshake echo server (the `echo` binary), run as a child
 //! process on each runtime flavor (`--multi-thread` or not), over loopback.
 //!
 //! [`hostile_clients`] runs, all at once against one server whose handshake timeout is 2 s:
@@ -38,9 +38,9 @@
 //! build, whose quarantine keeps freed memory resident), nothing printed `panicked`, and
 //! `SIGINT` stops it with status 0 and a summary of 0 open connections.
 //!
-//! The example is built in this test's profile (debug under a plain `cargo test`); every socket
-//! operation has a timeout and the server is killed when a test fails. Each test takes about
-//! 5 to 10 s.
+//! Cargo builds the `echo` binary in this test's profile (debug under a plain `cargo test`);
+//! every socket operation has a timeout and the server is killed when a test fails. Each test
+//! takes about 5 to 10 s.
 
 mod support;
 
@@ -99,7 +99,7 @@ enum Flavor {
     MultiThread,
 }
 
-/// The echo example running as a child; killed when dropped if still running.
+/// The `echo` binary running as a child; killed when dropped if still running.
 struct Server {
     flavor: Flavor,
     run: Running,

@@ -1,7 +1,10 @@
-//! The handshake echo server of seed 002, on tether, with a graceful shutdown on Ctrl-C.
+//! The handshake echo server ([`tether_demo::echo_server`]), on tether, with a graceful shutdown
+//! on Ctrl-C.
 //!
 //! ```text
-//! cargo run --release --example echo [ADDR] [--grace-ms MS] [--handshake-timeout-ms MS] [--multi-thread]
+//! cargo run --release -p tether-demo --bin echo                  # on 127.0.0.1:5566
+//! cargo run --release -p tether-demo --bin echo -- [ADDR] [--grace-ms MS]
+//!                                                  [--handshake-timeout-ms MS] [--multi-thread]
 //! printf 'hello\nsome bytes\n' | nc 127.0.0.1 5566
 //! ```
 //!
@@ -23,8 +26,8 @@ use std::time::Duration;
 use tether::signal::unix::{signal, SignalKind};
 use tether_demo::echo_server;
 
-const USAGE: &str =
-    "usage: echo [ADDR] [--grace-ms MS] [--handshake-timeout-ms MS] [--multi-thread]
+const USAGE: &str = "usage: cargo run --release -p tether-demo --bin echo -- [ADDR] [--grace-ms MS]
+                                                        [--handshake-timeout-ms MS] [--multi-thread]
 
   ADDR                     address to listen on (default 127.0.0.1:5566; port 0 picks a free port)
   --grace-ms MS            how long connections may take to finish after Ctrl-C (default 2000)

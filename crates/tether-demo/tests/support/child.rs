@@ -35,7 +35,7 @@ pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     }
 }
 
-/// An example running as a child process, its stdout and stderr lines collected as they come;
+/// A binary running as a child process, its stdout and stderr lines collected as they come;
 /// killed (through `Child::kill`, by its pid) and reaped when dropped if it still runs.
 pub struct Running {
     child: Child,

@@ -1,8 +1,11 @@
-//! Helpers the integration tests share: bounding a test body in time ([`bounded`]) and the
-//! seeded chaos of the fault-injection suite ([`chaos`]).
+//! Helpers the integration tests share: bounding a test body in time ([`bounded`]), the
+//! seeded chaos of the fault-injection suite ([`chaos`]), letting the other tasks of a
+//! current-thread runtime run ([`settle`]), and counting drops ([`on_drop`]).
 //!
 //! Each test binary compiles this module and uses part of it.
 #![allow(dead_code, unused_imports)]
 
 pub mod bounded;
 pub mod chaos;
+pub mod on_drop;
+pub mod settle;

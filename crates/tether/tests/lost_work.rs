@@ -1,5 +1,8 @@
-//! The seeds' lost-data scenarios, made impossible: failures reported, pending work completed
-//! or reported, traffic spikes bounded, cancellation propagated. Each test names its seed file.
+//! Work a program can lose without noticing, and how tether keeps it from being lost: a task
+//! spawned and forgotten that fails (its failure is reported), tasks still pending when the
+//! program moves on or shuts down (a scope waits for them; a shutdown reports them), a spike of
+//! requests each spawning a store (a bounded scope keeps the number in flight bounded), and one
+//! failed request among several (its siblings are cancelled, not left running).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,11 +12,12 @@ use tether::runtime::Builder;
 use tether::scope::{scope, Builder as ScopeBuilder};
 use tether::time::sleep;
 
-/// 003_cb15d5b9c256ba2d.txt: `create_task(buggy_store(data))` in a loop, never awaited. In
-/// asyncio the errors vanish; in tether each one reaches the failure policy, with the task's
-/// name and where it was spawned.
+/// A loop that spawns a `buggy_store(data)` task per item and drops its handle (fire and
+/// forget): each task panics, and nobody awaits it. A runtime that only reports a failure to the
+/// task's awaiter would lose all five; in tether each one reaches the failure policy (here a
+/// hook), with the task's name and where it was spawned.
 #[test]
-fn seed_003_buggy_store_failures_are_reported_not_lost() {
+fn failures_of_fire_and_forget_tasks_are_reported_not_lost() {
     let reports = Arc::new(Mutex::new(Vec::new()));
     let r = reports.clone();
     let rt = Builder::new_current_thread()
@@ -23,7 +27,7 @@ fn seed_003_buggy_store_failures_are_reported_not_lost() {
         .unwrap();
     rt.block_on(async {
         for data in 0..5u32 {
-            // Fire and forget, as in the seed.
+            // Fire and forget: the handle is dropped, nobody awaits the task.
             drop(
                 tether::task::Builder::new()
                     .name("buggy_store")
@@ -42,10 +46,11 @@ fn seed_003_buggy_store_failures_are_reported_not_lost() {
         .all(|r| r.contains("\"buggy_store\"") && r.contains("something wrong")));
 }
 
-/// 003_cb15d5b9c256ba2d.txt: `main` returns while `store(data)` tasks are pending. Inside a
-/// scope, the scope waits: every store completes before `main` goes on.
+/// A program spawns five `store(data)` tasks (each takes a second) and would return while they
+/// are pending, losing their data. Spawned inside a scope, they are waited for: every store
+/// completes before the scope returns and the program goes on.
 #[tether::test(start_paused = true)]
-async fn seed_003_pending_stores_complete_inside_a_scope() {
+async fn pending_stores_inside_a_scope_complete_before_it_returns() {
     let stored = Arc::new(AtomicUsize::new(0));
     let s2 = stored.clone();
     scope(|s| async move {
@@ -66,14 +71,15 @@ async fn seed_003_pending_stores_complete_inside_a_scope() {
     assert_eq!(
         stored.load(Ordering::SeqCst),
         5,
-        "Successfully finished, for real"
+        "every store completed before the scope returned"
     );
 }
 
-/// 003_cb15d5b9c256ba2d.txt: the same with root `spawn`: the runtime knows every task
-/// ("Psst: all_tasks()"), and a shutdown cancels and reports the ones still pending.
+/// The same five stores spawned at the root (no scope), each pending for an hour: the runtime
+/// knows every live task (`Handle::live_tasks` lists them by name), and a graceful shutdown
+/// cancels the ones still pending and reports each, with its name and where it was spawned.
 #[test]
-fn seed_003_pending_root_stores_are_reported_at_shutdown() {
+fn pending_root_tasks_are_listed_and_reported_at_shutdown() {
     let rt = Builder::new_current_thread().build().unwrap();
     rt.block_on(async {
         for count in 0..5u32 {
@@ -93,16 +99,18 @@ fn seed_003_pending_root_stores_are_reported_at_shutdown() {
     assert_eq!(cut_off.len(), 5);
     for t in &cut_off {
         assert_eq!(t.name(), Some("store"));
-        assert!(t.location().file().ends_with("seeds_structured.rs"));
+        assert!(t.location().file().ends_with("lost_work.rs"));
         assert!(t.is_root());
         assert!(t.to_string().contains("spawned at"), "{t}");
     }
 }
 
-/// 003_cb15d5b9c256ba2d.txt: the traffic spike. A bounded scope makes the producer wait, so
-/// the number of live store tasks never grows past the bound.
+/// A traffic spike: 10,000 requests arrive at once, each spawning a task that stores its data
+/// to a slow database (5 ms). Spawned into a scope bounded at 16, the producer waits for a free
+/// place, so the number of live store tasks never grows past 16, and all have finished when the
+/// scope returns.
 #[tether::test(start_paused = true)]
-async fn seed_003_traffic_spike_is_bounded_by_the_scope() {
+async fn a_traffic_spike_is_bounded_by_the_scope() {
     let live = Arc::new(AtomicUsize::new(0));
     let max = Arc::new(AtomicUsize::new(0));
     let (l, m) = (live.clone(), max.clone());
@@ -127,10 +135,11 @@ async fn seed_003_traffic_spike_is_bounded_by_the_scope() {
     assert_eq!(live.load(Ordering::SeqCst), 0);
 }
 
-/// 001_acda1f03317c289a.txt: cancellation propagates: when one of several concurrent requests
-/// fails, its siblings are told to stop and none keeps running after the scope returns.
+/// Four requests run concurrently in a scope with a fifth that fails after 10 ms ("upstream
+/// returned 500"): the failure cancels the scope, every sibling observes the cancellation and
+/// stops, none keeps running after the scope returns, and the scope returns the failure.
 #[tether::test(start_paused = true)]
-async fn seed_001_cancellation_propagates_to_siblings() {
+async fn a_failed_request_cancels_its_siblings() {
     let stopped = Arc::new(AtomicUsize::new(0));
     let s2 = stopped.clone();
     let err = scope(|s| async move {
@@ -170,10 +179,11 @@ async fn request_until_cancelled() {
     futures_lite::future::or(work, stop).await;
 }
 
-/// 003_cb15d5b9c256ba2d.txt: with the `ShutdownRuntime` policy, the first unobserved failure
-/// stops everything instead of letting the program "blissfully cruise along".
+/// With the `ShutdownRuntime` policy, the first failure nobody observes (a fire-and-forget task
+/// that panics) stops the runtime: `block_on` panics with that failure instead of letting the
+/// program carry on as if nothing had happened.
 #[test]
-fn seed_003_failure_policy_can_shut_the_runtime_down() {
+fn the_failure_policy_can_shut_the_runtime_down_on_the_first_unobserved_failure() {
     let rt = Builder::new_multi_thread()
         .worker_threads(2)
         .unhandled_failure(tether::runtime::UnhandledFailurePolicy::ShutdownRuntime)

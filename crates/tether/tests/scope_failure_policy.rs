@@ -1,0 +1,400 @@
+//! The failures a scope cannot deliver go to the runtime's failure policy, each once, naming
+//! the child and the scope's creation site: a later panic (the scope resumes only the first),
+//! the errors recorded beside the panic a scope ends with, the failures recorded in a scope whose
+//! future was dropped, and what a child's panicking destructor replaces. And a panic from a
+//! destructor (of a child's value, or of a panic's payload) never keeps a child in its scope.
+//!
+//! Each test runs its runtime on a thread of its own, bounded in time, so a scope that never
+//! completes fails the test instead of hanging it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_lite::FutureExt as _;
+use tether::scope::{scope, Builder};
+
+/// What the failure hook was given: whether the failure was one a scope could not deliver, the
+/// child's name, the message, and the error (for this file's `String` errors).
+#[derive(Debug, PartialEq)]
+struct Report {
+    undelivered: bool,
+    name: Option<String>,
+    message: Option<String>,
+    error: Option<String>,
+}
+
+/// Runs `body` on a runtime of the flavor `multi` whose failure hook records what it is given,
+/// on its own thread, bounded in time (a scope that never completes fails the test). Gives the
+/// text of the panic `body` ended with, if any, and the reports.
+fn run_hooked<F, Fut>(multi: bool, paused: bool, body: F) -> (Option<String>, Vec<Report>)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    use std::sync::Mutex;
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let r = reports.clone();
+    let mut b = if multi {
+        tether::runtime::Builder::new_multi_thread()
+    } else {
+        tether::runtime::Builder::new_current_thread()
+    };
+    if paused {
+        b.start_paused(true);
+    }
+    b.on_unhandled_failure(move |f| {
+        r.lock().unwrap().push(Report {
+            undelivered: f.is_undelivered_scope_failure(),
+            name: f.name().map(str::to_string),
+            message: f.message().map(str::to_string),
+            error: f.error().and_then(|e| e.downcast_ref::<String>()).cloned(),
+        });
+        // The report names the child and the scope's creation site.
+        let text = f.to_string();
+        assert!(
+            text.contains("in the scope created at") && text.contains("scope_failure_policy.rs"),
+            "{text}"
+        );
+    });
+    let rt = b.build().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let res =
+            rt.block_on(async move { std::panic::AssertUnwindSafe(body()).catch_unwind().await });
+        drop(rt);
+        let text = res.err().map(|p| {
+            p.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "<not a string>".to_string())
+        });
+        tx.send(text).unwrap();
+    });
+    let resumed = rx
+        .recv_timeout(Duration::from_secs(if cfg!(miri) { 600 } else { 10 }))
+        .expect("the scope never completed");
+    let reports = std::mem::take(&mut *reports.lock().unwrap());
+    (resumed, reports)
+}
+
+/// A child's future that panics when dropped after it returned: the scope drops the value the
+/// child returned (nobody will take it), and if that value panics when dropped too, the child
+/// must still leave the scope. It used to unwind out of the child's poll before the child left,
+/// so the scope waited for it forever (found by tests/faults.rs, seed 0 on both flavors).
+#[test]
+fn a_childs_value_that_panics_on_drop_does_not_keep_it_in_the_scope() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::mpsc::channel;
+    use std::sync::Mutex;
+    use std::task::{Context, Poll};
+
+    struct Bomb(&'static str);
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("{}", self.0);
+            }
+        }
+    }
+    /// Runs `fut`; panics when dropped, even after `fut` completed.
+    struct PanicsOnDrop<F> {
+        fut: Pin<Box<F>>,
+        _bomb: Bomb,
+    }
+    impl<F: Future> Future for PanicsOnDrop<F> {
+        type Output = F::Output;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            self.fut.as_mut().poll(cx)
+        }
+    }
+
+    // Under Miri, where each panic takes seconds, the current-thread flavor only.
+    let flavors: &[bool] = if cfg!(miri) { &[false] } else { &[false, true] };
+    for &multi in flavors {
+        let reports = Arc::new(Mutex::new(Vec::new()));
+        let r = reports.clone();
+        let mut b = if multi {
+            tether::runtime::Builder::new_multi_thread()
+        } else {
+            tether::runtime::Builder::new_current_thread()
+        };
+        b.on_unhandled_failure(move |f| {
+            let line = (f.is_output_drop(), f.message().map(str::to_string));
+            r.lock().unwrap().push(line);
+        });
+        let rt = b.build().unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            let resumed = rt.block_on(async {
+                let res = std::panic::AssertUnwindSafe(scope(|s| async move {
+                    let child = PanicsOnDrop {
+                        fut: Box::pin(async { Ok::<_, ()>(Bomb("the value's destructor")) }),
+                        _bomb: Bomb("the future's destructor"),
+                    };
+                    drop(s.spawn(child).await);
+                    Ok(())
+                }))
+                .catch_unwind()
+                .await;
+                res.err().and_then(|p| p.downcast_ref::<String>().cloned())
+            });
+            drop(rt);
+            tx.send(resumed).unwrap();
+        });
+        let bound = Duration::from_secs(if cfg!(miri) { 600 } else { 10 });
+        let resumed = rx
+            .recv_timeout(bound)
+            .expect("the scope never completed: its child did not leave it");
+        assert_eq!(
+            resumed.as_deref(),
+            Some("the future's destructor"),
+            "the scope resumes the child's failure"
+        );
+        let reports = reports.lock().unwrap();
+        assert_eq!(
+            *reports,
+            [(true, Some("the value's destructor".to_string()))],
+            "the value's panic goes to the failure policy, once"
+        );
+    }
+}
+
+/// A scope resumes only its first panic: the later one used to be dropped silently
+/// (`record_panic`); it goes to the failure hook, once, naming the child.
+#[test]
+fn a_later_panic_of_a_scope_goes_to_the_failure_policy() {
+    for multi in [false, true] {
+        let (resumed, reports) = run_hooked(multi, false, || async {
+            let _ = scope(|s| async move {
+                let s2 = s.clone();
+                s.spawn_named("second", async move {
+                    // After the first panic (the next child's) cancelled the scope.
+                    s2.cancelled().await;
+                    panic!("second panic") as Result<(), ()>
+                })
+                .await;
+                // Spawned last: once it fails, nothing new starts in the scope.
+                s.spawn_named("first", async { panic!("first panic") as Result<(), ()> })
+                    .await;
+                Ok(())
+            })
+            .await;
+        });
+        assert_eq!(resumed.as_deref(), Some("first panic"));
+        assert_eq!(
+            reports,
+            [Report {
+                undelivered: true,
+                name: Some("second".into()),
+                message: Some("second panic".into()),
+                error: None,
+            }]
+        );
+    }
+}
+
+/// A scope that ends with a panic resumes it; the errors recorded alongside used to be dropped
+/// silently. Each goes to the failure hook, once, with the error and the child's name.
+#[test]
+fn the_errors_of_a_scope_that_ends_with_a_panic_go_to_the_failure_policy() {
+    for multi in [false, true] {
+        let (resumed, reports) = run_hooked(multi, false, || async {
+            let _ = scope(|s| async move {
+                let s2 = s.clone();
+                s.spawn_named("panicking", async move {
+                    s2.cancelled().await;
+                    panic!("after the error") as Result<(), String>
+                })
+                .await;
+                // Spawned last: once it fails, nothing new starts in the scope.
+                s.spawn_named("failing", async { Err::<(), _>("boom".to_string()) })
+                    .await;
+                Ok(())
+            })
+            .await;
+        });
+        assert_eq!(resumed.as_deref(), Some("after the error"));
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        let r = &reports[0];
+        assert!(r.undelivered);
+        assert_eq!(r.name.as_deref(), Some("failing"));
+        assert_eq!(r.error.as_deref(), Some("boom"));
+        let message = r.message.as_deref().unwrap();
+        assert!(
+            message.contains("alloc::string::String") && message.contains("ended with a panic"),
+            "{message}"
+        );
+    }
+}
+
+/// A scope's future dropped before it completed used to drop what was recorded in it. Each
+/// failure goes to the failure hook, once.
+#[test]
+fn the_failures_of_a_dropped_scope_go_to_the_failure_policy() {
+    let (resumed, mut reports) = run_hooked(false, true, || async {
+        let fut = Builder::new()
+            .grace_period(Duration::from_secs(3600))
+            .run(|s| async move {
+                s.spawn_named("erring", async { Err::<(), _>("lost".to_string()) })
+                    .await;
+                let s2 = s.clone();
+                s.spawn_named("panicking", async move {
+                    s2.cancelled().await;
+                    panic!("lost panic") as Result<(), String>
+                })
+                .await;
+                // Keeps the scope in its grace period until it is dropped.
+                s.spawn_named("stuck", std::future::pending::<Result<(), String>>())
+                    .await;
+                Ok(())
+            });
+        let out = tether::time::timeout(Duration::from_secs(1), fut).await;
+        assert!(out.is_err(), "the scope was dropped by the timeout");
+    });
+    assert_eq!(resumed, None);
+    reports.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    assert!(reports.iter().all(|r| r.undelivered));
+    assert_eq!(reports[0].name.as_deref(), Some("erring"));
+    assert_eq!(reports[0].error.as_deref(), Some("lost"));
+    let message = reports[0].message.as_deref().unwrap();
+    assert!(
+        message.contains("was dropped before it completed"),
+        "{message}"
+    );
+    assert_eq!(reports[1].name.as_deref(), Some("panicking"));
+    assert_eq!(reports[1].message.as_deref(), Some("lost panic"));
+    assert_eq!(reports[1].error, None);
+}
+
+/// A later panic's payload whose destructor panics used to be dropped outside `catch_unwind`,
+/// unwinding into the child's poll before the child left the scope: the scope waited forever.
+/// The payload is dropped under `catch_unwind`, and its destructor's panic reported too.
+#[test]
+fn a_panic_payload_that_panics_when_dropped_does_not_keep_a_child_in_its_scope() {
+    struct Loud(bool);
+    impl Drop for Loud {
+        fn drop(&mut self) {
+            if self.0 && !std::thread::panicking() {
+                panic!("the payload's destructor");
+            }
+        }
+    }
+    for multi in [false, true] {
+        let (resumed, reports) = run_hooked(multi, false, || async {
+            let res = std::panic::AssertUnwindSafe(scope(|s| async move {
+                let s2 = s.clone();
+                s.spawn_named("second", async move {
+                    s2.cancelled().await;
+                    std::panic::panic_any(Loud(true)) as Result<(), ()>
+                })
+                .await;
+                // Spawned last: once it fails, nothing new starts in the scope.
+                s.spawn_named("first", async {
+                    std::panic::panic_any(Loud(true)) as Result<(), ()>
+                })
+                .await;
+                Ok(())
+            }))
+            .catch_unwind()
+            .await;
+            // The first payload is resumed; disarmed before it is dropped here.
+            let mut p = res.unwrap_err();
+            p.downcast_mut::<Loud>().unwrap().0 = false;
+            drop(p);
+            panic!("resumed");
+        });
+        assert_eq!(resumed.as_deref(), Some("resumed"));
+        assert_eq!(
+            reports,
+            [
+                Report {
+                    undelivered: true,
+                    name: Some("second".into()),
+                    message: None,
+                    error: None,
+                },
+                Report {
+                    undelivered: true,
+                    name: Some("second".into()),
+                    message: Some("the payload's destructor".into()),
+                    error: None,
+                }
+            ]
+        );
+    }
+}
+
+/// A child's future that panics when dropped after it completed: the panic is the child's
+/// failure, and what it replaces used to be dropped silently: the error the future returned,
+/// or the future's own panic (then the destructor's panic is the later one). Each goes to the
+/// failure hook, once.
+#[test]
+fn what_a_childs_panicking_destructor_replaces_goes_to_the_failure_policy() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// Runs `fut`; panics with `msg` when dropped, even after `fut` completed.
+    struct PanicsOnDrop<F> {
+        fut: Pin<Box<F>>,
+        msg: &'static str,
+    }
+    impl<F: Future> Future for PanicsOnDrop<F> {
+        type Output = F::Output;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            self.fut.as_mut().poll(cx)
+        }
+    }
+    impl<F> Drop for PanicsOnDrop<F> {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("{}", self.msg);
+            }
+        }
+    }
+
+    for multi in [false, true] {
+        // The child returned an error, then its destructor panicked.
+        let (resumed, reports) = run_hooked(multi, false, || async {
+            let _ = scope(|s| async move {
+                let child = PanicsOnDrop {
+                    fut: Box::pin(async { Err::<(), _>("replaced".to_string()) }),
+                    msg: "the future's destructor",
+                };
+                s.spawn_named("erring", child).await;
+                Ok(())
+            })
+            .await;
+        });
+        assert_eq!(resumed.as_deref(), Some("the future's destructor"));
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert_eq!(reports[0].name.as_deref(), Some("erring"));
+        assert_eq!(reports[0].error.as_deref(), Some("replaced"));
+        assert!(reports[0].undelivered);
+
+        // The child panicked, then its destructor panicked.
+        let (resumed, reports) = run_hooked(multi, false, || async {
+            let _ = scope(|s| async move {
+                let child = PanicsOnDrop {
+                    fut: Box::pin(async { panic!("own panic") as Result<(), String> }),
+                    msg: "the destructor, after",
+                };
+                s.spawn_named("panicking", child).await;
+                Ok(())
+            })
+            .await;
+        });
+        assert_eq!(resumed.as_deref(), Some("own panic"));
+        assert_eq!(
+            reports,
+            [Report {
+                undelivered: true,
+                name: Some("panicking".into()),
+                message: Some("the destructor, after".into()),
+                error: None,
+            }]
+        );
+    }
+}
