@@ -51,6 +51,7 @@ mod dump;
 pub(crate) mod failure;
 mod handle;
 mod metrics;
+mod watchdog;
 
 pub use builder::Builder;
 pub use diagnostics::{Diagnostic, DiagnosticKind};
@@ -105,7 +106,7 @@ pub(crate) struct Shared {
     /// with `tether::spawn`; cancelled by a graceful shutdown.
     pub(crate) root_token: crate::scope::CancelToken,
     /// Slow-poll detection, the watchdog, per-worker slots.
-    pub(crate) diag: diagnostics::Diag,
+    pub(crate) diag: diagnostics::PollMonitor,
 }
 
 impl Shared {
@@ -201,14 +202,14 @@ impl Runtime {
             fatal_flag: crate::loom::sync::atomic::AtomicBool::new(false),
             block_on_wakers: crate::loom::sync::Mutex::new(Vec::new()),
             root_token: crate::scope::CancelToken::new(),
-            diag: diagnostics::Diag::new(builder.diagnostics.clone(), workers),
+            diag: diagnostics::PollMonitor::new(builder.diagnostics.clone(), workers),
         });
         let rt = Runtime {
             handle: Handle { shared },
             shut_down: false,
         };
         // On failure, dropping `rt` stops whatever was started.
-        diagnostics::start(&rt.handle.shared, &builder.thread_name)?;
+        watchdog::start(&rt.handle.shared, &builder.thread_name)?;
         if builder.flavor == Flavor::MultiThread {
             // On failure, dropping `rt` shuts down the workers already started.
             multi_thread::start(&rt.handle.shared)?;
@@ -387,7 +388,7 @@ fn shutdown(rt: &Arc<Shared>, timeout: Option<std::time::Duration>) {
         Scheduler::CurrentThread(_) => current_thread::shutdown(rt, timeout),
         Scheduler::MultiThread(_) => multi_thread::shutdown(rt, timeout),
     }
-    diagnostics::stop(&rt.diag);
+    watchdog::stop(&rt.diag);
 }
 
 /// Shuts the runtime down: cancels every task and drops its future, then waits for the worker
