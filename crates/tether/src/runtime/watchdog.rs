@@ -13,10 +13,8 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::diagnostics::{
-    Diagnostic, DiagnosticKind, PollMonitor, TaskRef, WorkerSlot, CREDIT, IDLE, MAIN_KEY, SLOW,
-    TICK,
-};
+use super::diagnostics::{PollMonitor, WorkerSlot, CREDIT, IDLE, MAIN_KEY, SLOW, TICK};
+use crate::diag::{Diagnostic, DiagnosticKind, TaskRef};
 use crate::runtime::Shared as RtShared;
 
 /// Locks one of the watchdog's mutexes, ignoring poisoning (no user code runs under them).
