@@ -40,6 +40,8 @@
 //!   losers, and `Promise`, a value that settles once and is awaited by any number of clones.
 //! - [`fs`]: files and directories with tokio's names, run on the blocking pool; [`fs::File`]
 //!   buffers reads and writes so small ones do not each cost a trip to the pool.
+//! - [`diag`]: observing a runtime: reports of tasks that block a worker (named while they
+//!   still block) and of failures nobody observed, the live task tree, metrics.
 //! - [`main`] and [`test`]: attribute macros that build a runtime around an `async fn`.
 //!
 //! # Example
@@ -69,6 +71,7 @@
 
 #![doc(test(attr(deny(warnings))))]
 
+pub mod diag;
 pub mod fs;
 pub mod future;
 pub mod io;

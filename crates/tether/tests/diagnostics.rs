@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use tether::runtime::{Builder, Diagnostic, DiagnosticKind, Runtime};
+use tether::diag::{Diagnostic, DiagnosticKind};
+use tether::runtime::{Builder, Runtime};
 
 fn runtime(multi: bool, hook: impl Fn(&Diagnostic) + Send + Sync + 'static) -> Runtime {
     let mut b = if multi {
@@ -310,7 +311,7 @@ fn dump_shows_a_running_task_on_its_worker() {
     rt.block_on(busy).unwrap();
     let t = &dump.tasks()[0];
     assert!(
-        matches!(t.state(), tether::task::TaskState::Running { worker } if worker < 2),
+        matches!(t.state(), tether::diag::TaskState::Running { worker } if worker < 2),
         "{dump}"
     );
 }

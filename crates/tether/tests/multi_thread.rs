@@ -600,7 +600,7 @@ fn shutdown_timeout_returns_despite_a_task_stuck_in_a_poll_and_names_it() {
         let rt = Builder::new_multi_thread()
             .worker_threads(2)
             .on_diagnostic(move |d| {
-                if d.kind() == tether::runtime::DiagnosticKind::BlocksShutdown {
+                if d.kind() == tether::diag::DiagnosticKind::BlocksShutdown {
                     let _ = diag_tx.lock().unwrap().send((
                         d.task_name().map(String::from),
                         d.location(),
@@ -652,7 +652,7 @@ fn dropping_a_runtime_waits_for_a_stuck_task_and_names_it() {
             .worker_threads(2)
             .watchdog_limit(Duration::from_millis(20))
             .on_diagnostic(move |d| {
-                if d.kind() == tether::runtime::DiagnosticKind::BlocksShutdown {
+                if d.kind() == tether::diag::DiagnosticKind::BlocksShutdown {
                     let _ = diag_tx
                         .lock()
                         .unwrap()

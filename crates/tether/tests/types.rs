@@ -1,8 +1,11 @@
 //! Which public types are `Send`, `Sync`, `Unpin`: a change here is a breaking change.
 
+use tether::diag::{
+    Diagnostic, DiagnosticKind, Dump, RuntimeMetrics, ScopeInfo, TaskInfo, TaskState,
+};
 use tether::net::{tcp, unix, TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
-use tether::runtime::{Builder, Handle, Runtime, RuntimeMetrics};
-use tether::task::{Id, JoinError, JoinHandle, TaskInfo};
+use tether::runtime::{Builder, Handle, Runtime};
+use tether::task::{Id, JoinError, JoinHandle};
 use tether::time::{Elapsed, Instant, Interval, Sleep, Timeout};
 
 fn send_sync<T: Send + Sync>() {}
@@ -13,11 +16,23 @@ fn runtime_types_are_send_and_sync() {
     send_sync::<Runtime>();
     send_sync::<Handle>();
     send_sync::<Builder>();
+}
+
+#[test]
+fn diag_types_are_send_and_sync() {
     send_sync::<RuntimeMetrics>();
-    send_sync::<tether::runtime::Dump>();
-    send_sync::<tether::runtime::Diagnostic>();
-    send_sync::<tether::task::TaskState>();
-    send_sync::<tether::task::ScopeInfo>();
+    send_sync::<Dump>();
+    send_sync::<Diagnostic>();
+    send_sync::<DiagnosticKind>();
+    send_sync::<TaskInfo>();
+    send_sync::<TaskState>();
+    send_sync::<ScopeInfo>();
+}
+
+/// `RuntimeMetrics` is also reachable where tokio has it.
+#[allow(dead_code)]
+fn runtime_metrics_at_the_tokio_path(m: tether::runtime::RuntimeMetrics) -> RuntimeMetrics {
+    m
 }
 
 #[test]
@@ -25,7 +40,6 @@ fn task_types_are_send_and_sync() {
     send_sync::<JoinHandle<u32>>();
     send_sync::<JoinError>();
     send_sync::<Id>();
-    send_sync::<TaskInfo>();
     unpin::<JoinHandle<std::rc::Rc<u8>>>();
 }
 

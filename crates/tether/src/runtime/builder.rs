@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Runtime;
+use crate::diag::{Diagnostic, UnhandledFailure};
 
 /// Which scheduler a runtime uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +53,7 @@ pub struct Builder {
     pub(crate) keep_alive: Duration,
     pub(crate) thread_name: String,
     pub(crate) hooks: ThreadHooks,
-    pub(crate) on_unhandled: Option<super::failure::FailureHook>,
+    pub(crate) on_unhandled: Option<crate::diag::FailureHook>,
     pub(crate) policy: super::UnhandledFailurePolicy,
     pub(crate) diagnostics: super::diagnostics::DiagConfig,
 }
@@ -173,20 +174,19 @@ impl Builder {
     /// Sets what happens to a task failure nobody observes: a task that panicked while its
     /// `JoinHandle` was dropped (or that is dropped later without being awaited), or a task whose
     /// output nobody took and whose output's destructor panicked when the runtime dropped it
-    /// ([`UnhandledFailure::is_output_drop`](super::UnhandledFailure::is_output_drop)). By
-    /// default the failure is reported on stderr with the task's id, name, spawn location and
-    /// panic message;
-    /// `f` replaces that report (log it, count it, or abort). Each failure reaches `f` exactly
-    /// once, on the thread that drops the failure.
+    /// ([`UnhandledFailure::is_output_drop`]). By default the failure is reported on stderr with
+    /// the task's id, name, spawn location and panic message; `f` replaces that report (log it,
+    /// count it, or abort). Each failure reaches `f` exactly once, on the thread that drops the
+    /// failure.
     ///
     /// `f` also receives the panics a worker thread catches in the runtime's own code (a waker
     /// that panicked when the reactor or a timer woke it, a panicking thread hook), on that worker;
-    /// [`UnhandledFailure::thread`](super::UnhandledFailure::thread) names the worker.
+    /// [`UnhandledFailure::thread`] names the worker.
     ///
     /// And the failures a scope recorded but could not deliver (a panic after its first, the
     /// errors of a scope that ended with a panic, what a scope whose future was dropped held; see
-    /// [`UnhandledFailure::is_undelivered_scope_failure`](super::UnhandledFailure::is_undelivered_scope_failure)),
-    /// on the thread where the scope gave them up.
+    /// [`UnhandledFailure::is_undelivered_scope_failure`]), on the thread where the scope gave
+    /// them up.
     ///
     /// # Examples
     ///
@@ -212,7 +212,7 @@ impl Builder {
     /// ```
     pub fn on_unhandled_failure<F>(&mut self, f: F) -> &mut Builder
     where
-        F: Fn(&super::UnhandledFailure<'_>) + Send + Sync + 'static,
+        F: Fn(&UnhandledFailure<'_>) + Send + Sync + 'static,
     {
         self.on_unhandled = Some(Arc::new(f));
         self
@@ -299,14 +299,16 @@ impl Builder {
 
     /// Sends slow-poll and watchdog reports to `f` instead of stderr. `f` runs on the worker
     /// that finished a slow poll, or on the watchdog thread for a poll still running; keep it
-    /// short and non-blocking.
+    /// short and non-blocking. The [`diag`](crate::diag) module shows the other ways to observe
+    /// a runtime.
     ///
     /// # Examples
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
     /// use std::time::Duration;
-    /// use tether::runtime::{Builder, DiagnosticKind};
+    /// use tether::diag::DiagnosticKind;
+    /// use tether::runtime::Builder;
     ///
     /// let reports = Arc::new(Mutex::new(Vec::new()));
     /// let r = reports.clone();
@@ -326,7 +328,7 @@ impl Builder {
     /// ```
     pub fn on_diagnostic<F>(&mut self, f: F) -> &mut Builder
     where
-        F: Fn(&super::Diagnostic) + Send + Sync + 'static,
+        F: Fn(&Diagnostic) + Send + Sync + 'static,
     {
         self.diagnostics.hook = Some(Arc::new(f));
         self

@@ -5,9 +5,10 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::Location;
 
-use super::{context, RuntimeMetrics, Shared};
+use super::{context, Shared};
+use crate::diag::{Dump, Gauges, RuntimeMetrics, TaskInfo};
 use crate::loom::sync::Arc;
-use crate::task::{JoinHandle, TaskInfo};
+use crate::task::JoinHandle;
 
 /// A cheap, cloneable reference to a [`Runtime`](super::Runtime).
 ///
@@ -195,9 +196,9 @@ impl Handle {
             crate::sched::Scheduler::MultiThread(s) => s.queue_depths(),
         };
         let (blocking_threads, idle_blocking_threads) = sh.blocking.threads();
-        RuntimeMetrics::read(
-            &sh.metrics,
-            super::metrics::Gauges {
+        RuntimeMetrics::new(
+            sh.metrics.read(),
+            Gauges {
                 live: sh.registry.len(),
                 active_timers: sh.time.active_timers(),
                 blocking_threads,
@@ -212,7 +213,7 @@ impl Handle {
 
     /// The live task tree of this runtime: root tasks, the scopes they run, the scopes'
     /// children, and blocking jobs, each with name, spawn location, state, age, polls and time in
-    /// poll. Print it (`{}`) or walk [`Dump::tasks`](super::Dump::tasks). Works from inside a
+    /// poll. Print it (`{}`) or walk [`Dump::tasks`]. Works from inside a
     /// task and from any other thread while the runtime runs; it takes the task registry's lock
     /// briefly and does not stop the workers. With
     /// [`Builder::diagnostics(false)`](super::Builder::diagnostics) a task being polled shows as
@@ -237,13 +238,13 @@ impl Handle {
     ///     worker.abort();
     /// });
     /// ```
-    pub fn dump(&self) -> super::Dump {
+    pub fn dump(&self) -> Dump {
         let sh = &self.shared;
         let (flavor, workers) = match &sh.sched {
             crate::sched::Scheduler::CurrentThread(_) => ("current-thread", 1),
             crate::sched::Scheduler::MultiThread(_) => ("multi-thread", sh.diag.slots.len()),
         };
-        super::Dump::new(sh.id, flavor, workers, sh.task_snapshot())
+        Dump::new(sh.id, flavor, workers, sh.task_snapshot())
     }
 
     /// The tasks alive on this runtime now, ordered by id: each with its id, name and spawn

@@ -1,5 +1,10 @@
-//! Runtime counters and their public snapshot.
+//! The runtime's counters: what its schedulers, reactor and timers count about themselves.
+//!
+//! [`Handle::metrics`](crate::runtime::Handle::metrics) reads them (with the gauges it reads at
+//! the moment of the call) into the public snapshot,
+//! [`RuntimeMetrics`](crate::diag::RuntimeMetrics), defined in `diag/metrics.rs`.
 
+use crate::diag::Counts;
 use crate::loom::sync::atomic::{AtomicU64, Ordering};
 
 /// Counters a runtime keeps about itself. All are monotonic; relaxed ordering is enough because
@@ -48,165 +53,16 @@ impl Counters {
             self.timers_fired.fetch_add(n, Ordering::Relaxed);
         }
     }
-}
 
-/// What `Handle::metrics` reads besides the counters.
-pub(crate) struct Gauges {
-    pub(crate) live: usize,
-    pub(crate) active_timers: usize,
-    pub(crate) blocking_threads: usize,
-    pub(crate) idle_blocking_threads: usize,
-    pub(crate) worker_queues: Vec<usize>,
-    pub(crate) injector: usize,
-    pub(crate) slow_polls: u64,
-    pub(crate) stuck_reports: u64,
-}
-
-/// A snapshot of a runtime's counters, from [`Handle::metrics`](crate::runtime::Handle::metrics).
-///
-/// Counters (`spawned_tasks`, `polls`, `steals`, `parks`, `io_events`, `timers_fired`,
-/// `slow_polls`, `watchdog_reports`) only grow; subtract two snapshots for a rate. Workers
-/// publish their poll and steal counts in batches (each time they check the reactor or park),
-/// so those lag by at most a few dozen polls. Gauges (`live_tasks`, queue depths, timers,
-/// blocking threads) are read at the moment of the call.
-///
-/// # Examples
-///
-/// ```
-/// let rt = tether::runtime::Builder::new_current_thread().build().unwrap();
-/// rt.block_on(async {
-///     tether::spawn(async {}).await.unwrap();
-/// });
-/// let m = rt.handle().metrics();
-/// assert_eq!(m.spawned_tasks(), 1);
-/// assert_eq!(m.live_tasks(), 0);
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RuntimeMetrics {
-    spawned: u64,
-    polls: u64,
-    steals: u64,
-    parks: u64,
-    io_events: u64,
-    timers_fired: u64,
-    gauges: GaugeValues,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct GaugeValues {
-    live: u64,
-    active_timers: u64,
-    blocking_threads: u64,
-    idle_blocking_threads: u64,
-    worker_queues: Vec<usize>,
-    injector: u64,
-    slow_polls: u64,
-    stuck_reports: u64,
-}
-
-impl RuntimeMetrics {
-    pub(crate) fn read(c: &Counters, g: Gauges) -> RuntimeMetrics {
-        RuntimeMetrics {
-            spawned: c.spawned.load(Ordering::Relaxed),
-            polls: c.polls.load(Ordering::Relaxed),
-            steals: c.steals.load(Ordering::Relaxed),
-            parks: c.parks.load(Ordering::Relaxed),
-            io_events: c.io_events.load(Ordering::Relaxed),
-            timers_fired: c.timers_fired.load(Ordering::Relaxed),
-            gauges: GaugeValues {
-                live: g.live as u64,
-                active_timers: g.active_timers as u64,
-                blocking_threads: g.blocking_threads as u64,
-                idle_blocking_threads: g.idle_blocking_threads as u64,
-                worker_queues: g.worker_queues,
-                injector: g.injector as u64,
-                slow_polls: g.slow_polls,
-                stuck_reports: g.stuck_reports,
-            },
+    /// The counters' values now (each read on its own, relaxed: a snapshot, not a cut).
+    pub(crate) fn read(&self) -> Counts {
+        Counts {
+            spawned: self.spawned.load(Ordering::Relaxed),
+            polls: self.polls.load(Ordering::Relaxed),
+            steals: self.steals.load(Ordering::Relaxed),
+            parks: self.parks.load(Ordering::Relaxed),
+            io_events: self.io_events.load(Ordering::Relaxed),
+            timers_fired: self.timers_fired.load(Ordering::Relaxed),
         }
-    }
-
-    /// Tasks spawned since the runtime was built.
-    pub fn spawned_tasks(&self) -> u64 {
-        self.spawned
-    }
-
-    /// Tasks alive now (spawned and not yet dropped).
-    pub fn live_tasks(&self) -> u64 {
-        self.gauges.live
-    }
-
-    /// Task polls so far (published when the scheduler waits or yields to the reactor).
-    pub fn polls(&self) -> u64 {
-        self.polls
-    }
-
-    /// Batches of tasks a worker stole from another worker's queue (always 0 on a
-    /// current-thread runtime).
-    pub fn steals(&self) -> u64 {
-        self.steals
-    }
-
-    /// How many times the scheduler went to sleep in the reactor with nothing to run and came
-    /// back: the loop's wake-ups. An idle runtime whose only work is a timer 1 s away adds only a
-    /// handful, never a steady stream.
-    pub fn parks(&self) -> u64 {
-        self.parks
-    }
-
-    /// I/O readiness events delivered by the reactor.
-    pub fn io_events(&self) -> u64 {
-        self.io_events
-    }
-
-    /// Timers that have fired.
-    pub fn timers_fired(&self) -> u64 {
-        self.timers_fired
-    }
-
-    /// Timers filed and not yet fired or cancelled.
-    pub fn active_timers(&self) -> u64 {
-        self.gauges.active_timers
-    }
-
-    /// Threads that run tasks: the worker threads of a multi-thread runtime, 1 for a
-    /// current-thread runtime.
-    pub fn workers(&self) -> u64 {
-        self.gauges.worker_queues.len() as u64
-    }
-
-    /// Tasks waiting in each worker's run queue, by worker index. A multi-thread worker's
-    /// most recently woken task (its LIFO slot) is not counted. The current-thread queue is the
-    /// length its driver last published (each time it checks the reactor).
-    pub fn worker_queue_depths(&self) -> &[usize] {
-        &self.gauges.worker_queues
-    }
-
-    /// Tasks waiting in the queue for tasks woken from outside the workers (the injector of a
-    /// multi-thread runtime, the remote queue of a current-thread one).
-    pub fn injector_depth(&self) -> u64 {
-        self.gauges.injector
-    }
-
-    /// Threads of the blocking pool alive now (running a job or idle).
-    pub fn blocking_threads(&self) -> u64 {
-        self.gauges.blocking_threads
-    }
-
-    /// Threads of the blocking pool waiting for a job now.
-    pub fn idle_blocking_threads(&self) -> u64 {
-        self.gauges.idle_blocking_threads
-    }
-
-    /// Polls reported as slow (longer than
-    /// [`Builder::slow_poll_threshold`](crate::runtime::Builder::slow_poll_threshold)).
-    pub fn slow_polls(&self) -> u64 {
-        self.gauges.slow_polls
-    }
-
-    /// Reports of the watchdog about polls still running past
-    /// [`Builder::watchdog_limit`](crate::runtime::Builder::watchdog_limit).
-    pub fn watchdog_reports(&self) -> u64 {
-        self.gauges.stuck_reports
     }
 }

@@ -28,7 +28,10 @@
 //!   detached; it keeps the runtime's shared state alive, and when its poll returns it drops the
 //!   tasks left on it and exits), and the task it is polling is reported the same way.
 //!
-//! Those reports need diagnostics on (the default; [`Builder::diagnostics`]).
+//! Those reports need diagnostics on (the default; [`Builder::diagnostics`]). What users import
+//! to observe a runtime (the reports, the live task tree, the metrics) is in [`crate::diag`].
+//!
+//! [`DiagnosticKind::BlocksShutdown`]: crate::diag::DiagnosticKind::BlocksShutdown
 
 //! # Examples
 //!
@@ -47,18 +50,17 @@ pub(crate) mod blocking;
 pub(crate) mod builder;
 pub(crate) mod context;
 pub(crate) mod diagnostics;
-mod dump;
 pub(crate) mod failure;
 mod handle;
 mod metrics;
+mod watchdog;
 
 pub use builder::Builder;
-pub use diagnostics::{Diagnostic, DiagnosticKind};
-pub use dump::Dump;
-pub(crate) use failure::ScopeLoss;
-pub use failure::{UnhandledFailure, UnhandledFailurePolicy};
+pub use failure::UnhandledFailurePolicy;
 pub use handle::{EnterGuard, Handle, TryCurrentError};
-pub use metrics::RuntimeMetrics;
+// The snapshot lives in `diag` with the other reports; it is also here because tokio has it here.
+#[doc(no_inline)]
+pub use crate::diag::RuntimeMetrics;
 
 pub(crate) use metrics::Counters;
 
@@ -93,7 +95,7 @@ pub(crate) struct Shared {
     /// Threads for blocking work.
     pub(crate) blocking: blocking::BlockingPool,
     /// Where unobserved task failures go (`None`: stderr).
-    pub(crate) on_unhandled: Option<failure::FailureHook>,
+    pub(crate) on_unhandled: Option<crate::diag::FailureHook>,
     /// What to do with them.
     pub(crate) policy: UnhandledFailurePolicy,
     /// Set (with the failure's description) when the policy shut the runtime down.
@@ -105,17 +107,17 @@ pub(crate) struct Shared {
     /// with `tether::spawn`; cancelled by a graceful shutdown.
     pub(crate) root_token: crate::scope::CancelToken,
     /// Slow-poll detection, the watchdog, per-worker slots.
-    pub(crate) diag: diagnostics::Diag,
+    pub(crate) diag: diagnostics::PollMonitor,
 }
 
 impl Shared {
     /// Hands a failure nobody observed to the failure policy.
-    pub(crate) fn report_unhandled(&self, failure: &UnhandledFailure<'_>) {
+    pub(crate) fn report_unhandled(&self, failure: &crate::diag::UnhandledFailure<'_>) {
         match self.policy {
             UnhandledFailurePolicy::Ignore => {}
-            UnhandledFailurePolicy::Report => failure::report(self.on_unhandled.as_ref(), failure),
+            UnhandledFailurePolicy::Report => failure.report(self.on_unhandled.as_ref()),
             UnhandledFailurePolicy::ShutdownRuntime => {
-                failure::report(self.on_unhandled.as_ref(), failure);
+                failure.report(self.on_unhandled.as_ref());
                 crate::loom::lock(&self.fatal).get_or_insert_with(|| failure.to_string());
                 self.fatal_flag.store(true, Ordering::Release);
                 self.root_token.cancel();
@@ -127,7 +129,7 @@ impl Shared {
     }
 
     /// Every live task, with its state, polls and scope.
-    pub(crate) fn task_snapshot(&self) -> Vec<crate::task::TaskInfo> {
+    pub(crate) fn task_snapshot(&self) -> Vec<crate::diag::TaskInfo> {
         self.registry.snapshot(
             self.time.now_ms(),
             &self.diag.running_keys(),
@@ -201,14 +203,14 @@ impl Runtime {
             fatal_flag: crate::loom::sync::atomic::AtomicBool::new(false),
             block_on_wakers: crate::loom::sync::Mutex::new(Vec::new()),
             root_token: crate::scope::CancelToken::new(),
-            diag: diagnostics::Diag::new(builder.diagnostics.clone(), workers),
+            diag: diagnostics::PollMonitor::new(builder.diagnostics.clone(), workers),
         });
         let rt = Runtime {
             handle: Handle { shared },
             shut_down: false,
         };
         // On failure, dropping `rt` stops whatever was started.
-        diagnostics::start(&rt.handle.shared, &builder.thread_name)?;
+        watchdog::start(&rt.handle.shared, &builder.thread_name)?;
         if builder.flavor == Flavor::MultiThread {
             // On failure, dropping `rt` shuts down the workers already started.
             multi_thread::start(&rt.handle.shared)?;
@@ -300,6 +302,8 @@ impl Runtime {
     /// rt.spawn_blocking(|| std::thread::sleep(Duration::from_millis(50)));
     /// rt.shutdown_timeout(Duration::from_millis(1)); // returns without waiting the 50 ms out
     /// ```
+    ///
+    /// [`DiagnosticKind::BlocksShutdown`]: crate::diag::DiagnosticKind::BlocksShutdown
     pub fn shutdown_timeout(mut self, timeout: std::time::Duration) {
         shutdown(&self.handle.shared, Some(timeout));
         self.shut_down = true;
@@ -327,7 +331,7 @@ impl Runtime {
     /// let cut_off = rt.shutdown_graceful(Duration::from_millis(50));
     /// assert_eq!(cut_off.len(), 1);
     /// ```
-    pub fn shutdown_graceful(self, grace: std::time::Duration) -> Vec<crate::task::TaskInfo> {
+    pub fn shutdown_graceful(self, grace: std::time::Duration) -> Vec<crate::diag::TaskInfo> {
         let rt = self.handle.shared.clone();
         rt.root_token.cancel();
         self.block_on(async {
@@ -387,7 +391,7 @@ fn shutdown(rt: &Arc<Shared>, timeout: Option<std::time::Duration>) {
         Scheduler::CurrentThread(_) => current_thread::shutdown(rt, timeout),
         Scheduler::MultiThread(_) => multi_thread::shutdown(rt, timeout),
     }
-    diagnostics::stop(&rt.diag);
+    watchdog::stop(&rt.diag);
 }
 
 /// Shuts the runtime down: cancels every task and drops its future, then waits for the worker

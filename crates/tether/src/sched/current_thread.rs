@@ -486,7 +486,7 @@ struct DrivingGuard<'a> {
 
 impl<'a> DrivingGuard<'a> {
     fn new(
-        diag: &diagnostics::Diag,
+        diag: &diagnostics::PollMonitor,
         slot: &'a WorkerSlot,
         location: &'static std::panic::Location<'static>,
     ) -> DrivingGuard<'a> {

@@ -26,7 +26,7 @@ use pin_project_lite::pin_project;
 use super::cancel::Node;
 use super::error::{Failure, FailureSource};
 use super::state::{panic_message, PanicPayload, ScopeState};
-use crate::runtime::ScopeLoss;
+use crate::diag::ScopeLoss;
 
 pin_project! {
     /// Runs `fut` as a child of the scope `node`; gives `Some(value)` on success, `None` when the
@@ -167,7 +167,7 @@ fn drop_unclaimed<T>(
     // A child is a task: its poll runs with its id current.
     if let Some(id) = crate::task::try_id() {
         let message = panic_message(&payload);
-        let failure = crate::runtime::UnhandledFailure::output_drop(id, name, location, message);
+        let failure = crate::diag::UnhandledFailure::output_drop(id, name, location, message);
         // A panicking failure hook must not unwind out of the child's poll either.
         let _ = catch_unwind(AssertUnwindSafe(|| {
             scope.rt.shared.report_unhandled(&failure)

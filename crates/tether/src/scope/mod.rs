@@ -26,14 +26,14 @@
 //! the [`ScopeError`]), or the first panic (resumed). What it cannot deliver goes to the
 //! runtime's failure policy (the stderr report, or
 //! [`runtime::Builder::on_unhandled_failure`](crate::runtime::Builder::on_unhandled_failure)),
-//! exactly once, as an [`UnhandledFailure`](crate::runtime::UnhandledFailure) for which
-//! [`is_undelivered_scope_failure`](crate::runtime::UnhandledFailure::is_undelivered_scope_failure)
+//! exactly once, as an [`UnhandledFailure`](crate::diag::UnhandledFailure) for which
+//! [`is_undelivered_scope_failure`](crate::diag::UnhandledFailure::is_undelivered_scope_failure)
 //! is true, naming the child that failed (its id, name and spawn location; no id for the body)
 //! and where the scope was created:
 //!
 //! 1. a panic after the scope's first one, when it is recorded (only the first is resumed);
 //! 2. the errors of a scope that ends with a panic, before the panic is resumed (the message
-//!    names the error's type; [`error`](crate::runtime::UnhandledFailure::error) gives the
+//!    names the error's type; [`error`](crate::diag::UnhandledFailure::error) gives the
 //!    error to downcast);
 //! 3. everything recorded in a scope whose future is dropped before it completed, when it is
 //!    dropped, and whatever its children still record afterwards, when they record it;

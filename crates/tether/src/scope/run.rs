@@ -42,7 +42,8 @@ use super::cancel::{CancelToken, Cancelled, Node};
 use super::child::Child;
 use super::error::{Failure, FailureSource, Reason, ScopeError};
 use super::state::{self, Children, Reserve, ScopeState};
-use crate::runtime::{Handle, ScopeLoss};
+use crate::diag::ScopeLoss;
+use crate::runtime::Handle;
 use crate::task::JoinHandle;
 use crate::time::{Instant, Sleep};
 

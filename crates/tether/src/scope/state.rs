@@ -69,10 +69,11 @@ use super::cancel::{CancelToken, Node};
 use super::error::{Failure, FailureSource};
 pub(super) use super::live::{Children, Reserve};
 use super::live::{Live, SpawnQueue};
+use crate::diag::{ScopeLoss, UnhandledFailure};
 use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::Mutex;
-use crate::runtime::{Handle, ScopeLoss, UnhandledFailure};
+use crate::runtime::Handle;
 
 pub(super) type PanicPayload = Box<dyn Any + Send>;
 

@@ -58,7 +58,7 @@ pub(crate) type RawTask<T> = FallibleTask<Result<T, JoinError>, TaskMeta>;
 /// An output nobody takes is dropped by the runtime: when the task finishes after its handle
 /// was dropped, or when the handle is dropped after the task finished. If the output's
 /// destructor panics there, the panic is caught and reported to the runtime's failure policy
-/// ([`UnhandledFailure::is_output_drop`](crate::runtime::UnhandledFailure::is_output_drop));
+/// ([`UnhandledFailure::is_output_drop`](crate::diag::UnhandledFailure::is_output_drop));
 /// it never takes a worker or the process down. An output taken by awaiting the handle is the
 /// caller's to drop, like any other value.
 ///
@@ -201,7 +201,7 @@ pub(crate) fn drop_result<T>(meta: &TaskMeta, result: Result<T, JoinError>) {
     let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(result))) else {
         return;
     };
-    let failure = crate::runtime::UnhandledFailure::output_drop(
+    let failure = crate::diag::UnhandledFailure::output_drop(
         meta.id,
         meta.name.as_deref(),
         meta.location,
@@ -489,7 +489,7 @@ impl Drop for JoinError {
     fn drop(&mut self) {
         if let Repr::Panic(p) = &mut self.repr {
             if let Some(u) = p.unobserved.take() {
-                let failure = crate::runtime::UnhandledFailure::task(
+                let failure = crate::diag::UnhandledFailure::task(
                     self.id,
                     u.name.as_deref(),
                     u.location,

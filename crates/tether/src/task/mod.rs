@@ -55,7 +55,6 @@ pub use current::{cancelled, id, is_cancelled, try_id};
 pub use join::AbortHandle;
 pub use join::{JoinError, JoinHandle};
 pub use meta::Id;
-pub use registry::{ScopeInfo, TaskInfo, TaskState};
 pub use yield_now::yield_now;
 
 pub(crate) use cell::{spawn_raw, spawn_with_schedule};

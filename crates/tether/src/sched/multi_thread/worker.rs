@@ -10,12 +10,13 @@ use crossbeam_deque::{Steal, Worker};
 
 use super::park::ParkDriver;
 use super::{mt, Shared, Task, OPEN};
+use crate::diag::UnhandledFailure;
 use crate::io::driver::Driver;
 use crate::loom::sync::Arc;
 use crate::loom::sync::MutexGuard;
 use crate::loom::try_lock;
 use crate::runtime::diagnostics::WorkerSlot;
-use crate::runtime::{context, Handle, Shared as RtShared, UnhandledFailure};
+use crate::runtime::{context, Handle, Shared as RtShared};
 use crate::task::coop;
 
 /// Tasks run in a row from the LIFO slot before it yields to the queue (rule 3).

@@ -138,7 +138,7 @@ impl Run {
 
     /// The failure hook's report: a task's failure carries its ids in its panic message; a
     /// failure a scope could not deliver, in its message (a panic) or its error (a `Fault`).
-    pub fn hooked(&self, f: &tether::runtime::UnhandledFailure<'_>) {
+    pub fn hooked(&self, f: &tether::diag::UnhandledFailure<'_>) {
         let ids = match f.error() {
             Some(e) => e.downcast_ref::<boundary::Fault>().map(|f| f.0.clone()),
             None => f.message().and_then(boundary::parse),

@@ -1,9 +1,11 @@
-//! `Dump`: the live task tree of a runtime, from [`Handle::dump`](super::Handle::dump).
+//! `Dump`: the live task tree of a runtime, from
+//! [`Handle::dump`](crate::runtime::Handle::dump), and how it is drawn.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
-use crate::task::{Id, ScopeInfo, TaskInfo};
+use super::{ScopeInfo, TaskInfo};
+use crate::task::Id;
 
 /// A snapshot of every live task of a runtime, drawn as a tree by its `Display`: root tasks
 /// (spawned with `tether::spawn`), under each task the scopes it runs, under each scope its
