@@ -44,14 +44,16 @@ struct Orphans {
     polled: Vec<libc::pid_t>,
 }
 
-struct Shared {
+/// What the reaper thread and the adopting threads share.
+struct ReaperShared {
+    /// Registers an orphan's pidfd with the reaper thread's poll (rule 2).
     registry: Registry,
     orphans: Mutex<Orphans>,
 }
 
 /// The handle to the reaper thread.
 struct Reaper {
-    shared: Arc<Shared>,
+    shared: Arc<ReaperShared>,
     waker: mio::Waker,
 }
 
@@ -99,7 +101,7 @@ impl Reaper {
     fn start() -> io::Result<Reaper> {
         let poll = Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKE)?;
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(ReaperShared {
             registry: poll.registry().try_clone()?,
             orphans: Mutex::new(Orphans::default()),
         });
@@ -137,7 +139,7 @@ impl Reaper {
 }
 
 /// The reaper thread's loop (rules 1-3, 6).
-fn run(mut poll: Poll, shared: &Shared) {
+fn run(mut poll: Poll, shared: &ReaperShared) {
     let mut events = Events::with_capacity(64);
     loop {
         let timeout = if super::lock(&shared.orphans).polled.is_empty() {

@@ -27,7 +27,7 @@ use async_task::Runnable;
 use crate::loom::lock;
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::runtime::builder::ThreadHooks;
-use crate::runtime::{context, Handle, Shared as RtShared};
+use crate::runtime::{context, Handle, RuntimeShared};
 use crate::task::meta::TaskMeta;
 
 type Job = Runnable<TaskMeta>;
@@ -95,7 +95,7 @@ impl BlockingPool {
     }
 
     /// Queues a job (rule 1). `rt` is the runtime owning this pool.
-    pub(crate) fn push(&self, rt: &Arc<RtShared>, job: Job) {
+    pub(crate) fn push(&self, rt: &Arc<RuntimeShared>, job: Job) {
         let mut st = lock(&self.state);
         if st.shutdown {
             drop(st);
@@ -181,7 +181,7 @@ fn is_pool_thread() -> bool {
 
 /// A pool thread: runs jobs until it has been idle for `keep_alive` or the pool shuts down
 /// (rule 2).
-fn worker(rt: Arc<RtShared>) {
+fn worker(rt: Arc<RuntimeShared>) {
     IS_POOL_THREAD.with(|c| c.set(true));
     if let Some(f) = &rt.blocking.hooks.on_start {
         f();

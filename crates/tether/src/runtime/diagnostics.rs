@@ -60,7 +60,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::runtime::Shared as RtShared;
+use crate::runtime::RuntimeShared;
 use crate::task::meta::TaskMeta;
 use crate::task::Id;
 
@@ -380,7 +380,7 @@ fn report_slow(diag: &Diag, slot: &WorkerSlot, task: TaskRef, credit: Credit) {
 
 /// Starts the watchdog thread of `rt` (if diagnostics are on).
 pub(crate) fn start(
-    rt: &crate::loom::sync::Arc<RtShared>,
+    rt: &crate::loom::sync::Arc<RuntimeShared>,
     thread_name: &str,
 ) -> std::io::Result<()> {
     if !rt.diag.config.enabled {
@@ -517,7 +517,7 @@ impl Seen {
 }
 
 /// The watchdog thread's body; returns when the runtime shuts down (rule 3).
-fn watch(rt: &RtShared) {
+fn watch(rt: &RuntimeShared) {
     let diag = &rt.diag;
     let c = &diag.config;
     let period = (c.slow_poll.min(c.watchdog) / 4)
@@ -623,7 +623,13 @@ fn deep_sleep(diag: &Diag, seen: &[Seen]) {
 }
 
 #[cold]
-fn report_stuck(rt: &RtShared, slot: &WorkerSlot, value: u64, running: Duration, waited: Duration) {
+fn report_stuck(
+    rt: &RuntimeShared,
+    slot: &WorkerSlot,
+    value: u64,
+    running: Duration,
+    waited: Duration,
+) {
     let key = value as u32;
     let task = if key == MAIN_KEY {
         Some(TaskRef {
@@ -663,7 +669,7 @@ fn report_stuck(rt: &RtShared, slot: &WorkerSlot, value: u64, running: Duration,
 /// move meanwhile); a worker between polls is on its way out.
 #[cold]
 pub(crate) fn report_blocks_shutdown(
-    rt: &RtShared,
+    rt: &RuntimeShared,
     worker: usize,
     waited: Duration,
     limit: Duration,

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::Location;
 
-use super::{context, RuntimeMetrics, Shared};
+use super::{context, RuntimeMetrics, RuntimeShared};
 use crate::loom::sync::Arc;
 use crate::task::{JoinHandle, TaskInfo};
 
@@ -29,7 +29,7 @@ use crate::task::{JoinHandle, TaskInfo};
 /// ```
 #[derive(Clone)]
 pub struct Handle {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<RuntimeShared>,
 }
 
 /// The error of [`Handle::try_current`]: this thread is not inside a runtime.

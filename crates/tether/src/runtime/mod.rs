@@ -77,7 +77,7 @@ use crate::time::driver::TimeHandle;
 use builder::Flavor;
 
 /// Everything of a runtime that tasks, handles and resources share.
-pub(crate) struct Shared {
+pub(crate) struct RuntimeShared {
     /// Unique per runtime in this process; used in misuse messages.
     pub(crate) id: u64,
     /// The scheduler's shared half, by flavor.
@@ -108,7 +108,7 @@ pub(crate) struct Shared {
     pub(crate) diag: diagnostics::Diag,
 }
 
-impl Shared {
+impl RuntimeShared {
     /// Hands a failure nobody observed to the failure policy.
     pub(crate) fn report_unhandled(&self, failure: &UnhandledFailure<'_>) {
         match self.policy {
@@ -170,11 +170,10 @@ impl Runtime {
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         };
         let sched = match builder.flavor {
-            Flavor::CurrentThread => Scheduler::CurrentThread(current_thread::Shared::new(
-                io_driver,
-                builder.event_interval,
-            )),
-            Flavor::MultiThread => Scheduler::MultiThread(multi_thread::Shared::new(
+            Flavor::CurrentThread => Scheduler::CurrentThread(
+                current_thread::CurrentThreadShared::new(io_driver, builder.event_interval),
+            ),
+            Flavor::MultiThread => Scheduler::MultiThread(multi_thread::MultiThreadShared::new(
                 io_driver,
                 workers,
                 builder.event_interval,
@@ -182,7 +181,7 @@ impl Runtime {
                 builder.hooks.clone(),
             )),
         };
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(RuntimeShared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             sched,
             io: io_handle,
@@ -362,7 +361,7 @@ impl Runtime {
 /// module docs). Root tasks still running are reported first (unless the failure policy is
 /// `Ignore`): a task spawned to finish work in the background (a write, a store) that would
 /// otherwise vanish with the runtime is named, not silently dropped.
-fn shutdown(rt: &Arc<Shared>, timeout: Option<std::time::Duration>) {
+fn shutdown(rt: &Arc<RuntimeShared>, timeout: Option<std::time::Duration>) {
     if rt.policy != UnhandledFailurePolicy::Ignore {
         let running: Vec<_> = rt
             .task_snapshot()

@@ -4,13 +4,14 @@
 //!
 //! The driving thread takes tasks from three queues. The *local* queue (in the [`Core`]) is
 //! touched only by the thread driving the core; tasks woken on that thread go there without any
-//! lock. The *remote* queue (an [`Inbox`] in [`Shared`]) takes tasks woken or spawned on other
-//! threads. The driving thread's own *local tasks* (`spawn_local`) wait in its `LocalQueue`
-//! (`task/local.rs`), which only that thread pops; they never enter the other two.
+//! lock. The *remote* queue (an [`Inbox`] in [`CurrentThreadShared`]) takes tasks woken or
+//! spawned on other threads. The driving thread's own *local tasks* (`spawn_local`) wait in its
+//! `LocalQueue` (`task/local.rs`), which only that thread pops; they never enter the other two.
 //!
-//! 1. **The core has one driver at a time.** `block_on` takes the `Core` out of `Shared::core`
-//!    and puts it back when it returns (also on unwind). A second thread calling `block_on` at the
-//!    same time polls its own future with a thread-parking waker and waits for the core. It is
+//! 1. **The core has one driver at a time.** `block_on` takes the `Core` out of
+//!    `CurrentThreadShared::core` and puts it back when it returns (also on unwind). A second
+//!    thread calling `block_on` at the same time polls its own future with a thread-parking waker
+//!    and waits for the core. It is
 //!    listed in `core_waiters` at most once (by thread id), however often its future is woken;
 //!    `put_core` unparks and unlists every waiter, and a waiter whose future completes first
 //!    unlists itself, so the list never holds more entries than threads waiting.
@@ -60,9 +61,9 @@ use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 use crate::runtime::diagnostics::{self, WorkerSlot, MAIN_KEY};
-use crate::runtime::{context, Handle, Shared as RtShared};
+use crate::runtime::{context, Handle, RuntimeShared};
 use crate::sched::inbox::Inbox;
-use crate::sched::{drop_task, Scheduler, ThreadWaker};
+use crate::sched::{drop_task, ThreadWaker};
 use crate::task::coop;
 use crate::task::local::{self, LocalOwner};
 use crate::task::meta::TaskMeta;
@@ -77,7 +78,7 @@ const CLOSED: u8 = 2;
 type Task = Runnable<TaskMeta>;
 
 /// The scheduler's state shared with every thread (protocol rules 1-3, 5).
-pub(crate) struct Shared {
+pub(crate) struct CurrentThreadShared {
     /// Tasks scheduled from other threads; closed at shutdown (rules 3, 5).
     remote: Inbox<Task>,
     /// `OPEN`, `CLOSING` or `CLOSED` (rule 5).
@@ -109,18 +110,10 @@ pub(crate) struct Core {
 
 /// The local run queue, reachable from `schedule` through the thread-local context.
 pub(crate) struct LocalCtx {
-    /// Address of the runtime's `Shared`, to recognise its tasks.
+    /// Address of the runtime's `CurrentThreadShared`, to recognise its tasks.
     rt: usize,
     /// Tasks ready to run, in the order they were woken.
     queue: RefCell<VecDeque<Task>>,
-}
-
-/// The current-thread half of a runtime's `Shared`.
-fn ct(rt: &RtShared) -> &Shared {
-    match &rt.sched {
-        Scheduler::CurrentThread(s) => s,
-        Scheduler::MultiThread(_) => unreachable!("tether: not a current-thread runtime"),
-    }
 }
 
 impl LocalCtx {
@@ -130,8 +123,8 @@ impl LocalCtx {
     }
 }
 
-impl Shared {
-    pub(crate) fn new(driver: Driver, event_interval: u32) -> Shared {
+impl CurrentThreadShared {
+    pub(crate) fn new(driver: Driver, event_interval: u32) -> CurrentThreadShared {
         let core = Core {
             local: LocalCtx {
                 rt: 0,
@@ -141,7 +134,7 @@ impl Shared {
             tick: Cell::new(0),
             polls: Cell::new(0),
         };
-        Shared {
+        CurrentThreadShared {
             remote: Inbox::new(),
             state: AtomicU8::new(OPEN),
             core: Mutex::new(Some(Box::new(core))),
@@ -208,8 +201,8 @@ impl Shared {
 }
 
 /// The flag that tells a thread's `LocalQueue` of runtime `rt` that the runtime shut down.
-pub(crate) fn closed_flag(rt: &RtShared) -> Arc<AtomicBool> {
-    ct(rt).rt_closed.clone()
+pub(crate) fn closed_flag(rt: &RuntimeShared) -> Arc<AtomicBool> {
+    rt.sched.current_thread().rt_closed.clone()
 }
 
 /// Hands a woken task to the scheduler (rule 2).
@@ -233,10 +226,10 @@ pub(crate) fn schedule(task: Task, _info: ScheduleInfo) {
 }
 
 /// Pushes a task woken off the driving thread, and wakes the driver (rules 3, 5).
-fn push_remote(rt: &RtShared, task: Task) {
+fn push_remote(rt: &RuntimeShared, task: Task) {
     #[cfg(all(test, not(tether_loom)))]
     tests::before_remote_push();
-    match ct(rt).remote.push(task) {
+    match rt.sched.current_thread().remote.push(task) {
         // Nobody waits on this inbox (`wait_if_empty`): the driver parks in the reactor.
         Ok(_) => rt.io.unparker.unpark(),
         // Rule 5: the runtime closed; nobody will run the task. Dropping it cancels it.
@@ -262,9 +255,9 @@ impl Wake for MainWaker {
     }
 }
 
-/// Returns the core to `Shared` when `block_on` ends, also on unwind (rule 1).
+/// Returns the core to `CurrentThreadShared` when `block_on` ends, also on unwind (rule 1).
 struct CoreGuard<'a> {
-    rt: &'a RtShared,
+    rt: &'a RuntimeShared,
     core: Option<Box<Core>>,
 }
 
@@ -272,14 +265,14 @@ impl Drop for CoreGuard<'_> {
     fn drop(&mut self) {
         if let Some(core) = self.core.take() {
             core.flush_metrics(self.rt);
-            ct(self.rt).put_core(core);
+            self.rt.sched.current_thread().put_core(core);
         }
     }
 }
 
 /// Drives the runtime on this thread until `future` completes.
 pub(crate) fn block_on<F: Future>(
-    rt: &Arc<RtShared>,
+    rt: &Arc<RuntimeShared>,
     future: F,
     location: &'static std::panic::Location<'static>,
 ) -> F::Output {
@@ -288,7 +281,7 @@ pub(crate) fn block_on<F: Future>(
     // `spawn_local` works anywhere inside, whether this thread drives the core or waits for it.
     let _mark = local::mark_block_on(rt);
     loop {
-        if let Some(mut core) = ct(rt).take_core() {
+        if let Some(mut core) = rt.sched.current_thread().take_core() {
             core.local.rt = Arc::as_ptr(rt) as usize;
             let guard = CoreGuard {
                 rt,
@@ -298,15 +291,15 @@ pub(crate) fn block_on<F: Future>(
             return core.run(rt, future.as_mut(), location);
         }
         // Another thread drives the core: keep polling our own future meanwhile (rule 1).
-        ct(rt).wait_for_core();
-        if lock(&ct(rt).core).is_some() {
+        rt.sched.current_thread().wait_for_core();
+        if lock(&rt.sched.current_thread().core).is_some() {
             continue;
         }
         let waker = thread_waker
             .get_or_insert_with(|| std::sync::Arc::new(ThreadWaker(thread::current())).into());
         let mut cx = Context::from_waker(waker);
         if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            ct(rt).stop_waiting_for_core();
+            rt.sched.current_thread().stop_waiting_for_core();
             return out;
         }
         thread::park();
@@ -316,7 +309,7 @@ pub(crate) fn block_on<F: Future>(
 impl Core {
     fn run<F: Future>(
         &self,
-        rt: &Arc<RtShared>,
+        rt: &Arc<RuntimeShared>,
         mut future: Pin<&mut F>,
         location: &'static std::panic::Location<'static>,
     ) -> F::Output {
@@ -334,7 +327,7 @@ impl Core {
         });
         let waker = Waker::from(main.clone());
         let mut cx = Context::from_waker(&waker);
-        let interval = ct(rt).event_interval;
+        let interval = rt.sched.current_thread().event_interval;
         // Polls (of tasks and of the `block_on` future) since the reactor last turned (rule 4).
         let mut since_turn = 0u32;
         'outer: loop {
@@ -378,9 +371,9 @@ impl Core {
         }
     }
 
-    fn next_task(&self, rt: &RtShared, tick: u32, owner: &LocalOwner) -> Option<Task> {
+    fn next_task(&self, rt: &RuntimeShared, tick: u32, owner: &LocalOwner) -> Option<Task> {
         if tick % REMOTE_INTERVAL == 0 {
-            if let Some(task) = ct(rt).pop_remote(&self.local) {
+            if let Some(task) = rt.sched.current_thread().pop_remote(&self.local) {
                 return Some(task);
             }
         }
@@ -393,7 +386,7 @@ impl Core {
         let local = self.local.queue.borrow_mut().pop_front();
         local
             .or_else(|| owner.pop())
-            .or_else(|| ct(rt).pop_remote(&self.local))
+            .or_else(|| rt.sched.current_thread().pop_remote(&self.local))
     }
 
     fn has_local_work(&self, owner: &LocalOwner) -> bool {
@@ -401,7 +394,7 @@ impl Core {
     }
 
     /// Nothing is ready: wait in the reactor until I/O, a timer, or a wake-up (rule 3).
-    fn park(&self, rt: &RtShared, main: &MainWaker, owner: &LocalOwner) {
+    fn park(&self, rt: &RuntimeShared, main: &MainWaker, owner: &LocalOwner) {
         self.flush_metrics(rt);
         let mut driver = self.driver.borrow_mut();
         // Whether auto-advance was held back by running blocking jobs (see below).
@@ -411,7 +404,7 @@ impl Core {
             // to the next timer instead of sleeping until it.
             driver.turn(rt, Some(Duration::ZERO));
             if self.has_local_work(owner)
-                || ct(rt).remote.is_pending()
+                || rt.sched.current_thread().remote.is_pending()
                 || main.woken.load(Ordering::SeqCst)
             {
                 return;
@@ -429,7 +422,7 @@ impl Core {
         }
         let unparker = &rt.io.unparker;
         let may_block = announce_sleep(&unparker.sleeping, || {
-            ct(rt).remote.is_pending()
+            rt.sched.current_thread().remote.is_pending()
                 || owner.has_work()
                 || main.woken.load(Ordering::SeqCst)
                 // A blocking job that finished after the check above but before `sleeping` was
@@ -454,10 +447,13 @@ impl Core {
         rt.metrics.parked();
     }
 
-    fn flush_metrics(&self, rt: &RtShared) {
+    fn flush_metrics(&self, rt: &RuntimeShared) {
         rt.metrics.add_polls(self.polls.replace(0));
         let depth = self.local.queue.try_borrow().map_or(0, |q| q.len());
-        ct(rt).local_depth.store(depth, Ordering::Relaxed);
+        rt.sched
+            .current_thread()
+            .local_depth
+            .store(depth, Ordering::Relaxed);
     }
 }
 
@@ -507,8 +503,8 @@ impl Drop for DrivingGuard<'_> {
 /// Shuts the runtime down: cancels every task, then closes timers and I/O (rule 5).
 ///
 /// Blocking jobs still running are waited for up to `blocking_timeout` (forever if `None`).
-pub(crate) fn shutdown(rt: &Arc<RtShared>, blocking_timeout: Option<Duration>) {
-    let sched = ct(rt);
+pub(crate) fn shutdown(rt: &Arc<RuntimeShared>, blocking_timeout: Option<Duration>) {
+    let sched = rt.sched.current_thread();
     sched.state.store(CLOSING, Ordering::SeqCst);
     rt.blocking.close();
     // Destructors of tasks may spawn or create timers; let them find this runtime.
@@ -646,7 +642,13 @@ mod tests {
                         cx.waker().wake_by_ref();
                         return Poll::Pending;
                     }
-                    Poll::Ready(super::ct(&rt.handle().shared).core_waiter_count())
+                    Poll::Ready(
+                        rt.handle()
+                            .shared
+                            .sched
+                            .current_thread()
+                            .core_waiter_count(),
+                    )
                 }));
                 release_tx.send(()).unwrap();
                 assert_eq!(

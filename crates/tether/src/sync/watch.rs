@@ -86,7 +86,7 @@ const CLOSED: u64 = 1;
 const STEP: u64 = 2;
 
 /// What the sender and the receivers share (see the protocol in the module docs).
-struct Shared<T> {
+struct WatchShared<T> {
     /// The current value; replaced under the write lock together with the version (rule 1).
     value: RwLock<T>,
     /// `version << 1 | CLOSED` (rules 1, 2).
@@ -99,7 +99,7 @@ struct Shared<T> {
     receivers_gone: Event,
 }
 
-impl<T> Shared<T> {
+impl<T> WatchShared<T> {
     fn read(&self) -> RwLockReadGuard<'_, T> {
         self.value.read().unwrap_or_else(PoisonError::into_inner)
     }
@@ -148,7 +148,7 @@ impl<T> Shared<T> {
 /// }
 /// ```
 pub fn channel<T>(initial: T) -> (Sender<T>, Receiver<T>) {
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(WatchShared {
         value: RwLock::new(initial),
         state: AtomicU64::new(0),
         changed: Event::new(),
@@ -186,7 +186,7 @@ pub fn channel<T>(initial: T) -> (Sender<T>, Receiver<T>) {
 /// }
 /// ```
 pub struct Sender<T> {
-    shared: Arc<Shared<T>>,
+    shared: Arc<WatchShared<T>>,
 }
 
 impl<T> Sender<T> {
@@ -319,7 +319,7 @@ impl<T: fmt::Debug> fmt::Debug for Sender<T> {
 /// }
 /// ```
 pub struct Receiver<T> {
-    shared: Arc<Shared<T>>,
+    shared: Arc<WatchShared<T>>,
     /// The version this receiver has seen (the state word without `CLOSED`).
     version: u64,
 }

@@ -49,7 +49,7 @@ use slab::Slab;
 
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::Arc;
-use crate::runtime::Shared as RtShared;
+use crate::runtime::RuntimeShared;
 use crate::sched::current_thread;
 use crate::sched::drop_task;
 use crate::sched::inbox::Inbox;
@@ -83,7 +83,7 @@ pub(crate) struct BlockOnMark {
 
 /// Marks this thread as inside `block_on` of the current-thread runtime `rt`: `spawn_local` may
 /// spawn onto it.
-pub(crate) fn mark_block_on(rt: &RtShared) -> BlockOnMark {
+pub(crate) fn mark_block_on(rt: &RuntimeShared) -> BlockOnMark {
     BlockOnMark {
         prev: IN_BLOCK_ON.with(|m| m.replace(rt.id)),
     }
@@ -161,7 +161,7 @@ impl LocalQueue {
 /// One thread's local tasks on one runtime: the only way to take their runnables (rule 2).
 /// `!Send` (it is reached through an `Rc` in a thread-local), so it never leaves its thread.
 pub(crate) struct LocalOwner {
-    /// The runtime's id (`runtime::Shared::id`, unique in the process).
+    /// The runtime's id (`RuntimeShared::id`, unique in the process).
     rt_id: u64,
     /// Shared with the tasks' schedule functions.
     queue: std::sync::Arc<LocalQueue>,
@@ -231,7 +231,7 @@ impl LocalOwner {
 }
 
 /// This thread's owner for the runtime `rt`, created if needed.
-pub(crate) fn owner(rt: &RtShared) -> Rc<LocalOwner> {
+pub(crate) fn owner(rt: &RuntimeShared) -> Rc<LocalOwner> {
     OWNERS.with(|owners| {
         let mut owners = owners.0.borrow_mut();
         if let Some(o) = owners.iter().find(|o| o.rt_id == rt.id) {
@@ -275,7 +275,7 @@ pub(crate) fn close_orphans() {
 
 /// Removes this thread's owner for runtime `rt` from the table, for the runtime's shutdown to
 /// close it (rule 5).
-pub(crate) fn take_owner(rt: &RtShared) -> Option<Rc<LocalOwner>> {
+pub(crate) fn take_owner(rt: &RuntimeShared) -> Option<Rc<LocalOwner>> {
     OWNERS
         .try_with(|owners| {
             let mut owners = owners.0.borrow_mut();

@@ -23,7 +23,7 @@ use std::num::NonZeroU64;
 
 use crate::loom::sync::atomic::{AtomicU16, AtomicU32, AtomicU8, Ordering};
 use crate::loom::sync::Arc;
-use crate::runtime::Shared;
+use crate::runtime::RuntimeShared;
 
 /// An opaque id that identifies a task uniquely among all tasks of the process, for its lifetime.
 ///
@@ -73,7 +73,7 @@ const DETACHED: u8 = 4;
 /// What every task carries in its header.
 pub(crate) struct TaskMeta {
     /// The runtime the task belongs to; its scheduler receives the task whenever it is woken.
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<RuntimeShared>,
     /// The task's id.
     pub(crate) id: Id,
     /// The name given at spawn, if any.
@@ -104,7 +104,7 @@ pub(crate) struct TaskMeta {
 impl TaskMeta {
     #[inline]
     pub(crate) fn new(
-        shared: Arc<Shared>,
+        shared: Arc<RuntimeShared>,
         name: Option<std::sync::Arc<str>>,
         location: &'static std::panic::Location<'static>,
         blocking: bool,

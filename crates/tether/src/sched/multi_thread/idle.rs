@@ -205,7 +205,7 @@ mod loom_tests {
             }
         }
 
-        /// Rule 2, as `Shared::notify_one`.
+        /// Rule 2, as `MultiThreadShared::notify_one`.
         fn notify_one(&self) {
             if let Some(i) = self.idle.worker_to_notify() {
                 self.parkers[i].unpark(|| unreachable!("no reactor in this model"));

@@ -81,8 +81,8 @@ use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicU8, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 use crate::runtime::builder::ThreadHooks;
-use crate::runtime::{context, diagnostics, Handle, Shared as RtShared};
-use crate::sched::{drop_task, Scheduler, ThreadWaker};
+use crate::runtime::{context, diagnostics, Handle, RuntimeShared};
+use crate::sched::{drop_task, ThreadWaker};
 use crate::task::coop;
 use crate::task::meta::TaskMeta;
 
@@ -161,16 +161,16 @@ fn lock_std<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Marks worker `index` stopped when its thread leaves `worker::run`, however it leaves.
-struct StopSignal(Arc<RtShared>, usize);
+struct StopSignal(Arc<RuntimeShared>, usize);
 
 impl Drop for StopSignal {
     fn drop(&mut self) {
-        mt(&self.0).running.set(self.1, false);
+        self.0.sched.multi_thread().running.set(self.1, false);
     }
 }
 
 /// The scheduler's shared state (see the module protocol).
-pub(crate) struct Shared {
+pub(crate) struct MultiThreadShared {
     /// Tasks scheduled from outside the workers (rule 1). Pushed to only under
     /// `injector_closed` (rule 8).
     injector: Injector<Task>,
@@ -197,22 +197,14 @@ pub(crate) struct Shared {
     hooks: ThreadHooks,
 }
 
-/// The multi-thread half of a runtime's `Shared`.
-fn mt(rt: &RtShared) -> &Shared {
-    match &rt.sched {
-        Scheduler::MultiThread(s) => s,
-        Scheduler::CurrentThread(_) => unreachable!("tether: not a multi-thread runtime"),
-    }
-}
-
-impl Shared {
+impl MultiThreadShared {
     pub(crate) fn new(
         driver: Driver,
         workers: usize,
         event_interval: u32,
         thread_name: String,
         hooks: ThreadHooks,
-    ) -> Shared {
+    ) -> MultiThreadShared {
         let queues: Vec<Worker<Task>> = (0..workers).map(|_| Worker::new_fifo()).collect();
         let remotes = queues
             .iter()
@@ -221,7 +213,7 @@ impl Shared {
                 parker: Parker::new(),
             })
             .collect();
-        Shared {
+        MultiThreadShared {
             injector: Injector::new(),
             injector_closed: Mutex::new(false),
             remotes,
@@ -253,7 +245,7 @@ impl Shared {
     }
 
     /// Rule 2: wakes a parked worker if the work just made available might otherwise wait.
-    fn notify_one(&self, rt: &RtShared) {
+    fn notify_one(&self, rt: &RuntimeShared) {
         if let Some(i) = self.idle.worker_to_notify() {
             self.remotes[i]
                 .parker
@@ -278,8 +270,8 @@ impl Shared {
 }
 
 /// Starts the worker threads of runtime `rt`.
-pub(crate) fn start(rt: &Arc<RtShared>) -> std::io::Result<()> {
-    let sh = mt(rt);
+pub(crate) fn start(rt: &Arc<RuntimeShared>) -> std::io::Result<()> {
+    let sh = rt.sched.multi_thread();
     let queues = std::mem::take(&mut *lock(&sh.pending));
     let mut threads = lock(&sh.threads);
     for (index, queue) in queues.into_iter().enumerate() {
@@ -320,8 +312,8 @@ pub(crate) fn schedule(task: Task, info: ScheduleInfo) {
 }
 
 /// Rule 8: pushes `task` to the injector, or drops it if shutdown closed the injector.
-fn push_remote(rt: &RtShared, task: Task) {
-    let sh = mt(rt);
+fn push_remote(rt: &RuntimeShared, task: Task) {
+    let sh = rt.sched.multi_thread();
     #[cfg(all(test, not(tether_loom)))]
     tests::before_push_remote();
     let rejected = {
@@ -342,12 +334,12 @@ fn push_remote(rt: &RtShared, task: Task) {
 
 /// Runs `future` on the calling thread (which is not a worker) until it completes; the workers
 /// run the tasks meanwhile.
-pub(crate) fn block_on<F: Future>(rt: &Arc<RtShared>, future: F) -> F::Output {
+pub(crate) fn block_on<F: Future>(rt: &Arc<RuntimeShared>, future: F) -> F::Output {
     let mut future = pin!(future);
     let waker = Waker::from(std::sync::Arc::new(ThreadWaker(thread::current())));
     let mut cx = Context::from_waker(&waker);
     lock(&rt.block_on_wakers).push(waker.clone());
-    struct Unregister<'a>(&'a RtShared, &'a Waker);
+    struct Unregister<'a>(&'a RuntimeShared, &'a Waker);
     impl Drop for Unregister<'_> {
         fn drop(&mut self) {
             lock(&self.0.block_on_wakers).retain(|w| !w.will_wake(self.1));
@@ -367,8 +359,8 @@ pub(crate) fn block_on<F: Future>(rt: &Arc<RtShared>, future: F) -> F::Output {
 /// still running are waited for until `timeout` from now has passed, and whatever still runs
 /// then is left behind; without one, both are waited for as long as they take (a worker still
 /// running after the watchdog limit is reported, and waited for further).
-pub(crate) fn shutdown(rt: &Arc<RtShared>, timeout: Option<Duration>) {
-    let sh = mt(rt);
+pub(crate) fn shutdown(rt: &Arc<RuntimeShared>, timeout: Option<Duration>) {
+    let sh = rt.sched.multi_thread();
     let started = Instant::now();
     let deadline = timeout.map(|t| started.checked_add(t).unwrap_or(started + FAR_FUTURE));
     sh.state.store(CLOSING, Ordering::SeqCst);
@@ -583,7 +575,7 @@ mod tests {
                 })
                 .build()
                 .unwrap();
-            let sh = super::mt(&rt.handle().shared);
+            let sh = rt.handle().shared.sched.multi_thread();
             PANICS_LEFT.store(PANICS, Ordering::SeqCst);
             PANIC_RT.store(Arc::as_ptr(&rt.handle().shared) as usize, Ordering::SeqCst);
             // Tasks pushed from outside wake parked workers as searchers (idle rule 2).

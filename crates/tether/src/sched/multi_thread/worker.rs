@@ -9,13 +9,13 @@ use std::time::Duration;
 use crossbeam_deque::{Steal, Worker};
 
 use super::park::ParkDriver;
-use super::{mt, Shared, Task, OPEN};
+use super::{MultiThreadShared, Task, OPEN};
 use crate::io::driver::Driver;
 use crate::loom::sync::Arc;
 use crate::loom::sync::MutexGuard;
 use crate::loom::try_lock;
 use crate::runtime::diagnostics::WorkerSlot;
-use crate::runtime::{context, Handle, Shared as RtShared, UnhandledFailure};
+use crate::runtime::{context, Handle, RuntimeShared, UnhandledFailure};
 use crate::task::coop;
 
 /// Tasks run in a row from the LIFO slot before it yields to the queue (rule 3).
@@ -26,7 +26,7 @@ const REMOTE_INTERVAL: u32 = 31;
 /// The state of one worker, owned by its thread and reachable from `schedule` through the
 /// thread-local context.
 pub(crate) struct WorkerCtx {
-    rt: Arc<RtShared>,
+    rt: Arc<RuntimeShared>,
     index: usize,
     /// This worker's run queue; others steal from it.
     local: Worker<Task>,
@@ -50,8 +50,8 @@ impl WorkerCtx {
         Arc::as_ptr(&self.rt) as usize
     }
 
-    fn shared(&self) -> &Shared {
-        mt(&self.rt)
+    fn shared(&self) -> &MultiThreadShared {
+        self.rt.sched.multi_thread()
     }
 
     /// Rule 1: a task woken on this worker.
@@ -253,14 +253,14 @@ impl Drop for Unparked<'_> {
 
 /// Waits in the reactor for a parked worker.
 struct DriverPark<'a> {
-    rt: &'a RtShared,
+    rt: &'a RuntimeShared,
     driver: MutexGuard<'a, Driver>,
 }
 
 impl ParkDriver for DriverPark<'_> {
     fn park_in_driver(&mut self) {
         /// Tells the timers the reactor is awake, also when a waker's panic unwinds the turn.
-        struct Awake<'a>(&'a RtShared);
+        struct Awake<'a>(&'a RuntimeShared);
         impl Drop for Awake<'_> {
             fn drop(&mut self) {
                 self.0.time.unparked();
@@ -283,8 +283,8 @@ fn steal_into(injector: &crossbeam_deque::Injector<Task>, local: &Worker<Task>) 
 }
 
 /// A worker thread's body.
-pub(super) fn run(rt: Arc<RtShared>, index: usize, local: Worker<Task>) {
-    let sh = mt(&rt);
+pub(super) fn run(rt: Arc<RuntimeShared>, index: usize, local: Worker<Task>) {
+    let sh = rt.sched.multi_thread();
     run_hook(&rt, sh.hooks.on_start.as_deref());
     let _enter = context::enter(Handle { shared: rt.clone() });
     let ctx = WorkerCtx {
@@ -346,7 +346,7 @@ impl WorkerCtx {
 }
 
 /// Runs a thread hook; a panic in it is reported (rule 6) instead of ending the worker.
-fn run_hook(rt: &RtShared, hook: Option<&(dyn Fn() + Send + Sync)>) {
+fn run_hook(rt: &RuntimeShared, hook: Option<&(dyn Fn() + Send + Sync)>) {
     if let Some(f) = hook {
         if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
             report_panic(rt, payload);
@@ -357,7 +357,7 @@ fn run_hook(rt: &RtShared, hook: Option<&(dyn Fn() + Send + Sync)>) {
 /// Hands a panic caught on this worker to the failure policy (rule 6). Neither a panicking
 /// failure hook nor a panicking payload destructor can end the worker.
 #[cold]
-fn report_panic(rt: &RtShared, payload: Box<dyn Any + Send>) {
+fn report_panic(rt: &RuntimeShared, payload: Box<dyn Any + Send>) {
     let thread = std::thread::current();
     let _ = catch_unwind(AssertUnwindSafe(|| {
         rt.report_unhandled(&UnhandledFailure::worker(
