@@ -32,7 +32,8 @@ use crate::task::meta::TaskMeta;
 
 type Job = Runnable<TaskMeta>;
 
-struct State {
+/// The pool's queue and counters, under `BlockingPool::state`'s lock (rules 1-3).
+struct BlockingPoolState {
     queue: VecDeque<Job>,
     /// Threads alive (running a job or waiting for one).
     threads: usize,
@@ -47,7 +48,7 @@ struct State {
 /// See the module docs.
 pub(crate) struct BlockingPool {
     /// Holding the lock means owning the queue and the counters (protocol rules 1-3).
-    state: Mutex<State>,
+    state: Mutex<BlockingPoolState>,
     /// Signalled when a job is queued, and at shutdown.
     work: Condvar,
     /// Signalled when a thread exits.
@@ -66,7 +67,7 @@ impl BlockingPool {
         hooks: ThreadHooks,
     ) -> Self {
         BlockingPool {
-            state: Mutex::new(State {
+            state: Mutex::new(BlockingPoolState {
                 queue: VecDeque::new(),
                 threads: 0,
                 idle: 0,

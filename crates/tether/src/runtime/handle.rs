@@ -189,8 +189,8 @@ impl Handle {
         let sh = &self.shared;
         let (worker_queues, injector) = match &sh.sched {
             crate::sched::Scheduler::CurrentThread(s) => {
-                let (local, remote) = s.queue_depths();
-                (vec![local], remote)
+                let (run_queue, remote) = s.queue_depths();
+                (vec![run_queue], remote)
             }
             crate::sched::Scheduler::MultiThread(s) => s.queue_depths(),
         };
@@ -284,7 +284,7 @@ impl fmt::Debug for Handle {
 /// (if any) when dropped.
 #[must_use = "the runtime is only entered while the guard is alive"]
 pub struct EnterGuard<'a> {
-    _inner: context::EnterGuard,
+    _inner: context::SetCurrentGuard,
     _handle: PhantomData<&'a Handle>,
 }
 

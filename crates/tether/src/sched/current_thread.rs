@@ -2,21 +2,22 @@
 //!
 //! # Protocol
 //!
-//! The driving thread takes tasks from three queues. The *local* queue (in the [`Core`]) is
-//! touched only by the thread driving the core; tasks woken on that thread go there without any
-//! lock. The *remote* queue (an [`Inbox`] in [`CurrentThreadShared`]) takes tasks woken or
-//! spawned on other threads. The driving thread's own *local tasks* (`spawn_local`) wait in its
-//! `LocalQueue` (`task/local.rs`), which only that thread pops; they never enter the other two.
+//! The driving thread takes tasks from three queues. The *run queue* (a [`RunQueue`] in the
+//! [`Core`]) is touched only by the thread driving the core; tasks woken on that thread go there
+//! without any lock. The *remote* queue (an [`Inbox`] in [`CurrentThreadShared`]) takes tasks
+//! woken or spawned on other threads. The driving thread's own *local tasks* (`spawn_local`) wait
+//! in its `LocalTaskQueue` (`task/local.rs`), which only that thread pops; they never enter the
+//! other two.
 //!
 //! 1. **The core has one driver at a time.** `block_on` takes the `Core` out of
 //!    `CurrentThreadShared::core` and puts it back when it returns (also on unwind). A second
 //!    thread calling `block_on` at the same time polls its own future with a thread-parking waker
-//!    and waits for the core. It is
-//!    listed in `core_waiters` at most once (by thread id), however often its future is woken;
-//!    `put_core` unparks and unlists every waiter, and a waiter whose future completes first
-//!    unlists itself, so the list never holds more entries than threads waiting.
-//! 2. **Local pushes need the context.** `schedule` (the schedule function of every task not
-//!    spawned with `spawn_local`) pushes to the local queue only when the thread-local context
+//!    and waits for the core. It is listed in `core_waiters` at most once (by thread id), however
+//!    often its future is woken; `put_core` unparks and unlists every waiter, and a waiter whose
+//!    future completes first unlists itself, so the list never holds more entries than threads
+//!    waiting.
+//! 2. **Run-queue pushes need the context.** `schedule` (the schedule function of every task not
+//!    spawned with `spawn_local`) pushes to the run queue only when the thread-local context
 //!    says this thread drives this runtime's core (context invariant 1); otherwise it pushes to
 //!    the remote queue and wakes the driver (rule 3).
 //! 3. **No lost wake-up when parking.** Every write of `Unparker::sleeping` is a swap: the
@@ -34,8 +35,8 @@
 //! 4. **Fairness.** The loop polls at most `event_interval` times (tasks and the `block_on`
 //!    future alike: a `block_on` future that keeps waking itself counts) before it turns the
 //!    reactor without blocking, and takes from the remote queue first every `REMOTE_INTERVAL`
-//!    ticks, so neither I/O nor foreign wake-ups starve behind a busy local queue. The local queue and the
-//!    thread's local tasks take turns (odd ticks try the first, even ticks the second first).
+//!    ticks, so neither I/O nor foreign wake-ups starve behind a busy run queue. The run queue and
+//!    the thread's local tasks take turns (odd ticks try the first, even ticks the second first).
 //! 5. **Shutdown.** `shutdown` marks the scheduler `CLOSING`, wakes every registered task and
 //!    drops every runnable that arrives (also the shutting-down thread's local tasks), until a
 //!    round finds nothing to do; then it closes the remote queue (closing and pushing are
@@ -44,7 +45,7 @@
 //!    which cancels it: no runnable stays queued in a closed runtime, where it would keep the
 //!    runtime's shared state (its reactor, its timers) alive through its metadata. Local tasks
 //!    of other threads cannot be dropped here: `rt_closed` tells their threads to drop them
-//!    (local rule 5).
+//!    (`task/local.rs` rule 5).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -65,10 +66,10 @@ use crate::runtime::{context, Handle, RuntimeShared};
 use crate::sched::inbox::Inbox;
 use crate::sched::{drop_task, ThreadWaker};
 use crate::task::coop;
-use crate::task::local::{self, LocalOwner};
+use crate::task::local::{self, LocalTaskOwner};
 use crate::task::meta::TaskMeta;
 
-/// How often (in scheduler ticks) the remote queue is served before the local one.
+/// How often (in scheduler ticks) the remote queue is served before the run queue.
 const REMOTE_INTERVAL: u32 = 31;
 
 const OPEN: u8 = 0;
@@ -89,9 +90,9 @@ pub(crate) struct CurrentThreadShared {
     core_waiters: Mutex<Vec<Thread>>,
     /// Tasks run between two non-blocking reactor turns (rule 4).
     event_interval: u32,
-    /// The local queue's length when the driver last published its counters (for metrics).
-    local_depth: AtomicUsize,
-    /// Set once the runtime has shut down; shared with every thread's `LocalQueue` of this
+    /// The run queue's length when the driver last published its counters (for metrics).
+    run_queue_depth: AtomicUsize,
+    /// Set once the runtime has shut down; shared with every thread's `LocalTaskQueue` of this
     /// runtime, whose owner then drops its local tasks (rule 5).
     rt_closed: Arc<AtomicBool>,
 }
@@ -99,7 +100,7 @@ pub(crate) struct CurrentThreadShared {
 /// The part of the scheduler only the driving thread touches.
 pub(crate) struct Core {
     /// What `schedule` reaches through the thread-local context.
-    local: LocalCtx,
+    run_queue: RunQueue,
     /// The reactor: mio poll and its event buffer.
     driver: RefCell<Driver>,
     /// Counts scheduler ticks (rule 4).
@@ -108,15 +109,15 @@ pub(crate) struct Core {
     polls: Cell<u64>,
 }
 
-/// The local run queue, reachable from `schedule` through the thread-local context.
-pub(crate) struct LocalCtx {
+/// The core's run queue, reachable from `schedule` through the thread-local context (rule 2).
+pub(crate) struct RunQueue {
     /// Address of the runtime's `CurrentThreadShared`, to recognise its tasks.
     rt: usize,
     /// Tasks ready to run, in the order they were woken.
     queue: RefCell<VecDeque<Task>>,
 }
 
-impl LocalCtx {
+impl RunQueue {
     /// Address of the runtime whose core this is.
     pub(crate) fn rt_addr(&self) -> usize {
         self.rt
@@ -126,7 +127,7 @@ impl LocalCtx {
 impl CurrentThreadShared {
     pub(crate) fn new(driver: Driver, event_interval: u32) -> CurrentThreadShared {
         let core = Core {
-            local: LocalCtx {
+            run_queue: RunQueue {
                 rt: 0,
                 queue: RefCell::new(VecDeque::with_capacity(256)),
             },
@@ -140,7 +141,7 @@ impl CurrentThreadShared {
             core: Mutex::new(Some(Box::new(core))),
             core_waiters: Mutex::new(Vec::new()),
             event_interval,
-            local_depth: AtomicUsize::new(0),
+            run_queue_depth: AtomicUsize::new(0),
             rt_closed: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -150,10 +151,13 @@ impl CurrentThreadShared {
         self.state.load(Ordering::Acquire) == OPEN
     }
 
-    /// The run queues' lengths for metrics: the local queue as last published by the driver,
-    /// and the remote queue now.
+    /// The run queues' lengths for metrics: the run queue as last published by the driver, and
+    /// the remote queue now.
     pub(crate) fn queue_depths(&self) -> (usize, usize) {
-        (self.local_depth.load(Ordering::Relaxed), self.remote.len())
+        (
+            self.run_queue_depth.load(Ordering::Relaxed),
+            self.remote.len(),
+        )
     }
 
     /// Whether some thread is inside `block_on` driving this runtime right now.
@@ -194,13 +198,13 @@ impl CurrentThreadShared {
         }
     }
 
-    /// Moves every remotely scheduled task to the back of the local queue; returns the first.
-    fn pop_remote(&self, local: &LocalCtx) -> Option<Task> {
-        self.remote.pop_all_into(&mut local.queue.borrow_mut())
+    /// Moves every remotely scheduled task to the back of the run queue; returns the first.
+    fn pop_remote(&self, run_queue: &RunQueue) -> Option<Task> {
+        self.remote.pop_all_into(&mut run_queue.queue.borrow_mut())
     }
 }
 
-/// The flag that tells a thread's `LocalQueue` of runtime `rt` that the runtime shut down.
+/// The flag that tells a thread's `LocalTaskQueue` of runtime `rt` that the runtime shut down.
 pub(crate) fn closed_flag(rt: &RuntimeShared) -> Arc<AtomicBool> {
     rt.sched.current_thread().rt_closed.clone()
 }
@@ -208,14 +212,14 @@ pub(crate) fn closed_flag(rt: &RuntimeShared) -> Arc<AtomicBool> {
 /// Hands a woken task to the scheduler (rule 2).
 pub(crate) fn schedule(task: Task, _info: ScheduleInfo) {
     let rt_addr = Arc::as_ptr(&task.metadata().shared) as usize;
-    let local = context::local();
-    if !local.is_null() {
-        // SAFETY: context invariant 1: a non-null pointer refers to the `LocalCtx` of the core
+    let run_queue = context::run_queue();
+    if !run_queue.is_null() {
+        // SAFETY: context invariant 1: a non-null pointer refers to the `RunQueue` of the core
         // this thread drives, alive until the `block_on` that set it returns; we are on that
         // thread (the pointer is thread-local).
-        let local = unsafe { &*local };
-        if local.rt == rt_addr {
-            if let Ok(mut q) = local.queue.try_borrow_mut() {
+        let run_queue = unsafe { &*run_queue };
+        if run_queue.rt == rt_addr {
+            if let Ok(mut q) = run_queue.queue.try_borrow_mut() {
                 q.push_back(task);
                 return;
             }
@@ -282,7 +286,7 @@ pub(crate) fn block_on<F: Future>(
     let _mark = local::mark_block_on(rt);
     loop {
         if let Some(mut core) = rt.sched.current_thread().take_core() {
-            core.local.rt = Arc::as_ptr(rt) as usize;
+            core.run_queue.rt = Arc::as_ptr(rt) as usize;
             let guard = CoreGuard {
                 rt,
                 core: Some(core),
@@ -314,10 +318,10 @@ impl Core {
         location: &'static std::panic::Location<'static>,
     ) -> F::Output {
         // This thread's local tasks of this runtime (`spawn_local`): only this thread runs them.
-        // Those of runtimes that shut down elsewhere are dropped first (local rule 5).
+        // Those of runtimes that shut down elsewhere are dropped first (`task/local.rs` rule 5).
         local::close_orphans();
         let owner = local::owner(rt);
-        let _local = context::set_local(&self.local);
+        let _run_queue = context::set_run_queue(&self.run_queue);
         let slot = rt.diag.slot(0);
         let _slot = crate::task::current::set_slot(slot);
         let _driving = slot.map(|s| DrivingGuard::new(&rt.diag, s, location));
@@ -371,30 +375,31 @@ impl Core {
         }
     }
 
-    fn next_task(&self, rt: &RuntimeShared, tick: u32, owner: &LocalOwner) -> Option<Task> {
+    fn next_task(&self, rt: &RuntimeShared, tick: u32, owner: &LocalTaskOwner) -> Option<Task> {
         if tick % REMOTE_INTERVAL == 0 {
-            if let Some(task) = rt.sched.current_thread().pop_remote(&self.local) {
+            if let Some(task) = rt.sched.current_thread().pop_remote(&self.run_queue) {
                 return Some(task);
             }
         }
-        // Rule 4: the local queue and this thread's local tasks take turns.
+        // Rule 4: the run queue and this thread's local tasks take turns.
         if tick % 2 == 0 {
             if let Some(task) = owner.pop() {
                 return Some(task);
             }
         }
-        let local = self.local.queue.borrow_mut().pop_front();
-        local
+        let queued = self.run_queue.queue.borrow_mut().pop_front();
+        queued
             .or_else(|| owner.pop())
-            .or_else(|| rt.sched.current_thread().pop_remote(&self.local))
+            .or_else(|| rt.sched.current_thread().pop_remote(&self.run_queue))
     }
 
-    fn has_local_work(&self, owner: &LocalOwner) -> bool {
-        !self.local.queue.borrow().is_empty() || owner.has_work()
+    /// Whether the run queue or this thread's local tasks hold a task.
+    fn has_queued_work(&self, owner: &LocalTaskOwner) -> bool {
+        !self.run_queue.queue.borrow().is_empty() || owner.has_work()
     }
 
     /// Nothing is ready: wait in the reactor until I/O, a timer, or a wake-up (rule 3).
-    fn park(&self, rt: &RuntimeShared, main: &MainWaker, owner: &LocalOwner) {
+    fn park(&self, rt: &RuntimeShared, main: &MainWaker, owner: &LocalTaskOwner) {
         self.flush_metrics(rt);
         let mut driver = self.driver.borrow_mut();
         // Whether auto-advance was held back by running blocking jobs (see below).
@@ -403,7 +408,7 @@ impl Core {
             // Paused clock: look for I/O without waiting; if nothing became ready, jump the clock
             // to the next timer instead of sleeping until it.
             driver.turn(rt, Some(Duration::ZERO));
-            if self.has_local_work(owner)
+            if self.has_queued_work(owner)
                 || rt.sched.current_thread().remote.is_pending()
                 || main.woken.load(Ordering::SeqCst)
             {
@@ -449,10 +454,10 @@ impl Core {
 
     fn flush_metrics(&self, rt: &RuntimeShared) {
         rt.metrics.add_polls(self.polls.replace(0));
-        let depth = self.local.queue.try_borrow().map_or(0, |q| q.len());
+        let depth = self.run_queue.queue.try_borrow().map_or(0, |q| q.len());
         rt.sched
             .current_thread()
-            .local_depth
+            .run_queue_depth
             .store(depth, Ordering::Relaxed);
     }
 }
@@ -520,7 +525,7 @@ pub(crate) fn shutdown(rt: &Arc<RuntimeShared>, blocking_timeout: Option<Duratio
         }
         if let Some(core) = &core {
             loop {
-                let next = core.local.queue.borrow_mut().pop_front();
+                let next = core.run_queue.queue.borrow_mut().pop_front();
                 match next {
                     Some(task) => {
                         drop_task(task);
@@ -780,11 +785,11 @@ mod loom_tests {
         tasks: usize,
         main: bool,
     ) {
-        let mut local = VecDeque::new();
+        let mut run_queue = VecDeque::new();
         let (mut got, mut woken) = (0, !main);
         while got < tasks || !woken {
-            if let Some(_task) = inbox.pop_all_into(&mut local) {
-                got += 1 + local.drain(..).count();
+            if let Some(_task) = inbox.pop_all_into(&mut run_queue) {
+                got += 1 + run_queue.drain(..).count();
                 continue;
             }
             if main_woken.swap(false, Ordering::SeqCst) {

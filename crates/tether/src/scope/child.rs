@@ -23,7 +23,7 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::cancel::Node;
+use super::cancel::TokenNode;
 use super::error::{Failure, FailureSource};
 use super::state::{panic_message, PanicPayload, ScopeState};
 use crate::runtime::ScopeLoss;
@@ -34,7 +34,7 @@ pin_project! {
     pub(super) struct Child<F> {
         #[pin]
         fut: Option<F>,
-        node: Arc<Node>,
+        node: Arc<TokenNode>,
         name: Option<Arc<str>>,
         location: &'static Location<'static>,
         // Set once the child has left the scope.
@@ -57,7 +57,7 @@ impl<F> Child<F> {
     /// The wrapper of a child whose place in the scope `node` is already taken.
     pub(super) fn new(
         fut: F,
-        node: Arc<Node>,
+        node: Arc<TokenNode>,
         name: Option<Arc<str>>,
         location: &'static Location<'static>,
     ) -> Child<F> {
@@ -71,7 +71,7 @@ impl<F> Child<F> {
     }
 }
 
-fn scope_of(node: &Node) -> &ScopeState {
+fn scope_of(node: &TokenNode) -> &ScopeState {
     node.scope
         .as_ref()
         .expect("tether: a child's node is its scope's")

@@ -183,7 +183,7 @@ where
 /// If `F` is not `Send`, the caller guarantees that the task's `Runnable` is only run and
 /// dropped on the current thread: `schedule` must deliver it to a queue that only this thread
 /// pops, and must neither run nor drop it when called on another thread (`spawn_local`'s
-/// `LocalQueue`). This is async-task's contract for `spawn_unchecked`.
+/// `LocalTaskQueue`). This is async-task's contract for `spawn_unchecked`.
 #[inline]
 pub(crate) unsafe fn spawn_with_schedule<F, S>(
     shared: &Arc<RuntimeShared>,

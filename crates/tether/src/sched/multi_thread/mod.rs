@@ -13,11 +13,11 @@
 //! # Protocol
 //!
 //! 1. **Where a woken task goes.** On a worker of this runtime: into its LIFO slot (the previous
-//!    occupant moves to the back of the local queue), or, when the task woke itself (a yield),
-//!    to the back of the local queue. Anywhere else: the injector.
-//! 2. **Nobody sleeps on work.** After making work stealable (a local push that displaced a task,
-//!    an injector push) the pusher asks `Idle` for a parked worker to wake; a worker about to park
-//!    registers as idle first and then checks every queue once more (see `idle.rs`).
+//!    occupant moves to the back of the worker's run queue), or, when the task woke itself (a
+//!    yield), to the back of its run queue. Anywhere else: the injector.
+//! 2. **Nobody sleeps on work.** After making work stealable (a run-queue push that displaced a
+//!    task, an injector push) the pusher asks `Idle` for a parked worker to wake; a worker about
+//!    to park registers as idle first and then checks every queue once more (see `idle.rs`).
 //! 3. **LIFO fairness.** A worker runs at most `MAX_LIFO_POLLS` tasks in a row from its LIFO slot;
 //!    then the slot's task goes to the back of the queue, so two tasks ping-ponging cannot starve
 //!    the rest.
@@ -303,7 +303,7 @@ pub(crate) fn schedule(task: Task, info: ScheduleInfo) {
         // `WorkerCtx`; we are on that thread.
         let w = unsafe { &*w };
         if w.rt_addr() == rt_addr {
-            w.schedule_local(task, info.woken_while_running);
+            w.schedule(task, info.woken_while_running);
             return;
         }
     }

@@ -20,7 +20,7 @@ use crate::task::coop;
 
 /// Tasks run in a row from the LIFO slot before it yields to the queue (rule 3).
 const MAX_LIFO_POLLS: u32 = 3;
-/// Ticks between two looks at the injector before the local queue (rule 4).
+/// Ticks between two looks at the injector before the worker's own run queue (rule 4).
 const REMOTE_INTERVAL: u32 = 31;
 
 /// The state of one worker, owned by its thread and reachable from `schedule` through the
@@ -29,7 +29,7 @@ pub(crate) struct WorkerCtx {
     rt: Arc<RuntimeShared>,
     index: usize,
     /// This worker's run queue; others steal from it.
-    local: Worker<Task>,
+    run_queue: Worker<Task>,
     /// The task woken most recently by this worker (rule 1).
     lifo: Cell<Option<Task>>,
     /// Whether this worker is counted as searching in `Idle`; kept equal to that count's share
@@ -55,14 +55,14 @@ impl WorkerCtx {
     }
 
     /// Rule 1: a task woken on this worker.
-    pub(crate) fn schedule_local(&self, task: Task, yielded: bool) {
+    pub(crate) fn schedule(&self, task: Task, yielded: bool) {
         let displaced = if yielded {
-            self.local.push(task);
+            self.run_queue.push(task);
             true
         } else {
             match self.lifo.replace(Some(task)) {
                 Some(prev) => {
-                    self.local.push(prev);
+                    self.run_queue.push(prev);
                     true
                 }
                 None => false,
@@ -74,19 +74,21 @@ impl WorkerCtx {
         }
     }
 
-    fn next_local_task(&self, tick: u32) -> Option<Task> {
+    /// The next task of this worker's own: from the injector every `REMOTE_INTERVAL` ticks, else
+    /// the LIFO slot, the run queue, the injector (rules 1, 3, 4).
+    fn next_task(&self, tick: u32) -> Option<Task> {
         let sh = self.shared();
         if tick % REMOTE_INTERVAL == 0 {
-            if let Some(t) = steal_into(&sh.injector, &self.local) {
+            if let Some(t) = steal_into(&sh.injector, &self.run_queue) {
                 return Some(t);
             }
         }
         if let Some(t) = self.lifo.take() {
             return Some(t);
         }
-        self.local
+        self.run_queue
             .pop()
-            .or_else(|| steal_into(&sh.injector, &self.local))
+            .or_else(|| steal_into(&sh.injector, &self.run_queue))
     }
 
     fn run_task(&self, task: Task) {
@@ -106,7 +108,7 @@ impl WorkerCtx {
             }
         }
         if let Some(t) = self.lifo.take() {
-            self.local.push(t);
+            self.run_queue.push(t);
             self.shared().notify_one(&self.rt);
         }
     }
@@ -138,7 +140,10 @@ impl WorkerCtx {
                 continue;
             }
             loop {
-                match sh.remotes[victim].stealer.steal_batch_and_pop(&self.local) {
+                match sh.remotes[victim]
+                    .stealer
+                    .steal_batch_and_pop(&self.run_queue)
+                {
                     Steal::Success(t) => {
                         self.steals.set(self.steals.get() + 1);
                         return Some(t);
@@ -148,7 +153,7 @@ impl WorkerCtx {
                 }
             }
         }
-        steal_into(&sh.injector, &self.local)
+        steal_into(&sh.injector, &self.run_queue)
     }
 
     /// Turns the reactor without blocking if no other worker holds it (rule 4).
@@ -204,7 +209,7 @@ impl WorkerCtx {
         };
         drop(unparked);
         self.rt.metrics.parked();
-        if in_driver && !self.searching.get() && (!self.local.is_empty() || self.has_lifo()) {
+        if in_driver && !self.searching.get() && (!self.run_queue.is_empty() || self.has_lifo()) {
             // Woken by the reactor with work to do: while this worker runs it, nobody watches
             // the reactor; hand it to a parked worker (it will take the reactor when it parks).
             sh.notify_one(&self.rt);
@@ -222,7 +227,7 @@ impl WorkerCtx {
     /// onto this worker, so loop until both are empty.
     fn drain(&self) {
         loop {
-            let next = self.lifo.take().or_else(|| self.local.pop());
+            let next = self.lifo.take().or_else(|| self.run_queue.pop());
             match next {
                 Some(t) => crate::sched::drop_task(t),
                 None => return,
@@ -272,9 +277,12 @@ impl ParkDriver for DriverPark<'_> {
     }
 }
 
-fn steal_into(injector: &crossbeam_deque::Injector<Task>, local: &Worker<Task>) -> Option<Task> {
+fn steal_into(
+    injector: &crossbeam_deque::Injector<Task>,
+    run_queue: &Worker<Task>,
+) -> Option<Task> {
     loop {
-        match injector.steal_batch_and_pop(local) {
+        match injector.steal_batch_and_pop(run_queue) {
             Steal::Success(t) => return Some(t),
             Steal::Empty => return None,
             Steal::Retry => {}
@@ -283,14 +291,14 @@ fn steal_into(injector: &crossbeam_deque::Injector<Task>, local: &Worker<Task>) 
 }
 
 /// A worker thread's body.
-pub(super) fn run(rt: Arc<RuntimeShared>, index: usize, local: Worker<Task>) {
+pub(super) fn run(rt: Arc<RuntimeShared>, index: usize, run_queue: Worker<Task>) {
     let sh = rt.sched.multi_thread();
     run_hook(&rt, sh.hooks.on_start.as_deref());
     let _enter = context::enter(Handle { shared: rt.clone() });
     let ctx = WorkerCtx {
         rt: rt.clone(),
         index,
-        local,
+        run_queue,
         lifo: Cell::new(None),
         searching: Cell::new(false),
         tick: Cell::new(0),
@@ -332,7 +340,7 @@ impl WorkerCtx {
             if tick % interval == 0 {
                 self.maintenance();
             }
-            if let Some(task) = self.next_local_task(tick) {
+            if let Some(task) = self.next_task(tick) {
                 self.run_task(task);
                 continue;
             }
