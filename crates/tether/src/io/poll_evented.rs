@@ -234,7 +234,7 @@ pub(crate) fn check_driven_elsewhere(rt: &RuntimeShared, what: &str) {
     let Some(here) = context::driving_runtime() else {
         return;
     };
-    if here != rt as *const RuntimeShared as usize && !rt.sched.is_driven() {
+    if here != rt.id && !rt.sched.is_driven() {
         panic!(
             "tether: {what} created on runtime #{} is awaited inside another runtime, while no \
              thread drives runtime #{} (nothing inside its block_on), so it could never become \

@@ -17,7 +17,7 @@
 use std::cell::{Cell, RefCell};
 use std::ptr;
 
-use crate::runtime::Handle;
+use crate::runtime::{Handle, RuntimeId};
 use crate::sched::current_thread::RunQueue;
 use crate::sched::multi_thread::WorkerCtx;
 
@@ -136,18 +136,18 @@ pub(crate) fn worker() -> *const WorkerCtx {
     CONTEXT.try_with(|c| c.worker.get()).unwrap_or(ptr::null())
 }
 
-/// The address of the runtime whose scheduler this thread drives right now (a current-thread
-/// core in `block_on`, or a worker), if any.
-pub(crate) fn driving_runtime() -> Option<usize> {
+/// The runtime whose scheduler this thread drives right now (a current-thread core in
+/// `block_on`, or a worker), if any.
+pub(crate) fn driving_runtime() -> Option<RuntimeId> {
     let run_queue = run_queue();
     if !run_queue.is_null() {
         // SAFETY: invariant 1: a non-null `run_queue` points to a live `RunQueue` on this thread.
-        return Some(unsafe { &*run_queue }.rt_addr());
+        return Some(unsafe { &*run_queue }.runtime_id());
     }
     let worker = worker();
     if !worker.is_null() {
         // SAFETY: invariant 1: a non-null `worker` points to the live `WorkerCtx` of this thread.
-        return Some(unsafe { &*worker }.rt_addr());
+        return Some(unsafe { &*worker }.runtime_id());
     }
     None
 }

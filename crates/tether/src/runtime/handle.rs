@@ -243,7 +243,7 @@ impl Handle {
             crate::sched::Scheduler::CurrentThread(_) => ("current-thread", 1),
             crate::sched::Scheduler::MultiThread(_) => ("multi-thread", sh.diag.slots.len()),
         };
-        super::Dump::new(sh.id, flavor, workers, sh.task_snapshot())
+        super::Dump::new(sh.id.as_u64(), flavor, workers, sh.task_snapshot())
     }
 
     /// The tasks alive on this runtime now, ordered by id: each with its id, name and spawn

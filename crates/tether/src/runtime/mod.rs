@@ -65,6 +65,7 @@ pub(crate) use metrics::Counters;
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::num::NonZeroU64;
 use std::panic::Location;
 
 use crate::io::driver::IoHandle;
@@ -76,10 +77,44 @@ use crate::task::JoinHandle;
 use crate::time::driver::TimeHandle;
 use builder::Flavor;
 
+/// Which runtime: a number unique in the process and never reused, unlike the address of a
+/// runtime's [`RuntimeShared`], which a later runtime may get again. `Debug` and `Display` show
+/// the bare number, as in the misuse message "created on runtime #3".
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct RuntimeId(NonZeroU64);
+
+impl RuntimeId {
+    /// An id never handed out before in this process.
+    fn next() -> RuntimeId {
+        // std's atomic, not the loom shim's: a process-wide counter in a static, which a loom
+        // model cannot hold, and part of no protocol (only uniqueness matters).
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        RuntimeId(NonZeroU64::new(n).expect("tether: the runtime counter wrapped around"))
+    }
+
+    /// The number, for reports that print it.
+    pub(crate) fn as_u64(self) -> u64 {
+        self.0.get()
+    }
+}
+
+impl fmt::Debug for RuntimeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for RuntimeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
 /// Everything of a runtime that tasks, handles and resources share.
 pub(crate) struct RuntimeShared {
-    /// Unique per runtime in this process; used in misuse messages.
-    pub(crate) id: u64,
+    /// Which runtime this is; used to recognise its tasks and in misuse messages.
+    pub(crate) id: RuntimeId,
     /// The scheduler's shared half, by flavor.
     pub(crate) sched: Scheduler,
     /// The reactor's shared half (mio registry, waker, registrations).
@@ -160,7 +195,7 @@ pub struct Runtime {
 
 impl Runtime {
     fn new(builder: &Builder) -> io::Result<Runtime> {
-        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = RuntimeId::next();
         let (io_handle, io_driver) = crate::io::driver::new()?;
         let time = TimeHandle::new(builder.start_paused);
         let workers = match builder.flavor {
@@ -171,7 +206,7 @@ impl Runtime {
         };
         let sched = match builder.flavor {
             Flavor::CurrentThread => Scheduler::CurrentThread(
-                current_thread::CurrentThreadShared::new(io_driver, builder.event_interval),
+                current_thread::CurrentThreadShared::new(id, io_driver, builder.event_interval),
             ),
             Flavor::MultiThread => Scheduler::MultiThread(multi_thread::MultiThreadShared::new(
                 io_driver,
@@ -182,7 +217,7 @@ impl Runtime {
             )),
         };
         let shared = Arc::new(RuntimeShared {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id,
             sched,
             io: io_handle,
             time,

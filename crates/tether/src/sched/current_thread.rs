@@ -62,7 +62,7 @@ use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 use crate::runtime::diagnostics::{self, WorkerSlot, MAIN_KEY};
-use crate::runtime::{context, Handle, RuntimeShared};
+use crate::runtime::{context, Handle, RuntimeId, RuntimeShared};
 use crate::sched::inbox::Inbox;
 use crate::sched::{drop_task, ThreadWaker};
 use crate::task::coop;
@@ -111,24 +111,28 @@ pub(crate) struct Core {
 
 /// The core's run queue, reachable from `schedule` through the thread-local context (rule 2).
 pub(crate) struct RunQueue {
-    /// Address of the runtime's `CurrentThreadShared`, to recognise its tasks.
-    rt: usize,
+    /// The runtime whose core this is, to recognise its tasks.
+    runtime: RuntimeId,
     /// Tasks ready to run, in the order they were woken.
     queue: RefCell<VecDeque<Task>>,
 }
 
 impl RunQueue {
-    /// Address of the runtime whose core this is.
-    pub(crate) fn rt_addr(&self) -> usize {
-        self.rt
+    /// The runtime whose core this is.
+    pub(crate) fn runtime_id(&self) -> RuntimeId {
+        self.runtime
     }
 }
 
 impl CurrentThreadShared {
-    pub(crate) fn new(driver: Driver, event_interval: u32) -> CurrentThreadShared {
+    pub(crate) fn new(
+        runtime: RuntimeId,
+        driver: Driver,
+        event_interval: u32,
+    ) -> CurrentThreadShared {
         let core = Core {
             run_queue: RunQueue {
-                rt: 0,
+                runtime,
                 queue: RefCell::new(VecDeque::with_capacity(256)),
             },
             driver: RefCell::new(driver),
@@ -211,14 +215,13 @@ pub(crate) fn closed_flag(rt: &RuntimeShared) -> Arc<AtomicBool> {
 
 /// Hands a woken task to the scheduler (rule 2).
 pub(crate) fn schedule(task: Task, _info: ScheduleInfo) {
-    let rt_addr = Arc::as_ptr(&task.metadata().shared) as usize;
     let run_queue = context::run_queue();
     if !run_queue.is_null() {
         // SAFETY: context invariant 1: a non-null pointer refers to the `RunQueue` of the core
         // this thread drives, alive until the `block_on` that set it returns; we are on that
         // thread (the pointer is thread-local).
         let run_queue = unsafe { &*run_queue };
-        if run_queue.rt == rt_addr {
+        if run_queue.runtime == task.metadata().shared.id {
             if let Ok(mut q) = run_queue.queue.try_borrow_mut() {
                 q.push_back(task);
                 return;
@@ -285,8 +288,7 @@ pub(crate) fn block_on<F: Future>(
     // `spawn_local` works anywhere inside, whether this thread drives the core or waits for it.
     let _mark = local::mark_block_on(rt);
     loop {
-        if let Some(mut core) = rt.sched.current_thread().take_core() {
-            core.run_queue.rt = Arc::as_ptr(rt) as usize;
+        if let Some(core) = rt.sched.current_thread().take_core() {
             let guard = CoreGuard {
                 rt,
                 core: Some(core),

@@ -50,7 +50,7 @@ use slab::Slab;
 
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::Arc;
-use crate::runtime::RuntimeShared;
+use crate::runtime::{RuntimeId, RuntimeShared};
 use crate::sched::current_thread;
 use crate::sched::drop_task;
 use crate::sched::inbox::Inbox;
@@ -71,22 +71,22 @@ thread_local! {
     /// This thread's owners, one per current-thread runtime it drives (rule 5).
     static OWNERS: Owners = const { Owners(RefCell::new(Vec::new())) };
 
-    /// The id of the current-thread runtime whose `block_on` this thread is inside (driving
-    /// its core or waiting for it), 0 outside.
-    static IN_BLOCK_ON: Cell<u64> = const { Cell::new(0) };
+    /// The current-thread runtime whose `block_on` this thread is inside (driving its core or
+    /// waiting for it), `None` outside.
+    static IN_BLOCK_ON: Cell<Option<RuntimeId>> = const { Cell::new(None) };
 }
 
 /// Marks this thread as inside `block_on` of a current-thread runtime until dropped; restores
-/// the previous mark (0, as `block_on` does not nest).
+/// the previous mark (`None`, as `block_on` does not nest).
 pub(crate) struct BlockOnMark {
-    prev: u64,
+    prev: Option<RuntimeId>,
 }
 
 /// Marks this thread as inside `block_on` of the current-thread runtime `rt`: `spawn_local` may
 /// spawn onto it.
 pub(crate) fn mark_block_on(rt: &RuntimeShared) -> BlockOnMark {
     BlockOnMark {
-        prev: IN_BLOCK_ON.with(|m| m.replace(rt.id)),
+        prev: IN_BLOCK_ON.with(|m| m.replace(Some(rt.id))),
     }
 }
 
@@ -162,8 +162,8 @@ impl LocalTaskQueue {
 /// One thread's local tasks on one runtime: the only way to take their runnables (rule 2).
 /// `!Send` (it is reached through an `Rc` in a thread-local), so it never leaves its thread.
 pub(crate) struct LocalTaskOwner {
-    /// The runtime's id (`RuntimeShared::id`, unique in the process).
-    rt_id: u64,
+    /// The runtime the tasks were spawned onto.
+    rt_id: RuntimeId,
     /// Shared with the tasks' schedule functions.
     queue: std::sync::Arc<LocalTaskQueue>,
     /// Runnables taken from `queue` and not yet run.
@@ -337,15 +337,14 @@ where
              future, or run the !Send work on a current-thread runtime."
         );
     }
-    let rt_id = IN_BLOCK_ON.with(Cell::get);
-    if rt_id == 0 {
+    let Some(rt_id) = IN_BLOCK_ON.with(Cell::get) else {
         panic!(
             "tether::task::spawn_local was called at {location} on a thread that is not driving a \
              current-thread runtime. Call it from inside Runtime::block_on (or a task running \
              there) of a runtime built with Builder::new_current_thread(); use tether::spawn for \
              Send futures."
         );
-    }
+    };
     let shared = match crate::runtime::context::current_handle() {
         Some(h) if h.shared.id == rt_id => h.shared,
         _ => panic!(

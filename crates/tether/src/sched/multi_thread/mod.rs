@@ -296,13 +296,12 @@ pub(crate) fn start(rt: &Arc<RuntimeShared>) -> std::io::Result<()> {
 
 /// Hands a woken task to the scheduler (rule 1).
 pub(crate) fn schedule(task: Task, info: ScheduleInfo) {
-    let rt_addr = Arc::as_ptr(&task.metadata().shared) as usize;
     let w = context::worker();
     if !w.is_null() {
         // SAFETY: context invariant 1: a non-null worker pointer refers to this thread's live
         // `WorkerCtx`; we are on that thread.
         let w = unsafe { &*w };
-        if w.rt_addr() == rt_addr {
+        if w.belongs_to(&task.metadata().shared) {
             w.schedule(task, info.woken_while_running);
             return;
         }
@@ -442,7 +441,7 @@ fn steal_one(mut steal: impl FnMut() -> Steal<Task>) -> Option<Task> {
 mod tests {
     use std::cell::RefCell;
     use std::future::poll_fn;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     use std::sync::mpsc;
     use std::sync::Arc;
     use std::task::{Poll, Waker};
@@ -534,17 +533,17 @@ mod tests {
         });
     }
 
-    /// Which runtime's workers `maintenance_hook` makes panic (by address), and how many more
-    /// times.
-    static PANIC_RT: AtomicUsize = AtomicUsize::new(0);
+    /// Which runtime's workers `maintenance_hook` makes panic (its id; 0 for none), and how many
+    /// more times.
+    static PANIC_RT: AtomicU64 = AtomicU64::new(0);
     static PANICS_LEFT: AtomicUsize = AtomicUsize::new(0);
 
     /// Called by a worker of runtime `rt` before it turns the reactor between tasks: panics
     /// there (as a panicking waker would) while the worker is searching, when a test asked for
     /// it.
-    pub(super) fn maintenance_hook(rt: usize, searching: bool) {
+    pub(super) fn maintenance_hook(rt: crate::runtime::RuntimeId, searching: bool) {
         if searching
-            && PANIC_RT.load(Ordering::SeqCst) == rt
+            && PANIC_RT.load(Ordering::SeqCst) == rt.as_u64()
             && PANICS_LEFT
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok()
@@ -577,7 +576,7 @@ mod tests {
                 .unwrap();
             let sh = rt.handle().shared.sched.multi_thread();
             PANICS_LEFT.store(PANICS, Ordering::SeqCst);
-            PANIC_RT.store(Arc::as_ptr(&rt.handle().shared) as usize, Ordering::SeqCst);
+            PANIC_RT.store(rt.handle().shared.id.as_u64(), Ordering::SeqCst);
             // Tasks pushed from outside wake parked workers as searchers (idle rule 2).
             while failures.load(Ordering::SeqCst) < PANICS {
                 rt.block_on(rt.spawn(async {})).unwrap();

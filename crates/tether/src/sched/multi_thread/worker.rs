@@ -15,7 +15,7 @@ use crate::loom::sync::Arc;
 use crate::loom::sync::MutexGuard;
 use crate::loom::try_lock;
 use crate::runtime::diagnostics::WorkerSlot;
-use crate::runtime::{context, Handle, RuntimeShared, UnhandledFailure};
+use crate::runtime::{context, Handle, RuntimeId, RuntimeShared, UnhandledFailure};
 use crate::task::coop;
 
 /// Tasks run in a row from the LIFO slot before it yields to the queue (rule 3).
@@ -45,9 +45,16 @@ pub(crate) struct WorkerCtx {
 }
 
 impl WorkerCtx {
-    /// Address of the runtime this worker belongs to.
-    pub(crate) fn rt_addr(&self) -> usize {
-        Arc::as_ptr(&self.rt) as usize
+    /// The runtime this worker belongs to.
+    pub(crate) fn runtime_id(&self) -> RuntimeId {
+        self.rt.id
+    }
+
+    /// Whether `rt` is the runtime this worker belongs to. Compares the `Arc`s' addresses, not
+    /// the ids: the same answer while both are alive, without reading `rt`'s shared state, whose
+    /// cache line every spawn writes (the `Arc`'s counts).
+    pub(crate) fn belongs_to(&self, rt: &Arc<RuntimeShared>) -> bool {
+        Arc::ptr_eq(&self.rt, rt)
     }
 
     fn shared(&self) -> &MultiThreadShared {
@@ -159,7 +166,7 @@ impl WorkerCtx {
     /// Turns the reactor without blocking if no other worker holds it (rule 4).
     fn maintenance(&self) {
         #[cfg(all(test, not(tether_loom)))]
-        super::tests::maintenance_hook(self.rt_addr(), self.searching.get());
+        super::tests::maintenance_hook(self.rt.id, self.searching.get());
         if let Some(mut driver) = try_lock(&self.shared().driver) {
             driver.turn(&self.rt, Some(Duration::ZERO));
         }
