@@ -20,6 +20,8 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+// std's `Arc` and `Weak`, not the loom shim's: a parent lists its children by `Weak` (rule 4),
+// which loom lacks. What the tree's protocol rests on (the flag, the lock) is the shim's.
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 

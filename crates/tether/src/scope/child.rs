@@ -18,6 +18,7 @@
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
+// std's `Arc`: token nodes live in std's (their tree needs `Weak`, see `cancel.rs`).
 use std::sync::Arc;
 use std::task::{Context, Poll};
 

@@ -32,6 +32,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
+// std's `Arc`: token nodes live in std's (their tree needs `Weak`, see `cancel.rs`).
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;

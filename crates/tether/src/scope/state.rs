@@ -61,6 +61,8 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+// std's: a token node's `Arc` (the token tree needs `Weak`, see `cancel.rs`), and the id
+// counter's atomic, a static, which a loom model cannot hold (part of no protocol).
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::task::{Context, Waker};

@@ -22,9 +22,8 @@
 //! 4. `receivers` counts live receivers; dropping the last one notifies `receivers_gone` (for
 //!    [`Sender::closed`]), with the same check-register-check rule.
 //!
-//! The value lock is `std::sync::RwLock` (readers must not block each other, and `crate::loom`
-//! has no `RwLock` yet). A [`Ref`] holds the read lock: do not keep one across an `.await` or
-//! while the same thread sends.
+//! The value lock is a read-write lock, so that readers do not block each other. A [`Ref`] holds
+//! the read lock: do not keep one across an `.await` or while the same thread sends.
 //!
 //! `changed` and `closed` spend one unit of the cooperative budget when they complete.
 //!
@@ -32,12 +31,12 @@
 
 use std::fmt;
 use std::ops::Deref;
-use std::sync::{PoisonError, RwLock, RwLockReadGuard};
+use std::sync::PoisonError;
 
 use event_listener::Event;
 
 use crate::loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use crate::loom::sync::Arc;
+use crate::loom::sync::{Arc, RwLock, RwLockReadGuard};
 use crate::task::coop::Budgeted;
 
 /// Error types of the watch channel.

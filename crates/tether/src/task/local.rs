@@ -64,6 +64,8 @@ thread_local! {
     /// This thread's number, from a process-wide counter: never reused, unlike addresses of
     /// thread-locals, which a later thread may get again.
     static THREAD_MARK: usize = {
+        // std's atomic, not the loom shim's: a static, which a loom model cannot hold, and a
+        // counter that is part of no protocol (only uniqueness matters).
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     };
@@ -165,7 +167,7 @@ pub(crate) struct LocalTaskOwner {
     /// The runtime the tasks were spawned onto.
     rt_id: RuntimeId,
     /// Shared with the tasks' schedule functions.
-    queue: std::sync::Arc<LocalTaskQueue>,
+    queue: Arc<LocalTaskQueue>,
     /// Runnables taken from `queue` and not yet run.
     ready: RefCell<VecDeque<Task>>,
     /// The live tasks (rule 3), with what cancels each; `None` only while it is being spawned.
@@ -240,7 +242,7 @@ pub(crate) fn owner(rt: &RuntimeShared) -> Rc<LocalTaskOwner> {
         }
         let o = Rc::new(LocalTaskOwner {
             rt_id: rt.id,
-            queue: std::sync::Arc::new(LocalTaskQueue {
+            queue: Arc::new(LocalTaskQueue {
                 owner: thread_mark(),
                 thread: thread::current(),
                 inbox: Inbox::new(),

@@ -45,6 +45,8 @@ pub struct Id(NonZeroU64);
 impl Id {
     #[inline]
     pub(crate) fn next() -> Id {
+        // std's atomic, not the loom shim's: a static, which a loom model cannot hold, and a
+        // counter that is part of no protocol (only uniqueness matters).
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         Id(NonZeroU64::new(id).expect("tether: task id counter overflowed"))

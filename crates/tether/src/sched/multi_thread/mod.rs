@@ -79,7 +79,7 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use crate::io::driver::Driver;
 use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicU8, Ordering};
-use crate::loom::sync::{Arc, Mutex};
+use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::runtime::builder::ThreadHooks;
 use crate::runtime::{context, diagnostics, Handle, RuntimeShared};
 use crate::sched::{drop_task, ThreadWaker};
@@ -109,14 +109,14 @@ struct Remote {
 struct Running {
     /// One per worker: true from just before its thread is started until it leaves
     /// `worker::run` (on every path, unwinding included).
-    running: std::sync::Mutex<Vec<bool>>,
+    running: Mutex<Vec<bool>>,
     /// Notified each time a worker stops running.
-    stopped: std::sync::Condvar,
+    stopped: Condvar,
 }
 
 impl Running {
     fn set(&self, index: usize, running: bool) {
-        lock_std(&self.running)[index] = running;
+        lock(&self.running)[index] = running;
         if !running {
             self.stopped.notify_all();
         }
@@ -130,7 +130,7 @@ impl Running {
                 .filter(|&i| r[i] && Some(i) != except)
                 .collect()
         };
-        let mut running = lock_std(&self.running);
+        let mut running = lock(&self.running);
         loop {
             let left = still(&running);
             if left.is_empty() {
@@ -154,10 +154,6 @@ impl Running {
             };
         }
     }
-}
-
-fn lock_std<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Marks worker `index` stopped when its thread leaves `worker::run`, however it leaves.
@@ -223,8 +219,8 @@ impl MultiThreadShared {
             pending: Mutex::new(queues),
             threads: Mutex::new(Vec::new()),
             running: Running {
-                running: std::sync::Mutex::new(vec![false; workers]),
-                stopped: std::sync::Condvar::new(),
+                running: Mutex::new(vec![false; workers]),
+                stopped: Condvar::new(),
             },
             event_interval,
             thread_name,
