@@ -155,7 +155,7 @@ impl CurrentThreadShared {
         self.state.load(Ordering::Acquire) == OPEN
     }
 
-    /// The run queues' lengths for metrics: the run queue as last published by the driver, and
+    /// The queues' lengths for metrics: the run queue as last published by the driver, and
     /// the remote queue now.
     pub(crate) fn queue_depths(&self) -> (usize, usize) {
         (

@@ -50,9 +50,9 @@ impl WorkerCtx {
         self.rt.id
     }
 
-    /// Whether `rt` is the runtime this worker belongs to. Compares the `Arc`s' addresses, not
-    /// the ids: the same answer while both are alive, without reading `rt`'s shared state, whose
-    /// cache line every spawn writes (the `Arc`'s counts).
+    /// Whether `rt` is the runtime this worker belongs to. Compares the `Arc`s' addresses rather
+    /// than the ids: the same answer while both are alive, and no load from the shared state on
+    /// the path of every wake-up.
     pub(crate) fn belongs_to(&self, rt: &Arc<RuntimeShared>) -> bool {
         Arc::ptr_eq(&self.rt, rt)
     }
@@ -81,8 +81,8 @@ impl WorkerCtx {
         }
     }
 
-    /// The next task of this worker's own: from the injector every `REMOTE_INTERVAL` ticks, else
-    /// the LIFO slot, the run queue, the injector (rules 1, 3, 4).
+    /// The next task to run without stealing: from the injector every `REMOTE_INTERVAL` ticks,
+    /// else from the LIFO slot, the run queue, then the injector (rules 1, 3, 4).
     fn next_task(&self, tick: u32) -> Option<Task> {
         let sh = self.shared();
         if tick % REMOTE_INTERVAL == 0 {
