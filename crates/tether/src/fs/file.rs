@@ -146,13 +146,13 @@ const MAX_BUF: usize = 2 * 1024 * 1024;
 pub struct File {
     /// Shared with the job in flight (see the module's protocol).
     std: Arc<StdFile>,
-    state: State,
+    state: FileState,
     /// The path the file was opened with, for error messages; `None` after `from_std`.
     path: Option<Arc<Path>>,
 }
 
 /// Idle (the buffer is here) or Busy (it is in a job).
-enum State {
+enum FileState {
     Idle(Buf),
     Busy(Unconstrained<JoinHandle<(Buf, Done)>>),
 }
@@ -357,7 +357,7 @@ impl File {
     pub(crate) fn from_parts(std: StdFile, path: Option<Arc<Path>>) -> File {
         File {
             std: Arc::new(std),
-            state: State::Idle(Buf::default()),
+            state: FileState::Idle(Buf::default()),
             path,
         }
     }
@@ -396,7 +396,7 @@ impl File {
     /// `File` back.
     pub fn try_into_std(self) -> Result<StdFile, File> {
         match &self.state {
-            State::Idle(buf) if buf.mode == Mode::Empty => {}
+            FileState::Idle(buf) if buf.mode == Mode::Empty => {}
             _ => return Err(self),
         }
         let path = self.path.clone();
@@ -404,7 +404,7 @@ impl File {
         drop(self);
         Arc::try_unwrap(std).map_err(|std| File {
             std,
-            state: State::Idle(Buf::default()),
+            state: FileState::Idle(Buf::default()),
             path,
         })
     }
@@ -471,8 +471,8 @@ impl File {
     /// The buffer; only called once `poll_complete` returned ready.
     fn idle(&mut self) -> &mut Buf {
         match &mut self.state {
-            State::Idle(buf) => buf,
-            State::Busy(_) => unreachable!("tether::fs::File: a job is still in flight"),
+            FileState::Idle(buf) => buf,
+            FileState::Busy(_) => unreachable!("tether::fs::File: a job is still in flight"),
         }
     }
 
@@ -484,21 +484,21 @@ impl File {
             op: Some(op),
         };
         let handle = crate::task::spawn_blocking(move || job.run());
-        self.state = State::Busy(unconstrained(handle));
+        self.state = FileState::Busy(unconstrained(handle));
     }
 
     /// Rules 1 and 4: completes the job in flight, if any (state Busy → Idle). Returns the
     /// errors of writes, seeks and lost jobs; the other outcomes are for the caller to use or
     /// drop.
     fn poll_complete(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Done>>> {
-        let State::Busy(job) = &mut self.state else {
+        let FileState::Busy(job) = &mut self.state else {
             return Poll::Ready(Ok(None));
         };
         let (buf, done) = match ready!(Pin::new(job).poll(cx)) {
             Ok(out) => out,
             Err(e) => (Buf::default(), Done::Lost(io::Error::from(e))),
         };
-        self.state = State::Idle(buf);
+        self.state = FileState::Idle(buf);
         let name = self.name();
         Poll::Ready(match done {
             Done::Write(Err(e)) => Err(annotate(e, format_args!("write to {name}"))),
@@ -697,7 +697,7 @@ impl Drop for File {
     /// Rule 6; see "Dropping a `File` with unflushed writes" in [`File`]'s docs.
     fn drop(&mut self) {
         // A job in flight is detached by dropping its handle, and completes on its own.
-        let State::Idle(buf) = &mut self.state else {
+        let FileState::Idle(buf) = &mut self.state else {
             return;
         };
         if buf.mode != Mode::Write {
@@ -721,10 +721,10 @@ impl fmt::Debug for File {
         let mut d = f.debug_struct("File");
         d.field("path", &self.path);
         match &self.state {
-            State::Idle(buf) => d
+            FileState::Idle(buf) => d
                 .field("buffered", &buf.mode)
                 .field("bytes", &(buf.bytes.len() - buf.pos)),
-            State::Busy(_) => d.field("busy", &true),
+            FileState::Busy(_) => d.field("busy", &true),
         };
         d.finish()
     }

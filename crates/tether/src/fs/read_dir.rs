@@ -58,7 +58,7 @@ pub async fn read_dir(path: impl AsRef<Path>) -> io::Result<ReadDir> {
         .await
         .map_err(|e| annotate(e, format_args!("read directory {path:?}")))?;
     Ok(ReadDir {
-        state: State::Idle(Batch {
+        state: ReadDirState::Idle(Batch {
             std: Some(std),
             entries: VecDeque::new(),
         }),
@@ -74,12 +74,12 @@ pub async fn read_dir(path: impl AsRef<Path>) -> io::Result<ReadDir> {
 pub struct ReadDir {
     /// The directory, for error messages.
     path: Arc<Path>,
-    state: State,
+    state: ReadDirState,
 }
 
 /// Rule: the `std::fs::ReadDir` and the entries read ahead sit in `Idle` between calls, and move
 /// into the blocking job (`Busy`) while a batch is read.
-enum State {
+enum ReadDirState {
     Idle(Batch),
     Busy(Unconstrained<JoinHandle<Batch>>),
 }
@@ -130,7 +130,7 @@ impl ReadDir {
         let coop = ready!(crate::task::coop::poll_proceed(cx));
         loop {
             match &mut self.state {
-                State::Busy(job) => {
+                ReadDirState::Busy(job) => {
                     let batch = match ready!(Pin::new(job).poll(cx)) {
                         Ok(batch) => batch,
                         Err(e) => Batch {
@@ -138,9 +138,9 @@ impl ReadDir {
                             entries: VecDeque::from([Err(io::Error::from(e))]),
                         },
                     };
-                    self.state = State::Idle(batch);
+                    self.state = ReadDirState::Idle(batch);
                 }
-                State::Idle(batch) => {
+                ReadDirState::Idle(batch) => {
                     if let Some(entry) = batch.entries.pop_front() {
                         coop.made_progress();
                         let path = &self.path;
@@ -164,7 +164,7 @@ impl ReadDir {
                         },
                     );
                     let job = crate::task::spawn_blocking(move || batch.fill());
-                    self.state = State::Busy(unconstrained(job));
+                    self.state = ReadDirState::Busy(unconstrained(job));
                 }
             }
         }

@@ -2,7 +2,7 @@
 //!
 //! # Protocol
 //!
-//! A [`Resolver`] and every clone of its [`Promise`] share one `Shared`: the outcome under a
+//! A [`Resolver`] and every clone of its [`Promise`] share one `PromiseShared`: the outcome under a
 //! mutex and an `event_listener::Event` that waiting promises listen to.
 //!
 //! 1. `outcome` starts `Pending` and changes exactly once, under the lock, to `Resolved`,
@@ -60,7 +60,7 @@ use crate::task::coop;
 /// }
 /// ```
 pub struct Promise<T, E> {
-    shared: Arc<Shared<T, E>>,
+    shared: Arc<PromiseShared<T, E>>,
     /// This clone's registration while it waits (rule 3); `None` otherwise.
     listener: Option<EventListener>,
 }
@@ -81,11 +81,11 @@ pub struct Promise<T, E> {
 /// }
 /// ```
 pub struct Resolver<T, E> {
-    shared: Arc<Shared<T, E>>,
+    shared: Arc<PromiseShared<T, E>>,
 }
 
 /// What a promise's clones and its resolver share (see the protocol in the module docs).
-struct Shared<T, E> {
+struct PromiseShared<T, E> {
     /// The outcome (rule 1). Holding the lock means owning it.
     outcome: Mutex<Outcome<T, E>>,
     /// Notified once, after the outcome changed (rule 2).
@@ -166,7 +166,7 @@ impl<T, E> Promise<T, E> {
     /// }
     /// ```
     pub fn new() -> (Promise<T, E>, Resolver<T, E>) {
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(PromiseShared {
             outcome: Mutex::new(Outcome::Pending),
             settled: Event::new(),
         });

@@ -44,7 +44,7 @@ use crate::io::scheduled_io::{ready_from_event, ScheduledIo};
 use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Mutex};
-use crate::runtime::Shared as RtShared;
+use crate::runtime::RuntimeShared;
 
 /// The token of the driver's own waker; never a registration key.
 const WAKE_TOKEN: Token = Token(usize::MAX);
@@ -275,7 +275,7 @@ impl IoHandle {
 impl Driver {
     /// Waits up to `timeout` (forever if `None`) for I/O events, then fires due timers, and
     /// wakes every task that became ready.
-    pub(crate) fn turn(&mut self, rt: &RtShared, timeout: Option<Duration>) {
+    pub(crate) fn turn(&mut self, rt: &RuntimeShared, timeout: Option<Duration>) {
         if timeout == Some(Duration::ZERO) && rt.io.registered.load(Ordering::Acquire) == 0 {
             // Rule 5: nothing could be ready.
             self.events.clear();

@@ -21,14 +21,14 @@ use mio::{Interest, Token};
 use crate::io::driver::shutdown_error;
 use crate::io::scheduled_io::{Direction, ReadyEvent, ScheduledIo, Waiter};
 use crate::loom::sync::Arc;
-use crate::runtime::{context, Shared as RtShared};
+use crate::runtime::{context, RuntimeShared};
 use crate::task::coop;
 
 /// A registered I/O resource (see the module docs).
 pub(crate) struct PollEvented<E: Source> {
     /// The resource; `None` only after `into_inner`.
     io: Option<E>,
-    rt: Arc<RtShared>,
+    rt: Arc<RuntimeShared>,
     sched: Arc<ScheduledIo>,
     /// Names this registration, and no later one at the same key (the driver's rule 1).
     token: Token,
@@ -230,11 +230,11 @@ impl<E: Source> Drop for PollEvented<E> {
 
 /// Panics when a resource of runtime `rt` waits inside another runtime's `block_on` while no
 /// thread drives `rt`: it could never become ready.
-pub(crate) fn check_driven_elsewhere(rt: &RtShared, what: &str) {
+pub(crate) fn check_driven_elsewhere(rt: &RuntimeShared, what: &str) {
     let Some(here) = context::driving_runtime() else {
         return;
     };
-    if here != rt as *const RtShared as usize && !rt.sched.is_driven() {
+    if here != rt.id && !rt.sched.is_driven() {
         panic!(
             "tether: {what} created on runtime #{} is awaited inside another runtime, while no \
              thread drives runtime #{} (nothing inside its block_on), so it could never become \

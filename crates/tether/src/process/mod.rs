@@ -49,7 +49,6 @@ use std::fmt;
 use std::io;
 use std::panic::Location;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
 
 use crate::runtime::context;
 
@@ -364,12 +363,6 @@ impl fmt::Debug for Command {
         }
         Ok(())
     }
-}
-
-/// Locks one of this module's process-wide mutexes, ignoring poisoning (no code that can panic
-/// runs under them).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(all(test, not(tether_loom)))]

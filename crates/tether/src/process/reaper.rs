@@ -20,6 +20,8 @@
 //!    is harmless: `WNOHANG` returns at once if it still runs.
 
 use std::io;
+// std's primitives, not the loom shim's: the reaper lives in a process-wide static (rule 1),
+// which outlives any loom model.
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -27,6 +29,7 @@ use mio::{Events, Interest, Poll, Registry, Token};
 use slab::Slab;
 
 use super::pidfd::PidFd;
+use crate::loom::lock;
 
 /// How often orphans without a pidfd are tried (rule 3).
 const POLL_EVERY: Duration = Duration::from_millis(50);
@@ -44,14 +47,16 @@ struct Orphans {
     polled: Vec<libc::pid_t>,
 }
 
-struct Shared {
+/// What the reaper thread and the adopting threads share.
+struct ReaperShared {
+    /// Registers an orphan's pidfd with the reaper thread's poll (rule 2).
     registry: Registry,
     orphans: Mutex<Orphans>,
 }
 
 /// The handle to the reaper thread.
 struct Reaper {
-    shared: Arc<Shared>,
+    shared: Arc<ReaperShared>,
     waker: mio::Waker,
 }
 
@@ -99,7 +104,7 @@ impl Reaper {
     fn start() -> io::Result<Reaper> {
         let poll = Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKE)?;
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(ReaperShared {
             registry: poll.registry().try_clone()?,
             orphans: Mutex::new(Orphans::default()),
         });
@@ -112,7 +117,7 @@ impl Reaper {
 
     fn adopt(&self, pid: libc::pid_t, pidfd: Option<PidFd>) {
         {
-            let mut orphans = super::lock(&self.shared.orphans);
+            let mut orphans = lock(&self.shared.orphans);
             match pidfd {
                 Some(fd) => {
                     let entry = orphans.watched.vacant_entry();
@@ -137,10 +142,10 @@ impl Reaper {
 }
 
 /// The reaper thread's loop (rules 1-3, 6).
-fn run(mut poll: Poll, shared: &Shared) {
+fn run(mut poll: Poll, shared: &ReaperShared) {
     let mut events = Events::with_capacity(64);
     loop {
-        let timeout = if super::lock(&shared.orphans).polled.is_empty() {
+        let timeout = if lock(&shared.orphans).polled.is_empty() {
             None
         } else {
             Some(POLL_EVERY)
@@ -151,7 +156,7 @@ fn run(mut poll: Poll, shared: &Shared) {
                 std::thread::sleep(POLL_EVERY);
             }
         }
-        let mut orphans = super::lock(&shared.orphans);
+        let mut orphans = lock(&shared.orphans);
         for ev in events.iter() {
             let key = ev.token().0;
             if ev.token() == WAKE {

@@ -27,12 +27,13 @@ use async_task::Runnable;
 use crate::loom::lock;
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::runtime::builder::ThreadHooks;
-use crate::runtime::{context, Handle, Shared as RtShared};
+use crate::runtime::{context, Handle, RuntimeShared};
 use crate::task::meta::TaskMeta;
 
 type Job = Runnable<TaskMeta>;
 
-struct State {
+/// The pool's queue and counters, under `BlockingPool::state`'s lock (rules 1-3).
+struct BlockingPoolState {
     queue: VecDeque<Job>,
     /// Threads alive (running a job or waiting for one).
     threads: usize,
@@ -47,7 +48,7 @@ struct State {
 /// See the module docs.
 pub(crate) struct BlockingPool {
     /// Holding the lock means owning the queue and the counters (protocol rules 1-3).
-    state: Mutex<State>,
+    state: Mutex<BlockingPoolState>,
     /// Signalled when a job is queued, and at shutdown.
     work: Condvar,
     /// Signalled when a thread exits.
@@ -66,7 +67,7 @@ impl BlockingPool {
         hooks: ThreadHooks,
     ) -> Self {
         BlockingPool {
-            state: Mutex::new(State {
+            state: Mutex::new(BlockingPoolState {
                 queue: VecDeque::new(),
                 threads: 0,
                 idle: 0,
@@ -95,7 +96,7 @@ impl BlockingPool {
     }
 
     /// Queues a job (rule 1). `rt` is the runtime owning this pool.
-    pub(crate) fn push(&self, rt: &Arc<RtShared>, job: Job) {
+    pub(crate) fn push(&self, rt: &Arc<RuntimeShared>, job: Job) {
         let mut st = lock(&self.state);
         if st.shutdown {
             drop(st);
@@ -181,7 +182,7 @@ fn is_pool_thread() -> bool {
 
 /// A pool thread: runs jobs until it has been idle for `keep_alive` or the pool shuts down
 /// (rule 2).
-fn worker(rt: Arc<RtShared>) {
+fn worker(rt: Arc<RuntimeShared>) {
     IS_POOL_THREAD.with(|c| c.set(true));
     if let Some(f) = &rt.blocking.hooks.on_start {
         f();

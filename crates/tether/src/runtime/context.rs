@@ -1,15 +1,15 @@
 //! The per-thread runtime context.
 //!
 //! Owns the thread-local record of which runtime this thread has entered and, while a thread drives
-//! a scheduler, a pointer to that scheduler's thread-owned state: the local run queue of a
+//! a scheduler, a pointer to that scheduler's thread-owned state: the run queue of a
 //! current-thread core inside `block_on`, or the worker state of a multi-thread worker.
 //!
 //! Invariants the rest of the crate relies on:
-//! 1. `local` is non-null only between [`LocalGuard`]'s creation and drop, which bracket one
-//!    `block_on` call on this thread; the pointee outlives the guard. Likewise `worker` is
+//! 1. `run_queue` is non-null only between [`RunQueueGuard`]'s creation and drop, which bracket
+//!    one `block_on` call on this thread; the pointee outlives the guard. Likewise `worker` is
 //!    non-null only between [`WorkerGuard`]'s creation and drop, which bracket a worker thread's
 //!    run loop; the pointee lives on that thread's stack for the whole loop.
-//! 2. `local` and `worker` are only ever read on the thread that set them (they are
+//! 2. `run_queue` and `worker` are only ever read on the thread that set them (they are
 //!    thread-local).
 //! 3. Guards restore the previous value on drop, so nesting and unwinding leave the context as
 //!    it was before.
@@ -17,15 +17,15 @@
 use std::cell::{Cell, RefCell};
 use std::ptr;
 
-use crate::runtime::Handle;
-use crate::sched::current_thread::LocalCtx;
+use crate::runtime::{Handle, RuntimeId};
+use crate::sched::current_thread::RunQueue;
 use crate::sched::multi_thread::WorkerCtx;
 
 struct Context {
     /// The runtime entered on this thread, by `block_on` or `Handle::enter`.
     handle: RefCell<Option<Handle>>,
-    /// The current-thread scheduler this thread is driving, if inside its `block_on`.
-    local: Cell<*const LocalCtx>,
+    /// The run queue of the current-thread core this thread drives, if inside its `block_on`.
+    run_queue: Cell<*const RunQueue>,
     /// The multi-thread worker this thread is, if it is one.
     worker: Cell<*const WorkerCtx>,
 }
@@ -34,24 +34,26 @@ thread_local! {
     static CONTEXT: Context = const {
         Context {
             handle: RefCell::new(None),
-            local: Cell::new(ptr::null()),
+            run_queue: Cell::new(ptr::null()),
             worker: Cell::new(ptr::null()),
         }
     };
 }
 
-/// Restores the previously entered runtime when dropped.
-pub(crate) struct EnterGuard {
+/// Makes the previously entered runtime current again when dropped: what [`enter`] returns.
+///
+/// The crate's own guard; the public `runtime::EnterGuard` of `Handle::enter` wraps one.
+pub(crate) struct SetCurrentGuard {
     prev: Option<Handle>,
 }
 
 /// Makes `handle` the current runtime of this thread until the guard drops.
-pub(crate) fn enter(handle: Handle) -> EnterGuard {
+pub(crate) fn enter(handle: Handle) -> SetCurrentGuard {
     let prev = CONTEXT.with(|c| c.handle.replace(Some(handle)));
-    EnterGuard { prev }
+    SetCurrentGuard { prev }
 }
 
-impl Drop for EnterGuard {
+impl Drop for SetCurrentGuard {
     fn drop(&mut self) {
         let prev = self.prev.take();
         // `try_with` fails only while the thread is being torn down; nothing to restore then.
@@ -82,30 +84,32 @@ pub(crate) fn current_handle() -> Option<Handle> {
         .flatten()
 }
 
-/// Restores the previous local scheduler pointer when dropped.
-pub(crate) struct LocalGuard {
-    prev: *const LocalCtx,
+/// Restores the previous run-queue pointer when dropped.
+pub(crate) struct RunQueueGuard {
+    prev: *const RunQueue,
 }
 
-/// Records that this thread now drives the current-thread scheduler at `local`.
+/// Records that this thread now drives the current-thread core whose run queue is `run_queue`.
 ///
-/// The caller keeps `*local` alive and in place until the guard drops (invariant 1).
-pub(crate) fn set_local(local: *const LocalCtx) -> LocalGuard {
-    let prev = CONTEXT.with(|c| c.local.replace(local));
-    LocalGuard { prev }
+/// The caller keeps `*run_queue` alive and in place until the guard drops (invariant 1).
+pub(crate) fn set_run_queue(run_queue: *const RunQueue) -> RunQueueGuard {
+    let prev = CONTEXT.with(|c| c.run_queue.replace(run_queue));
+    RunQueueGuard { prev }
 }
 
-impl Drop for LocalGuard {
+impl Drop for RunQueueGuard {
     fn drop(&mut self) {
         let prev = self.prev;
-        let _ = CONTEXT.try_with(|c| c.local.set(prev));
+        let _ = CONTEXT.try_with(|c| c.run_queue.set(prev));
     }
 }
 
-/// The local scheduler this thread drives, or null outside `block_on`.
+/// The run queue of the current-thread core this thread drives, or null outside `block_on`.
 #[inline]
-pub(crate) fn local() -> *const LocalCtx {
-    CONTEXT.try_with(|c| c.local.get()).unwrap_or(ptr::null())
+pub(crate) fn run_queue() -> *const RunQueue {
+    CONTEXT
+        .try_with(|c| c.run_queue.get())
+        .unwrap_or(ptr::null())
 }
 
 /// Restores the previous worker pointer when dropped.
@@ -132,18 +136,18 @@ pub(crate) fn worker() -> *const WorkerCtx {
     CONTEXT.try_with(|c| c.worker.get()).unwrap_or(ptr::null())
 }
 
-/// The address of the runtime whose scheduler this thread drives right now (a current-thread
-/// core in `block_on`, or a worker), if any.
-pub(crate) fn driving_runtime() -> Option<usize> {
-    let local = local();
-    if !local.is_null() {
-        // SAFETY: invariant 1: a non-null `local` points to a live `LocalCtx` on this thread.
-        return Some(unsafe { &*local }.rt_addr());
+/// The runtime whose scheduler this thread drives right now (a current-thread core in
+/// `block_on`, or a worker), if any.
+pub(crate) fn driving_runtime() -> Option<RuntimeId> {
+    let run_queue = run_queue();
+    if !run_queue.is_null() {
+        // SAFETY: invariant 1: a non-null `run_queue` points to a live `RunQueue` on this thread.
+        return Some(unsafe { &*run_queue }.runtime_id());
     }
     let worker = worker();
     if !worker.is_null() {
         // SAFETY: invariant 1: a non-null `worker` points to the live `WorkerCtx` of this thread.
-        return Some(unsafe { &*worker }.rt_addr());
+        return Some(unsafe { &*worker }.runtime_id());
     }
     None
 }

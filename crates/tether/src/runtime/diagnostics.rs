@@ -66,7 +66,7 @@ use std::time::Duration;
 
 use super::watchdog::{self, Watchdog};
 use crate::diag::{Diagnostic, DiagnosticHook, DiagnosticKind, TaskRef};
-use crate::runtime::Shared as RtShared;
+use crate::runtime::RuntimeShared;
 use crate::task::meta::TaskMeta;
 
 /// The unit of credited time in a slot's `mark`.
@@ -330,7 +330,7 @@ fn report_slow(monitor: &PollMonitor, slot: &WorkerSlot, task: TaskRef, credit: 
 /// move meanwhile); a worker between polls is on its way out.
 #[cold]
 pub(crate) fn report_blocks_shutdown(
-    rt: &RtShared,
+    rt: &RuntimeShared,
     worker: usize,
     waited: Duration,
     limit: Duration,

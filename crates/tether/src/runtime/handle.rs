@@ -5,7 +5,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::Location;
 
-use super::{context, Shared};
+use super::{context, RuntimeShared};
 use crate::diag::{Dump, Gauges, RuntimeMetrics, TaskInfo};
 use crate::loom::sync::Arc;
 use crate::task::JoinHandle;
@@ -30,7 +30,7 @@ use crate::task::JoinHandle;
 /// ```
 #[derive(Clone)]
 pub struct Handle {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<RuntimeShared>,
 }
 
 /// The error of [`Handle::try_current`]: this thread is not inside a runtime.
@@ -190,8 +190,8 @@ impl Handle {
         let sh = &self.shared;
         let (worker_queues, injector) = match &sh.sched {
             crate::sched::Scheduler::CurrentThread(s) => {
-                let (local, remote) = s.queue_depths();
-                (vec![local], remote)
+                let (run_queue, remote) = s.queue_depths();
+                (vec![run_queue], remote)
             }
             crate::sched::Scheduler::MultiThread(s) => s.queue_depths(),
         };
@@ -244,7 +244,7 @@ impl Handle {
             crate::sched::Scheduler::CurrentThread(_) => ("current-thread", 1),
             crate::sched::Scheduler::MultiThread(_) => ("multi-thread", sh.diag.slots.len()),
         };
-        Dump::new(sh.id, flavor, workers, sh.task_snapshot())
+        Dump::new(sh.id.as_u64(), flavor, workers, sh.task_snapshot())
     }
 
     /// The tasks alive on this runtime now, ordered by id: each with its id, name and spawn
@@ -285,7 +285,7 @@ impl fmt::Debug for Handle {
 /// (if any) when dropped.
 #[must_use = "the runtime is only entered while the guard is alive"]
 pub struct EnterGuard<'a> {
-    _inner: context::EnterGuard,
+    _inner: context::SetCurrentGuard,
     _handle: PhantomData<&'a Handle>,
 }
 

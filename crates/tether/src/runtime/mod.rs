@@ -67,6 +67,7 @@ pub(crate) use metrics::Counters;
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::num::NonZeroU64;
 use std::panic::Location;
 
 use crate::io::driver::IoHandle;
@@ -78,10 +79,44 @@ use crate::task::JoinHandle;
 use crate::time::driver::TimeHandle;
 use builder::Flavor;
 
+/// Which runtime: a number unique in the process and never reused, unlike the address of a
+/// runtime's [`RuntimeShared`], which a later runtime may get again. `Debug` and `Display` show
+/// the bare number, as in the misuse message "created on runtime #3".
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct RuntimeId(NonZeroU64);
+
+impl RuntimeId {
+    /// An id never handed out before in this process.
+    fn next() -> RuntimeId {
+        // std's atomic, not the loom shim's: a process-wide counter in a static, which a loom
+        // model cannot hold, and part of no protocol (only uniqueness matters).
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        RuntimeId(NonZeroU64::new(n).expect("tether: the runtime counter wrapped around"))
+    }
+
+    /// The number, for reports that print it.
+    pub(crate) fn as_u64(self) -> u64 {
+        self.0.get()
+    }
+}
+
+impl fmt::Debug for RuntimeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for RuntimeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
 /// Everything of a runtime that tasks, handles and resources share.
-pub(crate) struct Shared {
-    /// Unique per runtime in this process; used in misuse messages.
-    pub(crate) id: u64,
+pub(crate) struct RuntimeShared {
+    /// Which runtime this is; used to recognise its tasks and in misuse messages.
+    pub(crate) id: RuntimeId,
     /// The scheduler's shared half, by flavor.
     pub(crate) sched: Scheduler,
     /// The reactor's shared half (mio registry, waker, registrations).
@@ -110,7 +145,7 @@ pub(crate) struct Shared {
     pub(crate) diag: diagnostics::PollMonitor,
 }
 
-impl Shared {
+impl RuntimeShared {
     /// Hands a failure nobody observed to the failure policy.
     pub(crate) fn report_unhandled(&self, failure: &crate::diag::UnhandledFailure<'_>) {
         match self.policy {
@@ -162,7 +197,7 @@ pub struct Runtime {
 
 impl Runtime {
     fn new(builder: &Builder) -> io::Result<Runtime> {
-        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = RuntimeId::next();
         let (io_handle, io_driver) = crate::io::driver::new()?;
         let time = TimeHandle::new(builder.start_paused);
         let workers = match builder.flavor {
@@ -172,11 +207,10 @@ impl Runtime {
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         };
         let sched = match builder.flavor {
-            Flavor::CurrentThread => Scheduler::CurrentThread(current_thread::Shared::new(
-                io_driver,
-                builder.event_interval,
-            )),
-            Flavor::MultiThread => Scheduler::MultiThread(multi_thread::Shared::new(
+            Flavor::CurrentThread => Scheduler::CurrentThread(
+                current_thread::CurrentThreadShared::new(id, io_driver, builder.event_interval),
+            ),
+            Flavor::MultiThread => Scheduler::MultiThread(multi_thread::MultiThreadShared::new(
                 io_driver,
                 workers,
                 builder.event_interval,
@@ -184,8 +218,8 @@ impl Runtime {
                 builder.hooks.clone(),
             )),
         };
-        let shared = Arc::new(Shared {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        let shared = Arc::new(RuntimeShared {
+            id,
             sched,
             io: io_handle,
             time,
@@ -366,7 +400,7 @@ impl Runtime {
 /// module docs). Root tasks still running are reported first (unless the failure policy is
 /// `Ignore`): a task spawned to finish work in the background (a write, a store) that would
 /// otherwise vanish with the runtime is named, not silently dropped.
-fn shutdown(rt: &Arc<Shared>, timeout: Option<std::time::Duration>) {
+fn shutdown(rt: &Arc<RuntimeShared>, timeout: Option<std::time::Duration>) {
     if rt.policy != UnhandledFailurePolicy::Ignore {
         let running: Vec<_> = rt
             .task_snapshot()

@@ -9,18 +9,16 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 #[cfg(test)]
 use std::sync::{atomic::AtomicU32, Arc};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+// std's primitives, not the loom shim's: the watchdog is a real thread that no loom model runs
+// (see `crate::loom`).
+use std::sync::{Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::diagnostics::{PollMonitor, WorkerSlot, CREDIT, IDLE, MAIN_KEY, SLOW, TICK};
 use crate::diag::{Diagnostic, DiagnosticKind, TaskRef};
-use crate::runtime::Shared as RtShared;
-
-/// Locks one of the watchdog's mutexes, ignoring poisoning (no user code runs under them).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
+use crate::loom::lock;
+use crate::runtime::RuntimeShared;
 
 /// Ticks of the watchdog with every worker parked before it sleeps until woken (rule 2).
 const DEEP_SLEEP_AFTER: u32 = 8;
@@ -61,7 +59,7 @@ impl Watchdog {
 
 /// Starts the watchdog thread of `rt` (if diagnostics are on).
 pub(crate) fn start(
-    rt: &crate::loom::sync::Arc<RtShared>,
+    rt: &crate::loom::sync::Arc<RuntimeShared>,
     thread_name: &str,
 ) -> std::io::Result<()> {
     if !rt.diag.config.enabled {
@@ -198,7 +196,7 @@ impl Seen {
 }
 
 /// The watchdog thread's body; returns when the runtime shuts down (rule 3).
-fn watch(rt: &RtShared) {
+fn watch(rt: &RuntimeShared) {
     let monitor = &rt.diag;
     let c = &monitor.config;
     let period = (c.slow_poll.min(c.watchdog) / 4)
@@ -223,7 +221,7 @@ fn watch(rt: &RtShared) {
                 .watchdog
                 .cv
                 .wait_timeout(stop, period)
-                .unwrap_or_else(PoisonError::into_inner);
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if *stop {
                 return;
             }
@@ -310,7 +308,13 @@ fn deep_sleep(monitor: &PollMonitor, seen: &[Seen]) {
 }
 
 #[cold]
-fn report_stuck(rt: &RtShared, slot: &WorkerSlot, value: u64, running: Duration, waited: Duration) {
+fn report_stuck(
+    rt: &RuntimeShared,
+    slot: &WorkerSlot,
+    value: u64,
+    running: Duration,
+    waited: Duration,
+) {
     let key = value as u32;
     let task = if key == MAIN_KEY {
         Some(TaskRef {

@@ -2,20 +2,22 @@
 //!
 //! # Protocol
 //!
-//! The driving thread takes tasks from three queues. The *local* queue (in the [`Core`]) is
-//! touched only by the thread driving the core; tasks woken on that thread go there without any
-//! lock. The *remote* queue (an [`Inbox`] in [`Shared`]) takes tasks woken or spawned on other
-//! threads. The driving thread's own *local tasks* (`spawn_local`) wait in its `LocalQueue`
-//! (`task/local.rs`), which only that thread pops; they never enter the other two.
+//! The driving thread takes tasks from three queues. The *run queue* (a [`RunQueue`] in the
+//! [`Core`]) is touched only by the thread driving the core; tasks woken on that thread go there
+//! without any lock. The *remote* queue (an [`Inbox`] in [`CurrentThreadShared`]) takes tasks
+//! woken or spawned on other threads. The driving thread's own *local tasks* (`spawn_local`) wait
+//! in its `LocalTaskQueue` (`task/local.rs`), which only that thread pops; they never enter the
+//! other two.
 //!
-//! 1. **The core has one driver at a time.** `block_on` takes the `Core` out of `Shared::core`
-//!    and puts it back when it returns (also on unwind). A second thread calling `block_on` at the
-//!    same time polls its own future with a thread-parking waker and waits for the core. It is
-//!    listed in `core_waiters` at most once (by thread id), however often its future is woken;
-//!    `put_core` unparks and unlists every waiter, and a waiter whose future completes first
-//!    unlists itself, so the list never holds more entries than threads waiting.
-//! 2. **Local pushes need the context.** `schedule` (the schedule function of every task not
-//!    spawned with `spawn_local`) pushes to the local queue only when the thread-local context
+//! 1. **The core has one driver at a time.** `block_on` takes the `Core` out of
+//!    `CurrentThreadShared::core` and puts it back when it returns (also on unwind). A second
+//!    thread calling `block_on` at the same time polls its own future with a thread-parking waker
+//!    and waits for the core. It is listed in `core_waiters` at most once (by thread id), however
+//!    often its future is woken; `put_core` unparks and unlists every waiter, and a waiter whose
+//!    future completes first unlists itself, so the list never holds more entries than threads
+//!    waiting.
+//! 2. **Run-queue pushes need the context.** `schedule` (the schedule function of every task not
+//!    spawned with `spawn_local`) pushes to the run queue only when the thread-local context
 //!    says this thread drives this runtime's core (context invariant 1); otherwise it pushes to
 //!    the remote queue and wakes the driver (rule 3).
 //! 3. **No lost wake-up when parking.** Every write of `Unparker::sleeping` is a swap: the
@@ -33,8 +35,8 @@
 //! 4. **Fairness.** The loop polls at most `event_interval` times (tasks and the `block_on`
 //!    future alike: a `block_on` future that keeps waking itself counts) before it turns the
 //!    reactor without blocking, and takes from the remote queue first every `REMOTE_INTERVAL`
-//!    ticks, so neither I/O nor foreign wake-ups starve behind a busy local queue. The local queue and the
-//!    thread's local tasks take turns (odd ticks try the first, even ticks the second first).
+//!    ticks, so neither I/O nor foreign wake-ups starve behind a busy run queue. The run queue and
+//!    the thread's local tasks take turns (odd ticks try the first, even ticks the second first).
 //! 5. **Shutdown.** `shutdown` marks the scheduler `CLOSING`, wakes every registered task and
 //!    drops every runnable that arrives (also the shutting-down thread's local tasks), until a
 //!    round finds nothing to do; then it closes the remote queue (closing and pushing are
@@ -43,7 +45,7 @@
 //!    which cancels it: no runnable stays queued in a closed runtime, where it would keep the
 //!    runtime's shared state (its reactor, its timers) alive through its metadata. Local tasks
 //!    of other threads cannot be dropped here: `rt_closed` tells their threads to drop them
-//!    (local rule 5).
+//!    (`task/local.rs` rule 5).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -60,14 +62,14 @@ use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Mutex};
 use crate::runtime::diagnostics::{self, WorkerSlot, MAIN_KEY};
-use crate::runtime::{context, Handle, Shared as RtShared};
+use crate::runtime::{context, Handle, RuntimeId, RuntimeShared};
 use crate::sched::inbox::Inbox;
-use crate::sched::{drop_task, Scheduler, ThreadWaker};
+use crate::sched::{drop_task, ThreadWaker};
 use crate::task::coop;
-use crate::task::local::{self, LocalOwner};
+use crate::task::local::{self, LocalTaskOwner};
 use crate::task::meta::TaskMeta;
 
-/// How often (in scheduler ticks) the remote queue is served before the local one.
+/// How often (in scheduler ticks) the remote queue is served before the run queue.
 const REMOTE_INTERVAL: u32 = 31;
 
 const OPEN: u8 = 0;
@@ -77,7 +79,7 @@ const CLOSED: u8 = 2;
 type Task = Runnable<TaskMeta>;
 
 /// The scheduler's state shared with every thread (protocol rules 1-3, 5).
-pub(crate) struct Shared {
+pub(crate) struct CurrentThreadShared {
     /// Tasks scheduled from other threads; closed at shutdown (rules 3, 5).
     remote: Inbox<Task>,
     /// `OPEN`, `CLOSING` or `CLOSED` (rule 5).
@@ -88,9 +90,9 @@ pub(crate) struct Shared {
     core_waiters: Mutex<Vec<Thread>>,
     /// Tasks run between two non-blocking reactor turns (rule 4).
     event_interval: u32,
-    /// The local queue's length when the driver last published its counters (for metrics).
-    local_depth: AtomicUsize,
-    /// Set once the runtime has shut down; shared with every thread's `LocalQueue` of this
+    /// The run queue's length when the driver last published its counters (for metrics).
+    run_queue_depth: AtomicUsize,
+    /// Set once the runtime has shut down; shared with every thread's `LocalTaskQueue` of this
     /// runtime, whose owner then drops its local tasks (rule 5).
     rt_closed: Arc<AtomicBool>,
 }
@@ -98,7 +100,7 @@ pub(crate) struct Shared {
 /// The part of the scheduler only the driving thread touches.
 pub(crate) struct Core {
     /// What `schedule` reaches through the thread-local context.
-    local: LocalCtx,
+    run_queue: RunQueue,
     /// The reactor: mio poll and its event buffer.
     driver: RefCell<Driver>,
     /// Counts scheduler ticks (rule 4).
@@ -107,47 +109,43 @@ pub(crate) struct Core {
     polls: Cell<u64>,
 }
 
-/// The local run queue, reachable from `schedule` through the thread-local context.
-pub(crate) struct LocalCtx {
-    /// Address of the runtime's `Shared`, to recognise its tasks.
-    rt: usize,
+/// The core's run queue, reachable from `schedule` through the thread-local context (rule 2).
+pub(crate) struct RunQueue {
+    /// The runtime whose core this is, to recognise its tasks.
+    runtime: RuntimeId,
     /// Tasks ready to run, in the order they were woken.
     queue: RefCell<VecDeque<Task>>,
 }
 
-/// The current-thread half of a runtime's `Shared`.
-fn ct(rt: &RtShared) -> &Shared {
-    match &rt.sched {
-        Scheduler::CurrentThread(s) => s,
-        Scheduler::MultiThread(_) => unreachable!("tether: not a current-thread runtime"),
+impl RunQueue {
+    /// The runtime whose core this is.
+    pub(crate) fn runtime_id(&self) -> RuntimeId {
+        self.runtime
     }
 }
 
-impl LocalCtx {
-    /// Address of the runtime whose core this is.
-    pub(crate) fn rt_addr(&self) -> usize {
-        self.rt
-    }
-}
-
-impl Shared {
-    pub(crate) fn new(driver: Driver, event_interval: u32) -> Shared {
+impl CurrentThreadShared {
+    pub(crate) fn new(
+        runtime: RuntimeId,
+        driver: Driver,
+        event_interval: u32,
+    ) -> CurrentThreadShared {
         let core = Core {
-            local: LocalCtx {
-                rt: 0,
+            run_queue: RunQueue {
+                runtime,
                 queue: RefCell::new(VecDeque::with_capacity(256)),
             },
             driver: RefCell::new(driver),
             tick: Cell::new(0),
             polls: Cell::new(0),
         };
-        Shared {
+        CurrentThreadShared {
             remote: Inbox::new(),
             state: AtomicU8::new(OPEN),
             core: Mutex::new(Some(Box::new(core))),
             core_waiters: Mutex::new(Vec::new()),
             event_interval,
-            local_depth: AtomicUsize::new(0),
+            run_queue_depth: AtomicUsize::new(0),
             rt_closed: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -157,10 +155,13 @@ impl Shared {
         self.state.load(Ordering::Acquire) == OPEN
     }
 
-    /// The run queues' lengths for metrics: the local queue as last published by the driver,
-    /// and the remote queue now.
+    /// The queues' lengths for metrics: the run queue as last published by the driver, and
+    /// the remote queue now.
     pub(crate) fn queue_depths(&self) -> (usize, usize) {
-        (self.local_depth.load(Ordering::Relaxed), self.remote.len())
+        (
+            self.run_queue_depth.load(Ordering::Relaxed),
+            self.remote.len(),
+        )
     }
 
     /// Whether some thread is inside `block_on` driving this runtime right now.
@@ -201,28 +202,27 @@ impl Shared {
         }
     }
 
-    /// Moves every remotely scheduled task to the back of the local queue; returns the first.
-    fn pop_remote(&self, local: &LocalCtx) -> Option<Task> {
-        self.remote.pop_all_into(&mut local.queue.borrow_mut())
+    /// Moves every remotely scheduled task to the back of the run queue; returns the first.
+    fn pop_remote(&self, run_queue: &RunQueue) -> Option<Task> {
+        self.remote.pop_all_into(&mut run_queue.queue.borrow_mut())
     }
 }
 
-/// The flag that tells a thread's `LocalQueue` of runtime `rt` that the runtime shut down.
-pub(crate) fn closed_flag(rt: &RtShared) -> Arc<AtomicBool> {
-    ct(rt).rt_closed.clone()
+/// The flag that tells a thread's `LocalTaskQueue` of runtime `rt` that the runtime shut down.
+pub(crate) fn closed_flag(rt: &RuntimeShared) -> Arc<AtomicBool> {
+    rt.sched.current_thread().rt_closed.clone()
 }
 
 /// Hands a woken task to the scheduler (rule 2).
 pub(crate) fn schedule(task: Task, _info: ScheduleInfo) {
-    let rt_addr = Arc::as_ptr(&task.metadata().shared) as usize;
-    let local = context::local();
-    if !local.is_null() {
-        // SAFETY: context invariant 1: a non-null pointer refers to the `LocalCtx` of the core
+    let run_queue = context::run_queue();
+    if !run_queue.is_null() {
+        // SAFETY: context invariant 1: a non-null pointer refers to the `RunQueue` of the core
         // this thread drives, alive until the `block_on` that set it returns; we are on that
         // thread (the pointer is thread-local).
-        let local = unsafe { &*local };
-        if local.rt == rt_addr {
-            if let Ok(mut q) = local.queue.try_borrow_mut() {
+        let run_queue = unsafe { &*run_queue };
+        if run_queue.runtime == task.metadata().shared.id {
+            if let Ok(mut q) = run_queue.queue.try_borrow_mut() {
                 q.push_back(task);
                 return;
             }
@@ -233,10 +233,10 @@ pub(crate) fn schedule(task: Task, _info: ScheduleInfo) {
 }
 
 /// Pushes a task woken off the driving thread, and wakes the driver (rules 3, 5).
-fn push_remote(rt: &RtShared, task: Task) {
+fn push_remote(rt: &RuntimeShared, task: Task) {
     #[cfg(all(test, not(tether_loom)))]
     tests::before_remote_push();
-    match ct(rt).remote.push(task) {
+    match rt.sched.current_thread().remote.push(task) {
         // Nobody waits on this inbox (`wait_if_empty`): the driver parks in the reactor.
         Ok(_) => rt.io.unparker.unpark(),
         // Rule 5: the runtime closed; nobody will run the task. Dropping it cancels it.
@@ -262,9 +262,9 @@ impl Wake for MainWaker {
     }
 }
 
-/// Returns the core to `Shared` when `block_on` ends, also on unwind (rule 1).
+/// Returns the core to `CurrentThreadShared` when `block_on` ends, also on unwind (rule 1).
 struct CoreGuard<'a> {
-    rt: &'a RtShared,
+    rt: &'a RuntimeShared,
     core: Option<Box<Core>>,
 }
 
@@ -272,14 +272,14 @@ impl Drop for CoreGuard<'_> {
     fn drop(&mut self) {
         if let Some(core) = self.core.take() {
             core.flush_metrics(self.rt);
-            ct(self.rt).put_core(core);
+            self.rt.sched.current_thread().put_core(core);
         }
     }
 }
 
 /// Drives the runtime on this thread until `future` completes.
 pub(crate) fn block_on<F: Future>(
-    rt: &Arc<RtShared>,
+    rt: &Arc<RuntimeShared>,
     future: F,
     location: &'static std::panic::Location<'static>,
 ) -> F::Output {
@@ -288,8 +288,7 @@ pub(crate) fn block_on<F: Future>(
     // `spawn_local` works anywhere inside, whether this thread drives the core or waits for it.
     let _mark = local::mark_block_on(rt);
     loop {
-        if let Some(mut core) = ct(rt).take_core() {
-            core.local.rt = Arc::as_ptr(rt) as usize;
+        if let Some(core) = rt.sched.current_thread().take_core() {
             let guard = CoreGuard {
                 rt,
                 core: Some(core),
@@ -298,15 +297,15 @@ pub(crate) fn block_on<F: Future>(
             return core.run(rt, future.as_mut(), location);
         }
         // Another thread drives the core: keep polling our own future meanwhile (rule 1).
-        ct(rt).wait_for_core();
-        if lock(&ct(rt).core).is_some() {
+        rt.sched.current_thread().wait_for_core();
+        if lock(&rt.sched.current_thread().core).is_some() {
             continue;
         }
         let waker = thread_waker
             .get_or_insert_with(|| std::sync::Arc::new(ThreadWaker(thread::current())).into());
         let mut cx = Context::from_waker(waker);
         if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            ct(rt).stop_waiting_for_core();
+            rt.sched.current_thread().stop_waiting_for_core();
             return out;
         }
         thread::park();
@@ -316,15 +315,15 @@ pub(crate) fn block_on<F: Future>(
 impl Core {
     fn run<F: Future>(
         &self,
-        rt: &Arc<RtShared>,
+        rt: &Arc<RuntimeShared>,
         mut future: Pin<&mut F>,
         location: &'static std::panic::Location<'static>,
     ) -> F::Output {
         // This thread's local tasks of this runtime (`spawn_local`): only this thread runs them.
-        // Those of runtimes that shut down elsewhere are dropped first (local rule 5).
+        // Those of runtimes that shut down elsewhere are dropped first (`task/local.rs` rule 5).
         local::close_orphans();
         let owner = local::owner(rt);
-        let _local = context::set_local(&self.local);
+        let _run_queue = context::set_run_queue(&self.run_queue);
         let slot = rt.diag.slot(0);
         let _slot = crate::task::current::set_slot(slot);
         let _driving = slot.map(|s| DrivingGuard::new(&rt.diag, s, location));
@@ -334,7 +333,7 @@ impl Core {
         });
         let waker = Waker::from(main.clone());
         let mut cx = Context::from_waker(&waker);
-        let interval = ct(rt).event_interval;
+        let interval = rt.sched.current_thread().event_interval;
         // Polls (of tasks and of the `block_on` future) since the reactor last turned (rule 4).
         let mut since_turn = 0u32;
         'outer: loop {
@@ -378,30 +377,31 @@ impl Core {
         }
     }
 
-    fn next_task(&self, rt: &RtShared, tick: u32, owner: &LocalOwner) -> Option<Task> {
+    fn next_task(&self, rt: &RuntimeShared, tick: u32, owner: &LocalTaskOwner) -> Option<Task> {
         if tick % REMOTE_INTERVAL == 0 {
-            if let Some(task) = ct(rt).pop_remote(&self.local) {
+            if let Some(task) = rt.sched.current_thread().pop_remote(&self.run_queue) {
                 return Some(task);
             }
         }
-        // Rule 4: the local queue and this thread's local tasks take turns.
+        // Rule 4: the run queue and this thread's local tasks take turns.
         if tick % 2 == 0 {
             if let Some(task) = owner.pop() {
                 return Some(task);
             }
         }
-        let local = self.local.queue.borrow_mut().pop_front();
-        local
+        let queued = self.run_queue.queue.borrow_mut().pop_front();
+        queued
             .or_else(|| owner.pop())
-            .or_else(|| ct(rt).pop_remote(&self.local))
+            .or_else(|| rt.sched.current_thread().pop_remote(&self.run_queue))
     }
 
-    fn has_local_work(&self, owner: &LocalOwner) -> bool {
-        !self.local.queue.borrow().is_empty() || owner.has_work()
+    /// Whether the run queue or this thread's local tasks hold a task.
+    fn has_queued_work(&self, owner: &LocalTaskOwner) -> bool {
+        !self.run_queue.queue.borrow().is_empty() || owner.has_work()
     }
 
     /// Nothing is ready: wait in the reactor until I/O, a timer, or a wake-up (rule 3).
-    fn park(&self, rt: &RtShared, main: &MainWaker, owner: &LocalOwner) {
+    fn park(&self, rt: &RuntimeShared, main: &MainWaker, owner: &LocalTaskOwner) {
         self.flush_metrics(rt);
         let mut driver = self.driver.borrow_mut();
         // Whether auto-advance was held back by running blocking jobs (see below).
@@ -410,8 +410,8 @@ impl Core {
             // Paused clock: look for I/O without waiting; if nothing became ready, jump the clock
             // to the next timer instead of sleeping until it.
             driver.turn(rt, Some(Duration::ZERO));
-            if self.has_local_work(owner)
-                || ct(rt).remote.is_pending()
+            if self.has_queued_work(owner)
+                || rt.sched.current_thread().remote.is_pending()
                 || main.woken.load(Ordering::SeqCst)
             {
                 return;
@@ -429,7 +429,7 @@ impl Core {
         }
         let unparker = &rt.io.unparker;
         let may_block = announce_sleep(&unparker.sleeping, || {
-            ct(rt).remote.is_pending()
+            rt.sched.current_thread().remote.is_pending()
                 || owner.has_work()
                 || main.woken.load(Ordering::SeqCst)
                 // A blocking job that finished after the check above but before `sleeping` was
@@ -454,10 +454,13 @@ impl Core {
         rt.metrics.parked();
     }
 
-    fn flush_metrics(&self, rt: &RtShared) {
+    fn flush_metrics(&self, rt: &RuntimeShared) {
         rt.metrics.add_polls(self.polls.replace(0));
-        let depth = self.local.queue.try_borrow().map_or(0, |q| q.len());
-        ct(rt).local_depth.store(depth, Ordering::Relaxed);
+        let depth = self.run_queue.queue.try_borrow().map_or(0, |q| q.len());
+        rt.sched
+            .current_thread()
+            .run_queue_depth
+            .store(depth, Ordering::Relaxed);
     }
 }
 
@@ -507,8 +510,8 @@ impl Drop for DrivingGuard<'_> {
 /// Shuts the runtime down: cancels every task, then closes timers and I/O (rule 5).
 ///
 /// Blocking jobs still running are waited for up to `blocking_timeout` (forever if `None`).
-pub(crate) fn shutdown(rt: &Arc<RtShared>, blocking_timeout: Option<Duration>) {
-    let sched = ct(rt);
+pub(crate) fn shutdown(rt: &Arc<RuntimeShared>, blocking_timeout: Option<Duration>) {
+    let sched = rt.sched.current_thread();
     sched.state.store(CLOSING, Ordering::SeqCst);
     rt.blocking.close();
     // Destructors of tasks may spawn or create timers; let them find this runtime.
@@ -524,7 +527,7 @@ pub(crate) fn shutdown(rt: &Arc<RtShared>, blocking_timeout: Option<Duration>) {
         }
         if let Some(core) = &core {
             loop {
-                let next = core.local.queue.borrow_mut().pop_front();
+                let next = core.run_queue.queue.borrow_mut().pop_front();
                 match next {
                     Some(task) => {
                         drop_task(task);
@@ -646,7 +649,13 @@ mod tests {
                         cx.waker().wake_by_ref();
                         return Poll::Pending;
                     }
-                    Poll::Ready(super::ct(&rt.handle().shared).core_waiter_count())
+                    Poll::Ready(
+                        rt.handle()
+                            .shared
+                            .sched
+                            .current_thread()
+                            .core_waiter_count(),
+                    )
                 }));
                 release_tx.send(()).unwrap();
                 assert_eq!(
@@ -778,11 +787,11 @@ mod loom_tests {
         tasks: usize,
         main: bool,
     ) {
-        let mut local = VecDeque::new();
+        let mut run_queue = VecDeque::new();
         let (mut got, mut woken) = (0, !main);
         while got < tasks || !woken {
-            if let Some(_task) = inbox.pop_all_into(&mut local) {
-                got += 1 + local.drain(..).count();
+            if let Some(_task) = inbox.pop_all_into(&mut run_queue) {
+                got += 1 + run_queue.drain(..).count();
                 continue;
             }
             if main_woken.swap(false, Ordering::SeqCst) {

@@ -23,11 +23,35 @@ use crate::task::meta::TaskMeta;
 // would add a pointer chase to every `schedule`.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Scheduler {
-    CurrentThread(current_thread::Shared),
-    MultiThread(multi_thread::Shared),
+    CurrentThread(current_thread::CurrentThreadShared),
+    MultiThread(multi_thread::MultiThreadShared),
 }
 
 impl Scheduler {
+    /// The current-thread scheduler's shared state, for the current-thread scheduler's own code.
+    ///
+    /// # Panics
+    ///
+    /// On a multi-thread runtime, which would be a bug of the caller.
+    pub(crate) fn current_thread(&self) -> &current_thread::CurrentThreadShared {
+        match self {
+            Scheduler::CurrentThread(s) => s,
+            Scheduler::MultiThread(_) => unreachable!("tether: not a current-thread runtime"),
+        }
+    }
+
+    /// The multi-thread scheduler's shared state, for the multi-thread scheduler's own code.
+    ///
+    /// # Panics
+    ///
+    /// On a current-thread runtime, which would be a bug of the caller.
+    pub(crate) fn multi_thread(&self) -> &multi_thread::MultiThreadShared {
+        match self {
+            Scheduler::MultiThread(s) => s,
+            Scheduler::CurrentThread(_) => unreachable!("tether: not a multi-thread runtime"),
+        }
+    }
+
     /// Whether the runtime still accepts tasks (it is not shutting down).
     pub(crate) fn is_open(&self) -> bool {
         match self {

@@ -1,7 +1,7 @@
 //! `CancelToken`: a cancellation signal that tasks observe, in a tree.
 //!
-//! A token is an `Arc<Node>`. A scope's token node also carries the scope's shared state
-//! ([`Node::scope`]), so a scope is one allocation (see `state.rs`).
+//! A token is an `Arc<TokenNode>`. A scope's token node also carries the scope's shared state
+//! ([`TokenNode::scope`]), so a scope is one allocation (see `state.rs`).
 //!
 //! Rules:
 //! 1. A token goes from "not cancelled" to "cancelled" once and never back (a node is reset
@@ -20,6 +20,8 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+// std's `Arc` and `Weak`, not the loom shim's: a parent lists its children by `Weak` (rule 4),
+// which loom lacks. What the tree's protocol rests on (the flag, the lock) is the shim's.
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 
@@ -31,7 +33,7 @@ use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::Mutex;
 
 /// One token of the tree, shared by the token's clones.
-pub(super) struct Node {
+pub(super) struct TokenNode {
     cancelled: AtomicBool,
     /// Waiters and children; holding the lock means neither list can change (rule 3).
     lists: Mutex<Lists>,
@@ -45,19 +47,19 @@ pub(super) struct Node {
 #[derive(Default)]
 struct Lists {
     waiters: Slab<Waker>,
-    children: Slab<Weak<Node>>,
+    children: Slab<Weak<TokenNode>>,
 }
 
 /// A node's place in its parent's `children` (rule 4).
 struct Link {
-    parent: Arc<Node>,
+    parent: Arc<TokenNode>,
     key: usize,
 }
 
-impl Node {
+impl TokenNode {
     /// A node with no parent, not cancelled.
-    pub(super) fn new(scope: Option<ScopeState>) -> Node {
-        Node {
+    pub(super) fn new(scope: Option<ScopeState>) -> TokenNode {
+        TokenNode {
             cancelled: AtomicBool::new(false),
             lists: Mutex::new(Lists::default()),
             parent: None,
@@ -67,7 +69,7 @@ impl Node {
 
     /// Lists `child` (which must not be shared yet) under `parent` (rule 4), or cancels it if the
     /// parent already is (rule 2).
-    pub(super) fn attach(child: &mut Arc<Node>, parent: &Arc<Node>) {
+    pub(super) fn attach(child: &mut Arc<TokenNode>, parent: &Arc<TokenNode>) {
         let mut lists = lock(&parent.lists);
         let node = Arc::get_mut(child).expect("tether: a new token node is not shared yet");
         if parent.cancelled.load(Ordering::Acquire) {
@@ -171,7 +173,7 @@ impl Node {
     }
 }
 
-impl Drop for Node {
+impl Drop for TokenNode {
     fn drop(&mut self) {
         self.unlist();
     }
@@ -203,7 +205,7 @@ impl Drop for Node {
 /// ```
 #[derive(Clone)]
 pub struct CancelToken {
-    pub(super) node: Arc<Node>,
+    pub(super) node: Arc<TokenNode>,
 }
 
 impl Default for CancelToken {
@@ -216,15 +218,15 @@ impl CancelToken {
     /// A new token, not cancelled, with no parent.
     pub fn new() -> CancelToken {
         CancelToken {
-            node: Arc::new(Node::new(None)),
+            node: Arc::new(TokenNode::new(None)),
         }
     }
 
     /// A token that is cancelled when this one is (rule 2), and can also be cancelled on its own
     /// without affecting this one.
     pub fn child_token(&self) -> CancelToken {
-        let mut node = Arc::new(Node::new(None));
-        Node::attach(&mut node, &self.node);
+        let mut node = Arc::new(TokenNode::new(None));
+        TokenNode::attach(&mut node, &self.node);
         CancelToken { node }
     }
 
@@ -266,7 +268,7 @@ impl fmt::Debug for CancelToken {
 /// The future of [`CancelToken::cancelled`] and [`task::cancelled`](crate::task::cancelled).
 #[must_use = "a Cancelled future does nothing unless awaited"]
 pub struct Cancelled {
-    node: Arc<Node>,
+    node: Arc<TokenNode>,
     /// Our waker's slot in the node's waiters, while registered.
     key: Option<usize>,
 }

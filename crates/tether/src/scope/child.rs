@@ -18,12 +18,13 @@
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
+// std's `Arc`: token nodes live in std's (their tree needs `Weak`, see `cancel.rs`).
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::cancel::Node;
+use super::cancel::TokenNode;
 use super::error::{Failure, FailureSource};
 use super::state::{panic_message, PanicPayload, ScopeState};
 use crate::diag::ScopeLoss;
@@ -34,7 +35,7 @@ pin_project! {
     pub(super) struct Child<F> {
         #[pin]
         fut: Option<F>,
-        node: Arc<Node>,
+        node: Arc<TokenNode>,
         name: Option<Arc<str>>,
         location: &'static Location<'static>,
         // Set once the child has left the scope.
@@ -57,7 +58,7 @@ impl<F> Child<F> {
     /// The wrapper of a child whose place in the scope `node` is already taken.
     pub(super) fn new(
         fut: F,
-        node: Arc<Node>,
+        node: Arc<TokenNode>,
         name: Option<Arc<str>>,
         location: &'static Location<'static>,
     ) -> Child<F> {
@@ -71,7 +72,7 @@ impl<F> Child<F> {
     }
 }
 
-fn scope_of(node: &Node) -> &ScopeState {
+fn scope_of(node: &TokenNode) -> &ScopeState {
     node.scope
         .as_ref()
         .expect("tether: a child's node is its scope's")

@@ -1,8 +1,8 @@
 //! The lock-free part of a scope's state: the live-children word, the published length of the
 //! spawners' queue, and the decisions taken on them (`state.rs` rules 1, 2 and 4).
 //!
-//! [`Live`] knows nothing of the runtime, so it can be model-checked: the `loom` models at the
-//! end of this file drive it through the same lock-and-call steps as
+//! [`ScopeLiveCount`] knows nothing of the runtime, so it can be model-checked: the `loom` models
+//! at the end of this file drive it through the same lock-and-call steps as
 //! [`ScopeState`](super::state::ScopeState). The methods that publish `queued` take the
 //! [`SpawnQueue`], which only the scope's lock hands out, so they run under it (rule 4).
 
@@ -39,14 +39,14 @@ pub(super) enum Children {
 /// What a finishing child must wake, after its decrement (rules 2, 4).
 #[must_use]
 pub(super) struct Released {
-    /// A spawner is queued: wake the oldest ([`Live::pop_spawner`]).
+    /// A spawner is queued: wake the oldest ([`ScopeLiveCount::pop_spawner`]).
     pub(super) spawner: bool,
     /// This was the last child and the scope's future waits: wake it.
     pub(super) scope: bool,
 }
 
 /// The live-children word and the spawners' queue length (rules 1, 2, 4).
-pub(super) struct Live {
+pub(super) struct ScopeLiveCount {
     /// Live children times `ONE`, `CLOSED`, `WAITING`.
     word: AtomicUsize,
     /// How many spawners are in the [`SpawnQueue`]; written under the lock.
@@ -56,7 +56,7 @@ pub(super) struct Live {
 }
 
 /// Spawners waiting for a place, oldest first, with their ids (rule 4). Kept under the scope's
-/// lock; every change goes through a [`Live`] method that publishes the new length.
+/// lock; every change goes through a [`ScopeLiveCount`] method that publishes the new length.
 pub(super) struct SpawnQueue {
     waiters: VecDeque<(u64, Waker)>,
     next_id: u64,
@@ -77,9 +77,9 @@ impl SpawnQueue {
     }
 }
 
-impl Live {
-    pub(super) fn new(max: usize) -> Live {
-        Live {
+impl ScopeLiveCount {
+    pub(super) fn new(max: usize) -> ScopeLiveCount {
+        ScopeLiveCount {
             word: AtomicUsize::new(0),
             queued: AtomicUsize::new(0),
             max,
@@ -259,10 +259,10 @@ impl Live {
 
 #[cfg(all(test, tether_loom))]
 mod loom_tests {
-    //! The models drive [`Live`] as `ScopeState` does: [`Scope`] below takes the lock around the
-    //! same calls as `ScopeState::{reserve_or_queue, release, poll_children}`, and a spawner
-    //! runs the steps of `Spawn::poll`. A waker is a `loom::sync::Notify`: a wake-up that is
-    //! never sent leaves its waiter blocked, which loom reports as a deadlock.
+    //! The models drive [`ScopeLiveCount`] as `ScopeState` does: [`Scope`] below takes the lock
+    //! around the same calls as `ScopeState::{reserve_or_queue, release, poll_children}`, and a
+    //! spawner runs the steps of `Spawn::poll`. A waker is a `loom::sync::Notify`: a wake-up that
+    //! is never sent leaves its waiter blocked, which loom reports as a deadlock.
 
     use super::*;
     use crate::loom::lock;
@@ -289,14 +289,14 @@ mod loom_tests {
 
     /// `ScopeState` without the runtime: the word, and the lock's waker and queue.
     struct Scope {
-        live: Live,
+        live: ScopeLiveCount,
         slow: Mutex<(Option<Waker>, SpawnQueue)>,
     }
 
     impl Scope {
         fn new(max: usize) -> Scope {
             Scope {
-                live: Live::new(max),
+                live: ScopeLiveCount::new(max),
                 slow: Mutex::new((None, SpawnQueue::new())),
             }
         }
@@ -556,8 +556,8 @@ mod loom_tests {
     #[test]
     fn loom_a_spawner_that_finds_a_dropped_scope_closed_sees_it_cancelled() {
         loom::model(|| {
-            let node = std::sync::Arc::new(super::super::cancel::Node::new(None));
-            let live = Arc::new(Live::new(0));
+            let node = std::sync::Arc::new(super::super::cancel::TokenNode::new(None));
+            let live = Arc::new(ScopeLiveCount::new(0));
             // The spawning child's own place.
             assert!(matches!(live.reserve_unbounded(), Reserve::Reserved));
             let dropper = {

@@ -32,13 +32,14 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
+// std's `Arc`: token nodes live in std's (their tree needs `Weak`, see `cancel.rs`).
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
 
-use super::cancel::{CancelToken, Cancelled, Node};
+use super::cancel::{CancelToken, Cancelled, TokenNode};
 use super::child::Child;
 use super::error::{Failure, FailureSource, Reason, ScopeError};
 use super::state::{self, Children, Reserve, ScopeState};
@@ -50,7 +51,7 @@ use crate::time::{Instant, Sleep};
 /// The default grace period between the cancellation signal and the hard drop.
 pub const DEFAULT_GRACE: Duration = Duration::from_millis(100);
 
-fn state_of(node: &Node) -> &ScopeState {
+fn state_of(node: &TokenNode) -> &ScopeState {
     node.scope
         .as_ref()
         .expect("tether: a scope's node has the scope's state")
@@ -61,7 +62,7 @@ fn state_of(node: &Node) -> &ScopeState {
 /// Cheap to clone; hand a clone to a child so that it can spawn siblings (only code that was
 /// handed the scope can spawn into it).
 pub struct Scope<E> {
-    node: Arc<Node>,
+    node: Arc<TokenNode>,
     _error: PhantomData<fn(E) -> E>,
 }
 
@@ -255,7 +256,7 @@ where
 /// Rule 5: a spawner of the scope `node` does not start its child: it leaves the spawners'
 /// queue, drops the child's future, and gives a finished handle that never yields a value.
 fn not_started<F, U>(
-    node: &Node,
+    node: &TokenNode,
     waiter: &mut Option<u64>,
     future: &mut Option<F>,
 ) -> ScopeTask<U> {
@@ -445,7 +446,7 @@ pin_project! {
         body: Option<Fut>,
         value: Option<T>,
         // The scope; `Some` until the future is dropped (then recycled: state.rs rule 6).
-        node: Option<Arc<Node>>,
+        node: Option<Arc<TokenNode>>,
         // Our waker's slot among the token's waiters, to learn of a cancellation.
         cancel_key: Option<usize>,
         deadline: Option<Sleep>,

@@ -3,7 +3,7 @@
 //!
 //! # Protocol
 //!
-//! A scope is one allocation: its token's [`Node`], whose `scope` field is a [`ScopeState`].
+//! A scope is one allocation: its token's [`TokenNode`], whose `scope` field is a [`ScopeState`].
 //! The scope's future, every `Scope` handle and every child (twice: its token in the task's
 //! metadata and its [`Child`](super::child::Child) wrapper) hold an `Arc` of it.
 //!
@@ -54,21 +54,23 @@
 //!    in turn (see `report_panic`, `drop_reporting`).
 //!
 //! The atomic side of rules 1, 2 and 4 (the `live` word, `queued`, and what a spawner, a
-//! finishing child and the scope's future decide from them) is [`Live`], in `live.rs`, which
-//! does not depend on the runtime and has `loom` models; the methods here take the lock around
-//! it and do the waking.
+//! finishing child and the scope's future decide from them) is [`ScopeLiveCount`], in `live.rs`,
+//! which does not depend on the runtime and has `loom` models; the methods here take the lock
+//! around it and do the waking.
 
 use std::any::Any;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+// std's: a token node's `Arc` (the token tree needs `Weak`, see `cancel.rs`), and the id
+// counter's atomic, a static, which a loom model cannot hold (part of no protocol).
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::task::{Context, Waker};
 
-use super::cancel::{CancelToken, Node};
+use super::cancel::{CancelToken, TokenNode};
 use super::error::{Failure, FailureSource};
 pub(super) use super::live::{Children, Reserve};
-use super::live::{Live, SpawnQueue};
+use super::live::{ScopeLiveCount, SpawnQueue};
 use crate::diag::{ScopeLoss, UnhandledFailure};
 use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
@@ -91,7 +93,7 @@ pub(crate) struct ScopeDesc {
 /// The state a scope shares with its handles and children (see the module docs).
 pub(crate) struct ScopeState {
     /// Live children, `CLOSED`, `WAITING`, queued spawners, the bound (rules 1, 2, 4).
-    live: Live,
+    live: ScopeLiveCount,
     /// Set before the hard drop walks the registry (rule 5).
     hard_dropped: AtomicBool,
     /// The runtime the children are spawned on.
@@ -124,7 +126,7 @@ impl ScopeState {
     fn new(rt: Handle, max: usize, location: &'static Location<'static>) -> ScopeState {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         ScopeState {
-            live: Live::new(max),
+            live: ScopeLiveCount::new(max),
             hard_dropped: AtomicBool::new(false),
             rt,
             desc: ScopeDesc {
@@ -383,7 +385,7 @@ impl ScopeState {
     }
 
     /// Rule 5: aborts every child of the scope `node` still alive.
-    pub(super) fn hard_drop(&self, node: &Arc<Node>) {
+    pub(super) fn hard_drop(&self, node: &Arc<TokenNode>) {
         self.hard_dropped.store(true, Ordering::SeqCst);
         let token = CancelToken { node: node.clone() };
         self.rt
@@ -417,16 +419,16 @@ pub(super) fn panic_message(payload: &PanicPayload) -> Option<&str> {
 const POOL_MAX: usize = 16;
 
 thread_local! {
-    static POOL: RefCell<Vec<Arc<Node>>> = const { RefCell::new(Vec::new()) };
+    static POOL: RefCell<Vec<Arc<TokenNode>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A scope's node, listed under `parent` (taken from the pool when it has one, rule 6).
 pub(super) fn new_scope(
-    parent: &Arc<Node>,
+    parent: &Arc<TokenNode>,
     rt: Handle,
     max: Option<usize>,
     location: &'static Location<'static>,
-) -> Arc<Node> {
+) -> Arc<TokenNode> {
     let state = ScopeState::new(rt, max.unwrap_or(0), location);
     let pooled = POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten();
     let mut node = match pooled {
@@ -436,14 +438,14 @@ pub(super) fn new_scope(
                 .scope = Some(state);
             node
         }
-        None => Arc::new(Node::new(Some(state))),
+        None => Arc::new(TokenNode::new(Some(state))),
     };
-    Node::attach(&mut node, parent);
+    TokenNode::attach(&mut node, parent);
     node
 }
 
 /// The scope's future is done with `node` (rule 6): keeps it for reuse if nobody else holds it.
-pub(super) fn recycle(mut node: Arc<Node>) {
+pub(super) fn recycle(mut node: Arc<TokenNode>) {
     if Arc::strong_count(&node) != 1 {
         return;
     }

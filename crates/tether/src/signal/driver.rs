@@ -19,6 +19,8 @@
 //!    down, sets `closed` and wakes every listener; listeners of this driver then end.
 
 use std::io::{self, Read};
+// std's primitives, not the loom shim's: the global table holds drivers by `Weak`, which loom
+// lacks, and `Pump` is a `Wake`, which needs std's `Arc`.
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Wake, Waker};
@@ -28,6 +30,7 @@ use mio::Interest;
 use super::registry::Globals;
 use crate::io::poll_evented::PollEvented;
 use crate::io::scheduled_io::Direction;
+use crate::loom::lock;
 use crate::runtime::Handle;
 
 /// One runtime's watch on the signal socket (see the module protocol).
@@ -64,7 +67,7 @@ impl RuntimeDriver {
     /// none (rule 1).
     pub(super) fn of(globals: &'static Globals, handle: &Handle) -> io::Result<Arc<RuntimeDriver>> {
         let driver = {
-            let mut drivers = super::lock(&globals.drivers);
+            let mut drivers = lock(&globals.drivers);
             drivers.retain(|d| d.strong_count() > 0);
             if let Some(d) = drivers
                 .iter()

@@ -68,7 +68,6 @@ pub mod unix;
 
 use std::future::{poll_fn, Future};
 use std::io;
-use std::sync::{Mutex, MutexGuard};
 
 /// Completes when the process receives `SIGINT`, the signal Ctrl-C sends from a terminal.
 ///
@@ -113,10 +112,4 @@ pub fn ctrl_c() -> impl Future<Output = io::Result<()>> + Send + 'static {
             )),
         }
     }
-}
-
-/// Locks one of this module's process-wide mutexes, ignoring poisoning (no code that can panic
-/// runs under them).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -20,6 +20,8 @@
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
+// std's primitives, not the loom shim's: they live in a process-wide static (rule 1), which
+// outlives any loom model, and the handler needs plain atomics (rule 2).
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, Weak};
 use std::task::Waker;
@@ -27,6 +29,7 @@ use std::task::Waker;
 use slab::Slab;
 
 use super::driver::RuntimeDriver;
+use crate::loom::lock;
 
 /// What the process knows about one signal number.
 pub(super) struct Slot {
@@ -132,7 +135,7 @@ impl Globals {
     /// Installs the OS handler for `signum` unless it already is (rule 5).
     pub(super) fn install(&'static self, signum: libc::c_int) -> io::Result<()> {
         let slot = self.slot(signum)?;
-        let mut installed = super::lock(&slot.installed);
+        let mut installed = lock(&slot.installed);
         if *installed {
             return Ok(());
         }
@@ -178,7 +181,7 @@ impl Globals {
         for slot in self.slots.iter() {
             if slot.pending.swap(false, Ordering::SeqCst) {
                 slot.generation.fetch_add(1, Ordering::SeqCst);
-                let mut listeners = super::lock(&slot.listeners);
+                let mut listeners = lock(&slot.listeners);
                 wakers.extend(listeners.iter_mut().filter_map(|(_, w)| w.take()));
             }
         }
@@ -197,7 +200,7 @@ impl Globals {
     pub(super) fn wake_all(&self) {
         let mut wakers = Vec::new();
         for slot in self.slots.iter() {
-            let mut listeners = super::lock(&slot.listeners);
+            let mut listeners = lock(&slot.listeners);
             wakers.extend(listeners.iter_mut().filter_map(|(_, w)| w.take()));
         }
         wakers.into_iter().for_each(Waker::wake);

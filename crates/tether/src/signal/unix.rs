@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::poll_fn;
 use std::io;
 use std::panic::Location;
+// std's, as the registry's atomics (a process-wide static) and the driver's `Arc` (it has `Weak`s).
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -11,6 +12,7 @@ use std::task::{ready, Context, Poll};
 use super::driver::RuntimeDriver;
 use super::registry::Globals;
 use crate::io::poll_evented::check_driven_elsewhere;
+use crate::loom::lock;
 use crate::runtime::context;
 use crate::task::coop;
 
@@ -179,7 +181,7 @@ impl Signal {
         // Signals that arrived before this listener go to the listeners that existed then.
         globals.deliver_now();
         let slot = globals.slot_of(signum);
-        let key = super::lock(&slot.listeners).insert(None);
+        let key = lock(&slot.listeners).insert(None);
         let seen = slot.generation.load(Ordering::SeqCst);
         Ok(Signal {
             globals,
@@ -240,7 +242,7 @@ impl Signal {
         }
         driver.pump();
         let slot = self.globals.slot_of(self.signum);
-        let mut listeners = super::lock(&slot.listeners);
+        let mut listeners = lock(&slot.listeners);
         let generation = slot.generation.load(Ordering::SeqCst);
         if generation != self.seen {
             self.seen = generation;
@@ -263,7 +265,7 @@ impl Signal {
 impl Drop for Signal {
     fn drop(&mut self) {
         let slot = self.globals.slot_of(self.signum);
-        super::lock(&slot.listeners).remove(self.key);
+        lock(&slot.listeners).remove(self.key);
     }
 }
 

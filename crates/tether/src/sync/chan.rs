@@ -31,7 +31,8 @@ use std::task::{Context, Poll, Waker};
 use crate::loom::lock;
 use crate::loom::sync::{Arc, Mutex};
 
-struct State<T> {
+/// The channel's queue and waiters, under `Chan::state`'s lock (every rule).
+struct ChanState<T> {
     queue: VecDeque<T>,
     /// The receiver's waker while it waits for a value (rule 4).
     rx_waker: Option<Waker>,
@@ -44,16 +45,17 @@ struct State<T> {
     rx_closed: bool,
 }
 
+/// The channel core that the senders and the receiver share.
 struct Chan<T> {
     /// Holding the lock means owning the queue and every waiter list.
-    state: Mutex<State<T>>,
+    state: Mutex<ChanState<T>>,
     /// `usize::MAX` for an unbounded channel.
     cap: usize,
 }
 
 fn new<T>(cap: usize) -> (ChanSender<T>, ChanReceiver<T>) {
     let chan = Arc::new(Chan {
-        state: Mutex::new(State {
+        state: Mutex::new(ChanState {
             queue: VecDeque::with_capacity(cap.min(64)),
             rx_waker: None,
             send_waiters: VecDeque::new(),

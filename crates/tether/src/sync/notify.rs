@@ -3,7 +3,7 @@
 //! # Protocol
 //!
 //! Own code: tokio's semantics need a stored permit and a way to tell `notify_waiters` from
-//! `notify_one`, which `event-listener` alone does not give. Everything lives in one `State`
+//! `notify_one`, which `event-listener` alone does not give. Everything lives in one `NotifyState`
 //! under a mutex; wakers are woken after the lock is released.
 //!
 //! 1. **One stored permit.** `notify_one` with nobody waiting sets `permit`; the next
@@ -60,12 +60,12 @@ use crate::task::coop;
 /// }
 /// ```
 pub struct Notify {
-    state: Mutex<State>,
+    state: Mutex<NotifyState>,
 }
 
 /// The notifier's state (see the protocol in the module docs). Holding the lock means owning
 /// every field.
-struct State {
+struct NotifyState {
     /// A `notify_one` found nobody waiting (rule 1).
     permit: bool,
     /// The number of `notify_waiters` calls so far (rule 3).
@@ -78,7 +78,7 @@ struct State {
     next_ticket: u64,
 }
 
-impl State {
+impl NotifyState {
     /// `notify_one` under the lock: the waker to wake, if a task was waiting (rules 1, 2).
     fn notify_one(&mut self) -> Option<Waker> {
         match self.waiting.pop_first() {
@@ -98,7 +98,7 @@ impl Notify {
     /// Creates a notifier with no stored permit.
     pub fn new() -> Notify {
         Notify {
-            state: Mutex::new(State {
+            state: Mutex::new(NotifyState {
                 permit: false,
                 generation: 0,
                 waiting: BTreeMap::new(),

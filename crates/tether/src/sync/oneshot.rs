@@ -7,8 +7,8 @@
 //!
 //! # Protocol
 //!
-//! Both halves share one `State` under a mutex; every transition happens with the lock held,
-//! and a waker taken out of the state is woken only after the lock is released.
+//! Both halves share one `OneshotState` under a mutex; every transition happens with the lock
+//! held, and a waker taken out of the state is woken only after the lock is released.
 //!
 //! 1. `value` is written at most once, by `send`, and only while `rx_closed` is false; otherwise
 //!    `send` gives the value back.
@@ -76,7 +76,7 @@ use error::{RecvError, TryRecvError};
 
 /// What both halves share (see the protocol in the module docs). Holding the lock means owning
 /// every field.
-struct State<T> {
+struct OneshotState<T> {
     /// The value, between `send` and its receipt (rule 1).
     value: Option<T>,
     /// The sender was dropped or has sent (rule 2).
@@ -88,8 +88,6 @@ struct State<T> {
     /// The task awaiting `Sender::closed` (rule 4).
     tx_waker: Option<Waker>,
 }
-
-type Shared<T> = Arc<Mutex<State<T>>>;
 
 /// Creates a oneshot channel: a [`Sender`] for one value and the [`Receiver`] that awaits it.
 ///
@@ -108,7 +106,7 @@ type Shared<T> = Arc<Mutex<State<T>>>;
 /// }
 /// ```
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
-    let shared = Arc::new(Mutex::new(State {
+    let shared = Arc::new(Mutex::new(OneshotState {
         value: None,
         tx_gone: false,
         rx_closed: false,
@@ -142,7 +140,7 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
 /// }
 /// ```
 pub struct Sender<T> {
-    shared: Shared<T>,
+    shared: Arc<Mutex<OneshotState<T>>>,
 }
 
 impl<T> Sender<T> {
@@ -252,7 +250,7 @@ impl<T> fmt::Debug for Sender<T> {
 /// }
 /// ```
 pub struct Receiver<T> {
-    shared: Shared<T>,
+    shared: Arc<Mutex<OneshotState<T>>>,
 }
 
 impl<T> Receiver<T> {

@@ -3,8 +3,8 @@
 //! # Protocol
 //!
 //! Own code: `async-lock`'s semaphore can be neither closed nor made first-in-first-out, and
-//! tokio's semantics need both. Everything lives in one `State` under a mutex; wakers are woken
-//! after the lock is released.
+//! tokio's semantics need both. Everything lives in one `SemaphoreState` under a mutex; wakers
+//! are woken after the lock is released.
 //!
 //! 1. **First in, first out.** An acquirer that finds no free permit takes a ticket and waits in
 //!    `waiting`, ordered by ticket. A released permit goes to the oldest waiter (its ticket moves
@@ -67,12 +67,12 @@ use crate::task::coop;
 /// }
 /// ```
 pub struct Semaphore {
-    state: Mutex<State>,
+    state: Mutex<SemaphoreState>,
 }
 
 /// The semaphore's state (see the protocol in the module docs). Holding the lock means owning
 /// every field.
-struct State {
+struct SemaphoreState {
     /// Free permits; non-zero only while nobody waits, or after a close (rule 1).
     permits: usize,
     /// Set by `close`, never cleared (rule 3).
@@ -102,7 +102,7 @@ impl Semaphore {
             Semaphore::MAX_PERMITS
         );
         Semaphore {
-            state: Mutex::new(State {
+            state: Mutex::new(SemaphoreState {
                 permits,
                 closed: false,
                 waiting: BTreeMap::new(),

@@ -22,9 +22,8 @@
 //! 4. `receivers` counts live receivers; dropping the last one notifies `receivers_gone` (for
 //!    [`Sender::closed`]), with the same check-register-check rule.
 //!
-//! The value lock is `std::sync::RwLock` (readers must not block each other, and `crate::loom`
-//! has no `RwLock` yet). A [`Ref`] holds the read lock: do not keep one across an `.await` or
-//! while the same thread sends.
+//! The value lock is a read-write lock, so that readers do not block each other. A [`Ref`] holds
+//! the read lock: do not keep one across an `.await` or while the same thread sends.
 //!
 //! `changed` and `closed` spend one unit of the cooperative budget when they complete.
 //!
@@ -32,12 +31,12 @@
 
 use std::fmt;
 use std::ops::Deref;
-use std::sync::{PoisonError, RwLock, RwLockReadGuard};
+use std::sync::PoisonError;
 
 use event_listener::Event;
 
 use crate::loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use crate::loom::sync::Arc;
+use crate::loom::sync::{Arc, RwLock, RwLockReadGuard};
 use crate::task::coop::Budgeted;
 
 /// Error types of the watch channel.
@@ -86,7 +85,7 @@ const CLOSED: u64 = 1;
 const STEP: u64 = 2;
 
 /// What the sender and the receivers share (see the protocol in the module docs).
-struct Shared<T> {
+struct WatchShared<T> {
     /// The current value; replaced under the write lock together with the version (rule 1).
     value: RwLock<T>,
     /// `version << 1 | CLOSED` (rules 1, 2).
@@ -99,7 +98,7 @@ struct Shared<T> {
     receivers_gone: Event,
 }
 
-impl<T> Shared<T> {
+impl<T> WatchShared<T> {
     fn read(&self) -> RwLockReadGuard<'_, T> {
         self.value.read().unwrap_or_else(PoisonError::into_inner)
     }
@@ -148,7 +147,7 @@ impl<T> Shared<T> {
 /// }
 /// ```
 pub fn channel<T>(initial: T) -> (Sender<T>, Receiver<T>) {
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(WatchShared {
         value: RwLock::new(initial),
         state: AtomicU64::new(0),
         changed: Event::new(),
@@ -186,7 +185,7 @@ pub fn channel<T>(initial: T) -> (Sender<T>, Receiver<T>) {
 /// }
 /// ```
 pub struct Sender<T> {
-    shared: Arc<Shared<T>>,
+    shared: Arc<WatchShared<T>>,
 }
 
 impl<T> Sender<T> {
@@ -319,7 +318,7 @@ impl<T: fmt::Debug> fmt::Debug for Sender<T> {
 /// }
 /// ```
 pub struct Receiver<T> {
-    shared: Arc<Shared<T>>,
+    shared: Arc<WatchShared<T>>,
     /// The version this receiver has seen (the state word without `CLOSED`).
     version: u64,
 }

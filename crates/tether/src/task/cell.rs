@@ -28,7 +28,7 @@ use pin_project_lite::pin_project;
 
 use crate::loom::sync::Arc;
 use crate::runtime::diagnostics::{self, MAIN_KEY};
-use crate::runtime::Shared;
+use crate::runtime::RuntimeShared;
 use crate::task::join::{drop_result, JoinError, JoinHandle, Unobserved};
 use crate::task::meta::{ResultOwner, TaskMeta};
 
@@ -160,7 +160,7 @@ fn schedule(runnable: Runnable<TaskMeta>, info: ScheduleInfo) {
 /// their thread.
 #[inline]
 pub(crate) unsafe fn spawn_raw<F>(
-    shared: &Arc<Shared>,
+    shared: &Arc<RuntimeShared>,
     fut: F,
     name: Option<std::sync::Arc<str>>,
     location: &'static Location<'static>,
@@ -183,10 +183,10 @@ where
 /// If `F` is not `Send`, the caller guarantees that the task's `Runnable` is only run and
 /// dropped on the current thread: `schedule` must deliver it to a queue that only this thread
 /// pops, and must neither run nor drop it when called on another thread (`spawn_local`'s
-/// `LocalQueue`). This is async-task's contract for `spawn_unchecked`.
+/// `LocalTaskQueue`). This is async-task's contract for `spawn_unchecked`.
 #[inline]
 pub(crate) unsafe fn spawn_with_schedule<F, S>(
-    shared: &Arc<Shared>,
+    shared: &Arc<RuntimeShared>,
     fut: F,
     name: Option<std::sync::Arc<str>>,
     location: &'static Location<'static>,

@@ -5,7 +5,8 @@
 //! is borrowed by the `TaskFuture` and therefore alive).
 //!
 //! A scheduler thread also records its diagnostics slot here (`set_slot`) for as long as it runs
-//! tasks; the slot lives in the runtime's `Shared`, which the scheduler keeps alive meanwhile.
+//! tasks; the slot lives in the runtime's `RuntimeShared`, which the scheduler keeps alive
+//! meanwhile.
 
 use std::cell::Cell;
 use std::ptr;

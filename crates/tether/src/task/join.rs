@@ -285,7 +285,7 @@ impl<T> fmt::Debug for JoinHandle<T> {
 /// Aborts a task without owning its output; from [`JoinHandle::abort_handle`].
 #[derive(Clone)]
 pub struct AbortHandle {
-    rt: crate::loom::sync::Arc<crate::runtime::Shared>,
+    rt: crate::loom::sync::Arc<crate::runtime::RuntimeShared>,
     key: usize,
     id: Id,
 }
@@ -336,7 +336,7 @@ pub struct JoinError {
 
 /// What the failure policy needs to report a panic nobody observed.
 pub(crate) struct Unobserved {
-    rt: crate::loom::sync::Arc<crate::runtime::Shared>,
+    rt: crate::loom::sync::Arc<crate::runtime::RuntimeShared>,
     name: Option<std::sync::Arc<str>>,
     location: &'static std::panic::Location<'static>,
 }

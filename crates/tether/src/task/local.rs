@@ -1,24 +1,25 @@
 //! `spawn_local`: tasks whose future is not `Send`, and the queues that keep them on their thread.
 //!
 //! A local task belongs to an *owner*: the thread that spawned it, on the runtime it was spawned
-//! onto. Each thread has one [`LocalOwner`] per current-thread runtime it drives, in its
+//! onto. Each thread has one [`LocalTaskOwner`] per current-thread runtime it drives, in its
 //! thread-local table `OWNERS`.
 //!
 //! # Protocol
 //!
 //! 1. **A local task's runnable goes only to its owner's queue.** The task's schedule function
-//!    pushes the runnable to the owner's [`LocalQueue`], whatever thread wakes it; it never enters
-//!    the runtime's own run queues. A push from another thread then wakes the runtime's driver
-//!    (the current-thread scheduler's rule 3); a push from the owner thread needs no wake-up, as
-//!    that thread is running.
-//! 2. **Only the owner pops.** Taking a runnable out of a `LocalQueue` needs its `LocalOwner`,
-//!    which is `!Send` and is reached only through the owner thread's `OWNERS`. So a local task's
-//!    future is polled and dropped on its thread only, by construction: polled while that thread
-//!    drives the runtime's core (inside its `block_on`), dropped when that thread cancels it.
-//!    Another thread driving the same runtime never sees the task; it waits for its owner.
+//!    pushes the runnable to the owner's [`LocalTaskQueue`], whatever thread wakes it; it never
+//!    enters the runtime's own run queues. A push from another thread then wakes the runtime's
+//!    driver (the current-thread scheduler's rule 3); a push from the owner thread needs no
+//!    wake-up, as that thread is running.
+//! 2. **Only the owner pops.** Taking a runnable out of a `LocalTaskQueue` needs its
+//!    `LocalTaskOwner`, which is `!Send` and is reached only through the owner thread's `OWNERS`.
+//!    So a local task's future is polled and dropped on its thread only, by construction: polled
+//!    while that thread drives the runtime's core (inside its `block_on`), dropped when that thread
+//!    cancels it. Another thread driving the same runtime never sees the task; it waits for its
+//!    owner.
 //! 3. **The owner tracks its live tasks**, those whose future is not dropped yet, in
-//!    `LocalOwner::live`; a task's entry goes when its future is dropped (on the owner thread, by
-//!    rule 2).
+//!    `LocalTaskOwner::live`; a task's entry goes when its future is dropped (on the owner thread,
+//!    by rule 2).
 //! 4. **Closing an owner** (on its thread): ask every live task to stop through the registry
 //!    (which wakes it, so its runnable comes to the queue), then drop what the queue receives
 //!    until no live task is left, parked while wake-ups are still on their way (the owner waits
@@ -49,7 +50,7 @@ use slab::Slab;
 
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::Arc;
-use crate::runtime::Shared as RtShared;
+use crate::runtime::{RuntimeId, RuntimeShared};
 use crate::sched::current_thread;
 use crate::sched::drop_task;
 use crate::sched::inbox::Inbox;
@@ -63,6 +64,8 @@ thread_local! {
     /// This thread's number, from a process-wide counter: never reused, unlike addresses of
     /// thread-locals, which a later thread may get again.
     static THREAD_MARK: usize = {
+        // std's atomic, not the loom shim's: a static, which a loom model cannot hold, and a
+        // counter that is part of no protocol (only uniqueness matters).
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     };
@@ -70,22 +73,22 @@ thread_local! {
     /// This thread's owners, one per current-thread runtime it drives (rule 5).
     static OWNERS: Owners = const { Owners(RefCell::new(Vec::new())) };
 
-    /// The id of the current-thread runtime whose `block_on` this thread is inside (driving
-    /// its core or waiting for it), 0 outside.
-    static IN_BLOCK_ON: Cell<u64> = const { Cell::new(0) };
+    /// The current-thread runtime whose `block_on` this thread is inside (driving its core or
+    /// waiting for it), `None` outside.
+    static IN_BLOCK_ON: Cell<Option<RuntimeId>> = const { Cell::new(None) };
 }
 
 /// Marks this thread as inside `block_on` of a current-thread runtime until dropped; restores
-/// the previous mark (0, as `block_on` does not nest).
+/// the previous mark (`None`, as `block_on` does not nest).
 pub(crate) struct BlockOnMark {
-    prev: u64,
+    prev: Option<RuntimeId>,
 }
 
 /// Marks this thread as inside `block_on` of the current-thread runtime `rt`: `spawn_local` may
 /// spawn onto it.
-pub(crate) fn mark_block_on(rt: &RtShared) -> BlockOnMark {
+pub(crate) fn mark_block_on(rt: &RuntimeShared) -> BlockOnMark {
     BlockOnMark {
-        prev: IN_BLOCK_ON.with(|m| m.replace(rt.id)),
+        prev: IN_BLOCK_ON.with(|m| m.replace(Some(rt.id))),
     }
 }
 
@@ -101,7 +104,7 @@ fn thread_mark() -> usize {
 }
 
 /// The thread's table of owners; closes them all when the thread exits (rule 5).
-struct Owners(RefCell<Vec<Rc<LocalOwner>>>);
+struct Owners(RefCell<Vec<Rc<LocalTaskOwner>>>);
 
 impl Drop for Owners {
     fn drop(&mut self) {
@@ -113,8 +116,8 @@ impl Drop for Owners {
 }
 
 /// Where the runnables of one owner's local tasks wait; shared with every waker of those tasks
-/// (rule 1), popped only through the owner's [`LocalOwner`] (rule 2).
-pub(crate) struct LocalQueue {
+/// (rule 1), popped only through the owner's [`LocalTaskOwner`] (rule 2).
+pub(crate) struct LocalTaskQueue {
     /// The owner thread's mark.
     owner: usize,
     /// The owner thread, unparked by a push while it waits in `close` (rule 4).
@@ -125,7 +128,7 @@ pub(crate) struct LocalQueue {
     rt_closed: Arc<AtomicBool>,
 }
 
-impl LocalQueue {
+impl LocalTaskQueue {
     /// The schedule function of a local task (rule 1).
     fn schedule(&self, task: Task, _info: ScheduleInfo) {
         if self.owner == thread_mark() {
@@ -160,18 +163,18 @@ impl LocalQueue {
 
 /// One thread's local tasks on one runtime: the only way to take their runnables (rule 2).
 /// `!Send` (it is reached through an `Rc` in a thread-local), so it never leaves its thread.
-pub(crate) struct LocalOwner {
-    /// The runtime's id (`runtime::Shared::id`, unique in the process).
-    rt_id: u64,
+pub(crate) struct LocalTaskOwner {
+    /// The runtime the tasks were spawned onto.
+    rt_id: RuntimeId,
     /// Shared with the tasks' schedule functions.
-    queue: std::sync::Arc<LocalQueue>,
+    queue: Arc<LocalTaskQueue>,
     /// Runnables taken from `queue` and not yet run.
     ready: RefCell<VecDeque<Task>>,
     /// The live tasks (rule 3), with what cancels each; `None` only while it is being spawned.
     live: RefCell<Slab<Option<AbortHandle>>>,
 }
 
-impl LocalOwner {
+impl LocalTaskOwner {
     /// The next local task to run, if any.
     pub(crate) fn pop(&self) -> Option<Task> {
         let mut ready = self.ready.borrow_mut();
@@ -231,15 +234,15 @@ impl LocalOwner {
 }
 
 /// This thread's owner for the runtime `rt`, created if needed.
-pub(crate) fn owner(rt: &RtShared) -> Rc<LocalOwner> {
+pub(crate) fn owner(rt: &RuntimeShared) -> Rc<LocalTaskOwner> {
     OWNERS.with(|owners| {
         let mut owners = owners.0.borrow_mut();
         if let Some(o) = owners.iter().find(|o| o.rt_id == rt.id) {
             return o.clone();
         }
-        let o = Rc::new(LocalOwner {
+        let o = Rc::new(LocalTaskOwner {
             rt_id: rt.id,
-            queue: std::sync::Arc::new(LocalQueue {
+            queue: Arc::new(LocalTaskQueue {
                 owner: thread_mark(),
                 thread: thread::current(),
                 inbox: Inbox::new(),
@@ -256,7 +259,7 @@ pub(crate) fn owner(rt: &RtShared) -> Rc<LocalOwner> {
 /// Closes this thread's owners of runtimes that shut down on another thread (rule 5). Called
 /// when the thread starts driving a current-thread runtime, outside any task's poll.
 pub(crate) fn close_orphans() {
-    let closed: Vec<Rc<LocalOwner>> = OWNERS.with(|owners| {
+    let closed: Vec<Rc<LocalTaskOwner>> = OWNERS.with(|owners| {
         let mut owners = owners.0.borrow_mut();
         if owners.is_empty() {
             return Vec::new();
@@ -275,7 +278,7 @@ pub(crate) fn close_orphans() {
 
 /// Removes this thread's owner for runtime `rt` from the table, for the runtime's shutdown to
 /// close it (rule 5).
-pub(crate) fn take_owner(rt: &RtShared) -> Option<Rc<LocalOwner>> {
+pub(crate) fn take_owner(rt: &RuntimeShared) -> Option<Rc<LocalTaskOwner>> {
     OWNERS
         .try_with(|owners| {
             let mut owners = owners.0.borrow_mut();
@@ -288,7 +291,7 @@ pub(crate) fn take_owner(rt: &RtShared) -> Option<Rc<LocalOwner>> {
 
 pin_project! {
     /// A local task's future: the user's, and its entry among the owner's live tasks (rule 3).
-    struct Local<F> {
+    struct LocalTaskFuture<F> {
         #[pin]
         fut: F,
         // Declared after `fut`, so the entry goes after the user's future is dropped.
@@ -296,7 +299,7 @@ pin_project! {
     }
 }
 
-impl<F: Future> Future for Local<F> {
+impl<F: Future> Future for LocalTaskFuture<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
@@ -308,7 +311,7 @@ impl<F: Future> Future for Local<F> {
 
 /// Removes a task from its owner's live tasks when its future is dropped (rule 3).
 struct LiveEntry {
-    owner: Rc<LocalOwner>,
+    owner: Rc<LocalTaskOwner>,
     key: usize,
 }
 
@@ -336,15 +339,14 @@ where
              future, or run the !Send work on a current-thread runtime."
         );
     }
-    let rt_id = IN_BLOCK_ON.with(Cell::get);
-    if rt_id == 0 {
+    let Some(rt_id) = IN_BLOCK_ON.with(Cell::get) else {
         panic!(
             "tether::task::spawn_local was called at {location} on a thread that is not driving a \
              current-thread runtime. Call it from inside Runtime::block_on (or a task running \
              there) of a runtime built with Builder::new_current_thread(); use tether::spawn for \
              Send futures."
         );
-    }
+    };
     let shared = match crate::runtime::context::current_handle() {
         Some(h) if h.shared.id == rt_id => h.shared,
         _ => panic!(
@@ -355,7 +357,7 @@ where
     };
     let owner = owner(&shared);
     let key = owner.live.borrow_mut().insert(None);
-    let fut = Local {
+    let fut = LocalTaskFuture {
         fut: future,
         live: LiveEntry {
             owner: owner.clone(),
@@ -363,8 +365,8 @@ where
         },
     };
     let queue = owner.queue.clone();
-    // SAFETY: the schedule function hands the runnable only to this thread's `LocalQueue`, which
-    // only this thread pops and drops from (rules 1, 2); from another thread it neither runs
+    // SAFETY: the schedule function hands the runnable only to this thread's `LocalTaskQueue`,
+    // which only this thread pops and drops from (rules 1, 2); from another thread it neither runs
     // nor drops it. That is the obligation `spawn_with_schedule` places on `!Send` futures.
     let handle = unsafe {
         crate::task::spawn_with_schedule(&shared, fut, name, location, false, None, move |t, i| {

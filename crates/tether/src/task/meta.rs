@@ -23,7 +23,7 @@ use std::num::NonZeroU64;
 
 use crate::loom::sync::atomic::{AtomicU16, AtomicU32, AtomicU8, Ordering};
 use crate::loom::sync::Arc;
-use crate::runtime::Shared;
+use crate::runtime::RuntimeShared;
 
 /// An opaque id that identifies a task uniquely among all tasks of the process, for its lifetime.
 ///
@@ -45,6 +45,8 @@ pub struct Id(NonZeroU64);
 impl Id {
     #[inline]
     pub(crate) fn next() -> Id {
+        // std's atomic, not the loom shim's: a static, which a loom model cannot hold, and a
+        // counter that is part of no protocol (only uniqueness matters).
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         Id(NonZeroU64::new(id).expect("tether: task id counter overflowed"))
@@ -73,7 +75,7 @@ const DETACHED: u8 = 4;
 /// What every task carries in its header.
 pub(crate) struct TaskMeta {
     /// The runtime the task belongs to; its scheduler receives the task whenever it is woken.
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<RuntimeShared>,
     /// The task's id.
     pub(crate) id: Id,
     /// The name given at spawn, if any.
@@ -104,7 +106,7 @@ pub(crate) struct TaskMeta {
 impl TaskMeta {
     #[inline]
     pub(crate) fn new(
-        shared: Arc<Shared>,
+        shared: Arc<RuntimeShared>,
         name: Option<std::sync::Arc<str>>,
         location: &'static std::panic::Location<'static>,
         blocking: bool,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::io::poll_evented::check_driven_elsewhere;
 use crate::loom::sync::Arc;
-use crate::runtime::{context, Shared as RtShared};
+use crate::runtime::{context, RuntimeShared};
 use crate::task::coop;
 use crate::time::driver::TimerPoll;
 use crate::time::wheel::TimerKey;
@@ -58,7 +58,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 /// Unlike tokio's, a `Sleep` is `Unpin`: it can be stored and polled without pinning it first.
 #[must_use = "a Sleep does nothing unless awaited"]
 pub struct Sleep {
-    rt: Arc<RtShared>,
+    rt: Arc<RuntimeShared>,
     deadline: Instant,
     entry: Option<TimerKey>,
     elapsed: bool,

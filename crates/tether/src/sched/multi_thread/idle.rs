@@ -5,10 +5,10 @@
 //! 1. A worker that found nothing parks: it adds itself to `sleepers` (under the lock) and
 //!    increments `num_idle`, then, after a SeqCst fence, checks every queue once more before it
 //!    really parks.
-//! 2. Whoever makes work available (pushes to the injector, or to a local queue that others can
-//!    steal from) issues a SeqCst fence and calls `notify_one`: if some worker is searching, that
-//!    one will find the work; else if some worker is idle, it is taken off `sleepers`, counted as
-//!    searching, and unparked. With rule 1 this means no work is left with every worker asleep.
+//! 2. Whoever makes work available (pushes to the injector, or to a worker's run queue that others
+//!    can steal from) issues a SeqCst fence and calls `notify_one`: if some worker is searching,
+//!    that one will find the work; else if some worker is idle, it is taken off `sleepers`, counted
+//!    as searching, and unparked. With rule 1 this means no work is left with every worker asleep.
 //! 3. At most half the workers search at once (`try_start_searching`), so a burst of work does
 //!    not wake every thread to fight over one task.
 //! 4. A searcher that stops searching because it found work, and was the last one searching,
@@ -205,7 +205,7 @@ mod loom_tests {
             }
         }
 
-        /// Rule 2, as `Shared::notify_one`.
+        /// Rule 2, as `MultiThreadShared::notify_one`.
         fn notify_one(&self) {
             if let Some(i) = self.idle.worker_to_notify() {
                 self.parkers[i].unpark(|| unreachable!("no reactor in this model"));
@@ -221,7 +221,7 @@ mod loom_tests {
         /// A worker's run loop (`worker.rs`), until `done`.
         fn run(&self, index: usize, mut searching: bool) {
             while !self.done.load(Ordering::SeqCst) {
-                // `next_local_task`, then `steal` (which needs to be a searcher, rule 3).
+                // `next_task`, then `steal` (which needs to be a searcher, rule 3).
                 let mut found = self.take();
                 if !found && (searching || self.idle.try_start_searching()) {
                     searching = true;

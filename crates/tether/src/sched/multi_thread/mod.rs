@@ -13,11 +13,11 @@
 //! # Protocol
 //!
 //! 1. **Where a woken task goes.** On a worker of this runtime: into its LIFO slot (the previous
-//!    occupant moves to the back of the local queue), or, when the task woke itself (a yield),
-//!    to the back of the local queue. Anywhere else: the injector.
-//! 2. **Nobody sleeps on work.** After making work stealable (a local push that displaced a task,
-//!    an injector push) the pusher asks `Idle` for a parked worker to wake; a worker about to park
-//!    registers as idle first and then checks every queue once more (see `idle.rs`).
+//!    occupant moves to the back of the worker's run queue), or, when the task woke itself (a
+//!    yield), to the back of its run queue. Anywhere else: the injector.
+//! 2. **Nobody sleeps on work.** After making work stealable (a run-queue push that displaced a
+//!    task, an injector push) the pusher asks `Idle` for a parked worker to wake; a worker about
+//!    to park registers as idle first and then checks every queue once more (see `idle.rs`).
 //! 3. **LIFO fairness.** A worker runs at most `MAX_LIFO_POLLS` tasks in a row from its LIFO slot;
 //!    then the slot's task goes to the back of the queue, so two tasks ping-ponging cannot starve
 //!    the rest.
@@ -79,10 +79,10 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use crate::io::driver::Driver;
 use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicU8, Ordering};
-use crate::loom::sync::{Arc, Mutex};
+use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::runtime::builder::ThreadHooks;
-use crate::runtime::{context, diagnostics, Handle, Shared as RtShared};
-use crate::sched::{drop_task, Scheduler, ThreadWaker};
+use crate::runtime::{context, diagnostics, Handle, RuntimeShared};
+use crate::sched::{drop_task, ThreadWaker};
 use crate::task::coop;
 use crate::task::meta::TaskMeta;
 
@@ -109,14 +109,14 @@ struct Remote {
 struct Running {
     /// One per worker: true from just before its thread is started until it leaves
     /// `worker::run` (on every path, unwinding included).
-    running: std::sync::Mutex<Vec<bool>>,
+    running: Mutex<Vec<bool>>,
     /// Notified each time a worker stops running.
-    stopped: std::sync::Condvar,
+    stopped: Condvar,
 }
 
 impl Running {
     fn set(&self, index: usize, running: bool) {
-        lock_std(&self.running)[index] = running;
+        lock(&self.running)[index] = running;
         if !running {
             self.stopped.notify_all();
         }
@@ -130,7 +130,7 @@ impl Running {
                 .filter(|&i| r[i] && Some(i) != except)
                 .collect()
         };
-        let mut running = lock_std(&self.running);
+        let mut running = lock(&self.running);
         loop {
             let left = still(&running);
             if left.is_empty() {
@@ -156,21 +156,17 @@ impl Running {
     }
 }
 
-fn lock_std<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// Marks worker `index` stopped when its thread leaves `worker::run`, however it leaves.
-struct StopSignal(Arc<RtShared>, usize);
+struct StopSignal(Arc<RuntimeShared>, usize);
 
 impl Drop for StopSignal {
     fn drop(&mut self) {
-        mt(&self.0).running.set(self.1, false);
+        self.0.sched.multi_thread().running.set(self.1, false);
     }
 }
 
 /// The scheduler's shared state (see the module protocol).
-pub(crate) struct Shared {
+pub(crate) struct MultiThreadShared {
     /// Tasks scheduled from outside the workers (rule 1). Pushed to only under
     /// `injector_closed` (rule 8).
     injector: Injector<Task>,
@@ -197,22 +193,14 @@ pub(crate) struct Shared {
     hooks: ThreadHooks,
 }
 
-/// The multi-thread half of a runtime's `Shared`.
-fn mt(rt: &RtShared) -> &Shared {
-    match &rt.sched {
-        Scheduler::MultiThread(s) => s,
-        Scheduler::CurrentThread(_) => unreachable!("tether: not a multi-thread runtime"),
-    }
-}
-
-impl Shared {
+impl MultiThreadShared {
     pub(crate) fn new(
         driver: Driver,
         workers: usize,
         event_interval: u32,
         thread_name: String,
         hooks: ThreadHooks,
-    ) -> Shared {
+    ) -> MultiThreadShared {
         let queues: Vec<Worker<Task>> = (0..workers).map(|_| Worker::new_fifo()).collect();
         let remotes = queues
             .iter()
@@ -221,7 +209,7 @@ impl Shared {
                 parker: Parker::new(),
             })
             .collect();
-        Shared {
+        MultiThreadShared {
             injector: Injector::new(),
             injector_closed: Mutex::new(false),
             remotes,
@@ -231,8 +219,8 @@ impl Shared {
             pending: Mutex::new(queues),
             threads: Mutex::new(Vec::new()),
             running: Running {
-                running: std::sync::Mutex::new(vec![false; workers]),
-                stopped: std::sync::Condvar::new(),
+                running: Mutex::new(vec![false; workers]),
+                stopped: Condvar::new(),
             },
             event_interval,
             thread_name,
@@ -253,7 +241,7 @@ impl Shared {
     }
 
     /// Rule 2: wakes a parked worker if the work just made available might otherwise wait.
-    fn notify_one(&self, rt: &RtShared) {
+    fn notify_one(&self, rt: &RuntimeShared) {
         if let Some(i) = self.idle.worker_to_notify() {
             self.remotes[i]
                 .parker
@@ -278,8 +266,8 @@ impl Shared {
 }
 
 /// Starts the worker threads of runtime `rt`.
-pub(crate) fn start(rt: &Arc<RtShared>) -> std::io::Result<()> {
-    let sh = mt(rt);
+pub(crate) fn start(rt: &Arc<RuntimeShared>) -> std::io::Result<()> {
+    let sh = rt.sched.multi_thread();
     let queues = std::mem::take(&mut *lock(&sh.pending));
     let mut threads = lock(&sh.threads);
     for (index, queue) in queues.into_iter().enumerate() {
@@ -304,14 +292,13 @@ pub(crate) fn start(rt: &Arc<RtShared>) -> std::io::Result<()> {
 
 /// Hands a woken task to the scheduler (rule 1).
 pub(crate) fn schedule(task: Task, info: ScheduleInfo) {
-    let rt_addr = Arc::as_ptr(&task.metadata().shared) as usize;
     let w = context::worker();
     if !w.is_null() {
         // SAFETY: context invariant 1: a non-null worker pointer refers to this thread's live
         // `WorkerCtx`; we are on that thread.
         let w = unsafe { &*w };
-        if w.rt_addr() == rt_addr {
-            w.schedule_local(task, info.woken_while_running);
+        if w.belongs_to(&task.metadata().shared) {
+            w.schedule(task, info.woken_while_running);
             return;
         }
     }
@@ -320,8 +307,8 @@ pub(crate) fn schedule(task: Task, info: ScheduleInfo) {
 }
 
 /// Rule 8: pushes `task` to the injector, or drops it if shutdown closed the injector.
-fn push_remote(rt: &RtShared, task: Task) {
-    let sh = mt(rt);
+fn push_remote(rt: &RuntimeShared, task: Task) {
+    let sh = rt.sched.multi_thread();
     #[cfg(all(test, not(tether_loom)))]
     tests::before_push_remote();
     let rejected = {
@@ -342,12 +329,12 @@ fn push_remote(rt: &RtShared, task: Task) {
 
 /// Runs `future` on the calling thread (which is not a worker) until it completes; the workers
 /// run the tasks meanwhile.
-pub(crate) fn block_on<F: Future>(rt: &Arc<RtShared>, future: F) -> F::Output {
+pub(crate) fn block_on<F: Future>(rt: &Arc<RuntimeShared>, future: F) -> F::Output {
     let mut future = pin!(future);
     let waker = Waker::from(std::sync::Arc::new(ThreadWaker(thread::current())));
     let mut cx = Context::from_waker(&waker);
     lock(&rt.block_on_wakers).push(waker.clone());
-    struct Unregister<'a>(&'a RtShared, &'a Waker);
+    struct Unregister<'a>(&'a RuntimeShared, &'a Waker);
     impl Drop for Unregister<'_> {
         fn drop(&mut self) {
             lock(&self.0.block_on_wakers).retain(|w| !w.will_wake(self.1));
@@ -367,8 +354,8 @@ pub(crate) fn block_on<F: Future>(rt: &Arc<RtShared>, future: F) -> F::Output {
 /// still running are waited for until `timeout` from now has passed, and whatever still runs
 /// then is left behind; without one, both are waited for as long as they take (a worker still
 /// running after the watchdog limit is reported, and waited for further).
-pub(crate) fn shutdown(rt: &Arc<RtShared>, timeout: Option<Duration>) {
-    let sh = mt(rt);
+pub(crate) fn shutdown(rt: &Arc<RuntimeShared>, timeout: Option<Duration>) {
+    let sh = rt.sched.multi_thread();
     let started = Instant::now();
     let deadline = timeout.map(|t| started.checked_add(t).unwrap_or(started + FAR_FUTURE));
     sh.state.store(CLOSING, Ordering::SeqCst);
@@ -450,7 +437,7 @@ fn steal_one(mut steal: impl FnMut() -> Steal<Task>) -> Option<Task> {
 mod tests {
     use std::cell::RefCell;
     use std::future::poll_fn;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     use std::sync::mpsc;
     use std::sync::Arc;
     use std::task::{Poll, Waker};
@@ -542,17 +529,17 @@ mod tests {
         });
     }
 
-    /// Which runtime's workers `maintenance_hook` makes panic (by address), and how many more
-    /// times.
-    static PANIC_RT: AtomicUsize = AtomicUsize::new(0);
+    /// Which runtime's workers `maintenance_hook` makes panic (its id; 0 for none), and how many
+    /// more times.
+    static PANIC_RT: AtomicU64 = AtomicU64::new(0);
     static PANICS_LEFT: AtomicUsize = AtomicUsize::new(0);
 
     /// Called by a worker of runtime `rt` before it turns the reactor between tasks: panics
     /// there (as a panicking waker would) while the worker is searching, when a test asked for
     /// it.
-    pub(super) fn maintenance_hook(rt: usize, searching: bool) {
+    pub(super) fn maintenance_hook(rt: crate::runtime::RuntimeId, searching: bool) {
         if searching
-            && PANIC_RT.load(Ordering::SeqCst) == rt
+            && PANIC_RT.load(Ordering::SeqCst) == rt.as_u64()
             && PANICS_LEFT
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok()
@@ -583,9 +570,9 @@ mod tests {
                 })
                 .build()
                 .unwrap();
-            let sh = super::mt(&rt.handle().shared);
+            let sh = rt.handle().shared.sched.multi_thread();
             PANICS_LEFT.store(PANICS, Ordering::SeqCst);
-            PANIC_RT.store(Arc::as_ptr(&rt.handle().shared) as usize, Ordering::SeqCst);
+            PANIC_RT.store(rt.handle().shared.id.as_u64(), Ordering::SeqCst);
             // Tasks pushed from outside wake parked workers as searchers (idle rule 2).
             while failures.load(Ordering::SeqCst) < PANICS {
                 rt.block_on(rt.spawn(async {})).unwrap();

@@ -9,28 +9,28 @@ use std::time::Duration;
 use crossbeam_deque::{Steal, Worker};
 
 use super::park::ParkDriver;
-use super::{mt, Shared, Task, OPEN};
+use super::{MultiThreadShared, Task, OPEN};
 use crate::diag::UnhandledFailure;
 use crate::io::driver::Driver;
 use crate::loom::sync::Arc;
 use crate::loom::sync::MutexGuard;
 use crate::loom::try_lock;
 use crate::runtime::diagnostics::WorkerSlot;
-use crate::runtime::{context, Handle, Shared as RtShared};
+use crate::runtime::{context, Handle, RuntimeId, RuntimeShared};
 use crate::task::coop;
 
 /// Tasks run in a row from the LIFO slot before it yields to the queue (rule 3).
 const MAX_LIFO_POLLS: u32 = 3;
-/// Ticks between two looks at the injector before the local queue (rule 4).
+/// Ticks between two looks at the injector before the worker's own run queue (rule 4).
 const REMOTE_INTERVAL: u32 = 31;
 
 /// The state of one worker, owned by its thread and reachable from `schedule` through the
 /// thread-local context.
 pub(crate) struct WorkerCtx {
-    rt: Arc<RtShared>,
+    rt: Arc<RuntimeShared>,
     index: usize,
     /// This worker's run queue; others steal from it.
-    local: Worker<Task>,
+    run_queue: Worker<Task>,
     /// The task woken most recently by this worker (rule 1).
     lifo: Cell<Option<Task>>,
     /// Whether this worker is counted as searching in `Idle`; kept equal to that count's share
@@ -46,24 +46,31 @@ pub(crate) struct WorkerCtx {
 }
 
 impl WorkerCtx {
-    /// Address of the runtime this worker belongs to.
-    pub(crate) fn rt_addr(&self) -> usize {
-        Arc::as_ptr(&self.rt) as usize
+    /// The runtime this worker belongs to.
+    pub(crate) fn runtime_id(&self) -> RuntimeId {
+        self.rt.id
     }
 
-    fn shared(&self) -> &Shared {
-        mt(&self.rt)
+    /// Whether `rt` is the runtime this worker belongs to. Compares the `Arc`s' addresses rather
+    /// than the ids: the same answer while both are alive, and no load from the shared state on
+    /// the path of every wake-up.
+    pub(crate) fn belongs_to(&self, rt: &Arc<RuntimeShared>) -> bool {
+        Arc::ptr_eq(&self.rt, rt)
+    }
+
+    fn shared(&self) -> &MultiThreadShared {
+        self.rt.sched.multi_thread()
     }
 
     /// Rule 1: a task woken on this worker.
-    pub(crate) fn schedule_local(&self, task: Task, yielded: bool) {
+    pub(crate) fn schedule(&self, task: Task, yielded: bool) {
         let displaced = if yielded {
-            self.local.push(task);
+            self.run_queue.push(task);
             true
         } else {
             match self.lifo.replace(Some(task)) {
                 Some(prev) => {
-                    self.local.push(prev);
+                    self.run_queue.push(prev);
                     true
                 }
                 None => false,
@@ -75,19 +82,21 @@ impl WorkerCtx {
         }
     }
 
-    fn next_local_task(&self, tick: u32) -> Option<Task> {
+    /// The next task to run without stealing: from the injector every `REMOTE_INTERVAL` ticks,
+    /// else from the LIFO slot, the run queue, then the injector (rules 1, 3, 4).
+    fn next_task(&self, tick: u32) -> Option<Task> {
         let sh = self.shared();
         if tick % REMOTE_INTERVAL == 0 {
-            if let Some(t) = steal_into(&sh.injector, &self.local) {
+            if let Some(t) = steal_into(&sh.injector, &self.run_queue) {
                 return Some(t);
             }
         }
         if let Some(t) = self.lifo.take() {
             return Some(t);
         }
-        self.local
+        self.run_queue
             .pop()
-            .or_else(|| steal_into(&sh.injector, &self.local))
+            .or_else(|| steal_into(&sh.injector, &self.run_queue))
     }
 
     fn run_task(&self, task: Task) {
@@ -107,7 +116,7 @@ impl WorkerCtx {
             }
         }
         if let Some(t) = self.lifo.take() {
-            self.local.push(t);
+            self.run_queue.push(t);
             self.shared().notify_one(&self.rt);
         }
     }
@@ -139,7 +148,10 @@ impl WorkerCtx {
                 continue;
             }
             loop {
-                match sh.remotes[victim].stealer.steal_batch_and_pop(&self.local) {
+                match sh.remotes[victim]
+                    .stealer
+                    .steal_batch_and_pop(&self.run_queue)
+                {
                     Steal::Success(t) => {
                         self.steals.set(self.steals.get() + 1);
                         return Some(t);
@@ -149,13 +161,13 @@ impl WorkerCtx {
                 }
             }
         }
-        steal_into(&sh.injector, &self.local)
+        steal_into(&sh.injector, &self.run_queue)
     }
 
     /// Turns the reactor without blocking if no other worker holds it (rule 4).
     fn maintenance(&self) {
         #[cfg(all(test, not(tether_loom)))]
-        super::tests::maintenance_hook(self.rt_addr(), self.searching.get());
+        super::tests::maintenance_hook(self.rt.id, self.searching.get());
         if let Some(mut driver) = try_lock(&self.shared().driver) {
             driver.turn(&self.rt, Some(Duration::ZERO));
         }
@@ -205,7 +217,7 @@ impl WorkerCtx {
         };
         drop(unparked);
         self.rt.metrics.parked();
-        if in_driver && !self.searching.get() && (!self.local.is_empty() || self.has_lifo()) {
+        if in_driver && !self.searching.get() && (!self.run_queue.is_empty() || self.has_lifo()) {
             // Woken by the reactor with work to do: while this worker runs it, nobody watches
             // the reactor; hand it to a parked worker (it will take the reactor when it parks).
             sh.notify_one(&self.rt);
@@ -223,7 +235,7 @@ impl WorkerCtx {
     /// onto this worker, so loop until both are empty.
     fn drain(&self) {
         loop {
-            let next = self.lifo.take().or_else(|| self.local.pop());
+            let next = self.lifo.take().or_else(|| self.run_queue.pop());
             match next {
                 Some(t) => crate::sched::drop_task(t),
                 None => return,
@@ -254,14 +266,14 @@ impl Drop for Unparked<'_> {
 
 /// Waits in the reactor for a parked worker.
 struct DriverPark<'a> {
-    rt: &'a RtShared,
+    rt: &'a RuntimeShared,
     driver: MutexGuard<'a, Driver>,
 }
 
 impl ParkDriver for DriverPark<'_> {
     fn park_in_driver(&mut self) {
         /// Tells the timers the reactor is awake, also when a waker's panic unwinds the turn.
-        struct Awake<'a>(&'a RtShared);
+        struct Awake<'a>(&'a RuntimeShared);
         impl Drop for Awake<'_> {
             fn drop(&mut self) {
                 self.0.time.unparked();
@@ -273,9 +285,12 @@ impl ParkDriver for DriverPark<'_> {
     }
 }
 
-fn steal_into(injector: &crossbeam_deque::Injector<Task>, local: &Worker<Task>) -> Option<Task> {
+fn steal_into(
+    injector: &crossbeam_deque::Injector<Task>,
+    run_queue: &Worker<Task>,
+) -> Option<Task> {
     loop {
-        match injector.steal_batch_and_pop(local) {
+        match injector.steal_batch_and_pop(run_queue) {
             Steal::Success(t) => return Some(t),
             Steal::Empty => return None,
             Steal::Retry => {}
@@ -284,14 +299,14 @@ fn steal_into(injector: &crossbeam_deque::Injector<Task>, local: &Worker<Task>) 
 }
 
 /// A worker thread's body.
-pub(super) fn run(rt: Arc<RtShared>, index: usize, local: Worker<Task>) {
-    let sh = mt(&rt);
+pub(super) fn run(rt: Arc<RuntimeShared>, index: usize, run_queue: Worker<Task>) {
+    let sh = rt.sched.multi_thread();
     run_hook(&rt, sh.hooks.on_start.as_deref());
     let _enter = context::enter(Handle { shared: rt.clone() });
     let ctx = WorkerCtx {
         rt: rt.clone(),
         index,
-        local,
+        run_queue,
         lifo: Cell::new(None),
         searching: Cell::new(false),
         tick: Cell::new(0),
@@ -333,7 +348,7 @@ impl WorkerCtx {
             if tick % interval == 0 {
                 self.maintenance();
             }
-            if let Some(task) = self.next_local_task(tick) {
+            if let Some(task) = self.next_task(tick) {
                 self.run_task(task);
                 continue;
             }
@@ -347,7 +362,7 @@ impl WorkerCtx {
 }
 
 /// Runs a thread hook; a panic in it is reported (rule 6) instead of ending the worker.
-fn run_hook(rt: &RtShared, hook: Option<&(dyn Fn() + Send + Sync)>) {
+fn run_hook(rt: &RuntimeShared, hook: Option<&(dyn Fn() + Send + Sync)>) {
     if let Some(f) = hook {
         if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
             report_panic(rt, payload);
@@ -358,7 +373,7 @@ fn run_hook(rt: &RtShared, hook: Option<&(dyn Fn() + Send + Sync)>) {
 /// Hands a panic caught on this worker to the failure policy (rule 6). Neither a panicking
 /// failure hook nor a panicking payload destructor can end the worker.
 #[cold]
-fn report_panic(rt: &RtShared, payload: Box<dyn Any + Send>) {
+fn report_panic(rt: &RuntimeShared, payload: Box<dyn Any + Send>) {
     let thread = std::thread::current();
     let _ = catch_unwind(AssertUnwindSafe(|| {
         rt.report_unhandled(&UnhandledFailure::worker(

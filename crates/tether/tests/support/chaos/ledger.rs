@@ -70,8 +70,10 @@ pub enum Channel {
     Hook,
 }
 
+/// Where one injected fault is now: in flight, held (by a task, a scope or the output),
+/// reported, discarded by a rule, or already counted as lost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
+enum FaultState {
     Flight,
     Held(Holder, Kind),
     Reported(Channel),
@@ -135,7 +137,7 @@ const MAX_VIOLATIONS: usize = 20;
 
 /// See the module docs.
 pub struct Ledger {
-    faults: HashMap<FaultId, State>,
+    faults: HashMap<FaultId, FaultState>,
     /// The failures each scope was given, in order (some may have moved on since).
     by_scope: HashMap<u64, Vec<FaultId>>,
     scopes: HashMap<u64, ScopeStatus>,
@@ -183,7 +185,7 @@ impl Ledger {
     /// A failure happens: a fresh id, in flight.
     pub fn new_fault(&mut self) -> FaultId {
         self.next += 1;
-        self.faults.insert(self.next, State::Flight);
+        self.faults.insert(self.next, FaultState::Flight);
         if self.stopping {
             self.late.insert(self.next);
         }
@@ -196,15 +198,21 @@ impl Ledger {
     }
 
     /// Moves `id` from `from` to `to`, or records a violation saying what was `doing`.
-    fn step(&mut self, id: FaultId, from: impl Fn(State) -> bool, to: State, doing: &str) -> bool {
+    fn step(
+        &mut self,
+        id: FaultId,
+        from: impl Fn(FaultState) -> bool,
+        to: FaultState,
+        doing: &str,
+    ) -> bool {
         match self.faults.get(&id).copied() {
             Some(s) if from(s) => {
                 self.faults.insert(id, to);
                 true
             }
-            Some(State::Lost) => false,
+            Some(FaultState::Lost) => false,
             Some(s) => {
-                self.faults.insert(id, State::Lost);
+                self.faults.insert(id, FaultState::Lost);
                 self.violation(format!("fault #{id} {doing}, but it was {s:?}"));
                 false
             }
@@ -222,10 +230,10 @@ impl Ledger {
         let to = match holder {
             Holder::Scope(s) => match self.scopes.get(&s).copied().unwrap_or(ScopeStatus::Live) {
                 // A scope whose future was dropped reports what it is given to the hook.
-                ScopeStatus::Live | ScopeStatus::Dropped => State::Held(holder, kind),
+                ScopeStatus::Live | ScopeStatus::Dropped => FaultState::Held(holder, kind),
                 ScopeStatus::Done => {
                     for id in ids {
-                        self.faults.insert(*id, State::Lost);
+                        self.faults.insert(*id, FaultState::Lost);
                     }
                     self.violation(format!(
                         "faults {ids:?} were recorded in scope {s} after its future completed"
@@ -233,11 +241,11 @@ impl Ledger {
                     return;
                 }
             },
-            _ => State::Held(holder, kind),
+            _ => FaultState::Held(holder, kind),
         };
         for &id in ids {
             let doing = format!("was caught by {holder:?} as {kind:?}");
-            if self.step(id, |s| s == State::Flight, to, &doing) {
+            if self.step(id, |s| s == FaultState::Flight, to, &doing) {
                 if let Holder::Scope(s) = holder {
                     self.by_scope.entry(s).or_default().push(id);
                 }
@@ -249,7 +257,12 @@ impl Ledger {
     pub fn discarded(&mut self, ids: &[FaultId], rule: Rule) {
         for &id in ids {
             let doing = format!("was discarded ({rule:?})");
-            self.step(id, |s| s == State::Flight, State::Discarded(rule), &doing);
+            self.step(
+                id,
+                |s| s == FaultState::Flight,
+                FaultState::Discarded(rule),
+                &doing,
+            );
         }
     }
 
@@ -260,8 +273,8 @@ impl Ledger {
             let doing = format!("was delivered by the JoinHandle of task {task}");
             self.step(
                 id,
-                |s| s == State::Held(Holder::Task(task), Kind::Panic),
-                State::Flight,
+                |s| s == FaultState::Held(Holder::Task(task), Kind::Panic),
+                FaultState::Flight,
                 &doing,
             );
         }
@@ -275,10 +288,10 @@ impl Ledger {
                 |s| {
                     matches!(
                         s,
-                        State::Held(Holder::Task(_) | Holder::Output, Kind::Panic)
+                        FaultState::Held(Holder::Task(_) | Holder::Output, Kind::Panic)
                     )
                 },
-                State::Reported(Channel::Hook),
+                FaultState::Reported(Channel::Hook),
                 "was reported by the failure hook",
             );
         }
@@ -289,8 +302,8 @@ impl Ledger {
         for &id in ids {
             self.step(
                 id,
-                |s| matches!(s, State::Held(Holder::Scope(_), _)),
-                State::Reported(Channel::Hook),
+                |s| matches!(s, FaultState::Held(Holder::Scope(_), _)),
+                FaultState::Reported(Channel::Hook),
                 "was reported by the failure hook as undelivered by its scope",
             );
         }
@@ -301,8 +314,8 @@ impl Ledger {
         for &id in ids {
             self.step(
                 id,
-                |s| s == State::Flight,
-                State::Reported(Channel::Top),
+                |s| s == FaultState::Flight,
+                FaultState::Reported(Channel::Top),
                 "reached the top of the run",
             );
         }
@@ -316,7 +329,7 @@ impl Ledger {
     fn held_by(&self, scope: u64) -> Vec<(FaultId, Kind)> {
         let mut out = Vec::new();
         for id in self.by_scope.get(&scope).into_iter().flatten() {
-            if let Some(State::Held(Holder::Scope(s), k)) = self.faults.get(id) {
+            if let Some(FaultState::Held(Holder::Scope(s), k)) = self.faults.get(id) {
                 if *s == scope {
                     out.push((*id, *k));
                 }
@@ -348,13 +361,13 @@ impl Ledger {
             let doing = format!("was returned by scope {scope}");
             self.step(
                 id,
-                |s| s == State::Held(Holder::Scope(scope), Kind::Error),
-                State::Flight,
+                |s| s == FaultState::Held(Holder::Scope(scope), Kind::Error),
+                FaultState::Flight,
                 &doing,
             );
         }
         for (id, kind) in self.held_by(scope) {
-            self.faults.insert(id, State::Lost);
+            self.faults.insert(id, FaultState::Lost);
             self.violation(match kind {
                 Kind::Error => format!("scope {scope} returned without its error fault #{id}"),
                 Kind::Panic => format!(
@@ -369,21 +382,21 @@ impl Ledger {
     /// completed by resuming it (else it is a fresh panic from inside the scope's poll, such
     /// as its body's destructor, passing through).
     pub fn scope_panicked(&mut self, scope: u64, ids: &[FaultId]) -> bool {
-        let held = State::Held(Holder::Scope(scope), Kind::Panic);
+        let held = FaultState::Held(Holder::Scope(scope), Kind::Panic);
         if ids
             .iter()
-            .all(|id| self.faults.get(id) == Some(&State::Flight))
+            .all(|id| self.faults.get(id) == Some(&FaultState::Flight))
         {
             return false;
         }
         self.scopes.insert(scope, ScopeStatus::Done);
         for &id in ids {
             let doing = format!("was resumed by scope {scope}");
-            self.step(id, |s| s == held, State::Flight, &doing);
+            self.step(id, |s| s == held, FaultState::Flight, &doing);
         }
         // The later panics went to the hook when recorded, the errors before the resume.
         for (id, kind) in self.held_by(scope) {
-            self.faults.insert(id, State::Lost);
+            self.faults.insert(id, FaultState::Lost);
             self.violation(format!(
                 "scope {scope} resumed a panic without reporting its {kind:?} fault #{id}"
             ));
@@ -410,10 +423,10 @@ impl Ledger {
         for id in ids {
             summary.faults += 1;
             match self.faults[&id] {
-                State::Reported(c) => *summary.reported.entry(c).or_default() += 1,
-                State::Discarded(r) => *summary.discarded.entry(r).or_default() += 1,
-                State::Lost => {}
-                State::Flight if self.late.contains(&id) => {
+                FaultState::Reported(c) => *summary.reported.entry(c).or_default() += 1,
+                FaultState::Discarded(r) => *summary.discarded.entry(r).or_default() += 1,
+                FaultState::Lost => {}
+                FaultState::Flight if self.late.contains(&id) => {
                     *summary.discarded.entry(Rule::RuntimeDrop).or_default() += 1
                 }
                 s => lost.push(format!("#{id} ({s:?})")),
