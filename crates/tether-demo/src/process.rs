@@ -81,7 +81,9 @@ pub fn rss_bytes(pid: &str) -> io::Result<u64> {
 pub enum CpuOf {
     /// This process (`RUSAGE_SELF`).
     ThisProcess,
-    /// This process's children that have been reaped (`RUSAGE_CHILDREN`).
+    /// This process's children that have been reaped (`RUSAGE_CHILDREN`). The figure keeps
+    /// what came before this program: `cargo run` execs it in cargo's own process, whose
+    /// reaped children (the compiler runs) it inherits, so measure a child as a difference.
     ReapedChildren,
 }
 

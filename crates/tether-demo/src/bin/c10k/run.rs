@@ -280,6 +280,9 @@ impl Run {
             self.secs
         ));
 
+        // `RUSAGE_CHILDREN` before the client: under `cargo run` it already holds the build's
+        // compiler runs, which the client's figure must not include.
+        let children_cpu_before = cpu_time(CpuOf::ReapedChildren);
         let spawned = Instant::now();
         let mut child = ChildGuard(Some(
             Command::new(exe)
@@ -443,7 +446,7 @@ impl Run {
         for r in readers {
             let _ = r.join();
         }
-        let client_cpu = cpu_time(CpuOf::ReapedChildren);
+        let client_cpu = cpu_time(CpuOf::ReapedChildren).saturating_sub(children_cpu_before);
         if overstayed || matches!(status, Reaped::Killed) {
             return Err(format!(
                 "the client did not finish within {} s; it was killed",
