@@ -1,0 +1,395 @@
+//! Unit tests of the timing wheel, including a randomized model test against a reference.
+
+use super::*;
+use std::sync::{Arc, Mutex};
+use std::task::Wake;
+use TimerState::{Fired, Gone, Pending};
+
+/// Shared log of woken ids.
+type Log = Arc<Mutex<Vec<usize>>>;
+
+/// Waker that appends its id to a shared log when woken.
+struct IdWaker(usize, Log);
+
+impl Wake for IdWaker {
+    /// Logs the id.
+    fn wake(self: Arc<Self>) {
+        self.1.lock().unwrap().push(self.0);
+    }
+}
+
+/// Builds a waker logging `id` into `log`.
+fn id_waker(id: usize, log: &Log) -> Waker {
+    Waker::from(Arc::new(IdWaker(id, log.clone())))
+}
+
+/// A fresh no-op waker.
+fn noop() -> Option<Waker> {
+    Some(Waker::noop().clone())
+}
+
+/// Wakes `wakers` and returns the ids they logged, in wake order.
+fn wake_ids(wakers: &mut Vec<Waker>, log: &Log) -> Vec<usize> {
+    wakers.drain(..).for_each(Waker::wake);
+    std::mem::take(&mut *log.lock().unwrap())
+}
+
+/// Advances `wheel` to `now` and returns how many wakers it handed out.
+fn fire(wheel: &mut Wheel, now: u64) -> usize {
+    let mut wakers = Vec::new();
+    wheel.advance(now, &mut wakers);
+    wakers.len()
+}
+
+/// States of `keys`.
+fn states<const N: usize>(wheel: &Wheel, keys: [TimerKey; N]) -> [TimerState; N] {
+    keys.map(|key| wheel.state(key))
+}
+
+/// Small xorshift64* RNG (no external dependency).
+struct Rng(u64);
+
+impl Rng {
+    /// Value in `0..n` (`n > 0`).
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+
+    /// A deadline at a random scale relative to `elapsed`, sometimes
+    /// already due, sometimes beyond the top level's range.
+    fn when(&mut self, elapsed: u64) -> u64 {
+        match self.below(9) {
+            0 => elapsed.saturating_sub(self.below(1000)),
+            1 => elapsed.saturating_add(MAX_RANGE + self.below(1 << 40)),
+            n => {
+                let bits = [6, 12, 18, 24, 37, 8, 9][n as usize - 2];
+                elapsed.saturating_add(self.below(1 << bits))
+            }
+        }
+    }
+}
+
+/// A timer fires exactly at its deadline, for distances around every
+/// level boundary and far beyond the top level, from several start ticks,
+/// jumping straight there or stepping via `next_expiration`.
+#[test]
+fn fires_exactly_at_many_scales() {
+    let log = Log::default();
+    let bounds = (0..7).flat_map(|l| [1u64 << (6 * l)].map(|b| [b - 1, b, b + 1]));
+    let huge = [
+        1 << 30 | 7,
+        1 << 40 | 3,
+        1 << 50,
+        u64::MAX / 2,
+        u64::MAX - 99,
+    ];
+    for start in [0u64, 1, 63, 4_000, 262_100, 987_654_321] {
+        for distance in bounds.clone().flatten().chain(huge).filter(|&d| d > 0) {
+            let when = start.saturating_add(distance);
+            let mut wheel = Wheel::new();
+            fire(&mut wheel, start);
+            let key = wheel.insert(when, Some(id_waker(7, &log)));
+            assert!(wheel.next_expiration().unwrap() <= when);
+            assert_eq!(fire(&mut wheel, when - 1), 0, "fired early: {when}");
+            assert_eq!(wheel.state(key), Pending);
+            assert!((when - 1..=when).contains(&wheel.next_expiration().unwrap()));
+            let mut wakers = Vec::new();
+            wheel.advance(when, &mut wakers);
+            assert_eq!(wake_ids(&mut wakers, &log), [7], "{when}");
+            assert_eq!((wheel.state(key), wheel.len()), (Fired, 0));
+            assert_eq!(wheel.next_expiration(), None);
+            if distance > 1 << 42 {
+                continue; // stepping takes one step per 2^36 ticks
+            }
+            let mut wheel = Wheel::new();
+            fire(&mut wheel, start);
+            let key = wheel.insert(when, noop());
+            let mut fired = 0;
+            for _ in 0..2 * LEVELS + 64 {
+                let Some(next) = wheel.next_expiration() else {
+                    break;
+                };
+                assert!(next <= when, "{next} > {when}");
+                fired += fire(&mut wheel, next);
+            }
+            assert_eq!((wheel.state(key), wheel.elapsed(), fired), (Fired, when, 1));
+        }
+    }
+}
+
+/// Stepping via `next_expiration`, timers fire exactly at their deadline,
+/// in deadline order, equal deadlines in insertion order.
+#[test]
+#[cfg_attr(miri, ignore = "too slow under Miri; safe code, covered natively")]
+fn fire_order() {
+    let (log, mut rng, mut wheel) = (Log::default(), Rng(0x9E37_79B9), Wheel::new());
+    let whens: Vec<u64> = (0..3000)
+        .map(|id| {
+            let when = rng.below([100, 5000, 1 << 26, 1 << 38][id % 4]);
+            wheel.insert(when, Some(id_waker(id, &log)));
+            when
+        })
+        .collect();
+    let (mut wakers, mut fired) = (Vec::new(), Vec::new());
+    while let Some(next) = wheel.next_expiration() {
+        wheel.advance(next, &mut wakers);
+        for id in wake_ids(&mut wakers, &log) {
+            assert_eq!(whens[id], next, "timer {id} fired at {next}");
+            fired.push((whens[id], id));
+        }
+    }
+    assert_eq!(fired.len(), whens.len());
+    assert!(fired.windows(2).all(|pair| pair[0] < pair[1]));
+}
+
+/// Removing before firing cancels, after firing frees; a stale key never
+/// affects the entry that reused its slot.
+#[test]
+fn remove_and_stale_keys() {
+    let (mut wheel, log) = (Wheel::new(), Log::default());
+    let [a, b, c] = [100, 5000, 100].map(|when| wheel.insert(when, noop()));
+    assert_eq!(wheel.remove(a), Pending);
+    assert_eq!((wheel.remove(a), wheel.len()), (Gone, 2));
+    assert_eq!(fire(&mut wheel, 100), 1);
+    assert_eq!((wheel.state(c), wheel.deadline(c)), (Fired, Some(100)));
+    assert_eq!(wheel.remove(c), Fired);
+    assert_eq!((wheel.state(c), wheel.deadline(c)), (Gone, None));
+    assert_eq!((wheel.remove(b), wheel.len()), (Pending, 0));
+    assert_eq!(wheel.next_expiration(), None);
+    assert_eq!(fire(&mut wheel, 1_000_000), 0);
+    let new = wheel.insert(1_000_020, None);
+    assert_eq!((new.index, new.generation), (b.index, b.generation + 1));
+    assert!(!wheel.reset(b, 5));
+    wheel.set_waker(b, &id_waker(1, &log));
+    assert_eq!((wheel.remove(b), wheel.deadline(b)), (Gone, None));
+    assert_eq!(states(&wheel, [b, new]), [Gone, Pending]);
+    assert_eq!(wheel.deadline(new), Some(1_000_020));
+    assert_eq!(fire(&mut wheel, 1_000_020), 0, "stale set_waker leaked");
+    assert_eq!(wheel.state(new), Fired);
+    let bogus = TimerKey {
+        index: 99,
+        generation: 0,
+    };
+    assert_eq!((wheel.state(bogus), wheel.remove(bogus)), (Gone, Gone));
+}
+
+/// Reset moves a timer earlier, later, re-arms a fired one, or makes it
+/// due immediately; due timers fire at the next advance, even a
+/// backwards one, and `next_expiration` then reports `elapsed`.
+#[test]
+fn reset_and_due_immediately() {
+    let mut wheel = Wheel::new();
+    let key = wheel.insert(0, noop());
+    assert_eq!(wheel.next_expiration(), Some(0));
+    assert!(wheel.reset(key, 10_000) && wheel.reset(key, 50));
+    assert_eq!(fire(&mut wheel, 49), 0);
+    assert!(wheel.reset(key, 300_000));
+    assert_eq!(fire(&mut wheel, 299_999), 0);
+    assert_eq!(wheel.deadline(key), Some(300_000));
+    assert_eq!(fire(&mut wheel, 300_000), 1);
+    assert_eq!((wheel.state(key), wheel.len()), (Fired, 0));
+    assert!(wheel.reset(key, 300_064)); // the waker was taken: set a new one
+    wheel.set_waker(key, Waker::noop());
+    assert_eq!((fire(&mut wheel, 300_063), wheel.len()), (0, 1));
+    assert_eq!(fire(&mut wheel, 300_064), 1);
+    assert!(wheel.reset(key, 7));
+    let [now, later] = [300_064, 300_065].map(|when| wheel.insert(when, noop()));
+    assert_eq!(wheel.next_expiration(), Some(300_064));
+    assert_eq!(fire(&mut wheel, 0), 1); // `key` has no waker left
+    assert_eq!((wheel.elapsed(), wheel.len()), (300_064, 1));
+    assert_eq!(states(&wheel, [key, now, later]), [Fired, Fired, Pending]);
+    assert_eq!(wheel.next_expiration(), Some(300_065));
+}
+
+/// `set_waker` keeps a waker that `will_wake` the new one and replaces
+/// others; the stored waker is the one handed out; shutdown takes the
+/// wakers of pending entries only, leaving the entries.
+#[test]
+fn set_waker_and_take_all_wakers() {
+    let (log, mut wheel, mut wakers) = (Log::default(), Wheel::new(), Vec::new());
+    let first = Arc::new(IdWaker(1, log.clone()));
+    let key = wheel.insert(5, Some(Waker::from(first.clone())));
+    wheel.set_waker(key, &Waker::from(first.clone()));
+    assert_eq!(Arc::strong_count(&first), 2, "a will_wake clone was stored");
+    wheel.set_waker(key, &id_waker(2, &log));
+    assert_eq!(Arc::strong_count(&first), 1);
+    wheel.advance(5, &mut wakers);
+    assert_eq!(wake_ids(&mut wakers, &log), [2]);
+    wheel.set_waker(key, Waker::noop()); // fired: not taken at shutdown
+    let keys = [10, 1000, 100_000].map(|when| wheel.insert(when, noop()));
+    wheel.insert(50, None);
+    wheel.take_all_wakers(&mut wakers);
+    assert_eq!((wakers.len(), wheel.len()), (3, 4));
+    assert_eq!(states(&wheel, keys), [Pending; 3]);
+    assert_eq!(fire(&mut wheel, u64::MAX), 0);
+}
+
+/// Model of one timer in the randomized test: key, deadline, fired,
+/// id of the stored waker.
+#[derive(Debug)]
+struct Model(TimerKey, u64, bool, Option<usize>);
+
+/// Checks the wheel against the model, including that `next_expiration`
+/// is never later than the earliest pending deadline.
+fn check(wheel: &Wheel, live: &[Model]) {
+    let pending = live.iter().filter(|t| !t.2);
+    assert_eq!(wheel.len(), pending.clone().count());
+    for t in live {
+        let state = [Pending, Fired][usize::from(t.2)];
+        assert_eq!(wheel.state(t.0), state, "{t:?}");
+        assert_eq!(wheel.deadline(t.0), Some(t.1));
+    }
+    let (next, elapsed) = (wheel.next_expiration(), wheel.elapsed());
+    match pending.map(|t| t.1.max(elapsed)).min() {
+        None => assert_eq!(next, None),
+        Some(min) => assert!((elapsed..=min).contains(&next.unwrap()), "{next:?} {min}"),
+    }
+}
+
+/// Randomized operations checked against a simple reference model.
+#[test]
+#[cfg_attr(miri, ignore = "too slow under Miri; safe code, covered natively")]
+fn randomized_model() {
+    for seed in 1..=4u64 {
+        let log = Log::default();
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let (mut wheel, mut wakers, mut next_id) = (Wheel::new(), Vec::new(), 0);
+        let (mut live, mut dead) = (Vec::<Model>::new(), Vec::new());
+        for step in 0..6000 {
+            let pick = |rng: &mut Rng, len: usize| rng.below(len as u64) as usize;
+            next_id += 1;
+            match rng.below(100) {
+                0..=34 => {
+                    let when = rng.when(wheel.elapsed());
+                    let waker = (rng.below(4) != 0).then_some(next_id);
+                    let key = wheel.insert(when, waker.map(|id| id_waker(id, &log)));
+                    assert!(live.iter().all(|t| t.0 != key));
+                    live.push(Model(key, when, false, waker));
+                }
+                35..=47 if !live.is_empty() => {
+                    let t = live.swap_remove(pick(&mut rng, live.len()));
+                    assert_eq!(wheel.remove(t.0), [Pending, Fired][usize::from(t.2)]);
+                    dead.push(t.0);
+                }
+                48..=51 if !dead.is_empty() => {
+                    let key = dead[pick(&mut rng, dead.len())];
+                    assert_eq!((wheel.state(key), wheel.deadline(key)), (Gone, None));
+                    assert!(!wheel.reset(key, wheel.elapsed() + 1));
+                    wheel.set_waker(key, Waker::noop());
+                    assert_eq!(wheel.remove(key), Gone);
+                }
+                52..=63 if !live.is_empty() => {
+                    let (t, when) = (pick(&mut rng, live.len()), rng.when(wheel.elapsed()));
+                    assert!(wheel.reset(live[t].0, when));
+                    (live[t].1, live[t].2) = (when, false);
+                }
+                64..=69 if !live.is_empty() => {
+                    let t = pick(&mut rng, live.len());
+                    wheel.set_waker(live[t].0, &id_waker(next_id, &log));
+                    live[t].3 = Some(next_id);
+                }
+                _ => {
+                    let elapsed = wheel.elapsed();
+                    let now = match rng.below(10) {
+                        0 => elapsed.saturating_sub(rng.below(100)),
+                        1..=3 => wheel.next_expiration().unwrap_or(elapsed),
+                        n => elapsed + rng.below(1 << [8, 8, 8, 20, 20, 38][n as usize - 4]),
+                    };
+                    wheel.advance(now, &mut wakers);
+                    let now = now.max(elapsed);
+                    assert_eq!(wheel.elapsed(), now);
+                    let mut expected = Vec::new();
+                    for t in live.iter_mut().filter(|t| !t.2 && t.1 <= now) {
+                        t.2 = true;
+                        expected.extend(t.3.take());
+                    }
+                    let mut ids = wake_ids(&mut wakers, &log);
+                    ids.sort_unstable();
+                    expected.sort_unstable();
+                    assert_eq!(ids, expected);
+                    check(&wheel, &live);
+                }
+            }
+            if step % 16 == 0 {
+                check(&wheel, &live);
+            }
+        }
+        wheel.advance(u64::MAX, &mut wakers);
+        assert_eq!(wheel.len(), 0);
+        assert!(live.iter().all(|t| wheel.state(t.0) == Fired));
+    }
+}
+
+/// Far jumps cost slots, not ticks: sparse timers 10^9 ticks away take
+/// a handful of steps, and one call can jump to the end of time.
+#[test]
+#[cfg_attr(miri, ignore = "too slow under Miri; safe code, covered natively")]
+fn advance_huge_distance_quickly() {
+    let mut wheel = Wheel::new();
+    let keys = [500_000_000, 1_000_000_000].map(|when| wheel.insert(when, None));
+    let mut steps = 0;
+    while let Some(next) = wheel.next_expiration() {
+        fire(&mut wheel, next);
+        steps += 1;
+    }
+    assert!(steps <= 2 * LEVELS, "{steps} steps");
+    assert_eq!(wheel.elapsed(), 1_000_000_000);
+    assert_eq!(states(&wheel, keys), [Fired; 2]);
+
+    let (mut wheel, mut rng) = (Wheel::new(), Rng(77));
+    for _ in 0..100_000 {
+        wheel.insert(1 + rng.below(1_000_000_000), None);
+    }
+    let far = [MAX_RANGE + 5, 1 << 45, 1 << 60, u64::MAX - 1, u64::MAX];
+    let far = far.map(|when| wheel.insert(when, None));
+    let stops = [
+        (1_000_000_000, 5),
+        (1 << 50, 3),
+        (u64::MAX - 2, 2),
+        (u64::MAX - 1, 1),
+    ];
+    for (now, left) in stops {
+        fire(&mut wheel, now);
+        assert_eq!(wheel.len(), left, "at {now}");
+    }
+    assert_eq!(states(&wheel, [far[3], far[4]]), [Fired, Pending]);
+    fire(&mut wheel, u64::MAX);
+    let late = wheel.insert(5, None);
+    assert_eq!((wheel.len(), wheel.next_expiration()), (1, Some(u64::MAX)));
+    fire(&mut wheel, u64::MAX);
+    assert_eq!(wheel.state(late), Fired);
+}
+
+/// A million small entries: insert, cancel half, fire the rest, reuse
+/// slots. Prints the entry size.
+#[test]
+#[cfg_attr(miri, ignore = "too slow under Miri; safe code, covered natively")]
+fn million_timers() {
+    let size = std::mem::size_of::<Entry>();
+    println!("size_of::<Entry>() = {size} bytes");
+    assert!(size <= 48, "entry is {size} bytes");
+    let (mut wheel, mut wakers) = (Wheel::new(), Vec::new());
+    let when = |i: u64| 1 + (i * 7919) % 3_600_000;
+    let keys: Vec<_> = (0..1_000_000)
+        .map(|i| wheel.insert(when(i), None))
+        .collect();
+    assert_eq!(wheel.len(), 1_000_000);
+    for key in keys.iter().step_by(2) {
+        assert_eq!(wheel.remove(*key), Pending);
+    }
+    wheel.advance(1_800_000, &mut wakers);
+    assert!((200_000..300_000).contains(&wheel.len()), "{}", wheel.len());
+    wheel.advance(3_600_000, &mut wakers);
+    assert_eq!(wheel.len(), 0);
+    let capacity = wheel.entries.len();
+    for key in keys {
+        wheel.remove(key);
+    }
+    for i in 0..1_000_000 {
+        wheel.insert(4_000_000 + i, None);
+    }
+    assert_eq!(wheel.entries.len(), capacity, "freed slots are reused");
+}
