@@ -91,3 +91,29 @@ pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use semaphore::{
     AcquireError, OwnedSemaphorePermit, Semaphore, SemaphorePermit, TryAcquireError,
 };
+
+/// Runs `future` to completion by blocking this thread: the `blocking_*` methods.
+///
+/// # Panics
+///
+/// Panics, naming `method` and what to `.await` instead, when this thread runs a runtime's
+/// tasks (inside `block_on`, or a multi-thread worker), as tokio's `blocking_*` methods do:
+/// blocking it would stall every task of that thread, and could wait forever for a task that
+/// only this thread would run.
+#[track_caller]
+pub(crate) fn block_on_sync<F: std::future::Future>(
+    method: &str,
+    instead: &str,
+    future: F,
+) -> F::Output {
+    if crate::runtime::context::driving_runtime().is_some() {
+        panic!(
+            "tether::sync::{method} was called at {} on a thread that runs async tasks, which it \
+             would block together with every task of that thread. In async code use \
+             `{instead}`; call {method} only from a plain thread or from \
+             tether::task::spawn_blocking.",
+            std::panic::Location::caller()
+        );
+    }
+    futures_lite::future::block_on(future)
+}
