@@ -22,7 +22,7 @@
 //!
 //! The [`Receiver`] is also a [`Stream`](futures_core::Stream) of `Result<T, Lagged>`, like
 //! tokio-stream's `BroadcastStream` (a port drops the wrapper and matches
-//! [`Lagged`](error::Lagged) for `BroadcastStreamRecvError::Lagged`).
+//! [`Lagged`] for `BroadcastStreamRecvError::Lagged`).
 //!
 //! `recv` and each item of the `Stream` spend one unit of the cooperative budget when they
 //! complete; `send` and `try_recv` spend nothing.
