@@ -113,6 +113,51 @@ async fn every_waiting_operation_spends_one_unit_of_the_budget() {
 }
 
 #[tether::test]
+async fn the_tokio_parity_operations_spend_one_unit_each() {
+    let one = BUDGET + 1;
+    let two = BUDGET / 2 + 1;
+    let n = iterations_before_yield!({
+        let (tx, mut rx) = mpsc::channel(1);
+    } => {
+        tx.reserve().await.unwrap().send(1); // the permit's send spends nothing
+        rx.recv().await.unwrap();
+    });
+    assert_eq!(n, two, "mpsc reserve + recv");
+    let n = iterations_before_yield!({
+        let (tx, mut rx) = mpsc::channel(4);
+        let mut buf = Vec::new();
+    } => {
+        tx.try_send(1).unwrap();
+        tx.try_send(2).unwrap();
+        rx.recv_many(&mut buf, 4).await;
+        buf.clear();
+    });
+    assert_eq!(n, one, "mpsc recv_many");
+    let n = iterations_before_yield!({
+        let s = Semaphore::new(3);
+    } => {
+        drop(s.acquire_many(3).await.unwrap());
+    });
+    assert_eq!(n, one, "semaphore acquire_many");
+    let n = iterations_before_yield!({
+        let (tx, mut rx) = watch::channel(0);
+    } => {
+        tx.send_modify(|v| *v += 1);
+        drop(rx.wait_for(|v| *v > 0).await.unwrap());
+    });
+    assert_eq!(n, one, "watch wait_for");
+    let n = iterations_before_yield!({
+        let notify = Notify::new();
+    } => {
+        let mut notified = std::pin::pin!(notify.notified());
+        notified.as_mut().enable(); // enabling spends nothing
+        notify.notify_one();
+        notified.await;
+    });
+    assert_eq!(n, one, "notify enabled, then notified");
+}
+
+#[tether::test]
 async fn non_waiting_try_methods_spend_no_budget() {
     let other_ran = Arc::new(AtomicBool::new(false));
     let flag = other_ran.clone();

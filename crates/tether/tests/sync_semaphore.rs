@@ -3,6 +3,12 @@
 //! first in, first out, and a newcomer does not overtake them; `close` fails waiting and later
 //! acquires; a waiter cancelled after being granted a permit passes it on; a forgotten permit is
 //! gone for good.
+//!
+//! Many permits at once: `acquire_many` waits in the same queue, permits released meanwhile are
+//! set aside for it, and smaller requests behind it wait (no starvation); a large waiter that
+//! is cancelled passes on what was set aside; `close` fails it and returns what it had; owned
+//! and `try_` forms; `forget_permits`, `merge`, `split`; a `static` semaphore from `const_new`;
+//! and, on the multi-thread runtime, mixed request sizes never exceed the permits.
 
 mod support;
 
@@ -112,4 +118,184 @@ async fn semaphore_forgotten_permits_are_gone_for_good() {
     assert_eq!(sem.available_permits(), 0);
     drop(p);
     assert_eq!(sem.available_permits(), 1);
+}
+
+#[tether::test]
+async fn semaphore_acquire_many_takes_n_and_try_acquire_many_needs_them_free() {
+    let sem = Semaphore::new(5);
+    let three = sem.acquire_many(3).await.unwrap();
+    assert_eq!(three.num_permits(), 3);
+    assert_eq!(sem.available_permits(), 2);
+    assert_eq!(
+        sem.try_acquire_many(3).unwrap_err(),
+        TryAcquireError::NoPermits
+    );
+    let two = sem.try_acquire_many(2).unwrap();
+    assert!(std::ptr::eq(two.semaphore(), &sem));
+    let zero = sem.acquire_many(0).await.unwrap();
+    assert_eq!(zero.num_permits(), 0, "zero permits complete at once");
+    drop((three, two, zero));
+    assert_eq!(sem.available_permits(), 5);
+}
+
+#[tether::test]
+async fn semaphore_large_request_at_the_head_holds_back_later_small_ones() {
+    let sem = Arc::new(Semaphore::new(2));
+    let mut held = sem.try_acquire_many(2).unwrap();
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let big = {
+        let (sem, order) = (sem.clone(), order.clone());
+        tether::spawn(async move {
+            let p = sem.acquire_many(3).await.unwrap();
+            order.lock().unwrap().push("big");
+            yield_now().await;
+            drop(p);
+        })
+    };
+    settle().await;
+    let small = {
+        let (sem, order) = (sem.clone(), order.clone());
+        tether::spawn(async move {
+            let _p = sem.acquire().await.unwrap();
+            order.lock().unwrap().push("small");
+        })
+    };
+    settle().await;
+    drop(held.split(1).unwrap()); // one permit released: set aside for `big`
+    settle().await;
+    assert_eq!(sem.available_permits(), 0);
+    assert!(
+        order.lock().unwrap().is_empty(),
+        "`small` must not overtake `big`"
+    );
+    assert_eq!(sem.try_acquire().unwrap_err(), TryAcquireError::NoPermits);
+    sem.add_permits(1); // `big` has 2 of 3
+    settle().await;
+    assert!(order.lock().unwrap().is_empty());
+    drop(held); // the third
+    big.await.unwrap();
+    small.await.unwrap();
+    assert_eq!(*order.lock().unwrap(), ["big", "small"]);
+    assert_eq!(sem.available_permits(), 3);
+}
+
+#[tether::test]
+async fn semaphore_cancelled_large_waiter_passes_on_the_permits_set_aside() {
+    let sem = Arc::new(Semaphore::new(1));
+    let big = {
+        let sem = sem.clone();
+        tether::spawn(async move { sem.acquire_many(3).await.map(drop) })
+    };
+    settle().await;
+    assert_eq!(
+        sem.available_permits(),
+        0,
+        "the free permit was set aside for `big`"
+    );
+    let small = {
+        let sem = sem.clone();
+        tether::spawn(async move { sem.acquire_owned().await.map(|p| p.num_permits()) })
+    };
+    settle().await;
+    sem.add_permits(1); // `big` has 2 of 3
+    settle().await;
+    assert!(!small.is_finished());
+    big.abort();
+    assert!(big.await.unwrap_err().is_cancelled());
+    // Its two permits go on: one to `small`, one back to the pool.
+    assert_eq!(small.await.unwrap(), Ok(1));
+    assert_eq!(sem.available_permits(), 2);
+}
+
+#[tether::test]
+async fn semaphore_close_fails_a_partly_served_waiter_and_returns_its_permits() {
+    let sem = Arc::new(Semaphore::new(2));
+    let big = {
+        let sem = sem.clone();
+        tether::spawn(async move { sem.acquire_many(5).await.map(drop) })
+    };
+    settle().await;
+    assert_eq!(sem.available_permits(), 0);
+    sem.close();
+    assert!(big.await.unwrap().is_err());
+    assert_eq!(sem.available_permits(), 2);
+    assert_eq!(
+        sem.try_acquire_many(1).unwrap_err(),
+        TryAcquireError::Closed
+    );
+}
+
+#[tether::test]
+async fn semaphore_owned_many_forms_and_permit_bookkeeping() {
+    let sem = Arc::new(Semaphore::new(6));
+    let mut a = sem.clone().acquire_many_owned(2).await.unwrap();
+    let b = sem.clone().try_acquire_many_owned(3).unwrap();
+    assert!(matches!(
+        sem.clone().try_acquire_many_owned(2),
+        Err(TryAcquireError::NoPermits)
+    ));
+    a.merge(b);
+    assert_eq!(a.num_permits(), 5);
+    assert!(Arc::ptr_eq(a.semaphore(), &sem));
+    let c = a.split(4).unwrap();
+    assert!(a.split(2).is_none());
+    assert_eq!((a.num_permits(), c.num_permits()), (1, 4));
+    c.forget(); // four fewer for good
+    drop(a);
+    assert_eq!(sem.available_permits(), 2);
+    assert_eq!(sem.forget_permits(5), 2);
+    assert_eq!(sem.available_permits(), 0);
+    sem.add_permits(1);
+    assert_eq!(sem.available_permits(), 1);
+}
+
+#[test]
+#[should_panic(expected = "different semaphores")]
+fn semaphore_merging_permits_of_two_semaphores_panics() {
+    let (x, y) = (Semaphore::new(1), Semaphore::new(1));
+    let mut p = x.try_acquire().unwrap();
+    p.merge(y.try_acquire().unwrap());
+}
+
+static STATIC_SEMAPHORE: Semaphore = Semaphore::const_new(2);
+
+#[tether::test]
+async fn semaphore_const_new_makes_a_static_semaphore() {
+    let p = STATIC_SEMAPHORE.acquire_many(2).await.unwrap();
+    assert_eq!(STATIC_SEMAPHORE.available_permits(), 0);
+    drop(p);
+    assert_eq!(STATIC_SEMAPHORE.available_permits(), 2);
+}
+
+#[tether::test(flavor = "multi_thread", worker_threads = 2)]
+async fn semaphore_mixed_request_sizes_never_exceed_the_permits_across_threads() {
+    const PERMITS: usize = 4;
+    let sem = Arc::new(Semaphore::new(PERMITS));
+    let in_use = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..40u32)
+        .map(|i| {
+            let (sem, in_use, most) = (sem.clone(), in_use.clone(), most.clone());
+            tether::spawn(async move {
+                for round in 0..20u32 {
+                    let n = 1 + (i + round) % PERMITS as u32;
+                    let _p = sem.acquire_many(n).await.unwrap();
+                    let now = in_use.fetch_add(n as usize, Ordering::SeqCst) + n as usize;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    yield_now().await;
+                    in_use.fetch_sub(n as usize, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    let all = async {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    };
+    tether::time::timeout(Duration::from_secs(60), all)
+        .await
+        .expect("the tasks did not finish (a lost wake-up?)");
+    assert!(most.load(Ordering::SeqCst) <= PERMITS);
+    assert_eq!(sem.available_permits(), PERMITS);
 }

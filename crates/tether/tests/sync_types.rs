@@ -30,4 +30,22 @@ fn sync_types_are_send_and_sync() {
     send_sync::<AcquireError>();
     send_sync::<mpsc::error::SendError<u8>>();
     send_sync::<broadcast::error::RecvError>();
+    send_sync::<broadcast::error::Lagged>();
+    send_sync::<mpsc::Permit<'static, u8>>();
+    send_sync::<mpsc::OwnedPermit<u8>>();
+    send_sync::<watch::WatchStream<u8>>();
+    send_sync::<tether::sync::Notified<'static>>();
+    send_sync::<tether::sync::OnceCell<u8>>();
+    send_sync::<tether::sync::SetError<u8>>();
+}
+
+/// The streams and receivers can be polled through `Pin::new`, whatever the item type.
+#[test]
+fn stream_types_are_unpin() {
+    fn unpin<T: Unpin>() {}
+    struct NotUnpin(std::marker::PhantomPinned);
+    unpin::<mpsc::Receiver<NotUnpin>>();
+    unpin::<mpsc::UnboundedReceiver<NotUnpin>>();
+    unpin::<tether::time::Interval>();
+    unpin::<tether::fs::ReadDir>();
 }

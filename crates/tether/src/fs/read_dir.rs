@@ -171,7 +171,10 @@ impl ReadDir {
     }
 }
 
-impl futures_lite::Stream for ReadDir {
+/// The entries, as [`next_entry`](ReadDir::next_entry) returns them (`Option` and `Result`
+/// swapped); spends the cooperative budget as `next_entry` does. tokio offers this through
+/// tokio-stream's `ReadDirStream` wrapper; here `ReadDir` is the stream.
+impl futures_core::Stream for ReadDir {
     type Item = io::Result<DirEntry>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {

@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::poll_fn;
 use std::io;
 use std::panic::Location;
+use std::pin::Pin;
 // std's, as the registry's atomics (a process-wide static) and the driver's `Arc` (it has `Weak`s).
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -259,6 +260,18 @@ impl Signal {
             _ => *waiting = Some(cx.waker().clone()),
         }
         Poll::Pending
+    }
+}
+
+/// The deliveries, as [`recv`](Signal::recv) returns them: `()` per delivery (deliveries
+/// between two polls coalesce), ending when `recv` returns `None`. Spends the cooperative budget
+/// as `recv` does. tokio offers this through tokio-stream's `SignalStream` wrapper; here
+/// `Signal` is the stream.
+impl futures_core::Stream for Signal {
+    type Item = ();
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<()>> {
+        self.get_mut().poll_recv(cx)
     }
 }
 

@@ -20,15 +20,21 @@
 //! `subscribe` works again. Each [`Sender`] therefore holds an *inactive* receiver, which keeps
 //! the channel open without receiving anything.
 //!
-//! `recv` spends one unit of the cooperative budget when it completes; `send` and `try_recv`
-//! spend nothing.
+//! The [`Receiver`] is also a [`Stream`](futures_core::Stream) of `Result<T, Lagged>`, like
+//! tokio-stream's `BroadcastStream` (a port drops the wrapper and matches
+//! [`Lagged`] for `BroadcastStreamRecvError::Lagged`).
+//!
+//! `recv` and each item of the `Stream` spend one unit of the cooperative budget when they
+//! complete; `send` and `try_recv` spend nothing.
 //!
 //! Differences from tokio: the channel keeps exactly `capacity` values (tokio rounds up to a
 //! power of two); the sender's methods need `T: Clone`.
 
 use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use crate::task::coop::Budgeted;
+use crate::task::coop::{self, Budgeted};
 
 /// Error types of the broadcast channel.
 pub mod error {
@@ -107,9 +113,29 @@ pub mod error {
     }
 
     impl std::error::Error for TryRecvError {}
+
+    /// The error item of a [`Receiver`](super::Receiver)'s `Stream`: this receiver fell behind,
+    /// and this many values were overwritten before it read them. The stream continues with the
+    /// oldest value still kept. (tokio-stream's `BroadcastStreamRecvError::Lagged`.)
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Lagged(pub u64);
+
+    impl fmt::Display for Lagged {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            RecvError::Lagged(self.0).fmt(f)
+        }
+    }
+
+    impl std::error::Error for Lagged {}
+
+    impl From<Lagged> for RecvError {
+        fn from(lagged: Lagged) -> RecvError {
+            RecvError::Lagged(lagged.0)
+        }
+    }
 }
 
-use error::{RecvError, SendError, TryRecvError};
+use error::{Lagged, RecvError, SendError, TryRecvError};
 
 /// Creates a broadcast channel that keeps at most `capacity` values.
 ///
@@ -303,6 +329,43 @@ impl<T: Clone> Receiver<T> {
         Receiver {
             inner: self.inner.new_receiver(),
         }
+    }
+}
+
+/// Each value this receiver has not seen, as `recv` returns it, with `Err(Lagged(n))` where
+/// `recv` returns `RecvError::Lagged(n)`; ends where `recv` returns `RecvError::Closed`. Spends
+/// the cooperative budget as `recv` does.
+///
+/// # Examples
+///
+/// ```
+/// use futures_lite::StreamExt;
+/// use tether::sync::broadcast::{self, error::Lagged};
+///
+/// #[tether::main]
+/// async fn main() {
+///     let (tx, rx) = broadcast::channel(2);
+///     for i in 0..4 {
+///         tx.send(i).unwrap();
+///     }
+///     drop(tx);
+///     let items: Vec<_> = rx.collect().await;
+///     assert_eq!(items, [Err(Lagged(2)), Ok(2), Ok(3)]);
+/// }
+/// ```
+impl<T: Clone> futures_core::Stream for Receiver<T> {
+    type Item = Result<T, Lagged>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let coop = std::task::ready!(coop::poll_proceed(cx));
+        let out = std::task::ready!(Pin::new(&mut this.inner).poll_recv(cx));
+        coop.made_progress();
+        Poll::Ready(match out {
+            Some(Ok(value)) => Some(Ok(value)),
+            Some(Err(async_broadcast::RecvError::Overflowed(n))) => Some(Err(Lagged(n))),
+            Some(Err(async_broadcast::RecvError::Closed)) | None => None,
+        })
     }
 }
 

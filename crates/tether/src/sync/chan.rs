@@ -1,23 +1,44 @@
-//! The channel core behind `mpsc`: a queue under a mutex, the receiver's waker, and a
-//! first-in-first-out list of senders waiting for room.
+//! The channel core behind `mpsc`: a queue under a mutex, the receiver's waker, a
+//! first-in-first-out list of senders waiting for room, and the count of slots reserved by
+//! permits.
 //!
 //! # Protocol (all under `state`'s lock)
 //!
-//! 1. A value is pushed only while `queue.len() < cap` and the receiver is open.
-//! 2. A sender that finds no room registers in `send_waiters` with its waker and a unique id, and
-//!    keeps its place when polled again. When the receiver takes a value it removes the first
-//!    waiter and wakes it; that sender then pushes if there is room, or goes back to the front.
+//! 1. **Room** is `queue.len() + reserved < cap`: a value is pushed, or a slot reserved, only
+//!    while there is room and the receiver is open.
+//! 2. A sender (a `send` or a `reserve`) that finds no room registers in `send_waiters` with its
+//!    waker and a unique id, and keeps its place when polled again. Whatever frees a slot (the
+//!    receiver taking a value, a permit given back unused) removes the first waiter and wakes
+//!    it; that sender then takes the room if it is still there, or goes back to the front.
 //! 3. A sender future dropped after it was woken (its id is no longer listed) passes the wake-up
 //!    on to the next waiter, so freed room is never left unclaimed.
 //! 4. The receiver stores its waker when the queue is empty; every push takes and wakes it, and
 //!    so does dropping the last sender.
 //! 5. Closing (`close`, or dropping the receiver) wakes every waiting sender and every `closed()`
-//!    waiter; sends fail from then on, values already queued can still be received.
+//!    waiter; sends and reservations fail from then on, values already queued can still be
+//!    received.
 //! 6. Wakers are always woken after the lock is released: waking runs scheduler code that may
 //!    drop a task whose destructor uses this channel.
 //! 7. The receiver of an unbounded channel takes the whole queue at once into its own `batch`
 //!    and receives from there without locking until it is empty, so a fast producer and the
-//!    receiver meet at the lock once per batch instead of once per value.
+//!    receiver meet at the lock once per batch instead of once per value. (An unbounded channel
+//!    has no permits and no waiting senders.)
+//! 8. **Permits.** A reservation counts its slot in `reserved`, against `cap` like a queued value
+//!    (rule 1). The permit's `send` moves the slot from `reserved` to `queue` without a room
+//!    check (the slot is its own) and wakes the receiver (rule 4); this works after `close` too,
+//!    as in tokio. A permit dropped unused gives the slot back (`reserved -= 1`) and wakes the
+//!    first waiting sender (rule 2).
+//! 9. **The end with permits out.** The receiver reports the end (`None`, `Disconnected`, 0 from
+//!    `recv_many`) only when the queue is empty, the channel is closed or senderless, *and*
+//!    `reserved` is 0: a permit taken before a `close` may still send. So a permit given back
+//!    (sent or dropped) after a close wakes the receiver. Every permit holds a sender, so the
+//!    last sender's drop leaves `reserved` at 0. Once the receiver is dropped (`rx_dropped`), a
+//!    permit's value is dropped at once, outside the lock, instead of being queued for nobody.
+//! 10. `recv_many` takes up to `limit` values under one lock and wakes as many waiting senders
+//!     as it freed slots (rule 2 once per slot).
+//!
+//! Loom models (`loom_tests`) check rules 2/8 (a permit given back wakes the waiting sender)
+//! and 9 (a closed receiver waits for the permit out) over every interleaving.
 //!
 //! Why not `async-channel`: its event-listener machinery dominated a ping-pong profile (about
 //! 70% of the time); one short critical section per operation is several times cheaper when, as
@@ -29,11 +50,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::loom::lock;
-use crate::loom::sync::{Arc, Mutex};
+use crate::loom::sync::{Arc, Mutex, MutexGuard};
 
 /// The channel's queue and waiters, under `Chan::state`'s lock (every rule).
 struct ChanState<T> {
     queue: VecDeque<T>,
+    /// Slots reserved by permits that have neither sent nor been dropped (rules 1, 8, 9).
+    reserved: usize,
     /// The receiver's waker while it waits for a value (rule 4).
     rx_waker: Option<Waker>,
     /// Senders waiting for room, oldest first (rule 2).
@@ -42,7 +65,22 @@ struct ChanState<T> {
     /// `closed()` futures waiting for the receiver to go (rule 5).
     closed_waiters: Vec<Waker>,
     senders: usize,
+    /// Set by `close` or by dropping the receiver, never cleared (rule 5).
     rx_closed: bool,
+    /// The receiver was dropped: nothing will ever be received (rule 9).
+    rx_dropped: bool,
+}
+
+impl<T> ChanState<T> {
+    /// Rule 1.
+    fn has_room(&self, cap: usize) -> bool {
+        self.queue.len() + self.reserved < cap
+    }
+
+    /// Rule 9: no value is queued and none can come any more.
+    fn ended(&self) -> bool {
+        self.queue.is_empty() && (self.senders == 0 || self.rx_closed) && self.reserved == 0
+    }
 }
 
 /// The channel core that the senders and the receiver share.
@@ -57,12 +95,14 @@ fn new<T>(cap: usize) -> (ChanSender<T>, ChanReceiver<T>) {
     let chan = Arc::new(Chan {
         state: Mutex::new(ChanState {
             queue: VecDeque::with_capacity(cap.min(64)),
+            reserved: 0,
             rx_waker: None,
             send_waiters: VecDeque::new(),
             next_waiter_id: 0,
             closed_waiters: Vec::new(),
             senders: 1,
             rx_closed: false,
+            rx_dropped: false,
         }),
         cap,
     });
@@ -85,7 +125,7 @@ pub(crate) fn unbounded<T>() -> (ChanSender<T>, ChanReceiver<T>) {
     new(usize::MAX)
 }
 
-/// Why `try_send` did not send.
+/// Why `try_send` or `try_reserve` did not succeed; carries the value (or `()`).
 pub(crate) enum TrySendErr<T> {
     Full(T),
     Closed(T),
@@ -96,6 +136,9 @@ pub(crate) enum TryRecvErr {
     Empty,
     Closed,
 }
+
+/// The channel was closed while a sender waited for room (rule 5).
+pub(crate) struct Closed;
 
 /// A sending handle.
 pub(crate) struct ChanSender<T> {
@@ -112,13 +155,23 @@ impl<T> ChanSender<T> {
         }
     }
 
+    /// Reserves a slot, waiting for room (rules 1-3, 8); the caller then owns one unit of
+    /// `reserved` and must end it with [`send_reserved`](Self::send_reserved) or
+    /// [`release_reserved`](Self::release_reserved).
+    pub(crate) fn reserve(&self) -> ReserveFut<'_, T> {
+        ReserveFut {
+            chan: &self.chan,
+            waiter: None,
+        }
+    }
+
     /// Sends if there is room now.
     pub(crate) fn try_send(&self, value: T) -> Result<(), TrySendErr<T>> {
         let mut st = lock(&self.chan.state);
         if st.rx_closed {
             return Err(TrySendErr::Closed(value));
         }
-        if st.queue.len() >= self.chan.cap {
+        if !st.has_room(self.chan.cap) {
             return Err(TrySendErr::Full(value));
         }
         st.queue.push_back(value);
@@ -130,6 +183,57 @@ impl<T> ChanSender<T> {
         Ok(())
     }
 
+    /// Reserves a slot if there is room now (rules 1, 8); see [`reserve`](Self::reserve).
+    pub(crate) fn try_reserve(&self) -> Result<(), TrySendErr<()>> {
+        let mut st = lock(&self.chan.state);
+        if st.rx_closed {
+            return Err(TrySendErr::Closed(()));
+        }
+        if !st.has_room(self.chan.cap) {
+            return Err(TrySendErr::Full(()));
+        }
+        st.reserved += 1;
+        Ok(())
+    }
+
+    /// Sends `value` in a slot reserved earlier (rule 8), or drops it if the receiver is gone
+    /// (rule 9).
+    pub(crate) fn send_reserved(&self, value: T) {
+        let mut st = lock(&self.chan.state);
+        st.reserved -= 1;
+        if st.rx_dropped {
+            drop(st);
+            drop(value);
+            return;
+        }
+        st.queue.push_back(value);
+        let rx = st.rx_waker.take();
+        drop(st);
+        if let Some(w) = rx {
+            w.wake();
+        }
+    }
+
+    /// Gives a slot reserved earlier back unused (rule 8), waking the first waiting sender, and
+    /// the receiver if the channel is closed (rule 9).
+    pub(crate) fn release_reserved(&self) {
+        let mut st = lock(&self.chan.state);
+        st.reserved -= 1;
+        let sender = st.send_waiters.pop_front();
+        let rx = if st.rx_closed {
+            st.rx_waker.take()
+        } else {
+            None
+        };
+        drop(st);
+        if let Some((_, w)) = sender {
+            w.wake();
+        }
+        if let Some(w) = rx {
+            w.wake();
+        }
+    }
+
     /// Completes once the receiver is closed or dropped (rule 5).
     pub(crate) fn closed(&self) -> ClosedFut<'_, T> {
         ClosedFut { chan: &self.chan }
@@ -139,14 +243,29 @@ impl<T> ChanSender<T> {
         lock(&self.chan.state).rx_closed
     }
 
+    /// Whether both handles belong to one channel.
+    pub(crate) fn same_channel(&self, other: &ChanSender<T>) -> bool {
+        Arc::ptr_eq(&self.chan, &other.chan)
+    }
+
     pub(crate) fn len(&self) -> usize {
         lock(&self.chan.state).queue.len()
+    }
+
+    /// The slots free right now: the bound minus queued values and reserved slots (rule 1).
+    pub(crate) fn free_slots(&self) -> usize {
+        free_slots(&self.chan)
     }
 
     /// The bound, or `None` when unbounded.
     pub(crate) fn capacity(&self) -> Option<usize> {
         (self.chan.cap != usize::MAX).then_some(self.chan.cap)
     }
+}
+
+fn free_slots<T>(chan: &Chan<T>) -> usize {
+    let st = lock(&chan.state);
+    chan.cap.saturating_sub(st.queue.len() + st.reserved)
 }
 
 impl<T> Clone for ChanSender<T> {
@@ -175,6 +294,67 @@ impl<T> Drop for ChanSender<T> {
     }
 }
 
+/// Waits for room (rules 1-3) for one `send` or `reserve`: returns the locked state with room
+/// in it and `waiter` deregistered, or [`Closed`].
+fn poll_room<'a, T>(
+    chan: &'a Chan<T>,
+    waiter: &mut Option<u64>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<MutexGuard<'a, ChanState<T>>, Closed>> {
+    let mut st = lock(&chan.state);
+    let listed = waiter.and_then(|id| st.send_waiters.iter().position(|(w, _)| *w == id));
+    if st.rx_closed {
+        // Rule 5: `close` emptied the list.
+        *waiter = None;
+        return Poll::Ready(Err(Closed));
+    }
+    if st.has_room(chan.cap) {
+        if let Some(pos) = listed {
+            st.send_waiters.remove(pos);
+        }
+        *waiter = None;
+        return Poll::Ready(Ok(st));
+    }
+    match listed {
+        Some(pos) => {
+            if !st.send_waiters[pos].1.will_wake(cx.waker()) {
+                st.send_waiters[pos].1 = cx.waker().clone();
+            }
+        }
+        None => {
+            // New, or woken but beaten to the room: wait at the front if we were woken.
+            let id = st.next_waiter_id;
+            st.next_waiter_id += 1;
+            if waiter.is_some() {
+                st.send_waiters.push_front((id, cx.waker().clone()));
+            } else {
+                st.send_waiters.push_back((id, cx.waker().clone()));
+            }
+            *waiter = Some(id);
+        }
+    }
+    Poll::Pending
+}
+
+/// A waiting sender goes away (rule 3): leaves the list, or passes on a wake-up it received.
+fn cancel_wait<T>(chan: &Chan<T>, id: u64) {
+    let next = {
+        let mut st = lock(&chan.state);
+        match st.send_waiters.iter().position(|(w, _)| *w == id) {
+            Some(pos) => {
+                st.send_waiters.remove(pos);
+                None
+            }
+            // We were woken for room we will not use; pass it on.
+            None if st.has_room(chan.cap) => st.send_waiters.pop_front().map(|(_, w)| w),
+            None => None,
+        }
+    };
+    if let Some(w) = next {
+        w.wake();
+    }
+}
+
 /// The future of [`ChanSender::send`].
 pub(crate) struct SendFut<'a, T> {
     chan: &'a Chan<T>,
@@ -191,75 +371,56 @@ impl<T> Future for SendFut<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), T>> {
         let this = &mut *self;
-        let mut st = lock(&this.chan.state);
-        let value = this
-            .value
-            .take()
-            .expect("tether: a send future was polled after it completed");
-        if st.rx_closed {
-            this.waiter = None;
+        assert!(
+            this.value.is_some(),
+            "tether: a send future was polled after it completed"
+        );
+        let room = std::task::ready!(poll_room(this.chan, &mut this.waiter, cx));
+        let value = this.value.take().expect("checked above");
+        let Ok(mut st) = room else {
             return Poll::Ready(Err(value));
+        };
+        st.queue.push_back(value);
+        let rx = st.rx_waker.take();
+        drop(st);
+        if let Some(w) = rx {
+            w.wake();
         }
-        let listed = this
-            .waiter
-            .and_then(|id| st.send_waiters.iter().position(|(w, _)| *w == id));
-        if st.queue.len() < this.chan.cap {
-            if let Some(pos) = listed {
-                st.send_waiters.remove(pos);
-            }
-            this.waiter = None;
-            st.queue.push_back(value);
-            let rx = st.rx_waker.take();
-            drop(st);
-            if let Some(w) = rx {
-                w.wake();
-            }
-            return Poll::Ready(Ok(()));
-        }
-        this.value = Some(value);
-        match listed {
-            Some(pos) => {
-                if !st.send_waiters[pos].1.will_wake(cx.waker()) {
-                    st.send_waiters[pos].1 = cx.waker().clone();
-                }
-            }
-            None => {
-                // New, or woken but beaten to the room: wait at the front if we were woken.
-                let id = st.next_waiter_id;
-                st.next_waiter_id += 1;
-                if this.waiter.is_some() {
-                    st.send_waiters.push_front((id, cx.waker().clone()));
-                } else {
-                    st.send_waiters.push_back((id, cx.waker().clone()));
-                }
-                this.waiter = Some(id);
-            }
-        }
-        Poll::Pending
+        Poll::Ready(Ok(()))
     }
 }
 
 impl<T> Drop for SendFut<'_, T> {
     fn drop(&mut self) {
-        let Some(id) = self.waiter else {
-            return;
-        };
-        let next = {
-            let mut st = lock(&self.chan.state);
-            match st.send_waiters.iter().position(|(w, _)| *w == id) {
-                Some(pos) => {
-                    st.send_waiters.remove(pos);
-                    None
-                }
-                // Rule 3: we were woken for room we will not use; pass it on.
-                None if st.queue.len() < self.chan.cap => {
-                    st.send_waiters.pop_front().map(|(_, w)| w)
-                }
-                None => None,
-            }
-        };
-        if let Some(w) = next {
-            w.wake();
+        if let Some(id) = self.waiter {
+            cancel_wait(self.chan, id);
+        }
+    }
+}
+
+/// The future of [`ChanSender::reserve`].
+pub(crate) struct ReserveFut<'a, T> {
+    chan: &'a Chan<T>,
+    /// Our id in `send_waiters`, once registered (rule 2).
+    waiter: Option<u64>,
+}
+
+impl<T> Future for ReserveFut<'_, T> {
+    /// `Err`: the receiver is gone.
+    type Output = Result<(), Closed>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Closed>> {
+        let this = &mut *self;
+        let mut st = std::task::ready!(poll_room(this.chan, &mut this.waiter, cx))?;
+        st.reserved += 1;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T> Drop for ReserveFut<'_, T> {
+    fn drop(&mut self) {
+        if let Some(id) = self.waiter {
+            cancel_wait(self.chan, id);
         }
     }
 }
@@ -293,7 +454,7 @@ pub(crate) struct ChanReceiver<T> {
 }
 
 impl<T> ChanReceiver<T> {
-    /// The next value; `None` once empty with no sender left or after `close` (rules 2, 4).
+    /// The next value; `None` once the channel has ended (rules 2, 4, 9).
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         match self.recv(Some(cx.waker())) {
             Ok(v) => Poll::Ready(Some(v)),
@@ -307,7 +468,8 @@ impl<T> ChanReceiver<T> {
     }
 
     /// Takes the next value (from the batch, or the queue, waking the first waiting sender);
-    /// when there is none and the channel is open, stores `waker` under the same lock (rule 4).
+    /// when there is none and the channel has not ended, stores `waker` under the same lock
+    /// (rules 4, 9).
     fn recv(&mut self, waker: Option<&Waker>) -> Result<T, TryRecvErr> {
         if let Some(v) = self.batch.pop_front() {
             return Ok(v);
@@ -327,16 +489,49 @@ impl<T> ChanReceiver<T> {
             }
             return Ok(v);
         }
-        if st.senders == 0 || st.rx_closed {
+        if st.ended() {
             return Err(TryRecvErr::Closed);
         }
         if let Some(waker) = waker {
-            match &st.rx_waker {
-                Some(w) if w.will_wake(waker) => {}
-                _ => st.rx_waker = Some(waker.clone()),
-            }
+            store_waker(&mut st.rx_waker, waker);
         }
         Err(TryRecvErr::Empty)
+    }
+
+    /// Moves up to `limit` values into `buf` (rule 10); `Ready(0)` once the channel has ended
+    /// or when `limit` is 0.
+    pub(crate) fn poll_recv_many(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut Vec<T>,
+        limit: usize,
+    ) -> Poll<usize> {
+        if limit == 0 {
+            return Poll::Ready(0);
+        }
+        let from_batch = self.batch.len().min(limit);
+        buf.extend(self.batch.drain(..from_batch));
+        if from_batch == limit {
+            return Poll::Ready(limit);
+        }
+        let mut st = lock(&self.chan.state);
+        let from_queue = st.queue.len().min(limit - from_batch);
+        buf.extend(st.queue.drain(..from_queue));
+        let taken = from_batch + from_queue;
+        if taken > 0 {
+            // Rule 10: one waiting sender per freed slot (none for an unbounded channel).
+            let wakers: Vec<Waker> = (0..from_queue)
+                .map_while(|_| st.send_waiters.pop_front().map(|(_, w)| w))
+                .collect();
+            drop(st);
+            wakers.into_iter().for_each(Waker::wake);
+            return Poll::Ready(taken);
+        }
+        if st.ended() {
+            return Poll::Ready(0);
+        }
+        store_waker(&mut st.rx_waker, cx.waker());
+        Poll::Pending
     }
 
     /// Refuses further sends; queued values stay receivable (rule 5).
@@ -354,9 +549,22 @@ impl<T> ChanReceiver<T> {
         self.batch.len() + lock(&self.chan.state).queue.len()
     }
 
+    /// The slots free right now; see [`ChanSender::free_slots`].
+    pub(crate) fn free_slots(&self) -> usize {
+        free_slots(&self.chan)
+    }
+
     /// The bound, or `None` when unbounded.
     pub(crate) fn capacity(&self) -> Option<usize> {
         (self.chan.cap != usize::MAX).then_some(self.chan.cap)
+    }
+}
+
+/// Stores the receiver's waker unless an equivalent one is stored (rule 4).
+fn store_waker(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(w) if w.will_wake(waker) => {}
+        _ => *slot = Some(waker.clone()),
     }
 }
 
@@ -373,7 +581,11 @@ impl<T> Drop for ChanReceiver<T> {
     fn drop(&mut self) {
         let wakers = close(&self.chan);
         // Queued values are dropped outside the lock: their destructors may use the channel.
-        let queued = std::mem::take(&mut lock(&self.chan.state).queue);
+        let queued = {
+            let mut st = lock(&self.chan.state);
+            st.rx_dropped = true;
+            std::mem::take(&mut st.queue)
+        };
         drop(queued);
         self.batch.clear();
         wakers.into_iter().for_each(Waker::wake);
@@ -462,5 +674,133 @@ mod tests {
         let mut cx = Context::from_waker(noop);
         assert_eq!(rx.poll_recv(&mut cx), Poll::Ready(Some(1)));
         assert_eq!(rx.poll_recv(&mut cx), Poll::Ready(None));
+    }
+
+    #[test]
+    fn a_reserved_slot_counts_and_a_dropped_permit_wakes_the_waiting_sender() {
+        let (tx, _rx) = bounded::<u32>(1);
+        let (c1, w1) = counter();
+        let mut reserve = tx.reserve();
+        assert!(matches!(
+            Pin::new(&mut reserve).poll(&mut Context::from_waker(&w1)),
+            Poll::Ready(Ok(()))
+        ));
+        drop(reserve);
+        assert_eq!(tx.free_slots(), 0, "rule 1: the reserved slot counts");
+        assert!(matches!(tx.try_send(1), Err(TrySendErr::Full(1))));
+        let mut send = tx.send(2);
+        assert!(Pin::new(&mut send)
+            .poll(&mut Context::from_waker(&w1))
+            .is_pending());
+        tx.release_reserved(); // rule 8: the permit is dropped unused
+        assert_eq!(
+            c1.0.load(Ordering::SeqCst),
+            1,
+            "the waiting sender was woken"
+        );
+        assert!(matches!(
+            Pin::new(&mut send).poll(&mut Context::from_waker(&w1)),
+            Poll::Ready(Ok(()))
+        ));
+    }
+
+    #[test]
+    fn a_closed_channel_ends_only_once_its_permits_are_spent() {
+        let (tx, mut rx) = bounded::<u32>(2);
+        assert!(tx.try_reserve().is_ok());
+        assert!(tx.try_reserve().is_ok());
+        rx.close();
+        assert!(matches!(tx.try_reserve(), Err(TrySendErr::Closed(()))));
+        let (c, w) = counter();
+        let mut cx = Context::from_waker(&w);
+        assert_eq!(
+            rx.poll_recv(&mut cx),
+            Poll::Pending,
+            "rule 9: permits are out"
+        );
+        tx.send_reserved(7);
+        assert_eq!(c.0.load(Ordering::SeqCst), 1);
+        assert_eq!(rx.poll_recv(&mut cx), Poll::Ready(Some(7)));
+        assert_eq!(
+            rx.poll_recv(&mut cx),
+            Poll::Pending,
+            "one permit is still out"
+        );
+        tx.release_reserved();
+        assert_eq!(
+            c.0.load(Ordering::SeqCst),
+            2,
+            "rule 9: the receiver is woken"
+        );
+        assert_eq!(rx.poll_recv(&mut cx), Poll::Ready(None));
+    }
+}
+
+#[cfg(all(test, tether_loom))]
+mod loom_tests {
+    use super::*;
+    use loom::thread;
+
+    /// Wakes the loom thread that waits in [`block_on`] (a std `Arc`: `Wake` requires it).
+    struct Unpark(thread::Thread);
+
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    /// Polls `fut` on this loom thread, parking between polls: a lost wake-up leaves the
+    /// thread parked, which loom reports as a deadlock.
+    fn block_on<F: Future>(fut: F) -> F::Output {
+        let waker = Waker::from(std::sync::Arc::new(Unpark(thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        let mut fut = std::pin::pin!(fut);
+        loop {
+            if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+                return out;
+            }
+            thread::park();
+        }
+    }
+
+    /// Rules 2 and 8: a permit given back unused while a sender waits for room wakes that
+    /// sender, whichever of the two gets the lock first (a lost wake-up leaves `block_on`
+    /// parked, which loom reports as a deadlock).
+    #[test]
+    fn loom_a_dropped_permit_wakes_the_waiting_sender() {
+        loom::model(|| {
+            let (tx, mut rx) = bounded::<u32>(1);
+            assert!(tx.try_reserve().is_ok());
+            let holder = tx.clone();
+            let releaser = thread::spawn(move || holder.release_reserved());
+            assert!(block_on(tx.send(5)).is_ok());
+            releaser.join().unwrap();
+            assert!(matches!(rx.try_recv(), Ok(5)));
+        });
+    }
+
+    /// Rule 9: after `close`, a receiver with a permit out waits for it; the permit's value
+    /// (or its return unused) ends the wait, whatever the interleaving.
+    #[test]
+    fn loom_a_closed_receiver_waits_for_the_permit_out() {
+        for send in [true, false] {
+            loom::model(move || {
+                let (tx, mut rx) = bounded::<u32>(1);
+                assert!(tx.try_reserve().is_ok());
+                let permit = thread::spawn(move || {
+                    if send {
+                        tx.send_reserved(7);
+                    } else {
+                        tx.release_reserved();
+                    }
+                });
+                rx.close();
+                let first = block_on(std::future::poll_fn(|cx| rx.poll_recv(cx)));
+                assert_eq!(first, send.then_some(7));
+                permit.join().unwrap();
+                assert!(matches!(rx.try_recv(), Err(TryRecvErr::Closed)));
+            });
+        }
     }
 }

@@ -14,23 +14,36 @@
 //!   a read-write lock, a version word and `event-listener`.
 //! - [`Mutex`]: exclusive access to a value, held across `.await`. Backed by `async-lock`.
 //! - [`RwLock`]: many readers or one writer, held across `.await`. Backed by `async-lock`.
-//! - [`Semaphore`]: a fair, closable pool of permits. Own code: a first-in-first-out queue of
-//!   waiters under a mutex.
+//! - [`Semaphore`]: a fair, closable pool of permits, taken one or many at a time. Own code: a
+//!   first-in-first-out queue of waiters under a mutex.
 //! - [`Notify`]: wake one task (storing one permit when none waits) or every waiting task. Own
 //!   code: a first-in-first-out queue of waiters under a mutex.
+//! - [`OnceCell`]: a value set once, possibly by an async initializer that one task runs while
+//!   the others wait. Own code over `std::sync::OnceLock` and a [`Semaphore`].
 //! - [`Barrier`]: `n` tasks wait for each other; one of them leads. Backed by `async-lock`.
 //!
-//! Why own code for five of them: `mpsc` for speed (see above); `oneshot` is a hundred lines of
-//! safe code for which no crate has tokio's `close`/`closed` pair; `watch` (latest value plus a per-receiver "seen" version) exists
-//! in no small crate; `async-lock`'s semaphore can neither be closed nor is first-in-first-out; and
-//! `event-listener` alone cannot store `Notify`'s permit or tell a `notify_waiters` from a
-//! `notify_one`. None of the primitives uses `unsafe` code.
+//! Why own code for six of them: `mpsc` for speed (see above); `oneshot` is a hundred lines of
+//! safe code for which no crate has tokio's `close`/`closed` pair; `watch` (latest value plus a
+//! per-receiver "seen" version) exists in no small crate; `async-lock`'s semaphore can neither be
+//! closed nor is first-in-first-out; `event-listener` alone cannot store `Notify`'s permit or
+//! tell a `notify_waiters` from a `notify_one`; and `OnceCell`'s hand-over to the next waiting
+//! initializer needs the fair semaphore. One `unsafe` block in all of them: [`Mutex`] hands
+//! `async-lock` an `Arc` of its inner lock for the owned guards (argued where it is).
+//!
+//! # Streams
+//!
+//! The mpsc receivers and [`broadcast::Receiver`] implement
+//! [`Stream`](futures_core::Stream) themselves; a watch channel becomes one through
+//! [`watch::WatchStream`]. (tokio keeps these in the `tokio-stream` crate as wrappers:
+//! `ReceiverStream`, `UnboundedReceiverStream`, `BroadcastStream`, `WatchStream`.) Use the
+//! `StreamExt` of `futures-lite` or `futures-util` for the combinators.
 //!
 //! # The cooperative budget
 //!
-//! Every operation that can wait (`recv`, `send` on a bounded channel, `lock`, `read`, `write`,
-//! `acquire`, `changed`, `notified`, `wait`, awaiting a oneshot receiver) spends one unit of the
-//! task's cooperative budget when it completes, like a socket read or a timer does (see
+//! Every operation that can wait (`recv`, `recv_many`, `send` and `reserve` on a bounded
+//! channel, `lock`, `read`, `write`, `acquire`, `changed`, `wait_for`, `notified`, `wait`,
+//! awaiting a oneshot receiver, waiting in `get_or_init`, each item of a `Stream`) spends one
+//! unit of the task's cooperative budget when it completes, like a socket read or a timer does (see
 //! [`task`](crate::task#the-cooperative-budget)). A task that loops over a channel that is never
 //! empty therefore yields after 128 operations and does not starve the other tasks of its thread.
 //! The non-waiting `try_*` methods and the sending side of unbounded and broadcast channels spend
@@ -62,15 +75,20 @@
 //!
 //! # Coming from tokio
 //!
-//! - [`Mutex::new`] allocates (the lock lives behind an `Arc` so that
-//!   [`lock_owned`](Mutex::lock_owned) needs no unsafe code) and there is no `const_new`;
-//!   `RwLock` has no owned guards.
-//! - [`Semaphore`] hands out one permit per `acquire` (no `acquire_many`).
-//! - `mpsc` has no `reserve`/`Permit`, no `WeakSender`, no `blocking_*` methods.
+//! The names and signatures are tokio's, including `reserve`/`Permit`, the `blocking_*`
+//! methods (which panic on a runtime thread, as tokio's do), `acquire_many`, `lock_owned`,
+//! `Notified::enable`, `wait_for` and `OnceCell`. The differences:
+//!
+//! - [`Mutex`] is eventually fair, not strictly first-in-first-out; `RwLock` has no owned
+//!   guards; guards have no `map`.
+//! - `mpsc` has no `WeakSender`, `reserve_many` or `send_timeout`.
 //! - `broadcast` keeps exactly `capacity` values (tokio rounds up to a power of two).
 //! - `watch::Sender` is not `Clone`.
-//! - `Notified` has no `enable`; a `Notified` created before a `notify_waiters` call still
-//!   completes, as in tokio.
+//! - `Semaphore` has no `blocking_acquire*`; `Notify` has no `notified_owned`; `OnceCell` has
+//!   no `const_new_with`.
+//! - The `const_new` constructors of `Semaphore`, `Notify` and `OnceCell` are missing from loom
+//!   builds (`--cfg tether_loom`), whose model-checked mutex cannot be built in a constant.
+//! - The `Stream` impls live on the types themselves (see above).
 
 pub mod broadcast;
 pub mod mpsc;
@@ -81,13 +99,41 @@ mod barrier;
 mod chan;
 mod mutex;
 mod notify;
+mod once_cell;
 mod rwlock;
 mod semaphore;
 
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use mutex::{Mutex, MutexGuard, OwnedMutexGuard, TryLockError};
 pub use notify::{Notified, Notify};
+pub use once_cell::{OnceCell, SetError};
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use semaphore::{
     AcquireError, OwnedSemaphorePermit, Semaphore, SemaphorePermit, TryAcquireError,
 };
+
+/// Runs `future` to completion by blocking this thread: the `blocking_*` methods.
+///
+/// # Panics
+///
+/// Panics, naming `method` and what to `.await` instead, when this thread runs a runtime's
+/// tasks (inside `block_on`, or a multi-thread worker), as tokio's `blocking_*` methods do:
+/// blocking it would stall every task of that thread, and could wait forever for a task that
+/// only this thread would run.
+#[track_caller]
+pub(crate) fn block_on_sync<F: std::future::Future>(
+    method: &str,
+    instead: &str,
+    future: F,
+) -> F::Output {
+    if crate::runtime::context::driving_runtime().is_some() {
+        panic!(
+            "tether::sync::{method} was called at {} on a thread that runs async tasks, which it \
+             would block together with every task of that thread. In async code use \
+             `{instead}`; call {method} only from a plain thread or from \
+             tether::task::spawn_blocking.",
+            std::panic::Location::caller()
+        );
+    }
+    futures_lite::future::block_on(future)
+}

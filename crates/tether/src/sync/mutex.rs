@@ -4,6 +4,7 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
+use crate::sync::block_on_sync;
 use crate::task::coop::Budgeted;
 
 /// An asynchronous mutual-exclusion lock: one task at a time gets access to the value.
@@ -15,13 +16,12 @@ use crate::task::coop::Budgeted;
 ///
 /// The lock is *eventually* fair: a newcomer may take a lock that was just released ahead of a
 /// waiting task, but a task that has waited longer than half a millisecond forces strict
-/// hand-over, so nobody waits forever. A task that panics while holding the guard just releases
-/// it: there is no poisoning. [`lock`](Self::lock) spends one unit of the
-/// cooperative budget when it completes.
+/// hand-over, so nobody waits forever. (tokio's is strictly first-in-first-out.) A task that
+/// panics while holding the guard just releases it: there is no poisoning.
+/// [`lock`](Self::lock) spends one unit of the cooperative budget when it completes.
 ///
-/// Backed by `async-lock`'s `Mutex`. The lock lives behind an `Arc`, so that
-/// [`lock_owned`](Self::lock_owned) can give out an owned guard without unsafe code; so
-/// `Mutex::new` allocates, and there is no `const_new` (a difference from tokio).
+/// [`new`](Self::new) is a `const fn`, so a `Mutex` can be a `static`. Backed by `async-lock`'s
+/// `Mutex`, which this type wraps without adding a field.
 ///
 /// # Examples
 ///
@@ -48,16 +48,37 @@ use crate::task::coop::Budgeted;
 ///     assert_eq!(*count.lock().await, 10);
 /// }
 /// ```
+///
+/// In a `static`:
+///
+/// ```
+/// use tether::sync::Mutex;
+///
+/// static LOG: Mutex<Vec<&str>> = Mutex::new(Vec::new());
+///
+/// #[tether::main]
+/// async fn main() {
+///     LOG.lock().await.push("started");
+///     assert_eq!(*LOG.lock().await, ["started"]);
+/// }
+/// ```
+// `repr(transparent)`: `lock_owned` relies on this type having the layout of its one field.
+#[repr(transparent)]
 pub struct Mutex<T> {
-    inner: Arc<async_lock::Mutex<T>>,
+    inner: async_lock::Mutex<T>,
 }
 
 impl<T> Mutex<T> {
-    /// Creates an unlocked mutex holding `value`.
-    pub fn new(value: T) -> Mutex<T> {
+    /// Creates an unlocked mutex holding `value`; usable in constants and statics.
+    pub const fn new(value: T) -> Mutex<T> {
         Mutex {
-            inner: Arc::new(async_lock::Mutex::new(value)),
+            inner: async_lock::Mutex::new(value),
         }
+    }
+
+    /// The same as [`new`](Self::new), under tokio's name for the `const` constructor.
+    pub const fn const_new(value: T) -> Mutex<T> {
+        Mutex::new(value)
     }
 
     /// Waits for the lock and returns a guard that releases it when dropped.
@@ -75,11 +96,72 @@ impl<T> Mutex<T> {
     /// # Errors
     ///
     /// [`TryLockError`] when the lock is held.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether::sync::Mutex;
+    ///
+    /// let m = Mutex::new(1);
+    /// let guard = m.try_lock().unwrap();
+    /// assert!(m.try_lock().is_err(), "held by `guard`");
+    /// drop(guard);
+    /// assert_eq!(*m.try_lock().unwrap(), 1);
+    /// ```
     pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, TryLockError> {
         match self.inner.try_lock() {
             Some(inner) => Ok(MutexGuard { inner }),
             None => Err(TryLockError(())),
         }
+    }
+
+    /// Takes the lock from synchronous code, blocking the thread while it is held.
+    ///
+    /// For threads that are not the runtime's: plain threads, and
+    /// [`spawn_blocking`](crate::task::spawn_blocking) closures that share state with async
+    /// tasks.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called on a thread that runs a tether runtime's tasks (inside `block_on` or
+    /// a task), as tokio's does: blocking there would stall every task of that thread, possibly
+    /// the very task holding the lock. Use [`lock`](Self::lock)`.await` there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tether::sync::Mutex;
+    ///
+    /// #[tether::main]
+    /// async fn main() {
+    ///     let total = Arc::new(Mutex::new(0));
+    ///     let worker = tether::task::spawn_blocking({
+    ///         let total = total.clone();
+    ///         move || *total.blocking_lock() += 1
+    ///     });
+    ///     worker.await.unwrap();
+    ///     assert_eq!(*total.lock().await, 1);
+    /// }
+    /// ```
+    #[track_caller]
+    pub fn blocking_lock(&self) -> MutexGuard<'_, T> {
+        block_on_sync("Mutex::blocking_lock", "lock().await", self.lock())
+    }
+
+    /// [`lock_owned`](Self::lock_owned) from synchronous code, blocking the thread while the
+    /// lock is held.
+    ///
+    /// # Panics
+    ///
+    /// As [`blocking_lock`](Self::blocking_lock).
+    #[track_caller]
+    pub fn blocking_lock_owned(self: Arc<Self>) -> OwnedMutexGuard<T> {
+        block_on_sync(
+            "Mutex::blocking_lock_owned",
+            "lock_owned().await",
+            self.lock_owned(),
+        )
     }
 
     /// Waits for the lock, like [`lock`](Self::lock), and returns a guard that owns an `Arc`
@@ -104,11 +186,8 @@ impl<T> Mutex<T> {
     /// }
     /// ```
     pub async fn lock_owned(self: Arc<Self>) -> OwnedMutexGuard<T> {
-        let inner = Budgeted::new(self.inner.lock_arc()).await;
-        OwnedMutexGuard {
-            inner,
-            _mutex: self,
-        }
+        let inner = Budgeted::new(Mutex::as_async_lock(&self).lock_arc()).await;
+        OwnedMutexGuard { inner, mutex: self }
     }
 
     /// Takes the lock if it is free right now, returning an owned guard; see
@@ -118,11 +197,8 @@ impl<T> Mutex<T> {
     ///
     /// [`TryLockError`] when the lock is held.
     pub fn try_lock_owned(self: Arc<Self>) -> Result<OwnedMutexGuard<T>, TryLockError> {
-        match self.inner.try_lock_arc() {
-            Some(inner) => Ok(OwnedMutexGuard {
-                inner,
-                _mutex: self,
-            }),
+        match Mutex::as_async_lock(&self).try_lock_arc() {
+            Some(inner) => Ok(OwnedMutexGuard { inner, mutex: self }),
             None => Err(TryLockError(())),
         }
     }
@@ -130,19 +206,25 @@ impl<T> Mutex<T> {
     /// A mutable reference to the value: `&mut self` proves no guard exists, so no locking is
     /// needed.
     pub fn get_mut(&mut self) -> &mut T {
-        // Clones of `inner` exist only inside owned guards (and `lock_owned` futures), which also
-        // hold an `Arc` of this `Mutex`; `&mut self` rules those out.
-        Arc::get_mut(&mut self.inner)
-            .expect("tether: an owned guard outlived the exclusive borrow of its Mutex")
-            .get_mut()
+        self.inner.get_mut()
     }
 
     /// Consumes the mutex and returns the value.
     pub fn into_inner(self) -> T {
-        match Arc::try_unwrap(self.inner) {
-            Ok(m) => m.into_inner(),
-            Err(_) => unreachable!("an owned guard outlived its Mutex (see get_mut)"),
-        }
+        self.inner.into_inner()
+    }
+
+    /// The same allocation as an `Arc` of the `async-lock` mutex inside, whose owned guards
+    /// need one.
+    fn as_async_lock(this: &Arc<Self>) -> Arc<async_lock::Mutex<T>> {
+        let raw = Arc::into_raw(this.clone()).cast::<async_lock::Mutex<T>>();
+        // SAFETY: `raw` comes from `Arc::<Mutex<T>>::into_raw`, and `Mutex<T>` is
+        // `repr(transparent)` over `async_lock::Mutex<T>`: the two have the same size and
+        // alignment (what `Arc::from_raw` requires of a different pointee type), and the value
+        // is a valid `async_lock::Mutex<T>`. `Mutex<T>` has no `Drop` impl and no other field,
+        // so whichever of the two `Arc` types drops the value last drops exactly the inner
+        // mutex, and deallocates with the same layout.
+        unsafe { Arc::from_raw(raw) }
     }
 }
 
@@ -169,7 +251,7 @@ impl<T: fmt::Debug> fmt::Debug for Mutex<T> {
 
 /// Access to the value of a locked [`Mutex`]; dropping it releases the lock.
 ///
-/// Created by [`Mutex::lock`] and [`Mutex::try_lock`].
+/// Created by [`Mutex::lock`], [`Mutex::try_lock`] and [`Mutex::blocking_lock`].
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct MutexGuard<'a, T> {
     inner: async_lock::MutexGuard<'a, T>,
@@ -204,13 +286,20 @@ impl<T: fmt::Display> fmt::Display for MutexGuard<'_, T> {
 /// Access to the value of a locked [`Mutex`] that owns an `Arc` of it, so it has no lifetime;
 /// dropping it releases the lock.
 ///
-/// Created by [`Mutex::lock_owned`] and [`Mutex::try_lock_owned`].
+/// Created by [`Mutex::lock_owned`], [`Mutex::try_lock_owned`] and
+/// [`Mutex::blocking_lock_owned`].
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct OwnedMutexGuard<T> {
-    /// Declared first: released before `_mutex` is dropped.
     inner: async_lock::MutexGuardArc<T>,
-    /// Keeps `Mutex::get_mut`'s reasoning true: while this guard lives, nobody has `&mut Mutex`.
-    _mutex: Arc<Mutex<T>>,
+    /// The mutex, for [`OwnedMutexGuard::mutex`]; the same allocation `inner` holds.
+    mutex: Arc<Mutex<T>>,
+}
+
+impl<T> OwnedMutexGuard<T> {
+    /// The mutex this guard locks.
+    pub fn mutex(this: &Self) -> &Arc<Mutex<T>> {
+        &this.mutex
+    }
 }
 
 impl<T> Deref for OwnedMutexGuard<T> {

@@ -6,15 +6,22 @@
 //! tokio's semantics need both. Everything lives in one `SemaphoreState` under a mutex; wakers
 //! are woken after the lock is released.
 //!
-//! 1. **First in, first out.** An acquirer that finds no free permit takes a ticket and waits in
-//!    `waiting`, ordered by ticket. A released permit goes to the oldest waiter (its ticket moves
-//!    to `granted` and it is woken); only when nobody waits does it return to `permits`. Hence
-//!    `permits > 0` implies `waiting` is empty, and a newcomer never overtakes a waiter.
-//! 2. **A granted ticket owns a permit.** The waiter's next poll completes with it; a waiter
-//!    dropped before that releases the permit again (rule 1), so no permit is lost.
-//! 3. **Closing** sets `closed` and wakes every waiter, which then fails with [`AcquireError`];
-//!    from then on acquiring fails at once. A waiter granted before the close keeps its permit.
-//!    Permits released after a close return to `permits`.
+//! 1. **First in, first out.** An acquirer that cannot take all the permits it needs takes a
+//!    ticket and waits in `waiting`, ordered by ticket. Released permits go to the oldest waiter
+//!    (its `assigned` count grows) until it has all it needs; its ticket then moves to `granted`
+//!    and it is woken, and the rest go to the next waiter. Only when nobody waits do permits
+//!    return to `permits`. Hence `permits > 0` implies `waiting` is empty (while open), and a
+//!    newcomer never overtakes a waiter: a large request at the head holds back later small
+//!    ones, as in tokio.
+//! 2. **A newcomer takes what is free.** One that finds fewer free permits than it needs (and
+//!    nobody waiting) takes them all as its `assigned` count and waits for the rest.
+//! 3. **A granted ticket owns its permits.** The waiter's next poll completes with them. A
+//!    waiter dropped before that (granted, or still waiting with some permits assigned) releases
+//!    them again (rule 1), so no permit is lost.
+//! 4. **Closing** sets `closed`, empties `waiting` (the permits assigned to those waiters return
+//!    to `permits`) and wakes every waiter, which then fails with [`AcquireError`]; from then on
+//!    acquiring fails at once. A waiter granted before the close keeps its permits. Permits
+//!    released after a close return to `permits`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -30,15 +37,16 @@ use crate::task::coop;
 /// A counting semaphore: a pool of permits that tasks acquire before they proceed and release
 /// when done, which bounds how many tasks do something at once.
 ///
-/// [`acquire`](Self::acquire) waits for a permit and returns a [`SemaphorePermit`] guard, which
-/// gives the permit back when dropped. The semaphore is **fair**: permits go to waiting tasks in
-/// the order they started waiting, and [`try_acquire`](Self::try_acquire) never overtakes a
-/// waiting task. [`close`](Self::close) makes every waiting and future `acquire` fail, which is a
-/// way to tell workers to stop. `acquire` spends one unit of the cooperative budget when it
-/// completes.
+/// [`acquire`](Self::acquire) waits for a permit (and [`acquire_many`](Self::acquire_many) for
+/// several) and returns a [`SemaphorePermit`] guard, which gives the permits back when dropped.
+/// The semaphore is **fair**: permits go to waiting tasks in the order they started waiting, a
+/// large request at the head of the queue holds back later small ones (it is never starved),
+/// and [`try_acquire`](Self::try_acquire) never overtakes a waiting task.
+/// [`close`](Self::close) makes every waiting and future `acquire` fail, which is a way to tell
+/// workers to stop. Acquiring spends one unit of the cooperative budget when it completes.
 ///
-/// Differences from tokio: one permit per acquire (no `acquire_many`, `forget_permits` or
-/// permit merging), and `Semaphore::new` is not `const`.
+/// Differences from tokio: `const_new` is missing from loom builds (the model checker's mutex
+/// cannot be built in a constant); no `blocking_acquire*`.
 ///
 /// # Examples
 ///
@@ -75,14 +83,60 @@ pub struct Semaphore {
 struct SemaphoreState {
     /// Free permits; non-zero only while nobody waits, or after a close (rule 1).
     permits: usize,
-    /// Set by `close`, never cleared (rule 3).
+    /// Set by `close`, never cleared (rule 4).
     closed: bool,
-    /// Waiting acquirers by ticket, oldest first, with the waker of each (rule 1).
-    waiting: BTreeMap<u64, Waker>,
-    /// Tickets that were given a permit their acquirer has not picked up yet (rule 2).
+    /// Waiting acquirers by ticket, oldest first (rule 1).
+    waiting: BTreeMap<u64, Waiter>,
+    /// Tickets that were given all their permits, which their acquirer has not picked up yet
+    /// (rule 3).
     granted: BTreeSet<u64>,
     /// The next ticket to hand out.
     next_ticket: u64,
+}
+
+/// One waiting acquirer (rule 1).
+struct Waiter {
+    waker: Waker,
+    /// The permits it asked for.
+    needed: usize,
+    /// The permits it was given so far; less than `needed`.
+    assigned: usize,
+}
+
+impl SemaphoreState {
+    const fn new(permits: usize) -> SemaphoreState {
+        SemaphoreState {
+            permits,
+            closed: false,
+            waiting: BTreeMap::new(),
+            granted: BTreeSet::new(),
+            next_ticket: 0,
+        }
+    }
+
+    /// Hands `n` released permits to the oldest waiters, the rest to the pool (rule 1); returns
+    /// the wakers of the waiters that now have all they need.
+    fn release(&mut self, mut n: usize) -> Vec<Waker> {
+        let mut woken = Vec::new();
+        if !self.closed {
+            while n > 0 {
+                let Some(mut head) = self.waiting.first_entry() else {
+                    break;
+                };
+                let waiter = head.get_mut();
+                let given = n.min(waiter.needed - waiter.assigned);
+                waiter.assigned += given;
+                n -= given;
+                if waiter.assigned == waiter.needed {
+                    let (ticket, waiter) = head.remove_entry();
+                    self.granted.insert(ticket);
+                    woken.push(waiter.waker);
+                }
+            }
+        }
+        self.permits = self.permits.saturating_add(n);
+        woken
+    }
 }
 
 impl Semaphore {
@@ -102,13 +156,42 @@ impl Semaphore {
             Semaphore::MAX_PERMITS
         );
         Semaphore {
-            state: Mutex::new(SemaphoreState {
-                permits,
-                closed: false,
-                waiting: BTreeMap::new(),
-                granted: BTreeSet::new(),
-                next_ticket: 0,
-            }),
+            state: Mutex::new(SemaphoreState::new(permits)),
+        }
+    }
+
+    /// Creates a semaphore with `permits` free permits in a constant context, such as a
+    /// `static`.
+    ///
+    /// Not in loom builds (`--cfg tether_loom`), whose model-checked mutex cannot be built in a
+    /// constant.
+    ///
+    /// # Panics
+    ///
+    /// Panics (at compile time in a constant) if `permits` exceeds
+    /// [`MAX_PERMITS`](Self::MAX_PERMITS).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether::sync::Semaphore;
+    ///
+    /// static CONNECTIONS: Semaphore = Semaphore::const_new(100);
+    ///
+    /// #[tether::main]
+    /// async fn main() {
+    ///     let _permit = CONNECTIONS.acquire().await.unwrap();
+    ///     assert_eq!(CONNECTIONS.available_permits(), 99);
+    /// }
+    /// ```
+    #[cfg(not(tether_loom))]
+    pub const fn const_new(permits: usize) -> Semaphore {
+        assert!(
+            permits <= Semaphore::MAX_PERMITS,
+            "tether::sync::Semaphore::const_new: the permits exceed Semaphore::MAX_PERMITS"
+        );
+        Semaphore {
+            state: Mutex::new(SemaphoreState::new(permits)),
         }
     }
 
@@ -134,6 +217,26 @@ impl Semaphore {
         self.release(n);
     }
 
+    /// Removes up to `n` free permits for good; returns how many were removed (fewer than `n`
+    /// when fewer were free). Permits held by guards are not touched.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether::sync::Semaphore;
+    ///
+    /// let sem = Semaphore::new(3);
+    /// let _held = sem.try_acquire().unwrap();
+    /// assert_eq!(sem.forget_permits(5), 2);
+    /// assert_eq!(sem.available_permits(), 0);
+    /// ```
+    pub fn forget_permits(&self, n: usize) -> usize {
+        let mut state = lock(&self.state);
+        let removed = n.min(state.permits);
+        state.permits -= removed;
+        removed
+    }
+
     /// Waits for a permit and returns it as a guard that gives it back when dropped.
     ///
     /// Spends one unit of the cooperative budget when it completes. Cancel-safe: dropping the
@@ -144,11 +247,41 @@ impl Semaphore {
     ///
     /// [`AcquireError`] when the semaphore is closed, before or while waiting.
     pub async fn acquire(&self) -> Result<SemaphorePermit<'_>, AcquireError> {
-        Acquire::new(self).await?;
-        Ok(SemaphorePermit {
-            sem: self,
-            permits: 1,
-        })
+        self.acquire_many(1).await
+    }
+
+    /// Waits for `n` permits at once and returns them as one guard.
+    ///
+    /// The request waits in the same first-in-first-out queue as single ones: while it waits at
+    /// the head, released permits are set aside for it until it has `n`, and requests behind it
+    /// wait too, however small. A request for more permits than the semaphore will ever have
+    /// waits until the semaphore is closed. `n == 0` completes at once (unless closed). Spends
+    /// one unit of the cooperative budget when it completes. Cancel-safe: dropping the future
+    /// gives up the place in the queue and passes on the permits set aside for it.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError`] when the semaphore is closed, before or while waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether::sync::Semaphore;
+    ///
+    /// #[tether::main]
+    /// async fn main() {
+    ///     let memory = Semaphore::new(10); // say, megabytes of buffer space
+    ///     let big = memory.acquire_many(8).await.unwrap();
+    ///     assert_eq!(big.num_permits(), 8);
+    ///     assert_eq!(memory.available_permits(), 2);
+    ///     drop(big);
+    ///     assert_eq!(memory.available_permits(), 10);
+    /// }
+    /// ```
+    pub async fn acquire_many(&self, n: u32) -> Result<SemaphorePermit<'_>, AcquireError> {
+        let permits = n as usize;
+        Acquire::new(self, permits).await?;
+        Ok(SemaphorePermit { sem: self, permits })
     }
 
     /// Takes a permit if one is free right now, without waiting.
@@ -158,11 +291,19 @@ impl Semaphore {
     /// [`TryAcquireError::Closed`] when the semaphore is closed, [`TryAcquireError::NoPermits`]
     /// when no permit is free.
     pub fn try_acquire(&self) -> Result<SemaphorePermit<'_>, TryAcquireError> {
-        self.try_take()?;
-        Ok(SemaphorePermit {
-            sem: self,
-            permits: 1,
-        })
+        self.try_acquire_many(1)
+    }
+
+    /// Takes `n` permits if that many are free right now, without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`TryAcquireError::Closed`] when the semaphore is closed, [`TryAcquireError::NoPermits`]
+    /// when fewer than `n` are free (which is always the case while a task waits).
+    pub fn try_acquire_many(&self, n: u32) -> Result<SemaphorePermit<'_>, TryAcquireError> {
+        let permits = n as usize;
+        self.try_take(permits)?;
+        Ok(SemaphorePermit { sem: self, permits })
     }
 
     /// Waits for a permit, like [`acquire`](Self::acquire), and returns a guard that owns an
@@ -190,11 +331,22 @@ impl Semaphore {
     /// }
     /// ```
     pub async fn acquire_owned(self: Arc<Self>) -> Result<OwnedSemaphorePermit, AcquireError> {
-        Acquire::new(&self).await?;
-        Ok(OwnedSemaphorePermit {
-            sem: self,
-            permits: 1,
-        })
+        self.acquire_many_owned(1).await
+    }
+
+    /// Waits for `n` permits, like [`acquire_many`](Self::acquire_many), and returns a guard
+    /// that owns an `Arc` of the semaphore.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError`] when the semaphore is closed.
+    pub async fn acquire_many_owned(
+        self: Arc<Self>,
+        n: u32,
+    ) -> Result<OwnedSemaphorePermit, AcquireError> {
+        let permits = n as usize;
+        Acquire::new(&self, permits).await?;
+        Ok(OwnedSemaphorePermit { sem: self, permits })
     }
 
     /// Takes a permit if one is free right now, returning an owned guard; see
@@ -204,23 +356,57 @@ impl Semaphore {
     ///
     /// As for [`try_acquire`](Self::try_acquire).
     pub fn try_acquire_owned(self: Arc<Self>) -> Result<OwnedSemaphorePermit, TryAcquireError> {
-        self.try_take()?;
-        Ok(OwnedSemaphorePermit {
-            sem: self,
-            permits: 1,
-        })
+        self.try_acquire_many_owned(1)
+    }
+
+    /// Takes `n` permits if that many are free right now, returning an owned guard.
+    ///
+    /// # Errors
+    ///
+    /// As for [`try_acquire_many`](Self::try_acquire_many).
+    pub fn try_acquire_many_owned(
+        self: Arc<Self>,
+        n: u32,
+    ) -> Result<OwnedSemaphorePermit, TryAcquireError> {
+        let permits = n as usize;
+        self.try_take(permits)?;
+        Ok(OwnedSemaphorePermit { sem: self, permits })
     }
 
     /// Closes the semaphore: every waiting `acquire` fails with [`AcquireError`], and so does
     /// every later one. Permits already held stay valid.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tether::sync::Semaphore;
+    ///
+    /// #[tether::main]
+    /// async fn main() {
+    ///     let sem = Arc::new(Semaphore::new(0));
+    ///     let waiter = tether::spawn({
+    ///         let sem = sem.clone();
+    ///         async move { sem.acquire().await.is_err() }
+    ///     });
+    ///     tether::task::yield_now().await;
+    ///     sem.close();
+    ///     assert!(waiter.await.unwrap(), "the waiting acquire failed");
+    ///     assert!(sem.is_closed());
+    ///     assert!(sem.try_acquire().is_err());
+    /// }
+    /// ```
     pub fn close(&self) {
         let waiting = {
             let mut state = lock(&self.state);
             state.closed = true;
-            std::mem::take(&mut state.waiting)
+            let waiting = std::mem::take(&mut state.waiting);
+            let assigned: usize = waiting.values().map(|w| w.assigned).sum();
+            state.permits = state.permits.saturating_add(assigned);
+            waiting
         };
-        for (_, waker) in waiting {
-            waker.wake();
+        for (_, waiter) in waiting {
+            waiter.waker.wake();
         }
     }
 
@@ -229,36 +415,22 @@ impl Semaphore {
         lock(&self.state).closed
     }
 
-    /// Takes one free permit, or says why not.
-    fn try_take(&self) -> Result<(), TryAcquireError> {
+    /// Takes `n` free permits, or says why not.
+    fn try_take(&self, n: usize) -> Result<(), TryAcquireError> {
         let mut state = lock(&self.state);
         if state.closed {
             Err(TryAcquireError::Closed)
-        } else if state.permits == 0 {
+        } else if state.permits < n {
             Err(TryAcquireError::NoPermits)
         } else {
-            state.permits -= 1;
+            state.permits -= n;
             Ok(())
         }
     }
 
     /// Gives `n` permits back: to the oldest waiters first, the rest to the pool (rule 1).
-    fn release(&self, mut n: usize) {
-        let mut woken = Vec::new();
-        {
-            let mut state = lock(&self.state);
-            if !state.closed {
-                while n > 0 {
-                    let Some((ticket, waker)) = state.waiting.pop_first() else {
-                        break;
-                    };
-                    state.granted.insert(ticket);
-                    woken.push(waker);
-                    n -= 1;
-                }
-            }
-            state.permits = state.permits.saturating_add(n);
-        }
+    fn release(&self, n: usize) {
+        let woken = lock(&self.state).release(n);
         for waker in woken {
             waker.wake();
         }
@@ -281,22 +453,24 @@ impl fmt::Debug for Semaphore {
 enum Step {
     /// Not polled yet: no ticket.
     Start,
-    /// Holds this ticket: in `waiting`, or in `granted` once given a permit (rules 1, 2).
+    /// Holds this ticket: in `waiting`, or in `granted` once given its permits (rules 1, 3).
     Waiting(u64),
     /// Completed; owns nothing.
     Done,
 }
 
-/// The future of one acquire: completes with `Ok(())` once it owns one permit.
+/// The future of one acquire: completes with `Ok(())` once it owns `needed` permits.
 struct Acquire<'a> {
     sem: &'a Semaphore,
+    needed: usize,
     step: Step,
 }
 
 impl<'a> Acquire<'a> {
-    fn new(sem: &'a Semaphore) -> Acquire<'a> {
+    fn new(sem: &'a Semaphore, needed: usize) -> Acquire<'a> {
         Acquire {
             sem,
+            needed,
             step: Step::Start,
         }
     }
@@ -311,14 +485,23 @@ impl Future for Acquire<'_> {
         let mut state = lock(&this.sem.state);
         let out = match this.step {
             Step::Start if state.closed => Err(AcquireError(())),
-            Step::Start if state.permits > 0 => {
-                state.permits -= 1;
+            Step::Start if state.permits >= this.needed => {
+                state.permits -= this.needed;
                 Ok(())
             }
             Step::Start => {
+                // Rule 2: take what is free (nobody waits, rule 1) and wait for the rest.
                 let ticket = state.next_ticket;
                 state.next_ticket += 1;
-                state.waiting.insert(ticket, cx.waker().clone());
+                let assigned = std::mem::take(&mut state.permits);
+                state.waiting.insert(
+                    ticket,
+                    Waiter {
+                        waker: cx.waker().clone(),
+                        needed: this.needed,
+                        assigned,
+                    },
+                );
                 this.step = Step::Waiting(ticket);
                 return Poll::Pending;
             }
@@ -326,12 +509,12 @@ impl Future for Acquire<'_> {
                 if state.granted.remove(&ticket) {
                     Ok(())
                 } else if state.closed {
-                    state.waiting.remove(&ticket);
+                    // Rule 4: `close` removed us from `waiting` and took back what we had.
                     Err(AcquireError(()))
                 } else {
-                    if let Some(waker) = state.waiting.get_mut(&ticket) {
-                        if !waker.will_wake(cx.waker()) {
-                            *waker = cx.waker().clone();
+                    if let Some(waiter) = state.waiting.get_mut(&ticket) {
+                        if !waiter.waker.will_wake(cx.waker()) {
+                            waiter.waker = cx.waker().clone();
                         }
                     }
                     return Poll::Pending;
@@ -349,33 +532,83 @@ impl Future for Acquire<'_> {
 impl Drop for Acquire<'_> {
     fn drop(&mut self) {
         if let Step::Waiting(ticket) = self.step {
-            let granted = {
+            let woken = {
                 let mut state = lock(&self.sem.state);
-                state.waiting.remove(&ticket);
-                state.granted.remove(&ticket)
+                // Rule 3: pass on the permits this waiter was given but never picked up.
+                let held = match state.waiting.remove(&ticket) {
+                    Some(waiter) => waiter.assigned,
+                    None if state.granted.remove(&ticket) => self.needed,
+                    None => 0,
+                };
+                state.release(held)
             };
-            if granted {
-                // Rule 2: pass on the permit this waiter was given but never picked up.
-                self.sem.release(1);
+            for waker in woken {
+                waker.wake();
             }
         }
     }
 }
 
-/// A permit of a [`Semaphore`], borrowed from it; dropping it gives the permit back.
+/// A number of permits of a [`Semaphore`], borrowed from it; dropping the guard gives them
+/// back.
 ///
-/// Created by [`Semaphore::acquire`] and [`Semaphore::try_acquire`].
-#[must_use = "the permit is given back as soon as it is dropped"]
+/// Created by [`Semaphore::acquire`], [`acquire_many`](Semaphore::acquire_many) and their
+/// `try_` forms.
+#[must_use = "the permits are given back as soon as the guard is dropped"]
 pub struct SemaphorePermit<'a> {
     sem: &'a Semaphore,
-    /// 1, or 0 after `forget`.
+    /// The permits held; 0 after `forget`.
     permits: usize,
 }
 
-impl SemaphorePermit<'_> {
-    /// Drops the permit without giving it back: the semaphore has one permit less for good.
+impl<'a> SemaphorePermit<'a> {
+    /// Drops the guard without giving its permits back: the semaphore has that many permits
+    /// less for good.
     pub fn forget(mut self) {
         self.permits = 0;
+    }
+
+    /// Moves the permits of `other` into this guard, which gives all of them back when dropped.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `other` belongs to another semaphore.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether::sync::Semaphore;
+    ///
+    /// let sem = Semaphore::new(3);
+    /// let mut permit = sem.try_acquire().unwrap();
+    /// permit.merge(sem.try_acquire_many(2).unwrap());
+    /// assert_eq!(permit.num_permits(), 3);
+    /// let two = permit.split(2).unwrap();
+    /// assert_eq!((permit.num_permits(), two.num_permits()), (1, 2));
+    /// drop(two);
+    /// assert_eq!(sem.available_permits(), 2);
+    /// ```
+    #[track_caller]
+    pub fn merge(&mut self, mut other: SemaphorePermit<'a>) {
+        assert!(
+            std::ptr::eq(self.sem, other.sem),
+            "tether::sync::SemaphorePermit::merge: the permits belong to different semaphores"
+        );
+        self.permits += std::mem::take(&mut other.permits);
+    }
+
+    /// Splits `n` permits off into a guard of their own; `None` if this guard holds fewer.
+    pub fn split(&mut self, n: usize) -> Option<SemaphorePermit<'a>> {
+        self.permits = self.permits.checked_sub(n)?;
+        Some(SemaphorePermit {
+            sem: self.sem,
+            permits: n,
+        })
+    }
+
+    /// The semaphore these permits belong to.
+    pub fn semaphore(&self) -> &'a Semaphore {
+        self.sem
     }
 
     /// The number of permits this guard holds.
@@ -400,20 +633,47 @@ impl fmt::Debug for SemaphorePermit<'_> {
     }
 }
 
-/// A permit of a [`Semaphore`] that owns an `Arc` of it; dropping it gives the permit back.
+/// A number of permits of a [`Semaphore`] that owns an `Arc` of it; dropping the guard gives
+/// them back.
 ///
-/// Created by [`Semaphore::acquire_owned`] and [`Semaphore::try_acquire_owned`].
-#[must_use = "the permit is given back as soon as it is dropped"]
+/// Created by [`Semaphore::acquire_owned`], [`acquire_many_owned`](Semaphore::acquire_many_owned)
+/// and their `try_` forms.
+#[must_use = "the permits are given back as soon as the guard is dropped"]
 pub struct OwnedSemaphorePermit {
     sem: Arc<Semaphore>,
-    /// 1, or 0 after `forget`.
+    /// The permits held; 0 after `forget`.
     permits: usize,
 }
 
 impl OwnedSemaphorePermit {
-    /// Drops the permit without giving it back: the semaphore has one permit less for good.
+    /// Drops the guard without giving its permits back: the semaphore has that many permits
+    /// less for good.
     pub fn forget(mut self) {
         self.permits = 0;
+    }
+
+    /// Moves the permits of `other` into this guard; see [`SemaphorePermit::merge`].
+    ///
+    /// # Panics
+    ///
+    /// Panics if `other` belongs to another semaphore.
+    #[track_caller]
+    pub fn merge(&mut self, mut other: OwnedSemaphorePermit) {
+        assert!(
+            Arc::ptr_eq(&self.sem, &other.sem),
+            "tether::sync::OwnedSemaphorePermit::merge: the permits belong to different \
+             semaphores"
+        );
+        self.permits += std::mem::take(&mut other.permits);
+    }
+
+    /// Splits `n` permits off into a guard of their own; `None` if this guard holds fewer.
+    pub fn split(&mut self, n: usize) -> Option<OwnedSemaphorePermit> {
+        self.permits = self.permits.checked_sub(n)?;
+        Some(OwnedSemaphorePermit {
+            sem: self.sem.clone(),
+            permits: n,
+        })
     }
 
     /// The number of permits this guard holds.
@@ -421,7 +681,7 @@ impl OwnedSemaphorePermit {
         self.permits
     }
 
-    /// The semaphore this permit belongs to.
+    /// The semaphore these permits belong to.
     pub fn semaphore(&self) -> &Arc<Semaphore> {
         &self.sem
     }

@@ -25,19 +25,24 @@
 //! The value lock is a read-write lock, so that readers do not block each other. A [`Ref`] holds
 //! the read lock: do not keep one across an `.await` or while the same thread sends.
 //!
-//! `changed` and `closed` spend one unit of the cooperative budget when they complete.
+//! `changed`, `wait_for`, `closed` and each item of a [`WatchStream`] spend one unit of the
+//! cooperative budget when they complete.
 //!
-//! Differences from tokio: the `Sender` is not `Clone`; there is no `Receiver::wait_for`.
+//! Differences from tokio: the `Sender` is not `Clone` and has no `new`; the stream of changes,
+//! [`WatchStream`], is in this module (tokio has it in the `tokio-stream` crate).
 
 use std::fmt;
+use std::future::{poll_fn, Future};
 use std::ops::Deref;
+use std::pin::Pin;
 use std::sync::PoisonError;
+use std::task::{Context, Poll};
 
-use event_listener::Event;
+use event_listener::{Event, EventListener};
 
 use crate::loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, RwLock, RwLockReadGuard};
-use crate::task::coop::Budgeted;
+use crate::task::coop::{self, Budgeted};
 
 /// Error types of the watch channel.
 pub mod error {
@@ -356,6 +361,24 @@ impl<T> Receiver<T> {
         Ok(state & !CLOSED != self.version)
     }
 
+    /// Marks the current value unseen, so that [`changed`](Self::changed) completes at once
+    /// and [`has_changed`](Self::has_changed) says `true` (unless the sender is gone).
+    ///
+    /// Useful to handle the current value of a new receiver in the same loop as later changes.
+    pub fn mark_changed(&mut self) {
+        self.version = self.shared.version().wrapping_sub(STEP);
+    }
+
+    /// Marks the current value seen, without reading it.
+    pub fn mark_unchanged(&mut self) {
+        self.version = self.shared.version();
+    }
+
+    /// Whether `self` and `other` receive from the same channel.
+    pub fn same_channel(&self, other: &Receiver<T>) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
     /// Waits for a value this receiver has not seen, and marks it seen (read it with
     /// [`borrow`](Self::borrow)). Completes at once when such a value is already there.
     ///
@@ -365,35 +388,111 @@ impl<T> Receiver<T> {
     ///
     /// [`RecvError`] when the sender was dropped and this receiver has seen its last value.
     pub async fn changed(&mut self) -> Result<(), RecvError> {
-        Budgeted::new(async {
-            loop {
-                if let Some(out) = self.check_changed() {
-                    return out;
-                }
-                // Rule 3: register, then check again before waiting.
-                let listener = self.shared.changed.listen();
-                if let Some(out) = self.check_changed() {
-                    return out;
-                }
-                listener.await;
-            }
-        })
+        let mut listener = None;
+        Budgeted::new(poll_fn(|cx| {
+            poll_changed(&self.shared, &mut self.version, &mut listener, cx)
+        }))
         .await
     }
 
-    /// `Some(Ok)` (and marks seen) when there is an unseen version, `Some(Err)` when the sender
-    /// is gone, `None` to keep waiting.
-    fn check_changed(&mut self) -> Option<Result<(), RecvError>> {
-        let state = self.shared.state.load(Ordering::SeqCst);
-        let version = state & !CLOSED;
-        if version != self.version {
-            self.version = version;
-            return Some(Ok(()));
+    /// Waits for a value for which `f` returns `true`, marks it seen, and returns it.
+    ///
+    /// `f` is called on the current value first, even if it was seen already; if it returns
+    /// `true`, this completes at once. Otherwise it is called on each new value as it is seen.
+    /// Values sent in quick succession may be skipped, as with [`changed`](Self::changed): only
+    /// the latest is kept. The returned [`Ref`] holds the read lock: drop it soon. Spends one
+    /// unit of the cooperative budget when it completes. Cancel-safe: if dropped before it
+    /// completes, `f` returned `false` for every value marked seen.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError`] when the sender was dropped and `f` returned `false` for its last value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether::sync::watch;
+    ///
+    /// #[tether::main]
+    /// async fn main() {
+    ///     let (tx, mut rx) = watch::channel(0u32);
+    ///     tether::spawn(async move {
+    ///         for progress in [10, 50, 100] {
+    ///             tx.send(progress).unwrap();
+    ///             tether::task::yield_now().await;
+    ///         }
+    ///     });
+    ///     let done = rx.wait_for(|p| *p == 100).await.unwrap();
+    ///     assert_eq!(*done, 100);
+    /// }
+    /// ```
+    pub async fn wait_for(&mut self, f: impl FnMut(&T) -> bool) -> Result<Ref<'_, T>, RecvError> {
+        Budgeted::new(self.wait_for_inner(f)).await
+    }
+
+    async fn wait_for_inner(
+        &mut self,
+        mut f: impl FnMut(&T) -> bool,
+    ) -> Result<Ref<'_, T>, RecvError> {
+        let mut closed = false;
+        loop {
+            {
+                let guard = self.shared.read();
+                // Under the read lock the version matches the value (rule 1).
+                let version = self.shared.version();
+                let has_changed = version != self.version;
+                self.version = version;
+                // Once closed, only a value not yet handed to `f` is worth a call.
+                if (!closed || has_changed) && f(&guard) {
+                    return Ok(Ref { guard, has_changed });
+                }
+            }
+            if closed {
+                return Err(RecvError(()));
+            }
+            let mut listener = None;
+            closed = poll_fn(|cx| poll_changed(&self.shared, &mut self.version, &mut listener, cx))
+                .await
+                .is_err();
         }
-        if state & CLOSED != 0 {
-            return Some(Err(RecvError(())));
+    }
+}
+
+/// `Some(Ok)` (and marks `seen`) when there is an unseen version, `Some(Err)` when the sender is
+/// gone, `None` to keep waiting.
+fn check_changed<T>(shared: &WatchShared<T>, seen: &mut u64) -> Option<Result<(), RecvError>> {
+    let state = shared.state.load(Ordering::SeqCst);
+    let version = state & !CLOSED;
+    if version != *seen {
+        *seen = version;
+        return Some(Ok(()));
+    }
+    if state & CLOSED != 0 {
+        return Some(Err(RecvError(())));
+    }
+    None
+}
+
+/// Waits for a version newer than `seen` (rule 3: check, register `listener`, check again, then
+/// wait); spends no budget.
+fn poll_changed<T>(
+    shared: &WatchShared<T>,
+    seen: &mut u64,
+    listener: &mut Option<EventListener>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), RecvError>> {
+    loop {
+        if let Some(out) = check_changed(shared, seen) {
+            *listener = None;
+            return Poll::Ready(out);
         }
-        None
+        match listener {
+            None => *listener = Some(shared.changed.listen()),
+            Some(l) => {
+                std::task::ready!(Pin::new(l).poll(cx));
+                *listener = None;
+            }
+        }
     }
 }
 
@@ -453,5 +552,82 @@ impl<T> Deref for Ref<'_, T> {
 impl<T: fmt::Debug> fmt::Debug for Ref<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// The values of a watch channel as a [`Stream`](futures_core::Stream): each value this
+/// receiver has not seen, cloned, once; ends when the sender is dropped and the last value was
+/// yielded.
+///
+/// Values sent in quick succession may be skipped, as with [`Receiver::changed`]. Each item
+/// spends one unit of the cooperative budget. tokio has this type in the `tokio-stream` crate
+/// (`tokio_stream::wrappers::WatchStream`), with the same constructors.
+///
+/// # Examples
+///
+/// ```
+/// use futures_lite::StreamExt;
+/// use tether::sync::watch::{self, WatchStream};
+///
+/// #[tether::main]
+/// async fn main() {
+///     let (tx, rx) = watch::channel("starting");
+///     let mut states = WatchStream::new(rx); // starts with the current value
+///     assert_eq!(states.next().await, Some("starting"));
+///     tx.send("ready").unwrap();
+///     assert_eq!(states.next().await, Some("ready"));
+///     drop(tx);
+///     assert_eq!(states.next().await, None);
+/// }
+/// ```
+pub struct WatchStream<T> {
+    rx: Receiver<T>,
+    /// Registered while waiting for a change (rule 3).
+    listener: Option<EventListener>,
+}
+
+impl<T: Clone> WatchStream<T> {
+    /// A stream that yields the current value first, then each change.
+    pub fn new(mut rx: Receiver<T>) -> WatchStream<T> {
+        rx.mark_changed();
+        WatchStream { rx, listener: None }
+    }
+
+    /// A stream that yields only values this receiver has not seen (not the current one, if it
+    /// was seen).
+    pub fn from_changes(rx: Receiver<T>) -> WatchStream<T> {
+        WatchStream { rx, listener: None }
+    }
+
+    /// The receiver back.
+    pub fn into_inner(self) -> Receiver<T> {
+        self.rx
+    }
+}
+
+impl<T: Clone> futures_core::Stream for WatchStream<T> {
+    type Item = T;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = self.get_mut();
+        let coop = std::task::ready!(coop::poll_proceed(cx));
+        let changed = std::task::ready!(poll_changed(
+            &this.rx.shared,
+            &mut this.rx.version,
+            &mut this.listener,
+            cx
+        ));
+        coop.made_progress();
+        Poll::Ready(match changed {
+            // Marks seen what it clones: a send after `poll_changed` is not yielded twice.
+            Ok(()) => Some(this.rx.borrow_and_update().clone()),
+            Err(RecvError(())) => None,
+        })
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for WatchStream<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WatchStream").field("rx", &self.rx).finish()
     }
 }

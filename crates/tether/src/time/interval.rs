@@ -121,3 +121,29 @@ impl Interval {
         self.missed = behavior;
     }
 }
+
+/// The ticks, as [`tick`](Interval::tick) returns them: the scheduled instant of each; never
+/// ends. Spends the cooperative budget as `tick` does. tokio offers this through tokio-stream's
+/// `IntervalStream` wrapper; here `Interval` is the stream.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use futures_lite::StreamExt;
+/// use tether::time::{interval, Instant};
+///
+/// #[tether::main(start_paused = true)]
+/// async fn main() {
+///     let start = Instant::now();
+///     let ticks: Vec<Instant> = interval(Duration::from_secs(1)).take(3).collect().await;
+///     assert_eq!(ticks[2] - start, Duration::from_secs(2));
+/// }
+/// ```
+impl futures_core::Stream for Interval {
+    type Item = Instant;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Instant>> {
+        self.get_mut().poll_tick(cx).map(Some)
+    }
+}
