@@ -501,6 +501,14 @@ mod tests {
                 .await
             });
             let waker = waker_rx.recv().unwrap();
+            // The waker was sent from inside the task's poll: a wake-up before that poll
+            // returns would be handled by the worker when the poll ends, not by the waking
+            // thread. The one worker runs a second task only after the first poll returned.
+            let (after_tx, after_rx) = mpsc::channel::<()>();
+            rt.spawn(async move {
+                let _ = after_tx.send(());
+            });
+            after_rx.recv().unwrap();
             let (at_tx, at_rx) = mpsc::channel();
             let (go_tx, go_rx) = mpsc::channel::<()>();
             let waking = std::thread::spawn(move || {
