@@ -104,6 +104,7 @@ mod diagnostic;
 mod dump;
 mod failure;
 mod metrics;
+mod report;
 mod task_info;
 
 pub use diagnostic::{Diagnostic, DiagnosticKind};
@@ -112,6 +113,7 @@ pub use failure::UnhandledFailure;
 pub use metrics::RuntimeMetrics;
 pub use task_info::{ScopeInfo, TaskInfo, TaskState};
 
-pub(crate) use diagnostic::{DiagnosticHook, TaskRef};
+pub(crate) use diagnostic::{DiagnosticHook, PanicTiming, TaskRef};
 pub(crate) use failure::{FailureHook, ScopeLoss};
 pub(crate) use metrics::{Counts, Gauges};
+pub(crate) use report::{report_unattached, Reporter};

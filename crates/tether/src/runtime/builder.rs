@@ -56,6 +56,8 @@ pub struct Builder {
     pub(crate) on_unhandled: Option<crate::diag::FailureHook>,
     pub(crate) policy: super::UnhandledFailurePolicy,
     pub(crate) diagnostics: super::diagnostics::DiagConfig,
+    pub(crate) on_diagnostic: Option<crate::diag::DiagnosticHook>,
+    pub(crate) quiet: bool,
 }
 
 impl Builder {
@@ -72,6 +74,8 @@ impl Builder {
             on_unhandled: None,
             policy: super::UnhandledFailurePolicy::Report,
             diagnostics: super::diagnostics::DiagConfig::default(),
+            on_diagnostic: None,
+            quiet: false,
         }
     }
 
@@ -330,7 +334,7 @@ impl Builder {
     where
         F: Fn(&Diagnostic) + Send + Sync + 'static,
     {
-        self.diagnostics.hook = Some(Arc::new(f));
+        self.on_diagnostic = Some(Arc::new(f));
         self
     }
 
@@ -371,6 +375,7 @@ impl fmt::Debug for Builder {
             .field("diagnostics", &self.diagnostics.enabled)
             .field("slow_poll_threshold", &self.diagnostics.slow_poll)
             .field("watchdog_limit", &self.diagnostics.watchdog)
+            .field("quiet", &self.quiet)
             .finish()
     }
 }
