@@ -5,6 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use tether::runtime::{Builder, Runtime};
 
+mod support;
+
 type Reports = Arc<Mutex<Vec<String>>>;
 
 fn runtime(multi: bool, reports: &Reports) -> Runtime {
@@ -123,57 +125,11 @@ impl Drop for PanicOnDrop {
     }
 }
 
-/// Set in the child process that runs one output-drop scenario (see `in_child`).
-const CHILD_ENV: &str = "TETHER_FAILURES_CHILD";
-
-/// Runs the test `name` of this binary in a child process (this binary re-executed with
-/// `CHILD_ENV=name`) and asserts that it passed, with at most 60 s for it. Before the fix, the
-/// scenarios below aborted the process (SIGABRT): in a child, that fails this test instead of
-/// killing the test run. Returns false when this process is that child (the caller then runs
-/// the scenario itself).
+/// Runs the test `name` in a child process and returns true when this process is not that
+/// child (the test is then done). Before the fix, the output-drop scenarios below aborted the
+/// process (SIGABRT): in a child, that fails this test instead of killing the test run.
 fn in_child(name: &str) -> bool {
-    if std::env::var(CHILD_ENV).as_deref() == Ok(name) {
-        return false;
-    }
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, name)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = pipe.read_to_string(&mut s);
-            s
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().unwrap()));
-    let err = drain(Box::new(child.stderr.take().unwrap()));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("the child running {name} did not finish within 60 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    };
-    let (out, err) = (out.join().unwrap(), err.join().unwrap());
-    assert!(
-        status.success(),
-        "the child running {name} failed ({status}):\n{out}\n{err}"
-    );
-    assert!(
-        out.contains("1 passed"),
-        "the child ran no test:\n{out}\n{err}"
-    );
-    true
+    support::child::run_in_child(name).is_some()
 }
 
 /// A runtime whose failure reports go to a channel, so a test can wait for one (bounded).

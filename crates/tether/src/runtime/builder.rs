@@ -178,10 +178,15 @@ impl Builder {
     /// Sets what happens to a task failure nobody observes: a task that panicked while its
     /// `JoinHandle` was dropped (or that is dropped later without being awaited), or a task whose
     /// output nobody took and whose output's destructor panicked when the runtime dropped it
-    /// ([`UnhandledFailure::is_output_drop`]). By default the failure is reported on stderr with
-    /// the task's id, name, spawn location and panic message; `f` replaces that report (log it,
-    /// count it, or abort). Each failure reaches `f` exactly once, on the thread that drops the
-    /// failure.
+    /// ([`UnhandledFailure::is_output_drop`]). By default the failure is reported with the task's
+    /// id, name, spawn location and panic message as a `tracing` event (with the `tracing`
+    /// feature and a subscriber) or on stderr, at most ten a second (see [`crate::diag`]); `f`
+    /// replaces the stderr line (log it, count it, or abort). Each failure reaches `f` exactly
+    /// once, on the thread that drops the failure, without rate limiting.
+    ///
+    /// Failures come only here, never to [`on_diagnostic`](Builder::on_diagnostic): a hook set
+    /// to silence slow-poll reports cannot swallow them, and `f` sees the failure itself (the
+    /// error a scope dropped, for one).
     ///
     /// `f` also receives the panics a worker thread catches in the runtime's own code (a waker
     /// that panicked when the reactor or a timer woke it, a panicking thread hook), on that worker;
@@ -301,10 +306,17 @@ impl Builder {
         self
     }
 
-    /// Sends slow-poll and watchdog reports to `f` instead of stderr. `f` runs on the worker
-    /// that finished a slow poll, or on the watchdog thread for a poll still running; keep it
-    /// short and non-blocking. The [`diag`](crate::diag) module shows the other ways to observe
-    /// a runtime.
+    /// Sends the runtime's [`Diagnostic`]s to `f` instead of stderr: slow polls, workers still
+    /// blocked, slow panic hooks, workers that keep a shutdown waiting, the tasks a shutdown
+    /// cancelled ([`DiagnosticKind`](crate::diag::DiagnosticKind) lists them). `f` receives every
+    /// report, without the rate limit that applies to stderr and `tracing`; `tracing` events
+    /// are still emitted (with the `tracing` feature). Unhandled failures go to
+    /// [`on_unhandled_failure`](Builder::on_unhandled_failure) instead.
+    ///
+    /// `f` runs on the worker that finished a slow poll, on the watchdog thread for a poll
+    /// still running, or on the thread that shuts the runtime down; keep it short and
+    /// non-blocking. A panic in `f` is caught, and the report then goes to stderr. The
+    /// [`diag`](crate::diag) module shows the other ways to observe a runtime.
     ///
     /// # Examples
     ///
@@ -335,6 +347,42 @@ impl Builder {
         F: Fn(&Diagnostic) + Send + Sync + 'static,
     {
         self.on_diagnostic = Some(Arc::new(f));
+        self
+    }
+
+    /// Keeps the runtime from writing to stderr. The reports it makes on its own (see
+    /// [`crate::diag`]: slow polls, stuck workers, unhandled failures, the tasks left at
+    /// shutdown) still reach [`on_diagnostic`](Builder::on_diagnostic),
+    /// [`on_unhandled_failure`](Builder::on_unhandled_failure) and `tracing` (with the `tracing`
+    /// feature); they are no longer printed when none of those takes them. For a program that
+    /// owns its stderr (a command whose output is parsed, a full-screen terminal program). tokio
+    /// prints nothing on its own, so it has no such setting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let failures = Arc::new(AtomicUsize::new(0));
+    /// let f = failures.clone();
+    /// let rt = tether::runtime::Builder::new_current_thread()
+    ///     .quiet()
+    ///     .on_unhandled_failure(move |_| {
+    ///         f.fetch_add(1, Ordering::SeqCst);
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async {
+    ///     drop(tether::spawn(async { panic!("counted, not printed by the runtime") }));
+    ///     tether::task::yield_now().await;
+    /// });
+    /// rt.spawn(std::future::pending::<()>()); // left at shutdown: not printed either
+    /// drop(rt);
+    /// assert_eq!(failures.load(Ordering::SeqCst), 1);
+    /// ```
+    pub fn quiet(&mut self) -> &mut Builder {
+        self.quiet = true;
         self
     }
 
