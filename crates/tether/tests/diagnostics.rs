@@ -684,3 +684,53 @@ fn a_panic_hook_set_later_is_counted_but_not_blamed() {
     assert!(slow.3.contains("includes the panic hook's"), "{}", slow.3);
     assert!(!slow.3.contains("spawn_blocking"), "{}", slow.3);
 }
+
+/// A burst of slow polls (50 in well under a second): stderr gets ten, then one line with the
+/// count of the others, which the metrics count too. The runtime's clock is paused, so the rate
+/// limiter's window never passes during the burst whatever the machine's speed; the count is
+/// printed when the runtime shuts down.
+#[test]
+fn a_burst_of_slow_polls_is_cut_to_ten_lines_and_counted() {
+    let name = "a_burst_of_slow_polls_is_cut_to_ten_lines_and_counted";
+    let Some(printed) = support::child::run_in_child(name) else {
+        let rt = Builder::new_current_thread()
+            .start_paused(true)
+            .slow_poll_threshold(Duration::from_millis(1))
+            .watchdog_limit(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for _ in 0..50 {
+                tether::spawn(async { std::thread::sleep(Duration::from_millis(10)) })
+                    .await
+                    .unwrap();
+            }
+        });
+        // For the parent, which compares the lines with the count.
+        eprintln!("slow polls: {}", rt.handle().metrics().slow_polls());
+        return;
+    };
+    let reported: u64 = printed
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("slow polls: "))
+        .expect("the child printed its count")
+        .parse()
+        .unwrap();
+    // Each poll blocks ten times the threshold: only a watchdog starved for most of the burst
+    // would flag ten or fewer.
+    assert!(reported > 10, "{}", printed.stderr);
+    let lines = tether_lines(&printed.stderr);
+    let slow = lines.iter().filter(|l| l.contains("in one poll")).count();
+    assert_eq!(slow, 10, "{}", printed.stderr);
+    let count = format!(
+        "tether: {} similar reports suppressed (slow polls; at most 10 a second are printed, and \
+         Builder::on_diagnostic receives every one)",
+        reported - 10
+    );
+    assert!(
+        lines.contains(&count.as_str()),
+        "no {count:?} in {}",
+        printed.stderr
+    );
+}

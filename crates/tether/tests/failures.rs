@@ -226,3 +226,73 @@ fn an_awaited_output_is_the_callers_to_drop() {
     assert!(res.is_err(), "the caller's drop panicked");
     assert!(reports.lock().unwrap().is_empty());
 }
+
+/// Spawns `n` tasks that panic at once, with nobody to await them, and lets them run.
+async fn panic_unseen(n: usize) {
+    for _ in 0..n {
+        drop(tether::spawn(async { panic!("boom") }));
+    }
+    while tether::runtime::Handle::current().metrics().live_tasks() > 0 {
+        tether::task::yield_now().await;
+    }
+}
+
+/// A burst of unhandled failures: the hook hears every one; stderr gets ten a second, on the
+/// runtime's clock (paused here, so the window is exact), then one line with the count of the
+/// others. Run in a child process, whose stderr the test reads.
+#[test]
+fn a_burst_of_failures_is_cut_to_ten_lines_and_counted() {
+    let name = "a_burst_of_failures_is_cut_to_ten_lines_and_counted";
+    let Some(printed) = support::child::run_in_child(name) else {
+        // std's own panic message is not the runtime's: keep the child's stderr to the reports.
+        std::panic::set_hook(Box::new(|_| {}));
+        let paused = || {
+            let mut b = Builder::new_current_thread();
+            b.start_paused(true);
+            b
+        };
+        let heard = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let h = heard.clone();
+        let rt = paused()
+            .on_unhandled_failure(move |_| {
+                h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            })
+            .build()
+            .unwrap();
+        rt.block_on(panic_unseen(1000));
+        drop(rt);
+        assert_eq!(heard.load(std::sync::atomic::Ordering::SeqCst), 1000);
+
+        let rt = paused().build().unwrap();
+        rt.block_on(async {
+            panic_unseen(1000).await;
+            // The window passes (the paused clock jumps); the count follows, then 6 more lines.
+            tether::time::sleep(std::time::Duration::from_secs(2)).await;
+            panic_unseen(6).await;
+        });
+        return;
+    };
+    let lines: Vec<&str> = printed
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("tether: "))
+        .collect();
+    let failures = lines
+        .iter()
+        .filter(|l| l.contains("panicked with message \"boom\""))
+        .count();
+    assert_eq!(failures, 16, "{}", printed.stderr);
+    let counts: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("similar reports suppressed"))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            &"tether: 990 similar reports suppressed (unhandled failures; at most 10 a second are \
+           printed, and Builder::on_unhandled_failure receives every one)"
+        ],
+        "{}",
+        printed.stderr
+    );
+}
