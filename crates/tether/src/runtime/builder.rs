@@ -257,9 +257,10 @@ impl Builder {
     /// A poll that takes longer than `d` is reported as slow (default 10 ms, in debug and release
     /// builds alike: the detection costs under 5% of a task switch, see BENCHMARKS.md).
     ///
-    /// A slow poll blocks its worker: no other task on it runs meanwhile. The report (through
-    /// [`on_diagnostic`](Builder::on_diagnostic), stderr by default, and `tracing` with the
-    /// `tracing` feature) names the task, where it was spawned, the worker and the duration.
+    /// A slow poll blocks its worker: no other task on it runs meanwhile. The report (to
+    /// [`on_diagnostic`](Builder::on_diagnostic), `tracing` with the `tracing` feature, or
+    /// stderr; see [`crate::diag`]) names the task, where it was spawned, the worker, the
+    /// duration and how many tasks the poll spawned.
     /// Durations are measured by the watchdog thread, to a quarter of the smaller of this
     /// threshold and the [watchdog limit](Builder::watchdog_limit); time the worker thread spent
     /// waiting for a CPU (an overloaded machine) does not count.
@@ -301,6 +302,10 @@ impl Builder {
 
     /// Turns slow-poll detection, the watchdog (and its thread) and per-task poll timing on or
     /// off (default on). Poll and wake counts are kept either way.
+    ///
+    /// With diagnostics on, the first runtime built in the process wraps the process's panic
+    /// hook (it calls the hook unchanged), so that the time a panicking task spends in the hook
+    /// is not reported as its slow poll; see [`Diagnostic::panicked`].
     pub fn diagnostics(&mut self, enabled: bool) -> &mut Builder {
         self.diagnostics.enabled = enabled;
         self

@@ -331,13 +331,18 @@ fn watch(rt: &RuntimeShared) {
             }
             let own = seen.own_before + seen.phase_own;
             let waited = seen.waited_before + seen.phase_waited;
-            let credit = seen.credit.saturating_sub(waited);
+            // The sampled credit less the CPU wait, but never below the certain lower bound: a
+            // starved watchdog credits at most two periods a tick while the wait it subtracts
+            // is measured whole (a slow poll of 0.0 ms was reported so on a loaded machine).
+            let credit = seen.credit.saturating_sub(waited).max(own);
             let ticks = (credit.as_nanos() / TICK.as_nanos()).min(u128::from(CREDIT as u32)) as u64;
             let flag = if own >= slow { SLOW } else { 0 };
             slot.mark
                 .store((value >> 32) << 32 | flag | ticks, Ordering::Release);
             if own >= seen.next_report {
-                let running = seen.credit;
+                // At least its own time and the CPU wait within it (the same starved-watchdog
+                // case: "running 204 ms, 234 ms of it waiting for a CPU").
+                let running = seen.credit.max(own + waited);
                 report_worker(
                     rt,
                     slot,
