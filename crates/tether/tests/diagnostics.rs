@@ -361,7 +361,7 @@ fn a_panicking_hook_does_not_take_the_worker_down() {
 }
 
 /// The report of the tasks a shutdown cancelled reaches the hook as a `Diagnostic`, like every
-/// other report (it used to be a bare line on stderr).
+/// other report (it used to be a bare line on stderr): rule 1 of `diag/report.rs`.
 fn the_shutdown_report_reaches_the_hook(multi: bool) {
     let seen = Arc::new(Mutex::new(
         Vec::<(DiagnosticKind, Vec<String>, String)>::new(),
@@ -437,6 +437,7 @@ fn tether_lines(stderr: &str) -> Vec<&str> {
         .collect()
 }
 
+/// Rule 4 of `diag/report.rs`: what no hook (and no `tracing` subscriber) takes goes to stderr.
 #[test]
 fn without_a_hook_reports_go_to_stderr() {
     let Some(printed) = support::child::run_in_child("without_a_hook_reports_go_to_stderr") else {
@@ -465,6 +466,7 @@ fn without_a_hook_reports_go_to_stderr() {
     );
 }
 
+/// Rules 2 and 4 of `diag/report.rs`: `quiet` silences stderr, never the hook.
 #[test]
 fn a_quiet_runtime_prints_nothing_and_its_hook_still_hears() {
     let name = "a_quiet_runtime_prints_nothing_and_its_hook_still_hears";
@@ -552,7 +554,15 @@ fn a_poll_that_spawns_many_tasks_is_reported_with_the_count(multi: bool) {
         .iter()
         .find(|(k, _, _)| *k == DiagnosticKind::StillRunning)
         .unwrap_or_else(|| panic!("no watchdog report: {seen:?}"));
-    assert_eq!(stuck.1, 10_000, "{}", stuck.2);
+    // Made while the poll still runs: on a slow machine, possibly before the last spawn.
+    assert!((1..=10_000).contains(&stuck.1), "{}", stuck.2);
+    assert!(
+        stuck
+            .2
+            .contains(&format!("it has spawned {} tasks in this poll", stuck.1)),
+        "{}",
+        stuck.2
+    );
 }
 
 #[test]
@@ -622,8 +632,9 @@ fn doomed_task(
 /// With `RUST_BACKTRACE=1`, the time the panic hook spent printing a task's backtrace was
 /// reported as the task's slow poll, with advice to use `spawn_blocking`. Here the hook blocks
 /// until the watchdog has reported it (so the poll was long by any measure): the report names
-/// the hook, and nothing blames the task's code. Run in a child process: the test sets the
-/// process's panic hook before the first runtime is built, as a program would.
+/// the hook, and nothing blames the task's code (rule 5 of `runtime/diagnostics.rs`). Run in a
+/// child process: the test sets the process's panic hook before the first runtime is built, as
+/// a program would.
 #[test]
 fn a_slow_panic_hook_is_not_the_tasks_slow_poll() {
     if support::child::run_in_child("a_slow_panic_hook_is_not_the_tasks_slow_poll").is_some() {
@@ -686,7 +697,7 @@ fn a_panic_hook_set_later_is_counted_but_not_blamed() {
 }
 
 /// A burst of slow polls (50 in well under a second): stderr gets ten, then one line with the
-/// count of the others, which the metrics count too. The runtime's clock is paused, so the rate
+/// count of the others, which the metrics count too (rule 5 of `diag/report.rs`). The runtime's clock is paused, so the rate
 /// limiter's window never passes during the burst whatever the machine's speed; the count is
 /// printed when the runtime shuts down.
 #[test]

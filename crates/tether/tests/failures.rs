@@ -237,9 +237,10 @@ async fn panic_unseen(n: usize) {
     }
 }
 
-/// A burst of unhandled failures: the hook hears every one; stderr gets ten a second, on the
-/// runtime's clock (paused here, so the window is exact), then one line with the count of the
-/// others. Run in a child process, whose stderr the test reads.
+/// A burst of unhandled failures: the hook hears every one (rule 2 of `diag/report.rs`); stderr
+/// gets ten a second, on the runtime's clock (paused here, so the window is exact), then one
+/// line with the count of the others (rule 5). Run in a child process, whose stderr the test
+/// reads.
 #[test]
 fn a_burst_of_failures_is_cut_to_ten_lines_and_counted() {
     let name = "a_burst_of_failures_is_cut_to_ten_lines_and_counted";
