@@ -70,6 +70,8 @@
 //! flavor unless you write `flavor = "multi_thread"`; a panic nobody awaited is reported, not lost.
 
 #![doc(test(attr(deny(warnings))))]
+// Everything the runtime says on its own takes the one reporting path (`diag/report.rs`, rule 1).
+#![warn(clippy::print_stderr)]
 
 pub mod diag;
 pub mod fs;

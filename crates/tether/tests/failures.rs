@@ -5,6 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use tether::runtime::{Builder, Runtime};
 
+mod support;
+
 type Reports = Arc<Mutex<Vec<String>>>;
 
 fn runtime(multi: bool, reports: &Reports) -> Runtime {
@@ -123,57 +125,11 @@ impl Drop for PanicOnDrop {
     }
 }
 
-/// Set in the child process that runs one output-drop scenario (see `in_child`).
-const CHILD_ENV: &str = "TETHER_FAILURES_CHILD";
-
-/// Runs the test `name` of this binary in a child process (this binary re-executed with
-/// `CHILD_ENV=name`) and asserts that it passed, with at most 60 s for it. Before the fix, the
-/// scenarios below aborted the process (SIGABRT): in a child, that fails this test instead of
-/// killing the test run. Returns false when this process is that child (the caller then runs
-/// the scenario itself).
+/// Runs the test `name` in a child process and returns true when this process is not that
+/// child (the test is then done). Before the fix, the output-drop scenarios below aborted the
+/// process (SIGABRT): in a child, that fails this test instead of killing the test run.
 fn in_child(name: &str) -> bool {
-    if std::env::var(CHILD_ENV).as_deref() == Ok(name) {
-        return false;
-    }
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, name)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = pipe.read_to_string(&mut s);
-            s
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().unwrap()));
-    let err = drain(Box::new(child.stderr.take().unwrap()));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("the child running {name} did not finish within 60 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    };
-    let (out, err) = (out.join().unwrap(), err.join().unwrap());
-    assert!(
-        status.success(),
-        "the child running {name} failed ({status}):\n{out}\n{err}"
-    );
-    assert!(
-        out.contains("1 passed"),
-        "the child ran no test:\n{out}\n{err}"
-    );
-    true
+    support::child::run_in_child(name).is_some()
 }
 
 /// A runtime whose failure reports go to a channel, so a test can wait for one (bounded).
@@ -269,4 +225,75 @@ fn an_awaited_output_is_the_callers_to_drop() {
     drop(rt);
     assert!(res.is_err(), "the caller's drop panicked");
     assert!(reports.lock().unwrap().is_empty());
+}
+
+/// Spawns `n` tasks that panic at once, with nobody to await them, and lets them run.
+async fn panic_unseen(n: usize) {
+    for _ in 0..n {
+        drop(tether::spawn(async { panic!("boom") }));
+    }
+    while tether::runtime::Handle::current().metrics().live_tasks() > 0 {
+        tether::task::yield_now().await;
+    }
+}
+
+/// A burst of unhandled failures: the hook hears every one (rule 2 of `diag/report.rs`); stderr
+/// gets ten a second, on the runtime's clock (paused here, so the window is exact), then one
+/// line with the count of the others (rule 5). Run in a child process, whose stderr the test
+/// reads.
+#[test]
+fn a_burst_of_failures_is_cut_to_ten_lines_and_counted() {
+    let name = "a_burst_of_failures_is_cut_to_ten_lines_and_counted";
+    let Some(printed) = support::child::run_in_child(name) else {
+        // std's own panic message is not the runtime's: keep the child's stderr to the reports.
+        std::panic::set_hook(Box::new(|_| {}));
+        let paused = || {
+            let mut b = Builder::new_current_thread();
+            b.start_paused(true);
+            b
+        };
+        let heard = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let h = heard.clone();
+        let rt = paused()
+            .on_unhandled_failure(move |_| {
+                h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            })
+            .build()
+            .unwrap();
+        rt.block_on(panic_unseen(1000));
+        drop(rt);
+        assert_eq!(heard.load(std::sync::atomic::Ordering::SeqCst), 1000);
+
+        let rt = paused().build().unwrap();
+        rt.block_on(async {
+            panic_unseen(1000).await;
+            // The window passes (the paused clock jumps); the count follows, then 6 more lines.
+            tether::time::sleep(std::time::Duration::from_secs(2)).await;
+            panic_unseen(6).await;
+        });
+        return;
+    };
+    let lines: Vec<&str> = printed
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("tether: "))
+        .collect();
+    let failures = lines
+        .iter()
+        .filter(|l| l.contains("panicked with message \"boom\""))
+        .count();
+    assert_eq!(failures, 16, "{}", printed.stderr);
+    let counts: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("similar reports suppressed"))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            &"tether: 990 similar reports suppressed (unhandled failures; at most 10 a second are \
+           printed, and Builder::on_unhandled_failure receives every one)"
+        ],
+        "{}",
+        printed.stderr
+    );
 }

@@ -1,25 +1,28 @@
-//! `Diagnostic`: the report about a task that blocked its worker, and how a report reaches the
-//! user (the [`Builder::on_diagnostic`](crate::runtime::Builder::on_diagnostic) hook, a
-//! `tracing` event, or stderr).
+//! `Diagnostic`: a report the runtime makes on its own about a task that blocked its worker, a
+//! panic hook that holds one, the tasks a shutdown cancelled, or a child process it could not
+//! reap; what it holds and how it prints.
 //!
 //! The reports are made by the runtime's poll monitoring (`runtime/diagnostics.rs`, with the
-//! watchdog thread in `runtime/watchdog.rs`); this file only says what a report holds and how
-//! it is delivered.
+//! watchdog thread in `runtime/watchdog.rs`), its shutdown (`runtime/mod.rs`) and the process
+//! reaper (`process/reaper.rs`); they reach the user through the one reporting path in
+//! `diag/report.rs`.
 
 use std::fmt;
 use std::panic::Location;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::TaskInfo;
 use crate::task::Id;
 
 /// The hook behind [`Builder::on_diagnostic`](crate::runtime::Builder::on_diagnostic).
 pub(crate) type DiagnosticHook = Arc<dyn Fn(&Diagnostic) + Send + Sync>;
 
 /// Which task a [`Diagnostic`] is about.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct TaskRef {
-    /// `None` for the future passed to `block_on`, which is not a task.
+    /// `None` for the future passed to `block_on`, which is not a task (and for reports about
+    /// no single task).
     pub(crate) id: Option<Id>,
     pub(crate) name: Option<Arc<str>>,
     /// Where the task was spawned (for the `block_on` future: where `block_on` was called).
@@ -27,7 +30,7 @@ pub(crate) struct TaskRef {
 }
 
 /// What a [`Diagnostic`] reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DiagnosticKind {
     /// A poll took longer than the slow-poll threshold; reported when it returned.
@@ -40,21 +43,49 @@ pub enum DiagnosticKind {
     /// exits when the poll returns); while dropping the runtime, the drop had waited the
     /// watchdog limit for it and keeps waiting.
     BlocksShutdown,
+    /// A task panicked and the process's panic hook has been running past the watchdog limit
+    /// (a hook that prints a backtrace, with `RUST_BACKTRACE` set, can take that long): the
+    /// worker is blocked, but not by the task's code. Its time does not count as the task's
+    /// poll (see [`Diagnostic::panicked`]).
+    SlowPanicHook,
+    /// The runtime shut down with tasks of its root scope still running; they were cancelled.
+    /// [`Diagnostic::tasks`] lists them (name, spawn location, age). Not reported when the
+    /// failure policy is [`Ignore`](crate::runtime::UnhandledFailurePolicy::Ignore).
+    TasksLeftAtShutdown,
+    /// A [`process::Child`](crate::process::Child) was dropped while its process ran, and the
+    /// thread that reaps such processes could not be started: the process will remain a zombie
+    /// after it exits.
+    ChildNotReaped,
 }
 
-/// A report about a task that blocked its worker, passed to
-/// [`Builder::on_diagnostic`](crate::runtime::Builder::on_diagnostic) (printed to stderr by
-/// default).
+/// How a poll that ended in a panic was timed (see [`Diagnostic::panicked`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PanicTiming {
+    /// The runtime saw the panic hook run (for this long) and did not count it.
+    HookExcluded(Duration),
+    /// The panic hook ran without the runtime seeing it (a hook set after the first runtime
+    /// was built replaces the runtime's wrapper): the poll's time includes it.
+    HookIncluded,
+}
+
+/// A report the runtime makes on its own, passed to
+/// [`Builder::on_diagnostic`](crate::runtime::Builder::on_diagnostic) (or, without that hook,
+/// printed to stderr or given to `tracing`: see the [`diag`](crate::diag) module docs).
 ///
-/// Its `Display` is one line that names the task, where it was spawned, the worker and the
-/// duration, for example:
+/// Most reports are about a task that blocked its worker ([`kind`](Diagnostic::kind) says
+/// which); their `Display` is one line that names the task, where it was spawned, the worker
+/// and the duration, for example:
 ///
 /// ```text
-/// tether: task 12 "store" spawned at src/main.rs:12 has been running 250 ms on worker 1 without yielding (watchdog limit 100 ms)
+/// tether: task 12 "store" spawned at src/main.rs:12 has been running 250 ms on worker 1 without yielding (watchdog limit 100 ms); every other task on that worker is waiting
 /// ```
 ///
 /// Durations are measured by the runtime's watchdog thread, to a quarter of the smaller of the
 /// slow-poll threshold and the watchdog limit.
+///
+/// The report of the tasks a shutdown cancelled
+/// ([`TasksLeftAtShutdown`](DiagnosticKind::TasksLeftAtShutdown)) prints one line, then one
+/// indented line per task (at most ten, then how many more).
 #[derive(Clone, Debug)]
 pub struct Diagnostic {
     pub(crate) kind: DiagnosticKind,
@@ -65,15 +96,43 @@ pub struct Diagnostic {
     pub(crate) threshold: Duration,
     /// `BlocksShutdown`: the shutdown gave up on the worker (rather than waiting on).
     pub(crate) left_behind: bool,
+    /// `SlowPoll`, `StillRunning`: tasks the poll spawned (so far).
+    pub(crate) spawned: u64,
+    /// `SlowPoll`: the poll ended in a panic, and how its time was counted.
+    pub(crate) panic: Option<PanicTiming>,
+    /// `TasksLeftAtShutdown`: the tasks.
+    pub(crate) tasks: Vec<TaskInfo>,
+    /// `ChildNotReaped`: the sentence that says what happened.
+    pub(crate) detail: Option<Arc<str>>,
 }
 
 impl Diagnostic {
+    /// A report of `kind` about `task`, with every other field empty.
+    pub(crate) fn new(kind: DiagnosticKind, task: TaskRef) -> Diagnostic {
+        Diagnostic {
+            kind,
+            task,
+            worker: 0,
+            duration: Duration::ZERO,
+            waited: Duration::ZERO,
+            threshold: Duration::ZERO,
+            left_behind: false,
+            spawned: 0,
+            panic: None,
+            tasks: Vec::new(),
+            detail: None,
+        }
+    }
+
     /// What happened.
     pub fn kind(&self) -> DiagnosticKind {
         self.kind
     }
 
-    /// The task's id; `None` for the future passed to `block_on`, which is not a task.
+    /// The task's id; `None` for the future passed to `block_on`, which is not a task, and for
+    /// the reports about no single task
+    /// ([`TasksLeftAtShutdown`](DiagnosticKind::TasksLeftAtShutdown),
+    /// [`ChildNotReaped`](DiagnosticKind::ChildNotReaped)).
     pub fn task_id(&self) -> Option<Id> {
         self.task.id
     }
@@ -88,15 +147,17 @@ impl Diagnostic {
         self.task.location
     }
 
-    /// The worker the poll runs on (0 for a current-thread runtime).
+    /// The worker the poll runs on (0 for a current-thread runtime, and for the reports about
+    /// no single task).
     pub fn worker(&self) -> usize {
         self.worker
     }
 
     /// How long the poll took ([`SlowPoll`](DiagnosticKind::SlowPoll)) or has been running so
-    /// far ([`StillRunning`](DiagnosticKind::StillRunning)); for
+    /// far ([`StillRunning`](DiagnosticKind::StillRunning)); how long the panic hook has been
+    /// running ([`SlowPanicHook`](DiagnosticKind::SlowPanicHook)); for
     /// [`BlocksShutdown`](DiagnosticKind::BlocksShutdown), how long the shutdown had waited for
-    /// the worker.
+    /// the worker. Zero for the other kinds.
     pub fn duration(&self) -> Duration {
         self.duration
     }
@@ -111,46 +172,41 @@ impl Diagnostic {
 
     /// The threshold that was crossed: the slow-poll threshold or the watchdog limit (for
     /// [`BlocksShutdown`](DiagnosticKind::BlocksShutdown): the shutdown's timeout, or the
-    /// watchdog limit when dropping the runtime).
+    /// watchdog limit when dropping the runtime). Zero for the reports about no single task.
     pub fn threshold(&self) -> Duration {
         self.threshold
     }
 
-    /// Delivers the report: a `tracing` event (with the `tracing` feature), then `hook`, or
-    /// stderr when there is none.
-    pub(crate) fn emit(&self, hook: Option<&DiagnosticHook>) {
-        #[cfg(feature = "tracing")]
-        {
-            let id = self.task.id.map(|i| i.as_u64());
-            let name = self.task.name.as_deref();
-            let location = self.task.location.map(ToString::to_string);
-            let duration_ms = self.duration.as_millis() as u64;
-            tracing::warn!(
-                target: "tether::diagnostics",
-                task_id = id,
-                task_name = name,
-                task_location = location.as_deref(),
-                worker = self.worker,
-                duration_ms = duration_ms,
-                "{self}"
-            );
-        }
-        match hook {
-            Some(hook) => {
-                // A panicking hook must not take a worker (or the watchdog) down with it.
-                let hook = std::panic::AssertUnwindSafe(|| hook(self));
-                if std::panic::catch_unwind(hook).is_err() {
-                    eprintln!("tether: the on_diagnostic hook panicked while reporting: {self}");
-                }
-            }
-            None => eprintln!("{self}"),
-        }
+    /// For [`SlowPoll`](DiagnosticKind::SlowPoll) and
+    /// [`StillRunning`](DiagnosticKind::StillRunning): how many tasks the poll spawned (so
+    /// far). Spawning is not free (each spawn allocates and registers a task): a poll that
+    /// spawns a million tasks takes a few hundred milliseconds, and is reported as slow for
+    /// that. Zero for the other kinds.
+    pub fn spawned_tasks(&self) -> u64 {
+        self.spawned
     }
-}
 
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("tether: ")?;
+    /// For [`SlowPoll`](DiagnosticKind::SlowPoll): whether the poll ended in a panic.
+    ///
+    /// The time the panic hook runs is not the task's: the runtime wraps the process's panic
+    /// hook when the first runtime is built, sees the hook start and end, and does not count
+    /// that time toward the slow-poll threshold or the watchdog limit (a hook that runs past
+    /// the limit is reported as [`SlowPanicHook`](DiagnosticKind::SlowPanicHook)). A hook set
+    /// with `std::panic::set_hook` after that replaces the wrapper; the runtime then cannot
+    /// tell the hook's time from the task's, and the report of a slow poll that ended in a
+    /// panic says that its time includes the hook's.
+    pub fn panicked(&self) -> bool {
+        self.panic.is_some()
+    }
+
+    /// For [`TasksLeftAtShutdown`](DiagnosticKind::TasksLeftAtShutdown): the tasks the
+    /// shutdown cancelled (the root scope's tasks that were still running). Empty otherwise.
+    pub fn tasks(&self) -> &[TaskInfo] {
+        &self.tasks
+    }
+
+    /// Writes "task N "name" spawned at L" (or what stands for it).
+    fn write_task(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.task.id {
             Some(id) => {
                 write!(f, "task {id}")?;
@@ -160,37 +216,88 @@ impl fmt::Display for Diagnostic {
                 if let Some(loc) = self.task.location {
                     write!(f, " spawned at {loc}")?;
                 }
+                Ok(())
             }
             None => {
                 f.write_str("the future passed to block_on")?;
                 if let Some(loc) = self.task.location {
                     write!(f, " at {loc}")?;
                 }
+                Ok(())
             }
         }
-        let ms = self.duration.as_secs_f64() * 1e3;
-        let limit_ms = self.threshold.as_secs_f64() * 1e3;
+    }
+}
+
+/// Spawns in one poll from which the report of a slow poll advises spawning in batches.
+const MANY_SPAWNS: u64 = 1000;
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("tether: ")?;
+        let (ms, limit_ms, worker) = (millis(self.duration), millis(self.threshold), self.worker);
         match self.kind {
-            DiagnosticKind::SlowPoll => write!(
-                f,
-                " took {ms:.1} ms in one poll on worker {} (slow-poll threshold {limit_ms:.0} ms); \
-                 move blocking work to spawn_blocking or yield with task::yield_now",
-                self.worker
-            ),
-            DiagnosticKind::StillRunning => {
-                write!(f, " has been running {ms:.0} ms on worker {}", self.worker)?;
-                if self.waited >= Duration::from_millis(1) {
-                    let waited_ms = self.waited.as_secs_f64() * 1e3;
-                    write!(f, " ({waited_ms:.0} ms of it waiting for a CPU)")?;
+            DiagnosticKind::SlowPoll => {
+                self.write_task(f)?;
+                match self.panic {
+                    None => write!(f, " took {ms:.1} ms in one poll on worker {worker}")?,
+                    Some(PanicTiming::HookExcluded(_)) => write!(
+                        f,
+                        " took {ms:.1} ms in one poll on worker {worker} before it panicked"
+                    )?,
+                    Some(PanicTiming::HookIncluded) => write!(
+                        f,
+                        " took {ms:.1} ms in a poll that ended in a panic, on worker {worker}"
+                    )?,
                 }
-                write!(
-                    f,
-                    " without yielding (watchdog limit {limit_ms:.0} ms); every other task on \
-                     that worker is waiting"
-                )
+                write!(f, " (slow-poll threshold {limit_ms:.0} ms")?;
+                if let Some(PanicTiming::HookExcluded(hook)) = self.panic {
+                    write!(f, "; the panic hook's {:.1} ms not counted", millis(hook))?;
+                }
+                f.write_str(")")?;
+                if self.spawned > 0 {
+                    write!(f, "; it spawned {} tasks in that poll", self.spawned)?;
+                }
+                if self.panic == Some(PanicTiming::HookIncluded) {
+                    f.write_str(
+                        "; that time includes the panic hook's (printing a backtrace with \
+                         RUST_BACKTRACE set takes long), which the runtime cannot tell apart \
+                         from the task's when the hook was set after the first runtime was built",
+                    )
+                } else if self.spawned >= MANY_SPAWNS {
+                    f.write_str(
+                        "; spawn in batches with task::yield_now between them, or from a \
+                         bounded scope, so other tasks run meanwhile",
+                    )
+                } else {
+                    f.write_str(
+                        "; move blocking work to spawn_blocking or yield with task::yield_now",
+                    )
+                }
+            }
+            DiagnosticKind::StillRunning => {
+                self.write_task(f)?;
+                write!(f, " has been running {ms:.0} ms on worker {worker}")?;
+                if self.waited >= Duration::from_millis(1) {
+                    write!(
+                        f,
+                        " ({:.0} ms of it waiting for a CPU)",
+                        millis(self.waited)
+                    )?;
+                }
+                write!(f, " without yielding (watchdog limit {limit_ms:.0} ms)")?;
+                if self.spawned > 0 {
+                    write!(f, "; it has spawned {} tasks in this poll", self.spawned)?;
+                }
+                f.write_str("; every other task on that worker is waiting")
             }
             DiagnosticKind::BlocksShutdown => {
-                write!(f, " is still being polled on worker {}, which", self.worker)?;
+                self.write_task(f)?;
+                write!(f, " is still being polled on worker {worker}, which")?;
                 if self.left_behind {
                     write!(
                         f,
@@ -206,6 +313,35 @@ impl fmt::Display for Diagnostic {
                     )
                 }
             }
+            DiagnosticKind::SlowPanicHook => {
+                self.write_task(f)?;
+                write!(
+                    f,
+                    " panicked on worker {worker}, and the panic hook has been running {ms:.0} \
+                     ms (watchdog limit {limit_ms:.0} ms); printing a backtrace with \
+                     RUST_BACKTRACE set can take that long. The time is the hook's, not the \
+                     task's; every other task on that worker is waiting"
+                )
+            }
+            DiagnosticKind::TasksLeftAtShutdown => {
+                write!(
+                    f,
+                    "the runtime shut down with {} task(s) still running; they were cancelled:",
+                    self.tasks.len()
+                )?;
+                for t in self.tasks.iter().take(10) {
+                    write!(f, "\n  {t}")?;
+                }
+                if self.tasks.len() > 10 {
+                    write!(f, "\n  ... and {} more", self.tasks.len() - 10)?;
+                }
+                Ok(())
+            }
+            DiagnosticKind::ChildNotReaped => f.write_str(
+                self.detail
+                    .as_deref()
+                    .unwrap_or("a child process was not reaped"),
+            ),
         }
     }
 }
@@ -214,20 +350,25 @@ impl fmt::Display for Diagnostic {
 mod tests {
     use super::*;
 
+    fn store(kind: DiagnosticKind) -> Diagnostic {
+        let task = TaskRef {
+            id: Some(Id::next()),
+            name: Some("store".into()),
+            location: Some(Location::caller()),
+        };
+        Diagnostic {
+            worker: 1,
+            duration: Duration::from_millis(250),
+            threshold: Duration::from_millis(100),
+            ..Diagnostic::new(kind, task)
+        }
+    }
+
     #[test]
     fn a_report_says_how_long_the_worker_waited_for_a_cpu() {
         let d = Diagnostic {
-            kind: DiagnosticKind::StillRunning,
-            task: TaskRef {
-                id: Some(Id::next()),
-                name: Some("store".into()),
-                location: Some(Location::caller()),
-            },
-            worker: 1,
-            duration: Duration::from_millis(250),
             waited: Duration::from_millis(40),
-            threshold: Duration::from_millis(100),
-            left_behind: false,
+            ..store(DiagnosticKind::StillRunning)
         };
         let text = d.to_string();
         assert!(text.contains("\"store\" spawned at "), "{text}");
@@ -240,5 +381,59 @@ mod tests {
             ..d
         };
         assert!(!quiet.to_string().contains("waiting for a CPU"));
+    }
+
+    /// A poll that spawned many tasks is slow for that, and the report says so instead of
+    /// sending the reader to `spawn_blocking`.
+    #[test]
+    fn a_slow_poll_that_spawned_many_tasks_says_so() {
+        let d = Diagnostic {
+            spawned: 1_000_000,
+            ..store(DiagnosticKind::SlowPoll)
+        };
+        let text = d.to_string();
+        assert!(
+            text.contains("it spawned 1000000 tasks in that poll"),
+            "{text}"
+        );
+        assert!(text.contains("spawn in batches"), "{text}");
+        assert!(!text.contains("spawn_blocking"), "{text}");
+        let stuck = Diagnostic {
+            spawned: 5,
+            ..store(DiagnosticKind::StillRunning)
+        };
+        assert!(stuck
+            .to_string()
+            .contains("it has spawned 5 tasks in this poll"));
+    }
+
+    /// A poll that ended in a panic is never blamed with the `spawn_blocking` advice for the
+    /// panic hook's time.
+    #[test]
+    fn a_slow_poll_that_panicked_says_what_the_time_was() {
+        let excluded = Diagnostic {
+            panic: Some(PanicTiming::HookExcluded(Duration::from_millis(700))),
+            ..store(DiagnosticKind::SlowPoll)
+        };
+        let text = excluded.to_string();
+        assert!(text.contains("before it panicked"), "{text}");
+        assert!(
+            text.contains("the panic hook's 700.0 ms not counted"),
+            "{text}"
+        );
+        let included = Diagnostic {
+            panic: Some(PanicTiming::HookIncluded),
+            ..store(DiagnosticKind::SlowPoll)
+        };
+        let text = included.to_string();
+        assert!(text.contains("a poll that ended in a panic"), "{text}");
+        assert!(text.contains("includes the panic hook's"), "{text}");
+        assert!(!text.contains("spawn_blocking"), "{text}");
+        let hook = store(DiagnosticKind::SlowPanicHook).to_string();
+        assert!(
+            hook.contains("the panic hook has been running 250 ms"),
+            "{hook}"
+        );
+        assert!(!hook.contains("spawn_blocking"), "{hook}");
     }
 }

@@ -1,10 +1,10 @@
-//! `UnhandledFailure`: the report about a failure nobody observed, and how it reaches the user
-//! (the [`Builder::on_unhandled_failure`](crate::runtime::Builder::on_unhandled_failure) hook, a
-//! `tracing` event, or stderr).
+//! `UnhandledFailure`: the report about a failure nobody observed, and what it holds.
 //!
 //! Which failures are reported, and what the runtime does after reporting one, is the runtime's
 //! failure policy ([`UnhandledFailurePolicy`](crate::runtime::UnhandledFailurePolicy), in
-//! `runtime/failure.rs`); this file only says what a report holds and how it is delivered.
+//! `runtime/failure.rs`); how a report reaches the user (the
+//! [`Builder::on_unhandled_failure`](crate::runtime::Builder::on_unhandled_failure) hook, a
+//! `tracing` event, or stderr) is the one reporting path in `diag/report.rs`.
 
 use std::any::Any;
 use std::fmt;
@@ -339,27 +339,3 @@ impl fmt::Display for UnhandledFailure<'_> {
 /// The callback type of
 /// [`Builder::on_unhandled_failure`](crate::runtime::Builder::on_unhandled_failure).
 pub(crate) type FailureHook = Arc<dyn Fn(&UnhandledFailure<'_>) + Send + Sync>;
-
-impl UnhandledFailure<'_> {
-    /// Delivers the report: a `tracing` event (with the `tracing` feature), then `hook`, or
-    /// stderr when there is none.
-    pub(crate) fn report(&self, hook: Option<&FailureHook>) {
-        #[cfg(feature = "tracing")]
-        {
-            let id = self.id().map(|id| id.as_u64());
-            let location = self.location().map(|l| l.to_string());
-            tracing::error!(
-                target: "tether::failures",
-                task_id = id,
-                task_name = self.name(),
-                task_location = location.as_deref(),
-                thread = self.thread(),
-                "{self}"
-            );
-        }
-        match hook {
-            Some(h) => h(self),
-            None => eprintln!("tether: {self}"),
-        }
-    }
-}

@@ -72,10 +72,27 @@ pub(super) fn adopt(pid: u32, pidfd: Option<PidFd>) {
     }
     match REAPER.get_or_init(|| Reaper::start().map_err(|e| e.to_string())) {
         Ok(reaper) => reaper.adopt(pid, pidfd),
-        Err(e) => eprintln!(
-            "tether: could not start the thread that reaps dropped child processes ({e}); \
-             process {pid} will remain a zombie after it exits"
-        ),
+        Err(e) => not_reaped(pid, e),
+    }
+}
+
+/// Reports that orphan `pid` will not be reaped because the reaper could not start (`error`):
+/// through the reporting path of the runtime entered on this thread, if any (the orphan belongs
+/// to no runtime, rule 1, but the program hears it where it hears the runtime).
+#[cold]
+fn not_reaped(pid: libc::pid_t, error: &str) {
+    use crate::diag::{Diagnostic, DiagnosticKind, TaskRef};
+    let detail = format!(
+        "could not start the thread that reaps dropped child processes ({error}); process \
+         {pid} will remain a zombie after it exits"
+    );
+    let d = Diagnostic {
+        detail: Some(detail.into()),
+        ..Diagnostic::new(DiagnosticKind::ChildNotReaped, TaskRef::default())
+    };
+    match crate::runtime::context::current_handle() {
+        Some(handle) => handle.shared.report(&d),
+        None => crate::diag::report_unattached(&d),
     }
 }
 

@@ -56,6 +56,8 @@ pub struct Builder {
     pub(crate) on_unhandled: Option<crate::diag::FailureHook>,
     pub(crate) policy: super::UnhandledFailurePolicy,
     pub(crate) diagnostics: super::diagnostics::DiagConfig,
+    pub(crate) on_diagnostic: Option<crate::diag::DiagnosticHook>,
+    pub(crate) quiet: bool,
 }
 
 impl Builder {
@@ -72,6 +74,8 @@ impl Builder {
             on_unhandled: None,
             policy: super::UnhandledFailurePolicy::Report,
             diagnostics: super::diagnostics::DiagConfig::default(),
+            on_diagnostic: None,
+            quiet: false,
         }
     }
 
@@ -174,10 +178,15 @@ impl Builder {
     /// Sets what happens to a task failure nobody observes: a task that panicked while its
     /// `JoinHandle` was dropped (or that is dropped later without being awaited), or a task whose
     /// output nobody took and whose output's destructor panicked when the runtime dropped it
-    /// ([`UnhandledFailure::is_output_drop`]). By default the failure is reported on stderr with
-    /// the task's id, name, spawn location and panic message; `f` replaces that report (log it,
-    /// count it, or abort). Each failure reaches `f` exactly once, on the thread that drops the
-    /// failure.
+    /// ([`UnhandledFailure::is_output_drop`]). By default the failure is reported with the task's
+    /// id, name, spawn location and panic message as a `tracing` event (with the `tracing`
+    /// feature and a subscriber) or on stderr, at most ten a second (see [`crate::diag`]); `f`
+    /// replaces the stderr line (log it, count it, or abort). Each failure reaches `f` exactly
+    /// once, on the thread that drops the failure, without rate limiting.
+    ///
+    /// Failures come only here, never to [`on_diagnostic`](Builder::on_diagnostic): a hook set
+    /// to silence slow-poll reports cannot swallow them, and `f` sees the failure itself (the
+    /// error a scope dropped, for one).
     ///
     /// `f` also receives the panics a worker thread catches in the runtime's own code (a waker
     /// that panicked when the reactor or a timer woke it, a panicking thread hook), on that worker;
@@ -248,9 +257,10 @@ impl Builder {
     /// A poll that takes longer than `d` is reported as slow (default 10 ms, in debug and release
     /// builds alike: the detection costs under 5% of a task switch, see BENCHMARKS.md).
     ///
-    /// A slow poll blocks its worker: no other task on it runs meanwhile. The report (through
-    /// [`on_diagnostic`](Builder::on_diagnostic), stderr by default, and `tracing` with the
-    /// `tracing` feature) names the task, where it was spawned, the worker and the duration.
+    /// A slow poll blocks its worker: no other task on it runs meanwhile. The report (to
+    /// [`on_diagnostic`](Builder::on_diagnostic), `tracing` with the `tracing` feature, or
+    /// stderr; see [`crate::diag`]) names the task, where it was spawned, the worker, the
+    /// duration and how many tasks the poll spawned.
     /// Durations are measured by the watchdog thread, to a quarter of the smaller of this
     /// threshold and the [watchdog limit](Builder::watchdog_limit); time the worker thread spent
     /// waiting for a CPU (an overloaded machine) does not count.
@@ -292,15 +302,26 @@ impl Builder {
 
     /// Turns slow-poll detection, the watchdog (and its thread) and per-task poll timing on or
     /// off (default on). Poll and wake counts are kept either way.
+    ///
+    /// With diagnostics on, the first runtime built in the process wraps the process's panic
+    /// hook (it calls the hook unchanged), so that the time a panicking task spends in the hook
+    /// is not reported as its slow poll; see [`Diagnostic::panicked`].
     pub fn diagnostics(&mut self, enabled: bool) -> &mut Builder {
         self.diagnostics.enabled = enabled;
         self
     }
 
-    /// Sends slow-poll and watchdog reports to `f` instead of stderr. `f` runs on the worker
-    /// that finished a slow poll, or on the watchdog thread for a poll still running; keep it
-    /// short and non-blocking. The [`diag`](crate::diag) module shows the other ways to observe
-    /// a runtime.
+    /// Sends the runtime's [`Diagnostic`]s to `f` instead of stderr: slow polls, workers still
+    /// blocked, slow panic hooks, workers that keep a shutdown waiting, the tasks a shutdown
+    /// cancelled ([`DiagnosticKind`](crate::diag::DiagnosticKind) lists them). `f` receives every
+    /// report, without the rate limit that applies to stderr and `tracing`; `tracing` events
+    /// are still emitted (with the `tracing` feature). Unhandled failures go to
+    /// [`on_unhandled_failure`](Builder::on_unhandled_failure) instead.
+    ///
+    /// `f` runs on the worker that finished a slow poll, on the watchdog thread for a poll
+    /// still running, or on the thread that shuts the runtime down; keep it short and
+    /// non-blocking. A panic in `f` is caught, and the report then goes to stderr. The
+    /// [`diag`](crate::diag) module shows the other ways to observe a runtime.
     ///
     /// # Examples
     ///
@@ -330,7 +351,43 @@ impl Builder {
     where
         F: Fn(&Diagnostic) + Send + Sync + 'static,
     {
-        self.diagnostics.hook = Some(Arc::new(f));
+        self.on_diagnostic = Some(Arc::new(f));
+        self
+    }
+
+    /// Keeps the runtime from writing to stderr. The reports it makes on its own (see
+    /// [`crate::diag`]: slow polls, stuck workers, unhandled failures, the tasks left at
+    /// shutdown) still reach [`on_diagnostic`](Builder::on_diagnostic),
+    /// [`on_unhandled_failure`](Builder::on_unhandled_failure) and `tracing` (with the `tracing`
+    /// feature); they are no longer printed when none of those takes them. For a program that
+    /// owns its stderr (a command whose output is parsed, a full-screen terminal program). tokio
+    /// prints nothing on its own, so it has no such setting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let failures = Arc::new(AtomicUsize::new(0));
+    /// let f = failures.clone();
+    /// let rt = tether::runtime::Builder::new_current_thread()
+    ///     .quiet()
+    ///     .on_unhandled_failure(move |_| {
+    ///         f.fetch_add(1, Ordering::SeqCst);
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async {
+    ///     drop(tether::spawn(async { panic!("counted, not printed by the runtime") }));
+    ///     tether::task::yield_now().await;
+    /// });
+    /// rt.spawn(std::future::pending::<()>()); // left at shutdown: not printed either
+    /// drop(rt);
+    /// assert_eq!(failures.load(Ordering::SeqCst), 1);
+    /// ```
+    pub fn quiet(&mut self) -> &mut Builder {
+        self.quiet = true;
         self
     }
 
@@ -371,6 +428,7 @@ impl fmt::Debug for Builder {
             .field("diagnostics", &self.diagnostics.enabled)
             .field("slow_poll_threshold", &self.diagnostics.slow_poll)
             .field("watchdog_limit", &self.diagnostics.watchdog)
+            .field("quiet", &self.quiet)
             .finish()
     }
 }

@@ -1,10 +1,12 @@
 //! Slow-poll detection and the watchdog: naming the task that blocks a worker.
 //!
 //! This file owns the bookkeeping around each poll: the per-worker [`WorkerSlot`]s (the
-//! workers' side of rules 1 and 2), the runtime's [`PollMonitor`] that holds them, and the
+//! workers' side of rules 1, 2 and 5), the runtime's [`PollMonitor`] that holds them, and the
 //! slow-poll and shutdown reports made from a worker. The watchdog thread, which times the polls
-//! (its side of rules 1 to 4), is in `runtime/watchdog.rs`. The report itself, [`Diagnostic`],
-//! and its delivery to the hook, `tracing` or stderr are in `diag/diagnostic.rs`.
+//! (its side of rules 1 to 5), is in `runtime/watchdog.rs`; the wrapper around the process's
+//! panic hook (rule 5) in `runtime/panic_hook.rs`. The report itself, [`Diagnostic`], is in
+//! `diag/diagnostic.rs`, and its delivery to the hook, `tracing` or stderr is the one reporting
+//! path in `diag/report.rs`.
 //!
 //! # Design
 //!
@@ -33,7 +35,16 @@
 //!   discounts the time the thread was ready but had no CPU. A task stuck in a blocking call or
 //!   a long computation is reported; a worker the kernel preempted on an overloaded machine is
 //!   not. A starved watchdog credits at most two periods per tick. The file is opened once per
-//!   worker thread and then re-read in place (rule 4).
+//!   worker thread and then re-read in place (rule 4);
+//! - **the panic hook is not the task's code**: when a task panics, the process's panic hook
+//!   runs inside the task's poll, before the unwinding reaches the poll wrapper's
+//!   `catch_unwind`; with `RUST_BACKTRACE` set it prints a backtrace, which can take a second.
+//!   The runtime's wrapper around the hook marks the slot while the hook runs (rule 5); the
+//!   watchdog credits that time to the hook, not to the poll, and reports a hook that runs past
+//!   the watchdog limit as what it is (`DiagnosticKind::SlowPanicHook`);
+//! - **what the poll did**: a spawn made on a worker counts in its slot, so the report of a
+//!   slow or stuck poll says how many tasks the poll spawned (a poll that spawns a million
+//!   tasks takes a few hundred milliseconds: a true slow poll, reported as such).
 //!
 //! # Protocol
 //!
@@ -59,13 +70,22 @@
 //!    slot's thread changes (the thread driving a current-thread runtime may) or a read fails,
 //!    and closed when the watchdog exits. A long poll costs one `pread` per tick, not an open, a
 //!    read and a close.
+//! 5. **The panic hook.** While the process's panic hook runs for a panic in a poll, the slot's
+//!    `panic_hook` holds that poll's `current` value (`IDLE` otherwise); only the slot's own
+//!    thread writes it (the hook runs on the panicking thread), before calling the hook and after
+//!    it returns, and then records the hook's duration for that poll's `seq` (`last_hook_*`),
+//!    which the poll wrapper reads once `catch_unwind` has returned the panic. The watchdog
+//!    treats a slot whose `panic_hook` equals `current` as a phase of its own: no credit to the
+//!    poll, no slow flag, no `StillRunning`; past the watchdog limit (and each doubling), a
+//!    `SlowPanicHook` report. The poll's own lower bound resumes from where it was when the hook
+//!    returns (the unwinding that follows runs the task's destructors, which are its code).
 
 use std::panic::Location;
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::watchdog::{self, Watchdog};
-use crate::diag::{Diagnostic, DiagnosticHook, DiagnosticKind, TaskRef};
+use crate::diag::{Diagnostic, DiagnosticKind, PanicTiming, TaskRef};
 use crate::runtime::RuntimeShared;
 use crate::task::meta::TaskMeta;
 
@@ -100,7 +120,6 @@ pub(crate) struct DiagConfig {
     pub(crate) enabled: bool,
     pub(crate) slow_poll: Duration,
     pub(crate) watchdog: Duration,
-    pub(crate) hook: Option<DiagnosticHook>,
 }
 
 impl Default for DiagConfig {
@@ -109,7 +128,6 @@ impl Default for DiagConfig {
             enabled: true,
             slow_poll: DEFAULT_SLOW_POLL,
             watchdog: DEFAULT_WATCHDOG,
-            hook: None,
         }
     }
 }
@@ -130,6 +148,16 @@ pub(crate) struct WorkerSlot {
     main_location: AtomicPtr<Location<'static>>,
     /// The kernel's id of the thread using the slot (0 when unknown).
     pub(super) tid: AtomicI32,
+    /// Tasks spawned by the thread using the slot since the last poll ended (so: by the poll in
+    /// progress); written only by that thread, read by the watchdog.
+    spawned: AtomicU64,
+    /// Rule 5: the `current` value of the poll whose panic hook is running, `IDLE` otherwise;
+    /// written only by the slot's thread.
+    pub(super) panic_hook: AtomicU64,
+    /// Rule 5: the `seq` of the poll whose panic hook ran last, and how long it ran (ns); used
+    /// only by the slot's thread.
+    last_hook_seq: AtomicU32,
+    last_hook_nanos: AtomicU64,
 }
 
 impl WorkerSlot {
@@ -142,6 +170,10 @@ impl WorkerSlot {
             activity: AtomicU64::new(1),
             main_location: AtomicPtr::new(std::ptr::null_mut()),
             tid: AtomicI32::new(0),
+            spawned: AtomicU64::new(0),
+            panic_hook: AtomicU64::new(IDLE),
+            last_hook_seq: AtomicU32::new(0),
+            last_hook_nanos: AtomicU64::new(0),
         }
     }
 
@@ -159,12 +191,59 @@ impl WorkerSlot {
     #[inline]
     pub(crate) fn end(&self, seq: u32) -> Option<Credit> {
         self.current.store(IDLE, Ordering::Release);
+        let spawned = self.spawned.load(Ordering::Relaxed);
+        if spawned != 0 {
+            self.spawned.store(0, Ordering::Relaxed);
+        }
         let mark = self.mark.load(Ordering::Acquire);
         if (mark >> 32) as u32 == seq {
-            Some(Credit(mark))
+            Some(Credit { mark, spawned })
         } else {
             None
         }
+    }
+
+    /// The thread using this slot spawned a task.
+    #[inline]
+    pub(crate) fn spawned_one(&self) {
+        let n = self.spawned.load(Ordering::Relaxed);
+        self.spawned.store(n.wrapping_add(1), Ordering::Relaxed);
+    }
+
+    /// Rule 5: the panic hook starts on this slot's thread. Returns false (and marks nothing)
+    /// outside a poll.
+    pub(crate) fn enter_panic_hook(&self) -> bool {
+        let current = self.current.load(Ordering::Relaxed);
+        if current == IDLE {
+            return false;
+        }
+        self.panic_hook.store(current, Ordering::Release);
+        true
+    }
+
+    /// Rule 5: the panic hook marked by `enter_panic_hook` returned after `took`.
+    pub(crate) fn leave_panic_hook(&self, took: Duration) {
+        let current = self.panic_hook.swap(IDLE, Ordering::Release);
+        self.last_hook_seq
+            .store((current >> 32) as u32, Ordering::Relaxed);
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.last_hook_nanos.store(nanos, Ordering::Relaxed);
+    }
+
+    /// Rule 5: how poll `seq`, which ended in a panic, was timed: without the panic hook's time
+    /// if the runtime's wrapper saw the hook run during it.
+    pub(crate) fn panic_timing(&self, seq: u32) -> PanicTiming {
+        if self.last_hook_seq.load(Ordering::Relaxed) == seq {
+            let nanos = self.last_hook_nanos.load(Ordering::Relaxed);
+            PanicTiming::HookExcluded(Duration::from_nanos(nanos))
+        } else {
+            PanicTiming::HookIncluded
+        }
+    }
+
+    /// Tasks spawned so far by the poll in progress (read by the watchdog).
+    pub(super) fn spawned_so_far(&self) -> u64 {
+        self.spawned.load(Ordering::Relaxed)
     }
 
     /// Records the calling thread as the one using this slot.
@@ -207,17 +286,20 @@ impl WorkerSlot {
     }
 }
 
-/// What the watchdog credited to one poll.
+/// What the watchdog credited to one poll, and how many tasks the poll spawned.
 #[derive(Clone, Copy)]
-pub(crate) struct Credit(u64);
+pub(crate) struct Credit {
+    mark: u64,
+    spawned: u64,
+}
 
 impl Credit {
     fn ticks(self) -> u32 {
-        (self.0 & CREDIT) as u32
+        (self.mark & CREDIT) as u32
     }
 
     fn slow(self) -> bool {
-        self.0 & SLOW != 0
+        self.mark & SLOW != 0
     }
 }
 
@@ -273,16 +355,17 @@ impl PollMonitor {
             })
             .collect()
     }
-
-    /// Delivers a report to the configured hook (or stderr).
-    pub(super) fn emit(&self, d: &Diagnostic) {
-        d.emit(self.config.hook.as_ref());
-    }
 }
 
-/// Called by a task's poll wrapper when the watchdog credited its poll (rule 1).
+/// Called by a task's poll wrapper when the watchdog credited its poll (rule 1); `panic` says
+/// how a poll that ended in a panic was timed (rule 5).
 #[cold]
-pub(crate) fn poll_credited(slot: &WorkerSlot, meta: &TaskMeta, credit: Credit) {
+pub(crate) fn poll_credited(
+    slot: &WorkerSlot,
+    meta: &TaskMeta,
+    credit: Credit,
+    panic: Option<PanicTiming>,
+) {
     let total = meta.poll_ticks.load(Ordering::Relaxed);
     meta.poll_ticks
         .store(total.saturating_add(credit.ticks()), Ordering::Relaxed);
@@ -292,35 +375,40 @@ pub(crate) fn poll_credited(slot: &WorkerSlot, meta: &TaskMeta, credit: Credit) 
             name: meta.name.clone(),
             location: Some(meta.location),
         };
-        report_slow(&meta.shared.diag, slot, task, credit);
+        report_slow(&meta.shared, slot, task, credit, panic);
     }
 }
 
 /// Called by the current-thread scheduler when the watchdog credited a poll of the `block_on`
 /// future.
 #[cold]
-pub(crate) fn main_poll_credited(monitor: &PollMonitor, slot: &WorkerSlot, credit: Credit) {
+pub(crate) fn main_poll_credited(rt: &RuntimeShared, slot: &WorkerSlot, credit: Credit) {
     if credit.slow() {
         let task = TaskRef {
             id: None,
             name: None,
             location: slot.main_location(),
         };
-        report_slow(monitor, slot, task, credit);
+        report_slow(rt, slot, task, credit, None);
     }
 }
 
-/// Counts and emits a slow-poll report.
-fn report_slow(monitor: &PollMonitor, slot: &WorkerSlot, task: TaskRef, credit: Credit) {
-    monitor.slow_polls.fetch_add(1, Ordering::Relaxed);
-    monitor.emit(&Diagnostic {
-        kind: DiagnosticKind::SlowPoll,
-        task,
+/// Counts and reports a slow poll.
+fn report_slow(
+    rt: &RuntimeShared,
+    slot: &WorkerSlot,
+    task: TaskRef,
+    credit: Credit,
+    panic: Option<PanicTiming>,
+) {
+    rt.diag.slow_polls.fetch_add(1, Ordering::Relaxed);
+    rt.report(&Diagnostic {
         worker: slot.index,
         duration: TICK * credit.ticks(),
-        waited: Duration::ZERO,
-        threshold: monitor.config.slow_poll,
-        left_behind: false,
+        threshold: rt.diag.config.slow_poll,
+        spawned: credit.spawned,
+        panic,
+        ..Diagnostic::new(DiagnosticKind::SlowPoll, task)
     });
 }
 
@@ -350,17 +438,16 @@ pub(crate) fn report_blocks_shutdown(
     if slot.current.load(Ordering::Acquire) != value {
         return;
     }
-    rt.diag.emit(&Diagnostic {
-        kind: DiagnosticKind::BlocksShutdown,
-        task: TaskRef {
-            id: Some(id),
-            name,
-            location: Some(location),
-        },
+    let task = TaskRef {
+        id: Some(id),
+        name,
+        location: Some(location),
+    };
+    rt.report(&Diagnostic {
         worker,
         duration: waited,
-        waited: Duration::ZERO,
         threshold: limit,
         left_behind,
+        ..Diagnostic::new(DiagnosticKind::BlocksShutdown, task)
     });
 }

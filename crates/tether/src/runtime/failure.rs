@@ -2,10 +2,11 @@
 //!
 //! A task that panics delivers the panic through its `JoinHandle`. When nobody is there to
 //! receive it (the handle was dropped, or is dropped later without being awaited), the failure
-//! goes to the runtime's policy instead of vanishing: by default a report on stderr naming the
-//! task, its spawn location and the panic message; or the callback given to
-//! [`Builder::on_unhandled_failure`](super::Builder::on_unhandled_failure). Each failure is
-//! reported exactly once: the report is made when the undelivered `JoinError` is dropped.
+//! goes to the runtime's policy instead of vanishing: by default a report naming the task, its
+//! spawn location and the panic message, to the callback given to
+//! [`Builder::on_unhandled_failure`](super::Builder::on_unhandled_failure), or else `tracing` or
+//! stderr (the one reporting path, see [`crate::diag`]). Each failure is reported exactly once:
+//! the report is made when the undelivered `JoinError` is dropped.
 //!
 //! The policy also receives the panics that escape the runtime's own code on one of its worker
 //! threads, where no `JoinHandle` could receive them: a waker that panics when the reactor or a
@@ -26,8 +27,8 @@
 //! ([`is_undelivered_scope_failure`](crate::diag::UnhandledFailure::is_undelivered_scope_failure)).
 //!
 //! This file holds the policy; `report_unhandled` in `runtime/mod.rs` applies it. The report
-//! itself ([`UnhandledFailure`](crate::diag::UnhandledFailure)) and its delivery to the hook,
-//! `tracing` or stderr live in `diag/failure.rs`.
+//! itself ([`UnhandledFailure`](crate::diag::UnhandledFailure)) is in `diag/failure.rs`, its
+//! delivery to the hook, `tracing` or stderr in `diag/report.rs`.
 
 /// What the runtime does with a failure nobody observed (a task's panic that no `JoinHandle`
 /// received, or a panic a worker thread caught in the runtime's own code); see
@@ -35,8 +36,9 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum UnhandledFailurePolicy {
-    /// Report it (on stderr, or to [`Builder::on_unhandled_failure`](super::Builder::on_unhandled_failure)'s
-    /// callback) and keep running. The default.
+    /// Report it (to [`Builder::on_unhandled_failure`](super::Builder::on_unhandled_failure)'s
+    /// callback, or else as a `tracing` event or on stderr; see [`crate::diag`]) and keep
+    /// running. The default.
     #[default]
     Report,
     /// Drop it silently. Use only when failures are observed some other way.

@@ -53,6 +53,7 @@ pub(crate) mod diagnostics;
 pub(crate) mod failure;
 mod handle;
 mod metrics;
+mod panic_hook;
 mod watchdog;
 
 pub use builder::Builder;
@@ -129,9 +130,9 @@ pub(crate) struct RuntimeShared {
     pub(crate) metrics: Counters,
     /// Threads for blocking work.
     pub(crate) blocking: blocking::BlockingPool,
-    /// Where unobserved task failures go (`None`: stderr).
-    pub(crate) on_unhandled: Option<crate::diag::FailureHook>,
-    /// What to do with them.
+    /// The one reporting path (`diag/report.rs`): the hooks, `tracing`, stderr, the rate limit.
+    pub(crate) reporter: crate::diag::Reporter,
+    /// What to do with unobserved task failures.
     pub(crate) policy: UnhandledFailurePolicy,
     /// Set (with the failure's description) when the policy shut the runtime down.
     fatal: crate::loom::sync::Mutex<Option<String>>,
@@ -146,13 +147,19 @@ pub(crate) struct RuntimeShared {
 }
 
 impl RuntimeShared {
+    /// Reports `d` through the one reporting path, on the runtime's clock.
+    pub(crate) fn report(&self, d: &crate::diag::Diagnostic) {
+        self.reporter.diagnostic(d, self.time.clock.now());
+    }
+
     /// Hands a failure nobody observed to the failure policy.
     pub(crate) fn report_unhandled(&self, failure: &crate::diag::UnhandledFailure<'_>) {
+        let now = || self.time.clock.now();
         match self.policy {
             UnhandledFailurePolicy::Ignore => {}
-            UnhandledFailurePolicy::Report => failure.report(self.on_unhandled.as_ref()),
+            UnhandledFailurePolicy::Report => self.reporter.failure(failure, now()),
             UnhandledFailurePolicy::ShutdownRuntime => {
-                failure.report(self.on_unhandled.as_ref());
+                self.reporter.failure(failure, now());
                 crate::loom::lock(&self.fatal).get_or_insert_with(|| failure.to_string());
                 self.fatal_flag.store(true, Ordering::Release);
                 self.root_token.cancel();
@@ -231,7 +238,11 @@ impl Runtime {
                 format!("{}-blocking", builder.thread_name),
                 builder.hooks.clone(),
             ),
-            on_unhandled: builder.on_unhandled.clone(),
+            reporter: crate::diag::Reporter::new(
+                builder.on_diagnostic.clone(),
+                builder.on_unhandled.clone(),
+                builder.quiet,
+            ),
             policy: builder.policy,
             fatal: crate::loom::sync::Mutex::new(None),
             fatal_flag: crate::loom::sync::atomic::AtomicBool::new(false),
@@ -243,6 +254,9 @@ impl Runtime {
             handle: Handle { shared },
             shut_down: false,
         };
+        if builder.diagnostics.enabled {
+            panic_hook::install();
+        }
         // On failure, dropping `rt` stops whatever was started.
         watchdog::start(&rt.handle.shared, &builder.thread_name)?;
         if builder.flavor == Flavor::MultiThread {
@@ -398,8 +412,11 @@ impl Runtime {
 
 /// Shuts a runtime down, whatever its flavor, within `timeout` (or as long as it takes; see the
 /// module docs). Root tasks still running are reported first (unless the failure policy is
-/// `Ignore`): a task spawned to finish work in the background (a write, a store) that would
-/// otherwise vanish with the runtime is named, not silently dropped.
+/// `Ignore`), as [`DiagnosticKind::TasksLeftAtShutdown`]: a task spawned to finish work in the
+/// background (a write, a store) that would otherwise vanish with the runtime is named, not
+/// silently dropped. Last, the reporting path prints its counts of suppressed reports.
+///
+/// [`DiagnosticKind::TasksLeftAtShutdown`]: crate::diag::DiagnosticKind::TasksLeftAtShutdown
 fn shutdown(rt: &Arc<RuntimeShared>, timeout: Option<std::time::Duration>) {
     if rt.policy != UnhandledFailurePolicy::Ignore {
         let running: Vec<_> = rt
@@ -408,17 +425,11 @@ fn shutdown(rt: &Arc<RuntimeShared>, timeout: Option<std::time::Duration>) {
             .filter(|t| t.is_root())
             .collect();
         if !running.is_empty() {
-            let mut msg = format!(
-                "tether: the runtime shut down with {} task(s) still running; they were cancelled:",
-                running.len()
-            );
-            for t in running.iter().take(10) {
-                msg.push_str(&format!("\n  {t}"));
-            }
-            if running.len() > 10 {
-                msg.push_str(&format!("\n  ... and {} more", running.len() - 10));
-            }
-            eprintln!("{msg}");
+            use crate::diag::{Diagnostic, DiagnosticKind, TaskRef};
+            rt.report(&Diagnostic {
+                tasks: running,
+                ..Diagnostic::new(DiagnosticKind::TasksLeftAtShutdown, TaskRef::default())
+            });
         }
     }
     match rt.sched {
@@ -426,6 +437,7 @@ fn shutdown(rt: &Arc<RuntimeShared>, timeout: Option<std::time::Duration>) {
         Scheduler::MultiThread(_) => multi_thread::shutdown(rt, timeout),
     }
     watchdog::stop(&rt.diag);
+    rt.reporter.flush(None);
 }
 
 /// Shuts the runtime down: cancels every task and drops its future, then waits for the worker

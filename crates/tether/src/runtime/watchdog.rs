@@ -1,8 +1,10 @@
 //! The watchdog thread: times the polls the workers publish in their slots, credits them, reports
-//! a poll still running past the watchdog limit, flags slow polls for their workers to report,
-//! and sleeps without a timeout while every worker is parked.
+//! a poll still running past the watchdog limit (or a panic hook that holds a worker that long),
+//! flags slow polls for their workers to report, prints the reporting path's counts of
+//! suppressed reports when they are due, and sleeps without a timeout while every worker is
+//! parked.
 //!
-//! It implements the watchdog's side of rules 1 to 4 of the protocol in
+//! It implements the watchdog's side of rules 1 to 5 of the protocol in
 //! `runtime/diagnostics.rs`, whose module docs explain the design (sampling, lower bounds, the
 //! run-queue wait discount); the slots and the workers' side are there.
 
@@ -170,28 +172,65 @@ fn read_at_start(_file: &std::fs::File, _buf: &mut [u8]) -> std::io::Result<usiz
 }
 
 /// What the watchdog remembers of one slot between ticks.
+///
+/// A poll has phases: its own code, and, when it panics, the panic hook (rule 5), after which
+/// its own code (the unwinding through its destructors) resumes. Lower bounds are measured per
+/// phase from the phase's second sighting; the poll's own lower bound adds up its code phases.
 #[derive(Clone, Copy)]
 struct Seen {
     /// The poll in progress at the last tick (`IDLE` if none).
     value: u64,
-    /// Real time credited to it so far (the sampling estimate of its duration).
+    /// Real time credited to the poll's own code so far (the sampling estimate of its duration,
+    /// without the panic hook's time).
     credit: Duration,
-    /// When it was seen the second time, and the thread's run-queue wait then: from there on
-    /// it has certainly been running (or blocked), which gives a lower bound of its duration.
+    /// Real time credited to the current phase.
+    phase_credit: Duration,
+    /// When the current phase was seen the second time, and the thread's run-queue wait then:
+    /// from there on it has certainly been running (or blocked), which gives a lower bound.
     second: Option<(Instant, Option<u64>)>,
+    /// The lower bound of the current phase at the last tick, and the run-queue wait in it.
+    phase_own: Duration,
+    phase_waited: Duration,
+    /// The lower bound of the poll's own code phases that ended, and their run-queue wait.
+    own_before: Duration,
+    waited_before: Duration,
+    /// The poll's own lower bound that makes the next `StillRunning` report.
     next_report: Duration,
+    /// `Some` while the poll is in the panic hook: the bound of the next `SlowPanicHook` report.
+    hook_next_report: Option<Duration>,
     activity: u64,
 }
 
 impl Seen {
-    fn new(value: u64, credit: Duration, limit: Duration, activity: u64) -> Seen {
+    fn new(value: u64, limit: Duration, activity: u64) -> Seen {
         Seen {
             value,
-            credit,
+            credit: Duration::ZERO,
+            phase_credit: Duration::ZERO,
             second: None,
+            phase_own: Duration::ZERO,
+            phase_waited: Duration::ZERO,
+            own_before: Duration::ZERO,
+            waited_before: Duration::ZERO,
             next_report: limit,
+            hook_next_report: None,
             activity,
         }
+    }
+
+    /// The poll entered (`in_hook`) or left the panic hook (rule 5).
+    fn switch_phase(&mut self, in_hook: bool, limit: Duration) {
+        if in_hook {
+            self.own_before += self.phase_own;
+            self.waited_before += self.phase_waited;
+            self.hook_next_report = Some(limit);
+        } else {
+            self.hook_next_report = None;
+        }
+        self.phase_credit = Duration::ZERO;
+        self.second = None;
+        self.phase_own = Duration::ZERO;
+        self.phase_waited = Duration::ZERO;
     }
 }
 
@@ -202,7 +241,7 @@ fn watch(rt: &RuntimeShared) {
     let period = (c.slow_poll.min(c.watchdog) / 4)
         .clamp(Duration::from_millis(1), Duration::from_millis(250));
     let (limit, slow) = (c.watchdog, c.slow_poll);
-    let mut seen = vec![Seen::new(IDLE, Duration::ZERO, limit, 1); monitor.slots.len()];
+    let mut seen = vec![Seen::new(IDLE, limit, 1); monitor.slots.len()];
     // Rule 4: owned by this thread; the files close when it returns.
     let mut stats: Vec<SchedStat> = monitor
         .slots
@@ -243,49 +282,94 @@ fn watch(rt: &RuntimeShared) {
                 seen.value = IDLE;
                 continue;
             }
-            if value == seen.value {
-                seen.credit += dt;
-            } else {
-                *seen = Seen::new(value, dt, limit, activity);
+            // Rule 5: the panic hook of this poll is running.
+            let in_hook = slot.panic_hook.load(Ordering::Acquire) == value;
+            if value != seen.value {
+                *seen = Seen::new(value, limit, activity);
+                if in_hook {
+                    seen.switch_phase(true, limit);
+                }
+            } else if in_hook != seen.hook_next_report.is_some() {
+                seen.switch_phase(in_hook, limit);
             }
-            // Reports need a lower bound of the poll's own time: the time since its second
+            seen.phase_credit += dt;
+            if !in_hook {
+                seen.credit += dt;
+            }
+            // Reports need a lower bound of the phase's own time: the time since its second
             // sighting, less what the thread spent ready but without a CPU (module docs).
             let tid = slot.tid.load(Ordering::Relaxed);
-            let (own, waited) = match seen.second {
-                None if seen.credit > dt => {
+            match seen.second {
+                None if seen.phase_credit > dt => {
                     seen.second = Some((now, stat.run_queue_wait(tid)));
-                    (Duration::ZERO, Duration::ZERO)
                 }
-                None => (Duration::ZERO, Duration::ZERO),
+                None => {}
                 Some((t2, w2)) => {
-                    let waited = match (w2, stat.run_queue_wait(tid)) {
+                    seen.phase_waited = match (w2, stat.run_queue_wait(tid)) {
                         (Some(w2), Some(w)) => Duration::from_nanos(w.saturating_sub(w2)),
                         _ => Duration::ZERO,
                     };
-                    ((now - t2).saturating_sub(waited), waited)
+                    seen.phase_own = (now - t2).saturating_sub(seen.phase_waited);
                 }
-            };
-            let credit = seen.credit.saturating_sub(waited);
+            }
+            if let Some(next) = seen.hook_next_report {
+                // Rule 5: the hook's time is neither credited nor flagged; a long one is
+                // reported as what it is.
+                if seen.phase_own >= next {
+                    let (running, waited) = (seen.phase_credit, seen.phase_waited);
+                    report_worker(
+                        rt,
+                        slot,
+                        value,
+                        DiagnosticKind::SlowPanicHook,
+                        running,
+                        waited,
+                    );
+                    seen.hook_next_report = Some(next.saturating_mul(2));
+                }
+                continue;
+            }
+            let own = seen.own_before + seen.phase_own;
+            let waited = seen.waited_before + seen.phase_waited;
+            // The sampled credit less the CPU wait, but never below the certain lower bound: a
+            // starved watchdog credits at most two periods a tick while the wait it subtracts
+            // is measured whole (a slow poll of 0.0 ms was reported so on a loaded machine).
+            let credit = seen.credit.saturating_sub(waited).max(own);
             let ticks = (credit.as_nanos() / TICK.as_nanos()).min(u128::from(CREDIT as u32)) as u64;
             let flag = if own >= slow { SLOW } else { 0 };
             slot.mark
                 .store((value >> 32) << 32 | flag | ticks, Ordering::Release);
             if own >= seen.next_report {
-                report_stuck(rt, slot, value, seen.credit, waited);
+                // At least its own time and the CPU wait within it (the same starved-watchdog
+                // case: "running 204 ms, 234 ms of it waiting for a CPU").
+                let running = seen.credit.max(own + waited);
+                report_worker(
+                    rt,
+                    slot,
+                    value,
+                    DiagnosticKind::StillRunning,
+                    running,
+                    waited,
+                );
                 seen.next_report = seen.next_report.saturating_mul(2);
             }
         }
+        // The reporting path's counts of suppressed reports whose window has passed.
+        rt.reporter.flush(Some(rt.time.clock.now()));
         idle_ticks = if all_parked { idle_ticks + 1 } else { 0 };
         if idle_ticks >= DEEP_SLEEP_AFTER {
             idle_ticks = 0;
-            deep_sleep(monitor, &seen);
+            deep_sleep(rt, &seen);
             last = Instant::now();
         }
     }
 }
 
-/// Rule 2: sleeps until a worker leaves park (or shutdown), unless one already has.
-fn deep_sleep(monitor: &PollMonitor, seen: &[Seen]) {
+/// Rule 2: sleeps until a worker leaves park (or shutdown), unless one already has. While the
+/// reporting path holds a count of suppressed reports, the sleep ends when that count is due,
+/// so that it is printed on time (`diag/report.rs`, rule 5).
+fn deep_sleep(rt: &RuntimeShared, seen: &[Seen]) {
+    let monitor = &rt.diag;
     let stop = lock(&monitor.watchdog.state);
     monitor.watchdog.sleeping.store(true, Ordering::SeqCst);
     let moved = monitor
@@ -297,21 +381,40 @@ fn deep_sleep(monitor: &PollMonitor, seen: &[Seen]) {
         monitor.watchdog.sleeping.store(false, Ordering::SeqCst);
         return;
     }
-    let _stop = monitor
-        .watchdog
-        .cv
-        .wait_while(stop, |stop| {
-            !*stop && monitor.watchdog.sleeping.load(Ordering::SeqCst)
-        })
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let asleep = |stop: &mut bool| !*stop && monitor.watchdog.sleeping.load(Ordering::SeqCst);
+    // The count's due time is on the runtime's clock; a paused clock does not get there by
+    // itself, and then the count waits for the next report, the next tick or the shutdown.
+    let due = match rt.reporter.next_flush() {
+        Some(due) if !rt.time.is_paused() => Some(due),
+        _ => None,
+    };
+    let _stop = match due {
+        Some(due) => {
+            let timeout = due.saturating_duration_since(rt.time.clock.now());
+            monitor
+                .watchdog
+                .cv
+                .wait_timeout_while(stop, timeout, asleep)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|e| e.into_inner().0)
+        }
+        None => monitor
+            .watchdog
+            .cv
+            .wait_while(stop, asleep)
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    };
     monitor.watchdog.sleeping.store(false, Ordering::SeqCst);
 }
 
+/// Reports the poll `value` on `slot`, running for `running` (of which `waited` waiting for a
+/// CPU): stuck in its own code (`StillRunning`) or in the panic hook (`SlowPanicHook`).
 #[cold]
-fn report_stuck(
+fn report_worker(
     rt: &RuntimeShared,
     slot: &WorkerSlot,
     value: u64,
+    kind: DiagnosticKind,
     running: Duration,
     waited: Duration,
 ) {
@@ -333,18 +436,22 @@ fn report_stuck(
     };
     // Rule 1: the lookup names the stuck poll only if the slot did not move meanwhile.
     let Some(task) = task else { return };
+    let spawned = slot.spawned_so_far();
     if slot.current.load(Ordering::Acquire) != value {
         return;
     }
     rt.diag.stuck_reports.fetch_add(1, Ordering::Relaxed);
-    rt.diag.emit(&Diagnostic {
-        kind: DiagnosticKind::StillRunning,
-        task,
+    rt.report(&Diagnostic {
         worker: slot.index,
         duration: running,
         waited,
         threshold: rt.diag.config.watchdog,
-        left_behind: false,
+        spawned: if kind == DiagnosticKind::StillRunning {
+            spawned
+        } else {
+            0
+        },
+        ..Diagnostic::new(kind, task)
     });
 }
 

@@ -344,7 +344,7 @@ impl Core {
                 let res = coop::with_budget(|| future.as_mut().poll(&mut cx));
                 if let (Some(s), Some(seq)) = (slot, seq) {
                     if let Some(credit) = s.end(seq) {
-                        diagnostics::main_poll_credited(&rt.diag, s, credit);
+                        diagnostics::main_poll_credited(rt, s, credit);
                     }
                 }
                 if let Poll::Ready(out) = res {

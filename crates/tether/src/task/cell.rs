@@ -103,7 +103,9 @@ impl<F: Future> Future for TaskFuture<'_, F> {
         let res = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
         if let (Some(s), Some(seq)) = (slot, seq) {
             if let Some(credit) = s.end(seq) {
-                diagnostics::poll_credited(s, meta, credit);
+                // The panic hook's time is not the task's (`runtime/panic_hook.rs`).
+                let panic = res.as_ref().err().map(|_| s.panic_timing(seq));
+                diagnostics::poll_credited(s, meta, credit, panic);
             }
         }
         #[cfg(feature = "tracing")]
@@ -232,6 +234,8 @@ where
         .insert(meta, runnable.waker(), shared.time.coarse_now_ms());
     meta.set_key(key);
     shared.metrics.task_spawned();
+    // Counted for the report of a slow poll: spawning a million tasks takes a while.
+    crate::task::current::count_spawn();
     runnable.schedule();
     JoinHandle::new(task)
 }

@@ -48,6 +48,17 @@ pub(crate) fn slot() -> *const WorkerSlot {
     SLOT.try_with(Cell::get).unwrap_or(ptr::null())
 }
 
+/// Counts a spawn made on this thread in its diagnostics slot, if it has one (see
+/// `WorkerSlot::spawned_one`).
+#[inline]
+pub(crate) fn count_spawn() {
+    // SAFETY: a non-null slot pointer was set by the scheduler loop running further down this
+    // thread's stack, and stays valid until that loop ends (`set_slot`).
+    if let Some(slot) = unsafe { slot().as_ref() } {
+        slot.spawned_one();
+    }
+}
+
 /// Restores the previous current task when dropped.
 pub(crate) struct CurrentGuard {
     prev: *const TaskMeta,
