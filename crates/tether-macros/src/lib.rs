@@ -32,8 +32,11 @@
 // the body.
 
 mod codegen;
+mod crate_path;
 mod function;
+mod join;
 mod options;
+mod select;
 #[cfg(test)]
 mod test_support;
 
@@ -292,7 +295,29 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::Test, args.into(), item.into()).into()
 }
 
-/// Which macro is being expanded.
+/// The implementation of `tether::select!`; call that macro, which documents the syntax (it
+/// passes its `$crate` path in front of the branches, see `crate_path.rs`).
+#[doc(hidden)]
+#[proc_macro]
+pub fn select(input: TokenStream) -> TokenStream {
+    select::expand(input.into()).into()
+}
+
+/// The implementation of `tether::join!`; call that macro.
+#[doc(hidden)]
+#[proc_macro]
+pub fn join(input: TokenStream) -> TokenStream {
+    join::expand(join::JoinKind::Join, input.into()).into()
+}
+
+/// The implementation of `tether::try_join!`; call that macro.
+#[doc(hidden)]
+#[proc_macro]
+pub fn try_join(input: TokenStream) -> TokenStream {
+    join::expand(join::JoinKind::TryJoin, input.into()).into()
+}
+
+/// Which attribute macro is being expanded.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Kind {
     Main,

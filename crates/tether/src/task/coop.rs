@@ -85,6 +85,18 @@ pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<RestoreOnPending> {
     }
 }
 
+/// Spends one unit, if any is left, without waking the task: for an operation that checked the
+/// budget before it started and has now completed (`select!`, `join!`). When the budget is
+/// already spent it does nothing; the task's next operation yields.
+#[inline]
+pub(crate) fn spend_one() {
+    let _ = CURRENT.try_with(|c| {
+        if let Some(n) = c.get() {
+            c.set(Some(n.saturating_sub(1)));
+        }
+    });
+}
+
 /// Polls `future` without the cooperative budget: the runtime's resources never force it to
 /// yield.
 ///
