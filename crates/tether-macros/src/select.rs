@@ -29,10 +29,13 @@
 //!    closure or loop of ours, so that `return`, `?`, `break` and `continue` in a handler act
 //!    on the user's function and loops.
 //!
-//! Step 4 tests a pattern against a *reference* to the output (the output must stay whole for
-//! step 6), so the pattern is rewritten for that test: `ref` and `mut` are dropped from its
-//! bindings, and its tokens resolve at the macro's definition site, whose edition (2021) lets
-//! default binding modes accept `&` patterns below a reference in every edition of the caller.
+//! Step 4 tests a pattern without moving the output (it must stay whole for step 6): it
+//! matches `[pattern]` against a one-element slice borrowed from the output, so that default
+//! binding modes make every binding a reference while a constant in the pattern is still
+//! compared with a value of its own type (a constant does not match through a reference). For
+//! that test `ref` and `mut` are dropped from the pattern's bindings, and its tokens resolve at
+//! the macro's definition site, whose edition (2021) accepts `&` patterns below a
+//! default-borrowed level in every edition of the caller.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, ToTokens};
@@ -273,8 +276,8 @@ impl Select {
             let check = check_pattern(&b.pattern).map(|pattern| {
                 quote! {
                     #[allow(unused_variables, unreachable_patterns, clippy::all)]
-                    match &#value {
-                        #pattern => {}
+                    match #private::from_ref(&#value) {
+                        [#pattern] => {}
                         _ => continue,
                     }
                 }
@@ -359,7 +362,7 @@ impl Select {
                 #out::Disabled => #otherwise,
                 #[allow(unreachable_patterns)]
                 _ => ::core::unreachable!(
-                    "tether::select!: an output matched its pattern by reference but not by value"
+                    "tether::select!: an output matched its pattern when borrowed but not by value"
                 ),
             }
         }}
@@ -372,7 +375,7 @@ fn mask_bit(i: usize) -> TokenStream {
     quote!(#bit)
 }
 
-/// The pattern as step 4 of the module docs tests it against a reference to the output, or
+/// The pattern as step 4 of the module docs tests it against a borrowed output, or
 /// `None` when it matches every value (`_`, or a binding marked `ref` or `mut`).
 fn check_pattern(pattern: &Pat) -> Option<TokenStream> {
     match pattern {

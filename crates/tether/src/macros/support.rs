@@ -29,6 +29,7 @@ use crate::task::coop;
 pub use std::future::{poll_fn, IntoFuture};
 pub use std::pin::pin;
 pub use std::result::Result::{Err, Ok};
+pub use std::slice::from_ref;
 pub use std::task::Poll::{Pending, Ready};
 
 /// Converts a branch's expression into its future (`IntoFuture`, as `.await` does).
