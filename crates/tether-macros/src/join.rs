@@ -16,7 +16,6 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::parse::{Parse, ParseStream, Parser};
-use syn::punctuated::Punctuated;
 use syn::{Expr, Token};
 
 mod kw {
@@ -53,11 +52,21 @@ impl Parse for Join {
             input.parse::<Token![;]>()?;
             biased = true;
         }
-        let futures = Punctuated::<Expr, Token![,]>::parse_terminated(input)?;
-        Ok(Join {
-            biased,
-            futures: futures.into_iter().collect(),
-        })
+        let mut futures = Vec::new();
+        while !input.is_empty() {
+            if input.peek(kw::biased) && input.peek2(Token![;]) {
+                return Err(input.error("`biased;` must come first, before every future"));
+            }
+            futures.push(input.parse::<Expr>()?);
+            if input.is_empty() {
+                break;
+            }
+            if !input.peek(Token![,]) {
+                return Err(input.error("expected `,` between two futures"));
+            }
+            input.parse::<Token![,]>()?;
+        }
+        Ok(Join { biased, futures })
     }
 }
 
@@ -167,5 +176,37 @@ impl Join {
             })
             .await
         }}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JoinKind;
+    use crate::test_support::{assert_contains, assert_not_contains};
+
+    fn run(kind: JoinKind, input: &str) -> String {
+        super::expand(kind, format!("(::tether) {input}").parse().unwrap()).to_string()
+    }
+
+    #[test]
+    fn empty_joins_are_unit_values() {
+        assert_eq!(run(JoinKind::Join, ""), "()");
+        assert_contains(&run(JoinKind::TryJoin, ""), "Ok (())");
+    }
+
+    #[test]
+    fn unbiased_joins_rotate_and_biased_ones_do_not() {
+        assert_contains(&run(JoinKind::Join, "a, b"), "__next_start");
+        assert_not_contains(&run(JoinKind::Join, "biased; a, b"), "__next_start");
+    }
+
+    #[test]
+    fn try_join_returns_the_first_error() {
+        let out = run(JoinKind::TryJoin, "a, b,");
+        assert_contains(&out, "poll_try");
+        assert_contains(
+            &out,
+            "return ::tether::__private::Ready(::tether::__private::Err(",
+        );
     }
 }

@@ -80,6 +80,11 @@ const BRANCH_SYNTAX: &str = "each branch of `select!` reads `<pattern> = <future
 
 impl Parse for Select {
     fn parse(input: ParseStream) -> syn::Result<Select> {
+        let first_token = if input.is_empty() {
+            Span::call_site()
+        } else {
+            input.span()
+        };
         let mut select = Select {
             biased: false,
             branches: Vec::new(),
@@ -114,9 +119,9 @@ impl Parse for Select {
                 continue;
             }
             if input.peek(kw::biased) && input.peek2(Token![;]) {
-                return Err(input.error(
-                    "`biased;` must come first in `select!`, before every branch",
-                ));
+                return Err(
+                    input.error("`biased;` must come first in `select!`, before every branch")
+                );
             }
             let branch = parse_branch(input)?;
             if select.branches.len() == MAX_BRANCHES {
@@ -128,8 +133,10 @@ impl Parse for Select {
             select.branches.push(branch);
         }
         if select.branches.is_empty() {
+            // Point at `biased` or `else` if there is one: only an empty `select! {}` has no
+            // token of its own.
             return Err(syn::Error::new(
-                Span::call_site(),
+                first_token,
                 format!("`select!` needs at least one branch: {BRANCH_SYNTAX}"),
             ));
         }
@@ -138,19 +145,16 @@ impl Parse for Select {
 }
 
 fn parse_branch(input: ParseStream) -> syn::Result<Branch> {
+    if let Some(future) = future_without_pattern(input) {
+        return Err(syn::Error::new_spanned(
+            future,
+            "this branch has no pattern: write `_ = <future> => <handler>` to ignore the \
+             future's output, or `<pattern> = <future> => <handler>` to use it",
+        ));
+    }
     let start = input.span();
     let pattern = Pat::parse_multi_with_leading_vert(input)
         .map_err(|_| syn::Error::new(start, format!("expected a branch: {BRANCH_SYNTAX}")))?;
-    if input.peek(Token![=>]) {
-        return Err(syn::Error::new_spanned(
-            &pattern,
-            format!(
-                "this branch has no `<pattern> =` before its future: write `_ = {} => ...` \
-                 to ignore the output ({BRANCH_SYNTAX})",
-                pattern.to_token_stream()
-            ),
-        ));
-    }
     if !input.peek(Token![=]) || input.peek(Token![==]) {
         return Err(input.error(format!("expected `=` after the pattern: {BRANCH_SYNTAX}")));
     }
@@ -187,6 +191,22 @@ fn parse_branch(input: ParseStream) -> syn::Result<Branch> {
     })
 }
 
+/// The tokens of a branch written `<future> => <handler>`, without `<pattern> =`: those before
+/// a `=>` that comes before any `=` (tokens inside brackets are not looked at).
+fn future_without_pattern(input: ParseStream) -> Option<TokenStream> {
+    let fork = input.fork();
+    let mut tokens = TokenStream::new();
+    loop {
+        if fork.peek(Token![=>]) {
+            return (!tokens.is_empty()).then_some(tokens);
+        }
+        if fork.is_empty() || fork.peek(Token![=]) || fork.peek(Token![,]) {
+            return None;
+        }
+        tokens.extend([fork.parse::<TokenTree>().ok()?]);
+    }
+}
+
 /// Parses `=>`; at the end of the input the error points at `before` (there is no token to
 /// point at).
 fn expect_arrow<T: ToTokens>(
@@ -208,7 +228,10 @@ fn expect_arrow<T: ToTokens>(
 /// expression and a comma (which the last handler may omit).
 fn parse_handler(input: ParseStream, arrow: Token![=>]) -> syn::Result<Expr> {
     if input.is_empty() || input.peek(Token![,]) {
-        return Err(syn::Error::new_spanned(arrow, "expected a handler after `=>`"));
+        return Err(syn::Error::new_spanned(
+            arrow,
+            "expected a handler after `=>`",
+        ));
     }
     if input.peek(token::Brace) {
         let block: syn::Block = input.parse()?;
@@ -239,8 +262,12 @@ impl Select {
         let count = self.branches.len();
         let count_lit = proc_macro2::Literal::u32_unsuffixed(count as u32);
         let out = syn::Ident::new("__TetherSelectOutput", site);
-        let variants: Vec<_> = (0..count).map(|i| format_ident!("B{}", i, span = site)).collect();
-        let params: Vec<_> = (0..count).map(|i| format_ident!("T{}", i, span = site)).collect();
+        let variants: Vec<_> = (0..count)
+            .map(|i| format_ident!("B{}", i, span = site))
+            .collect();
+        let params: Vec<_> = (0..count)
+            .map(|i| format_ident!("T{}", i, span = site))
+            .collect();
         let futures: Vec<_> = (0..count)
             .map(|i| format_ident!("__future{}", i, span = site))
             .collect();
@@ -438,4 +465,68 @@ fn resolve_at_definition_site(tokens: TokenStream) -> TokenStream {
             tree
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::test_support::{assert_contains, assert_not_contains};
+
+    fn run(input: &str) -> String {
+        super::expand(
+            format!("(::tether) {input}")
+                .parse()
+                .expect("input tokenizes"),
+        )
+        .to_string()
+    }
+
+    #[test]
+    fn an_empty_select_says_what_a_branch_looks_like() {
+        let out = run("");
+        assert_contains(&out, "compile_error!");
+        assert_contains(&out, "needs at least one branch");
+    }
+
+    #[test]
+    fn without_the_crate_group_the_error_names_the_public_macro() {
+        let out = super::expand("_ = f() => {}".parse().unwrap()).to_string();
+        assert_contains(&out, "call `tether::select!` instead");
+    }
+
+    #[test]
+    fn biased_starts_at_the_first_branch_and_unbiased_draws_a_start() {
+        let out = run("biased; _ = a => 1, _ = b => 2,");
+        assert_not_contains(&out, "start_index");
+        let out = run("_ = a => 1, _ = b => 2,");
+        assert_contains(&out, "::tether::__private::start_index(2)");
+        // One branch: nothing to draw.
+        let out = run("_ = a => 1");
+        assert_not_contains(&out, "start_index");
+    }
+
+    #[test]
+    fn only_patterns_that_can_fail_are_tested_before_the_handler() {
+        assert_not_contains(&run("_ = a => 1"), "from_ref");
+        assert_not_contains(&run("mut v = a => v"), "from_ref");
+        // `v` could name a constant: tested.
+        assert_contains(&run("v = a => v"), "from_ref");
+        // The test drops `ref` and `mut`; the handler's pattern keeps them.
+        let out = run("Some(ref mut v) = a => v");
+        assert_contains(&out, "[Some(v)] => {}");
+        assert_contains(&out, "B0(Some(ref mut v)) =>");
+    }
+
+    #[test]
+    fn preconditions_come_before_the_futures() {
+        let out = run("_ = fut_a(), if cond_a() => 1, _ = fut_b() => 2");
+        let condition = out.find("cond_a").unwrap();
+        let future = out.find("fut_a").unwrap();
+        assert!(condition < future, "{out}");
+    }
+
+    #[test]
+    fn without_else_every_branch_disabled_panics_with_advice() {
+        assert_contains(&run("_ = a => 1"), "add `else => <handler>`");
+        assert_not_contains(&run("_ = a => 1, else => 2"), "panic!");
+    }
 }

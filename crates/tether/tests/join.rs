@@ -76,7 +76,11 @@ async fn try_join_returns_the_first_error_at_once_and_drops_the_rest() {
     );
     assert_eq!(r, Err("first"));
     assert_eq!(start.elapsed(), Duration::from_millis(100));
-    assert_eq!(drops.load(Ordering::SeqCst), 2, "the other branches outlived try_join!");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        2,
+        "the other branches outlived try_join!"
+    );
 }
 
 #[tether::test]

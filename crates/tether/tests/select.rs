@@ -129,7 +129,8 @@ async fn patterns_bind_by_value_with_mut_ref_tuples_and_alternatives() {
     };
     assert_eq!(n, 5);
     // A string moved out of the output, which a by-reference match could not do.
-    let owned: String = tether::select! { Some(s) = ready(Some(String::from("x"))) => s, else => String::new() };
+    let owned: String =
+        tether::select! { Some(s) = ready(Some(String::from("x"))) => s, else => String::new() };
     assert_eq!(owned, "x");
     // Outputs holding references: `&` patterns below them.
     static FIVE: u32 = 5;
@@ -155,7 +156,11 @@ async fn a_false_precondition_disables_its_branch_but_its_future_is_still_create
         v = ready(2u32) => v,
     };
     assert_eq!(got, 2);
-    assert_eq!(get(&created), 1, "the future expression of a disabled branch is evaluated");
+    assert_eq!(
+        get(&created),
+        1,
+        "the future expression of a disabled branch is evaluated"
+    );
     assert_eq!(get(&polls), 0, "a disabled branch is never polled");
 }
 
@@ -247,21 +252,32 @@ async fn unbiased_select_gives_every_ready_branch_its_turn() {
     // 4,000 rounds: each branch is expected 1,000 times (standard deviation about 27).
     let wins = wins_of_four_ready_branches(4_000).await;
     for (i, &w) in wins.iter().enumerate() {
-        assert!((700..=1_300).contains(&w), "branch {i} won {w} of 4000: {wins:?}");
+        assert!(
+            (700..=1_300).contains(&w),
+            "branch {i} won {w} of 4000: {wins:?}"
+        );
     }
     // Two branches, one written first: neither is favoured.
     let mut first = 0;
     for _ in 0..2_000 {
         first += tether::select! { _ = ready(()) => 1, _ = ready(()) => 0 };
     }
-    assert!((700..=1_300).contains(&first), "the first branch won {first} of 2000");
+    assert!(
+        (700..=1_300).contains(&first),
+        "the first branch won {first} of 2000"
+    );
 }
 
 #[tether::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unbiased_select_is_fair_on_worker_threads_too() {
-    let wins = tether::spawn(wins_of_four_ready_branches(4_000)).await.unwrap();
+    let wins = tether::spawn(wins_of_four_ready_branches(4_000))
+        .await
+        .unwrap();
     for (i, &w) in wins.iter().enumerate() {
-        assert!((700..=1_300).contains(&w), "branch {i} won {w} of 4000: {wins:?}");
+        assert!(
+            (700..=1_300).contains(&w),
+            "branch {i} won {w} of 4000: {wins:?}"
+        );
     }
 }
 
@@ -309,7 +325,11 @@ async fn a_future_kept_with_mut_survives_the_iterations_it_loses() {
     }
     assert_eq!(got, [1, 2, 3]);
     assert_eq!(start.elapsed(), Duration::from_millis(3_500));
-    assert_eq!(get(&drops), 0, "a future passed by `&mut` belongs to the caller");
+    assert_eq!(
+        get(&drops),
+        0,
+        "a future passed by `&mut` belongs to the caller"
+    );
 }
 
 #[tether::test]
@@ -328,21 +348,26 @@ async fn a_completed_future_kept_with_mut_is_disabled_by_a_precondition() {
     assert!(stopped);
 }
 
-/// Control flow in handlers acts on the enclosing function and loops.
+/// Control flow in handlers acts on the enclosing function and loops: `skip` continues the
+/// outer loop, `stop` returns, `twice` continues the inner loop once and then records how many
+/// tries it took, a number is parsed with `?` and ends the inner loop with `break`.
 async fn control_flow(input: &[&str]) -> Result<Vec<u32>, std::num::ParseIntError> {
     let mut out = Vec::new();
     'lines: for line in input {
+        let mut tries = 0;
         loop {
+            tries += 1;
             tether::select! {
                 biased;
                 _ = ready(()), if *line == "skip" => continue 'lines,
                 _ = ready(()), if *line == "stop" => return Ok(out),
-                _ = ready(()), if *line == "again" => {
-                    out.push(0);
+                _ = ready(()), if *line == "twice" && tries < 2 => continue,
+                n = ready(line.parse::<u32>()), if *line != "twice" => {
+                    out.push(n?);
                     break;
                 }
-                n = ready(line.parse::<u32>()) => {
-                    out.push(n?);
+                else => {
+                    out.push(tries);
                     break;
                 }
             }
@@ -354,7 +379,10 @@ async fn control_flow(input: &[&str]) -> Result<Vec<u32>, std::num::ParseIntErro
 #[tether::test]
 async fn return_question_mark_break_and_continue_act_on_the_enclosing_code() {
     assert_eq!(control_flow(&["1", "skip", "2"]).await, Ok(vec![1, 2]));
-    assert_eq!(control_flow(&["1", "again", "stop", "2"]).await, Ok(vec![1, 0]));
+    assert_eq!(
+        control_flow(&["1", "twice", "stop", "2"]).await,
+        Ok(vec![1, 2])
+    );
     assert!(control_flow(&["1", "x"]).await.is_err());
 }
 

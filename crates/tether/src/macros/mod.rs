@@ -94,7 +94,13 @@ pub(crate) mod support;
 ///
 /// At most 64 branches. Misuse is a compile error that says what to write instead: a branch
 /// without `<pattern> =`, a missing `=>` or handler, `if` without the comma before it,
-/// `biased;` anywhere but first, a second `else`, `else` not last, an empty `select!`.
+/// `biased;` anywhere but first, a second `else`, `else` not last, an empty `select!`:
+///
+/// ```compile_fail
+/// # async fn f() {
+/// tether::select! {} // `select!` needs at least one branch
+/// # }
+/// ```
 ///
 /// # Examples
 ///

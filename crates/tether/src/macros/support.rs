@@ -127,7 +127,9 @@ impl<F: Future> MaybeDone<F> {
                 Poll::Pending => return false,
             },
             MaybeDoneProj::Done { .. } => return true,
-            MaybeDoneProj::Taken => panic!("tether::join!: a branch was polled after its output was taken"),
+            MaybeDoneProj::Taken => {
+                panic!("tether::join!: a branch was polled after its output was taken")
+            }
         };
         // Drops the completed future in place, then stores its output.
         self.set(MaybeDone::Done { output });
@@ -164,7 +166,9 @@ where
         let output = match self.as_mut().project() {
             MaybeDoneProj::Running { future } => std::task::ready!(future.poll(cx)),
             MaybeDoneProj::Done { .. } => return Poll::Ready(Ok(())),
-            MaybeDoneProj::Taken => panic!("tether::try_join!: a branch was polled after its output was taken"),
+            MaybeDoneProj::Taken => {
+                panic!("tether::try_join!: a branch was polled after its output was taken")
+            }
         };
         match output {
             Ok(value) => {
@@ -204,7 +208,10 @@ mod tests {
             }
             // Each index is expected 2,000 times; far outside 1,500..2,500 means a broken draw.
             for (i, &c) in counts.iter().enumerate() {
-                assert!((1_500..=2_500).contains(&c), "n = {n}: index {i} drawn {c} times");
+                assert!(
+                    (1_500..=2_500).contains(&c),
+                    "n = {n}: index {i} drawn {c} times"
+                );
             }
         }
     }
