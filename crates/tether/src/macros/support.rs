@@ -49,8 +49,7 @@ pub fn poll<F: Future + ?Sized>(future: Pin<&mut F>, cx: &mut Context<'_>) -> Po
 /// task whose budget is spent yields here even if no branch is a runtime resource.
 #[inline]
 pub fn poll_budget(cx: &mut Context<'_>) -> Poll<()> {
-    // The unit `poll_proceed` takes is given back when the guard drops (coop rule 2).
-    coop::poll_proceed(cx).map(drop)
+    coop::poll_budget_available(cx)
 }
 
 /// Spends one unit of the task's budget: a `select!` that picked a branch, or a `join!` that

@@ -13,6 +13,9 @@
 //! 2. A resource that returns `Pending` for its own reasons gives the unit back (the
 //!    [`RestoreOnPending`] guard), so waiting costs nothing.
 //! 3. [`unconstrained`] polls a future with no budget at all.
+//! 4. `select!` and `join!` check the budget before polling their branches
+//!    ([`poll_budget_available`], which spends nothing) and spend one unit when they complete
+//!    ([`spend_one`]), so a loop around them yields even when no branch is a runtime resource.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -82,6 +85,20 @@ pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<RestoreOnPending> {
             let _ = CURRENT.try_with(|c| c.set(Some(n - 1)));
             Poll::Ready(RestoreOnPending(Cell::new(Some(n))))
         }
+    }
+}
+
+/// `Ready` while the task has budget left, spending none; once it is spent, wakes the task and
+/// returns `Pending` like [`poll_proceed`]. For an operation that checks before it starts and
+/// spends only when it completes ([`spend_one`]): `select!` and `join!`.
+#[inline]
+pub(crate) fn poll_budget_available(cx: &mut Context<'_>) -> Poll<()> {
+    match CURRENT.try_with(Cell::get) {
+        Ok(Some(0)) => {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+        _ => Poll::Ready(()),
     }
 }
 
