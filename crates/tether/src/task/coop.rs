@@ -221,6 +221,23 @@ mod tests {
     }
 
     #[test]
+    fn checking_spends_nothing_and_spend_one_stops_at_zero() {
+        let mut cx = Context::from_waker(Waker::noop());
+        with_budget(|| {
+            for _ in 0..1_000 {
+                assert!(poll_budget_available(&mut cx).is_ready());
+            }
+            for _ in 0..BUDGET {
+                spend_one();
+            }
+            assert!(poll_budget_available(&mut cx).is_pending());
+            spend_one(); // nothing left: stays at zero
+            assert!(poll_proceed(&mut cx).is_pending());
+        });
+        assert!(poll_budget_available(&mut cx).is_ready());
+    }
+
+    #[test]
     fn unconstrained_has_no_budget() {
         let mut cx = Context::from_waker(Waker::noop());
         with_budget(|| {
