@@ -275,7 +275,8 @@ macro_rules! select {
 /// always polled in the order written. Like `select!`, `join!` checks the budget before it
 /// polls (the task yields there if it is spent) and spends one unit when it completes.
 ///
-/// Use [`try_join!`] for futures that return `Result` when the first error should end the wait.
+/// Use [`try_join!`](crate::try_join!) for futures that return `Result` when the first error
+/// should end the wait.
 ///
 /// # Examples
 ///
@@ -307,11 +308,12 @@ macro_rules! join {
 /// Waits for several fallible futures at once and returns `Ok` with all their values, or the
 /// first error, as soon as it happens.
 ///
-/// `try_join!(a, b)` works like [`join!`] for futures whose outputs are `Result<_, E>` with
-/// one error type `E`: it evaluates to `Ok((a_value, b_value))` once every future completed
-/// with `Ok`, or to `Err(e)` as soon as one of them completes with `Err(e)`. The other futures
-/// are then **dropped at once** (cancelled), before `try_join!` returns. `try_join!()` is
-/// `Ok(())`. `biased;`, fairness and the budget are as for [`join!`].
+/// `try_join!(a, b)` works like [`join!`](crate::join!) for futures whose outputs are
+/// `Result<_, E>` with one error type `E`: it evaluates to `Ok((a_value, b_value))` once every
+/// future completed with `Ok`, or to `Err(e)` as soon as one of them completes with `Err(e)`.
+/// The other futures are then **dropped at once** (cancelled), before `try_join!` returns.
+/// `try_join!()` is `Ok(())`. `biased;`, fairness and the budget are as for
+/// [`join!`](crate::join!).
 ///
 /// # Examples
 ///
