@@ -136,6 +136,12 @@ async fn patterns_bind_by_value_with_mut_ref_tuples_and_alternatives() {
     static FIVE: u32 = 5;
     let five = tether::select! { Some(&n) = ready(Some(&FIVE)) => n, else => 0 };
     assert_eq!(five, 5);
+    // A branch that can never complete: its handler is unreachable, and that is no warning.
+    let never = tether::select! {
+        v = pending::<std::convert::Infallible>() => match v {},
+        v = ready(8) => v,
+    };
+    assert_eq!(never, 8);
     // A constant in a pattern is compared, not bound.
     const LIMIT: u32 = 3;
     let hit = tether::select! { LIMIT = ready(4u32) => true, else => false };
