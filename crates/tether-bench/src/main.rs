@@ -111,6 +111,11 @@
 //!   (`Handle::metrics().parks()`, the scheduler's wake-ups from its reactor wait; `n/a` for
 //!   tokio and smol, which have none) and the process's voluntary context switches (the sum over
 //!   `/proc/self/task/*/status` of every thread but the observer), both per second. Target 0.
+//! - `select` (both): one `select!` in a loop in a spawned task, over futures ready or pending
+//!   at once (`std::future::ready`/`pending`), 10,000,000 rounds for each of three workloads:
+//!   2 branches with 1 ready, 4 with 1 ready (written last), 4 all ready; ns per select.
+//!   tether's and tokio's `select!` (both start at a random branch); smol has none, its column
+//!   is `futures_lite::future::race` (also random), nested for four branches.
 //! - `echo_100`, `echo_1000`, `echo_10000` (both, plus the `mio` reference): a TCP echo server
 //!   on the runtime (its own `TcpListener`/`TcpStream` on 127.0.0.1 port 0, one task per
 //!   connection reading into a 4 KiB buffer and writing back, `TCP_NODELAY`), loaded by a

@@ -38,7 +38,6 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_lite::future::or;
 use tether::io::{AsyncReadExt, AsyncWriteExt};
 use tether::net::{is_resource_exhausted, TcpListener, TcpStream};
 use tether::time::{sleep, timeout};
@@ -170,21 +169,18 @@ where
             ph.store(p, Ordering::Relaxed);
         }
     };
-    let handshake = or(
-        async {
-            (&mut *stop).await;
-            None
-        },
-        async { Some(timeout(handshake_timeout, read_line(stream, buf)).await) },
-    );
-    let (line_end, filled) = match handshake.await {
-        None => return Ok(Ended::Stopped),
-        Some(Ok(Ok(Some(v)))) => v,
-        Some(Ok(Ok(None)) | Err(_)) => {
+    let handshake = tether::select! {
+        biased;
+        _ = &mut *stop => return Ok(Ended::Stopped),
+        line = timeout(handshake_timeout, read_line(stream, buf)) => line,
+    };
+    let (line_end, filled) = match handshake {
+        Ok(Ok(Some(v))) => v,
+        Ok(Ok(None)) | Err(_) => {
             stats.rejected.fetch_add(1, Ordering::Relaxed);
             return Err(io::Error::new(io::ErrorKind::InvalidData, "no handshake"));
         }
-        Some(Ok(Err(e))) => return Err(e),
+        Ok(Err(e)) => return Err(e),
     };
     let line = String::from_utf8_lossy(&buf[..line_end]);
     if line.trim() != "hello" {
@@ -202,16 +198,10 @@ where
     }
     loop {
         set_phase(READING);
-        let read = or(
-            async {
-                (&mut *stop).await;
-                None
-            },
-            async { Some(stream.read(buf).await) },
-        );
-        let n = match read.await {
-            None => return Ok(Ended::Stopped),
-            Some(r) => r?,
+        let n = tether::select! {
+            biased;
+            _ = &mut *stop => return Ok(Ended::Stopped),
+            read = stream.read(buf) => read?,
         };
         if n == 0 {
             return Ok(Ended::ClientClosed);
@@ -419,15 +409,10 @@ where
             let conns = body_conns;
             let mut shutdown = std::pin::pin!(shutdown);
             loop {
-                let next = or(
-                    async {
-                        shutdown.as_mut().await;
-                        None
-                    },
-                    async { Some(accept_next(&listener, &stats).await) },
-                );
-                let Some(accepted) = next.await else {
-                    break;
+                let accepted = tether::select! {
+                    biased;
+                    _ = shutdown.as_mut() => break,
+                    accepted = accept_next(&listener, &stats) => accepted,
                 };
                 let Some((stream, peer)) = accepted else {
                     continue;

@@ -1,4 +1,4 @@
-//! Attribute macros for the tether runtime.
+//! Macros for the tether runtime.
 //!
 //! This crate provides [`#[tether::main]`](macro@main) and
 //! [`#[tether::test]`](macro@test). Use them through the `tether` crate, which
@@ -21,19 +21,30 @@
 //! from tokio, whose `#[tokio::main]` defaults to the multi-thread flavor:
 //! with tether, write `flavor = "multi_thread"` to run tasks on worker threads.
 //!
+//! It also implements the function-like macros `tether::select!`, `tether::join!` and
+//! `tether::try_join!`. Those are documented, and must be called, in `tether`: each is a small
+//! `macro_rules!` macro there that hands its `$crate` path, then the caller's tokens, to the
+//! hidden procedural macro of the same name here, so that the expansion finds tether however
+//! the caller's crate names it.
+//!
 //! [`tether::runtime::Runtime`]: https://docs.rs/tether/latest/tether/runtime/struct.Runtime.html
 
-// The crate's files: this one holds the two entry points, `Kind` and the
+// The crate's files: this one holds the entry points, `Kind` and the
 // driver `expand`, which parses the function, checks it and the options, and
 // collects every error; `options.rs` parses and validates the attribute
 // arguments and words their errors; `function.rs` checks the annotated
 // function (`async`, no arguments, no second test attribute); `codegen.rs`
 // writes the expansion, a plain function that builds a runtime and blocks on
-// the body.
+// the body. The function-like macros: `crate_path.rs` takes the `($crate)` group tether's
+// `macro_rules!` wrappers put in front; `select.rs` and `join.rs` parse and expand `select!`
+// and `join!`/`try_join!`.
 
 mod codegen;
+mod crate_path;
 mod function;
+mod join;
 mod options;
+mod select;
 #[cfg(test)]
 mod test_support;
 
@@ -292,7 +303,29 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::Test, args.into(), item.into()).into()
 }
 
-/// Which macro is being expanded.
+/// The implementation of `tether::select!`; call that macro, which documents the syntax (it
+/// passes its `$crate` path in front of the branches, see `crate_path.rs`).
+#[doc(hidden)]
+#[proc_macro]
+pub fn select(input: TokenStream) -> TokenStream {
+    select::expand(input.into()).into()
+}
+
+/// The implementation of `tether::join!`; call that macro.
+#[doc(hidden)]
+#[proc_macro]
+pub fn join(input: TokenStream) -> TokenStream {
+    join::expand(join::JoinKind::Join, input.into()).into()
+}
+
+/// The implementation of `tether::try_join!`; call that macro.
+#[doc(hidden)]
+#[proc_macro]
+pub fn try_join(input: TokenStream) -> TokenStream {
+    join::expand(join::JoinKind::TryJoin, input.into()).into()
+}
+
+/// Which attribute macro is being expanded.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Kind {
     Main,

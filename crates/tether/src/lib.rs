@@ -42,6 +42,8 @@
 //!   buffers reads and writes so small ones do not each cost a trip to the pool.
 //! - [`diag`]: observing a runtime: reports of tasks that block a worker (named while they
 //!   still block) and of failures nobody observed, the live task tree, metrics.
+//! - [`select!`], [`join!`] and [`try_join!`]: wait on several futures in one task, with
+//!   tokio's syntax; `select!` drops the branches that lose.
 //! - [`main`] and [`test`]: attribute macros that build a runtime around an `async fn`.
 //!
 //! # Example
@@ -78,6 +80,7 @@ pub mod fs;
 pub mod future;
 pub mod io;
 pub(crate) mod loom;
+mod macros;
 pub mod net;
 pub mod process;
 pub mod runtime;
@@ -101,6 +104,14 @@ pub use tether_macros::main;
 ///
 /// Options as for [`main`]; `start_paused = true` runs the test on a paused clock.
 pub use tether_macros::test;
+
+/// What the expansions of [`select!`], [`join!`] and [`try_join!`] use: not part of the public
+/// API, and may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::macros::support::*;
+    pub use tether_macros::{join, select, try_join};
+}
 
 /// The README's example, compiled and run as a doctest so it stays true.
 #[doc = include_str!("../../../README.md")]

@@ -18,6 +18,7 @@ mod idle_task_memory;
 mod idle_wakeups;
 mod ping_pong;
 mod scope_spawn;
+mod select;
 mod spawn_many;
 mod timers;
 mod yield_many;
@@ -207,6 +208,7 @@ pub const SUITES: &[Suite] = &[
     chained_spawn::SUITE,
     cross_thread_wake::SUITE,
     idle_wakeups::SUITE,
+    select::SUITE,
     echo::ECHO_100,
     echo::ECHO_1000,
     echo::ECHO_10000,

@@ -7,6 +7,11 @@
 //! | [`race`]          | the first output             | the first completes, `Ok` or `Err`     | dropped       |
 //! | [`any`]           | the first `Ok`, or an [`AggregateError`] | the first succeeds, or all fail | dropped on the first success |
 //!
+//! These take any number of futures of one type. For a few futures of different types written
+//! out at the call site, the macros [`select!`](crate::select!) (the first to complete with an
+//! output its pattern matches; the rest dropped), [`join!`](crate::join!) and
+//! [`try_join!`](crate::try_join!) do the same without boxing.
+//!
 //! The names and outcomes are JavaScript's `Promise.all`, `allSettled`, `race` and `any`, with
 //! one deliberate difference: **nothing is left running**. When `all` fails fast, or `race` or
 //! `any` has a winner, every input still pending is dropped before the combinator returns, so

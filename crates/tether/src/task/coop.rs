@@ -13,6 +13,9 @@
 //! 2. A resource that returns `Pending` for its own reasons gives the unit back (the
 //!    [`RestoreOnPending`] guard), so waiting costs nothing.
 //! 3. [`unconstrained`] polls a future with no budget at all.
+//! 4. `select!` and `join!` check the budget before polling their branches
+//!    ([`poll_budget_available`], which spends nothing) and spend one unit when they complete
+//!    ([`spend_one`]), so a loop around them yields even when no branch is a runtime resource.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -83,6 +86,32 @@ pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<RestoreOnPending> {
             Poll::Ready(RestoreOnPending(Cell::new(Some(n))))
         }
     }
+}
+
+/// `Ready` while the task has budget left, spending none; once it is spent, wakes the task and
+/// returns `Pending` like [`poll_proceed`]. For an operation that checks before it starts and
+/// spends only when it completes ([`spend_one`]): `select!` and `join!`.
+#[inline]
+pub(crate) fn poll_budget_available(cx: &mut Context<'_>) -> Poll<()> {
+    match CURRENT.try_with(Cell::get) {
+        Ok(Some(0)) => {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+        _ => Poll::Ready(()),
+    }
+}
+
+/// Spends one unit, if any is left, without waking the task: for an operation that checked the
+/// budget before it started and has now completed (`select!`, `join!`). When the budget is
+/// already spent it does nothing; the task's next operation yields.
+#[inline]
+pub(crate) fn spend_one() {
+    let _ = CURRENT.try_with(|c| {
+        if let Some(n) = c.get() {
+            c.set(Some(n.saturating_sub(1)));
+        }
+    });
 }
 
 /// Polls `future` without the cooperative budget: the runtime's resources never force it to
@@ -189,6 +218,23 @@ mod tests {
                 drop(g); // the operation returned Pending: unit restored
             }
         });
+    }
+
+    #[test]
+    fn checking_spends_nothing_and_spend_one_stops_at_zero() {
+        let mut cx = Context::from_waker(Waker::noop());
+        with_budget(|| {
+            for _ in 0..1_000 {
+                assert!(poll_budget_available(&mut cx).is_ready());
+            }
+            for _ in 0..BUDGET {
+                spend_one();
+            }
+            assert!(poll_budget_available(&mut cx).is_pending());
+            spend_one(); // nothing left: stays at zero
+            assert!(poll_proceed(&mut cx).is_pending());
+        });
+        assert!(poll_budget_available(&mut cx).is_ready());
     }
 
     #[test]
