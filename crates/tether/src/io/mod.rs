@@ -78,6 +78,7 @@
 //! ```
 
 pub(crate) mod driver;
+mod interest;
 pub(crate) mod poll_evented;
 pub(crate) mod scheduled_io;
 mod util;
@@ -87,4 +88,5 @@ pub use futures_lite::io::{
     copy, empty, repeat, sink, split, AsyncBufReadExt, AsyncReadExt, AsyncSeekExt, AsyncWriteExt,
     BufReader, BufWriter, Cursor, ReadHalf, WriteHalf,
 };
+pub use interest::{Interest, Ready};
 pub use util::{copy_bidirectional, duplex, DuplexStream};
