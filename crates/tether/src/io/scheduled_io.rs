@@ -334,6 +334,7 @@ impl ScheduledIo {
     }
 
     /// Readiness right now, without registering interest.
+    #[cfg(test)]
     pub(crate) fn ready_now(&self, dir: Direction) -> Option<ReadyEvent> {
         self.ready_now_masked(dir.mask())
     }

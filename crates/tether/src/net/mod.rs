@@ -22,9 +22,9 @@ pub mod unix;
 use std::io;
 
 pub use addr::{lookup_host, ToSocketAddrs};
-pub use tcp::{TcpListener, TcpStream};
+pub use tcp::{TcpListener, TcpSocket, TcpStream};
 pub use udp::UdpSocket;
-pub use unix::{UnixListener, UnixStream};
+pub use unix::{UnixDatagram, UnixListener, UnixStream};
 
 /// Whether an `accept` error means the process or system ran out of file descriptors (`EMFILE`,
 /// `ENFILE`) or memory (`ENOBUFS`, `ENOMEM`).
