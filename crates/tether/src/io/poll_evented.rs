@@ -350,8 +350,8 @@ mod tests {
     use super::*;
     use crate::io::scheduled_io::{ERROR, READABLE, READ_CLOSED, WRITABLE};
     use std::future::Future;
-    use std::pin::pin;
     use std::io::Read;
+    use std::pin::pin;
     use std::sync::mpsc;
     use std::task::Waker;
     use std::time::Duration;

@@ -100,7 +100,9 @@ macro_rules! readiness_methods {
             ///
             /// Fails once the socket's runtime has shut down.
             pub async fn readable(&self) -> std::io::Result<()> {
-                self.io.ready(crate::io::scheduled_io::Direction::Read).await
+                self.io
+                    .ready(crate::io::scheduled_io::Direction::Read)
+                    .await
             }
 
             /// Waits until the socket may be writable; see `readable`.

@@ -69,7 +69,11 @@ impl UnixDatagram {
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
         let path = path.as_ref();
         let s = mio::net::UnixDatagram::bind(path).map_err(|e| {
-            with_context(e, "could not bind a Unix datagram socket to", &path.display())
+            with_context(
+                e,
+                "could not bind a Unix datagram socket to",
+                &path.display(),
+            )
         })?;
         UnixDatagram::from_mio(s, "UnixDatagram::bind")
     }
@@ -350,8 +354,10 @@ impl UnixDatagram {
         self.io.get_ref().take_error()
     }
 
-    /// Shuts down the read, write, or both directions: receiving then returns 0 at once,
-    /// sending fails.
+    /// Shuts down the read, write, or both directions. Sending after shutting down writing
+    /// fails with `BrokenPipe`, and so does the peer's sending after shutting down reading. On
+    /// Linux a receive on a datagram socket whose reading was shut down is not woken: it keeps
+    /// waiting (for the other directions' shutdown, use a stream socket).
     ///
     /// # Errors
     ///

@@ -90,7 +90,10 @@ impl UnixStream {
 
     /// `from_std`, naming `what` if it panics outside a runtime.
     #[track_caller]
-    fn from_std_as(s: std::os::unix::net::UnixStream, what: &'static str) -> io::Result<UnixStream> {
+    fn from_std_as(
+        s: std::os::unix::net::UnixStream,
+        what: &'static str,
+    ) -> io::Result<UnixStream> {
         s.set_nonblocking(true)?;
         Ok(UnixStream {
             io: PollEvented::new(mio::net::UnixStream::from_std(s), what)?,
