@@ -651,4 +651,41 @@ mod loom_tests {
             assert!(io.ready_now(Direction::Read).is_some());
         });
     }
+
+    /// Rules 2 and 7: a waiter for part of a direction's bits (error interest among the
+    /// readers), polling while the reactor delivers a readable event and then an error, either
+    /// sees the error or is woken after it; the readable event alone never makes it ready.
+    #[test]
+    fn loom_masked_waiter_sees_or_is_woken_by_its_event() {
+        loom::model(|| {
+            let io = Arc::new(ScheduledIo::new());
+            let io2 = io.clone();
+            let reactor = thread::spawn(move || {
+                let mut wakers = Vec::new();
+                for ready in [READABLE, ERROR] {
+                    io2.set_readiness(ready);
+                    io2.take_wakers(ready, &mut wakers);
+                    wakers.drain(..).for_each(Waker::wake);
+                }
+            });
+            let flag = std::sync::Arc::new(Flag(std::sync::atomic::AtomicBool::new(false)));
+            let waker = Waker::from(flag.clone());
+            let mut cx = Context::from_waker(&waker);
+            let mut waiter = Waiter::with_mask(&io, Direction::Read, ERROR);
+            let polled = waiter.poll_ready(&mut cx);
+            if let Poll::Ready(ev) = polled {
+                assert_eq!(ev.ready(), ERROR, "ready only for its own bit");
+            }
+            reactor.join().unwrap();
+            let woken = flag.0.load(std::sync::atomic::Ordering::SeqCst);
+            assert!(
+                polled.is_ready() || woken,
+                "the error was neither seen nor woken for"
+            );
+            // Woken, it sees the error on its next poll.
+            if woken {
+                assert!(waiter.poll_ready(&mut cx).is_ready());
+            }
+        });
+    }
 }

@@ -116,8 +116,9 @@ macro_rules! readiness_methods {
                     .await
             }
 
-            /// Polls for read readiness. The waker is kept until the next read event (only the
-            /// last task to poll is woken, as with tokio).
+            /// Polls for read readiness. The waker stays registered until the next read event
+            /// (or until the socket is dropped), even if the caller stops polling; every task
+            /// that polled is woken then.
             ///
             /// # Errors
             ///

@@ -34,12 +34,12 @@ pin_project! {
     ///
     /// #[tether::main]
     /// async fn main() -> std::io::Result<()> {
-    ///     let input: &[u8] = b"key=value\nnext";
-    ///     let mut r = BufReader::with_capacity(4, input);
+    ///     let input: &[u8] = b"k=value\nnext";
+    ///     let mut r = BufReader::with_capacity(4, input); // reads 4 bytes at a time
     ///     let mut key = Vec::new();
     ///     r.read_until(b'=', &mut key).await?;
-    ///     assert_eq!(key, b"key=");
-    ///     assert_eq!(r.buffer(), b"v"); // the rest of the 4-byte fill
+    ///     assert_eq!(key, b"k=");
+    ///     assert_eq!(r.buffer(), b"va"); // the rest of the first 4-byte read
     ///     Ok(())
     /// }
     /// ```
