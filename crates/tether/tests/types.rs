@@ -3,7 +3,9 @@
 use tether::diag::{
     Diagnostic, DiagnosticKind, Dump, RuntimeMetrics, ScopeInfo, TaskInfo, TaskState,
 };
-use tether::net::{tcp, unix, TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
+use tether::net::{
+    tcp, unix, TcpListener, TcpSocket, TcpStream, UdpSocket, UnixDatagram, UnixListener, UnixStream,
+};
 use tether::runtime::{Builder, Handle, Runtime};
 use tether::task::{Id, JoinError, JoinHandle};
 use tether::time::{Elapsed, Instant, Interval, Sleep, Timeout};
@@ -66,8 +68,33 @@ fn net_types_are_send_sync_and_unpin() {
     send_sync::<tcp::ReadHalf<'static>>();
     send_sync::<unix::OwnedReadHalf>();
     send_sync::<unix::OwnedWriteHalf>();
+    send_sync::<TcpSocket>();
+    send_sync::<UnixDatagram>();
     unpin::<TcpStream>();
     unpin::<UnixStream>();
+    unpin::<UnixDatagram>();
+}
+
+#[test]
+fn io_types_are_send_sync_and_unpin() {
+    use tether::io::{
+        BufReader, BufStream, BufWriter, Interest, Lines, ReadHalf, ReadNum, Ready, Split,
+        WriteHalf, WriteNum,
+    };
+    send_sync::<Interest>();
+    send_sync::<Ready>();
+    send_sync::<ReadHalf<TcpStream>>();
+    send_sync::<WriteHalf<TcpStream>>();
+    unpin::<ReadHalf<std::marker::PhantomPinned>>();
+    send_sync::<BufReader<TcpStream>>();
+    send_sync::<BufWriter<TcpStream>>();
+    send_sync::<BufStream<TcpStream>>();
+    unpin::<BufStream<TcpStream>>();
+    send_sync::<Lines<BufReader<TcpStream>>>();
+    send_sync::<Split<BufReader<TcpStream>>>();
+    send_sync::<ReadNum<'static, TcpStream, u32>>();
+    send_sync::<WriteNum<'static, TcpStream>>();
+    unpin::<ReadNum<'static, std::marker::PhantomPinned, u32>>();
 }
 
 #[test]
@@ -86,6 +113,8 @@ fn surface_types_are_send_and_sync() {
     send_sync::<tether::fs::File>();
     send_sync::<tether::process::Child>();
     send_sync::<tether::process::Command>();
+    send_sync::<tether::process::ChildStdin>();
+    send_sync::<tether::process::ChildStdout>();
     send_sync::<tether::signal::unix::Signal>();
     send_sync::<tether::io::DuplexStream>();
     unpin::<tether::fs::File>();

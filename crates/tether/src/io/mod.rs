@@ -1,10 +1,12 @@
 //! Asynchronous I/O: the reactor and the traits streams implement.
 //!
 //! tether's streams implement the `futures-io` traits [`AsyncRead`], [`AsyncWrite`] (and
-//! [`fs::File`](crate::fs::File) also [`AsyncSeek`]), the ecosystem's common vocabulary, so codecs
-//! and utilities written for them work unchanged. The convenience methods (`read`, `read_exact`, `write_all`, `flush`,
-//! `close`, `copy`, `BufReader`, `lines`, ...) come from extension traits; tether re-exports those
-//! of `futures-lite`, so one import is enough:
+//! [`fs::File`](crate::fs::File) also [`AsyncSeek`]), the ecosystem's common vocabulary, so
+//! codecs and utilities written for them work unchanged. The convenience methods come from
+//! tether's extension traits [`AsyncReadExt`], [`AsyncWriteExt`] and [`AsyncBufReadExt`],
+//! implemented for every reader and writer: they carry `futures-lite`'s methods (`read`,
+//! `read_exact`, `write_all`, `flush`, `close`, ...) and tokio's (`read_u32` and the other
+//! number readers and writers, `shutdown`, `lines().next_line()`), so one import is enough:
 //!
 //! ```
 //! use tether::io::{AsyncReadExt, AsyncWriteExt};
@@ -30,30 +32,41 @@
 //! }
 //! ```
 //!
-//! The extension traits of `futures-util` (`futures::io::AsyncReadExt`, ...) work just as well;
-//! import one family or the other, not both, or the method names clash.
+//! The extension traits of `futures-lite` and `futures-util` (`futures::io::AsyncReadExt`, ...)
+//! work on tether's streams just as well; import one family or the other, not both, or the
+//! method names clash.
 //!
 //! # What to use for what
 //!
-//! tether does not rewrite what `futures-lite` already does well; those items are re-exported
-//! here. It adds only what a runtime's users expect and `futures-lite` lacks.
+//! Names and meaning are tokio's. tether does not rewrite what `futures-lite` already does as
+//! tokio does; those items are re-exported (and its methods called by tether's traits). tether
+//! has its own where tokio's API differs from `futures-lite`'s (`lines`, `split`, the buffered
+//! wrappers' `get_pin_mut` and pass-through) or `futures-lite` has none.
 //!
 //! | To ... | use | from |
 //! |---|---|---|
 //! | read exactly `n` bytes | [`AsyncReadExt::read_exact`] | `futures-lite` |
 //! | read everything until EOF | [`AsyncReadExt::read_to_end`], [`read_to_string`][rts] | `futures-lite` |
+//! | read or write a number (big- or little-endian) | [`read_u32`][ru32], [`write_u32`][wu32], ... `_le` | tether |
 //! | write a whole buffer | [`AsyncWriteExt::write_all`], then [`flush`][flush] | `futures-lite` |
-//! | end a stream's writing direction | [`AsyncWriteExt::close`] | `futures-lite` |
+//! | end a stream's writing direction | [`AsyncWriteExt::shutdown`] (tokio's name) or [`close`][close] | `futures-lite` |
 //! | copy one stream into another until EOF | [`copy`] | `futures-lite` |
-//! | batch small reads or writes | [`BufReader`], [`BufWriter`] | `futures-lite` |
-//! | read lines | [`AsyncBufReadExt::lines`] or [`read_line`][rl] on a [`BufReader`] | `futures-lite` |
+//! | copy from a buffered reader without a second buffer | [`copy_buf`] | tether |
+//! | batch small reads or writes | [`BufReader`], [`BufWriter`], both: [`BufStream`] | tether |
+//! | read lines | [`AsyncBufReadExt::lines`] then [`next_line`][nl], or [`read_line`][rl] | tether |
 //! | use one socket from two tasks | its `split`/`into_split` ([`net`](crate::net)) | tether |
-//! | use any stream from two tasks | [`split`] | `futures-lite` |
+//! | use any stream from two tasks | [`split`], then [`ReadHalf::unsplit`] | tether |
 //! | proxy two streams both ways, closing each side in turn | [`copy_bidirectional`] | tether |
 //! | a connected in-memory stream pair, for tests | [`duplex`] | tether |
+//! | a reader of nothing, of one byte forever; a writer that drops all | [`empty`], [`repeat`], [`sink`] | `futures-lite` |
+//! | wait for a socket's readiness, then `try_read`/`try_write` | `ready(`[`Interest`]`)` → [`Ready`] on the socket | tether |
 //!
 //! [rts]: AsyncReadExt::read_to_string
+//! [ru32]: AsyncReadExt::read_u32
+//! [wu32]: AsyncWriteExt::write_u32
 //! [flush]: AsyncWriteExt::flush
+//! [close]: AsyncWriteExt::close
+//! [nl]: Lines::next_line
 //! [rl]: AsyncBufReadExt::read_line
 //!
 //! They combine freely: here lines read through a [`BufReader`] from a [`duplex`] stream.
@@ -78,13 +91,18 @@
 //! ```
 
 pub(crate) mod driver;
+mod interest;
 pub(crate) mod poll_evented;
 pub(crate) mod scheduled_io;
 mod util;
 
 pub use futures_io::{AsyncBufRead, AsyncRead, AsyncSeek, AsyncWrite};
 pub use futures_lite::io::{
-    copy, empty, repeat, sink, split, AsyncBufReadExt, AsyncReadExt, AsyncSeekExt, AsyncWriteExt,
-    BufReader, BufWriter, Cursor, ReadHalf, WriteHalf,
+    copy, empty, repeat, sink, AsyncSeekExt, Bytes, Chain, Cursor, Empty, Repeat, Sink, Take,
 };
-pub use util::{copy_bidirectional, duplex, DuplexStream};
+pub use interest::{Interest, Ready};
+pub use util::{
+    copy_bidirectional, copy_buf, duplex, split, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt,
+    BufReader, BufStream, BufWriter, DuplexStream, Lines, ReadHalf, ReadNum, Split, WriteHalf,
+    WriteNum,
+};

@@ -9,6 +9,10 @@
 //! `Waiter`: dropping one takes its waker out of the resource's waiters at once. Its `poll_*`
 //! methods register the caller's waker until the next event in that direction (rule 6 of
 //! `scheduled_io`).
+//!
+//! The `*_interest` methods serve the sockets' public `ready`, `try_io` and `async_io`, which
+//! take an [`Interest`] that may span both directions: they wait with one waiter per direction
+//! (rule 7 of `scheduled_io`) and clear what they observed after `WouldBlock` (rule 3).
 
 use std::future::poll_fn;
 use std::io;
@@ -16,9 +20,10 @@ use std::panic::Location;
 use std::task::{ready, Context, Poll};
 
 use mio::event::Source;
-use mio::{Interest, Token};
+use mio::Token;
 
 use crate::io::driver::shutdown_error;
+use crate::io::interest::{Interest, Ready};
 use crate::io::scheduled_io::{Direction, ReadyEvent, ScheduledIo, Waiter};
 use crate::loom::sync::Arc;
 use crate::runtime::{context, RuntimeShared};
@@ -42,13 +47,13 @@ impl<E: Source> PollEvented<E> {
     /// Panics outside a runtime, naming `what` (for example `"TcpStream::from_std"`).
     #[track_caller]
     pub(crate) fn new(io: E, what: &str) -> io::Result<PollEvented<E>> {
-        Self::with_interest(io, Interest::READABLE | Interest::WRITABLE, what)
+        Self::with_interest(io, mio::Interest::READABLE | mio::Interest::WRITABLE, what)
     }
 
     #[track_caller]
     pub(crate) fn with_interest(
         mut io: E,
-        interest: Interest,
+        interest: mio::Interest,
         what: &str,
     ) -> io::Result<PollEvented<E>> {
         let rt = match context::current_handle() {
@@ -171,18 +176,105 @@ impl<E: Source> PollEvented<E> {
         dir: Direction,
         op: impl FnOnce(&E) -> io::Result<R>,
     ) -> io::Result<R> {
-        let ev = match self.sched.ready_now(dir) {
+        self.try_masked(dir.mask(), || op(self.get_ref()))
+    }
+
+    /// Runs `op` now if the resource looks ready for `interest`; `WouldBlock` otherwise.
+    pub(crate) fn try_io_interest<R>(
+        &self,
+        interest: Interest,
+        op: impl FnOnce() -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.try_masked(interest.mask(), op)
+    }
+
+    /// Runs `op` if some readiness bit of `mask` is set. If `op` returns `WouldBlock`, clears
+    /// the bits observed unless a newer event arrived meanwhile (rule 3 of `scheduled_io`).
+    fn try_masked<R>(&self, mask: usize, op: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+        let ev = match self.sched.ready_now_masked(mask) {
             Some(ev) if ev.is_shutdown => return Err(shutdown_error()),
             Some(ev) => ev,
             None => return Err(io::ErrorKind::WouldBlock.into()),
         };
-        let res = op(self.get_ref());
+        let res = op();
         if let Err(e) = &res {
             if e.kind() == io::ErrorKind::WouldBlock {
                 self.sched.clear_readiness(ev);
             }
         }
         res
+    }
+
+    /// The waiters `interest` needs: among the readers, the writers, or both (rule 7).
+    fn interest_waiter(&self, interest: Interest) -> InterestWaiter<'_> {
+        let waiter = |dir| {
+            let mask = interest.mask_for(dir);
+            (mask != 0).then(|| Waiter::with_mask(&self.sched, dir, mask))
+        };
+        InterestWaiter {
+            read: waiter(Direction::Read),
+            write: waiter(Direction::Write),
+            mask: interest.mask(),
+        }
+    }
+
+    /// Ready when some bit of `w`'s interest is set, with every such bit set now (across
+    /// directions); otherwise each of `w`'s waiters holds the task's waker (rules 2, 6, 7).
+    fn poll_interest(
+        &self,
+        cx: &mut Context<'_>,
+        w: &mut InterestWaiter<'_>,
+    ) -> Poll<io::Result<ReadyEvent>> {
+        for waiter in [w.read.as_mut(), w.write.as_mut()].into_iter().flatten() {
+            if let Poll::Ready(ev) = waiter.poll_ready(cx) {
+                let ev = self.sched.ready_now_masked(w.mask).unwrap_or(ev);
+                if ev.is_shutdown {
+                    return Poll::Ready(Err(shutdown_error()));
+                }
+                return Poll::Ready(Ok(ev));
+            }
+        }
+        check_driven_elsewhere(&self.rt, "an I/O resource");
+        Poll::Pending
+    }
+
+    /// Waits until the resource is ready for `interest` and returns the readiness found (one
+    /// unit of budget). Dropping the future takes its wakers out at once.
+    pub(crate) async fn ready_interest(&self, interest: Interest) -> io::Result<Ready> {
+        let mut w = self.interest_waiter(interest);
+        poll_fn(|cx| {
+            let coop = ready!(coop::poll_proceed(cx));
+            let ev = ready!(self.poll_interest(cx, &mut w))?;
+            coop.made_progress();
+            Poll::Ready(Ok(Ready::from_bits(ev.ready())))
+        })
+        .await
+    }
+
+    /// Runs `op` until it does not return `WouldBlock`, waiting for readiness for `interest` in
+    /// between and clearing what was observed after each `WouldBlock` (rule 3).
+    pub(crate) async fn async_io_interest<R>(
+        &self,
+        interest: Interest,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        let mut w = self.interest_waiter(interest);
+        poll_fn(|cx| {
+            let coop = ready!(coop::poll_proceed(cx));
+            loop {
+                let ev = ready!(self.poll_interest(cx, &mut w))?;
+                match op() {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.sched.clear_readiness(ev)
+                    }
+                    res => {
+                        coop.made_progress();
+                        return Poll::Ready(res);
+                    }
+                }
+            }
+        })
+        .await
     }
 
     /// Runs `op` until it does not return `WouldBlock`, waiting for readiness in between. Dropping
@@ -220,6 +312,15 @@ impl<E: Source> PollEvented<E> {
     }
 }
 
+/// The waiters of one `ready(interest)` or `async_io(interest)` future: one per direction the
+/// interest spans (rule 7 of `scheduled_io`).
+struct InterestWaiter<'a> {
+    read: Option<Waiter<'a>>,
+    write: Option<Waiter<'a>>,
+    /// Every readiness bit that satisfies the interest.
+    mask: usize,
+}
+
 impl<E: Source> Drop for PollEvented<E> {
     fn drop(&mut self) {
         if let Some(mut io) = self.io.take() {
@@ -247,8 +348,10 @@ pub(crate) fn check_driven_elsewhere(rt: &RuntimeShared, what: &str) {
 #[cfg(all(test, not(tether_loom)))]
 mod tests {
     use super::*;
-    use crate::io::scheduled_io::{READABLE, READ_CLOSED};
+    use crate::io::scheduled_io::{ERROR, READABLE, READ_CLOSED, WRITABLE};
+    use std::future::Future;
     use std::io::Read;
+    use std::pin::pin;
     use std::sync::mpsc;
     use std::task::Waker;
     use std::time::Duration;
@@ -281,5 +384,115 @@ mod tests {
             .recv_timeout(Duration::from_secs(10))
             .expect("the read spun inside one poll");
         assert!(waited, "nothing was sent, so the read must wait");
+    }
+
+    /// Runs `body` with a registered socket (of a pair whose other end is `_peer`) inside a
+    /// current-thread runtime that never drives its reactor meanwhile: the socket's readiness is
+    /// whatever the test sets by hand.
+    fn with_registered_socket(body: impl FnOnce(&PollEvented<mio::net::UnixStream>)) {
+        let rt = crate::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (sock, _peer) = mio::net::UnixStream::pair().unwrap();
+            body(&PollEvented::new(sock, "test").unwrap());
+        });
+    }
+
+    fn would_block() -> io::Result<()> {
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+
+    /// Rule 3 through `try_io`: a `WouldBlock` clears the readiness observed, but not when an
+    /// event arrived while the operation ran (here set from inside the operation).
+    #[test]
+    fn try_io_would_block_clears_readiness_only_if_the_tick_is_unchanged() {
+        with_registered_socket(|io| {
+            io.sched.set_readiness(READABLE);
+            let res = io.try_io(Direction::Read, |_| {
+                io.sched.set_readiness(READABLE); // a new edge while the operation runs
+                would_block()
+            });
+            assert_eq!(res.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+            assert!(
+                io.sched.ready_now(Direction::Read).is_some(),
+                "the newer edge must survive"
+            );
+            let res = io.try_io_interest(Interest::READABLE, would_block);
+            assert_eq!(res.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+            assert!(io.sched.ready_now(Direction::Read).is_none());
+            // Not ready: the operation does not even run.
+            let res = io.try_io(Direction::Read, |_| -> io::Result<()> {
+                panic!("ran without readiness")
+            });
+            assert_eq!(res.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        });
+    }
+
+    /// Rule 7: error interest waits among the readers for `ERROR` alone; a readable event wakes
+    /// it but it waits again, and it reports only what it asked for.
+    #[test]
+    fn error_interest_waits_through_other_events() {
+        with_registered_socket(|io| {
+            let mut cx = Context::from_waker(Waker::noop());
+            let mut fut = pin!(io.ready_interest(Interest::ERROR));
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+            io.sched.set_readiness(READABLE | WRITABLE);
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+            io.sched.set_readiness(ERROR);
+            match fut.as_mut().poll(&mut cx) {
+                Poll::Ready(Ok(r)) => assert_eq!(r, Ready::ERROR),
+                other => panic!("expected the error readiness, got {other:?}"),
+            }
+        });
+    }
+
+    /// Rule 7: an interest in both directions is ready when either is, and reports both when
+    /// both are set.
+    #[test]
+    fn interest_in_both_directions_is_ready_on_either() {
+        with_registered_socket(|io| {
+            let mut cx = Context::from_waker(Waker::noop());
+            let both = Interest::READABLE | Interest::WRITABLE;
+            let mut fut = pin!(io.ready_interest(both));
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+            io.sched.set_readiness(WRITABLE);
+            match fut.as_mut().poll(&mut cx) {
+                Poll::Ready(Ok(r)) => assert!(r.is_writable() && !r.is_readable(), "{r:?}"),
+                other => panic!("expected writable, got {other:?}"),
+            }
+            io.sched.set_readiness(READABLE);
+            let mut fut = pin!(io.ready_interest(both));
+            match fut.as_mut().poll(&mut cx) {
+                Poll::Ready(Ok(r)) => assert_eq!(r, Ready::READABLE | Ready::WRITABLE),
+                other => panic!("expected both, got {other:?}"),
+            }
+        });
+    }
+
+    /// `async_io_interest` retries after `WouldBlock` only once a new event came (rule 3), so
+    /// an operation that keeps answering `WouldBlock` waits instead of spinning.
+    #[test]
+    fn async_io_interest_waits_after_would_block() {
+        with_registered_socket(|io| {
+            let mut cx = Context::from_waker(Waker::noop());
+            let calls = std::cell::Cell::new(0);
+            let mut fut = pin!(io.async_io_interest(Interest::WRITABLE, || {
+                calls.set(calls.get() + 1);
+                if calls.get() < 2 {
+                    would_block()
+                } else {
+                    Ok(())
+                }
+            }));
+            io.sched.set_readiness(WRITABLE);
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(calls.get(), 1);
+            assert!(fut.as_mut().poll(&mut cx).is_pending(), "no new event yet");
+            assert_eq!(calls.get(), 1);
+            io.sched.set_readiness(WRITABLE);
+            assert!(matches!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(()))));
+            assert_eq!(calls.get(), 2);
+        });
     }
 }

@@ -32,6 +32,13 @@
 //!    the resource is dropped. Taking a direction's wakers bumps its epoch, so a
 //!    future whose waker was already taken removes nothing when dropped (its slab key may hold a
 //!    newer waiter's waker by then). Wakers are dropped and woken only after unlocking.
+//! 7. A waiter waits for the readiness bits of its direction (`Direction::mask`), or for a part
+//!    of them (`Waiter::with_mask`: error interest waits among the readers for `ERROR` alone).
+//!    Every event of its direction wakes it; rule 2 then re-checks its own bits, so a waiter for
+//!    a part waits again on an event of another kind instead of returning or spinning. Waiting
+//!    for several directions (`ready(READABLE | WRITABLE)`) is one waiter per direction, each
+//!    under rules 2 and 6; a clear after `WouldBlock` clears the bits that were observed, in
+//!    every direction, under rule 3's tick check.
 
 use std::task::{Context, Poll, Waker};
 
@@ -59,7 +66,8 @@ pub(crate) enum Direction {
 }
 
 impl Direction {
-    fn mask(self) -> usize {
+    /// The readiness bits that let an operation in this direction proceed (or fail at once).
+    pub(crate) fn mask(self) -> usize {
         match self {
             Direction::Read => READABLE | READ_CLOSED | ERROR,
             Direction::Write => WRITABLE | WRITE_CLOSED | ERROR,
@@ -75,6 +83,13 @@ pub(crate) struct ReadyEvent {
     ready: usize,
     tick: usize,
     pub(crate) is_shutdown: bool,
+}
+
+impl ReadyEvent {
+    /// The readiness bits observed.
+    pub(crate) fn ready(&self) -> usize {
+        self.ready
+    }
 }
 
 /// Where a waiting future's waker sits among the waiters of one direction: its key in the
@@ -176,15 +191,26 @@ impl Waiters {
 pub(crate) struct Waiter<'a> {
     io: &'a ScheduledIo,
     dir: Direction,
+    /// The readiness bits it waits for: `dir.mask()`, or a part of it (`with_mask`).
+    mask: usize,
     key: WaiterKey,
 }
 
 impl<'a> Waiter<'a> {
     /// A waiter on `dir` of `io` that has not registered a waker yet.
     pub(crate) fn new(io: &'a ScheduledIo, dir: Direction) -> Waiter<'a> {
+        Waiter::with_mask(io, dir, dir.mask())
+    }
+
+    /// A waiter among `dir`'s waiters that is ready only for the bits of `mask`, a non-empty
+    /// part of `dir.mask()` (error interest waits for `ERROR` among the readers). Every event
+    /// that wakes `dir` wakes it; it waits again if `mask` is not set.
+    pub(crate) fn with_mask(io: &'a ScheduledIo, dir: Direction, mask: usize) -> Waiter<'a> {
+        debug_assert!(mask != 0 && mask & !dir.mask() == 0, "bad waiter mask");
         Waiter {
             io,
             dir,
+            mask,
             key: WaiterKey::default(),
         }
     }
@@ -196,7 +222,8 @@ impl<'a> Waiter<'a> {
 
     /// Like [`ScheduledIo::poll_ready`], storing the waker as this future's (rules 2, 6).
     pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<ReadyEvent> {
-        self.io.poll_ready_as(cx, self.dir, Some(&mut self.key))
+        self.io
+            .poll_ready_as(cx, self.dir, self.mask, Some(&mut self.key))
     }
 }
 
@@ -262,8 +289,9 @@ impl ScheduledIo {
         w.writer.take_into(out);
     }
 
-    fn event(&self, state: usize, dir: Direction) -> Option<ReadyEvent> {
-        let ready = state & dir.mask();
+    /// The readiness of `state` within `mask`, if any (or shutdown).
+    fn event(&self, state: usize, mask: usize) -> Option<ReadyEvent> {
+        let ready = state & mask;
         let is_shutdown = state & SHUTDOWN != 0;
         if ready != 0 || is_shutdown {
             Some(ReadyEvent {
@@ -279,22 +307,24 @@ impl ScheduledIo {
     /// Ready when the resource is ready in `dir` (or shut down); otherwise stores the waker
     /// (rule 2) as a `poll_*` caller's, which stays until an event takes it (rule 6).
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<ReadyEvent> {
-        self.poll_ready_as(cx, dir, None)
+        self.poll_ready_as(cx, dir, dir.mask(), None)
     }
 
-    /// `poll_ready` for the waiting future `key` if given (rule 6).
+    /// `poll_ready` for the bits of `mask` (part of `dir.mask()`), for the waiting future `key`
+    /// if given (rule 6).
     fn poll_ready_as(
         &self,
         cx: &mut Context<'_>,
         dir: Direction,
+        mask: usize,
         key: Option<&mut WaiterKey>,
     ) -> Poll<ReadyEvent> {
-        if let Some(ev) = self.event(self.state.load(Ordering::Acquire), dir) {
+        if let Some(ev) = self.event(self.state.load(Ordering::Acquire), mask) {
             return Poll::Ready(ev);
         }
         let mut w = lock(&self.waiters);
         let replaced = w.slot(dir).register(cx.waker(), key);
-        let res = match self.event(self.state.load(Ordering::Acquire), dir) {
+        let res = match self.event(self.state.load(Ordering::Acquire), mask) {
             Some(ev) => Poll::Ready(ev),
             None => Poll::Pending,
         };
@@ -304,8 +334,15 @@ impl ScheduledIo {
     }
 
     /// Readiness right now, without registering interest.
+    #[cfg(test)]
     pub(crate) fn ready_now(&self, dir: Direction) -> Option<ReadyEvent> {
-        self.event(self.state.load(Ordering::Acquire), dir)
+        self.ready_now_masked(dir.mask())
+    }
+
+    /// Readiness within `mask` right now (any bits, across directions), without registering
+    /// interest.
+    pub(crate) fn ready_now_masked(&self, mask: usize) -> Option<ReadyEvent> {
+        self.event(self.state.load(Ordering::Acquire), mask)
     }
 
     /// Clears the readiness `ev` reported, closed bits included, after an operation in its
@@ -612,6 +649,43 @@ mod loom_tests {
             io.clear_readiness(ev);
             reactor.join().unwrap();
             assert!(io.ready_now(Direction::Read).is_some());
+        });
+    }
+
+    /// Rules 2 and 7: a waiter for part of a direction's bits (error interest among the
+    /// readers), polling while the reactor delivers a readable event and then an error, either
+    /// sees the error or is woken after it; the readable event alone never makes it ready.
+    #[test]
+    fn loom_masked_waiter_sees_or_is_woken_by_its_event() {
+        loom::model(|| {
+            let io = Arc::new(ScheduledIo::new());
+            let io2 = io.clone();
+            let reactor = thread::spawn(move || {
+                let mut wakers = Vec::new();
+                for ready in [READABLE, ERROR] {
+                    io2.set_readiness(ready);
+                    io2.take_wakers(ready, &mut wakers);
+                    wakers.drain(..).for_each(Waker::wake);
+                }
+            });
+            let flag = std::sync::Arc::new(Flag(std::sync::atomic::AtomicBool::new(false)));
+            let waker = Waker::from(flag.clone());
+            let mut cx = Context::from_waker(&waker);
+            let mut waiter = Waiter::with_mask(&io, Direction::Read, ERROR);
+            let polled = waiter.poll_ready(&mut cx);
+            if let Poll::Ready(ev) = polled {
+                assert_eq!(ev.ready(), ERROR, "ready only for its own bit");
+            }
+            reactor.join().unwrap();
+            let woken = flag.0.load(std::sync::atomic::Ordering::SeqCst);
+            assert!(
+                polled.is_ready() || woken,
+                "the error was neither seen nor woken for"
+            );
+            // Woken, it sees the error on its next poll.
+            if woken {
+                assert!(waiter.poll_ready(&mut cx).is_ready());
+            }
         });
     }
 }

@@ -1,6 +1,8 @@
-//! Code shared by the stream types (`TcpStream`, `UnixStream`): their common methods, their
-//! `futures-io` trait impls and their split halves. A stream type is a struct with an
-//! `io: PollEvented<mio stream>` field; `stream_common!` gives it the rest.
+//! Code shared by the socket types: the stream types' (`TcpStream`, `UnixStream`) common
+//! methods, their `futures-io` trait impls and their split halves (`stream_common!`,
+//! `split_halves!`); the readiness methods every registered socket has (`readiness_methods!`);
+//! and the descriptor traits (`fd_impls!`). A socket type is a struct with an
+//! `io: PollEvented<mio socket>` field; these macros give it the rest.
 
 /// Implements `AsyncRead` for `$target`, reaching the stream as `$stream` (with `self` bound
 /// to `$this`).
@@ -60,36 +62,318 @@ macro_rules! async_write_impl {
     };
 }
 
-/// The methods every stream type (a struct with an `io: PollEvented<mio stream>` field) has in
-/// common, and its `futures-io` impls for `$t` and `&$t`.
-macro_rules! stream_common {
-    ($t:ident) => {
+/// The readiness methods of every registered socket type `$t` (`ready`, `readable`,
+/// `writable`, their `poll_*` forms, `try_io`, `async_io`); `$ready_example` is the code of
+/// `ready`'s doc example.
+macro_rules! readiness_methods {
+    ($t:ident, $ready_example:expr) => {
         impl $t {
-            /// Waits until the stream may be readable. Readiness can be spurious: a following
-            /// `try_read` may still return `WouldBlock`.
-            pub async fn readable(&self) -> std::io::Result<()> {
-                self.io.ready(crate::io::scheduled_io::Direction::Read).await
+            /// Waits until the socket is ready for `interest` (readable, writable, or either) and
+            /// returns the readiness found.
+            ///
+            /// Readiness is a hint: the `try_*` call that follows may still return
+            /// `WouldBlock`, and then clears the readiness it acted on (unless a newer event
+            /// came meanwhile), so the next `ready` waits for a new event. Loop until the
+            /// operation succeeds, as below. Cancel-safe: dropping the future loses nothing.
+            ///
+            /// # Errors
+            ///
+            /// Fails once the socket's runtime has shut down.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = $ready_example]
+            /// ```
+            pub async fn ready(
+                &self,
+                interest: crate::io::Interest,
+            ) -> std::io::Result<crate::io::Ready> {
+                self.io.ready_interest(interest).await
             }
 
-            /// Waits until the stream may be writable; see `readable`.
+            /// Waits until the socket may be readable: `ready(Interest::READABLE)` without the
+            /// result. Readiness can be spurious: a following `try_*` read may still return
+            /// `WouldBlock`.
+            ///
+            /// # Errors
+            ///
+            /// Fails once the socket's runtime has shut down.
+            pub async fn readable(&self) -> std::io::Result<()> {
+                self.io
+                    .ready(crate::io::scheduled_io::Direction::Read)
+                    .await
+            }
+
+            /// Waits until the socket may be writable; see `readable`.
+            ///
+            /// # Errors
+            ///
+            /// Fails once the socket's runtime has shut down.
             pub async fn writable(&self) -> std::io::Result<()> {
                 self.io
                     .ready(crate::io::scheduled_io::Direction::Write)
                     .await
             }
 
-            /// Reads without waiting: `WouldBlock` when no data is ready.
+            /// Polls for read readiness. The waker stays registered until the next read event
+            /// (or until the socket is dropped), even if the caller stops polling; every task
+            /// that polled is woken then.
+            ///
+            /// # Errors
+            ///
+            /// Fails once the socket's runtime has shut down.
+            pub fn poll_read_ready(
+                &self,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                self.io
+                    .poll_ready(cx, crate::io::scheduled_io::Direction::Read)
+                    .map_ok(|_| ())
+            }
+
+            /// Polls for write readiness; see `poll_read_ready`.
+            ///
+            /// # Errors
+            ///
+            /// Fails once the socket's runtime has shut down.
+            pub fn poll_write_ready(
+                &self,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                self.io
+                    .poll_ready(cx, crate::io::scheduled_io::Direction::Write)
+                    .map_ok(|_| ())
+            }
+
+            /// Runs `f`, an operation on the socket's descriptor (through
+            /// [`AsFd`](std::os::fd::AsFd), `socket2::SockRef`, `libc`, ...), if the socket
+            /// looks ready for `interest`; returns `WouldBlock` without calling it otherwise.
+            ///
+            /// When `f` returns `WouldBlock`, the readiness it acted on is cleared (unless a
+            /// newer event arrived meanwhile), so a later `ready` or `async_io` waits for a new
+            /// event: `f` must return `WouldBlock` only when the operation really would block,
+            /// or the socket may wait for an event that never comes.
+            ///
+            /// # Errors
+            ///
+            /// `WouldBlock` when not ready, or what `f` returns.
+            pub fn try_io<R>(
+                &self,
+                interest: crate::io::Interest,
+                f: impl FnOnce() -> std::io::Result<R>,
+            ) -> std::io::Result<R> {
+                self.io.try_io_interest(interest, f)
+            }
+
+            /// Runs `f` until it returns something other than `WouldBlock`, waiting for
+            /// readiness for `interest` before each try; see `try_io` for `f`'s contract.
+            ///
+            /// # Errors
+            ///
+            /// What `f` returns, or an error once the socket's runtime has shut down.
+            pub async fn async_io<R>(
+                &self,
+                interest: crate::io::Interest,
+                f: impl FnMut() -> std::io::Result<R>,
+            ) -> std::io::Result<R> {
+                self.io.async_io_interest(interest, f).await
+            }
+        }
+    };
+}
+
+/// The descriptor traits of the registered socket type `$t`, whose standard counterpart is
+/// `$std` and which has `fn from_std_as($std, what: &'static str) -> io::Result<$t>`:
+/// `AsRawFd`, `AsFd`, `IntoRawFd` (deregisters), `FromRawFd` (registers with the current
+/// runtime) and `TryFrom<$std>`.
+macro_rules! fd_impls {
+    ($t:ident, $std:ty) => {
+        impl std::os::fd::AsRawFd for $t {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.io.get_ref().as_raw_fd()
+            }
+        }
+
+        impl std::os::fd::AsFd for $t {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.io.get_ref().as_fd()
+            }
+        }
+
+        /// Deregisters the socket from its runtime and gives up its descriptor (still in
+        /// non-blocking mode), which the caller must close.
+        impl std::os::fd::IntoRawFd for $t {
+            fn into_raw_fd(self) -> std::os::fd::RawFd {
+                self.io.into_inner().into_raw_fd()
+            }
+        }
+
+        /// Takes ownership of a descriptor, switches it to non-blocking mode and registers it
+        /// with the current runtime, as `from_std` does.
+        ///
+        /// tokio has no `FromRawFd` on its registered socket types (the conversion cannot
+        /// return an error); tether offers it for code that receives descriptors (systemd
+        /// socket activation, `SCM_RIGHTS`), and panics where `from_std` would return an error.
+        /// Prefer `from_std` when the error should be handled.
+        ///
+        /// # Safety
+        ///
+        /// `fd` must be an open socket of this type's kind, owned by nobody else: the value
+        /// closes it when dropped.
+        ///
+        /// # Panics
+        ///
+        /// Outside a tether runtime, or if the descriptor cannot be made non-blocking or
+        /// registered with the reactor.
+        impl std::os::fd::FromRawFd for $t {
+            #[track_caller]
+            unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> $t {
+                // SAFETY: this function's contract: `fd` is an open socket of the right kind
+                // that nobody else owns, so the standard type may own and close it.
+                let std = unsafe { <$std as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+                match $t::from_std_as(std, concat!(stringify!($t), "::from_raw_fd")) {
+                    Ok(s) => s,
+                    Err(e) => panic!(
+                        "tether: {}::from_raw_fd could not register descriptor {fd} with the                          runtime: {e}; use {}::from_std to handle this error",
+                        stringify!($t),
+                        stringify!($t),
+                    ),
+                }
+            }
+        }
+
+        /// `from_std`, for `?` and generic code.
+        impl TryFrom<$std> for $t {
+            type Error = std::io::Error;
+
+            #[track_caller]
+            fn try_from(s: $std) -> std::io::Result<$t> {
+                $t::from_std_as(s, concat!(stringify!($t), "::try_from"))
+            }
+        }
+    };
+}
+
+/// The methods every stream type (a struct with an `io: PollEvented<mio stream>` field) has in
+/// common besides `readiness_methods!`, and its `futures-io` impls for `$t` and `&$t`.
+macro_rules! stream_common {
+    ($t:ident, $pair:literal) => {
+        readiness_methods!(
+            $t,
+            concat!(
+                "use tether::io::Interest;\n",
+                $pair,
+                r#"
+    b.writable().await?;
+    b.try_write(b"hi")?;
+    let mut buf = [0u8; 8];
+    loop {
+        let ready = a.ready(Interest::READABLE | Interest::WRITABLE).await?;
+        if ready.is_readable() {
+            match a.try_read(&mut buf) {
+                Ok(n) => {
+                    assert_eq!(&buf[..n], b"hi");
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        assert!(ready.is_writable()); // nothing to read yet, but room to write
+        a.readable().await?;
+    }
+    Ok(())
+}"#
+            )
+        );
+
+        impl $t {
+            /// Reads what is available without waiting: `WouldBlock` when nothing is (then the
+            /// read readiness is cleared, see `ready`). `Ok(0)` means end-of-stream (or an
+            /// empty `buf`).
+            ///
+            /// # Errors
+            ///
+            /// `WouldBlock`, or the OS's error.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = $pair]
+            ///     let mut buf = [0u8; 8];
+            ///     let err = a.try_read(&mut buf).unwrap_err(); // nothing sent yet
+            ///     assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+            ///     b.writable().await?;
+            ///     assert_eq!(b.try_write(b"abc")?, 3);
+            ///     let n = loop {
+            ///         a.readable().await?;
+            ///         match a.try_read(&mut buf) {
+            ///             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            ///             res => break res?,
+            ///         }
+            ///     };
+            ///     assert_eq!(&buf[..n], b"abc");
+            ///     Ok(())
+            /// }
+            /// ```
             pub fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
                 use std::io::Read;
                 self.io
                     .try_io(crate::io::scheduled_io::Direction::Read, |s| (&*s).read(buf))
             }
 
-            /// Writes without waiting: `WouldBlock` when the send buffer is full.
+            /// Like `try_read`, scattering into several buffers in one system call.
+            ///
+            /// # Errors
+            ///
+            /// `WouldBlock`, or the OS's error.
+            pub fn try_read_vectored(
+                &self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                use std::io::Read;
+                self.io
+                    .try_io(crate::io::scheduled_io::Direction::Read, |s| {
+                        (&*s).read_vectored(bufs)
+                    })
+            }
+
+            /// Writes what fits without waiting: `WouldBlock` when the send buffer is full
+            /// (then the write readiness is cleared, see `ready`).
+            ///
+            /// # Errors
+            ///
+            /// `WouldBlock`, or the OS's error (`BrokenPipe` once the peer is gone).
             pub fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
                 use std::io::Write;
                 self.io
                     .try_io(crate::io::scheduled_io::Direction::Write, |s| (&*s).write(buf))
+            }
+
+            /// Like `try_write`, gathering from several buffers in one system call.
+            ///
+            /// # Errors
+            ///
+            /// `WouldBlock`, or the OS's error.
+            pub fn try_write_vectored(
+                &self,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::io::Result<usize> {
+                use std::io::Write;
+                self.io
+                    .try_io(crate::io::scheduled_io::Direction::Write, |s| {
+                        (&*s).write_vectored(bufs)
+                    })
+            }
+
+            /// Takes the socket's pending error (`SO_ERROR`), if any.
+            ///
+            /// # Errors
+            ///
+            /// Fails if the option cannot be read.
+            pub fn take_error(&self) -> std::io::Result<Option<std::io::Error>> {
+                self.io.get_ref().take_error()
             }
 
             /// Shuts down the write direction; already-closed connections are fine.

@@ -10,7 +10,20 @@
 //! the address and, for the usual causes (refused, in use), says what they mean.
 //!
 //! Sockets must be created inside a runtime (`block_on`, a task, or `Handle::enter`); creating
-//! one elsewhere panics with a message saying so.
+//! one elsewhere panics with a message saying so. [`TcpSocket`], a socket still being
+//! configured (address and port reuse, buffer sizes, the address to connect from), needs a
+//! runtime only when it connects or listens.
+//!
+//! Besides the `async fn`s, every socket has tokio's readiness API: `ready(Interest)` returns
+//! the [`Ready`](crate::io::Ready) state found, `readable`/`writable` wait for one direction,
+//! and `try_read`/`try_write`/`try_send`/`try_recv` act without waiting (`WouldBlock` clears
+//! the readiness they observed, so the next wait is for a new event); `try_io`/`async_io` run an
+//! operation of one's own on the descriptor under the same rule.
+//!
+//! Every socket type implements `AsFd`/`AsRawFd` (the descriptor it uses), `IntoRawFd` and
+//! `into_std` (giving it up, deregistered, still non-blocking), and `from_std`, `TryFrom` and
+//! `FromRawFd` (taking one in and registering it with the current runtime; `FromRawFd`, which
+//! tokio does not offer on registered types, panics where `from_std` returns an error).
 
 #[macro_use]
 mod macros;
@@ -22,9 +35,9 @@ pub mod unix;
 use std::io;
 
 pub use addr::{lookup_host, ToSocketAddrs};
-pub use tcp::{TcpListener, TcpStream};
+pub use tcp::{TcpListener, TcpSocket, TcpStream};
 pub use udp::UdpSocket;
-pub use unix::{UnixListener, UnixStream};
+pub use unix::{UnixDatagram, UnixListener, UnixStream};
 
 /// Whether an `accept` error means the process or system ran out of file descriptors (`EMFILE`,
 /// `ENFILE`) or memory (`ENOBUFS`, `ENOMEM`).

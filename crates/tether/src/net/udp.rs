@@ -61,18 +61,32 @@ impl UdpSocket {
 
     /// Wraps a standard socket, switching it to non-blocking mode.
     ///
+    /// # Errors
+    ///
+    /// Fails if the socket cannot be made non-blocking or registered with the reactor.
+    ///
     /// # Panics
     ///
     /// Panics when called outside a tether runtime.
     #[track_caller]
     pub fn from_std(s: std::net::UdpSocket) -> io::Result<UdpSocket> {
+        UdpSocket::from_std_as(s, "UdpSocket::from_std")
+    }
+
+    /// `from_std`, naming `what` if it panics outside a runtime.
+    #[track_caller]
+    fn from_std_as(s: std::net::UdpSocket, what: &'static str) -> io::Result<UdpSocket> {
         s.set_nonblocking(true)?;
         Ok(UdpSocket {
-            io: PollEvented::new(mio::net::UdpSocket::from_std(s), "UdpSocket::from_std")?,
+            io: PollEvented::new(mio::net::UdpSocket::from_std(s), what)?,
         })
     }
 
     /// Gives back a standard socket (in non-blocking mode), deregistered from the runtime.
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` is tokio's signature.
     pub fn into_std(self) -> io::Result<std::net::UdpSocket> {
         use std::os::fd::{FromRawFd, IntoRawFd};
         let fd = self.io.into_inner().into_raw_fd();
@@ -163,14 +177,32 @@ impl UdpSocket {
         self.io.try_io(Direction::Read, |s| s.recv_from(buf))
     }
 
-    /// Waits until a datagram may be received.
-    pub async fn readable(&self) -> io::Result<()> {
-        self.io.ready(Direction::Read).await
+    /// Sends to the connected peer without waiting: `WouldBlock` when the send buffer is full.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock`, or the OS's error (for example when the socket is not connected).
+    pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.io.try_io(Direction::Write, |s| s.send(buf))
     }
 
-    /// Waits until a datagram may be sent.
-    pub async fn writable(&self) -> io::Result<()> {
-        self.io.ready(Direction::Write).await
+    /// Receives from the connected peer without waiting: `WouldBlock` when no datagram is
+    /// queued.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock`, or the OS's error.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.try_io(Direction::Read, |s| s.recv(buf))
+    }
+
+    /// Takes the socket's pending error (`SO_ERROR`), if any.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the option cannot be read.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.io.get_ref().take_error()
     }
 
     /// The local address.
@@ -212,8 +244,29 @@ impl fmt::Debug for UdpSocket {
     }
 }
 
-impl std::os::fd::AsRawFd for UdpSocket {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.io.get_ref().as_raw_fd()
+readiness_methods!(
+    UdpSocket,
+    r#"use tether::io::Interest;
+use tether::net::UdpSocket;
+
+#[tether::main]
+async fn main() -> std::io::Result<()> {
+    let a = UdpSocket::bind("127.0.0.1:0").await?;
+    let b = UdpSocket::bind("127.0.0.1:0").await?;
+    b.send_to(b"hi", a.local_addr()?).await?;
+    let mut buf = [0u8; 8];
+    loop {
+        let ready = a.ready(Interest::READABLE).await?;
+        assert!(ready.is_readable());
+        match a.try_recv_from(&mut buf) {
+            Ok((n, from)) => {
+                assert_eq!((&buf[..n], from), (&b"hi"[..], b.local_addr()?));
+                return Ok(());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
     }
-}
+}"#
+);
+fd_impls!(UdpSocket, std::net::UdpSocket);

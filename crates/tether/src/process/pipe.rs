@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::process::Stdio;
 use std::task::{Context, Poll};
@@ -232,5 +232,62 @@ impl fmt::Debug for ChildStdout {
 impl fmt::Debug for ChildStderr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChildStderr").finish_non_exhaustive()
+    }
+}
+
+/// The pipe's descriptor, for `fstat`, `fcntl`, passing it to a library, ...
+///
+/// # Panics
+///
+/// After [`close`](crate::io::AsyncWriteExt::close): closing releases the descriptor (the child
+/// sees the end of its input at once), so there is none left to lend.
+impl AsFd for ChildStdin {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match &self.io {
+            Some(io) => io.get_ref().as_fd(),
+            None => panic!(
+                "tether: ChildStdin::as_fd after close(): closing released the pipe's descriptor; \
+                 borrow the descriptor before closing"
+            ),
+        }
+    }
+}
+
+/// The pipe's descriptor; see [`AsFd for ChildStdin`](ChildStdin#impl-AsFd-for-ChildStdin).
+///
+/// # Panics
+///
+/// After [`close`](crate::io::AsyncWriteExt::close), as `as_fd`.
+impl AsRawFd for ChildStdin {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+/// The pipe's descriptor.
+impl AsFd for ChildStdout {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.io.get_ref().as_fd()
+    }
+}
+
+/// The pipe's descriptor.
+impl AsRawFd for ChildStdout {
+    fn as_raw_fd(&self) -> RawFd {
+        self.io.get_ref().as_raw_fd()
+    }
+}
+
+/// The pipe's descriptor.
+impl AsFd for ChildStderr {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.io.get_ref().as_fd()
+    }
+}
+
+/// The pipe's descriptor.
+impl AsRawFd for ChildStderr {
+    fn as_raw_fd(&self) -> RawFd {
+        self.io.get_ref().as_raw_fd()
     }
 }

@@ -83,7 +83,7 @@ impl TcpListener {
     }
 
     #[track_caller]
-    fn from_mio(l: mio::net::TcpListener) -> io::Result<TcpListener> {
+    pub(crate) fn from_mio(l: mio::net::TcpListener) -> io::Result<TcpListener> {
         Ok(TcpListener {
             io: PollEvented::with_interest(l, Interest::READABLE, "TcpListener::bind")?,
         })
@@ -117,22 +117,36 @@ impl TcpListener {
 
     /// Wraps a standard listener, switching it to non-blocking mode.
     ///
+    /// # Errors
+    ///
+    /// Fails if the listener cannot be made non-blocking or registered with the reactor.
+    ///
     /// # Panics
     ///
     /// Panics when called outside a tether runtime.
     #[track_caller]
     pub fn from_std(l: std::net::TcpListener) -> io::Result<TcpListener> {
+        TcpListener::from_std_as(l, "TcpListener::from_std")
+    }
+
+    /// `from_std`, naming `what` if it panics outside a runtime.
+    #[track_caller]
+    fn from_std_as(l: std::net::TcpListener, what: &'static str) -> io::Result<TcpListener> {
         l.set_nonblocking(true)?;
         Ok(TcpListener {
             io: PollEvented::with_interest(
                 mio::net::TcpListener::from_std(l),
                 Interest::READABLE,
-                "TcpListener::from_std",
+                what,
             )?,
         })
     }
 
     /// Gives back a standard listener (in non-blocking mode), deregistered from the runtime.
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` is tokio's signature.
     pub fn into_std(self) -> io::Result<std::net::TcpListener> {
         use std::os::fd::{FromRawFd, IntoRawFd};
         let fd = self.io.into_inner().into_raw_fd();
@@ -164,8 +178,4 @@ impl fmt::Debug for TcpListener {
     }
 }
 
-impl std::os::fd::AsRawFd for TcpListener {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.io.get_ref().as_raw_fd()
-    }
-}
+fd_impls!(TcpListener, std::net::TcpListener);

@@ -76,18 +76,32 @@ impl TcpStream {
 
     /// Wraps a standard stream, switching it to non-blocking mode.
     ///
+    /// # Errors
+    ///
+    /// Fails if the stream cannot be made non-blocking or registered with the reactor.
+    ///
     /// # Panics
     ///
     /// Panics when called outside a tether runtime.
     #[track_caller]
     pub fn from_std(s: std::net::TcpStream) -> io::Result<TcpStream> {
+        TcpStream::from_std_as(s, "TcpStream::from_std")
+    }
+
+    /// `from_std`, naming `what` if it panics outside a runtime.
+    #[track_caller]
+    fn from_std_as(s: std::net::TcpStream, what: &'static str) -> io::Result<TcpStream> {
         s.set_nonblocking(true)?;
         Ok(TcpStream {
-            io: PollEvented::new(mio::net::TcpStream::from_std(s), "TcpStream::from_std")?,
+            io: PollEvented::new(mio::net::TcpStream::from_std(s), what)?,
         })
     }
 
     /// Gives back a standard stream (in non-blocking mode), deregistered from the runtime.
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` is tokio's signature.
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
         use std::os::fd::{FromRawFd, IntoRawFd};
         let fd = self.io.into_inner().into_raw_fd();
@@ -140,7 +154,34 @@ impl TcpStream {
         self.io.get_ref().shutdown(how)
     }
 
-    /// Reads data without removing it from the socket's receive queue.
+    /// Reads data without removing it from the socket's receive queue: the next read returns
+    /// the same bytes. Waits until data (or end-of-stream, `Ok(0)`) is there.
+    ///
+    /// # Errors
+    ///
+    /// The OS's error, or an error once the runtime has shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether::io::{AsyncReadExt, AsyncWriteExt};
+    /// use tether::net::{TcpListener, TcpStream};
+    ///
+    /// #[tether::main]
+    /// async fn main() -> std::io::Result<()> {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let mut client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (mut server, _) = listener.accept().await?;
+    ///     client.write_all(b"GET /").await?;
+    ///     let mut head = [0u8; 3];
+    ///     let n = server.peek(&mut head).await?;
+    ///     assert_eq!(&head[..n], &b"GET"[..n]);
+    ///     let mut all = [0u8; 5];
+    ///     server.read_exact(&mut all).await?; // the peeked bytes are still there
+    ///     assert_eq!(&all, b"GET /");
+    ///     Ok(())
+    /// }
+    /// ```
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.async_io(Direction::Read, |s| s.peek(buf)).await
     }
@@ -159,7 +200,11 @@ impl TcpStream {
 
 /// Starts a non-blocking connect and waits for it to complete.
 async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
-    let s = mio::net::TcpStream::connect(addr)?;
+    connect_mio(mio::net::TcpStream::connect(addr)?).await
+}
+
+/// Waits for the connect that `s` started to complete, registering `s` with the runtime.
+pub(crate) async fn connect_mio(s: mio::net::TcpStream) -> io::Result<TcpStream> {
     let stream = TcpStream::from_mio(s)?;
     stream.writable().await?;
     if let Some(e) = stream.io.get_ref().take_error()? {
@@ -170,7 +215,17 @@ async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
-stream_common!(TcpStream);
+stream_common!(
+    TcpStream,
+    r#"use tether::net::{TcpListener, TcpStream};
+
+#[tether::main]
+async fn main() -> std::io::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let a = TcpStream::connect(listener.local_addr()?).await?;
+    let (b, _) = listener.accept().await?;"#
+);
+fd_impls!(TcpStream, std::net::TcpStream);
 
 impl fmt::Debug for TcpStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -178,11 +233,5 @@ impl fmt::Debug for TcpStream {
             .field("local_addr", &self.local_addr().ok())
             .field("peer_addr", &self.peer_addr().ok())
             .finish()
-    }
-}
-
-impl std::os::fd::AsRawFd for TcpStream {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.io.get_ref().as_raw_fd()
     }
 }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
+use std::task::{Context, Poll};
 
 use mio::Interest;
 
@@ -63,28 +64,78 @@ impl UnixListener {
 
     /// Wraps a standard listener, switching it to non-blocking mode.
     ///
+    /// # Errors
+    ///
+    /// Fails if the listener cannot be made non-blocking or registered with the reactor.
+    ///
     /// # Panics
     ///
     /// Panics when called outside a tether runtime.
     #[track_caller]
     pub fn from_std(l: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
+        UnixListener::from_std_as(l, "UnixListener::from_std")
+    }
+
+    /// `from_std`, naming `what` if it panics outside a runtime.
+    #[track_caller]
+    fn from_std_as(
+        l: std::os::unix::net::UnixListener,
+        what: &'static str,
+    ) -> io::Result<UnixListener> {
         l.set_nonblocking(true)?;
         Ok(UnixListener {
             io: PollEvented::with_interest(
                 mio::net::UnixListener::from_std(l),
                 Interest::READABLE,
-                "UnixListener::from_std",
+                what,
             )?,
         })
     }
 
+    /// Gives back a standard listener (in non-blocking mode), deregistered from the runtime.
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` is tokio's signature.
+    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixListener> {
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        let fd = self.io.into_inner().into_raw_fd();
+        // SAFETY: `fd` was just released by the mio listener, so we own it exclusively.
+        Ok(unsafe { std::os::unix::net::UnixListener::from_raw_fd(fd) })
+    }
+
     /// Waits for a connection.
+    ///
+    /// # Errors
+    ///
+    /// Returns the OS's error; see [`TcpListener`](crate::net::TcpListener) for how a server
+    /// loop should handle `EMFILE`/`ENFILE`.
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (s, addr) = self
             .io
             .async_io(Direction::Read, mio::net::UnixListener::accept)
             .await?;
         Ok((UnixStream::from_mio(s)?, addr))
+    }
+
+    /// Polls for a connection; see [`accept`](UnixListener::accept).
+    ///
+    /// # Errors
+    ///
+    /// As `accept`.
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
+        self.io
+            .poll_io(cx, Direction::Read, mio::net::UnixListener::accept)
+            .map(|res| res.and_then(|(s, addr)| Ok((UnixStream::from_mio(s)?, addr))))
+    }
+
+    /// Takes the socket's pending error (`SO_ERROR`), if any.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the option cannot be read.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.io.get_ref().take_error()
     }
 
     /// The local address.
@@ -100,3 +151,5 @@ impl fmt::Debug for UnixListener {
             .finish()
     }
 }
+
+fd_impls!(UnixListener, std::os::unix::net::UnixListener);

@@ -1,8 +1,11 @@
-//! Unix domain sockets: [`UnixListener`] and [`UnixStream`], and the halves of a split stream.
+//! Unix domain sockets: [`UnixListener`], [`UnixStream`], [`UnixDatagram`], and the halves of a
+//! split stream.
 
+mod datagram;
 mod listener;
 mod stream;
 
+pub use datagram::UnixDatagram;
 pub use listener::UnixListener;
 pub use stream::UnixStream;
 

@@ -76,13 +76,40 @@ impl UnixStream {
 
     /// Wraps a standard stream, switching it to non-blocking mode.
     ///
+    /// # Errors
+    ///
+    /// Fails if the stream cannot be made non-blocking or registered with the reactor.
+    ///
     /// # Panics
     ///
     /// Panics when called outside a tether runtime.
     #[track_caller]
     pub fn from_std(s: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        UnixStream::from_std_as(s, "UnixStream::from_std")
+    }
+
+    /// `from_std`, naming `what` if it panics outside a runtime.
+    #[track_caller]
+    fn from_std_as(
+        s: std::os::unix::net::UnixStream,
+        what: &'static str,
+    ) -> io::Result<UnixStream> {
         s.set_nonblocking(true)?;
-        UnixStream::from_mio(mio::net::UnixStream::from_std(s))
+        Ok(UnixStream {
+            io: PollEvented::new(mio::net::UnixStream::from_std(s), what)?,
+        })
+    }
+
+    /// Gives back a standard stream (in non-blocking mode), deregistered from the runtime.
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` is tokio's signature.
+    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixStream> {
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        let fd = self.io.into_inner().into_raw_fd();
+        // SAFETY: `fd` was just released by the mio stream, so we own it exclusively.
+        Ok(unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) })
     }
 
     /// The local address.
@@ -111,7 +138,15 @@ impl UnixStream {
     }
 }
 
-stream_common!(UnixStream);
+stream_common!(
+    UnixStream,
+    r#"use tether::net::UnixStream;
+
+#[tether::main]
+async fn main() -> std::io::Result<()> {
+    let (a, b) = UnixStream::pair()?;"#
+);
+fd_impls!(UnixStream, std::os::unix::net::UnixStream);
 
 impl fmt::Debug for UnixStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
