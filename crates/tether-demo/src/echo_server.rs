@@ -33,7 +33,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -513,7 +513,7 @@ async fn connection(
 /// close does not reset the connection: closing a socket with unread bytes sends RST, which can
 /// make the client lose echoes it has not read yet.
 async fn close_gracefully(mut stream: TcpStream, buf: &mut [u8], linger: Duration) {
-    if stream.shutdown(Shutdown::Write).is_err() {
+    if stream.shutdown().await.is_err() {
         return;
     }
     let drain = async {

@@ -293,8 +293,8 @@ async fn ready_waits_for_data_and_reports_what_it_found() {
 }
 
 async fn ready_reports_the_peer_closing() {
-    let (a, b) = tcp_pair().await;
-    b.shutdown(std::net::Shutdown::Write).unwrap();
+    let (a, mut b) = tcp_pair().await;
+    b.shutdown().await.unwrap();
     // The first read event is the peer's FIN: readable and read-closed together.
     let r = a.ready(Interest::READABLE).await.unwrap();
     assert!(r.is_readable() && r.is_read_closed(), "{r:?}");

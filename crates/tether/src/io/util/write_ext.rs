@@ -92,13 +92,11 @@ pub trait AsyncWriteExt: AsyncWrite {
     /// tokio's name for [`close`](AsyncWriteExt::close): flushes, then ends the writing
     /// direction.
     ///
-    /// [`TcpStream`](crate::net::TcpStream) and [`UnixStream`](crate::net::UnixStream) also
-    /// have an inherent `shutdown(how: Shutdown)` (as std's streams do; tokio's have none).
-    /// On a stream held by value or `&`, method lookup finds that one first: call
-    /// `close().await` there (or `AsyncWriteExt::shutdown(&mut s)`). On a `&mut TcpStream` it
-    /// finds this one, so with this trait imported, `shutdown(Shutdown::Write)` through a
-    /// `&mut` reference needs `TcpStream::shutdown(s, how)`. Split halves, buffered wrappers
-    /// and every other writer take `shutdown()` as tokio code writes it.
+    /// As in tokio, tether's [`TcpStream`](crate::net::TcpStream) and
+    /// [`UnixStream`](crate::net::UnixStream) have no inherent `shutdown(how)`, so
+    /// `stream.shutdown().await` is this method: on a socket it sends FIN (ends the writing
+    /// direction) after flushing. Shutting down the reading direction is not offered (tokio
+    /// does not either); `socket2::SockRef::from(&stream).shutdown(Shutdown::Read)` does it.
     fn shutdown(&mut self) -> CloseFuture<'_, Self>
     where
         Self: Unpin,

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::io::poll_evented::PollEvented;
@@ -147,11 +147,6 @@ impl TcpStream {
     /// The IP time-to-live.
     pub fn ttl(&self) -> io::Result<u32> {
         self.io.get_ref().ttl()
-    }
-
-    /// Shuts down the read, write, or both directions of the connection.
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.io.get_ref().shutdown(how)
     }
 
     /// Reads data without removing it from the socket's receive queue: the next read returns
