@@ -13,6 +13,11 @@ pub fn echo_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_echo"))
 }
 
+/// The demo's `chat` binary, built by Cargo for this test run (same profile, same target).
+pub fn chat_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_chat"))
+}
+
 /// The demo's `c10k` binary, built by Cargo for this test run (same profile, same target).
 pub fn c10k_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_c10k"))
