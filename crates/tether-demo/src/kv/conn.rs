@@ -103,6 +103,27 @@ impl Drop for Tracked<'_> {
     }
 }
 
+/// One connection's counts, added to the server's [`Stats`](super::Stats) when it ends
+/// (however it ends: a connection cut off by the shutdown is dropped).
+struct Counts<'a> {
+    stats: &'a super::Stats,
+    commands: u64,
+    reads: u64,
+    batches: u64,
+}
+
+impl Drop for Counts<'_> {
+    fn drop(&mut self) {
+        self.stats
+            .commands
+            .fetch_add(self.commands, Ordering::Relaxed);
+        self.stats.reads.fetch_add(self.reads, Ordering::Relaxed);
+        self.stats
+            .batches_written
+            .fetch_add(self.batches, Ordering::Relaxed);
+    }
+}
+
 /// Serves one client until it closes, quits, breaks the protocol, or `stop` is cancelled
 /// (checked only between batches, never in the middle of a write).
 pub(crate) async fn serve(
@@ -121,6 +142,12 @@ pub(crate) async fn serve(
         counted: 0,
     };
     tracked.update(inbuf.len() + out.capacity());
+    let mut counts = Counts {
+        stats: &shared.stats,
+        commands: 0,
+        reads: 0,
+        batches: 0,
+    };
     let mut req = Request::new();
     let mut subs = Subscriptions::new(shared.pubsub.clone());
     let mut stop_signal = stop.cancelled();
@@ -143,6 +170,7 @@ pub(crate) async fn serve(
                             close: false,
                         };
                         execute(&mut ctx, args);
+                        counts.commands += 1;
                         if ctx.close {
                             ended = Some(Ended::Quit);
                         }
@@ -152,6 +180,7 @@ pub(crate) async fn serve(
                         // A big batch: write what it produced so far before running the rest,
                         // so that the output stays bounded (see the module docs).
                         phase.store(WRITING, Ordering::Relaxed);
+                        counts.batches += 1;
                         if write_out(stream, &out, subs.subscriber()).await? == Written::Overflowed
                         {
                             shared.pubsub.count_overflow();
@@ -180,6 +209,7 @@ pub(crate) async fn serve(
         // 3. One write for the batch.
         if !out.is_empty() {
             phase.store(WRITING, Ordering::Relaxed);
+            counts.batches += 1;
             if write_out(stream, &out, subs.subscriber()).await? == Written::Overflowed {
                 shared.pubsub.count_overflow();
                 return Ok(Ended::OutboxOverflowed);
@@ -248,7 +278,10 @@ pub(crate) async fn serve(
         match wake {
             Wake::Stop => return Ok(Ended::Stopped),
             Wake::Read(Ok(0)) => return Ok(Ended::ClientClosed),
-            Wake::Read(Ok(n)) => end += n,
+            Wake::Read(Ok(n)) => {
+                counts.reads += 1;
+                end += n;
+            }
             Wake::Read(Err(e)) => return Err(e),
             Wake::Frames => {}
         }

@@ -178,23 +178,33 @@ impl Config {
 }
 
 /// Bytes held in connection buffers and subscriber outboxes, summed over the server (their
-/// capacities, updated when one changes).
+/// capacities, updated when one changes, so the hot path does not touch it), and the most
+/// ever held.
 #[derive(Debug, Default)]
-pub struct Gauge(AtomicUsize);
+pub struct Gauge {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+}
 
 impl Gauge {
     /// A buffer went from `before` to `after` bytes.
     pub fn resized(&self, before: usize, after: usize) {
         if after > before {
-            self.0.fetch_add(after - before, Ordering::Relaxed);
+            let now = self.now.fetch_add(after - before, Ordering::Relaxed) + (after - before);
+            self.peak.fetch_max(now, Ordering::Relaxed);
         } else if before > after {
-            self.0.fetch_sub(before - after, Ordering::Relaxed);
+            self.now.fetch_sub(before - after, Ordering::Relaxed);
         }
     }
 
     /// The bytes held now.
     pub fn bytes(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
+        self.now.load(Ordering::Relaxed)
+    }
+
+    /// The most bytes held at once so far.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
     }
 }
 
@@ -207,6 +217,14 @@ pub struct Stats {
     pub protocol_errors: AtomicU64,
     /// Accept errors (running out of descriptors included).
     pub accept_errors: AtomicU64,
+    /// Commands run, over connections that ended (each connection adds its counts when it
+    /// ends, so the hot path touches no shared counter).
+    pub commands: AtomicU64,
+    /// Socket reads that returned bytes, over connections that ended.
+    pub reads: AtomicU64,
+    /// Writes of a batch of replies (each possibly several `write` calls when the socket is
+    /// full), over connections that ended.
+    pub batches_written: AtomicU64,
 }
 
 /// What every connection shares.
@@ -255,6 +273,11 @@ impl Kv {
     /// Bytes held in connection buffers and subscriber outboxes now.
     pub fn buffered_bytes(&self) -> usize {
         self.shared.gauge.bytes()
+    }
+
+    /// The most bytes ever held at once in connection buffers and subscriber outboxes.
+    pub fn peak_buffered_bytes(&self) -> usize {
+        self.shared.gauge.peak()
     }
 
     /// Keys removed by the expiry task so far (not counting those removed when read).
