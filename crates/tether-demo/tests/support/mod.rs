@@ -8,3 +8,4 @@
 pub mod child;
 pub mod kv;
 pub mod proc_stats;
+pub mod redis_tools;
