@@ -59,7 +59,7 @@ fn a_client_that_stops_reading_is_not_read_and_holds_up_no_one() {
         assert!(
             peak < 2 * 1024 * 1024,
             "the server held {peak} bytes at most for {} MB of replies",
-            GETS * value.len() >> 20
+            (GETS * value.len()) >> 20
         );
     });
 }

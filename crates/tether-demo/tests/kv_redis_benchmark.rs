@@ -23,8 +23,7 @@ fn benchmark(port: u16, extra: &[&str]) {
         let line = out
             .stdout
             .split(['\r', '\n'])
-            .filter(|l| l.starts_with(test) && l.contains("requests per second"))
-            .last();
+            .rfind(|l| l.starts_with(test) && l.contains("requests per second"));
         assert!(line.is_some(), "no final {test:?} line:\n{all}");
     }
     // redis-benchmark warns when its start-up `CONFIG GET` fails, and prints server errors.

@@ -3,7 +3,7 @@
 //! # Protocol
 //!
 //! 1. **A publisher never waits for a subscriber.** `PUBLISH` encodes the message frame once
-//!    per subscriber straight into that subscriber's [`Outbox`] (under the outbox's lock) and
+//!    per subscriber straight into that subscriber's `Outbox` (under the outbox's lock) and
 //!    returns; the subscriber's connection task writes it out when it can.
 //! 2. **An outbox is bounded.** When a frame would take it past its limit (Redis's
 //!    `client-output-buffer-limit pubsub`), the outbox is marked *overflowed*: its bytes are
@@ -14,7 +14,7 @@
 //!    whole outbox ([`Subscriber::take`]) before every wait, so a notification consumed while it
 //!    was busy loses nothing: `Notify` stores one permit, and the outbox is looked at again
 //!    before the next wait.
-//! 4. **Registry**: [`PubSub::channels`] maps a channel to its subscribers; a connection's
+//! 4. **Registry**: `PubSub::channels` maps a channel to its subscribers; a connection's
 //!    [`Subscriptions`] removes it from every channel when dropped, however the connection ends
 //!    (closed, protocol error, cut off by the server's shutdown).
 
@@ -125,10 +125,13 @@ impl Drop for Subscriber {
     }
 }
 
+/// Each channel's subscribers (rule 4).
+type Channels = HashMap<Box<[u8]>, Vec<Arc<Subscriber>>>;
+
 /// The channels and their subscribers (rule 4).
 #[derive(Debug)]
 pub struct PubSub {
-    channels: Mutex<HashMap<Box<[u8]>, Vec<Arc<Subscriber>>>>,
+    channels: Mutex<Channels>,
     next_id: AtomicU64,
     /// The outbox limit of each subscriber, in bytes.
     limit: usize,
@@ -180,7 +183,7 @@ impl PubSub {
         self.lock().len()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<Box<[u8]>, Vec<Arc<Subscriber>>>> {
+    fn lock(&self) -> MutexGuard<'_, Channels> {
         self.channels.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# The kv server beside redis-server itself, driven by redis-benchmark, in one run.
+#
+#   crates/tether-demo/scripts/kv_vs_redis.sh [--runs N] [--requests N] [--quick]
+#
+# Starts redis-server (Debian's package; persistence off: --save '' --appendonly no; loopback,
+# a port of its own) and the kv binary twice (multi-thread runtime, and --current-thread), then
+# runs `redis-benchmark -c 50 -t set,get -n REQUESTS -q`, without pipelining and with -P 16,
+# against each. The servers take turns within each run (redis-server, kv multi-thread, kv
+# current-thread), so slow drifts of the machine hit all of them alike; the table gives the
+# median over the runs of each figure, and the ratio kv / redis-server (above 1: kv is faster).
+#
+# Defaults: 3 runs of 200,000 requests per test. --quick: 1 run of 20,000 (a smoke test, as
+# .ci/run does; its figures mean little). Needs redis-server, redis-cli and redis-benchmark:
+# apt-get install -y redis-tools redis-server. Every process it starts is stopped at exit, by
+# its pid.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+
+RUNS=3
+REQUESTS=200000
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --runs) RUNS=$2; shift 2 ;;
+        --requests) REQUESTS=$2; shift 2 ;;
+        --quick) RUNS=1; REQUESTS=20000; shift ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "kv_vs_redis.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+for tool in redis-server redis-cli redis-benchmark; do
+    if ! command -v "$tool" > /dev/null; then
+        echo "kv_vs_redis.sh: $tool is missing: apt-get install -y redis-tools redis-server" >&2
+        exit 1
+    fi
+done
+
+cargo build --release --quiet -p tether-demo --bin kv
+KV=target/release/kv
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2> /dev/null || true
+        wait "$pid" 2> /dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# A loopback port nothing answers on (tried at random in the unprivileged range).
+free_port() {
+    local port
+    while true; do
+        port=$((20000 + RANDOM % 40000))
+        if ! (exec 3<> "/dev/tcp/127.0.0.1/$port") 2> /dev/null; then
+            echo "$port"
+            return
+        fi
+    done
+}
+
+# Waits until `redis-cli -p PORT PING` answers PONG (at most 30 s).
+wait_ready() {
+    local port=$1 name=$2
+    for _ in $(seq 300); do
+        if [ "$(redis-cli -p "$port" PING 2> /dev/null)" = PONG ]; then
+            return
+        fi
+        sleep 0.1
+    done
+    echo "kv_vs_redis.sh: $name did not answer PING on port $port" >&2
+    exit 1
+}
+
+# Starts the kv binary with ARGS on a free port; prints the port.
+start_kv() {
+    local log="$WORK/kv.$#.$RANDOM.log"
+    "$KV" 127.0.0.1:0 "$@" > "$log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 300); do
+        if grep -q "listening on" "$log"; then
+            sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1
+            return
+        fi
+        sleep 0.1
+    done
+    echo "kv_vs_redis.sh: kv $* did not start:" >&2
+    cat "$log" >&2
+    exit 1
+}
+
+REDIS_PORT=$(free_port)
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --daemonize no --loglevel warning > "$WORK/redis.log" 2>&1 &
+PIDS+=($!)
+wait_ready "$REDIS_PORT" redis-server
+KV_MT_PORT=$(start_kv)
+KV_CT_PORT=$(start_kv --current-thread)
+wait_ready "$KV_MT_PORT" "kv (multi-thread)"
+wait_ready "$KV_CT_PORT" "kv (current-thread)"
+
+SERVERS=(redis kv_mt kv_ct)
+declare -A PORT=([redis]=$REDIS_PORT [kv_mt]=$KV_MT_PORT [kv_ct]=$KV_CT_PORT)
+MODES=(plain p16)
+declare -A MODE_ARGS=([plain]="" [p16]="-P 16")
+
+# The final "SET: 123456.78 requests per second" figure of redis-benchmark -q, per test.
+figure() {
+    tr '\r' '\n' < "$1" | sed -n "s/^$2: \([0-9.]*\) requests per second.*/\1/p" | tail -1
+}
+
+echo "kv vs redis-server: $RUNS run(s) of redis-benchmark -c 50 -t set,get -n $REQUESTS -q" \
+    "[-P 16]; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+for run in $(seq "$RUNS"); do
+    for server in "${SERVERS[@]}"; do
+        for mode in "${MODES[@]}"; do
+            out="$WORK/$server.$mode.$run.out"
+            # shellcheck disable=SC2086 # MODE_ARGS is two words or none
+            redis-benchmark -h 127.0.0.1 -p "${PORT[$server]}" -c 50 -n "$REQUESTS" \
+                -t set,get -q ${MODE_ARGS[$mode]} > "$out" 2>&1
+            if grep -q -i -e error -e warning "$out"; then
+                echo "kv_vs_redis.sh: redis-benchmark against $server ($mode) reported:" >&2
+                tr '\r' '\n' < "$out" | grep -i -e error -e warning >&2
+                exit 1
+            fi
+            for t in SET GET; do
+                f=$(figure "$out" "$t")
+                [ -n "$f" ] || { echo "no $t figure in $out" >&2; cat "$out" >&2; exit 1; }
+                echo "$f" >> "$WORK/$server.$mode.$t"
+            done
+        done
+        echo "  run $run/$RUNS: $server done"
+    done
+done
+
+median() {
+    sort -g "$1" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+echo
+echo "date $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2> /dev/null || echo '?')," \
+    "$(redis-server --version | cut -d' ' -f1-3); requests/s, median of $RUNS"
+echo
+echo "| test | redis-server | kv multi-thread | kv / redis | kv current-thread | kv / redis |"
+echo "|---|---:|---:|---:|---:|---:|"
+for mode in "${MODES[@]}"; do
+    for t in SET GET; do
+        r=$(median "$WORK/redis.$mode.$t")
+        mt=$(median "$WORK/kv_mt.$mode.$t")
+        ct=$(median "$WORK/kv_ct.$mode.$t")
+        label=$t
+        [ "$mode" = p16 ] && label="$t -P 16"
+        awk -v l="$label" -v r="$r" -v mt="$mt" -v ct="$ct" 'BEGIN {
+            printf "| %s | %.0f | %.0f | %.2f | %.0f | %.2f |\n", l, r, mt, mt / r, ct, ct / r
+        }'
+    done
+done
