@@ -437,3 +437,101 @@ fn lock(m: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
     // rule 2 before it can panic), and one failed command must not take the server down.
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn past() -> Instant {
+        Instant::now()
+            .checked_sub(Duration::from_millis(1))
+            .expect("a past instant")
+    }
+
+    /// Rule 3: an expired key is removed when read, from the map and from the index, whether
+    /// or not the expiry task ran.
+    #[test]
+    fn reading_an_expired_key_removes_it() {
+        let mut shard = Shard::default();
+        shard.set_str(b"k", b"v", false);
+        assert!(shard.set_expiry(b"k", Some(past())));
+        assert_eq!(shard.len(), 1, "still stored: nobody looked");
+        assert!(shard.get_mut(b"k", &mut Now::new()).is_none());
+        assert_eq!(shard.len(), 0);
+        assert!(shard.deadlines.is_empty());
+    }
+
+    /// Rule 2: the index follows every change of an entry's deadline.
+    #[test]
+    fn the_deadline_index_follows_the_entries() {
+        let mut shard = Shard::default();
+        let later = Instant::now() + Duration::from_secs(60);
+        shard.set_str(b"a", b"1", false);
+        shard.set_str(b"b", b"2", false);
+        shard.set_expiry(b"a", Some(later));
+        shard.set_expiry(b"a", Some(later + Duration::from_secs(1)));
+        shard.set_expiry(b"b", Some(later));
+        assert_eq!(
+            shard.deadlines.len(),
+            2,
+            "a re-filed deadline replaces the old one"
+        );
+        shard.set_str(b"b", b"3", true);
+        assert_eq!(shard.deadlines.len(), 2, "KEEPTTL keeps it");
+        shard.set_str(b"b", b"3", false);
+        assert_eq!(shard.deadlines.len(), 1, "a plain SET clears it");
+        shard.insert(b"a", Value::Str(b"x".to_vec()));
+        assert!(
+            shard.deadlines.is_empty(),
+            "a replaced entry takes its deadline along"
+        );
+        shard.set_expiry(b"a", Some(later));
+        shard.remove(b"a");
+        assert!(
+            shard.deadlines.is_empty(),
+            "a removed entry takes its deadline along"
+        );
+        assert!(!shard.set_expiry(b"nope", Some(later)));
+    }
+
+    /// Rule 4: the expiry task removes what is due, earliest first, at most a batch at a time,
+    /// and leaves what is not due.
+    #[test]
+    fn due_keys_go_earliest_first_in_batches() {
+        let mut shard = Shard::default();
+        let now = Instant::now();
+        for i in 0..10u64 {
+            let key = format!("k{i}");
+            shard.set_str(key.as_bytes(), b"v", false);
+            // k0..k4 are due at `now` (in that order), k5..k9 later.
+            let at = if i < 5 {
+                now - Duration::from_millis(10 - i)
+            } else {
+                now + Duration::from_millis(i)
+            };
+            shard.set_expiry(key.as_bytes(), Some(at));
+        }
+        assert_eq!(shard.expire_due(now, 3), 3);
+        assert!(shard.map.contains_key(&b"k3"[..]) && !shard.map.contains_key(&b"k2"[..]));
+        assert_eq!(shard.expire_due(now, 100), 2);
+        assert_eq!(shard.len(), 5);
+        assert_eq!(shard.earliest(), shard.map[&b"k5"[..]].expires_at());
+    }
+
+    /// Rule 1: a command on several keys locks each of their shards once, in index order.
+    #[test]
+    fn several_keys_lock_their_shards_once_in_order() {
+        let db = Db::new(4);
+        let keys: Vec<Vec<u8>> = (0..50).map(|i| format!("key{i}").into_bytes()).collect();
+        let mut guards = db.lock_shards(keys.iter().map(|k| &k[..]));
+        let locked: Vec<usize> = guards.guards.iter().map(|(i, _)| *i).collect();
+        assert_eq!(locked, vec![0, 1, 2, 3]);
+        for k in &keys {
+            guards.shard(k).set_str(k, b"v", false);
+        }
+        drop(guards);
+        let mut n = 0;
+        db.lock_all().for_each(|s| n += s.len());
+        assert_eq!(n, 50);
+    }
+}
