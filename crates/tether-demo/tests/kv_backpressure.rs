@@ -135,6 +135,34 @@ fn a_subscriber_that_never_reads_is_disconnected_at_the_limit() {
     });
 }
 
+/// The server scope is bounded by `max_clients`: a client beyond it is accepted by the kernel
+/// but not served (its command waits) until a served client leaves. On the paused clock, so
+/// "not served" is decided by the runtime having nothing left to do, not by a real-time wait.
+#[tether::test(start_paused = true)]
+async fn clients_beyond_max_clients_wait_for_a_place() {
+    let config = Config {
+        max_clients: 2,
+        ..Config::default()
+    };
+    let server = TestServer::start(config).await;
+    let mut first = server.client().await;
+    let mut second = server.client().await;
+    assert_eq!(first.cmd(&["PING"]).await, Reply::Simple("PONG".into()));
+    assert_eq!(second.cmd(&["PING"]).await, Reply::Simple("PONG".into()));
+    let mut third = server.client().await;
+    third.send(&["PING"]).await;
+    let waited = timeout(Duration::from_secs(3600), third.reply()).await;
+    assert!(
+        waited.is_err(),
+        "a third client is not served while two are"
+    );
+    drop(first);
+    assert_eq!(third.reply().await, Reply::Simple("PONG".into()));
+    assert_eq!(second.cmd(&["PING"]).await, Reply::Simple("PONG".into()));
+    drop((second, third));
+    server.stop().await;
+}
+
 /// A client whose socket receives into a small buffer, so that a subscriber that does not read
 /// fills up quickly.
 fn small_receive_buffer_client(addr: std::net::SocketAddr) -> Client {

@@ -86,6 +86,7 @@ pub struct Client {
     pub stream: TcpStream,
     buf: Vec<u8>,
     pos: usize,
+    chunk: Vec<u8>,
 }
 
 impl Client {
@@ -104,6 +105,7 @@ impl Client {
             stream,
             buf: Vec::new(),
             pos: 0,
+            chunk: Vec::new(),
         }
     }
 
@@ -135,7 +137,7 @@ impl Client {
     }
 
     /// Reads one reply; `None` if the server closed the connection (cleanly or with a reset)
-    /// before a complete one.
+    /// before a complete one. Cancel-safe: dropped before it completes, it loses nothing.
     pub async fn try_reply(&mut self) -> io::Result<Option<Reply>> {
         loop {
             if let Some((reply, used)) = decode(&self.buf[self.pos..]) {
@@ -146,11 +148,10 @@ impl Client {
                 }
                 return Ok(Some(reply));
             }
-            let filled = self.buf.len();
-            self.buf.resize(filled + 64 * 1024, 0);
-            let read = self.stream.read(&mut self.buf[filled..]).await;
-            self.buf.truncate(filled + *read.as_ref().unwrap_or(&0));
-            let n = match read {
+            // Read into a chunk of its own, so that a read cancelled by a timeout leaves `buf`
+            // as it was (this method is cancel-safe).
+            self.chunk.resize(64 * 1024, 0);
+            let n = match self.stream.read(&mut self.chunk).await {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(None),
                 Err(e) => return Err(e),
@@ -158,6 +159,7 @@ impl Client {
             if n == 0 {
                 return Ok(None);
             }
+            self.buf.extend_from_slice(&self.chunk[..n]);
         }
     }
 
