@@ -117,6 +117,7 @@ fn bad_arguments_are_refused_with_the_usage() {
     for args in [
         &["--max-bulk", "lots"][..],
         &["--workers", "0"],
+        &["--max-query", "100"],
         &["--frobnicate"],
         &["127.0.0.1:1", "127.0.0.1:2"],
     ] {

@@ -30,7 +30,8 @@ const USAGE: &str = "usage: cargo run --release -p tether-demo --bin kv -- [ADDR
   --current-thread       run on the current-thread runtime (default: multi-thread)
   --workers N            worker threads of the multi-thread runtime (default: one per core)
   --max-bulk BYTES       longest argument a client may send (default 536870912, 512 MiB)
-  --max-query BYTES      most bytes one command may take in the read buffer (default 1 GiB)
+  --max-query BYTES      most bytes one command may take in the read buffer (default 1 GiB,
+                         at least 16384)
   --pubsub-limit BYTES   most bytes of messages waiting for one subscriber before it is
                          disconnected (default 33554432, 32 MiB)
   --max-clients N        connections served at once; more wait in the backlog (default 10000)
@@ -160,7 +161,14 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 n => workers = Some(size(n)),
             },
             "--max-bulk" => config.limits.resp.max_bulk = size(number("--max-bulk")?),
-            "--max-query" => config.limits.max_query = size(number("--max-query")?).max(1024),
+            "--max-query" => match number("--max-query")? {
+                n if n < 16 * 1024 => {
+                    return Err(format!(
+                        "--max-query must be at least 16384 (the read buffer's size), not {n}"
+                    ))
+                }
+                n => config.limits.max_query = size(n),
+            },
             "--pubsub-limit" => config.limits.pubsub_outbox = size(number("--pubsub-limit")?),
             "--max-clients" => match number("--max-clients")? {
                 0 => return Err("--max-clients needs at least 1".to_string()),
