@@ -8,7 +8,9 @@
 # runs `redis-benchmark -c 50 -t set,get -n REQUESTS -q`, without pipelining and with -P 16,
 # against each. The servers take turns within each run (redis-server, kv multi-thread, kv
 # current-thread), so slow drifts of the machine hit all of them alike; the table gives the
-# median over the runs of each figure, and the ratio kv / redis-server (above 1: kv is faster).
+# median over the runs of each figure, and the ratio kv / redis-server (above 1: kv is faster),
+# and each server's CPU time per request (below 1: kv is cheaper), which a busy machine blurs
+# less than requests/s.
 #
 # Defaults: 3 runs of 200,000 requests per test. --quick: 1 run of 20,000 (a smoke test, as
 # .ci/run does; its figures mean little). Needs redis-server, redis-cli and redis-benchmark:
@@ -24,7 +26,7 @@ while [ $# -gt 0 ]; do
         --runs) RUNS=$2; shift 2 ;;
         --requests) REQUESTS=$2; shift 2 ;;
         --quick) RUNS=1; REQUESTS=20000; shift ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "kv_vs_redis.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -75,14 +77,17 @@ wait_ready() {
     exit 1
 }
 
-# Starts the kv binary with ARGS on a free port; prints the port.
+# Starts the kv binary with ARGS on a free port; sets STARTED_PORT and STARTED_PID. (Not in a
+# command substitution: its pid must be recorded in this shell, to be stopped at exit.)
 start_kv() {
-    local log="$WORK/kv.$#.$RANDOM.log"
+    local log
+    log="$WORK/kv.$(( ${#PIDS[@]} )).log"
     "$KV" 127.0.0.1:0 "$@" > "$log" 2>&1 &
-    PIDS+=($!)
+    STARTED_PID=$!
+    PIDS+=("$STARTED_PID")
     for _ in $(seq 300); do
-        if grep -q "listening on" "$log"; then
-            sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1
+        STARTED_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)
+        if [ -n "$STARTED_PORT" ]; then
             return
         fi
         sleep 0.1
@@ -95,15 +100,25 @@ start_kv() {
 REDIS_PORT=$(free_port)
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
     --daemonize no --loglevel warning > "$WORK/redis.log" 2>&1 &
-PIDS+=($!)
+REDIS_PID=$!
+PIDS+=("$REDIS_PID")
 wait_ready "$REDIS_PORT" redis-server
-KV_MT_PORT=$(start_kv)
-KV_CT_PORT=$(start_kv --current-thread)
+start_kv
+KV_MT_PORT=$STARTED_PORT KV_MT_PID=$STARTED_PID
+start_kv --current-thread
+KV_CT_PORT=$STARTED_PORT KV_CT_PID=$STARTED_PID
 wait_ready "$KV_MT_PORT" "kv (multi-thread)"
 wait_ready "$KV_CT_PORT" "kv (current-thread)"
 
 SERVERS=(redis kv_mt kv_ct)
 declare -A PORT=([redis]=$REDIS_PORT [kv_mt]=$KV_MT_PORT [kv_ct]=$KV_CT_PORT)
+declare -A PID=([redis]=$REDIS_PID [kv_mt]=$KV_MT_PID [kv_ct]=$KV_CT_PID)
+TICK=$(getconf CLK_TCK)
+
+# CPU time (user + system) of process PID so far, in clock ticks.
+cpu_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
 MODES=(plain p16)
 declare -A MODE_ARGS=([plain]="" [p16]="-P 16")
 
@@ -118,9 +133,14 @@ for run in $(seq "$RUNS"); do
     for server in "${SERVERS[@]}"; do
         for mode in "${MODES[@]}"; do
             out="$WORK/$server.$mode.$run.out"
+            before=$(cpu_ticks "${PID[$server]}")
             # shellcheck disable=SC2086 # MODE_ARGS is two words or none
             redis-benchmark -h 127.0.0.1 -p "${PORT[$server]}" -c 50 -n "$REQUESTS" \
                 -t set,get -q ${MODE_ARGS[$mode]} > "$out" 2>&1
+            after=$(cpu_ticks "${PID[$server]}")
+            # The server's CPU time per request (SET and GET together), in microseconds.
+            awk -v t=$((after - before)) -v hz="$TICK" -v n="$REQUESTS" \
+                'BEGIN { printf "%.3f\n", t / hz * 1e6 / (2 * n) }' >> "$WORK/$server.$mode.cpu"
             if grep -q -i -e error -e warning "$out"; then
                 echo "kv_vs_redis.sh: redis-benchmark against $server ($mode) reported:" >&2
                 tr '\r' '\n' < "$out" | grep -i -e error -e warning >&2
@@ -147,14 +167,24 @@ echo
 echo "| test | redis-server | kv multi-thread | kv / redis | kv current-thread | kv / redis |"
 echo "|---|---:|---:|---:|---:|---:|"
 for mode in "${MODES[@]}"; do
-    for t in SET GET; do
+    label=""
+    [ "$mode" = p16 ] && label=" -P 16"
+    for t in SET GET cpu; do
         r=$(median "$WORK/redis.$mode.$t")
         mt=$(median "$WORK/kv_mt.$mode.$t")
         ct=$(median "$WORK/kv_ct.$mode.$t")
-        label=$t
-        [ "$mode" = p16 ] && label="$t -P 16"
-        awk -v l="$label" -v r="$r" -v mt="$mt" -v ct="$ct" 'BEGIN {
-            printf "| %s | %.0f | %.0f | %.2f | %.0f | %.2f |\n", l, r, mt, mt / r, ct, ct / r
-        }'
+        if [ "$t" = cpu ]; then
+            # Below 1: kv spends less CPU per request than redis-server.
+            awk -v l="server CPU$label (µs/req)" -v r="$r" -v mt="$mt" -v ct="$ct" 'BEGIN {
+                printf "| %s | %.2f | %.2f | %.2f | %.2f | %.2f |\n", l, r, mt, mt / r, ct, ct / r
+            }'
+        else
+            awk -v l="$t$label (req/s)" -v r="$r" -v mt="$mt" -v ct="$ct" 'BEGIN {
+                printf "| %s | %.0f | %.0f | %.2f | %.0f | %.2f |\n", l, r, mt, mt / r, ct, ct / r
+            }'
+        fi
     done
 done
+echo
+echo "Requests/s: above 1 kv is faster. Server CPU per request (SET and GET runs together, from"
+echo "/proc/PID/stat, clock ticks of 1/$TICK s): below 1 kv is cheaper."
