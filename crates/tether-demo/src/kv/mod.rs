@@ -295,6 +295,11 @@ impl Kv {
     ///
     /// Accept errors never stop the loop: out of descriptors it pauses for
     /// [`EXHAUSTED_BACKOFF`] (so it does not spin), other errors are logged.
+    ///
+    /// The keyspace belongs to the `Kv`, not to the call: serving again after a shutdown serves
+    /// the same keys. Serve one listener at a time: each call runs its own expiry task, and two
+    /// of them would share one alarm clock (keys still never outlive their deadline, since a
+    /// read removes an expired key, but one of the tasks may remove them late).
     pub async fn serve_until<S>(&self, listener: TcpListener, shutdown: S) -> ShutdownSummary
     where
         S: Future<Output = ()>,
