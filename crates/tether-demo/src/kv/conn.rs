@@ -83,8 +83,10 @@ pub enum Ended {
     OutboxOverflowed,
 }
 
-/// The capacities of one connection's buffers, as counted in the server's gauge; removed from
-/// it when the connection ends.
+/// The capacities of one connection's buffers, as counted in the server's gauge: updated
+/// before every write (when the output buffer is fullest) and before every wait, and removed
+/// from the gauge when the connection ends. An update that changes nothing touches no shared
+/// counter.
 struct Tracked<'a> {
     gauge: &'a Gauge,
     counted: usize,
@@ -181,12 +183,13 @@ pub(crate) async fn serve(
                         // so that the output stays bounded (see the module docs).
                         phase.store(WRITING, Ordering::Relaxed);
                         counts.batches += 1;
+                        tracked.update(inbuf.len() + out.capacity());
                         if write_out(stream, &out, subs.subscriber()).await? == Written::Overflowed
                         {
                             shared.pubsub.count_overflow();
                             return Ok(Ended::OutboxOverflowed);
                         }
-                        out.clear();
+                        written(&mut out);
                     }
                 }
                 Err(e) => {
@@ -210,14 +213,12 @@ pub(crate) async fn serve(
         if !out.is_empty() {
             phase.store(WRITING, Ordering::Relaxed);
             counts.batches += 1;
+            tracked.update(inbuf.len() + out.capacity());
             if write_out(stream, &out, subs.subscriber()).await? == Written::Overflowed {
                 shared.pubsub.count_overflow();
                 return Ok(Ended::OutboxOverflowed);
             }
-            out.clear();
-            if out.capacity() > OUTPUT_FLUSH * 2 {
-                out = Vec::with_capacity(INITIAL_READ);
-            }
+            written(&mut out);
         }
         if let Some(e) = ended {
             tracked.update(inbuf.len() + out.capacity());
@@ -285,6 +286,14 @@ pub(crate) async fn serve(
             Wake::Read(Err(e)) => return Err(e),
             Wake::Frames => {}
         }
+    }
+}
+
+/// Empties the output buffer once written, giving a large one back to the allocator.
+fn written(out: &mut Vec<u8>) {
+    out.clear();
+    if out.capacity() > OUTPUT_FLUSH * 2 {
+        *out = Vec::with_capacity(INITIAL_READ);
     }
 }
 
