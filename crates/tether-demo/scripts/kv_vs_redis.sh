@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The kv server beside redis-server itself, driven by redis-benchmark, in one run.
 #
-#   crates/tether-demo/scripts/kv_vs_redis.sh [--runs N] [--requests N] [--quick]
+#   crates/tether-demo/scripts/kv_vs_redis.sh [--runs N] [--requests N] [--workers N] [--quick]
 #
 # Starts redis-server (Debian's package; persistence off: --save '' --appendonly no; loopback,
 # a port of its own) and the kv binary twice (multi-thread runtime, and --current-thread), then
@@ -12,8 +12,9 @@
 # and each server's CPU time per request (below 1: kv is cheaper), which a busy machine blurs
 # less than requests/s.
 #
-# Defaults: 3 runs of 200,000 requests per test. --quick: 1 run of 20,000 (a smoke test, as
-# .ci/run does; its figures mean little). Needs redis-server, redis-cli and redis-benchmark:
+# Defaults: 3 runs of 200,000 requests per test, the multi-thread kv with a worker per core
+# (--workers N: N workers). --quick: 1 run of 20,000 (a smoke test, as .ci/run does; its
+# figures mean little). Needs redis-server, redis-cli and redis-benchmark:
 # apt-get install -y redis-tools redis-server. Every process it starts is stopped at exit, by
 # its pid.
 set -euo pipefail
@@ -21,12 +22,14 @@ cd "$(dirname "$0")/../../.."
 
 RUNS=3
 REQUESTS=200000
+WORKERS=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --runs) RUNS=$2; shift 2 ;;
         --requests) REQUESTS=$2; shift 2 ;;
+        --workers) WORKERS=(--workers "$2"); shift 2 ;;
         --quick) RUNS=1; REQUESTS=20000; shift ;;
-        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "kv_vs_redis.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -103,7 +106,7 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
 REDIS_PID=$!
 PIDS+=("$REDIS_PID")
 wait_ready "$REDIS_PORT" redis-server
-start_kv
+start_kv "${WORKERS[@]}"
 KV_MT_PORT=$STARTED_PORT KV_MT_PID=$STARTED_PID
 start_kv --current-thread
 KV_CT_PORT=$STARTED_PORT KV_CT_PID=$STARTED_PID
@@ -128,7 +131,8 @@ figure() {
 }
 
 echo "kv vs redis-server: $RUNS run(s) of redis-benchmark -c 50 -t set,get -n $REQUESTS -q" \
-    "[-P 16]; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+    "[-P 16]; kv multi-thread ${WORKERS[*]:-(a worker per core)}; $(nproc) cores," \
+    "load $(cut -d' ' -f1-3 /proc/loadavg)"
 for run in $(seq "$RUNS"); do
     for server in "${SERVERS[@]}"; do
         for mode in "${MODES[@]}"; do
