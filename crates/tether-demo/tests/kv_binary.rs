@@ -51,8 +51,10 @@ fn round_trip(c: &mut TcpStream, request: &[u8], reply: &[u8]) {
 
 #[test]
 fn serves_on_both_flavors_and_stops_cleanly_on_sigint() {
+    // A long grace period: the idle connection closes at once; only a server that failed to
+    // close it would wait that long (and the summary would then show it cut off).
     for flavor in [&["--current-thread"][..], &["--workers", "2"][..]] {
-        let (mut server, addr) = start(flavor);
+        let (mut server, addr) = start(&[flavor, &["--grace-ms", "10000"]].concat());
         let mut c = connect(addr);
         round_trip(&mut c, b"PING\r\n", b"+PONG\r\n");
         round_trip(
@@ -91,9 +93,11 @@ fn a_connection_stuck_writing_is_cut_off_after_the_grace_period() {
     set.extend_from_slice(&value);
     set.extend_from_slice(b"\r\n");
     round_trip(&mut c, &set, b"+OK\r\n");
-    // 64 MB of replies nobody reads: the server's write blocks.
+    // 64 MB of replies nobody reads: once the first bytes arrive, the server is writing, and it
+    // cannot finish (the socket buffers hold a few MB) until we read, which we never do.
     c.write_all(&b"GET big\r\n".repeat(64)).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let mut first = [0u8; 1];
+    assert_eq!(c.peek(&mut first).expect("the replies start"), 1);
     server.interrupt();
     let status = server.wait_exit(EXIT_LIMIT);
     assert!(
