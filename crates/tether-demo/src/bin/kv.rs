@@ -4,7 +4,7 @@
 //! cargo run --release -p tether-demo --bin kv                    # on 127.0.0.1:6380
 //! cargo run --release -p tether-demo --bin kv -- [ADDR] [--current-thread] [--workers N]
 //!                     [--max-bulk BYTES] [--max-query BYTES] [--pubsub-limit BYTES]
-//!                     [--max-clients N] [--grace-ms MS] [--log]
+//!                     [--max-clients N] [--shards N] [--grace-ms MS] [--log]
 //! redis-cli -p 6380 SET greeting hello
 //! redis-benchmark -p 6380 -t set,get -q
 //! ```
@@ -35,6 +35,7 @@ const USAGE: &str = "usage: cargo run --release -p tether-demo --bin kv -- [ADDR
   --pubsub-limit BYTES   most bytes of messages waiting for one subscriber before it is
                          disconnected (default 33554432, 32 MiB)
   --max-clients N        connections served at once; more wait in the backlog (default 10000)
+  --shards N             shards of the keyspace, each behind its own lock (default 64)
   --grace-ms MS          how long connections may take to finish after Ctrl-C (default 2000)
   --log                  print a line for every connect and disconnect";
 
@@ -173,6 +174,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             "--max-clients" => match number("--max-clients")? {
                 0 => return Err("--max-clients needs at least 1".to_string()),
                 n => config.max_clients = size(n),
+            },
+            "--shards" => match number("--shards")? {
+                0 => return Err("--shards needs at least 1".to_string()),
+                n => config.shards = size(n),
             },
             "--grace-ms" => config.grace = Duration::from_millis(number("--grace-ms")?),
             _ if flag.starts_with('-') => return Err(format!("unknown argument {arg:?}")),
