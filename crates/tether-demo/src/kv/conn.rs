@@ -261,19 +261,25 @@ pub(crate) async fn serve(
             },
             Ordering::Relaxed,
         );
+        // The shutdown is looked at before every wait, so a client that keeps sending cannot
+        // delay it; the read is polled first, so a wake-up by the reactor completes without
+        // touching the token's lock.
+        if stop.is_cancelled() {
+            return Ok(Ended::Stopped);
+        }
         let stopped = async {
             (&mut stop_signal).await;
             Wake::Stop
         };
         let read = async { Wake::Read(stream.read(&mut inbuf[end..]).await) };
         let wake = match subscriber {
-            None => or(stopped, read).await,
+            None => or(read, stopped).await,
             Some(sub) => {
                 let frames = async {
                     sub.notified().await;
                     Wake::Frames
                 };
-                or(stopped, or(read, frames)).await
+                or(or(read, frames), stopped).await
             }
         };
         match wake {
