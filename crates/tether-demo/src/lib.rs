@@ -7,12 +7,17 @@
 //! - [`soak`]: the once-a-second sampler of the C10k demo's soak mode.
 //! - [`process`]: what the demo reads and sets about processes (open-files limit, local ports,
 //!   resident memory, CPU time, descriptors, threads).
+//! - [`kv`]: a Redis-protocol (RESP2) key-value server that `redis-cli` and `redis-benchmark`
+//!   talk to as to Redis: strings, lists, expiry, pub/sub, pipelining, bounded buffers. The `kv`
+//!   binary serves it on an address.
 //!
 //! `cargo run --release -p tether-demo` runs the C10k demo (the `c10k` binary): the server and, in
 //! a child process, the load generator, with 10,000 connections on one machine;
-//! `cargo run --release -p tether-demo --bin echo` runs the echo server on `127.0.0.1:5566`.
+//! `cargo run --release -p tether-demo --bin echo` runs the echo server on `127.0.0.1:5566`;
+//! `cargo run --release -p tether-demo --bin kv` runs the key-value server on `127.0.0.1:6380`.
 
 pub mod echo_server;
+pub mod kv;
 pub mod load;
 pub mod process;
 pub mod soak;

@@ -23,6 +23,11 @@ pub fn c10k_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_c10k"))
 }
 
+/// The demo's `kv` binary, built by Cargo for this test run (same profile, same target).
+pub fn kv_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kv"))
+}
+
 /// Waits for `child` to exit for at most `limit`; past it, kills it (by its pid, through
 /// `Child::kill`), reaps it and returns `None`.
 pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {

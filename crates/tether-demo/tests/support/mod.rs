@@ -6,4 +6,6 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod child;
+pub mod kv;
 pub mod proc_stats;
+pub mod redis_tools;

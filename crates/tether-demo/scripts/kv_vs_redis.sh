@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# The kv server beside redis-server itself, driven by redis-benchmark, in one run.
+#
+#   crates/tether-demo/scripts/kv_vs_redis.sh [--runs N] [--requests N] [--workers N] [--quick]
+#
+# Starts redis-server (Debian's package; persistence off: --save '' --appendonly no; loopback,
+# a port of its own) and the kv binary twice (multi-thread runtime, and --current-thread), then
+# runs `redis-benchmark -c 50 -t set,get -n REQUESTS -q`, without pipelining and with -P 16,
+# against each. The servers take turns within each run (redis-server, kv multi-thread, kv
+# current-thread), so slow drifts of the machine hit all of them alike; the table gives the
+# median over the runs of each figure, and the ratio kv / redis-server (above 1: kv is faster),
+# and each server's CPU time per request (below 1: kv is cheaper), which a busy machine blurs
+# less than requests/s.
+#
+# Defaults: 3 runs of 200,000 requests per test, the multi-thread kv with a worker per core
+# (--workers N: N workers). --quick: 1 run of 20,000 (a smoke test, as .ci/run does; its
+# figures mean little). Needs redis-server, redis-cli and redis-benchmark:
+# apt-get install -y redis-tools redis-server. Every process it starts is stopped at exit, by
+# its pid.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+
+RUNS=3
+REQUESTS=200000
+WORKERS=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --runs) RUNS=$2; shift 2 ;;
+        --requests) REQUESTS=$2; shift 2 ;;
+        --workers) WORKERS=(--workers "$2"); shift 2 ;;
+        --quick) RUNS=1; REQUESTS=20000; shift ;;
+        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "kv_vs_redis.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+for tool in redis-server redis-cli redis-benchmark; do
+    if ! command -v "$tool" > /dev/null; then
+        echo "kv_vs_redis.sh: $tool is missing: apt-get install -y redis-tools redis-server" >&2
+        exit 1
+    fi
+done
+
+cargo build --release --quiet -p tether-demo --bin kv
+KV=target/release/kv
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2> /dev/null || true
+        wait "$pid" 2> /dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# A loopback port nothing answers on (tried at random in the unprivileged range).
+free_port() {
+    local port
+    while true; do
+        port=$((20000 + RANDOM % 40000))
+        if ! (exec 3<> "/dev/tcp/127.0.0.1/$port") 2> /dev/null; then
+            echo "$port"
+            return
+        fi
+    done
+}
+
+# Waits until `redis-cli -p PORT PING` answers PONG (at most 30 s).
+wait_ready() {
+    local port=$1 name=$2
+    for _ in $(seq 300); do
+        if [ "$(redis-cli -p "$port" PING 2> /dev/null)" = PONG ]; then
+            return
+        fi
+        sleep 0.1
+    done
+    echo "kv_vs_redis.sh: $name did not answer PING on port $port" >&2
+    exit 1
+}
+
+# Starts the kv binary with ARGS on a free port; sets STARTED_PORT and STARTED_PID. (Not in a
+# command substitution: its pid must be recorded in this shell, to be stopped at exit.)
+start_kv() {
+    local log
+    log="$WORK/kv.$(( ${#PIDS[@]} )).log"
+    "$KV" 127.0.0.1:0 "$@" > "$log" 2>&1 &
+    STARTED_PID=$!
+    PIDS+=("$STARTED_PID")
+    for _ in $(seq 300); do
+        STARTED_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)
+        if [ -n "$STARTED_PORT" ]; then
+            return
+        fi
+        sleep 0.1
+    done
+    echo "kv_vs_redis.sh: kv $* did not start:" >&2
+    cat "$log" >&2
+    exit 1
+}
+
+REDIS_PORT=$(free_port)
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --daemonize no --loglevel warning > "$WORK/redis.log" 2>&1 &
+REDIS_PID=$!
+PIDS+=("$REDIS_PID")
+wait_ready "$REDIS_PORT" redis-server
+start_kv "${WORKERS[@]}"
+KV_MT_PORT=$STARTED_PORT KV_MT_PID=$STARTED_PID
+start_kv --current-thread
+KV_CT_PORT=$STARTED_PORT KV_CT_PID=$STARTED_PID
+wait_ready "$KV_MT_PORT" "kv (multi-thread)"
+wait_ready "$KV_CT_PORT" "kv (current-thread)"
+
+SERVERS=(redis kv_mt kv_ct)
+declare -A PORT=([redis]=$REDIS_PORT [kv_mt]=$KV_MT_PORT [kv_ct]=$KV_CT_PORT)
+declare -A PID=([redis]=$REDIS_PID [kv_mt]=$KV_MT_PID [kv_ct]=$KV_CT_PID)
+TICK=$(getconf CLK_TCK)
+
+# CPU time (user + system) of process PID so far, in clock ticks.
+cpu_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+MODES=(plain p16)
+declare -A MODE_ARGS=([plain]="" [p16]="-P 16")
+
+# The final "SET: 123456.78 requests per second" figure of redis-benchmark -q, per test.
+figure() {
+    tr '\r' '\n' < "$1" | sed -n "s/^$2: \([0-9.]*\) requests per second.*/\1/p" | tail -1
+}
+
+echo "kv vs redis-server: $RUNS run(s) of redis-benchmark -c 50 -t set,get -n $REQUESTS -q" \
+    "[-P 16]; kv multi-thread ${WORKERS[*]:-(a worker per core)}; $(nproc) cores," \
+    "load $(cut -d' ' -f1-3 /proc/loadavg)"
+for run in $(seq "$RUNS"); do
+    for server in "${SERVERS[@]}"; do
+        for mode in "${MODES[@]}"; do
+            out="$WORK/$server.$mode.$run.out"
+            before=$(cpu_ticks "${PID[$server]}")
+            # shellcheck disable=SC2086 # MODE_ARGS is two words or none
+            redis-benchmark -h 127.0.0.1 -p "${PORT[$server]}" -c 50 -n "$REQUESTS" \
+                -t set,get -q ${MODE_ARGS[$mode]} > "$out" 2>&1
+            after=$(cpu_ticks "${PID[$server]}")
+            # The server's CPU time per request (SET and GET together), in microseconds.
+            awk -v t=$((after - before)) -v hz="$TICK" -v n="$REQUESTS" \
+                'BEGIN { printf "%.3f\n", t / hz * 1e6 / (2 * n) }' >> "$WORK/$server.$mode.cpu"
+            if grep -q -i -e error -e warning "$out"; then
+                echo "kv_vs_redis.sh: redis-benchmark against $server ($mode) reported:" >&2
+                tr '\r' '\n' < "$out" | grep -i -e error -e warning >&2
+                exit 1
+            fi
+            for t in SET GET; do
+                f=$(figure "$out" "$t")
+                [ -n "$f" ] || { echo "no $t figure in $out" >&2; cat "$out" >&2; exit 1; }
+                echo "$f" >> "$WORK/$server.$mode.$t"
+            done
+        done
+        echo "  run $run/$RUNS: $server done"
+    done
+done
+
+median() {
+    sort -g "$1" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+echo
+echo "date $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2> /dev/null || echo '?')," \
+    "$(redis-server --version | cut -d' ' -f1-3); requests/s, median of $RUNS"
+echo
+echo "| test | redis-server | kv multi-thread | kv / redis | kv current-thread | kv / redis |"
+echo "|---|---:|---:|---:|---:|---:|"
+for mode in "${MODES[@]}"; do
+    label=""
+    [ "$mode" = p16 ] && label=" -P 16"
+    for t in SET GET cpu; do
+        r=$(median "$WORK/redis.$mode.$t")
+        mt=$(median "$WORK/kv_mt.$mode.$t")
+        ct=$(median "$WORK/kv_ct.$mode.$t")
+        if [ "$t" = cpu ]; then
+            # Below 1: kv spends less CPU per request than redis-server.
+            awk -v l="server CPU$label (µs/req)" -v r="$r" -v mt="$mt" -v ct="$ct" 'BEGIN {
+                printf "| %s | %.2f | %.2f | %.2f | %.2f | %.2f |\n", l, r, mt, mt / r, ct, ct / r
+            }'
+        else
+            awk -v l="$t$label (req/s)" -v r="$r" -v mt="$mt" -v ct="$ct" 'BEGIN {
+                printf "| %s | %.0f | %.0f | %.2f | %.0f | %.2f |\n", l, r, mt, mt / r, ct, ct / r
+            }'
+        fi
+    done
+done
+echo
+echo "Requests/s: above 1 kv is faster. Server CPU per request (SET and GET runs together, from"
+echo "/proc/PID/stat, clock ticks of 1/$TICK s): below 1 kv is cheaper."
