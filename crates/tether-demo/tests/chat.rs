@@ -29,12 +29,16 @@ impl Client {
     }
 
     fn say(&mut self, line: &str) {
-        self.stream.write_all(format!("{line}\n").as_bytes()).unwrap();
+        self.stream
+            .write_all(format!("{line}\n").as_bytes())
+            .unwrap();
     }
 
     fn next_line(&mut self) -> String {
         let mut line = String::new();
-        self.lines.read_line(&mut line).expect("a line within the limit");
+        self.lines
+            .read_line(&mut line)
+            .expect("a line within the limit");
         line.trim_end().to_string()
     }
 

@@ -80,13 +80,13 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use futures_lite::future::or;
-use tether::io::AsyncReadExt;
+use tether::io::{AsyncReadExt, AsyncWriteExt};
 use tether::net::{is_resource_exhausted, TcpListener, TcpStream};
 use tether::scope::CancelToken;
 use tether::time::{sleep, timeout};
@@ -452,7 +452,7 @@ async fn connection(
 /// close does not reset the connection (which can make the client lose replies it has not
 /// read yet).
 async fn close_gracefully(mut stream: TcpStream, linger: Duration) {
-    if stream.shutdown(Shutdown::Write).is_err() {
+    if stream.shutdown().await.is_err() {
         return;
     }
     let mut buf = [0u8; 4096];
