@@ -8,7 +8,7 @@ use std::panic::Location;
 use super::{context, RuntimeShared};
 use crate::diag::{Dump, Gauges, RuntimeMetrics, TaskInfo};
 use crate::loom::sync::Arc;
-use crate::task::JoinHandle;
+use crate::task::{Group, JoinHandle};
 
 /// A cheap, cloneable reference to a [`Runtime`](super::Runtime).
 ///
@@ -106,7 +106,7 @@ impl Handle {
         F::Output: Send + 'static,
     {
         // SAFETY: `F` is `Send`, so the task may run and be dropped on any thread.
-        unsafe { crate::task::spawn_raw(&self.shared, future, name, location, false, None) }
+        unsafe { crate::task::spawn_raw(&self.shared, future, name, location, false, Group::Root) }
     }
 
     /// Spawns a child of a scope: a task whose cancellation token is the scope's.
@@ -121,8 +121,9 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        let group = Group::Scope(token);
         // SAFETY: `F` is `Send`, so the task may run and be dropped on any thread.
-        unsafe { crate::task::spawn_raw(&self.shared, future, name, location, false, Some(token)) }
+        unsafe { crate::task::spawn_raw(&self.shared, future, name, location, false, group) }
     }
 
     /// Runs the blocking closure `f` on this runtime's blocking pool; see
@@ -147,7 +148,27 @@ impl Handle {
     {
         let fut = crate::task::blocking::BlockingTask::new(f);
         // SAFETY: the closure and its result are `Send`, so the task may run anywhere.
-        unsafe { crate::task::spawn_raw(&self.shared, fut, None, location, true, None) }
+        unsafe { crate::task::spawn_raw(&self.shared, fut, None, location, true, Group::Root) }
+    }
+
+    /// Spawns a task of a `JoinSet`: it carries the set's token (which names the set in the
+    /// task dump) and has the set entry's waker registered before it first runs; a job for the
+    /// blocking pool when `blocking` (`future` is then a `BlockingTask`).
+    pub(crate) fn spawn_in_join_set<F>(
+        &self,
+        future: F,
+        location: &'static Location<'static>,
+        blocking: bool,
+        token: crate::scope::CancelToken,
+        join_waker: &std::task::Waker,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let group = Group::JoinSet(token, join_waker);
+        // SAFETY: `F` is `Send`, so the task may run and be dropped on any thread.
+        unsafe { crate::task::spawn_raw(&self.shared, future, None, location, blocking, group) }
     }
 
     /// Makes this runtime the current one on this thread until the guard is dropped, so that

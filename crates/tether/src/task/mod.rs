@@ -11,6 +11,9 @@
 //! - [`spawn_local`] runs a `!Send` future on the current-thread runtime driven by this thread.
 //! - [`Builder`] names a task before spawning it.
 //! - [`JoinHandle`] awaits a task's output; [`JoinError`] says why there is none.
+//! - [`JoinSet`] holds a dynamic set of tasks and returns their results in the order they
+//!   finish (tokio's `JoinSet`); see its docs for when to use it rather than a
+//!   [`scope`](crate::scope).
 //! - [`yield_now`] lets other tasks run.
 //! - [`spawn_blocking`] runs blocking code on the runtime's blocking pool.
 //! - [`unconstrained`] opts a future out of the cooperative budget (see below).
@@ -41,6 +44,7 @@ mod cell;
 pub(crate) mod coop;
 pub(crate) mod current;
 mod join;
+mod join_set;
 pub(crate) mod local;
 pub(crate) mod meta;
 pub(crate) mod registry;
@@ -54,10 +58,12 @@ pub use coop::{unconstrained, Unconstrained};
 pub use current::{cancelled, id, is_cancelled, try_id};
 pub use join::AbortHandle;
 pub use join::{JoinError, JoinHandle};
+pub use join_set::JoinSet;
+pub(crate) use join_set::JoinSetDesc;
 pub use meta::Id;
 pub use yield_now::yield_now;
 
-pub(crate) use cell::{spawn_raw, spawn_with_schedule};
+pub(crate) use cell::{spawn_raw, spawn_with_schedule, Group};
 pub(crate) use join::panic_message;
 
 use crate::runtime::Handle;
@@ -150,7 +156,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    local::spawn_local_inner(future, None, Location::caller())
+    local::spawn_local_inner(future, None, Location::caller(), Group::Root)
 }
 
 /// Configures a task before spawning it: today, its name.
@@ -226,6 +232,6 @@ impl Builder {
         F: Future + 'static,
         F::Output: 'static,
     {
-        local::spawn_local_inner(future, self.name, Location::caller())
+        local::spawn_local_inner(future, self.name, Location::caller(), Group::Root)
     }
 }
