@@ -238,10 +238,10 @@ impl<T> JoinSet<T> {
         self.len == 0
     }
 
-    /// Makes sure a slot is free and returns its key and waker; the slot is taken by
+    /// Makes sure a slot is free and returns its key; the slot is taken by
     /// [`occupy`](Self::occupy) once the task is spawned (a spawn that panics takes nothing).
-    fn vacant(&mut self) -> (u32, Waker) {
-        let key = match self.free.last() {
+    fn vacant(&mut self) -> u32 {
+        match self.free.last() {
             Some(&key) => key,
             None => {
                 let key = u32::try_from(self.slots.len())
@@ -257,8 +257,7 @@ impl<T> JoinSet<T> {
                 self.free.push(key);
                 key
             }
-        };
-        (key, self.slots[key as usize].waker.clone())
+        }
     }
 
     /// Puts `handle` in the free slot `key` returned by [`vacant`](Self::vacant).
@@ -525,11 +524,10 @@ impl<T: 'static> JoinSet<T> {
         T: Send,
     {
         let location = Location::caller();
-        let handle = crate::runtime::context::with_handle(|h| match h {
-            Some(h) => h.clone(),
+        crate::runtime::context::with_handle(|h| match h {
+            Some(h) => self.spawn_at(task, h, location),
             None => crate::task::no_runtime_panic("tether::task::JoinSet::spawn", location),
-        });
-        self.spawn_at(task, &handle, location)
+        })
     }
 
     /// Spawns `task` into the set on the runtime of `handle`, from any thread.
@@ -552,9 +550,10 @@ impl<T: 'static> JoinSet<T> {
         F: Future<Output = T> + Send + 'static,
         T: Send,
     {
-        let (key, waker) = self.vacant();
         let token = self.token();
-        let jh = handle.spawn_in_join_set(task, location, false, token, &waker);
+        let key = self.vacant();
+        let waker = &self.slots[key as usize].waker;
+        let jh = handle.spawn_in_join_set(task, location, false, token, waker);
         self.occupy(key, jh)
     }
 
@@ -593,8 +592,9 @@ impl<T: 'static> JoinSet<T> {
         F: Future<Output = T> + 'static,
     {
         let location = Location::caller();
-        let (key, waker) = self.vacant();
-        let group = crate::task::Group::JoinSet(self.token(), &waker);
+        let token = self.token();
+        let key = self.vacant();
+        let group = crate::task::Group::JoinSet(token, &self.slots[key as usize].waker);
         let jh = crate::task::local::spawn_local_inner(task, None, location, group);
         self.occupy(key, jh)
     }
@@ -614,13 +614,12 @@ impl<T: 'static> JoinSet<T> {
         T: Send,
     {
         let location = Location::caller();
-        let handle = crate::runtime::context::with_handle(|h| match h {
-            Some(h) => h.clone(),
+        crate::runtime::context::with_handle(|h| match h {
+            Some(h) => self.spawn_blocking_at(f, h, location),
             None => {
                 crate::task::no_runtime_panic("tether::task::JoinSet::spawn_blocking", location)
             }
-        });
-        self.spawn_blocking_at(f, &handle, location)
+        })
     }
 
     /// Runs the blocking closure `f` on the blocking pool of `handle`'s runtime as a task of the
@@ -644,10 +643,11 @@ impl<T: 'static> JoinSet<T> {
         F: FnOnce() -> T + Send + 'static,
         T: Send,
     {
-        let (key, waker) = self.vacant();
         let token = self.token();
+        let key = self.vacant();
         let task = crate::task::blocking::BlockingTask::new(f);
-        let jh = handle.spawn_in_join_set(task, location, true, token, &waker);
+        let waker = &self.slots[key as usize].waker;
+        let jh = handle.spawn_in_join_set(task, location, true, token, waker);
         self.occupy(key, jh)
     }
 }
