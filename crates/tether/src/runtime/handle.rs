@@ -171,6 +171,71 @@ impl Handle {
         unsafe { crate::task::spawn_raw(&self.shared, future, None, location, blocking, group) }
     }
 
+    /// Runs `future` to completion on this thread, driving the runtime meanwhile, and returns its
+    /// output: what [`Runtime::block_on`](super::Runtime::block_on) does, reached through a
+    /// handle, so code that holds only a `Handle` (a library, a callback, a blocking thread) can
+    /// wait for async work.
+    ///
+    /// As with tokio's `Handle::block_on`, call it from outside the runtime's tasks: from a plain
+    /// thread, from a [`spawn_blocking`](crate::task::spawn_blocking) closure, or from inside
+    /// [`block_in_place`](crate::task::block_in_place). On a current-thread runtime it drives the
+    /// runtime itself when no other thread does (tokio's only polls the future then, so its
+    /// timers and sockets stall); when another thread is inside `block_on`, it polls `future` on
+    /// this thread while that thread runs the tasks. Once the runtime is dropped, the future is
+    /// still polled here, but tasks it spawns are cancelled at once and the runtime's timers and
+    /// sockets fail with an error.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called from inside a runtime's task or `block_on` future (blocking there would
+    /// stall the tasks of that thread): `.await` the future instead, or wrap the blocking section
+    /// in [`block_in_place`](crate::task::block_in_place) on a multi-thread runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether::runtime::Runtime;
+    ///
+    /// let rt = Runtime::new().unwrap();
+    /// let handle = rt.handle().clone();
+    /// let answer = std::thread::spawn(move || {
+    ///     handle.block_on(async { tether::spawn(async { 6 * 7 }).await.unwrap() })
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// assert_eq!(answer, 42);
+    /// ```
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.block_on_at(future, "Handle::block_on", Location::caller())
+    }
+
+    /// `block_on` for [`Handle::block_on`] and `Runtime::block_on`, named `what` in the panic.
+    pub(crate) fn block_on_at<F: Future>(
+        &self,
+        future: F,
+        what: &str,
+        location: &'static Location<'static>,
+    ) -> F::Output {
+        if context::driving_runtime().is_some() {
+            panic!(
+                "{what} was called at {location} from inside a tether runtime, which would \
+                 block every task of the running runtime. Use `.await` on the future instead, \
+                 or tether::spawn it and await the JoinHandle; to block on purpose on a \
+                 multi-thread runtime's worker, wrap the call in tether::task::block_in_place."
+            );
+        }
+        let _enter = context::enter(self.clone());
+        match self.shared.sched {
+            crate::sched::Scheduler::CurrentThread(_) => {
+                crate::sched::current_thread::block_on(&self.shared, future, location)
+            }
+            crate::sched::Scheduler::MultiThread(_) => {
+                crate::sched::multi_thread::block_on(&self.shared, future)
+            }
+        }
+    }
+
     /// Makes this runtime the current one on this thread until the guard is dropped, so that
     /// `tether::spawn`, timers and sockets can be created outside `block_on`. Tasks still only
     /// run while some thread is inside `block_on`.
