@@ -345,7 +345,7 @@ impl Builder {
     ///     .enable_all() // as a tokio program has it; no effect
     ///     .build()
     ///     .unwrap();
-    /// rt.block_on(tether::time::sleep(std::time::Duration::from_millis(1)));
+    /// rt.block_on(async { tether::time::sleep(std::time::Duration::from_millis(1)).await });
     /// ```
     pub fn enable_all(&mut self) -> &mut Builder {
         self

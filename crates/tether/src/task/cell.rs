@@ -102,8 +102,13 @@ impl<F: Future> Future for TaskFuture<'_, F> {
         });
         let res = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
         if let (Some(s), Some(seq)) = (slot, seq) {
-            if let Some(credit) = s.end(seq) {
-                diagnostics::poll_credited(s, meta, credit);
+            // Unless a `block_in_place` in this poll lent the worker, slot included, to a helper
+            // thread: the slot is no longer this thread's to write (`sched/multi_thread/lend.rs`
+            // rule 2).
+            if std::ptr::eq(crate::task::current::slot(), s) {
+                if let Some(credit) = s.end(seq) {
+                    diagnostics::poll_credited(s, meta, credit);
+                }
             }
         }
         #[cfg(feature = "tracing")]

@@ -41,6 +41,13 @@ impl Drop for SlotGuard {
     }
 }
 
+/// Makes `slot` this thread's diagnostics slot and returns the previous one, without a guard:
+/// for lending a worker (`sched/multi_thread/lend.rs`), which restores it itself. The caller
+/// keeps the slot alive until it is replaced again.
+pub(crate) fn replace_slot(slot: *const WorkerSlot) -> *const WorkerSlot {
+    SLOT.try_with(|c| c.replace(slot)).unwrap_or(ptr::null())
+}
+
 /// This thread's diagnostics slot, if it is a scheduler thread of a runtime with diagnostics on.
 /// The pointer is valid until the `SlotGuard` that set it drops (see `set_slot`).
 #[inline]

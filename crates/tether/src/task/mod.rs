@@ -15,7 +15,9 @@
 //!   finish (tokio's `JoinSet`); see its docs for when to use it rather than a
 //!   [`scope`](crate::scope).
 //! - [`yield_now`] lets other tasks run.
-//! - [`spawn_blocking`] runs blocking code on the runtime's blocking pool.
+//! - [`spawn_blocking`] runs blocking code on the runtime's blocking pool; [`block_in_place`]
+//!   blocks the current task's thread after handing its worker to another thread
+//!   (multi-thread runtime only).
 //! - [`unconstrained`] opts a future out of the cooperative budget (see below).
 //!
 //! # The cooperative budget
@@ -24,13 +26,6 @@
 //! writes, timers, `JoinHandle`s, channels, locks). After that, the next operation makes the task
 //! yield (it is woken at once and goes to the back of the queue), so a task looping over
 //! always-ready resources cannot starve the others on its thread.
-//!
-//! # No `block_in_place`
-//!
-//! tokio's `block_in_place` turns the current worker into a blocking thread and hands its queue
-//! to a new worker. tether does not offer it yet: handing a worker's state over mid-poll is
-//! intricate, it cannot work on the current-thread flavor at all, and `spawn_blocking` covers the
-//! need (move the blocking part into the closure and await its `JoinHandle`).
 //!
 //! # Ordering on the current-thread runtime
 //!
@@ -53,7 +48,7 @@ mod yield_now;
 use std::future::Future;
 use std::panic::Location;
 
-pub use blocking::spawn_blocking;
+pub use blocking::{block_in_place, spawn_blocking};
 pub use coop::{unconstrained, Unconstrained};
 pub use current::{cancelled, id, is_cancelled, try_id};
 pub use join::AbortHandle;

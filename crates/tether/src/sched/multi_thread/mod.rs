@@ -62,8 +62,13 @@
 //!    destructor may wake other tasks): its future is dropped, its `JoinHandle` reports
 //!    cancellation, and it cannot keep the runtime's shared state alive by sitting in the
 //!    injector.
+//! 9. **A blocked worker lends itself.** A task that calls `block_in_place` lends its worker
+//!    (queues, LIFO slot, diagnostics slot) to a helper thread, which runs this loop with it
+//!    until the task's poll ends and the worker thread takes it back: one thread drives a
+//!    worker at a time (`lend.rs`).
 
 mod idle;
+mod lend;
 mod park;
 mod worker;
 
@@ -86,6 +91,7 @@ use crate::sched::{drop_task, ThreadWaker};
 use crate::task::coop;
 use crate::task::meta::TaskMeta;
 
+pub(crate) use lend::lend_current_worker;
 pub(crate) use worker::WorkerCtx;
 
 use idle::Idle;
