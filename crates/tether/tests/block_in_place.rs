@@ -243,6 +243,31 @@ fn dropping_the_runtime_waits_for_a_closure_in_place() {
     });
 }
 
+/// The worker's own thread waits for the helper to give the worker back; the helper, in a
+/// task's poll, drops the runtime, whose shutdown must not wait for that thread in turn.
+#[test]
+fn a_helper_may_drop_the_runtime_while_the_lender_waits_for_it() {
+    within(LIMIT, "drop from a helper", || {
+        let rt = multi(1);
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let (rt_tx, rt_rx) = mpsc::channel::<Runtime>();
+        let (done_tx, done_rx) = mpsc::channel();
+        rt.spawn(async move {
+            block_in_place(|| go_rx.recv().unwrap());
+            // The poll ends here: this thread asks for its worker back.
+        });
+        rt.spawn(async move {
+            // The only worker is blocked in place: this runs on the helper.
+            let rt = rt_rx.recv_timeout(PATIENCE).unwrap();
+            go_tx.send(()).unwrap();
+            drop(rt);
+            done_tx.send("dropped").unwrap();
+        });
+        rt_tx.send(rt).unwrap();
+        assert_eq!(done_rx.recv_timeout(PATIENCE), Ok("dropped"));
+    });
+}
+
 #[test]
 fn on_a_current_thread_runtime_it_panics_with_what_to_do() {
     let rt = Builder::new_current_thread().build().unwrap();

@@ -570,10 +570,7 @@ fn dump_shows_the_set_under_its_owner(multi: bool) {
         assert!(lines[set_at].contains("2 tasks"), "{text}");
         assert!(lines[set_at].starts_with("│  └─ ") || lines[set_at].starts_with("   └─ "));
         for l in &lines[set_at + 1..set_at + 3] {
-            assert!(
-                l.contains("tests/join_set.rs") && l.contains(" idle "),
-                "{text}"
-            );
+            assert!(l.contains("tests/join_set.rs"), "{text}");
             assert!(
                 l.contains("   ├─ task") || l.contains("   └─ task"),
                 "{text}"
@@ -606,7 +603,10 @@ fn a_set_made_in_block_on_hangs_from_the_root() {
             "{text}"
         );
         // Its blocking job is drawn in the set, not under the blocking pool.
-        assert!(!text.contains("blocking pool"), "{text}");
+        assert!(
+            !text.lines().any(|l| l.ends_with("─ blocking pool")),
+            "{text}"
+        );
         tx.send(()).unwrap();
         set.shutdown().await;
     });
