@@ -109,6 +109,10 @@ fn loans_nest_until_every_task_blocks_at_once() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "Miri runs code a thousand times slower: any poll may pass a 5 ms threshold"
+)]
 fn blocking_in_place_is_not_a_slow_poll() {
     within(LIMIT, "no slow-poll report", || {
         let reports: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -197,6 +201,10 @@ fn a_panic_in_the_closure_is_the_task_s_and_the_worker_comes_back() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "Miri's threads are not the OS's: /proc does not list them"
+)]
 fn helpers_exit_once_they_give_the_worker_back() {
     within(LIMIT, "helpers exit", || {
         let rt = Builder::new_multi_thread()

@@ -613,6 +613,10 @@ fn a_set_made_in_block_on_hangs_from_the_root() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "too slow interpreted; the other tests take the same paths"
+)]
 fn a_hundred_thousand_tasks_through_one_set() {
     both_flavors("100k", |multi| {
         const N: u64 = 100_000;

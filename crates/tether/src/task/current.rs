@@ -110,7 +110,9 @@ pub(crate) fn current_token() -> Option<CancelToken> {
 
 /// Completes when the current task is asked to stop: when its scope is cancelled (a sibling
 /// failed, the scope's deadline passed, the scope was dropped or cancelled explicitly), or, for
-/// a task spawned with `tether::spawn`, when the runtime shuts down gracefully.
+/// a task spawned with `tether::spawn` or into a [`JoinSet`](crate::task::JoinSet), when the
+/// runtime shuts down gracefully. (Aborting a task, which a `JoinSet` does when it is dropped,
+/// is not a signal: the task's future is dropped at its next poll.)
 ///
 /// This is the first, cooperative phase of cancellation: the task can finish what it is doing
 /// (answer the request in flight, close the connection cleanly) before its scope's grace period
