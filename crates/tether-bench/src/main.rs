@@ -74,6 +74,11 @@
 //! - `spawn_many` (both flavors): spawns 1,000,000 tasks, each returning a small value, from
 //!   inside `block_on`, then awaits every handle. Reports ns per task (spawn + run + join) and
 //!   peak RSS.
+//! - `join_set` (both): spawns 1,000,000 tasks, each returning a small value, into one join set
+//!   from inside `block_on`, then takes every result in the order the tasks finish
+//!   (`join_next` until `None`): tether's `task::JoinSet`, tokio's `JoinSet`, and for smol,
+//!   which has none, its tasks in a `futures_util::stream::FuturesUnordered` drained with
+//!   `next()`. Reports ns per task (spawn + run + join) and peak RSS.
 //! - `yield_many` (both): 1,000 concurrent tasks each call `yield_now` 1,000 times. Reports ns
 //!   per yield, i.e. the cost of a wake-reschedule-poll round trip through the run queue.
 //! - `timers` (both): 1,000,000 concurrent sleeps, each in its own task, durations

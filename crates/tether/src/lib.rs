@@ -28,7 +28,8 @@
 //! - [`time`]: `sleep`, `timeout`, `interval` on a hierarchical timing wheel, and a clock that
 //!   tests can pause so that hour-long timeouts take no time.
 //! - [`task`]: spawning (also `!Send` futures with `spawn_local`), names, yielding, the blocking
-//!   pool.
+//!   pool (`spawn_blocking`, `block_in_place`), and tokio's `JoinSet`, a set of tasks joined in
+//!   the order they finish.
 //! - [`sync`]: channels (`oneshot`, `mpsc`, `broadcast`, `watch`), `Mutex`, `RwLock`,
 //!   `Semaphore`, `Notify` and `Barrier`, with tokio's names; waiting on them spends the
 //!   cooperative budget like any other resource.

@@ -16,6 +16,7 @@ mod cross_thread_wake;
 mod echo;
 mod idle_task_memory;
 mod idle_wakeups;
+mod join_set;
 mod ping_pong;
 mod scope_spawn;
 mod select;
@@ -201,6 +202,7 @@ pub fn select(name: &str) -> Vec<&'static Suite> {
 pub const SUITES: &[Suite] = &[
     spawn_many::SUITE,
     scope_spawn::SUITE,
+    join_set::SUITE,
     yield_many::SUITE,
     timers::SUITE,
     idle_task_memory::SUITE,

@@ -4,23 +4,30 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
-use super::{ScopeInfo, TaskInfo};
+use super::{JoinSetInfo, ScopeInfo, TaskInfo};
 use crate::task::Id;
 
 /// A snapshot of every live task of a runtime, drawn as a tree by its `Display`: root tasks
-/// (spawned with `tether::spawn`), under each task the scopes it runs, under each scope its
-/// children, and the blocking pool's jobs last. Each task shows its name, spawn location, state,
-/// age, polls and time spent in poll.
+/// (spawned with `tether::spawn`), under each task the scopes it runs and the
+/// [`JoinSet`](crate::task::JoinSet)s it created, under each scope or join set its tasks, and the
+/// blocking pool's jobs last. Each task shows its name, spawn location, state, age, polls and
+/// time spent in poll.
 ///
 /// ```text
-/// runtime 1 (multi-thread, 2 workers): 4 live tasks
+/// runtime 1 (multi-thread, 2 workers): 6 live tasks
 /// ├─ task 1 "server" spawned at src/main.rs:20 · idle · age 1.20s · 14 polls, 0.3ms in poll
-/// │  └─ scope 1 at src/main.rs:24 · 2 children
-/// │     ├─ task 3 "conn" spawned at src/main.rs:27 · running on worker 1 · age 1.10s · 3 polls, 0.1ms in poll
-/// │     └─ task 4 "conn" spawned at src/main.rs:27 · scheduled · age 0.90s · 2 polls, 0.0ms in poll
+/// │  ├─ scope 1 at src/main.rs:24 · 2 children
+/// │  │  ├─ task 3 "conn" spawned at src/main.rs:27 · running on worker 1 · age 1.10s · 3 polls, 0.1ms in poll
+/// │  │  └─ task 4 "conn" spawned at src/main.rs:27 · scheduled · age 0.90s · 2 polls, 0.0ms in poll
+/// │  └─ join set 1 at src/main.rs:35 · 1 task
+/// │     └─ task 6 spawned at src/main.rs:36 · idle · age 0.10s · 1 poll, 0.0ms in poll
 /// └─ blocking pool
 ///    └─ task 5 spawned at src/main.rs:31 · running on the blocking pool · age 0.20s · 1 poll, 0.0ms in poll
 /// ```
+///
+/// A join set (or scope) whose owner is no longer live, or was no task (the set was created in
+/// a `block_on` future), hangs from the root. A join set's `spawn_blocking` jobs are drawn in
+/// their set, not under the blocking pool.
 ///
 /// The snapshot is taken under the task registry's lock, so it is consistent as a set of
 /// tasks; states and counters are read without stopping the workers and may be a poll behind.
@@ -73,8 +80,10 @@ impl Dump {
 struct Tree<'a> {
     /// Children of each scope, by scope id.
     scope_children: BTreeMap<u64, Vec<&'a TaskInfo>>,
-    /// The scopes each task runs, by owner.
-    task_scopes: BTreeMap<Id, Vec<ScopeInfo>>,
+    /// Tasks of each join set, by set id.
+    set_tasks: BTreeMap<u64, Vec<&'a TaskInfo>>,
+    /// The scopes each task runs and the join sets it created, by owner.
+    owned: BTreeMap<Id, Vec<Item<'a>>>,
 }
 
 impl fmt::Display for Dump {
@@ -92,30 +101,45 @@ impl fmt::Display for Dump {
         let live: HashSet<Id> = self.tasks.iter().map(TaskInfo::id).collect();
         let mut tree = Tree {
             scope_children: BTreeMap::new(),
-            task_scopes: BTreeMap::new(),
+            set_tasks: BTreeMap::new(),
+            owned: BTreeMap::new(),
         };
-        // Scopes not run by a live task (run in `block_on`) hang from the root.
-        let mut root_scopes: Vec<ScopeInfo> = Vec::new();
+        // Scopes and join sets not owned by a live task (run or created in `block_on`) hang
+        // from the root.
+        let mut root_groups: Vec<Item<'_>> = Vec::new();
         let mut roots: Vec<&TaskInfo> = Vec::new();
         let mut blocking: Vec<&TaskInfo> = Vec::new();
         for t in &self.tasks {
-            match t.scope() {
-                Some(s) => {
-                    let children = tree.scope_children.entry(s.id()).or_default();
-                    if children.is_empty() {
-                        match s.owner().filter(|o| live.contains(o)) {
-                            Some(owner) => tree.task_scopes.entry(owner).or_default().push(*s),
-                            None => root_scopes.push(*s),
-                        }
-                    }
-                    children.push(t);
+            let (members, owner, group) = match (t.scope(), t.join_set()) {
+                (Some(s), _) => (
+                    tree.scope_children.entry(s.id()).or_default(),
+                    s.owner(),
+                    Item::Scope(*s),
+                ),
+                (None, Some(j)) => (
+                    tree.set_tasks.entry(j.id()).or_default(),
+                    j.owner(),
+                    Item::JoinSet(*j),
+                ),
+                (None, None) if t.is_blocking() => {
+                    blocking.push(t);
+                    continue;
                 }
-                None if t.is_blocking() => blocking.push(t),
-                None => roots.push(t),
+                (None, None) => {
+                    roots.push(t);
+                    continue;
+                }
+            };
+            if members.is_empty() {
+                match owner.filter(|o| live.contains(o)) {
+                    Some(owner) => tree.owned.entry(owner).or_default().push(group),
+                    None => root_groups.push(group),
+                }
             }
+            members.push(t);
         }
         let mut items: Vec<Item<'_>> = roots.into_iter().map(Item::Task).collect();
-        items.extend(root_scopes.into_iter().map(Item::Scope));
+        items.extend(root_groups);
         if !blocking.is_empty() {
             items.push(Item::Blocking(blocking));
         }
@@ -125,9 +149,11 @@ impl fmt::Display for Dump {
 }
 
 /// One node of the drawing.
+#[derive(Clone)]
 enum Item<'a> {
     Task(&'a TaskInfo),
     Scope(ScopeInfo),
+    JoinSet(JoinSetInfo),
     Blocking(Vec<&'a TaskInfo>),
 }
 
@@ -153,9 +179,8 @@ fn draw(
                 if !seen.insert(t.id()) {
                     continue;
                 }
-                let scopes = tree.task_scopes.get(&t.id()).map_or(&[][..], Vec::as_slice);
-                let sub: Vec<Item<'_>> = scopes.iter().map(|s| Item::Scope(*s)).collect();
-                draw(f, tree, &sub, &below, seen)?;
+                let owned = tree.owned.get(&t.id()).map_or(&[][..], Vec::as_slice);
+                draw(f, tree, owned, &below, seen)?;
             }
             Item::Scope(s) => {
                 let children = tree
@@ -169,6 +194,17 @@ fn draw(
                 let n = children.len();
                 writeln!(f, " · {n} child{}", if n == 1 { "" } else { "ren" })?;
                 let sub: Vec<Item<'_>> = children.iter().map(|t| Item::Task(t)).collect();
+                draw(f, tree, &sub, &below, seen)?;
+            }
+            Item::JoinSet(j) => {
+                let tasks = tree.set_tasks.get(&j.id()).map_or(&[][..], Vec::as_slice);
+                write!(f, "{prefix}{branch}join set {} at {}", j.id(), j.location())?;
+                if j.owner().is_none() {
+                    f.write_str(" (created outside a task)")?;
+                }
+                let n = tasks.len();
+                writeln!(f, " · {n} task{}", if n == 1 { "" } else { "s" })?;
+                let sub: Vec<Item<'_>> = tasks.iter().map(|t| Item::Task(t)).collect();
                 draw(f, tree, &sub, &below, seen)?;
             }
             Item::Blocking(jobs) => {

@@ -69,9 +69,10 @@
 //!
 //! - [`Handle::live_tasks`](crate::runtime::Handle::live_tasks): every live task as a
 //!   [`TaskInfo`] (id, name, spawn location, [`TaskState`], age, polls, time in poll, the
-//!   [`ScopeInfo`] of the scope it belongs to);
+//!   [`ScopeInfo`] of the scope or the [`JoinSetInfo`] of the join set it belongs to);
 //! - [`Handle::dump`](crate::runtime::Handle::dump): the same tasks as a [`Dump`], which prints
-//!   as a tree: root tasks, the scopes they run, the scopes' children, blocking jobs;
+//!   as a tree: root tasks, the scopes and join sets they own, the tasks in those, blocking
+//!   jobs;
 //! - [`Handle::metrics`](crate::runtime::Handle::metrics): [`RuntimeMetrics`], the runtime's
 //!   counters (spawns, polls, steals, parks, I/O events, timers, slow polls, watchdog reports)
 //!   and gauges (live tasks, queue depths, blocking threads). It is also
@@ -181,7 +182,7 @@ pub use diagnostic::{Diagnostic, DiagnosticKind};
 pub use dump::Dump;
 pub use failure::UnhandledFailure;
 pub use metrics::RuntimeMetrics;
-pub use task_info::{ScopeInfo, TaskInfo, TaskState};
+pub use task_info::{JoinSetInfo, ScopeInfo, TaskInfo, TaskState};
 
 pub(crate) use diagnostic::{DiagnosticHook, PanicTiming, TaskRef};
 pub(crate) use failure::{FailureHook, ScopeLoss};

@@ -1,4 +1,4 @@
-//! `TaskInfo`, `TaskState` and `ScopeInfo`: what a snapshot of the live tasks says about each.
+//! `TaskInfo`, `TaskState`, `ScopeInfo` and `JoinSetInfo`: what a snapshot of the live tasks says about each.
 //!
 //! The snapshot is taken by the task registry (`task/registry.rs`, `Registry::snapshot`), which
 //! fills these in under its lock; [`Handle::live_tasks`](crate::runtime::Handle::live_tasks)
@@ -67,6 +67,32 @@ impl ScopeInfo {
     }
 }
 
+/// The [`JoinSet`](crate::task::JoinSet) a task was spawned into, as seen in a [`TaskInfo`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JoinSetInfo {
+    pub(crate) id: u64,
+    pub(crate) location: &'static Location<'static>,
+    pub(crate) owner: Option<Id>,
+}
+
+impl JoinSetInfo {
+    /// A number that identifies the set among this process's join sets.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Where the set was created (the `JoinSet::new` or `JoinSet::default` call).
+    pub fn location(&self) -> &'static Location<'static> {
+        self.location
+    }
+
+    /// The task that created the set; `None` when it was created outside a task (in a
+    /// `block_on` future, or before any runtime ran).
+    pub fn owner(&self) -> Option<Id> {
+        self.owner
+    }
+}
+
 /// A description of one live task, as returned by
 /// [`Handle::live_tasks`](crate::runtime::Handle::live_tasks) and
 /// [`Handle::dump`](crate::runtime::Handle::dump).
@@ -82,6 +108,7 @@ pub struct TaskInfo {
     pub(crate) polls: u32,
     pub(crate) busy: Duration,
     pub(crate) scope: Option<ScopeInfo>,
+    pub(crate) join_set: Option<JoinSetInfo>,
 }
 
 impl TaskInfo {
@@ -105,8 +132,8 @@ impl TaskInfo {
         self.age
     }
 
-    /// Whether the task is in the runtime's root scope (spawned with `tether::spawn`), rather
-    /// than a scope's child or a blocking job.
+    /// Whether the task is in the runtime's root scope (spawned with `tether::spawn`, or into a
+    /// [`JoinSet`](crate::task::JoinSet)), rather than a scope's child or a blocking job.
     pub fn is_root(&self) -> bool {
         self.root
     }
@@ -136,6 +163,12 @@ impl TaskInfo {
     /// The scope the task was spawned into, `None` for root tasks and blocking jobs.
     pub fn scope(&self) -> Option<&ScopeInfo> {
         self.scope.as_ref()
+    }
+
+    /// The [`JoinSet`](crate::task::JoinSet) the task was spawned into, if any. A task detached
+    /// from its set ([`JoinSet::detach_all`](crate::task::JoinSet::detach_all)) still names it.
+    pub fn join_set(&self) -> Option<&JoinSetInfo> {
+        self.join_set.as_ref()
     }
 }
 

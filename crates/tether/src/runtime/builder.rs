@@ -391,6 +391,35 @@ impl Builder {
         self
     }
 
+    /// Accepted for tokio compatibility; does nothing. A tether runtime always has its I/O
+    /// reactor, its timers and its signal handling: there is nothing to enable, and `build`
+    /// gives the same runtime with or without this call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = tether::runtime::Builder::new_multi_thread()
+    ///     .enable_all() // as a tokio program has it; no effect
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async { tether::time::sleep(std::time::Duration::from_millis(1)).await });
+    /// ```
+    pub fn enable_all(&mut self) -> &mut Builder {
+        self
+    }
+
+    /// Accepted for tokio compatibility; does nothing: the I/O reactor is always there (see
+    /// [`enable_all`](Builder::enable_all)).
+    pub fn enable_io(&mut self) -> &mut Builder {
+        self
+    }
+
+    /// Accepted for tokio compatibility; does nothing: the timers are always there (see
+    /// [`enable_all`](Builder::enable_all)).
+    pub fn enable_time(&mut self) -> &mut Builder {
+        self
+    }
+
     /// Creates the runtime (and, for the multi-thread flavor, starts its workers).
     ///
     /// # Errors
@@ -406,7 +435,7 @@ impl Builder {
                  scheduling is deterministic; use Builder::new_current_thread()",
             ));
         }
-        Runtime::new(self).map_err(|e| {
+        Runtime::from_builder(self).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!("tether: could not create the runtime: {e}"),

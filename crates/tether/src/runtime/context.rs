@@ -8,7 +8,10 @@
 //! 1. `run_queue` is non-null only between [`RunQueueGuard`]'s creation and drop, which bracket
 //!    one `block_on` call on this thread; the pointee outlives the guard. Likewise `worker` is
 //!    non-null only between [`WorkerGuard`]'s creation and drop, which bracket a worker thread's
-//!    run loop; the pointee lives on that thread's stack for the whole loop.
+//!    run loop (or a helper's, holding a lent worker); the pointee lives on the worker thread's
+//!    stack for the whole loop. While the worker thread has lent its worker for
+//!    `block_in_place`, its own `worker` is null ([`replace_worker`]), until the poll that lent
+//!    it ends and takes it back (`sched/multi_thread/lend.rs`).
 //! 2. `run_queue` and `worker` are only ever read on the thread that set them (they are
 //!    thread-local).
 //! 3. Guards restore the previous value on drop, so nesting and unwinding leave the context as
@@ -128,6 +131,15 @@ impl Drop for WorkerGuard {
         let prev = self.prev;
         let _ = CONTEXT.try_with(|c| c.worker.set(prev));
     }
+}
+
+/// Makes `worker` the worker this thread is and returns the previous value, without a guard:
+/// for lending a worker and taking it back (`sched/multi_thread/lend.rs`), inside the run loop
+/// that a [`WorkerGuard`] brackets (invariant 1).
+pub(crate) fn replace_worker(worker: *const WorkerCtx) -> *const WorkerCtx {
+    CONTEXT
+        .try_with(|c| c.worker.replace(worker))
+        .unwrap_or(ptr::null())
 }
 
 /// The worker this thread is, or null.

@@ -48,8 +48,9 @@
 //!
 //! # Protocol
 //!
-//! 1. **Slots.** Only a slot's worker writes `seq` and `current`; only the watchdog writes
-//!    `mark`. A `mark` whose `seq` half is not the poll's own is ignored (its poll is gone), so a
+//! 1. **Slots.** Only a slot's worker writes `seq` and `current` (the thread holding the
+//!    worker: a helper while the worker is lent for `block_in_place`,
+//!    `sched/multi_thread/lend.rs`); only the watchdog writes `mark`. A `mark` whose `seq` half is not the poll's own is ignored (its poll is gone), so a
 //!    credit written after its poll returned is lost, never misattributed. The watchdog names the
 //!    task by looking the key up in the registry and re-reading `current`: if it still holds the
 //!    same value, the poll was in progress during the lookup, so the entry it found was that
@@ -244,6 +245,13 @@ impl WorkerSlot {
     /// Tasks spawned so far by the poll in progress (read by the watchdog).
     pub(super) fn spawned_so_far(&self) -> u64 {
         self.spawned.load(Ordering::Relaxed)
+    }
+
+    /// The worker's thread lets go of the slot in the middle of a poll, to lend it to a helper
+    /// thread (`sched/multi_thread/lend.rs`): the poll in progress is no longer timed. Only the
+    /// slot's writer calls it (rule 1); the helper writes the slot from then on.
+    pub(crate) fn release(&self) {
+        self.current.store(IDLE, Ordering::Release);
     }
 
     /// Records the calling thread as the one using this slot.

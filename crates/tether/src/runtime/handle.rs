@@ -8,7 +8,7 @@ use std::panic::Location;
 use super::{context, RuntimeShared};
 use crate::diag::{Dump, Gauges, RuntimeMetrics, TaskInfo};
 use crate::loom::sync::Arc;
-use crate::task::JoinHandle;
+use crate::task::{Group, JoinHandle};
 
 /// A cheap, cloneable reference to a [`Runtime`](super::Runtime).
 ///
@@ -106,7 +106,7 @@ impl Handle {
         F::Output: Send + 'static,
     {
         // SAFETY: `F` is `Send`, so the task may run and be dropped on any thread.
-        unsafe { crate::task::spawn_raw(&self.shared, future, name, location, false, None) }
+        unsafe { crate::task::spawn_raw(&self.shared, future, name, location, false, Group::Root) }
     }
 
     /// Spawns a child of a scope: a task whose cancellation token is the scope's.
@@ -121,8 +121,9 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        let group = Group::Scope(token);
         // SAFETY: `F` is `Send`, so the task may run and be dropped on any thread.
-        unsafe { crate::task::spawn_raw(&self.shared, future, name, location, false, Some(token)) }
+        unsafe { crate::task::spawn_raw(&self.shared, future, name, location, false, group) }
     }
 
     /// Runs the blocking closure `f` on this runtime's blocking pool; see
@@ -147,7 +148,92 @@ impl Handle {
     {
         let fut = crate::task::blocking::BlockingTask::new(f);
         // SAFETY: the closure and its result are `Send`, so the task may run anywhere.
-        unsafe { crate::task::spawn_raw(&self.shared, fut, None, location, true, None) }
+        unsafe { crate::task::spawn_raw(&self.shared, fut, None, location, true, Group::Root) }
+    }
+
+    /// Spawns a task of a `JoinSet`: it carries the set's token (which names the set in the
+    /// task dump) and has the set entry's waker registered before it first runs; a job for the
+    /// blocking pool when `blocking` (`future` is then a `BlockingTask`).
+    pub(crate) fn spawn_in_join_set<F>(
+        &self,
+        future: F,
+        location: &'static Location<'static>,
+        blocking: bool,
+        token: crate::scope::CancelToken,
+        join_waker: &std::task::Waker,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let group = Group::JoinSet(token, join_waker);
+        // SAFETY: `F` is `Send`, so the task may run and be dropped on any thread.
+        unsafe { crate::task::spawn_raw(&self.shared, future, None, location, blocking, group) }
+    }
+
+    /// Runs `future` to completion on this thread, driving the runtime meanwhile, and returns its
+    /// output: what [`Runtime::block_on`](super::Runtime::block_on) does, reached through a
+    /// handle, so code that holds only a `Handle` (a library, a callback, a blocking thread) can
+    /// wait for async work.
+    ///
+    /// As with tokio's `Handle::block_on`, call it from outside the runtime's tasks: from a plain
+    /// thread, from a [`spawn_blocking`](crate::task::spawn_blocking) closure, or from inside
+    /// [`block_in_place`](crate::task::block_in_place). On a current-thread runtime it drives the
+    /// runtime itself when no other thread does (tokio's only polls the future then, so its
+    /// timers and sockets stall); when another thread is inside `block_on`, it polls `future` on
+    /// this thread while that thread runs the tasks. Once the runtime is dropped, the future is
+    /// still polled here, but tasks it spawns are cancelled at once and the runtime's timers and
+    /// sockets fail with an error.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called from inside a runtime's task or `block_on` future (blocking there would
+    /// stall the tasks of that thread): `.await` the future instead, or wrap the blocking section
+    /// in [`block_in_place`](crate::task::block_in_place) on a multi-thread runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether::runtime::Runtime;
+    ///
+    /// let rt = Runtime::new().unwrap();
+    /// let handle = rt.handle().clone();
+    /// let answer = std::thread::spawn(move || {
+    ///     handle.block_on(async { tether::spawn(async { 6 * 7 }).await.unwrap() })
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// assert_eq!(answer, 42);
+    /// ```
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.block_on_at(future, "Handle::block_on", Location::caller())
+    }
+
+    /// `block_on` for [`Handle::block_on`] and `Runtime::block_on`, named `what` in the panic.
+    pub(crate) fn block_on_at<F: Future>(
+        &self,
+        future: F,
+        what: &str,
+        location: &'static Location<'static>,
+    ) -> F::Output {
+        if context::driving_runtime().is_some() {
+            panic!(
+                "{what} was called at {location} from inside a tether runtime, which would \
+                 block every task of the running runtime. Use `.await` on the future instead, \
+                 or tether::spawn it and await the JoinHandle; to block on purpose on a \
+                 multi-thread runtime's worker, wrap the call in tether::task::block_in_place."
+            );
+        }
+        let _enter = context::enter(self.clone());
+        match self.shared.sched {
+            crate::sched::Scheduler::CurrentThread(_) => {
+                crate::sched::current_thread::block_on(&self.shared, future, location)
+            }
+            crate::sched::Scheduler::MultiThread(_) => {
+                crate::sched::multi_thread::block_on(&self.shared, future)
+            }
+        }
     }
 
     /// Makes this runtime the current one on this thread until the guard is dropped, so that

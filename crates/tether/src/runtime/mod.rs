@@ -203,7 +203,39 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    fn new(builder: &Builder) -> io::Result<Runtime> {
+    /// A multi-thread runtime with the default settings, as tokio's `Runtime::new`: one worker
+    /// thread per available core (work stealing), I/O, timers and the blocking pool; the same as
+    /// `Builder::new_multi_thread().build()`.
+    ///
+    /// `#[tether::main]` and `#[tether::test]` build a *current-thread* runtime unless given
+    /// `flavor = "multi_thread"` (tokio's `#[tokio::main]` defaults to multi-thread): a program
+    /// whose tasks are not `Send`, or whose order of events should be reproducible, works there
+    /// as written. Use `Runtime::new()` or the attribute's `flavor = "multi_thread"` to spread
+    /// tasks over the cores.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::build`]: when the operating system refuses the reactor's resources or the
+    /// worker threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether::runtime::Runtime;
+    ///
+    /// let rt = Runtime::new().unwrap();
+    /// let on_worker = rt.block_on(async {
+    ///     tether::spawn(async { std::thread::current().name().map(str::to_owned) })
+    ///         .await
+    ///         .unwrap()
+    /// });
+    /// assert!(on_worker.unwrap().starts_with("tether-worker-"));
+    /// ```
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new_multi_thread().build()
+    }
+
+    fn from_builder(builder: &Builder) -> io::Result<Runtime> {
         let id = RuntimeId::next();
         let (io_handle, io_driver) = crate::io::driver::new()?;
         let time = TimeHandle::new(builder.start_paused);
@@ -287,21 +319,8 @@ impl Runtime {
     /// ```
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        if context::driving_runtime().is_some() {
-            panic!(
-                "Runtime::block_on was called at {} from inside a tether runtime, which would \
-                 block every task of the running runtime. Use `.await` on the future instead, \
-                 or tether::spawn it and await the JoinHandle.",
-                Location::caller()
-            );
-        }
-        let _enter = context::enter(self.handle.clone());
-        match self.handle.shared.sched {
-            Scheduler::CurrentThread(_) => {
-                current_thread::block_on(&self.handle.shared, future, Location::caller())
-            }
-            Scheduler::MultiThread(_) => multi_thread::block_on(&self.handle.shared, future),
-        }
+        self.handle
+            .block_on_at(future, "Runtime::block_on", Location::caller())
     }
 
     /// A handle to this runtime, to spawn onto it from other threads or to read its metrics.

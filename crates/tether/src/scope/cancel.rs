@@ -42,6 +42,10 @@ pub(super) struct TokenNode {
     parent: Option<Link>,
     /// The scope's state when this node is a scope's token; `None` for a plain token.
     pub(super) scope: Option<ScopeState>,
+    /// What the task dump shows about the `JoinSet` whose tasks carry this node as their
+    /// `TaskMeta::scope`; such a node is never listed under a parent nor cancelled, and its
+    /// tasks wait on the runtime's root token instead (`TaskMeta::cancel_token`).
+    pub(super) join_set: Option<crate::task::JoinSetDesc>,
 }
 
 #[derive(Default)]
@@ -64,6 +68,7 @@ impl TokenNode {
             lists: Mutex::new(Lists::default()),
             parent: None,
             scope,
+            join_set: None,
         }
     }
 
@@ -246,6 +251,22 @@ impl CancelToken {
             node: self.node.clone(),
             key: None,
         }
+    }
+
+    /// The token a `JoinSet` gives its tasks: it only names the set in the task dump. It has
+    /// no parent and nothing cancels it; its tasks observe the runtime's root token, as tasks
+    /// spawned with `tether::spawn` do.
+    pub(crate) fn for_join_set(desc: crate::task::JoinSetDesc) -> CancelToken {
+        let mut node = TokenNode::new(None);
+        node.join_set = Some(desc);
+        CancelToken {
+            node: Arc::new(node),
+        }
+    }
+
+    /// Whether this is a `JoinSet`'s token ([`for_join_set`](Self::for_join_set)).
+    pub(crate) fn is_join_set(&self) -> bool {
+        self.node.join_set.is_some()
     }
 
     /// Whether both are clones of one token.

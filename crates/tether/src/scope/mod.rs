@@ -80,12 +80,32 @@
 //! }
 //! ```
 //!
+//! # Scope or `JoinSet`?
+//!
+//! tether also has tokio's [`JoinSet`](crate::task::JoinSet). Both run tasks concurrently and
+//! stop them when their owner goes away; they differ in who handles a failure.
+//!
+//! - **A scope** is structured. Its children cannot outlive it: its future completes only after
+//!   every child. The first failure cancels the siblings (the signal, then the hard drop), and
+//!   every failure comes back to whoever awaits the scope, together, when it ends (a panic is
+//!   resumed there); what cannot be delivered goes to the failure policy. A failure can be
+//!   neither lost nor ignored by mistake. Use a scope for work that is one operation: the
+//!   sub-requests of a request, a connection's reader and writer, a batch that fails as a whole,
+//!   a server's connections under a bounded scope.
+//! - **A `JoinSet`** is a dynamic set of tasks that you drain yourself with `join_next`, with
+//!   tokio's API and meaning. A task's failure cancels nothing: its panic (a `JoinError` for
+//!   which `is_panic()` is true) or its `Err` output is handed to you in its turn, and what
+//!   happens next is your code's decision. Dropping the set aborts what still runs; a panic
+//!   that was never joined then goes to the failure policy, as for a dropped `JoinHandle`. Use
+//!   it when porting tokio code, or for independent jobs whose failures you handle one by one
+//!   (retries, "the first N results", a pool of workers).
+//!
 //! # Compared with tokio
 //!
 //! | tokio | tether |
 //! |---|---|
 //! | `tokio::spawn`: the task outlives its caller; a panic is seen only if someone awaits the `JoinHandle` | `tether::spawn` (the root scope): same, but an unobserved panic is reported; inside a `scope`, children cannot outlive it |
-//! | `JoinSet`: tasks are aborted when the set is dropped; errors are joined one by one | `scope`: the first error cancels the siblings (two-phase), every error is returned together, panics are resumed |
+//! | `JoinSet`: tasks are aborted when the set is dropped; errors are joined one by one | [`task::JoinSet`](crate::task::JoinSet): the same (a panic never joined is reported); or a `scope`: the first error cancels the siblings (two-phase), every error is returned together, panics are resumed |
 //! | `TaskTracker` + `CancellationToken`: wait for tasks and signal them, by hand | built into every scope: `task::cancelled()`, a grace period, then a hard drop |
 //! | bounded concurrency with a `Semaphore` held by each task | `Builder::max_concurrency`: `spawn` waits |
 //!
@@ -132,6 +152,12 @@ pub(crate) use state::ScopeDesc;
 /// the runtime's root token).
 pub(crate) fn describe(token: &CancelToken) -> Option<ScopeDesc> {
     token.node.scope.as_ref().map(|s| s.desc)
+}
+
+/// What the task dump shows about the `JoinSet` whose token is `token` (a task's
+/// `TaskMeta::scope`); `None` for any other token.
+pub(crate) fn describe_join_set(token: &CancelToken) -> Option<crate::task::JoinSetDesc> {
+    token.node.join_set
 }
 
 /// Runs `body` as a scope with the default settings; see the [module docs](self).

@@ -1,4 +1,5 @@
-//! `spawn_blocking`: run blocking code on the runtime's blocking pool.
+//! `spawn_blocking`: run blocking code on the runtime's blocking pool; `block_in_place`: block
+//! the current task's thread after handing its worker to another thread.
 
 use std::future::Future;
 use std::panic::Location;
@@ -43,6 +44,73 @@ where
         Some(h) => h.spawn_blocking_inner(f, location),
         None => crate::task::no_runtime_panic("tether::task::spawn_blocking", location),
     })
+}
+
+/// Runs the blocking closure `f` on the current thread, after handing this thread's worker to
+/// another thread, so that the other tasks of a multi-thread runtime keep running while `f`
+/// blocks; returns `f`'s result. tokio's `block_in_place`.
+///
+/// Use it where a task must block and cannot move the blocking part into
+/// [`spawn_blocking`] (which needs `'static` data): a synchronous call on borrowed data, a
+/// library callback, or [`Handle::block_on`](crate::runtime::Handle::block_on) from inside a
+/// task. Where `spawn_blocking` fits, prefer it: `block_in_place` also blocks the calling task
+/// itself (a `select!` or `join!` around it cannot make progress while `f` runs), and each call
+/// starts a helper thread to run the worker meanwhile (tens of microseconds).
+///
+/// - **On a worker of a multi-thread runtime**, inside a task: the worker (its queued tasks
+///   and its share of new work) is lent to a new helper thread for the rest of the task's
+///   current poll, and `f` runs here. Blocking in `f` is not reported as a slow poll. When the
+///   poll ends, this thread waits for the helper to finish the poll it is running and takes the
+///   worker back. Until then, this thread is not a worker: another `block_in_place` in the same
+///   poll runs its closure at once.
+/// - **Elsewhere** (outside any runtime, on the blocking pool, in the `block_on` future of a
+///   multi-thread runtime, or inside another `block_in_place`): `f` just runs here, as in tokio.
+///
+/// A runtime shut down while `f` runs waits for it, as for a task that blocks in a poll.
+///
+/// # Panics
+///
+/// Panics when called on a current-thread runtime (in its `block_on` future or its tasks):
+/// there is no other thread to run its tasks while this one blocks. Use
+/// [`spawn_blocking`] and await its handle, or a multi-thread runtime.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// #[tether::main(flavor = "multi_thread", worker_threads = 1)]
+/// async fn main() {
+///     // With one worker, this task could not run while the other blocks it, were the worker
+///     // not handed over.
+///     let (tx, rx) = std::sync::mpsc::channel();
+///     let helper = tether::spawn(async move { tx.send("ran meanwhile").unwrap() });
+///     let got = tether::spawn(async move {
+///         tether::task::block_in_place(|| rx.recv_timeout(Duration::from_secs(10)))
+///     })
+///     .await
+///     .unwrap();
+///     assert_eq!(got.unwrap(), "ran meanwhile");
+///     helper.await.unwrap();
+/// }
+/// ```
+#[track_caller]
+pub fn block_in_place<F, R>(f: F) -> R
+where
+    F: FnOnce() -> R,
+{
+    if !crate::runtime::context::run_queue().is_null() {
+        panic!(
+            "tether::task::block_in_place was called at {} on a current-thread runtime, which \
+             has no other thread to run its tasks while this one blocks (tokio says: \
+             \"can call blocking only when running on the multi-threaded runtime\"). Use \
+             tether::task::spawn_blocking and await its JoinHandle, or run on a multi-thread \
+             runtime (Runtime::new(), or #[tether::main(flavor = \"multi_thread\")]).",
+            Location::caller()
+        );
+    }
+    crate::sched::multi_thread::lend_current_worker();
+    f()
 }
 
 /// A future that runs its closure in its first poll.

@@ -21,7 +21,7 @@
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use async_task::{Runnable, ScheduleInfo, WithInfo};
 use pin_project_lite::pin_project;
@@ -102,10 +102,15 @@ impl<F: Future> Future for TaskFuture<'_, F> {
         });
         let res = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
         if let (Some(s), Some(seq)) = (slot, seq) {
-            if let Some(credit) = s.end(seq) {
-                // The panic hook's time is not the task's (`runtime/panic_hook.rs`).
-                let panic = res.as_ref().err().map(|_| s.panic_timing(seq));
-                diagnostics::poll_credited(s, meta, credit, panic);
+            // Unless a `block_in_place` in this poll lent the worker, slot included, to a helper
+            // thread: the slot is no longer this thread's to write (`sched/multi_thread/lend.rs`
+            // rule 2).
+            if std::ptr::eq(crate::task::current::slot(), s) {
+                if let Some(credit) = s.end(seq) {
+                    // The panic hook's time is not the task's (`runtime/panic_hook.rs`).
+                    let panic = res.as_ref().err().map(|_| s.panic_timing(seq));
+                    diagnostics::poll_credited(s, meta, credit, panic);
+                }
             }
         }
         #[cfg(feature = "tracing")]
@@ -151,8 +156,20 @@ fn schedule(runnable: Runnable<TaskMeta>, info: ScheduleInfo) {
     crate::sched::schedule(runnable, info);
 }
 
-/// Creates a task for `fut` on the runtime `shared`, registers it and schedules its first poll
-/// through its runtime's scheduler (on the blocking pool when `blocking`).
+/// Which group a new task joins.
+pub(crate) enum Group<'a> {
+    /// The runtime's root scope (`tether::spawn`).
+    Root,
+    /// A scope, by its cancellation token.
+    Scope(crate::scope::CancelToken),
+    /// A `JoinSet`: the set's token, and its entry's waker, which is registered with the task's
+    /// `JoinHandle` before the task is first scheduled, so the task cannot have finished yet
+    /// (`join_set.rs` rule 1).
+    JoinSet(crate::scope::CancelToken, &'a Waker),
+}
+
+/// Creates a task for `fut` on the runtime `shared` in `group`, registers it and schedules its
+/// first poll through its runtime's scheduler (on the blocking pool when `blocking`).
 ///
 /// # Safety
 ///
@@ -167,18 +184,19 @@ pub(crate) unsafe fn spawn_raw<F>(
     name: Option<std::sync::Arc<str>>,
     location: &'static Location<'static>,
     blocking: bool,
-    scope: Option<crate::scope::CancelToken>,
+    group: Group<'_>,
 ) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
     // SAFETY: the caller's obligation is this function's own (see above).
-    unsafe { spawn_with_schedule(shared, fut, name, location, blocking, scope, schedule) }
+    unsafe { spawn_with_schedule(shared, fut, name, location, blocking, group, schedule) }
 }
 
-/// Creates a task for `fut` on the runtime `shared` and registers it; then, and every time the
-/// task is woken, hands its `Runnable` to `schedule`, on the thread that spawned or woke it.
+/// Creates a task for `fut` on the runtime `shared` in `group` and registers it; then, and
+/// every time the task is woken, hands its `Runnable` to `schedule`, on the thread that spawned
+/// or woke it.
 ///
 /// # Safety
 ///
@@ -193,7 +211,7 @@ pub(crate) unsafe fn spawn_with_schedule<F, S>(
     name: Option<std::sync::Arc<str>>,
     location: &'static Location<'static>,
     blocking: bool,
-    scope: Option<crate::scope::CancelToken>,
+    group: Group<'_>,
     schedule: S,
 ) -> JoinHandle<F::Output>
 where
@@ -201,6 +219,11 @@ where
     F::Output: 'static,
     S: Fn(Runnable<TaskMeta>, ScheduleInfo) + Send + Sync + 'static,
 {
+    let (scope, join_waker) = match group {
+        Group::Root => (None, None),
+        Group::Scope(token) => (Some(token), None),
+        Group::JoinSet(token, waker) => (Some(token), Some(waker)),
+    };
     #[allow(unused_mut)]
     let mut meta = TaskMeta::new(shared.clone(), name, location, blocking, scope);
     #[cfg(feature = "tracing")]
@@ -236,8 +259,12 @@ where
     shared.metrics.task_spawned();
     // Counted for the report of a slow poll: spawning a million tasks takes a while.
     crate::task::current::count_spawn();
+    let mut handle = JoinHandle::new(task);
+    if let Some(waker) = join_waker {
+        handle.register_before_first_run(waker);
+    }
     runnable.schedule();
-    JoinHandle::new(task)
+    handle
 }
 
 /// Hooks that let unit tests stop a task at one point of its completion.

@@ -41,6 +41,13 @@ impl Drop for SlotGuard {
     }
 }
 
+/// Makes `slot` this thread's diagnostics slot and returns the previous one, without a guard:
+/// for lending a worker (`sched/multi_thread/lend.rs`), which restores it itself. The caller
+/// keeps the slot alive until it is replaced again.
+pub(crate) fn replace_slot(slot: *const WorkerSlot) -> *const WorkerSlot {
+    SLOT.try_with(|c| c.replace(slot)).unwrap_or(ptr::null())
+}
+
 /// This thread's diagnostics slot, if it is a scheduler thread of a runtime with diagnostics on.
 /// The pointer is valid until the `SlotGuard` that set it drops (see `set_slot`).
 #[inline]
@@ -114,7 +121,9 @@ pub(crate) fn current_token() -> Option<CancelToken> {
 
 /// Completes when the current task is asked to stop: when its scope is cancelled (a sibling
 /// failed, the scope's deadline passed, the scope was dropped or cancelled explicitly), or, for
-/// a task spawned with `tether::spawn`, when the runtime shuts down gracefully.
+/// a task spawned with `tether::spawn` or into a [`JoinSet`](crate::task::JoinSet), when the
+/// runtime shuts down gracefully. (Aborting a task, which a `JoinSet` does when it is dropped,
+/// is not a signal: the task's future is dropped at its next poll.)
 ///
 /// This is the first, cooperative phase of cancellation: the task can finish what it is doing
 /// (answer the request in flight, close the connection cleanly) before its scope's grace period

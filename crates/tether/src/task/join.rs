@@ -213,11 +213,10 @@ pub(crate) fn drop_result<T>(meta: &TaskMeta, result: Result<T, JoinError>) {
     let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
 }
 
-impl<T> Future for JoinHandle<T> {
-    type Output = Result<T, JoinError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let coop = std::task::ready!(crate::task::coop::poll_proceed(cx));
+impl<T> JoinHandle<T> {
+    /// Polls for the task's result without spending the cooperative budget and without marking
+    /// a panic as delivered (the caller does that if it hands the error to user code).
+    pub(crate) fn poll_result(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>> {
         let id = self.id;
         let meta = self.meta;
         let raw = self
@@ -234,16 +233,40 @@ impl<T> Future for JoinHandle<T> {
         match polled {
             Poll::Pending => Poll::Pending,
             Poll::Ready(out) => {
-                coop.made_progress();
                 self.raw = None;
-                let mut out = out.unwrap_or_else(|| Err(JoinError::cancelled(id)));
-                if let Err(e) = &mut out {
-                    // Delivered: from now on the failure is the caller's to handle.
-                    e.observed();
-                }
-                Poll::Ready(out)
+                Poll::Ready(out.unwrap_or_else(|| Err(JoinError::cancelled(id))))
             }
         }
+    }
+
+    /// Registers `waker` to be woken when the task finishes, before the task was first
+    /// scheduled: it cannot have finished yet, so nothing is taken from it.
+    pub(crate) fn register_before_first_run(&mut self, waker: &Waker) {
+        let raw = self
+            .raw
+            .as_mut()
+            .expect("tether: a new JoinHandle holds its task");
+        if Pin::new(raw)
+            .poll(&mut Context::from_waker(waker))
+            .is_ready()
+        {
+            unreachable!("tether: a task finished before it was first scheduled");
+        }
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let coop = std::task::ready!(crate::task::coop::poll_proceed(cx));
+        let mut out = std::task::ready!(self.poll_result(cx));
+        coop.made_progress();
+        if let Err(e) = &mut out {
+            // Delivered: from now on the failure is the caller's to handle.
+            e.observed();
+        }
+        Poll::Ready(out)
     }
 }
 
@@ -478,7 +501,7 @@ impl std::error::Error for JoinError {}
 
 impl JoinError {
     /// The error reached its receiver: the failure policy no longer needs to report it.
-    fn observed(&mut self) {
+    pub(crate) fn observed(&mut self) {
         if let Repr::Panic(p) = &mut self.repr {
             p.unobserved = None;
         }

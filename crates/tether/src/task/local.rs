@@ -323,10 +323,12 @@ impl Drop for LiveEntry {
     }
 }
 
+/// Spawns a local task into `group` (the root scope, or a `JoinSet`).
 pub(super) fn spawn_local_inner<F>(
     future: F,
     name: Option<std::sync::Arc<str>>,
     location: &'static Location<'static>,
+    group: crate::task::Group<'_>,
 ) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
@@ -369,7 +371,7 @@ where
     // which only this thread pops and drops from (rules 1, 2); from another thread it neither runs
     // nor drops it. That is the obligation `spawn_with_schedule` places on `!Send` futures.
     let handle = unsafe {
-        crate::task::spawn_with_schedule(&shared, fut, name, location, false, None, move |t, i| {
+        crate::task::spawn_with_schedule(&shared, fut, name, location, false, group, move |t, i| {
             queue.schedule(t, i)
         })
     };

@@ -89,7 +89,9 @@ pub(crate) struct TaskMeta {
     /// A blocking job: scheduled onto the blocking pool instead of the scheduler.
     pub(crate) blocking: bool,
     /// The cancellation token of the scope the task belongs to; `None` for the root scope,
-    /// whose token is the runtime's.
+    /// whose token is the runtime's. A `JoinSet`'s task holds its set's token here, which only
+    /// names the set in the task dump: such a task is in the root scope
+    /// ([`cancel_token`](Self::cancel_token)).
     pub(crate) scope: Option<crate::scope::CancelToken>,
     /// Polls started (rule 3).
     pub(crate) polls: AtomicU32,
@@ -129,9 +131,19 @@ impl TaskMeta {
         }
     }
 
-    /// The token that tells this task to stop: its scope's, or the runtime's for root tasks.
+    /// The token that tells this task to stop: its scope's, or the runtime's for root tasks
+    /// (those of a `JoinSet` included).
     pub(crate) fn cancel_token(&self) -> &crate::scope::CancelToken {
-        self.scope.as_ref().unwrap_or(&self.shared.root_token)
+        match &self.scope {
+            Some(token) if !token.is_join_set() => token,
+            _ => &self.shared.root_token,
+        }
+    }
+
+    /// Whether the task is in the runtime's root scope: not a scope's child (a `JoinSet`'s
+    /// task is in the root scope).
+    pub(crate) fn in_root_scope(&self) -> bool {
+        self.scope.as_ref().is_none_or(|t| t.is_join_set())
     }
 
     #[inline]

@@ -11,8 +11,13 @@
 //! - [`spawn_local`] runs a `!Send` future on the current-thread runtime driven by this thread.
 //! - [`Builder`] names a task before spawning it.
 //! - [`JoinHandle`] awaits a task's output; [`JoinError`] says why there is none.
+//! - [`JoinSet`] holds a dynamic set of tasks and returns their results in the order they
+//!   finish (tokio's `JoinSet`); see its docs for when to use it rather than a
+//!   [`scope`](crate::scope).
 //! - [`yield_now`] lets other tasks run.
-//! - [`spawn_blocking`] runs blocking code on the runtime's blocking pool.
+//! - [`spawn_blocking`] runs blocking code on the runtime's blocking pool; [`block_in_place`]
+//!   blocks the current task's thread after handing its worker to another thread
+//!   (multi-thread runtime only).
 //! - [`unconstrained`] opts a future out of the cooperative budget (see below).
 //!
 //! # The cooperative budget
@@ -21,13 +26,6 @@
 //! writes, timers, `JoinHandle`s, channels, locks). After that, the next operation makes the task
 //! yield (it is woken at once and goes to the back of the queue), so a task looping over
 //! always-ready resources cannot starve the others on its thread.
-//!
-//! # No `block_in_place`
-//!
-//! tokio's `block_in_place` turns the current worker into a blocking thread and hands its queue
-//! to a new worker. tether does not offer it yet: handing a worker's state over mid-poll is
-//! intricate, it cannot work on the current-thread flavor at all, and `spawn_blocking` covers the
-//! need (move the blocking part into the closure and await its `JoinHandle`).
 //!
 //! # Ordering on the current-thread runtime
 //!
@@ -41,6 +39,7 @@ mod cell;
 pub(crate) mod coop;
 pub(crate) mod current;
 mod join;
+mod join_set;
 pub(crate) mod local;
 pub(crate) mod meta;
 pub(crate) mod registry;
@@ -49,15 +48,17 @@ mod yield_now;
 use std::future::Future;
 use std::panic::Location;
 
-pub use blocking::spawn_blocking;
+pub use blocking::{block_in_place, spawn_blocking};
 pub use coop::{unconstrained, Unconstrained};
 pub use current::{cancelled, id, is_cancelled, try_id};
 pub use join::AbortHandle;
 pub use join::{JoinError, JoinHandle};
+pub use join_set::JoinSet;
+pub(crate) use join_set::JoinSetDesc;
 pub use meta::Id;
 pub use yield_now::yield_now;
 
-pub(crate) use cell::{spawn_raw, spawn_with_schedule};
+pub(crate) use cell::{spawn_raw, spawn_with_schedule, Group};
 pub(crate) use join::panic_message;
 
 use crate::runtime::Handle;
@@ -150,7 +151,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    local::spawn_local_inner(future, None, Location::caller())
+    local::spawn_local_inner(future, None, Location::caller(), Group::Root)
 }
 
 /// Configures a task before spawning it: today, its name.
@@ -226,6 +227,6 @@ impl Builder {
         F: Future + 'static,
         F::Output: 'static,
     {
-        local::spawn_local_inner(future, self.name, Location::caller())
+        local::spawn_local_inner(future, self.name, Location::caller(), Group::Root)
     }
 }

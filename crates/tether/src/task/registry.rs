@@ -28,7 +28,7 @@ use std::task::Waker;
 
 use slab::Slab;
 
-use crate::diag::{ScopeInfo, TaskInfo, TaskState};
+use crate::diag::{JoinSetInfo, ScopeInfo, TaskInfo, TaskState};
 use crate::loom::lock;
 use crate::loom::sync::atomic::Ordering;
 use crate::loom::sync::Mutex;
@@ -242,26 +242,31 @@ impl Registry {
                         age: std::time::Duration::from_millis(
                             now_ms.saturating_sub(u64::from(e.spawned_ms)),
                         ),
-                        root: meta.scope.is_none() && !meta.blocking,
+                        root: meta.in_root_scope() && !meta.blocking,
                         blocking: meta.blocking,
                         state,
                         polls,
                         busy: tick * meta.poll_ticks.load(Ordering::Relaxed),
                         scope: None,
+                        join_set: None,
                     }
                 })
                 .collect()
         };
-        // Scopes are described outside the lock (their tokens were cloned under it).
+        // Scopes and join sets are described outside the lock (their tokens were cloned under
+        // it).
         for (info, token) in out.iter_mut().zip(tokens) {
-            info.scope = token
-                .as_ref()
-                .and_then(crate::scope::describe)
-                .map(|d| ScopeInfo {
-                    id: d.id,
-                    location: d.location,
-                    owner: d.owner,
-                });
+            let Some(token) = token else { continue };
+            info.scope = crate::scope::describe(&token).map(|d| ScopeInfo {
+                id: d.id,
+                location: d.location,
+                owner: d.owner,
+            });
+            info.join_set = crate::scope::describe_join_set(&token).map(|d| JoinSetInfo {
+                id: d.id,
+                location: d.location,
+                owner: d.owner,
+            });
         }
         out.sort_by_key(|t| t.id);
         out

@@ -62,8 +62,13 @@
 //!    destructor may wake other tasks): its future is dropped, its `JoinHandle` reports
 //!    cancellation, and it cannot keep the runtime's shared state alive by sitting in the
 //!    injector.
+//! 9. **A blocked worker lends itself.** A task that calls `block_in_place` lends its worker
+//!    (queues, LIFO slot, diagnostics slot) to a helper thread, which runs this loop with it
+//!    until the task's poll ends and the worker thread takes it back: one thread drives a
+//!    worker at a time (`lend.rs`).
 
 mod idle;
+mod lend;
 mod park;
 mod worker;
 
@@ -86,6 +91,7 @@ use crate::sched::{drop_task, ThreadWaker};
 use crate::task::coop;
 use crate::task::meta::TaskMeta;
 
+pub(crate) use lend::lend_current_worker;
 pub(crate) use worker::WorkerCtx;
 
 use idle::Idle;
@@ -365,9 +371,13 @@ pub(crate) fn shutdown(rt: &Arc<RuntimeShared>, timeout: Option<Duration>) {
     }
     let threads = std::mem::take(&mut *lock(&sh.threads));
     // A worker dropping its own runtime cannot wait for itself: it is left behind, and stops
-    // when the poll that is dropping the runtime returns.
+    // when the poll that is dropping the runtime returns. That is also the worker a helper
+    // thread holds on loan (`lend.rs`): its own thread waits for the helper to give it back.
     let me = thread::current().id();
-    let own = threads.iter().position(|t| t.thread().id() == me);
+    let own = threads
+        .iter()
+        .position(|t| t.thread().id() == me)
+        .or_else(|| held_worker(rt));
     let left_behind = match deadline {
         Some(d) => {
             let left = sh.running.wait(own, Some(d));
@@ -418,6 +428,19 @@ pub(crate) fn shutdown(rt: &Arc<RuntimeShared>, timeout: Option<Duration>) {
     }
     rt.blocking
         .wait(deadline.map(|d| d.saturating_duration_since(Instant::now())));
+}
+
+/// The index of the worker of `rt` this thread holds, if it is a helper holding one on loan
+/// (or the worker's own thread).
+fn held_worker(rt: &Arc<RuntimeShared>) -> Option<usize> {
+    let w = context::worker();
+    if w.is_null() {
+        return None;
+    }
+    // SAFETY: context invariant 1: a non-null worker pointer refers to the live `WorkerCtx`
+    // this thread holds.
+    let w = unsafe { &*w };
+    w.belongs_to(rt).then_some(w.index)
 }
 
 /// A timeout too long to add to an `Instant` stands for "as long as it takes" (a century).

@@ -1,5 +1,6 @@
 //! A worker thread: its run loop, its queues, searching and parking, and how it survives a
-//! panic (the scheduler's rule 6).
+//! panic (the scheduler's rule 6). A worker can be lent to a helper thread for a
+//! `block_in_place` (`lend.rs`): whichever thread holds it runs this same loop.
 
 use std::any::Any;
 use std::cell::Cell;
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use crossbeam_deque::{Steal, Worker};
 
+use super::lend::{self, Loan};
 use super::park::ParkDriver;
 use super::{MultiThreadShared, Task, OPEN};
 use crate::diag::UnhandledFailure;
@@ -25,10 +27,11 @@ const MAX_LIFO_POLLS: u32 = 3;
 const REMOTE_INTERVAL: u32 = 31;
 
 /// The state of one worker, owned by its thread and reachable from `schedule` through the
-/// thread-local context.
+/// thread-local context. While the worker is lent (`lend.rs`), the helper thread owns it and
+/// the lending thread does not touch it.
 pub(crate) struct WorkerCtx {
-    rt: Arc<RuntimeShared>,
-    index: usize,
+    pub(super) rt: Arc<RuntimeShared>,
+    pub(super) index: usize,
     /// This worker's run queue; others steal from it.
     run_queue: Worker<Task>,
     /// The task woken most recently by this worker (rule 1).
@@ -36,6 +39,8 @@ pub(crate) struct WorkerCtx {
     /// Whether this worker is counted as searching in `Idle`; kept equal to that count's share
     /// for this worker on every path (rule 6).
     searching: Cell<bool>,
+    /// Set while a task's poll runs on this worker (`lend.rs` lends only from inside one).
+    pub(super) polling: Cell<bool>,
     tick: Cell<u32>,
     /// Polls not yet published to the runtime's counters.
     polls: Cell<u64>,
@@ -100,10 +105,8 @@ impl WorkerCtx {
     }
 
     fn run_task(&self, task: Task) {
-        if self.searching.replace(false) && self.shared().idle.stop_searching() {
-            // The last searcher found work; there may be more (idle rule 4).
-            self.shared().notify_one(&self.rt);
-        }
+        // The last searcher found work; there may be more (idle rule 4).
+        self.stop_searching();
         self.poll(task);
         // Rule 3: follow the LIFO chain a few times, then yield to the queue.
         for _ in 0..MAX_LIFO_POLLS {
@@ -122,7 +125,20 @@ impl WorkerCtx {
     }
 
     fn poll(&self, task: Task) {
+        /// Takes the worker back if the poll lent it (`lend.rs` rule 3), also when a panic
+        /// unwinds out of the poll (rule 6): the run loop may only go on with the worker in hand.
+        struct EndOfPoll<'a>(&'a WorkerCtx);
+        impl Drop for EndOfPoll<'_> {
+            fn drop(&mut self) {
+                if context::worker().is_null() {
+                    lend::reclaim(self.0);
+                }
+                self.0.polling.set(false);
+            }
+        }
         self.polls.set(self.polls.get() + 1);
+        self.polling.set(true);
+        let _end = EndOfPoll(self);
         coop::with_budget(|| task.run());
     }
 
@@ -174,13 +190,22 @@ impl WorkerCtx {
         self.flush_metrics();
     }
 
-    fn flush_metrics(&self) {
+    pub(super) fn flush_metrics(&self) {
         self.rt.metrics.add_polls(self.polls.replace(0));
         self.rt.metrics.add_steals(self.steals.replace(0));
     }
 
-    /// Nothing to run or steal: park (idle rules 1, 5; rules 5, 6).
-    fn park(&self) {
+    /// Stops counting this worker as searching; if it was the last searcher, wakes a parked
+    /// worker for the work there may be (idle rule 4).
+    pub(super) fn stop_searching(&self) {
+        if self.searching.replace(false) && self.shared().idle.stop_searching() {
+            self.shared().notify_one(&self.rt);
+        }
+    }
+
+    /// Nothing to run or steal: park (idle rules 1, 5; rules 5, 6). A helper holding the
+    /// worker on `loan` does not park once asked to give it back.
+    fn park(&self, loan: Option<&Loan>) {
         let sh = self.shared();
         self.flush_metrics();
         if self.searching.replace(false) {
@@ -193,7 +218,7 @@ impl WorkerCtx {
             ctx: self,
             slot: None,
         };
-        if sh.has_work() || !sh.is_open() {
+        if sh.has_work() || !sh.is_open() || loan.is_some_and(Loan::give_back_requested) {
             return;
         }
         let parker = &sh.remotes[self.index].parker;
@@ -309,6 +334,7 @@ pub(super) fn run(rt: Arc<RuntimeShared>, index: usize, run_queue: Worker<Task>)
         run_queue,
         lifo: Cell::new(None),
         searching: Cell::new(false),
+        polling: Cell::new(false),
         tick: Cell::new(0),
         polls: Cell::new(0),
         steals: Cell::new(0),
@@ -323,7 +349,7 @@ pub(super) fn run(rt: Arc<RuntimeShared>, index: usize, run_queue: Worker<Task>)
             s.busy(&rt.diag);
         }
         // Rule 6: a panic that escapes the loop is reported, and the loop goes on.
-        while let Err(payload) = catch_unwind(AssertUnwindSafe(|| ctx.run_until_closed())) {
+        while let Err(payload) = catch_unwind(AssertUnwindSafe(|| ctx.run_until(None))) {
             report_panic(&rt, payload);
         }
         ctx.flush_metrics();
@@ -336,13 +362,16 @@ pub(super) fn run(rt: Arc<RuntimeShared>, index: usize, run_queue: Worker<Task>)
 }
 
 impl WorkerCtx {
-    /// The run loop (rules 1-4), until the scheduler is no longer open. A panic may unwind out
-    /// of it (rule 6); everything it unwinds through is left consistent, so `run` can call it
-    /// again.
-    fn run_until_closed(&self) {
+    /// The run loop (rules 1-4), until the scheduler is no longer open or, for a helper holding
+    /// the worker on `loan`, until the lender asks for it back (`lend.rs` rule 3). A panic may
+    /// unwind out of it (rule 6); everything it unwinds through is left consistent, so the
+    /// caller can call it again.
+    pub(super) fn run_until(&self, loan: Option<&Loan>) {
         let sh = self.shared();
         let interval = sh.event_interval;
-        while sh.state.load(crate::loom::sync::atomic::Ordering::Acquire) == OPEN {
+        while sh.state.load(crate::loom::sync::atomic::Ordering::Acquire) == OPEN
+            && !loan.is_some_and(Loan::give_back_requested)
+        {
             let tick = self.tick.get().wrapping_add(1);
             self.tick.set(tick);
             if tick % interval == 0 {
@@ -356,13 +385,13 @@ impl WorkerCtx {
                 self.run_task(task);
                 continue;
             }
-            self.park();
+            self.park(loan);
         }
     }
 }
 
 /// Runs a thread hook; a panic in it is reported (rule 6) instead of ending the worker.
-fn run_hook(rt: &RuntimeShared, hook: Option<&(dyn Fn() + Send + Sync)>) {
+pub(super) fn run_hook(rt: &RuntimeShared, hook: Option<&(dyn Fn() + Send + Sync)>) {
     if let Some(f) = hook {
         if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
             report_panic(rt, payload);
@@ -373,7 +402,7 @@ fn run_hook(rt: &RuntimeShared, hook: Option<&(dyn Fn() + Send + Sync)>) {
 /// Hands a panic caught on this worker to the failure policy (rule 6). Neither a panicking
 /// failure hook nor a panicking payload destructor can end the worker.
 #[cold]
-fn report_panic(rt: &RuntimeShared, payload: Box<dyn Any + Send>) {
+pub(super) fn report_panic(rt: &RuntimeShared, payload: Box<dyn Any + Send>) {
     let thread = std::thread::current();
     let _ = catch_unwind(AssertUnwindSafe(|| {
         rt.report_unhandled(&UnhandledFailure::worker(
