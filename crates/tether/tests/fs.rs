@@ -4,6 +4,10 @@
 //!
 //! Most scenarios run on both flavors: `current_thread::NAME` and `multi_thread::NAME`.
 
+mod support;
+
+use support::on_both_flavors;
+
 use std::io::{self, SeekFrom};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -59,28 +63,6 @@ fn assert_error(e: &io::Error, kind: io::ErrorKind, what: &str) {
 
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
-}
-
-/// Runs each scenario as a test on both flavors.
-macro_rules! on_both_flavors {
-    ($($scenario:ident),* $(,)?) => {
-        mod current_thread {
-            $(
-                #[tether::test]
-                async fn $scenario() {
-                    super::$scenario().await
-                }
-            )*
-        }
-        mod multi_thread {
-            $(
-                #[tether::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario().await
-                }
-            )*
-        }
-    };
 }
 
 on_both_flavors!(

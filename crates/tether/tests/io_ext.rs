@@ -7,6 +7,10 @@
 //! Scenarios over streams whose behaviour could depend on the scheduler run on both flavors:
 //! `current_thread::NAME` and `multi_thread::NAME`.
 
+mod support;
+
+use support::on_both_flavors;
+
 use std::future::Future;
 use std::io::{self, SeekFrom};
 use std::marker::PhantomPinned;
@@ -21,27 +25,6 @@ use tether::io::{
     AsyncSeekExt, AsyncWrite, AsyncWriteExt, BufReader, BufStream, BufWriter, Cursor,
 };
 use tether::net::{TcpListener, TcpStream};
-
-macro_rules! on_both_flavors {
-    ($($scenario:ident),* $(,)?) => {
-        mod current_thread {
-            $(
-                #[tether::test]
-                async fn $scenario() {
-                    super::$scenario().await
-                }
-            )*
-        }
-        mod multi_thread {
-            $(
-                #[tether::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario().await
-                }
-            )*
-        }
-    };
-}
 
 on_both_flavors!(
     numbers_cross_a_stream_that_delivers_a_few_bytes_at_a_time,

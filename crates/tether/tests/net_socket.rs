@@ -5,6 +5,10 @@
 //! Most scenarios run on both flavors: `current_thread::NAME` and `multi_thread::NAME`. Nothing
 //! depends on timing: "still waiting" is checked by polling once, where no event can have come.
 
+mod support;
+
+use support::on_both_flavors;
+
 use std::future::Future;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::SocketAddr;
@@ -47,27 +51,6 @@ async fn try_read_exact(s: &TcpStream, want: usize) -> Vec<u8> {
         }
     }
     got
-}
-
-macro_rules! on_both_flavors {
-    ($($scenario:ident),* $(,)?) => {
-        mod current_thread {
-            $(
-                #[tether::test]
-                async fn $scenario() {
-                    super::$scenario().await
-                }
-            )*
-        }
-        mod multi_thread {
-            $(
-                #[tether::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario().await
-                }
-            )*
-        }
-    };
 }
 
 on_both_flavors!(

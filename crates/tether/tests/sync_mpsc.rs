@@ -14,6 +14,8 @@
 
 mod support;
 
+use support::on_both_flavors;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -25,28 +27,6 @@ use tether::sync::mpsc::{self, error::TrySendError};
 use support::bounded::within;
 use support::on_drop::OnDrop;
 use support::settle::settle;
-
-/// Generates a current-thread and a multi-thread test of each scenario (an `async fn`).
-macro_rules! on_both_flavors {
-    ($($scenario:ident),* $(,)?) => {
-        mod current_thread {
-            $(
-                #[tether::test]
-                async fn $scenario() {
-                    super::$scenario().await
-                }
-            )*
-        }
-        mod multi_thread {
-            $(
-                #[tether::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario().await
-                }
-            )*
-        }
-    };
-}
 
 on_both_flavors!(
     permit_dropped_unused_wakes_the_waiting_sender,

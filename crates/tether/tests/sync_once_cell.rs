@@ -6,6 +6,8 @@
 
 mod support;
 
+use support::on_both_flavors;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,28 +15,6 @@ use std::time::Duration;
 use tether::sync::{oneshot, OnceCell, SetError};
 
 use support::settle::settle;
-
-/// Generates a current-thread and a multi-thread test of each scenario (an `async fn`).
-macro_rules! on_both_flavors {
-    ($($scenario:ident),* $(,)?) => {
-        mod current_thread {
-            $(
-                #[tether::test]
-                async fn $scenario() {
-                    super::$scenario().await
-                }
-            )*
-        }
-        mod multi_thread {
-            $(
-                #[tether::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario().await
-                }
-            )*
-        }
-    };
-}
 
 on_both_flavors!(
     concurrent_callers_run_one_initializer_and_share_its_value,

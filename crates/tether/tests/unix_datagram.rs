@@ -4,6 +4,10 @@
 //!
 //! Most scenarios run on both flavors: `current_thread::NAME` and `multi_thread::NAME`.
 
+mod support;
+
+use support::on_both_flavors;
+
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,27 +44,6 @@ impl Drop for TempDir {
 
 fn path_of(addr: &std::os::unix::net::SocketAddr) -> &Path {
     addr.as_pathname().expect("a bound socket has a path")
-}
-
-macro_rules! on_both_flavors {
-    ($($scenario:ident),* $(,)?) => {
-        mod current_thread {
-            $(
-                #[tether::test]
-                async fn $scenario() {
-                    super::$scenario().await
-                }
-            )*
-        }
-        mod multi_thread {
-            $(
-                #[tether::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario().await
-                }
-            )*
-        }
-    };
 }
 
 on_both_flavors!(
