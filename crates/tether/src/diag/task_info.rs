@@ -1,4 +1,5 @@
-//! `TaskInfo`, `TaskState`, `ScopeInfo` and `JoinSetInfo`: what a snapshot of the live tasks says about each.
+//! `TaskInfo`, `TaskState`, `ScopeInfo` and `JoinSetInfo`: what a snapshot of the live tasks
+//! says about each.
 //!
 //! The snapshot is taken by the task registry (`task/registry.rs`, `Registry::snapshot`), which
 //! fills these in under its lock; [`Handle::live_tasks`](crate::runtime::Handle::live_tasks)

@@ -54,12 +54,13 @@ where
 /// [`spawn_blocking`] (which needs `'static` data): a synchronous call on borrowed data, a
 /// library callback, or [`Handle::block_on`](crate::runtime::Handle::block_on) from inside a
 /// task. Where `spawn_blocking` fits, prefer it: `block_in_place` also blocks the calling task
-/// itself (a `select!` or `join!` around it cannot make progress while `f` runs), and each call
-/// starts a helper thread to run the worker meanwhile (tens of microseconds).
+/// itself (a `select!` or `join!` around it cannot make progress while `f` runs), and it hands
+/// the worker to a helper thread and back (a few microseconds; helper threads are kept for
+/// reuse, 10 s after their last use).
 ///
 /// - **On a worker of a multi-thread runtime**, inside a task: the worker (its queued tasks
-///   and its share of new work) is lent to a new helper thread for the rest of the task's
-///   current poll, and `f` runs here. Blocking in `f` is not reported as a slow poll. When the
+///   and its share of new work) is lent to a helper thread for the rest of the task's current
+///   poll, and `f` runs here. Blocking in `f` is not reported as a slow poll. When the
 ///   poll ends, this thread waits for the helper to finish the poll it is running and takes the
 ///   worker back. Until then, this thread is not a worker: another `block_in_place` in the same
 ///   poll runs its closure at once.

@@ -3,7 +3,8 @@
 //! A task that calls [`block_in_place`](crate::task::block_in_place) blocks the thread that
 //! polls it. So that the worker's queued tasks (its run queue and LIFO slot) and its share of the
 //! work keep running meanwhile, the thread *lends* its worker, the `WorkerCtx` on its stack, to
-//! a new helper thread, which runs the worker's loop with it as the worker's own thread would.
+//! a helper thread (an idle one kept from an earlier loan, or a new one: `helpers.rs`), which
+//! runs the worker's loop with it as the worker's own thread would.
 //! When the blocked task's poll is over, the thread takes the worker back and goes on with its
 //! loop. tokio moves the worker to a new thread for good instead; here the worker's state stays
 //! where it is, and only who drives it changes.
@@ -13,17 +14,18 @@
 //! 1. **One holder at a time.** A `WorkerCtx` is used (its `Cell`s, its run queue's owner side,
 //!    its diagnostics slot's writer side) by exactly one thread at a time: its worker thread, or
 //!    the helper it is lent to. A thread stops using it before the other starts, and each
-//!    handover is ordered: lending by the helper thread's start, giving back by the loan's
-//!    lock. So the context's non-`Sync` parts are never touched from two threads at once, and
-//!    the diagnostics slot keeps one writer (`runtime/diagnostics.rs` rule 1).
+//!    handover is ordered: lending by the helper pool's locks (or the helper thread's start),
+//!    giving back by the loan's lock. So the context's non-`Sync` parts are never touched from
+//!    two threads at once, and the diagnostics slot keeps one writer
+//!    (`runtime/diagnostics.rs` rule 1).
 //! 2. **Lending, on the worker thread, inside a task's poll.** The thread releases the slot
 //!    (marks it idle: the poll of the task that blocks is no longer timed, so blocking in
 //!    `block_in_place` is never reported as a slow or stuck poll), clears its thread-local
 //!    worker and slot pointers (from now on a wake-up on this thread goes to the injector, and
 //!    the task's poll wrapper does not end its poll on the slot it no longer holds), records the
-//!    loan in `LENT`, and starts the helper. Only from inside a poll (`WorkerCtx::polling`) of
-//!    an open scheduler; otherwise, or when the helper thread cannot be started, the closure
-//!    simply runs on the worker, blocking it.
+//!    loan in `LENT`, and hands the worker to a helper. Only from inside a poll
+//!    (`WorkerCtx::polling`) of an open scheduler; otherwise, or when no helper thread can be
+//!    started, the closure simply runs on the worker, blocking it.
 //! 3. **Giving back, when the poll ends.** `WorkerCtx::poll` finds its thread's worker pointer
 //!    cleared when the poll returns (or unwinds) and calls [`reclaim`]: it asks for the worker
 //!    back (`give_back`, then an unpark of the worker's parker, in case the helper is parked),
@@ -43,10 +45,9 @@
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
-use std::thread;
 
 use super::park::Parker;
-use super::worker::{report_panic, run_hook, WorkerCtx};
+use super::worker::{report_panic, WorkerCtx};
 use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::{Arc, Condvar, Mutex};
@@ -127,11 +128,17 @@ thread_local! {
 struct LentWorker(*const WorkerCtx);
 
 // SAFETY: the context is used by one thread at a time (rule 1): the lender stops touching it
-// before it starts the helper and waits for the helper to let go before it touches it again, so
+// before it hands it to a helper and waits for the helper to let go before it touches it again, so
 // moving the pointer to the helper never lets two threads use the non-`Sync` context at once.
 // The pointee outlives the helper's use: it lives in the lender's `worker::run` frame, which is
 // inside the poll that waits for the give-back (rule 3).
 unsafe impl Send for LentWorker {}
+
+/// What a helper thread is handed: the lent worker and its loan.
+pub(super) struct Job {
+    ctx: LentWorker,
+    loan: Arc<Loan>,
+}
 
 /// Lends this thread's worker to a helper thread for the rest of the current task's poll, if
 /// this thread is a worker polling a task of an open scheduler (rule 2). Called by
@@ -144,7 +151,8 @@ pub(crate) fn lend_current_worker() {
     // SAFETY: context invariant 1: a non-null worker pointer refers to the live `WorkerCtx`
     // this thread holds (its own, or one lent to it), and this thread holds it now.
     let ctx = unsafe { &*w };
-    if !ctx.polling.get() || !ctx.rt.sched.multi_thread().is_open() {
+    let sh = ctx.rt.sched.multi_thread();
+    if !ctx.polling.get() || !sh.is_open() {
         return;
     }
     let loan = Arc::new(Loan {
@@ -154,59 +162,61 @@ pub(crate) fn lend_current_worker() {
     });
     let slot = ctx.rt.diag.slot(ctx.index);
     // Rule 2: this thread lets go of the slot and of its worker pointer before the helper
-    // starts.
+    // takes the worker.
     if let Some(s) = slot {
         s.release();
     }
     let prev_slot = crate::task::current::replace_slot(ptr::null());
     let prev_worker = context::replace_worker(ptr::null());
-    let sh = ctx.rt.sched.multi_thread();
-    let lent = LentWorker(w);
-    let helper_loan = loan.clone();
-    let started = thread::Builder::new()
-        .name(format!("{}-worker-{}", sh.thread_name, ctx.index))
-        .spawn(move || {
-            let lent = lent;
-            // SAFETY: rule 1: the lender let go of the context before starting this thread and
-            // takes it back only after `helper` returned and said so; see `LentWorker`.
-            let ctx = unsafe { &*lent.0 };
-            helper(ctx, &helper_loan);
-        });
-    match started {
-        Ok(_detached) => LENT.with(|l| *l.borrow_mut() = Some(loan)),
-        Err(_) => {
-            // No helper: the worker stays with this thread, and the closure blocks it.
+    let job = Job {
+        ctx: LentWorker(w),
+        loan: loan.clone(),
+    };
+    match super::helpers::HelperPool::run(&sh.helpers, job) {
+        Ok(()) => LENT.with(|l| *l.borrow_mut() = Some(loan)),
+        Err(_job) => {
+            // No helper thread could be started: the worker stays with this thread (nobody
+            // else touched it), and the closure blocks it.
             context::replace_worker(prev_worker);
             crate::task::current::replace_slot(prev_slot);
         }
     }
 }
 
-/// The helper thread's body: runs the lent worker's loop until the lender asks for it back or
-/// the scheduler closes, then says it let go (rules 1, 3).
-fn helper(ctx: &WorkerCtx, loan: &Loan) {
-    let rt = &loan.rt;
-    let sh = rt.sched.multi_thread();
-    run_hook(rt, sh.hooks.on_start.as_deref());
-    {
-        let _enter = context::enter(Handle { shared: rt.clone() });
-        let _worker = context::set_worker(ctx);
-        let slot = rt.diag.slot(ctx.index);
-        let _slot = crate::task::current::set_slot(slot);
-        if let Some(s) = slot {
-            s.set_thread();
-        }
-        // The scheduler's rule 6, as on the worker's own thread.
-        while let Err(payload) = catch_unwind(AssertUnwindSafe(|| ctx.run_until(Some(loan)))) {
-            report_panic(rt, payload);
-        }
-        // The worker leaves the helper as it left its loop, not searching.
-        ctx.stop_searching();
-        ctx.flush_metrics();
+impl super::helpers::HelperJob for Job {
+    fn drive(&self) {
+        drive(&self.ctx, &self.loan);
     }
-    // Rule 3: let go; the lender may use the context from here on.
-    loan.handback.mark_returned();
-    run_hook(rt, sh.hooks.on_stop.as_deref());
+
+    /// Rule 3, on the helper thread, after `drive`: the lender may use its worker from here on.
+    /// The helper lets go of the loan (and with it of the runtime).
+    fn give_back(self) {
+        self.loan.handback.mark_returned();
+    }
+}
+
+/// On a helper thread: runs the lent worker's loop until the lender asks for it back or the
+/// scheduler closes, and lets go of the worker (rules 1, 3); `Job::give_back` then tells the
+/// lender.
+fn drive(ctx: &LentWorker, loan: &Loan) {
+    // SAFETY: rule 1: the lender let go of the context before handing over the job and takes it
+    // back only after `give_back`, which the helper calls after this returns; see `LentWorker`.
+    let ctx = unsafe { &*ctx.0 };
+    let rt = &loan.rt;
+    let _enter = context::enter(Handle { shared: rt.clone() });
+    let _worker = context::set_worker(ctx);
+    let slot = rt.diag.slot(ctx.index);
+    let _slot = crate::task::current::set_slot(slot);
+    if let Some(s) = slot {
+        s.set_thread();
+    }
+    // The scheduler's rule 6, as on the worker's own thread.
+    while let Err(payload) = catch_unwind(AssertUnwindSafe(|| ctx.run_until(Some(loan)))) {
+        report_panic(rt, payload);
+    }
+    // The worker leaves the helper as it left its loop, not searching.
+    ctx.stop_searching();
+    ctx.flush_metrics();
 }
 
 /// Rule 3: takes back the worker this thread lent during the poll that just ended, once the

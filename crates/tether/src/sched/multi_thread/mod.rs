@@ -65,8 +65,10 @@
 //! 9. **A blocked worker lends itself.** A task that calls `block_in_place` lends its worker
 //!    (queues, LIFO slot, diagnostics slot) to a helper thread, which runs this loop with it
 //!    until the task's poll ends and the worker thread takes it back: one thread drives a
-//!    worker at a time (`lend.rs`).
+//!    worker at a time (`lend.rs`). Helper threads wait for the next loan (`helpers.rs`); the
+//!    shutdown closes their pool.
 
+mod helpers;
 mod idle;
 mod lend;
 mod park;
@@ -197,6 +199,8 @@ pub(crate) struct MultiThreadShared {
     event_interval: u32,
     thread_name: String,
     hooks: ThreadHooks,
+    /// Threads that drive workers lent by `block_in_place` (rule 9); closed at shutdown.
+    helpers: Arc<helpers::HelperPool<lend::Job>>,
 }
 
 impl MultiThreadShared {
@@ -229,6 +233,7 @@ impl MultiThreadShared {
                 stopped: Condvar::new(),
             },
             event_interval,
+            helpers: Arc::new(helpers::HelperPool::new(thread_name.clone(), hooks.clone())),
             thread_name,
             hooks,
         }
@@ -366,6 +371,7 @@ pub(crate) fn shutdown(rt: &Arc<RuntimeShared>, timeout: Option<Duration>) {
     let deadline = timeout.map(|t| started.checked_add(t).unwrap_or(started + FAR_FUTURE));
     sh.state.store(CLOSING, Ordering::SeqCst);
     rt.blocking.close();
+    sh.helpers.close();
     for r in sh.remotes.iter() {
         r.parker.unpark(|| rt.io.unparker.force_unpark());
     }
