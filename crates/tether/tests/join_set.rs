@@ -342,6 +342,20 @@ fn spawn_on_reaches_the_runtime_from_a_plain_thread() {
 }
 
 #[test]
+fn a_task_spawned_onto_a_dropped_runtime_comes_back_cancelled() {
+    for multi in [false, true] {
+        let rt = runtime(multi, &Reports::default());
+        let handle = rt.handle().clone();
+        drop(rt);
+        let mut set = JoinSet::new();
+        set.spawn_on(async { 1 }, &handle);
+        let res = futures_lite::future::block_on(set.join_next()).unwrap();
+        assert!(res.unwrap_err().is_cancelled());
+        assert!(set.is_empty());
+    }
+}
+
+#[test]
 fn spawn_outside_a_runtime_panics_with_what_to_do() {
     let mut set = JoinSet::new();
     let err = catch_unwind(AssertUnwindSafe(|| {
