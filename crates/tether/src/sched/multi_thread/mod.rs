@@ -18,6 +18,10 @@
 //! 2. **Nobody sleeps on work.** After making work stealable (a run-queue push that displaced a
 //!    task, an injector push) the pusher asks `Idle` for a parked worker to wake; a worker about
 //!    to park registers as idle first and then checks every queue once more (see `idle.rs`).
+//!    One exception, as in tokio: a task that yields (its budget spent, `yield_now`) onto a
+//!    worker whose queues are otherwise empty wakes nobody, since it is that worker's next
+//!    task; waking a worker for it found nothing to do or moved the task to another core at
+//!    every yield (a `select!` loop on 2 workers cost 1.4x tokio's before).
 //! 3. **LIFO fairness.** A worker runs at most `MAX_LIFO_POLLS` tasks in a row from its LIFO slot;
 //!    then the slot's task goes to the back of the queue, so two tasks ping-ponging cannot starve
 //!    the rest.
@@ -26,7 +30,9 @@
 //!    other worker holds it), so I/O and timers progress while every worker is busy.
 //! 5. **One reactor.** The reactor (`Driver`) sits behind a mutex; a parking worker that gets it
 //!    with `try_lock` waits in it, the others park on their condvar. The parker protocol
-//!    (`park.rs`) wakes either kind.
+//!    (`park.rs`) wakes either kind. A worker the reactor woke with work in its run queue wakes
+//!    a parked worker, which takes the reactor over; the one task in its LIFO slot alone does
+//!    not (that woke a worker for nothing on every request of a request/response server).
 //! 6. **Workers survive panics.** A panic that unwinds out of the runtime's code on a worker (a
 //!    waker that panics when the reactor or a timer wakes it, a thread hook, a bug in the task
 //!    cell outside its own `catch_unwind`) is caught by `worker::run`, reported once to the

@@ -41,6 +41,9 @@ pub(crate) struct WorkerCtx {
     searching: Cell<bool>,
     /// Set while a task's poll runs on this worker (`lend.rs` lends only from inside one).
     pub(super) polling: Cell<bool>,
+    /// Set while this worker turns the reactor: the tasks it wakes then are counted once the
+    /// turn ends (rule 5), not one notification per wake.
+    in_turn: Cell<bool>,
     tick: Cell<u32>,
     /// Polls not yet published to the runtime's counters.
     polls: Cell<u64>,
@@ -70,8 +73,11 @@ impl WorkerCtx {
     /// Rule 1: a task woken on this worker.
     pub(crate) fn schedule(&self, task: Task, yielded: bool) {
         let displaced = if yielded {
+            // A yield onto empty queues is this worker's next task: waking another worker
+            // would find nothing, or take the task to another core (rule 2's exception).
+            let others = !self.run_queue.is_empty() || self.has_lifo();
             self.run_queue.push(task);
-            true
+            others
         } else {
             match self.lifo.replace(Some(task)) {
                 Some(prev) => {
@@ -81,8 +87,9 @@ impl WorkerCtx {
                 None => false,
             }
         };
-        // Rule 2: there is stealable work now; make sure someone may take it.
-        if displaced {
+        // Rule 2: there is stealable work now; make sure someone may take it (after the
+        // reactor turn, if in one: rule 5).
+        if displaced && !self.in_turn.get() {
             self.shared().notify_one(&self.rt);
         }
     }
@@ -190,6 +197,13 @@ impl WorkerCtx {
         self.flush_metrics();
     }
 
+    fn has_lifo(&self) -> bool {
+        let t = self.lifo.take();
+        let has = t.is_some();
+        self.lifo.set(t);
+        has
+    }
+
     pub(super) fn flush_metrics(&self) {
         self.rt.metrics.add_polls(self.polls.replace(0));
         self.rt.metrics.add_steals(self.steals.replace(0));
@@ -231,6 +245,7 @@ impl WorkerCtx {
                 let mut d = DriverPark {
                     rt: &self.rt,
                     driver,
+                    in_turn: &self.in_turn,
                 };
                 parker.park(Some(&mut d));
                 true
@@ -242,18 +257,14 @@ impl WorkerCtx {
         };
         drop(unparked);
         self.rt.metrics.parked();
-        if in_driver && !self.searching.get() && (!self.run_queue.is_empty() || self.has_lifo()) {
-            // Woken by the reactor with work to do: while this worker runs it, nobody watches
-            // the reactor; hand it to a parked worker (it will take the reactor when it parks).
+        if in_driver && !self.searching.get() && !self.run_queue.is_empty() {
+            // Woken by the reactor with more work than the LIFO task: while this worker runs
+            // it, nobody watches the reactor, and there is work to steal; hand the reactor to a
+            // parked worker (it takes the reactor when it parks). A lone task in the LIFO slot
+            // is run here at once: waking another worker for it costs a context switch that
+            // finds nothing to do (the kv server's requests/s against redis-server showed it).
             sh.notify_one(&self.rt);
         }
-    }
-
-    fn has_lifo(&self) -> bool {
-        let t = self.lifo.take();
-        let has = t.is_some();
-        self.lifo.set(t);
-        has
     }
 
     /// Drops every task left in this worker's queues (rule 6). Dropping one may wake others
@@ -293,19 +304,24 @@ impl Drop for Unparked<'_> {
 struct DriverPark<'a> {
     rt: &'a RuntimeShared,
     driver: MutexGuard<'a, Driver>,
+    /// The worker's `in_turn` flag, set for the turn.
+    in_turn: &'a Cell<bool>,
 }
 
 impl ParkDriver for DriverPark<'_> {
     fn park_in_driver(&mut self) {
-        /// Tells the timers the reactor is awake, also when a waker's panic unwinds the turn.
-        struct Awake<'a>(&'a RuntimeShared);
+        /// Tells the timers the reactor is awake and ends the worker's turn, also when a
+        /// waker's panic unwinds the turn.
+        struct Awake<'a>(&'a RuntimeShared, &'a Cell<bool>);
         impl Drop for Awake<'_> {
             fn drop(&mut self) {
+                self.1.set(false);
                 self.0.time.unparked();
             }
         }
         let timeout = self.rt.time.park_timeout();
-        let _awake = Awake(self.rt);
+        self.in_turn.set(true);
+        let _awake = Awake(self.rt, self.in_turn);
         self.driver.turn(self.rt, timeout);
     }
 }
@@ -335,6 +351,7 @@ pub(super) fn run(rt: Arc<RuntimeShared>, index: usize, run_queue: Worker<Task>)
         lifo: Cell::new(None),
         searching: Cell::new(false),
         polling: Cell::new(false),
+        in_turn: Cell::new(false),
         tick: Cell::new(0),
         polls: Cell::new(0),
         steals: Cell::new(0),
