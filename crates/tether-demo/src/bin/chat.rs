@@ -33,9 +33,10 @@ async fn main() -> std::io::Result<()> {
     let (tx, _) = broadcast::channel::<(String, SocketAddr)>(1024);
     loop {
         let (socket, peer) = listener.accept().await?;
-        println!("{peer} joined");
         let tx = tx.clone();
         let mut rx = tx.subscribe();
+        // Announced once subscribed: from here on, every line sent reaches this client.
+        println!("{peer} joined");
         tether::spawn(async move {
             let (reader, mut writer) = socket.into_split();
             let mut lines = BufReader::new(reader).lines();
