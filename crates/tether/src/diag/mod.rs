@@ -187,4 +187,4 @@ pub use task_info::{JoinSetInfo, ScopeInfo, TaskInfo, TaskState};
 pub(crate) use diagnostic::{DiagnosticHook, PanicTiming, TaskRef};
 pub(crate) use failure::{FailureHook, ScopeLoss};
 pub(crate) use metrics::{Counts, Gauges};
-pub(crate) use report::{report_unattached, Reporter};
+pub(crate) use report::{report_unattached, report_unattached_text, Reporter};

@@ -360,6 +360,13 @@ pub(crate) fn report_unattached(d: &Diagnostic) {
     }
 }
 
+/// A line about a failure made outside any runtime that is neither a task's nor a
+/// [`Diagnostic`]: a thread hook that panicked on a `block_in_place` helper thread, which holds
+/// no runtime between jobs. It goes to stderr, through the one writer (rule 1).
+pub(crate) fn report_unattached_text(text: &str) {
+    write_stderr(text);
+}
+
 /// The one place the runtime writes to stderr (rule 1). `eprintln!` (which a test harness
 /// captures, unlike a write to `io::stderr()`) panics when stderr is closed; a report is not
 /// worth a worker or the watchdog thread, so that panic stops here.

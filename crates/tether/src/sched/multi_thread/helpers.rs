@@ -218,7 +218,9 @@ fn run_hook_outside(hooks: &ThreadHooks, start: bool) {
     if let Some(f) = hook {
         if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
             let msg = crate::task::panic_message(payload.as_ref()).unwrap_or("(no message)");
-            eprintln!("tether: the {which} hook panicked on a block_in_place helper thread: {msg}");
+            crate::diag::report_unattached_text(&format!(
+                "tether: the {which} hook panicked on a block_in_place helper thread: {msg}"
+            ));
         }
     }
 }
