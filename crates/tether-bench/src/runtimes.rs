@@ -177,6 +177,15 @@ pub fn tether<F: Future>(flavor: Flavor, future: F) -> F::Output {
     if let Some(&on) = TETHER_DIAGNOSTICS.get() {
         builder.diagnostics(on);
     }
+    // Poll-time reports are true here and not news: a suite that spawns a million tasks from
+    // one poll of the block_on future holds its worker for a while on purpose. They would
+    // interleave with the figures; every other report (leftover tasks, ...) is printed.
+    builder.on_diagnostic(|d| {
+        use tether::diag::DiagnosticKind::{SlowPoll, StillRunning};
+        if !matches!(d.kind(), SlowPoll | StillRunning) {
+            eprintln!("{d}");
+        }
+    });
     let rt = builder
         .build()
         .expect("tether-bench: could not build the tether runtime");

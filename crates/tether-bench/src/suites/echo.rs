@@ -277,7 +277,7 @@ fn run_tether(scale: Scale, flavor: Flavor, conns: usize) -> Vec<f64> {
             .expect("echo: bind");
         let addr = listener.local_addr().expect("echo: local_addr");
         let load = LoadRun::start(addr, plan, None);
-        let _acceptor = tether::spawn(async move {
+        let acceptor = tether::spawn(async move {
             loop {
                 match listener.accept().await {
                     Ok((mut s, _)) => {
@@ -298,7 +298,10 @@ fn run_tether(scale: Scale, flavor: Flavor, conns: usize) -> Vec<f64> {
                 }
             }
         });
-        load.finish().await
+        let figures = load.finish().await;
+        acceptor.abort();
+        let _ = acceptor.await;
+        figures
     })
 }
 
