@@ -1,66 +1,17 @@
 //! Signals. Each scenario that installs a handler runs in a child process (this test binary
-//! re-executed with `TETHER_SIGNAL_CHILD=<test name>`), because a handler stays installed for the
+//! re-executed for that one test, `support::child`), because a handler stays installed for the
 //! life of the process and `SIGINT` would otherwise change the test runner's behaviour. The child
 //! sends itself the signal, checks that the listeners fire, and exits 0; the parent asserts that.
 //! Everything is bounded in time.
 
+mod support;
+
 use std::future::Future;
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tether::runtime::Builder;
 use tether::signal::unix::{signal, Signal, SignalKind};
 use tether::time::timeout;
-
-const CHILD_ENV: &str = "TETHER_SIGNAL_CHILD";
-
-/// Whether this process is the child started to run the test `name`.
-fn is_child(name: &str) -> bool {
-    std::env::var(CHILD_ENV).as_deref() == Ok(name)
-}
-
-/// Runs the test `name` of this binary in a child process (60 s at most) and asserts it passed.
-fn run_in_child(name: &str) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, name)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = pipe.read_to_string(&mut s);
-            s
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().unwrap()));
-    let err = drain(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("the child running {name} did not finish within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let (out, err) = (out.join().unwrap(), err.join().unwrap());
-    assert!(
-        status.success(),
-        "the child running {name} failed ({status}):\n{out}\n{err}"
-    );
-    assert!(
-        out.contains("1 passed"),
-        "the child did not run {name}:\n{out}\n{err}"
-    );
-}
 
 /// Sends `sig` to this process (any thread may take it).
 fn kill_self(sig: libc::c_int) {
@@ -94,12 +45,7 @@ fn current_thread() -> tether::runtime::Runtime {
 
 #[test]
 fn sigusr1_reaches_every_listener() {
-    run_in_child("child_sigusr1_reaches_every_listener");
-}
-
-#[test]
-fn child_sigusr1_reaches_every_listener() {
-    if !is_child("child_sigusr1_reaches_every_listener") {
+    if support::child::run_in_child("sigusr1_reaches_every_listener").is_some() {
         return;
     }
     current_thread().block_on(async {
@@ -144,12 +90,7 @@ fn child_sigusr1_reaches_every_listener() {
 
 #[test]
 fn ctrl_c_completes_on_sigint() {
-    run_in_child("child_ctrl_c_completes_on_sigint");
-}
-
-#[test]
-fn child_ctrl_c_completes_on_sigint() {
-    if !is_child("child_ctrl_c_completes_on_sigint") {
+    if support::child::run_in_child("ctrl_c_completes_on_sigint").is_some() {
         return;
     }
     current_thread().block_on(async {
@@ -181,12 +122,7 @@ fn child_ctrl_c_completes_on_sigint() {
 
 #[test]
 fn listeners_on_two_runtimes_each_receive() {
-    run_in_child("child_listeners_on_two_runtimes_each_receive");
-}
-
-#[test]
-fn child_listeners_on_two_runtimes_each_receive() {
-    if !is_child("child_listeners_on_two_runtimes_each_receive") {
+    if support::child::run_in_child("listeners_on_two_runtimes_each_receive").is_some() {
         return;
     }
     let a = current_thread();

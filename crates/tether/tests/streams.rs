@@ -6,39 +6,17 @@
 //! stream yields after 128 items (checked for the channels and `Interval`; `Signal` and
 //! `ReadDir` delegate to `recv` and `next_entry`, whose budget their own tests cover).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_lite::StreamExt;
+use support::{iterations_before_yield, BUDGET};
 use tether::sync::broadcast::{self, error::Lagged};
 use tether::sync::mpsc;
 use tether::sync::watch::{self, WatchStream};
 use tether::time::{interval, interval_at, Instant, MissedTickBehavior};
-
-/// Operations a task may perform per poll (documented in `tether::task`).
-const BUDGET: usize = 128;
-
-/// Runs `$op` in a loop in a task spawned before another one, until that other task has run;
-/// evaluates to the number of loop iterations (`BUDGET + 1` when each spends one unit).
-macro_rules! iterations_before_yield {
-    ({ $($setup:tt)* } => $op:block) => {{
-        let other_ran = Arc::new(AtomicBool::new(false));
-        let flag = other_ran.clone();
-        let busy = tether::spawn(async move {
-            $($setup)*
-            let mut iterations = 0usize;
-            while !flag.load(Ordering::SeqCst) {
-                $op;
-                iterations += 1;
-                assert!(iterations < 100_000, "the loop never yielded");
-            }
-            iterations
-        });
-        tether::spawn(async move { other_ran.store(true, Ordering::SeqCst) });
-        busy.await.unwrap()
-    }};
-}
 
 #[tether::test]
 async fn mpsc_receivers_are_streams_of_their_values() {

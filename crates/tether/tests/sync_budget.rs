@@ -6,39 +6,16 @@
 //! One test runs on the real clock and asserts only ordering; the others need no clock or run on
 //! the paused one.
 
+mod support;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use support::{iterations_before_yield, BUDGET};
 use tether::sync::{broadcast, mpsc, oneshot, watch, Barrier, Mutex, Notify, RwLock, Semaphore};
 use tether::task::unconstrained;
 use tether::time::{self, sleep, Instant};
-
-/// Operations a task may perform per poll (documented in `tether::task`).
-const BUDGET: usize = 128;
-
-/// Runs `$op` in a loop in a task spawned before another one, until that other task has run;
-/// evaluates to the number of loop iterations. Each waiting operation spends one unit of the
-/// budget, so a loop whose iteration spends `k` units yields when the budget is spent and,
-/// once resumed, finishes the operation it was in: `BUDGET / k + 1` iterations.
-macro_rules! iterations_before_yield {
-    ({ $($setup:tt)* } => $op:block) => {{
-        let other_ran = Arc::new(AtomicBool::new(false));
-        let flag = other_ran.clone();
-        let busy = tether::spawn(async move {
-            $($setup)*
-            let mut iterations = 0usize;
-            while !flag.load(Ordering::SeqCst) {
-                $op;
-                iterations += 1;
-                assert!(iterations < 100_000, "the loop never yielded");
-            }
-            iterations
-        });
-        tether::spawn(async move { other_ran.store(true, Ordering::SeqCst) });
-        busy.await.unwrap()
-    }};
-}
 
 #[tether::test]
 async fn every_waiting_operation_spends_one_unit_of_the_budget() {

@@ -37,3 +37,30 @@ macro_rules! on_both_flavors {
     };
 }
 pub(crate) use on_both_flavors;
+
+/// Operations a task may perform per poll (documented in `tether::task`).
+pub const BUDGET: usize = 128;
+
+/// Runs `$op` in a loop in a task spawned before another one, until that other task has run;
+/// evaluates to the number of loop iterations. Each waiting operation spends one unit of the
+/// budget, so a loop whose iteration spends `k` units yields when the budget is spent and,
+/// once resumed, finishes the operation it was in: `BUDGET / k + 1` iterations.
+macro_rules! iterations_before_yield {
+    ({ $($setup:tt)* } => $op:block) => {{
+        let other_ran = ::std::sync::Arc::new(::std::sync::atomic::AtomicBool::new(false));
+        let flag = other_ran.clone();
+        let busy = tether::spawn(async move {
+            $($setup)*
+            let mut iterations = 0usize;
+            while !flag.load(::std::sync::atomic::Ordering::SeqCst) {
+                $op;
+                iterations += 1;
+                assert!(iterations < 100_000, "the loop never yielded");
+            }
+            iterations
+        });
+        tether::spawn(async move { other_ran.store(true, ::std::sync::atomic::Ordering::SeqCst) });
+        busy.await.unwrap()
+    }};
+}
+pub(crate) use iterations_before_yield;
