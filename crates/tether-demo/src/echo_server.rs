@@ -28,26 +28,25 @@
 //! 4. [`serve_until`] returns a [`ShutdownSummary`]: how many connections closed cleanly, and
 //!    which ones were cut off (task, peer, age, what it was doing).
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use tether::io::{AsyncReadExt, AsyncWriteExt};
-use tether::net::{is_resource_exhausted, TcpListener, TcpStream};
-use tether::time::{sleep, timeout};
+use tether::net::{TcpListener, TcpStream};
+use tether::time::timeout;
+
+use crate::serving::{accept_next, close_gracefully, AcceptCounters, Conns};
+pub use crate::serving::{CutOff, ShutdownSummary, EXHAUSTED_BACKOFF};
 
 /// The longest first line accepted as a handshake.
 const MAX_HANDSHAKE: usize = 64;
 /// How long a client has to say hello, unless [`ServeOptions`] says otherwise.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the accept loop pauses when the process is out of descriptors.
-pub const EXHAUSTED_BACKOFF: Duration = Duration::from_millis(50);
 
 /// What a server counted, for logs and tests.
 #[derive(Default, Debug)]
@@ -66,7 +65,7 @@ pub struct Stats {
 /// of descriptors pauses it briefly (so the loop does not spin), other errors are logged.
 pub async fn serve(listener: TcpListener, stats: Arc<Stats>, log: bool) {
     loop {
-        let Some((stream, peer)) = accept_next(&listener, &stats).await else {
+        let Some((stream, peer)) = accept_next(&listener, &*stats).await else {
             continue;
         };
         let stats = stats.clone();
@@ -87,26 +86,16 @@ pub async fn serve(listener: TcpListener, stats: Arc<Stats>, log: bool) {
     }
 }
 
-/// Accepts one connection, counting it; `None` after an accept error (counted and logged; out of
-/// descriptors, it first pauses for [`EXHAUSTED_BACKOFF`]).
-async fn accept_next(listener: &TcpListener, stats: &Stats) -> Option<(TcpStream, SocketAddr)> {
-    match listener.accept().await {
-        Ok(conn) => {
-            stats.accepted.fetch_add(1, Ordering::Relaxed);
-            Some(conn)
+impl AcceptCounters for Stats {
+    fn accepted(&self) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn accept_failed(&self, exhausted: bool) {
+        if exhausted {
+            self.exhausted.fetch_add(1, Ordering::Relaxed);
         }
-        Err(e) if is_resource_exhausted(&e) => {
-            stats.exhausted.fetch_add(1, Ordering::Relaxed);
-            stats.accept_errors.fetch_add(1, Ordering::Relaxed);
-            eprintln!("accept: {e}; pausing {EXHAUSTED_BACKOFF:?} so connections can close");
-            sleep(EXHAUSTED_BACKOFF).await;
-            None
-        }
-        Err(e) => {
-            stats.accept_errors.fetch_add(1, Ordering::Relaxed);
-            eprintln!("accept: {e}");
-            None
-        }
+        self.accept_errors.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -242,123 +231,6 @@ pub async fn start(addr: &str, log: bool) -> io::Result<(SocketAddr, Arc<Stats>)
     Ok((local, stats))
 }
 
-/// What [`serve_until`] reports once it has shut down.
-#[derive(Debug, Clone)]
-pub struct ShutdownSummary {
-    /// Connections open when the shutdown began.
-    pub open_at_signal: usize,
-    /// Of those, the ones that finished by themselves within the grace period: they stopped
-    /// between two echoes (or were still in the handshake, or their client closed) and closed.
-    pub closed_cleanly: usize,
-    /// The ones still running when the grace period ended, dropped by the scope.
-    pub cut_off: Vec<CutOff>,
-    /// The grace period.
-    pub grace: Duration,
-    /// From the signal until the last connection was gone.
-    pub took: Duration,
-}
-
-/// A connection that [`serve_until`] dropped at the end of the grace period.
-#[derive(Debug, Clone)]
-pub struct CutOff {
-    /// The connection task's id, if it was ever polled.
-    pub task: Option<tether::task::Id>,
-    /// The connection task's name (`echo-conn <peer>`).
-    pub name: String,
-    /// The client's address.
-    pub peer: SocketAddr,
-    /// How long the connection had been open when it was dropped.
-    pub age: Duration,
-    /// What it was doing.
-    pub doing: &'static str,
-}
-
-impl fmt::Display for ShutdownSummary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "shutdown summary: {} connection(s) open at the signal; {} closed cleanly, {} cut off \
-             after the {:?} grace period (took {:.1?})",
-            self.open_at_signal,
-            self.closed_cleanly,
-            self.cut_off.len(),
-            self.grace,
-            self.took
-        )?;
-        for c in &self.cut_off {
-            write!(f, "\n  cut off: ")?;
-            if let Some(id) = c.task {
-                write!(f, "task {id} ")?;
-            }
-            write!(f, "{:?}, open for {:.2?}, {}", c.name, c.age, c.doing)?;
-        }
-        Ok(())
-    }
-}
-
-/// The connections of one [`serve_until`]: registered by the accept loop before the task is
-/// spawned, removed by the task when it finishes. Whatever is left once the scope has ended was
-/// dropped before finishing: cut off.
-#[derive(Default)]
-struct Conns {
-    inner: Mutex<ConnsInner>,
-}
-
-#[derive(Default)]
-struct ConnsInner {
-    next_key: u64,
-    open: HashMap<u64, Conn>,
-    /// Connections that finished after the signal (their task saw its scope cancelled).
-    closed_after_signal: usize,
-    signal_at: Option<Instant>,
-}
-
-struct Conn {
-    name: String,
-    peer: SocketAddr,
-    since: Instant,
-    task: Option<tether::task::Id>,
-    phase: Arc<AtomicU8>,
-}
-
-impl Conns {
-    fn lock(&self) -> std::sync::MutexGuard<'_, ConnsInner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn register(&self, name: String, peer: SocketAddr) -> (u64, Arc<AtomicU8>) {
-        let phase = Arc::new(AtomicU8::new(HANDSHAKE));
-        let mut inner = self.lock();
-        let key = inner.next_key;
-        inner.next_key += 1;
-        inner.open.insert(
-            key,
-            Conn {
-                name,
-                peer,
-                since: Instant::now(),
-                task: None,
-                phase: phase.clone(),
-            },
-        );
-        (key, phase)
-    }
-
-    fn started(&self, key: u64) {
-        if let Some(c) = self.lock().open.get_mut(&key) {
-            c.task = tether::task::try_id();
-        }
-    }
-
-    fn finished(&self, key: u64) {
-        let mut inner = self.lock();
-        inner.open.remove(&key);
-        if tether::task::is_cancelled() {
-            inner.closed_after_signal += 1;
-        }
-    }
-}
-
 /// How [`serve_until`] serves.
 #[derive(Debug, Clone, Copy)]
 pub struct ServeOptions {
@@ -401,34 +273,33 @@ where
         grace,
         handshake_timeout: _,
     } = opts;
-    let conns = Arc::new(Conns::default());
+    let conns = Arc::new(Conns::new(phase_text));
     let body_conns = conns.clone();
     let res = tether::scope::Builder::new()
         .grace_period(grace)
         .run(|s: tether::scope::Scope<Infallible>| async move {
             let conns = body_conns;
             let mut shutdown = std::pin::pin!(shutdown);
+            let mut next_key = 0u64;
             loop {
                 let accepted = tether::select! {
                     biased;
                     _ = shutdown.as_mut() => break,
-                    accepted = accept_next(&listener, &stats) => accepted,
+                    accepted = accept_next(&listener, &*stats) => accepted,
                 };
                 let Some((stream, peer)) = accepted else {
                     continue;
                 };
                 let name = format!("echo-conn {peer}");
-                let (key, phase) = conns.register(name.clone(), peer);
+                let key = next_key;
+                next_key += 1;
+                let phase = conns.register(key, name.clone(), peer, HANDSHAKE);
                 let conn = connection(stream, peer, stats.clone(), opts, conns.clone(), key, phase);
                 s.spawn_named(&name, conn).await;
             }
             // Stop accepting first: connections arriving from now on are refused.
             drop(listener);
-            let open = {
-                let mut inner = conns.lock();
-                inner.signal_at = Some(Instant::now());
-                inner.open.len()
-            };
+            let open = conns.signal();
             if log {
                 println!(
                     "shutting down: stopped accepting; asking {open} connection(s) to finish \
@@ -442,27 +313,7 @@ where
     // The body always ends by cancelling the scope (or the scope was cancelled from outside),
     // and no child returns an error (`Infallible`): `res` is a cancellation, nothing more.
     drop(res);
-    let end = Instant::now();
-    let mut inner = conns.lock();
-    let mut cut_off: Vec<CutOff> = inner
-        .open
-        .drain()
-        .map(|(_, c)| CutOff {
-            task: c.task,
-            name: c.name,
-            peer: c.peer,
-            age: end.duration_since(c.since),
-            doing: phase_text(c.phase.load(Ordering::Relaxed)),
-        })
-        .collect();
-    cut_off.sort_by_key(|c| std::cmp::Reverse(c.age));
-    ShutdownSummary {
-        open_at_signal: inner.closed_after_signal + cut_off.len(),
-        closed_cleanly: inner.closed_after_signal,
-        cut_off,
-        grace,
-        took: end.duration_since(inner.signal_at.unwrap_or(end)),
-    }
+    conns.summary(grace)
 }
 
 /// One connection of [`serve_until`]: the protocol until the client closes or the scope is
@@ -505,23 +356,6 @@ async fn connection(
             Err(e) => println!("disconnect {peer}: {e}"),
         }
     }
-    conns.finished(key);
+    conns.finished(key, tether::task::is_cancelled());
     Ok(())
-}
-
-/// Sends FIN, then reads and discards until the client closes (at most `linger`), so that the
-/// close does not reset the connection: closing a socket with unread bytes sends RST, which can
-/// make the client lose echoes it has not read yet.
-async fn close_gracefully(mut stream: TcpStream, buf: &mut [u8], linger: Duration) {
-    if stream.shutdown().await.is_err() {
-        return;
-    }
-    let drain = async {
-        while let Ok(n) = stream.read(buf).await {
-            if n == 0 {
-                break;
-            }
-        }
-    };
-    let _ = timeout(linger, drain).await;
 }

@@ -7,6 +7,8 @@
 //! - [`soak`]: the once-a-second sampler of the C10k demo's soak mode.
 //! - [`process`]: what the demo reads and sets about processes (open-files limit, local ports,
 //!   resident memory, CPU time, descriptors, threads).
+//! - [`serving`]: what the two servers share: an accept step that never spins, a graceful
+//!   close, and the shutdown summary of the connections cut off.
 //! - [`kv`]: a Redis-protocol (RESP2) key-value server that `redis-cli` and `redis-benchmark`
 //!   talk to as to Redis: strings, lists, expiry, pub/sub, pipelining, bounded buffers. The `kv`
 //!   binary serves it on an address.
@@ -20,4 +22,5 @@ pub mod echo_server;
 pub mod kv;
 pub mod load;
 pub mod process;
+pub mod serving;
 pub mod soak;

@@ -23,7 +23,6 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use futures_lite::future::or;
 use tether::signal::unix::{signal, SignalKind};
 use tether_demo::kv::{Config, Kv};
 
@@ -119,10 +118,10 @@ async fn serve(args: Args) -> ExitCode {
         }
     }
     let shutdown = async move {
-        let which = or(async { interrupt.recv().await.map(|()| "Ctrl-C") }, async {
-            terminate.recv().await.map(|()| "SIGTERM")
-        })
-        .await;
+        let which = tether::select! {
+            got = interrupt.recv() => got.map(|()| "Ctrl-C"),
+            got = terminate.recv() => got.map(|()| "SIGTERM"),
+        };
         match which {
             Some(name) => println!("{name} received"),
             // Only when the runtime shuts down, which happens after this future.

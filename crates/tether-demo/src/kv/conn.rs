@@ -29,7 +29,6 @@
 use std::io;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use futures_lite::future::or;
 use tether::io::{AsyncReadExt, AsyncWriteExt};
 use tether::net::TcpStream;
 use tether::scope::CancelToken;
@@ -267,20 +266,18 @@ pub(crate) async fn serve(
         if stop.is_cancelled() {
             return Ok(Ended::Stopped);
         }
-        let stopped = async {
-            (&mut stop_signal).await;
-            Wake::Stop
-        };
-        let read = async { Wake::Read(stream.read(&mut inbuf[end..]).await) };
         let wake = match subscriber {
-            None => or(read, stopped).await,
-            Some(sub) => {
-                let frames = async {
-                    sub.notified().await;
-                    Wake::Frames
-                };
-                or(or(read, frames), stopped).await
-            }
+            None => tether::select! {
+                biased;
+                read = stream.read(&mut inbuf[end..]) => Wake::Read(read),
+                _ = &mut stop_signal => Wake::Stop,
+            },
+            Some(sub) => tether::select! {
+                biased;
+                read = stream.read(&mut inbuf[end..]) => Wake::Read(read),
+                _ = sub.notified() => Wake::Frames,
+                _ = &mut stop_signal => Wake::Stop,
+            },
         };
         match wake {
             Wake::Stop => return Ok(Ended::Stopped),
@@ -332,12 +329,12 @@ async fn write_out(
     };
     let mut written = 0;
     while written < out.len() {
-        let write = async { Some(stream.write(&out[written..]).await) };
-        let overflow = async {
-            sub.notified().await;
-            None
+        let wrote = tether::select! {
+            biased;
+            wrote = stream.write(&out[written..]) => Some(wrote),
+            _ = sub.notified() => None,
         };
-        match or(write, overflow).await {
+        match wrote {
             Some(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
             Some(Ok(n)) => written += n,
             Some(Err(e)) => return Err(e),

@@ -76,27 +76,22 @@ pub mod pubsub;
 pub mod resp;
 pub mod store;
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use futures_lite::future::or;
-use tether::io::{AsyncReadExt, AsyncWriteExt};
-use tether::net::{is_resource_exhausted, TcpListener, TcpStream};
+use tether::net::{TcpListener, TcpStream};
 use tether::scope::CancelToken;
-use tether::time::{sleep, timeout};
+
+use crate::serving::{accept_next, close_gracefully, AcceptCounters, Conns};
+pub use crate::serving::{CutOff, ShutdownSummary, EXHAUSTED_BACKOFF};
 
 use conn::Ended;
 use pubsub::PubSub;
 use store::Db;
-
-/// How long the accept loop pauses when the process is out of descriptors.
-pub const EXHAUSTED_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Size limits; see each field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,6 +222,16 @@ pub struct Stats {
     pub batches_written: AtomicU64,
 }
 
+impl AcceptCounters for Stats {
+    fn accepted(&self) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn accept_failed(&self, _exhausted: bool) {
+        self.accept_errors.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// What every connection shares.
 pub(crate) struct Shared {
     config: Config,
@@ -306,7 +311,7 @@ impl Kv {
     {
         let shared = self.shared.clone();
         let config = shared.config;
-        let conns = Arc::new(Conns::default());
+        let conns = Arc::new(Conns::new(conn::phase_text));
         let body_conns = conns.clone();
         let res = tether::scope::Builder::new()
             .grace_period(config.grace)
@@ -323,15 +328,10 @@ impl Kv {
                 let token = s.token();
                 let mut shutdown = std::pin::pin!(shutdown);
                 loop {
-                    let next = or(
-                        async {
-                            shutdown.as_mut().await;
-                            None
-                        },
-                        async { Some(accept_next(&listener, &shared.stats).await) },
-                    );
-                    let Some(accepted) = next.await else {
-                        break;
+                    let accepted = tether::select! {
+                        biased;
+                        _ = shutdown.as_mut() => break,
+                        accepted = accept_next(&listener, &shared.stats) => accepted,
                     };
                     let Some((stream, peer)) = accepted else {
                         continue;
@@ -339,7 +339,7 @@ impl Kv {
                     let _ = stream.set_nodelay(true);
                     let id = shared.next_client.fetch_add(1, Ordering::Relaxed);
                     let name = format!("kv-conn {peer}");
-                    let phase = conns.register(id, name.clone(), peer);
+                    let phase = conns.register(id, name.clone(), peer, conn::READING);
                     let conn = connection(
                         stream,
                         peer,
@@ -350,20 +350,13 @@ impl Kv {
                         token.child_token(),
                     );
                     // A full scope makes this wait (backpressure); the shutdown still stops it.
-                    let spawned = or(
-                        async {
-                            shutdown.as_mut().await;
-                            false
-                        },
-                        async {
-                            s.spawn_named(&name, conn).await;
-                            true
-                        },
-                    )
-                    .await;
-                    if !spawned {
-                        conns.finished(id, false);
-                        break;
+                    tether::select! {
+                        biased;
+                        _ = shutdown.as_mut() => {
+                            conns.finished(id, false);
+                            break;
+                        }
+                        _ = s.spawn_named(&name, conn) => {}
                     }
                 }
                 // Stop accepting first: connections arriving from now on are refused.
@@ -387,27 +380,6 @@ impl Kv {
     }
 }
 
-/// Accepts one connection, counting it; `None` after an accept error (counted and logged; out
-/// of descriptors, it first pauses for [`EXHAUSTED_BACKOFF`]).
-async fn accept_next(listener: &TcpListener, stats: &Stats) -> Option<(TcpStream, SocketAddr)> {
-    match listener.accept().await {
-        Ok(conn) => {
-            stats.accepted.fetch_add(1, Ordering::Relaxed);
-            Some(conn)
-        }
-        Err(e) => {
-            stats.accept_errors.fetch_add(1, Ordering::Relaxed);
-            if is_resource_exhausted(&e) {
-                eprintln!("accept: {e}; pausing {EXHAUSTED_BACKOFF:?} so connections can close");
-                sleep(EXHAUSTED_BACKOFF).await;
-            } else {
-                eprintln!("accept: {e}");
-            }
-            None
-        }
-    }
-}
-
 /// One connection task: serve the client, then close (gracefully after a shutdown signal).
 async fn connection(
     mut stream: TcpStream,
@@ -427,13 +399,13 @@ async fn connection(
     match res {
         Ok(Ended::Stopped) => {
             phase.store(conn::CLOSING, Ordering::Relaxed);
-            close_gracefully(stream, shared.config.grace / 2).await;
+            close_gracefully(stream, &mut [0; 4096], shared.config.grace / 2).await;
         }
         Ok(Ended::ProtocolError | Ended::QueryTooBig) => {
             shared.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
             // Let the client read the error before the close: closing with its bytes unread
             // would reset the connection and could discard the error reply.
-            close_gracefully(stream, Duration::from_millis(200)).await;
+            close_gracefully(stream, &mut [0; 4096], Duration::from_millis(200)).await;
         }
         _ => drop(stream),
     }
@@ -446,158 +418,4 @@ async fn connection(
     }
     conns.finished(id, stop.is_cancelled());
     Ok(())
-}
-
-/// Sends FIN, then reads and discards until the client closes (at most `linger`), so that the
-/// close does not reset the connection (which can make the client lose replies it has not
-/// read yet).
-async fn close_gracefully(mut stream: TcpStream, linger: Duration) {
-    if stream.shutdown().await.is_err() {
-        return;
-    }
-    let mut buf = [0u8; 4096];
-    let drain = async {
-        while let Ok(n) = stream.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-        }
-    };
-    let _ = timeout(linger, drain).await;
-}
-
-/// What [`Kv::serve_until`] reports once it has shut down.
-#[derive(Debug, Clone)]
-pub struct ShutdownSummary {
-    /// Connections open when the shutdown began.
-    pub open_at_signal: usize,
-    /// Of those, the ones that finished within the grace period.
-    pub closed_cleanly: usize,
-    /// The ones still running when the grace period ended, dropped by the scope.
-    pub cut_off: Vec<CutOff>,
-    /// The grace period.
-    pub grace: Duration,
-    /// From the signal until the last connection was gone.
-    pub took: Duration,
-}
-
-/// A connection that [`Kv::serve_until`] dropped at the end of the grace period.
-#[derive(Debug, Clone)]
-pub struct CutOff {
-    /// The connection task's id, if it was ever polled.
-    pub task: Option<tether::task::Id>,
-    /// The client's address.
-    pub peer: SocketAddr,
-    /// How long the connection had been open.
-    pub age: Duration,
-    /// What it was doing.
-    pub doing: &'static str,
-}
-
-impl fmt::Display for ShutdownSummary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "shutdown summary: {} connection(s) open at the signal; {} closed cleanly, {} cut \
-             off after the {:?} grace period (took {:.1?})",
-            self.open_at_signal,
-            self.closed_cleanly,
-            self.cut_off.len(),
-            self.grace,
-            self.took
-        )?;
-        for c in &self.cut_off {
-            write!(f, "\n  cut off: ")?;
-            if let Some(id) = c.task {
-                write!(f, "task {id} ")?;
-            }
-            write!(f, "client {}, open for {:.2?}, {}", c.peer, c.age, c.doing)?;
-        }
-        Ok(())
-    }
-}
-
-/// The live connections of one [`Kv::serve_until`]: registered before the task is spawned,
-/// removed by the task when it finishes. Whatever is left once the scope has ended was dropped
-/// before finishing: cut off.
-#[derive(Default)]
-struct Conns {
-    inner: Mutex<ConnsInner>,
-}
-
-#[derive(Default)]
-struct ConnsInner {
-    open: HashMap<u64, ConnInfo>,
-    closed_after_signal: usize,
-    signal_at: Option<Instant>,
-}
-
-struct ConnInfo {
-    peer: SocketAddr,
-    since: Instant,
-    task: Option<tether::task::Id>,
-    phase: Arc<AtomicU8>,
-}
-
-impl Conns {
-    fn lock(&self) -> MutexGuard<'_, ConnsInner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn register(&self, id: u64, _name: String, peer: SocketAddr) -> Arc<AtomicU8> {
-        let phase = Arc::new(AtomicU8::new(conn::READING));
-        self.lock().open.insert(
-            id,
-            ConnInfo {
-                peer,
-                since: Instant::now(),
-                task: None,
-                phase: phase.clone(),
-            },
-        );
-        phase
-    }
-
-    fn started(&self, id: u64) {
-        if let Some(c) = self.lock().open.get_mut(&id) {
-            c.task = tether::task::try_id();
-        }
-    }
-
-    fn finished(&self, id: u64, after_signal: bool) {
-        let mut inner = self.lock();
-        if inner.open.remove(&id).is_some() && after_signal {
-            inner.closed_after_signal += 1;
-        }
-    }
-
-    /// The shutdown began: how many connections are open.
-    fn signal(&self) -> usize {
-        let mut inner = self.lock();
-        inner.signal_at = Some(Instant::now());
-        inner.open.len()
-    }
-
-    fn summary(&self, grace: Duration) -> ShutdownSummary {
-        let end = Instant::now();
-        let mut inner = self.lock();
-        let mut cut_off: Vec<CutOff> = inner
-            .open
-            .drain()
-            .map(|(_, c)| CutOff {
-                task: c.task,
-                peer: c.peer,
-                age: end.duration_since(c.since),
-                doing: conn::phase_text(c.phase.load(Ordering::Relaxed)),
-            })
-            .collect();
-        cut_off.sort_by_key(|c| std::cmp::Reverse(c.age));
-        ShutdownSummary {
-            open_at_signal: inner.closed_after_signal + cut_off.len(),
-            closed_cleanly: inner.closed_after_signal,
-            cut_off,
-            grace,
-            took: end.duration_since(inner.signal_at.unwrap_or(end)),
-        }
-    }
 }

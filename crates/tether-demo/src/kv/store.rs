@@ -32,7 +32,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use futures_lite::future::or;
 use tether::sync::Notify;
 use tether::time::{sleep_until, Instant};
 
@@ -423,13 +422,20 @@ pub async fn run_expiry(db: Arc<Db>) {
                 Some(at) => {
                     // The wheel's 1 ms ticks may fire a hair early: look again a tick late
                     // rather than spin.
-                    or(sleep_until(at + Duration::from_millis(1)), notified).await;
+                    tether::select! {
+                        _ = sleep_until(at + Duration::from_millis(1)) => {}
+                        _ = notified => {}
+                    }
                 }
                 None => notified.await,
             }
         }
     };
-    or(stop, work).await;
+    tether::select! {
+        biased;
+        _ = stop => {}
+        _ = work => {}
+    }
 }
 
 fn lock(m: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
