@@ -98,7 +98,10 @@ async fn tokio_ext_over_unix_stream() {
     let (mut a_rd, mut a_wr) = a.into_split();
     let writer = tether::spawn(async move {
         a_wr.write_u32(0xdead_beef).await.unwrap();
-        let parts = [std::io::IoSlice::new(b"gather"), std::io::IoSlice::new(b"ed")];
+        let parts = [
+            std::io::IoSlice::new(b"gather"),
+            std::io::IoSlice::new(b"ed"),
+        ];
         let n = a_wr.write_vectored(&parts).await.unwrap();
         assert_eq!(n, 8, "a unix socket takes 8 bytes in one writev");
         a_wr // dropping it would shut down the write direction
@@ -195,7 +198,9 @@ async fn tokio_ext_over_file_and_buf_reader() {
 
     let mut file = tether::fs::File::create(&path).await.unwrap();
     for i in 0..1000 {
-        file.write_all(format!("line {i}\n").as_bytes()).await.unwrap();
+        file.write_all(format!("line {i}\n").as_bytes())
+            .await
+            .unwrap();
     }
     file.shutdown().await.unwrap(); // flushes the buffered writes
     drop(file);
@@ -274,12 +279,13 @@ async fn hyper_http1_over_tokio_io() {
     let addr = listener.local_addr().unwrap();
     let server = tether::spawn(async move {
         let (conn, _) = listener.accept().await.unwrap();
-        let service = hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
-            let path = req.uri().path().to_owned();
-            let body = req.into_body().collect().await?.to_bytes();
-            let answer = format!("{path}: {} bytes", body.len());
-            Ok::<_, hyper::Error>(Response::new(Full::new(Bytes::from(answer))))
-        });
+        let service =
+            hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
+                let path = req.uri().path().to_owned();
+                let body = req.into_body().collect().await?.to_bytes();
+                let answer = format!("{path}: {} bytes", body.len());
+                Ok::<_, hyper::Error>(Response::new(Full::new(Bytes::from(answer))))
+            });
         hyper::server::conn::http1::Builder::new()
             .serve_connection(TokioIo::new(conn), service)
             .await
