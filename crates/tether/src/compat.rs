@@ -67,22 +67,26 @@
 //!   `tether-compat-tokio` (as are the threads of its blocking pool), with I/O and timers
 //!   enabled. It starts on the first poll of any `Compat` in the process and runs for the rest
 //!   of the process; it is shared by every tether runtime.
-//! - If a tokio runtime is already current when a `Compat` is polled (say, one `Compat` inside
-//!   another, or a tether runtime blocked on from inside tokio's `block_on`), that one is used
-//!   and the background runtime is not entered.
+//! - A `Compat` always enters the background runtime, also when another tokio runtime's context
+//!   is current (a tether runtime blocked on from inside tokio's `block_on`): its future's
+//!   resources always live on the one runtime that is certain to keep running. A `Compat`
+//!   inside another enters the same runtime again, which costs one more entry per poll.
 //!
 //! # What it costs
 //!
-//! - Per poll: entering the runtime context (a thread-local swap and a reference count on the
-//!   runtime handle): about 10 ns on this project's benchmark machine, next to a socket read's
-//!   microsecond.
-//! - Per readiness event of a tokio resource: a wake from the background runtime's thread to the
-//!   tether worker (a cross-thread wake-up), where a tether socket's event is found by the
-//!   worker's own `epoll_wait`. A request/response round trip over a tokio `TcpStream` polled
-//!   through `Compat` takes about twice as long as over a tether `TcpStream` (see BENCHMARKS
-//!   figures in the report of the feature's introduction); use tether's own types where the
-//!   crate lets you choose (feature `tokio-io` lets tokio-based codecs, TLS and hyper run over
-//!   tether's sockets directly, without `Compat`).
+//! Measured by `cargo run --release -p tether-bench -- --compat-cost` (2 shared cores, both
+//! scheduler flavors):
+//!
+//! - **Per poll**: entering and leaving the runtime context (a thread-local swap and a
+//!   reference count on the runtime's handle): 20–35 ns more per poll of the wrapped future
+//!   (a self-waking future: 35–60 ns per poll bare, 58–96 ns wrapped).
+//! - **Per readiness event of a tokio resource**: a wake-up from the background runtime's thread
+//!   to the tether worker, where a tether socket's event is found by the worker's own
+//!   `epoll_wait`. A 64-byte request/response round trip to a tether echo server over loopback
+//!   took 5–7 µs from a tether `TcpStream` and 8–15 µs (1.5–2.2×) from a tokio `TcpStream`
+//!   polled through `Compat`; on a busy machine each cross-thread wake-up can cost much more.
+//!   Use tether's own types where the crate lets you choose: feature `tokio-io` runs
+//!   tokio-based codecs, TLS and hyper over tether's sockets directly, without `Compat`.
 //! - One thread (plus tokio's blocking threads when used), started on first use.
 //!
 //! # Limits
@@ -119,13 +123,10 @@ fn background_runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Enters the background runtime's context unless a tokio runtime is already current; the
-/// guard leaves it.
-fn enter() -> Option<tokio::runtime::EnterGuard<'static>> {
-    match tokio::runtime::Handle::try_current() {
-        Ok(_) => None,
-        Err(_) => Some(background_runtime().enter()),
-    }
+/// Enters the background runtime's context (inside another runtime's context too: the one
+/// entered last is current); the guard leaves it, making the previous context current again.
+fn enter() -> tokio::runtime::EnterGuard<'static> {
+    background_runtime().enter()
 }
 
 pin_project! {

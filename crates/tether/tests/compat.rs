@@ -147,7 +147,7 @@ async fn reqwest_without_compat_panics_no_reactor() {
 
 /// A `Compat` dropped before completion enters the runtime for the future's destructors (a
 /// destructor that calls `tokio::spawn`, as connection pools do to close connections, works),
-/// and a nested `Compat` uses the runtime that is already current.
+/// and a nested `Compat` works (it enters the same runtime again).
 async fn drop_and_nesting_stay_in_context() {
     struct SpawnsOnDrop(Option<tokio::sync::oneshot::Sender<&'static str>>);
     impl Drop for SpawnsOnDrop {
