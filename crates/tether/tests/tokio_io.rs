@@ -301,6 +301,8 @@ async fn hyper_http1_over_tokio_io() {
             .header(hyper::header::HOST, addr.to_string())
             .body(Full::new(Bytes::from(body)))
             .unwrap();
+        // HTTP/1: the connection takes the next request once it is done with the last one.
+        sender.ready().await.unwrap();
         let resp = sender.send_request(req).await.unwrap();
         assert_eq!(resp.status(), hyper::StatusCode::OK);
         let got = resp.into_body().collect().await.unwrap().to_bytes();
@@ -399,13 +401,14 @@ fn streams_meet_the_bounds_tokio_crates_ask_for() {
     tokio_writer::<tether::process::ChildStdin>();
     fn tokio_buf_reader<T: tokio::io::AsyncBufRead + Unpin>() {}
     tokio_buf_reader::<tether::io::BufReader<TcpStream>>();
-    fn borrowed<'a>(_: tether::net::tcp::ReadHalf<'a>, _: tether::net::tcp::WriteHalf<'a>)
-    where
-        tether::net::tcp::ReadHalf<'a>: AsyncRead,
-        tether::net::tcp::WriteHalf<'a>: AsyncWrite,
-    {
-    }
-    let _ = borrowed;
+    fn borrowed_reader<T: AsyncRead + Unpin + Send>() {}
+    fn borrowed_writer<T: AsyncWrite + Unpin + Send>() {}
+    borrowed_reader::<tether::net::tcp::ReadHalf<'_>>();
+    borrowed_writer::<tether::net::tcp::WriteHalf<'_>>();
+    borrowed_reader::<tether::net::unix::ReadHalf<'_>>();
+    borrowed_writer::<tether::net::unix::WriteHalf<'_>>();
+    borrowed_reader::<&TcpStream>();
+    borrowed_writer::<&UnixStream>();
 }
 
 on_both_flavors!(
