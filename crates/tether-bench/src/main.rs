@@ -30,6 +30,13 @@
 //! markdown table: workload, flavor, median on, median off, the ratio on/off of the medians, the
 //! median of the per-round ratios, min–max of each, then every run. See `overhead.rs`.
 //!
+//! ```text
+//! cargo run --release -p tether-bench -- --compat-cost [--runs N] [--quick]
+//! ```
+//!
+//! A separate mode: what `tether::compat::Compat` costs per poll and per TCP round trip, beside
+//! bare tether, on both flavors; see `compat_cost.rs`.
+//!
 //! Progress goes to stderr; the report goes to stdout: date, `nproc`, the command, the runtime
 //! setups, one markdown table per flavor (single-thread: tether, tokio-ct, smol and the ratios
 //! tether/tokio-ct, tether/smol; multi-thread: tether-mt, tokio-mt, smol-mt and the ratios
@@ -144,6 +151,7 @@
 //! flavors it runs on (and optionally a `mio` function for the reference column), added to
 //! `suites::SUITES`.
 
+mod compat_cost;
 mod loadgen;
 mod measure;
 mod overhead;
@@ -164,7 +172,8 @@ const DEFAULT_RUNS: usize = 3;
 const USAGE: &str =
     "usage: tether-bench [--quick] [--runs N] [--suite NAME]... [--runtime NAME]... \
                      [--timeout SECS] [--list]\n       \
-     tether-bench --diag-overhead [--quick] [--runs N] [--timeout SECS]";
+     tether-bench --diag-overhead [--quick] [--runs N] [--timeout SECS]\n       \
+     tether-bench --compat-cost [--quick] [--runs N]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -172,6 +181,7 @@ fn main() -> ExitCode {
         Some("--child") => return child(&args[1..]),
         Some("--loadgen") => return loadgen::main(&args[1..]),
         Some("--diag-overhead") => return overhead::main(&args[1..]),
+        Some("--compat-cost") => return compat_cost::main(&args[1..]),
         _ => {}
     }
     match parse(&args) {

@@ -71,11 +71,28 @@
 //! streams implement `futures-io`'s `AsyncRead`/`AsyncWrite` (import [`io::AsyncReadExt`] and
 //! [`io::AsyncWriteExt`]); [`time::Sleep`] is `Unpin`; `#[tether::main]` runs on the current-thread
 //! flavor unless you write `flavor = "multi_thread"`; a panic nobody awaited is reported, not lost.
+//!
+//! # Features
+//!
+//! None is on by default.
+//!
+//! - `tracing`: a span per task and events for slow polls, stuck workers and unhandled failures,
+//!   through the `tracing` crate.
+//! - `tokio-io`: tokio's I/O traits (`tokio::io::AsyncRead`, `AsyncWrite`, and `AsyncBufRead` on
+//!   [`io::BufReader`]) on tether's streams, beside the `futures-io` ones, so crates written
+//!   over tokio's traits (tokio-util's codecs, tokio-rustls, hyper-util's `TokioIo`) run over
+//!   tether's sockets, files and pipes directly; see [`io`]. Brings tokio's traits, not its
+//!   runtime.
+//! - `tokio-compat`: the `compat` module, which runs futures that need tokio's runtime itself
+//!   (its reactor, timers or `tokio::spawn`: reqwest, a tonic channel, sqlx) from tether tasks,
+//!   on a background tokio runtime started on first use.
 
 #![doc(test(attr(deny(warnings))))]
 // Everything the runtime says on its own takes the one reporting path (`diag/report.rs`, rule 1).
 #![warn(clippy::print_stderr)]
 
+#[cfg(feature = "tokio-compat")]
+pub mod compat;
 pub mod diag;
 pub mod fs;
 pub mod future;

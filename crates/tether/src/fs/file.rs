@@ -198,11 +198,16 @@ impl Buf {
     fn take_into(&mut self, out: &mut [u8]) -> usize {
         let n = out.len().min(self.unread());
         out[..n].copy_from_slice(&self.bytes[self.pos..self.pos + n]);
+        self.consume(n);
+        n
+    }
+
+    /// Marks `n` read-ahead bytes returned.
+    fn consume(&mut self, n: usize) {
         self.pos += n;
         if self.pos == self.bytes.len() {
             self.clear();
         }
-        n
     }
 }
 
@@ -552,18 +557,20 @@ impl File {
     }
 }
 
-impl AsyncRead for File {
-    fn poll_read(
-        self: Pin<&mut Self>,
+impl File {
+    /// A read for the two `AsyncRead` impls, wanting `want` bytes: `take` copies read-ahead
+    /// bytes (there are some) out of the buffer and returns how many.
+    fn poll_read_with(
+        &mut self,
         cx: &mut Context<'_>,
-        out: &mut [u8],
+        want: usize,
+        take: impl FnOnce(&mut Buf) -> usize,
     ) -> Poll<io::Result<usize>> {
-        let me = self.get_mut();
         let coop = ready!(poll_proceed(cx));
         loop {
-            match ready!(me.poll_complete(cx))? {
+            match ready!(self.poll_complete(cx))? {
                 Some(Done::Read(Err(e))) => {
-                    let name = me.name();
+                    let name = self.name();
                     return Poll::Ready(Err(annotate(e, format_args!("read from {name}"))));
                 }
                 Some(Done::Read(Ok(0))) => {
@@ -572,21 +579,54 @@ impl AsyncRead for File {
                 }
                 _ => {}
             }
-            let buf = me.idle();
+            let buf = self.idle();
             match buf.mode {
                 Mode::Read => {
-                    let n = buf.take_into(out);
+                    let n = take(buf);
                     coop.made_progress();
                     return Poll::Ready(Ok(n));
                 }
-                Mode::Write => me.start(Op::Write),
-                Mode::Empty if out.is_empty() => {
+                Mode::Write => self.start(Op::Write),
+                Mode::Empty if want == 0 => {
                     coop.made_progress();
                     return Poll::Ready(Ok(0));
                 }
-                Mode::Empty => me.start(Op::Read(out.len().clamp(BUF_SIZE, MAX_BUF))),
+                Mode::Empty => self.start(Op::Read(want.clamp(BUF_SIZE, MAX_BUF))),
             }
         }
+    }
+}
+
+impl AsyncRead for File {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let want = out.len();
+        self.get_mut()
+            .poll_read_with(cx, want, |buf| buf.take_into(out))
+    }
+}
+
+/// tokio's `AsyncRead` (feature `tokio-io`), as the `futures-io` impl above; read-ahead bytes
+/// are copied into the unfilled part of the `ReadBuf` without zero-filling it first.
+#[cfg(feature = "tokio-io")]
+impl tokio::io::AsyncRead for File {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let want = out.remaining();
+        self.get_mut()
+            .poll_read_with(cx, want, |buf| {
+                let n = want.min(buf.unread());
+                out.put_slice(&buf.bytes[buf.pos..buf.pos + n]);
+                buf.consume(n);
+                n
+            })
+            .map_ok(|_| ())
     }
 }
 
@@ -644,6 +684,27 @@ impl AsyncWrite for File {
     /// Flushes. The file itself is closed when the `File` is dropped.
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.poll_flush(cx)
+    }
+}
+
+/// tokio's `AsyncWrite` (feature `tokio-io`), as the `futures-io` impl above: `poll_shutdown`
+/// flushes, like `poll_close` (and tokio's `File`).
+#[cfg(feature = "tokio-io")]
+impl tokio::io::AsyncWrite for File {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        AsyncWrite::poll_write(self, cx, data)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        AsyncWrite::poll_flush(self, cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        AsyncWrite::poll_close(self, cx)
     }
 }
 

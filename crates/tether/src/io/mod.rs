@@ -90,6 +90,65 @@
 //! }
 //! ```
 
+//! # tokio's traits: feature `tokio-io`
+//!
+//! Crates written over tokio's I/O traits rather than `futures-io`'s (tokio-util's codecs and
+//! `Framed`, tokio-rustls, hyper-util's `TokioIo`, tokio's own `copy`, `split` and extension
+//! traits) take tether's streams directly once feature `tokio-io` is on:
+//!
+//! ```toml
+//! tether = { version = "0.1", features = ["tokio-io"] }
+//! ```
+//!
+//! It implements `tokio::io::AsyncRead` and `AsyncWrite` for
+//! [`TcpStream`](crate::net::TcpStream), [`UnixStream`](crate::net::UnixStream) (also through
+//! `&`), their borrowed and owned halves, [`DuplexStream`], [`fs::File`](crate::fs::File), and
+//! the child pipes [`ChildStdin`](crate::process::ChildStdin),
+//! [`ChildStdout`](crate::process::ChildStdout), [`ChildStderr`](crate::process::ChildStderr);
+//! and `tokio::io::AsyncBufRead` (with `AsyncRead`) for [`BufReader`]. Each mirrors the
+//! `futures-io` impl beside it, with the same readiness, budget and error behaviour:
+//!
+//! - reads go straight into the unfilled part of tokio's `ReadBuf`, which may be uninitialized
+//!   memory: a socket or pipe is read with one `read(2)` into it, and the bytes of a `File`'s or
+//!   a `DuplexStream`'s buffer are copied into it, never zero-filling it first;
+//! - `poll_write_vectored` (and `is_write_vectored() == true`) on sockets and `ChildStdin` is
+//!   one `writev(2)`;
+//! - `poll_shutdown` is `poll_close`: it shuts down a socket's write direction, closes a
+//!   `ChildStdin`, ends a `DuplexStream`'s outgoing direction, and flushes a `File`.
+//!
+//! The feature brings tokio with its default features off: the traits, not its runtime (for
+//! futures that need tokio's reactor, timers or `tokio::spawn`, see feature `tokio-compat`).
+//! With both families implemented, import one family's extension traits per module (tether's
+//! [`AsyncReadExt`] or `tokio::io::AsyncReadExt`), not both, or the method names clash.
+//!
+//! ```
+//! # #[cfg(feature = "tokio-io")]
+//! # mod example {
+//! use tether::net::{TcpListener, TcpStream};
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt}; // tokio's, over tether's sockets
+//!
+//! pub async fn echo_once() -> std::io::Result<()> {
+//!     let listener = TcpListener::bind("127.0.0.1:0").await?;
+//!     let addr = listener.local_addr()?;
+//!     let server = tether::spawn(async move {
+//!         let (mut conn, _) = listener.accept().await?;
+//!         let (mut rd, mut wr) = conn.split();
+//!         tokio::io::copy(&mut rd, &mut wr).await
+//!     });
+//!     let mut client = TcpStream::connect(addr).await?;
+//!     client.write_all(b"ping").await?;
+//!     client.shutdown().await?;
+//!     let mut echoed = Vec::new();
+//!     client.read_to_end(&mut echoed).await?;
+//!     assert_eq!(echoed, b"ping");
+//!     assert_eq!(server.await.unwrap()?, 4);
+//!     Ok(())
+//! }
+//! # }
+//! # #[cfg(feature = "tokio-io")]
+//! # tether::runtime::Runtime::new().unwrap().block_on(example::echo_once()).unwrap();
+//! ```
+
 pub(crate) mod driver;
 mod interest;
 pub(crate) mod poll_evented;

@@ -496,3 +496,27 @@ mod tests {
         });
     }
 }
+
+/// One `read(2)` from `fd` into the unfilled part of a tokio `ReadBuf` (feature `tokio-io`),
+/// without initializing it first; the bytes read are marked initialized and filled. Returns how
+/// many were read (0 at end-of-stream, or when the buffer is full).
+#[cfg(feature = "tokio-io")]
+pub(crate) fn read_into_buf(
+    fd: std::os::fd::BorrowedFd<'_>,
+    buf: &mut tokio::io::ReadBuf<'_>,
+) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `unfilled_mut` asks its caller never to de-initialize a byte through the slice
+    // it returns: the only write through it is read(2), which stores bytes read, never
+    // uninitialized memory.
+    let unfilled = unsafe { buf.unfilled_mut() };
+    // SAFETY: `unfilled` is a live `&mut` slice, valid for writes of `unfilled.len()` bytes;
+    // read(2) stores at most that many and never reads them, so they may be uninitialized.
+    let n = unsafe { libc::read(fd.as_raw_fd(), unfilled.as_mut_ptr().cast(), unfilled.len()) };
+    let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+    // SAFETY: read(2) returned `n`, so it stored the first `n` bytes of the unfilled part (and
+    // `n <= unfilled.len()`, so `advance` cannot panic).
+    unsafe { buf.assume_init(n) };
+    buf.advance(n);
+    Ok(n)
+}

@@ -1,11 +1,12 @@
 //! Code shared by the socket types: the stream types' (`TcpStream`, `UnixStream`) common
-//! methods, their `futures-io` trait impls and their split halves (`stream_common!`,
-//! `split_halves!`); the readiness methods every registered socket has (`readiness_methods!`);
-//! and the descriptor traits (`fd_impls!`). A socket type is a struct with an
-//! `io: PollEvented<mio socket>` field; these macros give it the rest.
+//! methods, their `futures-io` trait impls (and tokio's, feature `tokio-io`) and their split
+//! halves (`stream_common!`, `split_halves!`); the readiness methods every registered socket has
+//! (`readiness_methods!`); and the descriptor traits (`fd_impls!`). A socket type is a struct
+//! with an `io: PollEvented<mio socket>` field; these macros give it the rest.
 
 /// Implements `AsyncRead` for `$target`, reaching the stream as `$stream` (with `self` bound
-/// to `$this`).
+/// to `$this`): `futures-io`'s, and with feature `tokio-io` tokio's, which reads straight into
+/// the unfilled part of the `ReadBuf` without zero-filling it.
 macro_rules! async_read_impl {
     ($target:ty, $this:ident => $stream:expr) => {
         impl futures_io::AsyncRead for $target {
@@ -18,11 +19,24 @@ macro_rules! async_read_impl {
                 $stream.poll_read_priv(cx, buf)
             }
         }
+
+        #[cfg(feature = "tokio-io")]
+        impl tokio::io::AsyncRead for $target {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut tokio::io::ReadBuf<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                let $this = self;
+                $stream.poll_read_buf_priv(cx, buf)
+            }
+        }
     };
 }
 
-/// Implements `AsyncWrite` for `$target` like `async_read_impl`. Flushing is a no-op (writes go
-/// straight to the socket); closing shuts down the write direction.
+/// Implements `AsyncWrite` for `$target` like `async_read_impl` (`futures-io`'s, and tokio's
+/// with feature `tokio-io`). Flushing is a no-op (writes go straight to the socket); closing
+/// (tokio: shutting down) shuts down the write direction.
 macro_rules! async_write_impl {
     ($target:ty, $this:ident => $stream:expr) => {
         impl futures_io::AsyncWrite for $target {
@@ -52,6 +66,46 @@ macro_rules! async_write_impl {
             }
 
             fn poll_close(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                let $this = self;
+                std::task::Poll::Ready($stream.shutdown_write())
+            }
+        }
+
+        #[cfg(feature = "tokio-io")]
+        impl tokio::io::AsyncWrite for $target {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                let $this = self;
+                $stream.poll_write_priv(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                let $this = self;
+                $stream.poll_write_vectored_priv(cx, bufs)
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                true
+            }
+
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+
+            fn poll_shutdown(
                 self: std::pin::Pin<&mut Self>,
                 _cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
@@ -392,6 +446,23 @@ macro_rules! stream_common {
                 use std::io::Read;
                 let len = buf.len();
                 self.io.poll_read_io(cx, len, |s| (&*s).read(buf))
+            }
+
+            /// `poll_read_priv` into the unfilled part of a tokio `ReadBuf`, not zero-filled
+            /// first (see `read_into_buf`).
+            #[cfg(feature = "tokio-io")]
+            pub(crate) fn poll_read_buf_priv(
+                &self,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut tokio::io::ReadBuf<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                use std::os::fd::AsFd;
+                let len = buf.remaining();
+                self.io
+                    .poll_read_io(cx, len, |s| {
+                        crate::io::poll_evented::read_into_buf(s.as_fd(), buf)
+                    })
+                    .map_ok(|_| ())
             }
 
             pub(crate) fn poll_write_priv(

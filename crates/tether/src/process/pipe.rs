@@ -15,10 +15,10 @@ use crate::io::scheduled_io::Direction;
 
 /// The writing end of a child's standard input, from [`Child::stdin`](super::Child::stdin).
 ///
-/// It implements `futures-io`'s [`AsyncWrite`](futures_io::AsyncWrite); import
-/// [`tether::io::AsyncWriteExt`](crate::io::AsyncWriteExt) for `write_all`. The child sees the
-/// end of its input when this end is closed: drop it, or call `close().await`, after which
-/// writes fail.
+/// It implements `futures-io`'s [`AsyncWrite`](futures_io::AsyncWrite) (and tokio's with
+/// feature `tokio-io`); import [`tether::io::AsyncWriteExt`](crate::io::AsyncWriteExt) for
+/// `write_all`. The child sees the end of its input when this end is closed: drop it, or call
+/// `close().await`, after which writes fail.
 pub struct ChildStdin {
     /// `None` once closed.
     io: Option<PollEvented<pipe::Sender>>,
@@ -26,9 +26,10 @@ pub struct ChildStdin {
 
 /// The reading end of a child's standard output, from [`Child::stdout`](super::Child::stdout).
 ///
-/// It implements `futures-io`'s [`AsyncRead`](futures_io::AsyncRead); import
-/// [`tether::io::AsyncReadExt`](crate::io::AsyncReadExt) for `read_to_end`. Reading returns 0
-/// (end of stream) once the child and every process it passed the pipe to have closed it.
+/// It implements `futures-io`'s [`AsyncRead`](futures_io::AsyncRead) (and tokio's with feature
+/// `tokio-io`); import [`tether::io::AsyncReadExt`](crate::io::AsyncReadExt) for
+/// `read_to_end`. Reading returns 0 (end of stream) once the child and every process it passed
+/// the pipe to have closed it.
 pub struct ChildStdout {
     io: PollEvented<pipe::Receiver>,
 }
@@ -95,6 +96,39 @@ impl futures_io::AsyncWrite for ChildStdin {
     }
 }
 
+/// tokio's `AsyncWrite` (feature `tokio-io`), as the `futures-io` impl above.
+#[cfg(feature = "tokio-io")]
+impl tokio::io::AsyncWrite for ChildStdin {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        futures_io::AsyncWrite::poll_write(self, cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        futures_io::AsyncWrite::poll_write_vectored(self, cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        futures_io::AsyncWrite::poll_flush(self, cx)
+    }
+
+    /// Closes the pipe, as `poll_close` does.
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        futures_io::AsyncWrite::poll_close(self, cx)
+    }
+}
+
 fn new_receiver(r: pipe::Receiver) -> io::Result<PollEvented<pipe::Receiver>> {
     r.set_nonblocking(true)?;
     PollEvented::with_interest(r, Interest::READABLE, WHAT)
@@ -106,6 +140,19 @@ fn poll_read(
     buf: &mut [u8],
 ) -> Poll<io::Result<usize>> {
     io.poll_io(cx, Direction::Read, |r| (&*r).read(buf))
+}
+
+/// `poll_read` into the unfilled part of a tokio `ReadBuf`, not zero-filled first.
+#[cfg(feature = "tokio-io")]
+fn poll_read_buf(
+    io: &PollEvented<pipe::Receiver>,
+    cx: &mut Context<'_>,
+    buf: &mut tokio::io::ReadBuf<'_>,
+) -> Poll<io::Result<()>> {
+    io.poll_io(cx, Direction::Read, |r| {
+        crate::io::poll_evented::read_into_buf(r.as_fd(), buf)
+    })
+    .map_ok(|_| ())
 }
 
 /// Deregisters a pipe end and makes it a blocking descriptor another child can inherit: the
@@ -150,6 +197,17 @@ impl futures_io::AsyncRead for ChildStdout {
     }
 }
 
+#[cfg(feature = "tokio-io")]
+impl tokio::io::AsyncRead for ChildStdout {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        poll_read_buf(&self.io, cx, buf)
+    }
+}
+
 impl futures_io::AsyncRead for ChildStderr {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -157,6 +215,17 @@ impl futures_io::AsyncRead for ChildStderr {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         poll_read(&self.io, cx, buf)
+    }
+}
+
+#[cfg(feature = "tokio-io")]
+impl tokio::io::AsyncRead for ChildStderr {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        poll_read_buf(&self.io, cx, buf)
     }
 }
 

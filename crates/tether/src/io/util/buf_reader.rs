@@ -173,6 +173,37 @@ impl<R: AsyncRead> AsyncBufRead for BufReader<R> {
     }
 }
 
+/// tokio's `AsyncRead` (feature `tokio-io`) over a `futures-io` reader: reads are served from
+/// the buffer (filled by the inner reader's `futures-io` `poll_read`), copied into the unfilled
+/// part of the `ReadBuf` without zero-filling it.
+#[cfg(feature = "tokio-io")]
+impl<R: AsyncRead> tokio::io::AsyncRead for BufReader<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let available = ready!(AsyncBufRead::poll_fill_buf(self.as_mut(), cx))?;
+        let n = available.len().min(buf.remaining());
+        buf.put_slice(&available[..n]);
+        AsyncBufRead::consume(self, n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// tokio's `AsyncBufRead` (feature `tokio-io`): the `futures-io` impl above, so tokio's
+/// `AsyncBufReadExt` (`read_line`, `lines`) works on a tether `BufReader`.
+#[cfg(feature = "tokio-io")]
+impl<R: AsyncRead> tokio::io::AsyncBufRead for BufReader<R> {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        AsyncBufRead::poll_fill_buf(self, cx)
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        AsyncBufRead::consume(self, amt)
+    }
+}
+
 /// Seeking discards the buffer. `SeekFrom::Current(n)` is relative to the reader's logical
 /// position (the next byte `read` would return), not to the inner reader's.
 impl<R: AsyncRead + AsyncSeek> AsyncSeek for BufReader<R> {

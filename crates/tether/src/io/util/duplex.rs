@@ -176,19 +176,19 @@ fn wake(waker: Option<Waker>) {
     }
 }
 
-impl AsyncRead for DuplexStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
+impl DuplexStream {
+    /// A read (rules 1, 2, 3, 6) for the two `AsyncRead` impls: `take` moves buffered bytes
+    /// (there are some) out of the pipe and returns how many. Called with room for at least one
+    /// byte.
+    fn poll_read_with(
+        &self,
         cx: &mut Context<'_>,
-        out: &mut [u8],
+        take: impl FnOnce(&mut Pipe) -> usize,
     ) -> Poll<io::Result<usize>> {
-        if out.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
         let coop = ready!(coop::poll_proceed(cx));
         let mut pipe = lock(&self.read);
         if !pipe.buf.is_empty() {
-            let n = pipe.take_into(out);
+            let n = take(&mut pipe);
             let writer = pipe.write_waker.take();
             drop(pipe);
             wake(writer); // rules 1 and 5
@@ -201,6 +201,44 @@ impl AsyncRead for DuplexStream {
             register(&mut pipe.read_waker, cx);
             Poll::Pending // rule 6: `coop` gives its unit back
         }
+    }
+}
+
+impl AsyncRead for DuplexStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        if out.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        self.poll_read_with(cx, |pipe| pipe.take_into(out))
+    }
+}
+
+/// tokio's `AsyncRead` (feature `tokio-io`), as the `futures-io` impl above; the bytes are
+/// copied into the unfilled part of the `ReadBuf` without zero-filling it first.
+#[cfg(feature = "tokio-io")]
+impl tokio::io::AsyncRead for DuplexStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if out.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_read_with(cx, |pipe| {
+            let n = out.remaining().min(pipe.buf.len());
+            let (front, back) = pipe.buf.as_slices();
+            let from_front = n.min(front.len());
+            out.put_slice(&front[..from_front]);
+            out.put_slice(&back[..n - from_front]);
+            pipe.buf.drain(..n);
+            n
+        })
+        .map_ok(|_| ())
     }
 }
 
@@ -255,6 +293,27 @@ impl AsyncWrite for DuplexStream {
         drop(pipe);
         wake(reader); // rules 3 and 5
         Poll::Ready(Ok(()))
+    }
+}
+
+/// tokio's `AsyncWrite` (feature `tokio-io`), as the `futures-io` impl above: `poll_shutdown`
+/// is `poll_close` (rule 3).
+#[cfg(feature = "tokio-io")]
+impl tokio::io::AsyncWrite for DuplexStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        AsyncWrite::poll_write(self, cx, data)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        AsyncWrite::poll_flush(self, cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        AsyncWrite::poll_close(self, cx)
     }
 }
 
