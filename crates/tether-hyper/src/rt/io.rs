@@ -150,7 +150,7 @@ fn poll_recv(
 /// [`UnixStream`](tether::net::UnixStream), ...).
 ///
 /// Reads go straight into hyper's uninitialized buffer (no zero-filling) and writes are
-/// vectored where the stream supports it; see the [module docs](self). This is the counterpart
+/// vectored where the stream supports it (see [`TetherStream`]). This is the counterpart
 /// of hyper-util's `TokioIo`, without going through tokio's I/O traits.
 ///
 /// # Examples

@@ -68,7 +68,7 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Serves HTTP/1.1 and HTTP/2 (prior knowledge, told apart by the connection's first bytes) on
 /// `listener` with `service`, a tower `Service` of `Request<hyper::body::Incoming>`: an axum
 /// `Router` as it is, a `tower::ServiceBuilder` stack, or a hyper service through
-/// [`HyperService`].
+/// [`HyperService`](crate::HyperService).
 ///
 /// Like `axum::serve`, it returns a builder that serves when awaited; set options first
 /// ([`max_connections`](Serve::max_connections), timeouts, the grace period) and add
