@@ -33,6 +33,12 @@ use tether::io::Interest;
 /// (a TLS stream, say) implements it with the default methods: `unsafe impl TetherStream for
 /// MyStream {}`; its reads then zero-fill hyper's buffer first, as any `futures-io` adapter must.
 ///
+/// The sockets' read keeps tether's short-read rule: a `recv` that returns fewer bytes than
+/// asked (not end-of-stream) has emptied the receive queue, so the readiness it acted on is
+/// cleared and the next read waits for the reactor's next event instead of making a `recv`
+/// that would return `EAGAIN` (one system call saved per request on a keep-alive connection).
+/// A readiness event that arrived during the `recv` is kept, so no wake-up is lost.
+///
 /// # Safety
 ///
 /// An implementation that overrides [`poll_read_uninit`](TetherStream::poll_read_uninit)
