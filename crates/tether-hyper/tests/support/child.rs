@@ -174,3 +174,18 @@ impl Running {
         )
     }
 }
+impl Running {
+    /// Kills and reaps the child if it still runs.
+    pub fn stop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
