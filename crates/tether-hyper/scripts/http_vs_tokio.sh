@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# The same axum Router served by tether_hyper::serve (tether current-thread and multi-thread)
+# and by axum::serve (tokio current-thread and multi-thread), in one run, driven by real load
+# generators: wrk (HTTP/1.1, -t1, 100 and 1,000 connections) and h2load (HTTP/2 prior
+# knowledge, 100 connections x 10 streams). Rounds are interleaved (every server once per
+# round, in turn) and the table gives each figure's median over the rounds: requests/s,
+# p50/p99 latency, server CPU time per request (from /proc/PID/stat), server RSS at the end.
+#
+#   crates/tether-hyper/scripts/http_vs_tokio.sh [--quick] [--rounds N] [--seconds S]
+#
+# --quick: one round of 2 s per load (a smoke run). Installs nothing: it needs wrk and h2load
+# (Debian: apt-get install -y wrk nghttp2-client).
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+
+ROUNDS=3
+SECONDS_PER_LOAD=10
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) ROUNDS=1; SECONDS_PER_LOAD=2 ;;
+        --rounds) ROUNDS=$2; shift ;;
+        --seconds) SECONDS_PER_LOAD=$2; shift ;;
+        *) echo "unknown argument $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+for tool in wrk h2load python3; do
+    if ! command -v "$tool" > /dev/null; then
+        echo "http_vs_tokio.sh needs $tool: apt-get install -y wrk nghttp2-client" >&2
+        exit 1
+    fi
+done
+# 1,000 client connections plus the server's: raise the soft descriptor limit.
+ulimit -n "$(ulimit -Hn)"
+
+cargo build --release --quiet -p tether-hyper --example http_bench_server
+BIN=target/release/examples/http_bench_server
+SERVERS="tether-ct tokio-ct tether-mt tokio-mt"
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+TICKS=$(getconf CLK_TCK)
+
+cpu_ticks() { # utime + stime of pid $1
+    awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+rss_kib() {
+    awk '/^VmRSS/ { print $2 }' "/proc/$1/status"
+}
+
+# One load against one server: appends "server load rps p50_us p99_us cpu_us_per_req rss_kib".
+run_load() {
+    local server=$1 load=$2 pid=$3 addr=$4 before after out rps p50 p99 reqs
+    before=$(cpu_ticks "$pid")
+    case "$load" in
+        wrk-c100|wrk-c1000)
+            local conns=${load#wrk-c}
+            out=$(wrk -t1 -c"$conns" -d"${SECONDS_PER_LOAD}s" --latency "http://$addr/")
+            rps=$(echo "$out" | awk '/^Requests\/sec/ { print $2 }')
+            reqs=$(echo "$out" | awk '/requests in/ { print $1 }')
+            p50=$(echo "$out" | awk '$1 == "50%" { print $2 }')
+            p99=$(echo "$out" | awk '$1 == "99%" { print $2 }')
+            ;;
+        h2load)
+            out=$(h2load -c100 -m10 -D "$SECONDS_PER_LOAD" --warm-up-time=1 "http://$addr/" 2>&1)
+            rps=$(echo "$out" | awk '/^finished in/ { print $4 }')
+            reqs=$(echo "$out" | awk '/^requests:/ { print $8 }')
+            # h2load gives min/max/mean/sd of request times, no percentiles: mean in the p50
+            # column (marked), nothing in p99.
+            p50="mean:$(echo "$out" | awk '/^time for request:/ { print $6 }')"
+            p99="-"
+            ;;
+    esac
+    after=$(cpu_ticks "$pid")
+    local cpu_us=$(( (after - before) * 1000000 / TICKS ))
+    echo "$server $load $rps $p50 $p99 $(( cpu_us * 1000 / (reqs > 0 ? reqs : 1) )) $(rss_kib "$pid")" >> "$OUT/results"
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+    for server in $SERVERS; do
+        "$BIN" "$server" 127.0.0.1:0 > "$OUT/$server.out" 2>&1 &
+        pid=$!
+        for _ in $(seq 1 100); do
+            grep -q "listening on" "$OUT/$server.out" 2>/dev/null && break
+            sleep 0.05
+        done
+        addr=$(sed -n 's|^listening on http://||p' "$OUT/$server.out")
+        for load in wrk-c100 wrk-c1000 h2load; do
+            run_load "$server" "$load" "$pid" "$addr"
+        done
+        kill "$pid"
+        wait "$pid" 2>/dev/null || true
+    done
+    echo "round $round of $ROUNDS done" >&2
+done
+
+python3 - "$OUT/results" <<'EOF'
+import statistics, sys
+from collections import defaultdict
+
+def us(v):
+    """wrk's latency ("812.00us", "1.23ms", "2.00s") or h2load's ("mean:1.23ms") in µs."""
+    if v == "-":
+        return None
+    v = v.split(":")[-1]
+    for unit, f in (("us", 1), ("ms", 1e3), ("s", 1e6)):
+        if v.endswith(unit):
+            return float(v[: -len(unit)]) * f
+    return float(v)
+
+rows = defaultdict(list)
+for line in open(sys.argv[1]):
+    server, load, rps, p50, p99, cpu_ns, rss = line.split()
+    rows[(load, server)].append((float(rps), us(p50), us(p99), int(cpu_ns), int(rss)))
+
+def med(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+print("| load | server | requests/s | ratio | p50 (µs) | p99 (µs) | CPU/request (ns) | RSS (MiB) |")
+print("|---|---|---:|---:|---:|---:|---:|---:|")
+for load in ("wrk-c100", "wrk-c1000", "h2load"):
+    for flavor in ("ct", "mt"):
+        base = med([r[0] for r in rows[(load, f"tokio-{flavor}")]]) or 1
+        for server in (f"tether-{flavor}", f"tokio-{flavor}"):
+            rs = rows[(load, server)]
+            if not rs:
+                continue
+            rps, p50, p99, cpu, rss = (med([r[i] for r in rs]) for i in range(5))
+            fmt = lambda v: "-" if v is None else f"{v:.0f}"
+            p50s = fmt(p50) + (" (mean)" if load == "h2load" else "")
+            print(f"| {load} | {server} | {rps:.0f} | {rps / base:.2f} | {p50s} | {fmt(p99)} | {fmt(cpu)} | {rss / 1024:.1f} |")
+EOF

@@ -1,0 +1,465 @@
+//! [`serve`]: an HTTP server for a hyper or tower service (an axum `Router` as it is), in the
+//! shape of every tether server: the accept loop runs in a scope and each connection is a named
+//! child of it, so nothing the server started outlives it.
+//!
+//! # The shape
+//!
+//! ```text
+//! streams scope (unbounded: HTTP/2 request tasks, "http2-stream", via TetherExecutor)
+//! └── connections scope (bounded by max_connections: spawning waits = accepting waits)
+//!     ├── body: the accept loop
+//!     └── "http-conn <peer>" × N: hyper-util's auto connection over TetherIo
+//! ```
+//!
+//! 1. **Accepting never spins.** An accept error is logged; running out of descriptors
+//!    (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`: [`tether::net::is_resource_exhausted`]) pauses
+//!    the loop for [`EXHAUSTED_BACKOFF`] so connections can close first.
+//! 2. **Backpressure.** With [`max_connections(n)`](Serve::max_connections), the accept loop
+//!    waits for a free place before it serves the connection it holds, and accepts nothing
+//!    meanwhile: further clients wait in the kernel's backlog.
+//! 3. **Graceful shutdown** ([`with_graceful_shutdown`](Serve::with_graceful_shutdown)): when
+//!    the signal completes, the listener is closed (new clients are refused), every connection
+//!    is told to shut down gracefully (hyper's `graceful_shutdown`: HTTP/1 finishes the response
+//!    in flight and closes, HTTP/2 sends `GOAWAY` and finishes its streams), and the
+//!    connections still open after the grace period are dropped by the scope. HTTP/2 request
+//!    tasks still running after their connections are gone are cancelled. The future then
+//!    returns a [`ShutdownSummary`] naming what was cut off.
+//! 4. **A panicking handler** ends its connection (HTTP/1) or its stream (HTTP/2), as on tokio;
+//!    the panic hook has printed it. It does not cancel the server's scope.
+//!
+//! Per-connection rules (slow headers, idle connections) are in `conn.rs`'s docs and on
+//! [`Serve::header_read_timeout`] and [`Serve::idle_timeout`].
+
+mod conn;
+mod summary;
+
+use std::convert::Infallible;
+use std::future::{Future, IntoFuture};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::{pin, Pin};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::server::conn::auto;
+use tether::net::{is_resource_exhausted, TcpListener, TcpStream};
+use tower_service::Service;
+
+pub use summary::{CutOff, ShutdownSummary};
+
+use crate::rt::{CatchUnwind, TetherExecutor, TetherTimer};
+use conn::ConnLimits;
+use summary::Conns;
+
+/// The error type services and bodies may use: anything that converts into this.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// How long the accept loop pauses when the process is out of descriptors.
+pub const EXHAUSTED_BACKOFF: Duration = Duration::from_millis(50);
+/// The default of [`Serve::grace_period`].
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+/// The default of [`Serve::header_read_timeout`] (hyper's own default).
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default of [`Serve::idle_timeout`].
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Serves HTTP/1.1 and HTTP/2 (prior knowledge, told apart by the connection's first bytes) on
+/// `listener` with `service`, a tower `Service` of `Request<hyper::body::Incoming>`: an axum
+/// `Router` as it is, a `tower::ServiceBuilder` stack, or a hyper service through
+/// [`HyperService`](crate::HyperService).
+///
+/// Like `axum::serve`, it returns a builder that serves when awaited; set options first
+/// ([`max_connections`](Serve::max_connections), timeouts, the grace period) and add
+/// [`with_graceful_shutdown`](Serve::with_graceful_shutdown) to stop on a signal and get a
+/// [`ShutdownSummary`]. See the [module docs](self) for how it serves.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use axum::{routing::get, Router};
+/// use tether::net::TcpListener;
+///
+/// #[tether::main]
+/// async fn main() -> std::io::Result<()> {
+///     let app = Router::new().route("/", get(|| async { "Hello, World!" }));
+///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+///     let (stop, stopped) = tether::sync::oneshot::channel::<()>();
+///     let server = tether::spawn(
+///         tether_hyper::serve(listener, app)
+///             .max_connections(10_000)
+///             .grace_period(Duration::from_secs(5))
+///             .with_graceful_shutdown(async move {
+///                 let _ = stopped.await;
+///             })
+///             .into_future(),
+///     );
+///     stop.send(()).unwrap();
+///     let summary = server.await.unwrap();
+///     assert!(summary.cut_off.is_empty());
+///     Ok(())
+/// }
+/// # use std::future::IntoFuture;
+/// ```
+pub fn serve<S, B>(listener: TcpListener, service: S) -> Serve<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    Serve {
+        listener,
+        service,
+        config: Config::default(),
+    }
+}
+
+/// The server's settings.
+#[derive(Debug, Clone, Copy)]
+struct Config {
+    max_connections: Option<usize>,
+    grace: Duration,
+    header_read_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_connections: None,
+            grace: DEFAULT_GRACE,
+            header_read_timeout: Some(DEFAULT_HEADER_READ_TIMEOUT),
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+        }
+    }
+}
+
+/// The options shared by [`Serve`] and [`WithGracefulShutdown`].
+macro_rules! options {
+    () => {
+        /// Serves at most `n` connections at once: at the limit, the accept loop waits for a
+        /// connection to end before serving the next (clients wait in the kernel's backlog).
+        ///
+        /// # Panics
+        ///
+        /// Panics if `n` is zero.
+        pub fn max_connections(mut self, n: usize) -> Self {
+            assert!(n > 0, "tether-hyper: max_connections must be at least 1");
+            self.config.max_connections = Some(n);
+            self
+        }
+
+        /// How long connections may take to finish once the shutdown begins (and how long a
+        /// connection closed for idleness may take to drain) before they are dropped; default
+        /// [`DEFAULT_GRACE`].
+        pub fn grace_period(mut self, grace: Duration) -> Self {
+            self.config.grace = grace;
+            self
+        }
+
+        /// How long an HTTP/1 client has to send a request's head (from the moment the server
+        /// starts reading it, however slowly the bytes come); then the connection is closed
+        /// (hyper answers `408`-less: it just closes). `None` turns it off; default
+        /// [`DEFAULT_HEADER_READ_TIMEOUT`].
+        pub fn header_read_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+            self.config.header_read_timeout = timeout.into();
+            self
+        }
+
+        /// Closes, gracefully, a connection on which no byte was read or written for this long
+        /// (between one and two times `timeout` after its last byte, see the module docs);
+        /// this also ends clients that connect and send nothing. `None` turns it off; default
+        /// [`DEFAULT_IDLE_TIMEOUT`].
+        pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+            self.config.idle_timeout = timeout.into();
+            self
+        }
+
+        /// The address the server listens on.
+        ///
+        /// # Errors
+        ///
+        /// The OS's error.
+        pub fn local_addr(&self) -> io::Result<SocketAddr> {
+            self.listener.local_addr()
+        }
+    };
+}
+
+/// The future-to-be of [`serve`]: set options, then `.await` it (it serves until dropped) or
+/// add [`with_graceful_shutdown`](Serve::with_graceful_shutdown).
+#[must_use = "a server does nothing until it is awaited"]
+pub struct Serve<S> {
+    listener: TcpListener,
+    service: S,
+    config: Config,
+}
+
+impl<S> Serve<S> {
+    options!();
+
+    /// Serves until `signal` completes, then shuts down gracefully (see the [module
+    /// docs](self)); awaiting it gives the [`ShutdownSummary`].
+    pub fn with_graceful_shutdown<F>(self, signal: F) -> WithGracefulShutdown<S, F>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        WithGracefulShutdown {
+            listener: self.listener,
+            service: self.service,
+            config: self.config,
+            signal,
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for Serve<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Serve")
+            .field("listener", &self.listener)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A [`Serve`] that stops when a signal completes; awaiting it gives the [`ShutdownSummary`].
+#[must_use = "a server does nothing until it is awaited"]
+pub struct WithGracefulShutdown<S, F> {
+    listener: TcpListener,
+    service: S,
+    config: Config,
+    signal: F,
+}
+
+impl<S, F> WithGracefulShutdown<S, F> {
+    options!();
+}
+
+impl<S, F> std::fmt::Debug for WithGracefulShutdown<S, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WithGracefulShutdown")
+            .field("listener", &self.listener)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B> IntoFuture for Serve<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    /// `io::Result<()>` as `axum::serve`'s, so `serve(listener, app).await?` ports as it is;
+    /// the server never stops by itself (accept errors are handled inside).
+    type Output = io::Result<()>;
+    type IntoFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            run(
+                self.listener,
+                self.service,
+                self.config,
+                std::future::pending(),
+            )
+            .await;
+            Ok(())
+        })
+    }
+}
+
+impl<S, B, F> IntoFuture for WithGracefulShutdown<S, F>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+    F: Future<Output = ()> + Send + 'static,
+{
+    type Output = ShutdownSummary;
+    type IntoFuture = Pin<Box<dyn Future<Output = ShutdownSummary> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(run(self.listener, self.service, self.config, self.signal))
+    }
+}
+
+/// hyper-util's auto builder on tether's executor (spawning into `streams`) and timer.
+fn connection_builder(
+    streams: &tether::scope::Scope<Infallible>,
+    config: &Config,
+) -> auto::Builder<TetherExecutor> {
+    let mut builder = auto::Builder::new(TetherExecutor::in_scope(streams, "http2-stream"));
+    builder
+        .http1()
+        .timer(TetherTimer)
+        .header_read_timeout(config.header_read_timeout);
+    builder.http2().timer(TetherTimer);
+    builder
+}
+
+/// The server: see the [module docs](self).
+async fn run<S, B, F>(
+    listener: TcpListener,
+    service: S,
+    config: Config,
+    signal: F,
+) -> ShutdownSummary
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+    F: Future<Output = ()> + Send,
+{
+    let conns = Arc::new(Conns::new());
+    let limits = ConnLimits {
+        idle_timeout: config.idle_timeout,
+        grace: config.grace,
+    };
+    let grace = config.grace;
+    let body_conns = conns.clone();
+    let mut streams_cut_off = 0;
+    let cut_off = &mut streams_cut_off;
+    // The outer scope has no grace of its own: its children (HTTP/2 request tasks) are
+    // cancelled only after the connections' scope has ended, having had its grace period.
+    let _ = tether::scope::Builder::new()
+        .grace_period(Duration::ZERO)
+        .run(|streams: tether::scope::Scope<Infallible>| async move {
+            let builder = Arc::new(connection_builder(&streams, &config));
+            let mut conns_scope = tether::scope::Builder::new().grace_period(grace);
+            if let Some(n) = config.max_connections {
+                conns_scope = conns_scope.max_concurrency(n);
+            }
+            let _ = conns_scope
+                .run(|s: tether::scope::Scope<Infallible>| {
+                    accept_loop(s, listener, service, builder, body_conns, limits, signal)
+                })
+                .await;
+            *cut_off = streams.live();
+            streams.cancel();
+            Ok(())
+        })
+        .await;
+    conns.summary(grace, streams_cut_off)
+}
+
+/// The body of the connections' scope: accepts and spawns until `signal`, then rule 3.
+async fn accept_loop<S, B, F>(
+    s: tether::scope::Scope<Infallible>,
+    listener: TcpListener,
+    service: S,
+    builder: Arc<auto::Builder<TetherExecutor>>,
+    conns: Arc<Conns>,
+    limits: ConnLimits,
+    signal: F,
+) -> Result<(), Infallible>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+    F: Future<Output = ()>,
+{
+    let mut signal = pin!(signal);
+    let mut next_key = 0u64;
+    'serving: loop {
+        let accepted = tether::select! {
+            biased;
+            _ = signal.as_mut() => break 'serving,
+            accepted = accept_next(&listener) => accepted,
+        };
+        let Some((stream, peer)) = accepted else {
+            continue;
+        };
+        let key = next_key;
+        next_key += 1;
+        let name = format!("http-conn {peer}");
+        let in_flight = conns.register(key, name.clone(), peer);
+        let conn = connection(
+            stream,
+            service.clone(),
+            builder.clone(),
+            conns.clone(),
+            key,
+            in_flight,
+            limits,
+        );
+        // Waits while `max_connections` are open (rule 2), but not past the signal.
+        tether::select! {
+            biased;
+            _ = signal.as_mut() => {
+                // The connection we hold was never served: it is closed with the future.
+                conns.finished(key);
+                break 'serving;
+            }
+            _ = s.spawn_named(&name, conn) => {}
+        }
+    }
+    // Stop accepting first: clients connecting from now on are refused.
+    drop(listener);
+    conns.signal();
+    s.cancel();
+    Ok(())
+}
+
+/// One connection's task: serve it, then leave the registry (unless dropped: cut off).
+async fn connection<S, B>(
+    stream: TcpStream,
+    service: S,
+    builder: Arc<auto::Builder<TetherExecutor>>,
+    conns: Arc<Conns>,
+    key: u64,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    limits: ConnLimits,
+) -> Result<(), Infallible>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    conns.started(key);
+    // Rule 4: a panic ends this connection only.
+    let _ = CatchUnwind::new(conn::serve_connection(
+        stream, &builder, service, in_flight, limits,
+    ))
+    .await;
+    conns.finished(key);
+    Ok(())
+}
+
+/// Accepts one connection; `None` after an accept error (rule 1).
+async fn accept_next(listener: &TcpListener) -> Option<(TcpStream, SocketAddr)> {
+    match listener.accept().await {
+        Ok(conn) => Some(conn),
+        Err(e) if is_resource_exhausted(&e) => {
+            eprintln!(
+                "tether-hyper: accept: {e}; pausing {EXHAUSTED_BACKOFF:?} so connections can close"
+            );
+            tether::time::sleep(EXHAUSTED_BACKOFF).await;
+            None
+        }
+        Err(e) => {
+            eprintln!("tether-hyper: accept: {e}");
+            None
+        }
+    }
+}
