@@ -13,30 +13,7 @@ pub mod child;
 pub mod on_drop;
 pub mod settle;
 
-/// Generates a current-thread and a multi-thread (2 workers) test of each scenario, an
-/// `async fn` of the test file: `on_both_flavors!(scenario_a, scenario_b);` makes
-/// `current_thread::scenario_a`, `multi_thread::scenario_a`, ...
-macro_rules! on_both_flavors {
-    ($($scenario:ident),* $(,)?) => {
-        mod current_thread {
-            $(
-                #[tether::test]
-                async fn $scenario() {
-                    super::$scenario().await
-                }
-            )*
-        }
-        mod multi_thread {
-            $(
-                #[tether::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario().await
-                }
-            )*
-        }
-    };
-}
-pub(crate) use on_both_flavors;
+pub(crate) use tether_test_support::on_both_flavors;
 
 /// Operations a task may perform per poll (documented in `tether::task`).
 pub const BUDGET: usize = 128;

@@ -4,8 +4,6 @@
 //! `TokioIo`, and a TLS handshake with tokio-rustls. Every runtime here is tether's; tokio is
 //! there only for its traits and helpers (none of which needs tokio's runtime).
 
-mod support;
-
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,7 +12,7 @@ use futures_util::{SinkExt, StreamExt};
 use tether::net::{TcpListener, TcpStream, UnixStream};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use support::on_both_flavors;
+use tether_test_support::on_both_flavors;
 
 /// A connected pair of loopback TCP streams.
 async fn tcp_pair() -> (TcpStream, TcpStream) {

@@ -1,0 +1,30 @@
+//! Test helpers the workspace's crates share; a dev-dependency only, never published.
+//!
+//! It depends on nothing: [`on_both_flavors!`] expands to `#[tether::test]` items, resolved in
+//! the crate that invokes it (tether's own integration tests, or a crate that depends on
+//! tether).
+
+/// Generates a current-thread and a multi-thread (2 workers) test of each scenario, an
+/// `async fn` of the test file: `on_both_flavors!(scenario_a, scenario_b);` makes
+/// `current_thread::scenario_a`, `multi_thread::scenario_a`, ...
+#[macro_export]
+macro_rules! on_both_flavors {
+    ($($scenario:ident),* $(,)?) => {
+        mod current_thread {
+            $(
+                #[tether::test]
+                async fn $scenario() {
+                    super::$scenario().await
+                }
+            )*
+        }
+        mod multi_thread {
+            $(
+                #[tether::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario().await
+                }
+            )*
+        }
+    };
+}
