@@ -1,8 +1,12 @@
 //! Test helpers the workspace's crates share; a dev-dependency only, never published.
 //!
-//! It depends on nothing: [`on_both_flavors!`] expands to `#[tether::test]` items, resolved in
-//! the crate that invokes it (tether's own integration tests, or a crate that depends on
-//! tether).
+//! - [`child`]: a binary (a demo server, an example) run from a test as a bounded child
+//!   process.
+//! - [`on_both_flavors!`]: a test of a scenario on each scheduler flavor. It expands to
+//!   `#[tether::test]` items, resolved in the crate that invokes it (tether's own integration
+//!   tests, or a crate that depends on tether), so this crate does not depend on tether.
+
+pub mod child;
 
 /// Generates a current-thread and a multi-thread (2 workers) test of each scenario, an
 /// `async fn` of the test file: `on_both_flavors!(scenario_a, scenario_b);` makes
