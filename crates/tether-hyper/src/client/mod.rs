@@ -9,9 +9,14 @@
 //! - **Protocol.** `http` URIs speak HTTP/1.1, or HTTP/2 with prior knowledge after
 //!   [`http2_prior_knowledge`](ClientBuilder::http2_prior_knowledge); `https` URIs speak what
 //!   the server picked through ALPN (HTTP/2 when it offers it).
-//! - **Tasks.** hyper runs each connection in a task of its own: here a tether task named
-//!   `http-client-conn` in the runtime's root scope (it shows in `Handle::dump`), which ends
-//!   when the connection closes. A client belongs to the runtime it first connects on.
+//! - **Tasks.** hyper runs each connection in a task of its own (and the pool one that closes
+//!   idle connections): here tether tasks named `http-client-conn` (they show in
+//!   `Handle::dump`). With [`ClientBuilder::build`] they are in the runtime's root scope, like
+//!   `tokio::spawn`ed tasks: they end when their connection closes, and those still open when
+//!   the runtime shuts down are cancelled and listed in its shutdown report. With
+//!   [`ClientBuilder::build_in`] they are children of a scope of yours, which ends once the
+//!   client (every clone) is dropped and its connections have closed; cancelling the scope
+//!   closes them at once. A client belongs to the runtime it first connects on.
 
 mod connect;
 
@@ -34,6 +39,9 @@ use connect::{ConnectError, Connector};
 
 /// The error type request bodies may use: anything that converts into this.
 type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// The name of the client's tasks.
+const TASK_NAME: &str = "http-client-conn";
 
 /// The default of [`ClientBuilder::connect_timeout`].
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -362,6 +370,49 @@ impl ClientBuilder {
         B: http_body::Body + Send + 'static,
         B::Data: Send,
     {
+        self.build_with(TetherExecutor::named(TASK_NAME))
+    }
+
+    /// The client, its connection tasks children of `scope` (see the [module docs](self)):
+    /// they cannot outlive it. Dropping the client (every clone) closes its connections, so
+    /// the scope can end; cancelling the scope closes them at once (requests in flight then
+    /// fail). The scope must be unbounded (no `max_concurrency`).
+    ///
+    /// # Panics
+    ///
+    /// As [`build`](ClientBuilder::build); and a request panics when `scope` is bounded and
+    /// full (hyper cannot wait to start a connection's task).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    ///
+    /// #[tether::main]
+    /// async fn main() {
+    ///     tether::scope::scope(|s| async move {
+    ///         let client: tether_hyper::Client = tether_hyper::Client::builder().build_in(&s);
+    ///         // ... requests ...
+    ///         drop(client); // its connections close, then the scope ends
+    ///         Ok::<_, Infallible>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// }
+    /// ```
+    pub fn build_in<B>(&self, scope: &tether::scope::Scope<std::convert::Infallible>) -> Client<B>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+    {
+        self.build_with(TetherExecutor::in_scope(scope, TASK_NAME))
+    }
+
+    fn build_with<B>(&self, executor: TetherExecutor) -> Client<B>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+    {
         let connector = Connector {
             connect_timeout: self.connect_timeout,
             #[cfg(feature = "rustls")]
@@ -381,7 +432,7 @@ impl ClientBuilder {
                 }
             },
         };
-        let mut builder = legacy::Client::builder(TetherExecutor::named("http-client-conn"));
+        let mut builder = legacy::Client::builder(executor);
         builder
             .timer(TetherTimer)
             .pool_timer(TetherTimer)
