@@ -33,8 +33,7 @@ async fn main() -> std::io::Result<()> {
             .map_err(std::io::Error::other)?;
     let key = PrivatePkcs8KeyDer::from(generated.signing_key.serialize_der());
     let config = tether_hyper::tls::server_config(vec![generated.cert.der().clone()], key.into())?;
-    let cert_path =
-        std::env::temp_dir().join(format!("tether-https-example-{}.pem", local.port()));
+    let cert_path = std::env::temp_dir().join(format!("tether-https-example-{}.pem", local.port()));
     std::fs::write(&cert_path, generated.cert.pem())?;
 
     println!("listening on https://{local}");

@@ -140,7 +140,10 @@ async fn body_text(res: http::Response<hyper::body::Incoming>) -> String {
 
 /// GET, POST and the protocol seen by the server, through `client` at `base`.
 async fn get_post_version(client: &Client, base: &str, version: Version) {
-    let res = client.get(format!("{base}/").parse().unwrap()).await.unwrap();
+    let res = client
+        .get(format!("{base}/").parse().unwrap())
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.version(), version);
     assert_eq!(body_text(res).await, "hello");
@@ -235,7 +238,11 @@ fn an_untrusted_certificate_is_a_connect_error_carrying_rustls_error() {
         // webpki-roots only: the generated certificate is not trusted.
         let client = Client::new();
         let err = client
-            .get(format!("https://localhost:{}/", server.addr.port()).parse().unwrap())
+            .get(
+                format!("https://localhost:{}/", server.addr.port())
+                    .parse()
+                    .unwrap(),
+            )
             .await
             .unwrap_err();
         assert!(err.is_connect(), "{err}");
@@ -287,10 +294,7 @@ fn a_scheme_other_than_http_is_refused_with_a_clear_message() {
             .await
             .unwrap_err();
         assert!(err.is_connect(), "{err}");
-        assert!(
-            err.to_string().contains("use http:// or https://"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("use http:// or https://"), "{err}");
     });
 }
 

@@ -49,7 +49,11 @@ fn start(example: &str, prefix: &'static str) -> (Running, String) {
     cmd.arg("127.0.0.1:0");
     let server = Running::start(cmd, "server example");
     let line = server.wait_for_line(prefix, Duration::from_secs(30));
-    let url = line.trim().strip_prefix("listening on ").unwrap().to_string();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
     (server, url)
 }
 
@@ -70,11 +74,18 @@ fn the_http_client_example_prints_status_headers_and_body_length() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert!(stdout.contains("HTTP/2.0 404 Not Found"), "{stdout}");
-    assert!(stdout.contains("content-type: application/json"), "{stdout}");
+    assert!(
+        stdout.contains("content-type: application/json"),
+        "{stdout}"
+    );
 
     let (mut https, base) = start("https", "listening on https://");
     let cert = https.wait_for_line("certificate: ", Duration::from_secs(10));
-    let cert = cert.trim().strip_prefix("certificate: ").unwrap().to_string();
+    let cert = cert
+        .trim()
+        .strip_prefix("certificate: ")
+        .unwrap()
+        .to_string();
     let out = fetch(&[&format!("{base}/items"), "--cacert", &cert]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));

@@ -35,7 +35,10 @@ async fn send(
 
 async fn exercise(client: &Client, base: &str, version: Version, name: &str) {
     let (status, v, body) = send(client, "GET", &format!("{base}/"), None).await;
-    assert_eq!((status, v, body.as_str()), (StatusCode::OK, version, "Hello, World!"));
+    assert_eq!(
+        (status, v, body.as_str()),
+        (StatusCode::OK, version, "Hello, World!")
+    );
 
     let json = format!(r#"{{"name":"{name}"}}"#);
     let (status, v, body) = send(client, "POST", &format!("{base}/items"), Some(&json)).await;
@@ -46,7 +49,10 @@ async fn exercise(client: &Client, base: &str, version: Version, name: &str) {
     let id = item["id"].as_u64().unwrap();
     let (status, _, body) = send(client, "GET", &format!("{base}/items/{id}"), None).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap(), item);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        item
+    );
 
     let (status, _, _) = send(client, "GET", &format!("{base}/nowhere"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -65,7 +71,11 @@ fn the_https_example_serves_http2_and_http1_over_tls_with_its_generated_certific
         .expect("the first line names the address")
         .port();
     let line = server.wait_for_line("certificate: ", Duration::from_secs(10));
-    let cert_path = line.trim().strip_prefix("certificate: ").unwrap().to_string();
+    let cert_path = line
+        .trim()
+        .strip_prefix("certificate: ")
+        .unwrap()
+        .to_string();
     let cert = CertificateDer::from_pem_file(&cert_path).expect("the certificate file");
 
     let rt = tether::runtime::Builder::new_current_thread()
@@ -91,7 +101,10 @@ fn the_https_example_serves_http2_and_http1_over_tls_with_its_generated_certific
             .await
             .unwrap_err();
         assert!(err.is_connect(), "{err}");
-        assert!(err.to_string().contains("invalid peer certificate"), "{err}");
+        assert!(
+            err.to_string().contains("invalid peer certificate"),
+            "{err}"
+        );
     });
     drop(rt);
     server.interrupt();

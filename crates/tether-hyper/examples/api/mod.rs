@@ -101,4 +101,3 @@ pub fn app() -> Router {
         .fallback(fallback)
         .with_state(Arc::new(AppState::default()))
 }
-

@@ -67,7 +67,10 @@ impl Connector {
             )));
         };
         // `[::1]` in a URI is the IPv6 address `::1`.
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         let tcp = self.connect_tcp(&host, port).await?;
         // Requests are written whole (hyper gathers head and body): Nagle would only delay them.

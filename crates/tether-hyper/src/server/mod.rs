@@ -422,10 +422,7 @@ where
             }
             let _ = conns_scope
                 .run(|s: tether::scope::Scope<Infallible>| {
-                    let accepted = Accepted {
-                        listener,
-                        acceptor,
-                    };
+                    let accepted = Accepted { listener, acceptor };
                     accept_loop(s, accepted, service, builder, body_conns, limits, signal)
                 })
                 .await;
