@@ -156,7 +156,7 @@ impl Connector {
             .map_err(|e| {
                 ConnectError::io(format!("tether-hyper: TLS with {host}{peer}: {e}"), e)
             })?;
-        Ok(Conn::Tls(TetherIo::new(tls.into())))
+        Ok(Conn::Tls(Box::new(TetherIo::new(tls.into()))))
     }
 }
 
@@ -164,7 +164,8 @@ impl Connector {
 pub(crate) enum Conn {
     Plain(TetherIo<TcpStream>),
     #[cfg(feature = "rustls")]
-    Tls(TetherIo<crate::tls::TlsStream<TcpStream>>),
+    /// Boxed: a TLS session's state is over a kilobyte, a socket a few words.
+    Tls(Box<TetherIo<crate::tls::TlsStream<TcpStream>>>),
 }
 
 impl Connection for Conn {
