@@ -282,6 +282,7 @@ enum Tls {
 ///     .connect_timeout(Duration::from_secs(2))
 ///     .add_root_certificate(generated.cert.der().clone())
 ///     .build();
+/// # drop(client);
 /// ```
 #[derive(Clone)]
 pub struct ClientBuilder {

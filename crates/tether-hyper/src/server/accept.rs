@@ -15,8 +15,10 @@ use tether::net::TcpStream;
 
 use crate::rt::TetherStream;
 
-/// Turns an accepted connection into the stream HTTP is served on (see the [module
-/// docs](self)).
+/// Turns an accepted connection into the stream HTTP is served on. The handshake runs in the
+/// connection's own task, never in the accept loop, bounded by the server's header read
+/// timeout, and ends at once when the server shuts down; a failed handshake ends the
+/// connection quietly.
 ///
 /// Implemented by [`Plain`] and, with feature `rustls`, by `tokio_rustls::TlsAcceptor`.
 /// Implement it to put another handshake in front of HTTP (a PROXY-protocol header, say) and
