@@ -6,6 +6,11 @@
 //!   accept loop and every connection in a scope, [`max_connections`](Serve::max_connections)
 //!   as backpressure, a graceful shutdown that reports what it cut off ([`ShutdownSummary`]),
 //!   descriptor exhaustion handled without spinning, and timeouts for slow and idle clients.
+//! - [`serve_tls`]: the same over TLS (rustls), HTTP/2 or HTTP/1.1 as ALPN decides; [`tls`]
+//!   has the configurations and the TLS stream.
+//! - [`Client`]: an HTTP/1.1 and HTTP/2 client with a connection pool, over TCP or TLS
+//!   (hyper-util's pooled client with a tether connector: names resolved on the blocking pool,
+//!   a connect timeout, rustls with webpki-roots or roots of your own).
 //! - [`rt`]: hyper's runtime traits, for using hyper's and hyper-util's builders directly:
 //!   [`TetherExecutor`] (tasks as named tether tasks), [`TetherTimer`] (tether's timers and
 //!   clock) and [`TetherIo`] (hyper's I/O straight over tether's sockets, reading into hyper's
@@ -42,10 +47,16 @@
 
 #![doc(test(attr(deny(warnings))))]
 
+pub mod client;
 pub mod rt;
 pub mod server;
 mod service;
+#[cfg(feature = "rustls")]
+pub mod tls;
 
+pub use client::{Client, ClientBuilder};
 pub use rt::{TetherExecutor, TetherIo, TetherStream, TetherTimer};
-pub use server::{serve, CutOff, Serve, ShutdownSummary, WithGracefulShutdown};
+#[cfg(feature = "rustls")]
+pub use server::serve_tls;
+pub use server::{serve, serve_with, CutOff, Serve, ShutdownSummary, WithGracefulShutdown};
 pub use service::HyperService;

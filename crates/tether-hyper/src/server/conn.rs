@@ -14,7 +14,9 @@
 //!    written) is dropped.
 //! 4. **Server shutdown**: when the server's scope is cancelled, the connection is shut down
 //!    gracefully as in rule 2; the scope drops it after its grace period if it has not finished.
-//! 5. **Requests in flight** are counted (the service's future from `call` until it completes
+//! 5. **Handshakes** (a TLS handshake, see `accept.rs`) are bounded by the header read
+//!    timeout and end at once when the server shuts down.
+//! 6. **Requests in flight** are counted (the service's future from `call` until it completes
 //!    or is dropped) for the shutdown summary.
 
 use std::future::{poll_fn, Future};
@@ -28,7 +30,6 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use tether::net::TcpStream;
 use tether::time::{sleep, Instant};
 use tower_service::Service;
 
@@ -38,15 +39,36 @@ use crate::rt::{TetherExecutor, TetherIo, TetherStream};
 /// Per-connection settings of a server.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ConnLimits {
+    /// Rule 5; `None`: no limit.
+    pub(crate) header_read_timeout: Option<Duration>,
     /// Rule 2; `None`: no idle timeout.
     pub(crate) idle_timeout: Option<Duration>,
     /// Rule 3.
     pub(crate) grace: Duration,
 }
 
+/// Runs an accepted connection's handshake (rule 5); `None` if it failed, took too long, or
+/// the server is shutting down.
+pub(crate) async fn handshake<T>(
+    handshake: impl Future<Output = std::io::Result<T>>,
+    limits: ConnLimits,
+) -> Option<T> {
+    let bounded = async {
+        match limits.header_read_timeout {
+            Some(limit) => tether::time::timeout(limit, handshake).await.ok()?.ok(),
+            None => handshake.await.ok(),
+        }
+    };
+    tether::select! {
+        biased;
+        _ = tether::task::cancelled() => None,
+        stream = bounded => stream,
+    }
+}
+
 /// Serves `stream` until the client closes, an error, or one of the rules above ends it.
-pub(crate) async fn serve_connection<S, B>(
-    stream: TcpStream,
+pub(crate) async fn serve_connection<T, S, B>(
+    stream: T,
     builder: &auto::Builder<TetherExecutor>,
     service: S,
     in_flight: Arc<AtomicUsize>,
@@ -58,9 +80,8 @@ pub(crate) async fn serve_connection<S, B>(
     B: http_body::Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<BoxError>,
+    T: TetherStream + Send + 'static,
 {
-    // Responses are written whole (hyper gathers head and body): Nagle would only delay them.
-    let _ = stream.set_nodelay(true);
     let activity = limits
         .idle_timeout
         .map(|_| Arc::new(AtomicBool::new(false)));
@@ -188,7 +209,7 @@ impl<T: TetherStream> hyper::rt::Write for Watched<T> {
     }
 }
 
-/// The user's service, counting requests in flight (rule 5).
+/// The user's service, counting requests in flight (rule 6).
 #[derive(Clone)]
 struct Counted<S> {
     inner: S,

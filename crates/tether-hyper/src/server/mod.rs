@@ -28,8 +28,11 @@
 //!    the panic hook has printed it. It does not cancel the server's scope.
 //!
 //! Per-connection rules (slow headers, idle connections) are in `conn.rs`'s docs and on
-//! [`Serve::header_read_timeout`] and [`Serve::idle_timeout`].
+//! [`Serve::header_read_timeout`] and [`Serve::idle_timeout`]. What happens between accepting a
+//! connection and serving HTTP on it (nothing, or a TLS handshake) is an [`Accept`]: see
+//! `accept.rs`.
 
+mod accept;
 mod conn;
 mod summary;
 
@@ -47,9 +50,10 @@ use hyper_util::server::conn::auto;
 use tether::net::{is_resource_exhausted, TcpListener, TcpStream};
 use tower_service::Service;
 
+pub use accept::{Accept, Plain};
 pub use summary::{CutOff, ShutdownSummary};
 
-use crate::rt::{CatchUnwind, TetherExecutor, TetherTimer};
+use crate::rt::{CatchUnwind, TetherExecutor, TetherStream, TetherTimer};
 use conn::ConnLimits;
 use summary::Conns;
 
@@ -112,8 +116,65 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    serve_with(listener, Plain, service)
+}
+
+/// [`serve`] over TLS: each accepted connection first does a TLS handshake with `acceptor`
+/// (in its own task, bounded by the [header read timeout](Serve::header_read_timeout)), then
+/// HTTP/2 or HTTP/1.1 is served on it, as the client chose through ALPN (build the acceptor
+/// from [`tls::server_config`](crate::tls::server_config), which offers both) or, without
+/// ALPN, as its first bytes say. Everything else is as for [`serve`].
+///
+/// # Examples
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use rustls::pki_types::PrivatePkcs8KeyDer;
+///
+/// #[tether::main]
+/// async fn main() -> std::io::Result<()> {
+///     let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+///     let key = PrivatePkcs8KeyDer::from(generated.signing_key.serialize_der());
+///     let config = tether_hyper::tls::server_config(vec![generated.cert.der().clone()], key.into())?;
+///     let app = Router::new().route("/", get(|| async { "Hello, TLS!" }));
+///     let listener = tether::net::TcpListener::bind("127.0.0.1:0").await?;
+///     let server = tether_hyper::serve_tls(listener, std::sync::Arc::new(config).into(), app);
+///     println!("would serve on https://{}", server.local_addr()?);
+///     Ok(())
+/// }
+/// ```
+#[cfg(feature = "rustls")]
+pub fn serve_tls<S, B>(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    service: S,
+) -> Serve<S, tokio_rustls::TlsAcceptor>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    serve_with(listener, acceptor, service)
+}
+
+/// [`serve`] with a handshake of your own between accepting a connection and serving HTTP on
+/// it: see [`Accept`]. `serve(l, s)` is `serve_with(l, Plain, s)`.
+pub fn serve_with<S, B, A>(listener: TcpListener, acceptor: A, service: S) -> Serve<S, A>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+    A: Accept,
+{
     Serve {
         listener,
+        acceptor,
         service,
         config: Config::default(),
     }
@@ -194,23 +255,25 @@ macro_rules! options {
 /// The future-to-be of [`serve`]: set options, then `.await` it (it serves until dropped) or
 /// add [`with_graceful_shutdown`](Serve::with_graceful_shutdown).
 #[must_use = "a server does nothing until it is awaited"]
-pub struct Serve<S> {
+pub struct Serve<S, A = Plain> {
     listener: TcpListener,
+    acceptor: A,
     service: S,
     config: Config,
 }
 
-impl<S> Serve<S> {
+impl<S, A> Serve<S, A> {
     options!();
 
     /// Serves until `signal` completes, then shuts down gracefully (see the [module
     /// docs](self)); awaiting it gives the [`ShutdownSummary`].
-    pub fn with_graceful_shutdown<F>(self, signal: F) -> WithGracefulShutdown<S, F>
+    pub fn with_graceful_shutdown<F>(self, signal: F) -> WithGracefulShutdown<S, F, A>
     where
         F: Future<Output = ()> + Send + 'static,
     {
         WithGracefulShutdown {
             listener: self.listener,
+            acceptor: self.acceptor,
             service: self.service,
             config: self.config,
             signal,
@@ -218,7 +281,7 @@ impl<S> Serve<S> {
     }
 }
 
-impl<S> std::fmt::Debug for Serve<S> {
+impl<S, A> std::fmt::Debug for Serve<S, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Serve")
             .field("listener", &self.listener)
@@ -229,18 +292,19 @@ impl<S> std::fmt::Debug for Serve<S> {
 
 /// A [`Serve`] that stops when a signal completes; awaiting it gives the [`ShutdownSummary`].
 #[must_use = "a server does nothing until it is awaited"]
-pub struct WithGracefulShutdown<S, F> {
+pub struct WithGracefulShutdown<S, F, A = Plain> {
     listener: TcpListener,
+    acceptor: A,
     service: S,
     config: Config,
     signal: F,
 }
 
-impl<S, F> WithGracefulShutdown<S, F> {
+impl<S, F, A> WithGracefulShutdown<S, F, A> {
     options!();
 }
 
-impl<S, F> std::fmt::Debug for WithGracefulShutdown<S, F> {
+impl<S, F, A> std::fmt::Debug for WithGracefulShutdown<S, F, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WithGracefulShutdown")
             .field("listener", &self.listener)
@@ -249,8 +313,9 @@ impl<S, F> std::fmt::Debug for WithGracefulShutdown<S, F> {
     }
 }
 
-impl<S, B> IntoFuture for Serve<S>
+impl<S, B, A> IntoFuture for Serve<S, A>
 where
+    A: Accept,
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
@@ -267,6 +332,7 @@ where
         Box::pin(async move {
             run(
                 self.listener,
+                self.acceptor,
                 self.service,
                 self.config,
                 std::future::pending(),
@@ -277,8 +343,9 @@ where
     }
 }
 
-impl<S, B, F> IntoFuture for WithGracefulShutdown<S, F>
+impl<S, B, F, A> IntoFuture for WithGracefulShutdown<S, F, A>
 where
+    A: Accept,
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
@@ -291,7 +358,13 @@ where
     type IntoFuture = Pin<Box<dyn Future<Output = ShutdownSummary> + Send>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(run(self.listener, self.service, self.config, self.signal))
+        Box::pin(run(
+            self.listener,
+            self.acceptor,
+            self.service,
+            self.config,
+            self.signal,
+        ))
     }
 }
 
@@ -310,8 +383,9 @@ fn connection_builder(
 }
 
 /// The server: see the [module docs](self).
-async fn run<S, B, F>(
+async fn run<S, B, F, A>(
     listener: TcpListener,
+    acceptor: A,
     service: S,
     config: Config,
     signal: F,
@@ -324,9 +398,11 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
     F: Future<Output = ()> + Send,
+    A: Accept,
 {
     let conns = Arc::new(Conns::new());
     let limits = ConnLimits {
+        header_read_timeout: config.header_read_timeout,
         idle_timeout: config.idle_timeout,
         grace: config.grace,
     };
@@ -346,7 +422,8 @@ where
             }
             let _ = conns_scope
                 .run(|s: tether::scope::Scope<Infallible>| {
-                    accept_loop(s, listener, service, builder, body_conns, limits, signal)
+                    let accepted = Accepted { listener, acceptor };
+                    accept_loop(s, accepted, service, builder, body_conns, limits, signal)
                 })
                 .await;
             *cut_off = streams.live();
@@ -357,10 +434,16 @@ where
     conns.summary(grace, streams_cut_off)
 }
 
-/// The body of the connections' scope: accepts and spawns until `signal`, then rule 3.
-async fn accept_loop<S, B, F>(
-    s: tether::scope::Scope<Infallible>,
+/// The listener and what is done with each connection it accepts.
+struct Accepted<A> {
     listener: TcpListener,
+    acceptor: A,
+}
+
+/// The body of the connections' scope: accepts and spawns until `signal`, then rule 3.
+async fn accept_loop<S, B, F, A>(
+    s: tether::scope::Scope<Infallible>,
+    accepted: Accepted<A>,
     service: S,
     builder: Arc<auto::Builder<TetherExecutor>>,
     conns: Arc<Conns>,
@@ -375,7 +458,9 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
     F: Future<Output = ()>,
+    A: Accept,
 {
+    let Accepted { listener, acceptor } = accepted;
     let mut signal = pin!(signal);
     let mut next_key = 0u64;
     'serving: loop {
@@ -391,8 +476,11 @@ where
         next_key += 1;
         let name = format!("http-conn {peer}");
         let in_flight = conns.register(key, name.clone(), peer);
+        // Responses are written whole (hyper gathers head and body): Nagle would only delay
+        // them.
+        let _ = stream.set_nodelay(true);
         let conn = connection(
-            stream,
+            acceptor.accept(stream),
             service.clone(),
             builder.clone(),
             conns.clone(),
@@ -418,9 +506,10 @@ where
     Ok(())
 }
 
-/// One connection's task: serve it, then leave the registry (unless dropped: cut off).
-async fn connection<S, B>(
-    stream: TcpStream,
+/// One connection's task: finish its handshake, serve it, then leave the registry (unless
+/// dropped: cut off).
+async fn connection<S, B, H, T>(
+    handshake: H,
     service: S,
     builder: Arc<auto::Builder<TetherExecutor>>,
     conns: Arc<Conns>,
@@ -435,12 +524,16 @@ where
     B: http_body::Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<BoxError>,
+    H: Future<Output = io::Result<T>> + Send,
+    T: TetherStream + Send + 'static,
 {
     conns.started(key);
     // Rule 4: a panic ends this connection only.
-    let _ = CatchUnwind::new(conn::serve_connection(
-        stream, &builder, service, in_flight, limits,
-    ))
+    let _ = CatchUnwind::new(async {
+        if let Some(stream) = conn::handshake(handshake, limits).await {
+            conn::serve_connection(stream, &builder, service, in_flight, limits).await;
+        }
+    })
     .await;
     conns.finished(key);
     Ok(())
