@@ -100,6 +100,7 @@ pub mod io;
 pub(crate) mod loom;
 mod macros;
 pub mod net;
+#[cfg(unix)]
 pub mod process;
 pub mod runtime;
 pub(crate) mod sched;
@@ -123,11 +124,13 @@ pub use tether_macros::main;
 /// Options as for [`main`]; `start_paused = true` runs the test on a paused clock.
 pub use tether_macros::test;
 
-/// What the expansions of [`select!`], [`join!`] and [`try_join!`] use: not part of the public
-/// API, and may change in any release.
+/// What the expansions of [`select!`], [`join!`] and [`try_join!`] use, and the switches tests
+/// use to force portable fallbacks: not part of the public API, and may change in any release.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::macros::support::*;
+    #[cfg(unix)]
+    pub use crate::process::fallback::force_wait_by_polling;
     pub use tether_macros::{join, select, try_join};
 }
 
