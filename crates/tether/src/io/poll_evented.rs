@@ -345,7 +345,8 @@ pub(crate) fn check_driven_elsewhere(rt: &RuntimeShared, what: &str) {
     }
 }
 
-#[cfg(all(test, not(tether_loom)))]
+// The tests build on Unix socket pairs.
+#[cfg(all(test, unix, not(tether_loom)))]
 mod tests {
     use super::*;
     use crate::io::scheduled_io::{ERROR, READABLE, READ_CLOSED, WRITABLE};
