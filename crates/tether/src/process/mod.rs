@@ -417,4 +417,27 @@ mod tests {
             assert_eq!(status.code(), Some(4));
         });
     }
+
+    /// The switch `tests/process_fallback.rs` relies on: `spawn` honours it, and the exit
+    /// descriptor is used again once it is off (on Linux, where the kernel has pidfd).
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot spawn processes")]
+    fn the_forced_fallback_switch_reaches_spawn() {
+        let rt = crate::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            fallback::force_wait_by_polling(true);
+            let mut forced = Command::new("true").spawn().unwrap();
+            fallback::force_wait_by_polling(false);
+            let mut normal = Command::new("true").spawn().unwrap();
+            assert_eq!(forced.exit_watch_kind(), "backoff");
+            if cfg!(target_os = "linux") && super::exit_fd::ExitFd::open(std::process::id()).is_ok()
+            {
+                assert_eq!(normal.exit_watch_kind(), "descriptor");
+            }
+            assert!(forced.wait().await.unwrap().success());
+            assert!(normal.wait().await.unwrap().success());
+        });
+    }
 }
