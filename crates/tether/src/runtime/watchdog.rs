@@ -110,7 +110,7 @@ struct SchedStat {
     #[cfg(target_os = "linux")]
     file: Option<std::fs::File>,
     /// The runtime's count of schedstat opens and reads, for tests.
-    #[cfg(test)]
+    #[cfg(all(test, target_os = "linux"))]
     counts: Arc<SchedStatCounts>,
 }
 
@@ -129,7 +129,7 @@ impl SchedStat {
             tid: 0,
             #[cfg(target_os = "linux")]
             file: None,
-            #[cfg(test)]
+            #[cfg(all(test, target_os = "linux"))]
             counts: _watchdog.schedstat_counts.clone(),
         }
     }

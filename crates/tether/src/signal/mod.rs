@@ -74,7 +74,8 @@
 //! runtime to be polled. Ctrl-Break, closing the console and logging off are not handled (the
 //! default action runs).
 
-#[cfg(any(windows, test))]
+// Used by Windows' Ctrl-C; its tests run on every platform.
+#[cfg(any(windows, all(test, not(tether_loom))))]
 mod broadcast;
 #[cfg(windows)]
 mod console;
@@ -91,6 +92,7 @@ use std::future::Future;
 use std::io;
 
 /// Completes when the process receives `SIGINT`, the signal Ctrl-C sends from a terminal.
+/// (On Windows, when the console receives Ctrl-C: see the [module docs](self#windows).)
 ///
 /// The listener is installed when `ctrl_c` is **called**, not when the future is first polled:
 /// a Ctrl-C pressed in between is not lost. The future joins the runtime that polls it.
