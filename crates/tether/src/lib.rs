@@ -10,11 +10,12 @@
 //! nothing runs unseen, and whatever still runs when the runtime is dropped is cancelled.
 //!
 //! The **runtime** ([`runtime::Runtime`]) runs tasks until they wait. When every task waits, it
-//! sleeps in one blocking call to the operating system (`epoll_wait`), which returns when a socket
-//! becomes ready or the next timer is due: an idle runtime uses no CPU. Tasks are cooperative: a
-//! task runs until it reaches an `.await` that is not ready, so a task that computes for long
-//! without awaiting holds up the others. Move such work to [`task::spawn_blocking`], or insert
-//! [`task::yield_now`]. The runtime names a task that does this: by default a poll longer than
+//! sleeps in one blocking call to the operating system (`epoll_wait`; `kevent` on macOS and
+//! FreeBSD, IOCP on Windows: the README's platform table says what each offers), which returns
+//! when a socket becomes ready or the next timer is due: an idle runtime uses no CPU. Tasks are
+//! cooperative: a task runs until it reaches an `.await` that is not ready, so a task that
+//! computes for long without awaiting holds up the others. Move such work to
+//! [`task::spawn_blocking`], or insert [`task::yield_now`]. The runtime names a task that does this: by default a poll longer than
 //! 10 ms is reported with the task's name and spawn location, and a watchdog reports one still
 //! running after 100 ms while it is stuck; [`Handle::dump`](runtime::Handle::dump) draws the live
 //! tree of tasks and scopes, and [`Handle::metrics`](runtime::Handle::metrics) gives the counters.
@@ -33,10 +34,12 @@
 //! - [`sync`]: channels (`oneshot`, `mpsc`, `broadcast`, `watch`), `Mutex`, `RwLock`,
 //!   `Semaphore`, `Notify` and `Barrier`, with tokio's names; waiting on them spends the
 //!   cooperative budget like any other resource.
-//! - [`process`]: child processes (`Command`, `Child`) with pipes on the reactor and exit waited
-//!   for through a pidfd, never blocking a thread; dropped children are still reaped.
-//! - [`signal`]: `ctrl_c` and Unix signals (`signal::unix::signal`), each listener woken for
-//!   every delivery, without a thread per signal.
+//! - [`process`] (Unix): child processes (`Command`, `Child`) with pipes on the reactor and exit
+//!   waited for through a pidfd or a kqueue, never blocking a thread; dropped children are still
+//!   reaped.
+//! - [`signal`]: `ctrl_c` (on Windows, through the console handler) and Unix signals
+//!   (`signal::unix::signal`), each listener woken for every delivery, without a thread per
+//!   signal.
 //! - [`future`]: `all`, `all_settled`, `race`, `any` over futures or tasks, cancelling the
 //!   losers, and `Promise`, a value that settles once and is awaited by any number of clones.
 //! - [`fs`]: files and directories with tokio's names, run on the blocking pool; [`fs::File`]
