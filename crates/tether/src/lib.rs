@@ -15,10 +15,11 @@
 //! when a socket becomes ready or the next timer is due: an idle runtime uses no CPU. Tasks are
 //! cooperative: a task runs until it reaches an `.await` that is not ready, so a task that
 //! computes for long without awaiting holds up the others. Move such work to
-//! [`task::spawn_blocking`], or insert [`task::yield_now`]. The runtime names a task that does this: by default a poll longer than
-//! 10 ms is reported with the task's name and spawn location, and a watchdog reports one still
-//! running after 100 ms while it is stuck; [`Handle::dump`](runtime::Handle::dump) draws the live
-//! tree of tasks and scopes, and [`Handle::metrics`](runtime::Handle::metrics) gives the counters.
+//! [`task::spawn_blocking`], or insert [`task::yield_now`]. The runtime names a task that does
+//! this: by default a poll longer than 10 ms is reported with the task's name and spawn location,
+//! and a watchdog reports one still running after 100 ms while it is stuck;
+//! [`Handle::dump`](runtime::Handle::dump) draws the live tree of tasks and scopes, and
+//! [`Handle::metrics`](runtime::Handle::metrics) gives the counters.
 //!
 //! - [`scope`]: structured concurrency. A scope's children cannot outlive it; its first failure
 //!   cancels the rest in two phases (a signal tasks can observe, then a hard drop after a grace
