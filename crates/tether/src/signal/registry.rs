@@ -163,9 +163,9 @@ impl Globals {
         // SAFETY: the action runs inside a signal handler, so it must be async-signal-safe and
         // must not panic. `on_signal` reads the `OnceLock` (an atomic load: `Globals` is fully
         // built before any handler exists, rule 1, and is never dropped), indexes the slot table
-        // with a checked `get`, stores into an `AtomicBool` (lock-free on every Linux target), and
-        // calls `write(2)`, which POSIX lists as async-signal-safe, on a descriptor that stays
-        // open forever. It does not allocate, lock, or panic. `signal-hook-registry` saves and
+        // with a checked `get`, stores into an `AtomicBool` (lock-free on every Unix target
+        // tether builds for), and calls `write(2)`, which POSIX lists as async-signal-safe, on a
+        // descriptor that stays open forever. It does not allocate, lock, or panic. `signal-hook-registry` saves and
         // restores `errno` around it, so the interrupted code does not see `write`'s errno.
         // `signum` is not forbidden: `slot` refused those above.
         unsafe { signal_hook_registry::register(signum, move || on_signal(signum)) }.map_err(
