@@ -3,14 +3,16 @@
 //! with `LinesCodec`, hyper 1.x's HTTP/1 client and server connections over hyper-util's
 //! `TokioIo`, and a TLS handshake with tokio-rustls. Every runtime here is tether's; tokio is
 //! there only for its traits and helpers (none of which needs tokio's runtime).
+//!
+//! The Unix-socket and child-pipe scenarios exist on Unix only.
 
-use std::mem::MaybeUninit;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
-use tether::net::{TcpListener, TcpStream, UnixStream};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+#[cfg(unix)]
+use tether::net::UnixStream;
+use tether::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use tether_test_support::on_both_flavors;
 
@@ -90,6 +92,7 @@ async fn tokio_ext_over_tcp_and_halves() {
 
 /// A Unix stream pair: numbers and a vectored write (one `writev`) through tokio's helpers, and
 /// the owned halves moved to two tasks.
+#[cfg(unix)]
 async fn tokio_ext_over_unix_stream() {
     let (a, mut b) = UnixStream::pair().unwrap();
     assert!(a.is_write_vectored());
@@ -120,8 +123,14 @@ async fn tokio_ext_over_unix_stream() {
 }
 
 /// A read into a `ReadBuf` over uninitialized memory initializes only the bytes it read: the
-/// stream reads straight into the unfilled part instead of zero-filling it first.
+/// stream reads straight into the unfilled part instead of zero-filling it first. (On Unix: on
+/// Windows tether zero-fills, having no `read(2)` on a descriptor.)
+#[cfg(unix)]
 async fn read_buf_is_not_zero_filled() {
+    use std::mem::MaybeUninit;
+    use std::pin::Pin;
+    use tokio::io::ReadBuf;
+
     let (mut a, mut b) = tcp_pair().await;
     a.write_all(b"four").await.unwrap();
     let mut storage = [MaybeUninit::<u8>::uninit(); 64];
@@ -222,6 +231,7 @@ async fn tokio_ext_over_file_and_buf_reader() {
 
 /// A child's pipes: `cat` echoes what tokio's `write_all` sends to its stdin once `shutdown`
 /// closes it; a shell writes to stderr.
+#[cfg(unix)]
 async fn tokio_ext_over_child_pipes() {
     use std::process::Stdio;
     let mut cat = tether::process::Command::new("cat")
@@ -387,35 +397,45 @@ fn streams_meet_the_bounds_tokio_crates_ask_for() {
     fn tokio_reader<T: AsyncRead + Unpin + Send + 'static>() {}
     fn tokio_writer<T: AsyncWrite + Unpin + Send + 'static>() {}
     tokio_stream::<TcpStream>();
+    #[cfg(unix)]
     tokio_stream::<UnixStream>();
     tokio_stream::<tether::io::DuplexStream>();
     tokio_stream::<tether::fs::File>();
     tokio_reader::<tether::net::tcp::OwnedReadHalf>();
     tokio_writer::<tether::net::tcp::OwnedWriteHalf>();
-    tokio_reader::<tether::net::unix::OwnedReadHalf>();
-    tokio_writer::<tether::net::unix::OwnedWriteHalf>();
-    tokio_reader::<tether::process::ChildStdout>();
-    tokio_reader::<tether::process::ChildStderr>();
-    tokio_writer::<tether::process::ChildStdin>();
+    #[cfg(unix)]
+    {
+        tokio_reader::<tether::net::unix::OwnedReadHalf>();
+        tokio_writer::<tether::net::unix::OwnedWriteHalf>();
+        tokio_reader::<tether::process::ChildStdout>();
+        tokio_reader::<tether::process::ChildStderr>();
+        tokio_writer::<tether::process::ChildStdin>();
+    }
     fn tokio_buf_reader<T: tokio::io::AsyncBufRead + Unpin>() {}
     tokio_buf_reader::<tether::io::BufReader<TcpStream>>();
     fn borrowed_reader<T: AsyncRead + Unpin + Send>() {}
     fn borrowed_writer<T: AsyncWrite + Unpin + Send>() {}
     borrowed_reader::<tether::net::tcp::ReadHalf<'_>>();
     borrowed_writer::<tether::net::tcp::WriteHalf<'_>>();
-    borrowed_reader::<tether::net::unix::ReadHalf<'_>>();
-    borrowed_writer::<tether::net::unix::WriteHalf<'_>>();
+    #[cfg(unix)]
+    {
+        borrowed_reader::<tether::net::unix::ReadHalf<'_>>();
+        borrowed_writer::<tether::net::unix::WriteHalf<'_>>();
+        borrowed_writer::<&UnixStream>();
+    }
     borrowed_reader::<&TcpStream>();
-    borrowed_writer::<&UnixStream>();
 }
 
 on_both_flavors!(
     framed_lines_round_trip,
     tokio_ext_over_tcp_and_halves,
+    #[cfg(unix)]
     tokio_ext_over_unix_stream,
+    #[cfg(unix)]
     read_buf_is_not_zero_filled,
     tokio_ext_over_duplex,
     tokio_ext_over_file_and_buf_reader,
+    #[cfg(unix)]
     tokio_ext_over_child_pipes,
     hyper_http1_over_tokio_io,
     tls_echo_over_tokio_rustls,

@@ -104,6 +104,7 @@ impl Running {
     }
 
     /// Sends `SIGINT` to the child's pid only, as Ctrl-C or `kill -INT <pid>` would.
+    #[cfg(unix)]
     pub fn interrupt(&self) {
         let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
         // SAFETY: `kill` only sends a signal. `pid` is our child, not yet reaped (we hold its

@@ -10,12 +10,14 @@ pub mod child;
 
 /// Generates a current-thread and a multi-thread (2 workers) test of each scenario, an
 /// `async fn` of the test file: `on_both_flavors!(scenario_a, scenario_b);` makes
-/// `current_thread::scenario_a`, `multi_thread::scenario_a`, ...
+/// `current_thread::scenario_a`, `multi_thread::scenario_a`, ... Attributes before a scenario
+/// (`#[cfg(unix)] scenario_c`) go on both of its tests.
 #[macro_export]
 macro_rules! on_both_flavors {
-    ($($scenario:ident),* $(,)?) => {
+    ($($(#[$attr:meta])* $scenario:ident),* $(,)?) => {
         mod current_thread {
             $(
+                $(#[$attr])*
                 #[tether::test]
                 async fn $scenario() {
                     super::$scenario().await
@@ -24,6 +26,7 @@ macro_rules! on_both_flavors {
         }
         mod multi_thread {
             $(
+                $(#[$attr])*
                 #[tether::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
                     super::$scenario().await

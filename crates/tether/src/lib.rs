@@ -10,14 +10,16 @@
 //! nothing runs unseen, and whatever still runs when the runtime is dropped is cancelled.
 //!
 //! The **runtime** ([`runtime::Runtime`]) runs tasks until they wait. When every task waits, it
-//! sleeps in one blocking call to the operating system (`epoll_wait`), which returns when a socket
-//! becomes ready or the next timer is due: an idle runtime uses no CPU. Tasks are cooperative: a
-//! task runs until it reaches an `.await` that is not ready, so a task that computes for long
-//! without awaiting holds up the others. Move such work to [`task::spawn_blocking`], or insert
-//! [`task::yield_now`]. The runtime names a task that does this: by default a poll longer than
-//! 10 ms is reported with the task's name and spawn location, and a watchdog reports one still
-//! running after 100 ms while it is stuck; [`Handle::dump`](runtime::Handle::dump) draws the live
-//! tree of tasks and scopes, and [`Handle::metrics`](runtime::Handle::metrics) gives the counters.
+//! sleeps in one blocking call to the operating system (`epoll_wait`; `kevent` on macOS and
+//! FreeBSD, IOCP on Windows: the README's platform table says what each offers), which returns
+//! when a socket becomes ready or the next timer is due: an idle runtime uses no CPU. Tasks are
+//! cooperative: a task runs until it reaches an `.await` that is not ready, so a task that
+//! computes for long without awaiting holds up the others. Move such work to
+//! [`task::spawn_blocking`], or insert [`task::yield_now`]. The runtime names a task that does
+//! this: by default a poll longer than 10 ms is reported with the task's name and spawn location,
+//! and a watchdog reports one still running after 100 ms while it is stuck;
+//! [`Handle::dump`](runtime::Handle::dump) draws the live tree of tasks and scopes, and
+//! [`Handle::metrics`](runtime::Handle::metrics) gives the counters.
 //!
 //! - [`scope`]: structured concurrency. A scope's children cannot outlive it; its first failure
 //!   cancels the rest in two phases (a signal tasks can observe, then a hard drop after a grace
@@ -33,10 +35,12 @@
 //! - [`sync`]: channels (`oneshot`, `mpsc`, `broadcast`, `watch`), `Mutex`, `RwLock`,
 //!   `Semaphore`, `Notify` and `Barrier`, with tokio's names; waiting on them spends the
 //!   cooperative budget like any other resource.
-//! - [`process`]: child processes (`Command`, `Child`) with pipes on the reactor and exit waited
-//!   for through a pidfd, never blocking a thread; dropped children are still reaped.
-//! - [`signal`]: `ctrl_c` and Unix signals (`signal::unix::signal`), each listener woken for
-//!   every delivery, without a thread per signal.
+//! - [`process`] (Unix): child processes (`Command`, `Child`) with pipes on the reactor and exit
+//!   waited for through a pidfd or a kqueue, never blocking a thread; dropped children are still
+//!   reaped.
+//! - [`signal`]: `ctrl_c` (on Windows, through the console handler) and Unix signals
+//!   (`signal::unix::signal`), each listener woken for every delivery, without a thread per
+//!   signal.
 //! - [`future`]: `all`, `all_settled`, `race`, `any` over futures or tasks, cancelling the
 //!   losers, and `Promise`, a value that settles once and is awaited by any number of clones.
 //! - [`fs`]: files and directories with tokio's names, run on the blocking pool; [`fs::File`]
@@ -100,6 +104,7 @@ pub mod io;
 pub(crate) mod loom;
 mod macros;
 pub mod net;
+#[cfg(unix)]
 pub mod process;
 pub mod runtime;
 pub(crate) mod sched;
@@ -123,11 +128,13 @@ pub use tether_macros::main;
 /// Options as for [`main`]; `start_paused = true` runs the test on a paused clock.
 pub use tether_macros::test;
 
-/// What the expansions of [`select!`], [`join!`] and [`try_join!`] use: not part of the public
-/// API, and may change in any release.
+/// What the expansions of [`select!`], [`join!`] and [`try_join!`] use, and the switches tests
+/// use to force portable fallbacks: not part of the public API, and may change in any release.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::macros::support::*;
+    #[cfg(unix)]
+    pub use crate::process::fallback::force_wait_by_polling;
     pub use tether_macros::{join, select, try_join};
 }
 

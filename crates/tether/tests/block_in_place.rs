@@ -28,7 +28,8 @@ fn multi(workers: usize) -> Runtime {
         .unwrap()
 }
 
-/// The names of this process's threads.
+/// The names of this process's threads (from `/proc`: Linux only).
+#[cfg(target_os = "linux")]
 fn thread_names() -> Vec<String> {
     std::fs::read_dir("/proc/self/task")
         .unwrap()
@@ -38,6 +39,7 @@ fn thread_names() -> Vec<String> {
 }
 
 /// Threads of this process whose name starts with `prefix`.
+#[cfg(target_os = "linux")]
 fn threads_named(prefix: &str) -> usize {
     thread_names()
         .iter()
@@ -209,6 +211,7 @@ fn a_panic_in_the_closure_is_the_task_s_and_the_worker_comes_back() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 #[cfg_attr(
     miri,
     ignore = "Miri's threads are not the OS's: /proc does not list them"

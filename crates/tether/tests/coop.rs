@@ -4,12 +4,10 @@
 //! Without the budget these tests would hang (the busy task never returns `Pending`), so each
 //! runs under a watchdog that fails the process after a minute instead.
 
-use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tether::io::AsyncReadExt;
 use tether::runtime::Builder;
 
 fn watchdog(name: &'static str) -> Arc<AtomicBool> {
@@ -29,7 +27,11 @@ fn watchdog(name: &'static str) -> Arc<AtomicBool> {
 }
 
 #[test]
+#[cfg(unix)]
 fn always_readable_socket_does_not_starve_a_timer() {
+    use std::io::Write;
+    use std::sync::atomic::AtomicU64;
+    use tether::io::AsyncReadExt;
     let done = watchdog("always_readable_socket_does_not_starve_a_timer");
     let (mut writer, reader) = std::os::unix::net::UnixStream::pair().unwrap();
     let stop = Arc::new(AtomicBool::new(false));

@@ -2,6 +2,9 @@
 //! uses; `IntoRawFd` (and `into_std`) give it up, deregistered; `FromRawFd` (and `from_std`,
 //! `TryFrom`) take one in and register it with the current runtime, or panic outside one with a
 //! message naming the call.
+//!
+//! Unix only: file descriptors.
+#![cfg(unix)]
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, RawFd};

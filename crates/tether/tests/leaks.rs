@@ -2,6 +2,9 @@
 //! leaves the process's thread count and open descriptors where they were.
 //!
 //! One test in its own binary, so no other test creates threads or descriptors meanwhile.
+//!
+//! Linux only: it counts threads and descriptors through `/proc`.
+#![cfg(target_os = "linux")]
 
 use std::time::Duration;
 

@@ -332,7 +332,8 @@ fn paused_clock_is_refused_on_multi_thread() {
 }
 
 /// CPU time (user + system, in clock ticks) of this process's threads whose name starts with
-/// `prefix`.
+/// `prefix` (from `/proc`: Linux only).
+#[cfg(target_os = "linux")]
 fn threads_cpu_ticks(prefix: &str) -> u64 {
     let mut total = 0;
     for entry in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
@@ -351,6 +352,7 @@ fn threads_cpu_ticks(prefix: &str) -> u64 {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 #[cfg_attr(miri, ignore = "too slow or needs real sockets and /proc under Miri")]
 fn idle_workers_use_no_cpu() {
     let rt = Builder::new_multi_thread()

@@ -4,7 +4,9 @@ use std::io;
 use std::time::Duration;
 
 use tether::io::{AsyncReadExt, AsyncWriteExt};
-use tether::net::{lookup_host, TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
+use tether::net::{lookup_host, TcpListener, TcpStream, UdpSocket};
+#[cfg(unix)]
+use tether::net::{UnixListener, UnixStream};
 use tether::time::timeout;
 
 async fn pair() -> (TcpStream, TcpStream) {
@@ -222,6 +224,7 @@ async fn udp_waiting_receiver_is_woken_by_a_later_datagram() {
     assert_eq!(got, b"late");
 }
 
+#[cfg(unix)]
 #[tether::test]
 async fn unix_listener_and_stream() {
     let dir = std::env::temp_dir().join(format!("tether-net-test-{}", std::process::id()));
@@ -247,6 +250,7 @@ async fn unix_listener_and_stream() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[cfg(unix)]
 #[tether::test]
 async fn unix_pair() {
     let (mut a, mut b) = UnixStream::pair().unwrap();

@@ -12,13 +12,16 @@ use support::on_both_flavors;
 use std::future::Future;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::SocketAddr;
+#[cfg(unix)]
 use std::os::fd::AsRawFd;
 use std::pin::pin;
 use std::task::{Context, Waker};
 use std::time::Duration;
 
 use tether::io::{AsyncReadExt, AsyncWriteExt, Interest, Ready};
-use tether::net::{TcpListener, TcpSocket, TcpStream, UdpSocket, UnixStream};
+#[cfg(unix)]
+use tether::net::UnixStream;
+use tether::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 
 fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
@@ -57,13 +60,16 @@ on_both_flavors!(
     tcp_socket_listens_and_connects_from_a_bound_address,
     tcp_socket_connect_refused_names_the_address,
     bind_to_an_address_in_use_names_it,
+    #[cfg(unix)]
     reuseport_lets_two_listeners_share_a_port,
     tcp_socket_ipv6,
     ready_waits_for_data_and_reports_what_it_found,
     ready_reports_the_peer_closing,
     vectored_try_read_and_try_write,
     peek_leaves_the_data_for_the_next_read,
+    #[cfg(unix)]
     try_io_and_async_io_run_a_custom_operation,
+    #[cfg(unix)]
     unix_stream_readiness_and_vectored_io,
     udp_ready_try_send_and_try_recv,
 );
@@ -77,8 +83,11 @@ fn tcp_socket_options_round_trip_without_a_runtime() {
     for on in [true, false] {
         s.set_reuseaddr(on).unwrap();
         assert_eq!(s.reuseaddr().unwrap(), on);
-        s.set_reuseport(on).unwrap();
-        assert_eq!(s.reuseport().unwrap(), on);
+        #[cfg(unix)]
+        {
+            s.set_reuseport(on).unwrap();
+            assert_eq!(s.reuseport().unwrap(), on);
+        }
         s.set_keepalive(on).unwrap();
         assert_eq!(s.keepalive().unwrap(), on);
         s.set_nodelay(on).unwrap();
@@ -98,6 +107,7 @@ fn tcp_socket_options_round_trip_without_a_runtime() {
 }
 
 #[test]
+#[cfg(unix)]
 fn tcp_socket_descriptor_round_trip() {
     use std::os::fd::{AsFd, FromRawFd, IntoRawFd, OwnedFd};
     let s = TcpSocket::new_v4().unwrap();
@@ -198,6 +208,7 @@ async fn bind_to_an_address_in_use_names_it() {
     assert!(msg.contains("already bound"), "{msg}");
 }
 
+#[cfg(unix)]
 async fn reuseport_lets_two_listeners_share_a_port() {
     let first = TcpSocket::new_v4().unwrap();
     first.set_reuseport(true).unwrap();
@@ -356,6 +367,7 @@ async fn peek_leaves_the_data_for_the_next_read() {
 }
 
 /// `recv(2)` on `fd`, for the custom-operation tests.
+#[cfg(unix)]
 fn raw_recv(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: `buf` is valid for `buf.len()` writable bytes; `fd` is an open socket owned by
     // the stream the caller holds.
@@ -367,6 +379,7 @@ fn raw_recv(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
+#[cfg(unix)]
 async fn try_io_and_async_io_run_a_custom_operation() {
     let (a, mut b) = tcp_pair().await;
     let fd = a.as_raw_fd();
@@ -412,6 +425,7 @@ async fn try_io_and_async_io_run_a_custom_operation() {
         .unwrap();
 }
 
+#[cfg(unix)]
 async fn unix_stream_readiness_and_vectored_io() {
     let (a, b) = UnixStream::pair().unwrap();
     assert!(is_pending(a.ready(Interest::READABLE)));

@@ -4,6 +4,10 @@
 //! The tests of this file run one at a time (`SERIAL`), so that counting this process's
 //! zombies is exact: another test's child briefly between its exit and its reaping would
 //! otherwise count.
+//!
+//! Linux only: it counts zombies through `/proc` (`tests/process_fallback.rs` checks reaping
+//! on any Unix system).
+#![cfg(target_os = "linux")]
 
 use std::future::Future;
 use std::os::unix::process::ExitStatusExt;

@@ -3,6 +3,9 @@
 //! life of the process and `SIGINT` would otherwise change the test runner's behaviour. The child
 //! sends itself the signal, checks that the listeners fire, and exits 0; the parent asserts that.
 //! Everything is bounded in time.
+//!
+//! Unix only: the signals here are Unix signals (Windows has `ctrl_c` alone).
+#![cfg(unix)]
 
 mod support;
 

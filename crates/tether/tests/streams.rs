@@ -106,6 +106,7 @@ async fn interval_is_a_stream_of_its_scheduled_instants() {
     assert_eq!(start.elapsed(), Duration::from_secs(10));
 }
 
+#[cfg(unix)]
 #[tether::test]
 async fn signal_is_a_stream_of_deliveries() {
     use tether::signal::unix::{signal, SignalKind};

@@ -3,9 +3,9 @@
 use tether::diag::{
     Diagnostic, DiagnosticKind, Dump, RuntimeMetrics, ScopeInfo, TaskInfo, TaskState,
 };
-use tether::net::{
-    tcp, unix, TcpListener, TcpSocket, TcpStream, UdpSocket, UnixDatagram, UnixListener, UnixStream,
-};
+use tether::net::{tcp, TcpListener, TcpSocket, TcpStream, UdpSocket};
+#[cfg(unix)]
+use tether::net::{unix, UnixDatagram, UnixListener, UnixStream};
 use tether::runtime::{Builder, Handle, Runtime};
 use tether::task::{Id, JoinError, JoinHandle};
 use tether::time::{Elapsed, Instant, Interval, Sleep, Timeout};
@@ -61,18 +61,21 @@ fn net_types_are_send_sync_and_unpin() {
     send_sync::<TcpListener>();
     send_sync::<TcpStream>();
     send_sync::<UdpSocket>();
-    send_sync::<UnixListener>();
-    send_sync::<UnixStream>();
     send_sync::<tcp::OwnedReadHalf>();
     send_sync::<tcp::OwnedWriteHalf>();
     send_sync::<tcp::ReadHalf<'static>>();
-    send_sync::<unix::OwnedReadHalf>();
-    send_sync::<unix::OwnedWriteHalf>();
     send_sync::<TcpSocket>();
-    send_sync::<UnixDatagram>();
     unpin::<TcpStream>();
-    unpin::<UnixStream>();
-    unpin::<UnixDatagram>();
+    #[cfg(unix)]
+    {
+        send_sync::<UnixListener>();
+        send_sync::<UnixStream>();
+        send_sync::<unix::OwnedReadHalf>();
+        send_sync::<unix::OwnedWriteHalf>();
+        send_sync::<UnixDatagram>();
+        unpin::<UnixStream>();
+        unpin::<UnixDatagram>();
+    }
 }
 
 #[test]
@@ -111,11 +114,14 @@ fn structured_concurrency_types_are_send_and_sync() {
 #[test]
 fn surface_types_are_send_and_sync() {
     send_sync::<tether::fs::File>();
-    send_sync::<tether::process::Child>();
-    send_sync::<tether::process::Command>();
-    send_sync::<tether::process::ChildStdin>();
-    send_sync::<tether::process::ChildStdout>();
-    send_sync::<tether::signal::unix::Signal>();
+    #[cfg(unix)]
+    {
+        send_sync::<tether::process::Child>();
+        send_sync::<tether::process::Command>();
+        send_sync::<tether::process::ChildStdin>();
+        send_sync::<tether::process::ChildStdout>();
+        send_sync::<tether::signal::unix::Signal>();
+    }
     send_sync::<tether::io::DuplexStream>();
     unpin::<tether::fs::File>();
     unpin::<tether::io::DuplexStream>();

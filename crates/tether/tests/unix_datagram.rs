@@ -3,6 +3,9 @@
 //! name their paths.
 //!
 //! Most scenarios run on both flavors: `current_thread::NAME` and `multi_thread::NAME`.
+//!
+//! Unix only: Unix domain sockets.
+#![cfg(unix)]
 
 mod support;
 

@@ -187,4 +187,7 @@ pub use task_info::{JoinSetInfo, ScopeInfo, TaskInfo, TaskState};
 pub(crate) use diagnostic::{DiagnosticHook, PanicTiming, TaskRef};
 pub(crate) use failure::{FailureHook, ScopeLoss};
 pub(crate) use metrics::{Counts, Gauges};
-pub(crate) use report::{report_unattached, report_unattached_text, Reporter};
+// The reaper of child processes (Unix only) is the one reporter of diagnostics outside a runtime.
+#[cfg(unix)]
+pub(crate) use report::report_unattached;
+pub(crate) use report::{report_unattached_text, Reporter};

@@ -351,7 +351,9 @@ fn summary_text(topic: Topic, n: u64) -> String {
 }
 
 /// Delivers a report made outside any runtime (rule 1): to `tracing` when a subscriber
-/// listens, otherwise to stderr. There is no hook, `quiet` or rate limit to apply.
+/// listens, otherwise to stderr. There is no hook, `quiet` or rate limit to apply. (Its one
+/// caller, the reaper of child processes, exists on Unix only.)
+#[cfg(unix)]
 pub(crate) fn report_unattached(d: &Diagnostic) {
     if tracing_listens(Topic::Diagnostic(d.kind)) {
         trace_diagnostic(d);

@@ -305,7 +305,8 @@ impl Driver {
     }
 }
 
-#[cfg(all(test, not(tether_loom)))]
+// The tests build on Unix socket pairs.
+#[cfg(all(test, unix, not(tether_loom)))]
 mod tests {
     use super::*;
     use crate::io::scheduled_io::{Direction, READ_CLOSED};

@@ -345,7 +345,8 @@ pub(crate) fn check_driven_elsewhere(rt: &RuntimeShared, what: &str) {
     }
 }
 
-#[cfg(all(test, not(tether_loom)))]
+// The tests build on Unix socket pairs.
+#[cfg(all(test, unix, not(tether_loom)))]
 mod tests {
     use super::*;
     use crate::io::scheduled_io::{ERROR, READABLE, READ_CLOSED, WRITABLE};
@@ -500,12 +501,13 @@ mod tests {
 /// One `read(2)` from `fd` into the unfilled part of a tokio `ReadBuf` (feature `tokio-io`),
 /// without initializing it first; the bytes read are marked initialized and filled. Returns how
 /// many were read (0 at end-of-stream, or when the buffer is full).
-#[cfg(feature = "tokio-io")]
+#[cfg(all(feature = "tokio-io", unix))]
 pub(crate) fn read_into_buf(
-    fd: std::os::fd::BorrowedFd<'_>,
+    fd: impl std::os::fd::AsFd,
     buf: &mut tokio::io::ReadBuf<'_>,
 ) -> io::Result<usize> {
     use std::os::fd::AsRawFd;
+    let fd = fd.as_fd();
     // SAFETY: `unfilled_mut` asks its caller never to de-initialize a byte through the slice
     // it returns: the only write through it is read(2), which stores bytes read, never
     // uninitialized memory.
@@ -517,6 +519,19 @@ pub(crate) fn read_into_buf(
     // SAFETY: read(2) returned `n`, so it stored the first `n` bytes of the unfilled part (and
     // `n <= unfilled.len()`, so `advance` cannot panic).
     unsafe { buf.assume_init(n) };
+    buf.advance(n);
+    Ok(n)
+}
+
+/// One read from `r` into the unfilled part of a tokio `ReadBuf` (feature `tokio-io`), where
+/// there is no `read(2)` on a descriptor (Windows): the unfilled part is zero-filled first (once
+/// per buffer: `ReadBuf` remembers what it initialized). Returns how many bytes were read.
+#[cfg(all(feature = "tokio-io", not(unix)))]
+pub(crate) fn read_into_buf(
+    mut r: impl io::Read,
+    buf: &mut tokio::io::ReadBuf<'_>,
+) -> io::Result<usize> {
+    let n = r.read(buf.initialize_unfilled())?;
     buf.advance(n);
     Ok(n)
 }

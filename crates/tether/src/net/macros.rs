@@ -240,26 +240,29 @@ macro_rules! readiness_methods {
 /// The descriptor traits of the registered socket type `$t`, whose standard counterpart is
 /// `$std` and which has `fn from_std_as($std, what: &'static str) -> io::Result<$t>`:
 /// `AsRawFd`, `AsFd`, `IntoRawFd` (deregisters), `FromRawFd` (registers with the current
-/// runtime) and `TryFrom<$std>`.
+/// runtime) on Unix, their `*Socket` counterparts on Windows, and `TryFrom<$std>`.
 macro_rules! fd_impls {
     ($t:ident, $std:ty) => {
+        #[cfg(unix)]
         impl std::os::fd::AsRawFd for $t {
             fn as_raw_fd(&self) -> std::os::fd::RawFd {
-                self.io.get_ref().as_raw_fd()
+                std::os::fd::AsRawFd::as_raw_fd(self.io.get_ref())
             }
         }
 
+        #[cfg(unix)]
         impl std::os::fd::AsFd for $t {
             fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-                self.io.get_ref().as_fd()
+                std::os::fd::AsFd::as_fd(self.io.get_ref())
             }
         }
 
         /// Deregisters the socket from its runtime and gives up its descriptor (still in
         /// non-blocking mode), which the caller must close.
+        #[cfg(unix)]
         impl std::os::fd::IntoRawFd for $t {
             fn into_raw_fd(self) -> std::os::fd::RawFd {
-                self.io.into_inner().into_raw_fd()
+                std::os::fd::IntoRawFd::into_raw_fd(self.io.into_inner())
             }
         }
 
@@ -280,6 +283,7 @@ macro_rules! fd_impls {
         ///
         /// Outside a tether runtime, or if the descriptor cannot be made non-blocking or
         /// registered with the reactor.
+        #[cfg(unix)]
         impl std::os::fd::FromRawFd for $t {
             #[track_caller]
             unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> $t {
@@ -289,7 +293,65 @@ macro_rules! fd_impls {
                 match $t::from_std_as(std, concat!(stringify!($t), "::from_raw_fd")) {
                     Ok(s) => s,
                     Err(e) => panic!(
-                        "tether: {}::from_raw_fd could not register descriptor {fd} with the                          runtime: {e}; use {}::from_std to handle this error",
+                        "tether: {}::from_raw_fd could not register descriptor {fd} with the \
+                         runtime: {e}; use {}::from_std to handle this error",
+                        stringify!($t),
+                        stringify!($t),
+                    ),
+                }
+            }
+        }
+
+        #[cfg(windows)]
+        impl std::os::windows::io::AsRawSocket for $t {
+            fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
+                std::os::windows::io::AsRawSocket::as_raw_socket(self.io.get_ref())
+            }
+        }
+
+        #[cfg(windows)]
+        impl std::os::windows::io::AsSocket for $t {
+            fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+                std::os::windows::io::AsSocket::as_socket(self.io.get_ref())
+            }
+        }
+
+        /// Deregisters the socket from its runtime and gives up its handle (still in
+        /// non-blocking mode), which the caller must close.
+        #[cfg(windows)]
+        impl std::os::windows::io::IntoRawSocket for $t {
+            fn into_raw_socket(self) -> std::os::windows::io::RawSocket {
+                std::os::windows::io::IntoRawSocket::into_raw_socket(self.io.into_inner())
+            }
+        }
+
+        /// Takes ownership of a socket handle, switches it to non-blocking mode and registers
+        /// it with the current runtime, as `from_std` does (the Windows counterpart of
+        /// `FromRawFd`; same reasons, same panics).
+        ///
+        /// # Safety
+        ///
+        /// `socket` must be an open socket of this type's kind, owned by nobody else: the value
+        /// closes it when dropped.
+        ///
+        /// # Panics
+        ///
+        /// Outside a tether runtime, or if the socket cannot be made non-blocking or registered
+        /// with the reactor.
+        #[cfg(windows)]
+        impl std::os::windows::io::FromRawSocket for $t {
+            #[track_caller]
+            unsafe fn from_raw_socket(socket: std::os::windows::io::RawSocket) -> $t {
+                // SAFETY: this function's contract: `socket` is an open socket of the right
+                // kind that nobody else owns, so the standard type may own and close it.
+                let std = unsafe {
+                    <$std as std::os::windows::io::FromRawSocket>::from_raw_socket(socket)
+                };
+                match $t::from_std_as(std, concat!(stringify!($t), "::from_raw_socket")) {
+                    Ok(s) => s,
+                    Err(e) => panic!(
+                        "tether: {}::from_raw_socket could not register socket {socket} with \
+                         the runtime: {e}; use {}::from_std to handle this error",
                         stringify!($t),
                         stringify!($t),
                     ),
@@ -456,12 +518,9 @@ macro_rules! stream_common {
                 cx: &mut std::task::Context<'_>,
                 buf: &mut tokio::io::ReadBuf<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                use std::os::fd::AsFd;
                 let len = buf.remaining();
                 self.io
-                    .poll_read_io(cx, len, |s| {
-                        crate::io::poll_evented::read_into_buf(s.as_fd(), buf)
-                    })
+                    .poll_read_io(cx, len, |s| crate::io::poll_evented::read_into_buf(&*s, buf))
                     .map_ok(|_| ())
             }
 

@@ -1,4 +1,4 @@
-//! Networking: TCP, UDP and Unix domain sockets driven by the runtime's reactor.
+//! Networking: TCP, UDP and (on Unix) Unix domain sockets driven by the runtime's reactor.
 //!
 //! Every socket registers with the reactor of the runtime it is created in, edge-triggered, and
 //! waits for readiness without blocking the thread. Streams implement the `futures-io`
@@ -23,13 +23,16 @@
 //! Every socket type implements `AsFd`/`AsRawFd` (the descriptor it uses), `IntoRawFd` and
 //! `into_std` (giving it up, deregistered, still non-blocking), and `from_std`, `TryFrom` and
 //! `FromRawFd` (taking one in and registering it with the current runtime; `FromRawFd`, which
-//! tokio does not offer on registered types, panics where `from_std` returns an error).
+//! tokio does not offer on registered types, panics where `from_std` returns an error). On
+//! Windows the same traits are the `*Socket` ones (`AsSocket`, `AsRawSocket`, `IntoRawSocket`,
+//! `FromRawSocket`), and the `unix` module does not exist.
 
 #[macro_use]
 mod macros;
 mod addr;
 pub mod tcp;
 mod udp;
+#[cfg(unix)]
 pub mod unix;
 
 use std::io;
@@ -37,6 +40,7 @@ use std::io;
 pub use addr::{lookup_host, ToSocketAddrs};
 pub use tcp::{TcpListener, TcpSocket, TcpStream};
 pub use udp::UdpSocket;
+#[cfg(unix)]
 pub use unix::{UnixDatagram, UnixListener, UnixStream};
 
 /// Whether an `accept` error means the process or system ran out of file descriptors (`EMFILE`,
@@ -44,9 +48,20 @@ pub use unix::{UnixDatagram, UnixListener, UnixStream};
 ///
 /// The connection that caused it stays queued, so accepting again at once fails the same way:
 /// wait before retrying (see [`TcpListener`]'s docs for the loop).
+///
+/// On Windows, the Winsock counterparts: `WSAEMFILE` and `WSAENOBUFS`.
 pub fn is_resource_exhausted(e: &io::Error) -> bool {
-    matches!(
+    #[cfg(unix)]
+    return matches!(
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
+    );
+    #[cfg(windows)]
+    return matches!(
+        e.raw_os_error(),
+        Some(
+            windows_sys::Win32::Networking::WinSock::WSAEMFILE
+                | windows_sys::Win32::Networking::WinSock::WSAENOBUFS
+        )
+    );
 }

@@ -88,10 +88,7 @@ impl UdpSocket {
     ///
     /// None today; the `Result` is tokio's signature.
     pub fn into_std(self) -> io::Result<std::net::UdpSocket> {
-        use std::os::fd::{FromRawFd, IntoRawFd};
-        let fd = self.io.into_inner().into_raw_fd();
-        // SAFETY: `fd` was just released by the mio socket, so we own it exclusively.
-        Ok(unsafe { std::net::UdpSocket::from_raw_fd(fd) })
+        Ok(std::net::UdpSocket::from(self.io.into_inner()))
     }
 
     /// Sets the default peer: `send` goes there and `recv` only accepts datagrams from it.

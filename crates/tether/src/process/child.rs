@@ -2,16 +2,18 @@
 //!
 //! # How the exit is awaited
 //!
-//! 1. At spawn, the child gets a pidfd (`pidfd_open`), registered with the runtime's reactor for
+//! 1. At spawn, the child gets an exit descriptor (`exit_fd.rs`: a pidfd on Linux, a kqueue
+//!    watching `NOTE_EXIT` on macOS and FreeBSD), registered with the runtime's reactor for
 //!    readability; the kernel makes it readable when the child exits. `wait` sleeps on that
 //!    readiness, then reaps with `waitpid(WNOHANG)` (`std::process::Child::try_wait`): no thread
 //!    blocks, no timer runs, no `SIGCHLD` handler is needed.
-//! 2. Without a pidfd (Linux before 5.3, or a sandbox refusing the call), `wait` tries
+//! 2. Without an exit descriptor (a Unix system with neither, Linux before 5.3, a sandbox
+//!    refusing the call, or a child that exited before its kqueue filter was added), `wait` tries
 //!    `try_wait` on a timer instead, backing off from 1 ms to 50 ms between tries: an exit is
 //!    noticed at most 50 ms late, and a long wait costs 20 wake-ups a second.
 //! 3. `status` caches the exit status once reaped; from then on `id` is `None`, because the
 //!    kernel may give the pid to another process.
-//! 4. Dropping a `Child` whose process has not been reaped hands the pid (and pidfd) to the
+//! 4. Dropping a `Child` whose process has not been reaped hands the pid (and exit descriptor) to the
 //!    process-wide reaper (`reaper.rs`), after killing it if `kill_on_drop` was set: a dropped
 //!    child never stays a zombie.
 
@@ -26,14 +28,14 @@ use std::time::Duration;
 use futures_lite::AsyncReadExt;
 use mio::Interest;
 
-use super::pidfd::PidFd;
+use super::exit_fd::ExitFd;
 use super::pipe::{ChildStderr, ChildStdin, ChildStdout};
 use super::reaper;
 use crate::io::poll_evented::PollEvented;
 use crate::io::scheduled_io::Direction;
 use crate::time::Sleep;
 
-/// The first and the longest pause between two `try_wait`s without a pidfd (rule 2).
+/// The first and the longest pause between two `try_wait`s without an exit descriptor (rule 2).
 const BACKOFF_FIRST: Duration = Duration::from_millis(1);
 const BACKOFF_MAX: Duration = Duration::from_millis(50);
 
@@ -48,7 +50,7 @@ const BACKOFF_MAX: Duration = Duration::from_millis(50);
 /// [`kill_on_drop(true)`](super::Command::kill_on_drop) was set, the process is killed
 /// (`SIGKILL`); otherwise it keeps running. Either way it is **reaped** once it exits, by a
 /// process-wide thread (`tether-reaper`, started the first time a running child is dropped, and
-/// asleep in `epoll_wait` while it has nothing to do), so it never stays a zombie, even after
+/// asleep in the OS poll (`epoll`, `kqueue`) while it has nothing to do), so it never stays a zombie, even after
 /// the runtime is gone. Dropping the `Child` also closes the pipes it still holds.
 ///
 /// # Examples
@@ -93,9 +95,9 @@ pub struct Child {
 
 /// How a `Child` learns that its process exited.
 enum ExitWatch {
-    /// The child's pidfd on the reactor (rule 1).
-    PidFd(PollEvented<PidFd>),
-    /// No pidfd: a timer between tries, and the next pause (rule 2).
+    /// The child's exit descriptor on the reactor (rule 1).
+    Descriptor(PollEvented<ExitFd>),
+    /// No exit descriptor: a timer between tries, and the next pause (rule 2).
     Backoff {
         sleep: Option<Sleep>,
         next: Duration,
@@ -105,14 +107,14 @@ enum ExitWatch {
 }
 
 impl Child {
-    /// Wraps a freshly spawned process: pidfd and pipes onto the current runtime's reactor.
+    /// Wraps a freshly spawned process: exit descriptor and pipes onto the current runtime's reactor.
     ///
     /// On error the partly built `Child` is dropped, which kills and reaps the process: the
     /// caller never sees it, so it must not keep running.
     pub(super) fn new(
         std: std::process::Child,
         kill_on_drop: bool,
-        use_pidfd: bool,
+        use_exit_fd: bool,
     ) -> io::Result<Child> {
         let mut child = Child {
             stdin: None,
@@ -126,10 +128,10 @@ impl Child {
             status: None,
             kill_on_drop: true,
         };
-        if use_pidfd {
-            // Any failure falls back to rule 2 (see `pidfd.rs`).
-            if let Ok(fd) = PidFd::open(child.std.id()) {
-                child.exit = ExitWatch::PidFd(PollEvented::with_interest(
+        if use_exit_fd {
+            // Any failure falls back to rule 2 (see `exit_fd.rs`).
+            if let Ok(fd) = ExitFd::open(child.std.id()) {
+                child.exit = ExitWatch::Descriptor(PollEvented::with_interest(
                     fd,
                     Interest::READABLE,
                     "tether::process::Command::spawn",
@@ -153,7 +155,7 @@ impl Child {
     #[cfg(all(test, not(tether_loom)))]
     pub(super) fn exit_watch_kind(&self) -> &'static str {
         match self.exit {
-            ExitWatch::PidFd(_) => "pidfd",
+            ExitWatch::Descriptor(_) => "descriptor",
             ExitWatch::Backoff { .. } => "backoff",
             ExitWatch::Released => "released",
         }
@@ -204,7 +206,7 @@ impl Child {
             std, exit, status, ..
         } = self;
         let res = match exit {
-            ExitWatch::PidFd(pidfd) => ready!(pidfd.poll_io(cx, Direction::Read, |_| {
+            ExitWatch::Descriptor(fd) => ready!(fd.poll_io(cx, Direction::Read, |_| {
                 match std.try_wait() {
                     Ok(Some(status)) => Ok(status),
                     // Readable means exited; a spurious wake-up just waits again.
@@ -348,11 +350,11 @@ impl Drop for Child {
             // Fails only if the process is gone, and then the reaper finds it at once.
             let _ = self.std.kill();
         }
-        let pidfd = match std::mem::replace(&mut self.exit, ExitWatch::Released) {
-            ExitWatch::PidFd(pidfd) => Some(pidfd.into_inner()),
+        let exit_fd = match std::mem::replace(&mut self.exit, ExitWatch::Released) {
+            ExitWatch::Descriptor(fd) => Some(fd.into_inner()),
             _ => None,
         };
-        reaper::adopt(self.std.id(), pidfd);
+        reaper::adopt(self.std.id(), exit_fd);
     }
 }
 

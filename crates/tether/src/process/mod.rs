@@ -21,10 +21,12 @@
 //!
 //! - **Pipes** (`Stdio::piped()`) are switched to non-blocking mode and registered with the
 //!   reactor of the runtime that spawned the child, like sockets.
-//! - **Waiting**: each child gets a *pidfd* (`pidfd_open`, Linux 5.3 and later), registered with
-//!   the reactor; it becomes readable when the child exits, and the child is then reaped with
-//!   `waitpid(WNOHANG)`. If `pidfd_open` fails (an older kernel, a sandbox), waiting falls back to
-//!   trying `waitpid(WNOHANG)` on a timer, backing off from 1 ms to 50 ms between tries.
+//! - **Waiting**: each child gets an *exit descriptor*, registered with the reactor: a pidfd on
+//!   Linux (`pidfd_open`, Linux 5.3 and later), a kqueue watching the child's `NOTE_EXIT` on macOS
+//!   and FreeBSD. It becomes readable when the child exits, and the child is then reaped with
+//!   `waitpid(WNOHANG)`. Where there is none (other Unix systems) or opening it fails (an older
+//!   kernel, a sandbox), waiting falls back to trying `waitpid(WNOHANG)` on a timer, backing off
+//!   from 1 ms to 50 ms between tries: an exit is noticed at most 50 ms late.
 //! - **Dropped children** are never left as zombies: a `Child` dropped before its process was
 //!   reaped hands it to a process-wide reaper thread (killing it first if
 //!   [`kill_on_drop(true)`](Command::kill_on_drop) was set). See [`Child`].
@@ -32,11 +34,16 @@
 //! Like sockets, children must be spawned inside a runtime (`block_on`, a task, or
 //! `Handle::enter`), and their pipes and `wait` used while that runtime is alive.
 //!
+//! This module exists on Unix only. On Windows, mio cannot drive the anonymous pipes that
+//! `std::process` creates (they are not opened for overlapped I/O), so tether does not offer
+//! `process` there yet; use `std::process` on the blocking pool
+//! ([`spawn_blocking`](crate::task::spawn_blocking)).
+//!
 //! No `SIGCHLD` handler is installed; a program that reaps children itself (`waitpid(-1)`)
 //! takes their statuses away from tether, and `wait` then fails with `ECHILD`.
 
 mod child;
-mod pidfd;
+mod exit_fd;
 mod pipe;
 mod reaper;
 
@@ -49,6 +56,7 @@ use std::fmt;
 use std::io;
 use std::panic::Location;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 
 use crate::runtime::context;
 
@@ -233,13 +241,13 @@ impl Command {
         if context::current_handle().is_none() {
             crate::task::no_runtime_panic(what, location);
         }
-        self.spawn_inner(true)
+        self.spawn_inner(!fallback::WAIT_BY_POLLING.load(Ordering::Relaxed))
     }
 
-    /// Spawns without the runtime check; `use_pidfd: false` forces the timer fallback (tests).
-    fn spawn_inner(&mut self, use_pidfd: bool) -> io::Result<Child> {
+    /// Spawns without the runtime check; `use_exit_fd: false` forces the timer fallback (tests).
+    fn spawn_inner(&mut self, use_exit_fd: bool) -> io::Result<Child> {
         let child = self.std.spawn().map_err(|e| self.spawn_error(e))?;
-        Child::new(child, self.kill_on_drop, use_pidfd)
+        Child::new(child, self.kill_on_drop, use_exit_fd)
     }
 
     /// Names the program in a spawn error and says what to check.
@@ -365,15 +373,34 @@ impl fmt::Debug for Command {
     }
 }
 
+/// The switch that forces the portable fallback, so that Linux's tests exercise what other Unix
+/// systems (and Linux kernels without pidfd) run.
+pub(crate) mod fallback {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Whether children spawned from now on skip their exit descriptor: `wait` polls on a timer
+    /// and a dropped child goes to the reaper's polled list (rule 2 of `child.rs`, rule 3 of
+    /// `reaper.rs`). A process-wide static, std's atomic (it outlives any loom model).
+    pub(super) static WAIT_BY_POLLING: AtomicBool = AtomicBool::new(false);
+
+    /// Forces (or stops forcing) the timer fallback for children spawned from now on, in the
+    /// whole process. For tests only (`tether::__private::force_wait_by_polling`): a program
+    /// gains nothing from it.
+    pub fn force_wait_by_polling(on: bool) {
+        WAIT_BY_POLLING.store(on, Ordering::Relaxed);
+    }
+}
+
 #[cfg(all(test, not(tether_loom)))]
 mod tests {
     use super::*;
 
-    /// The timer fallback of `Child::wait` (rule 2 of `child.rs`), forced: the pidfd path is what
-    /// the integration tests exercise.
+    /// The timer fallback of `Child::wait` (rule 2 of `child.rs`), forced: the exit descriptor
+    /// is what the other tests exercise on Linux (`tests/process_fallback.rs` forces the
+    /// fallback through the whole public API).
     #[test]
     #[cfg_attr(miri, ignore = "Miri cannot spawn processes")]
-    fn wait_without_pidfd_polls_until_exit() {
+    fn wait_without_exit_fd_polls_until_exit() {
         let rt = crate::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -388,6 +415,29 @@ mod tests {
                 .expect("the fallback never noticed the exit")
                 .unwrap();
             assert_eq!(status.code(), Some(4));
+        });
+    }
+
+    /// The switch `tests/process_fallback.rs` relies on: `spawn` honours it, and the exit
+    /// descriptor is used again once it is off (on Linux, where the kernel has pidfd).
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot spawn processes")]
+    fn the_forced_fallback_switch_reaches_spawn() {
+        let rt = crate::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            fallback::force_wait_by_polling(true);
+            let mut forced = Command::new("true").spawn().unwrap();
+            fallback::force_wait_by_polling(false);
+            let mut normal = Command::new("true").spawn().unwrap();
+            assert_eq!(forced.exit_watch_kind(), "backoff");
+            if cfg!(target_os = "linux") && super::exit_fd::ExitFd::open(std::process::id()).is_ok()
+            {
+                assert_eq!(normal.exit_watch_kind(), "descriptor");
+            }
+            assert!(forced.wait().await.unwrap().success());
+            assert!(normal.wait().await.unwrap().success());
         });
     }
 }

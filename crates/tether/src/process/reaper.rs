@@ -4,14 +4,15 @@
 //! # Protocol
 //!
 //! 1. One process-wide thread, `tether-reaper`, started by the first orphan (a `Child` dropped
-//!    while its process still runs) and never stopped. It owns a `mio::Poll` and sleeps in
-//!    `epoll_wait`: while idle it costs no CPU. It belongs to no runtime, so orphans are reaped
-//!    even after the runtime that spawned them is gone.
-//! 2. An orphan with a pidfd is put in `watched` and its pidfd registered (read interest) under
-//!    its slab key, both under the `orphans` lock. When the pidfd becomes readable the thread
-//!    reaps the child with `waitpid(WNOHANG)` and forgets it.
-//! 3. An orphan without a pidfd goes to `polled`; while that list is not empty the thread wakes
-//!    every [`POLL_EVERY`] and tries each.
+//!    while its process still runs) and never stopped. It owns a `mio::Poll` and sleeps in the
+//!    OS poll (`epoll_wait`, `kevent`): while idle it costs no CPU. It belongs to no runtime, so
+//!    orphans are reaped even after the runtime that spawned them is gone.
+//! 2. An orphan with an exit descriptor (`exit_fd.rs`) is put in `watched` and the descriptor
+//!    registered (read interest) under its slab key, both under the `orphans` lock. When the
+//!    descriptor becomes readable the thread reaps the child with `waitpid(WNOHANG)` and forgets
+//!    it.
+//! 3. An orphan without an exit descriptor goes to `polled`; while that list is not empty the
+//!    thread wakes every [`POLL_EVERY`] and tries each.
 //! 4. Adopting wakes the thread (its `mio::Waker`), so it recomputes its timeout at once.
 //! 5. Only the reaper reaps an orphan: its `Child` is gone, so nothing else in tether knows the
 //!    pid. (A program that reaps with `waitpid(-1)` itself takes it first; the reaper then gets
@@ -28,10 +29,10 @@ use std::time::Duration;
 use mio::{Events, Interest, Poll, Registry, Token};
 use slab::Slab;
 
-use super::pidfd::PidFd;
+use super::exit_fd::ExitFd;
 use crate::loom::lock;
 
-/// How often orphans without a pidfd are tried (rule 3).
+/// How often orphans without an exit descriptor are tried (rule 3).
 const POLL_EVERY: Duration = Duration::from_millis(50);
 
 /// The token of the reaper's waker; never a slab key.
@@ -41,15 +42,15 @@ const WAKE: Token = Token(usize::MAX);
 /// so a key and its registration change together (rule 2).
 #[derive(Default)]
 struct Orphans {
-    /// Orphans with a pidfd registered with the reaper's poll, by token (rule 2).
-    watched: Slab<(libc::pid_t, PidFd)>,
-    /// Orphans without a pidfd (rule 3).
+    /// Orphans with an exit descriptor registered with the reaper's poll, by token (rule 2).
+    watched: Slab<(libc::pid_t, ExitFd)>,
+    /// Orphans without an exit descriptor (rule 3).
     polled: Vec<libc::pid_t>,
 }
 
 /// What the reaper thread and the adopting threads share.
 struct ReaperShared {
-    /// Registers an orphan's pidfd with the reaper thread's poll (rule 2).
+    /// Registers an orphan's exit descriptor with the reaper thread's poll (rule 2).
     registry: Registry,
     orphans: Mutex<Orphans>,
 }
@@ -62,8 +63,8 @@ struct Reaper {
 
 static REAPER: OnceLock<Result<Reaper, String>> = OnceLock::new();
 
-/// Hands the running child `pid` (with its pidfd, if it has one) to the reaper.
-pub(super) fn adopt(pid: u32, pidfd: Option<PidFd>) {
+/// Hands the running child `pid` (with its exit descriptor, if it has one) to the reaper.
+pub(super) fn adopt(pid: u32, exit_fd: Option<ExitFd>) {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return;
     };
@@ -71,7 +72,7 @@ pub(super) fn adopt(pid: u32, pidfd: Option<PidFd>) {
         return;
     }
     match REAPER.get_or_init(|| Reaper::start().map_err(|e| e.to_string())) {
-        Ok(reaper) => reaper.adopt(pid, pidfd),
+        Ok(reaper) => reaper.adopt(pid, exit_fd),
         Err(e) => not_reaped(pid, e),
     }
 }
@@ -132,10 +133,10 @@ impl Reaper {
         Ok(Reaper { shared, waker })
     }
 
-    fn adopt(&self, pid: libc::pid_t, pidfd: Option<PidFd>) {
+    fn adopt(&self, pid: libc::pid_t, exit_fd: Option<ExitFd>) {
         {
             let mut orphans = lock(&self.shared.orphans);
-            match pidfd {
+            match exit_fd {
                 Some(fd) => {
                     let entry = orphans.watched.vacant_entry();
                     let key = entry.key();
@@ -169,7 +170,7 @@ fn run(mut poll: Poll, shared: &ReaperShared) {
         };
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
-                // Cannot happen with a valid epoll descriptor; do not spin if it does.
+                // Cannot happen with a valid poll descriptor; do not spin if it does.
                 std::thread::sleep(POLL_EVERY);
             }
         }

@@ -34,7 +34,9 @@
 //!   run-queue wait (`/proc/self/task/TID/schedstat`) while a poll lasts longer than a tick, and
 //!   discounts the time the thread was ready but had no CPU. A task stuck in a blocking call or
 //!   a long computation is reported; a worker the kernel preempted on an overloaded machine is
-//!   not. A starved watchdog credits at most two periods per tick. The file is opened once per
+//!   not. (Elsewhere there is no such file, chosen at compile time: the whole stall counts, so
+//!   an overloaded macOS, FreeBSD or Windows machine can make a preempted poll look slow.) A
+//!   starved watchdog credits at most two periods per tick. The file is opened once per
 //!   worker thread and then re-read in place (rule 4);
 //! - **the panic hook is not the task's code**: when a task panics, the process's panic hook
 //!   runs inside the task's poll, before the unwinding reaches the poll wrapper's

@@ -100,14 +100,17 @@ pub(super) fn current_tid() -> i32 {
     }
 }
 
-/// The schedstat file of one slot's thread, as the watchdog keeps it (rule 4).
+/// The schedstat file of one slot's thread, as the watchdog keeps it (rule 4). Linux only: on
+/// other systems it holds nothing and `run_queue_wait` says `None` (no discount).
 struct SchedStat {
     /// The thread whose file `file` is (0: none yet).
+    #[cfg(target_os = "linux")]
     tid: i32,
     /// `/proc/self/task/{tid}/schedstat`, open; `None` until needed, or after a failed read.
+    #[cfg(target_os = "linux")]
     file: Option<std::fs::File>,
     /// The runtime's count of schedstat opens and reads, for tests.
-    #[cfg(test)]
+    #[cfg(all(test, target_os = "linux"))]
     counts: Arc<SchedStatCounts>,
 }
 
@@ -122,17 +125,20 @@ pub(crate) struct SchedStatCounts {
 impl SchedStat {
     fn new(_watchdog: &Watchdog) -> SchedStat {
         SchedStat {
+            #[cfg(target_os = "linux")]
             tid: 0,
+            #[cfg(target_os = "linux")]
             file: None,
-            #[cfg(test)]
+            #[cfg(all(test, target_os = "linux"))]
             counts: _watchdog.schedstat_counts.clone(),
         }
     }
 
     /// How long thread `tid` of this process has waited for a CPU while runnable, in
     /// nanoseconds (the second field of its schedstat); `None` where the kernel does not say.
+    #[cfg(target_os = "linux")]
     fn run_queue_wait(&mut self, tid: i32) -> Option<u64> {
-        if tid == 0 || !cfg!(target_os = "linux") {
+        if tid == 0 {
             return None;
         }
         if self.tid != tid || self.file.is_none() {
@@ -157,18 +163,20 @@ impl SchedStat {
         let text = std::str::from_utf8(&buf[..n]).ok()?;
         text.split_whitespace().nth(1)?.parse().ok()
     }
+
+    /// No schedstat outside Linux (`/proc/self/task/TID/schedstat` is Linux's): the watchdog
+    /// cannot tell preemption from a stuck task, and counts the whole stall against the task.
+    #[cfg(not(target_os = "linux"))]
+    fn run_queue_wait(&mut self, _tid: i32) -> Option<u64> {
+        None
+    }
 }
 
 /// Reads `file` from offset 0 into `buf` (one `pread`: a procfs file is generated whole at each
 /// read from its start).
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 fn read_at_start(file: &std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
     std::os::unix::fs::FileExt::read_at(file, buf, 0)
-}
-
-#[cfg(not(unix))]
-fn read_at_start(_file: &std::fs::File, _buf: &mut [u8]) -> std::io::Result<usize> {
-    Err(std::io::ErrorKind::Unsupported.into())
 }
 
 /// What the watchdog remembers of one slot between ticks.

@@ -1,4 +1,7 @@
-//! Signals: wait for Ctrl-C ([`ctrl_c`]) or any Unix signal ([`unix::signal`]).
+//! Signals: wait for Ctrl-C ([`ctrl_c`]) or, on Unix, any signal (`unix::signal`).
+//!
+//! On Windows, [`ctrl_c`] listens through the console control handler (see
+//! [Windows](#windows)); the `unix` module exists on Unix only.
 //!
 //! ```
 //! use std::time::Duration;
@@ -61,15 +64,35 @@
 //! as the kernel itself does for pending signals); signals that arrived before a listener was
 //! created are not reported to it; the handler runs on whatever thread the kernel picks and
 //! delivery runs on a thread that drives a runtime, never in a task of yours.
+//!
+//! # Windows
+//!
+//! [`ctrl_c`] installs a console control handler (`SetConsoleCtrlHandler`) the first time it is
+//! called, for the rest of the process, as on Unix: Ctrl-C then no longer ends the program.
+//! Windows runs the handler on a thread of its own, which wakes the listeners directly; no
+//! reactor is involved, so the future does not end when a runtime shuts down and needs no
+//! runtime to be polled. Ctrl-Break, closing the console and logging off are not handled (the
+//! default action runs).
 
+// Used by Windows' Ctrl-C; its tests run on every platform.
+#[cfg(any(windows, all(test, not(tether_loom))))]
+mod broadcast;
+#[cfg(windows)]
+mod console;
+#[cfg(unix)]
 mod driver;
+#[cfg(unix)]
 mod registry;
+#[cfg(unix)]
 pub mod unix;
 
-use std::future::{poll_fn, Future};
+#[cfg(unix)]
+use std::future::poll_fn;
+use std::future::Future;
 use std::io;
 
 /// Completes when the process receives `SIGINT`, the signal Ctrl-C sends from a terminal.
+/// (On Windows, when the console receives Ctrl-C: see the [module docs](self#windows).)
 ///
 /// The listener is installed when `ctrl_c` is **called**, not when the future is first polled:
 /// a Ctrl-C pressed in between is not lost. The future joins the runtime that polls it.
@@ -101,6 +124,7 @@ use std::io;
 ///     server.abort();
 /// }
 /// ```
+#[cfg(unix)]
 pub fn ctrl_c() -> impl Future<Output = io::Result<()>> + Send + 'static {
     let listener = unix::Signal::new_unattached(unix::SignalKind::interrupt());
     async move {
@@ -111,5 +135,23 @@ pub fn ctrl_c() -> impl Future<Output = io::Result<()>> + Send + 'static {
                 "tether::signal::ctrl_c: the runtime that was waiting for Ctrl-C shut down",
             )),
         }
+    }
+}
+
+/// Completes when the console receives Ctrl-C (`CTRL_C_EVENT`).
+///
+/// The listener is installed when `ctrl_c` is **called**, not when the future is first polled:
+/// a Ctrl-C pressed in between is not lost. Installing it replaces the default action of
+/// Ctrl-C (ending the process) for the rest of the process; see the [module docs](self#windows).
+///
+/// # Errors
+///
+/// Fails when the console control handler cannot be installed.
+#[cfg(windows)]
+pub fn ctrl_c() -> impl Future<Output = io::Result<()>> + Send + 'static {
+    let listener = console::listen_ctrl_c();
+    async move {
+        listener?.await;
+        Ok(())
     }
 }

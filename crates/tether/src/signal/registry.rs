@@ -46,7 +46,7 @@ pub(super) struct Slot {
 
 /// The process-wide signal state (rule 1).
 pub(super) struct Globals {
-    /// Indexed by signal number, `0..=SIGRTMAX` (slot 0 is unused).
+    /// Indexed by signal number, `0..=highest_signal()` (slot 0 is unused).
     slots: Box<[Slot]>,
     /// The write end of the socket pair, as the handler uses it (owned by `_sender`).
     write_fd: RawFd,
@@ -70,6 +70,28 @@ const FORBIDDEN: &[(libc::c_int, &str)] = &[
     (libc::SIGSEGV, "SIGSEGV"),
 ];
 
+/// The highest signal number of this system: Linux's `SIGRTMAX` (a function: the C library
+/// keeps a few real-time signals for itself).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn highest_signal() -> libc::c_int {
+    libc::SIGRTMAX().max(libc::SIGSYS)
+}
+
+/// The highest signal number of this system: FreeBSD's `SIGRTMAX` (126, from `<sys/signal.h>`;
+/// the `libc` crate does not export it). Numbers 34 to 64 are not signals: `sigaction` refuses
+/// them, and listening for one fails with that error.
+#[cfg(target_os = "freebsd")]
+fn highest_signal() -> libc::c_int {
+    126
+}
+
+/// The highest signal number of this system: the classic set ends at `SIGUSR2` (31) on macOS
+/// and the other BSDs, which have no real-time signals.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+fn highest_signal() -> libc::c_int {
+    libc::SIGUSR2.max(libc::SIGSYS)
+}
+
 impl Globals {
     /// The process-wide state, created on first use.
     pub(super) fn get() -> io::Result<&'static Globals> {
@@ -86,8 +108,7 @@ impl Globals {
         let (sender, receiver) = UnixStream::pair()?;
         sender.set_nonblocking(true)?;
         receiver.set_nonblocking(true)?;
-        let max = libc::SIGRTMAX();
-        let slots = (0..=max.max(libc::SIGSYS))
+        let slots = (0..=highest_signal())
             .map(|_| Slot {
                 pending: AtomicBool::new(false),
                 generation: AtomicU64::new(0),
@@ -142,9 +163,9 @@ impl Globals {
         // SAFETY: the action runs inside a signal handler, so it must be async-signal-safe and
         // must not panic. `on_signal` reads the `OnceLock` (an atomic load: `Globals` is fully
         // built before any handler exists, rule 1, and is never dropped), indexes the slot table
-        // with a checked `get`, stores into an `AtomicBool` (lock-free on every Linux target), and
-        // calls `write(2)`, which POSIX lists as async-signal-safe, on a descriptor that stays
-        // open forever. It does not allocate, lock, or panic. `signal-hook-registry` saves and
+        // with a checked `get`, stores into an `AtomicBool` (lock-free on every Unix target
+        // tether builds for), and calls `write(2)`, which POSIX lists as async-signal-safe, on a
+        // descriptor that stays open forever. It does not allocate, lock, or panic. `signal-hook-registry` saves and
         // restores `errno` around it, so the interrupted code does not see `write`'s errno.
         // `signum` is not forbidden: `slot` refused those above.
         unsafe { signal_hook_registry::register(signum, move || on_signal(signum)) }.map_err(

@@ -148,10 +148,7 @@ impl TcpListener {
     ///
     /// None today; the `Result` is tokio's signature.
     pub fn into_std(self) -> io::Result<std::net::TcpListener> {
-        use std::os::fd::{FromRawFd, IntoRawFd};
-        let fd = self.io.into_inner().into_raw_fd();
-        // SAFETY: `fd` was just released by the mio listener, so we own it exclusively.
-        Ok(unsafe { std::net::TcpListener::from_raw_fd(fd) })
+        Ok(std::net::TcpListener::from(self.io.into_inner()))
     }
 
     /// The local address the listener is bound to.

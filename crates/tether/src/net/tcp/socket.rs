@@ -3,7 +3,12 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+#[cfg(unix)]
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+#[cfg(windows)]
+use std::os::windows::io::{
+    AsRawSocket, AsSocket, BorrowedSocket, FromRawSocket, IntoRawSocket, OwnedSocket, RawSocket,
+};
 use std::time::Duration;
 
 use socket2::{Domain, Socket, Type};
@@ -18,7 +23,7 @@ use crate::net::{TcpListener, TcpStream};
 /// [`connect`](TcpSocket::connect) turns it into a [`TcpStream`], [`listen`](TcpSocket::listen)
 /// into a [`TcpListener`]; both register it with the current runtime. Creating and configuring
 /// it needs no runtime. The descriptor is closed when the value is dropped. Options not offered
-/// here can be set through [`AsFd`] with `socket2::SockRef` or `libc`.
+/// here can be set through `AsFd` (`AsSocket` on Windows) with `socket2::SockRef` or `libc`.
 ///
 /// `TcpListener::bind(addr)` is `new_v4`/`new_v6`, `set_reuseaddr(true)`, `bind(addr)`,
 /// `listen(128)`; `TcpStream::connect(addr)` is `new_v4`/`new_v6` and `connect(addr)`.
@@ -134,18 +139,22 @@ impl TcpSocket {
     /// Sets `SO_REUSEPORT`: several sockets, each with the option set, can bind the same
     /// address and port; on Linux the kernel spreads incoming connections over their listeners.
     ///
+    /// Unix only (Windows has no `SO_REUSEPORT`), as in tokio.
+    ///
     /// # Errors
     ///
     /// The OS's error.
+    #[cfg(unix)]
     pub fn set_reuseport(&self, reuseport: bool) -> io::Result<()> {
         self.inner.set_reuse_port(reuseport)
     }
 
-    /// Whether `SO_REUSEPORT` is set.
+    /// Whether `SO_REUSEPORT` is set (Unix only).
     ///
     /// # Errors
     ///
     /// The OS's error.
+    #[cfg(unix)]
     pub fn reuseport(&self) -> io::Result<bool> {
         self.inner.reuse_port()
     }
@@ -281,7 +290,7 @@ impl TcpSocket {
         self.inner.set_nonblocking(true)?;
         match self.inner.connect(&addr.into()) {
             Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) if connect_in_progress(&e) => {}
             Err(e) => return Err(ctx(e)),
         }
         let std = std::net::TcpStream::from(self.inner);
@@ -320,18 +329,29 @@ fn saturate(size: usize) -> u32 {
 impl fmt::Debug for TcpSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TcpSocket")
-            .field("fd", &self.inner.as_raw_fd())
+            .field("socket", &self.inner)
             .field("local_addr", &self.local_addr().ok())
             .finish()
     }
 }
 
+/// Whether a non-blocking `connect` failed only because it has started and not finished yet.
+fn connect_in_progress(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    return e.raw_os_error() == Some(libc::EINPROGRESS);
+    // Winsock says `WSAEWOULDBLOCK`, which std maps to `WouldBlock`.
+    #[cfg(not(unix))]
+    return e.kind() == io::ErrorKind::WouldBlock;
+}
+
+#[cfg(unix)]
 impl AsRawFd for TcpSocket {
     fn as_raw_fd(&self) -> RawFd {
         self.inner.as_raw_fd()
     }
 }
 
+#[cfg(unix)]
 impl AsFd for TcpSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.inner.as_fd()
@@ -344,6 +364,7 @@ impl AsFd for TcpSocket {
 /// # Safety
 ///
 /// `fd` must be an open TCP socket owned by nobody else: the `TcpSocket` closes it.
+#[cfg(unix)]
 impl FromRawFd for TcpSocket {
     unsafe fn from_raw_fd(fd: RawFd) -> TcpSocket {
         // SAFETY: this function's contract: `fd` is an open socket that nobody else owns.
@@ -353,14 +374,59 @@ impl FromRawFd for TcpSocket {
 }
 
 /// Gives up the descriptor, which the caller must close.
+#[cfg(unix)]
 impl IntoRawFd for TcpSocket {
     fn into_raw_fd(self) -> RawFd {
         self.inner.into_raw_fd()
     }
 }
 
+#[cfg(unix)]
 impl From<TcpSocket> for OwnedFd {
     fn from(s: TcpSocket) -> OwnedFd {
+        s.inner.into()
+    }
+}
+
+#[cfg(windows)]
+impl AsRawSocket for TcpSocket {
+    fn as_raw_socket(&self) -> RawSocket {
+        self.inner.as_raw_socket()
+    }
+}
+
+#[cfg(windows)]
+impl AsSocket for TcpSocket {
+    fn as_socket(&self) -> BorrowedSocket<'_> {
+        self.inner.as_socket()
+    }
+}
+
+/// Takes ownership of a TCP socket handle. No runtime is needed until it connects or listens.
+///
+/// # Safety
+///
+/// `socket` must be an open TCP socket owned by nobody else: the `TcpSocket` closes it.
+#[cfg(windows)]
+impl FromRawSocket for TcpSocket {
+    unsafe fn from_raw_socket(socket: RawSocket) -> TcpSocket {
+        // SAFETY: this function's contract: `socket` is an open socket that nobody else owns.
+        let inner = unsafe { Socket::from_raw_socket(socket) };
+        TcpSocket { inner }
+    }
+}
+
+/// Gives up the socket handle, which the caller must close.
+#[cfg(windows)]
+impl IntoRawSocket for TcpSocket {
+    fn into_raw_socket(self) -> RawSocket {
+        self.inner.into_raw_socket()
+    }
+}
+
+#[cfg(windows)]
+impl From<TcpSocket> for OwnedSocket {
+    fn from(s: TcpSocket) -> OwnedSocket {
         s.inner.into()
     }
 }

@@ -103,10 +103,7 @@ impl TcpStream {
     ///
     /// None today; the `Result` is tokio's signature.
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
-        use std::os::fd::{FromRawFd, IntoRawFd};
-        let fd = self.io.into_inner().into_raw_fd();
-        // SAFETY: `fd` was just released by the mio stream, so we own it exclusively.
-        Ok(unsafe { std::net::TcpStream::from_raw_fd(fd) })
+        Ok(std::net::TcpStream::from(self.io.into_inner()))
     }
 
     /// The local address of the connection.

@@ -22,7 +22,10 @@ use std::time::{Duration, Instant};
 use futures_lite::future::or;
 use futures_lite::FutureExt as _;
 use tether::io::{AsyncReadExt, AsyncWriteExt};
-use tether::net::UnixStream;
+#[cfg(not(unix))]
+use tether::net::TcpStream as PairEnd;
+#[cfg(unix)]
+use tether::net::UnixStream as PairEnd;
 use tether::scope::{Scope, ScopeTask};
 use tether::task::{AbortHandle, JoinHandle};
 use tether::time::{sleep, timeout};
@@ -135,7 +138,7 @@ enum Item {
     Abort(AbortHandle),
     Bomb(Bomb),
     Out(Out),
-    Pipe(UnixStream, UnixStream),
+    Pipe(PairEnd, PairEnd),
 }
 
 /// Concurrent lanes of the program's top.
@@ -576,9 +579,9 @@ fn rendezvous(env: &mut Env, held: &mut Vec<Item>) {
 /// A socket pair that exchanges a byte through the reactor and is kept (its descriptors must
 /// be closed however the task ends).
 async fn pipe(env: &mut Env, held: &mut Vec<Item>) {
-    let (mut a, mut b) = match UnixStream::pair() {
+    let (mut a, mut b) = match socket_pair().await {
         Ok(p) => p,
-        Err(e) => return env.run.violation(format!("UnixStream::pair failed: {e}")),
+        Err(e) => return env.run.violation(format!("the socket pair failed: {e}")),
     };
     let mut buf = [0u8; 1];
     let res = async {
@@ -591,6 +594,19 @@ async fn pipe(env: &mut Env, held: &mut Vec<Item>) {
             .violation(format!("a socket pair failed to pass a byte: {e}"));
     }
     held.push(Item::Pipe(a, b));
+}
+
+/// A connected pair: a Unix socket pair, or on Windows two ends of a loopback TCP connection.
+async fn socket_pair() -> std::io::Result<(PairEnd, PairEnd)> {
+    #[cfg(unix)]
+    return PairEnd::pair();
+    #[cfg(not(unix))]
+    {
+        let listener = tether::net::TcpListener::bind("127.0.0.1:0").await?;
+        let a = PairEnd::connect(listener.local_addr()?).await?;
+        let (b, _) = listener.accept().await?;
+        Ok((a, b))
+    }
 }
 
 /// Awaits (or otherwise finishes with) something held, passing failures on.
