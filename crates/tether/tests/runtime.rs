@@ -426,3 +426,38 @@ fn a_yielding_block_on_future_does_not_starve_timers_or_io() {
         });
     }
 }
+
+/// `shutdown_timeout` returns only once the blocking threads have ended, not just left the
+/// pool's count: a thread whose exit is slow (a thread-local destructor that takes a while, as
+/// a runtime handle's or a connection pool's can) is gone from `/proc` when it returns.
+#[cfg(target_os = "linux")]
+#[cfg_attr(miri, ignore = "reads /proc")]
+#[test]
+fn shutdown_timeout_returns_after_the_blocking_threads_have_ended() {
+    struct SlowExit;
+    impl Drop for SlowExit {
+        fn drop(&mut self) {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    thread_local! {
+        static SLOW_EXIT: SlowExit = const { SlowExit };
+    }
+    let rt = Builder::new_current_thread().build().unwrap();
+    let tid = rt.block_on(async {
+        tether::task::spawn_blocking(|| {
+            SLOW_EXIT.with(|_| ());
+            // SAFETY: `gettid` takes no arguments and cannot fail.
+            unsafe { libc::gettid() }
+        })
+        .await
+        .unwrap()
+    });
+    let task = format!("/proc/self/task/{tid}");
+    assert!(std::path::Path::new(&task).exists(), "the pool's thread is alive");
+    rt.shutdown_timeout(Duration::from_secs(10));
+    assert!(
+        !std::path::Path::new(&task).exists(),
+        "a blocking thread outlived shutdown_timeout"
+    );
+}

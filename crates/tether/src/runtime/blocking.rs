@@ -17,9 +17,14 @@
 //!    It waits for work up to `keep_alive`; if none came it retires.
 //! 3. `shutdown` refuses new jobs, cancels queued ones (their `JoinHandle`s report cancellation),
 //!    and then waits (up to a timeout, or forever) for running jobs' threads to exit.
+//! 4. **Exited means gone.** A thread leaves the count and hands its own `JoinHandle` over to
+//!    `exited` in one critical section; `wait` joins those handles once the count allows, so
+//!    when it returns the threads have ended, not just said goodbye (a thread still unwinding
+//!    its runtime handle and thread-locals was visible in `/proc` after a shutdown). A thread
+//!    that retires during normal operation is joined, if finished, at the next thread start.
 
-use std::collections::VecDeque;
-use std::thread;
+use std::collections::{HashMap, VecDeque};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use async_task::Runnable;
@@ -43,6 +48,10 @@ struct BlockingPoolState {
     busy: usize,
     shutdown: bool,
     next_thread: usize,
+    /// The handles of the threads alive, by their number (rule 4).
+    handles: HashMap<usize, JoinHandle<()>>,
+    /// The handles of threads that left the count, to be joined (rule 4).
+    exited: Vec<JoinHandle<()>>,
 }
 
 /// See the module docs.
@@ -74,6 +83,8 @@ impl BlockingPool {
                 busy: 0,
                 shutdown: false,
                 next_thread: 0,
+                handles: HashMap::new(),
+                exited: Vec::new(),
             }),
             work: Condvar::new(),
             exited: Condvar::new(),
@@ -117,13 +128,21 @@ impl BlockingPool {
             st.next_thread += 1;
             st.threads += 1;
             let rt2 = rt.clone();
+            // Rule 4: threads that retired and have ended are done with; dropping a finished
+            // thread's handle frees it.
+            st.exited.retain(|h| !h.is_finished());
             let spawned = thread::Builder::new()
                 .name(format!("{}-{n}", self.thread_name))
-                .spawn(move || worker(rt2));
-            if let Err(e) = spawned {
-                st.threads -= 1;
-                if st.threads == 0 {
-                    panic!(
+                .spawn(move || worker(rt2, n));
+            match spawned {
+                // Under the lock the new thread needs before it can exit: listed in time.
+                Ok(handle) => {
+                    st.handles.insert(n, handle);
+                }
+                Err(e) => {
+                    st.threads -= 1;
+                    assert!(
+                        st.threads > 0,
                         "tether: the blocking pool could not start a thread and has none to run \
                          the job: {e}"
                     );
@@ -146,7 +165,8 @@ impl BlockingPool {
     }
 
     /// Rule 3, second half: waits for running jobs' threads to exit, up to `timeout` (forever if
-    /// `None`). Returns false if some were still running when the time was up.
+    /// `None`), and joins them (rule 4). Returns false if some were still running when the time
+    /// was up.
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> bool {
         // A pool thread shutting its own runtime down must not wait for itself.
         let me = is_pool_thread();
@@ -168,6 +188,12 @@ impl BlockingPool {
                 }
             }
         }
+        // Rule 4: each of these has left the count and only has its own exit to finish.
+        let exited = std::mem::take(&mut st.exited);
+        drop(st);
+        for handle in exited {
+            let _ = handle.join();
+        }
         true
     }
 }
@@ -182,7 +208,7 @@ fn is_pool_thread() -> bool {
 
 /// A pool thread: runs jobs until it has been idle for `keep_alive` or the pool shuts down
 /// (rule 2).
-fn worker(rt: Arc<RuntimeShared>) {
+fn worker(rt: Arc<RuntimeShared>, number: usize) {
     IS_POOL_THREAD.with(|c| c.set(true));
     if let Some(f) = &rt.blocking.hooks.on_start {
         f();
@@ -222,5 +248,9 @@ fn worker(rt: Arc<RuntimeShared>) {
     }
     let mut st = lock(&pool.state);
     st.threads -= 1;
+    // Rule 4. The handle is there: the spawner listed it before releasing the lock.
+    if let Some(handle) = st.handles.remove(&number) {
+        st.exited.push(handle);
+    }
     pool.exited.notify_all();
 }
