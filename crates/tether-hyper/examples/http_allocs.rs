@@ -1,7 +1,8 @@
 //! Allocations per request (a benchmark, not a test): the same axum `Router` served by
 //! `tether_hyper::serve` and by `axum::serve` on tokio (both current-thread), driven over one
 //! HTTP/1.1 keep-alive connection by a client that allocates nothing (a blocking std socket
-//! and a fixed buffer), with a counting global allocator.
+//! and a fixed buffer), with a counting global allocator. tether serves `app().with_state(())`,
+//! the router `axum::serve` makes of `app()` for each connection (see `tether_hyper::serve`).
 //!
 //! `cargo run --release -p tether-hyper --example http_allocs [REQUESTS]`
 //!
@@ -79,7 +80,7 @@ fn start(which: &'static str) -> SocketAddr {
             rt.block_on(async {
                 let l = tether::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 tx.send(l.local_addr().unwrap()).unwrap();
-                let mut serve = tether_hyper::serve(l, app());
+                let mut serve = tether_hyper::serve(l, app().with_state(()));
                 if which == "tether-no-header-timeout" {
                     serve = serve.header_read_timeout(None);
                 }

@@ -43,7 +43,8 @@ fn main() -> std::io::Result<()> {
             rt.block_on(async {
                 let listener = tether::net::TcpListener::bind(&addr).await?;
                 println!("listening on http://{}", listener.local_addr()?);
-                tether_hyper::serve(listener, app()).await
+                // `with_state(())`: each handler becomes a route once, as `axum::serve` does.
+                tether_hyper::serve(listener, app().with_state(())).await
             })
         }
         "tokio-ct" | "tokio-mt" => {

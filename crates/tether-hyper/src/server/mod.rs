@@ -74,6 +74,12 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// `Router` as it is, a `tower::ServiceBuilder` stack, or a hyper service through
 /// [`HyperService`](crate::HyperService).
 ///
+/// An axum `Router` whose state was never set (`Router<()>`, built without `with_state`) runs
+/// each handler's conversion into a route at every request (one small allocation each), which
+/// `axum::serve` avoids by calling `with_state(())` once per connection. Do it once yourself:
+/// `serve(listener, router.with_state(()))`. A router given its state with `with_state(state)`
+/// is already converted.
+///
 /// Like `axum::serve`, it returns a builder that serves when awaited; set options first
 /// ([`max_connections`](Serve::max_connections), timeouts, the grace period) and add
 /// [`with_graceful_shutdown`](Serve::with_graceful_shutdown) to stop on a signal and get a
