@@ -454,7 +454,10 @@ fn shutdown_timeout_returns_after_the_blocking_threads_have_ended() {
         .unwrap()
     });
     let task = format!("/proc/self/task/{tid}");
-    assert!(std::path::Path::new(&task).exists(), "the pool's thread is alive");
+    assert!(
+        std::path::Path::new(&task).exists(),
+        "the pool's thread is alive"
+    );
     rt.shutdown_timeout(Duration::from_secs(10));
     assert!(
         !std::path::Path::new(&task).exists(),
