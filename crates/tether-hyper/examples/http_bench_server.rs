@@ -2,8 +2,9 @@
 //! `/json`) served by `tether_hyper::serve` or by `axum::serve` on tokio, current-thread or
 //! multi-thread (2 workers). Used by `scripts/http_vs_tokio.sh`.
 //!
-//! `http_bench_server RUNTIME [ADDR]`, RUNTIME one of `tether-ct`, `tether-mt`, `tokio-ct`,
-//! `tokio-mt`; prints `listening on http://ADDR` first; runs until killed.
+//! `http_bench_server RUNTIME [ADDR] [--no-timeouts]`, RUNTIME one of `tether-ct`, `tether-mt`,
+//! `tokio-ct`, `tokio-mt`; prints `listening on http://ADDR` first; runs until killed.
+//! `--no-timeouts` (tether only): no header-read or idle timeout, as `axum::serve`.
 
 use axum::routing::get;
 use axum::{Json, Router};
@@ -40,11 +41,18 @@ fn main() -> std::io::Result<()> {
                     .worker_threads(2)
                     .build()?
             };
+            let no_timeouts = args.next().as_deref() == Some("--no-timeouts");
             rt.block_on(async {
                 let listener = tether::net::TcpListener::bind(&addr).await?;
                 println!("listening on http://{}", listener.local_addr()?);
                 // `with_state(())`: each handler becomes a route once, as `axum::serve` does.
-                tether_hyper::serve(listener, app().with_state(())).await
+                let serve = tether_hyper::serve(listener, app().with_state(()));
+                if no_timeouts {
+                    // As `axum::serve`: no header-read or idle timeout.
+                    serve.header_read_timeout(None).idle_timeout(None).await
+                } else {
+                    serve.await
+                }
             })
         }
         "tokio-ct" | "tokio-mt" => {
