@@ -9,6 +9,8 @@
 //! on any Unix system).
 #![cfg(target_os = "linux")]
 
+mod support;
+
 use std::future::Future;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
@@ -101,14 +103,8 @@ fn is_gone(pid: u32) -> bool {
 
 /// Waits (10 s at most) until `pid` is gone.
 fn wait_gone(pid: u32, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !is_gone(pid) {
-        assert!(
-            Instant::now() < deadline,
-            "{what}: process {pid} still there after 10 s"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let what = format!("{what}: process {pid} gone");
+    support::bounded::wait_until(&what, Duration::from_secs(10), || is_gone(pid));
 }
 
 #[test]

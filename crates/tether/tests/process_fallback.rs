@@ -8,9 +8,11 @@
 //! zombie still answers), which holds on every Unix system.
 #![cfg(unix)]
 
+mod support;
+
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tether::io::{AsyncReadExt, AsyncWriteExt};
 use tether::process::Command;
@@ -59,14 +61,8 @@ fn is_reaped(pid: u32) -> bool {
 
 /// Waits (10 s at most) until `pid` has been reaped by someone else (the reaper).
 fn wait_reaped(pid: u32, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !is_reaped(pid) {
-        assert!(
-            Instant::now() < deadline,
-            "{what}: process {pid} not reaped after 10 s"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let what = format!("{what}: process {pid} reaped");
+    support::bounded::wait_until(&what, Duration::from_secs(10), || is_reaped(pid));
 }
 
 #[test]

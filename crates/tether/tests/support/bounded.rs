@@ -30,3 +30,16 @@ pub fn within<T: Send + 'static>(
         }
     }
 }
+
+/// Polls `done` every 10 ms until it holds; fails the test, naming `what`, after `limit`. For
+/// state nothing notifies a test of, such as another process's (reaped, gone).
+pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not so after {limit:?}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
