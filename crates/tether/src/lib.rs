@@ -110,6 +110,8 @@ pub mod runtime;
 pub(crate) mod sched;
 pub mod scope;
 pub mod signal;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod sync;
 pub mod task;
 pub mod time;

@@ -69,6 +69,12 @@ impl<E: Source> PollEvented<E> {
         })
     }
 
+    /// The readiness of this registration (a simulated socket's network sets it).
+    #[cfg(feature = "sim")]
+    pub(crate) fn scheduled_io(&self) -> &Arc<ScheduledIo> {
+        &self.sched
+    }
+
     /// The resource.
     pub(crate) fn get_ref(&self) -> &E {
         self.io

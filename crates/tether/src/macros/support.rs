@@ -85,6 +85,14 @@ pub fn start_index(n: u32) -> u32 {
     })
 }
 
+/// Replaces this thread's `select!` generator state (0: reseed from entropy on the next draw)
+/// and returns the old one: a simulation seeds it from its own seed, so that `select!`'s start
+/// order replays, and restores it afterwards.
+#[cfg(feature = "sim")]
+pub(crate) fn swap_start_rng(state: u64) -> u64 {
+    START_RNG.with(|s| s.replace(state))
+}
+
 /// A non-zero seed that differs between threads and processes.
 #[cold]
 fn seed() -> u64 {

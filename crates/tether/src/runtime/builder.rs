@@ -58,6 +58,9 @@ pub struct Builder {
     pub(crate) diagnostics: super::diagnostics::DiagConfig,
     pub(crate) on_diagnostic: Option<crate::diag::DiagnosticHook>,
     pub(crate) quiet: bool,
+    /// The simulation this runtime belongs to (set only by `tether::sim`).
+    #[cfg(feature = "sim")]
+    pub(crate) sim: Option<Arc<crate::sim::world::World>>,
 }
 
 impl Builder {
@@ -76,6 +79,8 @@ impl Builder {
             diagnostics: super::diagnostics::DiagConfig::default(),
             on_diagnostic: None,
             quiet: false,
+            #[cfg(feature = "sim")]
+            sim: None,
         }
     }
 

@@ -144,6 +144,10 @@ pub(crate) struct RuntimeShared {
     pub(crate) root_token: crate::scope::CancelToken,
     /// Slow-poll detection, the watchdog, per-worker slots.
     pub(crate) diag: diagnostics::PollMonitor,
+    /// The simulation this runtime runs (`tether::sim`): it numbers the tasks, runs blocking
+    /// jobs on the simulation's thread and owns the simulated network.
+    #[cfg(feature = "sim")]
+    pub(crate) sim: Option<std::sync::Arc<crate::sim::world::World>>,
 }
 
 impl RuntimeShared {
@@ -281,6 +285,8 @@ impl Runtime {
             block_on_wakers: crate::loom::sync::Mutex::new(Vec::new()),
             root_token: crate::scope::CancelToken::new(),
             diag: diagnostics::PollMonitor::new(builder.diagnostics.clone(), workers),
+            #[cfg(feature = "sim")]
+            sim: builder.sim.clone(),
         });
         let rt = Runtime {
             handle: Handle { shared },

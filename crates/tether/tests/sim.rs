@@ -1,0 +1,245 @@
+//! Deterministic simulation (`tether::sim`): the same seed replays the same run, different
+//! seeds explore different ones, virtual time, the simulated network and its faults.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tether::io::{AsyncReadExt, AsyncWriteExt};
+use tether::net::{TcpListener, TcpStream, UdpSocket};
+use tether::sim::{FailureKind, NetConfig, Sim};
+
+/// An echo server on `port` that serves each connection in a task of its own.
+async fn echo_server(port: u16) -> std::io::Result<()> {
+    let listener = TcpListener::bind(("0.0.0.0", port)).await?;
+    loop {
+        let (mut s, _) = listener.accept().await?;
+        tether::spawn(async move {
+            let mut buf = vec![0; 1024];
+            loop {
+                let n = s.read(&mut buf).await?;
+                if n == 0 {
+                    return std::io::Result::Ok(());
+                }
+                s.write_all(&buf[..n]).await?;
+            }
+        });
+    }
+}
+
+/// A simulation of `clients` echo clients, each logging what it saw into `log`.
+fn echo_sim(seed: u64, clients: usize, log: Arc<Mutex<Vec<String>>>) -> Sim {
+    let mut sim = Sim::builder()
+        .seed(seed)
+        .net(
+            NetConfig::default()
+                .latency(Duration::from_millis(2))
+                .jitter(Duration::from_millis(3)),
+        )
+        .build();
+    sim.host("server", || echo_server(7000));
+    for i in 0..clients {
+        let log = log.clone();
+        sim.client(&format!("client-{i}"), async move {
+            let mut s = TcpStream::connect("server:7000").await?;
+            for round in 0..3 {
+                let msg = format!("c{i} r{round}");
+                s.write_all(msg.as_bytes()).await?;
+                let mut buf = vec![0; msg.len()];
+                s.read_exact(&mut buf).await?;
+                assert_eq!(buf, msg.as_bytes());
+                log.lock()
+                    .unwrap()
+                    .push(format!("{msg} at {:?}", tether::time::Instant::now()));
+            }
+            std::io::Result::Ok(())
+        });
+    }
+    sim
+}
+
+#[test]
+fn the_same_seed_replays_the_same_run_and_other_seeds_differ() {
+    let mut hashes = std::collections::HashSet::new();
+    for seed in 0..20 {
+        let (l1, l2) = (Arc::default(), Arc::default());
+        let a = echo_sim(seed, 5, Arc::clone(&l1)).run().unwrap();
+        let b = echo_sim(seed, 5, Arc::clone(&l2)).run().unwrap();
+        assert_eq!(a.trace_hash(), b.trace_hash(), "seed {seed} did not replay");
+        assert_eq!(a.steps(), b.steps());
+        let order = |l: &Arc<Mutex<Vec<String>>>| {
+            l.lock()
+                .unwrap()
+                .iter()
+                .map(|s| s.split(" at ").next().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(order(&l1), order(&l2), "seed {seed}: the output differs");
+        assert_eq!(l1.lock().unwrap().len(), 15);
+        hashes.insert(a.trace_hash());
+    }
+    assert!(
+        hashes.len() > 15,
+        "20 seeds gave only {} different runs",
+        hashes.len()
+    );
+}
+
+#[test]
+fn virtual_time_jumps_over_sleeps() {
+    let mut sim = Sim::new(1);
+    sim.client("sleeper", async {
+        for _ in 0..3600 {
+            tether::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    let started = std::time::Instant::now();
+    let report = sim.run().unwrap();
+    assert_eq!(report.virtual_elapsed(), Duration::from_secs(3600));
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn a_panic_in_a_task_fails_the_run_with_its_message() {
+    let mut sim = Sim::new(3);
+    sim.host("server", || async {
+        tether::time::sleep(Duration::from_millis(5)).await;
+        if tether::sim::is_simulation() {
+            panic!("server bug");
+        }
+    });
+    sim.client("client", async {
+        tether::time::sleep(Duration::from_secs(1)).await;
+    });
+    let err = sim.run().unwrap_err();
+    assert_eq!(err.kind(), FailureKind::Panic);
+    assert!(err.message().contains("server bug"), "{err}");
+    assert_eq!(err.seed(), 3);
+}
+
+#[test]
+fn a_deadlock_is_reported_with_the_waiting_clients() {
+    let mut sim = Sim::new(0);
+    sim.client("waiter", async {
+        let (_tx, rx) = tether::sync::oneshot::channel::<()>();
+        let _ = rx.await;
+    });
+    let err = sim.run().unwrap_err();
+    assert_eq!(err.kind(), FailureKind::Deadlock);
+    assert!(err.message().contains("\"waiter\""), "{err}");
+}
+
+#[test]
+fn connecting_where_nothing_listens_is_refused() {
+    let mut sim = Sim::new(0);
+    sim.host("server", || async {});
+    sim.client("client", async {
+        let err = TcpStream::connect("server:9").await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+        let err = TcpStream::connect("nowhere:9").await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
+    });
+    sim.run().unwrap();
+}
+
+#[test]
+fn a_crashed_host_resets_its_connections_and_restarts() {
+    let mut sim = Sim::new(5);
+    sim.host("server", || echo_server(7000));
+    sim.client("client", async {
+        let mut s = TcpStream::connect("server:7000").await?;
+        s.write_all(b"ping").await?;
+        let mut buf = [0; 4];
+        s.read_exact(&mut buf).await?;
+        tether::sim::crash("server");
+        let err = s.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+        let refused = TcpStream::connect("server:7000").await.unwrap_err();
+        assert_eq!(
+            refused.kind(),
+            std::io::ErrorKind::TimedOut,
+            "a crashed host answers nothing"
+        );
+        tether::sim::restart("server");
+        let mut s = TcpStream::connect("server:7000").await?;
+        s.write_all(b"pong").await?;
+        s.read_exact(&mut buf).await?;
+        assert_eq!(&buf, b"pong");
+        std::io::Result::Ok(())
+    });
+    sim.run().unwrap();
+}
+
+#[test]
+fn a_partition_holds_tcp_until_repaired_and_resets_after_the_timeout() {
+    let mut sim = Sim::builder()
+        .seed(2)
+        .net(NetConfig::default().reset_after(Duration::from_secs(5)))
+        .build();
+    sim.host("server", || echo_server(7000));
+    sim.client("client", async {
+        let mut s = TcpStream::connect("server:7000").await?;
+        tether::sim::partition("client", "server");
+        s.write_all(b"held").await?;
+        let mut buf = [0; 4];
+        let t0 = tether::time::Instant::now();
+        let repair = tether::spawn(async {
+            tether::time::sleep(Duration::from_secs(1)).await;
+            tether::sim::repair("client", "server");
+        });
+        s.read_exact(&mut buf).await?;
+        assert_eq!(&buf, b"held");
+        assert!(t0.elapsed() >= Duration::from_secs(1));
+        repair.await.unwrap();
+        // A partition longer than reset_after resets the connection.
+        tether::sim::partition("client", "server");
+        s.write_all(b"lost").await?;
+        let err = s.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+        std::io::Result::Ok(())
+    });
+    sim.run().unwrap();
+}
+
+#[test]
+fn udp_datagrams_are_lost_at_the_configured_rate() {
+    let lost = Arc::new(AtomicU64::new(0));
+    let l = lost.clone();
+    let mut sim = Sim::builder()
+        .seed(9)
+        .net(NetConfig::default().loss(0.3))
+        .build();
+    sim.host("sink", || async {
+        let s = UdpSocket::bind("0.0.0.0:5000").await?;
+        let mut buf = [0; 16];
+        loop {
+            let (n, from) = s.recv_from(&mut buf).await?;
+            s.send_to(&buf[..n], from).await?;
+        }
+        #[allow(unreachable_code)]
+        std::io::Result::Ok(())
+    });
+    sim.client("source", async move {
+        let s = UdpSocket::bind("0.0.0.0:0").await?;
+        let mut buf = [0; 16];
+        for i in 0..1000u32 {
+            s.send_to(&i.to_le_bytes(), "sink:5000").await?;
+            match tether::time::timeout(Duration::from_millis(50), s.recv_from(&mut buf)).await {
+                Ok(r) => {
+                    r?;
+                }
+                Err(_) => {
+                    l.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        std::io::Result::Ok(())
+    });
+    sim.run().unwrap();
+    // Two independent 30% chances per round trip: about 51% lost.
+    let lost = lost.load(Ordering::Relaxed);
+    assert!(
+        (400..620).contains(&lost),
+        "{lost} of 1000 round trips lost"
+    );
+}
