@@ -49,6 +49,7 @@
 //! See `docs/simulation.md` for what is and is not simulated, and how to hunt a failure with
 //! [`check`].
 
+mod check;
 pub(crate) mod explore;
 pub(crate) mod net;
 pub(crate) mod socket;
@@ -61,6 +62,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use check::{check, Check, CheckReport};
 pub use explore::Strategy;
 pub use net::NetConfig;
 
