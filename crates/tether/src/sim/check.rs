@@ -213,34 +213,34 @@ impl Check {
 
     /// Shrinks a failure, writes its tape, and fills in the replay command.
     fn report(&self, builder: &Builder, setup: &dyn Fn(&mut Sim), first: SimError) -> SimError {
-        let original_len = first.tape.len();
+        let original_len = first.0.tape.len();
         let mut err = if self.shrink {
             shrink(builder, setup, first, self.shrink_runs)
         } else {
             first
         };
-        if err.tape.len() < original_len {
-            err.shrunk_from = Some(original_len);
+        if err.0.tape.len() < original_len {
+            err.0.shrunk_from = Some(original_len);
         }
         let test = std::thread::current()
             .name()
             .filter(|n| *n != "main")
             .map(str::to_owned);
-        err.tape_file = write_tape(&err, test.as_deref());
+        err.0.tape_file = write_tape(&err, test.as_deref());
         let filter = test
             .as_deref()
             .map_or(String::new(), |t| format!(" {t} -- --exact"));
         let mut hint = format!(
             "TETHER_SIM_SEED={} TETHER_SIM_STRATEGY={} cargo test{filter}",
-            err.seed, err.strategy
+            err.0.seed, err.0.strategy
         );
-        if let Some(p) = &err.tape_file {
+        if let Some(p) = &err.0.tape_file {
             hint.push_str(&format!(
                 "\n  or the shrunk run: TETHER_SIM_TAPE={} cargo test{filter}",
                 p.display()
             ));
         }
-        err.replay_hint = Some(hint);
+        err.0.replay_hint = Some(hint);
         err
     }
 }
@@ -254,10 +254,10 @@ fn run_one(builder: &Builder, setup: &dyn Fn(&mut Sim)) -> Result<super::Report,
 
 /// Delta debugging over `err`'s tape (see the module docs), within `budget` replays.
 fn shrink(builder: &Builder, setup: &dyn Fn(&mut Sim), err: SimError, budget: u32) -> SimError {
-    let kind: FailureKind = err.kind;
-    let seed = err.seed;
+    let kind: FailureKind = err.0.kind;
+    let seed = err.0.seed;
     let mut best = err;
-    trim(&mut best.tape);
+    trim(&mut best.0.tape);
     let mut runs = 0u32;
     let attempt = |tape: Vec<u64>, runs: &mut u32| -> Option<SimError> {
         if *runs >= budget {
@@ -267,32 +267,32 @@ fn shrink(builder: &Builder, setup: &dyn Fn(&mut Sim), err: SimError, budget: u3
         let mut b = builder.clone();
         b.seed(seed).replay(tape);
         match run_one(&b, setup) {
-            Err(e) if e.kind == kind => Some(e),
+            Err(e) if e.0.kind == kind => Some(e),
             _ => None,
         }
     };
     // Cut the tape in half while the shorter one still fails.
-    while best.tape.len() > 1 {
-        let half = best.tape[..best.tape.len() / 2].to_vec();
+    while best.0.tape.len() > 1 {
+        let half = best.0.tape[..best.0.tape.len() / 2].to_vec();
         match attempt(half, &mut runs) {
             Some(mut e) => {
-                trim(&mut e.tape);
+                trim(&mut e.0.tape);
                 best = e;
             }
             None => break,
         }
     }
     // Zero chunks, from large to single draws.
-    let mut chunk = best.tape.len().div_ceil(2).max(1);
+    let mut chunk = best.0.tape.len().div_ceil(2).max(1);
     loop {
         let mut i = 0;
-        while i < best.tape.len() {
-            let end = (i + chunk).min(best.tape.len());
-            if best.tape[i..end].iter().any(|&d| d != 0) {
-                let mut candidate = best.tape.clone();
+        while i < best.0.tape.len() {
+            let end = (i + chunk).min(best.0.tape.len());
+            if best.0.tape[i..end].iter().any(|&d| d != 0) {
+                let mut candidate = best.0.tape.clone();
                 candidate[i..end].iter_mut().for_each(|d| *d = 0);
                 if let Some(mut e) = attempt(candidate, &mut runs) {
-                    trim(&mut e.tape);
+                    trim(&mut e.0.tape);
                     best = e;
                 }
             }
@@ -351,12 +351,12 @@ fn write_tape(err: &SimError, test: Option<&str>) -> Option<PathBuf> {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    let path = dir.join(format!("{stem}-seed-{}.tape", err.seed));
+    let path = dir.join(format!("{stem}-seed-{}.tape", err.0.seed));
     let mut text = format!(
         "# tether sim tape: seed {} strategy {} failure: {}\n",
-        err.seed, err.strategy, err.kind
+        err.0.seed, err.0.strategy, err.0.kind
     );
-    for d in &err.tape {
+    for d in &err.0.tape {
         text.push_str(&d.to_string());
         text.push('\n');
     }

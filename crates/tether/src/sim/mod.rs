@@ -128,7 +128,11 @@ impl fmt::Display for FailureKind {
 /// A failed simulation: what failed, under which seed and strategy, when (step and virtual
 /// time), the last events before it, and the decision tape that replays it.
 #[derive(Clone)]
-pub struct SimError {
+pub struct SimError(pub(crate) Box<SimErrorInner>);
+
+/// The fields of a [`SimError`] (boxed: a `Result` carrying it stays small).
+#[derive(Clone)]
+pub(crate) struct SimErrorInner {
     pub(crate) kind: FailureKind,
     pub(crate) message: String,
     pub(crate) seed: u64,
@@ -148,48 +152,48 @@ pub struct SimError {
 impl SimError {
     /// What went wrong.
     pub fn kind(&self) -> FailureKind {
-        self.kind
+        self.0.kind
     }
 
     /// The failure's own message (the panic message, the error, the tasks left waiting).
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The seed of the failing run.
     pub fn seed(&self) -> u64 {
-        self.seed
+        self.0.seed
     }
 
     /// The step (number of polls) at which the failure was seen.
     pub fn step(&self) -> u64 {
-        self.step
+        self.0.step
     }
 
     /// The virtual time since the start at which the failure was seen.
     pub fn virtual_elapsed(&self) -> Duration {
-        self.virtual_elapsed
+        self.0.virtual_elapsed
     }
 
     /// The last events of the trace before the failure, oldest first.
     pub fn recent_events(&self) -> &[String] {
-        &self.recent
+        &self.0.recent
     }
 
     /// The failing run's decision tape: replay it with [`Builder::replay`] (or
     /// `TETHER_SIM_TAPE`).
     pub fn tape(&self) -> &[u64] {
-        &self.tape
+        &self.0.tape
     }
 
     /// The file the tape was written to, if [`check`] wrote one.
     pub fn tape_file(&self) -> Option<&std::path::Path> {
-        self.tape_file.as_deref()
+        self.0.tape_file.as_deref()
     }
 
     /// The length of the tape before shrinking, if this failure was shrunk.
     pub fn shrunk_from(&self) -> Option<usize> {
-        self.shrunk_from
+        self.0.shrunk_from
     }
 }
 
@@ -198,31 +202,36 @@ impl fmt::Display for SimError {
         writeln!(
             f,
             "simulation failed: {}: {}\n  seed {} (strategy {}), step {}, virtual time {:?}",
-            self.kind, self.message, self.seed, self.strategy, self.step, self.virtual_elapsed
+            self.0.kind,
+            self.0.message,
+            self.0.seed,
+            self.0.strategy,
+            self.0.step,
+            self.0.virtual_elapsed
         )?;
-        match self.shrunk_from {
+        match self.0.shrunk_from {
             Some(n) => writeln!(
                 f,
                 "  decision tape: {} choices (shrunk from {n})",
-                self.tape.len()
+                self.0.tape.len()
             )?,
-            None => writeln!(f, "  decision tape: {} choices", self.tape.len())?,
+            None => writeln!(f, "  decision tape: {} choices", self.0.tape.len())?,
         }
-        if let Some(p) = &self.tape_file {
+        if let Some(p) = &self.0.tape_file {
             writeln!(f, "  tape written to {}", p.display())?;
         }
-        if !self.recent.is_empty() {
-            writeln!(f, "  last {} events:", self.recent.len())?;
-            for e in &self.recent {
+        if !self.0.recent.is_empty() {
+            writeln!(f, "  last {} events:", self.0.recent.len())?;
+            for e in &self.0.recent {
                 writeln!(f, "    {e}")?;
             }
         }
-        match &self.replay_hint {
+        match &self.0.replay_hint {
             Some(h) => write!(f, "  replay: {h}"),
             None => write!(
                 f,
                 "  replay: Sim::builder().seed({}).strategy({:?}) with the same hosts and clients",
-                self.seed, self.strategy
+                self.0.seed, self.0.strategy
             ),
         }
     }
@@ -466,6 +475,7 @@ impl Faults {
 }
 
 type ClientFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+type ClientHandle = JoinHandle<Result<(), String>>;
 
 /// A simulation: hosts and clients, run under one seed. See the [module docs](self).
 pub struct Sim {
@@ -625,7 +635,7 @@ impl Sim {
                 }
             }
         };
-        let mut running: Vec<(String, Option<JoinHandle<Result<(), String>>>)> =
+        let mut running: Vec<(String, Option<ClientHandle>)> =
             clients.into_iter().map(|(n, h)| (n, Some(h))).collect();
         let stop = current_thread::run_sim(
             &shared,

@@ -239,7 +239,7 @@ impl World {
     pub(crate) fn take_failure(&self, seed: u64, elapsed: Duration) -> Option<SimError> {
         let mut st = self.lock();
         let (kind, message) = st.failure.take()?;
-        Some(SimError {
+        Some(SimError(Box::new(super::SimErrorInner {
             kind,
             message,
             seed,
@@ -251,7 +251,7 @@ impl World {
             tape_file: None,
             shrunk_from: None,
             replay_hint: None,
-        })
+        })))
     }
 
     /// Delivers the network events due at `now` (the clock just moved there), recording them
