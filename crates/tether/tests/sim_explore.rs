@@ -34,6 +34,7 @@ fn check_finds_a_planted_race_replays_it_by_seed_and_shrinks_its_tape() {
     assert_eq!(err.kind(), FailureKind::Panic);
     assert!(err.message().contains("overdrawn"), "{err}");
     let report = err.to_string();
+    println!("{report}");
     assert!(
         report.contains(&format!("TETHER_SIM_SEED={}", err.seed())),
         "{report}"

@@ -22,8 +22,7 @@
 //! use tether::net::{TcpListener, TcpStream};
 //! use tether::sim::Sim;
 //!
-//! let mut sim = Sim::new(7);
-//! sim.host("server", || async {
+//! async fn echo_server() -> std::io::Result<()> {
 //!     let listener = TcpListener::bind("0.0.0.0:7000").await?;
 //!     loop {
 //!         let (mut s, _) = listener.accept().await?;
@@ -33,7 +32,10 @@
 //!             s.write_all(&buf).await
 //!         });
 //!     }
-//! });
+//! }
+//!
+//! let mut sim = Sim::new(7);
+//! sim.host("server", echo_server); // a factory: it runs again after a restart
 //! sim.client("client", async {
 //!     let mut s = TcpStream::connect("server:7000").await?;
 //!     s.write_all(b"hello").await?;

@@ -67,7 +67,9 @@ impl Id {
 
 impl fmt::Display for Id {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        // A simulation's ids (bit 62, `simulated`) print as their number within it; the
+        // process-wide counter never reaches bit 62.
+        (self.0.get() & !(1 << 62)).fmt(f)
     }
 }
 
