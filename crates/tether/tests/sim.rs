@@ -61,7 +61,7 @@ fn echo_sim(seed: u64, clients: usize, log: Arc<Mutex<Vec<String>>>) -> Sim {
 #[test]
 fn the_same_seed_replays_the_same_run_and_other_seeds_differ() {
     let mut hashes = std::collections::HashSet::new();
-    for seed in 0..20 {
+    for seed in 0..100 {
         let (l1, l2) = (Arc::default(), Arc::default());
         let a = echo_sim(seed, 5, Arc::clone(&l1)).run().unwrap();
         let b = echo_sim(seed, 5, Arc::clone(&l2)).run().unwrap();
@@ -242,4 +242,157 @@ fn udp_datagrams_are_lost_at_the_configured_rate() {
         (400..620).contains(&lost),
         "{lost} of 1000 round trips lost"
     );
+}
+
+#[test]
+fn select_start_order_and_spawn_blocking_replay_under_the_seed() {
+    fn run(seed: u64) -> (Vec<u8>, u64) {
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let o = out.clone();
+        let mut sim = Sim::new(seed);
+        sim.client("client", async move {
+            for _ in 0..16 {
+                // Both branches are ready: which one wins is select!'s random start.
+                let won = tether::select! {
+                    _ = std::future::ready(()) => 0u8,
+                    _ = std::future::ready(()) => 1u8,
+                };
+                let doubled = tether::task::spawn_blocking(move || won * 2).await.unwrap();
+                o.lock().unwrap().push(doubled);
+            }
+        });
+        let report = sim.run().unwrap();
+        let v = out.lock().unwrap().clone();
+        (v, report.trace_hash())
+    }
+    let (a, ha) = run(11);
+    let (b, hb) = run(11);
+    assert_eq!(a, b);
+    assert_eq!(ha, hb);
+    assert!(a.contains(&0) && a.contains(&2), "select! always took one branch: {a:?}");
+    let others: std::collections::HashSet<Vec<u8>> = (0..8).map(|s| run(s).0).collect();
+    assert!(others.len() > 1, "select!'s start order does not depend on the seed");
+}
+
+#[test]
+fn a_hold_delays_one_direction_without_losing_anything() {
+    let mut sim = Sim::builder()
+        .seed(4)
+        .net(NetConfig::default().reset_after(Duration::from_secs(1)))
+        .build();
+    sim.host("server", || echo_server(7000));
+    sim.client("client", async {
+        let mut s = TcpStream::connect("server:7000").await?;
+        tether::sim::hold("server", "client");
+        let t0 = tether::time::Instant::now();
+        tether::spawn(async {
+            // Longer than reset_after: a hold never resets a connection.
+            tether::time::sleep(Duration::from_secs(30)).await;
+            tether::sim::release("server", "client");
+        });
+        s.write_all(b"abcd").await?;
+        let mut buf = [0; 4];
+        s.read_exact(&mut buf).await?;
+        assert_eq!(&buf, b"abcd");
+        assert!(t0.elapsed() >= Duration::from_secs(30));
+        std::io::Result::Ok(())
+    });
+    sim.run().unwrap();
+}
+
+#[test]
+fn bandwidth_limits_how_fast_bytes_arrive() {
+    let mut sim = Sim::builder()
+        .seed(0)
+        .net(NetConfig::default().latency(Duration::ZERO).bandwidth(1_000_000))
+        .build();
+    sim.host("server", || echo_server(7000));
+    sim.client("client", async {
+        let s = TcpStream::connect("server:7000").await?;
+        let (mut r, mut w) = s.into_split();
+        let t0 = tether::time::Instant::now();
+        let writer = tether::spawn(async move {
+            w.write_all(&vec![7u8; 500_000]).await?;
+            std::io::Result::Ok(w)
+        });
+        let mut got = vec![0; 500_000];
+        r.read_exact(&mut got).await?;
+        // 500 kB each way over 1 MB/s links: at least half a second.
+        assert!(t0.elapsed() >= Duration::from_millis(500), "{:?}", t0.elapsed());
+        assert!(got.iter().all(|&b| b == 7));
+        writer.await.unwrap()?;
+        std::io::Result::Ok(())
+    });
+    sim.run().unwrap();
+}
+
+#[test]
+fn a_failed_invariant_fails_the_run_at_its_step() {
+    let counter = Arc::new(AtomicU64::new(0));
+    let c = counter.clone();
+    let mut sim = Sim::builder()
+        .seed(1)
+        .invariant(move || match c.load(Ordering::Relaxed) {
+            n if n > 3 => Err(format!("counter reached {n}")),
+            _ => Ok(()),
+        })
+        .build();
+    sim.client("client", async move {
+        for _ in 0..10 {
+            counter.fetch_add(1, Ordering::Relaxed);
+            tether::task::yield_now().await;
+        }
+    });
+    let err = sim.run().unwrap_err();
+    assert_eq!(err.kind(), FailureKind::Invariant);
+    assert_eq!(err.message(), "counter reached 4");
+    assert_eq!(err.step(), 4);
+
+    let mut sim = Sim::builder().invariant_at_end(|| Err("checked at the end".into())).build();
+    sim.client("client", async {});
+    assert_eq!(sim.run().unwrap_err().kind(), FailureKind::Invariant);
+}
+
+#[test]
+fn random_faults_partition_and_crash_under_the_seed() {
+    let run = |seed| {
+        let mut sim = Sim::builder()
+            .seed(seed)
+            .faults(
+                tether::sim::Faults::new()
+                    .every(Duration::from_millis(100))
+                    .down_for(Duration::from_millis(50))
+                    .partitions(true)
+                    .crashes(&["server"]),
+            )
+            .build();
+        sim.host("server", || echo_server(7000));
+        let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (o, f) = (ok.clone(), failed.clone());
+        sim.client("client", async move {
+            // A client that reconnects: every round trip either completes or fails cleanly.
+            for i in 0..100u32 {
+                let attempt = async {
+                    let mut s = TcpStream::connect("server:7000").await?;
+                    s.write_all(&i.to_le_bytes()).await?;
+                    let mut buf = [0; 4];
+                    s.read_exact(&mut buf).await?;
+                    assert_eq!(buf, i.to_le_bytes(), "an echo came back wrong");
+                    std::io::Result::Ok(())
+                };
+                match tether::time::timeout(Duration::from_secs(1), attempt).await {
+                    Ok(Ok(())) => o.fetch_add(1, Ordering::Relaxed),
+                    _ => f.fetch_add(1, Ordering::Relaxed),
+                };
+                tether::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        let report = sim.run().unwrap();
+        (report.trace_hash(), ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed))
+    };
+    let (h1, ok1, failed1) = run(21);
+    let (h2, ok2, failed2) = run(21);
+    assert_eq!((h1, ok1, failed1), (h2, ok2, failed2), "the fault schedule did not replay");
+    assert_eq!(ok1 + failed1, 100);
+    assert!(ok1 > 0 && failed1 > 0, "faults should cost some round trips, not all: {ok1} ok, {failed1} failed");
 }

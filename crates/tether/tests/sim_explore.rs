@@ -140,3 +140,57 @@ fn pct_finds_a_depth_three_ordering_bug_that_random_choice_misses() {
         "random {random}, pct {pct}"
     );
 }
+
+/// The body of `the_replay_commands_of_a_report_rerun_its_failure`'s child process: a `check`
+/// that fails, run only when that test starts this binary with `TETHER_SIM_TEST_CHILD` set
+/// (otherwise it returns at once).
+#[test]
+fn replay_child() {
+    if std::env::var_os("TETHER_SIM_TEST_CHILD").is_none() {
+        return;
+    }
+    tether::sim::check(1000, overdraft);
+}
+
+#[test]
+fn the_replay_commands_of_a_report_rerun_its_failure() {
+    let dir = std::env::temp_dir().join(format!("tether-sim-replay-{}", std::process::id()));
+    let child = |envs: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args(["replay_child", "--exact", "--nocapture", "--test-threads=1"])
+            .env("TETHER_SIM_TEST_CHILD", "1")
+            .env("TETHER_SIM_TAPE_DIR", &dir)
+            .env("RUST_BACKTRACE", "0")
+            .env_remove("TETHER_SIM_SEED")
+            .env_remove("TETHER_SIM_SEEDS")
+            .env_remove("TETHER_SIM_TAPE")
+            .env_remove("TETHER_SIM_STRATEGY");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success(), "the child was expected to fail");
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let field = |text: &str, key: &str| -> String {
+        let at = text.find(key).unwrap_or_else(|| panic!("no {key} in: {text}")) + key.len();
+        text[at..].split_whitespace().next().unwrap().to_owned()
+    };
+    let first = child(&[]);
+    let seed = field(&first, "replay: TETHER_SIM_SEED=");
+    let tape = field(&first, "TETHER_SIM_TAPE=");
+    let step = field(&first, "), step ");
+
+    // The seed alone replays the original failure...
+    let by_seed = child(&[("TETHER_SIM_SEED", &seed)]);
+    assert!(by_seed.contains("overdrawn"), "{by_seed}");
+    assert!(by_seed.contains(&format!("seed {seed} ")), "{by_seed}");
+    // ...and the tape file the shrunk one, at the same step.
+    let by_tape = child(&[("TETHER_SIM_TAPE", &tape)]);
+    assert!(by_tape.contains("overdrawn"), "{by_tape}");
+    assert_eq!(field(&by_tape, "), step "), step, "{by_tape}");
+    // A malformed variable is refused with the accepted forms.
+    let bad = child(&[("TETHER_SIM_STRATEGY", "fifo")]);
+    assert!(bad.contains("pct:d=3"), "{bad}");
+    let _ = std::fs::remove_dir_all(dir);
+}

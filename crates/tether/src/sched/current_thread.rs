@@ -507,10 +507,13 @@ pub(crate) fn run_sim(
     let _run_queue = context::set_run_queue(&core.run_queue);
     let mut wakers = Vec::new();
     loop {
+        // `finished` also checks the invariants, which may record a failure: no step runs
+        // after one.
+        let done = finished();
         if world.has_failed() {
             return SimStop::Failed;
         }
-        if finished() {
+        if done {
             return SimStop::Finished;
         }
         // Every ready task, whatever queue it waits in, is a candidate.
