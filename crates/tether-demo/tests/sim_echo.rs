@@ -123,6 +123,8 @@ async fn client(i: usize, counts: Arc<Counts>) -> io::Result<()> {
                 round += 1;
                 failures = 0;
                 conn = Some(s);
+                // Think time, so that a client's rounds overlap the partitions.
+                sleep(Duration::from_millis(((i as u64 * 7 + u64::from(round) * 13) % 200) + 20)).await;
             }
             Ok(Err(e)) if is_retryable(&e) => {
                 counts.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -151,16 +153,24 @@ impl Lcg {
     }
 }
 
-/// Cuts the link between the server and one client at a time, eight times: for 100 ms to 4 s,
-/// so some partitions outlast `reset_after` (2 s) and reset the connection.
+/// Cuts the link between the server and a client, 25 times, 5 to 60 ms apart while the clients
+/// are busy, each cut lasting 100 ms to 4 s: some outlast `reset_after` (2 s) and reset the
+/// connection, shorter ones only delay it.
 async fn chaos(seed: u64) {
     let mut rng = Lcg(seed ^ 0x9e37_79b9_7f4a_7c15);
-    for _ in 0..8 {
-        sleep(Duration::from_millis(20 + rng.below(300))).await;
+    let mut cuts = Vec::new();
+    for _ in 0..25 {
+        sleep(Duration::from_millis(5 + rng.below(55))).await;
         let victim = format!("client-{}", rng.below(CLIENTS as u64));
-        tether::sim::partition("echo", &victim);
-        sleep(Duration::from_millis(100 + rng.below(3900))).await;
-        tether::sim::repair("echo", &victim);
+        let down_for = Duration::from_millis(100 + rng.below(3900));
+        cuts.push(tether::spawn(async move {
+            tether::sim::partition("echo", &victim);
+            sleep(down_for).await;
+            tether::sim::repair("echo", &victim);
+        }));
+    }
+    for c in cuts {
+        c.await.unwrap();
     }
 }
 
@@ -280,6 +290,7 @@ fn clients_get_their_echoes_through_partitions_by_reconnecting() {
         reconnects += r;
         hashes.insert(report.trace_hash());
     }
+    eprintln!("{} seeds: {reconnects} reconnects", seeds.end - seeds.start);
     assert!(
         reconnects > 0,
         "the partitions never broke a connection: the scenario tests nothing"
