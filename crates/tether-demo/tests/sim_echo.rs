@@ -30,7 +30,11 @@ const ROUND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Seeds per test: modest in debug builds, where a seed of the 100-client scenario costs
 /// about ten times what it does in release.
 fn seeds(debug: u64, release: u64) -> std::ops::Range<u64> {
-    0..if cfg!(debug_assertions) { debug } else { release }
+    0..if cfg!(debug_assertions) {
+        debug
+    } else {
+        release
+    }
 }
 
 /// How a scenario's server runs and what goes wrong around it.
@@ -65,7 +69,11 @@ fn is_retryable(e: &io::Error) -> bool {
     use io::ErrorKind::*;
     matches!(
         e.kind(),
-        ConnectionReset | ConnectionRefused | ConnectionAborted | TimedOut | UnexpectedEof
+        ConnectionReset
+            | ConnectionRefused
+            | ConnectionAborted
+            | TimedOut
+            | UnexpectedEof
             | BrokenPipe
     )
 }
@@ -125,7 +133,10 @@ async fn client(i: usize, counts: Arc<Counts>) -> io::Result<()> {
                 failures = 0;
                 conn = Some(s);
                 // Think time, so that a client's rounds overlap the partitions.
-                sleep(Duration::from_millis(((i as u64 * 7 + u64::from(round) * 13) % 200) + 20)).await;
+                sleep(Duration::from_millis(
+                    ((i as u64 * 7 + u64::from(round) * 13) % 200) + 20,
+                ))
+                .await;
             }
             Ok(Err(e)) if is_retryable(&e) => {
                 counts.reconnects.fetch_add(1, Ordering::Relaxed);

@@ -35,7 +35,11 @@ const OPS: u32 = 30;
 const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn seeds(debug: u64, release: u64) -> std::ops::Range<u64> {
-    0..if cfg!(debug_assertions) { debug } else { release }
+    0..if cfg!(debug_assertions) {
+        debug
+    } else {
+        release
+    }
 }
 
 /// A RESP2 reply, as far as these tests need one.
@@ -128,7 +132,11 @@ fn is_retryable(e: &io::Error) -> bool {
     use io::ErrorKind::*;
     matches!(
         e.kind(),
-        ConnectionReset | ConnectionRefused | ConnectionAborted | TimedOut | UnexpectedEof
+        ConnectionReset
+            | ConnectionRefused
+            | ConnectionAborted
+            | TimedOut
+            | UnexpectedEof
             | BrokenPipe
     )
 }
@@ -164,7 +172,14 @@ async fn client(i: usize, counts: Arc<Counts>) -> io::Result<()> {
                     // Rule 2: what the key holds after a reconnect.
                     match c.call(&[b"GET", &key]).await {
                         Ok(Reply::Bulk(v)) => {
-                            check_after_reconnect(i, &v, &acked, &in_flight, sent_at_incarnation, &counts);
+                            check_after_reconnect(
+                                i,
+                                &v,
+                                &acked,
+                                &in_flight,
+                                sent_at_incarnation,
+                                &counts,
+                            );
                             // Whatever the key holds is now the state to build on.
                             acked = v;
                             c
@@ -329,7 +344,10 @@ fn the_kv_server_keeps_its_promises_across_random_crashes_and_restarts() {
     );
     assert!(restarts > 0, "no crash happened: the test tests nothing");
     assert!(reconnects > 0, "no client lost its connection");
-    assert!(lost > 0, "no restart ever cost a key: rule 2's empty case was not exercised");
+    assert!(
+        lost > 0,
+        "no restart ever cost a key: rule 2's empty case was not exercised"
+    );
     assert_eq!(hashes.len() as u64, seeds.end - seeds.start);
     let (a, _) = run_with_faults(7);
     let (b, _) = run_with_faults(7);
