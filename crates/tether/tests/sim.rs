@@ -269,9 +269,15 @@ fn select_start_order_and_spawn_blocking_replay_under_the_seed() {
     let (b, hb) = run(11);
     assert_eq!(a, b);
     assert_eq!(ha, hb);
-    assert!(a.contains(&0) && a.contains(&2), "select! always took one branch: {a:?}");
+    assert!(
+        a.contains(&0) && a.contains(&2),
+        "select! always took one branch: {a:?}"
+    );
     let others: std::collections::HashSet<Vec<u8>> = (0..8).map(|s| run(s).0).collect();
-    assert!(others.len() > 1, "select!'s start order does not depend on the seed");
+    assert!(
+        others.len() > 1,
+        "select!'s start order does not depend on the seed"
+    );
 }
 
 #[test]
@@ -304,7 +310,11 @@ fn a_hold_delays_one_direction_without_losing_anything() {
 fn bandwidth_limits_how_fast_bytes_arrive() {
     let mut sim = Sim::builder()
         .seed(0)
-        .net(NetConfig::default().latency(Duration::ZERO).bandwidth(1_000_000))
+        .net(
+            NetConfig::default()
+                .latency(Duration::ZERO)
+                .bandwidth(1_000_000),
+        )
         .build();
     sim.host("server", || echo_server(7000));
     sim.client("client", async {
@@ -318,7 +328,11 @@ fn bandwidth_limits_how_fast_bytes_arrive() {
         let mut got = vec![0; 500_000];
         r.read_exact(&mut got).await?;
         // 500 kB each way over 1 MB/s links: at least half a second.
-        assert!(t0.elapsed() >= Duration::from_millis(500), "{:?}", t0.elapsed());
+        assert!(
+            t0.elapsed() >= Duration::from_millis(500),
+            "{:?}",
+            t0.elapsed()
+        );
         assert!(got.iter().all(|&b| b == 7));
         writer.await.unwrap()?;
         std::io::Result::Ok(())
@@ -348,7 +362,9 @@ fn a_failed_invariant_fails_the_run_at_its_step() {
     assert_eq!(err.message(), "counter reached 4");
     assert_eq!(err.step(), 4);
 
-    let mut sim = Sim::builder().invariant_at_end(|| Err("checked at the end".into())).build();
+    let mut sim = Sim::builder()
+        .invariant_at_end(|| Err("checked at the end".into()))
+        .build();
     sim.client("client", async {});
     assert_eq!(sim.run().unwrap_err().kind(), FailureKind::Invariant);
 }
@@ -388,11 +404,22 @@ fn random_faults_partition_and_crash_under_the_seed() {
             }
         });
         let report = sim.run().unwrap();
-        (report.trace_hash(), ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed))
+        (
+            report.trace_hash(),
+            ok.load(Ordering::Relaxed),
+            failed.load(Ordering::Relaxed),
+        )
     };
     let (h1, ok1, failed1) = run(21);
     let (h2, ok2, failed2) = run(21);
-    assert_eq!((h1, ok1, failed1), (h2, ok2, failed2), "the fault schedule did not replay");
+    assert_eq!(
+        (h1, ok1, failed1),
+        (h2, ok2, failed2),
+        "the fault schedule did not replay"
+    );
     assert_eq!(ok1 + failed1, 100);
-    assert!(ok1 > 0 && failed1 > 0, "faults should cost some round trips, not all: {ok1} ok, {failed1} failed");
+    assert!(
+        ok1 > 0 && failed1 > 0,
+        "faults should cost some round trips, not all: {ok1} ok, {failed1} failed"
+    );
 }

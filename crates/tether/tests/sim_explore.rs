@@ -173,7 +173,10 @@ fn the_replay_commands_of_a_report_rerun_its_failure() {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
     };
     let field = |text: &str, key: &str| -> String {
-        let at = text.find(key).unwrap_or_else(|| panic!("no {key} in: {text}")) + key.len();
+        let at = text
+            .find(key)
+            .unwrap_or_else(|| panic!("no {key} in: {text}"))
+            + key.len();
         text[at..].split_whitespace().next().unwrap().to_owned()
     };
     let first = child(&[]);

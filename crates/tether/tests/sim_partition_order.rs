@@ -1,12 +1,10 @@
-//! A simulator bug, kept as a failing test until it is fixed: TCP order across a partition's
-//! repair (`tether::sim`, net.rs rules 2 and 3).
-//!
-//! A segment that reaches a cut link waits in the link's queue; on repair the queue is re-sent
-//! with arrival `max(now + latency, the link's last arrival)` and a new sequence number. A
-//! segment sent *during* the partition but still in flight at the repair (in the event heap,
-//! arrival after the repair) is not behind that queue: it arrives first, and the receiver
-//! reads the stream out of order. Found by `tether-demo`'s `sim_echo` sweep (seed 314 of the
+//! TCP order across a partition's repair (`tether::sim`, net.rs rules 2 and 3): a regression
+//! test for a simulator bug found by `tether-demo`'s `sim_echo` sweep (seed 314 of the
 //! 100-client scenario: an echo came back with its two halves swapped).
+//!
+//! A segment that reaches a cut link waits in the link's queue. The repair used to re-send the
+//! queue with a fresh latency, so a segment sent *during* the partition and still in flight at
+//! the repair arrived first; now the queue is delivered at the repair, in order.
 
 use std::time::Duration;
 
@@ -16,7 +14,6 @@ use tether::sim::{NetConfig, Sim};
 use tether::time::sleep;
 
 #[test]
-#[ignore = "simulator bug: a segment in flight at a repair overtakes the segments held by the partition"]
 fn a_repaired_partition_keeps_tcp_order() {
     let mut sim = Sim::builder()
         .seed(0)
@@ -40,7 +37,7 @@ fn a_repaired_partition_keeps_tcp_order() {
         // t = 11: "B" leaves, due at t = 21 (the link's last arrival was 10).
         sleep(Duration::from_millis(6)).await;
         s.write_all(b"B").await?;
-        // t = 12: repair; "A" is re-sent, due at max(12 + 10, 21) = 22, after "B".
+        // t = 12: repair; "A" is delivered now, before "B" (due at 21).
         sleep(Duration::from_millis(1)).await;
         tether::sim::repair("client", "server");
         let mut back = [0u8; 2];

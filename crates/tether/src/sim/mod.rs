@@ -913,13 +913,17 @@ fn link_op(what: &str, a: &str, b: &str, f: impl FnOnce(&mut net::Network, HostI
     let (world, _) = current_world(what);
     let ha = host_id(&world, a, what);
     let hb = host_id(&world, b, what);
+    let mut wakers = Vec::new();
     {
         let now = world_now();
         let mut st = world.lock();
         st.net.now = now;
         f(&mut st.net, ha, hb);
+        st.net.flush_wakers(&mut wakers);
     }
     world.record(Event::Fault(format!("{what} {ha} {hb}")));
+    // What a repair or release delivered (`world.rs` rule 1: woken after the lock is released).
+    wakers.into_iter().for_each(std::task::Waker::wake);
 }
 
 /// The simulation's clock, read through the current runtime.

@@ -15,9 +15,13 @@
 //!    link's bandwidth has sent the bytes), the link's previous arrival). Equal times are
 //!    ordered by sequence number.
 //! 3. **A cut link holds TCP, drops UDP.** An event arriving over a partitioned or held link
-//!    waits in the link's queue (datagrams over a partition are lost) and is re-sent, in
-//!    order, when the link is repaired or released. A partition that outlasts `reset_after`
-//!    resets every connection with data held on it, as TCP's retransmission timeout would.
+//!    waits in the link's queue (datagrams over a partition are lost). When the link is
+//!    repaired or released, the queue is delivered at once, in order: its events had already
+//!    reached the end of the link, and each was sent before anything still in flight on it
+//!    (rule 2), so delivering them now keeps the link's order (re-sending them with a new
+//!    latency would let a segment sent during the cut overtake them). A partition that
+//!    outlasts `reset_after` resets every connection with data held on it, as TCP's
+//!    retransmission timeout would.
 //! 4. **Flow control.** A direction of a connection carries at most `window` bytes not yet
 //!    read by the receiver (in flight plus buffered); a write beyond it returns `WouldBlock`
 //!    and clears write readiness, and the receiver's read sets it again.
@@ -199,14 +203,18 @@ pub(crate) async fn run_faults(world: Arc<World>, plan: FaultPlan) {
                 b = hosts[hosts.len() - 1];
             }
             {
+                let now = crate::time::Instant::now().into_std();
                 let mut st = world.lock();
+                st.net.now = now;
                 st.net.set_partitioned(a, b, true);
             }
             world.record(Event::Fault(format!("random partition {a} {b}")));
             crate::time::sleep(plan.down_for).await;
             {
                 let mut wakers = Vec::new();
+                let now = crate::time::Instant::now().into_std();
                 let mut st = world.lock();
+                st.net.now = now;
                 st.net.set_partitioned(a, b, false);
                 st.net.flush_wakers(&mut wakers);
                 drop(st);
@@ -751,8 +759,8 @@ impl Network {
                 NetEvent::PartitionCheck { a, b, since },
             );
         } else {
-            self.resend_waiting(a, b);
-            self.resend_waiting(b, a);
+            self.deliver_waiting(a, b);
+            self.deliver_waiting(b, a);
         }
     }
 
@@ -761,11 +769,13 @@ impl Network {
         let l = self.links.entry((a, b)).or_default();
         l.held = on;
         if !on && l.partitioned_since.is_none() {
-            self.resend_waiting(a, b);
+            self.deliver_waiting(a, b);
         }
     }
 
-    fn resend_waiting(&mut self, a: HostId, b: HostId) {
+    /// Delivers what a repaired or released link held, at once and in order (rule 3); the
+    /// wakers wait in `pending_wakers` for the caller to flush.
+    fn deliver_waiting(&mut self, a: HostId, b: HostId) {
         let Some(l) = self.links.get_mut(&(a, b)) else {
             return;
         };
@@ -773,10 +783,12 @@ impl Network {
             return;
         }
         let waiting = std::mem::take(&mut l.waiting);
+        let mut wakers = Vec::new();
         let mut no_draw = || 0;
         for (src, dst, ev) in waiting {
-            self.send(src, dst, 0, ev, &mut no_draw);
+            self.arrive(src, dst, ev, &mut wakers, &mut no_draw);
         }
+        self.pending_wakers.append(&mut wakers);
     }
 
     /// A crash: every socket of `h` is gone, its peers are reset (rule 5).
