@@ -423,3 +423,44 @@ fn random_faults_partition_and_crash_under_the_seed() {
         "faults should cost some round trips, not all: {ok1} ok, {failed1} failed"
     );
 }
+
+/// A measurement, not a check: what a simulation step costs beside a real poll, on the same
+/// yield loop (`cargo test --release -p tether --test sim -- --ignored --nocapture`).
+#[test]
+#[ignore = "a measurement: run with --release -- --ignored --nocapture"]
+fn step_cost_beside_a_real_poll() {
+    const YIELDS: u32 = 1_000_000;
+    let work = || async {
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                tether::spawn(async {
+                    for _ in 0..YIELDS / 4 {
+                        tether::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    };
+    let rt = tether::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    rt.block_on(work());
+    let real = t0.elapsed();
+    let mut sim = Sim::new(0);
+    sim.client("client", work());
+    let t0 = std::time::Instant::now();
+    let report = sim.run().unwrap();
+    let simulated = t0.elapsed();
+    println!(
+        "{YIELDS} yields: real runtime {:.1} ns/poll, simulation {:.1} ns/step ({} steps): {:.2}x",
+        real.as_nanos() as f64 / f64::from(YIELDS),
+        simulated.as_nanos() as f64 / report.steps() as f64,
+        report.steps(),
+        (simulated.as_nanos() as f64 / report.steps() as f64)
+            / (real.as_nanos() as f64 / f64::from(YIELDS))
+    );
+}
