@@ -464,3 +464,27 @@ fn step_cost_beside_a_real_poll() {
             / (real.as_nanos() as f64 / f64::from(YIELDS))
     );
 }
+
+#[test]
+fn a_link_can_have_a_latency_of_its_own() {
+    let mut sim = Sim::builder()
+        .net(NetConfig::default().latency(Duration::from_millis(1)))
+        .build();
+    sim.host("server", || echo_server(7000));
+    for (name, expect_ms) in [("near", 2u128), ("far", 200)] {
+        sim.client(name, async move {
+            let mut s = TcpStream::connect("server:7000").await?;
+            let t0 = tether::time::Instant::now();
+            s.write_all(b"x").await?;
+            s.read_exact(&mut [0]).await?;
+            assert_eq!(t0.elapsed().as_millis(), expect_ms);
+            std::io::Result::Ok(())
+        });
+    }
+    sim.link(
+        "far",
+        "server",
+        NetConfig::default().latency(Duration::from_millis(100)),
+    );
+    sim.run().unwrap();
+}

@@ -416,6 +416,7 @@ impl Builder {
             config: self.clone(),
             hosts: Vec::new(),
             clients: Vec::new(),
+            links: Vec::new(),
         }
     }
 }
@@ -484,6 +485,7 @@ pub struct Sim {
     config: Builder,
     hosts: Vec<(String, Factory)>,
     clients: Vec<(String, ClientFuture)>,
+    links: Vec<(String, String, NetConfig)>,
 }
 
 impl Sim {
@@ -542,6 +544,32 @@ impl Sim {
             name.to_owned(),
             Box::pin(async move { future.await.into_sim_result() }),
         ));
+        self
+    }
+
+    /// Gives the link between hosts (or clients) `a` and `b` settings of its own, both ways:
+    /// its latency, jitter, UDP loss and bandwidth replace the simulation's
+    /// ([`Builder::net`]); the connection settings (`reset_after`, `connect_timeout`,
+    /// `window`) stay the simulation's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tether::sim::{NetConfig, Sim};
+    ///
+    /// let mut sim = Sim::new(1);
+    /// sim.host("server", || async {});
+    /// sim.client("far-client", async {});
+    /// sim.link("server", "far-client", NetConfig::default().latency(Duration::from_millis(80)));
+    /// sim.run().unwrap();
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When [`run`](Sim::run) starts, if either name is not a host or client of the simulation.
+    pub fn link(&mut self, a: &str, b: &str, net: NetConfig) -> &mut Sim {
+        self.links.push((a.to_owned(), b.to_owned(), net));
         self
     }
 
@@ -616,6 +644,11 @@ impl Sim {
                     .spawn_on(fut, rt.handle())
             });
             clients.push((name, handle));
+        }
+        for (a, b, net) in self.links {
+            let ha = host_id(&world, &a, "Sim::link");
+            let hb = host_id(&world, &b, "Sim::link");
+            world.lock().net.set_link(ha, hb, net);
         }
         if let Some(plan) = cfg.faults.clone() {
             let w = world.clone();

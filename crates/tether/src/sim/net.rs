@@ -404,6 +404,9 @@ const SEGMENT: usize = 64 * 1024;
 /// The network of a simulation; see the module docs.
 pub(crate) struct Network {
     cfg: NetConfig,
+    /// Per-link settings (`Sim::link`), both directions, in place of `cfg`'s latency, jitter,
+    /// loss and bandwidth.
+    link_cfg: HashMap<(HostId, HostId), NetConfig>,
     /// The virtual time, kept by the run loop.
     pub(crate) now: Instant,
     hosts: Vec<HostNet>,
@@ -432,6 +435,7 @@ impl Network {
     pub(crate) fn new(cfg: NetConfig) -> Network {
         Network {
             cfg,
+            link_cfg: HashMap::new(),
             now: Instant::now(),
             hosts: Vec::new(),
             links: HashMap::new(),
@@ -444,6 +448,12 @@ impl Network {
             pending_wakers: Vec::new(),
             log: Vec::new(),
         }
+    }
+
+    /// Sets the latency, jitter, loss and bandwidth of the link between `a` and `b`, both ways.
+    pub(crate) fn set_link(&mut self, a: HostId, b: HostId, cfg: NetConfig) {
+        self.link_cfg.insert((a, b), cfg.clone());
+        self.link_cfg.insert((b, a), cfg);
     }
 
     pub(crate) fn add_host(&mut self, id: HostId, ip: IpAddr) {
@@ -491,7 +501,7 @@ impl Network {
         let at = if src == dst {
             now
         } else {
-            let cfg = &self.cfg;
+            let cfg = self.link_cfg.get(&(src, dst)).unwrap_or(&self.cfg);
             let jitter = if cfg.jitter.is_zero() {
                 Duration::ZERO
             } else {
@@ -1157,7 +1167,7 @@ impl Network {
             // Nobody has the address: the datagram goes nowhere, as on a real network.
             return Ok(buf.len());
         };
-        let loss = self.cfg.loss;
+        let loss = self.link_cfg.get(&(h, dst)).unwrap_or(&self.cfg).loss;
         if loss > 0.0 && dst != h {
             let u = (draw() >> 11) as f64 / (1u64 << 53) as f64;
             // Zero, the plainest draw, is never a loss.
