@@ -10,6 +10,8 @@
 //! Bounded: a few seeds per test in debug builds (more in release); the 1,000-seed measurement
 //! is `#[ignore]`d: `cargo test --release -p tether-demo --test sim_echo -- --ignored --nocapture`.
 
+mod support;
+
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -26,16 +28,6 @@ const CLIENTS: usize = 100;
 const ROUNDS: u32 = 5;
 /// How long a client waits for one echo before it gives up on the connection.
 const ROUND_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Seeds per test: modest in debug builds, where a seed of the 100-client scenario costs
-/// about ten times what it does in release.
-fn seeds(debug: u64, release: u64) -> std::ops::Range<u64> {
-    0..if cfg!(debug_assertions) {
-        debug
-    } else {
-        release
-    }
-}
 
 /// How a scenario's server runs and what goes wrong around it.
 #[derive(Clone, Copy)]
@@ -249,7 +241,7 @@ fn run(seed: u64, sc: Scenario) -> (Report, Arc<Stats>, Arc<Counts>) {
 #[test]
 fn a_hundred_clients_get_their_echoes_over_a_jittery_network() {
     let mut hashes = std::collections::HashSet::new();
-    let seeds = seeds(20, 100);
+    let seeds = support::sim_seeds(20, 100);
     for seed in seeds.clone() {
         for scoped in [false, true] {
             let sc = Scenario {
@@ -282,7 +274,7 @@ fn a_hundred_clients_get_their_echoes_over_a_jittery_network() {
 fn clients_get_their_echoes_through_partitions_by_reconnecting() {
     let mut reconnects = 0;
     let mut hashes = std::collections::HashSet::new();
-    let seeds = seeds(30, 200);
+    let seeds = support::sim_seeds(30, 200);
     for seed in seeds.clone() {
         let sc = Scenario {
             scoped: seed % 2 == 0,

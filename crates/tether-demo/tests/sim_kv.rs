@@ -17,6 +17,8 @@
 //!
 //! Bounded: a few dozen seeds in debug builds, more in release.
 
+mod support;
+
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -33,14 +35,6 @@ const CLIENTS: usize = 20;
 const OPS: u32 = 30;
 /// How long a client waits for a reply (or a connection) before it gives the connection up.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
-
-fn seeds(debug: u64, release: u64) -> std::ops::Range<u64> {
-    0..if cfg!(debug_assertions) {
-        debug
-    } else {
-        release
-    }
-}
 
 /// A RESP2 reply, as far as these tests need one.
 #[derive(Debug, PartialEq, Eq)]
@@ -328,7 +322,7 @@ fn run_with_faults(seed: u64) -> (Report, Arc<Counts>) {
 /// different runs; a seed replays exactly.
 #[test]
 fn the_kv_server_keeps_its_promises_across_random_crashes_and_restarts() {
-    let seeds = seeds(20, 200);
+    let seeds = support::sim_seeds(20, 200);
     let (mut restarts, mut lost, mut reconnects) = (0, 0, 0);
     let mut hashes = std::collections::HashSet::new();
     for seed in seeds.clone() {
@@ -358,7 +352,7 @@ fn the_kv_server_keeps_its_promises_across_random_crashes_and_restarts() {
 /// the server is down gets no answer, and after the restart the server is up again — empty.
 #[test]
 fn a_crash_resets_connections_and_the_restarted_server_starts_empty() {
-    for seed in seeds(10, 50) {
+    for seed in support::sim_seeds(10, 50) {
         let counts = Arc::new(Counts::default());
         let mut sim = Sim::builder()
             .seed(seed)

@@ -838,6 +838,31 @@ impl Network {
         p
     }
 
+    /// The port to bind: `asked`, or a free ephemeral one for 0; `AddrInUse` if taken.
+    fn free_port(
+        &mut self,
+        h: HostId,
+        asked: u16,
+        what: &str,
+        in_use: impl Fn(&Network, u16) -> bool,
+    ) -> io::Result<u16> {
+        if asked == 0 {
+            loop {
+                let p = self.ephemeral_port(h);
+                if !in_use(self, p) {
+                    return Ok(p);
+                }
+            }
+        }
+        if in_use(self, asked) {
+            return Err(err(
+                io::ErrorKind::AddrInUse,
+                format!("{what} port {asked} of this simulated host is in use"),
+            ));
+        }
+        Ok(asked)
+    }
+
     fn local_ip(&self, h: HostId, asked: IpAddr) -> io::Result<IpAddr> {
         let own = self.hosts[h].ip;
         if asked.is_unspecified() || asked.is_loopback() || asked == own {
@@ -854,22 +879,9 @@ impl Network {
 
     pub(crate) fn tcp_bind(&mut self, h: HostId, addr: SocketAddr) -> io::Result<SocketAddr> {
         let ip = self.local_ip(h, addr.ip())?;
-        let port = if addr.port() == 0 {
-            loop {
-                let p = self.ephemeral_port(h);
-                if !self.listeners.contains_key(&(h, p)) {
-                    break p;
-                }
-            }
-        } else {
-            addr.port()
-        };
-        if self.listeners.contains_key(&(h, port)) {
-            return Err(err(
-                io::ErrorKind::AddrInUse,
-                format!("port {port} of this simulated host is in use"),
-            ));
-        }
+        let port = self.free_port(h, addr.port(), "TCP", |net, p| {
+            net.listeners.contains_key(&(h, p))
+        })?;
         self.listeners.insert(
             (h, port),
             Listener {
@@ -1112,22 +1124,9 @@ impl Network {
 
     pub(crate) fn udp_bind(&mut self, h: HostId, addr: SocketAddr) -> io::Result<SocketAddr> {
         let ip = self.local_ip(h, addr.ip())?;
-        let port = if addr.port() == 0 {
-            loop {
-                let p = self.ephemeral_port(h);
-                if !self.udp.contains_key(&(h, p)) {
-                    break p;
-                }
-            }
-        } else {
-            addr.port()
-        };
-        if self.udp.contains_key(&(h, port)) {
-            return Err(err(
-                io::ErrorKind::AddrInUse,
-                format!("UDP port {port} of this simulated host is in use"),
-            ));
-        }
+        let port = self.free_port(h, addr.port(), "UDP", |net, p| {
+            net.udp.contains_key(&(h, p))
+        })?;
         self.udp.insert(
             (h, port),
             Udp {

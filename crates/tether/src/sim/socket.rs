@@ -212,6 +212,29 @@ fn register<O: mio::event::Source>(sock: SimSock, what: &str) -> io::Result<Poll
 
 // ---- TCP ----
 
+/// A vectored read or write of a simulated stream, one buffer at a time: `op` returns a
+/// buffer's length and what the operation did with it; stops at the first short one (so a read
+/// keeps the short-read rule) or at an error after some bytes.
+fn each_buffer<B>(
+    bufs: impl Iterator<Item = B>,
+    mut op: impl FnMut(B) -> (usize, io::Result<usize>),
+) -> io::Result<usize> {
+    let mut total = 0;
+    for b in bufs {
+        match op(b) {
+            (len, Ok(n)) => {
+                total += n;
+                if n < len {
+                    break;
+                }
+            }
+            (_, Err(e)) if total == 0 => return Err(e),
+            (_, Err(_)) => break,
+        }
+    }
+    Ok(total)
+}
+
 /// `TcpListener::bind` inside a simulation.
 pub(crate) fn tcp_bind<O: mio::event::Source>(
     world: Arc<World>,
@@ -348,23 +371,8 @@ impl Read for &Sock<mio::net::TcpStream> {
     fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
         match self {
             Sock::Os(s) => (&*s).read_vectored(bufs),
-            Sock::Sim(_) => {
-                // One buffer at a time keeps the short-read rule: stop at the first short one.
-                let mut total = 0;
-                for b in bufs.iter_mut() {
-                    match self.read(b) {
-                        Ok(n) => {
-                            total += n;
-                            if n < b.len() {
-                                break;
-                            }
-                        }
-                        Err(e) if total == 0 => return Err(e),
-                        Err(_) => break,
-                    }
-                }
-                Ok(total)
-            }
+            // One buffer at a time keeps the short-read rule: stop at the first short one.
+            Sock::Sim(_) => each_buffer(bufs.iter_mut(), |b| (b.len(), self.read(b))),
         }
     }
 }
@@ -383,22 +391,7 @@ impl Write for &Sock<mio::net::TcpStream> {
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Sock::Os(s) => (&*s).write_vectored(bufs),
-            Sock::Sim(_) => {
-                let mut total = 0;
-                for b in bufs {
-                    match self.write(b) {
-                        Ok(n) => {
-                            total += n;
-                            if n < b.len() {
-                                break;
-                            }
-                        }
-                        Err(e) if total == 0 => return Err(e),
-                        Err(_) => break,
-                    }
-                }
-                Ok(total)
-            }
+            Sock::Sim(_) => each_buffer(bufs.iter(), |b| (b.len(), self.write(b))),
         }
     }
 
