@@ -70,6 +70,10 @@ thread_local! {
 /// is equally likely to be polled first, whatever the order of the branches.
 #[inline]
 pub fn start_index(n: u32) -> u32 {
+    #[cfg(feature = "sim")]
+    if let Some(i) = crate::sim::select_start(n) {
+        return i;
+    }
     START_RNG.with(|state| {
         let mut x = state.get();
         if x == 0 {
@@ -83,14 +87,6 @@ pub fn start_index(n: u32) -> u32 {
         // Lemire's multiply-shift: uniform enough for n <= 64 and no division.
         ((u64::from(r) * u64::from(n)) >> 32) as u32
     })
-}
-
-/// Replaces this thread's `select!` generator state (0: reseed from entropy on the next draw)
-/// and returns the old one: a simulation seeds it from its own seed, so that `select!`'s start
-/// order replays, and restores it afterwards.
-#[cfg(feature = "sim")]
-pub(crate) fn swap_start_rng(state: u64) -> u64 {
-    START_RNG.with(|s| s.replace(state))
 }
 
 /// A non-zero seed that differs between threads and processes.

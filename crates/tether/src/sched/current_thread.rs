@@ -516,6 +516,28 @@ pub(crate) fn run_sim(
         if done {
             return SimStop::Finished;
         }
+        // `sim/world.rs` rule 4: a crash is complete before the next step.
+        while world.take_dead_pending() {
+            rt.registry
+                .abort_matching(|meta| world.is_dead_task(meta.id));
+            loop {
+                let dead = {
+                    let mut q = core.run_queue.queue.borrow_mut();
+                    while let Some(t) = owner.pop() {
+                        q.push_back(t);
+                    }
+                    if let Some(first) = sched.remote.pop_all_into(&mut q) {
+                        q.push_front(first);
+                    }
+                    let i = q.iter().position(|t| world.is_dead_task(t.metadata().id));
+                    i.and_then(|i| q.remove(i))
+                };
+                let Some(task) = dead else { break };
+                // Cancelled: the poll wrapper drops the future without polling it.
+                world.before_poll(task.metadata().id);
+                coop::with_budget(|| task.run());
+            }
+        }
         // Every ready task, whatever queue it waits in, is a candidate.
         let task = {
             let mut q = core.run_queue.queue.borrow_mut();

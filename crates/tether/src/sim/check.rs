@@ -255,6 +255,7 @@ fn run_one(builder: &Builder, setup: &dyn Fn(&mut Sim)) -> Result<super::Report,
 /// Delta debugging over `err`'s tape (see the module docs), within `budget` replays.
 fn shrink(builder: &Builder, setup: &dyn Fn(&mut Sim), err: SimError, budget: u32) -> SimError {
     let kind: FailureKind = err.0.kind;
+    let target = shape(&err.0.message);
     let seed = err.0.seed;
     let mut best = err;
     trim(&mut best.0.tape);
@@ -267,7 +268,9 @@ fn shrink(builder: &Builder, setup: &dyn Fn(&mut Sim), err: SimError, budget: u3
         let mut b = builder.clone();
         b.seed(seed).replay(tape);
         match run_one(&b, setup) {
-            Err(e) if e.0.kind == kind => Some(e),
+            // The same failure: its kind, and its message up to the numbers in it (task ids,
+            // counts), so shrinking cannot trade the bug for another one.
+            Err(e) if e.0.kind == kind && shape(&e.0.message) == target => Some(e),
             _ => None,
         }
     };
@@ -304,6 +307,34 @@ fn shrink(builder: &Builder, setup: &dyn Fn(&mut Sim), err: SimError, budget: u3
         chunk = chunk.div_ceil(2);
     }
     best
+}
+
+/// A failure message without the client or host it happened on and with every run of digits
+/// replaced by `#`: what stays the same when the same failure happens at another step, to
+/// another task or client (the same race lost by the other side).
+fn shape(message: &str) -> String {
+    let mut message = message;
+    for prefix in ["client \"", "host \""] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            if let Some(i) = rest.find("\": ") {
+                message = &rest[i + 3..];
+            }
+        }
+    }
+    let mut out = String::with_capacity(message.len());
+    let mut in_number = false;
+    for c in message.chars() {
+        if c.is_ascii_digit() {
+            if !in_number {
+                out.push('#');
+            }
+            in_number = true;
+        } else {
+            out.push(c);
+            in_number = false;
+        }
+    }
+    out
 }
 
 /// Drops trailing zeros: a replay reads zeros past the end anyway.
@@ -391,4 +422,20 @@ fn read_tape(path: &std::path::Path) -> (u64, Option<Strategy>, Vec<u64>) {
         }));
     }
     (seed, strategy, tape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shape;
+
+    #[test]
+    fn a_failure_has_the_same_shape_on_another_client_task_or_step() {
+        let a = shape("client \"bob\": task 2 panicked with message \"balance -100\"");
+        let b = shape("client \"alice\": task 17 panicked with message \"balance -200\"");
+        assert_eq!(a, b);
+        assert_ne!(
+            a,
+            shape("client \"bob\": task 2 panicked with message \"PLAIN\"")
+        );
+    }
 }

@@ -619,10 +619,8 @@ impl Sim {
         let rt = rtb.build().unwrap_or_else(|e| {
             panic!("tether::sim: could not create the simulation's runtime: {e}")
         });
-        // `select!`'s start order comes from the seed too (restored when the run ends).
-        let saved_rng =
-            crate::macros::support::swap_start_rng(explore::Rng::new(cfg.seed).next_u64() | 1);
-        let _restore = RestoreRng(saved_rng);
+        // `select!`'s start order is a draw of the simulation's too (on the tape).
+        let _active = Active::enter();
         let _enter = rt.enter();
         world.set_start(rt.handle().shared.time.clock.now());
         let mut next_ip = 1u32;
@@ -664,7 +662,7 @@ impl Sim {
         let shared = rt.handle().shared.clone();
         let check_step = |world: &World| {
             for inv in &cfg.step_invariants {
-                if let Err(m) = inv() {
+                if let Err(m) = call_invariant(inv) {
                     world.fail(FailureKind::Invariant, m);
                     return;
                 }
@@ -705,7 +703,7 @@ impl Sim {
         match stop {
             SimStop::Finished => {
                 for inv in &cfg.end_invariants {
-                    if let Err(m) = inv() {
+                    if let Err(m) = call_invariant(inv) {
                         world.fail(FailureKind::Invariant, m);
                         break;
                     }
@@ -768,13 +766,52 @@ impl Sim {
     }
 }
 
-/// Restores this thread's `select!` generator when a run ends (also on unwind).
-struct RestoreRng(u64);
+thread_local! {
+    /// Whether this thread runs a simulation (then `select!` draws its start from it).
+    static ACTIVE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
-impl Drop for RestoreRng {
-    fn drop(&mut self) {
-        crate::macros::support::swap_start_rng(self.0);
+/// Marks this thread as running a simulation until dropped (also on unwind).
+struct Active;
+
+impl Active {
+    fn enter() -> Active {
+        ACTIVE.with(|a| a.set(true));
+        Active
     }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        ACTIVE.with(|a| a.set(false));
+    }
+}
+
+/// `select!`'s start index among `n` branches inside a simulation: a draw of the
+/// simulation's (so a tape replays it and zero is the first branch); `None` elsewhere.
+pub(crate) fn select_start(n: u32) -> Option<u32> {
+    if !ACTIVE.with(std::cell::Cell::get) {
+        return None;
+    }
+    let world = crate::runtime::context::current_handle()?
+        .shared
+        .sim
+        .clone()?;
+    Some(world.draw_below(n as usize) as u32)
+}
+
+/// Runs an invariant; a panic in it is its failure, with the panic's message.
+fn call_invariant(inv: &Invariant) -> Result<(), String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inv()))
+        .unwrap_or_else(|p| Err(format!("the invariant panicked: {}", panic_message(&*p))))
+}
+
+/// The message of a panic payload (a `&str` or a `String`; other payloads have none).
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(a panic payload that is not a string)".to_owned())
 }
 
 /// The output of a finished client's task.
@@ -793,7 +830,19 @@ fn start_host(world: &Arc<World>, h: HostId, name: &str, factory: Factory) {
     let w = Arc::downgrade(world);
     let host_name = name.to_owned();
     world.with_host(h, || {
-        let fut = factory();
+        let fut = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| factory())) {
+            Ok(fut) => fut,
+            Err(p) => {
+                world.fail(
+                    FailureKind::Panic,
+                    format!(
+                        "host {name:?}: its factory panicked: {}",
+                        panic_message(&*p)
+                    ),
+                );
+                return;
+            }
+        };
         drop(crate::task::Builder::new().name(name).spawn(async move {
             if let Err(m) = fut.await {
                 if let Some(w) = w.upgrade() {
@@ -829,19 +878,21 @@ pub fn is_simulation() -> bool {
     crate::runtime::context::current_handle().is_some_and(|h| h.shared.sim.is_some())
 }
 
-/// Crashes host `host`: every task of it is dropped at once, its sockets are reset (peers see
+/// Crashes host `host`: every task of it is dropped before any other task runs again (the
+/// calling task's poll goes on until it returns), its sockets are reset (peers see
 /// `ConnectionReset`), and its listeners vanish. It stays down until [`restart`].
 ///
 /// # Panics
 ///
 /// Outside a simulation, for an unknown host, or for a client (clients cannot crash).
 pub fn crash(host: &str) {
-    let (world, handle) = current_world("crash");
+    let (world, _) = current_world("crash");
     let h = host_id(&world, host, "crash");
-    crash_host(&world, &handle, h);
+    crash_host(&world, h);
 }
 
-pub(crate) fn crash_host(world: &Arc<World>, handle: &Handle, h: HostId) {
+/// Crashes host `h`; false if it was down already.
+pub(crate) fn crash_host(world: &Arc<World>, h: HostId) -> bool {
     let mut wakers = Vec::new();
     {
         let mut st = world.lock();
@@ -851,20 +902,16 @@ pub(crate) fn crash_host(world: &Arc<World>, handle: &Handle, h: HostId) {
             st.hosts[h].name
         );
         if !st.hosts[h].up {
-            return;
+            return false;
         }
         st.hosts[h].up = false;
         st.net.crash_host(h, &mut wakers);
     }
     world.record(Event::Fault(format!("crash host {h}")));
     wakers.into_iter().for_each(std::task::Waker::wake);
-    let w = world.clone();
-    // The crashed host's tasks are cancelled: each is dropped, without being polled again, the
-    // next time it is picked (which the simulation does before anything else can observe it).
-    handle
-        .shared
-        .registry
-        .abort_matching(|meta| w.task_is_on(meta.id, h));
+    // `world.rs` rule 4: the run loop drops every task of the host before the next step.
+    world.set_dead_pending();
+    true
 }
 
 /// Restarts a crashed host: its factory runs again as a new root task, with fresh sockets.
@@ -885,6 +932,11 @@ pub(crate) fn restart_host(world: &Arc<World>, h: HostId) {
         assert!(
             !host.up,
             "tether::sim::restart: host {:?} is running; crash it first",
+            host.name
+        );
+        assert!(
+            host.factory.is_some(),
+            "tether::sim::restart: {:?} is a client; only hosts (Sim::host) restart",
             host.name
         );
         host.up = true;

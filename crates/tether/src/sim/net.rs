@@ -167,7 +167,6 @@ pub(crate) struct FaultPlan {
 /// Runs a fault schedule: at random virtual times, partition a random pair of hosts or crash
 /// a random crashable host, and undo it `down_for` later. Runs until the simulation ends.
 pub(crate) async fn run_faults(world: Arc<World>, plan: FaultPlan) {
-    let handle = crate::runtime::Handle::current();
     let crashable: Vec<HostId> = plan
         .crash
         .iter()
@@ -197,11 +196,12 @@ pub(crate) async fn run_faults(world: Arc<World>, plan: FaultPlan) {
             kind = 1;
         }
         if kind == 0 && hosts.len() >= 2 {
-            let a = hosts[world.draw_below(hosts.len())];
-            let mut b = hosts[world.draw_below(hosts.len() - 1)];
-            if b == a {
-                b = hosts[hosts.len() - 1];
+            let ia = world.draw_below(hosts.len());
+            let mut ib = world.draw_below(hosts.len() - 1);
+            if ib >= ia {
+                ib += 1;
             }
+            let (a, b) = (hosts[ia], hosts[ib]);
             {
                 let now = crate::time::Instant::now().into_std();
                 let mut st = world.lock();
@@ -223,9 +223,17 @@ pub(crate) async fn run_faults(world: Arc<World>, plan: FaultPlan) {
             world.record(Event::Fault(format!("random repair {a} {b}")));
         } else if !crashable.is_empty() {
             let h = crashable[world.draw_below(crashable.len())];
-            super::crash_host(&world, &handle, h);
-            crate::time::sleep(plan.down_for).await;
-            super::restart_host(&world, h);
+            let incarnation = world.lock().hosts[h].restarts;
+            if super::crash_host(&world, h) {
+                crate::time::sleep(plan.down_for).await;
+                // Restart only what this schedule crashed, if the test has not meanwhile.
+                let st = world.lock();
+                let ours = !st.hosts[h].up && st.hosts[h].restarts == incarnation;
+                drop(st);
+                if ours {
+                    super::restart_host(&world, h);
+                }
+            }
         }
     }
 }
@@ -386,12 +394,17 @@ struct Conn {
     port: u16,
 }
 
+/// A listener, or a UDP socket, is one *binding* of a (host, port): its id tells it from a
+/// later binding of the same port (after a crash and restart, the old socket's drop must not
+/// unbind the new one).
 struct Listener {
+    binding: u64,
     sio: Option<Weak<ScheduledIo>>,
     backlog: VecDeque<u64>,
 }
 
 struct Udp {
+    binding: u64,
     sio: Option<Weak<ScheduledIo>>,
     queue: VecDeque<(SocketAddr, Vec<u8>)>,
 }
@@ -479,8 +492,29 @@ impl Network {
     }
 
     /// When the next event is due.
-    pub(crate) fn next_event(&self) -> Option<Instant> {
-        self.events.peek().map(|Reverse(s)| s.at)
+    /// When the next event is due. Timeouts that no longer matter (a connection no longer
+    /// pending, a partition repaired) are dropped first, so they neither delay a deadlock's
+    /// report nor move the clock.
+    pub(crate) fn next_event(&mut self) -> Option<Instant> {
+        while let Some(Reverse(s)) = self.events.peek() {
+            let stale = match s.ev {
+                NetEvent::ConnectTimeout { conn } => self
+                    .conns
+                    .get(&conn)
+                    .is_none_or(|c| c.state != ConnectState::Pending),
+                NetEvent::PartitionCheck { a, b, since } => [(a, b), (b, a)].iter().all(|k| {
+                    self.links
+                        .get(k)
+                        .is_none_or(|l| l.partitioned_since != Some(since))
+                }),
+                _ => false,
+            };
+            if !stale {
+                return Some(s.at);
+            }
+            self.events.pop();
+        }
+        None
     }
 
     /// Moves wakers collected without a caller into `out`.
@@ -642,7 +676,15 @@ impl Network {
                     self.log.push(format!("conn {conn}: fin to end {to}"));
                 }
             }
-            NetEvent::Rst { conn, to } => self.reset_end(conn, to, wakers),
+            NetEvent::Rst { conn, to } => {
+                if !self.hosts[dst].up {
+                    // A crashed host's sockets are gone already.
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.ends[to].gone = true;
+                    }
+                }
+                self.reset_end(conn, to, wakers);
+            }
             NetEvent::Datagram { to, from, bytes } => {
                 if !self.hosts[to.0].up {
                     return;
@@ -689,6 +731,10 @@ impl Network {
                 .push(format!("conn {conn}: accepted on port {port}"));
             self.send(dst, src, 0, NetEvent::SynAck { conn }, &mut no_draw);
         } else {
+            // The server's end never existed.
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.ends[1].gone = true;
+            }
             self.log
                 .push(format!("conn {conn}: refused on port {port}"));
             self.send(dst, src, 0, NetEvent::Refuse { conn }, &mut no_draw);
@@ -877,23 +923,55 @@ impl Network {
 
     // ---- TCP ----
 
-    pub(crate) fn tcp_bind(&mut self, h: HostId, addr: SocketAddr) -> io::Result<SocketAddr> {
+    /// Binds a listener: its address and binding id.
+    pub(crate) fn tcp_bind(
+        &mut self,
+        h: HostId,
+        addr: SocketAddr,
+    ) -> io::Result<(SocketAddr, u64)> {
         let ip = self.local_ip(h, addr.ip())?;
         let port = self.free_port(h, addr.port(), "TCP", |net, p| {
             net.listeners.contains_key(&(h, p))
         })?;
+        let binding = self.next_binding();
         self.listeners.insert(
             (h, port),
             Listener {
+                binding,
                 sio: None,
                 backlog: VecDeque::new(),
             },
         );
-        Ok(SocketAddr::new(ip, port))
+        Ok((SocketAddr::new(ip, port), binding))
     }
 
-    pub(crate) fn tcp_listener_attach(&mut self, h: HostId, port: u16, sio: &Arc<ScheduledIo>) {
-        if let Some(l) = self.listeners.get_mut(&(h, port)) {
+    fn next_binding(&mut self) -> u64 {
+        self.next_conn += 1;
+        self.next_conn
+    }
+
+    /// The listener of binding `binding`, if it is still bound.
+    fn listener(&mut self, h: HostId, port: u16, binding: u64) -> Option<&mut Listener> {
+        self.listeners
+            .get_mut(&(h, port))
+            .filter(|l| l.binding == binding)
+    }
+
+    /// The UDP socket of binding `binding`, if it is still bound.
+    fn udp_socket(&mut self, h: HostId, port: u16, binding: u64) -> Option<&mut Udp> {
+        self.udp
+            .get_mut(&(h, port))
+            .filter(|u| u.binding == binding)
+    }
+
+    pub(crate) fn tcp_listener_attach(
+        &mut self,
+        h: HostId,
+        port: u16,
+        binding: u64,
+        sio: &Arc<ScheduledIo>,
+    ) {
+        if let Some(l) = self.listener(h, port, binding) {
             l.sio = Some(Arc::downgrade(sio));
             if !l.backlog.is_empty() {
                 sio.set_readiness(READABLE);
@@ -901,7 +979,10 @@ impl Network {
         }
     }
 
-    pub(crate) fn tcp_unbind(&mut self, h: HostId, port: u16) {
+    pub(crate) fn tcp_unbind(&mut self, h: HostId, port: u16, binding: u64) {
+        if self.listener(h, port, binding).is_none() {
+            return;
+        }
         if let Some(l) = self.listeners.remove(&(h, port)) {
             let mut no_draw = || 0;
             for conn in l.backlog {
@@ -915,16 +996,36 @@ impl Network {
     }
 
     /// Takes the next connection waiting at a listener: (conn, peer address).
-    pub(crate) fn tcp_accept(&mut self, h: HostId, port: u16) -> io::Result<(u64, SocketAddr)> {
-        let l = self.listeners.get_mut(&(h, port)).ok_or_else(|| {
-            err(
-                io::ErrorKind::NotConnected,
-                "the simulated listener is gone (its host crashed)".into(),
-            )
-        })?;
-        let conn = l.backlog.pop_front().ok_or_else(would_block)?;
-        let peer = self.conns[&conn].ends[0].addr;
-        Ok((conn, peer))
+    pub(crate) fn tcp_accept(
+        &mut self,
+        h: HostId,
+        port: u16,
+        binding: u64,
+    ) -> io::Result<(u64, SocketAddr)> {
+        let l = self
+            .listeners
+            .get_mut(&(h, port))
+            .filter(|l| l.binding == binding)
+            .ok_or_else(|| {
+                err(
+                    io::ErrorKind::NotConnected,
+                    "the simulated listener is gone (its host crashed)".into(),
+                )
+            })?;
+        // Connections reset while they waited (their client gave up) are dropped here.
+        while let Some(conn) = l.backlog.pop_front() {
+            match self.conns.get_mut(&conn) {
+                Some(c) if !c.ends[1].reset => return Ok((conn, c.ends[0].addr)),
+                Some(c) => {
+                    c.ends[1].gone = true;
+                    if c.ends[0].gone {
+                        self.conns.remove(&conn);
+                    }
+                }
+                None => {}
+            }
+        }
+        Err(would_block())
     }
 
     /// Starts a connection from `h` to `target`; returns the connection's id.
@@ -1105,6 +1206,16 @@ impl Network {
 
     /// The socket of end `side` was dropped.
     pub(crate) fn tcp_close(&mut self, conn: u64, side: usize) {
+        let unread = self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| !c.ends[side].recv.is_empty() && !c.ends[side].reset);
+        if unread {
+            // Closed with data unread: a reset, not a FIN, as from a real stack (the peer's
+            // blocked writes fail instead of waiting for a window that never opens).
+            self.tcp_abandon(conn, side);
+            return;
+        }
         self.tcp_shutdown_write(conn, side);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.ends[side].gone = true;
@@ -1115,48 +1226,91 @@ impl Network {
         }
     }
 
-    /// A connection that was never accepted or connected (its attempt failed) is forgotten.
-    pub(crate) fn tcp_forget(&mut self, conn: u64) {
-        self.conns.remove(&conn);
+    /// End `side` gives the connection up without a FIN: a connect abandoned or failed before
+    /// its socket existed, or a close with data unread. The peer gets a reset, sent over the
+    /// link (which keeps it after anything sent earlier, such as the connection request).
+    pub(crate) fn tcp_abandon(&mut self, conn: u64, side: usize) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let end = &mut c.ends[side];
+        let was_reset = end.reset;
+        end.gone = true;
+        end.reset = true;
+        end.sio = None;
+        end.recv.clear();
+        let (src, dst) = (c.ends[side].host, c.ends[1 - side].host);
+        let peer_gone = c.ends[1 - side].gone;
+        if c.state == ConnectState::Pending {
+            c.state = ConnectState::Reset;
+        }
+        if peer_gone {
+            self.conns.remove(&conn);
+        } else if !was_reset {
+            let mut no_draw = || 0;
+            self.send(
+                src,
+                dst,
+                0,
+                NetEvent::Rst { conn, to: 1 - side },
+                &mut no_draw,
+            );
+        }
     }
 
     // ---- UDP ----
 
-    pub(crate) fn udp_bind(&mut self, h: HostId, addr: SocketAddr) -> io::Result<SocketAddr> {
+    /// Binds a UDP socket: its address and binding id.
+    pub(crate) fn udp_bind(
+        &mut self,
+        h: HostId,
+        addr: SocketAddr,
+    ) -> io::Result<(SocketAddr, u64)> {
         let ip = self.local_ip(h, addr.ip())?;
         let port = self.free_port(h, addr.port(), "UDP", |net, p| {
             net.udp.contains_key(&(h, p))
         })?;
+        let binding = self.next_binding();
         self.udp.insert(
             (h, port),
             Udp {
+                binding,
                 sio: None,
                 queue: VecDeque::new(),
             },
         );
-        Ok(SocketAddr::new(ip, port))
+        Ok((SocketAddr::new(ip, port), binding))
     }
 
-    pub(crate) fn udp_attach(&mut self, h: HostId, port: u16, sio: &Arc<ScheduledIo>) {
-        if let Some(u) = self.udp.get_mut(&(h, port)) {
+    pub(crate) fn udp_attach(
+        &mut self,
+        h: HostId,
+        port: u16,
+        binding: u64,
+        sio: &Arc<ScheduledIo>,
+    ) {
+        if let Some(u) = self.udp_socket(h, port, binding) {
             u.sio = Some(Arc::downgrade(sio));
             sio.set_readiness(WRITABLE | if u.queue.is_empty() { 0 } else { READABLE });
         }
     }
 
-    pub(crate) fn udp_unbind(&mut self, h: HostId, port: u16) {
-        self.udp.remove(&(h, port));
+    pub(crate) fn udp_unbind(&mut self, h: HostId, port: u16, binding: u64) {
+        if self.udp_socket(h, port, binding).is_some() {
+            self.udp.remove(&(h, port));
+        }
     }
 
     pub(crate) fn udp_send(
         &mut self,
         h: HostId,
         from: SocketAddr,
+        binding: u64,
         target: SocketAddr,
         buf: &[u8],
         draw: &mut dyn FnMut() -> u64,
     ) -> io::Result<usize> {
-        if !self.udp.contains_key(&(h, from.port())) {
+        if self.udp_socket(h, from.port(), binding).is_none() {
             return Err(err(
                 io::ErrorKind::NotConnected,
                 "the simulated socket is gone (its host crashed)".into(),
@@ -1193,11 +1347,12 @@ impl Network {
         &mut self,
         h: HostId,
         port: u16,
+        binding: u64,
         buf: &mut [u8],
         peek: bool,
         only_from: Option<SocketAddr>,
     ) -> io::Result<(usize, SocketAddr)> {
-        let u = self.udp.get_mut(&(h, port)).ok_or_else(|| {
+        let u = self.udp_socket(h, port, binding).ok_or_else(|| {
             err(
                 io::ErrorKind::NotConnected,
                 "the simulated socket is gone (its host crashed)".into(),

@@ -38,10 +38,13 @@ enum SimKind {
         host: HostId,
         port: u16,
         addr: SocketAddr,
+        /// Which binding of the port this is (`net.rs`, `Listener`).
+        binding: u64,
     },
     Udp {
         host: HostId,
         addr: SocketAddr,
+        binding: u64,
         peer: std::sync::Mutex<Option<SocketAddr>>,
     },
 }
@@ -179,8 +182,18 @@ impl Drop for SimSock {
         let mut st = self.world.lock();
         match &self.kind {
             SimKind::Stream { conn, side } => st.net.tcp_close(*conn, *side),
-            SimKind::Listener { host, port, .. } => st.net.tcp_unbind(*host, *port),
-            SimKind::Udp { host, addr, .. } => st.net.udp_unbind(*host, addr.port()),
+            SimKind::Listener {
+                host,
+                port,
+                binding,
+                ..
+            } => st.net.tcp_unbind(*host, *port, *binding),
+            SimKind::Udp {
+                host,
+                addr,
+                binding,
+                ..
+            } => st.net.udp_unbind(*host, addr.port(), *binding),
         }
     }
 }
@@ -194,18 +207,35 @@ pub(crate) fn current_world() -> Option<Arc<World>> {
 /// to the network.
 fn register<O: mio::event::Source>(sock: SimSock, what: &str) -> io::Result<PollEvented<Sock<O>>> {
     let world = sock.world.clone();
+    enum Attach {
+        Stream(u64, usize),
+        Listener(HostId, u16, u64),
+        Udp(HostId, u16, u64),
+    }
     let attach = match &sock.kind {
-        SimKind::Stream { conn, side } => (0, *conn, *side, 0),
-        SimKind::Listener { host, port, .. } => (1, 0, *host, *port),
-        SimKind::Udp { host, addr, .. } => (2, 0, *host, addr.port()),
+        SimKind::Stream { conn, side } => Attach::Stream(*conn, *side),
+        SimKind::Listener {
+            host,
+            port,
+            binding,
+            ..
+        } => Attach::Listener(*host, *port, *binding),
+        SimKind::Udp {
+            host,
+            addr,
+            binding,
+            ..
+        } => Attach::Udp(*host, addr.port(), *binding),
     };
     let pe = PollEvented::new(Sock::Sim(sock), what)?;
     let sio = pe.scheduled_io();
     let mut st = world.lock();
     match attach {
-        (0, conn, side, _) => st.net.tcp_attach(conn, side, sio),
-        (1, _, host, port) => st.net.tcp_listener_attach(host, port, sio),
-        (_, _, host, port) => st.net.udp_attach(host, port, sio),
+        Attach::Stream(conn, side) => st.net.tcp_attach(conn, side, sio),
+        Attach::Listener(host, port, binding) => {
+            st.net.tcp_listener_attach(host, port, binding, sio)
+        }
+        Attach::Udp(host, port, binding) => st.net.udp_attach(host, port, binding, sio),
     }
     Ok(pe)
 }
@@ -241,7 +271,7 @@ pub(crate) fn tcp_bind<O: mio::event::Source>(
     addr: SocketAddr,
 ) -> io::Result<PollEvented<Sock<O>>> {
     let host = world.current_host();
-    let local = world.lock().net.tcp_bind(host, addr)?;
+    let (local, binding) = world.lock().net.tcp_bind(host, addr)?;
     register(
         SimSock {
             world,
@@ -249,6 +279,7 @@ pub(crate) fn tcp_bind<O: mio::event::Source>(
                 host,
                 port: local.port(),
                 addr: local,
+                binding,
             },
         },
         "TcpListener::bind",
@@ -267,6 +298,25 @@ pub(crate) async fn tcp_connect<O: mio::event::Source>(
         let explorer = &mut st.explorer;
         st.net.tcp_connect(host, addr, &mut || explorer.draw())?
     };
+    // Until the stream owns the connection, dropping this future (a `timeout` around
+    // `connect`) or failing gives the connection up: the server's end gets a reset.
+    struct Abandon<'a> {
+        world: &'a World,
+        conn: u64,
+        armed: bool,
+    }
+    impl Drop for Abandon<'_> {
+        fn drop(&mut self) {
+            if self.armed {
+                self.world.lock().net.tcp_abandon(self.conn, 0);
+            }
+        }
+    }
+    let mut guard = Abandon {
+        world: &world,
+        conn,
+        armed: true,
+    };
     let state = std::future::poll_fn(|cx: &mut Context<'_>| {
         match world.lock().net.tcp_connect_state(conn, cx.waker()) {
             ConnectState::Pending => Poll::Pending,
@@ -275,9 +325,12 @@ pub(crate) async fn tcp_connect<O: mio::event::Source>(
     })
     .await;
     let fail = |kind: io::ErrorKind, msg: &str| {
-        world.lock().net.tcp_forget(conn);
         Err(io::Error::new(kind, format!("{msg} (simulated network)")))
     };
+    if state == ConnectState::Established {
+        // From here the socket owns the connection (its drop closes it).
+        guard.armed = false;
+    }
     match state {
         ConnectState::Established => register(
             SimSock {
@@ -309,10 +362,16 @@ impl Sock<mio::net::TcpListener> {
         match self {
             Sock::Os(l) => l.accept().map(|(s, a)| (Sock::Os(s), a)),
             Sock::Sim(s) => {
-                let SimKind::Listener { host, port, .. } = s.kind else {
+                let SimKind::Listener {
+                    host,
+                    port,
+                    binding,
+                    ..
+                } = s.kind
+                else {
                     unreachable!("a simulated listener")
                 };
-                let (conn, peer) = s.world.lock().net.tcp_accept(host, port)?;
+                let (conn, peer) = s.world.lock().net.tcp_accept(host, port, binding)?;
                 Ok((
                     Sock::Sim(SimSock {
                         world: s.world.clone(),
@@ -485,13 +544,14 @@ pub(crate) fn udp_bind(
     addr: SocketAddr,
 ) -> io::Result<PollEvented<Sock<mio::net::UdpSocket>>> {
     let host = world.current_host();
-    let local = world.lock().net.udp_bind(host, addr)?;
+    let (local, binding) = world.lock().net.udp_bind(host, addr)?;
     register(
         SimSock {
             world,
             kind: SimKind::Udp {
                 host,
                 addr: local,
+                binding,
                 peer: std::sync::Mutex::new(None),
             },
         },
@@ -499,16 +559,31 @@ pub(crate) fn udp_bind(
     )
 }
 
+/// A simulated UDP socket's binding and connected peer, read for one operation.
+struct SimUdp<'a> {
+    sock: &'a SimSock,
+    host: HostId,
+    addr: SocketAddr,
+    binding: u64,
+    peer: Option<SocketAddr>,
+}
+
 impl Sock<mio::net::UdpSocket> {
-    fn udp(&self) -> Option<(&SimSock, HostId, SocketAddr, Option<SocketAddr>)> {
+    fn udp(&self) -> Option<SimUdp<'_>> {
         let s = self.sim()?;
         match &s.kind {
-            SimKind::Udp { host, addr, peer } => Some((
-                s,
-                *host,
-                *addr,
-                *peer.lock().unwrap_or_else(|e| e.into_inner()),
-            )),
+            SimKind::Udp {
+                host,
+                addr,
+                binding,
+                peer,
+            } => Some(SimUdp {
+                sock: s,
+                host: *host,
+                addr: *addr,
+                binding: *binding,
+                peer: *peer.lock().unwrap_or_else(|e| e.into_inner()),
+            }),
             _ => unreachable!("a simulated UDP socket"),
         }
     }
@@ -516,38 +591,40 @@ impl Sock<mio::net::UdpSocket> {
     pub(crate) fn send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
         match self.udp() {
             None => self.os().send_to(buf, target),
-            Some((s, host, addr, _)) => {
-                s.with_net(|net, draw| net.udp_send(host, addr, target, buf, draw))
-            }
+            Some(u) => u
+                .sock
+                .with_net(|net, draw| net.udp_send(u.host, u.addr, u.binding, target, buf, draw)),
         }
     }
 
     pub(crate) fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         match self.udp() {
             None => self.os().recv_from(buf),
-            Some((s, host, addr, peer)) => {
-                s.with_net(|net, _| net.udp_recv(host, addr.port(), buf, false, peer))
-            }
+            Some(u) => u.sock.with_net(|net, _| {
+                net.udp_recv(u.host, u.addr.port(), u.binding, buf, false, u.peer)
+            }),
         }
     }
 
     pub(crate) fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         match self.udp() {
             None => self.os().peek_from(buf),
-            Some((s, host, addr, peer)) => {
-                s.with_net(|net, _| net.udp_recv(host, addr.port(), buf, true, peer))
-            }
+            Some(u) => u.sock.with_net(|net, _| {
+                net.udp_recv(u.host, u.addr.port(), u.binding, buf, true, u.peer)
+            }),
         }
     }
 
     pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
         match self.udp() {
             None => self.os().send(buf),
-            Some((_, _, _, None)) => Err(io::Error::new(
+            Some(SimUdp { peer: None, .. }) => Err(io::Error::new(
                 io::ErrorKind::NotConnected,
                 "the socket is not connected; call connect first or use send_to",
             )),
-            Some((_, _, _, Some(peer))) => self.send_to(buf, peer),
+            Some(SimUdp {
+                peer: Some(peer), ..
+            }) => self.send_to(buf, peer),
         }
     }
 
@@ -578,7 +655,7 @@ impl Sock<mio::net::UdpSocket> {
     pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
         match self.udp() {
             None => self.os().peer_addr(),
-            Some((_, _, _, peer)) => peer.ok_or_else(|| {
+            Some(u) => u.peer.ok_or_else(|| {
                 io::Error::new(io::ErrorKind::NotConnected, "the socket is not connected")
             }),
         }

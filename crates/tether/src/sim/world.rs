@@ -10,7 +10,12 @@
 //!    pushes to the run queue and may drop a task, whose destructor may call back in here).
 //! 2. **A task's host is decided at spawn**: the host of the task that spawned it, or the host
 //!    the simulation is starting or restarting (`with_host`). The current host is set before
-//!    each poll from the polled task's host, and is what the simulated sockets bind to.
+//!    each poll from the polled task's host, and is what the simulated sockets bind to. A task
+//!    belongs to one *incarnation* of its host (the host's restart count at its spawn).
+//! 4. **A crash is complete before anything else runs.** A task is *dead* once its host is down
+//!    or restarted since its incarnation. A crash (and a spawn into a dead incarnation, from a
+//!    dead task's destructor) raises `dead_pending`; the run loop then cancels every dead task
+//!    and drops them all, repeating until none is left, before it picks the next task.
 //! 3. **The trace is a fold of the events in order**: `(step, event)` pairs hashed with FNV-1a,
 //!    so two runs have the same `trace_hash` exactly when they polled the same tasks in the
 //!    same order and saw the same timer, network and fault events at the same steps.
@@ -43,7 +48,7 @@ pub(crate) struct Host {
     pub(crate) factory: Option<Factory>,
     /// False between `crash` and `restart`.
     pub(crate) up: bool,
-    /// Restarts so far.
+    /// Restarts so far: the current incarnation (rule 2).
     pub(crate) restarts: u32,
 }
 
@@ -73,9 +78,11 @@ pub(crate) struct State {
     pub(crate) explorer: Explorer,
     pub(crate) hosts: Vec<Host>,
     /// Each live task's host (rule 2).
-    task_host: HashMap<Id, HostId>,
+    task_host: HashMap<Id, (HostId, u32)>,
     /// The host of the task being polled, or being started (rule 2).
-    current: HostId,
+    current: (HostId, u32),
+    /// Dead tasks may be alive (rule 4).
+    dead_pending: bool,
     /// Polls so far.
     pub(crate) step: u64,
     hash: u64,
@@ -105,7 +112,8 @@ impl World {
                 explorer,
                 hosts: Vec::new(),
                 task_host: HashMap::new(),
-                current: 0,
+                current: (0, 0),
+                dead_pending: false,
                 step: 0,
                 hash: FNV_OFFSET,
                 recent: VecDeque::with_capacity(recent_cap),
@@ -135,8 +143,12 @@ impl World {
     pub(crate) fn next_task_id(&self) -> Id {
         let id = Id::simulated(self.next_id.fetch_add(1, Ordering::Relaxed));
         let mut st = self.lock();
-        let host = st.current;
-        st.task_host.insert(id, host);
+        let current = st.current;
+        st.task_host.insert(id, current);
+        if st.is_dead(current) {
+            // Rule 4: spawned by a dead task's destructor; it goes with its host.
+            st.dead_pending = true;
+        }
         id
     }
 
@@ -160,28 +172,28 @@ impl World {
 
     /// The host the current task belongs to (rule 2).
     pub(crate) fn current_host(&self) -> HostId {
-        self.lock().current
+        self.lock().current.0
     }
 
     /// Runs `f` as host `host` (tasks it spawns belong to `host`), then restores the current
     /// host (rule 2).
     pub(crate) fn with_host<R>(&self, host: HostId, f: impl FnOnce() -> R) -> R {
-        let before = std::mem::replace(&mut self.lock().current, host);
+        let before = {
+            let mut st = self.lock();
+            let incarnation = (host, st.hosts[host].restarts);
+            std::mem::replace(&mut st.current, incarnation)
+        };
         let r = f();
         self.lock().current = before;
         r
     }
 
-    /// Whether `task` belongs to `host`.
-    pub(crate) fn task_is_on(&self, task: Id, host: HostId) -> bool {
-        self.lock().task_host.get(&task) == Some(&host)
-    }
-
     /// Before polling `task`: makes its host current and records the poll (rules 2, 3).
     pub(crate) fn before_poll(&self, task: Id) {
         let mut st = self.lock();
-        let host = st.task_host.get(&task).copied().unwrap_or(0);
-        st.current = host;
+        let current = st.task_host.get(&task).copied().unwrap_or((0, 0));
+        let host = current.0;
+        st.current = current;
         let step = st.step;
         st.record(step, Event::Poll { task, host });
         st.step += 1;
@@ -267,6 +279,22 @@ impl World {
         }
     }
 
+    /// Whether `task` is dead (rule 4).
+    pub(crate) fn is_dead_task(&self, task: Id) -> bool {
+        let st = self.lock();
+        st.task_host.get(&task).is_some_and(|&t| st.is_dead(t))
+    }
+
+    /// Takes the flag that dead tasks may be alive (rule 4).
+    pub(crate) fn take_dead_pending(&self) -> bool {
+        std::mem::take(&mut self.lock().dead_pending)
+    }
+
+    /// A crash happened: dead tasks are alive (rule 4).
+    pub(crate) fn set_dead_pending(&self) {
+        self.lock().dead_pending = true;
+    }
+
     pub(crate) fn summary(&self) -> (u64, u64, Vec<u64>) {
         let st = self.lock();
         (st.step, st.hash, st.explorer.tape().to_vec())
@@ -274,6 +302,13 @@ impl World {
 }
 
 impl State {
+    /// Whether an incarnation is dead: its host is down, or restarted since (rule 4).
+    fn is_dead(&self, (host, incarnation): (HostId, u32)) -> bool {
+        self.hosts
+            .get(host)
+            .is_some_and(|h| !h.up || h.restarts != incarnation)
+    }
+
     fn record(&mut self, step: u64, event: Event) {
         let mut h = fnv(self.hash, &step.to_le_bytes());
         h = match &event {
