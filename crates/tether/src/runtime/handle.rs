@@ -293,6 +293,8 @@ impl Handle {
                 injector,
                 slow_polls: sh.diag.slow_polls(),
                 stuck_reports: sh.diag.stuck_reports(),
+                io_driver: sh.io.selected().driver,
+                io_driver_fallback: sh.io.selected().fallback.clone(),
             },
         )
     }
@@ -330,7 +332,14 @@ impl Handle {
             crate::sched::Scheduler::CurrentThread(_) => ("current-thread", 1),
             crate::sched::Scheduler::MultiThread(_) => ("multi-thread", sh.diag.slots.len()),
         };
-        Dump::new(sh.id.as_u64(), flavor, workers, sh.task_snapshot())
+        let io_driver = sh.io.selected().driver.name();
+        Dump::new(
+            sh.id.as_u64(),
+            flavor,
+            workers,
+            io_driver,
+            sh.task_snapshot(),
+        )
     }
 
     /// The tasks alive on this runtime now, ordered by id: each with its id, name and spawn

@@ -56,7 +56,7 @@ mod metrics;
 mod panic_hook;
 mod watchdog;
 
-pub use builder::Builder;
+pub use builder::{Builder, IoDriver};
 pub use failure::UnhandledFailurePolicy;
 pub use handle::{EnterGuard, Handle, TryCurrentError};
 // The snapshot lives in `diag` with the other reports; it is also here because tokio has it here.
@@ -241,7 +241,8 @@ impl Runtime {
 
     fn from_builder(builder: &Builder) -> io::Result<Runtime> {
         let id = RuntimeId::next();
-        let (io_handle, io_driver) = crate::io::driver::new()?;
+        let batching = (builder.flavor == Flavor::CurrentThread).then_some(id);
+        let (io_handle, io_driver) = crate::io::driver::new(builder.io_driver, batching)?;
         let time = TimeHandle::new(builder.start_paused);
         let workers = match builder.flavor {
             Flavor::CurrentThread => 1,

@@ -88,6 +88,17 @@ impl<O: mio::event::Source> mio::event::Source for Sock<O> {
     }
 }
 
+impl<O: crate::io::source::IoSource> crate::io::source::IoSource for Sock<O> {
+    #[cfg(target_os = "linux")]
+    fn uring_fd(&self) -> Option<std::os::fd::RawFd> {
+        match self {
+            Sock::Os(o) => o.uring_fd(),
+            // No descriptor: the simulated network sets the readiness.
+            Sock::Sim(_) => None,
+        }
+    }
+}
+
 impl<O> crate::net::OsSocket for Sock<O> {
     type Os = O;
 
@@ -205,7 +216,10 @@ pub(crate) fn current_world() -> Option<Arc<World>> {
 
 /// Registers a simulated socket with the current runtime's reactor and attaches its readiness
 /// to the network.
-fn register<O: mio::event::Source>(sock: SimSock, what: &str) -> io::Result<PollEvented<Sock<O>>> {
+fn register<O: crate::io::source::IoSource>(
+    sock: SimSock,
+    what: &str,
+) -> io::Result<PollEvented<Sock<O>>> {
     let world = sock.world.clone();
     enum Attach {
         Stream(u64, usize),
@@ -266,7 +280,7 @@ fn each_buffer<B>(
 }
 
 /// `TcpListener::bind` inside a simulation.
-pub(crate) fn tcp_bind<O: mio::event::Source>(
+pub(crate) fn tcp_bind<O: crate::io::source::IoSource>(
     world: Arc<World>,
     addr: SocketAddr,
 ) -> io::Result<PollEvented<Sock<O>>> {
@@ -287,7 +301,7 @@ pub(crate) fn tcp_bind<O: mio::event::Source>(
 }
 
 /// `TcpStream::connect` to one address inside a simulation: waits for the answer.
-pub(crate) async fn tcp_connect<O: mio::event::Source>(
+pub(crate) async fn tcp_connect<O: crate::io::source::IoSource>(
     world: Arc<World>,
     addr: SocketAddr,
 ) -> io::Result<PollEvented<Sock<O>>> {
