@@ -70,7 +70,7 @@ pub(crate) struct Unparker {
 enum WakeFd {
     Epoll(mio::Waker),
     #[cfg(target_os = "linux")]
-    Uring(Arc<uring::Ring>),
+    Uring(std::sync::Arc<uring::Ring>),
 }
 
 impl Unparker {
@@ -208,7 +208,7 @@ enum Backend {
     Epoll(Registry),
     #[cfg(target_os = "linux")]
     Uring {
-        ring: Arc<uring::Ring>,
+        ring: std::sync::Arc<uring::Ring>,
         /// The current-thread runtime whose driving thread leaves its submissions to its next
         /// turn (`uring.rs` rule 4); `None` for a multi-thread runtime.
         batching_thread_of: Option<crate::runtime::RuntimeId>,
@@ -219,7 +219,8 @@ enum Backend {
 #[derive(Clone, Debug)]
 pub(crate) struct Selected {
     pub(crate) driver: IoDriver,
-    pub(crate) fallback: Option<Arc<str>>,
+    // std's Arc: plain data shared with metrics, part of no protocol a loom model checks.
+    pub(crate) fallback: Option<std::sync::Arc<str>>,
 }
 
 /// The shared half of the reactor (rules 1, 4).
@@ -296,14 +297,14 @@ pub(crate) fn new(
                     ),
                 ))
             }
-            Err(reason) => Some(Arc::from(reason)),
+            Err(reason) => Some(std::sync::Arc::from(reason)),
         },
     };
     new_epoll(fallback)
 }
 
 /// The epoll reactor; `fallback` says why it runs instead of io_uring, if it does.
-fn new_epoll(fallback: Option<Arc<str>>) -> io::Result<(IoHandle, Driver)> {
+fn new_epoll(fallback: Option<std::sync::Arc<str>>) -> io::Result<(IoHandle, Driver)> {
     let poll = Poll::new()?;
     let waker = mio::Waker::new(poll.registry(), WAKE_TOKEN)?;
     let registry = poll.registry().try_clone()?;
@@ -335,7 +336,8 @@ fn open_uring_with(
     ring: uring::Ring,
     runtime: Option<crate::runtime::RuntimeId>,
 ) -> Result<(IoHandle, Driver), String> {
-    let ring = Arc::new(ring);
+    // std's Arc: the ring is shared with the kernel, not part of a loom model.
+    let ring = std::sync::Arc::new(ring);
     let driver = Driver {
         kind: DriverKind::Uring(uring::Completions::new(ring.clone())),
         wakers: Vec::with_capacity(64),

@@ -35,7 +35,29 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
+
+/// The network's handle on a socket's readiness: a weak reference, so a dropped socket's
+/// `ScheduledIo` goes with it. (Under `--cfg tether_loom`, whose `Arc` has no weak form, a
+/// strong one: the simulation compiles there but never runs.)
+#[cfg(not(tether_loom))]
+type SioRef = std::sync::Weak<ScheduledIo>;
+#[cfg(tether_loom)]
+type SioRef = crate::loom::sync::Arc<ScheduledIo>;
+
+fn sio_ref(sio: &crate::loom::sync::Arc<ScheduledIo>) -> SioRef {
+    #[cfg(not(tether_loom))]
+    return std::sync::Arc::downgrade(sio);
+    #[cfg(tether_loom)]
+    return sio.clone();
+}
+
+fn sio_get(r: &SioRef) -> Option<crate::loom::sync::Arc<ScheduledIo>> {
+    #[cfg(not(tether_loom))]
+    return r.upgrade();
+    #[cfg(tether_loom)]
+    return Some(r.clone());
+}
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -328,7 +350,7 @@ pub(crate) enum ConnectState {
 struct End {
     host: HostId,
     addr: SocketAddr,
-    sio: Option<Weak<ScheduledIo>>,
+    sio: Option<SioRef>,
     recv: VecDeque<u8>,
     /// The peer's FIN arrived.
     eof: bool,
@@ -361,7 +383,7 @@ impl End {
 
     /// Sets readiness bits and collects the wakers waiting for them (rule 5).
     fn signal(&self, bits: usize, wakers: &mut Vec<Waker>) {
-        if let Some(sio) = self.sio.as_ref().and_then(Weak::upgrade) {
+        if let Some(sio) = self.sio.as_ref().and_then(sio_get) {
             sio.set_readiness(bits);
             sio.take_wakers(bits, wakers);
         }
@@ -399,13 +421,13 @@ struct Conn {
 /// unbind the new one).
 struct Listener {
     binding: u64,
-    sio: Option<Weak<ScheduledIo>>,
+    sio: Option<SioRef>,
     backlog: VecDeque<u64>,
 }
 
 struct Udp {
     binding: u64,
-    sio: Option<Weak<ScheduledIo>>,
+    sio: Option<SioRef>,
     queue: VecDeque<(SocketAddr, Vec<u8>)>,
 }
 
@@ -692,7 +714,7 @@ impl Network {
                 if let Some(u) = self.udp.get_mut(&to) {
                     if u.queue.len() < UDP_QUEUE {
                         u.queue.push_back((from, bytes));
-                        if let Some(sio) = u.sio.as_ref().and_then(Weak::upgrade) {
+                        if let Some(sio) = u.sio.as_ref().and_then(sio_get) {
                             sio.set_readiness(READABLE);
                             sio.take_wakers(READABLE, wakers);
                         }
@@ -717,7 +739,7 @@ impl Network {
         let accepted = match self.listeners.get_mut(&(dst, port)) {
             Some(l) => {
                 l.backlog.push_back(conn);
-                if let Some(sio) = l.sio.as_ref().and_then(Weak::upgrade) {
+                if let Some(sio) = l.sio.as_ref().and_then(sio_get) {
                     sio.set_readiness(READABLE);
                     sio.take_wakers(READABLE, &mut self.pending_wakers);
                 }
@@ -969,10 +991,10 @@ impl Network {
         h: HostId,
         port: u16,
         binding: u64,
-        sio: &Arc<ScheduledIo>,
+        sio: &crate::loom::sync::Arc<ScheduledIo>,
     ) {
         if let Some(l) = self.listener(h, port, binding) {
-            l.sio = Some(Arc::downgrade(sio));
+            l.sio = Some(sio_ref(sio));
             if !l.backlog.is_empty() {
                 sio.set_readiness(READABLE);
             }
@@ -1085,10 +1107,15 @@ impl Network {
         }
     }
 
-    pub(crate) fn tcp_attach(&mut self, conn: u64, side: usize, sio: &Arc<ScheduledIo>) {
+    pub(crate) fn tcp_attach(
+        &mut self,
+        conn: u64,
+        side: usize,
+        sio: &crate::loom::sync::Arc<ScheduledIo>,
+    ) {
         if let Some(c) = self.conns.get_mut(&conn) {
             let end = &mut c.ends[side];
-            end.sio = Some(Arc::downgrade(sio));
+            end.sio = Some(sio_ref(sio));
             sio.set_readiness(end.readiness());
         }
     }
@@ -1287,10 +1314,10 @@ impl Network {
         h: HostId,
         port: u16,
         binding: u64,
-        sio: &Arc<ScheduledIo>,
+        sio: &crate::loom::sync::Arc<ScheduledIo>,
     ) {
         if let Some(u) = self.udp_socket(h, port, binding) {
-            u.sio = Some(Arc::downgrade(sio));
+            u.sio = Some(sio_ref(sio));
             sio.set_readiness(WRITABLE | if u.queue.is_empty() { 0 } else { READABLE });
         }
     }
