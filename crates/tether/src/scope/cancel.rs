@@ -269,9 +269,11 @@ impl CancelToken {
         self.node.join_set.is_some()
     }
 
-    /// Whether both are clones of one token.
-    pub(crate) fn ptr_eq(&self, other: &CancelToken) -> bool {
-        Arc::ptr_eq(&self.node, &other.node)
+    /// The registry list of the scope's children when this is a scope's token
+    /// (`task/registry.rs`).
+    #[inline]
+    pub(crate) fn scope_children(&self) -> Option<&crate::task::registry::TaskList> {
+        self.node.scope.as_ref().map(|s| &s.children)
     }
 }
 
