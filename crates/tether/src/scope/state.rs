@@ -107,13 +107,14 @@ pub(crate) struct ScopeState {
     pub(crate) children: TaskList,
     /// Where `children` is entered in the runtime's registry, once the state is in its node
     /// (`register`); removed when the state is dropped, after the last child left the list (a
-    /// child's metadata holds the node).
-    entry: Option<ScopeEntry>,
+    /// child's metadata holds the node). Set through a shared reference, so that the registry's
+    /// pointer to `children` stays derived from one (the node is shared from then on).
+    entry: std::sync::OnceLock<ScopeEntry>,
 }
 
 impl Drop for ScopeState {
     fn drop(&mut self) {
-        if let Some(entry) = self.entry.take() {
+        if let Some(&entry) = self.entry.get() {
             self.rt.shared.registry.deregister_scope(entry);
         }
     }
@@ -158,16 +159,17 @@ impl ScopeState {
                 spawners: SpawnQueue::new(),
             }),
             children: TaskList::new(),
-            entry: None,
+            entry: std::sync::OnceLock::new(),
         }
     }
 
     /// Enters `children` in the runtime's registry; the state is in its node now and stays
     /// there (at this address) until dropped, which removes the entry.
-    fn register(&mut self) {
+    fn register(&self) {
         // SAFETY: `Drop` deregisters before `children` goes away, and the state does not move
         // (it lives in its node, inside an `Arc`, until dropped in place).
-        self.entry = Some(unsafe { self.rt.shared.registry.register_scope(&self.children) });
+        let entry = unsafe { self.rt.shared.registry.register_scope(&self.children) };
+        let _ = self.entry.set(entry);
     }
 
     /// Children alive now.
@@ -462,11 +464,11 @@ pub(super) fn new_scope(
         }
         None => Arc::new(TokenNode::new(Some(state))),
     };
-    Arc::get_mut(&mut node)
-        .and_then(|n| n.scope.as_mut())
-        .expect("tether: a new scope node is not shared and has its state")
-        .register();
     TokenNode::attach(&mut node, parent);
+    node.scope
+        .as_ref()
+        .expect("tether: a new scope node has its state")
+        .register();
     node
 }
 

@@ -113,6 +113,7 @@ const NAMED_TAG: usize = 1;
 const BLOCKING: u8 = 0x80;
 
 impl Origin {
+    #[inline]
     fn new(name: Option<std::sync::Arc<str>>, location: &'static Location<'static>) -> Origin {
         match name {
             None => Origin(NonNull::from(location).cast()),
@@ -126,6 +127,7 @@ impl Origin {
         }
     }
 
+    #[inline]
     fn named(&self) -> Option<&Named> {
         let p = self.0.as_ptr();
         if p.addr() & NAMED_TAG == 0 {
@@ -150,6 +152,7 @@ impl Origin {
 }
 
 impl Drop for Origin {
+    #[inline]
     fn drop(&mut self) {
         let p = self.0.as_ptr();
         if p.addr() & NAMED_TAG != 0 {

@@ -432,3 +432,95 @@ impl Registry {
         out
     }
 }
+
+#[cfg(all(test, not(tether_loom)))]
+mod tests {
+    use std::future::pending;
+
+    use super::{Registry, SHARDS};
+
+    /// The tasks of the runtime's shards, without the scopes' lists.
+    fn in_shards(registry: &Registry) -> usize {
+        registry.shards.iter().map(|s| s.tasks.len()).sum()
+    }
+
+    /// `f` of the current runtime's registry.
+    fn with<R>(f: impl FnOnce(&Registry) -> R) -> R {
+        f(&crate::runtime::Handle::current().shared.registry)
+    }
+
+    #[test]
+    fn a_scopes_children_are_in_its_own_list_so_its_hard_drop_walks_only_them() {
+        let rt = crate::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let roots: Vec<_> = (0..100).map(|_| crate::spawn(pending::<()>())).collect();
+            crate::task::yield_now().await;
+            assert_eq!(with(Registry::len), 100);
+            assert_eq!(with(in_shards), 100);
+            let res = crate::scope::scope(|s| async move {
+                for _ in 0..3 {
+                    drop(s.spawn(pending::<Result<(), ()>>()).await);
+                }
+                crate::task::yield_now().await;
+                // Every task is counted and listed, the children outside the shards.
+                assert_eq!(with(Registry::len), 103);
+                assert_eq!(with(in_shards), 100);
+                assert_eq!(
+                    with(|r| r.snapshot(0, &[], std::time::Duration::ZERO).len()),
+                    103
+                );
+                s.cancel();
+                Ok::<_, ()>(())
+            })
+            .await;
+            drop(res);
+            // The children were cancelled and left; the root tasks were not touched.
+            assert_eq!(with(Registry::len), 100);
+            for h in &roots {
+                assert!(!h.is_finished());
+                h.abort();
+            }
+            for h in roots {
+                assert!(h.await.unwrap_err().is_cancelled());
+            }
+            assert_eq!(with(Registry::len), 0);
+        });
+    }
+
+    #[test]
+    fn a_root_task_is_listed_in_the_shard_of_the_thread_that_spawned_it() {
+        let rt = crate::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let h = crate::spawn(pending::<()>());
+            let shard = usize::from(super::shard_hint()) % SHARDS;
+            assert_eq!(with(|r| r.shards[shard].tasks.len()), 1);
+            assert_eq!(with(in_shards), 1);
+            h.abort();
+            assert!(h.await.unwrap_err().is_cancelled());
+            assert_eq!(with(|r| r.shards[shard].tasks.len()), 0);
+        });
+    }
+
+    #[test]
+    fn an_abort_handle_sees_the_task_leave_the_registry() {
+        let rt = crate::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let h = crate::spawn(pending::<()>());
+            let abort = h.abort_handle();
+            drop(h);
+            assert!(!abort.is_finished());
+            abort.abort();
+            crate::task::yield_now().await;
+            assert!(abort.is_finished());
+            assert_eq!(with(Registry::len), 0);
+            // Aborting a finished task does nothing.
+            abort.abort();
+        });
+    }
+}
