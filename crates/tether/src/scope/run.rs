@@ -472,7 +472,7 @@ pin_project! {
                 // Rule 6: what was recorded, and will be, goes to the failure policy.
                 state.abandon();
                 if state.close() {
-                    state.hard_drop();
+                    state.hard_drop(&node);
                 }
                 state.wake_all_spawners();
                 // The body's scope handle goes now, so that the node can be recycled.
@@ -553,7 +553,7 @@ where
                 }
                 if let Some(t) = this.grace_timer.as_mut() {
                     if !state.is_hard_dropped() && Pin::new(t).poll(cx).is_ready() {
-                        state.hard_drop();
+                        state.hard_drop(node);
                     }
                 }
             }

@@ -103,12 +103,9 @@ pub(crate) struct ScopeState {
     pub(super) desc: ScopeDesc,
     /// Holding the lock means no failure can be recorded and no spawner queued (rule 3).
     slow: Mutex<Slow>,
-    /// The children's registry list (rule 5; `task/registry.rs`).
-    pub(crate) children: TaskList,
-    /// Where `children` is entered in the runtime's registry, once the state is in its node
-    /// (`register`); removed when the state is dropped, after the last child left the list (a
-    /// child's metadata holds the node). Set through a shared reference, so that the registry's
-    /// pointer to `children` stays derived from one (the node is shared from then on).
+    /// Where the node's list of children (`TokenNode::children`, rule 5; `task/registry.rs`)
+    /// is entered in the runtime's registry (`register`); removed when the state is dropped,
+    /// after the last child left the list (a child's metadata holds the node).
     entry: std::sync::OnceLock<ScopeEntry>,
 }
 
@@ -158,18 +155,16 @@ impl ScopeState {
                 waker: None,
                 spawners: SpawnQueue::new(),
             }),
-            children: TaskList::new(),
             entry: std::sync::OnceLock::new(),
         }
     }
 
-    /// Enters `children` in the runtime's registry; the state is in its node now and stays
-    /// there (at this address) until dropped, which removes the entry.
-    fn register(&self) {
-        // SAFETY: `Drop` deregisters before `children` goes away, and the state does not move
-        // (it lives in its node, inside an `Arc`, until dropped in place).
-        let entry = unsafe { self.rt.shared.registry.register_scope(&self.children) };
-        let _ = self.entry.set(entry);
+    /// Enters the node's list of children in the runtime's registry, until the state is
+    /// dropped.
+    fn register(&self, children: &Arc<TaskList>) {
+        let _ = self
+            .entry
+            .set(self.rt.shared.registry.register_scope(children));
     }
 
     /// Children alive now.
@@ -413,9 +408,11 @@ impl ScopeState {
     }
 
     /// Rule 5: aborts every child of the scope `node` still alive.
-    pub(super) fn hard_drop(&self) {
+    pub(super) fn hard_drop(&self, node: &TokenNode) {
         self.hard_dropped.store(true, Ordering::SeqCst);
-        self.children.abort_all();
+        if let Some(children) = &node.children {
+            children.abort_all();
+        }
     }
 }
 
@@ -464,11 +461,17 @@ pub(super) fn new_scope(
         }
         None => Arc::new(TokenNode::new(Some(state))),
     };
+    // A pooled node keeps its (empty) list, so a recycled scope allocates nothing.
+    let children = Arc::get_mut(&mut node)
+        .expect("tether: a new scope node is not shared")
+        .children
+        .get_or_insert_with(|| Arc::new(TaskList::new()))
+        .clone();
     TokenNode::attach(&mut node, parent);
     node.scope
         .as_ref()
         .expect("tether: a new scope node has its state")
-        .register();
+        .register(&children);
     node
 }
 

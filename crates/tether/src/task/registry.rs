@@ -28,9 +28,10 @@
 //!    `abort_matching`), because waking may run arbitrary scheduler code that spawns or drops
 //!    tasks and so re-enters the registry.
 //! 4. Locks nest in one order only: a shard's `scopes` before a scope's list. A task's entry and
-//!    removal take only its list's lock; a scope's list is entered and removed (`register_scope`,
-//!    `deregister_scope`) under its shard's `scopes` lock, and is removed only once empty (a
-//!    child's metadata holds the scope's token, which keeps the scope's state alive).
+//!    removal take only its list's lock; a scope's list (an `Arc`, kept by the scope's token node
+//!    across recycling) is entered and removed (`register_scope`, `deregister_scope`) under its
+//!    shard's `scopes` lock, and is removed only once empty (a child's metadata holds the scope's
+//!    token, which keeps the scope's state, and so its entry, alive).
 //! 5. A list's `len` is exact under its lock. The total ([`Registry::len`]) is the sum over the
 //!    lists, read one lock at a time: exact when nothing spawns or finishes meanwhile (the
 //!    graceful shutdown waits for it to reach zero: the guard that empties a list checks it when
@@ -196,15 +197,11 @@ impl TaskList {
 #[repr(align(128))]
 struct Shard {
     tasks: TaskList,
-    /// The lists of the scopes entered here (rule 4); a scope's list outlives its entry.
-    scopes: Mutex<Slab<ScopeListRef>>,
+    /// The lists of the scopes entered here (rule 4). The registry holds each by its own `Arc`
+    /// (std's: only shared, never part of a protocol), so walking one never touches the scope's
+    /// token node, which its owner may be resetting or dropping meanwhile.
+    scopes: Mutex<Slab<std::sync::Arc<TaskList>>>,
 }
-
-/// A scope's list, entered in a shard (rule 4).
-struct ScopeListRef(*const TaskList);
-
-// SAFETY: the pointee is a `TaskList` (`Sync`) that stays alive while entered (rule 4).
-unsafe impl Send for ScopeListRef {}
 
 /// Where a scope's list is entered, for `deregister_scope`.
 #[derive(Debug, Clone, Copy)]
@@ -280,19 +277,20 @@ impl Registry {
     }
 
     /// Enters a scope's list of children (rule 4), in the calling thread's shard.
-    ///
-    /// # Safety
-    ///
-    /// `list` stays alive, at its address, until `deregister_scope` is called with the entry.
-    pub(crate) unsafe fn register_scope(&self, list: &TaskList) -> ScopeEntry {
+    pub(crate) fn register_scope(&self, list: &std::sync::Arc<TaskList>) -> ScopeEntry {
         let shard = shard_hint();
-        let key = lock(&self.shards[usize::from(shard) % SHARDS].scopes).insert(ScopeListRef(list));
+        let key = lock(&self.shards[usize::from(shard) % SHARDS].scopes).insert(list.clone());
         ScopeEntry { shard, key }
     }
 
     /// Removes a scope's list (rule 4); the list is empty.
     pub(crate) fn deregister_scope(&self, entry: ScopeEntry) {
-        lock(&self.shards[usize::from(entry.shard) % SHARDS].scopes).remove(entry.key);
+        let list = lock(&self.shards[usize::from(entry.shard) % SHARDS].scopes).remove(entry.key);
+        debug_assert_eq!(
+            list.len(),
+            0,
+            "tether: a scope left the registry with children"
+        );
     }
 
     /// Calls `f` with every list: each shard's tasks, then the scopes entered in it (rule 4).
@@ -301,9 +299,7 @@ impl Registry {
             f(&shard.tasks);
             let scopes = lock(&shard.scopes);
             for (_, list) in scopes.iter() {
-                // SAFETY: an entered scope list is alive (rule 4, `register_scope`'s contract),
-                // and we hold the lock under which it is removed.
-                f(unsafe { &*list.0 });
+                f(list);
             }
         }
     }
