@@ -260,7 +260,6 @@ where
         meta.set_registry_ref(runnable.waker());
         shared.registry.insert(meta);
     }
-    shared.metrics.task_spawned();
     // Counted for the report of a slow poll: spawning a million tasks takes a while.
     crate::task::current::count_spawn();
     let mut handle = JoinHandle::new(task);

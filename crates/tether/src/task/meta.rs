@@ -54,12 +54,30 @@ use crate::runtime::RuntimeShared;
 pub struct Id(NonZeroU64);
 
 impl Id {
+    /// The next id of this thread: each thread takes ids from the process-wide counter in blocks
+    /// of [`ID_BLOCK`], so spawning on different threads shares no counter. Ids are unique and
+    /// increase in spawn order on one thread; across threads they are not in spawn order.
     #[inline]
     pub(crate) fn next() -> Id {
         // std's atomic, not the loom shim's: a static, which a loom model cannot hold, and a
         // counter that is part of no protocol (only uniqueness matters).
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        thread_local! {
+            /// This thread's block: the next id and the end of the block.
+            static BLOCK: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+        }
+        let id = BLOCK
+            .try_with(|b| {
+                let (mut next, mut end) = b.get();
+                if next == end {
+                    next = NEXT.fetch_add(ID_BLOCK, Ordering::Relaxed);
+                    end = next + ID_BLOCK;
+                }
+                b.set((next + 1, end));
+                next
+            })
+            // A thread-local destructor spawning: one id from the counter itself.
+            .unwrap_or_else(|_| NEXT.fetch_add(1, Ordering::Relaxed));
         Id(NonZeroU64::new(id).expect("tether: task id counter overflowed"))
     }
 
@@ -75,6 +93,9 @@ impl Id {
         self.0.get()
     }
 }
+
+/// How many ids a thread takes from the process-wide counter at a time ([`Id::next`]).
+const ID_BLOCK: u64 = 1024;
 
 impl fmt::Display for Id {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

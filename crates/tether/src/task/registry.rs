@@ -48,7 +48,7 @@ use slab::Slab;
 
 use crate::diag::{JoinSetInfo, ScopeInfo, TaskInfo, TaskState};
 use crate::loom::lock;
-use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::loom::sync::Mutex;
 use crate::task::meta::TaskMeta;
 use crate::task::Id;
@@ -197,6 +197,10 @@ impl TaskList {
 #[repr(align(128))]
 struct Shard {
     tasks: TaskList,
+    /// Tasks spawned by the threads of this shard, scopes' children included (the runtime's
+    /// `spawned` metric is the sum): a counter per shard, so spawns on different workers share
+    /// no cache line.
+    spawned: AtomicU64,
     /// The lists of the scopes entered here (rule 4). The registry holds each by its own `Arc`
     /// (std's: only shared, never part of a protocol), so walking one never touches the scope's
     /// token node, which its owner may be resetting or dropping meanwhile.
@@ -225,6 +229,7 @@ impl Registry {
             shards: (0..SHARDS)
                 .map(|_| Shard {
                     tasks: TaskList::new(),
+                    spawned: AtomicU64::new(0),
                     scopes: Mutex::new(Slab::new()),
                 })
                 .collect(),
@@ -250,8 +255,20 @@ impl Registry {
     /// was set (`TaskMeta::set_registry_ref`); its `RegistryGuard` will `remove` it.
     #[inline]
     pub(crate) unsafe fn insert(&self, meta: &TaskMeta) {
+        self.shards[meta.shard() % SHARDS]
+            .spawned
+            .fetch_add(1, Ordering::Relaxed);
         // SAFETY: the caller's contract; rule 2 keeps the task alive while it is linked.
         unsafe { self.list_of(meta).push(meta) }
+    }
+
+    /// Tasks spawned on this runtime so far (the sum of the shards' counts; relaxed, a
+    /// snapshot).
+    pub(crate) fn spawned(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.spawned.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Removes the task (rule 2) and releases the registry's reference to it.
