@@ -39,6 +39,10 @@ use crate::runtime::RuntimeShared;
 /// An opaque id that identifies a task uniquely among all tasks of the process, for its lifetime.
 ///
 /// Ids are never reused while the process runs. Print one with `{}` (for example `task 7`).
+/// The ids of tasks spawned on one thread increase in spawn order; across threads they do not
+/// tell which task was spawned first (each thread takes ids in blocks, so that spawning on
+/// different workers shares no counter). Unlike tokio's, tether's task ids are process-wide and
+/// never reused.
 ///
 /// # Examples
 ///
