@@ -79,8 +79,17 @@
 //! # Suites
 //!
 //! - `spawn_many` (both flavors): spawns 1,000,000 tasks, each returning a small value, from
-//!   inside `block_on`, then awaits every handle. Reports ns per task (spawn + run + join) and
-//!   peak RSS.
+//!   inside `block_on`, then awaits every handle. Reports ns per task (spawn + run + join),
+//!   instructions per task and peak RSS. Instructions (here and in `scope_spawn`) are the CPU's
+//!   user-space instruction counter (`perf_event_open`, what `perf stat -e instructions:u`
+//!   reads) over the whole child's measurement (runtime start and shutdown included, a few
+//!   hundred thousand instructions against a million tasks) divided by the task count; `n/a`
+//!   where the machine has no such counter (a virtual machine without a virtual PMU), and the
+//!   report's header then says why. `examples/spawn_icount.rs` is the same workload for
+//!   `valgrind --tool=callgrind`, which counts exactly everywhere.
+//! - `parallel_spawn` (multi-thread): 1,000,000 tasks spawned and awaited by one spawner task,
+//!   then by two at once (half each); ns per task for each. Without contention on the spawn
+//!   path, two spawners on 2 workers take about half the time of one.
 //! - `join_set` (both): spawns 1,000,000 tasks, each returning a small value, into one join set
 //!   from inside `block_on`, then takes every result in the order the tasks finish
 //!   (`join_next` until `None`): tether's `task::JoinSet`, tokio's `JoinSet`, and for smol,

@@ -244,6 +244,20 @@ fn render(plan: &Plan, command: &str, cells: &[Vec<Cell>], md: &mut String) -> b
     let _ = writeln!(md, "## tether-bench results\n");
     let _ = writeln!(md, "- date: {}", date_utc());
     let _ = writeln!(md, "- nproc: {nproc}");
+    let _ = match crate::measure::instruction_counter_missing() {
+        None => writeln!(
+            md,
+            "- instructions: the CPU's user-space instruction counter (`perf_event_open`, as \
+             `perf stat -e instructions:u`) over the whole measurement, runtime start and \
+             shutdown included, divided by the task count"
+        ),
+        Some(why) => writeln!(
+            md,
+            "- instructions: not available on this machine (`perf_event_open`: {why}); the \
+             instruction figures read `n/a` (count them with \
+             `valgrind --tool=callgrind`, see `examples/spawn_icount.rs`)"
+        ),
+    };
     let _ = writeln!(md, "- command: `{command}`");
     let _ = writeln!(
         md,

@@ -17,6 +17,7 @@ mod echo;
 mod idle_task_memory;
 mod idle_wakeups;
 mod join_set;
+mod parallel_spawn;
 mod ping_pong;
 mod scope_spawn;
 mod select;
@@ -202,6 +203,7 @@ pub fn select(name: &str) -> Vec<&'static Suite> {
 pub const SUITES: &[Suite] = &[
     spawn_many::SUITE,
     scope_spawn::SUITE,
+    parallel_spawn::SUITE,
     join_set::SUITE,
     yield_many::SUITE,
     timers::SUITE,

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use super::{Metric, Scale, Suite, BOTH};
-use crate::measure::ns_per;
+use crate::measure::{instructions_per, ns_per};
 use crate::runtimes::{self as rt, Flavor};
 
 /// The suite's entry in [`SUITES`](super::SUITES).
@@ -15,7 +15,10 @@ pub(super) const SUITE: Suite = Suite {
     name: "spawn_many",
     about: "spawn 1,000,000 tasks that each return a small value from inside block_on, then \
             await every handle; time per task (spawn + run + join)",
-    metrics: &[Metric::lower("time", "ns/task")],
+    metrics: &[
+        Metric::lower("time", "ns/task"),
+        Metric::lower("instructions", "instr/task"),
+    ],
     peak_rss: true,
     flavors: BOTH,
     tether: spawn_many_tether,
@@ -40,52 +43,58 @@ pub(super) fn check_sum(sum: u64, n: usize) {
 
 fn spawn_many_tether(scale: Scale, flavor: Flavor) -> Vec<f64> {
     let n = scale.size(SPAWN_MANY_TASKS);
-    let took = rt::tether(flavor, async move {
-        let start = Instant::now();
-        let handles: Vec<_> = (0..n as u64)
-            .map(|i| tether::spawn(async move { i }))
-            .collect();
-        let mut sum = 0;
-        for h in handles {
-            sum += h.await.expect("spawn_many: task failed");
-        }
-        let took = start.elapsed();
-        check_sum(sum, n);
-        took
+    let (took, instructions) = instructions_per(n, || {
+        rt::tether(flavor, async move {
+            let start = Instant::now();
+            let handles: Vec<_> = (0..n as u64)
+                .map(|i| tether::spawn(async move { i }))
+                .collect();
+            let mut sum = 0;
+            for h in handles {
+                sum += h.await.expect("spawn_many: task failed");
+            }
+            let took = start.elapsed();
+            check_sum(sum, n);
+            took
+        })
     });
-    vec![ns_per(took, n)]
+    vec![ns_per(took, n), instructions]
 }
 
 fn spawn_many_tokio(scale: Scale, flavor: Flavor) -> Vec<f64> {
     let n = scale.size(SPAWN_MANY_TASKS);
-    let took = rt::tokio(flavor, async move {
-        let start = Instant::now();
-        let handles: Vec<_> = (0..n as u64)
-            .map(|i| tokio::spawn(async move { i }))
-            .collect();
-        let mut sum = 0;
-        for h in handles {
-            sum += h.await.expect("spawn_many: task failed");
-        }
-        let took = start.elapsed();
-        check_sum(sum, n);
-        took
+    let (took, instructions) = instructions_per(n, || {
+        rt::tokio(flavor, async move {
+            let start = Instant::now();
+            let handles: Vec<_> = (0..n as u64)
+                .map(|i| tokio::spawn(async move { i }))
+                .collect();
+            let mut sum = 0;
+            for h in handles {
+                sum += h.await.expect("spawn_many: task failed");
+            }
+            let took = start.elapsed();
+            check_sum(sum, n);
+            took
+        })
     });
-    vec![ns_per(took, n)]
+    vec![ns_per(took, n), instructions]
 }
 
 pub(super) fn spawn_many_smol(scale: Scale, flavor: Flavor) -> Vec<f64> {
     let n = scale.size(SPAWN_MANY_TASKS);
-    let took = rt::smol(flavor, |ex| async move {
-        let start = Instant::now();
-        let handles: Vec<_> = (0..n as u64).map(|i| ex.spawn(async move { i })).collect();
-        let mut sum = 0;
-        for h in handles {
-            sum += h.await;
-        }
-        let took = start.elapsed();
-        check_sum(sum, n);
-        took
+    let (took, instructions) = instructions_per(n, || {
+        rt::smol(flavor, |ex| async move {
+            let start = Instant::now();
+            let handles: Vec<_> = (0..n as u64).map(|i| ex.spawn(async move { i })).collect();
+            let mut sum = 0;
+            for h in handles {
+                sum += h.await;
+            }
+            let took = start.elapsed();
+            check_sum(sum, n);
+            took
+        })
     });
-    vec![ns_per(took, n)]
+    vec![ns_per(took, n), instructions]
 }

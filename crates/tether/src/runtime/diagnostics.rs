@@ -382,8 +382,8 @@ pub(crate) fn poll_credited(
     if credit.slow() {
         let task = TaskRef {
             id: Some(meta.id),
-            name: meta.name.clone(),
-            location: Some(meta.location),
+            name: meta.name().cloned(),
+            location: Some(meta.location()),
         };
         report_slow(&meta.shared, slot, task, credit, panic);
     }
@@ -442,7 +442,7 @@ pub(crate) fn report_blocks_shutdown(
     if value == IDLE || key == MAIN_KEY {
         return;
     }
-    let Some((id, name, location)) = rt.registry.describe_key(key as usize) else {
+    let Some((id, name, location)) = rt.registry.describe_key(key) else {
         return;
     };
     if slot.current.load(Ordering::Acquire) != value {

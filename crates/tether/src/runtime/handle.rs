@@ -283,7 +283,7 @@ impl Handle {
         };
         let (blocking_threads, idle_blocking_threads) = sh.blocking.threads();
         RuntimeMetrics::new(
-            sh.metrics.read(),
+            sh.metrics.read(sh.registry.spawned()),
             Gauges {
                 live: sh.registry.len(),
                 active_timers: sh.time.active_timers(),

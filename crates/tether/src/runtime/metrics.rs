@@ -10,8 +10,10 @@ use crate::loom::sync::atomic::{AtomicU64, Ordering};
 /// Counters a runtime keeps about itself. All are monotonic; relaxed ordering is enough because
 /// each is read only as a snapshot.
 #[derive(Default)]
+///
+/// Spawns are counted by the task registry, per shard (`Registry::spawned`), so that spawning
+/// on different workers shares no counter.
 pub(crate) struct Counters {
-    spawned: AtomicU64,
     polls: AtomicU64,
     parks: AtomicU64,
     io_events: AtomicU64,
@@ -25,10 +27,6 @@ impl Counters {
         if n != 0 {
             self.steals.fetch_add(n, Ordering::Relaxed);
         }
-    }
-
-    pub(crate) fn task_spawned(&self) {
-        self.spawned.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Publishes polls counted locally by a scheduler since its last flush.
@@ -54,10 +52,11 @@ impl Counters {
         }
     }
 
-    /// The counters' values now (each read on its own, relaxed: a snapshot, not a cut).
-    pub(crate) fn read(&self) -> Counts {
+    /// The counters' values now (each read on its own, relaxed: a snapshot, not a cut), with
+    /// the registry's count of spawns.
+    pub(crate) fn read(&self, spawned: u64) -> Counts {
         Counts {
-            spawned: self.spawned.load(Ordering::Relaxed),
+            spawned,
             polls: self.polls.load(Ordering::Relaxed),
             steals: self.steals.load(Ordering::Relaxed),
             parks: self.parks.load(Ordering::Relaxed),

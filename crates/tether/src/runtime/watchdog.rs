@@ -435,7 +435,7 @@ fn report_worker(
         })
     } else {
         rt.registry
-            .describe_key(key as usize)
+            .describe_key(key)
             .map(|(id, name, location)| TaskRef {
                 id: Some(id),
                 name,

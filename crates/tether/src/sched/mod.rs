@@ -74,7 +74,7 @@ impl Scheduler {
 #[inline]
 pub(crate) fn schedule(runnable: Runnable<TaskMeta>, info: ScheduleInfo) {
     let meta = runnable.metadata();
-    if meta.blocking {
+    if meta.blocking() {
         // A simulation runs blocking jobs on its own thread, in simulated time.
         #[cfg(feature = "sim")]
         if meta.shared.sim.is_some() {

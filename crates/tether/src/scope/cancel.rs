@@ -42,6 +42,9 @@ pub(super) struct TokenNode {
     parent: Option<Link>,
     /// The scope's state when this node is a scope's token; `None` for a plain token.
     pub(super) scope: Option<ScopeState>,
+    /// The registry list of a scope's children (`task/registry.rs`), shared with the registry;
+    /// kept when the node is recycled. `None` until the node is first a scope's.
+    pub(super) children: Option<Arc<crate::task::registry::TaskList>>,
     /// What the task dump shows about the `JoinSet` whose tasks carry this node as their
     /// `TaskMeta::scope`; such a node is never listed under a parent nor cancelled, and its
     /// tasks wait on the runtime's root token instead (`TaskMeta::cancel_token`).
@@ -68,6 +71,7 @@ impl TokenNode {
             lists: Mutex::new(Lists::default()),
             parent: None,
             scope,
+            children: None,
             join_set: None,
         }
     }
@@ -269,9 +273,11 @@ impl CancelToken {
         self.node.join_set.is_some()
     }
 
-    /// Whether both are clones of one token.
-    pub(crate) fn ptr_eq(&self, other: &CancelToken) -> bool {
-        Arc::ptr_eq(&self.node, &other.node)
+    /// The registry list of the scope's children when this is a scope's token
+    /// (`task/registry.rs`).
+    #[inline]
+    pub(crate) fn scope_children(&self) -> Option<&crate::task::registry::TaskList> {
+        self.node.children.as_deref()
     }
 }
 

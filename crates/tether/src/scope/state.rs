@@ -31,10 +31,11 @@
 //!    spawner's retry sees the freed place or the child sees the spawner queued (`SeqCst`
 //!    accesses alone would do, but loom cannot check that argument; it checks the fences').
 //! 5. **The hard drop** (the grace period ran out, or the scope's future was dropped) sets
-//!    `hard_dropped`, then aborts every registered task whose scope token is this node, through
-//!    the runtime's registry. A spawner checks `hard_dropped` after its task is registered and
-//!    aborts the task itself if it is set: the registry's lock orders the two, so no child
-//!    escapes. (The spawner reads the token's cancelled flag first: the hard drop comes after
+//!    `hard_dropped`, then aborts every child in the scope's own registry list, `children`
+//!    (`task/registry.rs`: a scope's children are entered there, not in the runtime's shards),
+//!    so it costs O(children), not O(all tasks). A spawner checks `hard_dropped` after its task
+//!    is registered and aborts the task itself if it is set: the list's lock orders the two, so
+//!    no child escapes. (The spawner reads the token's cancelled flag first: the hard drop comes after
 //!    the cancellation, so a spawner that sees `hard_dropped` through the registry lock sees the
 //!    flag too.)
 //! 6. **Recycling**: when the scope's future is dropped and it holds the only reference, the node
@@ -67,7 +68,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::task::{Context, Waker};
 
-use super::cancel::{CancelToken, TokenNode};
+use super::cancel::TokenNode;
 use super::error::{Failure, FailureSource};
 pub(super) use super::live::{Children, Reserve};
 use super::live::{ScopeLiveCount, SpawnQueue};
@@ -76,6 +77,7 @@ use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::Mutex;
 use crate::runtime::Handle;
+use crate::task::registry::{ScopeEntry, TaskList};
 
 pub(super) type PanicPayload = Box<dyn Any + Send>;
 
@@ -101,6 +103,18 @@ pub(crate) struct ScopeState {
     pub(super) desc: ScopeDesc,
     /// Holding the lock means no failure can be recorded and no spawner queued (rule 3).
     slow: Mutex<Slow>,
+    /// Where the node's list of children (`TokenNode::children`, rule 5; `task/registry.rs`)
+    /// is entered in the runtime's registry (`register`); removed when the state is dropped,
+    /// after the last child left the list (a child's metadata holds the node).
+    entry: std::sync::OnceLock<ScopeEntry>,
+}
+
+impl Drop for ScopeState {
+    fn drop(&mut self) {
+        if let Some(&entry) = self.entry.get() {
+            self.rt.shared.registry.deregister_scope(entry);
+        }
+    }
 }
 
 /// Reports and drops the failures of an abandoned scope: `report_errors_boxed::<E>`, for the
@@ -141,7 +155,16 @@ impl ScopeState {
                 waker: None,
                 spawners: SpawnQueue::new(),
             }),
+            entry: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Enters the node's list of children in the runtime's registry, until the state is
+    /// dropped.
+    fn register(&self, children: &Arc<TaskList>) {
+        let _ = self
+            .entry
+            .set(self.rt.shared.registry.register_scope(children));
     }
 
     /// Children alive now.
@@ -385,13 +408,11 @@ impl ScopeState {
     }
 
     /// Rule 5: aborts every child of the scope `node` still alive.
-    pub(super) fn hard_drop(&self, node: &Arc<TokenNode>) {
+    pub(super) fn hard_drop(&self, node: &TokenNode) {
         self.hard_dropped.store(true, Ordering::SeqCst);
-        let token = CancelToken { node: node.clone() };
-        self.rt
-            .shared
-            .registry
-            .abort_matching(|meta| meta.scope.as_ref().is_some_and(|t| t.ptr_eq(&token)));
+        if let Some(children) = &node.children {
+            children.abort_all();
+        }
     }
 }
 
@@ -440,7 +461,17 @@ pub(super) fn new_scope(
         }
         None => Arc::new(TokenNode::new(Some(state))),
     };
+    // A pooled node keeps its (empty) list, so a recycled scope allocates nothing.
+    let children = Arc::get_mut(&mut node)
+        .expect("tether: a new scope node is not shared")
+        .children
+        .get_or_insert_with(|| Arc::new(TaskList::new()))
+        .clone();
     TokenNode::attach(&mut node, parent);
+    node.scope
+        .as_ref()
+        .expect("tether: a new scope node has its state")
+        .register(&children);
     node
 }
 

@@ -27,7 +27,7 @@ use async_task::{Runnable, ScheduleInfo, WithInfo};
 use pin_project_lite::pin_project;
 
 use crate::loom::sync::Arc;
-use crate::runtime::diagnostics::{self, MAIN_KEY};
+use crate::runtime::diagnostics;
 use crate::runtime::RuntimeShared;
 use crate::task::join::{drop_result, JoinError, JoinHandle, Unobserved};
 use crate::task::meta::{ResultOwner, TaskMeta};
@@ -65,8 +65,9 @@ struct RegistryGuard<'a> {
 
 impl Drop for RegistryGuard<'_> {
     fn drop(&mut self) {
-        let key = self.meta.key();
-        self.meta.shared.registry.remove(key, self.meta.id);
+        // SAFETY: the guard exists only for a task entered in the registry (`spawn_with_schedule`
+        // enters it before the task first runs), and is dropped once.
+        unsafe { self.meta.shared.registry.remove(self.meta) };
         #[cfg(feature = "sim")]
         if let Some(world) = &self.meta.shared.sim {
             world.task_done(self.meta.id);
@@ -100,10 +101,7 @@ impl<F: Future> Future for TaskFuture<'_, F> {
         // poll further down this thread's stack, and stays valid until that loop ends
         // (`current::set_slot`).
         let slot = unsafe { slot.as_ref() };
-        let seq = slot.map(|s| {
-            let key = meta.key();
-            s.begin(u32::try_from(key).unwrap_or(MAIN_KEY - 1))
-        });
+        let seq = slot.map(|s| s.begin(meta.diag_key()));
         let res = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
         if let (Some(s), Some(seq)) = (slot, seq) {
             // Unless a `block_in_place` in this poll lent the worker, slot included, to a helper
@@ -235,7 +233,7 @@ where
         meta.span = tracing::info_span!(
             "task",
             task.id = meta.id.as_u64(),
-            task.name = meta.name.as_deref(),
+            task.name = meta.name().map(|n| &**n),
             task.location = %location,
         );
     }
@@ -256,11 +254,12 @@ where
         )
     };
     let meta = runnable.metadata();
-    let key = shared
-        .registry
-        .insert(meta, runnable.waker(), shared.time.coarse_now_ms());
-    meta.set_key(key);
-    shared.metrics.task_spawned();
+    // SAFETY: the task is new: nobody else can reach it before it is entered and scheduled
+    // below, and its `RegistryGuard` removes it (registry rules 1 and 2).
+    unsafe {
+        meta.set_registry_ref(runnable.waker());
+        shared.registry.insert(meta);
+    }
     // Counted for the report of a slow poll: spawning a million tasks takes a while.
     crate::task::current::count_spawn();
     let mut handle = JoinHandle::new(task);

@@ -135,8 +135,9 @@ impl<T> JoinHandle<T> {
     /// ```
     pub fn abort(&self) {
         if let Some(meta) = self.meta() {
-            let key = meta.key();
-            meta.shared.registry.abort(key, meta.id);
+            meta.request_cancel();
+            // SAFETY: the handle holds the task (`meta`), so it is alive.
+            unsafe { meta.wake_registered() };
         }
     }
 
@@ -162,8 +163,10 @@ impl<T> JoinHandle<T> {
             .meta()
             .expect("tether: JoinHandle::abort_handle called after the output was taken");
         AbortHandle {
-            rt: meta.shared.clone(),
-            key: meta.key(),
+            // SAFETY: the handle holds the task, so it is alive; the clone is a reference of
+            // the `AbortHandle`'s own.
+            task: Waker::clone(&*unsafe { meta.registry_waker() }),
+            meta: NonNull::from(meta),
             id: meta.id,
         }
     }
@@ -203,8 +206,8 @@ pub(crate) fn drop_result<T>(meta: &TaskMeta, result: Result<T, JoinError>) {
     };
     let failure = crate::diag::UnhandledFailure::output_drop(
         meta.id,
-        meta.name.as_deref(),
-        meta.location,
+        meta.name().map(|n| &**n),
+        meta.location(),
         panic_message(payload.as_ref()),
     );
     // A panicking failure hook must not unwind into the scheduler (or async-task) either.
@@ -308,15 +311,30 @@ impl<T> fmt::Debug for JoinHandle<T> {
 /// Aborts a task without owning its output; from [`JoinHandle::abort_handle`].
 #[derive(Clone)]
 pub struct AbortHandle {
-    rt: crate::loom::sync::Arc<crate::runtime::RuntimeShared>,
-    key: usize,
+    /// A reference to the task (a waker's), which keeps its allocation, and `meta`, alive.
+    task: Waker,
+    /// The task's metadata.
+    meta: NonNull<TaskMeta>,
     id: Id,
 }
 
+// SAFETY: `meta` points at a `TaskMeta` (`Sync`), kept alive by `task`; only shared access.
+unsafe impl Send for AbortHandle {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for AbortHandle {}
+
 impl AbortHandle {
+    fn meta(&self) -> &TaskMeta {
+        // SAFETY: `task` keeps the task's allocation, and its metadata, alive.
+        unsafe { self.meta.as_ref() }
+    }
+
     /// Asks the task to stop, as [`JoinHandle::abort`] does. Does nothing if it finished.
     pub fn abort(&self) {
-        self.rt.registry.abort(self.key, self.id);
+        if !self.meta().is_unregistered() {
+            self.meta().request_cancel();
+            self.task.wake_by_ref();
+        }
     }
 
     /// Whether the task has finished (completed, panicked, or been cancelled and dropped).
@@ -324,7 +342,7 @@ impl AbortHandle {
     /// Once it returns true, the task's output (or its [`JoinError`]) is available to its
     /// [`JoinHandle`] at once: awaiting the handle does not wait for a wake-up.
     pub fn is_finished(&self) -> bool {
-        !self.rt.registry.contains(self.key, self.id)
+        self.meta().is_unregistered()
     }
 
     /// The id of the task.
@@ -369,8 +387,8 @@ impl Unobserved {
     pub(crate) fn of(meta: &TaskMeta) -> Unobserved {
         Unobserved {
             rt: meta.shared.clone(),
-            name: meta.name.clone(),
-            location: meta.location,
+            name: meta.name().cloned(),
+            location: meta.location(),
         }
     }
 }

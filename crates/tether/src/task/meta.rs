@@ -5,8 +5,9 @@
 //! location), which stays readable for as long as anything holds the task (its `JoinHandle`, a
 //! waker, a run-queue entry), also after the task left the registry. It is written once at
 //! spawn, except for:
-//! 1. `key`: stored (relaxed) right after registration and before the task is first scheduled;
-//!    every later reader synchronizes with that through the run queue or the registry lock.
+//! 1. `links` and `registry_ref` belong to the registry (`registry.rs`): `registry_ref` is
+//!    written once, before the task is entered in its list and first scheduled, and only read
+//!    afterwards; `links` are read and written only under the lock of the list the task is in.
 //! 2. `flags`: each bit only ever goes from 0 to 1, by a read-modify-write.
 //!    - `CANCEL_REQUESTED` is set by `JoinHandle::abort` (or a scope's hard drop, or shutdown)
 //!      from any thread and read by the task's own poll wrapper.
@@ -17,9 +18,19 @@
 //!    its schedule function. async-task runs at most one poll and one schedule call of a task at
 //!    a time and orders them (its state word), so each has one writer at a time: a relaxed load
 //!    and store suffice, and other threads read them as approximate diagnostics.
+//!
+//! The layout (80 bytes on 64-bit targets, see `ARCHITECTURE.md`, "What a task costs") packs the
+//! name and spawn location into one word ([`Origin`]: a named task's name and location live in a
+//! small box, an unnamed task's word is its `&'static Location`), and the registry's entry is the
+//! task's own `links` and `registry_ref` instead of a slot in a separate table.
 
+use std::cell::UnsafeCell;
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::num::NonZeroU64;
+use std::panic::Location;
+use std::ptr::{self, NonNull};
+use std::task::{RawWaker, RawWakerVTable, Waker};
 
 use crate::loom::sync::atomic::{AtomicU16, AtomicU32, AtomicU8, Ordering};
 use crate::loom::sync::Arc;
@@ -28,6 +39,10 @@ use crate::runtime::RuntimeShared;
 /// An opaque id that identifies a task uniquely among all tasks of the process, for its lifetime.
 ///
 /// Ids are never reused while the process runs. Print one with `{}` (for example `task 7`).
+/// The ids of tasks spawned on one thread increase in spawn order; across threads they do not
+/// tell which task was spawned first (each thread takes ids in blocks, so that spawning on
+/// different workers shares no counter). Unlike tokio's, tether's task ids are process-wide and
+/// never reused.
 ///
 /// # Examples
 ///
@@ -43,12 +58,30 @@ use crate::runtime::RuntimeShared;
 pub struct Id(NonZeroU64);
 
 impl Id {
+    /// The next id of this thread: each thread takes ids from the process-wide counter in blocks
+    /// of [`ID_BLOCK`], so spawning on different threads shares no counter. Ids are unique and
+    /// increase in spawn order on one thread; across threads they are not in spawn order.
     #[inline]
     pub(crate) fn next() -> Id {
         // std's atomic, not the loom shim's: a static, which a loom model cannot hold, and a
         // counter that is part of no protocol (only uniqueness matters).
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        thread_local! {
+            /// This thread's block: the next id and the end of the block.
+            static BLOCK: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+        }
+        let id = BLOCK
+            .try_with(|b| {
+                let (mut next, mut end) = b.get();
+                if next == end {
+                    next = NEXT.fetch_add(ID_BLOCK, Ordering::Relaxed);
+                    end = next + ID_BLOCK;
+                }
+                b.set((next + 1, end));
+                next
+            })
+            // A thread-local destructor spawning: one id from the counter itself.
+            .unwrap_or_else(|_| NEXT.fetch_add(1, Ordering::Relaxed));
         Id(NonZeroU64::new(id).expect("tether: task id counter overflowed"))
     }
 
@@ -65,6 +98,9 @@ impl Id {
     }
 }
 
+/// How many ids a thread takes from the process-wide counter at a time ([`Id::next`]).
+const ID_BLOCK: u64 = 1024;
+
 impl fmt::Display for Id {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // A simulation's ids (bit 62, `simulated`) print as their number within it; the
@@ -80,6 +116,88 @@ pub(crate) const CANCEL_REQUESTED: u8 = 1;
 const COMPLETE: u8 = 2;
 /// Set once the task's `JoinHandle` is dropped (rule 2).
 const DETACHED: u8 = 4;
+/// Set once the task left the registry (rule 2).
+const UNREGISTERED: u8 = 8;
+/// Set once a shutdown woke the task from the registry (rule 2).
+const SHUTDOWN_WOKEN: u8 = 16;
+
+/// A task's name and spawn location in one word: a `&'static Location` (low bit clear) for an
+/// unnamed task, or (low bit set) a box holding the name and the location for a named one. Both
+/// pointees are aligned to at least 2, so the low bit is free.
+pub(crate) struct Origin(NonNull<()>);
+
+/// What a named task's [`Origin`] points at.
+struct Named {
+    name: std::sync::Arc<str>,
+    location: &'static Location<'static>,
+}
+
+const NAMED_TAG: usize = 1;
+
+/// The bit of `TaskMeta::placement` that marks a blocking job (the shard takes the others).
+const BLOCKING: u8 = 0x80;
+
+impl Origin {
+    #[inline]
+    fn new(name: Option<std::sync::Arc<str>>, location: &'static Location<'static>) -> Origin {
+        match name {
+            None => Origin(NonNull::from(location).cast()),
+            Some(name) => {
+                let named = Box::into_raw(Box::new(Named { name, location }));
+                debug_assert_eq!(named as usize & NAMED_TAG, 0);
+                let tagged = named.cast::<()>().map_addr(|a| a | NAMED_TAG);
+                // SAFETY: a `Box`'s pointer is not null, and setting a bit keeps it so.
+                Origin(unsafe { NonNull::new_unchecked(tagged) })
+            }
+        }
+    }
+
+    #[inline]
+    fn named(&self) -> Option<&Named> {
+        let p = self.0.as_ptr();
+        if p.addr() & NAMED_TAG == 0 {
+            return None;
+        }
+        // SAFETY: a tagged word is the pointer of the `Box<Named>` made in `new`, freed only in
+        // `drop`, so it is valid for as long as `self`.
+        Some(unsafe { &*p.map_addr(|a| a & !NAMED_TAG).cast::<Named>() })
+    }
+
+    fn name(&self) -> Option<&std::sync::Arc<str>> {
+        self.named().map(|n| &n.name)
+    }
+
+    fn location(&self) -> &'static Location<'static> {
+        match self.named() {
+            Some(n) => n.location,
+            // SAFETY: an untagged word is the `&'static Location` given to `new`.
+            None => unsafe { self.0.cast::<Location<'static>>().as_ref() },
+        }
+    }
+}
+
+impl Drop for Origin {
+    #[inline]
+    fn drop(&mut self) {
+        let p = self.0.as_ptr();
+        if p.addr() & NAMED_TAG != 0 {
+            // SAFETY: a tagged word owns the `Box<Named>` made in `new`; this is its only drop.
+            drop(unsafe { Box::from_raw(p.map_addr(|a| a & !NAMED_TAG).cast::<Named>()) });
+        }
+    }
+}
+
+// SAFETY: an `Origin` owns a `Box<Named>` (whose fields are `Send + Sync`) or borrows a
+// `&'static Location` (`Sync`); it is never written after `new`.
+unsafe impl Send for Origin {}
+// SAFETY: as for `Send`: shared access only reads immutable, `Sync` data.
+unsafe impl Sync for Origin {}
+
+/// The task's place in the registry's intrusive list (rule 1): its neighbours.
+pub(crate) struct Links {
+    pub(crate) prev: *const TaskMeta,
+    pub(crate) next: *const TaskMeta,
+}
 
 /// What every task carries in its header.
 pub(crate) struct TaskMeta {
@@ -87,16 +205,23 @@ pub(crate) struct TaskMeta {
     pub(crate) shared: Arc<RuntimeShared>,
     /// The task's id.
     pub(crate) id: Id,
-    /// The name given at spawn, if any.
-    pub(crate) name: Option<std::sync::Arc<str>>,
-    /// Where the task was spawned.
-    pub(crate) location: &'static std::panic::Location<'static>,
-    /// The task's slot in the runtime's registry (see rule 1 above); read it with `key()`.
-    key: AtomicU32,
-    /// `CANCEL_REQUESTED`, `COMPLETE`, `DETACHED` (see rule 2 above).
+    /// The name given at spawn, if any, and where the task was spawned: read them with
+    /// [`name`](Self::name) and [`location`](Self::location).
+    origin: Origin,
+    /// The task's neighbours in its registry list (rule 1; `registry.rs`).
+    pub(crate) links: UnsafeCell<Links>,
+    /// The registry's reference to the task: the data and vtable of a waker the registry owns
+    /// (rule 1; registry rule 1), from which it makes borrowed wakers.
+    registry_ref: UnsafeCell<(*const (), *const RawWakerVTable)>,
+    /// `CANCEL_REQUESTED`, `COMPLETE`, `DETACHED`, `UNREGISTERED`, `SHUTDOWN_WOKEN` (rule 2).
     flags: AtomicU8,
-    /// A blocking job: scheduled onto the blocking pool instead of the scheduler.
-    pub(crate) blocking: bool,
+    /// The registry shard a root task is entered in (registry rule 1; unused for a scope's
+    /// child, which is entered in its scope's list), and `BLOCKING` for a blocking job:
+    /// scheduled onto the blocking pool instead of the scheduler.
+    placement: u8,
+    /// When the task was spawned, in the time driver's coarse milliseconds (saturating at
+    /// `u32::MAX`, about 49 days: ages beyond that read as at least that).
+    pub(crate) spawned_ms: u32,
     /// The cancellation token of the scope the task belongs to; `None` for the root scope,
     /// whose token is the runtime's. A `JoinSet`'s task holds its set's token here, which only
     /// names the set in the task dump: such a task is in the root scope
@@ -105,7 +230,8 @@ pub(crate) struct TaskMeta {
     /// Polls started (rule 3).
     pub(crate) polls: AtomicU32,
     /// Times the task was scheduled, modulo 2^16 (rule 3); it differs from `polls` (modulo
-    /// 2^16) while the task waits in a run queue. 16 bits keep `TaskMeta` at 40 bytes.
+    /// 2^16) while the task waits in a run queue. 16 bits keep the counters, the flags and the
+    /// shard in 16 bytes.
     pub(crate) wakes: AtomicU16,
     /// Time spent in poll as credited by the watchdog, in `diagnostics::TICK`s (rule 3).
     pub(crate) poll_ticks: AtomicU32,
@@ -131,19 +257,23 @@ impl TaskMeta {
         #[cfg(not(feature = "sim"))]
         let id = Id::next();
         TaskMeta {
-            shared,
             id,
-            name,
-            location,
-            key: AtomicU32::new(u32::MAX),
+            origin: Origin::new(name, location),
+            links: UnsafeCell::new(Links {
+                prev: ptr::null(),
+                next: ptr::null(),
+            }),
+            registry_ref: UnsafeCell::new((ptr::null(), ptr::null())),
             flags: AtomicU8::new(0),
-            blocking,
+            placement: crate::task::registry::shard_hint() | if blocking { BLOCKING } else { 0 },
+            spawned_ms: u32::try_from(shared.time.coarse_now_ms()).unwrap_or(u32::MAX),
             scope,
             polls: AtomicU32::new(0),
             wakes: AtomicU16::new(0),
             poll_ticks: AtomicU32::new(0),
             #[cfg(feature = "tracing")]
             span: tracing::Span::none(),
+            shared,
         }
     }
 
@@ -167,17 +297,113 @@ impl TaskMeta {
         self.flags.load(Ordering::Acquire) & CANCEL_REQUESTED != 0
     }
 
-    /// The task's registry key (rule 1).
+    /// Whether the task is a blocking job, run on the blocking pool.
     #[inline]
-    pub(crate) fn key(&self) -> usize {
-        self.key.load(Ordering::Relaxed) as usize
+    pub(crate) fn blocking(&self) -> bool {
+        self.placement & BLOCKING != 0
     }
 
-    /// Records the task's registry key (rule 1).
+    /// The registry shard of a root task (registry rule 1).
     #[inline]
-    pub(crate) fn set_key(&self, key: usize) {
-        let key = u32::try_from(key).expect("tether: more than 4 billion live tasks");
-        self.key.store(key, Ordering::Relaxed);
+    pub(crate) fn shard(&self) -> usize {
+        usize::from(self.placement & !BLOCKING)
+    }
+
+    /// The name given at spawn, if any.
+    #[inline]
+    pub(crate) fn name(&self) -> Option<&std::sync::Arc<str>> {
+        self.origin.name()
+    }
+
+    /// Where the task was spawned.
+    #[inline]
+    pub(crate) fn location(&self) -> &'static Location<'static> {
+        self.origin.location()
+    }
+
+    /// The number a diagnostics slot stores for a poll of this task (`runtime/diagnostics.rs`):
+    /// the low 32 bits of the id, never `MAIN_KEY`. The registry finds the task by it
+    /// (`Registry::describe_key`); two live tasks share one only 2^32 ids apart.
+    #[inline]
+    pub(crate) fn diag_key(&self) -> u32 {
+        let key = self.id.as_u64() as u32;
+        if key == crate::runtime::diagnostics::MAIN_KEY {
+            key - 1
+        } else {
+            key
+        }
+    }
+
+    /// Gives the registry its reference to the task (rule 1): `waker` is a waker of this task,
+    /// which the registry owns from now on.
+    ///
+    /// # Safety
+    ///
+    /// Called once, before the task is entered in the registry or scheduled, by the spawner,
+    /// which is then the only one with access to the task.
+    #[inline]
+    pub(crate) unsafe fn set_registry_ref(&self, waker: Waker) {
+        let waker = ManuallyDrop::new(waker);
+        // SAFETY: nobody else reads or writes the cell yet (the caller's contract).
+        unsafe { *self.registry_ref.get() = (waker.data(), waker.vtable()) };
+    }
+
+    /// A waker of this task made from the registry's reference, borrowed: it must not be
+    /// dropped (it is `ManuallyDrop`), only used while the task is alive.
+    ///
+    /// # Safety
+    ///
+    /// The registry still owns its reference (the task has not left the registry), or the
+    /// caller otherwise keeps the task's allocation alive (a `JoinHandle`, an `AbortHandle`),
+    /// and `set_registry_ref` was called.
+    #[inline]
+    pub(crate) unsafe fn registry_waker(&self) -> ManuallyDrop<Waker> {
+        // SAFETY: written once before the task was published (rule 1), only read since.
+        let (data, vtable) = unsafe { *self.registry_ref.get() };
+        debug_assert!(
+            !vtable.is_null(),
+            "tether: a task's registry reference was not set"
+        );
+        // SAFETY: `data` and `vtable` are those of a waker of this task (`set_registry_ref`);
+        // the caller keeps the task alive, and the borrowed waker is never dropped, so the
+        // reference it stands for is not released twice.
+        ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(data, &*vtable)) })
+    }
+
+    /// Releases the registry's reference to the task (registry rule 2).
+    ///
+    /// # Safety
+    ///
+    /// Called once, by the task's `RegistryGuard`, after the task left its list.
+    pub(crate) unsafe fn release_registry_ref(&self) {
+        // SAFETY: the registry owns this reference until now (caller's contract); dropping the
+        // waker releases it, once.
+        drop(ManuallyDrop::into_inner(unsafe { self.registry_waker() }));
+    }
+
+    /// Wakes the task through the registry's reference, so that it sees `CANCEL_REQUESTED`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`registry_waker`](Self::registry_waker).
+    pub(crate) unsafe fn wake_registered(&self) {
+        // SAFETY: the caller's contract.
+        unsafe { self.registry_waker() }.wake_by_ref();
+    }
+
+    /// Marks the task as having left the registry (rule 2).
+    pub(crate) fn mark_unregistered(&self) {
+        self.flags.fetch_or(UNREGISTERED, Ordering::AcqRel);
+    }
+
+    /// Whether the task left the registry (rule 2).
+    pub(crate) fn is_unregistered(&self) -> bool {
+        self.flags.load(Ordering::Acquire) & UNREGISTERED != 0
+    }
+
+    /// Marks the task as woken by a shutdown; true the first time (rule 2).
+    pub(crate) fn mark_shutdown_woken(&self) -> bool {
+        self.flags.fetch_or(SHUTDOWN_WOKEN, Ordering::AcqRel) & SHUTDOWN_WOKEN == 0
     }
 
     /// Whether the task waits in a run queue (woken more often than polled; rule 3).
@@ -224,6 +450,14 @@ impl TaskMeta {
     }
 }
 
+// SAFETY: `TaskMeta` is shared between threads through the task; its only fields that are not
+// `Sync` by themselves are `links`, read and written only under the lock of the registry list the
+// task is in, and `registry_ref`, written once before the task is published and then only read
+// (rule 1).
+unsafe impl Sync for TaskMeta {}
+// SAFETY: as for `Sync`; the pointers in `links` and `registry_ref` are owned by no thread.
+unsafe impl Send for TaskMeta {}
+
 /// Who drops a task's result, as decided by setting `COMPLETE` or `DETACHED` (rule 2).
 #[must_use]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,14 +481,15 @@ impl ResultOwner {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn task_meta_stays_at_sixty_four_bytes() {
-        // Every task carries one; the idle-task memory benchmark counts it. The name and spawn
-        // location (24 of the bytes) were moved here from the registry's entry, which shrank by
-        // as much. The `tracing` feature adds the task's span.
+    fn task_meta_stays_at_eighty_bytes() {
+        // Every task carries one; the idle-task memory benchmark counts it. It holds the
+        // registry's entry (links and the registry's reference, 32 bytes), which was a 48-byte
+        // slot of a separate table before; the name and location take one word
+        // (`ARCHITECTURE.md`, "What a task costs"). The `tracing` feature adds the task's span.
         #[cfg(feature = "tracing")]
         let span = std::mem::size_of::<tracing::Span>();
         #[cfg(not(feature = "tracing"))]
         let span = 0;
-        assert_eq!(std::mem::size_of::<super::TaskMeta>(), 64 + span);
+        assert_eq!(std::mem::size_of::<super::TaskMeta>(), 80 + span);
     }
 }

@@ -1,76 +1,224 @@
 //! The registry of live tasks of one runtime.
 //!
 //! Every task is entered here when it is spawned and removed when its future is dropped (on
-//! completion, cancellation or runtime shutdown). An entry points at the task's metadata (its
-//! id, name, spawn location) and keeps a waker, so the runtime can list what still runs and, at
+//! completion, cancellation or runtime shutdown), so the runtime can list what still runs and, at
 //! shutdown, wake every task in order to drop it: no task is ever left behind unseen.
 //!
+//! The registry is intrusive and sharded: a task's entry is its own [`TaskMeta`] (`links`, the
+//! registry's reference `registry_ref`), linked into one [`TaskList`], a doubly linked list under
+//! its own mutex. A root task (`tether::spawn`, a `JoinSet`'s, a blocking job) is entered in one
+//! of [`SHARDS`] shards, the one of the thread that spawns it (`shard_hint`), so spawns and
+//! completions on different workers take different locks. A scope's child is entered in its
+//! scope's own list (`ScopeState::children`), so cancelling or hard-dropping a scope walks its
+//! children only. Each scope's list is itself entered in a shard (`register_scope`), so the dump,
+//! the shutdown and the simulation see every task.
+//!
 //! Protocol:
-//! 1. `insert` happens before the task is first scheduled; the key is then stored in the task's
-//!    `TaskMeta::key`.
-//! 2. `remove` is called exactly once per task, by the task's `RegistryGuard` when its future is
-//!    dropped, which is after the task's result was decided (`TaskMeta` rule 2, `COMPLETE`) or
-//!    after async-task closed the task: so once a task is not `contains`ed any more, its
-//!    `JoinHandle` reports it finished (`join.rs` rule 3). The id is checked so a stale key can
-//!    never remove another task's entry.
-//! 3. Wakers are woken only after the lock is released (`take_wakers`, `abort`), because waking
-//!    may run arbitrary scheduler code that spawns or drops tasks and so re-enters the registry.
-//! 4. An entry exists only while the task's future has not been dropped (rule 2 removes it, under
-//!    the lock, before the future is gone), so the task's allocation, and the `TaskMeta` in it, is
-//!    alive for as long as the entry is: its `meta` pointer may be read under the lock (that is
-//!    how the name and spawn location are read).
+//! 1. Before a task is entered and first scheduled, the spawner gives the registry one reference
+//!    to it (`TaskMeta::set_registry_ref`, a waker's reference count), then links it into its
+//!    list under the list's lock.
+//! 2. The task's `RegistryGuard` (when its future is dropped, after the task's result was
+//!    decided, `TaskMeta` rule 2, or after async-task closed the task) unlinks it under the
+//!    list's lock, sets `UNREGISTERED` and then releases the registry's reference, once. So
+//!    while a task is linked, its allocation, and the `TaskMeta` in it, is alive: whoever holds
+//!    a list's lock may read the metadata of every task in the list and wake it through a
+//!    borrowed waker of the registry's reference (`TaskMeta::registry_waker`); to wake it after
+//!    the lock is released, it clones that waker first.
+//! 3. Wakers are woken only after every lock is released (`take_wakers`, `abort_all`,
+//!    `abort_matching`), because waking may run arbitrary scheduler code that spawns or drops
+//!    tasks and so re-enters the registry.
+//! 4. Locks nest in one order only: a shard's `scopes` before a scope's list. A task's entry and
+//!    removal take only its list's lock; a scope's list (an `Arc`, kept by the scope's token node
+//!    across recycling) is entered and removed (`register_scope`, `deregister_scope`) under its
+//!    shard's `scopes` lock, and is removed only once empty (a child's metadata holds the scope's
+//!    token, which keeps the scope's state, and so its entry, alive).
+//! 5. A list's `len` is exact under its lock. The total ([`Registry::len`]) is the sum over the
+//!    lists, read one lock at a time: exact when nothing spawns or finishes meanwhile (the
+//!    graceful shutdown waits for it to reach zero: the guard that empties a list checks it when
+//!    someone waits, `poll_empty`).
 //!
 //! `snapshot` describes the live tasks in the public report types of [`crate::diag`]
 //! ([`TaskInfo`], [`TaskState`], [`ScopeInfo`]).
 
-use std::panic::Location;
+use std::cell::Cell;
+use std::ptr;
 use std::task::Waker;
 
 use slab::Slab;
 
 use crate::diag::{JoinSetInfo, ScopeInfo, TaskInfo, TaskState};
 use crate::loom::lock;
-use crate::loom::sync::atomic::Ordering;
+use crate::loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::loom::sync::Mutex;
 use crate::task::meta::TaskMeta;
 use crate::task::Id;
 
-/// One live task as seen by the registry.
-struct Entry {
-    /// The task's metadata, valid while the entry exists (rule 4).
-    meta: *const TaskMeta,
-    /// The task's id, checked against the caller's so a stale key finds nothing (rule 2).
-    id: Id,
-    /// Wakes the task; taken at shutdown.
-    waker: Option<Waker>,
-    /// When the task was spawned, in the time driver's coarse milliseconds (saturating at
-    /// `u32::MAX`, about 49 days: ages beyond that read as at least that).
-    spawned_ms: u32,
+/// The number of shards root tasks are spread over (at most 128: a task keeps its shard in 7
+/// bits of a byte).
+pub(crate) const SHARDS: usize = 16;
+
+/// The shard of the calling thread: threads are dealt shards in turn at their first spawn, so
+/// the first [`SHARDS`] threads that spawn (a runtime's workers, typically) each have their own.
+#[inline]
+pub(crate) fn shard_hint() -> u8 {
+    thread_local! {
+        static SHARD: Cell<u8> = const { Cell::new(u8::MAX) };
+    }
+    // std's atomic: a static (see `loom.rs`); it only spreads threads over shards.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    SHARD
+        .try_with(|s| {
+            let mut shard = s.get();
+            if shard == u8::MAX {
+                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                shard = (n % SHARDS) as u8;
+                s.set(shard);
+            }
+            shard
+        })
+        .unwrap_or(0)
 }
 
-impl Entry {
-    /// The task's metadata.
+/// A doubly linked list of tasks under one mutex (see the module docs).
+pub(crate) struct TaskList {
+    /// Holding this lock means no task can be added to or removed from this list, and the
+    /// `links` of its tasks are ours to read and write (rule 2).
+    head: Mutex<ListHead>,
+}
+
+struct ListHead {
+    first: *const TaskMeta,
+    len: usize,
+}
+
+// SAFETY: `first` points at a linked task's metadata, which rule 2 keeps alive while it is
+// linked; it is only dereferenced under the lock.
+unsafe impl Send for ListHead {}
+
+impl TaskList {
+    pub(crate) fn new() -> TaskList {
+        TaskList {
+            head: Mutex::new(ListHead {
+                first: ptr::null(),
+                len: 0,
+            }),
+        }
+    }
+
+    /// Links `meta` in (rule 1).
     ///
     /// # Safety
     ///
-    /// The caller holds the registry's lock, under which it found this entry (rule 4).
-    unsafe fn meta(&self) -> &TaskMeta {
-        // SAFETY: rule 4: the entry exists and the caller holds the lock, so the task's
-        // allocation and its metadata are alive.
-        unsafe { &*self.meta }
+    /// `meta` is in no list, and stays alive until `unlink`ed (rule 2).
+    #[inline]
+    unsafe fn push(&self, meta: &TaskMeta) {
+        let mut head = lock(&self.head);
+        let old = head.first;
+        // SAFETY: we hold the list's lock, so the links of `meta` (not in any list yet) and of
+        // `old` (linked, so alive: rule 2) are ours.
+        unsafe {
+            *meta.links.get() = crate::task::meta::Links {
+                prev: ptr::null(),
+                next: old,
+            };
+            if let Some(old) = old.as_ref() {
+                (*old.links.get()).prev = meta;
+            }
+        }
+        head.first = meta;
+        head.len += 1;
+    }
+
+    /// Unlinks `meta`; returns how many tasks the list still holds.
+    ///
+    /// # Safety
+    ///
+    /// `meta` is linked in this list.
+    #[inline]
+    unsafe fn unlink(&self, meta: &TaskMeta) -> usize {
+        let mut head = lock(&self.head);
+        // SAFETY: we hold the list's lock; `meta` and its neighbours are linked here, so alive.
+        unsafe {
+            let links = &mut *meta.links.get();
+            match links.prev.as_ref() {
+                Some(prev) => (*prev.links.get()).next = links.next,
+                None => head.first = links.next,
+            }
+            if let Some(next) = links.next.as_ref() {
+                (*next.links.get()).prev = links.prev;
+            }
+            links.prev = ptr::null();
+            links.next = ptr::null();
+        }
+        head.len -= 1;
+        head.len
+    }
+
+    /// Calls `f` with every task of the list, under its lock (rule 2).
+    fn for_each(&self, mut f: impl FnMut(&TaskMeta)) {
+        let head = lock(&self.head);
+        let mut p = head.first;
+        // SAFETY: we hold the lock; every linked task is alive (rule 2).
+        while let Some(meta) = unsafe { p.as_ref() } {
+            f(meta);
+            // SAFETY: as above.
+            p = unsafe { (*meta.links.get()).next };
+        }
+    }
+
+    /// The number of tasks in the list.
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.head).len
+    }
+
+    /// Asks every task of the list for which `pred` holds to stop and wakes it (rule 3);
+    /// returns how many were asked.
+    pub(crate) fn abort_matching(&self, pred: &dyn Fn(&TaskMeta) -> bool) -> usize {
+        let mut wakers = Vec::new();
+        self.for_each(|meta| {
+            if pred(meta) {
+                meta.request_cancel();
+                // SAFETY: the task is linked and we hold its list's lock (rule 2).
+                wakers.push(Waker::clone(&*unsafe { meta.registry_waker() }));
+            }
+        });
+        let n = wakers.len();
+        wakers.into_iter().for_each(Waker::wake);
+        n
+    }
+
+    /// Asks every task of the list to stop and wakes it (a scope's hard drop).
+    pub(crate) fn abort_all(&self) -> usize {
+        self.abort_matching(&|_| true)
     }
 }
 
-// SAFETY: the only non-`Send`/`Sync` field is `Entry::meta`, a pointer to a `TaskMeta`
-// (which is `Sync`), read only under the registry lock while rule 4 keeps it valid.
-unsafe impl Send for Entry {}
+/// One shard: root tasks and the lists of scopes.
+#[repr(align(128))]
+struct Shard {
+    tasks: TaskList,
+    /// Tasks spawned by the threads of this shard, scopes' children included (the runtime's
+    /// `spawned` metric is the sum): a counter per shard, so spawns on different workers share
+    /// no cache line.
+    spawned: AtomicU64,
+    /// The lists of the scopes entered here (rule 4). The registry holds each by its own `Arc`
+    /// (std's: only shared, never part of a protocol), so walking one never touches the scope's
+    /// token node, which its owner may be resetting or dropping meanwhile.
+    scopes: Mutex<Slab<std::sync::Arc<TaskList>>>,
+}
+
+/// Where a scope's list is entered, for `deregister_scope`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ScopeEntry {
+    shard: u8,
+    key: usize,
+}
 
 /// All live tasks of a runtime (see the module docs for the protocol).
 pub(crate) struct Registry {
-    /// Holding this lock means no task can be added or removed.
-    entries: Mutex<Slab<Entry>>,
+    shards: Box<[Shard]>,
     /// Set while someone waits for the registry to become empty (graceful shutdown).
-    empty_watch: crate::loom::sync::atomic::AtomicBool,
+    empty_watch: AtomicBool,
     /// The waker of that someone.
     empty_waiter: Mutex<Option<Waker>>,
 }
@@ -78,39 +226,66 @@ pub(crate) struct Registry {
 impl Registry {
     pub(crate) fn new() -> Registry {
         Registry {
-            entries: Mutex::new(Slab::new()),
-            empty_watch: crate::loom::sync::atomic::AtomicBool::new(false),
+            shards: (0..SHARDS)
+                .map(|_| Shard {
+                    tasks: TaskList::new(),
+                    spawned: AtomicU64::new(0),
+                    scopes: Mutex::new(Slab::new()),
+                })
+                .collect(),
+            empty_watch: AtomicBool::new(false),
             empty_waiter: Mutex::new(None),
         }
     }
 
-    /// Enters a task; returns its key (rule 1).
-    pub(crate) fn insert(&self, meta: &TaskMeta, waker: Waker, spawned_ms: u64) -> usize {
-        lock(&self.entries).insert(Entry {
-            spawned_ms: u32::try_from(spawned_ms).unwrap_or(u32::MAX),
-            meta,
-            id: meta.id,
-            waker: Some(waker),
-        })
+    /// The list `meta`'s task is entered in: its scope's, or its shard's.
+    #[inline]
+    fn list_of<'a>(&'a self, meta: &'a TaskMeta) -> &'a TaskList {
+        match meta.scope.as_ref().and_then(|t| t.scope_children()) {
+            Some(list) => list,
+            None => &self.shards[meta.shard() % SHARDS].tasks,
+        }
     }
 
-    /// Removes the task `id` stored at `key` (rule 2).
-    pub(crate) fn remove(&self, key: usize, id: Id) {
-        let (removed, now_empty) = {
-            let mut entries = lock(&self.entries);
-            let removed = match entries.get(key) {
-                Some(e) if e.id == id => Some(entries.remove(key)),
-                _ => None,
-            };
-            (removed, entries.is_empty())
-        };
-        // The waker (a reference to the task) is dropped outside the lock.
-        drop(removed);
-        if now_empty
-            && self
-                .empty_watch
-                .load(crate::loom::sync::atomic::Ordering::Acquire)
-        {
+    /// Enters a task (rule 1).
+    ///
+    /// # Safety
+    ///
+    /// `meta` is the metadata of a task that is not entered yet and whose registry reference
+    /// was set (`TaskMeta::set_registry_ref`); its `RegistryGuard` will `remove` it.
+    #[inline]
+    pub(crate) unsafe fn insert(&self, meta: &TaskMeta) {
+        self.shards[meta.shard() % SHARDS]
+            .spawned
+            .fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract; rule 2 keeps the task alive while it is linked.
+        unsafe { self.list_of(meta).push(meta) }
+    }
+
+    /// Tasks spawned on this runtime so far (the sum of the shards' counts; relaxed, a
+    /// snapshot).
+    pub(crate) fn spawned(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.spawned.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Removes the task (rule 2) and releases the registry's reference to it.
+    ///
+    /// # Safety
+    ///
+    /// Called once per task, by its `RegistryGuard`, and only for a task `insert`ed.
+    #[inline]
+    pub(crate) unsafe fn remove(&self, meta: &TaskMeta) {
+        // SAFETY: the caller's contract: the task is linked in its list.
+        let left = unsafe { self.list_of(meta).unlink(meta) };
+        meta.mark_unregistered();
+        // SAFETY: the task left its list, once (caller's contract). The caller (the task's
+        // future being dropped) runs inside async-task, which holds a reference of its own,
+        // so this is never the last one.
+        unsafe { meta.release_registry_ref() };
+        if left == 0 && self.empty_watch.load(Ordering::Acquire) && self.len() == 0 {
             let waiter = lock(&self.empty_waiter).take();
             if let Some(w) = waiter {
                 w.wake();
@@ -118,96 +293,101 @@ impl Registry {
         }
     }
 
+    /// Enters a scope's list of children (rule 4), in the calling thread's shard.
+    pub(crate) fn register_scope(&self, list: &std::sync::Arc<TaskList>) -> ScopeEntry {
+        let shard = shard_hint();
+        let key = lock(&self.shards[usize::from(shard) % SHARDS].scopes).insert(list.clone());
+        ScopeEntry { shard, key }
+    }
+
+    /// Removes a scope's list (rule 4); the list is empty.
+    pub(crate) fn deregister_scope(&self, entry: ScopeEntry) {
+        let list = lock(&self.shards[usize::from(entry.shard) % SHARDS].scopes).remove(entry.key);
+        debug_assert_eq!(
+            list.len(),
+            0,
+            "tether: a scope left the registry with children"
+        );
+    }
+
+    /// Calls `f` with every list: each shard's tasks, then the scopes entered in it (rule 4).
+    fn for_each_list(&self, mut f: impl FnMut(&TaskList)) {
+        for shard in self.shards.iter() {
+            f(&shard.tasks);
+            let scopes = lock(&shard.scopes);
+            for (_, list) in scopes.iter() {
+                f(list);
+            }
+        }
+    }
+
     /// Ready once no task is registered.
     pub(crate) fn poll_empty(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
-        self.empty_watch
-            .store(true, crate::loom::sync::atomic::Ordering::Release);
+        self.empty_watch.store(true, Ordering::Release);
         *lock(&self.empty_waiter) = Some(cx.waker().clone());
-        if lock(&self.entries).is_empty() {
+        if self.len() == 0 {
             std::task::Poll::Ready(())
         } else {
             std::task::Poll::Pending
         }
     }
 
-    /// The id, name and spawn location of whichever task is registered at `key` now.
+    /// The id, name and spawn location of whichever live task has the diagnostics key `key`
+    /// (`TaskMeta::diag_key`). Walks every task: for the watchdog's rare reports only.
     pub(crate) fn describe_key(
         &self,
-        key: usize,
-    ) -> Option<(Id, Option<std::sync::Arc<str>>, &'static Location<'static>)> {
-        let entries = lock(&self.entries);
-        entries.get(key).map(|e| {
-            // SAFETY: found under the lock we hold.
-            let meta = unsafe { e.meta() };
-            (e.id, meta.name.clone(), meta.location)
-        })
-    }
-
-    /// Asks task `id` at `key` to stop (as `JoinHandle::abort` does) and wakes it; false if it
-    /// is no longer registered (it finished).
-    pub(crate) fn abort(&self, key: usize, id: Id) -> bool {
-        let waker = {
-            let entries = lock(&self.entries);
-            match entries.get(key) {
-                Some(e) if e.id == id => {
-                    // SAFETY: found under the lock we hold.
-                    unsafe { e.meta() }.request_cancel();
-                    e.waker.clone()
-                }
-                _ => return false,
-            }
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-        true
-    }
-
-    /// Asks every registered task for which `pred` holds to stop (as `abort` does) and wakes
-    /// it; returns how many were asked. Walks all tasks: meant for rare events such as a scope's
-    /// hard drop, not for hot paths.
-    pub(crate) fn abort_matching(&self, pred: impl Fn(&TaskMeta) -> bool) -> usize {
-        let wakers: Vec<Waker> = {
-            let entries = lock(&self.entries);
-            entries
-                .iter()
-                .filter_map(|(_, e)| {
-                    // SAFETY: found under the lock we hold.
-                    let meta = unsafe { e.meta() };
-                    if pred(meta) {
-                        meta.request_cancel();
-                        e.waker.clone()
-                    } else {
-                        None
+        key: u32,
+    ) -> Option<(
+        Id,
+        Option<std::sync::Arc<str>>,
+        &'static std::panic::Location<'static>,
+    )> {
+        let mut found = None;
+        self.for_each_list(|list| {
+            if found.is_none() {
+                list.for_each(|meta| {
+                    if found.is_none() && meta.diag_key() == key {
+                        found = Some((meta.id, meta.name().cloned(), meta.location()));
                     }
-                })
-                .collect()
-        };
-        let n = wakers.len();
-        wakers.into_iter().for_each(Waker::wake);
+                });
+            }
+        });
+        found
+    }
+
+    /// Asks every registered task for which `pred` holds to stop (as `JoinHandle::abort` does)
+    /// and wakes it; returns how many were asked. Walks all tasks: meant for rare events such as
+    /// a simulated host's crash, not for hot paths (a scope aborts its own list,
+    /// [`TaskList::abort_all`]).
+    #[cfg_attr(not(feature = "sim"), allow(dead_code))]
+    pub(crate) fn abort_matching(&self, pred: impl Fn(&TaskMeta) -> bool) -> usize {
+        let mut n = 0;
+        self.for_each_list(|list| n += list.abort_matching(&pred));
         n
     }
 
-    /// Whether task `id` at `key` is still registered.
-    pub(crate) fn contains(&self, key: usize, id: Id) -> bool {
-        matches!(lock(&self.entries).get(key), Some(e) if e.id == id)
-    }
-
-    /// Takes the wakers of all registered tasks (rule 3); used at shutdown.
+    /// Wakers of every registered task not woken by a shutdown yet (rule 3); used at shutdown.
     pub(crate) fn take_wakers(&self) -> Vec<Waker> {
-        let mut entries = lock(&self.entries);
-        entries
-            .iter_mut()
-            .filter_map(|(_, e)| e.waker.take())
-            .collect()
+        let mut wakers = Vec::new();
+        self.for_each_list(|list| {
+            list.for_each(|meta| {
+                if meta.mark_shutdown_woken() {
+                    // SAFETY: linked, under its list's lock (rule 2).
+                    wakers.push(Waker::clone(&*unsafe { meta.registry_waker() }));
+                }
+            });
+        });
+        wakers
     }
 
-    /// The number of live tasks.
+    /// The number of live tasks (rule 5).
     pub(crate) fn len(&self) -> usize {
-        lock(&self.entries).len()
+        let mut n = 0;
+        self.for_each_list(|list| n += list.len());
+        n
     }
 
-    /// A snapshot of the live tasks, ordered by id. `running` lists the registry keys of the
+    /// A snapshot of the live tasks, ordered by id. `running` lists the diagnostics keys of the
     /// polls in progress with their workers' indexes; `tick` is the unit of time in poll.
     pub(crate) fn snapshot(
         &self,
@@ -216,45 +396,38 @@ impl Registry {
         tick: std::time::Duration,
     ) -> Vec<TaskInfo> {
         let mut tokens = Vec::new();
-        let mut out: Vec<TaskInfo> = {
-            let entries = lock(&self.entries);
-            entries
-                .iter()
-                .map(|(key, e)| {
-                    // SAFETY: found under the lock we hold.
-                    let meta = unsafe { e.meta() };
-                    let polls = meta.polls.load(Ordering::Relaxed);
-                    let running_on = running
-                        .iter()
-                        .find(|&&(k, _)| k as usize == key)
-                        .map(|(_, w)| *w);
-                    let state = match running_on {
-                        Some(worker) => TaskState::Running { worker },
-                        None if meta.blocking && polls > 0 => TaskState::Blocking,
-                        None if meta.is_scheduled() => TaskState::Scheduled,
-                        None => TaskState::Idle,
-                    };
-                    tokens.push(meta.scope.clone());
-                    TaskInfo {
-                        id: e.id,
-                        name: meta.name.clone(),
-                        location: meta.location,
-                        age: std::time::Duration::from_millis(
-                            now_ms.saturating_sub(u64::from(e.spawned_ms)),
-                        ),
-                        root: meta.in_root_scope() && !meta.blocking,
-                        blocking: meta.blocking,
-                        state,
-                        polls,
-                        busy: tick * meta.poll_ticks.load(Ordering::Relaxed),
-                        scope: None,
-                        join_set: None,
-                    }
-                })
-                .collect()
-        };
-        // Scopes and join sets are described outside the lock (their tokens were cloned under
-        // it).
+        let mut out: Vec<TaskInfo> = Vec::new();
+        self.for_each_list(|list| {
+            list.for_each(|meta| {
+                let polls = meta.polls.load(Ordering::Relaxed);
+                let key = meta.diag_key();
+                let running_on = running.iter().find(|&&(k, _)| k == key).map(|(_, w)| *w);
+                let state = match running_on {
+                    Some(worker) => TaskState::Running { worker },
+                    None if meta.blocking() && polls > 0 => TaskState::Blocking,
+                    None if meta.is_scheduled() => TaskState::Scheduled,
+                    None => TaskState::Idle,
+                };
+                tokens.push(meta.scope.clone());
+                out.push(TaskInfo {
+                    id: meta.id,
+                    name: meta.name().cloned(),
+                    location: meta.location(),
+                    age: std::time::Duration::from_millis(
+                        now_ms.saturating_sub(u64::from(meta.spawned_ms)),
+                    ),
+                    root: meta.in_root_scope() && !meta.blocking(),
+                    blocking: meta.blocking(),
+                    state,
+                    polls,
+                    busy: tick * meta.poll_ticks.load(Ordering::Relaxed),
+                    scope: None,
+                    join_set: None,
+                });
+            });
+        });
+        // Scopes and join sets are described outside the locks (their tokens were cloned under
+        // them).
         for (info, token) in out.iter_mut().zip(tokens) {
             let Some(token) = token else { continue };
             info.scope = crate::scope::describe(&token).map(|d| ScopeInfo {
@@ -270,5 +443,97 @@ impl Registry {
         }
         out.sort_by_key(|t| t.id);
         out
+    }
+}
+
+#[cfg(all(test, not(tether_loom)))]
+mod tests {
+    use std::future::pending;
+
+    use super::{Registry, SHARDS};
+
+    /// The tasks of the runtime's shards, without the scopes' lists.
+    fn in_shards(registry: &Registry) -> usize {
+        registry.shards.iter().map(|s| s.tasks.len()).sum()
+    }
+
+    /// `f` of the current runtime's registry.
+    fn with<R>(f: impl FnOnce(&Registry) -> R) -> R {
+        f(&crate::runtime::Handle::current().shared.registry)
+    }
+
+    #[test]
+    fn a_scopes_children_are_in_its_own_list_so_its_hard_drop_walks_only_them() {
+        let rt = crate::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let roots: Vec<_> = (0..100).map(|_| crate::spawn(pending::<()>())).collect();
+            crate::task::yield_now().await;
+            assert_eq!(with(Registry::len), 100);
+            assert_eq!(with(in_shards), 100);
+            let res = crate::scope::scope(|s| async move {
+                for _ in 0..3 {
+                    drop(s.spawn(pending::<Result<(), ()>>()).await);
+                }
+                crate::task::yield_now().await;
+                // Every task is counted and listed, the children outside the shards.
+                assert_eq!(with(Registry::len), 103);
+                assert_eq!(with(in_shards), 100);
+                assert_eq!(
+                    with(|r| r.snapshot(0, &[], std::time::Duration::ZERO).len()),
+                    103
+                );
+                s.cancel();
+                Ok::<_, ()>(())
+            })
+            .await;
+            drop(res);
+            // The children were cancelled and left; the root tasks were not touched.
+            assert_eq!(with(Registry::len), 100);
+            for h in &roots {
+                assert!(!h.is_finished());
+                h.abort();
+            }
+            for h in roots {
+                assert!(h.await.unwrap_err().is_cancelled());
+            }
+            assert_eq!(with(Registry::len), 0);
+        });
+    }
+
+    #[test]
+    fn a_root_task_is_listed_in_the_shard_of_the_thread_that_spawned_it() {
+        let rt = crate::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let h = crate::spawn(pending::<()>());
+            let shard = usize::from(super::shard_hint()) % SHARDS;
+            assert_eq!(with(|r| r.shards[shard].tasks.len()), 1);
+            assert_eq!(with(in_shards), 1);
+            h.abort();
+            assert!(h.await.unwrap_err().is_cancelled());
+            assert_eq!(with(|r| r.shards[shard].tasks.len()), 0);
+        });
+    }
+
+    #[test]
+    fn an_abort_handle_sees_the_task_leave_the_registry() {
+        let rt = crate::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let h = crate::spawn(pending::<()>());
+            let abort = h.abort_handle();
+            drop(h);
+            assert!(!abort.is_finished());
+            abort.abort();
+            crate::task::yield_now().await;
+            assert!(abort.is_finished());
+            assert_eq!(with(Registry::len), 0);
+            // Aborting a finished task does nothing.
+            abort.abort();
+        });
     }
 }
