@@ -353,6 +353,27 @@ impl Handle {
         self.shared.task_snapshot()
     }
 
+    /// The address the runtime's live console listens on (feature `console`), `None` when the
+    /// runtime was built without [`Builder::console`](super::Builder::console).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = tether::runtime::Builder::new_current_thread()
+    ///     .console("127.0.0.1:0")
+    ///     .quiet()
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async {
+    ///     let addr = tether::runtime::Handle::current().console_addr().unwrap();
+    ///     println!("open http://{addr}/");
+    /// });
+    /// ```
+    #[cfg(feature = "console")]
+    pub fn console_addr(&self) -> Option<std::net::SocketAddr> {
+        self.shared.console.get().map(|c| c.addr())
+    }
+
     /// Whether two handles refer to the same runtime.
     pub fn ptr_eq(&self, other: &Handle) -> bool {
         Arc::ptr_eq(&self.shared, &other.shared)

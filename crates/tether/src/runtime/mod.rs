@@ -144,6 +144,9 @@ pub(crate) struct RuntimeShared {
     pub(crate) root_token: crate::scope::CancelToken,
     /// Slow-poll detection, the watchdog, per-worker slots.
     pub(crate) diag: diagnostics::PollMonitor,
+    /// The live console, when `Builder::console` asked for one; stopped first at shutdown.
+    #[cfg(feature = "console")]
+    pub(crate) console: std::sync::OnceLock<crate::console::ConsoleServer>,
 }
 
 impl RuntimeShared {
@@ -281,6 +284,8 @@ impl Runtime {
             block_on_wakers: crate::loom::sync::Mutex::new(Vec::new()),
             root_token: crate::scope::CancelToken::new(),
             diag: diagnostics::PollMonitor::new(builder.diagnostics.clone(), workers),
+            #[cfg(feature = "console")]
+            console: std::sync::OnceLock::new(),
         });
         let rt = Runtime {
             handle: Handle { shared },
@@ -294,6 +299,11 @@ impl Runtime {
         if builder.flavor == Flavor::MultiThread {
             // On failure, dropping `rt` shuts down the workers already started.
             multi_thread::start(&rt.handle.shared)?;
+        }
+        #[cfg(feature = "console")]
+        if let Some(config) = &builder.console {
+            let server = crate::console::start(&rt.handle, config, &builder.thread_name)?;
+            let _ = rt.handle.shared.console.set(server);
         }
         Ok(rt)
     }
@@ -321,6 +331,13 @@ impl Runtime {
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.handle
             .block_on_at(future, "Runtime::block_on", Location::caller())
+    }
+
+    /// The address the live console listens on (its port, when `Builder::console` was given
+    /// port 0); `None` without a console. See [`Handle::console_addr`].
+    #[cfg(feature = "console")]
+    pub fn console_addr(&self) -> Option<std::net::SocketAddr> {
+        self.handle.console_addr()
     }
 
     /// A handle to this runtime, to spawn onto it from other threads or to read its metrics.
@@ -437,6 +454,11 @@ impl Runtime {
 ///
 /// [`DiagnosticKind::TasksLeftAtShutdown`]: crate::diag::DiagnosticKind::TasksLeftAtShutdown
 fn shutdown(rt: &Arc<RuntimeShared>, timeout: Option<std::time::Duration>) {
+    // The console first: it reads the runtime, which is about to go.
+    #[cfg(feature = "console")]
+    if let Some(console) = rt.console.get() {
+        console.stop();
+    }
     if rt.policy != UnhandledFailurePolicy::Ignore {
         let running: Vec<_> = rt
             .task_snapshot()

@@ -100,7 +100,14 @@ impl<F: Future> Future for TaskFuture<'_, F> {
             let key = meta.key();
             s.begin(u32::try_from(key).unwrap_or(MAIN_KEY - 1))
         });
+        // The live console times the poll while a viewer watches (`console/probe.rs` rule 1).
+        #[cfg(feature = "console")]
+        let started = slot.and_then(|s| s.console.poll_started());
         let res = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
+        #[cfg(feature = "console")]
+        if let (Some(s), Some(t)) = (slot, started) {
+            s.console.poll_ended(meta.id.as_u64(), t);
+        }
         if let (Some(s), Some(seq)) = (slot, seq) {
             // Unless a `block_in_place` in this poll lent the worker, slot included, to a helper
             // thread: the slot is no longer this thread's to write (`sched/multi_thread/lend.rs`

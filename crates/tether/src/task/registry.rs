@@ -246,6 +246,7 @@ impl Registry {
                         blocking: meta.blocking,
                         state,
                         polls,
+                        wakes: meta.wakes.load(Ordering::Relaxed),
                         busy: tick * meta.poll_ticks.load(Ordering::Relaxed),
                         scope: None,
                         join_set: None,
