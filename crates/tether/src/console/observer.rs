@@ -234,6 +234,7 @@ impl Observer {
         j.key("previous_snapshot_us")
             .u64(state.last_build.as_micros() as u64);
         j.end_object();
+        j.end_object();
 
         let mut open_json = j.into_string();
         // Written as an object: take its `}` off for the stream's per-viewer field.
