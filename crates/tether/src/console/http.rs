@@ -103,6 +103,7 @@ pub(crate) async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: Sock
             Ok(Ok(None)) => return,
             Ok(Ok(Some(Err(r)))) => {
                 let _ = send(&mut stream, r.status, "text/plain", r.message, false, false).await;
+                linger(&mut stream).await;
                 return;
             }
             Ok(Ok(Some(Ok(req)))) => req,
@@ -198,6 +199,24 @@ async fn serve_stream(server: &Server, mut stream: TcpStream, peer: SocketAddr) 
             _ => return,
         }
     }
+}
+
+/// Closes our side and reads what the client still sends, for a moment, before the socket
+/// closes: closing with unread bytes would reset the connection, and the client might lose
+/// the error response it has not read yet.
+async fn linger(stream: &mut TcpStream) {
+    let _ = stream.shutdown().await;
+    let drain = async {
+        let mut sink = [0u8; 4096];
+        let mut left: usize = 64 * 1024;
+        while left > 0 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = crate::time::timeout(Duration::from_secs(1), drain).await;
 }
 
 /// Reads one request head into `buf` (which may already hold pipelined bytes) and parses it.

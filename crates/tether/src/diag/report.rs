@@ -209,6 +209,10 @@ struct Outputs {
     stderr: bool,
 }
 
+/// The live console's copy of each diagnostic (`Reporter::set_console_tap`).
+#[cfg(feature = "console")]
+pub(crate) type ConsoleTap = Box<dyn Fn(&Diagnostic) + Send + Sync>;
+
 /// A runtime's end of the one reporting path (see the module docs).
 pub(crate) struct Reporter {
     on_diagnostic: Option<DiagnosticHook>,
@@ -219,7 +223,7 @@ pub(crate) struct Reporter {
     /// The live console's copy of every diagnostic (its stall timeline), set once when the
     /// console starts; called before the hook, never blocks (`console/stalls.rs`).
     #[cfg(feature = "console")]
-    console_tap: std::sync::OnceLock<Box<dyn Fn(&Diagnostic) + Send + Sync>>,
+    console_tap: std::sync::OnceLock<ConsoleTap>,
 }
 
 impl Reporter {
@@ -240,7 +244,7 @@ impl Reporter {
 
     /// Gives every diagnostic from now on to `tap` too (the live console's stall timeline).
     #[cfg(feature = "console")]
-    pub(crate) fn set_console_tap(&self, tap: Box<dyn Fn(&Diagnostic) + Send + Sync>) {
+    pub(crate) fn set_console_tap(&self, tap: ConsoleTap) {
         let _ = self.console_tap.set(tap);
     }
 
