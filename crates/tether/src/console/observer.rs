@@ -25,6 +25,14 @@ use crate::runtime::Handle;
 pub(crate) const API_VERSION: u64 = 1;
 /// How many stalls a snapshot carries (the most recent).
 const STALLS_PER_SNAPSHOT: usize = 100;
+/// The most tasks a snapshot lists: the running and scheduled ones first, then the others by
+/// id. A page cannot show more usefully, and a frame of a million tasks would be 240 MB.
+pub(crate) const MAX_TASKS: usize = 20_000;
+/// The stream's period is at least this many times the time the last snapshot took to build,
+/// so that snapshots take at most about 5% of the console's thread (and of the registry lock's
+/// time) however many tasks there are.
+const PERIOD_FACTOR: u32 = 20;
+
 /// A snapshot at most this old answers `/api/snapshot` instead of a new one, so that a client
 /// asking in a loop costs the runtime at most this many snapshots a second.
 const REUSE: Duration = Duration::from_millis(100);
@@ -148,7 +156,9 @@ impl Observer {
             .iter()
             .map(|s| s.console.take_polls())
             .collect();
+        let dump_begin = Instant::now();
         let dump = Arc::new(self.handle.dump());
+        let dump_took = dump_begin.elapsed();
         let metrics = self.handle.metrics();
         let now = now_ns();
         let (stalls, stalls_total) = self.stalls.read();
@@ -206,6 +216,7 @@ impl Observer {
         j.end_object();
 
         self.write_workers(&mut j, state, now);
+        let period = super::stream::PERIOD.max(state.last_build * PERIOD_FACTOR);
         write_tasks(&mut j, &dump, state);
         write_groups(&mut j, &dump);
 
@@ -231,8 +242,10 @@ impl Observer {
         j.end_array();
         j.key("frames").u64(viewers.frames);
         j.key("snapshot_us").u64(build.as_micros() as u64);
+        j.key("dump_us").u64(dump_took.as_micros() as u64);
         j.key("previous_snapshot_us")
             .u64(state.last_build.as_micros() as u64);
+        j.key("period_ms").u64(period.as_millis() as u64);
         j.end_object();
         j.end_object();
 
@@ -248,6 +261,15 @@ impl Observer {
         state.last_dump = Some(dump);
         state.last_frame = Some(frame.clone());
         frame
+    }
+
+    /// How long the stream waits after the snapshot just built: [`stream::PERIOD`], or more
+    /// when snapshots take long to build (see [`PERIOD_FACTOR`]).
+    ///
+    /// [`stream::PERIOD`]: super::stream::PERIOD
+    pub(crate) fn period(&self) -> Duration {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        super::stream::PERIOD.max(state.last_build * PERIOD_FACTOR)
     }
 
     /// Per-worker utilisation over the interval since the previous snapshot (`probe.rs` rule 3).
@@ -399,13 +421,32 @@ impl Observer {
     }
 }
 
-/// The `"tasks"` array.
+/// The `"tasks"` array (at most [`MAX_TASKS`]), `"tasks_total"` and `"tasks_truncated"`.
 fn write_tasks(j: &mut Json, dump: &Dump, state: &State) {
+    let tasks = dump.tasks();
+    let keep: Option<Vec<bool>> = (tasks.len() > MAX_TASKS).then(|| {
+        let busy = |t: &TaskInfo| !matches!(t.state(), TaskState::Idle);
+        let mut left = MAX_TASKS;
+        let mut keep: Vec<bool> = tasks.iter().map(busy).collect();
+        left = left.saturating_sub(keep.iter().filter(|&&k| k).count());
+        for k in keep.iter_mut().filter(|k| !**k) {
+            if left == 0 {
+                break;
+            }
+            *k = true;
+            left -= 1;
+        }
+        keep
+    });
     j.key("tasks").begin_array();
-    for t in dump.tasks() {
-        write_task(j, t, state.tasks.get(&t.id().as_u64()));
+    for (i, t) in tasks.iter().enumerate() {
+        if keep.as_ref().is_none_or(|k| k[i]) {
+            write_task(j, t, state.tasks.get(&t.id().as_u64()));
+        }
     }
     j.end_array();
+    j.key("tasks_total").u64(tasks.len() as u64);
+    j.key("tasks_truncated").bool(keep.is_some());
 }
 
 fn write_task(j: &mut Json, t: &TaskInfo, extra: Option<&TaskExtra>) {

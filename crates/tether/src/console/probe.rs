@@ -10,11 +10,16 @@
 //!
 //! # Rules
 //!
-//! 1. **Off unless watched.** Each slot's `on` flag is set by the console while at least one
-//!    viewer streams (and for the moment an `/api/snapshot` request reads), cleared when the
-//!    last one leaves. A poll loads it once (relaxed, from the slot's own cache line, which
-//!    the poll writes anyway); off, a poll does nothing more. A flag seen late costs one poll
-//!    timed or not timed, nothing else.
+//! 1. **Off unless watched; one poll in [`SAMPLE`] when watched.** Each slot's `on` flag is
+//!    set by the console while at least one viewer streams, cleared when the last one leaves.
+//!    A poll loads it once (relaxed, from the slot's own cache line, which the poll writes
+//!    anyway); off, a poll does nothing more. On, the poll whose sequence number on its slot
+//!    (`WorkerSlot::begin`) is a multiple of `SAMPLE` is timed: two clock reads and a table
+//!    update on every poll would cost as much as a task switch, one in sixteen costs a few
+//!    percent of the cheapest one (docs/console.md has the figures). The histograms are
+//!    therefore a systematic sample of each worker's polls; long polls are also in the stall
+//!    timeline and in `busy_us`, which the watchdog measures for every poll. A flag seen late
+//!    costs one poll timed or not timed, nothing else.
 //! 2. **One writer per table.** A slot's poll table is written by the thread polling on that
 //!    slot (its worker, or the helper a `block_in_place` lent it to), under the table's lock,
 //!    which only the console also takes, to swap the table out (`take_polls`) a few times a
@@ -35,6 +40,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
+
+/// One poll in this many (per worker) is timed while a viewer watches (rule 1).
+pub(crate) const SAMPLE: u32 = 16;
 
 /// The number of buckets of a poll-duration histogram: bucket 0 holds polls under 1 µs,
 /// bucket `b` (1 to 20) polls of `[2^(b-1), 2^b)` µs, bucket 21 polls of `2^20` µs (about a
@@ -148,10 +156,11 @@ impl SlotProbe {
         self.on.store(on, Ordering::Relaxed);
     }
 
-    /// A poll starts: its start time when a viewer watches (rule 1).
+    /// Poll `seq` of this slot starts: its start time when a viewer watches and `seq` is
+    /// sampled (rule 1).
     #[inline]
-    pub(crate) fn poll_started(&self) -> Option<Instant> {
-        if self.on.load(Ordering::Relaxed) {
+    pub(crate) fn poll_started(&self, seq: u32) -> Option<Instant> {
+        if self.on.load(Ordering::Relaxed) && seq % SAMPLE == 0 {
             Some(Instant::now())
         } else {
             None
@@ -253,12 +262,13 @@ mod tests {
     #[test]
     fn nothing_is_gathered_while_off() {
         let p = SlotProbe::default();
-        assert!(p.poll_started().is_none());
+        assert!(p.poll_started(0).is_none());
         p.park_begin();
         p.park_end();
         assert_eq!(p.park_times(now_ns()), (0, 0, None));
         p.set_on(true);
-        let t = p.poll_started().expect("on: the poll is timed");
+        assert!(p.poll_started(1).is_none(), "not sampled");
+        let t = p.poll_started(SAMPLE).expect("on: a sampled poll is timed");
         p.poll_ended(7, t);
         p.park_begin();
         p.in_reactor();

@@ -3,7 +3,8 @@
 //!
 //! # Rules
 //!
-//! 1. **Sampling only while watched.** The sampler builds a snapshot every [`PERIOD`] while at
+//! 1. **Sampling only while watched.** The sampler builds a snapshot every [`PERIOD`] (or
+//!    longer when snapshots are slow to build: `observer.rs`'s `PERIOD_FACTOR`) while at
 //!    least one viewer is connected, and turns the workers' probes on for that time
 //!    (`probe.rs` rule 1). With no viewer it waits for one without a timer: an unwatched
 //!    console costs the runtime nothing.
@@ -122,6 +123,6 @@ pub(crate) async fn sample(observer: Arc<Observer>, viewers: Arc<Viewers>) {
         observer.set_probes(true);
         let frame = observer.snapshot(&viewers.stats());
         viewers.broadcast(&frame);
-        crate::time::sleep(PERIOD).await;
+        crate::time::sleep(observer.period()).await;
     }
 }

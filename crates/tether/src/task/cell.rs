@@ -100,9 +100,13 @@ impl<F: Future> Future for TaskFuture<'_, F> {
             let key = meta.key();
             s.begin(u32::try_from(key).unwrap_or(MAIN_KEY - 1))
         });
-        // The live console times the poll while a viewer watches (`console/probe.rs` rule 1).
+        // The live console times one poll in `SAMPLE` while a viewer watches
+        // (`console/probe.rs` rule 1).
         #[cfg(feature = "console")]
-        let started = slot.and_then(|s| s.console.poll_started());
+        let started = match (slot, seq) {
+            (Some(s), Some(seq)) => s.console.poll_started(seq),
+            _ => None,
+        };
         let res = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
         #[cfg(feature = "console")]
         if let (Some(s), Some(t)) = (slot, started) {
