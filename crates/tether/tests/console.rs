@@ -363,6 +363,15 @@ fn a_non_loopback_address_is_refused_without_the_opt_in() {
     assert_eq!(request(local, raw).0, 200);
 
     let err = Builder::new_current_thread()
+        .console_allow_remote(true)
+        .build()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("without Builder::console(addr)"),
+        "{err}"
+    );
+
+    let err = Builder::new_current_thread()
         .console("no such host name.invalid:1")
         .build()
         .unwrap_err();

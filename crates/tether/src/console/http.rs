@@ -139,7 +139,8 @@ pub(crate) async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: Sock
                     return;
                 }
                 let head = response(200, "text/event-stream", 0, false, "");
-                write_timed(&mut stream, head.as_bytes()).await
+                let _ = write_timed(&mut stream, head.as_bytes()).await;
+                return;
             }
             p if p.starts_with("/api/tasks/") => {
                 let id = p["/api/tasks/".len()..].parse::<u64>().ok();

@@ -52,8 +52,9 @@ use stream::Viewers;
 /// What the builder holds about the console.
 #[derive(Clone, Debug)]
 pub(crate) struct ConsoleConfig {
-    /// The address to listen on, or why it could not be resolved.
-    pub(crate) addr: Result<SocketAddr, String>,
+    /// The address to listen on, or why it could not be resolved; `None` when only
+    /// `console_allow_remote` was called.
+    pub(crate) addr: Option<Result<SocketAddr, String>>,
     /// `Builder::console_allow_remote`.
     pub(crate) allow_remote: bool,
 }
@@ -91,12 +92,22 @@ pub(crate) fn start(
     config: &ConsoleConfig,
     thread_name: &str,
 ) -> io::Result<ConsoleServer> {
-    let addr = config.addr.clone().map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("the console address does not resolve: {e}"),
-        )
-    })?;
+    let addr = match config.addr.clone() {
+        Some(Ok(addr)) => addr,
+        Some(Err(e)) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("the console address does not resolve: {e}"),
+            ))
+        }
+        None => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "Builder::console_allow_remote was called without Builder::console(addr); \
+                 call console(addr) to start the console",
+            ))
+        }
+    };
     if !addr.ip().is_loopback() && !config.allow_remote {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,

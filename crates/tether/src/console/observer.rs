@@ -25,8 +25,9 @@ use crate::runtime::Handle;
 pub(crate) const API_VERSION: u64 = 1;
 /// How many stalls a snapshot carries (the most recent).
 const STALLS_PER_SNAPSHOT: usize = 100;
-/// The most tasks a snapshot lists: the running and scheduled ones first, then the others by
-/// id. A page cannot show more usefully, and a frame of a million tasks would be 240 MB.
+/// The most tasks a snapshot lists (the first in the registry's order, and every one running
+/// now): a page cannot show more usefully, a frame of a million tasks would be 240 MB, and
+/// copying them all would hold the registry's lock that much longer.
 pub(crate) const MAX_TASKS: usize = 20_000;
 /// The stream's period is at least this many times the time the last snapshot took to build,
 /// so that snapshots take at most about 5% of the console's thread (and of the registry lock's
@@ -157,7 +158,8 @@ impl Observer {
             .map(|s| s.console.take_polls())
             .collect();
         let dump_begin = Instant::now();
-        let dump = Arc::new(self.handle.dump());
+        let (dump, tasks_total) = self.handle.dump_limited(MAX_TASKS);
+        let dump = Arc::new(dump);
         let dump_took = dump_begin.elapsed();
         let metrics = self.handle.metrics();
         let now = now_ns();
@@ -217,7 +219,7 @@ impl Observer {
 
         self.write_workers(&mut j, state, now);
         let period = super::stream::PERIOD.max(state.last_build * PERIOD_FACTOR);
-        write_tasks(&mut j, &dump, state);
+        write_tasks(&mut j, &dump, state, tasks_total);
         write_groups(&mut j, &dump);
 
         j.key("stalls").begin_array();
@@ -421,32 +423,16 @@ impl Observer {
     }
 }
 
-/// The `"tasks"` array (at most [`MAX_TASKS`]), `"tasks_total"` and `"tasks_truncated"`.
-fn write_tasks(j: &mut Json, dump: &Dump, state: &State) {
-    let tasks = dump.tasks();
-    let keep: Option<Vec<bool>> = (tasks.len() > MAX_TASKS).then(|| {
-        let busy = |t: &TaskInfo| !matches!(t.state(), TaskState::Idle);
-        let mut left = MAX_TASKS;
-        let mut keep: Vec<bool> = tasks.iter().map(busy).collect();
-        left = left.saturating_sub(keep.iter().filter(|&&k| k).count());
-        for k in keep.iter_mut().filter(|k| !**k) {
-            if left == 0 {
-                break;
-            }
-            *k = true;
-            left -= 1;
-        }
-        keep
-    });
+/// The `"tasks"` array (at most [`MAX_TASKS`], as `Handle::dump_limited` chose them),
+/// `"tasks_total"` and `"tasks_truncated"`.
+fn write_tasks(j: &mut Json, dump: &Dump, state: &State, total: usize) {
     j.key("tasks").begin_array();
-    for (i, t) in tasks.iter().enumerate() {
-        if keep.as_ref().is_none_or(|k| k[i]) {
-            write_task(j, t, state.tasks.get(&t.id().as_u64()));
-        }
+    for t in dump.tasks() {
+        write_task(j, t, state.tasks.get(&t.id().as_u64()));
     }
     j.end_array();
-    j.key("tasks_total").u64(tasks.len() as u64);
-    j.key("tasks_truncated").bool(keep.is_some());
+    j.key("tasks_total").u64(total as u64);
+    j.key("tasks_truncated").bool(total > dump.tasks().len());
 }
 
 fn write_task(j: &mut Json, t: &TaskInfo, extra: Option<&TaskExtra>) {

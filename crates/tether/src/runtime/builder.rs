@@ -445,7 +445,7 @@ impl Builder {
         };
         let allow_remote = self.console.as_ref().is_some_and(|c| c.allow_remote);
         self.console = Some(crate::console::ConsoleConfig {
-            addr: resolved,
+            addr: Some(resolved),
             allow_remote,
         });
         self
@@ -481,8 +481,7 @@ impl Builder {
             Some(c) => c.allow_remote = allow,
             None => {
                 self.console = Some(crate::console::ConsoleConfig {
-                    addr: Err("Builder::console_allow_remote was called without                                Builder::console(addr)"
-                        .to_string()),
+                    addr: None,
                     allow_remote: allow,
                 })
             }

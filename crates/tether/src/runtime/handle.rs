@@ -325,12 +325,19 @@ impl Handle {
     /// });
     /// ```
     pub fn dump(&self) -> Dump {
+        self.dump_limited(usize::MAX).0
+    }
+
+    /// [`dump`](Handle::dump) of at most `limit` tasks (the first in registry order, and every
+    /// one running now), and how many tasks are live in all: what the live console reads.
+    pub(crate) fn dump_limited(&self, limit: usize) -> (Dump, usize) {
         let sh = &self.shared;
         let (flavor, workers) = match &sh.sched {
             crate::sched::Scheduler::CurrentThread(_) => ("current-thread", 1),
             crate::sched::Scheduler::MultiThread(_) => ("multi-thread", sh.diag.slots.len()),
         };
-        Dump::new(sh.id.as_u64(), flavor, workers, sh.task_snapshot())
+        let (tasks, total) = sh.task_snapshot_limited(limit);
+        (Dump::new(sh.id.as_u64(), flavor, workers, tasks), total)
     }
 
     /// The tasks alive on this runtime now, ordered by id: each with its id, name and spawn

@@ -175,10 +175,20 @@ impl RuntimeShared {
 
     /// Every live task, with its state, polls and scope.
     pub(crate) fn task_snapshot(&self) -> Vec<crate::diag::TaskInfo> {
+        self.task_snapshot_limited(usize::MAX).0
+    }
+
+    /// At most `limit` live tasks (the first in registry order, and every one running now),
+    /// and how many are live in all (see `Registry::snapshot`).
+    pub(crate) fn task_snapshot_limited(
+        &self,
+        limit: usize,
+    ) -> (Vec<crate::diag::TaskInfo>, usize) {
         self.registry.snapshot(
             self.time.now_ms(),
             &self.diag.running_keys(),
             diagnostics::TICK,
+            limit,
         )
     }
 

@@ -208,51 +208,57 @@ impl Registry {
     }
 
     /// A snapshot of the live tasks, ordered by id. `running` lists the registry keys of the
-    /// polls in progress with their workers' indexes; `tick` is the unit of time in poll.
+    /// polls in progress with their workers' indexes; `tick` is the unit of time in poll. At
+    /// most `limit` tasks are described (the first in registry order, and every task running
+    /// now): the live console's bound on a snapshot of a million tasks, which then only counts
+    /// the rest. Returns the tasks and how many are live in all.
     pub(crate) fn snapshot(
         &self,
         now_ms: u64,
         running: &[(u32, usize)],
         tick: std::time::Duration,
-    ) -> Vec<TaskInfo> {
+        limit: usize,
+    ) -> (Vec<TaskInfo>, usize) {
         let mut tokens = Vec::new();
-        let mut out: Vec<TaskInfo> = {
+        let (mut out, total): (Vec<TaskInfo>, usize) = {
             let entries = lock(&self.entries);
-            entries
-                .iter()
-                .map(|(key, e)| {
-                    // SAFETY: found under the lock we hold.
-                    let meta = unsafe { e.meta() };
-                    let polls = meta.polls.load(Ordering::Relaxed);
-                    let running_on = running
-                        .iter()
-                        .find(|&&(k, _)| k as usize == key)
-                        .map(|(_, w)| *w);
-                    let state = match running_on {
-                        Some(worker) => TaskState::Running { worker },
-                        None if meta.blocking && polls > 0 => TaskState::Blocking,
-                        None if meta.is_scheduled() => TaskState::Scheduled,
-                        None => TaskState::Idle,
-                    };
-                    tokens.push(meta.scope.clone());
-                    TaskInfo {
-                        id: e.id,
-                        name: meta.name.clone(),
-                        location: meta.location,
-                        age: std::time::Duration::from_millis(
-                            now_ms.saturating_sub(u64::from(e.spawned_ms)),
-                        ),
-                        root: meta.in_root_scope() && !meta.blocking,
-                        blocking: meta.blocking,
-                        state,
-                        polls,
-                        wakes: meta.wakes.load(Ordering::Relaxed),
-                        busy: tick * meta.poll_ticks.load(Ordering::Relaxed),
-                        scope: None,
-                        join_set: None,
-                    }
-                })
-                .collect()
+            let mut out = Vec::with_capacity(entries.len().min(limit));
+            for (key, e) in entries.iter() {
+                // SAFETY: found under the lock we hold.
+                let meta = unsafe { e.meta() };
+                let running_on = running
+                    .iter()
+                    .find(|&&(k, _)| k as usize == key)
+                    .map(|(_, w)| *w);
+                if out.len() >= limit && running_on.is_none() {
+                    continue;
+                }
+                let polls = meta.polls.load(Ordering::Relaxed);
+                let state = match running_on {
+                    Some(worker) => TaskState::Running { worker },
+                    None if meta.blocking && polls > 0 => TaskState::Blocking,
+                    None if meta.is_scheduled() => TaskState::Scheduled,
+                    None => TaskState::Idle,
+                };
+                tokens.push(meta.scope.clone());
+                out.push(TaskInfo {
+                    id: e.id,
+                    name: meta.name.clone(),
+                    location: meta.location,
+                    age: std::time::Duration::from_millis(
+                        now_ms.saturating_sub(u64::from(e.spawned_ms)),
+                    ),
+                    root: meta.in_root_scope() && !meta.blocking,
+                    blocking: meta.blocking,
+                    state,
+                    polls,
+                    wakes: meta.wakes.load(Ordering::Relaxed),
+                    busy: tick * meta.poll_ticks.load(Ordering::Relaxed),
+                    scope: None,
+                    join_set: None,
+                });
+            }
+            (out, entries.len())
         };
         // Scopes and join sets are described outside the lock (their tokens were cloned under
         // it).
@@ -270,6 +276,6 @@ impl Registry {
             });
         }
         out.sort_by_key(|t| t.id);
-        out
+        (out, total)
     }
 }
