@@ -206,14 +206,13 @@ fn the_stream_lists_a_blocked_task_in_its_stalls_on_both_flavors() {
             assert_eq!(first["dropped_frames"], 0);
             assert_eq!(first["console"]["viewers"].as_array().unwrap().len(), 1);
             rt.block_on(async {
-                tether::task::Builder::new()
-                    .name("blocked")
-                    .spawn(async {
-                        // Blocks its worker on purpose: the watchdog reports it while it blocks.
-                        std::thread::sleep(Duration::from_millis(300));
-                    })
-                    .await
-                    .unwrap();
+                tether::task::Builder::new().name("blocked").spawn(async {
+                    // Blocks its worker on purpose: the watchdog reports it while it blocks.
+                    std::thread::sleep(Duration::from_millis(300));
+                    // Then stays, so that its detail can be read.
+                    std::future::pending::<()>().await
+                });
+                tether::time::sleep(Duration::from_millis(400)).await;
             });
             let mut seen = Vec::new();
             let stall = loop {
@@ -234,6 +233,17 @@ fn the_stream_lists_a_blocked_task_in_its_stalls_on_both_flavors() {
                 .as_str()
                 .unwrap()
                 .contains("tests/console.rs:"));
+            // The slow poll is in the task's poll statistics, sampled or not.
+            let path = format!("/api/tasks/{}", stall["task_id"]);
+            wait_until("the slow poll in the task's histogram", LIMIT, || {
+                let (status, body) = get(addr, &path);
+                assert_eq!(status, 200, "{body}");
+                let d: Value = serde_json::from_str(&body).unwrap();
+                d["task"]["max_poll_us"]
+                    .as_u64()
+                    .is_some_and(|us| us >= 250_000)
+                    && d["timed_polls"].as_u64() >= Some(1)
+            });
         });
     }
 }

@@ -18,9 +18,9 @@
 //!    update on every poll would cost as much as a task switch (more where reading the clock
 //!    is slow: 110 ns on the machine the benchmarks ran on), one in 64 costs a few percent of
 //!    the cheapest one (docs/console.md has the figures). The histograms are
-//!    therefore a systematic sample of each worker's polls; long polls are also in the stall
-//!    timeline and in `busy_us`, which the watchdog measures for every poll. A flag seen late
-//!    costs one poll timed or not timed, nothing else.
+//!    therefore a systematic sample of each worker's polls, plus every poll the watchdog found
+//!    slow (`slow_poll`, with the watchdog's measure, exact to its period: the polls one looks
+//!    for are never missed). A flag seen late costs one poll timed or not timed, nothing else.
 //! 2. **One writer per table.** A slot's poll table is written by the thread polling on that
 //!    slot (its worker, or the helper a `block_in_place` lent it to), under the table's lock,
 //!    which only the console also takes, to swap the table out (`take_polls`) a few times a
@@ -173,6 +173,17 @@ impl SlotProbe {
         let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let mut table = self.polls.lock().unwrap_or_else(|e| e.into_inner());
         table.entry(id).or_default().record(ns);
+    }
+
+    /// A poll of task `id` that was not sampled took `took` by the watchdog's measure and was
+    /// slow (rule 1); recorded when a viewer watches.
+    #[cold]
+    pub(crate) fn slow_poll(&self, id: u64, took: std::time::Duration) {
+        if self.on.load(Ordering::Relaxed) {
+            let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+            let mut table = self.polls.lock().unwrap_or_else(|e| e.into_inner());
+            table.entry(id).or_default().record(ns);
+        }
     }
 
     /// Takes the statistics gathered since the last call (rule 2).

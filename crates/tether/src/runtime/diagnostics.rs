@@ -332,8 +332,14 @@ impl Credit {
         (self.mark & CREDIT) as u32
     }
 
-    fn slow(self) -> bool {
+    pub(crate) fn slow(self) -> bool {
         self.mark & SLOW != 0
+    }
+
+    /// The time credited to the poll (exact to a watchdog period for a slow one).
+    #[cfg(feature = "console")]
+    pub(crate) fn duration(self) -> Duration {
+        TICK * self.ticks()
     }
 }
 

@@ -118,6 +118,12 @@ impl<F: Future> Future for TaskFuture<'_, F> {
             // rule 2).
             if std::ptr::eq(crate::task::current::slot(), s) {
                 if let Some(credit) = s.end(seq) {
+                    // A slow poll the console did not sample is recorded with the watchdog's
+                    // measure (`console/probe.rs` rule 1).
+                    #[cfg(feature = "console")]
+                    if started.is_none() && credit.slow() {
+                        s.console.slow_poll(meta.id.as_u64(), credit.duration());
+                    }
                     // The panic hook's time is not the task's (`runtime/panic_hook.rs`).
                     let panic = res.as_ref().err().map(|_| s.panic_timing(seq));
                     diagnostics::poll_credited(s, meta, credit, panic);
