@@ -412,9 +412,11 @@ impl Builder {
     ///
     /// The server runs on a thread of its own with its own small runtime, so it answers while
     /// this runtime's workers are blocked, and none of its tasks shows in this runtime's tree.
-    /// Unwatched it costs nothing but that idle thread; while a viewer streams, each poll is
-    /// timed (two clock reads) and the task list is copied four times a second. Poll timing
-    /// and worker utilisation need [`diagnostics`](Builder::diagnostics) on (the default).
+    /// Unwatched it costs nothing but that idle thread; while a viewer streams, one poll in 64
+    /// on each worker (and every slow one) is timed, parks are timed, and up to 20,000 tasks
+    /// are copied four times a second (a few percent of CPU on the cheapest operations; the
+    /// figures are in `docs/console.md`). Poll timing and worker utilisation need
+    /// [`diagnostics`](Builder::diagnostics) on (the default).
     ///
     /// tokio's counterpart is the `console-subscriber` crate with `tokio_unstable`, and the
     /// separate `tokio-console` terminal program; here it is one call and a browser.
