@@ -115,6 +115,8 @@ pub mod runtime;
 pub(crate) mod sched;
 pub mod scope;
 pub mod signal;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod sync;
 pub mod task;
 pub mod time;
@@ -137,6 +139,11 @@ pub use tether_macros::test;
 /// use to force portable fallbacks: not part of the public API, and may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    /// Makes the io_uring probe refuse (`Some(reason)`) or ask the kernel again (`None`), as a
+    /// kernel without io_uring or a seccomp profile would; process-wide, for tests of the
+    /// fallback to epoll.
+    #[cfg(target_os = "linux")]
+    pub use crate::io::uring::refuse_io_uring;
     pub use crate::macros::support::*;
     #[cfg(unix)]
     pub use crate::process::fallback::force_wait_by_polling;

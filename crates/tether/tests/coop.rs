@@ -35,6 +35,9 @@ fn always_readable_socket_does_not_starve_a_timer() {
     let done = watchdog("always_readable_socket_does_not_starve_a_timer");
     let (mut writer, reader) = std::os::unix::net::UnixStream::pair().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
+    // Readable before the runtime starts, whatever the feeder thread's timing on a loaded
+    // machine: the reader's first poll (it is queued before the timer) reads.
+    writer.write_all(&[7u8; 4096]).unwrap();
     // Keep the socket full from a plain thread, so every read finds data.
     let s = stop.clone();
     let feeder = std::thread::spawn(move || {

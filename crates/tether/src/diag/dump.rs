@@ -14,7 +14,7 @@ use crate::task::Id;
 /// time spent in poll.
 ///
 /// ```text
-/// runtime 1 (multi-thread, 2 workers): 6 live tasks
+/// runtime 1 (multi-thread, 2 workers, epoll): 6 live tasks
 /// ├─ task 1 "server" spawned at src/main.rs:20 · idle · age 1.20s · 14 polls, 0.3ms in poll
 /// │  ├─ scope 1 at src/main.rs:24 · 2 children
 /// │  │  ├─ task 3 "conn" spawned at src/main.rs:27 · running on worker 1 · age 1.10s · 3 polls, 0.1ms in poll
@@ -52,6 +52,7 @@ pub struct Dump {
     runtime: u64,
     flavor: &'static str,
     workers: usize,
+    io_driver: &'static str,
     tasks: Vec<TaskInfo>,
 }
 
@@ -60,12 +61,14 @@ impl Dump {
         runtime: u64,
         flavor: &'static str,
         workers: usize,
+        io_driver: &'static str,
         tasks: Vec<TaskInfo>,
     ) -> Dump {
         Dump {
             runtime,
             flavor,
             workers,
+            io_driver,
             tasks,
         }
     }
@@ -107,11 +110,12 @@ impl fmt::Display for Dump {
         let n = self.tasks.len();
         writeln!(
             f,
-            "runtime {} ({}, {} worker{}): {n} live task{}",
+            "runtime {} ({}, {} worker{}, {}): {n} live task{}",
             self.runtime,
             self.flavor,
             self.workers,
             if self.workers == 1 { "" } else { "s" },
+            self.io_driver,
             if n == 1 { "" } else { "s" },
         )?;
         let live: HashSet<Id> = self.tasks.iter().map(TaskInfo::id).collect();

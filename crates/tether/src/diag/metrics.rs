@@ -24,6 +24,8 @@ pub(crate) struct Gauges {
     pub(crate) injector: usize,
     pub(crate) slow_polls: u64,
     pub(crate) stuck_reports: u64,
+    pub(crate) io_driver: crate::runtime::IoDriver,
+    pub(crate) io_driver_fallback: Option<std::sync::Arc<str>>,
 }
 
 /// A snapshot of a runtime's counters, from [`Handle::metrics`](crate::runtime::Handle::metrics).
@@ -68,6 +70,8 @@ struct GaugeValues {
     injector: u64,
     slow_polls: u64,
     stuck_reports: u64,
+    io_driver: crate::runtime::IoDriver,
+    io_driver_fallback: Option<std::sync::Arc<str>>,
 }
 
 impl RuntimeMetrics {
@@ -88,6 +92,8 @@ impl RuntimeMetrics {
                 injector: g.injector as u64,
                 slow_polls: g.slow_polls,
                 stuck_reports: g.stuck_reports,
+                io_driver: g.io_driver,
+                io_driver_fallback: g.io_driver_fallback,
             },
         }
     }
@@ -123,6 +129,22 @@ impl RuntimeMetrics {
     /// I/O readiness events delivered by the reactor.
     pub fn io_events(&self) -> u64 {
         self.io_events
+    }
+
+    /// The I/O driver this runtime runs: [`IoDriver::Epoll`](crate::runtime::IoDriver::Epoll)
+    /// or [`IoDriver::IoUring`](crate::runtime::IoDriver::IoUring), never `Auto` (see
+    /// [`Builder::io_driver`](crate::runtime::Builder::io_driver)).
+    pub fn io_driver(&self) -> crate::runtime::IoDriver {
+        self.gauges.io_driver
+    }
+
+    /// Why this runtime runs epoll although io_uring was asked for (with
+    /// [`IoDriver::Auto`](crate::runtime::IoDriver::Auto)): the probe's answer, such as
+    /// `"io_uring_setup failed: Operation not permitted (os error 1) (blocked: a seccomp
+    /// profile, or the sysctl kernel.io_uring_disabled)"`. `None` if it runs the driver asked
+    /// for.
+    pub fn io_driver_fallback(&self) -> Option<&str> {
+        self.gauges.io_driver_fallback.as_deref()
     }
 
     /// Timers that have fired.

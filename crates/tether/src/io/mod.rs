@@ -153,6 +153,9 @@ pub(crate) mod driver;
 mod interest;
 pub(crate) mod poll_evented;
 pub(crate) mod scheduled_io;
+pub(crate) mod source;
+#[cfg(target_os = "linux")]
+pub(crate) mod uring;
 mod util;
 
 pub use futures_io::{AsyncBufRead, AsyncRead, AsyncSeek, AsyncWrite};

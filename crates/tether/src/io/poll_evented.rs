@@ -19,7 +19,7 @@ use std::io;
 use std::panic::Location;
 use std::task::{ready, Context, Poll};
 
-use mio::event::Source;
+use crate::io::source::IoSource;
 use mio::Token;
 
 use crate::io::driver::shutdown_error;
@@ -30,7 +30,7 @@ use crate::runtime::{context, RuntimeShared};
 use crate::task::coop;
 
 /// A registered I/O resource (see the module docs).
-pub(crate) struct PollEvented<E: Source> {
+pub(crate) struct PollEvented<E: IoSource> {
     /// The resource; `None` only after `into_inner`.
     io: Option<E>,
     rt: Arc<RuntimeShared>,
@@ -39,7 +39,7 @@ pub(crate) struct PollEvented<E: Source> {
     token: Token,
 }
 
-impl<E: Source> PollEvented<E> {
+impl<E: IoSource> PollEvented<E> {
     /// Registers `io` for read and write readiness with the current runtime.
     ///
     /// # Panics
@@ -67,6 +67,12 @@ impl<E: Source> PollEvented<E> {
             sched,
             token,
         })
+    }
+
+    /// The readiness of this registration (a simulated socket's network sets it).
+    #[cfg(feature = "sim")]
+    pub(crate) fn scheduled_io(&self) -> &Arc<ScheduledIo> {
+        &self.sched
     }
 
     /// The resource.
@@ -321,7 +327,7 @@ struct InterestWaiter<'a> {
     mask: usize,
 }
 
-impl<E: Source> Drop for PollEvented<E> {
+impl<E: IoSource> Drop for PollEvented<E> {
     fn drop(&mut self) {
         if let Some(mut io) = self.io.take() {
             self.rt.io.deregister(&mut io, self.token);

@@ -396,6 +396,34 @@ pub(crate) fn ready_from_event(ev: &mio::event::Event) -> usize {
     r & READY_MASK
 }
 
+/// Converts the event mask of an io_uring poll completion to readiness bits, as mio reads
+/// epoll's (`ready_from_event`): `POLLIN`/`POLLPRI` readable, `POLLOUT` writable, `POLLHUP` (or
+/// `POLLRDHUP` with `POLLIN`) read-closed, `POLLHUP` or an error write-closed.
+#[cfg(target_os = "linux")]
+pub(crate) fn ready_from_poll(mask: u32) -> usize {
+    let has = |bit: libc::c_short| mask & (bit as u16 as u32) != 0;
+    let mut r = 0;
+    if has(libc::POLLIN) || has(libc::POLLPRI) {
+        r |= READABLE;
+    }
+    if has(libc::POLLOUT) {
+        r |= WRITABLE;
+    }
+    if has(libc::POLLHUP) || (has(libc::POLLIN) && has(libc::POLLRDHUP)) {
+        r |= READ_CLOSED;
+    }
+    if has(libc::POLLHUP)
+        || (has(libc::POLLOUT) && has(libc::POLLERR))
+        || mask == libc::POLLERR as u16 as u32
+    {
+        r |= WRITE_CLOSED;
+    }
+    if has(libc::POLLERR) {
+        r |= ERROR;
+    }
+    r & READY_MASK
+}
+
 #[cfg(all(test, not(tether_loom)))]
 mod tests {
     use super::*;

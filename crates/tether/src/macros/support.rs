@@ -70,6 +70,10 @@ thread_local! {
 /// is equally likely to be polled first, whatever the order of the branches.
 #[inline]
 pub fn start_index(n: u32) -> u32 {
+    #[cfg(feature = "sim")]
+    if let Some(i) = crate::sim::select_start(n) {
+        return i;
+    }
     START_RNG.with(|state| {
         let mut x = state.get();
         if x == 0 {

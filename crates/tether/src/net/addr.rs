@@ -123,6 +123,23 @@ pub(crate) async fn resolve<A: ToSocketAddrs>(addr: A) -> io::Result<Vec<SocketA
 }
 
 async fn lookup(host: String) -> io::Result<Vec<SocketAddr>> {
+    // Inside a simulation, names are the simulation's hosts.
+    #[cfg(feature = "sim")]
+    if let Some(world) = crate::sim::socket::current_world() {
+        let (name, port) = host.rsplit_once(':').ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("could not resolve {host:?}: expected \"host:port\""),
+            )
+        })?;
+        let port = port.parse().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("could not resolve {host:?}: {port:?} is not a port number"),
+            )
+        })?;
+        return crate::sim::socket::resolve(&world, name, port);
+    }
     let job = crate::task::spawn_blocking(move || {
         use std::net::ToSocketAddrs as _;
         match host.to_socket_addrs() {

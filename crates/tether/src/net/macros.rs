@@ -246,14 +246,14 @@ macro_rules! fd_impls {
         #[cfg(unix)]
         impl std::os::fd::AsRawFd for $t {
             fn as_raw_fd(&self) -> std::os::fd::RawFd {
-                std::os::fd::AsRawFd::as_raw_fd(self.io.get_ref())
+                std::os::fd::AsRawFd::as_raw_fd(crate::net::OsSocket::as_os(self.io.get_ref()))
             }
         }
 
         #[cfg(unix)]
         impl std::os::fd::AsFd for $t {
             fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-                std::os::fd::AsFd::as_fd(self.io.get_ref())
+                std::os::fd::AsFd::as_fd(crate::net::OsSocket::as_os(self.io.get_ref()))
             }
         }
 
@@ -262,7 +262,9 @@ macro_rules! fd_impls {
         #[cfg(unix)]
         impl std::os::fd::IntoRawFd for $t {
             fn into_raw_fd(self) -> std::os::fd::RawFd {
-                std::os::fd::IntoRawFd::into_raw_fd(self.io.into_inner())
+                let os = crate::net::OsSocket::into_os(self.io.into_inner())
+                    .unwrap_or_else(|e| panic!("tether: {}::into_raw_fd: {e}", stringify!($t)));
+                std::os::fd::IntoRawFd::into_raw_fd(os)
             }
         }
 
@@ -305,14 +307,18 @@ macro_rules! fd_impls {
         #[cfg(windows)]
         impl std::os::windows::io::AsRawSocket for $t {
             fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
-                std::os::windows::io::AsRawSocket::as_raw_socket(self.io.get_ref())
+                std::os::windows::io::AsRawSocket::as_raw_socket(crate::net::OsSocket::as_os(
+                    self.io.get_ref(),
+                ))
             }
         }
 
         #[cfg(windows)]
         impl std::os::windows::io::AsSocket for $t {
             fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
-                std::os::windows::io::AsSocket::as_socket(self.io.get_ref())
+                std::os::windows::io::AsSocket::as_socket(crate::net::OsSocket::as_os(
+                    self.io.get_ref(),
+                ))
             }
         }
 
@@ -321,7 +327,11 @@ macro_rules! fd_impls {
         #[cfg(windows)]
         impl std::os::windows::io::IntoRawSocket for $t {
             fn into_raw_socket(self) -> std::os::windows::io::RawSocket {
-                std::os::windows::io::IntoRawSocket::into_raw_socket(self.io.into_inner())
+                std::os::windows::io::IntoRawSocket::into_raw_socket(
+                    crate::net::OsSocket::into_os(self.io.into_inner()).unwrap_or_else(|e| {
+                        panic!("tether: {}::into_raw_socket: {e}", stringify!($t))
+                    }),
+                )
             }
         }
 
@@ -520,7 +530,7 @@ macro_rules! stream_common {
             ) -> std::task::Poll<std::io::Result<()>> {
                 let len = buf.remaining();
                 self.io
-                    .poll_read_io(cx, len, |s| crate::io::poll_evented::read_into_buf(&*s, buf))
+                    .poll_read_io(cx, len, |s| crate::net::ReadIntoBuf::read_buf(s, buf))
                     .map_ok(|_| ())
             }
 

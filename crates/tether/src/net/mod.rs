@@ -37,6 +37,70 @@ pub mod unix;
 
 use std::io;
 
+#[cfg(feature = "sim")]
+pub(crate) use crate::sim::socket::Sock;
+/// What a TCP or UDP socket type registers: the mio socket itself, or (feature `sim`) a
+/// `sim::socket::Sock` that is the mio socket or a simulated one.
+#[cfg(not(feature = "sim"))]
+pub(crate) type Sock<O> = O;
+
+/// The operating-system socket behind what a socket type registers (the value itself, except
+/// for a simulated socket, which has none).
+pub(crate) trait OsSocket: Sized {
+    type Os;
+    /// The OS socket. Panics for a simulated one (the descriptor traits cannot work there).
+    fn as_os(&self) -> &Self::Os;
+    /// The OS socket, given up. `Unsupported` for a simulated one.
+    fn into_os(self) -> io::Result<Self::Os>;
+}
+
+macro_rules! os_socket_identity {
+    ($($t:ty),*) => {$(
+        impl OsSocket for $t {
+            type Os = $t;
+            fn as_os(&self) -> &$t {
+                self
+            }
+            fn into_os(self) -> io::Result<$t> {
+                Ok(self)
+            }
+        }
+    )*};
+}
+
+os_socket_identity!(
+    mio::net::TcpStream,
+    mio::net::TcpListener,
+    mio::net::UdpSocket
+);
+#[cfg(unix)]
+os_socket_identity!(
+    mio::net::UnixStream,
+    mio::net::UnixListener,
+    mio::net::UnixDatagram
+);
+
+/// One read into the unfilled part of a tokio `ReadBuf` (feature `tokio-io`), for the stream
+/// types' `poll_read_buf_priv`.
+#[cfg(feature = "tokio-io")]
+pub(crate) trait ReadIntoBuf {
+    fn read_buf(&self, buf: &mut tokio::io::ReadBuf<'_>) -> io::Result<usize>;
+}
+
+#[cfg(feature = "tokio-io")]
+impl ReadIntoBuf for mio::net::TcpStream {
+    fn read_buf(&self, buf: &mut tokio::io::ReadBuf<'_>) -> io::Result<usize> {
+        crate::io::poll_evented::read_into_buf(self, buf)
+    }
+}
+
+#[cfg(all(feature = "tokio-io", unix))]
+impl ReadIntoBuf for mio::net::UnixStream {
+    fn read_buf(&self, buf: &mut tokio::io::ReadBuf<'_>) -> io::Result<usize> {
+        crate::io::poll_evented::read_into_buf(self, buf)
+    }
+}
+
 pub use addr::{lookup_host, ToSocketAddrs};
 pub use tcp::{TcpListener, TcpSocket, TcpStream};
 pub use udp::UdpSocket;

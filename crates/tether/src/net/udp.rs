@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use crate::io::poll_evented::PollEvented;
 use crate::io::scheduled_io::Direction;
 use crate::net::addr::{each_addr, resolve, with_context, ToSocketAddrs};
+use crate::net::{OsSocket, Sock};
 
 /// A UDP socket.
 ///
@@ -34,7 +35,7 @@ use crate::net::addr::{each_addr, resolve, with_context, ToSocketAddrs};
 /// }
 /// ```
 pub struct UdpSocket {
-    io: PollEvented<mio::net::UdpSocket>,
+    io: PollEvented<Sock<mio::net::UdpSocket>>,
 }
 
 impl UdpSocket {
@@ -50,10 +51,17 @@ impl UdpSocket {
     pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
         let addrs = resolve(addr).await?;
         each_addr(addrs, |a| async move {
+            #[cfg(feature = "sim")]
+            if let Some(world) = crate::sim::socket::current_world() {
+                return Ok(UdpSocket {
+                    io: crate::sim::socket::udp_bind(world, a)
+                        .map_err(|e| with_context(e, "could not bind a UDP socket to", &a))?,
+                });
+            }
             let s = mio::net::UdpSocket::bind(a)
                 .map_err(|e| with_context(e, "could not bind a UDP socket to", &a))?;
             Ok(UdpSocket {
-                io: PollEvented::new(s, "UdpSocket::bind")?,
+                io: PollEvented::new(Sock::from(s), "UdpSocket::bind")?,
             })
         })
         .await
@@ -78,7 +86,7 @@ impl UdpSocket {
     fn from_std_as(s: std::net::UdpSocket, what: &'static str) -> io::Result<UdpSocket> {
         s.set_nonblocking(true)?;
         Ok(UdpSocket {
-            io: PollEvented::new(mio::net::UdpSocket::from_std(s), what)?,
+            io: PollEvented::new(Sock::from(mio::net::UdpSocket::from_std(s)), what)?,
         })
     }
 
@@ -88,7 +96,9 @@ impl UdpSocket {
     ///
     /// None today; the `Result` is tokio's signature.
     pub fn into_std(self) -> io::Result<std::net::UdpSocket> {
-        Ok(std::net::UdpSocket::from(self.io.into_inner()))
+        Ok(std::net::UdpSocket::from(OsSocket::into_os(
+            self.io.into_inner(),
+        )?))
     }
 
     /// Sets the default peer: `send` goes there and `recv` only accepts datagrams from it.

@@ -103,6 +103,13 @@ fn open_exit_fd(_pid: libc::pid_t) -> io::Result<OwnedFd> {
     ))
 }
 
+impl crate::io::source::IoSource for ExitFd {
+    #[cfg(target_os = "linux")]
+    fn uring_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.0.as_raw_fd())
+    }
+}
+
 impl Source for ExitFd {
     fn register(
         &mut self,

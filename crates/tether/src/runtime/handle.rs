@@ -293,6 +293,8 @@ impl Handle {
                 injector,
                 slow_polls: sh.diag.slow_polls(),
                 stuck_reports: sh.diag.stuck_reports(),
+                io_driver: sh.io.selected().driver,
+                io_driver_fallback: sh.io.selected().fallback.clone(),
             },
         )
     }
@@ -336,8 +338,12 @@ impl Handle {
             crate::sched::Scheduler::CurrentThread(_) => ("current-thread", 1),
             crate::sched::Scheduler::MultiThread(_) => ("multi-thread", sh.diag.slots.len()),
         };
+        let io_driver = sh.io.selected().driver.name();
         let (tasks, total) = sh.task_snapshot_limited(limit);
-        (Dump::new(sh.id.as_u64(), flavor, workers, tasks), total)
+        (
+            Dump::new(sh.id.as_u64(), flavor, workers, io_driver, tasks),
+            total,
+        )
     }
 
     /// The tasks alive on this runtime now, ordered by id: each with its id, name and spawn

@@ -56,7 +56,7 @@ mod metrics;
 mod panic_hook;
 mod watchdog;
 
-pub use builder::Builder;
+pub use builder::{Builder, IoDriver};
 pub use failure::UnhandledFailurePolicy;
 pub use handle::{EnterGuard, Handle, TryCurrentError};
 // The snapshot lives in `diag` with the other reports; it is also here because tokio has it here.
@@ -144,6 +144,10 @@ pub(crate) struct RuntimeShared {
     pub(crate) root_token: crate::scope::CancelToken,
     /// Slow-poll detection, the watchdog, per-worker slots.
     pub(crate) diag: diagnostics::PollMonitor,
+    /// The simulation this runtime runs (`tether::sim`): it numbers the tasks, runs blocking
+    /// jobs on the simulation's thread and owns the simulated network.
+    #[cfg(feature = "sim")]
+    pub(crate) sim: Option<std::sync::Arc<crate::sim::world::World>>,
     /// The live console, when `Builder::console` asked for one; stopped first at shutdown.
     #[cfg(feature = "console")]
     pub(crate) console: std::sync::OnceLock<crate::console::ConsoleServer>,
@@ -250,7 +254,8 @@ impl Runtime {
 
     fn from_builder(builder: &Builder) -> io::Result<Runtime> {
         let id = RuntimeId::next();
-        let (io_handle, io_driver) = crate::io::driver::new()?;
+        let batching = (builder.flavor == Flavor::CurrentThread).then_some(id);
+        let (io_handle, io_driver) = crate::io::driver::new(builder.io_driver, batching)?;
         let time = TimeHandle::new(builder.start_paused);
         let workers = match builder.flavor {
             Flavor::CurrentThread => 1,
@@ -294,6 +299,8 @@ impl Runtime {
             block_on_wakers: crate::loom::sync::Mutex::new(Vec::new()),
             root_token: crate::scope::CancelToken::new(),
             diag: diagnostics::PollMonitor::new(builder.diagnostics.clone(), workers),
+            #[cfg(feature = "sim")]
+            sim: builder.sim.clone(),
             #[cfg(feature = "console")]
             console: std::sync::OnceLock::new(),
         });

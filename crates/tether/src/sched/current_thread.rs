@@ -465,6 +465,137 @@ impl Core {
     }
 }
 
+/// Why a simulation's run loop stopped (`run_sim`).
+#[cfg(feature = "sim")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SimStop {
+    /// `finished()` returned true.
+    Finished,
+    /// The world recorded a failure.
+    Failed,
+    /// Nothing runnable, no timer, no network event, and not finished.
+    Deadlock,
+    /// `max_steps` polls ran without finishing.
+    StepLimit,
+    /// The virtual clock passed `time_limit` without finishing.
+    TimeLimit,
+}
+
+/// Drives a simulation (`tether::sim`) on this thread: the simulation's choices pick which
+/// ready task runs at every step (instead of the run queue's order), and when nothing is ready
+/// the clock jumps to the next timer or network event instead of sleeping. Returns when
+/// `finished()` says so, the world records a failure, or a limit is reached.
+#[cfg(feature = "sim")]
+pub(crate) fn run_sim(
+    rt: &Arc<RuntimeShared>,
+    world: &crate::sim::world::World,
+    mut finished: impl FnMut() -> bool,
+    max_steps: u64,
+    time_limit: Duration,
+) -> SimStop {
+    use crate::sim::world::Event;
+    let sched = rt.sched.current_thread();
+    let core = sched
+        .take_core()
+        .expect("tether::sim: a simulation's runtime is driven by the simulation alone");
+    let guard = CoreGuard {
+        rt,
+        core: Some(core),
+    };
+    let core: &Core = guard.core.as_deref().expect("core is present until drop");
+    local::close_orphans();
+    let owner = local::owner(rt);
+    let _run_queue = context::set_run_queue(&core.run_queue);
+    let mut wakers = Vec::new();
+    loop {
+        // `finished` also checks the invariants, which may record a failure: no step runs
+        // after one.
+        let done = finished();
+        if world.has_failed() {
+            return SimStop::Failed;
+        }
+        if done {
+            return SimStop::Finished;
+        }
+        // `sim/world.rs` rule 4: a crash is complete before the next step.
+        while world.take_dead_pending() {
+            rt.registry
+                .abort_matching(|meta| world.is_dead_task(meta.id));
+            loop {
+                let dead = {
+                    let mut q = core.run_queue.queue.borrow_mut();
+                    while let Some(t) = owner.pop() {
+                        q.push_back(t);
+                    }
+                    if let Some(first) = sched.remote.pop_all_into(&mut q) {
+                        q.push_front(first);
+                    }
+                    let i = q.iter().position(|t| world.is_dead_task(t.metadata().id));
+                    i.and_then(|i| q.remove(i))
+                };
+                let Some(task) = dead else { break };
+                // Cancelled: the poll wrapper drops the future without polling it.
+                world.before_poll(task.metadata().id);
+                coop::with_budget(|| task.run());
+            }
+        }
+        // Every ready task, whatever queue it waits in, is a candidate.
+        let task = {
+            let mut q = core.run_queue.queue.borrow_mut();
+            while let Some(t) = owner.pop() {
+                q.push_back(t);
+            }
+            if let Some(first) = sched.remote.pop_all_into(&mut q) {
+                q.push_front(first);
+            }
+            match q.len() {
+                0 => None,
+                n => {
+                    let i = world.pick(n, &|i| q[i].metadata().id);
+                    q.remove(i)
+                }
+            }
+        };
+        if let Some(task) = task {
+            let polls = core.polls.get() + 1;
+            if polls > max_steps {
+                drop_task(task);
+                return SimStop::StepLimit;
+            }
+            core.polls.set(polls);
+            world.before_poll(task.metadata().id);
+            coop::with_budget(|| task.run());
+            continue;
+        }
+        // Nothing ready. Real I/O (what the simulation does not simulate) and due timers.
+        core.driver.borrow_mut().turn(rt, Some(Duration::ZERO));
+        if core.has_queued_work(&owner) || sched.remote.is_pending() {
+            continue;
+        }
+        let next_timer = rt.time.next_deadline();
+        let next_net = world.lock().net.next_event();
+        let next = match (next_timer, next_net) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => match a.or(b) {
+                Some(t) => t,
+                None => return SimStop::Deadlock,
+            },
+        };
+        if world.elapsed(next) > time_limit {
+            return SimStop::TimeLimit;
+        }
+        rt.time.clock.advance_to(next);
+        let now = rt.time.clock.now();
+        let to_ms = u64::try_from(world.elapsed(now).as_millis()).unwrap_or(u64::MAX);
+        world.record(Event::Advance { to_ms });
+        world.deliver_net(now, &mut wakers);
+        for w in wakers.drain(..) {
+            w.wake();
+        }
+        core.driver.borrow_mut().turn(rt, Some(Duration::ZERO));
+    }
+}
+
 /// Rule 3, the driver's side: announces that it is about to block (`sleeping`), then re-checks
 /// for work with `work_arrived`. Returns whether it may block; when it may not, the announcement
 /// is withdrawn. Every write of `sleeping` is a swap (see rule 3).

@@ -75,6 +75,11 @@ impl Scheduler {
 pub(crate) fn schedule(runnable: Runnable<TaskMeta>, info: ScheduleInfo) {
     let meta = runnable.metadata();
     if meta.blocking {
+        // A simulation runs blocking jobs on its own thread, in simulated time.
+        #[cfg(feature = "sim")]
+        if meta.shared.sim.is_some() {
+            return current_thread::schedule(runnable, info);
+        }
         let rt = meta.shared.clone();
         rt.blocking.push(&rt, runnable);
         return;

@@ -67,6 +67,10 @@ impl Drop for RegistryGuard<'_> {
     fn drop(&mut self) {
         let key = self.meta.key();
         self.meta.shared.registry.remove(key, self.meta.id);
+        #[cfg(feature = "sim")]
+        if let Some(world) = &self.meta.shared.sim {
+            world.task_done(self.meta.id);
+        }
         #[cfg(test)]
         test_hooks::unregistered(self.meta.id);
     }

@@ -52,6 +52,13 @@ impl Id {
         Id(NonZeroU64::new(id).expect("tether: task id counter overflowed"))
     }
 
+    /// The `n`th id of a simulation: numbered per simulation, so that a replay prints the same
+    /// ids, in a range (from 2^62) that the process-wide counter does not reach.
+    #[cfg(feature = "sim")]
+    pub(crate) fn simulated(n: u64) -> Id {
+        Id(NonZeroU64::new((1 << 62) | n).expect("non-zero: bit 62 is set"))
+    }
+
     /// The id as a number, for logs and metrics.
     pub fn as_u64(&self) -> u64 {
         self.0.get()
@@ -60,7 +67,9 @@ impl Id {
 
 impl fmt::Display for Id {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        // A simulation's ids (bit 62, `simulated`) print as their number within it; the
+        // process-wide counter never reaches bit 62.
+        (self.0.get() & !(1 << 62)).fmt(f)
     }
 }
 
@@ -114,9 +123,16 @@ impl TaskMeta {
         blocking: bool,
         scope: Option<crate::scope::CancelToken>,
     ) -> TaskMeta {
+        #[cfg(feature = "sim")]
+        let id = match &shared.sim {
+            Some(world) => world.next_task_id(),
+            None => Id::next(),
+        };
+        #[cfg(not(feature = "sim"))]
+        let id = Id::next();
         TaskMeta {
             shared,
-            id: Id::next(),
+            id,
             name,
             location,
             key: AtomicU32::new(u32::MAX),

@@ -136,7 +136,13 @@ impl TimeHandle {
         }
     }
 
-    /// Fires every due timer, pushing their wakers to `wakers`; returns how many fired.
+    /// The instant the next timer is due, if any (a simulation jumps its clock there).
+    #[cfg(feature = "sim")]
+    pub(crate) fn next_deadline(&self) -> Option<StdInstant> {
+        let next = lock(&self.wheel).next_expiration()?;
+        Some(self.tick_instant(next))
+    }
+
     /// Milliseconds since the runtime started, as of the last reactor turn.
     pub(crate) fn coarse_now_ms(&self) -> u64 {
         self.coarse_ms.load(Ordering::Relaxed)
@@ -147,6 +153,7 @@ impl TimeHandle {
         self.now_tick()
     }
 
+    /// Fires every due timer, pushing their wakers to `wakers`; returns how many fired.
     pub(crate) fn process(&self, wakers: &mut Vec<Waker>) -> u64 {
         let now = self.now_tick();
         self.coarse_ms.store(now, Ordering::Relaxed);

@@ -10,7 +10,7 @@ use mio::Interest;
 use crate::io::poll_evented::PollEvented;
 use crate::io::scheduled_io::Direction;
 use crate::net::addr::{each_addr, resolve, with_context, ToSocketAddrs};
-use crate::net::TcpStream;
+use crate::net::{OsSocket, Sock, TcpStream};
 
 /// A TCP socket listening for connections.
 ///
@@ -44,7 +44,7 @@ use crate::net::TcpStream;
 /// }
 /// ```
 pub struct TcpListener {
-    io: PollEvented<mio::net::TcpListener>,
+    io: PollEvented<Sock<mio::net::TcpListener>>,
 }
 
 impl TcpListener {
@@ -75,6 +75,13 @@ impl TcpListener {
     pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
         let addrs = resolve(addr).await?;
         each_addr(addrs, |a| async move {
+            #[cfg(feature = "sim")]
+            if let Some(world) = crate::sim::socket::current_world() {
+                return Ok(TcpListener {
+                    io: crate::sim::socket::tcp_bind(world, a)
+                        .map_err(|e| with_context(e, "could not bind a TCP listener to", &a))?,
+                });
+            }
             let l = mio::net::TcpListener::bind(a)
                 .map_err(|e| with_context(e, "could not bind a TCP listener to", &a))?;
             TcpListener::from_mio(l)
@@ -85,7 +92,7 @@ impl TcpListener {
     #[track_caller]
     pub(crate) fn from_mio(l: mio::net::TcpListener) -> io::Result<TcpListener> {
         Ok(TcpListener {
-            io: PollEvented::with_interest(l, Interest::READABLE, "TcpListener::bind")?,
+            io: PollEvented::with_interest(Sock::from(l), Interest::READABLE, "TcpListener::bind")?,
         })
     }
 
@@ -96,20 +103,14 @@ impl TcpListener {
     /// Returns the OS's error; see the [type docs](TcpListener) for how a server loop should
     /// handle `EMFILE`/`ENFILE`.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (s, peer) = self
-            .io
-            .async_io(Direction::Read, mio::net::TcpListener::accept)
-            .await?;
-        Ok((TcpStream::from_mio(s)?, peer))
+        let (s, peer) = self.io.async_io(Direction::Read, |l| l.accept()).await?;
+        Ok((TcpStream::from_sock(s)?, peer))
     }
 
     /// Polls for a connection; see [`accept`](TcpListener::accept).
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        match self
-            .io
-            .poll_io(cx, Direction::Read, mio::net::TcpListener::accept)
-        {
-            Poll::Ready(Ok((s, peer))) => Poll::Ready(TcpStream::from_mio(s).map(|s| (s, peer))),
+        match self.io.poll_io(cx, Direction::Read, |l| l.accept()) {
+            Poll::Ready(Ok((s, peer))) => Poll::Ready(TcpStream::from_sock(s).map(|s| (s, peer))),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
         }
@@ -135,7 +136,7 @@ impl TcpListener {
         l.set_nonblocking(true)?;
         Ok(TcpListener {
             io: PollEvented::with_interest(
-                mio::net::TcpListener::from_std(l),
+                Sock::from(mio::net::TcpListener::from_std(l)),
                 Interest::READABLE,
                 what,
             )?,
@@ -148,7 +149,9 @@ impl TcpListener {
     ///
     /// None today; the `Result` is tokio's signature.
     pub fn into_std(self) -> io::Result<std::net::TcpListener> {
-        Ok(std::net::TcpListener::from(self.io.into_inner()))
+        Ok(std::net::TcpListener::from(OsSocket::into_os(
+            self.io.into_inner(),
+        )?))
     }
 
     /// The local address the listener is bound to.

@@ -9,6 +9,7 @@ use crate::io::poll_evented::PollEvented;
 use crate::io::scheduled_io::Direction;
 use crate::net::addr::{each_addr, resolve, with_context, ToSocketAddrs};
 use crate::net::tcp::split::{self, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
+use crate::net::{OsSocket, Sock};
 
 /// A TCP connection.
 ///
@@ -42,7 +43,7 @@ use crate::net::tcp::split::{self, OwnedReadHalf, OwnedWriteHalf, ReadHalf, Writ
 /// }
 /// ```
 pub struct TcpStream {
-    io: PollEvented<mio::net::TcpStream>,
+    io: PollEvented<Sock<mio::net::TcpStream>>,
 }
 
 impl TcpStream {
@@ -70,8 +71,18 @@ impl TcpStream {
     #[track_caller]
     pub(crate) fn from_mio(s: mio::net::TcpStream) -> io::Result<TcpStream> {
         Ok(TcpStream {
-            io: PollEvented::new(s, "TcpStream")?,
+            io: PollEvented::new(Sock::<mio::net::TcpStream>::from(s), "TcpStream")?,
         })
+    }
+
+    /// A stream a listener accepted (real, or simulated inside a simulation).
+    #[track_caller]
+    pub(crate) fn from_sock(s: Sock<mio::net::TcpStream>) -> io::Result<TcpStream> {
+        #[cfg(feature = "sim")]
+        let io = crate::sim::socket::register_stream(s, "TcpListener::accept")?;
+        #[cfg(not(feature = "sim"))]
+        let io = PollEvented::new(s, "TcpListener::accept")?;
+        Ok(TcpStream { io })
     }
 
     /// Wraps a standard stream, switching it to non-blocking mode.
@@ -93,7 +104,7 @@ impl TcpStream {
     fn from_std_as(s: std::net::TcpStream, what: &'static str) -> io::Result<TcpStream> {
         s.set_nonblocking(true)?;
         Ok(TcpStream {
-            io: PollEvented::new(mio::net::TcpStream::from_std(s), what)?,
+            io: PollEvented::new(Sock::from(mio::net::TcpStream::from_std(s)), what)?,
         })
     }
 
@@ -101,9 +112,11 @@ impl TcpStream {
     ///
     /// # Errors
     ///
-    /// None today; the `Result` is tokio's signature.
+    /// `Unsupported` for a stream of a simulation (`tether::sim`), which has no descriptor.
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
-        Ok(std::net::TcpStream::from(self.io.into_inner()))
+        Ok(std::net::TcpStream::from(OsSocket::into_os(
+            self.io.into_inner(),
+        )?))
     }
 
     /// The local address of the connection.
@@ -128,12 +141,20 @@ impl TcpStream {
 
     /// Sets `SO_LINGER`.
     pub fn set_linger(&self, dur: Option<Duration>) -> io::Result<()> {
-        socket2::SockRef::from(self.io.get_ref()).set_linger(dur)
+        #[cfg(feature = "sim")]
+        if let Sock::Sim(_) = self.io.get_ref() {
+            return Ok(());
+        }
+        socket2::SockRef::from(self.io.get_ref().as_os()).set_linger(dur)
     }
 
     /// The `SO_LINGER` setting.
     pub fn linger(&self) -> io::Result<Option<Duration>> {
-        socket2::SockRef::from(self.io.get_ref()).linger()
+        #[cfg(feature = "sim")]
+        if let Sock::Sim(_) = self.io.get_ref() {
+            return Ok(None);
+        }
+        socket2::SockRef::from(self.io.get_ref().as_os()).linger()
     }
 
     /// Sets the IP time-to-live.
@@ -192,6 +213,12 @@ impl TcpStream {
 
 /// Starts a non-blocking connect and waits for it to complete.
 async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
+    #[cfg(feature = "sim")]
+    if let Some(world) = crate::sim::socket::current_world() {
+        return Ok(TcpStream {
+            io: crate::sim::socket::tcp_connect(world, addr).await?,
+        });
+    }
     connect_mio(mio::net::TcpStream::connect(addr)?).await
 }
 

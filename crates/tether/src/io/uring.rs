@@ -1,0 +1,400 @@
+//! The io_uring reactor (Linux): one ring per runtime, readiness through multishot
+//! `IORING_OP_POLL_ADD`, the driver's sleep an `io_uring_enter` with a timeout.
+//!
+//! Readiness rather than completions at this layer: every registered source (sockets, pipes, the
+//! signal socket, a child's pidfd) keeps its `mio::event::Source`-style retry loop of
+//! `PollEvented` (ready, try the system call, `WouldBlock`, wait) and works unchanged on this
+//! driver. A multishot poll posts a completion at each wake-up of the file's wait queue (edge
+//! triggered, as `EPOLLET`), so the events are those epoll would deliver. What io_uring saves
+//! here: registrations and re-arms made on the driver's thread ride on the next `io_uring_enter`
+//! (batched per turn), and a turn that may not wait reads the completion queue from shared
+//! memory without any system call.
+//!
+//! Rules (the driver's rules in `driver.rs` hold as well; these are the ring's own):
+//! 1. One ring per runtime, shared by the `IoHandle` (any thread pushes submissions) and the
+//!    `Driver` (only the thread turning it reads completions: the driver is turned by one thread
+//!    at a time, the scheduler's invariant).
+//! 2. Pushes to the submission queue are serialised by `Ring::sq`; the kernel is the only
+//!    consumer. Any thread may call `io_uring_enter` to submit what is queued: the kernel
+//!    serialises submitters and consumes entries in queue order.
+//! 3. A registration with a descriptor has one multishot poll armed, its `user_data` the
+//!    registration's token. A completion without `IORING_CQE_F_MORE` ends that poll; dispatch
+//!    re-arms it, under the registrations lock, if and only if the registration is still live.
+//!    Deregistration removes the registration and pushes `ASYNC_CANCEL` for its token under the
+//!    same lock. Lock order: registrations, then `sq`. So in queue order a token's every re-arm
+//!    precedes its removal, and no poll outlives its registration.
+//! 4. A submission pushed by the thread that drives a current-thread runtime is submitted by that
+//!    thread's next turn (it must turn before it sleeps): registrations batch into one
+//!    `io_uring_enter`. Any other thread submits at once (one `io_uring_enter`, as epoll's
+//!    `epoll_ctl`): the driver may be asleep on another thread. A removal is submitted at once on
+//!    every thread: an armed poll holds a reference to the file, so the descriptor the caller
+//!    closes next would stay open (a peer would see no EOF) until the removal runs.
+//! 5. The waker is an eventfd with its own multishot poll (`WAKE_DATA`). It is never read: each
+//!    write wakes the poll (edge triggered) whatever the counter holds.
+//! 6. A poll the kernel cancelled (`-ECANCELED`: the thread that armed it exited, or the ring
+//!    was overloaded) is re-armed like any ended poll (rule 3). A poll that failed otherwise
+//!    marks its registration ready in every direction, so waiters retry their system call and
+//!    see the error; it is not re-armed.
+//! 7. A re-arm that cannot be queued (the submission queue full even after submitting) waits in
+//!    the driver's backlog for its next turn, which retries it if the registration still lives.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use mio::Token;
+
+// std's lock, not the loom shim's: the other party of this protocol is the kernel, which no
+// loom model can play.
+use std::sync::Mutex;
+
+/// The `user_data` of the waker's poll (never a registration's token: tokens leave the top bit
+/// clear, the driver's rule 1).
+pub(crate) const WAKE_DATA: u64 = u64::MAX;
+/// The `user_data` of the cancellations of polls, whose completions carry nothing needed.
+pub(crate) const REMOVE_DATA: u64 = u64::MAX - 1;
+
+/// Submission queue entries. Registrations and re-arms of one turn share it; a full queue is
+/// submitted and reused (rule 7).
+const SQ_ENTRIES: u32 = 256;
+/// Completion queue entries: one turn's events. More wait in the kernel (`IORING_FEAT_NODROP`)
+/// for the next turn.
+const CQ_ENTRIES: u32 = 4096;
+
+/// A ring and what serialises its submitters (rules 1, 2).
+pub(crate) struct Ring {
+    ring: IoUring,
+    /// Held while pushing to the submission queue (rule 2).
+    sq: Mutex<()>,
+    /// The eventfd the driver's waker writes (rule 5).
+    wake_fd: OwnedFd,
+}
+
+/// Set by `tether::__private::refuse_io_uring`: the probe answers this reason instead of
+/// asking the kernel (for tests of the fallback).
+static REFUSAL: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// The verdict on what this kernel supports (opcodes, features, multishot poll), found by the
+/// first ring of the process. Failures to create a ring are not cached: they can be transient.
+static VERDICT: OnceLock<Result<(), String>> = OnceLock::new();
+
+/// Makes every later probe refuse io_uring with `reason` (or stop refusing, with `None`), as a
+/// kernel without io_uring, or a seccomp profile that blocks it, would. Process-wide; for tests.
+pub fn refuse_io_uring(reason: Option<&str>) {
+    *REFUSAL.lock().unwrap_or_else(|e| e.into_inner()) = reason.map(str::to_owned);
+}
+
+/// The poll mask of a registration's interest (the bits mio asks epoll for).
+pub(crate) fn poll_mask(interest: mio::Interest) -> u32 {
+    let mut m = 0;
+    if interest.is_readable() {
+        m |= (libc::POLLIN | libc::POLLRDHUP) as u16 as u32;
+    }
+    if interest.is_writable() {
+        m |= libc::POLLOUT as u16 as u32;
+    }
+    if interest.is_priority() {
+        m |= libc::POLLPRI as u16 as u32;
+    }
+    m
+}
+
+fn poll_entry(fd: RawFd, mask: u32, data: u64) -> squeue::Entry {
+    opcode::PollAdd::new(types::Fd(fd), mask)
+        .multi(true)
+        .build()
+        .user_data(data)
+}
+
+/// The removal of the poll whose `user_data` is `token` (rule 3): `ASYNC_CANCEL`, not
+/// `POLL_REMOVE`, which fails with `EALREADY` and leaves a multishot poll armed while that poll's
+/// completion is being posted (a poll armed on a ready socket and removed in the same submission
+/// does that); a cancellation marks the poll and its pending completion ends it.
+pub(crate) fn remove_entry(token: Token) -> squeue::Entry {
+    opcode::AsyncCancel::new(token.0 as u64)
+        .build()
+        .user_data(REMOVE_DATA)
+}
+
+/// The multishot poll of registration `token` on `fd` (rule 3).
+pub(crate) fn arm_entry(fd: RawFd, mask: u32, token: Token) -> squeue::Entry {
+    poll_entry(fd, mask, token.0 as u64)
+}
+
+impl Ring {
+    /// Creates a ring with its waker, after checking (once per process) that the kernel has what
+    /// this driver uses. `Err` holds the reason io_uring cannot be used, for the fallback.
+    pub(crate) fn open() -> Result<Ring, String> {
+        Ring::open_sized(SQ_ENTRIES, CQ_ENTRIES)
+    }
+
+    pub(crate) fn open_sized(sq_entries: u32, cq_entries: u32) -> Result<Ring, String> {
+        if let Some(reason) = REFUSAL.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Err(reason);
+        }
+        if cfg!(miri) {
+            return Err(
+                "io_uring is not available under Miri (its system calls are not emulated)".into(),
+            );
+        }
+        if let Some(Err(reason)) = VERDICT.get() {
+            return Err(reason.clone());
+        }
+        let ring = IoUring::builder()
+            .setup_cqsize(cq_entries)
+            .build(sq_entries)
+            .map_err(|e| {
+                let hint = match e.raw_os_error() {
+                    Some(libc::ENOSYS) => " (the kernel has no io_uring)",
+                    Some(libc::EPERM) => {
+                        " (blocked: a seccomp profile, or the sysctl kernel.io_uring_disabled)"
+                    }
+                    _ => "",
+                };
+                format!("io_uring_setup failed: {e}{hint}")
+            })?;
+        // SAFETY: `eventfd` has no memory-safety preconditions; its result is checked.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if efd < 0 {
+            return Err(format!(
+                "eventfd for the io_uring waker failed: {}",
+                io::Error::last_os_error()
+            ));
+        }
+        // SAFETY: `efd` is a new descriptor that nothing else owns.
+        let wake_fd = unsafe { OwnedFd::from_raw_fd(efd) };
+        let ring = Ring {
+            ring,
+            sq: Mutex::new(()),
+            wake_fd,
+        };
+        match VERDICT.get() {
+            Some(_) => ring
+                .arm_waker()
+                .map_err(|e| format!("arming the waker failed: {e}"))?,
+            None => {
+                let verdict = ring.check_kernel();
+                let verdict = VERDICT.get_or_init(|| verdict).clone();
+                verdict?;
+            }
+        }
+        Ok(ring)
+    }
+
+    /// The once-per-process checks: the features and opcodes used, and that a multishot poll
+    /// stays armed after a completion (Linux 5.13). Leaves the waker armed.
+    fn check_kernel(&self) -> Result<(), String> {
+        let p = self.ring.params();
+        if !p.is_feature_ext_arg() {
+            return Err(
+                "io_uring lacks IORING_FEAT_EXT_ARG (a wait with a timeout; Linux 5.11)".into(),
+            );
+        }
+        if !p.is_feature_nodrop() {
+            return Err("io_uring lacks IORING_FEAT_NODROP (Linux 5.5)".into());
+        }
+        let mut probe = io_uring::Probe::new();
+        self.ring
+            .submitter()
+            .register_probe(&mut probe)
+            .map_err(|e| format!("io_uring probe failed: {e} (Linux 5.6 or later needed)"))?;
+        for (code, name) in [
+            (opcode::PollAdd::CODE, "IORING_OP_POLL_ADD"),
+            (opcode::AsyncCancel::CODE, "IORING_OP_ASYNC_CANCEL"),
+        ] {
+            if !probe.is_supported(code) {
+                return Err(format!("io_uring does not support {name}"));
+            }
+        }
+        self.arm_waker()
+            .map_err(|e| format!("arming the waker failed: {e}"))?;
+        // One wake through the waker's poll: the completion must say the poll stays armed.
+        self.wake();
+        let ts = types::Timespec::from(Duration::from_secs(5));
+        let args = types::SubmitArgs::new().timespec(&ts);
+        match self.ring.submitter().submit_with_args(1, &args) {
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ETIME) => {}
+            Err(e) => return Err(format!("io_uring_enter failed: {e}")),
+        }
+        // SAFETY: no driver exists yet for this ring: this thread is its only reader (rule 1).
+        let cq = unsafe { self.ring.completion_shared() };
+        let mut seen = None;
+        for cqe in cq {
+            if cqe.user_data() == WAKE_DATA {
+                seen = Some((cqe.result(), cqe.flags()));
+            }
+        }
+        // Reset the counter the test wake left (the poll does not depend on it: rule 5).
+        let mut buf = 0u64;
+        // SAFETY: reads 8 bytes into `buf`, which is 8 bytes long.
+        unsafe { libc::read(self.wake_fd.as_raw_fd(), (&mut buf as *mut u64).cast(), 8) };
+        match seen {
+            Some((res, flags)) if res > 0 && cqueue::more(flags) => Ok(()),
+            Some((res, _)) if res < 0 => Err(format!(
+                "io_uring multishot poll refused: {} (Linux 5.13 or later needed)",
+                io::Error::from_raw_os_error(-res)
+            )),
+            Some(_) => Err(
+                "io_uring multishot poll ended after one completion (Linux 5.13 or later needed)"
+                    .into(),
+            ),
+            None => {
+                Err("io_uring multishot poll posted no completion for a written eventfd".into())
+            }
+        }
+    }
+
+    /// Arms (or re-arms) the waker's multishot poll (rule 5).
+    fn arm_waker(&self) -> io::Result<()> {
+        let mask = libc::POLLIN as u16 as u32;
+        self.push(&poll_entry(self.wake_fd.as_raw_fd(), mask, WAKE_DATA))?;
+        self.submit()
+    }
+
+    /// Queues `entry`, submitting what is queued first if the queue is full (rules 2, 7).
+    pub(crate) fn push(&self, entry: &squeue::Entry) -> io::Result<()> {
+        let _sq = self.sq.lock().unwrap_or_else(|e| e.into_inner());
+        for _ in 0..3 {
+            // SAFETY: the submission queue is pushed only under `sq` (rule 2), so this is its only
+            // producer now.
+            let mut sq = unsafe { self.ring.submission_shared() };
+            // SAFETY: the entries this driver builds (poll add and remove) point at no memory.
+            if unsafe { sq.push(entry) }.is_ok() {
+                return Ok(());
+            }
+            drop(sq);
+            match self.ring.submitter().submit() {
+                Ok(_) => {}
+                Err(e) if is_transient(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "tether: the io_uring submission queue stays full",
+        ))
+    }
+
+    /// Submits what is queued, now (rule 4).
+    pub(crate) fn submit(&self) -> io::Result<()> {
+        match self.ring.submitter().submit() {
+            Ok(_) => Ok(()),
+            Err(e) if is_transient(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Wakes the driver if it waits in `io_uring_enter` (rule 5).
+    pub(crate) fn wake(&self) {
+        let one = 1u64;
+        loop {
+            // SAFETY: writes the 8 bytes of `one`.
+            let n =
+                unsafe { libc::write(self.wake_fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+            if n == 8 {
+                return;
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => {
+                    // The counter is full (after 2^64 - 2 wakes): reset it and write again.
+                    let mut buf = 0u64;
+                    // SAFETY: reads 8 bytes into `buf`, which is 8 bytes long.
+                    unsafe {
+                        libc::read(self.wake_fd.as_raw_fd(), (&mut buf as *mut u64).cast(), 8)
+                    };
+                }
+                _ => {
+                    debug_assert!(false, "tether: failed to wake the io_uring reactor: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Whether a turn that may not wait must still enter the kernel: entries are queued, or
+    /// completions wait in the kernel's overflow list.
+    fn needs_enter(&self) -> bool {
+        // SAFETY: reads the queue's indices and flags only; pushes happen under `sq` elsewhere,
+        // and a stale answer costs at most one turn (rule 4 submits from other threads).
+        let sq = unsafe { self.ring.submission_shared() };
+        !sq.is_empty() || sq.cq_overflow() || sq.taskrun()
+    }
+}
+
+/// Errors after which entries stay queued for a later `io_uring_enter`.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINTR | libc::EAGAIN | libc::EBUSY | libc::ETIME)
+    )
+}
+
+/// The driver's half: waits on the ring and takes its completions (rule 1).
+pub(crate) struct Completions {
+    pub(crate) ring: std::sync::Arc<Ring>,
+    /// The completions of the current turn: `(user_data, result, flags)`.
+    pub(crate) batch: Vec<(u64, i32, u32)>,
+    /// Re-arms that could not be queued (rule 7).
+    pub(crate) backlog: Vec<Token>,
+    /// Whether the waker's poll must be re-armed.
+    waker_ended: bool,
+}
+
+impl Completions {
+    pub(crate) fn new(ring: std::sync::Arc<Ring>) -> Completions {
+        Completions {
+            ring,
+            batch: Vec::with_capacity(256),
+            backlog: Vec::new(),
+            waker_ended: false,
+        }
+    }
+
+    /// Submits what is queued, waits up to `timeout` (forever if `None`) for a completion, and
+    /// takes every completion into `batch`.
+    pub(crate) fn wait(&mut self, timeout: Option<Duration>) {
+        self.batch.clear();
+        if self.waker_ended {
+            // Queued here, submitted by the enter below.
+            let mask = libc::POLLIN as u16 as u32;
+            let entry = poll_entry(self.ring.wake_fd.as_raw_fd(), mask, WAKE_DATA);
+            self.waker_ended = self.ring.push(&entry).is_err();
+        }
+        let sub = self.ring.ring.submitter();
+        let res = match timeout {
+            Some(Duration::ZERO) if self.ring.needs_enter() => sub.submit(),
+            Some(Duration::ZERO) => Ok(0),
+            Some(d) => {
+                let ts = types::Timespec::from(d);
+                sub.submit_with_args(1, &types::SubmitArgs::new().timespec(&ts))
+            }
+            None => sub.submit_and_wait(1),
+        };
+        match res {
+            Ok(_) => {}
+            Err(e) if is_transient(&e) => {}
+            Err(e) => panic!("tether: the reactor failed to wait for events (io_uring_enter): {e}"),
+        }
+        // SAFETY: only the thread turning the driver reads the completion queue (rule 1), and
+        // `&mut self` is that turn.
+        let cq = unsafe { self.ring.ring.completion_shared() };
+        for cqe in cq {
+            if cqe.user_data() == WAKE_DATA {
+                if !cqueue::more(cqe.flags()) {
+                    self.waker_ended = true;
+                }
+                continue;
+            }
+            if cqe.user_data() == REMOVE_DATA {
+                continue;
+            }
+            self.batch
+                .push((cqe.user_data(), cqe.result(), cqe.flags()));
+        }
+    }
+}
