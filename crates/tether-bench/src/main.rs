@@ -37,6 +37,13 @@
 //! A separate mode: what `tether::compat::Compat` costs per poll and per TCP round trip, beside
 //! bare tether, on both flavors; see `compat_cost.rs`.
 //!
+//! ```text
+//! cargo run --release -p tether-bench --features console -- --console-cost [--runs N] [--quick]
+//! ```
+//!
+//! A separate mode: what the live console costs with one viewer streaming, on and off side by
+//! side in one process, as process CPU time per operation; see `console_cost.rs`.
+//!
 //! Progress goes to stderr; the report goes to stdout: date, `nproc`, the command, the runtime
 //! setups, one markdown table per flavor (single-thread: tether, tokio-ct, smol and the ratios
 //! tether/tokio-ct, tether/smol; multi-thread: tether-mt, tokio-mt, smol-mt and the ratios
@@ -161,6 +168,8 @@
 //! `suites::SUITES`.
 
 mod compat_cost;
+#[cfg(feature = "console")]
+mod console_cost;
 mod loadgen;
 mod measure;
 mod overhead;
@@ -182,7 +191,8 @@ const USAGE: &str =
     "usage: tether-bench [--quick] [--runs N] [--suite NAME]... [--runtime NAME]... \
                      [--timeout SECS] [--list]\n       \
      tether-bench --diag-overhead [--quick] [--runs N] [--timeout SECS]\n       \
-     tether-bench --compat-cost [--quick] [--runs N]";
+     tether-bench --compat-cost [--quick] [--runs N]\n       \
+     tether-bench --console-cost [--quick] [--runs N] (with --features console)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -191,6 +201,8 @@ fn main() -> ExitCode {
         Some("--loadgen") => return loadgen::main(&args[1..]),
         Some("--diag-overhead") => return overhead::main(&args[1..]),
         Some("--compat-cost") => return compat_cost::main(&args[1..]),
+        #[cfg(feature = "console")]
+        Some("--console-cost") => return console_cost::main(&args[1..]),
         _ => {}
     }
     match parse(&args) {

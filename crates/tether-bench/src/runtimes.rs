@@ -186,10 +186,44 @@ pub fn tether<F: Future>(flavor: Flavor, future: F) -> F::Output {
             eprintln!("{d}");
         }
     });
+    #[cfg(feature = "console")]
+    let console = std::env::var_os("TETHER_BENCH_CONSOLE").is_some();
+    #[cfg(feature = "console")]
+    if console {
+        builder.console("127.0.0.1:0").quiet();
+    }
     let rt = builder
         .build()
         .expect("tether-bench: could not build the tether runtime");
+    #[cfg(feature = "console")]
+    if console {
+        console_viewer(rt.console_addr().expect("the console's address"));
+    }
     rt.block_on(future)
+}
+
+/// One viewer of the live console's stream, reading it on a thread of its own for as long as
+/// the process lives (`--features console` with `TETHER_BENCH_CONSOLE=1`). Waits for the first
+/// frame, so that the measurement runs watched.
+#[cfg(feature = "console")]
+fn console_viewer(addr: std::net::SocketAddr) {
+    use std::io::{BufRead, BufReader, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("tether-bench: the console's stream");
+    write!(s, "GET /api/stream HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut lines = BufReader::new(s);
+    let mut line = String::new();
+    while !line.starts_with("data: ") {
+        line.clear();
+        if lines.read_line(&mut line).unwrap_or(0) == 0 {
+            panic!("tether-bench: the console's stream ended before its first frame");
+        }
+    }
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while lines.read_line(&mut line).unwrap_or(0) > 0 {
+            line.clear();
+        }
+    });
 }
 
 /// Runs `future` on a fresh tokio runtime of the given flavor, with I/O and timers enabled.

@@ -16,7 +16,9 @@
 //! `cargo run --release -p tether-demo` runs the C10k demo (the `c10k` binary): the server and, in
 //! a child process, the load generator, with 10,000 connections on one machine;
 //! `cargo run --release -p tether-demo --bin echo` runs the echo server on `127.0.0.1:5566`;
-//! `cargo run --release -p tether-demo --bin kv` runs the key-value server on `127.0.0.1:6380`.
+//! `cargo run --release -p tether-demo --bin kv` runs the key-value server on `127.0.0.1:6380`;
+//! `cargo run --example console` (from the workspace root) runs a small server under load with
+//! the live console on (`examples/console.rs`; its browser test is in `browser/`).
 
 pub mod echo_server;
 pub mod kv;

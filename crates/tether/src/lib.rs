@@ -90,6 +90,9 @@
 //! - `tokio-compat`: the `compat` module, which runs futures that need tokio's runtime itself
 //!   (its reactor, timers or `tokio::spawn`: reqwest, a tonic channel, sqlx) from tether tasks,
 //!   on a background tokio runtime started on first use.
+//! - `console`: [`runtime::Builder::console`], a live console in the browser: the task tree,
+//!   the workers' utilisation, a timeline of slow polls and watchdog reports, the metrics, and
+//!   a JSON API, served on loopback by the runtime itself.
 
 #![doc(test(attr(deny(warnings))))]
 // Everything the runtime says on its own takes the one reporting path (`diag/report.rs`, rule 1).
@@ -97,6 +100,8 @@
 
 #[cfg(feature = "tokio-compat")]
 pub mod compat;
+#[cfg(feature = "console")]
+pub(crate) mod console;
 pub mod diag;
 pub mod fs;
 pub mod future;

@@ -77,6 +77,22 @@ impl Dump {
     pub fn tasks(&self) -> &[TaskInfo] {
         &self.tasks
     }
+
+    /// The runtime's number, its flavor's name and its worker count (for the live console).
+    #[cfg(feature = "console")]
+    pub(crate) fn runtime_id(&self) -> u64 {
+        self.runtime
+    }
+
+    #[cfg(feature = "console")]
+    pub(crate) fn flavor(&self) -> &'static str {
+        self.flavor
+    }
+
+    #[cfg(feature = "console")]
+    pub(crate) fn workers(&self) -> usize {
+        self.workers
+    }
 }
 
 /// The tree being drawn: who sits under whom.

@@ -209,6 +209,10 @@ struct Outputs {
     stderr: bool,
 }
 
+/// The live console's copy of each diagnostic (`Reporter::set_console_tap`).
+#[cfg(feature = "console")]
+pub(crate) type ConsoleTap = Box<dyn Fn(&Diagnostic) + Send + Sync>;
+
 /// A runtime's end of the one reporting path (see the module docs).
 pub(crate) struct Reporter {
     on_diagnostic: Option<DiagnosticHook>,
@@ -216,6 +220,10 @@ pub(crate) struct Reporter {
     /// `Builder::quiet`: nothing on stderr (rule 4).
     quiet: bool,
     limiter: RateLimiter,
+    /// The live console's copy of every diagnostic (its stall timeline), set once when the
+    /// console starts; called before the hook, never blocks (`console/stalls.rs`).
+    #[cfg(feature = "console")]
+    console_tap: std::sync::OnceLock<ConsoleTap>,
 }
 
 impl Reporter {
@@ -229,12 +237,33 @@ impl Reporter {
             on_failure,
             quiet,
             limiter: RateLimiter::new(),
+            #[cfg(feature = "console")]
+            console_tap: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Gives every diagnostic from now on to `tap` too (the live console's stall timeline).
+    #[cfg(feature = "console")]
+    pub(crate) fn set_console_tap(&self, tap: ConsoleTap) {
+        let _ = self.console_tap.set(tap);
+    }
+
+    /// Says `text` on stderr unless the runtime is quiet; for the live console's address at
+    /// start, which is information the user asked for, not a report (no hook, no rate limit).
+    #[cfg(feature = "console")]
+    pub(crate) fn notice(&self, text: &str) {
+        if !self.quiet {
+            write_stderr(text);
         }
     }
 
     /// Delivers a diagnostic made at `now` (on the runtime's clock): rules 2 to 5.
     pub(crate) fn diagnostic(&self, d: &Diagnostic, now: Instant) {
         let topic = Topic::Diagnostic(d.kind);
+        #[cfg(feature = "console")]
+        if let Some(tap) = self.console_tap.get() {
+            tap(d);
+        }
         let mut hook_panicked = false;
         let hooked = match &self.on_diagnostic {
             Some(hook) => {

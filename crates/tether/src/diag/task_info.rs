@@ -107,6 +107,10 @@ pub struct TaskInfo {
     pub(crate) blocking: bool,
     pub(crate) state: TaskState,
     pub(crate) polls: u32,
+    /// Times scheduled, modulo 2^16 (`TaskMeta::wakes`); the console unwraps it over its
+    /// snapshots.
+    #[cfg_attr(not(feature = "console"), allow(dead_code))]
+    pub(crate) wakes: u16,
     pub(crate) busy: Duration,
     pub(crate) scope: Option<ScopeInfo>,
     pub(crate) join_set: Option<JoinSetInfo>,

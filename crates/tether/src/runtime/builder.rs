@@ -96,6 +96,8 @@ pub struct Builder {
     /// The simulation this runtime belongs to (set only by `tether::sim`).
     #[cfg(feature = "sim")]
     pub(crate) sim: Option<Arc<crate::sim::world::World>>,
+    #[cfg(feature = "console")]
+    pub(crate) console: Option<crate::console::ConsoleConfig>,
 }
 
 impl Builder {
@@ -117,6 +119,8 @@ impl Builder {
             io_driver: IoDriver::Epoll,
             #[cfg(feature = "sim")]
             sim: None,
+            #[cfg(feature = "console")]
+            console: None,
         }
     }
 
@@ -462,6 +466,102 @@ impl Builder {
         self
     }
 
+    /// Serves a live console for this runtime at `addr` (feature `console`): a web page that
+    /// shows the task tree (root tasks, scopes, join sets, children, blocking jobs) with each
+    /// task's state, age, polls and time in poll, the workers' utilisation, a timeline of slow
+    /// polls and watchdog reports, and the runtime's metrics, updated several times a second;
+    /// and the JSON API behind it (`/api/snapshot`, `/api/stream`, `/api/tasks/ID`; documented
+    /// in the repository's `docs/console.md`).
+    ///
+    /// `build` binds the address (port 0 picks a free port; read the one chosen with
+    /// [`Runtime::console_addr`](super::Runtime::console_addr)) and says where on stderr:
+    /// `tether console: http://127.0.0.1:PORT/ (read-only, loopback)` (unless
+    /// [`quiet`](Builder::quiet)). The console is read-only: no endpoint changes the program.
+    /// It listens on loopback: a non-loopback address makes `build` fail unless
+    /// [`console_allow_remote(true)`](Builder::console_allow_remote) is set, since anyone who
+    /// can connect sees every task's name and spawn site.
+    ///
+    /// The server runs on a thread of its own with its own small runtime, so it answers while
+    /// this runtime's workers are blocked, and none of its tasks shows in this runtime's tree.
+    /// Unwatched it costs nothing but that idle thread; while a viewer streams, one poll in 64
+    /// on each worker (and every slow one) is timed, parks are timed, and up to 20,000 tasks
+    /// are copied four times a second (a few percent of CPU on the cheapest operations; the
+    /// figures are in `docs/console.md`). Poll timing and worker utilisation need
+    /// [`diagnostics`](Builder::diagnostics) on (the default).
+    ///
+    /// tokio's counterpart is the `console-subscriber` crate with `tokio_unstable`, and the
+    /// separate `tokio-console` terminal program; here it is one call and a browser.
+    ///
+    /// # Errors
+    ///
+    /// `build` fails when `addr` does not resolve, is not loopback without
+    /// `console_allow_remote(true)`, or cannot be bound (in use, not permitted).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = tether::runtime::Builder::new_multi_thread()
+    ///     .console("127.0.0.1:0") // prints: tether console: http://127.0.0.1:PORT/ (read-only, loopback)
+    ///     .build()
+    ///     .unwrap();
+    /// let addr = rt.console_addr().unwrap();
+    /// assert!(addr.ip().is_loopback());
+    /// assert_ne!(addr.port(), 0);
+    /// ```
+    #[cfg(feature = "console")]
+    pub fn console(&mut self, addr: impl std::net::ToSocketAddrs) -> &mut Builder {
+        let resolved = match addr.to_socket_addrs() {
+            Ok(mut addrs) => addrs
+                .next()
+                .ok_or_else(|| "it resolves to no address".to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let allow_remote = self.console.as_ref().is_some_and(|c| c.allow_remote);
+        self.console = Some(crate::console::ConsoleConfig {
+            addr: Some(resolved),
+            allow_remote,
+        });
+        self
+    }
+
+    /// Lets [`console`](Builder::console) listen on a non-loopback address (default: false,
+    /// and `build` refuses one). Whoever can reach the address then sees every task's name,
+    /// spawn site and state (never more: the console is read-only); put it behind something
+    /// that authenticates, or keep it on loopback and reach it through an SSH tunnel. With
+    /// this set, requests are also accepted whatever their `Host` header says (on loopback
+    /// only loopback names are, against DNS rebinding).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = tether::runtime::Builder::new_current_thread()
+    ///     .console("0.0.0.0:0")
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("console_allow_remote"));
+    ///
+    /// let rt = tether::runtime::Builder::new_current_thread()
+    ///     .console("0.0.0.0:0")
+    ///     .console_allow_remote(true)
+    ///     .quiet()
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(rt.console_addr().unwrap().ip().is_unspecified());
+    /// ```
+    #[cfg(feature = "console")]
+    pub fn console_allow_remote(&mut self, allow: bool) -> &mut Builder {
+        match &mut self.console {
+            Some(c) => c.allow_remote = allow,
+            None => {
+                self.console = Some(crate::console::ConsoleConfig {
+                    addr: None,
+                    allow_remote: allow,
+                })
+            }
+        }
+        self
+    }
+
     /// Accepted for tokio compatibility; does nothing. A tether runtime always has its I/O
     /// reactor, its timers and its signal handling: there is nothing to enable, and `build`
     /// gives the same runtime with or without this call.
@@ -517,8 +617,8 @@ impl Builder {
 
 impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
-            .field("flavor", &self.flavor)
+        let mut d = f.debug_struct("Builder");
+        d.field("flavor", &self.flavor)
             .field("worker_threads", &self.worker_threads)
             .field("start_paused", &self.start_paused)
             .field("event_interval", &self.event_interval)
@@ -529,7 +629,9 @@ impl fmt::Debug for Builder {
             .field("slow_poll_threshold", &self.diagnostics.slow_poll)
             .field("watchdog_limit", &self.diagnostics.watchdog)
             .field("quiet", &self.quiet)
-            .field("io_driver", &self.io_driver)
-            .finish()
+            .field("io_driver", &self.io_driver);
+        #[cfg(feature = "console")]
+        d.field("console", &self.console);
+        d.finish()
     }
 }

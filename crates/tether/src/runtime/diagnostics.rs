@@ -161,6 +161,10 @@ pub(crate) struct WorkerSlot {
     /// only by the slot's thread.
     last_hook_seq: AtomicU32,
     last_hook_nanos: AtomicU64,
+    /// The live console's per-poll timing and park time, gathered only while a viewer watches
+    /// (`console/probe.rs`).
+    #[cfg(feature = "console")]
+    pub(crate) console: crate::console::probe::SlotProbe,
 }
 
 impl WorkerSlot {
@@ -177,6 +181,8 @@ impl WorkerSlot {
             panic_hook: AtomicU64::new(IDLE),
             last_hook_seq: AtomicU32::new(0),
             last_hook_nanos: AtomicU64::new(0),
+            #[cfg(feature = "console")]
+            console: Default::default(),
         }
     }
 
@@ -263,6 +269,8 @@ impl WorkerSlot {
 
     /// The worker starts driving (or returns from park): rule 2.
     pub(crate) fn busy(&self, monitor: &PollMonitor) {
+        #[cfg(feature = "console")]
+        self.console.park_end();
         let a = self.activity.load(Ordering::Relaxed);
         if a & 1 == 1 {
             self.activity.store(a.wrapping_add(1), Ordering::SeqCst);
@@ -274,10 +282,26 @@ impl WorkerSlot {
 
     /// The worker parks or stops driving: rule 2.
     pub(crate) fn parked(&self) {
+        #[cfg(feature = "console")]
+        self.console.park_begin();
         let a = self.activity.load(Ordering::Relaxed);
         if a & 1 == 0 {
             self.activity.store(a.wrapping_add(1), Ordering::Release);
         }
+    }
+
+    /// The worker parked by [`parked`](WorkerSlot::parked) waits in the reactor (for the live
+    /// console's utilisation; nothing without the `console` feature).
+    #[inline]
+    pub(crate) fn parks_in_reactor(&self) {
+        #[cfg(feature = "console")]
+        self.console.in_reactor();
+    }
+
+    /// Whether the slot's worker is parked or not driven (rule 2), as the console reads it.
+    #[cfg(feature = "console")]
+    pub(crate) fn is_parked(&self) -> bool {
+        self.activity.load(Ordering::Relaxed) & 1 == 1
     }
 
     /// Records where the `block_on` future being driven on this slot was passed.
@@ -308,8 +332,14 @@ impl Credit {
         (self.mark & CREDIT) as u32
     }
 
-    fn slow(self) -> bool {
+    pub(crate) fn slow(self) -> bool {
         self.mark & SLOW != 0
+    }
+
+    /// The time credited to the poll (exact to a watchdog period for a slow one).
+    #[cfg(feature = "console")]
+    pub(crate) fn duration(self) -> Duration {
+        TICK * self.ticks()
     }
 }
 

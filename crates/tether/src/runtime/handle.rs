@@ -327,18 +327,22 @@ impl Handle {
     /// });
     /// ```
     pub fn dump(&self) -> Dump {
+        self.dump_limited(usize::MAX).0
+    }
+
+    /// [`dump`](Handle::dump) of at most `limit` tasks (the first in registry order, and every
+    /// one running now), and how many tasks are live in all: what the live console reads.
+    pub(crate) fn dump_limited(&self, limit: usize) -> (Dump, usize) {
         let sh = &self.shared;
         let (flavor, workers) = match &sh.sched {
             crate::sched::Scheduler::CurrentThread(_) => ("current-thread", 1),
             crate::sched::Scheduler::MultiThread(_) => ("multi-thread", sh.diag.slots.len()),
         };
         let io_driver = sh.io.selected().driver.name();
-        Dump::new(
-            sh.id.as_u64(),
-            flavor,
-            workers,
-            io_driver,
-            sh.task_snapshot(),
+        let (tasks, total) = sh.task_snapshot_limited(limit);
+        (
+            Dump::new(sh.id.as_u64(), flavor, workers, io_driver, tasks),
+            total,
         )
     }
 
@@ -360,6 +364,27 @@ impl Handle {
     /// ```
     pub fn live_tasks(&self) -> Vec<TaskInfo> {
         self.shared.task_snapshot()
+    }
+
+    /// The address the runtime's live console listens on (feature `console`), `None` when the
+    /// runtime was built without [`Builder::console`](super::Builder::console).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = tether::runtime::Builder::new_current_thread()
+    ///     .console("127.0.0.1:0")
+    ///     .quiet()
+    ///     .build()
+    ///     .unwrap();
+    /// rt.block_on(async {
+    ///     let addr = tether::runtime::Handle::current().console_addr().unwrap();
+    ///     println!("open http://{addr}/");
+    /// });
+    /// ```
+    #[cfg(feature = "console")]
+    pub fn console_addr(&self) -> Option<std::net::SocketAddr> {
+        self.shared.console.get().map(|c| c.addr())
     }
 
     /// Whether two handles refer to the same runtime.

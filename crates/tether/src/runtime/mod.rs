@@ -148,6 +148,9 @@ pub(crate) struct RuntimeShared {
     /// jobs on the simulation's thread and owns the simulated network.
     #[cfg(feature = "sim")]
     pub(crate) sim: Option<std::sync::Arc<crate::sim::world::World>>,
+    /// The live console, when `Builder::console` asked for one; stopped first at shutdown.
+    #[cfg(feature = "console")]
+    pub(crate) console: std::sync::OnceLock<crate::console::ConsoleServer>,
 }
 
 impl RuntimeShared {
@@ -176,10 +179,20 @@ impl RuntimeShared {
 
     /// Every live task, with its state, polls and scope.
     pub(crate) fn task_snapshot(&self) -> Vec<crate::diag::TaskInfo> {
+        self.task_snapshot_limited(usize::MAX).0
+    }
+
+    /// At most `limit` live tasks (the first in registry order, and every one running now),
+    /// and how many are live in all (see `Registry::snapshot`).
+    pub(crate) fn task_snapshot_limited(
+        &self,
+        limit: usize,
+    ) -> (Vec<crate::diag::TaskInfo>, usize) {
         self.registry.snapshot(
             self.time.now_ms(),
             &self.diag.running_keys(),
             diagnostics::TICK,
+            limit,
         )
     }
 
@@ -288,6 +301,8 @@ impl Runtime {
             diag: diagnostics::PollMonitor::new(builder.diagnostics.clone(), workers),
             #[cfg(feature = "sim")]
             sim: builder.sim.clone(),
+            #[cfg(feature = "console")]
+            console: std::sync::OnceLock::new(),
         });
         let rt = Runtime {
             handle: Handle { shared },
@@ -301,6 +316,11 @@ impl Runtime {
         if builder.flavor == Flavor::MultiThread {
             // On failure, dropping `rt` shuts down the workers already started.
             multi_thread::start(&rt.handle.shared)?;
+        }
+        #[cfg(feature = "console")]
+        if let Some(config) = &builder.console {
+            let server = crate::console::start(&rt.handle, config, &builder.thread_name)?;
+            let _ = rt.handle.shared.console.set(server);
         }
         Ok(rt)
     }
@@ -328,6 +348,13 @@ impl Runtime {
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.handle
             .block_on_at(future, "Runtime::block_on", Location::caller())
+    }
+
+    /// The address the live console listens on (its port, when `Builder::console` was given
+    /// port 0); `None` without a console. See [`Handle::console_addr`].
+    #[cfg(feature = "console")]
+    pub fn console_addr(&self) -> Option<std::net::SocketAddr> {
+        self.handle.console_addr()
     }
 
     /// A handle to this runtime, to spawn onto it from other threads or to read its metrics.
@@ -444,6 +471,11 @@ impl Runtime {
 ///
 /// [`DiagnosticKind::TasksLeftAtShutdown`]: crate::diag::DiagnosticKind::TasksLeftAtShutdown
 fn shutdown(rt: &Arc<RuntimeShared>, timeout: Option<std::time::Duration>) {
+    // The console first: it reads the runtime, which is about to go.
+    #[cfg(feature = "console")]
+    if let Some(console) = rt.console.get() {
+        console.stop();
+    }
     if rt.policy != UnhandledFailurePolicy::Ignore {
         let running: Vec<_> = rt
             .task_snapshot()

@@ -444,6 +444,7 @@ impl Core {
         let slot = rt.diag.slot(0);
         if let Some(s) = slot {
             s.parked();
+            s.parks_in_reactor();
         }
         driver.turn(rt, timeout);
         if let Some(s) = slot {

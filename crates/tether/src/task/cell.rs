@@ -102,13 +102,30 @@ impl<F: Future> Future for TaskFuture<'_, F> {
         // (`current::set_slot`).
         let slot = unsafe { slot.as_ref() };
         let seq = slot.map(|s| s.begin(meta.diag_key()));
+        // The live console times one poll in `SAMPLE` while a viewer watches
+        // (`console/probe.rs` rule 1).
+        #[cfg(feature = "console")]
+        let started = match (slot, seq) {
+            (Some(s), Some(seq)) => s.console.poll_started(seq),
+            _ => None,
+        };
         let res = catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
+        #[cfg(feature = "console")]
+        if let (Some(s), Some(t)) = (slot, started) {
+            s.console.poll_ended(meta.id.as_u64(), t);
+        }
         if let (Some(s), Some(seq)) = (slot, seq) {
             // Unless a `block_in_place` in this poll lent the worker, slot included, to a helper
             // thread: the slot is no longer this thread's to write (`sched/multi_thread/lend.rs`
             // rule 2).
             if std::ptr::eq(crate::task::current::slot(), s) {
                 if let Some(credit) = s.end(seq) {
+                    // A slow poll the console did not sample is recorded with the watchdog's
+                    // measure (`console/probe.rs` rule 1).
+                    #[cfg(feature = "console")]
+                    if started.is_none() && credit.slow() {
+                        s.console.slow_poll(meta.id.as_u64(), credit.duration());
+                    }
                     // The panic hook's time is not the task's (`runtime/panic_hook.rs`).
                     let panic = res.as_ref().err().map(|_| s.panic_timing(seq));
                     diagnostics::poll_credited(s, meta, credit, panic);

@@ -388,20 +388,29 @@ impl Registry {
     }
 
     /// A snapshot of the live tasks, ordered by id. `running` lists the diagnostics keys of the
-    /// polls in progress with their workers' indexes; `tick` is the unit of time in poll.
+    /// polls in progress with their workers' indexes; `tick` is the unit of time in poll. At
+    /// most `limit` tasks are described (the first in registry order, and every task running
+    /// now): the live console's bound on a snapshot of a million tasks, which then only counts
+    /// the rest. Returns the tasks and how many are live in all.
     pub(crate) fn snapshot(
         &self,
         now_ms: u64,
         running: &[(u32, usize)],
         tick: std::time::Duration,
-    ) -> Vec<TaskInfo> {
+        limit: usize,
+    ) -> (Vec<TaskInfo>, usize) {
         let mut tokens = Vec::new();
         let mut out: Vec<TaskInfo> = Vec::new();
+        let mut total = 0;
         self.for_each_list(|list| {
             list.for_each(|meta| {
-                let polls = meta.polls.load(Ordering::Relaxed);
+                total += 1;
                 let key = meta.diag_key();
                 let running_on = running.iter().find(|&&(k, _)| k == key).map(|(_, w)| *w);
+                if out.len() >= limit && running_on.is_none() {
+                    return;
+                }
+                let polls = meta.polls.load(Ordering::Relaxed);
                 let state = match running_on {
                     Some(worker) => TaskState::Running { worker },
                     None if meta.blocking() && polls > 0 => TaskState::Blocking,
@@ -420,6 +429,7 @@ impl Registry {
                     blocking: meta.blocking(),
                     state,
                     polls,
+                    wakes: meta.wakes.load(Ordering::Relaxed),
                     busy: tick * meta.poll_ticks.load(Ordering::Relaxed),
                     scope: None,
                     join_set: None,
@@ -442,7 +452,7 @@ impl Registry {
             });
         }
         out.sort_by_key(|t| t.id);
-        out
+        (out, total)
     }
 }
 
@@ -481,7 +491,10 @@ mod tests {
                 assert_eq!(with(Registry::len), 103);
                 assert_eq!(with(in_shards), 100);
                 assert_eq!(
-                    with(|r| r.snapshot(0, &[], std::time::Duration::ZERO).len()),
+                    with(|r| r
+                        .snapshot(0, &[], std::time::Duration::ZERO, usize::MAX)
+                        .0
+                        .len()),
                     103
                 );
                 s.cancel();

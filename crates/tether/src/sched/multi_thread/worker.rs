@@ -242,6 +242,9 @@ impl WorkerCtx {
         }
         let in_driver = match try_lock(&sh.driver) {
             Some(driver) => {
+                if let Some(s) = unparked.slot {
+                    s.parks_in_reactor();
+                }
                 let mut d = DriverPark {
                     rt: &self.rt,
                     driver,
