@@ -55,21 +55,6 @@ fn message(client: usize, round: u32) -> Vec<u8> {
         .collect()
 }
 
-/// The errors after which a real client reconnects: the connection was reset, refused, timed
-/// out or closed under it. Anything else is a bug.
-fn is_retryable(e: &io::Error) -> bool {
-    use io::ErrorKind::*;
-    matches!(
-        e.kind(),
-        ConnectionReset
-            | ConnectionRefused
-            | ConnectionAborted
-            | TimedOut
-            | UnexpectedEof
-            | BrokenPipe
-    )
-}
-
 async fn connect_and_say_hello() -> io::Result<TcpStream> {
     let mut s = TcpStream::connect(("echo", PORT)).await?;
     s.write_all(b"hello\n").await?;
@@ -100,7 +85,7 @@ async fn client(i: usize, counts: Arc<Counts>) -> io::Result<()> {
             Some(s) => s,
             None => match timeout(ROUND_TIMEOUT, connect_and_say_hello()).await {
                 Ok(Ok(s)) => s,
-                Ok(Err(e)) if is_retryable(&e) => {
+                Ok(Err(e)) if support::is_retryable(&e) => {
                     failures += 1;
                     sleep(Duration::from_millis(50 * u64::from(failures.min(20)))).await;
                     continue;
@@ -130,7 +115,7 @@ async fn client(i: usize, counts: Arc<Counts>) -> io::Result<()> {
                 ))
                 .await;
             }
-            Ok(Err(e)) if is_retryable(&e) => {
+            Ok(Err(e)) if support::is_retryable(&e) => {
                 counts.reconnects.fetch_add(1, Ordering::Relaxed);
             }
             Ok(Err(e)) => return Err(e),

@@ -121,20 +121,6 @@ fn parse(buf: &[u8]) -> io::Result<Option<(Reply, usize)>> {
     Ok(Some((reply, eol + 2)))
 }
 
-/// The errors after which a client reconnects.
-fn is_retryable(e: &io::Error) -> bool {
-    use io::ErrorKind::*;
-    matches!(
-        e.kind(),
-        ConnectionReset
-            | ConnectionRefused
-            | ConnectionAborted
-            | TimedOut
-            | UnexpectedEof
-            | BrokenPipe
-    )
-}
-
 /// What the clients of one run, and the server's restarts, counted.
 #[derive(Default)]
 struct Counts {
@@ -179,14 +165,14 @@ async fn client(i: usize, counts: Arc<Counts>) -> io::Result<()> {
                             c
                         }
                         Ok(other) => panic!("client {i}: GET answered {other:?}"),
-                        Err(e) if is_retryable(&e) => {
+                        Err(e) if support::is_retryable(&e) => {
                             counts.reconnects.fetch_add(1, Ordering::Relaxed);
                             continue;
                         }
                         Err(e) => return Err(e),
                     }
                 }
-                Err(e) if is_retryable(&e) => {
+                Err(e) if support::is_retryable(&e) => {
                     failures += 1;
                     sleep(Duration::from_millis(20 * u64::from(failures.min(10)))).await;
                     continue;
@@ -225,7 +211,7 @@ async fn client(i: usize, counts: Arc<Counts>) -> io::Result<()> {
                 failures = 0;
                 conn = Some(c);
             }
-            Err(e) if is_retryable(&e) => {
+            Err(e) if support::is_retryable(&e) => {
                 counts.reconnects.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => return Err(e),

@@ -1,31 +1,16 @@
 //! Deterministic simulation (`tether::sim`): the same seed replays the same run, different
 //! seeds explore different ones, virtual time, the simulated network and its faults.
 
+mod support;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use support::sim::echo_server;
 use tether::io::{AsyncReadExt, AsyncWriteExt};
-use tether::net::{TcpListener, TcpStream, UdpSocket};
+use tether::net::{TcpStream, UdpSocket};
 use tether::sim::{FailureKind, NetConfig, Sim};
-
-/// An echo server on `port` that serves each connection in a task of its own.
-async fn echo_server(port: u16) -> std::io::Result<()> {
-    let listener = TcpListener::bind(("0.0.0.0", port)).await?;
-    loop {
-        let (mut s, _) = listener.accept().await?;
-        tether::spawn(async move {
-            let mut buf = vec![0; 1024];
-            loop {
-                let n = s.read(&mut buf).await?;
-                if n == 0 {
-                    return std::io::Result::Ok(());
-                }
-                s.write_all(&buf[..n]).await?;
-            }
-        });
-    }
-}
 
 /// A simulation of `clients` echo clients, each logging what it saw into `log`.
 fn echo_sim(seed: u64, clients: usize, log: Arc<Mutex<Vec<String>>>) -> Sim {

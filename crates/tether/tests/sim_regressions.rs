@@ -3,30 +3,16 @@
 //! and timed-out connects, tape replay of `select!`, shrinking that kept another bug, panicking
 //! invariants, tasks spawned by a crashed host's destructors).
 
+mod support;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use support::sim::echo_server;
 use tether::io::{AsyncReadExt, AsyncWriteExt};
 use tether::net::{TcpListener, TcpStream};
 use tether::sim::{Check, NetConfig, Sim};
-
-async fn echo_server(port: u16) -> std::io::Result<()> {
-    let listener = TcpListener::bind(("0.0.0.0", port)).await?;
-    loop {
-        let (mut s, _) = listener.accept().await?;
-        tether::spawn(async move {
-            let mut buf = vec![0; 1024];
-            loop {
-                let n = s.read(&mut buf).await?;
-                if n == 0 {
-                    return std::io::Result::Ok(());
-                }
-                s.write_all(&buf[..n]).await?;
-            }
-        });
-    }
-}
 
 /// R1: a socket closed with unread data never releases a writer blocked on the window.
 #[test]

@@ -19,3 +19,18 @@ pub fn sim_seeds(debug: u64, release: u64) -> std::ops::Range<u64> {
         release
     }
 }
+
+/// The errors after which a simulated client reconnects, as a real one would: the connection
+/// was reset, refused, timed out or closed under it. Anything else is a bug.
+pub fn is_retryable(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionReset
+            | ConnectionRefused
+            | ConnectionAborted
+            | TimedOut
+            | UnexpectedEof
+            | BrokenPipe
+    )
+}

@@ -403,20 +403,6 @@ impl Sock<mio::net::TcpListener> {
             Sock::Sim(s) => Ok(s.local_addr()),
         }
     }
-
-    pub(crate) fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        match self {
-            Sock::Os(l) => l.set_ttl(ttl),
-            Sock::Sim(_) => Ok(()),
-        }
-    }
-
-    pub(crate) fn ttl(&self) -> io::Result<u32> {
-        match self {
-            Sock::Os(l) => l.ttl(),
-            Sock::Sim(_) => Ok(64),
-        }
-    }
 }
 
 /// An accepted simulated stream becomes registered when `TcpStream` wraps it.
@@ -502,20 +488,6 @@ impl Sock<mio::net::TcpStream> {
         match self {
             Sock::Os(s) => s.nodelay(),
             Sock::Sim(_) => Ok(true),
-        }
-    }
-
-    pub(crate) fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        match self {
-            Sock::Os(s) => s.set_ttl(ttl),
-            Sock::Sim(_) => Ok(()),
-        }
-    }
-
-    pub(crate) fn ttl(&self) -> io::Result<u32> {
-        match self {
-            Sock::Os(s) => s.ttl(),
-            Sock::Sim(_) => Ok(64),
         }
     }
 
@@ -695,20 +667,6 @@ impl Sock<mio::net::UdpSocket> {
             Sock::Sim(_) => Ok(false),
         }
     }
-
-    pub(crate) fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        match self {
-            Sock::Os(s) => s.set_ttl(ttl),
-            Sock::Sim(_) => Ok(()),
-        }
-    }
-
-    pub(crate) fn ttl(&self) -> io::Result<u32> {
-        match self {
-            Sock::Os(s) => s.ttl(),
-            Sock::Sim(_) => Ok(64),
-        }
-    }
 }
 
 /// `lookup_host` inside a simulation: host names resolve to the hosts' addresses.
@@ -732,3 +690,30 @@ pub(crate) fn resolve(world: &World, host: &str, port: u16) -> io::Result<Vec<So
         )),
     }
 }
+
+/// `set_ttl`/`ttl` of each socket kind: a simulated socket has no TTL to set and reports 64.
+macro_rules! ttl_methods {
+    ($($t:ty),*) => {$(
+        impl Sock<$t> {
+            pub(crate) fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+                match self {
+                    Sock::Os(s) => s.set_ttl(ttl),
+                    Sock::Sim(_) => Ok(()),
+                }
+            }
+
+            pub(crate) fn ttl(&self) -> io::Result<u32> {
+                match self {
+                    Sock::Os(s) => s.ttl(),
+                    Sock::Sim(_) => Ok(64),
+                }
+            }
+        }
+    )*};
+}
+
+ttl_methods!(
+    mio::net::TcpListener,
+    mio::net::TcpStream,
+    mio::net::UdpSocket
+);

@@ -1,6 +1,6 @@
 //! Helpers the integration tests share: bounding a test body in time ([`bounded`]), the
 //! seeded chaos of the fault-injection suite ([`chaos`]), letting the other tasks of a
-//! current-thread runtime run ([`settle`]), counting drops ([`on_drop`]), and running one test
+//! current-thread runtime run ([`settle`]), a simulated echo server ([`sim`]), counting drops ([`on_drop`]), and running one test
 //! in a child process to read its stderr ([`child`]), and `on_both_flavors!`, which makes a
 //! test of a scenario on each scheduler flavor.
 //!
@@ -12,6 +12,7 @@ pub mod chaos;
 pub mod child;
 pub mod on_drop;
 pub mod settle;
+pub mod sim;
 
 pub(crate) use tether_test_support::on_both_flavors;
 
