@@ -235,6 +235,17 @@ fn an_unknown_driver_name_fails_build_clearly() {
     assert!(ok, "{out}");
 }
 
+/// A blocking read, retried when a signal interrupts it: another test of this binary raises one
+/// or reaps a child, and a socket with a read timeout fails with `EINTR` even under `SA_RESTART`.
+fn read_through_signals(s: &mut std::net::TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match s.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            n => return n,
+        }
+    }
+}
+
 /// A socket dropped in a task, in `block_on`, or on a thread outside the runtime is closed at
 /// once: the peer reads EOF (on io_uring the poll's removal is submitted with the drop, not left
 /// for a later turn, since the poll holds the file open).
@@ -260,7 +271,7 @@ fn a_dropped_socket_is_closed_at_once_wherever_it_is_dropped() {
             }
             // The runtime is idle now (no `block_on`): nothing turns its driver.
             let mut buf = [0u8; 1];
-            let n = client.read(&mut buf);
+            let n = read_through_signals(&mut client, &mut buf);
             assert!(
                 matches!(n, Ok(0)),
                 "{flavor}, dropped in {place}: the peer did not see EOF: {n:?}"
@@ -270,7 +281,9 @@ fn a_dropped_socket_is_closed_at_once_wherever_it_is_dropped() {
 }
 
 /// Shutting a runtime down with a thousand connections registered (their tasks waiting in
-/// reads) closes every one of them and leaks no descriptor.
+/// reads) closes every one of them and leaks no descriptor. (On io_uring a few may close a
+/// moment after the drop returns: `io/uring.rs`, the limit of rule 4 at shutdown; the blocking
+/// reads below wait for it.)
 #[test]
 fn shutdown_with_a_thousand_waiting_reads_closes_every_socket() {
     const N: usize = 1000;
@@ -305,7 +318,7 @@ fn shutdown_with_a_thousand_waiting_reads_closes_every_socket() {
         drop(rt);
         for (i, mut c) in clients.into_iter().enumerate() {
             let mut buf = [0u8; 1];
-            let n = c.read(&mut buf);
+            let n = read_through_signals(&mut c, &mut buf);
             assert!(
                 matches!(n, Ok(0))
                     || n.as_ref()
