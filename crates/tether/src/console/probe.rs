@@ -16,8 +16,9 @@
 //!    anyway); off, a poll does nothing more. On, the poll whose sequence number on its slot
 //!    (`WorkerSlot::begin`) is a multiple of `SAMPLE` is timed: two clock reads and a table
 //!    update on every poll would cost as much as a task switch (more where reading the clock
-//!    is slow: 110 ns on the machine the benchmarks ran on), one in 64 costs a few percent of
-//!    the cheapest one (docs/console.md has the figures). The histograms are
+//!    is slow: 110 ns on the machine the benchmarks ran on); one in 64 still cost 4% of the
+//!    cheapest poll there is (a yield, 36 ns), one in 256 costs about 1% (docs/console.md has
+//!    the figures). The histograms are
 //!    therefore a systematic sample of each worker's polls, plus every poll the watchdog found
 //!    slow (`slow_poll`, with the watchdog's measure, exact to its period: the polls one looks
 //!    for are never missed). A flag seen late costs one poll timed or not timed, nothing else.
@@ -43,7 +44,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 /// One poll in this many (per worker) is timed while a viewer watches (rule 1).
-pub(crate) const SAMPLE: u32 = 64;
+pub(crate) const SAMPLE: u32 = 256;
 
 /// The number of buckets of a poll-duration histogram: bucket 0 holds polls under 1 µs,
 /// bucket `b` (1 to 20) polls of `[2^(b-1), 2^b)` µs, bucket 21 polls of `2^20` µs (about a

@@ -156,14 +156,26 @@ impl TaskList {
 
     /// Calls `f` with every task of the list, under its lock (rule 2).
     fn for_each(&self, mut f: impl FnMut(&TaskMeta)) {
+        self.for_each_while(|meta| {
+            f(meta);
+            true
+        });
+    }
+
+    /// Calls `f` with the tasks of the list in order, under its lock (rule 2), until it returns
+    /// false; returns the list's length (exact under the lock, rule 5).
+    fn for_each_while(&self, mut f: impl FnMut(&TaskMeta) -> bool) -> usize {
         let head = lock(&self.head);
         let mut p = head.first;
         // SAFETY: we hold the lock; every linked task is alive (rule 2).
         while let Some(meta) = unsafe { p.as_ref() } {
-            f(meta);
+            if !f(meta) {
+                break;
+            }
             // SAFETY: as above.
             p = unsafe { (*meta.links.get()).next };
         }
+        head.len
     }
 
     /// The number of tasks in the list.
@@ -192,6 +204,10 @@ impl TaskList {
         self.abort_matching(&|_| true)
     }
 }
+
+/// How many tasks past its limit a limited snapshot walks to find the tasks running now
+/// (`Registry::snapshot`): the walk holds a list's lock, which spawns on that list wait for.
+const RUNNING_SEARCH: usize = 1024;
 
 /// One shard: root tasks and the lists of scopes.
 #[repr(align(128))]
@@ -389,9 +405,10 @@ impl Registry {
 
     /// A snapshot of the live tasks, ordered by id. `running` lists the diagnostics keys of the
     /// polls in progress with their workers' indexes; `tick` is the unit of time in poll. At
-    /// most `limit` tasks are described (the first in registry order, and every task running
-    /// now): the live console's bound on a snapshot of a million tasks, which then only counts
-    /// the rest. Returns the tasks and how many are live in all.
+    /// most `limit` tasks are described (the first in registry order, and the tasks running
+    /// now among the next [`RUNNING_SEARCH`]): the live console's bound on a snapshot of a
+    /// million tasks, which then only counts the rest (from the lists' lengths, without walking
+    /// them). Returns the tasks and how many are live in all.
     pub(crate) fn snapshot(
         &self,
         now_ms: u64,
@@ -402,13 +419,28 @@ impl Registry {
         let mut tokens = Vec::new();
         let mut out: Vec<TaskInfo> = Vec::new();
         let mut total = 0;
+        // Past `limit` the walk goes on only to find the running tasks, and for `limit` tasks
+        // more at most: a list's lock is held while it is walked, and every spawn and completion
+        // on that list waits for it (the live console takes a limited snapshot several times a
+        // second; a walk of a million tasks there slowed spawns by several percent).
+        let walk_limit = limit.saturating_add(RUNNING_SEARCH);
+        // `block_on`'s poll has a key too, which no task has.
+        let running_tasks = running
+            .iter()
+            .filter(|&&(k, _)| k != crate::runtime::diagnostics::MAIN_KEY)
+            .count();
+        let (mut walked, mut running_found) = (0usize, 0usize);
         self.for_each_list(|list| {
-            list.for_each(|meta| {
-                total += 1;
+            total += list.for_each_while(|meta| {
+                if walked >= walk_limit || (out.len() >= limit && running_found == running_tasks) {
+                    return false;
+                }
+                walked += 1;
                 let key = meta.diag_key();
                 let running_on = running.iter().find(|&&(k, _)| k == key).map(|(_, w)| *w);
+                running_found += usize::from(running_on.is_some());
                 if out.len() >= limit && running_on.is_none() {
-                    return;
+                    return true;
                 }
                 let polls = meta.polls.load(Ordering::Relaxed);
                 let state = match running_on {
@@ -434,6 +466,7 @@ impl Registry {
                     scope: None,
                     join_set: None,
                 });
+                true
             });
         });
         // Scopes and join sets are described outside the locks (their tokens were cloned under
@@ -512,6 +545,38 @@ mod tests {
                 assert!(h.await.unwrap_err().is_cancelled());
             }
             assert_eq!(with(Registry::len), 0);
+        });
+    }
+
+    /// A limited snapshot describes `limit` tasks, finds a running task only among the next
+    /// `RUNNING_SEARCH`, and still counts every task (from the lists' lengths).
+    #[test]
+    fn a_limited_snapshot_counts_every_task_and_walks_a_bounded_part() {
+        let rt = crate::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let n = 3 * super::RUNNING_SEARCH;
+            let tasks: Vec<_> = (0..n).map(|_| crate::spawn(pending::<()>())).collect();
+            crate::task::yield_now().await;
+            let keys: Vec<u32> = with(|r| {
+                let mut keys = Vec::new();
+                r.for_each_list(|l| l.for_each(|m| keys.push(m.diag_key())));
+                keys
+            });
+            let tick = std::time::Duration::ZERO;
+            let near = super::RUNNING_SEARCH / 2;
+            let far = 2 * super::RUNNING_SEARCH;
+            for (at, found) in [(near, true), (far, false)] {
+                let (listed, total) = with(|r| r.snapshot(0, &[(keys[10 + at], 0)], tick, 10));
+                assert_eq!(total, n, "every task is counted");
+                assert_eq!(listed.len(), 10 + usize::from(found));
+                let running = listed
+                    .iter()
+                    .any(|t| matches!(t.state, crate::diag::TaskState::Running { .. }));
+                assert_eq!(running, found, "running task {at} past the limit");
+            }
+            tasks.iter().for_each(|t| t.abort());
         });
     }
 
