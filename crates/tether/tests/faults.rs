@@ -394,8 +394,9 @@ fn run_seed(seed: u64, multi: bool) -> Result<Passed, Vec<String>> {
         if !quiet {
             run.violation(format!(
                 "tasks still alive {SETTLE_LIMIT:?} after the program ended ({} task futures \
-                 or blocking closures not dropped):\n{}",
+                 or blocking closures not dropped; {}):\n{}",
                 run.wrappers(),
+                run.describe_waits(),
                 truncate(&handle.dump().to_string(), 40)
             ));
         }

@@ -100,6 +100,9 @@ pub struct Run {
     stopping: AtomicBool,
     /// Task and job wrappers alive: zero once every future and closure was dropped.
     wrappers: AtomicUsize,
+    /// What each live act awaits now (by act number), for the report of a hang.
+    waits: Mutex<std::collections::BTreeMap<u64, &'static str>>,
+    next_act: AtomicU64,
     pub stats: Stats,
 }
 
@@ -115,8 +118,34 @@ impl Run {
             rendezvous: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             wrappers: AtomicUsize::new(0),
+            waits: Mutex::new(std::collections::BTreeMap::new()),
+            next_act: AtomicU64::new(0),
             stats: Stats::default(),
         })
+    }
+
+    /// A number for a new act (`waiting` names what it awaits).
+    pub fn next_act(&self) -> u64 {
+        self.next_act.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Records that act `act` now awaits `what` (`None`: it ended).
+    pub fn waiting(&self, act: u64, what: Option<&'static str>) {
+        let mut w = self.waits.lock().unwrap_or_else(|e| e.into_inner());
+        match what {
+            Some(what) => w.insert(act, what),
+            None => w.remove(&act),
+        };
+    }
+
+    /// What the acts still alive await, for the report of a hang.
+    pub fn describe_waits(&self) -> String {
+        let w = self.waits.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = format!("{} act(s) alive", w.len());
+        for (act, what) in w.iter().take(20) {
+            out.push_str(&format!("\n  act {act} awaits {what}"));
+        }
+        out
     }
 
     /// The ledger. Never held while calling into the runtime or dropping anything of it.

@@ -67,6 +67,8 @@ struct Env {
     depth: u32,
     role: Role,
     scope: Option<ScopeRef>,
+    /// The act this environment runs (`Run::waiting`); set by the act.
+    act: u64,
 }
 
 impl Env {
@@ -77,6 +79,7 @@ impl Env {
             depth: self.depth + 1,
             role,
             scope,
+            act: 0,
         }
     }
 
@@ -164,6 +167,7 @@ async fn lane(run: Arc<Run>, rng: Rng) {
         depth: 0,
         role: Role::Body,
         scope: None,
+        act: u64::MAX,
     };
     let mut waves = 0;
     while run.has_budget() && waves < MAX_WAVES {
@@ -190,7 +194,18 @@ fn act(env: Env) -> BoxFut<Result<Out, Fault>> {
     Box::pin(act_inner(env))
 }
 
+/// Removes an act's entry from the run's waits when the act ends, however it ends.
+struct ActWaits(Arc<Run>, u64);
+
+impl Drop for ActWaits {
+    fn drop(&mut self) {
+        self.0.waiting(self.1, None);
+    }
+}
+
 async fn act_inner(mut env: Env) -> Result<Out, Fault> {
+    let me = ActWaits(env.run.clone(), env.run.next_act());
+    env.act = me.1;
     let mut held: Vec<Item> = Vec::new();
     let mut failed = None;
     let max = MAX_STEPS[(env.depth as usize).min(MAX_STEPS.len() - 1)];
@@ -201,6 +216,7 @@ async fn act_inner(mut env: Env) -> Result<Out, Fault> {
             break;
         }
     }
+    env.run.waiting(env.act, Some("settling"));
     if failed.is_none() {
         // Settle what is held, in a random order: await some, drop the others.
         while !held.is_empty() {
@@ -265,6 +281,32 @@ enum Step {
     Panic,
 }
 
+impl Step {
+    /// The step's name, for the report of a hang (`Run::waiting`).
+    fn name(self) -> &'static str {
+        match self {
+            Step::Yield => "yield",
+            Step::Sleep => "sleep",
+            Step::Arm => "arm",
+            Step::Spawn => "spawn",
+            Step::SpawnChild => "spawn child",
+            Step::Scope => "scope",
+            Step::Blocking => "blocking",
+            Step::Rendezvous => "rendezvous",
+            Step::Pipe => "pipe",
+            Step::Settle => "settle",
+            Step::Abort => "abort",
+            Step::Drop => "drop",
+            Step::Timeout => "timeout",
+            Step::Race => "race",
+            Step::WaitCancelled => "wait cancelled",
+            Step::Cancel => "cancel",
+            Step::Fail => "fail",
+            Step::Panic => "panic",
+        }
+    }
+}
+
 const STEPS: &[(Step, u64)] = &[
     (Step::Yield, 10),
     (Step::Sleep, 8),
@@ -300,6 +342,7 @@ fn pick(rng: &mut Rng) -> Step {
 
 async fn step(env: &mut Env, held: &mut Vec<Item>) -> Result<(), Fault> {
     let s = pick(&mut env.rng);
+    env.run.waiting(env.act, Some(s.name()));
     let deep = env.depth >= MAX_DEPTH;
     match s {
         Step::Yield => tether::task::yield_now().await,
@@ -584,6 +627,7 @@ async fn pipe(env: &mut Env, held: &mut Vec<Item>) {
         Err(e) => return env.run.violation(format!("the socket pair failed: {e}")),
     };
     let mut buf = [0u8; 1];
+    env.run.waiting(env.act, Some("pipe: a socket pair's byte"));
     let res = async {
         a.write_all(&[7]).await?;
         b.read_exact(&mut buf).await
@@ -611,6 +655,13 @@ async fn socket_pair() -> std::io::Result<(PairEnd, PairEnd)> {
 
 /// Awaits (or otherwise finishes with) something held, passing failures on.
 async fn settle(env: &mut Env, item: Item) -> Result<(), Fault> {
+    let what = match &item {
+        Item::Plain { .. } => "settle: a plain task's handle",
+        Item::Child(_) => "settle: a child's handle",
+        Item::Pipe(..) => "settle: a socket pair's byte",
+        _ => "settle",
+    };
+    env.run.waiting(env.act, Some(what));
     match item {
         Item::Plain { h, no, abort } => {
             if let Some(a) = &abort {
