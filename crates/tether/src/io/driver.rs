@@ -730,6 +730,55 @@ mod uring_tests {
         handle.dispatch_uring(c, &mut wakers)
     }
 
+    /// Uring rule 2: only a holder of `Ring::sq` writes the submission queue's tail. A turn
+    /// that may not wait asks whether it must enter the kernel; it used to read the queue
+    /// through a view whose drop writes the tail back, unlocked, so a registration pushed on
+    /// another thread meanwhile was erased from the queue: its poll never armed, its socket
+    /// never heard of (the fault suite's hang on io_uring: a socket pair's reader waited
+    /// forever). Here a thread registers sockets while the driver turns without waiting, as a
+    /// worker between tasks does; every registration must hear its socket is writable.
+    #[test]
+    fn a_registration_pushed_while_the_driver_turns_is_not_lost() {
+        let Some((handle, mut driver)) = uring_reactor(256, 4096) else {
+            return;
+        };
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let regs = std::thread::scope(|s| {
+            let registrar = s.spawn(|| {
+                let regs: Vec<_> = (0..2_000)
+                    .map(|_| {
+                        let (mut a, b) = UnixStream::pair().unwrap();
+                        let (io, token) = handle
+                            .register(&mut a, Interest::READABLE | Interest::WRITABLE)
+                            .unwrap();
+                        (a, b, io, token)
+                    })
+                    .collect();
+                done.store(true, Ordering::Release);
+                regs
+            });
+            while !done.load(Ordering::Acquire) {
+                turn(&handle, &mut driver, Some(Duration::ZERO));
+            }
+            registrar.join().unwrap()
+        });
+        let deaf = |regs: &[(UnixStream, UnixStream, Arc<ScheduledIo>, Token)]| {
+            regs.iter()
+                .filter(|r| r.2.ready_now(Direction::Write).is_none())
+                .count()
+        };
+        for _ in 0..100 {
+            if deaf(&regs) == 0 {
+                break;
+            }
+            turn(&handle, &mut driver, Some(Duration::from_millis(10)));
+        }
+        assert_eq!(deaf(&regs), 0, "registrations whose poll was never armed");
+        for (mut a, _b, _io, token) in regs {
+            handle.deregister(&mut a, token);
+        }
+    }
+
     /// Ring overflow: more completions in one go than the completion queue holds. The kernel
     /// keeps the rest (`IORING_FEAT_NODROP`) and later turns deliver them: every registration
     /// hears of its readiness, none is lost.

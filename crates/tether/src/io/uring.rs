@@ -15,7 +15,10 @@
 //!    `Driver` (only the thread turning it reads completions: the driver is turned by one thread
 //!    at a time, the scheduler's invariant).
 //! 2. Pushes to the submission queue are serialised by `Ring::sq`; the kernel is the only
-//!    consumer. Any thread may call `io_uring_enter` to submit what is queued: the kernel
+//!    consumer. So is every other use of a view of the queue (`submission_shared`), even one
+//!    that only reads: a view writes the tail back when dropped, and one taken without the lock
+//!    erased the entries pushed while it lived (found by the fault suite: a registration whose
+//!    poll never armed). Any thread may call `io_uring_enter` to submit what is queued: the kernel
 //!    serialises submitters and consumes entries in queue order.
 //! 3. A registration with a descriptor has one multishot poll armed, its `user_data` the
 //!    registration's token. A completion without `IORING_CQE_F_MORE` ends that poll; dispatch
@@ -327,8 +330,12 @@ impl Ring {
     /// Whether a turn that may not wait must still enter the kernel: entries are queued, or
     /// completions wait in the kernel's overflow list.
     fn needs_enter(&self) -> bool {
-        // SAFETY: reads the queue's indices and flags only; pushes happen under `sq` elsewhere,
-        // and a stale answer costs at most one turn (rule 4 submits from other threads).
+        // Under `sq` (rule 2), though it only reads: the queue's view writes its tail back when
+        // dropped, and a view taken without the lock would write back a tail from before a
+        // concurrent push, erasing that entry (a registration whose poll never arms).
+        let _sq = self.sq.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: `sq` is held, so this view is the queue's only user-side producer (rule 2);
+        // it pushes nothing, and the tail its drop stores is the one it read.
         let sq = unsafe { self.ring.submission_shared() };
         !sq.is_empty() || sq.cq_overflow() || sq.taskrun()
     }
