@@ -377,3 +377,61 @@ fn a_reset_peer_fails_the_next_write() {
         let _ = std::io::stdout().flush();
     }
 }
+
+/// Cancellation while an operation waits in the reactor: a read future dropped while it waits
+/// (a timeout) leaves the socket sound, its next read gets the data; a task aborted while it
+/// reads drops its socket and the peer sees EOF; a socket dropped by another task while a read
+/// of it waits fails nothing else. On io_uring every one of these has a poll in flight; the
+/// `.ci/run` AddressSanitizer stage runs this on both drivers.
+#[test]
+fn cancelled_reads_leave_the_sockets_and_the_runtime_sound() {
+    for (flavor, rt) in flavors(IoDriver::Auto) {
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            for round in 0..50 {
+                let mut client = TcpStream::connect(addr).await.unwrap();
+                let (mut conn, _) = listener.accept().await.unwrap();
+                // 1. A read dropped while it waits.
+                let mut buf = [0u8; 8];
+                let waited =
+                    tether::time::timeout(Duration::from_millis(1), conn.read(&mut buf)).await;
+                assert!(waited.is_err(), "{flavor}: nothing was sent yet");
+                client.write_all(b"ping").await.unwrap();
+                let n = conn.read(&mut buf).await.unwrap();
+                assert_eq!(&buf[..n], b"ping", "{flavor}, round {round}");
+                // 2. A task aborted while it reads: its socket goes with it.
+                let reader = tether::spawn(async move {
+                    let mut buf = [0u8; 8];
+                    conn.read(&mut buf).await
+                });
+                tether::task::yield_now().await;
+                reader.abort();
+                assert!(reader.await.unwrap_err().is_cancelled());
+                let mut rest = Vec::new();
+                client.read_to_end(&mut rest).await.unwrap();
+                assert!(
+                    rest.is_empty(),
+                    "{flavor}: the aborted reader's socket is closed"
+                );
+            }
+            // 3. Many reads waiting, their sockets dropped from another task meanwhile.
+            let mut held = Vec::new();
+            let mut readers = Vec::new();
+            for _ in 0..100 {
+                let client = TcpStream::connect(addr).await.unwrap();
+                let (conn, _) = listener.accept().await.unwrap();
+                let conn = std::sync::Arc::new(conn);
+                let c = conn.clone();
+                readers.push(tether::spawn(async move { c.readable().await }));
+                held.push((client, conn));
+            }
+            tether::task::yield_now().await;
+            readers.iter().for_each(|r| r.abort());
+            tether::spawn(async move { drop(held) }).await.unwrap();
+            for r in readers {
+                assert!(r.await.unwrap_err().is_cancelled());
+            }
+        });
+    }
+}
