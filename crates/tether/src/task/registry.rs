@@ -360,12 +360,14 @@ impl Registry {
         &'static std::panic::Location<'static>,
     )> {
         let mut found = None;
+        // The walk stops at the task: each list's lock is held while it is walked.
         self.for_each_list(|list| {
             if found.is_none() {
-                list.for_each(|meta| {
-                    if found.is_none() && meta.diag_key() == key {
+                list.for_each_while(|meta| {
+                    if meta.diag_key() == key {
                         found = Some((meta.id, meta.name().cloned(), meta.location()));
                     }
+                    found.is_none()
                 });
             }
         });
