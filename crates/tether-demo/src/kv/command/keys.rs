@@ -63,15 +63,8 @@ pub(super) fn expire(ctx: &mut Ctx<'_>, args: Args<'_>, unit_ms: i64) {
     let Some(n) = ctx.int_arg(&args, 2) else {
         return;
     };
-    let Some(when) = n
-        .checked_mul(unit_ms)
-        .and_then(|ms| ms.checked_add(unix_ms()))
-    else {
-        ctx.error(&format!("ERR invalid expire time in '{name}' command"));
-        return;
-    };
     // `None`: already past (the key is deleted).
-    let Some(deadline) = deadline_from_unix_ms(when) else {
+    let Some(deadline) = n.checked_mul(unit_ms).and_then(deadline_in_ms) else {
         ctx.error(&format!("ERR invalid expire time in '{name}' command"));
         return;
     };
@@ -136,21 +129,44 @@ pub(super) fn persist(ctx: &mut Ctx<'_>, args: Args<'_>) {
     });
 }
 
+#[cfg(test)]
+thread_local! {
+    /// A wall clock for tests that moves one millisecond each time it is read (`None`: the
+    /// real one).
+    pub(super) static TICKING_WALL: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
+}
+
 /// The current Unix time in milliseconds (Redis computes expiry times on it).
 pub(super) fn unix_ms() -> i64 {
+    #[cfg(test)]
+    if let Some(ms) = TICKING_WALL.get() {
+        TICKING_WALL.set(Some(ms + 1));
+        return ms;
+    }
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The runtime-clock deadline of the Unix time `when_ms`: `Some(None)` if it is already past,
-/// `None` if it cannot be represented.
+/// The runtime-clock deadline of the Unix time `when_ms` (`EXAT`, `PXAT`): `Some(None)` if it
+/// is already past, `None` if it cannot be represented.
 pub(super) fn deadline_from_unix_ms(when_ms: i64) -> Option<Option<tether::time::Instant>> {
-    let left = when_ms - unix_ms();
-    if left <= 0 {
+    deadline_in_ms(when_ms - unix_ms())
+}
+
+/// The runtime-clock deadline `ms` milliseconds from now (`EX`, `PX`, `EXPIRE`, `PEXPIRE`):
+/// `Some(None)` if `ms` is not positive (already past), `None` if it cannot be represented
+/// (Redis refuses a deadline whose Unix time overflows, and so does this).
+///
+/// A relative time never goes through the wall clock: reading it twice (once to make the
+/// deadline absolute, once to turn it back) lost a millisecond whenever the wall clock ticked
+/// between the reads, and under simulation made a run depend on the real time.
+pub(super) fn deadline_in_ms(ms: i64) -> Option<Option<tether::time::Instant>> {
+    unix_ms().checked_add(ms)?;
+    if ms <= 0 {
         return Some(None);
     }
     tether::time::Instant::now()
-        .checked_add(Duration::from_millis(left as u64))
+        .checked_add(Duration::from_millis(ms as u64))
         .map(Some)
 }

@@ -231,3 +231,71 @@ fn unsubscribe(ctx: &mut Ctx<'_>, args: Args<'_>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::kv::resp::{Limits, Parsed, Request};
+
+    /// Runs one inline command against `db`; its reply.
+    fn run(db: &Db, line: &str) -> String {
+        let pubsub = Arc::new(PubSub::new(1 << 20, Arc::default()));
+        let mut subs = Subscriptions::new(pubsub.clone());
+        let config = Config::default();
+        let buf = format!("{line}\r\n").into_bytes();
+        let mut req = Request::new();
+        let parsed = req
+            .parse(&buf, &Limits::default())
+            .expect("a valid command");
+        assert!(matches!(parsed, Parsed::Command { .. }), "{line}");
+        let mut out = Vec::new();
+        let mut ctx = Ctx {
+            db,
+            pubsub: &pubsub,
+            subs: &mut subs,
+            config: &config,
+            client_id: 1,
+            out: &mut out,
+            close: false,
+        };
+        execute(&mut ctx, req.args(&buf));
+        String::from_utf8(out).expect("a UTF-8 reply")
+    }
+
+    /// A relative expiry is exactly that long on the runtime's clock, however the wall clock
+    /// moves: with a wall clock that ticks on every read, each of `EX`, `PX`, `EXPIRE` and
+    /// `PEXPIRE` leaves exactly 1,000 ms (the server once read the wall clock twice, to make the
+    /// time absolute and back, and lost a millisecond whenever it ticked in between). `PXAT`
+    /// reads it (once): its deadline is on the wall clock by definition.
+    #[test]
+    fn relative_expiries_do_not_depend_on_the_wall_clock() {
+        let rt = tether::runtime::Builder::new_current_thread()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            keys::TICKING_WALL.set(Some(1_000_000));
+            let db = Db::new(1);
+            assert_eq!(run(&db, "SET e v"), "+OK\r\n");
+            for cmd in [
+                "SET k v PX 1000",
+                "SET k v EX 1",
+                "PEXPIRE e 1000",
+                "EXPIRE e 1",
+            ] {
+                let key = cmd.split(' ').nth(1).unwrap();
+                assert!(
+                    matches!(run(&db, cmd).as_str(), "+OK\r\n" | ":1\r\n"),
+                    "{cmd}"
+                );
+                assert_eq!(run(&db, &format!("PTTL {key}")), ":1000\r\n", "after {cmd}");
+            }
+            // An absolute time: the wall clock read once, at 1,000,004 after the four reads above.
+            assert_eq!(run(&db, "SET a v PXAT 1002004"), "+OK\r\n");
+            assert_eq!(run(&db, "PTTL a"), ":2000\r\n");
+            keys::TICKING_WALL.set(None);
+        });
+    }
+}

@@ -1,7 +1,7 @@
 //! String commands: `GET`, `SET` (with its options), `INCR`/`INCRBY`/`DECR`/`DECRBY`, `MGET`,
 //! `MSET`.
 
-use super::keys::{deadline_from_unix_ms, unix_ms};
+use super::keys::{deadline_from_unix_ms, deadline_in_ms};
 use super::{arity_error, Ctx, NOT_INTEGER, OVERFLOW, SYNTAX, WRONGTYPE};
 use crate::kv::resp::{self, parse_int, put_array_header, put_bulk, put_error, put_int, Args};
 use crate::kv::store::{Now, Value};
@@ -86,11 +86,11 @@ pub(super) fn set(ctx: &mut Ctx<'_>, args: Args<'_>) {
                 return;
             }
             let ms = if seconds { n * 1000 } else { n };
-            let absolute = match kind {
-                SetExpiry::Ex | SetExpiry::Px => unix_ms().checked_add(ms),
-                SetExpiry::ExAt | SetExpiry::PxAt => Some(ms),
+            let deadline = match kind {
+                SetExpiry::Ex | SetExpiry::Px => deadline_in_ms(ms),
+                SetExpiry::ExAt | SetExpiry::PxAt => deadline_from_unix_ms(ms),
             };
-            match absolute.and_then(deadline_from_unix_ms) {
+            match deadline {
                 Some(d) => Some(d),
                 None => {
                     ctx.error("ERR invalid expire time in 'set' command");
