@@ -225,21 +225,35 @@ impl<T: TetherStream> hyper::rt::Read for TetherIo<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        mut buf: hyper::rt::ReadBufCursor<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
+        self.get_mut().poll_read_inspect(cx, buf, |_| {})
+    }
+}
+
+impl<T: TetherStream> TetherIo<T> {
+    /// hyper's read, also showing `inspect` the bytes it read (the server's connection looks
+    /// at a connection's first bytes this way).
+    pub(crate) fn poll_read_inspect(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut buf: hyper::rt::ReadBufCursor<'_>,
+        inspect: impl FnOnce(&[u8]),
+    ) -> Poll<io::Result<()>> {
         // SAFETY: `as_mut` requires that we never de-initialize bytes of the cursor:
         // `poll_read_uninit` only writes bytes into the slice (a `recv`, or the default's
         // zero-fill and `poll_read`), never `MaybeUninit::uninit()`.
         let unfilled = unsafe { buf.as_mut() };
         let len = unfilled.len();
-        let n = ready!(this.inner.poll_read_uninit(cx, unfilled))?;
+        let n = ready!(self.inner.poll_read_uninit(cx, unfilled))?;
         assert!(
             n <= len,
             "tether-hyper: a stream read more bytes than the buffer holds"
         );
         // SAFETY: `TetherStream`'s contract: the first `n` bytes of `unfilled` were initialized
-        // by the read, and `n <= len` was just checked.
+        // by the read, and `n <= len` was just checked; `MaybeUninit<u8>` has `u8`'s layout.
+        inspect(unsafe { &*(&unfilled[..n] as *const [MaybeUninit<u8>] as *const [u8]) });
+        // SAFETY: as above: the first `n` bytes are initialized.
         unsafe { buf.advance(n) };
         Poll::Ready(Ok(()))
     }

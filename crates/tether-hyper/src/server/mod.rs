@@ -229,10 +229,15 @@ macro_rules! options {
             self
         }
 
-        /// How long an HTTP/1 client has to send a request's head (from the moment the server
-        /// starts reading it, however slowly the bytes come); then the connection is closed
-        /// (hyper answers `408`-less: it just closes). `None` turns it off; default
-        /// [`DEFAULT_HEADER_READ_TIMEOUT`].
+        /// How long an HTTP/1 client has to send a request's head, however slowly the bytes
+        /// come; then the connection is closed (without a response, as hyper's own timeout
+        /// does). A connection's first head must be complete this long after it was accepted;
+        /// a later one between one and two times `timeout` after the previous response was
+        /// written (a keep-alive connection's wait for its next request counts). A slow
+        /// handler or a long streamed response does not count; HTTP/2 connections are exempt
+        /// (see [`idle_timeout`](Self::idle_timeout)). It costs no timer or allocation per
+        /// request (a timer per connection that looks once per timeout). `None` turns it off;
+        /// default [`DEFAULT_HEADER_READ_TIMEOUT`].
         pub fn header_read_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
             self.config.header_read_timeout = timeout.into();
             self
@@ -375,15 +380,10 @@ where
 }
 
 /// hyper-util's auto builder on tether's executor (spawning into `streams`) and timer.
-fn connection_builder(
-    streams: &tether::scope::Scope<Infallible>,
-    config: &Config,
-) -> auto::Builder<TetherExecutor> {
+fn connection_builder(streams: &tether::scope::Scope<Infallible>) -> auto::Builder<TetherExecutor> {
     let mut builder = auto::Builder::new(TetherExecutor::in_scope(streams, "http2-stream"));
-    builder
-        .http1()
-        .timer(TetherTimer)
-        .header_read_timeout(config.header_read_timeout);
+    // The header read timeout is the connection's own (`conn.rs`, rule 1), not hyper's.
+    builder.http1().timer(TetherTimer).header_read_timeout(None);
     builder.http2().timer(TetherTimer);
     builder
 }
@@ -421,7 +421,7 @@ where
     let _ = tether::scope::Builder::new()
         .grace_period(Duration::ZERO)
         .run(|streams: tether::scope::Scope<Infallible>| async move {
-            let builder = Arc::new(connection_builder(&streams, &config));
+            let builder = Arc::new(connection_builder(&streams));
             let mut conns_scope = tether::scope::Builder::new().grace_period(grace);
             if let Some(n) = config.max_connections {
                 conns_scope = conns_scope.max_concurrency(n);
