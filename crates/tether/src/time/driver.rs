@@ -23,8 +23,16 @@
 //!    `park_timeout` reads the wheel after the filing, by the same argument, and sees the
 //!    timer). The `loom` model at the end of this file checks this. (The accesses are `SeqCst`;
 //!    the argument needs only the lock's ordering and the atomic's coherence.)
+//! 4. **The fired epoch.** `fired_epoch` counts the wheel's advances (each may fire timers) and
+//!    its shutdown (which takes every waker); it is incremented under the wheel's lock, before
+//!    the wakers taken are woken, and starts at 1. A poll that finds its timer pending, with the poller's waker stored in the
+//!    entry, returns the epoch it read under the lock ([`TimerPoll::Pending`]). While the epoch
+//!    is still that value no timer has fired since, so the timer is still pending with that
+//!    waker, and a later poll with the same waker may return `Pending` without the lock
+//!    (`Sleep`'s fast path; a reset or a new waker leaves it). A fired timer's task sees the new
+//!    epoch: the increment happens before the wake, and the wake before the task's next poll.
 
-use std::task::{Context, Waker};
+use std::task::{Context, RawWakerVTable, Waker};
 use std::time::{Duration, Instant as StdInstant};
 
 use crate::loom::lock;
@@ -50,6 +58,8 @@ pub(crate) struct TimeHandle {
     shutdown: AtomicBool,
     /// The tick of the last `process`: a clock read without a syscall, for task ages.
     coarse_ms: AtomicU64,
+    /// Rule 4: the wheel's advances so far, plus one.
+    fired_epoch: AtomicU64,
 }
 
 impl TimeHandle {
@@ -63,6 +73,7 @@ impl TimeHandle {
             parked_until: AtomicU64::new(0),
             shutdown: AtomicBool::new(false),
             coarse_ms: AtomicU64::new(0),
+            fired_epoch: AtomicU64::new(1),
         }
     }
 
@@ -160,6 +171,8 @@ impl TimeHandle {
         let before = wakers.len();
         let mut wheel = lock(&self.wheel);
         if wheel.next_expiration().is_some_and(|t| t <= now) {
+            // Rule 4: under the lock, before the wakers are woken (by the caller).
+            self.fired_epoch.fetch_add(1, Ordering::Release);
             wheel.advance(now, wakers);
         }
         (wakers.len() - before) as u64
@@ -169,14 +182,21 @@ impl TimeHandle {
     pub(crate) fn shutdown(&self) {
         self.shutdown.store(true, Ordering::Release);
         let mut wakers = Vec::new();
-        lock(&self.wheel).take_all_wakers(&mut wakers);
+        let mut wheel = lock(&self.wheel);
+        // Rule 4: the wakers go, so no poll may take a timer for still pending.
+        self.fired_epoch.fetch_add(1, Ordering::Release);
+        wheel.take_all_wakers(&mut wakers);
+        drop(wheel);
         wakers.into_iter().for_each(Waker::wake);
     }
 
     /// Polls the timer of a `Sleep` due at `deadline`, filing it in the wheel on first use.
+    /// `registered` is the owner's memory of its last registration, updated for
+    /// [`still_pending`](Self::still_pending).
     pub(crate) fn poll_timer(
         &self,
         entry: &mut Option<TimerKey>,
+        registered: &mut Registered,
         deadline: StdInstant,
         cx: &mut Context<'_>,
     ) -> TimerPoll {
@@ -186,7 +206,11 @@ impl TimeHandle {
                     return TimerPoll::Ready;
                 }
                 let when = self.deadline_tick(deadline);
-                let key = lock(&self.wheel).insert(when, Some(cx.waker().clone()));
+                let mut wheel = lock(&self.wheel);
+                let key = wheel.insert(when, Some(cx.waker().clone()));
+                // Rule 4: read under the lock, which every increment holds.
+                *registered = Registered::new(self.fired_epoch.load(Ordering::Relaxed), cx.waker());
+                drop(wheel);
                 *entry = Some(key);
                 TimerPoll::Filed(when)
             }
@@ -195,12 +219,23 @@ impl TimeHandle {
                 match wheel.state(key) {
                     TimerState::Pending => {
                         wheel.set_waker(key, cx.waker());
+                        *registered =
+                            Registered::new(self.fired_epoch.load(Ordering::Relaxed), cx.waker());
                         TimerPoll::Pending
                     }
-                    TimerState::Fired | TimerState::Gone => TimerPoll::Ready,
+                    TimerState::Fired | TimerState::Gone => {
+                        *registered = Registered::default();
+                        TimerPoll::Ready
+                    }
                 }
             }
         }
+    }
+
+    /// Whether the timer that `registered` describes is still pending with `waker` stored,
+    /// known without the wheel's lock (rule 4): no advance since the poll that stored it.
+    pub(crate) fn still_pending(&self, registered: &Registered, waker: &Waker) -> bool {
+        registered.still(self.fired_epoch.load(Ordering::Acquire), waker)
     }
 
     /// Moves a filed timer to a new deadline, keeping its waker; returns the new tick.
@@ -223,6 +258,35 @@ impl TimeHandle {
     /// Removes a timer from the wheel.
     pub(crate) fn remove_timer(&self, key: TimerKey) {
         let _ = lock(&self.wheel).remove(key);
+    }
+}
+
+/// What a timer's owner (a `Sleep`) knows of its timer's registration without the wheel's lock: the fired epoch
+/// of the time driver (its rule 4) at the poll that left `waker` in the entry (0: none), and
+/// that waker's identity. The identity is compared, never dereferenced; the entry holds a clone
+/// of that waker, so while the epoch is unchanged the waker it names is alive and no other
+/// waker can have its address.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Registered {
+    epoch: u64,
+    data: usize,
+    vtable: usize,
+}
+
+impl Registered {
+    fn new(epoch: u64, waker: &Waker) -> Registered {
+        Registered {
+            epoch,
+            data: waker.data() as usize,
+            vtable: waker.vtable() as *const RawWakerVTable as usize,
+        }
+    }
+
+    /// Whether the timer is still pending with `waker` stored (rule 4 of the driver).
+    fn still(&self, current_epoch: u64, waker: &Waker) -> bool {
+        self.epoch == current_epoch
+            && self.data == waker.data() as usize
+            && self.vtable == waker.vtable() as *const RawWakerVTable as usize
     }
 }
 
@@ -266,9 +330,11 @@ mod loom_tests {
             let filer = {
                 let (time, woken, decided) = (time.clone(), woken.clone(), decided.clone());
                 thread::spawn(move || {
-                    let mut entry = None;
+                    let (mut entry, mut registered) = (None, Registered::default());
                     let mut cx = Context::from_waker(Waker::noop());
-                    let TimerPoll::Filed(when) = time.poll_timer(&mut entry, due, &mut cx) else {
+                    let TimerPoll::Filed(when) =
+                        time.poll_timer(&mut entry, &mut registered, due, &mut cx)
+                    else {
                         panic!("a timer due in the future is filed");
                     };
                     // `Sleep::after_filing`.
@@ -299,6 +365,59 @@ mod loom_tests {
                 woke || covered,
                 "the timer at tick {when} was missed: the driver slept for {timeout:?} unwoken"
             );
+        });
+    }
+
+    /// A waker that counts its wakes.
+    struct Count(crate::loom::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Rule 4: a timer that fires while its owner polls it again is never taken for pending by
+    /// the lock-free path once its wake-up has been seen: a poll that starts after the owner
+    /// observed the wake returns `Ready`, and a poll that returns pending is followed by a wake.
+    #[test]
+    fn loom_the_fast_path_never_misses_a_fired_timer() {
+        loom::model(|| {
+            let time = Arc::new(TimeHandle::new(true));
+            let count = std::sync::Arc::new(Count(Default::default()));
+            let waker = Waker::from(count.clone());
+            let mut cx = Context::from_waker(&waker);
+            let due = time.clock.now() + Duration::from_millis(5);
+            let (mut entry, mut registered) = (None, Registered::default());
+            assert!(matches!(
+                time.poll_timer(&mut entry, &mut registered, due, &mut cx),
+                TimerPoll::Filed(_)
+            ));
+            // Before anything fires, a poll takes the lock-free path (as `Sleep::poll` does).
+            assert!(time.still_pending(&registered, &waker));
+            let driver = {
+                let time = time.clone();
+                thread::spawn(move || {
+                    time.clock.advance(Duration::from_millis(5));
+                    let mut wakers = Vec::new();
+                    time.process(&mut wakers);
+                    wakers.into_iter().for_each(Waker::wake);
+                })
+            };
+            let seen = count.0.load(Ordering::SeqCst);
+            // `Sleep::poll`: the lock-free path, else the wheel.
+            let ready = !time.still_pending(&registered, &waker)
+                && matches!(
+                    time.poll_timer(&mut entry, &mut registered, due, &mut cx),
+                    TimerPoll::Ready
+                );
+            if seen > 0 {
+                assert!(ready, "polled after the wake, the timer is pending");
+            }
+            driver.join().unwrap();
+            if !ready {
+                assert_eq!(count.0.load(Ordering::SeqCst), 1, "pending and never woken");
+            }
         });
     }
 }

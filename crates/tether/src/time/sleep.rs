@@ -11,7 +11,7 @@ use crate::io::poll_evented::check_driven_elsewhere;
 use crate::loom::sync::Arc;
 use crate::runtime::{context, RuntimeShared};
 use crate::task::coop;
-use crate::time::driver::TimerPoll;
+use crate::time::driver::{Registered, TimerPoll};
 use crate::time::wheel::TimerKey;
 use crate::time::Instant;
 
@@ -62,6 +62,8 @@ pub struct Sleep {
     deadline: Instant,
     entry: Option<TimerKey>,
     elapsed: bool,
+    /// The last poll's registration, for the next poll's fast path (the driver's rule 4).
+    registered: Registered,
 }
 
 impl Sleep {
@@ -76,6 +78,7 @@ impl Sleep {
             deadline,
             entry: None,
             elapsed: false,
+            registered: Registered::default(),
         }
     }
 
@@ -117,6 +120,8 @@ impl Sleep {
         let this = self.get_mut();
         this.deadline = deadline;
         this.elapsed = false;
+        // A fired timer's entry has no waker any more: the next poll must store one.
+        this.registered = Registered::default();
         if let Some(key) = this.entry {
             let when = this.rt.time.reset_timer(key, deadline.into_std());
             this.after_filing(when);
@@ -140,6 +145,11 @@ impl Future for Sleep {
         if this.elapsed {
             return Poll::Ready(());
         }
+        // No timer fired since the last poll stored this waker: still pending, no lock, and no
+        // budget spent (the driver's rule 4).
+        if this.rt.time.still_pending(&this.registered, cx.waker()) {
+            return Poll::Pending;
+        }
         let coop = std::task::ready!(coop::poll_proceed(cx));
         if this.rt.time.is_shutdown() {
             panic!(
@@ -147,11 +157,12 @@ impl Future for Sleep {
                  the runtime that created them is alive"
             );
         }
-        match this
-            .rt
-            .time
-            .poll_timer(&mut this.entry, this.deadline.into_std(), cx)
-        {
+        match this.rt.time.poll_timer(
+            &mut this.entry,
+            &mut this.registered,
+            this.deadline.into_std(),
+            cx,
+        ) {
             TimerPoll::Ready => {
                 coop.made_progress();
                 this.elapsed = true;
