@@ -10,7 +10,10 @@
 //!    children), so cancelling an outer scope reaches every inner scope's tasks.
 //! 3. A `cancelled()` future registers its waker under the token's lock and re-checks the flag
 //!    there; `cancel` sets the flag before it takes the wakers under the same lock, so a waiter is
-//!    never missed. Wakers are woken after the lock is released.
+//!    never missed. Wakers are woken after the lock is released. A future polled again with the
+//!    waker it registered returns `Pending` on the flag alone, without the lock: its waker is
+//!    still in the list (only `cancel`, which sets the flag first, and the future itself remove
+//!    it), so a `cancel` the flag does not show yet will wake it.
 //! 4. A child is listed in its parent's `children` (a `Weak`, at the key stored in the child's
 //!    `parent` link) from its creation until it is dropped or recycled, which unlists it; nothing
 //!    is listed after the parent was cancelled (`cancel` empties the list for good). A child node
@@ -31,6 +34,7 @@ use super::state::ScopeState;
 use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::Mutex;
+use crate::task::waker_id::WakerId;
 
 /// One token of the tree, shared by the token's clones.
 pub(super) struct TokenNode {
@@ -151,10 +155,20 @@ impl TokenNode {
         }
     }
 
-    /// Ready once the node is cancelled; otherwise registers `cx`'s waker in slot `key` (rule 3).
-    pub(super) fn poll_cancelled(&self, key: &mut Option<usize>, cx: &Context<'_>) -> Poll<()> {
+    /// Ready once the node is cancelled; otherwise registers `cx`'s waker in slot `key`, whose
+    /// identity `registered` remembers (rule 3).
+    pub(super) fn poll_cancelled(
+        &self,
+        key: &mut Option<usize>,
+        registered: &mut WakerId,
+        cx: &Context<'_>,
+    ) -> Poll<()> {
         if self.is_cancelled() {
             return Poll::Ready(());
+        }
+        // Rule 3: the waker in slot `key` is this one, and stays there until a `cancel` wakes it.
+        if key.is_some() && registered.is(cx.waker()) {
+            return Poll::Pending;
         }
         let mut lists = lock(&self.lists);
         if self.is_cancelled() {
@@ -168,6 +182,7 @@ impl TokenNode {
             }
             _ => *key = Some(lists.waiters.insert(cx.waker().clone())),
         }
+        *registered = WakerId::of(cx.waker());
         Poll::Pending
     }
 
@@ -254,6 +269,7 @@ impl CancelToken {
         Cancelled {
             node: self.node.clone(),
             key: None,
+            registered: WakerId::NONE,
         }
     }
 
@@ -298,6 +314,8 @@ pub struct Cancelled {
     node: Arc<TokenNode>,
     /// Our waker's slot in the node's waiters, while registered.
     key: Option<usize>,
+    /// The identity of the waker in that slot (rule 3).
+    registered: WakerId,
 }
 
 impl Future for Cancelled {
@@ -305,7 +323,8 @@ impl Future for Cancelled {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        this.node.poll_cancelled(&mut this.key, cx)
+        this.node
+            .poll_cancelled(&mut this.key, &mut this.registered, cx)
     }
 }
 
@@ -345,5 +364,49 @@ mod tests {
         // Created after the cancellation: cancelled at once, not listed.
         assert!(parent.child_token().is_cancelled());
         assert_eq!(children(&parent), 0);
+    }
+}
+
+#[cfg(all(test, tether_loom))]
+mod loom_tests {
+    use super::*;
+    use crate::loom::sync::atomic::AtomicUsize;
+    use loom::thread;
+
+    /// A waker that counts its wakes.
+    struct Count(AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Rule 3's lock-free poll: a `cancelled()` future polled again with its registered waker
+    /// while another thread cancels the token is never left pending unwoken: a poll that starts
+    /// after the wake was seen is ready, and a poll that returns pending is followed by a wake.
+    #[test]
+    fn loom_a_registered_waiter_polled_during_cancel_is_ready_or_woken() {
+        loom::model(|| {
+            let token = CancelToken::new();
+            let count = Arc::new(Count(AtomicUsize::new(0)));
+            let waker = Waker::from(count.clone());
+            let mut cx = Context::from_waker(&waker);
+            let mut fut = token.cancelled();
+            assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
+            let canceller = {
+                let token = token.clone();
+                thread::spawn(move || token.cancel())
+            };
+            let seen = count.0.load(Ordering::SeqCst);
+            let ready = Pin::new(&mut fut).poll(&mut cx).is_ready();
+            if seen > 0 {
+                assert!(ready, "polled after the wake, still pending");
+            }
+            canceller.join().unwrap();
+            if !ready {
+                assert_eq!(count.0.load(Ordering::SeqCst), 1, "pending and never woken");
+            }
+        });
     }
 }

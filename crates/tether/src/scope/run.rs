@@ -45,6 +45,7 @@ use super::error::{Failure, FailureSource, Reason, ScopeError};
 use super::state::{self, Children, Reserve, ScopeState};
 use crate::diag::ScopeLoss;
 use crate::runtime::Handle;
+use crate::task::waker_id::WakerId;
 use crate::task::JoinHandle;
 use crate::time::{Instant, Sleep};
 
@@ -426,6 +427,7 @@ impl Builder {
             value: None,
             node: Some(node),
             cancel_key: None,
+            cancel_registered: WakerId::NONE,
             deadline: deadline.map(crate::time::sleep_until),
             deadline_hit: false,
             grace: self.grace,
@@ -449,6 +451,8 @@ pin_project! {
         node: Option<Arc<TokenNode>>,
         // Our waker's slot among the token's waiters, to learn of a cancellation.
         cancel_key: Option<usize>,
+        // The identity of the waker in that slot (cancel.rs rule 3).
+        cancel_registered: WakerId,
         deadline: Option<Sleep>,
         deadline_hit: bool,
         grace: Duration,
@@ -565,7 +569,11 @@ where
             }
             // Pending: learn of a cancellation (to drop the body, start the grace period). If it
             // came in the meantime, go round again.
-            if cancelled || node.poll_cancelled(this.cancel_key, cx).is_pending() {
+            if cancelled
+                || node
+                    .poll_cancelled(this.cancel_key, this.cancel_registered, cx)
+                    .is_pending()
+            {
                 return Poll::Pending;
             }
         }

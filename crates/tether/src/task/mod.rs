@@ -43,6 +43,7 @@ mod join_set;
 pub(crate) mod local;
 pub(crate) mod meta;
 pub(crate) mod registry;
+pub(crate) mod waker_id;
 mod yield_now;
 
 use std::future::Future;

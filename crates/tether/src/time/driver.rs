@@ -32,12 +32,13 @@
 //!    (`Sleep`'s fast path; a reset or a new waker leaves it). A fired timer's task sees the new
 //!    epoch: the increment happens before the wake, and the wake before the task's next poll.
 
-use std::task::{Context, RawWakerVTable, Waker};
+use std::task::{Context, Waker};
 use std::time::{Duration, Instant as StdInstant};
 
 use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::loom::sync::Mutex;
+use crate::task::waker_id::WakerId;
 use crate::time::clock::Clock;
 use crate::time::wheel::{TimerKey, TimerState, Wheel};
 
@@ -261,32 +262,27 @@ impl TimeHandle {
     }
 }
 
-/// What a timer's owner (a `Sleep`) knows of its timer's registration without the wheel's lock: the fired epoch
-/// of the time driver (its rule 4) at the poll that left `waker` in the entry (0: none), and
-/// that waker's identity. The identity is compared, never dereferenced; the entry holds a clone
-/// of that waker, so while the epoch is unchanged the waker it names is alive and no other
-/// waker can have its address.
+/// What a timer's owner (a `Sleep`) knows of its registration without the wheel's lock: the
+/// fired epoch (rule 4) at the poll that left a waker in the entry, and that waker's identity
+/// (`NONE`: no such poll yet, or the entry may have lost it). While the epoch is unchanged the
+/// entry still holds that waker's clone, as [`WakerId`] requires.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Registered {
     epoch: u64,
-    data: usize,
-    vtable: usize,
+    waker: WakerId,
 }
 
 impl Registered {
     fn new(epoch: u64, waker: &Waker) -> Registered {
         Registered {
             epoch,
-            data: waker.data() as usize,
-            vtable: waker.vtable() as *const RawWakerVTable as usize,
+            waker: WakerId::of(waker),
         }
     }
 
-    /// Whether the timer is still pending with `waker` stored (rule 4 of the driver).
+    /// Whether the timer is still pending with `waker` stored (rule 4).
     fn still(&self, current_epoch: u64, waker: &Waker) -> bool {
-        self.epoch == current_epoch
-            && self.data == waker.data() as usize
-            && self.vtable == waker.vtable() as *const RawWakerVTable as usize
+        self.epoch == current_epoch && self.waker.is(waker)
     }
 }
 
