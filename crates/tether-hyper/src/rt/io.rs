@@ -120,7 +120,7 @@ fn poll_recv(
             // SAFETY: `buf` is valid for writes of `len` bytes for the whole call (we hold its
             // only borrow); `recv` writes at most `len` bytes into it and never reads it, so
             // uninitialized memory is fine.
-            let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), len, 0) };
+            let n = unsafe { recv(fd, buf.as_mut_ptr().cast(), len) };
             if n < 0 {
                 let e = io::Error::last_os_error();
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -148,6 +148,29 @@ fn poll_recv(
             }
             res => return Poll::Ready(res),
         }
+    }
+}
+
+/// `recv(2)` with no flags. On Linux the system call itself: libc's `recv` is a thread
+/// cancellation point, which in a process with more than one thread (a tether runtime has its
+/// watchdog) brackets the call with two cancellation-state updates, about 60 instructions, for
+/// a cancellation Rust never uses.
+///
+/// # Safety
+///
+/// `buf` must be valid for writes of `len` bytes.
+unsafe fn recv(fd: std::os::fd::RawFd, buf: *mut libc::c_void, len: usize) -> isize {
+    #[cfg(target_os = "linux")]
+    {
+        let null = std::ptr::null_mut::<libc::sockaddr>();
+        // SAFETY: the caller's contract for `buf`; `recvfrom` with a null address and length
+        // is `recv`, and the kernel's result fits `isize` (a count of at most `len`, or -1).
+        unsafe { libc::syscall(libc::SYS_recvfrom, fd, buf, len, 0, null, null) as isize }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        // SAFETY: the caller's contract for `buf`.
+        unsafe { libc::recv(fd, buf, len, 0) }
     }
 }
 
