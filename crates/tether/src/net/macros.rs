@@ -515,9 +515,9 @@ macro_rules! stream_common {
                 cx: &mut std::task::Context<'_>,
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                use std::io::Read;
                 let len = buf.len();
-                self.io.poll_read_io(cx, len, |s| (&*s).read(buf))
+                self.io
+                    .poll_read_io(cx, len, |s| crate::net::SockRw::sock_read(s, buf))
             }
 
             /// `poll_read_priv` into the unfilled part of a tokio `ReadBuf`, not zero-filled
@@ -539,9 +539,10 @@ macro_rules! stream_common {
                 cx: &mut std::task::Context<'_>,
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                use std::io::Write;
                 self.io
-                    .poll_io(cx, crate::io::scheduled_io::Direction::Write, |s| (&*s).write(buf))
+                    .poll_io(cx, crate::io::scheduled_io::Direction::Write, |s| {
+                        crate::net::SockRw::sock_write(s, buf)
+                    })
             }
 
             pub(crate) fn poll_write_vectored_priv(
@@ -549,9 +550,8 @@ macro_rules! stream_common {
                 cx: &mut std::task::Context<'_>,
                 bufs: &[std::io::IoSlice<'_>],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                use std::io::Write;
                 self.io.poll_io(cx, crate::io::scheduled_io::Direction::Write, |s| {
-                    (&*s).write_vectored(bufs)
+                    crate::net::SockRw::sock_write_vectored(s, bufs)
                 })
             }
         }

@@ -44,6 +44,112 @@ pub(crate) use crate::sim::socket::Sock;
 #[cfg(not(feature = "sim"))]
 pub(crate) type Sock<O> = O;
 
+/// A stream socket's reads and writes, as the stream types make them (`stream_common!`).
+///
+/// A TCP socket's are the system calls themselves on Linux (`recvfrom`, `sendto` with
+/// `MSG_NOSIGNAL`, `writev`: what std's `TcpStream` calls), not libc's wrappers: those are
+/// thread cancellation points, which in a process with more than one thread (a tether runtime
+/// has its watchdog) bracket each call with two updates of the thread's cancellation state,
+/// about 60 instructions a call, for a cancellation Rust never uses. Elsewhere, under Miri,
+/// and for a simulated socket, they are std's.
+pub(crate) trait SockRw {
+    fn sock_read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    fn sock_write(&self, buf: &[u8]) -> io::Result<usize>;
+    fn sock_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize>;
+}
+
+impl SockRw for mio::net::TcpStream {
+    fn sock_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        #[cfg(all(target_os = "linux", not(miri)))]
+        return raw::recv(self, buf);
+        #[cfg(not(all(target_os = "linux", not(miri))))]
+        return io::Read::read(&mut &*self, buf);
+    }
+
+    fn sock_write(&self, buf: &[u8]) -> io::Result<usize> {
+        #[cfg(all(target_os = "linux", not(miri)))]
+        return raw::send(self, buf);
+        #[cfg(not(all(target_os = "linux", not(miri))))]
+        return io::Write::write(&mut &*self, buf);
+    }
+
+    fn sock_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        #[cfg(all(target_os = "linux", not(miri)))]
+        return raw::writev(self, bufs);
+        #[cfg(not(all(target_os = "linux", not(miri))))]
+        return io::Write::write_vectored(&mut &*self, bufs);
+    }
+}
+
+#[cfg(unix)]
+impl SockRw for mio::net::UnixStream {
+    fn sock_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        io::Read::read(&mut &*self, buf)
+    }
+
+    fn sock_write(&self, buf: &[u8]) -> io::Result<usize> {
+        io::Write::write(&mut &*self, buf)
+    }
+
+    fn sock_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        io::Write::write_vectored(&mut &*self, bufs)
+    }
+}
+
+/// The system calls of [`SockRw`] for a TCP socket on Linux.
+#[cfg(all(target_os = "linux", not(miri)))]
+mod raw {
+    use std::io;
+    use std::os::fd::AsRawFd;
+
+    /// A system call's result: its count, or the error it set in `errno`.
+    fn result(n: libc::c_long) -> io::Result<usize> {
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    }
+
+    /// Runs `call` again while it fails with `EINTR`, as std does.
+    fn retry(mut call: impl FnMut() -> libc::c_long) -> io::Result<usize> {
+        loop {
+            match result(call()) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+        }
+    }
+
+    pub(super) fn recv(s: &mio::net::TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        let (fd, ptr, len) = (s.as_raw_fd(), buf.as_mut_ptr(), buf.len());
+        let null = std::ptr::null_mut::<libc::sockaddr>();
+        retry(|| {
+            // SAFETY: `ptr` is valid for writes of `len` bytes (`buf`'s only borrow, held for
+            // the call); `recvfrom` with a null address and length is `recv`.
+            unsafe { libc::syscall(libc::SYS_recvfrom, fd, ptr, len, 0, null, null) }
+        })
+    }
+
+    pub(super) fn send(s: &mio::net::TcpStream, buf: &[u8]) -> io::Result<usize> {
+        let (fd, ptr, len) = (s.as_raw_fd(), buf.as_ptr(), buf.len());
+        let null = std::ptr::null::<libc::sockaddr>();
+        retry(|| {
+            // SAFETY: `ptr` is valid for reads of `len` bytes; `sendto` with a null address is
+            // `send`, and `MSG_NOSIGNAL` turns a write to a closed connection into `EPIPE`
+            // instead of `SIGPIPE` (as std's `send`).
+            unsafe { libc::syscall(libc::SYS_sendto, fd, ptr, len, libc::MSG_NOSIGNAL, null, 0) }
+        })
+    }
+
+    pub(super) fn writev(s: &mio::net::TcpStream, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        // At most `IOV_MAX` (1024 on Linux) slices, as std: the rest go in a later call.
+        let n = bufs.len().min(1024);
+        let fd = s.as_raw_fd();
+        retry(|| {
+            // SAFETY: `IoSlice` has `iovec`'s layout on Unix (std guarantees it), and each of
+            // the first `n` slices is valid for reads of its length while `bufs` is borrowed.
+            unsafe { libc::syscall(libc::SYS_writev, fd, bufs.as_ptr(), n) }
+        })
+    }
+}
+
 /// The operating-system socket behind what a socket type registers (the value itself, except
 /// for a simulated socket, which has none).
 pub(crate) trait OsSocket: Sized {

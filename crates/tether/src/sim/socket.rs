@@ -416,6 +416,29 @@ pub(crate) fn register_stream(
     }
 }
 
+impl crate::net::SockRw for Sock<mio::net::TcpStream> {
+    fn sock_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Sock::Os(s) => s.sock_read(buf),
+            Sock::Sim(_) => (&*self).read(buf),
+        }
+    }
+
+    fn sock_write(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sock::Os(s) => s.sock_write(buf),
+            Sock::Sim(_) => (&*self).write(buf),
+        }
+    }
+
+    fn sock_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Sock::Os(s) => s.sock_write_vectored(bufs),
+            Sock::Sim(_) => (&*self).write_vectored(bufs),
+        }
+    }
+}
+
 impl Read for &Sock<mio::net::TcpStream> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
