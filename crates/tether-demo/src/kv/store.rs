@@ -3,8 +3,12 @@
 //!
 //! # Protocol
 //!
-//! 1. **A key lives in one shard**, chosen by a hash of the key. A shard is a `std` mutex over
-//!    a `HashMap`; it is held only for the few operations of one command, never across an
+//! 1. **A key lives in one shard**, chosen by a hash of the key. The shard's hash is a fast
+//!    keyed mix (`shard_hash`), not the map's SipHash: hashing every key twice with SipHash was
+//!    7% of a `GET`'s instructions, and the shard hash needs no resistance to collisions made on
+//!    purpose (keys forced into one shard contend for its lock, nothing worse; the map inside
+//!    keeps std's keyed SipHash against hash flooding). A shard is a `std` mutex over a
+//!    `HashMap`; it is held only for the few operations of one command, never across an
 //!    `.await`. A command on several keys (`MSET`, `MGET`, `DEL`, `EXISTS`, `FLUSHALL`,
 //!    `DBSIZE`) locks every shard it needs in index order ([`Db::lock_shards`]), so it is atomic
 //!    like in Redis and two such commands cannot deadlock.
@@ -267,7 +271,8 @@ impl ExpiryWake {
 #[derive(Debug)]
 pub struct Db {
     shards: Box<[ShardLock]>,
-    hasher: RandomState,
+    /// The key of `shard_hash`, random per keyspace.
+    shard_seed: u64,
     wake: ExpiryWake,
     /// Keys removed by the expiry task (not those removed on access).
     expired: AtomicU64,
@@ -322,7 +327,7 @@ impl Db {
     pub fn new(shards: usize) -> Db {
         Db {
             shards: (0..shards.max(1)).map(|_| ShardLock::default()).collect(),
-            hasher: RandomState::new(),
+            shard_seed: RandomState::new().hash_one(0x6b76_u64),
             wake: ExpiryWake {
                 planned: AtomicU64::new(u64::MAX),
                 ..ExpiryWake::default()
@@ -332,7 +337,7 @@ impl Db {
     }
 
     fn shard_index(&self, key: &[u8]) -> usize {
-        (self.hasher.hash_one(key) % self.shards.len() as u64) as usize
+        (shard_hash(self.shard_seed, key) % self.shards.len() as u64) as usize
     }
 
     /// Runs `f` on the shard of `key`, under its lock.
@@ -405,6 +410,31 @@ impl Db {
         }
         earliest
     }
+}
+
+/// Rule 1's shard hash: eight bytes at a time, each folded in with a multiply and the high half
+/// mixed down, then a final avalanche (the finalizer of SplitMix64), so every bit of the key
+/// reaches the low bits that pick the shard.
+fn shard_hash(seed: u64, key: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = seed ^ (key.len() as u64).wrapping_mul(K);
+    let mut chunks = key.chunks_exact(8);
+    for c in &mut chunks {
+        let word = u64::from_le_bytes(c.try_into().expect("chunks of eight"));
+        h = (h ^ word).wrapping_mul(K);
+        h ^= h >> 29;
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut last = [0u8; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        h = (h ^ u64::from_le_bytes(last)).wrapping_mul(K);
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
 }
 
 /// The active expiry task (rules 4 and 5): runs until the task is cancelled (the server's
@@ -525,6 +555,44 @@ mod tests {
     }
 
     /// Rule 1: a command on several keys locks each of their shards once, in index order.
+    /// The shard hash spreads keys that differ anywhere (a counter in the middle, the last byte,
+    /// a length) evenly: 64,000 keys of each kind over 64 shards, every shard within 25% of
+    /// the mean.
+    #[test]
+    fn the_shard_hash_spreads_keys_over_the_shards() {
+        let db = Db::new(64);
+        let kinds: [&dyn Fn(u32) -> Vec<u8>; 3] = [
+            &|i| format!("user:{i:08}:profile").into_bytes(),
+            &|i| format!("key:__rand_int__{i}").into_bytes(),
+            &|i| vec![b'x'; 1 + i as usize % 200],
+        ];
+        for (k, kind) in kinds.iter().enumerate() {
+            let n = if k == 2 { 200 } else { 64_000 };
+            let mut counts = [0u32; 64];
+            let mut seen = std::collections::HashSet::new();
+            for i in 0..n {
+                let key = kind(i);
+                if seen.insert(key.clone()) {
+                    counts[db.shard_index(&key)] += 1;
+                }
+            }
+            let mean = seen.len() as f64 / 64.0;
+            let (lo, hi) = (
+                *counts.iter().min().unwrap() as f64,
+                *counts.iter().max().unwrap() as f64,
+            );
+            if k < 2 {
+                assert!(
+                    lo >= mean * 0.75 && hi <= mean * 1.25,
+                    "kind {k}: shards hold {lo}..{hi} keys, mean {mean}"
+                );
+            } else {
+                // 200 keys of distinct lengths: no shard takes more than a few.
+                assert!(hi <= 12.0, "keys by length: a shard holds {hi} of 200");
+            }
+        }
+    }
+
     #[test]
     fn several_keys_lock_their_shards_once_in_order() {
         let db = Db::new(4);
