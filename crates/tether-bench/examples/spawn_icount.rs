@@ -8,7 +8,8 @@
 //!     target/release/examples/spawn_icount WHAT FLAVOR N
 //! ```
 //!
-//! `WHAT`: `tether` (`tether::spawn`), `scope` (`tether::scope` children), `smol`, `tokio`;
+//! `WHAT`: `tether` (`tether::spawn`), `tether-nodiag` (the same with the runtime's
+//! diagnostics off), `scope` (`tether::scope` children), `smol`, `tokio`;
 //! `FLAVOR`: `ct` or `mt` (2 workers); `N`: the task count.
 
 fn main() {
@@ -17,15 +18,18 @@ fn main() {
     let mt = args.get(2).map(String::as_str) == Some("mt");
     let n: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(10_000);
     let sum = match what {
-        "tether" | "scope" => {
-            let rt = if mt {
-                tether::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .build()
+        "tether" | "tether-nodiag" | "scope" => {
+            let mut b = if mt {
+                let mut b = tether::runtime::Builder::new_multi_thread();
+                b.worker_threads(2);
+                b
             } else {
-                tether::runtime::Builder::new_current_thread().build()
-            }
-            .expect("runtime");
+                tether::runtime::Builder::new_current_thread()
+            };
+            let rt = b
+                .diagnostics(what != "tether-nodiag")
+                .build()
+                .expect("runtime");
             let scoped = what == "scope";
             rt.block_on(async move {
                 if scoped {
