@@ -162,10 +162,11 @@ fn poll_recv(
 unsafe fn recv(fd: std::os::fd::RawFd, buf: *mut libc::c_void, len: usize) -> isize {
     #[cfg(target_os = "linux")]
     {
-        let null = std::ptr::null_mut::<libc::sockaddr>();
-        // SAFETY: the caller's contract for `buf`; `recvfrom` with a null address and length
-        // is `recv`, and the kernel's result fits `isize` (a count of at most `len`, or -1).
-        unsafe { libc::syscall(libc::SYS_recvfrom, fd, buf, len, 0, null, null) as isize }
+        // Each argument as a full `c_long`, the width the variadic `syscall` reads.
+        let fd = libc::c_long::from(fd);
+        // SAFETY: the caller's contract for `buf`; `recvfrom` with no flags and a null address
+        // and length is `recv`, and the result fits `isize` (a count of at most `len`, or -1).
+        unsafe { libc::syscall(libc::SYS_recvfrom, fd, buf, len, 0usize, 0usize, 0usize) as isize }
     }
     #[cfg(not(target_os = "linux"))]
     {

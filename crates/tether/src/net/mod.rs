@@ -117,31 +117,35 @@ mod raw {
         }
     }
 
+    // Every argument goes to the variadic `syscall` as a full `c_long`, the width at which
+    // the kernel reads each argument register.
+
     pub(super) fn recv(s: &mio::net::TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-        let (fd, ptr, len) = (s.as_raw_fd(), buf.as_mut_ptr(), buf.len());
-        let null = std::ptr::null_mut::<libc::sockaddr>();
+        let fd = libc::c_long::from(s.as_raw_fd());
+        let (ptr, len) = (buf.as_mut_ptr(), buf.len());
         retry(|| {
             // SAFETY: `ptr` is valid for writes of `len` bytes (`buf`'s only borrow, held for
-            // the call); `recvfrom` with a null address and length is `recv`.
-            unsafe { libc::syscall(libc::SYS_recvfrom, fd, ptr, len, 0, null, null) }
+            // the call); `recvfrom` with no flags and a null address and length is `recv`.
+            unsafe { libc::syscall(libc::SYS_recvfrom, fd, ptr, len, 0usize, 0usize, 0usize) }
         })
     }
 
     pub(super) fn send(s: &mio::net::TcpStream, buf: &[u8]) -> io::Result<usize> {
-        let (fd, ptr, len) = (s.as_raw_fd(), buf.as_ptr(), buf.len());
-        let null = std::ptr::null::<libc::sockaddr>();
+        let fd = libc::c_long::from(s.as_raw_fd());
+        let (ptr, len) = (buf.as_ptr(), buf.len());
+        let flags = libc::c_long::from(libc::MSG_NOSIGNAL);
         retry(|| {
             // SAFETY: `ptr` is valid for reads of `len` bytes; `sendto` with a null address is
             // `send`, and `MSG_NOSIGNAL` turns a write to a closed connection into `EPIPE`
             // instead of `SIGPIPE` (as std's `send`).
-            unsafe { libc::syscall(libc::SYS_sendto, fd, ptr, len, libc::MSG_NOSIGNAL, null, 0) }
+            unsafe { libc::syscall(libc::SYS_sendto, fd, ptr, len, flags, 0usize, 0usize) }
         })
     }
 
     pub(super) fn writev(s: &mio::net::TcpStream, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let fd = libc::c_long::from(s.as_raw_fd());
         // At most `IOV_MAX` (1024 on Linux) slices, as std: the rest go in a later call.
         let n = bufs.len().min(1024);
-        let fd = s.as_raw_fd();
         retry(|| {
             // SAFETY: `IoSlice` has `iovec`'s layout on Unix (std guarantees it), and each of
             // the first `n` slices is valid for reads of its length while `bufs` is borrowed.
