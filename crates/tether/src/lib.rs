@@ -144,6 +144,11 @@ pub mod __private {
     /// fallback to epoll.
     #[cfg(target_os = "linux")]
     pub use crate::io::uring::refuse_io_uring;
+    /// Makes the io_uring driver refuse its completion operations (`Some(reason)`), as a kernel
+    /// lacking one of their opcodes would, or use them again (`None`): files take the blocking
+    /// pool and owned buffers the readiness path. Process-wide, for tests of that fallback.
+    #[cfg(target_os = "linux")]
+    pub use crate::io::uring::refuse_io_uring_ops;
     pub use crate::macros::support::*;
     #[cfg(unix)]
     pub use crate::process::fallback::force_wait_by_polling;

@@ -42,6 +42,8 @@
 
 mod file;
 mod open_options;
+#[cfg(unix)]
+mod positioned;
 mod read_dir;
 
 use std::fmt;
@@ -58,6 +60,16 @@ pub use read_dir::{read_dir, DirEntry, ReadDir};
 /// one place that shapes the module's error messages.
 pub(crate) fn annotate(e: io::Error, what: fmt::Arguments<'_>) -> io::Error {
     io::Error::new(e.kind(), format!("could not {what}: {e}"))
+}
+
+/// The current runtime, or a panic naming `what` (an operation that needs a runtime was called
+/// outside one).
+#[track_caller]
+pub(crate) fn current_runtime(what: &str) -> crate::loom::sync::Arc<crate::runtime::RuntimeShared> {
+    match crate::runtime::context::current_handle() {
+        Some(h) => h.shared,
+        None => crate::task::no_runtime_panic(what, std::panic::Location::caller()),
+    }
 }
 
 /// Runs `f` on the blocking pool and returns its result. A job that did not complete (it

@@ -475,8 +475,31 @@ impl IoHandle {
         drop(removed);
     }
 
+    /// The ring completion operations are submitted to, and whether the calling thread must
+    /// submit at once (`uring.rs` rule 4); `None` on epoll, or when the kernel lacks what the
+    /// operations use (`uring.rs`, `ops_verdict`).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn uring_for_ops(&self) -> Option<(&std::sync::Arc<uring::Ring>, bool)> {
+        match &self.backend {
+            Backend::Uring {
+                ring,
+                batching_thread_of,
+            } if uring::ops_verdict().is_ok() => {
+                let batched = batching_thread_of.is_some()
+                    && crate::runtime::context::driving_runtime() == *batching_thread_of;
+                Some((ring, !batched))
+            }
+            _ => None,
+        }
+    }
+
     /// Marks every registration shut down and wakes their waiters (rule 4).
     pub(crate) fn shutdown(&self) {
+        #[cfg(target_os = "linux")]
+        if let Backend::Uring { ring, .. } = &self.backend {
+            // `uring_op.rs` rule 6.
+            crate::io::uring_op::lock(&ring.ops).close();
+        }
         let mut wakers = Vec::new();
         {
             let mut regs = lock(&self.registrations);
@@ -499,6 +522,31 @@ impl IoHandle {
             return 0;
         }
         let mut n = 0;
+        // Completion operations first, under their table's lock alone (`uring_op.rs` rule 4).
+        if c.batch
+            .iter()
+            .any(|&(data, _, _)| crate::io::uring_op::is_op(data))
+        {
+            use crate::io::uring_op::{self, Dispatched};
+            let mut released = Vec::new();
+            let mut ops = uring_op::lock(&c.ring.ops);
+            c.batch.retain(|&(data, res, flags)| {
+                if !uring_op::is_op(data) {
+                    return true;
+                }
+                match ops.dispatch(data, res, flags) {
+                    Dispatched::Wake(waker) => {
+                        wakers.extend(waker);
+                        n += 1;
+                    }
+                    Dispatched::Release(r) => released.push(r),
+                    Dispatched::Unknown => {}
+                }
+                false
+            });
+            drop(ops);
+            drop(released);
+        }
         let regs = lock(&self.registrations);
         let backlog = std::mem::take(&mut c.backlog);
         let rearm = |token: Token, backlog: &mut Vec<Token>| {

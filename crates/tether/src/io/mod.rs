@@ -149,15 +149,20 @@
 //! # tether::runtime::Runtime::new().unwrap().block_on(example::echo_once()).unwrap();
 //! ```
 
+pub(crate) mod buf;
 pub(crate) mod driver;
 mod interest;
+pub(crate) mod owned;
 pub(crate) mod poll_evented;
 pub(crate) mod scheduled_io;
 pub(crate) mod source;
 #[cfg(target_os = "linux")]
 pub(crate) mod uring;
+#[cfg(target_os = "linux")]
+pub(crate) mod uring_op;
 mod util;
 
+pub use buf::{IoBuf, IoBufMut};
 pub use futures_io::{AsyncBufRead, AsyncRead, AsyncSeek, AsyncWrite};
 pub use futures_lite::io::{
     copy, empty, repeat, sink, AsyncSeekExt, Bytes, Chain, Cursor, Empty, Repeat, Sink, Take,

@@ -75,6 +75,11 @@ impl<E: IoSource> PollEvented<E> {
         &self.sched
     }
 
+    /// The runtime this resource is registered with.
+    pub(crate) fn runtime(&self) -> &Arc<RuntimeShared> {
+        &self.rt
+    }
+
     /// The resource.
     pub(crate) fn get_ref(&self) -> &E {
         self.io
