@@ -149,6 +149,10 @@ pub mod __private {
     /// pool and owned buffers the readiness path. Process-wide, for tests of that fallback.
     #[cfg(target_os = "linux")]
     pub use crate::io::uring::refuse_io_uring_ops;
+    /// How many io_uring completion operations delivered their result in this process (for
+    /// tests that must know which path ran).
+    #[cfg(target_os = "linux")]
+    pub use crate::io::uring_op::io_uring_ops_completed;
     pub use crate::macros::support::*;
     #[cfg(unix)]
     pub use crate::process::fallback::force_wait_by_polling;

@@ -43,6 +43,17 @@ fn temp_path(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("tether-owned-{name}-{}", std::process::id()))
 }
 
+/// Checks that the operations since `before` took the path of the runtime's driver: at least
+/// `n` completion operations on io_uring, none on epoll (where nothing in this process may
+/// start one: `TETHER_IO_DRIVER` is process-wide).
+fn assert_path(before: u64, n: u64) {
+    let now = tether::__private::io_uring_ops_completed();
+    match tether::runtime::Handle::current().metrics().io_driver() {
+        IoDriver::IoUring => assert!(now - before >= n, "{} operations, not {n}", now - before),
+        _ => assert_eq!(now, 0, "a completion operation ran on epoll"),
+    }
+}
+
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
@@ -54,6 +65,7 @@ fn open_fds() -> usize {
 fn owned_reads_and_writes_carry_every_byte_on_both_flavors() {
     for (flavor, rt) in flavors() {
         rt.block_on(async {
+            let ops = tether::__private::io_uring_ops_completed();
             let (client, server) = pair().await;
             let data: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
             let expect = data.clone();
@@ -90,6 +102,7 @@ fn owned_reads_and_writes_carry_every_byte_on_both_flavors() {
             assert_eq!(tail, b"tail");
             let (n, _) = server.read_owned(vec![0u8; 8]).await;
             assert_eq!(n.unwrap(), 0, "{flavor}: end of stream");
+            assert_path(ops, 4);
         });
     }
 }
@@ -104,6 +117,7 @@ fn positioned_owned_reads_and_writes_hit_their_offsets() {
             let content: Vec<u8> = (0..256 * 1024).map(|i| (i % 241) as u8).collect();
             tether::fs::write(&path, &content).await.unwrap();
             let file = Arc::new(File::open(&path).await.unwrap());
+            let ops = tether::__private::io_uring_ops_completed();
             let tasks: Vec<_> = (0..64u64)
                 .map(|i| {
                     let file = file.clone();
@@ -119,6 +133,7 @@ fn positioned_owned_reads_and_writes_hit_their_offsets() {
                 assert_eq!(n, 4096);
                 assert_eq!(&buf[..], &content[pos as usize..pos as usize + 4096]);
             }
+            assert_path(ops, 64);
             // Past the end: 0.
             let (n, _) = file.read_at_owned(vec![0u8; 16], 1 << 30).await;
             assert_eq!(n.unwrap(), 0);

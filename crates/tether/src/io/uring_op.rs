@@ -75,6 +75,15 @@ const GENERATION_MASK: u64 = (1 << 30) - 1;
 /// How long a dropped ring waits for the completions of the operations it cancelled (rule 5).
 pub(crate) const REAP_DEADLINE: Duration = Duration::from_secs(10);
 
+/// Operations whose result a future took, process-wide (for tests that must know the
+/// completion path ran: `tether::__private::io_uring_ops_completed`).
+static COMPLETED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many io_uring operations delivered their result to a future in this process.
+pub fn io_uring_ops_completed() -> u64 {
+    COMPLETED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Whether `user_data` names an operation rather than a registration's poll (rule 1).
 pub(crate) fn is_op(user_data: u64) -> bool {
     user_data & OP_TAG != 0 && user_data & (1 << 62) == 0
@@ -510,6 +519,7 @@ impl<T: Send + 'static> Future for Op<T> {
             Some((res, _flags, resources)) => {
                 me.done = true;
                 coop.made_progress();
+                COMPLETED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let resources = *resources
                     .downcast::<T>()
                     .expect("the resources of this operation");
