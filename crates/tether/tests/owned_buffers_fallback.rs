@@ -1,7 +1,7 @@
 //! The fallback when the kernel's io_uring lacks an opcode the completion operations use,
 //! simulated with `tether::__private::refuse_io_uring_ops` (process-wide, so this file is its
 //! own binary): the io_uring driver keeps running readiness, owned buffers take the readiness
-//! path and files the blocking pool, and lifting the refusal brings the operations back.
+//! path and files (open, reads) the blocking pool, and lifting the refusal brings the operations back.
 #![cfg(target_os = "linux")]
 
 use tether::fs::File;
@@ -38,6 +38,19 @@ fn refused_operations_fall_back_and_the_refusal_can_be_lifted() {
     tether::__private::refuse_io_uring_ops(Some("IORING_OP_RECV missing (simulated)"));
     let before = tether::__private::io_uring_ops_completed();
     rt.block_on(owned_round_trip(&path));
+    // Files take the blocking pool again.
+    let threads = rt.block_on(async {
+        let mut f = File::open(&path).await.unwrap();
+        let mut all = String::new();
+        tether::io::AsyncReadExt::read_to_string(&mut f, &mut all)
+            .await
+            .unwrap();
+        assert_eq!(all, "0123456789");
+        tether::runtime::Handle::current()
+            .metrics()
+            .blocking_threads()
+    });
+    assert!(threads > 0, "the file's work ran on no blocking thread");
     assert_eq!(
         tether::__private::io_uring_ops_completed(),
         before,

@@ -46,12 +46,14 @@ use std::task::{ready, Context, Poll};
 
 use futures_io::{AsyncRead, AsyncSeek, AsyncWrite};
 
-use crate::io::{IoBuf, IoBufMut};
 use crate::runtime::Handle;
 use crate::task::coop::poll_proceed;
 use crate::task::{unconstrained, JoinHandle, Unconstrained};
 
-use super::{annotate, asyncify, current_runtime, positioned, OpenOptions};
+use super::{annotate, asyncify, OpenOptions};
+
+#[cfg(target_os = "linux")]
+mod ring;
 
 /// Bytes a read trip asks for at least, and the size at which the write buffer is written out.
 const BUF_SIZE: usize = 64 * 1024;
@@ -145,8 +147,9 @@ const MAX_BUF: usize = 2 * 1024 * 1024;
 /// }
 /// ```
 pub struct File {
-    /// Shared with the job in flight (see the module's protocol).
-    std: Arc<StdFile>,
+    /// Shared with the job in flight (see the module's protocol), and with positioned
+    /// operations (`positioned.rs`).
+    pub(super) std: Arc<StdFile>,
     state: FileState,
     /// The path the file was opened with, for error messages; `None` after `from_std`.
     path: Option<Arc<Path>>,
@@ -155,7 +158,14 @@ pub struct File {
 /// Idle (the buffer is here) or Busy (it is in a job).
 enum FileState {
     Idle(Buf),
-    Busy(Unconstrained<JoinHandle<(Buf, Done)>>),
+    Busy(InFlight),
+}
+
+/// The job in flight: on the blocking pool, or an io_uring operation (`file/ring.rs`).
+enum InFlight {
+    Pool(Unconstrained<JoinHandle<(Buf, Done)>>),
+    #[cfg(target_os = "linux")]
+    Ring(ring::RingJob),
 }
 
 /// What the buffer holds (rule 2).
@@ -302,7 +312,7 @@ impl Drop for Job {
 }
 
 /// The file's name in error messages: its path, quoted, or "the file".
-struct Name<'a>(Option<&'a Path>);
+pub(super) struct Name<'a>(Option<&'a Path>);
 
 impl fmt::Display for Name<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -470,100 +480,7 @@ impl File {
             .map_err(|e| annotate(e, format_args!("sync the data of {} to disk", self.name())))
     }
 
-    /// Reads once from the file at offset `pos` into an owned buffer, which comes back with
-    /// the result: up to [`bytes_total`](IoBuf::bytes_total) bytes, from the buffer's first
-    /// byte (a `Vec`'s length becomes at least the count read). `Ok(0)` is the end of the file.
-    ///
-    /// Positioned I/O goes straight to the file: it neither uses nor moves the position of the
-    /// `AsyncRead`/`AsyncWrite` side, and does not see bytes written through `AsyncWrite` that
-    /// are still buffered (`flush` first). It takes `&self`, so many reads of one file can be in
-    /// flight at once (share the `File` with an `Arc`).
-    ///
-    /// On the io_uring driver this is one `IORING_OP_READ` into the buffer, no thread involved;
-    /// the driver owns the buffer (and keeps the file open) until the kernel is done, even if
-    /// the future is dropped. Elsewhere it is one `pread` on the blocking pool.
-    ///
-    /// # Errors
-    ///
-    /// The OS's error (the file is not open for reading, ...), naming the path.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tether::fs::File;
-    ///
-    /// #[tether::main]
-    /// async fn main() -> std::io::Result<()> {
-    ///     let path = std::env::temp_dir().join(format!("tether-doc-read-at-{}", std::process::id()));
-    ///     tether::fs::write(&path, b"0123456789").await?;
-    ///     let file = File::open(&path).await?;
-    ///     let (n, buf) = file.read_at_owned(Vec::with_capacity(4), 3).await;
-    ///     assert_eq!(&buf[..n?], b"3456");
-    ///     tether::fs::remove_file(&path).await
-    /// }
-    /// ```
-    #[cfg(unix)]
-    #[track_caller]
-    pub fn read_at_owned<B: IoBufMut>(
-        &self,
-        buf: B,
-        pos: u64,
-    ) -> impl Future<Output = (io::Result<usize>, B)> + '_ {
-        let rt = current_runtime("File::read_at_owned");
-        async move {
-            let (result, buf) = positioned::read_at(&rt, &self.std, buf, pos).await;
-            let result =
-                result.map_err(|e| annotate(e, format_args!("read from {} at {pos}", self.name())));
-            (result, buf)
-        }
-    }
-
-    /// Writes once, at offset `pos`, the initialized bytes of an owned buffer
-    /// ([`bytes_init`](IoBuf::bytes_init)), which comes back with the count written (a regular
-    /// file takes them all unless the disk is full or an error occurs).
-    ///
-    /// As [`read_at_owned`](File::read_at_owned): the position of the `AsyncWrite` side is
-    /// neither used nor moved, and its buffered bytes are not written first. One
-    /// `IORING_OP_WRITE` on the io_uring driver, one `pwrite` on the blocking pool elsewhere.
-    /// (On a file opened for appending, Linux appends whatever `pos` says.)
-    ///
-    /// # Errors
-    ///
-    /// The OS's error (the file is not open for writing, the disk is full...), naming the path.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tether::fs::File;
-    ///
-    /// #[tether::main]
-    /// async fn main() -> std::io::Result<()> {
-    ///     let path = std::env::temp_dir().join(format!("tether-doc-write-at-{}", std::process::id()));
-    ///     tether::fs::write(&path, b"..........").await?;
-    ///     let file = File::options().write(true).open(&path).await?;
-    ///     let (n, _buf) = file.write_at_owned(b"abc".to_vec(), 4).await;
-    ///     assert_eq!(n?, 3);
-    ///     assert_eq!(tether::fs::read(&path).await?, b"....abc...");
-    ///     tether::fs::remove_file(&path).await
-    /// }
-    /// ```
-    #[cfg(unix)]
-    #[track_caller]
-    pub fn write_at_owned<B: IoBuf>(
-        &self,
-        buf: B,
-        pos: u64,
-    ) -> impl Future<Output = (io::Result<usize>, B)> + '_ {
-        let rt = current_runtime("File::write_at_owned");
-        async move {
-            let (result, buf) = positioned::write_at(&rt, &self.std, buf, pos).await;
-            let result =
-                result.map_err(|e| annotate(e, format_args!("write to {} at {pos}", self.name())));
-            (result, buf)
-        }
-    }
-
-    fn name(&self) -> Name<'_> {
+    pub(super) fn name(&self) -> Name<'_> {
         Name(self.path.as_deref())
     }
 
@@ -575,15 +492,30 @@ impl File {
         }
     }
 
-    /// Moves the buffer into a job running `op` (state Idle → Busy).
+    /// Moves the buffer into a job running `op` (state Idle → Busy): an io_uring operation when
+    /// the runtime's driver runs them (`file/ring.rs`), a blocking job otherwise.
     fn start(&mut self, op: Op) {
+        let buf = std::mem::take(self.idle());
+        #[cfg(target_os = "linux")]
+        let (buf, op) = match crate::runtime::context::current_handle()
+            .and_then(|h| crate::io::uring_op::submitter(&h.shared))
+        {
+            Some(sub) => match ring::RingJob::start(sub, &self.std, buf, op) {
+                Ok(job) => {
+                    self.state = FileState::Busy(InFlight::Ring(job));
+                    return;
+                }
+                Err(back) => back,
+            },
+            None => (buf, op),
+        };
         let job = Job {
             std: self.std.clone(),
-            buf: std::mem::take(self.idle()),
+            buf,
             op: Some(op),
         };
         let handle = crate::task::spawn_blocking(move || job.run());
-        self.state = FileState::Busy(unconstrained(handle));
+        self.state = FileState::Busy(InFlight::Pool(unconstrained(handle)));
     }
 
     /// Rules 1 and 4: completes the job in flight, if any (state Busy → Idle). Returns the
@@ -593,9 +525,13 @@ impl File {
         let FileState::Busy(job) = &mut self.state else {
             return Poll::Ready(Ok(None));
         };
-        let (buf, done) = match ready!(Pin::new(job).poll(cx)) {
-            Ok(out) => out,
-            Err(e) => (Buf::default(), Done::Lost(io::Error::from(e))),
+        let (buf, done) = match job {
+            InFlight::Pool(handle) => match ready!(Pin::new(handle).poll(cx)) {
+                Ok(out) => out,
+                Err(e) => (Buf::default(), Done::Lost(io::Error::from(e))),
+            },
+            #[cfg(target_os = "linux")]
+            InFlight::Ring(job) => ready!(Pin::new(job).poll(cx)),
         };
         self.state = FileState::Idle(buf);
         let name = self.name();

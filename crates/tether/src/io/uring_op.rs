@@ -438,6 +438,7 @@ pub(crate) struct Op<T: Send + 'static> {
 }
 
 /// Where operations of one runtime are submitted, and how (the ring's rule 4).
+#[derive(Clone)]
 pub(crate) struct OpSubmitter {
     pub(crate) rt: Arc<RuntimeShared>,
     pub(crate) ring: std::sync::Arc<Ring>,
@@ -461,7 +462,7 @@ impl OpSubmitter {
     /// first, so the pointers `build` takes stay valid until the completion. On failure the
     /// resources come back with the error.
     pub(crate) fn start<T: Send + 'static>(
-        self,
+        &self,
         resources: T,
         orphan: Orphan,
         build: impl FnOnce(&mut T) -> squeue::Entry,
@@ -485,8 +486,8 @@ impl OpSubmitter {
             self.rt.io.unparker.force_unpark();
         }
         Ok(Op {
-            rt: self.rt,
-            ring: self.ring,
+            rt: self.rt.clone(),
+            ring: self.ring.clone(),
             data,
             done: false,
             _resources: PhantomData,
