@@ -1,4 +1,5 @@
-//! `File`: an open file whose blocking calls run on the pool, buffered in both directions.
+//! `File`: an open file whose blocking calls run on the pool (or, on the io_uring driver, as
+//! io_uring operations: `file/ring.rs`), buffered in both directions.
 //!
 //! # Protocol
 //!
@@ -10,8 +11,8 @@
 //!   `unread()` bytes past it); `Write`: bytes accepted from the caller and not yet given to the
 //!   OS (the logical position is `bytes.len()` past the OS cursor, or at the end of the file in
 //!   append mode).
-//! - **Busy**: the buffer has moved into a blocking [`Job`] with an [`Op`]; the job gives it
-//!   back with what happened ([`Done`]).
+//! - **Busy**: the buffer has moved into a blocking [`Job`] with an [`Op`] (or into an io_uring
+//!   job, `file/ring.rs`); the job gives it back with what happened ([`Done`]).
 //!
 //! Rules:
 //! 1. At most one job is in flight. Every operation first completes it (`poll_complete`),
@@ -71,8 +72,9 @@ const MAX_BUF: usize = 2 * 1024 * 1024;
 ///
 /// # Buffering
 ///
-/// Each system call runs on the runtime's blocking pool, and a trip there costs far more than
-/// a small read or write, so a `File` keeps a buffer:
+/// Each system call runs on the runtime's blocking pool (on the io_uring driver: as an
+/// io_uring operation, no thread involved), and a trip there costs far more than a small read
+/// or write, so a `File` keeps a buffer:
 ///
 /// - a **read** that finds the buffer empty reads at least 64 KiB (up to 2 MiB for larger
 ///   requests) in one trip, and the following reads are served from the buffer;

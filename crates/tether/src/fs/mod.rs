@@ -2,7 +2,12 @@
 //!
 //! Operating systems offer no readiness-based file I/O that the reactor could wait on, so every
 //! call here runs the matching `std::fs` call on the runtime's blocking pool
-//! ([`spawn_blocking`](crate::task::spawn_blocking)) and awaits it. The names and meanings are
+//! ([`spawn_blocking`](crate::task::spawn_blocking)) and awaits it; except on the io_uring
+//! driver (Linux, [`IoDriver::IoUring`](crate::runtime::IoDriver)), where [`File`]'s open,
+//! reads, writes and syncs, and its owned-buffer methods
+//! ([`read_at_owned`](File::read_at_owned), [`write_at_owned`](File::write_at_owned)), are
+//! io_uring operations that need no thread (`metadata`, `set_len` and the path-based functions
+//! stay on the pool). The names and meanings are
 //! tokio's (and so `std::fs`'s): [`read`], [`write`](write()), [`read_to_string`], [`read_dir`],
 //! [`File`], [`OpenOptions`], ...
 //!
