@@ -16,7 +16,7 @@
 
 use std::fmt::Write as _;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -58,9 +58,9 @@ fn tether_rt(multi_thread: bool, driver: IoDriver) -> tether::runtime::Runtime {
 }
 
 /// Reads per second through `File::read_at_owned` on `driver`.
-fn tether_reads(path: &PathBuf, multi_thread: bool, driver: IoDriver, reads: u64) -> f64 {
+fn tether_reads(path: &Path, multi_thread: bool, driver: IoDriver, reads: u64) -> f64 {
     let rt = tether_rt(multi_thread, driver);
-    let path = path.clone();
+    let path = path.to_owned();
     rt.block_on(async move {
         let file = Arc::new(tether::fs::File::open(&path).await.unwrap());
         let started = Instant::now();
@@ -85,7 +85,7 @@ fn tether_reads(path: &PathBuf, multi_thread: bool, driver: IoDriver, reads: u64
 }
 
 /// Reads per second through tokio's blocking pool, one `pread` per `spawn_blocking`.
-fn tokio_reads(path: &PathBuf, multi_thread: bool, reads: u64) -> f64 {
+fn tokio_reads(path: &Path, multi_thread: bool, reads: u64) -> f64 {
     let rt = if multi_thread {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

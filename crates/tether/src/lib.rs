@@ -153,6 +153,10 @@ pub mod __private {
     /// tests that must know which path ran).
     #[cfg(target_os = "linux")]
     pub use crate::io::uring_op::io_uring_ops_completed;
+    /// How many io_uring operations a runtime's drop gave up on (their buffers leaked rather
+    /// than freed while the kernel may write them) in this process; for tests.
+    #[cfg(target_os = "linux")]
+    pub use crate::io::uring_op::io_uring_ops_leaked;
     pub use crate::macros::support::*;
     #[cfg(unix)]
     pub use crate::process::fallback::force_wait_by_polling;

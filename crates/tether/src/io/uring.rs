@@ -417,6 +417,7 @@ impl Drop for Ring {
         let sq = &self.sq;
         crate::io::uring_op::drain_at_drop(
             &self.ops,
+            crate::io::uring_op::REAP_DEADLINE,
             |data| {
                 let _sq = sq.lock().unwrap_or_else(|e| e.into_inner());
                 for _ in 0..3 {
