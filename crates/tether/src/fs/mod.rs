@@ -69,6 +69,7 @@ pub(crate) fn annotate(e: io::Error, what: fmt::Arguments<'_>) -> io::Error {
 
 /// The current runtime, or a panic naming `what` (an operation that needs a runtime was called
 /// outside one).
+#[cfg(unix)]
 #[track_caller]
 pub(crate) fn current_runtime(what: &str) -> crate::loom::sync::Arc<crate::runtime::RuntimeShared> {
     match crate::runtime::context::current_handle() {

@@ -75,7 +75,8 @@ impl<E: IoSource> PollEvented<E> {
         &self.sched
     }
 
-    /// The runtime this resource is registered with.
+    /// The runtime this resource is registered with (for its io_uring operations).
+    #[cfg(target_os = "linux")]
     pub(crate) fn runtime(&self) -> &Arc<RuntimeShared> {
         &self.rt
     }
