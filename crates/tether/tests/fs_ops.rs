@@ -125,3 +125,42 @@ fn a_file_dropped_with_its_write_in_flight_writes_every_byte() {
         std::fs::remove_file(&path).unwrap();
     }
 }
+
+/// A pipe's writing end wrapped as a `File`: dropped while a write larger than the pipe holds is
+/// in flight (the reader not reading yet), it still delivers every byte, then the end-of-file.
+/// On io_uring the write goes on in a task of the runtime, past whatever part the kernel takes
+/// at once.
+#[test]
+fn a_file_dropped_while_a_pipe_write_waits_delivers_every_byte() {
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    const LEN: usize = 1 << 20;
+    for (flavor, rt) in flavors() {
+        let mut fds = [0; 2];
+        // SAFETY: `pipe2` writes two new descriptors into `fds`, which this test then owns.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: both descriptors were just created and are owned by nothing else.
+        let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let mut reader = std::fs::File::from(rd);
+        rt.block_on(async {
+            let mut f = File::from_std(std::fs::File::from(wr));
+            f.write_all(&vec![3u8; LEN]).await.unwrap();
+            let flush = tether::time::timeout(Duration::from_millis(5), f.flush()).await;
+            assert!(
+                flush.is_err(),
+                "{flavor}: a pipe holds less than a megabyte"
+            );
+            drop(f);
+        });
+        // The runtime lives on, idle on another thread's block_on, while this one reads.
+        let rt = std::sync::Arc::new(rt);
+        let driver = std::thread::spawn({
+            let rt = rt.clone();
+            move || rt.block_on(async { tether::time::sleep(Duration::from_secs(2)).await })
+        });
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).unwrap();
+        assert_eq!(got.len(), LEN, "{flavor}: bytes were lost");
+        driver.join().unwrap();
+    }
+}

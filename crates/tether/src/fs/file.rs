@@ -789,8 +789,13 @@ impl AsyncSeek for File {
 impl Drop for File {
     /// Rule 6; see "Dropping a `File` with unflushed writes" in [`File`]'s docs.
     fn drop(&mut self) {
-        // A job in flight is detached by dropping its handle, and completes on its own.
+        // A job in flight is detached by dropping its handle, and completes on its own; an
+        // io_uring write is driven to its end by a task (`file/ring.rs`).
         let FileState::Idle(buf) = &mut self.state else {
+            #[cfg(target_os = "linux")]
+            if let FileState::Busy(InFlight::Ring(job)) = &mut self.state {
+                ring::finish_in_background(job);
+            }
             return;
         };
         if buf.mode != Mode::Write {

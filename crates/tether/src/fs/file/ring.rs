@@ -8,8 +8,10 @@
 //! operation's resources are the buffer and an `Arc` of the file, held by the driver until the
 //! kernel is done (`io/uring_op.rs` rule 2), so dropping a job frees nothing the kernel may
 //! still write. A dropped read is cancelled; a dropped write or sync is detached and completes
-//! in the background (file rule 6: no buffered byte is discarded unwritten), except that the
-//! rest of a write the kernel took only in part (rare on a regular file) is not written.
+//! in the background (file rule 6: no buffered byte is discarded unwritten). A `File` dropped
+//! with a write in flight hands the job to a task ([`finish_in_background`]), which also writes
+//! the rest of a write the kernel took only in part; a job dropped anywhere else (its task
+//! dropped at shutdown) leaves that rest unwritten.
 
 use std::fs::File as StdFile;
 use std::future::Future;
@@ -180,6 +182,23 @@ impl Future for RingJob {
             }
         }
     }
+}
+
+/// For a `File` dropped with `job` in flight (its rule 6): a write is moved into a task of the
+/// current runtime that drives it to its end, so that the rest of a write the kernel took in
+/// part is written too; without a runtime (or for a read or sync) dropping the job is enough.
+pub(super) fn finish_in_background(job: &mut RingJob) {
+    if !matches!(job.state, State::Write { .. }) {
+        return;
+    }
+    let Ok(handle) = crate::runtime::Handle::try_current() else {
+        return;
+    };
+    let job = RingJob {
+        sub: job.sub.clone(),
+        state: std::mem::replace(&mut job.state, State::Gone),
+    };
+    drop(handle.spawn(job));
 }
 
 impl Drop for RingJob {
