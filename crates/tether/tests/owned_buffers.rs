@@ -193,8 +193,8 @@ fn a_dropped_or_aborted_owned_read_leaves_the_socket_usable() {
 }
 
 /// Dropped futures, aborted tasks, sockets dropped with reads in flight, and a runtime shut
-/// down with thousands of reads pending (sockets and files): every descriptor is closed
-/// afterwards. One test, so that no other test's descriptors come and go meanwhile.
+/// down with thousands of reads pending (sockets, a file, and on io_uring pipes read as files):
+/// every descriptor is closed afterwards. One test, so that no other test's descriptors come and go meanwhile.
 #[test]
 fn cancelled_and_pending_operations_leak_no_descriptor() {
     const SOCKETS: usize = 500;
@@ -202,6 +202,7 @@ fn cancelled_and_pending_operations_leak_no_descriptor() {
     let path = temp_path("pending");
     std::fs::write(&path, vec![7u8; 1 << 20]).unwrap();
     let before = open_fds();
+    let mut pipe_writers = Vec::new();
     for (flavor, rt) in flavors() {
         let mut peers = Vec::new();
         rt.block_on(async {
@@ -251,9 +252,40 @@ fn cancelled_and_pending_operations_leak_no_descriptor() {
                     }
                 });
             }
+            // On io_uring, files whose reads never complete: pipes nobody writes, read
+            // through `File`'s `AsyncRead` (an operation each; on epoll each would hold a
+            // blocking thread, which the runtime's drop waits for).
+            if tether::runtime::Handle::current().metrics().io_driver() == IoDriver::IoUring {
+                for _ in 0..500 {
+                    let mut fds = [0; 2];
+                    // SAFETY: `pipe2` writes two new descriptors into `fds`, owned from here on.
+                    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+                    // SAFETY: both descriptors are new and owned by nothing else.
+                    let (rd, wr) = unsafe {
+                        use std::os::fd::{FromRawFd, OwnedFd};
+                        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+                    };
+                    pipe_writers.push(std::fs::File::from(wr));
+                    let mut f = File::from_std(std::fs::File::from(rd));
+                    tether::spawn(async move {
+                        let mut buf = [0u8; 64];
+                        let _ = f.read(&mut buf).await;
+                    });
+                }
+            }
             tether::time::sleep(Duration::from_millis(10)).await;
         });
         drop(rt);
+        // Every pipe's reading end is closed: the operations let go of their files.
+        for (i, mut w) in pipe_writers.drain(..).enumerate() {
+            use std::io::Write;
+            let e = w.write(b"x").unwrap_err();
+            assert_eq!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe,
+                "{flavor}: pipe {i}"
+            );
+        }
         // The peers see every server socket closed.
         for (i, mut c) in peers.into_iter().enumerate() {
             use std::io::Read;
