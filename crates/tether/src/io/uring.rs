@@ -41,6 +41,12 @@
 //! 7. A re-arm that cannot be queued (the submission queue full even after submitting) waits in
 //!    the driver's backlog for its next turn, which retries it if the registration still lives.
 //!
+//! Completion operations (`uring_op.rs`, its own rules there) share the ring: their
+//! `user_data` carries a tag bit no token or `WAKE_DATA`/`REMOVE_DATA` has, their submissions
+//! follow rules 2 and 4, and their completions are dispatched by the same turn. Their opcodes and
+//! `IORING_FEAT_RW_CUR_POS` are probed with the rest (`OPS_VERDICT`); a kernel without them keeps
+//! this driver, with the operations' callers on the readiness path or the blocking pool.
+//!
 //! A limit of rule 4 at shutdown: the kernel ends a cancelled poll on the thread that armed it.
 //! When that thread has exited (a multi-thread runtime's worker, joined before the tasks are
 //! dropped), the kernel ends the poll, and then drops its file, from deferred work items of its
