@@ -12,15 +12,11 @@ use tether::fs::{File, OpenOptions};
 use tether::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tether::runtime::{Builder, Handle, IoDriver, Runtime};
 
+/// Both flavors on the builder's default driver (epoll), which `TETHER_IO_DRIVER` overrides.
 fn flavors() -> Vec<(&'static str, Runtime)> {
-    let ct = Builder::new_current_thread()
-        .io_driver(IoDriver::Auto)
-        .enable_all()
-        .build()
-        .unwrap();
+    let ct = Builder::new_current_thread().enable_all().build().unwrap();
     let mt = Builder::new_multi_thread()
         .worker_threads(2)
-        .io_driver(IoDriver::Auto)
         .enable_all()
         .build()
         .unwrap();
