@@ -477,14 +477,14 @@ impl IoHandle {
 
     /// The ring completion operations are submitted to, and whether the calling thread must
     /// submit at once (`uring.rs` rule 4); `None` on epoll, or when the kernel lacks what the
-    /// operations use (`uring.rs`, `ops_verdict`).
+    /// operations use (`uring.rs`, `ops_usable`).
     #[cfg(target_os = "linux")]
     pub(crate) fn uring_for_ops(&self) -> Option<(&std::sync::Arc<uring::Ring>, bool)> {
         match &self.backend {
             Backend::Uring {
                 ring,
                 batching_thread_of,
-            } if uring::ops_verdict().is_ok() => {
+            } if uring::ops_usable() => {
                 let batched = batching_thread_of.is_some()
                     && crate::runtime::context::driving_runtime() == *batching_thread_of;
                 Some((ring, !batched))

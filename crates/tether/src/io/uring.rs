@@ -107,8 +107,9 @@ static VERDICT: OnceLock<Result<(), String>> = OnceLock::new();
 /// readiness path instead.
 static OPS_VERDICT: OnceLock<Result<(), String>> = OnceLock::new();
 
-/// Set by `tether::__private::refuse_io_uring_ops`: operations are refused for this reason.
-static OPS_REFUSAL: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+/// Set by `tether::__private::refuse_io_uring_ops`; read by every operation, so an atomic
+/// rather than a lock.
+static OPS_REFUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The opcodes the completion operations use.
 const OP_CODES: [(u8, &str); 6] = [
@@ -126,26 +127,18 @@ pub fn refuse_io_uring(reason: Option<&str>) {
     *REFUSAL.lock().unwrap_or_else(|e| e.into_inner()) = reason.map(str::to_owned);
 }
 
-/// Makes the io_uring driver refuse its completion operations (`Some(reason)`), as a kernel
-/// that lacks one of their opcodes would, or use them again (`None`): files then take the
-/// blocking pool and owned buffers the readiness path. Process-wide; for tests.
+/// Makes the io_uring driver refuse its completion operations (`Some(reason)`: the reason is
+/// the caller's, such as a missing opcode's name), as a kernel that lacks one of their opcodes
+/// would, or use them again (`None`): files then take the blocking pool and owned buffers the
+/// readiness path. Process-wide; for tests.
 pub fn refuse_io_uring_ops(reason: Option<&str>) {
-    *OPS_REFUSAL.lock().unwrap_or_else(|e| e.into_inner()) = reason.map(str::to_owned);
+    OPS_REFUSED.store(reason.is_some(), std::sync::atomic::Ordering::SeqCst);
 }
 
-/// Whether completion operations may be used, or why not (`OPS_VERDICT`, `OPS_REFUSAL`).
-pub(crate) fn ops_verdict() -> Result<(), String> {
-    if let Some(reason) = OPS_REFUSAL
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-    {
-        return Err(reason);
-    }
-    match OPS_VERDICT.get() {
-        Some(v) => v.clone(),
-        None => Err("the io_uring probe did not run".into()),
-    }
+/// Whether completion operations may be used (`OPS_VERDICT`, `OPS_REFUSED`); takes no lock.
+pub(crate) fn ops_usable() -> bool {
+    !OPS_REFUSED.load(std::sync::atomic::Ordering::Relaxed)
+        && matches!(OPS_VERDICT.get(), Some(Ok(())))
 }
 
 /// The poll mask of a registration's interest (the bits mio asks epoll for).

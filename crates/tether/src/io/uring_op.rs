@@ -459,7 +459,7 @@ pub(crate) struct OpSubmitter {
 }
 
 /// Where runtime `rt` submits operations, if its driver is io_uring and the kernel runs them
-/// (`uring.rs`, `ops_verdict`); `None` means: take the readiness path or the blocking pool.
+/// (`uring.rs`, `ops_usable`); `None` means: take the readiness path or the blocking pool.
 pub(crate) fn submitter(rt: &Arc<RuntimeShared>) -> Option<OpSubmitter> {
     let (ring, submit_now) = rt.io.uring_for_ops()?;
     Some(OpSubmitter {
