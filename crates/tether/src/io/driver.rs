@@ -926,6 +926,78 @@ mod uring_tests {
         assert_eq!(std::io::Read::read(&mut &peer, &mut buf).unwrap(), 0);
     }
 
+    /// `uring_op.rs` rules 1 and 4: a turn routes an operation's completion to the operation
+    /// table (recording the result, waking its future) and never to the registration whose
+    /// token has the same low bits; a completion for an orphaned operation releases its
+    /// resources.
+    #[test]
+    fn a_turn_routes_operation_completions_to_the_table_not_to_registrations() {
+        use crate::io::uring_op::{self, Orphan};
+        use std::sync::atomic::AtomicUsize;
+        let Some((handle, mut driver)) = uring_reactor(64, 128) else {
+            return;
+        };
+        let (mut a, _peer) = UnixStream::pair().unwrap();
+        let (io, token) = handle.register(&mut a, Interest::READABLE).unwrap();
+        let DriverKind::Uring(c) = &mut driver.kind else {
+            unreachable!("an io_uring reactor")
+        };
+        let ring = c.ring.clone();
+        struct Freed(std::sync::Arc<AtomicUsize>);
+        impl Drop for Freed {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let freed = std::sync::Arc::new(AtomicUsize::new(0));
+        let awaited = uring_op::lock(&ring.ops)
+            .insert(Box::new(Freed(freed.clone())), Orphan::Ignore)
+            .unwrap_or_else(|_| panic!("the table is open"));
+        let orphan = uring_op::lock(&ring.ops)
+            .insert(Box::new(Freed(freed.clone())), Orphan::Ignore)
+            .unwrap_or_else(|_| panic!("the table is open"));
+        assert!(matches!(
+            uring_op::lock(&ring.ops).abandon(orphan),
+            uring_op::Abandoned::InFlight
+        ));
+        // The operations' names share their low bits with the registration's token.
+        assert_eq!(awaited as u32, token.0 as u32);
+        let woken = std::sync::Arc::new(AtomicUsize::new(0));
+        struct CountWake(std::sync::Arc<AtomicUsize>);
+        impl std::task::Wake for CountWake {
+            fn wake(self: std::sync::Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let waker = Waker::from(std::sync::Arc::new(CountWake(woken.clone())));
+        assert!(uring_op::lock(&ring.ops).poll(awaited, &waker).is_none());
+        c.batch.clear();
+        c.batch.push((awaited, 4096, 0));
+        c.batch.push((orphan, -libc::ECANCELED, 0));
+        let mut wakers = Vec::new();
+        assert_eq!(handle.dispatch_uring(c, &mut wakers), 1);
+        wakers.drain(..).for_each(Waker::wake);
+        assert_eq!(
+            woken.load(Ordering::SeqCst),
+            1,
+            "the awaiting future is woken"
+        );
+        assert_eq!(
+            freed.load(Ordering::SeqCst),
+            1,
+            "the orphan is released, not the other"
+        );
+        assert!(
+            io.ready_now(Direction::Read).is_none(),
+            "no registration saw it"
+        );
+        let (res, _, r) = uring_op::lock(&ring.ops).poll(awaited, &waker).unwrap();
+        assert_eq!(res, 4096);
+        drop(r);
+        assert_eq!(freed.load(Ordering::SeqCst), 2);
+        handle.deregister(&mut a, token);
+    }
+
     /// Rule 3 on the ring: after deregistration, the poll is removed (nothing more arrives for
     /// the token, the key's next registration hears only its own events), and the removal frees
     /// the file: the peer sees the hang-up once the descriptor is closed.
