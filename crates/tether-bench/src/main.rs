@@ -38,6 +38,13 @@
 //! bare tether, on both flavors; see `compat_cost.rs`.
 //!
 //! ```text
+//! cargo run --release -p tether-bench -- --file-reads [--runs N] [--quick]
+//! ```
+//!
+//! A separate mode (Linux): random 4 KiB reads of a file in the page cache, per second, through
+//! io_uring operations, tether's blocking pool and tokio's; see `file_reads.rs`.
+//!
+//! ```text
 //! cargo run --release -p tether-bench --features console -- --console-cost [--runs N] [--quick]
 //! ```
 //!
@@ -170,6 +177,8 @@
 mod compat_cost;
 #[cfg(feature = "console")]
 mod console_cost;
+#[cfg(target_os = "linux")]
+mod file_reads;
 mod loadgen;
 mod measure;
 mod overhead;
@@ -192,6 +201,7 @@ const USAGE: &str =
                      [--timeout SECS] [--list]\n       \
      tether-bench --diag-overhead [--quick] [--runs N] [--timeout SECS]\n       \
      tether-bench --compat-cost [--quick] [--runs N]\n       \
+     tether-bench --file-reads [--quick] [--runs N] (Linux)\n       \
      tether-bench --console-cost [--quick] [--runs N] (with --features console)";
 
 fn main() -> ExitCode {
@@ -201,6 +211,8 @@ fn main() -> ExitCode {
         Some("--loadgen") => return loadgen::main(&args[1..]),
         Some("--diag-overhead") => return overhead::main(&args[1..]),
         Some("--compat-cost") => return compat_cost::main(&args[1..]),
+        #[cfg(target_os = "linux")]
+        Some("--file-reads") => return file_reads::main(&args[1..]),
         #[cfg(feature = "console")]
         Some("--console-cost") => return console_cost::main(&args[1..]),
         _ => {}

@@ -144,6 +144,19 @@ pub mod __private {
     /// fallback to epoll.
     #[cfg(target_os = "linux")]
     pub use crate::io::uring::refuse_io_uring;
+    /// Makes the io_uring driver refuse its completion operations (`Some(reason)`), as a kernel
+    /// lacking one of their opcodes would, or use them again (`None`): files take the blocking
+    /// pool and owned buffers the readiness path. Process-wide, for tests of that fallback.
+    #[cfg(target_os = "linux")]
+    pub use crate::io::uring::refuse_io_uring_ops;
+    /// How many io_uring completion operations delivered their result in this process (for
+    /// tests that must know which path ran).
+    #[cfg(target_os = "linux")]
+    pub use crate::io::uring_op::io_uring_ops_completed;
+    /// How many io_uring operations a runtime's drop gave up on (their buffers leaked rather
+    /// than freed while the kernel may write them) in this process; for tests.
+    #[cfg(target_os = "linux")]
+    pub use crate::io::uring_op::io_uring_ops_leaked;
     pub use crate::macros::support::*;
     #[cfg(unix)]
     pub use crate::process::fallback::force_wait_by_polling;

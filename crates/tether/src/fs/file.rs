@@ -1,4 +1,5 @@
-//! `File`: an open file whose blocking calls run on the pool, buffered in both directions.
+//! `File`: an open file whose blocking calls run on the pool (or, on the io_uring driver, as
+//! io_uring operations: `file/ring.rs`), buffered in both directions.
 //!
 //! # Protocol
 //!
@@ -10,8 +11,8 @@
 //!   `unread()` bytes past it); `Write`: bytes accepted from the caller and not yet given to the
 //!   OS (the logical position is `bytes.len()` past the OS cursor, or at the end of the file in
 //!   append mode).
-//! - **Busy**: the buffer has moved into a blocking [`Job`] with an [`Op`]; the job gives it
-//!   back with what happened ([`Done`]).
+//! - **Busy**: the buffer has moved into a blocking [`Job`] with an [`Op`] (or into an io_uring
+//!   job, `file/ring.rs`); the job gives it back with what happened ([`Done`]).
 //!
 //! Rules:
 //! 1. At most one job is in flight. Every operation first completes it (`poll_complete`),
@@ -52,6 +53,9 @@ use crate::task::{unconstrained, JoinHandle, Unconstrained};
 
 use super::{annotate, asyncify, OpenOptions};
 
+#[cfg(target_os = "linux")]
+mod ring;
+
 /// Bytes a read trip asks for at least, and the size at which the write buffer is written out.
 const BUF_SIZE: usize = 64 * 1024;
 
@@ -68,8 +72,9 @@ const MAX_BUF: usize = 2 * 1024 * 1024;
 ///
 /// # Buffering
 ///
-/// Each system call runs on the runtime's blocking pool, and a trip there costs far more than
-/// a small read or write, so a `File` keeps a buffer:
+/// Each system call runs on the runtime's blocking pool (on the io_uring driver: as an
+/// io_uring operation, no thread involved), and a trip there costs far more than a small read
+/// or write, so a `File` keeps a buffer:
 ///
 /// - a **read** that finds the buffer empty reads at least 64 KiB (up to 2 MiB for larger
 ///   requests) in one trip, and the following reads are served from the buffer;
@@ -144,8 +149,9 @@ const MAX_BUF: usize = 2 * 1024 * 1024;
 /// }
 /// ```
 pub struct File {
-    /// Shared with the job in flight (see the module's protocol).
-    std: Arc<StdFile>,
+    /// Shared with the job in flight (see the module's protocol), and with positioned
+    /// operations (`positioned.rs`).
+    pub(super) std: Arc<StdFile>,
     state: FileState,
     /// The path the file was opened with, for error messages; `None` after `from_std`.
     path: Option<Arc<Path>>,
@@ -154,7 +160,14 @@ pub struct File {
 /// Idle (the buffer is here) or Busy (it is in a job).
 enum FileState {
     Idle(Buf),
-    Busy(Unconstrained<JoinHandle<(Buf, Done)>>),
+    Busy(InFlight),
+}
+
+/// The job in flight: on the blocking pool, or an io_uring operation (`file/ring.rs`).
+enum InFlight {
+    Pool(Unconstrained<JoinHandle<(Buf, Done)>>),
+    #[cfg(target_os = "linux")]
+    Ring(ring::RingJob),
 }
 
 /// What the buffer holds (rule 2).
@@ -301,7 +314,7 @@ impl Drop for Job {
 }
 
 /// The file's name in error messages: its path, quoted, or "the file".
-struct Name<'a>(Option<&'a Path>);
+pub(super) struct Name<'a>(Option<&'a Path>);
 
 impl fmt::Display for Name<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -469,7 +482,7 @@ impl File {
             .map_err(|e| annotate(e, format_args!("sync the data of {} to disk", self.name())))
     }
 
-    fn name(&self) -> Name<'_> {
+    pub(super) fn name(&self) -> Name<'_> {
         Name(self.path.as_deref())
     }
 
@@ -481,15 +494,30 @@ impl File {
         }
     }
 
-    /// Moves the buffer into a job running `op` (state Idle → Busy).
+    /// Moves the buffer into a job running `op` (state Idle → Busy): an io_uring operation when
+    /// the runtime's driver runs them (`file/ring.rs`), a blocking job otherwise.
     fn start(&mut self, op: Op) {
+        let buf = std::mem::take(self.idle());
+        #[cfg(target_os = "linux")]
+        let (buf, op) = match crate::runtime::context::current_handle()
+            .and_then(|h| crate::io::uring_op::submitter(&h.shared))
+        {
+            Some(sub) => match ring::RingJob::start(sub, &self.std, buf, op) {
+                Ok(job) => {
+                    self.state = FileState::Busy(InFlight::Ring(job));
+                    return;
+                }
+                Err(back) => back,
+            },
+            None => (buf, op),
+        };
         let job = Job {
             std: self.std.clone(),
-            buf: std::mem::take(self.idle()),
+            buf,
             op: Some(op),
         };
         let handle = crate::task::spawn_blocking(move || job.run());
-        self.state = FileState::Busy(unconstrained(handle));
+        self.state = FileState::Busy(InFlight::Pool(unconstrained(handle)));
     }
 
     /// Rules 1 and 4: completes the job in flight, if any (state Busy → Idle). Returns the
@@ -499,9 +527,13 @@ impl File {
         let FileState::Busy(job) = &mut self.state else {
             return Poll::Ready(Ok(None));
         };
-        let (buf, done) = match ready!(Pin::new(job).poll(cx)) {
-            Ok(out) => out,
-            Err(e) => (Buf::default(), Done::Lost(io::Error::from(e))),
+        let (buf, done) = match job {
+            InFlight::Pool(handle) => match ready!(Pin::new(handle).poll(cx)) {
+                Ok(out) => out,
+                Err(e) => (Buf::default(), Done::Lost(io::Error::from(e))),
+            },
+            #[cfg(target_os = "linux")]
+            InFlight::Ring(job) => ready!(Pin::new(job).poll(cx)),
         };
         self.state = FileState::Idle(buf);
         let name = self.name();
@@ -757,8 +789,13 @@ impl AsyncSeek for File {
 impl Drop for File {
     /// Rule 6; see "Dropping a `File` with unflushed writes" in [`File`]'s docs.
     fn drop(&mut self) {
-        // A job in flight is detached by dropping its handle, and completes on its own.
+        // A job in flight is detached by dropping its handle, and completes on its own; an
+        // io_uring write is driven to its end by a task (`file/ring.rs`).
         let FileState::Idle(buf) = &mut self.state else {
+            #[cfg(target_os = "linux")]
+            if let FileState::Busy(InFlight::Ring(job)) = &mut self.state {
+                ring::finish_in_background(job);
+            }
             return;
         };
         if buf.mode != Mode::Write {

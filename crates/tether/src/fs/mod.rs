@@ -2,7 +2,12 @@
 //!
 //! Operating systems offer no readiness-based file I/O that the reactor could wait on, so every
 //! call here runs the matching `std::fs` call on the runtime's blocking pool
-//! ([`spawn_blocking`](crate::task::spawn_blocking)) and awaits it. The names and meanings are
+//! ([`spawn_blocking`](crate::task::spawn_blocking)) and awaits it; except on the io_uring
+//! driver (Linux, [`IoDriver::IoUring`](crate::runtime::IoDriver)), where [`File`]'s open,
+//! reads, writes and syncs, and its owned-buffer methods
+//! ([`read_at_owned`](File::read_at_owned), [`write_at_owned`](File::write_at_owned)), are
+//! io_uring operations that need no thread (`metadata`, `set_len` and the path-based functions
+//! stay on the pool). The names and meanings are
 //! tokio's (and so `std::fs`'s): [`read`], [`write`](write()), [`read_to_string`], [`read_dir`],
 //! [`File`], [`OpenOptions`], ...
 //!
@@ -42,6 +47,8 @@
 
 mod file;
 mod open_options;
+#[cfg(unix)]
+mod positioned;
 mod read_dir;
 
 use std::fmt;
@@ -58,6 +65,17 @@ pub use read_dir::{read_dir, DirEntry, ReadDir};
 /// one place that shapes the module's error messages.
 pub(crate) fn annotate(e: io::Error, what: fmt::Arguments<'_>) -> io::Error {
     io::Error::new(e.kind(), format!("could not {what}: {e}"))
+}
+
+/// The current runtime, or a panic naming `what` (an operation that needs a runtime was called
+/// outside one).
+#[cfg(unix)]
+#[track_caller]
+pub(crate) fn current_runtime(what: &str) -> crate::loom::sync::Arc<crate::runtime::RuntimeShared> {
+    match crate::runtime::context::current_handle() {
+        Some(h) => h.shared,
+        None => crate::task::no_runtime_panic(what, std::panic::Location::caller()),
+    }
 }
 
 /// Runs `f` on the blocking pool and returns its result. A job that did not complete (it

@@ -475,8 +475,31 @@ impl IoHandle {
         drop(removed);
     }
 
+    /// The ring completion operations are submitted to, and whether the calling thread must
+    /// submit at once (`uring.rs` rule 4); `None` on epoll, or when the kernel lacks what the
+    /// operations use (`uring.rs`, `ops_usable`).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn uring_for_ops(&self) -> Option<(&std::sync::Arc<uring::Ring>, bool)> {
+        match &self.backend {
+            Backend::Uring {
+                ring,
+                batching_thread_of,
+            } if uring::ops_usable() => {
+                let batched = batching_thread_of.is_some()
+                    && crate::runtime::context::driving_runtime() == *batching_thread_of;
+                Some((ring, !batched))
+            }
+            _ => None,
+        }
+    }
+
     /// Marks every registration shut down and wakes their waiters (rule 4).
     pub(crate) fn shutdown(&self) {
+        #[cfg(target_os = "linux")]
+        if let Backend::Uring { ring, .. } = &self.backend {
+            // `uring_op.rs` rule 6.
+            crate::io::uring_op::lock(&ring.ops).close();
+        }
         let mut wakers = Vec::new();
         {
             let mut regs = lock(&self.registrations);
@@ -499,6 +522,31 @@ impl IoHandle {
             return 0;
         }
         let mut n = 0;
+        // Completion operations first, under their table's lock alone (`uring_op.rs` rule 4).
+        if c.batch
+            .iter()
+            .any(|&(data, _, _)| crate::io::uring_op::is_op(data))
+        {
+            use crate::io::uring_op::{self, Dispatched};
+            let mut released = Vec::new();
+            let mut ops = uring_op::lock(&c.ring.ops);
+            c.batch.retain(|&(data, res, flags)| {
+                if !uring_op::is_op(data) {
+                    return true;
+                }
+                match ops.dispatch(data, res, flags) {
+                    Dispatched::Wake(waker) => {
+                        wakers.extend(waker);
+                        n += 1;
+                    }
+                    Dispatched::Release(r) => released.push(r),
+                    Dispatched::Unknown => {}
+                }
+                false
+            });
+            drop(ops);
+            drop(released);
+        }
         let regs = lock(&self.registrations);
         let backlog = std::mem::take(&mut c.backlog);
         let rearm = |token: Token, backlog: &mut Vec<Token>| {
@@ -876,6 +924,78 @@ mod uring_tests {
             .unwrap();
         let mut buf = [0u8; 1];
         assert_eq!(std::io::Read::read(&mut &peer, &mut buf).unwrap(), 0);
+    }
+
+    /// `uring_op.rs` rules 1 and 4: a turn routes an operation's completion to the operation
+    /// table (recording the result, waking its future) and never to the registration whose
+    /// token has the same low bits; a completion for an orphaned operation releases its
+    /// resources.
+    #[test]
+    fn a_turn_routes_operation_completions_to_the_table_not_to_registrations() {
+        use crate::io::uring_op::{self, Orphan};
+        use std::sync::atomic::AtomicUsize;
+        let Some((handle, mut driver)) = uring_reactor(64, 128) else {
+            return;
+        };
+        let (mut a, _peer) = UnixStream::pair().unwrap();
+        let (io, token) = handle.register(&mut a, Interest::READABLE).unwrap();
+        let DriverKind::Uring(c) = &mut driver.kind else {
+            unreachable!("an io_uring reactor")
+        };
+        let ring = c.ring.clone();
+        struct Freed(std::sync::Arc<AtomicUsize>);
+        impl Drop for Freed {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let freed = std::sync::Arc::new(AtomicUsize::new(0));
+        let awaited = uring_op::lock(&ring.ops)
+            .insert(Box::new(Freed(freed.clone())), Orphan::Ignore)
+            .unwrap_or_else(|_| panic!("the table is open"));
+        let orphan = uring_op::lock(&ring.ops)
+            .insert(Box::new(Freed(freed.clone())), Orphan::Ignore)
+            .unwrap_or_else(|_| panic!("the table is open"));
+        assert!(matches!(
+            uring_op::lock(&ring.ops).abandon(orphan),
+            uring_op::Abandoned::InFlight
+        ));
+        // The operations' names share their low bits with the registration's token.
+        assert_eq!(awaited as u32, token.0 as u32);
+        let woken = std::sync::Arc::new(AtomicUsize::new(0));
+        struct CountWake(std::sync::Arc<AtomicUsize>);
+        impl std::task::Wake for CountWake {
+            fn wake(self: std::sync::Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let waker = Waker::from(std::sync::Arc::new(CountWake(woken.clone())));
+        assert!(uring_op::lock(&ring.ops).poll(awaited, &waker).is_none());
+        c.batch.clear();
+        c.batch.push((awaited, 4096, 0));
+        c.batch.push((orphan, -libc::ECANCELED, 0));
+        let mut wakers = Vec::new();
+        assert_eq!(handle.dispatch_uring(c, &mut wakers), 1);
+        wakers.drain(..).for_each(Waker::wake);
+        assert_eq!(
+            woken.load(Ordering::SeqCst),
+            1,
+            "the awaiting future is woken"
+        );
+        assert_eq!(
+            freed.load(Ordering::SeqCst),
+            1,
+            "the orphan is released, not the other"
+        );
+        assert!(
+            io.ready_now(Direction::Read).is_none(),
+            "no registration saw it"
+        );
+        let (res, _, r) = uring_op::lock(&ring.ops).poll(awaited, &waker).unwrap();
+        assert_eq!(res, 4096);
+        drop(r);
+        assert_eq!(freed.load(Ordering::SeqCst), 2);
+        handle.deregister(&mut a, token);
     }
 
     /// Rule 3 on the ring: after deregistration, the poll is removed (nothing more arrives for

@@ -60,6 +60,7 @@
 //! | a connected in-memory stream pair, for tests | [`duplex`] | tether |
 //! | a reader of nothing, of one byte forever; a writer that drops all | [`empty`], [`repeat`], [`sink`] | `futures-lite` |
 //! | wait for a socket's readiness, then `try_read`/`try_write` | `ready(`[`Interest`]`)` → [`Ready`] on the socket | tether |
+//! | read or write through a buffer the operation owns (one io_uring operation, no copy) | [`TcpStream::read_owned`](crate::net::TcpStream::read_owned), [`write_all_owned`](crate::net::TcpStream::write_all_owned), `fs::File::read_at_owned`, `write_at_owned` over an [`IoBuf`]/[`IoBufMut`] | tether |
 //!
 //! [rts]: AsyncReadExt::read_to_string
 //! [ru32]: AsyncReadExt::read_u32
@@ -149,15 +150,20 @@
 //! # tether::runtime::Runtime::new().unwrap().block_on(example::echo_once()).unwrap();
 //! ```
 
+pub(crate) mod buf;
 pub(crate) mod driver;
 mod interest;
+pub(crate) mod owned;
 pub(crate) mod poll_evented;
 pub(crate) mod scheduled_io;
 pub(crate) mod source;
 #[cfg(target_os = "linux")]
 pub(crate) mod uring;
+#[cfg(target_os = "linux")]
+pub(crate) mod uring_op;
 mod util;
 
+pub use buf::{IoBuf, IoBufMut};
 pub use futures_io::{AsyncBufRead, AsyncRead, AsyncSeek, AsyncWrite};
 pub use futures_lite::io::{
     copy, empty, repeat, sink, AsyncSeekExt, Bytes, Chain, Cursor, Empty, Repeat, Sink, Take,

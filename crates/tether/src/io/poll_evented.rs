@@ -75,6 +75,12 @@ impl<E: IoSource> PollEvented<E> {
         &self.sched
     }
 
+    /// The runtime this resource is registered with (for its io_uring operations).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn runtime(&self) -> &Arc<RuntimeShared> {
+        &self.rt
+    }
+
     /// The resource.
     pub(crate) fn get_ref(&self) -> &E {
         self.io

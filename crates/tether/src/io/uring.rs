@@ -41,6 +41,12 @@
 //! 7. A re-arm that cannot be queued (the submission queue full even after submitting) waits in
 //!    the driver's backlog for its next turn, which retries it if the registration still lives.
 //!
+//! Completion operations (`uring_op.rs`, its own rules there) share the ring: their
+//! `user_data` carries a tag bit no token or `WAKE_DATA`/`REMOVE_DATA` has, their submissions
+//! follow rules 2 and 4, and their completions are dispatched by the same turn. Their opcodes and
+//! `IORING_FEAT_RW_CUR_POS` are probed with the rest (`OPS_VERDICT`); a kernel without them keeps
+//! this driver, with the operations' callers on the readiness path or the blocking pool.
+//!
 //! A limit of rule 4 at shutdown: the kernel ends a cancelled poll on the thread that armed it.
 //! When that thread has exited (a multi-thread runtime's worker, joined before the tasks are
 //! dropped), the kernel ends the poll, and then drops its file, from deferred work items of its
@@ -56,6 +62,8 @@ use std::time::Duration;
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use mio::Token;
+
+use crate::io::uring_op::{cancel_entry, OpTable};
 
 // std's lock, not the loom shim's: the other party of this protocol is the kernel, which no
 // loom model can play.
@@ -81,6 +89,8 @@ pub(crate) struct Ring {
     sq: Mutex<()>,
     /// The eventfd the driver's waker writes (rule 5).
     wake_fd: OwnedFd,
+    /// The completion operations in flight and their resources (`uring_op.rs`).
+    pub(crate) ops: Mutex<OpTable>,
 }
 
 /// Set by `tether::__private::refuse_io_uring`: the probe answers this reason instead of
@@ -91,10 +101,44 @@ static REFUSAL: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 /// first ring of the process. Failures to create a ring are not cached: they can be transient.
 static VERDICT: OnceLock<Result<(), String>> = OnceLock::new();
 
+/// Whether this kernel runs the completion operations of `uring_op.rs` (the opcodes of
+/// [`OP_CODES`] and reads at the file position): decided with `VERDICT`. A kernel that lacks
+/// one keeps the readiness driver, and files and owned buffers take the blocking pool or the
+/// readiness path instead.
+static OPS_VERDICT: OnceLock<Result<(), String>> = OnceLock::new();
+
+/// Set by `tether::__private::refuse_io_uring_ops`; read by every operation, so an atomic
+/// rather than a lock.
+static OPS_REFUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The opcodes the completion operations use.
+const OP_CODES: [(u8, &str); 6] = [
+    (opcode::Read::CODE, "IORING_OP_READ"),
+    (opcode::Write::CODE, "IORING_OP_WRITE"),
+    (opcode::Recv::CODE, "IORING_OP_RECV"),
+    (opcode::Send::CODE, "IORING_OP_SEND"),
+    (opcode::OpenAt::CODE, "IORING_OP_OPENAT"),
+    (opcode::Fsync::CODE, "IORING_OP_FSYNC"),
+];
+
 /// Makes every later probe refuse io_uring with `reason` (or stop refusing, with `None`), as a
 /// kernel without io_uring, or a seccomp profile that blocks it, would. Process-wide; for tests.
 pub fn refuse_io_uring(reason: Option<&str>) {
     *REFUSAL.lock().unwrap_or_else(|e| e.into_inner()) = reason.map(str::to_owned);
+}
+
+/// Makes the io_uring driver refuse its completion operations (`Some(reason)`: the reason is
+/// the caller's, such as a missing opcode's name), as a kernel that lacks one of their opcodes
+/// would, or use them again (`None`): files then take the blocking pool and owned buffers the
+/// readiness path. Process-wide; for tests.
+pub fn refuse_io_uring_ops(reason: Option<&str>) {
+    OPS_REFUSED.store(reason.is_some(), std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether completion operations may be used (`OPS_VERDICT`, `OPS_REFUSED`); takes no lock.
+pub(crate) fn ops_usable() -> bool {
+    !OPS_REFUSED.load(std::sync::atomic::Ordering::Relaxed)
+        && matches!(OPS_VERDICT.get(), Some(Ok(())))
 }
 
 /// The poll mask of a registration's interest (the bits mio asks epoll for).
@@ -180,6 +224,7 @@ impl Ring {
             ring,
             sq: Mutex::new(()),
             wake_fd,
+            ops: Mutex::new(OpTable::new()),
         };
         match VERDICT.get() {
             Some(_) => ring
@@ -219,6 +264,16 @@ impl Ring {
                 return Err(format!("io_uring does not support {name}"));
             }
         }
+        let ops = OP_CODES
+            .iter()
+            .find(|(code, _)| !probe.is_supported(*code))
+            .map(|(_, name)| Err(format!("io_uring does not support {name}")))
+            .unwrap_or(Ok(()))
+            .and_then(|()| match p.is_feature_rw_cur_pos() {
+                true => Ok(()),
+                false => Err("io_uring lacks IORING_FEAT_RW_CUR_POS (Linux 5.6)".into()),
+            });
+        let _ = OPS_VERDICT.set(ops);
         self.arm_waker()
             .map_err(|e| format!("arming the waker failed: {e}"))?;
         // One wake through the waker's poll: the completion must say the poll stays armed.
@@ -266,13 +321,25 @@ impl Ring {
     }
 
     /// Queues `entry`, submitting what is queued first if the queue is full (rules 2, 7).
+    /// `entry` points at no memory (a poll, a cancellation).
     pub(crate) fn push(&self, entry: &squeue::Entry) -> io::Result<()> {
+        // SAFETY: the entries pushed here (poll add, cancellations) point at no memory.
+        unsafe { self.push_op(entry) }
+    }
+
+    /// Queues `entry` as `push` does.
+    ///
+    /// # Safety
+    ///
+    /// The memory `entry` points at stays valid until its completion is dispatched: the
+    /// operation table owns it (`uring_op.rs` rule 2).
+    pub(crate) unsafe fn push_op(&self, entry: &squeue::Entry) -> io::Result<()> {
         let _sq = self.sq.lock().unwrap_or_else(|e| e.into_inner());
         for _ in 0..3 {
             // SAFETY: the submission queue is pushed only under `sq` (rule 2), so this is its only
             // producer now.
             let mut sq = unsafe { self.ring.submission_shared() };
-            // SAFETY: the entries this driver builds (poll add and remove) point at no memory.
+            // SAFETY: the caller keeps the memory the entry points at valid until its completion.
             if unsafe { sq.push(entry) }.is_ok() {
                 return Ok(());
             }
@@ -338,6 +405,38 @@ impl Ring {
         // it pushes nothing, and the tail its drop stores is the one it read.
         let sq = unsafe { self.ring.submission_shared() };
         !sq.is_empty() || sq.cq_overflow() || sq.taskrun()
+    }
+}
+
+impl Drop for Ring {
+    /// `uring_op.rs` rule 5: operations still in the table are cancelled and reaped before the
+    /// ring's memory and their resources go.
+    fn drop(&mut self) {
+        let ring = &self.ring;
+        let sq = &self.sq;
+        crate::io::uring_op::drain_at_drop(
+            &self.ops,
+            crate::io::uring_op::REAP_DEADLINE,
+            |data| {
+                let _sq = sq.lock().unwrap_or_else(|e| e.into_inner());
+                for _ in 0..3 {
+                    // SAFETY: `sq` is held (rule 2); a cancellation points at no memory.
+                    if unsafe { ring.submission_shared().push(&cancel_entry(data)) }.is_ok() {
+                        return Ok(());
+                    }
+                    let _ = ring.submitter().submit();
+                }
+                Err(io::ErrorKind::WouldBlock.into())
+            },
+            |wait| {
+                let ts = types::Timespec::from(wait);
+                let args = types::SubmitArgs::new().timespec(&ts);
+                let _ = ring.submitter().submit_with_args(1, &args);
+                // SAFETY: the ring is being dropped: this thread is its only user (rule 1).
+                let cq = unsafe { ring.completion_shared() };
+                cq.map(|c| (c.user_data(), c.result(), c.flags())).collect()
+            },
+        );
     }
 }
 

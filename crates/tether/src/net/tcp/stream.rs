@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::io::poll_evented::PollEvented;
 use crate::io::scheduled_io::Direction;
+use crate::io::{IoBuf, IoBufMut};
 use crate::net::addr::{each_addr, resolve, with_context, ToSocketAddrs};
 use crate::net::tcp::split::{self, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use crate::net::{OsSocket, Sock};
@@ -197,6 +198,65 @@ impl TcpStream {
     /// ```
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.async_io(Direction::Read, |s| s.peek(buf)).await
+    }
+
+    /// Reads once into an owned buffer, which comes back with the result: up to
+    /// [`bytes_total`](IoBuf::bytes_total) bytes, from the buffer's first byte (a `Vec`'s length
+    /// becomes at least the count read). `Ok(0)` is end-of-stream.
+    ///
+    /// On the io_uring driver this is one `IORING_OP_RECV` straight into the buffer, which the
+    /// driver owns until the kernel is done with it: dropping the future cancels the receive
+    /// (and the buffer is freed once the kernel lets go of it). On epoll, or for a simulated
+    /// socket, it is the readiness path, reading into the buffer.
+    ///
+    /// # Errors
+    ///
+    /// The OS's error, or an error once the runtime has shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether::net::{TcpListener, TcpStream};
+    ///
+    /// #[tether::main]
+    /// async fn main() -> std::io::Result<()> {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (server, _) = listener.accept().await?;
+    ///
+    ///     let (sent, _) = client.write_all_owned(b"hello".to_vec()).await;
+    ///     sent?;
+    ///     let (n, buf) = server.read_owned(vec![0u8; 16]).await;
+    ///     assert_eq!(&buf[..n?], b"hello");
+    ///     Ok(())
+    /// }
+    /// ```
+    pub async fn read_owned<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        crate::io::owned::read_owned(&self.io, buf).await
+    }
+
+    /// Writes once from an owned buffer's initialized bytes
+    /// ([`bytes_init`](IoBuf::bytes_init)), which comes back with the count written (possibly
+    /// fewer than all; see [`write_all_owned`](TcpStream::write_all_owned)).
+    ///
+    /// One `IORING_OP_SEND` on the io_uring driver, the readiness path otherwise (as
+    /// [`read_owned`](TcpStream::read_owned)).
+    ///
+    /// # Errors
+    ///
+    /// The OS's error (a reset connection, ...), or an error once the runtime has shut down.
+    pub async fn write_owned<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        crate::io::owned::write_owned(&self.io, buf).await
+    }
+
+    /// Writes every initialized byte of an owned buffer, which comes back with the result.
+    ///
+    /// # Errors
+    ///
+    /// As [`write_owned`](TcpStream::write_owned); `WriteZero` if the socket accepts no more.
+    /// After an error, an unknown prefix of the bytes was sent.
+    pub async fn write_all_owned<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        crate::io::owned::write_all_owned(&self.io, buf).await
     }
 
     /// Splits the stream into a reading and a writing half that borrow it.
