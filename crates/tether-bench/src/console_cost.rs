@@ -113,29 +113,10 @@ fn spawn(rt: &tether::runtime::Runtime, scale: u32) -> f64 {
 }
 
 pub fn main(args: &[String]) -> ExitCode {
-    let mut quick = false;
-    let mut runs = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--quick" => quick = true,
-            "--runs" => match it.next().and_then(|n| n.parse::<usize>().ok()) {
-                Some(n) if n > 0 => runs = Some(n),
-                _ => {
-                    eprintln!("tether-bench: --runs takes a positive number\n{USAGE}");
-                    return ExitCode::from(2);
-                }
-            },
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            other => {
-                eprintln!("tether-bench: unknown argument {other:?}\n{USAGE}");
-                return ExitCode::from(2);
-            }
-        }
-    }
+    let (quick, runs) = match crate::measure::quick_and_runs(args, USAGE) {
+        Ok(parsed) => parsed,
+        Err(code) => return code,
+    };
     let runs = runs.unwrap_or(if quick { 3 } else { 15 });
     let scale = if quick { 10 } else { 1 };
     let mut md = String::new();

@@ -128,29 +128,10 @@ fn tokio_reads(path: &Path, multi_thread: bool, reads: u64) -> f64 {
 
 /// The parent side: `--file-reads [--quick] [--runs N]`.
 pub fn main(args: &[String]) -> ExitCode {
-    let mut quick = false;
-    let mut runs = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--quick" => quick = true,
-            "--runs" => match it.next().and_then(|n| n.parse::<usize>().ok()) {
-                Some(n) if n > 0 => runs = Some(n),
-                _ => {
-                    eprintln!("tether-bench: --runs takes a positive number\n{USAGE}");
-                    return ExitCode::from(2);
-                }
-            },
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            other => {
-                eprintln!("tether-bench: unknown argument {other:?}\n{USAGE}");
-                return ExitCode::from(2);
-            }
-        }
-    }
+    let (quick, runs) = match crate::measure::quick_and_runs(args, USAGE) {
+        Ok(parsed) => parsed,
+        Err(code) => return code,
+    };
     if std::env::var_os("TETHER_IO_DRIVER").is_some() {
         eprintln!("tether-bench: unset TETHER_IO_DRIVER: --file-reads chooses the drivers itself");
         return ExitCode::from(2);

@@ -317,3 +317,37 @@ pub fn instructions_per<R>(items: usize, f: impl FnOnce() -> R) -> (R, f64) {
 pub fn instruction_counter_missing() -> Option<String> {
     InstructionCounter::start().err().map(|e| e.to_string())
 }
+
+/// The options of the cost modes (`--compat-cost`, `--console-cost`, `--file-reads`):
+/// `--quick` and `--runs N`. `Err` carries the exit code after printing the usage (for
+/// `--help`) or what was wrong.
+pub fn quick_and_runs(
+    args: &[String],
+    usage: &str,
+) -> Result<(bool, Option<usize>), std::process::ExitCode> {
+    use std::process::ExitCode;
+    let mut quick = false;
+    let mut runs = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--runs" => match it.next().and_then(|n| n.parse::<usize>().ok()) {
+                Some(n) if n > 0 => runs = Some(n),
+                _ => {
+                    eprintln!("tether-bench: --runs takes a positive number\n{usage}");
+                    return Err(ExitCode::from(2));
+                }
+            },
+            "--help" | "-h" => {
+                println!("{usage}");
+                return Err(ExitCode::SUCCESS);
+            }
+            other => {
+                eprintln!("tether-bench: unknown argument {other:?}\n{usage}");
+                return Err(ExitCode::from(2));
+            }
+        }
+    }
+    Ok((quick, runs))
+}

@@ -5,23 +5,14 @@
 //! written when a `File` is dropped) are the same: `tests/fs.rs` runs on both drivers too.
 #![cfg(target_os = "linux")]
 
+mod support;
+
 use std::io::SeekFrom;
 use std::time::Duration;
 
 use tether::fs::{File, OpenOptions};
 use tether::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use tether::runtime::{Builder, Handle, IoDriver, Runtime};
-
-/// Both flavors on the builder's default driver (epoll), which `TETHER_IO_DRIVER` overrides.
-fn flavors() -> Vec<(&'static str, Runtime)> {
-    let ct = Builder::new_current_thread().enable_all().build().unwrap();
-    let mt = Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    vec![("current_thread", ct), ("multi_thread", mt)]
-}
+use tether::runtime::{Handle, IoDriver};
 
 fn temp_path(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("tether-fs-ops-{name}-{}", std::process::id()))
@@ -32,7 +23,7 @@ fn temp_path(name: &str) -> std::path::PathBuf {
 /// both drivers, and on io_uring starts no blocking thread.
 #[test]
 fn file_work_on_io_uring_is_operations_not_blocking_jobs() {
-    for (flavor, rt) in flavors() {
+    for (flavor, rt) in support::default_driver_flavors() {
         let path = temp_path(flavor);
         let expect: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
         rt.block_on(async {
@@ -97,7 +88,7 @@ fn file_work_on_io_uring_is_operations_not_blocking_jobs() {
 /// still writes every byte: on io_uring the write operation is detached, not cancelled.
 #[test]
 fn a_file_dropped_with_its_write_in_flight_writes_every_byte() {
-    for (flavor, rt) in flavors() {
+    for (flavor, rt) in support::default_driver_flavors() {
         let path = temp_path(&format!("dropped-{flavor}"));
         rt.block_on(async {
             let mut f = File::create(&path).await.unwrap();
@@ -131,7 +122,7 @@ fn a_file_dropped_while_a_pipe_write_waits_delivers_every_byte() {
     use std::io::Read;
     use std::os::fd::{FromRawFd, OwnedFd};
     const LEN: usize = 1 << 20;
-    for (flavor, rt) in flavors() {
+    for (flavor, rt) in support::default_driver_flavors() {
         let mut fds = [0; 2];
         // SAFETY: `pipe2` writes two new descriptors into `fds`, which this test then owns.
         assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);

@@ -7,24 +7,15 @@
 //! descriptor leaks (`/proc/self/fd`). These also run under ASAN on io_uring (`.ci/run`).
 #![cfg(target_os = "linux")]
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use tether::fs::File;
 use tether::io::{AsyncReadExt, AsyncWriteExt};
 use tether::net::{TcpListener, TcpStream};
-use tether::runtime::{Builder, IoDriver, Runtime};
-
-/// Both flavors on the builder's default driver (epoll), which `TETHER_IO_DRIVER` overrides.
-fn flavors() -> Vec<(&'static str, Runtime)> {
-    let ct = Builder::new_current_thread().enable_all().build().unwrap();
-    let mt = Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    vec![("current_thread", ct), ("multi_thread", mt)]
-}
+use tether::runtime::IoDriver;
 
 async fn pair() -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -59,7 +50,7 @@ fn open_fds() -> usize {
 /// bytes in order.
 #[test]
 fn owned_reads_and_writes_carry_every_byte_on_both_flavors() {
-    for (flavor, rt) in flavors() {
+    for (flavor, rt) in support::default_driver_flavors() {
         rt.block_on(async {
             let ops = tether::__private::io_uring_ops_completed();
             let (client, server) = pair().await;
@@ -107,7 +98,7 @@ fn owned_reads_and_writes_carry_every_byte_on_both_flavors() {
 /// one `File`, without moving the `AsyncRead` side's position; errors name the path.
 #[test]
 fn positioned_owned_reads_and_writes_hit_their_offsets() {
-    for (flavor, rt) in flavors() {
+    for (flavor, rt) in support::default_driver_flavors() {
         let path = temp_path(&format!("positioned-{flavor}"));
         rt.block_on(async {
             let content: Vec<u8> = (0..256 * 1024).map(|i| (i % 241) as u8).collect();
@@ -161,7 +152,7 @@ fn positioned_owned_reads_and_writes_hit_their_offsets() {
 /// byte sent afterwards, and the socket reads on; so does a task aborted in `read_owned`.
 #[test]
 fn a_dropped_or_aborted_owned_read_leaves_the_socket_usable() {
-    for (flavor, rt) in flavors() {
+    for (flavor, rt) in support::default_driver_flavors() {
         rt.block_on(async {
             let (client, server) = pair().await;
             let server = Arc::new(server);
@@ -199,7 +190,7 @@ fn cancelled_and_pending_operations_leak_no_descriptor() {
     std::fs::write(&path, vec![7u8; 1 << 20]).unwrap();
     let before = open_fds();
     let mut pipe_writers = Vec::new();
-    for (flavor, rt) in flavors() {
+    for (flavor, rt) in support::default_driver_flavors() {
         let mut peers = Vec::new();
         rt.block_on(async {
             // Sockets dropped while their reads are in flight (the futures dropped first).

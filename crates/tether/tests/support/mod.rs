@@ -16,6 +16,20 @@ pub mod sim;
 
 pub(crate) use tether_test_support::on_both_flavors;
 
+/// Both flavors (the multi-thread one with 2 workers) on the builder's default driver, epoll,
+/// which `TETHER_IO_DRIVER` overrides: a test run with and without the variable tests both
+/// drivers.
+pub fn default_driver_flavors() -> Vec<(&'static str, tether::runtime::Runtime)> {
+    use tether::runtime::Builder;
+    let ct = Builder::new_current_thread().enable_all().build().unwrap();
+    let mt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    vec![("current_thread", ct), ("multi_thread", mt)]
+}
+
 /// Operations a task may perform per poll (documented in `tether::task`).
 pub const BUDGET: usize = 128;
 
