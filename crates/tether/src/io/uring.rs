@@ -199,6 +199,8 @@ impl Ring {
         }
         let ring = IoUring::builder()
             .setup_cqsize(cq_entries)
+            .setup_coop_taskrun()
+            .setup_taskrun_flag()
             .build(sq_entries)
             .map_err(|e| {
                 let hint = match e.raw_os_error() {
