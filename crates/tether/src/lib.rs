@@ -149,6 +149,11 @@ pub mod __private {
     /// pool and owned buffers the readiness path. Process-wide, for tests of that fallback.
     #[cfg(target_os = "linux")]
     pub use crate::io::uring::refuse_io_uring_ops;
+    /// Makes io_uring runtimes built from now on give streams no provided buffers, so
+    /// `TcpStream`/`UnixStream` keep the readiness path (`true`), or stops that (`false`), as a
+    /// kernel without provided-buffer rings would. Process-wide, for tests of that fallback.
+    #[cfg(target_os = "linux")]
+    pub use crate::io::uring::refuse_io_uring_streams;
     /// How many io_uring completion operations delivered their result in this process (for
     /// tests that must know which path ran).
     #[cfg(target_os = "linux")]
@@ -157,6 +162,10 @@ pub mod __private {
     /// than freed while the kernel may write them) in this process; for tests.
     #[cfg(target_os = "linux")]
     pub use crate::io::uring_op::io_uring_ops_leaked;
+    /// How many streams have switched to io_uring's completion mode in this process (for tests
+    /// that must know which path ran).
+    #[cfg(target_os = "linux")]
+    pub use crate::io::uring_stream::io_uring_streams_activated;
     pub use crate::macros::support::*;
     #[cfg(unix)]
     pub use crate::process::fallback::force_wait_by_polling;

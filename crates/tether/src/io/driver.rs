@@ -209,9 +209,11 @@ enum Backend {
     #[cfg(target_os = "linux")]
     Uring {
         ring: std::sync::Arc<uring::Ring>,
-        /// The current-thread runtime whose driving thread leaves its submissions to its next
-        /// turn (`uring.rs` rule 4); `None` for a multi-thread runtime.
-        batching_thread_of: Option<crate::runtime::RuntimeId>,
+        /// The runtime whose scheduling threads leave their submissions to a later point
+        /// (`uring.rs` rule 4): a current-thread runtime's driving thread to its next turn, a
+        /// multi-thread runtime's workers to their next scheduling point.
+        runtime: crate::runtime::RuntimeId,
+        multi_thread: bool,
     },
 }
 
@@ -277,11 +279,17 @@ fn requested(builder_choice: IoDriver) -> io::Result<IoDriver> {
 
 /// Creates a reactor with the driver `choice` asks for (overridden by `TETHER_IO_DRIVER`).
 /// `IoUring` fails when the probe refuses io_uring; `Auto` falls back to epoll and records why.
-/// `runtime` names the current-thread runtime whose thread batches submissions, if any.
+/// The runtime a reactor serves and whether it is multi-threaded: which threads batch their
+/// io_uring submissions (`uring.rs` rule 4).
+pub(crate) type Scheduling = (crate::runtime::RuntimeId, bool);
+
+/// Creates the reactor of runtime `runtime` (multi-threaded or not).
 pub(crate) fn new(
     choice: IoDriver,
-    runtime: Option<crate::runtime::RuntimeId>,
+    runtime: crate::runtime::RuntimeId,
+    multi_thread: bool,
 ) -> io::Result<(IoHandle, Driver)> {
+    let runtime = (runtime, multi_thread);
     let wanted = requested(choice)?;
     let fallback = match wanted {
         IoDriver::Epoll => None,
@@ -327,14 +335,14 @@ fn new_epoll(fallback: Option<std::sync::Arc<str>>) -> io::Result<(IoHandle, Dri
 
 /// The io_uring reactor, or why it cannot run.
 #[cfg(target_os = "linux")]
-fn open_uring(runtime: Option<crate::runtime::RuntimeId>) -> Result<(IoHandle, Driver), String> {
+fn open_uring(runtime: Scheduling) -> Result<(IoHandle, Driver), String> {
     open_uring_with(uring::Ring::open()?, runtime)
 }
 
 #[cfg(target_os = "linux")]
 fn open_uring_with(
     ring: uring::Ring,
-    runtime: Option<crate::runtime::RuntimeId>,
+    (runtime, multi_thread): Scheduling,
 ) -> Result<(IoHandle, Driver), String> {
     // std's Arc: the ring is shared with the kernel, not part of a loom model.
     let ring = std::sync::Arc::new(ring);
@@ -348,7 +356,8 @@ fn open_uring_with(
     };
     let backend = Backend::Uring {
         ring: ring.clone(),
-        batching_thread_of: runtime,
+        runtime,
+        multi_thread,
     };
     Ok((
         IoHandle::with(backend, WakeFd::Uring(ring), selected),
@@ -357,8 +366,27 @@ fn open_uring_with(
 }
 
 #[cfg(not(target_os = "linux"))]
-fn open_uring(_runtime: Option<crate::runtime::RuntimeId>) -> Result<(IoHandle, Driver), String> {
+fn open_uring(_runtime: Scheduling) -> Result<(IoHandle, Driver), String> {
     Err("io_uring is Linux-only".to_owned())
+}
+
+/// Whether the calling thread leaves its io_uring submissions to a later batch (`uring.rs` rule
+/// 4): it schedules runtime `runtime`; a multi-thread worker notes that it owes a submission.
+#[cfg(target_os = "linux")]
+pub(crate) fn defers_submission((runtime, multi_thread): Scheduling) -> bool {
+    if crate::runtime::context::driving_runtime() != Some(runtime) {
+        return false;
+    }
+    if multi_thread {
+        OWES_SUBMISSION.with(|o| o.set(true));
+    }
+    true
+}
+
+#[cfg(target_os = "linux")]
+std::thread_local! {
+    /// Set on a multi-thread worker that queued submissions it has not submitted yet.
+    static OWES_SUBMISSION: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// The error every operation on a resource of a shut-down runtime returns.
@@ -389,11 +417,12 @@ impl IoHandle {
     }
 
     /// Registers `source` for edge-triggered readiness in `interest`; returns its state and
-    /// token (rules 1, 6).
+    /// token (rules 1, 6). With `lazy`, the io_uring driver arms no poll until `arm_poll`.
     pub(crate) fn register(
         &self,
         source: &mut impl IoSource,
         interest: Interest,
+        lazy: bool,
     ) -> io::Result<(Arc<ScheduledIo>, Token)> {
         let sched = Arc::new(ScheduledIo::new());
         let mut regs = lock(&self.registrations);
@@ -406,11 +435,8 @@ impl IoHandle {
         match &self.backend {
             Backend::Epoll(registry) => registry.register(source, token, interest)?,
             #[cfg(target_os = "linux")]
-            Backend::Uring {
-                ring,
-                batching_thread_of,
-            } => {
-                if let Some(fd) = source.uring_fd() {
+            Backend::Uring { ring, .. } => {
+                if let Some(fd) = source.uring_fd().filter(|_| !lazy) {
                     let mask = uring::poll_mask(interest);
                     // Under the registrations lock (uring rule 3): the poll's completions are
                     // dispatched only once the registration below is in place.
@@ -419,10 +445,8 @@ impl IoHandle {
                     debug_assert_eq!(inserted, token);
                     regs.polls[unpack(token).0] = Some((fd, mask));
                     self.registered.store(regs.slab.len(), Ordering::Release);
-                    // Uring rule 4: the thread driving this runtime submits at its next turn.
-                    let batched = batching_thread_of.is_some()
-                        && crate::runtime::context::driving_runtime() == *batching_thread_of;
-                    if !batched {
+                    // Uring rule 4: a thread scheduling this runtime submits later, in a batch.
+                    if !self.defers_submission() {
                         submit_now = Some(ring.clone());
                     }
                 }
@@ -442,6 +466,41 @@ impl IoHandle {
             }
         }
         Ok((sched, token))
+    }
+
+    /// Whether this reactor runs on io_uring.
+    pub(crate) fn is_uring(&self) -> bool {
+        !matches!(self.backend, Backend::Epoll(_))
+    }
+
+    /// Arms the poll of the lazy registration `token` (`PollEvented::new_lazy`), once: as a
+    /// registration's own arm (uring rules 3, 4).
+    #[cfg(target_os = "linux")]
+    /// Returns false if the poll could not be queued (the queue stays full): the next wait
+    /// tries again.
+    pub(crate) fn arm_poll(
+        &self,
+        token: Token,
+        fd: std::os::fd::RawFd,
+        interest: Interest,
+    ) -> bool {
+        let Backend::Uring { ring, .. } = &self.backend else {
+            return true;
+        };
+        let mut regs = lock(&self.registrations);
+        if regs.get(token).is_none() || regs.poll_of(token).is_some() {
+            return true;
+        }
+        let mask = uring::poll_mask(interest);
+        if ring.push(&uring::arm_entry(fd, mask, token)).is_err() {
+            return false;
+        }
+        regs.polls[unpack(token).0] = Some((fd, mask));
+        drop(regs);
+        if !self.defers_submission() && ring.submit().is_err() {
+            self.unparker.force_unpark();
+        }
+        true
     }
 
     /// Deregisters `source` and forgets the registration `token` names (rule 3).
@@ -481,15 +540,53 @@ impl IoHandle {
     #[cfg(target_os = "linux")]
     pub(crate) fn uring_for_ops(&self) -> Option<(&std::sync::Arc<uring::Ring>, bool)> {
         match &self.backend {
-            Backend::Uring {
-                ring,
-                batching_thread_of,
-            } if uring::ops_usable() => {
-                let batched = batching_thread_of.is_some()
-                    && crate::runtime::context::driving_runtime() == *batching_thread_of;
-                Some((ring, !batched))
+            Backend::Uring { ring, .. } if uring::ops_usable() => {
+                Some((ring, !self.defers_submission()))
             }
             _ => None,
+        }
+    }
+
+    /// Whether the calling thread leaves what it queues on the ring to be submitted later in a
+    /// batch (`uring.rs` rule 4): it schedules this runtime. A multi-thread runtime's worker
+    /// notes that it owes a submission, which it makes at its next scheduling point
+    /// (`flush_submissions`).
+    #[cfg(target_os = "linux")]
+    fn defers_submission(&self) -> bool {
+        match &self.backend {
+            Backend::Uring {
+                runtime,
+                multi_thread,
+                ..
+            } => defers_submission((*runtime, *multi_thread)),
+            Backend::Epoll(_) => false,
+        }
+    }
+
+    /// The runtime this io_uring reactor serves and whether it is multi-threaded.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn scheduling(&self) -> Option<Scheduling> {
+        match &self.backend {
+            Backend::Uring {
+                runtime,
+                multi_thread,
+                ..
+            } => Some((*runtime, *multi_thread)),
+            Backend::Epoll(_) => None,
+        }
+    }
+
+    /// A multi-thread worker's scheduling point (before it looks for work elsewhere, parks,
+    /// or every `event_interval` ticks): submits what it queued on the ring (`uring.rs` rule 4).
+    #[inline]
+    pub(crate) fn flush_submissions(&self) {
+        #[cfg(target_os = "linux")]
+        if OWES_SUBMISSION.with(|o| o.replace(false)) {
+            if let Backend::Uring { ring, .. } = &self.backend {
+                if ring.submit().is_err() {
+                    self.unparker.force_unpark();
+                }
+            }
         }
     }
 
@@ -529,6 +626,7 @@ impl IoHandle {
         {
             use crate::io::uring_op::{self, Dispatched};
             let mut released = Vec::new();
+            let mut handled = std::mem::take(&mut c.handled);
             let mut ops = uring_op::lock(&c.ring.ops);
             c.batch.retain(|&(data, res, flags)| {
                 if !uring_op::is_op(data) {
@@ -540,12 +638,21 @@ impl IoHandle {
                         n += 1;
                     }
                     Dispatched::Release(r) => released.push(r),
+                    Dispatched::Handle(handler, kind, last) => {
+                        handled.push((handler, kind, res, flags, last));
+                        n += 1;
+                    }
                     Dispatched::Unknown => {}
                 }
                 false
             });
             drop(ops);
             drop(released);
+            // `uring_op.rs` rules 7, 8: handlers run with the table's lock released, in order.
+            for (handler, kind, res, flags, last) in handled.drain(..) {
+                handler.complete(&c.ring, kind, res, flags, last, wakers);
+            }
+            c.handled = handled;
         }
         let regs = lock(&self.registrations);
         let backlog = std::mem::take(&mut c.backlog);
@@ -671,7 +778,7 @@ mod tests {
         };
         let (mut old, old_peer) = UnixStream::pair().unwrap();
         let interest = Interest::READABLE | Interest::WRITABLE;
-        let (_old_io, old_token) = handle.register(&mut old, interest).unwrap();
+        let (_old_io, old_token) = handle.register(&mut old, interest, false).unwrap();
 
         // The peer hangs up; the driver receives the event, as a worker in `epoll_wait` would.
         drop(old_peer);
@@ -682,7 +789,7 @@ mod tests {
         // Before it dispatches, another thread frees the key and a new connection takes it.
         handle.deregister(&mut old, old_token);
         let (mut new, _new_peer) = UnixStream::pair().unwrap();
-        let (new_io, new_token) = handle.register(&mut new, interest).unwrap();
+        let (new_io, new_token) = handle.register(&mut new, interest, false).unwrap();
         assert_eq!(
             unpack(new_token).0,
             unpack(old_token).0,
@@ -766,7 +873,7 @@ mod uring_tests {
         let ring = uring::Ring::open_sized(sq, cq).unwrap_or_else(|reason| {
             panic!("io_uring refused ({reason}); set {ENV_VAR}=epoll on a machine without it")
         });
-        Some(open_uring_with(ring, None).unwrap())
+        Some(open_uring_with(ring, (crate::runtime::RuntimeId::next(), false)).unwrap())
     }
 
     fn turn(handle: &IoHandle, driver: &mut Driver, timeout: Option<Duration>) -> u64 {
@@ -797,7 +904,7 @@ mod uring_tests {
                     .map(|_| {
                         let (mut a, b) = UnixStream::pair().unwrap();
                         let (io, token) = handle
-                            .register(&mut a, Interest::READABLE | Interest::WRITABLE)
+                            .register(&mut a, Interest::READABLE | Interest::WRITABLE, false)
                             .unwrap();
                         (a, b, io, token)
                     })
@@ -839,7 +946,7 @@ mod uring_tests {
         for _ in 0..200 {
             let (mut a, b) = UnixStream::pair().unwrap();
             let (io, token) = handle
-                .register(&mut a, Interest::READABLE | Interest::WRITABLE)
+                .register(&mut a, Interest::READABLE | Interest::WRITABLE, false)
                 .unwrap();
             pairs.push((a, b, io, token));
         }
@@ -880,7 +987,7 @@ mod uring_tests {
             return;
         };
         let (mut a, mut b) = UnixStream::pair().unwrap();
-        let (io, token) = handle.register(&mut a, Interest::READABLE).unwrap();
+        let (io, token) = handle.register(&mut a, Interest::READABLE, false).unwrap();
         b.write_all(b"data").unwrap();
         assert!(turn(&handle, &mut driver, Some(Duration::from_secs(10))) >= 1);
         assert!(io.ready_now(Direction::Read).is_some());
@@ -938,7 +1045,7 @@ mod uring_tests {
             return;
         };
         let (mut a, _peer) = UnixStream::pair().unwrap();
-        let (io, token) = handle.register(&mut a, Interest::READABLE).unwrap();
+        let (io, token) = handle.register(&mut a, Interest::READABLE, false).unwrap();
         let DriverKind::Uring(c) = &mut driver.kind else {
             unreachable!("an io_uring reactor")
         };
@@ -1008,7 +1115,7 @@ mod uring_tests {
         };
         let (mut a, peer) = UnixStream::pair().unwrap();
         let (_io, token) = handle
-            .register(&mut a, Interest::READABLE | Interest::WRITABLE)
+            .register(&mut a, Interest::READABLE | Interest::WRITABLE, false)
             .unwrap();
         turn(&handle, &mut driver, Some(Duration::from_secs(10)));
         handle.deregister(&mut a, token);
@@ -1027,7 +1134,7 @@ mod uring_tests {
         assert_eq!(std::io::Read::read(&mut std_peer, &mut buf).unwrap(), 0);
         // A new registration at the same key hears nothing of the old one.
         let (mut c, _c_peer) = UnixStream::pair().unwrap();
-        let (new_io, new_token) = handle.register(&mut c, Interest::READABLE).unwrap();
+        let (new_io, new_token) = handle.register(&mut c, Interest::READABLE, false).unwrap();
         assert_eq!(unpack(new_token).0, unpack(token).0, "the key is reused");
         turn(&handle, &mut driver, Some(Duration::from_millis(1)));
         assert!(new_io.ready_now(Direction::Read).is_none());

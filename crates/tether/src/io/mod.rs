@@ -157,10 +157,13 @@ pub(crate) mod owned;
 pub(crate) mod poll_evented;
 pub(crate) mod scheduled_io;
 pub(crate) mod source;
+pub(crate) mod stream_mode;
 #[cfg(target_os = "linux")]
 pub(crate) mod uring;
 #[cfg(target_os = "linux")]
 pub(crate) mod uring_op;
+#[cfg(target_os = "linux")]
+pub(crate) mod uring_stream;
 mod util;
 
 pub use buf::{IoBuf, IoBufMut};

@@ -37,6 +37,9 @@ pub(crate) struct PollEvented<E: IoSource> {
     sched: Arc<ScheduledIo>,
     /// Names this registration, and no later one at the same key (the driver's rule 1).
     token: Token,
+    /// Registered without its io_uring poll, which the first wait arms (`new_lazy`).
+    // std's atomic: a flag read by the resource's own users, part of no loom model.
+    unarmed: std::sync::atomic::AtomicBool,
 }
 
 impl<E: IoSource> PollEvented<E> {
@@ -60,17 +63,54 @@ impl<E: IoSource> PollEvented<E> {
             Some(h) => h.shared,
             None => crate::task::no_runtime_panic(what, Location::caller()),
         };
-        let (sched, token) = rt.io.register(&mut io, interest)?;
+        let (sched, token) = rt.io.register(&mut io, interest, false)?;
         Ok(PollEvented {
             io: Some(io),
             rt,
             sched,
             token,
+            unarmed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
+    /// Registers `io` for read and write readiness like `new`, but on the io_uring driver
+    /// without arming its poll until something first waits for readiness: a stream in
+    /// completion mode (`uring_stream.rs`) never does, and its poll's completions would only
+    /// duplicate its receive's.
+    #[track_caller]
+    pub(crate) fn new_lazy(mut io: E, what: &str) -> io::Result<PollEvented<E>> {
+        let rt = match context::current_handle() {
+            Some(h) => h.shared,
+            None => crate::task::no_runtime_panic(what, Location::caller()),
+        };
+        let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+        let (sched, token) = rt.io.register(&mut io, interest, true)?;
+        let unarmed = rt.io.is_uring();
+        Ok(PollEvented {
+            io: Some(io),
+            rt,
+            sched,
+            token,
+            unarmed: std::sync::atomic::AtomicBool::new(unarmed),
+        })
+    }
+
+    /// Arms the poll a lazy registration left unarmed (`new_lazy`), before a wait.
+    fn ensure_polled(&self) {
+        use std::sync::atomic::Ordering;
+        if self.unarmed.load(Ordering::Relaxed) && self.unarmed.swap(false, Ordering::AcqRel) {
+            #[cfg(target_os = "linux")]
+            if let Some(fd) = self.get_ref().uring_fd() {
+                let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+                if !self.rt.io.arm_poll(self.token, fd, interest) {
+                    self.unarmed.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
     /// The readiness of this registration (a simulated socket's network sets it).
-    #[cfg(feature = "sim")]
+    #[cfg(any(feature = "sim", target_os = "linux"))]
     pub(crate) fn scheduled_io(&self) -> &Arc<ScheduledIo> {
         &self.sched
     }
@@ -116,6 +156,7 @@ impl<E: IoSource> PollEvented<E> {
             Poll::Ready(ev) if ev.is_shutdown => Poll::Ready(Err(shutdown_error())),
             Poll::Ready(ev) => Poll::Ready(Ok(ev)),
             Poll::Pending => {
+                self.ensure_polled();
                 check_driven_elsewhere(&self.rt, "an I/O resource");
                 Poll::Pending
             }
@@ -246,6 +287,7 @@ impl<E: IoSource> PollEvented<E> {
                 return Poll::Ready(Ok(ev));
             }
         }
+        self.ensure_polled();
         check_driven_elsewhere(&self.rt, "an I/O resource");
         Poll::Pending
     }

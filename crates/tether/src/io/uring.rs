@@ -28,8 +28,12 @@
 //!    precedes its removal, and no poll outlives its registration.
 //! 4. A submission pushed by the thread that drives a current-thread runtime is submitted by that
 //!    thread's next turn (it must turn before it sleeps): registrations batch into one
-//!    `io_uring_enter`. Any other thread submits at once (one `io_uring_enter`, as epoll's
-//!    `epoll_ctl`): the driver may be asleep on another thread. A removal is submitted at once on
+//!    `io_uring_enter`. One pushed by a multi-thread runtime's worker is submitted at that
+//!    worker's next scheduling point (its local queue drained, or every `event_interval`
+//!    ticks: `IoHandle::flush_submissions`), so a worker's burst of tasks shares one
+//!    `io_uring_enter` too; the cost is that a task that runs long delays the submissions of
+//!    the tasks before it on that worker. Any other thread submits at once (one
+//!    `io_uring_enter`, as epoll's `epoll_ctl`): the driver may be asleep on another thread. A removal is submitted at once on
 //!    every thread: an armed poll holds a reference to the file, so the descriptor the caller
 //!    closes next would stay open (a peer would see no EOF) until the removal runs.
 //! 5. The waker is an eventfd with its own multishot poll (`WAKE_DATA`). It is never read: each
@@ -64,6 +68,7 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use mio::Token;
 
 use crate::io::uring_op::{cancel_entry, OpTable};
+use crate::io::uring_stream::BufRing;
 
 // std's lock, not the loom shim's: the other party of this protocol is the kernel, which no
 // loom model can play.
@@ -91,6 +96,31 @@ pub(crate) struct Ring {
     wake_fd: OwnedFd,
     /// The completion operations in flight and their resources (`uring_op.rs`).
     pub(crate) ops: Mutex<OpTable>,
+    /// The provided buffers of streams' multishot receives (`uring_stream.rs`); `None` where
+    /// the kernel lacks them or streams are refused: streams then take the readiness path.
+    /// Declared after `ring`, so it is unmapped after the ring is closed.
+    pub(crate) bufs: Option<BufRing>,
+}
+
+/// Set by `tether::__private::refuse_io_uring_streams`, or when the kernel refuses a multishot
+/// receive (Linux before 6.0): streams stay on the readiness path.
+static STREAMS_REFUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes rings created from now on give streams no buffer ring (`refuse` true), as a kernel
+/// without provided-buffer rings would, so streams keep the readiness path; or stops that.
+/// Process-wide; for tests.
+pub fn refuse_io_uring_streams(refuse: bool) {
+    STREAMS_REFUSED.store(refuse, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether streams may use completion mode (`uring_stream.rs` rule 1).
+pub(crate) fn streams_usable() -> bool {
+    !STREAMS_REFUSED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The kernel refused a multishot receive: no stream uses completion mode from now on.
+pub(crate) fn refuse_streams_for_good() {
+    STREAMS_REFUSED.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Set by `tether::__private::refuse_io_uring`: the probe answers this reason instead of
@@ -222,11 +252,18 @@ impl Ring {
         }
         // SAFETY: `efd` is a new descriptor that nothing else owns.
         let wake_fd = unsafe { OwnedFd::from_raw_fd(efd) };
+        // Provided buffers (Linux 5.19), for streams (`uring_stream.rs` rule 1); without them
+        // streams take the readiness path.
+        let bufs = match streams_usable() {
+            true => BufRing::register(&ring).ok(),
+            false => None,
+        };
         let ring = Ring {
             ring,
             sq: Mutex::new(()),
             wake_fd,
             ops: Mutex::new(OpTable::new()),
+            bufs,
         };
         match VERDICT.get() {
             Some(_) => ring
@@ -416,7 +453,7 @@ impl Drop for Ring {
     fn drop(&mut self) {
         let ring = &self.ring;
         let sq = &self.sq;
-        crate::io::uring_op::drain_at_drop(
+        let leaked = crate::io::uring_op::drain_at_drop(
             &self.ops,
             crate::io::uring_op::REAP_DEADLINE,
             |data| {
@@ -439,6 +476,10 @@ impl Drop for Ring {
                 cq.map(|c| (c.user_data(), c.result(), c.flags())).collect()
             },
         );
+        if leaked > 0 {
+            // A receive may still write into the buffers: they are leaked with the operations.
+            std::mem::forget(self.bufs.take());
+        }
     }
 }
 
@@ -457,6 +498,16 @@ pub(crate) struct Completions {
     pub(crate) batch: Vec<(u64, i32, u32)>,
     /// Re-arms that could not be queued (rule 7).
     pub(crate) backlog: Vec<Token>,
+    /// The completions of handled operations in the current turn (`uring_op.rs` rule 8),
+    /// kept to reuse the allocation.
+    #[allow(clippy::type_complexity)]
+    pub(crate) handled: Vec<(
+        std::sync::Arc<dyn crate::io::uring_op::Completion>,
+        u8,
+        i32,
+        u32,
+        bool,
+    )>,
     /// Whether the waker's poll must be re-armed.
     waker_ended: bool,
 }
@@ -467,6 +518,7 @@ impl Completions {
             ring,
             batch: Vec::with_capacity(256),
             backlog: Vec::new(),
+            handled: Vec::new(),
             waker_ended: false,
         }
     }

@@ -40,7 +40,12 @@
 //! 6. After the runtime's shutdown no operation starts (the table is closed); one already in
 //!    flight completes or is cancelled as above.
 //! 7. The lock of the table is never held while pushing to the submission queue (`Ring::sq`),
-//!    nor while waking or dropping resources.
+//!    nor while waking or dropping resources, nor while calling a handler (rule 8).
+//! 8. A *handled* operation (a stream's multishot receive or write-behind send,
+//!    `uring_stream.rs`) has no future: its completions go, in the kernel's order, to a
+//!    [`Completion`] handler that owns the operation's memory and whose `Arc` the entry holds
+//!    until the last completion (rule 5's drain and leak cover it as any entry). Its canceller
+//!    is the handler's owner, which pushes `ASYNC_CANCEL` as in rule 3.
 //!
 //! A limit the kernel sets: an operation punted to the kernel's workers (a buffered file read
 //! that must wait for the disk) belongs to the thread that submitted it, and is cancelled
@@ -112,8 +117,28 @@ pub(crate) enum Orphan {
 /// The resources of an operation, type-erased (rule 2).
 pub(crate) type Resources = Box<dyn Any + Send>;
 
+/// Who takes the completions of an operation that no future awaits: a stream's multishot
+/// receive or its write-behind sends (`uring_stream.rs`). Called by dispatch after the table's
+/// lock is released (rule 7), once per completion, in the order the kernel posted them.
+pub(crate) trait Completion: Send + Sync {
+    /// Applies one completion of the operation started with `kind`; `last` is false while a
+    /// multishot operation stays armed. Wakers to wake go to `wakers` (the driver's rule 2).
+    fn complete(
+        self: std::sync::Arc<Self>,
+        ring: &std::sync::Arc<Ring>,
+        kind: u8,
+        res: i32,
+        flags: u32,
+        last: bool,
+        wakers: &mut Vec<Waker>,
+    );
+}
+
 /// Where an operation is.
 enum OpState {
+    /// Submitted; its completions go to a handler rather than a future (rule 8). Removed at its
+    /// last completion (one without `IORING_CQE_F_MORE`).
+    Handled(std::sync::Arc<dyn Completion>, u8),
     /// Submitted; the waker of the future that last polled it.
     InFlight(Option<Waker>),
     /// Its completion arrived and waits for the future.
@@ -145,6 +170,8 @@ pub(crate) enum Dispatched {
     Wake(Option<Waker>),
     /// The future is gone: release these resources.
     Release(Released),
+    /// Pass the completion to its handler (rule 8).
+    Handle(std::sync::Arc<dyn Completion>, u8, bool),
     /// No such operation (a second completion, or a stray one): nothing to do.
     Unknown,
 }
@@ -214,6 +241,20 @@ impl OpTable {
         Ok(pack(key, self.generations[key]))
     }
 
+    /// Records an operation whose completions go to `handler` with `kind` (rule 8); returns
+    /// its `user_data`. Its memory is the handler's to keep valid (`uring_stream.rs`).
+    pub(crate) fn insert_handled(
+        &mut self,
+        handler: std::sync::Arc<dyn Completion>,
+        kind: u8,
+    ) -> io::Result<u64> {
+        let data = self
+            .insert(Box::new(()), Orphan::Ignore)
+            .map_err(|(e, _)| e)?;
+        self.entry(data).expect("just inserted").state = OpState::Handled(handler, kind);
+        Ok(data)
+    }
+
     fn entry(&mut self, data: u64) -> Option<&mut OpEntry> {
         let (key, generation) = unpack(data);
         if !is_op(data) || self.generations.get(key) != Some(&generation) {
@@ -240,12 +281,22 @@ impl OpTable {
         let Some(entry) = self.entry(data) else {
             return Dispatched::Unknown;
         };
+        let last = !io_uring::cqueue::more(flags);
         match &mut entry.state {
             OpState::InFlight(waker) => {
                 let waker = waker.take();
                 entry.state = OpState::Completed { res, flags };
                 Dispatched::Wake(waker)
             }
+            OpState::Handled(handler, kind) => {
+                let (handler, kind) = (handler.clone(), *kind);
+                if last {
+                    drop(self.remove(data));
+                }
+                Dispatched::Handle(handler, kind, last)
+            }
+            // A multishot operation given up at the ring's drop stays until its last completion.
+            OpState::Orphaned if !last => Dispatched::Unknown,
             OpState::Orphaned => {
                 let entry = self.remove(data);
                 Dispatched::Release(Released {
@@ -279,6 +330,7 @@ impl OpTable {
                 None
             }
             OpState::Orphaned => unreachable!("tether: an orphaned io_uring operation was polled"),
+            OpState::Handled(..) => unreachable!("tether: a handled io_uring operation was polled"),
         }
     }
 
@@ -300,7 +352,9 @@ impl OpTable {
                 entry.state = OpState::Orphaned;
                 Abandoned::InFlight
             }
-            OpState::Orphaned => unreachable!("tether: an io_uring operation abandoned twice"),
+            OpState::Orphaned | OpState::Handled(..) => {
+                unreachable!("tether: an io_uring operation abandoned twice")
+            }
         }
     }
 
@@ -347,11 +401,12 @@ impl OpTable {
             .collect()
     }
 
-    /// Gives up on every entry left: their memory is leaked, never freed (rule 5).
+    /// Gives up on every entry left: their memory is leaked, never freed (rule 5), the handler
+    /// of a handled operation included (it owns that operation's memory).
     fn leak_all(&mut self) -> usize {
         let n = self.slab.len();
         for entry in self.slab.drain() {
-            std::mem::forget(entry.resources);
+            std::mem::forget(entry);
         }
         n
     }
@@ -370,19 +425,19 @@ pub(crate) fn lock(ops: &Mutex<OpTable>) -> std::sync::MutexGuard<'_, OpTable> {
 }
 
 /// Rule 5, for `Ring`'s `Drop`: cancels what is in flight and reaps completions until the table
-/// is empty or the deadline passes; leaks what is left. `reap` waits up to the given time for
+/// is empty or the deadline passes; leaks what is left, returning how many. `reap` waits up to the given time for
 /// completions and returns the `(user_data, result, flags)` of those that arrived.
 pub(crate) fn drain_at_drop(
     ops: &Mutex<OpTable>,
     deadline: Duration,
     push_cancel: impl Fn(u64) -> io::Result<()>,
     mut reap: impl FnMut(Duration) -> Vec<(u64, i32, u32)>,
-) {
+) -> usize {
     let released = lock(ops).drain_completed();
     drop(released);
     let in_flight = lock(ops).in_flight();
     if in_flight.is_empty() {
-        return;
+        return 0;
     }
     for data in in_flight {
         // A cancellation that cannot be queued leaves its operation to finish on its own.
@@ -391,7 +446,7 @@ pub(crate) fn drain_at_drop(
     let deadline = Instant::now() + deadline;
     loop {
         if lock(ops).len() == 0 {
-            return;
+            return 0;
         }
         let now = Instant::now();
         if now >= deadline {
@@ -405,7 +460,11 @@ pub(crate) fn drain_at_drop(
             let mut table = lock(ops);
             // Nobody polls any more: an operation in flight is released like an orphan.
             if let Some(e) = table.entry(data) {
-                e.state = OpState::Orphaned;
+                let state = std::mem::replace(&mut e.state, OpState::Orphaned);
+                if let OpState::Handled(handler, _) = state {
+                    // The handler owns the operation's memory: it lives until the last completion.
+                    e.resources = Box::new(handler);
+                }
             }
             let d = table.dispatch(data, res, flags);
             drop(table);
@@ -420,6 +479,7 @@ pub(crate) fn drain_at_drop(
              their runtime's drop; their buffers are leaked rather than freed under the kernel"
         ));
     }
+    leaked
 }
 
 /// Operations given up at a ring's drop, their resources leaked (rule 5), process-wide.

@@ -35,8 +35,9 @@ macro_rules! async_read_impl {
 }
 
 /// Implements `AsyncWrite` for `$target` like `async_read_impl` (`futures-io`'s, and tokio's
-/// with feature `tokio-io`). Flushing is a no-op (writes go straight to the socket); closing
-/// (tokio: shutting down) shuts down the write direction.
+/// with feature `tokio-io`). Flushing waits for the bytes written to be sent (at once on the
+/// readiness path, where writes go straight to the socket; see `uring_stream.rs` for io_uring's
+/// write-behind); closing (tokio: shutting down) flushes and shuts down the write direction.
 macro_rules! async_write_impl {
     ($target:ty, $this:ident => $stream:expr) => {
         impl futures_io::AsyncWrite for $target {
@@ -60,17 +61,18 @@ macro_rules! async_write_impl {
 
             fn poll_flush(
                 self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
+                cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(Ok(()))
+                let $this = self;
+                $stream.poll_flush_priv(cx)
             }
 
             fn poll_close(
                 self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
+                cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
                 let $this = self;
-                std::task::Poll::Ready($stream.shutdown_write())
+                $stream.poll_close_priv(cx)
             }
         }
 
@@ -100,17 +102,18 @@ macro_rules! async_write_impl {
 
             fn poll_flush(
                 self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
+                cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(Ok(()))
+                let $this = self;
+                $stream.poll_flush_priv(cx)
             }
 
             fn poll_shutdown(
                 self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
+                cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
                 let $this = self;
-                std::task::Poll::Ready($stream.shutdown_write())
+                $stream.poll_close_priv(cx)
             }
         }
     };
@@ -445,6 +448,16 @@ macro_rules! stream_common {
             /// ```
             pub fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
                 use std::io::Read;
+                #[cfg(target_os = "linux")]
+                if let Some(s) = self.mode.active() {
+                    let mut dst = crate::io::uring_stream::SliceDst {
+                        buf: &mut *buf,
+                        filled: 0,
+                    };
+                    if let Some(r) = s.try_read(&mut dst) {
+                        return self.clear_if_would_block(r);
+                    }
+                }
                 self.io
                     .try_io(crate::io::scheduled_io::Direction::Read, |s| (&*s).read(buf))
             }
@@ -459,6 +472,29 @@ macro_rules! stream_common {
                 bufs: &mut [std::io::IoSliceMut<'_>],
             ) -> std::io::Result<usize> {
                 use std::io::Read;
+                #[cfg(target_os = "linux")]
+                if let Some(s) = self.mode.active() {
+                    let mut n = 0;
+                    for b in bufs.iter_mut() {
+                        let mut dst = crate::io::uring_stream::SliceDst {
+                            buf: &mut **b,
+                            filled: 0,
+                        };
+                        match s.try_read(&mut dst) {
+                            None if n == 0 => break,
+                            None | Some(Ok(0)) => return Ok(n),
+                            Some(Ok(k)) => n += k,
+                            Some(Err(e)) if n == 0 => return self.clear_if_would_block(Err(e)),
+                            Some(Err(_)) => return Ok(n),
+                        }
+                        if dst.filled < dst.buf.len() {
+                            return Ok(n);
+                        }
+                    }
+                    if n > 0 {
+                        return Ok(n);
+                    }
+                }
                 self.io
                     .try_io(crate::io::scheduled_io::Direction::Read, |s| {
                         (&*s).read_vectored(bufs)
@@ -473,6 +509,12 @@ macro_rules! stream_common {
             /// `WouldBlock`, or the OS's error (`BrokenPipe` once the peer is gone).
             pub fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
                 use std::io::Write;
+                #[cfg(target_os = "linux")]
+                if let Some(s) = self.mode.active() {
+                    if let Some(r) = s.try_write(&[std::io::IoSlice::new(buf)]) {
+                        return r;
+                    }
+                }
                 self.io
                     .try_io(crate::io::scheduled_io::Direction::Write, |s| (&*s).write(buf))
             }
@@ -487,6 +529,12 @@ macro_rules! stream_common {
                 bufs: &[std::io::IoSlice<'_>],
             ) -> std::io::Result<usize> {
                 use std::io::Write;
+                #[cfg(target_os = "linux")]
+                if let Some(s) = self.mode.active() {
+                    if let Some(r) = s.try_write(bufs) {
+                        return r;
+                    }
+                }
                 self.io
                     .try_io(crate::io::scheduled_io::Direction::Write, |s| {
                         (&*s).write_vectored(bufs)
@@ -510,11 +558,74 @@ macro_rules! stream_common {
                 }
             }
 
+            /// `try_read`'s `WouldBlock` from the receive queue clears the read readiness, as
+            /// the readiness path's does (so `readable()` waits for the next completion).
+            #[cfg(target_os = "linux")]
+            fn clear_if_would_block(
+                &self,
+                r: std::io::Result<usize>,
+            ) -> std::io::Result<usize> {
+                match r {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self
+                        .io
+                        .try_io(crate::io::scheduled_io::Direction::Read, |_| Err(e)),
+                    r => r,
+                }
+            }
+
+            /// Flushes: waits until the bytes written are sent (io_uring's write-behind);
+            /// nothing to wait for on the readiness path.
+            pub(crate) fn poll_flush_priv(
+                &self,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                #[cfg(target_os = "linux")]
+                if let Some(s) = self.mode.active() {
+                    return s.poll_flush(cx);
+                }
+                let _ = cx;
+                std::task::Poll::Ready(Ok(()))
+            }
+
+            /// Closes the write direction once the bytes written are sent.
+            pub(crate) fn poll_close_priv(
+                &self,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                #[cfg(target_os = "linux")]
+                if let Some(s) = self.mode.active() {
+                    return s.poll_close(cx);
+                }
+                let _ = cx;
+                std::task::Poll::Ready(self.shutdown_write())
+            }
+
+            /// A write half's drop: shut down the write direction (after the bytes written
+            /// are sent, on io_uring).
+            pub(crate) fn shutdown_write_on_drop(&self) {
+                #[cfg(target_os = "linux")]
+                if let Some(s) = self.mode.active() {
+                    return s.shutdown_after_flush();
+                }
+                let _ = self.shutdown_write();
+            }
+
             pub(crate) fn poll_read_priv(
                 &self,
                 cx: &mut std::task::Context<'_>,
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
+                #[cfg(target_os = "linux")]
+                if let Some(s) = self.mode.get(&self.io) {
+                    let mut dst = crate::io::uring_stream::SliceDst {
+                        buf: &mut *buf,
+                        filled: 0,
+                    };
+                    let rt = self.io.runtime();
+                    if let crate::io::uring_stream::ReadStep::Done(p) = s.poll_read(cx, &mut dst, rt) {
+                        return p;
+                    }
+                }
                 let len = buf.len();
                 self.io
                     .poll_read_io(cx, len, |s| crate::net::SockRw::sock_read(s, buf))
@@ -528,6 +639,13 @@ macro_rules! stream_common {
                 cx: &mut std::task::Context<'_>,
                 buf: &mut tokio::io::ReadBuf<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
+                #[cfg(target_os = "linux")]
+                if let Some(s) = self.mode.get(&self.io) {
+                    let rt = self.io.runtime();
+                    if let crate::io::uring_stream::ReadStep::Done(p) = s.poll_read(cx, buf, rt) {
+                        return p.map_ok(|_| ());
+                    }
+                }
                 let len = buf.remaining();
                 self.io
                     .poll_read_io(cx, len, |s| crate::net::ReadIntoBuf::read_buf(s, buf))
@@ -539,6 +657,10 @@ macro_rules! stream_common {
                 cx: &mut std::task::Context<'_>,
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
+                #[cfg(target_os = "linux")]
+                if let Some(s) = self.mode.get(&self.io) {
+                    return s.poll_write(cx, &[std::io::IoSlice::new(buf)]);
+                }
                 self.io
                     .poll_io(cx, crate::io::scheduled_io::Direction::Write, |s| {
                         crate::net::SockRw::sock_write(s, buf)
@@ -550,6 +672,10 @@ macro_rules! stream_common {
                 cx: &mut std::task::Context<'_>,
                 bufs: &[std::io::IoSlice<'_>],
             ) -> std::task::Poll<std::io::Result<usize>> {
+                #[cfg(target_os = "linux")]
+                if let Some(s) = self.mode.get(&self.io) {
+                    return s.poll_write(cx, bufs);
+                }
                 self.io.poll_io(cx, crate::io::scheduled_io::Direction::Write, |s| {
                     crate::net::SockRw::sock_write_vectored(s, bufs)
                 })
@@ -673,7 +799,7 @@ macro_rules! split_halves {
         impl Drop for OwnedWriteHalf {
             fn drop(&mut self) {
                 if self.shutdown_on_drop {
-                    let _ = self.inner.shutdown_write();
+                    self.inner.shutdown_write_on_drop();
                 }
             }
         }

@@ -88,7 +88,7 @@ pub(crate) struct RuntimeId(NonZeroU64);
 
 impl RuntimeId {
     /// An id never handed out before in this process.
-    fn next() -> RuntimeId {
+    pub(crate) fn next() -> RuntimeId {
         // std's atomic, not the loom shim's: a process-wide counter in a static, which a loom
         // model cannot hold, and part of no protocol (only uniqueness matters).
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -254,8 +254,8 @@ impl Runtime {
 
     fn from_builder(builder: &Builder) -> io::Result<Runtime> {
         let id = RuntimeId::next();
-        let batching = (builder.flavor == Flavor::CurrentThread).then_some(id);
-        let (io_handle, io_driver) = crate::io::driver::new(builder.io_driver, batching)?;
+        let multi_thread = builder.flavor == Flavor::MultiThread;
+        let (io_handle, io_driver) = crate::io::driver::new(builder.io_driver, id, multi_thread)?;
         let time = TimeHandle::new(builder.start_paused);
         let workers = match builder.flavor {
             Flavor::CurrentThread => 1,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::io::poll_evented::PollEvented;
 use crate::io::scheduled_io::Direction;
+use crate::io::stream_mode::StreamMode;
 use crate::io::{IoBuf, IoBufMut};
 use crate::net::addr::{each_addr, resolve, with_context, ToSocketAddrs};
 use crate::net::tcp::split::{self, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
@@ -44,6 +45,9 @@ use crate::net::{OsSocket, Sock};
 /// }
 /// ```
 pub struct TcpStream {
+    /// Completion mode on io_uring; declared first so it is dropped before `io`
+    /// (`uring_stream.rs` rule 5).
+    mode: StreamMode,
     io: PollEvented<Sock<mio::net::TcpStream>>,
 }
 
@@ -72,7 +76,8 @@ impl TcpStream {
     #[track_caller]
     pub(crate) fn from_mio(s: mio::net::TcpStream) -> io::Result<TcpStream> {
         Ok(TcpStream {
-            io: PollEvented::new(Sock::<mio::net::TcpStream>::from(s), "TcpStream")?,
+            mode: StreamMode::new(),
+            io: PollEvented::new_lazy(Sock::<mio::net::TcpStream>::from(s), "TcpStream")?,
         })
     }
 
@@ -82,8 +87,11 @@ impl TcpStream {
         #[cfg(feature = "sim")]
         let io = crate::sim::socket::register_stream(s, "TcpListener::accept")?;
         #[cfg(not(feature = "sim"))]
-        let io = PollEvented::new(s, "TcpListener::accept")?;
-        Ok(TcpStream { io })
+        let io = PollEvented::new_lazy(s, "TcpListener::accept")?;
+        Ok(TcpStream {
+            mode: StreamMode::new(),
+            io,
+        })
     }
 
     /// Wraps a standard stream, switching it to non-blocking mode.
@@ -105,7 +113,8 @@ impl TcpStream {
     fn from_std_as(s: std::net::TcpStream, what: &'static str) -> io::Result<TcpStream> {
         s.set_nonblocking(true)?;
         Ok(TcpStream {
-            io: PollEvented::new(Sock::from(mio::net::TcpStream::from_std(s)), what)?,
+            mode: StreamMode::new(),
+            io: PollEvented::new_lazy(Sock::from(mio::net::TcpStream::from_std(s)), what)?,
         })
     }
 
@@ -114,7 +123,12 @@ impl TcpStream {
     /// # Errors
     ///
     /// `Unsupported` for a stream of a simulation (`tether::sim`), which has no descriptor.
+    /// On the io_uring driver, an error for a stream that was read or written through
+    /// `AsyncRead`/`AsyncWrite` and still has bytes received, a receive armed, or bytes not yet
+    /// sent (they live in the runtime's operations, not the socket): convert before the first
+    /// read or write, or run on epoll.
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        self.mode.check_detachable()?;
         Ok(std::net::TcpStream::from(OsSocket::into_os(
             self.io.into_inner(),
         )?))
@@ -197,6 +211,18 @@ impl TcpStream {
     /// }
     /// ```
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        #[cfg(target_os = "linux")]
+        if let Some(s) = self.mode.active() {
+            // Bytes a receive took are only in its queue (`uring_stream.rs` rule 1).
+            let queued = std::future::poll_fn(|cx| match s.poll_peek(cx, buf) {
+                Some(p) => p.map(Some),
+                None => std::task::Poll::Ready(None),
+            })
+            .await;
+            if let Some(r) = queued {
+                return r;
+            }
+        }
         self.io.async_io(Direction::Read, |s| s.peek(buf)).await
     }
 
@@ -276,6 +302,7 @@ async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
     #[cfg(feature = "sim")]
     if let Some(world) = crate::sim::socket::current_world() {
         return Ok(TcpStream {
+            mode: StreamMode::new(),
             io: crate::sim::socket::tcp_connect(world, addr).await?,
         });
     }

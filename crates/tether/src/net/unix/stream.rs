@@ -6,6 +6,7 @@ use std::os::unix::net::SocketAddr;
 use std::path::Path;
 
 use crate::io::poll_evented::PollEvented;
+use crate::io::stream_mode::StreamMode;
 use crate::net::addr::with_context;
 use crate::net::unix::split::{self, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 
@@ -30,6 +31,9 @@ use crate::net::unix::split::{self, OwnedReadHalf, OwnedWriteHalf, ReadHalf, Wri
 /// }
 /// ```
 pub struct UnixStream {
+    /// Completion mode on io_uring; declared first so it is dropped before `io`
+    /// (`uring_stream.rs` rule 5).
+    mode: StreamMode,
     io: PollEvented<mio::net::UnixStream>,
 }
 
@@ -69,7 +73,8 @@ impl UnixStream {
     #[track_caller]
     pub(crate) fn from_mio(s: mio::net::UnixStream) -> io::Result<UnixStream> {
         Ok(UnixStream {
-            io: PollEvented::new(s, "UnixStream")?,
+            mode: StreamMode::new(),
+            io: PollEvented::new_lazy(s, "UnixStream")?,
         })
     }
 
@@ -95,7 +100,8 @@ impl UnixStream {
     ) -> io::Result<UnixStream> {
         s.set_nonblocking(true)?;
         Ok(UnixStream {
-            io: PollEvented::new(mio::net::UnixStream::from_std(s), what)?,
+            mode: StreamMode::new(),
+            io: PollEvented::new_lazy(mio::net::UnixStream::from_std(s), what)?,
         })
     }
 
@@ -103,9 +109,12 @@ impl UnixStream {
     ///
     /// # Errors
     ///
-    /// None today; the `Result` is tokio's signature.
+    /// On the io_uring driver, an error for a stream that was read or written through
+    /// `AsyncRead`/`AsyncWrite` and still has bytes received, a receive armed, or bytes not yet
+    /// sent (as [`TcpStream::into_std`](crate::net::TcpStream::into_std)).
     pub fn into_std(self) -> io::Result<std::os::unix::net::UnixStream> {
         use std::os::fd::{FromRawFd, IntoRawFd};
+        self.mode.check_detachable()?;
         let fd = self.io.into_inner().into_raw_fd();
         // SAFETY: `fd` was just released by the mio stream, so we own it exclusively.
         Ok(unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) })

@@ -191,6 +191,7 @@ impl WorkerCtx {
     fn maintenance(&self) {
         #[cfg(all(test, not(tether_loom)))]
         super::tests::maintenance_hook(self.rt.id, self.searching.get());
+        self.rt.io.flush_submissions();
         if let Some(mut driver) = try_lock(&self.shared().driver) {
             driver.turn(&self.rt, Some(Duration::ZERO));
         }
@@ -401,6 +402,9 @@ impl WorkerCtx {
                 self.run_task(task);
                 continue;
             }
+            // The local queue is drained: what its tasks queued on the io_uring ring is
+            // submitted in one batch (`uring.rs` rule 4).
+            self.rt.io.flush_submissions();
             if let Some(task) = self.steal() {
                 self.run_task(task);
                 continue;

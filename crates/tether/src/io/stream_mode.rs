@@ -1,0 +1,88 @@
+//! A stream's switch to completion mode on the io_uring driver (`uring_stream.rs` rule 1): the
+//! field `TcpStream` and `UnixStream` carry beside their registration. Empty elsewhere.
+
+#[cfg(target_os = "linux")]
+use crate::io::poll_evented::PollEvented;
+#[cfg(target_os = "linux")]
+use crate::io::source::IoSource;
+#[cfg(target_os = "linux")]
+use crate::io::uring_stream::StreamRing;
+
+/// Whether a stream runs in completion mode, decided at its first read or write.
+pub(crate) struct StreamMode {
+    #[cfg(target_os = "linux")]
+    slot: std::sync::OnceLock<Option<std::sync::Arc<StreamRing>>>,
+}
+
+impl StreamMode {
+    pub(crate) fn new() -> StreamMode {
+        StreamMode {
+            #[cfg(target_os = "linux")]
+            slot: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The stream's completion mode, switched on now if its runtime offers it (the stream's
+    /// first read or write); `None` keeps the readiness path.
+    #[cfg(target_os = "linux")]
+    #[inline]
+    pub(crate) fn get<E: IoSource>(
+        &self,
+        io: &PollEvented<E>,
+    ) -> Option<&std::sync::Arc<StreamRing>> {
+        self.slot
+            .get_or_init(|| {
+                crate::io::uring_stream::activate(
+                    io.runtime(),
+                    io.scheduled_io(),
+                    io.get_ref().uring_fd(),
+                )
+            })
+            .as_ref()
+    }
+
+    /// The stream's completion mode if it is on (switching nothing).
+    #[cfg(target_os = "linux")]
+    #[inline]
+    pub(crate) fn active(&self) -> Option<&std::sync::Arc<StreamRing>> {
+        self.slot.get().and_then(Option::as_ref)
+    }
+
+    /// Whether the stream can leave its runtime (`into_std`): not while in completion mode
+    /// with anything queued, staged or armed (`uring_stream.rs` rule 6).
+    pub(crate) fn check_detachable(&self) -> std::io::Result<()> {
+        #[cfg(target_os = "linux")]
+        if let Some(s) = self.active() {
+            if !s.is_quiet() {
+                return Err(std::io::Error::other(
+                    "tether: this stream reads and writes through io_uring operations, which may \
+                     hold bytes already received or not yet sent, so it cannot become a std \
+                     stream; call into_std before its first read or write, or run the runtime \
+                     on epoll (Builder::io_driver)",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for StreamMode {
+    /// Runs before the stream's registration is dropped (the field is declared first), so its
+    /// submissions are made while the descriptor is open (`uring_stream.rs` rule 5).
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        if let Some(s) = self.active() {
+            s.release();
+        }
+    }
+}
+
+impl std::fmt::Debug for StreamMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        #[cfg(target_os = "linux")]
+        let on = self.active().is_some();
+        #[cfg(not(target_os = "linux"))]
+        let on = false;
+        f.write_str(if on { "io_uring" } else { "readiness" })
+    }
+}

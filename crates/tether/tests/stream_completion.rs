@@ -1,0 +1,354 @@
+//! Streams in completion mode on the io_uring driver (`io/uring_stream.rs`): a multishot
+//! receive into provided buffers, write-behind sends. Every test builds its runtimes on
+//! io_uring explicitly, so these run whatever `TETHER_IO_DRIVER` says; the rest of the suite
+//! covers the same `AsyncRead`/`AsyncWrite` programs on both drivers. Bytes arrive whole and in
+//! order, writes promised by `Ok` reach the peer even when the stream is dropped at once, send
+//! errors surface on a later write, and cancelling reads, tasks and streams mid-flight leaks no
+//! buffer, operation or descriptor (these also run under ASAN in `.ci/run`).
+#![cfg(target_os = "linux")]
+
+mod support;
+
+use std::time::Duration;
+
+use tether::io::{AsyncReadExt, AsyncWriteExt};
+use tether::net::{TcpListener, TcpStream, UnixStream};
+use tether::runtime::{Builder, IoDriver, Runtime};
+
+/// The tests of this binary run one at a time: two of them count the process's descriptors.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn runtimes() -> Vec<(&'static str, Runtime)> {
+    if std::env::var("TETHER_IO_DRIVER").as_deref() == Ok("epoll") {
+        eprintln!("skipped: TETHER_IO_DRIVER=epoll forbids the io_uring runtimes these test");
+        return Vec::new();
+    }
+    let ct = Builder::new_current_thread()
+        .io_driver(IoDriver::IoUring)
+        .enable_all()
+        .build()
+        .expect("io_uring runtime (this test needs a kernel with io_uring)");
+    let mt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .io_driver(IoDriver::IoUring)
+        .enable_all()
+        .build()
+        .expect("io_uring runtime (this test needs a kernel with io_uring)");
+    vec![("current_thread", ct), ("multi_thread", mt)]
+}
+
+/// Runs `f` on each flavor, bounded in time.
+fn on_each<F, Fut>(f: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let _serial = serial();
+    for (name, rt) in runtimes() {
+        let body = f();
+        rt.block_on(async {
+            tether::time::timeout(Duration::from_secs(60), body)
+                .await
+                .unwrap_or_else(|_| panic!("{name}: timed out"))
+        });
+    }
+}
+
+async fn pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    (client, server)
+}
+
+/// Bytes `i..i + n` of a fixed pattern.
+fn pattern(from: usize, n: usize) -> Vec<u8> {
+    (from..from + n).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+/// The process's open sockets (other descriptors come and go with the runtimes and their
+/// diagnostics).
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count()
+}
+
+#[test]
+fn round_trips_of_every_size_arrive_whole_and_switch_the_stream_to_completions() {
+    on_each(|| async {
+        let before = tether::__private::io_uring_streams_activated();
+        let (mut a, mut b) = pair().await;
+        let echo = tether::spawn(async move {
+            let mut buf = vec![0u8; 70_000];
+            loop {
+                let n = b.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    return;
+                }
+                b.write_all(&buf[..n]).await.unwrap();
+            }
+        });
+        let mut at = 0;
+        for size in [1, 7, 64, 4095, 4096, 4097, 65_536, 65_537, 200_000] {
+            let out = pattern(at, size);
+            at += size;
+            let (mut r, mut w) = a.split();
+            let send = async {
+                w.write_all(&out).await.unwrap();
+                w.flush().await.unwrap();
+            };
+            let recv = async {
+                let mut back = vec![0u8; size];
+                r.read_exact(&mut back).await.unwrap();
+                back
+            };
+            let ((), back) = futures_util::join!(send, recv);
+            assert!(back == out, "{size} bytes came back changed");
+        }
+        a.close().await.unwrap();
+        echo.await.unwrap();
+        assert!(
+            tether::__private::io_uring_streams_activated() >= before + 2,
+            "both streams read and wrote through completions"
+        );
+    });
+}
+
+#[test]
+fn a_slow_reader_gets_every_byte_in_order() {
+    // The sender outruns the reader by megabytes: the reader's queue fills, its receive is
+    // cancelled and re-armed, the sender's writes wait for room (rules 3, 4).
+    on_each(|| async {
+        let (mut a, mut b) = pair().await;
+        const TOTAL: usize = 4 << 20;
+        let writer = tether::spawn(async move {
+            let mut at = 0;
+            while at < TOTAL {
+                let n = 10_000.min(TOTAL - at);
+                a.write_all(&pattern(at, n)).await.unwrap();
+                at += n;
+            }
+            a.close().await.unwrap();
+        });
+        let mut got = Vec::with_capacity(TOTAL);
+        let mut buf = [0u8; 1000];
+        let mut reads = 0;
+        loop {
+            let n = b.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+            reads += 1;
+            if reads % 64 == 0 {
+                tether::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        writer.await.unwrap();
+        assert_eq!(got.len(), TOTAL);
+        assert!(got == pattern(0, TOTAL), "bytes out of order or changed");
+    });
+}
+
+#[test]
+fn bytes_written_before_a_drop_reach_the_peer() {
+    // Write-behind: `Ok` from a write is a promise; dropping the stream at once keeps it (the
+    // sends get a descriptor of their own, rule 5), and the peer then sees end-of-stream.
+    on_each(|| async {
+        let fds = open_fds();
+        let (mut a, mut b) = pair().await;
+        let out = pattern(0, 1 << 20);
+        let mut at = 0;
+        while at < out.len() {
+            at += a.write(&out[at..]).await.unwrap();
+        }
+        drop(a);
+        let mut got = Vec::new();
+        b.read_to_end(&mut got).await.unwrap();
+        assert!(got == out, "{} of {} bytes arrived", got.len(), out.len());
+        drop(b);
+        support::settle::settle().await;
+        tether::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(open_fds(), fds, "a socket leaked");
+    });
+}
+
+#[test]
+fn close_sends_everything_then_shuts_down_and_later_writes_fail() {
+    on_each(|| async {
+        let (mut a, mut b) = pair().await;
+        a.write_all(&pattern(0, 300_000)).await.unwrap();
+        a.close().await.unwrap();
+        let err = a.write(b"late").await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
+        let mut got = Vec::new();
+        b.read_to_end(&mut got).await.unwrap();
+        assert!(got == pattern(0, 300_000));
+    });
+}
+
+#[test]
+fn a_failed_send_is_reported_by_a_later_write() {
+    on_each(|| async {
+        let (mut a, b) = pair().await;
+        // The peer resets the connection (closing with linger 0).
+        b.set_linger(Some(Duration::ZERO)).unwrap();
+        drop(b);
+        let mut failed = None;
+        for _ in 0..10_000 {
+            let r = match a.write(&[7u8; 1000]).await {
+                Ok(_) => a.flush().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = r {
+                failed = Some(e);
+                break;
+            }
+            tether::time::sleep(Duration::from_millis(1)).await;
+        }
+        let e = failed.expect("writes to a reset connection kept succeeding");
+        assert!(
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            ),
+            "{e}"
+        );
+    });
+}
+
+#[test]
+fn readiness_methods_see_the_bytes_a_receive_queued() {
+    on_each(|| async {
+        let (mut a, mut b) = pair().await;
+        a.write_all(b"first").await.unwrap();
+        let mut buf = [0u8; 5];
+        b.read_exact(&mut buf).await.unwrap(); // `b` is in completion mode now
+        a.write_all(b"second").await.unwrap();
+        let mut peeked = [0u8; 6];
+        assert_eq!(b.peek(&mut peeked).await.unwrap(), 6);
+        assert_eq!(&peeked, b"second");
+        let mut got = [0u8; 6];
+        let n = loop {
+            b.readable().await.unwrap();
+            match b.try_read(&mut got) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                r => break r.unwrap(),
+            }
+        };
+        assert_eq!(&got[..n], b"second");
+        let err = b.try_read(&mut got).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+        // `readable()` waits for the next bytes rather than spinning on the old readiness.
+        a.write_all(b"third").await.unwrap();
+        b.readable().await.unwrap();
+        let mut third = [0u8; 5];
+        b.read_exact(&mut third).await.unwrap();
+        assert_eq!(&third, b"third");
+    });
+}
+
+#[test]
+fn into_std_after_a_read_is_refused_with_what_to_do() {
+    on_each(|| async {
+        let (mut a, mut b) = pair().await;
+        a.write_all(b"x").await.unwrap();
+        let mut one = [0u8; 1];
+        b.read_exact(&mut one).await.unwrap();
+        let err = b.into_std().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("call into_std before its first read"),
+            "{err}"
+        );
+        // A stream that has not read or written converts.
+        let (c, _d) = pair().await;
+        c.into_std().unwrap();
+    });
+}
+
+#[test]
+fn an_owned_write_half_shuts_down_after_its_bytes_are_sent() {
+    on_each(|| async {
+        let (a, mut b) = pair().await;
+        let (_r, mut w) = a.into_split();
+        w.write_all(&pattern(0, 500_000)).await.unwrap();
+        drop(w);
+        let mut got = Vec::new();
+        b.read_to_end(&mut got).await.unwrap();
+        assert!(got == pattern(0, 500_000), "{} bytes", got.len());
+    });
+}
+
+#[test]
+fn unix_streams_use_completions_too() {
+    on_each(|| async {
+        let before = tether::__private::io_uring_streams_activated();
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        a.write_all(&pattern(0, 100_000)).await.unwrap();
+        let mut got = vec![0u8; 100_000];
+        b.read_exact(&mut got).await.unwrap();
+        assert!(got == pattern(0, 100_000));
+        assert!(tether::__private::io_uring_streams_activated() >= before + 2);
+    });
+}
+
+#[test]
+fn cancelled_reads_tasks_and_streams_leak_nothing() {
+    let _serial = serial();
+    for (name, rt) in runtimes() {
+        let fds = open_fds();
+        rt.block_on(async {
+            // A read dropped by a timeout loses no byte that arrives later.
+            let (mut a, mut b) = pair().await;
+            let mut buf = [0u8; 4];
+            let r = tether::time::timeout(Duration::from_millis(20), b.read(&mut buf)).await;
+            assert!(r.is_err(), "{name}: nothing was sent yet");
+            a.write_all(b"late").await.unwrap();
+            b.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"late");
+
+            // Tasks aborted while reading, with bytes queued, writes staged and sends in
+            // flight, then their peers dropped.
+            let mut peers = Vec::new();
+            let mut tasks = Vec::new();
+            for i in 0..200 {
+                let (mut x, y) = pair().await;
+                if i % 2 == 0 {
+                    x.write_all(&pattern(0, 100_000)).await.unwrap();
+                }
+                tasks.push(tether::spawn(async move {
+                    let mut y = y;
+                    let mut buf = [0u8; 10];
+                    let _ = y.read(&mut buf).await;
+                    y.write_all(&pattern(0, 200_000)).await.unwrap();
+                    std::future::pending::<()>().await;
+                }));
+                peers.push(x);
+            }
+            tether::time::sleep(Duration::from_millis(50)).await;
+            for t in &tasks {
+                t.abort();
+            }
+            for t in tasks {
+                let _ = t.await;
+            }
+            drop(peers);
+        });
+        // The runtime goes with operations possibly still in flight: they are cancelled and
+        // reaped, nothing leaked or freed under the kernel.
+        drop(rt);
+        assert_eq!(tether::__private::io_uring_ops_leaked(), 0, "{name}");
+        assert_eq!(open_fds(), fds, "{name}: a socket leaked");
+    }
+}
