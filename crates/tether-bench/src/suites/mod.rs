@@ -139,6 +139,10 @@ pub struct Suite {
     pub mio: Option<RunFn>,
     /// Whether `--quick` runs it when no `--suite` is given.
     pub in_quick: bool,
+    /// Whether the workload does I/O through the runtime's reactor (the echo suites): the
+    /// io_uring runtimes ([`Runtime::io_only`]) run on it even when `--runtime` does not name
+    /// them.
+    pub io: bool,
 }
 
 impl Suite {
