@@ -194,8 +194,8 @@
 //!
 //! Adding a suite is one module under `suites/` with one function per library (`NAME_tether`,
 //! `NAME_tokio`, `NAME_smol`, each taking the flavor) and the suite's entry, which lists the
-//! flavors it runs on (and optionally a `mio` function for the reference column), added to
-//! `suites::SUITES`.
+//! flavors it runs on (and optionally a `mio` function for the reference column) and whether it
+//! does I/O (`io`: the io_uring runtimes run it by default), added to `suites::SUITES`.
 
 mod compat_cost;
 #[cfg(feature = "console")]

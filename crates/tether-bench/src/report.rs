@@ -293,7 +293,7 @@ fn render(plan: &Plan, command: &str, cells: &[Vec<Cell>], md: &mut String) -> b
         if let Some(why) = crate::runtimes::io_uring_refused() {
             let _ = writeln!(
                 md,
-                "- io_uring: refused by this kernel, so the tether-uring columns read `n/a`: {why}"
+                "- io_uring: refused here, so the tether-uring columns read `n/a`: {why}"
             );
         }
     }
@@ -528,4 +528,103 @@ fn best(medians: impl Iterator<Item = (Runtime, f64)>, better: Better) -> Option
             a
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suites;
+
+    fn plan(runtimes: &[Runtime], named_runtimes: bool) -> Plan {
+        Plan {
+            quick: true,
+            runs: 1,
+            suites: vec![
+                suites::find("spawn_many").unwrap(),
+                suites::find("echo_100").unwrap(),
+            ],
+            runtimes: runtimes.to_vec(),
+            named_runtimes,
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn io_uring_runtimes_run_only_the_io_suites_unless_named() {
+        let (spawn, echo) = (
+            suites::find("spawn_many").unwrap(),
+            suites::find("echo_100").unwrap(),
+        );
+        let default = plan(&Runtime::ALL, false);
+        for rt in [Runtime::TetherUring, Runtime::TetherUringMt] {
+            assert!(default.runs(echo, rt), "{rt:?} on echo_100");
+            assert!(!default.runs(spawn, rt), "{rt:?} on spawn_many");
+        }
+        assert!(default.runs(spawn, Runtime::Tether));
+        assert!(default.runs(spawn, Runtime::TokioCt));
+        let named = plan(&[Runtime::TetherUring], true);
+        assert!(named.runs(spawn, Runtime::TetherUring));
+    }
+
+    /// The single-thread table of `echo_100` with the given throughputs and server CPU per
+    /// request of tether, tether-uring, tokio-ct, smol and mio (the other figures 1).
+    fn echo_table(throughput: [f64; 5], cpu: [f64; 5]) -> String {
+        let runtimes = [
+            Runtime::Tether,
+            Runtime::TetherUring,
+            Runtime::TokioCt,
+            Runtime::Smol,
+            Runtime::Mio,
+        ];
+        let mut plan = plan(&runtimes, true);
+        plan.suites = vec![suites::find("echo_100").unwrap()];
+        let cells = vec![(0..runtimes.len())
+            .map(|i| Cell {
+                outcomes: vec![Ok(vec![throughput[i], 1.0, 1.0, cpu[i], 1.0, 100.0])],
+            })
+            .collect()];
+        let mut md = String::new();
+        table(&plan, &cells, Flavor::Single, &mut md);
+        md
+    }
+
+    fn row<'a>(md: &'a str, figure: &str) -> Vec<&'a str> {
+        let line = md
+            .lines()
+            .find(|l| l.starts_with(&format!("| echo_100 | {figure}")))
+            .unwrap_or_else(|| panic!("no {figure} row in\n{md}"));
+        line.split('|').map(str::trim).collect()
+    }
+
+    #[test]
+    fn the_io_uring_column_is_divided_by_the_best_peer_of_each_row() {
+        let md = echo_table(
+            [90.0, 120.0, 100.0, 80.0, 110.0],
+            [9.0, 6.0, 8.0, 10.0, 7.0],
+        );
+        assert!(
+            md.contains(
+                "| suite | figure | tether | tether-uring | tokio-ct | smol | mio | \
+                 tether/tokio-ct | tether/smol | tether/mio | tether-uring/best peer |"
+            ),
+            "{md}"
+        );
+        // Throughput: higher is better, so the best peer is mio's 110.
+        assert_eq!(row(&md, "throughput")[11], "1.09x mio");
+        assert_eq!(row(&md, "throughput")[8], "0.90x");
+        // CPU per request: lower is better, so the best peer is mio's 7.
+        assert_eq!(row(&md, "server CPU")[11], "0.86x mio");
+        // Context figures get no ratio.
+        assert_eq!(row(&md, "connections")[11], "");
+    }
+
+    #[test]
+    fn a_peer_without_the_figure_is_not_the_best() {
+        let md = echo_table(
+            [90.0, 120.0, 100.0, 80.0, f64::NAN],
+            [9.0, 6.0, 8.0, 10.0, f64::NAN],
+        );
+        assert_eq!(row(&md, "throughput")[11], "1.20x tokio-ct");
+        assert_eq!(row(&md, "server CPU")[11], "0.75x tokio-ct");
+    }
 }
