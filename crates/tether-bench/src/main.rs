@@ -20,10 +20,10 @@
 //!   failed and the exit status is 1.
 //! - `--list`: print the suites (with the flavors they run on) and runtimes.
 //!
-//! `TETHER_IO_DRIVER` must be unset (here and in every mode that runs tether): it overrides
-//! `Builder::io_driver`, so every tether column would run the same driver; the harness refuses
-//! to start with it set, and each tether runtime checks, through `Handle::metrics()`, that it
-//! runs the driver it was pinned to.
+//! `TETHER_IO_DRIVER` must be unset (here, with `--diag-overhead` and with `--file-reads`): it
+//! overrides `Builder::io_driver`, so every tether column would run the same driver; the
+//! harness refuses to start with it set, and each tether runtime of a measurement child checks,
+//! through `Handle::metrics()`, that it runs the driver it was pinned to.
 //!
 //! ```text
 //! cargo run --release -p tether-bench -- --diag-overhead [--runs N] [--quick] [--timeout SECS]
@@ -186,11 +186,11 @@
 //!   starts, and inherited by every thread started after it, not by the load generator's
 //!   process), read when the timed phase starts and ends; `n/a` where tracefs or the kernel
 //!   does not allow it (the report's header says why). `strace -c -f -p SERVER_PID` over part
-//!   of the timed phase agrees: its calls divided by its `sendto` count (one per request). `mio` is the same server with no runtime:
-//!   one thread, one `mio::Poll`. The server child's watcher thread starts the load generator,
-//!   kills it (by pid) if it overstays its own worst case by 15 s, and always reaps it; the load
-//!   generator also dies with its parent (`PR_SET_PDEATHSIG`). See `suites/echo.rs` and
-//!   `loadgen.rs`.
+//!   of the timed phase agrees: its calls divided by its `sendto` count (one per request).
+//!   `mio` is the same server with no runtime: one thread, one `mio::Poll`. The server child's
+//!   watcher thread starts the load generator, kills it (by pid) if it overstays its own worst
+//!   case by 15 s, and always reaps it; the load generator also dies with its parent
+//!   (`PR_SET_PDEATHSIG`). See `suites/echo.rs` and `loadgen.rs`.
 //!
 //! Adding a suite is one module under `suites/` with one function per library (`NAME_tether`,
 //! `NAME_tokio`, `NAME_smol`, each taking the flavor) and the suite's entry, which lists the

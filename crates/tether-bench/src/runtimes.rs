@@ -142,8 +142,8 @@ impl Runtime {
     }
 
     /// Whether the runtime runs only on the suites that do I/O ([`Suite::io`]) unless named
-    /// with `--runtime`: the io_uring runtimes, whose scheduler is tether's own (the other
-    /// suites would measure it twice).
+    /// with `--runtime`: the io_uring runtimes. The other suites measure mostly the scheduler,
+    /// the same on both drivers, so running them twice would lengthen a full run for little.
     ///
     /// [`Suite::io`]: crate::suites::Suite::io
     pub fn io_only(self) -> bool {

@@ -1,7 +1,8 @@
 //! The C10k demo (the `c10k` binary) names the I/O driver its server ran, as the runtime's
 //! metrics say: a short run (50 connections, 1 s) with `TETHER_IO_DRIVER=epoll`, and one with
-//! `io_uring` (unless the test itself runs with `TETHER_IO_DRIVER=epoll`). Checks the first progress line and the report's
-//! header, and that the report gives the server's memory per connection.
+//! `io_uring` (unless the test itself runs with `TETHER_IO_DRIVER=epoll`). Checks the first
+//! progress line and the report's header, and that the report gives the server's memory per
+//! connection.
 //!
 //! Cargo builds the `c10k` binary for this test, in the test's profile. Everything is bounded in
 //! time; a demo still running when the test fails is killed.
