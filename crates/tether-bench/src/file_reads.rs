@@ -132,8 +132,8 @@ pub fn main(args: &[String]) -> ExitCode {
         Ok(parsed) => parsed,
         Err(code) => return code,
     };
-    if std::env::var_os("TETHER_IO_DRIVER").is_some() {
-        eprintln!("tether-bench: unset TETHER_IO_DRIVER: --file-reads chooses the drivers itself");
+    if let Err(e) = crate::runtimes::refuse_io_driver_env("--file-reads") {
+        eprintln!("tether-bench: {e}");
         return ExitCode::from(2);
     }
     let runs = runs.unwrap_or(if quick { 1 } else { 5 });

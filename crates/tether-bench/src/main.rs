@@ -13,10 +13,17 @@
 //!   1 s, an idle window of 0.5 s, and no `echo_10000` unless named with `--suite`; a smoke test
 //!   for CI (about 30 s) that checks the suites run, not how fast.
 //! - `--suite NAME`, `--runtime NAME`: run only these (repeatable, or comma-separated);
-//!   `--suite echo` names the three echo suites.
+//!   `--suite echo` names the three echo suites. Without `--runtime`, the io_uring runtimes
+//!   (`tether-uring`, `tether-uring-mt`) run only the suites that do I/O (the echo suites), so
+//!   they add little to a full run; named with `--runtime`, they run every chosen suite.
 //! - `--timeout SECS`: kill a measurement that takes longer (default 300); it is reported as
 //!   failed and the exit status is 1.
 //! - `--list`: print the suites (with the flavors they run on) and runtimes.
+//!
+//! `TETHER_IO_DRIVER` must be unset (here, with `--diag-overhead` and with `--file-reads`): it
+//! overrides `Builder::io_driver`, so every tether column would run the same driver; the
+//! harness refuses to start with it set, and each tether runtime of a measurement child checks,
+//! through `Handle::metrics()`, that it runs the driver it was pinned to.
 //!
 //! ```text
 //! cargo run --release -p tether-bench -- --diag-overhead [--runs N] [--quick] [--timeout SECS]
@@ -51,11 +58,17 @@
 //! A separate mode: what the live console costs with one viewer streaming, on and off side by
 //! side in one process, as process CPU time per operation; see `console_cost.rs`.
 //!
-//! Progress goes to stderr; the report goes to stdout: date, `nproc`, the command, the runtime
-//! setups, one markdown table per flavor (single-thread: tether, tokio-ct, smol and the ratios
-//! tether/tokio-ct, tether/smol; multi-thread: tether-mt, tokio-mt, smol-mt and the ratios
-//! tether-mt/tokio-mt, tether-mt/smol-mt; both with the `mio` reference column and tether's ratio
-//! to it where a suite has one), then every run.
+//! Progress goes to stderr; the report goes to stdout: date, `nproc`, how instructions and
+//! system calls are counted (or why they cannot be here), the command, the runtime setups, one
+//! markdown table per flavor, then every run. The single-thread table has the columns tether,
+//! tether-uring, tokio-ct, smol, then the ratios tether/tokio-ct, tether/smol, and
+//! tether-uring/best peer; the multi-thread one the same with tether-mt, tether-uring-mt,
+//! tokio-mt, smol-mt. Both show the `mio` reference column (and tether's ratio to it) where a
+//! suite has one. The tether columns run epoll; *tether-uring/best peer* divides the io_uring
+//! column's figure by the best figure of the other libraries' columns in that row (`mio`
+//! included: the lowest, or the highest for throughput), and names that peer. The io_uring
+//! columns read `n/a` where the kernel refuses io_uring (the reason on stderr and in the
+//! header).
 //!
 //! # How it measures
 //!
@@ -64,14 +77,15 @@
 //! `--diagnostics` tether runtimes keep the builder's default), so the peak RSS (`VmHWM` of
 //! `/proc/self/status`) belongs to that measurement alone and one runtime's leftovers cannot
 //! slow another. The child prints one machine-readable line; the parent collects them. Each
-//! round runs every suite on tether, tokio-ct, smol, tether-mt, tokio-mt, smol-mt, mio in turn
-//! (those the suite runs on), so machine noise hits them alike; each figure is the median over
-//! rounds.
+//! round runs every suite on tether, tether-uring, tokio-ct, smol, tether-mt, tether-uring-mt,
+//! tokio-mt, smol-mt, mio in turn (those the suite runs on), so machine noise hits them alike;
+//! each figure is the median over rounds.
 //! Timing starts inside `block_on` and stops before it returns: building and dropping a runtime
 //! are not timed.
 //!
 //! Single-thread runtimes, every task on the process's main thread:
-//! - `tether`: `tether::runtime::Builder::new_current_thread()`.
+//! - `tether`: `tether::runtime::Builder::new_current_thread().io_driver(IoDriver::Epoll)`.
+//! - `tether-uring`: the same with `IoDriver::IoUring` (by default in the echo suites only).
 //! - `tokio-ct`: `tokio::runtime::Builder::new_current_thread().enable_all()`.
 //! - `smol`: a `smol::LocalExecutor` run by `smol::block_on` on the main thread; while it waits,
 //!   that thread also drives the async-io reactor (timers). This is smol's documented
@@ -83,7 +97,9 @@
 //!
 //! Multi-thread runtimes, 2 worker threads each; the main thread's `block_on` drives only the
 //! benchmark's own future (which spawns and joins), the workers run the spawned tasks:
-//! - `tether-mt`: `tether::runtime::Builder::new_multi_thread().worker_threads(2)`.
+//! - `tether-mt`: `tether::runtime::Builder::new_multi_thread().worker_threads(2)
+//!   .io_driver(IoDriver::Epoll)`.
+//! - `tether-uring-mt`: the same with `IoDriver::IoUring` (by default in the echo suites only).
 //! - `tokio-mt`: `tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all()`.
 //! - `smol-mt`: one `smol::Executor` (an `async_executor::Executor`, in a static) run by 2 std
 //!   threads, each in `smol::block_on(ex.run(shutdown_signal))`, where the shutdown signal is an
@@ -161,18 +177,25 @@
 //!   connection sends 64 bytes, waits for the full echo (checked), records the round trip and
 //!   sends again. Figures: requests/s (higher is better), p50 and p99 round trip in µs, the
 //!   server process's CPU time (user + system, `getrusage`) over the timed phase per request,
-//!   and the connection count (lowered, with a message, to what the open-files limit and the
-//!   local port range allow; both processes raise `RLIMIT_NOFILE`'s soft limit to the hard
-//!   limit); `echo_10000` adds the server's peak RSS. `mio` is the same server with no runtime:
-//!   one thread, one `mio::Poll`. The server child's watcher thread starts the load generator,
-//!   kills it (by pid) if it overstays its own worst case by 15 s, and always reaps it; the load
-//!   generator also dies with its parent (`PR_SET_PDEATHSIG`). See `suites/echo.rs` and
-//!   `loadgen.rs`.
+//!   the server process's system calls over the timed phase per request, and the connection
+//!   count (lowered, with a message, to what the open-files limit and the local port range
+//!   allow; both processes raise `RLIMIT_NOFILE`'s soft limit to the hard limit); `echo_10000`
+//!   adds the server's peak RSS. The system calls are the tracepoint `raw_syscalls:sys_enter`
+//!   (`perf_event_open`, what `perf stat -e raw_syscalls:sys_enter` reads), counted on every
+//!   thread of the server process (the counter is opened on its main thread before the runtime
+//!   starts, and inherited by every thread started after it, not by the load generator's
+//!   process), read when the timed phase starts and ends; `n/a` where tracefs or the kernel
+//!   does not allow it (the report's header says why). `strace -c -f -p SERVER_PID` over part
+//!   of the timed phase agrees: its calls divided by its `sendto` count (one per request).
+//!   `mio` is the same server with no runtime: one thread, one `mio::Poll`. The server child's
+//!   watcher thread starts the load generator, kills it (by pid) if it overstays its own worst
+//!   case by 15 s, and always reaps it; the load generator also dies with its parent
+//!   (`PR_SET_PDEATHSIG`). See `suites/echo.rs` and `loadgen.rs`.
 //!
 //! Adding a suite is one module under `suites/` with one function per library (`NAME_tether`,
 //! `NAME_tokio`, `NAME_smol`, each taking the flavor) and the suite's entry, which lists the
-//! flavors it runs on (and optionally a `mio` function for the reference column), added to
-//! `suites::SUITES`.
+//! flavors it runs on (and optionally a `mio` function for the reference column) and whether it
+//! does I/O (`io`: the io_uring runtimes run it by default), added to `suites::SUITES`.
 
 mod compat_cost;
 #[cfg(feature = "console")]
@@ -182,6 +205,7 @@ mod file_reads;
 mod loadgen;
 mod measure;
 mod overhead;
+mod perf_counter;
 mod report;
 mod runtimes;
 mod suites;
@@ -340,6 +364,16 @@ fn parse(args: &[String]) -> Result<Option<report::Plan>, String> {
                 for rt in Runtime::ALL {
                     println!("  {:<18} {}", rt.name(), rt.setup());
                 }
+                println!(
+                    "(without --runtime, the io_uring runtimes run only the suites that do I/O: \
+                     {})",
+                    SUITES
+                        .iter()
+                        .filter(|s| s.io)
+                        .map(|s| s.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
                 return Ok(None);
             }
             "-h" | "--help" => {
@@ -355,18 +389,31 @@ fn parse(args: &[String]) -> Result<Option<report::Plan>, String> {
             .filter(|s| s.in_quick || !common.quick)
             .collect();
     }
+    runtimes::refuse_io_driver_env("tether-bench")?;
+    let named_runtimes = !runtimes.is_empty();
     // Keep the canonical runtime order, so rounds always interleave tether, tokio, smol.
-    let runtimes: Vec<Runtime> = if runtimes.is_empty() {
-        Runtime::ALL.to_vec()
-    } else {
+    let runtimes: Vec<Runtime> = if named_runtimes {
         Runtime::ALL
             .into_iter()
             .filter(|rt| runtimes.contains(rt))
             .collect()
+    } else {
+        Runtime::ALL.to_vec()
     };
-    if !suites
+    let plan = report::Plan {
+        quick: common.quick,
+        runs: common
+            .runs
+            .unwrap_or(if common.quick { 1 } else { DEFAULT_RUNS }),
+        suites,
+        runtimes,
+        named_runtimes,
+        timeout: common.timeout,
+    };
+    if !plan
+        .suites
         .iter()
-        .any(|s| runtimes.iter().any(|&rt| s.runs_on(rt)))
+        .any(|s| plan.runtimes.iter().any(|&rt| plan.runs(s, rt)))
     {
         return Err(
             "none of the chosen suites runs on the chosen runtimes; --list shows which \
@@ -374,15 +421,7 @@ fn parse(args: &[String]) -> Result<Option<report::Plan>, String> {
                 .into(),
         );
     }
-    Ok(Some(report::Plan {
-        quick: common.quick,
-        runs: common
-            .runs
-            .unwrap_or(if common.quick { 1 } else { DEFAULT_RUNS }),
-        suites,
-        runtimes,
-        timeout: common.timeout,
-    }))
+    Ok(Some(plan))
 }
 
 /// The child side: `--child SUITE RUNTIME [--quick] [--diagnostics on|off]`. Runs one
@@ -416,6 +455,27 @@ fn child(args: &[String]) -> ExitCode {
                 eprintln!("tether-bench: bad child arguments {args:?}");
                 return ExitCode::from(2);
             }
+        }
+    }
+    if let Err(e) = runtimes::refuse_io_driver_env("a measurement child") {
+        eprintln!("tether-bench: {e}");
+        return ExitCode::from(2);
+    }
+    if let Some(driver) = runtime.io_driver() {
+        runtimes::set_tether_io_driver(driver);
+    }
+    // A kernel without io_uring (or a seccomp profile that blocks it) makes the figures `n/a`,
+    // with the reason here; the report's header repeats it.
+    if runtime.io_driver() == Some(tether::runtime::IoDriver::IoUring) {
+        if let Some(why) = runtimes::io_uring_refused() {
+            eprintln!(
+                "tether-bench: {} on {}: n/a: {why}",
+                suite.name,
+                runtime.name()
+            );
+            let line = vec!["NaN"; suite.all_metrics().len()];
+            println!("{} {}", report::RESULT_PREFIX, line.join(" "));
+            return ExitCode::SUCCESS;
         }
     }
     let scale = Scale { quick };

@@ -1,4 +1,5 @@
-//! Measuring helpers: memory from `/proc`, a deterministic RNG, unit conversions.
+//! Measuring helpers: memory and CPU time from `/proc` and `getrusage`, a deterministic RNG,
+//! unit conversions, quantiles. (The perf counters are in `perf_counter.rs`.)
 
 use std::fs;
 use std::time::Duration;
@@ -166,158 +167,6 @@ pub fn quantile(sorted: &[u64], q: f64) -> u64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn context_switches_of_other_threads_are_counted() {
-        let me = thread_id();
-        let before = voluntary_ctxt_switches_except(me);
-        let sleeper = std::thread::spawn(|| {
-            for _ in 0..20 {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        });
-        // Counted while the sleeper is alive.
-        std::thread::sleep(Duration::from_millis(15));
-        let during = voluntary_ctxt_switches_except(me);
-        sleeper.join().unwrap();
-        assert!(during >= before + 5, "before {before}, during {during}");
-    }
-
-    #[test]
-    fn quantiles_are_nearest_rank() {
-        let v: Vec<u64> = (1..=100).collect();
-        assert_eq!(quantile(&v, 0.5), 50);
-        assert_eq!(quantile(&v, 0.99), 99);
-        assert_eq!(quantile(&v, 1.0), 100);
-        assert_eq!(quantile(&[7], 0.5), 7);
-    }
-}
-
-/// A count of the instructions this process executes in user space, from the CPU's counter
-/// through `perf_event_open` (what `perf stat -e instructions:u` reads), over this thread and
-/// every thread it starts after the counter is opened (`inherit`: a runtime built later counts,
-/// its workers included, once they have exited). `None` where the kernel or the machine (a
-/// virtual machine without a virtual PMU, a `perf_event_paranoid` above 2) offers no such
-/// counter: the suites then report `n/a`, and the report's header says why.
-pub struct InstructionCounter {
-    fd: libc::c_int,
-}
-
-/// The first 64 bytes of the kernel's `struct perf_event_attr` (`PERF_ATTR_SIZE_VER0`), all a
-/// plain counter needs.
-#[repr(C)]
-#[derive(Default)]
-struct PerfEventAttr {
-    kind: u32,
-    size: u32,
-    config: u64,
-    sample_period: u64,
-    sample_type: u64,
-    read_format: u64,
-    flags: u64,
-    wakeup_events: u32,
-    bp_type: u32,
-    config1: u64,
-}
-
-impl InstructionCounter {
-    /// Opens and starts the counter; `Err` says why there is none.
-    pub fn start() -> Result<InstructionCounter, std::io::Error> {
-        const PERF_TYPE_HARDWARE: u32 = 0;
-        const PERF_COUNT_HW_INSTRUCTIONS: u64 = 1;
-        const INHERIT: u64 = 1 << 1;
-        const EXCLUDE_KERNEL: u64 = 1 << 5;
-        const EXCLUDE_HV: u64 = 1 << 6;
-        const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
-        let attr = PerfEventAttr {
-            kind: PERF_TYPE_HARDWARE,
-            size: std::mem::size_of::<PerfEventAttr>() as u32,
-            config: PERF_COUNT_HW_INSTRUCTIONS,
-            flags: INHERIT | EXCLUDE_KERNEL | EXCLUDE_HV,
-            ..PerfEventAttr::default()
-        };
-        // SAFETY: `attr` is a valid `perf_event_attr` of the size it states; pid 0 and cpu -1
-        // count this process's thread (and its future threads, `inherit`) on any CPU.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_perf_event_open,
-                &attr as *const PerfEventAttr,
-                0 as libc::pid_t,
-                -1 as libc::c_int,
-                -1 as libc::c_int,
-                PERF_FLAG_FD_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let counter = InstructionCounter {
-            fd: fd as libc::c_int,
-        };
-        // Some virtual machines open the event but never count: treat that as no counter.
-        if counter.read() == 0 {
-            let mut x = 0u64;
-            for i in 0..1000u64 {
-                x = std::hint::black_box(x.wrapping_add(i));
-            }
-            if counter.read() == 0 {
-                return Err(std::io::Error::other(
-                    "the counter opened but counts nothing",
-                ));
-            }
-        }
-        Ok(counter)
-    }
-
-    /// The instructions counted so far (the exited inherited threads' included).
-    pub fn read(&self) -> u64 {
-        let mut value = 0u64;
-        // SAFETY: reads 8 bytes into `value` from our own open counter.
-        let n = unsafe {
-            libc::read(
-                self.fd,
-                (&mut value as *mut u64).cast(),
-                std::mem::size_of::<u64>(),
-            )
-        };
-        if n == 8 {
-            value
-        } else {
-            0
-        }
-    }
-}
-
-impl Drop for InstructionCounter {
-    fn drop(&mut self) {
-        // SAFETY: our own descriptor, closed once.
-        unsafe { libc::close(self.fd) };
-    }
-}
-
-/// Instructions per item of `f`'s work: the count over `f` (a whole measurement: building the
-/// runtime, the workload, dropping the runtime, which joins its workers so their counts are in),
-/// divided by `items`; NaN (`n/a`) when the machine has no counter ([`InstructionCounter`]).
-pub fn instructions_per<R>(items: usize, f: impl FnOnce() -> R) -> (R, f64) {
-    match InstructionCounter::start() {
-        Ok(counter) => {
-            let before = counter.read();
-            let r = f();
-            let after = counter.read();
-            (r, after.saturating_sub(before) as f64 / items as f64)
-        }
-        Err(_) => (f(), f64::NAN),
-    }
-}
-
-/// Why the report's instruction counts are `n/a`, or `None` when the counter works here.
-pub fn instruction_counter_missing() -> Option<String> {
-    InstructionCounter::start().err().map(|e| e.to_string())
-}
-
 /// The options of the cost modes (`--compat-cost`, `--console-cost`, `--file-reads`):
 /// `--quick` and `--runs N`. `Err` carries the exit code after printing the usage (for
 /// `--help`) or what was wrong.
@@ -350,4 +199,34 @@ pub fn quick_and_runs(
         }
     }
     Ok((quick, runs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_switches_of_other_threads_are_counted() {
+        let me = thread_id();
+        let before = voluntary_ctxt_switches_except(me);
+        let sleeper = std::thread::spawn(|| {
+            for _ in 0..20 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        // Counted while the sleeper is alive.
+        std::thread::sleep(Duration::from_millis(15));
+        let during = voluntary_ctxt_switches_except(me);
+        sleeper.join().unwrap();
+        assert!(during >= before + 5, "before {before}, during {during}");
+    }
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(quantile(&v, 0.5), 50);
+        assert_eq!(quantile(&v, 0.99), 99);
+        assert_eq!(quantile(&v, 1.0), 100);
+        assert_eq!(quantile(&[7], 0.5), 7);
+    }
 }

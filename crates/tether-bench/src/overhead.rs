@@ -48,6 +48,10 @@ struct Pair {
 
 /// The parent side: `--diag-overhead [--quick] [--runs N] [--timeout SECS]`.
 pub fn main(args: &[String]) -> ExitCode {
+    if let Err(e) = crate::runtimes::refuse_io_driver_env("--diag-overhead") {
+        eprintln!("tether-bench: {e}");
+        return ExitCode::from(2);
+    }
     let plan = match parse(args) {
         Ok(Some(plan)) => plan,
         Ok(None) => return ExitCode::SUCCESS,

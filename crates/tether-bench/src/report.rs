@@ -6,6 +6,8 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use tether::runtime::IoDriver;
+
 use crate::runtimes::{Flavor, Lib, Runtime};
 use crate::suites::{Better, Suite};
 
@@ -18,7 +20,17 @@ pub struct Plan {
     pub runs: usize,
     pub suites: Vec<&'static Suite>,
     pub runtimes: Vec<Runtime>,
+    /// Whether `--runtime` named the runtimes: then each runs on every chosen suite it can run
+    /// on; otherwise the [`io_only`](Runtime::io_only) ones run only on the suites that do I/O.
+    pub named_runtimes: bool,
     pub timeout: Duration,
+}
+
+impl Plan {
+    /// Whether the plan measures `suite` on `runtime`.
+    pub fn runs(&self, suite: &Suite, runtime: Runtime) -> bool {
+        suite.runs_on(runtime) && (self.named_runtimes || !runtime.io_only() || suite.io)
+    }
 }
 
 /// The outcome of one (suite, runtime) measurement in one child.
@@ -176,7 +188,7 @@ pub fn run(plan: &Plan, command: &str) -> (String, bool) {
     let pairs = plan
         .suites
         .iter()
-        .map(|s| plan.runtimes.iter().filter(|&&rt| s.runs_on(rt)).count())
+        .map(|s| plan.runtimes.iter().filter(|&&rt| plan.runs(s, rt)).count())
         .sum::<usize>();
     let total = plan.runs * pairs;
     let mut done = 0;
@@ -184,7 +196,7 @@ pub fn run(plan: &Plan, command: &str) -> (String, bool) {
     for round in 1..=plan.runs {
         for (si, suite) in plan.suites.iter().enumerate() {
             for (ri, &runtime) in plan.runtimes.iter().enumerate() {
-                if !suite.runs_on(runtime) {
+                if !plan.runs(suite, runtime) {
                     continue;
                 }
                 done += 1;
@@ -244,7 +256,7 @@ fn render(plan: &Plan, command: &str, cells: &[Vec<Cell>], md: &mut String) -> b
     let _ = writeln!(md, "## tether-bench results\n");
     let _ = writeln!(md, "- date: {}", date_utc());
     let _ = writeln!(md, "- nproc: {nproc}");
-    let _ = match crate::measure::instruction_counter_missing() {
+    let _ = match crate::perf_counter::instruction_counter_missing() {
         None => writeln!(
             md,
             "- instructions: the CPU's user-space instruction counter (`perf_event_open`, as \
@@ -258,6 +270,33 @@ fn render(plan: &Plan, command: &str, cells: &[Vec<Cell>], md: &mut String) -> b
              `valgrind --tool=callgrind`, see `examples/spawn_icount.rs`)"
         ),
     };
+    if plan.suites.iter().any(|s| s.io) {
+        let _ = match crate::perf_counter::syscall_counter_missing() {
+            None => writeln!(
+                md,
+                "- server syscalls (echo): the tracepoint `raw_syscalls:sys_enter` \
+                 (`perf_event_open`, as `perf stat -e raw_syscalls:sys_enter`) over every thread \
+                 of the server process (not the load generator's) during the timed phase, \
+                 divided by the requests"
+            ),
+            Some(why) => writeln!(
+                md,
+                "- server syscalls (echo): not available on this machine (`perf_event_open` of \
+                 `raw_syscalls:sys_enter`: {why}); the figures read `n/a`"
+            ),
+        };
+    }
+    let io_uring_planned = plan.runtimes.iter().any(|rt| {
+        rt.io_driver() == Some(IoDriver::IoUring) && plan.suites.iter().any(|s| plan.runs(s, *rt))
+    });
+    if io_uring_planned {
+        if let Some(why) = crate::runtimes::io_uring_refused() {
+            let _ = writeln!(
+                md,
+                "- io_uring: refused here, so the tether-uring columns read `n/a`: {why}"
+            );
+        }
+    }
     let _ = writeln!(md, "- command: `{command}`");
     let _ = writeln!(
         md,
@@ -273,7 +312,7 @@ fn render(plan: &Plan, command: &str, cells: &[Vec<Cell>], md: &mut String) -> b
     );
     let _ = writeln!(md, "- runtimes:");
     for rt in &plan.runtimes {
-        if plan.suites.iter().any(|s| s.runs_on(*rt)) {
+        if plan.suites.iter().any(|s| plan.runs(s, *rt)) {
             let _ = writeln!(md, "  - `{}`: {}", rt.name(), rt.setup());
         }
     }
@@ -282,8 +321,11 @@ fn render(plan: &Plan, command: &str, cells: &[Vec<Cell>], md: &mut String) -> b
         "- lower is better for every figure except those marked \"higher is better\" \
          (throughput); a ratio is tether's figure divided by the peer's, so above 1.00x means \
          tether (tether-mt) is slower or bigger than the peer, except for throughput, where \
-         below 1.00x means tether is slower; \"context\" figures get no ratio; `–`: the suite \
-         does not run on that runtime; `n/a`: the runtime has no such figure"
+         below 1.00x means tether is slower; \"context\" figures get no ratio; \
+         `tether-uring/best peer` (`tether-uring-mt/best peer`) divides tether on io_uring's \
+         figure by the best peer's in that row (the best of the columns other than tether's, \
+         `mio` included), named after the ratio; `–`: the suite does not run on that runtime; \
+         `n/a`: the runtime has no such figure"
     );
 
     for flavor in Flavor::ALL {
@@ -296,7 +338,7 @@ fn render(plan: &Plan, command: &str, cells: &[Vec<Cell>], md: &mut String) -> b
         for (si, suite) in plan.suites.iter().enumerate() {
             for (mi, metric) in suite.all_metrics().iter().enumerate() {
                 for (ri, rt) in plan.runtimes.iter().enumerate() {
-                    if !suite.runs_on(*rt) {
+                    if !plan.runs(suite, *rt) {
                         continue;
                     }
                     let runs: Vec<String> = cells[si][ri]
@@ -351,8 +393,9 @@ fn render(plan: &Plan, command: &str, cells: &[Vec<Cell>], md: &mut String) -> b
 }
 
 /// The table of one flavor: its runtimes side by side (plus the `mio` reference, beside both
-/// flavors, when a suite of the table runs on it), then tether's ratio to each of them. Nothing
-/// when the plan has no runtime or no suite of that flavor.
+/// flavors, when a suite of the table runs on it), then the ratios: tether's (on epoll) to each
+/// peer (the columns of the other libraries), and tether-uring's to the best peer of each row.
+/// Nothing when the plan has no runtime or no suite of that flavor.
 fn table(plan: &Plan, cells: &[Vec<Cell>], flavor: Flavor, md: &mut String) {
     let suites: Vec<(usize, &Suite)> = plan
         .suites
@@ -366,10 +409,8 @@ fn table(plan: &Plan, cells: &[Vec<Cell>], flavor: Flavor, md: &mut String) {
         .iter()
         .copied()
         .enumerate()
-        .filter(|(_, rt)| match rt.lib() {
-            Lib::Mio => suites.iter().any(|(_, s)| s.runs_on(*rt)),
-            _ => rt.flavor() == flavor,
-        })
+        .filter(|(_, rt)| rt.lib() == Lib::Mio || rt.flavor() == flavor)
+        .filter(|(_, rt)| suites.iter().any(|(_, s)| plan.runs(s, *rt)))
         .collect();
     // A table needs a runtime of its flavor; the reference alone is shown once, single-thread.
     let has_own = runtimes.iter().any(|(_, rt)| rt.lib() != Lib::Mio);
@@ -380,14 +421,21 @@ fn table(plan: &Plan, cells: &[Vec<Cell>], flavor: Flavor, md: &mut String) {
     {
         return;
     }
-    let tether = runtimes.iter().find(|(_, rt)| rt.lib() == Lib::Tether);
-    let peers: Vec<(usize, Runtime)> = match tether {
-        Some(_) => runtimes
+    let on = |driver: IoDriver| {
+        runtimes
+            .iter()
+            .copied()
+            .find(|(_, rt)| rt.io_driver() == Some(driver))
+    };
+    let (epoll, uring) = (on(IoDriver::Epoll), on(IoDriver::IoUring));
+    let peers: Vec<(usize, Runtime)> = if epoll.is_some() || uring.is_some() {
+        runtimes
             .iter()
             .copied()
             .filter(|(_, rt)| rt.lib() != Lib::Tether)
-            .collect(),
-        None => Vec::new(),
+            .collect()
+    } else {
+        Vec::new()
     };
 
     let _ = writeln!(md, "\n### {}\n", flavor.title());
@@ -397,11 +445,15 @@ fn table(plan: &Plan, cells: &[Vec<Cell>], flavor: Flavor, md: &mut String) {
         let _ = write!(header, " {} |", rt.name());
         rule.push_str("---:|");
     }
-    if let Some((_, t)) = tether {
+    if let Some((_, t)) = epoll {
         for (_, peer) in &peers {
             let _ = write!(header, " {}/{} |", t.name(), peer.name());
             rule.push_str("---:|");
         }
+    }
+    if let (Some((_, u)), false) = (uring, peers.is_empty()) {
+        let _ = write!(header, " {}/best peer |", u.name());
+        rule.push_str("---:|");
     }
     let _ = writeln!(md, "{header}\n{rule}");
     for (si, suite) in suites {
@@ -413,26 +465,166 @@ fn table(plan: &Plan, cells: &[Vec<Cell>], flavor: Flavor, md: &mut String) {
                 metric.unit_label()
             );
             for (ri, rt) in &runtimes {
-                let shown = if suite.runs_on(*rt) {
+                let shown = if plan.runs(suite, *rt) {
                     cells[si][*ri].shown(mi)
                 } else {
                     "–".to_string()
                 };
                 let _ = write!(row, " {shown} |");
             }
-            if let Some((ti, _)) = tether {
+            if let Some((ti, t)) = epoll {
                 for (pi, peer) in &peers {
-                    let ratio = if !suite.runs_on(*peer) {
+                    let ratio = if !plan.runs(suite, t) || !plan.runs(suite, *peer) {
                         "–".to_string()
                     } else if metric.better == Better::Info {
                         String::new()
                     } else {
-                        fmt_ratio(cells[si][*ti].median(mi), cells[si][*pi].median(mi))
+                        fmt_ratio(cells[si][ti].median(mi), cells[si][*pi].median(mi))
                     };
                     let _ = write!(row, " {ratio} |");
                 }
             }
+            if let (Some((ui, u)), false) = (uring, peers.is_empty()) {
+                let runs_on: Vec<(usize, Runtime)> = peers
+                    .iter()
+                    .copied()
+                    .filter(|(_, peer)| plan.runs(suite, *peer))
+                    .collect();
+                let ratio = if !plan.runs(suite, u) || runs_on.is_empty() {
+                    "–".to_string()
+                } else if metric.better == Better::Info {
+                    String::new()
+                } else {
+                    let medians = runs_on
+                        .iter()
+                        .filter_map(|(pi, peer)| Some((*peer, cells[si][*pi].median(mi)?)));
+                    match best(medians, metric.better) {
+                        Some((peer, v)) => format!(
+                            "{} {}",
+                            fmt_ratio(cells[si][ui].median(mi), Some(v)),
+                            peer.name()
+                        ),
+                        None => "n/a".to_string(),
+                    }
+                };
+                let _ = write!(row, " {ratio} |");
+            }
             let _ = writeln!(md, "{row}");
         }
+    }
+}
+
+/// The best of the peers' `(peer, median)` by a figure that is `better` lower or higher (the
+/// first of equals); `None` when there is none.
+fn best(medians: impl Iterator<Item = (Runtime, f64)>, better: Better) -> Option<(Runtime, f64)> {
+    medians.reduce(|a, b| {
+        let b_wins = match better {
+            Better::Higher => b.1 > a.1,
+            Better::Lower | Better::Info => b.1 < a.1,
+        };
+        if b_wins {
+            b
+        } else {
+            a
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suites;
+
+    fn plan(runtimes: &[Runtime], named_runtimes: bool) -> Plan {
+        Plan {
+            quick: true,
+            runs: 1,
+            suites: vec![
+                suites::find("spawn_many").unwrap(),
+                suites::find("echo_100").unwrap(),
+            ],
+            runtimes: runtimes.to_vec(),
+            named_runtimes,
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn io_uring_runtimes_run_only_the_io_suites_unless_named() {
+        let (spawn, echo) = (
+            suites::find("spawn_many").unwrap(),
+            suites::find("echo_100").unwrap(),
+        );
+        let default = plan(&Runtime::ALL, false);
+        for rt in [Runtime::TetherUring, Runtime::TetherUringMt] {
+            assert!(default.runs(echo, rt), "{rt:?} on echo_100");
+            assert!(!default.runs(spawn, rt), "{rt:?} on spawn_many");
+        }
+        assert!(default.runs(spawn, Runtime::Tether));
+        assert!(default.runs(spawn, Runtime::TokioCt));
+        let named = plan(&[Runtime::TetherUring], true);
+        assert!(named.runs(spawn, Runtime::TetherUring));
+    }
+
+    /// The single-thread table of `echo_100` with the given throughputs and server CPU per
+    /// request of tether, tether-uring, tokio-ct, smol and mio (the other figures 1).
+    fn echo_table(throughput: [f64; 5], cpu: [f64; 5]) -> String {
+        let runtimes = [
+            Runtime::Tether,
+            Runtime::TetherUring,
+            Runtime::TokioCt,
+            Runtime::Smol,
+            Runtime::Mio,
+        ];
+        let mut plan = plan(&runtimes, true);
+        plan.suites = vec![suites::find("echo_100").unwrap()];
+        let cells = vec![(0..runtimes.len())
+            .map(|i| Cell {
+                outcomes: vec![Ok(vec![throughput[i], 1.0, 1.0, cpu[i], 1.0, 100.0])],
+            })
+            .collect()];
+        let mut md = String::new();
+        table(&plan, &cells, Flavor::Single, &mut md);
+        md
+    }
+
+    fn row<'a>(md: &'a str, figure: &str) -> Vec<&'a str> {
+        let line = md
+            .lines()
+            .find(|l| l.starts_with(&format!("| echo_100 | {figure}")))
+            .unwrap_or_else(|| panic!("no {figure} row in\n{md}"));
+        line.split('|').map(str::trim).collect()
+    }
+
+    #[test]
+    fn the_io_uring_column_is_divided_by_the_best_peer_of_each_row() {
+        let md = echo_table(
+            [90.0, 120.0, 100.0, 80.0, 110.0],
+            [9.0, 6.0, 8.0, 10.0, 7.0],
+        );
+        assert!(
+            md.contains(
+                "| suite | figure | tether | tether-uring | tokio-ct | smol | mio | \
+                 tether/tokio-ct | tether/smol | tether/mio | tether-uring/best peer |"
+            ),
+            "{md}"
+        );
+        // Throughput: higher is better, so the best peer is mio's 110.
+        assert_eq!(row(&md, "throughput")[11], "1.09x mio");
+        assert_eq!(row(&md, "throughput")[8], "0.90x");
+        // CPU per request: lower is better, so the best peer is mio's 7.
+        assert_eq!(row(&md, "server CPU")[11], "0.86x mio");
+        // Context figures get no ratio.
+        assert_eq!(row(&md, "connections")[11], "");
+    }
+
+    #[test]
+    fn a_peer_without_the_figure_is_not_the_best() {
+        let md = echo_table(
+            [90.0, 120.0, 100.0, 80.0, f64::NAN],
+            [9.0, 6.0, 8.0, 10.0, f64::NAN],
+        );
+        assert_eq!(row(&md, "throughput")[11], "1.20x tokio-ct");
+        assert_eq!(row(&md, "server CPU")[11], "0.75x tokio-ct");
     }
 }

@@ -3,10 +3,18 @@
 //! Each library (tether, tokio, smol) runs in two flavors: single-threaded, where every task runs
 //! on the main thread inside `block_on`, and multi-threaded, where the main thread's `block_on`
 //! drives only the benchmark's own future and [`WORKERS`] worker threads run the spawned tasks.
+//! tether runs each flavor on both of its I/O drivers, each pinned with `Builder::io_driver`:
+//! epoll (`tether`, `tether-mt`) and io_uring (`tether-uring`, `tether-uring-mt`).
+//!
+//! `TETHER_IO_DRIVER` overrides `Builder::io_driver` inside tether, so with it set every tether
+//! column would run the same driver under different names: the harness refuses to run with it
+//! set ([`refuse_io_driver_env`]), and [`tether()`] checks the driver it got.
 
 use std::future::Future;
 use std::sync::OnceLock;
 use std::thread;
+
+use tether::runtime::IoDriver;
 
 /// The number of worker threads of every multi-thread runtime.
 pub const WORKERS: usize = 2;
@@ -50,13 +58,19 @@ pub enum Lib {
     Mio,
 }
 
-/// One runtime under test: a library in a flavor.
+/// One runtime under test: a library in a flavor (and, for tether, on an I/O driver).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Runtime {
+    /// tether's current-thread runtime on the epoll driver.
     Tether,
+    /// tether's current-thread runtime on the io_uring driver.
+    TetherUring,
     TokioCt,
     Smol,
+    /// tether's multi-thread runtime on the epoll driver.
     TetherMt,
+    /// tether's multi-thread runtime on the io_uring driver.
+    TetherUringMt,
     TokioMt,
     SmolMt,
     /// Plain `mio`, one thread, no runtime: the reference column of the suites that have one.
@@ -64,12 +78,14 @@ pub enum Runtime {
 }
 
 impl Runtime {
-    /// Every runtime, in the order each round runs them.
-    pub const ALL: [Runtime; 7] = [
+    /// Every runtime, in the order each round runs them (and the tables show them).
+    pub const ALL: [Runtime; 9] = [
         Runtime::Tether,
+        Runtime::TetherUring,
         Runtime::TokioCt,
         Runtime::Smol,
         Runtime::TetherMt,
+        Runtime::TetherUringMt,
         Runtime::TokioMt,
         Runtime::SmolMt,
         Runtime::Mio,
@@ -79,9 +95,11 @@ impl Runtime {
     pub fn name(self) -> &'static str {
         match self {
             Runtime::Tether => "tether",
+            Runtime::TetherUring => "tether-uring",
             Runtime::TokioCt => "tokio-ct",
             Runtime::Smol => "smol",
             Runtime::TetherMt => "tether-mt",
+            Runtime::TetherUringMt => "tether-uring-mt",
             Runtime::TokioMt => "tokio-mt",
             Runtime::SmolMt => "smol-mt",
             Runtime::Mio => "mio",
@@ -90,7 +108,9 @@ impl Runtime {
 
     pub fn lib(self) -> Lib {
         match self {
-            Runtime::Tether | Runtime::TetherMt => Lib::Tether,
+            Runtime::Tether | Runtime::TetherUring | Runtime::TetherMt | Runtime::TetherUringMt => {
+                Lib::Tether
+            }
             Runtime::TokioCt | Runtime::TokioMt => Lib::Tokio,
             Runtime::Smol | Runtime::SmolMt => Lib::Smol,
             Runtime::Mio => Lib::Mio,
@@ -101,17 +121,46 @@ impl Runtime {
     /// beside both flavors as a reference.
     pub fn flavor(self) -> Flavor {
         match self {
-            Runtime::Tether | Runtime::TokioCt | Runtime::Smol | Runtime::Mio => Flavor::Single,
-            Runtime::TetherMt | Runtime::TokioMt | Runtime::SmolMt => Flavor::Multi,
+            Runtime::Tether
+            | Runtime::TetherUring
+            | Runtime::TokioCt
+            | Runtime::Smol
+            | Runtime::Mio => Flavor::Single,
+            Runtime::TetherMt | Runtime::TetherUringMt | Runtime::TokioMt | Runtime::SmolMt => {
+                Flavor::Multi
+            }
         }
+    }
+
+    /// The I/O driver a tether runtime is pinned to; `None` for the other libraries.
+    pub fn io_driver(self) -> Option<IoDriver> {
+        match self {
+            Runtime::Tether | Runtime::TetherMt => Some(IoDriver::Epoll),
+            Runtime::TetherUring | Runtime::TetherUringMt => Some(IoDriver::IoUring),
+            _ => None,
+        }
+    }
+
+    /// Whether the runtime runs only on the suites that do I/O ([`Suite::io`]) unless named
+    /// with `--runtime`: the io_uring runtimes. The other suites measure mostly the scheduler,
+    /// the same on both drivers, so running them twice would lengthen a full run for little.
+    ///
+    /// [`Suite::io`]: crate::suites::Suite::io
+    pub fn io_only(self) -> bool {
+        self.io_driver() == Some(IoDriver::IoUring)
     }
 
     /// How the runtime is set up, for the report.
     pub fn setup(self) -> &'static str {
         match self {
             Runtime::Tether => {
-                "`tether::runtime::Builder::new_current_thread().build()`, `block_on` on the main \
-                 thread"
+                "`tether::runtime::Builder::new_current_thread().io_driver(IoDriver::Epoll)\
+                 .build()`, `block_on` on the main thread"
+            }
+            Runtime::TetherUring => {
+                "`tether::runtime::Builder::new_current_thread().io_driver(IoDriver::IoUring)\
+                 .build()`, `block_on` on the main thread (by default only in the suites that do \
+                 I/O)"
             }
             Runtime::TokioCt => {
                 "`tokio::runtime::Builder::new_current_thread().enable_all().build()`, `block_on` \
@@ -124,9 +173,15 @@ impl Runtime {
                  the reactor when the main thread has not for a while"
             }
             Runtime::TetherMt => {
-                "`tether::runtime::Builder::new_multi_thread().worker_threads(2).build()`; the \
-                 main thread's `block_on` drives the benchmark's future, the 2 workers run the \
-                 tasks"
+                "`tether::runtime::Builder::new_multi_thread().worker_threads(2)\
+                 .io_driver(IoDriver::Epoll).build()`; the main thread's `block_on` drives the \
+                 benchmark's future, the 2 workers run the tasks"
+            }
+            Runtime::TetherUringMt => {
+                "`tether::runtime::Builder::new_multi_thread().worker_threads(2)\
+                 .io_driver(IoDriver::IoUring).build()`; the main thread's `block_on` drives the \
+                 benchmark's future, the 2 workers run the tasks (by default only in the suites \
+                 that do I/O)"
             }
             Runtime::TokioMt => {
                 "`tokio::runtime::Builder::new_multi_thread().worker_threads(2)\
@@ -164,7 +219,46 @@ pub fn set_tether_diagnostics(on: bool) {
         .expect("tether-bench: the diagnostics setting is chosen once per process");
 }
 
-/// Runs `future` on a fresh tether runtime of the given flavor.
+/// The I/O driver [`tether()`] pins its runtimes to; unset: epoll.
+static TETHER_IO_DRIVER: OnceLock<IoDriver> = OnceLock::new();
+
+/// Makes every tether runtime this process builds run on `driver` (a measurement child of a
+/// tether runtime calls it with that runtime's driver). Call it before the first runtime.
+pub fn set_tether_io_driver(driver: IoDriver) {
+    TETHER_IO_DRIVER
+        .set(driver)
+        .expect("tether-bench: the I/O driver is chosen once per process");
+}
+
+/// The environment variable with which tether overrides `Builder::io_driver`.
+pub const IO_DRIVER_ENV: &str = "TETHER_IO_DRIVER";
+
+/// `Err` (saying what to do) when `TETHER_IO_DRIVER` is set: it would override the driver each
+/// tether runtime is pinned to, and every tether column would then run the same driver. `mode`
+/// names what refuses, for the message.
+pub fn refuse_io_driver_env(mode: &str) -> Result<(), String> {
+    match std::env::var_os(IO_DRIVER_ENV) {
+        None => Ok(()),
+        Some(v) => Err(format!(
+            "unset {IO_DRIVER_ENV} (it is {v:?}): {mode} pins each tether runtime to an I/O \
+             driver itself, and the variable would override that choice"
+        )),
+    }
+}
+
+/// Why the kernel refuses tether's io_uring driver here (the error of building a runtime on
+/// it), or `None` when it runs.
+pub fn io_uring_refused() -> Option<String> {
+    tether::runtime::Builder::new_current_thread()
+        .io_driver(IoDriver::IoUring)
+        .build()
+        .err()
+        .map(|e| e.to_string())
+}
+
+/// Runs `future` on a fresh tether runtime of the given flavor, on the I/O driver chosen with
+/// [`set_tether_io_driver`] (epoll if none was). Panics if the runtime runs another driver than
+/// the one asked for (`TETHER_IO_DRIVER` set behind the harness's back).
 pub fn tether<F: Future>(flavor: Flavor, future: F) -> F::Output {
     let mut builder = match flavor {
         Flavor::Single => tether::runtime::Builder::new_current_thread(),
@@ -174,6 +268,8 @@ pub fn tether<F: Future>(flavor: Flavor, future: F) -> F::Output {
             b
         }
     };
+    let driver = TETHER_IO_DRIVER.get().copied().unwrap_or(IoDriver::Epoll);
+    builder.io_driver(driver);
     if let Some(&on) = TETHER_DIAGNOSTICS.get() {
         builder.diagnostics(on);
     }
@@ -195,6 +291,12 @@ pub fn tether<F: Future>(flavor: Flavor, future: F) -> F::Output {
     let rt = builder
         .build()
         .expect("tether-bench: could not build the tether runtime");
+    let running = rt.handle().metrics().io_driver();
+    assert_eq!(
+        running, driver,
+        "tether-bench: the runtime runs {running}, not the {driver} asked for ({IO_DRIVER_ENV} \
+         overrides it: unset it)"
+    );
     #[cfg(feature = "console")]
     if console {
         console_viewer(rt.console_addr().expect("the console's address"));

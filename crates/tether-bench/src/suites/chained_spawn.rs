@@ -23,6 +23,7 @@ pub(super) const SUITE: Suite = Suite {
     smol: chained_spawn_smol,
     mio: None,
     in_quick: true,
+    io: false,
 };
 
 const CHAIN_SPAWNS: usize = 100_000;

@@ -34,6 +34,7 @@ pub(super) const SUITE: Suite = Suite {
     smol: cross_thread_wake_smol,
     mio: None,
     in_quick: true,
+    io: false,
 };
 
 const WAKE_MESSAGES: usize = 100_000;

@@ -9,10 +9,16 @@
 //! error. Every accepted socket gets `TCP_NODELAY`, as the load generator's do.
 //!
 //! A plain std thread of the server child starts the load generator ([`LoadRun::start`]),
-//! reads its stdout, samples the server process's CPU time when the timed phase starts and
-//! ends, kills the load generator (by its pid) if it overstays its own worst case, and always
-//! reaps it. The `block_on` future only waits for that thread's report; then the runtime is
-//! dropped and the child prints its figures and exits.
+//! reads its stdout, samples the server process's CPU time and system-call count when the timed
+//! phase starts and ends, kills the load generator (by its pid) if it overstays its own worst
+//! case, and always reaps it. The `block_on` future only waits for that thread's report; then
+//! the runtime is dropped and the child prints its figures and exits.
+//!
+//! The system calls are counted by a [`PerfCounter::syscalls`] opened on the server child's
+//! main thread before the runtime starts (in [`Plan::new`]), so it counts every thread of the
+//! server process (the runtime's workers and blocking threads, the watcher and its pipe
+//! reader), and not the load generator, a process of its own. Each call the tracepoint counts
+//! costs a little more while it is enabled, alike for every server.
 //!
 //! The `mio` reference is the same server with no runtime: one thread, one `mio::Poll`, one
 //! shared read buffer, a pending-bytes vector per connection for writes that would block, and
@@ -29,6 +35,7 @@ use std::time::{Duration, Instant};
 use super::{Metric, Scale, Suite, BOTH};
 use crate::loadgen::{self, Report};
 use crate::measure;
+use crate::perf_counter::PerfCounter;
 use crate::runtimes::{self as rt, Flavor};
 
 /// The `echo_100` entry in [`SUITES`](super::SUITES).
@@ -43,6 +50,7 @@ pub(super) const ECHO_100: Suite = Suite {
     smol: echo_100_smol,
     mio: Some(echo_100_mio),
     in_quick: true,
+    io: true,
 };
 
 /// The `echo_1000` entry in [`SUITES`](super::SUITES).
@@ -57,6 +65,7 @@ pub(super) const ECHO_1000: Suite = Suite {
     smol: echo_1000_smol,
     mio: Some(echo_1000_mio),
     in_quick: true,
+    io: true,
 };
 
 /// The `echo_10000` entry in [`SUITES`](super::SUITES).
@@ -71,6 +80,7 @@ pub(super) const ECHO_10000: Suite = Suite {
     smol: echo_10000_smol,
     mio: Some(echo_10000_mio),
     in_quick: false,
+    io: true,
 };
 
 /// The `about` of the echo suites (the connection count is in the name).
@@ -85,6 +95,7 @@ const ECHO_METRICS: &[Metric] = &[
     Metric::lower("latency p50", "µs"),
     Metric::lower("latency p99", "µs"),
     Metric::lower("server CPU", "µs/req"),
+    Metric::lower("server syscalls", "calls/req"),
     Metric::info("connections", "count"),
 ];
 
@@ -97,16 +108,21 @@ const ECHO_SECS_QUICK: Duration = Duration::from_secs(1);
 /// before it is killed.
 const KILL_MARGIN: Duration = Duration::from_secs(15);
 
-/// The connection count and duration of one echo measurement.
-#[derive(Clone, Copy, Debug)]
+/// The connection count and duration of one echo measurement, and the server process's
+/// system-call counter.
 struct Plan {
     conns: usize,
     duration: Duration,
+    /// Counts the system calls of every thread of this process started after it (`None`: the
+    /// figure is `n/a`; the report's header says why).
+    syscalls: Option<PerfCounter>,
 }
 
 impl Plan {
     /// Raises the open-files limit and fits `requested` connections into it and into the local
-    /// port range, saying so on stderr when it has to lower the count.
+    /// port range, saying so on stderr when it has to lower the count; opens the system-call
+    /// counter. Call it on the main thread before the server's runtime starts any thread, so
+    /// that the counter covers them all.
     fn new(scale: Scale, requested: usize) -> Plan {
         let limit = measure::raise_nofile_limit().expect("echo: cannot raise RLIMIT_NOFILE");
         let mut conns = requested as u64;
@@ -131,17 +147,43 @@ impl Plan {
         Plan {
             conns: conns as usize,
             duration: scale.pick(ECHO_SECS, ECHO_SECS_QUICK),
+            syscalls: PerfCounter::syscalls().ok(),
         }
     }
 }
 
-/// The figures of an echo measurement, in the order of [`ECHO_METRICS`].
-fn figures(report: &Report, cpu: Duration) -> Vec<f64> {
+/// What the server process has spent so far: its CPU time and system calls (`None`: no
+/// counter).
+#[derive(Clone, Copy, Debug)]
+struct Spent {
+    cpu: Duration,
+    syscalls: Option<u64>,
+}
+
+impl Spent {
+    fn now(syscalls: Option<&PerfCounter>) -> Spent {
+        Spent {
+            cpu: measure::process_cpu_time(),
+            syscalls: syscalls.map(PerfCounter::read),
+        }
+    }
+}
+
+/// The figures of an echo measurement, in the order of [`ECHO_METRICS`]: what the load
+/// generator reports, and what the server spent from `start` to `end` of the timed phase per
+/// request.
+fn figures(report: &Report, start: Spent, end: Spent) -> Vec<f64> {
+    let requests = report.requests as f64;
+    let syscalls = match (start.syscalls, end.syscalls) {
+        (Some(a), Some(b)) => b.saturating_sub(a) as f64 / requests,
+        _ => f64::NAN,
+    };
     vec![
-        report.requests as f64 / report.secs,
+        requests / report.secs,
         report.p50_us,
         report.p99_us,
-        cpu.as_secs_f64() * 1e6 / report.requests as f64,
+        end.cpu.saturating_sub(start.cpu).as_secs_f64() * 1e6 / requests,
+        syscalls,
         report.conns as f64,
     ]
 }
@@ -222,18 +264,19 @@ fn watch(addr: SocketAddr, plan: Plan) -> Result<Vec<f64>, String> {
 
     let deadline =
         Instant::now() + loadgen::connect_deadline(plan.conns) + plan.duration + KILL_MARGIN;
-    let mut cpu_at_start = None;
+    let counter = plan.syscalls.as_ref();
+    let mut at_start = None;
     let mut result = None;
     let mut overstayed = false;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match lines.recv_timeout(left) {
             Ok(line) if line == loadgen::START_LINE => {
-                cpu_at_start = Some(measure::process_cpu_time());
+                at_start = Some(Spent::now(counter));
             }
             Ok(line) => {
                 if let Some(r) = Report::parse(&line) {
-                    result = Some((r, measure::process_cpu_time()));
+                    result = Some((r, Spent::now(counter)));
                 }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -259,8 +302,8 @@ fn watch(addr: SocketAddr, plan: Plan) -> Result<Vec<f64>, String> {
             "the load generator failed ({status}); see its message above"
         ));
     }
-    match (cpu_at_start, result) {
-        (Some(cpu0), Some((report, cpu1))) => Ok(figures(&report, cpu1.saturating_sub(cpu0))),
+    match (at_start, result) {
+        (Some(start), Some((report, end))) => Ok(figures(&report, start, end)),
         _ => Err("the load generator printed no start or result line".into()),
     }
 }

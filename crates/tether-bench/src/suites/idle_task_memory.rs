@@ -35,6 +35,7 @@ pub(super) const SUITE: Suite = Suite {
     smol: idle_task_memory_smol,
     mio: None,
     in_quick: true,
+    io: false,
 };
 
 const IDLE_TASKS: usize = 1_000_000;

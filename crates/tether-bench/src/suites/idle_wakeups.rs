@@ -44,6 +44,7 @@ pub(super) const SUITE: Suite = Suite {
     smol: idle_wakeups_smol,
     mio: None,
     in_quick: true,
+    io: false,
 };
 
 /// How far away the one timer is.

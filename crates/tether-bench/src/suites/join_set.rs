@@ -32,6 +32,7 @@ pub(super) const SUITE: Suite = Suite {
     smol: join_set_smol,
     mio: None,
     in_quick: true,
+    io: false,
 };
 
 fn join_set_tether(scale: Scale, flavor: Flavor) -> Vec<f64> {

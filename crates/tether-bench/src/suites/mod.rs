@@ -5,7 +5,8 @@
 //! To add a suite, write a module with `fn NAME_tether`, `fn NAME_tokio` and `fn NAME_smol` (each
 //! takes the [`Scale`] and the [`Flavor`], hands the flavor to `rt::tether`/`rt::tokio`/
 //! `rt::smol`, and returns its figures in the order of the entry's `metrics`) and its [`Suite`]
-//! entry, listing the flavors it runs on; then add the entry to [`SUITES`]. The harness runs
+//! entry, listing the flavors it runs on and whether it does I/O (`io`: then the io_uring
+//! runtimes run it by default); then add the entry to [`SUITES`]. The harness runs
 //! each function in a fresh child process, and appends the process's peak RSS when the entry
 //! asks for it.
 //!
@@ -139,6 +140,10 @@ pub struct Suite {
     pub mio: Option<RunFn>,
     /// Whether `--quick` runs it when no `--suite` is given.
     pub in_quick: bool,
+    /// Whether the workload does I/O through the runtime's reactor (the echo suites): the
+    /// io_uring runtimes ([`Runtime::io_only`]) run on it even when `--runtime` does not name
+    /// them.
+    pub io: bool,
 }
 
 impl Suite {

@@ -28,6 +28,7 @@ pub(super) const SUITE: Suite = Suite {
     smol: parallel_spawn_smol,
     mio: None,
     in_quick: true,
+    io: false,
 };
 
 const TASKS: usize = 1_000_000;

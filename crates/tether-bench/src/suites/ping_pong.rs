@@ -24,6 +24,7 @@ pub(super) const SUITE: Suite = Suite {
     smol: ping_pong_smol,
     mio: None,
     in_quick: true,
+    io: false,
 };
 
 /// (pairs, round trips per pair); quick mode: 100 × 100, a hundredth of the round trips.

@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use super::spawn_many::{check_sum, spawn_many_smol, SPAWN_MANY_TASKS};
 use super::{Metric, Scale, Suite, BOTH};
-use crate::measure::{instructions_per, ns_per};
+use crate::measure::ns_per;
+use crate::perf_counter::instructions_per;
 use crate::runtimes::{self as rt, Flavor};
 
 /// The suite's entry in [`SUITES`](super::SUITES).
@@ -30,6 +31,7 @@ pub(super) const SUITE: Suite = Suite {
     smol: spawn_many_smol,
     mio: None,
     in_quick: true,
+    io: false,
 };
 
 fn scope_spawn_tether(scale: Scale, flavor: Flavor) -> Vec<f64> {

@@ -34,6 +34,7 @@ pub(super) const SUITE: Suite = Suite {
     smol: select_smol,
     mio: None,
     in_quick: true,
+    io: false,
 };
 
 /// Selects per workload.

@@ -7,7 +7,8 @@
 use std::time::Instant;
 
 use super::{Metric, Scale, Suite, BOTH};
-use crate::measure::{instructions_per, ns_per};
+use crate::measure::ns_per;
+use crate::perf_counter::instructions_per;
 use crate::runtimes::{self as rt, Flavor};
 
 /// The suite's entry in [`SUITES`](super::SUITES).
@@ -26,6 +27,7 @@ pub(super) const SUITE: Suite = Suite {
     smol: spawn_many_smol,
     mio: None,
     in_quick: true,
+    io: false,
 };
 
 /// The task count (quick: a hundredth); `scope_spawn` spawns as many children.

@@ -28,6 +28,7 @@ pub(super) const SUITE: Suite = Suite {
     smol: timers_smol,
     mio: None,
     in_quick: true,
+    io: false,
 };
 
 const TIMER_TASKS: usize = 1_000_000;

@@ -19,6 +19,7 @@ pub(super) const SUITE: Suite = Suite {
     smol: yield_many_smol,
     mio: None,
     in_quick: true,
+    io: false,
 };
 
 /// (tasks, yields per task); quick mode: 100 × 100, a hundredth of the yields.

@@ -4,6 +4,7 @@
 //! cargo run --release -p tether-demo                        # 10,000 connections, 10 s
 //! cargo run --release -p tether-demo -- --conns 200 --secs 2
 //! cargo run --release -p tether-demo -- --current-thread    # the server on one thread
+//! TETHER_IO_DRIVER=io_uring cargo run --release -p tether-demo   # both ends on io_uring
 //! cargo run --release -p tether-demo -- --soak 600          # 10 minutes, sampled each second
 //! ```
 //!
@@ -25,6 +26,11 @@
 //! `RESULT`); this process shows them as a progress line and ends with a report.
 //!
 //! Reading the report:
+//! - **the header** names the server's runtime and the I/O driver it runs, as its metrics say
+//!   (`Handle::metrics().io_driver()`; the first progress line says it too): epoll unless
+//!   `TETHER_IO_DRIVER` asks for io_uring (`io_uring` or `auto`), and with `auto` on a kernel
+//!   that refuses io_uring, epoll with the reason. The client's runtime follows the same
+//!   variable.
 //! - **connections**: how many completed the `hello` handshake, and how many gave up after
 //!   their retries. The server's own count of accepted connections is shown beside it.
 //! - **throughput**: checked round trips per second during the echo phase, over all

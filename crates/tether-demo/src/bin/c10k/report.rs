@@ -118,10 +118,11 @@ impl Run {
         println!();
         println!(
             "c10k interrupted by Ctrl-C after {:.1} s, {when}; measured so far ({} connections \
-             requested, server on tether's {}):",
+             requested, server on tether's {}, {}):",
             at.run.as_secs_f64(),
             thousands(self.conns),
-            self.flavor
+            self.flavor,
+            self.driver
         );
         println!(
             "  connections   {} open, {} failed (the client's last progress report; server \
@@ -184,9 +185,10 @@ impl Run {
 
         println!();
         println!(
-            "c10k report: {} connections requested, server on tether's {}",
+            "c10k report: {} connections requested, server on tether's {}, {}",
             thousands(self.conns),
-            self.flavor
+            self.flavor,
+            self.driver
         );
         println!(
             "  connections   {} established, {} failed ({} retried attempts; connect + hello \

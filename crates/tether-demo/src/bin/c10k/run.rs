@@ -120,6 +120,7 @@ pub(crate) fn demo(
         conns,
         secs,
         flavor,
+        driver: io_driver(&rt.handle().metrics()),
         soak,
     };
     // The server's tasks run on the runtime; the parent's own work (child process, progress,
@@ -211,6 +212,8 @@ pub(crate) struct Run {
     pub(crate) secs: u64,
     /// The server's runtime, as the report names it.
     pub(crate) flavor: String,
+    /// The I/O driver the server's runtime runs, as the report names it ([`io_driver`]).
+    pub(crate) driver: String,
     /// Soak mode: where the samples go.
     pub(crate) soak: Option<PathBuf>,
 }
@@ -273,10 +276,11 @@ impl Run {
             }
         };
         note(format!(
-            "c10k: {} connections to the handshake echo server on {addr} ({}), then {} s of \
-             {MESSAGE_SIZE}-byte echoes",
+            "c10k: {} connections to the handshake echo server on {addr} ({}, {}), then {} s \
+             of {MESSAGE_SIZE}-byte echoes",
             thousands(self.conns),
             self.flavor,
+            self.driver,
             self.secs
         ));
 
@@ -471,6 +475,16 @@ impl Run {
         let matched = self.report(&measured, rss_before, stats, &errors, (client_cpu, life));
         self.report_soak(soaked);
         Ok(Outcome::Done(matched))
+    }
+}
+
+/// The I/O driver a runtime runs, from its metrics, as the report names it: `"epoll driver"`,
+/// `"io_uring driver"`, or the epoll driver with the reason io_uring was refused
+/// (`IoDriver::Auto`). The demo leaves the choice to `TETHER_IO_DRIVER` (epoll when unset).
+pub(crate) fn io_driver(metrics: &tether::diag::RuntimeMetrics) -> String {
+    match metrics.io_driver_fallback() {
+        None => format!("{} driver", metrics.io_driver()),
+        Some(why) => format!("{} driver (io_uring refused: {why})", metrics.io_driver()),
     }
 }
 
