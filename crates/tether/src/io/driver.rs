@@ -424,6 +424,8 @@ impl IoHandle {
         interest: Interest,
         lazy: bool,
     ) -> io::Result<(Arc<ScheduledIo>, Token)> {
+        #[cfg(not(target_os = "linux"))]
+        let _ = lazy; // Only io_uring arms lazily.
         let sched = Arc::new(ScheduledIo::new());
         let mut regs = lock(&self.registrations);
         if regs.shutdown {

@@ -71,9 +71,13 @@ pub(crate) const WRITE_CAP: usize = 128 * 1024;
 
 /// The buffer group of the ring's provided buffers.
 const BGID: u16 = 0;
-/// Buffers in a ring's buffer ring, and the size of each.
+/// Buffers in a ring's buffer ring (at most), and the size of each.
 const BUF_COUNT: u16 = 2048;
 const BUF_SIZE: u32 = 4096;
+/// Buffers given to the kernel at first, and added each time receives run out (`ENOBUFS`), up
+/// to `BUF_COUNT`: the kernel takes buffers in ring order, so every buffer given is soon touched
+/// (resident); giving only what the load needs keeps a quiet runtime's memory small.
+const BUF_STEP: u16 = 64;
 
 /// The operation kinds a stream's handler sees.
 const RECV: u8 = 0;
@@ -100,9 +104,10 @@ fn map(len: usize) -> io::Result<*mut u8> {
     Ok(p.cast())
 }
 
-/// A ring's provided buffers (`IORING_REGISTER_PBUF_RING`): [`BUF_COUNT`] buffers of
+/// A ring's provided buffers (`IORING_REGISTER_PBUF_RING`): up to [`BUF_COUNT`] buffers of
 /// [`BUF_SIZE`] bytes the kernel picks from for multishot receives, and the ring of entries
-/// through which they are given back.
+/// through which they are given back. [`BUF_STEP`] are given at first, as many more each time
+/// the kernel runs out ([`BufRing::grow`]).
 ///
 /// The kernel consumes entries from the head; user space adds them at the tail, which it
 /// publishes with a release store. A buffer the kernel picked belongs to the stream whose
@@ -112,8 +117,9 @@ pub(crate) struct BufRing {
     entries: *mut types::BufRingEntry,
     /// `BUF_COUNT * BUF_SIZE` bytes.
     bufs: *mut u8,
-    /// The next tail to publish; the lock serialises the threads that give buffers back.
-    tail: Mutex<u16>,
+    /// The next tail to publish, and how many buffers were ever given to the kernel; the lock
+    /// serialises the threads that give buffers back or add new ones.
+    tail: Mutex<(u16, u16)>,
 }
 
 // SAFETY: the raw pointers are to mappings this value owns; the entries are written only under
@@ -147,13 +153,9 @@ impl BufRing {
         let me = BufRing {
             entries,
             bufs,
-            tail: Mutex::new(0),
+            tail: Mutex::new((0, 0)),
         };
-        for bid in 0..BUF_COUNT {
-            me.put(bid, bid);
-        }
-        me.publish(BUF_COUNT);
-        *me.tail.lock().unwrap_or_else(|e| e.into_inner()) = BUF_COUNT;
+        me.grow();
         // SAFETY: `entries` holds `BUF_COUNT` entries and stays mapped until this value's drop,
         // which the ring's drop orders after the ring is closed and its operations reaped
         // (`uring.rs`).
@@ -190,13 +192,29 @@ impl BufRing {
 
     /// Gives buffers back to the kernel.
     fn recycle(&self, bids: impl IntoIterator<Item = u16>) {
-        let mut tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        let (tail, _) = &mut *guard;
         let start = *tail;
         for bid in bids {
             self.put(*tail, bid);
             *tail = tail.wrapping_add(1);
         }
         if *tail != start {
+            self.publish(*tail);
+        }
+    }
+
+    /// Gives the kernel [`BUF_STEP`] buffers it never had, unless it has had them all.
+    fn grow(&self) {
+        let mut guard = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        let (tail, given) = &mut *guard;
+        let to = given.saturating_add(BUF_STEP).min(BUF_COUNT);
+        for bid in *given..to {
+            self.put(*tail, bid);
+            *tail = tail.wrapping_add(1);
+        }
+        if to != *given {
+            *given = to;
             self.publish(*tail);
         }
     }
@@ -826,6 +844,7 @@ impl StreamRing {
             ready |= READ_CLOSED;
         } else if res == -libc::ENOBUFS {
             st.starved = true;
+            bufs(ring).grow();
         } else if res == -libc::EINVAL && st.queue.is_empty() && !st.eof {
             // A kernel without multishot receive (before 6.0): no stream uses it from now on,
             // and this one's reads take the readiness path.
