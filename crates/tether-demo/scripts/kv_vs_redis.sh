@@ -55,11 +55,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A loopback port nothing answers on (tried at random in the unprivileged range).
+# A loopback port nothing answers on, tried at random below the kernel's ephemeral range
+# (32768 and up on Linux), so no outgoing connection of the earlier stages can hold it.
 free_port() {
     local port
     while true; do
-        port=$((20000 + RANDOM % 40000))
+        port=$((20000 + RANDOM % 12000))
         if ! (exec 3<> "/dev/tcp/127.0.0.1/$port") 2> /dev/null; then
             echo "$port"
             return
@@ -67,24 +68,63 @@ free_port() {
     done
 }
 
-# Waits until `redis-cli -p PORT PING` answers PONG (at most 30 s).
-wait_ready() {
-    local port=$1 name=$2
+# Waits until `redis-cli -p PORT PING` answers PONG (at most 30 s); returns 1 at once if the
+# process PID has exited, 2 if it is still silent after 30 s.
+ping_until_ready() {
+    local port=$1 pid=$2
     for _ in $(seq 300); do
         if [ "$(redis-cli -p "$port" PING 2> /dev/null)" = PONG ]; then
-            return
+            return 0
+        fi
+        if ! kill -0 "$pid" 2> /dev/null; then
+            return 1
         fi
         sleep 0.1
     done
-    echo "kv_vs_redis.sh: $name did not answer PING on port $port" >&2
+    return 2
+}
+
+# Like ping_until_ready, but a failure ends the script, naming the server and showing LOG.
+wait_ready() {
+    local port=$1 name=$2 pid=$3 log=$4
+    if ! ping_until_ready "$port" "$pid"; then
+        echo "kv_vs_redis.sh: $name did not answer PING on port $port; its output:" >&2
+        cat "$log" >&2
+        exit 1
+    fi
+}
+
+# Starts redis-server on a free port; sets REDIS_PORT and REDIS_PID. A server that exits at
+# start (its port taken in the meantime by another process) is retried on another port.
+start_redis() {
+    local attempt status
+    for attempt in 1 2 3 4 5; do
+        REDIS_PORT=$(free_port)
+        redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+            --daemonize no --loglevel warning > "$WORK/redis.log" 2>&1 &
+        REDIS_PID=$!
+        PIDS+=("$REDIS_PID")
+        status=0
+        ping_until_ready "$REDIS_PORT" "$REDIS_PID" || status=$?
+        case $status in
+            0) return ;;
+            1) echo "kv_vs_redis.sh: redis-server exited at start (attempt $attempt):" >&2
+               cat "$WORK/redis.log" >&2 ;;
+            *) break ;;
+        esac
+    done
+    echo "kv_vs_redis.sh: redis-server did not answer PING on port $REDIS_PORT; its output:" >&2
+    cat "$WORK/redis.log" >&2
     exit 1
 }
 
 # Starts the kv binary with ARGS on a free port; sets STARTED_PORT and STARTED_PID. (Not in a
-# command substitution: its pid must be recorded in this shell, to be stopped at exit.)
+# command substitution: its pid must be recorded in this shell, to be stopped at exit.) Sets
+# STARTED_LOG to the file its output goes to.
 start_kv() {
     local log
     log="$WORK/kv.$(( ${#PIDS[@]} )).log"
+    STARTED_LOG=$log
     "$KV" 127.0.0.1:0 "$@" > "$log" 2>&1 &
     STARTED_PID=$!
     PIDS+=("$STARTED_PID")
@@ -100,18 +140,13 @@ start_kv() {
     exit 1
 }
 
-REDIS_PORT=$(free_port)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-    --daemonize no --loglevel warning > "$WORK/redis.log" 2>&1 &
-REDIS_PID=$!
-PIDS+=("$REDIS_PID")
-wait_ready "$REDIS_PORT" redis-server
+start_redis
 start_kv "${WORKERS[@]}"
-KV_MT_PORT=$STARTED_PORT KV_MT_PID=$STARTED_PID
+KV_MT_PORT=$STARTED_PORT KV_MT_PID=$STARTED_PID KV_MT_LOG=$STARTED_LOG
 start_kv --current-thread
-KV_CT_PORT=$STARTED_PORT KV_CT_PID=$STARTED_PID
-wait_ready "$KV_MT_PORT" "kv (multi-thread)"
-wait_ready "$KV_CT_PORT" "kv (current-thread)"
+KV_CT_PORT=$STARTED_PORT KV_CT_PID=$STARTED_PID KV_CT_LOG=$STARTED_LOG
+wait_ready "$KV_MT_PORT" "kv (multi-thread)" "$KV_MT_PID" "$KV_MT_LOG"
+wait_ready "$KV_CT_PORT" "kv (current-thread)" "$KV_CT_PID" "$KV_CT_LOG"
 
 SERVERS=(redis kv_mt kv_ct)
 declare -A PORT=([redis]=$REDIS_PORT [kv_mt]=$KV_MT_PORT [kv_ct]=$KV_CT_PORT)
