@@ -5,9 +5,10 @@
 //! allowed); the server answers `hello\n` and from then on echoes every byte it receives. A
 //! client whose first line is anything else, longer than 64 bytes, or not complete within the
 //! handshake timeout (counted from the accept, however slowly the bytes trickle in), is
-//! disconnected. Once past the handshake, a connection holds one 16 KiB buffer whatever the
-//! client sends: the echo of one read is written before the next read, so a client that does
-//! not read its echoes stops the server reading from it.
+//! disconnected. Once past the handshake, a connection holds one 16 KiB buffer while it has
+//! bytes in hand, and none while it waits for them ([`buf_pool`]): the echo of one read is
+//! written before the next read, so a client that does not read its echoes stops the server
+//! reading from it.
 //!
 //! Shared by the `echo` binary, the C10k demo, and the tests that drive it in process
 //! (`tests/echo_handshake.rs`, `tests/c10k.rs`, `tests/emfile.rs`), so all of them exercise the
@@ -36,10 +37,11 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tether::io::{AsyncReadExt, AsyncWriteExt};
+use tether::io::AsyncWriteExt;
 use tether::net::{TcpListener, TcpStream};
 use tether::time::timeout;
 
+use crate::buf_pool;
 use crate::serving::{accept_next, close_gracefully, AcceptCounters, Conns};
 pub use crate::serving::{CutOff, ShutdownSummary, EXHAUSTED_BACKOFF};
 
@@ -101,10 +103,8 @@ impl AcceptCounters for Stats {
 
 /// One connection: handshake, then echo until the client closes.
 pub async fn handle(mut stream: TcpStream, stats: &Stats) -> io::Result<()> {
-    let mut buf = vec![0u8; 16 * 1024];
     echo(
         &mut stream,
-        &mut buf,
         stats,
         HANDSHAKE_TIMEOUT,
         &mut std::future::pending(),
@@ -142,9 +142,11 @@ fn phase_text(phase: u8) -> &'static str {
 /// `stop` completes. `stop` is only looked at before a read (it is polled first, so a client
 /// that keeps sending cannot delay it), never during a write: the connection stops between
 /// complete echoes.
+///
+/// A connection waits for bytes with `readable()` and holds a read buffer ([`buf_pool`]) only
+/// from the `try_read` until its echo is written: an idle connection holds none.
 async fn echo<S>(
     stream: &mut TcpStream,
-    buf: &mut [u8],
     stats: &Stats,
     handshake_timeout: Duration,
     stop: &mut S,
@@ -161,9 +163,9 @@ where
     let handshake = tether::select! {
         biased;
         _ = &mut *stop => return Ok(Ended::Stopped),
-        line = timeout(handshake_timeout, read_line(stream, buf)) => line,
+        line = timeout(handshake_timeout, read_line(stream)) => line,
     };
-    let (line_end, filled) = match handshake {
+    let (buf, line_end, filled) = match handshake {
         Ok(Ok(Some(v))) => v,
         Ok(Ok(None)) | Err(_) => {
             stats.rejected.fetch_add(1, Ordering::Relaxed);
@@ -185,37 +187,52 @@ where
     if filled > line_end + 1 {
         stream.write_all(&buf[line_end + 1..filled]).await?;
     }
+    drop(buf);
     loop {
         set_phase(READING);
-        let n = tether::select! {
+        tether::select! {
             biased;
             _ = &mut *stop => return Ok(Ended::Stopped),
-            read = stream.read(buf) => read?,
+            ready = stream.readable() => ready?,
         };
-        if n == 0 {
-            return Ok(Ended::ClientClosed);
-        }
+        let mut buf = buf_pool::take();
+        let n = match stream.try_read(&mut buf) {
+            Ok(0) => return Ok(Ended::ClientClosed),
+            Ok(n) => n,
+            // Readiness is a hint: wait again.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        };
         set_phase(WRITING);
         stream.write_all(&buf[..n]).await?;
     }
 }
 
-/// Reads until the first `\n`; returns (index of `\n`, bytes read), or `None` if the client
-/// closed or sent more than `MAX_HANDSHAKE` bytes without a newline.
-async fn read_line(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<Option<(usize, usize)>> {
-    let mut filled = 0;
+/// Reads until the first `\n`; returns the buffer, the index of the `\n` and the bytes read,
+/// or `None` if the client closed or sent more than `MAX_HANDSHAKE` bytes without a newline.
+/// Between reads, a line still incomplete waits in a small copy, not in a read buffer.
+async fn read_line(stream: &mut TcpStream) -> io::Result<Option<(buf_pool::Lease, usize, usize)>> {
+    let mut partial: Vec<u8> = Vec::new();
     loop {
+        stream.readable().await?;
+        let mut buf = buf_pool::take();
+        let start = partial.len();
+        buf[..start].copy_from_slice(&partial);
+        let n = match stream.try_read(&mut buf[start..]) {
+            Ok(0) => return Ok(None),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        };
+        let filled = start + n;
         if let Some(pos) = buf[..filled].iter().position(|&b| b == b'\n') {
-            return Ok(Some((pos, filled)));
+            return Ok(Some((buf, pos, filled)));
         }
         if filled >= MAX_HANDSHAKE {
             return Ok(None);
         }
-        let n = stream.read(&mut buf[filled..]).await?;
-        if n == 0 {
-            return Ok(None);
-        }
-        filled += n;
+        partial.clear();
+        partial.extend_from_slice(&buf[..filled]);
     }
 }
 
@@ -332,11 +349,9 @@ async fn connection(
     if log {
         println!("connect    {peer}");
     }
-    let mut buf = vec![0u8; 16 * 1024];
     let mut stop = tether::task::cancelled();
     let res = echo(
         &mut stream,
-        &mut buf,
         &stats,
         opts.handshake_timeout,
         &mut stop,
@@ -345,7 +360,7 @@ async fn connection(
     .await;
     if let Ok(Ended::Stopped) = res {
         phase.store(CLOSING, Ordering::Relaxed);
-        close_gracefully(stream, &mut buf, opts.grace / 2).await;
+        close_gracefully(stream, &mut buf_pool::take(), opts.grace / 2).await;
     } else {
         drop(stream);
     }

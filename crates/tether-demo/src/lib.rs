@@ -2,6 +2,8 @@
 //!
 //! - [`echo_server`]: the handshake echo server (a client says `hello`, then every byte is
 //!   echoed), with a graceful, reported shutdown. The `echo` binary serves it on an address.
+//! - [`buf_pool`]: read buffers lent to a connection only while it has bytes in hand, so an
+//!   idle connection holds none.
 //! - [`load`]: the load generator that opens thousands of connections to it and measures round
 //!   trips, with a latency histogram.
 //! - [`soak`]: the once-a-second sampler of the C10k demo's soak mode.
@@ -20,6 +22,7 @@
 //! `cargo run --example console` (from the workspace root) runs a small server under load with
 //! the live console on (`examples/console.rs`; its browser test is in `browser/`).
 
+pub mod buf_pool;
 pub mod echo_server;
 pub mod kv;
 pub mod load;

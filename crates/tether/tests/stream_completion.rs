@@ -228,6 +228,88 @@ fn a_failed_send_is_reported_by_a_later_write() {
 }
 
 #[test]
+fn a_reader_waiting_in_readable_gets_every_byte_without_a_buffer_of_its_own() {
+    // The buffer-less server pattern: wait in `readable()` (which arms the receive), then
+    // `try_read` into a buffer taken only then. The reader pauses now and then while the
+    // sender has megabytes to send, so its receive overshoots the queue's high mark and the
+    // ring's buffers run out (`ENOBUFS`): the reads that follow come from the socket itself.
+    // A short read that drains the queue must not clear the readiness then (bytes still wait in
+    // the socket, and no completion will announce them): that lost the wake-up once.
+    on_each(|| async {
+        let (mut a, b) = pair().await;
+        const TOTAL: usize = 8 << 20;
+        let writer = tether::spawn(async move {
+            let mut at = 0;
+            while at < TOTAL {
+                let n = 100_000.min(TOTAL - at);
+                a.write_all(&pattern(at, n)).await.unwrap();
+                at += n;
+            }
+            a.close().await.unwrap();
+        });
+        let mut got = Vec::with_capacity(TOTAL);
+        let mut reads = 0;
+        loop {
+            b.readable().await.unwrap();
+            let mut buf = vec![0u8; 10_000];
+            match b.try_read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => panic!("try_read: {e}"),
+            }
+            reads += 1;
+            if reads % 200 == 1 {
+                // Let the receive run ahead of the reader.
+                tether::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        writer.await.unwrap();
+        assert_eq!(got.len(), TOTAL);
+        assert!(got == pattern(0, TOTAL), "bytes out of order or changed");
+    });
+}
+
+#[test]
+fn an_echo_through_readable_and_try_read_keeps_up_with_a_client_that_reads_late() {
+    // Each side holds back: the client writes everything before reading anything back, so
+    // the server's echoes pile up in write-behind and its reads stop and start again.
+    on_each(|| async {
+        let (mut client, server) = pair().await;
+        const TOTAL: usize = 1 << 20;
+        let echo = tether::spawn(async move {
+            let mut server = server;
+            loop {
+                server.readable().await.unwrap();
+                let mut buf = vec![0u8; 16 * 1024];
+                let n = match server.try_read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(e) => panic!("server try_read: {e}"),
+                };
+                server.write_all(&buf[..n]).await.unwrap();
+            }
+            server.close().await.unwrap();
+        });
+        let (mut rd, mut wr) = client.split();
+        let send = async {
+            wr.write_all(&pattern(0, TOTAL)).await.unwrap();
+            wr.close().await.unwrap();
+        };
+        let recv = async {
+            let mut back = Vec::with_capacity(TOTAL);
+            rd.read_to_end(&mut back).await.unwrap();
+            back
+        };
+        let ((), back) = tether::join!(send, recv);
+        echo.await.unwrap();
+        assert_eq!(back.len(), TOTAL);
+        assert!(back == pattern(0, TOTAL), "echo out of order or changed");
+    });
+}
+
+#[test]
 fn readiness_methods_see_the_bytes_a_receive_queued() {
     on_each(|| async {
         let (mut a, mut b) = pair().await;

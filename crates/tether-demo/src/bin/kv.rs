@@ -13,8 +13,9 @@
 //! one thread. When the load generator runs on the same small machine (as
 //! `scripts/kv_vs_redis.sh` does on 2 cores), fewer workers than cores can serve more: each
 //! extra worker that parks and is woken again costs context switches the client would have
-//! used (`--workers 1` measured about three times fewer per request than two workers). The first line printed contains the bound address (`listening on ADDR`), so
-//! `127.0.0.1:0` is usable by scripts and tests.
+//! used (`--workers 1` measured about three times fewer per request than two workers). The
+//! first line printed contains the bound address (`listening on ADDR`), so `127.0.0.1:0` is
+//! usable by scripts and tests.
 //!
 //! Ctrl-C (`SIGINT`) or `SIGTERM` stops the server: it stops accepting, asks every connection
 //! to finish (each one completes the write in flight, then closes), waits up to the grace

@@ -135,7 +135,20 @@ impl<E: IoSource> PollEvented<E> {
         cx: &mut Context<'_>,
         dir: Direction,
     ) -> Poll<io::Result<ReadyEvent>> {
-        self.poll_ready_as(cx, dir, None)
+        self.poll_ready_as(cx, dir, None, true)
+    }
+
+    /// `poll_ready`, arming the registration's io_uring poll only if `arm_poll`: a stream in
+    /// completion mode whose receive is armed waits for that receive's completions, which set
+    /// the read readiness themselves (`uring_stream.rs` rule 3), and a poll would only add a
+    /// second completion for every arrival.
+    pub(crate) fn poll_ready_arming(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        arm_poll: bool,
+    ) -> Poll<io::Result<ReadyEvent>> {
+        self.poll_ready_as(cx, dir, None, arm_poll)
     }
 
     /// `poll_ready` for the waiting future that owns `waiter`, if given, whose waker leaves with it.
@@ -144,6 +157,7 @@ impl<E: IoSource> PollEvented<E> {
         cx: &mut Context<'_>,
         dir: Direction,
         waiter: Option<&mut Waiter<'_>>,
+        arm_poll: bool,
     ) -> Poll<io::Result<ReadyEvent>> {
         let polled = match waiter {
             Some(w) => {
@@ -156,7 +170,9 @@ impl<E: IoSource> PollEvented<E> {
             Poll::Ready(ev) if ev.is_shutdown => Poll::Ready(Err(shutdown_error())),
             Poll::Ready(ev) => Poll::Ready(Ok(ev)),
             Poll::Pending => {
-                self.ensure_polled();
+                if arm_poll {
+                    self.ensure_polled();
+                }
                 check_driven_elsewhere(&self.rt, "an I/O resource");
                 Poll::Pending
             }
@@ -184,7 +200,7 @@ impl<E: IoSource> PollEvented<E> {
     ) -> Poll<io::Result<R>> {
         let coop = ready!(coop::poll_proceed(cx));
         loop {
-            let ev = ready!(self.poll_ready_as(cx, dir, waiter.as_deref_mut()))?;
+            let ev = ready!(self.poll_ready_as(cx, dir, waiter.as_deref_mut(), true))?;
             match op(self.get_ref()) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.sched.clear_readiness(ev),
                 res => {
@@ -230,6 +246,46 @@ impl<E: IoSource> PollEvented<E> {
         op: impl FnOnce(&E) -> io::Result<R>,
     ) -> io::Result<R> {
         self.try_masked(dir.mask(), || op(self.get_ref()))
+    }
+
+    /// `try_io` for a read of at most `buf_len` bytes from a stream: as `poll_read_io` does, a
+    /// short read clears the read readiness (the socket's queue was drained), so the next
+    /// `readable()` waits for an event instead of returning at once for a `WouldBlock`.
+    pub(crate) fn try_read_io(
+        &self,
+        buf_len: usize,
+        op: impl FnOnce(&E) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let ev = match self.sched.ready_now_masked(Direction::Read.mask()) {
+            Some(ev) if ev.is_shutdown => return Err(shutdown_error()),
+            Some(ev) => ev,
+            None => return Err(io::ErrorKind::WouldBlock.into()),
+        };
+        match op(self.get_ref()) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.sched.clear_readiness(ev);
+                Err(e)
+            }
+            Ok(n) if n > 0 && n < buf_len => {
+                self.sched.clear_after_short_read(ev);
+                Ok(n)
+            }
+            res => res,
+        }
+    }
+
+    /// The read readiness seen now, if any (for a read served from elsewhere, which then clears
+    /// it with `clear_read_after_short_read`).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn read_ready_now(&self) -> Option<ReadyEvent> {
+        self.sched.ready_now_masked(Direction::Read.mask())
+    }
+
+    /// Clears `ev`'s read readiness unless a newer event came (a short read drained the
+    /// receive queue).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn clear_read_after_short_read(&self, ev: ReadyEvent) {
+        self.sched.clear_after_short_read(ev);
     }
 
     /// Runs `op` now if the resource looks ready for `interest`; `WouldBlock` otherwise.
@@ -345,10 +401,15 @@ impl<E: IoSource> PollEvented<E> {
     /// Waits until the resource is ready in `dir` (one unit of budget). Dropping the future takes
     /// its waker out of the resource's waiters at once.
     pub(crate) async fn ready(&self, dir: Direction) -> io::Result<()> {
+        self.ready_arming(dir, true).await
+    }
+
+    /// `ready`, arming the io_uring poll only if `arm_poll` (see `poll_ready_arming`).
+    pub(crate) async fn ready_arming(&self, dir: Direction, arm_poll: bool) -> io::Result<()> {
         let mut waiter = Waiter::new(&self.sched, dir);
         poll_fn(|cx| {
             let coop = ready!(coop::poll_proceed(cx));
-            let res = ready!(self.poll_ready_as(cx, dir, Some(&mut waiter)));
+            let res = ready!(self.poll_ready_as(cx, dir, Some(&mut waiter), arm_poll));
             coop.made_progress();
             Poll::Ready(res.map(|_| ()))
         })

@@ -31,15 +31,18 @@
 //!    lack), or when the queue holds [`READ_HIGH`] bytes unread (the stream cancels it: a
 //!    reader that stops reading does not drain the shared buffers; its peer's next bytes wait in
 //!    the kernel until the reader catches up). Each completion also sets the registration's
-//!    read readiness, so a task waiting in `readable()` sees the queued bytes.
+//!    read readiness, so a task waiting in `readable()` sees the queued bytes; `readable()`
+//!    arms the receive itself (`arm_for_wait`) and then needs no poll, so a server can wait
+//!    for bytes holding no buffer at all and `try_read` into one taken only then.
 //! 4. Writes: a write copies into the staging buffer (up to [`WRITE_CAP`] bytes staged or in
 //!    flight, then it waits) and returns the count; at most one send is in flight, and its
 //!    completion starts the next with what was staged meanwhile, so bytes leave in write
 //!    order. Sends carry `MSG_WAITALL` (the kernel retries a short send itself); a short one
-//!    all the same has its rest sent first. An error of a send is returned by the next write,
-//!    flush or close. `flush` waits until nothing is staged or in flight; `close` flushes and
-//!    then shuts down the write direction. Dropping a write half shuts the direction down once
-//!    the bytes before it are sent.
+//!    all the same has its rest sent first; once nothing is left to send, a buffer above
+//!    `IDLE_SEND_CAPACITY` goes back to the allocator. An error of a send is returned by the
+//!    next write, flush or close. `flush` waits until nothing is staged or in flight; `close`
+//!    flushes and then shuts down the write direction. Dropping a write half shuts the
+//!    direction down once the bytes before it are sent.
 //! 5. Dropping the stream cancels its receive and gives back its queued buffers; bytes staged
 //!    are still sent (write-behind keeps the promise a successful write made, as the kernel's
 //!    own send buffer would): the send holds the socket open until it completes, and a peer
@@ -68,6 +71,10 @@ use crate::task::coop;
 pub(crate) const READ_HIGH: usize = 64 * 1024;
 /// Bytes a stream may have staged or in flight before a write waits (rule 4).
 pub(crate) const WRITE_CAP: usize = 128 * 1024;
+
+/// A send buffer larger than this is given back to the allocator when the stream has nothing
+/// more to send (rule 4): a burst of writes does not leave every quiet stream holding its peak.
+const IDLE_SEND_CAPACITY: usize = 4096;
 
 /// The buffer group of the ring's provided buffers.
 const BGID: u16 = 0;
@@ -591,6 +598,47 @@ impl StreamRing {
         }
     }
 
+    /// Before a wait for read readiness (`readable()`, `poll_read_ready`): arms the receive if
+    /// none is, since its completions are what make the stream readable in this mode (rule 3).
+    /// Returns whether the wait can rely on them; `false` when the registration's poll must be
+    /// armed instead (receives refused or out of buffers: the next read takes the readiness
+    /// path, as `poll_read` does; or a cancelled receive not yet ended).
+    pub(crate) fn arm_for_wait(self: &std::sync::Arc<Self>) -> bool {
+        let Ok(ring) = self.ring() else {
+            return false;
+        };
+        let mut st = lock(&self.st);
+        if !st.queue.is_empty() || st.eof || st.read_err.is_some() {
+            // Readable now: make sure the readiness says so (a completion set it; this is
+            // cheap insurance against a clear that raced with it).
+            let ready = if st.eof {
+                READABLE | READ_CLOSED
+            } else {
+                READABLE
+            };
+            self.sched.set_readiness(ready);
+            return true;
+        }
+        match st.recv {
+            Recv::Armed(_) => true,
+            Recv::Cancelling => false,
+            Recv::Idle if st.starved || !crate::io::uring::streams_usable() => {
+                st.starved = false;
+                false
+            }
+            Recv::Idle => self.arm_recv(&ring, &mut st).is_ok(),
+        }
+    }
+
+    /// Whether a read that took less than it asked for leaves nothing to read but what a
+    /// completion will announce: the queue is empty and the receive is armed. Not so with no
+    /// receive armed (or one being cancelled): bytes may be waiting in the socket, and only the
+    /// readiness path's `WouldBlock` may clear the readiness then.
+    pub(crate) fn drained_with_recv_armed(&self) -> bool {
+        let st = lock(&self.st);
+        st.queue.is_empty() && matches!(st.recv, Recv::Armed(_))
+    }
+
     /// `peek` in completion mode: copies queued bytes without taking them; `None` when nothing
     /// is queued and no receive is armed (the readiness path may peek at the socket).
     pub(crate) fn poll_peek(
@@ -877,6 +925,15 @@ impl StreamRing {
             st.in_flight.clear();
         } else {
             st.in_flight.clear();
+        }
+        if st.staging.is_empty() {
+            // Rule 4: a quiet stream keeps no large send buffer (the two swap roles).
+            let st = &mut *st;
+            for v in [&mut st.in_flight, &mut st.staging] {
+                if v.capacity() > IDLE_SEND_CAPACITY {
+                    *v = Vec::new();
+                }
+            }
         }
         if !st.staging.is_empty() && st.write_err.is_none() {
             self.start_send(ring, &mut st);

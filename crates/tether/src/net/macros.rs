@@ -124,6 +124,19 @@ macro_rules! async_write_impl {
 /// `ready`'s doc example.
 macro_rules! readiness_methods {
     ($t:ident, $ready_example:expr) => {
+        readiness_methods!($t, $ready_example, own_read_wait);
+
+        impl $t {
+            /// Whether a read-readiness wait needs the registration's io_uring poll armed: a
+            /// socket that is not a stream has no receive of its own to wait on.
+            #[inline]
+            fn prepare_read_wait(&self) -> bool {
+                true
+            }
+        }
+    };
+    // `own_read_wait`: the type defines `prepare_read_wait` itself (the streams).
+    ($t:ident, $ready_example:expr, own_read_wait) => {
         impl $t {
             /// Waits until the socket is ready for `interest` (readable, writable, or either) and
             /// returns the readiness found.
@@ -156,9 +169,15 @@ macro_rules! readiness_methods {
             /// # Errors
             ///
             /// Fails once the socket's runtime has shut down.
+            ///
+            /// On the io_uring driver a stream waiting here has its multishot receive armed
+            /// (the receive is what makes it readable), and no buffer of the caller's is held
+            /// meanwhile: `readable()` followed by `try_read` into a buffer taken only then is
+            /// how a server keeps idle connections small.
             pub async fn readable(&self) -> std::io::Result<()> {
+                let arm_poll = self.prepare_read_wait();
                 self.io
-                    .ready(crate::io::scheduled_io::Direction::Read)
+                    .ready_arming(crate::io::scheduled_io::Direction::Read, arm_poll)
                     .await
             }
 
@@ -184,8 +203,9 @@ macro_rules! readiness_methods {
                 &self,
                 cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
+                let arm_poll = self.prepare_read_wait();
                 self.io
-                    .poll_ready(cx, crate::io::scheduled_io::Direction::Read)
+                    .poll_ready_arming(cx, crate::io::scheduled_io::Direction::Read, arm_poll)
                     .map_ok(|_| ())
             }
 
@@ -388,6 +408,21 @@ macro_rules! fd_impls {
 /// common besides `readiness_methods!`, and its `futures-io` impls for `$t` and `&$t`.
 macro_rules! stream_common {
     ($t:ident, $pair:literal) => {
+        impl $t {
+            /// Before a read-readiness wait: in completion mode, arms the stream's receive if
+            /// none is (the completions set the read readiness); returns whether the wait still
+            /// needs the registration's poll (the readiness path's, or a receive that could not
+            /// be armed: no buffers, or refused).
+            #[inline]
+            fn prepare_read_wait(&self) -> bool {
+                #[cfg(target_os = "linux")]
+                if let Some(s) = self.mode.get(&self.io) {
+                    return !s.arm_for_wait();
+                }
+                true
+            }
+        }
+
         readiness_methods!(
             $t,
             concat!(
@@ -414,7 +449,8 @@ macro_rules! stream_common {
     }
     Ok(())
 }"#
-            )
+            ),
+            own_read_wait
         );
 
         impl $t {
@@ -450,16 +486,24 @@ macro_rules! stream_common {
                 use std::io::Read;
                 #[cfg(target_os = "linux")]
                 if let Some(s) = self.mode.active() {
+                    let len = buf.len();
+                    let seen = self.io.read_ready_now();
                     let mut dst = crate::io::uring_stream::SliceDst {
                         buf: &mut *buf,
                         filled: 0,
                     };
                     if let Some(r) = s.try_read(&mut dst) {
+                        if let (Ok(n), Some(ev)) = (&r, seen) {
+                            // A short read drained the queue, as on the readiness path.
+                            if *n > 0 && *n < len && s.drained_with_recv_armed() {
+                                self.io.clear_read_after_short_read(ev);
+                            }
+                        }
                         return self.clear_if_would_block(r);
                     }
                 }
-                self.io
-                    .try_io(crate::io::scheduled_io::Direction::Read, |s| (&*s).read(buf))
+                let len = buf.len();
+                self.io.try_read_io(len, |s| (&*s).read(buf))
             }
 
             /// Like `try_read`, scattering into several buffers in one system call.
