@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tether::io::AsyncWriteExt;
+use tether::io::{AsyncReadExt, AsyncWriteExt};
 use tether::net::{TcpListener, TcpStream};
 use tether::time::timeout;
 
@@ -160,10 +160,12 @@ where
             ph.store(p, Ordering::Relaxed);
         }
     };
+    // Boxed: the handshake's state (its timer, the line so far) lives only while it runs,
+    // instead of enlarging every connection's task for its whole life.
     let handshake = tether::select! {
         biased;
         _ = &mut *stop => return Ok(Ended::Stopped),
-        line = timeout(handshake_timeout, read_line(stream)) => line,
+        line = Box::pin(timeout(handshake_timeout, read_line(stream))) => line,
     };
     let (buf, line_end, filled) = match handshake {
         Ok(Ok(Some(v))) => v,
@@ -208,31 +210,28 @@ where
     }
 }
 
-/// Reads until the first `\n`; returns the buffer, the index of the `\n` and the bytes read,
-/// or `None` if the client closed or sent more than `MAX_HANDSHAKE` bytes without a newline.
-/// Between reads, a line still incomplete waits in a small copy, not in a read buffer.
+/// Reads until the first `\n`; returns the line and what came after it in a read buffer, the
+/// index of the `\n` and the bytes read, or `None` if the client closed or sent more than
+/// `MAX_HANDSHAKE` bytes without a newline. It reads with `AsyncRead` into a small buffer of its
+/// own (boxed with the handshake, so no connection carries it afterwards): on io_uring that
+/// puts the stream's reads on its receive queue, where `readable()` then waits without a poll.
 async fn read_line(stream: &mut TcpStream) -> io::Result<Option<(buf_pool::Lease, usize, usize)>> {
-    let mut partial: Vec<u8> = Vec::new();
+    let mut line = [0u8; MAX_HANDSHAKE];
+    let mut filled = 0;
     loop {
-        stream.readable().await?;
-        let mut buf = buf_pool::take();
-        let start = partial.len();
-        buf[..start].copy_from_slice(&partial);
-        let n = match stream.try_read(&mut buf[start..]) {
-            Ok(0) => return Ok(None),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
-        };
-        let filled = start + n;
-        if let Some(pos) = buf[..filled].iter().position(|&b| b == b'\n') {
+        if let Some(pos) = line[..filled].iter().position(|&b| b == b'\n') {
+            let mut buf = buf_pool::take();
+            buf[..filled].copy_from_slice(&line[..filled]);
             return Ok(Some((buf, pos, filled)));
         }
-        if filled >= MAX_HANDSHAKE {
+        if filled == MAX_HANDSHAKE {
             return Ok(None);
         }
-        partial.clear();
-        partial.extend_from_slice(&buf[..filled]);
+        let n = stream.read(&mut line[filled..]).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        filled += n;
     }
 }
 
@@ -360,7 +359,13 @@ async fn connection(
     .await;
     if let Ok(Ended::Stopped) = res {
         phase.store(CLOSING, Ordering::Relaxed);
-        close_gracefully(stream, &mut buf_pool::take(), opts.grace / 2).await;
+        // Boxed for the reason the handshake is (`echo`).
+        Box::pin(close_gracefully(
+            stream,
+            &mut buf_pool::take(),
+            opts.grace / 2,
+        ))
+        .await;
     } else {
         drop(stream);
     }

@@ -162,10 +162,10 @@ pub mod __private {
     /// than freed while the kernel may write them) in this process; for tests.
     #[cfg(target_os = "linux")]
     pub use crate::io::uring_op::io_uring_ops_leaked;
-    /// How many streams have switched to io_uring's completion mode in this process (for tests
-    /// that must know which path ran).
+    /// How many streams have switched to io_uring's completion mode in this process, and how
+    /// many times a ring's provided buffers ran out (for tests that must know which path ran).
     #[cfg(target_os = "linux")]
-    pub use crate::io::uring_stream::io_uring_streams_activated;
+    pub use crate::io::uring_stream::{io_uring_buffer_growths, io_uring_streams_activated};
     pub use crate::macros::support::*;
     #[cfg(unix)]
     pub use crate::process::fallback::force_wait_by_polling;

@@ -229,14 +229,19 @@ fn a_failed_send_is_reported_by_a_later_write() {
 
 #[test]
 fn a_reader_waiting_in_readable_gets_every_byte_without_a_buffer_of_its_own() {
-    // The buffer-less server pattern: wait in `readable()` (which arms the receive), then
-    // `try_read` into a buffer taken only then. The reader pauses now and then while the
+    // The buffer-less server pattern: wait in `readable()` (which keeps the receive armed once
+    // a read has used it), then `try_read` into a buffer taken only then. The reader pauses
+    // now and then while the
     // sender has megabytes to send, so its receive overshoots the queue's high mark and the
     // ring's buffers run out (`ENOBUFS`): the reads that follow come from the socket itself.
     // A short read that drains the queue must not clear the readiness then (bytes still wait in
     // the socket, and no completion will announce them): that lost the wake-up once.
     on_each(|| async {
-        let (mut a, b) = pair().await;
+        let (mut a, mut b) = pair().await;
+        // A first read through `AsyncRead` puts `b`'s reads on its receive queue.
+        a.write_all(b"go").await.unwrap();
+        let mut go = [0u8; 2];
+        b.read_exact(&mut go).await.unwrap();
         const TOTAL: usize = 8 << 20;
         let writer = tether::spawn(async move {
             let mut at = 0;
@@ -271,14 +276,60 @@ fn a_reader_waiting_in_readable_gets_every_byte_without_a_buffer_of_its_own() {
 }
 
 #[test]
+fn small_messages_on_many_streams_share_the_provided_buffers() {
+    // 300 streams each receive a 64-byte message that nobody reads yet. With whole buffers
+    // per receive they would hold 300 of the ring's buffers (it starts with 64, and grows when
+    // receives run out); consumed incrementally, they fit in a handful, and the ring never runs
+    // out. Then every message is read back intact.
+    on_each(|| async {
+        const STREAMS: usize = 300;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut pairs = Vec::new();
+        for _ in 0..STREAMS {
+            let client = TcpStream::connect(addr).await.unwrap();
+            let (server, _) = listener.accept().await.unwrap();
+            pairs.push((client, server));
+        }
+        // A first byte read through `AsyncRead` arms each server stream's receive.
+        for (client, server) in pairs.iter_mut() {
+            client.write_all(b"!").await.unwrap();
+            let mut one = [0u8; 1];
+            server.read_exact(&mut one).await.unwrap();
+        }
+        let before = tether::__private::io_uring_buffer_growths();
+        for (i, (client, _)) in pairs.iter_mut().enumerate() {
+            client.write_all(&pattern(i, 64)).await.unwrap();
+        }
+        // The armed receives take the messages into the ring.
+        for (_, server) in &pairs {
+            server.readable().await.unwrap();
+        }
+        assert_eq!(
+            tether::__private::io_uring_buffer_growths(),
+            before,
+            "300 queued 64-byte messages ran the ring's first 64 buffers out"
+        );
+        for (i, (_, server)) in pairs.iter_mut().enumerate() {
+            let mut got = [0u8; 64];
+            server.read_exact(&mut got).await.unwrap();
+            assert_eq!(got[..], pattern(i, 64)[..], "stream {i}");
+        }
+    });
+}
+
+#[test]
 fn an_echo_through_readable_and_try_read_keeps_up_with_a_client_that_reads_late() {
     // Each side holds back: the client writes everything before reading anything back, so
     // the server's echoes pile up in write-behind and its reads stop and start again.
     on_each(|| async {
         let (mut client, server) = pair().await;
         const TOTAL: usize = 1 << 20;
+        client.write_all(b"go").await.unwrap();
         let echo = tether::spawn(async move {
             let mut server = server;
+            let mut go = [0u8; 2];
+            server.read_exact(&mut go).await.unwrap();
             loop {
                 server.readable().await.unwrap();
                 let mut buf = vec![0u8; 16 * 1024];
@@ -306,6 +357,42 @@ fn an_echo_through_readable_and_try_read_keeps_up_with_a_client_that_reads_late(
         echo.await.unwrap();
         assert_eq!(back.len(), TOTAL);
         assert!(back == pattern(0, TOTAL), "echo out of order or changed");
+    });
+}
+
+#[test]
+fn a_stream_read_through_its_descriptor_keeps_its_bytes_in_the_socket() {
+    // tether-hyper's pattern: writes through `AsyncWrite` (completion mode), reads with
+    // `poll_read_ready` and a `recv` of its own through `try_io`. Waiting for readiness must
+    // not start a receive that would take the bytes away from that `recv`.
+    use std::os::fd::AsRawFd;
+    on_each(|| async {
+        let (mut a, mut b) = pair().await;
+        b.write_all(b"ask").await.unwrap(); // `b` is in completion mode now
+        let fd = b.as_raw_fd();
+        for round in 0..3u8 {
+            a.write_all(&[round; 10]).await.unwrap();
+            let mut got = [0u8; 10];
+            let n = loop {
+                std::future::poll_fn(|cx| b.poll_read_ready(cx))
+                    .await
+                    .unwrap();
+                let r = b.try_io(tether::io::Interest::READABLE, || {
+                    // SAFETY: `got` is valid for writes of its length for the whole call.
+                    let n = unsafe { libc::recv(fd, got.as_mut_ptr().cast(), got.len(), 0) };
+                    if n < 0 {
+                        Err(std::io::Error::last_os_error())
+                    } else {
+                        Ok(n as usize)
+                    }
+                });
+                match r {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    r => break r.unwrap(),
+                }
+            };
+            assert_eq!(&got[..n], &[round; 10][..n], "round {round}");
+        }
     });
 }
 

@@ -31,9 +31,11 @@
 //!    lack), or when the queue holds [`READ_HIGH`] bytes unread (the stream cancels it: a
 //!    reader that stops reading does not drain the shared buffers; its peer's next bytes wait in
 //!    the kernel until the reader catches up). Each completion also sets the registration's
-//!    read readiness, so a task waiting in `readable()` sees the queued bytes; `readable()`
-//!    arms the receive itself (`arm_for_wait`) and then needs no poll, so a server can wait
-//!    for bytes holding no buffer at all and `try_read` into one taken only then.
+//!    read readiness, so a task waiting in `readable()` sees the queued bytes. Once a read
+//!    (`poll_read`) has armed a receive, `readable()` arms it too (`arm_for_wait`) and
+//!    then needs no poll, so a server can wait for bytes holding no buffer at all and
+//!    `try_read` into one taken only then. Before that, a readiness wait arms no receive: the
+//!    bytes stay in the socket for code that reads the descriptor itself (`try_io`).
 //! 4. Writes: a write copies into the staging buffer (up to [`WRITE_CAP`] bytes staged or in
 //!    flight, then it waits) and returns the count; at most one send is in flight, and its
 //!    completion starts the next with what was staged meanwhile, so bytes leave in write
@@ -117,17 +119,45 @@ fn map(len: usize) -> io::Result<*mut u8> {
 /// the kernel runs out ([`BufRing::grow`]).
 ///
 /// The kernel consumes entries from the head; user space adds them at the tail, which it
-/// publishes with a release store. A buffer the kernel picked belongs to the stream whose
-/// completion named it until that stream gives it back ([`BufRing::recycle`]).
+/// publishes with a release store.
+///
+/// Where the kernel supports it (6.12), the ring is registered for incremental consumption
+/// (`IOU_PBUF_RING_INC`): a receive takes only the bytes it needs from the buffer at the head
+/// and the next receive, of any stream, goes on in the same buffer (its completion carries
+/// `IORING_CQE_F_BUF_MORE` while the kernel keeps the buffer), so a 64-byte message uses 64
+/// bytes of a buffer, not 4 KiB. A buffer is therefore shared: each buffer counts its holders
+/// ([`BufMeta`]), the kernel while it may still write into it and every chunk of it queued
+/// on a stream, and goes back to the kernel when the count falls to zero
+/// ([`BufRing::release`]). Without incremental consumption every completion ends the kernel's
+/// hold, and a buffer has one chunk at most.
 pub(crate) struct BufRing {
     /// `BUF_COUNT` entries, page-aligned, registered with the kernel.
     entries: *mut types::BufRingEntry,
     /// `BUF_COUNT * BUF_SIZE` bytes.
     bufs: *mut u8,
+    /// Each buffer's fill mark and holders.
+    meta: Box<[BufMeta]>,
+    /// Registered with `IOU_PBUF_RING_INC`.
+    incremental: bool,
     /// The next tail to publish, and how many buffers were ever given to the kernel; the lock
     /// serialises the threads that give buffers back or add new ones.
     tail: Mutex<(u16, u16)>,
 }
+
+/// One provided buffer's state (see [`BufRing`]).
+#[derive(Default)]
+struct BufMeta {
+    /// Where the kernel's next receive into this buffer starts: completions that name the
+    /// buffer come in the order the kernel filled it, and each moves this by its length.
+    /// Written by the completions' handler (the driver's thread) and reset when the buffer is
+    /// given to the kernel.
+    head: std::sync::atomic::AtomicU32,
+    /// Holders: 1 while the kernel may write into the buffer, plus 1 per queued chunk of it.
+    refs: std::sync::atomic::AtomicU32,
+}
+
+/// `IOU_PBUF_RING_INC` (Linux 6.12; the io-uring crate has no name for it).
+const IOU_PBUF_RING_INC: u16 = 2;
 
 // SAFETY: the raw pointers are to mappings this value owns; the entries are written only under
 // `tail`, and a buffer's bytes only by the kernel while it holds the buffer, and read only by
@@ -157,24 +187,58 @@ impl BufRing {
                 return Err(e);
             }
         };
-        let me = BufRing {
+        let mut me = BufRing {
             entries,
             bufs,
+            meta: (0..BUF_COUNT).map(|_| BufMeta::default()).collect(),
+            incremental: true,
             tail: Mutex::new((0, 0)),
         };
         me.grow();
         // SAFETY: `entries` holds `BUF_COUNT` entries and stays mapped until this value's drop,
         // which the ring's drop orders after the ring is closed and its operations reaped
         // (`uring.rs`).
-        unsafe {
-            ring.submitter()
-                .register_buf_ring_with_flags(entries as u64, BUF_COUNT, BGID, 0)?;
+        let registered = unsafe {
+            ring.submitter().register_buf_ring_with_flags(
+                entries as u64,
+                BUF_COUNT,
+                BGID,
+                IOU_PBUF_RING_INC,
+            )
+        };
+        if let Err(e) = registered {
+            if e.raw_os_error() != Some(libc::EINVAL) {
+                return Err(e);
+            }
+            // A kernel before 6.12: whole buffers per completion.
+            me.incremental = false;
+            // SAFETY: as above.
+            unsafe {
+                ring.submitter().register_buf_ring_with_flags(
+                    entries as u64,
+                    BUF_COUNT,
+                    BGID,
+                    0,
+                )?;
+            }
         }
         Ok(me)
     }
 
-    /// Writes the entry at ring index `at` to describe buffer `bid`.
+    /// Writes the entry at ring index `at` to describe buffer `bid`, whole and held by the
+    /// kernel alone.
     fn put(&self, at: u16, bid: u16) {
+        use std::sync::atomic::Ordering;
+        let m = &self.meta[bid as usize];
+        debug_assert_eq!(
+            m.refs.load(Ordering::Relaxed),
+            0,
+            "a held buffer given back"
+        );
+        m.head.store(0, Ordering::Relaxed);
+        // Published to the completions' handler by the tail's release store, through the
+        // kernel's completion of a receive into it (read with the completion queue's acquire).
+        m.refs.store(1, Ordering::Relaxed);
         let i = (at % BUF_COUNT) as usize;
         // SAFETY: `i < BUF_COUNT`; the entry at the tail is not visible to the kernel until the
         // tail is published, and writers of it are serialised by `tail` (or, at registration,
@@ -197,7 +261,7 @@ impl BufRing {
         t.store(tail, std::sync::atomic::Ordering::Release);
     }
 
-    /// Gives buffers back to the kernel.
+    /// Gives buffers no one holds back to the kernel.
     fn recycle(&self, bids: impl IntoIterator<Item = u16>) {
         let mut guard = self.tail.lock().unwrap_or_else(|e| e.into_inner());
         let (tail, _) = &mut *guard;
@@ -211,6 +275,46 @@ impl BufRing {
         }
     }
 
+    /// A receive's completion named buffer `bid` for `len` bytes: returns where they start in
+    /// it. With `keep`, a chunk of them is queued (one more holder); unless the completion
+    /// says the kernel keeps the buffer (`more`), the kernel's hold ends.
+    fn received(&self, bid: u16, len: u32, more: bool, keep: bool) -> u32 {
+        use std::sync::atomic::Ordering;
+        let m = &self.meta[bid as usize];
+        let start = m.head.fetch_add(len, Ordering::Relaxed);
+        debug_assert!(start + len <= BUF_SIZE, "a receive past its buffer's end");
+        if keep {
+            m.refs.fetch_add(1, Ordering::Relaxed);
+        }
+        if !more || !self.incremental {
+            self.release([bid]);
+        }
+        start
+    }
+
+    /// Ends one hold on each buffer of `bids`; the buffers no one holds any more go back to
+    /// the kernel.
+    fn release(&self, bids: impl IntoIterator<Item = u16>) {
+        use std::sync::atomic::Ordering;
+        let mut free: [u16; 16] = [0; 16];
+        let mut n = 0;
+        for bid in bids {
+            // AcqRel: the reads of the buffer's bytes by earlier holders happen before the
+            // last holder gives it back (and the kernel writes into it again).
+            if self.meta[bid as usize].refs.fetch_sub(1, Ordering::AcqRel) == 1 {
+                free[n] = bid;
+                n += 1;
+                if n == free.len() {
+                    self.recycle(free);
+                    n = 0;
+                }
+            }
+        }
+        if n > 0 {
+            self.recycle(free[..n].iter().copied());
+        }
+    }
+
     /// Gives the kernel [`BUF_STEP`] buffers it never had, unless it has had them all.
     fn grow(&self) {
         let mut guard = self.tail.lock().unwrap_or_else(|e| e.into_inner());
@@ -221,6 +325,9 @@ impl BufRing {
             *tail = tail.wrapping_add(1);
         }
         if to != *given {
+            if *given > 0 {
+                GROWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             *given = to;
             self.publish(*tail);
         }
@@ -230,8 +337,8 @@ impl BufRing {
     ///
     /// # Safety
     ///
-    /// The caller holds `bid` (a completion gave it and it was not recycled since), and the
-    /// kernel wrote at least `end` bytes into it.
+    /// The caller holds a chunk of `bid` that spans `start..end` (a completion gave it, and it
+    /// was not released since): the kernel wrote those bytes and writes no more there.
     unsafe fn bytes(&self, bid: u16, start: usize, end: usize) -> &[u8] {
         debug_assert!(start <= end && end <= BUF_SIZE as usize && bid < BUF_COUNT);
         // SAFETY: within the mapping (the caller's bounds), and written by the kernel before the
@@ -277,6 +384,9 @@ enum Recv {
 
 struct State {
     recv: Recv,
+    /// A read through the stream (`poll_read`) armed a receive once: from then on
+    /// its bytes come through the receive queue, and a readiness wait arms the receive too.
+    reads: bool,
     queue: VecDeque<Chunk>,
     /// Bytes in `queue`.
     queued: usize,
@@ -368,6 +478,15 @@ fn error_of(res: i32) -> io::Error {
 /// `tether::__private::io_uring_streams_activated`).
 static ACTIVATED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// Buffer rings grown by [`BUF_STEP`] after their first buffers, process-wide (for tests).
+static GROWN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many times a ring's provided buffers ran out and more were given to the kernel, in this
+/// process (for tests: `tether::__private::io_uring_buffer_growths`).
+pub fn io_uring_buffer_growths() -> u64 {
+    GROWN.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// How many streams have switched to completion mode in this process.
 pub fn io_uring_streams_activated() -> u64 {
     ACTIVATED.load(std::sync::atomic::Ordering::Relaxed)
@@ -392,6 +511,7 @@ pub(crate) fn activate(
         fd,
         st: Mutex::new(State {
             recv: Recv::Idle,
+            reads: false,
             queue: VecDeque::new(),
             queued: 0,
             eof: false,
@@ -456,6 +576,7 @@ impl StreamRing {
 
     /// Arms the multishot receive (rule 3).
     fn arm_recv(self: &std::sync::Arc<Self>, ring: &Ring, st: &mut State) -> io::Result<()> {
+        st.reads = true;
         let handler: std::sync::Arc<dyn Completion> = self.clone();
         let data = uring_op::lock(&ring.ops).insert_handled(handler, RECV)?;
         let entry = opcode::RecvMulti::new(types::Fd(self.fd), BGID)
@@ -506,6 +627,7 @@ impl StreamRing {
         let mut n = 0;
         let mut done: [u16; 16] = [0; 16];
         let mut ndone = 0;
+        // (Each chunk read to its end ends its hold on its buffer: `BufRing::release`.)
         while dst.remaining() > 0 {
             let Some(c) = st.queue.front_mut() else { break };
             let take = (c.end - c.start).min(dst.remaining() as u32);
@@ -519,13 +641,13 @@ impl StreamRing {
                 ndone += 1;
                 st.queue.pop_front();
                 if ndone == done.len() {
-                    bufs.recycle(done);
+                    bufs.release(done);
                     ndone = 0;
                 }
             }
         }
         if ndone > 0 {
-            bufs.recycle(done[..ndone].iter().copied());
+            bufs.release(done[..ndone].iter().copied());
         }
         st.queued -= n;
         n
@@ -598,25 +720,26 @@ impl StreamRing {
         }
     }
 
-    /// Before a wait for read readiness (`readable()`, `poll_read_ready`): arms the receive if
-    /// none is, since its completions are what make the stream readable in this mode (rule 3).
-    /// Returns whether the wait can rely on them; `false` when the registration's poll must be
-    /// armed instead (receives refused or out of buffers: the next read takes the readiness
-    /// path, as `poll_read` does; or a cancelled receive not yet ended).
+    /// Before a wait for read readiness (`readable()`, `poll_read_ready`) of a stream whose
+    /// reads already go through the receive queue: arms the receive if none is, since its
+    /// completions are what make the stream readable then (rule 3). Returns whether the wait
+    /// can rely on them; `false` when the registration's poll must be armed instead (the
+    /// stream's reads never used the queue, so its bytes stay in the socket for whoever reads
+    /// them; receives refused or out of buffers: the next read takes the readiness path, as
+    /// `poll_read` does; or a cancelled receive not yet ended).
     pub(crate) fn arm_for_wait(self: &std::sync::Arc<Self>) -> bool {
         let Ok(ring) = self.ring() else {
             return false;
         };
         let mut st = lock(&self.st);
+        if !st.reads {
+            // Its bytes are read some other way (`try_io` on the descriptor, as tether-hyper
+            // does): they must stay in the socket.
+            return false;
+        }
         if !st.queue.is_empty() || st.eof || st.read_err.is_some() {
-            // Readable now: make sure the readiness says so (a completion set it; this is
-            // cheap insurance against a clear that raced with it).
-            let ready = if st.eof {
-                READABLE | READ_CLOSED
-            } else {
-                READABLE
-            };
-            self.sched.set_readiness(ready);
+            // Readable now: the completion that queued it set the readiness, which only a
+            // read that found the queue empty clears.
             return true;
         }
         match st.recv {
@@ -827,7 +950,7 @@ impl StreamRing {
             pushed = true;
         }
         st.queued = 0;
-        bufs(&ring).recycle(st.queue.drain(..).map(|c| c.bid));
+        bufs(&ring).release(st.queue.drain(..).map(|c| c.bid));
         let (reader, writer) = (st.reader.take(), st.writer.take());
         if st.write_err.is_none() && (st.sending || !st.staging.is_empty()) {
             // Sends outlive the stream: they get a descriptor of their own (rule 5).
@@ -872,14 +995,16 @@ impl StreamRing {
                 debug_assert!(false, "tether: a multishot receive without a buffer");
                 return;
             };
+            let more = io_uring::cqueue::buffer_more(flags);
+            let len = res as u32;
+            let start = bufs(ring).received(bid, len, more, !st.dropped);
             if st.dropped {
-                bufs(ring).recycle([bid]);
                 return;
             }
             st.queue.push_back(Chunk {
                 bid,
-                start: 0,
-                end: res as u32,
+                start,
+                end: start + len,
             });
             st.queued += res as usize;
             if let (Recv::Armed(data), true) = (st.recv, st.queued >= READ_HIGH) {

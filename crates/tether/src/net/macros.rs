@@ -170,10 +170,11 @@ macro_rules! readiness_methods {
             ///
             /// Fails once the socket's runtime has shut down.
             ///
-            /// On the io_uring driver a stream waiting here has its multishot receive armed
-            /// (the receive is what makes it readable), and no buffer of the caller's is held
-            /// meanwhile: `readable()` followed by `try_read` into a buffer taken only then is
-            /// how a server keeps idle connections small.
+            /// `readable()` followed by `try_read` into a buffer taken only then is how a
+            /// server keeps idle connections small: nothing of the caller's is held while it
+            /// waits. On the io_uring driver, once the stream has read through its receive
+            /// queue (an `AsyncRead` read), waiting here keeps that receive armed and needs no
+            /// poll; before that, the bytes stay in the socket.
             pub async fn readable(&self) -> std::io::Result<()> {
                 let arm_poll = self.prepare_read_wait();
                 self.io
@@ -231,6 +232,11 @@ macro_rules! readiness_methods {
             /// newer event arrived meanwhile), so a later `ready` or `async_io` waits for a new
             /// event: `f` must return `WouldBlock` only when the operation really would block,
             /// or the socket may wait for an event that never comes.
+            ///
+            /// On the io_uring driver, a stream that has read or written through tether's own
+            /// methods receives into a queue of its own (completion mode): reading the
+            /// descriptor in `f` then misses the bytes already queued. Use either this or the
+            /// stream's reads on one stream, not both.
             ///
             /// # Errors
             ///
@@ -409,14 +415,16 @@ macro_rules! fd_impls {
 macro_rules! stream_common {
     ($t:ident, $pair:literal) => {
         impl $t {
-            /// Before a read-readiness wait: in completion mode, arms the stream's receive if
-            /// none is (the completions set the read readiness); returns whether the wait still
-            /// needs the registration's poll (the readiness path's, or a receive that could not
-            /// be armed: no buffers, or refused).
+            /// Before a read-readiness wait: if the stream reads through its receive queue
+            /// (completion mode, and an `AsyncRead` read armed a receive before), arms the
+            /// receive if none is (its completions set the read readiness); returns whether the
+            /// wait still needs the registration's poll. A wait never starts receiving by
+            /// itself: code that waits here and then reads the descriptor its own way
+            /// (`try_io`, as tether-hyper does) must find the bytes in the socket.
             #[inline]
             fn prepare_read_wait(&self) -> bool {
                 #[cfg(target_os = "linux")]
-                if let Some(s) = self.mode.get(&self.io) {
+                if let Some(s) = self.mode.active() {
                     return !s.arm_for_wait();
                 }
                 true
