@@ -154,6 +154,9 @@ pub mod __private {
     /// kernel without provided-buffer rings would. Process-wide, for tests of that fallback.
     #[cfg(target_os = "linux")]
     pub use crate::io::uring::refuse_io_uring_streams;
+    /// How many listeners have switched to io_uring's multishot accept in this process.
+    #[cfg(target_os = "linux")]
+    pub use crate::io::uring_accept::io_uring_listeners_activated;
     /// How many io_uring completion operations delivered their result in this process (for
     /// tests that must know which path ran).
     #[cfg(target_os = "linux")]

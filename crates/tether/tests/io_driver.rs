@@ -343,8 +343,12 @@ fn a_reset_peer_fails_the_next_write() {
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
+            // The peer resets after the accept: a connection reset before it is accepted is
+            // an accept error on io_uring's multishot accept (`accept_completion.rs`).
+            let (accepted_tx, accepted_rx) = std::sync::mpsc::channel::<()>();
             let peer = std::thread::spawn(move || {
                 let s = std::net::TcpStream::connect(addr).unwrap();
+                accepted_rx.recv().unwrap();
                 let linger = libc::linger {
                     l_onoff: 1,
                     l_linger: 0,
@@ -363,6 +367,7 @@ fn a_reset_peer_fails_the_next_write() {
                 drop(s); // RST
             });
             let (mut conn, _) = listener.accept().await.unwrap();
+            accepted_tx.send(()).unwrap();
             peer.join().unwrap();
             let mut failed = false;
             for _ in 0..1000 {

@@ -161,6 +161,8 @@ pub(crate) mod stream_mode;
 #[cfg(target_os = "linux")]
 pub(crate) mod uring;
 #[cfg(target_os = "linux")]
+pub(crate) mod uring_accept;
+#[cfg(target_os = "linux")]
 pub(crate) mod uring_op;
 #[cfg(target_os = "linux")]
 pub(crate) mod uring_stream;

@@ -179,6 +179,34 @@ impl<E: IoSource> PollEvented<E> {
         }
     }
 
+    /// Polls an operation whose completions set the read readiness (a listener's multishot
+    /// accept, `uring_accept.rs`): `take` returns the result when there is one, or `None` to
+    /// wait for the next completion (having armed what must be armed). The readiness seen
+    /// before a `take` that finds nothing is cleared, unless a completion came meanwhile (the
+    /// tick, rule 3 of `scheduled_io`), and the wait arms no poll. One unit of budget.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn poll_completed<R>(
+        &self,
+        cx: &mut Context<'_>,
+        mut take: impl FnMut() -> Option<R>,
+    ) -> Poll<io::Result<R>> {
+        let coop = ready!(coop::poll_proceed(cx));
+        loop {
+            let seen = self.sched.ready_now_masked(Direction::Read.mask());
+            if seen.is_some_and(|ev| ev.is_shutdown) {
+                return Poll::Ready(Err(shutdown_error()));
+            }
+            if let Some(r) = take() {
+                coop.made_progress();
+                return Poll::Ready(Ok(r));
+            }
+            if let Some(ev) = seen {
+                self.sched.clear_readiness(ev);
+            }
+            let _ = ready!(self.poll_ready_as(cx, Direction::Read, None, false))?;
+        }
+    }
+
     /// Runs `op` once the resource is ready in `dir`, retrying after `WouldBlock`. Spends one
     /// unit of the task's cooperative budget per completed operation.
     pub(crate) fn poll_io<R>(

@@ -1,5 +1,7 @@
 //! A stream's switch to completion mode on the io_uring driver (`uring_stream.rs` rule 1): the
-//! field `TcpStream` and `UnixStream` carry beside their registration. Empty elsewhere.
+//! field `TcpStream` and `UnixStream` carry beside their registration; and a listener's switch
+//! to a multishot accept (`uring_accept.rs` rule 1), the field of `TcpListener` and
+//! `UnixListener`. Empty elsewhere.
 
 #[cfg(target_os = "linux")]
 use crate::io::poll_evented::PollEvented;
@@ -84,5 +86,73 @@ impl std::fmt::Debug for StreamMode {
         #[cfg(not(target_os = "linux"))]
         let on = false;
         f.write_str(if on { "io_uring" } else { "readiness" })
+    }
+}
+
+/// Whether a listener accepts through a multishot accept, decided at its first accept.
+pub(crate) struct ListenerMode {
+    #[cfg(target_os = "linux")]
+    slot: std::sync::OnceLock<Option<std::sync::Arc<crate::io::uring_accept::AcceptRing>>>,
+}
+
+impl ListenerMode {
+    pub(crate) fn new() -> ListenerMode {
+        ListenerMode {
+            #[cfg(target_os = "linux")]
+            slot: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The listener's multishot accept, switched on now if its runtime offers it (the
+    /// listener's first accept); `None` keeps the readiness path.
+    #[cfg(target_os = "linux")]
+    #[inline]
+    pub(crate) fn get<E: IoSource>(
+        &self,
+        io: &PollEvented<E>,
+    ) -> Option<&std::sync::Arc<crate::io::uring_accept::AcceptRing>> {
+        self.slot
+            .get_or_init(|| {
+                crate::io::uring_accept::activate(
+                    io.runtime(),
+                    io.scheduled_io(),
+                    io.get_ref().uring_fd(),
+                )
+            })
+            .as_ref()
+    }
+
+    /// Whether the listener can leave its runtime (`into_std`): not once it accepts through
+    /// io_uring (`uring_accept.rs` rule 4).
+    pub(crate) fn check_detachable(&self) -> std::io::Result<()> {
+        #[cfg(target_os = "linux")]
+        if self.slot.get().is_some_and(Option::is_some) {
+            return Err(crate::io::uring_accept::AcceptRing::detach_error());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ListenerMode {
+    /// Runs before the listener's registration is dropped (the field is declared first).
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        if let Some(Some(a)) = self.slot.get() {
+            a.release();
+        }
+    }
+}
+
+impl std::fmt::Debug for ListenerMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        #[cfg(target_os = "linux")]
+        let on = self.slot.get().is_some_and(Option::is_some);
+        #[cfg(not(target_os = "linux"))]
+        let on = false;
+        f.write_str(if on {
+            "io_uring multishot accept"
+        } else {
+            "readiness"
+        })
     }
 }

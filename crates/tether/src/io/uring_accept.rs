@@ -46,7 +46,7 @@ const ACCEPT: u8 = 0;
 
 /// Where a listener's multishot accept is.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Armed {
+enum AcceptOp {
     /// None armed.
     Idle,
     /// Armed, with this `user_data`.
@@ -56,7 +56,7 @@ enum Armed {
 }
 
 struct State {
-    accept: Armed,
+    accept: AcceptOp,
     /// Accepted descriptors and errors, in arrival order.
     queue: VecDeque<io::Result<OwnedFd>>,
     /// The kernel refused multishot accept (`EINVAL`): the readiness path serves from now on.
@@ -104,7 +104,7 @@ pub(crate) fn activate(
         sched: sched.clone(),
         fd,
         st: Mutex::new(State {
-            accept: Armed::Idle,
+            accept: AcceptOp::Idle,
             queue: VecDeque::new(),
             refused: false,
             dropped: false,
@@ -146,12 +146,23 @@ impl AcceptRing {
         if st.refused {
             return Taken::Readiness;
         }
-        if st.accept == Armed::Idle {
+        if st.accept == AcceptOp::Idle {
             if let Err(e) = self.arm(&ring, &mut st) {
                 return Taken::Ready(Err(e));
             }
         }
         Taken::Wait
+    }
+
+    /// [`try_take`](Self::try_take) for `PollEvented::poll_completed`: `Some(Some(result))`,
+    /// `Some(None)` for the readiness path, `None` to wait.
+    #[allow(clippy::option_option)]
+    pub(crate) fn step(self: &std::sync::Arc<Self>) -> Option<Option<io::Result<OwnedFd>>> {
+        match self.try_take() {
+            Taken::Ready(r) => Some(Some(r)),
+            Taken::Readiness => Some(None),
+            Taken::Wait => None,
+        }
     }
 
     fn arm(self: &std::sync::Arc<Self>, ring: &Ring, st: &mut State) -> io::Result<()> {
@@ -168,7 +179,7 @@ impl AcceptRing {
         if !crate::io::driver::defers_submission(self.scheduling) && ring.submit().is_err() {
             ring.wake();
         }
-        st.accept = Armed::Armed(data);
+        st.accept = AcceptOp::Armed(data);
         Ok(())
     }
 
@@ -186,8 +197,8 @@ impl AcceptRing {
         let mut st = lock(&self.st);
         st.dropped = true;
         let queued = std::mem::take(&mut st.queue);
-        if let (Armed::Armed(data), Ok(ring)) = (st.accept, self.ring()) {
-            st.accept = Armed::Cancelling;
+        if let (AcceptOp::Armed(data), Ok(ring)) = (st.accept, self.ring()) {
+            st.accept = AcceptOp::Cancelling;
             drop(st);
             if ring.push(&cancel_entry(data)).is_ok() && ring.submit().is_err() {
                 ring.wake();
@@ -211,7 +222,7 @@ impl Completion for AcceptRing {
     ) {
         let mut st = lock(&self.st);
         if last {
-            st.accept = Armed::Idle;
+            st.accept = AcceptOp::Idle;
         }
         if res >= 0 {
             // SAFETY: a successful accept's result is a new descriptor that nothing else owns.
@@ -220,10 +231,10 @@ impl Completion for AcceptRing {
                 return;
             }
             st.queue.push_back(Ok(fd));
-            if let (Armed::Armed(data), true) = (st.accept, st.queue.len() >= ACCEPT_HIGH) {
+            if let (AcceptOp::Armed(data), true) = (st.accept, st.queue.len() >= ACCEPT_HIGH) {
                 // Rule 3: nobody is accepting fast enough; leave the rest in the backlog.
                 let _ = ring.push(&cancel_entry(data));
-                st.accept = Armed::Cancelling;
+                st.accept = AcceptOp::Cancelling;
             }
         } else if res == -libc::EINVAL && st.queue.is_empty() {
             // A kernel without multishot accept: the readiness path from now on.

@@ -239,3 +239,18 @@ pub fn is_resource_exhausted(e: &io::Error) -> bool {
         )
     );
 }
+
+/// `getpeername` on a connection its peer already reset fails with `ENOTCONN`; to the caller of
+/// `accept` (a multishot accept took the connection, `io/uring_accept.rs`) that is a connection
+/// aborted before it was accepted, and the next accept goes on.
+#[cfg(target_os = "linux")]
+pub(crate) fn reset_before_accept(e: std::io::Error) -> std::io::Error {
+    if e.raw_os_error() == Some(libc::ENOTCONN) {
+        std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "tether: the connection was reset by its peer before it was accepted",
+        )
+    } else {
+        e
+    }
+}

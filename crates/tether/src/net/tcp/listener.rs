@@ -5,10 +5,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::task::{Context, Poll};
 
-use mio::Interest;
-
 use crate::io::poll_evented::PollEvented;
 use crate::io::scheduled_io::Direction;
+use crate::io::stream_mode::ListenerMode;
 use crate::net::addr::{each_addr, resolve, with_context, ToSocketAddrs};
 use crate::net::{OsSocket, Sock, TcpStream};
 
@@ -44,6 +43,8 @@ use crate::net::{OsSocket, Sock, TcpStream};
 /// }
 /// ```
 pub struct TcpListener {
+    /// Declared first: dropped (its io_uring accept cancelled) before the registration.
+    mode: ListenerMode,
     io: PollEvented<Sock<mio::net::TcpListener>>,
 }
 
@@ -78,6 +79,7 @@ impl TcpListener {
             #[cfg(feature = "sim")]
             if let Some(world) = crate::sim::socket::current_world() {
                 return Ok(TcpListener {
+                    mode: ListenerMode::new(),
                     io: crate::sim::socket::tcp_bind(world, a)
                         .map_err(|e| with_context(e, "could not bind a TCP listener to", &a))?,
                 });
@@ -92,7 +94,8 @@ impl TcpListener {
     #[track_caller]
     pub(crate) fn from_mio(l: mio::net::TcpListener) -> io::Result<TcpListener> {
         Ok(TcpListener {
-            io: PollEvented::with_interest(Sock::from(l), Interest::READABLE, "TcpListener::bind")?,
+            mode: ListenerMode::new(),
+            io: PollEvented::new_lazy(Sock::from(l), "TcpListener::bind")?,
         })
     }
 
@@ -102,13 +105,33 @@ impl TcpListener {
     ///
     /// Returns the OS's error; see the [type docs](TcpListener) for how a server loop should
     /// handle `EMFILE`/`ENFILE`.
+    ///
+    /// On the io_uring driver the first accept arms one multishot accept, which accepts every
+    /// later connection as it arrives; `accept` then takes them from the listener's queue
+    /// (the peer's address costs a `getpeername`).
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        #[cfg(target_os = "linux")]
+        if let Some(a) = self.mode.get(&self.io) {
+            let taken = std::future::poll_fn(|cx| self.io.poll_completed(cx, || a.step())).await?;
+            if let Some(fd) = taken {
+                return accepted(fd?);
+            }
+        }
         let (s, peer) = self.io.async_io(Direction::Read, |l| l.accept()).await?;
         Ok((TcpStream::from_sock(s)?, peer))
     }
 
     /// Polls for a connection; see [`accept`](TcpListener::accept).
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        #[cfg(target_os = "linux")]
+        if let Some(a) = self.mode.get(&self.io) {
+            match self.io.poll_completed(cx, || a.step()) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(Some(fd))) => return Poll::Ready(fd.and_then(accepted)),
+                Poll::Ready(Ok(None)) => {}
+            }
+        }
         match self.io.poll_io(cx, Direction::Read, |l| l.accept()) {
             Poll::Ready(Ok((s, peer))) => Poll::Ready(TcpStream::from_sock(s).map(|s| (s, peer))),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -135,11 +158,8 @@ impl TcpListener {
     fn from_std_as(l: std::net::TcpListener, what: &'static str) -> io::Result<TcpListener> {
         l.set_nonblocking(true)?;
         Ok(TcpListener {
-            io: PollEvented::with_interest(
-                Sock::from(mio::net::TcpListener::from_std(l)),
-                Interest::READABLE,
-                what,
-            )?,
+            mode: ListenerMode::new(),
+            io: PollEvented::new_lazy(Sock::from(mio::net::TcpListener::from_std(l)), what)?,
         })
     }
 
@@ -149,6 +169,7 @@ impl TcpListener {
     ///
     /// None today; the `Result` is tokio's signature.
     pub fn into_std(self) -> io::Result<std::net::TcpListener> {
+        self.mode.check_detachable()?;
         Ok(std::net::TcpListener::from(OsSocket::into_os(
             self.io.into_inner(),
         )?))
@@ -168,6 +189,16 @@ impl TcpListener {
     pub fn ttl(&self) -> io::Result<u32> {
         self.io.get_ref().ttl()
     }
+}
+
+/// A connection a multishot accept took (`uring_accept.rs`): the stream, registered without a
+/// poll, and the peer's address.
+#[cfg(target_os = "linux")]
+fn accepted(fd: std::os::fd::OwnedFd) -> io::Result<(TcpStream, SocketAddr)> {
+    let std = std::net::TcpStream::from(fd);
+    let peer = std.peer_addr().map_err(crate::net::reset_before_accept)?;
+    let s = TcpStream::from_sock(Sock::from(mio::net::TcpStream::from_std(std)))?;
+    Ok((s, peer))
 }
 
 impl fmt::Debug for TcpListener {

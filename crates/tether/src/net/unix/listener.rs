@@ -6,12 +6,23 @@ use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::task::{Context, Poll};
 
-use mio::Interest;
-
 use crate::io::poll_evented::PollEvented;
 use crate::io::scheduled_io::Direction;
+use crate::io::stream_mode::ListenerMode;
 use crate::net::addr::with_context;
 use crate::net::UnixStream;
+
+/// A connection a multishot accept took (`uring_accept.rs`): the stream, registered without a
+/// poll, and the peer's address.
+#[cfg(target_os = "linux")]
+fn accepted(fd: std::os::fd::OwnedFd) -> io::Result<(UnixStream, SocketAddr)> {
+    let std = std::os::unix::net::UnixStream::from(fd);
+    let peer = std.peer_addr().map_err(crate::net::reset_before_accept)?;
+    Ok((
+        UnixStream::from_mio(mio::net::UnixStream::from_std(std))?,
+        peer,
+    ))
+}
 
 /// A Unix domain socket listening for connections.
 ///
@@ -39,6 +50,8 @@ use crate::net::UnixStream;
 /// }
 /// ```
 pub struct UnixListener {
+    /// Declared first: dropped (its io_uring accept cancelled) before the registration.
+    mode: ListenerMode,
     io: PollEvented<mio::net::UnixListener>,
 }
 
@@ -58,7 +71,8 @@ impl UnixListener {
         let l = mio::net::UnixListener::bind(path)
             .map_err(|e| with_context(e, "could not bind a Unix listener to", &path.display()))?;
         Ok(UnixListener {
-            io: PollEvented::with_interest(l, Interest::READABLE, "UnixListener::bind")?,
+            mode: ListenerMode::new(),
+            io: PollEvented::new_lazy(l, "UnixListener::bind")?,
         })
     }
 
@@ -84,11 +98,8 @@ impl UnixListener {
     ) -> io::Result<UnixListener> {
         l.set_nonblocking(true)?;
         Ok(UnixListener {
-            io: PollEvented::with_interest(
-                mio::net::UnixListener::from_std(l),
-                Interest::READABLE,
-                what,
-            )?,
+            mode: ListenerMode::new(),
+            io: PollEvented::new_lazy(mio::net::UnixListener::from_std(l), what)?,
         })
     }
 
@@ -99,6 +110,7 @@ impl UnixListener {
     /// None today; the `Result` is tokio's signature.
     pub fn into_std(self) -> io::Result<std::os::unix::net::UnixListener> {
         use std::os::fd::{FromRawFd, IntoRawFd};
+        self.mode.check_detachable()?;
         let fd = self.io.into_inner().into_raw_fd();
         // SAFETY: `fd` was just released by the mio listener, so we own it exclusively.
         Ok(unsafe { std::os::unix::net::UnixListener::from_raw_fd(fd) })
@@ -110,7 +122,17 @@ impl UnixListener {
     ///
     /// Returns the OS's error; see [`TcpListener`](crate::net::TcpListener) for how a server
     /// loop should handle `EMFILE`/`ENFILE`.
+    ///
+    /// On the io_uring driver, a multishot accept, as for
+    /// [`TcpListener::accept`](crate::net::TcpListener::accept).
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        #[cfg(target_os = "linux")]
+        if let Some(a) = self.mode.get(&self.io) {
+            let taken = std::future::poll_fn(|cx| self.io.poll_completed(cx, || a.step())).await?;
+            if let Some(fd) = taken {
+                return accepted(fd?);
+            }
+        }
         let (s, addr) = self
             .io
             .async_io(Direction::Read, mio::net::UnixListener::accept)
@@ -124,6 +146,15 @@ impl UnixListener {
     ///
     /// As `accept`.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
+        #[cfg(target_os = "linux")]
+        if let Some(a) = self.mode.get(&self.io) {
+            match self.io.poll_completed(cx, || a.step()) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(Some(fd))) => return Poll::Ready(fd.and_then(accepted)),
+                Poll::Ready(Ok(None)) => {}
+            }
+        }
         self.io
             .poll_io(cx, Direction::Read, mio::net::UnixListener::accept)
             .map(|res| res.and_then(|(s, addr)| Ok((UnixStream::from_mio(s)?, addr))))
