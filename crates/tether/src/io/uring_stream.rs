@@ -365,10 +365,55 @@ impl Drop for BufRing {
 }
 
 /// Bytes received and not yet read: `start..end` of buffer `bid`.
+#[derive(Clone, Copy)]
 struct Chunk {
     bid: u16,
     start: u32,
     end: u32,
+}
+
+/// A stream's received chunks, in arrival order. The first is kept inline: a stream usually
+/// has one chunk at most between a receive and its read, and a `VecDeque` would keep a heap
+/// block for it on every quiet stream.
+#[derive(Default)]
+struct ChunkQueue {
+    first: Option<Chunk>,
+    rest: VecDeque<Chunk>,
+}
+
+impl ChunkQueue {
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    fn push_back(&mut self, c: Chunk) {
+        if self.first.is_none() {
+            self.first = Some(c);
+        } else {
+            self.rest.push_back(c);
+        }
+    }
+
+    fn front_mut(&mut self) -> Option<&mut Chunk> {
+        self.first.as_mut()
+    }
+
+    fn pop_front(&mut self) -> Option<Chunk> {
+        let c = self.first.take();
+        self.first = self.rest.pop_front();
+        c
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Chunk> {
+        self.first.iter().chain(self.rest.iter())
+    }
+
+    /// Takes every chunk out.
+    fn take_all(&mut self) -> impl Iterator<Item = Chunk> {
+        let first = self.first.take();
+        let rest = std::mem::take(&mut self.rest);
+        first.into_iter().chain(rest)
+    }
 }
 
 /// Where a stream's multishot receive is (rule 3).
@@ -387,7 +432,7 @@ struct State {
     /// A read through the stream (`poll_read`) armed a receive once: from then on
     /// its bytes come through the receive queue, and a readiness wait arms the receive too.
     reads: bool,
-    queue: VecDeque<Chunk>,
+    queue: ChunkQueue,
     /// Bytes in `queue`.
     queued: usize,
     eof: bool,
@@ -512,7 +557,7 @@ pub(crate) fn activate(
         st: Mutex::new(State {
             recv: Recv::Idle,
             reads: false,
-            queue: VecDeque::new(),
+            queue: ChunkQueue::default(),
             queued: 0,
             eof: false,
             read_err: None,
@@ -776,7 +821,7 @@ impl StreamRing {
         let mut st = lock(&self.st);
         if !st.queue.is_empty() {
             let mut n = 0;
-            for c in &st.queue {
+            for c in st.queue.iter() {
                 let take = ((c.end - c.start) as usize).min(buf.len() - n);
                 // SAFETY: as in `take_queued`; nothing is recycled here.
                 let src =
@@ -950,7 +995,7 @@ impl StreamRing {
             pushed = true;
         }
         st.queued = 0;
-        bufs(&ring).release(st.queue.drain(..).map(|c| c.bid));
+        bufs(&ring).release(st.queue.take_all().map(|c| c.bid));
         let (reader, writer) = (st.reader.take(), st.writer.take());
         if st.write_err.is_none() && (st.sending || !st.staging.is_empty()) {
             // Sends outlive the stream: they get a descriptor of their own (rule 5).
