@@ -184,11 +184,29 @@ impl<E: IoSource> PollEvented<E> {
     /// wait for the next completion (having armed what must be armed). The readiness seen
     /// before a `take` that finds nothing is cleared, unless a completion came meanwhile (the
     /// tick, rule 3 of `scheduled_io`), and the wait arms no poll. One unit of budget.
+    /// As for `poll_read_ready`, the waker stays registered until the next completion.
     #[cfg(target_os = "linux")]
     pub(crate) fn poll_completed<R>(
         &self,
         cx: &mut Context<'_>,
+        take: impl FnMut() -> Option<R>,
+    ) -> Poll<io::Result<R>> {
+        self.poll_completed_as(cx, take, None)
+    }
+
+    /// `poll_completed` as a future that takes its waker out of the waiters when dropped.
+    #[cfg(target_os = "linux")]
+    pub(crate) async fn completed<R>(&self, mut take: impl FnMut() -> Option<R>) -> io::Result<R> {
+        let mut waiter = Waiter::new(&self.sched, Direction::Read);
+        poll_fn(|cx| self.poll_completed_as(cx, &mut take, Some(&mut waiter))).await
+    }
+
+    #[cfg(target_os = "linux")]
+    fn poll_completed_as<R>(
+        &self,
+        cx: &mut Context<'_>,
         mut take: impl FnMut() -> Option<R>,
+        mut waiter: Option<&mut Waiter<'_>>,
     ) -> Poll<io::Result<R>> {
         let coop = ready!(coop::poll_proceed(cx));
         loop {
@@ -203,7 +221,7 @@ impl<E: IoSource> PollEvented<E> {
             if let Some(ev) = seen {
                 self.sched.clear_readiness(ev);
             }
-            let _ = ready!(self.poll_ready_as(cx, Direction::Read, None, false))?;
+            let _ = ready!(self.poll_ready_as(cx, Direction::Read, waiter.as_deref_mut(), false))?;
         }
     }
 

@@ -128,7 +128,7 @@ impl UnixListener {
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         #[cfg(target_os = "linux")]
         if let Some(a) = self.mode.get(&self.io) {
-            let taken = std::future::poll_fn(|cx| self.io.poll_completed(cx, || a.step())).await?;
+            let taken = self.io.completed(|| a.step()).await?;
             if let Some(fd) = taken {
                 return accepted(fd?);
             }
