@@ -40,13 +40,13 @@
 //!   connection, latency is about connections ÷ throughput: it measures queueing across
 //!   10,000 connections, not the cost of one echo.
 //! - **server memory**: resident memory of the server process after all connections were
-//!   opened minus before, divided by the connections: the task, its buffer and the runtime's
-//!   bookkeeping. Kernel socket buffers are not in it. The server gives each connection a
-//!   16 KiB read buffer, and how much of it is resident depends on the allocator: glibc's main
-//!   arena zeroes it (the current-thread server, about 17 KiB per connection), while the worker
-//!   threads' arenas hand out fresh zero pages of which only the first gets written (the
-//!   multi-thread server, about 10 KiB). About 1 KiB of either is the bookkeeping that lets
-//!   the server report, on shutdown, which connections it cut off.
+//!   opened minus before, divided by the connections: the task and the runtime's bookkeeping
+//!   of an idle connection. Kernel socket buffers are not in it. A connection holds no read
+//!   buffer while it waits: it waits with `readable()` and borrows a 16 KiB buffer
+//!   ([`tether_demo::buf_pool`]) only from its `try_read` until the echo is written. About
+//!   1.6 KiB per connection on epoll, under 2 KiB on io_uring (the stream's completion state);
+//!   a part of it is the bookkeeping that lets the server report, on shutdown, which
+//!   connections it cut off.
 //! - **server CPU**: user + system time of the server process during the echo phase, as a
 //!   percentage of one core and per request. The process also runs this progress display,
 //!   which costs little.
