@@ -5,6 +5,8 @@
 //! goes on. Every test builds its runtimes on io_uring explicitly.
 #![cfg(target_os = "linux")]
 
+mod support;
+
 use std::collections::HashSet;
 use std::os::fd::FromRawFd;
 use std::sync::Arc;
@@ -12,45 +14,17 @@ use std::time::Duration;
 
 use tether::io::{AsyncReadExt, AsyncWriteExt};
 use tether::net::{TcpListener, TcpStream, UnixListener, UnixStream};
-use tether::runtime::{Builder, IoDriver, Runtime};
 
 /// One test at a time: one lowers the process's descriptor limit, another counts descriptors.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn runtimes() -> Vec<(&'static str, Runtime)> {
-    if std::env::var("TETHER_IO_DRIVER").as_deref() == Ok("epoll") {
-        eprintln!("skipped: TETHER_IO_DRIVER=epoll forbids the io_uring runtimes these test");
-        return Vec::new();
-    }
-    let ct = Builder::new_current_thread()
-        .io_driver(IoDriver::IoUring)
-        .enable_all()
-        .build()
-        .expect("io_uring runtime (this test needs a kernel with io_uring)");
-    let mt = Builder::new_multi_thread()
-        .worker_threads(2)
-        .io_driver(IoDriver::IoUring)
-        .enable_all()
-        .build()
-        .expect("io_uring runtime (this test needs a kernel with io_uring)");
-    vec![("current_thread", ct), ("multi_thread", mt)]
-}
-
-/// Runs `f` on each flavor, one test at a time, bounded in time.
+/// Runs `f` on both flavors on io_uring, one test at a time.
 fn on_each<F, Fut>(f: F)
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    for (name, rt) in runtimes() {
-        let body = f();
-        rt.block_on(async {
-            tether::time::timeout(Duration::from_secs(60), body)
-                .await
-                .unwrap_or_else(|_| panic!("{name}: timed out"))
-        });
-    }
+    support::uring::on_each(&SERIAL, f)
 }
 
 fn open_fds() -> usize {

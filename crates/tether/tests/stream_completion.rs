@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use tether::io::{AsyncReadExt, AsyncWriteExt};
 use tether::net::{TcpListener, TcpStream, UnixStream};
-use tether::runtime::{Builder, IoDriver, Runtime};
 
 /// The tests of this binary run one at a time: two of them count the process's descriptors.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -22,40 +21,13 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn runtimes() -> Vec<(&'static str, Runtime)> {
-    if std::env::var("TETHER_IO_DRIVER").as_deref() == Ok("epoll") {
-        eprintln!("skipped: TETHER_IO_DRIVER=epoll forbids the io_uring runtimes these test");
-        return Vec::new();
-    }
-    let ct = Builder::new_current_thread()
-        .io_driver(IoDriver::IoUring)
-        .enable_all()
-        .build()
-        .expect("io_uring runtime (this test needs a kernel with io_uring)");
-    let mt = Builder::new_multi_thread()
-        .worker_threads(2)
-        .io_driver(IoDriver::IoUring)
-        .enable_all()
-        .build()
-        .expect("io_uring runtime (this test needs a kernel with io_uring)");
-    vec![("current_thread", ct), ("multi_thread", mt)]
-}
-
-/// Runs `f` on each flavor, bounded in time.
+/// Runs `f` on both flavors on io_uring, one test at a time.
 fn on_each<F, Fut>(f: F)
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let _serial = serial();
-    for (name, rt) in runtimes() {
-        let body = f();
-        rt.block_on(async {
-            tether::time::timeout(Duration::from_secs(60), body)
-                .await
-                .unwrap_or_else(|_| panic!("{name}: timed out"))
-        });
-    }
+    support::uring::on_each(&SERIAL, f)
 }
 
 async fn pair() -> (TcpStream, TcpStream) {
@@ -475,7 +447,7 @@ fn unix_streams_use_completions_too() {
 #[test]
 fn cancelled_reads_tasks_and_streams_leak_nothing() {
     let _serial = serial();
-    for (name, rt) in runtimes() {
+    for (name, rt) in support::uring::runtimes() {
         let fds = open_fds();
         rt.block_on(async {
             // A read dropped by a timeout loses no byte that arrives later.

@@ -122,6 +122,38 @@ impl ListenerMode {
             .as_ref()
     }
 
+    /// An accept through the multishot accept, the connection made into a stream by
+    /// `accepted`; `None` when the listener takes the readiness path (rule 1).
+    #[cfg(target_os = "linux")]
+    pub(crate) async fn accept<E: IoSource, S>(
+        &self,
+        io: &PollEvented<E>,
+        accepted: impl FnOnce(std::os::fd::OwnedFd) -> std::io::Result<S>,
+    ) -> Option<std::io::Result<S>> {
+        let a = self.get(io)?;
+        match io.completed(|| a.step()).await {
+            Err(e) => Some(Err(e)),
+            Ok(taken) => taken.map(|fd| fd.and_then(accepted)),
+        }
+    }
+
+    /// `accept` for `poll_accept` (its waker stays registered until the next completion).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn poll_accept<E: IoSource, S>(
+        &self,
+        io: &PollEvented<E>,
+        cx: &mut std::task::Context<'_>,
+        accepted: impl FnOnce(std::os::fd::OwnedFd) -> std::io::Result<S>,
+    ) -> Option<std::task::Poll<std::io::Result<S>>> {
+        use std::task::Poll;
+        let a = self.get(io)?;
+        match io.poll_completed(cx, || a.step()) {
+            Poll::Pending => Some(Poll::Pending),
+            Poll::Ready(Err(e)) => Some(Poll::Ready(Err(e))),
+            Poll::Ready(Ok(taken)) => taken.map(|fd| Poll::Ready(fd.and_then(accepted))),
+        }
+    }
+
     /// Whether the listener can leave its runtime (`into_std`): not once it accepts through
     /// io_uring (`uring_accept.rs` rule 4).
     pub(crate) fn check_detachable(&self) -> std::io::Result<()> {

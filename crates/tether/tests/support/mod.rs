@@ -1,8 +1,9 @@
 //! Helpers the integration tests share: bounding a test body in time ([`bounded`]), the
 //! seeded chaos of the fault-injection suite ([`chaos`]), letting the other tasks of a
 //! current-thread runtime run ([`settle`]), a simulated echo server ([`sim`]), counting drops ([`on_drop`]), and running one test
-//! in a child process to read its stderr ([`child`]), and `on_both_flavors!`, which makes a
-//! test of a scenario on each scheduler flavor.
+//! in a child process to read its stderr ([`child`]), both flavors on io_uring for the tests
+//! that build them ([`uring`]), and `on_both_flavors!`, which makes a test of a scenario on
+//! each scheduler flavor.
 //!
 //! Each test binary compiles this module and uses part of it.
 #![allow(dead_code, unused_imports, unused_macros)]
@@ -13,6 +14,8 @@ pub mod child;
 pub mod on_drop;
 pub mod settle;
 pub mod sim;
+#[cfg(target_os = "linux")]
+pub mod uring;
 
 pub(crate) use tether_test_support::on_both_flavors;
 

@@ -111,11 +111,8 @@ impl TcpListener {
     /// (the peer's address costs a `getpeername`).
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         #[cfg(target_os = "linux")]
-        if let Some(a) = self.mode.get(&self.io) {
-            let taken = self.io.completed(|| a.step()).await?;
-            if let Some(fd) = taken {
-                return accepted(fd?);
-            }
+        if let Some(r) = self.mode.accept(&self.io, accepted).await {
+            return r;
         }
         let (s, peer) = self.io.async_io(Direction::Read, |l| l.accept()).await?;
         Ok((TcpStream::from_sock(s)?, peer))
@@ -124,13 +121,8 @@ impl TcpListener {
     /// Polls for a connection; see [`accept`](TcpListener::accept).
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         #[cfg(target_os = "linux")]
-        if let Some(a) = self.mode.get(&self.io) {
-            match self.io.poll_completed(cx, || a.step()) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(Some(fd))) => return Poll::Ready(fd.and_then(accepted)),
-                Poll::Ready(Ok(None)) => {}
-            }
+        if let Some(p) = self.mode.poll_accept(&self.io, cx, accepted) {
+            return p;
         }
         match self.io.poll_io(cx, Direction::Read, |l| l.accept()) {
             Poll::Ready(Ok((s, peer))) => Poll::Ready(TcpStream::from_sock(s).map(|s| (s, peer))),

@@ -127,11 +127,8 @@ impl UnixListener {
     /// [`TcpListener::accept`](crate::net::TcpListener::accept).
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         #[cfg(target_os = "linux")]
-        if let Some(a) = self.mode.get(&self.io) {
-            let taken = self.io.completed(|| a.step()).await?;
-            if let Some(fd) = taken {
-                return accepted(fd?);
-            }
+        if let Some(r) = self.mode.accept(&self.io, accepted).await {
+            return r;
         }
         let (s, addr) = self
             .io
@@ -147,13 +144,8 @@ impl UnixListener {
     /// As `accept`.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
         #[cfg(target_os = "linux")]
-        if let Some(a) = self.mode.get(&self.io) {
-            match self.io.poll_completed(cx, || a.step()) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(Some(fd))) => return Poll::Ready(fd.and_then(accepted)),
-                Poll::Ready(Ok(None)) => {}
-            }
+        if let Some(p) = self.mode.poll_accept(&self.io, cx, accepted) {
+            return p;
         }
         self.io
             .poll_io(cx, Direction::Read, mio::net::UnixListener::accept)
