@@ -355,16 +355,27 @@ fn unix_listeners_accept_through_the_multishot_accept_too() {
 }
 
 #[test]
-fn into_std_after_an_accept_is_refused_with_what_to_do() {
+fn into_std_works_between_accepts_and_is_refused_while_connections_are_queued() {
     on_each(|| async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let _c = TcpStream::connect(addr).await.unwrap();
         let _s = listener.accept().await.unwrap();
+        // A connection the multishot accept takes and nobody accepts yet.
+        let _queued = TcpStream::connect(addr).await.unwrap();
+        tether::time::sleep(Duration::from_millis(50)).await;
         let err = listener.into_std().unwrap_err();
-        assert!(
-            err.to_string().contains("into_std before its first accept"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("accept them first"), "{err}");
+
+        // Nothing queued: the listener leaves the runtime and keeps listening.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _c = TcpStream::connect(addr).await.unwrap();
+        let _s = listener.accept().await.unwrap();
+        let std_listener = listener.into_std().unwrap();
+        let next = std::thread::spawn(move || std::net::TcpStream::connect(addr).unwrap());
+        std_listener.set_nonblocking(false).unwrap();
+        let (_s2, peer) = std_listener.accept().unwrap();
+        assert_eq!(peer, next.join().unwrap().local_addr().unwrap());
     });
 }

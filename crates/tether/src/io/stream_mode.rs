@@ -154,12 +154,14 @@ impl ListenerMode {
         }
     }
 
-    /// Whether the listener can leave its runtime (`into_std`): not once it accepts through
-    /// io_uring (`uring_accept.rs` rule 4).
-    pub(crate) fn check_detachable(&self) -> std::io::Result<()> {
+    /// Before the listener leaves its runtime (`into_std`): refused while its multishot accept
+    /// holds connections not yet accepted; otherwise the accept is cancelled now, before the
+    /// descriptor is handed over (`uring_accept.rs` rule 4).
+    pub(crate) fn detach(&self) -> std::io::Result<()> {
         #[cfg(target_os = "linux")]
-        if self.slot.get().is_some_and(Option::is_some) {
-            return Err(crate::io::uring_accept::AcceptRing::detach_error());
+        if let Some(Some(a)) = self.slot.get() {
+            a.check_detachable()?;
+            a.release();
         }
         Ok(())
     }

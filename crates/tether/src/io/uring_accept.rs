@@ -21,8 +21,11 @@
 //! 3. Backpressure: at [`ACCEPT_HIGH`] descriptors queued the accept is cancelled; connections
 //!    wait in the kernel's backlog until the queue is empty again.
 //! 4. Dropping the listener cancels its accept and closes the descriptors queued, and any that
-//!    a completion brings afterwards. `into_std` refuses a listener in this mode (connections
-//!    may be queued in it).
+//!    a completion brings afterwards. `into_std` cancels the accept the same way before it
+//!    hands the descriptor over, so it refuses a listener with connections queued (they would
+//!    be lost); with none queued it succeeds, and a connection the kernel accepts in the
+//!    instant before the cancellation takes effect is closed (its client sees a reset).
+//!    `into_raw_fd` cannot refuse: it drops the mode, queue included.
 
 use std::collections::VecDeque;
 use std::io;
@@ -183,16 +186,22 @@ impl AcceptRing {
         Ok(())
     }
 
-    /// Whether the listener can leave its runtime (`into_std`): not in this mode (rule 4).
-    pub(crate) fn detach_error() -> io::Error {
-        io::Error::other(
-            "tether: this listener accepts through an io_uring multishot accept, which may hold \
-             connections already accepted, so it cannot become a std listener; call into_std \
-             before its first accept, or run the runtime on epoll (Builder::io_driver)",
-        )
+    /// Whether the listener can leave its runtime (`into_std`, rule 4): not while connections
+    /// the multishot accept took wait in its queue (they would be lost).
+    pub(crate) fn check_detachable(&self) -> io::Result<()> {
+        if lock(&self.st).queue.is_empty() {
+            return Ok(());
+        }
+        Err(io::Error::other(
+            "tether: this listener's io_uring multishot accept has taken connections that were \
+             not accepted yet, and they would be lost if it became a std listener now; accept \
+             them first (call into_std when accept would wait), or run the runtime on epoll \
+             (Builder::io_driver)",
+        ))
     }
 
-    /// The listener's drop (rule 4): cancels the accept and closes what is queued.
+    /// The listener's drop or `into_std` (rule 4): cancels the accept and closes what is
+    /// queued. A second call finds nothing left to do.
     pub(crate) fn release(&self) {
         let mut st = lock(&self.st);
         st.dropped = true;

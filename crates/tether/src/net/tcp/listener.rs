@@ -161,7 +161,7 @@ impl TcpListener {
     ///
     /// None today; the `Result` is tokio's signature.
     pub fn into_std(self) -> io::Result<std::net::TcpListener> {
-        self.mode.check_detachable()?;
+        self.mode.detach()?;
         Ok(std::net::TcpListener::from(OsSocket::into_os(
             self.io.into_inner(),
         )?))

@@ -110,7 +110,7 @@ impl UnixListener {
     /// None today; the `Result` is tokio's signature.
     pub fn into_std(self) -> io::Result<std::os::unix::net::UnixListener> {
         use std::os::fd::{FromRawFd, IntoRawFd};
-        self.mode.check_detachable()?;
+        self.mode.detach()?;
         let fd = self.io.into_inner().into_raw_fd();
         // SAFETY: `fd` was just released by the mio listener, so we own it exclusively.
         Ok(unsafe { std::os::unix::net::UnixListener::from_raw_fd(fd) })
