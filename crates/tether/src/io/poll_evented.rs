@@ -327,6 +327,13 @@ impl<E: IoSource> PollEvented<E> {
         self.sched.ready_now_masked(Direction::Read.mask())
     }
 
+    /// Clears `ev`'s read readiness unless a newer event came (a read found the receive queue
+    /// empty).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn clear_read_seen(&self, ev: ReadyEvent) {
+        self.sched.clear_readiness(ev);
+    }
+
     /// Clears `ev`'s read readiness unless a newer event came (a short read drained the
     /// receive queue).
     #[cfg(target_os = "linux")]

@@ -501,13 +501,21 @@ macro_rules! stream_common {
                         filled: 0,
                     };
                     if let Some(r) = s.try_read(&mut dst) {
-                        if let (Ok(n), Some(ev)) = (&r, seen) {
+                        match (&r, seen) {
                             // A short read drained the queue, as on the readiness path.
-                            if *n > 0 && *n < len && s.drained_with_recv_armed() {
-                                self.io.clear_read_after_short_read(ev);
+                            (Ok(n), Some(ev))
+                                if *n > 0 && *n < len && s.drained_with_recv_armed() =>
+                            {
+                                self.io.clear_read_after_short_read(ev)
                             }
+                            // Only the readiness seen before the queue was found empty: a
+                            // completion that came since (another worker) keeps its wake-up.
+                            (Err(e), Some(ev)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                                self.io.clear_read_seen(ev)
+                            }
+                            _ => {}
                         }
-                        return self.clear_if_would_block(r);
+                        return r;
                     }
                 }
                 let len = buf.len();
