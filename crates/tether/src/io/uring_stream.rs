@@ -744,14 +744,25 @@ impl StreamRing {
 
     /// `try_read` in completion mode: queued bytes, or `None` when the readiness path may read
     /// the socket itself (no receive armed, rule 3).
-    pub(crate) fn try_read(&self, dst: &mut dyn ReadDst) -> Option<io::Result<usize>> {
+    ///
+    /// `drained` is set when the read emptied the queue while a receive is armed: nothing is
+    /// left to read but what a completion will announce. Not so with no receive armed (or one
+    /// being cancelled): bytes may be waiting in the socket, and only the readiness path's
+    /// `WouldBlock` may clear the readiness then.
+    pub(crate) fn try_read(
+        &self,
+        dst: &mut dyn ReadDst,
+        drained: &mut bool,
+    ) -> Option<io::Result<usize>> {
         let ring = match self.ring() {
             Ok(r) => r,
             Err(e) => return Some(Err(e)),
         };
         let mut st = lock(&self.st);
         if !st.queue.is_empty() {
-            return Some(Ok(self.take_queued(&ring, &mut st, dst)));
+            let n = self.take_queued(&ring, &mut st, dst);
+            *drained = st.queue.is_empty() && matches!(st.recv, Recv::Armed(_));
+            return Some(Ok(n));
         }
         if let Some(e) = st.read_err.take() {
             return Some(Err(e));
@@ -796,15 +807,6 @@ impl StreamRing {
             }
             Recv::Idle => self.arm_recv(&ring, &mut st).is_ok(),
         }
-    }
-
-    /// Whether a read that took less than it asked for leaves nothing to read but what a
-    /// completion will announce: the queue is empty and the receive is armed. Not so with no
-    /// receive armed (or one being cancelled): bytes may be waiting in the socket, and only the
-    /// readiness path's `WouldBlock` may clear the readiness then.
-    pub(crate) fn drained_with_recv_armed(&self) -> bool {
-        let st = lock(&self.st);
-        st.queue.is_empty() && matches!(st.recv, Recv::Armed(_))
     }
 
     /// `peek` in completion mode: copies queued bytes without taking them; `None` when nothing

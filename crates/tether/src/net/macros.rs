@@ -500,11 +500,12 @@ macro_rules! stream_common {
                         buf: &mut *buf,
                         filled: 0,
                     };
-                    if let Some(r) = s.try_read(&mut dst) {
+                    let mut drained = false;
+                    if let Some(r) = s.try_read(&mut dst, &mut drained) {
                         match (&r, seen) {
                             // A short read drained the queue, as on the readiness path.
                             (Ok(n), Some(ev))
-                                if *n > 0 && *n < len && s.drained_with_recv_armed() =>
+                                if *n > 0 && *n < len && drained =>
                             {
                                 self.io.clear_read_after_short_read(ev)
                             }
@@ -540,7 +541,7 @@ macro_rules! stream_common {
                             buf: &mut **b,
                             filled: 0,
                         };
-                        match s.try_read(&mut dst) {
+                        match s.try_read(&mut dst, &mut false) {
                             None if n == 0 => break,
                             None | Some(Ok(0)) => return Ok(n),
                             Some(Ok(k)) => n += k,
