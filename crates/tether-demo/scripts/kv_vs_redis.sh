@@ -1,33 +1,36 @@
 #!/usr/bin/env bash
 # The kv server beside redis-server itself, driven by redis-benchmark, in one run.
 #
-#   crates/tether-demo/scripts/kv_vs_redis.sh [--runs N] [--requests N] [--workers N] [--quick]
+#   crates/tether-demo/scripts/kv_vs_redis.sh [--runs N] [--requests N] [--workers N]
+#                                             [--drivers "epoll io_uring"] [--quick]
 #
 # Starts redis-server (Debian's package; persistence off: --save '' --appendonly no; loopback,
-# a port of its own) and the kv binary twice (multi-thread runtime, and --current-thread), then
-# runs `redis-benchmark -c 50 -t set,get -n REQUESTS -q`, without pipelining and with -P 16,
-# against each. The servers take turns within each run (redis-server, kv multi-thread, kv
-# current-thread), so slow drifts of the machine hit all of them alike; the table gives the
-# median over the runs of each figure, and the ratio kv / redis-server (above 1: kv is faster),
-# and each server's CPU time per request (below 1: kv is cheaper), which a busy machine blurs
-# less than requests/s.
+# a port of its own) and the kv binary twice per I/O driver (multi-thread runtime, and
+# --current-thread; on epoll, then on io_uring, chosen with TETHER_IO_DRIVER), then runs
+# `redis-benchmark -c 50 -t set,get -n REQUESTS -q`, without pipelining and with -P 16,
+# against each. The servers take turns within each run (redis-server, then each kv), so slow
+# drifts of the machine hit all of them alike; the table gives the median over the runs of
+# each figure, and the ratio kv / redis-server (above 1: kv is faster), and each server's CPU
+# time per request (below 1: kv is cheaper), which a busy machine blurs less than requests/s.
 #
 # Defaults: 3 runs of 200,000 requests per test, the multi-thread kv with a worker per core
-# (--workers N: N workers). --quick: 1 run of 20,000 (a smoke test, as .ci/run does; its
-# figures mean little). Needs redis-server, redis-cli and redis-benchmark:
-# apt-get install -y redis-tools redis-server. Every process it starts is stopped at exit, by
-# its pid.
+# (--workers N: N workers), both drivers (--drivers epoll: epoll only). --quick: 1 run of
+# 20,000 (a smoke test, as .ci/run does; its figures mean little). Needs redis-server,
+# redis-cli and redis-benchmark: apt-get install -y redis-tools redis-server. Every process it
+# starts is stopped at exit, by its pid.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 
 RUNS=3
 REQUESTS=200000
 WORKERS=()
+DRIVERS=(epoll io_uring)
 while [ $# -gt 0 ]; do
     case "$1" in
         --runs) RUNS=$2; shift 2 ;;
         --requests) REQUESTS=$2; shift 2 ;;
         --workers) WORKERS=(--workers "$2"); shift 2 ;;
+        --drivers) read -r -a DRIVERS <<< "$2"; shift 2 ;;
         --quick) RUNS=1; REQUESTS=20000; shift ;;
         -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "kv_vs_redis.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -118,14 +121,15 @@ start_redis() {
     exit 1
 }
 
-# Starts the kv binary with ARGS on a free port; sets STARTED_PORT and STARTED_PID. (Not in a
-# command substitution: its pid must be recorded in this shell, to be stopped at exit.) Sets
-# STARTED_LOG to the file its output goes to.
+# Starts the kv binary on I/O driver DRIVER with ARGS on a free port; sets STARTED_PORT and
+# STARTED_PID. (Not in a command substitution: its pid must be recorded in this shell, to be
+# stopped at exit.) Sets STARTED_LOG to the file its output goes to.
 start_kv() {
-    local log
+    local log driver=$1
+    shift
     log="$WORK/kv.$(( ${#PIDS[@]} )).log"
     STARTED_LOG=$log
-    "$KV" 127.0.0.1:0 "$@" > "$log" 2>&1 &
+    TETHER_IO_DRIVER=$driver "$KV" 127.0.0.1:0 "$@" > "$log" 2>&1 &
     STARTED_PID=$!
     PIDS+=("$STARTED_PID")
     for _ in $(seq 300); do
@@ -141,16 +145,32 @@ start_kv() {
 }
 
 start_redis
-start_kv "${WORKERS[@]}"
-KV_MT_PORT=$STARTED_PORT KV_MT_PID=$STARTED_PID KV_MT_LOG=$STARTED_LOG
-start_kv --current-thread
-KV_CT_PORT=$STARTED_PORT KV_CT_PID=$STARTED_PID KV_CT_LOG=$STARTED_LOG
-wait_ready "$KV_MT_PORT" "kv (multi-thread)" "$KV_MT_PID" "$KV_MT_LOG"
-wait_ready "$KV_CT_PORT" "kv (current-thread)" "$KV_CT_PID" "$KV_CT_LOG"
-
-SERVERS=(redis kv_mt kv_ct)
-declare -A PORT=([redis]=$REDIS_PORT [kv_mt]=$KV_MT_PORT [kv_ct]=$KV_CT_PORT)
-declare -A PID=([redis]=$REDIS_PID [kv_mt]=$KV_MT_PID [kv_ct]=$KV_CT_PID)
+SERVERS=(redis)
+KV_SERVERS=()
+declare -A PORT=([redis]=$REDIS_PORT) PID=([redis]=$REDIS_PID) LABEL=()
+for driver in "${DRIVERS[@]}"; do
+    for flavor in mt ct; do
+        if [ "$flavor" = mt ]; then
+            start_kv "$driver" "${WORKERS[@]}"
+            label="kv multi-thread, $driver"
+        else
+            start_kv "$driver" --current-thread
+            label="kv current-thread, $driver"
+        fi
+        wait_ready "$STARTED_PORT" "$label" "$STARTED_PID" "$STARTED_LOG"
+        if ! grep -q "$driver driver" "$STARTED_LOG"; then
+            echo "kv_vs_redis.sh: $label runs another driver:" >&2
+            cat "$STARTED_LOG" >&2
+            exit 1
+        fi
+        name="kv_${flavor}_$driver"
+        SERVERS+=("$name")
+        KV_SERVERS+=("$name")
+        PORT[$name]=$STARTED_PORT
+        PID[$name]=$STARTED_PID
+        LABEL[$name]=$label
+    done
+done
 TICK=$(getconf CLK_TCK)
 
 # CPU time (user + system) of process PID so far, in clock ticks.
@@ -166,7 +186,8 @@ figure() {
 }
 
 echo "kv vs redis-server: $RUNS run(s) of redis-benchmark -c 50 -t set,get -n $REQUESTS -q" \
-    "[-P 16]; kv multi-thread ${WORKERS[*]:-(a worker per core)}; $(nproc) cores," \
+    "[-P 16]; kv multi-thread ${WORKERS[*]:-(a worker per core)}; drivers ${DRIVERS[*]};" \
+    "$(nproc) cores, kernel $(uname -r)," \
     "load $(cut -d' ' -f1-3 /proc/loadavg)"
 for run in $(seq "$RUNS"); do
     for server in "${SERVERS[@]}"; do
@@ -203,25 +224,34 @@ echo
 echo "date $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2> /dev/null || echo '?')," \
     "$(redis-server --version | cut -d' ' -f1-3); requests/s, median of $RUNS"
 echo
-echo "| test | redis-server | kv multi-thread | kv / redis | kv current-thread | kv / redis |"
-echo "|---|---:|---:|---:|---:|---:|"
+header="| test | redis-server |"
+rule="|---|---:|"
+for name in "${KV_SERVERS[@]}"; do
+    header+=" ${LABEL[$name]} | / redis |"
+    rule+="---:|---:|"
+done
+echo "$header"
+echo "$rule"
 for mode in "${MODES[@]}"; do
     label=""
     [ "$mode" = p16 ] && label=" -P 16"
     for t in SET GET cpu; do
         r=$(median "$WORK/redis.$mode.$t")
-        mt=$(median "$WORK/kv_mt.$mode.$t")
-        ct=$(median "$WORK/kv_ct.$mode.$t")
         if [ "$t" = cpu ]; then
             # Below 1: kv spends less CPU per request than redis-server.
-            awk -v l="server CPU$label (µs/req)" -v r="$r" -v mt="$mt" -v ct="$ct" 'BEGIN {
-                printf "| %s | %.2f | %.2f | %.2f | %.2f | %.2f |\n", l, r, mt, mt / r, ct, ct / r
-            }'
+            line=$(awk -v l="server CPU$label (µs/req)" -v r="$r" 'BEGIN { printf "| %s | %.2f |", l, r }')
+            for name in "${KV_SERVERS[@]}"; do
+                kv=$(median "$WORK/$name.$mode.$t")
+                line+=$(awk -v r="$r" -v kv="$kv" 'BEGIN { printf " %.2f | %.2f |", kv, kv / r }')
+            done
         else
-            awk -v l="$t$label (req/s)" -v r="$r" -v mt="$mt" -v ct="$ct" 'BEGIN {
-                printf "| %s | %.0f | %.0f | %.2f | %.0f | %.2f |\n", l, r, mt, mt / r, ct, ct / r
-            }'
+            line=$(awk -v l="$t$label (req/s)" -v r="$r" 'BEGIN { printf "| %s | %.0f |", l, r }')
+            for name in "${KV_SERVERS[@]}"; do
+                kv=$(median "$WORK/$name.$mode.$t")
+                line+=$(awk -v r="$r" -v kv="$kv" 'BEGIN { printf " %.0f | %.2f |", kv, kv / r }')
+            done
         fi
+        echo "$line"
     done
 done
 echo

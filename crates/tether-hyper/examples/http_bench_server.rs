@@ -3,7 +3,8 @@
 //! multi-thread (2 workers). Used by `scripts/http_vs_tokio.sh`.
 //!
 //! `http_bench_server RUNTIME [ADDR] [--no-timeouts]`, RUNTIME one of `tether-ct`, `tether-mt`,
-//! `tokio-ct`, `tokio-mt`; prints `listening on http://ADDR` first; runs until killed.
+//! `tokio-ct`, `tokio-mt`; prints `listening on http://ADDR` first (tether then the I/O driver
+//! it runs, `epoll driver` or `io_uring driver`: `TETHER_IO_DRIVER` chooses); runs until killed.
 //! `--no-timeouts` (tether only): no header-read or idle timeout, as `axum::serve`.
 
 use axum::routing::get;
@@ -45,6 +46,8 @@ fn main() -> std::io::Result<()> {
             rt.block_on(async {
                 let listener = tether::net::TcpListener::bind(&addr).await?;
                 println!("listening on http://{}", listener.local_addr()?);
+                let driver = tether::runtime::Handle::current().metrics().io_driver();
+                println!("{driver} driver");
                 // `with_state(())`: each handler becomes a route once, as `axum::serve` does.
                 let serve = tether_hyper::serve(listener, app().with_state(()));
                 if no_timeouts {

@@ -1,25 +1,27 @@
 #!/usr/bin/env bash
-# The same axum Router served by tether_hyper::serve (tether current-thread and multi-thread)
-# and by axum::serve (tokio current-thread and multi-thread), in one run, driven by real load
+# The same axum Router served by tether_hyper::serve (tether current-thread and multi-thread,
+# each on the epoll and on the io_uring driver, chosen with TETHER_IO_DRIVER) and by axum::serve (tokio current-thread and multi-thread), in one run, driven by real load
 # generators: wrk (HTTP/1.1, -t1, 100 and 1,000 connections) and h2load (HTTP/2 prior
 # knowledge, 100 connections x 10 streams). Rounds are interleaved (every server once per
 # round, in turn) and the table gives each figure's median over the rounds: requests/s,
 # p50/p99 latency, server CPU time per request (from /proc/PID/stat), server RSS at the end.
 #
-#   crates/tether-hyper/scripts/http_vs_tokio.sh [--quick] [--rounds N] [--seconds S]
+#   crates/tether-hyper/scripts/http_vs_tokio.sh [--quick] [--rounds N] [--seconds S] [--epoll-only]
 #
-# --quick: one round of 2 s per load (a smoke run). Installs nothing: it needs wrk and h2load
+# --quick: one round of 2 s per load (a smoke run). --epoll-only: tether on epoll only. Installs nothing: it needs wrk and h2load
 # (Debian: apt-get install -y wrk nghttp2-client).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 
 ROUNDS=3
+URING=true
 SECONDS_PER_LOAD=10
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) ROUNDS=1; SECONDS_PER_LOAD=2 ;;
         --rounds) ROUNDS=$2; shift ;;
         --seconds) SECONDS_PER_LOAD=$2; shift ;;
+        --epoll-only) URING=false ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -37,6 +39,9 @@ ulimit -n "$(ulimit -Hn)"
 cargo build --release --quiet -p tether-hyper --example http_bench_server
 BIN=target/release/examples/http_bench_server
 SERVERS="tether-ct tokio-ct tether-mt tokio-mt"
+if $URING; then
+    SERVERS="tether-ct tether-ct-uring tokio-ct tether-mt tether-mt-uring tokio-mt"
+fi
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 TICKS=$(getconf CLK_TCK)
@@ -78,13 +83,27 @@ run_load() {
 
 for round in $(seq 1 "$ROUNDS"); do
     for server in $SERVERS; do
-        "$BIN" "$server" 127.0.0.1:0 > "$OUT/$server.out" 2>&1 &
+        # "tether-ct-uring": the tether-ct server on the io_uring driver.
+        driver=epoll
+        [ "${server%-uring}" != "$server" ] && driver=io_uring
+        TETHER_IO_DRIVER=$driver "$BIN" "${server%-uring}" 127.0.0.1:0 > "$OUT/$server.out" 2>&1 &
         pid=$!
         for _ in $(seq 1 100); do
             grep -q "listening on" "$OUT/$server.out" 2>/dev/null && break
             sleep 0.05
         done
         addr=$(sed -n 's|^listening on http://||p' "$OUT/$server.out")
+        if [ "${server#tether}" != "$server" ]; then
+            for _ in $(seq 1 100); do
+                grep -q " driver$" "$OUT/$server.out" 2>/dev/null && break
+                sleep 0.05
+            done
+            if ! grep -q "^$driver driver$" "$OUT/$server.out"; then
+                echo "http_vs_tokio.sh: $server does not run the $driver driver:" >&2
+                cat "$OUT/$server.out" >&2
+                exit 1
+            fi
+        fi
         for load in wrk-c100 wrk-c1000 h2load; do
             run_load "$server" "$load" "$pid" "$addr"
         done
@@ -122,7 +141,7 @@ print("|---|---|---:|---:|---:|---:|---:|---:|")
 for load in ("wrk-c100", "wrk-c1000", "h2load"):
     for flavor in ("ct", "mt"):
         base = med([r[0] for r in rows[(load, f"tokio-{flavor}")]]) or 1
-        for server in (f"tether-{flavor}", f"tokio-{flavor}"):
+        for server in (f"tether-{flavor}", f"tether-{flavor}-uring", f"tokio-{flavor}"):
             rs = rows[(load, server)]
             if not rs:
                 continue

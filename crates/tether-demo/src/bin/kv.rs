@@ -108,9 +108,11 @@ async fn serve(args: Args) -> ExitCode {
             None => "multi-thread runtime".to_string(),
         }
     };
+    let driver = tether::runtime::Handle::current().metrics().io_driver();
     match listener.local_addr() {
         Ok(local) => println!(
-            "kv server listening on {local}; {flavor}; Ctrl-C to stop (grace period {:?})",
+            "kv server listening on {local}; {flavor}, {driver} driver; Ctrl-C to stop \
+             (grace period {:?})",
             args.config.grace
         ),
         Err(e) => {

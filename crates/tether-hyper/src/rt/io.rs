@@ -7,22 +7,20 @@
 //! tether's sockets instead receive straight into it ([`TetherStream::poll_read_uninit`]), and
 //! gather hyper's header and body buffers into one `writev` ([`TetherStream::is_write_vectored`]).
 //!
-//! The socket read keeps tether's short-read rule: a read that returns fewer bytes than asked
-//! (and is not end-of-stream) has emptied the socket's receive queue, so the readiness it acted
-//! on is cleared and the next read waits for the reactor's next event instead of making a
-//! `recv` that would return `EAGAIN`. On a keep-alive connection that saves one system call per
-//! request. It uses only tether's public readiness API (`poll_read_ready`, `try_io`): `try_io`
-//! clears the readiness observed *before* the `recv` when its closure reports `WouldBlock`, and
-//! keeps it if an event arrived meanwhile (tether's readiness tick), so no wake-up is lost.
+//! A socket's read is tether's own `tokio::io::AsyncRead` read into a `ReadBuf` over hyper's
+//! buffer, so it behaves as tether's reads do on either I/O driver. On epoll: a `recv` once the
+//! socket is readable, and a short read (fewer bytes than asked, not end-of-stream) has emptied
+//! the receive queue, so the readiness is cleared and the next read waits for the reactor's
+//! next event instead of making a `recv` that would return `EAGAIN` (one system call saved per
+//! request on a keep-alive connection). On io_uring: a copy out of the receive queue that the
+//! stream's multishot receive fills, with no system call of its own.
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
-use tether::io::Interest;
 
 /// A tether stream that [`TetherIo`] can drive hyper over: a `futures-io` stream that can also
 /// read into uninitialized memory.
@@ -69,25 +67,26 @@ pub unsafe trait TetherStream: AsyncRead + AsyncWrite + Unpin {
     }
 }
 
-/// A `recv` into possibly uninitialized memory on a registered tether socket, with tether's
-/// readiness protocol (see the module docs). `$s` has `poll_read_ready`, `try_io` and `AsRawFd`.
+/// A socket's read into possibly uninitialized memory: tether's `tokio::io::AsyncRead` over a
+/// `ReadBuf` of `buf`, which reads straight into it on either I/O driver (a `recv` on epoll; on
+/// io_uring a copy out of the receive queue the stream's multishot receive fills).
 macro_rules! socket_stream {
     ($t:ty) => {
-        // SAFETY: `poll_read_uninit` returns `Ok(n)` only for `n` bytes that `recv` reported
-        // writing into `buf`, and `recv` writes at most `buf.len()` bytes.
+        // SAFETY: `poll_read_uninit` returns `Ok(n)` only for the `n` bytes the `ReadBuf` over
+        // `buf` reports filled, which are initialized and at most `buf.len()`.
         unsafe impl TetherStream for $t {
             fn poll_read_uninit(
                 &mut self,
                 cx: &mut Context<'_>,
                 buf: &mut [MaybeUninit<u8>],
             ) -> Poll<io::Result<usize>> {
-                poll_recv(
+                let mut read_buf = tokio::io::ReadBuf::uninit(buf);
+                ready!(tokio::io::AsyncRead::poll_read(
+                    Pin::new(self),
                     cx,
-                    buf,
-                    self.as_raw_fd(),
-                    |cx| self.poll_read_ready(cx),
-                    |op| self.try_io(Interest::READABLE, op),
-                )
+                    &mut read_buf
+                ))?;
+                Poll::Ready(Ok(read_buf.filled().len()))
             }
 
             fn is_write_vectored(&self) -> bool {
@@ -102,78 +101,6 @@ socket_stream!(tether::net::UnixStream);
 
 // SAFETY: the default `poll_read_uninit` initializes the buffer before reading into it.
 unsafe impl TetherStream for tether::io::DuplexStream {}
-
-/// `recv` on `fd` into `buf` once the socket is readable (`poll_ready`), through `try_io` so
-/// that a `WouldBlock` clears the readiness it acted on.
-fn poll_recv(
-    cx: &mut Context<'_>,
-    buf: &mut [MaybeUninit<u8>],
-    fd: std::os::fd::RawFd,
-    mut poll_ready: impl FnMut(&mut Context<'_>) -> Poll<io::Result<()>>,
-    mut try_io: impl FnMut(&mut dyn FnMut() -> io::Result<usize>) -> io::Result<usize>,
-) -> Poll<io::Result<usize>> {
-    let len = buf.len();
-    loop {
-        ready!(poll_ready(cx))?;
-        let mut short = None;
-        let res = try_io(&mut || loop {
-            // SAFETY: `buf` is valid for writes of `len` bytes for the whole call (we hold its
-            // only borrow); `recv` writes at most `len` bytes into it and never reads it, so
-            // uninitialized memory is fine.
-            let n = unsafe { recv(fd, buf.as_mut_ptr().cast(), len) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            // `recv` returned a count of at most `len`.
-            let n = n as usize;
-            if n > 0 && n < len {
-                // A short read emptied the receive queue: report `WouldBlock` so that
-                // `try_io` clears the readiness observed before this `recv` (unless a newer
-                // event came), and hand the count over through `short`.
-                short = Some(n);
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            return Ok(n);
-        });
-        match res {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if let Some(n) = short {
-                    return Poll::Ready(Ok(n));
-                }
-                // Spurious readiness, now cleared: wait for the next event.
-            }
-            res => return Poll::Ready(res),
-        }
-    }
-}
-
-/// `recv(2)` with no flags. On Linux the system call itself: libc's `recv` is a thread
-/// cancellation point, which in a process with more than one thread (a tether runtime has its
-/// watchdog) brackets the call with two cancellation-state updates, about 60 instructions, for
-/// a cancellation Rust never uses.
-///
-/// # Safety
-///
-/// `buf` must be valid for writes of `len` bytes.
-unsafe fn recv(fd: std::os::fd::RawFd, buf: *mut libc::c_void, len: usize) -> isize {
-    #[cfg(target_os = "linux")]
-    {
-        // Each argument as a full `c_long`, the width the variadic `syscall` reads.
-        let fd = libc::c_long::from(fd);
-        // SAFETY: the caller's contract for `buf`; `recvfrom` with no flags and a null address
-        // and length is `recv`, and the result fits `isize` (a count of at most `len`, or -1).
-        unsafe { libc::syscall(libc::SYS_recvfrom, fd, buf, len, 0usize, 0usize, 0usize) as isize }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        // SAFETY: the caller's contract for `buf`.
-        unsafe { libc::recv(fd, buf, len, 0) }
-    }
-}
 
 /// A tether stream as hyper's I/O: `hyper::rt::Read` and `hyper::rt::Write` over any
 /// [`TetherStream`] (a [`TcpStream`](tether::net::TcpStream), a

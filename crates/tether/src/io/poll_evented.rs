@@ -680,10 +680,29 @@ pub(crate) fn read_into_buf(
     // it returns: the only write through it is read(2), which stores bytes read, never
     // uninitialized memory.
     let unfilled = unsafe { buf.unfilled_mut() };
-    // SAFETY: `unfilled` is a live `&mut` slice, valid for writes of `unfilled.len()` bytes;
-    // read(2) stores at most that many and never reads them, so they may be uninitialized.
-    let n = unsafe { libc::read(fd.as_raw_fd(), unfilled.as_mut_ptr().cast(), unfilled.len()) };
-    let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+    let (raw, ptr, len) = (fd.as_raw_fd(), unfilled.as_mut_ptr(), unfilled.len());
+    let n = loop {
+        // On Linux the system call itself, not libc's `read`: that is a thread cancellation
+        // point, which costs two cancellation-state updates per call in a process with more
+        // than one thread (see `net::SockRw`).
+        #[cfg(all(target_os = "linux", not(miri)))]
+        // SAFETY: `ptr` comes from `unfilled`, a live `&mut` slice valid for writes of `len`
+        // bytes; read(2) stores at most that many and never reads them, so they may be
+        // uninitialized.
+        let n = unsafe { libc::syscall(libc::SYS_read, libc::c_long::from(raw), ptr, len) };
+        #[cfg(not(all(target_os = "linux", not(miri))))]
+        // SAFETY: as above.
+        let n = unsafe { libc::read(raw, ptr.cast(), len) } as libc::c_long;
+        match usize::try_from(n) {
+            Ok(n) => break n,
+            Err(_) => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    };
     // SAFETY: read(2) returned `n`, so it stored the first `n` bytes of the unfilled part (and
     // `n <= unfilled.len()`, so `advance` cannot panic).
     unsafe { buf.assume_init(n) };
