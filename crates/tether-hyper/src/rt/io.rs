@@ -108,7 +108,7 @@ unsafe impl TetherStream for tether::io::DuplexStream {}
 ///
 /// Reads go straight into hyper's uninitialized buffer (no zero-filling) and writes are
 /// vectored where the stream supports it (see [`TetherStream`]). This is the counterpart
-/// of hyper-util's `TokioIo`, without going through tokio's I/O traits.
+/// of hyper-util's `TokioIo`, with no adapter between hyper and the stream.
 ///
 /// # Examples
 ///
