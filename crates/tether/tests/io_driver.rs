@@ -20,6 +20,16 @@ use tether::runtime::{Builder, IoDriver, Runtime};
 /// Set in a child process this binary starts: the test named runs its body.
 const CHILD: &str = "TETHER_IO_DRIVER_TEST_CHILD";
 
+/// The process's descriptors: a test that counts them (`/proc/self/fd`) holds this exclusively,
+/// every other test of this binary shared, since their runtimes, sockets and child processes'
+/// pipes would otherwise come and go in the count (a run in CI saw 5 more).
+static DESCRIPTORS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Shared use of the process's descriptors (see `DESCRIPTORS`).
+fn descriptors_shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    DESCRIPTORS.read().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Whether to test io_uring too: yes unless `TETHER_IO_DRIVER=epoll` says it is not to be used
 /// here. A kernel that refuses it otherwise fails the test, naming the reason, so that a broken
 /// probe cannot pass as a skip.
@@ -162,6 +172,7 @@ fn run_every_resource(driver: IoDriver, expect: IoDriver) {
 /// runs on each, on both flavors.
 #[test]
 fn the_environment_picks_the_driver_and_the_same_program_runs_on_each() {
+    let _descriptors = descriptors_shared();
     let name = "the_environment_picks_the_driver_and_the_same_program_runs_on_each";
     if is_child(name) {
         let expect = match std::env::var("TETHER_IO_DRIVER").as_deref() {
@@ -188,6 +199,7 @@ fn the_environment_picks_the_driver_and_the_same_program_runs_on_each() {
 /// Without the variable, the builder decides: epoll by default, io_uring when asked.
 #[test]
 fn without_the_environment_the_builder_decides() {
+    let _descriptors = descriptors_shared();
     let name = "without_the_environment_the_builder_decides";
     if is_child(name) {
         let rt = Builder::new_current_thread().build().unwrap();
@@ -222,6 +234,7 @@ fn without_the_environment_the_builder_decides() {
 /// A misspelt variable fails `build` with a message that lists the valid values.
 #[test]
 fn an_unknown_driver_name_fails_build_clearly() {
+    let _descriptors = descriptors_shared();
     let name = "an_unknown_driver_name_fails_build_clearly";
     if is_child(name) {
         let err = Builder::new_current_thread().build().unwrap_err();
@@ -251,6 +264,7 @@ fn read_through_signals(s: &mut std::net::TcpStream, buf: &mut [u8]) -> std::io:
 /// for a later turn, since the poll holds the file open).
 #[test]
 fn a_dropped_socket_is_closed_at_once_wherever_it_is_dropped() {
+    let _descriptors = descriptors_shared();
     for (flavor, rt) in flavors(IoDriver::Auto) {
         let listener = rt
             .block_on(async { TcpListener::bind("127.0.0.1:0").await })
@@ -286,6 +300,7 @@ fn a_dropped_socket_is_closed_at_once_wherever_it_is_dropped() {
 /// reads below wait for it.)
 #[test]
 fn shutdown_with_a_thousand_waiting_reads_closes_every_socket() {
+    let _descriptors = DESCRIPTORS.write().unwrap_or_else(|e| e.into_inner());
     const N: usize = 1000;
     let fds_before = std::fs::read_dir("/proc/self/fd").unwrap().count();
     for (flavor, rt) in flavors(IoDriver::Auto) {
@@ -339,6 +354,7 @@ fn shutdown_with_a_thousand_waiting_reads_closes_every_socket() {
 /// fails the next write.
 #[test]
 fn a_reset_peer_fails_the_next_write() {
+    let _descriptors = descriptors_shared();
     for (flavor, rt) in flavors(IoDriver::Auto) {
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -390,6 +406,7 @@ fn a_reset_peer_fails_the_next_write() {
 /// `.ci/run` AddressSanitizer stage runs this on both drivers.
 #[test]
 fn cancelled_reads_leave_the_sockets_and_the_runtime_sound() {
+    let _descriptors = descriptors_shared();
     for (flavor, rt) in flavors(IoDriver::Auto) {
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

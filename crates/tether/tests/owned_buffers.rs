@@ -41,6 +41,16 @@ fn assert_path(before: u64, n: u64) {
     }
 }
 
+/// The process's descriptors: the test that counts them holds this exclusively, every other
+/// test of this binary shared, so their sockets and files do not come and go in the count.
+static DESCRIPTORS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Shared use of the process's descriptors (see `DESCRIPTORS`).
+fn descriptors_shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    DESCRIPTORS.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The descriptors open in this process now.
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
@@ -50,6 +60,7 @@ fn open_fds() -> usize {
 /// bytes in order.
 #[test]
 fn owned_reads_and_writes_carry_every_byte_on_both_flavors() {
+    let _descriptors = descriptors_shared();
     for (flavor, rt) in support::default_driver_flavors() {
         rt.block_on(async {
             let ops = tether::__private::io_uring_ops_completed();
@@ -98,6 +109,7 @@ fn owned_reads_and_writes_carry_every_byte_on_both_flavors() {
 /// one `File`, without moving the `AsyncRead` side's position; errors name the path.
 #[test]
 fn positioned_owned_reads_and_writes_hit_their_offsets() {
+    let _descriptors = descriptors_shared();
     for (flavor, rt) in support::default_driver_flavors() {
         let path = temp_path(&format!("positioned-{flavor}"));
         rt.block_on(async {
@@ -152,6 +164,7 @@ fn positioned_owned_reads_and_writes_hit_their_offsets() {
 /// byte sent afterwards, and the socket reads on; so does a task aborted in `read_owned`.
 #[test]
 fn a_dropped_or_aborted_owned_read_leaves_the_socket_usable() {
+    let _descriptors = descriptors_shared();
     for (flavor, rt) in support::default_driver_flavors() {
         rt.block_on(async {
             let (client, server) = pair().await;
@@ -181,9 +194,11 @@ fn a_dropped_or_aborted_owned_read_leaves_the_socket_usable() {
 
 /// Dropped futures, aborted tasks, sockets dropped with reads in flight, and a runtime shut
 /// down with thousands of reads pending (sockets, a file, and on io_uring pipes read as files):
-/// every descriptor is closed afterwards. One test, so that no other test's descriptors come and go meanwhile.
+/// every descriptor is closed afterwards. The other tests of this binary wait meanwhile
+/// (`DESCRIPTORS`), so that no other test's descriptors come and go in the count.
 #[test]
 fn cancelled_and_pending_operations_leak_no_descriptor() {
+    let _descriptors = DESCRIPTORS.write().unwrap_or_else(|e| e.into_inner());
     const SOCKETS: usize = 500;
     const READS_PER_SOCKET: usize = 4;
     let path = temp_path("pending");
@@ -322,6 +337,7 @@ fn cancelled_and_pending_operations_leak_no_descriptor() {
 /// readiness path, on whichever driver, and carry the bytes like any other read.
 #[test]
 fn owned_buffers_run_over_simulated_sockets() {
+    let _descriptors = descriptors_shared();
     let mut sim = tether::sim::Sim::new(7);
     sim.host("server", || async {
         let listener = TcpListener::bind(("0.0.0.0", 7000)).await?;
