@@ -84,6 +84,8 @@ const STORM_BATCH: usize = 1_000;
 const STORM_HOLD: Duration = Duration::from_millis(50);
 /// The quiet window at the end of the storm, with the server out of descriptors.
 const AT_LIMIT: Duration = Duration::from_millis(1000);
+/// How long the storm waits for the server's first accept error before that window.
+const AT_LIMIT_WAIT: Duration = Duration::from_secs(5);
 /// The pause of the 20 clients between round trips during the storm.
 const KEEPER_PAUSE: Duration = Duration::from_millis(2);
 /// The server's CPU time over the storm, and over the window at the limit, as a share of one
@@ -687,7 +689,8 @@ fn is_accept_error(l: &str) -> bool {
 
 /// `STORM_ATTEMPTS` non-blocking connects to `addr`, in batches of `STORM_BATCH`; each batch is
 /// held for `STORM_HOLD`, then closed with `SO_LINGER` 0 (a reset, and no `TIME_WAIT` to use up
-/// local ports). The last batch is held for [`AT_LIMIT`] more: its connections fill the server's
+/// local ports). The last batch is held until the server's next accept error (at most
+/// [`AT_LIMIT_WAIT`]) and then for [`AT_LIMIT`] more: its connections fill the server's
 /// descriptors and its accept queue and send nothing (the server keeps them until its
 /// handshake timeout, longer than the window), so the server is out of descriptors with
 /// connections waiting; over that window the server's CPU time and accept errors are measured.
@@ -714,7 +717,18 @@ fn storm(addr: SocketAddr, server: &ProcStats, log: &Log) -> Result<Storm, Strin
         }
         thread::sleep(STORM_HOLD);
         if st.attempts == STORM_ATTEMPTS {
+            // The window starts at the server's first accept error from here (at most
+            // `AT_LIMIT_WAIT` later): a slow server (a sanitizer's, a busy machine's) may still
+            // be going through the reset connections of the earlier batches, accepting one for
+            // each it closes, and reach the limit only later. The errors counted include that
+            // first one.
             let errors0 = log.count_stderr_lines(is_accept_error);
+            let waiting = Instant::now();
+            while log.count_stderr_lines(is_accept_error) == errors0
+                && waiting.elapsed() < AT_LIMIT_WAIT
+            {
+                thread::sleep(Duration::from_millis(5));
+            }
             let (cpu1, t1) = (server.cpu(), Instant::now());
             thread::sleep(AT_LIMIT);
             st.cpu_at_limit = server.cpu() - cpu1;
