@@ -109,23 +109,6 @@ impl Handle {
         unsafe { crate::task::spawn_raw(&self.shared, future, name, location, false, Group::Root) }
     }
 
-    /// Spawns a child of a scope: a task whose cancellation token is the scope's.
-    pub(crate) fn spawn_in_scope<F>(
-        &self,
-        future: F,
-        name: Option<std::sync::Arc<str>>,
-        location: &'static Location<'static>,
-        token: crate::scope::CancelToken,
-    ) -> JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        let group = Group::Scope(token);
-        // SAFETY: `F` is `Send`, so the task may run and be dropped on any thread.
-        unsafe { crate::task::spawn_raw(&self.shared, future, name, location, false, group) }
-    }
-
     /// Runs the blocking closure `f` on this runtime's blocking pool; see
     /// [`task::spawn_blocking`](crate::task::spawn_blocking).
     #[track_caller]

@@ -151,6 +151,7 @@ impl CurrentThreadShared {
     }
 
     /// Whether the runtime still accepts tasks (not shutting down).
+    #[inline]
     pub(crate) fn is_open(&self) -> bool {
         self.state.load(Ordering::Acquire) == OPEN
     }

@@ -53,6 +53,7 @@ impl Scheduler {
     }
 
     /// Whether the runtime still accepts tasks (it is not shutting down).
+    #[inline]
     pub(crate) fn is_open(&self) -> bool {
         match self {
             Scheduler::CurrentThread(s) => s.is_open(),

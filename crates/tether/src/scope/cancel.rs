@@ -132,6 +132,7 @@ impl TokenNode {
         }
     }
 
+    #[inline]
     pub(super) fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
     }

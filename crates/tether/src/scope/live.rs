@@ -215,6 +215,7 @@ impl ScopeLiveCount {
     /// A child leaves the scope (rule 1), after its outcome is recorded: says whom to wake
     /// (rules 2, 4). The fence pairs with [`reserve_or_queue`](Self::reserve_or_queue)'s: either
     /// the spawner's retry sees the freed place or this sees the spawner queued.
+    #[inline]
     pub(super) fn release(&self) -> Released {
         let prev = self.word.fetch_sub(ONE, Ordering::SeqCst);
         Released {

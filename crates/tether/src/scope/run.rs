@@ -46,12 +46,13 @@ use super::state::{self, Children, Reserve, ScopeState};
 use crate::diag::ScopeLoss;
 use crate::runtime::Handle;
 use crate::task::waker_id::WakerId;
-use crate::task::JoinHandle;
+use crate::task::{Group, JoinHandle};
 use crate::time::{Instant, Sleep};
 
 /// The default grace period between the cancellation signal and the hard drop.
 pub const DEFAULT_GRACE: Duration = Duration::from_millis(100);
 
+#[inline]
 fn state_of(node: &TokenNode) -> &ScopeState {
     node.scope
         .as_ref()
@@ -236,12 +237,18 @@ where
             .future
             .take()
             .expect("tether: a Spawn future was polled after it completed");
-        let location = *this.location;
-        let child = Child::new(future, node.clone(), this.name.clone(), location);
         let token = CancelToken { node: node.clone() };
-        let handle = state
-            .rt
-            .spawn_in_scope(child, this.name.take(), location, token);
+        let group = Group::Scope(token);
+        let (name, location) = (this.name.take(), *this.location);
+        let handle = crate::task::spawn_raw_with(
+            &state.rt.shared,
+            // SAFETY: the child is built with its own task's metadata, whose `scope` is this
+            // scope's token (`Child::new`'s contract).
+            |meta| unsafe { Child::new(future, meta) },
+            name,
+            location,
+            group,
+        );
         // The hard drop follows the cancellation, so a scope that is not cancelled was not
         // hard-dropped (and the cancelled flag shares the spawner's cache line).
         if node.is_cancelled() && state.is_hard_dropped() {

@@ -71,7 +71,7 @@ use std::task::{Context, Waker};
 use super::cancel::TokenNode;
 use super::error::{Failure, FailureSource};
 pub(super) use super::live::{Children, Reserve};
-use super::live::{ScopeLiveCount, SpawnQueue};
+use super::live::{Released, ScopeLiveCount, SpawnQueue};
 use crate::diag::{ScopeLoss, UnhandledFailure};
 use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
@@ -355,8 +355,18 @@ impl ScopeState {
 
     /// A child leaves the scope (rule 1): wakes a queued spawner (rule 4) and, if it was the last
     /// child the scope's future waits for, that future (rule 2).
+    #[inline]
     pub(super) fn release(&self) {
         let released = self.live.release();
+        if released.spawner || released.scope {
+            self.wake_released(released);
+        }
+    }
+
+    /// `release`'s wake-ups, out of its way: most children leave with nobody to wake.
+    #[cold]
+    #[inline(never)]
+    fn wake_released(&self, released: Released) {
         if released.spawner {
             let next = self.live.pop_spawner(&mut lock(&self.slow).spawners);
             if let Some(w) = next {

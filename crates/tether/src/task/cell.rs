@@ -21,6 +21,7 @@
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
 use async_task::{Runnable, ScheduleInfo, WithInfo};
@@ -165,6 +166,7 @@ fn complete<T>(meta: &TaskMeta, result: Result<T, JoinError>) -> Result<T, JoinE
 
 /// Drops the user's future in place. A panic from its destructor is caught: the task's result is
 /// already decided, and the panic hook has reported the panic.
+#[inline]
 fn finish<F>(mut stage: Pin<&mut Stage<F>>) {
     let _ = catch_unwind(AssertUnwindSafe(|| stage.set(Stage::Done)));
 }
@@ -238,6 +240,66 @@ where
     F::Output: 'static,
     S: Fn(Runnable<TaskMeta>, ScheduleInfo) + Send + Sync + 'static,
 {
+    // SAFETY: the caller's obligation is this function's own.
+    unsafe {
+        spawn_built(
+            shared,
+            move |_| fut,
+            name,
+            location,
+            blocking,
+            group,
+            schedule,
+        )
+    }
+}
+
+/// [`spawn_raw`] for a future that needs its own task's metadata: `build` is called once, with
+/// a pointer to the new task's [`TaskMeta`], to make the future the task runs (a scope's child
+/// reads its scope, name and location there instead of holding copies). The metadata outlives
+/// the future: async-task drops the future strictly before the metadata, so the future may
+/// dereference the pointer for as long as it lives, including in its destructor. `build` must
+/// not panic (async-task calls it under an abort-on-panic guard).
+///
+/// The future is `Send`, so the task may run and be dropped on any thread.
+#[inline]
+pub(crate) fn spawn_raw_with<F, B>(
+    shared: &Arc<RuntimeShared>,
+    build: B,
+    name: Option<std::sync::Arc<str>>,
+    location: &'static Location<'static>,
+    group: Group<'_>,
+) -> JoinHandle<F::Output>
+where
+    B: FnOnce(NonNull<TaskMeta>) -> F,
+    F: Future + Send + 'static,
+    F::Output: 'static,
+{
+    // SAFETY: `F` is `Send`, so the task may run and be dropped on any thread.
+    unsafe { spawn_built(shared, build, name, location, false, group, schedule) }
+}
+
+/// The spawn primitive under [`spawn_with_schedule`] and [`spawn_raw_with`].
+///
+/// # Safety
+///
+/// As [`spawn_with_schedule`]'s.
+#[inline]
+unsafe fn spawn_built<F, B, S>(
+    shared: &Arc<RuntimeShared>,
+    build: B,
+    name: Option<std::sync::Arc<str>>,
+    location: &'static Location<'static>,
+    blocking: bool,
+    group: Group<'_>,
+    schedule: S,
+) -> JoinHandle<F::Output>
+where
+    B: FnOnce(NonNull<TaskMeta>) -> F,
+    F: Future + 'static,
+    F::Output: 'static,
+    S: Fn(Runnable<TaskMeta>, ScheduleInfo) + Send + Sync + 'static,
+{
     let (scope, join_waker) = match group {
         Group::Root => (None, None),
         Group::Scope(token) => (Some(token), None),
@@ -256,12 +318,14 @@ where
     }
     // SAFETY: (1) the caller keeps a `!Send` `F`'s runnable on this thread, as this function's
     // contract states. (2) The future is `'static` except for its borrow of the task's own
-    // metadata, which async-task keeps alive until after the future is dropped (see the module
-    // docs). (3) The schedule function is `Send + Sync + 'static` (bounds above).
+    // metadata (the guard's reference, and the pointer `build` is given), which async-task keeps
+    // alive until after the future is dropped (see the module docs). (3) The schedule function is `Send + Sync + 'static` (bounds above).
     let (runnable, task) = unsafe {
         async_task::Builder::new().metadata(meta).spawn_unchecked(
             move |meta: &TaskMeta| TaskFuture {
-                stage: Stage::Running { fut },
+                stage: Stage::Running {
+                    fut: build(NonNull::from(meta)),
+                },
                 guard: RegistryGuard { meta },
             },
             WithInfo(move |runnable: Runnable<TaskMeta>, info| {

@@ -245,6 +245,7 @@ impl MultiThreadShared {
         }
     }
 
+    #[inline]
     pub(crate) fn is_open(&self) -> bool {
         self.state.load(Ordering::Acquire) == OPEN
     }
