@@ -148,33 +148,37 @@ async fn a_child_panic_is_resumed_with_its_payload_after_cleanup() {
 async fn scopes_on_the_multi_thread_runtime() {
     let cancelled_seen = Arc::new(AtomicUsize::new(0));
     let c = cancelled_seen.clone();
-    let err = scope(|s| async move {
-        for _ in 0..8 {
-            let c = c.clone();
-            s.spawn(async move {
-                tether::task::cancelled().await;
-                c.fetch_add(1, Ordering::SeqCst);
-                Ok::<_, String>(())
-            })
-            .await;
-        }
-        let sum = {
-            let mut hs = Vec::new();
-            for i in 0..100u64 {
-                hs.push(s.spawn(async move { Ok(i) }).await);
+    // Every child returns as soon as it sees the cancellation; the grace period only bounds a
+    // slow machine's (or Miri's) wait for that, which the default 100 ms did not always cover.
+    let err = Builder::new()
+        .grace_period(Duration::from_secs(60))
+        .run(|s| async move {
+            for _ in 0..8 {
+                let c = c.clone();
+                s.spawn(async move {
+                    tether::task::cancelled().await;
+                    c.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, String>(())
+                })
+                .await;
             }
-            let mut sum = 0;
-            for h in hs {
-                sum += h.await;
-            }
-            sum
-        };
-        assert_eq!(sum, 4950);
-        s.spawn(async { Err::<(), _>("stop".to_string()) }).await;
-        Ok(())
-    })
-    .await
-    .unwrap_err();
+            let sum = {
+                let mut hs = Vec::new();
+                for i in 0..100u64 {
+                    hs.push(s.spawn(async move { Ok(i) }).await);
+                }
+                let mut sum = 0;
+                for h in hs {
+                    sum += h.await;
+                }
+                sum
+            };
+            assert_eq!(sum, 4950);
+            s.spawn(async { Err::<(), _>("stop".to_string()) }).await;
+            Ok(())
+        })
+        .await
+        .unwrap_err();
     assert_eq!(err.first().map(String::as_str), Some("stop"));
     assert_eq!(cancelled_seen.load(Ordering::SeqCst), 8);
 }

@@ -31,6 +31,11 @@
 //!    waker, and a later poll with the same waker may return `Pending` without the lock
 //!    (`Sleep`'s fast path; a reset or a new waker leaves it). A fired timer's task sees the new
 //!    epoch: the increment happens before the wake, and the wake before the task's next poll.
+//! 5. **A `Sleep` in six words.** A `Sleep` keeps its deadline as nanoseconds from tick 0
+//!    (`deadline_nanos`) and its timer as one [`TimerSlot`]: not filed yet, filed under a
+//!    wheel key, or elapsed. The poll that finds a filed timer fired removes its entry (under
+//!    the lock it holds already) and leaves the slot elapsed, so no fired entry waits in the
+//!    wheel for its `Sleep` to be dropped.
 
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant as StdInstant};
@@ -41,6 +46,9 @@ use crate::loom::sync::Mutex;
 use crate::task::waker_id::WakerId;
 use crate::time::clock::Clock;
 use crate::time::wheel::{TimerKey, TimerState, Wheel};
+
+/// Nanoseconds in a tick.
+const NANOS_PER_TICK: u64 = 1_000_000;
 
 /// Ticks beyond this are treated as "never" (about 285 years).
 const MAX_TICK: u64 = 1 << 53;
@@ -86,16 +94,36 @@ impl TimeHandle {
         self.shutdown.load(Ordering::Acquire)
     }
 
-    /// The tick a deadline is filed at (rule 1).
-    fn deadline_tick(&self, deadline: StdInstant) -> u64 {
-        let d = deadline.saturating_duration_since(self.start);
-        let ms = d.as_millis();
-        let ms = if d.subsec_nanos() % 1_000_000 != 0 {
-            ms + 1
+    /// The tick a deadline (`deadline_nanos`) is filed at (rule 1).
+    fn deadline_tick(&self, nanos: i64) -> u64 {
+        // Ceiling division; a deadline before tick 0 is due at tick 0.
+        let nanos = u64::try_from(nanos).unwrap_or(0);
+        nanos.div_ceil(NANOS_PER_TICK).min(MAX_TICK)
+    }
+
+    /// `deadline` as nanoseconds from tick 0 (negative before it), the form a `Sleep` keeps it
+    /// in (rule 5); clamped to about 292 years either way.
+    pub(crate) fn deadline_nanos(&self, deadline: StdInstant) -> i64 {
+        match deadline.checked_duration_since(self.start) {
+            Some(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
+            None => i64::try_from(self.start.duration_since(deadline).as_nanos())
+                .map_or(i64::MIN, |before| -before),
+        }
+    }
+
+    /// The instant `deadline_nanos` gave `nanos` for.
+    pub(crate) fn nanos_instant(&self, nanos: i64) -> StdInstant {
+        let d = Duration::from_nanos(nanos.unsigned_abs());
+        if nanos >= 0 {
+            self.start + d
         } else {
-            ms
-        };
-        u64::try_from(ms).unwrap_or(MAX_TICK).min(MAX_TICK)
+            self.start - d
+        }
+    }
+
+    /// The clock's time now, as `deadline_nanos` gives it.
+    pub(crate) fn now_nanos(&self) -> i64 {
+        self.deadline_nanos(self.clock.now())
     }
 
     fn now_tick(&self) -> u64 {
@@ -191,44 +219,44 @@ impl TimeHandle {
         wakers.into_iter().for_each(Waker::wake);
     }
 
-    /// Polls the timer of a `Sleep` due at `deadline`, filing it in the wheel on first use.
-    /// `registered` is the owner's memory of its last registration, updated for
-    /// [`still_pending`](Self::still_pending).
+    /// Polls the timer of a `Sleep` due at `deadline` (`deadline_nanos`), filing it in the
+    /// wheel on first use (rule 5). `registered` is the owner's memory of its last
+    /// registration, updated for [`still_pending`](Self::still_pending).
     pub(crate) fn poll_timer(
         &self,
-        entry: &mut Option<TimerKey>,
+        slot: &mut TimerSlot,
         registered: &mut Registered,
-        deadline: StdInstant,
+        deadline: i64,
         cx: &mut Context<'_>,
     ) -> TimerPoll {
-        match *entry {
-            None => {
-                if deadline <= self.clock.now() {
-                    return TimerPoll::Ready;
-                }
-                let when = self.deadline_tick(deadline);
-                let mut wheel = lock(&self.wheel);
-                let key = wheel.insert(when, Some(cx.waker().clone()));
-                // Rule 4: read under the lock, which every increment holds.
-                *registered = Registered::new(self.fired_epoch.load(Ordering::Relaxed), cx.waker());
-                drop(wheel);
-                *entry = Some(key);
-                TimerPoll::Filed(when)
+        let Some(key) = slot.key() else {
+            if slot.is_elapsed() || deadline <= self.now_nanos() {
+                *slot = TimerSlot::ELAPSED;
+                return TimerPoll::Ready;
             }
-            Some(key) => {
-                let mut wheel = lock(&self.wheel);
-                match wheel.state(key) {
-                    TimerState::Pending => {
-                        wheel.set_waker(key, cx.waker());
-                        *registered =
-                            Registered::new(self.fired_epoch.load(Ordering::Relaxed), cx.waker());
-                        TimerPoll::Pending
-                    }
-                    TimerState::Fired | TimerState::Gone => {
-                        *registered = Registered::default();
-                        TimerPoll::Ready
-                    }
-                }
+            let when = self.deadline_tick(deadline);
+            let mut wheel = lock(&self.wheel);
+            let key = wheel.insert(when, Some(cx.waker().clone()));
+            // Rule 4: read under the lock, which every increment holds.
+            *registered = Registered::new(self.fired_epoch.load(Ordering::Relaxed), cx.waker());
+            drop(wheel);
+            *slot = TimerSlot::filed(key);
+            return TimerPoll::Filed(when);
+        };
+        let mut wheel = lock(&self.wheel);
+        match wheel.state(key) {
+            TimerState::Pending => {
+                wheel.set_waker(key, cx.waker());
+                *registered = Registered::new(self.fired_epoch.load(Ordering::Relaxed), cx.waker());
+                TimerPoll::Pending
+            }
+            TimerState::Fired | TimerState::Gone => {
+                // Rule 5: the fired entry goes now (a stale key's removal does nothing).
+                let _ = wheel.remove(key);
+                drop(wheel);
+                *slot = TimerSlot::ELAPSED;
+                *registered = Registered::default();
+                TimerPoll::Ready
             }
         }
     }
@@ -239,8 +267,9 @@ impl TimeHandle {
         registered.still(self.fired_epoch.load(Ordering::Acquire), waker)
     }
 
-    /// Moves a filed timer to a new deadline, keeping its waker; returns the new tick.
-    pub(crate) fn reset_timer(&self, key: TimerKey, deadline: StdInstant) -> u64 {
+    /// Moves a filed timer to a new deadline (`deadline_nanos`), keeping its waker; returns the
+    /// new tick.
+    pub(crate) fn reset_timer(&self, key: TimerKey, deadline: i64) -> u64 {
         let when = self.deadline_tick(deadline);
         lock(&self.wheel).reset(key, when);
         when
@@ -286,6 +315,33 @@ impl Registered {
     }
 }
 
+/// A `Sleep`'s timer in one word (rule 5): not filed yet, filed under a wheel key (packed), or
+/// elapsed (found due at a poll, its entry, if it had one, removed). The two sentinels' low
+/// halves are indexes no wheel entry has (`TimerKey::is_packed_key`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TimerSlot(u64);
+
+impl TimerSlot {
+    /// Not filed yet.
+    pub(crate) const UNFILED: TimerSlot = TimerSlot(u64::MAX);
+    /// The deadline has passed and the timer has no entry.
+    pub(crate) const ELAPSED: TimerSlot = TimerSlot(u64::MAX - 1);
+
+    fn filed(key: TimerKey) -> TimerSlot {
+        TimerSlot(key.pack())
+    }
+
+    /// The wheel key of a filed timer.
+    pub(crate) fn key(self) -> Option<TimerKey> {
+        TimerKey::is_packed_key(self.0).then(|| TimerKey::unpack(self.0))
+    }
+
+    /// Whether a poll found the deadline passed.
+    pub(crate) fn is_elapsed(self) -> bool {
+        self == TimerSlot::ELAPSED
+    }
+}
+
 /// The outcome of [`TimeHandle::poll_timer`].
 #[must_use]
 pub(crate) enum TimerPoll {
@@ -322,11 +378,11 @@ mod loom_tests {
             let woken = Arc::new(AtomicBool::new(false));
             // The filing thread has filed its timer and decided whether to wake the reactor.
             let decided = Arc::new(AtomicBool::new(false));
-            let due = time.clock.now() + Duration::from_millis(5);
+            let due = time.deadline_nanos(time.clock.now() + Duration::from_millis(5));
             let filer = {
                 let (time, woken, decided) = (time.clone(), woken.clone(), decided.clone());
                 thread::spawn(move || {
-                    let (mut entry, mut registered) = (None, Registered::default());
+                    let (mut entry, mut registered) = (TimerSlot::UNFILED, Registered::default());
                     let mut cx = Context::from_waker(Waker::noop());
                     let TimerPoll::Filed(when) =
                         time.poll_timer(&mut entry, &mut registered, due, &mut cx)
@@ -383,8 +439,8 @@ mod loom_tests {
             let count = std::sync::Arc::new(Count(Default::default()));
             let waker = Waker::from(count.clone());
             let mut cx = Context::from_waker(&waker);
-            let due = time.clock.now() + Duration::from_millis(5);
-            let (mut entry, mut registered) = (None, Registered::default());
+            let due = time.deadline_nanos(time.clock.now() + Duration::from_millis(5));
+            let (mut entry, mut registered) = (TimerSlot::UNFILED, Registered::default());
             assert!(matches!(
                 time.poll_timer(&mut entry, &mut registered, due, &mut cx),
                 TimerPoll::Filed(_)

@@ -11,8 +11,7 @@ use crate::io::poll_evented::check_driven_elsewhere;
 use crate::loom::sync::Arc;
 use crate::runtime::{context, RuntimeShared};
 use crate::task::coop;
-use crate::time::driver::{Registered, TimerPoll};
-use crate::time::wheel::TimerKey;
+use crate::time::driver::{Registered, TimerPoll, TimerSlot};
 use crate::time::Instant;
 
 /// Waits until `duration` has elapsed on the runtime's clock.
@@ -59,9 +58,10 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 #[must_use = "a Sleep does nothing unless awaited"]
 pub struct Sleep {
     rt: Arc<RuntimeShared>,
-    deadline: Instant,
-    entry: Option<TimerKey>,
-    elapsed: bool,
+    /// The deadline as the time driver's `deadline_nanos` gives it (its rule 5: one word).
+    deadline: i64,
+    /// Not filed yet, filed in the wheel, or elapsed (the driver's rule 5).
+    slot: TimerSlot,
     /// The last poll's registration, for the next poll's fast path (the driver's rule 4).
     registered: Registered,
 }
@@ -74,26 +74,24 @@ impl Sleep {
             None => crate::task::no_runtime_panic(what, Location::caller()),
         };
         Sleep {
+            deadline: rt.time.deadline_nanos(deadline.into_std()),
             rt,
-            deadline,
-            entry: None,
-            elapsed: false,
+            slot: TimerSlot::UNFILED,
             registered: Registered::default(),
         }
     }
 
     /// The instant this sleep completes at.
     pub fn deadline(&self) -> Instant {
-        self.deadline
+        Instant::from_std(self.rt.time.nanos_instant(self.deadline))
     }
 
     /// Whether the deadline has been reached (as far as the runtime has processed its timers).
     pub fn is_elapsed(&self) -> bool {
-        self.elapsed
-            || match self.entry {
-                Some(key) => self.rt.time.has_fired(key),
-                None => self.deadline <= Instant::now(),
-            }
+        match self.slot.key() {
+            Some(key) => self.rt.time.has_fired(key),
+            None => self.slot.is_elapsed() || self.deadline <= self.rt.time.now_nanos(),
+        }
     }
 
     /// Moves the deadline to `deadline`, whether or not the sleep already completed; the next
@@ -118,13 +116,16 @@ impl Sleep {
     /// ```
     pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
         let this = self.get_mut();
-        this.deadline = deadline;
-        this.elapsed = false;
-        // A fired timer's entry has no waker any more: the next poll must store one.
+        this.deadline = this.rt.time.deadline_nanos(deadline.into_std());
+        // The next poll stores its waker (a pending timer keeps the one it has meanwhile).
         this.registered = Registered::default();
-        if let Some(key) = this.entry {
-            let when = this.rt.time.reset_timer(key, deadline.into_std());
-            this.after_filing(when);
+        match this.slot.key() {
+            Some(key) => {
+                let when = this.rt.time.reset_timer(key, this.deadline);
+                this.after_filing(when);
+            }
+            // Elapsed: filed anew at the next poll.
+            None => this.slot = TimerSlot::UNFILED,
         }
     }
 
@@ -142,7 +143,7 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if this.elapsed {
+        if this.slot.is_elapsed() {
             return Poll::Ready(());
         }
         // No timer fired since the last poll stored this waker: still pending, no lock, and no
@@ -157,15 +158,13 @@ impl Future for Sleep {
                  the runtime that created them is alive"
             );
         }
-        match this.rt.time.poll_timer(
-            &mut this.entry,
-            &mut this.registered,
-            this.deadline.into_std(),
-            cx,
-        ) {
+        match this
+            .rt
+            .time
+            .poll_timer(&mut this.slot, &mut this.registered, this.deadline, cx)
+        {
             TimerPoll::Ready => {
                 coop.made_progress();
-                this.elapsed = true;
                 Poll::Ready(())
             }
             TimerPoll::Filed(when) => {
@@ -183,7 +182,7 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let Some(key) = self.entry.take() {
+        if let Some(key) = self.slot.key() {
             self.rt.time.remove_timer(key);
         }
     }
@@ -192,8 +191,8 @@ impl Drop for Sleep {
 impl fmt::Debug for Sleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sleep")
-            .field("deadline", &self.deadline)
-            .field("elapsed", &self.elapsed)
+            .field("deadline", &self.deadline())
+            .field("elapsed", &self.slot.is_elapsed())
             .finish()
     }
 }

@@ -91,10 +91,35 @@ const DETACHED: u8 = LEVELS as u8 + 1;
 /// never touch a newer entry that reused the slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TimerKey {
-    /// Index of the entry in the slab.
+    /// Index of the entry in the slab; below `MAX_INDEX`.
     index: u32,
     /// Generation of the slot when the key was handed out.
     generation: u32,
+}
+
+/// One past the largest slab index: the indexes from here up (`u32::MAX - 1` and `NIL`) are
+/// never an entry's, so a packed key can never equal the sentinels of the time driver's
+/// `TimerSlot`, whose low halves are those values.
+const MAX_INDEX: u32 = u32::MAX - 1;
+
+impl TimerKey {
+    /// The key in one word: the generation above the index. The index is below `MAX_INDEX`.
+    pub(crate) fn pack(self) -> u64 {
+        u64::from(self.generation) << 32 | u64::from(self.index)
+    }
+
+    /// The key [`pack`](Self::pack) gave `word`.
+    pub(crate) fn unpack(word: u64) -> TimerKey {
+        TimerKey {
+            index: word as u32,
+            generation: (word >> 32) as u32,
+        }
+    }
+
+    /// Whether `word` may be a packed key: its low half is an index below `MAX_INDEX`.
+    pub(crate) fn is_packed_key(word: u64) -> bool {
+        (word as u32) < MAX_INDEX
+    }
 }
 
 /// Observable state of a timer.
@@ -252,7 +277,9 @@ impl Wheel {
     pub(crate) fn insert(&mut self, when: u64, waker: Option<Waker>) -> TimerKey {
         let index = match self.free_head {
             NIL => {
-                let index = u32::try_from(self.entries.len()).ok().filter(|&i| i != NIL);
+                let index = u32::try_from(self.entries.len())
+                    .ok()
+                    .filter(|&i| i < MAX_INDEX);
                 let index = index.expect("timer wheel: too many timers");
                 self.entries.push(Entry {
                     when,
