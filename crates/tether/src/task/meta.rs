@@ -292,9 +292,19 @@ impl TaskMeta {
         self.scope.as_ref().is_none_or(|t| t.is_join_set())
     }
 
+    /// What a poll of the task's future starts with, from one load of the flags: its result is
+    /// decided (`COMPLETE`: the future is gone, it must not be polled), or cancellation was
+    /// requested, or neither.
     #[inline]
-    pub(crate) fn cancel_requested(&self) -> bool {
-        self.flags.load(Ordering::Acquire) & CANCEL_REQUESTED != 0
+    pub(crate) fn poll_start(&self) -> PollStart {
+        let flags = self.flags.load(Ordering::Acquire);
+        if flags & COMPLETE != 0 {
+            PollStart::Complete
+        } else if flags & CANCEL_REQUESTED != 0 {
+            PollStart::Cancel
+        } else {
+            PollStart::Run
+        }
     }
 
     /// Whether the task is a blocking job, run on the blocking pool.
@@ -445,6 +455,7 @@ impl TaskMeta {
     }
 
     /// Whether the task's result is decided (rule 2).
+    #[inline]
     pub(crate) fn is_complete(&self) -> bool {
         self.flags.load(Ordering::Acquire) & COMPLETE != 0
     }
@@ -457,6 +468,16 @@ impl TaskMeta {
 unsafe impl Sync for TaskMeta {}
 // SAFETY: as for `Sync`; the pointers in `links` and `registry_ref` are owned by no thread.
 unsafe impl Send for TaskMeta {}
+
+/// See [`TaskMeta::poll_start`].
+pub(crate) enum PollStart {
+    /// The result is decided.
+    Complete,
+    /// Cancellation was requested.
+    Cancel,
+    /// Poll the future.
+    Run,
+}
 
 /// Who drops a task's result, as decided by setting `COMPLETE` or `DETACHED` (rule 2).
 #[must_use]
