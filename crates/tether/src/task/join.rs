@@ -34,6 +34,7 @@
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -371,9 +372,26 @@ impl fmt::Debug for AbortHandle {
 /// }
 /// ```
 pub struct JoinError {
-    id: Id,
-    repr: Repr,
+    /// One word, so that a `Result<(), JoinError>` is one word too and a task's output slot
+    /// stays small: a cancelled task's id shifted left by one with the low bit set, or (low bit
+    /// clear) a pointer from `Box::into_raw` to the panic, which this error owns.
+    repr: NonNull<PanicRepr>,
+    _owns: PhantomData<Box<PanicRepr>>,
 }
+
+// SAFETY: a `JoinError` is its id or a `Box<PanicRepr>`, which is `Send` and `Sync` (asserted
+// below); the pointer is only dereferenced as that box.
+unsafe impl Send for JoinError {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for JoinError {}
+
+const _: () = {
+    const fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<PanicRepr>()
+};
+
+/// The low bit of a cancelled error's word.
+const CANCELLED_TAG: usize = 1;
 
 /// What the failure policy needs to report a panic nobody observed.
 pub(crate) struct Unobserved {
@@ -393,14 +411,12 @@ impl Unobserved {
     }
 }
 
-enum Repr {
-    Cancelled,
-    /// Boxed, so that a task's output slot (`Result<T, JoinError>`) stays small.
-    Panic(Box<PanicRepr>),
-}
-
+/// A panic, boxed, so that a task's output slot (`Result<T, JoinError>`) stays small; or,
+/// without a payload, a cancellation whose id does not fit the error's word (on targets whose
+/// pointers are narrower than 64 bits).
 struct PanicRepr {
-    payload: Payload,
+    id: Id,
+    payload: Option<Payload>,
     /// The payload's text, read when the panic was caught, for `Display`/`Debug`.
     message: Option<String>,
     /// Set while the panic has not been delivered through a `JoinHandle`; reported to the
@@ -417,9 +433,29 @@ unsafe impl Sync for Payload {}
 
 impl JoinError {
     pub(crate) fn cancelled(id: Id) -> JoinError {
+        let word = usize::try_from(id.as_u64())
+            .ok()
+            .filter(|n| n.leading_zeros() > 0);
+        let Some(word) = word else {
+            return JoinError::boxed(PanicRepr {
+                id,
+                payload: None,
+                message: None,
+                unobserved: None,
+            });
+        };
         JoinError {
-            id,
-            repr: Repr::Cancelled,
+            repr: NonNull::new(std::ptr::without_provenance_mut(word << 1 | CANCELLED_TAG))
+                .expect("non-zero: the tag bit is set"),
+            _owns: PhantomData,
+        }
+    }
+
+    fn boxed(repr: PanicRepr) -> JoinError {
+        // `PanicRepr` is 8-aligned, so the pointer's tag bit is clear.
+        JoinError {
+            repr: NonNull::from(Box::leak(Box::new(repr))),
+            _owns: PhantomData,
         }
     }
 
@@ -429,29 +465,50 @@ impl JoinError {
         unobserved: Option<Unobserved>,
     ) -> JoinError {
         let message = panic_message(payload.as_ref()).map(str::to_owned);
-        JoinError {
+        JoinError::boxed(PanicRepr {
             id,
-            repr: Repr::Panic(Box::new(PanicRepr {
-                payload: Payload(payload),
-                message,
-                unobserved,
-            })),
+            payload: Some(Payload(payload)),
+            message,
+            unobserved,
+        })
+    }
+
+    /// The boxed part, unless the error is a cancellation packed in the word.
+    fn boxed_repr(&self) -> Option<&PanicRepr> {
+        // SAFETY: with the tag bit clear, `repr` is the box this error owns (see the field).
+        (self.repr.as_ptr().addr() & CANCELLED_TAG == 0).then(|| unsafe { self.repr.as_ref() })
+    }
+
+    /// The panic, when the task panicked.
+    fn panic_repr(&self) -> Option<&PanicRepr> {
+        self.boxed_repr().filter(|p| p.payload.is_some())
+    }
+
+    /// The panic, when the task panicked.
+    fn panic_repr_mut(&mut self) -> Option<&mut PanicRepr> {
+        if !self.is_panic() {
+            return None;
         }
+        // SAFETY: as in `boxed_repr`; `&mut self` makes the access unique.
+        Some(unsafe { self.repr.as_mut() })
     }
 
     /// The id of the task that failed.
     pub fn id(&self) -> Id {
-        self.id
+        match self.boxed_repr() {
+            Some(p) => p.id,
+            None => Id::from_word(self.repr.as_ptr().addr() as u64 >> 1),
+        }
     }
 
     /// Whether the task was cancelled (by [`JoinHandle::abort`] or by the runtime shutting down).
     pub fn is_cancelled(&self) -> bool {
-        matches!(self.repr, Repr::Cancelled)
+        !self.is_panic()
     }
 
     /// Whether the task panicked.
     pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panic(_))
+        self.panic_repr().is_some()
     }
 
     /// The panic payload, to inspect or to resume with [`std::panic::resume_unwind`].
@@ -473,12 +530,13 @@ impl JoinError {
 
     /// The panic payload, or the error back if the task was cancelled.
     pub fn try_into_panic(mut self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
-        match std::mem::replace(&mut self.repr, Repr::Cancelled) {
-            Repr::Panic(mut p) => {
+        match self.panic_repr_mut() {
+            Some(p) => {
+                // Delivered: the error's drop (which frees the box) reports nothing.
                 p.unobserved = None;
-                Ok(p.payload.0)
+                Ok(p.payload.take().expect("a panic has its payload").0)
             }
-            Repr::Cancelled => Err(self),
+            None => Err(self),
         }
     }
 }
@@ -493,11 +551,11 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
 
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.repr {
-            Repr::Cancelled => write!(f, "task {} was cancelled", self.id),
-            Repr::Panic(p) => match &p.message {
-                Some(msg) => write!(f, "task {} panicked with message {:?}", self.id, msg),
-                None => write!(f, "task {} panicked", self.id),
+        match self.panic_repr() {
+            None => write!(f, "task {} was cancelled", self.id()),
+            Some(p) => match &p.message {
+                Some(msg) => write!(f, "task {} panicked with message {:?}", p.id, msg),
+                None => write!(f, "task {} panicked", p.id),
             },
         }
     }
@@ -505,11 +563,11 @@ impl fmt::Display for JoinError {
 
 impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.repr {
-            Repr::Cancelled => write!(f, "JoinError::Cancelled({})", self.id),
-            Repr::Panic(p) => match &p.message {
-                Some(msg) => write!(f, "JoinError::Panic({}, {:?}, ...)", self.id, msg),
-                None => write!(f, "JoinError::Panic({}, ...)", self.id),
+        match self.panic_repr() {
+            None => write!(f, "JoinError::Cancelled({})", self.id()),
+            Some(p) => match &p.message {
+                Some(msg) => write!(f, "JoinError::Panic({}, {:?}, ...)", p.id, msg),
+                None => write!(f, "JoinError::Panic({}, ...)", p.id),
             },
         }
     }
@@ -520,7 +578,7 @@ impl std::error::Error for JoinError {}
 impl JoinError {
     /// The error reached its receiver: the failure policy no longer needs to report it.
     pub(crate) fn observed(&mut self) {
-        if let Repr::Panic(p) = &mut self.repr {
+        if let Some(p) = self.panic_repr_mut() {
             p.unobserved = None;
         }
     }
@@ -528,20 +586,24 @@ impl JoinError {
 
 impl Drop for JoinError {
     fn drop(&mut self) {
-        if let Repr::Panic(p) = &mut self.repr {
-            if let Some(u) = p.unobserved.take() {
-                let failure = crate::diag::UnhandledFailure::task(
-                    self.id,
-                    u.name.as_deref(),
-                    u.location,
-                    p.message.as_deref(),
-                );
-                // This may run inside async-task's abort-on-panic guard: a panicking failure
-                // hook must not abort the process.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    u.rt.report_unhandled(&failure)
-                }));
-            }
+        if self.boxed_repr().is_none() {
+            return;
+        }
+        // SAFETY: the tag bit is clear, so `repr` came from `Box::leak` and this error owns it;
+        // this is its drop, so the box is taken once.
+        let mut p = unsafe { Box::from_raw(self.repr.as_ptr()) };
+        if let Some(u) = p.unobserved.take() {
+            let failure = crate::diag::UnhandledFailure::task(
+                p.id,
+                u.name.as_deref(),
+                u.location,
+                p.message.as_deref(),
+            );
+            // This may run inside async-task's abort-on-panic guard: a panicking failure hook
+            // must not abort the process.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                u.rt.report_unhandled(&failure)
+            }));
         }
     }
 }

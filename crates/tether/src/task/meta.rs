@@ -96,6 +96,11 @@ impl Id {
     pub fn as_u64(&self) -> u64 {
         self.0.get()
     }
+
+    /// The id whose number (`as_u64`) is `n`, which came from an id.
+    pub(crate) fn from_word(n: u64) -> Id {
+        Id(NonZeroU64::new(n).expect("tether: an id's number is not zero"))
+    }
 }
 
 /// How many ids a thread takes from the process-wide counter at a time ([`Id::next`]).
