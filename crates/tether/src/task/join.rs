@@ -475,8 +475,11 @@ impl JoinError {
 
     /// The boxed part, unless the error is a cancellation packed in the word.
     fn boxed_repr(&self) -> Option<&PanicRepr> {
+        if self.repr.as_ptr().addr() & CANCELLED_TAG != 0 {
+            return None;
+        }
         // SAFETY: with the tag bit clear, `repr` is the box this error owns (see the field).
-        (self.repr.as_ptr().addr() & CANCELLED_TAG == 0).then(|| unsafe { self.repr.as_ref() })
+        Some(unsafe { self.repr.as_ref() })
     }
 
     /// The panic, when the task panicked.
