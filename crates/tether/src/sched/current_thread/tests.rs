@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use crate::runtime::Builder;
 
-const LIMIT: Duration = Duration::from_secs(20);
+// Miri interprets each thread about a hundred times slower, and on a machine busy with other
+// work it took the single-core-bound test past 20 s once.
+const LIMIT: Duration = Duration::from_secs(if cfg!(miri) { 600 } else { 20 });
 
 thread_local! {
     /// Runs on this thread when `push_remote` has decided to push and has not pushed yet.
