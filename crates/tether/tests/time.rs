@@ -178,3 +178,10 @@ fn timer_from_another_thread_shortens_the_reactor_sleep() {
         "foreign timer waited {waited:?}"
     );
 }
+
+/// A `Sleep` is six words (the time driver's rule 5): it sits in every sleeping task's future.
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn a_sleep_is_six_words() {
+    assert_eq!(std::mem::size_of::<tether::time::Sleep>(), 48);
+}

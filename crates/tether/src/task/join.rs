@@ -630,6 +630,61 @@ mod tests {
 
     const BOUND: Duration = Duration::from_secs(10);
 
+    /// A `JoinError` is one word, so a task's `Result<(), JoinError>` is too (the task cell's
+    /// output slot; ARCHITECTURE.md, "What a task costs").
+    #[test]
+    fn a_join_error_is_one_word() {
+        use super::JoinError;
+        assert_eq!(
+            std::mem::size_of::<JoinError>(),
+            std::mem::size_of::<usize>()
+        );
+        assert_eq!(
+            std::mem::size_of::<Result<(), JoinError>>(),
+            std::mem::size_of::<usize>()
+        );
+    }
+
+    /// The boxed form of a cancellation (taken where an id does not fit the word, on targets
+    /// with narrow pointers) reads as the packed one.
+    #[test]
+    fn a_boxed_cancellation_reads_as_a_packed_one() {
+        use super::{JoinError, PanicRepr};
+        use crate::task::Id;
+        let id = Id::from_word(42);
+        let packed = JoinError::cancelled(id);
+        let boxed = JoinError::boxed(PanicRepr {
+            id,
+            payload: None,
+            message: None,
+            unobserved: None,
+        });
+        for e in [&packed, &boxed] {
+            assert!(e.is_cancelled());
+            assert!(!e.is_panic());
+            assert_eq!(e.id(), id);
+        }
+        assert_eq!(packed.to_string(), boxed.to_string());
+        assert_eq!(format!("{packed:?}"), format!("{boxed:?}"));
+        assert!(boxed.try_into_panic().is_err());
+        assert!(packed.try_into_panic().is_err());
+    }
+
+    /// A panic's error owns its payload: taken out once, the rest freed with the error.
+    #[test]
+    fn a_panic_error_gives_its_payload_and_id() {
+        use super::JoinError;
+        use crate::task::Id;
+        let id = Id::from_word(7);
+        let e = JoinError::panic(id, Box::new("boom"), None);
+        assert!(e.is_panic());
+        assert!(!e.is_cancelled());
+        assert_eq!(e.id(), id);
+        assert_eq!(e.to_string(), "task 7 panicked with message \"boom\"");
+        let payload = e.try_into_panic().expect("a panic");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
+    }
+
     /// Lets the completing worker go on and removes the hook, also when an assertion fails.
     struct Release(Option<Sender<()>>);
 
