@@ -166,25 +166,27 @@ impl<E: Send + 'static> Scope<E> {
     }
 }
 
-pin_project! {
-    /// The future of [`Scope::spawn`]: ready with the child's handle once the child is spawned.
-    #[must_use = "the child is only spawned when this future is awaited"]
-    pub struct Spawn<'a, E, F> {
-        scope: &'a Scope<E>,
-        future: Option<F>,
-        name: Option<Arc<str>>,
-        location: &'static Location<'static>,
-        // Our id in the queue of spawners while we wait for a place (state.rs rule 4).
-        waiter: Option<u64>,
-    }
+/// The future of [`Scope::spawn`]: ready with the child's handle once the child is spawned.
+#[must_use = "the child is only spawned when this future is awaited"]
+pub struct Spawn<'a, E, F> {
+    scope: &'a Scope<E>,
+    future: Option<F>,
+    name: Option<Arc<str>>,
+    location: &'static Location<'static>,
+    // Our id in the queue of spawners while we wait for a place (state.rs rule 4).
+    waiter: Option<u64>,
+}
 
-    impl<'a, E, F> PinnedDrop for Spawn<'a, E, F> {
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            if this.waiter.is_some() {
-                // Woken for a place we will not take: pass it on.
-                state_of(&this.scope.node).leave_queue(this.waiter.take(), true);
-            }
+// The child's future is only held here, never polled (it moves into its task), so nothing is
+// pinned through a `Spawn`.
+impl<E, F> Unpin for Spawn<'_, E, F> {}
+
+impl<E, F> Drop for Spawn<'_, E, F> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.waiter.is_some() {
+            // Woken for a place we will not take: pass it on.
+            state_of(&self.scope.node).leave_queue(self.waiter.take(), true);
         }
     }
 }
@@ -198,7 +200,7 @@ where
     type Output = ScopeTask<U>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ScopeTask<U>> {
-        let this = self.project();
+        let this = self.get_mut();
         let node = &this.scope.node;
         let state = state_of(node);
         if node.is_cancelled() || !state.rt.shared.sched.is_open() {
@@ -208,7 +210,7 @@ where
             if state.is_closed() && !node.is_cancelled() {
                 closed_panic();
             }
-            return Poll::Ready(not_started(node, this.waiter, this.future));
+            return Poll::Ready(not_started(node, &mut this.waiter, &mut this.future));
         }
         let reserved = if !state.is_bounded() {
             state.reserve_unbounded()
@@ -219,7 +221,7 @@ where
                 got = state.try_reserve_bounded();
             }
             if matches!(got, Reserve::Full) {
-                got = state.reserve_or_queue(this.waiter, cx.waker());
+                got = state.reserve_or_queue(&mut this.waiter, cx.waker());
             }
             got
         };
@@ -229,7 +231,7 @@ where
             // The scope's future was dropped since the check above: it cancels the scope before
             // it closes it, so, having seen `CLOSED`, we see the cancellation (rule 5).
             Reserve::Closed if node.is_cancelled() => {
-                return Poll::Ready(not_started(node, this.waiter, this.future));
+                return Poll::Ready(not_started(node, &mut this.waiter, &mut this.future));
             }
             Reserve::Closed => closed_panic(),
         }
@@ -239,7 +241,7 @@ where
             .expect("tether: a Spawn future was polled after it completed");
         let token = CancelToken { node: node.clone() };
         let group = Group::Scope(token);
-        let (name, location) = (this.name.take(), *this.location);
+        let (name, location) = (this.name.take(), this.location);
         let handle = crate::task::spawn_raw_with(
             &state.rt.shared,
             // SAFETY: the child is built with its own task's metadata, whose `scope` is this

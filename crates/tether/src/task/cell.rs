@@ -47,16 +47,27 @@ pub(crate) struct TaskFuture<'a, F> {
 }
 
 impl<F> Drop for TaskFuture<'_, F> {
+    #[inline]
     fn drop(&mut self) {
         if !self.guard.meta.is_complete() {
-            // async-task drops futures inside an abort-on-panic guard: a panic from the user's
-            // destructor must stop here (the panic hook has reported it).
-            // SAFETY: without `COMPLETE`, `decide` has not dropped the future; this is the
-            // task future's drop, so nothing uses it after this.
-            let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
-                ManuallyDrop::drop(&mut self.fut)
-            }));
+            self.drop_unfinished();
         }
+    }
+}
+
+impl<F> TaskFuture<'_, F> {
+    /// The drop of a task that never completed (its runnable dropped unrun, at shutdown): its
+    /// future is still there.
+    #[cold]
+    #[inline(never)]
+    fn drop_unfinished(&mut self) {
+        // async-task drops futures inside an abort-on-panic guard: a panic from the user's
+        // destructor must stop here (the panic hook has reported it).
+        // SAFETY: without `COMPLETE`, `decide` has not dropped the future; this is the task
+        // future's drop, so nothing uses it after this.
+        let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
+            ManuallyDrop::drop(&mut self.fut)
+        }));
     }
 }
 
