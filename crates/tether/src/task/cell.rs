@@ -231,37 +231,8 @@ where
     F::Output: 'static,
 {
     // SAFETY: the caller's obligation is this function's own (see above).
-    unsafe { spawn_with_schedule(shared, fut, name, location, blocking, group, schedule) }
-}
-
-/// Creates a task for `fut` on the runtime `shared` in `group` and registers it; then, and
-/// every time the task is woken, hands its `Runnable` to `schedule`, on the thread that spawned
-/// or woke it.
-///
-/// # Safety
-///
-/// If `F` is not `Send`, the caller guarantees that the task's `Runnable` is only run and
-/// dropped on the current thread: `schedule` must deliver it to a queue that only this thread
-/// pops, and must neither run nor drop it when called on another thread (`spawn_local`'s
-/// `LocalTaskQueue`). This is async-task's contract for `spawn_unchecked`.
-#[inline]
-pub(crate) unsafe fn spawn_with_schedule<F, S>(
-    shared: &Arc<RuntimeShared>,
-    fut: F,
-    name: Option<std::sync::Arc<str>>,
-    location: &'static Location<'static>,
-    blocking: bool,
-    group: Group<'_>,
-    schedule: S,
-) -> JoinHandle<F::Output>
-where
-    F: Future + 'static,
-    F::Output: 'static,
-    S: Fn(Runnable<TaskMeta>, ScheduleInfo) + Send + Sync + 'static,
-{
-    // SAFETY: the caller's obligation is this function's own.
     unsafe {
-        spawn_built(
+        spawn_with_schedule(
             shared,
             move |_| fut,
             name,
@@ -295,16 +266,22 @@ where
     F::Output: 'static,
 {
     // SAFETY: `F` is `Send`, so the task may run and be dropped on any thread.
-    unsafe { spawn_built(shared, build, name, location, false, group, schedule) }
+    unsafe { spawn_with_schedule(shared, build, name, location, false, group, schedule) }
 }
 
-/// The spawn primitive under [`spawn_with_schedule`] and [`spawn_raw_with`].
+/// Creates a task on the runtime `shared` in `group`, running the future `build` makes from
+/// the task's metadata (see [`spawn_raw_with`]; `move |_| fut` for a future that needs none), and
+/// registers it; then, and every time the task is woken, hands its `Runnable` to `schedule`, on
+/// the thread that spawned or woke it.
 ///
 /// # Safety
 ///
-/// As [`spawn_with_schedule`]'s.
+/// If `F` is not `Send`, the caller guarantees that the task's `Runnable` is only run and
+/// dropped on the current thread: `schedule` must deliver it to a queue that only this thread
+/// pops, and must neither run nor drop it when called on another thread (`spawn_local`'s
+/// `LocalTaskQueue`). This is async-task's contract for `spawn_unchecked`.
 #[inline]
-unsafe fn spawn_built<F, B, S>(
+pub(crate) unsafe fn spawn_with_schedule<F, B, S>(
     shared: &Arc<RuntimeShared>,
     build: B,
     name: Option<std::sync::Arc<str>>,

@@ -371,9 +371,15 @@ where
     // which only this thread pops and drops from (rules 1, 2); from another thread it neither runs
     // nor drops it. That is the obligation `spawn_with_schedule` places on `!Send` futures.
     let handle = unsafe {
-        crate::task::spawn_with_schedule(&shared, fut, name, location, false, group, move |t, i| {
-            queue.schedule(t, i)
-        })
+        crate::task::spawn_with_schedule(
+            &shared,
+            move |_| fut,
+            name,
+            location,
+            false,
+            group,
+            move |t, i| queue.schedule(t, i),
+        )
     };
     if let Some(entry) = owner.live.borrow_mut().get_mut(key) {
         *entry = Some(handle.abort_handle());
