@@ -297,3 +297,78 @@ fn a_burst_of_failures_is_cut_to_ten_lines_and_counted() {
         printed.stderr
     );
 }
+
+/// A future whose destructor panics with a payload whose own destructor panics: both panics are
+/// contained where the task drops its future, which is dropped exactly once (its `Counted` field
+/// once), whether the task finished or was aborted, and the task's result is delivered.
+#[test]
+fn a_future_whose_destructor_panics_twice_over_is_dropped_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    /// A panic payload that panics when dropped.
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("the payload's destructor panicked");
+        }
+    }
+    /// Ready at once, or never (`pending`); its destructor panics with a `Bomb`.
+    struct Nasty {
+        _counted: Counted,
+        pending: bool,
+    }
+    impl std::future::Future for Nasty {
+        type Output = u32;
+        fn poll(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<u32> {
+            if self.pending {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(7)
+            }
+        }
+    }
+    impl Drop for Nasty {
+        fn drop(&mut self) {
+            std::panic::panic_any(Bomb);
+        }
+    }
+
+    both_flavors(|multi| {
+        for pending in [false, true] {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let reports = Reports::default();
+            let rt = runtime(multi, &reports);
+            let d = drops.clone();
+            let out = rt.block_on(async move {
+                let h = tether::spawn(Nasty {
+                    _counted: Counted(d),
+                    pending,
+                });
+                if pending {
+                    tether::task::yield_now().await;
+                    h.abort();
+                }
+                h.await
+            });
+            match out {
+                Ok(v) => assert!(!pending && v == 7, "{multi} {pending}: {v}"),
+                Err(e) => assert!(pending && e.is_cancelled(), "{multi} {pending}: {e}"),
+            }
+            drop(rt);
+            assert_eq!(
+                drops.load(Ordering::SeqCst),
+                1,
+                "multi {multi}, aborted {pending}: the future was dropped once"
+            );
+        }
+    });
+}

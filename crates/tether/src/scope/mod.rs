@@ -180,6 +180,38 @@ where
 mod tests {
     use super::*;
 
+    /// A spawn that unwinds before its child's task exists (a panicking tracing subscriber,
+    /// say) gives the place it took back: the scope neither counts a child that never was nor,
+    /// bounded, stays full.
+    #[test]
+    fn a_spawn_that_panics_before_its_task_exists_gives_its_place_back() {
+        use crate::task::test_hooks::PANIC_AT_NEXT_SPAWN;
+        use futures_lite::FutureExt as _;
+        // Paused: a scope that waits for a child that never was times out at once.
+        let rt = crate::runtime::Builder::new_current_thread()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let out = rt.block_on(async {
+            let scope = Builder::new()
+                .max_concurrency(1)
+                .run(|s: Scope<()>| async move {
+                    PANIC_AT_NEXT_SPAWN.with(|p| p.set(true));
+                    let spawn = std::panic::AssertUnwindSafe(s.spawn(async { Ok(1) }));
+                    let panicked = spawn.catch_unwind().await.is_err();
+                    let live = s.live();
+                    Ok((panicked, live, s.spawn(async { Ok(2) }).await.await))
+                });
+            crate::time::timeout(std::time::Duration::from_secs(60), scope).await
+        });
+        let (panicked, live, second) = out
+            .expect("the scope ended (it did not wait for a child that never was)")
+            .unwrap();
+        assert!(panicked, "the spawn panicked");
+        assert_eq!(live, 0, "the place was given back");
+        assert_eq!(second, 2);
+    }
+
     #[test]
     fn describe_gives_the_scope_id_location_and_owner() {
         let rt = crate::runtime::Builder::new_current_thread()

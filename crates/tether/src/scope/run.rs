@@ -28,6 +28,7 @@
 //!    hands every failure recorded in the scope, and every one its children still record
 //!    afterwards, to the runtime's failure policy (state.rs rule 7).
 
+use std::cell::Cell;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
@@ -242,15 +243,25 @@ where
         let token = CancelToken { node: node.clone() };
         let group = Group::Scope(token);
         let (name, location) = (this.name.take(), this.location);
+        // The place is the child's once it exists (it gives it back when it leaves); if the
+        // spawn unwinds before, the place is given back here.
+        let place = Place {
+            scope: state,
+            taken: Cell::new(false),
+        };
         let handle = crate::task::spawn_raw_with(
             &state.rt.shared,
-            // SAFETY: the child is built with its own task's metadata, whose `scope` is this
-            // scope's token (`Child::new`'s contract).
-            |meta| unsafe { Child::new(future, meta) },
+            |meta| {
+                place.taken.set(true);
+                // SAFETY: the child is built with its own task's metadata, whose `scope` is
+                // this scope's token (`Child::new`'s contract).
+                unsafe { Child::new(future, meta) }
+            },
             name,
             location,
             group,
         );
+        std::mem::forget(place);
         // The hard drop follows the cancellation, so a scope that is not cancelled was not
         // hard-dropped (and the cancelled flag shares the spawner's cache line).
         if node.is_cancelled() && state.is_hard_dropped() {
@@ -260,6 +271,22 @@ where
         Poll::Ready(ScopeTask {
             handle: Some(handle),
         })
+    }
+}
+
+/// A place taken in a scope for a child: given back if dropped before the child exists (a
+/// spawn that unwound).
+struct Place<'a> {
+    scope: &'a ScopeState,
+    /// Set by the child's construction, from which on the child owns the place.
+    taken: Cell<bool>,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        if !self.taken.get() {
+            self.scope.release();
+        }
     }
 }
 

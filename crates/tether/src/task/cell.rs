@@ -65,9 +65,7 @@ impl<F> TaskFuture<'_, F> {
         // destructor must stop here (the panic hook has reported it).
         // SAFETY: without `COMPLETE`, `decide` has not dropped the future; this is the task
         // future's drop, so nothing uses it after this.
-        let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
-            ManuallyDrop::drop(&mut self.fut)
-        }));
+        contain(|| unsafe { ManuallyDrop::drop(&mut self.fut) });
     }
 }
 
@@ -173,19 +171,32 @@ impl<F> TaskFuture<'_, F> {
     #[inline(always)]
     fn decide<T>(&mut self, result: Result<T, JoinError>) -> Result<T, JoinError> {
         let meta = self.guard.meta;
-        // A panic from the user's destructor is caught: the task's result is already decided,
-        // and the panic hook has reported the panic.
+        // A panic from the user's destructor is contained: the task's result is already
+        // decided, and the panic hook has reported the panic.
         // SAFETY: `COMPLETE` is not set (`poll` checked), so the future was not dropped yet;
         // `COMPLETE` is set next, so it is not used or dropped again.
-        let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
-            ManuallyDrop::drop(&mut self.fut)
-        }));
+        contain(|| unsafe { ManuallyDrop::drop(&mut self.fut) });
         match meta.mark_complete() {
             ResultOwner::Other => result,
             ResultOwner::Caller => {
                 drop_result(meta, result);
                 Err(JoinError::cancelled(meta.id))
             }
+        }
+    }
+}
+
+/// Runs `f`, which drops user values, so that no panic leaves it: a panic is caught, and so is
+/// one from dropping the first panic's payload (that payload is then leaked: its destructor
+/// already failed once). The panic hook has reported each.
+///
+/// `decide` relies on it: nothing may unwind between dropping the user's future and setting
+/// `COMPLETE`, or the task future's drop would drop the future again.
+#[inline]
+fn contain(f: impl FnOnce()) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        if let Err(second) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            std::mem::forget(second);
         }
     }
 }
@@ -296,6 +307,8 @@ where
     F::Output: 'static,
     S: Fn(Runnable<TaskMeta>, ScheduleInfo) + Send + Sync + 'static,
 {
+    #[cfg(test)]
+    test_hooks::before_spawn();
     let (scope, join_waker) = match group {
         Group::Root => (None, None),
         Group::Scope(token) => (Some(token), None),
@@ -356,6 +369,18 @@ pub(crate) mod test_hooks {
 
     /// Called with the task's id right after a task left the registry (rule 4).
     pub(crate) static UNREGISTERED: Mutex<Option<Hook>> = Mutex::new(None);
+
+    thread_local! {
+        /// Set: the next spawn on this thread panics before its task exists.
+        pub(crate) static PANIC_AT_NEXT_SPAWN: std::cell::Cell<bool> =
+            const { std::cell::Cell::new(false) };
+    }
+
+    pub(super) fn before_spawn() {
+        if PANIC_AT_NEXT_SPAWN.with(|p| p.replace(false)) {
+            panic!("test hook: this spawn panics before its task exists");
+        }
+    }
 
     pub(super) fn unregistered(id: Id) {
         let hook = UNREGISTERED

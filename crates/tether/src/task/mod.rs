@@ -36,6 +36,8 @@
 
 pub(crate) mod blocking;
 mod cell;
+#[cfg(test)]
+pub(crate) use cell::test_hooks;
 pub(crate) mod coop;
 pub(crate) mod current;
 mod join;
