@@ -185,3 +185,31 @@ fn timer_from_another_thread_shortens_the_reactor_sleep() {
 fn a_sleep_is_six_words() {
     assert_eq!(std::mem::size_of::<tether::time::Sleep>(), 48);
 }
+
+/// A fired sleep gives its wheel entry back at the poll that sees it fired (the driver's rule
+/// 5): a sleep made next takes the same entry, and neither the elapsed sleep's drop, nor
+/// polling it again, nor resetting it touches the new one's timer.
+#[tether::test(start_paused = true)]
+async fn a_fired_sleeps_entry_serves_the_next_sleep_alone() {
+    let start = Instant::now();
+    let mut first = sleep(Duration::from_millis(10));
+    (&mut first).await;
+    assert!(first.is_elapsed());
+    // Polled again once elapsed, it stays ready.
+    (&mut first).await;
+    let mut second = sleep(Duration::from_millis(50));
+    assert!(!second.is_elapsed());
+    // Reset to the past, the first is ready at once and files nothing that fires the second.
+    Pin::new(&mut first).reset(start);
+    (&mut first).await;
+    drop(first);
+    assert!(!second.is_elapsed());
+    (&mut second).await;
+    assert_eq!(start.elapsed(), Duration::from_millis(60));
+    assert!(second.is_elapsed());
+    // Reset after it fired, it waits for its new deadline.
+    Pin::new(&mut second).reset(Instant::now() + Duration::from_millis(5));
+    assert!(!second.is_elapsed());
+    second.await;
+    assert_eq!(start.elapsed(), Duration::from_millis(65));
+}
