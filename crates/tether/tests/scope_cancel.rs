@@ -222,3 +222,43 @@ async fn a_token_kept_after_its_scope_ended_does_not_reach_the_next_scope() {
     .unwrap();
     assert!(!next, "the next scope has its own token");
 }
+
+/// A child dropped after the grace period whose future's destructor panics with a payload whose
+/// own destructor panics still leaves the scope: the scope returns its error at the end of the
+/// grace period instead of waiting forever.
+#[tether::test(start_paused = true)]
+async fn a_dropped_childs_destructor_panicking_twice_over_does_not_hold_the_scope() {
+    /// A panic payload that panics when dropped.
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("the payload's destructor panicked");
+        }
+    }
+    struct Nasty;
+    impl Drop for Nasty {
+        fn drop(&mut self) {
+            std::panic::panic_any(Bomb);
+        }
+    }
+    let start = Instant::now();
+    let ended = tether::time::timeout(
+        Duration::from_secs(60),
+        Builder::new()
+            .grace_period(Duration::from_secs(2))
+            .run(|s| async move {
+                s.spawn(async move {
+                    let _nasty = Nasty;
+                    sleep(Duration::from_secs(3600)).await; // ignores cancellation
+                    Ok::<_, &str>(())
+                })
+                .await;
+                s.spawn(async { Err::<(), _>("boom") }).await;
+                Ok(())
+            }),
+    )
+    .await;
+    let err = ended.expect("the scope ended").unwrap_err();
+    assert_eq!(err.failures().len(), 1);
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+}

@@ -47,8 +47,9 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
             if this.fut.is_some() {
-                // A panic in the user's destructor must not keep the child in the scope forever.
-                let _ = catch_unwind(AssertUnwindSafe(|| this.fut.set(None)));
+                // A panic in the user's destructor (or in its payload's) must not keep the child
+                // in the scope forever.
+                crate::task::contain(|| this.fut.set(None));
                 scope_of(meta_of(this.meta)).release();
             }
         }

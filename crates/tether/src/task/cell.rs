@@ -193,7 +193,7 @@ impl<F> TaskFuture<'_, F> {
 /// `decide` relies on it: nothing may unwind between dropping the user's future and setting
 /// `COMPLETE`, or the task future's drop would drop the future again.
 #[inline]
-fn contain(f: impl FnOnce()) {
+pub(crate) fn contain(f: impl FnOnce()) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
         if let Err(second) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
             std::mem::forget(second);

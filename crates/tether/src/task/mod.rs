@@ -61,7 +61,7 @@ pub(crate) use join_set::JoinSetDesc;
 pub use meta::Id;
 pub use yield_now::yield_now;
 
-pub(crate) use cell::{spawn_raw, spawn_raw_with, spawn_with_schedule, Group};
+pub(crate) use cell::{contain, spawn_raw, spawn_raw_with, spawn_with_schedule, Group};
 pub(crate) use join::panic_message;
 
 use crate::runtime::Handle;
