@@ -723,12 +723,7 @@ fn storm(addr: SocketAddr, server: &ProcStats, log: &Log) -> Result<Storm, Strin
             // each it closes, and reach the limit only later. The errors counted include that
             // first one.
             let errors0 = log.count_stderr_lines(is_accept_error);
-            let waiting = Instant::now();
-            while log.count_stderr_lines(is_accept_error) == errors0
-                && waiting.elapsed() < AT_LIMIT_WAIT
-            {
-                thread::sleep(Duration::from_millis(5));
-            }
+            log.wait_for_stderr_lines(is_accept_error, errors0 + 1, AT_LIMIT_WAIT);
             let (cpu1, t1) = (server.cpu(), Instant::now());
             thread::sleep(AT_LIMIT);
             st.cpu_at_limit = server.cpu() - cpu1;

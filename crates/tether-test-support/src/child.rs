@@ -161,6 +161,21 @@ pub struct Log {
     stderr: Arc<Mutex<Vec<String>>>,
 }
 
+/// Calls `probe` until it gives a value, every 10 ms (the child's output arrives on reader
+/// threads, with nothing to wait on); `None` once `limit` has passed.
+fn poll_until<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = probe() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[allow(dead_code)] // not every test that includes this module needs all of it
 impl Log {
     /// Everything the child printed on stdout so far.
@@ -197,21 +212,26 @@ impl Log {
     /// `limit`. Unlike [`Running::wait_for_line`] it looks at every line printed so far and
     /// consumes nothing, so any number of threads can wait for their own lines.
     pub fn wait_for_line(&self, pred: impl Fn(&str) -> bool, limit: Duration) -> Option<String> {
-        let deadline = Instant::now() + limit;
         let mut seen = 0;
-        loop {
-            {
-                let lines = self.stdout.lock().unwrap();
-                if let Some(l) = lines[seen..].iter().find(|l| pred(l)) {
-                    return Some(l.clone());
-                }
-                seen = lines.len();
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
+        poll_until(limit, || {
+            let lines = self.stdout.lock().unwrap();
+            let found = lines[seen..].iter().find(|l| pred(l)).cloned();
+            seen = lines.len();
+            found
+        })
+    }
+
+    /// Waits (polling) until at least `n` stderr lines satisfy `pred`; false after `limit`.
+    pub fn wait_for_stderr_lines(
+        &self,
+        pred: impl Fn(&str) -> bool,
+        n: usize,
+        limit: Duration,
+    ) -> bool {
+        poll_until(limit, || {
+            (self.count_stderr_lines(&pred) >= n).then_some(())
+        })
+        .is_some()
     }
 
     /// Both outputs, for failure messages.
