@@ -1,6 +1,7 @@
 //! What a scope allocates, counted by a global allocator: a scope that never spawns allocates
 //! nothing once its thread has recycled one (the first scope on a thread allocates its state),
-//! and a child costs the allocations of a plain `tether::spawn`.
+//! and a child costs the allocations of a plain `tether::spawn`. A name costs no allocation per
+//! task once its thread has spawned a task named alike from the same place.
 //!
 //! Only allocations made on the test's own thread, between `start` and `stop`, are counted, so
 //! the runtime's other threads and the test harness do not disturb the figures.
@@ -148,5 +149,42 @@ fn a_scope_child_allocates_what_a_plain_spawn_allocates() {
         let scoped = allocations(scoped).await;
         assert_eq!(plain, N, "one allocation per task");
         assert_eq!(scoped, plain, "a scope's child costs what a task costs");
+    });
+}
+
+#[test]
+fn named_tasks_spawned_in_a_loop_allocate_only_their_task() {
+    const N: u64 = 100;
+    let rt = tether::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let scoped = || async {
+            scope(|s| async move {
+                for i in 0..N {
+                    let child = s.spawn_named("worker", async move { Ok::<_, ()>(i) });
+                    assert_eq!(child.await.await, i);
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        };
+        let builder = tether::task::Builder::new().name("job");
+        let built = || {
+            let builder = builder.clone();
+            async move {
+                for i in 0..N {
+                    let handle = builder.clone().spawn(async move { i });
+                    assert_eq!(handle.await.unwrap(), i);
+                }
+            }
+        };
+        // The first of each names its record, which later ones share.
+        scoped().await;
+        built().await;
+        let scoped = allocations(scoped).await;
+        let built = allocations(built).await;
+        assert_eq!((scoped, built), (N, N), "one allocation per named task");
     });
 }

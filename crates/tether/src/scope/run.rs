@@ -46,6 +46,7 @@ use super::error::{Failure, FailureSource, Reason, ScopeError};
 use super::state::{self, Children, Reserve, ScopeState};
 use crate::diag::ScopeLoss;
 use crate::runtime::Handle;
+use crate::task::meta::Origin;
 use crate::task::waker_id::WakerId;
 use crate::task::{Group, JoinHandle};
 use crate::time::{Instant, Sleep};
@@ -107,7 +108,7 @@ impl<E: Send + 'static> Scope<E> {
         F: Future<Output = Result<U, E>> + Send + 'static,
         U: Send + 'static,
     {
-        self.spawn_inner(None, future, Location::caller())
+        self.spawn_inner(Origin::unnamed(Location::caller()), future)
     }
 
     /// Like [`spawn`](Scope::spawn), with a name that shows in the task registry and in the
@@ -118,20 +119,14 @@ impl<E: Send + 'static> Scope<E> {
         F: Future<Output = Result<U, E>> + Send + 'static,
         U: Send + 'static,
     {
-        self.spawn_inner(Some(Arc::from(name)), future, Location::caller())
+        self.spawn_inner(Origin::named(name, None, Location::caller()), future)
     }
 
-    fn spawn_inner<F>(
-        &self,
-        name: Option<Arc<str>>,
-        future: F,
-        location: &'static Location<'static>,
-    ) -> Spawn<'_, E, F> {
+    fn spawn_inner<F>(&self, origin: Origin, future: F) -> Spawn<'_, E, F> {
         Spawn {
             scope: self,
             future: Some(future),
-            name,
-            location,
+            origin: Some(origin),
             waiter: None,
         }
     }
@@ -172,8 +167,8 @@ impl<E: Send + 'static> Scope<E> {
 pub struct Spawn<'a, E, F> {
     scope: &'a Scope<E>,
     future: Option<F>,
-    name: Option<Arc<str>>,
-    location: &'static Location<'static>,
+    // The child's name and spawn location (taken when it is spawned).
+    origin: Option<Origin>,
     // Our id in the queue of spawners while we wait for a place (state.rs rule 4).
     waiter: Option<u64>,
 }
@@ -242,7 +237,10 @@ where
             .expect("tether: a Spawn future was polled after it completed");
         let token = CancelToken { node: node.clone() };
         let group = Group::Scope(token);
-        let (name, location) = (this.name.take(), this.location);
+        let origin = this
+            .origin
+            .take()
+            .expect("tether: a Spawn future was polled after it completed");
         // The place is the child's once it exists (it gives it back when it leaves); if the
         // spawn unwinds before, the place is given back here.
         let place = Place {
@@ -257,8 +255,7 @@ where
                 // this scope's token (`Child::new`'s contract).
                 unsafe { Child::new(future, meta) }
             },
-            name,
-            location,
+            origin,
             group,
         );
         std::mem::forget(place);

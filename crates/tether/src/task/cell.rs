@@ -31,7 +31,7 @@ use crate::loom::sync::Arc;
 use crate::runtime::diagnostics;
 use crate::runtime::RuntimeShared;
 use crate::task::join::{drop_result, JoinError, JoinHandle, Unobserved};
-use crate::task::meta::{PollStart, ResultOwner, TaskMeta};
+use crate::task::meta::{Origin, PollStart, ResultOwner, TaskMeta};
 
 /// The future stored in a task cell (see the module docs).
 ///
@@ -246,8 +246,7 @@ where
         spawn_with_schedule(
             shared,
             move |_| fut,
-            name,
-            location,
+            Origin::new(name, location),
             blocking,
             group,
             schedule,
@@ -267,8 +266,7 @@ where
 pub(crate) fn spawn_raw_with<F, B>(
     shared: &Arc<RuntimeShared>,
     build: B,
-    name: Option<std::sync::Arc<str>>,
-    location: &'static Location<'static>,
+    origin: Origin,
     group: Group<'_>,
 ) -> JoinHandle<F::Output>
 where
@@ -277,7 +275,7 @@ where
     F::Output: 'static,
 {
     // SAFETY: `F` is `Send`, so the task may run and be dropped on any thread.
-    unsafe { spawn_with_schedule(shared, build, name, location, false, group, schedule) }
+    unsafe { spawn_with_schedule(shared, build, origin, false, group, schedule) }
 }
 
 /// Creates a task on the runtime `shared` in `group`, running the future `build` makes from
@@ -295,8 +293,7 @@ where
 pub(crate) unsafe fn spawn_with_schedule<F, B, S>(
     shared: &Arc<RuntimeShared>,
     build: B,
-    name: Option<std::sync::Arc<str>>,
-    location: &'static Location<'static>,
+    origin: Origin,
     blocking: bool,
     group: Group<'_>,
     schedule: S,
@@ -315,14 +312,14 @@ where
         Group::JoinSet(token, waker) => (Some(token), Some(waker)),
     };
     #[allow(unused_mut)]
-    let mut meta = TaskMeta::new(shared.clone(), name, location, blocking, scope);
+    let mut meta = TaskMeta::new(shared.clone(), origin, blocking, scope);
     #[cfg(feature = "tracing")]
     {
         meta.span = tracing::info_span!(
             "task",
             task.id = meta.id.as_u64(),
             task.name = meta.name().map(|n| &**n),
-            task.location = %location,
+            task.location = %meta.location(),
         );
     }
     // SAFETY: (1) the caller keeps a `!Send` `F`'s runnable on this thread, as this function's

@@ -374,8 +374,7 @@ where
         crate::task::spawn_with_schedule(
             &shared,
             move |_| fut,
-            name,
-            location,
+            crate::task::meta::Origin::new(name, location),
             false,
             group,
             move |t, i| queue.schedule(t, i),

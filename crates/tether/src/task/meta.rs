@@ -21,7 +21,8 @@
 //!
 //! The layout (80 bytes on 64-bit targets, see `ARCHITECTURE.md`, "What a task costs") packs the
 //! name and spawn location into one word ([`Origin`]: a named task's name and location live in a
-//! small box, an unnamed task's word is its `&'static Location`), and the registry's entry is the
+//! small shared record, which the tasks named alike from one place share; an unnamed task's word
+//! is its `&'static Location`), and the registry's entry is the
 //! task's own `links` and `registry_ref` instead of a slot in a separate table.
 
 use std::cell::UnsafeCell;
@@ -127,8 +128,9 @@ const UNREGISTERED: u8 = 8;
 const SHUTDOWN_WOKEN: u8 = 16;
 
 /// A task's name and spawn location in one word: a `&'static Location` (low bit clear) for an
-/// unnamed task, or (low bit set) a box holding the name and the location for a named one. Both
-/// pointees are aligned to at least 2, so the low bit is free.
+/// unnamed task, or (low bit set) a pointer from `Arc::into_raw` to the name and the location
+/// for a named one, shared by the named tasks spawned from one place with one name (see
+/// [`Origin::named`]). Both pointees are aligned to at least 2, so the low bit is free.
 pub(crate) struct Origin(NonNull<()>);
 
 /// What a named task's [`Origin`] points at.
@@ -142,40 +144,107 @@ const NAMED_TAG: usize = 1;
 /// The bit of `TaskMeta::placement` that marks a blocking job (the shard takes the others).
 const BLOCKING: u8 = 0x80;
 
+/// How many named origins a thread keeps for reuse ([`Origin::named`]).
+const RECENT_NAMES: usize = 4;
+
+/// The named origins last made on this thread, each holding one reference, replaced in turn.
+struct RecentNames {
+    slots: [Option<std::sync::Arc<Named>>; RECENT_NAMES],
+    next: usize,
+}
+
+std::thread_local! {
+    static RECENT: std::cell::RefCell<RecentNames> = const {
+        std::cell::RefCell::new(RecentNames {
+            slots: [const { None }; RECENT_NAMES],
+            next: 0,
+        })
+    };
+}
+
 impl Origin {
+    /// The origin of an unnamed task spawned at `location`.
     #[inline]
-    fn new(name: Option<std::sync::Arc<str>>, location: &'static Location<'static>) -> Origin {
+    pub(crate) fn unnamed(location: &'static Location<'static>) -> Origin {
+        Origin(NonNull::from(location).cast())
+    }
+
+    /// The origin of a task named `name` (or unnamed), spawned at `location`.
+    #[inline]
+    pub(crate) fn new(
+        name: Option<std::sync::Arc<str>>,
+        location: &'static Location<'static>,
+    ) -> Origin {
         match name {
-            None => Origin(NonNull::from(location).cast()),
-            Some(name) => {
-                let named = Box::into_raw(Box::new(Named { name, location }));
-                debug_assert_eq!(named as usize & NAMED_TAG, 0);
-                let tagged = named.cast::<()>().map_addr(|a| a | NAMED_TAG);
-                // SAFETY: a `Box`'s pointer is not null, and setting a bit keeps it so.
-                Origin(unsafe { NonNull::new_unchecked(tagged) })
-            }
+            None => Origin::unnamed(location),
+            Some(name) => Origin::named(&name, Some(&name), location),
         }
     }
 
+    /// The origin of a task named `name` spawned at `location`. A server names the tasks it
+    /// spawns in a loop alike, so the last few named origins made on this thread are kept: a
+    /// spawn from the same place with an equal name shares one (a reference count's increment)
+    /// instead of allocating its own. `arc`, when given, holds `name` and is reused by an
+    /// origin that must be made.
+    pub(crate) fn named(
+        name: &str,
+        arc: Option<&std::sync::Arc<str>>,
+        location: &'static Location<'static>,
+    ) -> Origin {
+        let make = || {
+            std::sync::Arc::new(Named {
+                name: arc.cloned().unwrap_or_else(|| std::sync::Arc::from(name)),
+                location,
+            })
+        };
+        let named = RECENT
+            .try_with(|recent| {
+                let mut recent = recent.borrow_mut();
+                let hit = recent
+                    .slots
+                    .iter()
+                    .flatten()
+                    .find(|n| ptr::eq(n.location, location) && *n.name == *name);
+                if let Some(hit) = hit {
+                    return hit.clone();
+                }
+                let made = make();
+                let next = recent.next;
+                // The origin it replaces is released here: its tasks hold their own references.
+                recent.slots[next] = Some(made.clone());
+                recent.next = (next + 1) % RECENT_NAMES;
+                made
+            })
+            // The thread is exiting and its keeps are gone: no sharing.
+            .unwrap_or_else(|_| make());
+        let named = std::sync::Arc::into_raw(named).cast_mut();
+        debug_assert_eq!(named as usize & NAMED_TAG, 0);
+        let tagged = named.cast::<()>().map_addr(|a| a | NAMED_TAG);
+        // SAFETY: an `Arc`'s pointer is not null, and setting a bit keeps it so.
+        Origin(unsafe { NonNull::new_unchecked(tagged) })
+    }
+
     #[inline]
-    fn named(&self) -> Option<&Named> {
+    fn named_ref(&self) -> Option<&Named> {
         let p = self.0.as_ptr();
         if p.addr() & NAMED_TAG == 0 {
             return None;
         }
-        // SAFETY: a tagged word is the pointer of the `Box<Named>` made in `new`, freed only in
-        // `drop`, so it is valid for as long as `self`.
+        // SAFETY: a tagged word is a pointer from `Arc::into_raw` made in `named`, whose
+        // reference this origin owns until `drop`, so it is valid for as long as `self`.
         Some(unsafe { &*p.map_addr(|a| a & !NAMED_TAG).cast::<Named>() })
     }
 
-    fn name(&self) -> Option<&std::sync::Arc<str>> {
-        self.named().map(|n| &n.name)
+    /// The task's name, if it has one.
+    pub(crate) fn name(&self) -> Option<&std::sync::Arc<str>> {
+        self.named_ref().map(|n| &n.name)
     }
 
-    fn location(&self) -> &'static Location<'static> {
-        match self.named() {
+    /// Where the task was spawned.
+    pub(crate) fn location(&self) -> &'static Location<'static> {
+        match self.named_ref() {
             Some(n) => n.location,
-            // SAFETY: an untagged word is the `&'static Location` given to `new`.
+            // SAFETY: an untagged word is the `&'static Location` given to `unnamed`.
             None => unsafe { self.0.cast::<Location<'static>>().as_ref() },
         }
     }
@@ -186,14 +255,17 @@ impl Drop for Origin {
     fn drop(&mut self) {
         let p = self.0.as_ptr();
         if p.addr() & NAMED_TAG != 0 {
-            // SAFETY: a tagged word owns the `Box<Named>` made in `new`; this is its only drop.
-            drop(unsafe { Box::from_raw(p.map_addr(|a| a & !NAMED_TAG).cast::<Named>()) });
+            // SAFETY: a tagged word owns one reference of the `Arc<Named>` it came from
+            // (`named`); this is its only drop.
+            drop(unsafe {
+                std::sync::Arc::from_raw(p.map_addr(|a| a & !NAMED_TAG).cast::<Named>())
+            });
         }
     }
 }
 
-// SAFETY: an `Origin` owns a `Box<Named>` (whose fields are `Send + Sync`) or borrows a
-// `&'static Location` (`Sync`); it is never written after `new`.
+// SAFETY: an `Origin` owns a reference of an `Arc<Named>` (whose fields are `Send + Sync`) or
+// borrows a `&'static Location` (`Sync`); what it points at is never written.
 unsafe impl Send for Origin {}
 // SAFETY: as for `Send`: shared access only reads immutable, `Sync` data.
 unsafe impl Sync for Origin {}
@@ -249,8 +321,7 @@ impl TaskMeta {
     #[inline]
     pub(crate) fn new(
         shared: Arc<RuntimeShared>,
-        name: Option<std::sync::Arc<str>>,
-        location: &'static std::panic::Location<'static>,
+        origin: Origin,
         blocking: bool,
         scope: Option<crate::scope::CancelToken>,
     ) -> TaskMeta {
@@ -263,7 +334,7 @@ impl TaskMeta {
         let id = Id::next();
         TaskMeta {
             id,
-            origin: Origin::new(name, location),
+            origin,
             links: UnsafeCell::new(Links {
                 prev: ptr::null(),
                 next: ptr::null(),
@@ -517,5 +588,55 @@ mod tests {
         #[cfg(not(feature = "tracing"))]
         let span = 0;
         assert_eq!(std::mem::size_of::<super::TaskMeta>(), 80 + span);
+    }
+
+    #[track_caller]
+    fn here() -> &'static std::panic::Location<'static> {
+        std::panic::Location::caller()
+    }
+
+    #[test]
+    fn origins_named_alike_from_one_place_share_their_record() {
+        use super::Origin;
+        use std::sync::Arc;
+
+        let (a, b) = (here(), here());
+        let first = Origin::named("conn", None, a);
+        let again = Origin::named("conn", None, a);
+        // Same place, same name: one record.
+        assert!(Arc::ptr_eq(first.name().unwrap(), again.name().unwrap()));
+        // Another place or another name: its own.
+        let elsewhere = Origin::named("conn", None, b);
+        assert!(!Arc::ptr_eq(
+            first.name().unwrap(),
+            elsewhere.name().unwrap()
+        ));
+        assert_eq!(elsewhere.location(), b);
+        // More names than a thread keeps: every origin still says its own name and place.
+        let names = ["a", "bb", "ccc", "dddd", "eeeee", "ffffff"];
+        let mut made = Vec::new();
+        for round in 0..3 {
+            for (i, name) in names.iter().enumerate() {
+                let location = if i % 2 == 0 { a } else { b };
+                let held = Arc::<str>::from(*name);
+                let origin = if round == 1 {
+                    Origin::new(Some(held), location)
+                } else {
+                    Origin::named(name, None, location)
+                };
+                made.push((origin, *name, location));
+            }
+        }
+        for (origin, name, location) in &made {
+            assert_eq!(origin.name().map(|n| &**n), Some(*name));
+            assert_eq!(origin.location(), *location);
+        }
+        // The records outlive the thread's keeps that referred to them.
+        drop((first, elsewhere));
+        assert_eq!(&**again.name().unwrap(), "conn");
+        assert_eq!(again.location(), a);
+        let unnamed = Origin::unnamed(b);
+        assert!(unnamed.name().is_none());
+        assert_eq!(unnamed.location(), b);
     }
 }
