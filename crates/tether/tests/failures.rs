@@ -68,6 +68,46 @@ fn handle_dropped_after_the_panic_is_reported_once() {
     });
 }
 
+/// A failure hook that panics with a payload whose destructor panics as well: neither panic
+/// leaves the drop of the handle that reported the failure (the payload's used to).
+#[test]
+fn a_panicking_hook_with_a_panicking_payload_does_not_escape_the_report() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("the hook's payload");
+            }
+        }
+    }
+    both_flavors(|multi| {
+        let hooked = Arc::new(Mutex::new(0));
+        let h = hooked.clone();
+        let mut b = if multi {
+            Builder::new_multi_thread()
+        } else {
+            Builder::new_current_thread()
+        };
+        let rt = b
+            .on_unhandled_failure(move |_| {
+                *h.lock().unwrap() += 1;
+                std::panic::panic_any(Bomb);
+            })
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let h = tether::spawn(async { panic!("late") });
+            while !h.is_finished() {
+                tether::task::yield_now().await;
+            }
+            let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(h)));
+            assert!(dropped.is_ok(), "a panic left the handle's drop");
+        });
+        drop(rt);
+        assert_eq!(*hooked.lock().unwrap(), 1);
+    });
+}
+
 #[test]
 fn awaited_panic_is_not_reported_even_if_the_error_is_ignored() {
     both_flavors(|multi| {

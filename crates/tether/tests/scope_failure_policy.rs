@@ -160,6 +160,81 @@ fn a_childs_value_that_panics_on_drop_does_not_keep_it_in_the_scope() {
     }
 }
 
+/// The same child, with a failure hook that panics with a payload whose destructor panics too:
+/// that second panic used to unwind out of the child's poll before the child left its scope,
+/// so the scope waited forever.
+#[test]
+fn a_failure_hook_whose_panic_payload_panics_when_dropped_does_not_keep_a_child_in_its_scope() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc::channel;
+    use std::task::{Context, Poll};
+
+    struct Bomb(&'static str);
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("{}", self.0);
+            }
+        }
+    }
+    struct PanicsOnDrop<F> {
+        fut: Pin<Box<F>>,
+        _bomb: Bomb,
+    }
+    impl<F: Future> Future for PanicsOnDrop<F> {
+        type Output = F::Output;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            self.fut.as_mut().poll(cx)
+        }
+    }
+
+    let flavors: &[bool] = if cfg!(miri) { &[false] } else { &[false, true] };
+    for &multi in flavors {
+        let hooked = Arc::new(AtomicUsize::new(0));
+        let h = hooked.clone();
+        let mut b = if multi {
+            tether::runtime::Builder::new_multi_thread()
+        } else {
+            tether::runtime::Builder::new_current_thread()
+        };
+        b.on_unhandled_failure(move |_| {
+            h.fetch_add(1, Ordering::SeqCst);
+            std::panic::panic_any(Bomb("the hook's payload"));
+        });
+        let rt = b.build().unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            let resumed = rt.block_on(async {
+                let res = std::panic::AssertUnwindSafe(scope(|s| async move {
+                    let child = PanicsOnDrop {
+                        fut: Box::pin(async { Ok::<_, ()>(Bomb("the value's destructor")) }),
+                        _bomb: Bomb("the future's destructor"),
+                    };
+                    drop(s.spawn(child).await);
+                    Ok(())
+                }))
+                .catch_unwind()
+                .await;
+                res.err().and_then(|p| p.downcast_ref::<String>().cloned())
+            });
+            drop(rt);
+            tx.send(resumed).unwrap();
+        });
+        let bound = Duration::from_secs(if cfg!(miri) { 600 } else { 10 });
+        let resumed = rx
+            .recv_timeout(bound)
+            .expect("the scope never completed: its child did not leave it");
+        assert_eq!(resumed.as_deref(), Some("the future's destructor"));
+        assert_eq!(
+            hooked.load(Ordering::SeqCst),
+            1,
+            "the value's panic is reported once"
+        );
+    }
+}
+
 /// A scope resumes only its first panic: the later one used to be dropped silently
 /// (`record_panic`); it goes to the failure hook, once, naming the child.
 #[test]

@@ -10,7 +10,6 @@ pub(crate) mod current_thread;
 pub(crate) mod inbox;
 pub(crate) mod multi_thread;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::task::Wake;
 use std::thread::Thread;
 
@@ -94,7 +93,7 @@ pub(crate) fn schedule(runnable: Runnable<TaskMeta>, info: ScheduleInfo) {
 /// Drops a task that will not run again, which cancels it. A panic from the future's destructor
 /// is contained; the panic hook already reported it.
 pub(crate) fn drop_task(task: Runnable<TaskMeta>) {
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(task)));
+    crate::task::contain(move || drop(task));
 }
 
 /// Wakes a thread parked in `block_on` (waiting for its future, or for a current-thread core).

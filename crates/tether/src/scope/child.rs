@@ -204,9 +204,8 @@ fn drop_unclaimed<T>(scope: &ScopeState, meta: &TaskMeta, value: T) {
     let failure =
         crate::diag::UnhandledFailure::output_drop(meta.id, name, meta.location(), message);
     // A panicking failure hook must not unwind out of the child's poll either.
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        scope.rt.shared.report_unhandled(&failure)
-    }));
+    // `contain`: so must a panic from its own payload's destructor.
+    crate::task::contain(|| scope.rt.shared.report_unhandled(&failure));
     // The payload's destructor is user code too.
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    crate::task::contain(move || drop(payload));
 }

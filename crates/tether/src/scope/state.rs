@@ -348,9 +348,8 @@ impl ScopeState {
             message,
             error,
         );
-        let _ = catch_unwind(AssertUnwindSafe(|| {
-            self.rt.shared.report_unhandled(&failure)
-        }));
+        // A panicking failure hook (and its payload's destructor) stays here.
+        crate::task::contain(|| self.rt.shared.report_unhandled(&failure));
     }
 
     /// A child leaves the scope (rule 1): wakes a queued spawner (rule 4) and, if it was the last

@@ -212,9 +212,10 @@ pub(crate) fn drop_result<T>(meta: &TaskMeta, result: Result<T, JoinError>) {
         panic_message(payload.as_ref()),
     );
     // A panicking failure hook must not unwind into the scheduler (or async-task) either.
-    let _ = catch_unwind(AssertUnwindSafe(|| meta.shared.report_unhandled(&failure)));
+    // `contain`: so must a panic from its own payload's destructor.
+    crate::task::contain(|| meta.shared.report_unhandled(&failure));
     // The payload's destructor is user code too.
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    crate::task::contain(move || drop(payload));
 }
 
 impl<T> JoinHandle<T> {
@@ -603,10 +604,8 @@ impl Drop for JoinError {
                 p.message.as_deref(),
             );
             // This may run inside async-task's abort-on-panic guard: a panicking failure hook
-            // must not abort the process.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                u.rt.report_unhandled(&failure)
-            }));
+            // must not abort the process, nor may a panic from that panic's payload.
+            crate::task::contain(|| u.rt.report_unhandled(&failure));
         }
     }
 }

@@ -428,11 +428,11 @@ pub(super) fn run_hook(rt: &RuntimeShared, hook: Option<&(dyn Fn() + Send + Sync
 #[cold]
 pub(super) fn report_panic(rt: &RuntimeShared, payload: Box<dyn Any + Send>) {
     let thread = std::thread::current();
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+    crate::task::contain(|| {
         rt.report_unhandled(&UnhandledFailure::worker(
             thread.name().unwrap_or("tether-worker"),
             crate::task::panic_message(payload.as_ref()),
         ))
-    }));
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    });
+    crate::task::contain(move || drop(payload));
 }
