@@ -141,13 +141,17 @@ struct Named {
 
 const NAMED_TAG: usize = 1;
 
+// The tag bit is free in an `Arc<Named>`'s pointer (`Arc::into_raw` points at the `Named`).
+const _: () = assert!(std::mem::align_of::<Named>() > NAMED_TAG);
+
 /// The bit of `TaskMeta::placement` that marks a blocking job (the shard takes the others).
 const BLOCKING: u8 = 0x80;
 
 /// How many named origins a thread keeps for reuse ([`Origin::named`]).
 const RECENT_NAMES: usize = 4;
 
-/// The named origins last made on this thread, each holding one reference, replaced in turn.
+/// The named origins last made on this thread, each holding one reference, replaced in turn
+/// (skipping one just used).
 struct RecentNames {
     slots: [Option<std::sync::Arc<Named>>; RECENT_NAMES],
     next: usize,
@@ -160,6 +164,14 @@ std::thread_local! {
             next: 0,
         })
     };
+}
+
+/// Whether two spawn locations are the same place: the same `Location` as a rule, compared by
+/// value otherwise (one place's `Location::caller()` need not be one address: Miri gives it
+/// several).
+#[inline]
+fn same_place(a: &'static Location<'static>, b: &'static Location<'static>) -> bool {
+    ptr::eq(a, b) || (a.line() == b.line() && a.column() == b.column() && a.file() == b.file())
 }
 
 impl Origin {
@@ -191,6 +203,7 @@ impl Origin {
         arc: Option<&std::sync::Arc<str>>,
         location: &'static Location<'static>,
     ) -> Origin {
+        debug_assert!(arc.is_none_or(|a| **a == *name), "`arc` holds `name`");
         let make = || {
             std::sync::Arc::new(Named {
                 name: arc.cloned().unwrap_or_else(|| std::sync::Arc::from(name)),
@@ -199,14 +212,22 @@ impl Origin {
         };
         let named = RECENT
             .try_with(|recent| {
-                let mut recent = recent.borrow_mut();
-                let hit = recent
-                    .slots
-                    .iter()
-                    .flatten()
-                    .find(|n| ptr::eq(n.location, location) && *n.name == *name);
-                if let Some(hit) = hit {
-                    return hit.clone();
+                // Nothing below re-enters this function; should anything ever, it makes its own.
+                let Ok(mut recent) = recent.try_borrow_mut() else {
+                    return make();
+                };
+                let hit = recent.slots.iter().position(|n| {
+                    n.as_ref()
+                        .is_some_and(|n| same_place(n.location, location) && *n.name == *name)
+                });
+                if let Some(i) = hit {
+                    // A name in use is not the next to be replaced.
+                    if recent.next == i {
+                        recent.next = (i + 1) % RECENT_NAMES;
+                    }
+                    if let Some(hit) = &recent.slots[i] {
+                        return hit.clone();
+                    }
                 }
                 let made = make();
                 let next = recent.next;
@@ -218,7 +239,6 @@ impl Origin {
             // The thread is exiting and its keeps are gone: no sharing.
             .unwrap_or_else(|_| make());
         let named = std::sync::Arc::into_raw(named).cast_mut();
-        debug_assert_eq!(named as usize & NAMED_TAG, 0);
         let tagged = named.cast::<()>().map_addr(|a| a | NAMED_TAG);
         // SAFETY: an `Arc`'s pointer is not null, and setting a bit keeps it so.
         Origin(unsafe { NonNull::new_unchecked(tagged) })
@@ -264,8 +284,9 @@ impl Drop for Origin {
     }
 }
 
-// SAFETY: an `Origin` owns a reference of an `Arc<Named>` (whose fields are `Send + Sync`) or
-// borrows a `&'static Location` (`Sync`); what it points at is never written.
+// SAFETY: an `Origin` owns a reference of an `Arc<Named>`, which is `Send + Sync` because
+// `Named`'s fields are (its reference count is atomic: a record made on one thread may be
+// released on another), or borrows a `&'static Location` (`Sync`); it reads nothing else.
 unsafe impl Send for Origin {}
 // SAFETY: as for `Send`: shared access only reads immutable, `Sync` data.
 unsafe impl Sync for Origin {}
@@ -603,8 +624,10 @@ mod tests {
         let (a, b) = (here(), here());
         let first = Origin::named("conn", None, a);
         let again = Origin::named("conn", None, a);
-        // Same place, same name: one record.
+        // Same place, same name: one record (held by both origins and this thread's keeps,
+        // which hold the one name).
         assert!(Arc::ptr_eq(first.name().unwrap(), again.name().unwrap()));
+        assert_eq!(Arc::strong_count(first.name().unwrap()), 1);
         // Another place or another name: its own.
         let elsewhere = Origin::named("conn", None, b);
         assert!(!Arc::ptr_eq(
@@ -638,5 +661,13 @@ mod tests {
         let unnamed = Origin::unnamed(b);
         assert!(unnamed.name().is_none());
         assert_eq!(unnamed.location(), b);
+        // The last origin and the thread's keep gone, the record is freed (its name is this
+        // test's alone again).
+        let name = again.name().unwrap().clone();
+        drop((again, made));
+        for evict in ["w", "x", "y", "z"] {
+            drop(Origin::named(evict, None, here()));
+        }
+        assert_eq!(Arc::strong_count(&name), 1);
     }
 }
