@@ -79,7 +79,15 @@ pub(crate) type RawTask<T> = FallibleTask<Result<T, JoinError>, TaskMeta>;
 pub struct JoinHandle<T> {
     /// The task; `None` once its output was taken.
     raw: Option<RawTask<T>>,
-    /// The task's metadata, valid while `raw` is `Some` (see `meta()`).
+    /// While `raw` is `Some`, the task's metadata (see `meta()`); then its id, which the
+    /// metadata held.
+    at: MetaOrId,
+}
+
+/// A [`JoinHandle`]'s second word: the task's metadata while the handle holds the task, its id
+/// afterwards, so that the handle is two words (a handle a program keeps per task counts).
+#[derive(Clone, Copy)]
+union MetaOrId {
     meta: NonNull<TaskMeta>,
     id: Id,
 }
@@ -94,25 +102,29 @@ unsafe impl<T: Send> Sync for JoinHandle<T> {}
 impl<T> JoinHandle<T> {
     pub(crate) fn new(task: Task<Result<T, JoinError>, TaskMeta>) -> JoinHandle<T> {
         let meta = NonNull::from(task.metadata());
-        let id = task.metadata().id;
         JoinHandle {
             raw: Some(task.fallible()),
-            meta,
-            id,
+            at: MetaOrId { meta },
         }
     }
 
     /// The task's metadata, while the handle still holds the task.
     fn meta(&self) -> Option<&TaskMeta> {
         self.raw.as_ref()?;
-        // SAFETY: async-task keeps a task's metadata alive (in place, in the task allocation) as
-        // long as its `Task`/`FallibleTask` handle exists, and `raw` holds that handle.
-        Some(unsafe { self.meta.as_ref() })
+        // SAFETY: while `raw` is `Some`, `at` is the metadata (`new`; `poll_result` replaces it
+        // with the id only as it sets `raw` to `None`). async-task keeps a task's metadata alive
+        // (in place, in the task allocation) as long as its `Task`/`FallibleTask` handle
+        // exists, and `raw` holds that handle.
+        Some(unsafe { self.at.meta.as_ref() })
     }
 
     /// The id of the task.
     pub fn id(&self) -> Id {
-        self.id
+        match self.meta() {
+            Some(meta) => meta.id,
+            // SAFETY: once `raw` is `None`, `at` is the id (`poll_result`).
+            None => unsafe { self.at.id },
+        }
     }
 
     /// Asks the task to stop.
@@ -222,15 +234,16 @@ impl<T> JoinHandle<T> {
     /// Polls for the task's result without spending the cooperative budget and without marking
     /// a panic as delivered (the caller does that if it hands the error to user code).
     pub(crate) fn poll_result(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>> {
-        let id = self.id;
-        let meta = self.meta;
-        let raw = self
-            .raw
-            .as_mut()
-            .expect("tether: a JoinHandle was polled after it already returned its output");
+        let meta = NonNull::from(
+            self.meta()
+                .expect("tether: a JoinHandle was polled after it already returned its output"),
+        );
+        let raw = self.raw.as_mut().expect("`meta()` saw the task");
+        // SAFETY: `raw` holds the task, which keeps its metadata alive (see `meta()`), until
+        // it is set to `None` below, after the last use of `meta`.
+        let meta = unsafe { meta.as_ref() };
         let mut polled = Pin::new(&mut *raw).poll(cx);
-        // SAFETY: `raw` holds the task, which keeps its metadata alive (see `meta()`).
-        if polled.is_pending() && unsafe { meta.as_ref() }.is_complete() {
+        if polled.is_pending() && meta.is_complete() {
             // Rule 3: the output is being stored right now.
             wait_stored(raw);
             polled = Pin::new(raw).poll(cx);
@@ -238,7 +251,9 @@ impl<T> JoinHandle<T> {
         match polled {
             Poll::Pending => Poll::Pending,
             Poll::Ready(out) => {
+                let id = meta.id;
                 self.raw = None;
+                self.at = MetaOrId { id };
                 Poll::Ready(out.unwrap_or_else(|| Err(JoinError::cancelled(id))))
             }
         }
@@ -280,9 +295,9 @@ impl<T> Drop for JoinHandle<T> {
         let Some(mut raw) = self.raw.take() else {
             return;
         };
-        // SAFETY: `raw` holds the task until the end of this function, which keeps its
-        // metadata alive (see `meta()`).
-        let meta = unsafe { self.meta.as_ref() };
+        // SAFETY: `raw` was `Some`, so `at` is the metadata, and `raw` holds the task until the
+        // end of this function, which keeps it alive (see `meta()`).
+        let meta = unsafe { self.at.meta.as_ref() };
         match meta.mark_detached() {
             // Rule 1: the task drops its result itself when it completes.
             ResultOwner::Other => raw.detach(),
@@ -304,7 +319,7 @@ impl<T> Drop for JoinHandle<T> {
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
-            .field("id", &self.id)
+            .field("id", &self.id())
             .field("finished", &self.is_finished())
             .finish()
     }
@@ -631,6 +646,29 @@ mod tests {
 
     /// A `JoinError` is one word, so a task's `Result<(), JoinError>` is too (the task cell's
     /// output slot; ARCHITECTURE.md, "What a task costs").
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_join_handle_is_two_words() {
+        // A program may keep one per task (the million-sleeps benchmark does).
+        assert_eq!(std::mem::size_of::<super::JoinHandle<u64>>(), 16);
+    }
+
+    #[test]
+    fn a_handle_still_names_its_task_after_its_output_was_taken() {
+        let rt = crate::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut h = crate::spawn(async { 7 });
+            let id = h.id();
+            let out = std::future::poll_fn(|cx| h.poll_result(cx)).await;
+            assert_eq!(out.unwrap(), 7);
+            assert_eq!(h.id(), id);
+            assert!(h.is_finished());
+            assert!(format!("{h:?}").contains(&format!("{id:?}")));
+        });
+    }
+
     #[test]
     fn a_join_error_is_one_word() {
         use super::JoinError;
