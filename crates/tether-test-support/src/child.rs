@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -33,8 +33,8 @@ pub struct Running {
     name: &'static str,
     /// Every stdout line, as they come.
     lines: Receiver<String>,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<Vec<String>>>,
+    stdout: Arc<Lines>,
+    stderr: Arc<Lines>,
     /// The threads reading stdout and stderr; they end when the child's pipes close.
     readers: Vec<JoinHandle<()>>,
 }
@@ -48,14 +48,14 @@ impl Running {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start the {name}: {e}"));
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let stdout = Arc::new(Lines::default());
+        let stderr = Arc::new(Lines::default());
         let (tx, lines) = mpsc::channel();
         let out = child.stdout.take().unwrap();
         let keep = stdout.clone();
         let out_reader = thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
-                keep.lock().unwrap().push(line.clone());
+                keep.push(line.clone());
                 let _ = tx.send(line);
             }
         });
@@ -63,7 +63,7 @@ impl Running {
         let keep = stderr.clone();
         let err_reader = thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
-                keep.lock().unwrap().push(line);
+                keep.push(line);
             }
         });
         Running {
@@ -133,7 +133,7 @@ impl Running {
 
     /// Everything the child printed on stdout so far.
     pub fn stdout_text(&self) -> String {
-        self.stdout.lock().unwrap().join("\n")
+        self.stdout.lock().join("\n")
     }
 
     /// Both outputs, for failure messages.
@@ -157,22 +157,44 @@ impl Running {
 #[derive(Clone)]
 pub struct Log {
     name: &'static str,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<Vec<String>>>,
+    stdout: Arc<Lines>,
+    stderr: Arc<Lines>,
 }
 
-/// Calls `probe` until it gives a value, every 10 ms (the child's output arrives on reader
-/// threads, with nothing to wait on); `None` once `limit` has passed.
-fn poll_until<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = probe() {
-            return Some(v);
+/// One output stream's lines so far, and a condition variable its reader thread signals at
+/// every new line, so that waiters sleep until a line comes.
+#[derive(Default)]
+struct Lines {
+    lines: Mutex<Vec<String>>,
+    grew: Condvar,
+}
+
+impl Lines {
+    fn push(&self, line: String) {
+        self.lock().push(line);
+        self.grew.notify_all();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<String>> {
+        self.lines.lock().unwrap()
+    }
+
+    /// Calls `probe` with the lines so far, and again at each new line, until it gives a
+    /// value; `None` once `limit` has passed.
+    fn wait_until<T>(
+        &self,
+        limit: Duration,
+        mut probe: impl FnMut(&[String]) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = Instant::now() + limit;
+        let mut lines = self.lock();
+        loop {
+            if let Some(v) = probe(&lines) {
+                return Some(v);
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            lines = self.grew.wait_timeout(lines, left).unwrap().0;
         }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -180,58 +202,48 @@ fn poll_until<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Optio
 impl Log {
     /// Everything the child printed on stdout so far.
     pub fn stdout_text(&self) -> String {
-        self.stdout.lock().unwrap().join("\n")
+        self.stdout.lock().join("\n")
     }
 
     /// Everything the child printed on stderr so far.
     pub fn stderr_text(&self) -> String {
-        self.stderr.lock().unwrap().join("\n")
+        self.stderr.lock().join("\n")
     }
 
     /// How many stdout lines so far satisfy `pred`.
     pub fn count_lines(&self, pred: impl Fn(&str) -> bool) -> usize {
-        self.stdout
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| pred(l))
-            .count()
+        self.stdout.lock().iter().filter(|l| pred(l)).count()
     }
 
     /// How many stderr lines so far satisfy `pred`.
     pub fn count_stderr_lines(&self, pred: impl Fn(&str) -> bool) -> usize {
-        self.stderr
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| pred(l))
-            .count()
+        self.stderr.lock().iter().filter(|l| pred(l)).count()
     }
 
-    /// Waits (polling) until a stdout line satisfies `pred`, and returns it; `None` after
-    /// `limit`. Unlike [`Running::wait_for_line`] it looks at every line printed so far and
+    /// Waits until a stdout line satisfies `pred` (woken by each new line), and returns it;
+    /// `None` after `limit`. Unlike [`Running::wait_for_line`] it looks at every line printed so far and
     /// consumes nothing, so any number of threads can wait for their own lines.
     pub fn wait_for_line(&self, pred: impl Fn(&str) -> bool, limit: Duration) -> Option<String> {
         let mut seen = 0;
-        poll_until(limit, || {
-            let lines = self.stdout.lock().unwrap();
+        self.stdout.wait_until(limit, |lines| {
             let found = lines[seen..].iter().find(|l| pred(l)).cloned();
             seen = lines.len();
             found
         })
     }
 
-    /// Waits (polling) until at least `n` stderr lines satisfy `pred`; false after `limit`.
+    /// Waits until at least `n` stderr lines satisfy `pred`; false after `limit`.
     pub fn wait_for_stderr_lines(
         &self,
         pred: impl Fn(&str) -> bool,
         n: usize,
         limit: Duration,
     ) -> bool {
-        poll_until(limit, || {
-            (self.count_stderr_lines(&pred) >= n).then_some(())
-        })
-        .is_some()
+        self.stderr
+            .wait_until(limit, |lines| {
+                (lines.iter().filter(|l| pred(l)).count() >= n).then_some(())
+            })
+            .is_some()
     }
 
     /// Both outputs, for failure messages.
