@@ -24,6 +24,17 @@ fn runtime(multi: bool, reports: &Reports) -> Runtime {
         .unwrap()
 }
 
+/// A panic payload that panics when dropped (unless already unwinding).
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("the payload's destructor panicked");
+        }
+    }
+}
+
 fn both_flavors(test: impl Fn(bool)) {
     test(false);
     test(true);
@@ -72,14 +83,6 @@ fn handle_dropped_after_the_panic_is_reported_once() {
 /// leaves the drop of the handle that reported the failure (the payload's used to).
 #[test]
 fn a_panicking_hook_with_a_panicking_payload_does_not_escape_the_report() {
-    struct Bomb;
-    impl Drop for Bomb {
-        fn drop(&mut self) {
-            if !std::thread::panicking() {
-                panic!("the hook's payload");
-            }
-        }
-    }
     both_flavors(|multi| {
         let hooked = Arc::new(Mutex::new(0));
         let h = hooked.clone();
@@ -349,13 +352,6 @@ fn a_future_whose_destructor_panics_twice_over_is_dropped_once() {
     impl Drop for Counted {
         fn drop(&mut self) {
             self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-    /// A panic payload that panics when dropped.
-    struct Bomb;
-    impl Drop for Bomb {
-        fn drop(&mut self) {
-            panic!("the payload's destructor panicked");
         }
     }
     /// Ready at once, or never (`pending`); its destructor panics with a `Bomb`.
