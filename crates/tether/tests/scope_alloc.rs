@@ -1,6 +1,6 @@
 //! What a scope allocates, counted by a global allocator: a scope that never spawns allocates
 //! nothing once its thread has recycled one (the first scope on a thread allocates its state),
-//! and a child costs the allocations of a plain `tether::spawn`. A name costs no allocation per
+//! and a child costs the allocations of a plain `tether::spawn`, byte for byte. A name costs no allocation per
 //! task once its thread has spawned a task named alike from the same place.
 //!
 //! Only allocations made on the test's own thread, between `start` and `stop`, are counted, so
@@ -16,13 +16,15 @@ struct Counting;
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
     static ALLOCS: Cell<u64> = const { Cell::new(0) };
+    static BYTES: Cell<u64> = const { Cell::new(0) };
 }
 
-fn note_alloc() {
+fn note_alloc(layout: Layout) {
     // `try_with`: the allocator also runs while thread-locals are torn down.
     let _ = COUNTING.try_with(|c| {
         if c.get() {
             let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
+            let _ = BYTES.try_with(|b| b.set(b.get() + layout.size() as u64));
         }
     });
 }
@@ -32,19 +34,19 @@ fn note_alloc() {
 // allocate.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_alloc();
+        note_alloc(layout);
         // SAFETY: forwarded unchanged (see the impl).
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_alloc();
+        note_alloc(layout);
         // SAFETY: forwarded unchanged (see the impl).
         unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_alloc();
+        note_alloc(Layout::from_size_align(new_size, layout.align()).unwrap_or(layout));
         // SAFETY: forwarded unchanged (see the impl).
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -61,11 +63,18 @@ static GLOBAL: Counting = Counting;
 /// Counts the allocations made on this thread while `f`'s future runs to completion, which it
 /// must do in one poll (nothing in it may wait), so that it stays on this thread.
 async fn allocations<F: std::future::Future>(f: impl FnOnce() -> F) -> u64 {
+    allocated(f).await.0
+}
+
+/// The allocations made on this thread while `f`'s future runs (as for [`allocations`]), and the
+/// bytes they asked for.
+async fn allocated<F: std::future::Future>(f: impl FnOnce() -> F) -> (u64, u64) {
     ALLOCS.with(|a| a.set(0));
+    BYTES.with(|b| b.set(0));
     COUNTING.with(|c| c.set(true));
     f().await;
     COUNTING.with(|c| c.set(false));
-    ALLOCS.with(Cell::get)
+    (ALLOCS.with(Cell::get), BYTES.with(Cell::get))
 }
 
 async fn empty_scopes(n: usize) {
@@ -145,10 +154,13 @@ fn a_scope_child_allocates_what_a_plain_spawn_allocates() {
         plain().await;
         scoped().await;
         // Awaiting a child yields to the runtime, which runs on this same thread.
-        let plain = allocations(plain).await;
-        let scoped = allocations(scoped).await;
-        assert_eq!(plain, N, "one allocation per task");
-        assert_eq!(scoped, plain, "a scope's child costs what a task costs");
+        let plain = allocated(plain).await;
+        let scoped = allocated(scoped).await;
+        assert_eq!(plain.0, N, "one allocation per task");
+        assert_eq!(
+            scoped, plain,
+            "a scope's child costs what a task costs: (allocations, bytes)"
+        );
     });
 }
 

@@ -1,13 +1,14 @@
-//! The future a scope's child task runs: the user's future, reporting to the scope.
+//! How a scope's child reports to its scope: the outcome its task's poll wrapper applies
+//! (`task/cell.rs`), so the child's task runs the user's future with nothing wrapped around it.
 //!
 //! A child leaves its scope exactly once (state.rs rule 1), after the user's future is gone:
 //! - it completes: the user's future is dropped, its error or panic recorded (which cancels the
 //!   scope), then the child leaves;
-//! - it is dropped before completing (aborted by the hard drop, never polled because the runtime
-//!   shut down): the user's future is dropped, then the child leaves.
+//! - it is dropped before completing (cancelled, aborted by the hard drop, never polled because
+//!   the runtime shut down): the user's future is dropped, then the child leaves.
 //!
-//! No user code can keep a child in its scope: the user's future is dropped under
-//! `catch_unwind`. When that destructor panics after the future completed, the panic is the
+//! No user code can keep a child in its scope: the poll wrapper catches a panic of the user's
+//! poll and drops the user's future under `catch_unwind`. When that destructor panics after the future completed, the panic is the
 //! child's failure (its first one, if the future had panicked: the destructor's panic is then a
 //! later panic of the scope), and what it replaces goes nowhere silently: an error the future
 //! returned goes to the runtime's failure policy as an undelivered scope failure (state.rs rule
@@ -15,72 +16,47 @@
 //! output nobody took. Every payload or error the scope drops is dropped the same way (state.rs
 //! rule 7), and the child still leaves.
 
-use std::future::Future;
+use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::pin::Pin;
-use std::ptr::NonNull;
-use std::task::{Context, Poll};
-
-use pin_project_lite::pin_project;
 
 use super::cancel::TokenNode;
 use super::error::{Failure, FailureSource};
 use super::state::{panic_message, PanicPayload, ScopeState};
 use crate::diag::ScopeLoss;
 use crate::task::meta::TaskMeta;
+use crate::task::{JoinError, Outcome};
 
-pin_project! {
-    /// Runs `fut` as a child of its task's scope; gives `Some(value)` on success, `None` when
-    /// the child failed (the scope has its error).
-    ///
-    /// The child holds no copy of what its task's metadata already has (the scope's token, the
-    /// name, the spawn location): it reads them through `meta`.
-    pub(super) struct Child<F> {
-        // `None` once the child has left the scope (the user's future is dropped first).
-        #[pin]
-        fut: Option<F>,
-        // The metadata of the task this child runs in (`task::spawn_raw_with`).
-        meta: NonNull<TaskMeta>,
+/// The outcome of a scope's child (`task::Outcome`): the task's output is `Some(value)` on
+/// success, `None` when the child failed (the scope has its error); either way, the child then
+/// leaves its scope. The task's poll wrapper calls it once the user's future is dropped, so
+/// nothing of that future outlives the scope.
+///
+/// The child's task holds nothing beyond a plain task's: the scope's token, the name and the
+/// spawn location are in its metadata (`meta.scope` is the scope's token for every task spawned
+/// with this outcome).
+pub(super) struct ChildOutcome<E>(PhantomData<fn() -> E>);
+
+impl<U, E: Send + 'static> Outcome<Result<U, E>> for ChildOutcome<E> {
+    type Output = Option<U>;
+
+    #[inline]
+    fn finished(
+        meta: &TaskMeta,
+        out: Result<Result<U, E>, PanicPayload>,
+        dropped: Result<(), PanicPayload>,
+    ) -> Result<Option<U>, JoinError> {
+        let value = match (out, dropped) {
+            (Ok(Ok(v)), Ok(())) => Some(v),
+            (out, dropped) => record_failure(meta, out, dropped),
+        };
+        scope_of(meta).release();
+        Ok(value)
     }
 
-    impl<F> PinnedDrop for Child<F> {
-        fn drop(this: Pin<&mut Self>) {
-            let mut this = this.project();
-            if this.fut.is_some() {
-                // A panic in the user's destructor (or in its payload's) must not keep the child
-                // in the scope forever.
-                crate::task::contain(|| this.fut.set(None));
-                scope_of(meta_of(this.meta)).release();
-            }
-        }
+    #[inline]
+    fn abandoned(meta: &TaskMeta) {
+        scope_of(meta).release();
     }
-}
-
-// SAFETY: a `Child` only reads its task's metadata through `meta`, and `TaskMeta` is `Sync`; the
-// rest is `F`, whose `Send` the bound carries.
-unsafe impl<F: Send> Send for Child<F> {}
-
-impl<F> Child<F> {
-    /// The wrapper of a child whose place in its scope is already taken, to run in the task
-    /// whose metadata is `meta`, a scope's child: `meta.scope` is the scope's token.
-    ///
-    /// # Safety
-    ///
-    /// `meta` points to the metadata of the task this child is the future of (the pointer
-    /// `task::spawn_raw_with` hands its builder), which outlives the child.
-    pub(super) unsafe fn new(fut: F, meta: NonNull<TaskMeta>) -> Child<F> {
-        Child {
-            fut: Some(fut),
-            meta,
-        }
-    }
-}
-
-#[inline]
-fn meta_of(meta: &NonNull<TaskMeta>) -> &TaskMeta {
-    // SAFETY: `Child::new`'s contract: the pointer is the child's own task's metadata, which
-    // async-task drops only after the child (the task's future) is dropped.
-    unsafe { meta.as_ref() }
 }
 
 #[inline]
@@ -98,37 +74,6 @@ fn scope_of(meta: &TaskMeta) -> &ScopeState {
         .scope
         .as_ref()
         .expect("tether: a child's node is its scope's")
-}
-
-impl<F, U, E> Future for Child<F>
-where
-    F: Future<Output = Result<U, E>>,
-    E: Send + 'static,
-{
-    type Output = Option<U>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<U>> {
-        let mut this = self.project();
-        let fut = this
-            .fut
-            .as_mut()
-            .as_pin_mut()
-            .expect("tether: a scope's child was polled after it completed");
-        let out = match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(out)) => Ok(out),
-            Err(payload) => Err(payload),
-        };
-        // The user's future is gone before the child leaves: nothing of it outlives the scope.
-        let dropped = catch_unwind(AssertUnwindSafe(|| this.fut.set(None)));
-        let meta = meta_of(this.meta);
-        let value = match (out, dropped) {
-            (Ok(Ok(v)), Ok(())) => Some(v),
-            (out, dropped) => record_failure(meta, out, dropped),
-        };
-        scope_of(meta).release();
-        Poll::Ready(value)
-    }
 }
 
 /// The child of the task `meta` failed: its future returned an error or panicked (`out`), or its

@@ -180,6 +180,15 @@ where
 mod tests {
     use super::*;
 
+    /// A child's handle is a plain task's handle: a program keeps one per child.
+    #[test]
+    fn a_scope_task_is_as_small_as_a_join_handle() {
+        assert_eq!(
+            std::mem::size_of::<ScopeTask<u64>>(),
+            std::mem::size_of::<crate::task::JoinHandle<u64>>()
+        );
+    }
+
     /// A spawn that unwinds before its child's task exists (a panicking tracing subscriber,
     /// say) gives the place it took back: the scope neither counts a child that never was nor,
     /// bounded, stays full.

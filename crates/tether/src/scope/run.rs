@@ -41,7 +41,7 @@ use std::time::Duration;
 use pin_project_lite::pin_project;
 
 use super::cancel::{CancelToken, Cancelled, TokenNode};
-use super::child::Child;
+use super::child::ChildOutcome;
 use super::error::{Failure, FailureSource, Reason, ScopeError};
 use super::state::{self, Children, Reserve, ScopeState};
 use crate::diag::ScopeLoss;
@@ -247,13 +247,11 @@ where
             scope: state,
             taken: Cell::new(false),
         };
-        let handle = crate::task::spawn_raw_with(
+        let handle = crate::task::spawn_with_outcome::<_, _, ChildOutcome<E>>(
             &state.rt.shared,
-            |meta| {
+            || {
                 place.taken.set(true);
-                // SAFETY: the child is built with its own task's metadata, whose `scope` is
-                // this scope's token (`Child::new`'s contract).
-                unsafe { Child::new(future, meta) }
+                future
             },
             origin,
             group,
@@ -265,9 +263,7 @@ where
             // Registered after the hard drop walked the registry (state.rs rule 5).
             handle.abort();
         }
-        Poll::Ready(ScopeTask {
-            handle: Some(handle),
-        })
+        Poll::Ready(ScopeTask { handle })
     }
 }
 
@@ -297,7 +293,9 @@ fn not_started<F, U>(
     state_of(node).leave_queue(waiter.take(), false);
     // The user's future is dropped outside any lock: its destructor may use the scope.
     drop(future.take());
-    ScopeTask { handle: None }
+    ScopeTask {
+        handle: JoinHandle::without_task(),
+    }
 }
 
 #[track_caller]
@@ -311,13 +309,16 @@ fn closed_panic() -> ! {
 /// A handle to a child of a scope; awaiting it gives the child's value (see
 /// [`Scope::spawn`]). Dropping it does not stop the child: the scope still waits for it.
 pub struct ScopeTask<U> {
-    handle: Option<JoinHandle<Option<U>>>,
+    /// Without a task (`JoinHandle::without_task`) when the child never started; once its
+    /// output is taken, the handle no longer holds the task either. (Not an `Option`, which
+    /// would make the handle a word larger.)
+    handle: JoinHandle<Option<U>>,
 }
 
 impl<U> ScopeTask<U> {
     /// Whether the child finished.
     pub fn is_finished(&self) -> bool {
-        self.handle.as_ref().is_none_or(JoinHandle::is_finished)
+        self.handle.is_finished()
     }
 }
 
@@ -325,20 +326,16 @@ impl<U> Future for ScopeTask<U> {
     type Output = U;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<U> {
-        let Some(h) = self.handle.as_mut() else {
+        // Never started, or polled again after it gave its value: the scope is being
+        // cancelled (or the caller polls a finished future), and nothing more comes.
+        if !self.handle.holds_task() {
             return Poll::Pending;
-        };
-        match Pin::new(h).poll(cx) {
-            Poll::Ready(Ok(Some(v))) => {
-                self.handle = None;
-                Poll::Ready(v)
-            }
+        }
+        match Pin::new(&mut self.handle).poll(cx) {
+            Poll::Ready(Ok(Some(v))) => Poll::Ready(v),
             // Failed or cancelled: the scope is being cancelled, and with it whoever waits here.
-            Poll::Ready(_) => {
-                self.handle = None;
-                Poll::Pending
-            }
-            Poll::Pending => Poll::Pending,
+            // The handle gave its output, so it no longer holds the task.
+            Poll::Ready(_) | Poll::Pending => Poll::Pending,
         }
     }
 }

@@ -8,21 +8,28 @@
 //!    panicking task never unwinds into the scheduler;
 //! 2. check `CANCEL_REQUESTED` before each poll and, when set, drop the user's future and finish
 //!    with `Err(JoinError::cancelled)`;
-//! 3. once the result is decided (and the user's future dropped), set `COMPLETE` and, if the
-//!    `JoinHandle` is already gone, drop the result here instead of returning it (`join.rs`
-//!    rule 1), so async-task never drops a result that runs user code;
+//! 3. once the user's future is done, drop it, set `COMPLETE`, and only then make the task's
+//!    output from what the future gave (its [`Outcome`]); if the `JoinHandle` is already gone,
+//!    drop that output here instead of returning it (`join.rs` rule 1), so async-task never drops
+//!    a result that runs user code;
 //! 4. remove the task from the runtime's registry when it is dropped, whatever the reason: after
 //!    `COMPLETE` (rule 3) or after async-task closed the task (registry rule 2).
+//!
+//! The [`Outcome`] is the one thing that differs between kinds of task: a plain task's output is
+//! what its future returned, or its panic as a `JoinError`; a scope's child reports an error or
+//! a panic to its scope instead, and leaves the scope (`scope/child.rs`). Having the wrapper do it
+//! keeps a child's task the size of a plain one: nothing wraps the user's future a second time.
 //!
 //! `TaskFuture` borrows the `TaskMeta` stored in the same allocation. That is sound because
 //! async-task drops the future strictly before the metadata (the metadata lives until the
 //! allocation is freed), which is what `Builder::spawn_unchecked` documents for metadata borrows.
 
+use std::any::Any;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
-use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
 use async_task::{Runnable, ScheduleInfo, WithInfo};
@@ -33,20 +40,80 @@ use crate::runtime::RuntimeShared;
 use crate::task::join::{drop_result, JoinError, JoinHandle, Unobserved};
 use crate::task::meta::{Origin, PollStart, ResultOwner, TaskMeta};
 
-/// The future stored in a task cell (see the module docs).
+/// A panic's payload, as `catch_unwind` gives it.
+pub(crate) type Payload = Box<dyn Any + Send>;
+
+/// What a task's output is, made from what its future did (module docs, rule 3).
+pub(crate) trait Outcome<T> {
+    /// The output the task's `JoinHandle` gives (inside `Result<_, JoinError>`).
+    type Output;
+
+    /// The future returned `out`, or panicked with it; then its destructor ended with
+    /// `dropped`. Called once, after the future is dropped and `COMPLETE` is set.
+    fn finished(
+        meta: &TaskMeta,
+        out: Result<T, Payload>,
+        dropped: Result<(), Payload>,
+    ) -> Result<Self::Output, JoinError>;
+
+    /// The future was dropped before it finished: cancelled, or the task dropped unrun (at
+    /// shutdown). Called once, after the future is dropped.
+    fn abandoned(meta: &TaskMeta);
+}
+
+/// The outcome of a plain task: what its future returned, or its panic as a `JoinError` (which
+/// reports it if nobody looks at it).
+pub(crate) struct Plain;
+
+impl<T> Outcome<T> for Plain {
+    type Output = T;
+
+    #[inline(always)]
+    fn finished(
+        meta: &TaskMeta,
+        out: Result<T, Payload>,
+        dropped: Result<(), Payload>,
+    ) -> Result<T, JoinError> {
+        if let Err(payload) = dropped {
+            // The output is decided, and the panic hook has reported the destructor's panic.
+            drop_payload(payload);
+        }
+        match out {
+            Ok(value) => Ok(value),
+            Err(payload) => Err(panicked(meta, payload)),
+        }
+    }
+
+    #[inline(always)]
+    fn abandoned(_: &TaskMeta) {}
+}
+
+/// The error of a task whose future panicked with `payload`.
+#[cold]
+#[inline(never)]
+fn panicked(meta: &TaskMeta, payload: Payload) -> JoinError {
+    JoinError::panic(meta.id, payload, Some(Unobserved::of(meta)))
+}
+
+/// The future stored in a task cell (see the module docs), whose output `K` makes.
 ///
 /// The user's future has no state word of its own beside it (an enum would add one, 8 bytes a
 /// task): it is dropped in place by [`TaskFuture::decide`], in the same step that sets the
 /// task's `COMPLETE` flag, so `COMPLETE` says whether it is gone.
-pub(crate) struct TaskFuture<'a, F> {
+pub(crate) struct TaskFuture<'a, F: Future, K: Outcome<F::Output>> {
     /// Pinned with the task future (never moved out of); dropped in place once, by `decide`,
     /// or by `Drop` if the task never completed.
     fut: ManuallyDrop<F>,
     // Dropped after the user's future, so the registry entry goes last.
     guard: RegistryGuard<'a>,
+    outcome: PhantomData<fn() -> K>,
 }
 
-impl<F> Drop for TaskFuture<'_, F> {
+impl<F, K> Drop for TaskFuture<'_, F, K>
+where
+    F: Future,
+    K: Outcome<F::Output>,
+{
     #[inline]
     fn drop(&mut self) {
         if !self.guard.meta.is_complete() {
@@ -55,7 +122,11 @@ impl<F> Drop for TaskFuture<'_, F> {
     }
 }
 
-impl<F> TaskFuture<'_, F> {
+impl<F, K> TaskFuture<'_, F, K>
+where
+    F: Future,
+    K: Outcome<F::Output>,
+{
     /// The drop of a task that never completed (its runnable dropped unrun, at shutdown): its
     /// future is still there.
     #[cold]
@@ -66,6 +137,7 @@ impl<F> TaskFuture<'_, F> {
         // SAFETY: without `COMPLETE`, `decide` has not dropped the future; this is the task
         // future's drop, so nothing uses it after this.
         contain(|| unsafe { ManuallyDrop::drop(&mut self.fut) });
+        K::abandoned(self.guard.meta);
     }
 }
 
@@ -88,8 +160,12 @@ impl Drop for RegistryGuard<'_> {
     }
 }
 
-impl<F: Future> Future for TaskFuture<'_, F> {
-    type Output = Result<F::Output, JoinError>;
+impl<F, K> Future for TaskFuture<'_, F, K>
+where
+    F: Future,
+    K: Outcome<F::Output>,
+{
+    type Output = Result<K::Output, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: `fut` is structurally pinned: it is only ever used through `Pin` (below), and
@@ -99,9 +175,7 @@ impl<F: Future> Future for TaskFuture<'_, F> {
         match meta.poll_start() {
             // async-task never polls a future again after it returned `Ready`.
             PollStart::Complete => unreachable!("tether: a finished task was polled again"),
-            PollStart::Cancel => {
-                return Poll::Ready(this.decide(Err(JoinError::cancelled(meta.id))));
-            }
+            PollStart::Cancel => return Poll::Ready(this.cancel()),
             PollStart::Run => {}
         }
         // SAFETY: as above; `COMPLETE` is not set, so the future is still there.
@@ -148,40 +222,66 @@ impl<F: Future> Future for TaskFuture<'_, F> {
         }
         #[cfg(feature = "tracing")]
         drop(_entered);
-        let result = match res {
+        let out = match res {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(out)) => Ok(out),
-            Err(payload) => {
-                let unobserved = Some(Unobserved::of(meta));
-                Err(JoinError::panic(meta.id, payload, unobserved))
-            }
+            Err(payload) => Err(payload),
         };
-        Poll::Ready(this.decide(result))
+        Poll::Ready(this.decide(out))
     }
 }
 
-impl<F> TaskFuture<'_, F> {
-    /// Rule 3: the task's result is decided. Drops the user's future in place and sets
+impl<F, K> TaskFuture<'_, F, K>
+where
+    F: Future,
+    K: Outcome<F::Output>,
+{
+    /// Rule 3: the user's future gave `out` (or panicked). Drops the future in place and sets
     /// `COMPLETE`, with nothing between the two that can unwind (so `COMPLETE` marks the future
-    /// gone, which `Drop` relies on); then returns the result for the `JoinHandle`, or, when the
-    /// handle is gone, drops it here (a panic in its destructor is reported) and returns a
-    /// cancelled error in its place, which the handle-less cell drops without running any user
-    /// code.
-    // Always: the poll's hot path ends here; a call costs a scoped child 20 instructions more.
+    /// gone, which `Drop` relies on); then makes the output, which `K` may do with code that
+    /// unwinds without harm, and returns it for the `JoinHandle`.
+    // Always: the poll's hot path ends here.
     #[inline(always)]
-    fn decide<T>(&mut self, result: Result<T, JoinError>) -> Result<T, JoinError> {
+    fn decide(&mut self, out: Result<F::Output, Payload>) -> Result<K::Output, JoinError> {
         let meta = self.guard.meta;
-        // A panic from the user's destructor is contained: the task's result is already
-        // decided, and the panic hook has reported the panic.
         // SAFETY: `COMPLETE` is not set (`poll` checked), so the future was not dropped yet;
         // `COMPLETE` is set next, so it is not used or dropped again.
+        let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
+            ManuallyDrop::drop(&mut self.fut)
+        }));
+        let owner = meta.mark_complete();
+        deliver(meta, owner, K::finished(meta, out, dropped))
+    }
+
+    /// Rule 2: cancellation was requested before a poll. Drops the future in place and sets
+    /// `COMPLETE` as `decide` does; the output is a cancelled error.
+    #[cold]
+    #[inline(never)]
+    fn cancel(&mut self) -> Result<K::Output, JoinError> {
+        let meta = self.guard.meta;
+        // A panic from the user's destructor is contained: the panic hook has reported it.
+        // SAFETY: as in `decide`.
         contain(|| unsafe { ManuallyDrop::drop(&mut self.fut) });
-        match meta.mark_complete() {
-            ResultOwner::Other => result,
-            ResultOwner::Caller => {
-                drop_result(meta, result);
-                Err(JoinError::cancelled(meta.id))
-            }
+        let owner = meta.mark_complete();
+        K::abandoned(meta);
+        deliver(meta, owner, Err(JoinError::cancelled(meta.id)))
+    }
+}
+
+/// Returns the task's `result` for the `JoinHandle`, or, when `owner` says the handle is gone,
+/// drops it here (a panic in its destructor is reported) and returns a cancelled error in its
+/// place, which the handle-less cell drops without running any user code.
+#[inline(always)]
+fn deliver<T>(
+    meta: &TaskMeta,
+    owner: ResultOwner,
+    result: Result<T, JoinError>,
+) -> Result<T, JoinError> {
+    match owner {
+        ResultOwner::Other => result,
+        ResultOwner::Caller => {
+            drop_result(meta, result);
+            Err(JoinError::cancelled(meta.id))
         }
     }
 }
@@ -195,9 +295,17 @@ impl<F> TaskFuture<'_, F> {
 #[inline]
 pub(crate) fn contain(f: impl FnOnce()) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
-        if let Err(second) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-            std::mem::forget(second);
-        }
+        drop_payload(payload);
+    }
+}
+
+/// Drops a caught panic's `payload` so that no panic leaves: one from its destructor is caught,
+/// and its own payload leaked (that destructor already failed once).
+#[cold]
+#[inline(never)]
+fn drop_payload(payload: Payload) {
+    if let Err(second) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(second);
     }
 }
 
@@ -243,9 +351,9 @@ where
 {
     // SAFETY: the caller's obligation is this function's own (see above).
     unsafe {
-        spawn_with_schedule(
+        spawn_with_schedule::<_, _, Plain, _>(
             shared,
-            move |_| fut,
+            move || fut,
             Origin::new(name, location),
             blocking,
             group,
@@ -254,34 +362,33 @@ where
     }
 }
 
-/// [`spawn_raw`] for a future that needs its own task's metadata: `build` is called once, with
-/// a pointer to the new task's [`TaskMeta`], to make the future the task runs (a scope's child
-/// reads its scope, name and location there instead of holding copies). The metadata outlives
-/// the future: async-task drops the future strictly before the metadata, so the future may
-/// dereference the pointer for as long as it lives, including in its destructor. `build` must
-/// not panic (async-task calls it under an abort-on-panic guard).
+/// [`spawn_raw`] for a task whose output `K` makes (a scope's child: `scope/child.rs`). `build`
+/// gives the future; it is called once the task exists (so from then on, a task dropped unrun
+/// calls `K::abandoned`), and must not panic (async-task calls it under an abort-on-panic
+/// guard).
 ///
 /// The future is `Send`, so the task may run and be dropped on any thread.
 #[inline]
-pub(crate) fn spawn_raw_with<F, B>(
+pub(crate) fn spawn_with_outcome<F, B, K>(
     shared: &Arc<RuntimeShared>,
     build: B,
     origin: Origin,
     group: Group<'_>,
-) -> JoinHandle<F::Output>
+) -> JoinHandle<K::Output>
 where
-    B: FnOnce(NonNull<TaskMeta>) -> F,
+    B: FnOnce() -> F,
     F: Future + Send + 'static,
-    F::Output: 'static,
+    K: Outcome<F::Output> + 'static,
+    K::Output: 'static,
 {
     // SAFETY: `F` is `Send`, so the task may run and be dropped on any thread.
-    unsafe { spawn_with_schedule(shared, build, origin, false, group, schedule) }
+    unsafe { spawn_with_schedule::<F, B, K, _>(shared, build, origin, false, group, schedule) }
 }
 
-/// Creates a task on the runtime `shared` in `group`, running the future `build` makes from
-/// the task's metadata (see [`spawn_raw_with`]; `move |_| fut` for a future that needs none), and
-/// registers it; then, and every time the task is woken, hands its `Runnable` to `schedule`, on
-/// the thread that spawned or woke it.
+/// Creates a task on the runtime `shared` in `group`, running the future `build` makes (called
+/// once the task exists; see [`spawn_with_outcome`]) with the outcome `K`, and registers it;
+/// then, and every time the task is woken, hands its `Runnable` to `schedule`, on the thread that
+/// spawned or woke it.
 ///
 /// # Safety
 ///
@@ -290,18 +397,19 @@ where
 /// pops, and must neither run nor drop it when called on another thread (`spawn_local`'s
 /// `LocalTaskQueue`). This is async-task's contract for `spawn_unchecked`.
 #[inline]
-pub(crate) unsafe fn spawn_with_schedule<F, B, S>(
+pub(crate) unsafe fn spawn_with_schedule<F, B, K, S>(
     shared: &Arc<RuntimeShared>,
     build: B,
     origin: Origin,
     blocking: bool,
     group: Group<'_>,
     schedule: S,
-) -> JoinHandle<F::Output>
+) -> JoinHandle<K::Output>
 where
-    B: FnOnce(NonNull<TaskMeta>) -> F,
+    B: FnOnce() -> F,
     F: Future + 'static,
-    F::Output: 'static,
+    K: Outcome<F::Output> + 'static,
+    K::Output: 'static,
     S: Fn(Runnable<TaskMeta>, ScheduleInfo) + Send + Sync + 'static,
 {
     #[cfg(test)]
@@ -324,13 +432,15 @@ where
     }
     // SAFETY: (1) the caller keeps a `!Send` `F`'s runnable on this thread, as this function's
     // contract states. (2) The future is `'static` except for its borrow of the task's own
-    // metadata (the guard's reference, and the pointer `build` is given), which async-task keeps
-    // alive until after the future is dropped (see the module docs). (3) The schedule function is `Send + Sync + 'static` (bounds above).
+    // metadata (the guard's reference), which async-task keeps alive until after the future is
+    // dropped (see the module docs). (3) The schedule function is `Send + Sync + 'static` (bounds
+    // above).
     let (runnable, task) = unsafe {
         async_task::Builder::new().metadata(meta).spawn_unchecked(
-            move |meta: &TaskMeta| TaskFuture {
-                fut: ManuallyDrop::new(build(NonNull::from(meta))),
+            move |meta: &TaskMeta| TaskFuture::<F, K> {
+                fut: ManuallyDrop::new(build()),
                 guard: RegistryGuard { meta },
+                outcome: PhantomData,
             },
             WithInfo(move |runnable: Runnable<TaskMeta>, info| {
                 runnable.metadata().count_wake();

@@ -108,6 +108,21 @@ impl<T> JoinHandle<T> {
         }
     }
 
+    /// A handle to no task, finished from the start, for a wrapper that asks
+    /// [`holds_task`](Self::holds_task) before it polls (a scope's child that never started).
+    /// Its `id` is a placeholder no task has.
+    pub(crate) fn without_task() -> JoinHandle<T> {
+        JoinHandle {
+            raw: None,
+            at: MetaOrId { id: Id::NONE },
+        }
+    }
+
+    /// Whether the handle still holds its task: its output was not taken yet.
+    pub(crate) fn holds_task(&self) -> bool {
+        self.raw.is_some()
+    }
+
     /// The task's metadata, while the handle still holds the task.
     fn meta(&self) -> Option<&TaskMeta> {
         self.raw.as_ref()?;

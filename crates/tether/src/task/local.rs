@@ -371,9 +371,9 @@ where
     // which only this thread pops and drops from (rules 1, 2); from another thread it neither runs
     // nor drops it. That is the obligation `spawn_with_schedule` places on `!Send` futures.
     let handle = unsafe {
-        crate::task::spawn_with_schedule(
+        crate::task::spawn_with_schedule::<_, _, crate::task::Plain, _>(
             &shared,
-            move |_| fut,
+            move || fut,
             crate::task::meta::Origin::new(name, location),
             false,
             group,

@@ -59,6 +59,10 @@ use crate::runtime::RuntimeShared;
 pub struct Id(NonZeroU64);
 
 impl Id {
+    /// The id of no task (ids count up from 1 and never reach it): a placeholder for a handle
+    /// that never had a task.
+    pub(crate) const NONE: Id = Id(NonZeroU64::MAX);
+
     /// The next id of this thread: each thread takes ids from the process-wide counter in blocks
     /// of [`ID_BLOCK`], so spawning on different threads shares no counter. Ids are unique and
     /// increase in spawn order on one thread; across threads they are not in spawn order.

@@ -61,7 +61,9 @@ pub(crate) use join_set::JoinSetDesc;
 pub use meta::Id;
 pub use yield_now::yield_now;
 
-pub(crate) use cell::{contain, spawn_raw, spawn_raw_with, spawn_with_schedule, Group};
+pub(crate) use cell::{
+    contain, spawn_raw, spawn_with_outcome, spawn_with_schedule, Group, Outcome, Plain,
+};
 pub(crate) use join::panic_message;
 
 use crate::runtime::Handle;
