@@ -262,3 +262,35 @@ async fn a_dropped_childs_destructor_panicking_twice_over_does_not_hold_the_scop
     assert_eq!(err.failures().len(), 1);
     assert_eq!(start.elapsed(), Duration::from_secs(2));
 }
+
+/// Children the hard drop reaches before their first poll (no grace period) are dropped
+/// unpolled and still leave the scope: the scope ends with the body's error instead of waiting
+/// for them.
+#[tether::test(start_paused = true)]
+async fn children_aborted_before_their_first_poll_leave_the_scope() {
+    let polled = Arc::new(AtomicUsize::new(0));
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let (p, d) = (polled.clone(), dropped.clone());
+    let ended = tether::time::timeout(
+        Duration::from_secs(60),
+        Builder::new()
+            .grace_period(Duration::ZERO)
+            .run(|s| async move {
+                for _ in 0..3 {
+                    let (p, guard) = (p.clone(), OnDrop(d.clone()));
+                    s.spawn(async move {
+                        let _guard = guard;
+                        p.fetch_add(1, Ordering::SeqCst);
+                        Ok::<_, &str>(())
+                    })
+                    .await;
+                }
+                Err::<(), _>("body")
+            }),
+    )
+    .await;
+    let err = ended.expect("the scope ended").unwrap_err();
+    assert_eq!(err.failures().len(), 1);
+    assert_eq!(polled.load(Ordering::SeqCst), 0, "no child was polled");
+    assert_eq!(dropped.load(Ordering::SeqCst), 3, "every child was dropped");
+}

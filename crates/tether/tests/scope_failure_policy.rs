@@ -432,3 +432,67 @@ fn what_a_childs_panicking_destructor_replaces_goes_to_the_failure_policy() {
         );
     }
 }
+
+/// A child leaves its scope before its handle says it finished: while the failure hook reports
+/// a later panic of the child (the hook runs as the child records its failure), the child's
+/// `ScopeTask` is not finished and the scope still counts the child. (A handle that saw the
+/// child finished would otherwise wait for the hook to take its output.)
+#[test]
+fn a_childs_handle_is_finished_only_once_the_child_has_left_its_scope() {
+    use std::sync::mpsc::channel;
+    use std::sync::Mutex;
+    const BOUND: Duration = Duration::from_secs(10);
+
+    let (in_hook_tx, in_hook_rx) = channel::<()>();
+    let (go_tx, go_rx) = channel::<()>();
+    let (in_hook_tx, go_rx) = (Mutex::new(in_hook_tx), Mutex::new(go_rx));
+    let rt = tether::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .on_unhandled_failure(move |f| {
+            if f.message().is_some_and(|m| m.contains("second")) {
+                in_hook_tx.lock().unwrap().send(()).unwrap();
+                go_rx.lock().unwrap().recv_timeout(BOUND).unwrap();
+            }
+        })
+        .build()
+        .unwrap();
+    let kept = Arc::new(Mutex::new(None));
+    let k = kept.clone();
+    let driver = std::thread::spawn(move || {
+        rt.block_on(async move {
+            let ended = scope(|s| async move {
+                let second = s
+                    .spawn(async {
+                        tether::task::cancelled().await;
+                        panic!("second");
+                        #[allow(unreachable_code)]
+                        Ok::<(), ()>(())
+                    })
+                    .await;
+                *k.lock().unwrap() = Some((second, s.clone()));
+                s.spawn(async {
+                    panic!("first");
+                    #[allow(unreachable_code)]
+                    Ok::<(), ()>(())
+                })
+                .await;
+                Ok(())
+            });
+            std::panic::AssertUnwindSafe(ended)
+                .catch_unwind()
+                .await
+                .is_err()
+        })
+    });
+    in_hook_rx
+        .recv_timeout(BOUND)
+        .expect("the hook reports the later panic");
+    let (second, s) = kept.lock().unwrap().take().unwrap();
+    let finished = second.is_finished();
+    let live = s.live();
+    go_tx.send(()).unwrap();
+    assert!(!finished, "the child is still recording its failure");
+    assert_eq!(live, 1, "the scope still counts the child");
+    drop((second, s));
+    assert!(driver.join().unwrap(), "the scope resumed the first panic");
+}

@@ -8,13 +8,18 @@
 //!   the runtime shut down): the user's future is dropped, then the child leaves.
 //!
 //! No user code can keep a child in its scope: the poll wrapper catches a panic of the user's
-//! poll and drops the user's future under `catch_unwind`. When that destructor panics after the future completed, the panic is the
-//! child's failure (its first one, if the future had panicked: the destructor's panic is then a
-//! later panic of the scope), and what it replaces goes nowhere silently: an error the future
-//! returned goes to the runtime's failure policy as an undelivered scope failure (state.rs rule
-//! 7); a value is dropped under `catch_unwind`, a panic there reported as the failure of an
-//! output nobody took. Every payload or error the scope drops is dropped the same way (state.rs
-//! rule 7), and the child still leaves.
+//! poll and drops the user's future under `catch_unwind`, and the child leaves even if recording
+//! its failure unwinds. When the user's destructor panics after the future completed, the panic
+//! is the child's failure (its first one, if the future had panicked: the destructor's panic is
+//! then a later panic of the scope), and what it replaces goes nowhere silently: an error the
+//! future returned goes to the runtime's failure policy as an undelivered scope failure
+//! (state.rs rule 7); a value is dropped under `catch_unwind`, a panic there reported as the
+//! failure of an output nobody took. Every payload or error the scope drops is dropped the same
+//! way (state.rs rule 7), and the child still leaves.
+//!
+//! The child leaves before its task is marked `COMPLETE` (`task/cell.rs` rule 3): a
+//! `ScopeTask` that says it is finished belongs to a child that has left, and a `JoinHandle`
+//! never waits on the scope's failure hooks.
 
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -45,17 +50,29 @@ impl<U, E: Send + 'static> Outcome<Result<U, E>> for ChildOutcome<E> {
         out: Result<Result<U, E>, PanicPayload>,
         dropped: Result<(), PanicPayload>,
     ) -> Result<Option<U>, JoinError> {
+        // The child leaves once its failure is recorded, or if recording it unwinds (a waker
+        // the scope's cancellation wakes may panic).
+        let _leave = Leave(meta);
         let value = match (out, dropped) {
             (Ok(Ok(v)), Ok(())) => Some(v),
             (out, dropped) => record_failure(meta, out, dropped),
         };
-        scope_of(meta).release();
         Ok(value)
     }
 
     #[inline]
     fn abandoned(meta: &TaskMeta) {
         scope_of(meta).release();
+    }
+}
+
+/// Leaves the scope of the child whose task's metadata it holds, when dropped.
+struct Leave<'a>(&'a TaskMeta);
+
+impl Drop for Leave<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        scope_of(self.0).release();
     }
 }
 

@@ -121,8 +121,9 @@
 //!
 //! Spawning into a scope costs about what `tether::spawn` costs (measured in the benchmark
 //! crate's `scope_spawn` suite): one atomic add to take a place (a compare-and-swap in a bounded
-//! scope), two references to the scope for the child (its token, and the wrapper that reports
-//! its outcome), and one atomic subtract when it finishes; the
+//! scope), a reference to the scope for the child (its token, in its task's metadata, where the
+//! task's poll wrapper finds it to report the child's outcome), and one atomic subtract when
+//! it finishes; the
 //! scope's lock is taken only to record a failure, to queue a spawner of a full bounded scope,
 //! and when the scope's future waits for its last child.
 //!

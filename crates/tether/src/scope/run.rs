@@ -1,7 +1,7 @@
 //! The scope itself: spawning into it, and the future that runs it.
 //!
 //! The shared state and its protocol (counting children, closing, backpressure, the hard drop,
-//! recycling) are in `state.rs`; the child's wrapper in `child.rs`. Here:
+//! recycling) are in `state.rs`; how a child reports to its scope in `child.rs`. Here:
 //!
 //! 1. **The first failure cancels.** A child's or the body's `Err` (or panic) is recorded in
 //!    order; it cancels the scope's token, which signals every child (and inner scopes) through

@@ -4,14 +4,14 @@
 //! # Protocol
 //!
 //! A scope is one allocation: its token's [`TokenNode`], whose `scope` field is a [`ScopeState`].
-//! The scope's future, every `Scope` handle and every child (twice: its token in the task's
-//! metadata and its [`Child`](super::child::Child) wrapper) hold an `Arc` of it.
+//! The scope's future, every `Scope` handle and every child (its token in the task's metadata)
+//! hold an `Arc` of it.
 //!
 //! 1. **Children are counted in one atomic word**, `live`: the number of live children times
 //!    `ONE`, plus the `CLOSED` and `WAITING` bits. A spawner adds `ONE` before it spawns (and
 //!    takes it back if it finds `CLOSED`); a child takes its `ONE` away after it has dropped the
 //!    user's future and recorded its outcome, whatever that outcome (aborted and never-polled
-//!    children too, from the wrapper's destructor).
+//!    children too, from the poll wrapper's cancellation or drop: `child.rs`).
 //! 2. **The scope completes by closing the word**: once the body is done, the scope's future
 //!    stores its waker under the lock and either swaps a word with no children for `CLOSED` (it
 //!    is done) or sets `WAITING` (the child that takes the count to zero takes the waker under

@@ -4,14 +4,14 @@
 //! vtable, awaiter waker), our [`TaskMeta`], and a union of the future and its output. The future
 //! stored there is a [`TaskFuture`], which wraps the user's future to:
 //!
-//! 1. catch a panic in `poll` and turn it into the task's output (`Err(JoinError::panic)`), so a
-//!    panicking task never unwinds into the scheduler;
+//! 1. catch a panic in `poll` and hand it to the task's [`Outcome`] (a plain task's output is
+//!    then `Err(JoinError::panic)`), so a panicking task never unwinds into the scheduler;
 //! 2. check `CANCEL_REQUESTED` before each poll and, when set, drop the user's future and finish
 //!    with `Err(JoinError::cancelled)`;
-//! 3. once the user's future is done, drop it, set `COMPLETE`, and only then make the task's
-//!    output from what the future gave (its [`Outcome`]); if the `JoinHandle` is already gone,
-//!    drop that output here instead of returning it (`join.rs` rule 1), so async-task never drops
-//!    a result that runs user code;
+//! 3. once the user's future is done, drop it, make the task's output from what the future gave
+//!    (its [`Outcome`]), then set `COMPLETE`; if the `JoinHandle` is already gone, drop that
+//!    output here instead of returning it (`join.rs` rule 1), so async-task never drops a result
+//!    that runs user code;
 //! 4. remove the task from the runtime's registry when it is dropped, whatever the reason: after
 //!    `COMPLETE` (rule 3) or after async-task closed the task (registry rule 2).
 //!
@@ -49,7 +49,8 @@ pub(crate) trait Outcome<T> {
     type Output;
 
     /// The future returned `out`, or panicked with it; then its destructor ended with
-    /// `dropped`. Called once, after the future is dropped and `COMPLETE` is set.
+    /// `dropped`. Called once, after the future is dropped and before `COMPLETE` is set; a panic
+    /// from it becomes the task's panic.
     fn finished(
         meta: &TaskMeta,
         out: Result<T, Payload>,
@@ -57,7 +58,7 @@ pub(crate) trait Outcome<T> {
     ) -> Result<Self::Output, JoinError>;
 
     /// The future was dropped before it finished: cancelled, or the task dropped unrun (at
-    /// shutdown). Called once, after the future is dropped.
+    /// shutdown). Called once, after the future is dropped; a panic from it is contained.
     fn abandoned(meta: &TaskMeta);
 }
 
@@ -137,7 +138,7 @@ where
         // SAFETY: without `COMPLETE`, `decide` has not dropped the future; this is the task
         // future's drop, so nothing uses it after this.
         contain(|| unsafe { ManuallyDrop::drop(&mut self.fut) });
-        K::abandoned(self.guard.meta);
+        contain(|| K::abandoned(self.guard.meta));
     }
 }
 
@@ -236,34 +237,42 @@ where
     F: Future,
     K: Outcome<F::Output>,
 {
-    /// Rule 3: the user's future gave `out` (or panicked). Drops the future in place and sets
-    /// `COMPLETE`, with nothing between the two that can unwind (so `COMPLETE` marks the future
-    /// gone, which `Drop` relies on); then makes the output, which `K` may do with code that
-    /// unwinds without harm, and returns it for the `JoinHandle`.
+    /// Rule 3: the user's future gave `out` (or panicked). Drops the future in place, makes the
+    /// output (`K::finished`: a scope's child reports to its scope and leaves it), then sets
+    /// `COMPLETE`: a `JoinHandle` that sees `COMPLETE` waits for the output's store
+    /// (`join.rs` rule 3), so no user code may run after it. Nothing between the drop and
+    /// `COMPLETE` can unwind (so `COMPLETE` marks the future gone, which `Drop` relies on): a
+    /// panic from `K::finished` (a waker it wakes) becomes the task's panic.
     // Always: the poll's hot path ends here.
     #[inline(always)]
     fn decide(&mut self, out: Result<F::Output, Payload>) -> Result<K::Output, JoinError> {
         let meta = self.guard.meta;
         // SAFETY: `COMPLETE` is not set (`poll` checked), so the future was not dropped yet;
-        // `COMPLETE` is set next, so it is not used or dropped again.
+        // `COMPLETE` is set below, with nothing between that can unwind, so it is not used or
+        // dropped again.
         let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
             ManuallyDrop::drop(&mut self.fut)
         }));
+        let result = match catch_unwind(AssertUnwindSafe(|| K::finished(meta, out, dropped))) {
+            Ok(result) => result,
+            Err(payload) => Err(panicked(meta, payload)),
+        };
         let owner = meta.mark_complete();
-        deliver(meta, owner, K::finished(meta, out, dropped))
+        deliver(meta, owner, result)
     }
 
-    /// Rule 2: cancellation was requested before a poll. Drops the future in place and sets
-    /// `COMPLETE` as `decide` does; the output is a cancelled error.
+    /// Rule 2: cancellation was requested before a poll. Drops the future in place and lets
+    /// `K` know, then sets `COMPLETE` as `decide` does; the output is a cancelled error.
     #[cold]
     #[inline(never)]
     fn cancel(&mut self) -> Result<K::Output, JoinError> {
         let meta = self.guard.meta;
-        // A panic from the user's destructor is contained: the panic hook has reported it.
+        // A panic from the user's destructor, or from a waker `K` wakes, is contained: the
+        // panic hook has reported it.
         // SAFETY: as in `decide`.
         contain(|| unsafe { ManuallyDrop::drop(&mut self.fut) });
+        contain(|| K::abandoned(meta));
         let owner = meta.mark_complete();
-        K::abandoned(meta);
         deliver(meta, owner, Err(JoinError::cancelled(meta.id)))
     }
 }
@@ -290,7 +299,7 @@ fn deliver<T>(
 /// one from dropping the first panic's payload (that payload is then leaked: its destructor
 /// already failed once). The panic hook has reported each.
 ///
-/// `decide` relies on it: nothing may unwind between dropping the user's future and setting
+/// `cancel` relies on it: nothing may unwind between dropping the user's future and setting
 /// `COMPLETE`, or the task future's drop would drop the future again.
 #[inline]
 pub(crate) fn contain(f: impl FnOnce()) {

@@ -661,6 +661,17 @@ mod tests {
 
     /// A `JoinError` is one word, so a task's `Result<(), JoinError>` is too (the task cell's
     /// output slot; ARCHITECTURE.md, "What a task costs").
+    /// A handle without a task (a scope's child that never started) is finished, holds
+    /// nothing, and aborting or dropping it does nothing.
+    #[test]
+    fn a_handle_without_a_task_is_finished_and_inert() {
+        let handle = super::JoinHandle::<u64>::without_task();
+        assert!(handle.is_finished());
+        assert!(!handle.holds_task());
+        handle.abort();
+        drop(handle);
+    }
+
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn a_join_handle_is_two_words() {
