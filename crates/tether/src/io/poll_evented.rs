@@ -674,33 +674,15 @@ pub(crate) fn read_into_buf(
     fd: impl std::os::fd::AsFd,
     buf: &mut tokio::io::ReadBuf<'_>,
 ) -> io::Result<usize> {
-    use std::os::fd::AsRawFd;
     let fd = fd.as_fd();
     // SAFETY: `unfilled_mut` asks its caller never to de-initialize a byte through the slice
     // it returns: the only write through it is read(2), which stores bytes read, never
     // uninitialized memory.
     let unfilled = unsafe { buf.unfilled_mut() };
-    let (raw, ptr, len) = (fd.as_raw_fd(), unfilled.as_mut_ptr(), unfilled.len());
     let n = loop {
-        // On Linux the system call itself, not libc's `read`: that is a thread cancellation
-        // point, which costs two cancellation-state updates per call in a process with more
-        // than one thread (see `net::SockRw`).
-        #[cfg(all(target_os = "linux", not(miri)))]
-        // SAFETY: `ptr` comes from `unfilled`, a live `&mut` slice valid for writes of `len`
-        // bytes; read(2) stores at most that many and never reads them, so they may be
-        // uninitialized.
-        let n = unsafe { libc::syscall(libc::SYS_read, libc::c_long::from(raw), ptr, len) };
-        #[cfg(not(all(target_os = "linux", not(miri))))]
-        // SAFETY: as above.
-        let n = unsafe { libc::read(raw, ptr.cast(), len) } as libc::c_long;
-        match usize::try_from(n) {
-            Ok(n) => break n,
-            Err(_) => {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
-            }
+        match read_uninit(fd, unfilled) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => break r?,
         }
     };
     // SAFETY: read(2) returned `n`, so it stored the first `n` bytes of the unfilled part (and
@@ -708,6 +690,34 @@ pub(crate) fn read_into_buf(
     unsafe { buf.assume_init(n) };
     buf.advance(n);
     Ok(n)
+}
+
+/// One `read(2)` into `buf`, which may be uninitialized; returns how many bytes it stored (at
+/// the start of `buf`).
+///
+/// On Linux the system call itself (rustix's `linux_raw` backend), not libc's `read`: that is a
+/// thread cancellation point, which costs two cancellation-state updates per call in a process
+/// with more than one thread (see `net::SockRw`).
+#[cfg(all(feature = "tokio-io", target_os = "linux", not(miri)))]
+fn read_uninit(
+    fd: std::os::fd::BorrowedFd<'_>,
+    buf: &mut [std::mem::MaybeUninit<u8>],
+) -> io::Result<usize> {
+    let (read, _) = rustix::io::read(fd, buf)?;
+    Ok(read.len())
+}
+
+/// One `read(2)` into `buf`, which may be uninitialized; returns how many bytes it stored.
+#[cfg(all(feature = "tokio-io", unix, not(all(target_os = "linux", not(miri)))))]
+fn read_uninit(
+    fd: std::os::fd::BorrowedFd<'_>,
+    buf: &mut [std::mem::MaybeUninit<u8>],
+) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `buf` is a live `&mut` slice valid for writes of its length; read(2) stores at
+    // most that many bytes and never reads them, so they may be uninitialized.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 
 /// One read from `r` into the unfilled part of a tokio `ReadBuf` (feature `tokio-io`), where

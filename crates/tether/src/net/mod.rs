@@ -47,11 +47,11 @@ pub(crate) type Sock<O> = O;
 /// A stream socket's reads and writes, as the stream types make them (`stream_common!`).
 ///
 /// A TCP socket's are the system calls themselves on Linux (`recvfrom`, `sendto` with
-/// `MSG_NOSIGNAL`, `writev`: what std's `TcpStream` calls), not libc's wrappers: those are
-/// thread cancellation points, which in a process with more than one thread (a tether runtime
-/// has its watchdog) bracket each call with two updates of the thread's cancellation state,
-/// about 60 instructions a call, for a cancellation Rust never uses. Elsewhere, under Miri,
-/// and for a simulated socket, they are std's.
+/// `MSG_NOSIGNAL`, `writev`: what std's `TcpStream` calls), issued inline through rustix, not
+/// libc's wrappers: those are thread cancellation points, which in a process with more than one
+/// thread (a tether runtime has its watchdog) bracket each call with two updates of the
+/// thread's cancellation state, about 60 instructions a call, for a cancellation Rust never
+/// uses. Elsewhere, under Miri, and for a simulated socket, they are std's.
 pub(crate) trait SockRw {
     fn sock_read(&self, buf: &mut [u8]) -> io::Result<usize>;
     fn sock_write(&self, buf: &[u8]) -> io::Result<usize>;
@@ -96,61 +96,44 @@ impl SockRw for mio::net::UnixStream {
     }
 }
 
-/// The system calls of [`SockRw`] for a TCP socket on Linux.
+/// The system calls of [`SockRw`] for a TCP socket on Linux: the bare system call (rustix's
+/// `linux_raw` backend issues the `syscall` instruction inline), without libc's `recv`/`send`
+/// wrappers, which are thread cancellation points (two cancellation-state updates per call in
+/// a process with more than one thread), and without the variadic `syscall()` (about 45
+/// instructions a call, against a dozen). The error comes back as the call's result, not
+/// through `errno`.
 #[cfg(all(target_os = "linux", not(miri)))]
 mod raw {
     use std::io;
-    use std::os::fd::AsRawFd;
 
-    /// A system call's result: its count, or the error it set in `errno`.
-    fn result(n: libc::c_long) -> io::Result<usize> {
-        usize::try_from(n).map_err(|_| io::Error::last_os_error())
-    }
+    use rustix::io::Errno;
+    use rustix::net::{RecvFlags, SendFlags};
 
     /// Runs `call` again while it fails with `EINTR`, as std does.
-    fn retry(mut call: impl FnMut() -> libc::c_long) -> io::Result<usize> {
+    #[inline]
+    fn retry(mut call: impl FnMut() -> rustix::io::Result<usize>) -> io::Result<usize> {
         loop {
-            match result(call()) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => return r,
+            match call() {
+                Err(Errno::INTR) => continue,
+                r => return r.map_err(io::Error::from),
             }
         }
     }
 
-    // Every argument goes to the variadic `syscall` as a full `c_long`, the width at which
-    // the kernel reads each argument register.
-
     pub(super) fn recv(s: &mio::net::TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-        let fd = libc::c_long::from(s.as_raw_fd());
-        let (ptr, len) = (buf.as_mut_ptr(), buf.len());
-        retry(|| {
-            // SAFETY: `ptr` is valid for writes of `len` bytes (`buf`'s only borrow, held for
-            // the call); `recvfrom` with no flags and a null address and length is `recv`.
-            unsafe { libc::syscall(libc::SYS_recvfrom, fd, ptr, len, 0usize, 0usize, 0usize) }
-        })
+        retry(|| rustix::net::recv(s, &mut *buf, RecvFlags::empty()).map(|(n, _)| n))
     }
 
     pub(super) fn send(s: &mio::net::TcpStream, buf: &[u8]) -> io::Result<usize> {
-        let fd = libc::c_long::from(s.as_raw_fd());
-        let (ptr, len) = (buf.as_ptr(), buf.len());
-        let flags = libc::c_long::from(libc::MSG_NOSIGNAL);
-        retry(|| {
-            // SAFETY: `ptr` is valid for reads of `len` bytes; `sendto` with a null address is
-            // `send`, and `MSG_NOSIGNAL` turns a write to a closed connection into `EPIPE`
-            // instead of `SIGPIPE` (as std's `send`).
-            unsafe { libc::syscall(libc::SYS_sendto, fd, ptr, len, flags, 0usize, 0usize) }
-        })
+        // `NOSIGNAL`: a write to a closed connection is `EPIPE`, not `SIGPIPE` (as std's
+        // `send`).
+        retry(|| rustix::net::send(s, buf, SendFlags::NOSIGNAL))
     }
 
     pub(super) fn writev(s: &mio::net::TcpStream, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        let fd = libc::c_long::from(s.as_raw_fd());
         // At most `IOV_MAX` (1024 on Linux) slices, as std: the rest go in a later call.
-        let n = bufs.len().min(1024);
-        retry(|| {
-            // SAFETY: `IoSlice` has `iovec`'s layout on Unix (std guarantees it), and each of
-            // the first `n` slices is valid for reads of its length while `bufs` is borrowed.
-            unsafe { libc::syscall(libc::SYS_writev, fd, bufs.as_ptr(), n) }
-        })
+        let bufs = &bufs[..bufs.len().min(1024)];
+        retry(|| rustix::io::writev(s, bufs))
     }
 }
 
@@ -252,5 +235,48 @@ pub(crate) fn reset_before_accept(e: std::io::Error) -> std::io::Error {
         )
     } else {
         e
+    }
+}
+
+#[cfg(all(test, target_os = "linux", not(miri)))]
+mod tests {
+    use std::io::{self, Read, Write};
+
+    use super::SockRw;
+
+    /// A TCP stream's bare system calls read, write and fail as std's do: `WouldBlock` with
+    /// nothing to read, the bytes, end of stream, and `BrokenPipe` for a write after shutdown
+    /// (an error code the call returns, with no `errno` in between).
+    #[test]
+    fn a_tcp_streams_system_calls_behave_as_stds() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        client.set_nonblocking(true).unwrap();
+        let client = mio::net::TcpStream::from_std(client);
+        let mut buf = [0u8; 16];
+        let err = client.sock_read(&mut buf).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+
+        // Blocking from here, so that each read waits for the bytes it checks.
+        socket2::SockRef::from(&client)
+            .set_nonblocking(false)
+            .unwrap();
+        server.write_all(b"hello").unwrap();
+        let n = client.sock_read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"hello");
+
+        assert_eq!(client.sock_write(b"ab").unwrap(), 2);
+        let bufs = [io::IoSlice::new(b"cd"), io::IoSlice::new(b"ef")];
+        assert_eq!(client.sock_write_vectored(&bufs).unwrap(), 4);
+        let mut got = [0u8; 6];
+        server.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"abcdef");
+
+        drop(server);
+        assert_eq!(client.sock_read(&mut buf).unwrap(), 0, "end of stream");
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        let err = client.sock_write(b"x").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
     }
 }
