@@ -5,8 +5,8 @@
 //!    [`tether::net::lookup_host`], which runs the system resolver on tether's blocking pool.
 //! 2. **Connect** to each address in turn, each attempt bounded by the connect timeout; the
 //!    first that connects wins. An error names every address tried and what happened there.
-//! 3. **TLS** for `https`: tokio-rustls over the socket, the server's name checked against the
-//!    certificate, ALPN offering `h2` and `http/1.1`. When the server picks `h2`, the
+//! 3. **TLS** for `https`: tokio-rustls over the socket, the handshake bounded by the connect
+//!    timeout too, the server's name checked against the certificate, ALPN offering `h2` and `http/1.1`. When the server picks `h2`, the
 //!    connection tells the pool so ([`Connected::negotiated_h2`]) and the client speaks HTTP/2
 //!    on it. A TLS error is kept as the error's source.
 
@@ -150,12 +150,21 @@ impl Connector {
         let peer = tcp
             .peer_addr()
             .map_or_else(|_| String::new(), |a| format!(" ({a})"));
-        let tls = tokio_rustls::TlsConnector::from(self.tls)
-            .connect(name, tcp)
-            .await
-            .map_err(|e| {
-                ConnectError::io(format!("tether-hyper: TLS with {host}{peer}: {e}"), e)
-            })?;
+        let handshake = tokio_rustls::TlsConnector::from(self.tls).connect(name, tcp);
+        let res = match self.connect_timeout {
+            // A server that accepts and never answers must not hang the caller.
+            Some(limit) => match tether::time::timeout(limit, handshake).await {
+                Ok(res) => res,
+                Err(_) => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("handshake timed out after {limit:?}"),
+                )),
+            },
+            None => handshake.await,
+        };
+        let tls = res.map_err(|e| {
+            ConnectError::io(format!("tether-hyper: TLS with {host}{peer}: {e}"), e)
+        })?;
         Ok(Conn::Tls(Box::new(TetherIo::new(tls.into()))))
     }
 }

@@ -307,8 +307,9 @@ impl ClientBuilder {
         }
     }
 
-    /// How long one connection attempt (one address) may take; `None`: as long as the OS
-    /// tries. The error then names the address.
+    /// How long one connection attempt (one address) may take, and then, for `https`, the TLS
+    /// handshake; `None`: as long as the OS tries (and the server takes). The error then names
+    /// the address.
     pub fn connect_timeout(mut self, timeout: impl Into<Option<Duration>>) -> ClientBuilder {
         self.connect_timeout = timeout.into();
         self

@@ -7,27 +7,36 @@
 //!    one timeout after the connection was accepted; a later one between one and two timeouts
 //!    after the previous response was written (a keep-alive connection's wait for its next
 //!    request counts, as with hyper's own timeout). The check is a timer that fires once per
-//!    timeout and compares two counts with the ones it saw last time: request heads completed,
-//!    and requests open (from the head until the response's body is written or dropped). No
-//!    head completed and none open at both looks: the connection waited for a whole timeout.
-//!    hyper's own header timeout is off: it files a timer (a new boxed sleep) for every request
-//!    and makes the connection loop once more after each, about 12% of a small request's
-//!    instructions; this costs two counter updates per request. HTTP/2 connections (told by
-//!    the client's preface, `PRI`) are exempt: streams are not heads; rule 2 covers them.
+//!    timeout and compares three counts with the ones it saw last time: request heads
+//!    completed, requests open (from the head until the response's body is written or
+//!    dropped), and writes that made progress (hyper drops a one-chunk body as soon as it has
+//!    queued it, before it is written: the writes keep a large response to a slow reader from
+//!    looking like a wait for the next head). No head completed, none open and nothing written
+//!    at both looks: the connection waited for a whole timeout. hyper's own header timeout is
+//!    off: it files a timer (a new boxed sleep) for every request and makes the connection
+//!    loop once more after each, about 12% of a small request's instructions; this costs a few
+//!    counter updates per request. HTTP/2 connections (told by the client's whole preface,
+//!    `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`) are exempt: streams are not heads; rule 2 covers
+//!    them.
 //! 2. **Idle**: a connection with no byte read or written for the idle timeout is shut down
 //!    gracefully (HTTP/1: closed once the response in flight, if any, is written; HTTP/2:
-//!    `GOAWAY`, streams in flight finish). The check is a timer that is re-armed when it finds
-//!    activity since its last expiry, so a silent connection is closed between one and two
-//!    idle timeouts after its last byte; the I/O path only stores a flag.
+//!    `GOAWAY`, streams in flight finish), unless it is waiting for the server: a handler
+//!    still running, or a response body with nothing to send yet while the client would take
+//!    it (its last write did not find the socket full). The check is a timer that is re-armed
+//!    when it finds activity since its last expiry, so a silent connection is closed between
+//!    one and two idle timeouts after its last byte; the I/O path only stores flags.
 //! 3. **Bounded drain**: a connection shut down for idleness that has not finished within the
 //!    grace period (a client that stopped reading, so the response in flight cannot be
 //!    written) is dropped.
 //! 4. **Server shutdown**: when the server's scope is cancelled, the connection is shut down
 //!    gracefully as in rule 2; the scope drops it after its grace period if it has not finished.
+//!    An HTTP/1 connection with no request open and no write waiting on the client (waiting
+//!    for a head, or in the middle of one) is closed at once: hyper would wait for a half-sent
+//!    head to complete.
 //! 5. **Handshakes** (a TLS handshake, see `accept.rs`) are bounded by the header read
-//!    timeout and end at once when the server shuts down.
+//!    timeout (or, without one, the idle timeout) and end at once when the server shuts down.
 //! 6. **Requests in flight** are counted (the service's future from `call` until it completes
-//!    or is dropped) for the shutdown summary.
+//!    or is dropped): rule 2 reads the count, and so does the shutdown summary.
 
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
@@ -64,7 +73,7 @@ pub(crate) async fn handshake<T>(
     limits: ConnLimits,
 ) -> Option<T> {
     let bounded = async {
-        match limits.header_read_timeout {
+        match limits.header_read_timeout.or(limits.idle_timeout) {
             Some(limit) => tether::time::timeout(limit, handshake).await.ok()?.ok(),
             None => handshake.await.ok(),
         }
@@ -92,21 +101,16 @@ pub(crate) async fn serve_connection<T, S, B>(
     B::Error: Into<BoxError>,
     T: TetherStream + Send + 'static,
 {
-    let activity = limits
-        .idle_timeout
-        .map(|_| Arc::new(AtomicBool::new(false)));
-    let heads = limits
-        .header_read_timeout
-        .map(|_| Arc::new(Heads::default()));
+    let watch = Arc::new(Watch::default());
     let io = Watched {
         io: TetherIo::new(stream),
-        activity: activity.clone(),
-        preface: heads.clone().map(|heads| Preface { heads, seen: 0 }),
+        watch: watch.clone(),
+        preface: Some(Preface { seen: 0 }),
     };
     let service = TowerToHyperService::new(Counted {
         inner: service,
-        in_flight,
-        heads: heads.clone(),
+        in_flight: in_flight.clone(),
+        watch: watch.clone(),
     });
     let mut conn = pin!(builder.serve_connection_with_upgrades(io, service));
     let mut cancelled = pin!(tether::task::cancelled());
@@ -115,8 +119,7 @@ pub(crate) async fn serve_connection<T, S, B>(
     // first head).
     let mut head_check = limits
         .header_read_timeout
-        .zip(heads)
-        .map(|(d, heads)| (sleep(d), d, heads, HeadsSeen::default()));
+        .map(|d| (sleep(d), d, WatchSeen::default()));
     let mut draining = false;
     let mut drain_deadline: Option<tether::time::Sleep> = None;
     poll_fn(|cx| loop {
@@ -138,18 +141,22 @@ pub(crate) async fn serve_connection<T, S, B>(
         }
         // Rule 4.
         if cancelled.as_mut().poll(cx).is_ready() {
+            if !watch.http2.load(Ordering::Relaxed) && watch.awaits_client() {
+                // Waiting for a head (or in the middle of one): nothing is lost.
+                return Poll::Ready(());
+            }
             conn.as_mut().graceful_shutdown();
             draining = true;
             continue;
         }
         // Rule 1.
-        if let Some((timer, d, heads, last)) = head_check.as_mut() {
+        if let Some((timer, d, last)) = head_check.as_mut() {
             if Pin::new(&mut *timer).poll(cx).is_ready() {
-                if heads.http2.load(Ordering::Relaxed) {
+                if watch.http2.load(Ordering::Relaxed) {
                     head_check = None;
                     continue;
                 }
-                let seen = heads.seen();
+                let seen = watch.seen();
                 if seen.waiting() && *last == seen {
                     // A whole timeout without a head: hyper would end the connection with a
                     // header timeout error, and so do we (it is closed without a response).
@@ -161,9 +168,10 @@ pub(crate) async fn serve_connection<T, S, B>(
             }
         }
         // Rule 2.
-        if let (Some((timer, d)), Some(activity)) = (idle.as_mut(), activity.as_ref()) {
+        if let Some((timer, d)) = idle.as_mut() {
             if Pin::new(&mut *timer).poll(cx).is_ready() {
-                if activity.swap(false, Ordering::Relaxed) {
+                let moved = watch.activity.swap(false, Ordering::Relaxed);
+                if moved || watch.awaits_server(&in_flight) {
                     Pin::new(&mut *timer).reset(Instant::now() + *d);
                     continue;
                 }
@@ -178,45 +186,70 @@ pub(crate) async fn serve_connection<T, S, B>(
     .await;
 }
 
-/// Rule 1's counts, shared by the connection's I/O (which spots an HTTP/2 preface), its
-/// service (which counts heads and open requests) and its timer. Relaxed: for HTTP/1 all three
-/// run on the connection's task.
+/// What the connection's rules watch, shared by its I/O (bytes moved, writes, a full socket,
+/// HTTP/2's preface), its service (heads and open requests) and its timers. Relaxed: for
+/// HTTP/1 all three run on the connection's task; for HTTP/2 the counts of heads and open
+/// requests, which its streams' tasks update, are only read by rule 2 and 4 as hints.
 #[derive(Debug, Default)]
-struct Heads {
+struct Watch {
+    /// Bytes were read or written since rule 2's timer last looked.
+    activity: AtomicBool,
     /// Request heads completed (the service was called).
     done: AtomicU64,
     /// Requests whose response has not been written yet: from the service's call until the
-    /// response's body is dropped (hyper drops it once written, or on an error).
+    /// response's body is dropped (hyper drops it once written, or on an error; a one-chunk
+    /// body as soon as it is queued).
     open: AtomicUsize,
+    /// Writes that made progress (rule 1).
+    writes: AtomicU64,
+    /// The last write found the socket full: the client is not reading (rules 2 and 4).
+    write_blocked: AtomicBool,
     /// The client opened with HTTP/2's preface: rule 1 does not apply.
     http2: AtomicBool,
 }
 
-impl Heads {
-    fn seen(&self) -> HeadsSeen {
-        HeadsSeen {
+impl Watch {
+    fn seen(&self) -> WatchSeen {
+        WatchSeen {
             done: self.done.load(Ordering::Relaxed),
             open: self.open.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
         }
+    }
+
+    /// Rule 2: the connection waits for the server, not the client: a handler still runs, or
+    /// a response body has nothing to send yet while the client would take it.
+    fn awaits_server(&self, in_flight: &AtomicUsize) -> bool {
+        in_flight.load(Ordering::Relaxed) > 0
+            || (self.open.load(Ordering::Relaxed) > 0
+                && !self.write_blocked.load(Ordering::Relaxed))
+    }
+
+    /// Rule 4 (HTTP/1): no request open and no write waiting on the client: the connection
+    /// waits for a head, or is in the middle of one.
+    fn awaits_client(&self) -> bool {
+        self.open.load(Ordering::Relaxed) == 0 && !self.write_blocked.load(Ordering::Relaxed)
     }
 }
 
 /// What one look of rule 1's timer saw.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct HeadsSeen {
+struct WatchSeen {
     done: u64,
     open: usize,
+    writes: u64,
 }
 
-impl HeadsSeen {
-    /// No request open: the connection waits for a head.
+impl WatchSeen {
+    /// No request open: the connection waits for a head (if nothing was written since the
+    /// last look either).
     fn waiting(self) -> bool {
         self.open == 0
     }
 }
 
 /// Holds one open request of rule 1 (in the service's future, then in the response's body).
-struct Open(Arc<Heads>);
+struct Open(Arc<Watch>);
 
 impl Drop for Open {
     fn drop(&mut self) {
@@ -226,44 +259,59 @@ impl Drop for Open {
 
 /// The connection's first bytes, until it is clear whether they are HTTP/2's preface (rule 1).
 struct Preface {
-    heads: Arc<Heads>,
-    /// How many of the preface's first bytes matched so far.
+    /// How many of the preface's bytes matched so far.
     seen: usize,
 }
 
 impl Preface {
-    /// The part of HTTP/2's preface (`PRI * HTTP/2.0...`) that tells it from an HTTP/1 request.
-    const START: &'static [u8] = b"PRI ";
+    /// HTTP/2's connection preface (RFC 9113, section 3.4). hyper-util switches to HTTP/2 only
+    /// on the whole of it, so a request that merely starts with `PRI ` is HTTP/1 and stays
+    /// under rule 1.
+    const PREFACE: &'static [u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-    /// Looks at `bytes`, the next bytes read; `true` once the question is settled.
-    fn settle(&mut self, bytes: &[u8]) -> bool {
+    /// Looks at `bytes`, the next bytes read: `Some(true)` once the whole preface matched,
+    /// `Some(false)` at the first byte that differs, `None` while undecided.
+    fn settle(&mut self, bytes: &[u8]) -> Option<bool> {
+        if bytes.is_empty() {
+            return Some(false);
+        }
         for &b in bytes {
-            if b != Self::START[self.seen] {
-                return true;
+            if b != Self::PREFACE[self.seen] {
+                return Some(false);
             }
             self.seen += 1;
-            if self.seen == Self::START.len() {
-                self.heads.http2.store(true, Ordering::Relaxed);
-                return true;
+            if self.seen == Self::PREFACE.len() {
+                return Some(true);
             }
         }
-        bytes.is_empty()
+        None
     }
 }
 
-/// [`TetherIo`] that notes that bytes moved (rule 2): one relaxed store per read or write
-/// that made progress, on a flag only this connection's task touches; and looks at the
-/// connection's first bytes for rule 1.
+/// [`TetherIo`] that notes what the rules watch: that bytes moved (one relaxed store per read
+/// or write that made progress), writes and a full socket, and the connection's first bytes
+/// (HTTP/2's preface).
 struct Watched<T> {
     io: TetherIo<T>,
-    activity: Option<Arc<AtomicBool>>,
+    watch: Arc<Watch>,
     preface: Option<Preface>,
 }
 
 impl<T> Watched<T> {
     fn note(&self) {
-        if let Some(a) = &self.activity {
-            a.store(true, Ordering::Relaxed);
+        self.watch.activity.store(true, Ordering::Relaxed);
+    }
+
+    /// A write finished as `res`.
+    fn note_write(&self, res: &Poll<std::io::Result<usize>>) {
+        match res {
+            Poll::Ready(Ok(n)) if *n > 0 => {
+                self.note();
+                self.watch.writes.fetch_add(1, Ordering::Relaxed);
+                self.watch.write_blocked.store(false, Ordering::Relaxed);
+            }
+            Poll::Pending => self.watch.write_blocked.store(true, Ordering::Relaxed),
+            Poll::Ready(_) => {}
         }
     }
 }
@@ -278,11 +326,12 @@ impl<T: TetherStream> hyper::rt::Read for Watched<T> {
         let res = match this.preface.as_mut() {
             None => Pin::new(&mut this.io).poll_read(cx, buf),
             Some(preface) => {
-                let mut settled = false;
+                let mut settled = None;
                 let res = this
                     .io
                     .poll_read_inspect(cx, buf, |bytes| settled = preface.settle(bytes));
-                if settled {
+                if let Some(http2) = settled {
+                    this.watch.http2.store(http2, Ordering::Relaxed);
                     this.preface = None;
                 }
                 res
@@ -303,9 +352,7 @@ impl<T: TetherStream> hyper::rt::Write for Watched<T> {
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
         let res = Pin::new(&mut this.io).poll_write(cx, buf);
-        if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
-            this.note();
-        }
+        this.note_write(&res);
         res
     }
 
@@ -316,9 +363,7 @@ impl<T: TetherStream> hyper::rt::Write for Watched<T> {
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
         let res = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
-        if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
-            this.note();
-        }
+        this.note_write(&res);
         res
     }
 
@@ -335,13 +380,12 @@ impl<T: TetherStream> hyper::rt::Write for Watched<T> {
     }
 }
 
-/// The user's service, counting requests in flight (rule 6) and, for rule 1, heads and open
-/// requests.
+/// The user's service, counting requests in flight (rule 6), heads and open requests.
 #[derive(Clone)]
 struct Counted<S> {
     inner: S,
     in_flight: Arc<AtomicUsize>,
-    heads: Option<Arc<Heads>>,
+    watch: Arc<Watch>,
 }
 
 impl<S, R, B> Service<Request<R>> for Counted<S>
@@ -358,11 +402,9 @@ where
 
     fn call(&mut self, req: Request<R>) -> Self::Future {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        let open = self.heads.as_ref().map(|heads| {
-            heads.done.fetch_add(1, Ordering::Relaxed);
-            heads.open.fetch_add(1, Ordering::Relaxed);
-            Open(heads.clone())
-        });
+        self.watch.done.fetch_add(1, Ordering::Relaxed);
+        self.watch.open.fetch_add(1, Ordering::Relaxed);
+        let open = Some(Open(self.watch.clone()));
         CountedFuture {
             inner: self.inner.call(req),
             _in_flight: InFlight(self.in_flight.clone()),

@@ -20,10 +20,12 @@
 //! 3. **Graceful shutdown** ([`with_graceful_shutdown`](Serve::with_graceful_shutdown)): when
 //!    the signal completes, the listener is closed (new clients are refused), every connection
 //!    is told to shut down gracefully (hyper's `graceful_shutdown`: HTTP/1 finishes the response
-//!    in flight and closes, HTTP/2 sends `GOAWAY` and finishes its streams), and the
+//!    in flight and closes, HTTP/2 sends `GOAWAY` and finishes its streams; an HTTP/1
+//!    connection waiting for a head, even in the middle of one, closes at once), and the
 //!    connections still open after the grace period are dropped by the scope. HTTP/2 request
 //!    tasks still running after their connections are gone are cancelled. The future then
-//!    returns a [`ShutdownSummary`] naming what was cut off.
+//!    returns a [`ShutdownSummary`] naming what was cut off, with the requests each connection
+//!    had in flight when it was dropped.
 //! 4. **A panicking handler** ends its connection (HTTP/1) or its stream (HTTP/2), as on tokio;
 //!    the panic hook has printed it. It does not cancel the server's scope.
 //!
@@ -245,8 +247,10 @@ macro_rules! options {
 
         /// Closes, gracefully, a connection on which no byte was read or written for this long
         /// (between one and two times `timeout` after its last byte, see the module docs);
-        /// this also ends clients that connect and send nothing. `None` turns it off; default
-        /// [`DEFAULT_IDLE_TIMEOUT`].
+        /// this also ends clients that connect and send nothing (a TLS handshake included).
+        /// A connection that waits for the server is not idle: a handler still running, or a
+        /// streamed response body with nothing to send yet; one whose client stopped reading
+        /// is. `None` turns it off; default [`DEFAULT_IDLE_TIMEOUT`].
         pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
             self.config.idle_timeout = timeout.into();
             self
@@ -502,7 +506,7 @@ where
                 conns.finished(key);
                 break 'serving;
             }
-            _ = s.spawn_named(&name, conn) => {}
+            _ = s.spawn_named(&name, Tracked::new(conn, conns.clone(), key)) => {}
         }
     }
     // Stop accepting first: clients connecting from now on are refused.
@@ -510,6 +514,49 @@ where
     conns.signal();
     s.cancel();
     Ok(())
+}
+
+pin_project_lite::pin_project! {
+    /// A connection's future, which notes how many of its requests were in flight if it is
+    /// dropped unfinished (cut off at shutdown). Its drop runs before its fields' are dropped,
+    /// so before the requests' futures leave the count.
+    struct Tracked<F> {
+        #[pin]
+        inner: F,
+        conns: Arc<Conns>,
+        key: u64,
+        finished: bool,
+    }
+
+    impl<F> PinnedDrop for Tracked<F> {
+        fn drop(this: Pin<&mut Self>) {
+            if !this.finished {
+                this.conns.cut_off(this.key);
+            }
+        }
+    }
+}
+
+impl<F> Tracked<F> {
+    fn new(inner: F, conns: Arc<Conns>, key: u64) -> Tracked<F> {
+        Tracked {
+            inner,
+            conns,
+            key,
+            finished: false,
+        }
+    }
+}
+
+impl<F: Future> Future for Tracked<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        let out = std::task::ready!(this.inner.poll(cx));
+        *this.finished = true;
+        std::task::Poll::Ready(out)
+    }
 }
 
 /// One connection's task: finish its handshake, serve it, then leave the registry (unless

@@ -98,6 +98,9 @@ struct Conn {
     since: Instant,
     task: Option<tether::task::Id>,
     in_flight: Arc<AtomicUsize>,
+    /// Its requests in flight when it was dropped unfinished (`cut_off`): by the time the
+    /// summary is made, their futures have left `in_flight`.
+    in_flight_when_cut: Option<usize>,
 }
 
 impl Conns {
@@ -125,6 +128,7 @@ impl Conns {
             since: Instant::now(),
             task: None,
             in_flight: in_flight.clone(),
+            in_flight_when_cut: None,
         };
         self.lock().open.insert(key, conn);
         in_flight
@@ -134,6 +138,14 @@ impl Conns {
     pub(crate) fn started(&self, key: u64) {
         if let Some(c) = self.lock().open.get_mut(&key) {
             c.task = tether::task::try_id();
+        }
+    }
+
+    /// The connection's future is being dropped unfinished (the server's grace period ran
+    /// out): notes its requests in flight, before their futures go.
+    pub(crate) fn cut_off(&self, key: u64) {
+        if let Some(c) = self.lock().open.get_mut(&key) {
+            c.in_flight_when_cut = Some(c.in_flight.load(Ordering::Relaxed));
         }
     }
 
@@ -164,7 +176,9 @@ impl Conns {
                 name: c.name,
                 peer: c.peer,
                 age: end.duration_since(c.since),
-                requests_in_flight: c.in_flight.load(Ordering::Relaxed),
+                requests_in_flight: c
+                    .in_flight_when_cut
+                    .unwrap_or_else(|| c.in_flight.load(Ordering::Relaxed)),
             })
             .collect();
         cut_off.sort_by_key(|c| std::cmp::Reverse(c.age));

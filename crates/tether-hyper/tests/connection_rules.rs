@@ -1,0 +1,295 @@
+//! The per-connection rules of `tether_hyper::serve` (`server/conn.rs`) where a production
+//! server would hit their edges, on the paused clock: a slow handler is not idle (HTTP/1 and
+//! HTTP/2); a slowly read large response is not a wait for the next head; a request that only
+//! starts like HTTP/2's preface (`PRI `) is still under the header read timeout; at shutdown a
+//! half-sent head is closed at once and a connection cut off reports its requests in flight; a
+//! TLS client that connects and says nothing meets the idle timeout; and the client's connect
+//! timeout bounds its TLS handshake.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+use hyper::body::Bytes;
+use hyper::StatusCode;
+use support::{Client, Proto};
+use tether::io::{AsyncReadExt, AsyncWriteExt};
+use tether::net::{TcpListener, TcpStream};
+use tether::sync::oneshot;
+use tether::task::JoinHandle;
+use tether::time::{sleep, Instant};
+use tether_hyper::{Serve, ShutdownSummary};
+
+/// The size of `/big`'s one-chunk body.
+const BIG: usize = 32 << 20;
+
+fn app() -> Router {
+    Router::new()
+        .route("/", get(|| async { "ok" }))
+        .route(
+            "/slow",
+            get(|| async {
+                sleep(Duration::from_secs(5)).await;
+                "slow"
+            }),
+        )
+        .route(
+            "/forever",
+            get(|| async {
+                sleep(Duration::from_secs(3600)).await;
+                "never"
+            }),
+        )
+        .route("/big", get(|| async { vec![b'x'; BIG] }))
+}
+
+/// A server on a loopback port, stopped by `stop`, its task giving the shutdown summary.
+struct Server {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<ShutdownSummary>,
+}
+
+async fn start(configure: impl FnOnce(Serve<Router>) -> Serve<Router>) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serve =
+        configure(tether_hyper::serve(listener, app())).with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        });
+    let task = tether::task::Builder::new()
+        .name("test-server")
+        .spawn(std::future::IntoFuture::into_future(serve));
+    Server { addr, stop, task }
+}
+
+impl Server {
+    /// Signals the shutdown and waits (bounded) for its summary.
+    async fn shut_down(self) -> ShutdownSummary {
+        let _ = self.stop.send(());
+        tether::time::timeout(Duration::from_secs(60), self.task)
+            .await
+            .expect("the shutdown finished")
+            .unwrap()
+    }
+}
+
+/// An HTTP/2 connection by prior knowledge, driven by a task of its own.
+async fn http2(
+    addr: SocketAddr,
+) -> hyper::client::conn::http2::SendRequest<http_body_util::Empty<Bytes>> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (send, conn) =
+        hyper::client::conn::http2::Builder::new(tether_hyper::TetherExecutor::new())
+            .timer(tether_hyper::TetherTimer)
+            .handshake(tether_hyper::TetherIo::new(stream))
+            .await
+            .unwrap();
+    tether::spawn(conn);
+    send
+}
+
+fn get_request(path: &str) -> hyper::Request<http_body_util::Empty<Bytes>> {
+    hyper::Request::get(format!("http://localhost{path}"))
+        .body(http_body_util::Empty::new())
+        .unwrap()
+}
+
+/// A handler that takes longer than the idle timeout is not an idle connection: its response
+/// arrives (HTTP/1 and HTTP/2). Before, no byte moving for the idle timeout shut the
+/// connection down and the grace period then cut the request.
+#[tether::test(start_paused = true)]
+async fn a_slow_handler_outlives_the_idle_timeout() {
+    let server = start(|s| {
+        s.idle_timeout(Duration::from_secs(1))
+            .header_read_timeout(None)
+            .grace_period(Duration::from_secs(1))
+    })
+    .await;
+    let mut h1 = TcpStream::connect(server.addr).await.unwrap();
+    h1.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = Vec::new();
+    h1.read_to_end(&mut reply).await.unwrap();
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply:?}");
+    assert!(reply.ends_with("slow"), "{reply:?}");
+
+    let mut h2 = http2(server.addr).await;
+    let res = h2
+        .send_request(get_request("/slow"))
+        .await
+        .expect("HTTP/2 reply");
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+/// A large one-chunk response read slowly is still being written: the header read timeout
+/// leaves it alone (hyper drops such a body as soon as it is queued, so only the writes show
+/// that the response is not done).
+#[tether::test(start_paused = true)]
+async fn a_slowly_read_large_response_is_not_a_wait_for_a_head() {
+    let server = start(|s| {
+        s.header_read_timeout(Duration::from_secs(1))
+            .idle_timeout(None)
+    })
+    .await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut total = 0;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = s.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        total += n;
+        // About 2.5 MB/s: a dozen header timeouts for the whole response.
+        sleep(Duration::from_millis(100)).await;
+    }
+    assert!(started.elapsed() > Duration::from_secs(2));
+    assert!(
+        total > BIG,
+        "the whole response (head and {BIG} bytes) arrived: {total}"
+    );
+}
+
+/// A request that starts with `PRI ` but is not HTTP/2's whole preface is HTTP/1 to hyper,
+/// and so to the header read timeout: trickled a byte at a time, it is closed.
+#[tether::test(start_paused = true)]
+async fn a_request_starting_like_http2s_preface_is_under_the_header_timeout() {
+    let server = start(|s| {
+        s.header_read_timeout(Duration::from_secs(1))
+            .idle_timeout(Duration::from_secs(1))
+    })
+    .await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(b"PRI / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let closed = tether::time::timeout(Duration::from_secs(20), async {
+        let mut buf = [0u8; 64];
+        loop {
+            sleep(Duration::from_millis(500)).await;
+            if s.write_all(b"a").await.is_err() {
+                return;
+            }
+            if let Ok(r) = tether::time::timeout(Duration::from_millis(1), s.read(&mut buf)).await {
+                match r {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => panic!("a reply: {:?}", String::from_utf8_lossy(&buf[..n])),
+                }
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the trickling client was never closed");
+    assert!(
+        started.elapsed() <= Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// At shutdown, connections waiting for a head close at once, also one in the middle of a
+/// head (hyper alone would wait for it to complete, for the whole grace period).
+#[tether::test(start_paused = true)]
+async fn shutdown_closes_a_half_sent_head_at_once() {
+    let server = start(|s| s.grace_period(Duration::from_secs(5))).await;
+    let mut h1 = Client::connect(server.addr, Proto::Http1).await;
+    assert_eq!(h1.request("GET", "/", None).await.status, StatusCode::OK);
+    let mut h2 = Client::connect(server.addr, Proto::Http2).await;
+    assert_eq!(h2.request("GET", "/", None).await.status, StatusCode::OK);
+    let mut partial = TcpStream::connect(server.addr).await.unwrap();
+    partial.write_all(b"GET / HTTP/1.1\r\nHo").await.unwrap();
+    let silent = TcpStream::connect(server.addr).await.unwrap();
+    sleep(Duration::from_millis(200)).await;
+    let summary = server.shut_down().await;
+    assert!(summary.took < Duration::from_millis(100), "{summary}");
+    assert_eq!(summary.closed_cleanly, 4, "{summary}");
+    assert!(summary.cut_off.is_empty(), "{summary}");
+    drop((h1, h2, partial, silent));
+}
+
+/// A connection cut off at the end of the grace period reports the requests it had in flight
+/// (HTTP/1 and HTTP/2), counted before their futures are dropped with it.
+#[tether::test(start_paused = true)]
+async fn a_connection_cut_off_reports_its_requests_in_flight() {
+    let server = start(|s| s.grace_period(Duration::from_millis(500))).await;
+    let mut h1 = TcpStream::connect(server.addr).await.unwrap();
+    h1.write_all(b"GET /forever HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut h2 = http2(server.addr).await;
+    let h2_request = tether::spawn(async move { h2.send_request(get_request("/forever")).await });
+    sleep(Duration::from_millis(300)).await;
+    let summary = server.shut_down().await;
+    assert_eq!(summary.cut_off.len(), 2, "{summary}");
+    for c in &summary.cut_off {
+        assert_eq!(c.requests_in_flight, 1, "{summary}");
+    }
+    assert!(
+        h2_request.await.unwrap().is_err(),
+        "the HTTP/2 request was cut off"
+    );
+    drop(h1);
+}
+
+/// A TLS server without a header read timeout still ends a client that connects and sends
+/// nothing, by its idle timeout (the handshake is bounded by it).
+#[tether::test(start_paused = true)]
+async fn a_silent_tls_client_meets_the_idle_timeout() {
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(generated.signing_key.serialize_der());
+    let config =
+        tether_hyper::tls::server_config(vec![generated.cert.der().clone()], key.into()).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serve = tether_hyper::serve_tls(listener, std::sync::Arc::new(config).into(), app())
+        .header_read_timeout(None)
+        .idle_timeout(Duration::from_secs(1));
+    tether::spawn(std::future::IntoFuture::into_future(serve));
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let closed = tether::time::timeout(Duration::from_secs(30), s.read(&mut buf)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+}
+
+/// The client's connect timeout bounds the TLS handshake too: a server that accepts and
+/// never answers fails the request with a timeout instead of hanging it.
+#[tether::test(start_paused = true)]
+async fn the_clients_connect_timeout_bounds_its_tls_handshake() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _holder = tether::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let (s, _) = listener.accept().await.unwrap();
+            held.push(s);
+        }
+    });
+    let client: tether_hyper::Client = tether_hyper::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .build();
+    let started = Instant::now();
+    let res = tether::time::timeout(
+        Duration::from_secs(600),
+        client.get(format!("https://{addr}/").parse().unwrap()),
+    )
+    .await
+    .expect("the request ended");
+    let err = res.expect_err("no server answered");
+    assert!(
+        format!("{err:?}").contains("timed out"),
+        "the error says it timed out: {err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
