@@ -307,7 +307,12 @@ impl<T> Watched<T> {
         match res {
             Poll::Ready(Ok(n)) if *n > 0 => {
                 self.note();
-                self.watch.writes.fetch_add(1, Ordering::Relaxed);
+                // Only the connection's task writes: no read-modify-write needed.
+                let writes = &self.watch.writes;
+                writes.store(
+                    writes.load(Ordering::Relaxed).wrapping_add(1),
+                    Ordering::Relaxed,
+                );
                 self.watch.write_blocked.store(false, Ordering::Relaxed);
             }
             Poll::Pending => self.watch.write_blocked.store(true, Ordering::Relaxed),
