@@ -172,3 +172,50 @@ fn small_receive_buffer_client(addr: std::net::SocketAddr) -> Client {
     let stream = tether::net::TcpStream::from_std(socket.into()).unwrap();
     Client::from_stream(stream)
 }
+
+/// A client that writes a whole pipeline before it reads any reply (as redis-py's pipelines
+/// do): about 10 MB of requests whose replies are as large. The server keeps reading requests
+/// while its replies wait for the client, so the client finishes writing, then reads every
+/// reply; the requests wait in the read buffer, not as replies in memory.
+#[test]
+fn a_client_that_writes_a_whole_pipeline_before_reading_gets_every_reply() {
+    on_both_flavors(|| async {
+        let server = TestServer::start(Config::default()).await;
+        let mut client = server.client().await;
+        let value = "v".repeat(1024);
+        const SETS: usize = 10_000;
+        let mut pipeline = Vec::new();
+        for i in 0..SETS {
+            let key = format!("k{}", i % 100);
+            let set = format!(
+                "*4\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$1024\r\n{value}\r\n$3\r\nGET\r\n",
+                key.len()
+            );
+            pipeline.extend_from_slice(set.as_bytes());
+        }
+        timeout(LIMIT, client.stream.write_all(&pipeline))
+            .await
+            .expect("the server reads the pipeline while its replies wait")
+            .unwrap();
+        timeout(LIMIT, async {
+            for i in 0..SETS {
+                // `SET .. GET` answers the key's previous value: nil for the first hundred.
+                match client.reply().await {
+                    Reply::Nil if i < 100 => {}
+                    Reply::Bulk(v) if i >= 100 => assert_eq!(v, value.as_bytes(), "reply {i}"),
+                    other => panic!("reply {i}: {other:?}"),
+                }
+            }
+        })
+        .await
+        .expect("every reply arrives");
+        drop(client);
+        let kv = server.kv.clone();
+        server.stop().await;
+        let peak = kv.peak_buffered_bytes();
+        assert!(
+            peak < 32 * 1024 * 1024,
+            "the server held {peak} bytes at most for a 10 MB pipeline"
+        );
+    });
+}

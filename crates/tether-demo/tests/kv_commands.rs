@@ -331,7 +331,11 @@ fn lists() {
                     &["LPOP", "l", "-1"],
                     err("ERR value is out of range, must be positive"),
                 ),
-                (&["LPOP", "l", "x"], err(NOT_INTEGER)),
+                // As Redis: any count that is not a non-negative integer.
+                (
+                    &["LPOP", "l", "x"],
+                    err("ERR value is out of range, must be positive"),
+                ),
                 (
                     &["LPOP", "l", "1", "2"],
                     err("ERR wrong number of arguments for 'lpop' command"),

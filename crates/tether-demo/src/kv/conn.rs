@@ -16,9 +16,14 @@
 //!   back to its initial size once drained.
 //! - The output buffer is written out whenever it passes [`OUTPUT_FLUSH`] in the middle of a
 //!   batch, and the rest of the batch waits in the read buffer until it is written: a client
-//!   that sends requests without reading the replies stops being read (TCP then stops it), and
-//!   costs the server one reply's worth of memory beyond `OUTPUT_FLUSH`. It does not hold up
-//!   other clients: each connection is its own task, and no lock is held across a wait.
+//!   that sends requests without reading the replies costs the server one reply's worth of
+//!   memory beyond `OUTPUT_FLUSH`. While a write waits for the client, the connection keeps
+//!   reading its requests into the read buffer (up to `max_query`), without running them: a
+//!   client that writes a whole pipeline before it reads any reply (as redis-py's pipelines
+//!   do) finishes writing and then reads, instead of both sides waiting for each other. Only
+//!   past `max_query` of unread requests does the server stop reading (TCP then stops the
+//!   client). It does not hold up other clients: each connection is its own task, and no
+//!   lock is held across a wait.
 //! - A subscriber's outbox is bounded (see [`pubsub`](super::pubsub)); while the connection
 //!   waits on a write to a subscriber that does not read, it also waits for the outbox's
 //!   overflow, and closes the connection when it happens.
@@ -135,14 +140,19 @@ pub(crate) async fn serve(
     stop: &CancelToken,
 ) -> io::Result<Ended> {
     let limits = shared.config.limits;
-    let mut inbuf = vec![0u8; INITIAL_READ];
-    let (mut start, mut end) = (0usize, 0usize);
+    let mut input = Inbuf {
+        buf: vec![0u8; INITIAL_READ],
+        start: 0,
+        end: 0,
+        closed: false,
+        max: limits.max_query,
+    };
     let mut out: Vec<u8> = Vec::with_capacity(INITIAL_READ);
     let mut tracked = Tracked {
         gauge: &shared.gauge,
         counted: 0,
     };
-    tracked.update(inbuf.len() + out.capacity());
+    tracked.update(input.buf.len() + out.capacity());
     let mut counts = Counts {
         stats: &shared.stats,
         commands: 0,
@@ -156,10 +166,10 @@ pub(crate) async fn serve(
         // 1. Run every complete command.
         let mut ended = None;
         while ended.is_none() {
-            match req.parse(&inbuf[start..end], &limits.resp) {
+            match req.parse(&input.buf[input.start..input.end], &limits.resp) {
                 Ok(Parsed::Incomplete) => break,
                 Ok(Parsed::Command { consumed }) => {
-                    let args = req.args(&inbuf[start..end]);
+                    let args = req.args(&input.buf[input.start..input.end]);
                     if !args.is_empty() {
                         let mut ctx = Ctx {
                             db: &shared.db,
@@ -176,14 +186,16 @@ pub(crate) async fn serve(
                             ended = Some(Ended::Quit);
                         }
                     }
-                    start += consumed;
+                    input.start += consumed;
                     if ended.is_none() && out.len() >= OUTPUT_FLUSH {
                         // A big batch: write what it produced so far before running the rest,
                         // so that the output stays bounded (see the module docs).
                         phase.store(WRITING, Ordering::Relaxed);
                         counts.batches += 1;
-                        tracked.update(inbuf.len() + out.capacity());
-                        if write_out(stream, &out, subs.subscriber()).await? == Written::Overflowed
+                        tracked.update(input.buf.len() + out.capacity());
+                        let sub = subs.subscriber();
+                        if write_out(stream, &out, sub, &mut input, &mut counts).await?
+                            == Written::Overflowed
                         {
                             shared.pubsub.count_overflow();
                             return Ok(Ended::OutboxOverflowed);
@@ -197,9 +209,9 @@ pub(crate) async fn serve(
                 }
             }
         }
-        if start == end {
-            start = 0;
-            end = 0;
+        if input.start == input.end {
+            input.start = 0;
+            input.end = 0;
         }
         // 2. Pub/sub frames.
         if let Some(sub) = subs.subscriber() {
@@ -212,44 +224,42 @@ pub(crate) async fn serve(
         if !out.is_empty() {
             phase.store(WRITING, Ordering::Relaxed);
             counts.batches += 1;
-            tracked.update(inbuf.len() + out.capacity());
-            if write_out(stream, &out, subs.subscriber()).await? == Written::Overflowed {
+            tracked.update(input.buf.len() + out.capacity());
+            let sub = subs.subscriber();
+            if write_out(stream, &out, sub, &mut input, &mut counts).await? == Written::Overflowed {
                 shared.pubsub.count_overflow();
                 return Ok(Ended::OutboxOverflowed);
             }
             written(&mut out);
+            if ended.is_none() && input.end > input.start {
+                // Requests read while the replies were written: run them first.
+                continue;
+            }
         }
         if let Some(e) = ended {
-            tracked.update(inbuf.len() + out.capacity());
+            tracked.update(input.buf.len() + out.capacity());
             return Ok(e);
         }
-        // Room to read into.
-        if start == 0 && end == 0 && inbuf.len() > INITIAL_READ {
-            inbuf = vec![0u8; INITIAL_READ];
-        } else if end == inbuf.len() || inbuf.len() - end < MIN_READ {
-            if start > 0 {
-                inbuf.copy_within(start..end, 0);
-                end -= start;
-                start = 0;
-            }
-            if inbuf.len() - end < MIN_READ {
-                if inbuf.len() >= limits.max_query {
-                    put_error(
-                        &mut out,
-                        &format!(
-                            "ERR Protocol error: a command of more than {} bytes (the query \
-                             buffer limit)",
-                            limits.max_query
-                        ),
-                    );
-                    write_out(stream, &out, None).await?;
-                    return Ok(Ended::QueryTooBig);
-                }
-                let bigger = (inbuf.len() * 2).min(limits.max_query);
-                inbuf.resize(bigger, 0);
-            }
+        if input.closed {
+            // The client closed its side while we wrote, and every request it sent is answered.
+            return Ok(Ended::ClientClosed);
         }
-        tracked.update(inbuf.len() + out.capacity());
+        // Room to read into.
+        if input.start == 0 && input.end == 0 && input.buf.len() > INITIAL_READ {
+            input.buf = vec![0u8; INITIAL_READ];
+        } else if !input.make_room() {
+            put_error(
+                &mut out,
+                &format!(
+                    "ERR Protocol error: a command of more than {} bytes (the query buffer \
+                     limit)",
+                    limits.max_query
+                ),
+            );
+            write_out(stream, &out, None, &mut input, &mut counts).await?;
+            return Ok(Ended::QueryTooBig);
+        }
+        tracked.update(input.buf.len() + out.capacity());
         // 4. Wait.
         let subscriber = subs.subscriber();
         phase.store(
@@ -269,12 +279,12 @@ pub(crate) async fn serve(
         let wake = match subscriber {
             None => tether::select! {
                 biased;
-                read = stream.read(&mut inbuf[end..]) => Wake::Read(read),
+                read = stream.read(&mut input.buf[input.end..]) => Wake::Read(read),
                 _ = &mut stop_signal => Wake::Stop,
             },
             Some(sub) => tether::select! {
                 biased;
-                read = stream.read(&mut inbuf[end..]) => Wake::Read(read),
+                read = stream.read(&mut input.buf[input.end..]) => Wake::Read(read),
                 _ = sub.notified() => Wake::Frames,
                 _ = &mut stop_signal => Wake::Stop,
             },
@@ -284,7 +294,7 @@ pub(crate) async fn serve(
             Wake::Read(Ok(0)) => return Ok(Ended::ClientClosed),
             Wake::Read(Ok(n)) => {
                 counts.reads += 1;
-                end += n;
+                input.end += n;
             }
             Wake::Read(Err(e)) => return Err(e),
             Wake::Frames => {}
@@ -316,15 +326,85 @@ enum Written {
     Overflowed,
 }
 
-/// Writes `out` completely. For a subscriber, also watches its outbox: an overflow while the
-/// client is not reading ends the write.
+/// The read buffer: the bytes read and not yet run are `buf[start..end]`.
+struct Inbuf {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// The client closed its side (seen while a write waited): nothing more will come.
+    closed: bool,
+    /// `Limits::max_query`: the buffer grows no larger.
+    max: usize,
+}
+
+impl Inbuf {
+    /// Makes at least [`MIN_READ`] bytes of room at the end: moves the unread bytes to the front,
+    /// then doubles the buffer, up to `max`. False when it is at `max` and still short of room:
+    /// an incomplete command longer than the limit.
+    fn make_room(&mut self) -> bool {
+        if self.buf.len() - self.end >= MIN_READ {
+            return true;
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.end >= MIN_READ {
+            return true;
+        }
+        if self.buf.len() >= self.max {
+            return false;
+        }
+        let bigger = (self.buf.len() * 2).min(self.max);
+        self.buf.resize(bigger, 0);
+        true
+    }
+
+    /// Room to read into while a write waits, if the client may still send: false at `max`
+    /// (the client is then stopped by TCP until its replies are read).
+    fn room_while_writing(&mut self) -> bool {
+        !self.closed && (self.make_room() || self.end < self.buf.len())
+    }
+}
+
+/// Writes `out` completely, reading the client's further requests into `input` meanwhile (see
+/// the module docs). For a subscriber, also watches its outbox: an overflow while the client
+/// is not reading ends the write.
 async fn write_out(
     stream: &mut TcpStream,
     out: &[u8],
     subscriber: Option<&std::sync::Arc<Subscriber>>,
+    input: &mut Inbuf,
+    counts: &mut Counts<'_>,
 ) -> io::Result<Written> {
     let Some(sub) = subscriber else {
-        stream.write_all(out).await?;
+        let stream: &TcpStream = stream;
+        let mut written = 0;
+        while written < out.len() {
+            // `&TcpStream` reads and writes: one for each direction.
+            let (mut reader, mut writer) = (stream, stream);
+            let step = if input.room_while_writing() {
+                let unread = &mut input.buf[input.end..];
+                tether::select! {
+                    biased;
+                    wrote = writer.write(&out[written..]) => Step::Wrote(wrote),
+                    read = reader.read(unread) => Step::Read(read),
+                }
+            } else {
+                Step::Wrote(writer.write(&out[written..]).await)
+            };
+            match step {
+                Step::Wrote(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+                Step::Wrote(Ok(n)) => written += n,
+                Step::Read(Ok(0)) => input.closed = true,
+                Step::Read(Ok(n)) => {
+                    counts.reads += 1;
+                    input.end += n;
+                }
+                Step::Wrote(Err(e)) | Step::Read(Err(e)) => return Err(e),
+            }
+        }
         return Ok(Written::All);
     };
     let mut written = 0;
@@ -345,4 +425,10 @@ async fn write_out(
         }
     }
     Ok(Written::All)
+}
+
+/// What one step of a write that also reads did.
+enum Step {
+    Wrote(io::Result<usize>),
+    Read(io::Result<usize>),
 }

@@ -94,6 +94,13 @@ pub(super) fn expire(ctx: &mut Ctx<'_>, args: Args<'_>, unit_ms: i64) {
     });
 }
 
+/// A key's time to live in whole milliseconds, rounded up, as Redis keeps it: a key set to
+/// expire in 10 s reads back 10,000 ms a moment later (not 9,999), and `TTL` then rounds a
+/// remaining 1.5 s to 2.
+fn remaining_ms(left: std::time::Duration) -> i64 {
+    i64::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(i64::MAX)
+}
+
 pub(super) fn ttl(ctx: &mut Ctx<'_>, args: Args<'_>, seconds: bool) {
     let key = args.get(1);
     let out = &mut *ctx.out;
@@ -103,7 +110,7 @@ pub(super) fn ttl(ctx: &mut Ctx<'_>, args: Args<'_>, seconds: bool) {
             None => -2,
             Some(None) => -1,
             Some(Some(at)) => {
-                let ms = at.duration_since(now.get()).as_millis() as i64;
+                let ms = remaining_ms(at.duration_since(now.get()));
                 if seconds {
                     (ms + 500) / 1000
                 } else {
@@ -169,4 +176,20 @@ pub(super) fn deadline_in_ms(ms: i64) -> Option<Option<tether::time::Instant>> {
     tether::time::Instant::now()
         .checked_add(Duration::from_millis(ms as u64))
         .map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::remaining_ms;
+
+    /// A moment after `SET .. EX 10` the key has 10,000 ms left, as on Redis.
+    #[test]
+    fn time_left_rounds_up_to_whole_milliseconds() {
+        assert_eq!(remaining_ms(Duration::from_nanos(9_999_999_999)), 10_000);
+        assert_eq!(remaining_ms(Duration::from_millis(1500)), 1500);
+        assert_eq!(remaining_ms(Duration::from_nanos(1)), 1);
+        assert_eq!(remaining_ms(Duration::ZERO), 0);
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use super::{arity_error, Ctx, NOT_INTEGER, WRONGTYPE};
+use super::{arity_error, Ctx, WRONGTYPE};
 use crate::kv::resp::{self, parse_int, put_array_header, put_bulk, put_error, put_int, Args};
 use crate::kv::store::{Now, Value};
 
@@ -52,10 +52,10 @@ pub(super) fn pop(ctx: &mut Ctx<'_>, args: Args<'_>, end: End) {
         return;
     }
     let count = if args.len() == 3 {
+        // Redis answers a count that is not a non-negative integer with one message.
         match parse_int(args.get(2)) {
-            None => return ctx.error(NOT_INTEGER),
-            Some(n) if n < 0 => return ctx.error("ERR value is out of range, must be positive"),
-            Some(n) => Some(n as usize),
+            Some(n) if n >= 0 => Some(n as usize),
+            _ => return ctx.error("ERR value is out of range, must be positive"),
         }
     } else {
         None
