@@ -11,7 +11,9 @@
 //!    completed, requests open (from the head until the response's body is written or
 //!    dropped), and writes that made progress (hyper drops a one-chunk body as soon as it has
 //!    queued it, before it is written: the writes keep a large response to a slow reader from
-//!    looking like a wait for the next head). No head completed, none open and nothing written
+//!    looking like a wait for the next head); and a write or flush still waiting for the client
+//!    (on io_uring a write returns once its bytes are queued, and the flush waits for them to
+//!    be sent) is a response in progress too. No head completed, none open and nothing written
 //!    at both looks: the connection waited for a whole timeout. hyper's own header timeout is
 //!    off: it files a timer (a new boxed sleep) for every request and makes the connection
 //!    loop once more after each, about 12% of a small request's instructions; this costs a few
@@ -202,7 +204,8 @@ struct Watch {
     open: AtomicUsize,
     /// Writes that made progress (rule 1).
     writes: AtomicU64,
-    /// The last write found the socket full: the client is not reading (rules 2 and 4).
+    /// The last write or flush waits for the client to take bytes (rules 1, 2 and 4): the
+    /// socket was full, or (io_uring) the queued bytes are not sent yet.
     write_blocked: AtomicBool,
     /// The client opened with HTTP/2's preface: rule 1 does not apply.
     http2: AtomicBool,
@@ -214,6 +217,7 @@ impl Watch {
             done: self.done.load(Ordering::Relaxed),
             open: self.open.load(Ordering::Relaxed),
             writes: self.writes.load(Ordering::Relaxed),
+            write_blocked: self.write_blocked.load(Ordering::Relaxed),
         }
     }
 
@@ -238,13 +242,14 @@ struct WatchSeen {
     done: u64,
     open: usize,
     writes: u64,
+    write_blocked: bool,
 }
 
 impl WatchSeen {
-    /// No request open: the connection waits for a head (if nothing was written since the
-    /// last look either).
+    /// No request open and no write waiting for the client: the connection waits for a head
+    /// (if nothing was written since the last look either).
     fn waiting(self) -> bool {
-        self.open == 0
+        self.open == 0 && !self.write_blocked
     }
 }
 
@@ -377,7 +382,15 @@ impl<T: TetherStream> hyper::rt::Write for Watched<T> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+        let this = self.get_mut();
+        let res = Pin::new(&mut this.io).poll_flush(cx);
+        // On io_uring a write returns once its bytes are queued (write-behind), and the flush
+        // waits for the client to take them: a flush in progress is a response in progress.
+        match res {
+            Poll::Pending => this.watch.write_blocked.store(true, Ordering::Relaxed),
+            Poll::Ready(_) => this.watch.write_blocked.store(false, Ordering::Relaxed),
+        }
+        res
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
