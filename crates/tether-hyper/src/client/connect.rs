@@ -104,17 +104,7 @@ impl Connector {
         let mut tried = Vec::new();
         let mut last = None;
         for addr in addrs {
-            let attempt = TcpStream::connect(addr);
-            let res = match self.connect_timeout {
-                Some(limit) => match tether::time::timeout(limit, attempt).await {
-                    Ok(res) => res,
-                    Err(_) => Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("connect timed out after {limit:?}"),
-                    )),
-                },
-                None => attempt.await,
-            };
+            let res = bounded(self.connect_timeout, "connect", TcpStream::connect(addr)).await;
             match res {
                 Ok(tcp) => return Ok(tcp),
                 Err(e) => {
@@ -151,21 +141,30 @@ impl Connector {
             .peer_addr()
             .map_or_else(|_| String::new(), |a| format!(" ({a})"));
         let handshake = tokio_rustls::TlsConnector::from(self.tls).connect(name, tcp);
-        let res = match self.connect_timeout {
-            // A server that accepts and never answers must not hang the caller.
-            Some(limit) => match tether::time::timeout(limit, handshake).await {
-                Ok(res) => res,
-                Err(_) => Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("handshake timed out after {limit:?}"),
-                )),
-            },
-            None => handshake.await,
-        };
+        // A server that accepts and never answers must not hang the caller.
+        let res = bounded(self.connect_timeout, "handshake", handshake).await;
         let tls = res.map_err(|e| {
             ConnectError::io(format!("tether-hyper: TLS with {host}{peer}: {e}"), e)
         })?;
         Ok(Conn::Tls(Box::new(TetherIo::new(tls.into()))))
+    }
+}
+
+/// Runs `step` (`what`: "connect", "handshake"), failing it with `TimedOut` after `limit`.
+async fn bounded<T>(
+    limit: Option<Duration>,
+    what: &str,
+    step: impl Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    let Some(limit) = limit else {
+        return step.await;
+    };
+    match tether::time::timeout(limit, step).await {
+        Ok(res) => res,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("{what} timed out after {limit:?}"),
+        )),
     }
 }
 
