@@ -143,8 +143,9 @@ pub(crate) async fn serve_connection<T, S, B>(
         }
         // Rule 4.
         if cancelled.as_mut().poll(cx).is_ready() {
-            if !watch.http2.load(Ordering::Relaxed) && watch.awaits_client() {
-                // Waiting for a head (or in the middle of one): nothing is lost.
+            if !watch.http2.load(Ordering::Relaxed) && watch.seen().waiting() {
+                // Waiting for a head (or in the middle of one), no write waiting on the
+                // client: nothing is lost.
                 return Poll::Ready(());
             }
             conn.as_mut().graceful_shutdown();
@@ -228,12 +229,6 @@ impl Watch {
             || (self.open.load(Ordering::Relaxed) > 0
                 && !self.write_blocked.load(Ordering::Relaxed))
     }
-
-    /// Rule 4 (HTTP/1): no request open and no write waiting on the client: the connection
-    /// waits for a head, or is in the middle of one.
-    fn awaits_client(&self) -> bool {
-        self.open.load(Ordering::Relaxed) == 0 && !self.write_blocked.load(Ordering::Relaxed)
-    }
 }
 
 /// What one look of rule 1's timer saw.
@@ -246,8 +241,9 @@ struct WatchSeen {
 }
 
 impl WatchSeen {
-    /// No request open and no write waiting for the client: the connection waits for a head
-    /// (if nothing was written since the last look either).
+    /// No request open and no write waiting for the client: the connection waits for a head,
+    /// or is in the middle of one (rule 1 also asks that nothing was written since its last
+    /// look; rule 4 closes such an HTTP/1 connection at once).
     fn waiting(self) -> bool {
         self.open == 0 && !self.write_blocked
     }
