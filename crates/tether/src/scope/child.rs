@@ -31,9 +31,11 @@ use crate::diag::ScopeLoss;
 use crate::task::meta::TaskMeta;
 use crate::task::{JoinError, Outcome};
 
-/// The outcome of a scope's child (`task::Outcome`): the task's output is `Some(value)` on
-/// success, `None` when the child failed (the scope has its error); either way, the child then
-/// leaves its scope. The task's poll wrapper calls it once the user's future is dropped, so
+/// The outcome of a scope's child (`task::Outcome`): the task's output is its value on
+/// success, and a cancelled `JoinError` when the child failed (the scope has its error); either
+/// way, the child then leaves its scope. (Not an `Option` of the value: with the value beside
+/// it, the poll's result would be a word larger than a plain task's, and returned through
+/// memory instead of in registers.) The task's poll wrapper calls it once the user's future is dropped, so
 /// nothing of that future outlives the scope.
 ///
 /// The child's task holds nothing beyond a plain task's: the scope's token, the name and the
@@ -42,22 +44,23 @@ use crate::task::{JoinError, Outcome};
 pub(super) struct ChildOutcome<E>(PhantomData<fn() -> E>);
 
 impl<U, E: Send + 'static> Outcome<Result<U, E>> for ChildOutcome<E> {
-    type Output = Option<U>;
+    type Output = U;
 
     #[inline]
     fn finished(
         meta: &TaskMeta,
         out: Result<Result<U, E>, PanicPayload>,
         dropped: Result<(), PanicPayload>,
-    ) -> Result<Option<U>, JoinError> {
+    ) -> Result<U, JoinError> {
         // The child leaves once its failure is recorded, or if recording it unwinds (a waker
         // the scope's cancellation wakes may panic).
         let _leave = Leave(meta);
-        let value = match (out, dropped) {
-            (Ok(Ok(v)), Ok(())) => Some(v),
-            (out, dropped) => record_failure(meta, out, dropped),
-        };
-        Ok(value)
+        match (out, dropped) {
+            (Ok(Ok(v)), Ok(())) => Ok(v),
+            (out, dropped) => {
+                record_failure(meta, out, dropped).ok_or(JoinError::cancelled(meta.id))
+            }
+        }
     }
 
     #[inline]
