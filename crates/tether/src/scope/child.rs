@@ -58,7 +58,7 @@ impl<U, E: Send + 'static> Outcome<Result<U, E>> for ChildOutcome<E> {
         match (out, dropped) {
             (Ok(Ok(v)), Ok(())) => Ok(v),
             (out, dropped) => {
-                record_failure(meta, out, dropped).ok_or(JoinError::cancelled(meta.id))
+                record_failure(meta, out, dropped).ok_or_else(|| JoinError::cancelled(meta.id))
             }
         }
     }
