@@ -489,3 +489,105 @@ fn the_console_stops_with_its_runtime() {
     // ...and the port no longer takes connections.
     assert!(TcpStream::connect(addr).is_err());
 }
+
+/// Every status line in a response stream, in order.
+fn statuses(out: &str) -> Vec<u16> {
+    out.match_indices("HTTP/1.1 ")
+        .map(|(i, _)| out[i + 9..i + 12].parse().unwrap())
+        .collect()
+}
+
+fn exchange(addr: SocketAddr, raw: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    s.write_all(raw.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn a_header_a_proxy_could_read_otherwise_is_refused() {
+    let rt = with_console(Builder::new_current_thread());
+    let addr = rt.console_addr().unwrap();
+    // Whitespace before the colon hid the length: the body was served as a second request.
+    let body = format!("GET /api/snapshot HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let raw = format!(
+        "GET /x HTTP/1.1\r\nHost: {addr}\r\nContent-Length : {}\r\n\r\n{body}",
+        body.len()
+    );
+    assert_eq!(statuses(&exchange(addr, &raw)), [400]);
+    let raw = format!(
+        "GET /x HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding : chunked\r\nConnection: close\r\n\r\n"
+    );
+    assert_eq!(statuses(&exchange(addr, &raw)), [400]);
+    // A second Host.
+    let raw = format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nHost: rebound.example\r\nConnection: close\r\n\r\n"
+    );
+    assert_eq!(statuses(&exchange(addr, &raw)), [400]);
+    // A loopback name followed by something else.
+    let raw = "GET / HTTP/1.1\r\nHost: [::1]evil.example\r\nConnection: close\r\n\r\n";
+    assert_eq!(statuses(&exchange(addr, raw)), [403]);
+}
+
+#[test]
+fn a_head_ending_in_lf_is_not_merged_with_a_pipelined_one() {
+    let rt = with_console(Builder::new_current_thread());
+    let addr = rt.console_addr().unwrap();
+    let raw = format!(
+        "GET /x HTTP/1.1\nHost: {addr}\n\nGET /api/tasks/1?at=1:2 HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    );
+    assert_eq!(
+        statuses(&exchange(addr, &raw)),
+        [404, 404],
+        "two requests, two answers"
+    );
+}
+
+#[test]
+fn the_host_guard_holds_on_loopback_even_with_remote_access_allowed() {
+    let rt = Builder::new_current_thread()
+        .console("127.0.0.1:0")
+        .console_allow_remote(true)
+        .quiet()
+        .build()
+        .unwrap();
+    let addr = rt.console_addr().unwrap();
+    let raw = "GET /api/snapshot HTTP/1.1\r\nHost: attacker.example\r\nConnection: close\r\n\r\n";
+    assert_eq!(request(addr, raw).0, 403);
+    assert_eq!(get(addr, "/api/snapshot").0, 200);
+}
+
+#[test]
+fn a_live_task_past_the_listed_ones_has_its_detail() {
+    let rt = with_console(Builder::new_current_thread());
+    let addr = rt.console_addr().unwrap();
+    let handles: Vec<_> = rt.block_on(async {
+        (0..20_100)
+            .map(|_| tether::spawn(std::future::pending::<()>()))
+            .collect()
+    });
+    let snap = snapshot(addr);
+    assert_eq!(snap["tasks_truncated"], true);
+    let listed: std::collections::HashSet<u64> = snap["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_u64().unwrap())
+        .collect();
+    let h = handles
+        .iter()
+        .find(|h| !listed.contains(&h.id().as_u64()))
+        .expect("a live task the snapshot does not list");
+    let (status, body) = get(addr, &format!("/api/tasks/{}", h.id().as_u64()));
+    assert_eq!(status, 200, "{body}");
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["task"]["id"].as_u64(), Some(h.id().as_u64()));
+    // A lookup of an unlisted id runs at most every 100 ms: a 404 (no such task) or, if one ran
+    // just before, a 503 that says to retry; never a 200.
+    let gone = u64::MAX - 1;
+    let (status, body) = get(addr, &format!("/api/tasks/{gone}"));
+    assert!(status == 404 || status == 503, "{status} {body}");
+    drop(handles);
+}

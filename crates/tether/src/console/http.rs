@@ -14,16 +14,23 @@
 //!   `Connection: close`; HTTP/1.0 closes it unless the request says `keep-alive`. Pipelined
 //!   requests are answered in order. The stream's response has no length and ends with the
 //!   connection (`Connection: close`).
-//! - **Loopback guard**: unless remote access was allowed, a request whose `Host` is not a
-//!   loopback name (`localhost`, `127.0.0.0/8`, `[::1]`) is refused with `403`: a web page on
-//!   another site cannot read the console through a DNS name rebound to 127.0.0.1.
+//! - **Loopback guard**: on a loopback address (whatever `console_allow_remote` says), a request
+//!   whose `Host` is not a loopback name (`localhost`, `127.0.0.0/8`, `[::1]`, with a numeric
+//!   port or none) is refused with `403`: a web page on another site cannot read the console
+//!   through a DNS name rebound to 127.0.0.1.
+//! - **Strict heads**: a header name that is not an HTTP token (whitespace before the colon,
+//!   for one) or a second `Host` is refused with `400`, so no front proxy that reads the head
+//!   differently can slip a second request into a first one's body. A head ends at its first
+//!   blank line, whether its lines end in CRLF or LF.
+//! - **Shared bytes**: a snapshot is written from the frame every response shares, not from a
+//!   copy per connection, so clients that do not read hold no more than a response head each.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::observer::Observer;
+use super::observer::{Frame, Miss, Observer};
 use super::stream::{self, Viewers};
 use crate::io::{AsyncReadExt, AsyncWriteExt};
 use crate::net::TcpStream;
@@ -51,7 +58,8 @@ const PAGE: &str = include_str!("page.html");
 pub(crate) struct Server {
     pub(crate) observer: Arc<Observer>,
     pub(crate) viewers: Arc<Viewers>,
-    pub(crate) allow_remote: bool,
+    /// The console listens on a loopback address: the `Host` guard applies.
+    pub(crate) loopback: bool,
     pub(crate) connections: AtomicUsize,
 }
 
@@ -110,7 +118,7 @@ pub(crate) async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: Sock
         };
         let keep_alive = req.keep_alive && n + 1 < MAX_REQUESTS;
         let head_only = req.method == "HEAD";
-        if !server.allow_remote && !req.host.as_deref().is_some_and(is_loopback_host) {
+        if server.loopback && !req.host.as_deref().is_some_and(is_loopback_host) {
             let msg = "tether console: this Host is not a loopback name, refused (the console \
                        listens on loopback only; open it as http://127.0.0.1:PORT/)\n";
             let _ = send(&mut stream, 403, "text/plain", msg, false, head_only).await;
@@ -130,8 +138,8 @@ pub(crate) async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: Sock
                 .await
             }
             "/api/snapshot" => {
-                let doc = server.observer.recent(&server.viewers.stats()).document();
-                send(&mut stream, 200, JSON, &doc, keep_alive, head_only).await
+                let frame = server.observer.recent(&server.viewers.stats());
+                send_frame(&mut stream, &frame, keep_alive, head_only).await
             }
             "/api/stream" => {
                 if !head_only {
@@ -144,11 +152,22 @@ pub(crate) async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: Sock
             }
             p if p.starts_with("/api/tasks/") => {
                 let id = p["/api/tasks/".len()..].parse::<u64>().ok();
-                match id.and_then(|id| server.observer.task_detail(id, &server.viewers.stats())) {
-                    Some(doc) => send(&mut stream, 200, JSON, &doc, keep_alive, head_only).await,
-                    None => {
+                let detail = match id {
+                    Some(id) => server.observer.task_detail(id, &server.viewers.stats()),
+                    None => Err(Miss::NotLive),
+                };
+                match detail {
+                    Ok(doc) => send(&mut stream, 200, JSON, &doc, keep_alive, head_only).await,
+                    Err(Miss::NotLive) => {
                         let msg = "{\"error\":\"no live task with this id\"}";
                         send(&mut stream, 404, JSON, msg, keep_alive, head_only).await
+                    }
+                    Err(Miss::Busy) => {
+                        let msg = "{\"error\":\"this task is not among those the snapshot \
+                                   lists, and a lookup of such a task runs at most every 100 ms: \
+                                   retry\"}";
+                        let extra = "Retry-After: 1\r\n";
+                        send_with(&mut stream, 503, JSON, msg, keep_alive, head_only, extra).await
                     }
                 }
             }
@@ -185,14 +204,14 @@ async fn serve_stream(server: &Server, mut stream: TcpStream, peer: SocketAddr) 
         }
     }
     let _leave = Leave(&server.viewers, viewer.id);
-    let mut event = String::new();
     while let Some(frame) = frames.recv().await {
-        event.clear();
-        event.push_str("event: snapshot\ndata: ");
-        event.push_str(&frame.open_json);
         let dropped = viewer.dropped.load(Ordering::Relaxed);
-        event.push_str(&format!(",\"dropped_frames\":{dropped}}}\n\n"));
-        let write = stream.write_all(event.as_bytes());
+        let tail = format!(",\"dropped_frames\":{dropped}}}\n\n");
+        // The frame's bytes are shared with every viewer and request that sends them.
+        let write = async {
+            stream.write_all(frame.open_event().as_bytes()).await?;
+            stream.write_all(tail.as_bytes()).await
+        };
         match crate::time::timeout(stream::WRITE_TIMEOUT, write).await {
             Ok(Ok(())) => {
                 viewer.sent.fetch_add(1, Ordering::Relaxed);
@@ -250,19 +269,31 @@ async fn read_head(
     }
 }
 
-/// The length of the head (through its blank line) at the start of `buf`, if complete.
+/// The length of the head (through its first blank line) at the start of `buf`, if complete.
+/// A line ends in LF, with or without a CR before it: the head ends at the first LF that is
+/// followed by an empty line (`LF LF` or `LF CR LF`), so a head whose lines end in LF is never
+/// merged with a pipelined one that ends in CRLF.
 fn find_head_end(buf: &[u8]) -> Option<usize> {
     let lim = buf.len().min(MAX_HEAD + 4);
-    buf[..lim]
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| i + 4)
-        .or_else(|| {
-            buf[..lim]
-                .windows(2)
-                .position(|w| w == b"\n\n")
-                .map(|i| i + 2)
-        })
+    let buf = &buf[..lim];
+    buf.iter().enumerate().find_map(|(i, &b)| {
+        if b != b'\n' {
+            return None;
+        }
+        match buf.get(i + 1..) {
+            Some([b'\n', ..]) => Some(i + 2),
+            Some([b'\r', b'\n', ..]) => Some(i + 3),
+            _ => None,
+        }
+    })
+}
+
+/// Whether `name` is an HTTP token (RFC 9110 section 5.6.2), as a header's name must be.
+fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn parse_head(head: &[u8]) -> Result<Request, Refusal> {
@@ -294,8 +325,16 @@ fn parse_head(head: &[u8]) -> Result<Request, Refusal> {
     let mut host = None;
     for line in lines.filter(|l| !l.is_empty()) {
         let (name, value) = line.split_once(':').ok_or_else(bad)?;
+        if !is_token(name) {
+            // Whitespace before the colon (RFC 9112 section 5.1), a folded line, or worse: a
+            // proxy might read this head differently.
+            return Err(bad());
+        }
         let value = value.trim();
         if name.eq_ignore_ascii_case("host") {
+            if host.is_some() {
+                return Err(refuse(400, "tether console: more than one Host header\n"));
+            }
             host = Some(value.to_owned());
         } else if name.eq_ignore_ascii_case("connection") {
             for token in value.split(',').map(str::trim) {
@@ -327,13 +366,22 @@ fn parse_head(head: &[u8]) -> Result<Request, Refusal> {
 
 /// Whether a `Host` header names this machine's loopback interface.
 pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let port_ok = |port: &str| port.bytes().all(|b| b.is_ascii_digit());
     let name = if let Some(rest) = host.strip_prefix('[') {
         match rest.split_once(']') {
-            Some((name, _)) => name,
+            Some((name, "")) => name,
+            Some((name, after)) => match after.strip_prefix(':') {
+                Some(port) if port_ok(port) => name,
+                _ => return false,
+            },
             None => return false,
         }
     } else {
-        host.rsplit_once(':').map_or(host, |(name, _)| name)
+        match host.rsplit_once(':') {
+            Some((name, port)) if port_ok(port) => name,
+            Some(_) => return false,
+            None => host,
+        }
     };
     name.eq_ignore_ascii_case("localhost")
         || name
@@ -382,20 +430,70 @@ async fn send(
     keep_alive: bool,
     head_only: bool,
 ) -> std::io::Result<()> {
-    let mut out = response(status, content_type, body.len(), keep_alive, "").into_bytes();
+    send_with(
+        stream,
+        status,
+        content_type,
+        body,
+        keep_alive,
+        head_only,
+        "",
+    )
+    .await
+}
+
+/// [`send`] with `extra` header lines (each ending in CRLF).
+async fn send_with(
+    stream: &mut TcpStream,
+    status: u16,
+    content_type: &str,
+    body: &str,
+    keep_alive: bool,
+    head_only: bool,
+    extra: &str,
+) -> std::io::Result<()> {
+    let mut out = response(status, content_type, body.len(), keep_alive, extra).into_bytes();
     if !head_only {
         out.extend_from_slice(body.as_bytes());
     }
     write_timed(stream, &out).await
 }
 
+/// Writes a snapshot response from `frame`'s shared bytes: the head, the document without its
+/// last byte, and that byte.
+async fn send_frame(
+    stream: &mut TcpStream,
+    frame: &Frame,
+    keep_alive: bool,
+    head_only: bool,
+) -> std::io::Result<()> {
+    let json = frame.open_json();
+    let head = response(200, JSON, json.len() + 1, keep_alive, "");
+    let write = async {
+        stream.write_all(head.as_bytes()).await?;
+        if !head_only {
+            stream.write_all(json.as_bytes()).await?;
+            stream.write_all(b"}").await?;
+        }
+        Ok(())
+    };
+    match crate::time::timeout(WRITE_TIMEOUT, write).await {
+        Ok(r) => r,
+        Err(_) => Err(timed_out()),
+    }
+}
+
+fn timed_out() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "tether console: write timed out",
+    )
+}
+
 async fn write_timed(stream: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()> {
     match crate::time::timeout(WRITE_TIMEOUT, stream.write_all(bytes)).await {
         Ok(r) => r,
-        Err(_) => Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "tether console: write timed out",
-        )),
+        Err(_) => Err(timed_out()),
     }
 }
 
@@ -428,6 +526,35 @@ mod tests {
             status(b"GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\n"),
             Some(400)
         );
+        // Header names are tokens (RFC 9112 section 5.1: no whitespace before the colon).
+        assert_eq!(
+            status(b"GET / HTTP/1.1\r\nContent-Length : 3\r\n\r\n"),
+            Some(400)
+        );
+        assert_eq!(
+            status(b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n"),
+            Some(400)
+        );
+        assert_eq!(status(b"GET / HTTP/1.1\r\n: x\r\n\r\n"), Some(400));
+        assert_eq!(
+            status(b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"),
+            Some(400)
+        );
+        assert!(parse_head(b"GET / HTTP/1.1\r\nX-A_b.c~1!: v\r\n\r\n").is_ok());
+    }
+
+    #[test]
+    fn a_head_ends_at_its_first_blank_line() {
+        assert_eq!(
+            find_head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nrest"),
+            Some(24)
+        );
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\nA: b\n\nrest"), Some(21));
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nA: b\r\n\nrest"), Some(23));
+        // An LF head before a CRLF one: the first ends first.
+        let two = b"GET /x HTTP/1.1\nA: b\n\nGET /y HTTP/1.1\r\n\r\n";
+        assert_eq!(find_head_end(two), Some(22));
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nA: b\r\n"), None);
     }
 
     #[test]
@@ -448,6 +575,9 @@ mod tests {
             "10.0.0.1:5",
             "[::2]:1",
             "[::1",
+            "[::1]evil.example",
+            "[::1]:80x",
+            "localhost:evil",
         ] {
             assert!(!is_loopback_host(h), "{h}");
         }

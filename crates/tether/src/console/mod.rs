@@ -136,7 +136,7 @@ pub(crate) fn start(
     let server = Arc::new(http::Server {
         observer: Arc::new(Observer::new(handle.clone(), stalls)),
         viewers: Arc::new(Viewers::default()),
-        allow_remote: config.allow_remote,
+        loopback: local.ip().is_loopback(),
         connections: AtomicUsize::new(0),
     });
     let (stop_tx, stop_rx) = crate::sync::oneshot::channel::<()>();

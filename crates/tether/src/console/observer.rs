@@ -29,30 +29,56 @@ const STALLS_PER_SNAPSHOT: usize = 100;
 /// now): a page cannot show more usefully, a frame of a million tasks would be 240 MB, and
 /// copying them all would hold the registry's lock that much longer.
 pub(crate) const MAX_TASKS: usize = 20_000;
-/// The stream's period is at least this many times the time the last snapshot took to build,
-/// so that snapshots take at most about 5% of the console's thread (and of the registry lock's
-/// time) however many tasks there are.
+/// The stream's period is at least this many times the time a snapshot takes to build (the
+/// shorter of the last two, so that one built while the machine was busy does not count
+/// alone), so that snapshots take at most about 5% of the console's thread (and of the
+/// registry lock's time) however many tasks there are; up to [`MAX_PERIOD`].
 const PERIOD_FACTOR: u32 = 20;
+/// The longest period between two frames of the stream: a snapshot slowed by a moment of
+/// contention must not silence the stream for seconds after the contention ended.
+const MAX_PERIOD: Duration = Duration::from_secs(2);
+
+/// The stream's period after snapshots that took `last` and, before it, `previous` to build.
+fn period_after(last: Duration, previous: Duration) -> Duration {
+    (last.min(previous) * PERIOD_FACTOR).clamp(super::stream::PERIOD, MAX_PERIOD)
+}
 
 /// A snapshot at most this old answers `/api/snapshot` instead of a new one, so that a client
 /// asking in a loop costs the runtime at most this many snapshots a second.
 const REUSE: Duration = Duration::from_millis(100);
 
-/// One built snapshot, shared by every viewer that sends it.
+/// The start of a stream's event, before the snapshot's JSON (`stream.rs`).
+const EVENT_PREFIX: &str = "event: snapshot\ndata: ";
+
+/// One built snapshot, shared by every connection that sends it: a response writes these
+/// bytes from the shared frame, never a copy of its own, so a client that reads slowly holds
+/// no more than its small head and tail.
 pub(crate) struct Frame {
-    /// The JSON object without its closing `}`, so that a stream can add its per-viewer
-    /// `dropped_frames` field.
-    pub(crate) open_json: String,
+    /// The stream's event up to the end of the JSON object, without the object's closing `}`
+    /// (each viewer adds its `dropped_frames` field and the `}`).
+    event: String,
     pub(crate) built: Instant,
 }
 
 impl Frame {
-    /// The whole document.
-    pub(crate) fn document(&self) -> String {
-        let mut s = String::with_capacity(self.open_json.len() + 1);
-        s.push_str(&self.open_json);
-        s.push('}');
-        s
+    fn new(open_json: &str) -> Frame {
+        let mut event = String::with_capacity(EVENT_PREFIX.len() + open_json.len());
+        event.push_str(EVENT_PREFIX);
+        event.push_str(open_json);
+        Frame {
+            event,
+            built: Instant::now(),
+        }
+    }
+
+    /// The JSON document without its closing `}`.
+    pub(crate) fn open_json(&self) -> &str {
+        &self.event[EVENT_PREFIX.len()..]
+    }
+
+    /// The stream's event without its tail (`,"dropped_frames":N}` and the blank line).
+    pub(crate) fn open_event(&self) -> &str {
+        &self.event
     }
 }
 
@@ -88,8 +114,12 @@ struct State {
     workers: Vec<WorkerTotals>,
     last_ns: u64,
     last_build: Duration,
+    /// The build time of the snapshot before the last.
+    previous_build: Duration,
     last_dump: Option<Arc<Dump>>,
     last_frame: Option<Arc<Frame>>,
+    /// When `/api/tasks/ID` last looked a task up in the registry.
+    last_lookup: Option<Instant>,
 }
 
 /// The console's observer of one runtime (see the module docs).
@@ -114,8 +144,10 @@ impl Observer {
                 workers: Vec::new(),
                 last_ns: started_ns,
                 last_build: Duration::ZERO,
+                previous_build: Duration::ZERO,
                 last_dump: None,
                 last_frame: None,
+                last_lookup: None,
             }),
         }
     }
@@ -218,7 +250,6 @@ impl Observer {
         j.end_object();
 
         self.write_workers(&mut j, state, now);
-        let period = super::stream::PERIOD.max(state.last_build * PERIOD_FACTOR);
         write_tasks(&mut j, &dump, state, tasks_total);
         write_groups(&mut j, &dump);
 
@@ -247,6 +278,8 @@ impl Observer {
         j.key("dump_us").u64(dump_took.as_micros() as u64);
         j.key("previous_snapshot_us")
             .u64(state.last_build.as_micros() as u64);
+        // The period the stream waits after this snapshot (`period()` once it is stored).
+        let period = period_after(build, state.last_build);
         j.key("period_ms").u64(period.as_millis() as u64);
         j.end_object();
         j.end_object();
@@ -254,10 +287,8 @@ impl Observer {
         let mut open_json = j.into_string();
         // Written as an object: take its `}` off for the stream's per-viewer field.
         open_json.pop();
-        let frame = Arc::new(Frame {
-            open_json,
-            built: Instant::now(),
-        });
+        let frame = Arc::new(Frame::new(&open_json));
+        state.previous_build = state.last_build;
         state.last_build = build;
         state.last_ns = now;
         state.last_dump = Some(dump);
@@ -266,12 +297,12 @@ impl Observer {
     }
 
     /// How long the stream waits after the snapshot just built: [`stream::PERIOD`], or more
-    /// when snapshots take long to build (see [`PERIOD_FACTOR`]).
+    /// when snapshots take long to build (see [`PERIOD_FACTOR`]), at most [`MAX_PERIOD`].
     ///
     /// [`stream::PERIOD`]: super::stream::PERIOD
     pub(crate) fn period(&self) -> Duration {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        super::stream::PERIOD.max(state.last_build * PERIOD_FACTOR)
+        period_after(state.last_build, state.previous_build)
     }
 
     /// Per-worker utilisation over the interval since the previous snapshot (`probe.rs` rule 3).
@@ -340,9 +371,11 @@ impl Observer {
         j.end_object();
     }
 
-    /// `/api/tasks/ID`: one task of the latest snapshot with its poll histogram, scope path
-    /// and stalls; `None` when that snapshot does not list it.
-    pub(crate) fn task_detail(&self, id: u64, viewers: &ViewerStats) -> Option<String> {
+    /// `/api/tasks/ID`: one task with its poll histogram, scope path and stalls, from the
+    /// latest snapshot or, for a live task it does not list (past [`MAX_TASKS`]), from the
+    /// registry itself; a lookup there walks every task, so it runs at most once per
+    /// [`REUSE`] (`Busy` meanwhile).
+    pub(crate) fn task_detail(&self, id: u64, viewers: &ViewerStats) -> Result<String, Miss> {
         let fresh = {
             let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
             state
@@ -353,8 +386,8 @@ impl Observer {
         if !fresh {
             self.snapshot(viewers);
         }
-        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let dump = state.last_dump.clone()?;
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let dump = state.last_dump.clone().ok_or(Miss::NotLive)?;
         let tasks = dump.tasks();
         let by_id = |id: u64| {
             tasks
@@ -362,7 +395,20 @@ impl Observer {
                 .ok()
                 .map(|i| &tasks[i])
         };
-        let t = by_id(id)?;
+        let unlisted;
+        let t = match by_id(id) {
+            Some(t) => t,
+            None => {
+                if state.last_lookup.is_some_and(|at| at.elapsed() < REUSE) {
+                    return Err(Miss::Busy);
+                }
+                state.last_lookup = Some(Instant::now());
+                drop(state);
+                unlisted = self.handle.shared.task_info(id).ok_or(Miss::NotLive)?;
+                state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                &unlisted
+            }
+        };
         let extra = state.tasks.get(&id);
         let mut j = Json::with_capacity(2048);
         j.begin_object();
@@ -419,8 +465,17 @@ impl Observer {
         }
         j.end_array();
         j.end_object();
-        Some(j.into_string())
+        Ok(j.into_string())
     }
+}
+
+/// Why `/api/tasks/ID` has no detail to give.
+pub(crate) enum Miss {
+    /// No live task has that id.
+    NotLive,
+    /// The latest snapshot does not list it, and a lookup of an unlisted task ran less than
+    /// [`REUSE`] ago.
+    Busy,
 }
 
 /// The `"tasks"` array (at most [`MAX_TASKS`], as `Handle::dump_limited` chose them),
@@ -510,4 +565,22 @@ fn write_groups(j: &mut Json, dump: &Dump) {
         j.end_object();
     }
     j.end_array();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_slow_snapshot_does_not_stretch_the_period_alone_and_none_beyond_the_cap() {
+        let ms = Duration::from_millis;
+        // Quick snapshots: the base period.
+        assert_eq!(period_after(ms(2), ms(3)), super::super::stream::PERIOD);
+        // One snapshot slowed by a busy moment: the quicker one before it counts.
+        assert_eq!(period_after(ms(800), ms(30)), ms(600));
+        assert_eq!(period_after(ms(30), ms(800)), ms(600));
+        // Slow ones, however slow: at most the cap.
+        assert_eq!(period_after(ms(90), ms(100)), MAX_PERIOD.min(ms(1800)));
+        assert_eq!(period_after(ms(10_000), ms(9_000)), MAX_PERIOD);
+    }
 }

@@ -483,7 +483,7 @@ impl Builder {
     ///
     /// The server runs on a thread of its own with its own small runtime, so it answers while
     /// this runtime's workers are blocked, and none of its tasks shows in this runtime's tree.
-    /// Unwatched it costs nothing but that idle thread; while a viewer streams, one poll in 64
+    /// Unwatched it costs nothing but that idle thread; while a viewer streams, one poll in 256
     /// on each worker (and every slow one) is timed, parks are timed, and up to 20,000 tasks
     /// are copied four times a second (a few percent of CPU on the cheapest operations; the
     /// figures are in `docs/console.md`). Poll timing and worker utilisation need

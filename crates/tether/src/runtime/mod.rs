@@ -196,6 +196,18 @@ impl RuntimeShared {
         )
     }
 
+    /// The live task `id` as a snapshot describes it (`Registry::find`): the console's detail
+    /// of a task its limited snapshot left out.
+    #[cfg(feature = "console")]
+    pub(crate) fn task_info(&self, id: u64) -> Option<crate::diag::TaskInfo> {
+        self.registry.find(
+            id,
+            self.time.now_ms(),
+            &self.diag.running_keys(),
+            diagnostics::TICK,
+        )
+    }
+
     /// Panics if the failure policy shut the runtime down (checked by `block_on`).
     pub(crate) fn check_fatal(&self) {
         if self.fatal_flag.load(Ordering::Acquire) {

@@ -445,51 +445,97 @@ impl Registry {
                 if out.len() >= limit && running_on.is_none() {
                     return true;
                 }
-                let polls = meta.polls.load(Ordering::Relaxed);
-                let state = match running_on {
-                    Some(worker) => TaskState::Running { worker },
-                    None if meta.blocking() && polls > 0 => TaskState::Blocking,
-                    None if meta.is_scheduled() => TaskState::Scheduled,
-                    None => TaskState::Idle,
-                };
                 tokens.push(meta.scope.clone());
-                out.push(TaskInfo {
-                    id: meta.id,
-                    name: meta.name().cloned(),
-                    location: meta.location(),
-                    age: std::time::Duration::from_millis(
-                        now_ms.saturating_sub(u64::from(meta.spawned_ms)),
-                    ),
-                    root: meta.in_root_scope() && !meta.blocking(),
-                    blocking: meta.blocking(),
-                    state,
-                    polls,
-                    wakes: meta.wakes.load(Ordering::Relaxed),
-                    busy: tick * meta.poll_ticks.load(Ordering::Relaxed),
-                    scope: None,
-                    join_set: None,
-                });
+                out.push(info_of(meta, now_ms, running_on, tick));
                 true
             });
         });
         // Scopes and join sets are described outside the locks (their tokens were cloned under
         // them).
         for (info, token) in out.iter_mut().zip(tokens) {
-            let Some(token) = token else { continue };
-            info.scope = crate::scope::describe(&token).map(|d| ScopeInfo {
-                id: d.id,
-                location: d.location,
-                owner: d.owner,
-            });
-            info.join_set = crate::scope::describe_join_set(&token).map(|d| JoinSetInfo {
-                id: d.id,
-                location: d.location,
-                owner: d.owner,
-            });
+            describe_group(info, token);
         }
         out.sort_by_key(|t| t.id);
         (out, total)
     }
+
+    /// The live task `id`, described as [`snapshot`](Self::snapshot) does, or `None` when no
+    /// live task has that id. Walks the lists until it finds it (each under its lock, as the
+    /// snapshot does): for the live console's detail of a task its limited snapshot left out.
+    #[cfg(feature = "console")]
+    pub(crate) fn find(
+        &self,
+        id: u64,
+        now_ms: u64,
+        running: &[(u32, usize)],
+        tick: std::time::Duration,
+    ) -> Option<TaskInfo> {
+        let mut found = None;
+        self.for_each_list(|list| {
+            if found.is_some() {
+                return;
+            }
+            list.for_each_while(|meta| {
+                if meta.id.as_u64() != id {
+                    return true;
+                }
+                let key = meta.diag_key();
+                let running_on = running.iter().find(|&&(k, _)| k == key).map(|(_, w)| *w);
+                found = Some((info_of(meta, now_ms, running_on, tick), meta.scope.clone()));
+                false
+            });
+        });
+        found.map(|(mut info, token)| {
+            describe_group(&mut info, token);
+            info
+        })
+    }
+}
+
+/// What a snapshot says of the task `meta` (its scope and join set are described later,
+/// outside the lists' locks: [`describe_group`]).
+fn info_of(
+    meta: &TaskMeta,
+    now_ms: u64,
+    running_on: Option<usize>,
+    tick: std::time::Duration,
+) -> TaskInfo {
+    let polls = meta.polls.load(Ordering::Relaxed);
+    let state = match running_on {
+        Some(worker) => TaskState::Running { worker },
+        None if meta.blocking() && polls > 0 => TaskState::Blocking,
+        None if meta.is_scheduled() => TaskState::Scheduled,
+        None => TaskState::Idle,
+    };
+    TaskInfo {
+        id: meta.id,
+        name: meta.name().cloned(),
+        location: meta.location(),
+        age: std::time::Duration::from_millis(now_ms.saturating_sub(u64::from(meta.spawned_ms))),
+        root: meta.in_root_scope() && !meta.blocking(),
+        blocking: meta.blocking(),
+        state,
+        polls,
+        wakes: meta.wakes.load(Ordering::Relaxed),
+        busy: tick * meta.poll_ticks.load(Ordering::Relaxed),
+        scope: None,
+        join_set: None,
+    }
+}
+
+/// Fills in the scope or join set of `info` from its task's `token`.
+fn describe_group(info: &mut TaskInfo, token: Option<crate::scope::CancelToken>) {
+    let Some(token) = token else { return };
+    info.scope = crate::scope::describe(&token).map(|d| ScopeInfo {
+        id: d.id,
+        location: d.location,
+        owner: d.owner,
+    });
+    info.join_set = crate::scope::describe_join_set(&token).map(|d| JoinSetInfo {
+        id: d.id,
+        location: d.location,
+        owner: d.owner,
+    });
 }
 
 #[cfg(all(test, not(tether_loom)))]
