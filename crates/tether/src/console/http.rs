@@ -166,8 +166,12 @@ pub(crate) async fn serve(server: Arc<Server>, mut stream: TcpStream, peer: Sock
                         let msg = "{\"error\":\"this task is not among those the snapshot \
                                    lists, and a lookup of such a task runs at most every 100 ms: \
                                    retry\"}";
-                        let extra = "Retry-After: 1\r\n";
-                        send_with(&mut stream, 503, JSON, msg, keep_alive, head_only, extra).await
+                        let retry = "Retry-After: 1\r\n";
+                        let mut out = response(503, JSON, msg.len(), keep_alive, retry);
+                        if !head_only {
+                            out.push_str(msg);
+                        }
+                        write_timed(&mut stream, out.as_bytes()).await
                     }
                 }
             }
@@ -430,29 +434,7 @@ async fn send(
     keep_alive: bool,
     head_only: bool,
 ) -> std::io::Result<()> {
-    send_with(
-        stream,
-        status,
-        content_type,
-        body,
-        keep_alive,
-        head_only,
-        "",
-    )
-    .await
-}
-
-/// [`send`] with `extra` header lines (each ending in CRLF).
-async fn send_with(
-    stream: &mut TcpStream,
-    status: u16,
-    content_type: &str,
-    body: &str,
-    keep_alive: bool,
-    head_only: bool,
-    extra: &str,
-) -> std::io::Result<()> {
-    let mut out = response(status, content_type, body.len(), keep_alive, extra).into_bytes();
+    let mut out = response(status, content_type, body.len(), keep_alive, "").into_bytes();
     if !head_only {
         out.extend_from_slice(body.as_bytes());
     }
