@@ -3,7 +3,9 @@
 //! outlive their senders; a full bounded channel makes `send` wait until a value is taken, and
 //! `try_send` says full or closed; `close` fails the senders (waking a blocked one) and keeps
 //! what was queued; `closed()` completes when the receiver goes; a capacity of 0 is refused; the
-//! unbounded channel never waits.
+//! unbounded channel never waits. Senders under backpressure are served in order: a newcomer
+//! (`try_send`, a new `send`) neither overtakes nor starves a waiting sender, and woken senders
+//! keep their order; a dropped `closed()` future leaves no waker behind.
 //!
 //! Permits (both flavors where a wake-up crosses tasks): a reserved slot counts against the
 //! capacity, a dropped permit gives it back and wakes a waiting sender, a permit reserved before
@@ -439,4 +441,103 @@ async fn mpsc_blocking_send_in_a_multi_thread_task_panics() {
     if let Err(e) = task.await {
         std::panic::resume_unwind(e.into_panic());
     }
+}
+
+/// Waiting senders are served first come, first served: a sender that has not waited (a
+/// `try_send`, a new `send`) finds the channel full while one waits, even right after the
+/// receiver freed a slot, and cannot starve it.
+#[tether::test]
+async fn mpsc_a_waiting_sender_is_not_overtaken_by_newcomers() {
+    let (tx, mut rx) = mpsc::channel::<u32>(1);
+    tx.send(0).await.unwrap();
+    let tx2 = tx.clone();
+    let waiter = tether::spawn(async move { tx2.send(1).await.unwrap() });
+    settle().await;
+    assert_eq!(rx.recv().await, Some(0)); // frees the slot: it is the waiter's
+    assert!(matches!(tx.try_send(2), Err(TrySendError::Full(2))));
+    let newcomer = tx.clone();
+    let late = tether::spawn(async move { newcomer.send(3).await.unwrap() });
+    settle().await;
+    assert_eq!(rx.recv().await, Some(1), "the waiting sender's value first");
+    assert_eq!(rx.recv().await, Some(3));
+    waiter.await.unwrap();
+    late.await.unwrap();
+
+    // A stream of newcomers does not starve a sender that waits.
+    tx.send(10).await.unwrap();
+    let tx2 = tx.clone();
+    let waiter = tether::spawn(async move { tx2.send(u32::MAX).await.unwrap() });
+    settle().await;
+    let mut overtaken = 0;
+    loop {
+        let v = rx.recv().await.unwrap();
+        if v == u32::MAX {
+            break;
+        }
+        if tx.try_send(v + 1).is_ok() {
+            overtaken += 1;
+        }
+        assert!(overtaken < 100, "the waiting sender never got in");
+        tether::task::yield_now().await;
+    }
+    assert_eq!(overtaken, 0);
+    waiter.await.unwrap();
+}
+
+/// Two waiting senders both woken for freed slots and both beaten by nobody keep their order;
+/// and newcomers after them queue behind them.
+#[tether::test]
+async fn mpsc_woken_senders_keep_their_order() {
+    let (tx, mut rx) = mpsc::channel::<&str>(2);
+    tx.send("x").await.unwrap();
+    tx.send("y").await.unwrap();
+    let (ta, tb) = (tx.clone(), tx.clone());
+    let a = tether::spawn(async move { ta.send("A").await.unwrap() });
+    settle().await;
+    let b = tether::spawn(async move { tb.send("B").await.unwrap() });
+    settle().await;
+    assert_eq!(rx.try_recv(), Ok("x"));
+    assert_eq!(rx.try_recv(), Ok("y"));
+    assert!(
+        tx.try_send("n1").is_err(),
+        "both freed slots are the waiters'"
+    );
+    settle().await;
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        got.push(rx.recv().await.unwrap());
+    }
+    assert_eq!(got, ["A", "B"]);
+    a.await.unwrap();
+    b.await.unwrap();
+}
+
+/// A `closed()` future that lost a race and was dropped leaves nothing behind in the channel:
+/// its waker (and so its task) is released at once, not when the receiver closes.
+#[tether::test]
+async fn mpsc_a_dropped_closed_future_releases_its_waker() {
+    let (tx, _rx) = mpsc::channel::<u32>(1);
+    let (utx, _urx) = mpsc::unbounded_channel::<u32>();
+    let token = Arc::new(());
+    let waker = std::task::Waker::from(Arc::new(Holder(token.clone())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    for _ in 0..3 {
+        let mut closed = std::pin::pin!(tx.closed());
+        assert!(closed.as_mut().poll(&mut cx).is_pending());
+        let mut closed = std::pin::pin!(utx.closed());
+        assert!(closed.as_mut().poll(&mut cx).is_pending());
+    }
+    drop(waker);
+    assert_eq!(
+        Arc::strong_count(&token),
+        1,
+        "the channels still hold the waker of dropped closed() futures"
+    );
+}
+
+/// A waker that holds a token, to see whether anything still holds the waker.
+struct Holder(#[allow(dead_code)] Arc<()>);
+
+impl std::task::Wake for Holder {
+    fn wake(self: Arc<Self>) {}
 }

@@ -4,19 +4,29 @@
 //!
 //! # Protocol (all under `state`'s lock)
 //!
-//! 1. **Room** is `queue.len() + reserved < cap`: a value is pushed, or a slot reserved, only
-//!    while there is room and the receiver is open.
-//! 2. A sender (a `send` or a `reserve`) that finds no room registers in `send_waiters` with its
-//!    waker and a unique id, and keeps its place when polled again. Whatever frees a slot (the
-//!    receiver taking a value, a permit given back unused) removes the first waiter and wakes
-//!    it; that sender then takes the room if it is still there, or goes back to the front.
-//! 3. A sender future dropped after it was woken (its id is no longer listed) passes the wake-up
-//!    on to the next waiter, so freed room is never left unclaimed.
+//! 1. **Room** is `queue.len() + reserved + assigned < cap`: a value is pushed, or a slot
+//!    reserved, only while there is room and the receiver is open. A sender that has not
+//!    waited (a `try_send`, a `try_reserve`, a new `send` or `reserve`) takes room only when no
+//!    sender waits for it (`send_waiters` holds only senders already handed a slot): senders
+//!    under backpressure are served first come, first served, and a stream of newcomers
+//!    cannot starve one that waits.
+//! 2. A sender (a `send` or a `reserve`) that finds no room registers at the back of
+//!    `send_waiters` with its waker and a unique id, and keeps its place until it takes a slot
+//!    or goes away. Whatever frees a slot (the receiver taking a value, a permit given back
+//!    unused, a sender handed one going away) hands it to the first waiting sender that has
+//!    none: the slot counts in `assigned` and that sender is woken. The senders handed a slot
+//!    are the front of the list (the first `assigned` entries). A sender handed a slot takes it
+//!    at its next poll (its entry goes, `assigned` goes down by one, the value or the
+//!    reservation takes the slot).
+//! 3. A sender future dropped while waiting leaves the list; if it had been handed a slot, the
+//!    slot goes to the next waiting sender (rule 2), so freed room is never left unclaimed.
 //! 4. The receiver stores its waker when the queue is empty; every push takes and wakes it, and
 //!    so does dropping the last sender.
 //! 5. Closing (`close`, or dropping the receiver) wakes every waiting sender and every `closed()`
-//!    waiter; sends and reservations fail from then on, values already queued can still be
-//!    received.
+//!    waiter (and empties both lists: `assigned` is 0 again); sends and reservations fail from
+//!    then on, values already queued can still be received. A `closed()` future registers
+//!    under an id and leaves the list when dropped, so futures that lost a race against
+//!    `closed()` do not pile up in a long-lived channel.
 //! 6. Wakers are always woken after the lock is released: waking runs scheduler code that may
 //!    drop a task whose destructor uses this channel.
 //! 7. The receiver of an unbounded channel takes the whole queue at once into its own `batch`
@@ -26,16 +36,16 @@
 //! 8. **Permits.** A reservation counts its slot in `reserved`, against `cap` like a queued value
 //!    (rule 1). The permit's `send` moves the slot from `reserved` to `queue` without a room
 //!    check (the slot is its own) and wakes the receiver (rule 4); this works after `close` too,
-//!    as in tokio. A permit dropped unused gives the slot back (`reserved -= 1`) and wakes the
-//!    first waiting sender (rule 2).
+//!    as in tokio. A permit dropped unused gives the slot back (`reserved -= 1`), which is handed
+//!    to the first waiting sender (rule 2).
 //! 9. **The end with permits out.** The receiver reports the end (`None`, `Disconnected`, 0 from
 //!    `recv_many`) only when the queue is empty, the channel is closed or senderless, *and*
 //!    `reserved` is 0: a permit taken before a `close` may still send. So a permit given back
 //!    (sent or dropped) after a close wakes the receiver. Every permit holds a sender, so the
 //!    last sender's drop leaves `reserved` at 0. Once the receiver is dropped (`rx_dropped`), a
 //!    permit's value is dropped at once, outside the lock, instead of being queued for nobody.
-//! 10. `recv_many` takes up to `limit` values under one lock and wakes as many waiting senders
-//!     as it freed slots (rule 2 once per slot).
+//! 10. `recv_many` takes up to `limit` values under one lock and hands a slot to as many
+//!     waiting senders as it freed slots (rule 2 once per slot).
 //!
 //! Loom models (`loom_tests`) check rules 2/8 (a permit given back wakes the waiting sender)
 //! and 9 (a closed receiver waits for the permit out) over every interleaving.
@@ -59,11 +69,14 @@ struct ChanState<T> {
     reserved: usize,
     /// The receiver's waker while it waits for a value (rule 4).
     rx_waker: Option<Waker>,
-    /// Senders waiting for room, oldest first (rule 2).
-    send_waiters: VecDeque<(u64, Waker)>,
+    /// Senders waiting for room, oldest first; the first `assigned` were handed a slot and
+    /// their wakers taken to wake them (rule 2).
+    send_waiters: VecDeque<(u64, Option<Waker>)>,
+    /// Slots handed to waiting senders that have not taken them yet (rules 1, 2).
+    assigned: usize,
     next_waiter_id: u64,
-    /// `closed()` futures waiting for the receiver to go (rule 5).
-    closed_waiters: Vec<Waker>,
+    /// `closed()` futures waiting for the receiver to go, with their ids (rule 5).
+    closed_waiters: Vec<(u64, Waker)>,
     senders: usize,
     /// Set by `close` or by dropping the receiver, never cleared (rule 5).
     rx_closed: bool,
@@ -72,9 +85,29 @@ struct ChanState<T> {
 }
 
 impl<T> ChanState<T> {
-    /// Rule 1.
+    /// Rule 1: a free slot, not counting the slots handed to waiting senders.
     fn has_room(&self, cap: usize) -> bool {
-        self.queue.len() + self.reserved < cap
+        self.queue.len() + self.reserved + self.assigned < cap
+    }
+
+    /// Rule 1: room for a sender that has not waited: a free slot and nobody waiting for one.
+    fn has_room_for_newcomer(&self, cap: usize) -> bool {
+        self.send_waiters.len() == self.assigned && self.has_room(cap)
+    }
+
+    /// Rule 2: hands up to `freed` free slots to the first waiting senders that have none;
+    /// returns their wakers, to wake once the lock is released (rule 6).
+    fn hand_out(&mut self, cap: usize, freed: usize) -> Vec<Waker> {
+        let mut wakers = Vec::new();
+        for _ in 0..freed {
+            if self.assigned == self.send_waiters.len() || !self.has_room(cap) {
+                break;
+            }
+            let i = self.assigned;
+            self.assigned += 1;
+            wakers.extend(self.send_waiters[i].1.take());
+        }
+        wakers
     }
 
     /// Rule 9: no value is queued and none can come any more.
@@ -98,6 +131,7 @@ fn new<T>(cap: usize) -> (ChanSender<T>, ChanReceiver<T>) {
             reserved: 0,
             rx_waker: None,
             send_waiters: VecDeque::new(),
+            assigned: 0,
             next_waiter_id: 0,
             closed_waiters: Vec::new(),
             senders: 1,
@@ -171,7 +205,7 @@ impl<T> ChanSender<T> {
         if st.rx_closed {
             return Err(TrySendErr::Closed(value));
         }
-        if !st.has_room(self.chan.cap) {
+        if !st.has_room_for_newcomer(self.chan.cap) {
             return Err(TrySendErr::Full(value));
         }
         st.queue.push_back(value);
@@ -189,7 +223,7 @@ impl<T> ChanSender<T> {
         if st.rx_closed {
             return Err(TrySendErr::Closed(()));
         }
-        if !st.has_room(self.chan.cap) {
+        if !st.has_room_for_newcomer(self.chan.cap) {
             return Err(TrySendErr::Full(()));
         }
         st.reserved += 1;
@@ -219,16 +253,14 @@ impl<T> ChanSender<T> {
     pub(crate) fn release_reserved(&self) {
         let mut st = lock(&self.chan.state);
         st.reserved -= 1;
-        let sender = st.send_waiters.pop_front();
+        let senders = st.hand_out(self.chan.cap, 1);
         let rx = if st.rx_closed {
             st.rx_waker.take()
         } else {
             None
         };
         drop(st);
-        if let Some((_, w)) = sender {
-            w.wake();
-        }
+        senders.into_iter().for_each(Waker::wake);
         if let Some(w) = rx {
             w.wake();
         }
@@ -236,7 +268,10 @@ impl<T> ChanSender<T> {
 
     /// Completes once the receiver is closed or dropped (rule 5).
     pub(crate) fn closed(&self) -> ClosedFut<'_, T> {
-        ClosedFut { chan: &self.chan }
+        ClosedFut {
+            chan: &self.chan,
+            id: None,
+        }
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -265,7 +300,8 @@ impl<T> ChanSender<T> {
 
 fn free_slots<T>(chan: &Chan<T>) -> usize {
     let st = lock(&chan.state);
-    chan.cap.saturating_sub(st.queue.len() + st.reserved)
+    chan.cap
+        .saturating_sub(st.queue.len() + st.reserved + st.assigned)
 }
 
 impl<T> Clone for ChanSender<T> {
@@ -294,65 +330,69 @@ impl<T> Drop for ChanSender<T> {
     }
 }
 
-/// Waits for room (rules 1-3) for one `send` or `reserve`: returns the locked state with room
-/// in it and `waiter` deregistered, or [`Closed`].
+/// Waits for room (rules 1-3) for one `send` or `reserve`: returns the locked state with the
+/// slot it takes free in it and `waiter` deregistered, or [`Closed`].
 fn poll_room<'a, T>(
     chan: &'a Chan<T>,
     waiter: &mut Option<u64>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<MutexGuard<'a, ChanState<T>>, Closed>> {
     let mut st = lock(&chan.state);
-    let listed = waiter.and_then(|id| st.send_waiters.iter().position(|(w, _)| *w == id));
     if st.rx_closed {
         // Rule 5: `close` emptied the list.
         *waiter = None;
         return Poll::Ready(Err(Closed));
     }
-    if st.has_room(chan.cap) {
-        if let Some(pos) = listed {
-            st.send_waiters.remove(pos);
-        }
-        *waiter = None;
-        return Poll::Ready(Ok(st));
-    }
+    let listed = waiter.and_then(|id| st.send_waiters.iter().position(|(w, _)| *w == id));
     match listed {
+        // Handed a slot (rule 2): take it.
+        Some(pos) if pos < st.assigned => {
+            st.send_waiters.remove(pos);
+            st.assigned -= 1;
+            *waiter = None;
+            Poll::Ready(Ok(st))
+        }
+        // Still waiting: keep the place, with this poll's waker.
         Some(pos) => {
-            if !st.send_waiters[pos].1.will_wake(cx.waker()) {
-                st.send_waiters[pos].1 = cx.waker().clone();
+            let slot = &mut st.send_waiters[pos].1;
+            if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *slot = Some(cx.waker().clone());
             }
+            Poll::Pending
+        }
+        None if st.has_room_for_newcomer(chan.cap) => {
+            *waiter = None;
+            Poll::Ready(Ok(st))
         }
         None => {
-            // New, or woken but beaten to the room: wait at the front if we were woken.
             let id = st.next_waiter_id;
             st.next_waiter_id += 1;
-            if waiter.is_some() {
-                st.send_waiters.push_front((id, cx.waker().clone()));
-            } else {
-                st.send_waiters.push_back((id, cx.waker().clone()));
-            }
+            st.send_waiters.push_back((id, Some(cx.waker().clone())));
             *waiter = Some(id);
+            Poll::Pending
         }
     }
-    Poll::Pending
 }
 
-/// A waiting sender goes away (rule 3): leaves the list, or passes on a wake-up it received.
+/// A waiting sender goes away (rule 3): leaves the list, passing on the slot it was handed.
 fn cancel_wait<T>(chan: &Chan<T>, id: u64) {
     let next = {
         let mut st = lock(&chan.state);
         match st.send_waiters.iter().position(|(w, _)| *w == id) {
             Some(pos) => {
                 st.send_waiters.remove(pos);
-                None
+                if pos < st.assigned {
+                    st.assigned -= 1;
+                    st.hand_out(chan.cap, 1)
+                } else {
+                    Vec::new()
+                }
             }
-            // We were woken for room we will not use; pass it on.
-            None if st.has_room(chan.cap) => st.send_waiters.pop_front().map(|(_, w)| w),
-            None => None,
+            // Not listed: the channel was closed, which emptied the list.
+            None => Vec::new(),
         }
     };
-    if let Some(w) = next {
-        w.wake();
-    }
+    next.into_iter().for_each(Waker::wake);
 }
 
 /// The future of [`ChanSender::send`].
@@ -428,20 +468,51 @@ impl<T> Drop for ReserveFut<'_, T> {
 /// The future of [`ChanSender::closed`].
 pub(crate) struct ClosedFut<'a, T> {
     chan: &'a Chan<T>,
+    /// Our id in `closed_waiters`, once registered (rule 5).
+    id: Option<u64>,
 }
 
 impl<T> Future for ClosedFut<'_, T> {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut st = lock(&self.chan.state);
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let mut st = lock(&this.chan.state);
         if st.rx_closed {
+            this.id = None;
             return Poll::Ready(());
         }
-        if !st.closed_waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            st.closed_waiters.push(cx.waker().clone());
+        let listed = this
+            .id
+            .and_then(|id| st.closed_waiters.iter_mut().find(|(w, _)| *w == id));
+        match listed {
+            Some((_, w)) => {
+                if !w.will_wake(cx.waker()) {
+                    *w = cx.waker().clone();
+                }
+            }
+            None => {
+                let id = st.next_waiter_id;
+                st.next_waiter_id += 1;
+                st.closed_waiters.push((id, cx.waker().clone()));
+                this.id = Some(id);
+            }
         }
         Poll::Pending
+    }
+}
+
+impl<T> Drop for ClosedFut<'_, T> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            let waker = {
+                let mut st = lock(&self.chan.state);
+                let pos = st.closed_waiters.iter().position(|(w, _)| *w == id);
+                pos.map(|pos| st.closed_waiters.swap_remove(pos))
+            };
+            // Dropped outside the lock (rule 6).
+            drop(waker);
+        }
     }
 }
 
@@ -482,11 +553,9 @@ impl<T> ChanReceiver<T> {
             return self.batch.pop_front().ok_or(TryRecvErr::Empty);
         }
         if let Some(v) = st.queue.pop_front() {
-            let sender = st.send_waiters.pop_front();
+            let senders = st.hand_out(self.chan.cap, 1);
             drop(st);
-            if let Some((_, w)) = sender {
-                w.wake();
-            }
+            senders.into_iter().for_each(Waker::wake);
             return Ok(v);
         }
         if st.ended() {
@@ -520,9 +589,7 @@ impl<T> ChanReceiver<T> {
         let taken = from_batch + from_queue;
         if taken > 0 {
             // Rule 10: one waiting sender per freed slot (none for an unbounded channel).
-            let wakers: Vec<Waker> = (0..from_queue)
-                .map_while(|_| st.send_waiters.pop_front().map(|(_, w)| w))
-                .collect();
+            let wakers = st.hand_out(self.chan.cap, from_queue);
             drop(st);
             wakers.into_iter().for_each(Waker::wake);
             return Poll::Ready(taken);
@@ -572,8 +639,9 @@ fn store_waker(slot: &mut Option<Waker>, waker: &Waker) {
 fn close<T>(chan: &Chan<T>) -> Vec<Waker> {
     let mut st = lock(&chan.state);
     st.rx_closed = true;
-    let mut wakers: Vec<Waker> = st.send_waiters.drain(..).map(|(_, w)| w).collect();
-    wakers.append(&mut st.closed_waiters);
+    st.assigned = 0;
+    let mut wakers: Vec<Waker> = st.send_waiters.drain(..).filter_map(|(_, w)| w).collect();
+    wakers.extend(st.closed_waiters.drain(..).map(|(_, w)| w));
     wakers
 }
 
