@@ -213,3 +213,56 @@ async fn a_fired_sleeps_entry_serves_the_next_sleep_alone() {
     second.await;
     assert_eq!(start.elapsed(), Duration::from_millis(65));
 }
+
+/// A future that spends the task's whole budget on every poll (a loop over a busy channel)
+/// does not hide its deadline: the timeout fires.
+#[tether::test(start_paused = true)]
+async fn a_timeout_fires_around_a_future_that_spends_the_budget() {
+    let (tx, mut rx) = tether::sync::mpsc::unbounded_channel::<u32>();
+    let mut rounds = 0u64;
+    let res = timeout(Duration::ZERO, async {
+        loop {
+            tx.send(1).unwrap();
+            rx.recv().await.unwrap();
+            rounds += 1;
+            assert!(rounds < 1_000_000, "the timeout never fired");
+        }
+    })
+    .await;
+    assert!(res.is_err());
+}
+
+/// A period too long to add to an instant ticks once, then never: a disabled keep-alive.
+#[tether::test(start_paused = true)]
+async fn an_interval_of_duration_max_ticks_once() {
+    let start = Instant::now();
+    let mut iv = interval(Duration::MAX);
+    assert_eq!(iv.tick().await, start);
+    assert!(timeout(Duration::from_secs(3600), iv.tick()).await.is_err());
+    iv.reset();
+    assert!(timeout(Duration::from_secs(3600), iv.tick()).await.is_err());
+}
+
+/// A tick a little late (timers fire on millisecond ticks) keeps the schedule: `Delay` only
+/// starts again from now after a tick more than 5 ms late.
+#[tether::test(start_paused = true)]
+async fn a_slightly_late_tick_keeps_the_schedule() {
+    let start = Instant::now();
+    let mut delay = interval(Duration::from_millis(10));
+    delay.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    delay.tick().await;
+    time::advance(Duration::from_millis(12)).await;
+    assert_eq!(delay.tick().await, start + Duration::from_millis(10));
+    assert_eq!(
+        delay.tick().await,
+        start + Duration::from_millis(20),
+        "2 ms late is on time"
+    );
+    time::advance(Duration::from_millis(30)).await; // now 50 ms: the tick due at 30 is 20 late
+    assert_eq!(delay.tick().await, start + Duration::from_millis(30));
+    assert_eq!(
+        delay.tick().await,
+        start + Duration::from_millis(60),
+        "from now: 50 + 10"
+    );
+}

@@ -102,6 +102,19 @@ pub(crate) fn poll_budget_available(cx: &mut Context<'_>) -> Poll<()> {
     }
 }
 
+/// Whether the current poll's budget is spent (`false` when unconstrained).
+#[inline]
+pub(crate) fn is_spent() -> bool {
+    matches!(CURRENT.try_with(Cell::get), Ok(Some(0)))
+}
+
+/// Runs `f` with no budget (rule 3), restoring the current one afterwards: for a deadline
+/// that must be seen even when the future it bounds spent the budget (`Timeout`).
+#[inline]
+pub(crate) fn without_budget<R>(f: impl FnOnce() -> R) -> R {
+    with(None, f)
+}
+
 /// Spends one unit, if any is left, without waking the task: for an operation that checked the
 /// budget before it started and has now completed (`select!`, `join!`). When the budget is
 /// already spent it does nothing; the task's next operation yields.

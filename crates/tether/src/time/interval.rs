@@ -52,7 +52,9 @@ pub fn interval_at(start: Instant, period: Duration) -> Interval {
     }
 }
 
-/// What an [`Interval`] does when ticks were missed because the task was busy.
+/// What an [`Interval`] does when ticks were missed because the task was busy: when a tick
+/// comes more than 5 ms after its scheduled instant (as tokio's rule). A tick less late than
+/// that keeps the schedule whatever the behavior.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MissedTickBehavior {
     /// Fire the missed ticks back to back until caught up, keeping the original schedule
@@ -64,6 +66,15 @@ pub enum MissedTickBehavior {
     /// Skip the missed ticks: the next tick is the next multiple of the period on the original
     /// schedule.
     Skip,
+}
+
+/// How late a tick may come and still count as on schedule (as tokio's): timers fire on
+/// millisecond ticks, so every tick is a little late.
+const LATE: Duration = Duration::from_millis(5);
+
+/// `i + d`, or far in the future when that overflows (a period of `Duration::MAX` ticks once).
+fn after(i: Instant, d: Duration) -> Instant {
+    i.checked_add(d).unwrap_or_else(Instant::far_future)
 }
 
 /// Ticks at a fixed period; see [`interval`].
@@ -85,15 +96,22 @@ impl Interval {
         ready!(Future::poll(Pin::new(&mut self.delay), cx));
         let scheduled = self.delay.deadline();
         let now = Instant::now();
-        let next = match self.missed {
-            MissedTickBehavior::Burst => scheduled + self.period,
-            MissedTickBehavior::Delay => now + self.period,
-            MissedTickBehavior::Skip => {
-                let behind = now.duration_since(scheduled).as_nanos();
-                let period = self.period.as_nanos();
-                let steps = behind / period + 1;
-                let skip = Duration::from_nanos(u64::try_from(period * steps).unwrap_or(u64::MAX));
-                scheduled + skip
+        // A tick is missed when it comes more than `LATE` after its schedule; one a little late
+        // (timers fire on millisecond ticks) keeps the schedule, so that `Delay` does not drift.
+        let next = if now <= after(scheduled, LATE) {
+            after(scheduled, self.period)
+        } else {
+            match self.missed {
+                MissedTickBehavior::Burst => after(scheduled, self.period),
+                MissedTickBehavior::Delay => after(now, self.period),
+                MissedTickBehavior::Skip => {
+                    let behind = now.duration_since(scheduled).as_nanos();
+                    let period = self.period.as_nanos();
+                    let steps = behind / period + 1;
+                    let skip =
+                        Duration::from_nanos(u64::try_from(period * steps).unwrap_or(u64::MAX));
+                    after(scheduled, skip)
+                }
             }
         };
         Pin::new(&mut self.delay).reset(next);
@@ -102,7 +120,7 @@ impl Interval {
 
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
-        let next = Instant::now() + self.period;
+        let next = after(Instant::now(), self.period);
         Pin::new(&mut self.delay).reset(next);
     }
 

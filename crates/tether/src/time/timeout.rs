@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use pin_project_lite::pin_project;
 
+use crate::task::coop;
+
 use crate::time::{Instant, Sleep};
 
 /// Requires `future` to complete within `duration`.
@@ -85,10 +87,21 @@ impl<F: Future> Future for Timeout<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let had_budget = !coop::is_spent();
         if let Poll::Ready(out) = this.future.poll(cx) {
             return Poll::Ready(Ok(out));
         }
-        match Pin::new(this.delay).poll(cx) {
+        // A future that spent the task's budget (a loop over a busy channel or socket) must
+        // not hide the deadline: the timer would ask for budget and yield on every poll, and
+        // the timeout would never fire. If the future spent what was left, the deadline is
+        // looked at without a budget (the task yields all the same: whatever spent it woke it).
+        let delay = Pin::new(this.delay);
+        let poll = if had_budget && coop::is_spent() {
+            coop::without_budget(|| delay.poll(cx))
+        } else {
+            delay.poll(cx)
+        };
+        match poll {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
             Poll::Pending => Poll::Pending,
         }
