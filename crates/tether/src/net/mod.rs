@@ -200,11 +200,60 @@ pub use udp::UdpSocket;
 #[cfg(unix)]
 pub use unix::{UnixDatagram, UnixListener, UnixStream};
 
+/// How long a listener waits before its next accept after one failed for want of descriptors
+/// or memory ([`is_resource_exhausted`]): the connection that caused it stays queued, so
+/// accepting again at once would fail the same way, and a loop that only logs would spin.
+pub(crate) const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// A listener's back-off after an accept that ran out of descriptors or memory: the next
+/// accept first waits [`ACCEPT_BACKOFF`].
+pub(crate) struct AcceptBackoff {
+    /// A back-off is pending (the lock is taken only then).
+    armed: std::sync::atomic::AtomicBool,
+    until: std::sync::Mutex<Option<crate::time::Sleep>>,
+}
+
+impl AcceptBackoff {
+    pub(crate) fn new() -> AcceptBackoff {
+        AcceptBackoff {
+            armed: std::sync::atomic::AtomicBool::new(false),
+            until: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Ready once no back-off is pending.
+    pub(crate) fn poll_wait(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        use std::sync::atomic::Ordering;
+        if !self.armed.load(Ordering::Acquire) {
+            return std::task::Poll::Ready(());
+        }
+        let mut until = self.until.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sleep) = until.as_mut() {
+            std::task::ready!(std::future::Future::poll(std::pin::Pin::new(sleep), cx));
+        }
+        *until = None;
+        self.armed.store(false, Ordering::Release);
+        std::task::Poll::Ready(())
+    }
+
+    /// Starts a back-off if `result` is an error of exhaustion.
+    pub(crate) fn note<T>(&self, result: &io::Result<T>) {
+        if let Err(e) = result {
+            if is_resource_exhausted(e) {
+                let sleep = crate::time::sleep(ACCEPT_BACKOFF);
+                *self.until.lock().unwrap_or_else(|e| e.into_inner()) = Some(sleep);
+                self.armed.store(true, std::sync::atomic::Ordering::Release);
+            }
+        }
+    }
+}
+
 /// Whether an `accept` error means the process or system ran out of file descriptors (`EMFILE`,
 /// `ENFILE`) or memory (`ENOBUFS`, `ENOMEM`).
 ///
-/// The connection that caused it stays queued, so accepting again at once fails the same way:
-/// wait before retrying (see [`TcpListener`]'s docs for the loop).
+/// The connection that caused it stays queued, so accepting again at once would fail the same
+/// way: after such an error a listener's next accept waits 50 ms first (see [`TcpListener`]'s
+/// docs).
 ///
 /// On Windows, the Winsock counterparts: `WSAEMFILE` and `WSAENOBUFS`.
 pub fn is_resource_exhausted(e: &io::Error) -> bool {

@@ -18,8 +18,10 @@ use crate::net::{OsSocket, Sock, TcpStream};
 /// [`accept`](TcpListener::accept) returns every error the OS reports. Most concern one incoming
 /// connection (`ECONNABORTED`, ...) and the next call succeeds. `EMFILE`/`ENFILE` (the process
 /// or system is out of file descriptors) are different: the pending connection stays in the
-/// backlog, so retrying at once would spin. A server loop should log them and wait a little
-/// before accepting again, so that closing connections can free descriptors:
+/// backlog, so retrying at once would fail again. After such an error (any error
+/// [`is_resource_exhausted`](crate::net::is_resource_exhausted) recognizes), the listener's next
+/// accept first waits 50 ms, so a loop that only logs the error does not spin while closing
+/// connections free descriptors. A server may pause longer, or shed load, itself:
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -45,6 +47,8 @@ use crate::net::{OsSocket, Sock, TcpStream};
 pub struct TcpListener {
     /// Declared first: dropped (its io_uring accept cancelled) before the registration.
     mode: ListenerMode,
+    /// The pause after an accept that ran out of descriptors or memory.
+    backoff: crate::net::AcceptBackoff,
     io: PollEvented<Sock<mio::net::TcpListener>>,
 }
 
@@ -80,6 +84,7 @@ impl TcpListener {
             if let Some(world) = crate::sim::socket::current_world() {
                 return Ok(TcpListener {
                     mode: ListenerMode::new(),
+                    backoff: crate::net::AcceptBackoff::new(),
                     io: crate::sim::socket::tcp_bind(world, a)
                         .map_err(|e| with_context(e, "could not bind a TCP listener to", &a))?,
                 });
@@ -95,6 +100,7 @@ impl TcpListener {
     pub(crate) fn from_mio(l: mio::net::TcpListener) -> io::Result<TcpListener> {
         Ok(TcpListener {
             mode: ListenerMode::new(),
+            backoff: crate::net::AcceptBackoff::new(),
             io: PollEvented::new_lazy(Sock::from(l), "TcpListener::bind")?,
         })
     }
@@ -110,6 +116,13 @@ impl TcpListener {
     /// later connection as it arrives; `accept` then takes them from the listener's queue
     /// (the peer's address costs a `getpeername`).
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        std::future::poll_fn(|cx| self.backoff.poll_wait(cx)).await;
+        let r = self.accept_now().await;
+        self.backoff.note(&r);
+        r
+    }
+
+    async fn accept_now(&self) -> io::Result<(TcpStream, SocketAddr)> {
         #[cfg(target_os = "linux")]
         if let Some(r) = self.mode.accept(&self.io, accepted).await {
             return r;
@@ -120,6 +133,13 @@ impl TcpListener {
 
     /// Polls for a connection; see [`accept`](TcpListener::accept).
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        std::task::ready!(self.backoff.poll_wait(cx));
+        let r = std::task::ready!(self.poll_accept_now(cx));
+        self.backoff.note(&r);
+        Poll::Ready(r)
+    }
+
+    fn poll_accept_now(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         #[cfg(target_os = "linux")]
         if let Some(p) = self.mode.poll_accept(&self.io, cx, accepted) {
             return p;
@@ -151,6 +171,7 @@ impl TcpListener {
         l.set_nonblocking(true)?;
         Ok(TcpListener {
             mode: ListenerMode::new(),
+            backoff: crate::net::AcceptBackoff::new(),
             io: PollEvented::new_lazy(Sock::from(mio::net::TcpListener::from_std(l)), what)?,
         })
     }

@@ -52,6 +52,8 @@ fn accepted(fd: std::os::fd::OwnedFd) -> io::Result<(UnixStream, SocketAddr)> {
 pub struct UnixListener {
     /// Declared first: dropped (its io_uring accept cancelled) before the registration.
     mode: ListenerMode,
+    /// The pause after an accept that ran out of descriptors or memory.
+    backoff: crate::net::AcceptBackoff,
     io: PollEvented<mio::net::UnixListener>,
 }
 
@@ -72,6 +74,7 @@ impl UnixListener {
             .map_err(|e| with_context(e, "could not bind a Unix listener to", &path.display()))?;
         Ok(UnixListener {
             mode: ListenerMode::new(),
+            backoff: crate::net::AcceptBackoff::new(),
             io: PollEvented::new_lazy(l, "UnixListener::bind")?,
         })
     }
@@ -99,6 +102,7 @@ impl UnixListener {
         l.set_nonblocking(true)?;
         Ok(UnixListener {
             mode: ListenerMode::new(),
+            backoff: crate::net::AcceptBackoff::new(),
             io: PollEvented::new_lazy(mio::net::UnixListener::from_std(l), what)?,
         })
     }
@@ -126,6 +130,13 @@ impl UnixListener {
     /// On the io_uring driver, a multishot accept, as for
     /// [`TcpListener::accept`](crate::net::TcpListener::accept).
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        std::future::poll_fn(|cx| self.backoff.poll_wait(cx)).await;
+        let r = self.accept_now().await;
+        self.backoff.note(&r);
+        r
+    }
+
+    async fn accept_now(&self) -> io::Result<(UnixStream, SocketAddr)> {
         #[cfg(target_os = "linux")]
         if let Some(r) = self.mode.accept(&self.io, accepted).await {
             return r;
@@ -143,6 +154,13 @@ impl UnixListener {
     ///
     /// As `accept`.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
+        std::task::ready!(self.backoff.poll_wait(cx));
+        let r = std::task::ready!(self.poll_accept_now(cx));
+        self.backoff.note(&r);
+        Poll::Ready(r)
+    }
+
+    fn poll_accept_now(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
         #[cfg(target_os = "linux")]
         if let Some(p) = self.mode.poll_accept(&self.io, cx, accepted) {
             return p;
