@@ -49,9 +49,7 @@ async fn an_accept_out_of_descriptors_makes_the_next_one_wait() {
     let addr = listener.local_addr().unwrap();
     // Client sockets made while descriptors are left; connected once they are not.
     let clients: Vec<_> = (0..2)
-        .map(|_| {
-            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap()
-        })
+        .map(|_| socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap())
         .collect();
     let old = set_soft_nofile(256);
     let mut held = exhaust();

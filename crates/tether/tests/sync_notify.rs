@@ -275,3 +275,20 @@ async fn notify_const_new_makes_a_static_notify() {
     STATIC_NOTIFY.notify_one();
     STATIC_NOTIFY.notified().await;
 }
+
+/// A `notify_last` whose chosen waiter is dropped before it completes goes to the newest waiter
+/// left, as `notify_last` would have chosen (tokio does the same), not to the oldest.
+#[test]
+fn a_dropped_notify_last_waiter_passes_it_to_the_newest_left() {
+    let n = tether::sync::Notify::new();
+    let mut a = Box::pin(n.notified());
+    let mut b = Box::pin(n.notified());
+    let mut c = Box::pin(n.notified());
+    assert!(!a.as_mut().enable());
+    assert!(!b.as_mut().enable());
+    assert!(!c.as_mut().enable());
+    n.notify_last(); // picks c
+    drop(c);
+    assert!(b.as_mut().enable(), "b, the newest left, has it");
+    assert!(!a.as_mut().enable());
+}

@@ -299,3 +299,14 @@ async fn semaphore_mixed_request_sizes_never_exceed_the_permits_across_threads()
     assert!(most.load(Ordering::SeqCst) <= PERMITS);
     assert_eq!(sem.available_permits(), PERMITS);
 }
+
+/// Permits given back that would make more than `MAX_PERMITS` free (permits added twice) are
+/// an accounting error that panics, as in tokio, instead of passing silently.
+#[test]
+#[should_panic(expected = "would make more than Semaphore::MAX_PERMITS")]
+fn permits_given_back_beyond_the_maximum_panic() {
+    let sem = tether::sync::Semaphore::new(tether::sync::Semaphore::MAX_PERMITS);
+    let held = sem.try_acquire_many(u32::MAX).unwrap();
+    sem.add_permits(u32::MAX as usize);
+    drop(held);
+}

@@ -11,7 +11,8 @@
 //!    once. Several such calls store one permit.
 //! 2. **`notify_one` picks the oldest waiter** (`notify_last` the newest): its ticket moves from
 //!    `waiting` to `notified` and its waker, if it has one, is woken. A waiter dropped while its
-//!    ticket is in `notified` passes the notification on (`notify_one` again), so none is lost.
+//!    ticket is in `notified` passes the notification on (`notify_one` again, or `notify_last`
+//!    for one `notify_last` sent), so none is lost.
 //! 3. **`notify_waiters` wakes every waiter** registered at the time (it empties `waiting`) and
 //!    increments `generation`; it stores no permit. A [`Notified`] remembers the generation at
 //!    its creation: one created before the call completes too, whether or not it was polled or
@@ -22,7 +23,7 @@
 //!    From registration on, the future is in line for `notify_one` exactly as a polled one, so
 //!    a notification between `enable` and the first poll is not lost.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -80,8 +81,9 @@ struct NotifyState {
     generation: u64,
     /// Registered waiters by ticket, oldest first, with their waker once polled (rules 2, 5).
     waiting: BTreeMap<u64, Option<Waker>>,
-    /// Tickets picked by `notify_one` whose waiter has not completed yet (rule 2).
-    notified: BTreeSet<u64>,
+    /// Tickets picked by `notify_one` (`false`) or `notify_last` (`true`) whose waiter has not
+    /// completed yet (rule 2).
+    notified: BTreeMap<u64, bool>,
     /// The next ticket to hand out.
     next_ticket: u64,
 }
@@ -92,7 +94,7 @@ impl NotifyState {
             permit: false,
             generation: 0,
             waiting: BTreeMap::new(),
-            notified: BTreeSet::new(),
+            notified: BTreeMap::new(),
             next_ticket: 0,
         }
     }
@@ -107,7 +109,7 @@ impl NotifyState {
         };
         match picked {
             Some((ticket, waker)) => {
-                self.notified.insert(ticket);
+                self.notified.insert(ticket, newest);
                 waker
             }
             None => {
@@ -347,11 +349,11 @@ impl Drop for Notified<'_> {
             let waker = {
                 let mut state = lock(&self.notify.state);
                 state.waiting.remove(&ticket);
-                if state.notified.remove(&ticket) {
-                    // Rule 2: pass on a notify_one this waiter received but did not consume.
-                    state.notify_one(false)
-                } else {
-                    None
+                match state.notified.remove(&ticket) {
+                    // Rule 2: pass on a notification this waiter received but did not consume,
+                    // the way it was sent (`notify_last`'s to the newest waiter left).
+                    Some(newest) => state.notify_one(newest),
+                    None => None,
                 }
             };
             if let Some(w) = waker {

@@ -92,6 +92,8 @@ struct SemaphoreState {
     granted: BTreeSet<u64>,
     /// The next ticket to hand out.
     next_ticket: u64,
+    /// A release would have made more than `MAX_PERMITS` free (the releaser panics).
+    overflowed: bool,
 }
 
 /// One waiting acquirer (rule 1).
@@ -111,6 +113,7 @@ impl SemaphoreState {
             waiting: BTreeMap::new(),
             granted: BTreeSet::new(),
             next_ticket: 0,
+            overflowed: false,
         }
     }
 
@@ -134,7 +137,15 @@ impl SemaphoreState {
                 }
             }
         }
-        self.permits = self.permits.saturating_add(n);
+        // More than `MAX_PERMITS` free is an accounting error of the caller's (permits added
+        // twice); the pool stays at the bound and the caller panics once the lock is released.
+        match self.permits.checked_add(n) {
+            Some(p) if p <= Semaphore::MAX_PERMITS => self.permits = p,
+            _ => {
+                self.permits = Semaphore::MAX_PERMITS;
+                self.overflowed = true;
+            }
+        }
         woken
     }
 }
@@ -207,14 +218,22 @@ impl Semaphore {
     /// Panics if the free permits would exceed [`MAX_PERMITS`](Self::MAX_PERMITS).
     #[track_caller]
     pub fn add_permits(&self, n: usize) {
-        let free = lock(&self.state).permits;
-        assert!(
-            n <= Semaphore::MAX_PERMITS - free,
-            "tether::sync::Semaphore::add_permits: adding {n} permits to {free} would exceed \
-             Semaphore::MAX_PERMITS ({})",
-            Semaphore::MAX_PERMITS
-        );
-        self.release(n);
+        let woken = {
+            let mut state = lock(&self.state);
+            let free = state.permits;
+            if n > Semaphore::MAX_PERMITS - free {
+                drop(state);
+                panic!(
+                    "tether::sync::Semaphore::add_permits: adding {n} permits to {free} would \
+                     exceed Semaphore::MAX_PERMITS ({})",
+                    Semaphore::MAX_PERMITS
+                );
+            }
+            state.release(n)
+        };
+        for waker in woken {
+            waker.wake();
+        }
     }
 
     /// Removes up to `n` free permits for good; returns how many were removed (fewer than `n`
@@ -429,11 +448,22 @@ impl Semaphore {
     }
 
     /// Gives `n` permits back: to the oldest waiters first, the rest to the pool (rule 1).
+    #[track_caller]
     fn release(&self, n: usize) {
-        let woken = lock(&self.state).release(n);
+        let (woken, overflowed) = {
+            let mut state = lock(&self.state);
+            let woken = state.release(n);
+            (woken, std::mem::take(&mut state.overflowed))
+        };
         for waker in woken {
             waker.wake();
         }
+        assert!(
+            !overflowed,
+            "tether::sync::Semaphore: giving back {n} permits would make more than \
+             Semaphore::MAX_PERMITS ({}) free; were permits added twice?",
+            Semaphore::MAX_PERMITS
+        );
     }
 }
 
