@@ -71,6 +71,11 @@ async fn an_accept_out_of_descriptors_makes_the_next_one_wait() {
         failed_at.elapsed()
     );
 
+    // A connect out of descriptors says so too, through the message tether adds to it.
+    let err = tether::net::TcpStream::connect(addr).await.unwrap_err();
+    assert!(is_resource_exhausted(&err), "{err}");
+    assert_eq!(tether::io::os_error_of(&err), Some(libc::EMFILE), "{err}");
+
     // Descriptors freed: the queued connections are accepted.
     held.truncate(held.len().saturating_sub(8));
     for i in 0..clients.len() {

@@ -327,6 +327,10 @@ fn missing_program_error_names_it() {
         let msg = err.to_string();
         assert!(msg.contains("`tether-no-such-program`"), "{msg}");
         assert!(msg.contains("PATH"), "{msg}");
+        // The OS error is kept as the message's source, with its code.
+        assert_eq!(tether::io::os_error_of(&err), Some(libc::ENOENT));
+        let source = std::error::Error::source(err.get_ref().unwrap()).unwrap();
+        assert!(source.to_string().contains("No such file"), "{source}");
 
         let err = Command::new("true")
             .current_dir("/tether/no/such/dir")

@@ -64,7 +64,8 @@ pub use read_dir::{read_dir, DirEntry, ReadDir};
 /// `what` names the operation and its path(s), as in `open "/tmp/x" for reading`. This is the
 /// one place that shapes the module's error messages.
 pub(crate) fn annotate(e: io::Error, what: fmt::Arguments<'_>) -> io::Error {
-    io::Error::new(e.kind(), format!("could not {what}: {e}"))
+    let message = format!("could not {what}: {e}");
+    crate::io::context::contextual(e, message)
 }
 
 /// The current runtime, or a panic naming `what` (an operation that needs a runtime was called

@@ -151,6 +151,7 @@
 //! ```
 
 pub(crate) mod buf;
+pub(crate) mod context;
 pub(crate) mod driver;
 mod interest;
 pub(crate) mod owned;
@@ -169,6 +170,7 @@ pub(crate) mod uring_stream;
 mod util;
 
 pub use buf::{IoBuf, IoBufMut};
+pub use context::os_error_of;
 pub use futures_io::{AsyncBufRead, AsyncRead, AsyncSeek, AsyncWrite};
 pub use futures_lite::io::{
     copy, empty, repeat, sink, AsyncSeekExt, Bytes, Chain, Cursor, Empty, Repeat, Sink, Take,

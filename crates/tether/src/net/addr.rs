@@ -210,5 +210,6 @@ pub(crate) fn with_context(e: io::Error, action: &str, addr: &dyn std::fmt::Disp
         io::ErrorKind::PermissionDenied => " (ports below 1024 need privileges)",
         _ => "",
     };
-    io::Error::new(e.kind(), format!("{action} {addr}: {e}{hint}"))
+    let message = format!("{action} {addr}: {e}{hint}");
+    crate::io::context::contextual(e, message)
 }

@@ -259,12 +259,12 @@ impl AcceptBackoff {
 pub fn is_resource_exhausted(e: &io::Error) -> bool {
     #[cfg(unix)]
     return matches!(
-        e.raw_os_error(),
+        crate::io::os_error_of(e),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     );
     #[cfg(windows)]
     return matches!(
-        e.raw_os_error(),
+        crate::io::os_error_of(e),
         Some(
             windows_sys::Win32::Networking::WinSock::WSAEMFILE
                 | windows_sys::Win32::Networking::WinSock::WSAENOBUFS

@@ -268,7 +268,8 @@ impl Command {
             }
             _ => String::new(),
         };
-        io::Error::new(e.kind(), format!("could not spawn `{program}`: {e}{hint}"))
+        let message = format!("could not spawn `{program}`: {e}{hint}");
+        crate::io::context::contextual(e, message)
     }
 
     /// Runs the child to completion and collects its output.
