@@ -266,3 +266,15 @@ async fn a_slightly_late_tick_keeps_the_schedule() {
         "from now: 50 + 10"
     );
 }
+
+/// A filed sleep moved to a deadline that has passed is ready at its next poll, as a new sleep
+/// for that deadline is (tokio fires a timer reset into the past at once).
+#[tether::test(start_paused = true)]
+async fn a_filed_sleep_reset_into_the_past_is_ready_at_its_next_poll() {
+    let mut s = sleep(Duration::from_secs(10));
+    assert!(futures_lite::future::poll_once(&mut s).await.is_none()); // filed
+    let past = Instant::now();
+    time::advance(Duration::from_millis(1)).await;
+    Pin::new(&mut s).reset(past);
+    assert!(futures_lite::future::poll_once(&mut s).await.is_some());
+}

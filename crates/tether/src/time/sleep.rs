@@ -120,6 +120,13 @@ impl Sleep {
         // The next poll stores its waker (a pending timer keeps the one it has meanwhile).
         this.registered = Registered::default();
         match this.slot.key() {
+            // Moved to a deadline that has passed: out of the wheel, so that the next poll
+            // sees the deadline and is ready at once (as an unfiled sleep's first poll is),
+            // instead of waiting for the wheel's next turn.
+            Some(key) if this.deadline <= this.rt.time.now_nanos() => {
+                this.rt.time.remove_timer(key);
+                this.slot = TimerSlot::UNFILED;
+            }
             Some(key) => {
                 let when = this.rt.time.reset_timer(key, this.deadline);
                 this.after_filing(when);
