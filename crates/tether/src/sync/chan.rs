@@ -95,19 +95,15 @@ impl<T> ChanState<T> {
         self.send_waiters.len() == self.assigned && self.has_room(cap)
     }
 
-    /// Rule 2: hands up to `freed` free slots to the first waiting senders that have none;
-    /// returns their wakers, to wake once the lock is released (rule 6).
-    fn hand_out(&mut self, cap: usize, freed: usize) -> Vec<Waker> {
-        let mut wakers = Vec::new();
-        for _ in 0..freed {
-            if self.assigned == self.send_waiters.len() || !self.has_room(cap) {
-                break;
-            }
-            let i = self.assigned;
-            self.assigned += 1;
-            wakers.extend(self.send_waiters[i].1.take());
+    /// Rule 2: hands a free slot to the first waiting sender that has none; returns its waker,
+    /// to wake once the lock is released (rule 6).
+    fn hand_out(&mut self, cap: usize) -> Option<Waker> {
+        if self.assigned == self.send_waiters.len() || !self.has_room(cap) {
+            return None;
         }
-        wakers
+        let i = self.assigned;
+        self.assigned += 1;
+        self.send_waiters[i].1.take()
     }
 
     /// Rule 9: no value is queued and none can come any more.
@@ -253,14 +249,16 @@ impl<T> ChanSender<T> {
     pub(crate) fn release_reserved(&self) {
         let mut st = lock(&self.chan.state);
         st.reserved -= 1;
-        let senders = st.hand_out(self.chan.cap, 1);
+        let sender = st.hand_out(self.chan.cap);
         let rx = if st.rx_closed {
             st.rx_waker.take()
         } else {
             None
         };
         drop(st);
-        senders.into_iter().for_each(Waker::wake);
+        if let Some(w) = sender {
+            w.wake();
+        }
         if let Some(w) = rx {
             w.wake();
         }
@@ -383,16 +381,18 @@ fn cancel_wait<T>(chan: &Chan<T>, id: u64) {
                 st.send_waiters.remove(pos);
                 if pos < st.assigned {
                     st.assigned -= 1;
-                    st.hand_out(chan.cap, 1)
+                    st.hand_out(chan.cap)
                 } else {
-                    Vec::new()
+                    None
                 }
             }
             // Not listed: the channel was closed, which emptied the list.
-            None => Vec::new(),
+            None => None,
         }
     };
-    next.into_iter().for_each(Waker::wake);
+    if let Some(w) = next {
+        w.wake();
+    }
 }
 
 /// The future of [`ChanSender::send`].
@@ -553,9 +553,11 @@ impl<T> ChanReceiver<T> {
             return self.batch.pop_front().ok_or(TryRecvErr::Empty);
         }
         if let Some(v) = st.queue.pop_front() {
-            let senders = st.hand_out(self.chan.cap, 1);
+            let sender = st.hand_out(self.chan.cap);
             drop(st);
-            senders.into_iter().for_each(Waker::wake);
+            if let Some(w) = sender {
+                w.wake();
+            }
             return Ok(v);
         }
         if st.ended() {
@@ -589,7 +591,9 @@ impl<T> ChanReceiver<T> {
         let taken = from_batch + from_queue;
         if taken > 0 {
             // Rule 10: one waiting sender per freed slot (none for an unbounded channel).
-            let wakers = st.hand_out(self.chan.cap, from_queue);
+            let wakers: Vec<Waker> = (0..from_queue)
+                .map_while(|_| st.hand_out(self.chan.cap))
+                .collect();
             drop(st);
             wakers.into_iter().for_each(Waker::wake);
             return Poll::Ready(taken);
