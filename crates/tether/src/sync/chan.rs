@@ -852,6 +852,41 @@ mod loom_tests {
         });
     }
 
+    /// Rules 1 and 2: a slot the receiver frees while a sender waits is handed to it, and a
+    /// newcomer's `try_send` racing them neither takes a handed slot nor strands the waiter:
+    /// the waiting sender completes (a lost hand-out leaves `block_on` parked, which loom
+    /// reports as a deadlock) and every value is received once. (Which of the two gets in
+    /// first depends on whether the newcomer came before the sender waited; the tests in
+    /// `tests/sync_mpsc.rs` pin the order down.)
+    #[test]
+    fn loom_a_freed_slot_goes_to_the_waiting_sender_not_a_newcomer() {
+        loom::model(|| {
+            let (tx, mut rx) = bounded::<u32>(1);
+            assert!(tx.try_send(0).is_ok());
+            let newcomer = tx.clone();
+            let receiver = thread::spawn(move || {
+                let first = block_on(std::future::poll_fn(|cx| rx.poll_recv(cx)));
+                let second = block_on(std::future::poll_fn(|cx| rx.poll_recv(cx)));
+                (first, second, rx)
+            });
+            let late = thread::spawn(move || newcomer.try_send(2).is_ok());
+            assert!(block_on(tx.send(1)).is_ok());
+            let newcomer_in = late.join().unwrap();
+            let (first, second, mut rx) = receiver.join().unwrap();
+            assert_eq!(first, Some(0));
+            if newcomer_in {
+                assert!(second == Some(2) || second == Some(1));
+                let third = rx.try_recv().ok();
+                assert!(matches!(
+                    (second, third),
+                    (Some(2), Some(1)) | (Some(1), Some(2))
+                ));
+            } else {
+                assert_eq!(second, Some(1));
+            }
+        });
+    }
+
     /// Rule 9: after `close`, a receiver with a permit out waits for it; the permit's value
     /// (or its return unused) ends the wait, whatever the interleaving.
     #[test]
