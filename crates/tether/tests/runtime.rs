@@ -464,3 +464,45 @@ fn shutdown_timeout_returns_after_the_blocking_threads_have_ended() {
         "a blocking thread outlived shutdown_timeout"
     );
 }
+
+/// Blocking pool rule 2: a job pushed while the pool's only thread is retiring (its keep-alive
+/// ran out; its stop hook runs) starts a thread of its own. The retiring thread used to stay
+/// counted until its hook returned, so the job was queued with the pool "full" and nobody woken
+/// for it; with `max_blocking_threads(1)` it never ran. The stop hook holds the window open.
+#[test]
+fn a_blocking_job_pushed_while_the_last_thread_retires_runs() {
+    use std::sync::atomic::AtomicBool;
+    let retiring = Arc::new(AtomicBool::new(false));
+    let flag = retiring.clone();
+    let rt = tether::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(1)
+        .thread_keep_alive(Duration::from_millis(20))
+        .on_thread_stop(move || {
+            if std::thread::current()
+                .name()
+                .is_some_and(|n| n.contains("blocking"))
+            {
+                flag.store(true, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        assert_eq!(tether::task::spawn_blocking(|| 1).await.unwrap(), 1);
+        tether::time::timeout(Duration::from_secs(10), async {
+            while !retiring.load(Ordering::SeqCst) {
+                tether::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .expect("the blocking thread never retired");
+        let job = tether::task::spawn_blocking(|| 2);
+        let out = tether::time::timeout(Duration::from_secs(10), job)
+            .await
+            .expect("the job pushed while the thread retired never ran");
+        assert_eq!(out.unwrap(), 2);
+    });
+    rt.shutdown_timeout(Duration::from_secs(5));
+}

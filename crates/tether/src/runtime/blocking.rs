@@ -14,11 +14,14 @@
 //!    started while fewer than `max_threads` exist; past that the job waits in the queue (no
 //!    limit on queued jobs; the limit is on threads).
 //! 2. A thread that wakes leaves the idle count and takes a job in the same critical section.
-//!    It waits for work up to `keep_alive`; if none came it retires.
+//!    It waits for work up to `keep_alive`; if none came it retires, leaving the thread count
+//!    in the critical section that decides it (it counts as `retiring` until its exit is
+//!    done): a job pushed once it decided must not find the pool full of a thread that will
+//!    never take a job, with nobody woken for it.
 //! 3. `shutdown` refuses new jobs, cancels queued ones (their `JoinHandle`s report cancellation),
 //!    and then waits (up to a timeout, or forever) for running jobs' threads to exit.
-//! 4. **Exited means gone.** A thread leaves the count and hands its own `JoinHandle` over to
-//!    `exited` in one critical section; `wait` joins those handles once the count allows, so
+//! 4. **Exited means gone.** A retiring thread leaves `retiring` and hands its own `JoinHandle`
+//!    over to `exited` in one critical section; `wait` joins those handles once the count allows, so
 //!    when it returns the threads have ended, not just said goodbye (a thread still unwinding
 //!    its runtime handle and thread-locals was visible in `/proc` after a shutdown). A thread
 //!    that retires during normal operation is joined, if finished, at the next thread start.
@@ -40,8 +43,12 @@ type Job = Runnable<TaskMeta>;
 /// The pool's queue and counters, under `BlockingPool::state`'s lock (rules 1-3).
 struct BlockingPoolState {
     queue: VecDeque<Job>,
-    /// Threads alive (running a job or waiting for one).
+    /// Threads alive (running a job or waiting for one); a thread that decided to retire has
+    /// left this count (rule 2), so that a job pushed meanwhile starts a thread of its own.
     threads: usize,
+    /// Threads that left `threads` to retire and have not finished their exit yet (the stop
+    /// hook, rule 4): `wait` waits for them too.
+    retiring: usize,
     /// Threads waiting for a job.
     idle: usize,
     /// Jobs queued or running; the paused clock does not auto-advance while this is non-zero.
@@ -79,6 +86,7 @@ impl BlockingPool {
             state: Mutex::new(BlockingPoolState {
                 queue: VecDeque::new(),
                 threads: 0,
+                retiring: 0,
                 idle: 0,
                 busy: 0,
                 shutdown: false,
@@ -172,7 +180,7 @@ impl BlockingPool {
         let me = is_pool_thread();
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut st = lock(&self.state);
-        while st.threads > usize::from(me) {
+        while st.threads + st.retiring > usize::from(me) {
             match deadline {
                 None => st = self.exited.wait(st).unwrap_or_else(|e| e.into_inner()),
                 Some(d) => {
@@ -242,12 +250,15 @@ fn worker(rt: Arc<RuntimeShared>, number: usize) {
             break;
         }
     }
+    // Rule 2: out of the count in the section that decided it.
+    st.threads -= 1;
+    st.retiring += 1;
     drop(st);
     if let Some(f) = &pool.hooks.on_stop {
         f();
     }
     let mut st = lock(&pool.state);
-    st.threads -= 1;
+    st.retiring -= 1;
     // Rule 4. The handle is there: the spawner listed it before releasing the lock.
     if let Some(handle) = st.handles.remove(&number) {
         st.exited.push(handle);
