@@ -304,7 +304,9 @@ impl Select {
                 quote! {
                     #[allow(unused_variables, unreachable_patterns, clippy::all)]
                     match #private::from_ref(&#value) {
-                        [#pattern] => {}
+                        // Parenthesised: a range pattern such as `1..` is not allowed bare in a
+                        // slice pattern.
+                        [(#pattern)] => {}
                         _ => continue,
                     }
                 }
@@ -358,7 +360,9 @@ impl Select {
             }
             let mut #disabled: u64 = 0;
             #(#preconditions)*
-            let #output = {
+            // `mut`: a handler's pattern may bind `ref mut`.
+            #[allow(unused_mut)]
+            let mut #output = {
                 #(#pinned)*
                 #private::poll_fn(|#cx| {
                     if #private::poll_budget(#cx).is_pending() {
@@ -512,7 +516,7 @@ mod tests {
         assert_contains(&run("v = a => v"), "from_ref");
         // The test drops `ref` and `mut`; the handler's pattern keeps them.
         let out = run("Some(ref mut v) = a => v");
-        assert_contains(&out, "[Some(v)] => {}");
+        assert_contains(&out, "[(Some(v))] => {}");
         assert_contains(&out, "B0(Some(ref mut v)) =>");
     }
 

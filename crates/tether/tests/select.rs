@@ -512,3 +512,27 @@ async fn on_worker_threads_a_shutdown_signal_stops_a_busy_loop() {
     stop_tx.send(()).unwrap();
     worker.await.unwrap();
 }
+
+/// Patterns tokio's `select!` accepts compile here too: a `ref mut` binding (the output is
+/// matched by a mutable binding) and an open range (`1..`, which a slice pattern does not allow
+/// bare).
+#[tether::test]
+async fn ref_mut_bindings_and_open_ranges_are_patterns() {
+    let v = tether::select! {
+        Some(ref mut x) = async { Some(String::from("b")) } => {
+            x.push('c');
+            x.clone()
+        }
+    };
+    assert_eq!(v, "bc");
+    let n = tether::select! {
+        n @ 1.. = async { 4u32 } => n,
+        else => 0,
+    };
+    assert_eq!(n, 4);
+    let n = tether::select! {
+        n @ 1.. = async { 0u32 } => n,
+        else => 7,
+    };
+    assert_eq!(n, 7);
+}
