@@ -506,3 +506,44 @@ fn a_blocking_job_pushed_while_the_last_thread_retires_runs() {
     });
     rt.shutdown_timeout(Duration::from_secs(5));
 }
+
+/// The destructors of an aborted task's future, and of one dropped at shutdown, run as that
+/// task: `task::try_id()` gives its id there, as in tokio (a cleanup guard that logs it).
+#[test]
+fn an_aborted_or_shut_down_tasks_destructors_know_its_id() {
+    use std::sync::Mutex;
+    struct Probe(Arc<Mutex<Vec<Option<tether::task::Id>>>>);
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            self.0.lock().unwrap().push(tether::task::try_id());
+        }
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let rt = tether::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let aborted = rt.block_on(async {
+        let probe = Probe(seen.clone());
+        let h = tether::spawn(async move {
+            let _probe = probe;
+            std::future::pending::<()>().await
+        });
+        tether::task::yield_now().await;
+        let id = h.id();
+        h.abort();
+        assert!(h.await.unwrap_err().is_cancelled());
+        id
+    });
+    let probe = Probe(seen.clone());
+    let at_shutdown = rt.spawn(async move {
+        let _probe = probe;
+        std::future::pending::<()>().await
+    });
+    let at_shutdown_id = at_shutdown.id();
+    rt.block_on(tether::task::yield_now());
+    drop(rt);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![Some(aborted), Some(at_shutdown_id)]
+    );
+}

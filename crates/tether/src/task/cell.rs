@@ -135,10 +135,18 @@ where
     fn drop_unfinished(&mut self) {
         // async-task drops futures inside an abort-on-panic guard: a panic from the user's
         // destructor must stop here (the panic hook has reported it).
+        // The user's destructors run as the task (`task::id()` works in them).
+        let meta = self.guard.meta;
+        let current = crate::task::current::enter(meta);
+        #[cfg(feature = "tracing")]
+        let entered = meta.span.enter();
         // SAFETY: without `COMPLETE`, `decide` has not dropped the future; this is the task
         // future's drop, so nothing uses it after this.
         contain(|| unsafe { ManuallyDrop::drop(&mut self.fut) });
-        contain(|| K::abandoned(self.guard.meta));
+        #[cfg(feature = "tracing")]
+        drop(entered);
+        drop(current);
+        contain(|| K::abandoned(meta));
     }
 }
 
@@ -268,9 +276,16 @@ where
     fn cancel(&mut self) -> Result<K::Output, JoinError> {
         let meta = self.guard.meta;
         // A panic from the user's destructor, or from a waker `K` wakes, is contained: the
-        // panic hook has reported it.
+        // panic hook has reported it. The destructors run as the task (`task::id()` works in
+        // them, as in tokio).
+        let current = crate::task::current::enter(meta);
+        #[cfg(feature = "tracing")]
+        let entered = meta.span.enter();
         // SAFETY: as in `decide`.
         contain(|| unsafe { ManuallyDrop::drop(&mut self.fut) });
+        #[cfg(feature = "tracing")]
+        drop(entered);
+        drop(current);
         contain(|| K::abandoned(meta));
         let owner = meta.mark_complete();
         deliver(meta, owner, Err(JoinError::cancelled(meta.id)))

@@ -1,8 +1,10 @@
 //! The task being polled on this thread, and what a task can ask about itself.
 //!
-//! `TaskFuture::poll` records its task's metadata here for the duration of the user's poll
-//! (rule: the pointer is non-null only inside that poll, during which the metadata it points to
-//! is borrowed by the `TaskFuture` and therefore alive).
+//! `TaskFuture::poll` records its task's metadata here for the duration of the user's poll, and
+//! `TaskFuture` does too while it drops an unfinished user future (an aborted task, or one
+//! dropped at shutdown), so that its destructors run as the task (rule: the pointer is non-null
+//! only inside that poll or drop, during which the metadata it points to is borrowed by the
+//! `TaskFuture` and therefore alive).
 //!
 //! A scheduler thread also records its diagnostics slot here (`set_slot`) for as long as it runs
 //! tasks; the slot lives in the runtime's `RuntimeShared`, which the scheduler keeps alive
@@ -89,7 +91,7 @@ impl Drop for CurrentGuard {
 fn with_current<R>(f: impl FnOnce(Option<&TaskMeta>) -> R) -> R {
     let p = CURRENT.try_with(Cell::get).unwrap_or(ptr::null());
     // SAFETY: a non-null pointer was set by `enter` from a `&TaskMeta` borrowed for the whole
-    // poll that is running now on this thread (module rule), so it is valid here.
+    // poll or drop that is running now on this thread (module rule), so it is valid here.
     f(unsafe { p.as_ref() })
 }
 
