@@ -547,3 +547,15 @@ fn an_aborted_or_shut_down_tasks_destructors_know_its_id() {
         vec![Some(aborted), Some(at_shutdown_id)]
     );
 }
+
+/// `abort_handle()` after the output was taken gives a finished handle whose `abort` does
+/// nothing, as tokio's does, instead of panicking.
+#[tether::test]
+async fn an_abort_handle_made_after_the_output_was_taken_is_finished() {
+    let mut h = tether::spawn(async { 1 });
+    assert_eq!((&mut h).await.unwrap(), 1);
+    let abort = h.abort_handle();
+    assert!(abort.is_finished());
+    assert_eq!(abort.id(), h.id());
+    abort.abort();
+}

@@ -187,14 +187,20 @@ impl<T> JoinHandle<T> {
     /// }
     /// ```
     pub fn abort_handle(&self) -> AbortHandle {
-        let meta = self
-            .meta()
-            .expect("tether: JoinHandle::abort_handle called after the output was taken");
+        let Some(meta) = self.meta() else {
+            // The output was taken: the task is over, and so is any abort (as in tokio).
+            return AbortHandle {
+                task: None,
+                id: self.id(),
+            };
+        };
         AbortHandle {
             // SAFETY: the handle holds the task, so it is alive; the clone is a reference of
             // the `AbortHandle`'s own.
-            task: Waker::clone(&*unsafe { meta.registry_waker() }),
-            meta: NonNull::from(meta),
+            task: Some((
+                Waker::clone(&*unsafe { meta.registry_waker() }),
+                NonNull::from(meta),
+            )),
             id: meta.id,
         }
     }
@@ -343,10 +349,9 @@ impl<T> fmt::Debug for JoinHandle<T> {
 /// Aborts a task without owning its output; from [`JoinHandle::abort_handle`].
 #[derive(Clone)]
 pub struct AbortHandle {
-    /// A reference to the task (a waker's), which keeps its allocation, and `meta`, alive.
-    task: Waker,
-    /// The task's metadata.
-    meta: NonNull<TaskMeta>,
+    /// A reference to the task (a waker's), which keeps its allocation, and the task's
+    /// metadata, alive; `None` for a handle made after the output was taken (finished).
+    task: Option<(Waker, NonNull<TaskMeta>)>,
     id: Id,
 }
 
@@ -356,16 +361,20 @@ unsafe impl Send for AbortHandle {}
 unsafe impl Sync for AbortHandle {}
 
 impl AbortHandle {
-    fn meta(&self) -> &TaskMeta {
-        // SAFETY: `task` keeps the task's allocation, and its metadata, alive.
-        unsafe { self.meta.as_ref() }
+    fn meta(&self) -> Option<&TaskMeta> {
+        // SAFETY: the waker beside it keeps the task's allocation, and its metadata, alive.
+        self.task.as_ref().map(|(_, meta)| unsafe { meta.as_ref() })
     }
 
     /// Asks the task to stop, as [`JoinHandle::abort`] does. Does nothing if it finished.
     pub fn abort(&self) {
-        if !self.meta().is_unregistered() {
-            self.meta().request_cancel();
-            self.task.wake_by_ref();
+        if let Some((task, meta)) = &self.task {
+            // SAFETY: as in `meta`.
+            let meta = unsafe { meta.as_ref() };
+            if !meta.is_unregistered() {
+                meta.request_cancel();
+                task.wake_by_ref();
+            }
         }
     }
 
@@ -374,7 +383,7 @@ impl AbortHandle {
     /// Once it returns true, the task's output (or its [`JoinError`]) is available to its
     /// [`JoinHandle`] at once: awaiting the handle does not wait for a wake-up.
     pub fn is_finished(&self) -> bool {
-        self.meta().is_unregistered()
+        self.meta().is_none_or(TaskMeta::is_unregistered)
     }
 
     /// The id of the task.
