@@ -1,6 +1,9 @@
 //! The live console (feature `console`): clients that ask for a large snapshot and never read
 //! it hold one shared copy of it, not one each. A file of its own: it reads the process's
 //! resident memory, which other tests in the same process would disturb.
+//! Linux only: it reads `/proc/self/status`.
+
+#![cfg(target_os = "linux")]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -44,7 +47,6 @@ fn growth_while(clients: Vec<TcpStream>, before: u64, r#for: Duration) -> u64 {
     most
 }
 
-#[cfg(target_os = "linux")]
 #[test]
 #[cfg_attr(
     tether_asan,
