@@ -35,7 +35,10 @@ fn stuck_clients(addr: SocketAddr, path: &str) -> Vec<TcpStream> {
 }
 
 /// The most the process's resident memory grows, in MiB, over `for` after `clients` sent
-/// their requests.
+/// their requests, sampled every 50 ms. Real time on purpose: the console serves from a thread
+/// and runtime of its own, which no paused clock drives, and nothing it exposes says when it
+/// has answered every stuck client; the window only bounds the sampling, no assertion is about
+/// time.
 fn growth_while(clients: Vec<TcpStream>, before: u64, r#for: Duration) -> u64 {
     let start = Instant::now();
     let mut most = 0;

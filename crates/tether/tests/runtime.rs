@@ -468,37 +468,45 @@ fn shutdown_timeout_returns_after_the_blocking_threads_have_ended() {
 /// Blocking pool rule 2: a job pushed while the pool's only thread is retiring (its keep-alive
 /// ran out; its stop hook runs) starts a thread of its own. The retiring thread used to stay
 /// counted until its hook returned, so the job was queued with the pool "full" and nobody woken
-/// for it; with `max_blocking_threads(1)` it never ran. The stop hook holds the window open.
+/// for it; with `max_blocking_threads(1)` it never ran. The stop hook holds the window open: it
+/// says it is retiring, then waits until the job has been pushed.
 #[test]
 fn a_blocking_job_pushed_while_the_last_thread_retires_runs() {
-    use std::sync::atomic::AtomicBool;
-    let retiring = Arc::new(AtomicBool::new(false));
-    let flag = retiring.clone();
+    use std::sync::Mutex;
+    let (retiring_tx, retiring_rx) = tether::sync::oneshot::channel::<()>();
+    let retiring_tx = Mutex::new(Some(retiring_tx));
+    let (pushed_tx, pushed_rx) = std::sync::mpsc::channel::<()>();
+    let pushed_rx = Mutex::new(pushed_rx);
     let rt = tether::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .max_blocking_threads(1)
         .thread_keep_alive(Duration::from_millis(20))
         .on_thread_stop(move || {
-            if std::thread::current()
+            let retiring = std::thread::current()
                 .name()
-                .is_some_and(|n| n.contains("blocking"))
+                .is_some_and(|n| n.contains("blocking"));
+            if let Some(tx) = retiring
+                .then(|| retiring_tx.lock().unwrap().take())
+                .flatten()
             {
-                flag.store(true, Ordering::SeqCst);
-                std::thread::sleep(Duration::from_millis(200));
+                let _ = tx.send(());
+                // Bounded: a test that failed must not hang the pool's shutdown.
+                let _ = pushed_rx
+                    .lock()
+                    .unwrap()
+                    .recv_timeout(Duration::from_secs(10));
             }
         })
         .build()
         .unwrap();
     rt.block_on(async {
         assert_eq!(tether::task::spawn_blocking(|| 1).await.unwrap(), 1);
-        tether::time::timeout(Duration::from_secs(10), async {
-            while !retiring.load(Ordering::SeqCst) {
-                tether::time::sleep(Duration::from_millis(1)).await;
-            }
-        })
-        .await
-        .expect("the blocking thread never retired");
+        tether::time::timeout(Duration::from_secs(10), retiring_rx)
+            .await
+            .expect("the blocking thread never retired")
+            .unwrap();
         let job = tether::task::spawn_blocking(|| 2);
+        pushed_tx.send(()).unwrap();
         let out = tether::time::timeout(Duration::from_secs(10), job)
             .await
             .expect("the job pushed while the thread retired never ran");
