@@ -36,6 +36,13 @@
 //!    wheel key, or elapsed. The poll that finds a filed timer fired removes its entry (under
 //!    the lock it holds already) and leaves the slot elapsed, so no fired entry waits in the
 //!    wheel for its `Sleep` to be dropped.
+//! 6. **A first poll reads the clock only when the deadline is near.** The last processed tick
+//!    (`coarse_ms`, stored by every `process`) is a lower bound of the clock. A deadline more
+//!    than `NEAR_TICKS` after it is filed without reading the clock (reading and converting the
+//!    clock cost about what filing the timer in the wheel does): if the deadline has in fact passed (the runtime has not turned its
+//!    driver for a while), the timer fires at the next turn, never early. A nearer deadline is
+//!    checked against the clock, so a `sleep(Duration::ZERO)` or an elapsed `sleep_until` is
+//!    ready at its first poll, without waiting for the wheel.
 
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant as StdInstant};
@@ -52,6 +59,10 @@ const NANOS_PER_TICK: u64 = 1_000_000;
 
 /// Ticks beyond this are treated as "never" (about 285 years).
 const MAX_TICK: u64 = 1 << 53;
+
+/// Rule 6: a first poll reads the clock only for a deadline at most this many ticks after the
+/// last processed tick.
+const NEAR_TICKS: u64 = 2;
 
 /// See the module docs.
 pub(crate) struct TimeHandle {
@@ -230,11 +241,15 @@ impl TimeHandle {
         cx: &mut Context<'_>,
     ) -> TimerPoll {
         let Some(key) = slot.key() else {
-            if slot.is_elapsed() || deadline <= self.now_nanos() {
+            let when = self.deadline_tick(deadline);
+            // Rule 6: the clock is read only for a deadline near the last processed tick.
+            if slot.is_elapsed()
+                || (when <= self.coarse_now_ms().saturating_add(NEAR_TICKS)
+                    && deadline <= self.now_nanos())
+            {
                 *slot = TimerSlot::ELAPSED;
                 return TimerPoll::Ready;
             }
-            let when = self.deadline_tick(deadline);
             let mut wheel = lock(&self.wheel);
             let key = wheel.insert(when, Some(cx.waker().clone()));
             // Rule 4: read under the lock, which every increment holds.
@@ -471,5 +486,57 @@ mod loom_tests {
                 assert_eq!(count.0.load(Ordering::SeqCst), 1, "pending and never woken");
             }
         });
+    }
+}
+
+#[cfg(all(test, not(tether_loom)))]
+mod tests {
+    use super::*;
+    use std::task::Context;
+
+    fn poll_new(time: &TimeHandle, deadline: i64) -> (TimerSlot, TimerPoll) {
+        let mut cx = Context::from_waker(Waker::noop());
+        let (mut slot, mut registered) = (TimerSlot::UNFILED, Registered::default());
+        let polled = time.poll_timer(&mut slot, &mut registered, deadline, &mut cx);
+        (slot, polled)
+    }
+
+    /// Rule 6: a deadline near the last processed tick is checked against the clock, so one
+    /// that has passed is ready at its first poll.
+    #[test]
+    fn a_passed_deadline_near_the_last_tick_is_ready_at_once() {
+        let time = TimeHandle::new(true);
+        time.clock.advance(Duration::from_millis(1));
+        let now = time.now_nanos();
+        assert!(matches!(poll_new(&time, now).1, TimerPoll::Ready));
+        assert!(matches!(poll_new(&time, now - 500_000).1, TimerPoll::Ready));
+        assert!(matches!(poll_new(&time, now + 1).1, TimerPoll::Filed(_)));
+    }
+
+    /// Rule 6: a deadline far from the last processed tick is filed without a clock read; if it
+    /// had in fact passed (the driver did not turn meanwhile), it fires at the next turn, and
+    /// never before it is due.
+    #[test]
+    fn a_passed_deadline_far_from_a_stale_tick_fires_at_the_next_turn() {
+        let time = TimeHandle::new(true);
+        // The clock moves 5 s without a turn: the last processed tick is 0.
+        time.clock.advance(Duration::from_secs(5));
+        let passed = time.now_nanos() - 1_000_000_000;
+        let (slot, polled) = poll_new(&time, passed);
+        assert!(matches!(polled, TimerPoll::Filed(4000)));
+        let mut wakers = Vec::new();
+        assert_eq!(time.process(&mut wakers), 1);
+        assert_eq!(time.coarse_now_ms(), 5000);
+        let key = slot.key().expect("filed");
+        assert!(time.has_fired(key));
+        // A future deadline far from the (now fresh) tick is filed and waits for its tick.
+        let later = time.now_nanos() + 10_000_000;
+        let (slot, polled) = poll_new(&time, later);
+        assert!(matches!(polled, TimerPoll::Filed(5010)));
+        time.clock.advance(Duration::from_millis(9));
+        assert_eq!(time.process(&mut wakers), 0);
+        assert!(!time.has_fired(slot.key().expect("filed")));
+        time.clock.advance(Duration::from_millis(1));
+        assert_eq!(time.process(&mut wakers), 1);
     }
 }

@@ -36,10 +36,13 @@ use crate::time::Instant;
 /// ```
 #[track_caller]
 pub fn sleep(duration: Duration) -> Sleep {
-    let deadline = Instant::now()
-        .checked_add(duration)
-        .unwrap_or_else(Instant::far_future);
-    Sleep::new(deadline, "tether::time::sleep")
+    let rt = current_runtime("tether::time::sleep");
+    // One clock read, straight into the driver's form of a deadline (its rule 5).
+    let deadline = i64::try_from(duration.as_nanos())
+        .ok()
+        .and_then(|d| rt.time.now_nanos().checked_add(d))
+        .unwrap_or_else(|| rt.time.deadline_nanos(Instant::far_future().into_std()));
+    Sleep::with_deadline(rt, deadline)
 }
 
 /// Waits until `deadline` on the runtime's clock; see [`sleep`].
@@ -50,6 +53,15 @@ pub fn sleep(duration: Duration) -> Sleep {
 #[track_caller]
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep::new(deadline, "tether::time::sleep_until")
+}
+
+/// The runtime of the calling thread; panics naming `what` outside one.
+#[track_caller]
+fn current_runtime(what: &str) -> Arc<RuntimeShared> {
+    match context::current_handle() {
+        Some(h) => h.shared,
+        None => crate::task::no_runtime_panic(what, Location::caller()),
+    }
 }
 
 /// The future of [`sleep`] and [`sleep_until`].
@@ -69,12 +81,15 @@ pub struct Sleep {
 impl Sleep {
     #[track_caller]
     pub(crate) fn new(deadline: Instant, what: &str) -> Sleep {
-        let rt = match context::current_handle() {
-            Some(h) => h.shared,
-            None => crate::task::no_runtime_panic(what, Location::caller()),
-        };
+        let rt = current_runtime(what);
+        let deadline = rt.time.deadline_nanos(deadline.into_std());
+        Sleep::with_deadline(rt, deadline)
+    }
+
+    /// A sleep on `rt` until `deadline`, in the driver's form (`deadline_nanos`).
+    fn with_deadline(rt: Arc<RuntimeShared>, deadline: i64) -> Sleep {
         Sleep {
-            deadline: rt.time.deadline_nanos(deadline.into_std()),
+            deadline,
             rt,
             slot: TimerSlot::UNFILED,
             registered: Registered::default(),
