@@ -38,11 +38,12 @@
 //!    wheel for its `Sleep` to be dropped.
 //! 6. **A first poll reads the clock only when the deadline is near.** The last processed tick
 //!    (`coarse_ms`, stored by every `process`) is a lower bound of the clock. A deadline more
-//!    than `NEAR_TICKS` after it is filed without reading the clock (reading and converting the
-//!    clock cost about what filing the timer in the wheel does): if the deadline has in fact passed (the runtime has not turned its
-//!    driver for a while), the timer fires at the next turn, never early. A nearer deadline is
-//!    checked against the clock, so a `sleep(Duration::ZERO)` or an elapsed `sleep_until` is
-//!    ready at its first poll, without waiting for the wheel.
+//!    than `NEAR_TICKS` after it is filed without reading the clock (reading and converting
+//!    the clock cost about what filing the timer in the wheel does): if the deadline has in
+//!    fact passed (the runtime has not turned its driver for a while), the timer fires at the
+//!    next turn, never early. A nearer deadline is checked against the clock, so a
+//!    `sleep(Duration::ZERO)` or an elapsed `sleep_until` is ready at its first poll, without
+//!    waiting for the wheel.
 
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant as StdInstant};
