@@ -151,3 +151,39 @@ fn a_file_dropped_while_a_pipe_write_waits_delivers_every_byte() {
         driver.join().unwrap();
     }
 }
+
+/// A position past `i64::MAX` is refused with `InvalidInput` on both drivers, before anything
+/// reaches the kernel: io_uring would read `u64::MAX` (-1) as "at the file's position", reading
+/// and writing at the cursor and moving it.
+#[test]
+fn positioned_io_past_i64_max_is_invalid_input_and_leaves_the_cursor() {
+    for (flavor, rt) in support::default_driver_flavors() {
+        let path = temp_path(&format!("past-i64-max-{flavor}"));
+        std::fs::write(&path, b"0123456789").unwrap();
+        rt.block_on(async {
+            let mut f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .await
+                .unwrap();
+            for pos in [u64::MAX, i64::MAX as u64 + 1] {
+                let (r, buf) = f.read_at_owned(Vec::with_capacity(4), pos).await;
+                let e = r.unwrap_err();
+                assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{flavor}: {e}");
+                assert!(e.to_string().contains("beyond i64::MAX"), "{flavor}: {e}");
+                assert!(buf.is_empty(), "{flavor}: read {buf:?}");
+                let (r, _) = f.write_at_owned(b"XY".to_vec(), pos).await;
+                let e = r.unwrap_err();
+                assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{flavor}: {e}");
+                assert!(e.to_string().contains("beyond i64::MAX"), "{flavor}: {e}");
+            }
+            // The cursor did not move, and nothing was written.
+            assert_eq!(f.seek(SeekFrom::Current(0)).await.unwrap(), 0, "{flavor}");
+            let mut all = Vec::new();
+            f.read_to_end(&mut all).await.unwrap();
+            assert_eq!(all, b"0123456789", "{flavor}");
+        });
+        std::fs::remove_file(&path).unwrap();
+    }
+}

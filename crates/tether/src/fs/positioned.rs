@@ -6,6 +6,10 @@
 //! descriptor stays open until the kernel is done with it, whatever happens to the `File` or the
 //! future (`io/uring_op.rs` rules 2, 3). On the pool the buffer moves into the job and back; a
 //! job that never ran (the runtime shut down with it queued) hands it back through its slot.
+//!
+//! A position past `i64::MAX` is refused up front, on both paths (`check_pos`): the kernel's
+//! offsets are signed, and io_uring reads `u64::MAX` (-1) as "at the file's position", which
+//! would read or write at the cursor of the `AsyncRead`/`AsyncWrite` side and move it.
 
 use std::fs::File as StdFile;
 use std::future::Future;
@@ -37,7 +41,8 @@ impl File {
     ///
     /// # Errors
     ///
-    /// The OS's error (the file is not open for reading, ...), naming the path.
+    /// The OS's error (the file is not open for reading, ...), naming the path;
+    /// [`io::ErrorKind::InvalidInput`] when `pos` is beyond `i64::MAX`.
     ///
     /// # Examples
     ///
@@ -81,7 +86,8 @@ impl File {
     ///
     /// # Errors
     ///
-    /// The OS's error (the file is not open for writing, the disk is full...), naming the path.
+    /// The OS's error (the file is not open for writing, the disk is full...), naming the path;
+    /// [`io::ErrorKind::InvalidInput`] when `pos` is beyond `i64::MAX`.
     ///
     /// # Examples
     ///
@@ -123,6 +129,9 @@ pub(crate) async fn read_at<B: IoBufMut>(
     buf: B,
     pos: u64,
 ) -> (io::Result<usize>, B) {
+    if let Err(e) = check_pos(pos) {
+        return (Err(e), buf);
+    }
     #[cfg(target_os = "linux")]
     if let Some(sub) = crate::io::uring_op::submitter(rt) {
         use io_uring::{opcode, types};
@@ -169,6 +178,9 @@ pub(crate) async fn write_at<B: IoBuf>(
     buf: B,
     pos: u64,
 ) -> (io::Result<usize>, B) {
+    if let Err(e) = check_pos(pos) {
+        return (Err(e), buf);
+    }
     #[cfg(target_os = "linux")]
     if let Some(sub) = crate::io::uring_op::submitter(rt) {
         use io_uring::{opcode, types};
@@ -197,6 +209,18 @@ pub(crate) async fn write_at<B: IoBuf>(
         retry(|| file.write_at(init_bytes(buf), pos))
     })
     .await
+}
+
+/// Refuses a position the kernel's signed offsets cannot hold. On io_uring `u64::MAX` would
+/// even be taken for "at the file's position" (`IORING_FEAT_RW_CUR_POS`).
+fn check_pos(pos: u64) -> io::Result<()> {
+    if pos > i64::MAX as u64 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the position is beyond i64::MAX, the largest file offset",
+        ));
+    }
+    Ok(())
 }
 
 /// Retries `f` while it is interrupted by a signal.
