@@ -496,3 +496,107 @@ fn a_childs_handle_is_finished_only_once_the_child_has_left_its_scope() {
     drop((second, s));
     assert!(driver.join().unwrap(), "the scope resumed the first panic");
 }
+
+/// The body is dropped when a child fails, and its destructor panics: that panic is the body's
+/// panic (run.rs rule 7). It used to unwind out of the scope's poll at once, so the other child
+/// was hard-dropped without its grace period and the child's error was reported as if the
+/// scope had been dropped. Now the sibling finishes its cleanup within the grace period, the
+/// panic is resumed after it (rule 4), and the child's error goes to the failure policy once,
+/// as one the scope could not deliver beside its panic.
+#[test]
+fn a_panic_from_the_bodys_destructor_waits_for_the_children() {
+    let cleaned = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let c = cleaned.clone();
+    let (resumed, reports) = run_hooked(false, true, move || async move {
+        let _ = Builder::new()
+            .grace_period(Duration::from_secs(1))
+            .run(|s| async move {
+                s.spawn(async move {
+                    tether::task::cancelled().await;
+                    tether::time::sleep(Duration::from_millis(5)).await;
+                    c.store(true, std::sync::atomic::Ordering::SeqCst);
+                    Ok::<(), String>(())
+                })
+                .await;
+                s.spawn_named("failer", async {
+                    tether::time::sleep(Duration::from_millis(1)).await;
+                    Err::<(), _>("child-err".to_string())
+                })
+                .await;
+                let _bomb = Bomb("body guard drop");
+                std::future::pending::<()>().await;
+                Ok::<(), String>(())
+            })
+            .await;
+        unreachable!("the scope resumes the body's panic");
+    });
+    assert_eq!(resumed.as_deref(), Some("body guard drop"));
+    assert!(
+        cleaned.load(std::sync::atomic::Ordering::SeqCst),
+        "the sibling was dropped before its grace period"
+    );
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let r = &reports[0];
+    assert!(r.undelivered);
+    assert_eq!(r.name.as_deref(), Some("failer"));
+    assert_eq!(r.error.as_deref(), Some("child-err"));
+    let message = r.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains("the scope ended with a panic"),
+        "{message}"
+    );
+}
+
+/// The body returns `Err` while it still holds a value whose destructor panics: the error is
+/// recorded before the body is dropped (run.rs rule 7), so it is not lost: the panic is resumed
+/// and the error reported. It used to be dropped while the destructor's panic unwound.
+#[test]
+fn the_bodys_error_is_kept_when_dropping_the_body_panics() {
+    let (resumed, reports) = run_hooked(false, true, || async {
+        let _ = Builder::new()
+            .run(|_s: tether::scope::Scope<String>| {
+                futures_lite::future::or(
+                    async {
+                        tether::time::sleep(Duration::from_millis(1)).await;
+                        Err::<(), _>("body-err".to_string())
+                    },
+                    async {
+                        let _bomb = Bomb("body guard drop");
+                        std::future::pending::<()>().await;
+                        Ok(())
+                    },
+                )
+            })
+            .await;
+    });
+    assert_eq!(resumed.as_deref(), Some("body guard drop"));
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].error.as_deref(), Some("body-err"));
+    assert!(reports[0].undelivered);
+}
+
+/// The body panics while it holds a value whose destructor panics too: the first panic is the
+/// one resumed, and the destructor's goes to the failure policy. The first used to be lost.
+#[test]
+fn the_bodys_first_panic_is_kept_when_dropping_the_body_panics() {
+    let (resumed, reports) = run_hooked(false, true, || async {
+        let _ = Builder::new()
+            .run(|_s: tether::scope::Scope<String>| {
+                futures_lite::future::or(
+                    async {
+                        tether::time::sleep(Duration::from_millis(1)).await;
+                        panic!("first panic");
+                    },
+                    async {
+                        let _bomb = Bomb("body guard drop");
+                        std::future::pending::<()>().await;
+                        Ok(())
+                    },
+                )
+            })
+            .await;
+    });
+    assert_eq!(resumed.as_deref(), Some("first panic"));
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].message.as_deref(), Some("body guard drop"));
+}

@@ -27,6 +27,11 @@
 //! 6. **A dropped scope reports what it held.** A scope's future dropped before it completed
 //!    hands every failure recorded in the scope, and every one its children still record
 //!    afterwards, to the runtime's failure policy (state.rs rule 7).
+//! 7. **The body's destructor is part of the body.** The body is dropped after what it gave
+//!    (its value, `Err` or panic) is recorded, under `catch_unwind`: a panic from its
+//!    destructor is recorded as the body's panic (a later one is reported), and cancels the
+//!    scope like any other, so no failure is lost and the children still get their grace
+//!    period before the panic is resumed (rule 4).
 
 use std::cell::Cell;
 use std::future::Future;
@@ -527,11 +532,37 @@ pin_project! {
                     state.hard_drop(&node);
                 }
                 state.wake_all_spawners();
-                // The body's scope handle goes now, so that the node can be recycled.
-                this.body.set(None);
+                // The body's scope handle goes now, so that the node can be recycled. A panic
+                // from its destructor is reported (rule 7: the scope is abandoned).
+                drop_body(this.body.as_mut(), &node, this.location);
             }
             state::recycle(node);
         }
+    }
+}
+
+/// The body as the source of a failure.
+fn body_source(location: &'static Location<'static>) -> FailureSource {
+    FailureSource {
+        task: None,
+        name: None,
+        location,
+    }
+}
+
+/// Drops the body (rule 7): a panic from its destructor is the body's panic, recorded (or
+/// reported, in an abandoned scope) after whatever the body gave, and cancels the scope, so
+/// the children still get their grace period and the panic is resumed after them (rule 4).
+fn drop_body<Fut>(
+    mut body: Pin<&mut Option<Fut>>,
+    node: &TokenNode,
+    location: &'static Location<'static>,
+) {
+    // The assignment writes `None` even when the old value's destructor unwinds, so the body
+    // is never dropped twice.
+    if let Err(p) = catch_unwind(AssertUnwindSafe(|| body.set(None))) {
+        state_of(node).record_panic(p, body_source(location));
+        node.cancel();
     }
 }
 
@@ -562,35 +593,27 @@ where
             // The body, until it completes or the scope is cancelled (rule 2: dropped at once).
             if let Some(body) = this.body.as_mut().as_pin_mut() {
                 if node.is_cancelled() {
-                    this.body.set(None);
+                    drop_body(this.body.as_mut(), node, this.location);
                 } else {
                     match catch_unwind(AssertUnwindSafe(|| body.poll(cx))) {
                         Ok(Poll::Pending) => {}
                         Ok(Poll::Ready(Ok(v))) => {
                             *this.value = Some(v);
-                            this.body.set(None);
+                            drop_body(this.body.as_mut(), node, this.location);
                         }
                         Ok(Poll::Ready(Err(e))) => {
-                            this.body.set(None);
+                            // Rule 7: recorded before the body is dropped.
                             state.record_failure(Failure {
                                 error: e,
-                                source: FailureSource {
-                                    task: None,
-                                    name: None,
-                                    location: this.location,
-                                },
+                                source: body_source(this.location),
                             });
                             node.cancel();
+                            drop_body(this.body.as_mut(), node, this.location);
                         }
                         Err(p) => {
-                            this.body.set(None);
-                            let source = FailureSource {
-                                task: None,
-                                name: None,
-                                location: this.location,
-                            };
-                            state.record_panic(p, source);
+                            state.record_panic(p, body_source(this.location));
                             node.cancel();
+                            drop_body(this.body.as_mut(), node, this.location);
                         }
                     }
                 }

@@ -6,7 +6,7 @@
 //! | runtime catch point | wrapper | a failure crossing it is held by |
 //! |---|---|---|
 //! | a task's poll (`task/cell.rs`) or a scope child's poll (`scope/child.rs`) | [`Task`] | the plain task / the child's scope |
-//! | a scope's poll of its body (`scope/run.rs`) | [`Body`] | the scope |
+//! | a scope's poll of its body, and its drop of the body (`scope/run.rs`) | [`Body`] and its `Drop` | the scope |
 //! | a blocking job's run | [`Job`] | the blocking task |
 //! | the runtime dropping a task's future (abort, hard drop, shutdown, after completion) | [`Task`]'s and [`Job`]'s `Drop` | per the ledger's rules |
 //! | what a scope's future returns or resumes | [`Watch`] | (delivered to the awaiting code) |
@@ -473,6 +473,22 @@ impl Future for Body {
                 caught_panic(&this.run, &*p, Holder::Scope(this.scope));
                 resume_unwind(p)
             }
+        }
+    }
+}
+
+impl Drop for Body {
+    fn drop(&mut self) {
+        // The scope drops its body under `catch_unwind` (`scope/run.rs` rule 7): a panic from
+        // the body's destructor is the scope's to hold, like one from its poll.
+        if std::thread::panicking() {
+            return;
+        }
+        let _enter = enter();
+        let inner = std::mem::replace(&mut self.inner, Box::pin(std::future::pending()));
+        if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(inner))) {
+            caught_panic(&self.run, &*p, Holder::Scope(self.scope));
+            resume_unwind(p);
         }
     }
 }

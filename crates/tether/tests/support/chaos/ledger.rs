@@ -379,8 +379,8 @@ impl Ledger {
     }
 
     /// A panic with `ids` came out of scope `scope`'s future. Returns whether the scope
-    /// completed by resuming it (else it is a fresh panic from inside the scope's poll, such
-    /// as its body's destructor, passing through).
+    /// completed by resuming it (else it is a fresh panic from inside the scope's poll passing
+    /// through).
     pub fn scope_panicked(&mut self, scope: u64, ids: &[FaultId]) -> bool {
         let held = FaultState::Held(Holder::Scope(scope), Kind::Panic);
         if ids
