@@ -20,6 +20,15 @@
 //! inner scopes (their tokens are children of the outer one), and dropping a scope's future
 //! cancels and drops everything under it.
 //!
+//! Two limits of nesting, today. A scope run directly in another scope's *body* (not in a
+//! child) belongs to the task that polls the outer scope, not to the outer scope: when the outer
+//! scope is cancelled its body is dropped at once, and with it the inner scope, whose children
+//! are then aborted without a grace period. And the children of a scope whose future is dropped
+//! are aborted, not yet gone: each is dropped the next time the scheduler reaches it (after a
+//! poll already running on another worker ends), which may be after the scope that dropped
+//! the inner one has returned. Run an inner scope inside a child (`s.spawn(async move {
+//! scope(..).await ... })`) when its children need the grace period.
+//!
 //! # No failure is lost
 //!
 //! A scope delivers what it recorded to the code awaiting its future: every error (returned in
