@@ -754,6 +754,52 @@ fn a_write_job_discarded_at_shutdown_still_writes_its_bytes() {
     assert_eq!(std::fs::read(&path).unwrap(), b"queued");
 }
 
+/// Polls `fut` once: `Ready` with its output, or `Pending` (and the future is dropped).
+async fn poll_once<F: std::future::Future>(fut: F) -> std::task::Poll<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await
+}
+
+/// A seek whose future is dropped after one poll, then the same seek again: both happen. The
+/// pool's only thread is busy at first, so a seek that waited for a job would still be queued
+/// when the second one asks the same thing, and the second one must not take the first one's
+/// result for its own (rule 1: an operation dropped in flight is finished, not forgotten).
+#[test]
+fn a_repeated_relative_seek_after_a_dropped_one_moves_again() {
+    let dir = TempDir::new("seek-twice");
+    let path = dir.join("f");
+    std::fs::write(&path, pattern(100)).unwrap();
+    let rt = Builder::new_current_thread()
+        .max_blocking_threads(1)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut file = File::open(&path).await.unwrap();
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let busy = tether::task::spawn_blocking(move || gate.recv());
+        let first = poll_once(file.seek(SeekFrom::Current(10))).await;
+        assert!(
+            matches!(
+                first,
+                std::task::Poll::Pending | std::task::Poll::Ready(Ok(10))
+            ),
+            "{first:?}"
+        );
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        assert_eq!(file.seek(SeekFrom::Current(10)).await.unwrap(), 20);
+        assert_eq!(file.seek(SeekFrom::Current(0)).await.unwrap(), 20);
+
+        // A seek that fails changes nothing: the read-ahead stays, and so does the position.
+        let mut five = [0u8; 5];
+        file.read_exact(&mut five).await.unwrap();
+        assert_eq!(&five[..], &pattern(100)[20..25]);
+        let e = file.seek(SeekFrom::Current(-1000)).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        assert_eq!(file.seek(SeekFrom::Current(0)).await.unwrap(), 25);
+    });
+}
+
 #[test]
 fn public_types_are_send_sync_and_unpin() {
     fn check<T: Send + Sync + Unpin>() {}

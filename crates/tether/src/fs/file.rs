@@ -14,6 +14,12 @@
 //! - **Busy**: the buffer has moved into a blocking [`Job`] with an [`Op`] (or into an io_uring
 //!   job, `file/ring.rs`); the job gives it back with what happened ([`Done`]).
 //!
+//! A seek is no job: one `lseek`, made at once ([`File::seek_now`]) on either path, and only
+//! while Idle. `lseek` moves the cursor without waiting for the device, and a seek that is done
+//! in the poll that starts it cannot be mistaken for another one: `poll_seek` is given nothing
+//! but the position, so a seek left in flight could not tell its own re-poll from a new,
+//! identical seek.
+//!
 //! Rules:
 //! 1. At most one job is in flight. Every operation first completes it (`poll_complete`),
 //!    whoever started it: an operation whose future was dropped is finished by the next one.
@@ -21,13 +27,15 @@
 //!    out; writing with a `Read` buffer first moves the OS cursor back by the unread bytes. With
 //!    an `Empty` buffer the OS cursor is at the logical position.
 //! 3. A seek relative to the current position is relative to the *logical* position: with a
-//!    `Read` buffer the job seeks by `n - unread` and the read-ahead is dropped; a `Write` buffer
-//!    is written out first.
-//! 4. The error of a job that wrote or seeked (the file's contents or position are then in
-//!    doubt), or of a job lost to a panic or to shutdown, is returned by whichever operation
-//!    completes the job: this is how the error of a buffered write reaches `flush`. The result of
-//!    a read, `set_len` or sync goes to the operation that asked for it, and is dropped if that
-//!    operation's future was dropped.
+//!    `Read` buffer the `lseek` is by `n - unread` and the read-ahead is dropped once it
+//!    succeeded (a failed seek changes nothing); a `Write` buffer is written out first. A seek
+//!    has happened exactly when its poll returned `Ready` (its future dropped before then only
+//!    finishes the write-out it waited for, by rule 1).
+//! 4. The error of a job that wrote (the file's contents are then in doubt), or of a job lost to
+//!    a panic or to shutdown, is returned by whichever operation completes the job: this is how
+//!    the error of a buffered write reaches `flush`. The result of a read, `set_len` or sync goes
+//!    to the operation that asked for it, and is dropped if that operation's future was dropped.
+//!    A seek's error goes to the seek (or to the read or write whose rewind of rule 2 it was).
 //! 5. Each operation that completes spends one unit of the cooperative budget, also when it is
 //!    served from the buffer; the job's `JoinHandle` is polled unconstrained, so it costs no
 //!    more.
@@ -73,7 +81,8 @@ const MAX_BUF: usize = 2 * 1024 * 1024;
 /// # Buffering
 ///
 /// Each system call runs on the runtime's blocking pool (on the io_uring driver: as an
-/// io_uring operation, no thread involved), and a trip there costs far more than a small read
+/// io_uring operation, no thread involved), except a seek, which moves the cursor at once
+/// (`lseek` does not wait for the device). A trip to the pool costs far more than a small read
 /// or write, so a `File` keeps a buffer:
 ///
 /// - a **read** that finds the buffer empty reads at least 64 KiB (up to 2 MiB for larger
@@ -230,11 +239,6 @@ enum Op {
     Read(usize),
     /// Write the whole buffer.
     Write,
-    /// Seek to `to`; `asked` is the caller's position (`None` for a rewind of rule 2).
-    Seek {
-        asked: Option<SeekFrom>,
-        to: SeekFrom,
-    },
     SetLen(u64),
     SyncAll,
     SyncData,
@@ -245,7 +249,6 @@ enum Done {
     /// Bytes read into the buffer (0 at the end of the file).
     Read(io::Result<usize>),
     Write(io::Result<()>),
-    Seek(Option<SeekFrom>, io::Result<u64>),
     /// `SetLen`, `SyncAll`, `SyncData`.
     Other(io::Result<()>),
     /// The job panicked or was cancelled by shutdown; the buffer is gone.
@@ -295,7 +298,6 @@ impl Job {
                 buf.clear();
                 Done::Write(result)
             }
-            Op::Seek { asked, to } => Done::Seek(asked, file.seek(to)),
             Op::SetLen(len) => Done::Other(self.std.set_len(len)),
             Op::SyncAll => Done::Other(self.std.sync_all()),
             Op::SyncData => Done::Other(self.std.sync_data()),
@@ -539,7 +541,6 @@ impl File {
         let name = self.name();
         Poll::Ready(match done {
             Done::Write(Err(e)) => Err(annotate(e, format_args!("write to {name}"))),
-            Done::Seek(_, Err(e)) => Err(annotate(e, format_args!("seek in {name}"))),
             Done::Lost(e) => Err(annotate(e, format_args!("finish an operation on {name}"))),
             other => Ok(Some(other)),
         })
@@ -554,16 +555,33 @@ impl File {
             match buf.mode {
                 Mode::Write => self.start(Op::Write),
                 Mode::Read if rewind => {
-                    let back = buf.unread() as i64;
-                    buf.clear();
-                    self.start(Op::Seek {
-                        asked: None,
-                        to: SeekFrom::Current(-back),
-                    });
+                    if let Err(e) = self.rewind() {
+                        return Poll::Ready(Err(e));
+                    }
                 }
                 Mode::Read | Mode::Empty => return Poll::Ready(Ok(())),
             }
         }
+    }
+
+    /// Moves the OS cursor with one `lseek`, at once, on either path (a seek is no job: the
+    /// module docs); only called while Idle, so no job moves the cursor meanwhile. With a `Read`
+    /// buffer, `to` accounts for the read-ahead, which is dropped once the seek succeeded
+    /// (rule 3): a failed seek changes nothing.
+    fn seek_now(&mut self, to: SeekFrom) -> io::Result<u64> {
+        match (&*self.std).seek(to) {
+            Ok(at) => {
+                self.idle().clear();
+                Ok(at)
+            }
+            Err(e) => Err(annotate(e, format_args!("seek in {}", self.name()))),
+        }
+    }
+
+    /// Gives back the read-ahead (rule 2): moves the OS cursor back to the logical position.
+    fn rewind(&mut self) -> io::Result<()> {
+        let back = self.idle().unread() as i64;
+        self.seek_now(SeekFrom::Current(-back)).map(drop)
     }
 
     /// Settles the buffer, then runs `op` (one of the `Done::Other` kind) and returns its result.
@@ -678,12 +696,9 @@ impl AsyncWrite for File {
             match buf.mode {
                 Mode::Read => {
                     // Rule 2: write at the logical position, not after the read-ahead.
-                    let back = buf.unread() as i64;
-                    buf.clear();
-                    me.start(Op::Seek {
-                        asked: None,
-                        to: SeekFrom::Current(-back),
-                    });
+                    if let Err(e) = me.rewind() {
+                        return Poll::Ready(Err(e));
+                    }
                 }
                 Mode::Write if buf.bytes.len() + data.len() > BUF_SIZE => me.start(Op::Write),
                 Mode::Write | Mode::Empty => {
@@ -751,37 +766,29 @@ impl AsyncSeek for File {
         let me = self.get_mut();
         let coop = ready!(poll_proceed(cx));
         loop {
-            match ready!(me.poll_complete(cx))? {
-                Some(Done::Seek(Some(asked), Ok(at))) if asked == pos => {
-                    coop.made_progress();
-                    return Poll::Ready(Ok(at));
-                }
-                _ => {}
-            }
+            ready!(me.poll_complete(cx))?;
             let buf = me.idle();
-            match buf.mode {
-                Mode::Write => me.start(Op::Write),
-                Mode::Read | Mode::Empty => {
-                    let back = buf.unread() as i64;
-                    let to = match pos {
-                        SeekFrom::Current(n) => match n.checked_sub(back) {
-                            Some(n) => SeekFrom::Current(n),
-                            None => {
-                                return Poll::Ready(Err(io::Error::new(
-                                    io::ErrorKind::InvalidInput,
-                                    format!("could not seek in {}: offset overflow", me.name()),
-                                )));
-                            }
-                        },
-                        other => other,
-                    };
-                    me.idle().clear();
-                    me.start(Op::Seek {
-                        asked: Some(pos),
-                        to,
-                    });
-                }
+            if buf.mode == Mode::Write {
+                me.start(Op::Write);
+                continue;
             }
+            let back = buf.unread() as i64;
+            let to = match pos {
+                SeekFrom::Current(n) => match n.checked_sub(back) {
+                    Some(n) => SeekFrom::Current(n),
+                    None => {
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            format!("could not seek in {}: offset overflow", me.name()),
+                        )));
+                    }
+                },
+                other => other,
+            };
+            // Made at once, so this poll is the seek's only one that moves the cursor.
+            let at = me.seek_now(to);
+            coop.made_progress();
+            return Poll::Ready(at);
         }
     }
 }

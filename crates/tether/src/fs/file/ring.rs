@@ -1,7 +1,7 @@
 //! A `File`'s jobs as io_uring operations, when the runtime's driver runs them: a read or write
 //! at the file's position (`IORING_OP_READ`/`WRITE` at offset -1, which uses and moves it as
-//! `read(2)`/`write(2)` do), `fsync`/`fdatasync` (`IORING_OP_FSYNC`); a seek is one `lseek`,
-//! which never waits, made at once. `set_len` stays on the blocking pool.
+//! `read(2)`/`write(2)` do), `fsync`/`fdatasync` (`IORING_OP_FSYNC`). `set_len` stays on the
+//! blocking pool; a seek is no job on either path (`file.rs` makes it at once).
 //!
 //! A [`RingJob`] stands where the pool's `JoinHandle` stands in the file's protocol (its rules
 //! 1-6 hold unchanged): it owns the buffer until it gives it back with the [`Done`]. The
@@ -15,7 +15,7 @@
 
 use std::fs::File as StdFile;
 use std::future::Future;
-use std::io::{self, Seek};
+use std::io;
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -40,7 +40,7 @@ pub(super) struct RingJob {
 }
 
 enum State {
-    /// Done without an operation (a seek), or not taken yet.
+    /// Done (the operation's output, not taken yet).
     Ready(Option<(Buf, Done)>),
     Read(Op<Res>),
     /// `written` bytes of the buffer are written.
@@ -93,10 +93,6 @@ impl RingJob {
                     Ok(op) => State::Sync(op),
                     Err((_, (buf, _))) => return Err((buf, op)),
                 }
-            }
-            FileOp::Seek { asked, to } => {
-                // `lseek` does not wait for the device: no trip anywhere.
-                State::Ready(Some((buf, Done::Seek(asked, (&**file).seek(to)))))
             }
             FileOp::SetLen(_) => return Err((buf, op)),
         };
