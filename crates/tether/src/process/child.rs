@@ -10,7 +10,11 @@
 //! 2. Without an exit descriptor (a Unix system with neither, Linux before 5.3, a sandbox
 //!    refusing the call, or a child that exited before its kqueue filter was added), `wait` tries
 //!    `try_wait` on a timer instead, backing off from 1 ms to 50 ms between tries: an exit is
-//!    noticed at most 50 ms late, and a long wait costs 20 wake-ups a second.
+//!    noticed at most 50 ms late, and a long wait costs 20 wake-ups a second. With a paused
+//!    clock (`start_paused`) a pause is real time instead, a sleep on the blocking pool
+//!    ([`Pause::Pool`]): a timer would let the clock auto-advance straight to its deadline, over
+//!    and over, spinning the thread through hours of virtual time while the child runs; a
+//!    running blocking job holds auto-advance back, so the clock stands still meanwhile.
 //! 3. `status` caches the exit status once reaped; from then on `id` is `None`, because the
 //!    kernel may give the pid to another process.
 //! 4. Dropping a `Child` whose process has not been reaped hands the pid (and exit descriptor) to the
@@ -33,6 +37,7 @@ use super::pipe::{ChildStderr, ChildStdin, ChildStdout};
 use super::reaper;
 use crate::io::poll_evented::PollEvented;
 use crate::io::scheduled_io::Direction;
+use crate::task::JoinHandle;
 use crate::time::Sleep;
 
 /// The first and the longest pause between two `try_wait`s without an exit descriptor (rule 2).
@@ -97,13 +102,50 @@ pub struct Child {
 enum ExitWatch {
     /// The child's exit descriptor on the reactor (rule 1).
     Descriptor(PollEvented<ExitFd>),
-    /// No exit descriptor: a timer between tries, and the next pause (rule 2).
+    /// No exit descriptor: the pause between tries, and the length of the next one (rule 2).
     Backoff {
-        sleep: Option<Sleep>,
+        pause: Option<Pause>,
         next: Duration,
     },
     /// Handed to the reaper (only inside `drop`).
     Released,
+}
+
+/// A pause between two tries of rule 2.
+enum Pause {
+    /// A timer of the runtime.
+    Timer(Sleep),
+    /// With a paused clock: a real-time sleep on the blocking pool, which keeps the clock from
+    /// auto-advancing while it runs (rule 2).
+    Pool(JoinHandle<()>),
+}
+
+impl Pause {
+    /// Starts a pause of `len`, on the current runtime.
+    fn start(len: Duration) -> Pause {
+        if let Ok(handle) = crate::runtime::Handle::try_current() {
+            if handle.shared.time.is_paused() {
+                return Pause::Pool(handle.spawn_blocking(move || std::thread::sleep(len)));
+            }
+        }
+        Pause::Timer(crate::time::sleep(len))
+    }
+
+    /// Ready once the pause is over. A sleep job the pool refused or cancelled (it shut down)
+    /// gives way to a timer for the rest of this pause, so that a wait polled then does not
+    /// spin from refused job to refused job.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Pause::Pool(job) = self {
+            if ready!(Pin::new(job).poll(cx)).is_ok() {
+                return Poll::Ready(());
+            }
+            *self = Pause::Timer(crate::time::sleep(BACKOFF_MAX));
+        }
+        match self {
+            Pause::Timer(sleep) => Pin::new(sleep).poll(cx),
+            Pause::Pool(_) => unreachable!("a refused sleep job became a timer"),
+        }
+    }
 }
 
 impl Child {
@@ -122,7 +164,7 @@ impl Child {
             stderr: None,
             std,
             exit: ExitWatch::Backoff {
-                sleep: None,
+                pause: None,
                 next: BACKOFF_FIRST,
             },
             status: None,
@@ -214,19 +256,19 @@ impl Child {
                     Err(e) => Err(e),
                 }
             })),
-            ExitWatch::Backoff { sleep, next } => loop {
+            ExitWatch::Backoff { pause, next } => loop {
                 match std.try_wait() {
                     Ok(Some(status)) => break Ok(status),
                     Ok(None) => {}
                     Err(e) => break Err(e),
                 }
-                let timer = sleep.get_or_insert_with(|| {
-                    let pause = *next;
-                    *next = (pause * 2).min(BACKOFF_MAX);
-                    crate::time::sleep(pause)
+                let current = pause.get_or_insert_with(|| {
+                    let len = *next;
+                    *next = (len * 2).min(BACKOFF_MAX);
+                    Pause::start(len)
                 });
-                ready!(Pin::new(timer).poll(cx));
-                *sleep = None;
+                ready!(current.poll(cx));
+                *pause = None;
             },
             ExitWatch::Released => unreachable!("a Child is only released while dropped"),
         };
