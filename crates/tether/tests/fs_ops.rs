@@ -187,3 +187,35 @@ fn positioned_io_past_i64_max_is_invalid_input_and_leaves_the_cursor() {
         std::fs::remove_file(&path).unwrap();
     }
 }
+
+/// Polls `fut` once: `Ready` with its output, or `Pending` (and the future is dropped).
+async fn poll_once<F: std::future::Future>(fut: F) -> std::task::Poll<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await
+}
+
+/// A `File` dropped with its buffer's write in flight, then its runtime dropped at once: the
+/// write still reaches the file whole (file rule 6). On io_uring the write is an operation
+/// detached from the task that would have finished it, which shutdown drops; the ring's drain
+/// at shutdown must wait for such a write, not cancel it.
+#[test]
+fn a_write_in_flight_when_the_runtime_shuts_down_reaches_the_file() {
+    const LEN: usize = 1_000_000;
+    for (flavor, rt) in support::default_driver_flavors() {
+        let path = temp_path(&format!("write-at-shutdown-{flavor}"));
+        let path2 = path.clone();
+        support::bounded::within(Duration::from_secs(30), flavor, move || {
+            rt.block_on(async {
+                let mut f = File::create(&path2).await.unwrap();
+                f.write_all(&vec![7u8; LEN]).await.unwrap();
+                let _ = poll_once(f.flush()).await;
+                drop(f);
+            });
+            drop(rt);
+        });
+        let back = std::fs::read(&path).unwrap();
+        assert_eq!(back.len(), LEN, "{flavor}: bytes were lost");
+        assert!(back.iter().all(|&b| b == 7), "{flavor}");
+        std::fs::remove_file(&path).unwrap();
+    }
+}

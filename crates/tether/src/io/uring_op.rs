@@ -26,17 +26,20 @@
 //!    closed. An orphaned entry's resources are freed when its completion is dispatched, and the
 //!    result of an orphaned open (a descriptor nobody will own) is closed then. [`Op::detach`]
 //!    orphans an operation without cancelling it (a write that must complete in the
-//!    background).
+//!    background): the entry is *detached*, which is orphaned and never cancelled, not even by
+//!    rule 5's drain.
 //! 4. Dispatch (the driver's turn, which only the thread turning the driver runs) applies each
 //!    completion under the table's lock: an entry in flight records the result and its waker is
 //!    woken after the lock is released, with the turn's other wakers (the driver's rule 2); an
 //!    orphaned entry is removed and its resources dropped after the lock is released (a file's
 //!    `Arc` may close its descriptor there).
 //! 5. When the ring is dropped (the runtime is gone and every operation's future with it) with
-//!    entries still in the table, every one of them is cancelled and the completions are reaped
-//!    until the table is empty, for at most [`REAP_DEADLINE`]. An entry still in flight after that
-//!    (a read from a disk that stopped answering) is leaked on purpose, never freed while the
-//!    kernel may write it: a leak, not a use after free.
+//!    entries still in the table, every one of them but the detached ones is cancelled, and the
+//!    completions are reaped until the table is empty, for at most [`REAP_DEADLINE`]: a detached
+//!    write (a `File`'s buffer, dropped with it as its runtime shut down) is waited for, not
+//!    cancelled. An entry still in flight after that (a read from a disk that stopped answering)
+//!    is leaked on purpose, never freed while the kernel may write it: a leak, not a use after
+//!    free.
 //! 6. After the runtime's shutdown no operation starts (the table is closed); one already in
 //!    flight completes or is cancelled as above.
 //! 7. The lock of the table is never held while pushing to the submission queue (`Ring::sq`),
@@ -145,6 +148,8 @@ enum OpState {
     Completed { res: i32, flags: u32 },
     /// Its future is gone; freed when the completion arrives (rule 3).
     Orphaned,
+    /// Orphaned by [`Op::detach`]: it must complete, so nothing cancels it (rules 3, 5).
+    Detached,
 }
 
 struct OpEntry {
@@ -296,8 +301,8 @@ impl OpTable {
                 Dispatched::Handle(handler, kind, last)
             }
             // A multishot operation given up at the ring's drop stays until its last completion.
-            OpState::Orphaned if !last => Dispatched::Unknown,
-            OpState::Orphaned => {
+            OpState::Orphaned | OpState::Detached if !last => Dispatched::Unknown,
+            OpState::Orphaned | OpState::Detached => {
                 let entry = self.remove(data);
                 Dispatched::Release(Released {
                     resources: Some(entry.resources),
@@ -329,7 +334,9 @@ impl OpTable {
                 }
                 None
             }
-            OpState::Orphaned => unreachable!("tether: an orphaned io_uring operation was polled"),
+            OpState::Orphaned | OpState::Detached => {
+                unreachable!("tether: an orphaned io_uring operation was polled")
+            }
             OpState::Handled(..) => unreachable!("tether: a handled io_uring operation was polled"),
         }
     }
@@ -352,10 +359,20 @@ impl OpTable {
                 entry.state = OpState::Orphaned;
                 Abandoned::InFlight
             }
-            OpState::Orphaned | OpState::Handled(..) => {
+            OpState::Orphaned | OpState::Detached | OpState::Handled(..) => {
                 unreachable!("tether: an io_uring operation abandoned twice")
             }
         }
+    }
+
+    /// As [`abandon`](Self::abandon), for an operation that must complete: an entry still in
+    /// flight becomes detached, which nothing cancels (rules 3, 5).
+    pub(crate) fn detach(&mut self, data: u64) -> Abandoned {
+        let abandoned = self.abandon(data);
+        if let (Abandoned::InFlight, Some(entry)) = (&abandoned, self.entry(data)) {
+            entry.state = OpState::Detached;
+        }
+        abandoned
     }
 
     /// Closes the table: no operation starts from now on (rule 6).
@@ -363,11 +380,12 @@ impl OpTable {
         self.closed = true;
     }
 
-    /// The `user_data` of every operation whose completion has not arrived (rule 5).
-    pub(crate) fn in_flight(&self) -> Vec<u64> {
+    /// The `user_data` of every operation whose completion has not arrived and which may be
+    /// cancelled: not a detached one (rule 5).
+    pub(crate) fn cancellable(&self) -> Vec<u64> {
         self.slab
             .iter()
-            .filter(|(_, e)| !matches!(e.state, OpState::Completed { .. }))
+            .filter(|(_, e)| !matches!(e.state, OpState::Completed { .. } | OpState::Detached))
             .map(|(key, _)| pack(key, self.generations[key]))
             .collect()
     }
@@ -424,8 +442,9 @@ pub(crate) fn lock(ops: &Mutex<OpTable>) -> std::sync::MutexGuard<'_, OpTable> {
     ops.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Rule 5, for `Ring`'s `Drop`: cancels what is in flight and reaps completions until the table
-/// is empty or the deadline passes; leaks what is left, returning how many. `reap` waits up to the given time for
+/// Rule 5, for `Ring`'s `Drop`: cancels what is in flight (but the detached operations, which are
+/// waited for) and reaps completions until the table is empty or the deadline passes; leaks what
+/// is left, returning how many. `reap` waits up to the given time for
 /// completions and returns the `(user_data, result, flags)` of those that arrived.
 pub(crate) fn drain_at_drop(
     ops: &Mutex<OpTable>,
@@ -435,11 +454,11 @@ pub(crate) fn drain_at_drop(
 ) -> usize {
     let released = lock(ops).drain_completed();
     drop(released);
-    let in_flight = lock(ops).in_flight();
-    if in_flight.is_empty() {
+    if lock(ops).len() == 0 {
         return 0;
     }
-    for data in in_flight {
+    let cancellable = lock(ops).cancellable();
+    for data in cancellable {
         // A cancellation that cannot be queued leaves its operation to finish on its own.
         let _ = push_cancel(data);
     }
@@ -572,7 +591,7 @@ impl<T: Send + 'static> Op<T> {
     /// table frees its resources then (rule 3).
     pub(crate) fn detach(mut self) {
         self.done = true;
-        let abandoned = lock(&self.ring.ops).abandon(self.data);
+        let abandoned = lock(&self.ring.ops).detach(self.data);
         drop(abandoned);
     }
 }
@@ -706,7 +725,7 @@ mod tests {
         let mut t = OpTable::new();
         let data = t.insert(buffer(&drops), Orphan::Ignore).unwrap();
         assert!(matches!(t.abandon(data), Abandoned::InFlight));
-        assert_eq!(t.in_flight(), vec![data]);
+        assert_eq!(t.cancellable(), vec![data]);
         assert_eq!(
             drops.load(Ordering::SeqCst),
             0,
@@ -752,7 +771,7 @@ mod tests {
         assert_eq!(unpack(second).0, unpack(first).0, "the key is reused");
         assert_ne!(second, first);
         assert!(matches!(t.dispatch(first, 1, 0), Dispatched::Unknown));
-        assert_eq!(t.in_flight(), vec![second]);
+        assert_eq!(t.cancellable(), vec![second]);
         // Generations wrap below bit 62.
         t.generations[unpack(second).0] = GENERATION_MASK;
         assert!(is_op(pack(unpack(second).0, GENERATION_MASK)));
@@ -806,6 +825,51 @@ mod tests {
         assert_eq!(lock(&table).len(), 0);
         assert_eq!(drops.load(Ordering::SeqCst), 3, "each freed exactly once");
         let _ = a;
+    }
+
+    /// Rules 3 and 5: a detached operation is not cancelled by the drain, which waits for its
+    /// completion and then frees it.
+    #[test]
+    fn the_rings_drop_waits_for_a_detached_operation_without_cancelling_it() {
+        let drops = std::sync::Arc::new(AtomicUsize::new(0));
+        let table = Mutex::new(OpTable::new());
+        let write = lock(&table).insert(buffer(&drops), Orphan::Ignore).unwrap();
+        let read = lock(&table).insert(buffer(&drops), Orphan::Ignore).unwrap();
+        assert!(matches!(lock(&table).detach(write), Abandoned::InFlight));
+        assert_eq!(lock(&table).cancellable(), vec![read]);
+        let cancelled = Mutex::new(Vec::new());
+        let asked = Mutex::new(Vec::new());
+        let mut rounds = 0;
+        drain_at_drop(
+            &table,
+            REAP_DEADLINE,
+            |data| {
+                cancelled.lock().unwrap().push(data);
+                asked.lock().unwrap().push(data);
+                Ok(())
+            },
+            |_| {
+                rounds += 1;
+                let mut done: Vec<_> = cancelled
+                    .lock()
+                    .unwrap()
+                    .drain(..)
+                    .map(|d| (d, -libc::ECANCELED, 0))
+                    .collect();
+                if rounds == 2 {
+                    done.push((write, 64, 0)); // the write completes in its own time
+                }
+                done
+            },
+        );
+        assert_eq!(
+            *asked.lock().unwrap(),
+            vec![read],
+            "only the read is cancelled"
+        );
+        assert!(rounds >= 2, "the drain waited for the write");
+        assert_eq!(lock(&table).len(), 0);
+        assert_eq!(drops.load(Ordering::SeqCst), 2, "each freed exactly once");
     }
 
     /// Rule 5: an operation that does not complete by the deadline is leaked, never freed.

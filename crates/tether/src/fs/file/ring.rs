@@ -8,10 +8,12 @@
 //! operation's resources are the buffer and an `Arc` of the file, held by the driver until the
 //! kernel is done (`io/uring_op.rs` rule 2), so dropping a job frees nothing the kernel may
 //! still write. A dropped read is cancelled; a dropped write or sync is detached and completes
-//! in the background (file rule 6: no buffered byte is discarded unwritten). A `File` dropped
-//! with a write in flight hands the job to a task ([`finish_in_background`]), which also writes
-//! the rest of a write the kernel took only in part; a job dropped anywhere else (its task
-//! dropped at shutdown) leaves that rest unwritten.
+//! in the background (file rule 6: no buffered byte is discarded unwritten), even when its
+//! runtime shuts down meanwhile: the ring's drain waits for a detached operation rather than
+//! cancelling it (`io/uring_op.rs` rules 3, 5). A `File` dropped with a write in flight hands
+//! the job to a task ([`finish_in_background`]), which also writes the rest of a write the
+//! kernel took only in part; a job dropped anywhere else (its task dropped at shutdown) leaves
+//! that rest unwritten.
 
 use std::fs::File as StdFile;
 use std::future::Future;
