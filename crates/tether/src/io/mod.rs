@@ -41,24 +41,27 @@
 //! Names and meaning are tokio's. tether does not rewrite what `futures-lite` already does as
 //! tokio does; those items are re-exported (and its methods called by tether's traits). tether
 //! has its own where tokio's API differs from `futures-lite`'s (`lines`, `split`, the buffered
-//! wrappers' `get_pin_mut` and pass-through) or `futures-lite` has none.
+//! wrappers' `get_pin_mut` and pass-through), where `futures-lite`'s behaves differently
+//! (`read_line` and `read_to_string` append to the caller's string, `copy` flushes while its
+//! reader waits, `empty`/`repeat`/`sink` spend the cooperative budget), or where `futures-lite`
+//! has none.
 //!
 //! | To ... | use | from |
 //! |---|---|---|
 //! | read exactly `n` bytes | [`AsyncReadExt::read_exact`] | `futures-lite` |
-//! | read everything until EOF | [`AsyncReadExt::read_to_end`], [`read_to_string`][rts] | `futures-lite` |
+//! | read everything until EOF | [`AsyncReadExt::read_to_end`] (`futures-lite`), [`read_to_string`][rts] (appends) | tether |
 //! | read or write a number (big- or little-endian) | [`read_u32`][ru32], [`write_u32`][wu32], ... `_le` | tether |
 //! | write a whole buffer | [`AsyncWriteExt::write_all`], then [`flush`][flush] | `futures-lite` |
 //! | end a stream's writing direction | [`AsyncWriteExt::shutdown`] (tokio's name) or [`close`][close] | `futures-lite` |
-//! | copy one stream into another until EOF | [`copy`] | `futures-lite` |
+//! | copy one stream into another until EOF, flushing whenever the reader waits | [`copy`] | tether |
 //! | copy from a buffered reader without a second buffer | [`copy_buf`] | tether |
 //! | batch small reads or writes | [`BufReader`], [`BufWriter`], both: [`BufStream`] | tether |
-//! | read lines | [`AsyncBufReadExt::lines`] then [`next_line`][nl], or [`read_line`][rl] | tether |
+//! | read lines | [`AsyncBufReadExt::lines`] then [`next_line`][nl], or [`read_line`][rl] (appends) | tether |
 //! | use one socket from two tasks | its `split`/`into_split` ([`net`](crate::net)) | tether |
 //! | use any stream from two tasks | [`split`], then [`ReadHalf::unsplit`] | tether |
 //! | proxy two streams both ways, closing each side in turn | [`copy_bidirectional`] | tether |
 //! | a connected in-memory stream pair, for tests | [`duplex`] | tether |
-//! | a reader of nothing, of one byte forever; a writer that drops all | [`empty`], [`repeat`], [`sink`] | `futures-lite` |
+//! | a reader of nothing, of one byte forever; a writer that drops all | [`empty`], [`repeat`], [`sink`] | tether |
 //! | wait for a socket's readiness, then `try_read`/`try_write` | `ready(`[`Interest`]`)` → [`Ready`] on the socket | tether |
 //! | read or write through a buffer the operation owns (one io_uring operation, no copy) | [`TcpStream::read_owned`](crate::net::TcpStream::read_owned), [`write_all_owned`](crate::net::TcpStream::write_all_owned), `fs::File::read_at_owned`, `write_at_owned` over an [`IoBuf`]/[`IoBufMut`] | tether |
 //!
@@ -172,12 +175,10 @@ mod util;
 pub use buf::{IoBuf, IoBufMut};
 pub use context::os_error_of;
 pub use futures_io::{AsyncBufRead, AsyncRead, AsyncSeek, AsyncWrite};
-pub use futures_lite::io::{
-    copy, empty, repeat, sink, AsyncSeekExt, Bytes, Chain, Cursor, Empty, Repeat, Sink, Take,
-};
+pub use futures_lite::io::{AsyncSeekExt, Bytes, Chain, Cursor, Take};
 pub use interest::{Interest, Ready};
 pub use util::{
-    copy_bidirectional, copy_buf, duplex, split, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt,
-    BufReader, BufStream, BufWriter, DuplexStream, Lines, ReadHalf, ReadNum, Split, WriteHalf,
-    WriteNum,
+    copy, copy_bidirectional, copy_buf, duplex, empty, repeat, sink, split, AsyncBufReadExt,
+    AsyncReadExt, AsyncWriteExt, BufReader, BufStream, BufWriter, DuplexStream, Empty, FillBuf,
+    Lines, ReadHalf, ReadLine, ReadNum, ReadToString, Repeat, Sink, Split, WriteHalf, WriteNum,
 };

@@ -2,14 +2,22 @@
 //! [`Split`] (`next_line().await`, `next_segment().await`) in place of `futures-lite`'s
 //! stream-only ones. Both also implement `Stream`, so code written for `futures-lite`'s keeps
 //! working.
+//!
+//! `read_line` is tether's own ([`ReadLine`]): `futures-lite`'s replaces the caller's `String`
+//! with the line (and asserts, in debug builds, that it was empty), where tokio's and std's
+//! append to it. So is `fill_buf` ([`FillBuf`]): `futures-lite`'s polls the reader twice (the
+//! second time to get the slice for the future's whole lifetime) and panics if the second poll
+//! is `Pending`, which a reader spending the cooperative budget returns when the first poll
+//! spent the last unit.
 
-use std::future::poll_fn;
+use std::fmt;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use futures_io::AsyncBufRead;
-use futures_lite::io::{FillBuf, ReadLineFuture, ReadUntilFuture};
+use futures_lite::io::ReadUntilFuture;
 use pin_project_lite::pin_project;
 
 /// Buffered-reading methods for every [`AsyncBufRead`] (a [`BufReader`](crate::io::BufReader),
@@ -47,11 +55,13 @@ use pin_project_lite::pin_project;
 pub trait AsyncBufReadExt: AsyncBufRead {
     /// The buffered bytes, reading more first if there are none; empty at end-of-stream. Pair
     /// it with [`consume`](AsyncBufReadExt::consume).
+    ///
+    /// Cancel-safe: the bytes stay in the reader's buffer until consumed.
     fn fill_buf(&mut self) -> FillBuf<'_, Self>
     where
         Self: Unpin,
     {
-        futures_lite::AsyncBufReadExt::fill_buf(self)
+        FillBuf { reader: Some(self) }
     }
 
     /// Marks `amt` buffered bytes as read.
@@ -71,17 +81,51 @@ pub trait AsyncBufReadExt: AsyncBufRead {
         futures_lite::AsyncBufReadExt::read_until(self, byte, buf)
     }
 
-    /// Reads a line, its `\n` included, appending to `buf`; returns the number of bytes read
-    /// (0 at end-of-stream).
+    /// Reads a line, its `\n` included, and appends it to `buf`; returns the number of bytes
+    /// appended (0 at end-of-stream). The last line of a stream may lack its `\n`.
+    ///
+    /// As tokio's and std's, it appends: clear `buf` between lines to get one line at a time.
     ///
     /// # Errors
     ///
-    /// `InvalidData` if the line is not UTF-8, or the reader's error.
-    fn read_line<'a>(&'a mut self, buf: &'a mut String) -> ReadLineFuture<'a, Self>
+    /// - `InvalidData` if the line is not UTF-8: `buf` is left as it was, and the line's bytes
+    ///   are consumed (the next call reads the next line).
+    /// - The reader's error: the part of the line read before it is appended if it is UTF-8
+    ///   (so calling again continues the line), as tokio and std do; otherwise `buf` is left as
+    ///   it was.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel-safe (nor is tokio's): dropping the future before it completes loses the
+    /// part of the line it has read. `buf` is then left as it was before the call (tokio's
+    /// leaves it empty). [`lines`](AsyncBufReadExt::lines) with
+    /// [`next_line`](Lines::next_line) is cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether::io::{AsyncBufReadExt, BufReader};
+    ///
+    /// #[tether::main]
+    /// async fn main() -> std::io::Result<()> {
+    ///     let mut r = BufReader::new(&b"one\ntwo"[..]);
+    ///     let mut text = String::from("zero\n");
+    ///     assert_eq!(r.read_line(&mut text).await?, 4);
+    ///     assert_eq!(r.read_line(&mut text).await?, 3); // the last line, without its "\n"
+    ///     assert_eq!(r.read_line(&mut text).await?, 0); // end-of-stream
+    ///     assert_eq!(text, "zero\none\ntwo");
+    ///     Ok(())
+    /// }
+    /// ```
+    fn read_line<'a>(&'a mut self, buf: &'a mut String) -> ReadLine<'a, Self>
     where
         Self: Unpin,
     {
-        futures_lite::AsyncBufReadExt::read_line(self, buf)
+        ReadLine {
+            reader: self,
+            buf,
+            line: Vec::new(),
+        }
     }
 
     /// The lines of the reader, without their `\n` or `\r\n`: call
@@ -144,6 +188,107 @@ fn poll_until<R: AsyncBufRead + ?Sized>(
         if found {
             return Poll::Ready(Ok(true));
         }
+    }
+}
+
+/// The future of [`AsyncBufReadExt::fill_buf`]: polls the reader's `poll_fill_buf` once per
+/// poll of its own.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct FillBuf<'a, R: ?Sized> {
+    /// The reader until the future completes (taken out then, its borrow handed to the slice).
+    reader: Option<&'a mut R>,
+}
+
+impl<'a, R: AsyncBufRead + Unpin + ?Sized> Future for FillBuf<'a, R> {
+    type Output = io::Result<&'a [u8]>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&'a [u8]>> {
+        let reader = self
+            .reader
+            .take()
+            .expect("tether: FillBuf polled after it completed");
+        match Pin::new(&mut *reader).poll_fill_buf(cx) {
+            Poll::Ready(Ok(slice)) => {
+                // SAFETY: `slice` borrows `*reader`, which is borrowed for `'a`. The borrow
+                // checker ties `slice` to the shorter reborrow only because the `Pending` arm
+                // below puts `reader` back (a limit of today's borrow checker, not a
+                // conflict). On this arm `reader` was taken out of `self` and is dropped
+                // unused, so nothing else can reach `*reader` during `'a`: extending the
+                // slice's lifetime to `'a` aliases nothing (tokio's `fill_buf` does the same).
+                let slice = unsafe { std::mem::transmute::<&[u8], &'a [u8]>(slice) };
+                Poll::Ready(Ok(slice))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                self.reader = Some(reader);
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<R: ?Sized> fmt::Debug for FillBuf<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FillBuf")
+            .field("done", &self.reader.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The future of [`AsyncBufReadExt::read_line`]: reads a line into a buffer of its own, then
+/// appends it to the caller's `String` once the line is complete and known to be UTF-8.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct ReadLine<'a, R: ?Sized> {
+    reader: &'a mut R,
+    /// The caller's string; touched only when the future completes.
+    buf: &'a mut String,
+    /// The bytes of the line read so far: consumed from the reader, not yet validated nor
+    /// appended to `buf`.
+    line: Vec<u8>,
+}
+
+impl<R: AsyncBufRead + Unpin + ?Sized> Future for ReadLine<'_, R> {
+    type Output = io::Result<usize>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let read = ready!(poll_until(
+            Pin::new(&mut *this.reader),
+            cx,
+            b'\n',
+            &mut this.line
+        ));
+        if let Ok(true) = read {
+            this.line.push(b'\n'); // `poll_until` consumed it without keeping it
+        }
+        let line = std::mem::take(&mut this.line);
+        let utf8 = std::str::from_utf8(&line);
+        Poll::Ready(match (read, utf8) {
+            (Ok(_), Ok(s)) => {
+                this.buf.push_str(s);
+                Ok(line.len())
+            }
+            (Ok(_), Err(e)) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "read_line: the line is not valid UTF-8 ({e}); the string was left as it \
+                     was and the line skipped. Use read_until(b'\\n', ..) to get its bytes"
+                ),
+            )),
+            (Err(e), Ok(s)) => {
+                this.buf.push_str(s); // tokio's and std's choice: a retry continues the line
+                Err(e)
+            }
+            (Err(e), Err(_)) => Err(e),
+        })
+    }
+}
+
+impl<R: ?Sized> fmt::Debug for ReadLine<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadLine")
+            .field("read", &self.line.len())
+            .finish_non_exhaustive()
     }
 }
 

@@ -205,7 +205,8 @@ impl<R: AsyncRead> tokio::io::AsyncBufRead for BufReader<R> {
 }
 
 /// Seeking discards the buffer. `SeekFrom::Current(n)` is relative to the reader's logical
-/// position (the next byte `read` would return), not to the inner reader's.
+/// position (the next byte `read` would return), not to the inner reader's. A seek that fails
+/// keeps the buffer: the next read returns the byte it would have returned without the seek.
 impl<R: AsyncRead + AsyncSeek> AsyncSeek for BufReader<R> {
     fn poll_seek(
         mut self: Pin<&mut Self>,
@@ -226,7 +227,12 @@ impl<R: AsyncRead + AsyncSeek> AsyncSeek for BufReader<R> {
             other => other,
         };
         let res = ready!(self.as_mut().get_pin_mut().poll_seek(cx, pos));
-        self.discard_buffer();
+        // Only a seek that happened invalidates the buffer. A failed one is taken to have left
+        // the inner reader where it was (as std's and tokio's `BufReader` take it), so the
+        // buffer still holds the next bytes.
+        if res.is_ok() {
+            self.discard_buffer();
+        }
         Poll::Ready(res)
     }
 }

@@ -171,8 +171,9 @@ impl Transfer {
     }
 }
 
-/// The buffer of one direction: `buf[pos..cap]` is read and not yet written.
-struct CopyBuffer {
+/// The buffer of one direction: `buf[pos..cap]` is read and not yet written. Also the whole of
+/// [`copy`](crate::io::copy), which follows rules 1 to 3 (up to the close) and 5.
+pub(super) struct CopyBuffer {
     buf: Box<[u8]>,
     pos: usize,
     cap: usize,
@@ -185,7 +186,7 @@ struct CopyBuffer {
 }
 
 impl CopyBuffer {
-    fn new() -> CopyBuffer {
+    pub(super) fn new() -> CopyBuffer {
         CopyBuffer {
             buf: vec![0; BUF_SIZE].into_boxed_slice(),
             pos: 0,
@@ -198,7 +199,7 @@ impl CopyBuffer {
 
     /// Copies until `reader` reaches EOF and every byte is written and flushed; returns the
     /// number of bytes copied.
-    fn poll_copy<R, W>(
+    pub(super) fn poll_copy<R, W>(
         &mut self,
         cx: &mut Context<'_>,
         reader: &mut R,
@@ -243,7 +244,7 @@ impl CopyBuffer {
                 if n == 0 {
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::WriteZero,
-                        "copy_bidirectional: the writer accepted 0 bytes, it can take no more",
+                        "the writer of a copy accepted 0 bytes: it can take no more",
                     )));
                 }
                 self.pos += n;

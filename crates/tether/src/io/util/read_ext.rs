@@ -1,5 +1,9 @@
 //! [`AsyncReadExt`]: `futures-lite`'s reading methods plus tokio's integer and float readers, in
 //! one trait, so that one import gives a tokio user every method.
+//!
+//! `read_to_string` is tether's own ([`ReadToString`]): `futures-lite`'s replaces the caller's
+//! `String` with what it read (and asserts, in debug builds, that it was empty), where tokio's
+//! and std's append to it.
 
 use std::fmt;
 use std::future::Future;
@@ -10,8 +14,7 @@ use std::task::{ready, Context, Poll};
 
 use futures_io::AsyncRead;
 use futures_lite::io::{
-    Bytes, Chain, ReadExactFuture, ReadFuture, ReadToEndFuture, ReadToStringFuture,
-    ReadVectoredFuture, Take,
+    Bytes, Chain, ReadExactFuture, ReadFuture, ReadToEndFuture, ReadVectoredFuture, Take,
 };
 
 /// Generates the number readers of [`AsyncReadExt`]: `$method` reads a `$ty` with
@@ -103,13 +106,50 @@ pub trait AsyncReadExt: AsyncRead {
         futures_lite::AsyncReadExt::read_to_end(self, buf)
     }
 
-    /// Reads until end-of-stream, appending to `buf`; fails with `InvalidData` (appending
-    /// nothing) if the bytes are not UTF-8.
-    fn read_to_string<'a>(&'a mut self, buf: &'a mut String) -> ReadToStringFuture<'a, Self>
+    /// Reads until end-of-stream and appends what it read to `buf`; returns the number of bytes
+    /// appended.
+    ///
+    /// As tokio's and std's, it appends to what `buf` holds.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidData` if the bytes read are not UTF-8, or the reader's error; either way `buf`
+    /// is left as it was (tokio's behaviour) and the bytes read are lost.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel-safe: dropping the future before it completes loses the bytes it has read;
+    /// `buf` is then left as it was.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether::io::AsyncReadExt;
+    ///
+    /// #[tether::main]
+    /// async fn main() -> std::io::Result<()> {
+    ///     let mut r = &b"world"[..];
+    ///     let mut text = String::from("hello ");
+    ///     assert_eq!(r.read_to_string(&mut text).await?, 5);
+    ///     assert_eq!(text, "hello world");
+    ///
+    ///     let mut bad = &b"\xff"[..];
+    ///     let err = bad.read_to_string(&mut text).await.unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    ///     assert_eq!(text, "hello world"); // unchanged
+    ///     Ok(())
+    /// }
+    /// ```
+    fn read_to_string<'a>(&'a mut self, buf: &'a mut String) -> ReadToString<'a, Self>
     where
         Self: Unpin,
     {
-        futures_lite::AsyncReadExt::read_to_string(self, buf)
+        ReadToString {
+            reader: self,
+            buf,
+            bytes: Vec::new(),
+            filled: 0,
+        }
     }
 
     /// Fills `buf` completely; fails with `UnexpectedEof` if the stream ends first.
@@ -182,6 +222,68 @@ pub trait AsyncReadExt: AsyncRead {
 }
 
 impl<R: AsyncRead + ?Sized> AsyncReadExt for R {}
+
+/// The first size `ReadToString` reserves, grown by doubling after it.
+const FIRST_READ: usize = 32;
+
+/// The future of [`AsyncReadExt::read_to_string`]: reads to end-of-stream into a buffer of its
+/// own, then appends what it read to the caller's `String` once it is known to be UTF-8.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct ReadToString<'a, R: ?Sized> {
+    reader: &'a mut R,
+    /// The caller's string; touched only when the future completes with success.
+    buf: &'a mut String,
+    /// `bytes[..filled]` were read; `bytes[filled..]` is zeroed room for the next read (kept
+    /// between polls, so that no byte is zeroed twice).
+    bytes: Vec<u8>,
+    filled: usize,
+}
+
+impl<R: AsyncRead + Unpin + ?Sized> Future for ReadToString<'_, R> {
+    type Output = io::Result<usize>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        loop {
+            if this.filled == this.bytes.len() {
+                let room = this.bytes.len().max(FIRST_READ);
+                this.bytes.resize(this.bytes.len() + room, 0);
+            }
+            let n =
+                ready!(Pin::new(&mut *this.reader).poll_read(cx, &mut this.bytes[this.filled..]))?;
+            if n == 0 {
+                break;
+            }
+            this.filled += n;
+        }
+        let mut bytes = std::mem::take(&mut this.bytes);
+        bytes.truncate(std::mem::take(&mut this.filled));
+        let n = bytes.len();
+        match String::from_utf8(bytes) {
+            Ok(s) if this.buf.is_empty() => *this.buf = s, // no copy
+            Ok(s) => this.buf.push_str(&s),
+            Err(e) => {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "read_to_string: the bytes read are not valid UTF-8 ({}); the string was \
+                         left as it was. Use read_to_end to get the bytes",
+                        e.utf8_error()
+                    ),
+                )))
+            }
+        }
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl<R: ?Sized> fmt::Debug for ReadToString<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadToString")
+            .field("read", &self.filled)
+            .finish_non_exhaustive()
+    }
+}
 
 /// `b` (exactly `N` bytes) as an array.
 fn array<const N: usize>(b: &[u8]) -> [u8; N] {
