@@ -43,6 +43,9 @@ pub(super) struct Released {
     pub(super) spawner: bool,
     /// This was the last child and the scope's future waits: wake it.
     pub(super) scope: bool,
+    /// This was the last child of a closed scope: if its future was dropped with children
+    /// alive, its place in the enclosing scope is given back now (`state.rs` rule 8).
+    pub(super) last_of_closed: bool,
 }
 
 /// The live-children word and the spawners' queue length (rules 1, 2, 4).
@@ -99,14 +102,15 @@ impl ScopeLiveCount {
         self.max != 0
     }
 
-    /// Takes a place for a child in an unbounded scope (rule 1).
-    pub(super) fn reserve_unbounded(&self) -> Reserve {
+    /// Takes a place for a child in an unbounded scope (rule 1). A spawner that finds the scope
+    /// closed gives the place back at once: `Err` says what that give-back must wake, as a
+    /// child's [`release`](Self::release) does (it may leave a dropped scope without children).
+    pub(super) fn reserve_unbounded(&self) -> Result<(), Released> {
         let prev = self.word.fetch_add(ONE, Ordering::AcqRel);
         if prev & CLOSED != 0 {
-            self.word.fetch_sub(ONE, Ordering::AcqRel);
-            return Reserve::Closed;
+            return Err(self.release());
         }
-        Reserve::Reserved
+        Ok(())
     }
 
     /// Takes a place for a child in a bounded scope if there is one (rule 4).
@@ -224,6 +228,7 @@ impl ScopeLiveCount {
                 self.queued.load(Ordering::SeqCst) != 0
             },
             scope: prev / ONE == 1 && prev & WAITING != 0,
+            last_of_closed: prev / ONE == 1 && prev & CLOSED != 0,
         }
     }
 
@@ -246,6 +251,27 @@ impl ScopeLiveCount {
             {
                 Ok(_) if next == CLOSED => return Children::Done,
                 Ok(_) => return Children::Running,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Takes a place for a dropped inner scope whose children are still alive (`state.rs`
+    /// rule 8): one more live child, whatever the bound, unless the scope is closed (then
+    /// `false`). Given back with [`release`](Self::release).
+    pub(super) fn try_hold(&self) -> bool {
+        let mut cur = self.word.load(Ordering::Acquire);
+        loop {
+            if cur & CLOSED != 0 {
+                return false;
+            }
+            match self.word.compare_exchange_weak(
+                cur,
+                cur + ONE,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
                 Err(now) => cur = now,
             }
         }
@@ -478,7 +504,7 @@ mod loom_tests {
         loom::model(|| {
             let scope = Arc::new(Scope::new(0));
             for _ in 0..2 {
-                assert!(matches!(scope.live.reserve_unbounded(), Reserve::Reserved));
+                assert!(scope.live.reserve_unbounded().is_ok());
             }
             let children: Vec<_> = (0..2)
                 .map(|_| {
@@ -508,14 +534,16 @@ mod loom_tests {
             let spawner = {
                 let (scope, finished) = (scope.clone(), finished.clone());
                 thread::spawn(move || match scope.live.reserve_unbounded() {
-                    Reserve::Reserved => {
+                    Ok(()) => {
                         // The child runs and records its outcome, then leaves.
                         finished.store(true, Ordering::Relaxed);
                         let _ = scope.release();
                         true
                     }
-                    Reserve::Closed => false,
-                    Reserve::Full => unreachable!("the scope is unbounded"),
+                    Err(released) => {
+                        assert!(!released.scope, "nobody waits for a spawner's place");
+                        false
+                    }
                 })
             };
             let _ = scope.wait_children();
@@ -535,7 +563,7 @@ mod loom_tests {
             let scope = Arc::new(Scope::new(0));
             let spawner = {
                 let scope = scope.clone();
-                thread::spawn(move || matches!(scope.live.reserve_unbounded(), Reserve::Reserved))
+                thread::spawn(move || scope.live.reserve_unbounded().is_ok())
             };
             let alive = scope.live.close();
             let reserved = spawner.join().unwrap();
@@ -560,7 +588,7 @@ mod loom_tests {
             let node = std::sync::Arc::new(super::super::cancel::TokenNode::new(None));
             let live = Arc::new(ScopeLiveCount::new(0));
             // The spawning child's own place.
-            assert!(matches!(live.reserve_unbounded(), Reserve::Reserved));
+            assert!(live.reserve_unbounded().is_ok());
             let dropper = {
                 let (node, live) = (node.clone(), live.clone());
                 thread::spawn(move || {
@@ -572,15 +600,14 @@ mod loom_tests {
             // `Spawn::poll`, unbounded.
             if !node.is_cancelled() {
                 match live.reserve_unbounded() {
-                    Reserve::Reserved => {
+                    Ok(()) => {
                         // Started: leaves like any child.
                         let _ = live.release();
                     }
-                    Reserve::Closed => assert!(
+                    Err(_) => assert!(
                         node.is_cancelled(),
                         "closed but not cancelled: the spawn would panic as a misuse"
                     ),
-                    Reserve::Full => unreachable!("the scope is unbounded"),
                 }
             }
             dropper.join().unwrap();

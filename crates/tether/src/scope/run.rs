@@ -32,6 +32,12 @@
 //!    destructor is recorded as the body's panic (a later one is reported), and cancels the
 //!    scope like any other, so no failure is lost and the children still get their grace
 //!    period before the panic is resumed (rule 4).
+//! 8. **A scope encloses the scopes run in it.** A scope created while another's body is being
+//!    polled (on this thread: `BODY_SCOPE`), or by a child of another, is that scope's: its
+//!    token is a child of the other's, and if its future is dropped while its children are
+//!    still alive (they are aborted, and dropped when the scheduler next reaches them), it
+//!    holds a place in the other scope until they are gone (state.rs rule 8), so the other
+//!    scope does not complete before them.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -460,13 +466,17 @@ impl Builder {
             Ok(h) => h,
             Err(_) => crate::task::no_runtime_panic("tether::scope", location),
         };
-        let root = &rt.shared.root_token;
-        let node = match crate::task::current::current_token() {
-            Some(parent) => {
-                state::new_scope(&parent.node, rt.clone(), self.max_concurrency, location)
-            }
-            None => state::new_scope(&root.node, rt.clone(), self.max_concurrency, location),
-        };
+        // The enclosing scope (rule 8): the one whose body is being polled here, else the one
+        // the current task is a child of. A scope of another runtime does not enclose.
+        let parent = body_scope()
+            .or_else(|| crate::task::current::current_token().map(|t| t.node))
+            .unwrap_or_else(|| rt.shared.root_token.node.clone());
+        let node = state::new_scope(&parent, rt.clone(), self.max_concurrency, location);
+        let enclosing = parent
+            .scope
+            .as_ref()
+            .is_some_and(|s| s.rt.shared.id == rt.shared.id)
+            .then_some(parent);
         let deadline = match (self.deadline, self.timeout) {
             (Some(d), Some(t)) => Some(d.min(Instant::now() + t)),
             (d, t) => d.or_else(|| t.map(|t| Instant::now() + t)),
@@ -479,6 +489,7 @@ impl Builder {
             body: Some(body),
             value: None,
             node: Some(node),
+            enclosing,
             cancel_key: None,
             cancel_registered: WakerId::NONE,
             deadline: deadline.map(crate::time::sleep_until),
@@ -502,6 +513,9 @@ pin_project! {
         value: Option<T>,
         // The scope; `Some` until the future is dropped (then recycled: state.rs rule 6).
         node: Option<Arc<TokenNode>>,
+        // The scope this one was run in, which waits for this one's children if this future is
+        // dropped before they are gone (rule 8).
+        enclosing: Option<Arc<TokenNode>>,
         // Our waker's slot among the token's waiters, to learn of a cancellation.
         cancel_key: Option<usize>,
         // The identity of the waker in that slot (cancel.rs rule 3).
@@ -528,17 +542,51 @@ pin_project! {
                 let state = state_of(&node);
                 // Rule 6: what was recorded, and will be, goes to the failure policy.
                 state.abandon();
-                if state.close() {
+                state.wake_all_spawners();
+                // The body goes first (so that the node can be recycled): a scope run in it
+                // takes its place in this one now, which the close below counts (rule 8). A
+                // panic from its destructor is reported (rule 7: the scope is abandoned).
+                drop_body(this.body.as_mut(), &node, this.location);
+                // Rule 8: while children are alive, this scope holds its place in the one it
+                // was run in.
+                if state.close_dropped(this.enclosing.take()) {
                     state.hard_drop(&node);
                 }
-                state.wake_all_spawners();
-                // The body's scope handle goes now, so that the node can be recycled. A panic
-                // from its destructor is reported (rule 7: the scope is abandoned).
-                drop_body(this.body.as_mut(), &node, this.location);
             }
             state::recycle(node);
         }
     }
+}
+
+thread_local! {
+    /// The node of the scope whose body this thread is polling (rule 8), or null.
+    static BODY_SCOPE: Cell<*const Arc<TokenNode>> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Restores the previous [`BODY_SCOPE`] when the body's poll ends, unwinding included.
+struct InBody(*const Arc<TokenNode>);
+
+impl Drop for InBody {
+    fn drop(&mut self) {
+        BODY_SCOPE.with(|b| b.set(self.0));
+    }
+}
+
+/// Marks `node`'s body as being polled on this thread until the guard drops. `node` is the
+/// scope future's own field, which stays in place (the future is pinned) and unchanged for
+/// the whole poll.
+fn enter_body(node: &Arc<TokenNode>) -> InBody {
+    InBody(BODY_SCOPE.with(|b| b.replace(node)))
+}
+
+/// The scope whose body is being polled on this thread, if any (rule 8).
+fn body_scope() -> Option<Arc<TokenNode>> {
+    let p = BODY_SCOPE.with(Cell::get);
+    // SAFETY: a non-null pointer was set by `enter_body` in a `ScopeFuture::poll` further down
+    // this thread's stack, which is still polling the body (the guard resets it when that poll
+    // ends); it points at that future's `node` field, which is pinned in place and not written
+    // during the body's poll.
+    (!p.is_null()).then(|| unsafe { (*p).clone() })
 }
 
 /// The body as the source of a failure.
@@ -595,6 +643,7 @@ where
                 if node.is_cancelled() {
                     drop_body(this.body.as_mut(), node, this.location);
                 } else {
+                    let _in_body = enter_body(node);
                     match catch_unwind(AssertUnwindSafe(|| body.poll(cx))) {
                         Ok(Poll::Pending) => {}
                         Ok(Poll::Ready(Ok(v))) => {

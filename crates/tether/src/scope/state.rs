@@ -54,6 +54,15 @@
 //!    runs outside the lock and under `catch_unwind`; a panic in a destructor there is reported
 //!    in turn (see `report_panic`, `drop_reporting`).
 //!
+//! 8. **A dropped scope holds its place until its children are gone.** A scope's future
+//!    dropped with children still alive (they are aborted: each is dropped when the scheduler
+//!    next reaches it) takes one more place in its *enclosing* scope (the scope whose body or
+//!    child created it, if that scope is still open, whatever its bound) before it closes, and
+//!    gives it back when its last child leaves: the release that empties a closed word looks
+//!    under the lock for the place (`linger`), and the closing side, having stored it under
+//!    the lock, checks the count again, so exactly one of them gives it back. So the enclosing
+//!    scope does not complete while a task started inside it still exists, however deep.
+//!
 //! The atomic side of rules 1, 2 and 4 (the `live` word, `queued`, and what a spawner, a
 //! finishing child and the scope's future decide from them) is [`ScopeLiveCount`], in `live.rs`,
 //! which does not depend on the runtime and has `loom` models; the methods here take the lock
@@ -117,6 +126,15 @@ impl Drop for ScopeState {
     }
 }
 
+impl TokenNode {
+    /// The state of a scope's node.
+    pub(super) fn scope_state(&self) -> &ScopeState {
+        self.scope
+            .as_ref()
+            .expect("tether: a scope's node has the scope's state")
+    }
+}
+
 /// Reports and drops the failures of an abandoned scope: `report_errors_boxed::<E>`, for the
 /// scope's `E` (the scope's future, whose drop calls it, cannot name `E` with its bounds).
 type ReportBoxed = fn(&ScopeState, Box<dyn Any + Send>, ScopeLoss);
@@ -134,6 +152,9 @@ struct Slow {
     waker: Option<Waker>,
     /// Spawners waiting for a place, oldest first, with their ids (rule 4).
     spawners: SpawnQueue,
+    /// The enclosing scope this one holds a place in while its future is dropped and its
+    /// children are still alive (rule 8).
+    linger: Option<Arc<TokenNode>>,
 }
 
 impl ScopeState {
@@ -154,6 +175,7 @@ impl ScopeState {
                 abandoned: false,
                 waker: None,
                 spawners: SpawnQueue::new(),
+                linger: None,
             }),
             entry: std::sync::OnceLock::new(),
         }
@@ -182,7 +204,16 @@ impl ScopeState {
 
     /// Takes a place for a child in an unbounded scope (rule 1).
     pub(super) fn reserve_unbounded(&self) -> Reserve {
-        self.live.reserve_unbounded()
+        match self.live.reserve_unbounded() {
+            Ok(()) => Reserve::Reserved,
+            Err(released) => {
+                // The place given back may have been the last of a dropped scope (rule 8).
+                if released.spawner || released.scope || released.last_of_closed {
+                    self.wake_released(released);
+                }
+                Reserve::Closed
+            }
+        }
     }
 
     /// Takes a place for a child in a bounded scope if there is one (rule 4).
@@ -357,7 +388,7 @@ impl ScopeState {
     #[inline]
     pub(super) fn release(&self) {
         let released = self.live.release();
-        if released.spawner || released.scope {
+        if released.spawner || released.scope || released.last_of_closed {
             self.wake_released(released);
         }
     }
@@ -378,6 +409,14 @@ impl ScopeState {
                 w.wake();
             }
         }
+        if released.last_of_closed {
+            // Rule 8: the last child of a dropped scope is gone; so is its place in the
+            // enclosing scope.
+            let hold = lock(&self.slow).linger.take();
+            if let Some(enclosing) = hold {
+                enclosing.scope_state().release();
+            }
+        }
     }
 
     /// The scope's future, its body done, waits for the children (rule 2).
@@ -394,9 +433,28 @@ impl ScopeState {
     }
 
     /// Closes the scope whose future is dropped before it completed (rule 2); returns whether
-    /// children are still alive.
-    pub(super) fn close(&self) -> bool {
-        self.live.close()
+    /// children are still alive. While they are, the scope holds a place in `enclosing`, the
+    /// scope it was run in, if any and still open (rule 8).
+    pub(super) fn close_dropped(&self, enclosing: Option<Arc<TokenNode>>) -> bool {
+        let hold = enclosing.filter(|e| e.scope_state().live.try_hold());
+        if !self.live.close() {
+            if let Some(e) = hold {
+                e.scope_state().release();
+            }
+            return false;
+        }
+        if let Some(e) = hold {
+            let mut slow = lock(&self.slow);
+            if self.live.count() == 0 {
+                // The last child left after the close and found no place to give back (it
+                // takes the lock to look): give it back here.
+                drop(slow);
+                e.scope_state().release();
+            } else {
+                slow.linger = Some(e);
+            }
+        }
+        true
     }
 
     /// The outcomes, once the scope is closed: the failures (for the scope's `E`) and the panic.
