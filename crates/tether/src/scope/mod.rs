@@ -20,14 +20,14 @@
 //! inner scopes (their tokens are children of the outer one), and dropping a scope's future
 //! cancels and drops everything under it.
 //!
-//! Two limits of nesting, today. A scope run directly in another scope's *body* (not in a
-//! child) belongs to the task that polls the outer scope, not to the outer scope: when the outer
-//! scope is cancelled its body is dropped at once, and with it the inner scope, whose children
-//! are then aborted without a grace period. And the children of a scope whose future is dropped
-//! are aborted, not yet gone: each is dropped the next time the scheduler reaches it (after a
-//! poll already running on another worker ends), which may be after the scope that dropped
-//! the inner one has returned. Run an inner scope inside a child (`s.spawn(async move {
-//! scope(..).await ... })`) when its children need the grace period.
+//! A scope run in another scope's body, or in one of its children, belongs to it: cancelling
+//! the outer scope signals the inner one's children, and the outer scope does not complete
+//! while a task started in the inner one still exists (an inner scope whose future is dropped
+//! aborts its children and holds its place in the outer scope until they are dropped). One
+//! limit: a cancelled scope drops its body at once, and with it a scope run directly in the
+//! body, whose children are then aborted without a grace period. Run an inner scope inside a
+//! child (`s.spawn(async move { scope(..).await ... })`) when its children need the grace
+//! period.
 //!
 //! # No failure is lost
 //!
