@@ -219,3 +219,38 @@ fn a_write_in_flight_when_the_runtime_shuts_down_reaches_the_file() {
         std::fs::remove_file(&path).unwrap();
     }
 }
+
+/// A `File` whose read was in flight when its runtime shut down, then read in another runtime:
+/// it gets its data. On io_uring the read is an operation whose future (kept in the `File`)
+/// outlives the runtime; nobody would ever dispatch its completion, and the next runtime's read
+/// waited forever. The shutdown now cancels such an operation and dispatches its completion
+/// (`uring_op.rs` rule 9), so the `File` finds its read done (or cancelled, and reads again).
+#[test]
+fn a_file_read_in_flight_at_shutdown_is_read_in_the_next_runtime() {
+    let expect: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    for (flavor, rt) in support::default_driver_flavors() {
+        let path = temp_path(&format!("read-across-runtimes-{flavor}"));
+        std::fs::write(&path, &expect).unwrap();
+        let path2 = path.clone();
+        let mut f = rt.block_on(async move {
+            let mut f = File::open(&path2).await.unwrap();
+            let mut b = [0u8; 4];
+            let _ = poll_once(f.read(&mut b)).await;
+            f
+        });
+        drop(rt);
+        let expect2 = expect.clone();
+        support::bounded::within(Duration::from_secs(30), flavor, move || {
+            let next = tether::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            next.block_on(async move {
+                let mut back = Vec::new();
+                f.read_to_end(&mut back).await.unwrap();
+                assert_eq!(back.len(), expect2.len(), "{flavor}");
+                assert!(back == expect2, "{flavor}: other bytes");
+            });
+        });
+        std::fs::remove_file(&path).unwrap();
+    }
+}

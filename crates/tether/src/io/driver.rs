@@ -714,6 +714,37 @@ impl IoHandle {
 }
 
 impl Driver {
+    /// At shutdown, after the runtime's tasks are dropped and `IoHandle::shutdown`: cancels the
+    /// io_uring operations whose futures still exist and turns until their completions are
+    /// dispatched, for at most `SETTLE_DEADLINE` (`uring_op.rs` rule 9). The caller is the
+    /// thread that turns this driver.
+    pub(crate) fn settle_at_shutdown(&mut self, rt: &RuntimeShared) {
+        #[cfg(target_os = "linux")]
+        if let Backend::Uring { ring, .. } = &rt.io.backend {
+            use crate::io::uring_op::{cancel_entry, lock as lock_ops, SETTLE_DEADLINE};
+            let ring = ring.clone();
+            let pending = lock_ops(&ring.ops).in_flight();
+            if !pending.is_empty() {
+                for data in &pending {
+                    // One that cannot be queued completes, or not, on its own.
+                    let _ = ring.push(&cancel_entry(*data));
+                }
+                let _ = ring.submit();
+                let until = std::time::Instant::now() + SETTLE_DEADLINE;
+                loop {
+                    let left = until.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() || lock_ops(&ring.ops).in_flight().is_empty() {
+                        break;
+                    }
+                    self.turn(rt, Some(left.min(Duration::from_millis(10))));
+                }
+            }
+            lock_ops(&ring.ops).mark_settled();
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = rt;
+    }
+
     /// Waits up to `timeout` (forever if `None`) for I/O events, then fires due timers, and
     /// wakes every task that became ready.
     pub(crate) fn turn(&mut self, rt: &RuntimeShared, timeout: Option<Duration>) {

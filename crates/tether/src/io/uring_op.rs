@@ -49,6 +49,13 @@
 //!    [`Completion`] handler that owns the operation's memory and whose `Arc` the entry holds
 //!    until the last completion (rule 5's drain and leak cover it as any entry). Its canceller
 //!    is the handler's owner, which pushes `ASYNC_CANCEL` as in rule 3.
+//! 9. At the runtime's shutdown, after its tasks are dropped, an operation whose future still
+//!    exists (held by a value that outlives the runtime: a `File` moved out of it with a read in
+//!    flight) is cancelled, and the thread that turned the driver turns it until that
+//!    completion has been dispatched, for at most [`SETTLE_DEADLINE`]: the future, polled later
+//!    (in another runtime), takes the result (the data, or `ECANCELED`) instead of waiting for a
+//!    dispatch that no thread will ever do. Then the table is *settled*: a future that finds its
+//!    operation still in flight panics, saying why, rather than wait forever.
 //!
 //! A limit the kernel sets: an operation punted to the kernel's workers (a buffered file read
 //! that must wait for the disk) belongs to the thread that submitted it, and is cancelled
@@ -82,6 +89,9 @@ const KEY_MASK: u64 = (1 << KEY_BITS) - 1;
 const GENERATION_MASK: u64 = (1 << 30) - 1;
 /// How long a dropped ring waits for the completions of the operations it cancelled (rule 5).
 pub(crate) const REAP_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How long a runtime's shutdown waits for the operations whose futures outlive it (rule 9).
+pub(crate) const SETTLE_DEADLINE: Duration = Duration::from_secs(1);
 
 /// Operations whose result a future took, process-wide (for tests that must know the
 /// completion path ran: `tether::__private::io_uring_ops_completed`).
@@ -166,6 +176,8 @@ pub(crate) struct OpTable {
     generations: Vec<u64>,
     /// Set by the runtime's shutdown (rule 6).
     closed: bool,
+    /// The runtime's shutdown settled the operations in flight (rule 9).
+    settled: bool,
 }
 
 /// What dispatching a completion asks the driver to do, outside the table's lock (rule 4).
@@ -215,6 +227,7 @@ impl OpTable {
             slab: Slab::new(),
             generations: Vec::new(),
             closed: false,
+            settled: false,
         }
     }
 
@@ -318,6 +331,7 @@ impl OpTable {
     /// The result and resources of `data` once its completion arrived (removing the entry);
     /// otherwise keeps `waker` to wake when it does.
     pub(crate) fn poll(&mut self, data: u64, waker: &Waker) -> Option<(i32, u32, Resources)> {
+        let settled = self.settled;
         let entry = self
             .entry(data)
             .expect("tether: an io_uring operation polled after it completed");
@@ -327,6 +341,13 @@ impl OpTable {
                 let entry = self.remove(data);
                 Some((res, flags, entry.resources))
             }
+            OpState::InFlight(_) if settled => panic!(
+                "tether: an io_uring operation was awaited after the runtime that started it shut \
+                 down, and it had not completed by then (a `File` moved out of a runtime with a \
+                 read or write in flight, and used in another): it can never complete. Finish \
+                 or drop the operation before the runtime shuts down, or use the `File` only in \
+                 the runtime that opened it"
+            ),
             OpState::InFlight(w) => {
                 match w {
                     Some(w) if w.will_wake(waker) => {}
@@ -378,6 +399,21 @@ impl OpTable {
     /// Closes the table: no operation starts from now on (rule 6).
     pub(crate) fn close(&mut self) {
         self.closed = true;
+    }
+
+    /// The `user_data` of every operation whose future still waits for it (rule 9).
+    pub(crate) fn in_flight(&self) -> Vec<u64> {
+        self.slab
+            .iter()
+            .filter(|(_, e)| matches!(e.state, OpState::InFlight(_)))
+            .map(|(key, _)| pack(key, self.generations[key]))
+            .collect()
+    }
+
+    /// The shutdown's settling is over (rule 9): an operation still in flight will never
+    /// complete.
+    pub(crate) fn mark_settled(&mut self) {
+        self.settled = true;
     }
 
     /// The `user_data` of every operation whose completion has not arrived and which may be
@@ -789,6 +825,42 @@ mod tests {
         assert!(e.to_string().contains("shut down"));
         drop(r);
         assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    /// Rule 9: the shutdown's settling lists the operations whose futures still wait; once
+    /// settled, a future that finds its operation dispatched takes the result, and one that
+    /// finds it still in flight panics, saying why, instead of waiting forever.
+    #[test]
+    fn a_settled_table_gives_completed_results_and_refuses_to_wait_for_the_rest() {
+        let drops = std::sync::Arc::new(AtomicUsize::new(0));
+        let mut t = OpTable::new();
+        let a = t.insert(buffer(&drops), Orphan::Ignore).unwrap();
+        let b = t.insert(buffer(&drops), Orphan::Ignore).unwrap();
+        let orphan = t.insert(buffer(&drops), Orphan::Ignore).unwrap();
+        assert!(matches!(t.abandon(orphan), Abandoned::InFlight));
+        let mut pending = t.in_flight();
+        pending.sort_unstable();
+        let mut expect = vec![a, b];
+        expect.sort_unstable();
+        assert_eq!(pending, expect, "the orphan has no future to settle for");
+        t.close();
+        drop(t.dispatch(a, -libc::ECANCELED, 0));
+        t.mark_settled();
+        let waker = Waker::noop();
+        let (res, _, r) = t.poll(a, waker).expect("dispatched");
+        assert_eq!(res, -libc::ECANCELED);
+        drop(r);
+        let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.poll(b, waker)));
+        let payload = waited.expect_err("an operation that can never complete is not waited for");
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap();
+        assert!(
+            message.contains("after the runtime that started it shut down"),
+            "{message}"
+        );
     }
 
     /// Rule 5 without a ring: the drop cancels what is in flight, releases what completes, and

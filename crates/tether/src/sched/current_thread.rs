@@ -698,6 +698,10 @@ pub(crate) fn shutdown(rt: &Arc<RuntimeShared>, blocking_timeout: Option<Duratio
     }
     rt.time.shutdown();
     rt.io.shutdown();
+    // `uring_op.rs` rule 9, on the thread that holds the core (and with it the driver).
+    if let Some(core) = &core {
+        core.driver.borrow_mut().settle_at_shutdown(rt);
+    }
     drop(core);
     rt.blocking.wait(blocking_timeout);
 }

@@ -436,6 +436,10 @@ pub(crate) fn shutdown(rt: &Arc<RuntimeShared>, timeout: Option<Duration>) {
     sh.state.store(CLOSED, Ordering::SeqCst);
     rt.time.shutdown();
     rt.io.shutdown();
+    // `uring_op.rs` rule 9; a worker left behind may hold the driver: then nothing settles.
+    if let Some(mut driver) = crate::loom::try_lock(&sh.driver) {
+        driver.settle_at_shutdown(rt);
+    }
     while let Some(task) = sh.steal_any() {
         drop_task(task);
     }
