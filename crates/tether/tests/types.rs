@@ -98,6 +98,15 @@ fn io_types_are_send_sync_and_unpin() {
     send_sync::<ReadNum<'static, TcpStream, u32>>();
     send_sync::<WriteNum<'static, TcpStream>>();
     unpin::<ReadNum<'static, std::marker::PhantomPinned, u32>>();
+    send_sync::<tether::io::Empty>();
+    send_sync::<tether::io::Repeat>();
+    send_sync::<tether::io::Sink>();
+    unpin::<tether::io::Empty>();
+    unpin::<tether::io::Repeat>();
+    unpin::<tether::io::Sink>();
+    send_sync::<tether::io::ReadLine<'static, BufReader<TcpStream>>>();
+    send_sync::<tether::io::ReadToString<'static, TcpStream>>();
+    send_sync::<tether::io::FillBuf<'static, BufReader<TcpStream>>>();
 }
 
 #[test]
