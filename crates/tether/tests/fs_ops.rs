@@ -220,11 +220,13 @@ fn a_write_in_flight_when_the_runtime_shuts_down_reaches_the_file() {
     }
 }
 
-/// A `File` whose read was in flight when its runtime shut down, then read in another runtime:
-/// it gets its data. On io_uring the read is an operation whose future (kept in the `File`)
+/// A `File` whose read was in flight when its runtime shut down, then read in another runtime,
+/// never waits forever. On io_uring the read is an operation whose future (kept in the `File`)
 /// outlives the runtime; nobody would ever dispatch its completion, and the next runtime's read
 /// waited forever. The shutdown now cancels such an operation and dispatches its completion
-/// (`uring_op.rs` rule 9), so the `File` finds its read done (or cancelled, and reads again).
+/// (`uring_op.rs` rule 9), so the `File` finds its read done and gives the data. On the blocking
+/// pool the read is a job, which the shutdown may cancel before it runs: the `File` then says
+/// it could not finish it (file rule 1), as it does for any job lost with its runtime.
 #[test]
 fn a_file_read_in_flight_at_shutdown_is_read_in_the_next_runtime() {
     let expect: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
@@ -232,11 +234,12 @@ fn a_file_read_in_flight_at_shutdown_is_read_in_the_next_runtime() {
         let path = temp_path(&format!("read-across-runtimes-{flavor}"));
         std::fs::write(&path, &expect).unwrap();
         let path2 = path.clone();
-        let mut f = rt.block_on(async move {
+        let (mut f, on_ring) = rt.block_on(async move {
+            let on_ring = Handle::current().metrics().io_driver() == IoDriver::IoUring;
             let mut f = File::open(&path2).await.unwrap();
             let mut b = [0u8; 4];
             let _ = poll_once(f.read(&mut b)).await;
-            f
+            (f, on_ring)
         });
         drop(rt);
         let expect2 = expect.clone();
@@ -246,9 +249,16 @@ fn a_file_read_in_flight_at_shutdown_is_read_in_the_next_runtime() {
                 .unwrap();
             next.block_on(async move {
                 let mut back = Vec::new();
-                f.read_to_end(&mut back).await.unwrap();
-                assert_eq!(back.len(), expect2.len(), "{flavor}");
-                assert!(back == expect2, "{flavor}: other bytes");
+                match f.read_to_end(&mut back).await {
+                    Ok(_) => {
+                        assert_eq!(back.len(), expect2.len(), "{flavor}");
+                        assert!(back == expect2, "{flavor}: other bytes");
+                    }
+                    Err(e) => assert!(
+                        !on_ring && e.to_string().contains("could not finish an operation"),
+                        "{flavor}: {e}"
+                    ),
+                }
             });
         });
         std::fs::remove_file(&path).unwrap();
