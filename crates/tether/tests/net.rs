@@ -367,3 +367,34 @@ async fn waker_kept_for_a_poll_method_is_released_with_its_socket() {
     drop(a);
     assert_eq!(std::sync::Arc::strong_count(&held), 2);
 }
+
+/// `TcpListener::bind` lets 1,024 connections wait to be accepted, as tokio's does: 300
+/// clients connect while nobody accepts, and every handshake completes. It listened with mio's
+/// backlog of 128, so on Linux the 130th handshake was dropped (and retried a second later), and
+/// in a burst of connections that each sent a request, some were lost.
+#[cfg(target_os = "linux")]
+#[tether::test]
+async fn a_listener_lets_a_burst_of_connections_wait() {
+    let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(4096);
+    let n = 300.min(somaxconn);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let clients = tether::task::spawn_blocking(move || {
+        let mut clients = Vec::new();
+        for i in 0..n {
+            match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+                Ok(c) => clients.push(c),
+                Err(e) => return Err(format!("connection {i} of {n}: {e}")),
+            }
+        }
+        Ok(clients)
+    })
+    .await
+    .unwrap();
+    let clients = clients.unwrap();
+    assert_eq!(clients.len(), n);
+    drop(listener);
+}

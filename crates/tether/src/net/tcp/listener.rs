@@ -56,6 +56,13 @@ impl TcpListener {
     /// Binds a listener to `addr` (`"127.0.0.1:8080"`, a `SocketAddr`, ...; port 0 picks a free
     /// port). When `addr` resolves to several addresses, each is tried in turn.
     ///
+    /// As tokio's: `SO_REUSEADDR` is set (but on Windows), so a restarted server binds an
+    /// address its earlier connections still occupy, and up to 1,024 connections may wait to be
+    /// accepted (the OS caps it, on Linux at `net.core.somaxconn`): a burst of connections
+    /// beyond the backlog is refused or, on Linux, has its handshake dropped and retried, and
+    /// data its clients sent can be lost. [`TcpSocket::listen`](crate::net::TcpSocket::listen)
+    /// takes another backlog.
+    ///
     /// # Errors
     ///
     /// Fails when the address cannot be resolved or bound (in use, not local, privileged port);
@@ -89,12 +96,15 @@ impl TcpListener {
                         .map_err(|e| with_context(e, "could not bind a TCP listener to", &a))?,
                 });
             }
-            let l = mio::net::TcpListener::bind(a)
+            let l = bind_listener(a)
                 .map_err(|e| with_context(e, "could not bind a TCP listener to", &a))?;
             TcpListener::from_mio(l)
         })
         .await
     }
+
+    /// The backlog of [`bind`](TcpListener::bind), as tokio's.
+    pub(crate) const BACKLOG: u32 = 1024;
 
     #[track_caller]
     pub(crate) fn from_mio(l: mio::net::TcpListener) -> io::Result<TcpListener> {
@@ -223,3 +233,17 @@ impl fmt::Debug for TcpListener {
 }
 
 fd_impls!(TcpListener, std::net::TcpListener);
+
+/// A listening socket on `addr` as [`TcpListener::bind`] makes it (mio's own `bind` listens
+/// with a backlog of 128, which a burst of connections overflows).
+fn bind_listener(addr: std::net::SocketAddr) -> io::Result<mio::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    // `Socket::new` sets close-on-exec.
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    #[cfg(not(windows))]
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(TcpListener::BACKLOG as i32)?;
+    Ok(mio::net::TcpListener::from_std(socket.into()))
+}
