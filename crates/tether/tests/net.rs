@@ -398,3 +398,30 @@ async fn a_listener_lets_a_burst_of_connections_wait() {
     assert_eq!(clients.len(), n);
     drop(listener);
 }
+
+/// A path that starts with a NUL byte names an abstract Unix socket (Linux), for a listener and
+/// for a stream that connects to it, as in tokio. Both used to refuse it ("paths must not
+/// contain interior null bytes").
+#[cfg(target_os = "linux")]
+#[tether::test]
+async fn an_abstract_unix_socket_name_binds_and_connects() {
+    let name = format!("\0tether-abstract-test-{}", std::process::id());
+    let listener = UnixListener::bind(&name).unwrap();
+    let server = tether::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf).await.unwrap();
+        s.write_all(&buf).await.unwrap();
+    });
+    let mut c = UnixStream::connect(&name).await.unwrap();
+    c.write_all(b"ping").await.unwrap();
+    let mut back = [0u8; 4];
+    timeout(Duration::from_secs(10), c.read_exact(&mut back))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&back, b"ping");
+    server.await.unwrap();
+    // No file was made for it.
+    assert!(!std::path::Path::new(&name[1..]).exists());
+}

@@ -58,7 +58,9 @@ pub struct UnixListener {
 }
 
 impl UnixListener {
-    /// Binds a listener to the socket file `path`, which must not exist yet.
+    /// Binds a listener to the socket file `path`, which must not exist yet. On Linux and
+    /// Android, a path that starts with a NUL byte (`"\0name"`) names an abstract socket, which
+    /// has no file, as in tokio.
     ///
     /// # Errors
     ///
@@ -70,7 +72,8 @@ impl UnixListener {
     #[track_caller]
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         let path = path.as_ref();
-        let l = mio::net::UnixListener::bind(path)
+        let l = super::socket_addr(path)
+            .and_then(|addr| mio::net::UnixListener::bind_addr(&addr))
             .map_err(|e| with_context(e, "could not bind a Unix listener to", &path.display()))?;
         Ok(UnixListener {
             mode: ListenerMode::new(),

@@ -38,7 +38,8 @@ pub struct UnixStream {
 }
 
 impl UnixStream {
-    /// Connects to the socket at `path`.
+    /// Connects to the socket at `path`. On Linux and Android, a path that starts with a NUL
+    /// byte (`"\0name"`) names an abstract socket, as in tokio.
     ///
     /// # Errors
     ///
@@ -50,7 +51,9 @@ impl UnixStream {
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         let path = path.as_ref();
         let ctx = |e| with_context(e, "could not connect to the Unix socket", &path.display());
-        let s = mio::net::UnixStream::connect(path).map_err(ctx)?;
+        let s = super::socket_addr(path)
+            .and_then(|addr| mio::net::UnixStream::connect_addr(&addr))
+            .map_err(ctx)?;
         let stream = UnixStream::from_mio(s)?;
         stream.writable().await?;
         if let Some(e) = stream.io.get_ref().take_error()? {
