@@ -493,3 +493,112 @@ fn cancelled_reads_tasks_and_streams_leak_nothing() {
         assert_eq!(open_fds(), fds, "{name}: a socket leaked");
     }
 }
+
+/// The writes a `writable()`/`try_write` loop needs, on either stream type; `vectored` and
+/// `both` choose `try_write_vectored` and `ready(READABLE | WRITABLE)` instead.
+trait TryWriter {
+    async fn wait_writable(&self, both: bool);
+    fn try_write_once(&self, vectored: bool) -> std::io::Result<usize>;
+}
+
+macro_rules! try_writer {
+    ($t:ty) => {
+        impl TryWriter for $t {
+            async fn wait_writable(&self, both: bool) {
+                if both {
+                    use tether::io::Interest;
+                    self.ready(Interest::READABLE | Interest::WRITABLE)
+                        .await
+                        .unwrap();
+                } else {
+                    self.writable().await.unwrap();
+                }
+            }
+            fn try_write_once(&self, vectored: bool) -> std::io::Result<usize> {
+                let (head, tail) = ([2u8; 400], [3u8; 600]);
+                if vectored {
+                    let bufs = [std::io::IoSlice::new(&head), std::io::IoSlice::new(&tail)];
+                    self.try_write_vectored(&bufs)
+                } else {
+                    self.try_write(&[2u8; 1000])
+                }
+            }
+        }
+    };
+}
+try_writer!(TcpStream);
+try_writer!(UnixStream);
+
+/// Fills `a`'s write-behind buffer (its peer `b` not reading), then lets a slow reader drain
+/// `b` while `a` writes through `writable()` (or `ready`) and `try_write`: returns the most
+/// `WouldBlock`s in a row.
+async fn would_blocks_in_a_row<S, R>(mut a: S, b: R, vectored: bool, both: bool) -> u64
+where
+    S: TryWriter + tether::io::AsyncWrite + Unpin,
+    R: tether::io::AsyncRead + Unpin + Send + 'static,
+{
+    let big = vec![1u8; 8 << 20];
+    let filled = tether::time::timeout(Duration::from_millis(300), a.write_all(&big)).await;
+    assert!(filled.is_err(), "8 MiB fit in the buffers of an idle peer");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let slow = done.clone();
+    let reader = tether::spawn(async move {
+        let mut b = b;
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            // Slow until the writer is done, then drains what is left quickly.
+            if !slow.load(std::sync::atomic::Ordering::Relaxed) {
+                tether::time::sleep(Duration::from_millis(5)).await;
+            }
+            if b.read(&mut buf).await.unwrap_or(0) == 0 {
+                return;
+            }
+        }
+    });
+    let (mut in_a_row, mut most, mut writes) = (0u64, 0u64, 0);
+    while writes < 50 {
+        a.wait_writable(both).await;
+        match a.try_write_once(vectored) {
+            Ok(n) => {
+                assert!(n > 0);
+                writes += 1;
+                most = most.max(in_a_row);
+                in_a_row = 0;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => in_a_row += 1,
+            Err(e) => panic!("try_write: {e}"),
+        }
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    drop(a);
+    reader.await.unwrap();
+    most
+}
+
+#[test]
+fn writable_waits_while_the_write_behind_buffer_is_full() {
+    // Rule 4: with `WRITE_CAP` bytes staged or in flight, `try_write`'s `WouldBlock` clears the
+    // write readiness it acted on, and the send completion that frees room sets it again, so
+    // `writable()` (and `ready` with both interests) waits instead of returning at once while
+    // the socket stays writable: that spun at 100% CPU once, 400,000 `WouldBlock`s in a row.
+    on_each(|| async {
+        for (what, vectored, both) in [
+            ("try_write", false, false),
+            (
+                "try_write_vectored after ready(READABLE | WRITABLE)",
+                true,
+                true,
+            ),
+        ] {
+            let (a, b) = pair().await;
+            let most = would_blocks_in_a_row(a, b, vectored, both).await;
+            assert!(most < 100, "TcpStream {what}: {most} WouldBlocks in a row");
+        }
+        let (a, b) = UnixStream::pair().unwrap();
+        let most = would_blocks_in_a_row(a, b, false, false).await;
+        assert!(
+            most < 100,
+            "UnixStream try_write: {most} WouldBlocks in a row"
+        );
+    });
+}

@@ -4,8 +4,10 @@
 //!
 //! `state` packs the resource's readiness bits, a shutdown bit and a 16-bit *tick*:
 //!
-//! 1. Only the reactor adds readiness (`set_readiness`), and each time it does it increments the
-//!    tick. It then takes the waiting wakers under `waiters` and wakes them after unlocking.
+//! 1. Only the reactor adds readiness (`set_readiness`): its events, and on io_uring the
+//!    completions of a stream's receive and sends (`uring_stream.rs` rules 3, 4). Each time it
+//!    does it increments the tick. It then takes the waiting wakers under `waiters` and wakes
+//!    them after unlocking.
 //! 2. A task that finds no readiness stores its waker under `waiters` and re-reads `state` while
 //!    still holding the lock. Because the reactor updates `state` before it takes the lock, the
 //!    task either sees the new readiness or its waker is taken by the reactor: no lost wake-up.

@@ -45,6 +45,19 @@
 //!    next write, flush or close. `flush` waits until nothing is staged or in flight; `close`
 //!    flushes and then shuts down the write direction. Dropping a write half shuts the
 //!    direction down once the bytes before it are sent.
+//!    Write readiness stays the registration's, in completion mode as on the readiness path:
+//!    `writable()`, `ready()` and `poll_write_ready` wait on it, one waiter per direction, so
+//!    combined interests work unchanged (`scheduled_io.rs` rule 7). A write that finds
+//!    `WRITE_CAP` bytes staged or in flight marks the stream `write_full`; `try_write`'s
+//!    `WouldBlock` then clears the write readiness it observed before looking
+//!    (`scheduled_io.rs` rule 3: a send completion that came meanwhile, on another worker,
+//!    bumped the tick and keeps its readiness). The send completion that leaves room below
+//!    `WRITE_CAP` on a stream marked `write_full` sets the write readiness and wakes the
+//!    registration's write waiters, as a poll event would (`AsyncWrite`'s writer is woken by
+//!    every completion). So a `writable()`/`try_write` loop waits while the buffer is full
+//!    instead of spinning on the socket's writability, which has nothing to do with the
+//!    staged bytes; a `POLLOUT` event of the socket's own may still wake it early (readiness
+//!    is a hint), for one `WouldBlock`.
 //! 5. Dropping the stream cancels its receive and gives back its queued buffers; bytes staged
 //!    are still sent (write-behind keeps the promise a successful write made, as the kernel's
 //!    own send buffer would): the send holds the socket open until it completes, and a peer
@@ -62,7 +75,7 @@ use std::task::{Context, Poll, Waker};
 
 use io_uring::{opcode, squeue, types, IoUring};
 
-use crate::io::scheduled_io::{ScheduledIo, ERROR, READABLE, READ_CLOSED};
+use crate::io::scheduled_io::{Direction, ScheduledIo, ERROR, READABLE, READ_CLOSED, WRITABLE};
 use crate::io::uring::Ring;
 use crate::io::uring_op::{self, cancel_entry, Completion};
 use crate::loom::sync::Arc;
@@ -449,7 +462,11 @@ struct State {
     /// The write direction is shut down, or will be once the bytes before it are sent.
     shut_wr: bool,
     shutdown_done: bool,
+    /// `AsyncWrite`'s waiter: a write waiting for room, or a flush or close for the sends.
     writer: Option<Waker>,
+    /// A write found `WRITE_CAP` bytes staged or in flight since the last send completion
+    /// that left room: that completion sets the registration's write readiness (rule 4).
+    write_full: bool,
     /// The stream is gone (rule 5).
     dropped: bool,
     /// The descriptor sends name: the stream's own, or, once the stream is dropped with bytes
@@ -570,6 +587,7 @@ pub(crate) fn activate(
             shut_wr: false,
             shutdown_done: false,
             writer: None,
+            write_full: false,
             dropped: false,
             fd,
             owned: None,
@@ -863,25 +881,44 @@ impl StreamRing {
             Err(e) => return Poll::Ready(Err(e)),
         };
         let mut st = lock(&self.st);
+        match self.stage(&ring, &mut st, bufs) {
+            Some(r) => {
+                coop.made_progress();
+                Poll::Ready(r)
+            }
+            None => {
+                keep_waker(&mut st.writer, cx);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Copies what fits of `bufs` into the staging buffer and starts a send if none is in
+    /// flight (rule 4); returns the count, or the error a write reports. `None` when
+    /// `WRITE_CAP` bytes are staged or in flight already: the stream is marked `write_full`.
+    fn stage(
+        self: &std::sync::Arc<Self>,
+        ring: &Ring,
+        st: &mut State,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Option<io::Result<usize>> {
         if let Some(e) = st.write_err.take() {
-            coop.made_progress();
-            return Poll::Ready(Err(e));
+            return Some(Err(e));
         }
         if st.shut_wr {
-            coop.made_progress();
-            return Poll::Ready(Err(io::Error::new(
+            return Some(Err(io::Error::new(
                 io::ErrorKind::BrokenPipe,
                 "tether: write after the stream's write direction was shut down",
             )));
         }
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         if total == 0 {
-            return Poll::Ready(Ok(0));
+            return Some(Ok(0));
         }
         let pending = st.staging.len() + st.in_flight.len();
         if pending >= WRITE_CAP {
-            keep_waker(&mut st.writer, cx);
-            return Poll::Pending;
+            st.write_full = true;
+            return None;
         }
         let mut room = WRITE_CAP - pending;
         let mut n = 0;
@@ -895,10 +932,9 @@ impl StreamRing {
             }
         }
         if !st.sending {
-            self.start_send(&ring, &mut st);
+            self.start_send(ring, st);
         }
-        coop.made_progress();
-        Poll::Ready(Ok(n))
+        Some(Ok(n))
     }
 
     /// Whether this stream has bytes staged or a send in flight, and the error of one, taken.
@@ -958,22 +994,35 @@ impl StreamRing {
     }
 
     /// `try_write` in completion mode: stages the bytes behind those waiting, if any (`None`
-    /// when nothing waits: the readiness path may write to the socket itself).
+    /// when nothing waits: the readiness path may write to the socket itself). `WouldBlock`
+    /// when `WRITE_CAP` bytes wait; it clears the write readiness seen before, so that
+    /// `writable()` waits for the send completion that makes room (rule 4).
     pub(crate) fn try_write(
         self: &std::sync::Arc<Self>,
         bufs: &[io::IoSlice<'_>],
     ) -> Option<io::Result<usize>> {
-        let st = lock(&self.st);
+        // Seen before the state is: a completion that makes room after this bumps the tick.
+        let seen = self.sched.ready_now_masked(Direction::Write.mask());
+        // Taken before the state's lock and dropped after it: the ring's drop reaps the
+        // stream's operations, whose handlers take that lock.
+        let ring = self.ring();
+        let mut st = lock(&self.st);
         if !st.sending && st.staging.is_empty() && st.write_err.is_none() && !st.shut_wr {
             return None;
         }
+        let staged = match &ring {
+            Ok(ring) => self.stage(ring, &mut st, bufs),
+            Err(_) => Some(Err(crate::io::driver::shutdown_error())),
+        };
         drop(st);
-        let waker = Waker::noop();
-        let mut cx = Context::from_waker(waker);
-        Some(match self.poll_write(&mut cx, bufs) {
-            Poll::Ready(r) => r,
-            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
-        })
+        drop(ring);
+        Some(staged.unwrap_or_else(|| {
+            // Marked `write_full`: the send completion that makes room sets the readiness.
+            if let Some(ev) = seen {
+                self.sched.clear_readiness(ev);
+            }
+            Err(io::ErrorKind::WouldBlock.into())
+        }))
     }
 
     /// Whether the stream may leave completion mode (`into_std`, rule 6): nothing queued,
@@ -1113,6 +1162,17 @@ impl StreamRing {
             let _ = self.shutdown_now(&mut st);
         }
         wakers.extend(st.writer.take());
+        // Rule 4: room again for a write that found none.
+        let room = st.write_full && st.staging.len() + st.in_flight.len() < WRITE_CAP;
+        if room {
+            st.write_full = false;
+        }
+        let dropped = st.dropped;
+        drop(st);
+        if room && !dropped {
+            self.sched.set_readiness(WRITABLE);
+            self.sched.take_wakers(WRITABLE, wakers);
+        }
     }
 }
 
