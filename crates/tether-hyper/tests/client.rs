@@ -2,7 +2,8 @@
 //! POST over http and https (a certificate generated here with rcgen), HTTP/2 by ALPN and by
 //! prior knowledge, connections reused from the pool (accepts counted on the server), the
 //! connect timeout against a listener whose backlog is full (on a paused clock), and the errors
-//! a user sees for a refused connection, an untrusted certificate and a bad scheme.
+//! a user sees for a refused connection, an untrusted certificate, a bad scheme and a relative
+//! URI.
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -329,4 +330,22 @@ async fn the_connect_timeout_names_the_address() {
     // Virtual time: exactly the timeout went by.
     assert_eq!(started.elapsed(), Duration::from_secs(3));
     drop(listener);
+}
+
+/// A relative URI (`/path`, no scheme or host) is refused with a message that says what to
+/// use instead (hyper-util's alone names only `UserAbsoluteUriRequired`).
+#[test]
+fn a_relative_uri_is_refused_with_a_clear_message() {
+    on_both_flavors(|_| async move {
+        let err = Client::new()
+            .get("/path".parse().unwrap())
+            .await
+            .unwrap_err();
+        assert!(!err.is_connect(), "{err}");
+        assert!(
+            err.to_string()
+                .contains("use an absolute URI such as http://host:port/path"),
+            "{err}"
+        );
+    });
 }

@@ -116,8 +116,10 @@ where
     /// [`Error`]: connecting failed (the message names the addresses tried; a TLS error is
     /// its source), the connection closed before the response, or hyper rejected the request.
     pub fn request(&self, req: Request<B>) -> ResponseFuture {
+        let relative = is_relative(req.method(), req.uri());
         ResponseFuture {
             inner: self.inner.request(req),
+            relative,
         }
     }
 
@@ -130,8 +132,10 @@ where
     where
         B: Default,
     {
+        let relative = is_relative(&http::Method::GET, &uri);
         ResponseFuture {
             inner: self.inner.get(uri),
+            relative,
         }
     }
 }
@@ -173,15 +177,25 @@ where
 #[must_use = "a request is sent only when its future is awaited"]
 pub struct ResponseFuture {
     inner: legacy::ResponseFuture,
+    /// The request's URI is relative: hyper-util refuses it (see [`is_relative`]).
+    relative: bool,
+}
+
+/// Whether hyper-util refuses `uri` as not absolute (`UserAbsoluteUriRequired`): it needs a
+/// scheme and an authority, or for `CONNECT` an authority.
+fn is_relative(method: &http::Method, uri: &Uri) -> bool {
+    uri.authority().is_none() || (uri.scheme().is_none() && method != http::Method::CONNECT)
 }
 
 impl Future for ResponseFuture {
     type Output = Result<Response<Incoming>, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.get_mut().inner)
+        let this = self.get_mut();
+        let relative = this.relative;
+        Pin::new(&mut this.inner)
             .poll(cx)
-            .map_err(|inner| Error { inner })
+            .map_err(|inner| Error { inner, relative })
     }
 }
 
@@ -191,12 +205,15 @@ impl fmt::Debug for ResponseFuture {
     }
 }
 
-/// Why a request failed. The message says what happened and, for connection errors, names
-/// the host and each address tried (`client error (Connect): tether-hyper: cannot connect to
-/// 127.0.0.1:8080 (127.0.0.1:8080: connect timed out after 10s)`); the source chain leads to
-/// the underlying `io::Error`, `rustls::Error` or `hyper::Error`.
+/// Why a request failed. The message says what happened and what to do: for connection errors
+/// it names the host and each address tried (`client error (Connect): tether-hyper: cannot
+/// connect to 127.0.0.1:8080 (127.0.0.1:8080: connect timed out after 10s)`), for a relative
+/// URI it asks for an absolute one; the source chain leads to the underlying `io::Error`,
+/// `rustls::Error` or `hyper::Error`.
 pub struct Error {
     inner: legacy::Error,
+    /// The request's URI was relative: the message says to use an absolute one.
+    relative: bool,
 }
 
 impl Error {
@@ -237,6 +254,13 @@ impl fmt::Display for Error {
         write!(f, "{}", self.inner)?;
         if let Some(cause) = self.inner.source() {
             write!(f, ": {cause}")?;
+        }
+        if self.relative && !self.inner.is_connect() {
+            write!(
+                f,
+                ": tether-hyper: the request's URI is relative; use an absolute URI such as \
+                 http://host:port/path"
+            )?;
         }
         Ok(())
     }
