@@ -3,8 +3,9 @@
 //! HTTP/2); a slowly read large response is not a wait for the next head; a request that only
 //! starts like HTTP/2's preface (`PRI `) is still under the header read timeout; at shutdown a
 //! half-sent head is closed at once and a connection cut off reports its requests in flight; a
-//! TLS client that connects and says nothing meets the idle timeout; and the client's connect
-//! timeout bounds its TLS handshake.
+//! TLS client that connects and says nothing meets the idle timeout; the client's connect
+//! timeout bounds its TLS handshake; and HTTP/2 clients that hold a connection without using it
+//! (granting no flow-control window, trickling a header block, only pinging) are ended.
 
 mod support;
 
@@ -44,6 +45,37 @@ fn app() -> Router {
             }),
         )
         .route("/big", get(|| async { vec![b'x'; BIG] }))
+        .route(
+            "/stream",
+            get(|| async {
+                axum::body::Body::new(Chunks {
+                    left: 1024,
+                    chunk: Bytes::from(vec![b'y'; 16 * 1024]),
+                })
+            }),
+        )
+}
+
+/// A body of `left` chunks, each ready at once.
+struct Chunks {
+    left: usize,
+    chunk: Bytes,
+}
+
+impl http_body::Body for Chunks {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.left -= 1;
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(self.chunk.clone()))))
+    }
 }
 
 /// A server on a loopback port, stopped by `stop`, its task giving the shutdown summary.
@@ -292,4 +324,141 @@ async fn the_clients_connect_timeout_bounds_its_tls_handshake() {
         "the error says it timed out: {err:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// An HTTP/2 client whose windows are one 16 KiB frame, so that a response it does not read
+/// stops at once.
+async fn http2_small_window(
+    addr: SocketAddr,
+) -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Empty<Bytes>>,
+    JoinHandle<()>,
+) {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (send, conn) =
+        hyper::client::conn::http2::Builder::new(tether_hyper::TetherExecutor::new())
+            .timer(tether_hyper::TetherTimer)
+            .initial_stream_window_size(16 * 1024)
+            .initial_connection_window_size(16 * 1024)
+            .handshake(tether_hyper::TetherIo::new(stream))
+            .await
+            .unwrap();
+    let conn = tether::spawn(async move {
+        let _ = conn.await;
+    });
+    (send, conn)
+}
+
+/// An HTTP/2 client that stops granting flow-control window (it never reads a streamed
+/// response's body) is waiting for nothing the server can do: it is shut down at the idle
+/// timeout and dropped after the grace period, as an HTTP/1 client that stopped reading is.
+/// Before, the response body being alive looked like a stream with nothing to send yet.
+#[tether::test(start_paused = true)]
+async fn an_http2_client_that_stops_granting_window_is_idle() {
+    let server = start(|s| {
+        s.idle_timeout(Duration::from_secs(1))
+            .header_read_timeout(None)
+            .grace_period(Duration::from_secs(1))
+    })
+    .await;
+    let (mut send, conn) = http2_small_window(server.addr).await;
+    let res = send.send_request(get_request("/stream")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let started = Instant::now();
+    // The body is held, never read.
+    let ended = tether::time::timeout(Duration::from_secs(30), conn).await;
+    assert!(ended.is_ok(), "the connection was never closed");
+    assert!(
+        started.elapsed() <= Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(res);
+}
+
+/// The HTTP/2 connection preface and an empty SETTINGS frame.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
+
+/// HTTP/2 slowloris: a client that trickles a header block (a HEADERS frame without
+/// END_HEADERS, one byte every 100 ms) never completes a request head: it is ended at the
+/// header read timeout, and its `max_connections` place goes to the next client. Before, HTTP/2
+/// was exempt from the header read timeout and every byte counted as activity. (On the real
+/// clock: the trickle must reach the server between the timers' looks.)
+#[tether::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_client_trickling_a_header_block_is_ended() {
+    let server = start(|s| {
+        s.max_connections(1)
+            .header_read_timeout(Duration::from_millis(300))
+            .idle_timeout(Duration::from_millis(300))
+            .grace_period(Duration::from_millis(300))
+    })
+    .await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(H2_PREFACE).await.unwrap();
+    // HEADERS, 200 bytes announced, stream 1, no flags.
+    s.write_all(&[0, 0, 200, 1, 0, 0, 0, 0, 1]).await.unwrap();
+    let trickle = tether::spawn(async move {
+        for _ in 0..50 {
+            if s.write_all(&[0x82]).await.is_err() {
+                return true;
+            }
+            sleep(Duration::from_millis(100)).await;
+        }
+        false
+    });
+    let mut other = Client::connect(server.addr, Proto::Http1).await;
+    let reply = tether::time::timeout(Duration::from_secs(3), other.request("GET", "/", None))
+        .await
+        .expect("the other client was served");
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(trickle.await.unwrap(), "the trickling client was ended");
+}
+
+/// An HTTP/2 client that only pings (no request, or none since its last) is not active: it is
+/// ended at the header read timeout before its first request, at the idle timeout after one.
+#[tether::test(start_paused = true)]
+async fn an_http2_client_that_only_pings_is_ended() {
+    let server = start(|s| {
+        s.header_read_timeout(Duration::from_secs(1))
+            .idle_timeout(Duration::from_secs(2))
+            .grace_period(Duration::from_secs(1))
+    })
+    .await;
+    // No request at all: ended at the header read timeout.
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(H2_PREFACE).await.unwrap();
+    let lasted = pings_until_closed(&mut s).await;
+    assert!(lasted <= Duration::from_secs(2), "{lasted:?}");
+    // One request (`GET /`: HEADERS with END_STREAM and END_HEADERS, :method GET, :scheme
+    // http, :path / from HPACK's static table), then only pings: ended at the idle timeout.
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(H2_PREFACE).await.unwrap();
+    s.write_all(&[0, 0, 3, 1, 5, 0, 0, 0, 1, 0x82, 0x86, 0x84])
+        .await
+        .unwrap();
+    let lasted = pings_until_closed(&mut s).await;
+    assert!(
+        lasted >= Duration::from_secs(2) && lasted <= Duration::from_secs(6),
+        "{lasted:?}"
+    );
+}
+
+/// Sends an HTTP/2 PING every 500 ms (reading the acknowledgements) until the server closes
+/// `s`; how long that took (at most 30 s).
+async fn pings_until_closed(s: &mut TcpStream) -> Duration {
+    let ping = [0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+    let started = Instant::now();
+    let mut buf = vec![0u8; 4096];
+    while started.elapsed() < Duration::from_secs(30) {
+        if s.write_all(&ping).await.is_err() {
+            return started.elapsed();
+        }
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while let Ok(r) = tether::time::timeout_at(deadline, s.read(&mut buf)).await {
+            if matches!(r, Ok(0) | Err(_)) {
+                return started.elapsed();
+            }
+        }
+    }
+    panic!("the pinging client was never closed");
 }

@@ -17,16 +17,22 @@
 //!    at both looks: the connection waited for a whole timeout. hyper's own header timeout is
 //!    off: it files a timer (a new boxed sleep) for every request and makes the connection
 //!    loop once more after each, about 12% of a small request's instructions; this costs a few
-//!    counter updates per request. HTTP/2 connections (told by the client's whole preface,
-//!    `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`) are exempt: streams are not heads; rule 2 covers
-//!    them.
-//! 2. **Idle**: a connection with no byte read or written for the idle timeout is shut down
-//!    gracefully (HTTP/1: closed once the response in flight, if any, is written; HTTP/2:
-//!    `GOAWAY`, streams in flight finish), unless it is waiting for the server: a handler
-//!    still running, or a response body with nothing to send yet while the client would take
-//!    it (its last write did not find the socket full). The check is a timer that is re-armed
-//!    when it finds activity since its last expiry, so a silent connection is closed between
-//!    one and two idle timeouts after its last byte; the I/O path only stores flags.
+//!    counter updates per request. An HTTP/2 connection (told by the client's whole preface,
+//!    `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`) must complete its first request head one
+//!    timeout after it was accepted (a client that trickles a header block or only pings is
+//!    closed); after that rule 2 covers it (streams are not heads).
+//! 2. **Idle**: a connection without activity for the idle timeout is shut down gracefully
+//!    (HTTP/1: closed once the response in flight, if any, is written; HTTP/2: `GOAWAY`,
+//!    streams in flight finish), unless it is waiting for the server: a handler still
+//!    running, or a response body whose last poll found nothing to send yet while the client
+//!    would take bytes (its last write did not find the socket full). A body whose last poll
+//!    gave a frame that hyper has not written waits for the client (a full socket, or an
+//!    HTTP/2 client that grants no flow-control window): idle. Activity is, for HTTP/1, any
+//!    byte read or written; for HTTP/2, a request head completed, a response body frame
+//!    produced, or a write while a response is open (so a client's pings, trickled frames or
+//!    window updates alone are not activity). The check is a timer that is re-armed when it
+//!    finds activity since its last expiry, so a connection is closed between one and two
+//!    idle timeouts after its last activity; the I/O path only stores flags.
 //! 3. **Bounded drain**: a connection shut down for idleness that has not finished within the
 //!    grace period (a client that stopped reading, so the response in flight cannot be
 //!    written) is dropped.
@@ -156,6 +162,11 @@ pub(crate) async fn serve_connection<T, S, B>(
         if let Some((timer, d, last)) = head_check.as_mut() {
             if Pin::new(&mut *timer).poll(cx).is_ready() {
                 if watch.http2.load(Ordering::Relaxed) {
+                    if watch.done.load(Ordering::Relaxed) == 0 {
+                        // No request head one timeout after the connection was accepted: a
+                        // client trickling a header block, or one that only pings.
+                        return Poll::Ready(());
+                    }
                     head_check = None;
                     continue;
                 }
@@ -203,12 +214,17 @@ struct Watch {
     /// response's body is dropped (hyper drops it once written, or on an error; a one-chunk
     /// body as soon as it is queued).
     open: AtomicUsize,
+    /// Open response bodies whose last poll found nothing to send (rule 2: the server has
+    /// yet to produce it); one whose last poll gave a frame waits for hyper to write it, so
+    /// for the client to take it.
+    bodies_pending: AtomicUsize,
     /// Writes that made progress (rule 1).
     writes: AtomicU64,
     /// The last write or flush waits for the client to take bytes (rules 1, 2 and 4): the
     /// socket was full, or (io_uring) the queued bytes are not sent yet.
     write_blocked: AtomicBool,
-    /// The client opened with HTTP/2's preface: rule 1 does not apply.
+    /// The client opened with HTTP/2's preface: rule 1 applies to its first head only, and
+    /// rule 2's activity is requests and responses, not bytes.
     http2: AtomicBool,
 }
 
@@ -223,11 +239,17 @@ impl Watch {
     }
 
     /// Rule 2: the connection waits for the server, not the client: a handler still runs, or
-    /// a response body has nothing to send yet while the client would take it.
+    /// a response body has nothing to send yet (its last poll was pending) while the client
+    /// would take bytes.
     fn awaits_server(&self, in_flight: &AtomicUsize) -> bool {
         in_flight.load(Ordering::Relaxed) > 0
-            || (self.open.load(Ordering::Relaxed) > 0
+            || (self.bodies_pending.load(Ordering::Relaxed) > 0
                 && !self.write_blocked.load(Ordering::Relaxed))
+    }
+
+    /// Rule 2: the connection made progress.
+    fn note_activity(&self) {
+        self.activity.store(true, Ordering::Relaxed);
     }
 }
 
@@ -249,12 +271,39 @@ impl WatchSeen {
     }
 }
 
-/// Holds one open request of rule 1 (in the service's future, then in the response's body).
-struct Open(Arc<Watch>);
+/// Holds one open request of rule 1 (in the service's future, then in the response's body),
+/// and whether its body counts in [`Watch::bodies_pending`].
+struct Open {
+    watch: Arc<Watch>,
+    /// The body's last poll was pending: it is counted in `bodies_pending`.
+    body_pending: bool,
+}
+
+impl Open {
+    /// Notes how the response body's poll ended (rule 2).
+    fn polled<T>(&mut self, res: &Poll<Option<T>>) {
+        let pending = res.is_pending();
+        if pending != self.body_pending {
+            self.body_pending = pending;
+            if pending {
+                self.watch.bodies_pending.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.watch.bodies_pending.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        if let Poll::Ready(Some(_)) = res {
+            // A frame produced: the response makes progress.
+            self.watch.note_activity();
+        }
+    }
+}
 
 impl Drop for Open {
     fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::Relaxed);
+        self.watch.open.fetch_sub(1, Ordering::Relaxed);
+        if self.body_pending {
+            self.watch.bodies_pending.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -299,8 +348,21 @@ struct Watched<T> {
 }
 
 impl<T> Watched<T> {
+    /// Bytes were read: activity for HTTP/1 (rule 2); for HTTP/2 only requests and responses
+    /// count (a client that pings or trickles a header block is not active).
+    fn note_read(&self) {
+        if !self.watch.http2.load(Ordering::Relaxed) {
+            self.watch.note_activity();
+        }
+    }
+
+    /// Bytes were written: activity for HTTP/1, and for HTTP/2 while a response is open (a
+    /// response body handed to hyper in one chunk is written as the client's window allows).
     fn note(&self) {
-        self.watch.activity.store(true, Ordering::Relaxed);
+        if !self.watch.http2.load(Ordering::Relaxed) || self.watch.open.load(Ordering::Relaxed) > 0
+        {
+            self.watch.note_activity();
+        }
     }
 
     /// A write finished as `res`.
@@ -344,7 +406,7 @@ impl<T: TetherStream> hyper::rt::Read for Watched<T> {
             }
         };
         if res.is_ready() {
-            this.note();
+            this.note_read();
         }
         res
     }
@@ -418,7 +480,11 @@ where
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.watch.done.fetch_add(1, Ordering::Relaxed);
         self.watch.open.fetch_add(1, Ordering::Relaxed);
-        let open = Some(Open(self.watch.clone()));
+        self.watch.note_activity();
+        let open = Some(Open {
+            watch: self.watch.clone(),
+            body_pending: false,
+        });
         CountedFuture {
             inner: self.inner.call(req),
             _in_flight: InFlight(self.in_flight.clone()),
@@ -448,16 +514,17 @@ where
         let this = self.project();
         let res = std::task::ready!(this.inner.poll(cx));
         let open = this.open.take();
-        Poll::Ready(res.map(|resp| resp.map(|inner| OpenBody { inner, _open: open })))
+        Poll::Ready(res.map(|resp| resp.map(|inner| OpenBody { inner, open })))
     }
 }
 
 pin_project_lite::pin_project! {
-    /// A response's body, holding its request open (rule 1) until hyper drops it.
+    /// A response's body, holding its request open (rule 1) until hyper drops it and noting
+    /// how each poll ended (rule 2).
     struct OpenBody<B> {
         #[pin]
         inner: B,
-        _open: Option<Open>,
+        open: Option<Open>,
     }
 }
 
@@ -469,7 +536,12 @@ impl<B: http_body::Body> http_body::Body for OpenBody<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
-        self.project().inner.poll_frame(cx)
+        let this = self.project();
+        let res = this.inner.poll_frame(cx);
+        if let Some(open) = this.open.as_mut() {
+            open.polled(&res);
+        }
+        res
     }
 
     fn is_end_stream(&self) -> bool {

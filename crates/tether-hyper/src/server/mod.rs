@@ -236,8 +236,10 @@ macro_rules! options {
         /// does). A connection's first head must be complete this long after it was accepted;
         /// a later one between one and two times `timeout` after the previous response was
         /// written (a keep-alive connection's wait for its next request counts). A slow
-        /// handler or a long streamed response does not count; HTTP/2 connections are exempt
-        /// (see [`idle_timeout`](Self::idle_timeout)). It costs no timer or allocation per
+        /// handler or a long streamed response does not count. An HTTP/2 connection must
+        /// complete its first request head this long after it was accepted (a client that
+        /// trickles a header block or only pings is closed); between its requests it is
+        /// governed by [`idle_timeout`](Self::idle_timeout). It costs no timer or allocation per
         /// request (a timer per connection that looks once per timeout). `None` turns it off;
         /// default [`DEFAULT_HEADER_READ_TIMEOUT`].
         pub fn header_read_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
@@ -245,12 +247,15 @@ macro_rules! options {
             self
         }
 
-        /// Closes, gracefully, a connection on which no byte was read or written for this long
-        /// (between one and two times `timeout` after its last byte, see the module docs);
-        /// this also ends clients that connect and send nothing (a TLS handshake included).
-        /// A connection that waits for the server is not idle: a handler still running, or a
-        /// streamed response body with nothing to send yet; one whose client stopped reading
-        /// is. `None` turns it off; default [`DEFAULT_IDLE_TIMEOUT`].
+        /// Closes, gracefully, a connection without activity for this long (between one and
+        /// two times `timeout` after its last, see the module docs): for HTTP/1 a byte read or
+        /// written; for HTTP/2 a request started, a response body frame produced or response
+        /// bytes written (pings and window updates alone are not activity). This also ends
+        /// clients that connect and send nothing (a TLS handshake included). A connection that
+        /// waits for the server is not idle: a handler still running, or a streamed response
+        /// body with nothing to send yet; one whose client stopped reading (HTTP/1) or stopped
+        /// granting flow-control window (HTTP/2) is. `None` turns it off; default
+        /// [`DEFAULT_IDLE_TIMEOUT`].
         pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
             self.config.idle_timeout = timeout.into();
             self
