@@ -602,3 +602,80 @@ fn writable_waits_while_the_write_behind_buffer_is_full() {
         );
     });
 }
+
+/// Two tasks reading through `&TcpStream` at once, both waiting when the bytes arrive: both are
+/// woken (`uring_stream.rs` rule 7). The stream kept one reader's waker, so the other task was
+/// never woken and waited for bytes that had already come.
+#[test]
+fn two_tasks_reading_through_a_shared_stream_are_both_woken() {
+    on_each(|| async {
+        let (client, mut server) = pair().await;
+        let client = std::sync::Arc::new(client);
+        // Completion mode starts at the first read: one round trip first.
+        server.write_all(b"x").await.unwrap();
+        let mut one = [0u8; 1];
+        (&*client).read_exact(&mut one).await.unwrap();
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let c = client.clone();
+                tether::spawn(async move {
+                    let mut b = [0u8; 4];
+                    (&*c).read_exact(&mut b).await.unwrap();
+                    b
+                })
+            })
+            .collect();
+        // Both readers wait before the bytes come.
+        for _ in 0..10 {
+            tether::task::yield_now().await;
+        }
+        server.write_all(b"abcdefgh").await.unwrap();
+        server.flush().await.unwrap();
+        let mut got = Vec::new();
+        for r in readers {
+            let b = tether::time::timeout(Duration::from_secs(10), r)
+                .await
+                .expect("a reader was never woken")
+                .unwrap();
+            got.push(b);
+        }
+        got.sort();
+        assert_eq!(got, [*b"abcd", *b"efgh"]);
+    });
+}
+
+/// Two tasks writing through `&TcpStream` at once while the write-behind buffer is full: both
+/// finish once the peer reads (rule 7). The stream kept one writer's waker, so the other task
+/// was never woken when room came back.
+#[test]
+fn two_tasks_writing_through_a_shared_stream_are_both_woken() {
+    on_each(|| async {
+        let (client, mut server) = pair().await;
+        let client = std::sync::Arc::new(client);
+        const EACH: usize = 2 << 20;
+        let writers: Vec<_> = (0..2u8)
+            .map(|i| {
+                let c = client.clone();
+                tether::spawn(async move {
+                    (&*c).write_all(&vec![i; EACH]).await.unwrap();
+                    (&*c).flush().await.unwrap();
+                })
+            })
+            .collect();
+        for _ in 0..10 {
+            tether::task::yield_now().await;
+        }
+        let mut back = vec![0u8; 2 * EACH];
+        tether::time::timeout(Duration::from_secs(20), server.read_exact(&mut back))
+            .await
+            .expect("a writer was never woken")
+            .unwrap();
+        for w in writers {
+            tether::time::timeout(Duration::from_secs(10), w)
+                .await
+                .expect("a writer never finished")
+                .unwrap();
+        }
+        assert_eq!(back.iter().filter(|&&b| b == 1).count(), EACH);
+    });
+}

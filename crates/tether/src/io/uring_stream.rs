@@ -66,6 +66,10 @@
 //!    kernel resolves a descriptor at submission).
 //! 6. `into_std` refuses a stream in this mode (`WouldBlock`-free conversions need the
 //!    kernel's queue to be the only one, and a receive in flight may hold bytes already).
+//! 7. Several tasks may read or write through `&stream` at once (the `futures-io` traits are
+//!    implemented for `&TcpStream` and `&UnixStream`): each direction keeps the wakers of every
+//!    `poll_*` call waiting (once each, by `will_wake`), as the readiness path does
+//!    (`scheduled_io.rs` rule 6), and the completion that lets them retry wakes them all.
 
 use std::collections::VecDeque;
 use std::io;
@@ -452,7 +456,8 @@ struct State {
     read_err: Option<io::Error>,
     /// The last receive ended for want of buffers: the next read takes the readiness path.
     starved: bool,
-    reader: Option<Waker>,
+    /// The `poll_read`s waiting for bytes: every task reading through `&stream` (rule 7).
+    reader: PollWakers,
     /// Bytes written and not yet handed to a send (rule 4).
     staging: Vec<u8>,
     /// The bytes of the send in flight, if one is (`sending`); the kernel reads them.
@@ -462,8 +467,9 @@ struct State {
     /// The write direction is shut down, or will be once the bytes before it are sent.
     shut_wr: bool,
     shutdown_done: bool,
-    /// `AsyncWrite`'s waiter: a write waiting for room, or a flush or close for the sends.
-    writer: Option<Waker>,
+    /// `AsyncWrite`'s waiters: writes waiting for room, flushes and closes waiting for the sends
+    /// (every task writing through `&stream`: rule 7).
+    writer: PollWakers,
     /// A write found `WRITE_CAP` bytes staged or in flight since the last send completion
     /// that left room: that completion sets the registration's write readiness (rule 4).
     write_full: bool,
@@ -579,14 +585,14 @@ pub(crate) fn activate(
             eof: false,
             read_err: None,
             starved: false,
-            reader: None,
+            reader: PollWakers::default(),
             staging: Vec::new(),
             in_flight: Vec::new(),
             sending: false,
             write_err: None,
             shut_wr: false,
             shutdown_done: false,
-            writer: None,
+            writer: PollWakers::default(),
             write_full: false,
             dropped: false,
             fd,
@@ -595,10 +601,21 @@ pub(crate) fn activate(
     }))
 }
 
-fn keep_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
-    match slot {
-        Some(w) if w.will_wake(cx.waker()) => {}
-        _ => *slot = Some(cx.waker().clone()),
+/// The wakers of the `poll_*` calls waiting in one direction (rule 7): each kept once
+/// (`will_wake`), all taken by the completion that lets them retry.
+#[derive(Default)]
+struct PollWakers(Vec<Waker>);
+
+impl PollWakers {
+    /// Takes every waker, for waking after the state's lock is released.
+    fn take(&mut self) -> Vec<Waker> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+fn keep_waker(wakers: &mut PollWakers, cx: &Context<'_>) {
+    if !wakers.0.iter().any(|w| w.will_wake(cx.waker())) {
+        wakers.0.push(cx.waker().clone());
     }
 }
 
