@@ -567,3 +567,67 @@ async fn an_abort_handle_made_after_the_output_was_taken_is_finished() {
     assert_eq!(abort.id(), h.id());
     abort.abort();
 }
+
+/// A blocking thread's `on_thread_start` and `on_thread_stop` hooks that panic are reported and
+/// the thread goes on: its job runs and the runtime's drop returns. The panics unwound out of
+/// the thread, which stayed counted, so the job never ran and the drop waited forever.
+#[test]
+fn a_panicking_hook_on_a_blocking_thread_is_reported_and_the_pool_goes_on() {
+    for multi in [false, true] {
+        within(Duration::from_secs(30), "hooks", move || {
+            let reports = Arc::new(AtomicUsize::new(0));
+            let r = reports.clone();
+            let mut b = if multi {
+                Builder::new_multi_thread()
+            } else {
+                Builder::new_current_thread()
+            };
+            if multi {
+                b.worker_threads(1);
+            }
+            let rt = b
+                .quiet()
+                .on_thread_start(|| panic!("start hook boom"))
+                .on_thread_stop(|| panic!("stop hook boom"))
+                .on_unhandled_failure(move |f| {
+                    assert!(f.thread().is_some(), "{f}");
+                    r.fetch_add(1, Ordering::SeqCst);
+                })
+                .build()
+                .unwrap();
+            let five = rt.block_on(async { tether::task::spawn_blocking(|| 5).await.unwrap() });
+            assert_eq!(five, 5);
+            drop(rt);
+            // A start and a stop per thread: the blocking thread's, and the worker's.
+            let threads = if multi { 2 } else { 1 };
+            assert_eq!(reports.load(Ordering::SeqCst), 2 * threads);
+        });
+    }
+}
+
+/// The thread hooks run inside the runtime's context, on workers and blocking threads alike, as
+/// in tokio (`Handle::current()` in a start hook used to panic: no runtime yet).
+#[test]
+fn thread_hooks_run_inside_the_runtime() {
+    within(Duration::from_secs(30), "hooks", || {
+        let outside = Arc::new(AtomicUsize::new(0));
+        let (o1, o2) = (outside.clone(), outside.clone());
+        let rt = Builder::new_multi_thread()
+            .worker_threads(1)
+            .on_thread_start(move || {
+                if Handle::try_current().is_err() {
+                    o1.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+            .on_thread_stop(move || {
+                if Handle::try_current().is_err() {
+                    o2.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+            .build()
+            .unwrap();
+        rt.block_on(async { tether::task::spawn_blocking(|| ()).await.unwrap() });
+        drop(rt);
+        assert_eq!(outside.load(Ordering::SeqCst), 0);
+    });
+}

@@ -214,14 +214,31 @@ fn is_pool_thread() -> bool {
     IS_POOL_THREAD.with(|c| c.get())
 }
 
+/// Runs a pool thread's start or stop hook. A panic in it is handed to the failure policy:
+/// unwound, it would end the thread with the thread still counted (so `wait`, and the
+/// runtime's drop, would wait for it forever) and its job never run.
+fn run_hook(rt: &RuntimeShared, hook: Option<&(dyn Fn() + Send + Sync)>) {
+    let Some(f) = hook else { return };
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        let thread = thread::current();
+        crate::task::contain(|| {
+            rt.report_unhandled(&crate::diag::UnhandledFailure::worker(
+                thread.name().unwrap_or("tether-blocking"),
+                crate::task::panic_message(payload.as_ref()),
+            ))
+        });
+        crate::task::contain(move || drop(payload));
+    }
+}
+
 /// A pool thread: runs jobs until it has been idle for `keep_alive` or the pool shuts down
 /// (rule 2).
 fn worker(rt: Arc<RuntimeShared>, number: usize) {
     IS_POOL_THREAD.with(|c| c.set(true));
-    if let Some(f) = &rt.blocking.hooks.on_start {
-        f();
-    }
+    // The hooks run inside the runtime's context (`Handle::current()` works there, as in
+    // tokio), and a panic in one is reported, never unwound past the pool's count (rule 2).
     let _enter = context::enter(Handle { shared: rt.clone() });
+    run_hook(&rt, rt.blocking.hooks.on_start.as_deref());
     let pool = &rt.blocking;
     let mut st = lock(&pool.state);
     loop {
@@ -254,9 +271,7 @@ fn worker(rt: Arc<RuntimeShared>, number: usize) {
     st.threads -= 1;
     st.retiring += 1;
     drop(st);
-    if let Some(f) = &pool.hooks.on_stop {
-        f();
-    }
+    run_hook(&rt, pool.hooks.on_stop.as_deref());
     let mut st = lock(&pool.state);
     st.retiring -= 1;
     // Rule 4. The handle is there: the spawner listed it before releasing the lock.

@@ -238,13 +238,16 @@ impl Builder {
     }
 
     /// Runs `f` at the start of every thread the runtime starts (workers and blocking threads),
-    /// on that thread.
+    /// on that thread, inside the runtime's context (`Handle::current()` works there). A panic
+    /// in `f` is reported to the failure policy ([`on_unhandled_failure`](Builder::on_unhandled_failure))
+    /// and the thread goes on.
     pub fn on_thread_start<F: Fn() + Send + Sync + 'static>(&mut self, f: F) -> &mut Builder {
         self.hooks.on_start = Some(Arc::new(f));
         self
     }
 
-    /// Runs `f` at the end of every thread the runtime starts, on that thread.
+    /// Runs `f` at the end of every thread the runtime starts, on that thread, inside the
+    /// runtime's context. A panic in `f` is reported as one in `on_thread_start` is.
     pub fn on_thread_stop<F: Fn() + Send + Sync + 'static>(&mut self, f: F) -> &mut Builder {
         self.hooks.on_stop = Some(Arc::new(f));
         self

@@ -346,8 +346,9 @@ fn steal_into(
 /// A worker thread's body.
 pub(super) fn run(rt: Arc<RuntimeShared>, index: usize, run_queue: Worker<Task>) {
     let sh = rt.sched.multi_thread();
-    run_hook(&rt, sh.hooks.on_start.as_deref());
+    // The hook runs inside the runtime's context (`Handle::current()` works there, as in tokio).
     let _enter = context::enter(Handle { shared: rt.clone() });
+    run_hook(&rt, sh.hooks.on_start.as_deref());
     let ctx = WorkerCtx {
         rt: rt.clone(),
         index,
