@@ -144,6 +144,11 @@ async fn lookup(host: String) -> io::Result<Vec<SocketAddr>> {
         use std::net::ToSocketAddrs as _;
         match host.to_socket_addrs() {
             Ok(it) => Ok(it.collect::<Vec<_>>()),
+            // A well-formed "name:port" whose name is unknown needs no lesson in the format.
+            Err(e) if has_port(&host) => Err(io::Error::new(
+                e.kind(),
+                format!("could not resolve {host:?}: {e}"),
+            )),
             Err(e) => Err(io::Error::new(
                 e.kind(),
                 format!(
@@ -154,6 +159,12 @@ async fn lookup(host: String) -> io::Result<Vec<SocketAddr>> {
         }
     });
     job.await.map_err(io::Error::from)?
+}
+
+/// Whether `host` ends in a port number (`name:port`, `[v6]:port`).
+fn has_port(host: &str) -> bool {
+    host.rsplit_once(':')
+        .is_some_and(|(name, port)| !name.is_empty() && port.parse::<u16>().is_ok())
 }
 
 /// Resolves a host name to socket addresses with the system resolver, on the blocking pool.
