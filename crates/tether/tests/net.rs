@@ -162,14 +162,6 @@ async fn invalid_addresses_have_clear_messages() {
     let err = TcpStream::connect("127.0.0.1").await.unwrap_err(); // no port
     assert!(err.to_string().contains("host:port"), "{err}");
 
-    // A well-formed name that does not resolve gets no lesson in the format.
-    let err = TcpStream::connect("no-such-host.invalid:80")
-        .await
-        .unwrap_err();
-    let msg = err.to_string();
-    assert!(msg.contains("no-such-host.invalid:80"), "{msg}");
-    assert!(!msg.contains("expected"), "{msg}");
-
     let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let err = TcpListener::bind(taken.local_addr().unwrap())
         .await

@@ -224,3 +224,19 @@ pub(crate) fn with_context(e: io::Error, action: &str, addr: &dyn std::fmt::Disp
     let message = format!("{action} {addr}: {e}{hint}");
     crate::io::context::contextual(e, message)
 }
+
+#[cfg(test)]
+mod tests {
+    /// A resolver error gets the format hint only when the input does not end in a port: an
+    /// unknown name in a well-formed "name:port" (which tests cannot ask the system resolver
+    /// about without leaving loopback) needs no lesson in the format.
+    #[test]
+    fn the_format_hint_is_for_inputs_without_a_port() {
+        assert!(super::has_port("no-such-host.invalid:80"));
+        assert!(super::has_port("[::1]:8080"));
+        assert!(!super::has_port("localhost"));
+        assert!(!super::has_port("localhost:http"));
+        assert!(!super::has_port(":80"));
+        assert!(!super::has_port("host:99999"));
+    }
+}
