@@ -602,20 +602,34 @@ pub(crate) fn activate(
 }
 
 /// The wakers of the `poll_*` calls waiting in one direction (rule 7): each kept once
-/// (`will_wake`), all taken by the completion that lets them retry.
+/// (`will_wake`), all taken by the completion that lets them retry. The first is kept inline:
+/// the usual single task allocates nothing.
 #[derive(Default)]
-struct PollWakers(Vec<Waker>);
+struct PollWakers {
+    first: Option<Waker>,
+    more: Vec<Waker>,
+}
 
 impl PollWakers {
     /// Takes every waker, for waking after the state's lock is released.
-    fn take(&mut self) -> Vec<Waker> {
-        std::mem::take(&mut self.0)
+    fn take(&mut self) -> impl Iterator<Item = Waker> {
+        self.first
+            .take()
+            .into_iter()
+            .chain(std::mem::take(&mut self.more))
     }
 }
 
 fn keep_waker(wakers: &mut PollWakers, cx: &Context<'_>) {
-    if !wakers.0.iter().any(|w| w.will_wake(cx.waker())) {
-        wakers.0.push(cx.waker().clone());
+    let waker = cx.waker();
+    match &wakers.first {
+        None => wakers.first = Some(waker.clone()),
+        Some(w) if w.will_wake(waker) => {}
+        Some(_) => {
+            if !wakers.more.iter().any(|w| w.will_wake(waker)) {
+                wakers.more.push(waker.clone());
+            }
+        }
     }
 }
 
