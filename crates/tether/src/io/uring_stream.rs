@@ -456,8 +456,8 @@ struct State {
     read_err: Option<io::Error>,
     /// The last receive ended for want of buffers: the next read takes the readiness path.
     starved: bool,
-    /// The `poll_read`s waiting for bytes: every task reading through `&stream` (rule 7).
-    reader: PollWakers,
+    /// The first `poll_read` waiting for bytes (rule 7: the others' are in `more_wakers`).
+    reader: Option<Waker>,
     /// Bytes written and not yet handed to a send (rule 4).
     staging: Vec<u8>,
     /// The bytes of the send in flight, if one is (`sending`); the kernel reads them.
@@ -467,9 +467,11 @@ struct State {
     /// The write direction is shut down, or will be once the bytes before it are sent.
     shut_wr: bool,
     shutdown_done: bool,
-    /// `AsyncWrite`'s waiters: writes waiting for room, flushes and closes waiting for the sends
-    /// (every task writing through `&stream`: rule 7).
-    writer: PollWakers,
+    /// `AsyncWrite`'s first waiter: a write waiting for room, a flush or close waiting for the
+    /// sends (rule 7: the others' are in `more_wakers`).
+    writer: Option<Waker>,
+    /// The waiters beyond the first of each direction, when several tasks use `&stream`.
+    more_wakers: Option<Box<MoreWakers>>,
     /// A write found `WRITE_CAP` bytes staged or in flight since the last send completion
     /// that left room: that completion sets the registration's write readiness (rule 4).
     write_full: bool,
@@ -585,14 +587,15 @@ pub(crate) fn activate(
             eof: false,
             read_err: None,
             starved: false,
-            reader: PollWakers::default(),
+            reader: None,
             staging: Vec::new(),
             in_flight: Vec::new(),
             sending: false,
             write_err: None,
             shut_wr: false,
             shutdown_done: false,
-            writer: PollWakers::default(),
+            writer: None,
+            more_wakers: None,
             write_full: false,
             dropped: false,
             fd,
@@ -601,35 +604,58 @@ pub(crate) fn activate(
     }))
 }
 
-/// The wakers of the `poll_*` calls waiting in one direction (rule 7): each kept once
-/// (`will_wake`), all taken by the completion that lets them retry. The first is kept inline:
-/// the usual single task allocates nothing.
+/// A direction of a stream (rule 7's waiters).
+#[derive(Clone, Copy)]
+enum Side {
+    Read,
+    Write,
+}
+
+/// The wakers of the `poll_*` calls waiting beyond the first in each direction (rule 7); boxed,
+/// and only when a second task waits, so a stream's state grows by one word.
 #[derive(Default)]
-struct PollWakers {
-    first: Option<Waker>,
-    more: Vec<Waker>,
+struct MoreWakers {
+    read: Vec<Waker>,
+    write: Vec<Waker>,
 }
 
-impl PollWakers {
-    /// Takes every waker, for waking after the state's lock is released.
-    fn take(&mut self) -> impl Iterator<Item = Waker> {
-        self.first
-            .take()
-            .into_iter()
-            .chain(std::mem::take(&mut self.more))
-    }
-}
-
-fn keep_waker(wakers: &mut PollWakers, cx: &Context<'_>) {
-    let waker = cx.waker();
-    match &wakers.first {
-        None => wakers.first = Some(waker.clone()),
-        Some(w) if w.will_wake(waker) => {}
-        Some(_) => {
-            if !wakers.more.iter().any(|w| w.will_wake(waker)) {
-                wakers.more.push(waker.clone());
+impl State {
+    /// Keeps `cx`'s waker among `side`'s waiters unless one of them already wakes it (rule 7).
+    fn keep_waker(&mut self, side: Side, cx: &Context<'_>) {
+        let waker = cx.waker();
+        let first = match side {
+            Side::Read => &mut self.reader,
+            Side::Write => &mut self.writer,
+        };
+        match first {
+            None => *first = Some(waker.clone()),
+            Some(w) if w.will_wake(waker) => {}
+            Some(_) => {
+                let more = self.more_wakers.get_or_insert_with(Box::default);
+                let list = match side {
+                    Side::Read => &mut more.read,
+                    Side::Write => &mut more.write,
+                };
+                if !list.iter().any(|w| w.will_wake(waker)) {
+                    list.push(waker.clone());
+                }
             }
         }
+    }
+
+    /// Takes every waker of `side`, for waking after the state's lock is released.
+    fn take_wakers(&mut self, side: Side) -> impl Iterator<Item = Waker> {
+        let (first, more) = match (side, self.more_wakers.as_deref_mut()) {
+            (Side::Read, more) => (
+                self.reader.take(),
+                more.map(|m| std::mem::take(&mut m.read)),
+            ),
+            (Side::Write, more) => (
+                self.writer.take(),
+                more.map(|m| std::mem::take(&mut m.write)),
+            ),
+        };
+        first.into_iter().chain(more.unwrap_or_default())
     }
 }
 
@@ -785,7 +811,7 @@ impl StreamRing {
                 return ReadStep::Done(Poll::Ready(Err(e)));
             }
         }
-        keep_waker(&mut st.reader, cx);
+        st.keep_waker(Side::Read, cx);
         drop(st);
         crate::io::poll_evented::check_driven_elsewhere(rt, "a stream's io_uring receive");
         ReadStep::Done(Poll::Pending)
@@ -894,7 +920,7 @@ impl StreamRing {
         match st.recv {
             Recv::Idle => None,
             _ => {
-                keep_waker(&mut st.reader, cx);
+                st.keep_waker(Side::Read, cx);
                 Some(Poll::Pending)
             }
         }
@@ -918,7 +944,7 @@ impl StreamRing {
                 Poll::Ready(r)
             }
             None => {
-                keep_waker(&mut st.writer, cx);
+                st.keep_waker(Side::Write, cx);
                 Poll::Pending
             }
         }
@@ -974,7 +1000,7 @@ impl StreamRing {
             return Poll::Ready(Err(e));
         }
         if st.sending || !st.staging.is_empty() {
-            keep_waker(&mut st.writer, cx);
+            st.keep_waker(Side::Write, cx);
             return Poll::Pending;
         }
         Poll::Ready(Ok(()))
@@ -1078,7 +1104,7 @@ impl StreamRing {
         }
         st.queued = 0;
         bufs(&ring).release(st.queue.take_all().map(|c| c.bid));
-        let (reader, writer) = (st.reader.take(), st.writer.take());
+        let (reader, writer) = (st.take_wakers(Side::Read), st.take_wakers(Side::Write));
         if st.write_err.is_none() && (st.sending || !st.staging.is_empty()) {
             // Sends outlive the stream: they get a descriptor of their own (rule 5).
             // SAFETY: `fd` is the stream's open descriptor (the stream's drop closes it only
@@ -1154,7 +1180,7 @@ impl StreamRing {
             st.read_err = Some(error_of(res));
             ready |= ERROR;
         }
-        wakers.extend(st.reader.take());
+        wakers.extend(st.take_wakers(Side::Read));
         drop(st);
         self.sched.set_readiness(ready);
         self.sched.take_wakers(ready, wakers);
@@ -1192,7 +1218,7 @@ impl StreamRing {
         } else if !st.sending && st.shut_wr && !st.shutdown_done {
             let _ = self.shutdown_now(&mut st);
         }
-        wakers.extend(st.writer.take());
+        wakers.extend(st.take_wakers(Side::Write));
         // Rule 4: room again for a write that found none.
         let room = st.write_full && st.staging.len() + st.in_flight.len() < WRITE_CAP;
         if room {
