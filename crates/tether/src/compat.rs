@@ -108,9 +108,11 @@ use pin_project_lite::pin_project;
 /// The name of the background runtime's threads.
 const THREAD_NAME: &str = "tether-compat-tokio";
 
+/// The background tokio runtime, once started.
+static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+
 /// The background tokio runtime, started on first use (see the module docs).
 fn background_runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -160,8 +162,9 @@ pin_project! {
     impl<F> PinnedDrop for Compat<F> {
         fn drop(this: Pin<&mut Self>) {
             // The future's destructors may release tokio resources: they run in the context
-            // too.
-            let _context = enter();
+            // too. Before the background runtime started (no `Compat` was ever polled), none
+            // of its resources can exist, and the drop starts nothing.
+            let _context = RUNTIME.get().map(tokio::runtime::Runtime::enter);
             this.project().inner.set(None);
         }
     }
