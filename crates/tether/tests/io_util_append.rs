@@ -248,17 +248,13 @@ const BOUND: Duration = Duration::from_secs(if cfg!(miri) { 300 } else { 10 });
 
 #[test]
 fn timeout_fires_around_a_copy_from_repeat_into_sink() {
-    let res = bounded::within(
-        BOUND,
-        "timeout(50 ms, copy(repeat(0), sink()))",
-        || {
-            let rt = tether::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async { timeout(Duration::from_millis(50), copy(repeat(0), sink())).await })
-        },
-    );
+    let res = bounded::within(BOUND, "timeout(50 ms, copy(repeat(0), sink()))", || {
+        let rt = tether::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async { timeout(Duration::from_millis(50), copy(repeat(0), sink())).await })
+    });
     assert!(res.is_err(), "the copy of an endless reader ended: {res:?}");
 }
 
