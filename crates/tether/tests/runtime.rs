@@ -572,6 +572,10 @@ async fn an_abort_handle_made_after_the_output_was_taken_is_finished() {
 /// the thread goes on: its job runs and the runtime's drop returns. The panics unwound out of
 /// the thread, which stayed counted, so the job never ran and the drop waited forever.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "two runtimes' threads are slow to interpret; no unsafe code of its own"
+)]
 fn a_panicking_hook_on_a_blocking_thread_is_reported_and_the_pool_goes_on() {
     for multi in [false, true] {
         within(Duration::from_secs(30), "hooks", move || {
@@ -608,6 +612,10 @@ fn a_panicking_hook_on_a_blocking_thread_is_reported_and_the_pool_goes_on() {
 /// The thread hooks run inside the runtime's context, on workers and blocking threads alike, as
 /// in tokio (`Handle::current()` in a start hook used to panic: no runtime yet).
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "a multi-thread runtime is slow to interpret; no unsafe code of its own"
+)]
 fn thread_hooks_run_inside_the_runtime() {
     within(Duration::from_secs(30), "hooks", || {
         let outside = Arc::new(AtomicUsize::new(0));
