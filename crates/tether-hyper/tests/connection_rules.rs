@@ -4,8 +4,9 @@
 //! starts like HTTP/2's preface (`PRI `) is still under the header read timeout; at shutdown a
 //! half-sent head is closed at once and a connection cut off reports its requests in flight; a
 //! TLS client that connects and says nothing meets the idle timeout; the client's connect
-//! timeout bounds its TLS handshake; and HTTP/2 clients that hold a connection without using it
-//! (granting no flow-control window, trickling a header block, only pinging) are ended.
+//! timeout bounds its TLS handshake; HTTP/2 clients that hold a connection without using it
+//! (granting no flow-control window, trickling a header block, only pinging) are ended; and a
+//! request whose service fails leaves the connection's counts, so the connection can go idle.
 
 mod support;
 
@@ -461,4 +462,56 @@ async fn pings_until_closed(s: &mut TcpStream) -> Duration {
         }
     }
     panic!("the pinging client was never closed");
+}
+
+/// A service whose every call fails.
+#[derive(Clone)]
+struct Failing;
+
+impl tower_service::Service<hyper::Request<hyper::body::Incoming>> for Failing {
+    type Response = hyper::Response<http_body_util::Empty<Bytes>>;
+    type Error = std::io::Error;
+    type Future = std::future::Ready<Result<Self::Response, std::io::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), std::io::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+        std::future::ready(Err(std::io::Error::other("refused")))
+    }
+}
+
+/// A request whose service fails leaves the connection's counts of requests in flight and
+/// open: the HTTP/2 connection it was on (hyper resets the stream, the connection stays) is
+/// then idle and is shut down by the idle timeout. Were the failed request still counted, the
+/// connection would look busy forever.
+#[tether::test(start_paused = true)]
+async fn a_failed_request_leaves_the_connections_counts() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serve = tether_hyper::serve(listener, Failing)
+        .header_read_timeout(None)
+        .idle_timeout(Duration::from_secs(1));
+    tether::spawn(std::future::IntoFuture::into_future(serve));
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http2::Builder::new(tether_hyper::TetherExecutor::new())
+            .timer(tether_hyper::TetherTimer)
+            .handshake(tether_hyper::TetherIo::new(stream))
+            .await
+            .unwrap();
+    let conn = tether::spawn(conn);
+    for _ in 0..3 {
+        let res = send.send_request(get_request("/")).await;
+        assert!(res.is_err(), "the service failed the request: {res:?}");
+    }
+    let ended = tether::time::timeout(Duration::from_secs(30), conn).await;
+    assert!(
+        matches!(ended, Ok(Ok(Ok(())))),
+        "the idle connection was shut down: {ended:?}"
+    );
 }

@@ -56,7 +56,6 @@ use std::time::Duration;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use tether::time::{sleep, Instant};
 use tower_service::Service;
 
@@ -109,17 +108,19 @@ pub(crate) async fn serve_connection<T, S, B>(
     B::Error: Into<BoxError>,
     T: TetherStream + Send + 'static,
 {
-    let watch = Arc::new(Watch::default());
+    let watch = Arc::new(Watch {
+        in_flight,
+        ..Watch::default()
+    });
     let io = Watched {
         io: TetherIo::new(stream),
         watch: watch.clone(),
         preface: Some(Preface { seen: 0 }),
     };
-    let service = TowerToHyperService::new(Counted {
+    let service = Counted {
         inner: service,
-        in_flight: in_flight.clone(),
         watch: watch.clone(),
-    });
+    };
     let mut conn = pin!(builder.serve_connection_with_upgrades(io, service));
     let mut cancelled = pin!(tether::task::cancelled());
     let mut idle = limits.idle_timeout.map(|d| (sleep(d), d));
@@ -185,7 +186,7 @@ pub(crate) async fn serve_connection<T, S, B>(
         if let Some((timer, d)) = idle.as_mut() {
             if Pin::new(&mut *timer).poll(cx).is_ready() {
                 let moved = watch.activity.swap(false, Ordering::Relaxed);
-                if moved || watch.awaits_server(&in_flight) {
+                if moved || watch.awaits_server() {
                     Pin::new(&mut *timer).reset(Instant::now() + *d);
                     continue;
                 }
@@ -206,6 +207,9 @@ pub(crate) async fn serve_connection<T, S, B>(
 /// requests, which its streams' tasks update, are only read by rule 2 and 4 as hints.
 #[derive(Debug, Default)]
 struct Watch {
+    /// Requests in flight (rule 6), shared with the server's list of connections (its
+    /// shutdown summary).
+    in_flight: Arc<AtomicUsize>,
     /// Bytes were read or written since rule 2's timer last looked.
     activity: AtomicBool,
     /// Request heads completed (the service was called).
@@ -241,8 +245,8 @@ impl Watch {
     /// Rule 2: the connection waits for the server, not the client: a handler still runs, or
     /// a response body has nothing to send yet (its last poll was pending) while the client
     /// would take bytes.
-    fn awaits_server(&self, in_flight: &AtomicUsize) -> bool {
-        in_flight.load(Ordering::Relaxed) > 0
+    fn awaits_server(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) > 0
             || (self.bodies_pending.load(Ordering::Relaxed) > 0
                 && !self.write_blocked.load(Ordering::Relaxed))
     }
@@ -456,65 +460,113 @@ impl<T: TetherStream> hyper::rt::Write for Watched<T> {
     }
 }
 
-/// The user's service, counting requests in flight (rule 6), heads and open requests.
-#[derive(Clone)]
+/// The user's service as hyper's, counting requests in flight (rule 6), heads and open
+/// requests.
+///
+/// hyper calls it by reference, so a request costs one clone of the user's service (as
+/// hyper-util's `TowerToHyperService`, which `axum::serve` uses) and one of the connection's
+/// [`Watch`], which the request's future then hands to its response's body: no other
+/// reference count moves, and the user's future is not moved into a second wrapper.
 struct Counted<S> {
     inner: S,
-    in_flight: Arc<AtomicUsize>,
     watch: Arc<Watch>,
 }
 
-impl<S, R, B> Service<Request<R>> for Counted<S>
+impl<S, B> hyper::service::Service<Request<Incoming>> for Counted<S>
 where
-    S: Service<Request<R>, Response = Response<B>>,
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone,
 {
     type Response = Response<OpenBody<B>>;
     type Error = S::Error;
-    type Future = CountedFuture<S::Future>;
+    type Future = Call<S, Request<Incoming>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<R>) -> Self::Future {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.watch.done.fetch_add(1, Ordering::Relaxed);
-        self.watch.open.fetch_add(1, Ordering::Relaxed);
-        self.watch.note_activity();
-        let open = Some(Open {
-            watch: self.watch.clone(),
-            body_pending: false,
-        });
-        CountedFuture {
-            inner: self.inner.call(req),
-            _in_flight: InFlight(self.in_flight.clone()),
-            open,
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let watch = &self.watch;
+        watch.in_flight.fetch_add(1, Ordering::Relaxed);
+        watch.done.fetch_add(1, Ordering::Relaxed);
+        watch.open.fetch_add(1, Ordering::Relaxed);
+        watch.note_activity();
+        Call {
+            state: CallState::Ready {
+                service: self.inner.clone(),
+                req: Some(req),
+            },
+            watch: Some(watch.clone()),
         }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// The service's future, the request's place in the in-flight count, and its open mark
-    /// (rule 1), which moves into the response's body.
-    struct CountedFuture<F> {
+    /// A request's call of the user's service: waits for the service to be ready, calls it,
+    /// then waits for its response. While `watch` is here, the request counts in flight and
+    /// open; the response's body takes it (open until hyper drops the body).
+    struct Call<S, R>
+    where
+        S: Service<R>,
+    {
         #[pin]
-        inner: F,
-        _in_flight: InFlight,
-        open: Option<Open>,
+        state: CallState<S, R>,
+        watch: Option<Arc<Watch>>,
+    }
+
+    impl<S, R> PinnedDrop for Call<S, R>
+    where
+        S: Service<R>,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped before it answered (an error, or the connection went away).
+            if let Some(watch) = this.project().watch.take() {
+                watch.in_flight.fetch_sub(1, Ordering::Relaxed);
+                watch.open.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
     }
 }
 
-impl<F, B, E> Future for CountedFuture<F>
+pin_project_lite::pin_project! {
+    #[project = CallStateProj]
+    enum CallState<S, R>
+    where
+        S: Service<R>,
+    {
+        Ready { service: S, req: Option<R> },
+        Called { #[pin] fut: S::Future },
+    }
+}
+
+impl<S, R, B> Future for Call<S, R>
 where
-    F: Future<Output = Result<Response<B>, E>>,
+    S: Service<R, Response = Response<B>>,
 {
-    type Output = Result<Response<OpenBody<B>>, E>;
+    type Output = Result<Response<OpenBody<B>>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let res = std::task::ready!(this.inner.poll(cx));
-        let open = this.open.take();
-        Poll::Ready(res.map(|resp| resp.map(|inner| OpenBody { inner, open })))
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                CallStateProj::Ready { service, req } => {
+                    std::task::ready!(service.poll_ready(cx))?;
+                    let req = req
+                        .take()
+                        .expect("tether-hyper: a request's call polled after it ended");
+                    let fut = service.call(req);
+                    this.state.set(CallState::Called { fut });
+                }
+                CallStateProj::Called { fut } => {
+                    // An error: dropped with it, `drop` leaves both counts.
+                    let resp = std::task::ready!(fut.poll(cx))?;
+                    let watch = this.watch.take();
+                    if let Some(w) = &watch {
+                        w.in_flight.fetch_sub(1, Ordering::Relaxed);
+                    }
+                    let open = watch.map(|watch| Open {
+                        watch,
+                        body_pending: false,
+                    });
+                    return Poll::Ready(Ok(resp.map(|inner| OpenBody { inner, open })));
+                }
+            }
+        }
     }
 }
 
@@ -550,15 +602,5 @@ impl<B: http_body::Body> http_body::Body for OpenBody<B> {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
-    }
-}
-
-/// Leaves the in-flight count when the request's future is dropped (after it completed, or
-/// when the connection goes away).
-struct InFlight(Arc<AtomicUsize>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
