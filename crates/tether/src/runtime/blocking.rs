@@ -34,7 +34,7 @@ use async_task::Runnable;
 
 use crate::loom::lock;
 use crate::loom::sync::{Arc, Condvar, Mutex};
-use crate::runtime::builder::ThreadHooks;
+use crate::runtime::builder::{ThreadHooks, ThreadSpawn};
 use crate::runtime::{context, Handle, RuntimeShared};
 use crate::task::meta::TaskMeta;
 
@@ -71,7 +71,8 @@ pub(crate) struct BlockingPool {
     exited: Condvar,
     max_threads: usize,
     keep_alive: Duration,
-    thread_name: String,
+    /// Names the threads (`PREFIX-blocking-N`) and sizes their stacks.
+    spawn: ThreadSpawn,
     hooks: ThreadHooks,
 }
 
@@ -79,7 +80,7 @@ impl BlockingPool {
     pub(crate) fn new(
         max_threads: usize,
         keep_alive: Duration,
-        thread_name: String,
+        spawn: ThreadSpawn,
         hooks: ThreadHooks,
     ) -> Self {
         BlockingPool {
@@ -98,7 +99,7 @@ impl BlockingPool {
             exited: Condvar::new(),
             max_threads,
             keep_alive,
-            thread_name,
+            spawn,
             hooks,
         }
     }
@@ -139,9 +140,8 @@ impl BlockingPool {
             // Rule 4: threads that retired and have ended are done with; dropping a finished
             // thread's handle frees it.
             st.exited.retain(|h| !h.is_finished());
-            let spawned = thread::Builder::new()
-                .name(format!("{}-{n}", self.thread_name))
-                .spawn(move || worker(rt2, n));
+            let new = self.spawn.thread(&format!("blocking-{n}"));
+            let spawned = new.builder.spawn(move || worker(rt2, n));
             match spawned {
                 // Under the lock the new thread needs before it can exit: listed in time.
                 Ok(handle) => {
@@ -155,6 +155,11 @@ impl BlockingPool {
                          the job: {e}"
                     );
                 }
+            }
+            if let Some(report) = new.name_panic {
+                // Not under the pool's lock: the failure hook may spawn blocking jobs.
+                drop(st);
+                ThreadSpawn::report_name_panic(rt, &report);
             }
         }
     }

@@ -5,7 +5,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Runtime;
+use super::{Runtime, RuntimeShared};
 use crate::diag::{Diagnostic, UnhandledFailure};
 
 /// Which scheduler a runtime uses.
@@ -56,6 +56,145 @@ pub(crate) struct ThreadHooks {
     pub(crate) on_stop: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
+/// Callbacks a thread that runs the scheduler's loop (a worker, a `block_in_place` helper
+/// driving a worker, the thread inside a current-thread `block_on`) runs around each park
+/// ([`Builder::on_thread_park`], [`Builder::on_thread_unpark`]).
+///
+/// Each scheduler calls [`before_park`](ParkHooks::before_park) when it has found nothing to
+/// run and is about to wait, and [`after_unpark`](ParkHooks::after_unpark) once for every
+/// `before_park` (unless a panic unwinds the park), also when the park hook gave it work and it
+/// did not wait. Unset, each costs the check of an `Option` on the park path.
+#[derive(Clone, Default)]
+pub(crate) struct ParkHooks {
+    pub(crate) before_park: Option<Arc<dyn Fn() + Send + Sync>>,
+    pub(crate) after_unpark: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl ParkHooks {
+    /// Runs the park hook, if one is set; returns whether it ran (the caller then looks for the
+    /// work it may have made before waiting).
+    #[inline]
+    pub(crate) fn before_park(&self, rt: &RuntimeShared) -> bool {
+        match &self.before_park {
+            Some(f) => {
+                run_park_hook(rt, &**f);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Runs the unpark hook, if one is set.
+    #[inline]
+    pub(crate) fn after_unpark(&self, rt: &RuntimeShared) {
+        if let Some(f) = &self.after_unpark {
+            run_park_hook(rt, &**f);
+        }
+    }
+}
+
+/// Runs a park or unpark hook on the scheduler's thread, inside the runtime's context (the
+/// thread is in it already); a panic in it is reported to the failure policy, as one in a
+/// thread's start hook is, and the scheduler goes on.
+#[cold]
+#[inline(never)]
+fn run_park_hook(rt: &RuntimeShared, f: &(dyn Fn() + Send + Sync)) {
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        let thread = std::thread::current();
+        crate::task::contain(|| {
+            rt.report_unhandled(&UnhandledFailure::worker(
+                thread.name().unwrap_or("(unnamed)"),
+                crate::task::panic_message(payload.as_ref()),
+            ))
+        });
+        crate::task::contain(move || drop(payload));
+    }
+}
+
+/// What [`Builder::thread_name_fn`] takes.
+type ThreadNameFn = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// How the runtime starts the threads that run tasks, blocking jobs and thread hooks (worker
+/// threads, blocking threads, `block_in_place` helpers): their names and stack size
+/// ([`Builder::thread_name`], [`Builder::thread_name_fn`], [`Builder::thread_stack_size`]).
+/// The watchdog's and the console's threads take only the name prefix.
+#[derive(Clone)]
+pub(crate) struct ThreadSpawn {
+    /// The prefix of the threads' default names (`Builder::thread_name`).
+    pub(crate) prefix: String,
+    /// Names each thread instead of the default, when set (`Builder::thread_name_fn`).
+    name_fn: Option<ThreadNameFn>,
+    /// The stack size in bytes; std's default (2 MiB, or `RUST_MIN_STACK`) when `None`.
+    stack_size: Option<usize>,
+}
+
+/// A thread about to be started: its `std::thread::Builder`, and what went wrong naming it.
+#[must_use = "a panic of thread_name_fn must be reported"]
+pub(crate) struct NewThread {
+    pub(crate) builder: std::thread::Builder,
+    /// The report of a `thread_name_fn` that panicked (the thread then has its default name),
+    /// for the caller to hand to the failure policy once it holds no lock.
+    pub(crate) name_panic: Option<String>,
+}
+
+impl ThreadSpawn {
+    /// Threads named `PREFIX-role`, with std's default stack size.
+    pub(crate) fn new(prefix: String) -> ThreadSpawn {
+        ThreadSpawn {
+            prefix,
+            name_fn: None,
+            stack_size: None,
+        }
+    }
+
+    /// A thread whose default name is `PREFIX-role` (`role` is `worker-3`, `blocking-0`,
+    /// `helper`): named by `thread_name_fn` if set, with the configured stack size. A panic in
+    /// `thread_name_fn` is caught, so that no pool is left counting a thread it never started;
+    /// the thread then gets its default name.
+    pub(crate) fn thread(&self, role: &str) -> NewThread {
+        let default = || format!("{}-{role}", self.prefix);
+        let (name, name_panic) = match &self.name_fn {
+            None => (default(), None),
+            Some(f) => match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f())) {
+                Ok(name) => (name, None),
+                Err(payload) => {
+                    let msg = crate::task::panic_message(payload.as_ref())
+                        .unwrap_or("(no message)")
+                        .to_string();
+                    crate::task::contain(move || drop(payload));
+                    let name = default();
+                    let report = format!(
+                        "Builder::thread_name_fn panicked ({msg}); the thread was named {name} \
+                         instead"
+                    );
+                    (name, Some(report))
+                }
+            },
+        };
+        let mut builder = std::thread::Builder::new().name(name);
+        if let Some(size) = self.stack_size {
+            builder = builder.stack_size(size);
+        }
+        NewThread {
+            builder,
+            name_panic,
+        }
+    }
+
+    /// Hands the report of a `thread_name_fn` that panicked to `rt`'s failure policy, as a
+    /// panic caught on this thread.
+    #[cold]
+    pub(crate) fn report_name_panic(rt: &RuntimeShared, report: &str) {
+        let thread = std::thread::current();
+        crate::task::contain(|| {
+            rt.report_unhandled(&UnhandledFailure::worker(
+                thread.name().unwrap_or("(unnamed)"),
+                Some(report),
+            ))
+        });
+    }
+}
+
 /// Configures and builds a [`Runtime`].
 ///
 /// Two flavors:
@@ -85,8 +224,9 @@ pub struct Builder {
     pub(crate) worker_threads: Option<usize>,
     pub(crate) max_blocking_threads: usize,
     pub(crate) keep_alive: Duration,
-    pub(crate) thread_name: String,
+    pub(crate) thread_spawn: ThreadSpawn,
     pub(crate) hooks: ThreadHooks,
+    pub(crate) park_hooks: ParkHooks,
     pub(crate) on_unhandled: Option<crate::diag::FailureHook>,
     pub(crate) policy: super::UnhandledFailurePolicy,
     pub(crate) diagnostics: super::diagnostics::DiagConfig,
@@ -109,8 +249,9 @@ impl Builder {
             worker_threads: None,
             max_blocking_threads: 512,
             keep_alive: Duration::from_secs(10),
-            thread_name: "tether".to_string(),
+            thread_spawn: ThreadSpawn::new("tether".to_string()),
             hooks: ThreadHooks::default(),
+            park_hooks: ParkHooks::default(),
             on_unhandled: None,
             policy: super::UnhandledFailurePolicy::Report,
             diagnostics: super::diagnostics::DiagConfig::default(),
@@ -231,9 +372,104 @@ impl Builder {
     }
 
     /// The name prefix of the runtime's threads (default `tether`): workers are named
-    /// `NAME-worker-N`, blocking threads `NAME-blocking-N`.
+    /// `NAME-worker-N`, blocking threads `NAME-blocking-N`, `block_in_place` helpers
+    /// `NAME-helper`, the watchdog `NAME-watchdog`.
+    ///
+    /// tokio gives every thread the name itself (`tokio-runtime-worker` by default); the
+    /// prefix form tells the threads apart in a debugger or `top -H`. As in tokio, this replaces
+    /// a [`thread_name_fn`](Builder::thread_name_fn) set before it.
     pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Builder {
-        self.thread_name = name.into();
+        self.thread_spawn.prefix = name.into();
+        self.thread_spawn.name_fn = None;
+        self
+    }
+
+    /// Names the runtime's threads by calling `f` for each new one: the worker threads, the
+    /// blocking threads and the `block_in_place` helpers (tokio's `thread_name_fn`). `f` runs on
+    /// the thread that starts the new one (the one calling `build`, or the one whose
+    /// `spawn_blocking` needs a new thread). It replaces the names
+    /// [`thread_name`](Builder::thread_name) gives these threads, and is replaced by a later
+    /// `thread_name` call; the watchdog thread keeps the `thread_name` prefix (default
+    /// `tether-watchdog`).
+    ///
+    /// If `f` panics, the thread gets its default name and the panic is reported to the
+    /// failure policy ([`on_unhandled_failure`](Builder::on_unhandled_failure)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// let rt = tether::runtime::Builder::new_multi_thread()
+    ///     .worker_threads(1)
+    ///     .thread_name_fn(|| {
+    ///         static NEXT: AtomicUsize = AtomicUsize::new(0);
+    ///         format!("my-pool-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// let (worker, blocking) = rt.block_on(async {
+    ///     let name = || std::thread::current().name().unwrap().to_string();
+    ///     let worker = tether::spawn(async move { name() }).await.unwrap();
+    ///     let blocking = tether::task::spawn_blocking(name).await.unwrap();
+    ///     (worker, blocking)
+    /// });
+    /// assert_eq!(worker, "my-pool-0");
+    /// assert_eq!(blocking, "my-pool-1");
+    /// ```
+    pub fn thread_name_fn<F>(&mut self, f: F) -> &mut Builder
+    where
+        F: Fn() -> String + Send + Sync + 'static,
+    {
+        self.thread_spawn.name_fn = Some(Arc::new(f));
+        self
+    }
+
+    /// The stack size, in bytes, of the threads the runtime starts to run tasks and blocking
+    /// jobs: its worker threads, its blocking threads and its `block_in_place` helpers (as in
+    /// tokio, where the blocking pool's threads get it too). The default is std's for a new
+    /// thread: 2 MiB, or what the `RUST_MIN_STACK` environment variable says. The platform may
+    /// round the size up to its minimum or to whole pages.
+    ///
+    /// A current-thread runtime runs its tasks on the thread that calls `block_on`, whose stack
+    /// this does not change; its blocking threads get the size. The watchdog thread, which
+    /// runs only the runtime's own code and the [`on_diagnostic`](Builder::on_diagnostic) hook,
+    /// keeps the default.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `size` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// /// Needs about 4 MiB of stack: more than a default thread has.
+    /// #[inline(never)]
+    /// fn deep() -> u8 {
+    ///     let buf = std::hint::black_box([1u8; 4 << 20]);
+    ///     buf[buf.len() - 1]
+    /// }
+    ///
+    /// let rt = tether::runtime::Builder::new_multi_thread()
+    ///     .worker_threads(1)
+    ///     .thread_stack_size(16 << 20)
+    ///     .build()
+    ///     .unwrap();
+    /// let (on_worker, on_blocking) = rt.block_on(async {
+    ///     let on_worker = tether::spawn(async { deep() }).await.unwrap();
+    ///     let on_blocking = tether::task::spawn_blocking(deep).await.unwrap();
+    ///     (on_worker, on_blocking)
+    /// });
+    /// assert_eq!((on_worker, on_blocking), (1, 1));
+    /// ```
+    #[track_caller]
+    pub fn thread_stack_size(&mut self, size: usize) -> &mut Builder {
+        assert!(
+            size > 0,
+            "Builder::thread_stack_size must be above zero (it is in bytes; leave it unset for \
+             std's default, 2 MiB)"
+        );
+        self.thread_spawn.stack_size = Some(size);
         self
     }
 
@@ -250,6 +486,90 @@ impl Builder {
     /// runtime's context. A panic in `f` is reported as one in `on_thread_start` is.
     pub fn on_thread_stop<F: Fn() + Send + Sync + 'static>(&mut self, f: F) -> &mut Builder {
         self.hooks.on_stop = Some(Arc::new(f));
+        self
+    }
+
+    /// Runs `f` each time a thread that runs tasks is about to park, having found nothing to
+    /// run (it then waits for I/O, a timer or a wake-up): a worker thread of a multi-thread
+    /// runtime (or the `block_in_place` helper driving one), the thread inside a
+    /// current-thread runtime's `block_on`. As tokio's `on_thread_park`.
+    ///
+    /// `f` runs on that thread, inside the runtime's context: it may spawn tasks, and a task it
+    /// spawns or wakes there runs at once instead of the park (the thread does not wait).
+    /// Blocking threads do not call it. A panic in `f` is reported as one in
+    /// [`on_thread_start`](Builder::on_thread_start) is, and the thread goes on. A second call
+    /// replaces the first `f`. Unset, it costs nothing but a check.
+    ///
+    /// # Examples
+    ///
+    /// Start background work only once the runtime is idle (tokio's example):
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use tether::sync::Barrier;
+    ///
+    /// let once = AtomicBool::new(true);
+    /// let barrier = Arc::new(Barrier::new(2));
+    /// let b = barrier.clone();
+    /// let rt = tether::runtime::Builder::new_multi_thread()
+    ///     .worker_threads(1)
+    ///     .on_thread_park(move || {
+    ///         if once.swap(false, Ordering::Relaxed) {
+    ///             let b = b.clone();
+    ///             tether::spawn(async move {
+    ///                 b.wait().await;
+    ///             });
+    ///         }
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// // Completes only because the worker, finding nothing to do, spawned the second waiter.
+    /// rt.block_on(async {
+    ///     barrier.wait().await;
+    /// });
+    /// ```
+    pub fn on_thread_park<F: Fn() + Send + Sync + 'static>(&mut self, f: F) -> &mut Builder {
+        self.park_hooks.before_park = Some(Arc::new(f));
+        self
+    }
+
+    /// Runs `f` each time a thread that ran the park hook goes back to running tasks: right
+    /// after it wakes from a park (see [`on_thread_park`](Builder::on_thread_park) for which
+    /// threads), or right after the park hook when that hook gave it work and it did not wait.
+    /// So every call of the park hook is followed by one of this hook, on the same thread. As
+    /// tokio's `on_thread_unpark`, for bookkeeping: it runs on the path from idle to work, so
+    /// what it does adds to the latency of the task that woke the thread.
+    ///
+    /// `f` runs inside the runtime's context; a panic in it is reported as one in
+    /// [`on_thread_start`](Builder::on_thread_start) is. A second call replaces the first `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let parks = Arc::new(AtomicUsize::new(0));
+    /// let unparks = Arc::new(AtomicUsize::new(0));
+    /// let (p, u) = (parks.clone(), unparks.clone());
+    /// let rt = tether::runtime::Builder::new_current_thread()
+    ///     .on_thread_park(move || {
+    ///         p.fetch_add(1, Ordering::SeqCst);
+    ///     })
+    ///     .on_thread_unpark(move || {
+    ///         u.fetch_add(1, Ordering::SeqCst);
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// // Nothing to run until the timer fires: the thread parks.
+    /// rt.block_on(async { tether::time::sleep(Duration::from_millis(5)).await });
+    /// assert!(parks.load(Ordering::SeqCst) >= 1);
+    /// assert_eq!(parks.load(Ordering::SeqCst), unparks.load(Ordering::SeqCst));
+    /// ```
+    pub fn on_thread_unpark<F: Fn() + Send + Sync + 'static>(&mut self, f: F) -> &mut Builder {
+        self.park_hooks.after_unpark = Some(Arc::new(f));
         self
     }
 
@@ -627,7 +947,9 @@ impl fmt::Debug for Builder {
             .field("event_interval", &self.event_interval)
             .field("max_blocking_threads", &self.max_blocking_threads)
             .field("thread_keep_alive", &self.keep_alive)
-            .field("thread_name", &self.thread_name)
+            .field("thread_name", &self.thread_spawn.prefix)
+            .field("thread_name_fn", &self.thread_spawn.name_fn.is_some())
+            .field("thread_stack_size", &self.thread_spawn.stack_size)
             .field("diagnostics", &self.diagnostics.enabled)
             .field("slow_poll_threshold", &self.diagnostics.slow_poll)
             .field("watchdog_limit", &self.diagnostics.watchdog)

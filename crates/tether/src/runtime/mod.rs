@@ -276,15 +276,21 @@ impl Runtime {
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         };
         let sched = match builder.flavor {
-            Flavor::CurrentThread => Scheduler::CurrentThread(
-                current_thread::CurrentThreadShared::new(id, io_driver, builder.event_interval),
-            ),
+            Flavor::CurrentThread => {
+                Scheduler::CurrentThread(current_thread::CurrentThreadShared::new(
+                    id,
+                    io_driver,
+                    builder.event_interval,
+                    builder.park_hooks.clone(),
+                ))
+            }
             Flavor::MultiThread => Scheduler::MultiThread(multi_thread::MultiThreadShared::new(
                 io_driver,
                 workers,
                 builder.event_interval,
-                builder.thread_name.clone(),
+                builder.thread_spawn.clone(),
                 builder.hooks.clone(),
+                builder.park_hooks.clone(),
             )),
         };
         let shared = Arc::new(RuntimeShared {
@@ -297,7 +303,7 @@ impl Runtime {
             blocking: blocking::BlockingPool::new(
                 builder.max_blocking_threads,
                 builder.keep_alive,
-                format!("{}-blocking", builder.thread_name),
+                builder.thread_spawn.clone(),
                 builder.hooks.clone(),
             ),
             reporter: crate::diag::Reporter::new(
@@ -324,14 +330,14 @@ impl Runtime {
             panic_hook::install();
         }
         // On failure, dropping `rt` stops whatever was started.
-        watchdog::start(&rt.handle.shared, &builder.thread_name)?;
+        watchdog::start(&rt.handle.shared, &builder.thread_spawn.prefix)?;
         if builder.flavor == Flavor::MultiThread {
             // On failure, dropping `rt` shuts down the workers already started.
             multi_thread::start(&rt.handle.shared)?;
         }
         #[cfg(feature = "console")]
         if let Some(config) = &builder.console {
-            let server = crate::console::start(&rt.handle, config, &builder.thread_name)?;
+            let server = crate::console::start(&rt.handle, config, &builder.thread_spawn.prefix)?;
             let _ = rt.handle.shared.console.set(server);
         }
         Ok(rt)

@@ -61,6 +61,7 @@ use crate::io::driver::{Driver, Unparker};
 use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Mutex};
+use crate::runtime::builder::ParkHooks;
 use crate::runtime::diagnostics::{self, WorkerSlot, MAIN_KEY};
 use crate::runtime::{context, Handle, RuntimeId, RuntimeShared};
 use crate::sched::inbox::Inbox;
@@ -95,6 +96,8 @@ pub(crate) struct CurrentThreadShared {
     /// Set once the runtime has shut down; shared with every thread's `LocalTaskQueue` of this
     /// runtime, whose owner then drops its local tasks (rule 5).
     rt_closed: Arc<AtomicBool>,
+    /// Run by the driving thread around each of its parks (`Core::park`).
+    park_hooks: ParkHooks,
 }
 
 /// The part of the scheduler only the driving thread touches.
@@ -129,6 +132,7 @@ impl CurrentThreadShared {
         runtime: RuntimeId,
         driver: Driver,
         event_interval: u32,
+        park_hooks: ParkHooks,
     ) -> CurrentThreadShared {
         let core = Core {
             run_queue: RunQueue {
@@ -147,6 +151,7 @@ impl CurrentThreadShared {
             event_interval,
             run_queue_depth: AtomicUsize::new(0),
             rt_closed: Arc::new(AtomicBool::new(false)),
+            park_hooks,
         }
     }
 
@@ -401,8 +406,24 @@ impl Core {
         !self.run_queue.queue.borrow().is_empty() || owner.has_work()
     }
 
-    /// Nothing is ready: wait in the reactor until I/O, a timer, or a wake-up (rule 3).
+    /// Nothing is ready: runs the park hook, waits, and runs the unpark hook
+    /// (`Builder::on_thread_park`, `on_thread_unpark`; each a check of an `Option` when unset).
     fn park(&self, rt: &RuntimeShared, main: &MainWaker, owner: &LocalTaskOwner) {
+        let hooks = &rt.sched.current_thread().park_hooks;
+        // A task the park hook spawned or woke is queued (the run queue is not among what
+        // `wait_for_work` re-checks before it blocks): run it instead of waiting.
+        if !(hooks.before_park(rt)
+            && (self.has_queued_work(owner)
+                || rt.sched.current_thread().remote.is_pending()
+                || main.woken.load(Ordering::SeqCst)))
+        {
+            self.wait_for_work(rt, main, owner);
+        }
+        hooks.after_unpark(rt);
+    }
+
+    /// Waits in the reactor until I/O, a timer, or a wake-up (rule 3).
+    fn wait_for_work(&self, rt: &RuntimeShared, main: &MainWaker, owner: &LocalTaskOwner) {
         self.flush_metrics(rt);
         let mut driver = self.driver.borrow_mut();
         // Whether auto-advance was held back by running blocking jobs (see below).

@@ -22,12 +22,11 @@
 //!    every idle helper is told to exit. A helper holds the runtime (through its job's loan)
 //!    only while it runs a job, so an idle helper never keeps a dropped runtime alive.
 
-use std::thread;
 use std::time::Duration;
 
 use crate::loom::lock;
 use crate::loom::sync::{Arc, Condvar, Mutex};
-use crate::runtime::builder::ThreadHooks;
+use crate::runtime::builder::{ThreadHooks, ThreadSpawn};
 
 /// What a helper runs: a lent worker (`lend::Job`), or a stand-in in this file's tests.
 pub(super) trait HelperJob: Send + 'static {
@@ -44,8 +43,8 @@ pub(super) const KEEP_ALIVE: Duration = Duration::from_secs(10);
 pub(super) struct HelperPool<J> {
     /// Idle helpers and whether the pool is closed (rules 2-4). Taken before a helper's state.
     inner: Mutex<PoolInner<J>>,
-    /// The runtime's thread name prefix: helpers are `NAME-helper`.
-    thread_name: String,
+    /// Names the helpers (`PREFIX-helper`) and sizes their stacks.
+    spawn: ThreadSpawn,
     hooks: ThreadHooks,
     /// [`KEEP_ALIVE`], but for this file's tests.
     keep_alive: Duration,
@@ -76,13 +75,13 @@ enum HelperState<J> {
 }
 
 impl<J: HelperJob> HelperPool<J> {
-    pub(super) fn new(thread_name: String, hooks: ThreadHooks) -> HelperPool<J> {
+    pub(super) fn new(spawn: ThreadSpawn, hooks: ThreadHooks) -> HelperPool<J> {
         HelperPool {
             inner: Mutex::new(PoolInner {
                 idle: Vec::new(),
                 closed: false,
             }),
-            thread_name,
+            spawn,
             hooks,
             keep_alive: KEEP_ALIVE,
         }
@@ -107,9 +106,13 @@ impl<J: HelperJob> HelperPool<J> {
         // it back.
         let slot = Arc::new(Mutex::new(Some(job)));
         let theirs = slot.clone();
-        let name = format!("{}-helper", pool.thread_name);
+        let new = pool.spawn.thread("helper");
+        if let Some(report) = &new.name_panic {
+            // A helper is started on behalf of no runtime it could report to (rule 4).
+            crate::diag::report_unattached_text(&format!("tether: {report}"));
+        }
         let pool = pool.clone();
-        let started = thread::Builder::new().name(name).spawn(move || {
+        let started = new.builder.spawn(move || {
             let job = lock(&theirs)
                 .take()
                 .expect("tether: a new helper's job is there");
@@ -228,7 +231,7 @@ fn run_hook_outside(hooks: &ThreadHooks, start: bool) {
 #[cfg(all(test, not(tether_loom)))]
 mod tests {
     use std::sync::mpsc::{channel, Receiver, Sender};
-    use std::thread::ThreadId;
+    use std::thread::{self, ThreadId};
 
     use super::*;
 
@@ -267,7 +270,7 @@ mod tests {
                     let _ = stop_tx.lock().unwrap().send(thread::current().id());
                 })),
             };
-            let mut pool = HelperPool::new("rig".to_string(), hooks);
+            let mut pool = HelperPool::new(ThreadSpawn::new("rig".to_string()), hooks);
             pool.keep_alive = keep_alive;
             Rig {
                 pool: Arc::new(pool),

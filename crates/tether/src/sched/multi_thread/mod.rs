@@ -93,7 +93,7 @@ use crate::io::driver::Driver;
 use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicU8, Ordering};
 use crate::loom::sync::{Arc, Condvar, Mutex};
-use crate::runtime::builder::ThreadHooks;
+use crate::runtime::builder::{ParkHooks, ThreadHooks, ThreadSpawn};
 use crate::runtime::{context, diagnostics, Handle, RuntimeShared};
 use crate::sched::{drop_task, ThreadWaker};
 use crate::task::coop;
@@ -203,8 +203,11 @@ pub(crate) struct MultiThreadShared {
     /// Which workers are still running (rule 7).
     running: Running,
     event_interval: u32,
-    thread_name: String,
+    /// Names the worker threads (`PREFIX-worker-N`) and sizes their stacks.
+    spawn: ThreadSpawn,
     hooks: ThreadHooks,
+    /// Run by whichever thread drives a worker around each of its parks (`worker.rs`).
+    pub(super) park_hooks: ParkHooks,
     /// Threads that drive workers lent by `block_in_place` (rule 9); closed at shutdown.
     helpers: Arc<helpers::HelperPool<lend::Job>>,
 }
@@ -214,8 +217,9 @@ impl MultiThreadShared {
         driver: Driver,
         workers: usize,
         event_interval: u32,
-        thread_name: String,
+        spawn: ThreadSpawn,
         hooks: ThreadHooks,
+        park_hooks: ParkHooks,
     ) -> MultiThreadShared {
         let queues: Vec<Worker<Task>> = (0..workers).map(|_| Worker::new_fifo()).collect();
         let remotes = queues
@@ -239,9 +243,10 @@ impl MultiThreadShared {
                 stopped: Condvar::new(),
             },
             event_interval,
-            helpers: Arc::new(helpers::HelperPool::new(thread_name.clone(), hooks.clone())),
-            thread_name,
+            helpers: Arc::new(helpers::HelperPool::new(spawn.clone(), hooks.clone())),
+            spawn,
             hooks,
+            park_hooks,
         }
     }
 
@@ -287,25 +292,38 @@ impl MultiThreadShared {
 pub(crate) fn start(rt: &Arc<RuntimeShared>) -> std::io::Result<()> {
     let sh = rt.sched.multi_thread();
     let queues = std::mem::take(&mut *lock(&sh.pending));
-    let mut threads = lock(&sh.threads);
-    for (index, queue) in queues.into_iter().enumerate() {
-        let rt2 = rt.clone();
-        sh.running.set(index, true);
-        let spawned = thread::Builder::new()
-            .name(format!("{}-worker-{index}", sh.thread_name))
-            .spawn(move || {
-                let _stopped = StopSignal(rt2.clone(), index);
-                worker::run(rt2, index, queue);
-            });
-        match spawned {
-            Ok(t) => threads.push(t),
-            Err(e) => {
-                sh.running.set(index, false);
-                return Err(e);
-            }
-        }
+    let mut name_panics = Vec::new();
+    let started = {
+        let mut threads = lock(&sh.threads);
+        queues
+            .into_iter()
+            .enumerate()
+            .try_for_each(|(index, queue)| {
+                let rt2 = rt.clone();
+                let new = sh.spawn.thread(&format!("worker-{index}"));
+                name_panics.extend(new.name_panic);
+                sh.running.set(index, true);
+                let spawned = new.builder.spawn(move || {
+                    let _stopped = StopSignal(rt2.clone(), index);
+                    worker::run(rt2, index, queue);
+                });
+                match spawned {
+                    Ok(t) => {
+                        threads.push(t);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        sh.running.set(index, false);
+                        Err(e)
+                    }
+                }
+            })
+    };
+    // Reported once `threads` is free: a failure hook that drops the runtime would wait on it.
+    for report in name_panics {
+        ThreadSpawn::report_name_panic(rt, &report);
     }
-    Ok(())
+    started
 }
 
 /// Hands a woken task to the scheduler (rule 1).

@@ -218,9 +218,21 @@ impl WorkerCtx {
         }
     }
 
-    /// Nothing to run or steal: park (idle rules 1, 5; rules 5, 6). A helper holding the
-    /// worker on `loan` does not park once asked to give it back.
+    /// Nothing to run or steal: runs the park hook, parks, and runs the unpark hook
+    /// (`Builder::on_thread_park`, `on_thread_unpark`; each a check of an `Option` when unset).
     fn park(&self, loan: Option<&Loan>) {
+        let hooks = &self.shared().park_hooks;
+        // A task the park hook spawned or woke went to this worker's LIFO slot or run queue
+        // (rule 1), and no other worker runs the LIFO slot: run it instead of parking.
+        if !(hooks.before_park(&self.rt) && (self.has_lifo() || !self.run_queue.is_empty())) {
+            self.wait_for_work(loan);
+        }
+        hooks.after_unpark(&self.rt);
+    }
+
+    /// Parks until woken (idle rules 1, 5; rules 5, 6). A helper holding the worker on `loan`
+    /// does not park once asked to give it back.
+    fn wait_for_work(&self, loan: Option<&Loan>) {
         let sh = self.shared();
         self.flush_metrics();
         if self.searching.replace(false) {
