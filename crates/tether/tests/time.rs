@@ -278,3 +278,46 @@ async fn a_filed_sleep_reset_into_the_past_is_ready_at_its_next_poll() {
     Pin::new(&mut s).reset(past);
     assert!(futures_lite::future::poll_once(&mut s).await.is_some());
 }
+
+/// `time::resume` on a clock that was never paused panics, as tokio's does ("time is not
+/// frozen"), instead of doing nothing: the test that calls it believes time was frozen.
+#[test]
+#[should_panic(expected = "tether::time::resume was called at")]
+fn resume_on_a_clock_that_was_never_paused_panics() {
+    let rt = Builder::new_current_thread().build().unwrap();
+    rt.block_on(async { time::resume() });
+}
+
+/// A second `resume` finds the clock running: the same panic, saying what to do instead.
+#[test]
+#[should_panic(
+    expected = "while the clock is not paused (tokio says: \"time is not frozen\"); \
+                           resume only a clock stopped by tether::time::pause()"
+)]
+fn resume_twice_panics() {
+    let rt = Builder::new_current_thread()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        time::resume();
+        time::resume();
+    });
+}
+
+/// `advance` on a clock resumed after a pause panics, as on one never paused.
+#[test]
+#[should_panic(
+    expected = "tether::time::advance was called while the clock is running; call \
+                           tether::time::pause() first"
+)]
+fn advance_after_resume_panics() {
+    let rt = Builder::new_current_thread()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        time::resume();
+        time::advance(Duration::from_secs(1)).await;
+    });
+}

@@ -66,12 +66,17 @@ impl Clock {
         self.paused.store(true, Ordering::Release);
     }
 
-    pub(crate) fn resume(&self) {
+    /// Lets a paused clock run again from where it stands. Returns false, changing nothing, if
+    /// the clock is not paused.
+    #[must_use = "a clock that was not paused is a misuse to report"]
+    pub(crate) fn resume(&self) -> bool {
         let mut inner = lock(&self.inner);
-        if inner.unfrozen.is_none() {
-            inner.unfrozen = Some(StdInstant::now());
+        if inner.unfrozen.is_some() {
+            return false;
         }
+        inner.unfrozen = Some(StdInstant::now());
         self.paused.store(false, Ordering::Release);
+        true
     }
 
     /// Moves a paused clock forward by `d`. Returns false if the clock is not paused.
@@ -114,11 +119,12 @@ mod tests {
         let c = Clock::new(true);
         let t0 = c.now();
         c.advance(Duration::from_secs(60));
-        c.resume();
+        assert!(c.resume());
         assert!(c.now() >= t0 + Duration::from_secs(60));
         assert!(
             !c.advance(Duration::from_secs(1)),
             "a running clock cannot be advanced"
         );
+        assert!(!c.resume(), "a running clock cannot be resumed");
     }
 }

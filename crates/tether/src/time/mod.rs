@@ -92,18 +92,43 @@ pub fn pause() {
     })
 }
 
-/// Resumes a paused clock: time flows again from where it stood.
+/// Resumes a paused clock: time flows again from where it stood (so [`Instant::now`] keeps
+/// what [`advance`] added).
 ///
 /// # Panics
 ///
-/// Panics outside a tether runtime.
+/// Panics outside a tether runtime, and when the clock is not paused (never paused, or resumed
+/// already), as tokio's does ("time is not frozen"): pair each `resume` with a [`pause`] (or
+/// `#[tether::test(start_paused = true)]`), or leave a running clock alone.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tether::time::{self, Instant};
+///
+/// #[tether::main(start_paused = true)]
+/// async fn main() {
+///     let start = Instant::now();
+///     time::advance(Duration::from_secs(60)).await;
+///     time::resume(); // real time flows again, from one minute later
+///     assert!(start.elapsed() >= Duration::from_secs(60));
+/// }
+/// ```
 #[track_caller]
 pub fn resume() {
     let location = Location::caller();
-    context::with_handle(|h| match h {
+    let resumed = context::with_handle(|h| match h {
         Some(h) => h.shared.time.clock.resume(),
         None => crate::task::no_runtime_panic("tether::time::resume", location),
-    })
+    });
+    if !resumed {
+        panic!(
+            "tether::time::resume was called at {location} while the clock is not paused (tokio \
+             says: \"time is not frozen\"); resume only a clock stopped by \
+             tether::time::pause() or #[tether::test(start_paused = true)]"
+        );
+    }
 }
 
 /// Moves a paused clock forward by `duration`, fires the timers that became due, and yields so
