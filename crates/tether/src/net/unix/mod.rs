@@ -1,11 +1,42 @@
-//! Unix domain sockets: [`UnixListener`], [`UnixStream`], [`UnixDatagram`], and the halves of a
-//! split stream.
+//! Unix domain sockets: [`UnixListener`], [`UnixStream`], [`UnixDatagram`], the halves of a
+//! split stream, and `UCred`, the credentials of a stream's peer (on Linux, Android, the Apple
+//! systems and the BSDs).
 
 mod datagram;
 mod listener;
 mod stream;
+// The systems whose peer credentials tether reads (`ucred.rs`); `UnixStream::peer_cred` has the
+// same list.
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "tvos",
+    target_os = "watchos",
+    target_os = "visionos",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "netbsd",
+    target_os = "openbsd"
+))]
+mod ucred;
 
 pub use datagram::UnixDatagram;
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "tvos",
+    target_os = "watchos",
+    target_os = "visionos",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "netbsd",
+    target_os = "openbsd"
+))]
+pub use ucred::UCred;
 
 /// The address of the socket `path` names. On Linux and Android a path whose first byte is NUL
 /// names an abstract socket (the bytes after it), as in tokio; otherwise it is a pathname.
