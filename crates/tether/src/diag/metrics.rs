@@ -98,12 +98,37 @@ impl RuntimeMetrics {
         }
     }
 
-    /// Tasks spawned since the runtime was built.
+    /// Tasks spawned since the runtime was built, blocking jobs included (each
+    /// `spawn_blocking` counts one), unlike [`live_tasks`](RuntimeMetrics::live_tasks).
     pub fn spawned_tasks(&self) -> u64 {
         self.spawned
     }
 
-    /// Tasks alive now (spawned and not yet dropped).
+    /// Tasks alive now: spawned and not yet dropped (their future finished or was cancelled),
+    /// the children of scopes and join sets included. Blocking jobs
+    /// ([`spawn_blocking`](crate::task::spawn_blocking),
+    /// [`JoinSet::spawn_blocking`](crate::task::JoinSet::spawn_blocking)), queued or running,
+    /// are not counted, as tokio's `num_alive_tasks` counts none;
+    /// [`Handle::live_tasks`](crate::runtime::Handle::live_tasks) lists them, marked
+    /// [`is_blocking`](crate::diag::TaskInfo::is_blocking). A task or job that is starting or
+    /// ending on another thread at the moment of the call may be miscounted by one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = tether::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     let (tx, rx) = std::sync::mpsc::channel::<()>();
+    ///     let job = tether::task::spawn_blocking(move || rx.recv());
+    ///     let task = tether::spawn(std::future::pending::<()>());
+    ///     let handle = tether::runtime::Handle::current();
+    ///     assert_eq!(handle.metrics().live_tasks(), 1); // the task, not the job
+    ///     assert_eq!(handle.live_tasks().len(), 2); // the list shows both
+    ///     drop(tx);
+    ///     job.await.unwrap().unwrap_err();
+    ///     task.abort();
+    /// });
+    /// ```
     pub fn live_tasks(&self) -> u64 {
         self.gauges.live
     }
@@ -196,5 +221,56 @@ impl RuntimeMetrics {
     /// [`Builder::watchdog_limit`](crate::runtime::Builder::watchdog_limit).
     pub fn watchdog_reports(&self) -> u64 {
         self.gauges.stuck_reports
+    }
+}
+
+#[cfg(all(test, not(tether_loom)))]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use crate::runtime::{Builder, Handle};
+
+    /// `live_tasks` counts tasks, not blocking jobs (running or queued, from `spawn_blocking`
+    /// or `JoinSet::spawn_blocking`), as tokio's `num_alive_tasks` does; it counted them
+    /// because every blocking job is a task in the registry. The registry's list still shows
+    /// them (`Handle::live_tasks`).
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "blocking threads are slow to interpret; no unsafe code of its own"
+    )]
+    fn live_tasks_leaves_out_blocking_jobs() {
+        let rt = Builder::new_current_thread()
+            .max_blocking_threads(1)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (started_tx, started) = mpsc::channel();
+            let (release, released) = mpsc::channel::<()>();
+            let running = crate::task::spawn_blocking(move || {
+                started_tx.send(()).unwrap();
+                released.recv().unwrap();
+            });
+            // Waits in the pool's queue: its one thread runs the job above.
+            let mut set = crate::task::JoinSet::new();
+            set.spawn_blocking(|| 2);
+            started.recv_timeout(Duration::from_secs(30)).unwrap();
+            let task = crate::spawn(std::future::pending::<()>());
+            let handle = Handle::current();
+            assert_eq!(
+                handle.metrics().live_tasks(),
+                1,
+                "the pending task; not the running job nor the queued one"
+            );
+            let listed = handle.live_tasks();
+            assert_eq!(listed.iter().filter(|t| t.is_blocking()).count(), 2);
+            release.send(()).unwrap();
+            running.await.unwrap();
+            assert_eq!(set.join_next().await.unwrap().unwrap(), 2);
+            task.abort();
+            assert!(task.await.unwrap_err().is_cancelled());
+            assert_eq!(handle.metrics().live_tasks(), 0);
+        });
     }
 }

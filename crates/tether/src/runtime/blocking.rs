@@ -27,12 +27,16 @@
 //!    that retires during normal operation is joined, if finished, at the next thread start.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use async_task::Runnable;
 
 use crate::loom::lock;
+use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::runtime::builder::{ThreadHooks, ThreadSpawn};
 use crate::runtime::{context, Handle, RuntimeShared};
@@ -69,6 +73,13 @@ pub(crate) struct BlockingPool {
     work: Condvar,
     /// Signalled when a thread exits.
     exited: Condvar,
+    /// Blocking jobs alive (queued, running, or done and not dropped yet): each [`CountedJob`]
+    /// from its creation, just before its task enters the registry, until its future is dropped,
+    /// just before the task leaves it. `RuntimeMetrics::live_tasks` subtracts them from the
+    /// registry's count, since tokio's `num_alive_tasks` counts no blocking job. Relaxed: a
+    /// gauge read as a snapshot; a job that finished before its `JoinHandle` returned is no
+    /// longer counted by then (async-task drops the future before it publishes the output).
+    live_jobs: AtomicUsize,
     max_threads: usize,
     keep_alive: Duration,
     /// Names the threads (`PREFIX-blocking-N`) and sizes their stacks.
@@ -97,6 +108,7 @@ impl BlockingPool {
             }),
             work: Condvar::new(),
             exited: Condvar::new(),
+            live_jobs: AtomicUsize::new(0),
             max_threads,
             keep_alive,
             spawn,
@@ -113,6 +125,11 @@ impl BlockingPool {
     pub(crate) fn threads(&self) -> (usize, usize) {
         let st = lock(&self.state);
         (st.threads, st.idle)
+    }
+
+    /// Blocking jobs alive now (see `live_jobs`).
+    pub(crate) fn live_jobs(&self) -> usize {
+        self.live_jobs.load(Ordering::Relaxed)
     }
 
     /// Queues a job (rule 1). `rt` is the runtime owning this pool.
@@ -284,4 +301,42 @@ fn worker(rt: Arc<RuntimeShared>, number: usize) {
         st.exited.push(handle);
     }
     pool.exited.notify_all();
+}
+
+pin_project_lite::pin_project! {
+    /// A blocking job's future (`spawn_blocking`, `JoinSet::spawn_blocking`), counted in its
+    /// runtime's `BlockingPool::live_jobs` for as long as it exists.
+    pub(crate) struct CountedJob<F> {
+        #[pin]
+        job: F,
+        live: LiveJob,
+    }
+}
+
+impl<F> CountedJob<F> {
+    /// Counts `job` as a blocking job of `rt` until it is dropped.
+    pub(crate) fn new(rt: &Arc<RuntimeShared>, job: F) -> CountedJob<F> {
+        rt.blocking.live_jobs.fetch_add(1, Ordering::Relaxed);
+        CountedJob {
+            job,
+            live: LiveJob(rt.clone()),
+        }
+    }
+}
+
+impl<F: Future> Future for CountedJob<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.project().job.poll(cx)
+    }
+}
+
+/// Takes a [`CountedJob`] out of the count when it is dropped.
+struct LiveJob(Arc<RuntimeShared>);
+
+impl Drop for LiveJob {
+    fn drop(&mut self) {
+        self.0.blocking.live_jobs.fetch_sub(1, Ordering::Relaxed);
+    }
 }

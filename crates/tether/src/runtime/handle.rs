@@ -130,6 +130,7 @@ impl Handle {
         R: Send + 'static,
     {
         let fut = crate::task::blocking::BlockingTask::new(f);
+        let fut = super::blocking::CountedJob::new(&self.shared, fut);
         // SAFETY: the closure and its result are `Send`, so the task may run anywhere.
         unsafe { crate::task::spawn_raw(&self.shared, fut, None, location, true, Group::Root) }
     }
@@ -150,8 +151,14 @@ impl Handle {
         F::Output: Send + 'static,
     {
         let group = Group::JoinSet(token, join_waker);
-        // SAFETY: `F` is `Send`, so the task may run and be dropped on any thread.
-        unsafe { crate::task::spawn_raw(&self.shared, future, None, location, blocking, group) }
+        if blocking {
+            let job = super::blocking::CountedJob::new(&self.shared, future);
+            // SAFETY: `F` is `Send`, so the task may run and be dropped on any thread.
+            unsafe { crate::task::spawn_raw(&self.shared, job, None, location, true, group) }
+        } else {
+            // SAFETY: as above.
+            unsafe { crate::task::spawn_raw(&self.shared, future, None, location, false, group) }
+        }
     }
 
     /// Runs `future` to completion on this thread, driving the runtime meanwhile, and returns its
@@ -268,7 +275,9 @@ impl Handle {
         RuntimeMetrics::new(
             sh.metrics.read(sh.registry.spawned()),
             Gauges {
-                live: sh.registry.len(),
+                // Blocking jobs are tasks in the registry, but not in this count (tokio's
+                // `num_alive_tasks` leaves them out too).
+                live: sh.registry.len().saturating_sub(sh.blocking.live_jobs()),
                 active_timers: sh.time.active_timers(),
                 blocking_threads,
                 idle_blocking_threads,
