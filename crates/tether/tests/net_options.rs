@@ -251,3 +251,75 @@ mod udp {
         sim.run().unwrap();
     }
 }
+
+mod tcp {
+    use std::io;
+    use std::time::Duration;
+
+    use tether::io::AsyncReadExt;
+    use tether::net::{TcpListener, TcpSocket, TcpStream};
+
+    use super::run;
+
+    async fn tcp_pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (client, server)
+    }
+
+    /// `set_zero_linger` makes the drop reset the connection: the peer's read fails with
+    /// `ConnectionReset` instead of seeing the end of the stream.
+    #[test]
+    fn tcp_zero_linger_resets_the_connection_on_drop() {
+        run("set_zero_linger", || async {
+            let (client, mut server) = tcp_pair().await;
+            assert_eq!(client.linger().unwrap(), None, "the default");
+            client.set_zero_linger().unwrap();
+            assert_eq!(client.linger().unwrap(), Some(Duration::ZERO));
+            drop(client);
+            let err = server.read(&mut [0u8; 8]).await.unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err:?}");
+        });
+    }
+
+    #[test]
+    fn tcp_socket_zero_linger_is_kept_by_the_stream() {
+        run("TcpSocket::set_zero_linger", || async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let socket = TcpSocket::new_v4().unwrap();
+            socket.set_zero_linger().unwrap();
+            assert_eq!(socket.linger().unwrap(), Some(Duration::ZERO));
+            let stream = socket
+                .connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            assert_eq!(stream.linger().unwrap(), Some(Duration::ZERO));
+        });
+    }
+
+    /// The options tokio's `TcpStream` and `TcpListener` have, read back after being set.
+    #[test]
+    fn tcp_options_getters_reflect_the_setters() {
+        run("TCP options", || async {
+            let (client, _server) = tcp_pair().await;
+            client.set_nodelay(true).unwrap();
+            assert!(client.nodelay().unwrap());
+            client.set_nodelay(false).unwrap();
+            assert!(!client.nodelay().unwrap());
+            client.set_ttl(33).unwrap();
+            assert_eq!(client.ttl().unwrap(), 33);
+            client.set_linger(Some(Duration::from_secs(2))).unwrap();
+            assert_eq!(client.linger().unwrap(), Some(Duration::from_secs(2)));
+            // Back to `None` before the drop, which would otherwise block for up to 2 s.
+            client.set_linger(None).unwrap();
+            assert_eq!(client.linger().unwrap(), None);
+
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            listener.set_ttl(21).unwrap();
+            assert_eq!(listener.ttl().unwrap(), 21);
+        });
+    }
+}

@@ -199,13 +199,25 @@ impl TcpSocket {
     }
 
     /// Sets `SO_LINGER`: with `Some(d)`, closing waits up to `d` for unsent data to go out;
-    /// `Some(0)` resets the connection on close instead.
+    /// `Some(0)` resets the connection on close instead. The connected stream keeps the
+    /// setting; a nonzero duration makes its drop block the thread for up to `d` (see
+    /// [`TcpStream::set_linger`](crate::net::TcpStream::set_linger)).
     ///
     /// # Errors
     ///
     /// The OS's error.
     pub fn set_linger(&self, dur: Option<Duration>) -> io::Result<()> {
         self.inner.set_linger(dur)
+    }
+
+    /// Makes closing the connected stream reset the connection (`SO_LINGER` with a zero
+    /// duration), as [`TcpStream::set_zero_linger`](crate::net::TcpStream::set_zero_linger).
+    ///
+    /// # Errors
+    ///
+    /// The OS's error.
+    pub fn set_zero_linger(&self) -> io::Result<()> {
+        self.inner.set_linger(Some(Duration::ZERO))
     }
 
     /// The `SO_LINGER` setting.

@@ -154,7 +154,14 @@ impl TcpStream {
         self.io.get_ref().nodelay()
     }
 
-    /// Sets `SO_LINGER`.
+    /// Sets `SO_LINGER`: with `Some(d)`, closing the socket waits up to `d` for unsent data to
+    /// go out, and with `None` (the default) closing returns at once and the system sends the
+    /// data in the background.
+    ///
+    /// A nonzero duration makes the drop of this stream block its thread (a runtime worker)
+    /// for up to `d`, even though the socket is non-blocking. tokio deprecates this method for
+    /// that reason; tether does not, as `None` and a zero duration are harmless, but avoid the
+    /// others. To reset the connection on close, call [`set_zero_linger`](Self::set_zero_linger).
     pub fn set_linger(&self, dur: Option<Duration>) -> io::Result<()> {
         #[cfg(feature = "sim")]
         if let Sock::Sim(_) = self.io.get_ref() {
@@ -163,7 +170,35 @@ impl TcpStream {
         socket2::SockRef::from(self.io.get_ref().as_os()).set_linger(dur)
     }
 
-    /// The `SO_LINGER` setting.
+    /// Makes closing the socket reset the connection (`SO_LINGER` with a zero duration): the
+    /// peer gets an `RST` instead of an orderly end of stream, data not yet sent is discarded,
+    /// and the socket skips `TIME_WAIT`. Closing does not block.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tether::io::AsyncReadExt;
+    /// use tether::net::{TcpListener, TcpStream};
+    ///
+    /// #[tether::main]
+    /// async fn main() -> std::io::Result<()> {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (mut server, _) = listener.accept().await?;
+    ///     client.set_zero_linger()?;
+    ///     assert_eq!(client.linger()?, Some(Duration::ZERO));
+    ///     drop(client);
+    ///     let err = server.read(&mut [0u8; 8]).await.unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn set_zero_linger(&self) -> io::Result<()> {
+        self.set_linger(Some(Duration::ZERO))
+    }
+
+    /// The `SO_LINGER` setting; see [`set_linger`](Self::set_linger).
     pub fn linger(&self) -> io::Result<Option<Duration>> {
         #[cfg(feature = "sim")]
         if let Sock::Sim(_) = self.io.get_ref() {
