@@ -18,9 +18,10 @@
 //!   failure a scope could not deliver: a later panic, the errors of a scope that ended with a
 //!   panic or whose future was dropped); or is dropped under one of the runtime's documented
 //!   rules (the ledger in `support/chaos/ledger.rs` lists them);
-//! - **no task remains** in the registry (`Handle::metrics().live_tasks()` before the
-//!   shutdown, `Handle::live_tasks()` after), and every task future and blocking closure was
-//!   dropped;
+//! - **no task remains** in the registry (before the shutdown `Handle::metrics().live_tasks()`,
+//!   which leaves blocking jobs out, as tokio's `num_alive_tasks`, and the count of live task
+//!   futures and blocking closures; `Handle::live_tasks()` after), and every task future and
+//!   blocking closure was dropped;
 //! - **the runtime was freed**: nothing holds its state after the shutdown (no reference
 //!   cycle through a task);
 //! - **no descriptor and no thread leaks** (`/proc/self/fd`, `/proc/self/task`, waiting a

@@ -321,3 +321,29 @@ fn advance_after_resume_panics() {
         time::advance(Duration::from_secs(1)).await;
     });
 }
+
+/// `time::pause` on a clock that is paused already panics, as tokio's does ("time is already
+/// frozen"): the caller believes it stopped a running clock.
+#[test]
+#[should_panic(expected = "tether::time::pause was called at")]
+fn pause_on_a_paused_clock_panics() {
+    let rt = Builder::new_current_thread()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async { time::pause() });
+}
+
+/// A clock paused, resumed and paused again is fine.
+#[test]
+fn pause_after_resume_stops_the_clock_again() {
+    let rt = Builder::new_current_thread().build().unwrap();
+    rt.block_on(async {
+        time::pause();
+        time::resume();
+        time::pause();
+        let t = tether::time::Instant::now();
+        time::advance(Duration::from_secs(3)).await;
+        assert_eq!(t.elapsed(), Duration::from_secs(3));
+    });
+}

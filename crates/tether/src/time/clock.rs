@@ -36,7 +36,8 @@ impl Clock {
             }),
         };
         if start_paused {
-            clock.pause();
+            let paused = clock.pause();
+            debug_assert!(paused, "a new clock runs");
         }
         clock
     }
@@ -57,13 +58,20 @@ impl Clock {
         self.paused.load(Ordering::Acquire)
     }
 
-    pub(crate) fn pause(&self) {
+    /// Stops the clock where it stands. Returns false, changing nothing, if it is paused
+    /// already.
+    #[must_use = "a clock paused twice is a misuse to report"]
+    pub(crate) fn pause(&self) -> bool {
         let now = self.now();
         let mut inner = lock(&self.inner);
+        if inner.unfrozen.is_none() {
+            return false;
+        }
         inner.base = now;
         inner.unfrozen = None;
         self.ever_paused.store(true, Ordering::Release);
         self.paused.store(true, Ordering::Release);
+        true
     }
 
     /// Lets a paused clock run again from where it stands. Returns false, changing nothing, if
@@ -126,5 +134,7 @@ mod tests {
             "a running clock cannot be advanced"
         );
         assert!(!c.resume(), "a running clock cannot be resumed");
+        assert!(c.pause());
+        assert!(!c.pause(), "a paused clock cannot be paused again");
     }
 }

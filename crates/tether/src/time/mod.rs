@@ -57,7 +57,8 @@ use crate::runtime::context;
 ///
 /// # Panics
 ///
-/// Panics outside a tether runtime, and on a multi-thread runtime.
+/// Panics outside a tether runtime, on a multi-thread runtime, and when the clock is paused
+/// already, as tokio's does ("time is already frozen").
 ///
 /// # Examples
 ///
@@ -86,7 +87,14 @@ pub fn pause() {
                      or #[tether::test(start_paused = true)])"
                 );
             }
-            h.shared.time.clock.pause()
+            if !h.shared.time.clock.pause() {
+                panic!(
+                    "tether::time::pause was called at {location} while the clock is paused \
+                     already (tokio says: \"time is already frozen\"); pause once (a runtime \
+                     built with start_paused, or #[tether::test(start_paused = true)], starts \
+                     paused), and resume before pausing again"
+                );
+            }
         }
         None => crate::task::no_runtime_panic("tether::time::pause", location),
     })
