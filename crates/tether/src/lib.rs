@@ -90,7 +90,7 @@
 //! - `tokio-compat`: the `compat` module, which runs futures that need tokio's runtime itself
 //!   (its reactor, timers or `tokio::spawn`: reqwest, a tonic channel, sqlx) from tether tasks,
 //!   on a background tokio runtime started on first use.
-//! - `console`: [`runtime::Builder::console`], a live console in the browser: the task tree,
+//! - `console`: `runtime::Builder::console`, a live console in the browser: the task tree,
 //!   the workers' utilisation, a timeline of slow polls and watchdog reports, the metrics, and
 //!   a JSON API, served on loopback by the runtime itself.
 
