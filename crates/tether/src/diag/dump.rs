@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
-use super::{JoinSetInfo, ScopeInfo, TaskInfo};
+use super::{JoinSetInfo, ScopeInfo, TaskInfo, TaskState};
 use crate::task::Id;
 
 /// A snapshot of every live task of a runtime, drawn as a tree by its `Display`: root tasks
@@ -248,11 +248,17 @@ impl fmt::Display for Line<'_> {
             write!(f, " {name:?}")?;
         }
         let polls = t.polls();
+        write!(f, " spawned at {} · ", t.location())?;
+        match t.state() {
+            TaskState::Blocking if t.is_blocking() => {
+                f.write_str("running on the blocking pool")?
+            }
+            TaskState::Blocking => f.write_str("blocking in block_in_place")?,
+            state => write!(f, "{state}")?,
+        }
         write!(
             f,
-            " spawned at {} · {} · age {:.2}s · {polls} poll{}, {:.1}ms in poll",
-            t.location(),
-            t.state(),
+            " · age {:.2}s · {polls} poll{}, {:.1}ms in poll",
             t.age().as_secs_f64(),
             if polls == 1 { "" } else { "s" },
             t.busy_time().as_secs_f64() * 1e3,

@@ -28,7 +28,10 @@ pub enum TaskState {
         /// The worker's index.
         worker: usize,
     },
-    /// A `spawn_blocking` job that started on the blocking pool.
+    /// Running blocking code on a thread of its own, not on a worker: a `spawn_blocking` job
+    /// that started on the blocking pool ([`TaskInfo::is_blocking`]), or a task inside
+    /// [`block_in_place`](crate::task::block_in_place) whose worker was handed to another
+    /// thread meanwhile.
     Blocking,
 }
 
@@ -38,7 +41,7 @@ impl fmt::Display for TaskState {
             TaskState::Idle => f.write_str("idle"),
             TaskState::Scheduled => f.write_str("scheduled"),
             TaskState::Running { worker } => write!(f, "running on worker {worker}"),
-            TaskState::Blocking => f.write_str("running on the blocking pool"),
+            TaskState::Blocking => f.write_str("running blocking code"),
         }
     }
 }

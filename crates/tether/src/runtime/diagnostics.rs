@@ -82,9 +82,22 @@
 //!    poll, no slow flag, no `StillRunning`; past the watchdog limit (and each doubling), a
 //!    `SlowPanicHook` report. The poll's own lower bound resumes from where it was when the hook
 //!    returns (the unwinding that follows runs the task's destructors, which are its code).
+//! 6. **Blocking in place.** A poll that lends its worker for `block_in_place`
+//!    (`sched/multi_thread/lend.rs` rule 2) releases the slot, which the helper thread writes
+//!    from then on: the slot no longer shows that poll (so the watchdog never times it). While
+//!    its closure runs, the task is listed instead in the monitor's `in_place` list with the
+//!    index of the worker it lent ([`InPlaceGuard`], entered by `block_in_place` once the loan
+//!    is made, removed when the closure returns or unwinds). A snapshot shows such a task as
+//!    blocking (`running_keys` lists it under [`IN_PLACE`]), and a shutdown that finds that
+//!    worker still running names it (`report_blocks_shutdown`): the lender's thread, stuck in
+//!    the closure, is what keeps the worker's loop from ending. The lookup of its name follows
+//!    rule 1: it counts only if the entry is still listed afterwards.
 
 use std::panic::Location;
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+// std's, not the loom shim's: only `block_in_place` and the reports take it, on real threads
+// that no loom model runs.
+use std::sync::Mutex;
 use std::time::Duration;
 
 use super::watchdog::{self, Watchdog};
@@ -102,6 +115,9 @@ pub(super) const CREDIT: u64 = SLOW - 1;
 pub(super) const IDLE: u64 = u64::MAX;
 /// The key standing for the future passed to `block_on` (not a task).
 pub(crate) const MAIN_KEY: u32 = u32::MAX;
+/// The worker index `running_keys` gives a task blocked in `block_in_place` (rule 6): it is in
+/// a poll, but on no worker.
+pub(crate) const IN_PLACE: usize = usize::MAX;
 
 /// The default slow-poll threshold (under Miri, which runs code about a thousand times slower,
 /// ten seconds, so that interpreted polls are not reported).
@@ -262,6 +278,14 @@ impl WorkerSlot {
         self.current.store(IDLE, Ordering::Release);
     }
 
+    /// The key of the task whose poll is in progress on this slot, if a task's (not the
+    /// `block_on` future's). Read by the slot's own thread (rule 6).
+    fn polling_key(&self) -> Option<u32> {
+        let value = self.current.load(Ordering::Relaxed);
+        let key = value as u32;
+        (value != IDLE && key != MAIN_KEY).then_some(key)
+    }
+
     /// Records the calling thread as the one using this slot.
     pub(crate) fn set_thread(&self) {
         self.tid.store(watchdog::current_tid(), Ordering::Relaxed);
@@ -353,6 +377,11 @@ pub(crate) struct PollMonitor {
     pub(super) watchdog: Watchdog,
     slow_polls: AtomicU64,
     pub(super) stuck_reports: AtomicU64,
+    /// Rule 6: the tasks blocked in `block_in_place` after lending their worker, as
+    /// `(task key, worker index)`. Holding the lock means the list is ours to read or change;
+    /// it is taken twice per loan and by the rare reports and snapshots, never in a poll's
+    /// hot path.
+    in_place: Mutex<Vec<(u32, usize)>>,
 }
 
 impl PollMonitor {
@@ -363,6 +392,7 @@ impl PollMonitor {
             watchdog: Watchdog::new(),
             slow_polls: AtomicU64::new(0),
             stuck_reports: AtomicU64::new(0),
+            in_place: Mutex::new(Vec::new()),
         }
     }
 
@@ -385,15 +415,100 @@ impl PollMonitor {
         self.stuck_reports.load(Ordering::Relaxed)
     }
 
-    /// The keys of the polls in progress, with their workers' indexes.
+    /// The keys of the polls in progress, with their workers' indexes; a task blocked in
+    /// `block_in_place` with [`IN_PLACE`] for its worker (rule 6).
     pub(crate) fn running_keys(&self) -> Vec<(u32, usize)> {
-        self.slots
+        let mut keys: Vec<(u32, usize)> = self
+            .slots
             .iter()
             .filter_map(|s| {
                 let v = s.current.load(Ordering::Acquire);
                 (v != IDLE).then_some((v as u32, s.index))
             })
+            .collect();
+        keys.extend(
+            crate::loom::lock(&self.in_place)
+                .iter()
+                .map(|&(key, _)| (key, IN_PLACE)),
+        );
+        keys
+    }
+
+    /// The keys of the tasks blocked in `block_in_place` that lent worker `worker` (rule 6).
+    fn in_place_on(&self, worker: usize) -> Vec<u32> {
+        crate::loom::lock(&self.in_place)
+            .iter()
+            .filter(|&&(_, w)| w == worker)
+            .map(|&(key, _)| key)
             .collect()
+    }
+
+    /// Whether the task `key` is still listed as blocked in place on `worker` (rule 6).
+    fn is_in_place(&self, key: u32, worker: usize) -> bool {
+        crate::loom::lock(&self.in_place).contains(&(key, worker))
+    }
+}
+
+/// What `block_in_place` notes before it lends its worker (rule 6): the runtime, the worker and
+/// the task whose poll lends it.
+pub(crate) struct Lending {
+    handle: crate::runtime::Handle,
+    worker: usize,
+    key: u32,
+}
+
+impl Lending {
+    /// On a worker's thread (with diagnostics on) inside a task's poll, what that poll would lend;
+    /// `None` elsewhere.
+    pub(crate) fn before() -> Option<Lending> {
+        let slot = crate::task::current::slot();
+        if slot.is_null() {
+            return None;
+        }
+        let handle = crate::runtime::context::current_handle()?;
+        // The thread's slot is one of its runtime's (not a runtime entered with
+        // `Handle::enter` inside the poll): found by address, no pointer is dereferenced.
+        let s = handle
+            .shared
+            .diag
+            .slots
+            .iter()
+            .find(|s| std::ptr::eq(*s, slot))?;
+        let (worker, key) = (s.index, s.polling_key()?);
+        Some(Lending {
+            handle,
+            worker,
+            key,
+        })
+    }
+
+    /// Lists the task as blocked in place if the worker was lent (the loan clears this thread's
+    /// slot pointer; `lend.rs` rule 2), until the guard drops.
+    pub(crate) fn lent(self) -> Option<InPlaceGuard> {
+        if !crate::task::current::slot().is_null() {
+            return None;
+        }
+        let entry = (self.key, self.worker);
+        crate::loom::lock(&self.handle.shared.diag.in_place).push(entry);
+        Some(InPlaceGuard {
+            handle: self.handle,
+            entry,
+        })
+    }
+}
+
+/// Keeps a task listed as blocked in place (rule 6) until dropped.
+pub(crate) struct InPlaceGuard {
+    handle: crate::runtime::Handle,
+    entry: (u32, usize),
+}
+
+impl Drop for InPlaceGuard {
+    fn drop(&mut self) {
+        let mut list = crate::loom::lock(&self.handle.shared.diag.in_place);
+        if let Some(i) = list.iter().position(|e| *e == self.entry) {
+            list.swap_remove(i);
+        }
     }
 }
 
@@ -455,7 +570,8 @@ fn report_slow(
 /// Reports that worker `worker` had not stopped when the runtime's shutdown had waited `waited`
 /// for it (limit `limit`): it was `left_behind`, or the shutdown waits on. Only a worker inside
 /// a task's poll is reported, with that task (rule 1: the lookup counts only if the slot did not
-/// move meanwhile); a worker between polls is on its way out.
+/// move meanwhile), or one lent by a task blocked in `block_in_place`, with that task (rule 6);
+/// a worker between polls is on its way out.
 #[cold]
 pub(crate) fn report_blocks_shutdown(
     rt: &RuntimeShared,
@@ -467,27 +583,39 @@ pub(crate) fn report_blocks_shutdown(
     let Some(slot) = rt.diag.slot(worker) else {
         return;
     };
-    let value = slot.current.load(Ordering::Acquire);
-    let key = value as u32;
-    if value == IDLE || key == MAIN_KEY {
-        return;
-    }
-    let Some((id, name, location)) = rt.registry.describe_key(key) else {
-        return;
+    let report = |task: TaskRef| {
+        rt.report(&Diagnostic {
+            worker,
+            duration: waited,
+            threshold: limit,
+            left_behind,
+            ..Diagnostic::new(DiagnosticKind::BlocksShutdown, task)
+        });
     };
-    if slot.current.load(Ordering::Acquire) != value {
-        return;
+    let value = slot.current.load(Ordering::Acquire);
+    if value != IDLE && value as u32 != MAIN_KEY {
+        if let Some(task) = describe(rt, value as u32) {
+            if slot.current.load(Ordering::Acquire) == value {
+                report(task);
+            }
+        }
     }
-    let task = TaskRef {
+    for key in rt.diag.in_place_on(worker) {
+        if let Some(task) = describe(rt, key) {
+            if rt.diag.is_in_place(key, worker) {
+                report(task);
+            }
+        }
+    }
+}
+
+/// The task with the diagnostics key `key`, as a report names it (the caller checks that the
+/// poll it looked for was in progress throughout: rules 1 and 6).
+fn describe(rt: &RuntimeShared, key: u32) -> Option<TaskRef> {
+    let (id, name, location) = rt.registry.describe_key(key)?;
+    Some(TaskRef {
         id: Some(id),
         name,
         location: Some(location),
-    };
-    rt.report(&Diagnostic {
-        worker,
-        duration: waited,
-        threshold: limit,
-        left_behind,
-        ..Diagnostic::new(DiagnosticKind::BlocksShutdown, task)
-    });
+    })
 }

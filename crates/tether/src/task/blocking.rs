@@ -110,7 +110,11 @@ where
             Location::caller()
         );
     }
+    // While `f` runs, a task that lent its worker is listed as blocking in place, for the dump
+    // and the shutdown's report (diagnostics rule 6): its worker's slot no longer shows it.
+    let lending = crate::runtime::diagnostics::Lending::before();
     crate::sched::multi_thread::lend_current_worker();
+    let _in_place = lending.and_then(crate::runtime::diagnostics::Lending::lent);
     f()
 }
 

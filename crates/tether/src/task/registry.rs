@@ -502,6 +502,8 @@ fn info_of(
 ) -> TaskInfo {
     let polls = meta.polls.load(Ordering::Relaxed);
     let state = match running_on {
+        // Blocked in `block_in_place`, its worker lent (diagnostics rule 6).
+        Some(crate::runtime::diagnostics::IN_PLACE) => TaskState::Blocking,
         Some(worker) => TaskState::Running { worker },
         None if meta.blocking() && polls > 0 => TaskState::Blocking,
         None if meta.is_scheduled() => TaskState::Scheduled,
