@@ -265,13 +265,10 @@ fn shutdown_timeout_with_a_stuck_blocking_job_returns_and_names_it() {
 
 /// A runtime built and dropped inside another runtime's blocking job (a common way to run
 /// async code from a blocking section): dropping it waits for its own running blocking jobs,
-/// as dropping any runtime does. The pool took "this thread is a pool thread" to mean "one of
-/// *my* threads", so the inner runtime's shutdown stopped waiting with one of its jobs still
-/// running.
+/// as dropping any runtime does. The pool used to take "this thread is a pool thread" to mean
+/// "one of *my* threads", so the inner runtime's shutdown stopped waiting with one of its jobs
+/// still running.
 #[test]
-#[ignore = "open fault: `runtime/blocking.rs` takes any pool thread for one of its own \
-            (`IS_POOL_THREAD` is not per pool); the fix belongs in a file another change is \
-            editing"]
 fn a_runtime_dropped_on_another_runtimes_blocking_thread_waits_for_its_jobs() {
     within(LIMIT, "nested runtime drop", || {
         let outer = Builder::new_current_thread().build().unwrap();

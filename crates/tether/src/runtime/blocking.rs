@@ -198,8 +198,9 @@ impl BlockingPool {
     /// `None`), and joins them (rule 4). Returns false if some were still running when the time
     /// was up.
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> bool {
-        // A pool thread shutting its own runtime down must not wait for itself.
-        let me = is_pool_thread();
+        // A thread of this pool shutting its own runtime down must not wait for itself (a
+        // thread of another runtime's pool dropping this runtime waits for all of this pool's).
+        let me = is_thread_of(self);
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut st = lock(&self.state);
         while st.threads + st.retiring > usize::from(me) {
@@ -229,11 +230,16 @@ impl BlockingPool {
 }
 
 thread_local! {
-    static IS_POOL_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The pool whose thread this is (null on other threads). Only compared, never read
+    /// through: a pool thread holds its runtime, so the pool stays at this address for the
+    /// thread's life.
+    static POOL_OF_THREAD: std::cell::Cell<*const BlockingPool> =
+        const { std::cell::Cell::new(std::ptr::null()) };
 }
 
-fn is_pool_thread() -> bool {
-    IS_POOL_THREAD.with(|c| c.get())
+/// Whether the current thread is one of `pool`'s.
+fn is_thread_of(pool: &BlockingPool) -> bool {
+    POOL_OF_THREAD.with(|c| std::ptr::eq(c.get(), pool))
 }
 
 /// Runs a pool thread's start or stop hook. A panic in it is handed to the failure policy:
@@ -256,7 +262,7 @@ fn run_hook(rt: &RuntimeShared, hook: Option<&(dyn Fn() + Send + Sync)>) {
 /// A pool thread: runs jobs until it has been idle for `keep_alive` or the pool shuts down
 /// (rule 2).
 fn worker(rt: Arc<RuntimeShared>, number: usize) {
-    IS_POOL_THREAD.with(|c| c.set(true));
+    POOL_OF_THREAD.with(|c| c.set(&rt.blocking));
     // The hooks run inside the runtime's context (`Handle::current()` works there, as in
     // tokio), and a panic in one is reported, never unwound past the pool's count (rule 2).
     let _enter = context::enter(Handle { shared: rt.clone() });
