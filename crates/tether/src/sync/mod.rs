@@ -13,7 +13,9 @@
 //! - [`watch`]: one sender publishes the latest value, receivers wait for it to change. Own code:
 //!   a read-write lock, a version word and `event-listener`.
 //! - [`Mutex`]: exclusive access to a value, held across `.await`. Backed by `async-lock`.
-//! - [`RwLock`]: many readers or one writer, held across `.await`. Backed by `async-lock`.
+//! - [`RwLock`]: many readers (at most a chosen number, if asked) or one writer, held across
+//!   `.await`. Own code: a fair [`Semaphore`] of which a reader takes one permit and a writer
+//!   all.
 //! - [`Semaphore`]: a fair, closable pool of permits, taken one or many at a time. Own code: a
 //!   first-in-first-out queue of waiters under a mutex.
 //! - [`Notify`]: wake one task (storing one permit when none waits) or every waiting task. Own
@@ -22,13 +24,17 @@
 //!   the others wait. Own code over `std::sync::OnceLock` and a [`Semaphore`].
 //! - [`Barrier`]: `n` tasks wait for each other; one of them leads. Backed by `async-lock`.
 //!
-//! Why own code for six of them: `mpsc` for speed (see above); `oneshot` is a hundred lines of
+//! Why own code for seven of them: `mpsc` for speed (see above); `oneshot` is a hundred lines of
 //! safe code for which no crate has tokio's `close`/`closed` pair; `watch` (latest value plus a
 //! per-receiver "seen" version) exists in no small crate; `async-lock`'s semaphore can neither be
 //! closed nor is first-in-first-out; `event-listener` alone cannot store `Notify`'s permit or
-//! tell a `notify_waiters` from a `notify_one`; and `OnceCell`'s hand-over to the next waiting
-//! initializer needs the fair semaphore. One `unsafe` block in all of them: [`Mutex`] hands
-//! `async-lock` an `Arc` of its inner lock for the owned guards (argued where it is).
+//! tell a `notify_waiters` from a `notify_one`; `OnceCell`'s hand-over to the next waiting
+//! initializer needs the fair semaphore; and `async-lock`'s `RwLock` can neither bound its
+//! readers (`with_max_readers`) nor hand out a guard of a part of the value (`map`). The
+//! `unsafe` code: [`Mutex`] hands `async-lock` an `Arc` of its inner lock for the owned guards
+//! and keeps `async-lock`'s guard, its type forgotten, in a [`MappedMutexGuard`]; the mapped
+//! and `RwLock` guards dereference the pointer they hold while they hold the lock (each argued
+//! where it is).
 //!
 //! # Streams
 //!
@@ -80,7 +86,7 @@
 //! `Notified::enable`, `wait_for` and `OnceCell`. The differences:
 //!
 //! - [`Mutex`] is eventually fair, not strictly first-in-first-out; `RwLock` has no owned
-//!   guards; guards have no `map`.
+//!   guards (`read_owned`, `write_owned`); `OwnedMutexGuard` has no `map`.
 //! - `mpsc` has no `WeakSender`, `reserve_many` or `send_timeout`.
 //! - `broadcast` keeps exactly `capacity` values (tokio rounds up to a power of two).
 //! - `watch::Sender` is not `Clone`.
@@ -104,10 +110,10 @@ mod rwlock;
 mod semaphore;
 
 pub use barrier::{Barrier, BarrierWaitResult};
-pub use mutex::{Mutex, MutexGuard, OwnedMutexGuard, TryLockError};
+pub use mutex::{MappedMutexGuard, Mutex, MutexGuard, OwnedMutexGuard, TryLockError};
 pub use notify::{Notified, Notify};
 pub use once_cell::{OnceCell, SetError};
-pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use rwlock::{RwLock, RwLockMappedWriteGuard, RwLockReadGuard, RwLockWriteGuard};
 pub use semaphore::{
     AcquireError, OwnedSemaphorePermit, Semaphore, SemaphorePermit, TryAcquireError,
 };

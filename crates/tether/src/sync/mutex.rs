@@ -1,6 +1,8 @@
 //! `Mutex`: exclusive access to a value, which can be held across `.await`.
 
 use std::fmt;
+use std::marker::PhantomData;
+use std::mem::{self, MaybeUninit};
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
@@ -19,6 +21,8 @@ use crate::task::coop::Budgeted;
 /// hand-over, so nobody waits forever. (tokio's is strictly first-in-first-out.) A task that
 /// panics while holding the guard just releases it: there is no poisoning.
 /// [`lock`](Self::lock) spends one unit of the cooperative budget when it completes.
+///
+/// A guard can be narrowed to a part of the value, keeping the lock, with [`MutexGuard::map`].
 ///
 /// [`new`](Self::new) is a `const fn`, so a `Mutex` can be a `static`. Backed by `async-lock`'s
 /// `Mutex`, which this type wraps without adding a field.
@@ -257,6 +261,86 @@ pub struct MutexGuard<'a, T> {
     inner: async_lock::MutexGuard<'a, T>,
 }
 
+impl<'a, T> MutexGuard<'a, T> {
+    /// Narrows the guard to a part of the value, such as a field, keeping the lock: the lock
+    /// is released when the returned guard is dropped.
+    ///
+    /// An associated function (`MutexGuard::map(guard, f)`), so that it does not hide a `map`
+    /// method of the value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether::sync::{MappedMutexGuard, Mutex, MutexGuard};
+    ///
+    /// struct Stats {
+    ///     requests: u64,
+    ///     errors: u64,
+    /// }
+    ///
+    /// #[tether::main]
+    /// async fn main() {
+    ///     let stats = Mutex::new(Stats { requests: 0, errors: 0 });
+    ///     let mut errors: MappedMutexGuard<'_, u64> =
+    ///         MutexGuard::map(stats.lock().await, |s| &mut s.errors);
+    ///     *errors += 1;
+    ///     assert!(stats.try_lock().is_err(), "the mapped guard holds the lock");
+    ///     drop(errors);
+    ///     let s = stats.lock().await;
+    ///     assert_eq!((s.requests, s.errors), (0, 1));
+    /// }
+    /// ```
+    pub fn map<U: ?Sized, F>(mut this: Self, f: F) -> MappedMutexGuard<'a, U>
+    where
+        F: FnOnce(&mut T) -> &mut U,
+    {
+        let value: *mut U = f(&mut this.inner);
+        MappedMutexGuard {
+            value,
+            lock: HeldLock::new(this.inner),
+            marker: PhantomData,
+        }
+    }
+
+    /// [`map`](Self::map) to a part that may be missing: `Err` gives the guard back when `f`
+    /// returns `None`.
+    ///
+    /// # Errors
+    ///
+    /// The original guard, when `f` returns `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use tether::sync::{Mutex, MutexGuard};
+    ///
+    /// #[tether::main]
+    /// async fn main() {
+    ///     let sessions = Mutex::new(HashMap::from([(1, String::from("alice"))]));
+    ///     let mut alice = MutexGuard::try_map(sessions.lock().await, |m| m.get_mut(&1)).unwrap();
+    ///     alice.push_str(" (admin)");
+    ///     drop(alice);
+    ///     let all = MutexGuard::try_map(sessions.lock().await, |m| m.get_mut(&2)).unwrap_err();
+    ///     assert_eq!(all[&1], "alice (admin)");
+    /// }
+    /// ```
+    pub fn try_map<U: ?Sized, F>(mut this: Self, f: F) -> Result<MappedMutexGuard<'a, U>, Self>
+    where
+        F: FnOnce(&mut T) -> Option<&mut U>,
+    {
+        let value: *mut U = match f(&mut this.inner) {
+            Some(part) => part,
+            None => return Err(this),
+        };
+        Ok(MappedMutexGuard {
+            value,
+            lock: HeldLock::new(this.inner),
+            marker: PhantomData,
+        })
+    }
+}
+
 impl<T> Deref for MutexGuard<'_, T> {
     type Target = T;
 
@@ -325,6 +409,156 @@ impl<T: fmt::Debug> fmt::Debug for OwnedMutexGuard<T> {
 impl<T: fmt::Display> fmt::Display for OwnedMutexGuard<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&**self, f)
+    }
+}
+
+/// Access to a part of the value of a locked [`Mutex`], made by [`MutexGuard::map`]; dropping
+/// it releases the lock.
+///
+/// It holds the original guard with the value's type forgotten, and a pointer to
+/// the part, which the closure given to `map` derived from the guard's `&mut` reference.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct MappedMutexGuard<'a, T: ?Sized> {
+    /// Valid for exclusive access while `lock` is held: derived from the `&mut` the original
+    /// guard gave, which the closure's signature ties to that guard.
+    value: *mut T,
+    /// The lock, released when this guard is dropped (after `value`'s last use).
+    lock: HeldLock<'a>,
+    marker: PhantomData<&'a mut T>,
+}
+
+// SAFETY: the guard gives `&mut T` only: moving it to another thread moves that access, sound
+// for `T: Send`. The rest of the locked value stays untouched, and the held lock is released
+// from whichever thread drops it (async-lock's unlock is an atomic operation and a
+// notification).
+unsafe impl<T: ?Sized + Send> Send for MappedMutexGuard<'_, T> {}
+// SAFETY: a shared guard gives `&T` only (`HeldLock` has no method): sound for `T: Sync`.
+unsafe impl<T: ?Sized + Sync> Sync for MappedMutexGuard<'_, T> {}
+
+impl<'a, T: ?Sized> MappedMutexGuard<'a, T> {
+    /// Narrows the guard further, keeping the lock.
+    pub fn map<U: ?Sized, F>(mut this: Self, f: F) -> MappedMutexGuard<'a, U>
+    where
+        F: FnOnce(&mut T) -> &mut U,
+    {
+        let value: *mut U = f(&mut *this);
+        MappedMutexGuard {
+            value,
+            lock: this.lock,
+            marker: PhantomData,
+        }
+    }
+
+    /// [`map`](Self::map) to a part that may be missing.
+    ///
+    /// # Errors
+    ///
+    /// The original guard, when `f` returns `None`.
+    pub fn try_map<U: ?Sized, F>(mut this: Self, f: F) -> Result<MappedMutexGuard<'a, U>, Self>
+    where
+        F: FnOnce(&mut T) -> Option<&mut U>,
+    {
+        let value: *mut U = match f(&mut *this) {
+            Some(part) => part,
+            None => return Err(this),
+        };
+        Ok(MappedMutexGuard {
+            value,
+            lock: this.lock,
+            marker: PhantomData,
+        })
+    }
+}
+
+impl<T: ?Sized> Deref for MappedMutexGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: `value` points into the locked value and `lock` holds the lock (see the
+        // fields), so nobody else reaches that memory until this guard is dropped.
+        unsafe { &*self.value }
+    }
+}
+
+impl<T: ?Sized> DerefMut for MappedMutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes this the only reference the guard hands out.
+        unsafe { &mut *self.value }
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for MappedMutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for MappedMutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+/// An `async-lock` mutex guard whose value type is forgotten, stored in place: what a
+/// [`MappedMutexGuard`] holds to release the lock when it is dropped.
+///
+/// async-lock offers no way to unlock without its guard, and a mapped guard's type names only
+/// the part it maps to, so the guard is kept as bytes with the function that drops it as what
+/// it was. An `async_lock::MutexGuard` is one reference for any `T` (`new` checks this), so
+/// it fits a pointer-sized slot and mapping allocates nothing.
+struct HeldLock<'a> {
+    /// The guard, moved in by `new`; dropped once, by `Drop`, through `drop_guard`.
+    slot: MaybeUninit<*const ()>,
+    /// `drop_guard_as::<T>` for the `T` of the guard in `slot`.
+    drop_guard: unsafe fn(*mut MaybeUninit<*const ()>),
+    /// The guard borrows the mutex for `'a`.
+    marker: PhantomData<&'a ()>,
+}
+
+impl<'a> HeldLock<'a> {
+    fn new<T>(guard: async_lock::MutexGuard<'a, T>) -> HeldLock<'a> {
+        assert!(
+            mem::size_of_val(&guard) <= mem::size_of::<MaybeUninit<*const ()>>()
+                && mem::align_of_val(&guard) <= mem::align_of::<MaybeUninit<*const ()>>(),
+            "tether: async-lock's MutexGuard no longer fits in a pointer; MutexGuard::map needs \
+             a larger slot"
+        );
+        let mut slot = MaybeUninit::<*const ()>::uninit();
+        // SAFETY: the slot is as large and as aligned as the guard (checked above), and
+        // writing moves the guard in: from here on `slot` owns it, and `Drop` drops it once.
+        unsafe {
+            slot.as_mut_ptr()
+                .cast::<async_lock::MutexGuard<'a, T>>()
+                .write(guard);
+        }
+        HeldLock {
+            slot,
+            drop_guard: drop_guard_as::<T>,
+            marker: PhantomData,
+        }
+    }
+}
+
+/// Drops the `async_lock::MutexGuard<'_, T>` that `HeldLock::new` moved into `slot`, which
+/// releases the lock.
+///
+/// # Safety
+///
+/// `slot` holds such a guard, written by `HeldLock::new` for this `T`, not dropped yet; the
+/// caller never uses it again.
+unsafe fn drop_guard_as<T>(slot: *mut MaybeUninit<*const ()>) {
+    // SAFETY: the caller's contract: `slot` holds a live guard of this type, read as the type
+    // it was written as, and this is its one drop.
+    unsafe {
+        slot.cast::<async_lock::MutexGuard<'_, T>>().drop_in_place();
+    }
+}
+
+impl Drop for HeldLock<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `drop_guard` is `drop_guard_as::<T>` for the `T` of the guard `new` moved into
+        // `slot`; this is the only place that drops it, and the slot is not used afterwards.
+        unsafe { (self.drop_guard)(&mut self.slot) }
     }
 }
 
