@@ -47,11 +47,16 @@ pub(crate) type Sock<O> = O;
 /// A stream socket's reads and writes, as the stream types make them (`stream_common!`).
 ///
 /// A TCP socket's are the system calls themselves on Linux (`recvfrom`, `sendto` with
-/// `MSG_NOSIGNAL`, `writev`: what std's `TcpStream` calls), issued inline through rustix, not
-/// libc's wrappers: those are thread cancellation points, which in a process with more than one
+/// `MSG_NOSIGNAL`: what std's `TcpStream` calls), issued inline through rustix, not libc's
+/// wrappers: those are thread cancellation points, which in a process with more than one
 /// thread (a tether runtime has its watchdog) bracket each call with two updates of the
 /// thread's cancellation state, about 60 instructions a call, for a cancellation Rust never
 /// uses. Elsewhere, under Miri, and for a simulated socket, they are std's.
+///
+/// No write raises `SIGPIPE`: a write to a closed connection is `EPIPE`, whether or not the
+/// process ignores the signal. std's `write` sends with `MSG_NOSIGNAL`, but its
+/// `write_vectored` is a `writev`, which takes no flags, so a vectored write (TCP or Unix) is a
+/// `sendmsg` with `MSG_NOSIGNAL` on Linux.
 pub(crate) trait SockRw {
     fn sock_read(&self, buf: &mut [u8]) -> io::Result<usize>;
     fn sock_write(&self, buf: &[u8]) -> io::Result<usize>;
@@ -75,7 +80,7 @@ impl SockRw for mio::net::TcpStream {
 
     fn sock_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         #[cfg(all(target_os = "linux", not(miri)))]
-        return raw::writev(self, bufs);
+        return raw::send_vectored(self, bufs);
         #[cfg(not(all(target_os = "linux", not(miri))))]
         return io::Write::write_vectored(&mut &*self, bufs);
     }
@@ -92,7 +97,12 @@ impl SockRw for mio::net::UnixStream {
     }
 
     fn sock_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        io::Write::write_vectored(&mut &*self, bufs)
+        // std's `write` sends with `MSG_NOSIGNAL`, its `write_vectored` is a `writev`, which
+        // raises `SIGPIPE` on a closed connection.
+        #[cfg(all(target_os = "linux", not(miri)))]
+        return raw::send_vectored(self, bufs);
+        #[cfg(not(all(target_os = "linux", not(miri))))]
+        return io::Write::write_vectored(&mut &*self, bufs);
     }
 }
 
@@ -130,10 +140,18 @@ mod raw {
         retry(|| rustix::net::send(s, buf, SendFlags::NOSIGNAL))
     }
 
-    pub(super) fn writev(s: &mio::net::TcpStream, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    pub(super) fn send_vectored(
+        s: impl std::os::fd::AsFd,
+        bufs: &[io::IoSlice<'_>],
+    ) -> io::Result<usize> {
         // At most `IOV_MAX` (1024 on Linux) slices, as std: the rest go in a later call.
         let bufs = &bufs[..bufs.len().min(1024)];
-        retry(|| rustix::io::writev(s, bufs))
+        // `sendmsg` rather than `writev`: only a socket call takes `NOSIGNAL`, and `writev` to
+        // a closed connection raises `SIGPIPE` (which kills a process that did not ignore it).
+        retry(|| {
+            let mut no_control = rustix::net::SendAncillaryBuffer::default();
+            rustix::net::sendmsg(&s, bufs, &mut no_control, SendFlags::NOSIGNAL)
+        })
     }
 }
 
