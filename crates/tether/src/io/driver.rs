@@ -607,6 +607,15 @@ impl IoHandle {
                 io.shutdown(&mut wakers);
             }
         }
+        #[cfg(target_os = "linux")]
+        if let Backend::Uring { ring, .. } = &self.backend {
+            // `uring_op.rs` rule 10: after the registrations are marked, so a waiter that
+            // registers after its handler gave up its wakers sees the shutdown.
+            let handlers = crate::io::uring_op::lock(&ring.ops).handlers();
+            for h in &handlers {
+                h.shut_down(&mut wakers);
+            }
+        }
         wakers.into_iter().for_each(Waker::wake);
     }
 

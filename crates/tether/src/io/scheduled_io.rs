@@ -291,6 +291,14 @@ impl ScheduledIo {
         w.writer.take_into(out);
     }
 
+    /// Whether the runtime shut down (rule 5): for resources that wait outside these waiters
+    /// (a stream's io_uring receive and sends, `uring_stream.rs`), which check it under their
+    /// own lock.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.state.load(Ordering::Acquire) & SHUTDOWN != 0
+    }
+
     /// The readiness of `state` within `mask`, if any (or shutdown).
     fn event(&self, state: usize, mask: usize) -> Option<ReadyEvent> {
         let ready = state & mask;

@@ -56,6 +56,12 @@
 //!    (in another runtime), takes the result (the data, or `ECANCELED`) instead of waiting for a
 //!    dispatch that no thread will ever do. Then the table is *settled*: a future that finds its
 //!    operation still in flight panics, saying why, rather than wait forever.
+//! 10. A handled operation's waiters are not futures of this table: at the shutdown, after
+//!     the registrations are marked shut down, each handler in the table hands over their
+//!     wakers ([`Completion::shut_down`]) and they are woken; its owner, which checks the
+//!     shutdown under the lock its waiters register under, then fails them instead of waiting
+//!     for a completion nobody will dispatch (a stream moved out of its runtime with a read
+//!     waiting: `uring_stream.rs` rule 8).
 //!
 //! A limit the kernel sets: an operation punted to the kernel's workers (a buffered file read
 //! that must wait for the disk) belongs to the thread that submitted it, and is cancelled
@@ -145,6 +151,13 @@ pub(crate) trait Completion: Send + Sync {
         last: bool,
         wakers: &mut Vec<Waker>,
     );
+
+    /// The runtime shut down (after its registrations were marked so): hands over the wakers
+    /// of tasks waiting for this operation's completions, which may never be dispatched now
+    /// (rule 10). Called with the table's lock released.
+    fn shut_down(&self, wakers: &mut Vec<Waker>) {
+        let _ = wakers;
+    }
 }
 
 /// Where an operation is.
@@ -399,6 +412,18 @@ impl OpTable {
     /// Closes the table: no operation starts from now on (rule 6).
     pub(crate) fn close(&mut self) {
         self.closed = true;
+    }
+
+    /// The handlers of the handled operations in the table, to be told of the shutdown with
+    /// the table's lock released (rules 7, 10).
+    pub(crate) fn handlers(&self) -> Vec<std::sync::Arc<dyn Completion>> {
+        self.slab
+            .iter()
+            .filter_map(|(_, e)| match &e.state {
+                OpState::Handled(handler, _) => Some(handler.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The `user_data` of every operation whose future still waits for it (rule 9).

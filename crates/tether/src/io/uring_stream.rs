@@ -70,6 +70,13 @@
 //!    implemented for `&TcpStream` and `&UnixStream`): each direction keeps the wakers of every
 //!    `poll_*` call waiting (once each, by `will_wake`), as the readiness path does
 //!    (`scheduled_io.rs` rule 6), and the completion that lets them retry wakes them all.
+//! 8. Once the runtime has shut down, every read, peek, write, and a flush with bytes still to
+//!    send, fails with the shutdown error, as on the readiness path: each checks the
+//!    registration's shutdown bit under the stream's lock, which its wakers are kept under,
+//!    and the shutdown sets that bit before it takes those wakers and wakes them
+//!    (`uring_op.rs` rule 10). So a task that waits on a stream of a runtime that is dropped
+//!    meanwhile (a stream moved to another runtime) is woken with the error instead of
+//!    waiting for a completion that no thread will dispatch.
 
 use std::collections::VecDeque;
 use std::io;
@@ -789,6 +796,11 @@ impl StreamRing {
             Err(e) => return ReadStep::Done(Poll::Ready(Err(e))),
         };
         let mut st = lock(&self.st);
+        if self.sched.is_shutdown() {
+            // Rule 8: checked under the lock the waker is kept under.
+            coop.made_progress();
+            return ReadStep::Done(Poll::Ready(Err(crate::io::driver::shutdown_error())));
+        }
         if !st.queue.is_empty() {
             let n = self.take_queued(&ring, &mut st, dst);
             coop.made_progress();
@@ -834,6 +846,9 @@ impl StreamRing {
             Err(e) => return Some(Err(e)),
         };
         let mut st = lock(&self.st);
+        if self.sched.is_shutdown() {
+            return Some(Err(crate::io::driver::shutdown_error()));
+        }
         if !st.queue.is_empty() {
             let n = self.take_queued(&ring, &mut st, dst);
             *drained = st.queue.is_empty() && matches!(st.recv, Recv::Armed(_));
@@ -863,6 +878,10 @@ impl StreamRing {
             return false;
         };
         let mut st = lock(&self.st);
+        if self.sched.is_shutdown() {
+            // The wait sees the registration's shutdown at once; nothing to arm.
+            return true;
+        }
         if !st.reads {
             // Its bytes are read some other way (`try_io` on the descriptor, as tether-hyper
             // does): they must stay in the socket.
@@ -896,6 +915,9 @@ impl StreamRing {
             Err(e) => return Some(Poll::Ready(Err(e))),
         };
         let mut st = lock(&self.st);
+        if self.sched.is_shutdown() {
+            return Some(Poll::Ready(Err(crate::io::driver::shutdown_error())));
+        }
         if !st.queue.is_empty() {
             let mut n = 0;
             for c in st.queue.iter() {
@@ -962,6 +984,10 @@ impl StreamRing {
         if let Some(e) = st.write_err.take() {
             return Some(Err(e));
         }
+        if self.sched.is_shutdown() {
+            // Rule 8: no send would ever be dispatched.
+            return Some(Err(crate::io::driver::shutdown_error()));
+        }
         if st.shut_wr {
             return Some(Err(io::Error::new(
                 io::ErrorKind::BrokenPipe,
@@ -1000,6 +1026,10 @@ impl StreamRing {
             return Poll::Ready(Err(e));
         }
         if st.sending || !st.staging.is_empty() {
+            if self.sched.is_shutdown() {
+                // Rule 8: the send's completion will never be dispatched.
+                return Poll::Ready(Err(crate::io::driver::shutdown_error()));
+            }
             st.keep_waker(Side::Write, cx);
             return Poll::Pending;
         }
@@ -1247,5 +1277,12 @@ impl Completion for StreamRing {
             RECV => self.complete_recv(ring, res, flags, last, wakers),
             _ => self.complete_send(ring, res, wakers),
         }
+    }
+
+    /// Rule 8: wakes every task waiting to read, write or flush; each finds the shutdown.
+    fn shut_down(&self, wakers: &mut Vec<Waker>) {
+        let mut st = lock(&self.st);
+        wakers.extend(st.take_wakers(Side::Read));
+        wakers.extend(st.take_wakers(Side::Write));
     }
 }
