@@ -96,5 +96,6 @@ pub(crate) fn kind_name(kind: DiagnosticKind) -> &'static str {
         DiagnosticKind::SlowPanicHook => "slow_panic_hook",
         DiagnosticKind::TasksLeftAtShutdown => "tasks_left_at_shutdown",
         DiagnosticKind::ChildNotReaped => "child_not_reaped",
+        DiagnosticKind::BlockingJobsLeftAtShutdown => "blocking_jobs_left_at_shutdown",
     }
 }

@@ -52,6 +52,12 @@ pub enum DiagnosticKind {
     /// [`Diagnostic::tasks`] lists them (name, spawn location, age). Not reported when the
     /// failure policy is [`Ignore`](crate::runtime::UnhandledFailurePolicy::Ignore).
     TasksLeftAtShutdown,
+    /// The runtime's shutdown stopped waiting (its timeout, `Runtime::shutdown_timeout` or
+    /// `shutdown_background`, ran out) while blocking jobs (`spawn_blocking` closures) still
+    /// ran: a closure cannot be cancelled, so they go on, each on its thread, with nobody
+    /// waiting for them. [`Diagnostic::tasks`] lists them (name, spawn location, age). Not
+    /// reported when the failure policy is [`Ignore`](crate::runtime::UnhandledFailurePolicy::Ignore).
+    BlockingJobsLeftAtShutdown,
     /// A [`process::Child`](crate::process::Child) was dropped while its process ran, and the
     /// thread that reaps such processes could not be started: the process will remain a zombie
     /// after it exits.
@@ -100,7 +106,7 @@ pub struct Diagnostic {
     pub(crate) spawned: u64,
     /// `SlowPoll`: the poll ended in a panic, and how its time was counted.
     pub(crate) panic: Option<PanicTiming>,
-    /// `TasksLeftAtShutdown`: the tasks.
+    /// `TasksLeftAtShutdown`, `BlockingJobsLeftAtShutdown`: the tasks.
     pub(crate) tasks: Vec<TaskInfo>,
     /// `ChildNotReaped`: the sentence that says what happened.
     pub(crate) detail: Option<Arc<str>>,
@@ -132,6 +138,7 @@ impl Diagnostic {
     /// The task's id; `None` for the future passed to `block_on`, which is not a task, and for
     /// the reports about no single task
     /// ([`TasksLeftAtShutdown`](DiagnosticKind::TasksLeftAtShutdown),
+    /// [`BlockingJobsLeftAtShutdown`](DiagnosticKind::BlockingJobsLeftAtShutdown),
     /// [`ChildNotReaped`](DiagnosticKind::ChildNotReaped)).
     pub fn task_id(&self) -> Option<Id> {
         self.task.id
@@ -200,7 +207,9 @@ impl Diagnostic {
     }
 
     /// For [`TasksLeftAtShutdown`](DiagnosticKind::TasksLeftAtShutdown): the tasks the
-    /// shutdown cancelled (the root scope's tasks that were still running). Empty otherwise.
+    /// shutdown cancelled (the root scope's tasks that were still running); for
+    /// [`BlockingJobsLeftAtShutdown`](DiagnosticKind::BlockingJobsLeftAtShutdown): the blocking
+    /// jobs still running when it stopped waiting. Empty otherwise.
     pub fn tasks(&self) -> &[TaskInfo] {
         &self.tasks
     }
@@ -327,6 +336,22 @@ impl fmt::Display for Diagnostic {
                 write!(
                     f,
                     "the runtime shut down with {} task(s) still running; they were cancelled:",
+                    self.tasks.len()
+                )?;
+                for t in self.tasks.iter().take(10) {
+                    write!(f, "\n  {t}")?;
+                }
+                if self.tasks.len() > 10 {
+                    write!(f, "\n  ... and {} more", self.tasks.len() - 10)?;
+                }
+                Ok(())
+            }
+            DiagnosticKind::BlockingJobsLeftAtShutdown => {
+                write!(
+                    f,
+                    "the runtime's shutdown timed out with {} blocking job(s) still running; a \
+                     blocking closure cannot be cancelled, so they go on without the runtime \
+                     (make long blocking work check a flag or a channel to stop early):",
                     self.tasks.len()
                 )?;
                 for t in self.tasks.iter().take(10) {

@@ -15,7 +15,9 @@
 //!   worker that long; or a poll that keeps a worker from stopping when the runtime shuts down.
 //!   [`Builder::diagnostics(false)`](crate::runtime::Builder::diagnostics) turns these off.
 //!   Also a `Diagnostic`: the list of tasks a shutdown cancelled
-//!   ([`TasksLeftAtShutdown`](DiagnosticKind::TasksLeftAtShutdown)), and a dropped child
+//!   ([`TasksLeftAtShutdown`](DiagnosticKind::TasksLeftAtShutdown)), the blocking jobs a
+//!   shutdown that timed out left running
+//!   ([`BlockingJobsLeftAtShutdown`](DiagnosticKind::BlockingJobsLeftAtShutdown)), and a dropped child
 //!   process that cannot be reaped ([`ChildNotReaped`](DiagnosticKind::ChildNotReaped)).
 //! - [`UnhandledFailure`]: a failure nobody observed (a task's panic whose `JoinHandle` was
 //!   dropped, a panic a worker caught in the runtime's own code, a failure a scope could not

@@ -47,7 +47,7 @@ pub(crate) enum Topic {
 }
 
 /// The number of topics: one per `DiagnosticKind`, and unhandled failures.
-const TOPICS: usize = 7;
+const TOPICS: usize = 8;
 
 impl Topic {
     fn index(self) -> usize {
@@ -59,8 +59,9 @@ impl Topic {
                 DiagnosticKind::SlowPanicHook => 3,
                 DiagnosticKind::TasksLeftAtShutdown => 4,
                 DiagnosticKind::ChildNotReaped => 5,
+                DiagnosticKind::BlockingJobsLeftAtShutdown => 6,
             },
-            Topic::Failure => 6,
+            Topic::Failure => 7,
         }
     }
 
@@ -72,6 +73,7 @@ impl Topic {
             Topic::Diagnostic(DiagnosticKind::SlowPanicHook),
             Topic::Diagnostic(DiagnosticKind::TasksLeftAtShutdown),
             Topic::Diagnostic(DiagnosticKind::ChildNotReaped),
+            Topic::Diagnostic(DiagnosticKind::BlockingJobsLeftAtShutdown),
             Topic::Failure,
         ];
         ALL[i]
@@ -86,6 +88,9 @@ impl Topic {
             Topic::Diagnostic(DiagnosticKind::SlowPanicHook) => "slow panic hooks",
             Topic::Diagnostic(DiagnosticKind::TasksLeftAtShutdown) => "tasks left at shutdown",
             Topic::Diagnostic(DiagnosticKind::ChildNotReaped) => "children not reaped",
+            Topic::Diagnostic(DiagnosticKind::BlockingJobsLeftAtShutdown) => {
+                "blocking jobs left at shutdown"
+            }
             Topic::Failure => "unhandled failures",
         }
     }

@@ -403,7 +403,9 @@ impl Runtime {
     /// cancelled, as when dropping the runtime.
     ///
     /// Neither a blocking job nor a task inside a poll can be interrupted. Blocking jobs still
-    /// running after the timeout are left to finish on their own threads. A worker still inside
+    /// running after the timeout are left to finish on their own threads, and reported as
+    /// [`DiagnosticKind::BlockingJobsLeftAtShutdown`] with their names and spawn locations
+    /// (unless the failure policy is `Ignore`). A worker still inside
     /// a poll (a task stuck in a blocking call) is left behind: its thread is detached, and the
     /// task it polls is reported through [`Builder::on_diagnostic`] as
     /// [`DiagnosticKind::BlocksShutdown`] with its name and spawn location (when diagnostics are
@@ -423,6 +425,7 @@ impl Runtime {
     /// ```
     ///
     /// [`DiagnosticKind::BlocksShutdown`]: crate::diag::DiagnosticKind::BlocksShutdown
+    /// [`DiagnosticKind::BlockingJobsLeftAtShutdown`]: crate::diag::DiagnosticKind::BlockingJobsLeftAtShutdown
     pub fn shutdown_timeout(mut self, timeout: std::time::Duration) {
         shutdown(&self.handle.shared, Some(timeout));
         self.shut_down = true;
@@ -464,7 +467,8 @@ impl Runtime {
 
     /// Shuts the runtime down without waiting for running blocking jobs or for worker threads
     /// still inside a poll: `shutdown_timeout` with a timeout of zero. Workers that have not
-    /// left their run loops yet are left behind and exit on their own.
+    /// left their run loops yet are left behind and exit on their own; blocking jobs still
+    /// running are reported, as by [`shutdown_timeout`](Runtime::shutdown_timeout).
     pub fn shutdown_background(self) {
         self.shutdown_timeout(std::time::Duration::ZERO);
     }
@@ -485,9 +489,12 @@ impl Runtime {
 /// module docs). Root tasks still running are reported first (unless the failure policy is
 /// `Ignore`), as [`DiagnosticKind::TasksLeftAtShutdown`]: a task spawned to finish work in the
 /// background (a write, a store) that would otherwise vanish with the runtime is named, not
-/// silently dropped. Last, the reporting path prints its counts of suppressed reports.
+/// silently dropped. Blocking jobs still running when the wait for them timed out are reported
+/// after the scheduler's shutdown, as [`DiagnosticKind::BlockingJobsLeftAtShutdown`]. Last, the
+/// reporting path prints its counts of suppressed reports.
 ///
 /// [`DiagnosticKind::TasksLeftAtShutdown`]: crate::diag::DiagnosticKind::TasksLeftAtShutdown
+/// [`DiagnosticKind::BlockingJobsLeftAtShutdown`]: crate::diag::DiagnosticKind::BlockingJobsLeftAtShutdown
 fn shutdown(rt: &Arc<RuntimeShared>, timeout: Option<std::time::Duration>) {
     // The console first: it reads the runtime, which is about to go.
     #[cfg(feature = "console")]
@@ -508,9 +515,27 @@ fn shutdown(rt: &Arc<RuntimeShared>, timeout: Option<std::time::Duration>) {
             });
         }
     }
-    match rt.sched {
+    let blocking_ended = match rt.sched {
         Scheduler::CurrentThread(_) => current_thread::shutdown(rt, timeout),
         Scheduler::MultiThread(_) => multi_thread::shutdown(rt, timeout),
+    };
+    if !blocking_ended && rt.policy != UnhandledFailurePolicy::Ignore {
+        // The queued jobs were cancelled; the ones still in the registry are running.
+        let running: Vec<_> = rt
+            .task_snapshot()
+            .into_iter()
+            .filter(|t| t.is_blocking())
+            .collect();
+        if !running.is_empty() {
+            use crate::diag::{Diagnostic, DiagnosticKind, TaskRef};
+            rt.report(&Diagnostic {
+                tasks: running,
+                ..Diagnostic::new(
+                    DiagnosticKind::BlockingJobsLeftAtShutdown,
+                    TaskRef::default(),
+                )
+            });
+        }
     }
     watchdog::stop(&rt.diag);
     rt.reporter.flush(None);

@@ -664,7 +664,8 @@ impl Drop for DrivingGuard<'_> {
 /// Shuts the runtime down: cancels every task, then closes timers and I/O (rule 5).
 ///
 /// Blocking jobs still running are waited for up to `blocking_timeout` (forever if `None`).
-pub(crate) fn shutdown(rt: &Arc<RuntimeShared>, blocking_timeout: Option<Duration>) {
+/// Returns false if some still ran when the time was up.
+pub(crate) fn shutdown(rt: &Arc<RuntimeShared>, blocking_timeout: Option<Duration>) -> bool {
     let sched = rt.sched.current_thread();
     sched.state.store(CLOSING, Ordering::SeqCst);
     rt.blocking.close();
@@ -724,7 +725,7 @@ pub(crate) fn shutdown(rt: &Arc<RuntimeShared>, blocking_timeout: Option<Duratio
         core.driver.borrow_mut().settle_at_shutdown(rt);
     }
     drop(core);
-    rt.blocking.wait(blocking_timeout);
+    rt.blocking.wait(blocking_timeout)
 }
 
 #[cfg(all(test, not(tether_loom)))]

@@ -389,8 +389,9 @@ pub(crate) fn block_on<F: Future>(rt: &Arc<RuntimeShared>, future: F) -> F::Outp
 /// Shuts the runtime down (rule 7). With a `timeout`, the workers and then the blocking jobs
 /// still running are waited for until `timeout` from now has passed, and whatever still runs
 /// then is left behind; without one, both are waited for as long as they take (a worker still
-/// running after the watchdog limit is reported, and waited for further).
-pub(crate) fn shutdown(rt: &Arc<RuntimeShared>, timeout: Option<Duration>) {
+/// running after the watchdog limit is reported, and waited for further). Returns false if
+/// blocking jobs still ran when the time was up.
+pub(crate) fn shutdown(rt: &Arc<RuntimeShared>, timeout: Option<Duration>) -> bool {
     let sh = rt.sched.multi_thread();
     let started = Instant::now();
     let deadline = timeout.map(|t| started.checked_add(t).unwrap_or(started + FAR_FUTURE));
@@ -462,7 +463,7 @@ pub(crate) fn shutdown(rt: &Arc<RuntimeShared>, timeout: Option<Duration>) {
         drop_task(task);
     }
     rt.blocking
-        .wait(deadline.map(|d| d.saturating_duration_since(Instant::now())));
+        .wait(deadline.map(|d| d.saturating_duration_since(Instant::now())))
 }
 
 /// The index of the worker of `rt` this thread holds, if it is a helper holding one on loan
