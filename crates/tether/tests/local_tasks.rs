@@ -129,13 +129,15 @@ fn spawn_local_works_on_a_thread_waiting_for_the_core_and_the_task_runs_once_it_
 
 #[test]
 fn two_threads_sharing_a_runtime_each_run_only_their_own_local_tasks() {
-    bounded(|| {
+    // Under Miri, which takes seconds for each round, a few rounds.
+    let rounds = if cfg!(miri) { 4 } else { 20 };
+    bounded(move || {
         let rt = rt();
         thread::scope(|s| {
             for _ in 0..2 {
                 s.spawn(|| {
                     let me = thread::current().id();
-                    for _ in 0..20 {
+                    for _ in 0..rounds {
                         let ran_on = rt.block_on(async {
                             let tasks: Vec<_> = (0..10)
                                 .map(|_| {

@@ -11,6 +11,11 @@ use tether::io::{AsyncReadExt, AsyncWriteExt};
 use tether::net::{TcpListener, TcpStream};
 use tether::runtime::{Builder, Runtime};
 
+/// How many tasks a test spawns where a few show what it checks: fewer under Miri, which takes
+/// a good part of a second for each on a multi-thread runtime. (Twenty still sleep for every
+/// duration from 0 to 19 ms in `timers_fire_on_a_multi_thread_runtime`.)
+const TASKS: u64 = if cfg!(miri) { 20 } else { 100 };
+
 fn mt(workers: usize) -> Runtime {
     Builder::new_multi_thread()
         .worker_threads(workers)
@@ -22,7 +27,7 @@ fn mt(workers: usize) -> Runtime {
 fn tasks_run_on_worker_threads_and_results_come_back() {
     let rt = mt(2);
     let names = rt.block_on(async {
-        let hs: Vec<_> = (0..64)
+        let hs: Vec<_> = (0..TASKS.min(64))
             .map(|_| {
                 tether::spawn(async { std::thread::current().name().unwrap_or("").to_string() })
             })
@@ -152,7 +157,7 @@ fn timers_fire_on_a_multi_thread_runtime() {
     let rt = mt(2);
     rt.block_on(async {
         let start = std::time::Instant::now();
-        let hs: Vec<_> = (0..100u64)
+        let hs: Vec<_> = (0..TASKS)
             .map(|i| {
                 tether::spawn(async move {
                     tether::time::sleep(Duration::from_millis(i % 20)).await;
@@ -164,7 +169,7 @@ fn timers_fire_on_a_multi_thread_runtime() {
         for h in hs {
             sum += h.await.unwrap();
         }
-        assert_eq!(sum, 4950);
+        assert_eq!(sum, (0..TASKS).sum::<u64>());
         assert!(
             start.elapsed() >= Duration::from_millis(19),
             "timers never fire early"
@@ -282,7 +287,7 @@ fn dropping_a_multi_thread_runtime_cancels_its_tasks() {
     }
     let dropped = Arc::new(AtomicUsize::new(0));
     let rt = mt(2);
-    for _ in 0..100 {
+    for _ in 0..TASKS {
         let d = dropped.clone();
         rt.spawn(async move {
             let _g = OnDrop(d);
@@ -291,7 +296,7 @@ fn dropping_a_multi_thread_runtime_cancels_its_tasks() {
     }
     rt.block_on(async { tether::time::sleep(Duration::from_millis(10)).await });
     drop(rt);
-    assert_eq!(dropped.load(Ordering::SeqCst), 100);
+    assert_eq!(dropped.load(Ordering::SeqCst), TASKS as usize);
 }
 
 #[test]
@@ -452,8 +457,10 @@ fn plain_threads_feed_tasks_through_unbounded_channels() {
 // Reliability: workers survive panics in the runtime's own code, and shutdown is bounded.
 
 /// Runs `f` on a thread of its own and fails if it does not finish within `secs` seconds (a hang
-/// becomes a failure).
+/// becomes a failure); ten times that under Miri, where a busy machine took over a minute for
+/// tests bounded at 60 s.
 fn bounded(secs: u64, f: impl FnOnce() + Send + 'static) {
+    let secs = if cfg!(miri) { 10 * secs } else { secs };
     let (tx, rx) = std::sync::mpsc::channel();
     let t = std::thread::spawn(move || {
         f();

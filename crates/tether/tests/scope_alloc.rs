@@ -60,6 +60,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// How many scopes a test makes after its warm-up, and how many tasks: fewer under Miri, which
+/// takes milliseconds for each. Every one after the first runs the same code (a recycled
+/// state, a shared name record), so a few cover the paths that a thousand do natively.
+const SCOPES: usize = if cfg!(miri) { 20 } else { 1000 };
+const TASKS: u64 = if cfg!(miri) { 10 } else { 100 };
+
 /// Counts the allocations made on this thread while `f`'s future runs to completion, which it
 /// must do in one poll (nothing in it may wait), so that it stays on this thread.
 async fn allocations<F: std::future::Future>(f: impl FnOnce() -> F) -> u64 {
@@ -93,8 +99,8 @@ fn an_empty_scope_allocates_nothing_once_its_thread_recycled_one() {
         // The first scope allocates its state (and its parent's list of children grows).
         let first = allocations(|| empty_scopes(1)).await;
         assert!(first > 0);
-        let steady = allocations(|| empty_scopes(1000)).await;
-        assert_eq!(steady, 0, "1000 empty scopes in block_on");
+        let steady = allocations(|| empty_scopes(SCOPES)).await;
+        assert_eq!(steady, 0, "{SCOPES} empty scopes in block_on");
     });
 }
 
@@ -106,7 +112,7 @@ fn empty_scopes_in_a_task_and_nested_allocate_nothing() {
         .unwrap();
     rt.block_on(async {
         let counts = tether::spawn(async {
-            let nested = |n: u32| async move {
+            let nested = |n: usize| async move {
                 for i in 0..n {
                     let v = scope(|_outer| async move {
                         scope(|_inner| async move { Ok::<_, ()>(i) }).await
@@ -118,8 +124,8 @@ fn empty_scopes_in_a_task_and_nested_allocate_nothing() {
             };
             // Warm this worker's pool: two scope states.
             nested(1).await;
-            let flat = allocations(|| empty_scopes(1000)).await;
-            let nested = allocations(|| nested(1000)).await;
+            let flat = allocations(|| empty_scopes(SCOPES)).await;
+            let nested = allocations(|| nested(SCOPES)).await;
             (flat, nested)
         })
         .await
@@ -130,20 +136,19 @@ fn empty_scopes_in_a_task_and_nested_allocate_nothing() {
 
 #[test]
 fn a_scope_child_allocates_what_a_plain_spawn_allocates() {
-    const N: u64 = 100;
     let rt = tether::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
     rt.block_on(async {
         // Warm up the registry, the run queue and the scope pool.
         let plain = || async {
-            for i in 0..N {
+            for i in 0..TASKS {
                 assert_eq!(tether::spawn(async move { i }).await.unwrap(), i);
             }
         };
         let scoped = || async {
             scope(|s| async move {
-                for i in 0..N {
+                for i in 0..TASKS {
                     assert_eq!(s.spawn(async move { Ok::<_, ()>(i) }).await.await, i);
                 }
                 Ok(())
@@ -156,7 +161,7 @@ fn a_scope_child_allocates_what_a_plain_spawn_allocates() {
         // Awaiting a child yields to the runtime, which runs on this same thread.
         let plain = allocated(plain).await;
         let scoped = allocated(scoped).await;
-        assert_eq!(plain.0, N, "one allocation per task");
+        assert_eq!(plain.0, TASKS, "one allocation per task");
         assert_eq!(
             scoped, plain,
             "a scope's child costs what a task costs: (allocations, bytes)"
@@ -166,14 +171,13 @@ fn a_scope_child_allocates_what_a_plain_spawn_allocates() {
 
 #[test]
 fn named_tasks_spawned_in_a_loop_allocate_only_their_task() {
-    const N: u64 = 100;
     let rt = tether::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
     rt.block_on(async {
         let scoped = || async {
             scope(|s| async move {
-                for i in 0..N {
+                for i in 0..TASKS {
                     let child = s.spawn_named("worker", async move { Ok::<_, ()>(i) });
                     assert_eq!(child.await.await, i);
                 }
@@ -186,7 +190,7 @@ fn named_tasks_spawned_in_a_loop_allocate_only_their_task() {
         let built = || {
             let builder = builder.clone();
             async move {
-                for i in 0..N {
+                for i in 0..TASKS {
                     let handle = builder.clone().spawn(async move { i });
                     assert_eq!(handle.await.unwrap(), i);
                 }
@@ -197,6 +201,10 @@ fn named_tasks_spawned_in_a_loop_allocate_only_their_task() {
         built().await;
         let scoped = allocations(scoped).await;
         let built = allocations(built).await;
-        assert_eq!((scoped, built), (N, N), "one allocation per named task");
+        assert_eq!(
+            (scoped, built),
+            (TASKS, TASKS),
+            "one allocation per named task"
+        );
     });
 }

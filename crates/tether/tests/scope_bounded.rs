@@ -56,7 +56,7 @@ async fn bounded_scope_never_has_more_than_64_children_alive() {
 
 #[tether::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bounded_scope_on_the_multi_thread_runtime_never_exceeds_its_bound() {
-    bounded_scope_stays_within(8, if cfg!(miri) { 200 } else { 20_000 }, false).await;
+    bounded_scope_stays_within(8, if cfg!(miri) { 64 } else { 20_000 }, false).await;
 }
 
 #[tether::test(start_paused = true)]

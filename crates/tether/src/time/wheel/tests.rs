@@ -86,7 +86,14 @@ fn fires_exactly_at_many_scales() {
         u64::MAX / 2,
         u64::MAX - 99,
     ];
-    for start in [0u64, 1, 63, 4_000, 262_100, 987_654_321] {
+    // Under Miri, two of the starts: the wheel is safe code (it forbids `unsafe`), checked
+    // natively from every start.
+    let starts: &[u64] = if cfg!(miri) {
+        &[63, 987_654_321]
+    } else {
+        &[0, 1, 63, 4_000, 262_100, 987_654_321]
+    };
+    for &start in starts {
         for distance in bounds.clone().flatten().chain(huge).filter(|&d| d > 0) {
             let when = start.saturating_add(distance);
             let mut wheel = Wheel::new();
