@@ -79,7 +79,9 @@ fn snapshots_under_heavy_spawning_are_consistent() {
             }
             // 4 spawners and at most 64 tasks of each batch are alive at once.
             assert!(m.live_tasks() <= 4 + 4 * 64, "live {}", m.live_tasks());
-            assert!(m.live_tasks() <= m.spawned_tasks());
+            // No `live_tasks() <= spawned_tasks()`: the counters lag the registry by up to a
+            // few dozen polls per worker (`RuntimeMetrics`' docs), so early on a snapshot can
+            // see more tasks alive than the counter has recorded spawned (CI caught it).
             snapshots += 1;
         }
         stop.store(true, Ordering::Relaxed);
