@@ -2,41 +2,38 @@
 //! split stream, and `UCred`, the credentials of a stream's peer (on Linux, Android, the Apple
 //! systems and the BSDs).
 
+/// Items that exist on the systems whose peer credentials tether reads (`ucred.rs`): `UCred`
+/// and `UnixStream::peer_cred`.
+macro_rules! cfg_peer_cred {
+    ($($item:item)*) => {$(
+        #[cfg(any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "macos",
+            target_os = "ios",
+            target_os = "tvos",
+            target_os = "watchos",
+            target_os = "visionos",
+            target_os = "freebsd",
+            target_os = "dragonfly",
+            target_os = "netbsd",
+            target_os = "openbsd"
+        ))]
+        $item
+    )*};
+}
+
 mod datagram;
 mod listener;
 mod stream;
-// The systems whose peer credentials tether reads (`ucred.rs`); `UnixStream::peer_cred` has the
-// same list.
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "tvos",
-    target_os = "watchos",
-    target_os = "visionos",
-    target_os = "freebsd",
-    target_os = "dragonfly",
-    target_os = "netbsd",
-    target_os = "openbsd"
-))]
-mod ucred;
+cfg_peer_cred! {
+    mod ucred;
+}
 
 pub use datagram::UnixDatagram;
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "tvos",
-    target_os = "watchos",
-    target_os = "visionos",
-    target_os = "freebsd",
-    target_os = "dragonfly",
-    target_os = "netbsd",
-    target_os = "openbsd"
-))]
-pub use ucred::UCred;
+cfg_peer_cred! {
+    pub use ucred::UCred;
+}
 
 /// The address of the socket `path` names. On Linux and Android a path whose first byte is NUL
 /// names an abstract socket (the bytes after it), as in tokio; otherwise it is a pathname.

@@ -133,54 +133,6 @@ impl UnixStream {
         self.io.get_ref().peer_addr()
     }
 
-    /// The credentials of the process at the other end: its user and group ids, and its
-    /// process id where the system reports it ([`UCred::pid`](super::UCred::pid)), as they
-    /// were when the connection was made.
-    ///
-    /// A server uses it to decide what a local client may do without a password: the client
-    /// cannot forge the ids, the kernel supplies them. On Linux and Android it reads
-    /// `SO_PEERCRED`; on the Apple systems `getpeereid` and `LOCAL_PEERPID`; on FreeBSD,
-    /// DragonFly, NetBSD and OpenBSD `getpeereid` (no process id). Not offered elsewhere.
-    ///
-    /// # Errors
-    ///
-    /// The OS's error, for example `NotConnected` for a stream whose peer is gone on systems
-    /// that forget it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tether::net::UnixStream;
-    ///
-    /// #[tether::main]
-    /// async fn main() -> std::io::Result<()> {
-    ///     let (a, b) = UnixStream::pair()?;
-    ///     let cred = a.peer_cred()?;
-    ///     // Both ends belong to this process, so each sees the same credentials.
-    ///     assert_eq!(cred, b.peer_cred()?);
-    ///     #[cfg(target_os = "linux")]
-    ///     assert_eq!(cred.pid(), Some(std::process::id() as i32));
-    ///     Ok(())
-    /// }
-    /// ```
-    #[cfg(any(
-        target_os = "linux",
-        target_os = "android",
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "tvos",
-        target_os = "watchos",
-        target_os = "visionos",
-        target_os = "freebsd",
-        target_os = "dragonfly",
-        target_os = "netbsd",
-        target_os = "openbsd"
-    ))]
-    pub fn peer_cred(&self) -> io::Result<super::UCred> {
-        use std::os::fd::AsFd;
-        super::ucred::peer_cred(self.io.get_ref().as_fd())
-    }
-
     /// Splits the stream into a reading and a writing half that borrow it.
     pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
         split::split(self)
@@ -189,6 +141,45 @@ impl UnixStream {
     /// Splits the stream into owned halves; see [`TcpStream::into_split`](crate::net::TcpStream::into_split).
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
         split::into_split(self)
+    }
+}
+
+cfg_peer_cred! {
+    impl UnixStream {
+        /// The credentials of the process at the other end: its user and group ids, and its
+        /// process id where the system reports it ([`UCred::pid`](super::UCred::pid)), as they
+        /// were when the connection was made.
+        ///
+        /// A server uses it to decide what a local client may do without a password: the client
+        /// cannot forge the ids, the kernel supplies them. On Linux and Android it reads
+        /// `SO_PEERCRED`; on the Apple systems `getpeereid` and `LOCAL_PEERPID`; on FreeBSD,
+        /// DragonFly, NetBSD and OpenBSD `getpeereid` (no process id). Not offered elsewhere.
+        ///
+        /// # Errors
+        ///
+        /// The OS's error, for example `NotConnected` for a stream whose peer is gone on systems
+        /// that forget it.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use tether::net::UnixStream;
+        ///
+        /// #[tether::main]
+        /// async fn main() -> std::io::Result<()> {
+        ///     let (a, b) = UnixStream::pair()?;
+        ///     let cred = a.peer_cred()?;
+        ///     // Both ends belong to this process, so each sees the same credentials.
+        ///     assert_eq!(cred, b.peer_cred()?);
+        ///     #[cfg(target_os = "linux")]
+        ///     assert_eq!(cred.pid(), Some(std::process::id() as i32));
+        ///     Ok(())
+        /// }
+        /// ```
+        pub fn peer_cred(&self) -> io::Result<super::UCred> {
+            use std::os::fd::AsFd;
+            super::ucred::peer_cred(self.io.get_ref().as_fd())
+        }
     }
 }
 
