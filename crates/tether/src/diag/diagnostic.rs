@@ -214,6 +214,17 @@ impl Diagnostic {
         &self.tasks
     }
 
+    /// Writes the first ten of `tasks`, a line each, and how many more there are.
+    fn write_tasks(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for t in self.tasks.iter().take(10) {
+            write!(f, "\n  {t}")?;
+        }
+        if self.tasks.len() > 10 {
+            write!(f, "\n  ... and {} more", self.tasks.len() - 10)?;
+        }
+        Ok(())
+    }
+
     /// Writes "task N "name" spawned at L" (or what stands for it).
     fn write_task(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.task.id {
@@ -338,13 +349,7 @@ impl fmt::Display for Diagnostic {
                     "the runtime shut down with {} task(s) still running; they were cancelled:",
                     self.tasks.len()
                 )?;
-                for t in self.tasks.iter().take(10) {
-                    write!(f, "\n  {t}")?;
-                }
-                if self.tasks.len() > 10 {
-                    write!(f, "\n  ... and {} more", self.tasks.len() - 10)?;
-                }
-                Ok(())
+                self.write_tasks(f)
             }
             DiagnosticKind::BlockingJobsLeftAtShutdown => {
                 write!(
@@ -354,13 +359,7 @@ impl fmt::Display for Diagnostic {
                      (make long blocking work check a flag or a channel to stop early):",
                     self.tasks.len()
                 )?;
-                for t in self.tasks.iter().take(10) {
-                    write!(f, "\n  {t}")?;
-                }
-                if self.tasks.len() > 10 {
-                    write!(f, "\n  ... and {} more", self.tasks.len() - 10)?;
-                }
-                Ok(())
+                self.write_tasks(f)
             }
             DiagnosticKind::ChildNotReaped => f.write_str(
                 self.detail
