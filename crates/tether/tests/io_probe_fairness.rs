@@ -181,8 +181,7 @@ async fn start_busy(busy: Busy, stop: Arc<AtomicBool>) -> (tether::task::JoinHan
                         Busy::AsyncIoRead => {
                             let _ = a
                                 .async_io(Interest::READABLE, || {
-                                    use std::os::fd::AsRawFd;
-                                    let _ = a.as_raw_fd();
+                                    let _ = a.local_addr();
                                     Ok(())
                                 })
                                 .await;

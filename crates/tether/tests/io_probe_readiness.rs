@@ -3,6 +3,9 @@
 //! hang-ups and resets, sockets outliving their runtime. Every wait is bounded, so a lost
 //! wake-up fails the test instead of hanging it; nothing asserts on elapsed time.
 
+// Unix: one probe takes data through a duplicate descriptor.
+#![cfg(unix)]
+
 mod support;
 
 use std::io;

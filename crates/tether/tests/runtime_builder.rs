@@ -75,12 +75,15 @@ fn stack_size_of_this_thread() -> usize {
 }
 
 /// Four times std's default stack for a new thread (2 MiB): used on the stack below.
+#[cfg(target_os = "linux")]
 const BIG_FRAME: usize = 8 << 20;
 
 /// What `BIG_STACK` threads are given: room for `BIG_FRAME` and then some.
+#[cfg(target_os = "linux")]
 const BIG_STACK: usize = 32 << 20;
 
 /// Uses `BIG_FRAME` bytes of this thread's stack and returns the last one.
+#[cfg(target_os = "linux")]
 #[inline(never)]
 fn use_a_big_frame() -> u8 {
     let mut frame = [0u8; BIG_FRAME];
