@@ -305,6 +305,20 @@ impl TimeHandle {
     pub(crate) fn remove_timer(&self, key: TimerKey) {
         let _ = lock(&self.wheel).remove(key);
     }
+
+    /// Removes a timer whose deadline has passed, waking the task its entry would have woken
+    /// (a `Sleep` reset into the past: its task must not wait for a poll that nothing causes).
+    pub(crate) fn remove_timer_and_wake(&self, key: TimerKey) {
+        let waker = {
+            let mut wheel = lock(&self.wheel);
+            let waker = wheel.take_waker(key);
+            let _ = wheel.remove(key);
+            waker
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
 }
 
 /// What a timer's owner (a `Sleep`) knows of its registration without the wheel's lock: the

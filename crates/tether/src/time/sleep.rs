@@ -111,7 +111,7 @@ impl Sleep {
 
     /// Moves the deadline to `deadline`, whether or not the sleep already completed; the next
     /// await waits for the new deadline. The task waiting on it is woken at the new deadline
-    /// without having to poll it again first.
+    /// without having to poll it again first; at once if that deadline has passed (as tokio's).
     ///
     /// # Examples
     ///
@@ -137,9 +137,11 @@ impl Sleep {
         match this.slot.key() {
             // Moved to a deadline that has passed: out of the wheel, so that the next poll
             // sees the deadline and is ready at once (as an unfiled sleep's first poll is),
-            // instead of waiting for the wheel's next turn.
+            // instead of waiting for the wheel's next turn. The waker the entry held is woken
+            // now, as the timer would have been (tokio's reset fires it): the task waiting on
+            // the sleep may not poll it again otherwise.
             Some(key) if this.deadline <= this.rt.time.now_nanos() => {
-                this.rt.time.remove_timer(key);
+                this.rt.time.remove_timer_and_wake(key);
                 this.slot = TimerSlot::UNFILED;
             }
             Some(key) => {

@@ -54,7 +54,7 @@
 //!
 //! # Complexity
 //!
-//! `insert`, `remove`, `reset`, `set_waker`, `state` and `deadline` are O(1)
+//! `insert`, `remove`, `reset`, `set_waker`, `take_waker`, `state` and `deadline` are O(1)
 //! (amortized O(1) for `insert`, which may grow the slab).
 //! `next_expiration` is O(levels) = O(6). `advance` costs O(occupied slots
 //! drained + entries in them); an entry is touched at most once per
@@ -358,6 +358,12 @@ impl Wheel {
                 _ => *slot = Some(waker.clone()),
             }
         }
+    }
+
+    /// Takes the waker stored in the timer's entry, if any; `None` for a stale key.
+    pub(crate) fn take_waker(&mut self, key: TimerKey) -> Option<Waker> {
+        let index = self.index_of(key)?;
+        self.entries[index as usize].waker.take()
     }
 
     /// State of the timer identified by `key`.
