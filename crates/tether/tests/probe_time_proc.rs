@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
+use tether::io::AsyncReadExt;
 use tether::time::{sleep, Instant};
 
 /// A `Sleep` that its task moves into the past without polling it again in the same poll still
@@ -33,4 +34,39 @@ async fn a_pending_sleep_reset_into_the_past_wakes_its_task() {
         waiter.is_finished(),
         "the task waiting on a sleep reset into the past was never woken"
     );
+}
+
+/// The message of the panic `attempt` raises.
+fn panic_message(attempt: impl FnOnce()) -> String {
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(attempt)).unwrap_err();
+    match panic.downcast_ref::<&str>() {
+        Some(msg) => msg.to_string(),
+        None => panic.downcast_ref::<String>().cloned().unwrap_or_default(),
+    }
+}
+
+/// A `tether::fs` operation awaited outside a runtime panics naming a `tether::fs` operation,
+/// not `tether::task::spawn_blocking` at a line of tether's own source (which the caller never
+/// called, and cannot find in their code).
+#[test]
+fn an_fs_operation_outside_a_runtime_panics_naming_fs() {
+    let path = std::env::temp_dir().join(format!("tether-probe-fs-{}", std::process::id()));
+    std::fs::write(&path, b"x").unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    let free_function = panic_message(|| {
+        let _ = futures_lite::future::block_on(tether::fs::read(&path));
+    });
+    let file_read = panic_message(move || {
+        let mut file = tether::fs::File::from_std(file);
+        let mut byte = [0u8; 1];
+        let _ = futures_lite::future::block_on(file.read(&mut byte));
+    });
+    for msg in [free_function, file_read] {
+        assert!(
+            msg.contains("tether::fs") && msg.contains("outside a tether runtime"),
+            "{msg}"
+        );
+        assert!(!msg.contains("spawn_blocking"), "{msg}");
+    }
+    std::fs::remove_file(&path).unwrap();
 }

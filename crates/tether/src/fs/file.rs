@@ -518,7 +518,7 @@ impl File {
             buf,
             op: Some(op),
         };
-        let handle = crate::task::spawn_blocking(move || job.run());
+        let handle = super::spawn_job(move || job.run());
         self.state = FileState::Busy(InFlight::Pool(unconstrained(handle)));
     }
 

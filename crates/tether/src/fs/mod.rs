@@ -42,8 +42,9 @@
 //!
 //! # Panics
 //!
-//! Every operation needs a runtime to run its blocking job: calling one (or polling a `File`)
-//! outside a tether runtime panics with a message saying so.
+//! Every operation needs a runtime to run its blocking job: awaiting one (or polling a `File`)
+//! outside a tether runtime panics with a message saying that a `tether::fs` operation was
+//! awaited outside a runtime.
 
 mod file;
 mod open_options;
@@ -79,6 +80,31 @@ pub(crate) fn current_runtime(what: &str) -> crate::loom::sync::Arc<crate::runti
     }
 }
 
+/// Starts `f` on the current runtime's blocking pool: how every operation of this module runs
+/// its blocking call.
+///
+/// # Panics
+///
+/// Outside a tether runtime, saying that a `tether::fs` operation was awaited there (not that
+/// `spawn_blocking` was called at a line of this module, which the caller never wrote).
+#[track_caller]
+pub(crate) fn spawn_job<T, F>(f: F) -> crate::task::JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let location = std::panic::Location::caller();
+    crate::runtime::context::with_handle(|h| match h {
+        Some(h) => h.spawn_blocking_inner(f, location),
+        None => panic!(
+            "a tether::fs operation was awaited outside a tether runtime: it runs its blocking \
+             call on the runtime's blocking pool. Await it inside Runtime::block_on, from a \
+             task, or under Handle::enter(); a runtime is built with tether::runtime::Builder \
+             or #[tether::main]."
+        ),
+    })
+}
+
 /// Runs `f` on the blocking pool and returns its result. A job that did not complete (it
 /// panicked, or the runtime shut down before it ran) becomes an error of kind `Other`; callers
 /// annotate it like any other error.
@@ -87,7 +113,7 @@ where
     F: FnOnce() -> io::Result<T> + Send + 'static,
     T: Send + 'static,
 {
-    match crate::task::spawn_blocking(f).await {
+    match spawn_job(f).await {
         Ok(result) => result,
         Err(e) => Err(io::Error::from(e)),
     }

@@ -166,7 +166,7 @@ impl ReadDir {
                             entries: VecDeque::new(),
                         },
                     );
-                    let job = crate::task::spawn_blocking(move || batch.fill());
+                    let job = super::spawn_job(move || batch.fill());
                     self.state = ReadDirState::Busy(unconstrained(job));
                 }
             }
