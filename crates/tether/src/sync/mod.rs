@@ -126,6 +126,12 @@ pub use semaphore::{
 /// tasks (inside `block_on`, or a multi-thread worker), as tokio's `blocking_*` methods do:
 /// blocking it would stall every task of that thread, and could wait forever for a task that
 /// only this thread would run.
+///
+/// The future runs unconstrained: blocking a thread is not a task's poll, so it spends no
+/// cooperative budget. Inside [`block_in_place`](crate::task::block_in_place) the budget of the
+/// task that called it is still set, and that poll does not end while the closure runs, so a
+/// budget spent there would never be renewed and every later `blocking_*` call would spin on
+/// `Pending` forever (tokio's `block_in_place` lifts the budget for the same reason).
 #[track_caller]
 pub(crate) fn block_on_sync<F: std::future::Future>(
     method: &str,
@@ -141,5 +147,5 @@ pub(crate) fn block_on_sync<F: std::future::Future>(
             std::panic::Location::caller()
         );
     }
-    futures_lite::future::block_on(future)
+    futures_lite::future::block_on(crate::task::coop::unconstrained(future))
 }
