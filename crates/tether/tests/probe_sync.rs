@@ -5,13 +5,15 @@
 //!   not spend the cooperative budget of the task that called `block_in_place`: that poll never
 //!   ends while the closure runs, so a spent budget would never be renewed, and every later
 //!   blocking call would spin forever on `Pending`.
+//! - `oneshot::Receiver::blocking_recv` exists, as in tokio (a plain thread waiting for a
+//!   task's reply), and panics on a runtime thread saying what to do instead.
 
 mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tether::sync::{mpsc, Mutex};
+use tether::sync::{mpsc, oneshot, Mutex};
 
 use support::bounded::within;
 
@@ -67,4 +69,31 @@ fn blocking_recv_in_block_in_place_does_not_spend_the_tasks_budget() {
             assert_eq!(receiver.await.unwrap(), PAST_THE_BUDGET);
         })
     });
+}
+
+#[test]
+fn oneshot_blocking_recv_waits_on_a_plain_thread_for_a_tasks_value() {
+    within(Duration::from_secs(10), "oneshot blocking_recv", || {
+        let runtime = multi_thread_runtime();
+        let (tx, rx) = oneshot::channel::<u32>();
+        let (dropped_tx, dropped_rx) = oneshot::channel::<u32>();
+        let waiter = std::thread::spawn(move || (rx.blocking_recv(), dropped_rx.blocking_recv()));
+        runtime.spawn(async move {
+            tx.send(7).unwrap();
+            drop(dropped_tx);
+        });
+        let (value, dropped) = waiter.join().unwrap();
+        assert_eq!(value, Ok(7));
+        assert!(
+            dropped.is_err(),
+            "a sender dropped without sending ends the wait"
+        );
+    });
+}
+
+#[tether::test]
+#[should_panic(expected = "receiver.await")]
+async fn oneshot_blocking_recv_on_a_runtime_thread_panics_saying_what_to_do() {
+    let (_tx, rx) = oneshot::channel::<u32>();
+    let _ = rx.blocking_recv();
 }

@@ -269,6 +269,38 @@ impl<T> Receiver<T> {
         }
     }
 
+    /// Waits for the value from synchronous code, blocking the thread: for plain threads and
+    /// [`spawn_blocking`](crate::task::spawn_blocking) closures that wait for a reply from a
+    /// task. tokio's `blocking_recv`.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError`] when the sender was dropped without sending.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called on a thread that runs a tether runtime's tasks, as
+    /// [`Mutex::blocking_lock`](crate::sync::Mutex::blocking_lock) does: `.await` the receiver
+    /// there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether::sync::oneshot;
+    ///
+    /// #[tether::main]
+    /// async fn main() {
+    ///     let (tx, rx) = oneshot::channel();
+    ///     let waiter = tether::task::spawn_blocking(move || rx.blocking_recv());
+    ///     tx.send(7).unwrap();
+    ///     assert_eq!(waiter.await.unwrap(), Ok(7));
+    /// }
+    /// ```
+    #[track_caller]
+    pub fn blocking_recv(self) -> Result<T, RecvError> {
+        super::block_on_sync("oneshot::Receiver::blocking_recv", "receiver.await", self)
+    }
+
     /// Closes the channel: from now on [`Sender::send`] fails and [`Sender::closed`] completes.
     ///
     /// A value sent before the call can still be taken with [`try_recv`](Self::try_recv) or by
