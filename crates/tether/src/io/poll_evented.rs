@@ -152,6 +152,7 @@ impl<E: IoSource> PollEvented<E> {
     }
 
     /// `poll_ready` for the waiting future that owns `waiter`, if given, whose waker leaves with it.
+    #[inline]
     fn poll_ready_as(
         &self,
         cx: &mut Context<'_>,
@@ -169,14 +170,19 @@ impl<E: IoSource> PollEvented<E> {
         match polled {
             Poll::Ready(ev) if ev.is_shutdown => Poll::Ready(Err(shutdown_error())),
             Poll::Ready(ev) => Poll::Ready(Ok(ev)),
-            Poll::Pending => {
-                if arm_poll {
-                    self.ensure_polled();
-                }
-                check_driven_elsewhere(&self.rt, "an I/O resource");
-                Poll::Pending
-            }
+            Poll::Pending => self.pending(arm_poll),
         }
+    }
+
+    /// `poll_ready_as` waits: arms the io_uring poll if asked, and checks that the runtime is
+    /// driven (out of line, so that the ready case stays small).
+    #[inline(never)]
+    fn pending(&self, arm_poll: bool) -> Poll<io::Result<ReadyEvent>> {
+        if arm_poll {
+            self.ensure_polled();
+        }
+        check_driven_elsewhere(&self.rt, "an I/O resource");
+        Poll::Pending
     }
 
     /// Polls an operation whose completions set the read readiness (a listener's multishot

@@ -300,6 +300,7 @@ impl ScheduledIo {
     }
 
     /// The readiness of `state` within `mask`, if any (or shutdown).
+    #[inline]
     fn event(&self, state: usize, mask: usize) -> Option<ReadyEvent> {
         let ready = state & mask;
         let is_shutdown = state & SHUTDOWN != 0;
@@ -322,6 +323,8 @@ impl ScheduledIo {
 
     /// `poll_ready` for the bits of `mask` (part of `dir.mask()`), for the waiting future `key`
     /// if given (rule 6).
+    // Inline: the ready case is one load; the registration is out of line (`register`).
+    #[inline]
     fn poll_ready_as(
         &self,
         cx: &mut Context<'_>,
@@ -332,6 +335,18 @@ impl ScheduledIo {
         if let Some(ev) = self.event(self.state.load(Ordering::Acquire), mask) {
             return Poll::Ready(ev);
         }
+        self.register(cx, dir, mask, key)
+    }
+
+    /// `poll_ready_as` found no readiness: stores the waker, then looks again (rule 2).
+    #[inline(never)]
+    fn register(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        mask: usize,
+        key: Option<&mut WaiterKey>,
+    ) -> Poll<ReadyEvent> {
         let mut w = lock(&self.waiters);
         let replaced = w.slot(dir).register(cx.waker(), key);
         let res = match self.event(self.state.load(Ordering::Acquire), mask) {
