@@ -45,12 +45,16 @@
 //!    timeout (or, without one, the idle timeout) and end at once when the server shuts down.
 //! 6. **Requests in flight** are counted (the service's future from `call` until it completes
 //!    or is dropped): rule 2 reads the count, and so does the shutdown summary.
+//! 7. **Guards polled when they woke**: the scope's cancellation and the timers of rules 1 to 3
+//!    wait with a waker of their own ([`Guards`]), which notes the wake-up and wakes the
+//!    connection's task; the task polls them only after such a wake-up, or after it changed
+//!    one (a reset timer, the start of a drain), not at each of its socket's wake-ups.
 
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -131,17 +135,28 @@ pub(crate) async fn serve_connection<T, S, B>(
         .map(|d| (sleep(d), d, WatchSeen::default()));
     let mut draining = false;
     let mut drain_deadline: Option<tether::time::Sleep> = None;
+    // Rule 7: the guards wait with their own waker, and are polled only when it woke.
+    let guards = Arc::new(Guards::default());
+    let guard_waker = Waker::from(guards.clone());
+    let mut task_waker: Option<Waker> = None;
     poll_fn(|cx| loop {
         if conn.as_mut().poll(cx).is_ready() {
             // Ended: the client closed, an error (a malformed request, a timeout), or a
             // graceful shutdown completed. hyper has answered what it could.
             return Poll::Ready(());
         }
+        if !task_waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            task_waker = Some(guards.wake_with(cx.waker()));
+        }
+        if !guards.woken.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        let gcx = &mut Context::from_waker(&guard_waker);
         if draining {
             // Rule 3.
             let expired = drain_deadline
                 .as_mut()
-                .is_some_and(|d| Pin::new(d).poll(cx).is_ready());
+                .is_some_and(|d| Pin::new(d).poll(gcx).is_ready());
             return if expired {
                 Poll::Ready(())
             } else {
@@ -149,7 +164,7 @@ pub(crate) async fn serve_connection<T, S, B>(
             };
         }
         // Rule 4.
-        if cancelled.as_mut().poll(cx).is_ready() {
+        if cancelled.as_mut().poll(gcx).is_ready() {
             if !watch.http2.load(Ordering::Relaxed) && watch.seen().waiting() {
                 // Waiting for a head (or in the middle of one), no write waiting on the
                 // client: nothing is lost.
@@ -157,11 +172,12 @@ pub(crate) async fn serve_connection<T, S, B>(
             }
             conn.as_mut().graceful_shutdown();
             draining = true;
+            guards.recheck();
             continue;
         }
         // Rule 1.
         if let Some((timer, d, last)) = head_check.as_mut() {
-            if Pin::new(&mut *timer).poll(cx).is_ready() {
+            if Pin::new(&mut *timer).poll(gcx).is_ready() {
                 if watch.http2.load(Ordering::Relaxed) {
                     if watch.done.load(Ordering::Relaxed) == 0 {
                         // No request head one timeout after the connection was accepted: a
@@ -169,6 +185,7 @@ pub(crate) async fn serve_connection<T, S, B>(
                         return Poll::Ready(());
                     }
                     head_check = None;
+                    guards.recheck();
                     continue;
                 }
                 let seen = watch.seen();
@@ -179,26 +196,86 @@ pub(crate) async fn serve_connection<T, S, B>(
                 }
                 *last = seen;
                 Pin::new(&mut *timer).reset(Instant::now() + *d);
+                guards.recheck();
                 continue;
             }
         }
         // Rule 2.
         if let Some((timer, d)) = idle.as_mut() {
-            if Pin::new(&mut *timer).poll(cx).is_ready() {
+            if Pin::new(&mut *timer).poll(gcx).is_ready() {
                 let moved = watch.activity.swap(false, Ordering::Relaxed);
                 if moved || watch.awaits_server() {
                     Pin::new(&mut *timer).reset(Instant::now() + *d);
+                    guards.recheck();
                     continue;
                 }
                 conn.as_mut().graceful_shutdown();
                 draining = true;
                 drain_deadline = Some(sleep(limits.grace));
+                guards.recheck();
                 continue;
             }
         }
         return Poll::Pending;
     })
     .await;
+}
+
+/// Rule 7: the waker of a connection's guards (its scope's cancellation and its timers).
+/// Most of a connection's wake-ups are its socket's; polling the guards at each would cost
+/// about 100 instructions a request for nothing. They wait with this waker instead, which
+/// notes that one of them woke and then wakes the connection's task, and the connection polls
+/// them only then.
+struct Guards {
+    /// A guard woke since the connection last polled them (or they must be polled again: a
+    /// timer was reset, the connection began to drain). Set before the task is woken, taken
+    /// before the guards are polled, so no wake-up is lost.
+    woken: AtomicBool,
+    /// The connection's task's waker, which the guards' wake-ups wake.
+    task: Mutex<Option<Waker>>,
+}
+
+impl Guards {
+    /// Makes the guards wake `waker` from now on (the task's waker changed, or this is the
+    /// first poll); returns the clone the connection keeps to compare with.
+    fn wake_with(&self, waker: &Waker) -> Waker {
+        let waker = waker.clone();
+        *self.task.lock().unwrap_or_else(PoisonError::into_inner) = Some(waker.clone());
+        waker
+    }
+
+    /// The connection changed a guard: poll them again.
+    fn recheck(&self) {
+        self.woken.store(true, Ordering::Release);
+    }
+}
+
+impl Default for Guards {
+    fn default() -> Self {
+        // The first poll polls every guard, which registers its waker.
+        Guards {
+            woken: AtomicBool::new(true),
+            task: Mutex::new(None),
+        }
+    }
+}
+
+impl Wake for Guards {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(task) = task {
+            task.wake();
+        }
+    }
 }
 
 /// What the connection's rules watch, shared by its I/O (bytes moved, writes, a full socket,
