@@ -580,7 +580,8 @@ macro_rules! stream_common {
                     .try_io(crate::io::scheduled_io::Direction::Write, |s| (&*s).write(buf))
             }
 
-            /// Like `try_write`, gathering from several buffers in one system call.
+            /// Like `try_write`, gathering from several buffers in one system call (on Linux a
+            /// `sendmsg`, which unlike `writev` raises no `SIGPIPE` when the peer is gone).
             ///
             /// # Errors
             ///
@@ -589,7 +590,6 @@ macro_rules! stream_common {
                 &self,
                 bufs: &[std::io::IoSlice<'_>],
             ) -> std::io::Result<usize> {
-                use std::io::Write;
                 #[cfg(target_os = "linux")]
                 if let Some(s) = self.mode.active() {
                     if let Some(r) = s.try_write(bufs) {
@@ -598,7 +598,7 @@ macro_rules! stream_common {
                 }
                 self.io
                     .try_io(crate::io::scheduled_io::Direction::Write, |s| {
-                        (&*s).write_vectored(bufs)
+                        crate::net::SockRw::sock_write_vectored(s, bufs)
                     })
             }
 
