@@ -78,3 +78,146 @@ fn try_write_vectored_to_a_closed_stream_raises_no_sigpipe() {
         assert!(!raised, "try_write_vectored raised SIGPIPE");
     });
 }
+
+#[cfg(unix)]
+mod held {
+    //! Probes that held: what a tokio user relies on, checked once here.
+
+    use std::io;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use tether::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+    use tether::net::{TcpListener, TcpStream, UnixStream};
+
+    use super::bounded;
+
+    async fn tcp_pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let (c, s) = futures_lite::future::zip(TcpStream::connect(addr), l.accept()).await;
+        (c.unwrap(), s.unwrap().0)
+    }
+
+    /// Reads `$s` with `readable` + `try_read` into a 2-byte buffer until `Ok(0)`.
+    macro_rules! drain_in_pieces {
+        ($s:expr) => {{
+            let mut got = Vec::new();
+            let mut buf = [0u8; 2];
+            loop {
+                match $s.try_read(&mut buf) {
+                    Ok(0) => break got,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        bounded("readable after WouldBlock", $s.readable())
+                            .await
+                            .unwrap()
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }};
+    }
+
+    /// `readable` + `try_read` with a buffer smaller than what arrived, the data and the FIN
+    /// together: every byte, then `Ok(0)`; never `WouldBlock` forever.
+    #[tether::test]
+    async fn try_read_in_small_pieces_reaches_end_of_stream() {
+        let (mut a, b) = tcp_pair().await;
+        a.write_all(b"abcde").await.unwrap();
+        a.close().await.unwrap();
+        assert_eq!(drain_in_pieces!(b), b"abcde");
+
+        let (mut a, b) = UnixStream::pair().unwrap();
+        a.write_all(b"abcde").await.unwrap();
+        a.close().await.unwrap();
+        assert_eq!(drain_in_pieces!(b), b"abcde");
+    }
+
+    /// `lines` over a socket: CRLF and LF endings, a last line without one (its `\r` kept, as
+    /// tokio keeps it), and an invalid line that fails alone.
+    #[tether::test]
+    async fn lines_over_a_socket_handle_crlf_invalid_utf8_and_an_unterminated_tail() {
+        let (mut a, b) = tcp_pair().await;
+        tether::spawn(async move {
+            for piece in [&b"one\r"[..], b"\ntwo\n\xff\xfe\r\nthr", b"ee\r"] {
+                a.write_all(piece).await.unwrap();
+                tether::task::yield_now().await;
+            }
+            a.close().await.unwrap();
+        });
+        let mut lines = BufReader::with_capacity(3, b).lines();
+        let mut got = Vec::new();
+        loop {
+            match bounded("next_line", lines.next_line()).await {
+                Ok(Some(l)) => got.push(l),
+                Ok(None) => break,
+                Err(e) => {
+                    assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+                    got.push("<invalid>".into());
+                }
+            }
+        }
+        assert_eq!(got, ["one", "two", "<invalid>", "three\r"]);
+    }
+
+    /// A writer that takes one byte a call, returning `Pending` every other call.
+    struct Trickle {
+        out: Vec<u8>,
+        pending: bool,
+    }
+
+    impl futures_lite::AsyncWrite for Trickle {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.pending = !self.pending;
+            if self.pending {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            self.out.push(buf[0]);
+            Poll::Ready(Ok(1))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// `copy` and `copy_buf` into a writer of short writes keep every byte up to EOF; a
+    /// `BufWriter` over a socket sends what it buffered, then FIN, on `shutdown`.
+    #[tether::test]
+    async fn copies_keep_the_tail_and_buf_writer_shutdown_flushes_then_sends_fin() {
+        let data: Vec<u8> = (0..20_000u32).map(|i| i as u8).collect();
+        let mut w = Trickle {
+            out: Vec::new(),
+            pending: false,
+        };
+        let n = tether::io::copy(&data[..], &mut w).await.unwrap();
+        assert_eq!((n, &w.out), (data.len() as u64, &data));
+        let mut w = Trickle {
+            out: Vec::new(),
+            pending: false,
+        };
+        let mut r = BufReader::with_capacity(7, &data[..]);
+        let n = tether::io::copy_buf(&mut r, &mut w).await.unwrap();
+        assert_eq!((n, &w.out), (data.len() as u64, &data));
+
+        let (a, mut b) = tcp_pair().await;
+        let mut w = BufWriter::new(a);
+        w.write_all(b"buffered").await.unwrap();
+        w.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        bounded("read_to_end", b.read_to_end(&mut got))
+            .await
+            .unwrap();
+        assert_eq!(got, b"buffered");
+    }
+}
