@@ -750,10 +750,182 @@ macro_rules! stream_common {
     };
 }
 
+/// The methods a read half (`$half`, which has `fn stream(&self) -> &Stream`) takes from its
+/// stream, as tokio's halves have them: the addresses (of type `$addr`), `ready`, `readable`,
+/// `try_read`, `try_read_vectored`. Each delegates to the stream's method of the same name,
+/// which on io_uring reads the stream's receive queue when it has one: a half never touches the
+/// descriptor itself. `$pair` is the start of the doc example (see `stream_common!`), and
+/// `$split` the line of it that makes the half `rd` from the stream `a`.
+macro_rules! read_half_methods {
+    ($half:ty, $addr:ty, $pair:literal, $split:literal) => {
+        impl $half {
+            /// The local address of the stream this half belongs to.
+            ///
+            /// # Errors
+            ///
+            /// The OS's error.
+            pub fn local_addr(&self) -> std::io::Result<$addr> {
+                self.stream().local_addr()
+            }
+
+            /// The peer's address of the stream this half belongs to.
+            ///
+            /// # Errors
+            ///
+            /// The OS's error (`NotConnected` once the peer is gone, on some systems).
+            pub fn peer_addr(&self) -> std::io::Result<$addr> {
+                self.stream().peer_addr()
+            }
+
+            /// Waits until the stream is ready for `interest` and returns the readiness found;
+            /// the stream's `ready`. A read half usually asks for `Interest::READABLE`.
+            ///
+            /// # Errors
+            ///
+            /// Fails once the stream's runtime has shut down.
+            pub async fn ready(
+                &self,
+                interest: crate::io::Interest,
+            ) -> std::io::Result<crate::io::Ready> {
+                self.stream().ready(interest).await
+            }
+
+            /// Waits until the stream may be readable; the stream's `readable`. Readiness can
+            /// be spurious: the `try_read` that follows may still return `WouldBlock`.
+            ///
+            /// # Errors
+            ///
+            /// Fails once the stream's runtime has shut down.
+            pub async fn readable(&self) -> std::io::Result<()> {
+                self.stream().readable().await
+            }
+
+            /// Reads what is available without waiting; the stream's `try_read`. `Ok(0)` means
+            /// end-of-stream (or an empty `buf`).
+            ///
+            /// # Errors
+            ///
+            /// `WouldBlock` when nothing is available (the read readiness is cleared then, so
+            /// `readable` waits for new bytes), or the OS's error.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = $pair]
+            #[doc = $split]
+            ///     b.writable().await?;
+            ///     b.try_write(b"hey")?;
+            ///     let mut buf = [0u8; 8];
+            ///     let n = loop {
+            ///         rd.readable().await?;
+            ///         match rd.try_read(&mut buf) {
+            ///             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            ///             res => break res?,
+            ///         }
+            ///     };
+            ///     assert_eq!(&buf[..n], b"hey");
+            ///     Ok(())
+            /// }
+            /// ```
+            pub fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.stream().try_read(buf)
+            }
+
+            /// Like `try_read`, scattering into several buffers; the stream's
+            /// `try_read_vectored`.
+            ///
+            /// # Errors
+            ///
+            /// `WouldBlock`, or the OS's error.
+            pub fn try_read_vectored(
+                &self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                self.stream().try_read_vectored(bufs)
+            }
+        }
+    };
+}
+
+/// The methods a write half (`$half`, which has `fn stream(&self) -> &Stream`) takes from its
+/// stream, as tokio's halves have them: the addresses, `ready`, `writable`, `try_write`,
+/// `try_write_vectored`; see `read_half_methods!`.
+macro_rules! write_half_methods {
+    ($half:ty, $addr:ty) => {
+        impl $half {
+            /// The local address of the stream this half belongs to.
+            ///
+            /// # Errors
+            ///
+            /// The OS's error.
+            pub fn local_addr(&self) -> std::io::Result<$addr> {
+                self.stream().local_addr()
+            }
+
+            /// The peer's address of the stream this half belongs to.
+            ///
+            /// # Errors
+            ///
+            /// The OS's error (`NotConnected` once the peer is gone, on some systems).
+            pub fn peer_addr(&self) -> std::io::Result<$addr> {
+                self.stream().peer_addr()
+            }
+
+            /// Waits until the stream is ready for `interest` and returns the readiness found;
+            /// the stream's `ready`. A write half usually asks for `Interest::WRITABLE`.
+            ///
+            /// # Errors
+            ///
+            /// Fails once the stream's runtime has shut down.
+            pub async fn ready(
+                &self,
+                interest: crate::io::Interest,
+            ) -> std::io::Result<crate::io::Ready> {
+                self.stream().ready(interest).await
+            }
+
+            /// Waits until the stream may be writable; the stream's `writable`.
+            ///
+            /// # Errors
+            ///
+            /// Fails once the stream's runtime has shut down.
+            pub async fn writable(&self) -> std::io::Result<()> {
+                self.stream().writable().await
+            }
+
+            /// Writes what fits without waiting; the stream's `try_write`.
+            ///
+            /// # Errors
+            ///
+            /// `WouldBlock` when the send buffer is full (the write readiness is cleared then),
+            /// or the OS's error (`BrokenPipe` once the peer is gone).
+            pub fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+                self.stream().try_write(buf)
+            }
+
+            /// Like `try_write`, gathering from several buffers; the stream's
+            /// `try_write_vectored`.
+            ///
+            /// # Errors
+            ///
+            /// `WouldBlock`, or the OS's error.
+            pub fn try_write_vectored(
+                &self,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::io::Result<usize> {
+                self.stream().try_write_vectored(bufs)
+            }
+        }
+    };
+}
+
 /// Defines `ReadHalf`, `WriteHalf`, `OwnedReadHalf`, `OwnedWriteHalf` and `ReuniteError` for
-/// the stream type `$t` in the calling module, with their `futures-io` impls.
+/// the stream type `$t` (whose addresses are `$addr`) in the calling module, with their
+/// `futures-io` impls and the stream methods tokio's halves have (`read_half_methods!`,
+/// `write_half_methods!`). `$pair` starts the doc examples with two connected streams `a` and
+/// `b` (see `stream_common!`).
 macro_rules! split_halves {
-    ($t:ident, $name:literal) => {
+    ($t:ident, $name:literal, $addr:ty, $pair:literal) => {
         /// The reading half of a borrowed
         #[doc = $name]
         /// from `split`.
@@ -843,7 +1015,78 @@ macro_rules! split_halves {
             pub fn reunite(self, other: OwnedReadHalf) -> Result<$t, ReuniteError> {
                 other.reunite(self)
             }
+
+            /// Drops this half without shutting down the write direction, as tokio's `forget`:
+            /// the peer sees no end-of-stream from it. The stream stays open while the read
+            /// half lives, and closes (both directions) when that is dropped too; if it already
+            /// was, the stream closes now.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use tether::io::AsyncReadExt;
+            ///
+            #[doc = $pair]
+            ///     let (mut rd, wr) = a.into_split();
+            ///     wr.forget(); // no end-of-stream yet: `rd` keeps the stream open
+            ///     b.writable().await?;
+            ///     b.try_write(b"still open")?;
+            ///     let mut buf = [0u8; 10];
+            ///     rd.read_exact(&mut buf).await?;
+            ///     drop(rd); // now the stream closes
+            ///     let mut b = b;
+            ///     assert_eq!(b.read(&mut buf).await?, 0);
+            ///     Ok(())
+            /// }
+            /// ```
+            pub fn forget(mut self) {
+                self.shutdown_on_drop = false;
+                drop(self);
+            }
         }
+
+        impl ReadHalf<'_> {
+            /// The stream this half reads.
+            fn stream(&self) -> &$t {
+                self.0
+            }
+        }
+
+        impl WriteHalf<'_> {
+            /// The stream this half writes.
+            fn stream(&self) -> &$t {
+                self.0
+            }
+        }
+
+        impl OwnedReadHalf {
+            /// The stream this half reads.
+            fn stream(&self) -> &$t {
+                &self.inner
+            }
+        }
+
+        impl OwnedWriteHalf {
+            /// The stream this half writes.
+            fn stream(&self) -> &$t {
+                &self.inner
+            }
+        }
+
+        read_half_methods!(
+            ReadHalf<'_>,
+            $addr,
+            $pair,
+            "    let mut a = a;\n    let (rd, _wr) = a.split();"
+        );
+        read_half_methods!(
+            OwnedReadHalf,
+            $addr,
+            $pair,
+            "    let (rd, _wr) = a.into_split();"
+        );
+        write_half_methods!(WriteHalf<'_>, $addr);
+        write_half_methods!(OwnedWriteHalf, $addr);
 
         impl AsRef<$t> for OwnedReadHalf {
             fn as_ref(&self) -> &$t {

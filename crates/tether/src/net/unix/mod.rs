@@ -59,5 +59,14 @@ pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf
 /// The halves of a split [`UnixStream`].
 pub(crate) mod split {
     use super::UnixStream;
-    split_halves!(UnixStream, "`UnixStream`");
+    split_halves!(
+        UnixStream,
+        "`UnixStream`",
+        std::os::unix::net::SocketAddr,
+        r#"use tether::net::UnixStream;
+
+#[tether::main]
+async fn main() -> std::io::Result<()> {
+    let (a, b) = UnixStream::pair()?;"#
+    );
 }
