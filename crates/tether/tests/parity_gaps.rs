@@ -249,3 +249,187 @@ mod unix_halves {
         .await
     }
 }
+
+mod fs_items {
+    use super::*;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tether::fs::{self, File};
+
+    /// A fresh, empty directory under the system's temp dir, removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let dir = std::env::temp_dir()
+                .join(format!("tether-parity-{name}-{}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+
+        fn join(&self, name: &str) -> PathBuf {
+            self.0.join(name)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[tether::test]
+    async fn hard_link_gives_the_same_file_a_second_name() {
+        bounded(async {
+            let dir = TempDir::new("hard-link");
+            let (original, link) = (dir.join("original"), dir.join("link"));
+            fs::write(&original, "first").await.unwrap();
+            fs::hard_link(&original, &link).await.unwrap();
+            fs::write(&link, "through the link").await.unwrap();
+            assert_eq!(
+                fs::read_to_string(&original).await.unwrap(),
+                "through the link"
+            );
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                assert_eq!(fs::metadata(&original).await.unwrap().nlink(), 2);
+            }
+
+            // A name already taken: the error keeps its kind and names both paths.
+            let err = fs::hard_link(&original, &link).await.unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+            let message = err.to_string();
+            assert!(
+                message.contains("original") && message.contains("link"),
+                "{message}"
+            );
+        })
+        .await
+    }
+
+    #[cfg(unix)]
+    #[tether::test]
+    async fn symlink_read_link_symlink_metadata_canonicalize_and_try_exists() {
+        bounded(async {
+            let dir = TempDir::new("symlink");
+            let (target, link) = (dir.join("target"), dir.join("link"));
+            fs::write(&target, "pointed at").await.unwrap();
+            fs::symlink("target", &link).await.unwrap();
+
+            assert_eq!(
+                fs::read_link(&link).await.unwrap(),
+                std::path::Path::new("target")
+            );
+            assert_eq!(fs::read_to_string(&link).await.unwrap(), "pointed at");
+            assert!(fs::symlink_metadata(&link)
+                .await
+                .unwrap()
+                .file_type()
+                .is_symlink());
+            assert!(fs::metadata(&link).await.unwrap().is_file());
+            assert_eq!(
+                fs::canonicalize(&link).await.unwrap(),
+                std::fs::canonicalize(&target).unwrap()
+            );
+            assert!(fs::try_exists(&link).await.unwrap());
+
+            // A link whose target is gone dangles: it is there, but does not "exist".
+            fs::remove_file(&target).await.unwrap();
+            assert!(!fs::try_exists(&link).await.unwrap());
+            assert!(fs::symlink_metadata(&link).await.is_ok());
+            assert!(fs::canonicalize(&link).await.is_err());
+
+            // Not a link, and a name already taken: errors that name the path.
+            let err = fs::read_link(dir.join("missing")).await.unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+            assert!(err.to_string().contains("missing"), "{err}");
+            let err = fs::symlink("elsewhere", &link).await.unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        })
+        .await
+    }
+
+    #[tether::test]
+    async fn set_permissions_by_path_and_on_an_open_file() {
+        bounded(async {
+            let dir = TempDir::new("perms");
+            let path = dir.join("file");
+            // Opened for writing before it becomes read-only (Windows changes attributes
+            // only through a handle with write access).
+            let file = File::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .await
+                .unwrap();
+
+            let mut perms = fs::metadata(&path).await.unwrap().permissions();
+            perms.set_readonly(true);
+            fs::set_permissions(&path, perms).await.unwrap();
+            assert!(fs::metadata(&path).await.unwrap().permissions().readonly());
+
+            let mut perms = file.metadata().await.unwrap().permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perms.set_readonly(false);
+            file.set_permissions(perms).await.unwrap();
+            assert!(!fs::metadata(&path).await.unwrap().permissions().readonly());
+
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let perms = std::fs::Permissions::from_mode(0o640);
+                file.set_permissions(perms).await.unwrap();
+                let mode = fs::metadata(&path).await.unwrap().permissions().mode();
+                assert_eq!(mode & 0o777, 0o640);
+            }
+
+            let perms = fs::metadata(&path).await.unwrap().permissions();
+            let err = fs::set_permissions(dir.join("missing"), perms)
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+            assert!(err.to_string().contains("missing"), "{err}");
+        })
+        .await
+    }
+
+    /// The clone is the same open file: writes through either continue at the shared cursor,
+    /// and a seek through one moves the other's next write.
+    #[tether::test]
+    async fn try_clone_shares_the_open_file_and_its_cursor() {
+        use std::io::SeekFrom;
+        use tether::io::AsyncSeekExt;
+        bounded(async {
+            let dir = TempDir::new("try-clone");
+            let path = dir.join("file");
+            let mut first = File::create(&path).await.unwrap();
+            first.write_all(b"one ").await.unwrap();
+            first.flush().await.unwrap();
+
+            let mut second = first.try_clone().await.unwrap();
+            second.write_all(b"two ").await.unwrap();
+            second.flush().await.unwrap();
+            first.write_all(b"three").await.unwrap();
+            first.flush().await.unwrap();
+            assert_eq!(fs::read_to_string(&path).await.unwrap(), "one two three");
+
+            second.seek(SeekFrom::Start(0)).await.unwrap();
+            first.write_all(b"ONE").await.unwrap();
+            first.flush().await.unwrap();
+            assert_eq!(fs::read_to_string(&path).await.unwrap(), "ONE two three");
+
+            // Both stay usable after the other is gone.
+            drop(first);
+            second.write_all(b"!").await.unwrap();
+            second.close().await.unwrap();
+            assert_eq!(fs::read_to_string(&path).await.unwrap(), "ONE!two three");
+        })
+        .await
+    }
+}

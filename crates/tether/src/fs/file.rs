@@ -443,6 +443,63 @@ impl File {
             .map_err(|e| annotate(e, format_args!("read the metadata of {}", self.name())))
     }
 
+    /// A second `File` for the same open file (`std::fs::File::try_clone`, a duplicated
+    /// descriptor): both share the operating system's cursor, so a read, write or seek through
+    /// one moves it for the other.
+    ///
+    /// Each `File` keeps its own buffer (see [Buffering](File#buffering)): bytes this one has
+    /// buffered are not in the file until it is flushed, and its read-ahead has already moved
+    /// the shared cursor past the position its own reads have reached. `flush` this one before
+    /// cloning, and do not read ahead through one while positioning with the other, when the
+    /// shared position matters. The clone's error messages name the same path.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the descriptor cannot be duplicated (too many open files).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether::fs::File;
+    /// use tether::io::AsyncWriteExt;
+    ///
+    /// #[tether::main]
+    /// async fn main() -> std::io::Result<()> {
+    ///     let path = std::env::temp_dir().join(format!("tether-doc-clone-{}", std::process::id()));
+    ///     let mut first = File::create(&path).await?;
+    ///     first.write_all(b"one ").await?;
+    ///     first.flush().await?; // the bytes reach the file, and the shared cursor moves past them
+    ///     let mut second = first.try_clone().await?;
+    ///     second.write_all(b"two").await?; // continues where `first` left off
+    ///     second.flush().await?;
+    ///     assert_eq!(tether::fs::read_to_string(&path).await?, "one two");
+    ///     tether::fs::remove_file(&path).await
+    /// }
+    /// ```
+    pub async fn try_clone(&self) -> io::Result<File> {
+        let std = self.std.clone();
+        let clone = asyncify(move || std.try_clone()).await.map_err(|e| {
+            annotate(
+                e,
+                format_args!("duplicate the descriptor of {}", self.name()),
+            )
+        })?;
+        Ok(File::from_parts(clone, self.path.clone()))
+    }
+
+    /// Changes the file's permissions (`std::fs::File::set_permissions`), as
+    /// [`fs::set_permissions`](super::set_permissions) does by path.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the caller may not change the file's permissions (it does not own it).
+    pub async fn set_permissions(&self, perm: std::fs::Permissions) -> io::Result<()> {
+        let std = self.std.clone();
+        asyncify(move || std.set_permissions(perm))
+            .await
+            .map_err(|e| annotate(e, format_args!("set the permissions of {}", self.name())))
+    }
+
     /// Truncates or extends the file to `size` bytes (extending with zeros). The position does
     /// not move: a later write at a position past the new end extends the file again.
     ///

@@ -355,3 +355,122 @@ pub async fn try_exists(path: impl AsRef<Path>) -> io::Result<bool> {
         .await
         .map_err(|e| annotate(e, format_args!("check whether {path:?} exists")))
 }
+
+/// Creates a new hard link `link` to the file `original`: afterwards both names refer to the
+/// same file (`std::fs::hard_link`).
+///
+/// # Errors
+///
+/// Fails when `original` does not exist or is a directory, something already exists at `link`
+/// ([`io::ErrorKind::AlreadyExists`]), the two are on different file systems, or permission is
+/// denied; the message names both paths.
+///
+/// # Examples
+///
+/// ```
+/// #[tether::main]
+/// async fn main() -> std::io::Result<()> {
+///     let dir = std::env::temp_dir().join(format!("tether-doc-hard-link-{}", std::process::id()));
+///     tether::fs::create_dir_all(&dir).await?;
+///     tether::fs::write(dir.join("original"), "shared").await?;
+///     tether::fs::hard_link(dir.join("original"), dir.join("link")).await?;
+///     // One file, two names: a write through one shows through the other.
+///     tether::fs::write(dir.join("link"), "changed").await?;
+///     assert_eq!(tether::fs::read_to_string(dir.join("original")).await?, "changed");
+///     tether::fs::remove_dir_all(&dir).await
+/// }
+/// ```
+pub async fn hard_link(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io::Result<()> {
+    let (original, link) = (original.as_ref().to_owned(), link.as_ref().to_owned());
+    let (o, l) = (original.clone(), link.clone());
+    asyncify(move || std::fs::hard_link(o, l))
+        .await
+        .map_err(|e| annotate(e, format_args!("hard-link {link:?} to {original:?}")))
+}
+
+/// Creates a symbolic link `link` that points to `original` (`std::os::unix::fs::symlink`;
+/// Unix only, as tokio's `symlink`). `original` need not exist: the link then dangles.
+///
+/// # Errors
+///
+/// Fails when something already exists at `link` ([`io::ErrorKind::AlreadyExists`]), its
+/// directory does not exist, or permission is denied; the message names both paths.
+///
+/// # Examples
+///
+/// ```
+/// #[tether::main]
+/// async fn main() -> std::io::Result<()> {
+///     let dir = std::env::temp_dir().join(format!("tether-doc-symlink-{}", std::process::id()));
+///     tether::fs::create_dir_all(&dir).await?;
+///     tether::fs::write(dir.join("target"), "pointed at").await?;
+///     tether::fs::symlink("target", dir.join("link")).await?; // relative to the link's directory
+///     assert_eq!(tether::fs::read_link(dir.join("link")).await?, std::path::Path::new("target"));
+///     assert_eq!(tether::fs::read_to_string(dir.join("link")).await?, "pointed at");
+///     assert!(tether::fs::symlink_metadata(dir.join("link")).await?.file_type().is_symlink());
+///     tether::fs::remove_dir_all(&dir).await
+/// }
+/// ```
+#[cfg(unix)]
+pub async fn symlink(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io::Result<()> {
+    let (original, link) = (original.as_ref().to_owned(), link.as_ref().to_owned());
+    let (o, l) = (original.clone(), link.clone());
+    asyncify(move || std::os::unix::fs::symlink(o, l))
+        .await
+        .map_err(|e| {
+            annotate(
+                e,
+                format_args!("create symbolic link {link:?} to {original:?}"),
+            )
+        })
+}
+
+/// Reads the target of the symbolic link at `path`: the path the link holds, as it was written
+/// (a relative target stays relative to the link's directory).
+///
+/// # Errors
+///
+/// Fails when nothing is at `path`, or it is not a symbolic link
+/// ([`io::ErrorKind::InvalidInput`] on Linux); the message names the path.
+pub async fn read_link(path: impl AsRef<Path>) -> io::Result<PathBuf> {
+    let path = path.as_ref().to_owned();
+    let p = path.clone();
+    asyncify(move || std::fs::read_link(p))
+        .await
+        .map_err(|e| annotate(e, format_args!("read the symbolic link {path:?}")))
+}
+
+/// Changes the permissions of what `path` names, following symbolic links
+/// (`std::fs::set_permissions`).
+///
+/// # Errors
+///
+/// Fails when nothing is at `path` or the caller may not change its permissions (it does not
+/// own it); the message names the path.
+///
+/// # Examples
+///
+/// ```
+/// #[tether::main]
+/// async fn main() -> std::io::Result<()> {
+///     let path = std::env::temp_dir().join(format!("tether-doc-perms-{}", std::process::id()));
+///     tether::fs::write(&path, "keep").await?;
+///     let mut perms = tether::fs::metadata(&path).await?.permissions();
+///     perms.set_readonly(true);
+///     tether::fs::set_permissions(&path, perms).await?;
+///     assert!(tether::fs::metadata(&path).await?.permissions().readonly());
+///
+///     let mut perms = tether::fs::metadata(&path).await?.permissions();
+///     #[allow(clippy::permissions_set_readonly_false)] // the file is ours, and about to go
+///     perms.set_readonly(false);
+///     tether::fs::set_permissions(&path, perms).await?;
+///     tether::fs::remove_file(&path).await
+/// }
+/// ```
+pub async fn set_permissions(path: impl AsRef<Path>, perm: std::fs::Permissions) -> io::Result<()> {
+    let path = path.as_ref().to_owned();
+    let p = path.clone();
+    asyncify(move || std::fs::set_permissions(p, perm))
+        .await
+        .map_err(|e| annotate(e, format_args!("set the permissions of {path:?}")))
+}
