@@ -11,9 +11,14 @@
 //!     └── "http-conn <peer>" × N: hyper-util's auto connection over TetherIo
 //! ```
 //!
-//! 1. **Accepting never spins.** An accept error is logged; running out of descriptors
-//!    (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`: [`tether::net::is_resource_exhausted`]) pauses
-//!    the loop for [`EXHAUSTED_BACKOFF`] so connections can close first.
+//! 1. **Accepting never spins.** An accept error is logged. An error of the connection being
+//!    accepted (aborted or reset before it was accepted, a network error the OS passes on:
+//!    `ECONNABORTED`, `ECONNRESET`, `EPROTO`, `EPERM`, ...) lets the loop accept the next at once;
+//!    any other error pauses the loop for [`EXHAUSTED_BACKOFF`]: running out of descriptors
+//!    (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`: [`tether::net::is_resource_exhausted`]) so
+//!    connections can close first, and an error that would repeat at every accept (a listener
+//!    shut down or otherwise broken: `EINVAL`, `EBADF`) so that it is logged 20 times a second
+//!    instead of in a busy loop (`axum::serve` sleeps a second after such an error).
 //! 2. **Backpressure.** With [`max_connections(n)`](Serve::max_connections), the accept loop
 //!    waits for a free place before it serves the connection it holds, and accepts nothing
 //!    meanwhile: further clients wait in the kernel's backlog.
@@ -62,7 +67,8 @@ use summary::Conns;
 /// The error type services and bodies may use: anything that converts into this.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// How long the accept loop pauses when the process is out of descriptors.
+/// How long the accept loop pauses when the process is out of descriptors, or after any
+/// other accept error that is not the accepted connection's own (see the [module docs](self)).
 pub const EXHAUSTED_BACKOFF: Duration = Duration::from_millis(50);
 /// The default of [`Serve::grace_period`].
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
@@ -608,9 +614,44 @@ async fn accept_next(listener: &TcpListener) -> Option<(TcpStream, SocketAddr)> 
             tether::time::sleep(EXHAUSTED_BACKOFF).await;
             None
         }
-        Err(e) => {
+        Err(e) if is_connection_error(&e) => {
             eprintln!("tether-hyper: accept: {e}");
             None
         }
+        Err(e) => {
+            // Not the connection's own: it may fail every accept from now on (the listener was
+            // shut down under us, say), and the listener stays readable, so accepting again at
+            // once would spin.
+            eprintln!("tether-hyper: accept: {e}; pausing {EXHAUSTED_BACKOFF:?}");
+            tether::time::sleep(EXHAUSTED_BACKOFF).await;
+            None
+        }
     }
+}
+
+/// Whether an accept error belongs to the connection being accepted, so the next accept can
+/// go on at once (rule 1): it was aborted or reset before it was accepted, or the OS passes on
+/// a network error pending on it (Linux's `accept(2)`: retry as for `EAGAIN`).
+fn is_connection_error(e: &io::Error) -> bool {
+    use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset, Interrupted};
+    if matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionReset | ConnectionRefused | Interrupted
+    ) {
+        return true;
+    }
+    #[cfg(unix)]
+    return matches!(
+        tether::io::os_error_of(e),
+        Some(
+            libc::EPROTO
+                | libc::EPERM
+                | libc::ENETDOWN
+                | libc::ENETUNREACH
+                | libc::EHOSTDOWN
+                | libc::EHOSTUNREACH
+        )
+    );
+    #[cfg(not(unix))]
+    return false;
 }
