@@ -1,6 +1,7 @@
 //! tokio 1.x API items a port needs that tether once lacked, each exercised for its behaviour:
-//! the methods of the split halves of `TcpStream` and `UnixStream` (on both I/O drivers: run with
-//! and without `TETHER_IO_DRIVER=io_uring`).
+//! the methods of the split halves of `TcpStream` and `UnixStream` and the `fs` calls (on both
+//! I/O drivers: run with and without `TETHER_IO_DRIVER=io_uring`); `Interval`'s resets and
+//! `Timeout`'s accessors (on the paused clock).
 
 use std::future::Future;
 use std::io::{IoSlice, IoSliceMut};
@@ -431,5 +432,107 @@ mod fs_items {
             assert_eq!(fs::read_to_string(&path).await.unwrap(), "ONE!two three");
         })
         .await
+    }
+}
+
+/// `Interval`'s resets (tokio 1.30's) and `Timeout`'s accessors, on the paused clock.
+mod time_items {
+    use std::pin::Pin;
+    use std::time::Duration;
+    use tether::time::{interval, sleep, timeout, Instant, MissedTickBehavior};
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[tether::test(start_paused = true)]
+    async fn reset_immediately_ticks_now_then_every_period_from_now() {
+        let start = Instant::now();
+        let mut every = interval(ms(100));
+        assert_eq!(every.tick().await, start);
+        sleep(ms(50)).await;
+        every.reset_immediately();
+        assert_eq!(every.tick().await, start + ms(50));
+        assert_eq!(start.elapsed(), ms(50));
+        assert_eq!(every.tick().await, start + ms(150));
+        assert_eq!(every.tick().await, start + ms(250));
+    }
+
+    #[tether::test(start_paused = true)]
+    async fn reset_after_moves_the_next_tick_shorter_or_longer_than_a_period() {
+        let start = Instant::now();
+        let mut every = interval(ms(100));
+        every.tick().await;
+        sleep(ms(50)).await;
+        every.reset_after(ms(30));
+        assert_eq!(every.tick().await, start + ms(80));
+        assert_eq!(every.tick().await, start + ms(180));
+
+        every.reset_after(ms(250)); // longer than the period: no tick comes before it
+        assert_eq!(every.tick().await, start + ms(430));
+        assert_eq!(start.elapsed(), ms(430));
+        assert_eq!(every.tick().await, start + ms(530));
+    }
+
+    #[tether::test(start_paused = true)]
+    async fn reset_at_forgets_missed_ticks() {
+        let start = Instant::now();
+        let mut every = interval(ms(100));
+        every.tick().await;
+        sleep(ms(450)).await; // four ticks missed; `Burst` would fire them back to back
+        every.reset_at(Instant::now() + ms(10));
+        assert_eq!(every.tick().await, start + ms(460));
+        assert_eq!(every.tick().await, start + ms(560));
+        assert_eq!(start.elapsed(), ms(560));
+    }
+
+    #[tether::test(start_paused = true)]
+    async fn reset_at_a_past_instant_ticks_at_once_then_follows_the_missed_tick_behavior() {
+        let start = Instant::now();
+        for (behavior, second) in [
+            (MissedTickBehavior::Burst, ms(300)),
+            (MissedTickBehavior::Delay, ms(1100)),
+            (MissedTickBehavior::Skip, ms(1100)),
+        ] {
+            let base = Instant::now();
+            let mut every = interval(ms(100));
+            every.set_missed_tick_behavior(behavior);
+            every.tick().await;
+            sleep(ms(1000)).await;
+            every.reset_at(base + ms(200));
+            assert_eq!(every.tick().await, base + ms(200), "{behavior:?}");
+            assert_eq!(
+                base.elapsed(),
+                ms(1000),
+                "{behavior:?}: the tick was late, not waited"
+            );
+            assert_eq!(every.tick().await, base + second, "{behavior:?}");
+        }
+        assert!(start.elapsed() >= ms(3000));
+    }
+
+    #[tether::test(start_paused = true)]
+    async fn timeout_get_ref_get_mut_and_into_inner_reach_the_wrapped_future() {
+        let start = Instant::now();
+        let mut bounded = timeout(ms(5_000), sleep(ms(60_000)));
+        assert_eq!(bounded.get_ref().deadline(), start + ms(60_000));
+        assert!(!bounded.get_ref().is_elapsed());
+
+        // Through `get_mut`: the inner sleep now ends before the deadline.
+        Pin::new(bounded.get_mut()).reset(start + ms(2_000));
+        assert_eq!(bounded.get_ref().deadline(), start + ms(2_000));
+        assert!(bounded.await.is_ok());
+        assert_eq!(start.elapsed(), ms(2_000));
+
+        // Unchanged, it runs into the deadline.
+        let start = Instant::now();
+        assert!(timeout(ms(5_000), sleep(ms(60_000))).await.is_err());
+        assert_eq!(start.elapsed(), ms(5_000));
+
+        // `into_inner` abandons the deadline: the inner sleep runs its whole course.
+        let start = Instant::now();
+        let inner = timeout(ms(5_000), sleep(ms(60_000))).into_inner();
+        inner.await;
+        assert_eq!(start.elapsed(), ms(60_000));
     }
 }

@@ -118,10 +118,86 @@ impl Interval {
         Poll::Ready(scheduled)
     }
 
-    /// Restarts the schedule: the next tick is one period from now.
+    /// Restarts the schedule: the next tick is one period from now (`reset_at(now + period)`).
     pub fn reset(&mut self) {
-        let next = after(Instant::now(), self.period);
-        Pin::new(&mut self.delay).reset(next);
+        self.reset_at(after(Instant::now(), self.period));
+    }
+
+    /// Restarts the schedule now: the next tick completes at once, and the ones after it
+    /// follow every period from now (`reset_at(now)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tether::time::{interval, sleep, Instant};
+    ///
+    /// #[tether::main(start_paused = true)]
+    /// async fn main() {
+    ///     let start = Instant::now();
+    ///     let mut every = interval(Duration::from_millis(100));
+    ///     every.tick().await; // at 0 ms
+    ///     sleep(Duration::from_millis(50)).await;
+    ///     every.reset_immediately();
+    ///     every.tick().await; // at 50 ms, not 100 ms
+    ///     every.tick().await; // at 150 ms
+    ///     assert_eq!(start.elapsed(), Duration::from_millis(150));
+    /// }
+    /// ```
+    pub fn reset_immediately(&mut self) {
+        self.reset_at(Instant::now());
+    }
+
+    /// Restarts the schedule `after` from now: the next tick completes then, and the ones
+    /// after it every period from there (`reset_at(now + after)`), however `after` compares to
+    /// the period.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tether::time::{interval, sleep, Instant};
+    ///
+    /// #[tether::main(start_paused = true)]
+    /// async fn main() {
+    ///     let start = Instant::now();
+    ///     let mut every = interval(Duration::from_millis(100));
+    ///     every.tick().await; // at 0 ms
+    ///     sleep(Duration::from_millis(50)).await;
+    ///     every.reset_after(Duration::from_millis(30));
+    ///     every.tick().await; // at 80 ms
+    ///     every.tick().await; // at 180 ms
+    ///     assert_eq!(start.elapsed(), Duration::from_millis(180));
+    /// }
+    /// ```
+    pub fn reset_after(&mut self, after_now: Duration) {
+        self.reset_at(after(Instant::now(), after_now));
+    }
+
+    /// Restarts the schedule at `deadline`: the next tick completes then (even if that is more
+    /// than a period away), and the ones after it every period from there. Ticks missed before
+    /// the call are forgotten. A `deadline` in the past makes the next tick complete at once,
+    /// returning `deadline`, and the [`MissedTickBehavior`] then decides when the one after it
+    /// comes, as for any late tick.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tether::time::{interval, Instant};
+    ///
+    /// #[tether::main(start_paused = true)]
+    /// async fn main() {
+    ///     let start = Instant::now();
+    ///     let mut every = interval(Duration::from_millis(100));
+    ///     every.tick().await; // at 0 ms
+    ///     every.reset_at(start + Duration::from_secs(1));
+    ///     assert_eq!(every.tick().await, start + Duration::from_secs(1));
+    ///     assert_eq!(every.tick().await, start + Duration::from_millis(1100));
+    /// }
+    /// ```
+    pub fn reset_at(&mut self, deadline: Instant) {
+        Pin::new(&mut self.delay).reset(deadline);
     }
 
     /// The period.

@@ -76,6 +76,30 @@ impl<F> Timeout<F> {
         &self.future
     }
 
+    /// The wrapped future, mutably. Through `&mut self`, not a pinned reference: a `Timeout`
+    /// that was pinned is out of reach unless `F` is `Unpin`, as in tokio.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::pin::Pin;
+    /// use std::time::Duration;
+    /// use tether::time::{sleep, timeout, Instant};
+    ///
+    /// #[tether::main(start_paused = true)]
+    /// async fn main() {
+    ///     let start = Instant::now();
+    ///     let mut bounded = timeout(Duration::from_secs(5), sleep(Duration::from_secs(60)));
+    ///     // Bring the inner sleep's deadline before the timeout's.
+    ///     Pin::new(bounded.get_mut()).reset(start + Duration::from_secs(2));
+    ///     assert!(bounded.await.is_ok());
+    ///     assert_eq!(start.elapsed(), Duration::from_secs(2));
+    /// }
+    /// ```
+    pub fn get_mut(&mut self) -> &mut F {
+        &mut self.future
+    }
+
     /// Gives back the wrapped future, abandoning the deadline.
     pub fn into_inner(self) -> F {
         self.future
