@@ -1,7 +1,7 @@
 //! tokio 1.x API items a port needs that tether once lacked, each exercised for its behaviour:
 //! the methods of the split halves of `TcpStream` and `UnixStream` and the `fs` calls (on both
 //! I/O drivers: run with and without `TETHER_IO_DRIVER=io_uring`); `Interval`'s resets and
-//! `Timeout`'s accessors (on the paused clock).
+//! `Timeout`'s accessors (on the paused clock); `oneshot::Receiver::is_terminated`/`is_empty`.
 
 use std::future::Future;
 use std::io::{IoSlice, IoSliceMut};
@@ -534,5 +534,74 @@ mod time_items {
         let inner = timeout(ms(5_000), sleep(ms(60_000))).into_inner();
         inner.await;
         assert_eq!(start.elapsed(), ms(60_000));
+    }
+}
+
+/// `oneshot::Receiver::is_terminated` and `is_empty` (tokio 1.41's).
+mod oneshot_items {
+    use tether::sync::oneshot::{self, error::TryRecvError};
+
+    #[tether::test]
+    async fn a_receiver_terminates_once_it_has_given_the_value() {
+        let (tx, mut rx) = oneshot::channel();
+        assert!(!rx.is_terminated() && rx.is_empty());
+
+        // Polled and still pending: neither terminated nor holding anything.
+        let first = futures_lite::future::poll_once(&mut rx).await;
+        assert_eq!(first, None);
+        assert!(!rx.is_terminated() && rx.is_empty());
+
+        tx.send(5).unwrap();
+        assert!(!rx.is_terminated(), "sent but not received");
+        assert!(!rx.is_empty());
+
+        assert_eq!((&mut rx).await, Ok(5));
+        assert!(rx.is_terminated() && rx.is_empty());
+    }
+
+    #[tether::test]
+    async fn a_receiver_terminates_once_it_has_given_the_error() {
+        let (tx, mut rx) = oneshot::channel::<u8>();
+        drop(tx);
+        assert!(
+            rx.is_empty(),
+            "a sender gone without sending leaves the channel empty"
+        );
+        assert!(!rx.is_terminated(), "the error is still to be received");
+        assert!((&mut rx).await.is_err());
+        assert!(rx.is_terminated() && rx.is_empty());
+    }
+
+    #[tether::test]
+    async fn try_recv_terminates_on_a_value_or_closed_but_not_on_empty() {
+        let (tx, mut rx) = oneshot::channel();
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        assert!(!rx.is_terminated());
+        tx.send("v").unwrap();
+        assert_eq!(rx.try_recv(), Ok("v"));
+        assert!(rx.is_terminated() && rx.is_empty());
+
+        let (tx, mut rx) = oneshot::channel::<()>();
+        drop(tx);
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+        assert!(rx.is_terminated());
+    }
+
+    /// A value sent before `close` is still in the channel, so it is not empty until taken.
+    #[tether::test]
+    async fn close_keeps_a_value_sent_before_it() {
+        let (tx, mut rx) = oneshot::channel();
+        tx.send(9).unwrap();
+        rx.close();
+        assert!(!rx.is_empty() && !rx.is_terminated());
+        assert_eq!((&mut rx).await, Ok(9));
+        assert!(rx.is_terminated() && rx.is_empty());
+
+        let (tx, mut rx) = oneshot::channel::<u8>();
+        rx.close();
+        assert!(rx.is_empty() && !rx.is_terminated());
+        assert!(tx.send(1).is_err());
+        assert!((&mut rx).await.is_err());
+        assert!(rx.is_terminated());
     }
 }

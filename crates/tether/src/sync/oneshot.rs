@@ -117,7 +117,10 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
         Sender {
             shared: shared.clone(),
         },
-        Receiver { shared },
+        Receiver {
+            shared,
+            terminated: false,
+        },
     )
 }
 
@@ -251,6 +254,9 @@ impl<T> fmt::Debug for Sender<T> {
 /// ```
 pub struct Receiver<T> {
     shared: Arc<Mutex<OneshotState<T>>>,
+    /// The receiver has given its outcome: a poll returned `Ready`, or `try_recv` returned the
+    /// value or `Closed`. The receiver's own, never reset; only `is_terminated` reads it.
+    terminated: bool,
 }
 
 impl<T> Receiver<T> {
@@ -262,11 +268,67 @@ impl<T> Receiver<T> {
     /// will come (the sender is gone, the value was already taken, or the channel was closed).
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
         let mut state = lock(&self.shared);
-        match state.value.take() {
+        let out = match state.value.take() {
             Some(v) => Ok(v),
             None if state.tx_gone || state.rx_closed => Err(TryRecvError::Closed),
-            None => Err(TryRecvError::Empty),
-        }
+            None => return Err(TryRecvError::Empty),
+        };
+        self.terminated = true;
+        out
+    }
+
+    /// Whether the receiver has given its outcome: awaiting (polling) it returned the value or
+    /// [`RecvError`], or [`try_recv`](Self::try_recv) returned the value or
+    /// [`TryRecvError::Closed`]. A terminated receiver has nothing more to give; polling it
+    /// again returns `RecvError` (tokio's panics), so check this first where a receiver may be
+    /// polled after completing, as in a `select!` loop.
+    ///
+    /// A sent value not yet taken, or a sender dropped without sending, does not terminate the
+    /// receiver: the value (or the error) is still to be received.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether::sync::oneshot;
+    ///
+    /// #[tether::main]
+    /// async fn main() {
+    ///     let (tx, mut rx) = oneshot::channel();
+    ///     assert!(!rx.is_terminated());
+    ///     tx.send(1).unwrap();
+    ///     assert!(!rx.is_terminated()); // sent, not yet received
+    ///     assert_eq!((&mut rx).await, Ok(1));
+    ///     assert!(rx.is_terminated());
+    /// }
+    /// ```
+    pub fn is_terminated(&self) -> bool {
+        self.terminated
+    }
+
+    /// Whether the channel holds no value: none was sent yet, the sender left without
+    /// sending, or the value was already received. A value sent before [`close`](Self::close)
+    /// still counts until it is taken.
+    ///
+    /// An empty channel is not necessarily worth polling (its value may be received already):
+    /// [`is_terminated`](Self::is_terminated) says that.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tether::sync::oneshot;
+    ///
+    /// #[tether::main]
+    /// async fn main() {
+    ///     let (tx, mut rx) = oneshot::channel();
+    ///     assert!(rx.is_empty());
+    ///     tx.send("reply").unwrap();
+    ///     assert!(!rx.is_empty());
+    ///     assert_eq!(rx.try_recv(), Ok("reply"));
+    ///     assert!(rx.is_empty());
+    /// }
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        lock(&self.shared).value.is_none()
     }
 
     /// Waits for the value from synchronous code, blocking the thread: for plain threads and
@@ -321,8 +383,9 @@ impl<T> Future for Receiver<T> {
     type Output = Result<T, RecvError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
         let coop = std::task::ready!(coop::poll_proceed(cx));
-        let mut state = lock(&self.shared);
+        let mut state = lock(&this.shared);
         let out = match state.value.take() {
             Some(v) => Ok(v),
             None if state.tx_gone || state.rx_closed => Err(RecvError(())),
@@ -331,6 +394,8 @@ impl<T> Future for Receiver<T> {
                 return Poll::Pending;
             }
         };
+        drop(state);
+        this.terminated = true;
         coop.made_progress();
         Poll::Ready(out)
     }
@@ -358,6 +423,7 @@ impl<T> fmt::Debug for Receiver<T> {
             .field("has_value", &state.value.is_some())
             .field("sender_gone", &state.tx_gone)
             .field("closed", &state.rx_closed)
+            .field("terminated", &self.terminated)
             .finish()
     }
 }
