@@ -512,3 +512,128 @@ async fn a_stalled_upload_at_shutdown_is_cut_off_and_reported() {
     assert_eq!(summary.cut_off[0].requests_in_flight, 1, "{summary}");
     assert!(summary.took < Duration::from_secs(2), "{summary}");
 }
+
+/// A `serve` future dropped (raced against a signal in a `select!`, as axum programs often
+/// do) returns at once, closes its listener, and leaves no connection task behind.
+#[tether::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_serve_future_stops_serving() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serve = tether_hyper::serve(listener, app()).grace_period(Duration::from_secs(1));
+    let mut c = Client::connect(addr, Proto::Http1).await;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tether::spawn(async move {
+        tether::select! {
+            _ = std::future::IntoFuture::into_future(serve) => {}
+            _ = stopped => {}
+        }
+    });
+    assert_eq!(c.request("GET", "/", None).await.status, StatusCode::OK);
+    let _ = stop.send(());
+    timeout(Duration::from_secs(1), server)
+        .await
+        .expect("the dropped server returned at once")
+        .unwrap();
+    support::wait_no_server_tasks(300).await;
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "the listener still accepts"
+    );
+    drop(c);
+}
+
+/// A client built in a scope lets the scope end once it is dropped, after requests over
+/// HTTP/1 and HTTP/2 left pooled connections.
+#[tether::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoped_client_lets_its_scope_end_once_dropped() {
+    let server = start(|s| s.idle_timeout(None).header_read_timeout(None)).await;
+    let addr = server.addr;
+    let ended = timeout(
+        Duration::from_secs(3),
+        tether::scope::scope(|s| async move {
+            for h2 in [false, true] {
+                let mut b = tether_hyper::Client::builder();
+                if h2 {
+                    b = b.http2_prior_knowledge();
+                }
+                let client: tether_hyper::Client = b.build_in(&s);
+                let res = client
+                    .get(format!("http://{addr}/").parse().unwrap())
+                    .await
+                    .unwrap();
+                let body = res.into_body().collect().await.unwrap().to_bytes();
+                assert_eq!(body, "ok");
+                drop(client);
+            }
+            Ok::<_, Infallible>(())
+        }),
+    )
+    .await;
+    assert!(ended.is_ok(), "the scope waited for the dropped clients");
+    server.shut_down().await;
+}
+
+/// Rule 7 under load, across worker threads: fifty keep-alive connections, each used a few
+/// times within its idle timeout, then quiet, are all closed within two idle timeouts (and
+/// some slack); none waits on a lost wake-up.
+#[tether::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_connections_going_quiet_are_all_closed() {
+    let server = start(|s| {
+        s.idle_timeout(Duration::from_millis(200))
+            .header_read_timeout(Duration::from_millis(300))
+    })
+    .await;
+    let mut clients = Vec::new();
+    for i in 0..50u64 {
+        let addr = server.addr;
+        clients.push(tether::spawn(async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            for _ in 0..3 {
+                s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+                    .await
+                    .unwrap();
+                let reply = read_until(&mut s, b"ok").await;
+                assert!(reply.starts_with(b"HTTP/1.1 200"), "{reply:?}");
+                sleep(Duration::from_millis(50 + i % 7 * 10)).await;
+            }
+            closed_within(&mut s, Duration::from_secs(3)).await
+        }));
+    }
+    for c in clients {
+        let closed = c
+            .await
+            .unwrap()
+            .expect("a quiet connection was never closed");
+        assert!(closed <= Duration::from_millis(1500), "{closed:?}");
+    }
+    server.shut_down().await;
+}
+
+/// A graceful shutdown with fifty requests in flight over HTTP/1 and HTTP/2 lets all of them
+/// finish and reports each connection closed cleanly.
+#[tether::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_graceful_shutdown_with_many_requests_in_flight_loses_none() {
+    let server = start(|s| s.grace_period(Duration::from_secs(3))).await;
+    let mut reqs = Vec::new();
+    for i in 0..50 {
+        let proto = if i % 2 == 0 {
+            Proto::Http1
+        } else {
+            Proto::Http2
+        };
+        let mut c = Client::connect(server.addr, proto).await;
+        reqs.push(tether::spawn(async move {
+            c.request("GET", "/slow", None).await
+        }));
+    }
+    sleep(Duration::from_millis(150)).await;
+    let summary = server.shut_down().await;
+    for r in reqs {
+        let reply = r.await.unwrap();
+        assert_eq!(reply.body, "slow");
+    }
+    assert_eq!(summary.open_at_signal, 50, "{summary}");
+    assert_eq!(summary.closed_cleanly, 50, "{summary}");
+    assert!(summary.cut_off.is_empty(), "{summary}");
+    assert_eq!(summary.streams_cut_off, 0, "{summary}");
+}
