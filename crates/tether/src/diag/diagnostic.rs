@@ -86,8 +86,9 @@ pub(crate) enum PanicTiming {
 /// tether: task 12 "store" spawned at src/main.rs:12 has been running 250 ms on worker 1 without yielding (watchdog limit 100 ms); every other task on that worker is waiting
 /// ```
 ///
-/// Durations are measured by the runtime's watchdog thread, to a quarter of the smaller of the
-/// slow-poll threshold and the watchdog limit.
+/// Durations are measured by the runtime's watchdog thread, which looks at the workers once per
+/// the smaller of the slow-poll threshold and the watchdog limit; a reported duration is a
+/// lower bound.
 ///
 /// The report of the tasks a shutdown cancelled
 /// ([`TasksLeftAtShutdown`](DiagnosticKind::TasksLeftAtShutdown)) prints one line, then one

@@ -162,7 +162,7 @@ impl TaskInfo {
     }
 
     /// Time the task has spent inside `poll` so far, as sampled by the runtime's watchdog
-    /// thread (every 2.5 ms by default while the runtime is busy): exact to a sampling period for
+    /// thread (every 10 ms by default while the runtime is busy): exact to a sampling period for
     /// long polls, a statistical estimate for short ones, zero when diagnostics are off.
     pub fn busy_time(&self) -> Duration {
         self.busy

@@ -659,8 +659,10 @@ impl Builder {
     /// [`on_diagnostic`](Builder::on_diagnostic), `tracing` with the `tracing` feature, or
     /// stderr; see [`crate::diag`]) names the task, where it was spawned, the worker, the
     /// duration and how many tasks the poll spawned.
-    /// Durations are measured by the watchdog thread, to a quarter of the smaller of this
-    /// threshold and the [watchdog limit](Builder::watchdog_limit); time the worker thread spent
+    /// Durations are measured by the watchdog thread, which looks at the workers once per the
+    /// smaller of this threshold and the [watchdog limit](Builder::watchdog_limit) while the
+    /// runtime is busy: a poll longer than that period plus the threshold (20 ms by default) is
+    /// always reported, a shorter one above the threshold may be; time the worker thread spent
     /// waiting for a CPU (an overloaded machine) does not count.
     ///
     /// # Panics

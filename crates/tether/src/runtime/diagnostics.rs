@@ -16,14 +16,21 @@
 //! worker's polls) and `IDLE` after, then loads the slot's `mark` once. Three plain memory
 //! operations on a cache line the worker owns; no clock, no pointer into the runtime.
 //!
-//! The **watchdog thread** does the timing. While the runtime is busy it wakes every quarter of
-//! the smaller of the slow-poll threshold and the watchdog limit (2.5 ms by default), reads every
+//! The **watchdog thread** does the timing. While the runtime is busy it wakes once per the
+//! smaller of the slow-poll threshold and the watchdog limit (10 ms by default), reads every
 //! slot, and credits the real time since its previous tick to the poll it finds there (sampling:
-//! an unbiased estimate of time in poll, exact to a tick for long polls). From that:
+//! an unbiased estimate of time in poll, exact to a tick for long polls). Not more often: on a
+//! machine whose cores are all busy (a server and its load generator on two cores), each
+//! wake-up of this thread cost the workers far more than its own few microseconds: an HTTP
+//! server's requests per second at 1,000 connections fell 20% with a wake-up every 2.5 ms, 15%
+//! every 5 ms, and about 4% every 10 ms, against no watchdog (BENCHMARKS.md). From that:
 //!
 //! - **reports need certainty**: the credit of a single poll can exceed its duration by up to
 //!   the interval before its first sighting, so reports use a lower bound instead: the time
-//!   since the poll was seen the second time (it has certainly been running since then);
+//!   since the poll was first seen (a clock read just after the slot showed it: it has certainly
+//!   been running since then). A poll longer than the threshold plus one period is always
+//!   reported as slow; one between the threshold and that, when a tick happens to see it early
+//!   enough;
 //! - **the watchdog report**: a poll whose lower bound passes the watchdog limit is reported
 //!   *while it is still stuck*, then again each time it doubles;
 //! - **slow polls**: the watchdog writes the poll's credit into the slot's `mark`, flagged once
@@ -31,8 +38,8 @@
 //!   the poll returns, adds the credit to the task's time in poll, and reports the poll if
 //!   flagged, with the task's name, spawn location, the worker and the duration;
 //! - **preemption is not the task's fault**: on Linux the watchdog reads the worker thread's
-//!   run-queue wait (`/proc/self/task/TID/schedstat`) while a poll lasts longer than a tick, and
-//!   discounts the time the thread was ready but had no CPU. A task stuck in a blocking call or
+//!   run-queue wait (`/proc/self/task/TID/schedstat`) when it first sees a poll and at each tick
+//!   it sees it again, and discounts the time the thread was ready but had no CPU. A task stuck in a blocking call or
 //!   a long computation is reported; a worker the kernel preempted on an overloaded machine is
 //!   not. (Elsewhere there is no such file, chosen at compile time: the whole stall counts, so
 //!   an overloaded macOS, FreeBSD or Windows machine can make a preempted poll look slow.) A
@@ -68,10 +75,10 @@
 //!    thread.
 //! 4. **One schedstat file per worker thread.** The watchdog keeps, for each slot, the schedstat
 //!    file of the thread last seen using it (`SchedStat` in `runtime/watchdog.rs`, owned by the
-//!    watchdog thread alone): opened the first time a poll on that slot lasts longer than a
-//!    tick, read from offset 0 with one `pread` at each later tick, reopened only when the
-//!    slot's thread changes (the thread driving a current-thread runtime may) or a read fails,
-//!    and closed when the watchdog exits. A long poll costs one `pread` per tick, not an open, a
+//!    watchdog thread alone): opened the first time a tick sees a poll on that slot, read from
+//!    offset 0 with one `pread` at each later tick that sees one, reopened only when the slot's
+//!    thread changes (the thread driving a current-thread runtime may) or a read fails, and
+//!    closed when the watchdog exits. A busy worker costs one `pread` per tick, not an open, a
 //!    read and a close.
 //! 5. **The panic hook.** While the process's panic hook runs for a panic in a poll, the slot's
 //!    `panic_hook` holds that poll's `current` value (`IDLE` otherwise); only the slot's own

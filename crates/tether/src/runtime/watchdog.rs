@@ -36,6 +36,9 @@ pub(crate) struct Watchdog {
     /// Rule 4's files opened and read, for tests.
     #[cfg(test)]
     pub(crate) schedstat_counts: Arc<SchedStatCounts>,
+    /// Ticks made (wake-ups that read the slots), for tests.
+    #[cfg(test)]
+    pub(crate) ticks: Arc<AtomicU32>,
 }
 
 impl Watchdog {
@@ -47,6 +50,8 @@ impl Watchdog {
             sleeping: AtomicBool::new(false),
             #[cfg(test)]
             schedstat_counts: Arc::default(),
+            #[cfg(test)]
+            ticks: Arc::default(),
         }
     }
 
@@ -183,7 +188,7 @@ fn read_at_start(file: &std::fs::File, buf: &mut [u8]) -> std::io::Result<usize>
 ///
 /// A poll has phases: its own code, and, when it panics, the panic hook (rule 5), after which
 /// its own code (the unwinding through its destructors) resumes. Lower bounds are measured per
-/// phase from the phase's second sighting; the poll's own lower bound adds up its code phases.
+/// phase from the phase's first sighting; the poll's own lower bound adds up its code phases.
 #[derive(Clone, Copy)]
 struct Seen {
     /// The poll in progress at the last tick (`IDLE` if none).
@@ -193,9 +198,10 @@ struct Seen {
     credit: Duration,
     /// Real time credited to the current phase.
     phase_credit: Duration,
-    /// When the current phase was seen the second time, and the thread's run-queue wait then:
-    /// from there on it has certainly been running (or blocked), which gives a lower bound.
-    second: Option<(Instant, Option<u64>)>,
+    /// A clock read taken just after the slot first showed the current phase, and the
+    /// thread's run-queue wait then: from there on the phase has certainly been running (or
+    /// blocked), which gives a lower bound. `None` until the phase is first seen.
+    since: Option<(Instant, Option<u64>)>,
     /// The lower bound of the current phase at the last tick, and the run-queue wait in it.
     phase_own: Duration,
     phase_waited: Duration,
@@ -215,7 +221,7 @@ impl Seen {
             value,
             credit: Duration::ZERO,
             phase_credit: Duration::ZERO,
-            second: None,
+            since: None,
             phase_own: Duration::ZERO,
             phase_waited: Duration::ZERO,
             own_before: Duration::ZERO,
@@ -236,7 +242,7 @@ impl Seen {
             self.hook_next_report = None;
         }
         self.phase_credit = Duration::ZERO;
-        self.second = None;
+        self.since = None;
         self.phase_own = Duration::ZERO;
         self.phase_waited = Duration::ZERO;
     }
@@ -246,7 +252,11 @@ impl Seen {
 fn watch(rt: &RuntimeShared) {
     let monitor = &rt.diag;
     let c = &monitor.config;
-    let period = (c.slow_poll.min(c.watchdog) / 4)
+    // Once per threshold, not more often: each wake-up of this thread costs the busy workers
+    // far more than its own few microseconds (module docs of `runtime/diagnostics.rs`).
+    let period = c
+        .slow_poll
+        .min(c.watchdog)
         .clamp(Duration::from_millis(1), Duration::from_millis(250));
     let (limit, slow) = (c.watchdog, c.slow_poll);
     let mut seen = vec![Seen::new(IDLE, limit, 1); monitor.slots.len()];
@@ -274,6 +284,8 @@ fn watch(rt: &RuntimeShared) {
             }
         }
         let now = Instant::now();
+        #[cfg(test)]
+        monitor.watchdog.ticks.fetch_add(1, Ordering::Relaxed);
         // A starved watchdog credits at most two periods: it may under-report, never blame a
         // short poll for the time the watchdog itself could not run.
         let dt = (now - last).min(period * 2);
@@ -304,20 +316,21 @@ fn watch(rt: &RuntimeShared) {
             if !in_hook {
                 seen.credit += dt;
             }
-            // Reports need a lower bound of the phase's own time: the time since its second
-            // sighting, less what the thread spent ready but without a CPU (module docs).
+            // Reports need a lower bound of the phase's own time: the time since its first
+            // sighting, less what the thread spent ready but without a CPU (module docs). The
+            // phase was in progress when the slot was read, before the clock read that starts
+            // the bound, and is still in progress at this tick's slot read, after `now`.
             let tid = slot.tid.load(Ordering::Relaxed);
-            match seen.second {
-                None if seen.phase_credit > dt => {
-                    seen.second = Some((now, stat.run_queue_wait(tid)));
-                }
-                None => {}
-                Some((t2, w2)) => {
-                    seen.phase_waited = match (w2, stat.run_queue_wait(tid)) {
-                        (Some(w2), Some(w)) => Duration::from_nanos(w.saturating_sub(w2)),
+            match seen.since {
+                None => seen.since = Some((Instant::now(), stat.run_queue_wait(tid))),
+                Some((t1, w1)) => {
+                    seen.phase_waited = match (w1, stat.run_queue_wait(tid)) {
+                        (Some(w1), Some(w)) => Duration::from_nanos(w.saturating_sub(w1)),
                         _ => Duration::ZERO,
                     };
-                    seen.phase_own = (now - t2).saturating_sub(seen.phase_waited);
+                    seen.phase_own = now
+                        .saturating_duration_since(t1)
+                        .saturating_sub(seen.phase_waited);
                 }
             }
             if let Some(next) = seen.hook_next_report {
@@ -548,5 +561,35 @@ mod tests {
             "the watchdog read it"
         );
         assert_eq!(counts.opens.load(Ordering::Relaxed), 1);
+    }
+
+    /// While a worker is busy, the watchdog wakes once per the smaller of the slow-poll
+    /// threshold and the watchdog limit, not more often: each of its wake-ups costs the busy
+    /// workers (module docs of `runtime/diagnostics.rs`). It woke every quarter of that before,
+    /// 32 times in this test's 400 ms.
+    #[test]
+    #[cfg_attr(miri, ignore = "times a real 400 ms poll")]
+    fn a_busy_runtimes_watchdog_wakes_once_per_threshold() {
+        let rt = crate::runtime::Builder::new_current_thread()
+            .slow_poll_threshold(Duration::from_millis(50))
+            .watchdog_limit(Duration::from_secs(1))
+            .on_diagnostic(|_| {})
+            .build()
+            .unwrap();
+        let ticks = rt.handle().shared.diag.watchdog.ticks.clone();
+        let n = rt.block_on(async move {
+            let before = ticks.load(Ordering::Relaxed);
+            // The blocking poll under test: the watchdog ticks while it holds the worker.
+            crate::spawn(async { std::thread::sleep(Duration::from_millis(400)) })
+                .await
+                .unwrap();
+            ticks.load(Ordering::Relaxed) - before
+        });
+        // Eight periods of 50 ms, and one more at either end; a starved watchdog ticks less.
+        assert!(
+            n <= 12,
+            "{n} watchdog ticks in a 400 ms poll (one per 50 ms expected)"
+        );
+        assert!(n >= 1, "the watchdog watched the poll");
     }
 }
