@@ -750,14 +750,10 @@ macro_rules! stream_common {
     };
 }
 
-/// The methods a read half (`$half`, which has `fn stream(&self) -> &Stream`) takes from its
-/// stream, as tokio's halves have them: the addresses (of type `$addr`), `ready`, `readable`,
-/// `try_read`, `try_read_vectored`. Each delegates to the stream's method of the same name,
-/// which on io_uring reads the stream's receive queue when it has one: a half never touches the
-/// descriptor itself. `$pair` is the start of the doc example (see `stream_common!`), and
-/// `$split` the line of it that makes the half `rd` from the stream `a`.
-macro_rules! read_half_methods {
-    ($half:ty, $addr:ty, $pair:literal, $split:literal) => {
+/// The methods every half (`$half`, which has `fn stream(&self) -> &Stream`) takes from its
+/// stream, as tokio's halves have them: the addresses and `ready` (see `read_half_methods!`).
+macro_rules! half_methods {
+    ($half:ty, $addr:ty) => {
         impl $half {
             /// The local address of the stream this half belongs to.
             ///
@@ -778,7 +774,8 @@ macro_rules! read_half_methods {
             }
 
             /// Waits until the stream is ready for `interest` and returns the readiness found;
-            /// the stream's `ready`. A read half usually asks for `Interest::READABLE`.
+            /// the stream's `ready`. A read half usually asks for `Interest::READABLE`, a write
+            /// half for `Interest::WRITABLE`.
             ///
             /// # Errors
             ///
@@ -789,7 +786,21 @@ macro_rules! read_half_methods {
             ) -> std::io::Result<crate::io::Ready> {
                 self.stream().ready(interest).await
             }
+        }
+    };
+}
 
+/// The methods a read half (`$half`, which has `fn stream(&self) -> &Stream`) takes from its
+/// stream, as tokio's halves have them: the addresses (of type `$addr`), `ready`, `readable`,
+/// `try_read`, `try_read_vectored`. Each delegates to the stream's method of the same name,
+/// which on io_uring reads the stream's receive queue when it has one: a half never touches the
+/// descriptor itself. `$pair` is the start of the doc example (see `stream_common!`), and
+/// `$split` the line of it that makes the half `rd` from the stream `a`.
+macro_rules! read_half_methods {
+    ($half:ty, $addr:ty, $pair:literal, $split:literal) => {
+        half_methods!($half, $addr);
+
+        impl $half {
             /// Waits until the stream may be readable; the stream's `readable`. Readiness can
             /// be spurious: the `try_read` that follows may still return `WouldBlock`.
             ///
@@ -852,38 +863,9 @@ macro_rules! read_half_methods {
 /// `try_write_vectored`; see `read_half_methods!`.
 macro_rules! write_half_methods {
     ($half:ty, $addr:ty) => {
+        half_methods!($half, $addr);
+
         impl $half {
-            /// The local address of the stream this half belongs to.
-            ///
-            /// # Errors
-            ///
-            /// The OS's error.
-            pub fn local_addr(&self) -> std::io::Result<$addr> {
-                self.stream().local_addr()
-            }
-
-            /// The peer's address of the stream this half belongs to.
-            ///
-            /// # Errors
-            ///
-            /// The OS's error (`NotConnected` once the peer is gone, on some systems).
-            pub fn peer_addr(&self) -> std::io::Result<$addr> {
-                self.stream().peer_addr()
-            }
-
-            /// Waits until the stream is ready for `interest` and returns the readiness found;
-            /// the stream's `ready`. A write half usually asks for `Interest::WRITABLE`.
-            ///
-            /// # Errors
-            ///
-            /// Fails once the stream's runtime has shut down.
-            pub async fn ready(
-                &self,
-                interest: crate::io::Interest,
-            ) -> std::io::Result<crate::io::Ready> {
-                self.stream().ready(interest).await
-            }
-
             /// Waits until the stream may be writable; the stream's `writable`.
             ///
             /// # Errors
