@@ -17,13 +17,12 @@ use axum::routing::get;
 use axum::Router;
 use hyper::body::Bytes;
 use hyper::StatusCode;
-use support::{Client, Proto};
+use support::{start_on, Client, Proto, Server};
 use tether::io::{AsyncReadExt, AsyncWriteExt};
 use tether::net::{TcpListener, TcpStream};
-use tether::sync::oneshot;
 use tether::task::JoinHandle;
 use tether::time::{sleep, Instant};
-use tether_hyper::{Serve, ShutdownSummary};
+use tether_hyper::Serve;
 
 /// The size of `/big`'s one-chunk body.
 const BIG: usize = 32 << 20;
@@ -79,36 +78,9 @@ impl http_body::Body for Chunks {
     }
 }
 
-/// A server on a loopback port, stopped by `stop`, its task giving the shutdown summary.
-struct Server {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<ShutdownSummary>,
-}
-
 async fn start(configure: impl FnOnce(Serve<Router>) -> Serve<Router>) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let serve =
-        configure(tether_hyper::serve(listener, app())).with_graceful_shutdown(async move {
-            let _ = stopped.await;
-        });
-    let task = tether::task::Builder::new()
-        .name("test-server")
-        .spawn(std::future::IntoFuture::into_future(serve));
-    Server { addr, stop, task }
-}
-
-impl Server {
-    /// Signals the shutdown and waits (bounded) for its summary.
-    async fn shut_down(self) -> ShutdownSummary {
-        let _ = self.stop.send(());
-        tether::time::timeout(Duration::from_secs(60), self.task)
-            .await
-            .expect("the shutdown finished")
-            .unwrap()
-    }
+    start_on(listener, app(), configure)
 }
 
 /// An HTTP/2 connection by prior knowledge, driven by a task of its own.

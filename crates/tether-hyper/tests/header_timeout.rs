@@ -18,7 +18,7 @@ use axum::routing::get;
 use axum::Router;
 use hyper::body::{Bytes, Frame};
 use hyper::StatusCode;
-use support::{Client, Proto};
+use support::{read_until, Client, Proto};
 use tether::io::{AsyncReadExt, AsyncWriteExt};
 use tether::net::{TcpListener, TcpStream};
 use tether::time::{sleep, Instant, Sleep};
@@ -81,20 +81,6 @@ async fn start() -> SocketAddr {
         .name("test-server")
         .spawn(std::future::IntoFuture::into_future(serve));
     addr
-}
-
-/// Reads from `s` until `end` has arrived (or the connection closes); what was read.
-async fn read_until(s: &mut TcpStream, end: &[u8]) -> Vec<u8> {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !got.ends_with(end) {
-        let n = s.read(&mut buf).await.unwrap();
-        if n == 0 {
-            break;
-        }
-        got.extend_from_slice(&buf[..n]);
-    }
-    got
 }
 
 /// Waits for the server to close `s`; how long that took.

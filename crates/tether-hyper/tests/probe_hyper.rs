@@ -6,7 +6,6 @@
 mod support;
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::routing::{get, post};
@@ -14,13 +13,12 @@ use axum::Router;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::StatusCode;
-use support::{Client, Proto};
+use support::{read_until, start_on, Client, Proto, Server};
 use tether::io::{AsyncReadExt, AsyncWriteExt};
 use tether::net::{TcpListener, TcpStream};
 use tether::sync::oneshot;
-use tether::task::JoinHandle;
 use tether::time::{sleep, timeout, Instant};
-use tether_hyper::{Serve, ShutdownSummary};
+use tether_hyper::Serve;
 
 /// The size of `/big`'s body: far more than loopback's socket buffers hold.
 const BIG: usize = 32 << 20;
@@ -39,57 +37,9 @@ fn app() -> Router {
         .route("/echo", post(|body: Bytes| async move { body }))
 }
 
-/// A server on a loopback port, stopped by `stop`, its task giving the shutdown summary.
-struct Server {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<ShutdownSummary>,
-}
-
 async fn start(configure: impl FnOnce(Serve<Router>) -> Serve<Router>) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     start_on(listener, app(), configure)
-}
-
-fn start_on<S, B>(
-    listener: TcpListener,
-    service: S,
-    configure: impl FnOnce(Serve<S>) -> Serve<S>,
-) -> Server
-where
-    S: tower_service::Service<
-            hyper::Request<hyper::body::Incoming>,
-            Response = hyper::Response<B>,
-            Error = Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let serve =
-        configure(tether_hyper::serve(listener, service)).with_graceful_shutdown(async move {
-            let _ = stopped.await;
-        });
-    let task = tether::task::Builder::new()
-        .name("test-server")
-        .spawn(std::future::IntoFuture::into_future(serve));
-    Server { addr, stop, task }
-}
-
-impl Server {
-    /// Signals the shutdown and waits (bounded) for its summary.
-    async fn shut_down(self) -> ShutdownSummary {
-        let _ = self.stop.send(());
-        timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("the shutdown finished")
-            .unwrap()
-    }
 }
 
 /// Waits (at most `limit`) for the server to close `s`, reading and discarding what it sends;
@@ -105,20 +55,6 @@ async fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
             Ok(Ok(_)) => {}
         }
     }
-}
-
-/// Reads from `s` until `end` has arrived (or the connection closes); what was read.
-async fn read_until(s: &mut TcpStream, end: &[u8]) -> Vec<u8> {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !got.ends_with(end) {
-        let n = s.read(&mut buf).await.unwrap();
-        if n == 0 {
-            break;
-        }
-        got.extend_from_slice(&buf[..n]);
-    }
-    got
 }
 
 /// CPU time (user and system) of the calling thread.

@@ -138,3 +138,68 @@ pub async fn wait_no_server_tasks(limit: u32) {
         tether::runtime::Handle::current().dump()
     );
 }
+
+/// A server on a loopback port, stopped by `stop`, its task giving the shutdown summary.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub stop: tether::sync::oneshot::Sender<()>,
+    pub task: tether::task::JoinHandle<tether_hyper::ShutdownSummary>,
+}
+
+/// Serves `service` on `listener` as `configure` sets it up, until [`Server::shut_down`], in a
+/// task named `test-server`.
+pub fn start_on<S, B>(
+    listener: tether::net::TcpListener,
+    service: S,
+    configure: impl FnOnce(tether_hyper::Serve<S>) -> tether_hyper::Serve<S>,
+) -> Server
+where
+    S: tower_service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = hyper::Response<B>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tether::sync::oneshot::channel::<()>();
+    let serve =
+        configure(tether_hyper::serve(listener, service)).with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        });
+    let task = tether::task::Builder::new()
+        .name("test-server")
+        .spawn(std::future::IntoFuture::into_future(serve));
+    Server { addr, stop, task }
+}
+
+impl Server {
+    /// Signals the shutdown and waits (at most a minute) for its summary.
+    pub async fn shut_down(self) -> tether_hyper::ShutdownSummary {
+        let _ = self.stop.send(());
+        tether::time::timeout(std::time::Duration::from_secs(60), self.task)
+            .await
+            .expect("the shutdown finished")
+            .unwrap()
+    }
+}
+
+/// Reads from `s` until `end` has arrived (or the connection closes); what was read.
+pub async fn read_until(s: &mut TcpStream, end: &[u8]) -> Vec<u8> {
+    use tether::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.ends_with(end) {
+        let n = s.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
