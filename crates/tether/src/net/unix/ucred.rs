@@ -79,18 +79,9 @@ pub(crate) fn peer_cred(fd: BorrowedFd<'_>) -> io::Result<UCred> {
     })
 }
 
-/// The credentials of the peer of the connected Unix stream socket `fd`.
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "tvos",
-    target_os = "watchos",
-    target_os = "visionos",
-    target_os = "freebsd",
-    target_os = "dragonfly",
-    target_os = "netbsd",
-    target_os = "openbsd"
-))]
+/// The credentials of the peer of the connected Unix stream socket `fd`. (The module exists
+/// only on the systems `cfg_peer_cred!` lists: here, the Apple systems and the BSDs.)
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub(crate) fn peer_cred(fd: BorrowedFd<'_>) -> io::Result<UCred> {
     let mut uid: libc::uid_t = 0;
     let mut gid: libc::gid_t = 0;
@@ -106,13 +97,7 @@ pub(crate) fn peer_cred(fd: BorrowedFd<'_>) -> io::Result<UCred> {
 }
 
 /// `LOCAL_PEERPID`: the Apple systems report the peer's process id apart from its user.
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "tvos",
-    target_os = "watchos",
-    target_os = "visionos"
-))]
+#[cfg(target_vendor = "apple")]
 fn peer_pid(fd: BorrowedFd<'_>) -> io::Result<Option<libc::pid_t>> {
     let mut pid: libc::pid_t = 0;
     let mut len = std::mem::size_of::<libc::pid_t>() as libc::socklen_t;
@@ -134,12 +119,7 @@ fn peer_pid(fd: BorrowedFd<'_>) -> io::Result<Option<libc::pid_t>> {
 }
 
 /// The BSDs' `getpeereid` has no process id, and tether asks for none elsewhere.
-#[cfg(any(
-    target_os = "freebsd",
-    target_os = "dragonfly",
-    target_os = "netbsd",
-    target_os = "openbsd"
-))]
+#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
 fn peer_pid(_fd: BorrowedFd<'_>) -> io::Result<Option<libc::pid_t>> {
     Ok(None)
 }
