@@ -6,6 +6,8 @@
 //! Unix only: file descriptors.
 #![cfg(unix)]
 
+mod support;
+
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, RawFd};
 use std::process::Stdio;
@@ -46,12 +48,7 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    let (c, s) = futures_lite::future::zip(TcpStream::connect(addr), l.accept()).await;
-    (c.unwrap(), s.unwrap().0)
-}
+use crate::support::net::tcp_pair;
 
 #[tether::test]
 async fn tcp_stream_through_a_raw_descriptor_keeps_its_connection() {

@@ -24,7 +24,7 @@ use tether::io::{
     copy, copy_buf, duplex, empty, repeat, sink, split, AsyncBufReadExt, AsyncRead, AsyncReadExt,
     AsyncSeekExt, AsyncWrite, AsyncWriteExt, BufReader, BufStream, BufWriter, Cursor,
 };
-use tether::net::{TcpListener, TcpStream};
+use tether::net::TcpStream;
 
 on_both_flavors!(
     numbers_cross_a_stream_that_delivers_a_few_bytes_at_a_time,
@@ -119,12 +119,7 @@ impl AsyncWrite for Stops {
     }
 }
 
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    let (c, s) = futures_lite::future::zip(TcpStream::connect(addr), l.accept()).await;
-    (c.unwrap(), s.unwrap().0)
-}
+use crate::support::net::tcp_pair;
 
 // ---- numbers --------------------------------------------------------------------------------
 

@@ -13,18 +13,13 @@ use std::time::Duration;
 
 use futures_lite::future::poll_once;
 use tether::io::AsyncWriteExt;
-use tether::net::{TcpListener, TcpStream, UnixStream};
+use tether::net::{TcpStream, UnixStream};
 use tether::signal::unix::{signal, SignalKind};
 use tether::time::timeout;
 
 const HANG: Duration = Duration::from_secs(20);
 
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    let (c, s) = futures_lite::future::zip(TcpStream::connect(addr), l.accept()).await;
-    (c.unwrap(), s.unwrap().0)
-}
+use crate::support::net::tcp_pair;
 
 /// A stream whose writes are probed.
 trait Stream {

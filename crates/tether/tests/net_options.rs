@@ -257,18 +257,11 @@ mod tcp {
     use std::time::Duration;
 
     use tether::io::AsyncReadExt;
-    use tether::net::{TcpListener, TcpSocket, TcpStream};
+    use tether::net::{TcpListener, TcpSocket};
 
     use super::run;
 
-    async fn tcp_pair() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
-        (client, server)
-    }
+    use crate::support::net::tcp_pair;
 
     /// `set_zero_linger` makes the drop reset the connection: the peer's read fails with
     /// `ConnectionReset` instead of seeing the end of the stream.

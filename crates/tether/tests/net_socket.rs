@@ -27,12 +27,7 @@ fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    let (c, s) = futures_lite::future::zip(TcpStream::connect(addr), l.accept()).await;
-    (c.unwrap(), s.unwrap().0)
-}
+use crate::support::net::tcp_pair;
 
 /// Polls `fut` once; true if it is still waiting.
 fn is_pending<F: Future>(fut: F) -> bool {

@@ -3,12 +3,14 @@
 //! I/O drivers: run with and without `TETHER_IO_DRIVER=io_uring`); `Interval`'s resets and
 //! `Timeout`'s accessors (on the paused clock); `oneshot::Receiver::is_terminated`/`is_empty`.
 
+mod support;
+
 use std::future::Future;
 use std::io::{IoSlice, IoSliceMut};
 use std::time::Duration;
 
 use tether::io::{AsyncReadExt, AsyncWriteExt, Interest};
-use tether::net::{TcpListener, TcpStream};
+use tether::net::TcpStream;
 
 /// Runs `f` under a generous real-time bound, so that a regression hangs no test run.
 async fn bounded<F: Future>(f: F) -> F::Output {
@@ -17,15 +19,7 @@ async fn bounded<F: Future>(f: F) -> F::Output {
         .expect("the test did not finish within 20 s")
 }
 
-/// A connected TCP pair over loopback: (client, server).
-async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap())
-        .await
-        .unwrap();
-    let (server, _) = listener.accept().await.unwrap();
-    (client, server)
-}
+use crate::support::net::tcp_pair;
 
 /// `try_read` through `read`'s readiness until it gives bytes (or end-of-stream).
 macro_rules! read_when_ready {

@@ -88,16 +88,11 @@ mod held {
     use std::task::{Context, Poll};
 
     use tether::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
-    use tether::net::{TcpListener, TcpStream, UnixStream};
+    use tether::net::UnixStream;
 
     use super::bounded;
 
-    async fn tcp_pair() -> (TcpStream, TcpStream) {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap();
-        let (c, s) = futures_lite::future::zip(TcpStream::connect(addr), l.accept()).await;
-        (c.unwrap(), s.unwrap().0)
-    }
+    use crate::support::net::tcp_pair;
 
     /// Reads `$s` with `readable` + `try_read` into a 2-byte buffer until `Ok(0)`.
     macro_rules! drain_in_pieces {

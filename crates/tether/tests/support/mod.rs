@@ -1,6 +1,6 @@
 //! Helpers the integration tests share: bounding a test body in time ([`bounded`]), the
 //! seeded chaos of the fault-injection suite ([`chaos`]), letting the other tasks of a
-//! current-thread runtime run ([`settle`]), a simulated echo server ([`sim`]), counting drops ([`on_drop`]), and running one test
+//! current-thread runtime run ([`settle`]), a simulated echo server ([`sim`]), counting drops ([`on_drop`]), a connected TCP pair ([`net`]), and running one test
 //! in a child process to read its stderr ([`child`]), both flavors on io_uring for the tests
 //! that build them ([`uring`]), and `on_both_flavors!`, which makes a test of a scenario on
 //! each scheduler flavor.
@@ -11,6 +11,7 @@
 pub mod bounded;
 pub mod chaos;
 pub mod child;
+pub mod net;
 pub mod on_drop;
 pub mod settle;
 pub mod sim;
