@@ -277,7 +277,7 @@ fn nested_spawns_many_generations() {
 
 #[test]
 fn a_destructor_panicking_at_shutdown_does_not_abort_the_process() {
-    // Regression: async-task drops futures under an abort-on-panic guard.
+    // Regression: the task cell drops futures under an abort-on-panic guard.
     struct PanicOnDrop;
     impl Drop for PanicOnDrop {
         fn drop(&mut self) {

@@ -33,7 +33,7 @@ use std::task::{Context, Poll};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use async_task::Runnable;
+use crate::task::raw::Runnable;
 
 use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
@@ -78,7 +78,7 @@ pub(crate) struct BlockingPool {
     /// just before the task leaves it. `RuntimeMetrics::live_tasks` subtracts them from the
     /// registry's count, since tokio's `num_alive_tasks` counts no blocking job. Relaxed: a
     /// gauge read as a snapshot; a job that finished before its `JoinHandle` returned is no
-    /// longer counted by then (async-task drops the future before it publishes the output).
+    /// longer counted by then (the task cell drops the future before it publishes the output).
     live_jobs: AtomicUsize,
     max_threads: usize,
     keep_alive: Duration,

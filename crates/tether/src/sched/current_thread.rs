@@ -55,7 +55,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::Duration;
 
-use async_task::{Runnable, ScheduleInfo};
+use crate::task::raw::{Runnable, ScheduleInfo};
 
 use crate::io::driver::{Driver, Unparker};
 use crate::loom::lock;

@@ -13,7 +13,7 @@ pub(crate) mod multi_thread;
 use std::task::Wake;
 use std::thread::Thread;
 
-use async_task::{Runnable, ScheduleInfo};
+use crate::task::raw::{Runnable, ScheduleInfo};
 
 use crate::task::meta::TaskMeta;
 

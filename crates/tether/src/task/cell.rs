@@ -1,6 +1,6 @@
 //! Creating a task: the poll wrapper around the user's future, and the spawn primitive.
 //!
-//! A task is one allocation made by `async-task`: its header (state word, reference count,
+//! A task is one allocation, the task cell of `raw.rs`: its header (state word, reference count,
 //! vtable, awaiter waker), our [`TaskMeta`], and a union of the future and its output. The future
 //! stored there is a [`TaskFuture`], which wraps the user's future to:
 //!
@@ -10,10 +10,10 @@
 //!    with `Err(JoinError::cancelled)`;
 //! 3. once the user's future is done, drop it, make the task's output from what the future gave
 //!    (its [`Outcome`]), then set `COMPLETE`; if the `JoinHandle` is already gone, drop that
-//!    output here instead of returning it (`join.rs` rule 1), so async-task never drops a result
+//!    output here instead of returning it (`join.rs` rule 1), so the cell never drops a result
 //!    that runs user code;
 //! 4. remove the task from the runtime's registry when it is dropped, whatever the reason: after
-//!    `COMPLETE` (rule 3) or after async-task closed the task (registry rule 2).
+//!    `COMPLETE` (rule 3) or after its runnable was dropped unrun (registry rule 2).
 //!
 //! The [`Outcome`] is the one thing that differs between kinds of task: a plain task's output is
 //! what its future returned, or its panic as a `JoinError`; a scope's child reports an error or
@@ -21,8 +21,8 @@
 //! keeps a child's task the size of a plain one: nothing wraps the user's future a second time.
 //!
 //! `TaskFuture` borrows the `TaskMeta` stored in the same allocation. That is sound because
-//! async-task drops the future strictly before the metadata (the metadata lives until the
-//! allocation is freed), which is what `Builder::spawn_unchecked` documents for metadata borrows.
+//! the cell drops the future strictly before the metadata (the metadata lives until the
+//! allocation is freed), which is what `raw::spawn_unchecked` documents for metadata borrows.
 
 use std::any::Any;
 use std::future::Future;
@@ -32,13 +32,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use async_task::{Runnable, ScheduleInfo, WithInfo};
-
 use crate::loom::sync::Arc;
 use crate::runtime::diagnostics;
 use crate::runtime::RuntimeShared;
 use crate::task::join::{drop_result, JoinError, JoinHandle, Unobserved};
 use crate::task::meta::{Origin, PollStart, ResultOwner, TaskMeta};
+use crate::task::raw::{self, Runnable, ScheduleInfo};
 
 /// A panic's payload, as `catch_unwind` gives it.
 pub(crate) type Payload = Box<dyn Any + Send>;
@@ -133,7 +132,7 @@ where
     #[cold]
     #[inline(never)]
     fn drop_unfinished(&mut self) {
-        // async-task drops futures inside an abort-on-panic guard: a panic from the user's
+        // The cell drops futures inside an abort-on-panic guard: a panic from the user's
         // destructor must stop here (the panic hook has reported it).
         // The user's destructors run as the task (`task::id()` works in them).
         let meta = self.guard.meta;
@@ -182,7 +181,7 @@ where
         let this = unsafe { self.get_unchecked_mut() };
         let meta = this.guard.meta;
         match meta.poll_start() {
-            // async-task never polls a future again after it returned `Ready`.
+            // The cell never polls a future again after it returned `Ready`.
             PollStart::Complete => unreachable!("tether: a finished task was polled again"),
             PollStart::Cancel => return Poll::Ready(this.cancel()),
             PollStart::Run => {}
@@ -388,7 +387,7 @@ where
 
 /// [`spawn_raw`] for a task whose output `K` makes (a scope's child: `scope/child.rs`). `build`
 /// gives the future; it is called once the task exists (so from then on, a task dropped unrun
-/// calls `K::abandoned`), and must not panic (async-task calls it under an abort-on-panic
+/// calls `K::abandoned`), and must not panic (the cell calls it under an abort-on-panic
 /// guard).
 ///
 /// The future is `Send`, so the task may run and be dropped on any thread.
@@ -419,7 +418,7 @@ where
 /// If `F` is not `Send`, the caller guarantees that the task's `Runnable` is only run and
 /// dropped on the current thread: `schedule` must deliver it to a queue that only this thread
 /// pops, and must neither run nor drop it when called on another thread (`spawn_local`'s
-/// `LocalTaskQueue`). This is async-task's contract for `spawn_unchecked`.
+/// `LocalTaskQueue`). This is the contract of the cell's `spawn_unchecked`.
 #[inline]
 pub(crate) unsafe fn spawn_with_schedule<F, B, K, S>(
     shared: &Arc<RuntimeShared>,
@@ -456,27 +455,28 @@ where
     }
     // SAFETY: (1) the caller keeps a `!Send` `F`'s runnable on this thread, as this function's
     // contract states. (2) The future is `'static` except for its borrow of the task's own
-    // metadata (the guard's reference), which async-task keeps alive until after the future is
-    // dropped (see the module docs). (3) The schedule function is `Send + Sync + 'static` (bounds
-    // above).
-    let (runnable, task) = unsafe {
-        async_task::Builder::new().metadata(meta).spawn_unchecked(
+    // metadata (the guard's reference), which the cell keeps alive until after the future is
+    // dropped (`raw.rs`). (3) The registry's reference (the waker) stays until the future is
+    // gone: the `RegistryGuard` in the future releases it (registry rule 2).
+    let (runnable, task, registry_ref) = unsafe {
+        raw::spawn_unchecked(
+            meta,
             move |meta: &TaskMeta| TaskFuture::<F, K> {
                 fut: ManuallyDrop::new(build()),
                 guard: RegistryGuard { meta },
                 outcome: PhantomData,
             },
-            WithInfo(move |runnable: Runnable<TaskMeta>, info| {
+            move |runnable: Runnable<TaskMeta>, info| {
                 runnable.metadata().count_wake();
                 schedule(runnable, info);
-            }),
+            },
         )
     };
     let meta = runnable.metadata();
     // SAFETY: the task is new: nobody else can reach it before it is entered and scheduled
     // below, and its `RegistryGuard` removes it (registry rules 1 and 2).
     unsafe {
-        meta.set_registry_ref(runnable.waker());
+        meta.set_registry_ref(registry_ref);
         shared.registry.insert(meta);
     }
     // Counted for the report of a slow poll: spawning a million tasks takes a while.

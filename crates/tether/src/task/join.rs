@@ -3,24 +3,24 @@
 //! # Who drops a task's result
 //!
 //! A task's result (`Result<T, JoinError>`) is handed from the task's poll wrapper to its
-//! `JoinHandle` through the task cell, where async-task stores it. Dropping it runs user code
-//! (`T`'s destructor, a panic payload's), which may panic; async-task drops a result it still
-//! holds under an abort-on-panic guard, so tether makes sure async-task never holds one that
-//! needs dropping. Two bits of `TaskMeta::flags` decide, by read-modify-write on one word
+//! `JoinHandle` through the task cell (`raw.rs`), which stores it. Dropping it runs user code
+//! (`T`'s destructor, a panic payload's), which may panic; the cell drops a result it still
+//! holds under an abort-on-panic guard (on whatever thread releases its last reference), so
+//! tether makes sure the cell never holds one that needs dropping. Two bits of `TaskMeta::flags` decide, by read-modify-write on one word
 //! (`TaskMeta` rule 2), which side drops it:
 //!
 //! 1. **The handle was dropped first** (`DETACHED` set before `COMPLETE`): the poll wrapper,
-//!    which sets `COMPLETE`, drops the result itself and hands async-task a cancelled
+//!    which sets `COMPLETE`, drops the result itself and hands the cell a cancelled
 //!    `JoinError` in its place, which has nothing to drop. A panic in the result's destructor
 //!    is caught there and reported to the runtime's failure policy (with the task's id, name
 //!    and spawn location) as an output-drop failure.
 //! 2. **The result was decided first** (`COMPLETE` set before `DETACHED`): the result is in the
-//!    cell or about to be (async-task stores it right after the poll wrapper returns). The
+//!    cell or about to be (the cell stores it right after the poll wrapper returns). The
 //!    handle's destructor, which sets `DETACHED`, waits for the store (rule 3), takes the result
 //!    out of the cell and drops it the same way: caught and reported.
 //! 3. **`COMPLETE` means the output is at hand.** When the handle is alive, the completing
-//!    thread, between setting `COMPLETE` and async-task marking the task completed, runs no user
-//!    code and waits for nobody: it returns from the poll wrapper, async-task drops the wrapper
+//!    thread, between setting `COMPLETE` and the cell marking the task completed, runs no user
+//!    code and waits for nobody: it returns from the poll wrapper, the cell drops the wrapper
 //!    (whose user future is already gone; this removes the registry entry, under the registry
 //!    lock, which is never held while waiting) and stores the output. A `JoinHandle` that sees
 //!    `COMPLETE` but not yet the output (in `poll` or its destructor) waits for that store
@@ -41,13 +41,11 @@ use std::task::{Context, Poll, Waker};
 
 use std::ptr::NonNull;
 
-use async_task::{FallibleTask, Task};
-
 use crate::task::meta::{ResultOwner, TaskMeta};
 use crate::task::Id;
 
-/// The output slot of a task as async-task stores it.
-pub(crate) type RawTask<T> = FallibleTask<Result<T, JoinError>, TaskMeta>;
+/// The handle to a task cell's output (`raw.rs`).
+pub(crate) type RawTask<T> = crate::task::raw::Task<Result<T, JoinError>, TaskMeta>;
 
 /// An owned permission to await a task's output.
 ///
@@ -100,10 +98,10 @@ unsafe impl<T: Send> Send for JoinHandle<T> {}
 unsafe impl<T: Send> Sync for JoinHandle<T> {}
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(task: Task<Result<T, JoinError>, TaskMeta>) -> JoinHandle<T> {
+    pub(crate) fn new(task: RawTask<T>) -> JoinHandle<T> {
         let meta = NonNull::from(task.metadata());
         JoinHandle {
-            raw: Some(task.fallible()),
+            raw: Some(task),
             at: MetaOrId { meta },
         }
     }
@@ -127,9 +125,9 @@ impl<T> JoinHandle<T> {
     fn meta(&self) -> Option<&TaskMeta> {
         self.raw.as_ref()?;
         // SAFETY: while `raw` is `Some`, `at` is the metadata (`new`; `poll_result` replaces it
-        // with the id only as it sets `raw` to `None`). async-task keeps a task's metadata alive
+        // with the id only as it sets `raw` to `None`). The cell keeps a task's metadata alive
         // (in place, in the task allocation) as long as its `Task`/`FallibleTask` handle
-        // exists, and `raw` holds that handle.
+        // exists (`raw.rs` rule 1), and `raw` holds that handle.
         Some(unsafe { self.at.meta.as_ref() })
     }
 
@@ -218,7 +216,7 @@ impl<T> JoinHandle<T> {
     }
 }
 
-/// Rule 3: waits for async-task to store the output of a task whose result is decided
+/// Rule 3: waits for the cell to store the output of a task whose result is decided
 /// (`COMPLETE`); the completing thread is a few instructions away from it.
 fn wait_stored<T>(raw: &RawTask<T>) {
     let mut spins = 0u32;
@@ -244,7 +242,7 @@ pub(crate) fn drop_result<T>(meta: &TaskMeta, result: Result<T, JoinError>) {
         meta.location(),
         panic_message(payload.as_ref()),
     );
-    // A panicking failure hook must not unwind into the scheduler (or async-task) either.
+    // A panicking failure hook must not unwind into the scheduler (or the task cell) either.
     // `contain`: so must a panic from its own payload's destructor.
     crate::task::contain(|| meta.shared.report_unhandled(&failure));
     // The payload's destructor is user code too.
@@ -642,7 +640,7 @@ impl Drop for JoinError {
                 u.location,
                 p.message.as_deref(),
             );
-            // This may run inside async-task's abort-on-panic guard: a panicking failure hook
+            // This may run inside the task cell's abort-on-panic guard: a panicking failure hook
             // must not abort the process, nor may a panic from that panic's payload.
             crate::task::contain(|| u.rt.report_unhandled(&failure));
         }
@@ -776,7 +774,7 @@ mod tests {
     }
 
     /// Rule 3: the thread completing the task is held right after the task left the registry
-    /// (so `AbortHandle::is_finished` is true) and before async-task marks it completed. A
+    /// (so `AbortHandle::is_finished` is true) and before the cell marks it completed. A
     /// current-thread runtime driven on its own thread, so that the test needs no
     /// multi-thread runtime (and runs under the library's Miri settings).
     #[test]

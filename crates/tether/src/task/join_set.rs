@@ -14,7 +14,7 @@
 //! 1. **Every task's entry waker is registered from before it first runs.** The spawn registers
 //!    it with the task's `JoinHandle` before the task is first scheduled
 //!    (`Group::JoinSet` in `task/cell.rs`), so it cannot have finished yet; each later poll of
-//!    the handle that finds the task unfinished registers it again. The task cell (async-task)
+//!    the handle that finds the task unfinished registers it again. The task cell (`raw.rs`)
 //!    wakes the registered waker once, when the task finishes or is cancelled, after its output
 //!    is stored (or, for `COMPLETE`, about to be: `join.rs` rule 3, which the poll waits for).
 //! 2. **A finished task queues its key.** Its entry waker pushes the key onto the ready list

@@ -24,7 +24,7 @@
 //!    (which wakes it, so its runnable comes to the queue), then drop what the queue receives
 //!    until no live task is left, parked while wake-ups are still on their way (the owner waits
 //!    for the next push through the inbox, whose pusher then unparks it: inbox rule 3). Only
-//!    then is the queue closed. async-task never schedules a task whose future is gone, so
+//!    then is the queue closed. The task cell never schedules a task whose future is gone, so
 //!    nothing is pushed to a closed queue; were it to happen, a push from another thread leaks
 //!    the runnable rather than dropping it there.
 //! 5. **When an owner closes.** When the runtime shuts down on the owner thread, the shutdown
@@ -44,7 +44,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::thread::{self, Thread};
 
-use async_task::{Runnable, ScheduleInfo};
+use crate::task::raw::{Runnable, ScheduleInfo};
 use pin_project_lite::pin_project;
 use slab::Slab;
 

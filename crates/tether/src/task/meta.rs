@@ -1,6 +1,6 @@
 //! Per-task metadata stored in the task's allocation, and task ids.
 //!
-//! `TaskMeta` lives in the header of every task cell (async-task's metadata slot), so reading it
+//! `TaskMeta` lives in the header of every task cell (`raw.rs`), so reading it
 //! costs no extra allocation or pointer chase. It holds the task's identity (id, name, spawn
 //! location), which stays readable for as long as anything holds the task (its `JoinHandle`, a
 //! waker, a run-queue entry), also after the task left the registry. It is written once at
@@ -12,14 +12,14 @@
 //!    - `CANCEL_REQUESTED` is set by `JoinHandle::abort` (or a scope's hard drop, or shutdown)
 //!      from any thread and read by the task's own poll wrapper.
 //!    - `COMPLETE` is set by the poll wrapper when the task's result is decided, before it
-//!      returns that result to async-task; `DETACHED` by the `JoinHandle`'s destructor. Which of
+//!      returns that result to the cell; `DETACHED` by the `JoinHandle`'s destructor. Which of
 //!      the two came first decides who drops the result (`join.rs`, rules 1 and 2).
 //! 3. `polls` and `poll_ticks` are written only by the task's poll wrapper and `wakes` only by
-//!    its schedule function. async-task runs at most one poll and one schedule call of a task at
+//!    its schedule function. The cell runs at most one poll and one schedule call of a task at
 //!    a time and orders them (its state word), so each has one writer at a time: a relaxed load
 //!    and store suffice, and other threads read them as approximate diagnostics.
 //!
-//! The layout (80 bytes on 64-bit targets, see `ARCHITECTURE.md`, "What a task costs") packs the
+//! The layout (72 bytes on 64-bit targets, see `ARCHITECTURE.md`, "What a task costs") packs the
 //! name and spawn location into one word ([`Origin`]: a named task's name and location live in a
 //! small shared record, which the tasks named alike from one place share; an unnamed task's word
 //! is its `&'static Location`), and the registry's entry is the
@@ -31,7 +31,7 @@ use std::mem::ManuallyDrop;
 use std::num::NonZeroU64;
 use std::panic::Location;
 use std::ptr::{self, NonNull};
-use std::task::{RawWaker, RawWakerVTable, Waker};
+use std::task::Waker;
 
 use crate::loom::sync::atomic::{AtomicU16, AtomicU32, AtomicU8, Ordering};
 use crate::loom::sync::Arc;
@@ -312,9 +312,10 @@ pub(crate) struct TaskMeta {
     origin: Origin,
     /// The task's neighbours in its registry list (rule 1; `registry.rs`).
     pub(crate) links: UnsafeCell<Links>,
-    /// The registry's reference to the task: the data and vtable of a waker the registry owns
-    /// (rule 1; registry rule 1), from which it makes borrowed wakers.
-    registry_ref: UnsafeCell<(*const (), *const RawWakerVTable)>,
+    /// The registry's reference to the task: the data pointer of a waker the registry owns
+    /// (rule 1; registry rule 1), from which it makes borrowed wakers (every task waker has the
+    /// same vtable, `raw.rs`).
+    registry_ref: UnsafeCell<*const ()>,
     /// `CANCEL_REQUESTED`, `COMPLETE`, `DETACHED`, `UNREGISTERED`, `SHUTDOWN_WOKEN` (rule 2).
     flags: AtomicU8,
     /// The registry shard a root task is entered in (registry rule 1; unused for a scope's
@@ -364,7 +365,7 @@ impl TaskMeta {
                 prev: ptr::null(),
                 next: ptr::null(),
             }),
-            registry_ref: UnsafeCell::new((ptr::null(), ptr::null())),
+            registry_ref: UnsafeCell::new(ptr::null()),
             flags: AtomicU8::new(0),
             placement: crate::task::registry::shard_hint() | if blocking { BLOCKING } else { 0 },
             spawned_ms: u32::try_from(shared.time.coarse_now_ms()).unwrap_or(u32::MAX),
@@ -456,7 +457,7 @@ impl TaskMeta {
     pub(crate) unsafe fn set_registry_ref(&self, waker: Waker) {
         let waker = ManuallyDrop::new(waker);
         // SAFETY: nobody else reads or writes the cell yet (the caller's contract).
-        unsafe { *self.registry_ref.get() = (waker.data(), waker.vtable()) };
+        unsafe { *self.registry_ref.get() = waker.data() };
     }
 
     /// A waker of this task made from the registry's reference, borrowed: it must not be
@@ -470,15 +471,15 @@ impl TaskMeta {
     #[inline]
     pub(crate) unsafe fn registry_waker(&self) -> ManuallyDrop<Waker> {
         // SAFETY: written once before the task was published (rule 1), only read since.
-        let (data, vtable) = unsafe { *self.registry_ref.get() };
+        let data = unsafe { *self.registry_ref.get() };
         debug_assert!(
-            !vtable.is_null(),
+            !data.is_null(),
             "tether: a task's registry reference was not set"
         );
-        // SAFETY: `data` and `vtable` are those of a waker of this task (`set_registry_ref`);
-        // the caller keeps the task alive, and the borrowed waker is never dropped, so the
-        // reference it stands for is not released twice.
-        ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(data, &*vtable)) })
+        // SAFETY: `data` is a waker's of this task (`set_registry_ref`), a task with `TaskMeta`
+        // metadata; the caller keeps the task alive, and the borrowed waker is never dropped,
+        // so the reference it stands for is not released twice.
+        unsafe { crate::task::raw::borrowed_waker::<TaskMeta>(data) }
     }
 
     /// Releases the registry's reference to the task (registry rule 2).
@@ -603,7 +604,7 @@ impl ResultOwner {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn task_meta_stays_at_eighty_bytes() {
+    fn task_meta_stays_at_seventy_two_bytes() {
         // Every task carries one; the idle-task memory benchmark counts it. It holds the
         // registry's entry (links and the registry's reference, 32 bytes), which was a 48-byte
         // slot of a separate table before; the name and location take one word
@@ -612,7 +613,7 @@ mod tests {
         let span = std::mem::size_of::<tracing::Span>();
         #[cfg(not(feature = "tracing"))]
         let span = 0;
-        assert_eq!(std::mem::size_of::<super::TaskMeta>(), 80 + span);
+        assert_eq!(std::mem::size_of::<super::TaskMeta>(), 72 + span);
     }
 
     #[track_caller]

@@ -44,6 +44,7 @@ mod join;
 mod join_set;
 pub(crate) mod local;
 pub(crate) mod meta;
+pub(crate) mod raw;
 pub(crate) mod registry;
 pub(crate) mod waker_id;
 mod yield_now;

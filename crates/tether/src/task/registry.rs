@@ -18,7 +18,7 @@
 //!    to it (`TaskMeta::set_registry_ref`, a waker's reference count), then links it into its
 //!    list under the list's lock.
 //! 2. The task's `RegistryGuard` (when its future is dropped, after the task's result was
-//!    decided, `TaskMeta` rule 2, or after async-task closed the task) unlinks it under the
+//!    decided, `TaskMeta` rule 2, or when its runnable was dropped unrun) unlinks it under the
 //!    list's lock, sets `UNREGISTERED` and then releases the registry's reference, once. So
 //!    while a task is linked, its allocation, and the `TaskMeta` in it, is alive: whoever holds
 //!    a list's lock may read the metadata of every task in the list and wake it through a
@@ -299,7 +299,7 @@ impl Registry {
         let left = unsafe { self.list_of(meta).unlink(meta) };
         meta.mark_unregistered();
         // SAFETY: the task left its list, once (caller's contract). The caller (the task's
-        // future being dropped) runs inside async-task, which holds a reference of its own,
+        // future being dropped) runs inside the task cell's `run` or a runnable's drop, which holds a reference of its own,
         // so this is never the last one.
         unsafe { meta.release_registry_ref() };
         if left == 0 && self.empty_watch.load(Ordering::Acquire) && self.len() == 0 {

@@ -86,7 +86,7 @@ use std::task::{Context, Poll, Waker};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use async_task::{Runnable, ScheduleInfo};
+use crate::task::raw::{Runnable, ScheduleInfo};
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 
 use crate::io::driver::Driver;

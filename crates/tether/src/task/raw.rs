@@ -1,0 +1,1198 @@
+//! The task cell: one allocation holding a task's state word, its awaiter's waker, its
+//! metadata, and a union of its future and its output; and the three kinds of reference to it
+//! (the [`Runnable`] a scheduler runs, the [`Task`] handle that takes the output, and wakers).
+//!
+//! tether's own, in place of async-task's: it does what tether needs and no more (no panic flag,
+//! no cancel-on-drop handle), so a task is smaller and its spawn does less. Generic over the
+//! metadata `M` so that the loom models below can run it without a runtime; the runtime uses
+//! `M = TaskMeta`.
+//!
+//! # Layout
+//!
+//! `Cell<M, F, S>` (`repr(C)`): the [`Header`] first (so a pointer to the cell is a pointer to
+//! its header, which is what every reference holds), then the schedule function `S` (a zero-sized
+//! function item for every task but `spawn_local`'s), then the stage: the future until it is
+//! done, then its output. The header's vtable holds the functions that know `F` and `S`.
+//!
+//! # Protocol
+//!
+//! The state word holds five flags and a reference count (in units of `REF_ONE`):
+//!
+//! 1. **References.** The runnable (while the task is scheduled), the `Task` handle (until it is
+//!    dropped) and every waker hold one reference each. The last one to go frees the cell, and
+//!    drops whatever the stage and the awaiter slot still hold.
+//! 2. **Scheduling.** `SCHEDULED` is set by whoever creates the one runnable of a task (spawn, or
+//!    a wake-up of a task that is idle), and cleared by `run` as it sets `RUNNING`. A wake-up of a
+//!    task that is scheduled, complete or closed does nothing; of a running task, it sets
+//!    `SCHEDULED`, and `run` hands the runnable back to the schedule function when the poll
+//!    returns (`woken_while_running`). So a task has at most one runnable, and at most one
+//!    thread polls it or drops its future: the stage belongs to the runnable's holder until
+//!    `COMPLETE` or `CLOSED`.
+//! 3. **Completion.** When the future returns, `run` drops it, writes the output into the stage,
+//!    and sets `COMPLETE` (clearing `RUNNING` and `SCHEDULED`) with release ordering; a runnable
+//!    dropped without running drops the future and sets `CLOSED` instead. Either way, if
+//!    `AWAITER` was set at that moment, the awaiter's waker is woken (by reference).
+//! 4. **The awaiter.** The `Task` handle writes the awaiter slot only while `AWAITER` is clear,
+//!    and sets it (compare-and-swap) only while the task is neither complete nor closed; it
+//!    clears it (compare-and-swap, only while neither) before writing another waker. The
+//!    completing side reads the slot only when its own transition saw `AWAITER` set, after which
+//!    the handle never writes it again. So the slot is never written and read at once; its last
+//!    waker is dropped when the cell is freed.
+//! 5. **The output.** Once `COMPLETE` is set, the output belongs to the handle: it takes it and
+//!    sets `CLOSED`, or, when dropped first, drops it and sets `CLOSED`. An output still there
+//!    when the cell is freed (complete, not closed: the handle was dropped before the task
+//!    completed) is dropped then, by whoever released the last reference. tether arranges that
+//!    such an output never runs user code (`join.rs` rule 1).
+//! 6. **Unwinding.** Nothing here unwinds through a half-done transition: the future's poll and
+//!    drop, and the output's drop, run under a guard that aborts the process if they panic.
+//!    tether's poll wrapper (`cell.rs`) catches every panic of the user's code, so the guard only
+//!    ever fires on a bug.
+
+use std::alloc::{self, Layout};
+use std::cell::UnsafeCell;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::mem::{self, ManuallyDrop};
+use std::pin::Pin;
+use std::ptr::{self, NonNull};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+
+/// The task has a runnable, in a queue or about to be (rule 2).
+const SCHEDULED: usize = 1 << 0;
+/// A thread is polling the task's future (rule 2).
+const RUNNING: usize = 1 << 1;
+/// The output is in the stage, or was taken (rule 3).
+const COMPLETE: usize = 1 << 2;
+/// The future was dropped without an output, or the output was taken or dropped (rules 3, 5).
+const CLOSED: usize = 1 << 3;
+/// The awaiter slot holds the `Task` handle's waker (rule 4).
+const AWAITER: usize = 1 << 4;
+/// One reference (rule 1).
+const REF_ONE: usize = 1 << 5;
+/// The reference count's bits.
+const REF_MASK: usize = !(REF_ONE - 1);
+
+/// What a schedule function is told besides the runnable.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ScheduleInfo {
+    /// The task was woken while it was being polled: the runnable comes straight back from the
+    /// poll that just ended (a task that yields, for instance).
+    pub(crate) woken_while_running: bool,
+}
+
+/// The functions of one kind of task, which know its future and schedule function.
+///
+/// Each takes the address of the cell (its header), type-erased: the function knows the type.
+struct Vtable {
+    /// Calls the schedule function with a runnable made of the reference the caller gives up.
+    schedule: unsafe fn(NonNull<()>, ScheduleInfo),
+    /// Polls the future; when it is ready, drops it and writes the output. True when ready.
+    poll: unsafe fn(NonNull<()>, &mut Context<'_>) -> bool,
+    /// Drops the future in place.
+    drop_future: unsafe fn(NonNull<()>),
+    /// The address of the output in the stage.
+    output: unsafe fn(NonNull<()>) -> *mut (),
+    /// Drops the output in place.
+    drop_output: unsafe fn(NonNull<()>),
+    /// Drops what the cell still holds and frees it.
+    dealloc: unsafe fn(NonNull<()>),
+}
+
+/// The start of every task cell.
+#[repr(C)]
+pub(crate) struct Header<M> {
+    state: AtomicUsize,
+    vtable: &'static Vtable,
+    /// The `Task` handle's waker (rule 4).
+    awaiter: UnsafeCell<Option<Waker>>,
+    meta: M,
+}
+
+/// A whole task cell (see the module docs, "Layout").
+#[repr(C)]
+struct Cell<M, F: Future, S> {
+    header: Header<M>,
+    schedule: S,
+    stage: UnsafeCell<Stage<F, F::Output>>,
+}
+
+/// The future until it is done, then its output (rules 2, 3, 5 say which, and whose).
+union Stage<F, T> {
+    future: ManuallyDrop<F>,
+    output: ManuallyDrop<T>,
+}
+
+/// Aborts the process if dropped while unwinding: put around code that must not unwind out of a
+/// transition (rule 6).
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // A panic while unwinding aborts the process, with this message.
+            panic!("tether: a task's future or output panicked outside its poll wrapper; aborting");
+        }
+    }
+}
+
+/// Runs `f` under [`AbortOnUnwind`].
+#[inline(always)]
+fn abort_on_unwind<R>(f: impl FnOnce() -> R) -> R {
+    let guard = AbortOnUnwind;
+    let r = f();
+    mem::forget(guard);
+    r
+}
+
+impl<M> Header<M> {
+    /// The header `ptr` points at.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a reference's pointer (rule 1), so the cell is alive.
+    #[inline(always)]
+    unsafe fn of<'a>(ptr: NonNull<Header<M>>) -> &'a Header<M> {
+        // SAFETY: the caller holds a reference, which keeps the cell alive.
+        unsafe { ptr.as_ref() }
+    }
+
+    /// The waker vtable of tasks with metadata `M`.
+    const WAKER: RawWakerVTable = RawWakerVTable::new(
+        waker_clone::<M>,
+        waker_wake::<M>,
+        waker_wake_by_ref::<M>,
+        waker_drop::<M>,
+    );
+}
+
+/// Releases one reference to the task at `ptr`; frees the cell if it was the last (rule 1).
+///
+/// # Safety
+///
+/// The caller owns one reference, which it gives up.
+#[inline]
+unsafe fn drop_ref<M>(ptr: NonNull<Header<M>>) {
+    // SAFETY: the caller's reference keeps the cell alive until the decrement.
+    let header = unsafe { Header::of(ptr) };
+    let old = header.state.fetch_sub(REF_ONE, Ordering::AcqRel);
+    if old & REF_MASK == REF_ONE {
+        // SAFETY: that was the last reference: nobody else can reach the cell.
+        unsafe { (header.vtable.dealloc)(ptr.cast()) };
+    }
+}
+
+/// Takes one more reference to the task at `ptr`.
+///
+/// # Safety
+///
+/// The caller holds a reference (or otherwise keeps the cell alive).
+#[inline]
+unsafe fn add_ref<M>(ptr: NonNull<Header<M>>) {
+    // SAFETY: the cell is alive (the caller's contract).
+    let header = unsafe { Header::of(ptr) };
+    // Relaxed: a new reference is made from an existing one, which already orders the cell's
+    // contents for this thread (as `Arc::clone`).
+    let old = header.state.fetch_add(REF_ONE, Ordering::Relaxed);
+    if old > isize::MAX as usize {
+        // Leaked wakers by the billions: the count would wrap into the flags.
+        std::process::abort();
+    }
+}
+
+/// A waker made of one reference to the task at `ptr`.
+#[inline]
+fn raw_waker<M>(ptr: NonNull<Header<M>>) -> RawWaker {
+    RawWaker::new(ptr.as_ptr() as *const (), &Header::<M>::WAKER)
+}
+
+unsafe fn waker_clone<M>(data: *const ()) -> RawWaker {
+    // SAFETY: a waker's data is a non-null pointer to a live cell; the waker being cloned holds
+    // a reference.
+    let ptr = unsafe { NonNull::new_unchecked(data as *mut Header<M>) };
+    // SAFETY: as above.
+    unsafe { add_ref(ptr) };
+    raw_waker(ptr)
+}
+
+unsafe fn waker_wake<M>(data: *const ()) {
+    // SAFETY: as in `waker_clone`; this waker's reference is given up here.
+    unsafe { wake(NonNull::new_unchecked(data as *mut Header<M>)) }
+}
+
+unsafe fn waker_wake_by_ref<M>(data: *const ()) {
+    // SAFETY: as in `waker_clone`; the waker keeps its reference.
+    unsafe { wake_by_ref(NonNull::new_unchecked(data as *mut Header<M>)) }
+}
+
+unsafe fn waker_drop<M>(data: *const ()) {
+    // SAFETY: as in `waker_clone`; the waker's reference is released.
+    unsafe { drop_ref(NonNull::new_unchecked(data as *mut Header<M>)) }
+}
+
+/// Wakes the task at `ptr`, consuming one reference (rule 2).
+///
+/// # Safety
+///
+/// The caller owns one reference, which it gives up.
+unsafe fn wake<M>(ptr: NonNull<Header<M>>) {
+    // SAFETY: the caller's reference keeps the cell alive.
+    let header = unsafe { Header::of(ptr) };
+    let mut state = header.state.load(Ordering::Acquire);
+    loop {
+        if state & (SCHEDULED | COMPLETE | CLOSED) != 0 {
+            // Nothing to do: it will run anyway, or never again.
+            // SAFETY: our reference, given up.
+            return unsafe { drop_ref(ptr) };
+        }
+        // Running: `run` reschedules it. Idle: our reference becomes the runnable's.
+        let new = state | SCHEDULED;
+        match header
+            .state
+            .compare_exchange_weak(state, new, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) if state & RUNNING != 0 => {
+                // SAFETY: the runner holds the runnable's reference, so this is not the last.
+                return unsafe { drop_ref(ptr) };
+            }
+            Ok(_) => {
+                let info = ScheduleInfo {
+                    woken_while_running: false,
+                };
+                // SAFETY: `SCHEDULED` was set by us: our reference is the new runnable.
+                return unsafe { (header.vtable.schedule)(ptr.cast(), info) };
+            }
+            Err(actual) => state = actual,
+        }
+    }
+}
+
+/// Wakes the task at `ptr` without consuming a reference (rule 2).
+///
+/// # Safety
+///
+/// The caller holds a reference (or otherwise keeps the cell alive).
+unsafe fn wake_by_ref<M>(ptr: NonNull<Header<M>>) {
+    // SAFETY: the cell is alive (the caller's contract).
+    let header = unsafe { Header::of(ptr) };
+    let mut state = header.state.load(Ordering::Acquire);
+    loop {
+        if state & (SCHEDULED | COMPLETE | CLOSED) != 0 {
+            return;
+        }
+        // Idle: the new runnable takes a new reference.
+        let new = if state & RUNNING != 0 {
+            state | SCHEDULED
+        } else {
+            (state | SCHEDULED) + REF_ONE
+        };
+        match header
+            .state
+            .compare_exchange_weak(state, new, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) if state & RUNNING != 0 => return,
+            Ok(_) => {
+                if state > isize::MAX as usize {
+                    std::process::abort();
+                }
+                let info = ScheduleInfo {
+                    woken_while_running: false,
+                };
+                // SAFETY: `SCHEDULED` and the reference were added by us: the new runnable's.
+                return unsafe { (header.vtable.schedule)(ptr.cast(), info) };
+            }
+            Err(actual) => state = actual,
+        }
+    }
+}
+
+/// The right to poll a task once (rule 2), handed to its schedule function.
+///
+/// Running it polls the future; dropping it without running drops the future and closes the
+/// task (its handle then gives `None`).
+pub(crate) struct Runnable<M> {
+    ptr: NonNull<Header<M>>,
+}
+
+// SAFETY: a runnable is only a pointer; whether it may be run or dropped on another thread is
+// the spawner's obligation (`spawn_unchecked`), as with async-task's. The metadata is shared.
+unsafe impl<M: Send + Sync> Send for Runnable<M> {}
+// SAFETY: `&Runnable` only reads the metadata.
+unsafe impl<M: Send + Sync> Sync for Runnable<M> {}
+
+impl<M> Runnable<M> {
+    /// The task's metadata.
+    #[inline(always)]
+    pub(crate) fn metadata(&self) -> &M {
+        // SAFETY: the runnable holds a reference; the metadata lives as long as the cell and is
+        // only ever read through shared references.
+        unsafe { &Header::of(self.ptr).meta }
+    }
+
+    /// Hands the runnable to the task's schedule function.
+    #[inline]
+    pub(crate) fn schedule(self) {
+        let ptr = ManuallyDrop::new(self).ptr;
+        let info = ScheduleInfo {
+            woken_while_running: false,
+        };
+        // SAFETY: the runnable's reference goes with it.
+        unsafe { (Header::of(ptr).vtable.schedule)(ptr.cast(), info) };
+    }
+
+    /// Polls the task's future once. Returns true when the task was woken during the poll and
+    /// has been handed back to its schedule function.
+    pub(crate) fn run(self) -> bool {
+        let ptr = ManuallyDrop::new(self).ptr;
+        // SAFETY: the runnable's reference keeps the cell alive until it is released below.
+        let header = unsafe { Header::of(ptr) };
+        // Rule 2: the runnable exists, so `SCHEDULED` is set and nothing else is: swap it for
+        // `RUNNING`.
+        let old = header
+            .state
+            .fetch_xor(SCHEDULED | RUNNING, Ordering::AcqRel);
+        debug_assert_eq!(
+            old & (SCHEDULED | RUNNING | COMPLETE | CLOSED),
+            SCHEDULED,
+            "tether: a task was run in a state that has no runnable"
+        );
+        // A borrowed waker: the runnable's reference stands for it during the poll.
+        // SAFETY: the data and vtable are a task waker's; `ManuallyDrop`: never dropped, so it
+        // releases no reference.
+        let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw_waker(ptr)) });
+        let mut cx = Context::from_waker(&waker);
+        // SAFETY: `RUNNING` is ours: the stage holds the future and only we touch it.
+        let ready = abort_on_unwind(|| unsafe { (header.vtable.poll)(ptr.cast(), &mut cx) });
+        let mut state = header.state.load(Ordering::Acquire);
+        if ready {
+            // Rule 3.
+            loop {
+                let new = (state & !(RUNNING | SCHEDULED)) | COMPLETE;
+                match header.state.compare_exchange_weak(
+                    state,
+                    new,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => break,
+                    Err(actual) => state = actual,
+                }
+            }
+            if state & AWAITER != 0 {
+                // SAFETY: rule 4: with `AWAITER` seen set by our transition, the handle no
+                // longer writes the slot.
+                notify_awaiter(header);
+            }
+            // SAFETY: the runnable's reference, released.
+            unsafe { drop_ref(ptr) };
+            return false;
+        }
+        loop {
+            let new = state & !RUNNING;
+            match header.state.compare_exchange_weak(
+                state,
+                new,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(actual) => state = actual,
+            }
+        }
+        if state & SCHEDULED != 0 {
+            let info = ScheduleInfo {
+                woken_while_running: true,
+            };
+            // SAFETY: woken while running: the runnable's reference goes back to the
+            // schedule function with `SCHEDULED`, which the waker set.
+            unsafe { (header.vtable.schedule)(ptr.cast(), info) };
+            true
+        } else {
+            // SAFETY: the runnable's reference, released.
+            unsafe { drop_ref(ptr) };
+            false
+        }
+    }
+}
+
+impl<M> Drop for Runnable<M> {
+    /// Rule 3: a runnable dropped without running drops the future and closes the task.
+    fn drop(&mut self) {
+        let ptr = self.ptr;
+        // SAFETY: the runnable's reference keeps the cell alive until it is released below.
+        let header = unsafe { Header::of(ptr) };
+        // SAFETY: the runnable is ours, so the stage holds the future and only we touch it.
+        abort_on_unwind(|| unsafe { (header.vtable.drop_future)(ptr.cast()) });
+        let mut state = header.state.load(Ordering::Acquire);
+        loop {
+            let new = (state & !SCHEDULED) | CLOSED;
+            match header.state.compare_exchange_weak(
+                state,
+                new,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(actual) => state = actual,
+            }
+        }
+        if state & AWAITER != 0 {
+            notify_awaiter(header);
+        }
+        // SAFETY: the runnable's reference, released.
+        unsafe { drop_ref(ptr) };
+    }
+}
+
+/// Wakes the awaiter's waker by reference.
+///
+/// Only called by the side whose transition to `COMPLETE` or `CLOSED` saw `AWAITER` set (rule
+/// 4), so the handle does not write the slot any more.
+fn notify_awaiter<M>(header: &Header<M>) {
+    // SAFETY: rule 4: the slot is only read from now on (the cell frees it).
+    if let Some(waker) = unsafe { &*header.awaiter.get() } {
+        waker.wake_by_ref();
+    }
+}
+
+/// The owned handle to a task's output (rule 5). Dropping it detaches the task: it keeps
+/// running, and its output is dropped when it completes.
+pub(crate) struct Task<T, M> {
+    ptr: NonNull<Header<M>>,
+    _output: PhantomData<T>,
+}
+
+// SAFETY: the handle moves the output (`T: Send`) to its own thread and shares the metadata.
+unsafe impl<T: Send, M: Send + Sync> Send for Task<T, M> {}
+// SAFETY: `&Task` only reads the state word and the metadata.
+unsafe impl<T, M: Send + Sync> Sync for Task<T, M> {}
+
+impl<T, M> Task<T, M> {
+    /// The task's metadata.
+    #[inline(always)]
+    pub(crate) fn metadata(&self) -> &M {
+        // SAFETY: the handle holds a reference; the metadata is only read.
+        unsafe { &Header::of(self.ptr).meta }
+    }
+
+    /// Whether the task completed or was closed: polling the handle gives `Ready` at once.
+    #[inline]
+    pub(crate) fn is_finished(&self) -> bool {
+        // SAFETY: the handle holds a reference.
+        let state = unsafe { Header::of(self.ptr) }
+            .state
+            .load(Ordering::Acquire);
+        state & (COMPLETE | CLOSED) != 0
+    }
+
+    /// Detaches the task (the same as dropping the handle).
+    #[inline]
+    pub(crate) fn detach(self) {
+        drop(self);
+    }
+}
+
+// The output is never pinned in the handle: it is moved out whole.
+impl<T, M> Unpin for Task<T, M> {}
+
+impl<T, M> Future for Task<T, M> {
+    /// `None` when the task was closed without an output (its runnable dropped unrun), or when
+    /// the output was already taken.
+    type Output = Option<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let ptr = self.ptr;
+        // SAFETY: the handle holds a reference.
+        let header = unsafe { Header::of(ptr) };
+        let mut state = header.state.load(Ordering::Acquire);
+        loop {
+            if state & CLOSED != 0 {
+                return Poll::Ready(None);
+            }
+            if state & COMPLETE != 0 {
+                // Rule 5: the output is ours; mark it taken, then move it out.
+                header.state.fetch_or(CLOSED, Ordering::AcqRel);
+                // SAFETY: `COMPLETE` (acquire) says the output was written, and `CLOSED`, now
+                // set by us, says nobody else will read or drop it.
+                let out = unsafe { ptr::read((header.vtable.output)(ptr.cast()) as *mut T) };
+                return Poll::Ready(Some(out));
+            }
+            if state & AWAITER == 0 {
+                // Rule 4: the slot is ours while `AWAITER` is clear.
+                // SAFETY: as just said; the completing side reads it only after seeing
+                // `AWAITER`, which we set below, after this write (release).
+                unsafe { *header.awaiter.get() = Some(cx.waker().clone()) };
+                match header.state.compare_exchange(
+                    state,
+                    state | AWAITER,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => return Poll::Pending,
+                    // Completed, closed, or only the count moved: look again. The waker stays
+                    // in the slot, still ours.
+                    Err(actual) => state = actual,
+                }
+            } else {
+                // SAFETY: rule 4: nobody writes the slot while `AWAITER` is set; the completing
+                // side may read it at the same time, which is fine.
+                let same = unsafe { &*header.awaiter.get() }
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()));
+                if same {
+                    return Poll::Pending;
+                }
+                match header.state.compare_exchange(
+                    state,
+                    state & !AWAITER,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    // The slot is ours again: the next turn writes the new waker.
+                    Ok(_) => state &= !AWAITER,
+                    Err(actual) => state = actual,
+                }
+            }
+        }
+    }
+}
+
+impl<T, M> Drop for Task<T, M> {
+    fn drop(&mut self) {
+        let ptr = self.ptr;
+        // SAFETY: the handle holds a reference until the end of this function.
+        let header = unsafe { Header::of(ptr) };
+        let mut state = header.state.load(Ordering::Acquire);
+        // Rule 5: an output that is there and not taken is the handle's to drop.
+        while state & (COMPLETE | CLOSED) == COMPLETE {
+            match header.state.compare_exchange_weak(
+                state,
+                state | CLOSED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    // SAFETY: complete and now closed by us: the output is ours alone.
+                    abort_on_unwind(|| unsafe { (header.vtable.drop_output)(ptr.cast()) });
+                    break;
+                }
+                Err(actual) => state = actual,
+            }
+        }
+        // SAFETY: the handle's reference, released.
+        unsafe { drop_ref(ptr) };
+    }
+}
+
+impl<M, F, S> Cell<M, F, S>
+where
+    F: Future,
+    S: Fn(Runnable<M>, ScheduleInfo),
+{
+    const VTABLE: Vtable = Vtable {
+        schedule: Self::schedule,
+        poll: Self::poll,
+        drop_future: Self::drop_future,
+        output: Self::output,
+        drop_output: Self::drop_output,
+        dealloc: Self::dealloc,
+    };
+
+    /// The stage of the cell at `ptr`.
+    #[inline(always)]
+    fn stage(ptr: NonNull<()>) -> *mut Stage<F, F::Output> {
+        let cell = ptr.as_ptr() as *mut Self;
+        // SAFETY: every task pointer is the address of a whole `Cell` (module docs, "Layout");
+        // a raw projection, no reference made.
+        unsafe { UnsafeCell::raw_get(ptr::addr_of!((*cell).stage)) }
+    }
+
+    unsafe fn schedule(ptr: NonNull<()>, info: ScheduleInfo) {
+        let cell = ptr.as_ptr() as *const Self;
+        let ptr = ptr.cast::<Header<M>>();
+        // A schedule function with state lives in the cell, which the runnable may free while
+        // the function still runs (on another thread): hold a reference of our own meanwhile.
+        let keep = mem::size_of::<S>() != 0;
+        if keep {
+            // SAFETY: the caller's reference (the runnable's) keeps the cell alive.
+            unsafe { add_ref(ptr) };
+        }
+        // SAFETY: as above; the reference becomes the runnable.
+        let schedule = unsafe { &(*cell).schedule };
+        schedule(Runnable { ptr }, info);
+        if keep {
+            // SAFETY: the reference taken above.
+            unsafe { drop_ref(ptr) };
+        }
+    }
+
+    unsafe fn poll(ptr: NonNull<()>, cx: &mut Context<'_>) -> bool {
+        let stage = Self::stage(ptr);
+        // SAFETY: the caller holds `RUNNING`: the stage holds the future, which is pinned in
+        // the cell (never moved) and only we touch it (rule 2).
+        let future = unsafe { Pin::new_unchecked(&mut *(*stage).future) };
+        match future.poll(cx) {
+            Poll::Pending => false,
+            Poll::Ready(output) => {
+                // SAFETY: as above; the future is dropped once, then the output takes its place.
+                unsafe {
+                    ManuallyDrop::drop(&mut (*stage).future);
+                    ptr::addr_of_mut!((*stage).output).write(ManuallyDrop::new(output));
+                }
+                true
+            }
+        }
+    }
+
+    unsafe fn drop_future(ptr: NonNull<()>) {
+        // SAFETY: the caller owns the stage, which holds the future (rule 2).
+        unsafe { ManuallyDrop::drop(&mut (*Self::stage(ptr)).future) }
+    }
+
+    unsafe fn output(ptr: NonNull<()>) -> *mut () {
+        // SAFETY: a raw projection of the stage.
+        unsafe { ptr::addr_of_mut!((*Self::stage(ptr)).output) as *mut () }
+    }
+
+    unsafe fn drop_output(ptr: NonNull<()>) {
+        // SAFETY: the caller owns the output (rule 5).
+        unsafe { ManuallyDrop::drop(&mut (*Self::stage(ptr)).output) }
+    }
+
+    unsafe fn dealloc(ptr: NonNull<()>) {
+        let cell = ptr.as_ptr() as *mut Self;
+        // SAFETY: the last reference is gone (the caller's contract, `drop_ref`): we have the
+        // cell to ourselves; its acquire decrement ordered every other access before this.
+        unsafe {
+            let state = (*cell).header.state.load(Ordering::Relaxed);
+            abort_on_unwind(|| {
+                if state & COMPLETE != 0 {
+                    if state & CLOSED == 0 {
+                        Self::drop_output(ptr);
+                    }
+                } else if state & CLOSED == 0 {
+                    // Never run nor closed, and nobody left to run it: tether's registry keeps a
+                    // reference as long as a future is in the stage, so it does not happen there.
+                    Self::drop_future(ptr);
+                }
+            });
+            ptr::drop_in_place(ptr::addr_of_mut!((*cell).header.awaiter));
+            ptr::drop_in_place(ptr::addr_of_mut!((*cell).header.meta));
+            ptr::drop_in_place(ptr::addr_of_mut!((*cell).schedule));
+            alloc::dealloc(cell as *mut u8, Layout::new::<Self>());
+        }
+    }
+}
+
+/// Creates a task: metadata `meta`, the future `build` makes from a reference to the metadata in
+/// the cell, and the schedule function `schedule`. Returns its runnable (not yet scheduled), its
+/// handle, and a waker, the third reference (for tether's registry).
+///
+/// # Safety
+///
+/// - If `F` is not `Send`, the runnable must only be run and dropped on the thread that spawned
+///   it: `schedule` must not run or drop it when called on another thread.
+/// - If `F` or `S` borrow anything, or `F` borrows the metadata, the task's future must be
+///   dropped (run to completion, or its runnable dropped) before those borrows end; the metadata
+///   outlives the future in the cell.
+/// - Some reference must stay until the future is gone (the task completed or was closed):
+///   otherwise the last one to go drops the future, on whatever thread that is.
+pub(crate) unsafe fn spawn_unchecked<'a, M, F, B, S>(
+    meta: M,
+    build: B,
+    schedule: S,
+) -> (Runnable<M>, Task<F::Output, M>, Waker)
+where
+    M: 'a,
+    B: FnOnce(&'a M) -> F,
+    F: Future + 'a,
+    S: Fn(Runnable<M>, ScheduleInfo),
+{
+    let layout = Layout::new::<Cell<M, F, S>>();
+    // SAFETY: a `Cell` has a header, so its size is not zero.
+    let cell = unsafe { alloc::alloc(layout) } as *mut Cell<M, F, S>;
+    if cell.is_null() {
+        alloc::handle_alloc_error(layout);
+    }
+    // SAFETY: `cell` is a fresh allocation for a `Cell`; fields are written in place through raw
+    // projections before any reference to them exists.
+    unsafe {
+        ptr::addr_of_mut!((*cell).header).write(Header {
+            // Rule 1: the runnable, the handle, and the waker returned.
+            state: AtomicUsize::new(SCHEDULED | (3 * REF_ONE)),
+            vtable: &Cell::<M, F, S>::VTABLE,
+            awaiter: UnsafeCell::new(None),
+            meta,
+        });
+        ptr::addr_of_mut!((*cell).schedule).write(schedule);
+        let meta = &*ptr::addr_of!((*cell).header.meta);
+        // A panic here would leave the cell without a future: not allowed (tether's builders
+        // only move a future into place).
+        let future = abort_on_unwind(|| build(meta));
+        ptr::addr_of_mut!((*cell).stage).write(UnsafeCell::new(Stage {
+            future: ManuallyDrop::new(future),
+        }));
+    }
+    // SAFETY: `alloc` gave a non-null pointer (checked).
+    let ptr = unsafe { NonNull::new_unchecked(cell as *mut Header<M>) };
+    // SAFETY: the third reference counted above.
+    let waker = unsafe { Waker::from_raw(raw_waker(ptr)) };
+    (
+        Runnable { ptr },
+        Task {
+            ptr,
+            _output: PhantomData,
+        },
+        waker,
+    )
+}
+
+/// The waker of the task whose data pointer is `data` (a waker's `data()` of a task of this
+/// kind), without taking a reference: it must not be dropped.
+///
+/// # Safety
+///
+/// `data` is the data pointer of a task waker with metadata `M`, and the caller keeps that task
+/// alive while it uses the waker.
+#[inline]
+pub(crate) unsafe fn borrowed_waker<M>(data: *const ()) -> ManuallyDrop<Waker> {
+    // SAFETY: the caller's contract.
+    ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(data, &Header::<M>::WAKER)) })
+}
+
+#[cfg(all(test, not(tether_loom)))]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+    use std::rc::Rc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::task::Wake;
+
+    use super::*;
+
+    type Queue = Rc<RefCell<VecDeque<(Runnable<u32>, bool)>>>;
+
+    /// Spawns `fut` with a schedule function that queues the runnable (a schedule function with
+    /// state: the cell holds a reference while calling it).
+    fn spawn<F: Future>(fut: F, queue: &Queue) -> (Runnable<u32>, Task<F::Output, u32>, Waker) {
+        let q = queue.clone();
+        // SAFETY: the runnables are run and dropped on this thread; nothing is borrowed; the
+        // tests keep a reference until the future is gone, or say why not.
+        unsafe {
+            spawn_unchecked(
+                7,
+                move |_| fut,
+                move |r, info: ScheduleInfo| {
+                    q.borrow_mut().push_back((r, info.woken_while_running));
+                },
+            )
+        }
+    }
+
+    /// Counts its wake-ups.
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Counts its drops.
+    struct Dropped(Arc<AtomicUsize>);
+
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn poll<T>(task: &mut Task<T, u32>, waker: &Waker) -> Poll<Option<T>> {
+        Pin::new(task).poll(&mut Context::from_waker(waker))
+    }
+
+    #[test]
+    fn a_task_runs_completes_and_hands_its_output_to_its_awaiter() {
+        let queue = Queue::default();
+        let (runnable, mut task, extra) = spawn(async { 42 }, &queue);
+        assert_eq!(*runnable.metadata(), 7);
+        assert_eq!(*task.metadata(), 7);
+        let count = Arc::new(Count::default());
+        let waker = Waker::from(count.clone());
+        assert!(poll(&mut task, &waker).is_pending());
+        runnable.schedule();
+        let (runnable, woken) = queue.borrow_mut().pop_front().unwrap();
+        assert!(!woken);
+        assert!(!task.is_finished());
+        assert!(!runnable.run());
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "the awaiter is woken");
+        assert!(task.is_finished());
+        assert_eq!(poll(&mut task, &waker), Poll::Ready(Some(42)));
+        // Polled again after it gave its output: nothing left.
+        assert_eq!(poll(&mut task, &waker), Poll::Ready(None));
+        drop(task);
+        // The last reference frees the cell (Miri and ASAN check it).
+        drop(extra);
+    }
+
+    #[test]
+    fn a_task_woken_while_running_is_handed_back_once_the_poll_ends() {
+        let queue = Queue::default();
+        let mut polls = 0;
+        let fut = std::future::poll_fn(move |cx| {
+            polls += 1;
+            if polls < 3 {
+                // Twice in one poll: still one runnable.
+                cx.waker().wake_by_ref();
+                let clone = cx.waker().clone();
+                clone.wake();
+                Poll::Pending
+            } else {
+                Poll::Ready(polls)
+            }
+        });
+        let (runnable, mut task, extra) = spawn(fut, &queue);
+        assert!(runnable.run(), "woken while running");
+        let (runnable, woken) = queue.borrow_mut().pop_front().unwrap();
+        assert!(woken);
+        assert!(queue.borrow().is_empty());
+        assert!(runnable.run());
+        let (runnable, _) = queue.borrow_mut().pop_front().unwrap();
+        assert!(!runnable.run());
+        assert!(queue.borrow().is_empty());
+        assert_eq!(poll(&mut task, Waker::noop()), Poll::Ready(Some(3)));
+        drop(extra);
+    }
+
+    #[test]
+    fn a_wake_up_schedules_an_idle_task_once_and_a_finished_task_never() {
+        let queue = Queue::default();
+        let slot: Rc<RefCell<Option<Waker>>> = Rc::default();
+        let s = slot.clone();
+        let mut done = false;
+        let fut = std::future::poll_fn(move |cx| {
+            if done {
+                return Poll::Ready(());
+            }
+            done = true;
+            *s.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        });
+        let (runnable, mut task, extra) = spawn(fut, &queue);
+        assert!(!runnable.run());
+        assert!(queue.borrow().is_empty());
+        let waker = slot.borrow_mut().take().unwrap();
+        waker.wake_by_ref();
+        waker.wake_by_ref();
+        assert_eq!(queue.borrow().len(), 1, "one runnable per task");
+        let (runnable, _) = queue.borrow_mut().pop_front().unwrap();
+        assert!(!runnable.run());
+        waker.wake_by_ref();
+        let clone = waker.clone();
+        clone.wake();
+        assert!(
+            queue.borrow().is_empty(),
+            "a finished task is not scheduled"
+        );
+        assert_eq!(poll(&mut task, Waker::noop()), Poll::Ready(Some(())));
+        drop(task);
+        drop(extra);
+        // The last reference is a waker's.
+        drop(waker);
+    }
+
+    #[test]
+    fn a_runnable_dropped_unrun_drops_the_future_and_closes_the_task() {
+        let queue = Queue::default();
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let guard = Dropped(dropped.clone());
+        let (runnable, mut task, extra) = spawn(
+            async move {
+                let _guard = guard;
+                1
+            },
+            &queue,
+        );
+        let count = Arc::new(Count::default());
+        assert!(poll(&mut task, &Waker::from(count.clone())).is_pending());
+        drop(runnable);
+        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "the awaiter is woken");
+        assert!(task.is_finished());
+        assert_eq!(poll(&mut task, Waker::noop()), Poll::Ready(None));
+        // A wake-up of a closed task does nothing.
+        extra.wake_by_ref();
+        assert!(queue.borrow().is_empty());
+        drop(extra);
+        drop(task);
+    }
+
+    #[test]
+    fn an_output_nobody_takes_is_dropped_once_by_the_handle_or_the_last_reference() {
+        // The handle dropped after completion drops the output.
+        let queue = Queue::default();
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let out = Dropped(dropped.clone());
+        let (runnable, task, extra) = spawn(async move { out }, &queue);
+        assert!(!runnable.run());
+        assert_eq!(dropped.load(Ordering::SeqCst), 0);
+        drop(task);
+        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+        drop(extra);
+        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+
+        // The handle dropped before completion: the last reference drops it.
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let out = Dropped(dropped.clone());
+        let (runnable, task, extra) = spawn(async move { out }, &queue);
+        task.detach();
+        assert!(!runnable.run());
+        assert_eq!(dropped.load(Ordering::SeqCst), 0);
+        drop(extra);
+        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_new_awaiter_replaces_the_old_one() {
+        let queue = Queue::default();
+        let (runnable, mut task, extra) = spawn(async { 5 }, &queue);
+        let first = Arc::new(Count::default());
+        let second = Arc::new(Count::default());
+        let first_waker = Waker::from(first.clone());
+        assert!(poll(&mut task, &first_waker).is_pending());
+        // The same waker again: kept.
+        assert!(poll(&mut task, &first_waker).is_pending());
+        assert!(poll(&mut task, &Waker::from(second.clone())).is_pending());
+        assert!(!runnable.run());
+        assert_eq!(first.0.load(Ordering::SeqCst), 0);
+        assert_eq!(second.0.load(Ordering::SeqCst), 1);
+        assert_eq!(poll(&mut task, Waker::noop()), Poll::Ready(Some(5)));
+        drop(task);
+        drop(extra);
+        // The cell dropped the awaiter's waker: only ours is left.
+        assert_eq!(Arc::strong_count(&second), 1);
+    }
+
+    #[test]
+    fn the_last_reference_drops_a_future_that_never_finished() {
+        let queue = Queue::default();
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let guard = Dropped(dropped.clone());
+        let (runnable, task, extra) = spawn(
+            async move {
+                let _guard = guard;
+                std::future::pending::<()>().await
+            },
+            &queue,
+        );
+        assert!(!runnable.run());
+        drop(task);
+        assert_eq!(dropped.load(Ordering::SeqCst), 0);
+        drop(extra);
+        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_task_can_be_woken_and_run_on_other_threads() {
+        // A zero-sized schedule function that sends runnables to a worker thread.
+        static SENT: Mutex<Vec<Runnable<u32>>> = Mutex::new(Vec::new());
+        let slot: Arc<Mutex<Option<Waker>>> = Arc::default();
+        let s = slot.clone();
+        let mut polls = 0;
+        let fut = std::future::poll_fn(move |cx| {
+            polls += 1;
+            if polls == 1 {
+                *s.lock().unwrap() = Some(cx.waker().clone());
+                Poll::Pending
+            } else {
+                Poll::Ready(polls)
+            }
+        });
+        // SAFETY: the future is `Send`; nothing is borrowed; `extra` is kept until the end.
+        let (runnable, mut task, extra) =
+            unsafe { spawn_unchecked(1u32, move |_| fut, |r, _| SENT.lock().unwrap().push(r)) };
+        runnable.schedule();
+        let r = SENT.lock().unwrap().pop().unwrap();
+        std::thread::spawn(move || assert!(!r.run()))
+            .join()
+            .unwrap();
+        let waker = slot.lock().unwrap().take().unwrap();
+        std::thread::spawn(move || waker.wake()).join().unwrap();
+        let r = SENT.lock().unwrap().pop().unwrap();
+        std::thread::spawn(move || assert!(!r.run()))
+            .join()
+            .unwrap();
+        assert_eq!(poll(&mut task, Waker::noop()), Poll::Ready(Some(2)));
+        drop(extra);
+    }
+}
+
+#[cfg(all(test, tether_loom))]
+mod loom_tests {
+    //! Loom models of rules 2 to 5: wake-ups, completion and the handle on different threads.
+    //! The schedule function puts the runnable in a slot that the model's threads take it from.
+
+    use std::sync::atomic::AtomicUsize as StdCount;
+
+    use loom::sync::{Arc, Mutex};
+    use loom::thread;
+
+    use super::*;
+
+    type Slot = Arc<Mutex<Option<Runnable<()>>>>;
+
+    /// Wakes the loom thread that waits in [`block_on`].
+    struct Unpark(thread::Thread);
+
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    /// Polls the handle on this loom thread, parking between polls: a lost wake-up of the
+    /// awaiter leaves the thread parked, which loom reports as a deadlock.
+    fn block_on<T>(task: &mut Task<T, ()>) -> Option<T> {
+        let waker = Waker::from(std::sync::Arc::new(Unpark(thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(out) = Pin::new(&mut *task).poll(&mut cx) {
+                return out;
+            }
+            thread::park();
+        }
+    }
+
+    /// A task whose first poll leaves its waker in `parked` and whose second returns 9.
+    fn spawn_waiting(
+        parked: &Arc<Mutex<Option<Waker>>>,
+        slot: &Slot,
+    ) -> (Runnable<()>, Task<u32, ()>, Waker) {
+        let parked = parked.clone();
+        let slot = slot.clone();
+        let mut first = true;
+        let fut = std::future::poll_fn(move |cx| {
+            if std::mem::take(&mut first) {
+                *parked.lock().unwrap() = Some(cx.waker().clone());
+                Poll::Pending
+            } else {
+                Poll::Ready(9)
+            }
+        });
+        // SAFETY: the future is `Send`; nothing is borrowed; the caller keeps the third
+        // reference until the future is gone.
+        unsafe {
+            spawn_unchecked(
+                (),
+                move |_| fut,
+                move |r, _| {
+                    let old = slot.lock().unwrap().replace(r);
+                    assert!(old.is_none(), "two runnables of one task");
+                },
+            )
+        }
+    }
+
+    /// Rule 2: a wake-up from another thread while the task is being polled, or after, gets it
+    /// polled again exactly once; the awaiter sees the output.
+    #[test]
+    fn loom_a_wake_up_during_or_after_a_poll_runs_the_task_again() {
+        loom::model(|| {
+            let parked: Arc<Mutex<Option<Waker>>> = Arc::default();
+            let slot: Slot = Arc::default();
+            let (runnable, mut task, extra) = spawn_waiting(&parked, &slot);
+            let p = parked.clone();
+            let waker_thread = thread::spawn(move || loop {
+                if let Some(w) = p.lock().unwrap().take() {
+                    w.wake();
+                    return;
+                }
+                thread::yield_now();
+            });
+            runnable.run();
+            waker_thread.join().unwrap();
+            let again = slot
+                .lock()
+                .unwrap()
+                .take()
+                .expect("the wake-up scheduled it");
+            again.run();
+            assert!(slot.lock().unwrap().is_none());
+            assert_eq!(block_on(&mut task), Some(9));
+            drop(extra);
+        });
+    }
+
+    /// Rules 3 and 4: the handle awaits on one thread while the task completes on another;
+    /// the awaiter is never left unwoken.
+    #[test]
+    fn loom_the_awaiter_is_woken_whichever_comes_first() {
+        loom::model(|| {
+            let slot: Slot = Arc::default();
+            let (runnable, mut task, extra) = {
+                let slot = slot.clone();
+                // SAFETY: as in `spawn_waiting`.
+                unsafe {
+                    spawn_unchecked(
+                        (),
+                        move |_| async { 3u32 },
+                        move |r, _| {
+                            *slot.lock().unwrap() = Some(r);
+                        },
+                    )
+                }
+            };
+            let runner = thread::spawn(move || {
+                runnable.run();
+            });
+            assert_eq!(block_on(&mut task), Some(3));
+            runner.join().unwrap();
+            drop(extra);
+        });
+    }
+
+    /// Rule 5: the handle dropped on one thread while the task completes on another: the
+    /// output is dropped exactly once, and the cell is freed once.
+    #[test]
+    fn loom_an_output_is_dropped_once_when_the_handle_goes_during_completion() {
+        struct Out(std::sync::Arc<StdCount>);
+        impl Drop for Out {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        loom::model(|| {
+            let drops = std::sync::Arc::new(StdCount::new(0));
+            let d = drops.clone();
+            // SAFETY: as in `spawn_waiting`; the runnable is run on another thread (`Out` is
+            // `Send`).
+            let (runnable, task, extra) =
+                unsafe { spawn_unchecked((), move |_| async move { Out(d) }, |_, _| {}) };
+            let runner = thread::spawn(move || {
+                runnable.run();
+            });
+            drop(task);
+            runner.join().unwrap();
+            drop(extra);
+            assert_eq!(drops.load(std::sync::atomic::Ordering::SeqCst), 1);
+        });
+    }
+
+    /// Rules 3 and 4: a runnable dropped unrun on one thread while the handle awaits on
+    /// another: the handle is woken and gives `None`.
+    #[test]
+    fn loom_a_runnable_dropped_unrun_wakes_the_awaiter() {
+        loom::model(|| {
+            // SAFETY: as in `spawn_waiting`.
+            let (runnable, mut task, extra) =
+                unsafe { spawn_unchecked((), move |_| async { 1u32 }, |_, _| {}) };
+            let dropper = thread::spawn(move || drop(runnable));
+            assert_eq!(block_on(&mut task), None);
+            dropper.join().unwrap();
+            drop(extra);
+        });
+    }
+}
