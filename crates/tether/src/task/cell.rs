@@ -12,17 +12,17 @@
 //!    (its [`Outcome`]), then set `COMPLETE`; if the `JoinHandle` is already gone, drop that
 //!    output here instead of returning it (`join.rs` rule 1), so the cell never drops a result
 //!    that runs user code;
-//! 4. remove the task from the runtime's registry when it is dropped, whatever the reason: after
-//!    `COMPLETE` (rule 3) or after its runnable was dropped unrun (registry rule 2).
+//! 4. remove the task from the runtime's registry when the cell drops it (`Body::drop_in_place`),
+//!    whatever the reason: after `COMPLETE` (rule 3) or after its runnable was dropped unrun
+//!    (registry rule 2).
 //!
 //! The [`Outcome`] is the one thing that differs between kinds of task: a plain task's output is
 //! what its future returned, or its panic as a `JoinError`; a scope's child reports an error or
 //! a panic to its scope instead, and leaves the scope (`scope/child.rs`). Having the wrapper do it
 //! keeps a child's task the size of a plain one: nothing wraps the user's future a second time.
 //!
-//! `TaskFuture` borrows the `TaskMeta` stored in the same allocation. That is sound because
-//! the cell drops the future strictly before the metadata (the metadata lives until the
-//! allocation is freed), which is what `raw::spawn_unchecked` documents for metadata borrows.
+//! `TaskFuture` keeps no pointer to its `TaskMeta`: it is the cell's [`raw::Body`], which the
+//! cell hands the metadata at each poll and at its drop (8 bytes a task less).
 
 use std::any::Any;
 use std::future::Future;
@@ -100,29 +100,14 @@ fn panicked(meta: &TaskMeta, payload: Payload) -> JoinError {
 /// The user's future has no state word of its own beside it (an enum would add one, 8 bytes a
 /// task): it is dropped in place by [`TaskFuture::decide`], in the same step that sets the
 /// task's `COMPLETE` flag, so `COMPLETE` says whether it is gone.
-pub(crate) struct TaskFuture<'a, F: Future, K: Outcome<F::Output>> {
+pub(crate) struct TaskFuture<F: Future, K: Outcome<F::Output>> {
     /// Pinned with the task future (never moved out of); dropped in place once, by `decide`,
-    /// or by `Drop` if the task never completed.
+    /// or by `drop_in_place` if the task never completed.
     fut: ManuallyDrop<F>,
-    // Dropped after the user's future, so the registry entry goes last.
-    guard: RegistryGuard<'a>,
     outcome: PhantomData<fn() -> K>,
 }
 
-impl<F, K> Drop for TaskFuture<'_, F, K>
-where
-    F: Future,
-    K: Outcome<F::Output>,
-{
-    #[inline]
-    fn drop(&mut self) {
-        if !self.guard.meta.is_complete() {
-            self.drop_unfinished();
-        }
-    }
-}
-
-impl<F, K> TaskFuture<'_, F, K>
+impl<F, K> TaskFuture<F, K>
 where
     F: Future,
     K: Outcome<F::Output>,
@@ -131,11 +116,10 @@ where
     /// future is still there.
     #[cold]
     #[inline(never)]
-    fn drop_unfinished(&mut self) {
+    fn drop_unfinished(&mut self, meta: &TaskMeta) {
         // The cell drops futures inside an abort-on-panic guard: a panic from the user's
         // destructor must stop here (the panic hook has reported it).
         // The user's destructors run as the task (`task::id()` works in them).
-        let meta = self.guard.meta;
         let current = crate::task::current::enter(meta);
         #[cfg(feature = "tracing")]
         let entered = meta.span.enter();
@@ -149,41 +133,53 @@ where
     }
 }
 
-/// Removes the task from its runtime's registry when dropped (rule 4).
-struct RegistryGuard<'a> {
-    meta: &'a TaskMeta,
-}
-
-impl Drop for RegistryGuard<'_> {
-    fn drop(&mut self) {
-        // SAFETY: the guard exists only for a task entered in the registry (`spawn_with_schedule`
-        // enters it before the task first runs), and is dropped once.
-        unsafe { self.meta.shared.registry.remove(self.meta) };
-        #[cfg(feature = "sim")]
-        if let Some(world) = &self.meta.shared.sim {
-            world.task_done(self.meta.id);
-        }
-        #[cfg(test)]
-        test_hooks::unregistered(self.meta.id);
+/// Removes the task from its runtime's registry (rule 4).
+///
+/// # Safety
+///
+/// Called once per task, for a task entered in the registry (`spawn_with_schedule` enters it
+/// before the task first runs).
+unsafe fn unregister(meta: &TaskMeta) {
+    // SAFETY: the caller's contract.
+    unsafe { meta.shared.registry.remove(meta) };
+    #[cfg(feature = "sim")]
+    if let Some(world) = &meta.shared.sim {
+        world.task_done(meta.id);
     }
+    #[cfg(test)]
+    test_hooks::unregistered(meta.id);
 }
 
-impl<F, K> Future for TaskFuture<'_, F, K>
+impl<F, K> raw::Body<TaskMeta> for TaskFuture<F, K>
 where
     F: Future,
     K: Outcome<F::Output>,
 {
     type Output = Result<K::Output, JoinError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    unsafe fn drop_in_place(this: *mut Self, meta: &TaskMeta) {
+        // SAFETY: the cell's contract: `this` is ours to drop, once.
+        let this = unsafe { &mut *this };
+        if !meta.is_complete() {
+            this.drop_unfinished(meta);
+        }
+        // The user's future is gone (`decide`, `cancel` or just now): the registry entry goes
+        // last. SAFETY: once per task, for a task that `spawn_with_schedule` entered.
+        unsafe { unregister(meta) };
+    }
+
+    fn poll(
+        self: Pin<&mut Self>,
+        meta: &TaskMeta,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<K::Output, JoinError>> {
         // SAFETY: `fut` is structurally pinned: it is only ever used through `Pin` (below), and
-        // dropped in place (`decide`, `Drop`), never moved.
+        // dropped in place (`decide`, `drop_in_place`), never moved.
         let this = unsafe { self.get_unchecked_mut() };
-        let meta = this.guard.meta;
         match meta.poll_start() {
             // The cell never polls a future again after it returned `Ready`.
             PollStart::Complete => unreachable!("tether: a finished task was polled again"),
-            PollStart::Cancel => return Poll::Ready(this.cancel()),
+            PollStart::Cancel => return Poll::Ready(this.cancel(meta)),
             PollStart::Run => {}
         }
         // SAFETY: as above; `COMPLETE` is not set, so the future is still there.
@@ -235,11 +231,11 @@ where
             Ok(Poll::Ready(out)) => Ok(out),
             Err(payload) => Err(payload),
         };
-        Poll::Ready(this.decide(out))
+        Poll::Ready(this.decide(meta, out))
     }
 }
 
-impl<F, K> TaskFuture<'_, F, K>
+impl<F, K> TaskFuture<F, K>
 where
     F: Future,
     K: Outcome<F::Output>,
@@ -252,8 +248,11 @@ where
     /// panic from `K::finished` (a waker it wakes) becomes the task's panic.
     // Always: the poll's hot path ends here.
     #[inline(always)]
-    fn decide(&mut self, out: Result<F::Output, Payload>) -> Result<K::Output, JoinError> {
-        let meta = self.guard.meta;
+    fn decide(
+        &mut self,
+        meta: &TaskMeta,
+        out: Result<F::Output, Payload>,
+    ) -> Result<K::Output, JoinError> {
         // SAFETY: `COMPLETE` is not set (`poll` checked), so the future was not dropped yet;
         // `COMPLETE` is set below, with nothing between that can unwind, so it is not used or
         // dropped again.
@@ -272,8 +271,7 @@ where
     /// `K` know, then sets `COMPLETE` as `decide` does; the output is a cancelled error.
     #[cold]
     #[inline(never)]
-    fn cancel(&mut self) -> Result<K::Output, JoinError> {
-        let meta = self.guard.meta;
+    fn cancel(&mut self, meta: &TaskMeta) -> Result<K::Output, JoinError> {
         // A panic from the user's destructor, or from a waker `K` wakes, is contained: the
         // panic hook has reported it. The destructors run as the task (`task::id()` works in
         // them, as in tokio).
@@ -456,14 +454,13 @@ where
     // SAFETY: (1) the caller keeps a `!Send` `F`'s runnable on this thread, as this function's
     // contract states. (2) The future is `'static` except for its borrow of the task's own
     // metadata (the guard's reference), which the cell keeps alive until after the future is
-    // dropped (`raw.rs`). (3) The registry's reference (the waker) stays until the future is
-    // gone: the `RegistryGuard` in the future releases it (registry rule 2).
-    let (runnable, task, registry_ref) = unsafe {
+    // dropped (`raw.rs`). (3) A task that waits with no waker anywhere is in the registry,
+    // which reaches it through its metadata until its future is gone (registry rule 2).
+    let (runnable, task) = unsafe {
         raw::spawn_unchecked(
             meta,
-            move |meta: &TaskMeta| TaskFuture::<F, K> {
+            move || TaskFuture::<F, K> {
                 fut: ManuallyDrop::new(build()),
-                guard: RegistryGuard { meta },
                 outcome: PhantomData,
             },
             move |runnable: Runnable<TaskMeta>, info| {
@@ -472,13 +469,10 @@ where
             },
         )
     };
-    let meta = runnable.metadata();
     // SAFETY: the task is new: nobody else can reach it before it is entered and scheduled
-    // below, and its `RegistryGuard` removes it (registry rules 1 and 2).
-    unsafe {
-        meta.set_registry_ref(registry_ref);
-        shared.registry.insert(meta);
-    }
+    // below, and its `RegistryGuard` removes it (registry rules 1 and 2); the pointer is the
+    // cell's own (`metadata_ptr`).
+    unsafe { shared.registry.insert(runnable.metadata_ptr()) };
     // Counted for the report of a slow poll: spawning a million tasks takes a while.
     crate::task::current::count_spawn();
     let mut handle = JoinHandle::new(task);

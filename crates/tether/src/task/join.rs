@@ -160,10 +160,9 @@ impl<T> JoinHandle<T> {
     /// }
     /// ```
     pub fn abort(&self) {
-        if let Some(meta) = self.meta() {
+        if let (Some(meta), Some(raw)) = (self.meta(), &self.raw) {
             meta.request_cancel();
-            // SAFETY: the handle holds the task (`meta`), so it is alive.
-            unsafe { meta.wake_registered() };
+            raw.wake_by_ref();
         }
     }
 
@@ -192,13 +191,10 @@ impl<T> JoinHandle<T> {
                 id: self.id(),
             };
         };
+        let raw = self.raw.as_ref().expect("`meta()` saw the task");
         AbortHandle {
-            // SAFETY: the handle holds the task, so it is alive; the clone is a reference of
-            // the `AbortHandle`'s own.
-            task: Some((
-                Waker::clone(&*unsafe { meta.registry_waker() }),
-                NonNull::from(meta),
-            )),
+            // A reference of the `AbortHandle`'s own.
+            task: Some((raw.waker(), NonNull::from(meta))),
             id: meta.id,
         }
     }

@@ -5,9 +5,8 @@
 //! location), which stays readable for as long as anything holds the task (its `JoinHandle`, a
 //! waker, a run-queue entry), also after the task left the registry. It is written once at
 //! spawn, except for:
-//! 1. `links` and `registry_ref` belong to the registry (`registry.rs`): `registry_ref` is
-//!    written once, before the task is entered in its list and first scheduled, and only read
-//!    afterwards; `links` are read and written only under the lock of the list the task is in.
+//! 1. `links` belong to the registry (`registry.rs`): they are read and written only under the
+//!    lock of the list the task is in.
 //! 2. `flags`: each bit only ever goes from 0 to 1, by a read-modify-write.
 //!    - `CANCEL_REQUESTED` is set by `JoinHandle::abort` (or a scope's hard drop, or shutdown)
 //!      from any thread and read by the task's own poll wrapper.
@@ -19,19 +18,18 @@
 //!    a time and orders them (its state word), so each has one writer at a time: a relaxed load
 //!    and store suffice, and other threads read them as approximate diagnostics.
 //!
-//! The layout (72 bytes on 64-bit targets, see `ARCHITECTURE.md`, "What a task costs") packs the
+//! The layout (64 bytes on 64-bit targets, see `ARCHITECTURE.md`, "What a task costs") packs the
 //! name and spawn location into one word ([`Origin`]: a named task's name and location live in a
 //! small shared record, which the tasks named alike from one place share; an unnamed task's word
 //! is its `&'static Location`), and the registry's entry is the
-//! task's own `links` and `registry_ref` instead of a slot in a separate table.
+//! task's own `links` instead of a slot in a separate table (the task cell's own reference
+//! count keeps a listed task alive, `raw.rs` rule 1).
 
 use std::cell::UnsafeCell;
 use std::fmt;
-use std::mem::ManuallyDrop;
 use std::num::NonZeroU64;
 use std::panic::Location;
 use std::ptr::{self, NonNull};
-use std::task::Waker;
 
 use crate::loom::sync::atomic::{AtomicU16, AtomicU32, AtomicU8, Ordering};
 use crate::loom::sync::Arc;
@@ -312,10 +310,6 @@ pub(crate) struct TaskMeta {
     origin: Origin,
     /// The task's neighbours in its registry list (rule 1; `registry.rs`).
     pub(crate) links: UnsafeCell<Links>,
-    /// The registry's reference to the task: the data pointer of a waker the registry owns
-    /// (rule 1; registry rule 1), from which it makes borrowed wakers (every task waker has the
-    /// same vtable, `raw.rs`).
-    registry_ref: UnsafeCell<*const ()>,
     /// `CANCEL_REQUESTED`, `COMPLETE`, `DETACHED`, `UNREGISTERED`, `SHUTDOWN_WOKEN` (rule 2).
     flags: AtomicU8,
     /// The registry shard a root task is entered in (registry rule 1; unused for a scope's
@@ -365,7 +359,6 @@ impl TaskMeta {
                 prev: ptr::null(),
                 next: ptr::null(),
             }),
-            registry_ref: UnsafeCell::new(ptr::null()),
             flags: AtomicU8::new(0),
             placement: crate::task::registry::shard_hint() | if blocking { BLOCKING } else { 0 },
             spawned_ms: u32::try_from(shared.time.coarse_now_ms()).unwrap_or(u32::MAX),
@@ -446,63 +439,6 @@ impl TaskMeta {
         }
     }
 
-    /// Gives the registry its reference to the task (rule 1): `waker` is a waker of this task,
-    /// which the registry owns from now on.
-    ///
-    /// # Safety
-    ///
-    /// Called once, before the task is entered in the registry or scheduled, by the spawner,
-    /// which is then the only one with access to the task.
-    #[inline]
-    pub(crate) unsafe fn set_registry_ref(&self, waker: Waker) {
-        let waker = ManuallyDrop::new(waker);
-        // SAFETY: nobody else reads or writes the cell yet (the caller's contract).
-        unsafe { *self.registry_ref.get() = waker.data() };
-    }
-
-    /// A waker of this task made from the registry's reference, borrowed: it must not be
-    /// dropped (it is `ManuallyDrop`), only used while the task is alive.
-    ///
-    /// # Safety
-    ///
-    /// The registry still owns its reference (the task has not left the registry), or the
-    /// caller otherwise keeps the task's allocation alive (a `JoinHandle`, an `AbortHandle`),
-    /// and `set_registry_ref` was called.
-    #[inline]
-    pub(crate) unsafe fn registry_waker(&self) -> ManuallyDrop<Waker> {
-        // SAFETY: written once before the task was published (rule 1), only read since.
-        let data = unsafe { *self.registry_ref.get() };
-        debug_assert!(
-            !data.is_null(),
-            "tether: a task's registry reference was not set"
-        );
-        // SAFETY: `data` is a waker's of this task (`set_registry_ref`), a task with `TaskMeta`
-        // metadata; the caller keeps the task alive, and the borrowed waker is never dropped,
-        // so the reference it stands for is not released twice.
-        unsafe { crate::task::raw::borrowed_waker::<TaskMeta>(data) }
-    }
-
-    /// Releases the registry's reference to the task (registry rule 2).
-    ///
-    /// # Safety
-    ///
-    /// Called once, by the task's `RegistryGuard`, after the task left its list.
-    pub(crate) unsafe fn release_registry_ref(&self) {
-        // SAFETY: the registry owns this reference until now (caller's contract); dropping the
-        // waker releases it, once.
-        drop(ManuallyDrop::into_inner(unsafe { self.registry_waker() }));
-    }
-
-    /// Wakes the task through the registry's reference, so that it sees `CANCEL_REQUESTED`.
-    ///
-    /// # Safety
-    ///
-    /// As for [`registry_waker`](Self::registry_waker).
-    pub(crate) unsafe fn wake_registered(&self) {
-        // SAFETY: the caller's contract.
-        unsafe { self.registry_waker() }.wake_by_ref();
-    }
-
     /// Marks the task as having left the registry (rule 2).
     pub(crate) fn mark_unregistered(&self) {
         self.flags.fetch_or(UNREGISTERED, Ordering::AcqRel);
@@ -565,10 +501,9 @@ impl TaskMeta {
 
 // SAFETY: `TaskMeta` is shared between threads through the task; its only fields that are not
 // `Sync` by themselves are `links`, read and written only under the lock of the registry list the
-// task is in, and `registry_ref`, written once before the task is published and then only read
-// (rule 1).
+// task is in (rule 1).
 unsafe impl Sync for TaskMeta {}
-// SAFETY: as for `Sync`; the pointers in `links` and `registry_ref` are owned by no thread.
+// SAFETY: as for `Sync`; the pointers in `links` are owned by no thread.
 unsafe impl Send for TaskMeta {}
 
 /// See [`TaskMeta::poll_start`].
@@ -604,16 +539,16 @@ impl ResultOwner {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn task_meta_stays_at_seventy_two_bytes() {
+    fn task_meta_stays_at_sixty_four_bytes() {
         // Every task carries one; the idle-task memory benchmark counts it. It holds the
-        // registry's entry (links and the registry's reference, 32 bytes), which was a 48-byte
-        // slot of a separate table before; the name and location take one word
+        // registry's entry (its links, 16 bytes: the cell's reference count keeps a listed task
+        // alive), which was a 48-byte slot of a separate table before; the name and location take one word
         // (`ARCHITECTURE.md`, "What a task costs"). The `tracing` feature adds the task's span.
         #[cfg(feature = "tracing")]
         let span = std::mem::size_of::<tracing::Span>();
         #[cfg(not(feature = "tracing"))]
         let span = 0;
-        assert_eq!(std::mem::size_of::<super::TaskMeta>(), 72 + span);
+        assert_eq!(std::mem::size_of::<super::TaskMeta>(), 64 + span);
     }
 
     #[track_caller]

@@ -19,8 +19,12 @@
 //! The state word holds five flags and a reference count (in units of `REF_ONE`):
 //!
 //! 1. **References.** The runnable (while the task is scheduled), the `Task` handle (until it is
-//!    dropped) and every waker hold one reference each. The last one to go frees the cell, and
-//!    drops whatever the stage and the awaiter slot still hold.
+//!    dropped), every waker, and the future itself (until it is dropped: the transition to
+//!    `COMPLETE` or `CLOSED` releases it) hold one reference each. The last one to go frees the
+//!    cell, and drops what the stage (an output nobody took) and the awaiter slot still hold; a
+//!    future is never there by then. So a task that waits with no waker anywhere stays alive
+//!    (tether's registry finds it by its metadata, [`waker_of_meta`], and wakes it at shutdown),
+//!    and whoever can reach its metadata while its future is alive can wake it.
 //! 2. **Scheduling.** `SCHEDULED` is set by whoever creates the one runnable of a task (spawn, or
 //!    a wake-up of a task that is idle), and cleared by `run` as it sets `RUNNING`. A wake-up of a
 //!    task that is scheduled, complete or closed does nothing; of a running task, it sets
@@ -110,9 +114,46 @@ pub(crate) struct Header<M> {
     meta: M,
 }
 
+/// What a task cell runs: a future that is handed its task's metadata at each poll and at its
+/// drop, so that it need not keep a pointer to it (8 bytes a task).
+pub(crate) trait Body<M> {
+    /// What the task gives its handle.
+    type Output;
+
+    /// Polls the body, which is pinned in the cell; `meta` is its task's.
+    fn poll(self: Pin<&mut Self>, meta: &M, cx: &mut Context<'_>) -> Poll<Self::Output>;
+
+    /// Drops the body in place, in place of `Drop` (the cell never drops a body otherwise).
+    ///
+    /// # Safety
+    ///
+    /// `this` is the body of the task whose metadata is `meta`, pinned in its cell, not used
+    /// again afterwards.
+    unsafe fn drop_in_place(this: *mut Self, meta: &M);
+}
+
+/// A plain future as a task's body (it has no use for the metadata).
+#[cfg(test)]
+pub(crate) struct Plain<F>(pub(crate) F);
+
+#[cfg(test)]
+impl<M, F: Future> Body<M> for Plain<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, _: &M, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: structural pinning of the only field.
+        unsafe { self.map_unchecked_mut(|p| &mut p.0) }.poll(cx)
+    }
+
+    unsafe fn drop_in_place(this: *mut Self, _: &M) {
+        // SAFETY: the caller's contract.
+        unsafe { ptr::drop_in_place(this) }
+    }
+}
+
 /// A whole task cell (see the module docs, "Layout").
 #[repr(C)]
-struct Cell<M, F: Future, S> {
+struct Cell<M, F: Body<M>, S> {
     header: Header<M>,
     schedule: S,
     stage: UnsafeCell<Stage<F, F::Output>>,
@@ -330,6 +371,14 @@ impl<M> Runnable<M> {
         unsafe { &Header::of(self.ptr).meta }
     }
 
+    /// The address of the task's metadata, with which [`waker_of_meta`] can reach the task
+    /// later (a pointer valid for the whole cell, not only the metadata).
+    #[inline(always)]
+    pub(crate) fn metadata_ptr(&self) -> NonNull<M> {
+        // SAFETY: a raw projection of a live cell's header; no reference is made.
+        unsafe { NonNull::new_unchecked(ptr::addr_of_mut!((*self.ptr.as_ptr()).meta)) }
+    }
+
     /// Hands the runnable to the task's schedule function.
     #[inline]
     pub(crate) fn schedule(self) {
@@ -366,9 +415,9 @@ impl<M> Runnable<M> {
         let ready = abort_on_unwind(|| unsafe { (header.vtable.poll)(ptr.cast(), &mut cx) });
         let mut state = header.state.load(Ordering::Acquire);
         if ready {
-            // Rule 3.
+            // Rule 3; the future's reference goes with it (rule 1).
             loop {
-                let new = (state & !(RUNNING | SCHEDULED)) | COMPLETE;
+                let new = ((state & !(RUNNING | SCHEDULED)) | COMPLETE) - REF_ONE;
                 match header.state.compare_exchange_weak(
                     state,
                     new,
@@ -426,7 +475,8 @@ impl<M> Drop for Runnable<M> {
         abort_on_unwind(|| unsafe { (header.vtable.drop_future)(ptr.cast()) });
         let mut state = header.state.load(Ordering::Acquire);
         loop {
-            let new = (state & !SCHEDULED) | CLOSED;
+            // The future's reference goes with it (rule 1).
+            let new = ((state & !SCHEDULED) | CLOSED) - REF_ONE;
             match header.state.compare_exchange_weak(
                 state,
                 new,
@@ -484,6 +534,24 @@ impl<T, M> Task<T, M> {
             .state
             .load(Ordering::Acquire);
         state & (COMPLETE | CLOSED) != 0
+    }
+
+    /// Wakes the task (rule 2), as one of its wakers would.
+    #[inline]
+    pub(crate) fn wake_by_ref(&self) {
+        // SAFETY: the handle holds a reference.
+        unsafe { wake_by_ref(self.ptr) }
+    }
+
+    /// A new waker of the task.
+    #[inline]
+    pub(crate) fn waker(&self) -> Waker {
+        // SAFETY: the handle holds a reference, so the cell is alive; the new reference is the
+        // waker's.
+        unsafe {
+            add_ref(self.ptr);
+            Waker::from_raw(raw_waker(self.ptr))
+        }
     }
 
     /// Detaches the task (the same as dropping the handle).
@@ -587,7 +655,7 @@ impl<T, M> Drop for Task<T, M> {
 
 impl<M, F, S> Cell<M, F, S>
 where
-    F: Future,
+    F: Body<M>,
     S: Fn(Runnable<M>, ScheduleInfo),
 {
     const VTABLE: Vtable = Vtable {
@@ -627,17 +695,30 @@ where
         }
     }
 
+    /// The metadata of the cell at `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// The cell is alive for `'a`.
+    #[inline(always)]
+    unsafe fn meta<'a>(ptr: NonNull<()>) -> &'a M {
+        // SAFETY: the caller's contract; the metadata is only ever shared.
+        unsafe { &(*(ptr.as_ptr() as *const Self)).header.meta }
+    }
+
     unsafe fn poll(ptr: NonNull<()>, cx: &mut Context<'_>) -> bool {
         let stage = Self::stage(ptr);
-        // SAFETY: the caller holds `RUNNING`: the stage holds the future, which is pinned in
-        // the cell (never moved) and only we touch it (rule 2).
-        let future = unsafe { Pin::new_unchecked(&mut *(*stage).future) };
-        match future.poll(cx) {
+        // SAFETY: the caller holds `RUNNING` (and a reference): the stage holds the future,
+        // which is pinned in the cell (never moved) and only we touch it (rule 2).
+        let (future, meta) =
+            unsafe { (Pin::new_unchecked(&mut *(*stage).future), Self::meta(ptr)) };
+        match future.poll(meta, cx) {
             Poll::Pending => false,
             Poll::Ready(output) => {
                 // SAFETY: as above; the future is dropped once, then the output takes its place.
                 unsafe {
-                    ManuallyDrop::drop(&mut (*stage).future);
+                    // `ManuallyDrop` is `repr(transparent)`.
+                    F::drop_in_place(ptr::addr_of_mut!((*stage).future).cast::<F>(), meta);
                     ptr::addr_of_mut!((*stage).output).write(ManuallyDrop::new(output));
                 }
                 true
@@ -646,8 +727,13 @@ where
     }
 
     unsafe fn drop_future(ptr: NonNull<()>) {
-        // SAFETY: the caller owns the stage, which holds the future (rule 2).
-        unsafe { ManuallyDrop::drop(&mut (*Self::stage(ptr)).future) }
+        // SAFETY: the caller owns the stage, which holds the future (rule 2), and a reference.
+        unsafe {
+            F::drop_in_place(
+                ptr::addr_of_mut!((*Self::stage(ptr)).future).cast::<F>(),
+                Self::meta(ptr),
+            )
+        }
     }
 
     unsafe fn output(ptr: NonNull<()>) -> *mut () {
@@ -667,14 +753,12 @@ where
         unsafe {
             let state = (*cell).header.state.load(Ordering::Relaxed);
             abort_on_unwind(|| {
-                if state & COMPLETE != 0 {
-                    if state & CLOSED == 0 {
-                        Self::drop_output(ptr);
-                    }
-                } else if state & CLOSED == 0 {
-                    // Never run nor closed, and nobody left to run it: tether's registry keeps a
-                    // reference as long as a future is in the stage, so it does not happen there.
-                    Self::drop_future(ptr);
+                debug_assert!(
+                    state & (COMPLETE | CLOSED) != 0,
+                    "tether: a task cell was freed with its future (rule 1)"
+                );
+                if state & (COMPLETE | CLOSED) == COMPLETE {
+                    Self::drop_output(ptr);
                 }
             });
             ptr::drop_in_place(ptr::addr_of_mut!((*cell).header.awaiter));
@@ -685,28 +769,25 @@ where
     }
 }
 
-/// Creates a task: metadata `meta`, the future `build` makes from a reference to the metadata in
-/// the cell, and the schedule function `schedule`. Returns its runnable (not yet scheduled), its
-/// handle, and a waker, the third reference (for tether's registry).
+/// Creates a task: metadata `meta`, the body `build` makes, and the schedule function
+/// `schedule`. Returns its runnable (not yet scheduled) and its handle.
 ///
 /// # Safety
 ///
 /// - If `F` is not `Send`, the runnable must only be run and dropped on the thread that spawned
 ///   it: `schedule` must not run or drop it when called on another thread.
-/// - If `F` or `S` borrow anything, or `F` borrows the metadata, the task's future must be
-///   dropped (run to completion, or its runnable dropped) before those borrows end; the metadata
-///   outlives the future in the cell.
-/// - Some reference must stay until the future is gone (the task completed or was closed):
-///   otherwise the last one to go drops the future, on whatever thread that is.
-pub(crate) unsafe fn spawn_unchecked<'a, M, F, B, S>(
+/// - If `F` or `S` borrow anything, the task's future must be dropped (run to completion, or its
+///   runnable dropped) before those borrows end.
+/// - A task whose future waits with no waker anywhere is only reachable through its metadata
+///   ([`waker_of_meta`]); the caller keeps track of it (or it is never freed).
+pub(crate) unsafe fn spawn_unchecked<M, F, B, S>(
     meta: M,
     build: B,
     schedule: S,
-) -> (Runnable<M>, Task<F::Output, M>, Waker)
+) -> (Runnable<M>, Task<F::Output, M>)
 where
-    M: 'a,
-    B: FnOnce(&'a M) -> F,
-    F: Future + 'a,
+    B: FnOnce() -> F,
+    F: Body<M>,
     S: Fn(Runnable<M>, ScheduleInfo),
 {
     let layout = Layout::new::<Cell<M, F, S>>();
@@ -719,46 +800,54 @@ where
     // projections before any reference to them exists.
     unsafe {
         ptr::addr_of_mut!((*cell).header).write(Header {
-            // Rule 1: the runnable, the handle, and the waker returned.
+            // Rule 1: the runnable, the handle, and the future.
             state: AtomicUsize::new(SCHEDULED | (3 * REF_ONE)),
             vtable: &Cell::<M, F, S>::VTABLE,
             awaiter: UnsafeCell::new(None),
             meta,
         });
         ptr::addr_of_mut!((*cell).schedule).write(schedule);
-        let meta = &*ptr::addr_of!((*cell).header.meta);
         // A panic here would leave the cell without a future: not allowed (tether's builders
         // only move a future into place).
-        let future = abort_on_unwind(|| build(meta));
+        let future = abort_on_unwind(build);
         ptr::addr_of_mut!((*cell).stage).write(UnsafeCell::new(Stage {
             future: ManuallyDrop::new(future),
         }));
     }
     // SAFETY: `alloc` gave a non-null pointer (checked).
     let ptr = unsafe { NonNull::new_unchecked(cell as *mut Header<M>) };
-    // SAFETY: the third reference counted above.
-    let waker = unsafe { Waker::from_raw(raw_waker(ptr)) };
     (
         Runnable { ptr },
         Task {
             ptr,
             _output: PhantomData,
         },
-        waker,
     )
 }
 
-/// The waker of the task whose data pointer is `data` (a waker's `data()` of a task of this
-/// kind), without taking a reference: it must not be dropped.
+/// The address of the header of the task whose metadata is at `meta`.
+#[inline(always)]
+fn header_of<M>(meta: NonNull<M>) -> NonNull<Header<M>> {
+    // SAFETY: `meta` is a task's metadata field, `offset_of!` bytes into its header; the
+    // pointer keeps the provenance of the whole cell (the caller's contract below).
+    unsafe { meta.byte_sub(mem::offset_of!(Header<M>, meta)).cast() }
+}
+
+/// A new waker (a reference of its own) of the task whose metadata is at `meta`.
 ///
 /// # Safety
 ///
-/// `data` is the data pointer of a task waker with metadata `M`, and the caller keeps that task
-/// alive while it uses the waker.
+/// `meta` was given by [`Runnable::metadata_ptr`] (or a copy of it) of a task whose cell is
+/// alive (for tether's registry: the task is still listed, so its future, which holds a
+/// reference, is alive).
 #[inline]
-pub(crate) unsafe fn borrowed_waker<M>(data: *const ()) -> ManuallyDrop<Waker> {
-    // SAFETY: the caller's contract.
-    ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(data, &Header::<M>::WAKER)) })
+pub(crate) unsafe fn waker_of_meta<M>(meta: NonNull<M>) -> Waker {
+    let ptr = header_of(meta);
+    // SAFETY: the cell is alive (the caller's contract); the new reference is the waker's.
+    unsafe {
+        add_ref(ptr);
+        Waker::from_raw(raw_waker(ptr))
+    }
 }
 
 #[cfg(all(test, not(tether_loom)))]
@@ -776,14 +865,14 @@ mod tests {
 
     /// Spawns `fut` with a schedule function that queues the runnable (a schedule function with
     /// state: the cell holds a reference while calling it).
-    fn spawn<F: Future>(fut: F, queue: &Queue) -> (Runnable<u32>, Task<F::Output, u32>, Waker) {
+    fn spawn<F: Future>(fut: F, queue: &Queue) -> (Runnable<u32>, Task<F::Output, u32>) {
+        let fut = Plain(fut);
         let q = queue.clone();
-        // SAFETY: the runnables are run and dropped on this thread; nothing is borrowed; the
-        // tests keep a reference until the future is gone, or say why not.
+        // SAFETY: the runnables are run and dropped on this thread; nothing is borrowed.
         unsafe {
             spawn_unchecked(
                 7,
-                move |_| fut,
+                move || fut,
                 move |r, info: ScheduleInfo| {
                     q.borrow_mut().push_back((r, info.woken_while_running));
                 },
@@ -817,7 +906,7 @@ mod tests {
     #[test]
     fn a_task_runs_completes_and_hands_its_output_to_its_awaiter() {
         let queue = Queue::default();
-        let (runnable, mut task, extra) = spawn(async { 42 }, &queue);
+        let (runnable, mut task) = spawn(async { 42 }, &queue);
         assert_eq!(*runnable.metadata(), 7);
         assert_eq!(*task.metadata(), 7);
         let count = Arc::new(Count::default());
@@ -834,8 +923,6 @@ mod tests {
         // Polled again after it gave its output: nothing left.
         assert_eq!(poll(&mut task, &waker), Poll::Ready(None));
         drop(task);
-        // The last reference frees the cell (Miri and ASAN check it).
-        drop(extra);
     }
 
     #[test]
@@ -854,7 +941,7 @@ mod tests {
                 Poll::Ready(polls)
             }
         });
-        let (runnable, mut task, extra) = spawn(fut, &queue);
+        let (runnable, mut task) = spawn(fut, &queue);
         assert!(runnable.run(), "woken while running");
         let (runnable, woken) = queue.borrow_mut().pop_front().unwrap();
         assert!(woken);
@@ -864,7 +951,6 @@ mod tests {
         assert!(!runnable.run());
         assert!(queue.borrow().is_empty());
         assert_eq!(poll(&mut task, Waker::noop()), Poll::Ready(Some(3)));
-        drop(extra);
     }
 
     #[test]
@@ -881,7 +967,7 @@ mod tests {
             *s.borrow_mut() = Some(cx.waker().clone());
             Poll::Pending
         });
-        let (runnable, mut task, extra) = spawn(fut, &queue);
+        let (runnable, mut task) = spawn(fut, &queue);
         assert!(!runnable.run());
         assert!(queue.borrow().is_empty());
         let waker = slot.borrow_mut().take().unwrap();
@@ -899,7 +985,6 @@ mod tests {
         );
         assert_eq!(poll(&mut task, Waker::noop()), Poll::Ready(Some(())));
         drop(task);
-        drop(extra);
         // The last reference is a waker's.
         drop(waker);
     }
@@ -909,7 +994,7 @@ mod tests {
         let queue = Queue::default();
         let dropped = Arc::new(AtomicUsize::new(0));
         let guard = Dropped(dropped.clone());
-        let (runnable, mut task, extra) = spawn(
+        let (runnable, mut task) = spawn(
             async move {
                 let _guard = guard;
                 1
@@ -924,9 +1009,8 @@ mod tests {
         assert!(task.is_finished());
         assert_eq!(poll(&mut task, Waker::noop()), Poll::Ready(None));
         // A wake-up of a closed task does nothing.
-        extra.wake_by_ref();
+        task.wake_by_ref();
         assert!(queue.borrow().is_empty());
-        drop(extra);
         drop(task);
     }
 
@@ -936,29 +1020,27 @@ mod tests {
         let queue = Queue::default();
         let dropped = Arc::new(AtomicUsize::new(0));
         let out = Dropped(dropped.clone());
-        let (runnable, task, extra) = spawn(async move { out }, &queue);
+        let (runnable, task) = spawn(async move { out }, &queue);
         assert!(!runnable.run());
         assert_eq!(dropped.load(Ordering::SeqCst), 0);
         drop(task);
         assert_eq!(dropped.load(Ordering::SeqCst), 1);
-        drop(extra);
         assert_eq!(dropped.load(Ordering::SeqCst), 1);
 
         // The handle dropped before completion: the last reference drops it.
         let dropped = Arc::new(AtomicUsize::new(0));
         let out = Dropped(dropped.clone());
-        let (runnable, task, extra) = spawn(async move { out }, &queue);
+        let (runnable, task) = spawn(async move { out }, &queue);
         task.detach();
+        // The runnable's is the last reference: the cell goes, with the output.
         assert!(!runnable.run());
-        assert_eq!(dropped.load(Ordering::SeqCst), 0);
-        drop(extra);
         assert_eq!(dropped.load(Ordering::SeqCst), 1);
     }
 
     #[test]
     fn a_new_awaiter_replaces_the_old_one() {
         let queue = Queue::default();
-        let (runnable, mut task, extra) = spawn(async { 5 }, &queue);
+        let (runnable, mut task) = spawn(async { 5 }, &queue);
         let first = Arc::new(Count::default());
         let second = Arc::new(Count::default());
         let first_waker = Waker::from(first.clone());
@@ -971,27 +1053,33 @@ mod tests {
         assert_eq!(second.0.load(Ordering::SeqCst), 1);
         assert_eq!(poll(&mut task, Waker::noop()), Poll::Ready(Some(5)));
         drop(task);
-        drop(extra);
         // The cell dropped the awaiter's waker: only ours is left.
         assert_eq!(Arc::strong_count(&second), 1);
     }
 
     #[test]
-    fn the_last_reference_drops_a_future_that_never_finished() {
+    fn a_task_waiting_with_no_waker_stays_and_is_reached_through_its_metadata() {
         let queue = Queue::default();
         let dropped = Arc::new(AtomicUsize::new(0));
         let guard = Dropped(dropped.clone());
-        let (runnable, task, extra) = spawn(
+        let (runnable, task) = spawn(
             async move {
                 let _guard = guard;
                 std::future::pending::<()>().await
             },
             &queue,
         );
+        let meta = runnable.metadata_ptr();
         assert!(!runnable.run());
         drop(task);
+        // No runnable, no handle, no waker: the future's own reference keeps the cell.
         assert_eq!(dropped.load(Ordering::SeqCst), 0);
-        drop(extra);
+        // SAFETY: the future is alive, so the cell is.
+        let waker = unsafe { waker_of_meta(meta) };
+        waker.wake();
+        let (runnable, _) = queue.borrow_mut().pop_front().unwrap();
+        // Dropped unrun (as at a shutdown): the future goes, and with it the last reference.
+        drop(runnable);
         assert_eq!(dropped.load(Ordering::SeqCst), 1);
     }
 
@@ -1011,9 +1099,14 @@ mod tests {
                 Poll::Ready(polls)
             }
         });
-        // SAFETY: the future is `Send`; nothing is borrowed; `extra` is kept until the end.
-        let (runnable, mut task, extra) =
-            unsafe { spawn_unchecked(1u32, move |_| fut, |r, _| SENT.lock().unwrap().push(r)) };
+        // SAFETY: the future is `Send`; nothing is borrowed.
+        let (runnable, mut task) = unsafe {
+            spawn_unchecked(
+                1u32,
+                move || Plain(fut),
+                |r, _| SENT.lock().unwrap().push(r),
+            )
+        };
         runnable.schedule();
         let r = SENT.lock().unwrap().pop().unwrap();
         std::thread::spawn(move || assert!(!r.run()))
@@ -1026,7 +1119,6 @@ mod tests {
             .join()
             .unwrap();
         assert_eq!(poll(&mut task, Waker::noop()), Poll::Ready(Some(2)));
-        drop(extra);
     }
 }
 
@@ -1070,7 +1162,7 @@ mod loom_tests {
     fn spawn_waiting(
         parked: &Arc<Mutex<Option<Waker>>>,
         slot: &Slot,
-    ) -> (Runnable<()>, Task<u32, ()>, Waker) {
+    ) -> (Runnable<()>, Task<u32, ()>) {
         let parked = parked.clone();
         let slot = slot.clone();
         let mut first = true;
@@ -1082,12 +1174,11 @@ mod loom_tests {
                 Poll::Ready(9)
             }
         });
-        // SAFETY: the future is `Send`; nothing is borrowed; the caller keeps the third
-        // reference until the future is gone.
+        // SAFETY: the future is `Send`; nothing is borrowed.
         unsafe {
             spawn_unchecked(
                 (),
-                move |_| fut,
+                move || Plain(fut),
                 move |r, _| {
                     let old = slot.lock().unwrap().replace(r);
                     assert!(old.is_none(), "two runnables of one task");
@@ -1103,7 +1194,7 @@ mod loom_tests {
         loom::model(|| {
             let parked: Arc<Mutex<Option<Waker>>> = Arc::default();
             let slot: Slot = Arc::default();
-            let (runnable, mut task, extra) = spawn_waiting(&parked, &slot);
+            let (runnable, mut task) = spawn_waiting(&parked, &slot);
             let p = parked.clone();
             let waker_thread = thread::spawn(move || loop {
                 if let Some(w) = p.lock().unwrap().take() {
@@ -1122,7 +1213,6 @@ mod loom_tests {
             again.run();
             assert!(slot.lock().unwrap().is_none());
             assert_eq!(block_on(&mut task), Some(9));
-            drop(extra);
         });
     }
 
@@ -1132,13 +1222,13 @@ mod loom_tests {
     fn loom_the_awaiter_is_woken_whichever_comes_first() {
         loom::model(|| {
             let slot: Slot = Arc::default();
-            let (runnable, mut task, extra) = {
+            let (runnable, mut task) = {
                 let slot = slot.clone();
                 // SAFETY: as in `spawn_waiting`.
                 unsafe {
                     spawn_unchecked(
                         (),
-                        move |_| async { 3u32 },
+                        move || Plain(async { 3u32 }),
                         move |r, _| {
                             *slot.lock().unwrap() = Some(r);
                         },
@@ -1150,7 +1240,6 @@ mod loom_tests {
             });
             assert_eq!(block_on(&mut task), Some(3));
             runner.join().unwrap();
-            drop(extra);
         });
     }
 
@@ -1169,14 +1258,13 @@ mod loom_tests {
             let d = drops.clone();
             // SAFETY: as in `spawn_waiting`; the runnable is run on another thread (`Out` is
             // `Send`).
-            let (runnable, task, extra) =
-                unsafe { spawn_unchecked((), move |_| async move { Out(d) }, |_, _| {}) };
+            let (runnable, task) =
+                unsafe { spawn_unchecked((), move || Plain(async move { Out(d) }), |_, _| {}) };
             let runner = thread::spawn(move || {
                 runnable.run();
             });
             drop(task);
             runner.join().unwrap();
-            drop(extra);
             assert_eq!(drops.load(std::sync::atomic::Ordering::SeqCst), 1);
         });
     }
@@ -1187,12 +1275,11 @@ mod loom_tests {
     fn loom_a_runnable_dropped_unrun_wakes_the_awaiter() {
         loom::model(|| {
             // SAFETY: as in `spawn_waiting`.
-            let (runnable, mut task, extra) =
-                unsafe { spawn_unchecked((), move |_| async { 1u32 }, |_, _| {}) };
+            let (runnable, mut task) =
+                unsafe { spawn_unchecked((), move || Plain(async { 1u32 }), |_, _| {}) };
             let dropper = thread::spawn(move || drop(runnable));
             assert_eq!(block_on(&mut task), None);
             dropper.join().unwrap();
-            drop(extra);
         });
     }
 }

@@ -4,8 +4,8 @@
 //! completion, cancellation or runtime shutdown), so the runtime can list what still runs and, at
 //! shutdown, wake every task in order to drop it: no task is ever left behind unseen.
 //!
-//! The registry is intrusive and sharded: a task's entry is its own [`TaskMeta`] (`links`, the
-//! registry's reference `registry_ref`), linked into one [`TaskList`], a doubly linked list under
+//! The registry is intrusive and sharded: a task's entry is its own [`TaskMeta`] (`links`),
+//! linked into one [`TaskList`], a doubly linked list under
 //! its own mutex. A root task (`tether::spawn`, a `JoinSet`'s, a blocking job) is entered in one
 //! of [`SHARDS`] shards, the one of the thread that spawns it (`shard_hint`), so spawns and
 //! completions on different workers take different locks. A scope's child is entered in its
@@ -14,16 +14,16 @@
 //! the shutdown and the simulation see every task.
 //!
 //! Protocol:
-//! 1. Before a task is entered and first scheduled, the spawner gives the registry one reference
-//!    to it (`TaskMeta::set_registry_ref`, a waker's reference count), then links it into its
-//!    list under the list's lock.
-//! 2. The task's `RegistryGuard` (when its future is dropped, after the task's result was
-//!    decided, `TaskMeta` rule 2, or when its runnable was dropped unrun) unlinks it under the
-//!    list's lock, sets `UNREGISTERED` and then releases the registry's reference, once. So
-//!    while a task is linked, its allocation, and the `TaskMeta` in it, is alive: whoever holds
-//!    a list's lock may read the metadata of every task in the list and wake it through a
-//!    borrowed waker of the registry's reference (`TaskMeta::registry_waker`); to wake it after
-//!    the lock is released, it clones that waker first.
+//! 1. Before a task is first scheduled, the spawner links it into its list under the list's lock,
+//!    by the address of its metadata that the task cell gives (`Runnable::metadata_ptr`, good for
+//!    the whole cell), which is what the list keeps.
+//! 2. The task's `RegistryGuard` (in its future: when the future is dropped, after the task's
+//!    result was decided, `TaskMeta` rule 2, or when its runnable was dropped unrun) unlinks it
+//!    under the list's lock and sets `UNREGISTERED`. A task's future holds a reference to its
+//!    cell until it is dropped (`raw.rs` rule 1), so while a task is linked, its cell, and the
+//!    `TaskMeta` in it, is alive: whoever holds a list's lock may read the metadata of every task
+//!    in the list, and make a waker of it from the kept address (`raw::waker_of_meta`, a new
+//!    reference), to wake it after the lock is released.
 //! 3. Wakers are woken only after every lock is released (`take_wakers`, `abort_all`,
 //!    `abort_matching`), because waking may run arbitrary scheduler code that spawns or drops
 //!    tasks and so re-enters the registry.
@@ -41,7 +41,7 @@
 //! ([`TaskInfo`], [`TaskState`], [`ScopeInfo`]).
 
 use std::cell::Cell;
-use std::ptr;
+use std::ptr::{self, NonNull};
 use std::task::Waker;
 
 use slab::Slab;
@@ -87,6 +87,7 @@ pub(crate) struct TaskList {
 }
 
 struct ListHead {
+    /// The first task's metadata, by the address its cell gave (rule 1).
     first: *const TaskMeta,
     len: usize,
 }
@@ -109,15 +110,17 @@ impl TaskList {
     ///
     /// # Safety
     ///
-    /// `meta` is in no list, and stays alive until `unlink`ed (rule 2).
+    /// `meta` is the metadata of a task in no list, by the address its cell gave (rule 1), and
+    /// stays alive until `unlink`ed (rule 2).
     #[inline]
-    unsafe fn push(&self, meta: &TaskMeta) {
+    unsafe fn push(&self, meta: NonNull<TaskMeta>) {
         let mut head = lock(&self.head);
         let old = head.first;
+        let meta = meta.as_ptr() as *const TaskMeta;
         // SAFETY: we hold the list's lock, so the links of `meta` (not in any list yet) and of
         // `old` (linked, so alive: rule 2) are ours.
         unsafe {
-            *meta.links.get() = crate::task::meta::Links {
+            *(*meta).links.get() = crate::task::meta::Links {
                 prev: ptr::null(),
                 next: old,
             };
@@ -154,7 +157,20 @@ impl TaskList {
         head.len
     }
 
+    /// Calls `f` with the address of every task's metadata in the list (rule 1), under its lock
+    /// (rule 2).
+    fn for_each_listed(&self, mut f: impl FnMut(NonNull<TaskMeta>)) {
+        let head = lock(&self.head);
+        let mut p = head.first;
+        while let Some(meta) = NonNull::new(p as *mut TaskMeta) {
+            f(meta);
+            // SAFETY: we hold the lock; every linked task is alive (rule 2).
+            p = unsafe { (*meta.as_ref().links.get()).next };
+        }
+    }
+
     /// Calls `f` with every task of the list, under its lock (rule 2).
+    #[cfg(test)]
     fn for_each(&self, mut f: impl FnMut(&TaskMeta)) {
         self.for_each_while(|meta| {
             f(meta);
@@ -187,11 +203,13 @@ impl TaskList {
     /// returns how many were asked.
     pub(crate) fn abort_matching(&self, pred: &dyn Fn(&TaskMeta) -> bool) -> usize {
         let mut wakers = Vec::new();
-        self.for_each(|meta| {
+        self.for_each_listed(|ptr| {
+            // SAFETY: linked, under its list's lock (rule 2).
+            let meta = unsafe { ptr.as_ref() };
             if pred(meta) {
                 meta.request_cancel();
-                // SAFETY: the task is linked and we hold its list's lock (rule 2).
-                wakers.push(Waker::clone(&*unsafe { meta.registry_waker() }));
+                // SAFETY: as above; the address is the cell's (rule 1).
+                wakers.push(unsafe { crate::task::raw::waker_of_meta(ptr) });
             }
         });
         let n = wakers.len();
@@ -268,15 +286,17 @@ impl Registry {
     ///
     /// # Safety
     ///
-    /// `meta` is the metadata of a task that is not entered yet and whose registry reference
-    /// was set (`TaskMeta::set_registry_ref`); its `RegistryGuard` will `remove` it.
+    /// `meta` is the metadata of a task that is not entered yet, by the address its cell gave
+    /// (`Runnable::metadata_ptr`); its `RegistryGuard` will `remove` it.
     #[inline]
-    pub(crate) unsafe fn insert(&self, meta: &TaskMeta) {
+    pub(crate) unsafe fn insert(&self, ptr: NonNull<TaskMeta>) {
+        // SAFETY: the task is alive (the caller's contract).
+        let meta = unsafe { ptr.as_ref() };
         self.shards[meta.shard() % SHARDS]
             .spawned
             .fetch_add(1, Ordering::Relaxed);
         // SAFETY: the caller's contract; rule 2 keeps the task alive while it is linked.
-        unsafe { self.list_of(meta).push(meta) }
+        unsafe { self.list_of(meta).push(ptr) }
     }
 
     /// Tasks spawned on this runtime so far (the sum of the shards' counts; relaxed, a
@@ -288,7 +308,7 @@ impl Registry {
             .sum()
     }
 
-    /// Removes the task (rule 2) and releases the registry's reference to it.
+    /// Removes the task (rule 2).
     ///
     /// # Safety
     ///
@@ -298,10 +318,6 @@ impl Registry {
         // SAFETY: the caller's contract: the task is linked in its list.
         let left = unsafe { self.list_of(meta).unlink(meta) };
         meta.mark_unregistered();
-        // SAFETY: the task left its list, once (caller's contract). The caller (the task's
-        // future being dropped) runs inside the task cell's `run` or a runnable's drop, which holds a reference of its own,
-        // so this is never the last one.
-        unsafe { meta.release_registry_ref() };
         if left == 0 && self.empty_watch.load(Ordering::Acquire) && self.len() == 0 {
             let waiter = lock(&self.empty_waiter).take();
             if let Some(w) = waiter {
@@ -389,10 +405,11 @@ impl Registry {
     pub(crate) fn take_wakers(&self) -> Vec<Waker> {
         let mut wakers = Vec::new();
         self.for_each_list(|list| {
-            list.for_each(|meta| {
-                if meta.mark_shutdown_woken() {
-                    // SAFETY: linked, under its list's lock (rule 2).
-                    wakers.push(Waker::clone(&*unsafe { meta.registry_waker() }));
+            list.for_each_listed(|ptr| {
+                // SAFETY: linked, under its list's lock (rule 2).
+                if unsafe { ptr.as_ref() }.mark_shutdown_woken() {
+                    // SAFETY: as above; the address is the cell's (rule 1).
+                    wakers.push(unsafe { crate::task::raw::waker_of_meta(ptr) });
                 }
             });
         });
