@@ -8,13 +8,13 @@
 //!    then `Err(JoinError::panic)`), so a panicking task never unwinds into the scheduler;
 //! 2. check `CANCEL_REQUESTED` before each poll and, when set, drop the user's future and finish
 //!    with `Err(JoinError::cancelled)`;
-//! 3. once the user's future is done, drop it, make the task's output from what the future gave
-//!    (its [`Outcome`]), then set `COMPLETE`; if the `JoinHandle` is already gone, drop that
-//!    output here instead of returning it (`join.rs` rule 1), so the cell never drops a result
-//!    that runs user code;
+//! 3. once the user's future is done, drop it and make the task's output from what the future
+//!    gave (its [`Outcome`]), which the cell stores for the `JoinHandle`; an output nobody takes
+//!    comes back through `Body::drop_output`, which drops it and reports a panic in its
+//!    destructor (`join.rs` rule 1);
 //! 4. remove the task from the runtime's registry when the cell drops it (`Body::drop_in_place`),
-//!    whatever the reason: after `COMPLETE` (rule 3) or after its runnable was dropped unrun
-//!    (registry rule 2).
+//!    whatever the reason: after it returned its output (rule 3) or after its runnable was
+//!    dropped unrun (registry rule 2).
 //!
 //! The [`Outcome`] is the one thing that differs between kinds of task: a plain task's output is
 //! what its future returned, or its panic as a `JoinError`; a scope's child reports an error or
@@ -36,7 +36,7 @@ use crate::loom::sync::Arc;
 use crate::runtime::diagnostics;
 use crate::runtime::RuntimeShared;
 use crate::task::join::{drop_result, JoinError, JoinHandle, Unobserved};
-use crate::task::meta::{Origin, PollStart, ResultOwner, TaskMeta};
+use crate::task::meta::{Origin, PollStart, TaskMeta};
 use crate::task::raw::{self, Runnable, ScheduleInfo};
 
 /// A panic's payload, as `catch_unwind` gives it.
@@ -157,15 +157,21 @@ where
 {
     type Output = Result<K::Output, JoinError>;
 
-    unsafe fn drop_in_place(this: *mut Self, meta: &TaskMeta) {
+    unsafe fn drop_in_place(this: *mut Self, meta: &TaskMeta, after_ready: bool) {
         // SAFETY: the cell's contract: `this` is ours to drop, once.
         let this = unsafe { &mut *this };
-        if !meta.is_complete() {
+        // After `Ready`, `decide` or `cancel` dropped the user's future.
+        if !after_ready {
             this.drop_unfinished(meta);
         }
         // The user's future is gone (`decide`, `cancel` or just now): the registry entry goes
         // last. SAFETY: once per task, for a task that `spawn_with_schedule` entered.
         unsafe { unregister(meta) };
+    }
+
+    unsafe fn drop_output(output: *mut Result<K::Output, JoinError>, meta: &TaskMeta) {
+        // SAFETY: the cell's contract: the output is ours, not used again.
+        drop_result(meta, unsafe { output.read() });
     }
 
     fn poll(
@@ -176,9 +182,8 @@ where
         // SAFETY: `fut` is structurally pinned: it is only ever used through `Pin` (below), and
         // dropped in place (`decide`, `drop_in_place`), never moved.
         let this = unsafe { self.get_unchecked_mut() };
+        // The cell never polls a body again after it returned `Ready`.
         match meta.poll_start() {
-            // The cell never polls a future again after it returned `Ready`.
-            PollStart::Complete => unreachable!("tether: a finished task was polled again"),
             PollStart::Cancel => return Poll::Ready(this.cancel(meta)),
             PollStart::Run => {}
         }
@@ -240,12 +245,11 @@ where
     F: Future,
     K: Outcome<F::Output>,
 {
-    /// Rule 3: the user's future gave `out` (or panicked). Drops the future in place, makes the
-    /// output (`K::finished`: a scope's child reports to its scope and leaves it), then sets
-    /// `COMPLETE`: a `JoinHandle` that sees `COMPLETE` waits for the output's store
-    /// (`join.rs` rule 3), so no user code may run after it. Nothing between the drop and
-    /// `COMPLETE` can unwind (so `COMPLETE` marks the future gone, which `Drop` relies on): a
-    /// panic from `K::finished` (a waker it wakes) becomes the task's panic.
+    /// Rule 3: the user's future gave `out` (or panicked). Drops the future in place and makes
+    /// the output (`K::finished`: a scope's child reports to its scope and leaves it). Nothing
+    /// after the drop can unwind (the body returns `Ready`, after which the cell knows the
+    /// future is gone: `drop_in_place`'s `after_ready`): a panic from `K::finished` (a waker it
+    /// wakes) becomes the task's panic.
     // Always: the poll's hot path ends here.
     #[inline(always)]
     fn decide(
@@ -253,22 +257,20 @@ where
         meta: &TaskMeta,
         out: Result<F::Output, Payload>,
     ) -> Result<K::Output, JoinError> {
-        // SAFETY: `COMPLETE` is not set (`poll` checked), so the future was not dropped yet;
-        // `COMPLETE` is set below, with nothing between that can unwind, so it is not used or
-        // dropped again.
+        // SAFETY: the body has not returned `Ready` yet, so the future was not dropped; it returns
+        // `Ready` below, with nothing between that can unwind, so it is not used or dropped
+        // again.
         let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
             ManuallyDrop::drop(&mut self.fut)
         }));
-        let result = match catch_unwind(AssertUnwindSafe(|| K::finished(meta, out, dropped))) {
+        match catch_unwind(AssertUnwindSafe(|| K::finished(meta, out, dropped))) {
             Ok(result) => result,
             Err(payload) => Err(panicked(meta, payload)),
-        };
-        let owner = meta.mark_complete();
-        deliver(meta, owner, result)
+        }
     }
 
     /// Rule 2: cancellation was requested before a poll. Drops the future in place and lets
-    /// `K` know, then sets `COMPLETE` as `decide` does; the output is a cancelled error.
+    /// `K` know, as `decide` does; the output is a cancelled error.
     #[cold]
     #[inline(never)]
     fn cancel(&mut self, meta: &TaskMeta) -> Result<K::Output, JoinError> {
@@ -284,26 +286,7 @@ where
         drop(entered);
         drop(current);
         contain(|| K::abandoned(meta));
-        let owner = meta.mark_complete();
-        deliver(meta, owner, Err(JoinError::cancelled(meta.id)))
-    }
-}
-
-/// Returns the task's `result` for the `JoinHandle`, or, when `owner` says the handle is gone,
-/// drops it here (a panic in its destructor is reported) and returns a cancelled error in its
-/// place, which the handle-less cell drops without running any user code.
-#[inline(always)]
-fn deliver<T>(
-    meta: &TaskMeta,
-    owner: ResultOwner,
-    result: Result<T, JoinError>,
-) -> Result<T, JoinError> {
-    match owner {
-        ResultOwner::Other => result,
-        ResultOwner::Caller => {
-            drop_result(meta, result);
-            Err(JoinError::cancelled(meta.id))
-        }
+        Err(JoinError::cancelled(meta.id))
     }
 }
 
@@ -311,8 +294,8 @@ fn deliver<T>(
 /// one from dropping the first panic's payload (that payload is then leaked: its destructor
 /// already failed once). The panic hook has reported each.
 ///
-/// `cancel` relies on it: nothing may unwind between dropping the user's future and setting
-/// `COMPLETE`, or the task future's drop would drop the future again.
+/// `cancel` relies on it: nothing may unwind between dropping the user's future and returning
+/// `Ready`, or the cell's drop of the body would drop the future again.
 #[inline]
 pub(crate) fn contain(f: impl FnOnce()) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {

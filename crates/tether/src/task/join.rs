@@ -4,30 +4,21 @@
 //!
 //! A task's result (`Result<T, JoinError>`) is handed from the task's poll wrapper to its
 //! `JoinHandle` through the task cell (`raw.rs`), which stores it. Dropping it runs user code
-//! (`T`'s destructor, a panic payload's), which may panic; the cell drops a result it still
-//! holds under an abort-on-panic guard (on whatever thread releases its last reference), so
-//! tether makes sure the cell never holds one that needs dropping. Two bits of `TaskMeta::flags` decide, by read-modify-write on one word
-//! (`TaskMeta` rule 2), which side drops it:
+//! (`T`'s destructor, a panic payload's), which may panic.
 //!
-//! 1. **The handle was dropped first** (`DETACHED` set before `COMPLETE`): the poll wrapper,
-//!    which sets `COMPLETE`, drops the result itself and hands the cell a cancelled
-//!    `JoinError` in its place, which has nothing to drop. A panic in the result's destructor
-//!    is caught there and reported to the runtime's failure policy (with the task's id, name
-//!    and spawn location) as an output-drop failure.
-//! 2. **The result was decided first** (`COMPLETE` set before `DETACHED`): the result is in the
-//!    cell or about to be (the cell stores it right after the poll wrapper returns). The
-//!    handle's destructor, which sets `DETACHED`, waits for the store (rule 3), takes the result
-//!    out of the cell and drops it the same way: caught and reported.
-//! 3. **`COMPLETE` means the output is at hand.** When the handle is alive, the completing
-//!    thread, between setting `COMPLETE` and the cell marking the task completed, runs no user
-//!    code and waits for nobody: it returns from the poll wrapper, the cell drops the wrapper
-//!    (whose user future is already gone; this removes the registry entry, under the registry
-//!    lock, which is never held while waiting) and stores the output. A `JoinHandle` that sees
-//!    `COMPLETE` but not yet the output (in `poll` or its destructor) waits for that store
-//!    (`wait_stored`, a yielding spin), so `is_finished` returns true on `COMPLETE` and a `poll`
-//!    after it returns `Ready` without waiting for a wake-up. The registry entry goes after
-//!    `COMPLETE` (registry rule 2), so [`AbortHandle::is_finished`] gives the same guarantee.
-//! 4. **An awaited output is the caller's.** Once `poll` returned `Ok(output)`, the value is the
+//! 1. **Whoever comes second drops a result nobody takes.** The cell's state word decides
+//!    between the task's completion and the handle's drop (`raw.rs` rule 5): a handle dropped
+//!    after the task completed drops the result; a task that completes after its handle was
+//!    dropped drops it right after storing it. Either way through [`drop_result`] (the poll
+//!    wrapper's `Body::drop_output`): a panic in the result's destructor is caught and reported
+//!    to the runtime's failure policy (with the task's id, name and spawn location) as an
+//!    output-drop failure. The cell itself never drops a result, so no user code runs where a
+//!    task's last reference happens to go (a waker dropped in another task's poll).
+//! 2. **Finished means the output is at hand.** `is_finished` is the cell's `COMPLETE` (or
+//!    `CLOSED`), set once the output is stored, so a `poll` after it returns `Ready` without
+//!    waiting for a wake-up. [`AbortHandle::is_finished`] gives the same guarantee: it reads the
+//!    same word.
+//! 3. **An awaited output is the caller's.** Once `poll` returned `Ok(output)`, the value is the
 //!    caller's like any other: a panic in its destructor unwinds where the caller drops it, and
 //!    the failure policy is not involved.
 
@@ -41,7 +32,7 @@ use std::task::{Context, Poll, Waker};
 
 use std::ptr::NonNull;
 
-use crate::task::meta::{ResultOwner, TaskMeta};
+use crate::task::meta::TaskMeta;
 use crate::task::Id;
 
 /// The handle to a task cell's output (`raw.rs`).
@@ -90,11 +81,11 @@ union MetaOrId {
     id: Id,
 }
 
-// SAFETY: the handle owns a `FallibleTask`, which is `Send` when `T` is, and shares a `TaskMeta`,
+// SAFETY: the handle owns a `raw::Task`, which is `Send` when `T` is, and shares a `TaskMeta`,
 // which is `Sync` (atomics, an `Arc` of `Sync` state, and immutable fields).
 unsafe impl<T: Send> Send for JoinHandle<T> {}
-// SAFETY: `&JoinHandle` only reads the `TaskMeta` (`Sync`) and calls `FallibleTask::is_finished`
-// (`FallibleTask` is `Sync`).
+// SAFETY: `&JoinHandle` only reads the `TaskMeta` (`Sync`) and calls `raw::Task::is_finished` and
+// `wake_by_ref` (`raw::Task` is `Sync`).
 unsafe impl<T: Send> Sync for JoinHandle<T> {}
 
 impl<T> JoinHandle<T> {
@@ -126,7 +117,7 @@ impl<T> JoinHandle<T> {
         self.raw.as_ref()?;
         // SAFETY: while `raw` is `Some`, `at` is the metadata (`new`; `poll_result` replaces it
         // with the id only as it sets `raw` to `None`). The cell keeps a task's metadata alive
-        // (in place, in the task allocation) as long as its `Task`/`FallibleTask` handle
+        // (in place, in the task allocation) as long as its `Task` handle
         // exists (`raw.rs` rule 1), and `raw` holds that handle.
         Some(unsafe { self.at.meta.as_ref() })
     }
@@ -205,23 +196,9 @@ impl<T> JoinHandle<T> {
     /// [`JoinError`]) at once.
     pub fn is_finished(&self) -> bool {
         match &self.raw {
-            // Rule 3: `COMPLETE` is enough, the output is at hand.
-            Some(raw) => raw.is_finished() || self.meta().is_some_and(TaskMeta::is_complete),
+            // Rule 2: the output is at hand.
+            Some(raw) => raw.is_finished(),
             None => true,
-        }
-    }
-}
-
-/// Rule 3: waits for the cell to store the output of a task whose result is decided
-/// (`COMPLETE`); the completing thread is a few instructions away from it.
-fn wait_stored<T>(raw: &RawTask<T>) {
-    let mut spins = 0u32;
-    while !raw.is_finished() {
-        if spins < 64 {
-            std::hint::spin_loop();
-            spins += 1;
-        } else {
-            std::thread::yield_now();
         }
     }
 }
@@ -257,13 +234,7 @@ impl<T> JoinHandle<T> {
         // SAFETY: `raw` holds the task, which keeps its metadata alive (see `meta()`), until
         // it is set to `None` below, after the last use of `meta`.
         let meta = unsafe { meta.as_ref() };
-        let mut polled = Pin::new(&mut *raw).poll(cx);
-        if polled.is_pending() && meta.is_complete() {
-            // Rule 3: the output is being stored right now.
-            wait_stored(raw);
-            polled = Pin::new(raw).poll(cx);
-        }
-        match polled {
+        match Pin::new(&mut *raw).poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(out) => {
                 let id = meta.id;
@@ -305,32 +276,6 @@ impl<T> Future for JoinHandle<T> {
     }
 }
 
-impl<T> Drop for JoinHandle<T> {
-    fn drop(&mut self) {
-        let Some(mut raw) = self.raw.take() else {
-            return;
-        };
-        // SAFETY: `raw` was `Some`, so `at` is the metadata, and `raw` holds the task until the
-        // end of this function, which keeps it alive (see `meta()`).
-        let meta = unsafe { self.at.meta.as_ref() };
-        match meta.mark_detached() {
-            // Rule 1: the task drops its result itself when it completes.
-            ResultOwner::Other => raw.detach(),
-            ResultOwner::Caller => {
-                // Rule 2: the result is ours to drop; take it out of the cell (rule 3: it is
-                // there, or about to be).
-                wait_stored(&raw);
-                let mut cx = Context::from_waker(Waker::noop());
-                if let Poll::Ready(Some(result)) = Pin::new(&mut raw).poll(&mut cx) {
-                    drop_result(meta, result);
-                }
-                // Nothing left in the cell to drop.
-                raw.detach();
-            }
-        }
-    }
-}
-
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
@@ -355,15 +300,10 @@ unsafe impl Send for AbortHandle {}
 unsafe impl Sync for AbortHandle {}
 
 impl AbortHandle {
-    fn meta(&self) -> Option<&TaskMeta> {
-        // SAFETY: the waker beside it keeps the task's allocation, and its metadata, alive.
-        self.task.as_ref().map(|(_, meta)| unsafe { meta.as_ref() })
-    }
-
     /// Asks the task to stop, as [`JoinHandle::abort`] does. Does nothing if it finished.
     pub fn abort(&self) {
         if let Some((task, meta)) = &self.task {
-            // SAFETY: as in `meta`.
+            // SAFETY: the waker beside it keeps the task's allocation, and its metadata, alive.
             let meta = unsafe { meta.as_ref() };
             if !meta.is_unregistered() {
                 meta.request_cancel();
@@ -377,7 +317,12 @@ impl AbortHandle {
     /// Once it returns true, the task's output (or its [`JoinError`]) is available to its
     /// [`JoinHandle`] at once: awaiting the handle does not wait for a wake-up.
     pub fn is_finished(&self) -> bool {
-        self.meta().is_none_or(TaskMeta::is_unregistered)
+        match &self.task {
+            // SAFETY: the waker is a task waker (`JoinHandle::abort_handle`), whose reference
+            // keeps the cell alive. Rule 2.
+            Some((waker, _)) => unsafe { crate::task::raw::waker_is_finished(waker) },
+            None => true,
+        }
     }
 
     /// The id of the task.
@@ -769,10 +714,12 @@ mod tests {
         }
     }
 
-    /// Rule 3: the thread completing the task is held right after the task left the registry
-    /// (so `AbortHandle::is_finished` is true) and before the cell marks it completed. A
-    /// current-thread runtime driven on its own thread, so that the test needs no
-    /// multi-thread runtime (and runs under the library's Miri settings).
+    /// Rule 2: the thread completing the task is held right after the task left the registry,
+    /// before the cell stores its output: neither handle says the task finished yet (an
+    /// `AbortHandle` used to, from the registry's flag, while the output was still on its way).
+    /// Once released, both do, and a poll gets the output without a wake-up. A current-thread
+    /// runtime driven on its own thread, so that the test needs no multi-thread runtime (and
+    /// runs under the library's Miri settings).
     #[test]
     fn abort_handle_is_finished_only_once_the_output_is_at_hand() {
         let rt = crate::runtime::Builder::new_current_thread()
@@ -791,32 +738,36 @@ mod tests {
             }
         }));
         let mut release = Release(Some(release_tx));
+        let (done_tx, done_rx) = channel::<()>();
         let driver = std::thread::spawn(move || {
             rt.block_on(async {
                 for _ in 0..3 {
                     crate::task::yield_now().await;
                 }
             });
+            let _ = done_tx.send(());
+            // Keep the runtime until the test is done with the handles.
+            rt
         });
         left_rx
             .recv_timeout(BOUND)
             .expect("the task completed and left the registry");
-        assert!(abort.is_finished());
         assert!(
-            h.is_finished(),
-            "AbortHandle::is_finished said true, but the JoinHandle has no output yet"
+            !abort.is_finished(),
+            "AbortHandle::is_finished said true before the output was stored"
         );
-        // A poll now gets the output without a wake-up (it waits for the store, which the
-        // driver makes once released).
-        let poller = std::thread::spawn(move || {
-            let mut h = h;
-            Pin::new(&mut h).poll(&mut Context::from_waker(Waker::noop()))
-        });
+        assert!(!h.is_finished());
         release.now();
-        match poller.join().unwrap() {
+        done_rx
+            .recv_timeout(BOUND)
+            .expect("the driver finished its block_on");
+        assert!(abort.is_finished());
+        assert!(h.is_finished());
+        let mut h = h;
+        match Pin::new(&mut h).poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(Ok(v)) => assert_eq!(v, 42),
             other => panic!("the first poll after is_finished gave {other:?}"),
         }
-        driver.join().unwrap();
+        drop(driver.join().unwrap());
     }
 }

@@ -16,7 +16,7 @@
 //!    (`Group::JoinSet` in `task/cell.rs`), so it cannot have finished yet; each later poll of
 //!    the handle that finds the task unfinished registers it again. The task cell (`raw.rs`)
 //!    wakes the registered waker once, when the task finishes or is cancelled, after its output
-//!    is stored (or, for `COMPLETE`, about to be: `join.rs` rule 3, which the poll waits for).
+//!    is stored (`raw.rs` rule 3).
 //! 2. **A finished task queues its key.** Its entry waker pushes the key onto the ready list
 //!    under the lock, takes the set's waker there, and wakes it after releasing the lock.
 //! 3. **The set takes keys in batches and polls only those.** It swaps the whole ready list with

@@ -10,9 +10,8 @@
 //! 2. `flags`: each bit only ever goes from 0 to 1, by a read-modify-write.
 //!    - `CANCEL_REQUESTED` is set by `JoinHandle::abort` (or a scope's hard drop, or shutdown)
 //!      from any thread and read by the task's own poll wrapper.
-//!    - `COMPLETE` is set by the poll wrapper when the task's result is decided, before it
-//!      returns that result to the cell; `DETACHED` by the `JoinHandle`'s destructor. Which of
-//!      the two came first decides who drops the result (`join.rs`, rules 1 and 2).
+//!    - `UNREGISTERED` is set when the task leaves the registry, `SHUTDOWN_WOKEN` when a
+//!      shutdown wakes it from there (once).
 //! 3. `polls` and `poll_ticks` are written only by the task's poll wrapper and `wakes` only by
 //!    its schedule function. The cell runs at most one poll and one schedule call of a task at
 //!    a time and orders them (its state word), so each has one writer at a time: a relaxed load
@@ -119,15 +118,10 @@ impl fmt::Display for Id {
 
 /// Set once `abort` (or a runtime shutdown) asked the task to stop (rule 2).
 pub(crate) const CANCEL_REQUESTED: u8 = 1;
-/// Set once the task's result is decided: it is being stored for the `JoinHandle`, or was
-/// dropped by the task because the handle was gone (rule 2).
-const COMPLETE: u8 = 2;
-/// Set once the task's `JoinHandle` is dropped (rule 2).
-const DETACHED: u8 = 4;
 /// Set once the task left the registry (rule 2).
-const UNREGISTERED: u8 = 8;
+const UNREGISTERED: u8 = 2;
 /// Set once a shutdown woke the task from the registry (rule 2).
-const SHUTDOWN_WOKEN: u8 = 16;
+const SHUTDOWN_WOKEN: u8 = 4;
 
 /// A task's name and spawn location in one word: a `&'static Location` (low bit clear) for an
 /// unnamed task, or (low bit set) a pointer from `Arc::into_raw` to the name and the location
@@ -310,7 +304,7 @@ pub(crate) struct TaskMeta {
     origin: Origin,
     /// The task's neighbours in its registry list (rule 1; `registry.rs`).
     pub(crate) links: UnsafeCell<Links>,
-    /// `CANCEL_REQUESTED`, `COMPLETE`, `DETACHED`, `UNREGISTERED`, `SHUTDOWN_WOKEN` (rule 2).
+    /// `CANCEL_REQUESTED`, `UNREGISTERED`, `SHUTDOWN_WOKEN` (rule 2).
     flags: AtomicU8,
     /// The registry shard a root task is entered in (registry rule 1; unused for a scope's
     /// child, which is entered in its scope's list), and `BLOCKING` for a blocking job:
@@ -387,15 +381,12 @@ impl TaskMeta {
         self.scope.as_ref().is_none_or(|t| t.is_join_set())
     }
 
-    /// What a poll of the task's future starts with, from one load of the flags: its result is
-    /// decided (`COMPLETE`: the future is gone, it must not be polled), or cancellation was
-    /// requested, or neither.
+    /// What a poll of the task's future starts with, from one load of the flags: cancellation
+    /// was requested, or not.
     #[inline]
     pub(crate) fn poll_start(&self) -> PollStart {
         let flags = self.flags.load(Ordering::Acquire);
-        if flags & COMPLETE != 0 {
-            PollStart::Complete
-        } else if flags & CANCEL_REQUESTED != 0 {
+        if flags & CANCEL_REQUESTED != 0 {
             PollStart::Cancel
         } else {
             PollStart::Run
@@ -477,26 +468,6 @@ impl TaskMeta {
     pub(crate) fn request_cancel(&self) {
         self.flags.fetch_or(CANCEL_REQUESTED, Ordering::AcqRel);
     }
-
-    /// Marks the task's result as decided (rule 2). `Caller` when its `JoinHandle` was already
-    /// dropped: the caller drops the result (`join.rs` rule 1).
-    pub(crate) fn mark_complete(&self) -> ResultOwner {
-        let prev = self.flags.fetch_or(COMPLETE, Ordering::AcqRel);
-        ResultOwner::of(prev & DETACHED != 0)
-    }
-
-    /// Marks the task's `JoinHandle` as dropped (rule 2). `Caller` when the result was already
-    /// decided: the caller takes it from the task and drops it (`join.rs` rule 2).
-    pub(crate) fn mark_detached(&self) -> ResultOwner {
-        let prev = self.flags.fetch_or(DETACHED, Ordering::AcqRel);
-        ResultOwner::of(prev & COMPLETE != 0)
-    }
-
-    /// Whether the task's result is decided (rule 2).
-    #[inline]
-    pub(crate) fn is_complete(&self) -> bool {
-        self.flags.load(Ordering::Acquire) & COMPLETE != 0
-    }
 }
 
 // SAFETY: `TaskMeta` is shared between threads through the task; its only fields that are not
@@ -508,32 +479,10 @@ unsafe impl Send for TaskMeta {}
 
 /// See [`TaskMeta::poll_start`].
 pub(crate) enum PollStart {
-    /// The result is decided.
-    Complete,
     /// Cancellation was requested.
     Cancel,
     /// Poll the future.
     Run,
-}
-
-/// Who drops a task's result, as decided by setting `COMPLETE` or `DETACHED` (rule 2).
-#[must_use]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ResultOwner {
-    /// The caller: the other side set its bit first, so nobody else will touch the result.
-    Caller,
-    /// The other side, which comes later and will see the caller's bit.
-    Other,
-}
-
-impl ResultOwner {
-    fn of(other_side_first: bool) -> ResultOwner {
-        if other_side_first {
-            ResultOwner::Caller
-        } else {
-            ResultOwner::Other
-        }
-    }
 }
 
 #[cfg(test)]
