@@ -17,7 +17,7 @@
 //! failure of an output nobody took. Every payload or error the scope drops is dropped the same
 //! way (state.rs rule 7), and the child still leaves.
 //!
-//! The child leaves before its task is marked `COMPLETE` (`task/cell.rs` rule 3): a
+//! The child leaves before its task's cell is marked `COMPLETE` (`task/raw.rs` rule 3): a
 //! `ScopeTask` that says it is finished belongs to a child that has left, and a `JoinHandle`
 //! never waits on the scope's failure hooks.
 

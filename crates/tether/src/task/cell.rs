@@ -48,7 +48,7 @@ pub(crate) trait Outcome<T> {
     type Output;
 
     /// The future returned `out`, or panicked with it; then its destructor ended with
-    /// `dropped`. Called once, after the future is dropped and before `COMPLETE` is set; a panic
+    /// `dropped`. Called once, after the future is dropped and before the cell marks the task `COMPLETE`; a panic
     /// from it becomes the task's panic.
     fn finished(
         meta: &TaskMeta,
@@ -98,8 +98,9 @@ fn panicked(meta: &TaskMeta, payload: Payload) -> JoinError {
 /// The future stored in a task cell (see the module docs), whose output `K` makes.
 ///
 /// The user's future has no state word of its own beside it (an enum would add one, 8 bytes a
-/// task): it is dropped in place by [`TaskFuture::decide`], in the same step that sets the
-/// task's `COMPLETE` flag, so `COMPLETE` says whether it is gone.
+/// task): it is dropped in place by [`TaskFuture::decide`] (or `cancel`) just before the body
+/// returns `Ready`, so whether the cell drops the body after `Ready` (`drop_in_place`'s
+/// `after_ready`) says whether it is gone.
 pub(crate) struct TaskFuture<F: Future, K: Outcome<F::Output>> {
     /// Pinned with the task future (never moved out of); dropped in place once, by `decide`,
     /// or by `drop_in_place` if the task never completed.
@@ -123,8 +124,9 @@ where
         let current = crate::task::current::enter(meta);
         #[cfg(feature = "tracing")]
         let entered = meta.span.enter();
-        // SAFETY: without `COMPLETE`, `decide` has not dropped the future; this is the task
-        // future's drop, so nothing uses it after this.
+        // SAFETY: the body never returned `Ready` (`after_ready` is false), so `decide` and
+        // `cancel` have not dropped the future; this is the body's drop, so nothing uses it
+        // after this.
         contain(|| unsafe { ManuallyDrop::drop(&mut self.fut) });
         #[cfg(feature = "tracing")]
         drop(entered);
@@ -170,6 +172,11 @@ where
     }
 
     unsafe fn drop_output(output: *mut Result<K::Output, JoinError>, meta: &TaskMeta) {
+        // The output's destructor runs as the task (`task::id()` works in it, as in tokio),
+        // also when the completing thread or the handle's thread drops it.
+        let _current = crate::task::current::enter(meta);
+        #[cfg(feature = "tracing")]
+        let _entered = meta.span.enter();
         // SAFETY: the cell's contract: the output is ours, not used again.
         drop_result(meta, unsafe { output.read() });
     }
@@ -187,7 +194,7 @@ where
             PollStart::Cancel => return Poll::Ready(this.cancel(meta)),
             PollStart::Run => {}
         }
-        // SAFETY: as above; `COMPLETE` is not set, so the future is still there.
+        // SAFETY: as above; the body has not returned `Ready`, so the future is still there.
         let fut = unsafe { Pin::new_unchecked(&mut *this.fut) };
         let _current = crate::task::current::enter(meta);
         #[cfg(feature = "tracing")]

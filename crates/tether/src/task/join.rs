@@ -696,6 +696,45 @@ mod tests {
         assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
     }
 
+    /// Records the task it is dropped in.
+    struct Recorder(Arc<Mutex<Vec<Option<crate::task::Id>>>>);
+
+    impl Drop for Recorder {
+        fn drop(&mut self) {
+            self.0.lock().unwrap().push(crate::task::try_id());
+        }
+    }
+
+    /// Rule 1: an output nobody takes is dropped as its task, whichever side drops it: the
+    /// completing task (its handle was dropped first) or the handle (dropped after the task
+    /// completed), as tokio does.
+    #[test]
+    fn an_output_nobody_takes_is_dropped_as_its_task() {
+        let rt = crate::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let seen: Arc<Mutex<Vec<Option<crate::task::Id>>>> = Arc::default();
+        let s = seen.clone();
+        let ids = rt.block_on(async move {
+            let first = crate::spawn({
+                let s = s.clone();
+                async move { Recorder(s) }
+            });
+            let first_id = first.id();
+            // Dropped before the task runs: the task drops its output when it completes.
+            drop(first);
+            let second = crate::spawn(async move { Recorder(s) });
+            let second_id = second.id();
+            while !second.is_finished() {
+                crate::task::yield_now().await;
+            }
+            // Dropped after the task completed: the handle drops the output.
+            drop(second);
+            (first_id, second_id)
+        });
+        assert_eq!(*seen.lock().unwrap(), vec![Some(ids.0), Some(ids.1)]);
+    }
+
     /// Lets the completing worker go on and removes the hook, also when an assertion fails.
     struct Release(Option<Sender<()>>);
 

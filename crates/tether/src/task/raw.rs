@@ -21,8 +21,8 @@
 //! 1. **References.** The runnable (while the task is scheduled), the `Task` handle (until it is
 //!    dropped), every waker, and the future itself (until it is dropped: the transition to
 //!    `COMPLETE` or `CLOSED` releases it) hold one reference each. The last one to go frees the
-//!    cell, and drops what the stage (an output nobody took) and the awaiter slot still hold; a
-//!    future is never there by then. So a task that waits with no waker anywhere stays alive
+//!    cell, and drops the metadata and what the awaiter slot may still hold; neither a future
+//!    nor an output is there by then (rule 5). So a task that waits with no waker anywhere stays alive
 //!    (tether's registry finds it by its metadata, [`waker_of_meta`], and wakes it at shutdown),
 //!    and whoever can reach its metadata while its future is alive can wake it.
 //! 2. **Scheduling.** `SCHEDULED` is set by whoever creates the one runnable of a task (spawn, or
@@ -40,11 +40,12 @@
 //!    and sets it (compare-and-swap) only while the task is neither complete nor closed; it
 //!    clears it (compare-and-swap, only while neither) before writing another waker. The
 //!    completing side reads the slot only when its own transition saw `AWAITER` set, after which
-//!    the handle never writes it again. So the slot is never written and read at once. The
-//!    handle's drop empties the slot whenever it can (before the task finishes it clears
-//!    `AWAITER` first): a waker left there keeps the awaiting task alive, and two tasks awaiting
-//!    each other would keep each other forever. What is left (the task finished with `AWAITER`
-//!    set) is dropped when the cell is freed.
+//!    the handle never writes it again; having woken it, it clears `AWAITER`, which gives the
+//!    slot back to the handle, or, when the handle was dropped meanwhile (`DETACHED`), takes the
+//!    waker and drops it. The handle's drop takes the waker whenever `AWAITER` is clear (before
+//!    the task finishes, it clears it first). So the slot is never written and read at once,
+//!    and no waker stays in it once the handle is gone: a waker left there would keep the
+//!    awaiting task alive, and two tasks awaiting each other would keep each other forever.
 //! 5. **The output.** Whichever of completion and the handle's drop comes second drops an output
 //!    nobody takes, decided by the one state word: the handle's drop sets `DETACHED` (and
 //!    `CLOSED` if `COMPLETE` is set: the output is there, and it drops it); a completion that
@@ -59,7 +60,8 @@
 //!    ever fires on a bug. The schedule function, the awaiter's wake-up and the drops when the
 //!    cell is freed (the awaiter's waker, the metadata, the schedule function) are not guarded:
 //!    a panic there unwinds after a finished transition and can leak a reference (so the cell),
-//!    never free or reuse anything early.
+//!    never free or reuse anything early. A waker taken out of the slot is dropped only after
+//!    the taker released its reference, and a replaced one only once the slot holds the new.
 //!
 //! The loom models below check the state word's protocol; the slot and the stage are
 //! `std::cell::UnsafeCell`s, which loom does not see: Miri's race detector checks those accesses
@@ -461,17 +463,20 @@ impl<M> Runnable<M> {
                     Err(actual) => state = actual,
                 }
             }
+            let mut leftover = None;
             if state & DETACHED != 0 {
                 // SAFETY: rule 5: complete and closed by us with the handle gone: the output
                 // is ours alone; the runnable's reference keeps the cell.
                 abort_on_unwind(|| unsafe { (header.vtable.drop_output)(ptr.cast()) });
             } else if state & AWAITER != 0 {
-                // SAFETY: rule 4: with `AWAITER` seen set by our transition, the handle no
-                // longer writes the slot.
-                notify_awaiter(header);
+                // Rule 4: with `AWAITER` seen set by our transition, the handle no longer
+                // writes the slot.
+                leftover = notify_awaiter(header);
             }
             // SAFETY: the runnable's reference, released.
             unsafe { drop_ref(ptr) };
+            // A waker's destructor is user code: after the cell is settled.
+            drop(leftover);
             return false;
         }
         loop {
@@ -524,22 +529,35 @@ impl<M> Drop for Runnable<M> {
                 Err(actual) => state = actual,
             }
         }
-        if state & AWAITER != 0 {
-            notify_awaiter(header);
-        }
+        let leftover = if state & AWAITER != 0 {
+            notify_awaiter(header)
+        } else {
+            None
+        };
         // SAFETY: the runnable's reference, released.
         unsafe { drop_ref(ptr) };
+        drop(leftover);
     }
 }
 
-/// Wakes the awaiter's waker by reference.
+/// Wakes the awaiter's waker by reference, then gives the slot back (rule 4): clears
+/// `AWAITER`, and if the handle was dropped meanwhile (`DETACHED`, which then left the slot to
+/// us), returns the waker for the caller to drop once it is done with the cell.
 ///
 /// Only called by the side whose transition to `COMPLETE` or `CLOSED` saw `AWAITER` set (rule
 /// 4), so the handle does not write the slot any more.
-fn notify_awaiter<M>(header: &Header<M>) {
-    // SAFETY: rule 4: the slot is only read from now on (the cell frees it).
+fn notify_awaiter<M>(header: &Header<M>) -> Option<Waker> {
+    // SAFETY: rule 4: the handle does not write the slot while `AWAITER` is set.
     if let Some(waker) = unsafe { &*header.awaiter.get() } {
         waker.wake_by_ref();
+    }
+    let old = header.state.fetch_and(!AWAITER, Ordering::AcqRel);
+    if old & DETACHED != 0 {
+        // SAFETY: the handle's drop saw `AWAITER` set on a finished task and left the slot
+        // alone; nobody else touches it.
+        unsafe { (*header.awaiter.get()).take() }
+    } else {
+        None
     }
 }
 
@@ -621,7 +639,9 @@ impl<T, M> Future for Task<T, M> {
                 // Rule 4: the slot is ours while `AWAITER` is clear.
                 // SAFETY: as just said; the completing side reads it only after seeing
                 // `AWAITER`, which we set below, after this write (release).
-                unsafe { *header.awaiter.get() = Some(cx.waker().clone()) };
+                // The old waker is dropped (user code) once the slot holds the new one.
+                let old = unsafe { (*header.awaiter.get()).replace(cx.waker().clone()) };
+                drop(old);
                 match header.state.compare_exchange(
                     state,
                     state | AWAITER,
@@ -688,14 +708,19 @@ impl<T, M> Drop for Task<T, M> {
             // SAFETY: complete and now closed by us: the output is ours alone.
             abort_on_unwind(|| unsafe { (header.vtable.drop_output)(ptr.cast()) });
         }
-        if state & (COMPLETE | CLOSED) == 0 || state & AWAITER == 0 {
+        let leftover = if state & (COMPLETE | CLOSED) == 0 || state & AWAITER == 0 {
             // Rule 4: `AWAITER` is clear (we cleared it before the task finished, or the
-            // finishing side saw it clear), so the finishing side does not read the slot.
+            // finishing side gave the slot back), so the finishing side does not touch the slot.
             // SAFETY: as just said, the slot is ours.
-            drop(unsafe { (*header.awaiter.get()).take() });
-        }
+            unsafe { (*header.awaiter.get()).take() }
+        } else {
+            // The finishing side is waking it; it takes it (`notify_awaiter`).
+            None
+        };
         // SAFETY: the handle's reference, released.
         unsafe { drop_ref(ptr) };
+        // A waker's destructor is user code: after the cell is settled.
+        drop(leftover);
     }
 }
 
@@ -1251,6 +1276,104 @@ mod tests {
         assert_eq!(freed.load(Ordering::SeqCst), 1, "the cell is freed");
     }
 
+    /// Rule 4: two tasks that awaited each other's handles, kept outside their futures, and
+    /// finished another way: once the handles are dropped, both cells are freed (the completing
+    /// side gives the slot back after waking it, so no waker stays in a finished task's slot).
+    #[test]
+    fn tasks_that_awaited_each_other_are_freed_when_their_handles_go_later() {
+        let queue = MetaQueue::default();
+        let freed = Arc::new(AtomicUsize::new(0));
+        let handles: Rc<RefCell<Vec<PeerHandle>>> = Rc::default();
+        // Each task polls the handle in `watch` once (registering its waker there) and
+        // finishes at its second poll, leaving the handle where it is.
+        let watcher = |watch: Rc<RefCell<Vec<PeerHandle>>>, i: usize| {
+            let mut first = true;
+            std::future::poll_fn(move |cx| {
+                if std::mem::take(&mut first) {
+                    let mut hs = watch.borrow_mut();
+                    assert!(Pin::new(&mut hs[i]).poll(cx).is_pending());
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Poll::Ready(())
+            })
+        };
+        let (ra, ta) = spawn_counted(watcher(handles.clone(), 1), &queue, &freed);
+        let (rb, tb) = spawn_counted(watcher(handles.clone(), 0), &queue, &freed);
+        handles.borrow_mut().extend([ta, tb]);
+        // A's waker goes into B's slot, B's into A's; both are woken by themselves and finish.
+        ra.run();
+        rb.run();
+        loop {
+            let next = queue.borrow_mut().pop_front();
+            let Some(r) = next else { break };
+            r.run();
+        }
+        assert_eq!(freed.load(Ordering::SeqCst), 0, "the handles keep both");
+        handles.borrow_mut().clear();
+        assert_eq!(freed.load(Ordering::SeqCst), 2, "both cells freed");
+    }
+
+    /// Rule 6: a waker whose destructor panics, taken back by a dropped handle, does not keep
+    /// the cell: the handle releases its reference first.
+    #[test]
+    fn a_panicking_awaiter_destructor_does_not_leak_the_cell() {
+        struct PanicOnDrop;
+        impl Wake for PanicOnDrop {
+            fn wake(self: Arc<Self>) {}
+        }
+        impl Drop for PanicOnDrop {
+            fn drop(&mut self) {
+                panic!("waker destructor panicked");
+            }
+        }
+        let queue = MetaQueue::default();
+        let freed = Arc::new(AtomicUsize::new(0));
+        let (runnable, mut task) = spawn_counted(async {}, &queue, &freed);
+        let waker = Waker::from(Arc::new(PanicOnDrop));
+        assert!(Pin::new(&mut task)
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+        // The slot's is the last reference to the waker.
+        drop(waker);
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(task)));
+        assert!(dropped.is_err(), "the waker's destructor panicked");
+        assert!(!runnable.run());
+        assert_eq!(freed.load(Ordering::SeqCst), 1, "the cell is freed");
+    }
+
+    /// Rule 4, for Miri's race detector: the handle registers its waker and is dropped while
+    /// the task completes on another thread (the slot is taken by exactly one side).
+    #[test]
+    fn a_handle_dropped_while_the_task_completes_leaves_no_waker_behind() {
+        for _ in 0..if cfg!(miri) { 20 } else { 2000 } {
+            let freed = Arc::new(AtomicUsize::new(0));
+            let gate = Arc::new(AtomicUsize::new(0));
+            let g = gate.clone();
+            let fut = std::future::poll_fn(move |_| {
+                if g.load(Ordering::Acquire) == 0 {
+                    Poll::Pending
+                } else {
+                    Poll::Ready(())
+                }
+            });
+            // SAFETY: the future is `Send`; nothing is borrowed.
+            let (runnable, mut task) =
+                unsafe { spawn_unchecked(MetaDrop(freed.clone()), move || Plain(fut), |_, _| {}) };
+            let count = Arc::new(Count::default());
+            let waker = Waker::from(count.clone());
+            assert!(Pin::new(&mut task)
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending());
+            gate.store(1, Ordering::Release);
+            let runner = std::thread::spawn(move || assert!(!runnable.run()));
+            drop(task);
+            runner.join().unwrap();
+            assert_eq!(freed.load(Ordering::SeqCst), 1, "the cell is freed");
+            assert_eq!(Arc::strong_count(&count), 2, "the slot's waker was dropped");
+        }
+    }
+
     /// Rule 4, for Miri's race detector (which sees the slot, unlike loom): the handle polls
     /// with alternating wakers, clearing and rewriting the awaiter slot, while the task
     /// completes on another thread.
@@ -1480,6 +1603,26 @@ mod loom_tests {
             drop(task);
             runner.join().unwrap();
             assert_eq!(drops.load(std::sync::atomic::Ordering::SeqCst), 1);
+        });
+    }
+
+    /// Rules 4 and 5: the handle registers its waker and is then dropped while the task
+    /// completes on another thread: the output is dropped once and the cell freed once.
+    #[test]
+    fn loom_a_handle_with_an_awaiter_dropped_during_completion() {
+        loom::model(|| {
+            // SAFETY: as in `spawn_waiting`.
+            let (runnable, mut task) =
+                unsafe { spawn_unchecked((), move || Plain(async { 4u32 }), |_, _| {}) };
+            let waker = Waker::from(std::sync::Arc::new(Unpark(thread::current())));
+            assert!(Pin::new(&mut task)
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending());
+            let runner = thread::spawn(move || {
+                runnable.run();
+            });
+            drop(task);
+            runner.join().unwrap();
         });
     }
 

@@ -665,7 +665,7 @@ mod tests {
     }
 
     #[test]
-    fn an_abort_handle_sees_the_task_leave_the_registry() {
+    fn an_aborted_detached_task_leaves_the_registry_and_its_abort_handle_says_finished() {
         let rt = crate::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
