@@ -1201,6 +1201,15 @@ mod tests {
         }
     }
 
+    /// Runs what `queue` holds until it is empty.
+    fn run_all(queue: &MetaQueue) {
+        loop {
+            let next = queue.borrow_mut().pop_front();
+            let Some(r) = next else { break };
+            r.run();
+        }
+    }
+
     /// A task that awaits the handle it finds in `other` at its first poll, and leaves its
     /// waker in `parked` then; its second poll ends it (dropping the handle) unless the
     /// handle's task finished first.
@@ -1248,11 +1257,7 @@ mod tests {
         assert!(!rb.run());
         // A ends on its own, dropping B's handle while B still runs.
         a_parked.borrow_mut().take().unwrap().wake();
-        loop {
-            let next = queue.borrow_mut().pop_front();
-            let Some(r) = next else { break };
-            r.run();
-        }
+        run_all(&queue);
         drop(b_parked.borrow_mut().take());
         assert_eq!(freed.load(Ordering::SeqCst), 2, "both cells freed");
     }
@@ -1268,11 +1273,7 @@ mod tests {
         *own.borrow_mut() = Some(t);
         assert!(!r.run());
         parked.borrow_mut().take().unwrap().wake();
-        loop {
-            let next = queue.borrow_mut().pop_front();
-            let Some(r) = next else { break };
-            r.run();
-        }
+        run_all(&queue);
         assert_eq!(freed.load(Ordering::SeqCst), 1, "the cell is freed");
     }
 
@@ -1304,11 +1305,7 @@ mod tests {
         // A's waker goes into B's slot, B's into A's; both are woken by themselves and finish.
         ra.run();
         rb.run();
-        loop {
-            let next = queue.borrow_mut().pop_front();
-            let Some(r) = next else { break };
-            r.run();
-        }
+        run_all(&queue);
         assert_eq!(freed.load(Ordering::SeqCst), 0, "the handles keep both");
         handles.borrow_mut().clear();
         assert_eq!(freed.load(Ordering::SeqCst), 2, "both cells freed");
