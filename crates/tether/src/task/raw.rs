@@ -279,6 +279,9 @@ fn raw_waker<M>(ptr: NonNull<Header<M>>) -> RawWaker {
     RawWaker::new(ptr.as_ptr() as *const (), &Header::<M>::WAKER)
 }
 
+// The waker vtable's functions. Safety (each): `data` is the header of a live task cell with
+// metadata `M`, for which the waker holds one reference (released by `wake` and `drop`).
+
 unsafe fn waker_clone<M>(data: *const ()) -> RawWaker {
     // SAFETY: a waker's data is a non-null pointer to a live cell; the waker being cloned holds
     // a reference.
@@ -746,6 +749,11 @@ where
         // a raw projection, no reference made.
         unsafe { UnsafeCell::raw_get(ptr::addr_of!((*cell).stage)) }
     }
+
+    // The `Vtable`'s functions. Safety (each): `ptr` is the address of a live `Cell<M, F, S>`,
+    // for which the caller holds a reference, and the rule the function's `Vtable` entry names
+    // holds (the stage's owner polls or drops the future; the output's owner drops it; the
+    // last reference frees the cell).
 
     unsafe fn schedule(ptr: NonNull<()>, info: ScheduleInfo) {
         let cell = ptr.as_ptr() as *const Self;
