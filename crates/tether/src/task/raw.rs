@@ -230,6 +230,18 @@ impl<M> Header<M> {
         unsafe { ptr.as_ref() }
     }
 
+    /// Changes the state word to `f` of it (a compare-and-swap loop, acquire-release); returns
+    /// the state it replaced, which is what `f` was given last.
+    #[inline]
+    fn update(&self, f: impl Fn(usize) -> usize) -> usize {
+        match self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| Some(f(s)))
+        {
+            Ok(old) | Err(old) => old,
+        }
+    }
+
     /// The waker vtable of tasks with metadata `M`.
     const WAKER: RawWakerVTable = RawWakerVTable::new(
         waker_clone::<M>,
@@ -447,25 +459,16 @@ impl<M> Runnable<M> {
         let mut cx = Context::from_waker(&waker);
         // SAFETY: `RUNNING` is ours: the stage holds the future and only we touch it.
         let ready = abort_on_unwind(|| unsafe { (header.vtable.poll)(ptr.cast(), &mut cx) });
-        let mut state = header.state.load(Ordering::Acquire);
         if ready {
             // Rule 3; the future's reference goes with it (rule 1); with the handle gone, the
             // output is ours to drop (rule 5).
-            loop {
+            let state = header.update(|state| {
                 let mut new = ((state & !(RUNNING | SCHEDULED)) | COMPLETE) - REF_ONE;
                 if state & DETACHED != 0 {
                     new |= CLOSED;
                 }
-                match header.state.compare_exchange_weak(
-                    state,
-                    new,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => break,
-                    Err(actual) => state = actual,
-                }
-            }
+                new
+            });
             let mut leftover = None;
             if state & DETACHED != 0 {
                 // SAFETY: rule 5: complete and closed by us with the handle gone: the output
@@ -482,18 +485,7 @@ impl<M> Runnable<M> {
             drop(leftover);
             return false;
         }
-        loop {
-            let new = state & !RUNNING;
-            match header.state.compare_exchange_weak(
-                state,
-                new,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => break,
-                Err(actual) => state = actual,
-            }
-        }
+        let state = header.update(|state| state & !RUNNING);
         if state & SCHEDULED != 0 {
             let info = ScheduleInfo {
                 woken_while_running: true,
@@ -518,20 +510,8 @@ impl<M> Drop for Runnable<M> {
         let header = unsafe { Header::of(ptr) };
         // SAFETY: the runnable is ours, so the stage holds the future and only we touch it.
         abort_on_unwind(|| unsafe { (header.vtable.drop_future)(ptr.cast()) });
-        let mut state = header.state.load(Ordering::Acquire);
-        loop {
-            // The future's reference goes with it (rule 1).
-            let new = ((state & !SCHEDULED) | CLOSED) - REF_ONE;
-            match header.state.compare_exchange_weak(
-                state,
-                new,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => break,
-                Err(actual) => state = actual,
-            }
-        }
+        // The future's reference goes with it (rule 1).
+        let state = header.update(|state| ((state & !SCHEDULED) | CLOSED) - REF_ONE);
         let leftover = if state & AWAITER != 0 {
             notify_awaiter(header)
         } else {
@@ -685,28 +665,19 @@ impl<T, M> Drop for Task<T, M> {
         let ptr = self.ptr;
         // SAFETY: the handle holds a reference until the end of this function.
         let header = unsafe { Header::of(ptr) };
-        let mut state = header.state.load(Ordering::Acquire);
         // Rule 5: an output that is there and not taken is the handle's to drop; one still to
         // come is the completing side's. Rule 4: before the task finishes, the handle takes its
         // waker back (`AWAITER` cleared), or a waker left in the slot would keep the awaiting
         // task alive, and two tasks that await each other would keep each other forever.
-        loop {
+        let state = header.update(|state| {
             let mut new = state | DETACHED;
             match state & (COMPLETE | CLOSED) {
                 COMPLETE => new |= CLOSED,
                 0 => new &= !AWAITER,
                 _ => {}
             }
-            match header.state.compare_exchange_weak(
-                state,
-                new,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => break,
-                Err(actual) => state = actual,
-            }
-        }
+            new
+        });
         if state & (COMPLETE | CLOSED) == COMPLETE {
             // SAFETY: complete and now closed by us: the output is ours alone.
             abort_on_unwind(|| unsafe { (header.vtable.drop_output)(ptr.cast()) });
@@ -1245,6 +1216,27 @@ mod tests {
         })
     }
 
+    /// A task running [`peer`], with the slot it takes its handle to await from and the slot
+    /// its first poll parks its waker in.
+    struct Peer {
+        runnable: Runnable<MetaDrop>,
+        handle: PeerHandle,
+        other: Rc<RefCell<Option<PeerHandle>>>,
+        parked: Rc<RefCell<Option<Waker>>>,
+    }
+
+    fn spawn_peer(queue: &MetaQueue, freed: &Arc<AtomicUsize>) -> Peer {
+        let (other, parked) = (Rc::default(), Rc::default());
+        let (runnable, handle) =
+            spawn_counted(peer(Rc::clone(&other), Rc::clone(&parked)), queue, freed);
+        Peer {
+            runnable,
+            handle,
+            other,
+            parked,
+        }
+    }
+
     /// Rule 4: two tasks that await each other's handles, one of which ends on its own: both
     /// cells are freed (the handle dropped before its task finished took its waker back; a
     /// waker left in each other's slots kept both forever).
@@ -1252,21 +1244,16 @@ mod tests {
     fn two_tasks_awaiting_each_other_are_both_freed() {
         let queue = MetaQueue::default();
         let freed = Arc::new(AtomicUsize::new(0));
-        let a_other: Rc<RefCell<Option<PeerHandle>>> = Rc::default();
-        let b_other: Rc<RefCell<Option<PeerHandle>>> = Rc::default();
-        let a_parked: Rc<RefCell<Option<Waker>>> = Rc::default();
-        let b_parked: Rc<RefCell<Option<Waker>>> = Rc::default();
-        let (ra, ta) = spawn_counted(peer(a_other.clone(), a_parked.clone()), &queue, &freed);
-        let (rb, tb) = spawn_counted(peer(b_other.clone(), b_parked.clone()), &queue, &freed);
-        *a_other.borrow_mut() = Some(tb);
-        *b_other.borrow_mut() = Some(ta);
+        let (a, b) = (spawn_peer(&queue, &freed), spawn_peer(&queue, &freed));
+        *a.other.borrow_mut() = Some(b.handle);
+        *b.other.borrow_mut() = Some(a.handle);
         // A's waker goes into B's slot, B's into A's.
-        assert!(!ra.run());
-        assert!(!rb.run());
+        assert!(!a.runnable.run());
+        assert!(!b.runnable.run());
         // A ends on its own, dropping B's handle while B still runs.
-        a_parked.borrow_mut().take().unwrap().wake();
+        a.parked.borrow_mut().take().unwrap().wake();
         run_all(&queue);
-        drop(b_parked.borrow_mut().take());
+        drop(b.parked.borrow_mut().take());
         assert_eq!(freed.load(Ordering::SeqCst), 2, "both cells freed");
     }
 
@@ -1275,12 +1262,10 @@ mod tests {
     fn a_task_awaiting_its_own_handle_is_freed() {
         let queue = MetaQueue::default();
         let freed = Arc::new(AtomicUsize::new(0));
-        let own: Rc<RefCell<Option<PeerHandle>>> = Rc::default();
-        let parked: Rc<RefCell<Option<Waker>>> = Rc::default();
-        let (r, t) = spawn_counted(peer(own.clone(), parked.clone()), &queue, &freed);
-        *own.borrow_mut() = Some(t);
-        assert!(!r.run());
-        parked.borrow_mut().take().unwrap().wake();
+        let a = spawn_peer(&queue, &freed);
+        *a.other.borrow_mut() = Some(a.handle);
+        assert!(!a.runnable.run());
+        a.parked.borrow_mut().take().unwrap().wake();
         run_all(&queue);
         assert_eq!(freed.load(Ordering::SeqCst), 1, "the cell is freed");
     }
