@@ -1,9 +1,10 @@
 //! One place the crate takes its synchronization primitives from, and the one way it locks.
 //!
 //! The atomics, `Mutex`, `Condvar`, `RwLock` and `Arc` of the runtime's shared state come from
-//! [`sync`] here, so that a loom build (`RUSTFLAGS="--cfg tether_loom"`, which compiles the
-//! `loom_tests` models of the modules with lock-free protocols) swaps in loom's model-checked
-//! versions without touching the modules that use them. Every mutex is taken with [`lock`] (or
+//! [`sync`] here (and [`cell::UnsafeCell`] for the registry's links), so that a loom build
+//! (`RUSTFLAGS="--cfg tether_loom"`, which compiles the `loom_tests` models of the modules with
+//! lock-free protocols) swaps in loom's model-checked versions without touching the modules
+//! that use them. Every mutex is taken with [`lock`] (or
 //! [`try_lock`]), which ignores poisoning.
 //!
 //! Code uses `std::sync` directly only where loom cannot stand in, and says why where it does:
@@ -25,7 +26,8 @@ pub(crate) mod sync {
 
     pub(crate) mod atomic {
         pub(crate) use std::sync::atomic::{
-            fence, AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+            fence, AtomicBool, AtomicPtr, AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
+            Ordering,
         };
     }
 }
@@ -36,8 +38,42 @@ pub(crate) mod sync {
 
     pub(crate) mod atomic {
         pub(crate) use loom::sync::atomic::{
-            fence, AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+            fence, AtomicBool, AtomicPtr, AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
+            Ordering,
         };
+    }
+}
+
+/// An `UnsafeCell` whose accesses a loom model checks: std's in other builds, loom's (which
+/// reports an access not ordered after a conflicting one) in a loom build. Accessed only
+/// through [`with`](cell::UnsafeCell::with) and [`with_mut`](cell::UnsafeCell::with_mut), the
+/// API the two share.
+pub(crate) mod cell {
+    #[cfg(tether_loom)]
+    pub(crate) use loom::cell::UnsafeCell;
+
+    /// std's `UnsafeCell` with loom's access methods.
+    #[cfg(not(tether_loom))]
+    #[derive(Debug)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    #[cfg(not(tether_loom))]
+    impl<T> UnsafeCell<T> {
+        pub(crate) const fn new(value: T) -> UnsafeCell<T> {
+            UnsafeCell(std::cell::UnsafeCell::new(value))
+        }
+
+        /// Calls `f` with a pointer to the value, for reading.
+        #[inline(always)]
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        /// Calls `f` with a pointer to the value, for writing.
+        #[inline(always)]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
     }
 }
 

@@ -5,8 +5,9 @@
 //! location), which stays readable for as long as anything holds the task (its `JoinHandle`, a
 //! waker, a run-queue entry), also after the task left the registry. It is written once at
 //! spawn, except for:
-//! 1. `links` belong to the registry (`registry.rs`): they are read and written only under the
-//!    lock of the list the task is in.
+//! 1. `links` belong to the registry (`registry.rs`): the spawner writes them as it enters the
+//!    task (before any other thread can reach it); from then on they are read and written only
+//!    by the holder of the lock of the list the task is in.
 //! 2. `flags`: each bit only ever goes from 0 to 1, by a read-modify-write.
 //!    - `CANCEL_REQUESTED` is set by `JoinHandle::abort` (or a scope's hard drop, or shutdown)
 //!      from any thread and read by the task's own poll wrapper.
@@ -24,15 +25,16 @@
 //! task's own `links` instead of a slot in a separate table (the task cell's own reference
 //! count keeps a listed task alive, `raw.rs` rule 1).
 
-use std::cell::UnsafeCell;
 use std::fmt;
 use std::num::NonZeroU64;
 use std::panic::Location;
 use std::ptr::{self, NonNull};
 
+use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::atomic::{AtomicU16, AtomicU32, AtomicU8, Ordering};
 use crate::loom::sync::Arc;
 use crate::runtime::RuntimeShared;
+use crate::task::registry::{Linked, Links};
 
 /// An opaque id that identifies a task uniquely among all tasks of the process, for its lifetime.
 ///
@@ -287,12 +289,6 @@ unsafe impl Send for Origin {}
 // SAFETY: as for `Send`: shared access only reads immutable, `Sync` data.
 unsafe impl Sync for Origin {}
 
-/// The task's place in the registry's intrusive list (rule 1): its neighbours.
-pub(crate) struct Links {
-    pub(crate) prev: *const TaskMeta,
-    pub(crate) next: *const TaskMeta,
-}
-
 /// What every task carries in its header.
 pub(crate) struct TaskMeta {
     /// The runtime the task belongs to; its scheduler receives the task whenever it is woken.
@@ -303,7 +299,7 @@ pub(crate) struct TaskMeta {
     /// [`name`](Self::name) and [`location`](Self::location).
     origin: Origin,
     /// The task's neighbours in its registry list (rule 1; `registry.rs`).
-    pub(crate) links: UnsafeCell<Links>,
+    pub(crate) links: UnsafeCell<Links<TaskMeta>>,
     /// `CANCEL_REQUESTED`, `UNREGISTERED`, `SHUTDOWN_WOKEN` (rule 2).
     flags: AtomicU8,
     /// The registry shard a root task is entered in (registry rule 1; unused for a scope's
@@ -349,10 +345,7 @@ impl TaskMeta {
         TaskMeta {
             id,
             origin,
-            links: UnsafeCell::new(Links {
-                prev: ptr::null(),
-                next: ptr::null(),
-            }),
+            links: UnsafeCell::new(Links::new()),
             flags: AtomicU8::new(0),
             placement: crate::task::registry::shard_hint() | if blocking { BLOCKING } else { 0 },
             spawned_ms: u32::try_from(shared.time.coarse_now_ms()).unwrap_or(u32::MAX),
@@ -470,9 +463,16 @@ impl TaskMeta {
     }
 }
 
+impl Linked for TaskMeta {
+    #[inline]
+    fn links(&self) -> &UnsafeCell<Links<TaskMeta>> {
+        &self.links
+    }
+}
+
 // SAFETY: `TaskMeta` is shared between threads through the task; its only fields that are not
-// `Sync` by themselves are `links`, read and written only under the lock of the registry list the
-// task is in (rule 1).
+// `Sync` by themselves are `links`, read and written only by the spawner before the task is
+// entered and then under the lock of the registry list the task is in (rule 1).
 unsafe impl Sync for TaskMeta {}
 // SAFETY: as for `Sync`; the pointers in `links` are owned by no thread.
 unsafe impl Send for TaskMeta {}

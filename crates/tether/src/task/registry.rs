@@ -5,25 +5,37 @@
 //! shutdown, wake every task in order to drop it: no task is ever left behind unseen.
 //!
 //! The registry is intrusive and sharded: a task's entry is its own [`TaskMeta`] (`links`),
-//! linked into one [`TaskList`], a doubly linked list under
-//! its own mutex. A root task (`tether::spawn`, a `JoinSet`'s, a blocking job) is entered in one
-//! of [`SHARDS`] shards, the one of the thread that spawns it (`shard_hint`), so spawns and
-//! completions on different workers take different locks. A scope's child is entered in its
-//! scope's own list (`ScopeState::children`), so cancelling or hard-dropping a scope walks its
-//! children only. Each scope's list is itself entered in a shard (`register_scope`), so the dump,
-//! the shutdown and the simulation see every task.
+//! linked into one [`TaskList`], a doubly linked list under its own mutex. A root task
+//! (`tether::spawn`, a `JoinSet`'s, a blocking job) is entered in one of [`SHARDS`] shards, the
+//! one of the thread that spawns it (`shard_hint`), so spawns and completions on different
+//! workers take different locks. A scope's child is entered in its scope's list
+//! (`ScopeState::children`), so cancelling or hard-dropping a scope walks its children only.
+//! Each scope's list is itself entered in a shard (`register_scope`), so the dump, the shutdown
+//! and the simulation see every task.
+//!
+//! A spawn never waits for a list's lock: a task is entered onto the list's `incoming` stack,
+//! without the lock, and whoever next takes the lock links the stack in first. So a thread
+//! that spawns (a `block_on` thread feeding the workers, a scope's owner) and the workers that
+//! finish its tasks do not contend; on a current-thread runtime, whose one thread does both,
+//! a spawn links its task in at once when the lock is free (cheaper there: the stack would be
+//! linked in later, node by node, when the nodes are no longer in the cache).
 //!
 //! Protocol:
-//! 1. Before a task is first scheduled, the spawner links it into its list under the list's lock,
-//!    by the address of its metadata that the task cell gives (`Runnable::metadata_ptr`, good for
-//!    the whole cell), which is what the list keeps.
+//! 1. Before a task is first scheduled, the spawner enters it, by the address of its metadata
+//!    that the task cell gives (`Runnable::metadata_ptr`, good for the whole cell), which is
+//!    what the list keeps: it links it in under the list's lock, or pushes it onto the list's
+//!    `incoming` stack (a compare-and-swap with release ordering, linked through the task's
+//!    `links.next`). Every lock holder first takes the whole stack (a swap with acquire
+//!    ordering) and links its tasks in ([`TaskList::locked`]): so once a thread holds the lock,
+//!    every task entered before it took the lock (happens-before) is linked, and a task's
+//!    removal, which follows its first scheduling, always finds it linked.
 //! 2. The task's `RegistryGuard` (in its future: when the future is dropped, after the task's
 //!    result was decided, `TaskMeta` rule 2, or when its runnable was dropped unrun) unlinks it
 //!    under the list's lock and sets `UNREGISTERED`. A task's future holds a reference to its
-//!    cell until it is dropped (`raw.rs` rule 1), so while a task is linked, its cell, and the
-//!    `TaskMeta` in it, is alive: whoever holds a list's lock may read the metadata of every task
-//!    in the list, and make a waker of it from the kept address (`raw::waker_of_meta`, a new
-//!    reference), to wake it after the lock is released.
+//!    cell until it is dropped (`raw.rs` rule 1), so while a task is entered (linked or
+//!    stacked), its cell, and the `TaskMeta` in it, is alive: whoever holds a list's lock may
+//!    read the metadata of every task in the list, and make a waker of it from the kept
+//!    address (`raw::waker_of_meta`, a new reference), to wake it after the lock is released.
 //! 3. Wakers are woken only after every lock is released (`take_wakers`, `abort_all`,
 //!    `abort_matching`), because waking may run arbitrary scheduler code that spawns or drops
 //!    tasks and so re-enters the registry.
@@ -32,10 +44,13 @@
 //!    across recycling) is entered and removed (`register_scope`, `deregister_scope`) under its
 //!    shard's `scopes` lock, and is removed only once empty (a child's metadata holds the scope's
 //!    token, which keeps the scope's state, and so its entry, alive).
-//! 5. A list's `len` is exact under its lock. The total ([`Registry::len`]) is the sum over the
-//!    lists, read one lock at a time: exact when nothing spawns or finishes meanwhile (the
-//!    graceful shutdown waits for it to reach zero: the guard that empties a list checks it when
-//!    someone waits, `poll_empty`).
+//! 5. A list's `len` is exact under its lock (once the stack is linked in). The total
+//!    ([`Registry::len`]) is the sum over the lists, read one lock at a time: exact when
+//!    nothing spawns or finishes meanwhile (the graceful shutdown waits for it to reach zero:
+//!    the guard that empties a list checks it when someone waits, `poll_empty`).
+//!
+//! The stack's protocol has loom models (`loom_tests` below: entries racing unlinks, walks
+//! and each other).
 //!
 //! `snapshot` describes the live tasks in the public report types of [`crate::diag`]
 //! ([`TaskInfo`], [`TaskState`], [`ScopeInfo`]).
@@ -47,9 +62,10 @@ use std::task::Waker;
 use slab::Slab;
 
 use crate::diag::{JoinSetInfo, ScopeInfo, TaskInfo, TaskState};
-use crate::loom::lock;
-use crate::loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::loom::cell::UnsafeCell;
+use crate::loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use crate::loom::sync::Mutex;
+use crate::loom::{lock, try_lock};
 use crate::task::meta::TaskMeta;
 use crate::task::Id;
 
@@ -79,126 +95,237 @@ pub(crate) fn shard_hint() -> u8 {
         .unwrap_or(0)
 }
 
-/// A doubly linked list of tasks under one mutex (see the module docs).
-pub(crate) struct TaskList {
-    /// Holding this lock means no task can be added to or removed from this list, and the
-    /// `links` of its tasks are ours to read and write (rule 2).
-    head: Mutex<ListHead>,
+/// A node's place in a [`TaskList`]: its neighbours (module rule 1). While the node waits in
+/// the list's `incoming` stack, `next` is the node pushed before it.
+pub(crate) struct Links<T> {
+    pub(crate) prev: *const T,
+    pub(crate) next: *const T,
 }
 
-struct ListHead {
+impl<T> Links<T> {
+    pub(crate) const fn new() -> Links<T> {
+        Links {
+            prev: ptr::null(),
+            next: ptr::null(),
+        }
+    }
+}
+
+/// What a [`TaskList`] holds: a value with the list's links in it ([`TaskMeta`]; the loom
+/// models use a small node of their own).
+pub(crate) trait Linked {
+    /// The node's links, which belong to the list the node is in (rule 1).
+    fn links(&self) -> &UnsafeCell<Links<Self>>
+    where
+        Self: Sized;
+}
+
+/// A doubly linked list of tasks under one mutex, entered without it (see the module docs).
+pub(crate) struct TaskList<T: Linked = TaskMeta> {
+    /// Nodes entered since a lock holder last took them: a stack, linked through `links.next`,
+    /// newest first (rule 1). Pushed without the lock; taken whole (`swap`) only under it.
+    incoming: AtomicPtr<T>,
+    /// Holding this lock (and having taken `incoming`: [`locked`](Self::locked)) means no
+    /// task can be removed from this list, and the `links` of its tasks are ours to read and
+    /// write (rule 2). On a cache line of its own: the threads that finish tasks write it,
+    /// the spawners write `incoming`.
+    head: OwnLine<Mutex<ListHead<T>>>,
+}
+
+/// A value on cache lines of its own (128 bytes: two 64-byte lines, which x86's adjacent-line
+/// prefetcher fetches together).
+#[repr(align(128))]
+struct OwnLine<T>(T);
+
+impl<T> std::ops::Deref for OwnLine<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+struct ListHead<T> {
     /// The first task's metadata, by the address its cell gave (rule 1).
-    first: *const TaskMeta,
+    first: *const T,
     len: usize,
 }
 
-// SAFETY: `first` points at a linked task's metadata, which rule 2 keeps alive while it is
-// linked; it is only dereferenced under the lock.
-unsafe impl Send for ListHead {}
+// SAFETY: `first` points at a linked node, which rule 2 keeps alive while it is linked; it is
+// only dereferenced under the lock.
+unsafe impl<T> Send for ListHead<T> {}
 
-impl TaskList {
-    pub(crate) fn new() -> TaskList {
+impl<T: Linked> TaskList<T> {
+    pub(crate) fn new() -> TaskList<T> {
         TaskList {
-            head: Mutex::new(ListHead {
+            incoming: AtomicPtr::new(ptr::null_mut()),
+            head: OwnLine(Mutex::new(ListHead {
                 first: ptr::null(),
                 len: 0,
-            }),
+            })),
         }
     }
 
-    /// Links `meta` in (rule 1).
+    /// Enters `node` (rule 1). With `link_now`, and the lock free, links it in front at once;
+    /// else pushes it onto `incoming` without waiting for the lock, and the next lock holder
+    /// links it in.
     ///
     /// # Safety
     ///
-    /// `meta` is the metadata of a task in no list, by the address its cell gave (rule 1), and
-    /// stays alive until `unlink`ed (rule 2).
+    /// `node` is in no list, is reachable by no other thread yet, and stays alive until
+    /// `unlink`ed (rule 2).
     #[inline]
-    unsafe fn push(&self, meta: NonNull<TaskMeta>) {
-        let mut head = lock(&self.head);
-        let old = head.first;
-        let meta = meta.as_ptr() as *const TaskMeta;
-        // SAFETY: we hold the list's lock, so the links of `meta` (not in any list yet) and of
-        // `old` (linked, so alive: rule 2) are ours.
-        unsafe {
-            *(*meta).links.get() = crate::task::meta::Links {
-                prev: ptr::null(),
-                next: old,
-            };
-            if let Some(old) = old.as_ref() {
-                (*old.links.get()).prev = meta;
+    unsafe fn push(&self, node: NonNull<T>, link_now: bool) {
+        let node = node.as_ptr() as *const T;
+        if let Some(mut head) = link_now.then(|| try_lock(&self.head)).flatten() {
+            // SAFETY: we hold the lock, so the links of `node` (not in any list yet) and of
+            // the first node (linked, so alive: rule 2) are ours.
+            unsafe {
+                let first = head.first;
+                (*node).links().with_mut(|l| {
+                    *l = Links {
+                        prev: ptr::null(),
+                        next: first,
+                    }
+                });
+                if let Some(first) = first.as_ref() {
+                    first.links().with_mut(|l| (*l).prev = node);
+                }
+            }
+            head.first = node;
+            head.len += 1;
+            return;
+        }
+        let node = node as *mut T;
+        let mut old = self.incoming.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: no other thread reaches `node` before the exchange below publishes it
+            // (the caller's contract), so its links are ours.
+            unsafe { (*node).links().with_mut(|l| (*l).next = old) };
+            // Release: whoever takes the stack (acquire) sees the node's links and contents.
+            match self.incoming.compare_exchange_weak(
+                old,
+                node,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => old = now,
             }
         }
-        head.first = meta;
-        head.len += 1;
     }
 
-    /// Unlinks `meta`; returns how many tasks the list still holds.
+    /// Takes the list's lock and links the `incoming` nodes in, in front, newest first (rule
+    /// 1): from then on, while the guard lives, every node entered before this call is in the
+    /// list and its links are the guard holder's (rule 2).
+    fn locked(&self) -> crate::loom::sync::MutexGuard<'_, ListHead<T>> {
+        let mut head = lock(&*self.head);
+        // A plain load first: most lock holders find the stack empty, and skip the swap's
+        // write to a line the spawners write. A node pushed before this call was entered
+        // before it (happens-before), so the load sees it or a later value: the stack with it,
+        // or, if an earlier holder already took it, a stack without it, with the node already
+        // linked by a holder that released the lock before we got it.
+        if self.incoming.load(Ordering::Relaxed).is_null() {
+            return head;
+        }
+        // Acquire: pairs with `push`'s release.
+        let newest = self.incoming.swap(ptr::null_mut(), Ordering::Acquire);
+        let mut prev: *const T = ptr::null();
+        let mut p: *const T = newest;
+        // SAFETY: we hold the lock and took the stack: its nodes are entered, so alive (rule
+        // 2), and no one else reads or writes their links now; the list's first node likewise.
+        unsafe {
+            let first = head.first;
+            while let Some(node) = p.as_ref() {
+                let next = node.links().with_mut(|l| {
+                    (*l).prev = prev;
+                    if (*l).next.is_null() {
+                        // The oldest of the batch: the list's old first node follows it.
+                        (*l).next = first;
+                        return ptr::null();
+                    }
+                    (*l).next
+                });
+                prev = p;
+                head.len += 1;
+                p = next;
+            }
+            if let Some(first) = first.as_ref() {
+                first.links().with_mut(|l| (*l).prev = prev);
+            }
+        }
+        head.first = newest;
+        head
+    }
+
+    /// Unlinks `node`; returns how many tasks the list still holds.
     ///
     /// # Safety
     ///
-    /// `meta` is linked in this list.
+    /// `node` was entered in this list (`push`) and not unlinked since.
     #[inline]
-    unsafe fn unlink(&self, meta: &TaskMeta) -> usize {
-        let mut head = lock(&self.head);
-        // SAFETY: we hold the list's lock; `meta` and its neighbours are linked here, so alive.
+    unsafe fn unlink(&self, node: &T) -> usize {
+        let mut head = self.locked();
+        // SAFETY: we hold the lock and took `incoming`, so `node` (entered before this call)
+        // and its neighbours are linked here, so alive.
         unsafe {
-            let links = &mut *meta.links.get();
-            match links.prev.as_ref() {
-                Some(prev) => (*prev.links.get()).next = links.next,
-                None => head.first = links.next,
+            let Links { prev, next } = node.links().with_mut(|l| ptr::replace(l, Links::new()));
+            match prev.as_ref() {
+                Some(prev) => prev.links().with_mut(|l| (*l).next = next),
+                None => head.first = next,
             }
-            if let Some(next) = links.next.as_ref() {
-                (*next.links.get()).prev = links.prev;
+            if let Some(next) = next.as_ref() {
+                next.links().with_mut(|l| (*l).prev = prev);
             }
-            links.prev = ptr::null();
-            links.next = ptr::null();
         }
         head.len -= 1;
         head.len
     }
 
-    /// Calls `f` with the address of every task's metadata in the list (rule 1), under its lock
-    /// (rule 2).
-    fn for_each_listed(&self, mut f: impl FnMut(NonNull<TaskMeta>)) {
-        let head = lock(&self.head);
+    /// Calls `f` with the address of every node in the list (for a task, its metadata's, as
+    /// its cell gave it: rule 1), under its lock (rule 2).
+    fn for_each_listed(&self, mut f: impl FnMut(NonNull<T>)) {
+        let head = self.locked();
         let mut p = head.first;
-        while let Some(meta) = NonNull::new(p as *mut TaskMeta) {
-            f(meta);
-            // SAFETY: we hold the lock; every linked task is alive (rule 2).
-            p = unsafe { (*meta.as_ref().links.get()).next };
+        while let Some(node) = NonNull::new(p as *mut T) {
+            f(node);
+            // SAFETY: we hold the lock; every linked node is alive (rule 2).
+            p = unsafe { node.as_ref().links().with(|l| (*l).next) };
         }
     }
 
-    /// Calls `f` with every task of the list, under its lock (rule 2).
-    #[cfg(test)]
-    fn for_each(&self, mut f: impl FnMut(&TaskMeta)) {
-        self.for_each_while(|meta| {
-            f(meta);
+    /// Calls `f` with every node of the list, under its lock (rule 2).
+    #[cfg(all(test, not(tether_loom)))]
+    fn for_each(&self, mut f: impl FnMut(&T)) {
+        self.for_each_while(|node| {
+            f(node);
             true
         });
     }
 
-    /// Calls `f` with the tasks of the list in order, under its lock (rule 2), until it returns
-    /// false; returns the list's length (exact under the lock, rule 5).
-    fn for_each_while(&self, mut f: impl FnMut(&TaskMeta) -> bool) -> usize {
-        let head = lock(&self.head);
+    /// Calls `f` with the nodes of the list in order, newest first, under its lock (rule 2),
+    /// until it returns false; returns the list's length (exact under the lock, rule 5).
+    fn for_each_while(&self, mut f: impl FnMut(&T) -> bool) -> usize {
+        let head = self.locked();
         let mut p = head.first;
-        // SAFETY: we hold the lock; every linked task is alive (rule 2).
-        while let Some(meta) = unsafe { p.as_ref() } {
-            if !f(meta) {
+        // SAFETY: we hold the lock; every linked node is alive (rule 2).
+        while let Some(node) = unsafe { p.as_ref() } {
+            if !f(node) {
                 break;
             }
             // SAFETY: as above.
-            p = unsafe { (*meta.links.get()).next };
+            p = unsafe { node.links().with(|l| (*l).next) };
         }
         head.len
     }
 
     /// The number of tasks in the list.
     pub(crate) fn len(&self) -> usize {
-        lock(&self.head).len
+        self.locked().len
     }
+}
 
+impl TaskList<TaskMeta> {
     /// Asks every task of the list for which `pred` holds to stop and wakes it (rule 3);
     /// returns how many were asked.
     pub(crate) fn abort_matching(&self, pred: &dyn Fn(&TaskMeta) -> bool) -> usize {
@@ -224,7 +351,8 @@ impl TaskList {
 }
 
 /// How many tasks past its limit a limited snapshot walks to find the tasks running now
-/// (`Registry::snapshot`): the walk holds a list's lock, which spawns on that list wait for.
+/// (`Registry::snapshot`): the walk holds a list's lock, which completions on that list wait
+/// for.
 /// (Smaller under Miri, where its test would otherwise spawn thousands of interpreted tasks.)
 const RUNNING_SEARCH: usize = if cfg!(miri) { 16 } else { 1024 };
 
@@ -256,10 +384,18 @@ pub(crate) struct Registry {
     empty_watch: AtomicBool,
     /// The waker of that someone.
     empty_waiter: Mutex<Option<Waker>>,
+    /// Whether a spawn links its task in at once when the list's lock is free (rule 1): on a
+    /// current-thread runtime, whose one thread both spawns and finishes tasks. With worker
+    /// threads a spawn always pushes onto the list's `incoming` stack: linking in at once
+    /// would move the list's lock and first node between the spawner's core and the
+    /// finishing worker's at every spawn.
+    link_now: bool,
 }
 
 impl Registry {
-    pub(crate) fn new() -> Registry {
+    /// A registry for a runtime whose tasks run on the thread that spawns them (`link_now`,
+    /// the current-thread flavor) or on worker threads.
+    pub(crate) fn new(link_now: bool) -> Registry {
         Registry {
             shards: (0..SHARDS)
                 .map(|_| Shard {
@@ -270,6 +406,7 @@ impl Registry {
                 .collect(),
             empty_watch: AtomicBool::new(false),
             empty_waiter: Mutex::new(None),
+            link_now,
         }
     }
 
@@ -296,7 +433,7 @@ impl Registry {
             .spawned
             .fetch_add(1, Ordering::Relaxed);
         // SAFETY: the caller's contract; rule 2 keeps the task alive while it is linked.
-        unsafe { self.list_of(meta).push(ptr) }
+        unsafe { self.list_of(meta).push(ptr, self.link_now) }
     }
 
     /// Tasks spawned on this runtime so far (the sum of the shards' counts; relaxed, a
@@ -440,9 +577,9 @@ impl Registry {
         let mut out: Vec<TaskInfo> = Vec::new();
         let mut total = 0;
         // Past `limit` the walk goes on only to find the running tasks, and for `limit` tasks
-        // more at most: a list's lock is held while it is walked, and every spawn and completion
-        // on that list waits for it (the live console takes a limited snapshot several times a
-        // second; a walk of a million tasks there slowed spawns by several percent).
+        // more at most: a list's lock is held while it is walked, and every completion on that
+        // list waits for it (the live console takes a limited snapshot several times a
+        // second; a walk of a million tasks there slowed the runtime by several percent).
         let walk_limit = limit.saturating_add(RUNNING_SEARCH);
         // `block_on`'s poll has a key too, which no task has.
         let running_tasks = running
@@ -648,6 +785,72 @@ mod tests {
         });
     }
 
+    /// With worker threads a spawn enters its task without the list's lock (rule 1): the task
+    /// is counted and listed at once all the same, before any worker ran or finished a task
+    /// of that list.
+    #[test]
+    fn a_task_entered_without_the_lock_is_counted_and_listed_at_once() {
+        let rt = crate::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let tasks: Vec<_> = (0..10).map(|_| crate::spawn(pending::<()>())).collect();
+            assert_eq!(with(Registry::len), 10);
+            let listed = with(|r| r.snapshot(0, &[], std::time::Duration::ZERO, usize::MAX).0);
+            let mut ids: Vec<_> = listed.iter().map(|t| t.id).collect();
+            ids.sort_unstable();
+            let mut spawned: Vec<_> = tasks.iter().map(|t| t.id()).collect();
+            spawned.sort_unstable();
+            assert_eq!(ids, spawned);
+            tasks.iter().for_each(|t| t.abort());
+            for t in tasks {
+                assert!(t.await.unwrap_err().is_cancelled());
+            }
+            assert_eq!(with(Registry::len), 0);
+        });
+    }
+
+    /// Tasks spawned from plain threads and from the workers, finishing on the workers while
+    /// others are still being entered, all leave the registry.
+    #[test]
+    fn tasks_entered_and_finished_on_different_threads_all_leave() {
+        let rt = crate::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let n = if cfg!(miri) { 20 } else { 2_000 };
+        let from_threads: Vec<_> = (0..2)
+            .map(|_| {
+                let handle = rt.handle().clone();
+                std::thread::spawn(move || {
+                    (0..n)
+                        .map(|i| handle.spawn(async move { i }))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        rt.block_on(async {
+            let nested = crate::spawn(async move {
+                let tasks: Vec<_> = (0..n).map(|i| crate::spawn(async move { i })).collect();
+                let mut sum = 0;
+                for t in tasks {
+                    sum += t.await.unwrap();
+                }
+                sum
+            });
+            let mut sum = nested.await.unwrap();
+            for t in from_threads {
+                for h in t.join().unwrap() {
+                    sum += h.await.unwrap();
+                }
+            }
+            assert_eq!(sum, 3 * (0..n).sum::<usize>());
+            assert_eq!(with(Registry::len), 0);
+            assert_eq!(with(|r| r.spawned()), 3 * n as u64 + 1);
+        });
+    }
+
     #[test]
     fn a_root_task_is_listed_in_the_shard_of_the_thread_that_spawned_it() {
         let rt = crate::runtime::Builder::new_current_thread()
@@ -680,6 +883,180 @@ mod tests {
             assert_eq!(with(Registry::len), 0);
             // Aborting a finished task does nothing.
             abort.abort();
+        });
+    }
+}
+
+#[cfg(all(test, tether_loom))]
+mod loom_tests {
+    //! Loom models of rules 1 and 2: entering a list without its lock while other threads
+    //! unlink and walk it. Each model ends by walking the list and checking every node's
+    //! `prev` against the walk and the length against the nodes found.
+
+    use std::ptr::{self, NonNull};
+
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use super::{Linked, Links, TaskList};
+    use crate::loom::cell::UnsafeCell;
+
+    struct Node {
+        links: UnsafeCell<Links<Node>>,
+        n: u32,
+    }
+
+    impl Linked for Node {
+        fn links(&self) -> &UnsafeCell<Links<Node>> {
+            &self.links
+        }
+    }
+
+    /// A node owned by the model, freed by `free` once no list holds it.
+    #[derive(Clone, Copy)]
+    struct P(NonNull<Node>);
+
+    // SAFETY: a node's links are touched only through the list's protocol, which the models
+    // check; `n` never changes.
+    unsafe impl Send for P {}
+
+    fn node(n: u32) -> P {
+        P(NonNull::from(Box::leak(Box::new(Node {
+            links: UnsafeCell::new(Links::new()),
+            n,
+        }))))
+    }
+
+    fn free(p: P) {
+        // SAFETY: made by `node`, unlinked, and used by no thread any more.
+        drop(unsafe { Box::from_raw(p.0.as_ptr()) });
+    }
+
+    /// The list's nodes, first to last, after checking that the links agree both ways.
+    fn contents(list: &TaskList<Node>) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut prev: *const Node = ptr::null();
+        let len = list.for_each_while(|node| {
+            // SAFETY: under the list's lock (rule 2).
+            let p = node.links().with(|l| unsafe { (*l).prev });
+            assert_eq!(p, prev, "a node's prev is not the node walked before it");
+            prev = node;
+            out.push(node.n);
+            true
+        });
+        assert_eq!(len, out.len(), "the length disagrees with the walk");
+        out
+    }
+
+    fn push(list: &TaskList<Node>, p: P, link_now: bool) {
+        // SAFETY: `p` is new, in no list, and outlives its time in the list (freed after it
+        // is unlinked).
+        unsafe { list.push(p.0, link_now) }
+    }
+
+    fn unlink(list: &TaskList<Node>, p: P) {
+        // SAFETY: `p` was pushed onto `list` before this call (happens-before) and not
+        // unlinked since.
+        unsafe { list.unlink(p.0.as_ref()) };
+    }
+
+    /// Unlinks and frees every node; the list ends empty.
+    fn clear(list: &TaskList<Node>, nodes: &[P]) {
+        for &p in nodes {
+            unlink(list, p);
+            free(p);
+        }
+        assert_eq!(contents(list), Vec::<u32>::new());
+    }
+
+    /// A multi-thread runtime's spawns (`link_now` false): nodes pushed while another thread
+    /// unlinks an earlier one (taking the stack, possibly with the new nodes in it) are
+    /// neither lost nor linked twice.
+    #[test]
+    fn nodes_pushed_while_another_thread_unlinks_all_end_up_linked() {
+        loom::model(|| {
+            let list = Arc::new(TaskList::<Node>::new());
+            let (a, b, c) = (node(1), node(2), node(3));
+            push(&list, a, false);
+            let unlinker = {
+                let list = list.clone();
+                thread::spawn(move || {
+                    unlink(&list, a);
+                    free(a);
+                })
+            };
+            let pusher = {
+                let list = list.clone();
+                thread::spawn(move || {
+                    push(&list, b, false);
+                    push(&list, c, false);
+                })
+            };
+            unlinker.join().unwrap();
+            pusher.join().unwrap();
+            let mut got = contents(&list);
+            got.sort_unstable();
+            assert_eq!(got, [2, 3]);
+            clear(&list, &[b, c]);
+        });
+    }
+
+    /// A current-thread runtime's spawns (`link_now` true) link nodes in at once while another
+    /// thread unlinks and walks. (Loom treats `try_lock` as opaque and does not explore its
+    /// failure; after a failed `try_lock`, a push takes the stack's path, which the other
+    /// models check.)
+    #[test]
+    fn a_node_linked_at_once_or_stacked_is_found_by_the_next_lock_holder() {
+        loom::model(|| {
+            let list = Arc::new(TaskList::<Node>::new());
+            let (a, b, c) = (node(1), node(2), node(3));
+            push(&list, a, true);
+            let unlinker = {
+                let list = list.clone();
+                thread::spawn(move || {
+                    unlink(&list, a);
+                    free(a);
+                    let n = contents(&list).len();
+                    assert!(n <= 2, "{n} nodes");
+                })
+            };
+            let pusher = {
+                let list = list.clone();
+                thread::spawn(move || {
+                    push(&list, b, true);
+                    push(&list, c, true);
+                })
+            };
+            unlinker.join().unwrap();
+            pusher.join().unwrap();
+            let mut got = contents(&list);
+            got.sort_unstable();
+            assert_eq!(got, [2, 3]);
+            clear(&list, &[b, c]);
+        });
+    }
+
+    /// Two threads push at once (the stack's exchange races) while a third walks the list.
+    #[test]
+    fn concurrent_pushes_are_all_linked() {
+        loom::model(|| {
+            let list = Arc::new(TaskList::<Node>::new());
+            let (a, b) = (node(1), node(2));
+            let walker = {
+                let list = list.clone();
+                thread::spawn(move || assert!(contents(&list).len() <= 2))
+            };
+            let pusher = {
+                let list = list.clone();
+                thread::spawn(move || push(&list, a, false))
+            };
+            push(&list, b, false);
+            pusher.join().unwrap();
+            walker.join().unwrap();
+            let mut got = contents(&list);
+            got.sort_unstable();
+            assert_eq!(got, [1, 2]);
+            clear(&list, &[a, b]);
         });
     }
 }
