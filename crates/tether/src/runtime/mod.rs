@@ -298,7 +298,7 @@ impl Runtime {
             sched,
             io: io_handle,
             time,
-            registry: Registry::new(matches!(builder.flavor, Flavor::CurrentThread)),
+            registry: Registry::new(),
             metrics: Counters::default(),
             blocking: blocking::BlockingPool::new(
                 builder.max_blocking_threads,

@@ -51,6 +51,26 @@ impl Scheduler {
         }
     }
 
+    /// Whether a task spawned on the calling thread will likely be finished on it too: always
+    /// on a current-thread runtime (its one thread runs every task), on a worker of this
+    /// runtime with worker threads. The registry links such a task in at once (registry rule
+    /// 1).
+    #[inline]
+    pub(crate) fn finishes_here(
+        &self,
+        rt: &crate::loom::sync::Arc<crate::runtime::RuntimeShared>,
+    ) -> bool {
+        match self {
+            Scheduler::CurrentThread(_) => true,
+            Scheduler::MultiThread(_) => {
+                let w = crate::runtime::context::worker();
+                // SAFETY: context invariant 1: a non-null worker pointer refers to this
+                // thread's live `WorkerCtx`; we are on that thread.
+                !w.is_null() && unsafe { &*w }.belongs_to(rt)
+            }
+        }
+    }
+
     /// Whether the runtime still accepts tasks (it is not shutting down).
     #[inline]
     pub(crate) fn is_open(&self) -> bool {

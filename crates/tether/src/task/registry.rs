@@ -15,10 +15,10 @@
 //!
 //! A spawn never waits for a list's lock: a task is entered onto the list's `incoming` stack,
 //! without the lock, and whoever next takes the lock links the stack in first. So a thread
-//! that spawns (a `block_on` thread feeding the workers, a scope's owner) and the workers that
-//! finish its tasks do not contend; on a current-thread runtime, whose one thread does both,
-//! a spawn links its task in at once when the lock is free (cheaper there: the stack would be
-//! linked in later, node by node, when the nodes are no longer in the cache).
+//! that spawns (a `block_on` thread feeding the workers) and the workers that finish its tasks
+//! do not contend. On a current-thread runtime, and on a worker, a spawn links its task in at
+//! once when the lock is free: that thread will likely finish the task too, and a stack would
+//! be linked in later, node by node, when the nodes are no longer in the cache.
 //!
 //! Protocol:
 //! 1. Before a task is first scheduled, the spawner enters it, by the address of its metadata
@@ -384,18 +384,10 @@ pub(crate) struct Registry {
     empty_watch: AtomicBool,
     /// The waker of that someone.
     empty_waiter: Mutex<Option<Waker>>,
-    /// Whether a spawn links its task in at once when the list's lock is free (rule 1): on a
-    /// current-thread runtime, whose one thread both spawns and finishes tasks. With worker
-    /// threads a spawn always pushes onto the list's `incoming` stack: linking in at once
-    /// would move the list's lock and first node between the spawner's core and the
-    /// finishing worker's at every spawn.
-    link_now: bool,
 }
 
 impl Registry {
-    /// A registry for a runtime whose tasks run on the thread that spawns them (`link_now`,
-    /// the current-thread flavor) or on worker threads.
-    pub(crate) fn new(link_now: bool) -> Registry {
+    pub(crate) fn new() -> Registry {
         Registry {
             shards: (0..SHARDS)
                 .map(|_| Shard {
@@ -406,7 +398,6 @@ impl Registry {
                 .collect(),
             empty_watch: AtomicBool::new(false),
             empty_waiter: Mutex::new(None),
-            link_now,
         }
     }
 
@@ -419,21 +410,27 @@ impl Registry {
         }
     }
 
-    /// Enters a task (rule 1).
+    /// Enters a task (rule 1). `link_now`: the calling thread will likely finish this task too
+    /// (`Scheduler::finishes_here`: a current-thread runtime, or one of the runtime's workers),
+    /// and linking it in at once (when the list's lock is free) costs less than linking it in
+    /// later from the stack, when it is no longer in the cache. Any other
+    /// spawner (a `block_on` thread feeding the workers, a plain thread) pushes it onto the
+    /// stack: linking in at once would move the list's lock and first node between its core
+    /// and the finishing worker's at every spawn.
     ///
     /// # Safety
     ///
     /// `meta` is the metadata of a task that is not entered yet, by the address its cell gave
     /// (`Runnable::metadata_ptr`); its `RegistryGuard` will `remove` it.
     #[inline]
-    pub(crate) unsafe fn insert(&self, ptr: NonNull<TaskMeta>) {
+    pub(crate) unsafe fn insert(&self, ptr: NonNull<TaskMeta>, link_now: bool) {
         // SAFETY: the task is alive (the caller's contract).
         let meta = unsafe { ptr.as_ref() };
         self.shards[meta.shard() % SHARDS]
             .spawned
             .fetch_add(1, Ordering::Relaxed);
         // SAFETY: the caller's contract; rule 2 keeps the task alive while it is linked.
-        unsafe { self.list_of(meta).push(ptr, self.link_now) }
+        unsafe { self.list_of(meta).push(ptr, link_now) }
     }
 
     /// Tasks spawned on this runtime so far (the sum of the shards' counts; relaxed, a
