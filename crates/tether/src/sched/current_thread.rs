@@ -120,10 +120,30 @@ pub(crate) struct RunQueue {
     queue: RefCell<VecDeque<Task>>,
 }
 
+/// The run queue's capacity at start, and what it shrinks back to (`RunQueue::pop`).
+const RUN_QUEUE_CAPACITY: usize = 256;
+
+/// Past this capacity an emptied run queue gives its buffer back (`RunQueue::pop`).
+const RUN_QUEUE_KEEP: usize = 4096;
+
 impl RunQueue {
     /// The runtime whose core this is.
     pub(crate) fn runtime_id(&self) -> RuntimeId {
         self.runtime
+    }
+
+    /// The next task, in the order they were woken. When the queue comes up empty after a
+    /// burst (a million spawns grow it to 8 MB), it shrinks back to its starting capacity, so
+    /// the burst does not pin 8 bytes a task for the runtime's life; a queue that swings
+    /// between empty and tens of thousands of tasks pays a few reallocations per swing.
+    #[inline]
+    fn pop(&self) -> Option<Task> {
+        let mut q = self.queue.borrow_mut();
+        let task = q.pop_front();
+        if task.is_none() && q.capacity() > RUN_QUEUE_KEEP {
+            q.shrink_to(RUN_QUEUE_CAPACITY);
+        }
+        task
     }
 }
 
@@ -137,7 +157,7 @@ impl CurrentThreadShared {
         let core = Core {
             run_queue: RunQueue {
                 runtime,
-                queue: RefCell::new(VecDeque::with_capacity(256)),
+                queue: RefCell::new(VecDeque::with_capacity(RUN_QUEUE_CAPACITY)),
             },
             driver: RefCell::new(driver),
             tick: Cell::new(0),
@@ -395,7 +415,7 @@ impl Core {
                 return Some(task);
             }
         }
-        let queued = self.run_queue.queue.borrow_mut().pop_front();
+        let queued = self.run_queue.pop();
         queued
             .or_else(|| owner.pop())
             .or_else(|| rt.sched.current_thread().pop_remote(&self.run_queue))

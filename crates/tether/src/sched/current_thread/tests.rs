@@ -151,3 +151,38 @@ fn a_remote_push_that_loses_the_race_with_shutdown_frees_the_runtime() {
         );
     });
 }
+
+/// The capacity of the run queue of the core this thread drives.
+fn run_queue_capacity() -> usize {
+    let q = crate::runtime::context::run_queue();
+    assert!(!q.is_null(), "not on a current-thread core");
+    // SAFETY: context invariant 1: a non-null pointer refers to the `RunQueue` of the core this
+    // thread drives, alive while we are inside its `block_on`.
+    unsafe { &*q }.queue.borrow().capacity()
+}
+
+/// A burst of spawns grows the run queue; once the queue has drained, its buffer shrinks back,
+/// so the burst does not pin memory for the runtime's life.
+#[test]
+fn an_emptied_run_queue_gives_back_the_memory_of_a_burst() {
+    let rt = crate::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let n = if cfg!(miri) { 5_000 } else { 50_000 };
+        let tasks: Vec<_> = (0..n).map(|i| crate::spawn(async move { i })).collect();
+        assert!(run_queue_capacity() >= n, "the burst is queued");
+        let mut sum = 0;
+        for t in tasks {
+            sum += t.await.unwrap();
+        }
+        assert_eq!(sum, (0..n).sum::<usize>());
+        // The last task ran: the next look at the queue finds it empty.
+        crate::task::yield_now().await;
+        let cap = run_queue_capacity();
+        assert!(
+            cap <= super::RUN_QUEUE_KEEP,
+            "capacity {cap} after the burst"
+        );
+    });
+}
