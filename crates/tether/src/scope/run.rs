@@ -289,7 +289,7 @@ where
         // The hard drop follows the cancellation, so a scope that is not cancelled was not
         // hard-dropped (and the cancelled flag shares the spawner's cache line).
         if node.is_cancelled() && state.is_hard_dropped() {
-            // Registered after the hard drop walked the registry (state.rs rule 5).
+            // Entered after the hard drop walked the scope's list (state.rs rule 5).
             handle.abort();
         }
         ScopeTask { handle }

@@ -34,10 +34,12 @@
 //!    `hard_dropped`, then aborts every child in the scope's own registry list, `children`
 //!    (`task/registry.rs`: a scope's children are entered there, not in the runtime's shards),
 //!    so it costs O(children), not O(all tasks). A spawner checks `hard_dropped` after its task
-//!    is registered and aborts the task itself if it is set: the list's lock orders the two, so
-//!    no child escapes. (The spawner reads the token's cancelled flag first: the hard drop comes after
-//!    the cancellation, so a spawner that sees `hard_dropped` through the registry lock sees the
-//!    flag too.)
+//!    is registered and aborts the task itself if it is set. The registry orders the two, so no
+//!    child escapes: a child entered under the list's lock is ordered by the lock, and one
+//!    pushed onto the list's lock-free stack is followed by a `SeqCst` fence, which pairs with
+//!    the one the hard drop's walk starts with (`task/registry.rs` rule 6). (The spawner reads
+//!    the token's cancelled flag first: the hard drop comes after the cancellation, so a
+//!    spawner that sees `hard_dropped` sees the flag too.)
 //! 6. **Recycling**: when the scope's future is dropped and it holds the only reference, the node
 //!    is unlisted from its parent, reset, and kept in a small thread-local pool; the next scope
 //!    created on that thread reuses it. So a scope that never spawns makes no allocation in the
@@ -532,7 +534,7 @@ pub(super) fn new_scope(
     let children = Arc::get_mut(&mut node)
         .expect("tether: a new scope node is not shared")
         .children
-        .get_or_insert_with(|| Arc::new(TaskList::new()))
+        .get_or_insert_with(|| Arc::new(TaskList::new_scope()))
         .clone();
     TokenNode::attach(&mut node, parent);
     node.scope

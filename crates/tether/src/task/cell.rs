@@ -461,7 +461,7 @@ where
     };
     let runs_here = shared.sched.finishes_here(shared);
     // SAFETY: the task is new: nobody else can reach it before it is entered and scheduled
-    // below, and its `RegistryGuard` removes it (registry rules 1 and 2); the pointer is the
+    // below, and its removal (`unregister`) removes it (registry rules 1 and 2); the pointer is the
     // cell's own (`metadata_ptr`).
     unsafe { shared.registry.insert(runnable.metadata_ptr(), runs_here) };
     // Counted for the report of a slow poll: spawning a million tasks takes a while.

@@ -25,17 +25,19 @@
 //!    that the task cell gives (`Runnable::metadata_ptr`, good for the whole cell), which is
 //!    what the list keeps: it links it in under the list's lock, or pushes it onto the list's
 //!    `incoming` stack (a compare-and-swap with release ordering, linked through the task's
-//!    `links.next`). Every lock holder first takes the whole stack (a swap with acquire
-//!    ordering) and links its tasks in ([`TaskList::locked`]): so once a thread holds the lock,
-//!    every task entered before it took the lock (happens-before) is linked, and a task's
-//!    removal, which follows its first scheduling, always finds it linked.
-//! 2. The task's `RegistryGuard` (in its future: when the future is dropped, after the task's
-//!    result was decided, `TaskMeta` rule 2, or when its runnable was dropped unrun) unlinks it
-//!    under the list's lock and sets `UNREGISTERED`. A task's future holds a reference to its
-//!    cell until it is dropped (`raw.rs` rule 1), so while a task is entered (linked or
-//!    stacked), its cell, and the `TaskMeta` in it, is alive: whoever holds a list's lock may
-//!    read the metadata of every task in the list, and make a waker of it from the kept
-//!    address (`raw::waker_of_meta`, a new reference), to wake it after the lock is released.
+//!    `links.next`, its `links.prev` set to a marker, `stacked`). A lock holder that needs the
+//!    whole list (a walk, the length) first takes the whole stack (a swap with acquire
+//!    ordering) and links its tasks in ([`TaskList::locked`]): so it sees every task entered
+//!    before it took the lock (happens-before). A task's removal, which follows its first
+//!    scheduling, reads its own `prev` under the lock and links the stack in only while the
+//!    marker says the task is still on it.
+//! 2. The task's removal (`cell::unregister`, from its future's drop: after the task's result
+//!    was decided, `TaskMeta` rule 2, or when its runnable was dropped unrun) unlinks it under
+//!    the list's lock and sets `UNREGISTERED`. A task's future holds a reference to its cell
+//!    until it is dropped (`raw.rs` rule 1), so while a task is entered (linked or stacked),
+//!    its cell, and the `TaskMeta` in it, is alive: whoever holds a list's lock may read the
+//!    metadata of every task in the list, and make a waker of it from the kept address
+//!    (`raw::waker_of_meta`, a new reference), to wake it after the lock is released.
 //! 3. Wakers are woken only after every lock is released (`take_wakers`, `abort_all`,
 //!    `abort_matching`), because waking may run arbitrary scheduler code that spawns or drops
 //!    tasks and so re-enters the registry.
@@ -47,7 +49,15 @@
 //! 5. A list's `len` is exact under its lock (once the stack is linked in). The total
 //!    ([`Registry::len`]) is the sum over the lists, read one lock at a time: exact when
 //!    nothing spawns or finishes meanwhile (the graceful shutdown waits for it to reach zero:
-//!    the guard that empties a list checks it when someone waits, `poll_empty`).
+//!    the removal that empties a list checks it when someone waits, `poll_empty`).
+//! 6. A scope's hard drop sets its flag, then walks the scope's list; a spawner of a child
+//!    enters it, then reads the flag (scope state rule 5). A stacked entry takes no lock, so
+//!    the lock no longer orders the two: a scope's list puts a `SeqCst` fence after each
+//!    stacked entry, and the hard drop's walk puts one before it, so either the walk sees the
+//!    child or the spawner sees the flag.
+//!
+//! The order of a list is roughly newest first; nothing relies on it (the snapshot sorts by
+//! id).
 //!
 //! The stack's protocol has loom models (`loom_tests` below: entries racing unlinks, walks
 //! and each other).
@@ -63,7 +73,7 @@ use slab::Slab;
 
 use crate::diag::{JoinSetInfo, ScopeInfo, TaskInfo, TaskState};
 use crate::loom::cell::UnsafeCell;
-use crate::loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use crate::loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use crate::loom::sync::Mutex;
 use crate::loom::{lock, try_lock};
 use crate::task::meta::TaskMeta;
@@ -96,7 +106,8 @@ pub(crate) fn shard_hint() -> u8 {
 }
 
 /// A node's place in a [`TaskList`]: its neighbours (module rule 1). While the node waits in
-/// the list's `incoming` stack, `next` is the node pushed before it.
+/// the list's `incoming` stack, `next` is the node pushed before it and `prev` is
+/// [`stacked`].
 pub(crate) struct Links<T> {
     pub(crate) prev: *const T,
     pub(crate) next: *const T,
@@ -109,6 +120,12 @@ impl<T> Links<T> {
             next: ptr::null(),
         }
     }
+}
+
+/// The `prev` of a node on a list's `incoming` stack: an address no node has (it is never
+/// dereferenced), which tells the node's unlinker that the stack must be linked in first.
+fn stacked<T>() -> *const T {
+    ptr::dangling()
 }
 
 /// What a [`TaskList`] holds: a value with the list's links in it ([`TaskMeta`]; the loom
@@ -130,6 +147,9 @@ pub(crate) struct TaskList<T: Linked = TaskMeta> {
     /// write (rule 2). On a cache line of its own: the threads that finish tasks write it,
     /// the spawners write `incoming`.
     head: OwnLine<Mutex<ListHead<T>>>,
+    /// A scope's list (rule 6): a push onto the stack is followed by a `SeqCst` fence, which
+    /// pairs with the one before the scope's hard drop walks the list.
+    fenced: bool,
 }
 
 /// A value on cache lines of its own (128 bytes: two 64-byte lines, which x86's adjacent-line
@@ -156,13 +176,24 @@ struct ListHead<T> {
 unsafe impl<T> Send for ListHead<T> {}
 
 impl<T: Linked> TaskList<T> {
+    /// A shard's list of root tasks.
     pub(crate) fn new() -> TaskList<T> {
+        TaskList::with_fence(false)
+    }
+
+    /// A scope's list of its children (rule 6).
+    pub(crate) fn new_scope() -> TaskList<T> {
+        TaskList::with_fence(true)
+    }
+
+    fn with_fence(fenced: bool) -> TaskList<T> {
         TaskList {
             incoming: AtomicPtr::new(ptr::null_mut()),
             head: OwnLine(Mutex::new(ListHead {
                 first: ptr::null(),
                 len: 0,
             })),
+            fenced,
         }
     }
 
@@ -201,7 +232,14 @@ impl<T: Linked> TaskList<T> {
         loop {
             // SAFETY: no other thread reaches `node` before the exchange below publishes it
             // (the caller's contract), so its links are ours.
-            unsafe { (*node).links().with_mut(|l| (*l).next = old) };
+            unsafe {
+                (*node).links().with_mut(|l| {
+                    *l = Links {
+                        prev: stacked(),
+                        next: old,
+                    }
+                })
+            };
             // Release: whoever takes the stack (acquire) sees the node's links and contents.
             match self.incoming.compare_exchange_weak(
                 old,
@@ -209,9 +247,13 @@ impl<T: Linked> TaskList<T> {
                 Ordering::Release,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return,
+                Ok(_) => break,
                 Err(now) => old = now,
             }
+        }
+        if self.fenced {
+            // Rule 6: pairs with the fence in `for_each_listed_after_fence`.
+            fence(Ordering::SeqCst);
         }
     }
 
@@ -220,13 +262,20 @@ impl<T: Linked> TaskList<T> {
     /// list and its links are the guard holder's (rule 2).
     fn locked(&self) -> crate::loom::sync::MutexGuard<'_, ListHead<T>> {
         let mut head = lock(&*self.head);
+        self.link_incoming(&mut head);
+        head
+    }
+
+    /// Links the `incoming` nodes in, in front, newest first (rule 1); the caller holds the
+    /// lock (`head` is its guard's).
+    fn link_incoming(&self, head: &mut ListHead<T>) {
         // A plain load first: most lock holders find the stack empty, and skip the swap's
         // write to a line the spawners write. A node pushed before this call was entered
         // before it (happens-before), so the load sees it or a later value: the stack with it,
         // or, if an earlier holder already took it, a stack without it, with the node already
         // linked by a holder that released the lock before we got it.
         if self.incoming.load(Ordering::Relaxed).is_null() {
-            return head;
+            return;
         }
         // Acquire: pairs with `push`'s release.
         let newest = self.incoming.swap(ptr::null_mut(), Ordering::Acquire);
@@ -255,7 +304,6 @@ impl<T: Linked> TaskList<T> {
             }
         }
         head.first = newest;
-        head
     }
 
     /// Unlinks `node`; returns how many tasks the list still holds.
@@ -265,9 +313,18 @@ impl<T: Linked> TaskList<T> {
     /// `node` was entered in this list (`push`) and not unlinked since.
     #[inline]
     unsafe fn unlink(&self, node: &T) -> usize {
-        let mut head = self.locked();
-        // SAFETY: we hold the lock and took `incoming`, so `node` (entered before this call)
-        // and its neighbours are linked here, so alive.
+        let mut head = lock(&*self.head);
+        // The node was entered before this call, so its links read under the lock are the
+        // spawner's or a later lock holder's (rule 1): while they say "stacked", the node is
+        // still on the stack; then link the stack in. Else the node is linked, and the stack
+        // (which the spawners keep writing) is left to a later holder.
+        // SAFETY: the lock orders this read after every write to the links but the
+        // spawner's, which happened before this call.
+        if unsafe { node.links().with(|l| (*l).prev) } == stacked() {
+            self.link_incoming(&mut head);
+        }
+        // SAFETY: we hold the lock and `node` (entered before this call) is linked, so it and
+        // its neighbours are alive (rule 2) and their links ours.
         unsafe {
             let Links { prev, next } = node.links().with_mut(|l| ptr::replace(l, Links::new()));
             match prev.as_ref() {
@@ -292,6 +349,13 @@ impl<T: Linked> TaskList<T> {
             // SAFETY: we hold the lock; every linked node is alive (rule 2).
             p = unsafe { node.as_ref().links().with(|l| (*l).next) };
         }
+    }
+
+    /// [`for_each_listed`](Self::for_each_listed) after a `SeqCst` fence: a scope's hard drop
+    /// (rule 6).
+    fn for_each_listed_after_fence(&self, f: impl FnMut(NonNull<T>)) {
+        fence(Ordering::SeqCst);
+        self.for_each_listed(f);
     }
 
     /// Calls `f` with every node of the list, under its lock (rule 2).
@@ -330,7 +394,7 @@ impl TaskList<TaskMeta> {
     /// returns how many were asked.
     pub(crate) fn abort_matching(&self, pred: &dyn Fn(&TaskMeta) -> bool) -> usize {
         let mut wakers = Vec::new();
-        self.for_each_listed(|ptr| {
+        self.for_each_listed_after_fence(|ptr| {
             // SAFETY: linked, under its list's lock (rule 2).
             let meta = unsafe { ptr.as_ref() };
             if pred(meta) {
@@ -344,7 +408,8 @@ impl TaskList<TaskMeta> {
         n
     }
 
-    /// Asks every task of the list to stop and wakes it (a scope's hard drop).
+    /// Asks every task of the list to stop and wakes it (a scope's hard drop: rule 6, whose
+    /// fence `abort_matching` makes).
     pub(crate) fn abort_all(&self) -> usize {
         self.abort_matching(&|_| true)
     }
@@ -413,15 +478,15 @@ impl Registry {
     /// Enters a task (rule 1). `link_now`: the calling thread will likely finish this task too
     /// (`Scheduler::finishes_here`: a current-thread runtime, or one of the runtime's workers),
     /// and linking it in at once (when the list's lock is free) costs less than linking it in
-    /// later from the stack, when it is no longer in the cache. Any other
-    /// spawner (a `block_on` thread feeding the workers, a plain thread) pushes it onto the
-    /// stack: linking in at once would move the list's lock and first node between its core
-    /// and the finishing worker's at every spawn.
+    /// later from the stack, when it is no longer in the cache. On a multi-thread runtime any
+    /// other spawner (its `block_on` thread feeding the workers, a plain thread) pushes it onto
+    /// the stack: linking in at once would move the list's lock and first node between its
+    /// core and the finishing worker's at every spawn.
     ///
     /// # Safety
     ///
     /// `meta` is the metadata of a task that is not entered yet, by the address its cell gave
-    /// (`Runnable::metadata_ptr`); its `RegistryGuard` will `remove` it.
+    /// (`Runnable::metadata_ptr`); its removal (`cell::unregister`) will `remove` it.
     #[inline]
     pub(crate) unsafe fn insert(&self, ptr: NonNull<TaskMeta>, link_now: bool) {
         // SAFETY: the task is alive (the caller's contract).
@@ -446,7 +511,8 @@ impl Registry {
     ///
     /// # Safety
     ///
-    /// Called once per task, by its `RegistryGuard`, and only for a task `insert`ed.
+    /// Called once per task, by its removal (`cell::unregister`), and only for a task
+    /// `insert`ed.
     #[inline]
     pub(crate) unsafe fn remove(&self, meta: &TaskMeta) {
         // SAFETY: the caller's contract: the task is linked in its list.
@@ -892,6 +958,7 @@ mod loom_tests {
 
     use std::ptr::{self, NonNull};
 
+    use loom::sync::atomic::{AtomicBool, Ordering};
     use loom::sync::Arc;
     use loom::thread;
 
@@ -998,10 +1065,10 @@ mod loom_tests {
         });
     }
 
-    /// A current-thread runtime's spawns (`link_now` true) link nodes in at once while another
-    /// thread unlinks and walks. (Loom treats `try_lock` as opaque and does not explore its
-    /// failure; after a failed `try_lock`, a push takes the stack's path, which the other
-    /// models check.)
+    /// Nodes linked in at once (`link_now`: a worker's spawns) and stacked meet an unlink of a
+    /// linked node, which leaves the stack alone, and a walk, which links it in. (Loom treats
+    /// `try_lock` as opaque and does not explore its failure; after a failed `try_lock`, a
+    /// push takes the stack's path, which the models check.)
     #[test]
     fn a_node_linked_at_once_or_stacked_is_found_by_the_next_lock_holder() {
         loom::model(|| {
@@ -1021,7 +1088,7 @@ mod loom_tests {
                 let list = list.clone();
                 thread::spawn(move || {
                     push(&list, b, true);
-                    push(&list, c, true);
+                    push(&list, c, false);
                 })
             };
             unlinker.join().unwrap();
@@ -1055,5 +1122,33 @@ mod loom_tests {
             assert_eq!(got, [1, 2]);
             clear(&list, &[a, b]);
         });
+    }
+
+    /// Rule 6: a scope's hard drop (its flag, then a fenced walk of the scope's list) against a
+    /// child's entry (then a read of the flag): the walk finds the child or the spawner sees
+    /// the flag, whether the entry was stacked or linked at once.
+    #[test]
+    fn a_hard_drop_finds_a_child_entered_meanwhile_or_its_spawner_sees_the_drop() {
+        for link_now in [false, true] {
+            loom::model(move || {
+                let list = Arc::new(TaskList::<Node>::new_scope());
+                let dropped = Arc::new(AtomicBool::new(false));
+                let b = node(2);
+                let dropper = {
+                    let (list, dropped) = (list.clone(), dropped.clone());
+                    thread::spawn(move || {
+                        dropped.store(true, Ordering::SeqCst);
+                        let mut walked = 0;
+                        list.for_each_listed_after_fence(|_| walked += 1);
+                        walked
+                    })
+                };
+                push(&list, b, link_now);
+                let saw = dropped.load(Ordering::SeqCst);
+                let walked = dropper.join().unwrap();
+                assert!(saw || walked == 1, "the child escaped the hard drop");
+                clear(&list, &[b]);
+            });
+        }
     }
 }
