@@ -1033,27 +1033,30 @@ mod loom_tests {
         assert_eq!(contents(list), Vec::<u32>::new());
     }
 
-    /// A multi-thread runtime's spawns (`link_now` false): nodes pushed while another thread
-    /// unlinks an earlier one (taking the stack, possibly with the new nodes in it) are
-    /// neither lost nor linked twice.
-    #[test]
-    fn nodes_pushed_while_another_thread_unlinks_all_end_up_linked() {
-        loom::model(|| {
+    /// Node 1 is entered (`first_now`: linked at once, else stacked); then one thread unlinks
+    /// it (and walks the list, with `walk`) while another enters nodes 2 and 3 (`then_now`).
+    /// The list ends with 2 and 3, each linked once.
+    fn unlink_while_entering(first_now: bool, then_now: [bool; 2], walk: bool) {
+        loom::model(move || {
             let list = Arc::new(TaskList::<Node>::new());
             let (a, b, c) = (node(1), node(2), node(3));
-            push(&list, a, false);
+            push(&list, a, first_now);
             let unlinker = {
                 let list = list.clone();
                 thread::spawn(move || {
                     unlink(&list, a);
                     free(a);
+                    if walk {
+                        let n = contents(&list).len();
+                        assert!(n <= 2, "{n} nodes");
+                    }
                 })
             };
             let pusher = {
                 let list = list.clone();
                 thread::spawn(move || {
-                    push(&list, b, false);
-                    push(&list, c, false);
+                    push(&list, b, then_now[0]);
+                    push(&list, c, then_now[1]);
                 })
             };
             unlinker.join().unwrap();
@@ -1065,39 +1068,21 @@ mod loom_tests {
         });
     }
 
+    /// A multi-thread runtime's spawns from its `block_on` thread (all stacked): nodes pushed
+    /// while another thread unlinks an earlier one (taking the stack, possibly with the new
+    /// nodes in it) are neither lost nor linked twice.
+    #[test]
+    fn nodes_pushed_while_another_thread_unlinks_all_end_up_linked() {
+        unlink_while_entering(false, [false, false], false);
+    }
+
     /// Nodes linked in at once (`link_now`: a worker's spawns) and stacked meet an unlink of a
     /// linked node, which leaves the stack alone, and a walk, which links it in. (Loom treats
     /// `try_lock` as opaque and does not explore its failure; after a failed `try_lock`, a
     /// push takes the stack's path, which the models check.)
     #[test]
     fn a_node_linked_at_once_or_stacked_is_found_by_the_next_lock_holder() {
-        loom::model(|| {
-            let list = Arc::new(TaskList::<Node>::new());
-            let (a, b, c) = (node(1), node(2), node(3));
-            push(&list, a, true);
-            let unlinker = {
-                let list = list.clone();
-                thread::spawn(move || {
-                    unlink(&list, a);
-                    free(a);
-                    let n = contents(&list).len();
-                    assert!(n <= 2, "{n} nodes");
-                })
-            };
-            let pusher = {
-                let list = list.clone();
-                thread::spawn(move || {
-                    push(&list, b, true);
-                    push(&list, c, false);
-                })
-            };
-            unlinker.join().unwrap();
-            pusher.join().unwrap();
-            let mut got = contents(&list);
-            got.sort_unstable();
-            assert_eq!(got, [2, 3]);
-            clear(&list, &[b, c]);
-        });
+        unlink_while_entering(true, [true, false], true);
     }
 
     /// Two threads push at once (the stack's exchange races) while a third walks the list.
