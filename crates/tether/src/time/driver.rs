@@ -283,11 +283,16 @@ impl TimeHandle {
         registered.still(self.fired_epoch.load(Ordering::Acquire), waker)
     }
 
-    /// Moves a filed timer to a new deadline (`deadline_nanos`), keeping its waker; returns the
-    /// new tick.
-    pub(crate) fn reset_timer(&self, key: TimerKey, deadline: i64) -> u64 {
+    /// Moves a filed timer to a new deadline (`deadline_nanos`), keeping its waker; the slot
+    /// gets the timer's new key. Returns the new tick.
+    pub(crate) fn reset_timer(&self, slot: &mut TimerSlot, key: TimerKey, deadline: i64) -> u64 {
         let when = self.deadline_tick(deadline);
-        lock(&self.wheel).reset(key, when);
+        *slot = match lock(&self.wheel).reset(key, when) {
+            Some(key) => TimerSlot::filed(key),
+            // The key was stale (not for a `Sleep`, which removes its timer only as it leaves
+            // the wheel): filed anew at the next poll.
+            None => TimerSlot::UNFILED,
+        };
         when
     }
 

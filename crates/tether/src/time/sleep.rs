@@ -145,7 +145,7 @@ impl Sleep {
                 this.slot = TimerSlot::UNFILED;
             }
             Some(key) => {
-                let when = this.rt.time.reset_timer(key, this.deadline);
+                let when = this.rt.time.reset_timer(&mut this.slot, key, this.deadline);
                 this.after_filing(when);
             }
             // Elapsed: filed anew at the next poll.

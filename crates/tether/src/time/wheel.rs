@@ -6,62 +6,77 @@
 //! timers. It has 6 levels of 64 slots: a slot of level `L` covers `64^L`
 //! ticks, so level 0 has 1 ms resolution and level 5 covers `2^36` ticks
 //! (about 795 days). A timer due at tick `when`, when the wheel is at tick
-//! `elapsed`, lives at level `L = msb((elapsed ^ when) | 63) / 6` (clamped to
-//! the top level when the difference is beyond `2^36`) in slot
-//! `(when >> 6L) & 63`. Timers due at or before `elapsed` live in a separate
-//! *ready* list and fire at the next [`Wheel::advance`].
+//! `elapsed`, is filed at level `L = msb((elapsed ^ when) | 63) / 6` (clamped
+//! to the top level when the difference is beyond `2^36`) in slot
+//! `(when >> 6L) & 63`. Timers due at or before `elapsed` are filed in a
+//! separate *ready* slot and fire at the next [`Wheel::advance`].
 //!
 //! `advance(now)` drains, level by level and slot by slot (found with a
 //! rotate + `trailing_zeros` on each level's occupancy bitmap, never tick by
 //! tick), every slot whose start is `<= now`: timers with `when <= now` fire
 //! (state becomes `Fired`, waker handed to the caller), the others are
-//! re-inserted relative to `now`, which cascades them into lower levels (or,
+//! filed again relative to `now`, which cascades them into lower levels (or,
 //! for timers beyond the top level's range, back into the top level).
 //!
 //! # What it owns
 //!
 //! Every timer entry and its optional [`Waker`], in a slab (`Vec` of entries
-//! plus a free list threaded through the same link field). Entries of one
-//! slot form a doubly linked FIFO list by `u32` index. An entry stays in the
-//! slab after firing until [`Wheel::remove`] frees it. The wheel owns no
-//! clock: the caller converts `Instant`s to ticks.
+//! plus a free list threaded through the free entries' `when`). A slot is a
+//! vector of *items*, each naming one filing of an entry: its index and the
+//! generation it had when filed. Draining a slot reads its items in order and
+//! touches each entry independently of the others, so the processor fetches
+//! many entries at once: a list linked through the entries would make every
+//! entry's fetch wait for the one before (a wheel of a million timers does
+//! not fit in the cache, and the wheel's lock is held while it drains). An
+//! entry stays in the slab after firing until [`Wheel::remove`] frees it. The
+//! wheel owns no clock: the caller converts `Instant`s to ticks.
 //!
 //! # Invariants
 //!
 //! 1. Every entry is exactly one of: `Free` (on the free list, no waker),
-//!    `Pending` (in exactly one list: the ready list or one wheel slot), or
-//!    `Fired` (in no list, kept until removed). `len()` counts `Pending`.
-//! 2. The position of a `Pending` entry is a pure function of
-//!    `(elapsed, when)`: the ready list if `when <= elapsed`, otherwise level
+//!    `Pending` (filed: in the ready slot or one wheel slot), or `Fired`
+//!    (filed nowhere, kept until removed). `len()` counts `Pending`.
+//! 2. An entry's generation changes each time it is filed anew (`insert`
+//!    after a free, `reset`) or freed, never when a drain moves it (a
+//!    cascade). An item is *live* iff its generation is its entry's and the
+//!    entry is `Pending`: each `Pending` entry has exactly one live item, in
+//!    the slot it is filed in. Other items are stale, skipped by drains.
+//! 3. The position of a `Pending` entry is a pure function of
+//!    `(elapsed, when)`: the ready slot if `when <= elapsed`, otherwise level
 //!    `level_for(elapsed, when)` and slot `slot_for(when, level)`. The entry
 //!    caches its level in `Entry::level` (the slot is recomputed from `when`).
-//! 3. Bit `s` of `occupied[L]` is set iff list `slots[L][s]` is non-empty.
-//! 4. For every entry in level `L` slot `s`, the slot's deadline (its start,
+//! 4. A slot's `live` counts its live items. Bit `s` of `occupied[L]` is set
+//!    iff `slots[L][s].live > 0`; a slot whose count drops to 0 drops its
+//!    items. A slot holding more than twice its live items (plus a little)
+//!    after a filing drops its stale ones, so items stay within about twice
+//!    the pending timers (a timer reset over and over does not grow them).
+//! 5. For every entry in level `L` slot `s`, the slot's deadline (its start,
 //!    as computed by `next_in_level` from `elapsed`) satisfies
 //!    `elapsed < deadline <= when`, so timers never fire late, and below the
 //!    top level `s` is strictly after `elapsed`'s own slot at that level.
 //!    Moving `elapsed` to any tick earlier than every remaining deadline
-//!    preserves 2 and 4, which is why `advance` may jump directly.
-//! 5. Any occupied slot of a lower level has an earlier deadline than any
+//!    preserves 3 and 5, which is why `advance` may jump directly.
+//! 6. Any occupied slot of a lower level has an earlier deadline than any
 //!    occupied slot of a higher level, so the earliest expiration is the next
 //!    slot of the lowest non-empty level.
-//! 6. A slot's generation changes every time the entry is freed; a
-//!    [`TimerKey`] is valid iff its index is in bounds, the generations match
-//!    and the entry is not `Free`. Stale keys never affect a reused slot
-//!    (barring a 2^32 wrap of one slot's generation).
-//! 7. Lists are FIFO, so timers with equal deadlines fire in the order they
-//!    were inserted (or last reset).
+//! 7. A [`TimerKey`] is valid iff its index is in bounds, its generation is
+//!    the entry's and the entry is not `Free`. Stale keys never affect an
+//!    entry that was filed anew (barring a 2^32 wrap of one entry's
+//!    generation); `reset` hands out the entry's new key.
+//! 8. Items are in filing order, so timers with equal deadlines fire in the
+//!    order they were inserted (or last reset).
 //!
 //! # Complexity
 //!
 //! `insert`, `remove`, `reset`, `set_waker`, `take_waker`, `state` and `deadline` are O(1)
-//! (amortized O(1) for `insert`, which may grow the slab).
+//! (amortized O(1) for `insert` and `reset`, which may grow the slab or a slot, or drop a
+//! slot's stale items).
 //! `next_expiration` is O(levels) = O(6). `advance` costs O(occupied slots
-//! drained + entries in them); an entry is touched at most once per
+//! drained + items in them); an entry is touched at most once per
 //! `advance` call, and cascades at most 6 times over its life (plus once
 //! per `2^36` ticks crossed, for timers beyond the top level's range).
-//! `take_all_wakers` is O(slab capacity). Each entry is 40 bytes on 64-bit
-//! targets, plus ~3 KiB of fixed list heads and bitmaps.
+//! `take_all_wakers` is O(slab capacity). Each entry is 32 bytes on 64-bit
+//! targets and each item 8, plus ~12 KiB of fixed slot heads and bitmaps.
 
 #![forbid(unsafe_code)]
 
@@ -78,11 +93,11 @@ const SLOT_MASK: u64 = SLOTS as u64 - 1;
 /// Ticks spanned by the whole wheel (`2^36`); farther timers are clamped
 /// into the top level and re-inserted as time passes.
 const MAX_RANGE: u64 = 1 << (SLOT_BITS * LEVELS);
-/// Null link / empty free list.
+/// The end of the free list.
 const NIL: u32 = u32::MAX;
-/// `Entry::level` value of an entry in the ready list.
+/// `Entry::level` value of an entry filed in the ready slot.
 const READY: u8 = LEVELS as u8;
-/// `Entry::level` value of an entry in no list.
+/// `Entry::level` value of an entry filed nowhere.
 const DETACHED: u8 = LEVELS as u8 + 1;
 
 /// Identifies one timer in a [`Wheel`].
@@ -138,23 +153,20 @@ pub(crate) enum TimerState {
 enum EntryState {
     /// Unused; on the free list.
     Free,
-    /// Armed; linked in the ready list or a wheel slot.
+    /// Armed; filed in the ready slot or a wheel slot.
     Pending,
-    /// Fired; linked nowhere.
+    /// Fired; filed nowhere.
     Fired,
 }
 
-/// One slab entry (40 bytes on 64-bit targets).
+/// One slab entry (32 bytes on 64-bit targets).
 struct Entry {
-    /// Deadline tick.
-    when: u64,
     /// Waker to hand out when the timer fires.
     waker: Option<Waker>,
-    /// Previous entry in the same list, or `NIL`.
-    prev: u32,
-    /// Next entry in the same list (or on the free list), or `NIL`.
-    next: u32,
-    /// Bumped each time the entry is freed; validates [`TimerKey`]s.
+    /// Deadline tick (`Pending`, `Fired`), or the next free entry's index, `NIL` for none
+    /// (`Free`).
+    when: u64,
+    /// Names the entry's current filing (invariant 2) and validates [`TimerKey`]s (7).
     generation: u32,
     /// Wheel level (`0..LEVELS`), `READY` or `DETACHED`.
     level: u8,
@@ -162,56 +174,47 @@ struct Entry {
     state: EntryState,
 }
 
-/// Head and tail of an intrusive doubly linked list of entries.
-#[derive(Clone, Copy, Debug)]
-struct List {
-    /// First entry, or `NIL`.
-    head: u32,
-    /// Last entry, or `NIL`.
-    tail: u32,
+/// An entry's filing in a slot: its index in the low half, the generation it was filed with in
+/// the high half (invariant 2).
+type Item = u64;
+
+/// The item naming `index` filed with `generation`.
+fn item(index: u32, generation: u32) -> Item {
+    u64::from(generation) << 32 | u64::from(index)
 }
 
-impl List {
-    /// The empty list.
-    const EMPTY: List = List {
-        head: NIL,
-        tail: NIL,
-    };
+/// A slot (or the ready slot): the items filed in it, in filing order, and how many of them
+/// are live (invariants 2, 4).
+#[derive(Default)]
+struct Slot {
+    /// Live items and stale ones.
+    items: Vec<Item>,
+    /// The live items.
+    live: u32,
 }
 
-/// Appends `idx` to `list`.
-fn push_back(entries: &mut [Entry], list: &mut List, idx: u32) {
-    let entry = &mut entries[idx as usize];
-    entry.prev = list.tail;
-    entry.next = NIL;
-    if list.tail == NIL {
-        list.head = idx;
-    } else {
-        entries[list.tail as usize].next = idx;
+impl Slot {
+    /// Takes the slot's items to drain them, leaving it empty.
+    fn take(&mut self) -> Vec<Item> {
+        self.live = 0;
+        std::mem::take(&mut self.items)
     }
-    list.tail = idx;
+
+    /// Gives back a drained buffer for reuse, unless a burst made it large: a slot that once
+    /// held a million timers does not keep their memory.
+    fn recycle(&mut self, mut items: Vec<Item>) {
+        if items.capacity() <= KEEP_CAPACITY && self.items.capacity() == 0 {
+            items.clear();
+            self.items = items;
+        }
+    }
 }
 
-/// Unlinks `idx` from `list` (which must contain it).
-fn unlink(entries: &mut [Entry], list: &mut List, idx: u32) {
-    let (prev, next) = {
-        let entry = &mut entries[idx as usize];
-        let links = (entry.prev, entry.next);
-        entry.prev = NIL;
-        entry.next = NIL;
-        links
-    };
-    if prev == NIL {
-        list.head = next;
-    } else {
-        entries[prev as usize].next = next;
-    }
-    if next == NIL {
-        list.tail = prev;
-    } else {
-        entries[next as usize].prev = prev;
-    }
-}
+/// The largest item buffer a drained slot keeps for reuse.
+const KEEP_CAPACITY: usize = 1024;
+
+/// A slot may hold this many stale items beyond its live ones before a filing drops them.
+const STALE_SLACK: usize = 64;
 
 /// Level at which a timer due at `when` (> `elapsed`) is stored.
 fn level_for(elapsed: u64, when: u64) -> usize {
@@ -229,18 +232,20 @@ fn slot_for(when: u64, level: usize) -> usize {
 pub(crate) struct Wheel {
     /// Slab of entries; freed entries are reused through `free_head`.
     entries: Vec<Entry>,
-    /// Head of the free list (linked through `Entry::next`), or `NIL`.
+    /// Head of the free list (linked through `Entry::when`), or `NIL`.
     free_head: u32,
     /// Current tick: everything due at or before it has fired.
     elapsed: u64,
     /// Number of `Pending` entries.
     pending: usize,
-    /// Per-level bitmap of non-empty slots.
+    /// Per-level bitmap of slots with live items.
     occupied: [u64; LEVELS],
-    /// Per-level, per-slot lists of pending entries.
-    slots: [[List; SLOTS]; LEVELS],
-    /// Pending entries with `when <= elapsed`, fired at the next advance.
-    ready: List,
+    /// Per-level, per-slot items.
+    slots: [[Slot; SLOTS]; LEVELS],
+    /// Items of entries with `when <= elapsed`, fired at the next advance.
+    ready: Slot,
+    /// `advance`'s list of drained entries to file again, kept to reuse its buffer.
+    deferred: Vec<u32>,
 }
 
 impl Wheel {
@@ -252,8 +257,9 @@ impl Wheel {
             elapsed: 0,
             pending: 0,
             occupied: [0; LEVELS],
-            slots: [[List::EMPTY; SLOTS]; LEVELS],
-            ready: List::EMPTY,
+            slots: std::array::from_fn(|_| std::array::from_fn(|_| Slot::default())),
+            ready: Slot::default(),
+            deferred: Vec::new(),
         }
     }
 
@@ -282,10 +288,8 @@ impl Wheel {
                     .filter(|&i| i < MAX_INDEX);
                 let index = index.expect("timer wheel: too many timers");
                 self.entries.push(Entry {
-                    when,
                     waker: None,
-                    prev: NIL,
-                    next: NIL,
+                    when,
                     generation: 0,
                     level: DETACHED,
                     state: EntryState::Free,
@@ -293,16 +297,16 @@ impl Wheel {
                 index
             }
             index => {
-                self.free_head = self.entries[index as usize].next;
+                // The free list's link (invariant 1): an index below `MAX_INDEX`, or `NIL`.
+                self.free_head = self.entries[index as usize].when as u32;
                 index
             }
         };
         let entry = &mut self.entries[index as usize];
         (entry.when, entry.waker, entry.state) = (when, waker, EntryState::Pending);
-        (entry.prev, entry.next) = (NIL, NIL);
         let generation = entry.generation;
         self.pending += 1;
-        self.link(index);
+        self.file(index);
         TimerKey { index, generation }
     }
 
@@ -314,7 +318,7 @@ impl Wheel {
         };
         let state = match self.entries[index as usize].state {
             EntryState::Pending => {
-                self.unlink(index);
+                self.unfile(index);
                 self.pending -= 1;
                 TimerState::Pending
             }
@@ -324,28 +328,32 @@ impl Wheel {
         let entry = &mut self.entries[index as usize];
         (entry.state, entry.waker, entry.level) = (EntryState::Free, None, DETACHED);
         entry.generation = entry.generation.wrapping_add(1);
-        (entry.prev, entry.next, self.free_head) = (NIL, self.free_head, index);
+        entry.when = u64::from(self.free_head);
+        self.free_head = index;
         state
     }
 
     /// Re-arms the timer (`Pending` or `Fired` becomes `Pending` at `when`),
-    /// keeping whatever waker is stored (firing takes it). Returns `false`
-    /// if the key is stale.
-    pub(crate) fn reset(&mut self, key: TimerKey, when: u64) -> bool {
-        let Some(index) = self.index_of(key) else {
-            return false;
-        };
+    /// keeping whatever waker is stored (firing takes it). Returns the timer's
+    /// new key (the old one is stale from now on), or `None` if the key is
+    /// stale.
+    pub(crate) fn reset(&mut self, key: TimerKey, when: u64) -> Option<TimerKey> {
+        let index = self.index_of(key)?;
         match self.entries[index as usize].state {
-            EntryState::Pending => self.unlink(index),
+            EntryState::Pending => self.unfile(index),
             EntryState::Fired => {
                 self.entries[index as usize].state = EntryState::Pending;
                 self.pending += 1;
             }
             EntryState::Free => unreachable!("index_of rejects free entries"),
         }
-        self.entries[index as usize].when = when;
-        self.link(index);
-        true
+        let entry = &mut self.entries[index as usize];
+        // Invariant 2: a new filing, so the item left in the old slot is stale.
+        entry.generation = entry.generation.wrapping_add(1);
+        entry.when = when;
+        let generation = entry.generation;
+        self.file(index);
+        Some(TimerKey { index, generation })
     }
 
     /// Stores a clone of `waker` unless the stored one `will_wake` it.
@@ -391,10 +399,10 @@ impl Wheel {
     /// sits in a higher level (its slot start), never later. Never earlier
     /// than `elapsed`; equal to it when some timer is already due.
     pub(crate) fn next_expiration(&self) -> Option<u64> {
-        if self.ready.head != NIL {
+        if self.ready.live > 0 {
             return Some(self.elapsed);
         }
-        // Invariant 5: the lowest non-empty level holds the earliest slot.
+        // Invariant 6: the lowest non-empty level holds the earliest slot.
         (0..LEVELS).find_map(|level| self.next_in_level(level).map(|(_, deadline)| deadline))
     }
 
@@ -409,42 +417,47 @@ impl Wheel {
     /// level 0, coarser for timers drained directly from a higher level.
     pub(crate) fn advance(&mut self, now: u64, wakers: &mut Vec<Waker>) {
         let now = now.max(self.elapsed);
-        let mut cur = std::mem::replace(&mut self.ready, List::EMPTY).head;
-        while cur != NIL {
-            let next = self.entries[cur as usize].next;
-            self.fire(cur, wakers);
-            cur = next;
+        let ready = self.ready.take();
+        for &item in &ready {
+            if let Some(index) = self.live_index(item) {
+                self.fire(index, wakers);
+            }
         }
+        self.ready.recycle(ready);
         // Drain every slot starting at or before `now`. Deadlines are
         // computed from the old `elapsed`, which stays put until the end;
-        // entries not yet due are parked on `deferred` (nothing is linked
-        // into the wheel meanwhile), then re-inserted relative to `now`.
-        let mut deferred = List::EMPTY;
+        // entries not yet due are set aside on `deferred` (nothing is filed
+        // in the wheel meanwhile), then filed again relative to `now`.
+        let mut deferred = std::mem::take(&mut self.deferred);
         for level in 0..LEVELS {
             while let Some((slot, deadline)) = self.next_in_level(level) {
                 if deadline > now {
                     break;
                 }
-                let mut cur = std::mem::replace(&mut self.slots[level][slot], List::EMPTY).head;
+                let items = self.slots[level][slot].take();
                 self.occupied[level] &= !(1u64 << slot);
-                while cur != NIL {
-                    let next = self.entries[cur as usize].next;
-                    if self.entries[cur as usize].when <= now {
-                        self.fire(cur, wakers);
+                for &item in &items {
+                    let Some(index) = self.live_index(item) else {
+                        continue;
+                    };
+                    if self.entries[index as usize].when <= now {
+                        self.fire(index, wakers);
                     } else {
-                        self.entries[cur as usize].level = DETACHED;
-                        push_back(&mut self.entries, &mut deferred, cur);
+                        // A move, not a new filing: the generation stays (invariant 2).
+                        self.entries[index as usize].level = DETACHED;
+                        deferred.push(index);
                     }
-                    cur = next;
                 }
+                self.slots[level][slot].recycle(items);
             }
         }
         self.elapsed = now;
-        let mut cur = deferred.head;
-        while cur != NIL {
-            let next = self.entries[cur as usize].next;
-            self.link(cur);
-            cur = next;
+        for &index in &deferred {
+            self.file(index);
+        }
+        deferred.clear();
+        if deferred.capacity() <= KEEP_CAPACITY {
+            self.deferred = deferred;
         }
     }
 
@@ -466,46 +479,73 @@ impl Wheel {
         live.then_some(key.index)
     }
 
-    /// Links a pending, detached entry where invariant 2 says it belongs.
-    fn link(&mut self, index: u32) {
-        let when = self.entries[index as usize].when;
-        if when <= self.elapsed {
-            self.entries[index as usize].level = READY;
-            push_back(&mut self.entries, &mut self.ready, index);
+    /// The index an item names, if the item is live (invariant 2).
+    fn live_index(&self, item: Item) -> Option<u32> {
+        let (index, generation) = (item as u32, (item >> 32) as u32);
+        let entry = &self.entries[index as usize];
+        (entry.generation == generation && entry.state == EntryState::Pending).then_some(index)
+    }
+
+    /// Files a pending entry that is filed nowhere where invariant 3 says it belongs, under its
+    /// current generation.
+    fn file(&mut self, index: u32) {
+        let entry = &mut self.entries[index as usize];
+        let (when, item) = (entry.when, item(index, entry.generation));
+        let slot = if when <= self.elapsed {
+            entry.level = READY;
+            &mut self.ready
         } else {
             let level = level_for(self.elapsed, when);
             let slot = slot_for(when, level);
-            self.entries[index as usize].level = level as u8;
-            push_back(&mut self.entries, &mut self.slots[level][slot], index);
+            entry.level = level as u8;
             self.occupied[level] |= 1u64 << slot;
+            &mut self.slots[level][slot]
+        };
+        slot.items.push(item);
+        slot.live += 1;
+        // Invariant 4: stale items stay within the live ones plus a slack.
+        if slot.items.len() > 2 * slot.live as usize + STALE_SLACK {
+            let entries = &self.entries;
+            slot.items.retain(|&item| {
+                let (index, generation) = (item as u32, (item >> 32) as u32);
+                let entry = &entries[index as usize];
+                entry.generation == generation && entry.state == EntryState::Pending
+            });
+            debug_assert_eq!(slot.items.len(), slot.live as usize);
         }
     }
 
-    /// Unlinks a pending entry from its list, keeping the bitmap exact.
-    fn unlink(&mut self, index: u32) {
-        let entry = &self.entries[index as usize];
-        let level = entry.level as usize;
-        if entry.level == READY {
-            unlink(&mut self.entries, &mut self.ready, index);
+    /// Takes a pending entry out of its slot (its item goes stale), keeping the counts and the
+    /// bitmap exact (invariant 4).
+    fn unfile(&mut self, index: u32) {
+        let entry = &mut self.entries[index as usize];
+        let (level, when) = (entry.level, entry.when);
+        entry.level = DETACHED;
+        let slot = if level == READY {
+            &mut self.ready
         } else {
-            debug_assert!(level < LEVELS, "unlinking a detached entry");
-            let slot = slot_for(entry.when, level);
+            debug_assert!((level as usize) < LEVELS, "unfiling a detached entry");
+            let (level, slot) = (level as usize, slot_for(when, level as usize));
             let list = &mut self.slots[level][slot];
-            unlink(&mut self.entries, list, index);
-            if list.head == NIL {
+            if list.live == 1 {
                 self.occupied[level] &= !(1u64 << slot);
             }
+            list
+        };
+        slot.live -= 1;
+        if slot.live == 0 {
+            // Every item left is stale.
+            let items = std::mem::take(&mut slot.items);
+            slot.recycle(items);
         }
-        self.entries[index as usize].level = DETACHED;
     }
 
-    /// Marks a pending entry (already out of its list) as fired and hands
+    /// Marks a pending entry (already out of its slot) as fired and hands
     /// out its waker.
     fn fire(&mut self, index: u32, wakers: &mut Vec<Waker>) {
         let entry = &mut self.entries[index as usize];
         debug_assert_eq!(entry.state, EntryState::Pending);
         (entry.state, entry.level) = (EntryState::Fired, DETACHED);
-        (entry.prev, entry.next) = (NIL, NIL);
         self.pending -= 1;
         if let Some(waker) = entry.waker.take() {
             wakers.push(waker);

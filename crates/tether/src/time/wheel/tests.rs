@@ -152,6 +152,64 @@ fn fire_order() {
     assert!(fired.windows(2).all(|pair| pair[0] < pair[1]));
 }
 
+/// A timer reset away from a slot and back, over and over, while the slot keeps other timers:
+/// it fires once, in the order of its last filing (not where a stale item of an earlier filing
+/// stands), and the slot's stale items stay within its live ones plus the slack (invariant 4).
+#[test]
+fn a_timer_reset_to_and_fro_fires_once_in_filing_order_and_leaves_few_stale_items() {
+    let (log, mut wheel) = (Log::default(), Wheel::new());
+    let first = wheel.insert(100, Some(id_waker(0, &log)));
+    let mut moved = wheel.insert(100, Some(id_waker(1, &log)));
+    for _ in 0..1000 {
+        moved = wheel.reset(moved, 5000).unwrap();
+        moved = wheel.reset(moved, 100).unwrap();
+    }
+    wheel.insert(100, Some(id_waker(2, &log)));
+    moved = wheel.reset(moved, 100).unwrap();
+    let slot = &wheel.slots[level_for(0, 100)][slot_for(100, level_for(0, 100))];
+    assert_eq!(slot.live, 3);
+    assert!(
+        slot.items.len() <= 2 * 3 + STALE_SLACK,
+        "{} items",
+        slot.items.len()
+    );
+    let mut wakers = Vec::new();
+    wheel.advance(100, &mut wakers);
+    assert_eq!(wake_ids(&mut wakers, &log), [0, 2, 1]);
+    assert_eq!((wheel.state(first), wheel.state(moved)), (Fired, Fired));
+    assert_eq!((wheel.len(), wheel.next_expiration()), (0, None));
+}
+
+/// A slot that held a burst of timers does not keep the burst's memory once drained, nor does
+/// a slot whose timers were all cancelled; a slot keeps a small buffer for reuse.
+#[test]
+fn drained_and_emptied_slots_give_back_a_bursts_memory() {
+    let mut wheel = Wheel::new();
+    let place = |when: u64| (level_for(0, when), slot_for(when, level_for(0, when)));
+    let keys: Vec<_> = (0..10_000).map(|_| wheel.insert(3000, noop())).collect();
+    let (level, slot) = place(3000);
+    assert!(wheel.slots[level][slot].items.capacity() >= 10_000);
+    assert_eq!(fire(&mut wheel, 3000), 10_000);
+    assert_eq!(wheel.slots[level][slot].items.capacity(), 0);
+    for key in keys {
+        wheel.remove(key);
+    }
+    let keys: Vec<_> = (0..10_000).map(|_| wheel.insert(9000, noop())).collect();
+    let (level, slot) = place(9000);
+    for key in keys {
+        assert_eq!(wheel.remove(key), Pending);
+    }
+    assert_eq!(wheel.slots[level][slot].items.capacity(), 0);
+    assert_eq!(wheel.occupied, [0; LEVELS]);
+    let few: Vec<_> = (0..10).map(|_| wheel.insert(9100, noop())).collect();
+    assert_eq!(fire(&mut wheel, 9100), few.len());
+    let (level, slot) = place(9100);
+    assert!(
+        wheel.slots[level][slot].items.capacity() > 0,
+        "a small buffer is kept"
+    );
+}
+
 /// Removing before firing cancels, after firing frees; a stale key never
 /// affects the entry that reused its slot.
 #[test]
@@ -169,7 +227,7 @@ fn remove_and_stale_keys() {
     assert_eq!(fire(&mut wheel, 1_000_000), 0);
     let new = wheel.insert(1_000_020, None);
     assert_eq!((new.index, new.generation), (b.index, b.generation + 1));
-    assert!(!wheel.reset(b, 5));
+    assert_eq!(wheel.reset(b, 5), None);
     wheel.set_waker(b, &id_waker(1, &log));
     assert_eq!((wheel.remove(b), wheel.deadline(b)), (Gone, None));
     assert_eq!(states(&wheel, [b, new]), [Gone, Pending]);
@@ -189,20 +247,22 @@ fn remove_and_stale_keys() {
 #[test]
 fn reset_and_due_immediately() {
     let mut wheel = Wheel::new();
-    let key = wheel.insert(0, noop());
+    let first = wheel.insert(0, noop());
     assert_eq!(wheel.next_expiration(), Some(0));
-    assert!(wheel.reset(key, 10_000) && wheel.reset(key, 50));
+    let key = wheel.reset(first, 10_000).unwrap();
+    assert_eq!(wheel.state(first), Gone, "a reset hands out a new key");
+    let key = wheel.reset(key, 50).unwrap();
     assert_eq!(fire(&mut wheel, 49), 0);
-    assert!(wheel.reset(key, 300_000));
+    let key = wheel.reset(key, 300_000).unwrap();
     assert_eq!(fire(&mut wheel, 299_999), 0);
     assert_eq!(wheel.deadline(key), Some(300_000));
     assert_eq!(fire(&mut wheel, 300_000), 1);
     assert_eq!((wheel.state(key), wheel.len()), (Fired, 0));
-    assert!(wheel.reset(key, 300_064)); // the waker was taken: set a new one
+    let key = wheel.reset(key, 300_064).unwrap(); // the waker was taken: set a new one
     wheel.set_waker(key, Waker::noop());
     assert_eq!((fire(&mut wheel, 300_063), wheel.len()), (0, 1));
     assert_eq!(fire(&mut wheel, 300_064), 1);
-    assert!(wheel.reset(key, 7));
+    let key = wheel.reset(key, 7).unwrap();
     let [now, later] = [300_064, 300_065].map(|when| wheel.insert(when, noop()));
     assert_eq!(wheel.next_expiration(), Some(300_064));
     assert_eq!(fire(&mut wheel, 0), 1); // `key` has no waker left
@@ -284,14 +344,16 @@ fn randomized_model() {
                 48..=51 if !dead.is_empty() => {
                     let key = dead[pick(&mut rng, dead.len())];
                     assert_eq!((wheel.state(key), wheel.deadline(key)), (Gone, None));
-                    assert!(!wheel.reset(key, wheel.elapsed() + 1));
+                    assert_eq!(wheel.reset(key, wheel.elapsed() + 1), None);
                     wheel.set_waker(key, Waker::noop());
                     assert_eq!(wheel.remove(key), Gone);
                 }
                 52..=63 if !live.is_empty() => {
                     let (t, when) = (pick(&mut rng, live.len()), rng.when(wheel.elapsed()));
-                    assert!(wheel.reset(live[t].0, when));
+                    let old = live[t].0;
+                    live[t].0 = wheel.reset(old, when).expect("a live key");
                     (live[t].1, live[t].2) = (when, false);
+                    dead.push(old);
                 }
                 64..=69 if !live.is_empty() => {
                     let t = pick(&mut rng, live.len());
