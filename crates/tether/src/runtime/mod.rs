@@ -268,13 +268,18 @@ impl Runtime {
         let id = RuntimeId::next();
         let multi_thread = builder.flavor == Flavor::MultiThread;
         let (io_handle, io_driver) = crate::io::driver::new(builder.io_driver, id, multi_thread)?;
-        let time = TimeHandle::new(builder.start_paused);
         let workers = match builder.flavor {
             Flavor::CurrentThread => 1,
             Flavor::MultiThread => builder
                 .worker_threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         };
+        // A timer shard per worker, and one for the other threads (`Scheduler::timer_shard`).
+        let timer_shards = match builder.flavor {
+            Flavor::CurrentThread => 1,
+            Flavor::MultiThread => workers + 1,
+        };
+        let time = TimeHandle::new(builder.start_paused, timer_shards);
         let sched = match builder.flavor {
             Flavor::CurrentThread => {
                 Scheduler::CurrentThread(current_thread::CurrentThreadShared::new(

@@ -71,6 +71,28 @@ impl Scheduler {
         }
     }
 
+    /// The shard of the runtime's timers that a `Sleep` first polled on this thread is filed in
+    /// (the time driver's module docs): a worker's own (its index), or, for any other thread,
+    /// the one after the workers'; a current-thread runtime has one.
+    #[inline]
+    pub(crate) fn timer_shard(
+        &self,
+        rt: &crate::loom::sync::Arc<crate::runtime::RuntimeShared>,
+    ) -> usize {
+        match self {
+            Scheduler::CurrentThread(_) => 0,
+            Scheduler::MultiThread(s) => {
+                let w = crate::runtime::context::worker();
+                // SAFETY: context invariant 1: a non-null worker pointer refers to this
+                // thread's live `WorkerCtx`; we are on that thread.
+                match unsafe { w.as_ref() } {
+                    Some(w) if w.belongs_to(rt) => w.index(),
+                    _ => s.worker_count(),
+                }
+            }
+        }
+    }
+
     /// Whether the runtime still accepts tasks (it is not shutting down).
     #[inline]
     pub(crate) fn is_open(&self) -> bool {

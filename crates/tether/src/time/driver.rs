@@ -1,5 +1,12 @@
-//! The time driver: the timer wheel of one runtime, its clock, and how long the reactor may
+//! The time driver: the timer wheels of one runtime, its clock, and how long the reactor may
 //! sleep.
+//!
+//! The runtime's timers are spread over shards, each a wheel under its own lock: one per worker
+//! of a multi-thread runtime, plus one for the threads that are not its workers (a
+//! current-thread runtime has one). A timer is filed in the shard of the thread that polls its
+//! `Sleep` first and stays there (its key names the shard), so workers filing and cancelling
+//! timers do not contend for one lock; the thread that drives the reactor processes every
+//! shard. Each rule below holds shard by shard.
 //!
 //! Ticks are milliseconds since `start`. Rules:
 //!
@@ -15,7 +22,7 @@
 //!    the sleep is over. A thread that files (or moves) a timer at tick `when` does it under
 //!    the wheel's lock, then reads `parked_until` (`needs_unpark`) and wakes the reactor (its
 //!    waker is sticky: a wake-up before the sleep ends the sleep at once) if it reads neither 0
-//!    nor a tick at or before `when`. The wheel's lock orders the filing and the driver's read:
+//!    nor a tick at or before `when`. The shard's lock orders the filing and the driver's read:
 //!    if the read comes after, the driver sees the timer and its deadline covers it; if before,
 //!    the driver's `u64::MAX` store (made before it took the lock) happens before the filing
 //!    thread's load, which therefore reads `u64::MAX`, the deadline (it wakes the reactor if the
@@ -23,8 +30,9 @@
 //!    `park_timeout` reads the wheel after the filing, by the same argument, and sees the
 //!    timer). The `loom` model at the end of this file checks this. (The accesses are `SeqCst`;
 //!    the argument needs only the lock's ordering and the atomic's coherence.)
-//! 4. **The fired epoch.** `fired_epoch` counts the wheel's advances (each may fire timers) and
-//!    its shutdown (which takes every waker); it is incremented under the wheel's lock, before
+//! 4. **The fired epoch.** A shard's `fired_epoch` counts its wheel's advances (each may fire
+//!    timers) and its shutdown (which takes every waker); it is incremented under the wheel's
+//!    lock, before
 //!    the wakers taken are woken, and starts at 1. A poll that finds its timer pending, with the poller's waker stored in the
 //!    entry, returns the epoch it read under the lock ([`TimerPoll::Pending`]). While the epoch
 //!    is still that value no timer has fired since, so the timer is still pending with that
@@ -65,10 +73,21 @@ const MAX_TICK: u64 = 1 << 53;
 /// last processed tick.
 const NEAR_TICKS: u64 = 2;
 
+/// One shard of the runtime's timers (see the module docs), on cache lines of its own (128
+/// bytes: two 64-byte lines, which x86's adjacent-line prefetcher fetches together), so that
+/// workers filing timers in their own shards do not share a line.
+#[repr(align(128))]
+struct Shard {
+    /// Holding the lock means owning every timer entry of the shard.
+    wheel: Mutex<Wheel>,
+    /// Rule 4: the wheel's advances so far, plus one.
+    fired_epoch: AtomicU64,
+}
+
 /// See the module docs.
 pub(crate) struct TimeHandle {
-    /// Holding the lock means owning every timer entry of the runtime.
-    wheel: Mutex<Wheel>,
+    /// At least one; a timer's key names its shard.
+    shards: Box<[Shard]>,
     pub(crate) clock: Clock,
     /// The instant of tick 0.
     start: StdInstant,
@@ -79,23 +98,40 @@ pub(crate) struct TimeHandle {
     shutdown: AtomicBool,
     /// The tick of the last `process`: a clock read without a syscall, for task ages.
     coarse_ms: AtomicU64,
-    /// Rule 4: the wheel's advances so far, plus one.
-    fired_epoch: AtomicU64,
 }
 
 impl TimeHandle {
-    pub(crate) fn new(start_paused: bool) -> TimeHandle {
+    /// A time driver with `shards` wheels (at least one; at most [`MAX_SHARDS`]).
+    pub(crate) fn new(start_paused: bool, shards: usize) -> TimeHandle {
         let clock = Clock::new(start_paused);
         let start = clock.now();
+        let shards = shards.clamp(1, MAX_SHARDS);
         TimeHandle {
-            wheel: Mutex::new(Wheel::new()),
+            shards: (0..shards)
+                .map(|_| Shard {
+                    wheel: Mutex::new(Wheel::new()),
+                    fired_epoch: AtomicU64::new(1),
+                })
+                .collect(),
             clock,
             start,
             parked_until: AtomicU64::new(0),
             shutdown: AtomicBool::new(false),
             coarse_ms: AtomicU64::new(0),
-            fired_epoch: AtomicU64::new(1),
         }
+    }
+
+    /// The shard a key names.
+    fn shard_of(&self, key: ShardKey) -> &Shard {
+        &self.shards[usize::from(key.shard)]
+    }
+
+    /// The earliest expiration over every shard (each read under its lock).
+    fn next_expiration(&self) -> Option<u64> {
+        self.shards
+            .iter()
+            .filter_map(|shard| lock(&shard.wheel).next_expiration())
+            .min()
     }
 
     pub(crate) fn is_paused(&self) -> bool {
@@ -154,7 +190,7 @@ impl TimeHandle {
     /// How long the reactor may sleep: until the next timer, or forever (rules 2, 3).
     pub(crate) fn park_timeout(&self) -> Option<Duration> {
         self.parked_until.store(u64::MAX, Ordering::SeqCst);
-        let next = lock(&self.wheel).next_expiration();
+        let next = self.next_expiration();
         // No timer: `u64::MAX` stays, so any timer filed from now on wakes the reactor.
         let next = next?;
         self.parked_until.store(next, Ordering::SeqCst);
@@ -178,7 +214,7 @@ impl TimeHandle {
 
     /// With a paused clock, jumps it to the next timer's tick. False if there is no timer.
     pub(crate) fn auto_advance(&self) -> bool {
-        let next = lock(&self.wheel).next_expiration();
+        let next = self.next_expiration();
         match next {
             Some(tick) => {
                 self.clock.advance_to(self.tick_instant(tick));
@@ -191,7 +227,7 @@ impl TimeHandle {
     /// The instant the next timer is due, if any (a simulation jumps its clock there).
     #[cfg(feature = "sim")]
     pub(crate) fn next_deadline(&self) -> Option<StdInstant> {
-        let next = lock(&self.wheel).next_expiration()?;
+        let next = self.next_expiration()?;
         Some(self.tick_instant(next))
     }
 
@@ -210,11 +246,13 @@ impl TimeHandle {
         let now = self.now_tick();
         self.coarse_ms.store(now, Ordering::Relaxed);
         let before = wakers.len();
-        let mut wheel = lock(&self.wheel);
-        if wheel.next_expiration().is_some_and(|t| t <= now) {
-            // Rule 4: under the lock, before the wakers are woken (by the caller).
-            self.fired_epoch.fetch_add(1, Ordering::Release);
-            wheel.advance(now, wakers);
+        for shard in self.shards.iter() {
+            let mut wheel = lock(&shard.wheel);
+            if wheel.next_expiration().is_some_and(|t| t <= now) {
+                // Rule 4: under the lock, before the wakers are woken (by the caller).
+                shard.fired_epoch.fetch_add(1, Ordering::Release);
+                wheel.advance(now, wakers);
+            }
         }
         (wakers.len() - before) as u64
     }
@@ -223,19 +261,22 @@ impl TimeHandle {
     pub(crate) fn shutdown(&self) {
         self.shutdown.store(true, Ordering::Release);
         let mut wakers = Vec::new();
-        let mut wheel = lock(&self.wheel);
-        // Rule 4: the wakers go, so no poll may take a timer for still pending.
-        self.fired_epoch.fetch_add(1, Ordering::Release);
-        wheel.take_all_wakers(&mut wakers);
-        drop(wheel);
+        for shard in self.shards.iter() {
+            let mut wheel = lock(&shard.wheel);
+            // Rule 4: the wakers go, so no poll may take a timer for still pending.
+            shard.fired_epoch.fetch_add(1, Ordering::Release);
+            wheel.take_all_wakers(&mut wakers);
+        }
         wakers.into_iter().for_each(Waker::wake);
     }
 
     /// Polls the timer of a `Sleep` due at `deadline` (`deadline_nanos`), filing it in the
-    /// wheel on first use (rule 5). `registered` is the owner's memory of its last
-    /// registration, updated for [`still_pending`](Self::still_pending).
+    /// wheel of shard `home` (the polling thread's; the last one if `home` is beyond them) on first use
+    /// (rule 5). `registered` is the owner's memory of its last registration, updated for
+    /// [`still_pending`](Self::still_pending).
     pub(crate) fn poll_timer(
         &self,
+        home: usize,
         slot: &mut TimerSlot,
         registered: &mut Registered,
         deadline: i64,
@@ -251,24 +292,31 @@ impl TimeHandle {
                 *slot = TimerSlot::ELAPSED;
                 return TimerPoll::Ready;
             }
-            let mut wheel = lock(&self.wheel);
+            let index = home.min(self.shards.len() - 1);
+            let shard = &self.shards[index];
+            let mut wheel = lock(&shard.wheel);
             let key = wheel.insert(when, Some(cx.waker().clone()));
             // Rule 4: read under the lock, which every increment holds.
-            *registered = Registered::new(self.fired_epoch.load(Ordering::Relaxed), cx.waker());
+            *registered = Registered::new(shard.fired_epoch.load(Ordering::Relaxed), cx.waker());
             drop(wheel);
-            *slot = TimerSlot::filed(key);
+            *slot = TimerSlot::filed(ShardKey {
+                shard: index as u8,
+                key,
+            });
             return TimerPoll::Filed(when);
         };
-        let mut wheel = lock(&self.wheel);
-        match wheel.state(key) {
+        let shard = self.shard_of(key);
+        let mut wheel = lock(&shard.wheel);
+        match wheel.state(key.key) {
             TimerState::Pending => {
-                wheel.set_waker(key, cx.waker());
-                *registered = Registered::new(self.fired_epoch.load(Ordering::Relaxed), cx.waker());
+                wheel.set_waker(key.key, cx.waker());
+                *registered =
+                    Registered::new(shard.fired_epoch.load(Ordering::Relaxed), cx.waker());
                 TimerPoll::Pending
             }
             TimerState::Fired | TimerState::Gone => {
                 // Rule 5: the fired entry goes now (a stale key's removal does nothing).
-                let _ = wheel.remove(key);
+                let _ = wheel.remove(key.key);
                 drop(wheel);
                 *slot = TimerSlot::ELAPSED;
                 *registered = Registered::default();
@@ -277,18 +325,30 @@ impl TimeHandle {
         }
     }
 
-    /// Whether the timer that `registered` describes is still pending with `waker` stored,
-    /// known without the wheel's lock (rule 4): no advance since the poll that stored it.
-    pub(crate) fn still_pending(&self, registered: &Registered, waker: &Waker) -> bool {
-        registered.still(self.fired_epoch.load(Ordering::Acquire), waker)
+    /// Whether the timer filed in `slot` that `registered` describes is still pending with
+    /// `waker` stored, known without the wheel's lock (rule 4): no advance of its shard since
+    /// the poll that stored it.
+    pub(crate) fn still_pending(
+        &self,
+        slot: TimerSlot,
+        registered: &Registered,
+        waker: &Waker,
+    ) -> bool {
+        slot.key().is_some_and(|key| {
+            let epoch = self.shard_of(key).fired_epoch.load(Ordering::Acquire);
+            registered.still(epoch, waker)
+        })
     }
 
     /// Moves a filed timer to a new deadline (`deadline_nanos`), keeping its waker; the slot
     /// gets the timer's new key. Returns the new tick.
-    pub(crate) fn reset_timer(&self, slot: &mut TimerSlot, key: TimerKey, deadline: i64) -> u64 {
+    pub(crate) fn reset_timer(&self, slot: &mut TimerSlot, key: ShardKey, deadline: i64) -> u64 {
         let when = self.deadline_tick(deadline);
-        *slot = match lock(&self.wheel).reset(key, when) {
-            Some(key) => TimerSlot::filed(key),
+        *slot = match lock(&self.shard_of(key).wheel).reset(key.key, when) {
+            Some(new) => TimerSlot::filed(ShardKey {
+                shard: key.shard,
+                key: new,
+            }),
             // The key was stale (not for a `Sleep`, which removes its timer only as it leaves
             // the wheel): filed anew at the next poll.
             None => TimerSlot::UNFILED,
@@ -297,27 +357,27 @@ impl TimeHandle {
     }
 
     /// Whether a filed timer has fired.
-    pub(crate) fn has_fired(&self, key: TimerKey) -> bool {
-        lock(&self.wheel).state(key) != TimerState::Pending
+    pub(crate) fn has_fired(&self, key: ShardKey) -> bool {
+        lock(&self.shard_of(key).wheel).state(key.key) != TimerState::Pending
     }
 
     /// Timers waiting to fire.
     pub(crate) fn active_timers(&self) -> usize {
-        lock(&self.wheel).len()
+        self.shards.iter().map(|s| lock(&s.wheel).len()).sum()
     }
 
-    /// Removes a timer from the wheel.
-    pub(crate) fn remove_timer(&self, key: TimerKey) {
-        let _ = lock(&self.wheel).remove(key);
+    /// Removes a timer from its wheel.
+    pub(crate) fn remove_timer(&self, key: ShardKey) {
+        let _ = lock(&self.shard_of(key).wheel).remove(key.key);
     }
 
     /// Removes a timer whose deadline has passed, waking the task its entry would have woken
     /// (a `Sleep` reset into the past: its task must not wait for a poll that nothing causes).
-    pub(crate) fn remove_timer_and_wake(&self, key: TimerKey) {
+    pub(crate) fn remove_timer_and_wake(&self, key: ShardKey) {
         let waker = {
-            let mut wheel = lock(&self.wheel);
-            let waker = wheel.take_waker(key);
-            let _ = wheel.remove(key);
+            let mut wheel = lock(&self.shard_of(key).wheel);
+            let waker = wheel.take_waker(key.key);
+            let _ = wheel.remove(key.key);
             waker
         };
         if let Some(waker) = waker {
@@ -350,9 +410,20 @@ impl Registered {
     }
 }
 
-/// A `Sleep`'s timer in one word (rule 5): not filed yet, filed under a wheel key (packed), or
-/// elapsed (found due at a poll, its entry, if it had one, removed). The two sentinels' low
-/// halves are indexes no wheel entry has (`TimerKey::is_packed_key`).
+/// The most shards a runtime's timers are spread over (a key keeps its shard in a byte).
+pub(crate) const MAX_SHARDS: usize = 256;
+
+/// A timer's key and the shard whose wheel it is filed in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ShardKey {
+    shard: u8,
+    key: TimerKey,
+}
+
+/// A `Sleep`'s timer in one word (rule 5): not filed yet, filed under a wheel key (packed, with
+/// its shard in the top byte), or elapsed (found due at a poll, its entry, if it had one,
+/// removed). The two sentinels' low halves are indexes no wheel entry has
+/// (`TimerKey::is_packed_key`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TimerSlot(u64);
 
@@ -362,13 +433,16 @@ impl TimerSlot {
     /// The deadline has passed and the timer has no entry.
     pub(crate) const ELAPSED: TimerSlot = TimerSlot(u64::MAX - 1);
 
-    fn filed(key: TimerKey) -> TimerSlot {
-        TimerSlot(key.pack())
+    fn filed(key: ShardKey) -> TimerSlot {
+        TimerSlot(u64::from(key.shard) << 56 | key.key.pack())
     }
 
-    /// The wheel key of a filed timer.
-    pub(crate) fn key(self) -> Option<TimerKey> {
-        TimerKey::is_packed_key(self.0).then(|| TimerKey::unpack(self.0))
+    /// The shard and wheel key of a filed timer.
+    pub(crate) fn key(self) -> Option<ShardKey> {
+        TimerKey::is_packed_key(self.0).then(|| ShardKey {
+            shard: (self.0 >> 56) as u8,
+            key: TimerKey::unpack(self.0 & ((1 << 56) - 1)),
+        })
     }
 
     /// Whether a poll found the deadline passed.
@@ -408,7 +482,8 @@ mod loom_tests {
     #[test]
     fn loom_a_timer_filed_from_another_thread_is_never_missed() {
         loom::model(|| {
-            let time = Arc::new(TimeHandle::new(true));
+            // Two shards: the driver reads both; the timer is filed in the second.
+            let time = Arc::new(TimeHandle::new(true, 2));
             // The reactor's waker (an eventfd): set by a wake-up, cleared by the sleep it ends.
             let woken = Arc::new(AtomicBool::new(false));
             // The filing thread has filed its timer and decided whether to wake the reactor.
@@ -420,7 +495,7 @@ mod loom_tests {
                     let (mut entry, mut registered) = (TimerSlot::UNFILED, Registered::default());
                     let mut cx = Context::from_waker(Waker::noop());
                     let TimerPoll::Filed(when) =
-                        time.poll_timer(&mut entry, &mut registered, due, &mut cx)
+                        time.poll_timer(1, &mut entry, &mut registered, due, &mut cx)
                     else {
                         panic!("a timer due in the future is filed");
                     };
@@ -470,18 +545,18 @@ mod loom_tests {
     #[test]
     fn loom_the_fast_path_never_misses_a_fired_timer() {
         loom::model(|| {
-            let time = Arc::new(TimeHandle::new(true));
+            let time = Arc::new(TimeHandle::new(true, 1));
             let count = std::sync::Arc::new(Count(Default::default()));
             let waker = Waker::from(count.clone());
             let mut cx = Context::from_waker(&waker);
             let due = time.deadline_nanos(time.clock.now() + Duration::from_millis(5));
             let (mut entry, mut registered) = (TimerSlot::UNFILED, Registered::default());
             assert!(matches!(
-                time.poll_timer(&mut entry, &mut registered, due, &mut cx),
+                time.poll_timer(0, &mut entry, &mut registered, due, &mut cx),
                 TimerPoll::Filed(_)
             ));
             // Before anything fires, a poll takes the lock-free path (as `Sleep::poll` does).
-            assert!(time.still_pending(&registered, &waker));
+            assert!(time.still_pending(entry, &registered, &waker));
             let driver = {
                 let time = time.clone();
                 thread::spawn(move || {
@@ -493,9 +568,9 @@ mod loom_tests {
             };
             let seen = count.0.load(Ordering::SeqCst);
             // `Sleep::poll`: the lock-free path, else the wheel.
-            let ready = !time.still_pending(&registered, &waker)
+            let ready = !time.still_pending(entry, &registered, &waker)
                 && matches!(
-                    time.poll_timer(&mut entry, &mut registered, due, &mut cx),
+                    time.poll_timer(0, &mut entry, &mut registered, due, &mut cx),
                     TimerPoll::Ready
                 );
             if seen > 0 {
@@ -515,17 +590,54 @@ mod tests {
     use std::task::Context;
 
     fn poll_new(time: &TimeHandle, deadline: i64) -> (TimerSlot, TimerPoll) {
+        poll_in(time, 0, deadline)
+    }
+
+    /// The first poll of a timer due at `deadline` on a thread whose shard is `home`.
+    fn poll_in(time: &TimeHandle, home: usize, deadline: i64) -> (TimerSlot, TimerPoll) {
         let mut cx = Context::from_waker(Waker::noop());
         let (mut slot, mut registered) = (TimerSlot::UNFILED, Registered::default());
-        let polled = time.poll_timer(&mut slot, &mut registered, deadline, &mut cx);
+        let polled = time.poll_timer(home, &mut slot, &mut registered, deadline, &mut cx);
         (slot, polled)
+    }
+
+    /// Timers filed in different shards stay in them (their keys say which, also after a
+    /// reset), all fire when the driver processes, and the reactor sleeps until the earliest
+    /// of them whatever its shard; a home beyond the shards files in the last one.
+    #[test]
+    fn timers_of_every_shard_fire_and_bound_the_reactors_sleep() {
+        let time = TimeHandle::new(true, 3);
+        let at = |ms: i64| time.now_nanos() + ms * 1_000_000;
+        let (late, _) = poll_in(&time, 2, at(50));
+        let (early, _) = poll_in(&time, 0, at(20));
+        let (wrapped, _) = poll_in(&time, 7, at(30));
+        let shard = |slot: TimerSlot| slot.key().expect("filed").shard;
+        assert_eq!([shard(late), shard(early), shard(wrapped)], [2, 0, 2]);
+        assert_eq!(time.active_timers(), 3);
+        assert_eq!(time.park_timeout(), Some(Duration::from_millis(20)));
+        time.unparked();
+        let mut wakers = Vec::new();
+        time.clock.advance(Duration::from_millis(20));
+        assert_eq!(time.process(&mut wakers), 1);
+        assert!(time.has_fired(early.key().unwrap()));
+        assert!(!time.has_fired(late.key().unwrap()));
+        let mut moved = late;
+        time.reset_timer(&mut moved, late.key().unwrap(), at(5));
+        assert_ne!(moved, late, "a reset gives a new key");
+        assert_eq!(shard(moved), 2);
+        assert_eq!(time.park_timeout(), Some(Duration::from_millis(5)));
+        time.unparked();
+        time.clock.advance(Duration::from_millis(10));
+        assert_eq!(time.process(&mut wakers), 2);
+        assert!(time.has_fired(moved.key().unwrap()));
+        assert_eq!((time.active_timers(), time.park_timeout()), (0, None));
     }
 
     /// Rule 6: a deadline near the last processed tick is checked against the clock, so one
     /// that has passed is ready at its first poll.
     #[test]
     fn a_passed_deadline_near_the_last_tick_is_ready_at_once() {
-        let time = TimeHandle::new(true);
+        let time = TimeHandle::new(true, 1);
         time.clock.advance(Duration::from_millis(1));
         let now = time.now_nanos();
         assert!(matches!(poll_new(&time, now).1, TimerPoll::Ready));
@@ -538,7 +650,7 @@ mod tests {
     /// never before it is due.
     #[test]
     fn a_passed_deadline_far_from_a_stale_tick_fires_at_the_next_turn() {
-        let time = TimeHandle::new(true);
+        let time = TimeHandle::new(true, 1);
         // The clock moves 5 s without a turn: the last processed tick is 0.
         time.clock.advance(Duration::from_secs(5));
         let passed = time.now_nanos() - 1_000_000_000;

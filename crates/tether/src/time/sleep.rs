@@ -172,7 +172,11 @@ impl Future for Sleep {
         }
         // No timer fired since the last poll stored this waker: still pending, no lock, and no
         // budget spent (the driver's rule 4).
-        if this.rt.time.still_pending(&this.registered, cx.waker()) {
+        if this
+            .rt
+            .time
+            .still_pending(this.slot, &this.registered, cx.waker())
+        {
             return Poll::Pending;
         }
         let coop = std::task::ready!(coop::poll_proceed(cx));
@@ -182,11 +186,13 @@ impl Future for Sleep {
                  the runtime that created them is alive"
             );
         }
-        match this
-            .rt
-            .time
-            .poll_timer(&mut this.slot, &mut this.registered, this.deadline, cx)
-        {
+        match this.rt.time.poll_timer(
+            this.rt.sched.timer_shard(&this.rt),
+            &mut this.slot,
+            &mut this.registered,
+            this.deadline,
+            cx,
+        ) {
             TimerPoll::Ready => {
                 coop.made_progress();
                 Poll::Ready(())

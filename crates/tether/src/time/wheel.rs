@@ -61,8 +61,9 @@
 //!    slot of the lowest non-empty level.
 //! 7. A [`TimerKey`] is valid iff its index is in bounds, its generation is
 //!    the entry's and the entry is not `Free`. Stale keys never affect an
-//!    entry that was filed anew (barring a 2^32 wrap of one entry's
-//!    generation); `reset` hands out the entry's new key.
+//!    entry that was filed anew (barring a 2^24 wrap of one entry's
+//!    generation, which has 24 bits so that a packed key leaves a byte
+//!    free); `reset` hands out the entry's new key.
 //! 8. Items are in filing order, so timers with equal deadlines fire in the
 //!    order they were inserted (or last reset).
 //!
@@ -112,13 +113,22 @@ pub(crate) struct TimerKey {
     generation: u32,
 }
 
+/// Generations have 24 bits (invariant 7): a packed key leaves its top byte to the time driver.
+const GENERATION_MASK: u32 = (1 << 24) - 1;
+
+/// The generation after `generation` (invariant 7).
+fn next_generation(generation: u32) -> u32 {
+    generation.wrapping_add(1) & GENERATION_MASK
+}
+
 /// One past the largest slab index: the indexes from here up (`u32::MAX - 1` and `NIL`) are
 /// never an entry's, so a packed key can never equal the sentinels of the time driver's
 /// `TimerSlot`, whose low halves are those values.
 const MAX_INDEX: u32 = u32::MAX - 1;
 
 impl TimerKey {
-    /// The key in one word: the generation above the index. The index is below `MAX_INDEX`.
+    /// The key in one word: the generation above the index (the top byte is 0). The index is
+    /// below `MAX_INDEX`.
     pub(crate) fn pack(self) -> u64 {
         u64::from(self.generation) << 32 | u64::from(self.index)
     }
@@ -240,8 +250,9 @@ pub(crate) struct Wheel {
     pending: usize,
     /// Per-level bitmap of slots with live items.
     occupied: [u64; LEVELS],
-    /// Per-level, per-slot items.
-    slots: [[Slot; SLOTS]; LEVELS],
+    /// Per-level (`LEVELS` of them), per-slot items; on the heap, as the wheel is moved around
+    /// (12 KiB).
+    slots: Box<[[Slot; SLOTS]]>,
     /// Items of entries with `when <= elapsed`, fired at the next advance.
     ready: Slot,
     /// `advance`'s list of drained entries to file again, kept to reuse its buffer.
@@ -257,7 +268,9 @@ impl Wheel {
             elapsed: 0,
             pending: 0,
             occupied: [0; LEVELS],
-            slots: std::array::from_fn(|_| std::array::from_fn(|_| Slot::default())),
+            slots: (0..LEVELS)
+                .map(|_| std::array::from_fn(|_| Slot::default()))
+                .collect(),
             ready: Slot::default(),
             deferred: Vec::new(),
         }
@@ -327,7 +340,7 @@ impl Wheel {
         };
         let entry = &mut self.entries[index as usize];
         (entry.state, entry.waker, entry.level) = (EntryState::Free, None, DETACHED);
-        entry.generation = entry.generation.wrapping_add(1);
+        entry.generation = next_generation(entry.generation);
         entry.when = u64::from(self.free_head);
         self.free_head = index;
         state
@@ -349,7 +362,7 @@ impl Wheel {
         }
         let entry = &mut self.entries[index as usize];
         // Invariant 2: a new filing, so the item left in the old slot is stale.
-        entry.generation = entry.generation.wrapping_add(1);
+        entry.generation = next_generation(entry.generation);
         entry.when = when;
         let generation = entry.generation;
         self.file(index);

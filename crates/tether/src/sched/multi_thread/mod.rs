@@ -213,6 +213,11 @@ pub(crate) struct MultiThreadShared {
 }
 
 impl MultiThreadShared {
+    /// How many workers the runtime has.
+    pub(crate) fn worker_count(&self) -> usize {
+        self.remotes.len()
+    }
+
     pub(crate) fn new(
         driver: Driver,
         workers: usize,

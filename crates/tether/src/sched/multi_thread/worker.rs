@@ -66,6 +66,11 @@ impl WorkerCtx {
         Arc::ptr_eq(&self.rt, rt)
     }
 
+    /// This worker's index among its runtime's workers.
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
     fn shared(&self) -> &MultiThreadShared {
         self.rt.sched.multi_thread()
     }
