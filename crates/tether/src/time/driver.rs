@@ -41,9 +41,14 @@
 //!    epoch: the increment happens before the wake, and the wake before the task's next poll.
 //! 5. **A `Sleep` in six words.** A `Sleep` keeps its deadline as nanoseconds from tick 0
 //!    (`deadline_nanos`) and its timer as one [`TimerSlot`]: not filed yet, filed under a
-//!    wheel key, or elapsed. The poll that finds a filed timer fired removes its entry (under
-//!    the lock it holds already) and leaves the slot elapsed, so no fired entry waits in the
-//!    wheel for its `Sleep` to be dropped.
+//!    wheel key, or elapsed. The advance that fires a timer frees its entry, and then stores
+//!    the wheel's tick in the shard's `processed` (under the lock, release ordering). A poll
+//!    of a filed timer whose tick is at or before `processed` (acquire) is done: the timer
+//!    fired and its entry is gone, or it was filed after that advance with a deadline already
+//!    passed (the wheel's tick is never ahead of the clock), and the next advance fires and
+//!    frees it (a spurious wake-up). Either way the deadline has passed, and the poll takes
+//!    no lock and does not touch the entry, which the drain just had in the cache, and which
+//!    may sit on another worker's shard.
 //! 6. **A first poll reads the clock only when the deadline is near.** The last processed tick
 //!    (`coarse_ms`, stored by every `process`) is a lower bound of the clock. A deadline more
 //!    than `NEAR_TICKS` after it is filed without reading the clock (reading and converting
@@ -82,6 +87,10 @@ struct Shard {
     wheel: Mutex<Wheel>,
     /// Rule 4: the wheel's advances so far, plus one.
     fired_epoch: AtomicU64,
+    /// Rule 5: the wheel's tick after its last advance (stored under the lock, with release
+    /// ordering): every timer due at or before it has fired, or was filed after that advance
+    /// with a deadline already passed.
+    processed: AtomicU64,
 }
 
 /// See the module docs.
@@ -111,6 +120,7 @@ impl TimeHandle {
                 .map(|_| Shard {
                     wheel: Mutex::new(Wheel::new()),
                     fired_epoch: AtomicU64::new(1),
+                    processed: AtomicU64::new(0),
                 })
                 .collect(),
             clock,
@@ -252,6 +262,8 @@ impl TimeHandle {
                 // Rule 4: under the lock, before the wakers are woken (by the caller).
                 shard.fired_epoch.fetch_add(1, Ordering::Release);
                 wheel.advance(now, wakers);
+                // Rule 5: after the advance freed the entries it fired.
+                shard.processed.store(wheel.elapsed(), Ordering::Release);
             }
         }
         (wakers.len() - before) as u64
@@ -306,6 +318,14 @@ impl TimeHandle {
             return TimerPoll::Filed(when);
         };
         let shard = self.shard_of(key);
+        // Rule 5: the shard has processed the timer's tick, so the timer fired and the
+        // advance freed its entry (or will, if it was filed after that advance): done, without
+        // the lock or a look at the entry.
+        if self.deadline_tick(deadline) <= shard.processed.load(Ordering::Acquire) {
+            *slot = TimerSlot::ELAPSED;
+            *registered = Registered::default();
+            return TimerPoll::Ready;
+        }
         let mut wheel = lock(&shard.wheel);
         match wheel.state(key.key) {
             TimerState::Pending => {
@@ -314,9 +334,8 @@ impl TimeHandle {
                     Registered::new(shard.fired_epoch.load(Ordering::Relaxed), cx.waker());
                 TimerPoll::Pending
             }
-            TimerState::Fired | TimerState::Gone => {
-                // Rule 5: the fired entry goes now (a stale key's removal does nothing).
-                let _ = wheel.remove(key.key);
+            TimerState::Gone => {
+                // Fired (its advance freed the entry) between the check above and the lock.
                 drop(wheel);
                 *slot = TimerSlot::ELAPSED;
                 *registered = Registered::default();
@@ -599,6 +618,37 @@ mod tests {
         let (mut slot, mut registered) = (TimerSlot::UNFILED, Registered::default());
         let polled = time.poll_timer(home, &mut slot, &mut registered, deadline, &mut cx);
         (slot, polled)
+    }
+
+    /// Rule 5: the advance that fires a timer frees its entry (the next timer filed reuses
+    /// it), and the poll that follows completes from the shard's processed tick, leaving the
+    /// entry's new timer alone.
+    #[test]
+    fn a_fired_timers_entry_is_freed_by_the_advance_and_its_poll_is_ready() {
+        let time = TimeHandle::new(true, 1);
+        let due = time.now_nanos() + 5_000_000;
+        let (mut fired, _) = poll_new(&time, due);
+        let mut wakers = Vec::new();
+        time.clock.advance(Duration::from_millis(5));
+        assert_eq!(time.process(&mut wakers), 1);
+        assert_eq!(time.active_timers(), 0);
+        let (next, _) = poll_new(&time, time.now_nanos() + 5_000_000);
+        let (old, new) = (fired.key().unwrap().key, next.key().unwrap().key);
+        assert_eq!(
+            old.pack() as u32,
+            new.pack() as u32,
+            "the freed entry is reused"
+        );
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut registered = Registered::default();
+        let polled = time.poll_timer(0, &mut fired, &mut registered, due, &mut cx);
+        assert!(matches!(polled, TimerPoll::Ready));
+        assert!(fired.is_elapsed());
+        assert!(
+            !time.has_fired(next.key().unwrap()),
+            "the entry's new timer is untouched"
+        );
+        assert_eq!(time.active_timers(), 1);
     }
 
     /// Timers filed in different shards stay in them (their keys say which, also after a

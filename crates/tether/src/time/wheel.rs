@@ -14,7 +14,7 @@
 //! `advance(now)` drains, level by level and slot by slot (found with a
 //! rotate + `trailing_zeros` on each level's occupancy bitmap, never tick by
 //! tick), every slot whose start is `<= now`: timers with `when <= now` fire
-//! (state becomes `Fired`, waker handed to the caller), the others are
+//! (waker handed to the caller, entry freed at once), the others are
 //! filed again relative to `now`, which cascades them into lower levels (or,
 //! for timers beyond the top level's range, back into the top level).
 //!
@@ -28,14 +28,17 @@
 //! many entries at once: a list linked through the entries would make every
 //! entry's fetch wait for the one before (a wheel of a million timers does
 //! not fit in the cache, and the wheel's lock is held while it drains). An
-//! entry stays in the slab after firing until [`Wheel::remove`] frees it. The
-//! wheel owns no clock: the caller converts `Instant`s to ticks.
+//! entry is freed by the advance that fires it, while the drain has it in the
+//! cache: whoever filed the timer learns that it fired from the wheel's tick
+//! ([`Wheel::elapsed`]: every timer due at or before it has fired), without
+//! touching the entry again. The wheel owns no clock: the caller converts
+//! `Instant`s to ticks.
 //!
 //! # Invariants
 //!
-//! 1. Every entry is exactly one of: `Free` (on the free list, no waker),
-//!    `Pending` (filed: in the ready slot or one wheel slot), or `Fired`
-//!    (filed nowhere, kept until removed). `len()` counts `Pending`.
+//! 1. Every entry is exactly one of: `Free` (on the free list, no waker) or
+//!    `Pending` (filed: in the ready slot or one wheel slot). Firing frees it.
+//!    `len()` counts `Pending`.
 //! 2. An entry's generation changes each time it is filed anew (`insert`
 //!    after a free, `reset`) or freed, never when a drain moves it (a
 //!    cascade). An item is *live* iff its generation is its entry's and the
@@ -152,9 +155,7 @@ impl TimerKey {
 pub(crate) enum TimerState {
     /// Armed and not yet fired.
     Pending,
-    /// Fired by `advance`; the entry stays until removed or reset.
-    Fired,
-    /// The key is stale: its entry has been removed.
+    /// The key is stale: its timer fired, or was removed or reset.
     Gone,
 }
 
@@ -165,22 +166,20 @@ enum EntryState {
     Free,
     /// Armed; filed in the ready slot or a wheel slot.
     Pending,
-    /// Fired; filed nowhere.
-    Fired,
 }
 
 /// One slab entry (32 bytes on 64-bit targets).
 struct Entry {
     /// Waker to hand out when the timer fires.
     waker: Option<Waker>,
-    /// Deadline tick (`Pending`, `Fired`), or the next free entry's index, `NIL` for none
+    /// Deadline tick (`Pending`), or the next free entry's index, `NIL` for none
     /// (`Free`).
     when: u64,
     /// Names the entry's current filing (invariant 2) and validates [`TimerKey`]s (7).
     generation: u32,
     /// Wheel level (`0..LEVELS`), `READY` or `DETACHED`.
     level: u8,
-    /// Free / Pending / Fired.
+    /// Free / Pending.
     state: EntryState,
 }
 
@@ -276,8 +275,8 @@ impl Wheel {
         }
     }
 
-    /// Current tick (the last `now` passed to `advance`, or 0).
-    #[cfg(test)]
+    /// Current tick (the last `now` passed to `advance`, or 0): every timer
+    /// due at or before it that was filed before that advance has fired.
     pub(crate) fn elapsed(&self) -> u64 {
         self.elapsed
     }
@@ -323,43 +322,24 @@ impl Wheel {
         TimerKey { index, generation }
     }
 
-    /// Frees the entry whatever its state and returns the state it had
-    /// (`Gone` if the key is stale, in which case nothing is touched).
+    /// Cancels a pending timer and frees its entry: `Pending` if it was, `Gone`
+    /// if the key is stale (the timer fired, or was removed or reset), in which
+    /// case nothing is touched.
     pub(crate) fn remove(&mut self, key: TimerKey) -> TimerState {
         let Some(index) = self.index_of(key) else {
             return TimerState::Gone;
         };
-        let state = match self.entries[index as usize].state {
-            EntryState::Pending => {
-                self.unfile(index);
-                self.pending -= 1;
-                TimerState::Pending
-            }
-            EntryState::Fired => TimerState::Fired,
-            EntryState::Free => unreachable!("index_of rejects free entries"),
-        };
-        let entry = &mut self.entries[index as usize];
-        (entry.state, entry.waker, entry.level) = (EntryState::Free, None, DETACHED);
-        entry.generation = next_generation(entry.generation);
-        entry.when = u64::from(self.free_head);
-        self.free_head = index;
-        state
+        self.unfile(index);
+        self.free(index);
+        TimerState::Pending
     }
 
-    /// Re-arms the timer (`Pending` or `Fired` becomes `Pending` at `when`),
-    /// keeping whatever waker is stored (firing takes it). Returns the timer's
+    /// Moves a pending timer to `when`, keeping its waker. Returns the timer's
     /// new key (the old one is stale from now on), or `None` if the key is
-    /// stale.
+    /// stale (a fired timer is filed anew with `insert`).
     pub(crate) fn reset(&mut self, key: TimerKey, when: u64) -> Option<TimerKey> {
         let index = self.index_of(key)?;
-        match self.entries[index as usize].state {
-            EntryState::Pending => self.unfile(index),
-            EntryState::Fired => {
-                self.entries[index as usize].state = EntryState::Pending;
-                self.pending += 1;
-            }
-            EntryState::Free => unreachable!("index_of rejects free entries"),
-        }
+        self.unfile(index);
         let entry = &mut self.entries[index as usize];
         // Invariant 2: a new filing, so the item left in the old slot is stale.
         entry.generation = next_generation(entry.generation);
@@ -394,12 +374,11 @@ impl Wheel {
             .map(|index| self.entries[index as usize].state);
         match state {
             Some(EntryState::Pending) => TimerState::Pending,
-            Some(EntryState::Fired) => TimerState::Fired,
             Some(EntryState::Free) | None => TimerState::Gone,
         }
     }
 
-    /// Deadline of a `Pending` or `Fired` timer; `None` if the key is stale.
+    /// Deadline of a `Pending` timer; `None` if the key is stale.
     #[cfg(test)]
     pub(crate) fn deadline(&self, key: TimerKey) -> Option<u64> {
         self.index_of(key).map(|i| self.entries[i as usize].when)
@@ -420,8 +399,8 @@ impl Wheel {
     }
 
     /// Moves time to `now` (ignored if now < elapsed), fires every Pending
-    /// timer with when <= now: marks it Fired (entry stays until `remove`),
-    /// takes its waker and pushes it to `wakers`.
+    /// timer with when <= now: takes its waker, pushes it to `wakers` and
+    /// frees the entry.
     ///
     /// A `now` earlier than `elapsed` is treated as `elapsed`: time does not
     /// move, but timers already due still fire. Jumps slot to slot using the
@@ -553,16 +532,27 @@ impl Wheel {
         }
     }
 
-    /// Marks a pending entry (already out of its slot) as fired and hands
-    /// out its waker.
+    /// Fires a pending entry (already out of its slot): hands out its waker
+    /// and frees it.
     fn fire(&mut self, index: u32, wakers: &mut Vec<Waker>) {
         let entry = &mut self.entries[index as usize];
-        debug_assert_eq!(entry.state, EntryState::Pending);
-        (entry.state, entry.level) = (EntryState::Fired, DETACHED);
-        self.pending -= 1;
+        entry.level = DETACHED;
         if let Some(waker) = entry.waker.take() {
             wakers.push(waker);
         }
+        self.free(index);
+    }
+
+    /// Frees a pending entry that is filed nowhere: its keys and items go
+    /// stale (invariants 2, 7).
+    fn free(&mut self, index: u32) {
+        let entry = &mut self.entries[index as usize];
+        debug_assert_eq!((entry.state, entry.level), (EntryState::Pending, DETACHED));
+        (entry.state, entry.waker) = (EntryState::Free, None);
+        entry.generation = next_generation(entry.generation);
+        entry.when = u64::from(self.free_head);
+        self.free_head = index;
+        self.pending -= 1;
     }
 
     /// Next occupied slot of `level` after `elapsed`, with its deadline

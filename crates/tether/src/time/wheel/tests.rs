@@ -3,7 +3,7 @@
 use super::*;
 use std::sync::{Arc, Mutex};
 use std::task::Wake;
-use TimerState::{Fired, Gone, Pending};
+use TimerState::{Gone, Pending};
 
 /// Shared log of woken ids.
 type Log = Arc<Mutex<Vec<usize>>>;
@@ -106,7 +106,11 @@ fn fires_exactly_at_many_scales() {
             let mut wakers = Vec::new();
             wheel.advance(when, &mut wakers);
             assert_eq!(wake_ids(&mut wakers, &log), [7], "{when}");
-            assert_eq!((wheel.state(key), wheel.len()), (Fired, 0));
+            assert_eq!(
+                (wheel.state(key), wheel.len()),
+                (Gone, 0),
+                "fired and freed"
+            );
             assert_eq!(wheel.next_expiration(), None);
             if distance > 1 << 42 {
                 continue; // stepping takes one step per 2^36 ticks
@@ -122,7 +126,7 @@ fn fires_exactly_at_many_scales() {
                 assert!(next <= when, "{next} > {when}");
                 fired += fire(&mut wheel, next);
             }
-            assert_eq!((wheel.state(key), wheel.elapsed(), fired), (Fired, when, 1));
+            assert_eq!((wheel.state(key), wheel.elapsed(), fired), (Gone, when, 1));
         }
     }
 }
@@ -176,7 +180,7 @@ fn a_timer_reset_to_and_fro_fires_once_in_filing_order_and_leaves_few_stale_item
     let mut wakers = Vec::new();
     wheel.advance(100, &mut wakers);
     assert_eq!(wake_ids(&mut wakers, &log), [0, 2, 1]);
-    assert_eq!((wheel.state(first), wheel.state(moved)), (Fired, Fired));
+    assert_eq!((wheel.state(first), wheel.state(moved)), (Gone, Gone));
     assert_eq!((wheel.len(), wheel.next_expiration()), (0, None));
 }
 
@@ -210,8 +214,8 @@ fn drained_and_emptied_slots_give_back_a_bursts_memory() {
     );
 }
 
-/// Removing before firing cancels, after firing frees; a stale key never
-/// affects the entry that reused its slot.
+/// Removing before firing cancels; firing frees the entry, so its key is
+/// stale at once; a stale key never affects the entry that reused its slot.
 #[test]
 fn remove_and_stale_keys() {
     let (mut wheel, log) = (Wheel::new(), Log::default());
@@ -219,9 +223,14 @@ fn remove_and_stale_keys() {
     assert_eq!(wheel.remove(a), Pending);
     assert_eq!((wheel.remove(a), wheel.len()), (Gone, 2));
     assert_eq!(fire(&mut wheel, 100), 1);
-    assert_eq!((wheel.state(c), wheel.deadline(c)), (Fired, Some(100)));
-    assert_eq!(wheel.remove(c), Fired);
     assert_eq!((wheel.state(c), wheel.deadline(c)), (Gone, None));
+    assert_eq!(wheel.remove(c), Gone);
+    let reused = wheel.insert(200, None);
+    assert_eq!(
+        reused.index, c.index,
+        "the fired entry was freed and is reused"
+    );
+    assert_eq!(wheel.remove(reused), Pending);
     assert_eq!((wheel.remove(b), wheel.len()), (Pending, 0));
     assert_eq!(wheel.next_expiration(), None);
     assert_eq!(fire(&mut wheel, 1_000_000), 0);
@@ -233,7 +242,7 @@ fn remove_and_stale_keys() {
     assert_eq!(states(&wheel, [b, new]), [Gone, Pending]);
     assert_eq!(wheel.deadline(new), Some(1_000_020));
     assert_eq!(fire(&mut wheel, 1_000_020), 0, "stale set_waker leaked");
-    assert_eq!(wheel.state(new), Fired);
+    assert_eq!((wheel.state(new), wheel.len()), (Gone, 0));
     let bogus = TimerKey {
         index: 99,
         generation: 0,
@@ -241,9 +250,10 @@ fn remove_and_stale_keys() {
     assert_eq!((wheel.state(bogus), wheel.remove(bogus)), (Gone, Gone));
 }
 
-/// Reset moves a timer earlier, later, re-arms a fired one, or makes it
-/// due immediately; due timers fire at the next advance, even a
-/// backwards one, and `next_expiration` then reports `elapsed`.
+/// Reset moves a timer earlier, later, or makes it due immediately, and
+/// cannot re-arm a fired one (its key is stale); due timers fire at the
+/// next advance, even a backwards one, and `next_expiration` then reports
+/// `elapsed`.
 #[test]
 fn reset_and_due_immediately() {
     let mut wheel = Wheel::new();
@@ -257,17 +267,22 @@ fn reset_and_due_immediately() {
     assert_eq!(fire(&mut wheel, 299_999), 0);
     assert_eq!(wheel.deadline(key), Some(300_000));
     assert_eq!(fire(&mut wheel, 300_000), 1);
-    assert_eq!((wheel.state(key), wheel.len()), (Fired, 0));
-    let key = wheel.reset(key, 300_064).unwrap(); // the waker was taken: set a new one
+    assert_eq!((wheel.state(key), wheel.len()), (Gone, 0));
+    assert_eq!(
+        wheel.reset(key, 300_064),
+        None,
+        "a fired timer is filed anew"
+    );
+    let key = wheel.insert(300_064, None);
     wheel.set_waker(key, Waker::noop());
     assert_eq!((fire(&mut wheel, 300_063), wheel.len()), (0, 1));
-    assert_eq!(fire(&mut wheel, 300_064), 1);
     let key = wheel.reset(key, 7).unwrap();
     let [now, later] = [300_064, 300_065].map(|when| wheel.insert(when, noop()));
-    assert_eq!(wheel.next_expiration(), Some(300_064));
-    assert_eq!(fire(&mut wheel, 0), 1); // `key` has no waker left
-    assert_eq!((wheel.elapsed(), wheel.len()), (300_064, 1));
-    assert_eq!(states(&wheel, [key, now, later]), [Fired, Fired, Pending]);
+    assert_eq!(wheel.next_expiration(), Some(300_063));
+    assert_eq!(fire(&mut wheel, 0), 1); // `key`, due at once
+    assert_eq!((wheel.elapsed(), wheel.len()), (300_063, 2));
+    assert_eq!(fire(&mut wheel, 300_064), 1);
+    assert_eq!(states(&wheel, [key, now, later]), [Gone, Gone, Pending]);
     assert_eq!(wheel.next_expiration(), Some(300_065));
 }
 
@@ -294,19 +309,18 @@ fn set_waker_and_take_all_wakers() {
     assert_eq!(fire(&mut wheel, u64::MAX), 0);
 }
 
-/// Model of one timer in the randomized test: key, deadline, fired,
-/// id of the stored waker.
+/// Model of one pending timer in the randomized test: key, deadline, id of
+/// the stored waker.
 #[derive(Debug)]
-struct Model(TimerKey, u64, bool, Option<usize>);
+struct Model(TimerKey, u64, Option<usize>);
 
 /// Checks the wheel against the model, including that `next_expiration`
 /// is never later than the earliest pending deadline.
 fn check(wheel: &Wheel, live: &[Model]) {
-    let pending = live.iter().filter(|t| !t.2);
+    let pending = live.iter();
     assert_eq!(wheel.len(), pending.clone().count());
     for t in live {
-        let state = [Pending, Fired][usize::from(t.2)];
-        assert_eq!(wheel.state(t.0), state, "{t:?}");
+        assert_eq!(wheel.state(t.0), Pending, "{t:?}");
         assert_eq!(wheel.deadline(t.0), Some(t.1));
     }
     let (next, elapsed) = (wheel.next_expiration(), wheel.elapsed());
@@ -334,11 +348,11 @@ fn randomized_model() {
                     let waker = (rng.below(4) != 0).then_some(next_id);
                     let key = wheel.insert(when, waker.map(|id| id_waker(id, &log)));
                     assert!(live.iter().all(|t| t.0 != key));
-                    live.push(Model(key, when, false, waker));
+                    live.push(Model(key, when, waker));
                 }
                 35..=47 if !live.is_empty() => {
                     let t = live.swap_remove(pick(&mut rng, live.len()));
-                    assert_eq!(wheel.remove(t.0), [Pending, Fired][usize::from(t.2)]);
+                    assert_eq!(wheel.remove(t.0), Pending);
                     dead.push(t.0);
                 }
                 48..=51 if !dead.is_empty() => {
@@ -352,13 +366,13 @@ fn randomized_model() {
                     let (t, when) = (pick(&mut rng, live.len()), rng.when(wheel.elapsed()));
                     let old = live[t].0;
                     live[t].0 = wheel.reset(old, when).expect("a live key");
-                    (live[t].1, live[t].2) = (when, false);
+                    live[t].1 = when;
                     dead.push(old);
                 }
                 64..=69 if !live.is_empty() => {
                     let t = pick(&mut rng, live.len());
                     wheel.set_waker(live[t].0, &id_waker(next_id, &log));
-                    live[t].3 = Some(next_id);
+                    live[t].2 = Some(next_id);
                 }
                 _ => {
                     let elapsed = wheel.elapsed();
@@ -370,11 +384,13 @@ fn randomized_model() {
                     wheel.advance(now, &mut wakers);
                     let now = now.max(elapsed);
                     assert_eq!(wheel.elapsed(), now);
+                    // Fired timers are freed: their keys go stale.
                     let mut expected = Vec::new();
-                    for t in live.iter_mut().filter(|t| !t.2 && t.1 <= now) {
-                        t.2 = true;
-                        expected.extend(t.3.take());
+                    for t in live.iter().filter(|t| t.1 <= now) {
+                        expected.extend(t.2);
+                        dead.push(t.0);
                     }
+                    live.retain(|t| t.1 > now);
                     let mut ids = wake_ids(&mut wakers, &log);
                     ids.sort_unstable();
                     expected.sort_unstable();
@@ -388,7 +404,7 @@ fn randomized_model() {
         }
         wheel.advance(u64::MAX, &mut wakers);
         assert_eq!(wheel.len(), 0);
-        assert!(live.iter().all(|t| wheel.state(t.0) == Fired));
+        assert!(live.iter().all(|t| wheel.state(t.0) == Gone));
     }
 }
 
@@ -406,7 +422,7 @@ fn advance_huge_distance_quickly() {
     }
     assert!(steps <= 2 * LEVELS, "{steps} steps");
     assert_eq!(wheel.elapsed(), 1_000_000_000);
-    assert_eq!(states(&wheel, keys), [Fired; 2]);
+    assert_eq!(states(&wheel, keys), [Gone; 2]);
 
     let (mut wheel, mut rng) = (Wheel::new(), Rng(77));
     for _ in 0..100_000 {
@@ -424,12 +440,12 @@ fn advance_huge_distance_quickly() {
         fire(&mut wheel, now);
         assert_eq!(wheel.len(), left, "at {now}");
     }
-    assert_eq!(states(&wheel, [far[3], far[4]]), [Fired, Pending]);
+    assert_eq!(states(&wheel, [far[3], far[4]]), [Gone, Pending]);
     fire(&mut wheel, u64::MAX);
     let late = wheel.insert(5, None);
     assert_eq!((wheel.len(), wheel.next_expiration()), (1, Some(u64::MAX)));
     fire(&mut wheel, u64::MAX);
-    assert_eq!(wheel.state(late), Fired);
+    assert_eq!(wheel.state(late), Gone);
 }
 
 /// A million small entries: insert, cancel half, fire the rest, reuse
