@@ -3,10 +3,10 @@
 //!
 //! The runtime's timers are spread over shards, each a wheel under its own lock: one per worker
 //! of a multi-thread runtime, plus one for the threads that are not its workers (a
-//! current-thread runtime has one). A timer is filed in the shard of the thread that polls its
-//! `Sleep` first and stays there (its key names the shard), so workers filing and cancelling
-//! timers do not contend for one lock; the thread that drives the reactor processes every
-//! shard. Each rule below holds shard by shard.
+//! current-thread runtime has one). A timer is filed in the shard of the thread whose poll of
+//! its `Sleep` files it, and stays there while it waits (its key names the shard), so workers
+//! filing and cancelling timers do not contend for one lock; the thread that drives the reactor
+//! processes every shard. Each rule below holds shard by shard.
 //!
 //! Ticks are milliseconds since `start`. Rules:
 //!
@@ -48,7 +48,11 @@
 //!    passed (the wheel's tick is never ahead of the clock), and the next advance fires and
 //!    frees it (a spurious wake-up). Either way the deadline has passed, and the poll takes
 //!    no lock and does not touch the entry, which the drain just had in the cache, and which
-//!    may sit on another worker's shard.
+//!    may sit on another worker's shard. A `Sleep` uses its key (to poll, reset, cancel, or
+//!    ask whether it fired) only under the lock and only while its tick is after the wheel's
+//!    (`still_filed`): an entry is freed by its owner or by an advance that reached its tick,
+//!    and a freed entry is reused, after 2^24 reuses under the very same key bits. A key whose
+//!    tick the wheel has reached belongs to a timer that fired.
 //! 6. **A first poll reads the clock only when the deadline is near.** The last processed tick
 //!    (`coarse_ms`, stored by every `process`) is a lower bound of the clock. A deadline more
 //!    than `NEAR_TICKS` after it is filed without reading the clock (reading and converting
@@ -321,26 +325,24 @@ impl TimeHandle {
         // Rule 5: the shard has processed the timer's tick, so the timer fired and the
         // advance freed its entry (or will, if it was filed after that advance): done, without
         // the lock or a look at the entry.
-        if self.deadline_tick(deadline) <= shard.processed.load(Ordering::Acquire) {
-            *slot = TimerSlot::ELAPSED;
-            *registered = Registered::default();
-            return TimerPoll::Ready;
-        }
-        let mut wheel = lock(&shard.wheel);
-        match wheel.state(key.key) {
-            TimerState::Pending => {
+        let fired = self.deadline_tick(deadline) <= shard.processed.load(Ordering::Acquire) || {
+            let mut wheel = lock(&shard.wheel);
+            // Rule 5: fired between the check above and the lock, or still this timer's.
+            let pending = self.still_filed(&wheel, deadline);
+            if pending {
+                debug_assert_eq!(wheel.state(key.key), TimerState::Pending);
                 wheel.set_waker(key.key, cx.waker());
                 *registered =
                     Registered::new(shard.fired_epoch.load(Ordering::Relaxed), cx.waker());
-                TimerPoll::Pending
             }
-            TimerState::Gone => {
-                // Fired (its advance freed the entry) between the check above and the lock.
-                drop(wheel);
-                *slot = TimerSlot::ELAPSED;
-                *registered = Registered::default();
-                TimerPoll::Ready
-            }
+            !pending
+        };
+        if fired {
+            *slot = TimerSlot::ELAPSED;
+            *registered = Registered::default();
+            TimerPoll::Ready
+        } else {
+            TimerPoll::Pending
         }
     }
 
@@ -359,25 +361,54 @@ impl TimeHandle {
         })
     }
 
-    /// Moves a filed timer to a new deadline (`deadline_nanos`), keeping its waker; the slot
-    /// gets the timer's new key. Returns the new tick.
-    pub(crate) fn reset_timer(&self, slot: &mut TimerSlot, key: ShardKey, deadline: i64) -> u64 {
-        let when = self.deadline_tick(deadline);
-        *slot = match lock(&self.shard_of(key).wheel).reset(key.key, when) {
-            Some(new) => TimerSlot::filed(ShardKey {
-                shard: key.shard,
-                key: new,
-            }),
-            // The key was stale (not for a `Sleep`, which removes its timer only as it leaves
-            // the wheel): filed anew at the next poll.
-            None => TimerSlot::UNFILED,
-        };
-        when
+    /// Rule 5: whether the timer filed at `deadline` (`deadline_nanos`) still owns the entry
+    /// its key names in `wheel` (its shard's, locked): the wheel has not reached its tick.
+    fn still_filed(&self, wheel: &Wheel, deadline: i64) -> bool {
+        self.deadline_tick(deadline) > wheel.elapsed()
     }
 
-    /// Whether a filed timer has fired.
-    pub(crate) fn has_fired(&self, key: ShardKey) -> bool {
-        lock(&self.shard_of(key).wheel).state(key.key) != TimerState::Pending
+    /// Moves the timer filed under `key` at `filed_at` to `deadline` (both `deadline_nanos`),
+    /// keeping its waker: the slot gets the timer's new key. Returns the new tick if the timer
+    /// was moved; if it had fired, the slot is unfiled (the next poll files it anew) and
+    /// nothing is filed.
+    pub(crate) fn reset_timer(
+        &self,
+        slot: &mut TimerSlot,
+        key: ShardKey,
+        filed_at: i64,
+        deadline: i64,
+    ) -> Option<u64> {
+        let when = self.deadline_tick(deadline);
+        let mut wheel = lock(&self.shard_of(key).wheel);
+        let moved = if self.still_filed(&wheel, filed_at) {
+            let moved = wheel.reset(key.key, when);
+            debug_assert!(
+                moved.is_some(),
+                "a timer not yet due owns its entry (rule 5)"
+            );
+            moved
+        } else {
+            None
+        };
+        drop(wheel);
+        match moved {
+            Some(new) => {
+                *slot = TimerSlot::filed(ShardKey {
+                    shard: key.shard,
+                    key: new,
+                });
+                Some(when)
+            }
+            None => {
+                *slot = TimerSlot::UNFILED;
+                None
+            }
+        }
+    }
+
+    /// Whether the timer filed under `key` at `deadline` (`deadline_nanos`) has fired.
+    pub(crate) fn has_fired(&self, key: ShardKey, deadline: i64) -> bool {
+        !self.still_filed(&lock(&self.shard_of(key).wheel), deadline)
     }
 
     /// Timers waiting to fire.
@@ -385,16 +416,23 @@ impl TimeHandle {
         self.shards.iter().map(|s| lock(&s.wheel).len()).sum()
     }
 
-    /// Removes a timer from its wheel.
-    pub(crate) fn remove_timer(&self, key: ShardKey) {
-        let _ = lock(&self.shard_of(key).wheel).remove(key.key);
+    /// Cancels the timer filed under `key` at `deadline` (`deadline_nanos`), unless it fired.
+    pub(crate) fn remove_timer(&self, key: ShardKey, deadline: i64) {
+        let mut wheel = lock(&self.shard_of(key).wheel);
+        if self.still_filed(&wheel, deadline) {
+            let _ = wheel.remove(key.key);
+        }
     }
 
-    /// Removes a timer whose deadline has passed, waking the task its entry would have woken
-    /// (a `Sleep` reset into the past: its task must not wait for a poll that nothing causes).
-    pub(crate) fn remove_timer_and_wake(&self, key: ShardKey) {
+    /// Cancels the timer filed under `key` at `deadline` (`deadline_nanos`), waking the task
+    /// its entry would have woken (a `Sleep` reset into the past: its task must not wait for a
+    /// poll that nothing causes); a timer that fired woke it already.
+    pub(crate) fn remove_timer_and_wake(&self, key: ShardKey, deadline: i64) {
         let waker = {
             let mut wheel = lock(&self.shard_of(key).wheel);
+            if !self.still_filed(&wheel, deadline) {
+                return;
+            }
             let waker = wheel.take_waker(key.key);
             let _ = wheel.remove(key.key);
             waker
@@ -440,8 +478,8 @@ pub(crate) struct ShardKey {
 }
 
 /// A `Sleep`'s timer in one word (rule 5): not filed yet, filed under a wheel key (packed, with
-/// its shard in the top byte), or elapsed (found due at a poll, its entry, if it had one,
-/// removed). The two sentinels' low halves are indexes no wheel entry has
+/// its shard in the top byte), or elapsed (found due at a poll; its entry, if it had one, is
+/// freed, or will be by the next advance). The two sentinels' low halves are indexes no wheel entry has
 /// (`TimerKey::is_packed_key`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TimerSlot(u64);
@@ -449,7 +487,8 @@ pub(crate) struct TimerSlot(u64);
 impl TimerSlot {
     /// Not filed yet.
     pub(crate) const UNFILED: TimerSlot = TimerSlot(u64::MAX);
-    /// The deadline has passed and the timer has no entry.
+    /// The deadline has passed; the timer's entry, if it had one, is freed (or will be by the
+    /// next advance).
     pub(crate) const ELAPSED: TimerSlot = TimerSlot(u64::MAX - 1);
 
     fn filed(key: ShardKey) -> TimerSlot {
@@ -632,7 +671,8 @@ mod tests {
         time.clock.advance(Duration::from_millis(5));
         assert_eq!(time.process(&mut wakers), 1);
         assert_eq!(time.active_timers(), 0);
-        let (next, _) = poll_new(&time, time.now_nanos() + 5_000_000);
+        let next_due = time.now_nanos() + 5_000_000;
+        let (next, _) = poll_new(&time, next_due);
         let (old, new) = (fired.key().unwrap().key, next.key().unwrap().key);
         assert_eq!(
             old.pack() as u32,
@@ -645,10 +685,37 @@ mod tests {
         assert!(matches!(polled, TimerPoll::Ready));
         assert!(fired.is_elapsed());
         assert!(
-            !time.has_fired(next.key().unwrap()),
+            !time.has_fired(next.key().unwrap(), next_due),
             "the entry's new timer is untouched"
         );
         assert_eq!(time.active_timers(), 1);
+    }
+
+    /// Rule 5: a `Sleep` whose timer fired, and which has not polled since, holds a key that
+    /// may name another timer once the entry was reused 2^24 times (its generation wrapped,
+    /// made to happen here at once): cancelling, resetting or asking about it goes by its
+    /// deadline and never touches the other timer.
+    #[test]
+    fn a_fired_timers_key_never_touches_the_timer_that_reused_its_entry() {
+        let time = TimeHandle::new(true, 1);
+        let due = time.now_nanos() + 5_000_000;
+        let (fired, _) = poll_new(&time, due);
+        let key = fired.key().unwrap();
+        time.clock.advance(Duration::from_millis(5));
+        assert_eq!(time.process(&mut Vec::new()), 1);
+        lock(&time.shards[0].wheel).wrap_generation(key.key);
+        let other_due = time.now_nanos() + 1_000_000_000;
+        let (other, _) = poll_new(&time, other_due);
+        assert_eq!(other, fired, "the same key bits name the other timer now");
+        assert!(time.has_fired(key, due));
+        assert!(!time.has_fired(key, other_due));
+        let mut reset = fired;
+        assert_eq!(time.reset_timer(&mut reset, key, due, other_due * 2), None);
+        assert_eq!(reset, TimerSlot::UNFILED, "a fired timer is filed anew");
+        time.remove_timer_and_wake(key, due);
+        time.remove_timer(key, due);
+        assert_eq!(time.active_timers(), 1, "the other timer is still filed");
+        assert!(!time.has_fired(other.key().unwrap(), other_due));
     }
 
     /// Timers filed in different shards stay in them (their keys say which, also after a
@@ -658,8 +725,9 @@ mod tests {
     fn timers_of_every_shard_fire_and_bound_the_reactors_sleep() {
         let time = TimeHandle::new(true, 3);
         let at = |ms: i64| time.now_nanos() + ms * 1_000_000;
-        let (late, _) = poll_in(&time, 2, at(50));
-        let (early, _) = poll_in(&time, 0, at(20));
+        let (late_due, early_due) = (at(50), at(20));
+        let (late, _) = poll_in(&time, 2, late_due);
+        let (early, _) = poll_in(&time, 0, early_due);
         let (wrapped, _) = poll_in(&time, 7, at(30));
         let shard = |slot: TimerSlot| slot.key().expect("filed").shard;
         assert_eq!([shard(late), shard(early), shard(wrapped)], [2, 0, 2]);
@@ -669,17 +737,18 @@ mod tests {
         let mut wakers = Vec::new();
         time.clock.advance(Duration::from_millis(20));
         assert_eq!(time.process(&mut wakers), 1);
-        assert!(time.has_fired(early.key().unwrap()));
-        assert!(!time.has_fired(late.key().unwrap()));
-        let mut moved = late;
-        time.reset_timer(&mut moved, late.key().unwrap(), at(5));
+        assert!(time.has_fired(early.key().unwrap(), early_due));
+        assert!(!time.has_fired(late.key().unwrap(), late_due));
+        let (mut moved, moved_due) = (late, at(5));
+        let when = time.reset_timer(&mut moved, late.key().unwrap(), late_due, moved_due);
+        assert_eq!(when, Some(25));
         assert_ne!(moved, late, "a reset gives a new key");
         assert_eq!(shard(moved), 2);
         assert_eq!(time.park_timeout(), Some(Duration::from_millis(5)));
         time.unparked();
         time.clock.advance(Duration::from_millis(10));
         assert_eq!(time.process(&mut wakers), 2);
-        assert!(time.has_fired(moved.key().unwrap()));
+        assert!(time.has_fired(moved.key().unwrap(), moved_due));
         assert_eq!((time.active_timers(), time.park_timeout()), (0, None));
     }
 
@@ -710,14 +779,14 @@ mod tests {
         assert_eq!(time.process(&mut wakers), 1);
         assert_eq!(time.coarse_now_ms(), 5000);
         let key = slot.key().expect("filed");
-        assert!(time.has_fired(key));
+        assert!(time.has_fired(key, passed));
         // A future deadline far from the (now fresh) tick is filed and waits for its tick.
         let later = time.now_nanos() + 10_000_000;
         let (slot, polled) = poll_new(&time, later);
         assert!(matches!(polled, TimerPoll::Filed(5010)));
         time.clock.advance(Duration::from_millis(9));
         assert_eq!(time.process(&mut wakers), 0);
-        assert!(!time.has_fired(slot.key().expect("filed")));
+        assert!(!time.has_fired(slot.key().expect("filed"), later));
         time.clock.advance(Duration::from_millis(1));
         assert_eq!(time.process(&mut wakers), 1);
     }

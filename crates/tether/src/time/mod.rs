@@ -1,6 +1,7 @@
 //! Time: sleeping, deadlines, intervals, and a clock tests can pause.
 //!
-//! Timers live in a hierarchical timing wheel per runtime (6 levels of 64 slots, 1 ms ticks):
+//! Timers live in hierarchical timing wheels (6 levels of 64 slots, 1 ms ticks), one per worker
+//! of a multi-thread runtime plus one for other threads, one for a current-thread runtime:
 //! filing, cancelling and firing a timer cost O(1), and a million concurrent sleeps are cheap. The
 //! reactor sleeps exactly until the next timer is due, so an idle runtime does not wake up for
 //! nothing.

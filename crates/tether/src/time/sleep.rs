@@ -104,7 +104,7 @@ impl Sleep {
     /// Whether the deadline has been reached (as far as the runtime has processed its timers).
     pub fn is_elapsed(&self) -> bool {
         match self.slot.key() {
-            Some(key) => self.rt.time.has_fired(key),
+            Some(key) => self.rt.time.has_fired(key, self.deadline),
             None => self.slot.is_elapsed() || self.deadline <= self.rt.time.now_nanos(),
         }
     }
@@ -131,6 +131,8 @@ impl Sleep {
     /// ```
     pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
         let this = self.get_mut();
+        // The deadline the timer was filed at names it in the wheel (the driver's rule 5).
+        let filed_at = this.deadline;
         this.deadline = this.rt.time.deadline_nanos(deadline.into_std());
         // The next poll stores its waker (a pending timer keeps the one it has meanwhile).
         this.registered = Registered::default();
@@ -141,12 +143,18 @@ impl Sleep {
             // now, as the timer would have been (tokio's reset fires it): the task waiting on
             // the sleep may not poll it again otherwise.
             Some(key) if this.deadline <= this.rt.time.now_nanos() => {
-                this.rt.time.remove_timer_and_wake(key);
+                this.rt.time.remove_timer_and_wake(key, filed_at);
                 this.slot = TimerSlot::UNFILED;
             }
             Some(key) => {
-                let when = this.rt.time.reset_timer(&mut this.slot, key, this.deadline);
-                this.after_filing(when);
+                let moved = this
+                    .rt
+                    .time
+                    .reset_timer(&mut this.slot, key, filed_at, this.deadline);
+                // A timer that had fired is filed anew at the next poll.
+                if let Some(when) = moved {
+                    this.after_filing(when);
+                }
             }
             // Elapsed: filed anew at the next poll.
             None => this.slot = TimerSlot::UNFILED,
@@ -213,7 +221,7 @@ impl Future for Sleep {
 impl Drop for Sleep {
     fn drop(&mut self) {
         if let Some(key) = self.slot.key() {
-            self.rt.time.remove_timer(key);
+            self.rt.time.remove_timer(key, self.deadline);
         }
     }
 }

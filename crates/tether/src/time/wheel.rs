@@ -50,9 +50,11 @@
 //!    caches its level in `Entry::level` (the slot is recomputed from `when`).
 //! 4. A slot's `live` counts its live items. Bit `s` of `occupied[L]` is set
 //!    iff `slots[L][s].live > 0`; a slot whose count drops to 0 drops its
-//!    items. A slot holding more than twice its live items (plus a little)
-//!    after a filing drops its stale ones, so items stay within about twice
-//!    the pending timers (a timer reset over and over does not grow them).
+//!    items. A slot holding more than twice its live items plus 64 after a
+//!    filing or a cancellation drops its stale ones, so its items stay within
+//!    twice its pending timers plus 64 (a timer reset over and over, or a
+//!    slot's timers cancelled, do not keep them). A drain reads a slot's
+//!    items once whatever their number.
 //! 5. For every entry in level `L` slot `s`, the slot's deadline (its start,
 //!    as computed by `next_in_level` from `elapsed`) satisfies
 //!    `elapsed < deadline <= when`, so timers never fire late, and below the
@@ -207,6 +209,24 @@ impl Slot {
     fn take(&mut self) -> Vec<Item> {
         self.live = 0;
         std::mem::take(&mut self.items)
+    }
+
+    /// Invariant 4: drops the stale items once they outnumber the live ones plus a slack (after
+    /// a filing or a cancellation), keeping the order of the live ones. Each pass drops at
+    /// least the slack, so the passes cost O(1) per filing, amortized.
+    fn drop_stale_items(&mut self, entries: &[Entry]) {
+        if self.items.len() > 2 * self.live as usize + STALE_SLACK {
+            // Live, as `Wheel::live_index` says, and filed: `unfile` has just detached the
+            // entry whose item it is making stale.
+            self.items.retain(|&item| {
+                let (index, generation) = (item as u32, (item >> 32) as u32);
+                let entry = &entries[index as usize];
+                entry.generation == generation
+                    && entry.state == EntryState::Pending
+                    && entry.level != DETACHED
+            });
+            debug_assert_eq!(self.items.len(), self.live as usize);
+        }
     }
 
     /// Gives back a drained buffer for reuse, unless a burst made it large: a slot that once
@@ -378,6 +398,15 @@ impl Wheel {
         }
     }
 
+    /// Sets the generation of the free entry `key` named to `key`'s, as 2^24 reuses would
+    /// (invariant 7), so that the next insert hands out `key` again.
+    #[cfg(test)]
+    pub(crate) fn wrap_generation(&mut self, key: TimerKey) {
+        let entry = &mut self.entries[key.index as usize];
+        assert_eq!(entry.state, EntryState::Free, "only a freed entry wraps");
+        entry.generation = key.generation;
+    }
+
     /// Deadline of a `Pending` timer; `None` if the key is stale.
     #[cfg(test)]
     pub(crate) fn deadline(&self, key: TimerKey) -> Option<u64> {
@@ -495,16 +524,7 @@ impl Wheel {
         };
         slot.items.push(item);
         slot.live += 1;
-        // Invariant 4: stale items stay within the live ones plus a slack.
-        if slot.items.len() > 2 * slot.live as usize + STALE_SLACK {
-            let entries = &self.entries;
-            slot.items.retain(|&item| {
-                let (index, generation) = (item as u32, (item >> 32) as u32);
-                let entry = &entries[index as usize];
-                entry.generation == generation && entry.state == EntryState::Pending
-            });
-            debug_assert_eq!(slot.items.len(), slot.live as usize);
-        }
+        slot.drop_stale_items(&self.entries);
     }
 
     /// Takes a pending entry out of its slot (its item goes stale), keeping the counts and the
@@ -529,6 +549,8 @@ impl Wheel {
             // Every item left is stale.
             let items = std::mem::take(&mut slot.items);
             slot.recycle(items);
+        } else {
+            slot.drop_stale_items(&self.entries);
         }
     }
 
