@@ -32,13 +32,13 @@
 //!    the argument needs only the lock's ordering and the atomic's coherence.)
 //! 4. **The fired epoch.** A shard's `fired_epoch` counts its wheel's advances (each may fire
 //!    timers) and its shutdown (which takes every waker); it is incremented under the wheel's
-//!    lock, before
-//!    the wakers taken are woken, and starts at 1. A poll that finds its timer pending, with the poller's waker stored in the
-//!    entry, returns the epoch it read under the lock ([`TimerPoll::Pending`]). While the epoch
-//!    is still that value no timer has fired since, so the timer is still pending with that
-//!    waker, and a later poll with the same waker may return `Pending` without the lock
-//!    (`Sleep`'s fast path; a reset or a new waker leaves it). A fired timer's task sees the new
-//!    epoch: the increment happens before the wake, and the wake before the task's next poll.
+//!    lock, before the wakers taken are woken, and starts at 1. A poll that finds its timer
+//!    pending, with the poller's waker stored in the entry, returns the epoch it read under
+//!    the lock ([`TimerPoll::Pending`]). While the epoch is still that value no timer has
+//!    fired since, so the timer is still pending with that waker, and a later poll with the
+//!    same waker may return `Pending` without the lock (`Sleep`'s fast path; a reset or a new
+//!    waker leaves it). A fired timer's task sees the new epoch: the increment happens before
+//!    the wake, and the wake before the task's next poll.
 //! 5. **A `Sleep` in six words.** A `Sleep` keeps its deadline as nanoseconds from tick 0
 //!    (`deadline_nanos`) and its timer as one [`TimerSlot`]: not filed yet, filed under a
 //!    wheel key, or elapsed. The advance that fires a timer frees its entry, and then stores
@@ -286,9 +286,9 @@ impl TimeHandle {
         wakers.into_iter().for_each(Waker::wake);
     }
 
-    /// Polls the timer of a `Sleep` due at `deadline` (`deadline_nanos`), filing it in the
-    /// wheel of shard `home` (the polling thread's; the last one if `home` is beyond them) on first use
-    /// (rule 5). `registered` is the owner's memory of its last registration, updated for
+    /// Polls the timer of a `Sleep` due at `deadline` (`deadline_nanos`), filing it on first use
+    /// in the wheel of shard `home` (the polling thread's; the last one if `home` is beyond
+    /// them; rule 5). `registered` is the owner's memory of its last registration, updated for
     /// [`still_pending`](Self::still_pending).
     pub(crate) fn poll_timer(
         &self,
@@ -479,8 +479,8 @@ pub(crate) struct ShardKey {
 
 /// A `Sleep`'s timer in one word (rule 5): not filed yet, filed under a wheel key (packed, with
 /// its shard in the top byte), or elapsed (found due at a poll; its entry, if it had one, is
-/// freed, or will be by the next advance). The two sentinels' low halves are indexes no wheel entry has
-/// (`TimerKey::is_packed_key`).
+/// freed, or will be by the next advance). The two sentinels' low halves are indexes no wheel
+/// entry has (`TimerKey::is_packed_key`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TimerSlot(u64);
 
