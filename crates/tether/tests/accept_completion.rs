@@ -15,6 +15,8 @@ use std::time::Duration;
 use tether::io::{AsyncReadExt, AsyncWriteExt};
 use tether::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
+use support::uring::open_sockets;
+
 /// One test at a time: one lowers the process's descriptor limit, another counts descriptors.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -25,17 +27,6 @@ where
     Fut: std::future::Future<Output = ()>,
 {
     support::uring::on_each(&SERIAL, f)
-}
-
-/// The process's open sockets (other descriptors come and go with the runtimes' threads: the
-/// watchdog, for one, reads files under `/proc` while it watches).
-fn open_sockets() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| std::fs::read_link(e.path()).ok())
-        .filter(|target| target.to_string_lossy().starts_with("socket:"))
-        .count()
 }
 
 #[test]

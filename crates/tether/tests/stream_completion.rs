@@ -14,6 +14,8 @@ use std::time::Duration;
 use tether::io::{AsyncReadExt, AsyncWriteExt};
 use tether::net::{TcpListener, TcpStream, UnixStream};
 
+use support::uring::open_sockets;
+
 /// The tests of this binary run one at a time: two of them count the process's descriptors.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -42,17 +44,6 @@ async fn pair() -> (TcpStream, TcpStream) {
 /// Bytes `i..i + n` of a fixed pattern.
 fn pattern(from: usize, n: usize) -> Vec<u8> {
     (from..from + n).map(|i| (i * 31 % 251) as u8).collect()
-}
-
-/// The process's open sockets (other descriptors come and go with the runtimes and their
-/// diagnostics).
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| std::fs::read_link(e.path()).ok())
-        .filter(|target| target.to_string_lossy().starts_with("socket:"))
-        .count()
 }
 
 #[test]
@@ -137,7 +128,7 @@ fn bytes_written_before_a_drop_reach_the_peer() {
     // Write-behind: `Ok` from a write is a promise; dropping the stream at once keeps it (the
     // sends get a descriptor of their own, rule 5), and the peer then sees end-of-stream.
     on_each(|| async {
-        let fds = open_fds();
+        let fds = open_sockets();
         let (mut a, mut b) = pair().await;
         let out = pattern(0, 1 << 20);
         let mut at = 0;
@@ -151,7 +142,7 @@ fn bytes_written_before_a_drop_reach_the_peer() {
         drop(b);
         support::settle::settle().await;
         tether::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(open_fds(), fds, "a socket leaked");
+        assert_eq!(open_sockets(), fds, "a socket leaked");
     });
 }
 
@@ -448,7 +439,7 @@ fn unix_streams_use_completions_too() {
 fn cancelled_reads_tasks_and_streams_leak_nothing() {
     let _serial = serial();
     for (name, rt) in support::uring::runtimes() {
-        let fds = open_fds();
+        let fds = open_sockets();
         rt.block_on(async {
             // A read dropped by a timeout loses no byte that arrives later.
             let (mut a, mut b) = pair().await;
@@ -490,7 +481,7 @@ fn cancelled_reads_tasks_and_streams_leak_nothing() {
         // reaped, nothing leaked or freed under the kernel.
         drop(rt);
         assert_eq!(tether::__private::io_uring_ops_leaked(), 0, "{name}");
-        assert_eq!(open_fds(), fds, "{name}: a socket leaked");
+        assert_eq!(open_sockets(), fds, "{name}: a socket leaked");
     }
 }
 

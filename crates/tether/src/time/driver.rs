@@ -287,12 +287,12 @@ impl TimeHandle {
     }
 
     /// Polls the timer of a `Sleep` due at `deadline` (`deadline_nanos`), filing it on first use
-    /// in the wheel of shard `home` (the polling thread's; the last one if `home` is beyond
-    /// them; rule 5). `registered` is the owner's memory of its last registration, updated for
+    /// in the wheel of shard `home()` (the polling thread's, asked only when filing; the last
+    /// shard if it is beyond them; rule 5). `registered` is the owner's memory of its last registration, updated for
     /// [`still_pending`](Self::still_pending).
     pub(crate) fn poll_timer(
         &self,
-        home: usize,
+        home: impl FnOnce() -> usize,
         slot: &mut TimerSlot,
         registered: &mut Registered,
         deadline: i64,
@@ -308,7 +308,7 @@ impl TimeHandle {
                 *slot = TimerSlot::ELAPSED;
                 return TimerPoll::Ready;
             }
-            let index = home.min(self.shards.len() - 1);
+            let index = home().min(self.shards.len() - 1);
             let shard = &self.shards[index];
             let mut wheel = lock(&shard.wheel);
             let key = wheel.insert(when, Some(cx.waker().clone()));
@@ -553,7 +553,7 @@ mod loom_tests {
                     let (mut entry, mut registered) = (TimerSlot::UNFILED, Registered::default());
                     let mut cx = Context::from_waker(Waker::noop());
                     let TimerPoll::Filed(when) =
-                        time.poll_timer(1, &mut entry, &mut registered, due, &mut cx)
+                        time.poll_timer(|| 1, &mut entry, &mut registered, due, &mut cx)
                     else {
                         panic!("a timer due in the future is filed");
                     };
@@ -610,7 +610,7 @@ mod loom_tests {
             let due = time.deadline_nanos(time.clock.now() + Duration::from_millis(5));
             let (mut entry, mut registered) = (TimerSlot::UNFILED, Registered::default());
             assert!(matches!(
-                time.poll_timer(0, &mut entry, &mut registered, due, &mut cx),
+                time.poll_timer(|| 0, &mut entry, &mut registered, due, &mut cx),
                 TimerPoll::Filed(_)
             ));
             // Before anything fires, a poll takes the lock-free path (as `Sleep::poll` does).
@@ -628,7 +628,7 @@ mod loom_tests {
             // `Sleep::poll`: the lock-free path, else the wheel.
             let ready = !time.still_pending(entry, &registered, &waker)
                 && matches!(
-                    time.poll_timer(0, &mut entry, &mut registered, due, &mut cx),
+                    time.poll_timer(|| 0, &mut entry, &mut registered, due, &mut cx),
                     TimerPoll::Ready
                 );
             if seen > 0 {
@@ -655,7 +655,7 @@ mod tests {
     fn poll_in(time: &TimeHandle, home: usize, deadline: i64) -> (TimerSlot, TimerPoll) {
         let mut cx = Context::from_waker(Waker::noop());
         let (mut slot, mut registered) = (TimerSlot::UNFILED, Registered::default());
-        let polled = time.poll_timer(home, &mut slot, &mut registered, deadline, &mut cx);
+        let polled = time.poll_timer(|| home, &mut slot, &mut registered, deadline, &mut cx);
         (slot, polled)
     }
 
@@ -681,7 +681,7 @@ mod tests {
         );
         let mut cx = Context::from_waker(Waker::noop());
         let mut registered = Registered::default();
-        let polled = time.poll_timer(0, &mut fired, &mut registered, due, &mut cx);
+        let polled = time.poll_timer(|| 0, &mut fired, &mut registered, due, &mut cx);
         assert!(matches!(polled, TimerPoll::Ready));
         assert!(fired.is_elapsed());
         assert!(

@@ -195,7 +195,7 @@ impl Future for Sleep {
             );
         }
         match this.rt.time.poll_timer(
-            this.rt.sched.timer_shard(&this.rt),
+            || this.rt.sched.timer_shard(&this.rt),
             &mut this.slot,
             &mut this.registered,
             this.deadline,
