@@ -203,3 +203,32 @@ pub async fn read_until(s: &mut TcpStream, end: &[u8]) -> Vec<u8> {
     }
     got
 }
+
+/// The inode of the socket behind `fd` (`socket:[N]` in `/proc/self/fd`), to find that one
+/// socket in the kernel's tables later whatever port it had.
+#[cfg(target_os = "linux")]
+pub fn socket_inode(fd: std::os::fd::RawFd) -> u64 {
+    let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).expect("the descriptor is open");
+    let link = link.to_string_lossy();
+    link.strip_prefix("socket:[")
+        .and_then(|rest| rest.strip_suffix(']'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("descriptor {fd} is not a socket: {link}"))
+}
+
+/// Whether the TCP socket with inode `inode` is listening (state `0A` in `/proc/net/tcp` or
+/// `tcp6`). Unlike a connection attempt, it cannot be fooled by another test binding the
+/// port as soon as it is free.
+#[cfg(target_os = "linux")]
+pub fn is_listening(inode: u64) -> bool {
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+        std::fs::read_to_string(table)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+            .any(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                fields.get(3) == Some(&"0A") && fields.get(9) == Some(&inode.to_string().as_str())
+            })
+    })
+}
