@@ -76,6 +76,7 @@
 
 mod helpers;
 mod idle;
+mod inject;
 mod lend;
 mod park;
 mod worker;
@@ -87,7 +88,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::task::raw::{Runnable, ScheduleInfo};
-use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+use crossbeam_deque::{Steal, Stealer, Worker};
+use inject::Inject;
 
 use crate::io::driver::Driver;
 use crate::loom::lock;
@@ -183,7 +185,7 @@ impl Drop for StopSignal {
 pub(crate) struct MultiThreadShared {
     /// Tasks scheduled from outside the workers (rule 1). Pushed to only under
     /// `injector_closed` (rule 8).
-    injector: Injector<Task>,
+    injector: Inject<Task>,
     /// True once shutdown drained the injector for the last time. Holding the lock while it is
     /// false is what allows a push to the injector (rule 8).
     injector_closed: Mutex<bool>,
@@ -235,7 +237,7 @@ impl MultiThreadShared {
             })
             .collect();
         MultiThreadShared {
-            injector: Injector::new(),
+            injector: Inject::new(),
             injector_closed: Mutex::new(false),
             remotes,
             idle: Idle::new(workers),
@@ -285,7 +287,7 @@ impl MultiThreadShared {
     /// Takes one task from the injector or, failing that, from any worker's queue (shutdown
     /// only: the workers have stopped, or are left behind).
     fn steal_any(&self) -> Option<Task> {
-        steal_one(|| self.injector.steal()).or_else(|| {
+        self.injector.steal_one().or_else(|| {
             self.remotes
                 .iter()
                 .find_map(|r| steal_one(|| r.stealer.steal()))
