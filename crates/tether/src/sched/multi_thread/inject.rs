@@ -18,17 +18,29 @@
 //!    slot's sequence is `p + 1` (read with acquire ordering, so the task's write is visible),
 //!    reads the task, and stores `p + RING` with release ordering (free for the next lap, and
 //!    the read is done before a pusher can write the slot again). A sequence behind what a
-//!    pusher expects means the ring is full; behind what a taker expects, that it is empty, or
-//!    that a pusher claimed the position and has not published it yet: that pusher wakes a
-//!    worker once it has pushed (`mod.rs` rule 2), so the task is not left behind.
+//!    pusher expects means the ring is full. Behind what a taker expects, it means the ring is
+//!    empty if `tail` is still `p`; if `tail` is past `p`, a pusher claimed the position and is
+//!    a few instructions from publishing it, and the taker waits for it (spinning, then
+//!    yielding, a bounded number of times), as crossbeam's injector does: a worker that `len`
+//!    told of a task would otherwise go round its park loop until the push lands.
 //! 2. **Overflow.** A push goes to the overflow (crossbeam's injector) when the ring is full,
 //!    and also while the overflow is not empty, so that once the ring has overflowed, newer
 //!    tasks queue behind the older ones: takers try the ring first, then the overflow, so the
 //!    ring drains, then the overflow, and then pushes return to the ring. No task waits for
-//!    more than the ring's length of newer ones.
+//!    more than the ring's length of newer ones. (That order holds because pushes are
+//!    serialized by `injector_closed`'s lock, `mod.rs` rule 8; unserialized pushers would only
+//!    reorder tasks, never lose one.) A backlog of more than the ring's length goes through the
+//!    overflow, with its block allocations, until it has drained.
 //! 3. **Batches.** A worker takes the first task to run it and moves up to [`BATCH`] more into
 //!    its run queue (from the ring one by one, each a compare-and-swap; from the overflow in
 //!    crossbeam's batch), where the other workers can steal them.
+//! 4. **Nobody parks on a task in the ring.** `len` and `is_empty` read the positions with
+//!    relaxed loads; what makes a parking worker see a push (or the pusher see the parked
+//!    worker and wake it) is the pair of `SeqCst` fences of `idle.rs` (the pusher's after its
+//!    push, the parking worker's before its re-check): a worker that reads the ring empty
+//!    after its fence either read the pusher's `tail`, and then a taker has claimed that
+//!    position (`head` reached it), or the pusher's fence came later and it sees the worker
+//!    parked. The loom model `loom_ring_a_parking_worker_sees_the_push_or_is_woken` checks it.
 
 use std::mem::MaybeUninit;
 
@@ -38,11 +50,20 @@ use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 
 /// Slots in the ring (rule 1): a power of two.
-#[cfg(not(tether_loom))]
+#[cfg(not(any(tether_loom, miri)))]
 pub(super) const RING: usize = 4096;
+/// 64 slots under Miri, whose interpreter would take minutes to fill and empty 4,096 (and the
+/// multi-thread runtime's tests then go through the overflow more often).
+#[cfg(all(miri, not(tether_loom)))]
+pub(super) const RING: usize = 64;
 /// Two slots under loom, so that a model fills the ring and wraps around it.
 #[cfg(tether_loom)]
 pub(super) const RING: usize = 2;
+
+const _: () = assert!(
+    RING.is_power_of_two(),
+    "positions wrap consistently over the slots"
+);
 
 /// Tasks a worker moves into its run queue besides the one it runs (rule 3).
 pub(super) const BATCH: usize = 31;
@@ -75,15 +96,29 @@ unsafe impl<T: Send> Sync for Ring<T> {}
 
 impl<T> Ring<T> {
     pub(super) fn new() -> Ring<T> {
+        Ring::starting_at(0)
+    }
+
+    /// An empty ring whose first position is `start` (tests start near `usize::MAX`, to cross
+    /// the positions' wrap-around).
+    fn starting_at(start: usize) -> Ring<T> {
+        let mut slots: Vec<Slot<T>> = (0..RING)
+            .map(|_| Slot {
+                seq: AtomicUsize::new(0),
+                task: UnsafeCell::new(MaybeUninit::uninit()),
+            })
+            .collect();
+        for k in 0..RING {
+            let pos = start.wrapping_add(k);
+            slots[pos % RING] = Slot {
+                seq: AtomicUsize::new(pos),
+                task: UnsafeCell::new(MaybeUninit::uninit()),
+            };
+        }
         Ring {
-            slots: (0..RING)
-                .map(|i| Slot {
-                    seq: AtomicUsize::new(i),
-                    task: UnsafeCell::new(MaybeUninit::uninit()),
-                })
-                .collect(),
-            head: Padded(AtomicUsize::new(0)),
-            tail: Padded(AtomicUsize::new(0)),
+            slots: slots.into_boxed_slice(),
+            head: Padded(AtomicUsize::new(start)),
+            tail: Padded(AtomicUsize::new(start)),
         }
     }
 
@@ -120,9 +155,10 @@ impl<T> Ring<T> {
         }
     }
 
-    /// Takes the oldest task, if one is published (rule 1).
+    /// Takes the oldest task, if one is published or being published (rule 1).
     pub(super) fn pop(&self) -> Option<T> {
         let mut pos = self.head.0.load(Ordering::Relaxed);
+        let mut waited = 0;
         loop {
             let slot = &self.slots[pos % RING];
             let seq = slot.seq.load(Ordering::Acquire);
@@ -145,8 +181,12 @@ impl<T> Ring<T> {
                     Err(now) => pos = now,
                 }
             } else if (seq.wrapping_sub(published) as isize) < 0 {
-                // Not published for this lap: empty (or a push in progress, rule 1).
-                return None;
+                // Not published for this lap: empty, unless a pusher claimed the position
+                // (rule 1).
+                if self.tail.0.load(Ordering::Relaxed) == pos || !snooze(&mut waited) {
+                    return None;
+                }
+                pos = self.head.0.load(Ordering::Relaxed);
             } else {
                 // Another taker claimed `pos`: look again.
                 pos = self.head.0.load(Ordering::Relaxed);
@@ -154,11 +194,44 @@ impl<T> Ring<T> {
         }
     }
 
-    /// How many tasks the ring holds, as of two loads that may be a moment apart.
+    /// How many tasks the ring holds, or are being pushed, as of two loads that may be a
+    /// moment apart (rule 4).
     pub(super) fn len(&self) -> usize {
         let head = self.head.0.load(Ordering::Relaxed);
         let tail = self.tail.0.load(Ordering::Relaxed);
-        tail.wrapping_sub(head).min(RING)
+        let len = tail.wrapping_sub(head);
+        // Unordered loads may see `head` newer than `tail`: takers had caught up.
+        if (len as isize) < 0 {
+            0
+        } else {
+            len.min(RING)
+        }
+    }
+}
+
+/// Waits a little for a push in progress (rule 1): spins, longer each time, then yields the
+/// thread; `false` once it has waited long enough (the pusher lost its processor), and the
+/// taker reports the ring empty. Its worker does not park on it: `len` still counts the task,
+/// so it looks again; and the pusher wakes a worker once it has pushed.
+fn snooze(waited: &mut u32) -> bool {
+    *waited += 1;
+    #[cfg(tether_loom)]
+    {
+        // One yield lets the model run the pusher; more would let two waiting takers hand the
+        // processor back and forth for ever.
+        loom::thread::yield_now();
+        *waited <= 1
+    }
+    #[cfg(not(tether_loom))]
+    {
+        if *waited <= 6 {
+            for _ in 0..1 << *waited {
+                std::hint::spin_loop();
+            }
+        } else {
+            std::thread::yield_now();
+        }
+        *waited <= 16
     }
 }
 
@@ -273,6 +346,24 @@ mod tests {
         assert_eq!(ring.len(), 0);
     }
 
+    /// Positions wrap around `usize::MAX` without a task lost, reordered or refused early.
+    #[test]
+    fn positions_wrap_around() {
+        let ring = Ring::starting_at(usize::MAX - RING / 2);
+        for lap in 0..3 {
+            for i in 0..RING {
+                ring.push(lap * RING + i).unwrap();
+            }
+            assert_eq!(ring.len(), RING);
+            assert!(ring.push(0).is_err(), "full");
+            for i in 0..RING {
+                assert_eq!(ring.pop(), Some(lap * RING + i));
+            }
+            assert_eq!(ring.pop(), None);
+            assert_eq!(ring.len(), 0);
+        }
+    }
+
     /// Tasks left in the ring are dropped with it.
     #[test]
     fn a_dropped_ring_drops_what_it_holds() {
@@ -336,6 +427,13 @@ mod tests {
     fn concurrent_pushers_and_takers_lose_and_duplicate_nothing() {
         let per = if cfg!(miri) { 100 } else { 20_000 };
         let inject = Arc::new(Inject::new());
+        // A full ring and a task in the overflow: the pushes below start in the overflow, and
+        // the ring takes them again once both drained (rule 2).
+        let prefilled = RING + 1;
+        for i in 0..prefilled {
+            inject.push(2 * per + i);
+        }
+        assert_eq!(inject.overflow.len(), 1);
         let pushers: Vec<_> = (0..2)
             .map(|p| {
                 let inject = inject.clone();
@@ -380,8 +478,8 @@ mod tests {
             all.push(t);
         }
         let unique: HashSet<usize> = all.iter().copied().collect();
-        assert_eq!(all.len(), 2 * per, "every task taken once");
-        assert_eq!(unique.len(), 2 * per, "no task taken twice");
+        assert_eq!(all.len(), 2 * per + prefilled, "every task taken once");
+        assert_eq!(unique.len(), 2 * per + prefilled, "no task taken twice");
     }
 }
 
@@ -426,6 +524,68 @@ mod loom_tests {
             taken.append(&mut refused);
             taken.sort_unstable();
             assert_eq!(taken, vec![1, 2, 3], "every task taken or given back, once");
+        });
+    }
+
+    /// A push that follows a taker's pop into the slot the pop freed: the push's acquire load of
+    /// the slot's sequence orders the taker's read of the old task before the new write.
+    #[test]
+    fn loom_ring_a_push_reuses_a_slot_a_taker_freed() {
+        loom::model(|| {
+            let ring = Arc::new(Ring::new());
+            ring.push(1usize).unwrap();
+            ring.push(2).unwrap();
+            let taker = {
+                let ring = ring.clone();
+                thread::spawn(move || ring.pop())
+            };
+            thread::yield_now();
+            let third = ring.push(3);
+            let first = taker.join().unwrap();
+            assert_eq!(first, Some(1));
+            let mut rest = Vec::new();
+            while let Some(t) = ring.pop() {
+                rest.push(t);
+            }
+            match third {
+                Ok(()) => assert_eq!(rest, vec![2, 3]),
+                Err(3) => assert_eq!(rest, vec![2]),
+                Err(other) => panic!("gave back {other}"),
+            }
+        });
+    }
+
+    /// Rule 4, with `idle.rs`'s fences: a worker that registers as idle and then reads the
+    /// ring empty either was told of the push (the pusher read it idle) or the task was taken.
+    #[test]
+    fn loom_ring_a_parking_worker_sees_the_push_or_is_woken() {
+        use loom::sync::atomic::{fence, AtomicUsize, Ordering};
+        loom::model(|| {
+            let ring = Arc::new(Ring::new());
+            let idle = Arc::new(AtomicUsize::new(0));
+            let pusher = {
+                let (ring, idle) = (ring.clone(), idle.clone());
+                thread::spawn(move || {
+                    ring.push(1usize).unwrap();
+                    fence(Ordering::SeqCst);
+                    idle.load(Ordering::SeqCst) > 0
+                })
+            };
+            let taker = {
+                let ring = ring.clone();
+                thread::spawn(move || ring.pop().is_some())
+            };
+            idle.fetch_add(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            let parks = ring.len() == 0;
+            let woken = pusher.join().unwrap();
+            let taken = taker.join().unwrap();
+            if parks && !woken {
+                assert!(
+                    taken,
+                    "the task sat in the ring with its worker parked, unwoken"
+                );
+            }
         });
     }
 
