@@ -166,7 +166,7 @@ fn run_queue_capacity() -> usize {
 #[test]
 #[cfg_attr(
     miri,
-    ignore = "safe code (a VecDeque's capacity); the burst must exceed RUN_QUEUE_KEEP, and 5,000 spawns took three minutes under Miri"
+    ignore = "safe code (a VecDeque's capacity); a burst beyond RUN_QUEUE_KEEP took 3 minutes"
 )]
 fn an_emptied_run_queue_gives_back_the_memory_of_a_burst() {
     let rt = crate::runtime::Builder::new_current_thread()
