@@ -5,11 +5,10 @@
 //! Each worker owns a FIFO run queue (a `crossbeam-deque` worker queue, from which other workers
 //! steal half at a time) and a LIFO slot holding the task it woke most recently, so that a
 //! message passed from one task to another is handled at once, while its data is still in cache.
-//! Tasks woken from outside the workers go to a shared injector queue (`inject.rs`: a bounded
-//! ring that allocates nothing, with crossbeam's injector behind it for overflow). A worker
-//! with nothing to do searches (steals from the injector and the other workers), then parks;
-//! one parked worker at a time waits inside the reactor (`epoll_wait` with the next timer's
-//! deadline), the others on a condition variable.
+//! Tasks woken from outside the workers go to a shared injector queue. A worker with nothing to
+//! do searches (steals from the injector and the other workers), then parks; one parked worker at
+//! a time waits inside the reactor (`epoll_wait` with the next timer's deadline), the others on a
+//! condition variable.
 //!
 //! # Protocol
 //!
@@ -77,7 +76,6 @@
 
 mod helpers;
 mod idle;
-mod inject;
 mod lend;
 mod park;
 mod worker;
@@ -89,8 +87,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::task::raw::{Runnable, ScheduleInfo};
-use crossbeam_deque::{Steal, Stealer, Worker};
-use inject::Inject;
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 
 use crate::io::driver::Driver;
 use crate::loom::lock;
@@ -186,7 +183,7 @@ impl Drop for StopSignal {
 pub(crate) struct MultiThreadShared {
     /// Tasks scheduled from outside the workers (rule 1). Pushed to only under
     /// `injector_closed` (rule 8).
-    injector: Inject<Task>,
+    injector: Injector<Task>,
     /// True once shutdown drained the injector for the last time. Holding the lock while it is
     /// false is what allows a push to the injector (rule 8).
     injector_closed: Mutex<bool>,
@@ -238,7 +235,7 @@ impl MultiThreadShared {
             })
             .collect();
         MultiThreadShared {
-            injector: Inject::new(),
+            injector: Injector::new(),
             injector_closed: Mutex::new(false),
             remotes,
             idle: Idle::new(workers),
@@ -288,7 +285,7 @@ impl MultiThreadShared {
     /// Takes one task from the injector or, failing that, from any worker's queue (shutdown
     /// only: the workers have stopped, or are left behind).
     fn steal_any(&self) -> Option<Task> {
-        self.injector.steal_one().or_else(|| {
+        steal_one(|| self.injector.steal()).or_else(|| {
             self.remotes
                 .iter()
                 .find_map(|r| steal_one(|| r.stealer.steal()))
