@@ -221,14 +221,15 @@ pub fn socket_inode(fd: std::os::fd::RawFd) -> u64 {
 /// port as soon as it is free.
 #[cfg(target_os = "linux")]
 pub fn is_listening(inode: u64) -> bool {
+    let inode = inode.to_string();
     ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
         std::fs::read_to_string(table)
             .unwrap_or_default()
             .lines()
             .skip(1)
             .any(|line| {
-                let fields: Vec<&str> = line.split_whitespace().collect();
-                fields.get(3) == Some(&"0A") && fields.get(9) == Some(&inode.to_string().as_str())
+                let mut fields = line.split_whitespace();
+                fields.nth(3) == Some("0A") && fields.nth(5) == Some(inode.as_str())
             })
     })
 }
