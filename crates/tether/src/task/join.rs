@@ -153,7 +153,8 @@ impl<T> JoinHandle<T> {
     pub fn abort(&self) {
         if let (Some(meta), Some(raw)) = (self.meta(), &self.raw) {
             meta.request_cancel();
-            raw.wake_by_ref();
+            // Ordered: the task's next poll sees the request, also if it is queued already.
+            raw.wake_by_ref_ordered();
         }
     }
 
@@ -307,7 +308,9 @@ impl AbortHandle {
             let meta = unsafe { meta.as_ref() };
             if !meta.is_unregistered() {
                 meta.request_cancel();
-                task.wake_by_ref();
+                // SAFETY: `task` is a waker of the task's cell, made by the cell's code.
+                // Ordered: the task's next poll sees the request, also if it is queued already.
+                unsafe { crate::task::raw::wake_ordered::<TaskMeta>(task) };
             }
         }
     }

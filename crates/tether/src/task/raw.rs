@@ -32,6 +32,17 @@
 //!    returns (`woken_while_running`). So a task has at most one runnable, and at most one
 //!    thread polls it or drops its future: the stage belongs to the runnable's holder until
 //!    `COMPLETE` or `CLOSED`.
+//!    A wake-up that finds the task scheduled writes nothing, so it orders nothing: what the
+//!    waker wrote before need not be visible to the poll that follows (that poll begins with
+//!    a read-modify-write of the state word, which synchronizes only with writes to it). A
+//!    waker that must be ordered before that poll, as an abort's cancellation request in the
+//!    metadata is, uses [`Task::wake_by_ref_ordered`] or [`wake_ordered`]: when the task is
+//!    scheduled they write the state word back unchanged (a compare-and-swap with release
+//!    ordering), so the poll's read-modify-write, later in the word's modification order,
+//!    synchronizes with it; when it is running they set `SCHEDULED`, which the poll's end
+//!    reads before the task runs again. (A plain wake-up missed a cancellation under Miri's
+//!    weak-memory emulation: the task, already queued when it was aborted, polled without
+//!    seeing the request and waited for ever.)
 //! 3. **Completion.** When the future returns, `run` drops it, writes the output into the stage,
 //!    and sets `COMPLETE` (clearing `RUNNING` and `SCHEDULED`) with release ordering; a runnable
 //!    dropped without running drops the future and sets `CLOSED` instead. Either way, if
@@ -310,7 +321,7 @@ unsafe fn waker_wake<M>(data: *const ()) {
 
 unsafe fn waker_wake_by_ref<M>(data: *const ()) {
     // SAFETY: as in `waker_clone`; the waker keeps its reference.
-    unsafe { wake_by_ref(NonNull::new_unchecked(data as *mut Header<M>)) }
+    unsafe { wake_by_ref::<M, false>(NonNull::new_unchecked(data as *mut Header<M>)) }
 }
 
 unsafe fn waker_drop<M>(data: *const ()) {
@@ -355,18 +366,39 @@ unsafe fn wake<M>(ptr: NonNull<Header<M>>) {
     }
 }
 
-/// Wakes the task at `ptr` without consuming a reference (rule 2).
+/// Wakes the task at `ptr` without consuming a reference (rule 2). With `ORDERED`, what the
+/// caller did before happens before the task's next poll, also when the task is already
+/// scheduled (rule 2's ordered wake-up).
 ///
 /// # Safety
 ///
 /// The caller holds a reference (or otherwise keeps the cell alive).
-unsafe fn wake_by_ref<M>(ptr: NonNull<Header<M>>) {
+unsafe fn wake_by_ref<M, const ORDERED: bool>(ptr: NonNull<Header<M>>) {
     // SAFETY: the cell is alive (the caller's contract).
     let header = unsafe { Header::of(ptr) };
     let mut state = header.state.load(Ordering::Acquire);
     loop {
-        if state & (SCHEDULED | COMPLETE | CLOSED) != 0 {
+        if state & (COMPLETE | CLOSED) != 0 {
             return;
+        }
+        if state & SCHEDULED != 0 {
+            if !ORDERED {
+                return;
+            }
+            // Rule 2: written back unchanged, with release ordering, for the next poll's
+            // read-modify-write to synchronize with.
+            match header.state.compare_exchange_weak(
+                state,
+                state,
+                Ordering::Release,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(actual) => {
+                    state = actual;
+                    continue;
+                }
+            }
         }
         // Idle: the new runnable takes a new reference.
         let new = if state & RUNNING != 0 {
@@ -574,11 +606,12 @@ impl<T, M> Task<T, M> {
         state & (COMPLETE | CLOSED) != 0
     }
 
-    /// Wakes the task (rule 2), as one of its wakers would.
+    /// Wakes the task so that what the caller did before (a cancellation request) happens
+    /// before its next poll, also when it is already scheduled (rule 2).
     #[inline]
-    pub(crate) fn wake_by_ref(&self) {
+    pub(crate) fn wake_by_ref_ordered(&self) {
         // SAFETY: the handle holds a reference.
-        unsafe { wake_by_ref(self.ptr) }
+        unsafe { wake_by_ref::<M, true>(self.ptr) }
     }
 
     /// A new waker of the task.
@@ -906,6 +939,19 @@ pub(crate) unsafe fn waker_of_meta<M>(meta: NonNull<M>) -> Waker {
     }
 }
 
+/// Wakes the task of `waker` as [`Task::wake_by_ref_ordered`] does: what the caller did
+/// before happens before the task's next poll (rule 2).
+///
+/// # Safety
+///
+/// `waker` is a waker of a task cell (made here); it keeps the cell alive.
+#[inline]
+pub(crate) unsafe fn wake_ordered<M>(waker: &Waker) {
+    // SAFETY: a task waker's data is its cell's header (`raw_waker`); the waker's reference
+    // keeps the cell alive.
+    unsafe { wake_by_ref::<M, true>(NonNull::new_unchecked(waker.data() as *mut Header<M>)) }
+}
+
 /// Whether the task of `waker` completed or was closed (as [`Task::is_finished`]).
 ///
 /// # Safety
@@ -1078,7 +1124,7 @@ mod tests {
         assert!(task.is_finished());
         assert_eq!(poll(&mut task, Waker::noop()), Poll::Ready(None));
         // A wake-up of a closed task does nothing.
-        task.wake_by_ref();
+        task.wake_by_ref_ordered();
         assert!(queue.borrow().is_empty());
         drop(task);
     }
@@ -1541,6 +1587,70 @@ mod loom_tests {
             assert!(slot.lock().unwrap().is_none());
             assert_eq!(block_on(&mut task), Some(9));
         });
+    }
+
+    /// Rule 2's ordered wake-up: a flag set before waking a task that is already scheduled
+    /// (an abort's cancellation request) is seen by the poll that the runnable, run on
+    /// another thread, makes, or the task is scheduled again. With a plain wake-up the poll
+    /// can read the flag unset and the task wait for ever (`ORDERED` false fails this).
+    fn a_flag_set_before_an_ordered_wake_up_is_seen_by_the_next_poll<const ORDERED: bool>() {
+        use loom::sync::atomic::AtomicBool;
+        loom::model(|| {
+            let slot: Slot = Arc::default();
+            let flag = Arc::new(AtomicBool::new(false));
+            let (runnable, task) = {
+                let (slot, flag) = (slot.clone(), flag.clone());
+                let fut = std::future::poll_fn(move |_| {
+                    if flag.load(Ordering::Acquire) {
+                        Poll::Ready(1u32)
+                    } else {
+                        Poll::Pending
+                    }
+                });
+                // SAFETY: as in `spawn_waiting`.
+                unsafe {
+                    spawn_unchecked(
+                        (),
+                        move || Plain(fut),
+                        move |r, _| {
+                            *slot.lock().unwrap() = Some(r);
+                        },
+                    )
+                }
+            };
+            let runner = thread::spawn(move || {
+                runnable.run();
+            });
+            flag.store(true, Ordering::Release);
+            if ORDERED {
+                task.wake_by_ref_ordered();
+            } else {
+                // SAFETY: the handle's reference keeps the cell alive.
+                unsafe { wake_by_ref::<(), false>(task.ptr) };
+            }
+            runner.join().unwrap();
+            let again = slot.lock().unwrap().take();
+            assert!(
+                task.is_finished() || again.is_some(),
+                "the poll missed the flag and nothing scheduled the task again"
+            );
+            if let Some(r) = again {
+                r.run();
+            }
+            assert!(task.is_finished());
+        });
+    }
+
+    #[test]
+    fn loom_a_flag_set_before_an_ordered_wake_up_is_seen_by_the_next_poll() {
+        a_flag_set_before_an_ordered_wake_up_is_seen_by_the_next_poll::<true>();
+    }
+
+    /// The model above fails with a plain wake-up: the reason for the ordered one.
+    #[test]
+    #[should_panic(expected = "the poll missed the flag")]
+    fn loom_a_plain_wake_up_of_a_scheduled_task_can_be_missed() {
+        a_flag_set_before_an_ordered_wake_up_is_seen_by_the_next_poll::<false>();
     }
 
     /// Rules 3 and 4: the handle awaits on one thread while the task completes on another;

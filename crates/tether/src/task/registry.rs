@@ -404,7 +404,11 @@ impl TaskList<TaskMeta> {
             }
         });
         let n = wakers.len();
-        wakers.into_iter().for_each(Waker::wake);
+        for waker in wakers {
+            // SAFETY: made by `waker_of_meta`, so a waker of a task cell. Ordered: the task's
+            // next poll sees the cancellation request, also if it is queued already.
+            unsafe { crate::task::raw::wake_ordered::<TaskMeta>(&waker) };
+        }
         n
     }
 

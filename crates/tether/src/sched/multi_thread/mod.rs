@@ -5,10 +5,11 @@
 //! Each worker owns a FIFO run queue (a `crossbeam-deque` worker queue, from which other workers
 //! steal half at a time) and a LIFO slot holding the task it woke most recently, so that a
 //! message passed from one task to another is handled at once, while its data is still in cache.
-//! Tasks woken from outside the workers go to a shared injector queue. A worker with nothing to
-//! do searches (steals from the injector and the other workers), then parks; one parked worker at
-//! a time waits inside the reactor (`epoll_wait` with the next timer's deadline), the others on a
-//! condition variable.
+//! Tasks woken from outside the workers go to a shared injector queue (`inject.rs`: a bounded
+//! ring that allocates nothing, with crossbeam's injector behind it for overflow). A worker
+//! with nothing to do searches (steals from the injector and the other workers), then parks;
+//! one parked worker at a time waits inside the reactor (`epoll_wait` with the next timer's
+//! deadline), the others on a condition variable.
 //!
 //! # Protocol
 //!
@@ -76,6 +77,7 @@
 
 mod helpers;
 mod idle;
+mod inject;
 mod lend;
 mod park;
 mod worker;
@@ -87,7 +89,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::task::raw::{Runnable, ScheduleInfo};
-use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+use crossbeam_deque::{Steal, Stealer, Worker};
+use inject::Inject;
 
 use crate::io::driver::Driver;
 use crate::loom::lock;
@@ -183,7 +186,7 @@ impl Drop for StopSignal {
 pub(crate) struct MultiThreadShared {
     /// Tasks scheduled from outside the workers (rule 1). Pushed to only under
     /// `injector_closed` (rule 8).
-    injector: Injector<Task>,
+    injector: Inject<Task>,
     /// True once shutdown drained the injector for the last time. Holding the lock while it is
     /// false is what allows a push to the injector (rule 8).
     injector_closed: Mutex<bool>,
@@ -235,7 +238,7 @@ impl MultiThreadShared {
             })
             .collect();
         MultiThreadShared {
-            injector: Injector::new(),
+            injector: Inject::new(),
             injector_closed: Mutex::new(false),
             remotes,
             idle: Idle::new(workers),
@@ -285,7 +288,7 @@ impl MultiThreadShared {
     /// Takes one task from the injector or, failing that, from any worker's queue (shutdown
     /// only: the workers have stopped, or are left behind).
     fn steal_any(&self) -> Option<Task> {
-        steal_one(|| self.injector.steal()).or_else(|| {
+        self.injector.steal_one().or_else(|| {
             self.remotes
                 .iter()
                 .find_map(|r| steal_one(|| r.stealer.steal()))
@@ -667,6 +670,33 @@ mod tests {
                 .collect();
             for t in tasks {
                 rt.block_on(t).unwrap();
+            }
+        });
+    }
+
+    /// Tasks spawned from `block_on` and aborted while still queued for their first poll:
+    /// every abort is seen and every handle reports cancellation. Before the abort's wake-up
+    /// was ordered (`raw.rs` rule 2), Miri's weak-memory emulation let such a task's first
+    /// poll read the request unset, and the test waited for ever (every Miri seed tried, with
+    /// the injector's ring, which takes the tasks before the aborts run).
+    #[test]
+    fn tasks_aborted_while_queued_for_their_first_poll_are_cancelled() {
+        bounded(10, || {
+            for _ in 0..if cfg!(miri) { 8 } else { 200 } {
+                let rt = crate::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let tasks: Vec<_> = (0..10)
+                        .map(|_| crate::spawn(std::future::pending::<()>()))
+                        .collect();
+                    crate::task::yield_now().await;
+                    tasks.iter().for_each(|t| t.abort());
+                    for t in tasks {
+                        assert!(t.await.unwrap_err().is_cancelled());
+                    }
+                });
             }
         });
     }

@@ -104,7 +104,7 @@ impl WorkerCtx {
     fn next_task(&self, tick: u32) -> Option<Task> {
         let sh = self.shared();
         if tick % REMOTE_INTERVAL == 0 {
-            if let Some(t) = steal_into(&sh.injector, &self.run_queue) {
+            if let Some(t) = sh.injector.steal_into(&self.run_queue) {
                 return Some(t);
             }
         }
@@ -113,7 +113,7 @@ impl WorkerCtx {
         }
         self.run_queue
             .pop()
-            .or_else(|| steal_into(&sh.injector, &self.run_queue))
+            .or_else(|| sh.injector.steal_into(&self.run_queue))
     }
 
     fn run_task(&self, task: Task) {
@@ -189,7 +189,7 @@ impl WorkerCtx {
                 }
             }
         }
-        steal_into(&sh.injector, &self.run_queue)
+        sh.injector.steal_into(&self.run_queue)
     }
 
     /// Turns the reactor without blocking if no other worker holds it (rule 4).
@@ -344,19 +344,6 @@ impl ParkDriver for DriverPark<'_> {
         self.in_turn.set(true);
         let _awake = Awake(self.rt, self.in_turn);
         self.driver.turn(self.rt, timeout);
-    }
-}
-
-fn steal_into(
-    injector: &crossbeam_deque::Injector<Task>,
-    run_queue: &Worker<Task>,
-) -> Option<Task> {
-    loop {
-        match injector.steal_batch_and_pop(run_queue) {
-            Steal::Success(t) => return Some(t),
-            Steal::Empty => return None,
-            Steal::Retry => {}
-        }
     }
 }
 
