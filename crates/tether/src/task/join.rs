@@ -153,8 +153,9 @@ impl<T> JoinHandle<T> {
     pub fn abort(&self) {
         if let (Some(meta), Some(raw)) = (self.meta(), &self.raw) {
             meta.request_cancel();
-            // Ordered: the task's next poll sees the request, also if it is queued already.
-            raw.wake_by_ref_ordered();
+            // The wake-up happens before the task's next poll (`raw.rs` rule 2), which so
+            // sees the request, also if the task is queued already.
+            raw.wake_by_ref();
         }
     }
 
@@ -308,9 +309,8 @@ impl AbortHandle {
             let meta = unsafe { meta.as_ref() };
             if !meta.is_unregistered() {
                 meta.request_cancel();
-                // SAFETY: `task` is a waker of the task's cell, made by the cell's code.
-                // Ordered: the task's next poll sees the request, also if it is queued already.
-                unsafe { crate::task::raw::wake_ordered::<TaskMeta>(task) };
+                // The wake-up happens before the task's next poll (`raw.rs` rule 2).
+                task.wake_by_ref();
             }
         }
     }

@@ -9,8 +9,10 @@
 //!    task (before any other thread can reach it); from then on they are read and written only
 //!    by the holder of the lock of the list the task is in.
 //! 2. `flags`: each bit only ever goes from 0 to 1, by a read-modify-write.
-//!    - `CANCEL_REQUESTED` is set by `JoinHandle::abort` (or a scope's hard drop, or shutdown)
-//!      from any thread and read by the task's own poll wrapper.
+//!    - `CANCEL_REQUESTED` is set by `JoinHandle::abort` or `AbortHandle::abort` (a scope's
+//!      hard drop aborts its children so) from any thread, which then wakes the task, and is
+//!      read by the task's own poll wrapper at the start of each poll: the wake-up happens
+//!      before that poll (`raw.rs` rule 2), so it sees the request.
 //!    - `UNREGISTERED` is set when the task leaves the registry, `SHUTDOWN_WOKEN` when a
 //!      shutdown wakes it from there (once).
 //! 3. `polls` and `poll_ticks` are written only by the task's poll wrapper and `wakes` only by

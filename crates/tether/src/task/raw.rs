@@ -32,17 +32,17 @@
 //!    returns (`woken_while_running`). So a task has at most one runnable, and at most one
 //!    thread polls it or drops its future: the stage belongs to the runnable's holder until
 //!    `COMPLETE` or `CLOSED`.
-//!    A wake-up that finds the task scheduled writes nothing, so it orders nothing: what the
-//!    waker wrote before need not be visible to the poll that follows (that poll begins with
-//!    a read-modify-write of the state word, which synchronizes only with writes to it). A
-//!    waker that must be ordered before that poll, as an abort's cancellation request in the
-//!    metadata is, uses [`Task::wake_by_ref_ordered`] or [`wake_ordered`]: when the task is
-//!    scheduled they write the state word back unchanged (a compare-and-swap with release
-//!    ordering), so the poll's read-modify-write, later in the word's modification order,
-//!    synchronizes with it; when it is running they set `SCHEDULED`, which the poll's end
-//!    reads before the task runs again. (A plain wake-up missed a cancellation under Miri's
-//!    weak-memory emulation: the task, already queued when it was aborted, polled without
-//!    seeing the request and waited for ever.)
+//!    Every wake-up happens before the poll it leads to, so that the poll sees what the waker
+//!    wrote before waking (a cancellation request in the metadata, a timer's firing, a
+//!    channel's message), as `Waker::wake` documents. A poll begins with a read-modify-write
+//!    of the state word, which synchronizes only with writes to the word, so a wake-up always
+//!    writes it: of a task that is scheduled, with a compare-and-swap from the state it read
+//!    (written back unchanged by `wake_by_ref`, one reference less by `wake`), with release
+//!    ordering, which the next poll's read-modify-write, later in the word's order, reads
+//!    through; if the poll began meanwhile, the compare-and-swap fails and the task is found
+//!    running and gets `SCHEDULED`. (A wake-up of a scheduled task used to return after a plain
+//!    load: a task queued when it was aborted could poll without seeing the request and wait
+//!    for ever. x86-64's locked instructions hid it; Miri's weak-memory emulation found it.)
 //! 3. **Completion.** When the future returns, `run` drops it, writes the output into the stage,
 //!    and sets `COMPLETE` (clearing `RUNNING` and `SCHEDULED`) with release ordering; a runnable
 //!    dropped without running drops the future and sets `CLOSED` instead. Either way, if
@@ -321,7 +321,7 @@ unsafe fn waker_wake<M>(data: *const ()) {
 
 unsafe fn waker_wake_by_ref<M>(data: *const ()) {
     // SAFETY: as in `waker_clone`; the waker keeps its reference.
-    unsafe { wake_by_ref::<M, false>(NonNull::new_unchecked(data as *mut Header<M>)) }
+    unsafe { wake_by_ref(NonNull::new_unchecked(data as *mut Header<M>)) }
 }
 
 unsafe fn waker_drop<M>(data: *const ()) {
@@ -339,10 +339,27 @@ unsafe fn wake<M>(ptr: NonNull<Header<M>>) {
     let header = unsafe { Header::of(ptr) };
     let mut state = header.state.load(Ordering::Acquire);
     loop {
-        if state & (SCHEDULED | COMPLETE | CLOSED) != 0 {
-            // Nothing to do: it will run anyway, or never again.
+        if state & (COMPLETE | CLOSED) != 0 {
+            // Nothing to do: it never runs again.
             // SAFETY: our reference, given up.
             return unsafe { drop_ref(ptr) };
+        }
+        if state & SCHEDULED != 0 {
+            // It will run: our reference goes, by a compare-and-swap from the state we saw,
+            // so that the release is ordered before the next poll begins (rule 2). The
+            // runnable holds a reference, so ours is not the last.
+            match header.state.compare_exchange_weak(
+                state,
+                state - REF_ONE,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(actual) => {
+                    state = actual;
+                    continue;
+                }
+            }
         }
         // Running: `run` reschedules it. Idle: our reference becomes the runnable's.
         let new = state | SCHEDULED;
@@ -366,14 +383,12 @@ unsafe fn wake<M>(ptr: NonNull<Header<M>>) {
     }
 }
 
-/// Wakes the task at `ptr` without consuming a reference (rule 2). With `ORDERED`, what the
-/// caller did before happens before the task's next poll, also when the task is already
-/// scheduled (rule 2's ordered wake-up).
+/// Wakes the task at `ptr` without consuming a reference (rule 2).
 ///
 /// # Safety
 ///
 /// The caller holds a reference (or otherwise keeps the cell alive).
-unsafe fn wake_by_ref<M, const ORDERED: bool>(ptr: NonNull<Header<M>>) {
+unsafe fn wake_by_ref<M>(ptr: NonNull<Header<M>>) {
     // SAFETY: the cell is alive (the caller's contract).
     let header = unsafe { Header::of(ptr) };
     let mut state = header.state.load(Ordering::Acquire);
@@ -382,11 +397,8 @@ unsafe fn wake_by_ref<M, const ORDERED: bool>(ptr: NonNull<Header<M>>) {
             return;
         }
         if state & SCHEDULED != 0 {
-            if !ORDERED {
-                return;
-            }
-            // Rule 2: written back unchanged, with release ordering, for the next poll's
-            // read-modify-write to synchronize with.
+            // It will run: the word is written back unchanged, from the state we saw, for the
+            // next poll's read-modify-write to synchronize with (rule 2).
             match header.state.compare_exchange_weak(
                 state,
                 state,
@@ -606,12 +618,11 @@ impl<T, M> Task<T, M> {
         state & (COMPLETE | CLOSED) != 0
     }
 
-    /// Wakes the task so that what the caller did before (a cancellation request) happens
-    /// before its next poll, also when it is already scheduled (rule 2).
+    /// Wakes the task (rule 2), as one of its wakers would.
     #[inline]
-    pub(crate) fn wake_by_ref_ordered(&self) {
+    pub(crate) fn wake_by_ref(&self) {
         // SAFETY: the handle holds a reference.
-        unsafe { wake_by_ref::<M, true>(self.ptr) }
+        unsafe { wake_by_ref(self.ptr) }
     }
 
     /// A new waker of the task.
@@ -939,19 +950,6 @@ pub(crate) unsafe fn waker_of_meta<M>(meta: NonNull<M>) -> Waker {
     }
 }
 
-/// Wakes the task of `waker` as [`Task::wake_by_ref_ordered`] does: what the caller did
-/// before happens before the task's next poll (rule 2).
-///
-/// # Safety
-///
-/// `waker` is a waker of a task cell (made here); it keeps the cell alive.
-#[inline]
-pub(crate) unsafe fn wake_ordered<M>(waker: &Waker) {
-    // SAFETY: a task waker's data is its cell's header (`raw_waker`); the waker's reference
-    // keeps the cell alive.
-    unsafe { wake_by_ref::<M, true>(NonNull::new_unchecked(waker.data() as *mut Header<M>)) }
-}
-
 /// Whether the task of `waker` completed or was closed (as [`Task::is_finished`]).
 ///
 /// # Safety
@@ -1124,7 +1122,7 @@ mod tests {
         assert!(task.is_finished());
         assert_eq!(poll(&mut task, Waker::noop()), Poll::Ready(None));
         // A wake-up of a closed task does nothing.
-        task.wake_by_ref_ordered();
+        task.wake_by_ref();
         assert!(queue.borrow().is_empty());
         drop(task);
     }
@@ -1589,13 +1587,22 @@ mod loom_tests {
         });
     }
 
-    /// Rule 2's ordered wake-up: a flag set before waking a task that is already scheduled
-    /// (an abort's cancellation request) is seen by the poll that the runnable, run on
-    /// another thread, makes, or the task is scheduled again. With a plain wake-up the poll
-    /// can read the flag unset and the task wait for ever (`ORDERED` false fails this).
-    fn a_flag_set_before_an_ordered_wake_up_is_seen_by_the_next_poll<const ORDERED: bool>() {
+    /// How a model wakes the task.
+    #[derive(Clone, Copy)]
+    enum WakeBy {
+        Handle,
+        WakerByRef,
+        WakerByValue,
+    }
+
+    /// Rule 2: a flag set before a wake-up of a task that is already scheduled is seen by the
+    /// poll that its runnable, run on another thread, makes, or the task is scheduled again.
+    /// With the wake-ups as they were before (returning after a plain load when the task was
+    /// scheduled, `wake` then dropping its reference with a decrement), loom finds the poll
+    /// reading the flag unset and the task left waiting, by each of the three ways.
+    fn a_flag_set_before_a_wake_up_is_seen_by_the_next_poll(by: WakeBy) {
         use loom::sync::atomic::AtomicBool;
-        loom::model(|| {
+        loom::model(move || {
             let slot: Slot = Arc::default();
             let flag = Arc::new(AtomicBool::new(false));
             let (runnable, task) = {
@@ -1618,15 +1625,15 @@ mod loom_tests {
                     )
                 }
             };
+            let waker = task.waker();
             let runner = thread::spawn(move || {
                 runnable.run();
             });
             flag.store(true, Ordering::Release);
-            if ORDERED {
-                task.wake_by_ref_ordered();
-            } else {
-                // SAFETY: the handle's reference keeps the cell alive.
-                unsafe { wake_by_ref::<(), false>(task.ptr) };
+            match by {
+                WakeBy::Handle => task.wake_by_ref(),
+                WakeBy::WakerByRef => waker.wake_by_ref(),
+                WakeBy::WakerByValue => waker.wake(),
             }
             runner.join().unwrap();
             let again = slot.lock().unwrap().take();
@@ -1642,15 +1649,18 @@ mod loom_tests {
     }
 
     #[test]
-    fn loom_a_flag_set_before_an_ordered_wake_up_is_seen_by_the_next_poll() {
-        a_flag_set_before_an_ordered_wake_up_is_seen_by_the_next_poll::<true>();
+    fn loom_a_flag_set_before_a_wake_up_by_the_handle_is_seen_by_the_next_poll() {
+        a_flag_set_before_a_wake_up_is_seen_by_the_next_poll(WakeBy::Handle);
     }
 
-    /// The model above fails with a plain wake-up: the reason for the ordered one.
     #[test]
-    #[should_panic(expected = "the poll missed the flag")]
-    fn loom_a_plain_wake_up_of_a_scheduled_task_can_be_missed() {
-        a_flag_set_before_an_ordered_wake_up_is_seen_by_the_next_poll::<false>();
+    fn loom_a_flag_set_before_a_waker_wake_by_ref_is_seen_by_the_next_poll() {
+        a_flag_set_before_a_wake_up_is_seen_by_the_next_poll(WakeBy::WakerByRef);
+    }
+
+    #[test]
+    fn loom_a_flag_set_before_a_waker_wake_is_seen_by_the_next_poll() {
+        a_flag_set_before_a_wake_up_is_seen_by_the_next_poll(WakeBy::WakerByValue);
     }
 
     /// Rules 3 and 4: the handle awaits on one thread while the task completes on another;

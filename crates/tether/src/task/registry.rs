@@ -404,11 +404,9 @@ impl TaskList<TaskMeta> {
             }
         });
         let n = wakers.len();
-        for waker in wakers {
-            // SAFETY: made by `waker_of_meta`, so a waker of a task cell. Ordered: the task's
-            // next poll sees the cancellation request, also if it is queued already.
-            unsafe { crate::task::raw::wake_ordered::<TaskMeta>(&waker) };
-        }
+        // Each wake-up happens before its task's next poll (`raw.rs` rule 2), which so sees
+        // the request.
+        wakers.into_iter().for_each(Waker::wake);
         n
     }
 
