@@ -335,52 +335,8 @@ unsafe fn waker_drop<M>(data: *const ()) {
 ///
 /// The caller owns one reference, which it gives up.
 unsafe fn wake<M>(ptr: NonNull<Header<M>>) {
-    // SAFETY: the caller's reference keeps the cell alive.
-    let header = unsafe { Header::of(ptr) };
-    let mut state = header.state.load(Ordering::Acquire);
-    loop {
-        if state & (COMPLETE | CLOSED) != 0 {
-            // Nothing to do: it never runs again.
-            // SAFETY: our reference, given up.
-            return unsafe { drop_ref(ptr) };
-        }
-        if state & SCHEDULED != 0 {
-            // It will run: our reference goes, by a compare-and-swap from the state we saw,
-            // so that the release is ordered before the next poll begins (rule 2). The
-            // runnable holds a reference, so ours is not the last.
-            match header.state.compare_exchange_weak(
-                state,
-                state - REF_ONE,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return,
-                Err(actual) => {
-                    state = actual;
-                    continue;
-                }
-            }
-        }
-        // Running: `run` reschedules it. Idle: our reference becomes the runnable's.
-        let new = state | SCHEDULED;
-        match header
-            .state
-            .compare_exchange_weak(state, new, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) if state & RUNNING != 0 => {
-                // SAFETY: our reference, given up (`run` reschedules the task with its own).
-                return unsafe { drop_ref(ptr) };
-            }
-            Ok(_) => {
-                let info = ScheduleInfo {
-                    woken_while_running: false,
-                };
-                // SAFETY: `SCHEDULED` was set by us: our reference is the new runnable.
-                return unsafe { (header.vtable.schedule)(ptr.cast(), info) };
-            }
-            Err(actual) => state = actual,
-        }
-    }
+    // SAFETY: the caller's contract.
+    unsafe { wake_inner::<M, true>(ptr) }
 }
 
 /// Wakes the task at `ptr` without consuming a reference (rule 2).
@@ -389,48 +345,70 @@ unsafe fn wake<M>(ptr: NonNull<Header<M>>) {
 ///
 /// The caller holds a reference (or otherwise keeps the cell alive).
 unsafe fn wake_by_ref<M>(ptr: NonNull<Header<M>>) {
-    // SAFETY: the cell is alive (the caller's contract).
+    // SAFETY: the caller's contract.
+    unsafe { wake_inner::<M, false>(ptr) }
+}
+
+/// A wake-up (rule 2). With `CONSUME`, the caller's reference is given up: released, or, if
+/// the task was idle, made the new runnable's; without it, an idle task's runnable takes a new
+/// reference.
+///
+/// # Safety
+///
+/// The caller holds a reference, which it gives up with `CONSUME`.
+#[inline]
+unsafe fn wake_inner<M, const CONSUME: bool>(ptr: NonNull<Header<M>>) {
+    // SAFETY: the caller's reference keeps the cell alive.
     let header = unsafe { Header::of(ptr) };
     let mut state = header.state.load(Ordering::Acquire);
     loop {
         if state & (COMPLETE | CLOSED) != 0 {
+            // Nothing to do: it never runs again.
+            if CONSUME {
+                // SAFETY: our reference, given up.
+                unsafe { drop_ref(ptr) };
+            }
             return;
         }
-        if state & SCHEDULED != 0 {
-            // It will run: the word is written back unchanged, from the state we saw, for the
+        let new = if state & SCHEDULED != 0 {
+            // It will run: the word is written anyway, from the state we saw (back unchanged,
+            // or one reference less, which is not the last: the runnable holds one), for the
             // next poll's read-modify-write to synchronize with (rule 2).
-            match header.state.compare_exchange_weak(
-                state,
-                state,
-                Ordering::Release,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return,
-                Err(actual) => {
-                    state = actual;
-                    continue;
-                }
+            if CONSUME {
+                state - REF_ONE
+            } else {
+                state
             }
-        }
-        // Idle: the new runnable takes a new reference.
-        let new = if state & RUNNING != 0 {
+        } else if state & RUNNING != 0 || CONSUME {
+            // Running: `run` reschedules it with its own reference. Idle and `CONSUME`: our
+            // reference becomes the runnable's.
             state | SCHEDULED
         } else {
+            // Idle: the new runnable takes a new reference.
             (state | SCHEDULED) + REF_ONE
         };
         match header
             .state
             .compare_exchange_weak(state, new, Ordering::AcqRel, Ordering::Acquire)
         {
-            Ok(_) if state & RUNNING != 0 => return,
+            Ok(_) if state & SCHEDULED != 0 => return,
+            Ok(_) if state & RUNNING != 0 => {
+                if CONSUME {
+                    // SAFETY: our reference, given up (`run` reschedules the task with its
+                    // own).
+                    unsafe { drop_ref(ptr) };
+                }
+                return;
+            }
             Ok(_) => {
-                if state > isize::MAX as usize {
+                if !CONSUME && state > isize::MAX as usize {
                     std::process::abort();
                 }
                 let info = ScheduleInfo {
                     woken_while_running: false,
                 };
-                // SAFETY: `SCHEDULED` and the reference were added by us: the new runnable's.
+                // SAFETY: `SCHEDULED` was set by us, and the runnable's reference is ours
+                // (`CONSUME`) or was added by us.
                 return unsafe { (header.vtable.schedule)(ptr.cast(), info) };
             }
             Err(actual) => state = actual,
