@@ -100,6 +100,7 @@
 //!    the closure, is what keeps the worker's loop from ending. The lookup of its name follows
 //!    rule 1: it counts only if the entry is still listed afterwards.
 
+use std::collections::HashMap;
 use std::panic::Location;
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 // std's, not the loom shim's: only `block_in_place` and the reports take it, on real threads
@@ -389,6 +390,33 @@ pub(crate) struct PollMonitor {
     /// it is taken twice per loan and by the rare reports and snapshots, never in a poll's
     /// hot path.
     in_place: Mutex<Vec<(u32, usize)>>,
+    /// The time in poll the watchdog credited to each task, in `TICK`s (saturating), by task
+    /// id: the few tasks whose polls it ever timed, which `TaskMeta::mark_credited` flags; an
+    /// entry goes when its task leaves the registry (`task/meta.rs` rule 3). Taken by a credited
+    /// poll's end, by such a task's removal and by snapshots, never in a poll's hot path.
+    credited: Mutex<HashMap<u64, u32>>,
+}
+
+/// The time in poll of the tasks of a snapshot (`PollMonitor::busy_times`).
+pub(crate) struct BusyTimes {
+    ticks: HashMap<u64, u32>,
+    tick: Duration,
+}
+
+impl BusyTimes {
+    /// No task credited with time.
+    #[cfg(test)]
+    pub(crate) fn none() -> BusyTimes {
+        BusyTimes {
+            ticks: HashMap::new(),
+            tick: TICK,
+        }
+    }
+
+    /// The time in poll credited to the task `id`.
+    pub(crate) fn of(&self, id: crate::task::Id) -> Duration {
+        self.tick * self.ticks.get(&id.as_u64()).copied().unwrap_or(0)
+    }
 }
 
 impl PollMonitor {
@@ -400,6 +428,31 @@ impl PollMonitor {
             slow_polls: AtomicU64::new(0),
             stuck_reports: AtomicU64::new(0),
             in_place: Mutex::new(Vec::new()),
+            credited: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Credits the task `meta` with `ticks` more of time in poll.
+    fn credit(&self, meta: &TaskMeta, ticks: u32) {
+        let mut credited = crate::loom::lock(&self.credited);
+        let total = credited.entry(meta.id.as_u64()).or_insert(0);
+        *total = total.saturating_add(ticks);
+        // Under the lock: a removal that sees the flag finds the entry.
+        meta.mark_credited();
+    }
+
+    /// Forgets the time credited to the task `meta`, which left the registry.
+    pub(crate) fn forget_credit(&self, meta: &TaskMeta) {
+        if meta.is_credited() {
+            crate::loom::lock(&self.credited).remove(&meta.id.as_u64());
+        }
+    }
+
+    /// The time in poll credited to every task so far, for a snapshot.
+    pub(crate) fn busy_times(&self) -> BusyTimes {
+        BusyTimes {
+            ticks: crate::loom::lock(&self.credited).clone(),
+            tick: TICK,
         }
     }
 
@@ -528,16 +581,14 @@ pub(crate) fn poll_credited(
     credit: Credit,
     panic: Option<PanicTiming>,
 ) {
-    let total = meta.poll_ticks.load(Ordering::Relaxed);
-    meta.poll_ticks
-        .store(total.saturating_add(credit.ticks()), Ordering::Relaxed);
+    meta.shared().diag.credit(meta, credit.ticks());
     if credit.slow() {
         let task = TaskRef {
             id: Some(meta.id),
             name: meta.name().cloned(),
             location: Some(meta.location()),
         };
-        report_slow(&meta.shared, slot, task, credit, panic);
+        report_slow(meta.shared(), slot, task, credit, panic);
     }
 }
 

@@ -143,7 +143,7 @@ impl Handle {
         future: F,
         location: &'static Location<'static>,
         blocking: bool,
-        token: crate::scope::CancelToken,
+        token: crate::task::join_set::JoinSetToken<'_>,
         join_waker: &std::task::Waker,
     ) -> JoinHandle<F::Output>
     where

@@ -191,7 +191,7 @@ impl RuntimeShared {
         self.registry.snapshot(
             self.time.now_ms(),
             &self.diag.running_keys(),
-            diagnostics::TICK,
+            &self.diag.busy_times(),
             limit,
         )
     }
@@ -204,7 +204,7 @@ impl RuntimeShared {
             id,
             self.time.now_ms(),
             &self.diag.running_keys(),
-            diagnostics::TICK,
+            &self.diag.busy_times(),
         )
     }
 

@@ -247,14 +247,14 @@ pub(crate) fn schedule(task: Task, _info: ScheduleInfo) {
         // this thread drives, alive until the `block_on` that set it returns; we are on that
         // thread (the pointer is thread-local).
         let run_queue = unsafe { &*run_queue };
-        if run_queue.runtime == task.metadata().shared.id {
+        if run_queue.runtime == task.metadata().shared().id {
             if let Ok(mut q) = run_queue.queue.try_borrow_mut() {
                 q.push_back(task);
                 return;
             }
         }
     }
-    let rt = task.metadata().shared.clone();
+    let rt = task.metadata().shared().clone();
     push_remote(&rt, task);
 }
 

@@ -119,14 +119,14 @@ pub(crate) fn schedule(runnable: Runnable<TaskMeta>, info: ScheduleInfo) {
     if meta.blocking() {
         // A simulation runs blocking jobs on its own thread, in simulated time.
         #[cfg(feature = "sim")]
-        if meta.shared.sim.is_some() {
+        if meta.shared().sim.is_some() {
             return current_thread::schedule(runnable, info);
         }
-        let rt = meta.shared.clone();
+        let rt = meta.shared().clone();
         rt.blocking.push(&rt, runnable);
         return;
     }
-    match meta.shared.sched {
+    match meta.shared().sched {
         Scheduler::CurrentThread(_) => current_thread::schedule(runnable, info),
         Scheduler::MultiThread(_) => multi_thread::schedule(runnable, info),
     }

@@ -53,7 +53,14 @@ pub(super) struct TokenNode {
     /// `TaskMeta::scope`; such a node is never listed under a parent nor cancelled, and its
     /// tasks wait on the runtime's root token instead (`TaskMeta::cancel_token`).
     pub(super) join_set: Option<crate::task::JoinSetDesc>,
+    /// The runtime a scope's children or a `JoinSet`'s tasks run on, for the tasks whose
+    /// metadata holds this node in place of their runtime (`TaskMeta::shared`); `None` for a
+    /// plain token, and cleared when a scope's node is reset for reuse.
+    pub(super) runtime: Option<RuntimeArc>,
 }
+
+/// The runtime's own `Arc` (the loom shim's, unlike the tree's).
+type RuntimeArc = crate::loom::sync::Arc<crate::runtime::RuntimeShared>;
 
 #[derive(Default)]
 struct Lists {
@@ -67,6 +74,12 @@ struct Link {
     key: usize,
 }
 
+#[cold]
+#[inline(never)]
+fn no_group_runtime() -> ! {
+    panic!("tether: a task's group token has no runtime (a bug in tether)")
+}
+
 impl TokenNode {
     /// A node with no parent, not cancelled.
     pub(super) fn new(scope: Option<ScopeState>) -> TokenNode {
@@ -77,6 +90,7 @@ impl TokenNode {
             scope,
             children: None,
             join_set: None,
+            runtime: None,
         }
     }
 
@@ -123,6 +137,7 @@ impl TokenNode {
         self.cancelled.store(false, Ordering::Relaxed);
         self.parent = None;
         self.scope = None;
+        self.runtime = None;
         let mut lists = lock(&self.lists);
         if lists.waiters.capacity() > KEEP || lists.children.capacity() > KEEP {
             *lists = Lists::default();
@@ -274,14 +289,29 @@ impl CancelToken {
         }
     }
 
-    /// The token a `JoinSet` gives its tasks: it only names the set in the task dump. It has
-    /// no parent and nothing cancels it; its tasks observe the runtime's root token, as tasks
-    /// spawned with `tether::spawn` do.
-    pub(crate) fn for_join_set(desc: crate::task::JoinSetDesc) -> CancelToken {
+    /// The token a `JoinSet` gives its tasks on the runtime `rt`: it only names the set in
+    /// the task dump, and tells its tasks' metadata their runtime. It has no parent and nothing
+    /// cancels it; its tasks observe the runtime's root token, as tasks spawned with
+    /// `tether::spawn` do.
+    pub(crate) fn for_join_set(desc: crate::task::JoinSetDesc, rt: &RuntimeArc) -> CancelToken {
         let mut node = TokenNode::new(None);
         node.join_set = Some(desc);
+        node.runtime = Some(rt.clone());
         CancelToken {
             node: Arc::new(node),
+        }
+    }
+
+    /// The runtime of the scope's children or the join set's tasks (`TaskMeta::shared`).
+    ///
+    /// # Panics
+    ///
+    /// When this is a plain token, which no task's metadata holds.
+    #[inline]
+    pub(crate) fn group_runtime(&self) -> &RuntimeArc {
+        match &self.node.runtime {
+            Some(rt) => rt,
+            None => no_group_runtime(),
         }
     }
 

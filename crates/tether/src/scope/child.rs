@@ -82,8 +82,7 @@ impl Drop for Leave<'_> {
 #[inline]
 fn node_of(meta: &TaskMeta) -> &TokenNode {
     &meta
-        .scope
-        .as_ref()
+        .scope()
         .expect("tether: a child's task belongs to its scope")
         .node
 }

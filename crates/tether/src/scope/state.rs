@@ -519,16 +519,21 @@ pub(super) fn new_scope(
     max: Option<usize>,
     location: &'static Location<'static>,
 ) -> Arc<TokenNode> {
+    let runtime = rt.shared.clone();
     let state = ScopeState::new(rt, max.unwrap_or(0), location);
     let pooled = POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten();
     let mut node = match pooled {
         Some(mut node) => {
-            Arc::get_mut(&mut node)
-                .expect("tether: a pooled scope node is not shared")
-                .scope = Some(state);
+            let fresh = Arc::get_mut(&mut node).expect("tether: a pooled scope node is not shared");
+            fresh.scope = Some(state);
+            fresh.runtime = Some(runtime);
             node
         }
-        None => Arc::new(TokenNode::new(Some(state))),
+        None => {
+            let mut fresh = TokenNode::new(Some(state));
+            fresh.runtime = Some(runtime);
+            Arc::new(fresh)
+        }
     };
     // A pooled node keeps its (empty) list, so a recycled scope allocates nothing.
     let children = Arc::get_mut(&mut node)

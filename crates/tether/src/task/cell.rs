@@ -143,9 +143,10 @@ where
 /// before the task first runs).
 unsafe fn unregister(meta: &TaskMeta) {
     // SAFETY: the caller's contract.
-    unsafe { meta.shared.registry.remove(meta) };
+    unsafe { meta.shared().registry.remove(meta) };
+    meta.shared().diag.forget_credit(meta);
     #[cfg(feature = "sim")]
-    if let Some(world) = &meta.shared.sim {
+    if let Some(world) = &meta.shared().sim {
         world.task_done(meta.id);
     }
     #[cfg(test)]
@@ -199,7 +200,6 @@ where
         let _current = crate::task::current::enter(meta);
         #[cfg(feature = "tracing")]
         let _entered = meta.span.enter();
-        meta.count_poll();
         let slot = crate::task::current::slot();
         // SAFETY: a non-null slot pointer was set by the scheduler loop that is running this
         // poll further down this thread's stack, and stays valid until that loop ends
@@ -332,10 +332,10 @@ pub(crate) enum Group<'a> {
     Root,
     /// A scope, by its cancellation token.
     Scope(crate::scope::CancelToken),
-    /// A `JoinSet`: the set's token, and its entry's waker, which is registered with the task's
-    /// `JoinHandle` before the task is first scheduled, so the task cannot have finished yet
-    /// (`join_set.rs` rule 1).
-    JoinSet(crate::scope::CancelToken, &'a Waker),
+    /// A `JoinSet`: the set's token (made for the runtime the task is spawned on), and its
+    /// entry's waker, which is registered with the task's `JoinHandle` before the task is first
+    /// scheduled, so the task cannot have finished yet (`join_set.rs` rule 1).
+    JoinSet(crate::task::join_set::JoinSetToken<'a>, &'a Waker),
 }
 
 /// Creates a task for `fut` on the runtime `shared` in `group`, registers it and schedules its
@@ -428,10 +428,10 @@ where
     let (scope, join_waker) = match group {
         Group::Root => (None, None),
         Group::Scope(token) => (Some(token), None),
-        Group::JoinSet(token, waker) => (Some(token), Some(waker)),
+        Group::JoinSet(token, waker) => (Some(token.for_runtime(shared)), Some(waker)),
     };
     #[allow(unused_mut)]
-    let mut meta = TaskMeta::new(shared.clone(), origin, blocking, scope);
+    let mut meta = TaskMeta::new(shared, origin, blocking, scope);
     #[cfg(feature = "tracing")]
     {
         meta.span = tracing::info_span!(

@@ -219,7 +219,7 @@ pub(crate) fn drop_result<T>(meta: &TaskMeta, result: Result<T, JoinError>) {
     );
     // A panicking failure hook must not unwind into the scheduler (or the task cell) either.
     // `contain`: so must a panic from its own payload's destructor.
-    crate::task::contain(|| meta.shared.report_unhandled(&failure));
+    crate::task::contain(|| meta.shared().report_unhandled(&failure));
     // The payload's destructor is user code too.
     crate::task::contain(move || drop(payload));
 }
@@ -386,7 +386,7 @@ impl Unobserved {
     /// The runtime, name and spawn location of the task `meta`.
     pub(crate) fn of(meta: &TaskMeta) -> Unobserved {
         Unobserved {
-            rt: meta.shared.clone(),
+            rt: meta.shared().clone(),
             name: meta.name().cloned(),
             location: meta.location(),
         }

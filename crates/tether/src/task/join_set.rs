@@ -61,6 +61,32 @@ pub(crate) struct JoinSetDesc {
     pub(crate) owner: Option<Id>,
 }
 
+/// The set's token, for a spawn into the set: its tasks' metadata holds it in place of their
+/// runtime (`TaskMeta::shared`), so the token is the runtime's the task is spawned on, made at
+/// the set's first spawn and made again when a spawn goes to another runtime than the last.
+pub(crate) struct JoinSetToken<'a> {
+    token: &'a mut Option<CancelToken>,
+    desc: JoinSetDesc,
+}
+
+impl JoinSetToken<'_> {
+    /// The token for a task on the runtime `rt`.
+    pub(crate) fn for_runtime(
+        self,
+        rt: &crate::loom::sync::Arc<crate::runtime::RuntimeShared>,
+    ) -> CancelToken {
+        match self.token {
+            Some(token) if crate::loom::sync::Arc::ptr_eq(token.group_runtime(), rt) => {
+                token.clone()
+            }
+            _ => self
+                .token
+                .insert(CancelToken::for_join_set(self.desc, rt))
+                .clone(),
+        }
+    }
+}
+
 /// A set of tasks spawned by its owner, who takes their results in the order they finish.
 ///
 /// This is tokio's `JoinSet`, with its names and meaning: [`spawn`](JoinSet::spawn) a task
@@ -270,12 +296,14 @@ impl<T> JoinSet<T> {
         abort
     }
 
-    /// The token the set's tasks carry.
-    fn token(&mut self) -> CancelToken {
-        let desc = self.desc;
-        self.token
-            .get_or_insert_with(|| CancelToken::for_join_set(desc))
-            .clone()
+    /// The token the set's tasks carry, made when a task is spawned (`JoinSetToken`), and the
+    /// waker of the set's entry `key`.
+    fn token_and_waker(&mut self, key: u32) -> (JoinSetToken<'_>, &Waker) {
+        let token = JoinSetToken {
+            token: &mut self.token,
+            desc: self.desc,
+        };
+        (token, &self.slots[key as usize].waker)
     }
 
     /// Asks every task in the set to stop. They stay in the set: [`join_next`](Self::join_next)
@@ -550,9 +578,8 @@ impl<T: 'static> JoinSet<T> {
         F: Future<Output = T> + Send + 'static,
         T: Send,
     {
-        let token = self.token();
         let key = self.vacant();
-        let waker = &self.slots[key as usize].waker;
+        let (token, waker) = self.token_and_waker(key);
         let jh = handle.spawn_in_join_set(task, location, false, token, waker);
         self.occupy(key, jh)
     }
@@ -592,9 +619,9 @@ impl<T: 'static> JoinSet<T> {
         F: Future<Output = T> + 'static,
     {
         let location = Location::caller();
-        let token = self.token();
         let key = self.vacant();
-        let group = crate::task::Group::JoinSet(token, &self.slots[key as usize].waker);
+        let (token, waker) = self.token_and_waker(key);
+        let group = crate::task::Group::JoinSet(token, waker);
         let jh = crate::task::local::spawn_local_inner(task, None, location, group);
         self.occupy(key, jh)
     }
@@ -643,10 +670,9 @@ impl<T: 'static> JoinSet<T> {
         F: FnOnce() -> T + Send + 'static,
         T: Send,
     {
-        let token = self.token();
         let key = self.vacant();
         let task = crate::task::blocking::BlockingTask::new(f);
-        let waker = &self.slots[key as usize].waker;
+        let (token, waker) = self.token_and_waker(key);
         let jh = handle.spawn_in_join_set(task, location, true, token, waker);
         self.occupy(key, jh)
     }

@@ -140,7 +140,7 @@ impl LocalTaskQueue {
             return;
         }
         // The task may run and be freed as soon as it is pushed: keep the runtime to wake.
-        let rt = task.metadata().shared.clone();
+        let rt = task.metadata().shared().clone();
         match self.inbox.push(task) {
             Ok(owner_waits) => {
                 if owner_waits {

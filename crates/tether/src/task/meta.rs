@@ -15,25 +15,30 @@
 //!      before that poll (`raw.rs` rule 2), so it sees the request.
 //!    - `UNREGISTERED` is set when the task leaves the registry, `SHUTDOWN_WOKEN` when a
 //!      shutdown wakes it from there (once).
-//! 3. `polls` and `poll_ticks` are written only by the task's poll wrapper and `wakes` only by
-//!    its schedule function. The cell runs at most one poll and one schedule call of a task at
-//!    a time and orders them (its state word), so each has one writer at a time: a relaxed load
-//!    and store suffice, and other threads read them as approximate diagnostics.
+//! 3. `wakes` is written only by the task's schedule function. The cell runs at most one
+//!    schedule call of a task at a time and orders them (its state word), so it has one
+//!    writer at a time: a relaxed load and store suffice, and other threads read it as an
+//!    approximate diagnostic. The task's other counters live elsewhere: its polls in the cell's
+//!    state word (`raw.rs` rule 7), its time in poll as the watchdog credited it in the
+//!    runtime's table (`runtime/diagnostics.rs`), keyed by the task's id, whose entry the
+//!    `CREDITED` flag says exists and which the task's removal from the registry deletes.
 //!
-//! The layout (64 bytes on 64-bit targets, see `ARCHITECTURE.md`, "What a task costs") packs the
-//! name and spawn location into one word ([`Origin`]: a named task's name and location live in a
-//! small shared record, which the tasks named alike from one place share; an unnamed task's word
-//! is its `&'static Location`), and the registry's entry is the
-//! task's own `links` instead of a slot in a separate table (the task cell's own reference
-//! count keeps a listed task alive, `raw.rs` rule 1).
+//! The layout (48 bytes on 64-bit targets, see `ARCHITECTURE.md`, "What a task costs") packs the
+//! runtime and the task's group into one word ([`Owner`]: a group's token knows its runtime),
+//! the name and spawn location into another ([`Origin`]: a named task's name and location live
+//! in a small shared record, which the tasks named alike from one place share; an unnamed
+//! task's word is its `&'static Location`), and the registry's entry is the task's own `links`
+//! instead of a slot in a separate table (the task cell's own reference count keeps a listed
+//! task alive, `raw.rs` rule 1).
 
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::num::NonZeroU64;
 use std::panic::Location;
 use std::ptr::{self, NonNull};
 
 use crate::loom::cell::UnsafeCell;
-use crate::loom::sync::atomic::{AtomicU16, AtomicU32, AtomicU8, Ordering};
+use crate::loom::sync::atomic::{AtomicU16, AtomicU8, Ordering};
 use crate::loom::sync::Arc;
 use crate::runtime::RuntimeShared;
 use crate::task::registry::{Linked, Links};
@@ -126,6 +131,9 @@ pub(crate) const CANCEL_REQUESTED: u8 = 1;
 const UNREGISTERED: u8 = 2;
 /// Set once a shutdown woke the task from the registry (rule 2).
 const SHUTDOWN_WOKEN: u8 = 4;
+/// Set once the watchdog credited a poll of the task with time: the runtime's table of
+/// credited time has an entry for it, removed when the task leaves the registry (rule 3).
+const CREDITED: u8 = 8;
 
 /// A task's name and spawn location in one word: a `&'static Location` (low bit clear) for an
 /// unnamed task, or (low bit set) a pointer from `Arc::into_raw` to the name and the location
@@ -144,8 +152,10 @@ const NAMED_TAG: usize = 1;
 // The tag bit is free in an `Arc<Named>`'s pointer (`Arc::into_raw` points at the `Named`).
 const _: () = assert!(std::mem::align_of::<Named>() > NAMED_TAG);
 
-/// The bit of `TaskMeta::placement` that marks a blocking job (the shard takes the others).
+/// The bit of `TaskMeta::placement` that marks a blocking job (the shard takes the low bits).
 const BLOCKING: u8 = 0x80;
+/// The bit of `TaskMeta::placement` that says the owner is a group's token.
+const GROUPED: u8 = 0x40;
 
 /// How many named origins a thread keeps for reuse ([`Origin::named`]).
 const RECENT_NAMES: usize = 4;
@@ -293,8 +303,10 @@ unsafe impl Sync for Origin {}
 
 /// What every task carries in its header.
 pub(crate) struct TaskMeta {
-    /// The runtime the task belongs to; its scheduler receives the task whenever it is woken.
-    pub(crate) shared: Arc<RuntimeShared>,
+    /// The runtime the task belongs to (its scheduler receives the task whenever it is woken),
+    /// or the task's group, which knows it: read it with [`shared`](Self::shared) and
+    /// [`scope`](Self::scope). `GROUPED` in `placement` says which field is there.
+    owner: Owner,
     /// The task's id.
     pub(crate) id: Id,
     /// The name given at spawn, if any, and where the task was spawned: read them with
@@ -302,40 +314,38 @@ pub(crate) struct TaskMeta {
     origin: Origin,
     /// The task's neighbours in its registry list (rule 1; `registry.rs`).
     pub(crate) links: UnsafeCell<Links<TaskMeta>>,
-    /// `CANCEL_REQUESTED`, `UNREGISTERED`, `SHUTDOWN_WOKEN` (rule 2).
+    /// `CANCEL_REQUESTED`, `UNREGISTERED`, `SHUTDOWN_WOKEN`, `CREDITED` (rule 2).
     flags: AtomicU8,
     /// The registry shard a root task is entered in (registry rule 1; unused for a scope's
-    /// child, which is entered in its scope's list), and `BLOCKING` for a blocking job:
-    /// scheduled onto the blocking pool instead of the scheduler.
+    /// child, which is entered in its scope's list); `BLOCKING` for a blocking job, scheduled
+    /// onto the blocking pool instead of the scheduler; `GROUPED` when `owner` is a group.
     placement: u8,
+    /// Times the task was scheduled, modulo 2^16 (rule 3), for the live console's wake rate.
+    pub(crate) wakes: AtomicU16,
     /// When the task was spawned, in the time driver's coarse milliseconds (saturating at
     /// `u32::MAX`, about 49 days: ages beyond that read as at least that).
     pub(crate) spawned_ms: u32,
-    /// The cancellation token of the scope the task belongs to; `None` for the root scope,
-    /// whose token is the runtime's. A `JoinSet`'s task holds its set's token here, which only
-    /// names the set in the task dump: such a task is in the root scope
-    /// ([`cancel_token`](Self::cancel_token)).
-    pub(crate) scope: Option<crate::scope::CancelToken>,
-    /// Polls started (rule 3).
-    pub(crate) polls: AtomicU32,
-    /// Times the task was scheduled, modulo 2^16 (rule 3); it differs from `polls` (modulo
-    /// 2^16) while the task waits in a run queue. 16 bits keep the counters, the flags and the
-    /// shard in 16 bytes.
-    pub(crate) wakes: AtomicU16,
-    /// Time spent in poll as credited by the watchdog, in `diagnostics::TICK`s (rule 3).
-    pub(crate) poll_ticks: AtomicU32,
     /// The task's span, entered at each poll (feature `tracing`).
     #[cfg(feature = "tracing")]
     pub(crate) span: tracing::Span,
 }
 
+/// A task's runtime, or its group (a scope's or a `JoinSet`'s token, whose node knows the
+/// runtime its tasks run on: `CancelToken::group_runtime`): one word, which `GROUPED` in
+/// `TaskMeta::placement` tells apart. A group's child holds one reference (its group's) where it
+/// held two, the runtime's and the group's.
+union Owner {
+    root: ManuallyDrop<Arc<RuntimeShared>>,
+    group: ManuallyDrop<crate::scope::CancelToken>,
+}
+
 impl TaskMeta {
     #[inline]
     pub(crate) fn new(
-        shared: Arc<RuntimeShared>,
+        shared: &Arc<RuntimeShared>,
         origin: Origin,
         blocking: bool,
-        scope: Option<crate::scope::CancelToken>,
+        group: Option<crate::scope::CancelToken>,
     ) -> TaskMeta {
         #[cfg(feature = "sim")]
         let id = match &shared.sim {
@@ -344,36 +354,74 @@ impl TaskMeta {
         };
         #[cfg(not(feature = "sim"))]
         let id = Id::next();
+        let spawned_ms = u32::try_from(shared.time.coarse_now_ms()).unwrap_or(u32::MAX);
+        let mut placement = crate::task::registry::shard_hint() | if blocking { BLOCKING } else { 0 };
+        let owner = match group {
+            Some(token) => {
+                debug_assert!(
+                    Arc::ptr_eq(token.group_runtime(), shared),
+                    "tether: a task's group belongs to the runtime it is spawned on"
+                );
+                placement |= GROUPED;
+                Owner {
+                    group: ManuallyDrop::new(token),
+                }
+            }
+            None => Owner {
+                root: ManuallyDrop::new(shared.clone()),
+            },
+        };
         TaskMeta {
+            owner,
             id,
             origin,
             links: UnsafeCell::new(Links::new()),
             flags: AtomicU8::new(0),
-            placement: crate::task::registry::shard_hint() | if blocking { BLOCKING } else { 0 },
-            spawned_ms: u32::try_from(shared.time.coarse_now_ms()).unwrap_or(u32::MAX),
-            scope,
-            polls: AtomicU32::new(0),
+            placement,
             wakes: AtomicU16::new(0),
-            poll_ticks: AtomicU32::new(0),
+            spawned_ms,
             #[cfg(feature = "tracing")]
             span: tracing::Span::none(),
-            shared,
+        }
+    }
+
+    /// The runtime the task belongs to.
+    #[inline]
+    pub(crate) fn shared(&self) -> &Arc<RuntimeShared> {
+        match self.scope() {
+            Some(token) => token.group_runtime(),
+            // SAFETY: without `GROUPED` the owner is the runtime (`new`).
+            None => unsafe { &self.owner.root },
+        }
+    }
+
+    /// The cancellation token of the scope the task belongs to; `None` for the root scope,
+    /// whose token is the runtime's. A `JoinSet`'s task holds its set's token here, which only
+    /// names the set in the task dump: such a task is in the root scope
+    /// ([`cancel_token`](Self::cancel_token)).
+    #[inline]
+    pub(crate) fn scope(&self) -> Option<&crate::scope::CancelToken> {
+        if self.placement & GROUPED != 0 {
+            // SAFETY: with `GROUPED` the owner is the group's token (`new`).
+            Some(unsafe { &self.owner.group })
+        } else {
+            None
         }
     }
 
     /// The token that tells this task to stop: its scope's, or the runtime's for root tasks
     /// (those of a `JoinSet` included).
     pub(crate) fn cancel_token(&self) -> &crate::scope::CancelToken {
-        match &self.scope {
+        match self.scope() {
             Some(token) if !token.is_join_set() => token,
-            _ => &self.shared.root_token,
+            _ => &self.shared().root_token,
         }
     }
 
     /// Whether the task is in the runtime's root scope: not a scope's child (a `JoinSet`'s
     /// task is in the root scope).
     pub(crate) fn in_root_scope(&self) -> bool {
-        self.scope.as_ref().is_none_or(|t| t.is_join_set())
+        self.scope().is_none_or(|t| t.is_join_set())
     }
 
     /// What a poll of the task's future starts with, from one load of the flags: cancellation
@@ -397,7 +445,7 @@ impl TaskMeta {
     /// The registry shard of a root task (registry rule 1).
     #[inline]
     pub(crate) fn shard(&self) -> usize {
-        usize::from(self.placement & !BLOCKING)
+        usize::from(self.placement & !(BLOCKING | GROUPED))
     }
 
     /// The name given at spawn, if any.
@@ -440,19 +488,6 @@ impl TaskMeta {
         self.flags.fetch_or(SHUTDOWN_WOKEN, Ordering::AcqRel) & SHUTDOWN_WOKEN == 0
     }
 
-    /// Whether the task waits in a run queue (woken more often than polled; rule 3).
-    pub(crate) fn is_scheduled(&self) -> bool {
-        let polls = self.polls.load(Ordering::Relaxed) as u16;
-        self.wakes.load(Ordering::Relaxed) != polls
-    }
-
-    /// Counts a poll (rule 3).
-    #[inline]
-    pub(crate) fn count_poll(&self) {
-        let n = self.polls.load(Ordering::Relaxed);
-        self.polls.store(n.wrapping_add(1), Ordering::Relaxed);
-    }
-
     /// Counts a schedule (rule 3).
     #[inline]
     pub(crate) fn count_wake(&self) {
@@ -462,6 +497,30 @@ impl TaskMeta {
 
     pub(crate) fn request_cancel(&self) {
         self.flags.fetch_or(CANCEL_REQUESTED, Ordering::AcqRel);
+    }
+
+    /// Marks the task as having credited time in the runtime's table (rule 3); true the first
+    /// time.
+    pub(crate) fn mark_credited(&self) -> bool {
+        self.flags.fetch_or(CREDITED, Ordering::AcqRel) & CREDITED == 0
+    }
+
+    /// Whether the runtime's table of credited time has an entry for the task (rule 3).
+    pub(crate) fn is_credited(&self) -> bool {
+        self.flags.load(Ordering::Acquire) & CREDITED != 0
+    }
+}
+
+impl Drop for TaskMeta {
+    fn drop(&mut self) {
+        // SAFETY: `GROUPED` says which field `new` wrote; this is its only drop.
+        unsafe {
+            if self.placement & GROUPED != 0 {
+                ManuallyDrop::drop(&mut self.owner.group);
+            } else {
+                ManuallyDrop::drop(&mut self.owner.root);
+            }
+        }
     }
 }
 
@@ -490,16 +549,19 @@ pub(crate) enum PollStart {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn task_meta_stays_at_sixty_four_bytes() {
+    fn task_meta_stays_at_forty_eight_bytes() {
         // Every task carries one; the idle-task memory benchmark counts it. It holds the
         // registry's entry (its links, 16 bytes: the cell's reference count keeps a listed task
-        // alive), which was a 48-byte slot of a separate table before; the name and location take one word
-        // (`ARCHITECTURE.md`, "What a task costs"). The `tracing` feature adds the task's span.
+        // alive), which was a 48-byte slot of a separate table before; the runtime and the
+        // group take one word, the name and location another; the polls are in the cell's state
+        // word (`ARCHITECTURE.md`, "What a task costs"). With the cell's header (32) and a
+        // one-word output, a task is an 88-byte allocation: glibc's 96-byte chunk. The
+        // `tracing` feature adds the task's span.
         #[cfg(feature = "tracing")]
         let span = std::mem::size_of::<tracing::Span>();
         #[cfg(not(feature = "tracing"))]
         let span = 0;
-        assert_eq!(std::mem::size_of::<super::TaskMeta>(), 64 + span);
+        assert_eq!(std::mem::size_of::<super::TaskMeta>(), 48 + span);
     }
 
     #[track_caller]

@@ -41,7 +41,7 @@ pub(crate) use cell::test_hooks;
 pub(crate) mod coop;
 pub(crate) mod current;
 mod join;
-mod join_set;
+pub(crate) mod join_set;
 pub(crate) mod local;
 pub(crate) mod meta;
 pub(crate) mod raw;

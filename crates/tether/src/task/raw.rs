@@ -16,7 +16,8 @@
 //!
 //! # Protocol
 //!
-//! The state word holds five flags and a reference count (in units of `REF_ONE`):
+//! The state word (64 bits on every target) holds six flags, a reference count (in units of
+//! `REF_ONE`) and the poll count (in units of `POLL_ONE`):
 //!
 //! 1. **References.** The runnable (while the task is scheduled), the `Task` handle (until it is
 //!    dropped), every waker, and the future itself (until it is dropped: the transition to
@@ -74,6 +75,12 @@
 //!    never free or reuse anything early. A waker taken out of the slot is dropped only after
 //!    the taker released its reference, and a replaced one only once the slot holds the new.
 //!
+//! 7. **The poll count.** `run`'s transition to `RUNNING` adds one to the word's high half in
+//!    the same read-modify-write, which costs the poll nothing; it wraps at 2^32 and leaves the
+//!    flags and the count alone. Diagnostics read it ([`snapshot_of_meta`]); it keeps 4 bytes
+//!    out of the metadata. The reference count keeps 26 bits: more than 2^25 references abort
+//!    the process (as a count about to wrap does in `Arc`).
+//!
 //! The loom models below check the state word's protocol; the slot and the stage are
 //! `std::cell::UnsafeCell`s, which loom does not see: Miri's race detector checks those accesses
 //! (the unit tests, one of which changes the awaiter while the task completes on another thread).
@@ -87,24 +94,29 @@ use std::pin::Pin;
 use std::ptr::{self, NonNull};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
-use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+use crate::loom::sync::atomic::{AtomicU64, Ordering};
 
 /// The task has a runnable, in a queue or about to be (rule 2).
-const SCHEDULED: usize = 1 << 0;
+const SCHEDULED: u64 = 1 << 0;
 /// A thread is polling the task's future (rule 2).
-const RUNNING: usize = 1 << 1;
+const RUNNING: u64 = 1 << 1;
 /// The output is in the stage, or was taken (rule 3).
-const COMPLETE: usize = 1 << 2;
+const COMPLETE: u64 = 1 << 2;
 /// The future was dropped without an output, or the output was taken or dropped (rules 3, 5).
-const CLOSED: usize = 1 << 3;
+const CLOSED: u64 = 1 << 3;
 /// The awaiter slot holds the `Task` handle's waker (rule 4).
-const AWAITER: usize = 1 << 4;
+const AWAITER: u64 = 1 << 4;
 /// The `Task` handle was dropped (rule 5).
-const DETACHED: usize = 1 << 5;
+const DETACHED: u64 = 1 << 5;
 /// One reference (rule 1).
-const REF_ONE: usize = 1 << 6;
-/// The reference count's bits.
-const REF_MASK: usize = !(REF_ONE - 1);
+const REF_ONE: u64 = 1 << 6;
+/// One poll started (rule 7): the poll count is the word's high half, wrapping at 2^32.
+const POLL_ONE: u64 = 1 << 32;
+/// The reference count's bits: 26, between the flags and the poll count.
+const REF_MASK: u64 = (POLL_ONE - 1) & !(REF_ONE - 1);
+/// More references than this abort the process (leaked wakers by the tens of millions): half
+/// the count's range, so that the count never reaches the poll count's bits.
+const REF_LIMIT: u64 = REF_MASK >> 1;
 
 /// What a schedule function is told besides the runnable.
 #[derive(Clone, Copy, Debug)]
@@ -135,7 +147,7 @@ struct Vtable {
 /// The start of every task cell.
 #[repr(C)]
 pub(crate) struct Header<M> {
-    state: AtomicUsize,
+    state: AtomicU64,
     vtable: &'static Vtable,
     /// The `Task` handle's waker (rule 4).
     awaiter: UnsafeCell<Option<Waker>>,
@@ -244,7 +256,7 @@ impl<M> Header<M> {
     /// Changes the state word to `f` of it (a compare-and-swap loop, acquire-release); returns
     /// the state it replaced, which is what `f` was given last.
     #[inline]
-    fn update(&self, f: impl Fn(usize) -> usize) -> usize {
+    fn update(&self, f: impl Fn(u64) -> u64) -> u64 {
         match self
             .state
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| Some(f(s)))
@@ -290,8 +302,8 @@ unsafe fn add_ref<M>(ptr: NonNull<Header<M>>) {
     // Relaxed: a new reference is made from an existing one, which already orders the cell's
     // contents for this thread (as `Arc::clone`).
     let old = header.state.fetch_add(REF_ONE, Ordering::Relaxed);
-    if old > isize::MAX as usize {
-        // Leaked wakers by the billions: the count would wrap into the flags.
+    if old & REF_MASK > REF_LIMIT {
+        // Leaked wakers by the tens of millions: the count would run into the poll count.
         std::process::abort();
     }
 }
@@ -401,7 +413,7 @@ unsafe fn wake_inner<M, const CONSUME: bool>(ptr: NonNull<Header<M>>) {
                 return;
             }
             Ok(_) => {
-                if !CONSUME && state > isize::MAX as usize {
+                if !CONSUME && state & REF_MASK > REF_LIMIT {
                     std::process::abort();
                 }
                 let info = ScheduleInfo {
@@ -464,11 +476,12 @@ impl<M> Runnable<M> {
         let ptr = ManuallyDrop::new(self).ptr;
         // SAFETY: the runnable's reference keeps the cell alive until it is released below.
         let header = unsafe { Header::of(ptr) };
-        // Rule 2: the runnable exists, so `SCHEDULED` is set and nothing else is: swap it for
-        // `RUNNING`.
+        // Rule 2: the runnable exists, so `SCHEDULED` is set and `RUNNING` is clear: adding
+        // `RUNNING - SCHEDULED` swaps one for the other, and the same addition counts the poll
+        // (rule 7).
         let old = header
             .state
-            .fetch_xor(SCHEDULED | RUNNING, Ordering::AcqRel);
+            .fetch_add(RUNNING - SCHEDULED + POLL_ONE, Ordering::AcqRel);
         debug_assert_eq!(
             old & (SCHEDULED | RUNNING | COMPLETE | CLOSED),
             SCHEDULED,
@@ -879,7 +892,7 @@ where
     unsafe {
         ptr::addr_of_mut!((*cell).header).write(Header {
             // Rule 1: the runnable, the handle, and the future.
-            state: AtomicUsize::new(SCHEDULED | (3 * REF_ONE)),
+            state: AtomicU64::new(SCHEDULED | (3 * REF_ONE)),
             vtable: &Cell::<M, F, S>::VTABLE,
             awaiter: UnsafeCell::new(None),
             meta,
@@ -928,6 +941,34 @@ pub(crate) unsafe fn waker_of_meta<M>(meta: NonNull<M>) -> Waker {
     }
 }
 
+/// What the state word says of a task, for diagnostics (rule 7).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Snapshot {
+    /// Polls started, wrapping at 2^32.
+    pub(crate) polls: u32,
+    /// The task waits in a run queue: scheduled and not running.
+    pub(crate) queued: bool,
+}
+
+/// The state word of the task whose metadata is at `meta`, read once (relaxed: a snapshot for
+/// diagnostics, which orders nothing).
+///
+/// # Safety
+///
+/// As for [`waker_of_meta`]: `meta` was given by [`Runnable::metadata_ptr`] of a task whose
+/// cell is alive.
+#[inline]
+pub(crate) unsafe fn snapshot_of_meta<M>(meta: NonNull<M>) -> Snapshot {
+    // SAFETY: the cell is alive (the caller's contract).
+    let state = unsafe { Header::of(header_of(meta)) }
+        .state
+        .load(Ordering::Relaxed);
+    Snapshot {
+        polls: (state / POLL_ONE) as u32,
+        queued: state & (SCHEDULED | RUNNING) == SCHEDULED,
+    }
+}
+
 /// Whether the task of `waker` completed or was closed (as [`Task::is_finished`]).
 ///
 /// # Safety
@@ -937,7 +978,7 @@ pub(crate) unsafe fn waker_of_meta<M>(meta: NonNull<M>) -> Waker {
 pub(crate) unsafe fn waker_is_finished(waker: &Waker) -> bool {
     // SAFETY: a task waker's data is its cell's header, whose first field is the state word
     // (`repr(C)`); the waker's reference keeps it alive.
-    let state = unsafe { &*(waker.data() as *const AtomicUsize) };
+    let state = unsafe { &*(waker.data() as *const AtomicU64) };
     state.load(Ordering::Acquire) & (COMPLETE | CLOSED) != 0
 }
 

@@ -76,6 +76,7 @@ use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use crate::loom::sync::Mutex;
 use crate::loom::{lock, try_lock};
+use crate::runtime::diagnostics::BusyTimes;
 use crate::task::meta::TaskMeta;
 use crate::task::Id;
 
@@ -370,15 +371,21 @@ impl<T: Linked> TaskList<T> {
     /// Calls `f` with the nodes of the list in order, newest first, under its lock (rule 2),
     /// until it returns false; returns the list's length (exact under the lock, rule 5).
     fn for_each_while(&self, mut f: impl FnMut(&T) -> bool) -> usize {
+        // SAFETY: we hold the lock; every linked node is alive (rule 2).
+        self.for_each_ptr_while(|node| f(unsafe { node.as_ref() }))
+    }
+
+    /// [`for_each_while`](Self::for_each_while) with the nodes' pointers as they are linked:
+    /// for a task, valid for its whole cell (`raw::snapshot_of_meta`).
+    fn for_each_ptr_while(&self, mut f: impl FnMut(NonNull<T>) -> bool) -> usize {
         let head = self.locked();
         let mut p = head.first;
-        // SAFETY: we hold the lock; every linked node is alive (rule 2).
-        while let Some(node) = unsafe { p.as_ref() } {
+        while let Some(node) = NonNull::new(p as *mut T) {
             if !f(node) {
                 break;
             }
-            // SAFETY: as above.
-            p = unsafe { node.links().with(|l| (*l).next) };
+            // SAFETY: we hold the lock; every linked node is alive (rule 2).
+            p = unsafe { node.as_ref().links().with(|l| (*l).next) };
         }
         head.len
     }
@@ -471,7 +478,7 @@ impl Registry {
     /// The list `meta`'s task is entered in: its scope's, or its shard's.
     #[inline]
     fn list_of<'a>(&'a self, meta: &'a TaskMeta) -> &'a TaskList {
-        match meta.scope.as_ref().and_then(|t| t.scope_children()) {
+        match meta.scope().and_then(|t| t.scope_children()) {
             Some(list) => list,
             None => &self.shards[meta.shard() % SHARDS].tasks,
         }
@@ -626,7 +633,7 @@ impl Registry {
     }
 
     /// A snapshot of the live tasks, ordered by id. `running` lists the diagnostics keys of the
-    /// polls in progress with their workers' indexes; `tick` is the unit of time in poll. At
+    /// polls in progress with their workers' indexes; `busy` the tasks' time in poll. At
     /// most `limit` tasks are described (the first in registry order, and the tasks running
     /// now among the next [`RUNNING_SEARCH`]): the live console's bound on a snapshot of a
     /// million tasks, which then only counts the rest (from the lists' lengths, without walking
@@ -635,7 +642,7 @@ impl Registry {
         &self,
         now_ms: u64,
         running: &[(u32, usize)],
-        tick: std::time::Duration,
+        busy: &BusyTimes,
         limit: usize,
     ) -> (Vec<TaskInfo>, usize) {
         let mut tokens = Vec::new();
@@ -653,7 +660,9 @@ impl Registry {
             .count();
         let (mut walked, mut running_found) = (0usize, 0usize);
         self.for_each_list(|list| {
-            total += list.for_each_while(|meta| {
+            total += list.for_each_ptr_while(|ptr| {
+                // SAFETY: under the list's lock: a listed task is alive (rule 2).
+                let meta = unsafe { ptr.as_ref() };
                 if walked >= walk_limit || (out.len() >= limit && running_found == running_tasks) {
                     return false;
                 }
@@ -664,8 +673,8 @@ impl Registry {
                 if out.len() >= limit && running_on.is_none() {
                     return true;
                 }
-                tokens.push(meta.scope.clone());
-                out.push(info_of(meta, now_ms, running_on, tick));
+                tokens.push(meta.scope().cloned());
+                out.push(info_of(ptr, now_ms, running_on, busy));
                 true
             });
         });
@@ -687,20 +696,22 @@ impl Registry {
         id: u64,
         now_ms: u64,
         running: &[(u32, usize)],
-        tick: std::time::Duration,
+        busy: &BusyTimes,
     ) -> Option<TaskInfo> {
         let mut found = None;
         self.for_each_list(|list| {
             if found.is_some() {
                 return;
             }
-            list.for_each_while(|meta| {
+            list.for_each_ptr_while(|ptr| {
+                // SAFETY: under the list's lock: a listed task is alive (rule 2).
+                let meta = unsafe { ptr.as_ref() };
                 if meta.id.as_u64() != id {
                     return true;
                 }
                 let key = meta.diag_key();
                 let running_on = running.iter().find(|&&(k, _)| k == key).map(|(_, w)| *w);
-                found = Some((info_of(meta, now_ms, running_on, tick), meta.scope.clone()));
+                found = Some((info_of(ptr, now_ms, running_on, busy), meta.scope().cloned()));
                 false
             });
         });
@@ -711,21 +722,23 @@ impl Registry {
     }
 }
 
-/// What a snapshot says of the task `meta` (its scope and join set are described later,
-/// outside the lists' locks: [`describe_group`]).
+/// What a snapshot says of the task whose metadata `ptr` points at, listed and so alive (its
+/// scope and join set are described later, outside the lists' locks: [`describe_group`]).
 fn info_of(
-    meta: &TaskMeta,
+    ptr: NonNull<TaskMeta>,
     now_ms: u64,
     running_on: Option<usize>,
-    tick: std::time::Duration,
+    busy: &BusyTimes,
 ) -> TaskInfo {
-    let polls = meta.polls.load(Ordering::Relaxed);
+    // SAFETY: the caller walks a list under its lock, so the task is alive (rule 2), and `ptr`
+    // is the pointer it was linked with, valid for its whole cell.
+    let (meta, word) = unsafe { (ptr.as_ref(), crate::task::raw::snapshot_of_meta(ptr)) };
     let state = match running_on {
         // Blocked in `block_in_place`, its worker lent (diagnostics rule 6).
         Some(crate::runtime::diagnostics::IN_PLACE) => TaskState::Blocking,
         Some(worker) => TaskState::Running { worker },
-        None if meta.blocking() && polls > 0 => TaskState::Blocking,
-        None if meta.is_scheduled() => TaskState::Scheduled,
+        None if meta.blocking() && word.polls > 0 => TaskState::Blocking,
+        None if word.queued => TaskState::Scheduled,
         None => TaskState::Idle,
     };
     TaskInfo {
@@ -736,9 +749,9 @@ fn info_of(
         root: meta.in_root_scope() && !meta.blocking(),
         blocking: meta.blocking(),
         state,
-        polls,
+        polls: word.polls,
         wakes: meta.wakes.load(Ordering::Relaxed),
-        busy: tick * meta.poll_ticks.load(Ordering::Relaxed),
+        busy: busy.of(meta.id),
         scope: None,
         join_set: None,
     }
@@ -795,7 +808,7 @@ mod tests {
                 assert_eq!(with(in_shards), 100);
                 assert_eq!(
                     with(|r| r
-                        .snapshot(0, &[], std::time::Duration::ZERO, usize::MAX)
+                        .snapshot(0, &[], &crate::runtime::diagnostics::BusyTimes::none(), usize::MAX)
                         .0
                         .len()),
                     103
@@ -834,11 +847,11 @@ mod tests {
                 r.for_each_list(|l| l.for_each(|m| keys.push(m.diag_key())));
                 keys
             });
-            let tick = std::time::Duration::ZERO;
+            let busy = crate::runtime::diagnostics::BusyTimes::none();
             let near = super::RUNNING_SEARCH / 2;
             let far = 2 * super::RUNNING_SEARCH;
             for (at, found) in [(near, true), (far, false)] {
-                let (listed, total) = with(|r| r.snapshot(0, &[(keys[10 + at], 0)], tick, 10));
+                let (listed, total) = with(|r| r.snapshot(0, &[(keys[10 + at], 0)], &busy, 10));
                 assert_eq!(total, n, "every task is counted");
                 assert_eq!(listed.len(), 10 + usize::from(found));
                 let running = listed
@@ -862,7 +875,7 @@ mod tests {
         rt.block_on(async {
             let tasks: Vec<_> = (0..10).map(|_| crate::spawn(pending::<()>())).collect();
             assert_eq!(with(Registry::len), 10);
-            let listed = with(|r| r.snapshot(0, &[], std::time::Duration::ZERO, usize::MAX).0);
+            let listed = with(|r| r.snapshot(0, &[], &crate::runtime::diagnostics::BusyTimes::none(), usize::MAX).0);
             let mut ids: Vec<_> = listed.iter().map(|t| t.id).collect();
             ids.sort_unstable();
             let mut spawned: Vec<_> = tasks.iter().map(|t| t.id()).collect();
