@@ -661,3 +661,51 @@ fn join_set_is_send_and_sync() {
     unpin::<JoinSet<Rc<u32>>>();
     send_sync::<tether::diag::JoinSetInfo>();
 }
+
+/// A set's tasks may run on two runtimes (`spawn_on`): each task's metadata knows its runtime
+/// through the set's token, which is made for each runtime the set spawns on; both runtimes'
+/// dumps name the one set, and every task is woken and run by its own runtime.
+#[test]
+fn a_set_spawns_on_two_runtimes_and_each_task_runs_on_its_own() {
+    within(LIMIT, "a set on two runtimes", || {
+        let reports = Reports::default();
+        let a = runtime(true, &reports);
+        let b = runtime(true, &reports);
+        let b_handle = b.handle().clone();
+        let on_b = b_handle.clone();
+        let mut set = JoinSet::new();
+        let out = a.block_on(async move {
+            let (tx_a, rx_a) = oneshot::channel::<u32>();
+            let (tx_b, rx_b) = oneshot::channel::<u32>();
+            set.spawn(async move { (rx_a.await.unwrap(), Handle::current().dump().tasks().len()) });
+            set.spawn_on(
+                async move { (rx_b.await.unwrap(), Handle::current().dump().tasks().len()) },
+                &on_b,
+            );
+            set.spawn(async { (3, Handle::current().dump().tasks().len()) });
+            until(|| b_handle.dump().tasks().len() == 1).await;
+            let named = |h: &Handle| {
+                h.dump()
+                    .tasks()
+                    .iter()
+                    .filter_map(|t| t.join_set().map(|s| s.id()))
+                    .collect::<Vec<_>>()
+            };
+            let (in_a, in_b) = (named(&Handle::current()), named(&b_handle));
+            assert_eq!(in_b.len(), 1, "the task on b names the set");
+            assert!(in_a.contains(&in_b[0]), "a's tasks name the same set");
+            tx_a.send(1).unwrap();
+            tx_b.send(2).unwrap();
+            let mut out = Vec::new();
+            while let Some(res) = set.join_next().await {
+                out.push(res.unwrap());
+            }
+            out.sort();
+            out
+        });
+        // Each task saw its own runtime: the one on b was b's only task when it finished.
+        assert_eq!(out.iter().map(|&(n, _)| n).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(out[1].1, 1, "the task on b ran on b");
+        assert!(reports.lock().unwrap().is_empty());
+    });
+}

@@ -394,7 +394,7 @@ pub(crate) struct PollMonitor {
     /// id: the few tasks whose polls it ever timed, which `TaskMeta::mark_credited` flags; an
     /// entry goes when its task leaves the registry (`task/meta.rs` rule 3). Taken by a credited
     /// poll's end, by such a task's removal and by snapshots, never in a poll's hot path.
-    credited: Mutex<HashMap<u64, u32>>,
+    pub(super) credited: Mutex<HashMap<u64, u32>>,
 }
 
 /// The time in poll of the tasks of a snapshot (`PollMonitor::busy_times`).

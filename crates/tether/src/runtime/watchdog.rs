@@ -592,4 +592,49 @@ mod tests {
         );
         assert!(n >= 1, "the watchdog watched the poll");
     }
+
+    /// A task's time in poll, as the watchdog credits it, lives in the runtime's table (not in
+    /// the task, which it would make 8 bytes bigger): the dump shows it, with the poll count
+    /// from the task cell's state word, and the task's entry goes when the task finishes.
+    #[test]
+    #[cfg_attr(miri, ignore = "times a real 60 ms poll")]
+    fn a_tasks_credited_time_is_shown_then_forgotten_when_it_finishes() {
+        let rt = crate::runtime::Builder::new_current_thread()
+            .slow_poll_threshold(Duration::from_millis(20))
+            .on_diagnostic(|_| {})
+            .build()
+            .unwrap();
+        let shared = rt.handle().shared.clone();
+        let credited = || crate::loom::lock(&shared.diag.credited).len();
+        rt.block_on(async {
+            let (tx, rx) = crate::sync::oneshot::channel::<()>();
+            let busy = crate::task::Builder::new().name("busy").spawn(async move {
+                // The poll the watchdog times.
+                std::thread::sleep(Duration::from_millis(60));
+                crate::task::yield_now().await;
+                rx.await.unwrap();
+            });
+            crate::task::yield_now().await;
+            crate::task::yield_now().await;
+            let info = crate::runtime::Handle::current()
+                .live_tasks()
+                .into_iter()
+                .find(|t| t.name() == Some("busy"))
+                .expect("the busy task is live");
+            assert!(
+                info.busy_time() >= Duration::from_millis(20),
+                "credited {:?} for a 60 ms poll",
+                info.busy_time()
+            );
+            assert_eq!(
+                info.polls(),
+                2,
+                "one poll that blocked, one after its yield"
+            );
+            assert_eq!(credited(), 1, "one task credited");
+            tx.send(()).unwrap();
+            busy.await.unwrap();
+        });
+        assert_eq!(credited(), 0, "the finished task's entry is gone");
+    }
 }

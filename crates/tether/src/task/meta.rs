@@ -355,7 +355,8 @@ impl TaskMeta {
         #[cfg(not(feature = "sim"))]
         let id = Id::next();
         let spawned_ms = u32::try_from(shared.time.coarse_now_ms()).unwrap_or(u32::MAX);
-        let mut placement = crate::task::registry::shard_hint() | if blocking { BLOCKING } else { 0 };
+        let mut placement =
+            crate::task::registry::shard_hint() | if blocking { BLOCKING } else { 0 };
         let owner = match group {
             Some(token) => {
                 debug_assert!(

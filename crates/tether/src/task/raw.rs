@@ -1085,6 +1085,51 @@ mod tests {
         assert_eq!(poll(&mut task, Waker::noop()), Poll::Ready(Some(3)));
     }
 
+    /// Rule 7: each run counts one poll in the state word, and the snapshot tells a queued
+    /// task from an idle one; neither disturbs the reference count (the cell is freed once,
+    /// at the end, which Miri checks).
+    #[test]
+    fn the_state_word_counts_the_polls_and_says_when_a_task_is_queued() {
+        let queue = Queue::default();
+        let mut polls = 0;
+        let fut = std::future::poll_fn(move |cx| {
+            polls += 1;
+            if polls < 3 {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            } else {
+                Poll::Ready(polls)
+            }
+        });
+        let (runnable, mut task) = spawn(fut, &queue);
+        let meta = runnable.metadata_ptr();
+        // SAFETY: the task's handle keeps the cell alive throughout.
+        let snap = || unsafe { snapshot_of_meta(meta) };
+        assert_eq!((snap().polls, snap().queued), (0, true), "spawned: queued");
+        assert!(runnable.run());
+        assert_eq!(
+            (snap().polls, snap().queued),
+            (1, true),
+            "woken in its poll"
+        );
+        let (runnable, _) = queue.borrow_mut().pop_front().unwrap();
+        assert!(runnable.run());
+        let (runnable, _) = queue.borrow_mut().pop_front().unwrap();
+        assert!(!runnable.run());
+        assert_eq!((snap().polls, snap().queued), (3, false), "complete");
+        assert_eq!(poll(&mut task, Waker::noop()), Poll::Ready(Some(3)));
+        // SAFETY: as above: the handle is still here.
+        let word = unsafe { Header::of(header_of(meta)) }
+            .state
+            .load(Ordering::Relaxed);
+        assert_eq!(
+            word & REF_MASK,
+            REF_ONE,
+            "only the handle's reference is left"
+        );
+        drop(task);
+    }
+
     #[test]
     fn a_wake_up_schedules_an_idle_task_once_and_a_finished_task_never() {
         let queue = Queue::default();

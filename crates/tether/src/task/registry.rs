@@ -711,7 +711,10 @@ impl Registry {
                 }
                 let key = meta.diag_key();
                 let running_on = running.iter().find(|&&(k, _)| k == key).map(|(_, w)| *w);
-                found = Some((info_of(ptr, now_ms, running_on, busy), meta.scope().cloned()));
+                found = Some((
+                    info_of(ptr, now_ms, running_on, busy),
+                    meta.scope().cloned(),
+                ));
                 false
             });
         });
@@ -808,7 +811,12 @@ mod tests {
                 assert_eq!(with(in_shards), 100);
                 assert_eq!(
                     with(|r| r
-                        .snapshot(0, &[], &crate::runtime::diagnostics::BusyTimes::none(), usize::MAX)
+                        .snapshot(
+                            0,
+                            &[],
+                            &crate::runtime::diagnostics::BusyTimes::none(),
+                            usize::MAX
+                        )
                         .0
                         .len()),
                     103
@@ -875,7 +883,15 @@ mod tests {
         rt.block_on(async {
             let tasks: Vec<_> = (0..10).map(|_| crate::spawn(pending::<()>())).collect();
             assert_eq!(with(Registry::len), 10);
-            let listed = with(|r| r.snapshot(0, &[], &crate::runtime::diagnostics::BusyTimes::none(), usize::MAX).0);
+            let listed = with(|r| {
+                r.snapshot(
+                    0,
+                    &[],
+                    &crate::runtime::diagnostics::BusyTimes::none(),
+                    usize::MAX,
+                )
+                .0
+            });
             let mut ids: Vec<_> = listed.iter().map(|t| t.id).collect();
             ids.sort_unstable();
             let mut spawned: Vec<_> = tasks.iter().map(|t| t.id()).collect();
