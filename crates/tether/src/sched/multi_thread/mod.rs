@@ -341,7 +341,7 @@ pub(crate) fn schedule(task: Task, info: ScheduleInfo) {
         // SAFETY: context invariant 1: a non-null worker pointer refers to this thread's live
         // `WorkerCtx`; we are on that thread.
         let w = unsafe { &*w };
-        if w.belongs_to(&task.metadata().shared()) {
+        if w.belongs_to(task.metadata().shared()) {
             w.schedule(task, info.woken_while_running);
             return;
         }
