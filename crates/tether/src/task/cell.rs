@@ -142,11 +142,14 @@ where
 /// Called once per task, for a task entered in the registry (`spawn_with_schedule` enters it
 /// before the task first runs).
 unsafe fn unregister(meta: &TaskMeta) {
+    let shared = meta.shared();
     // SAFETY: the caller's contract.
-    unsafe { meta.shared().registry.remove(meta) };
-    meta.shared().diag.forget_credit(meta);
+    unsafe { shared.registry.remove(meta) };
+    if meta.is_credited() {
+        shared.diag.forget_credit(meta);
+    }
     #[cfg(feature = "sim")]
-    if let Some(world) = &meta.shared().sim {
+    if let Some(world) = &shared.sim {
         world.task_done(meta.id);
     }
     #[cfg(test)]

@@ -64,10 +64,7 @@ pub(crate) struct JoinSetDesc {
 /// The set's token, for a spawn into the set: its tasks' metadata holds it in place of their
 /// runtime (`TaskMeta::shared`), so the token is the runtime's the task is spawned on, made at
 /// the set's first spawn and made again when a spawn goes to another runtime than the last.
-pub(crate) struct JoinSetToken<'a> {
-    token: &'a mut Option<CancelToken>,
-    desc: JoinSetDesc,
-}
+pub(crate) struct JoinSetToken<'a>(&'a mut SetGroup);
 
 impl JoinSetToken<'_> {
     /// The token for a task on the runtime `rt`.
@@ -75,13 +72,14 @@ impl JoinSetToken<'_> {
         self,
         rt: &crate::loom::sync::Arc<crate::runtime::RuntimeShared>,
     ) -> CancelToken {
-        match self.token {
+        let group = self.0;
+        match &group.token {
             Some(token) if crate::loom::sync::Arc::ptr_eq(token.group_runtime(), rt) => {
                 token.clone()
             }
-            _ => self
+            _ => group
                 .token
-                .insert(CancelToken::for_join_set(self.desc, rt))
+                .insert(CancelToken::for_join_set(group.desc, rt))
                 .clone(),
         }
     }
@@ -174,10 +172,17 @@ pub struct JoinSet<T> {
     batch: VecDeque<u32>,
     /// Shared with every entry waker.
     ready: Arc<ReadyList>,
+    /// The set as the task dump names it, and its tasks' token.
+    group: SetGroup,
+}
+
+/// What a `JoinSet`'s tasks carry.
+struct SetGroup {
     /// The set as the task dump names it.
     desc: JoinSetDesc,
-    /// The token the set's tasks carry (it names the set in the task dump); made at the first
-    /// spawn.
+    /// The token the set's tasks carry (it names the set in the task dump, and tells their
+    /// metadata their runtime); made at the first spawn, and again for another runtime
+    /// ([`JoinSetToken`]).
     token: Option<CancelToken>,
 }
 
@@ -245,12 +250,14 @@ impl<T> JoinSet<T> {
                     waker: None,
                 }),
             }),
-            desc: JoinSetDesc {
-                id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-                location: Location::caller(),
-                owner: crate::task::try_id(),
+            group: SetGroup {
+                desc: JoinSetDesc {
+                    id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                    location: Location::caller(),
+                    owner: crate::task::try_id(),
+                },
+                token: None,
             },
-            token: None,
         }
     }
 
@@ -299,10 +306,7 @@ impl<T> JoinSet<T> {
     /// The token the set's tasks carry, made when a task is spawned (`JoinSetToken`), and the
     /// waker of the set's entry `key`.
     fn token_and_waker(&mut self, key: u32) -> (JoinSetToken<'_>, &Waker) {
-        let token = JoinSetToken {
-            token: &mut self.token,
-            desc: self.desc,
-        };
+        let token = JoinSetToken(&mut self.group);
         (token, &self.slots[key as usize].waker)
     }
 
@@ -696,7 +700,7 @@ impl<T> Default for JoinSet<T> {
 impl<T> fmt::Debug for JoinSet<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinSet")
-            .field("id", &self.desc.id)
+            .field("id", &self.group.desc.id)
             .field("len", &self.len)
             .finish()
     }
