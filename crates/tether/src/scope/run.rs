@@ -339,8 +339,8 @@ fn closed_panic() -> ! {
 /// [`Scope::spawn`]). Dropping it does not stop the child: the scope still waits for it.
 pub struct ScopeTask<U> {
     /// Without a task (`JoinHandle::without_task`) when the child never started; once its
-    /// output is taken, the handle no longer holds the task either. (Not an `Option`, which
-    /// would make the handle a word larger.)
+    /// output is taken, the handle no longer holds an output to give either
+    /// (`JoinHandle::holds_task`). (Not an `Option`, which would make the handle a word larger.)
     handle: JoinHandle<U>,
 }
 
@@ -363,7 +363,7 @@ impl<U> Future for ScopeTask<U> {
         match Pin::new(&mut self.handle).poll(cx) {
             Poll::Ready(Ok(v)) => Poll::Ready(v),
             // Failed or cancelled: the scope is being cancelled, and with it whoever waits here.
-            // The handle gave its output, so it no longer holds the task.
+            // The handle gave its output, so it no longer holds one to give.
             Poll::Ready(_) | Poll::Pending => Poll::Pending,
         }
     }

@@ -66,68 +66,40 @@ pub(crate) type RawTask<T> = crate::task::raw::Task<Result<T, JoinError>, TaskMe
 /// }
 /// ```
 pub struct JoinHandle<T> {
-    /// The task; `None` once its output was taken.
+    /// The task; `None` for a handle made without one ([`without_task`](Self::without_task)).
+    /// Kept until the handle is dropped, also once the output was taken (the cell's
+    /// `DELIVERED` flag says so), so that the handle still names the task: one word a handle.
     raw: Option<RawTask<T>>,
-    /// While `raw` is `Some`, the task's metadata (see `meta()`); then its id, which the
-    /// metadata held.
-    at: MetaOrId,
 }
-
-/// A [`JoinHandle`]'s second word: the task's metadata while the handle holds the task, its id
-/// afterwards, so that the handle is two words (a handle a program keeps per task counts).
-#[derive(Clone, Copy)]
-union MetaOrId {
-    meta: NonNull<TaskMeta>,
-    id: Id,
-}
-
-// SAFETY: the handle owns a `raw::Task`, which is `Send` when `T` is, and shares a `TaskMeta`,
-// which is `Sync` (atomics, an `Arc` of `Sync` state, and immutable fields).
-unsafe impl<T: Send> Send for JoinHandle<T> {}
-// SAFETY: `&JoinHandle` only reads the `TaskMeta` (`Sync`) and calls `raw::Task::is_finished` and
-// `wake_by_ref` (`raw::Task` is `Sync`).
-unsafe impl<T: Send> Sync for JoinHandle<T> {}
 
 impl<T> JoinHandle<T> {
     pub(crate) fn new(task: RawTask<T>) -> JoinHandle<T> {
-        let meta = NonNull::from(task.metadata());
-        JoinHandle {
-            raw: Some(task),
-            at: MetaOrId { meta },
-        }
+        JoinHandle { raw: Some(task) }
     }
 
     /// A handle to no task, finished from the start, for a wrapper that asks
     /// [`holds_task`](Self::holds_task) before it polls (a scope's child that never started).
     /// Its `id` is a placeholder no task has.
     pub(crate) fn without_task() -> JoinHandle<T> {
-        JoinHandle {
-            raw: None,
-            at: MetaOrId { id: Id::NONE },
-        }
+        JoinHandle { raw: None }
     }
 
-    /// Whether the handle still holds its task: its output was not taken yet.
+    /// Whether the handle still holds its task's output to give: it has a task, and did not
+    /// return the output (or the error) yet.
     pub(crate) fn holds_task(&self) -> bool {
-        self.raw.is_some()
+        self.undelivered().is_some()
     }
 
-    /// The task's metadata, while the handle still holds the task.
-    fn meta(&self) -> Option<&TaskMeta> {
-        self.raw.as_ref()?;
-        // SAFETY: while `raw` is `Some`, `at` is the metadata (`new`; `poll_result` replaces it
-        // with the id only as it sets `raw` to `None`). The cell keeps a task's metadata alive
-        // (in place, in the task allocation) as long as its `Task` handle
-        // exists (`raw.rs` rule 1), and `raw` holds that handle.
-        Some(unsafe { self.at.meta.as_ref() })
+    /// The task, while its output (or error) was not returned yet.
+    fn undelivered(&self) -> Option<&RawTask<T>> {
+        self.raw.as_ref().filter(|raw| !raw.is_delivered())
     }
 
     /// The id of the task.
     pub fn id(&self) -> Id {
-        match self.meta() {
-            Some(meta) => meta.id,
-            // SAFETY: once `raw` is `None`, `at` is the id (`poll_result`).
-            None => unsafe { self.at.id },
+        match &self.raw {
+            Some(raw) => raw.metadata().id,
+            None => Id::NONE,
         }
     }
 
@@ -151,8 +123,8 @@ impl<T> JoinHandle<T> {
     /// }
     /// ```
     pub fn abort(&self) {
-        if let (Some(meta), Some(raw)) = (self.meta(), &self.raw) {
-            meta.request_cancel();
+        if let Some(raw) = self.undelivered() {
+            raw.metadata().request_cancel();
             // The wake-up happens before the task's next poll (`raw.rs` rule 2), which so
             // sees the request, also if the task is queued already.
             raw.wake_by_ref();
@@ -177,14 +149,14 @@ impl<T> JoinHandle<T> {
     /// }
     /// ```
     pub fn abort_handle(&self) -> AbortHandle {
-        let Some(meta) = self.meta() else {
+        let Some(raw) = self.undelivered() else {
             // The output was taken: the task is over, and so is any abort (as in tokio).
             return AbortHandle {
                 task: None,
                 id: self.id(),
             };
         };
-        let raw = self.raw.as_ref().expect("`meta()` saw the task");
+        let meta = raw.metadata();
         AbortHandle {
             // A reference of the `AbortHandle`'s own.
             task: Some((raw.waker(), NonNull::from(meta))),
@@ -228,20 +200,15 @@ impl<T> JoinHandle<T> {
     /// Polls for the task's result without spending the cooperative budget and without marking
     /// a panic as delivered (the caller does that if it hands the error to user code).
     pub(crate) fn poll_result(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>> {
-        let meta = NonNull::from(
-            self.meta()
-                .expect("tether: a JoinHandle was polled after it already returned its output"),
-        );
-        let raw = self.raw.as_mut().expect("`meta()` saw the task");
-        // SAFETY: `raw` holds the task, which keeps its metadata alive (see `meta()`), until
-        // it is set to `None` below, after the last use of `meta`.
-        let meta = unsafe { meta.as_ref() };
+        let raw = match &mut self.raw {
+            Some(raw) if !raw.is_delivered() => raw,
+            _ => panic!("tether: a JoinHandle was polled after it already returned its output"),
+        };
         match Pin::new(&mut *raw).poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(out) => {
-                let id = meta.id;
-                self.raw = None;
-                self.at = MetaOrId { id };
+                raw.mark_delivered();
+                let id = raw.metadata().id;
                 Poll::Ready(out.unwrap_or_else(|| Err(JoinError::cancelled(id))))
             }
         }
@@ -624,10 +591,12 @@ mod tests {
     }
 
     #[test]
-    #[cfg(target_pointer_width = "64")]
-    fn a_join_handle_is_two_words() {
+    fn a_join_handle_is_one_word() {
         // A program may keep one per task (the million-sleeps benchmark does).
-        assert_eq!(std::mem::size_of::<super::JoinHandle<u64>>(), 16);
+        assert_eq!(
+            std::mem::size_of::<super::JoinHandle<u64>>(),
+            std::mem::size_of::<usize>()
+        );
     }
 
     #[test]
@@ -643,6 +612,33 @@ mod tests {
             assert_eq!(h.id(), id);
             assert!(h.is_finished());
             assert!(format!("{h:?}").contains(&format!("{id:?}")));
+        });
+    }
+
+    /// A handle keeps its task after the output was taken (it still names it) but gives
+    /// nothing twice: polled again, after an output or after a cancellation, it panics.
+    #[test]
+    fn a_handle_polled_after_it_gave_its_result_panics() {
+        let rt = crate::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let done = crate::spawn(async { 7 });
+            let cancelled = crate::spawn(std::future::pending::<u32>());
+            cancelled.abort();
+            for (mut h, ok) in [(done, true), (cancelled, false)] {
+                let out = std::future::poll_fn(|cx| h.poll_result(cx)).await;
+                assert_eq!(out.is_ok(), ok);
+                assert!(!h.holds_task());
+                let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let _ = h
+                        .poll_result(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+                }));
+                let msg = again.expect_err("a second poll panics");
+                let msg = msg.downcast_ref::<&str>().copied().unwrap_or_default();
+                assert!(msg.contains("already returned its output"), "{msg}");
+                drop(h);
+            }
         });
     }
 

@@ -16,7 +16,7 @@
 //!
 //! # Protocol
 //!
-//! The state word (64 bits on every target) holds six flags, a reference count (in units of
+//! The state word (64 bits on every target) holds seven flags, a reference count (in units of
 //! `REF_ONE`) and the poll count (in units of `POLL_ONE`):
 //!
 //! 1. **References.** The runnable (while the task is scheduled), the `Task` handle (until it is
@@ -65,7 +65,8 @@
 //!    Otherwise, once `COMPLETE` is set, the handle takes the output and sets `CLOSED`. Both
 //!    drops go through [`Body::drop_output`] (tether's reports a panic in the output's
 //!    destructor with the task's name), so the cell never frees an output: no user code runs
-//!    where the last reference happens to go.
+//!    where the last reference happens to go. The handle keeps its reference after it took the
+//!    output (it still names the task) and marks `DELIVERED` then, a flag only it reads.
 //! 6. **Unwinding.** Nothing here unwinds through a half-done transition: the future's poll and
 //!    drop, and the output's drop, run under a guard that aborts the process if they panic.
 //!    tether's poll wrapper (`cell.rs`) catches every panic of the user's code, so the guard only
@@ -78,7 +79,7 @@
 //! 7. **The poll count.** `run`'s transition to `RUNNING` adds one to the word's high half in
 //!    the same read-modify-write, which costs the poll nothing; it wraps at 2^32 and leaves the
 //!    flags and the count alone. Diagnostics read it ([`snapshot_of_meta`]); it keeps 4 bytes
-//!    out of the metadata. The reference count keeps 26 bits: more than 2^25 references abort
+//!    out of the metadata. The reference count keeps 25 bits: more than 2^24 references abort
 //!    the process (as a count about to wrap does in `Arc`).
 //!
 //! The loom models below check the state word's protocol; the slot and the stage are
@@ -108,11 +109,14 @@ const CLOSED: u64 = 1 << 3;
 const AWAITER: u64 = 1 << 4;
 /// The `Task` handle was dropped (rule 5).
 const DETACHED: u64 = 1 << 5;
+/// The `Task` handle returned the output, or that there is none (rule 5): written and read by
+/// the handle only.
+const DELIVERED: u64 = 1 << 6;
 /// One reference (rule 1).
-const REF_ONE: u64 = 1 << 6;
+const REF_ONE: u64 = 1 << 7;
 /// One poll started (rule 7): the poll count is the word's high half, wrapping at 2^32.
 const POLL_ONE: u64 = 1 << 32;
-/// The reference count's bits: 26, between the flags and the poll count.
+/// The reference count's bits: 25, between the flags and the poll count.
 const REF_MASK: u64 = (POLL_ONE - 1) & !(REF_ONE - 1);
 /// More references than this abort the process (leaked wakers by the tens of millions): half
 /// the count's range, so that the count never reaches the poll count's bits.
@@ -607,6 +611,26 @@ impl<T, M> Task<T, M> {
             .state
             .load(Ordering::Acquire);
         state & (COMPLETE | CLOSED) != 0
+    }
+
+    /// Whether [`mark_delivered`](Self::mark_delivered) was called (rule 5).
+    #[inline]
+    pub(crate) fn is_delivered(&self) -> bool {
+        // SAFETY: the handle holds a reference.
+        let state = unsafe { Header::of(self.ptr) }
+            .state
+            .load(Ordering::Relaxed);
+        state & DELIVERED != 0
+    }
+
+    /// Marks the output (or its absence) as returned by the handle's owner (rule 5). Relaxed:
+    /// only this handle reads the flag.
+    #[inline]
+    pub(crate) fn mark_delivered(&self) {
+        // SAFETY: the handle holds a reference.
+        unsafe { Header::of(self.ptr) }
+            .state
+            .fetch_or(DELIVERED, Ordering::Relaxed);
     }
 
     /// Wakes the task (rule 2), as one of its wakers would.
