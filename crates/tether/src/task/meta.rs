@@ -157,6 +157,9 @@ const BLOCKING: u8 = 0x80;
 /// The bit of `TaskMeta::placement` that says the owner is a group's token.
 const GROUPED: u8 = 0x40;
 
+// The shard takes the bits below the two flags.
+const _: () = assert!(crate::task::registry::SHARDS <= GROUPED as usize);
+
 /// How many named origins a thread keeps for reuse ([`Origin::named`]).
 const RECENT_NAMES: usize = 4;
 
