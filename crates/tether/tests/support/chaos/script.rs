@@ -141,7 +141,8 @@ enum Item {
     Abort(AbortHandle),
     Bomb(Bomb),
     Out(Out),
-    Pipe(PairEnd, PairEnd),
+    /// Boxed: a Windows pair (two TCP streams) is several times the other items' size.
+    Pipe(Box<(PairEnd, PairEnd)>),
 }
 
 /// Concurrent lanes of the program's top.
@@ -637,7 +638,7 @@ async fn pipe(env: &mut Env, held: &mut Vec<Item>) {
         env.run
             .violation(format!("a socket pair failed to pass a byte: {e}"));
     }
-    held.push(Item::Pipe(a, b));
+    held.push(Item::Pipe(Box::new((a, b))));
 }
 
 /// A connected pair: a Unix socket pair, or on Windows two ends of a loopback TCP connection.
@@ -720,7 +721,8 @@ async fn settle(env: &mut Env, item: Item) -> Result<(), Fault> {
             env.run.stats.aborts.fetch_add(1, Ordering::Relaxed);
             a.abort();
         }
-        Item::Pipe(mut a, mut b) => {
+        Item::Pipe(pair) => {
+            let (mut a, mut b) = *pair;
             let mut buf = [0u8; 1];
             let res = async {
                 b.write_all(&[9]).await?;
