@@ -397,6 +397,9 @@ pub(crate) struct PollMonitor {
     pub(super) credited: Mutex<HashMap<u64, u32>>,
 }
 
+/// How many credited tasks the table holds before it first grows (about 1.5 KiB a runtime).
+const CREDITED_PRESIZED: usize = 64;
+
 /// The time in poll of the tasks of a snapshot (`PollMonitor::busy_times`).
 pub(crate) struct BusyTimes {
     ticks: HashMap<u64, u32>,
@@ -428,7 +431,9 @@ impl PollMonitor {
             slow_polls: AtomicU64::new(0),
             stuck_reports: AtomicU64::new(0),
             in_place: Mutex::new(Vec::new()),
-            credited: Mutex::new(HashMap::new()),
+            // Sized up front, so that a credit (at the end of a poll the watchdog timed)
+            // allocates nothing until many tasks are credited at once.
+            credited: Mutex::new(HashMap::with_capacity(CREDITED_PRESIZED)),
         }
     }
 
