@@ -92,8 +92,19 @@ const KEEPER_PAUSE: Duration = Duration::from_millis(2);
 /// core, must stay below these. The server does real work in the storm (it accepts and frees
 /// what the storm leaves in its queue, and echoes for its clients); at the limit it has nothing
 /// to do but retry `accept` after its back-off and echo for its clients.
+///
+/// Under AddressSanitizer (`--cfg tether_asan`, CI's sanitizer stage) that real work costs two
+/// to four times as much CPU (the server at the limit measured 20-28% of a core there, 11-13%
+/// natively), so the shares are printed but not asserted: the native runs of the same test
+/// check them, and the sanitizer stage checks memory. The count of accept errors below is
+/// asserted in every build.
 const STORM_MAX_CPU: f64 = 0.5;
 const AT_LIMIT_MAX_CPU: f64 = 0.25;
+const CHECK_CPU_SHARES: bool = !cfg!(tether_asan);
+/// At most this many accept errors over the window at the limit: the server logs each one and
+/// then pauses 50 ms, so about 20 come in a second; an accept loop that retried without its
+/// back-off would log thousands.
+const AT_LIMIT_MAX_ERRORS: usize = 100;
 
 #[derive(Clone, Copy, Debug)]
 enum Flavor {
@@ -781,6 +792,12 @@ fn emfile_storm(flavor: Flavor) {
         st.accept_errors_at_limit,
         share_at_limit * 100.0
     );
+    if !CHECK_CPU_SHARES {
+        println!(
+            "{flavor:?}: built with AddressSanitizer: the CPU shares above are not checked (the \
+             native runs of this test check them)"
+        );
+    }
     check_all(
         flavor,
         vec![("the 20 clients during the storm", echoing)],
@@ -795,13 +812,21 @@ fn emfile_storm(flavor: Flavor) {
         log.output()
     );
     assert!(
-        share < STORM_MAX_CPU,
+        st.accept_errors_at_limit <= AT_LIMIT_MAX_ERRORS,
+        "the server logged {} accept errors in {:.2?} while out of descriptors: its accept loop \
+         retries without pausing\n{}",
+        st.accept_errors_at_limit,
+        st.wall_at_limit,
+        log.output()
+    );
+    assert!(
+        !CHECK_CPU_SHARES || share < STORM_MAX_CPU,
         "the server used {:.0}% of a core during the storm\n{}",
         share * 100.0,
         log.output()
     );
     assert!(
-        share_at_limit < AT_LIMIT_MAX_CPU,
+        !CHECK_CPU_SHARES || share_at_limit < AT_LIMIT_MAX_CPU,
         "the server used {:.0}% of a core while out of descriptors with connections waiting: \
          its accept loop spins\n{}",
         share_at_limit * 100.0,
