@@ -6,8 +6,11 @@ use std::process::Command;
 pub use tether_test_support::child::{wait_bounded, Log, Running};
 
 /// The example `name` of this crate, built for this test run's profile: Cargo gives tests no
-/// path to examples, so this runs `cargo build --example NAME` (a no-op when it is up to date)
-/// and returns the binary next to the test's own directory.
+/// path to examples, so this runs `cargo build --workspace --example NAME` (a no-op when it is
+/// up to date) and returns the binary next to the test's own directory. `--workspace` resolves
+/// features as `cargo test --workspace` does, so the example it built is the one found; with
+/// `-p tether-hyper` the features differ and the whole dependency tree was compiled again (36 s
+/// of CI's test stage).
 pub fn example_bin(name: &str) -> PathBuf {
     let test_exe = std::env::current_exe().expect("the test's path");
     // target/<profile>/deps/<test> -> target/<profile>
@@ -18,7 +21,7 @@ pub fn example_bin(name: &str) -> PathBuf {
     let target_dir = profile_dir.parent().expect("target dir");
     let release = profile_dir.file_name().is_some_and(|p| p == "release");
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "--quiet", "-p", "tether-hyper", "--example", name])
+    cmd.args(["build", "--quiet", "--workspace", "--example", name])
         .arg("--target-dir")
         .arg(target_dir);
     if release {
