@@ -29,8 +29,11 @@ fn overdraft(sim: &mut Sim) {
 #[test]
 fn check_finds_a_planted_race_replays_it_by_seed_and_shrinks_its_tape() {
     let dir = std::env::temp_dir().join(format!("tether-sim-test-{}", std::process::id()));
-    std::env::set_var("TETHER_SIM_TAPE_DIR", &dir);
-    let err = Check::new().seeds(1000).run(overdraft).unwrap_err();
+    let err = Check::new()
+        .seeds(1000)
+        .tape_dir(&dir)
+        .run(overdraft)
+        .unwrap_err();
     assert_eq!(err.kind(), FailureKind::Panic);
     assert!(err.message().contains("overdrawn"), "{err}");
     let report = err.to_string();
@@ -62,6 +65,13 @@ fn check_finds_a_planted_race_replays_it_by_seed_and_shrinks_its_tape() {
 
     // The shrunk tape replays the (shrunk) failure too, from the file the report names.
     let file = err.tape_file().expect("the tape was written").to_owned();
+    // (`TETHER_SIM_TAPE_DIR`, if the caller's environment sets it, overrides `tape_dir`.)
+    assert!(
+        std::env::var_os("TETHER_SIM_TAPE_DIR").is_some() || file.starts_with(&dir),
+        "the tape went to {}, not to the check's tape_dir {}",
+        file.display(),
+        dir.display()
+    );
     let text = std::fs::read_to_string(&file).unwrap();
     let draws: Vec<u64> = text
         .lines()
@@ -133,7 +143,9 @@ fn pct_finds_a_depth_three_ordering_bug_that_random_choice_misses() {
         },
         SEEDS,
     );
-    println!("ordering bug of depth 3 in {SEEDS} seeds: random found it {random} times, PCT(d=3) {pct} times (first at seed {first:?})");
+    println!(
+        "ordering bug of depth 3 in {SEEDS} seeds: random found it {random} times, PCT(d=3) {pct} times (first at seed {first:?})"
+    );
     assert!(pct > 0, "PCT did not find the bug in {SEEDS} seeds");
     assert!(
         pct > 10 * random.max(1) || random == 0,

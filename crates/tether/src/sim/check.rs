@@ -9,7 +9,7 @@
 //! are dropped, since a replay reads zeros past a tape's end anyway. The result is a run that
 //! fails with fewer decisions away from plain FIFO order, which is usually far easier to read.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{Builder, FailureKind, Sim, SimError, Strategy};
 
@@ -52,8 +52,9 @@ pub fn check(seeds: u64, setup: impl Fn(&mut Sim)) {
 /// - `TETHER_SIM_SEED=S`: run only seed `S` (to replay a reported failure);
 /// - `TETHER_SIM_STRATEGY=random|pct:d=3`: the scheduling strategy (overrides the builder's);
 /// - `TETHER_SIM_TAPE=path`: replay the tape in that file (written by a failure report);
-/// - `TETHER_SIM_TAPE_DIR=dir`: where failing tapes are written (default: the system's temporary
-///   directory, under `tether-sim/`).
+/// - `TETHER_SIM_TAPE_DIR=dir`: where failing tapes are written (overrides
+///   [`tape_dir`](Check::tape_dir); default: the system's temporary directory, under
+///   `tether-sim/`).
 ///
 /// # Examples
 ///
@@ -91,6 +92,7 @@ pub struct Check {
     first_seed: u64,
     shrink: bool,
     shrink_runs: u32,
+    tape_dir: Option<PathBuf>,
 }
 
 impl Default for Check {
@@ -119,6 +121,7 @@ impl Check {
             first_seed: 0,
             shrink: true,
             shrink_runs: 300,
+            tape_dir: None,
         }
     }
 
@@ -151,6 +154,14 @@ impl Check {
     pub fn shrink(&mut self, on: bool, max_runs: u32) -> &mut Check {
         self.shrink = on;
         self.shrink_runs = max_runs;
+        self
+    }
+
+    /// Where a failing run's tape is written (`TETHER_SIM_TAPE_DIR` overrides it; default: the
+    /// system's temporary directory, under `tether-sim/`). A test that wants its own directory
+    /// sets it here rather than in the environment, which other tests' threads read.
+    pub fn tape_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Check {
+        self.tape_dir = Some(dir.into());
         self
     }
 
@@ -226,7 +237,7 @@ impl Check {
             .name()
             .filter(|n| *n != "main")
             .map(str::to_owned);
-        err.0.tape_file = write_tape(&err, test.as_deref());
+        err.0.tape_file = write_tape(&err, self.tape_dir.as_deref(), test.as_deref());
         let filter = test
             .as_deref()
             .map_or(String::new(), |t| format!(" {t} -- --exact"));
@@ -372,10 +383,13 @@ impl Env {
     }
 }
 
-/// Writes a failing run's tape: a text file, a header line, then one draw per line.
-fn write_tape(err: &SimError, test: Option<&str>) -> Option<PathBuf> {
+/// Writes a failing run's tape in `TETHER_SIM_TAPE_DIR`, else `dir`, else the temporary
+/// directory's `tether-sim/`: a text file, a header line, then one draw per line.
+fn write_tape(err: &SimError, dir: Option<&Path>, test: Option<&str>) -> Option<PathBuf> {
     let dir = std::env::var_os("TETHER_SIM_TAPE_DIR")
-        .map_or_else(|| std::env::temp_dir().join("tether-sim"), PathBuf::from);
+        .map(PathBuf::from)
+        .or_else(|| dir.map(Path::to_owned))
+        .unwrap_or_else(|| std::env::temp_dir().join("tether-sim"));
     std::fs::create_dir_all(&dir).ok()?;
     let stem: String = test
         .unwrap_or("sim")
