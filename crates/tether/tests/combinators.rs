@@ -55,7 +55,12 @@ impl Drop for DropGuard {
 /// An input that holds a drop guard from the moment it is created, sleeps `ms` milliseconds,
 /// counts itself finished and returns `out`. Every call has the same type, so inputs fit in one
 /// `Vec` (and, being `Send + 'static`, can be spawned).
-fn job<T>(ms: u64, out: T, drops: &Counter, finished: &Counter) -> impl Future<Output = T> {
+fn job<T>(
+    ms: u64,
+    out: T,
+    drops: &Counter,
+    finished: &Counter,
+) -> impl Future<Output = T> + use<T> {
     let guard = drops.guard();
     let finished = finished.clone();
     async move {

@@ -64,7 +64,7 @@ fn always_readable_socket_does_not_starve_a_timer() {
                         if e.kind() == std::io::ErrorKind::UnexpectedEof
                             && stop2.load(Ordering::SeqCst) =>
                     {
-                        break
+                        break;
                     }
                     Err(e) => panic!("read from the always-readable socket failed: {e}"),
                 };

@@ -318,7 +318,7 @@ fn parse_head(head: &[u8]) -> Result<Request, Refusal> {
         "HTTP/1.1" => true,
         "HTTP/1.0" => false,
         v if v.starts_with("HTTP/") => {
-            return Err(refuse(505, "tether console: only HTTP/1.0 and HTTP/1.1\n"))
+            return Err(refuse(505, "tether console: only HTTP/1.0 and HTTP/1.1\n"));
         }
         _ => return Err(bad()),
     };

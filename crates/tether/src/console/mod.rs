@@ -98,14 +98,14 @@ pub(crate) fn start(
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("the console address does not resolve: {e}"),
-            ))
+            ));
         }
         None => {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "Builder::console_allow_remote was called without Builder::console(addr); \
                  call console(addr) to start the console",
-            ))
+            ));
         }
     };
     if !addr.ip().is_loopback() && !config.allow_remote {

@@ -303,7 +303,7 @@ pub(crate) fn new(
                          {ENV_VAR}=io_uring) but cannot run here: {reason}; use IoDriver::Auto \
                          to fall back to epoll"
                     ),
-                ))
+                ));
             }
             Err(reason) => Some(std::sync::Arc::from(reason)),
         },

@@ -433,7 +433,7 @@ impl ChunkQueue {
     }
 
     /// Takes every chunk out.
-    fn take_all(&mut self) -> impl Iterator<Item = Chunk> {
+    fn take_all(&mut self) -> impl Iterator<Item = Chunk> + use<> {
         let first = self.first.take();
         let rest = std::mem::take(&mut self.rest);
         first.into_iter().chain(rest)
@@ -651,7 +651,7 @@ impl State {
     }
 
     /// Takes every waker of `side`, for waking after the state's lock is released.
-    fn take_wakers(&mut self, side: Side) -> impl Iterator<Item = Waker> {
+    fn take_wakers(&mut self, side: Side) -> impl Iterator<Item = Waker> + use<> {
         let (first, more) = match (side, self.more_wakers.as_deref_mut()) {
             (Side::Read, more) => (
                 self.reader.take(),

@@ -118,10 +118,10 @@ impl<E: fmt::Display> fmt::Display for ScopeError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.reason {
             Reason::Deadline if self.failures.is_empty() => {
-                return f.write_str("the scope's deadline passed")
+                return f.write_str("the scope's deadline passed");
             }
             Reason::Cancelled if self.failures.is_empty() => {
-                return f.write_str("the scope was cancelled")
+                return f.write_str("the scope was cancelled");
             }
             _ => {}
         }

@@ -442,15 +442,17 @@ impl<T> JoinSet<T> {
     /// ```
     pub async fn shutdown(&mut self) {
         self.abort_all();
-        poll_fn(|cx| loop {
-            if self.len == 0 {
-                return Poll::Ready(());
-            }
-            // Results are dropped undelivered: a panic among them is reported when its
-            // `JoinError` drops.
-            match self.next_finished(Some(cx.waker())) {
-                Poll::Ready(_) => {}
-                Poll::Pending => return Poll::Pending,
+        poll_fn(|cx| {
+            loop {
+                if self.len == 0 {
+                    return Poll::Ready(());
+                }
+                // Results are dropped undelivered: a panic among them is reported when its
+                // `JoinError` drops.
+                match self.next_finished(Some(cx.waker())) {
+                    Poll::Ready(_) => {}
+                    Poll::Pending => return Poll::Pending,
+                }
             }
         })
         .await

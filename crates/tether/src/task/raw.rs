@@ -821,7 +821,7 @@ where
         // which is pinned in the cell (never moved) and only we touch it (rule 2).
         let (future, meta) =
             unsafe { (Pin::new_unchecked(&mut *(*stage).future), Self::meta(ptr)) };
-        match future.poll(meta, cx) {
+        match Body::poll(future, meta, cx) {
             Poll::Pending => false,
             Poll::Ready(output) => {
                 // SAFETY: as above; the future is dropped once, then the output takes its place.

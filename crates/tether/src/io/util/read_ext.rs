@@ -270,7 +270,7 @@ impl<R: AsyncRead + Unpin + ?Sized> Future for ReadToString<'_, R> {
                          left as it was. Use read_to_end to get the bytes",
                         e.utf8_error()
                     ),
-                )))
+                )));
             }
         }
         Poll::Ready(Ok(n))
