@@ -1,7 +1,8 @@
 //! Clients nobody here wrote, against `tether_hyper::serve`: `curl` (HTTP/1.1 and HTTP/2 prior
-//! knowledge, against the `axum` example binary) and `h2load` (many HTTP/2 streams at once).
-//! They need the tools, so they are ignored in the plain test run; `.ci/run`'s `http` stage
-//! installs them (Debian's curl and nghttp2-client) and runs these with `--ignored`.
+//! knowledge, against the `axum` example binary), `h2load` (many HTTP/2 streams at once) and
+//! `wrk` (HTTP/1.1 keep-alive connections for a second). They need the tools, so they are
+//! ignored in the plain test run; `.ci/run`'s `http` stage installs them (Debian's curl, wrk and
+//! nghttp2-client) and runs these with `--ignored`.
 
 mod support;
 
@@ -18,7 +19,8 @@ fn tool(name: &str) -> Command {
         .is_ok_and(|o| o.status.success());
     assert!(
         found,
-        "this test needs {name}: apt-get install -y curl nghttp2-client (or run .ci/run's http stage)"
+        "this test needs {name}: apt-get install -y curl wrk nghttp2-client (or run .ci/run's http \
+         stage)"
     );
     Command::new(name)
 }
@@ -90,6 +92,35 @@ fn h2load_gets_every_stream_answered() {
         text.contains(
             "requests: 20000 total, 20000 started, 20000 done, 20000 succeeded, 0 failed"
         ),
+        "{text}"
+    );
+    server.interrupt();
+    assert!(server.wait_exit(Duration::from_secs(20)).success());
+}
+
+#[test]
+#[ignore = "needs wrk: .ci/run http stage"]
+fn wrk_gets_every_request_answered() {
+    let (mut server, addr) = start_example();
+    let out = tool("wrk")
+        .args(["-t", "2", "-c", "50", "-d", "1s"])
+        .arg(format!("http://{addr}/"))
+        .output()
+        .expect("run wrk");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    // wrk prints "N requests in T, B read", and a line for each kind of failure it saw.
+    let requests: u64 = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in "))
+        .and_then(|(n, _)| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no request count in wrk's output:\n{text}"));
+    assert!(
+        requests >= 100,
+        "only {requests} requests in a second:\n{text}"
+    );
+    assert!(
+        !text.contains("Non-2xx or 3xx responses") && !text.contains("Socket errors"),
         "{text}"
     );
     server.interrupt();

@@ -247,6 +247,10 @@ async fn a_failed_buf_reader_seek_keeps_the_buffered_bytes() {
 const BOUND: Duration = Duration::from_secs(if cfg!(miri) { 300 } else { 10 });
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "safe code (repeat, sink and empty spending the budget); 20 to 28 s each under Miri"
+)]
 fn timeout_fires_around_a_copy_from_repeat_into_sink() {
     let res = bounded::within(BOUND, "timeout(50 ms, copy(repeat(0), sink()))", || {
         let rt = tether::runtime::Builder::new_current_thread()
@@ -259,6 +263,10 @@ fn timeout_fires_around_a_copy_from_repeat_into_sink() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "safe code (repeat, sink and empty spending the budget); 20 to 28 s each under Miri"
+)]
 fn timeout_fires_around_a_loop_of_reads_and_writes_on_repeat_sink_and_empty() {
     let res = bounded::within(
         BOUND,
