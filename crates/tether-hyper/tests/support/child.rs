@@ -10,7 +10,11 @@ pub use tether_test_support::child::{wait_bounded, Log, Running};
 /// up to date) and returns the binary next to the test's own directory. `--workspace` resolves
 /// features as `cargo test --workspace` does, so the example it built is the one found; with
 /// `-p tether-hyper` the features differ and the whole dependency tree was compiled again (36 s
-/// of CI's test stage).
+/// of CI's test stage). The variables Cargo sets for a test process are taken out of the
+/// build's environment: ring's build script asks to be rerun when `CARGO_MANIFEST_DIR`
+/// changes, so a build that saw the test's value and the next one from a shell, which sees
+/// none, each compiled ring, rustls and everything above them again (30 s per switch, twice
+/// or more per CI run).
 pub fn example_bin(name: &str) -> PathBuf {
     let test_exe = std::env::current_exe().expect("the test's path");
     // target/<profile>/deps/<test> -> target/<profile>
@@ -21,6 +25,11 @@ pub fn example_bin(name: &str) -> PathBuf {
     let target_dir = profile_dir.parent().expect("target dir");
     let release = profile_dir.file_name().is_some_and(|p| p == "release");
     let mut cmd = Command::new(env!("CARGO"));
+    for (var, _) in std::env::vars_os() {
+        if is_set_by_cargo_for_tests(&var.to_string_lossy()) {
+            cmd.env_remove(&var);
+        }
+    }
     cmd.args(["build", "--quiet", "--workspace", "--example", name])
         .arg("--target-dir")
         .arg(target_dir);
@@ -32,4 +41,21 @@ pub fn example_bin(name: &str) -> PathBuf {
     let bin = profile_dir.join("examples").join(name);
     assert!(bin.exists(), "no example binary at {}", bin.display());
     bin
+}
+
+/// Whether `var` is one of the variables Cargo sets when it runs a test (not one of its
+/// configuration's, such as `CARGO_INCREMENTAL` or `CARGO_PROFILE_*`, which the build must keep).
+fn is_set_by_cargo_for_tests(var: &str) -> bool {
+    var.starts_with("CARGO_PKG_")
+        || var.starts_with("CARGO_BIN_EXE_")
+        || matches!(
+            var,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
+                | "OUT_DIR"
+        )
 }
