@@ -6,15 +6,17 @@ use std::process::Command;
 pub use tether_test_support::child::{wait_bounded, Log, Running};
 
 /// The example `name` of this crate, built for this test run's profile: Cargo gives tests no
-/// path to examples, so this runs `cargo build --workspace --example NAME` (a no-op when it is
-/// up to date) and returns the binary next to the test's own directory. `--workspace` resolves
-/// features as `cargo test --workspace` does, so the example it built is the one found; with
-/// `-p tether-hyper` the features differ and the whole dependency tree was compiled again (36 s
-/// of CI's test stage). The variables Cargo sets for a test process are taken out of the
-/// build's environment: ring's build script asks to be rerun when `CARGO_MANIFEST_DIR`
-/// changes, so a build that saw the test's value and the next one from a shell, which sees
-/// none, each compiled ring, rustls and everything above them again (30 s per switch, twice
-/// or more per CI run).
+/// path to examples, so this runs `cargo build --workspace --example NAME --profile test` (a
+/// no-op when it is up to date) and returns the binary next to the test's own directory.
+/// - `--workspace` resolves features as `cargo test --workspace` does; with `-p tether-hyper`
+///   the features differ and the whole dependency tree was compiled again (36 s of CI's test
+///   stage).
+/// - `--profile test` is the profile `cargo test` built the example with; in the dev profile
+///   tether and every crate above it were compiled again under other names (33 s).
+/// - The variables Cargo sets for a test process are taken out of the build's environment:
+///   ring's build script asks to be rerun when `CARGO_MANIFEST_DIR` changes, so a build that
+///   saw the test's value and the next one from a shell, which sees none, each compiled ring,
+///   rustls and everything above them again (30 s per switch, twice or more per CI run).
 pub fn example_bin(name: &str) -> PathBuf {
     let test_exe = std::env::current_exe().expect("the test's path");
     // target/<profile>/deps/<test> -> target/<profile>
@@ -33,9 +35,7 @@ pub fn example_bin(name: &str) -> PathBuf {
     cmd.args(["build", "--quiet", "--workspace", "--example", name])
         .arg("--target-dir")
         .arg(target_dir);
-    if release {
-        cmd.arg("--release");
-    }
+    cmd.args(["--profile", if release { "release" } else { "test" }]);
     let status = cmd.status().expect("run cargo build --example");
     assert!(status.success(), "cargo build --example {name} failed");
     let bin = profile_dir.join("examples").join(name);
