@@ -30,16 +30,19 @@
 //!    `park_timeout` reads the wheel after the filing, by the same argument, and sees the
 //!    timer). The `loom` model at the end of this file checks this. (The accesses are `SeqCst`;
 //!    the argument needs only the lock's ordering and the atomic's coherence.)
-//! 4. **The fired epoch.** A shard's `fired_epoch` counts its wheel's advances (each may fire
-//!    timers) and its shutdown (which takes every waker); it is incremented under the wheel's
-//!    lock, before the wakers taken are woken, and starts at 1. A poll that finds its timer
-//!    pending, with the poller's waker stored in the entry, returns the epoch it read under
-//!    the lock ([`TimerPoll::Pending`]). While the epoch is still that value no timer has
-//!    fired since, so the timer is still pending with that waker, and a later poll with the
-//!    same waker may return `Pending` without the lock (`Sleep`'s fast path; a reset or a new
-//!    waker leaves it). A fired timer's task sees the new epoch: the increment happens before
-//!    the wake, and the wake before the task's next poll.
-//! 5. **A `Sleep` in six words.** A `Sleep` keeps its deadline as nanoseconds from tick 0
+//! 4. **Still pending without the lock.** A poll that finds its timer pending stores the
+//!    poller's waker in the entry and the `Sleep` remembers that waker's identity
+//!    ([`WakerId`]). Only the timer's owner changes the entry's waker (its polls, a reset, its
+//!    drop, each of which updates or forgets the identity), and only an advance that fires it
+//!    or the shutdown takes it. An advance stores its tick in the shard's `processed` (rule 5)
+//!    before the wakers it took are woken, and the shutdown sets `shutdown` before it takes
+//!    any. So while the timer's tick is after `processed` and `shutdown` is not set, the entry
+//!    still holds the waker's clone, and a later poll with the same waker may return `Pending`
+//!    without the lock (`Sleep`'s fast path; a reset or a new waker leaves it). A fired timer's
+//!    task sees the fired tick or the shutdown: both stores happen before the wake, and the
+//!    wake before the task's next poll. (A poll that reads them just before they change returns
+//!    `Pending`, and the wake that follows polls again.)
+//! 5. **A `Sleep` in five words.** A `Sleep` keeps its deadline as nanoseconds from tick 0
 //!    (`deadline_nanos`) and its timer as one [`TimerSlot`]: not filed yet, filed under a
 //!    wheel key, or elapsed. The advance that fires a timer frees its entry, and then stores
 //!    the wheel's tick in the shard's `processed` (under the lock, release ordering). A poll
@@ -89,8 +92,6 @@ const NEAR_TICKS: u64 = 2;
 struct Shard {
     /// Holding the lock means owning every timer entry of the shard.
     wheel: Mutex<Wheel>,
-    /// Rule 4: the wheel's advances so far, plus one.
-    fired_epoch: AtomicU64,
     /// Rule 5: the wheel's tick after its last advance (stored under the lock, with release
     /// ordering): every timer due at or before it has fired, or was filed after that advance
     /// with a deadline already passed.
@@ -123,7 +124,6 @@ impl TimeHandle {
             shards: (0..shards)
                 .map(|_| Shard {
                     wheel: Mutex::new(Wheel::new()),
-                    fired_epoch: AtomicU64::new(1),
                     processed: AtomicU64::new(0),
                 })
                 .collect(),
@@ -263,10 +263,9 @@ impl TimeHandle {
         for shard in self.shards.iter() {
             let mut wheel = lock(&shard.wheel);
             if wheel.next_expiration().is_some_and(|t| t <= now) {
-                // Rule 4: under the lock, before the wakers are woken (by the caller).
-                shard.fired_epoch.fetch_add(1, Ordering::Release);
                 wheel.advance(now, wakers);
-                // Rule 5: after the advance freed the entries it fired.
+                // Rules 4 and 5: after the advance freed the entries it fired, before their
+                // wakers are woken (by the caller).
                 shard.processed.store(wheel.elapsed(), Ordering::Release);
             }
         }
@@ -275,12 +274,11 @@ impl TimeHandle {
 
     /// Wakes every waiting timer and refuses new ones.
     pub(crate) fn shutdown(&self) {
+        // Rule 4: set before any waker goes, so that no poll takes a timer for still pending.
         self.shutdown.store(true, Ordering::Release);
         let mut wakers = Vec::new();
         for shard in self.shards.iter() {
             let mut wheel = lock(&shard.wheel);
-            // Rule 4: the wakers go, so no poll may take a timer for still pending.
-            shard.fired_epoch.fetch_add(1, Ordering::Release);
             wheel.take_all_wakers(&mut wakers);
         }
         wakers.into_iter().for_each(Waker::wake);
@@ -288,13 +286,13 @@ impl TimeHandle {
 
     /// Polls the timer of a `Sleep` due at `deadline` (`deadline_nanos`), filing it on first use
     /// in the wheel of shard `home()` (the polling thread's, asked only when filing; the last
-    /// shard if it is beyond them; rule 5). `registered` is the owner's memory of its last registration, updated for
-    /// [`still_pending`](Self::still_pending).
+    /// shard if it is beyond them; rule 5). `registered` is the identity of the waker the entry
+    /// holds (rule 4), updated for [`still_pending`](Self::still_pending).
     pub(crate) fn poll_timer(
         &self,
         home: impl FnOnce() -> usize,
         slot: &mut TimerSlot,
-        registered: &mut Registered,
+        registered: &mut WakerId,
         deadline: i64,
         cx: &mut Context<'_>,
     ) -> TimerPoll {
@@ -312,9 +310,8 @@ impl TimeHandle {
             let shard = &self.shards[index];
             let mut wheel = lock(&shard.wheel);
             let key = wheel.insert(when, Some(cx.waker().clone()));
-            // Rule 4: read under the lock, which every increment holds.
-            *registered = Registered::new(shard.fired_epoch.load(Ordering::Relaxed), cx.waker());
             drop(wheel);
+            *registered = WakerId::of(cx.waker());
             *slot = TimerSlot::filed(ShardKey {
                 shard: index as u8,
                 key,
@@ -332,32 +329,35 @@ impl TimeHandle {
             if pending {
                 debug_assert_eq!(wheel.state(key.key), TimerState::Pending);
                 wheel.set_waker(key.key, cx.waker());
-                *registered =
-                    Registered::new(shard.fired_epoch.load(Ordering::Relaxed), cx.waker());
+                *registered = WakerId::of(cx.waker());
             }
             !pending
         };
         if fired {
             *slot = TimerSlot::ELAPSED;
-            *registered = Registered::default();
+            *registered = WakerId::NONE;
             TimerPoll::Ready
         } else {
             TimerPoll::Pending
         }
     }
 
-    /// Whether the timer filed in `slot` that `registered` describes is still pending with
-    /// `waker` stored, known without the wheel's lock (rule 4): no advance of its shard since
-    /// the poll that stored it.
+    /// Whether the timer filed in `slot` at `deadline` (`deadline_nanos`) is still pending with
+    /// the waker `registered` names stored, and that waker is `waker`, known without the
+    /// wheel's lock (rule 4): its shard has not processed its tick, and the runtime has not
+    /// shut down.
     pub(crate) fn still_pending(
         &self,
         slot: TimerSlot,
-        registered: &Registered,
+        deadline: i64,
+        registered: WakerId,
         waker: &Waker,
     ) -> bool {
         slot.key().is_some_and(|key| {
-            let epoch = self.shard_of(key).fired_epoch.load(Ordering::Acquire);
-            registered.still(epoch, waker)
+            registered.is(waker)
+                && self.deadline_tick(deadline)
+                    > self.shard_of(key).processed.load(Ordering::Acquire)
+                && !self.is_shutdown()
         })
     }
 
@@ -440,30 +440,6 @@ impl TimeHandle {
         if let Some(waker) = waker {
             waker.wake();
         }
-    }
-}
-
-/// What a timer's owner (a `Sleep`) knows of its registration without the wheel's lock: the
-/// fired epoch (rule 4) at the poll that left a waker in the entry, and that waker's identity
-/// (`NONE`: no such poll yet, or the entry may have lost it). While the epoch is unchanged the
-/// entry still holds that waker's clone, as [`WakerId`] requires.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Registered {
-    epoch: u64,
-    waker: WakerId,
-}
-
-impl Registered {
-    fn new(epoch: u64, waker: &Waker) -> Registered {
-        Registered {
-            epoch,
-            waker: WakerId::of(waker),
-        }
-    }
-
-    /// Whether the timer is still pending with `waker` stored (rule 4).
-    fn still(&self, current_epoch: u64, waker: &Waker) -> bool {
-        self.epoch == current_epoch && self.waker.is(waker)
     }
 }
 
@@ -550,7 +526,7 @@ mod loom_tests {
             let filer = {
                 let (time, woken, decided) = (time.clone(), woken.clone(), decided.clone());
                 thread::spawn(move || {
-                    let (mut entry, mut registered) = (TimerSlot::UNFILED, Registered::default());
+                    let (mut entry, mut registered) = (TimerSlot::UNFILED, WakerId::NONE);
                     let mut cx = Context::from_waker(Waker::noop());
                     let TimerPoll::Filed(when) =
                         time.poll_timer(|| 1, &mut entry, &mut registered, due, &mut cx)
@@ -608,13 +584,13 @@ mod loom_tests {
             let waker = Waker::from(count.clone());
             let mut cx = Context::from_waker(&waker);
             let due = time.deadline_nanos(time.clock.now() + Duration::from_millis(5));
-            let (mut entry, mut registered) = (TimerSlot::UNFILED, Registered::default());
+            let (mut entry, mut registered) = (TimerSlot::UNFILED, WakerId::NONE);
             assert!(matches!(
                 time.poll_timer(|| 0, &mut entry, &mut registered, due, &mut cx),
                 TimerPoll::Filed(_)
             ));
             // Before anything fires, a poll takes the lock-free path (as `Sleep::poll` does).
-            assert!(time.still_pending(entry, &registered, &waker));
+            assert!(time.still_pending(entry, due, registered, &waker));
             let driver = {
                 let time = time.clone();
                 thread::spawn(move || {
@@ -626,7 +602,7 @@ mod loom_tests {
             };
             let seen = count.0.load(Ordering::SeqCst);
             // `Sleep::poll`: the lock-free path, else the wheel.
-            let ready = !time.still_pending(entry, &registered, &waker)
+            let ready = !time.still_pending(entry, due, registered, &waker)
                 && matches!(
                     time.poll_timer(|| 0, &mut entry, &mut registered, due, &mut cx),
                     TimerPoll::Ready
@@ -654,7 +630,7 @@ mod tests {
     /// The first poll of a timer due at `deadline` on a thread whose shard is `home`.
     fn poll_in(time: &TimeHandle, home: usize, deadline: i64) -> (TimerSlot, TimerPoll) {
         let mut cx = Context::from_waker(Waker::noop());
-        let (mut slot, mut registered) = (TimerSlot::UNFILED, Registered::default());
+        let (mut slot, mut registered) = (TimerSlot::UNFILED, WakerId::NONE);
         let polled = time.poll_timer(|| home, &mut slot, &mut registered, deadline, &mut cx);
         (slot, polled)
     }
@@ -680,7 +656,7 @@ mod tests {
             "the freed entry is reused"
         );
         let mut cx = Context::from_waker(Waker::noop());
-        let mut registered = Registered::default();
+        let mut registered = WakerId::NONE;
         let polled = time.poll_timer(|| 0, &mut fired, &mut registered, due, &mut cx);
         assert!(matches!(polled, TimerPoll::Ready));
         assert!(fired.is_elapsed());

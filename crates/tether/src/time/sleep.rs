@@ -11,7 +11,8 @@ use crate::io::poll_evented::check_driven_elsewhere;
 use crate::loom::sync::Arc;
 use crate::runtime::{context, RuntimeShared};
 use crate::task::coop;
-use crate::time::driver::{Registered, TimerPoll, TimerSlot};
+use crate::task::waker_id::WakerId;
+use crate::time::driver::{TimerPoll, TimerSlot};
 use crate::time::Instant;
 
 /// Waits until `duration` has elapsed on the runtime's clock.
@@ -74,8 +75,8 @@ pub struct Sleep {
     deadline: i64,
     /// Not filed yet, filed in the wheel, or elapsed (the driver's rule 5).
     slot: TimerSlot,
-    /// The last poll's registration, for the next poll's fast path (the driver's rule 4).
-    registered: Registered,
+    /// The waker the timer's entry holds, for the next poll's fast path (the driver's rule 4).
+    registered: WakerId,
 }
 
 impl Sleep {
@@ -92,7 +93,7 @@ impl Sleep {
             deadline,
             rt,
             slot: TimerSlot::UNFILED,
-            registered: Registered::default(),
+            registered: WakerId::NONE,
         }
     }
 
@@ -135,7 +136,7 @@ impl Sleep {
         let filed_at = this.deadline;
         this.deadline = this.rt.time.deadline_nanos(deadline.into_std());
         // The next poll stores its waker (a pending timer keeps the one it has meanwhile).
-        this.registered = Registered::default();
+        this.registered = WakerId::NONE;
         match this.slot.key() {
             // Moved to a deadline that has passed: out of the wheel, so that the next poll
             // sees the deadline and is ready at once (as an unfiled sleep's first poll is),
@@ -178,12 +179,12 @@ impl Future for Sleep {
         if this.slot.is_elapsed() {
             return Poll::Ready(());
         }
-        // No timer fired since the last poll stored this waker: still pending, no lock, and no
-        // budget spent (the driver's rule 4).
+        // The timer's tick is not processed yet and the last poll stored this waker: still
+        // pending, no lock, and no budget spent (the driver's rule 4).
         if this
             .rt
             .time
-            .still_pending(this.slot, &this.registered, cx.waker())
+            .still_pending(this.slot, this.deadline, this.registered, cx.waker())
         {
             return Poll::Pending;
         }
