@@ -6,13 +6,13 @@ use std::process::Command;
 pub use tether_test_support::child::{wait_bounded, Log, Running};
 
 /// The example `name` of this crate, built for this test run's profile: Cargo gives tests no
-/// path to examples, so this runs `cargo build --workspace --example NAME --profile test` (a
-/// no-op when it is up to date) and returns the binary next to the test's own directory.
-/// - `--workspace` resolves features as `cargo test --workspace` does; with `-p tether-hyper`
-///   the features differ and the whole dependency tree was compiled again (36 s of CI's test
-///   stage).
-/// - `--profile test` is the profile `cargo test` built the example with; in the dev profile
-///   tether and every crate above it were compiled again under other names (33 s).
+/// path to examples, so this runs `cargo test --workspace --no-run` (the README's test build,
+/// which builds every example as a plain binary too; a no-op of about a second when it is up
+/// to date, as it is when `cargo test --workspace` runs this test) and returns the binary next
+/// to the test's own directory.
+/// - Not `cargo build --example NAME`: that resolves another unit graph (the proc-macro crates
+///   and every crate above them, tether included, under other hashes), so it compiled them all
+///   again, 30 to 38 s of CI's test stage; with `-p tether-hyper` the features differed too.
 /// - The variables Cargo sets for a test process are taken out of the build's environment:
 ///   ring's build script asks to be rerun when `CARGO_MANIFEST_DIR` changes, so a build that
 ///   saw the test's value and the next one from a shell, which sees none, each compiled ring,
@@ -32,12 +32,17 @@ pub fn example_bin(name: &str) -> PathBuf {
             cmd.env_remove(&var);
         }
     }
-    cmd.args(["build", "--quiet", "--workspace", "--example", name])
+    cmd.args(["test", "--quiet", "--workspace", "--no-run"])
         .arg("--target-dir")
         .arg(target_dir);
-    cmd.args(["--profile", if release { "release" } else { "test" }]);
-    let status = cmd.status().expect("run cargo build --example");
-    assert!(status.success(), "cargo build --example {name} failed");
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().expect("run cargo test --no-run");
+    assert!(
+        status.success(),
+        "cargo test --workspace --no-run (to build the example {name}) failed"
+    );
     let bin = profile_dir.join("examples").join(name);
     assert!(bin.exists(), "no example binary at {}", bin.display());
     bin
