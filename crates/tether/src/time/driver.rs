@@ -322,7 +322,7 @@ impl TimeHandle {
         // Rule 5: the shard has processed the timer's tick, so the timer fired and the
         // advance freed its entry (or will, if it was filed after that advance): done, without
         // the lock or a look at the entry.
-        let fired = self.deadline_tick(deadline) <= shard.processed.load(Ordering::Acquire) || {
+        let fired = self.processed(shard, deadline) || {
             let mut wheel = lock(&shard.wheel);
             // Rule 5: fired between the check above and the lock, or still this timer's.
             let pending = self.still_filed(&wheel, deadline);
@@ -355,10 +355,15 @@ impl TimeHandle {
     ) -> bool {
         slot.key().is_some_and(|key| {
             registered.is(waker)
-                && self.deadline_tick(deadline)
-                    > self.shard_of(key).processed.load(Ordering::Acquire)
+                && !self.processed(self.shard_of(key), deadline)
                 && !self.is_shutdown()
         })
+    }
+
+    /// Rules 4 and 5: whether `shard` has processed the tick of a timer due at `deadline`
+    /// (`deadline_nanos`), without its lock: the timer fired (or will at the next advance).
+    fn processed(&self, shard: &Shard, deadline: i64) -> bool {
+        self.deadline_tick(deadline) <= shard.processed.load(Ordering::Acquire)
     }
 
     /// Rule 5: whether the timer filed at `deadline` (`deadline_nanos`) still owns the entry
