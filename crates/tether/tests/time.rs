@@ -179,11 +179,11 @@ fn timer_from_another_thread_shortens_the_reactor_sleep() {
     );
 }
 
-/// A `Sleep` is five words (the time driver's rule 5): it sits in every sleeping task's future.
+/// A `Sleep` is four words (the time driver's rule 5): it sits in every sleeping task's future.
 #[test]
 #[cfg(target_pointer_width = "64")]
-fn a_sleep_is_five_words() {
-    assert_eq!(std::mem::size_of::<tether::time::Sleep>(), 40);
+fn a_sleep_is_four_words() {
+    assert_eq!(std::mem::size_of::<tether::time::Sleep>(), 32);
 }
 
 /// A fired sleep gives its wheel entry back at the poll that sees it fired (the driver's rule

@@ -404,15 +404,6 @@ mod loom_tests {
     use crate::loom::sync::atomic::AtomicUsize;
     use loom::thread;
 
-    /// A waker that counts its wakes.
-    struct Count(AtomicUsize);
-
-    impl std::task::Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
     /// Rule 3's lock-free poll: a `cancelled()` future polled again with its registered waker
     /// while another thread cancels the token is never left pending unwoken: a poll that starts
     /// after the wake was seen is ready, and a poll that returns pending is followed by a wake.
@@ -420,8 +411,9 @@ mod loom_tests {
     fn loom_a_registered_waiter_polled_during_cancel_is_ready_or_woken() {
         loom::model(|| {
             let token = CancelToken::new();
-            let count = Arc::new(Count(AtomicUsize::new(0)));
-            let waker = Waker::from(count.clone());
+            // A task's waker: the lock-free poll knows only those (`WakerId`).
+            let count = crate::loom::sync::Arc::new(AtomicUsize::new(0));
+            let (task, waker, runnable) = crate::task::raw::loom_support::counted_task(&count);
             let mut cx = Context::from_waker(&waker);
             let mut fut = token.cancelled();
             assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
@@ -429,15 +421,16 @@ mod loom_tests {
                 let token = token.clone();
                 thread::spawn(move || token.cancel())
             };
-            let seen = count.0.load(Ordering::SeqCst);
+            let seen = count.load(Ordering::SeqCst);
             let ready = Pin::new(&mut fut).poll(&mut cx).is_ready();
             if seen > 0 {
                 assert!(ready, "polled after the wake, still pending");
             }
             canceller.join().unwrap();
             if !ready {
-                assert_eq!(count.0.load(Ordering::SeqCst), 1, "pending and never woken");
+                assert_eq!(count.load(Ordering::SeqCst), 1, "pending and never woken");
             }
+            drop((fut, waker, task, runnable.lock().unwrap().take()));
         });
     }
 }

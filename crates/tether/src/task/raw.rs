@@ -268,14 +268,25 @@ impl<M> Header<M> {
             Ok(old) | Err(old) => old,
         }
     }
+}
 
-    /// The waker vtable of tasks with metadata `M`.
-    const WAKER: RawWakerVTable = RawWakerVTable::new(
-        waker_clone::<M>,
-        waker_wake::<M>,
-        waker_wake_by_ref::<M>,
-        waker_drop::<M>,
-    );
+/// The waker vtable of every task, whatever its metadata and future: a `static`, so it has one
+/// address, by which [`is_task_waker`] tells a task's waker from any other (a `const` may be
+/// copied to as many addresses as there are uses). Its functions read only the header's state
+/// word and vtable, the first two fields of every `Header<M>` (`repr(C)`): they take a task's
+/// header as a `Header<()>`, a prefix of it.
+static TASK_WAKER: RawWakerVTable = RawWakerVTable::new(
+    waker_clone::<()>,
+    waker_wake::<()>,
+    waker_wake_by_ref::<()>,
+    waker_drop::<()>,
+);
+
+/// Whether `waker` is a task's waker (made here), which exactly identifies its task by its data
+/// pointer: two task wakers with the same data wake the same task while either is alive.
+#[inline]
+pub(crate) fn is_task_waker(waker: &Waker) -> bool {
+    ptr::eq(waker.vtable(), &TASK_WAKER)
 }
 
 /// Releases one reference to the task at `ptr`; frees the cell if it was the last (rule 1).
@@ -315,11 +326,14 @@ unsafe fn add_ref<M>(ptr: NonNull<Header<M>>) {
 /// A waker made of one reference to the task at `ptr`.
 #[inline]
 fn raw_waker<M>(ptr: NonNull<Header<M>>) -> RawWaker {
-    RawWaker::new(ptr.as_ptr() as *const (), &Header::<M>::WAKER)
+    RawWaker::new(ptr.as_ptr() as *const (), &TASK_WAKER)
 }
 
-// The waker vtable's functions. Safety (each): `data` is the header of a live task cell with
-// metadata `M`, for which the waker holds one reference (released by `wake` and `drop`).
+// The waker vtable's functions, instantiated with `M = ()` only (`TASK_WAKER`). Safety (each):
+// `data` is the header of a live task cell, for which the waker holds one reference (released
+// by `wake` and `drop`). Whatever the cell's metadata, `Header<M>` is `repr(C)` with the state
+// word and the vtable first, so `Header<()>` is a prefix of it at the same address, and these
+// functions touch nothing else (the vtable's functions know the rest of the cell).
 
 unsafe fn waker_clone<M>(data: *const ()) -> RawWaker {
     // SAFETY: a waker's data is a non-null pointer to a live cell; the waker being cloned holds
@@ -1555,6 +1569,43 @@ mod tests {
             .unwrap();
         assert_eq!(poll(&mut task, Waker::noop()), Poll::Ready(Some(2)));
     }
+}
+
+/// For the loom models of the protocols that remember a task's waker (`WakerId`), which know
+/// only tasks' wakers.
+#[cfg(all(test, tether_loom))]
+pub(crate) mod loom_support {
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use loom::sync::{Arc, Mutex};
+    use std::task::Waker;
+
+    use super::*;
+
+    /// A task that never completes, whose wake-ups are counted (its schedule function keeps
+    /// the runnable and counts each one), and one of its wakers, to poll a future with as its
+    /// task would.
+    pub(crate) fn counted_task(count: &Arc<AtomicUsize>) -> (Task<(), ()>, Waker, CountedSlot) {
+        let slot: CountedSlot = Arc::default();
+        let (count, kept) = (count.clone(), slot.clone());
+        // SAFETY: the future and the schedule function are `Send` and borrow nothing.
+        let (runnable, task) = unsafe {
+            spawn_unchecked(
+                (),
+                || Plain(std::future::pending::<()>()),
+                move |r, _| {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    *kept.lock().unwrap() = Some(r);
+                },
+            )
+        };
+        // Polled once, the task is idle: a wake-up schedules it (and counts).
+        runnable.run();
+        let waker = task.waker();
+        (task, waker, slot)
+    }
+
+    /// Where [`counted_task`] keeps the runnable a wake-up made.
+    pub(crate) type CountedSlot = Arc<Mutex<Option<Runnable<()>>>>;
 }
 
 #[cfg(all(test, tether_loom))]

@@ -1,45 +1,50 @@
-//! [`WakerId`]: which waker a registration holds, remembered without holding the waker.
+//! [`WakerId`]: which task's waker a registration holds, remembered without holding the waker.
 //!
 //! A future that registered its waker somewhere (a timer entry, a cancellation token's list)
 //! and is polled again with a waker that would wake the same task need not register it again.
 //! Finding that out normally means taking the lock that guards the registration to compare
-//! with `Waker::will_wake`. Remembering the registered waker's identity (its data and vtable
-//! pointers, what `will_wake` compares) lets the future compare without the lock.
+//! with `Waker::will_wake`. Remembering the registered waker's identity lets the future compare
+//! without the lock.
 //!
-//! A mismatch is never wrong, only slower: like `Waker::will_wake`, the comparison may find two
-//! wakers of the same task different (vtable addresses are not unique), never two different
-//! wakers the same while the registration holds one of them.
+//! The identity is one word: the task's cell, for a waker of a tether task (the runtime's own
+//! wakers, which every task's poll is given: `raw::is_task_waker` knows them by their vtable,
+//! a `static` at one address). Any other waker (a combinator's own, another executor's) has
+//! no identity ([`WakerId::NONE`]) and never matches: a future polled with one takes the lock
+//! each time, as it would without this. So a match is exact: two task wakers with the same
+//! cell wake the same task.
 //!
-//! The identity is compared, never dereferenced. It names a live waker only while the
-//! registration still holds the clone it was taken from: that clone keeps whatever the data
-//! pointer points at alive, so no other waker can have the same identity meanwhile. Each user
-//! states how it knows the registration still holds it.
+//! The identity is compared, never dereferenced. It names a live task only while the
+//! registration still holds the clone it was taken from: that clone keeps the cell alive, so
+//! no other task can have the same cell meanwhile. Each user states how it knows the
+//! registration still holds it.
 
-use std::task::{RawWakerVTable, Waker};
+use std::task::Waker;
 
-/// The identity of a registered waker; `NONE` for no registration.
+use crate::task::raw::is_task_waker;
+
+/// The identity of a registered task waker; `NONE` for no registration or another waker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct WakerId {
-    data: usize,
-    vtable: usize,
-}
+pub(crate) struct WakerId(usize);
 
 impl WakerId {
     /// No registration: matches no waker.
-    pub(crate) const NONE: WakerId = WakerId { data: 0, vtable: 0 };
+    pub(crate) const NONE: WakerId = WakerId(0);
 
-    /// The identity of `waker`.
+    /// The identity of `waker`: its task's cell, or `NONE` if it is not a task's waker.
+    #[inline]
     pub(crate) fn of(waker: &Waker) -> WakerId {
-        WakerId {
-            data: waker.data() as usize,
-            vtable: waker.vtable() as *const RawWakerVTable as usize,
+        if is_task_waker(waker) {
+            // A task waker's data is its cell, never null.
+            WakerId(waker.data() as usize)
+        } else {
+            WakerId::NONE
         }
     }
 
-    /// Whether `waker` is the registered waker (as `Waker::will_wake` decides).
+    /// Whether `waker` is a waker of the task whose waker was registered.
+    #[inline]
     pub(crate) fn is(self, waker: &Waker) -> bool {
-        // A vtable is never at address 0, so `NONE` matches nothing.
-        self == WakerId::of(waker)
+        self != WakerId::NONE && self == WakerId::of(waker)
     }
 }
 
@@ -49,27 +54,51 @@ impl Default for WakerId {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(tether_loom)))]
 mod tests {
     use super::*;
+    use std::future::poll_fn;
     use std::sync::Arc;
-    use std::task::Wake;
+    use std::task::{Poll, Wake};
 
     struct W;
     impl Wake for W {
         fn wake(self: Arc<Self>) {}
     }
 
-    /// A waker matches its own identity; another task's waker and `NONE` never match. (A
-    /// clone usually matches too, but need not: vtable addresses are not unique, which Miri
-    /// shows by giving each use its own. Like `will_wake`, a mismatch is only a slow path.)
+    /// The waker a task's poll is given.
+    async fn own_waker() -> Waker {
+        poll_fn(|cx| Poll::Ready(cx.waker().clone())).await
+    }
+
+    /// A task's waker and every clone of it have the task's identity (the vtable is one
+    /// `static`, even under Miri, which gives each use of a `const` its own address); another
+    /// task's waker does not match, and `NONE` matches nothing.
     #[test]
-    fn a_waker_has_one_identity_and_none_matches_nothing() {
+    fn a_tasks_wakers_share_one_identity() {
+        let rt = crate::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let a = crate::spawn(own_waker()).await.unwrap();
+            let b = crate::spawn(own_waker()).await.unwrap();
+            let id = WakerId::of(&a);
+            assert_ne!(id, WakerId::NONE);
+            assert!(id.is(&a));
+            assert!(id.is(&a.clone()));
+            assert!(!id.is(&b));
+            assert!(!WakerId::NONE.is(&a));
+        });
+    }
+
+    /// A waker that is not a task's has no identity: it never matches, not even itself, so a
+    /// future polled with it always takes the slow path.
+    #[test]
+    fn other_wakers_have_no_identity() {
         let a = Waker::from(Arc::new(W));
-        let b = Waker::from(Arc::new(W));
-        assert!(WakerId::of(&a).is(&a));
-        assert!(!WakerId::of(&a).is(&b));
-        assert!(!WakerId::NONE.is(&a));
+        assert_eq!(WakerId::of(&a), WakerId::NONE);
+        assert!(!WakerId::of(&a).is(&a));
         assert!(!WakerId::NONE.is(Waker::noop()));
+        assert_eq!(std::mem::size_of::<WakerId>(), std::mem::size_of::<usize>());
     }
 }

@@ -32,7 +32,8 @@
 //!    the argument needs only the lock's ordering and the atomic's coherence.)
 //! 4. **Still pending without the lock.** A poll that finds its timer pending stores the
 //!    poller's waker in the entry and the `Sleep` remembers that waker's identity
-//!    ([`WakerId`]). Only the timer's owner changes the entry's waker (its polls, a reset, its
+//!    ([`WakerId`]: one word, a task's; a waker that is not a task's has none, and each poll
+//!    with it takes the lock). Only the timer's owner changes the entry's waker (its polls, a reset, its
 //!    drop, each of which updates or forgets the identity), and only an advance that fires it
 //!    or the shutdown takes it. An advance stores its tick in the shard's `processed` (rule 5)
 //!    before the wakers it took are woken, and the shutdown sets `shutdown` before it takes
@@ -42,7 +43,7 @@
 //!    task sees the fired tick or the shutdown: both stores happen before the wake, and the
 //!    wake before the task's next poll. (A poll that reads them just before they change returns
 //!    `Pending`, and the wake that follows polls again.)
-//! 5. **A `Sleep` in five words.** A `Sleep` keeps its deadline as nanoseconds from tick 0
+//! 5. **A `Sleep` in four words.** A `Sleep` keeps its deadline as nanoseconds from tick 0
 //!    (`deadline_nanos`) and its timer as one [`TimerSlot`]: not filed yet, filed under a
 //!    wheel key, or elapsed. The advance that fires a timer frees its entry, and then stores
 //!    the wheel's tick in the shard's `processed` (under the lock, release ordering). A poll
@@ -569,15 +570,6 @@ mod loom_tests {
         });
     }
 
-    /// A waker that counts its wakes.
-    struct Count(crate::loom::sync::atomic::AtomicUsize);
-
-    impl std::task::Wake for Count {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
     /// Rule 4: a timer that fires while its owner polls it again is never taken for pending by
     /// the lock-free path once its wake-up has been seen: a poll that starts after the owner
     /// observed the wake returns `Ready`, and a poll that returns pending is followed by a wake.
@@ -585,8 +577,8 @@ mod loom_tests {
     fn loom_the_fast_path_never_misses_a_fired_timer() {
         loom::model(|| {
             let time = Arc::new(TimeHandle::new(true, 1));
-            let count = std::sync::Arc::new(Count(Default::default()));
-            let waker = Waker::from(count.clone());
+            let count = Arc::new(crate::loom::sync::atomic::AtomicUsize::new(0));
+            let (task, waker, runnable) = crate::task::raw::loom_support::counted_task(&count);
             let mut cx = Context::from_waker(&waker);
             let due = time.deadline_nanos(time.clock.now() + Duration::from_millis(5));
             let (mut entry, mut registered) = (TimerSlot::UNFILED, WakerId::NONE);
@@ -605,7 +597,7 @@ mod loom_tests {
                     wakers.into_iter().for_each(Waker::wake);
                 })
             };
-            let seen = count.0.load(Ordering::SeqCst);
+            let seen = count.load(Ordering::SeqCst);
             // `Sleep::poll`: the lock-free path, else the wheel.
             let ready = !time.still_pending(entry, due, registered, &waker)
                 && matches!(
@@ -617,8 +609,9 @@ mod loom_tests {
             }
             driver.join().unwrap();
             if !ready {
-                assert_eq!(count.0.load(Ordering::SeqCst), 1, "pending and never woken");
+                assert_eq!(count.load(Ordering::SeqCst), 1, "pending and never woken");
             }
+            drop((waker, task, runnable.lock().unwrap().take()));
         });
     }
 }
