@@ -123,7 +123,7 @@ pub(crate) struct RunQueue {
 /// The run queue's capacity at start, and what it shrinks back to (`RunQueue::pop`).
 const RUN_QUEUE_CAPACITY: usize = 256;
 
-/// Past this capacity an emptied run queue gives its buffer back (`RunQueue::pop`).
+/// Past this capacity a draining run queue gives its memory back (`RunQueue::pop`).
 const RUN_QUEUE_KEEP: usize = 4096;
 
 impl RunQueue {
@@ -132,16 +132,24 @@ impl RunQueue {
         self.runtime
     }
 
-    /// The next task, in the order they were woken. When the queue comes up empty after a
-    /// burst (a million spawns grow it to 8 MB), it shrinks back to its starting capacity, so
-    /// the burst does not pin 8 bytes a task for the runtime's life; a queue that swings
-    /// between empty and tens of thousands of tasks pays a few reallocations per swing.
+    /// The next task, in the order they were woken. A queue grown by a burst (a million
+    /// spawns grow it to 8 MB) gives its memory back as it drains: past `RUN_QUEUE_KEEP`, a
+    /// queue down to a quarter of its capacity halves it (the tasks that take the memory the
+    /// queue gives back, a sleeping task's timer entry, say, arrive as it drains), and an empty
+    /// one shrinks back to its starting capacity, so the burst pins nothing for the runtime's
+    /// life. Each halving copies at most a quarter of the capacity, after at least as many
+    /// pops, and a queue must double its length to grow again: O(1) a task, amortized.
     #[inline]
     fn pop(&self) -> Option<Task> {
         let mut q = self.queue.borrow_mut();
         let task = q.pop_front();
-        if task.is_none() && q.capacity() > RUN_QUEUE_KEEP {
-            q.shrink_to(RUN_QUEUE_CAPACITY);
+        if q.capacity() > RUN_QUEUE_KEEP && q.len() < q.capacity() / 4 {
+            let to = if q.is_empty() {
+                RUN_QUEUE_CAPACITY
+            } else {
+                q.capacity() / 2
+            };
+            q.shrink_to(to);
         }
         task
     }

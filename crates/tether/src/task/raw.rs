@@ -323,6 +323,19 @@ unsafe fn add_ref<M>(ptr: NonNull<Header<M>>) {
     }
 }
 
+/// The task waker whose data is `data`: the inverse of taking a task waker's data pointer
+/// while forgetting the waker.
+///
+/// # Safety
+///
+/// `data` is the data of a task waker (`is_task_waker`) that was forgotten, whose reference
+/// the new waker takes over; at most one waker is made from each such forgotten one.
+#[inline]
+pub(crate) unsafe fn task_waker_from_data(data: NonNull<()>) -> Waker {
+    // SAFETY: the data and the vtable are a task waker's, and its reference is the caller's.
+    unsafe { Waker::from_raw(RawWaker::new(data.as_ptr(), &TASK_WAKER)) }
+}
+
 /// A waker made of one reference to the task at `ptr`.
 #[inline]
 fn raw_waker<M>(ptr: NonNull<Header<M>>) -> RawWaker {

@@ -192,3 +192,40 @@ fn an_emptied_run_queue_gives_back_the_memory_of_a_burst() {
         );
     });
 }
+
+/// A run queue grown by a burst gives its memory back while it drains, not only once empty:
+/// with a quarter of the burst left it has halved its capacity, and more since (so a task that
+/// takes memory as the queue drains, a sleeping task's timer entry, finds the queue's given
+/// back); above a quarter it keeps it (no reallocation back and forth).
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "safe code (a VecDeque's capacity); a burst beyond RUN_QUEUE_KEEP took 3 minutes"
+)]
+fn a_draining_run_queue_gives_back_memory_before_it_is_empty() {
+    let rt = crate::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let n = 50_000;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::with_capacity(n)));
+        let tasks: Vec<_> = (0..n)
+            .map(|_| {
+                let seen = seen.clone();
+                crate::spawn(async move { seen.lock().unwrap().push(run_queue_capacity()) })
+            })
+            .collect();
+        let full = run_queue_capacity();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), n);
+        assert_eq!(seen[n / 2], full, "half the burst left: the memory is kept");
+        assert!(
+            seen[n * 7 / 8] <= full / 4,
+            "an eighth of the burst left, the queue still holds {} of {full} slots",
+            seen[n * 7 / 8]
+        );
+    });
+}
