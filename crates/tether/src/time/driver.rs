@@ -79,8 +79,10 @@ use crate::time::wheel::{TimerKey, TimerState, Wheel};
 /// Nanoseconds in a tick.
 const NANOS_PER_TICK: u64 = 1_000_000;
 
-/// Ticks beyond this are treated as "never" (about 285 years).
-const MAX_TICK: u64 = 1 << 53;
+/// Ticks beyond this are treated as "never" (about 34.7 years from the runtime's start, beyond
+/// tether's and tokio's "far future" of 30 years from now): the wheel's latest deadline. A
+/// deadline later than this is filed at it.
+const MAX_TICK: u64 = crate::time::wheel::MAX_WHEN;
 
 /// Rule 6: a first poll reads the clock only for a deadline at most this many ticks after the
 /// last processed tick.

@@ -32,13 +32,16 @@
 //! cache: whoever filed the timer learns that it fired from the wheel's tick
 //! ([`Wheel::elapsed`]: every timer due at or before it has fired), without
 //! touching the entry again. The wheel owns no clock: the caller converts
-//! `Instant`s to ticks.
+//! `Instant`s to ticks, and a deadline beyond `MAX_WHEN` (about 34 years of
+//! ticks) is due at `MAX_WHEN`.
 //!
 //! # Invariants
 //!
 //! 1. Every entry is exactly one of: `Free` (on the free list, no waker) or
 //!    `Pending` (filed: in the ready slot or one wheel slot). Firing frees it.
-//!    `len()` counts `Pending`.
+//!    `len()` counts `Pending`. An entry is two words: its waker, and its
+//!    generation above either its deadline (`Pending`, at most `MAX_WHEN`) or
+//!    `FREE` and the next free entry's index.
 //! 2. An entry's generation changes each time it is filed anew (`insert`
 //!    after a free, `reset`) or freed, never when a drain moves it (a
 //!    cascade). An item is *live* iff its generation is its entry's and the
@@ -46,8 +49,8 @@
 //!    the slot it is filed in. Other items are stale, skipped by drains.
 //! 3. The position of a `Pending` entry is a pure function of
 //!    `(elapsed, when)`: the ready slot if `when <= elapsed`, otherwise level
-//!    `level_for(elapsed, when)` and slot `slot_for(when, level)`. The entry
-//!    caches its level in `Entry::level` (the slot is recomputed from `when`).
+//!    `level_for(elapsed, when)` and slot `slot_for(when, level)` (`position`,
+//!    which finds an entry's slot again when it is taken out of it).
 //! 4. A slot's `live` counts its live items. Bit `s` of `occupied[L]` is set
 //!    iff `slots[L][s].live > 0`; a slot whose count drops to 0 drops its
 //!    items. A slot holding more than twice its live items plus 64 after a
@@ -81,8 +84,8 @@
 //! drained + items in them); an entry is touched at most once per
 //! `advance` call, and cascades at most 6 times over its life (plus once
 //! per `2^36` ticks crossed, for timers beyond the top level's range).
-//! `take_all_wakers` is O(slab capacity). Each entry is 24 bytes on 64-bit
-//! targets (its waker in one word: `SlimWaker`) and each item 8, plus ~12 KiB of fixed slot heads and bitmaps.
+//! `take_all_wakers` is O(slab capacity). Each entry is 16 bytes on 64-bit
+//! targets (its waker in one word, `SlimWaker`, and one word more) and each item 8, plus ~12 KiB of fixed slot heads and bitmaps.
 
 #![forbid(unsafe_code)]
 
@@ -103,10 +106,16 @@ const SLOT_MASK: u64 = SLOTS as u64 - 1;
 const MAX_RANGE: u64 = 1 << (SLOT_BITS * LEVELS);
 /// The end of the free list.
 const NIL: u32 = u32::MAX;
-/// `Entry::level` value of an entry filed in the ready slot.
-const READY: u8 = LEVELS as u8;
-/// `Entry::level` value of an entry filed nowhere.
-const DETACHED: u8 = LEVELS as u8 + 1;
+/// The latest deadline tick an entry holds (2^40 - 2^32 - 1, about 34.7 years of milliseconds):
+/// the entry's word keeps a deadline in its low 40 bits, below `FREE`.
+pub(crate) const MAX_WHEN: u64 = FREE - 1;
+/// The low 40 bits of a free entry's word, above the next free entry's index: no deadline is
+/// this large.
+const FREE: u64 = 0xFF << 32;
+/// An entry word's low 40 bits: the deadline, or `FREE` and the free list's link.
+const LOW_MASK: u64 = (1 << GENERATION_SHIFT) - 1;
+/// Where an entry word's generation starts.
+const GENERATION_SHIFT: u32 = 40;
 
 /// Identifies one timer in a [`Wheel`].
 ///
@@ -163,28 +172,49 @@ pub(crate) enum TimerState {
     Gone,
 }
 
-/// Internal state of a slab entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum EntryState {
-    /// Unused; on the free list.
-    Free,
-    /// Armed; filed in the ready slot or a wheel slot.
-    Pending,
-}
-
-/// One slab entry (24 bytes on 64-bit targets).
+/// One slab entry (16 bytes on 64-bit targets; invariant 1).
 struct Entry {
     /// Waker to hand out when the timer fires, in one word (a task's, almost always).
     waker: Option<SlimWaker>,
-    /// Deadline tick (`Pending`), or the next free entry's index, `NIL` for none
-    /// (`Free`).
-    when: u64,
-    /// Names the entry's current filing (invariant 2) and validates [`TimerKey`]s (7).
-    generation: u32,
-    /// Wheel level (`0..LEVELS`), `READY` or `DETACHED`.
-    level: u8,
-    /// Free / Pending.
-    state: EntryState,
+    /// The generation (the top 24 bits), which names the entry's current filing (invariant 2)
+    /// and validates [`TimerKey`]s (7); below it the deadline tick (`Pending`), or `FREE` with
+    /// the next free entry's index, `NIL` for none, in the low 32 bits (`Free`).
+    word: u64,
+}
+
+impl Entry {
+    /// The entry's generation (invariant 2).
+    fn generation(&self) -> u32 {
+        (self.word >> GENERATION_SHIFT) as u32
+    }
+
+    /// Whether the entry is on the free list.
+    fn is_free(&self) -> bool {
+        self.word & LOW_MASK >= FREE
+    }
+
+    /// The deadline tick of a pending entry.
+    fn when(&self) -> u64 {
+        debug_assert!(!self.is_free(), "the deadline of a free entry");
+        self.word & LOW_MASK
+    }
+
+    /// The next free entry's index, of a free entry.
+    fn next_free(&self) -> u32 {
+        debug_assert!(self.is_free(), "the free list's link of a pending entry");
+        self.word as u32
+    }
+
+    /// Makes the entry pending at `when` (at most `MAX_WHEN`) under `generation`.
+    fn set_pending(&mut self, generation: u32, when: u64) {
+        debug_assert!(when <= MAX_WHEN);
+        self.word = u64::from(generation) << GENERATION_SHIFT | when;
+    }
+
+    /// Makes the entry free under `generation`, linked to `next`.
+    fn set_free(&mut self, generation: u32, next: u32) {
+        self.word = u64::from(generation) << GENERATION_SHIFT | FREE | u64::from(next);
+    }
 }
 
 /// An entry's filing in a slot: its index in the low half, the generation it was filed with in
@@ -216,16 +246,15 @@ impl Slot {
     /// Invariant 4: drops the stale items once they outnumber the live ones plus a slack (after
     /// a filing or a cancellation), keeping the order of the live ones. Each pass drops at
     /// least the slack, so the passes cost O(1) per filing, amortized.
-    fn drop_stale_items(&mut self, entries: &[Entry]) {
+    /// `unfiled` is the entry `unfile` is taking out of this slot, whose item is stale from
+    /// now on although the entry is still pending under the same generation.
+    fn drop_stale_items(&mut self, entries: &[Entry], unfiled: Option<u32>) {
         if self.items.len() > 2 * self.live as usize + STALE_SLACK {
-            // Live, as `Wheel::live_index` says, and filed: `unfile` has just detached the
-            // entry whose item it is making stale.
+            // Live, as `Wheel::live_index` says, and filed.
             self.items.retain(|&item| {
                 let (index, generation) = (item as u32, (item >> 32) as u32);
                 let entry = &entries[index as usize];
-                entry.generation == generation
-                    && entry.state == EntryState::Pending
-                    && entry.level != DETACHED
+                entry.generation() == generation && !entry.is_free() && Some(index) != unfiled
             });
             debug_assert_eq!(self.items.len(), self.live as usize);
         }
@@ -309,7 +338,7 @@ impl Wheel {
     }
 
     /// Arms a new timer due at tick `when` (due immediately, i.e. at the
-    /// next `advance`, if `when <= elapsed`).
+    /// next `advance`, if `when <= elapsed`; at `MAX_WHEN` if it is later).
     ///
     /// # Panics
     ///
@@ -321,25 +350,24 @@ impl Wheel {
                     .ok()
                     .filter(|&i| i < MAX_INDEX);
                 let index = index.expect("timer wheel: too many timers");
-                self.entries.push(Entry {
+                let mut entry = Entry {
                     waker: None,
-                    when,
-                    generation: 0,
-                    level: DETACHED,
-                    state: EntryState::Free,
-                });
+                    word: 0,
+                };
+                entry.set_free(0, NIL);
+                self.entries.push(entry);
                 index
             }
             index => {
                 // The free list's link (invariant 1): an index below `MAX_INDEX`, or `NIL`.
-                self.free_head = self.entries[index as usize].when as u32;
+                self.free_head = self.entries[index as usize].next_free();
                 index
             }
         };
         let entry = &mut self.entries[index as usize];
-        let waker = waker.map(SlimWaker::new);
-        (entry.when, entry.waker, entry.state) = (when, waker, EntryState::Pending);
-        let generation = entry.generation;
+        let generation = entry.generation();
+        entry.set_pending(generation, when.min(MAX_WHEN));
+        entry.waker = waker.map(SlimWaker::new);
         self.pending += 1;
         self.file(index);
         TimerKey { index, generation }
@@ -357,7 +385,7 @@ impl Wheel {
         TimerState::Pending
     }
 
-    /// Moves a pending timer to `when`, keeping its waker. Returns the timer's
+    /// Moves a pending timer to `when` (at most `MAX_WHEN`, as in `insert`), keeping its waker. Returns the timer's
     /// new key (the old one is stale from now on), or `None` if the key is
     /// stale (a fired timer is filed anew with `insert`).
     pub(crate) fn reset(&mut self, key: TimerKey, when: u64) -> Option<TimerKey> {
@@ -365,9 +393,8 @@ impl Wheel {
         self.unfile(index);
         let entry = &mut self.entries[index as usize];
         // Invariant 2: a new filing, so the item left in the old slot is stale.
-        entry.generation = next_generation(entry.generation);
-        entry.when = when;
-        let generation = entry.generation;
+        let generation = next_generation(entry.generation());
+        entry.set_pending(generation, when.min(MAX_WHEN));
         self.file(index);
         Some(TimerKey { index, generation })
     }
@@ -393,12 +420,9 @@ impl Wheel {
 
     /// State of the timer identified by `key`.
     pub(crate) fn state(&self, key: TimerKey) -> TimerState {
-        let state = self
-            .index_of(key)
-            .map(|index| self.entries[index as usize].state);
-        match state {
-            Some(EntryState::Pending) => TimerState::Pending,
-            Some(EntryState::Free) | None => TimerState::Gone,
+        match self.index_of(key) {
+            Some(_) => TimerState::Pending,
+            None => TimerState::Gone,
         }
     }
 
@@ -407,14 +431,15 @@ impl Wheel {
     #[cfg(all(test, not(tether_loom)))]
     pub(crate) fn wrap_generation(&mut self, key: TimerKey) {
         let entry = &mut self.entries[key.index as usize];
-        assert_eq!(entry.state, EntryState::Free, "only a freed entry wraps");
-        entry.generation = key.generation;
+        assert!(entry.is_free(), "only a freed entry wraps");
+        let next = entry.next_free();
+        entry.set_free(key.generation, next);
     }
 
     /// Deadline of a `Pending` timer; `None` if the key is stale.
     #[cfg(test)]
     pub(crate) fn deadline(&self, key: TimerKey) -> Option<u64> {
-        self.index_of(key).map(|i| self.entries[i as usize].when)
+        self.index_of(key).map(|i| self.entries[i as usize].when())
     }
 
     /// Earliest tick at which `advance` could fire something, or None if no
@@ -465,11 +490,10 @@ impl Wheel {
                     let Some(index) = self.live_index(item) else {
                         continue;
                     };
-                    if self.entries[index as usize].when <= now {
+                    if self.entries[index as usize].when() <= now {
                         self.fire(index, wakers);
                     } else {
                         // A move, not a new filing: the generation stays (invariant 2).
-                        self.entries[index as usize].level = DETACHED;
                         deferred.push(index);
                     }
                 }
@@ -492,7 +516,7 @@ impl Wheel {
         wakers.extend(
             self.entries
                 .iter_mut()
-                .filter(|entry| entry.state == EntryState::Pending)
+                .filter(|entry| !entry.is_free())
                 .filter_map(|entry| entry.waker.take())
                 .map(SlimWaker::into_waker),
         );
@@ -501,7 +525,7 @@ impl Wheel {
     /// Index of the live entry named by `key`, or `None` if the key is stale.
     fn index_of(&self, key: TimerKey) -> Option<u32> {
         let entry = self.entries.get(key.index as usize)?;
-        let live = entry.generation == key.generation && entry.state != EntryState::Free;
+        let live = entry.generation() == key.generation && !entry.is_free();
         live.then_some(key.index)
     }
 
@@ -509,53 +533,60 @@ impl Wheel {
     fn live_index(&self, item: Item) -> Option<u32> {
         let (index, generation) = (item as u32, (item >> 32) as u32);
         let entry = &self.entries[index as usize];
-        (entry.generation == generation && entry.state == EntryState::Pending).then_some(index)
+        (entry.generation() == generation && !entry.is_free()).then_some(index)
     }
 
     /// Files a pending entry that is filed nowhere where invariant 3 says it belongs, under its
     /// current generation.
     fn file(&mut self, index: u32) {
-        let entry = &mut self.entries[index as usize];
-        let (when, item) = (entry.when, item(index, entry.generation));
-        let slot = if when <= self.elapsed {
-            entry.level = READY;
-            &mut self.ready
-        } else {
-            let level = level_for(self.elapsed, when);
-            let slot = slot_for(when, level);
-            entry.level = level as u8;
-            self.occupied[level] |= 1u64 << slot;
-            &mut self.slots[level][slot]
+        let entry = &self.entries[index as usize];
+        let item = item(index, entry.generation());
+        let slot = match self.position(entry.when()) {
+            None => &mut self.ready,
+            Some((level, slot)) => {
+                self.occupied[level] |= 1u64 << slot;
+                &mut self.slots[level][slot]
+            }
         };
         slot.items.push(item);
         slot.live += 1;
-        slot.drop_stale_items(&self.entries);
+        slot.drop_stale_items(&self.entries, None);
+    }
+
+    /// Where invariant 3 files a pending entry due at `when`: `None` for the ready slot, or its
+    /// level and slot. An entry stays there until a drain or `unfile` takes it out (the
+    /// invariant holds while `elapsed` moves: see 5), which is how `unfile` finds it again.
+    fn position(&self, when: u64) -> Option<(usize, usize)> {
+        (when > self.elapsed).then(|| {
+            let level = level_for(self.elapsed, when);
+            (level, slot_for(when, level))
+        })
     }
 
     /// Takes a pending entry out of its slot (its item goes stale), keeping the counts and the
     /// bitmap exact (invariant 4).
     fn unfile(&mut self, index: u32) {
-        let entry = &mut self.entries[index as usize];
-        let (level, when) = (entry.level, entry.when);
-        entry.level = DETACHED;
-        let slot = if level == READY {
-            &mut self.ready
-        } else {
-            debug_assert!((level as usize) < LEVELS, "unfiling a detached entry");
-            let (level, slot) = (level as usize, slot_for(when, level as usize));
-            let list = &mut self.slots[level][slot];
-            if list.live == 1 {
-                self.occupied[level] &= !(1u64 << slot);
+        let slot = match self.position(self.entries[index as usize].when()) {
+            None => &mut self.ready,
+            Some((level, slot)) => {
+                let list = &mut self.slots[level][slot];
+                if list.live == 1 {
+                    self.occupied[level] &= !(1u64 << slot);
+                }
+                list
             }
-            list
         };
+        debug_assert!(
+            slot.live > 0,
+            "unfiling an entry from a slot with no live item"
+        );
         slot.live -= 1;
         if slot.live == 0 {
             // Every item left is stale.
             let items = std::mem::take(&mut slot.items);
             slot.recycle(items);
         } else {
-            slot.drop_stale_items(&self.entries);
+            slot.drop_stale_items(&self.entries, Some(index));
         }
     }
 
@@ -563,7 +594,6 @@ impl Wheel {
     /// and frees it.
     fn fire(&mut self, index: u32, wakers: &mut Vec<Waker>) {
         let entry = &mut self.entries[index as usize];
-        entry.level = DETACHED;
         if let Some(waker) = entry.waker.take() {
             wakers.push(waker.into_waker());
         }
@@ -574,10 +604,10 @@ impl Wheel {
     /// stale (invariants 2, 7).
     fn free(&mut self, index: u32) {
         let entry = &mut self.entries[index as usize];
-        debug_assert_eq!((entry.state, entry.level), (EntryState::Pending, DETACHED));
-        (entry.state, entry.waker) = (EntryState::Free, None);
-        entry.generation = next_generation(entry.generation);
-        entry.when = u64::from(self.free_head);
+        debug_assert!(!entry.is_free(), "freeing a free entry");
+        entry.waker = None;
+        let generation = next_generation(entry.generation());
+        entry.set_free(generation, self.free_head);
         self.free_head = index;
         self.pending -= 1;
     }

@@ -59,16 +59,19 @@ impl Rng {
     }
 
     /// A deadline at a random scale relative to `elapsed`, sometimes
-    /// already due, sometimes beyond the top level's range.
+    /// already due, sometimes beyond the top level's range; never beyond the
+    /// latest an entry holds (`MAX_WHEN`), which a model of exact deadlines
+    /// needs (`a_deadline_beyond_max_when_is_due_at_it` checks the clamp).
     fn when(&mut self, elapsed: u64) -> u64 {
-        match self.below(9) {
+        let when = match self.below(9) {
             0 => elapsed.saturating_sub(self.below(1000)),
-            1 => elapsed.saturating_add(MAX_RANGE + self.below(1 << 40)),
+            1 => elapsed.saturating_add(MAX_RANGE + self.below(1 << 39)),
             n => {
                 let bits = [6, 12, 18, 24, 37, 8, 9][n as usize - 2];
                 elapsed.saturating_add(self.below(1 << bits))
             }
-        }
+        };
+        when.min(MAX_WHEN)
     }
 }
 
@@ -83,17 +86,17 @@ impl Rng {
 fn fires_exactly_at_many_scales() {
     let log = Log::default();
     let bounds = (0..7).flat_map(|l| [1u64 << (6 * l)].map(|b| [b - 1, b, b + 1]));
-    let huge = [
-        1 << 30 | 7,
-        1 << 40 | 3,
-        1 << 50,
-        u64::MAX / 2,
-        u64::MAX - 99,
-    ];
     let starts: &[u64] = &[0, 1, 63, 4_000, 262_100, 987_654_321];
     for &start in starts {
+        // Beyond the top level's range, up to the latest deadline an entry holds.
+        let huge = [
+            1 << 30 | 7,
+            1 << 39 | 3,
+            MAX_WHEN - 1 - start,
+            MAX_WHEN - start,
+        ];
         for distance in bounds.clone().flatten().chain(huge).filter(|&d| d > 0) {
-            let when = start.saturating_add(distance);
+            let when = start + distance;
             let mut wheel = Wheel::new();
             fire(&mut wheel, start);
             let key = wheel.insert(when, Some(id_waker(7, &log)));
@@ -110,9 +113,6 @@ fn fires_exactly_at_many_scales() {
                 "fired and freed"
             );
             assert_eq!(wheel.next_expiration(), None);
-            if distance > 1 << 42 {
-                continue; // stepping takes one step per 2^36 ticks
-            }
             let mut wheel = Wheel::new();
             fire(&mut wheel, start);
             let key = wheel.insert(when, noop());
@@ -402,7 +402,8 @@ fn randomized_model() {
                     let now = match rng.below(10) {
                         0 => elapsed.saturating_sub(rng.below(100)),
                         1..=3 => wheel.next_expiration().unwrap_or(elapsed),
-                        n => elapsed + rng.below(1 << [8, 8, 8, 20, 20, 38][n as usize - 4]),
+                        // Far jumps, but most of the run below `MAX_WHEN`.
+                        n => elapsed + rng.below(1 << [8, 8, 8, 20, 20, 32][n as usize - 4]),
                     };
                     wheel.advance(now, &mut wakers);
                     let now = now.max(elapsed);
@@ -451,13 +452,13 @@ fn advance_huge_distance_quickly() {
     for _ in 0..100_000 {
         wheel.insert(1 + rng.below(1_000_000_000), None);
     }
-    let far = [MAX_RANGE + 5, 1 << 45, 1 << 60, u64::MAX - 1, u64::MAX];
+    let far = [MAX_RANGE + 5, 1 << 38, 1 << 39, MAX_WHEN - 1, MAX_WHEN];
     let far = far.map(|when| wheel.insert(when, None));
     let stops = [
         (1_000_000_000, 5),
-        (1 << 50, 3),
-        (u64::MAX - 2, 2),
-        (u64::MAX - 1, 1),
+        (1 << 39, 2),
+        (MAX_WHEN - 2, 2),
+        (MAX_WHEN - 1, 1),
     ];
     for (now, left) in stops {
         fire(&mut wheel, now);
@@ -471,6 +472,31 @@ fn advance_huge_distance_quickly() {
     assert_eq!(wheel.state(late), Gone);
 }
 
+/// A deadline beyond the latest an entry holds (`MAX_WHEN`, about 34.7 years of ticks) is due
+/// at it, whether inserted or reset there, and fires there, not before; the entry still holds
+/// its generation and its place on the free list afterwards.
+#[test]
+fn a_deadline_beyond_max_when_is_due_at_it() {
+    let (log, mut wheel) = (Log::default(), Wheel::new());
+    let inserted = wheel.insert(u64::MAX, Some(id_waker(1, &log)));
+    let moved = wheel.insert(10, Some(id_waker(2, &log)));
+    let moved = wheel.reset(moved, MAX_WHEN + 1).unwrap();
+    assert_eq!(wheel.deadline(inserted), Some(MAX_WHEN));
+    assert_eq!(wheel.deadline(moved), Some(MAX_WHEN));
+    assert_eq!(fire(&mut wheel, MAX_WHEN - 1), 0);
+    let mut wakers = Vec::new();
+    wheel.advance(MAX_WHEN, &mut wakers);
+    assert_eq!(wake_ids(&mut wakers, &log), [1, 2]);
+    assert_eq!(states(&wheel, [inserted, moved]), [Gone, Gone]);
+    let reused = wheel.insert(MAX_WHEN + 5, None);
+    assert_eq!(
+        reused.pack() as u32,
+        moved.pack() as u32,
+        "the freed entry is reused"
+    );
+    assert_ne!(reused, moved, "under a new generation");
+}
+
 /// A million small entries: insert, cancel half, fire the rest, reuse
 /// slots. Prints the entry size.
 #[test]
@@ -479,7 +505,7 @@ fn million_timers() {
     let size = std::mem::size_of::<Entry>();
     println!("size_of::<Entry>() = {size} bytes");
     #[cfg(target_pointer_width = "64")]
-    assert_eq!(size, 24, "entry is {size} bytes");
+    assert_eq!(size, 16, "entry is {size} bytes");
     let (mut wheel, mut wakers) = (Wheel::new(), Vec::new());
     let when = |i: u64| 1 + (i * 7919) % 3_600_000;
     let keys: Vec<_> = (0..1_000_000)
