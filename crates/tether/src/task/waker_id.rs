@@ -192,7 +192,11 @@ mod tests {
         let other = Waker::from(counted.clone());
         let slim = SlimWaker::new(other.clone());
         assert_eq!(Arc::strong_count(&counted), 3);
-        assert!(slim.will_wake(&other));
+        // A clone of a waker that is not a task's may have its vtable at another address (Miri
+        // gives each use of a `const` its own), so `will_wake` may say no, as `Waker`'s does.
+        if !cfg!(miri) {
+            assert!(slim.will_wake(&other));
+        }
         assert!(!slim.will_wake(Waker::noop()));
         slim.into_waker().wake();
         assert_eq!(counted.0.load(std::sync::atomic::Ordering::SeqCst), 1);
