@@ -118,6 +118,8 @@ pub(crate) struct RunQueue {
     runtime: RuntimeId,
     /// Tasks ready to run, in the order they were woken.
     queue: RefCell<VecDeque<Task>>,
+    /// The queue's capacity at the last pop, and the pops since it last changed (`pop`).
+    since_resize: Cell<(usize, usize)>,
 }
 
 /// The run queue's capacity at start, and what it shrinks back to (`RunQueue::pop`).
@@ -134,22 +136,27 @@ impl RunQueue {
 
     /// The next task, in the order they were woken. A queue grown by a burst (a million
     /// spawns grow it to 8 MB) gives its memory back as it drains: past `RUN_QUEUE_KEEP`, a
-    /// queue down to a quarter of its capacity halves it (the tasks that take the memory the
-    /// queue gives back, a sleeping task's timer entry, say, arrive as it drains), and an empty
-    /// one shrinks back to its starting capacity, so the burst pins nothing for the runtime's
-    /// life. Each halving copies at most a quarter of the capacity, after at least as many
-    /// pops, and a queue must double its length to grow again: O(1) a task, amortized.
+    /// queue down to half its capacity halves it, once it has made a quarter of its capacity
+    /// in pops since its capacity last changed (the tasks that take the memory the queue gives
+    /// back, a sleeping task's timer entry, say, arrive as it drains), and an empty one shrinks
+    /// back to its starting capacity, so the burst pins nothing for the runtime's life. A
+    /// halving copies at most half the capacity after at least a quarter of it in pops: two
+    /// copies a pop at most, and a queue whose length hovers around half its capacity is not
+    /// halved and grown again at every turn.
     #[inline]
     fn pop(&self) -> Option<Task> {
         let mut q = self.queue.borrow_mut();
         let task = q.pop_front();
-        if q.capacity() > RUN_QUEUE_KEEP && q.len() < q.capacity() / 4 {
-            let to = if q.is_empty() {
-                RUN_QUEUE_CAPACITY
-            } else {
-                q.capacity() / 2
-            };
-            q.shrink_to(to);
+        let capacity = q.capacity();
+        if capacity > RUN_QUEUE_KEEP {
+            let (at, pops) = self.since_resize.get();
+            let pops = if at == capacity { pops + 1 } else { 1 };
+            self.since_resize.set((capacity, pops));
+            if q.is_empty() {
+                q.shrink_to(RUN_QUEUE_CAPACITY);
+            } else if q.len() < capacity / 2 && pops >= capacity / 4 {
+                q.shrink_to(capacity / 2);
+            }
         }
         task
     }
@@ -166,6 +173,7 @@ impl CurrentThreadShared {
             run_queue: RunQueue {
                 runtime,
                 queue: RefCell::new(VecDeque::with_capacity(RUN_QUEUE_CAPACITY)),
+                since_resize: Cell::new((0, 0)),
             },
             driver: RefCell::new(driver),
             tick: Cell::new(0),
