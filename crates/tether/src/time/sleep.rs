@@ -18,7 +18,10 @@ use crate::time::Instant;
 /// Waits until `duration` has elapsed on the runtime's clock.
 ///
 /// The timer has millisecond resolution and never fires early. Dropping the future cancels the
-/// timer.
+/// timer. A duration too long to add to the clock (`Duration::MAX`, say) sleeps until about 30
+/// years from now, as tokio's; the timers fire at the latest about 34.7 years after the runtime
+/// started, a deadline later than that is due then (tokio's limit is a sleep of about 2.2
+/// years).
 ///
 /// # Panics
 ///
