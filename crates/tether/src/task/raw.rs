@@ -257,6 +257,32 @@ impl<M> Header<M> {
         unsafe { ptr.as_ref() }
     }
 
+    /// The state word of the header `ptr` points at, borrowed alone: the waker's functions
+    /// take any task's header as a `Header<()>` (`TASK_WAKER`), and on a target where a `u64`
+    /// is 4-aligned a whole `Header<()>` (24 bytes there) reaches past the 20 bytes before a
+    /// 4-aligned metadata, so a reference to it would cover the metadata's first bytes.
+    ///
+    /// # Safety
+    ///
+    /// As for [`of`](Self::of).
+    #[inline(always)]
+    unsafe fn state_of<'a>(ptr: NonNull<Header<M>>) -> &'a AtomicU64 {
+        // SAFETY: a live header (the caller's contract); a reference to the field only.
+        unsafe { &(*ptr.as_ptr()).state }
+    }
+
+    /// The vtable of the header `ptr` points at, read without a reference to the header (as
+    /// [`state_of`](Self::state_of)).
+    ///
+    /// # Safety
+    ///
+    /// As for [`of`](Self::of).
+    #[inline(always)]
+    unsafe fn vtable_of(ptr: NonNull<Header<M>>) -> &'static Vtable {
+        // SAFETY: a live header (the caller's contract); the field is read, never written.
+        unsafe { (*ptr.as_ptr()).vtable }
+    }
+
     /// Changes the state word to `f` of it (a compare-and-swap loop, acquire-release); returns
     /// the state it replaced, which is what `f` was given last.
     #[inline]
@@ -274,7 +300,8 @@ impl<M> Header<M> {
 /// address, by which [`is_task_waker`] tells a task's waker from any other (a `const` may be
 /// copied to as many addresses as there are uses). Its functions read only the header's state
 /// word and vtable, the first two fields of every `Header<M>` (`repr(C)`): they take a task's
-/// header as a `Header<()>`, a prefix of it.
+/// header as a `Header<()>`, whose first fields are at the same offsets, and borrow those two
+/// fields alone (`Header::state_of`, `Header::vtable_of`), never the whole header.
 static TASK_WAKER: RawWakerVTable = RawWakerVTable::new(
     waker_clone::<()>,
     waker_wake::<()>,
@@ -297,11 +324,11 @@ pub(crate) fn is_task_waker(waker: &Waker) -> bool {
 #[inline]
 unsafe fn drop_ref<M>(ptr: NonNull<Header<M>>) {
     // SAFETY: the caller's reference keeps the cell alive until the decrement.
-    let header = unsafe { Header::of(ptr) };
-    let old = header.state.fetch_sub(REF_ONE, Ordering::AcqRel);
+    let old = unsafe { Header::state_of(ptr) }.fetch_sub(REF_ONE, Ordering::AcqRel);
     if old & REF_MASK == REF_ONE {
-        // SAFETY: that was the last reference: nobody else can reach the cell.
-        unsafe { (header.vtable.dealloc)(ptr.cast()) };
+        // SAFETY: that was the last reference: nobody else can reach the cell, which is alive
+        // until its `dealloc`.
+        unsafe { (Header::vtable_of(ptr).dealloc)(ptr.cast()) };
     }
 }
 
@@ -313,10 +340,10 @@ unsafe fn drop_ref<M>(ptr: NonNull<Header<M>>) {
 #[inline]
 unsafe fn add_ref<M>(ptr: NonNull<Header<M>>) {
     // SAFETY: the cell is alive (the caller's contract).
-    let header = unsafe { Header::of(ptr) };
+    let state = unsafe { Header::state_of(ptr) };
     // Relaxed: a new reference is made from an existing one, which already orders the cell's
     // contents for this thread (as `Arc::clone`).
-    let old = header.state.fetch_add(REF_ONE, Ordering::Relaxed);
+    let old = state.fetch_add(REF_ONE, Ordering::Relaxed);
     if old & REF_MASK > REF_LIMIT {
         // Leaked wakers by the tens of millions: the count would run into the poll count.
         std::process::abort();
@@ -345,8 +372,9 @@ fn raw_waker<M>(ptr: NonNull<Header<M>>) -> RawWaker {
 // The waker vtable's functions, instantiated with `M = ()` only (`TASK_WAKER`). Safety (each):
 // `data` is the header of a live task cell, for which the waker holds one reference (released
 // by `wake` and `drop`). Whatever the cell's metadata, `Header<M>` is `repr(C)` with the state
-// word and the vtable first, so `Header<()>` is a prefix of it at the same address, and these
-// functions touch nothing else (the vtable's functions know the rest of the cell).
+// word and the vtable first, so they are at the same offsets in a `Header<()>`, and these
+// functions touch nothing else, through references to those fields alone (the vtable's
+// functions know the rest of the cell).
 
 unsafe fn waker_clone<M>(data: *const ()) -> RawWaker {
     // SAFETY: a waker's data is a non-null pointer to a live cell; the waker being cloned holds
@@ -401,9 +429,10 @@ unsafe fn wake_by_ref<M>(ptr: NonNull<Header<M>>) {
 /// The caller holds a reference, which it gives up with `CONSUME`.
 #[inline]
 unsafe fn wake_inner<M, const CONSUME: bool>(ptr: NonNull<Header<M>>) {
-    // SAFETY: the caller's reference keeps the cell alive.
-    let header = unsafe { Header::of(ptr) };
-    let mut state = header.state.load(Ordering::Acquire);
+    // SAFETY: the caller's reference keeps the cell alive. The state word and the vtable
+    // alone: this runs with `M = ()` for every task (`TASK_WAKER`, `Header::state_of`).
+    let word = unsafe { Header::state_of(ptr) };
+    let mut state = word.load(Ordering::Acquire);
     loop {
         if state & (COMPLETE | CLOSED) != 0 {
             // Nothing to do: it never runs again.
@@ -430,10 +459,7 @@ unsafe fn wake_inner<M, const CONSUME: bool>(ptr: NonNull<Header<M>>) {
             // Idle: the new runnable takes a new reference.
             (state | SCHEDULED) + REF_ONE
         };
-        match header
-            .state
-            .compare_exchange_weak(state, new, Ordering::AcqRel, Ordering::Acquire)
-        {
+        match word.compare_exchange_weak(state, new, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) if state & SCHEDULED != 0 => return,
             Ok(_) if state & RUNNING != 0 => {
                 if CONSUME {
@@ -452,7 +478,7 @@ unsafe fn wake_inner<M, const CONSUME: bool>(ptr: NonNull<Header<M>>) {
                 };
                 // SAFETY: `SCHEDULED` was set by us, and the runnable's reference is ours
                 // (`CONSUME`) or was added by us.
-                return unsafe { (header.vtable.schedule)(ptr.cast(), info) };
+                return unsafe { (Header::vtable_of(ptr).schedule)(ptr.cast(), info) };
             }
             Err(actual) => state = actual,
         }

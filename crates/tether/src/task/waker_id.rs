@@ -58,7 +58,8 @@ impl Default for WakerId {
 
 /// A waker in one word (two for any `Waker`), for the timer wheel's entries: a task's waker
 /// as its task's cell, whose reference it keeps, and any other waker boxed (the low bit of the
-/// word tells them apart: a cell and a box are both aligned to 8 bytes). A timer is almost always
+/// word tells them apart: a cell is aligned to its state word, a box to a `Waker`'s pointers,
+/// so both to at least 2 bytes). A timer is almost always
 /// a task's, so the box is rare; a million pending timers save 8 MB.
 pub(crate) struct SlimWaker(NonNull<()>);
 
@@ -75,7 +76,7 @@ impl SlimWaker {
     pub(crate) fn new(waker: Waker) -> SlimWaker {
         if is_task_waker(&waker) {
             let waker = ManuallyDrop::new(waker);
-            // A task waker's data is its cell: never null, aligned to 8 bytes (the state word).
+            // A task waker's data is its cell: never null, aligned to its state word.
             let cell = NonNull::new(waker.data() as *mut ()).expect("a task waker's cell");
             debug_assert_eq!(cell.as_ptr() as usize & BOXED, 0);
             SlimWaker(cell)
