@@ -360,7 +360,7 @@ unsafe fn add_ref<M>(ptr: NonNull<Header<M>>) {
 #[inline]
 pub(crate) unsafe fn task_waker_from_data(data: NonNull<()>) -> Waker {
     // SAFETY: the data and the vtable are a task waker's, and its reference is the caller's.
-    unsafe { Waker::from_raw(RawWaker::new(data.as_ptr(), &TASK_WAKER)) }
+    unsafe { Waker::from_raw(raw_waker(data.cast::<Header<()>>())) }
 }
 
 /// A waker made of one reference to the task at `ptr`.
