@@ -915,7 +915,7 @@ mod tests {
             .worker_threads(2)
             .build()
             .unwrap();
-        let n = if cfg!(miri) { 20 } else { 2_000 };
+        let n = if cfg!(miri) { 6 } else { 2_000 };
         let from_threads: Vec<_> = (0..2)
             .map(|_| {
                 let handle = rt.handle().clone();
