@@ -52,7 +52,9 @@
 //!    `level_for(elapsed, when)` and slot `slot_for(when, level)` (`position`,
 //!    which finds an entry's slot again when it is taken out of it).
 //! 4. A slot's `live` counts its live items. Bit `s` of `occupied[L]` is set
-//!    iff `slots[L][s].live > 0`; a slot whose count drops to 0 drops its
+//!    iff `slots[L][s].live > 0` (a level's 64 slots exist once a timer was
+//!    filed in it, the levels below it too: `occupied[L]` of a level that
+//!    does not is 0, and only `file` adds them); a slot whose count drops to 0 drops its
 //!    items. A slot holding more than twice its live items plus 64 after a
 //!    filing or a cancellation drops its stale ones, so its items stay within
 //!    twice its pending timers plus 64 (a timer reset over and over, or a
@@ -237,6 +239,12 @@ struct Slot {
 }
 
 impl Slot {
+    /// An empty slot, as a constant: a level's slots are made by repeating it.
+    const EMPTY: Slot = Slot {
+        items: Vec::new(),
+        live: 0,
+    };
+
     /// Takes the slot's items to drain them, leaving it empty.
     fn take(&mut self) -> Vec<Item> {
         self.live = 0;
@@ -300,9 +308,10 @@ pub(crate) struct Wheel {
     pending: usize,
     /// Per-level bitmap of slots with live items.
     occupied: [u64; LEVELS],
-    /// Per-level (`LEVELS` of them), per-slot items; on the heap, as the wheel is moved around
-    /// (12 KiB).
-    slots: Box<[[Slot; SLOTS]]>,
+    /// Per-level, per-slot items (2 KiB a level), for the levels timers were filed in so far:
+    /// up to the highest such level, on the heap (invariant 4). A runtime that files no timer
+    /// has none, a runtime whose timers are minutes away at most three.
+    slots: Vec<[Slot; SLOTS]>,
     /// Items of entries with `when <= elapsed`, fired at the next advance.
     ready: Slot,
     /// `advance`'s list of drained entries to file again, kept to reuse its buffer.
@@ -318,9 +327,7 @@ impl Wheel {
             elapsed: 0,
             pending: 0,
             occupied: [0; LEVELS],
-            slots: (0..LEVELS)
-                .map(|_| std::array::from_fn(|_| Slot::default()))
-                .collect(),
+            slots: Vec::new(),
             ready: Slot::default(),
             deferred: Vec::new(),
         }
@@ -544,6 +551,9 @@ impl Wheel {
         let slot = match self.position(entry.when()) {
             None => &mut self.ready,
             Some((level, slot)) => {
+                if level >= self.slots.len() {
+                    self.add_levels(level);
+                }
                 self.occupied[level] |= 1u64 << slot;
                 &mut self.slots[level][slot]
             }
@@ -551,6 +561,15 @@ impl Wheel {
         slot.items.push(item);
         slot.live += 1;
         slot.drop_stale_items(&self.entries, None);
+    }
+
+    /// Gives the wheel the slots of every level up to `level` (invariant 4). Levels come as
+    /// they are first needed: most runtimes' timers use the lowest two or three, and a wheel
+    /// that never files a timer holds none (under Miri, creating and dropping the 384 empty
+    /// slots of a wheel made with all six took 0.6 s, for every runtime a test built).
+    #[cold]
+    fn add_levels(&mut self, level: usize) {
+        self.slots.resize_with(level + 1, || [Slot::EMPTY; SLOTS]);
     }
 
     /// Where invariant 3 files a pending entry due at `when`: `None` for the ready slot, or its

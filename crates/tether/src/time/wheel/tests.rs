@@ -528,3 +528,27 @@ fn million_timers() {
     }
     assert_eq!(wheel.entries.len(), capacity, "freed slots are reused");
 }
+
+/// Invariant 4: a wheel holds the slots of the levels timers were filed in and of the levels
+/// below them, no more; a level's slots stay once added, and a timer due now needs none.
+#[test]
+fn levels_are_added_as_timers_need_them() {
+    let mut wheel = Wheel::new();
+    assert_eq!(wheel.slots.len(), 0, "a wheel with no timer has no slots");
+    wheel.insert(0, noop());
+    assert_eq!(
+        wheel.slots.len(),
+        0,
+        "a timer due now goes to the ready slot"
+    );
+    let hour = 3_600_000;
+    let level = level_for(0, hour);
+    assert!(level >= 2);
+    let key = wheel.insert(hour, noop());
+    assert_eq!(wheel.slots.len(), level + 1);
+    wheel.insert(10, noop());
+    assert_eq!(wheel.slots.len(), level + 1);
+    assert_eq!(wheel.remove(key), Pending);
+    assert_eq!(fire(&mut wheel, 10), 2);
+    assert_eq!(wheel.slots.len(), level + 1, "levels stay once added");
+}
