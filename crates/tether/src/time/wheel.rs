@@ -87,7 +87,9 @@
 //! `advance` call, and cascades at most 6 times over its life (plus once
 //! per `2^36` ticks crossed, for timers beyond the top level's range).
 //! `take_all_wakers` is O(slab capacity). Each entry is 16 bytes on 64-bit
-//! targets (its waker in one word, `SlimWaker`, and one word more) and each item 8, plus ~12 KiB of fixed slot heads and bitmaps.
+//! targets (its waker in one word, `SlimWaker`, and one word more) and each item 8, plus
+//! 2 KiB of slot heads for each level in use (levels are added as timers first need them,
+//! invariant 4: 12 KiB with all six) and the bitmaps.
 
 #![forbid(unsafe_code)]
 
