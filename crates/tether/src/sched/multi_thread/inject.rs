@@ -106,19 +106,15 @@ impl<T> Ring<T> {
     /// An empty ring whose first position is `start` (tests start near `usize::MAX`, to cross
     /// the positions' wrap-around).
     fn starting_at(start: usize) -> Ring<T> {
-        let mut slots: Vec<Slot<T>> = (0..RING)
-            .map(|_| Slot {
-                seq: AtomicUsize::new(0),
+        // Slot `i` starts with the one position of `start..start + RING` (wrapping) that maps
+        // to it: `start + (i - start) mod RING` (the modulus is exact across the wrap, as
+        // `RING` divides 2^64).
+        let slots: Vec<Slot<T>> = (0..RING)
+            .map(|i| Slot {
+                seq: AtomicUsize::new(start.wrapping_add(i.wrapping_sub(start) % RING)),
                 task: UnsafeCell::new(MaybeUninit::uninit()),
             })
             .collect();
-        for k in 0..RING {
-            let pos = start.wrapping_add(k);
-            slots[pos % RING] = Slot {
-                seq: AtomicUsize::new(pos),
-                task: UnsafeCell::new(MaybeUninit::uninit()),
-            };
-        }
         Ring {
             slots: slots.into_boxed_slice(),
             head: Padded(AtomicUsize::new(start)),
