@@ -232,7 +232,6 @@ fn item(index: u32, generation: u32) -> Item {
 
 /// A slot (or the ready slot): the items filed in it, in filing order, and how many of them
 /// are live (invariants 2, 4).
-#[derive(Default)]
 struct Slot {
     /// Live items and stale ones.
     items: Vec<Item>,
@@ -241,7 +240,7 @@ struct Slot {
 }
 
 impl Slot {
-    /// An empty slot, as a constant: a level's slots are made by repeating it.
+    /// An empty slot, as a constant (a level's slots are made by repeating it).
     const EMPTY: Slot = Slot {
         items: Vec::new(),
         live: 0,
@@ -330,7 +329,7 @@ impl Wheel {
             pending: 0,
             occupied: [0; LEVELS],
             slots: Vec::new(),
-            ready: Slot::default(),
+            ready: Slot::EMPTY,
             deferred: Vec::new(),
         }
     }
