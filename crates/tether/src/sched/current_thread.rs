@@ -51,7 +51,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::{pin, Pin};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::thread::{self, Thread};
 use std::time::Duration;
 
@@ -69,6 +69,7 @@ use crate::sched::{drop_task, ThreadWaker};
 use crate::task::coop;
 use crate::task::local::{self, LocalTaskOwner};
 use crate::task::meta::TaskMeta;
+use crate::task::waker_id::{OwnWake, OwnWaker};
 
 /// How often (in scheduler ticks) the remote queue is served before the run queue.
 const REMOTE_INTERVAL: u32 = 31;
@@ -292,12 +293,8 @@ struct MainWaker {
     rt: Arc<Unparker>,
 }
 
-impl Wake for MainWaker {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+impl OwnWake for MainWaker {
+    fn wake_by_ref(&self) {
         // A swap, as every write of the flags the driver re-checks before parking (rule 3).
         self.woken.swap(true, Ordering::SeqCst);
         self.rt.unpark();
@@ -344,7 +341,7 @@ pub(crate) fn block_on<F: Future>(
             continue;
         }
         let waker = thread_waker
-            .get_or_insert_with(|| std::sync::Arc::new(ThreadWaker(thread::current())).into());
+            .get_or_insert_with(ThreadWaker::current);
         let mut cx = Context::from_waker(waker);
         if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
             rt.sched.current_thread().stop_waiting_for_core();
@@ -369,11 +366,11 @@ impl Core {
         let slot = rt.diag.slot(0);
         let _slot = crate::task::current::set_slot(slot);
         let _driving = slot.map(|s| DrivingGuard::new(&rt.diag, s, location));
-        let main = std::sync::Arc::new(MainWaker {
+        let main = OwnWaker::new(MainWaker {
             woken: AtomicBool::new(true),
             rt: rt.io.unparker.clone(),
         });
-        let waker = Waker::from(main.clone());
+        let waker = OwnWaker::waker(&main);
         let mut cx = Context::from_waker(&waker);
         let interval = rt.sched.current_thread().event_interval;
         // Polls (of tasks and of the `block_on` future) since the reactor last turned (rule 4).

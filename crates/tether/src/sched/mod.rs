@@ -10,7 +10,6 @@ pub(crate) mod current_thread;
 pub(crate) mod inbox;
 pub(crate) mod multi_thread;
 
-use std::task::Wake;
 use std::thread::Thread;
 
 use crate::task::raw::{Runnable, ScheduleInfo};
@@ -141,12 +140,16 @@ pub(crate) fn drop_task(task: Runnable<TaskMeta>) {
 /// Wakes a thread parked in `block_on` (waiting for its future, or for a current-thread core).
 pub(crate) struct ThreadWaker(pub(crate) Thread);
 
-impl Wake for ThreadWaker {
-    fn wake(self: std::sync::Arc<Self>) {
+impl crate::task::waker_id::OwnWake for ThreadWaker {
+    fn wake_by_ref(&self) {
         self.0.unpark();
     }
+}
 
-    fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        self.0.unpark();
+impl ThreadWaker {
+    /// A waker of the current thread (an own waker: a task's awaiter slot keeps it in a word).
+    pub(crate) fn current() -> std::task::Waker {
+        let waker = crate::task::waker_id::OwnWaker::new(ThreadWaker(std::thread::current()));
+        crate::task::waker_id::OwnWaker::waker(&waker)
     }
 }

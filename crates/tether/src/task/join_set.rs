@@ -40,14 +40,15 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::panic::Location;
-// std's `Arc`: `Waker::from` needs it. The protocol rests on the lock, which is the shim's.
+// std's `Arc`: an own waker's. The protocol rests on the lock, which is the shim's.
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 
 use crate::loom::lock;
 use crate::loom::sync::Mutex;
 use crate::runtime::Handle;
 use crate::scope::CancelToken;
+use crate::task::waker_id::{OwnWake, OwnWaker};
 use crate::task::{AbortHandle, Id, JoinError, JoinHandle};
 
 /// What the task dump shows about a join set: see [`JoinSetInfo`](crate::diag::JoinSetInfo).
@@ -210,12 +211,8 @@ struct EntryWaker {
     key: u32,
 }
 
-impl Wake for EntryWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
+impl OwnWake for EntryWaker {
+    fn wake_by_ref(&self) {
         let waker = {
             let mut ready = lock(&self.ready.inner);
             ready.keys.push_back(self.key);
@@ -279,7 +276,7 @@ impl<T> JoinSet<T> {
             None => {
                 let key = u32::try_from(self.slots.len())
                     .expect("tether: a JoinSet cannot hold more than 4 billion tasks");
-                let waker = Waker::from(Arc::new(EntryWaker {
+                let waker = OwnWaker::waker(&OwnWaker::new(EntryWaker {
                     ready: self.ready.clone(),
                     key,
                 }));

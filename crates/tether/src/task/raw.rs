@@ -81,6 +81,11 @@
 //!    flags and the count alone. Diagnostics read it ([`snapshot_of_meta`]); it keeps 4 bytes
 //!    out of the metadata. The reference count keeps 25 bits: more than 2^24 references abort
 //!    the process (as a count about to wrap does in `Arc`).
+//! 8. **The queue link.** A [`RunnableList`] links the runnables it holds through their
+//!    cells' `queue_next`, so that a queue of any length allocates nothing. A task has at most
+//!    one runnable (rule 2), which is in at most one list, so its link is read and written only
+//!    by whoever holds that list (exclusively: `&mut`), while the list owns the runnable's
+//!    reference.
 //!
 //! The loom models below check the state word's protocol; the slot and the stage are
 //! `std::cell::UnsafeCell`s, which loom does not see: Miri's race detector checks those accesses
@@ -96,6 +101,7 @@ use std::ptr::{self, NonNull};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::loom::sync::atomic::{AtomicU64, Ordering};
+use crate::task::waker_id::SlimWaker;
 
 /// The task has a runnable, in a queue or about to be (rule 2).
 const SCHEDULED: u64 = 1 << 0;
@@ -153,8 +159,11 @@ struct Vtable {
 pub(crate) struct Header<M> {
     state: AtomicU64,
     vtable: &'static Vtable,
-    /// The `Task` handle's waker (rule 4).
-    awaiter: UnsafeCell<Option<Waker>>,
+    /// The `Task` handle's waker (rule 4), in one word (`SlimWaker`: a task's waker and
+    /// tether's own, `block_on`'s and a `JoinSet`'s, without an allocation).
+    awaiter: UnsafeCell<Option<SlimWaker>>,
+    /// The next runnable in the [`RunnableList`] that holds this task's runnable (rule 8).
+    queue_next: UnsafeCell<Option<NonNull<Header<M>>>>,
     meta: M,
 }
 
@@ -594,6 +603,69 @@ impl<M> Runnable<M> {
     }
 }
 
+/// Runnables in first-in, first-out order, linked through their cells (rule 8): pushing and
+/// popping allocate nothing, whatever the length. Dropping the list drops the runnables it
+/// still holds (which cancels their tasks, as dropping a runnable does).
+pub(crate) struct RunnableList<M> {
+    head: Option<NonNull<Header<M>>>,
+    tail: Option<NonNull<Header<M>>>,
+}
+
+// SAFETY: the list owns the runnables it holds; sending it sends them (`Runnable: Send`).
+unsafe impl<M: Send + Sync> Send for RunnableList<M> {}
+
+impl<M> RunnableList<M> {
+    /// An empty list.
+    pub(crate) const fn new() -> RunnableList<M> {
+        RunnableList {
+            head: None,
+            tail: None,
+        }
+    }
+
+    /// Adds `task` at the back; the list keeps its reference.
+    #[inline]
+    pub(crate) fn push_back(&mut self, task: Runnable<M>) {
+        let ptr = ManuallyDrop::new(task).ptr;
+        // SAFETY: the runnable's reference, now the list's, keeps the cell alive; its link is
+        // only the list's to touch (rule 8), and `&mut self` makes that exclusive.
+        unsafe { *Header::of(ptr).queue_next.get() = None };
+        match self.tail {
+            // SAFETY: the tail is a runnable this list holds (rule 8), as above.
+            Some(tail) => unsafe { *Header::of(tail).queue_next.get() = Some(ptr) },
+            None => self.head = Some(ptr),
+        }
+        self.tail = Some(ptr);
+    }
+
+    /// Takes the runnable at the front.
+    #[inline]
+    pub(crate) fn pop_front(&mut self) -> Option<Runnable<M>> {
+        let ptr = self.head?;
+        // SAFETY: the head is a runnable this list holds (rule 8): alive, its link the list's.
+        self.head = unsafe { (*Header::of(ptr).queue_next.get()).take() };
+        if self.head.is_none() {
+            self.tail = None;
+        }
+        // The list's reference goes to the runnable.
+        Some(Runnable { ptr })
+    }
+}
+
+impl<M> Default for RunnableList<M> {
+    fn default() -> RunnableList<M> {
+        RunnableList::new()
+    }
+}
+
+impl<M> Drop for RunnableList<M> {
+    fn drop(&mut self) {
+        while let Some(task) = self.pop_front() {
+            drop(task);
+        }
+    }
+}
+
 impl<M> Drop for Runnable<M> {
     /// Rule 3: a runnable dropped without running drops the future and closes the task.
     fn drop(&mut self) {
@@ -621,7 +693,7 @@ impl<M> Drop for Runnable<M> {
 ///
 /// Only called by the side whose transition to `COMPLETE` or `CLOSED` saw `AWAITER` set (rule
 /// 4), so the handle does not write the slot any more.
-fn notify_awaiter<M>(header: &Header<M>) -> Option<Waker> {
+fn notify_awaiter<M>(header: &Header<M>) -> Option<SlimWaker> {
     // SAFETY: rule 4: the handle does not write the slot while `AWAITER` is set.
     if let Some(waker) = unsafe { &*header.awaiter.get() } {
         waker.wake_by_ref();
@@ -735,7 +807,8 @@ impl<T, M> Future for Task<T, M> {
                 // SAFETY: as just said; the completing side reads it only after seeing
                 // `AWAITER`, which we set below, after this write (release).
                 // The old waker is dropped (user code) once the slot holds the new one.
-                let old = unsafe { (*header.awaiter.get()).replace(cx.waker().clone()) };
+                let new = SlimWaker::new(cx.waker().clone());
+                let old = unsafe { (*header.awaiter.get()).replace(new) };
                 drop(old);
                 match header.state.compare_exchange(
                     state,
@@ -972,6 +1045,7 @@ where
             state: AtomicU64::new(SCHEDULED | (3 * REF_ONE)),
             vtable: &Cell::<M, F, S>::VTABLE,
             awaiter: UnsafeCell::new(None),
+            queue_next: UnsafeCell::new(None),
             meta,
         });
         ptr::addr_of_mut!((*cell).schedule).write(schedule);
@@ -1523,6 +1597,62 @@ mod tests {
             assert_eq!(freed.load(Ordering::SeqCst), 1, "the cell is freed");
             assert_eq!(Arc::strong_count(&count), 2, "the slot's waker was dropped");
         }
+    }
+
+    /// Rule 8: a `RunnableList` gives its runnables back in the order they came, through
+    /// their cells' links (reused when a task comes back), and dropping the list drops what it
+    /// still holds, which closes those tasks (their futures dropped, their handles told).
+    #[test]
+    fn a_runnable_list_is_first_in_first_out_and_drops_what_it_holds() {
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let mut list = RunnableList::new();
+        let mut handles = Vec::new();
+        for i in 0..5u32 {
+            let guard = Dropped(dropped.clone());
+            let fut = async move {
+                let _guard = guard;
+                i
+            };
+            // SAFETY: nothing is borrowed; the runnables stay on this thread.
+            let (runnable, task) = unsafe { spawn_unchecked(i, move || Plain(fut), |_, _| {}) };
+            list.push_back(runnable);
+            handles.push(task);
+        }
+        let first = list.pop_front().unwrap();
+        assert_eq!(*first.metadata(), 0);
+        list.push_back(first);
+        let mut order = Vec::new();
+        for _ in 0..5 {
+            let r = list.pop_front().unwrap();
+            order.push(*r.metadata());
+            list.push_back(r);
+        }
+        assert_eq!(order, vec![1, 2, 3, 4, 0]);
+        let second = list.pop_front().unwrap();
+        assert_eq!(*second.metadata(), 1);
+        assert!(!second.run(), "a task that completes at its first poll");
+        drop(list);
+        assert_eq!(dropped.load(Ordering::SeqCst), 5, "every future dropped once");
+        let mut outputs: Vec<Option<u32>> = handles
+            .iter_mut()
+            .map(|t| match poll(t, Waker::noop()) {
+                Poll::Ready(o) => o,
+                Poll::Pending => panic!("a dropped runnable closes its task"),
+            })
+            .collect();
+        outputs.sort();
+        assert_eq!(outputs, vec![None, None, None, None, Some(1)]);
+    }
+
+    /// A header is four words before the metadata: the state, the vtable, the awaiter's waker
+    /// in one word (`SlimWaker`) and the queue link (rule 8).
+    #[test]
+    fn a_header_is_four_words_before_its_metadata() {
+        assert_eq!(
+            mem::offset_of!(Header<u64>, meta),
+            8 + 3 * mem::size_of::<usize>()
+        );
+        assert_eq!(mem::size_of::<Option<SlimWaker>>(), mem::size_of::<usize>());
     }
 
     /// Rule 4, for Miri's race detector (which sees the slot, unlike loom): the handle polls

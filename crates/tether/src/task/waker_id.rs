@@ -19,8 +19,10 @@
 //! registration still holds it.
 
 use std::mem::ManuallyDrop;
-use std::ptr::NonNull;
-use std::task::Waker;
+use std::ops::Deref;
+use std::ptr::{self, NonNull};
+use std::sync::Arc;
+use std::task::{RawWaker, RawWakerVTable, Waker};
 
 use crate::task::raw::{is_task_waker, task_waker_from_data};
 
@@ -56,15 +58,21 @@ impl Default for WakerId {
     }
 }
 
-/// A waker in one word (two for any `Waker`), for the timer wheel's entries: a task's waker
-/// as its task's cell, whose reference it keeps, and any other waker boxed (the low bit of the
-/// word tells them apart: a cell is aligned to its state word, a box to a `Waker`'s pointers,
-/// so both to at least 2 bytes). A timer is almost always
-/// a task's, so the box is rare; a million pending timers save 8 MB.
+/// A waker in one word (two for any `Waker`), for the timer wheel's entries and a task's
+/// awaiter slot: a task's waker as its task's cell, whose reference it keeps; one of tether's
+/// other wakers ([`own_waker`]: `block_on`'s, a `JoinSet`'s) as its `Arc`'s data, whose
+/// reference it keeps; and any other waker boxed. The low bits of the word tell them apart (a
+/// cell is aligned to its state word, an `OwnWaker` and a box to pointers, so all to at least
+/// 4 bytes). A timer or an awaiter is almost always a task's or tether's, so the box is rare;
+/// a million pending timers save 8 MB, and every task 8 bytes.
 pub(crate) struct SlimWaker(NonNull<()>);
 
 /// The word's tag of a boxed waker.
 const BOXED: usize = 1;
+/// The word's tag of one of tether's own wakers ([`own_waker`]).
+const OWN: usize = 2;
+/// The word's tag bits.
+const TAGS: usize = BOXED | OWN;
 
 // SAFETY: it owns a `Waker`, which is `Send` and `Sync`, in another form.
 unsafe impl Send for SlimWaker {}
@@ -73,20 +81,27 @@ unsafe impl Sync for SlimWaker {}
 
 impl SlimWaker {
     /// `waker` in one word.
+    #[inline]
     pub(crate) fn new(waker: Waker) -> SlimWaker {
         if is_task_waker(&waker) {
             let waker = ManuallyDrop::new(waker);
             // A task waker's data is its cell: never null, aligned to its state word.
             let cell = NonNull::new(waker.data() as *mut ()).expect("a task waker's cell");
-            debug_assert_eq!(cell.as_ptr() as usize & BOXED, 0);
+            debug_assert_eq!(cell.as_ptr() as usize & TAGS, 0);
             SlimWaker(cell)
+        } else if is_own_waker(&waker) {
+            let waker = ManuallyDrop::new(waker);
+            // An own waker's data is its `Arc`'s: never null, aligned to pointers.
+            let data = NonNull::new(waker.data() as *mut ()).expect("an own waker's data");
+            debug_assert_eq!(data.as_ptr() as usize & TAGS, 0);
+            SlimWaker(data.map_addr(|a| a | OWN))
         } else {
             let boxed = NonNull::from(Box::leak(Box::new(waker))).cast::<()>();
             SlimWaker(boxed.map_addr(|a| a | BOXED))
         }
     }
 
-    /// The boxed waker, if it is not a task's.
+    /// The boxed waker, if it is neither a task's nor tether's own.
     fn boxed(&self) -> Option<NonNull<Waker>> {
         (self.0.addr().get() & BOXED != 0).then(|| {
             let boxed = self.0.as_ptr().map_addr(|a| a & !BOXED).cast::<Waker>();
@@ -95,12 +110,54 @@ impl SlimWaker {
         })
     }
 
+    /// The data of the waker the word holds, untagged: a task's cell, or an own waker's `Arc`.
+    fn data(&self) -> *const () {
+        self.0.as_ptr().map_addr(|a| a & !TAGS).cast_const()
+    }
+
     /// Whether `waker` wakes the same task (as `Waker::will_wake`).
+    #[inline]
     pub(crate) fn will_wake(&self, waker: &Waker) -> bool {
+        if let Some(boxed) = self.boxed() {
+            // SAFETY: the box is ours and alive until `self` goes.
+            return unsafe { boxed.as_ref() }.will_wake(waker);
+        }
+        let kind = match self.0.addr().get() & OWN {
+            0 => is_task_waker(waker),
+            _ => is_own_waker(waker),
+        };
+        kind && waker.data() == self.data()
+    }
+
+    /// Wakes the waker the word holds, which it keeps (as `Waker::wake_by_ref`).
+    #[inline]
+    pub(crate) fn wake_by_ref(&self) {
         match self.boxed() {
             // SAFETY: the box is ours and alive until `self` goes.
-            Some(boxed) => unsafe { boxed.as_ref() }.will_wake(waker),
-            None => is_task_waker(waker) && waker.data() == self.0.as_ptr().cast_const(),
+            Some(boxed) => unsafe { boxed.as_ref() }.wake_by_ref(),
+            None => {
+                // SAFETY: the word holds the reference of a forgotten waker of this kind
+                // (`new`); the waker made from it here is never dropped, so the word keeps it.
+                let waker = ManuallyDrop::new(unsafe { self.rebuild() });
+                waker.wake_by_ref();
+            }
+        }
+    }
+
+    /// The waker of a word that is not boxed, made from the reference the word holds.
+    ///
+    /// # Safety
+    ///
+    /// The word is not boxed; the caller takes over its reference (once) or never drops the
+    /// waker made.
+    unsafe fn rebuild(&self) -> Waker {
+        // SAFETY: not boxed (the caller's contract), so the data, untagged, is a forgotten
+        // waker's of the kind the tag says (`new`), whose reference the caller handles.
+        unsafe {
+            match self.0.addr().get() & OWN {
+                0 => task_waker_from_data(self.0),
+                _ => own_waker_from_data(self.data()),
+            }
         }
     }
 
@@ -120,9 +177,9 @@ impl SlimWaker {
         match self.boxed() {
             // SAFETY: made by `Box::leak` in `new`, taken back once (the caller's contract).
             Some(boxed) => *unsafe { Box::from_raw(boxed.as_ptr()) },
-            // SAFETY: the data of a task waker forgotten in `new`, whose reference the word held
-            // and now gives the waker, made once (the caller's contract).
-            None => unsafe { task_waker_from_data(self.0) },
+            // SAFETY: not boxed; the word's reference goes to the waker, made once (the
+            // caller's contract).
+            None => unsafe { self.rebuild() },
         }
     }
 }
@@ -132,6 +189,135 @@ impl Drop for SlimWaker {
         // SAFETY: the word is being dropped: not used again.
         drop(unsafe { self.take() });
     }
+}
+
+/// What one of tether's own wakers does when woken ([`OwnWaker`]).
+pub(crate) trait OwnWake: Send + Sync + 'static {
+    /// Wakes whoever waits, keeping the waker.
+    fn wake_by_ref(&self);
+}
+
+/// One of tether's wakers that is not a task's (`block_on`'s, a `JoinSet` entry's): an `Arc`
+/// whose wakers share one `static` vtable, [`OWN_WAKER`], so that a [`SlimWaker`] knows them
+/// by it and keeps them in one word with no allocation (std's `Waker::from(Arc)` has a vtable
+/// per type, at addresses nobody can compare reliably). The functions of the type `W` are
+/// reached through `kind`, the first field of every `OwnWaker` (`repr(C)`), which the static
+/// vtable's functions read whatever `W` is.
+#[repr(C)]
+pub(crate) struct OwnWaker<W> {
+    kind: &'static OwnKind,
+    inner: W,
+}
+
+/// The functions of one type of own waker, each given the `Arc`'s data pointer.
+struct OwnKind {
+    wake_by_ref: unsafe fn(*const ()),
+    add_ref: unsafe fn(*const ()),
+    drop_ref: unsafe fn(*const ()),
+}
+
+impl<W: OwnWake> OwnWaker<W> {
+    const KIND: &'static OwnKind = &OwnKind {
+        wake_by_ref: own_wake_by_ref_of::<W>,
+        add_ref: own_add_ref_of::<W>,
+        drop_ref: own_drop_ref_of::<W>,
+    };
+
+    /// A new waker's shared part.
+    pub(crate) fn new(inner: W) -> Arc<OwnWaker<W>> {
+        Arc::new(OwnWaker {
+            kind: Self::KIND,
+            inner,
+        })
+    }
+
+    /// A waker holding one reference to `this`.
+    pub(crate) fn waker(this: &Arc<OwnWaker<W>>) -> Waker {
+        let data = Arc::into_raw(this.clone()).cast::<()>();
+        // SAFETY: the data is an `OwnWaker<W>`'s `Arc`, whose reference the waker takes over;
+        // `OWN_WAKER`'s functions handle exactly that (see them).
+        unsafe { Waker::from_raw(RawWaker::new(data, &OWN_WAKER)) }
+    }
+}
+
+impl<W> Deref for OwnWaker<W> {
+    type Target = W;
+
+    fn deref(&self) -> &W {
+        &self.inner
+    }
+}
+
+/// The vtable of every own waker: a `static`, at one address ([`is_own_waker`]).
+static OWN_WAKER: RawWakerVTable =
+    RawWakerVTable::new(own_clone, own_wake, own_wake_by_ref, own_drop);
+
+/// The functions of the own waker whose data is `data`.
+///
+/// # Safety
+///
+/// `data` is an own waker's (`OwnWaker::waker`), alive.
+unsafe fn kind_of(data: *const ()) -> &'static OwnKind {
+    // SAFETY: `data` points at an `OwnWaker<W>` for some `W` (the caller's contract), whose
+    // first field is `kind` (`repr(C)`), whatever `W` is.
+    unsafe { ptr::read(data.cast::<&'static OwnKind>()) }
+}
+
+unsafe fn own_clone(data: *const ()) -> RawWaker {
+    // SAFETY: a waker's function is called with its data while it is alive.
+    unsafe { (kind_of(data).add_ref)(data) };
+    RawWaker::new(data, &OWN_WAKER)
+}
+
+unsafe fn own_wake(data: *const ()) {
+    // SAFETY: the waker is consumed: woken, then its reference released.
+    unsafe {
+        own_wake_by_ref(data);
+        own_drop(data);
+    }
+}
+
+unsafe fn own_wake_by_ref(data: *const ()) {
+    // SAFETY: a waker's function is called with its data while it is alive.
+    unsafe { (kind_of(data).wake_by_ref)(data) }
+}
+
+unsafe fn own_drop(data: *const ()) {
+    // SAFETY: the waker's reference, released once (the waker is being dropped).
+    unsafe { (kind_of(data).drop_ref)(data) }
+}
+
+unsafe fn own_wake_by_ref_of<W: OwnWake>(data: *const ()) {
+    // SAFETY: `data` is an alive `Arc<OwnWaker<W>>`'s (the vtable's callers).
+    unsafe { (*data.cast::<OwnWaker<W>>()).inner.wake_by_ref() }
+}
+
+unsafe fn own_add_ref_of<W: OwnWake>(data: *const ()) {
+    // SAFETY: `data` came from `Arc::into_raw` of an `Arc<OwnWaker<W>>` that is alive.
+    unsafe { Arc::increment_strong_count(data.cast::<OwnWaker<W>>()) }
+}
+
+unsafe fn own_drop_ref_of<W: OwnWake>(data: *const ()) {
+    // SAFETY: `data` came from `Arc::into_raw` of an `Arc<OwnWaker<W>>`; the caller gives up
+    // one reference.
+    unsafe { Arc::decrement_strong_count(data.cast::<OwnWaker<W>>()) }
+}
+
+/// Whether `waker` is one of tether's own (not a task's) wakers ([`OwnWaker`]).
+#[inline]
+pub(crate) fn is_own_waker(waker: &Waker) -> bool {
+    ptr::eq(waker.vtable(), &OWN_WAKER)
+}
+
+/// The own waker whose data is `data`.
+///
+/// # Safety
+///
+/// `data` is the data of an own waker that was forgotten, whose reference the new waker takes
+/// over (or the waker made is never dropped).
+unsafe fn own_waker_from_data(data: *const ()) -> Waker {
+    // SAFETY: the caller's contract.
+    unsafe { Waker::from_raw(RawWaker::new(data, &OWN_WAKER)) }
 }
 
 #[cfg(all(test, not(tether_loom)))]
@@ -236,6 +422,42 @@ mod tests {
             waker.wake();
             assert_eq!(task.await.unwrap(), 7);
         });
+    }
+
+    /// An own waker (`block_on`'s, a `JoinSet` entry's) is kept in the word with its
+    /// reference and no box: it is woken by reference as often as asked, matches its clones and
+    /// no other waker, and gives back a waker that still wakes it; its `Arc` is released exactly
+    /// when the last waker goes.
+    #[test]
+    fn a_slim_waker_keeps_an_own_waker_without_a_box() {
+        struct Count(std::sync::atomic::AtomicUsize);
+        impl OwnWake for Count {
+            fn wake_by_ref(&self) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let shared = OwnWaker::new(Count(Default::default()));
+        let waker = OwnWaker::waker(&shared);
+        assert!(is_own_waker(&waker) && !is_task_waker(&waker));
+        let slim = SlimWaker::new(waker.clone());
+        assert_eq!(slim.0.addr().get() & TAGS, OWN, "kept as its data, not boxed");
+        assert_eq!(Arc::strong_count(&shared), 3);
+        slim.wake_by_ref();
+        slim.wake_by_ref();
+        assert_eq!(shared.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert!(slim.will_wake(&waker));
+        let other = OwnWaker::waker(&OwnWaker::new(Count(Default::default())));
+        assert!(!slim.will_wake(&other));
+        assert!(!slim.will_wake(Waker::noop()));
+        let back = slim.into_waker();
+        assert!(back.will_wake(&waker));
+        assert_eq!(Arc::strong_count(&shared), 3, "the word's reference went to the waker");
+        back.wake();
+        assert_eq!(shared.0.load(std::sync::atomic::Ordering::SeqCst), 3);
+        assert_eq!(Arc::strong_count(&shared), 2);
+        drop(SlimWaker::new(waker.clone()));
+        drop(waker);
+        assert_eq!(Arc::strong_count(&shared), 1);
     }
 
     /// A waker that is not a task's has no identity: it never matches, not even itself, so a

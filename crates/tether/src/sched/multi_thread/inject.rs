@@ -1,13 +1,15 @@
 //! The injector: the queue of tasks scheduled from outside the workers (`mod.rs` rule 1), a
-//! bounded ring in front of crossbeam's unbounded `Injector`.
+//! bounded ring in front of an unbounded list linked through the tasks' cells.
 //!
-//! crossbeam's injector alone allocates a block for every 63 tasks on the thread that pushes
-//! them, and the worker that empties a block frees it. With glibc, a free into another
-//! thread's arena takes that arena's lock, which a `block_on` thread spawning tasks holds for
-//! most of its own allocations, so the workers waited for it and the `block_on` thread woke
-//! them (measured on 2026-12-06: the workers' only frees during `spawn_many` were those blocks,
-//! and waking the waiters took 9% of the spawning thread's time). The ring allocates nothing
-//! after it is created.
+//! Neither allocates after it is created. crossbeam's `Injector`, which tether used alone and
+//! then behind the ring, allocates a block for every 63 tasks on the thread that pushes them,
+//! and the worker that empties a block frees it. With glibc, a free into another thread's
+//! arena takes that arena's lock, which a `block_on` thread spawning tasks holds for most of
+//! its own allocations, so the workers waited for it and the `block_on` thread woke them
+//! (measured on 2026-12-06: the workers' only frees during `spawn_many` were those blocks, and
+//! waking the waiters took 9% of the spawning thread's time); and the blocks of a backlog,
+//! freed into the spawning thread's arena after its last allocation, stayed in its memory (4
+//! to 6 MB in the million-sleeps benchmark).
 //!
 //! Rules:
 //! 1. **The ring** is a bounded multi-producer, multi-consumer queue of [`RING`] slots, each
@@ -23,35 +25,43 @@
 //!    a few instructions from publishing it, and the taker waits for it (spinning, then
 //!    yielding, a bounded number of times), as crossbeam's injector does: a worker that `len`
 //!    told of a task would otherwise go round its park loop until the push lands.
-//! 2. **Overflow.** A push goes to the overflow (crossbeam's injector) when the ring is full,
+//! 2. **Overflow.** A push goes to the overflow (a [`RunnableList`] under a lock, its length
+//!    in an atomic word beside it that only the lock's holder writes) when the ring is full,
 //!    and also while the overflow is not empty, so that once the ring has overflowed, newer
 //!    tasks queue behind the older ones: takers try the ring first, then the overflow, so the
 //!    ring drains, then the overflow, and then pushes return to the ring. No task waits for
 //!    more than the ring's length of newer ones. (That order holds because pushes are
 //!    serialized by `injector_closed`'s lock, `mod.rs` rule 8; unserialized pushers would only
 //!    reorder tasks, never lose one.) A backlog of more than the ring's length goes through the
-//!    overflow, with its block allocations, until it has drained.
+//!    overflow until it has drained. A taker locks the overflow only when its length says it
+//!    holds a task, and moves a batch at once (rule 3); the lock is uncontended until the
+//!    ring has filled, which takes a backlog of 4,096 tasks.
 //! 3. **Batches.** A worker takes the first task to run it and moves up to [`BATCH`] more into
-//!    its run queue (from the ring one by one, each a compare-and-swap; from the overflow in
-//!    crossbeam's batch), where the other workers can steal them.
+//!    its run queue (from the ring one by one, each a compare-and-swap; from the overflow under
+//!    one lock), where the other workers can steal them.
 //! 4. **Nobody parks on a task in the ring.** A pusher claims its position with a `SeqCst`
 //!    compare-and-swap of `tail`, `len` and `is_empty` read `head` and `tail` with `SeqCst`
 //!    loads, and `idle.rs` counts idle and searching workers with `SeqCst` operations. So in
 //!    the single order of `SeqCst` operations either the parking worker's read of `tail` comes
 //!    after the push's claim (it counts the task, unless a taker's claim moved `head` past it),
 //!    or the worker's registration as idle comes before the pusher's read of the idle count
-//!    (and the pusher wakes it). `idle.rs`'s `SeqCst` fences would give the same guarantee
+//!    (and the pusher wakes it). The overflow's length is stored and loaded with `SeqCst`, so
+//!    the same argument covers a push into the overflow. `idle.rs`'s `SeqCst` fences would give the same guarantee
 //!    for relaxed accesses; the `SeqCst` accesses cost nothing more on x86-64 (the loads are
 //!    plain loads, and the compare-and-swap is a locked instruction either way) and make the
 //!    argument the plain one of a single order. The loom model
 //!    `loom_ring_a_parking_worker_sees_the_push_or_is_woken` checks it.
 
+use std::collections::VecDeque;
 use std::mem::MaybeUninit;
 
-use crossbeam_deque::{Injector, Steal, Worker};
+use crossbeam_deque::Worker;
 
 use crate::loom::cell::UnsafeCell;
+use crate::loom::lock;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+use crate::loom::sync::Mutex;
+use crate::task::raw::{Runnable, RunnableList};
 
 /// Slots in the ring (rule 1): a power of two.
 #[cfg(not(any(tether_loom, miri)))]
@@ -244,31 +254,88 @@ impl<T> Drop for Ring<T> {
     }
 }
 
-/// The injector: the ring, and crossbeam's queue behind it (rule 2).
-pub(super) struct Inject<T> {
-    ring: Ring<T>,
-    overflow: Injector<T>,
+/// What the overflow holds its tasks in (rule 2): for tasks, a list linked through their cells.
+pub(super) trait Queued: Sized {
+    /// A first-in, first-out list of `Self`.
+    type List: Fifo<Self> + Default + Send;
 }
 
-impl<T: Send> Inject<T> {
+/// A first-in, first-out list.
+pub(super) trait Fifo<T> {
+    fn push_back(&mut self, item: T);
+    fn pop_front(&mut self) -> Option<T>;
+}
+
+impl<M: Send + Sync> Queued for Runnable<M> {
+    type List = RunnableList<M>;
+}
+
+impl<M> Fifo<Runnable<M>> for RunnableList<M> {
+    #[inline]
+    fn push_back(&mut self, item: Runnable<M>) {
+        RunnableList::push_back(self, item);
+    }
+
+    #[inline]
+    fn pop_front(&mut self) -> Option<Runnable<M>> {
+        RunnableList::pop_front(self)
+    }
+}
+
+/// The tests' tasks: plain numbers, in a `VecDeque`.
+#[cfg(test)]
+impl Queued for usize {
+    type List = VecDeque<usize>;
+}
+
+impl<T> Fifo<T> for VecDeque<T> {
+    fn push_back(&mut self, item: T) {
+        VecDeque::push_back(self, item);
+    }
+
+    fn pop_front(&mut self) -> Option<T> {
+        VecDeque::pop_front(self)
+    }
+}
+
+/// The injector: the ring, and the overflow behind it (rule 2).
+pub(super) struct Inject<T: Queued> {
+    ring: Ring<T>,
+    overflow: Mutex<T::List>,
+    /// The overflow's length: written by the lock's holder, read without the lock (rules 2, 4).
+    overflow_len: AtomicUsize,
+}
+
+impl<T: Queued + Send> Inject<T> {
     pub(super) fn new() -> Inject<T> {
         Inject {
             ring: Ring::new(),
-            overflow: Injector::new(),
+            overflow: Mutex::new(T::List::default()),
+            overflow_len: AtomicUsize::new(0),
         }
     }
 
     /// Queues `task` (rule 2).
     #[inline]
     pub(super) fn push(&self, task: T) {
-        if self.overflow.is_empty() {
+        let task = if self.overflow_len.load(Ordering::SeqCst) == 0 {
             match self.ring.push(task) {
-                Ok(()) => {}
-                Err(task) => self.overflow.push(task),
+                Ok(()) => return,
+                Err(task) => task,
             }
         } else {
-            self.overflow.push(task);
-        }
+            task
+        };
+        self.push_overflow(task);
+    }
+
+    #[cold]
+    fn push_overflow(&self, task: T) {
+        let mut overflow = lock(&self.overflow);
+        overflow.push_back(task);
+        // `SeqCst`: rule 4. Only the lock's holder writes the length.
+        let len = self.overflow_len.load(Ordering::Relaxed);
+        self.overflow_len.store(len + 1, Ordering::SeqCst);
     }
 
     /// Takes a task to run and moves up to [`BATCH`] more into `run_queue` (rules 2, 3).
@@ -283,13 +350,28 @@ impl<T: Send> Inject<T> {
             }
             return Some(first);
         }
-        loop {
-            match self.overflow.steal_batch_and_pop(run_queue) {
-                Steal::Success(t) => return Some(t),
-                Steal::Empty => return None,
-                Steal::Retry => {}
-            }
+        if self.overflow_len.load(Ordering::SeqCst) == 0 {
+            return None;
         }
+        self.take_overflow(BATCH, run_queue)
+    }
+
+    /// Takes the overflow's first task and moves up to `more` after it into `run_queue` (rule
+    /// 3), under one lock.
+    #[cold]
+    fn take_overflow(&self, more: usize, run_queue: &Worker<T>) -> Option<T> {
+        let mut overflow = lock(&self.overflow);
+        let len = self.overflow_len.load(Ordering::Relaxed);
+        let first = overflow.pop_front()?;
+        let moved = more.min(len - 1);
+        for _ in 0..moved {
+            let task = overflow
+                .pop_front()
+                .expect("the overflow holds the tasks its length counts");
+            run_queue.push(task);
+        }
+        self.overflow_len.store(len - 1 - moved, Ordering::SeqCst);
+        Some(first)
     }
 
     /// Takes one task (shutdown's drain).
@@ -297,23 +379,24 @@ impl<T: Send> Inject<T> {
         if let Some(t) = self.ring.pop() {
             return Some(t);
         }
-        loop {
-            match self.overflow.steal() {
-                Steal::Success(t) => return Some(t),
-                Steal::Empty => return None,
-                Steal::Retry => {}
-            }
+        if self.overflow_len.load(Ordering::SeqCst) == 0 {
+            return None;
         }
+        let mut overflow = lock(&self.overflow);
+        let task = overflow.pop_front()?;
+        let len = self.overflow_len.load(Ordering::Relaxed);
+        self.overflow_len.store(len - 1, Ordering::SeqCst);
+        Some(task)
     }
 
     /// How many tasks are queued, as of loads that may be a moment apart.
     pub(super) fn len(&self) -> usize {
-        self.ring.len() + self.overflow.len()
+        self.ring.len() + self.overflow_len.load(Ordering::SeqCst)
     }
 
     /// Whether no task is queued, as of loads that may be a moment apart.
     pub(super) fn is_empty(&self) -> bool {
-        self.ring.len() == 0 && self.overflow.is_empty()
+        self.ring.len() == 0 && self.overflow_len.load(Ordering::SeqCst) == 0
     }
 }
 
@@ -424,6 +507,35 @@ mod tests {
         assert_eq!(inject.len(), 99 - moved);
     }
 
+    /// A backlog beyond the ring: once the ring has drained, a taker takes the overflow's
+    /// first task and moves a batch after it into its run queue under one lock (rule 3), in
+    /// push order, and the counts stay exact.
+    #[test]
+    fn a_batch_from_the_overflow_fills_the_run_queue() {
+        let inject = Inject::new();
+        let total = RING + 2 * BATCH + 5;
+        for i in 0..total {
+            inject.push(i);
+        }
+        for i in 0..RING {
+            assert_eq!(inject.steal_one(), Some(i));
+        }
+        assert_eq!(inject.len(), 2 * BATCH + 5);
+        let run_queue = Worker::new_fifo();
+        assert_eq!(inject.steal_into(&run_queue), Some(RING));
+        assert_eq!(run_queue.len(), BATCH);
+        for i in 0..BATCH {
+            assert_eq!(run_queue.pop(), Some(RING + 1 + i));
+        }
+        assert_eq!(inject.len(), BATCH + 4);
+        assert_eq!(inject.steal_into(&run_queue), Some(RING + 1 + BATCH));
+        assert_eq!(run_queue.len(), BATCH);
+        assert_eq!(inject.steal_into(&run_queue), Some(total - 3));
+        assert_eq!(run_queue.len(), BATCH + 2);
+        assert_eq!(inject.steal_into(&run_queue), None);
+        assert!(inject.is_empty());
+    }
+
     /// Threads pushing and taking at once, through full rings and the overflow: every task is
     /// taken exactly once. (Miri checks the slots' accesses.)
     #[test]
@@ -436,7 +548,7 @@ mod tests {
         for i in 0..prefilled {
             inject.push(2 * per + i);
         }
-        assert_eq!(inject.overflow.len(), 1);
+        assert_eq!(inject.overflow_len.load(Ordering::SeqCst), 1);
         let pushers: Vec<_> = (0..2)
             .map(|p| {
                 let inject = inject.clone();

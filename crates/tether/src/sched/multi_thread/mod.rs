@@ -375,7 +375,7 @@ fn push_remote(rt: &RuntimeShared, task: Task) {
 /// run the tasks meanwhile.
 pub(crate) fn block_on<F: Future>(rt: &Arc<RuntimeShared>, future: F) -> F::Output {
     let mut future = pin!(future);
-    let waker = Waker::from(std::sync::Arc::new(ThreadWaker(thread::current())));
+    let waker = ThreadWaker::current();
     let mut cx = Context::from_waker(&waker);
     lock(&rt.block_on_wakers).push(waker.clone());
     struct Unregister<'a>(&'a RuntimeShared, &'a Waker);
