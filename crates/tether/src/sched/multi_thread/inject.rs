@@ -704,6 +704,64 @@ mod loom_tests {
         });
     }
 
+    /// Rule 4 for the overflow: a worker that registers as idle and then reads the injector
+    /// empty while a task goes into the overflow either was told of the push or the task was
+    /// taken (the overflow's length is stored and loaded with `SeqCst`).
+    #[test]
+    fn loom_overflow_a_parking_worker_sees_the_push_or_is_woken() {
+        use loom::sync::atomic::{fence, AtomicUsize, Ordering};
+        loom::model(|| {
+            let inject = Arc::new(Inject::<usize>::new());
+            let idle = Arc::new(AtomicUsize::new(0));
+            let pusher = {
+                let (inject, idle) = (inject.clone(), idle.clone());
+                thread::spawn(move || {
+                    inject.push_overflow(1);
+                    fence(Ordering::SeqCst);
+                    idle.load(Ordering::SeqCst) > 0
+                })
+            };
+            let taker = {
+                let inject = inject.clone();
+                thread::spawn(move || inject.steal_one().is_some())
+            };
+            idle.fetch_add(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            let parks = inject.is_empty();
+            let woken = pusher.join().unwrap();
+            let taken = taker.join().unwrap();
+            if parks && !woken {
+                assert!(
+                    taken,
+                    "the task sat in the overflow with its worker parked, unwoken"
+                );
+            }
+        });
+    }
+
+    /// Two takers and a push into the overflow: one of them takes the task, or it is left,
+    /// and the length stays exact.
+    #[test]
+    fn loom_overflow_two_takers_race_for_one_task() {
+        loom::model(|| {
+            let inject = Arc::new(Inject::<usize>::new());
+            let takers: Vec<_> = (0..2)
+                .map(|_| {
+                    let inject = inject.clone();
+                    thread::spawn(move || inject.steal_one())
+                })
+                .collect();
+            inject.push_overflow(9);
+            let mut got: Vec<usize> = takers
+                .into_iter()
+                .filter_map(|t| t.join().unwrap())
+                .collect();
+            got.extend(inject.steal_one());
+            assert_eq!(got, vec![9]);
+            assert!(inject.is_empty());
+        });
+    }
+
     /// A push and two takers: the task is taken by one of them, or left for later, never both.
     #[test]
     fn loom_ring_two_takers_race_for_one_task() {
