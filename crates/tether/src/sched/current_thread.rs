@@ -340,8 +340,7 @@ pub(crate) fn block_on<F: Future>(
         if lock(&rt.sched.current_thread().core).is_some() {
             continue;
         }
-        let waker = thread_waker
-            .get_or_insert_with(ThreadWaker::current);
+        let waker = thread_waker.get_or_insert_with(ThreadWaker::current);
         let mut cx = Context::from_waker(waker);
         if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
             rt.sched.current_thread().stop_waiting_for_core();

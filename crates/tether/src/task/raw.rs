@@ -804,10 +804,10 @@ impl<T, M> Future for Task<T, M> {
             }
             if state & AWAITER == 0 {
                 // Rule 4: the slot is ours while `AWAITER` is clear.
-                // SAFETY: as just said; the completing side reads it only after seeing
-                // `AWAITER`, which we set below, after this write (release).
                 // The old waker is dropped (user code) once the slot holds the new one.
                 let new = SlimWaker::new(cx.waker().clone());
+                // SAFETY: as just said; the completing side reads it only after seeing
+                // `AWAITER`, which we set below, after this write (release).
                 let old = unsafe { (*header.awaiter.get()).replace(new) };
                 drop(old);
                 match header.state.compare_exchange(
@@ -1632,7 +1632,11 @@ mod tests {
         assert_eq!(*second.metadata(), 1);
         assert!(!second.run(), "a task that completes at its first poll");
         drop(list);
-        assert_eq!(dropped.load(Ordering::SeqCst), 5, "every future dropped once");
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            5,
+            "every future dropped once"
+        );
         let mut outputs: Vec<Option<u32>> = handles
             .iter_mut()
             .map(|t| match poll(t, Waker::noop()) {

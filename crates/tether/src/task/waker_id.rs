@@ -440,7 +440,11 @@ mod tests {
         let waker = OwnWaker::waker(&shared);
         assert!(is_own_waker(&waker) && !is_task_waker(&waker));
         let slim = SlimWaker::new(waker.clone());
-        assert_eq!(slim.0.addr().get() & TAGS, OWN, "kept as its data, not boxed");
+        assert_eq!(
+            slim.0.addr().get() & TAGS,
+            OWN,
+            "kept as its data, not boxed"
+        );
         assert_eq!(Arc::strong_count(&shared), 3);
         slim.wake_by_ref();
         slim.wake_by_ref();
@@ -451,7 +455,11 @@ mod tests {
         assert!(!slim.will_wake(Waker::noop()));
         let back = slim.into_waker();
         assert!(back.will_wake(&waker));
-        assert_eq!(Arc::strong_count(&shared), 3, "the word's reference went to the waker");
+        assert_eq!(
+            Arc::strong_count(&shared),
+            3,
+            "the word's reference went to the waker"
+        );
         back.wake();
         assert_eq!(shared.0.load(std::sync::atomic::Ordering::SeqCst), 3);
         assert_eq!(Arc::strong_count(&shared), 2);
