@@ -6,7 +6,8 @@
 //! steal half at a time) and a LIFO slot holding the task it woke most recently, so that a
 //! message passed from one task to another is handled at once, while its data is still in cache.
 //! Tasks woken from outside the workers go to a shared injector queue (`inject.rs`: a bounded
-//! ring that allocates nothing, with crossbeam's injector behind it for overflow). A worker
+//! ring, with a list linked through the tasks' cells behind it for overflow; neither allocates
+//! per task). A worker
 //! with nothing to do searches (steals from the injector and the other workers), then parks;
 //! one parked worker at a time waits inside the reactor (`epoll_wait` with the next timer's
 //! deadline), the others on a condition variable.
