@@ -48,14 +48,13 @@
 //!    (`task/local.rs` rule 5).
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::task::{Context, Poll, Waker};
 use std::thread::{self, Thread};
 use std::time::Duration;
 
-use crate::task::raw::{Runnable, ScheduleInfo};
+use crate::task::raw::{Runnable, RunnableList, ScheduleInfo};
 
 use crate::io::driver::{Driver, Unparker};
 use crate::loom::lock;
@@ -117,17 +116,10 @@ pub(crate) struct Core {
 pub(crate) struct RunQueue {
     /// The runtime whose core this is, to recognise its tasks.
     runtime: RuntimeId,
-    /// Tasks ready to run, in the order they were woken.
-    queue: RefCell<VecDeque<Task>>,
-    /// The queue's capacity at the last pop, and the pops since it last changed (`pop`).
-    since_resize: Cell<(usize, usize)>,
+    /// Tasks ready to run, in the order they were woken, linked through their cells (`raw.rs`
+    /// rule 8): a burst of a million spawns allocates nothing here, and holds nothing after.
+    queue: RefCell<RunnableList<TaskMeta>>,
 }
-
-/// The run queue's capacity at start, and what it shrinks back to (`RunQueue::pop`).
-const RUN_QUEUE_CAPACITY: usize = 256;
-
-/// Past this capacity a draining run queue gives its memory back (`RunQueue::pop`).
-const RUN_QUEUE_KEEP: usize = 4096;
 
 impl RunQueue {
     /// The runtime whose core this is.
@@ -135,31 +127,10 @@ impl RunQueue {
         self.runtime
     }
 
-    /// The next task, in the order they were woken. A queue grown by a burst (a million
-    /// spawns grow it to 8 MB) gives its memory back as it drains: past `RUN_QUEUE_KEEP`, a
-    /// queue down to half its capacity halves it, once it has made a quarter of its capacity
-    /// in pops since its capacity last changed (the tasks that take the memory the queue gives
-    /// back, a sleeping task's timer entry, say, arrive as it drains), and an empty one shrinks
-    /// back to its starting capacity, so the burst pins nothing for the runtime's life. A
-    /// halving copies at most half the capacity after at least a quarter of it in pops: two
-    /// copies a pop at most, and a queue whose length hovers around half its capacity is not
-    /// halved and grown again at every turn.
+    /// The next task, in the order they were woken.
     #[inline]
     fn pop(&self) -> Option<Task> {
-        let mut q = self.queue.borrow_mut();
-        let task = q.pop_front();
-        let capacity = q.capacity();
-        if capacity > RUN_QUEUE_KEEP {
-            let (at, pops) = self.since_resize.get();
-            let pops = if at == capacity { pops + 1 } else { 1 };
-            self.since_resize.set((capacity, pops));
-            if q.is_empty() {
-                q.shrink_to(RUN_QUEUE_CAPACITY);
-            } else if q.len() < capacity / 2 && pops >= capacity / 4 {
-                q.shrink_to(capacity / 2);
-            }
-        }
-        task
+        self.queue.borrow_mut().pop_front()
     }
 }
 
@@ -173,8 +144,7 @@ impl CurrentThreadShared {
         let core = Core {
             run_queue: RunQueue {
                 runtime,
-                queue: RefCell::new(VecDeque::with_capacity(RUN_QUEUE_CAPACITY)),
-                since_resize: Cell::new((0, 0)),
+                queue: RefCell::new(RunnableList::new()),
             },
             driver: RefCell::new(driver),
             tick: Cell::new(0),
@@ -247,7 +217,7 @@ impl CurrentThreadShared {
 
     /// Moves every remotely scheduled task to the back of the run queue; returns the first.
     fn pop_remote(&self, run_queue: &RunQueue) -> Option<Task> {
-        self.remote.pop_all_into(&mut run_queue.queue.borrow_mut())
+        self.remote.pop_all_into(&mut *run_queue.queue.borrow_mut())
     }
 }
 
@@ -519,6 +489,26 @@ impl Core {
     }
 }
 
+/// Every ready task of a simulation's step, whatever queue it waits in, taken out in one order:
+/// the run queue's, then this thread's local tasks, then the remote queue's (its first task in
+/// front), for the world to pick from by position; the caller puts back what it leaves.
+#[cfg(feature = "sim")]
+fn sim_ready(
+    core: &Core,
+    owner: &LocalTaskOwner,
+    sched: &CurrentThreadShared,
+) -> std::collections::VecDeque<Task> {
+    let mut ready: std::collections::VecDeque<Task> =
+        std::iter::from_fn(|| core.run_queue.pop()).collect();
+    while let Some(t) = owner.pop() {
+        ready.push_back(t);
+    }
+    if let Some(first) = sched.remote.pop_all_into(&mut ready) {
+        ready.push_front(first);
+    }
+    ready
+}
+
 /// Why a simulation's run loop stopped (`run_sim`).
 #[cfg(feature = "sim")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -577,15 +567,11 @@ pub(crate) fn run_sim(
                 .abort_matching(|meta| world.is_dead_task(meta.id));
             loop {
                 let dead = {
-                    let mut q = core.run_queue.queue.borrow_mut();
-                    while let Some(t) = owner.pop() {
-                        q.push_back(t);
-                    }
-                    if let Some(first) = sched.remote.pop_all_into(&mut q) {
-                        q.push_front(first);
-                    }
+                    let mut q = sim_ready(core, &owner, sched);
                     let i = q.iter().position(|t| world.is_dead_task(t.metadata().id));
-                    i.and_then(|i| q.remove(i))
+                    let dead = i.and_then(|i| q.remove(i));
+                    core.run_queue.queue.borrow_mut().extend(q);
+                    dead
                 };
                 let Some(task) = dead else { break };
                 // Cancelled: the poll wrapper drops the future without polling it.
@@ -595,20 +581,16 @@ pub(crate) fn run_sim(
         }
         // Every ready task, whatever queue it waits in, is a candidate.
         let task = {
-            let mut q = core.run_queue.queue.borrow_mut();
-            while let Some(t) = owner.pop() {
-                q.push_back(t);
-            }
-            if let Some(first) = sched.remote.pop_all_into(&mut q) {
-                q.push_front(first);
-            }
-            match q.len() {
+            let mut q = sim_ready(core, &owner, sched);
+            let task = match q.len() {
                 0 => None,
                 n => {
                     let i = world.pick(n, &|i| q[i].metadata().id);
                     q.remove(i)
                 }
-            }
+            };
+            core.run_queue.queue.borrow_mut().extend(q);
+            task
         };
         if let Some(task) = task {
             let polls = core.polls.get() + 1;

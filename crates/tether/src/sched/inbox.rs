@@ -81,7 +81,7 @@ impl<T> Inbox<T> {
 
     /// Moves every queued item to the back of `dst` and returns the first one; `None` (without
     /// taking the lock) when nothing is pending.
-    pub(crate) fn pop_all_into(&self, dst: &mut VecDeque<T>) -> Option<T> {
+    pub(crate) fn pop_all_into(&self, dst: &mut impl Extend<T>) -> Option<T> {
         if !self.pending.load(Ordering::Acquire) {
             return None;
         }

@@ -180,7 +180,7 @@ impl LocalTaskOwner {
         let mut ready = self.ready.borrow_mut();
         match ready.pop_front() {
             Some(task) => Some(task),
-            None => self.queue.inbox.pop_all_into(&mut ready),
+            None => self.queue.inbox.pop_all_into(&mut *ready),
         }
     }
 

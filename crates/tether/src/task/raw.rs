@@ -365,7 +365,8 @@ unsafe fn add_ref<M>(ptr: NonNull<Header<M>>) {
 /// # Safety
 ///
 /// `data` is the data of a task waker (`is_task_waker`) that was forgotten, whose reference
-/// the new waker takes over; at most one waker is made from each such forgotten one.
+/// the new waker takes over; at most one waker that is dropped is made from each such
+/// forgotten one (others may be made for a `wake_by_ref`, and must never be dropped).
 #[inline]
 pub(crate) unsafe fn task_waker_from_data(data: NonNull<()>) -> Waker {
     // SAFETY: the data and the vtable are a task waker's, and its reference is the caller's.
@@ -609,6 +610,7 @@ impl<M> Runnable<M> {
 pub(crate) struct RunnableList<M> {
     head: Option<NonNull<Header<M>>>,
     tail: Option<NonNull<Header<M>>>,
+    len: usize,
 }
 
 // SAFETY: the list owns the runnables it holds; sending it sends them (`Runnable: Send`).
@@ -620,7 +622,20 @@ impl<M> RunnableList<M> {
         RunnableList {
             head: None,
             tail: None,
+            len: 0,
         }
+    }
+
+    /// How many runnables the list holds.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the list holds no runnable.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.is_none()
     }
 
     /// Adds `task` at the back; the list keeps its reference.
@@ -636,6 +651,7 @@ impl<M> RunnableList<M> {
             None => self.head = Some(ptr),
         }
         self.tail = Some(ptr);
+        self.len += 1;
     }
 
     /// Takes the runnable at the front.
@@ -647,8 +663,17 @@ impl<M> RunnableList<M> {
         if self.head.is_none() {
             self.tail = None;
         }
+        self.len -= 1;
         // The list's reference goes to the runnable.
         Some(Runnable { ptr })
+    }
+}
+
+impl<M> Extend<Runnable<M>> for RunnableList<M> {
+    fn extend<I: IntoIterator<Item = Runnable<M>>>(&mut self, tasks: I) {
+        for task in tasks {
+            self.push_back(task);
+        }
     }
 }
 
@@ -1651,6 +1676,7 @@ mod tests {
     /// A header is four words before the metadata: the state, the vtable, the awaiter's waker
     /// in one word (`SlimWaker`) and the queue link (rule 8).
     #[test]
+    #[cfg(target_pointer_width = "64")]
     fn a_header_is_four_words_before_its_metadata() {
         assert_eq!(
             mem::offset_of!(Header<u64>, meta),

@@ -6,9 +6,9 @@
 //! with `Waker::will_wake`. Remembering the registered waker's identity lets the future compare
 //! without the lock.
 //!
-//! The identity is one word: the task's cell, for a waker of a tether task (the runtime's own
-//! wakers, which every task's poll is given: `raw::is_task_waker` knows them by their vtable,
-//! a `static` at one address). Any other waker (a combinator's own, another executor's) has
+//! The identity is one word: the task's cell, for a waker of a tether task (the wakers every
+//! task's poll is given: `raw::is_task_waker` knows them by their vtable, a `static` at one
+//! address). Any other waker (a combinator's own, another executor's) has
 //! no identity ([`WakerId::NONE`]) and never matches: a future polled with one takes the lock
 //! each time, as it would without this. So a match is exact: two task wakers with the same
 //! cell wake the same task.
@@ -60,7 +60,7 @@ impl Default for WakerId {
 
 /// A waker in one word (two for any `Waker`), for the timer wheel's entries and a task's
 /// awaiter slot: a task's waker as its task's cell, whose reference it keeps; one of tether's
-/// other wakers ([`own_waker`]: `block_on`'s, a `JoinSet`'s) as its `Arc`'s data, whose
+/// other wakers ([`OwnWaker`]: `block_on`'s, a `JoinSet`'s) as its `Arc`'s data, whose
 /// reference it keeps; and any other waker boxed. The low bits of the word tell them apart (a
 /// cell is aligned to its state word, an `OwnWaker` and a box to pointers, so all to at least
 /// 4 bytes). A timer or an awaiter is almost always a task's or tether's, so the box is rare;
@@ -69,14 +69,23 @@ pub(crate) struct SlimWaker(NonNull<()>);
 
 /// The word's tag of a boxed waker.
 const BOXED: usize = 1;
-/// The word's tag of one of tether's own wakers ([`own_waker`]).
+/// The word's tag of one of tether's own wakers ([`OwnWaker`]).
 const OWN: usize = 2;
 /// The word's tag bits.
 const TAGS: usize = BOXED | OWN;
 
+// The tags need 4-byte alignment of what the word points at: a task cell (its state word and
+// vtable pointer come first), an `OwnWaker` (its `kind` pointer comes first, and an `Arc`'s data
+// is aligned to it) and a boxed `Waker` (two pointers).
+const _: () = assert!(
+    std::mem::align_of::<Waker>() > TAGS && std::mem::align_of::<&'static ()>() > TAGS,
+    "the word's tag bits are free in every pointer it holds"
+);
+
 // SAFETY: it owns a `Waker`, which is `Send` and `Sync`, in another form.
 unsafe impl Send for SlimWaker {}
-// SAFETY: as for `Send`; `&SlimWaker` only compares and reads the waker.
+// SAFETY: as for `Send`; `&SlimWaker` compares, reads and wakes (by reference) the waker it
+// owns, as a `&Waker` may (`Waker: Sync`).
 unsafe impl Sync for SlimWaker {}
 
 impl SlimWaker {
@@ -287,19 +296,26 @@ unsafe fn own_drop(data: *const ()) {
     unsafe { (kind_of(data).drop_ref)(data) }
 }
 
+// The three functions below are reachable only through `OwnWaker::<W>::KIND`, which only
+// `OwnWaker::<W>::new` stores in an `OwnWaker<W>`; `OWN_WAKER` (private) only ever gets data from
+// `OwnWaker::waker` or from a word or waker made from one. So the `kind` read from `data` names
+// this very `W`, and `data` is an `Arc<OwnWaker<W>>`'s (`Arc::into_raw`).
+
 unsafe fn own_wake_by_ref_of<W: OwnWake>(data: *const ()) {
-    // SAFETY: `data` is an alive `Arc<OwnWaker<W>>`'s (the vtable's callers).
+    // SAFETY: `data` is an alive `Arc<OwnWaker<W>>`'s (see above; the vtable's callers hold a
+    // waker).
     unsafe { (*data.cast::<OwnWaker<W>>()).inner.wake_by_ref() }
 }
 
 unsafe fn own_add_ref_of<W: OwnWake>(data: *const ()) {
-    // SAFETY: `data` came from `Arc::into_raw` of an `Arc<OwnWaker<W>>` that is alive.
+    // SAFETY: `data` came from `Arc::into_raw` of an `Arc<OwnWaker<W>>` (see above) that the
+    // caller's waker keeps alive.
     unsafe { Arc::increment_strong_count(data.cast::<OwnWaker<W>>()) }
 }
 
 unsafe fn own_drop_ref_of<W: OwnWake>(data: *const ()) {
-    // SAFETY: `data` came from `Arc::into_raw` of an `Arc<OwnWaker<W>>`; the caller gives up
-    // one reference.
+    // SAFETY: `data` came from `Arc::into_raw` of an `Arc<OwnWaker<W>>` (see above); the
+    // caller gives up one reference.
     unsafe { Arc::decrement_strong_count(data.cast::<OwnWaker<W>>()) }
 }
 
@@ -333,7 +349,7 @@ mod tests {
     }
 
     /// The waker a task's poll is given.
-    async fn own_waker() -> Waker {
+    async fn task_waker() -> Waker {
         poll_fn(|cx| Poll::Ready(cx.waker().clone())).await
     }
 
@@ -346,8 +362,8 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            let a = crate::spawn(own_waker()).await.unwrap();
-            let b = crate::spawn(own_waker()).await.unwrap();
+            let a = crate::spawn(task_waker()).await.unwrap();
+            let b = crate::spawn(task_waker()).await.unwrap();
             let id = WakerId::of(&a);
             assert_ne!(id, WakerId::NONE);
             assert!(id.is(&a));
@@ -408,7 +424,7 @@ mod tests {
                 })
                 .await
             });
-            let mut other_task = crate::spawn(own_waker());
+            let mut other_task = crate::spawn(task_waker());
             let other = (&mut other_task).await.unwrap();
             crate::task::yield_now().await;
             let slim = rx.try_recv().expect("the task ran once");
