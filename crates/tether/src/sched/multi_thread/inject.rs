@@ -670,73 +670,65 @@ mod loom_tests {
         });
     }
 
-    /// Rule 4, with `idle.rs`'s fences: a worker that registers as idle and then reads the
-    /// ring empty either was told of the push (the pusher read it idle) or the task was taken.
-    #[test]
-    fn loom_ring_a_parking_worker_sees_the_push_or_is_woken() {
+    /// Rule 4's model, with `idle.rs`'s fences, for a queue that `push` fills, `take` empties
+    /// and `empty` reads: a worker that registers as idle and then reads the queue empty either
+    /// was told of the push (the pusher read it idle) or the task was taken.
+    fn a_parking_worker_sees_the_push_or_is_woken<Q: Send + Sync + 'static>(
+        new: fn() -> Q,
+        push: fn(&Q),
+        take: fn(&Q) -> bool,
+        empty: fn(&Q) -> bool,
+    ) {
         use loom::sync::atomic::{fence, AtomicUsize, Ordering};
-        loom::model(|| {
-            let ring = Arc::new(Ring::new());
+        loom::model(move || {
+            let queue = Arc::new(new());
             let idle = Arc::new(AtomicUsize::new(0));
             let pusher = {
-                let (ring, idle) = (ring.clone(), idle.clone());
+                let (queue, idle) = (queue.clone(), idle.clone());
                 thread::spawn(move || {
-                    ring.push(1usize).unwrap();
+                    push(&queue);
                     fence(Ordering::SeqCst);
                     idle.load(Ordering::SeqCst) > 0
                 })
             };
             let taker = {
-                let ring = ring.clone();
-                thread::spawn(move || ring.pop().is_some())
+                let queue = queue.clone();
+                thread::spawn(move || take(&queue))
             };
             idle.fetch_add(1, Ordering::SeqCst);
             fence(Ordering::SeqCst);
-            let parks = ring.len() == 0;
+            let parks = empty(&queue);
             let woken = pusher.join().unwrap();
             let taken = taker.join().unwrap();
             if parks && !woken {
                 assert!(
                     taken,
-                    "the task sat in the ring with its worker parked, unwoken"
+                    "the task sat in the queue with its worker parked, unwoken"
                 );
             }
         });
     }
 
-    /// Rule 4 for the overflow: a worker that registers as idle and then reads the injector
-    /// empty while a task goes into the overflow either was told of the push or the task was
-    /// taken (the overflow's length is stored and loaded with `SeqCst`).
+    /// Rule 4 for the ring (`SeqCst` claim of `tail`, `SeqCst` loads in `len`).
+    #[test]
+    fn loom_ring_a_parking_worker_sees_the_push_or_is_woken() {
+        a_parking_worker_sees_the_push_or_is_woken(
+            Ring::<usize>::new,
+            |ring| ring.push(1).unwrap(),
+            |ring| ring.pop().is_some(),
+            |ring| ring.len() == 0,
+        );
+    }
+
+    /// Rule 4 for the overflow (its length stored and loaded with `SeqCst`).
     #[test]
     fn loom_overflow_a_parking_worker_sees_the_push_or_is_woken() {
-        use loom::sync::atomic::{fence, AtomicUsize, Ordering};
-        loom::model(|| {
-            let inject = Arc::new(Inject::<usize>::new());
-            let idle = Arc::new(AtomicUsize::new(0));
-            let pusher = {
-                let (inject, idle) = (inject.clone(), idle.clone());
-                thread::spawn(move || {
-                    inject.push_overflow(1);
-                    fence(Ordering::SeqCst);
-                    idle.load(Ordering::SeqCst) > 0
-                })
-            };
-            let taker = {
-                let inject = inject.clone();
-                thread::spawn(move || inject.steal_one().is_some())
-            };
-            idle.fetch_add(1, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
-            let parks = inject.is_empty();
-            let woken = pusher.join().unwrap();
-            let taken = taker.join().unwrap();
-            if parks && !woken {
-                assert!(
-                    taken,
-                    "the task sat in the overflow with its worker parked, unwoken"
-                );
-            }
-        });
+        a_parking_worker_sees_the_push_or_is_woken(
+            Inject::<usize>::new,
+            |inject| inject.push_overflow(1),
+            |inject| inject.steal_one().is_some(),
+            |inject| inject.is_empty(),
+        );
     }
 
     /// Two takers and a push into the overflow: one of them takes the task, or it is left,
