@@ -731,47 +731,50 @@ mod loom_tests {
         );
     }
 
-    /// Two takers and a push into the overflow: one of them takes the task, or it is left,
-    /// and the length stays exact.
-    #[test]
-    fn loom_overflow_two_takers_race_for_one_task() {
-        loom::model(|| {
-            let inject = Arc::new(Inject::<usize>::new());
+    /// Two takers race a push for one task, in a queue that `push` fills and `take` empties:
+    /// one of them takes it, or it is left for later, never both; then the queue is `empty`.
+    fn two_takers_race_for_one_task<Q: Send + Sync + 'static>(
+        new: fn() -> Q,
+        push: fn(&Q),
+        take: fn(&Q) -> Option<usize>,
+        empty: fn(&Q) -> bool,
+    ) {
+        loom::model(move || {
+            let queue = Arc::new(new());
             let takers: Vec<_> = (0..2)
                 .map(|_| {
-                    let inject = inject.clone();
-                    thread::spawn(move || inject.steal_one())
+                    let queue = queue.clone();
+                    thread::spawn(move || take(&queue))
                 })
                 .collect();
-            inject.push_overflow(9);
+            push(&queue);
             let mut got: Vec<usize> = takers
                 .into_iter()
                 .filter_map(|t| t.join().unwrap())
                 .collect();
-            got.extend(inject.steal_one());
+            got.extend(take(&queue));
             assert_eq!(got, vec![9]);
-            assert!(inject.is_empty());
+            assert!(empty(&queue));
         });
     }
 
-    /// A push and two takers: the task is taken by one of them, or left for later, never both.
+    #[test]
+    fn loom_overflow_two_takers_race_for_one_task() {
+        two_takers_race_for_one_task(
+            Inject::<usize>::new,
+            |inject| inject.push_overflow(9),
+            Inject::steal_one,
+            Inject::is_empty,
+        );
+    }
+
     #[test]
     fn loom_ring_two_takers_race_for_one_task() {
-        loom::model(|| {
-            let ring = Arc::new(Ring::new());
-            let takers: Vec<_> = (0..2)
-                .map(|_| {
-                    let ring = ring.clone();
-                    thread::spawn(move || ring.pop())
-                })
-                .collect();
-            ring.push(9usize).unwrap();
-            let mut got: Vec<usize> = takers
-                .into_iter()
-                .filter_map(|t| t.join().unwrap())
-                .collect();
-            got.extend(ring.pop());
-            assert_eq!(got, vec![9]);
-        });
+        two_takers_race_for_one_task(
+            Ring::<usize>::new,
+            |ring| ring.push(9).unwrap(),
+            Ring::pop,
+            |ring| ring.len() == 0,
+        );
     }
 }
