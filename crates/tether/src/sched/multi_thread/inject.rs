@@ -350,25 +350,24 @@ impl<T: Queued + Send> Inject<T> {
             }
             return Some(first);
         }
+        self.take_overflow(BATCH, |t| run_queue.push(t))
+    }
+
+    /// Takes the overflow's first task and hands up to `more` after it to `put` (rule 3), under
+    /// one lock; without the lock when the length says the overflow is empty.
+    #[inline]
+    fn take_overflow(&self, more: usize, mut put: impl FnMut(T)) -> Option<T> {
         if self.overflow_len.load(Ordering::SeqCst) == 0 {
             return None;
         }
-        self.take_overflow(BATCH, run_queue)
-    }
-
-    /// Takes the overflow's first task and moves up to `more` after it into `run_queue` (rule
-    /// 3), under one lock.
-    #[cold]
-    fn take_overflow(&self, more: usize, run_queue: &Worker<T>) -> Option<T> {
         let mut overflow = lock(&self.overflow);
         let len = self.overflow_len.load(Ordering::Relaxed);
         let first = overflow.pop_front()?;
         let moved = more.min(len - 1);
         for _ in 0..moved {
-            let task = overflow
+            put(overflow
                 .pop_front()
-                .expect("the overflow holds the tasks its length counts");
-            run_queue.push(task);
+                .expect("the overflow holds the tasks its length counts"));
         }
         self.overflow_len.store(len - 1 - moved, Ordering::SeqCst);
         Some(first)
@@ -376,17 +375,7 @@ impl<T: Queued + Send> Inject<T> {
 
     /// Takes one task (shutdown's drain).
     pub(super) fn steal_one(&self) -> Option<T> {
-        if let Some(t) = self.ring.pop() {
-            return Some(t);
-        }
-        if self.overflow_len.load(Ordering::SeqCst) == 0 {
-            return None;
-        }
-        let mut overflow = lock(&self.overflow);
-        let task = overflow.pop_front()?;
-        let len = self.overflow_len.load(Ordering::Relaxed);
-        self.overflow_len.store(len - 1, Ordering::SeqCst);
-        Some(task)
+        self.ring.pop().or_else(|| self.take_overflow(0, drop))
     }
 
     /// How many tasks are queued, as of loads that may be a moment apart.
