@@ -2,11 +2,16 @@
 //! [0, 1 s] from the suite's seed), with the phases timed from the first spawn.
 //!
 //! ```text
-//! cargo run --release -p tether-bench --example timer_phases [RUNTIME] [N]
+//! cargo run --release -p tether-bench --example timer_phases [RUNTIME] [N] [ROUNDS]
 //! ```
 //!
 //! `RUNTIME`: `tether`, `tether-mt`, `tokio`, `tokio-mt` or `smol` (one thread; smol's
-//! executor threads are the suite's business); `N`: the sleep count (default 1,000,000).
+//! executor threads are the suite's business); `N`: the sleep count (default 1,000,000);
+//! `ROUNDS`: how many times to run them, one round after the other in the same process
+//! (default 1). A later round spawns into a heap the first one has already faulted in, if
+//! the allocator keeps it: with glibc, run with
+//! `GLIBC_TUNABLES=glibc.malloc.trim_threshold=4294967295` so that it does not give the
+//! freed top of the heap back to the kernel.
 //! Prints, in milliseconds from the first spawn: when the spawning loop ended, when the last
 //! task was first polled (its sleep starts then, so no runtime can finish before that plus its
 //! duration), the latest a sleep returned past its duration (firing lag), and the wall time
@@ -51,8 +56,26 @@ fn main() {
         .get(2)
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
-    let ds = durations(n);
-    let (spawned, total) = match runtime {
+    let rounds: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
+    for round in 1..=rounds {
+        LAST_FIRST_POLL.store(0, Relaxed);
+        MAX_LAG.store(0, Relaxed);
+        let (spawned, total) = run(runtime, durations(n));
+        let ms = |us: u64| us as f64 / 1e3;
+        println!(
+            "{runtime} round {round}: {n} sleeps; spawning ended at {:.0} ms, last first poll at \
+             {:.0} ms, largest lag {:.0} ms, wall - 1 s {:.0} ms",
+            spawned.as_secs_f64() * 1e3,
+            ms(LAST_FIRST_POLL.load(Relaxed)),
+            ms(MAX_LAG.load(Relaxed)),
+            (total.as_secs_f64() - 1.0) * 1e3,
+        );
+    }
+}
+
+/// One round on a fresh runtime: when the spawning loop ended, and when the last task was joined.
+fn run(runtime: &str, ds: Vec<Duration>) -> (Duration, Duration) {
+    match runtime {
         "tether" | "tether-mt" => {
             let rt = if runtime == "tether-mt" {
                 tether::runtime::Builder::new_multi_thread()
@@ -116,14 +139,5 @@ fn main() {
             }))
         }
         other => panic!("unknown runtime {other:?}: tether, tether-mt, tokio, tokio-mt or smol"),
-    };
-    let ms = |us: u64| us as f64 / 1e3;
-    println!(
-        "{runtime}: {n} sleeps; spawning ended at {:.0} ms, last first poll at {:.0} ms, \
-         largest lag {:.0} ms, wall - 1 s {:.0} ms",
-        spawned.as_secs_f64() * 1e3,
-        ms(LAST_FIRST_POLL.load(Relaxed)),
-        ms(MAX_LAG.load(Relaxed)),
-        (total.as_secs_f64() - 1.0) * 1e3,
-    );
+    }
 }
