@@ -6,7 +6,11 @@
 # round, in turn) and the table gives each figure's median over the rounds: requests/s,
 # p50/p99 latency, server CPU time per request (from /proc/PID/stat), server RSS at the end.
 #
-#   crates/tether-hyper/scripts/http_vs_tokio.sh [--quick] [--rounds N] [--seconds S] [--epoll-only]
+#   crates/tether-hyper/scripts/http_vs_tokio.sh [--quick] [--rounds N] [--seconds S] [--epoll-only] [--nagle]
+#
+# Every server's connections set TCP_NODELAY (tether_hyper::serve's default; axum::serve's
+# listener tapped to set it), so the runtimes are compared on the same sockets. --nagle: no
+# server sets it (axum::serve's default), which coalesces HTTP/2's small writes.
 #
 # --quick: one round of 2 s per load (a smoke run). --epoll-only: tether on epoll only. Installs nothing: it needs wrk and h2load
 # (Debian: apt-get install -y wrk nghttp2-client).
@@ -15,6 +19,7 @@ cd "$(dirname "$0")/../../.."
 
 ROUNDS=3
 URING=true
+NAGLE=
 SECONDS_PER_LOAD=10
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -22,6 +27,7 @@ while [ $# -gt 0 ]; do
         --rounds) ROUNDS=$2; shift ;;
         --seconds) SECONDS_PER_LOAD=$2; shift ;;
         --epoll-only) URING=false ;;
+        --nagle) NAGLE=--nagle ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -86,7 +92,7 @@ for round in $(seq 1 "$ROUNDS"); do
         # "tether-ct-uring": the tether-ct server on the io_uring driver.
         driver=epoll
         [ "${server%-uring}" != "$server" ] && driver=io_uring
-        TETHER_IO_DRIVER=$driver "$BIN" "${server%-uring}" 127.0.0.1:0 > "$OUT/$server.out" 2>&1 &
+        TETHER_IO_DRIVER=$driver "$BIN" "${server%-uring}" 127.0.0.1:0 $NAGLE > "$OUT/$server.out" 2>&1 &
         pid=$!
         for _ in $(seq 1 100); do
             grep -q "listening on" "$OUT/$server.out" 2>/dev/null && break

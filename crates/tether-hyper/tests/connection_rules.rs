@@ -7,6 +7,7 @@
 //! timeout bounds its TLS handshake; HTTP/2 clients that hold a connection without using it
 //! (granting no flow-control window, trickling a header block, only pinging) are ended; and a
 //! request whose service fails leaves the connection's counts, so the connection can go idle.
+//! Also: accepted connections set `TCP_NODELAY` unless `tcp_nodelay(false)` says not to.
 
 mod support;
 
@@ -486,4 +487,43 @@ async fn a_failed_request_leaves_the_connections_counts() {
         matches!(ended, Ok(Ok(Ok(())))),
         "the idle connection was shut down: {ended:?}"
     );
+}
+
+/// An acceptor that reports each accepted socket's `TCP_NODELAY`, then serves HTTP on it as it
+/// is.
+#[derive(Clone)]
+struct NodelayProbe(tether::sync::mpsc::UnboundedSender<bool>);
+
+impl tether_hyper::server::Accept for NodelayProbe {
+    type Stream = TcpStream;
+    type Future = std::future::Ready<std::io::Result<TcpStream>>;
+
+    fn accept(&self, stream: TcpStream) -> Self::Future {
+        let _ = self.0.send(stream.nodelay().unwrap());
+        std::future::ready(Ok(stream))
+    }
+}
+
+/// Accepted connections set `TCP_NODELAY` by default and with `tcp_nodelay(true)`, and leave it
+/// unset with `tcp_nodelay(false)`.
+#[tether::test]
+async fn accepted_connections_set_tcp_nodelay_unless_told_not_to() {
+    for (setting, expected) in [(None, true), (Some(true), true), (Some(false), false)] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, mut rx) = tether::sync::mpsc::unbounded_channel();
+        let mut serve = tether_hyper::serve_with(listener, NodelayProbe(tx), app());
+        if let Some(on) = setting {
+            serve = serve.tcp_nodelay(on);
+        }
+        let server = tether::spawn(std::future::IntoFuture::into_future(serve));
+        let _client = TcpStream::connect(addr).await.unwrap();
+        let seen = tether::time::timeout(Duration::from_secs(10), rx.recv()).await;
+        assert_eq!(
+            seen,
+            Ok(Some(expected)),
+            "TCP_NODELAY of the accepted socket with tcp_nodelay({setting:?})"
+        );
+        server.abort();
+    }
 }

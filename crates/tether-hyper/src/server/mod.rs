@@ -201,6 +201,7 @@ struct Config {
     grace: Duration,
     header_read_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
+    tcp_nodelay: bool,
 }
 
 impl Default for Config {
@@ -210,6 +211,7 @@ impl Default for Config {
             grace: DEFAULT_GRACE,
             header_read_timeout: Some(DEFAULT_HEADER_READ_TIMEOUT),
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            tcp_nodelay: true,
         }
     }
 }
@@ -264,6 +266,35 @@ macro_rules! options {
         /// [`DEFAULT_IDLE_TIMEOUT`].
         pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
             self.config.idle_timeout = timeout.into();
+            self
+        }
+
+        /// Whether each accepted connection sets `TCP_NODELAY`; default `true`.
+        ///
+        /// With it, every write goes out at once: a response hyper writes in one piece (head
+        /// and body gathered) is never held back. Without it, the kernel's Nagle algorithm
+        /// holds a small write while earlier bytes of the connection are unacknowledged and
+        /// sends it with what follows: fewer packets, so less CPU per request where many
+        /// responses share a connection (HTTP/2 with many streams in flight), at the price of
+        /// latency for a response written in pieces. `axum::serve` on tokio leaves the kernel's
+        /// default, Nagle on, unless its listener is tapped (`ListenerExt::tap_io`); this is
+        /// `tcp_nodelay(false)`.
+        ///
+        /// # Examples
+        ///
+        /// ```no_run
+        /// use axum::{routing::get, Router};
+        ///
+        /// #[tether::main]
+        /// async fn main() -> std::io::Result<()> {
+        ///     let app = Router::new().route("/", get(|| async { "hello" }));
+        ///     let listener = tether::net::TcpListener::bind("127.0.0.1:3000").await?;
+        ///     // Fewer packets for HTTP/2 clients with many streams in flight.
+        ///     tether_hyper::serve(listener, app).tcp_nodelay(false).await
+        /// }
+        /// ```
+        pub fn tcp_nodelay(mut self, on: bool) -> Self {
+            self.config.tcp_nodelay = on;
             self
         }
 
@@ -443,7 +474,11 @@ where
             }
             let _ = conns_scope
                 .run(|s: tether::scope::Scope<Infallible>| {
-                    let accepted = Accepted { listener, acceptor };
+                    let accepted = Accepted {
+                        listener,
+                        acceptor,
+                        nodelay: config.tcp_nodelay,
+                    };
                     accept_loop(s, accepted, service, builder, body_conns, limits, signal)
                 })
                 .await;
@@ -459,6 +494,8 @@ where
 struct Accepted<A> {
     listener: TcpListener,
     acceptor: A,
+    /// `TCP_NODELAY` for each accepted connection ([`Serve::tcp_nodelay`]).
+    nodelay: bool,
 }
 
 /// The body of the connections' scope: accepts and spawns until `signal`, then rule 3.
@@ -481,7 +518,11 @@ where
     F: Future<Output = ()>,
     A: Accept,
 {
-    let Accepted { listener, acceptor } = accepted;
+    let Accepted {
+        listener,
+        acceptor,
+        nodelay,
+    } = accepted;
     let mut signal = pin!(signal);
     let mut next_key = 0u64;
     'serving: loop {
@@ -497,9 +538,8 @@ where
         next_key += 1;
         let name = format!("http-conn {peer}");
         let in_flight = conns.register(key, name.clone(), peer);
-        // Responses are written whole (hyper gathers head and body): Nagle would only delay
-        // them.
-        let _ = stream.set_nodelay(true);
+        // Set either way: an accepted socket may inherit the listener's setting.
+        let _ = stream.set_nodelay(nodelay);
         let conn = connection(
             acceptor.accept(stream),
             service.clone(),
