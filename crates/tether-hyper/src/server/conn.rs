@@ -101,7 +101,7 @@ pub(crate) async fn serve_connection<T, S, B>(
     stream: T,
     builder: &auto::Builder<TetherExecutor>,
     service: S,
-    in_flight: Arc<AtomicUsize>,
+    watch: Arc<Watch>,
     limits: ConnLimits,
 ) where
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
@@ -112,10 +112,6 @@ pub(crate) async fn serve_connection<T, S, B>(
     B::Error: Into<BoxError>,
     T: TetherStream + Send + 'static,
 {
-    let watch = Arc::new(Watch {
-        in_flight,
-        ..Watch::default()
-    });
     let io = Watched {
         io: TetherIo::new(stream),
         watch: watch.clone(),
@@ -282,11 +278,13 @@ impl Wake for Guards {
 /// HTTP/2's preface), its service (heads and open requests) and its timers. Relaxed: for
 /// HTTP/1 all three run on the connection's task; for HTTP/2 the counts of heads and open
 /// requests, which its streams' tasks update, are only read by rule 2 and 4 as hints.
+///
+/// The server's list of connections holds it too, for its requests in flight (its shutdown
+/// summary): one allocation a connection, whose counts a request touches in one place.
 #[derive(Debug, Default)]
-struct Watch {
-    /// Requests in flight (rule 6), shared with the server's list of connections (its
-    /// shutdown summary).
-    in_flight: Arc<AtomicUsize>,
+pub(crate) struct Watch {
+    /// Requests in flight (rule 6).
+    in_flight: AtomicUsize,
     /// Bytes were read or written since rule 2's timer last looked.
     activity: AtomicBool,
     /// Request heads completed (the service was called).
@@ -310,6 +308,11 @@ struct Watch {
 }
 
 impl Watch {
+    /// Requests in flight (rule 6): called, and not yet answered.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
     fn seen(&self) -> WatchSeen {
         WatchSeen {
             done: self.done.load(Ordering::Relaxed),

@@ -537,7 +537,7 @@ where
         let key = next_key;
         next_key += 1;
         let name = format!("http-conn {peer}");
-        let in_flight = conns.register(key, name.clone(), peer);
+        let watch = conns.register(key, name.clone(), peer);
         // Set either way: an accepted socket may inherit the listener's setting.
         let _ = stream.set_nodelay(nodelay);
         let conn = connection(
@@ -546,7 +546,7 @@ where
             builder.clone(),
             conns.clone(),
             key,
-            in_flight,
+            watch,
             limits,
         );
         // Waits while `max_connections` are open (rule 2), but not past the signal.
@@ -618,7 +618,7 @@ async fn connection<S, B, H, T>(
     builder: Arc<auto::Builder<TetherExecutor>>,
     conns: Arc<Conns>,
     key: u64,
-    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    watch: Arc<conn::Watch>,
     limits: ConnLimits,
 ) -> Result<(), Infallible>
 where
@@ -635,7 +635,7 @@ where
     // Rule 4: a panic ends this connection only.
     let _ = CatchUnwind::new(async {
         if let Some(stream) = conn::handshake(handshake, limits).await {
-            conn::serve_connection(stream, &builder, service, in_flight, limits).await;
+            conn::serve_connection(stream, &builder, service, watch, limits).await;
         }
     })
     .await;

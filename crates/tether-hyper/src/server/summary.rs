@@ -6,11 +6,12 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tether::time::Instant;
+
+use super::conn::Watch;
 
 /// What [`WithGracefulShutdown`](crate::server::WithGracefulShutdown) returns once the server
 /// has shut down: how many connections finished within the grace period and which were cut off.
@@ -97,9 +98,10 @@ struct Conn {
     peer: SocketAddr,
     since: Instant,
     task: Option<tether::task::Id>,
-    in_flight: Arc<AtomicUsize>,
+    /// What its rules watch, among them its requests in flight.
+    watch: Arc<Watch>,
     /// Its requests in flight when it was dropped unfinished (`cut_off`): by the time the
-    /// summary is made, their futures have left `in_flight`.
+    /// summary is made, their futures have left the count.
     in_flight_when_cut: Option<usize>,
 }
 
@@ -118,20 +120,20 @@ impl Conns {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A connection (`key`, unique among the open ones) is about to be spawned; returns the
-    /// counter of its requests in flight.
-    pub(crate) fn register(&self, key: u64, name: String, peer: SocketAddr) -> Arc<AtomicUsize> {
-        let in_flight = Arc::new(AtomicUsize::new(0));
+    /// A connection (`key`, unique among the open ones) is about to be spawned; returns what
+    /// its rules will watch, which counts its requests in flight.
+    pub(crate) fn register(&self, key: u64, name: String, peer: SocketAddr) -> Arc<Watch> {
+        let watch = Arc::new(Watch::default());
         let conn = Conn {
             name,
             peer,
             since: Instant::now(),
             task: None,
-            in_flight: in_flight.clone(),
+            watch: watch.clone(),
             in_flight_when_cut: None,
         };
         self.lock().open.insert(key, conn);
-        in_flight
+        watch
     }
 
     /// Called by the connection's task when it first runs: records the task's id.
@@ -145,7 +147,7 @@ impl Conns {
     /// out): notes its requests in flight, before their futures go.
     pub(crate) fn cut_off(&self, key: u64) {
         if let Some(c) = self.lock().open.get_mut(&key) {
-            c.in_flight_when_cut = Some(c.in_flight.load(Ordering::Relaxed));
+            c.in_flight_when_cut = Some(c.watch.in_flight());
         }
     }
 
@@ -176,9 +178,7 @@ impl Conns {
                 name: c.name,
                 peer: c.peer,
                 age: end.duration_since(c.since),
-                requests_in_flight: c
-                    .in_flight_when_cut
-                    .unwrap_or_else(|| c.in_flight.load(Ordering::Relaxed)),
+                requests_in_flight: c.in_flight_when_cut.unwrap_or_else(|| c.watch.in_flight()),
             })
             .collect();
         cut_off.sort_by_key(|c| std::cmp::Reverse(c.age));

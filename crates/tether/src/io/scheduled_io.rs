@@ -41,6 +41,11 @@
 //!    for several directions (`ready(READABLE | WRITABLE)`) is one waiter per direction, each
 //!    under rules 2 and 6; a clear after `WouldBlock` clears the bits that were observed, in
 //!    every direction, under rule 3's tick check.
+//! 8. A registration is one cache line, aligned to its start: `state`, the lock and each
+//!    direction's first `poll_*` waker, which is all a socket read by one task (hyper's
+//!    connection, a codec) ever registers. Further `poll_*` wakers and the waiting futures live
+//!    in a box allocated when first needed. So an event and the poll that follows touch one
+//!    line of the registration, and two registrations never share one.
 
 use std::task::{Context, Poll, Waker};
 
@@ -63,8 +68,8 @@ const TICK_MASK: usize = 0xffff << TICK_SHIFT;
 /// Which half of a resource an operation waits on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Direction {
-    Read,
-    Write,
+    Read = 0,
+    Write = 1,
 }
 
 impl Direction {
@@ -99,13 +104,20 @@ impl ReadyEvent {
 #[derive(Debug, Default)]
 pub(crate) struct WaiterKey(Option<(usize, u64)>);
 
-/// The tasks waiting on one direction: usually one, sometimes several (two tasks receiving on one
-/// shared socket, several accept loops on one listener).
+/// The tasks waiting on one registration (rule 6). The common case, at most one `poll_*` waker
+/// per direction, is kept inline, so that a whole `ScheduledIo` is one cache line (rule 8); the
+/// rest is boxed when first needed and kept until the registration ends.
 #[derive(Default)]
-struct Slot {
-    /// Wakers registered through `poll_*` methods, which say nothing when their caller stops
-    /// waiting (rule 6); deduplicated. The first is kept without allocating.
-    first: Option<Waker>,
+struct Waiters {
+    /// The first `poll_*` waker of each direction, indexed by `Direction`.
+    first: [Option<Waker>; 2],
+    rest: Option<Box<[Rest; 2]>>,
+}
+
+/// A direction's waiters beyond its first `poll_*` waker.
+#[derive(Default)]
+struct Rest {
+    /// Further `poll_*` wakers, deduplicated.
     more: Vec<Waker>,
     /// Wakers of waiting futures, each removed by its future when the future is dropped.
     futures: Slab<Waker>,
@@ -114,27 +126,39 @@ struct Slot {
     epoch: u64,
 }
 
-impl Slot {
-    /// Registers `waker`: for the waiting future `key` if given (replacing its previous waker),
-    /// otherwise among the `poll_*` wakers unless it is already one of them.
+impl Waiters {
+    /// `dir`'s waiters beyond the first, boxed now if they were not yet.
+    fn rest(&mut self, dir: Direction) -> &mut Rest {
+        &mut self.rest.get_or_insert_with(Box::default)[dir as usize]
+    }
+
+    /// Registers `waker` in `dir`: for the waiting future `key` if given (replacing its previous
+    /// waker), otherwise among the `poll_*` wakers unless it is already one of them.
     /// Returns the waker it replaced, to be dropped after unlocking.
-    fn register(&mut self, waker: &Waker, key: Option<&mut WaiterKey>) -> Option<Waker> {
+    fn register(
+        &mut self,
+        dir: Direction,
+        waker: &Waker,
+        key: Option<&mut WaiterKey>,
+    ) -> Option<Waker> {
         let Some(key) = key else {
-            match &self.first {
-                None => self.first = Some(waker.clone()),
+            match &self.first[dir as usize] {
+                None => self.first[dir as usize] = Some(waker.clone()),
                 Some(w) if w.will_wake(waker) => {}
                 Some(_) => {
-                    if !self.more.iter().any(|w| w.will_wake(waker)) {
-                        self.more.push(waker.clone());
+                    let more = &mut self.rest(dir).more;
+                    if !more.iter().any(|w| w.will_wake(waker)) {
+                        more.push(waker.clone());
                     }
                 }
             }
             return None;
         };
+        let rest = self.rest(dir);
         match key.0 {
-            Some((i, epoch)) if epoch == self.epoch => {
+            Some((i, epoch)) if epoch == rest.epoch => {
                 // Entries of the current epoch are removed only by their own future (`release`).
-                let w = &mut self.futures[i];
+                let w = &mut rest.futures[i];
                 if w.will_wake(waker) {
                     None
                 } else {
@@ -142,17 +166,21 @@ impl Slot {
                 }
             }
             _ => {
-                key.0 = Some((self.futures.insert(waker.clone()), self.epoch));
+                key.0 = Some((rest.futures.insert(waker.clone()), rest.epoch));
                 None
             }
         }
     }
 
-    /// Removes the waker of the waiting future `key`, unless `take_into` took it already.
-    fn release(&mut self, key: &mut WaiterKey) -> Option<Waker> {
+    /// Removes the waker of the waiting future `key` in `dir`, unless `take_into` took it
+    /// already.
+    fn release(&mut self, dir: Direction, key: &mut WaiterKey) -> Option<Waker> {
+        // A key exists only once its entry was inserted, so `rest` is there.
+        let rest = self.rest.as_mut()?;
+        let rest = &mut rest[dir as usize];
         match key.0.take() {
-            Some((i, epoch)) if epoch == self.epoch => {
-                let w = self.futures.try_remove(i);
+            Some((i, epoch)) if epoch == rest.epoch => {
+                let w = rest.futures.try_remove(i);
                 debug_assert!(w.is_some(), "tether: a waiter's entry vanished");
                 w
             }
@@ -160,29 +188,17 @@ impl Slot {
         }
     }
 
-    /// Takes every registered waker into `out`: each waiter re-polls and re-registers if it
-    /// still has to wait.
-    fn take_into(&mut self, out: &mut Vec<Waker>) {
-        out.extend(self.first.take());
-        out.append(&mut self.more);
-        if !self.futures.is_empty() {
-            out.extend(self.futures.drain());
-            self.epoch += 1;
-        }
-    }
-}
-
-#[derive(Default)]
-struct Waiters {
-    reader: Slot,
-    writer: Slot,
-}
-
-impl Waiters {
-    fn slot(&mut self, dir: Direction) -> &mut Slot {
-        match dir {
-            Direction::Read => &mut self.reader,
-            Direction::Write => &mut self.writer,
+    /// Takes every waker registered in `dir` into `out`: each waiter re-polls and re-registers
+    /// if it still has to wait.
+    fn take_into(&mut self, dir: Direction, out: &mut Vec<Waker>) {
+        out.extend(self.first[dir as usize].take());
+        if let Some(rest) = self.rest.as_mut() {
+            let rest = &mut rest[dir as usize];
+            out.append(&mut rest.more);
+            if !rest.futures.is_empty() {
+                out.extend(rest.futures.drain());
+                rest.epoch += 1;
+            }
         }
     }
 }
@@ -232,7 +248,7 @@ impl<'a> Waiter<'a> {
 impl Drop for Waiter<'_> {
     fn drop(&mut self) {
         if self.key.0.is_some() {
-            let released = lock(&self.io.waiters).slot(self.dir).release(&mut self.key);
+            let released = lock(&self.io.waiters).release(self.dir, &mut self.key);
             // Dropped after unlocking: a waker's drop may free its task.
             drop(released);
         }
@@ -240,6 +256,8 @@ impl Drop for Waiter<'_> {
 }
 
 /// Readiness and waiters of one registration (see the module protocol).
+// One cache line (rule 8): an event, and the poll that follows, touch no other.
+#[repr(align(64))]
 pub(crate) struct ScheduledIo {
     /// Readiness bits | shutdown bit | tick << 16 (rules 1, 3, 4, 5).
     state: AtomicUsize,
@@ -275,11 +293,10 @@ impl ScheduledIo {
     /// Takes the wakers interested in `ready` into `out` (rule 1).
     pub(crate) fn take_wakers(&self, ready: usize, out: &mut Vec<Waker>) {
         let mut w = lock(&self.waiters);
-        if ready & Direction::Read.mask() != 0 {
-            w.reader.take_into(out);
-        }
-        if ready & Direction::Write.mask() != 0 {
-            w.writer.take_into(out);
+        for dir in [Direction::Read, Direction::Write] {
+            if ready & dir.mask() != 0 {
+                w.take_into(dir, out);
+            }
         }
     }
 
@@ -287,8 +304,8 @@ impl ScheduledIo {
     pub(crate) fn shutdown(&self, out: &mut Vec<Waker>) {
         self.state.fetch_or(SHUTDOWN, Ordering::AcqRel);
         let mut w = lock(&self.waiters);
-        w.reader.take_into(out);
-        w.writer.take_into(out);
+        w.take_into(Direction::Read, out);
+        w.take_into(Direction::Write, out);
     }
 
     /// Whether the runtime shut down (rule 5): for resources that wait outside these waiters
@@ -348,7 +365,7 @@ impl ScheduledIo {
         key: Option<&mut WaiterKey>,
     ) -> Poll<ReadyEvent> {
         let mut w = lock(&self.waiters);
-        let replaced = w.slot(dir).register(cx.waker(), key);
+        let replaced = w.register(dir, cx.waker(), key);
         let res = match self.event(self.state.load(Ordering::Acquire), mask) {
             Some(ev) => Poll::Ready(ev),
             None => Poll::Pending,
@@ -461,6 +478,15 @@ mod tests {
         fn wake(self: Arc<Self>) {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
+    }
+
+    /// Rule 8: one line on the 64-bit targets (the lock and a waker are larger elsewhere only
+    /// under loom).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_registration_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<ScheduledIo>(), 64);
+        assert_eq!(std::mem::align_of::<ScheduledIo>(), 64);
     }
 
     #[test]
