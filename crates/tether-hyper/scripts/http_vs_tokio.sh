@@ -2,9 +2,11 @@
 # The same axum Router served by tether_hyper::serve (tether current-thread and multi-thread,
 # each on the epoll and on the io_uring driver, chosen with TETHER_IO_DRIVER) and by axum::serve (tokio current-thread and multi-thread), in one run, driven by real load
 # generators: wrk (HTTP/1.1, -t1, 100 and 1,000 connections) and h2load (HTTP/2 prior
-# knowledge, 100 connections x 10 streams). Rounds are interleaved (every server once per
-# round, in turn) and the table gives each figure's median over the rounds: requests/s,
-# p50/p99 latency, server CPU time per request (from /proc/PID/stat), server RSS at the end.
+# knowledge, 100 connections x 10 streams). Each server is started fresh for each load; in a
+# round every load runs on every server in turn, in an order that flips every round. The
+# table gives each figure's median over the rounds (requests/s, p50/p99 latency, server CPU
+# time per request from /proc/PID/stat, server RSS at the end of the load) and, for each ratio
+# to tokio, the median of the rounds' own ratios and their range.
 #
 #   crates/tether-hyper/scripts/http_vs_tokio.sh [--quick] [--rounds N] [--seconds S] [--epoll-only] [--nagle]
 #
@@ -59,9 +61,9 @@ rss_kib() {
     awk '/^VmRSS/ { print $2 }' "/proc/$1/status"
 }
 
-# One load against one server: appends "server load rps p50_us p99_us cpu_us_per_req rss_kib".
+# One load against one server: appends "round server load rps p50 p99 cpu_ns_per_req rss_kib".
 run_load() {
-    local server=$1 load=$2 pid=$3 addr=$4 before after out rps p50 p99 reqs
+    local server=$1 load=$2 pid=$3 addr=$4 round=$5 before after out rps p50 p99 reqs
     before=$(cpu_ticks "$pid")
     case "$load" in
         wrk-c100|wrk-c1000)
@@ -84,37 +86,49 @@ run_load() {
     esac
     after=$(cpu_ticks "$pid")
     local cpu_us=$(( (after - before) * 1000000 / TICKS ))
-    echo "$server $load $rps $p50 $p99 $(( cpu_us * 1000 / (reqs > 0 ? reqs : 1) )) $(rss_kib "$pid")" >> "$OUT/results"
+    echo "$round $server $load $rps $p50 $p99 $(( cpu_us * 1000 / (reqs > 0 ? reqs : 1) )) $(rss_kib "$pid")" >> "$OUT/results"
 }
 
-for round in $(seq 1 "$ROUNDS"); do
-    for server in $SERVERS; do
-        # "tether-ct-uring": the tether-ct server on the io_uring driver.
-        driver=epoll
-        [ "${server%-uring}" != "$server" ] && driver=io_uring
-        TETHER_IO_DRIVER=$driver "$BIN" "${server%-uring}" 127.0.0.1:0 $NAGLE > "$OUT/$server.out" 2>&1 &
-        pid=$!
+# One server for one load: start it, check its driver, run the load, stop it.
+serve_load() {
+    local server=$1 load=$2 round=$3 driver=epoll pid addr
+    # "tether-ct-uring": the tether-ct server on the io_uring driver.
+    [ "${server%-uring}" != "$server" ] && driver=io_uring
+    TETHER_IO_DRIVER=$driver "$BIN" "${server%-uring}" 127.0.0.1:0 $NAGLE > "$OUT/$server.out" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 100); do
+        grep -q "listening on" "$OUT/$server.out" 2>/dev/null && break
+        sleep 0.05
+    done
+    addr=$(sed -n 's|^listening on http://||p' "$OUT/$server.out")
+    if [ "${server#tether}" != "$server" ]; then
         for _ in $(seq 1 100); do
-            grep -q "listening on" "$OUT/$server.out" 2>/dev/null && break
+            grep -q " driver$" "$OUT/$server.out" 2>/dev/null && break
             sleep 0.05
         done
-        addr=$(sed -n 's|^listening on http://||p' "$OUT/$server.out")
-        if [ "${server#tether}" != "$server" ]; then
-            for _ in $(seq 1 100); do
-                grep -q " driver$" "$OUT/$server.out" 2>/dev/null && break
-                sleep 0.05
-            done
-            if ! grep -q "^$driver driver$" "$OUT/$server.out"; then
-                echo "http_vs_tokio.sh: $server does not run the $driver driver:" >&2
-                cat "$OUT/$server.out" >&2
-                exit 1
-            fi
+        if ! grep -q "^$driver driver$" "$OUT/$server.out"; then
+            echo "http_vs_tokio.sh: $server does not run the $driver driver:" >&2
+            cat "$OUT/$server.out" >&2
+            exit 1
         fi
-        for load in wrk-c100 wrk-c1000 h2load; do
-            run_load "$server" "$load" "$pid" "$addr"
+    fi
+    run_load "$server" "$load" "$pid" "$addr" "$round"
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+}
+
+# Each load runs on every server in turn before the next load, and the order of the servers
+# flips every round, so the servers a ratio compares run seconds apart, as often first as
+# second: the host's drift over a run falls on both sides of each ratio.
+for round in $(seq 1 "$ROUNDS"); do
+    order=$SERVERS
+    if [ $((round % 2)) -eq 0 ]; then
+        order=$(echo "$SERVERS" | tr ' ' '\n' | tac | tr '\n' ' ')
+    fi
+    for load in wrk-c100 wrk-c1000 h2load; do
+        for server in $order; do
+            serve_load "$server" "$load" "$round"
         done
-        kill "$pid"
-        wait "$pid" 2>/dev/null || true
     done
     echo "round $round of $ROUNDS done" >&2
 done
@@ -133,26 +147,41 @@ def us(v):
             return float(v[: -len(unit)]) * f
     return float(v)
 
-rows = defaultdict(list)
+# (load, server) -> {round: (rps, p50, p99, cpu_ns, rss_kib)}
+rows = defaultdict(dict)
 for line in open(sys.argv[1]):
-    server, load, rps, p50, p99, cpu_ns, rss = line.split()
-    rows[(load, server)].append((float(rps), us(p50), us(p99), int(cpu_ns), int(rss)))
+    rnd, server, load, rps, p50, p99, cpu_ns, rss = line.split()
+    rows[(load, server)][int(rnd)] = (float(rps), us(p50), us(p99), int(cpu_ns), int(rss))
 
 def med(vals):
     vals = [v for v in vals if v is not None]
     return statistics.median(vals) if vals else None
 
-print("| load | server | requests/s | ratio | p50 (µs) | p99 (µs) | CPU/request (ns) | RSS (MiB) |")
-print("|---|---|---:|---:|---:|---:|---:|---:|")
+def ratio(server, base, i):
+    """The median over the rounds of each round's ratio server/base of figure i, and its range."""
+    rs = [server[r][i] / base[r][i] for r in server
+          if r in base and server[r][i] is not None and base[r][i]]
+    if not rs:
+        return "-"
+    if len(rs) == 1:
+        return f"{rs[0]:.2f}"
+    return f"{statistics.median(rs):.2f} ({min(rs):.2f}-{max(rs):.2f})"
+
+print("Medians over the rounds; a ratio is the median of the rounds' own ratios to tokio's server")
+print("of the same flavor (in parentheses, their range).")
+print()
+print("| load | server | requests/s | ratio | p50 (µs) | p99 (µs) | ratio | CPU/request (ns) | ratio | RSS (MiB) |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for load in ("wrk-c100", "wrk-c1000", "h2load"):
     for flavor in ("ct", "mt"):
-        base = med([r[0] for r in rows[(load, f"tokio-{flavor}")]]) or 1
+        base = rows[(load, f"tokio-{flavor}")]
         for server in (f"tether-{flavor}", f"tether-{flavor}-uring", f"tokio-{flavor}"):
             rs = rows[(load, server)]
             if not rs:
                 continue
-            rps, p50, p99, cpu, rss = (med([r[i] for r in rs]) for i in range(5))
+            rps, p50, p99, cpu, rss = (med([r[i] for r in rs.values()]) for i in range(5))
             fmt = lambda v: "-" if v is None else f"{v:.0f}"
             p50s = fmt(p50) + (" (mean)" if load == "h2load" else "")
-            print(f"| {load} | {server} | {rps:.0f} | {rps / base:.2f} | {p50s} | {fmt(p99)} | {fmt(cpu)} | {rss / 1024:.1f} |")
+            p99r = ratio(rs, base, 2) if p99 is not None else "-"
+            print(f"| {load} | {server} | {rps:.0f} | {ratio(rs, base, 0)} | {p50s} | {fmt(p99)} | {p99r} | {fmt(cpu)} | {ratio(rs, base, 3)} | {rss / 1024:.1f} |")
 EOF
