@@ -133,6 +133,14 @@ for round in $(seq 1 "$ROUNDS"); do
     echo "round $round of $ROUNDS done" >&2
 done
 
+# The raw figures, one line per round, server and load, kept for the dated runs.
+RAW=target/http_vs_tokio-$(date -u +%Y%m%dT%H%M%SZ).txt
+{
+    echo "# round server load requests/s p50 p99 cpu_ns_per_request rss_kib"
+    cat "$OUT/results"
+} > "$RAW"
+echo "raw figures: $RAW" >&2
+
 python3 - "$OUT/results" <<'EOF'
 import statistics, sys
 from collections import defaultdict
