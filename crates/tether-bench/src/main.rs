@@ -64,11 +64,12 @@
 //! tether-uring, tokio-ct, smol, then the ratios tether/tokio-ct, tether/smol, and
 //! tether-uring/best peer; the multi-thread one the same with tether-mt, tether-uring-mt,
 //! tokio-mt, smol-mt. Both show the `mio` reference column (and tether's ratio to it) where a
-//! suite has one. The tether columns run epoll; *tether-uring/best peer* divides the io_uring
+//! suite has one, and on Linux the `uring` reference (the same server written straight on
+//! io_uring). The tether columns run epoll; *tether-uring/best peer* divides the io_uring
 //! column's figure by the best figure of the other libraries' columns in that row (`mio`
-//! included: the lowest, or the highest for throughput), and names that peer. The io_uring
-//! columns read `n/a` where the kernel refuses io_uring (the reason on stderr and in the
-//! header).
+//! included, `uring` not: the lowest, or the highest for throughput), and names that peer;
+//! *tether-uring/uring* divides it by the `uring` reference's. The io_uring columns read `n/a`
+//! where the kernel refuses io_uring (the reason on stderr and in the header).
 //!
 //! # How it measures
 //!
@@ -167,7 +168,7 @@
 //!   2 branches with 1 ready, 4 with 1 ready (written last), 4 all ready; ns per select.
 //!   tether's and tokio's `select!` (both start at a random branch); smol has none, its column
 //!   is `futures_lite::future::race` (also random), nested for four branches.
-//! - `echo_100`, `echo_1000`, `echo_10000` (both, plus the `mio` reference): a TCP echo server
+//! - `echo_100`, `echo_1000`, `echo_10000` (both, plus the `mio` and `uring` references): a TCP echo server
 //!   on the runtime (its own `TcpListener`/`TcpStream` on 127.0.0.1 port 0, one task per
 //!   connection reading into a 4 KiB buffer and writing back, `TCP_NODELAY`), loaded by a
 //!   separate process that is the same for every runtime (this executable with the hidden
@@ -187,7 +188,9 @@
 //!   process), read when the timed phase starts and ends; `n/a` where tracefs or the kernel
 //!   does not allow it (the report's header says why). `strace -c -f -p SERVER_PID` over part
 //!   of the timed phase agrees: its calls divided by its `sendto` count (one per request).
-//!   `mio` is the same server with no runtime: one thread, one `mio::Poll`. The server child's
+//!   `mio` is the same server with no runtime: one thread, one `mio::Poll`; `uring` (Linux) the
+//!   same server written straight on one io_uring ring, with no runtime and no readiness
+//!   (`suites/echo_uring.rs`): what an io_uring server can cost at best. The server child's
 //!   watcher thread starts the load generator, kills it (by pid) if it overstays its own worst
 //!   case by 15 s, and always reaps it; the load generator also dies with its parent
 //!   (`PR_SET_PDEATHSIG`). See `suites/echo.rs` and `loadgen.rs`.
@@ -356,6 +359,9 @@ fn parse(args: &[String]) -> Result<Option<report::Plan>, String> {
                     let mut on: Vec<&str> = s.flavors.iter().map(|f| f.short()).collect();
                     if s.mio.is_some() {
                         on.push("mio");
+                    }
+                    if s.uring.is_some() {
+                        on.push("uring");
                     }
                     let quick = if s.in_quick { "" } else { " (not in --quick)" };
                     println!("  {:<18} [{}]{quick} {}", s.name, on.join(", "), s.about);

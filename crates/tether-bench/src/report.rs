@@ -392,10 +392,11 @@ fn render(plan: &Plan, command: &str, cells: &[Vec<Cell>], md: &mut String) -> b
     ok
 }
 
-/// The table of one flavor: its runtimes side by side (plus the `mio` reference, beside both
-/// flavors, when a suite of the table runs on it), then the ratios: tether's (on epoll) to each
-/// peer (the columns of the other libraries), and tether-uring's to the best peer of each row.
-/// Nothing when the plan has no runtime or no suite of that flavor.
+/// The table of one flavor: its runtimes side by side (plus the `mio` and `uring` references,
+/// beside both flavors, when a suite of the table runs on them), then the ratios: tether's (on
+/// epoll) to each peer (the columns of tokio, smol and `mio`), tether-uring's to the best peer of
+/// each row, and tether-uring's to the `uring` reference. Nothing when the plan has no runtime or
+/// no suite of that flavor.
 fn table(plan: &Plan, cells: &[Vec<Cell>], flavor: Flavor, md: &mut String) {
     let suites: Vec<(usize, &Suite)> = plan
         .suites
@@ -409,12 +410,12 @@ fn table(plan: &Plan, cells: &[Vec<Cell>], flavor: Flavor, md: &mut String) {
         .iter()
         .copied()
         .enumerate()
-        .filter(|(_, rt)| rt.lib() == Lib::Mio || rt.flavor() == flavor)
+        .filter(|(_, rt)| rt.is_reference() || rt.flavor() == flavor)
         .filter(|(_, rt)| suites.iter().any(|(_, s)| plan.runs(s, *rt)))
         .collect();
     // A table needs a runtime of its flavor; the reference alone is shown once, single-thread.
-    let has_own = runtimes.iter().any(|(_, rt)| rt.lib() != Lib::Mio);
-    let only_reference_planned = plan.runtimes.iter().all(|rt| rt.lib() == Lib::Mio);
+    let has_own = runtimes.iter().any(|(_, rt)| !rt.is_reference());
+    let only_reference_planned = plan.runtimes.iter().all(|rt| rt.is_reference());
     if suites.is_empty()
         || runtimes.is_empty()
         || !(has_own || (only_reference_planned && flavor == Flavor::Single))
@@ -432,7 +433,7 @@ fn table(plan: &Plan, cells: &[Vec<Cell>], flavor: Flavor, md: &mut String) {
         runtimes
             .iter()
             .copied()
-            .filter(|(_, rt)| rt.lib() != Lib::Tether)
+            .filter(|(_, rt)| !matches!(rt.lib(), Lib::Tether | Lib::Uring))
             .collect()
     } else {
         Vec::new()
@@ -453,6 +454,14 @@ fn table(plan: &Plan, cells: &[Vec<Cell>], flavor: Flavor, md: &mut String) {
     }
     if let (Some((_, u)), false) = (uring, peers.is_empty()) {
         let _ = write!(header, " {}/best peer |", u.name());
+        rule.push_str("---:|");
+    }
+    let floor = runtimes
+        .iter()
+        .copied()
+        .find(|(_, rt)| rt.lib() == Lib::Uring);
+    if let (Some((_, u)), Some((_, f))) = (uring, floor) {
+        let _ = write!(header, " {}/{} |", u.name(), f.name());
         rule.push_str("---:|");
     }
     let _ = writeln!(md, "{header}\n{rule}");
@@ -506,6 +515,16 @@ fn table(plan: &Plan, cells: &[Vec<Cell>], flavor: Flavor, md: &mut String) {
                         ),
                         None => "n/a".to_string(),
                     }
+                };
+                let _ = write!(row, " {ratio} |");
+            }
+            if let (Some((ui, u)), Some((fi, f))) = (uring, floor) {
+                let ratio = if !plan.runs(suite, u) || !plan.runs(suite, f) {
+                    "–".to_string()
+                } else if metric.better == Better::Info {
+                    String::new()
+                } else {
+                    fmt_ratio(cells[si][ui].median(mi), cells[si][fi].median(mi))
                 };
                 let _ = write!(row, " {ratio} |");
             }
@@ -626,5 +645,46 @@ mod tests {
         );
         assert_eq!(row(&md, "throughput")[11], "1.20x tokio-ct");
         assert_eq!(row(&md, "server CPU")[11], "0.75x tokio-ct");
+    }
+
+    #[test]
+    fn the_uring_reference_has_its_own_ratio_and_is_no_peer() {
+        let runtimes = [
+            Runtime::Tether,
+            Runtime::TetherUring,
+            Runtime::TokioCt,
+            Runtime::Mio,
+            Runtime::Uring,
+        ];
+        let mut plan = plan(&runtimes, true);
+        plan.suites = vec![suites::find("echo_100").unwrap()];
+        // The reference is the best on both figures: it must not become the best peer.
+        let (throughput, cpu) = (
+            [90.0, 120.0, 100.0, 110.0, 150.0],
+            [9.0, 6.0, 8.0, 7.0, 4.0],
+        );
+        let cells = vec![(0..runtimes.len())
+            .map(|i| Cell {
+                outcomes: vec![Ok(vec![throughput[i], 1.0, 1.0, cpu[i], 1.0, 100.0])],
+            })
+            .collect()];
+        let mut md = String::new();
+        table(&plan, &cells, Flavor::Single, &mut md);
+        assert!(
+            md.contains(
+                "| suite | figure | tether | tether-uring | tokio-ct | mio | uring | \
+                 tether/tokio-ct | tether/mio | tether-uring/best peer | tether-uring/uring |"
+            ),
+            "{md}"
+        );
+        assert_eq!(row(&md, "throughput")[10], "1.09x mio");
+        assert_eq!(row(&md, "throughput")[11], "0.80x");
+        assert_eq!(row(&md, "server CPU")[10], "0.86x mio");
+        assert_eq!(row(&md, "server CPU")[11], "1.50x");
+        assert_eq!(row(&md, "connections")[11], "");
+        // The references alone make no multi-thread table.
+        let mut md = String::new();
+        table(&plan, &cells, Flavor::Multi, &mut md);
+        assert!(md.is_empty(), "no multi-thread runtime planned: {md}");
     }
 }

@@ -56,6 +56,9 @@ pub enum Lib {
     Smol,
     /// No runtime: plain `mio` on one thread, a reference for the I/O suites.
     Mio,
+    /// No runtime: a hand-written io_uring loop on one thread (Linux), a reference for the I/O
+    /// suites.
+    Uring,
 }
 
 /// One runtime under test: a library in a flavor (and, for tether, on an I/O driver).
@@ -75,11 +78,14 @@ pub enum Runtime {
     SmolMt,
     /// Plain `mio`, one thread, no runtime: the reference column of the suites that have one.
     Mio,
+    /// A hand-written io_uring loop, one thread, no runtime (Linux): the second reference
+    /// column of the echo suites.
+    Uring,
 }
 
 impl Runtime {
     /// Every runtime, in the order each round runs them (and the tables show them).
-    pub const ALL: [Runtime; 9] = [
+    pub const ALL: [Runtime; 10] = [
         Runtime::Tether,
         Runtime::TetherUring,
         Runtime::TokioCt,
@@ -89,6 +95,7 @@ impl Runtime {
         Runtime::TokioMt,
         Runtime::SmolMt,
         Runtime::Mio,
+        Runtime::Uring,
     ];
 
     /// The name used on the command line and in the tables.
@@ -103,7 +110,14 @@ impl Runtime {
             Runtime::TokioMt => "tokio-mt",
             Runtime::SmolMt => "smol-mt",
             Runtime::Mio => "mio",
+            Runtime::Uring => "uring",
         }
+    }
+
+    /// Whether the runtime is a reference with no runtime (`mio`, `uring`): shown beside both
+    /// flavors, and not a peer in the ratios.
+    pub fn is_reference(self) -> bool {
+        matches!(self.lib(), Lib::Mio | Lib::Uring)
     }
 
     pub fn lib(self) -> Lib {
@@ -114,6 +128,7 @@ impl Runtime {
             Runtime::TokioCt | Runtime::TokioMt => Lib::Tokio,
             Runtime::Smol | Runtime::SmolMt => Lib::Smol,
             Runtime::Mio => Lib::Mio,
+            Runtime::Uring => Lib::Uring,
         }
     }
 
@@ -125,7 +140,8 @@ impl Runtime {
             | Runtime::TetherUring
             | Runtime::TokioCt
             | Runtime::Smol
-            | Runtime::Mio => Flavor::Single,
+            | Runtime::Mio
+            | Runtime::Uring => Flavor::Single,
             Runtime::TetherMt | Runtime::TetherUringMt | Runtime::TokioMt | Runtime::SmolMt => {
                 Flavor::Multi
             }
@@ -199,6 +215,13 @@ impl Runtime {
                  buffer, a pending-bytes vector per connection, no read after a short read (one \
                  `recvfrom` and one `sendto` per request); the reference for the echo suites \
                  only, shown beside both flavors"
+            }
+            Runtime::Uring => {
+                "no runtime: one thread on one io_uring ring (`SINGLE_ISSUER`, `DEFER_TASKRUN`), \
+                 a multishot accept, a multishot receive per connection into provided buffers \
+                 (the bytes copied out, the buffer given back at once), one send in flight per \
+                 connection, one `io_uring_enter` per loop turn; the floor of an io_uring server \
+                 for the echo suites only (Linux), shown beside both flavors"
             }
         }
     }

@@ -22,6 +22,7 @@ pub(super) const SUITE: Suite = Suite {
     tokio: chained_spawn_tokio,
     smol: chained_spawn_smol,
     mio: None,
+    uring: None,
     in_quick: true,
     io: false,
 };

@@ -33,6 +33,7 @@ pub(super) const SUITE: Suite = Suite {
     tokio: cross_thread_wake_tokio,
     smol: cross_thread_wake_smol,
     mio: None,
+    uring: None,
     in_quick: true,
     io: false,
 };

@@ -23,7 +23,9 @@
 //! The `mio` reference is the same server with no runtime: one thread, one `mio::Poll`, one
 //! shared read buffer, a pending-bytes vector per connection for writes that would block, and
 //! no read after a short read (the fewest system calls per request: one `recvfrom`, one
-//! `sendto`, plus the shared `epoll_wait`).
+//! `sendto`, plus the shared `epoll_wait`). The `uring` reference (Linux, `echo_uring.rs`) is the
+//! same server written straight on io_uring, with no runtime: what an io_uring server can cost
+//! at best here.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
@@ -49,6 +51,7 @@ pub(super) const ECHO_100: Suite = Suite {
     tokio: echo_100_tokio,
     smol: echo_100_smol,
     mio: Some(echo_100_mio),
+    uring: URING_100,
     in_quick: true,
     io: true,
 };
@@ -64,6 +67,7 @@ pub(super) const ECHO_1000: Suite = Suite {
     tokio: echo_1000_tokio,
     smol: echo_1000_smol,
     mio: Some(echo_1000_mio),
+    uring: URING_1000,
     in_quick: true,
     io: true,
 };
@@ -79,6 +83,7 @@ pub(super) const ECHO_10000: Suite = Suite {
     tokio: echo_10000_tokio,
     smol: echo_10000_smol,
     mio: Some(echo_10000_mio),
+    uring: URING_10000,
     in_quick: false,
     io: true,
 };
@@ -87,10 +92,11 @@ pub(super) const ECHO_10000: Suite = Suite {
 const ECHO_ABOUT: &str = "a TCP echo server on the runtime (its own TcpListener/TcpStream, one \
                           task per connection) on 127.0.0.1, loaded by a separate mio process \
                           (2 threads) with N connections, each a closed loop of 64-byte round \
-                          trips for 5 s (quick: 1 s); mio: the same server with no runtime";
+                          trips for 5 s (quick: 1 s); mio: the same server with no runtime; \
+                          uring (Linux): the same server straight on io_uring, no runtime";
 
 /// The figures of every echo suite, in the order [`figures`] returns them.
-const ECHO_METRICS: &[Metric] = &[
+pub(super) const ECHO_METRICS: &[Metric] = &[
     Metric::higher("throughput", "req/s"),
     Metric::lower("latency p50", "µs"),
     Metric::lower("latency p99", "µs"),
@@ -110,7 +116,7 @@ const KILL_MARGIN: Duration = Duration::from_secs(15);
 
 /// The connection count and duration of one echo measurement, and the server process's
 /// system-call counter.
-struct Plan {
+pub(super) struct Plan {
     conns: usize,
     duration: Duration,
     /// Counts the system calls of every thread of this process started after it (`None`: the
@@ -123,7 +129,7 @@ impl Plan {
     /// port range, saying so on stderr when it has to lower the count; opens the system-call
     /// counter. Call it on the main thread before the server's runtime starts any thread, so
     /// that the counter covers them all.
-    fn new(scale: Scale, requested: usize) -> Plan {
+    pub(super) fn new(scale: Scale, requested: usize) -> Plan {
         let limit = measure::raise_nofile_limit().expect("echo: cannot raise RLIMIT_NOFILE");
         let mut conns = requested as u64;
         let fits = limit.saturating_sub(loadgen::HEADROOM);
@@ -197,7 +203,11 @@ impl LoadRun {
     /// Starts the load generator against `addr` (with `plan`'s connections and duration) and the
     /// thread that watches it; `notify` runs after the outcome is ready (the mio server uses it
     /// to wake its `Poll`).
-    fn start(addr: SocketAddr, plan: Plan, notify: Option<Box<dyn FnOnce() + Send>>) -> LoadRun {
+    pub(super) fn start(
+        addr: SocketAddr,
+        plan: Plan,
+        notify: Option<Box<dyn FnOnce() + Send>>,
+    ) -> LoadRun {
         let (tx, rx) = async_channel::bounded(1);
         thread::Builder::new()
             .name("loadgen-watch".to_string())
@@ -222,7 +232,7 @@ impl LoadRun {
     }
 
     /// The outcome, if it is ready.
-    fn try_finish(&self) -> Option<Vec<f64>> {
+    pub(super) fn try_finish(&self) -> Option<Vec<f64>> {
         match self.done.try_recv() {
             Ok(Ok(figures)) => Some(figures),
             Ok(Err(e)) => panic!("echo: {e}"),
@@ -420,7 +430,7 @@ fn run_smol(scale: Scale, flavor: Flavor, conns: usize) -> Vec<f64> {
 
 /// Reports an accept error once per kind (running out of descriptors is the expected one;
 /// the loops above wait 10 ms before accepting again).
-fn accept_failed(e: &io::Error) {
+pub(super) fn accept_failed(e: &io::Error) {
     use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
     static SAID: AtomicBool = AtomicBool::new(false);
     if !SAID.swap(true, Relaxed) {
@@ -603,3 +613,27 @@ with_conns! {
     echo_10000_smol = run_smol(10_000);
     echo_10000_mio = run_mio(10_000);
 }
+
+#[cfg(target_os = "linux")]
+use super::echo_uring::run_uring;
+
+#[cfg(target_os = "linux")]
+with_conns! {
+    echo_100_uring = run_uring(100);
+    echo_1000_uring = run_uring(1_000);
+    echo_10000_uring = run_uring(10_000);
+}
+
+/// The `uring` reference of each suite: Linux only.
+#[cfg(target_os = "linux")]
+const URING_100: Option<super::RunFn> = Some(echo_100_uring);
+#[cfg(target_os = "linux")]
+const URING_1000: Option<super::RunFn> = Some(echo_1000_uring);
+#[cfg(target_os = "linux")]
+const URING_10000: Option<super::RunFn> = Some(echo_10000_uring);
+#[cfg(not(target_os = "linux"))]
+const URING_100: Option<super::RunFn> = None;
+#[cfg(not(target_os = "linux"))]
+const URING_1000: Option<super::RunFn> = None;
+#[cfg(not(target_os = "linux"))]
+const URING_10000: Option<super::RunFn> = None;

@@ -34,6 +34,7 @@ pub(super) const SUITE: Suite = Suite {
     tokio: idle_task_memory_tokio,
     smol: idle_task_memory_smol,
     mio: None,
+    uring: None,
     in_quick: true,
     io: false,
 };

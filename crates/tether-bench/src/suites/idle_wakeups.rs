@@ -43,6 +43,7 @@ pub(super) const SUITE: Suite = Suite {
     tokio: idle_wakeups_tokio,
     smol: idle_wakeups_smol,
     mio: None,
+    uring: None,
     in_quick: true,
     io: false,
 };

@@ -31,6 +31,7 @@ pub(super) const SUITE: Suite = Suite {
     tokio: join_set_tokio,
     smol: join_set_smol,
     mio: None,
+    uring: None,
     in_quick: true,
     io: false,
 };

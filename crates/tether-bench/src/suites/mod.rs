@@ -15,6 +15,8 @@
 mod chained_spawn;
 mod cross_thread_wake;
 mod echo;
+#[cfg(target_os = "linux")]
+mod echo_uring;
 mod idle_task_memory;
 mod idle_wakeups;
 mod join_set;
@@ -138,6 +140,9 @@ pub struct Suite {
     pub smol: RunFn,
     /// The same workload with no runtime (plain `mio`): a reference column, when it makes sense.
     pub mio: Option<RunFn>,
+    /// The same workload on a hand-written io_uring loop with no runtime (Linux): a second
+    /// reference column, the floor of an io_uring server on this kernel.
+    pub uring: Option<RunFn>,
     /// Whether `--quick` runs it when no `--suite` is given.
     pub in_quick: bool,
     /// Whether the workload does I/O through the runtime's reactor (the echo suites): the
@@ -157,6 +162,7 @@ impl Suite {
             Lib::Tokio => Some(self.tokio),
             Lib::Smol => Some(self.smol),
             Lib::Mio => self.mio,
+            Lib::Uring => self.uring,
         }
     }
 
@@ -169,6 +175,7 @@ impl Suite {
     pub fn runs_on(&self, runtime: Runtime) -> bool {
         match runtime.lib() {
             Lib::Mio => self.mio.is_some(),
+            Lib::Uring => self.uring.is_some(),
             _ => self.runs_on_flavor(runtime.flavor()),
         }
     }

@@ -27,6 +27,7 @@ pub(super) const SUITE: Suite = Suite {
     tokio: parallel_spawn_tokio,
     smol: parallel_spawn_smol,
     mio: None,
+    uring: None,
     in_quick: true,
     io: false,
 };

@@ -23,6 +23,7 @@ pub(super) const SUITE: Suite = Suite {
     tokio: ping_pong_tokio,
     smol: ping_pong_smol,
     mio: None,
+    uring: None,
     in_quick: true,
     io: false,
 };

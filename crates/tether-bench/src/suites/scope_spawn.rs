@@ -30,6 +30,7 @@ pub(super) const SUITE: Suite = Suite {
     tokio: scope_spawn_tokio,
     smol: spawn_many_smol,
     mio: None,
+    uring: None,
     in_quick: true,
     io: false,
 };

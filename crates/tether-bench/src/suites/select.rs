@@ -33,6 +33,7 @@ pub(super) const SUITE: Suite = Suite {
     tokio: select_tokio,
     smol: select_smol,
     mio: None,
+    uring: None,
     in_quick: true,
     io: false,
 };

@@ -26,6 +26,7 @@ pub(super) const SUITE: Suite = Suite {
     tokio: spawn_many_tokio,
     smol: spawn_many_smol,
     mio: None,
+    uring: None,
     in_quick: true,
     io: false,
 };

@@ -27,6 +27,7 @@ pub(super) const SUITE: Suite = Suite {
     tokio: timers_tokio,
     smol: timers_smol,
     mio: None,
+    uring: None,
     in_quick: true,
     io: false,
 };

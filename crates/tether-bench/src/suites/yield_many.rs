@@ -18,6 +18,7 @@ pub(super) const SUITE: Suite = Suite {
     tokio: yield_many_tokio,
     smol: yield_many_smol,
     mio: None,
+    uring: None,
     in_quick: true,
     io: false,
 };
