@@ -595,7 +595,18 @@ mod tests {
             Runtime::Smol,
             Runtime::Mio,
         ];
-        let mut plan = plan(&runtimes, true);
+        echo_table_of(&runtimes, &throughput, &cpu, Flavor::Single)
+    }
+
+    /// The `flavor` table of `echo_100` with the given throughputs and server CPU per request
+    /// of `runtimes`, in order (the other figures 1).
+    fn echo_table_of(
+        runtimes: &[Runtime],
+        throughput: &[f64],
+        cpu: &[f64],
+        flavor: Flavor,
+    ) -> String {
+        let mut plan = plan(runtimes, true);
         plan.suites = vec![suites::find("echo_100").unwrap()];
         let cells = vec![(0..runtimes.len())
             .map(|i| Cell {
@@ -603,7 +614,7 @@ mod tests {
             })
             .collect()];
         let mut md = String::new();
-        table(&plan, &cells, Flavor::Single, &mut md);
+        table(&plan, &cells, flavor, &mut md);
         md
     }
 
@@ -656,20 +667,12 @@ mod tests {
             Runtime::Mio,
             Runtime::Uring,
         ];
-        let mut plan = plan(&runtimes, true);
-        plan.suites = vec![suites::find("echo_100").unwrap()];
         // The reference is the best on both figures: it must not become the best peer.
         let (throughput, cpu) = (
             [90.0, 120.0, 100.0, 110.0, 150.0],
             [9.0, 6.0, 8.0, 7.0, 4.0],
         );
-        let cells = vec![(0..runtimes.len())
-            .map(|i| Cell {
-                outcomes: vec![Ok(vec![throughput[i], 1.0, 1.0, cpu[i], 1.0, 100.0])],
-            })
-            .collect()];
-        let mut md = String::new();
-        table(&plan, &cells, Flavor::Single, &mut md);
+        let md = echo_table_of(&runtimes, &throughput, &cpu, Flavor::Single);
         assert!(
             md.contains(
                 "| suite | figure | tether | tether-uring | tokio-ct | mio | uring | \
@@ -683,8 +686,7 @@ mod tests {
         assert_eq!(row(&md, "server CPU")[11], "1.50x");
         assert_eq!(row(&md, "connections")[11], "");
         // The references alone make no multi-thread table.
-        let mut md = String::new();
-        table(&plan, &cells, Flavor::Multi, &mut md);
+        let md = echo_table_of(&runtimes, &throughput, &cpu, Flavor::Multi);
         assert!(md.is_empty(), "no multi-thread runtime planned: {md}");
     }
 }
