@@ -10,8 +10,9 @@
 //! copied to the connection's outgoing bytes and the buffer goes straight back to the ring. A
 //! connection has at most one send in flight; bytes that arrive meanwhile wait for it. Each
 //! loop turn is one `io_uring_enter` that submits every send queued by the turn before and waits
-//! for at least one completion. A receive that ends without an error (the ring's buffers ran
-//! out) is armed again. Nothing here is shared with tether's driver.
+//! for at least one completion. A receive that ends because the ring's buffers ran out
+//! (`ENOBUFS`), or that ends with bytes, is armed again. Nothing here is shared with tether's
+//! driver.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -187,8 +188,8 @@ fn start_send(ring: &mut IoUring, c: &mut Conn, slot: usize) {
     push(ring, &send_entry(c, slot));
 }
 
-pub(super) fn run_uring(scale: Scale, _flavor: Flavor, conns: usize) -> Vec<f64> {
-    let (mut ring, mut bufs) = match setup() {
+pub(super) fn run_uring(scale: Scale, _flavor: Flavor, conns_wanted: usize) -> Vec<f64> {
+    let (ring, bufs) = match setup() {
         Ok(set) => set,
         Err(why) => {
             // As for tether on io_uring where the kernel refuses it: the figures read `n/a`.
@@ -196,7 +197,13 @@ pub(super) fn run_uring(scale: Scale, _flavor: Flavor, conns: usize) -> Vec<f64>
             return vec![f64::NAN; super::echo::ECHO_METRICS.len()];
         }
     };
-    let plan = Plan::new(scale, conns);
+    // Locals drop in reverse order, unwinding included: the ring goes first (closing it cancels
+    // the operations still in flight), then the connections whose bytes a send may point at
+    // and the buffers a receive may write into.
+    let mut bufs = bufs;
+    let mut conns: Vec<Option<Conn>> = Vec::new();
+    let mut ring = ring;
+    let plan = Plan::new(scale, conns_wanted);
     let listener = TcpListener::bind("127.0.0.1:0").expect("uring echo: bind");
     listener
         .set_nonblocking(true)
@@ -231,7 +238,6 @@ pub(super) fn run_uring(scale: Scale, _flavor: Flavor, conns: usize) -> Vec<f64>
     push(&mut ring, &wake_entry);
     push(&mut ring, &accept_entry);
 
-    let mut conns: Vec<Option<Conn>> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
     let mut done: Vec<(u64, i32, u32)> = Vec::with_capacity(4096);
     loop {
@@ -251,10 +257,6 @@ pub(super) fn run_uring(scale: Scale, _flavor: Flavor, conns: usize) -> Vec<f64>
             match data & KIND {
                 WAKE => {
                     if let Some(figures) = load.try_finish() {
-                        // The ring goes first: closing it cancels the receives still armed,
-                        // before their buffers' memory and the connections' bytes are freed.
-                        drop(ring);
-                        drop(bufs);
                         return figures;
                     }
                     if !cqueue::more(flags) {
